@@ -1,0 +1,58 @@
+"""Where things live. Every location is a setting (environment variable) with a default.
+
+| variable                    | default                                   |
+|-----------------------------|-------------------------------------------|
+| PILOTMONITOR_DATA_DIR       | <repo>/data (git-ignored)                 |
+| PILOTMONITOR_PILOTS_DIR     | <repo>/pilots                             |
+| PILOTMONITOR_SCENARIOS_DIR  | <repo>/scenarios                          |
+| PILOTMONITOR_IJW_XSD_DIR    | <repo>/../shared/reference/ijw-3.2/xsd    |
+
+Inside the data directory: ``landing/`` (deliveries exactly as senders deliver them),
+``ground_truth/`` (only for synthetic scenarios; never inside the landing area) and
+``warehouse/pilotmonitor.duckdb``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _path_from_env(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    pilots_dir: Path
+    scenarios_dir: Path
+    ijw_xsd_dir: Path
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def ground_truth_dir(self) -> Path:
+        return self.data_dir / "ground_truth"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse" / "pilotmonitor.duckdb"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            data_dir=_path_from_env("PILOTMONITOR_DATA_DIR", REPO_ROOT / "data"),
+            pilots_dir=_path_from_env("PILOTMONITOR_PILOTS_DIR", REPO_ROOT / "pilots"),
+            scenarios_dir=_path_from_env("PILOTMONITOR_SCENARIOS_DIR", REPO_ROOT / "scenarios"),
+            ijw_xsd_dir=_path_from_env(
+                "PILOTMONITOR_IJW_XSD_DIR",
+                REPO_ROOT.parent / "shared" / "reference" / "ijw-3.2" / "xsd",
+            ),
+        )

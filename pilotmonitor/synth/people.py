@@ -1,0 +1,63 @@
+"""Attach synthetic identities to the simulated pupils: numbers, names, addresses.
+
+About 2% of pupils have no BSN known to the school and are registered with an
+onderwijsnummer; iJw messages require a BSN, so those pupils get no youth care in the
+synthetic world (a documented simplification). 85% live in their school's municipality,
+the rest in another municipality of the same province.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pilotmonitor.synth import identities
+from pilotmonitor.synth.scenario import Scenario
+
+SHARE_WITHOUT_BSN = 0.02
+SHARE_LIVING_ELSEWHERE = 0.15
+
+
+def assign_identities(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame:
+    n = len(pupils)
+    out = pupils.copy()
+    has_bsn = rng.random(n) >= SHARE_WITHOUT_BSN
+    bsn = identities.format_number(identities.generate_bsns(int(has_bsn.sum()), rng))
+    education = identities.format_number(identities.generate_onderwijsnummers(int((~has_bsn).sum()), rng))
+    out["has_bsn"] = has_bsn
+    out["bsn"] = None
+    out.loc[has_bsn, "bsn"] = bsn
+    out["onderwijsnummer"] = None
+    out.loc[~has_bsn, "onderwijsnummer"] = education
+
+    out["sex"] = np.where(rng.random(n) < 0.68, "M", "V")  # special education: about 2/3 boys
+    given = np.where(
+        out.sex == "M",
+        np.array(identities.GIVEN_NAMES_M)[rng.integers(0, len(identities.GIVEN_NAMES_M), n)],
+        np.array(identities.GIVEN_NAMES_F)[rng.integers(0, len(identities.GIVEN_NAMES_F), n)],
+    )
+    out["given_name"] = given
+    prefix, surname = identities.split_surname(np.array(identities.SURNAMES)[rng.integers(0, len(identities.SURNAMES), n)])
+    out["surname_prefix"], out["surname"] = prefix, surname
+    out["parent_given_name"] = np.array(identities.GIVEN_NAMES_F + identities.GIVEN_NAMES_M)[rng.integers(0, 40, n)]
+    out["parent_surname"] = surname
+    out["phone"] = identities.generate_phone_numbers(n, rng)
+    out["parent_phone"] = identities.generate_phone_numbers(n, rng)
+
+    school_municipality = schools.set_index("school_index").municipality.to_numpy()[out.school_index]
+    residence = school_municipality.copy()
+    by_province: dict[str, list[str]] = {}
+    for code, spec in scenario.municipalities.items():
+        by_province.setdefault(spec.province, []).append(code)
+    moved = rng.random(n) < SHARE_LIVING_ELSEWHERE
+    for i in np.flatnonzero(moved):
+        options = by_province[scenario.municipalities[residence[i]].province]
+        residence[i] = options[rng.integers(0, len(options))]
+    out["residence_municipality"] = residence
+    low = np.array([scenario.municipalities[c].pc4[0] for c in residence])
+    high = np.array([scenario.municipalities[c].pc4[1] for c in residence])
+    out["postcode"] = identities.generate_postcodes(low, high, rng)
+    out["city"] = [scenario.municipalities[c].town for c in residence]
+    out["street"] = np.array(identities.STREETS)[rng.integers(0, len(identities.STREETS), n)]
+    out["house_number"] = rng.integers(1, 200, n)
+    return out

@@ -1,0 +1,136 @@
+"""The synthetic scenario: schools, municipalities, providers, rates and planted effects.
+
+A scenario is a YAML file in the scenarios directory (``scenarios/demo.yml``). Pilot
+membership and dates come from the pilot registry, so the synthetic world and the
+pipeline read the same configuration.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pilotmonitor.pilots import Pilot
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MunicipalitySpec(_Strict):
+    name: str
+    town: str
+    province: str
+    pc4: tuple[int, int]
+
+
+class ProviderSpec(_Strict):
+    agb: str = Field(pattern=r"^[0-9]{8}$")
+    name: str
+    provinces: list[str]
+
+
+class SchoolSpec(_Strict):
+    brin: str = Field(pattern=r"^[0-9]{2}[A-Z]{2}$")
+    vestiging: str = "00"
+    name: str
+    type: str = Field(pattern=r"^(BAO|SBO|SO)$")
+    cluster: int | None = None
+    municipality: str
+    size: int = Field(gt=0)
+
+    @property
+    def school_id(self) -> str:
+        return f"{self.brin}{self.vestiging}"
+
+
+class TypeBaseline(_Strict):
+    referral_rate: float
+    thuiszitter_hazard: float
+    dropout_hazard: float
+    unauthorised_episodes: float
+    authorised_episodes: float
+    stay_years: tuple[int, int]
+
+
+class Closures(_Strict):
+    periods: list[tuple[date, date]]
+    referral_factor: float
+
+
+class PlantedEffect(_Strict):
+    referral_rate_ratio: float = 1.0
+    dropout_ratio: float = 1.0
+    thuiszitter_ratio: float = 1.0
+    unauthorised_absence_ratio: float = 1.0
+    cost_per_trajectory_ratio: float = 1.0
+    climate_shift: float = 0.0
+    satisfaction_shift: float = 0.0
+    pre_trend_per_year: float = 0.0
+
+
+class DefectSpec(_Strict):
+    invalid_bsn_rate: float = 0.0
+    reserved_bsn_count: int = 0
+    duplicate_row_rate: float = 0.0
+    impossible_date_count: int = 0
+    missing_field_count: int = 0
+    unknown_product_code_rate: float = 0.0
+    credit_reversal_rate: float = 0.0
+    duplicate_file: bool = False
+    corrected_redelivery: bool = False
+    late_month: bool = False
+    wrongly_encoded_file: bool = False
+
+
+class Scenario(_Strict):
+    name: str
+    synthetic: bool
+    seed: int
+    first_month: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$")
+    as_of: date
+    pupil_scale: float = 1.0
+    municipalities: dict[str, MunicipalitySpec]
+    providers: list[ProviderSpec]
+    schools: list[SchoolSpec]
+    baseline: dict[str, TypeBaseline]
+    school_heterogeneity_sd: float
+    pupil_frailty_shape: float
+    referral_trend_per_year: float
+    climate_mean: float
+    satisfaction_mean: float
+    closures: Closures
+    effects: dict[str, PlantedEffect]
+    defects: DefectSpec
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Scenario":
+        if not self.synthetic:
+            raise ValueError("a generator scenario must be marked synthetic: true")
+        for school in self.schools:
+            if school.municipality not in self.municipalities:
+                raise ValueError(f"school {school.brin}: unknown municipality {school.municipality}")
+            if school.type not in self.baseline:
+                raise ValueError(f"school {school.brin}: no baseline for type {school.type}")
+        ids = [school.school_id for school in self.schools]
+        if len(ids) != len(set(ids)):
+            raise ValueError("duplicate school ids in scenario")
+        return self
+
+    def check_against(self, pilots: list[Pilot]) -> None:
+        """Every pilot school must exist in the scenario and every effect must name a pilot."""
+        known = {school.school_id for school in self.schools}
+        for pilot in pilots:
+            missing = set(pilot.school_ids) - known
+            if missing:
+                raise ValueError(f"pilot {pilot.id}: schools {sorted(missing)} are not in scenario {self.name}")
+        unknown = set(self.effects) - {pilot.id for pilot in pilots}
+        if unknown:
+            raise ValueError(f"scenario {self.name}: effects for unknown pilots {sorted(unknown)}")
+
+
+def load_scenario(path: Path) -> Scenario:
+    return Scenario.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
