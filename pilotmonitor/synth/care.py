@@ -35,7 +35,8 @@ PRODUCTS = pd.DataFrame(
 )
 UNKNOWN_PRODUCT_CODE = "45X99"
 REFERRERS = (np.array(["01", "02", "03", "04", "05", "06", "08"]), np.array([0.42, 0.30, 0.08, 0.05, 0.10, 0.04, 0.01]))
-REFERRER_LABEL = {"02": "Huisartsenpraktijk", "03": "Jeugdarts GGD", "05": "Kinderarts"}
+REFERRER_LABEL = {"02": "Huisartsenpraktijk", "03": "Jeugdarts GGD", "04": "Gecertificeerde instelling", "05": "Kinderarts"}
+REFERRERS_WITH_AGB = ["02", "03", "05"]  # care professionals have an AGB code
 END_REASONS = (np.array(["31", "32", "33", "34", "35", "38"]), np.array([0.55, 0.15, 0.05, 0.15, 0.05, 0.05]))
 SHARE_ALLOCATED = 0.95
 
@@ -68,7 +69,7 @@ def build_trajectories(referrals: pd.DataFrame, pupils: pd.DataFrame, scenario: 
     pupil = pupils.set_index("pupil_id").loc[t.pupil_id]
     town = pupil.city.to_numpy()
     t["referrer_name"] = [f"{REFERRER_LABEL[r]} {c} (synthetisch)" if r in REFERRER_LABEL else "" for r, c in zip(referrer, town)]
-    t["referrer_agb"] = np.where(np.isin(referrer, list(REFERRER_LABEL)), np.char.add("0199", np.char.zfill(rng.integers(0, 10_000, n).astype(str), 4)), "")
+    t["referrer_agb"] = np.where(np.isin(referrer, REFERRERS_WITH_AGB), np.char.add("0199", np.char.zfill(rng.integers(0, 10_000, n).astype(str), 4)), "")
 
     t["municipality_code"] = [code[2:] for code in pupil.residence_municipality]
     province = np.array([scenario.municipalities[c].province for c in pupil.residence_municipality])

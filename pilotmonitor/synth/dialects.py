@@ -1,0 +1,96 @@
+"""How Dutch school administration systems export a table: the export dialects.
+
+Real exports differ in separator, encoding, date format, decimal mark, header spelling
+and column order. Three dialects are modelled on common systems:
+
+- ``semicolon_cp1252``: semicolon-separated, Windows-1252, dd-mm-yyyy, decimal comma,
+  CRLF line ends, capitalised Dutch headers (the default of Dutch Excel);
+- ``comma_utf8``: comma-separated UTF-8 (optionally with a byte-order mark), ISO dates,
+  decimal point, lower-case snake_case headers in another column order;
+- ``xlsx``: an Excel workbook with real date cells and the capitalised headers.
+
+A value that is already a string is written as given: planted bad values (an impossible
+date, an empty field) pass through untouched.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from datetime import datetime
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+DIALECTS = ("semicolon_cp1252", "comma_utf8", "xlsx")
+# Workbooks carry creation times; fixing them keeps generated files byte-identical per seed.
+FIXED_TIMESTAMP = datetime(2000, 1, 1)
+
+
+def _with_fixed_zip_times(payload: bytes) -> bytes:
+    """Rewrite a ZIP container (an .xlsx) with a fixed timestamp on every member."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(payload)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_TIMESTAMP.timetuple()[:6])
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            content = source.read(info)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps the save time here
+                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", content)
+            target.writestr(fixed, content)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    bom: bool = False
+
+    @property
+    def extension(self) -> str:
+        return "xlsx" if self.name == "xlsx" else "csv"
+
+    @property
+    def encoding(self) -> str:
+        return {"semicolon_cp1252": "windows-1252", "comma_utf8": "utf-8-sig" if self.bom else "utf-8", "xlsx": "xlsx"}[self.name]
+
+    def header(self, capitalised: str, snake: str) -> str:
+        return snake if self.name == "comma_utf8" else capitalised
+
+    def format_date(self, value: object) -> object:
+        if isinstance(value, str) or value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+            return "" if value is None or value is pd.NaT or (isinstance(value, float) and pd.isna(value)) else value
+        stamp = pd.Timestamp(value)
+        if self.name == "semicolon_cp1252":
+            return stamp.strftime("%d-%m-%Y")
+        if self.name == "comma_utf8":
+            return stamp.strftime("%Y-%m-%d")
+        return stamp.to_pydatetime()
+
+    def format_decimal(self, value: object) -> object:
+        if isinstance(value, str):
+            return value
+        if self.name == "semicolon_cp1252":
+            return f"{value:g}".replace(".", ",")
+        if self.name == "comma_utf8":
+            return f"{value:g}"
+        return float(value)  # type: ignore[arg-type]
+
+    def to_bytes(self, frame: pd.DataFrame) -> bytes:
+        if self.name == "xlsx":
+            buffer = io.BytesIO()
+            with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+                frame.to_excel(writer, index=False, sheet_name="Export")
+                writer.book.properties.created = FIXED_TIMESTAMP
+            return _with_fixed_zip_times(buffer.getvalue())
+        if self.name == "semicolon_cp1252":
+            text = frame.to_csv(sep=";", index=False, lineterminator="\r\n")
+            return text.encode("cp1252")
+        text = frame.to_csv(sep=",", index=False, lineterminator="\n")
+        return ("\ufeff" + text).encode("utf-8") if self.bom else text.encode("utf-8")
+
+    def write(self, frame: pd.DataFrame, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.to_bytes(frame))

@@ -1,0 +1,126 @@
+"""The ground truth beside the landing area: what was planted and what is countable.
+
+Written to ``<data>/ground_truth/`` (never inside the landing area):
+- ``scenario.json``: seed, scale, as-of date, pilots, planted effects, calendar shock,
+  definitions and row counts;
+- ``school_month.csv``: per school and month the directly countable truth (pupil-months,
+  referrals, absence hours, thuiszitters, dropouts, net declared cost);
+- ``pupils.csv``: one row per pupil without any identifier (pupil_id is internal);
+- ``survey_truth.csv``: the true latent school climate per school and survey year;
+- ``deliveries.csv`` and ``planted_defects.csv``: every file written and every bad
+  record planted, with how the pipeline is expected to handle it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pilotmonitor.synth.population import Population
+from pilotmonitor.synth.scenario import Scenario
+
+DEFINITIONS = {
+    "pupil_month": "a calendar month in which the pupil was enrolled at the school on at least one day",
+    "referral": "a youth-care request (JW315) for a pupil, counted in the month of its request date at the school where the pupil was enrolled",
+    "thuiszitter_spell": "20 or more consecutive open school days of full-day unauthorised absence (4+ weeks) while enrolled",
+    "dropout": "leaving the school without a new enrolment (destination 'Geen onderwijs'), counted in the month of leaving",
+    "net_declared_cost_cents": "debit minus credit of valid JW323 lines by month of service, for pupil-months at the school",
+    "treated": "the month starts inside the pilot period of the school's pilot (planned end inclusive)",
+    "planted_effects": "ratios multiply monthly rates (referrals, dropout hazard, thuiszitter hazard, unauthorised absence episodes, care volume per trajectory) in treated months; shifts add to the latent climate (1-5) and satisfaction (1-10)",
+    "planted_defects": "bad records are added as extra rows or messages; the clean records alone make up the world and this truth",
+}
+
+
+@dataclass(frozen=True)
+class TruthTables:
+    school_month: pd.DataFrame
+    pupils: pd.DataFrame
+    survey_truth: pd.DataFrame
+
+
+def build_truth(population: Population, referrals: pd.DataFrame, trajectories: pd.DataFrame, declarations: pd.DataFrame, absence: pd.DataFrame, spells: pd.DataFrame, pupils: pd.DataFrame, surveys: dict[tuple[str, int], pd.DataFrame]) -> TruthTables:
+    panel = population.panel
+    key = ["pupil_id", "month"]
+    schools = population.schools.set_index("school_index")
+    base = panel.groupby(["school_index", "month"]).agg(pupil_months=("pupil_id", "size"), treated=("treated", "max")).reset_index()
+
+    def per_school_month(frame: pd.DataFrame, name: str, value: str | None = None) -> pd.Series:
+        grouped = frame.groupby(["school_index", "month"])
+        return (grouped[value].sum() if value else grouped.size()).rename(name)
+
+    absence = absence.assign(month=absence.date.dt.to_period("M").dt.to_timestamp())
+    unauthorised = per_school_month(absence[absence.kind == "ongeoorloofd"], "unauthorised_hours", "hours")
+    authorised = per_school_month(absence[absence.kind == "geoorloofd"], "authorised_hours", "hours")
+    allocated = per_school_month(trajectories[trajectories.allocation_date.notna()].assign(month=lambda f: f.request_date.dt.to_period("M").dt.to_timestamp()), "allocated_requests")
+    referral_counts = per_school_month(referrals, "referrals")
+    spell_days = absence[absence.reason == "Langdurig verzuim"]
+    thuiszitter = spell_days.drop_duplicates(["pupil_id", "month"]).groupby(["school_index", "month"]).size().rename("thuiszitter_pupils")
+    spell_starts = spells.assign(month=spells.start_date.dt.to_period("M").dt.to_timestamp(), school_index=pupils.school_index.to_numpy()[spells.pupil_id]).groupby(["school_index", "month"]).size().rename("thuiszitter_spell_starts")
+    dropouts = pupils[pupils.dropout].assign(month=lambda f: f.enrol_end.dt.to_period("M").dt.to_timestamp()).groupby(["school_index", "month"]).size().rename("dropouts")
+
+    signed = np.where(declarations.debit_credit == "D", 1, -1) * declarations.amount_cents
+    cost = declarations.assign(net=signed, month=declarations.service_month).groupby(key).net.sum().reset_index()
+    cost = cost.merge(panel[key + ["school_index"]], on=key, how="inner")
+    cost_sm = cost.groupby(["school_index", "month"]).net.sum().rename("net_declared_cost_cents")
+
+    truth = base.set_index(["school_index", "month"])
+    for series in [referral_counts, allocated, unauthorised, authorised, thuiszitter, spell_starts, dropouts, cost_sm]:
+        truth = truth.join(series, how="left")
+    truth = truth.fillna(0).reset_index()
+    count_columns = ["referrals", "allocated_requests", "thuiszitter_pupils", "thuiszitter_spell_starts", "dropouts", "net_declared_cost_cents"]
+    truth[count_columns] = truth[count_columns].astype(np.int64)
+    truth.insert(0, "school_id", schools.school_id.to_numpy()[truth.school_index])
+    truth.insert(2, "pilot_id", schools.pilot_id.to_numpy()[truth.school_index])
+    truth["month"] = truth.month.dt.strftime("%Y-%m")
+    truth = truth.drop(columns="school_index").sort_values(["school_id", "month"]).reset_index(drop=True)
+
+    pupil_truth = pd.DataFrame(
+        {
+            "pupil_id": pupils.pupil_id,
+            "school_id": schools.school_id.to_numpy()[pupils.school_index],
+            "enrol_start": pupils.enrol_start.dt.strftime("%Y-%m-%d"),
+            "enrol_end": pupils.enrol_end.dt.strftime("%Y-%m-%d"),
+            "destination": pupils.destination,
+            "dropout": pupils.dropout,
+            "identifier_kind": np.where(pupils.has_bsn, "bsn", "onderwijsnummer"),
+            "sex": pupils.sex,
+            "birth_month": pupils.birth_date.dt.strftime("%Y-%m"),
+        }
+    )
+    survey_rows = []
+    for (group, year), frame in surveys.items():
+        summary = frame.groupby(["brin", "vestiging"]).agg(true_climate=("_true_climate", "first"), treated=("_treated", "first"), respondents=("respondent", "size")).reset_index()
+        survey_rows.append(summary.assign(group=group, survey_year=year))
+    survey_truth = pd.concat(survey_rows, ignore_index=True) if survey_rows else pd.DataFrame()
+    return TruthTables(truth, pupil_truth, survey_truth)
+
+
+def write_truth(out_dir: Path, tables: TruthTables, metadata: dict, files: pd.DataFrame, defects: pd.DataFrame) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables.school_month.to_csv(out_dir / "school_month.csv", index=False)
+    tables.pupils.to_csv(out_dir / "pupils.csv", index=False)
+    tables.survey_truth.to_csv(out_dir / "survey_truth.csv", index=False)
+    files.to_csv(out_dir / "deliveries.csv", index=False)
+    defects.to_csv(out_dir / "planted_defects.csv", index=False)
+    (out_dir / "scenario.json").write_text(json.dumps({**metadata, "definitions": DEFINITIONS}, indent=2, default=str), encoding="utf-8")
+
+
+def scenario_metadata(scenario: Scenario, scale: float, seed: int, pilots: list, row_counts: dict[str, int]) -> dict:
+    return {
+        "synthetic": True,
+        "notice": "SYNTHETIC DATA: every school code, person and number in this scenario is invented.",
+        "scenario": scenario.name,
+        "seed": seed,
+        "scale": scale,
+        "first_month": scenario.first_month,
+        "as_of": scenario.as_of.isoformat(),
+        "pilots": {p.id: {"start": p.start.isoformat(), "planned_end": p.planned_end.isoformat() if p.planned_end else None, "schools": p.school_ids} for p in pilots},
+        "planted_effects": {pid: effect.model_dump() for pid, effect in scenario.effects.items()},
+        "closures": scenario.closures.model_dump(mode="json"),
+        "baseline": {k: v.model_dump() for k, v in scenario.baseline.items()},
+        "row_counts": row_counts,
+    }

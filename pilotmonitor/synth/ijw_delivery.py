@@ -1,0 +1,119 @@
+"""Package iJw messages the way a municipality delivers them for research: one ZIP
+archive per municipality and month, holding every message exchanged in that month
+(requests, allocations, starts, stops and declarations), delivered early the next month.
+
+Planted here: extra JW315 requests with a BSN failing the 11-check, extra declaration
+lines with a product code outside the product list, and one month that arrives late
+(after the next month's archive).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pilotmonitor.synth import identities
+from pilotmonitor.synth.care import UNKNOWN_PRODUCT_CODE
+from pilotmonitor.synth.delivery_log import DeliveryLog
+from pilotmonitor.synth.ijw_messages import render_jw301, render_jw305, render_jw307, render_jw315, render_jw323
+from pilotmonitor.synth.scenario import Scenario
+
+PLANTED_TRAJECTORY_OFFSET = 900_000_000  # ids of planted extra requests, never real
+
+
+def _month(dates: pd.Series) -> pd.Series:
+    return dates.dt.strftime("%Y-%m")
+
+
+def plant_invalid_requests(trajectories: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame:
+    """Extra JW315 requests: copies of real ones whose BSN fails the 11-check."""
+    n = max(1, round(scenario.defects.invalid_bsn_rate * len(trajectories)))
+    chosen = trajectories.iloc[rng.integers(0, len(trajectories), size=n)].copy()
+    chosen["trajectory_id"] = PLANTED_TRAJECTORY_OFFSET + np.arange(n)
+    chosen["bsn"] = identities.format_number(identities.corrupt_check_digit(chosen.bsn.astype(np.int64).to_numpy(), rng))
+    return chosen.assign(planted="invalid_bsn")
+
+
+def plant_unknown_products(declarations: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame:
+    """Extra debit lines with a product code that is not in the product list."""
+    debits = declarations[declarations.debit_credit == "D"]
+    n = max(1, round(scenario.defects.unknown_product_code_rate * len(declarations)))
+    chosen = debits.iloc[rng.integers(0, len(debits), size=n)].copy()
+    chosen["product_code"] = UNKNOWN_PRODUCT_CODE
+    chosen["product_reference"] = [f"PX{i:010d}" for i in range(n)]
+    return chosen.assign(planted="unknown_product_code")
+
+
+def _zip_bytes(members: list[tuple[str, bytes]], stamp: pd.Timestamp) -> bytes:
+    """A ZIP with fixed member timestamps, so the same seed gives the same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, payload in members:
+            info = zipfile.ZipInfo(name, date_time=(stamp.year, stamp.month, stamp.day, 8, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, payload)
+    return buffer.getvalue()
+
+
+def write_ijw_archives(trajectories: pd.DataFrame, declarations: pd.DataFrame, scenario: Scenario, months: pd.DatetimeIndex, landing_dir: Path, log: DeliveryLog, rng: np.random.Generator) -> None:
+    invalid = plant_invalid_requests(trajectories, scenario, rng)
+    unknown = plant_unknown_products(declarations, scenario, rng)
+    requests = pd.concat([trajectories.assign(planted=None), invalid], ignore_index=True)
+    lines = pd.concat([declarations.assign(planted=None), unknown], ignore_index=True).sort_values(["declaration_number", "bsn", "product_reference"])
+
+    # (municipality, month) -> list of (file name, bytes); planted -> (municipality, month, names)
+    members: dict[tuple[str, str], list[tuple[str, bytes]]] = defaultdict(list)
+    planted: list[tuple[str, str, str, str]] = []
+    streams = [
+        (render_jw315, requests, "request_date"),
+        (render_jw301, trajectories[trajectories.allocation_date.notna()], "allocation_date"),
+        (render_jw305, trajectories[trajectories.start_date.notna()], "start_date"),
+        (render_jw307, trajectories[trajectories.end_date.notna()], "end_date"),
+    ]
+    for renderer, frame, date_column in streams:
+        keys = list(zip(frame.municipality_code, _month(frame[date_column])))
+        flags = frame.planted.tolist() if "planted" in frame else [None] * len(frame)
+        for (name, payload), key, flag in zip(renderer(frame), keys, flags):
+            members[key].append((name, payload))
+            if flag:
+                planted.append((key[0], key[1], flag, name))
+    declaration_keys = lines.groupby("declaration_number", sort=False).agg(
+        municipality_code=("municipality_code", "first"), declaration_date=("declaration_date", "first")
+    )
+    planted_lines = lines[lines.planted.notna()]
+    for name, payload in render_jw323(lines):
+        number = name.removeprefix("JW323_").removesuffix(".xml")
+        row = declaration_keys.loc[number]
+        key = (row.municipality_code, f"{row.declaration_date:%Y-%m}")
+        members[key].append((name, payload))
+        for reference in planted_lines.product_reference[planted_lines.declaration_number == number]:
+            planted.append((key[0], key[1], "unknown_product_code", f"{name}#{reference}"))
+
+    municipalities = sorted(trajectories.municipality_code.unique())
+    late = None
+    if scenario.defects.late_month and len(months) > 2:
+        late = (municipalities[rng.integers(0, len(municipalities))], f"{months[-3]:%Y-%m}")
+    for code in municipalities:
+        for month in months:
+            period = f"{month:%Y-%m}"
+            delivered = month + pd.offsets.MonthEnd(0) + pd.Timedelta(days=int(rng.integers(3, 11)))
+            if (code, period) == late:
+                delivered = delivered + pd.DateOffset(months=1) + pd.Timedelta(days=10)
+            path = landing_dir / "ijw" / f"GM{code}" / f"GM{code}_ijw_{period}_{delivered:%Y%m%d}.zip"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            content = members.get((code, period), [])
+            path.write_bytes(_zip_bytes(content, delivered))
+            log.add_file(path, source="ijw_messages", sender=f"GM{code}", period=period, delivered_on=f"{delivered:%Y-%m-%d}", file_format="zip", encoding="utf-8", rows=len(content))
+            if (code, period) == late:
+                log.add_defect("late_month", path, "file", 1, "accept_late")
+            by_kind: dict[str, list[str]] = defaultdict(list)
+            for p_code, p_period, kind, name in planted:
+                if (p_code, p_period) == (code, period):
+                    by_kind[kind].append(name)
+            for kind, names in by_kind.items():
+                log.add_defect(kind, path, "messages " + ",".join(names), len(names), "quarantine")

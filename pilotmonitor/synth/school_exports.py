@@ -1,0 +1,260 @@
+"""Pupil-administration exports, one enrolment file and one absence file per school and
+school year, written the way the school's administration system exports them.
+
+Past school years are delivered in August after the year ends; the running school year
+is delivered a few days after the as-of date (an interim export). An enrolment export
+lists every enrolment that overlaps the school year, with the exit date and destination
+when the pupil left within it.
+
+Planted row defects are added as *extra* rows (copies of real rows with one value
+broken), so the clean rows alone make up the synthetic world and the ground truth;
+every planted row is listed with its row number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pilotmonitor.synth import identities
+from pilotmonitor.synth.delivery_log import DeliveryLog
+from pilotmonitor.synth.dialects import DIALECTS, Dialect
+from pilotmonitor.synth.scenario import Scenario
+
+ENROLMENT_COLUMNS = [
+    # canonical, capitalised header, snake_case header
+    ("brin", "BRIN", "brin"),
+    ("vestiging", "Vestiging", "vestiging"),
+    ("bsn", "BSN", "bsn"),
+    ("onderwijsnummer", "Onderwijsnummer", "onderwijsnummer"),
+    ("surname", "Achternaam", "achternaam"),
+    ("surname_prefix", "Tussenvoegsel", "tussenvoegsel"),
+    ("given_name", "Roepnaam", "roepnaam"),
+    ("sex", "Geslacht", "geslacht"),
+    ("birth_date", "Geboortedatum", "geboortedatum"),
+    ("street", "Straat", "straat"),
+    ("house_number", "Huisnummer", "huisnummer"),
+    ("postcode", "Postcode", "postcode"),
+    ("city", "Woonplaats", "woonplaats"),
+    ("group", "Groep", "groep"),
+    ("enrol_start", "Datum inschrijving", "datum_inschrijving"),
+    ("enrol_end", "Datum uitschrijving", "datum_uitschrijving"),
+    ("destination", "Uitstroombestemming", "uitstroombestemming"),
+]
+ABSENCE_COLUMNS = [
+    ("bsn", "BSN", "bsn"),
+    ("onderwijsnummer", "Onderwijsnummer", "onderwijsnummer"),
+    ("date", "Datum", "datum"),
+    ("hours", "Uren", "uren"),
+    ("kind", "Soort verzuim", "soort_verzuim"),
+    ("reason", "Reden", "reden"),
+    ("comment", "Opmerking", "opmerking"),
+]
+DATE_COLUMNS = {"birth_date", "enrol_start", "enrol_end", "date"}
+COMMENTS = ["Moeder {parent} belde af", "Vader ({parent}) meldt ziekte", "Tandarts", "Gesprek met ouders gepland", "Niet afgemeld, ouders gebeld"]
+COMMENT_SHARE = 0.03
+
+
+@dataclass
+class ExportFile:
+    """One export before writing: canonical rows plus its delivery attributes."""
+
+    school_id: str
+    source: str  # school_enrolments or school_absence
+    school_year: int  # first calendar year of the school year
+    delivered_on: pd.Timestamp
+    dialect: Dialect
+    rows: pd.DataFrame  # canonical columns, with a "planted" column (None or defect kind)
+
+    @property
+    def period(self) -> str:
+        return f"{self.school_year}-{self.school_year + 1}"
+
+    def file_name(self, suffix: str = "") -> str:
+        kind = "inschrijvingen" if self.source == "school_enrolments" else "verzuim"
+        return f"{self.school_id}_{kind}_{self.period}_{self.delivered_on:%Y%m%d}{suffix}.{self.dialect.extension}"
+
+    def relative_dir(self) -> Path:
+        return Path("schools") / self.school_id
+
+
+def _school_years(first_month: pd.Timestamp, as_of: pd.Timestamp) -> list[int]:
+    first = first_month.year if first_month.month >= 8 else first_month.year - 1
+    last = as_of.year if as_of.month >= 8 else as_of.year - 1
+    return list(range(first, last + 1))
+
+
+def _delivery_date(year: int, as_of: pd.Timestamp, rng: np.random.Generator) -> pd.Timestamp:
+    year_end = pd.Timestamp(f"{year + 1}-07-31")
+    if year_end <= as_of:
+        return pd.Timestamp(f"{year + 1}-08-{rng.integers(10, 26):02d}")
+    return as_of + pd.Timedelta(days=int(rng.integers(3, 7)))
+
+
+def _group(birth_date: pd.Series, year: int, school_type: str) -> np.ndarray:
+    age = year - birth_date.dt.year - (birth_date.dt.month > 9)
+    group = np.clip(age.to_numpy() - 3, 1, 8)
+    return np.char.add("SO-", group.astype(str)) if school_type == "SO" else group.astype(str)
+
+
+def build_exports(pupils: pd.DataFrame, absence: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario, first_month: pd.Timestamp, rng: np.random.Generator) -> list[ExportFile]:
+    as_of = pd.Timestamp(scenario.as_of)
+    files: list[ExportFile] = []
+    absence = absence.merge(pupils[["pupil_id", "bsn", "onderwijsnummer", "parent_given_name"]], on="pupil_id")
+    has_comment = rng.random(len(absence)) < COMMENT_SHARE
+    templates = np.array(COMMENTS)[rng.integers(0, len(COMMENTS), len(absence))]
+    absence["comment"] = [t.format(parent=p) if c else "" for t, p, c in zip(templates, absence.parent_given_name, has_comment)]
+    absence["kind"] = absence.kind.str.capitalize()
+    for school in schools.itertuples(index=False):
+        dialect_name = DIALECTS[rng.choice(3, p=[0.45, 0.35, 0.20])]
+        dialect = Dialect(dialect_name, bom=bool(rng.random() < 0.5))
+        school_pupils = pupils[pupils.school_index == school.school_index]
+        school_absence = absence[absence.school_index == school.school_index]
+        for year in _school_years(first_month, as_of):
+            start, end = pd.Timestamp(f"{year}-08-01"), min(pd.Timestamp(f"{year + 1}-07-31"), as_of)
+            delivered = _delivery_date(year, as_of, rng)
+            overlap = (school_pupils.enrol_start <= end) & (school_pupils.enrol_end.fillna(pd.Timestamp.max) >= start)
+            enrolled = school_pupils[overlap].sort_values(["enrol_start", "pupil_id"])
+            left_in_year = enrolled.enrol_end.notna() & (enrolled.enrol_end <= end)
+            rows = pd.DataFrame(
+                {
+                    "brin": school.brin,
+                    "vestiging": school.vestiging,
+                    "bsn": enrolled.bsn.fillna("").to_numpy(),
+                    "onderwijsnummer": enrolled.onderwijsnummer.fillna("").to_numpy(),
+                    "surname": enrolled.surname.to_numpy(),
+                    "surname_prefix": enrolled.surname_prefix.to_numpy(),
+                    "given_name": enrolled.given_name.to_numpy(),
+                    "sex": enrolled.sex.to_numpy(),
+                    "birth_date": enrolled.birth_date.to_numpy(),
+                    "street": enrolled.street.to_numpy(),
+                    "house_number": enrolled.house_number.to_numpy(),
+                    "postcode": [f"{p[:4]} {p[4:]}" for p in enrolled.postcode],
+                    "city": enrolled.city.to_numpy(),
+                    "group": _group(enrolled.birth_date, year, school.type),
+                    "enrol_start": enrolled.enrol_start.to_numpy(),
+                    "enrol_end": enrolled.enrol_end.where(left_in_year).to_numpy(),
+                    "destination": enrolled.destination.where(left_in_year).fillna("").to_numpy(),
+                    "pupil_id": enrolled.pupil_id.to_numpy(),
+                    "planted": None,
+                }
+            )
+            files.append(ExportFile(school.school_id, "school_enrolments", year, delivered, dialect, rows.reset_index(drop=True)))
+            in_year = school_absence[(school_absence.date >= start) & (school_absence.date <= end)].sort_values(["date", "pupil_id", "kind"])
+            absence_rows = in_year[["bsn", "onderwijsnummer", "date", "hours", "kind", "reason", "comment", "pupil_id"]].fillna({"bsn": "", "onderwijsnummer": ""})
+            absence_rows = absence_rows.assign(planted=None).reset_index(drop=True)
+            files.append(ExportFile(school.school_id, "school_absence", year, delivered, dialect, absence_rows))
+    return files
+
+
+# --- planted row defects -------------------------------------------------------------
+
+def _insert_rows(file: ExportFile, extra: pd.DataFrame, rng: np.random.Generator) -> None:
+    """Insert extra rows at random positions (after a random original row)."""
+    original = file.rows
+    key_original = np.arange(len(original)) * 2.0
+    key_extra = rng.integers(0, max(len(original), 1), size=len(extra)) * 2.0 + 1 + np.linspace(0, 0.5, len(extra), endpoint=False)
+    combined = pd.concat([original, extra], ignore_index=True)
+    order = np.argsort(np.concatenate([key_original, key_extra]), kind="stable")
+    file.rows = combined.iloc[order].reset_index(drop=True)
+
+
+def _impossible_date(dialect: Dialect, year: int, rng: np.random.Generator) -> str:
+    day, month = [(31, 4), (30, 2), (31, 6), (31, 9), (31, 11)][rng.integers(0, 5)]
+    calendar_year = year + 1 if month < 8 else year
+    if dialect.name == "comma_utf8":
+        return f"{calendar_year}-{month:02d}-{day:02d}"
+    return f"{day:02d}-{month:02d}-{calendar_year}"
+
+
+def plant_row_defects(files: list[ExportFile], scenario: Scenario, rng: np.random.Generator) -> None:
+    """Add the planted bad rows to absence (and a few enrolment) exports."""
+    spec = scenario.defects
+    absence_files = [f for f in files if f.source == "school_absence" and len(f.rows) > 0]
+    csv_absence = [f for f in absence_files if f.dialect.extension == "csv"]
+    total = sum(len(f.rows) for f in absence_files)
+
+    def pick(pool: list[ExportFile]) -> ExportFile:
+        return pool[rng.integers(0, len(pool))]
+
+    def copies(file: ExportFile, n: int, kind: str) -> pd.DataFrame:
+        source_rows = file.rows[file.rows.planted.isna() & (file.rows.bsn != "")]
+        chosen = source_rows.iloc[rng.integers(0, len(source_rows), size=n)].copy()
+        return chosen.assign(planted=kind, pupil_id=-1)
+
+    for _ in range(max(1, round(spec.invalid_bsn_rate * total))):
+        file = pick(absence_files)
+        extra = copies(file, 1, "invalid_bsn")
+        extra["bsn"] = identities.format_number(identities.corrupt_check_digit(extra.bsn.astype(np.int64).to_numpy(), rng))
+        _insert_rows(file, extra, rng)
+    for i in range(spec.reserved_bsn_count):
+        file = pick(absence_files)
+        extra = copies(file, 1, "reserved_bsn").assign(bsn="000000000" if i % 2 == 0 else "999999999")
+        _insert_rows(file, extra, rng)
+    for _ in range(round(spec.duplicate_row_rate * total)):
+        file = pick(absence_files)
+        extra = copies(file, 1, "duplicate_row")
+        _insert_rows(file, extra, rng)
+    for _ in range(spec.impossible_date_count):
+        file = pick(csv_absence)
+        extra = copies(file, 1, "impossible_date")
+        extra["date"] = _impossible_date(file.dialect, file.school_year, rng)
+        _insert_rows(file, extra, rng)
+    for i in range(spec.missing_field_count):
+        file = pick(absence_files)
+        extra = copies(file, 1, "missing_field")
+        if i % 2 == 0:
+            extra[["bsn", "onderwijsnummer"]] = ""
+        else:
+            extra["date"] = ""
+        _insert_rows(file, extra, rng)
+    # Two enrolment rows with a BSN failing the 11-check.
+    enrolment_files = [f for f in files if f.source == "school_enrolments" and len(f.rows) > 0]
+    for _ in range(2 if spec.invalid_bsn_rate > 0 else 0):
+        file = pick(enrolment_files)
+        extra = copies(file, 1, "invalid_bsn")
+        extra["bsn"] = identities.format_number(identities.corrupt_check_digit(extra.bsn.astype(np.int64).to_numpy(), rng))
+        _insert_rows(file, extra, rng)
+
+
+# --- writing -------------------------------------------------------------------------
+
+def render(file: ExportFile) -> pd.DataFrame:
+    """The export as the sender's system writes it: dialect headers and formats."""
+    columns = ENROLMENT_COLUMNS if file.source == "school_enrolments" else ABSENCE_COLUMNS
+    out = {}
+    for canonical, capitalised, snake in columns:
+        values = file.rows[canonical]
+        if canonical in DATE_COLUMNS:
+            values = values.map(file.dialect.format_date)
+        elif canonical == "hours":
+            values = values.map(file.dialect.format_decimal)
+        out[file.dialect.header(capitalised, snake)] = values.to_numpy()
+    frame = pd.DataFrame(out)
+    if file.dialect.name == "comma_utf8":
+        # Another system, another column order.
+        frame = frame[sorted(frame.columns, key=lambda c: (c not in {"bsn", "onderwijsnummer"}, c))]
+    return frame
+
+
+def write_export(file: ExportFile, landing_dir: Path, log: DeliveryLog, suffix: str = "") -> Path:
+    path = landing_dir / file.relative_dir() / file.file_name(suffix)
+    file.dialect.write(render(file), path)
+    log.add_file(
+        path,
+        source=file.source,
+        sender=file.school_id,
+        period=file.period,
+        delivered_on=f"{file.delivered_on:%Y-%m-%d}",
+        file_format=file.dialect.extension,
+        encoding=file.dialect.encoding,
+        rows=len(file.rows),
+    )
+    planted = file.rows.planted.dropna()
+    for kind, rows in planted.groupby(planted):
+        locator = ",".join(str(i + 1) for i in rows.index)
+        log.add_defect(kind, path, f"rows {locator}", len(rows), "quarantine" if kind != "duplicate_row" else "deduplicate")
+    return path
