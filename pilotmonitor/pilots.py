@@ -92,6 +92,15 @@ class Pilot(_Strict):
         return [school.school_id for school in self.schools]
 
 
+def describe_errors(exc: ValidationError) -> str:
+    """One line per problem, 'field.path: message', without echoing the whole input."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(file)"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
 def load_pilot(path: Path) -> Pilot:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -100,7 +109,7 @@ def load_pilot(path: Path) -> Pilot:
     try:
         pilot = Pilot.model_validate(raw)
     except ValidationError as exc:
-        raise PilotConfigError(f"{path}: invalid pilot configuration:\n{exc}") from exc
+        raise PilotConfigError(f"{path}: invalid pilot configuration: {describe_errors(exc)}") from exc
     if pilot.id != path.stem:
         raise PilotConfigError(f"{path}: pilot id {pilot.id!r} must equal the file name {path.stem!r}")
     return pilot

@@ -1,0 +1,1 @@
+"""The Dagster code location of Pilotmonitor: one Definitions object in definitions.py."""

@@ -1,0 +1,1 @@
+"""Asset groups, one folder per source system or layer."""

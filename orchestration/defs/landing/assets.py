@@ -1,0 +1,64 @@
+"""The landing area as the warehouse sees it: an inventory of every delivered file.
+
+Each file gets its size and SHA-256 content hash, the key the ingestion layer uses to
+recognise a file delivered twice. The inventory is replaced on every run; it describes
+what is in the landing folder now.
+"""
+
+
+import hashlib
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from orchestration.resources import PilotmonitorSettings, WarehouseResource
+
+NOT_DELIVERIES = {"SYNTHETIC_DATA.txt"}
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def inventory(landing_dir: Path) -> pd.DataFrame:
+    rows = []
+    for path in sorted(p for p in landing_dir.rglob("*") if p.is_file() and p.name not in NOT_DELIVERIES):
+        relative = path.relative_to(landing_dir)
+        rows.append(
+            {
+                "path": relative.as_posix(),
+                "area": relative.parts[0],
+                "size_bytes": path.stat().st_size,
+                "sha256": sha256_of(path),
+            }
+        )
+    return pd.DataFrame(rows, columns=["path", "area", "size_bytes", "sha256"])
+
+
+@dg.asset(group_name="landing", compute_kind="python")
+def landing_inventory(context: dg.AssetExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Every file in the landing area with its size and content hash (raw.landing_files)."""
+    landing_dir = pilotmonitor.settings().landing_dir
+    if not landing_dir.is_dir():
+        raise dg.Failure(f"landing area {landing_dir} does not exist: run `pilotmonitor synth` or point PILOTMONITOR_DATA_DIR at a data directory")
+    files = inventory(landing_dir)
+    synthetic = (landing_dir / "SYNTHETIC_DATA.txt").is_file()
+    with warehouse.get_connection() as conn:
+        conn.execute("create schema if not exists raw")
+        conn.register("files", files)
+        conn.execute("create or replace table raw.landing_files as select * from files")
+    per_area = files.groupby("area").size().to_dict()
+    context.log.info(f"{len(files)} files in the landing area: {per_area}")
+    return dg.MaterializeResult(
+        metadata={
+            "files": len(files),
+            "bytes": int(files.size_bytes.sum()),
+            "distinct_contents": int(files.sha256.nunique()),
+            "synthetic": synthetic,
+            **{f"files_{area}": int(count) for area, count in per_area.items()},
+        }
+    )

@@ -1,0 +1,110 @@
+"""The `pilotmonitor` command line.
+
+    pilotmonitor synth [--scale 1.0] [--seed N] [--scenario demo]   write synthetic deliveries
+    pilotmonitor run                                                 materialize every asset in-process
+    pilotmonitor ui [--port 3000]                                    start the Dagster UI on this project
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pilotmonitor.settings import Settings
+
+app = typer.Typer(help="Pilotmonitor: evaluate school-based youth support pilots.", no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+def _dagster_home(settings: Settings) -> Path:
+    """Run history lives beside the warehouse, so `ui` shows the runs of `run`."""
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():  # users' data must not phone home
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+@app.command()
+def synth(
+    scale: Annotated[float, typer.Option(help="Pupils per school relative to the scenario (1.0 = demo size).")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Random seed; default: the scenario's seed.")] = None,
+    scenario: Annotated[str, typer.Option(help="Scenario name in the scenarios directory.")] = "demo",
+) -> None:
+    """Write a SYNTHETIC landing area (deliveries in their real formats) and its ground truth."""
+    from pilotmonitor.synth.generate import generate
+
+    settings = Settings.from_env()
+    scenario_path = settings.scenarios_dir / f"{scenario}.yml"
+    if not scenario_path.is_file():
+        raise typer.BadParameter(f"no scenario file {scenario_path}", param_hint="--scenario")
+    steps = ["simulating pupils and enrolments", "simulating referrals, absence and youth care", "writing school exports", "writing iJw message archives", "writing public data, pilot deliveries and surveys", "writing ground truth"]
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("generating SYNTHETIC data", total=len(steps))
+
+        def advance(message: str) -> None:
+            done = steps.index(message) if message in steps else 0
+            progress.update(task, completed=done, description=message)
+
+        result = generate(settings.data_dir, scenario_path, settings.pilots_dir, scale=scale, seed=seed, progress=advance)
+        progress.update(task, completed=len(steps), description="done")
+    table = Table(title=f"SYNTHETIC scenario '{scenario}' (scale {scale}) in {result.seconds:.1f} s")
+    table.add_column("what")
+    table.add_column("rows", justify="right")
+    for name, count in result.row_counts.items():
+        table.add_row(name, f"{count:,}")
+    table.add_row("files delivered", f"{result.files:,}")
+    table.add_row("planted bad records", f"{result.planted_defects:,}")
+    console.print(table)
+    console.print(f"landing area: {result.landing_dir}\nground truth: {result.ground_truth_dir}")
+
+
+@app.command()
+def run() -> None:
+    """Materialize the whole asset graph in-process (the same graph the UI shows)."""
+    import dagster as dg
+
+    settings = Settings.from_env()
+    _dagster_home(settings)
+    from orchestration.definitions import defs
+
+    with console.status("materializing assets"):
+        result = dg.materialize(list(defs.assets or []), resources=defs.resources, instance=dg.DagsterInstance.get(), raise_on_error=False)
+    table = Table(title="pipeline run")
+    table.add_column("asset")
+    table.add_column("result")
+    for event in result.get_asset_materialization_events():
+        table.add_row(event.asset_key.to_user_string(), "materialized")
+    for event in result.all_events:
+        if event.is_step_failure:
+            table.add_row(event.step_key or "?", f"[red]failed[/red]: {event.event_specific_data.error.message.strip()}")  # type: ignore[union-attr]
+    console.print(table)
+    console.print(f"warehouse: {settings.warehouse_path}")
+    if not result.success:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Start the Dagster UI (dagster dev) on this project."""
+    settings = Settings.from_env()
+    _dagster_home(settings)
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "orchestration.definitions", "-h", host, "-p", str(port)]
+    raise typer.Exit(subprocess.call(command))
+
+
+if __name__ == "__main__":
+    app()
