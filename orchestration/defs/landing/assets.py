@@ -6,27 +6,16 @@ what is in the landing folder now.
 """
 
 
-import hashlib
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
-
-NOT_DELIVERIES = {"SYNTHETIC_DATA.txt"}
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
+from pilotmonitor.ingest.deliveries import landing_files, sha256_of
 
 def inventory(landing_dir: Path) -> pd.DataFrame:
     rows = []
-    for path in sorted(p for p in landing_dir.rglob("*") if p.is_file() and p.name not in NOT_DELIVERIES):
+    for path in landing_files(landing_dir):
         relative = path.relative_to(landing_dir)
         rows.append(
             {

@@ -1,0 +1,174 @@
+"""What every reader promises: its output tables, the quarantine format, the errors.
+
+A reader turns one delivered file into rows for one or more raw tables plus quarantine
+rows, with identifiers already replaced by pseudonyms and direct identifiers (names,
+addresses, phone numbers, free text) never read into the output. Accounting is exact:
+
+    rows_read == sum(len(t) for t in tables.values()) + len(quarantine)
+
+A file that cannot be read at all raises DeliveryError naming the file and the problem;
+the loader then fails that delivery only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+# Column name -> DuckDB type, per raw table. Every raw row also gets delivery_id and
+# row_locator (the row number or message name inside the delivery) from the loader/reader.
+RAW_TABLES: dict[str, dict[str, str]] = {
+    "school_enrolments": {
+        "pupil_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR",
+        "school_id": "VARCHAR", "brin": "VARCHAR", "vestiging": "VARCHAR",
+        "birth_month": "DATE", "sex": "VARCHAR", "postcode4": "VARCHAR", "school_group": "VARCHAR",
+        "enrol_start": "DATE", "enrol_end": "DATE", "destination": "VARCHAR",
+    },
+    "school_absence": {
+        "pupil_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR",
+        "school_id": "VARCHAR", "absence_date": "DATE", "hours": "DOUBLE",
+        "authorised": "BOOLEAN", "reason": "VARCHAR",
+    },
+    "ijw_requests": {  # JW315
+        "message_id": "VARCHAR", "provider_agb": "VARCHAR", "municipality_code": "VARCHAR", "message_date": "DATE",
+        "client_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR", "birth_month": "DATE", "sex": "VARCHAR",
+        "provider_reference": "VARCHAR", "product_category": "VARCHAR", "product_code": "VARCHAR",
+        "requested_start": "DATE", "requested_end": "DATE", "volume": "BIGINT", "unit": "VARCHAR", "frequency": "VARCHAR",
+        "referrer_type": "VARCHAR",
+    },
+    "ijw_allocations": {  # JW301
+        "message_id": "VARCHAR", "provider_agb": "VARCHAR", "municipality_code": "VARCHAR", "message_date": "DATE",
+        "client_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR", "birth_month": "DATE", "sex": "VARCHAR",
+        "allocation_number": "VARCHAR", "provider_reference": "VARCHAR", "product_category": "VARCHAR", "product_code": "VARCHAR",
+        "allocation_date": "DATE", "allocation_start": "DATE", "allocation_end": "DATE",
+        "volume": "BIGINT", "unit": "VARCHAR", "frequency": "VARCHAR", "budget_cents": "BIGINT",
+    },
+    "ijw_starts": {  # JW305
+        "message_id": "VARCHAR", "provider_agb": "VARCHAR", "municipality_code": "VARCHAR", "message_date": "DATE",
+        "client_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR", "birth_month": "DATE", "sex": "VARCHAR",
+        "allocation_number": "VARCHAR", "product_category": "VARCHAR", "product_code": "VARCHAR", "start_date": "DATE",
+    },
+    "ijw_stops": {  # JW307
+        "message_id": "VARCHAR", "provider_agb": "VARCHAR", "municipality_code": "VARCHAR", "message_date": "DATE",
+        "client_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR", "birth_month": "DATE", "sex": "VARCHAR",
+        "allocation_number": "VARCHAR", "product_category": "VARCHAR", "product_code": "VARCHAR",
+        "start_date": "DATE", "end_date": "DATE", "end_reason": "VARCHAR",
+    },
+    "ijw_declaration_lines": {  # JW323
+        "message_id": "VARCHAR", "declaration_number": "VARCHAR", "provider_agb": "VARCHAR", "municipality_code": "VARCHAR",
+        "declaration_date": "DATE", "period_start": "DATE", "period_end": "DATE",
+        "client_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR",
+        "product_reference": "VARCHAR", "previous_product_reference": "VARCHAR", "allocation_number": "VARCHAR",
+        "product_category": "VARCHAR", "product_code": "VARCHAR", "product_period_start": "DATE", "product_period_end": "DATE",
+        "volume": "BIGINT", "unit": "VARCHAR", "tariff_cents": "BIGINT", "amount_cents": "BIGINT", "debit_credit": "VARCHAR",
+    },
+    "product_list": {
+        "product_category": "VARCHAR", "product_code": "VARCHAR", "description": "VARCHAR",
+        "unit": "VARCHAR", "frequency": "VARCHAR", "tariff_cents": "BIGINT",
+    },
+    "duo_schools": {
+        "school_id": "VARCHAR", "brin": "VARCHAR", "vestiging": "VARCHAR", "school_name": "VARCHAR",
+        "municipality_code": "VARCHAR", "municipality_name": "VARCHAR", "province": "VARCHAR",
+        "school_type": "VARCHAR", "cluster": "INTEGER",
+    },
+    "duo_pupil_counts": {
+        "school_id": "VARCHAR", "count_date": "DATE", "age": "INTEGER", "pupils": "INTEGER", "pupils_below_five": "BOOLEAN",
+    },
+    "cbs_youth_care": {
+        "municipality_code": "VARCHAR", "year": "INTEGER", "young_people_with_youth_care": "DOUBLE", "percentage_with_youth_care": "DOUBLE",
+    },
+    "pilot_activity": {
+        "pilot_id": "VARCHAR", "month": "DATE", "school_id": "VARCHAR", "contacts_pupils": "INTEGER", "contacts_parents": "INTEGER",
+        "group_sessions": "INTEGER", "consultations_teachers": "INTEGER", "consultations_providers": "INTEGER",
+    },
+    "pilot_costs": {
+        "pilot_id": "VARCHAR", "year": "INTEGER", "fte": "DOUBLE", "cost_per_fte_eur": "DOUBLE", "other_costs_eur": "DOUBLE", "total_eur": "DOUBLE",
+    },
+    "survey_responses": {
+        "respondent_group": "VARCHAR", "respondent_id": "VARCHAR", "school_id": "VARCHAR", "response_date": "DATE",
+        "climate_1": "INTEGER", "climate_2": "INTEGER", "climate_3": "INTEGER", "climate_4": "INTEGER", "climate_5": "INTEGER",
+        "satisfaction": "INTEGER",
+    },
+}
+
+QUARANTINE_COLUMNS = {
+    "row_locator": "VARCHAR",  # data-row number (1-based, header excluded) or message name[#line reference]
+    "target_table": "VARCHAR",
+    "reason_code": "VARCHAR",
+    "reason": "VARCHAR",  # readable, never containing an identifier
+    "pseudonym": "VARCHAR",  # keyed pseudonym of the delivered identifier, when there was one
+    "key_version": "VARCHAR",
+}
+
+# Reason codes with the readable text a steward sees (details may be appended).
+REASONS = {
+    "invalid_bsn": "BSN fails the 11-check",
+    "reserved_bsn": "reserved BSN value (000000000 or 999999999) instead of a real number",
+    "invalid_onderwijsnummer": "onderwijsnummer fails its check (starts with 10, weighted sum 5 mod 11)",
+    "malformed_identifier": "identifier is not a nine-digit number",
+    "missing_identifier": "no BSN and no onderwijsnummer",
+    "missing_field": "a mandatory field is empty",
+    "invalid_date": "a date that does not exist or cannot be read",
+    "invalid_number": "a number that cannot be read",
+    "invalid_code": "a value outside its code list",
+    "unknown_product_code": "product code not in the product list",
+    "schema_invalid": "message does not validate against the iJw 3.2 XSD",
+    "duplicate_row": "exact duplicate of an earlier row in the same delivery",
+}
+
+
+class DeliveryError(Exception):
+    """A whole file cannot be read; the message names the file and what is wrong."""
+
+    def __init__(self, path: Path | str, problem: str):
+        super().__init__(f"{Path(path).name}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+@dataclass
+class ReadResult:
+    tables: dict[str, pd.DataFrame]  # raw table name -> rows (RAW_TABLES columns + row_locator)
+    quarantine: pd.DataFrame  # QUARANTINE_COLUMNS
+    rows_read: int
+    notes: list[str] = field(default_factory=list)
+
+    def check_accounting(self) -> None:
+        loaded = sum(len(frame) for frame in self.tables.values())
+        if loaded + len(self.quarantine) != self.rows_read:
+            raise AssertionError(f"row accounting broken: read {self.rows_read}, loaded {loaded}, quarantined {len(self.quarantine)}")
+
+
+def empty_quarantine() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="object") for name in QUARANTINE_COLUMNS})
+
+
+def quarantine_rows(locators: list[str] | pd.Series, target_table: str, reason_code: str, detail: str | list[str] | pd.Series = "", pseudonyms: list | pd.Series | None = None, key_version: str | None = None) -> pd.DataFrame:
+    """Build quarantine rows; `detail` is appended to the standard reason text."""
+    locators = list(locators)
+    n = len(locators)
+    details = [detail] * n if isinstance(detail, str) else list(detail)
+    base = REASONS[reason_code]
+    return pd.DataFrame(
+        {
+            "row_locator": [str(x) for x in locators],
+            "target_table": target_table,
+            "reason_code": reason_code,
+            "reason": [f"{base}: {d}" if d else base for d in details],
+            "pseudonym": list(pseudonyms) if pseudonyms is not None else [None] * n,
+            "key_version": key_version if pseudonyms is not None else None,
+        }
+    )
+
+
+_NINE_DIGITS = re.compile(r"\b\d{8,10}\b")
+_QUOTED = re.compile(r"'[^']*'")
+
+
+def scrub(text: str) -> str:
+    """Remove quoted values and long digit runs from a message (e.g. an XSD error that
+    echoes the offending value), so no identifier reaches a reason, log or metadata."""
+    return _NINE_DIGITS.sub("<number>", _QUOTED.sub("'…'", text))

@@ -1,0 +1,103 @@
+"""Recognise a delivered file: which source, sender, period and delivery date.
+
+The file-name convention is the agreement with the senders (documented in the README):
+
+    schools/<school>/<school>_inschrijvingen_<YYYY-YYYY>_<YYYYMMDD>.{csv,xlsx}
+    schools/<school>/<school>_verzuim_<YYYY-YYYY>_<YYYYMMDD>.{csv,xlsx}
+    ijw/GM<code>/GM<code>_ijw_<YYYY-MM>_<YYYYMMDD>.zip
+    reference/productcodelijst_jeugd_<YYYYMMDD>.csv
+    public/duo/duo_vestigingen_po_<YYYYMMDD>.csv
+    public/duo/duo_leerlingen_po_leeftijd_<YYYY>_<YYYYMMDD>.csv
+    public/cbs/<table>_TypedDataSet_<YYYYMMDD>.json
+    pilots/<pilot>/<pilot>_activiteiten_<YYYY-YYYY>_<YYYYMMDD>.{csv,xlsx}
+    pilots/<pilot>/<pilot>_kosten_<YYYYMMDD>.csv
+    surveys/vragenlijst_<group>_<YYYY-YYYY>_<YYYYMMDD>.csv
+
+A copy suffix such as " (1)" (a file saved twice) is tolerated; the content hash decides
+whether it is new. A file that matches no pattern is an unrecognised delivery: it is
+registered as failed with that reason, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+COPY = r"(?: \(\d+\))?"
+DATE = r"(?P<delivered>\d{8})"
+PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("school_enrolments", re.compile(rf"^schools/(?P<dir>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})/(?P<sender>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})_inschrijvingen_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$", re.I)),
+    ("school_absence", re.compile(rf"^schools/(?P<dir>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})/(?P<sender>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})_verzuim_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$", re.I)),
+    ("ijw_messages", re.compile(rf"^ijw/(?P<dir>GM\d{{4}})/(?P<sender>GM\d{{4}})_ijw_(?P<period>\d{{4}}-\d{{2}})_{DATE}{COPY}\.zip$", re.I)),
+    ("product_list", re.compile(rf"^reference/productcodelijst_(?P<sender>[a-z]+)_{DATE}{COPY}\.csv$", re.I)),
+    ("duo_schools", re.compile(rf"^public/duo/duo_vestigingen_(?P<sender>po)_{DATE}{COPY}\.csv$", re.I)),
+    ("duo_pupil_counts", re.compile(rf"^public/duo/duo_leerlingen_(?P<sender>po)_leeftijd_(?P<period>\d{{4}})_{DATE}{COPY}\.csv$", re.I)),
+    ("cbs_youth_care", re.compile(rf"^public/cbs/(?P<sender>\d{{5}}NED)_TypedDataSet_{DATE}{COPY}\.json$", re.I)),
+    ("pilot_activity", re.compile(rf"^pilots/(?P<dir>[a-z0-9-]+)/(?P<sender>[a-z0-9-]+)_activiteiten_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$", re.I)),
+    ("pilot_costs", re.compile(rf"^pilots/(?P<dir>[a-z0-9-]+)/(?P<sender>[a-z0-9-]+)_kosten_{DATE}{COPY}\.csv$", re.I)),
+    ("survey_responses", re.compile(rf"^surveys/vragenlijst_(?P<sender>ouders|leerkrachten|leerlingen)_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.csv$", re.I)),
+]
+NOT_DELIVERIES = {"SYNTHETIC_DATA.txt", ".DS_Store", "Thumbs.db"}
+
+
+class UnrecognisedDelivery(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Delivery:
+    path: str  # relative to the landing directory, POSIX separators
+    source: str
+    sender: str
+    period: str  # "" where the source has no period (the snapshot is the period)
+    delivered_on: date
+    sha256: str
+    size_bytes: int
+
+    @property
+    def delivery_id(self) -> str:
+        """Content-addressed: the same bytes are the same delivery, whatever the name."""
+        return self.sha256[:16]
+
+    @property
+    def slot(self) -> tuple[str, str, str]:
+        """Deliveries for the same slot supersede each other (latest delivery date wins)."""
+        return (self.source, self.sender, self.period)
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def recognise(relative: str) -> tuple[str, dict[str, str]]:
+    for source, pattern in PATTERNS:
+        match = pattern.match(relative)
+        if match:
+            parts = match.groupdict()
+            if parts.get("dir") and parts["dir"].upper() != parts["sender"].upper():
+                raise UnrecognisedDelivery(f"{relative}: file of sender {parts['sender']} in the folder of {parts['dir']}")
+            return source, parts
+    raise UnrecognisedDelivery(f"{relative}: file name does not follow the delivery naming convention")
+
+
+def describe(landing_dir: Path, path: Path) -> Delivery:
+    """Delivery attributes of one file; raises UnrecognisedDelivery for a foreign name."""
+    relative = path.relative_to(landing_dir).as_posix()
+    source, parts = recognise(relative)
+    try:
+        delivered = datetime.strptime(parts["delivered"], "%Y%m%d").date()
+    except ValueError:
+        raise UnrecognisedDelivery(f"{relative}: delivery date {parts['delivered']} does not exist") from None
+    sender = parts["sender"].upper() if source.startswith(("school", "ijw")) else parts["sender"].lower()
+    return Delivery(relative, source, sender, parts.get("period") or "", delivered, sha256_of(path), path.stat().st_size)
+
+
+def landing_files(landing_dir: Path) -> list[Path]:
+    return sorted(p for p in landing_dir.rglob("*") if p.is_file() and p.name not in NOT_DELIVERIES and not p.name.startswith("."))

@@ -1,0 +1,172 @@
+"""Keyed pseudonyms for citizen numbers (BSN) and education numbers (onderwijsnummer).
+
+A plain hash of a BSN is not pseudonymisation: there are at most 10^9 BSNs, so every
+hash can be reversed by trying them all. The pseudonym here is HMAC-SHA256 under a
+secret key held outside the warehouse and the repository, over the normalised number
+prefixed with its kind, so the same child gets the same pseudonym in a school export and
+in an iJw message, and nobody without the key can recompute it. Each pseudonym carries
+the key version, so keys can be rotated (re-pseudonymise, then retire the old key).
+
+Validation uses python-stdnum (nl.bsn, nl.onderwijsnummer): the 11-check, the
+onderwijsnummer rule (weighted sum = 5 mod 11, starting with 10), and the reserved
+values 000000000 and 999999999 (999999999 means "unknown"), which are rejected.
+
+Key sources, in order: PILOTMONITOR_PSEUDONYM_KEY (hex, at least 32 bytes) or
+PILOTMONITOR_PSEUDONYM_KEY_FILE (a file holding the hex key), with
+PILOTMONITOR_PSEUDONYM_KEY_VERSION (default "k1"). Without a key the pipeline refuses to
+run, except in explicit demo mode, which creates a local key in the git-ignored data
+directory and says so. The key never leaves this module: repr() and errors hide it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from stdnum.nl import bsn as stdnum_bsn
+from stdnum.nl import onderwijsnummer as stdnum_onderwijsnummer
+
+from pilotmonitor.settings import REPO_ROOT
+
+MIN_KEY_BYTES = 32
+RESERVED_BSNS = {"000000000", "999999999"}
+_DIGITS = re.compile(r"^[0-9]{1,9}$")
+
+
+class PseudonymKeyError(RuntimeError):
+    """No usable key: the pipeline must not run."""
+
+
+@dataclass(frozen=True)
+class PseudonymKey:
+    version: str
+    secret: bytes = field(repr=False)
+    source: str = "environment"
+
+    def __post_init__(self) -> None:
+        if len(self.secret) < MIN_KEY_BYTES:
+            raise PseudonymKeyError(f"the pseudonymisation key ({self.source}) must be at least {MIN_KEY_BYTES} bytes")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", self.version):
+            raise PseudonymKeyError("the key version must be 1-32 letters, digits, '.', '_' or '-'")
+
+
+def _parse_hex(text: str, source: str) -> bytes:
+    try:
+        return bytes.fromhex(text.strip())
+    except ValueError:
+        raise PseudonymKeyError(f"the pseudonymisation key in {source} is not hexadecimal") from None
+
+
+def demo_key_path(data_dir: Path) -> Path:
+    return data_dir / "keys" / "demo-pseudonym.key"
+
+
+def load_key(data_dir: Path, demo: bool = False, environ: dict[str, str] | None = None) -> PseudonymKey:
+    """The key from the environment or a key file; in demo mode a local demo key."""
+    env = os.environ if environ is None else environ
+    version = env.get("PILOTMONITOR_PSEUDONYM_KEY_VERSION", "k1")
+    if env.get("PILOTMONITOR_PSEUDONYM_KEY"):
+        return PseudonymKey(version, _parse_hex(env["PILOTMONITOR_PSEUDONYM_KEY"], "PILOTMONITOR_PSEUDONYM_KEY"), "PILOTMONITOR_PSEUDONYM_KEY")
+    if env.get("PILOTMONITOR_PSEUDONYM_KEY_FILE"):
+        path = Path(env["PILOTMONITOR_PSEUDONYM_KEY_FILE"]).expanduser().resolve()
+        if path.is_relative_to(REPO_ROOT) and not path.is_relative_to(data_dir.resolve()):
+            raise PseudonymKeyError(f"the key file {path} lies inside the repository: keep keys outside it")
+        if not path.is_file():
+            raise PseudonymKeyError(f"the key file {path} does not exist")
+        return PseudonymKey(version, _parse_hex(path.read_text(encoding="ascii"), str(path)), str(path))
+    if demo:
+        path = demo_key_path(data_dir)
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(MIN_KEY_BYTES), encoding="ascii")
+            path.chmod(0o600)
+        return PseudonymKey("demo", _parse_hex(path.read_text(encoding="ascii"), str(path)), f"demo key {path}")
+    raise PseudonymKeyError(
+        "no pseudonymisation key: set PILOTMONITOR_PSEUDONYM_KEY (hex) or PILOTMONITOR_PSEUDONYM_KEY_FILE, "
+        "or run in demo mode (PILOTMONITOR_DEMO=1 / pilotmonitor run --demo) to create a local demo key"
+    )
+
+
+# Outcome codes of identifier validation (None = valid).
+INVALID_BSN = "invalid_bsn"
+RESERVED_BSN = "reserved_bsn"
+INVALID_ONDERWIJSNUMMER = "invalid_onderwijsnummer"
+MISSING_IDENTIFIER = "missing_identifier"
+MALFORMED_IDENTIFIER = "malformed_identifier"
+
+
+def normalise(value: object) -> str | None:
+    """Digits left-padded to nine (leading zeros get lost in spreadsheets); None if empty.
+
+    Anything else is returned as given (stripped) and classified as malformed: we never
+    guess at a number with letters or punctuation in it.
+    """
+    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, (int, np.integer)) or (isinstance(value, float) and value.is_integer()):
+        value = str(int(value))  # an XLSX cell holding the number
+    text = str(value).strip().replace(" ", "")
+    if text == "":
+        return None
+    return text.zfill(9) if _DIGITS.match(text) else text
+
+
+def classify_bsn(number: str | None) -> str | None:
+    if number is None:
+        return MISSING_IDENTIFIER
+    if not _DIGITS.match(number) or len(number) != 9:
+        return MALFORMED_IDENTIFIER
+    if number in RESERVED_BSNS:
+        return RESERVED_BSN
+    return None if stdnum_bsn.is_valid(number) else INVALID_BSN
+
+
+def classify_onderwijsnummer(number: str | None) -> str | None:
+    if number is None:
+        return MISSING_IDENTIFIER
+    if not _DIGITS.match(number) or len(number) != 9:
+        return MALFORMED_IDENTIFIER
+    return None if stdnum_onderwijsnummer.is_valid(number) else INVALID_ONDERWIJSNUMMER
+
+
+class Pseudonymiser:
+    """Validate and pseudonymise identifiers; vectorised over pandas Series."""
+
+    def __init__(self, key: PseudonymKey):
+        self._key = key
+        self.key_version = key.version
+
+    def __repr__(self) -> str:
+        return f"Pseudonymiser(key_version={self.key_version!r})"
+
+    def pseudonym(self, kind: str, number: str) -> str:
+        message = f"{kind}:{number}".encode("ascii")
+        return hmac.new(self._key.secret, message, hashlib.sha256).hexdigest()
+
+    def pseudonymise(self, bsn: pd.Series, onderwijsnummer: pd.Series | None = None) -> pd.DataFrame:
+        """Per row: pseudonym, id_kind, key_version and error (None when valid).
+
+        A valid BSN wins; otherwise a valid onderwijsnummer. A row whose identifier is
+        invalid still gets the keyed pseudonym of what was delivered (never the raw
+        number), so the quarantine can say which record it was without storing it.
+        """
+        bsn_norm = bsn.map(normalise)
+        ond_norm = (onderwijsnummer if onderwijsnummer is not None else pd.Series([None] * len(bsn), index=bsn.index)).map(normalise)
+        bsn_error = bsn_norm.map(classify_bsn)
+        ond_error = ond_norm.map(classify_onderwijsnummer)
+        use_bsn = bsn_norm.notna()
+        kind = np.where(use_bsn, "bsn", np.where(ond_norm.notna(), "onderwijsnummer", None))
+        number = bsn_norm.where(use_bsn, ond_norm)
+        error = bsn_error.where(use_bsn, ond_error.where(ond_norm.notna(), MISSING_IDENTIFIER))
+        pseudonyms = [self.pseudonym(k, n) if n is not None and k is not None else None for k, n in zip(kind, number)]
+        return pd.DataFrame(
+            {"pseudonym": pseudonyms, "id_kind": kind, "key_version": self.key_version, "error": error.where(error.notna(), None)},
+            index=bsn.index,
+        )
