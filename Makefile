@@ -24,16 +24,16 @@ install: $(BIN)/pilotmonitor
 
 demo: install
 	$(BIN)/pilotmonitor synth --scale $(SCALE)
-	$(BIN)/pilotmonitor run
+	$(BIN)/pilotmonitor run --demo
 
 synth: install
 	$(BIN)/pilotmonitor synth --scale $(SCALE)
 
 run: install
-	$(BIN)/pilotmonitor run
+	$(BIN)/pilotmonitor run --demo
 
 ui: install
-	$(BIN)/pilotmonitor ui
+	$(BIN)/pilotmonitor ui --demo
 
 test: install
 	$(BIN)/pytest -q

@@ -69,13 +69,23 @@ def synth(
     console.print(f"landing area: {result.landing_dir}\nground truth: {result.ground_truth_dir}")
 
 
+DEMO_HELP = "Demo mode: create/use a local pseudonymisation key in the data directory (synthetic data only)."
+
+
+def _set_demo(demo: bool) -> None:
+    if demo:
+        os.environ["PILOTMONITOR_DEMO"] = "1"
+        console.print("[yellow]DEMO MODE[/yellow]: pseudonyms use a local key in the data directory; never use this for real data.")
+
+
 @app.command()
-def run() -> None:
+def run(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False) -> None:
     """Materialize the whole asset graph in-process (the same graph the UI shows)."""
     import dagster as dg
 
     settings = Settings.from_env()
     _dagster_home(settings)
+    _set_demo(demo)
     from orchestration.definitions import defs
 
     with console.status("materializing assets"):
@@ -98,10 +108,12 @@ def run() -> None:
 def ui(
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False,
 ) -> None:
     """Start the Dagster UI (dagster dev) on this project."""
     settings = Settings.from_env()
     _dagster_home(settings)
+    _set_demo(demo)
     command = [sys.executable, "-m", "dagster", "dev", "-m", "orchestration.definitions", "-h", host, "-p", str(port)]
     raise typer.Exit(subprocess.call(command))
 

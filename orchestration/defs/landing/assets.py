@@ -11,26 +11,34 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
-from pilotmonitor.ingest.deliveries import landing_files, sha256_of
+from pilotmonitor.ingest.deliveries import UnrecognisedDelivery, landing_files, recognise, sha256_of
+from pilotmonitor.ingest.loader import register_unrecognised
 
 def inventory(landing_dir: Path) -> pd.DataFrame:
     rows = []
     for path in landing_files(landing_dir):
         relative = path.relative_to(landing_dir)
+        try:
+            source, _ = recognise(relative.as_posix())
+        except UnrecognisedDelivery:
+            source = None
         rows.append(
             {
                 "path": relative.as_posix(),
                 "area": relative.parts[0],
+                "source": source,
                 "size_bytes": path.stat().st_size,
                 "sha256": sha256_of(path),
             }
         )
-    return pd.DataFrame(rows, columns=["path", "area", "size_bytes", "sha256"])
+    return pd.DataFrame(rows, columns=["path", "area", "source", "size_bytes", "sha256"])
 
 
 @dg.asset(group_name="landing", compute_kind="python")
 def landing_inventory(context: dg.AssetExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Every file in the landing area with its size and content hash (raw.landing_files)."""
+    """Every file in the landing area with its source, size and content hash
+    (raw.landing_files); files whose names follow no delivery convention are registered as
+    failed deliveries so they are seen, not ignored."""
     landing_dir = pilotmonitor.settings().landing_dir
     if not landing_dir.is_dir():
         raise dg.Failure(f"landing area {landing_dir} does not exist: run `pilotmonitor synth` or point PILOTMONITOR_DATA_DIR at a data directory")
@@ -40,6 +48,9 @@ def landing_inventory(context: dg.AssetExecutionContext, pilotmonitor: Pilotmoni
         conn.execute("create schema if not exists raw")
         conn.register("files", files)
         conn.execute("create or replace table raw.landing_files as select * from files")
+        unrecognised = register_unrecognised(conn, landing_dir)
+    for problem in unrecognised:
+        context.log.error(f"unrecognised delivery: {problem}")
     per_area = files.groupby("area").size().to_dict()
     context.log.info(f"{len(files)} files in the landing area: {per_area}")
     return dg.MaterializeResult(
@@ -48,6 +59,7 @@ def landing_inventory(context: dg.AssetExecutionContext, pilotmonitor: Pilotmoni
             "bytes": int(files.size_bytes.sum()),
             "distinct_contents": int(files.sha256.nunique()),
             "synthetic": synthetic,
+            "unrecognised_files": len(unrecognised),
             **{f"files_{area}": int(count) for area, count in per_area.items()},
         }
     )

@@ -1,0 +1,177 @@
+"""Ingestion assets: one per source, each loading that source's new deliveries from the
+landing area into the raw layer, pseudonymising at the edge.
+
+Assets are incremental by content: a run reads only files it has not registered yet
+(a new monthly delivery loads only itself), so re-running changes nothing. Each source
+asset carries two blocking checks: its row accounting, and the leak scan (no BSN or
+onderwijsnummer, no name or street from the landing area in its tables).
+"""
+
+import json
+import os
+
+import dagster as dg
+import pandas as pd
+
+from orchestration.resources import PilotmonitorSettings, WarehouseResource
+from pilotmonitor.ingest import leak_scan
+from pilotmonitor.ingest.loader import load_source
+from pilotmonitor.ingest.pseudonymise import PseudonymKeyError, Pseudonymiser, demo_key_path, load_key
+from pilotmonitor.ingest.sources import SOURCES, ReadContext, Source
+
+GROUP = "ingestion"
+PREVIEW_ROWS = 40
+
+
+def asset_name(source: Source) -> str:
+    return f"raw_{source.name}"
+
+
+def _demo_mode() -> bool:
+    return os.environ.get("PILOTMONITOR_DEMO", "") == "1"
+
+
+def _pseudonymiser(context: dg.AssetExecutionContext, settings) -> Pseudonymiser:
+    try:
+        key = load_key(settings.data_dir, demo=_demo_mode())
+    except PseudonymKeyError as exc:
+        raise dg.Failure(str(exc)) from None
+    if key.version == "demo":
+        context.log.warning(f"DEMO MODE: pseudonyms use a local demo key in {demo_key_path(settings.data_dir).parent} (not for real data)")
+    return Pseudonymiser(key)
+
+
+def _known_product_codes(conn) -> frozenset[str] | None:
+    rows = conn.execute(
+        """
+        select distinct p.product_code
+        from raw.product_list p join raw.deliveries d on d.delivery_id = p.delivery_id and d.status = 'loaded'
+        where d.is_current
+        """
+    ).fetchall()
+    return frozenset(r[0] for r in rows) if rows else None
+
+
+def _summary_metadata(summary, conn, source: Source) -> dict:
+    preview = pd.DataFrame(summary.new[:PREVIEW_ROWS])
+    if not preview.empty:
+        preview = preview[["path", "status", "rows_read", "rows_loaded", "rows_quarantined", "error"]].fillna("")
+    totals = {table: conn.execute(f"select count(*) from raw.{table}").fetchone()[0] for table in source.tables}
+    return {
+        "deliveries_new": summary.count("loaded"),
+        "deliveries_failed": summary.count("failed"),
+        "deliveries_duplicate": summary.count("duplicate"),
+        "deliveries_unchanged": summary.unchanged,
+        "rows_read": summary.total("rows_read"),
+        "rows_loaded": summary.total("rows_loaded"),
+        "rows_quarantined": summary.total("rows_quarantined"),
+        **{f"rows_in_raw.{table}": int(count) for table, count in totals.items()},
+        "deliveries_this_run": dg.MetadataValue.md(preview.to_markdown(index=False) if not preview.empty else "no new deliveries"),
+    }
+
+
+def build_source_asset(source: Source) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=asset_name(source),
+        group_name=GROUP,
+        kinds={"python", "duckdb"},
+        description=f"Raw {source.description}: {', '.join('raw.' + t for t in source.tables)}.",
+        deps=[asset_name(s) for s in SOURCES if s.name in source.depends_on],
+        check_specs=[
+            dg.AssetCheckSpec("row_accounting", asset=asset_name(source), blocking=True, description="rows read = rows loaded + rows quarantined, per delivery, and the register matches the tables"),
+            dg.AssetCheckSpec("no_identifier_leak", asset=asset_name(source), blocking=True, description="no BSN/onderwijsnummer and no name or street from the landing area in this source's raw tables"),
+        ],
+    )
+    def _asset(context: dg.AssetExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource):
+        settings = pilotmonitor.settings()
+        if not settings.landing_dir.is_dir():
+            raise dg.Failure(f"landing area {settings.landing_dir} does not exist: run `pilotmonitor synth` or set PILOTMONITOR_DATA_DIR")
+        pseudonymiser = _pseudonymiser(context, settings) if source.identifies_people else None
+        schema_dir = settings.ijw_xsd_dir if (settings.ijw_xsd_dir / "basisschema.xsd").is_file() else None
+        if source.name == "ijw_messages" and schema_dir is None:
+            context.log.warning(f"iJw XSDs not found at {settings.ijw_xsd_dir}: messages are parsed without schema validation")
+        with warehouse.get_connection() as conn:
+            from pilotmonitor.ingest import warehouse_raw
+
+            warehouse_raw.ensure_schema(conn)
+            ctx = ReadContext(pseudonymiser, schema_dir, _known_product_codes(conn) if source.depends_on else None)
+            summary = load_source(conn, settings.landing_dir, source.name, source.tables, lambda path, delivery: source.read(path, delivery, ctx))
+            metadata = _summary_metadata(summary, conn, source)
+            accounting = accounting_problems(conn, source)
+            leaks = leak_scan.scan_tables(conn, [f"raw.{t}" for t in source.tables] + ["raw.quarantine"], leak_scan.landing_name_tokens(settings.landing_dir))
+        for row in summary.new:
+            if row["status"] == "failed":
+                context.log.error(f"delivery failed: {row['error']}")
+        yield dg.MaterializeResult(metadata=metadata)
+        yield dg.AssetCheckResult(check_name="row_accounting", passed=not accounting, metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in accounting) or "none")})
+        yield dg.AssetCheckResult(
+            check_name="no_identifier_leak",
+            passed=not leaks,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"leaks": dg.MetadataValue.md("\n".join(f"- {l.table}.{l.column}: {l.rows} value(s) that look like a {l.kind.replace('_', ' ')}" for l in leaks) or "none")},
+        )
+
+    return _asset
+
+
+def accounting_problems(conn, source: Source) -> list[str]:
+    """Deliveries whose counts don't add up, or whose register disagrees with the tables."""
+    problems = []
+    rows = conn.execute(
+        "select path, delivery_id, rows_read, rows_loaded, rows_quarantined from raw.deliveries where source = ? and status = 'loaded'", [source.name]
+    ).fetchall()
+    union = " union all ".join(f"select delivery_id from raw.{t}" for t in source.tables)
+    loaded = dict(conn.execute(f"select delivery_id, count(*) from ({union}) group by 1").fetchall())
+    quarantined = dict(conn.execute("select delivery_id, count(*) from raw.quarantine where source = ? group by 1", [source.name]).fetchall())
+    for path, delivery_id, read, n_loaded, n_quarantined in rows:
+        if read != n_loaded + n_quarantined:
+            problems.append(f"{path}: read {read} != loaded {n_loaded} + quarantined {n_quarantined}")
+        if loaded.get(delivery_id, 0) != n_loaded:
+            problems.append(f"{path}: register says {n_loaded} rows loaded, tables hold {loaded.get(delivery_id, 0)}")
+        if quarantined.get(delivery_id, 0) != n_quarantined:
+            problems.append(f"{path}: register says {n_quarantined} quarantined, quarantine holds {quarantined.get(delivery_id, 0)}")
+    return problems
+
+
+source_assets = [build_source_asset(source) for source in SOURCES]
+ingestion_job = dg.define_asset_job("ingest_all", selection=dg.AssetSelection.groups(GROUP), description="Load every new delivery of every source.")
+
+
+def _fingerprints(landing_dir) -> dict[str, str]:
+    """Per source a fingerprint of its files (name, size, modification time)."""
+    from hashlib import sha256
+
+    from pilotmonitor.ingest.loader import files_of_source
+
+    out = {}
+    for source in SOURCES:
+        digest = sha256()
+        for path in files_of_source(landing_dir, source.name):
+            stat = path.stat()
+            digest.update(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        out[source.name] = digest.hexdigest()[:16]
+    return out
+
+
+@dg.sensor(job=ingestion_job, minimum_interval_seconds=60, description="Starts ingestion of the sources whose files in the landing area changed.")
+def landing_sensor(context: dg.SensorEvaluationContext, pilotmonitor: PilotmonitorSettings):
+    landing_dir = pilotmonitor.settings().landing_dir
+    if not landing_dir.is_dir():
+        return dg.SkipReason(f"no landing area at {landing_dir}")
+    previous = json.loads(context.cursor) if context.cursor else {}
+    current = _fingerprints(landing_dir)
+    changed = [name for name, print_ in current.items() if previous.get(name) != print_]
+    context.update_cursor(json.dumps(current))
+    if not changed:
+        return dg.SkipReason("no new or changed deliveries")
+    selection = [dg.AssetKey(f"raw_{name}") for name in changed]
+    return dg.RunRequest(run_key="|".join(f"{n}:{current[n]}" for n in changed), asset_selection=selection)
+
+
+ingestion_schedule = dg.ScheduleDefinition(
+    name="daily_ingestion",
+    job=ingestion_job,
+    cron_schedule="0 6 * * *",
+    execution_timezone="Europe/Amsterdam",
+    description="Daily sweep of the landing area (deliveries arrive monthly; the sensor reacts faster).",
+)

@@ -1,0 +1,150 @@
+"""Scan warehouse tables for identifiers that must never be there.
+
+Two kinds of leak are looked for in every text and integer column:
+- a nine-digit number (standing alone, or as a word inside text) that passes the BSN
+  11-check or the onderwijsnummer rule: a citizen or education number;
+- a name or street that occurs in the landing area (surnames, given names, street
+  names read from a sample of school exports and iJw messages), as a whole value or as
+  a word inside text.
+
+The digit check runs inside DuckDB (no data leaves it); only counts and the table and
+column names are reported, never the values found.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from lxml import etree
+
+from pilotmonitor.ingest.deliveries import landing_files
+
+# The 11-check over a nine-character digit string s, in SQL. Weights 9..2 and -1.
+_WEIGHTED = " + ".join(f"{9 - i} * cast(substr(s, {i + 1}, 1) as integer)" for i in range(8)) + " - cast(substr(s, 9, 1) as integer)"
+IDENTIFIER_LIKE_SQL = f"""
+    (s not in ('000000000', '999999999') and (({_WEIGHTED}) % 11 + 11) % 11 = 0)
+    or (s like '10%' and (({_WEIGHTED}) % 11 + 11) % 11 = 5)
+"""
+NAME_COLUMNS_SCHOOL = {"achternaam", "roepnaam", "straat", "voornaam", "naam"}
+NAME_TAGS_IJW = {"Achternaam", "Voornamen", "Straatnaam", "Naam"}
+MIN_NAME_LENGTH = 4  # shorter tokens (initials, prefixes such as "van") say nothing
+# Reference numbers assigned by municipalities, providers or this pipeline: they may be
+# nine digits and pass the 11-check by chance (1 in 11), but identify no person.
+REFERENCE_NUMBER_COLUMNS = {"allocation_number", "declaration_number", "message_id", "product_reference", "previous_product_reference", "provider_reference", "row_locator", "delivery_id", "sha256"}
+
+
+@dataclass(frozen=True)
+class Leak:
+    table: str
+    column: str
+    kind: str  # identifier_number | landing_name
+    rows: int
+
+
+def _tokens(values: set[str]) -> set[str]:
+    out = set()
+    for value in values:
+        for token in re.split(r"[\s,;:()/]+", value.strip()):
+            if len(token) >= MIN_NAME_LENGTH:
+                out.add(token.lower())
+    return out
+
+
+def _names_from_table(path: Path) -> set[str]:
+    if path.suffix.lower() == ".xlsx":
+        frame = pd.read_excel(path, dtype=str)
+    else:
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252", errors="replace")
+        from io import StringIO
+
+        first = text.splitlines()[0] if text else ""
+        frame = pd.read_csv(StringIO(text), dtype=str, sep=";" if first.count(";") > first.count(",") else ",", on_bad_lines="skip")
+    columns = [c for c in frame.columns if str(c).strip().lower() in NAME_COLUMNS_SCHOOL]
+    return {v for c in columns for v in frame[c].dropna().astype(str)}
+
+
+def _names_from_zip(path: Path) -> set[str]:
+    names: set[str] = set()
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            with archive.open(member) as handle:
+                for _, element in etree.iterparse(handle, events=("end",)):
+                    if etree.QName(element).localname in NAME_TAGS_IJW and element.text:
+                        names.add(element.text)
+    return names
+
+
+@lru_cache(maxsize=4)
+def landing_name_tokens(landing_dir: Path, files_per_kind: int = 40) -> frozenset[str]:
+    """Name and street tokens from a sample of the landing area's files (in memory only)."""
+    names: set[str] = set()
+    schools = [p for p in landing_files(landing_dir) if p.parts[-3:-2] and "schools" in p.parts and "inschrijvingen" in p.name]
+    zips = [p for p in landing_files(landing_dir) if p.suffix == ".zip"]
+    for path in schools[:: max(1, len(schools) // files_per_kind)][:files_per_kind]:
+        try:
+            names |= _names_from_table(path)
+        except Exception:  # an unreadable file is the loader's problem, not the scanner's
+            continue
+    for path in sorted(zips, key=lambda p: p.stat().st_size, reverse=True)[:files_per_kind]:
+        try:
+            names |= _names_from_zip(path)
+        except Exception:
+            continue
+    return frozenset(_tokens(names))
+
+
+def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens: frozenset[str]) -> list[Leak]:
+    """Leaks per (table, column); tables are 'schema.table' names."""
+    conn.execute("create or replace temp table _leak_names (token varchar)")
+    if name_tokens:
+        conn.executemany("insert into _leak_names values (?)", [[t] for t in sorted(name_tokens)])
+    leaks: list[Leak] = []
+    for qualified in tables:
+        schema, table = qualified.split(".")
+        columns = conn.execute(
+            "select column_name, data_type from information_schema.columns where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()
+        for column, data_type in columns:
+            if data_type not in ("VARCHAR", "BIGINT", "INTEGER", "HUGEINT", "UBIGINT"):
+                continue
+            if column in REFERENCE_NUMBER_COLUMNS:
+                continue
+            as_text = f'cast("{column}" as varchar)'
+            numbers = conn.execute(
+                f"""
+                with candidates as (
+                    select unnest(regexp_extract_all({as_text}, '(?:^|[^0-9A-Za-z])([0-9]{{9}})(?:$|[^0-9A-Za-z])', 1)) as s
+                    from {qualified} where {as_text} similar to '.*[0-9]{{9}}.*'
+                )
+                select count(*) from candidates where {IDENTIFIER_LIKE_SQL}
+                """
+            ).fetchone()[0]
+            if numbers:
+                leaks.append(Leak(qualified, column, "identifier_number", int(numbers)))
+            if data_type == "VARCHAR" and name_tokens:
+                hits = conn.execute(
+                    f"""
+                    select count(*) from (
+                        select unnest(regexp_split_to_array(lower("{column}"), '[\\s,;:()/]+')) as token from {qualified}
+                    ) as words join _leak_names using (token)
+                    """
+                ).fetchone()[0]
+                if hits:
+                    leaks.append(Leak(qualified, column, "landing_name", int(hits)))
+    return leaks
+
+
+def tables_in_schema(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+    rows = conn.execute("select table_name from information_schema.tables where table_schema = ? order by 1", [schema]).fetchall()
+    return [f"{schema}.{r[0]}" for r in rows]

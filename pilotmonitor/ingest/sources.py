@@ -1,0 +1,95 @@
+"""The sources the pipeline ingests: which raw tables each fills and how it is read.
+
+One entry per source; the Dagster ingestion assets are generated from this list, so a
+new source is one entry here plus its reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pilotmonitor.ingest.contracts import ReadResult
+from pilotmonitor.ingest.deliveries import Delivery
+from pilotmonitor.ingest.pseudonymise import Pseudonymiser
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    """What readers may need besides the file: the pseudonymiser and reference data."""
+
+    pseudonymiser: Pseudonymiser | None
+    ijw_schema_dir: Path | None
+    known_product_codes: frozenset[str] | None
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # as recognised from the file name (deliveries.PATTERNS)
+    tables: list[str]
+    read: Callable[[Path, Delivery, ReadContext], ReadResult]
+    description: str
+    identifies_people: bool = False  # needs the pseudonymisation key
+    depends_on: list[str] = field(default_factory=list)  # sources whose raw tables the reader uses
+    cadence_days: int = 31  # expected delivery cadence, for the schedule and freshness
+
+
+def _school_enrolments(path: Path, delivery: Delivery, ctx: ReadContext) -> ReadResult:
+    from pilotmonitor.ingest.readers.school_exports import read_school_enrolments
+
+    return read_school_enrolments(path, delivery, ctx.pseudonymiser)
+
+
+def _school_absence(path: Path, delivery: Delivery, ctx: ReadContext) -> ReadResult:
+    from pilotmonitor.ingest.readers.school_exports import read_school_absence
+
+    return read_school_absence(path, delivery, ctx.pseudonymiser)
+
+
+def _ijw(path: Path, delivery: Delivery, ctx: ReadContext) -> ReadResult:
+    from pilotmonitor.ingest.readers.ijw import read_ijw_archive
+
+    codes = set(ctx.known_product_codes) if ctx.known_product_codes is not None else None
+    return read_ijw_archive(path, delivery, ctx.pseudonymiser, ctx.ijw_schema_dir, codes)
+
+
+def _public(function: str) -> Callable[[Path, Delivery, ReadContext], ReadResult]:
+    def read(path: Path, delivery: Delivery, ctx: ReadContext) -> ReadResult:
+        from pilotmonitor.ingest.readers import public_data
+
+        return getattr(public_data, function)(path, delivery)
+
+    return read
+
+
+def _pilot(function: str) -> Callable[[Path, Delivery, ReadContext], ReadResult]:
+    def read(path: Path, delivery: Delivery, ctx: ReadContext) -> ReadResult:
+        from pilotmonitor.ingest.readers import pilot_side
+
+        return getattr(pilot_side, function)(path, delivery)
+
+    return read
+
+
+def _surveys(path: Path, delivery: Delivery, ctx: ReadContext) -> ReadResult:
+    from pilotmonitor.ingest.readers.surveys import read_survey_responses
+
+    return read_survey_responses(path, delivery)
+
+
+IJW_TABLES = ["ijw_requests", "ijw_allocations", "ijw_starts", "ijw_stops", "ijw_declaration_lines"]
+
+SOURCES: list[Source] = [
+    Source("product_list", ["product_list"], _public("read_product_list"), "the region's youth-care product list", cadence_days=366),
+    Source("duo_schools", ["duo_schools"], _public("read_duo_schools"), "DUO school registry (sites)", cadence_days=366),
+    Source("duo_pupil_counts", ["duo_pupil_counts"], _public("read_duo_pupil_counts"), "DUO pupils per site and age", cadence_days=366),
+    Source("cbs_youth_care", ["cbs_youth_care"], _public("read_cbs_youth_care"), "CBS StatLine youth care per municipality", cadence_days=366),
+    Source("school_enrolments", ["school_enrolments"], _school_enrolments, "school pupil-administration enrolments", identifies_people=True, cadence_days=366),
+    Source("school_absence", ["school_absence"], _school_absence, "school absence records", identifies_people=True, cadence_days=366),
+    Source("ijw_messages", IJW_TABLES, _ijw, "iJw 3.2 messages JW315/301/305/307/323 per municipality and month", identifies_people=True, depends_on=["product_list"], cadence_days=31),
+    Source("pilot_activity", ["pilot_activity"], _pilot("read_pilot_activity"), "youth support workers' activity log", cadence_days=366),
+    Source("pilot_costs", ["pilot_costs"], _pilot("read_pilot_costs"), "pilot costs", cadence_days=366),
+    Source("survey_responses", ["survey_responses"], _surveys, "questionnaires of parents, teachers and pupils", cadence_days=366),
+]
+SOURCES_BY_NAME = {source.name: source for source in SOURCES}

@@ -1,0 +1,70 @@
+"""The raw layer of the warehouse: one table per source table, the delivery register and
+the quarantine, with explicit types so an empty load still has its tables.
+
+Every raw row carries its delivery_id (content hash prefix) and row_locator, so each
+value can be traced back to the file and row it came from.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from pilotmonitor.ingest.contracts import QUARANTINE_COLUMNS, RAW_TABLES
+
+SCHEMA = "raw"
+DELIVERY_COLUMNS = {
+    "path": "VARCHAR PRIMARY KEY",  # relative to the landing area
+    "delivery_id": "VARCHAR",  # first 16 hex of the SHA-256: same bytes, same id
+    "sha256": "VARCHAR",
+    "source": "VARCHAR",
+    "sender": "VARCHAR",
+    "period": "VARCHAR",
+    "delivered_on": "DATE",
+    "size_bytes": "BIGINT",
+    "registered_at": "TIMESTAMP",
+    "status": "VARCHAR",  # loaded | failed | duplicate
+    "error": "VARCHAR",
+    "rows_read": "BIGINT",
+    "rows_loaded": "BIGINT",
+    "rows_quarantined": "BIGINT",
+    "duplicate_of": "VARCHAR",  # path of the delivery with the same content
+    "superseded_by": "VARCHAR",  # path of the later delivery for the same slot
+    "is_current": "BOOLEAN",
+}
+
+
+def _columns_sql(columns: dict[str, str]) -> str:
+    return ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(f"create schema if not exists {SCHEMA}")
+    conn.execute(f"create table if not exists {SCHEMA}.deliveries ({_columns_sql(DELIVERY_COLUMNS)})")
+    conn.execute(
+        f"create table if not exists {SCHEMA}.quarantine (delivery_id VARCHAR, path VARCHAR, source VARCHAR, {_columns_sql(QUARANTINE_COLUMNS)})"
+    )
+    for table, columns in RAW_TABLES.items():
+        conn.execute(f"create table if not exists {SCHEMA}.{table} (delivery_id VARCHAR, row_locator VARCHAR, {_columns_sql(columns)})")
+
+
+def insert_frame(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns: dict[str, str]) -> None:
+    """Insert with explicit casts, so readers may hand over dates as date or datetime64."""
+    if frame.empty:
+        return
+    names = list(columns)
+    conn.register("_batch", frame[names])
+    try:
+        select = ", ".join(f'cast("{n}" as {columns[n].split()[0]})' for n in names)
+        quoted = ", ".join(f'"{n}"' for n in names)
+        conn.execute(f"insert into {SCHEMA}.{table} ({quoted}) select {select} from _batch")
+    finally:
+        conn.unregister("_batch")
+
+
+def raw_columns(table: str) -> dict[str, str]:
+    return {"delivery_id": "VARCHAR", "row_locator": "VARCHAR", **RAW_TABLES[table]}
+
+
+def quarantine_columns() -> dict[str, str]:
+    return {"delivery_id": "VARCHAR", "path": "VARCHAR", "source": "VARCHAR", **QUARANTINE_COLUMNS}

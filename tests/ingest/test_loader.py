@@ -1,0 +1,115 @@
+"""The loader: idempotent, supersedes corrected re-deliveries, registers duplicates and
+failures, and keeps rows read = loaded + quarantined."""
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from pilotmonitor.ingest.contracts import DeliveryError, ReadResult, empty_quarantine, quarantine_rows
+from pilotmonitor.ingest.loader import load_source, register_unrecognised
+
+
+def fake_pilot_costs_reader(path: Path, delivery) -> ReadResult:
+    """Reads 'year;total' lines; a line 'bad' is quarantined; 'BROKEN' fails the file."""
+    text = path.read_text(encoding="utf-8")
+    if text.startswith("BROKEN"):
+        raise DeliveryError(path, "cannot be read")
+    good, bad = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line == "bad":
+            bad.append(str(number))
+        else:
+            year, total = line.split(";")
+            good.append({"row_locator": str(number), "pilot_id": delivery.sender, "year": int(year), "fte": 1.0, "cost_per_fte_eur": float(total), "other_costs_eur": 0.0, "total_eur": float(total)})
+    frame = pd.DataFrame(good, columns=["row_locator", "pilot_id", "year", "fte", "cost_per_fte_eur", "other_costs_eur", "total_eur"])
+    quarantine = quarantine_rows(bad, "pilot_costs", "invalid_number") if bad else empty_quarantine()
+    return ReadResult({"pilot_costs": frame}, quarantine, rows_read=len(good) + len(bad))
+
+
+@pytest.fixture()
+def landing(tmp_path):
+    root = tmp_path / "landing" / "pilots" / "p1"
+    root.mkdir(parents=True)
+    return tmp_path / "landing"
+
+
+def write(landing: Path, name: str, text: str) -> Path:
+    path = landing / "pilots" / "p1" / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load(conn, landing):
+    return load_source(conn, landing, "pilot_costs", ["pilot_costs"], fake_pilot_costs_reader)
+
+
+def test_loading_twice_changes_nothing(landing):
+    write(landing, "p1_kosten_20250105.csv", "2024;100\nbad\n2025;200")
+    conn = duckdb.connect()
+    first = load(conn, landing)
+    assert (first.count("loaded"), first.total("rows_read"), first.total("rows_loaded"), first.total("rows_quarantined")) == (1, 3, 2, 1)
+    second = load(conn, landing)
+    assert second.new == [] and second.unchanged == 1
+    assert conn.execute("select count(*) from raw.pilot_costs").fetchone()[0] == 2
+    assert conn.execute("select count(*) from raw.quarantine").fetchone()[0] == 1
+    assert conn.execute("select reason from raw.quarantine").fetchone()[0].startswith("a number that cannot be read")
+
+
+def test_corrected_redelivery_supersedes_visibly(landing):
+    write(landing, "p1_kosten_20250105.csv", "2024;100")
+    conn = duckdb.connect()
+    load(conn, landing)
+    write(landing, "p1_kosten_20250301.csv", "2024;150")
+    load(conn, landing)
+    rows = conn.execute("select path, is_current, superseded_by from raw.deliveries order by path").fetchall()
+    assert rows == [
+        ("pilots/p1/p1_kosten_20250105.csv", False, "pilots/p1/p1_kosten_20250301.csv"),
+        ("pilots/p1/p1_kosten_20250301.csv", True, None),
+    ]
+    current = conn.execute("select c.total_eur from raw.pilot_costs c join raw.deliveries d using (delivery_id) where d.is_current").fetchall()
+    assert current == [(150.0,)]
+    assert conn.execute("select count(*) from raw.pilot_costs").fetchone()[0] == 2  # both traceable
+
+
+def test_same_file_delivered_twice_is_registered_as_duplicate(landing):
+    write(landing, "p1_kosten_20250105.csv", "2024;100")
+    write(landing, "p1_kosten_20250105 (1).csv", "2024;100")
+    conn = duckdb.connect()
+    summary = load(conn, landing)
+    assert sorted(r["status"] for r in summary.new) == ["duplicate", "loaded"]
+    assert conn.execute("select count(*) from raw.pilot_costs").fetchone()[0] == 1
+    assert conn.execute("select duplicate_of from raw.deliveries where status = 'duplicate'").fetchone()[0] == "pilots/p1/p1_kosten_20250105.csv"
+
+
+def test_one_unreadable_file_fails_alone(landing):
+    write(landing, "p1_kosten_20250105.csv", "BROKEN")
+    write(landing, "p1_kosten_20240105.csv", "2023;90")
+    conn = duckdb.connect()
+    summary = load(conn, landing)
+    assert summary.count("failed") == 1 and summary.count("loaded") == 1
+    error = conn.execute("select error from raw.deliveries where status = 'failed'").fetchone()[0]
+    assert error == "p1_kosten_20250105.csv: cannot be read"
+    # the failed delivery is not current; the older good one is
+    assert conn.execute("select path from raw.deliveries where is_current").fetchall() == [("pilots/p1/p1_kosten_20240105.csv",)]
+
+
+def test_file_replaced_in_place_is_reloaded_not_doubled(landing):
+    path = write(landing, "p1_kosten_20250105.csv", "2024;100")
+    conn = duckdb.connect()
+    load(conn, landing)
+    path.write_text("2024;120\n2025;130", encoding="utf-8")
+    load(conn, landing)
+    assert sorted(r[0] for r in conn.execute("select total_eur from raw.pilot_costs").fetchall()) == [120.0, 130.0]
+    assert conn.execute("select count(*) from raw.deliveries").fetchone()[0] == 1
+
+
+def test_unrecognised_file_names_are_registered_as_failed(landing):
+    (landing / "schools").mkdir()
+    (landing / "schools" / "leerlingen export.csv").write_text("x")
+    conn = duckdb.connect()
+    problems = register_unrecognised(conn, landing)
+    assert len(problems) == 1 and "naming convention" in problems[0]
+    assert conn.execute("select status, source from raw.deliveries").fetchall() == [("failed", "unrecognised")]
+    assert register_unrecognised(conn, landing) and conn.execute("select count(*) from raw.deliveries").fetchone()[0] == 1

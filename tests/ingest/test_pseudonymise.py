@@ -1,0 +1,82 @@
+"""Pseudonymisation: keyed, stable, version-tagged, and refusing to run without a key."""
+
+import pandas as pd
+import pytest
+
+from pilotmonitor.ingest.pseudonymise import PseudonymKey, PseudonymKeyError, Pseudonymiser, demo_key_path, load_key
+from pilotmonitor.settings import REPO_ROOT
+
+KEY_A = PseudonymKey("k1", bytes(range(32)))
+KEY_B = PseudonymKey("k2", bytes(range(1, 33)))
+VALID_BSN = "999964392"  # in the official test range
+VALID_ONDERWIJSNUMMER = "108329477"
+
+
+def test_same_number_same_pseudonym_and_leading_zeros_normalised():
+    p = Pseudonymiser(KEY_A)
+    out = p.pseudonymise(pd.Series([VALID_BSN, f" {VALID_BSN} ", 999964392]))
+    assert out.pseudonym.nunique() == 1
+    assert (out.error.isna()).all() and (out.key_version == "k1").all()
+    padded = p.pseudonymise(pd.Series(["12345682", "012345682"]))  # a spreadsheet drops the leading zero
+    assert padded.pseudonym.iloc[0] == padded.pseudonym.iloc[1]
+
+
+def test_pseudonym_is_keyed_not_a_plain_hash():
+    import hashlib
+
+    a = Pseudonymiser(KEY_A).pseudonymise(pd.Series([VALID_BSN])).pseudonym.iloc[0]
+    b = Pseudonymiser(KEY_B).pseudonymise(pd.Series([VALID_BSN])).pseudonym.iloc[0]
+    assert a != b
+    assert a not in {hashlib.sha256(VALID_BSN.encode()).hexdigest(), hashlib.sha256(f"bsn:{VALID_BSN}".encode()).hexdigest()}
+    assert VALID_BSN not in a
+
+
+def test_bsn_and_onderwijsnummer_are_validated():
+    out = Pseudonymiser(KEY_A).pseudonymise(
+        pd.Series([VALID_BSN, "999964393", "000000000", "999999999", "", "12a456789", None]),
+        pd.Series([None, None, None, None, VALID_ONDERWIJSNUMMER, None, "108329478"]),
+    )
+    assert out.error.tolist() == [None, "invalid_bsn", "reserved_bsn", "reserved_bsn", None, "malformed_identifier", "invalid_onderwijsnummer"]
+    assert out.id_kind.tolist()[4] == "onderwijsnummer"
+    assert out.pseudonym.notna().all()  # even a bad number gets a keyed pseudonym, never stored raw
+
+
+def test_missing_identifier():
+    out = Pseudonymiser(KEY_A).pseudonymise(pd.Series(["", None]), pd.Series([None, " "]))
+    assert out.error.tolist() == ["missing_identifier", "missing_identifier"]
+    assert out.pseudonym.isna().all()
+
+
+def test_refuses_to_run_without_a_key(tmp_path):
+    with pytest.raises(PseudonymKeyError, match="no pseudonymisation key"):
+        load_key(tmp_path, demo=False, environ={})
+
+
+def test_key_from_environment_and_file(tmp_path):
+    key = load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY": "ab" * 32, "PILOTMONITOR_PSEUDONYM_KEY_VERSION": "2026a"})
+    assert key.version == "2026a" and key.secret == bytes.fromhex("ab" * 32)
+    key_file = tmp_path / "outside" / "pm.key"
+    key_file.parent.mkdir()
+    key_file.write_text("cd" * 32)
+    assert load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY_FILE": str(key_file)}).secret == bytes.fromhex("cd" * 32)
+    with pytest.raises(PseudonymKeyError, match="at least 32 bytes"):
+        load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY": "ab" * 8})
+
+
+def test_key_file_inside_the_repository_is_refused(tmp_path):
+    inside = REPO_ROOT / "pilots" / "winschoten-sbo.yml"
+    with pytest.raises(PseudonymKeyError, match="inside the repository"):
+        load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY_FILE": str(inside)})
+
+
+def test_demo_mode_creates_a_local_key_once(tmp_path):
+    first = load_key(tmp_path, demo=True, environ={})
+    second = load_key(tmp_path, demo=True, environ={})
+    assert first.version == "demo" and first.secret == second.secret
+    assert demo_key_path(tmp_path).is_file()
+
+
+def test_key_never_in_repr():
+    secret_hex = KEY_A.secret.hex()
+    assert secret_hex not in repr(KEY_A) and secret_hex not in repr(Pseudonymiser(KEY_A))
+    assert str(KEY_A.secret) not in repr(KEY_A)
