@@ -11,6 +11,9 @@ from pilotmonitor.cli import app
 def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("PILOTMONITOR_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.delenv("PILOTMONITOR_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("PILOTMONITOR_PSEUDONYM_KEY_FILE", raising=False)
+    monkeypatch.delenv("PILOTMONITOR_DEMO", raising=False)
     return tmp_path / "data"
 
 
@@ -22,8 +25,13 @@ def test_synth_then_run_fills_the_warehouse(data_dir):
     landing_files = [p for p in (data_dir / "landing").rglob("*") if p.is_file() and p.name != "SYNTHETIC_DATA.txt"]
     assert len(landing_files) > 100
 
-    run = runner.invoke(app, ["run"])
+    without_key = runner.invoke(app, ["run"])
+    assert without_key.exit_code == 1
+    assert "no pseudonymisation key" in without_key.output
+
+    run = runner.invoke(app, ["run", "--demo"])
     assert run.exit_code == 0, run.output
+    assert "DEMO MODE" in run.output
     assert "landing_inventory" in run.output and "materialized" in run.output
     with duckdb.connect(str(data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
         assert conn.execute("select count(*) from raw.landing_files").fetchone()[0] == len(landing_files)
@@ -32,7 +40,7 @@ def test_synth_then_run_fills_the_warehouse(data_dir):
 
 
 def test_run_without_landing_area_fails_with_a_clear_message(data_dir):
-    result = CliRunner().invoke(app, ["run"])
+    result = CliRunner().invoke(app, ["run", "--demo"])
     assert result.exit_code == 1
     assert "landing area" in result.output and "pilotmonitor synth" in result.output
 

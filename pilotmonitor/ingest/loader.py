@@ -54,7 +54,7 @@ def files_of_source(landing_dir: Path, source: str) -> list[Path]:
         if found == source:
             out.append(path)
     # An original before its copies ("x.csv" before "x (1).csv"), so a copy is the duplicate.
-    return sorted(out, key=lambda p: (_COPY_SUFFIX.sub("", p.as_posix()), p.as_posix()))
+    return sorted(out, key=lambda p: (_COPY_SUFFIX.sub("", p.as_posix()), bool(_COPY_SUFFIX.search(p.as_posix())), p.as_posix()))
 
 
 def _register_row(delivery: Delivery, status: str, error: str | None = None, result: ReadResult | None = None, duplicate_of: str | None = None) -> dict:

@@ -256,5 +256,5 @@ def write_export(file: ExportFile, landing_dir: Path, log: DeliveryLog, suffix: 
     planted = file.rows.planted.dropna()
     for kind, rows in planted.groupby(planted):
         locator = ",".join(str(i + 1) for i in rows.index)
-        log.add_defect(kind, path, f"rows {locator}", len(rows), "quarantine" if kind != "duplicate_row" else "deduplicate")
+        log.add_defect(kind, path, f"rows {locator}", len(rows), "quarantine")
     return path
