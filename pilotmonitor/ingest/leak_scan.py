@@ -3,9 +3,11 @@
 Two kinds of leak are looked for in every text and integer column:
 - a nine-digit number (standing alone, or as a word inside text) that passes the BSN
   11-check or the onderwijsnummer rule: a citizen or education number;
-- a name or street that occurs in the landing area (surnames, given names, street
-  names read from a sample of school exports and iJw messages), as a whole value or as
-  a word inside text.
+- a person's name that occurs in the landing area (surnames and given names read from
+  a sample of school exports and iJw messages) as a word inside any text, or a street
+  name from there as a whole value. Only person-name fields are sampled: place and
+  organisation names (a referrer "Huisartsenpraktijk Emmen", a school name) are public
+  and would make every municipality name a false alarm.
 
 The digit check runs inside DuckDB (no data leaves it); only counts and the table and
 column names are reported, never the values found.
@@ -13,6 +15,7 @@ column names are reported, never the values found.
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 from dataclasses import dataclass
@@ -31,8 +34,11 @@ IDENTIFIER_LIKE_SQL = f"""
     (s not in ('000000000', '999999999') and (({_WEIGHTED}) % 11 + 11) % 11 = 0)
     or (s like '10%' and (({_WEIGHTED}) % 11 + 11) % 11 = 5)
 """
-NAME_COLUMNS_SCHOOL = {"achternaam", "roepnaam", "straat", "voornaam", "naam"}
-NAME_TAGS_IJW = {"Achternaam", "Voornamen", "Straatnaam", "Naam"}
+PERSON_COLUMNS_SCHOOL = {"achternaam", "roepnaam", "voornaam", "voornamen"}
+STREET_COLUMNS_SCHOOL = {"straat", "straatnaam"}
+PERSON_TAGS_IJW = {"Achternaam", "Voornamen"}
+STREET_TAGS_IJW = {"Straatnaam"}
+SPLIT_PATTERN = r"[\s,;:()/.]+"
 MIN_NAME_LENGTH = 4  # shorter tokens (initials, prefixes such as "van") say nothing
 # Reference numbers assigned by municipalities, providers or this pipeline: they may be
 # nine digits and pass the 11-check by chance (1 in 11), but identify no person.
@@ -50,57 +56,66 @@ class Leak:
 def _tokens(values: set[str]) -> set[str]:
     out = set()
     for value in values:
-        for token in re.split(r"[\s,;:()/]+", value.strip()):
+        for token in re.split(SPLIT_PATTERN, value.strip().lower()):
             if len(token) >= MIN_NAME_LENGTH:
-                out.add(token.lower())
+                out.add(token)
     return out
 
 
-def _names_from_table(path: Path) -> set[str]:
+def _read_export(path: Path) -> pd.DataFrame:
     if path.suffix.lower() == ".xlsx":
-        frame = pd.read_excel(path, dtype=str)
-    else:
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = raw.decode("cp1252", errors="replace")
-        from io import StringIO
-
-        first = text.splitlines()[0] if text else ""
-        frame = pd.read_csv(StringIO(text), dtype=str, sep=";" if first.count(";") > first.count(",") else ",", on_bad_lines="skip")
-    columns = [c for c in frame.columns if str(c).strip().lower() in NAME_COLUMNS_SCHOOL]
-    return {v for c in columns for v in frame[c].dropna().astype(str)}
+        return pd.read_excel(path, dtype=str)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    first = text.splitlines()[0] if text else ""
+    return pd.read_csv(io.StringIO(text), dtype=str, sep=";" if first.count(";") > first.count(",") else ",", on_bad_lines="skip")
 
 
-def _names_from_zip(path: Path) -> set[str]:
-    names: set[str] = set()
+def _names_from_table(path: Path) -> tuple[set[str], set[str]]:
+    frame = _read_export(path)
+    normalised = {str(c).strip().lower(): c for c in frame.columns}
+    def values(columns: set[str]) -> set[str]:
+        return {v for name in columns if name in normalised for v in frame[normalised[name]].dropna().astype(str)}
+    return values(PERSON_COLUMNS_SCHOOL), values(STREET_COLUMNS_SCHOOL)
+
+
+def _names_from_zip(path: Path) -> tuple[set[str], set[str]]:
+    people: set[str] = set()
+    streets: set[str] = set()
     with zipfile.ZipFile(path) as archive:
         for member in archive.namelist():
             with archive.open(member) as handle:
                 for _, element in etree.iterparse(handle, events=("end",)):
-                    if etree.QName(element).localname in NAME_TAGS_IJW and element.text:
-                        names.add(element.text)
-    return names
+                    tag = etree.QName(element).localname
+                    if element.text and tag in PERSON_TAGS_IJW:
+                        people.add(element.text)
+                    elif element.text and tag in STREET_TAGS_IJW:
+                        streets.add(element.text)
+    return people, streets
 
 
 @lru_cache(maxsize=4)
 def landing_name_tokens(landing_dir: Path, files_per_kind: int = 40) -> frozenset[str]:
-    """Name and street tokens from a sample of the landing area's files (in memory only)."""
-    names: set[str] = set()
-    schools = [p for p in landing_files(landing_dir) if p.parts[-3:-2] and "schools" in p.parts and "inschrijvingen" in p.name]
-    zips = [p for p in landing_files(landing_dir) if p.suffix == ".zip"]
-    for path in schools[:: max(1, len(schools) // files_per_kind)][:files_per_kind]:
-        try:
-            names |= _names_from_table(path)
-        except Exception:  # an unreadable file is the loader's problem, not the scanner's
-            continue
-    for path in sorted(zips, key=lambda p: p.stat().st_size, reverse=True)[:files_per_kind]:
-        try:
-            names |= _names_from_zip(path)
-        except Exception:
-            continue
-    return frozenset(_tokens(names))
+    """Person-name tokens and whole street names from a sample of the landing area's
+    files; they live in memory only and are never written anywhere."""
+    people: set[str] = set()
+    streets: set[str] = set()
+    files = landing_files(landing_dir)
+    exports = [p for p in files if "schools" in p.parts and "inschrijvingen" in p.name]
+    zips = [p for p in files if p.suffix == ".zip"]
+    samples = [(_names_from_table, exports[:: max(1, len(exports) // files_per_kind)][:files_per_kind]), (_names_from_zip, sorted(zips, key=lambda p: p.stat().st_size, reverse=True)[:files_per_kind])]
+    for read, paths in samples:
+        for path in paths:
+            try:
+                found_people, found_streets = read(path)
+            except Exception:  # an unreadable file is the loader's problem, not the scanner's
+                continue
+            people |= found_people
+            streets |= found_streets
+    return frozenset(_tokens(people) | {s.strip().lower() for s in streets if len(s.strip()) >= MIN_NAME_LENGTH})
 
 
 def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens: frozenset[str]) -> list[Leak]:
@@ -135,9 +150,9 @@ def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens:
             if data_type == "VARCHAR" and name_tokens:
                 hits = conn.execute(
                     f"""
-                    select count(*) from (
-                        select unnest(regexp_split_to_array(lower("{column}"), '[\\s,;:()/]+')) as token from {qualified}
-                    ) as words join _leak_names using (token)
+                    select count(*) from {qualified}
+                    where lower(trim("{column}")) in (select token from _leak_names)
+                       or list_has_any(regexp_split_to_array(lower("{column}"), '{SPLIT_PATTERN}'), (select list(token) from _leak_names))
                     """
                 ).fetchone()[0]
                 if hits:

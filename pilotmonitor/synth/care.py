@@ -69,7 +69,7 @@ def build_trajectories(referrals: pd.DataFrame, pupils: pd.DataFrame, scenario: 
     pupil = pupils.set_index("pupil_id").loc[t.pupil_id]
     town = pupil.city.to_numpy()
     t["referrer_name"] = [f"{REFERRER_LABEL[r]} {c} (synthetisch)" if r in REFERRER_LABEL else "" for r, c in zip(referrer, town)]
-    t["referrer_agb"] = np.where(np.isin(referrer, REFERRERS_WITH_AGB), np.char.add("0199", np.char.zfill(rng.integers(0, 10_000, n).astype(str), 4)), "")
+    t["referrer_agb"] = np.where(np.isin(referrer, REFERRERS_WITH_AGB), np.char.add("9901", np.char.zfill(rng.integers(0, 10_000, n).astype(str), 4)), "")
 
     t["municipality_code"] = [code[2:] for code in pupil.residence_municipality]
     province = np.array([scenario.municipalities[c].province for c in pupil.residence_municipality])

@@ -130,7 +130,11 @@ def _write_school_exports(exports: list[school_exports.ExportFile], scenario: Sc
     clean = [i for i, f in enumerate(exports) if f.rows.planted.isna().all() and len(f.rows) > 0]
     redelivered = wrongly_encoded = duplicated = None
     if spec.corrected_redelivery:
-        candidates = [i for i in clean if exports[i].source == "school_enrolments" and exports[i].dialect.extension == "csv" and exports[i].school_year == as_of.year - 2]
+        candidates = [
+            i for i in clean
+            if exports[i].source == "school_enrolments" and exports[i].dialect.extension == "csv" and exports[i].school_year == as_of.year - 2
+            and exports[i].rows.enrol_end.notna().sum() >= file_defects.CORRECTED_ROWS
+        ]
         redelivered = candidates[rng.integers(0, len(candidates))] if candidates else None
     if spec.wrongly_encoded_file:
         candidates = [i for i in clean if exports[i].source == "school_absence" and exports[i].dialect.extension == "csv" and exports[i].school_year == as_of.year - 1 and i != redelivered]

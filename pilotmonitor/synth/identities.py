@@ -85,7 +85,10 @@ def corrupt_check_digit(numbers: np.ndarray, rng: np.random.Generator) -> np.nda
 
 def format_number(numbers: np.ndarray) -> np.ndarray:
     """Nine digits, left-padded with zeros, as strings."""
-    return np.char.zfill(np.asarray(numbers, dtype=np.int64).astype(str), 9)
+    numbers = np.asarray(numbers, dtype=np.int64)
+    if numbers.size == 0:  # np.char.zfill cannot size an empty array
+        return np.array([], dtype="<U9")
+    return np.char.zfill(numbers.astype(str), 9)
 
 
 GIVEN_NAMES_F = ["Emma", "Julia", "Mila", "Tess", "Sophie", "Zoë", "Noor", "Sara", "Anna", "Evi", "Lotte", "Fenna", "Daniëlle", "Yara", "Liv", "Nora", "Fleur", "Isa", "Maud", "Lieke"]

@@ -32,7 +32,8 @@ def _month(dates: pd.Series) -> pd.Series:
 
 def plant_invalid_requests(trajectories: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame:
     """Extra JW315 requests: copies of real ones whose BSN fails the 11-check."""
-    n = max(1, round(scenario.defects.invalid_bsn_rate * len(trajectories)))
+    rate = scenario.defects.invalid_bsn_rate
+    n = max(1, round(rate * len(trajectories))) if rate > 0 and len(trajectories) else 0
     chosen = trajectories.iloc[rng.integers(0, len(trajectories), size=n)].copy()
     chosen["trajectory_id"] = PLANTED_TRAJECTORY_OFFSET + np.arange(n)
     chosen["bsn"] = identities.format_number(identities.corrupt_check_digit(chosen.bsn.astype(np.int64).to_numpy(), rng))
@@ -42,7 +43,8 @@ def plant_invalid_requests(trajectories: pd.DataFrame, scenario: Scenario, rng: 
 def plant_unknown_products(declarations: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame:
     """Extra debit lines with a product code that is not in the product list."""
     debits = declarations[declarations.debit_credit == "D"]
-    n = max(1, round(scenario.defects.unknown_product_code_rate * len(declarations)))
+    rate = scenario.defects.unknown_product_code_rate
+    n = max(1, round(rate * len(declarations))) if rate > 0 and len(debits) else 0
     chosen = debits.iloc[rng.integers(0, len(debits), size=n)].copy()
     chosen["product_code"] = UNKNOWN_PRODUCT_CODE
     chosen["product_reference"] = [f"PX{i:010d}" for i in range(n)]

@@ -26,6 +26,7 @@ REGULAR_DESTINATIONS = {
 }
 ENTRY_AGE = {"BAO": (4, 4), "SBO": (7, 10), "SO": (4, 9)}
 DROPOUT_DESTINATION = "Geen onderwijs"
+LEAVING_AGE = 13
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,10 @@ def _spells_for_school(school: pd.Series, scenario: Scenario, calendar: SchoolCa
     age_low, age_high = ENTRY_AGE[school.type]
     entry_age_days = rng.integers(age_low * 365, age_high * 365 + 365, size=len(spells))
     spells["birth_date"] = (spells.enrol_start - pd.to_timedelta(entry_age_days, unit="D")).dt.normalize()
+    # Primary (special) education ends in the summer of the year a pupil turns 13.
+    leave_by = pd.to_datetime((spells.birth_date.dt.year + LEAVING_AGE).astype(str) + "-07-31")
+    first_summer = pd.to_datetime((school_year_of_start + 1).astype(str) + "-07-31")
+    spells["planned_end"] = spells.planned_end.where(spells.planned_end <= leave_by, np.maximum(leave_by, first_summer))
     spells["school_index"] = school.school_index
     return spells
 

@@ -52,7 +52,8 @@ def write_duo_pupil_counts(pupils: pd.DataFrame, schools: pd.DataFrame, scenario
         if count_date < first or count_date > as_of:
             continue
         present = pupils[(pupils.enrol_start <= count_date) & (pupils.enrol_end.fillna(pd.Timestamp.max) >= count_date)]
-        age = year - present.birth_date.dt.year - (present.birth_date.dt.month >= 10)
+        birthday_after_count = (present.birth_date.dt.month > 10) | ((present.birth_date.dt.month == 10) & (present.birth_date.dt.day > 1))
+        age = year - present.birth_date.dt.year - birthday_after_count
         counts = present.assign(age=age).groupby(["school_index", "age"]).size().rename("n").reset_index()
         counts = counts.merge(schools[["school_index", "brin", "vestiging"]], on="school_index")
         frame = pd.DataFrame(
@@ -68,6 +69,7 @@ def write_duo_pupil_counts(pupils: pd.DataFrame, schools: pd.DataFrame, scenario
         if delivered > as_of:
             continue
         path = landing_dir / "public" / "duo" / f"duo_leerlingen_po_leeftijd_{year}_{delivered:%Y%m%d}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, sep=";", index=False, encoding="utf-8")
         log.add_file(path, source="duo_pupil_counts", sender="DUO", period=str(year), delivered_on=f"{delivered:%Y-%m-%d}", file_format="csv", encoding="utf-8", rows=len(frame))
 

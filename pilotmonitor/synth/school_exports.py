@@ -170,10 +170,16 @@ def _impossible_date(dialect: Dialect, year: int, rng: np.random.Generator) -> s
     return f"{day:02d}-{month:02d}-{calendar_year}"
 
 
+def _planted_count(rate: float, total: int) -> int:
+    """At least one planted record when a defect is switched on, none when it is off."""
+    return max(1, round(rate * total)) if rate > 0 and total > 0 else 0
+
+
 def plant_row_defects(files: list[ExportFile], scenario: Scenario, rng: np.random.Generator) -> None:
     """Add the planted bad rows to absence (and a few enrolment) exports."""
     spec = scenario.defects
-    absence_files = [f for f in files if f.source == "school_absence" and len(f.rows) > 0]
+    # Planted rows are copies of rows with a BSN, so only files holding one qualify.
+    absence_files = [f for f in files if f.source == "school_absence" and (f.rows.bsn != "").any()]
     csv_absence = [f for f in absence_files if f.dialect.extension == "csv"]
     total = sum(len(f.rows) for f in absence_files)
 
@@ -185,25 +191,25 @@ def plant_row_defects(files: list[ExportFile], scenario: Scenario, rng: np.rando
         chosen = source_rows.iloc[rng.integers(0, len(source_rows), size=n)].copy()
         return chosen.assign(planted=kind, pupil_id=-1)
 
-    for _ in range(max(1, round(spec.invalid_bsn_rate * total))):
+    for _ in range(_planted_count(spec.invalid_bsn_rate, total) if absence_files else 0):
         file = pick(absence_files)
         extra = copies(file, 1, "invalid_bsn")
         extra["bsn"] = identities.format_number(identities.corrupt_check_digit(extra.bsn.astype(np.int64).to_numpy(), rng))
         _insert_rows(file, extra, rng)
-    for i in range(spec.reserved_bsn_count):
+    for i in range(spec.reserved_bsn_count if absence_files else 0):
         file = pick(absence_files)
         extra = copies(file, 1, "reserved_bsn").assign(bsn="000000000" if i % 2 == 0 else "999999999")
         _insert_rows(file, extra, rng)
-    for _ in range(round(spec.duplicate_row_rate * total)):
+    for _ in range(_planted_count(spec.duplicate_row_rate, total) if absence_files else 0):
         file = pick(absence_files)
         extra = copies(file, 1, "duplicate_row")
         _insert_rows(file, extra, rng)
-    for _ in range(spec.impossible_date_count):
+    for _ in range(spec.impossible_date_count if csv_absence else 0):
         file = pick(csv_absence)
         extra = copies(file, 1, "impossible_date")
         extra["date"] = _impossible_date(file.dialect, file.school_year, rng)
         _insert_rows(file, extra, rng)
-    for i in range(spec.missing_field_count):
+    for i in range(spec.missing_field_count if absence_files else 0):
         file = pick(absence_files)
         extra = copies(file, 1, "missing_field")
         if i % 2 == 0:
@@ -212,8 +218,8 @@ def plant_row_defects(files: list[ExportFile], scenario: Scenario, rng: np.rando
             extra["date"] = ""
         _insert_rows(file, extra, rng)
     # Two enrolment rows with a BSN failing the 11-check.
-    enrolment_files = [f for f in files if f.source == "school_enrolments" and len(f.rows) > 0]
-    for _ in range(2 if spec.invalid_bsn_rate > 0 else 0):
+    enrolment_files = [f for f in files if f.source == "school_enrolments" and (f.rows.bsn != "").any()]
+    for _ in range(2 if spec.invalid_bsn_rate > 0 and enrolment_files else 0):
         file = pick(enrolment_files)
         extra = copies(file, 1, "invalid_bsn")
         extra["bsn"] = identities.format_number(identities.corrupt_check_digit(extra.bsn.astype(np.int64).to_numpy(), rng))
