@@ -1,0 +1,795 @@
+"""Read one iJw delivery: a ZIP per municipality and month holding iJw 3.2 XML messages.
+
+Each ZIP member is one message: JW315 (request for allocation), JW301 (allocation), JW305
+(start of care), JW307 (end of care) or JW323 (declaration). The message type is taken from
+the XML itself (the namespace of the root element, else Header/BerichtCode), never from the
+member name. Output rows go to the raw tables ijw_requests, ijw_allocations, ijw_starts,
+ijw_stops and ijw_declaration_lines (see contracts.RAW_TABLES).
+
+Unit of accounting
+    One row per product element of a trajectory message (AangevraagdProduct,
+    ToegewezenProduct, StartProduct, StopProduct: in practice exactly one per message, so one
+    row per message, located by the member name; a message with several products gets
+    locators ``<member>#1``, ``<member>#2``, ...), one row per JW323 Prestatie line (located by
+    ``<member>#<ProductReferentie/ReferentieNummer>``), and one quarantine row for every member
+    that cannot be used as a whole (not well-formed, unknown message type, invalid against the
+    XSD, no product or line in it). Row problems (bad BSN, impossible date, unreadable number,
+    missing mandatory element, product code not in the product list) quarantine that row only.
+
+Output
+    Every frame has exactly RAW_TABLES[table] + row_locator; all five tables are present,
+    possibly empty. Dates are ``datetime.date`` objects (object columns), BIGINT columns are
+    pandas ``Int64`` (nullable), codes are strings as delivered (leading zeros kept:
+    municipality "0014", unit "04", ToewijzingNummer "000000104"). amount_cents is
+    IngediendBedrag/Bedrag as delivered (never negative); the sign is debit_credit ("C" =
+    credit). Whole-member quarantine rows name the message's raw table when the type is
+    known, else "ijw_messages" (not well-formed, unknown type).
+
+What is never read
+    Only whitelisted elements are read: header, Bsn, Geboortedatum (coarsened to the first day
+    of the birth month), Geslacht and the product, period, volume and amount elements. Naam,
+    Contactgegevens/Adres, Telefoon, Relaties, Commentaar and the referrer's Naam and
+    ZorgverlenerCode are never touched. The BSN is replaced by a keyed pseudonym
+    (pseudonymise.Pseudonymiser) before any row leaves this module.
+
+Why streaming
+    A declaration (JW323) of a large provider holds hundreds of thousands of Prestatie lines.
+    Members are read through ``ZipFile.open`` streams (never the whole archive or member into
+    memory) and parsed with ``lxml.etree.iterparse`` restricted to a few tags; every Client and
+    Prestatie element is cleared (and its processed siblings removed) as soon as it has been
+    read, so the parse tree stays small whatever the member size.
+
+XSD validation and its trade-off
+    Whole-document validation (``XMLSchema.validate``) needs the complete tree in memory
+    (roughly 5-10 times the member size in libxml2). Members up to MAX_VALIDATED_MEMBER_BYTES
+    (uncompressed) are therefore parsed whole, validated, then walked with ``iterwalk`` through
+    the same extraction code; larger members are streamed *without* validation and a note in
+    ReadResult.notes says which. The row-level checks below (BSN, dates, numbers, mandatory
+    elements, D/C code, product codes) still apply to them, so an unvalidated member cannot
+    crash the reader or smuggle an identifier through, but XSD code lists and patterns are not
+    enforced for it. lxml's streaming validation (``iterparse(schema=...)``) was tried and is
+    not used: with lxml 6.1 / libxml2 2.14 it accepts truncated documents when entity
+    resolution is off and crashes the interpreter on a document with an internal DTD subset.
+    Without a schema directory no member is validated (the loader decides; a note says so).
+    Compiled schemas are cached per (schema directory, message type); lxml validators are
+    not meant to be shared between threads, so run readers in processes (Dagster's default).
+
+Why scrub
+    lxml's parse and validation errors echo the offending content ("The value '123456782' is
+    not accepted by the pattern ..."). Every error text that reaches a quarantine reason or a
+    note goes through ``contracts.scrub`` (and a stricter digit-run filter), so no BSN or
+    other value from the message ends up in the warehouse via an error message. Member names
+    and ProductReferentie numbers are used as locators as delivered.
+
+A file that is not a ZIP archive, or whose members cannot be decompressed (bad CRC,
+truncated data, encryption, unsupported compression), raises DeliveryError naming the file.
+An empty archive is a valid delivery with zero rows.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import zipfile
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from operator import itemgetter
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+from lxml import etree
+
+from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, empty_quarantine, quarantine_rows, scrub
+from pilotmonitor.ingest.deliveries import Delivery
+from pilotmonitor.ingest.pseudonymise import Pseudonymiser
+
+__all__ = ["MAX_VALIDATED_MEMBER_BYTES", "MESSAGE_TYPES", "read_ijw_archive"]
+
+# Members larger than this (uncompressed, as declared in the ZIP directory) are streamed
+# without XSD validation: validation needs the whole tree in memory.
+MAX_VALIDATED_MEMBER_BYTES = 50_000_000
+
+SOURCE_TABLE = "ijw_messages"  # target_table of members whose message type is unknown
+PSEUDONYM_COLUMNS = ("client_pseudonym", "id_kind", "key_version")
+MAX_DETAIL_CHARS = 400
+MAX_SCHEMA_ERRORS = 3
+MAX_BIGINT = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class MessageType:
+    name: str  # "JW315"
+    code: str  # BerichtCode
+    table: str  # raw table
+    product: str | None  # product element of a trajectory message; None for JW323
+    municipality_sends: bool = False  # JW301: Afzender is the municipality
+
+    @property
+    def namespace(self) -> str:
+        return f"http://www.istandaarden.nl/ijw/3_2/{self.name.lower()}/schema"
+
+
+MESSAGE_TYPES: dict[str, MessageType] = {
+    m.name: m
+    for m in (
+        MessageType("JW315", "446", "ijw_requests", "AangevraagdProduct"),
+        MessageType("JW301", "436", "ijw_allocations", "ToegewezenProduct", municipality_sends=True),
+        MessageType("JW305", "438", "ijw_starts", "StartProduct"),
+        MessageType("JW307", "440", "ijw_stops", "StopProduct"),
+        MessageType("JW323", "490", "ijw_declaration_lines", None),
+    )
+}
+_BY_NAMESPACE = {m.namespace: m for m in MESSAGE_TYPES.values()}
+_BY_CODE = {m.code: m for m in MESSAGE_TYPES.values()}
+
+# Elements the extraction reacts to (any namespace; the type is checked separately).
+_EVENT_TAGS = tuple(f"{{*}}{name}" for name in ("Header", "Client", "Bsn", "Prestatie", "DeclaratieNummer", "DeclaratiePeriode", "DeclaratieDagtekening"))
+_PARSER_OPTIONS: dict[str, Any] = {"resolve_entities": False, "no_network": True, "load_dtd": False, "remove_comments": True, "remove_pis": True}
+
+
+def _data_columns(table: str) -> list[str]:
+    """RAW_TABLES columns minus the pseudonym trio, which must be adjacent (filled in last)."""
+    columns = list(RAW_TABLES[table])
+    start = columns.index(PSEUDONYM_COLUMNS[0])
+    if tuple(columns[start : start + len(PSEUDONYM_COLUMNS)]) != PSEUDONYM_COLUMNS:
+        raise RuntimeError(f"{table}: expected {', '.join(PSEUDONYM_COLUMNS)} as adjacent columns")
+    return columns[:start] + columns[start + len(PSEUDONYM_COLUMNS) :]
+
+
+_DATA_COLUMNS = {m.table: _data_columns(m.table) for m in MESSAGE_TYPES.values()}
+_DATA_GETTERS = {table: itemgetter(*columns) for table, columns in _DATA_COLUMNS.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Safe error texts
+# ---------------------------------------------------------------------------------------------
+
+_QUALIFIED_ELEMENT = re.compile(r"Element '\{[^}]*\}([^']*)'")
+_NAMESPACE = re.compile(r"\{[^}]*\}")
+_DIGIT_RUN = re.compile(r"\d{8,}")
+
+
+def safe_detail(text: str) -> str:
+    """An error text without values from the message: element names stay, values go."""
+    text = _QUALIFIED_ELEMENT.sub(r"element \1", str(text))
+    text = _NAMESPACE.sub("", text)
+    text = _DIGIT_RUN.sub("<number>", scrub(text))
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_DETAIL_CHARS else text[: MAX_DETAIL_CHARS - 1] + "…"
+
+
+# ---------------------------------------------------------------------------------------------
+# Archive access
+# ---------------------------------------------------------------------------------------------
+
+# What zipfile/zlib raise on a damaged archive or member.
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError)
+
+
+class _CorruptArchive(Exception):
+    """Raised from inside member reads, so it passes through lxml unchanged."""
+
+
+class _GuardedStream:
+    """A member stream whose decompression errors become _CorruptArchive."""
+
+    def __init__(self, stream: IO[bytes], member: str):
+        self._stream = stream
+        self._member = member
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except _ARCHIVE_ERRORS as exc:
+            raise _CorruptArchive(f"member {self._member} cannot be decompressed ({safe_detail(f'{type(exc).__name__}: {exc}')})") from exc
+
+
+def _open_archive(path: Path) -> zipfile.ZipFile:
+    if not path.is_file():
+        raise DeliveryError(path, "no such file")
+    try:
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise DeliveryError(path, f"not a readable ZIP archive ({exc})") from None
+    except _ARCHIVE_ERRORS as exc:
+        raise DeliveryError(path, f"corrupt ZIP archive ({type(exc).__name__}: {exc})") from None
+
+
+def _open_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
+    try:
+        return archive.open(info)
+    except _ARCHIVE_ERRORS as exc:
+        raise _CorruptArchive(f"member {info.filename} cannot be opened ({safe_detail(f'{type(exc).__name__}: {exc}')})") from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------------------------
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")  # longer cannot be a BIGINT (and int() of a huge string is slow)
+
+
+@lru_cache(maxsize=8192)
+def _parse_date(text: str) -> date | None:
+    """YYYY-MM-DD (LDT_Datum allows no time zone); None when it is not a real date."""
+    if not _ISO_DATE.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _parse_integer(text: str) -> int | None:
+    """An xs:integer that fits a BIGINT; None otherwise."""
+    if not _INTEGER.fullmatch(text):
+        return None
+    value = int(text)
+    return value if -MAX_BIGINT <= value <= MAX_BIGINT else None
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _namespace(tag: str) -> str | None:
+    """The namespace URI of a Clark-notation tag (no etree.QName: it rejects odd URIs)."""
+    return tag[1:].rpartition("}")[0] if tag.startswith("{") else None
+
+
+Children = dict[str, Any]  # local name -> lxml element
+
+
+def _children(element: Any) -> Children:
+    """Direct child elements by local name (the last one wins on repeats)."""
+    if element is None:
+        return {}
+    return {child.tag.rpartition("}")[2]: child for child in element.iterchildren(etree.Element)}
+
+
+def _text(children: Children, name: str) -> str | None:
+    element = children.get(name)
+    if element is None or element.text is None:
+        return None
+    return element.text.strip() or None
+
+
+def _code(children: Children, name: str) -> str | None:
+    """A short code value; interned, since the same codes repeat on every line."""
+    value = _text(children, name)
+    return sys.intern(value) if value is not None else None
+
+
+Texts = dict[str, str | None]  # local name -> raw text
+
+
+def _descendant_texts(element: Any) -> Texts:
+    """Raw text of every descendant element by local name, in one pass.
+
+    Only for elements without personal data whose descendants have distinct local names
+    (a JW323 Prestatie); with an invalid structure the last occurrence wins.
+    """
+    return {child.tag.rpartition("}")[2]: child.text for child in element.iterdescendants(etree.Element)}
+
+
+def _value(texts: Texts, name: str) -> str | None:
+    text = texts.get(name)
+    return (text.strip() or None) if text is not None else None
+
+
+def _code_value(texts: Texts, name: str) -> str | None:
+    value = _value(texts, name)
+    return sys.intern(value) if value is not None else None
+
+
+class _Row:
+    """Converts the text values of one row, remembering the first problem found."""
+
+    __slots__ = ("problem",)
+
+    def __init__(self, problem: tuple[str, str] | None = None):
+        self.problem = problem
+
+    def _flag(self, code: str, detail: str) -> None:
+        if self.problem is None:
+            self.problem = (code, detail)
+
+    def required(self, value: str | None, element: str) -> str | None:
+        if value is None:
+            self._flag("missing_field", f"element {element} is missing or empty")
+        return value
+
+    def day(self, value: str | None, element: str, required: bool = False) -> date | None:
+        if value is None:
+            return self.required(value, element) if required else None
+        parsed = _parse_date(value)
+        if parsed is None:
+            self._flag("invalid_date", f"element {element}")
+        return parsed
+
+    def month(self, value: str | None, element: str) -> date | None:
+        parsed = self.day(value, element, required=True)
+        return parsed.replace(day=1) if parsed is not None else None
+
+    def number(self, value: str | None, element: str, required: bool = False) -> int | None:
+        if value is None:
+            return self.required(value, element) if required else None
+        parsed = _parse_integer(value)
+        if parsed is None:
+            self._flag("invalid_number", f"element {element}")
+        return parsed
+
+    def one_of(self, value: str | None, allowed: frozenset[str], element: str) -> str | None:
+        if self.required(value, element) is not None and value not in allowed:
+            self._flag("invalid_code", f"element {element}")
+        return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Extraction per message type (only whitelisted elements are read)
+# ---------------------------------------------------------------------------------------------
+
+
+_HEADER_COLUMNS = ("message_id", "provider_agb", "municipality_code", "message_date")
+
+
+def _header_values(header: Any, kind: MessageType) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    children = _children(header)
+    ident = _children(children.get("BerichtIdentificatie"))
+    row = _Row()
+    sender, receiver = _code(children, "Afzender"), _code(children, "Ontvanger")
+    provider, municipality = (receiver, sender) if kind.municipality_sends else (sender, receiver)
+    values = {
+        "message_id": row.required(_text(ident, "Identificatie"), "BerichtIdentificatie/Identificatie"),
+        "provider_agb": row.required(provider, "Ontvanger" if kind.municipality_sends else "Afzender"),
+        "municipality_code": row.required(municipality, "Afzender" if kind.municipality_sends else "Ontvanger"),
+        "message_date": row.day(_text(ident, "Dagtekening"), "BerichtIdentificatie/Dagtekening", required=True),
+    }
+    return values, row.problem
+
+
+def _client_values(client: Children, row: _Row) -> dict[str, Any]:
+    birth = _children(client.get("Geboortedatum"))
+    return {
+        "birth_month": row.month(_text(birth, "Datum"), "Geboortedatum/Datum"),
+        "sex": row.required(_code(client, "Geslacht"), "Geslacht"),
+    }
+
+
+def _product_values(product: Children) -> dict[str, Any]:
+    codes = _children(product.get("Product"))
+    return {"product_category": _code(codes, "Categorie"), "product_code": _code(codes, "Code")}
+
+
+def _volume_values(product: Children, row: _Row) -> dict[str, Any]:
+    extent = _children(product.get("Omvang"))
+    return {
+        "volume": row.number(_text(extent, "Volume"), "Omvang/Volume"),
+        "unit": _code(extent, "Eenheid"),
+        "frequency": _code(extent, "Frequentie"),
+    }
+
+
+def _jw315_values(product: Children, row: _Row) -> dict[str, Any]:
+    referrer = _children(product.get("Verwijzer"))  # only Type: never Naam or ZorgverlenerCode
+    return {
+        "provider_reference": row.required(_text(product, "ReferentieAanbieder"), "ReferentieAanbieder"),
+        **_product_values(product),
+        "requested_start": row.day(_text(product, "ToewijzingIngangsdatum"), "ToewijzingIngangsdatum", required=True),
+        "requested_end": row.day(_text(product, "ToewijzingEinddatum"), "ToewijzingEinddatum"),
+        **_volume_values(product, row),
+        "referrer_type": row.required(_code(referrer, "Type"), "Verwijzer/Type"),
+    }
+
+
+def _jw301_values(product: Children, row: _Row) -> dict[str, Any]:
+    return {
+        "allocation_number": row.required(_text(product, "ToewijzingNummer"), "ToewijzingNummer"),
+        "provider_reference": _text(product, "ReferentieAanbieder"),
+        **_product_values(product),
+        "allocation_date": row.day(_text(product, "Toewijzingsdatum"), "Toewijzingsdatum", required=True),
+        "allocation_start": row.day(_text(product, "Ingangsdatum"), "Ingangsdatum", required=True),
+        "allocation_end": row.day(_text(product, "Einddatum"), "Einddatum"),
+        **_volume_values(product, row),
+        "budget_cents": row.number(_text(product, "Budget"), "Budget"),
+    }
+
+
+def _jw305_values(product: Children, row: _Row) -> dict[str, Any]:
+    return {
+        "allocation_number": _text(product, "ToewijzingNummer"),
+        **_product_values(product),
+        "start_date": row.day(_text(product, "Begindatum"), "Begindatum", required=True),
+    }
+
+
+def _jw307_values(product: Children, row: _Row) -> dict[str, Any]:
+    return {
+        "allocation_number": _text(product, "ToewijzingNummer"),
+        **_product_values(product),
+        "start_date": row.day(_text(product, "Begindatum"), "Begindatum", required=True),
+        "end_date": row.day(_text(product, "Einddatum"), "Einddatum", required=True),
+        "end_reason": row.required(_code(product, "RedenBeeindiging"), "RedenBeeindiging"),
+    }
+
+
+_PRODUCT_EXTRACTORS = {"JW315": _jw315_values, "JW301": _jw301_values, "JW305": _jw305_values, "JW307": _jw307_values}
+_DEBIT_CREDIT = frozenset({"D", "C"})
+
+
+def _declaration_values(parts: Children, row: _Row) -> dict[str, Any]:
+    period = _children(parts.get("DeclaratiePeriode"))
+    return {
+        "declaration_number": row.required(_text(parts, "DeclaratieNummer"), "DeclaratieNummer"),
+        "declaration_date": row.day(_text(parts, "DeclaratieDagtekening"), "DeclaratieDagtekening", required=True),
+        "period_start": row.day(_text(period, "Begindatum"), "DeclaratiePeriode/Begindatum", required=True),
+        "period_end": row.day(_text(period, "Einddatum"), "DeclaratiePeriode/Einddatum", required=True),
+    }
+
+
+def _line_values(line: Any, row: _Row) -> dict[str, Any]:
+    texts = _descendant_texts(line)  # a Prestatie holds no personal data
+    return {
+        "product_reference": row.required(_value(texts, "ReferentieNummer"), "ProductReferentie/ReferentieNummer"),
+        "previous_product_reference": _value(texts, "VorigReferentieNummer"),
+        "allocation_number": row.required(_code_value(texts, "ToewijzingNummer"), "ToewijzingNummer"),
+        "product_category": row.required(_code_value(texts, "ProductCategorie"), "ProductCategorie"),
+        "product_code": row.required(_code_value(texts, "ProductCode"), "ProductCode"),
+        "product_period_start": row.day(_value(texts, "Begindatum"), "ProductPeriode/Begindatum", required=True),
+        "product_period_end": row.day(_value(texts, "Einddatum"), "ProductPeriode/Einddatum", required=True),
+        "volume": row.number(_value(texts, "GeleverdVolume"), "GeleverdVolume", required=True),
+        "unit": row.required(_code_value(texts, "Eenheid"), "Eenheid"),
+        "tariff_cents": row.number(_value(texts, "ProductTarief"), "ProductTarief"),
+        "amount_cents": row.number(_value(texts, "Bedrag"), "IngediendBedrag/Bedrag", required=True),
+        "debit_credit": row.one_of(_code_value(texts, "DebetCredit"), _DEBIT_CREDIT, "IngediendBedrag/DebetCredit"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# One member
+# ---------------------------------------------------------------------------------------------
+
+
+class _MemberRejected(Exception):
+    """The member as a whole goes to quarantine (one row)."""
+
+    def __init__(self, reason_code: str, detail: str, table: str = SOURCE_TABLE):
+        super().__init__(detail)
+        self.reason_code = reason_code
+        self.detail = safe_detail(detail)
+        self.table = table
+
+
+def detect_type(root: Any, header: Any | None = None) -> MessageType | None:
+    """The message type from the root namespace, else from Header/BerichtCode."""
+    namespace = _namespace(root.tag)
+    if namespace in _BY_NAMESPACE:
+        return _BY_NAMESPACE[namespace]
+    if header is None:
+        header = next((child for child in root if isinstance(child.tag, str) and _local(child.tag) == "Header"), None)
+    code = _text(_children(header), "BerichtCode") if header is not None else None
+    return _BY_CODE.get(code) if code else None
+
+
+def _unknown_type(root: Any) -> _MemberRejected:
+    namespace = _namespace(root.tag) or "none"
+    return _MemberRejected("schema_invalid", f"unknown message type (root element {_local(root.tag)[:60]}, namespace {namespace[:120]})")
+
+
+@dataclass
+class _MemberExtraction:
+    """State while the events of one member are consumed; rows are buffered per member."""
+
+    member: str
+    kind: MessageType
+    header: dict[str, Any] = field(default_factory=lambda: dict.fromkeys(_HEADER_COLUMNS))
+    header_problem: tuple[str, str] | None = ("missing_field", "element Header is missing")  # until on_header
+    declaration: dict[str, Any] | None = None
+    declaration_parts: Children = field(default_factory=dict)
+    declaration_problem: tuple[str, str] | None = None
+    bsn: str | None = None
+    rows: list[tuple] = field(default_factory=list)
+    line_number: int = 0
+
+    def handle(self, name: str, element: Any) -> bool:
+        """Process one ended element; True when it may be released."""
+        if name == "Header":
+            self.header, self.header_problem = _header_values(element, self.kind)
+        elif name == "Client":
+            self.on_client(element)
+        elif self.kind.product is not None:
+            return False  # Bsn inside a trajectory Client: read at the Client's end
+        elif name == "Bsn":
+            self.bsn = _text({"Bsn": element}, "Bsn")
+        elif name == "Prestatie":
+            self.on_line(element)
+        else:  # DeclaratieNummer, DeclaratiePeriode, DeclaratieDagtekening
+            self.declaration_parts[name] = element
+            return False  # still needed when the first line arrives
+        return True
+
+    def _declaration(self) -> tuple[dict[str, Any], tuple[str, str] | None]:
+        if self.declaration is None:
+            row = _Row()
+            self.declaration = _declaration_values(self.declaration_parts, row)
+            self.declaration_problem = row.problem
+            self.declaration_parts = {}
+        return self.declaration, self.declaration_problem
+
+    def on_line(self, line: Any) -> None:
+        self.line_number += 1
+        declaration, declaration_problem = self._declaration()
+        row = _Row(self.header_problem or declaration_problem)
+        values = {**self.header, **declaration, **_line_values(line, row)}
+        reference = values["product_reference"]
+        locator = f"{self.member}#{reference}" if reference else f"{self.member}#line{self.line_number}"
+        self._add(values, locator, self.bsn, row)
+
+    def on_client(self, client: Any) -> None:
+        if self.kind.product is None:
+            self.bsn = None  # JW323: the lines were taken at their own end events
+            return
+        children = _children(client)
+        products = list(client.iter(f"{{*}}{self.kind.product}"))
+        extract = _PRODUCT_EXTRACTORS[self.kind.name]
+        for number, product in enumerate(products, start=1):
+            row = _Row(self.header_problem)
+            values = {**self.header, **_client_values(children, row), **extract(_children(product), row)}
+            locator = self.member if len(products) == 1 else f"{self.member}#{number}"
+            self._add(values, locator, _text(children, "Bsn"), row)
+
+    def _add(self, values: dict[str, Any], locator: str, bsn: str | None, row: _Row) -> None:
+        code, detail = row.problem or (None, None)
+        self.rows.append((*_DATA_GETTERS[self.kind.table](values), locator, bsn, code, detail))
+
+
+def _release(element: Any) -> None:
+    """Free a processed element and the already processed siblings before it."""
+    element.clear(keep_tail=False)
+    parent = element.getparent()
+    if parent is not None:
+        while element.getprevious() is not None:
+            del parent[0]
+
+
+def _consume(events: Iterable[tuple[str, Any]], member: str, kind: MessageType | None, streaming: bool) -> _MemberExtraction:
+    state: _MemberExtraction | None = None
+    for _, element in events:
+        name = _local(element.tag)
+        if state is None:
+            root = element.getroottree().getroot()
+            kind = kind or detect_type(root, element if name == "Header" else None)
+            if kind is None:
+                raise _unknown_type(root)
+            state = _MemberExtraction(member, kind)
+        if state.handle(name, element) and streaming:
+            _release(element)
+    if state is None:
+        raise _MemberRejected("schema_invalid", "unknown message type (no iJw header or client element)")
+    return state
+
+
+@lru_cache(maxsize=64)
+def _schema(schema_dir: Path, message: str) -> etree.XMLSchema:
+    path = schema_dir / f"{message}.xsd"
+    if not path.is_file():
+        raise FileNotFoundError(f"iJw XSD {path} not found (schema directory {schema_dir})")
+    return etree.XMLSchema(etree.parse(str(path)))
+
+
+def schema_for(schema_dir: Path, message: str) -> etree.XMLSchema:
+    """The compiled XSD of one message type, cached across calls."""
+    return _schema(Path(schema_dir).resolve(), message)
+
+
+def _validate(tree: Any, kind: MessageType, schema_dir: Path) -> None:
+    schema = schema_for(schema_dir, kind.name)
+    try:
+        valid = schema.validate(tree)
+    except etree.XMLSchemaValidateError as exc:  # e.g. unresolved entity references
+        raise _MemberRejected("schema_invalid", f"the validator cannot process the document ({exc})", kind.table) from None
+    if not valid:
+        errors = [f"line {e.line}: {e.message}" for e in list(schema.error_log)[:MAX_SCHEMA_ERRORS]]
+        raise _MemberRejected("schema_invalid", f"{kind.name}: " + "; ".join(errors), kind.table)
+
+
+def _member_events(stream: _GuardedStream, schema_dir: Path | None, validate: bool) -> tuple[Iterator[tuple[str, Any]], MessageType | None, bool]:
+    """Parse events of one member: whole-tree (validated) or streamed."""
+    if schema_dir is None or not validate:
+        return etree.iterparse(stream, events=("end",), tag=_EVENT_TAGS, **_PARSER_OPTIONS), None, True
+    tree = etree.parse(stream, etree.XMLParser(**_PARSER_OPTIONS))
+    root = tree.getroot()
+    kind = detect_type(root)
+    if kind is None:
+        raise _unknown_type(root)
+    _validate(tree, kind, schema_dir)
+    return etree.iterwalk(tree, events=("end",), tag=_EVENT_TAGS), kind, False
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Path | None, validate: bool) -> _MemberExtraction:
+    with _open_member(archive, info) as raw:
+        try:
+            events, kind, streaming = _member_events(_GuardedStream(raw, info.filename), schema_dir, validate)
+            state = _consume(events, info.filename, kind, streaming)
+        except etree.XMLSyntaxError as exc:
+            raise _MemberRejected("schema_invalid", f"not well-formed XML: {exc}") from None
+    if not state.rows:
+        what = state.kind.product or "Prestatie"
+        raise _MemberRejected("missing_field", f"{state.kind.name} without any {what} element", state.kind.table)
+    return state
+
+
+# ---------------------------------------------------------------------------------------------
+# Assembling the result
+# ---------------------------------------------------------------------------------------------
+
+# A buffered row is (*data columns, row_locator, bsn text, problem code, problem detail).
+_LOCATOR, _BSN, _PROBLEM, _DETAIL = -4, -3, -2, -1
+
+
+@dataclass
+class _Collected:
+    rows: dict[str, list[tuple]] = field(default_factory=lambda: defaultdict(list))
+    rejected: list[tuple[str, str, str, str]] = field(default_factory=list)  # locator, table, code, detail
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(len(rows) for rows in self.rows.values()) + len(self.rejected)
+
+
+@dataclass(frozen=True)
+class _Identity:
+    pseudonym: str | None
+    id_kind: str | None
+    key_version: str
+    error: str | None
+
+
+def _identities(collected: _Collected, pseudonymiser: Pseudonymiser) -> dict[str | None, _Identity]:
+    """One pseudonymise() call for every distinct delivered BSN text of the archive."""
+    if not any(collected.rows.values()):
+        return {}
+    distinct: list[str | None] = sorted({row[_BSN] for rows in collected.rows.values() for row in rows if row[_BSN] is not None})
+    distinct.append(None)  # rows without a Bsn element: missing_identifier
+    frame = pseudonymiser.pseudonymise(pd.Series(distinct, dtype=object))
+    columns = [frame[c].tolist() for c in ("pseudonym", "id_kind", "key_version", "error")]
+    return {bsn: _Identity(*values) for bsn, values in zip(distinct, zip(*columns))}
+
+
+def _row_problem(row: tuple, identity: _Identity, known_product_codes: set[str] | None, code_position: int) -> tuple[str, str] | None:
+    """Why a row goes to quarantine (identifier first, then conversion, then product code)."""
+    if identity.error is not None:
+        return identity.error, "element Bsn"
+    if row[_PROBLEM] is not None:
+        return row[_PROBLEM], row[_DETAIL]
+    product_code = row[code_position]
+    if known_product_codes is not None and product_code is not None and product_code not in known_product_codes:
+        return "unknown_product_code", f"ProductCode {safe_detail(product_code)}"
+    return None
+
+
+def _route(table: str, rows: list[tuple], identities: dict[str | None, _Identity], known_product_codes: set[str] | None) -> tuple[list[tuple], dict[str, list[tuple[str, str, str | None]]]]:
+    """Split buffered rows into output rows (RAW_TABLES order + row_locator) and quarantine.
+
+    Works in place (each buffered row is replaced by its output row), so a large declaration
+    is never held twice; ``rows`` is emptied.
+    """
+    code_position = _DATA_COLUMNS[table].index("product_code")
+    split = list(RAW_TABLES[table]).index(PSEUDONYM_COLUMNS[0])  # where the pseudonym columns go
+    quarantined: dict[str, list[tuple[str, str, str | None]]] = defaultdict(list)
+    keep = 0
+    for position, row in enumerate(rows):
+        identity = identities[row[_BSN]]
+        problem = _row_problem(row, identity, known_product_codes, code_position)
+        if problem is None:
+            rows[keep] = (*row[:split], identity.pseudonym, identity.id_kind, identity.key_version, *row[split:_BSN])
+            keep += 1
+        else:
+            quarantined[problem[0]].append((row[_LOCATOR], problem[1] or "", identity.pseudonym))
+            rows[position] = ()  # release it now; overwritten or cut off below
+    loaded = rows[:keep]
+    rows.clear()
+    return loaded, quarantined
+
+
+_EMPTY_QUARANTINE = empty_quarantine()
+
+
+@lru_cache(maxsize=None)
+def _empty_table(table: str) -> pd.DataFrame:
+    columns = [*RAW_TABLES[table], "row_locator"]
+    return pd.DataFrame({c: pd.Series(dtype="Int64" if RAW_TABLES[table].get(c) == "BIGINT" else object) for c in columns})
+
+
+def _table_frame(table: str, rows: list[tuple]) -> pd.DataFrame:
+    """Rows in RAW_TABLES order + row_locator; BIGINT columns as nullable Int64, the rest objects."""
+    if not rows:
+        return _empty_table(table).copy()
+    columns = [*RAW_TABLES[table], "row_locator"]
+    frame = pd.DataFrame(rows, columns=columns, dtype=object)
+    for column, kind in RAW_TABLES[table].items():
+        if kind == "BIGINT":
+            frame[column] = pd.array(frame[column].to_numpy(), dtype="Int64")
+    return frame
+
+
+def _quarantine_frame(collected: _Collected, routed: dict[str, dict[str, list[tuple[str, str, str | None]]]], key_version: str) -> pd.DataFrame:
+    frames = [quarantine_rows([locator], table, code, detail) for locator, table, code, detail in collected.rejected]
+    for table, by_code in routed.items():
+        for code, entries in by_code.items():
+            locators, details, pseudonyms = zip(*entries)
+            frames.append(quarantine_rows(list(locators), table, code, list(details), list(pseudonyms), key_version))
+    return pd.concat(frames, ignore_index=True) if frames else _EMPTY_QUARANTINE.copy()
+
+
+def _municipality_note(tables: dict[str, pd.DataFrame], delivery: Delivery) -> list[str]:
+    if not delivery.sender.upper().startswith("GM"):
+        return []
+    expected = delivery.sender.upper().removeprefix("GM")
+    other = sum(sum(1 for code in frame["municipality_code"].tolist() if code != expected) for frame in tables.values())
+    return [f"{other} loaded row(s) name a municipality other than the sender {delivery.sender}"] if other else []
+
+
+def _assemble(collected: _Collected, pseudonymiser: Pseudonymiser, known_product_codes: set[str] | None, delivery: Delivery) -> ReadResult:
+    identities = _identities(collected, pseudonymiser)
+    rows_read = collected.rows_read  # before _route empties the row buffers
+    tables: dict[str, pd.DataFrame] = {}
+    routed: dict[str, dict[str, list[tuple[str, str, str | None]]]] = {}
+    for kind in MESSAGE_TYPES.values():
+        loaded, routed[kind.table] = _route(kind.table, collected.rows.get(kind.table, []), identities, known_product_codes)
+        tables[kind.table] = _table_frame(kind.table, loaded)
+        del loaded
+    quarantine = _quarantine_frame(collected, routed, pseudonymiser.key_version)
+    notes = collected.notes + _municipality_note(tables, delivery)
+    return ReadResult(tables=tables, quarantine=quarantine, rows_read=rows_read, notes=notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def read_ijw_archive(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser, schema_dir: Path | None, known_product_codes: set[str] | None) -> ReadResult:
+    """Read one iJw ZIP delivery into the five iJw raw tables plus quarantine rows.
+
+    ``schema_dir`` holds JW301.xsd ... JW323.xsd and basisschema.xsd; None skips XSD
+    validation (noted in the result). ``known_product_codes`` None skips the product check.
+    Raises DeliveryError when the file is not a readable ZIP archive.
+    """
+    path = Path(path)
+    collected = _Collected()
+    if schema_dir is None:
+        collected.notes.append("XSD validation skipped: no iJw schema directory given")
+    with _open_archive(path) as archive:
+        for info in archive.infolist():
+            try:
+                _collect_member(archive, info, schema_dir, collected)
+            except _CorruptArchive as exc:
+                raise DeliveryError(path, str(exc)) from None
+    result = _assemble(collected, pseudonymiser, known_product_codes, delivery)
+    result.check_accounting()
+    return result
+
+
+def _collect_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Path | None, collected: _Collected) -> None:
+    if info.is_dir():
+        return
+    validate = schema_dir is not None and info.file_size <= MAX_VALIDATED_MEMBER_BYTES
+    if schema_dir is not None and not validate:
+        collected.notes.append(
+            f"member {info.filename} ({info.file_size / 1e6:.0f} MB) streamed without XSD validation: "
+            f"larger than the {MAX_VALIDATED_MEMBER_BYTES / 1e6:.0f} MB limit for whole-document validation"
+        )
+    try:
+        state = _read_member(archive, info, schema_dir, validate)
+    except _MemberRejected as rejected:
+        collected.rejected.append((info.filename, rejected.table, rejected.reason_code, rejected.detail))
+        return
+    collected.rows[state.kind.table].extend(state.rows)
