@@ -1,8 +1,9 @@
 """The `pilotmonitor` command line.
 
     pilotmonitor synth [--scale 1.0] [--seed N] [--scenario demo]   write synthetic deliveries
-    pilotmonitor run                                                 materialize every asset in-process
-    pilotmonitor ui [--port 3000]                                    start the Dagster UI on this project
+    pilotmonitor run [--demo]                                        materialize every asset in-process
+    pilotmonitor pull cbs|duo-schools|duo-pupils                     pull a public source into the landing area
+    pilotmonitor ui [--port 3000] [--demo]                           start the Dagster UI on this project
 """
 
 from __future__ import annotations
@@ -102,6 +103,39 @@ def run(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False) -
     console.print(f"warehouse: {settings.warehouse_path}")
     if not result.success:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def pull(
+    source: Annotated[str, typer.Argument(help="cbs, duo-schools or duo-pupils")],
+    table: Annotated[str, typer.Option(help="CBS StatLine table id.")] = "85098NED",
+    year: Annotated[int | None, typer.Option(help="Count year of the DUO pupil counts.")] = None,
+) -> None:
+    """Pull a public source from its endpoint into the landing area (URLs are settings:
+    PILOTMONITOR_CBS_BASE_URL, PILOTMONITOR_DUO_SCHOOLS_URL, PILOTMONITOR_DUO_PUPILS_URL)."""
+    from datetime import date
+
+    from pilotmonitor.ingest import pull as pulling
+
+    settings = Settings.from_env()
+    endpoints = pulling.settings_from_env()
+    today = date.today()
+    try:
+        with pulling.make_client() as client:
+            if source == "cbs":
+                path = pulling.pull_cbs_table(table, endpoints.cbs_base_url, settings.landing_dir, client, today)
+            elif source == "duo-schools":
+                path = pulling.pull_duo_file(endpoints.require_duo_schools_url(), settings.landing_dir, "duo_vestigingen_po", client, today)
+            elif source == "duo-pupils":
+                if year is None:
+                    raise typer.BadParameter("the count year is required for duo-pupils", param_hint="--year")
+                path = pulling.pull_duo_file(endpoints.require_duo_pupils_url(), settings.landing_dir, f"duo_leerlingen_po_leeftijd_{year}", client, today)
+            else:
+                raise typer.BadParameter(f"unknown source {source!r}: choose cbs, duo-schools or duo-pupils", param_hint="SOURCE")
+    except pulling.PullError as exc:
+        console.print(f"[red]pull failed[/red]: {exc}")
+        raise typer.Exit(code=1) from None
+    console.print(f"pulled into {path}")
 
 
 @app.command()

@@ -499,3 +499,39 @@ def test_settings_from_env_reads_the_process_environment(monkeypatch):
 def test_settings_refuse_unusable_urls(bad):
     with pytest.raises(PullError):
         settings_from_env({"PILOTMONITOR_DUO_SCHOOLS_URL": bad})
+
+
+def test_cli_pull_cbs_into_the_landing_area(tmp_path, monkeypatch):
+    """`pilotmonitor pull cbs` against a local server writes a file the reader accepts."""
+    import http.server
+    import threading
+
+    from typer.testing import CliRunner
+
+    from pilotmonitor.cli import app
+
+    document = b'{"odata.metadata": "synthetic", "value": [{"ID": 0, "RegioS": "GM0014  ", "Perioden": "2022JJ00", "JongerenMetJeugdhulp": 10.0, "JongerenMetJeugdhulpInProcenten": 1.0}]}'
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(document)))
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("PILOTMONITOR_DATA_DIR", str(tmp_path))
+        monkeypatch.setenv("PILOTMONITOR_CBS_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/odata")
+        result = CliRunner().invoke(app, ["pull", "cbs"])
+    finally:
+        server.shutdown()
+    assert result.exit_code == 0, result.output
+    files = list((tmp_path / "landing" / "public" / "cbs").glob("85098NED_TypedDataSet_*.json"))
+    assert len(files) == 1
