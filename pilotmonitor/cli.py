@@ -96,12 +96,18 @@ def run(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False) -
     table.add_column("result")
     for event in result.get_asset_materialization_events():
         table.add_row(event.asset_key.to_user_string(), "materialized")
+    evaluations = result.get_asset_check_evaluations()
+    failed_checks = [e for e in evaluations if not e.passed]
+    for evaluation in failed_checks:
+        table.add_row(f"{evaluation.asset_key.to_user_string()} / {evaluation.check_name}", "[red]check failed[/red]")
+    if evaluations:
+        table.add_row("asset checks", f"{len(evaluations) - len(failed_checks)} of {len(evaluations)} passed")
     for event in result.all_events:
         if event.is_step_failure:
             table.add_row(event.step_key or "?", f"[red]failed[/red]: {event.event_specific_data.error.message.strip()}")  # type: ignore[union-attr]
     console.print(table)
     console.print(f"warehouse: {settings.warehouse_path}")
-    if not result.success:
+    if not result.success or failed_checks:
         raise typer.Exit(code=1)
 
 

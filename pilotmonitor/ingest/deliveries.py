@@ -59,8 +59,11 @@ class Delivery:
 
     @property
     def delivery_id(self) -> str:
-        """Content-addressed: the same bytes are the same delivery, whatever the name."""
-        return self.sha256[:16]
+        """The same bytes for the same slot are the same delivery, whatever the file name.
+        Identical bytes from another sender or period (two empty monthly archives, say)
+        are different deliveries."""
+        key = f"{self.source}/{self.sender}/{self.period}/{self.sha256}"
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
     @property
     def slot(self) -> tuple[str, str, str]:

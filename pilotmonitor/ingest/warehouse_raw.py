@@ -15,7 +15,7 @@ from pilotmonitor.ingest.contracts import QUARANTINE_COLUMNS, RAW_TABLES
 SCHEMA = "raw"
 DELIVERY_COLUMNS = {
     "path": "VARCHAR PRIMARY KEY",  # relative to the landing area
-    "delivery_id": "VARCHAR",  # first 16 hex of the SHA-256: same bytes, same id
+    "delivery_id": "VARCHAR",  # hash of slot + content: same bytes for the same slot, same id
     "sha256": "VARCHAR",
     "source": "VARCHAR",
     "sender": "VARCHAR",
