@@ -147,7 +147,7 @@ class Pseudonymiser:
         return f"Pseudonymiser(key_version={self.key_version!r})"
 
     def pseudonym(self, kind: str, number: str) -> str:
-        message = f"{kind}:{number}".encode("ascii")
+        message = f"{kind}:{number}".encode("utf-8")  # malformed input may hold any character
         return hmac.new(self._key.secret, message, hashlib.sha256).hexdigest()
 
     def pseudonymise(self, bsn: pd.Series, onderwijsnummer: pd.Series | None = None) -> pd.DataFrame:

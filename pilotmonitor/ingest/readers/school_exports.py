@@ -1,0 +1,137 @@
+"""Schools' pupil-administration exports: enrolments and absence.
+
+Both come in the three export dialects (semicolon Windows-1252, comma UTF-8, XLSX; see
+tabular). The pupil's BSN or onderwijsnummer is replaced by its keyed pseudonym here;
+names, address, phone numbers and free-text remarks are never read into the output.
+
+Rules, in order (the first one a row fails is its quarantine reason):
+identifier (invalid_bsn, reserved_bsn, invalid_onderwijsnummer, malformed_identifier,
+missing_identifier) -> missing_field -> invalid_date -> invalid_number -> invalid_code ->
+duplicate_row (an exact copy of an earlier row of the file). A row with fewer fields
+than the header is missing_field before anything else. Every quarantined row carries the
+keyed pseudonym of the identifier it delivered (if any), never the number; reasons
+quote dates and numbers only (not birth dates, codes or text), so no identifier, name
+or remark reaches the quarantine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from pilotmonitor.ingest.contracts import ReadResult
+from pilotmonitor.ingest.deliveries import Delivery
+from pilotmonitor.ingest.pseudonymise import Pseudonymiser
+from pilotmonitor.ingest.readers.tabular import RowChecks, Spec, run_reader
+
+SCHOOL_COLUMNS = {
+    "brin": ["brin", "brinnummer", "brin_nummer", "brincode", "brin_code"],
+    "vestiging": ["vestiging", "vestigingsnummer", "vestigingscode", "vestiging_nummer", "vestiging_code"],
+}
+IDENTIFIER_COLUMNS = {
+    "bsn": ["bsn", "burgerservicenummer"],
+    "onderwijsnummer": ["onderwijsnummer", "onderwijs_nummer"],
+}
+
+ENROLMENTS = Spec(
+    "school_enrolments",
+    aliases={
+        **SCHOOL_COLUMNS,
+        "birth_date": ["geboortedatum", "geboorte_datum", "geb_datum"],
+        "sex": ["geslacht"],
+        "enrol_start": ["datum_inschrijving", "inschrijfdatum", "inschrijvingsdatum", "datum_instroom"],
+    },
+    optional={
+        **IDENTIFIER_COLUMNS,
+        "postcode": ["postcode"],
+        "school_group": ["groep", "leerjaar"],
+        "enrol_end": ["datum_uitschrijving", "uitschrijfdatum", "uitschrijvingsdatum", "datum_uitstroom"],
+        "destination": ["uitstroombestemming", "bestemming", "uitstroom_bestemming"],
+    },
+    one_of=[("bsn", "onderwijsnummer")],
+)
+
+ABSENCE = Spec(
+    "school_absence",
+    aliases={
+        "absence_date": ["datum", "verzuimdatum", "datum_verzuim"],
+        "hours": ["uren", "aantal_uren", "verzuimuren"],
+        "kind": ["soort_verzuim", "verzuimsoort", "soort"],
+    },
+    optional={**IDENTIFIER_COLUMNS, **SCHOOL_COLUMNS, "reason": ["reden", "verzuimreden", "reden_verzuim"]},
+    one_of=[("bsn", "onderwijsnummer")],
+)
+
+SEX = {"m": "M", "man": "M", "mannelijk": "M", "1": "M", "v": "V", "vrouw": "V", "vrouwelijk": "V", "2": "V"}
+ABSENCE_KIND = {"geoorloofd": True, "ongeoorloofd": False}
+POSTCODE = r"([1-9][0-9]{3}) ?(?:[A-Z]{2})?"
+MAX_HOURS = 24
+
+
+def _pupil(checks: RowChecks, pseudonymiser: Pseudonymiser, cache: dict) -> pd.DataFrame:
+    bsn = "bsn" if checks.labels.get("bsn") else None
+    ond = "onderwijsnummer" if checks.labels.get("onderwijsnummer") else None
+    ids = checks.identifiers(pseudonymiser, bsn, ond, cache)
+    return ids.rename(columns={"pseudonym": "pupil_pseudonym"})[["pupil_pseudonym", "id_kind", "key_version"]]
+
+
+def read_school_enrolments(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser) -> ReadResult:
+    """Enrolments of one school and school year -> raw.school_enrolments.
+
+    school_id is BRIN + vestiging and must be the sending school; birth_month is the
+    first day of the birth month (the birth date itself is not kept); sex M/V (also
+    1/2, man/vrouw); postcode4 the four digits of the postcode; enrol_end optional but
+    not before enrol_start.
+    """
+    cache: dict = {}
+
+    def process(frame: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
+        out = _pupil(checks, pseudonymiser, cache)
+        checks.mandatory("brin", "vestiging", "birth_date", "sex", "enrol_start")
+        birth = checks.date("birth_date", echo=False)
+        start = checks.date("enrol_start")
+        end = checks.date("enrol_end")
+        backwards = (end < start).to_numpy()
+        checks.fail(backwards, "invalid_date", f"column {checks.label('enrol_end')}: the enrolment ends before it starts ({checks.label('enrol_start')})")
+        school = checks.school("brin", "vestiging", expected=delivery.sender)
+        sex = checks.code_list("sex", SEX, "M, V, 1, 2, man, vrouw")
+        postcode = checks.text("postcode").str.upper()
+        match = postcode.str.extract(f"^{POSTCODE}$", expand=False)
+        checks.fail((match.isna() & (postcode != "")).to_numpy(), "invalid_code", f"column {checks.label('postcode')}: not a Dutch postcode (NNNN AA)")
+        out = out.assign(
+            **school,
+            birth_month=birth.dt.to_period("M").dt.to_timestamp(),
+            sex=sex,
+            postcode4=match.where(match.notna(), None),
+            school_group=checks.category("school_group"),
+            enrol_start=start,
+            enrol_end=end,
+            destination=checks.category("destination"),
+        )
+        return out
+
+    return run_reader(path, ENROLMENTS, process, pseudonymiser.key_version)
+
+
+def read_school_absence(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser) -> ReadResult:
+    """Absence records of one school and school year -> raw.school_absence.
+
+    school_id is the sending school (a BRIN/vestiging column, if delivered, must agree);
+    hours > 0 and <= 24 (decimal comma or point); authorised from "Soort verzuim"
+    (geoorloofd / ongeoorloofd); reason kept as the category delivered; the free-text
+    remark column is dropped.
+    """
+    cache: dict = {}
+
+    def process(frame: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
+        out = _pupil(checks, pseudonymiser, cache)
+        checks.mandatory("absence_date", "hours", "kind")
+        date = checks.date("absence_date")
+        hours = checks.number("hours", above=0, maximum=MAX_HOURS)
+        authorised = checks.code_list("kind", ABSENCE_KIND, "geoorloofd, ongeoorloofd")
+        if checks.labels.get("brin") and checks.labels.get("vestiging"):
+            checks.school("brin", "vestiging", expected=delivery.sender)
+        return out.assign(school_id=delivery.sender, absence_date=date, hours=hours, authorised=authorised, reason=checks.category("reason"))
+
+    return run_reader(path, ABSENCE, process, pseudonymiser.key_version)

@@ -1,0 +1,921 @@
+"""Shared reading of messy tabular exports: CSV in several dialects and XLSX workbooks.
+
+Liberal in form, strict on meaning:
+
+- encoding: a UTF-8 byte-order mark means UTF-8; otherwise strict UTF-8; otherwise
+  Windows-1252. UTF-16/32, NUL bytes, binary content, bytes that Windows-1252 does not
+  define, a file mixing UTF-8 and Windows-1252, and UTF-8 cut off inside a character are
+  refused with a DeliveryError that says what to do;
+- CSV: the delimiter (';', ',' or tab) is sniffed from the header line; CRLF, LF or CR
+  line ends; standard double-quote quoting; blank lines and lines of bare separators
+  (Excel leaves those at the end) are skipped; a row with *more* fields than the header
+  makes the file unreadable (its columns can no longer be trusted), a row with fewer
+  fields is reported to the reader (it quarantines it);
+- XLSX: the first sheet, the first non-blank row is the header, date cells stay dates,
+  every other cell becomes a string (a number cell 2.0 becomes "2");
+- headers are normalised (BOM dropped, stripped, lower-case, runs of whitespace,
+  underscores and hyphens become one underscore), so column order, case and spacing
+  do not matter; columns are then resolved by alias lists, unknown columns are ignored
+  and never carried into the output (names, addresses, phone numbers, free text);
+- values: dates dd-mm-yyyy, d-m-yyyy, yyyy-mm-dd or a date cell, never rolled over
+  (31-04-2023 does not exist); decimals "5,5", "5.5", "5" (and 1.234,56); integers.
+
+Files are read in chunks of rows (CSV and XLSX alike), so the parsed text of a large
+file is never in memory at once; the readers' output tables of course are.
+
+Row numbers ("row_locator") count data rows, 1-based, header and blank rows excluded.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import gc
+import itertools
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, empty_quarantine, quarantine_rows, scrub
+from pilotmonitor.ingest.pseudonymise import Pseudonymiser
+
+CHUNK_ROWS = 100_000
+BLOCK_BYTES = 1 << 20
+DELIMITERS = (";", "\t", ",")  # order breaks ties when sniffing
+MIN_YEAR, MAX_YEAR = 1900, 2100
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+# Control bytes that do not occur in text exports (tab, LF, CR, FF and the DOS EOF mark 0x1A excepted).
+_CONTROL_BYTES = re.compile(rb"[\x01-\x08\x0b\x0e-\x19\x1b-\x1f\x7f]")
+_FOREIGN_SCRIPT = re.compile(r"[^\x00-\x7f\u00a0-\u017f\u2010-\u20ac]")  # not ASCII, Latin-1 letters, Latin Extended-A, punctuation, euro
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_HEADER_RUNS = re.compile(r"[\s_\-]+")
+_QUOTED = re.compile(r'"[^"]*"')
+_BLANK_FIELD = " \t\r\n\x1a\ufeff\xa0"
+
+
+# --- decoding ------------------------------------------------------------------------
+
+def _nul_problem(sample: bytes) -> str:
+    sample = sample[:65536]
+    half = max(len(sample) // 2, 1)
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if max(even, odd) > 0.3 * half and min(even, odd) < 0.25 * max(even, odd):
+        return "contains NUL bytes: looks like UTF-16 without byte-order mark; re-export as UTF-8 or Windows-1252"
+    return "contains NUL bytes: looks like a binary file, not a text export"
+
+
+def _check_head(head: bytes, path: Path | str) -> None:
+    """Refuse what is recognisably not a text export, from the first block of the file."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise DeliveryError(path, "is UTF-32 (it starts with a UTF-32 byte-order mark); re-export as UTF-8 or Windows-1252")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DeliveryError(path, "is UTF-16 (it starts with a UTF-16 byte-order mark); re-export as UTF-8 or Windows-1252")
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        raise DeliveryError(path, "is an old binary Excel (.xls) workbook or another OLE file; re-export as .xlsx or CSV")
+    if head.startswith(b"PK\x03\x04"):
+        raise DeliveryError(path, "is a ZIP archive, not a text export")
+    if b"\x00" in head:
+        raise DeliveryError(path, _nul_problem(head))
+    sample = head[:65536]
+    controls = len(_CONTROL_BYTES.findall(sample))
+    if controls > max(8, len(sample) // 100):
+        raise DeliveryError(path, f"contains {controls} control bytes in its first {len(sample)} bytes: looks like a binary file, not a text export")
+
+
+def detect_encoding(blocks: Iterable[bytes], path: Path | str) -> str:
+    """'utf-8-sig', 'utf-8' or 'windows-1252' for a text export given as blocks of bytes."""
+    blocks = iter(blocks)
+    head = next(blocks, b"")
+    _check_head(head, path)
+    has_bom = head.startswith(_UTF8_BOM)
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    utf8_error: int | None = None
+    # Did the bytes before any UTF-8 error hold multi-byte characters a Dutch export would
+    # contain (Latin letters, punctuation, the euro sign)? Then the file is UTF-8 and an
+    # error later means mixed encodings. Windows-1252 text only rarely forms valid UTF-8
+    # by accident, and then as letters from other scripts ("ë" + two NBSP -> Hangul).
+    utf8_letters, utf8_doubtful = False, False
+    undefined: int | None = None
+    offset = 0
+
+    def seen(text: str) -> None:
+        nonlocal utf8_letters, utf8_doubtful
+        if not text.isascii():
+            utf8_doubtful = utf8_doubtful or bool(_FOREIGN_SCRIPT.search(text))
+            utf8_letters = True
+
+    for block in itertools.chain([head], blocks):
+        if offset and b"\x00" in block:
+            raise DeliveryError(path, _nul_problem(block))
+        if utf8_error is None:
+            pending = decoder.getstate()[0]
+            try:
+                seen(decoder.decode(block))
+            except UnicodeDecodeError as exc:
+                utf8_error = max(offset - len(pending) + exc.start, 0)
+                seen((pending + block)[: exc.start].decode("utf-8", errors="ignore"))
+        if undefined is None and (match := _CP1252_UNDEFINED.search(block)):
+            undefined = offset + match.start()
+        offset += len(block)
+    utf8_proven = utf8_letters and not utf8_doubtful
+    if utf8_error is None:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            if utf8_proven or has_bom:
+                raise DeliveryError(path, "ends in the middle of a UTF-8 character: the file looks truncated; deliver it again") from None
+            utf8_error = offset
+    if utf8_error is None:
+        return "utf-8-sig" if has_bom else "utf-8"
+    if has_bom:
+        raise DeliveryError(path, f"starts with a UTF-8 byte-order mark but is not valid UTF-8 (byte offset {utf8_error}); re-export as UTF-8")
+    if utf8_proven:
+        raise DeliveryError(path, f"mixes UTF-8 and Windows-1252 characters (first byte that is not UTF-8 at offset {utf8_error}); re-export in one encoding")
+    if undefined is not None:
+        raise DeliveryError(path, f"is neither UTF-8 nor Windows-1252 (byte at offset {undefined} is undefined in Windows-1252); re-export as UTF-8 or Windows-1252")
+    return "windows-1252"
+
+
+def decode_text(raw: bytes, path: Path | str) -> str:
+    """The text of a delivered export: BOM -> UTF-8-sig; else strict UTF-8; else Windows-1252."""
+    return raw.decode(detect_encoding([raw], path))
+
+
+def _file_blocks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while block := handle.read(BLOCK_BYTES):
+            yield block
+
+
+# --- headers and columns -------------------------------------------------------------
+
+def normalise_header(name: object) -> str:
+    text = str(name if name is not None else "").replace("\ufeff", "").strip().lower()
+    return _HEADER_RUNS.sub("_", text).strip("_")
+
+
+def _header_names(cells: list[object]) -> tuple[list[str], list[str], list[str]]:
+    """Normalised unique names, delivered labels, and the names that occurred twice."""
+    names, labels, duplicates, seen = [], [], [], set()
+    for i, cell in enumerate(cells):
+        label = _CONTROL_CHARS.sub("", str(cell if cell is not None else "").replace("\ufeff", "")).strip()
+        name = normalise_header(label) or f"column_{i + 1}"
+        if name in seen:
+            duplicates.append(name)
+            k = 2
+            while f"{name}__{k}" in seen:
+                k += 1
+            name = f"{name}__{k}"
+        seen.add(name)
+        names.append(name)
+        labels.append(label or name)
+    return names, labels, duplicates
+
+
+def _is_blank(fields: Iterable[object]) -> bool:
+    return all(f is None or (isinstance(f, str) and not f.strip(_BLANK_FIELD)) for f in fields)
+
+
+# --- opening a table -----------------------------------------------------------------
+
+@dataclass
+class Table:
+    """An opened export: its header and its data rows in chunks.
+
+    Chunks are DataFrames with the normalised column names, values as strings (date
+    cells of a workbook as datetime), and None where a CSV row had fewer fields than the
+    header; `first_row` is the data-row number of each chunk's first row.
+    """
+
+    path: Path
+    columns: list[str]
+    labels: dict[str, str]  # normalised name -> header as delivered
+    info: dict
+    chunks: Iterator[tuple[int, pd.DataFrame]]
+
+
+def _chunked(rows: Iterator[list], columns: list[str], chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame]]:
+    first = 1
+    while True:
+        batch = list(itertools.islice(rows, chunk_rows))
+        if not batch:
+            return
+        yield first, pd.DataFrame(batch, columns=columns, dtype=object)
+        first += len(batch)
+
+
+def _csv_table(path: Path, info: dict, chunk_rows: int, stack) -> Table:
+    encoding = detect_encoding(_file_blocks(path), path)
+    handle = stack(path.open("r", encoding=encoding, newline=""))
+    lines = iter(handle)
+    skipped = 0
+    for line in lines:
+        if line.strip(_BLANK_FIELD + ";,"):
+            header_line = line
+            break
+        skipped += 1
+    else:
+        raise DeliveryError(path, "is empty: no header line")
+    unquoted = _QUOTED.sub("", header_line)
+    counts = {d: unquoted.count(d) for d in DELIMITERS}
+    delimiter = max(DELIMITERS, key=lambda d: counts[d]) if any(counts.values()) else ","
+    reader = csv.reader(itertools.chain([header_line], lines), delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
+    try:
+        header = next(reader)
+    except csv.Error as exc:
+        raise DeliveryError(path, f"header line cannot be parsed as CSV ({exc})") from None
+    columns, labels, duplicates = _header_names(header)
+    width = len(columns)
+    info.update(format="csv", encoding=encoding, delimiter=delimiter, columns=columns, duplicate_columns=duplicates)
+
+    def chunks() -> Iterator[tuple[int, pd.DataFrame]]:
+        first = 1
+        while True:
+            try:
+                batch = list(itertools.islice(reader, chunk_rows))
+            except csv.Error as exc:
+                raise DeliveryError(path, f"line {reader.line_num + skipped} cannot be parsed as CSV ({scrub(str(exc))})") from None
+            if not batch:
+                return
+            blank_chars = _BLANK_FIELD + delimiter
+            batch = [fields for fields, joined in zip(batch, map("".join, batch)) if joined.strip(blank_chars)]
+            lengths = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
+            if (lengths > width).any():
+                at = int(np.argmax(lengths > width))
+                raise DeliveryError(path, f"data row {first + at} has {lengths[at]} fields but the header has {width}: the columns cannot be trusted (an unquoted separator inside a value?)")
+            for i in np.flatnonzero(lengths < width):
+                batch[i] = batch[i] + [None] * (width - lengths[i])
+            if batch:
+                yield first, pd.DataFrame(batch, columns=columns, dtype=object)
+                first += len(batch)
+
+    return Table(path, columns, dict(zip(columns, labels)), info, chunks())
+
+
+def _cell(value: object) -> object:
+    """A workbook cell as the readers see it: date cells as datetime, the rest as strings."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e18:
+            return str(int(value))
+        text = repr(value)
+        return text if "e" not in text else f"{value:.15f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def _xlsx_table(path: Path, info: dict, chunk_rows: int, stack) -> Table:
+    import openpyxl
+
+    def problem(exc: Exception) -> DeliveryError:
+        detail = scrub(str(exc))[:160]
+        return DeliveryError(path, f"cannot be read as an Excel workbook ({type(exc).__name__}{': ' + detail if detail else ''})")
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+        if "xl/workbook.xml" not in names:
+            raise DeliveryError(path, "is a ZIP archive but not an Excel workbook (no xl/workbook.xml); deliver .xlsx or CSV")
+        handle = stack(path.open("rb"))  # a handle, not the path: openpyxl would refuse a workbook named .csv
+        book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+    except DeliveryError:
+        raise
+    except Exception as exc:  # openpyxl and zipfile raise many kinds on a damaged file
+        raise problem(exc) from None
+    stack(book)
+    if not book.worksheets:
+        raise DeliveryError(path, "is an Excel workbook without worksheets")
+    sheet = book.worksheets[0]
+
+    def cells() -> Iterator[tuple]:
+        iterator = sheet.iter_rows(values_only=True)
+        while True:
+            try:
+                row = next(iterator)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise problem(exc) from None
+            yield row
+
+    raw_rows = cells()
+    for header in raw_rows:
+        if not _is_blank(_cell(c) for c in header):
+            break
+    else:
+        raise DeliveryError(path, f"is empty: the first sheet ({sheet.title}) has no header row")
+    last = max(i for i, c in enumerate(header) if not _is_blank([_cell(c)])) + 1
+    columns, labels, duplicates = _header_names([_cell(c) if not isinstance(c, dt.datetime) else c.date().isoformat() for c in header[:last]])
+    width = len(columns)
+    info.update(format="xlsx", encoding="xlsx", delimiter=None, sheet=sheet.title, sheets=len(book.worksheets), columns=columns, duplicate_columns=duplicates)
+    info["cells_outside_header"] = 0
+
+    def rows() -> Iterator[list]:
+        for raw in raw_rows:
+            values = [_cell(c) for c in raw]
+            if _is_blank(values):
+                continue
+            if len(values) > width:
+                if not _is_blank(values[width:]):
+                    info["cells_outside_header"] += 1
+                values = values[:width]
+            elif len(values) < width:
+                values = values + [""] * (width - len(values))
+            yield values
+
+    return Table(path, columns, dict(zip(columns, labels)), info, _chunked(rows(), columns, chunk_rows))
+
+
+@contextmanager
+def open_table(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[Table]:
+    """Open a CSV or XLSX export (recognised by content, not by extension)."""
+    path = Path(path)
+    with path.open("rb") as handle:
+        magic = handle.read(8)
+    info: dict = {"extension": path.suffix.lower()}
+    opened: list = []
+
+    def keep(resource):
+        opened.append(resource)
+        return resource
+
+    try:
+        if magic.startswith(b"PK\x03\x04"):
+            table = _xlsx_table(path, info, chunk_rows, keep)
+        else:
+            table = _csv_table(path, info, chunk_rows, keep)
+        if info["format"] != info["extension"].lstrip("."):
+            info["extension_mismatch"] = f"content is {info['format']}, extension {info['extension'] or '(none)'}"
+        yield table
+    finally:
+        for resource in reversed(opened):
+            resource.close()
+
+
+def read_table(path: Path) -> tuple[pd.DataFrame, dict]:
+    """The whole export as one DataFrame (normalised headers) plus info for metadata:
+    format, encoding, delimiter, columns, and for workbooks the sheet read."""
+    with open_table(path) as table:
+        chunks = [chunk for _, chunk in table.chunks]
+        frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame({c: pd.Series(dtype=object) for c in table.columns})
+        return frame, table.info
+
+
+# --- column resolution ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Columns:
+    """Which delivered column holds each canonical field."""
+
+    source: dict[str, str | None]  # canonical -> normalised delivered name (None: absent optional)
+    ignored: list[str]
+
+
+def resolve_columns(present: list[str], aliases: dict[str, list[str]], path: Path | str, optional: dict[str, list[str]] | None = None, one_of: Iterable[tuple[str, ...]] = (), duplicates: Iterable[str] = ()) -> Columns:
+    optional = optional or {}
+    one_of = [tuple(group) for group in one_of]
+    in_groups = {c for group in one_of for c in group}
+    available = set(present)
+    duplicated = set(duplicates)
+    source: dict[str, str | None] = {}
+    for canonical, names in {**aliases, **optional}.items():
+        found = [n for n in names if n in available]
+        if any(n in duplicated for n in found):
+            raise DeliveryError(path, f"column {found[0]} occurs more than once in the header: which one holds {canonical} is ambiguous")
+        if len(found) > 1:
+            raise DeliveryError(path, f"columns {' and '.join(found)} both hold {canonical}: ambiguous")
+        source[canonical] = found[0] if found else None
+    missing = [aliases[c][0] for c in aliases if source[c] is None and c not in in_groups]
+    for group in one_of:
+        if all(source.get(c) is None for c in group):
+            missing.append(" or ".join({**aliases, **optional}[c][0] for c in group))
+    if missing:
+        used = {n for n in source.values() if n}
+        if not used:
+            raise DeliveryError(path, f"none of the expected columns ({', '.join(names[0] for names in aliases.values())}) found in the first line ({len(present)} fields): it does not look like the header of this export")
+        shown = ", ".join(scrub(p)[:40] for p in present)
+        raise DeliveryError(path, f"missing mandatory column(s): {', '.join(missing)}; columns present: {shown}")
+    used = {n for n in source.values() if n}
+    return Columns(source, [p for p in present if p not in used])
+
+
+def require_columns(frame: pd.DataFrame, aliases: dict[str, list[str]], path: Path | str, optional: dict[str, list[str]] | None = None, info: dict | None = None, one_of: Iterable[tuple[str, ...]] = ()) -> pd.DataFrame:
+    """Rename to canonical names, keeping only the known columns.
+
+    `aliases` are mandatory (canonical -> accepted normalised names), `optional` may be
+    absent (then an empty column). A missing mandatory column raises DeliveryError naming
+    the missing and the present columns; unknown columns are dropped and listed in
+    info["ignored_columns"]. Groups in `one_of` need at least one present column.
+    """
+    resolved = resolve_columns([str(c) for c in frame.columns], aliases, path, optional, one_of)
+    if info is not None:
+        info["ignored_columns"] = resolved.ignored
+    return pd.DataFrame({c: (frame[s] if s else pd.Series("", index=frame.index, dtype=object)) for c, s in resolved.source.items()}, index=frame.index)
+
+
+# --- value parsers (values, bad_mask) ------------------------------------------------
+#
+# An export repeats few distinct values per column (dates, hours, codes, the same pupil
+# on many rows), so the parsers work on a column's distinct values and spread the
+# results back to the rows.
+
+def factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes per row (-1 for None) and the distinct values, as an object array."""
+    array = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
+    codes, uniques = pd.factorize(array, use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _spread(per_unique: np.ndarray, codes: np.ndarray, missing: object) -> np.ndarray:
+    """Per-row values from per-distinct-value results; rows with code -1 get `missing`."""
+    extended = np.concatenate([per_unique, np.array([missing], dtype=per_unique.dtype)])
+    return extended[codes]
+
+
+def _stripped(uniques: np.ndarray) -> np.ndarray:
+    return np.array([v.strip(_BLANK_FIELD) if type(v) is str else "" for v in uniques], dtype=object)
+
+
+def _is_cell(uniques: np.ndarray) -> np.ndarray:
+    return np.array([isinstance(v, (dt.datetime, dt.date)) for v in uniques], dtype=bool)
+
+
+_MIDNIGHT = re.compile(r"[ T]00:00(?::00)?$")
+_DMY = re.compile(r"[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}")
+_YMD = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
+
+
+def dates_of(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    text = pd.Series(_stripped(uniques), dtype=object)
+    cells = _is_cell(uniques)
+    if len(text) == 0:
+        return np.array([], dtype="datetime64[ns]"), np.array([], dtype=bool)
+    text = text.str.replace(_MIDNIGHT, "", regex=True)
+    dmy, ymd = text.str.fullmatch(_DMY), text.str.fullmatch(_YMD)  # ASCII digits only: pandas would read "２０１６"
+    values = pd.to_datetime(text.where(dmy, ""), format="%d-%m-%Y", errors="coerce")
+    if ymd.any():
+        values = values.where(~ymd, pd.to_datetime(text.where(ymd, ""), format="%Y-%m-%d", errors="coerce"))
+    if cells.any():
+        stamps = pd.Series([pd.Timestamp(v) if c else pd.NaT for v, c in zip(uniques, cells)], dtype="datetime64[ns]")
+        stamps = stamps.where(stamps == stamps.dt.normalize())  # a date cell with a time of day is no date
+        values = values.where(~cells, stamps)
+    values = values.astype("datetime64[ns]")
+    values = values.where((values.dt.year >= MIN_YEAR) & (values.dt.year <= MAX_YEAR))
+    bad = values.isna().to_numpy() & ((text != "").to_numpy() | cells)
+    return values.to_numpy(dtype="datetime64[ns]"), bad
+
+
+def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """dd-mm-yyyy, d-m-yyyy, yyyy-mm-dd (optionally with a midnight time) or date cells,
+    years 1900-2100; an impossible date is bad, never rolled over. Empty -> NaT, not bad."""
+    codes, uniques = factorize(series)
+    values, bad = dates_of(uniques)
+    return (pd.Series(_spread(values, codes, np.datetime64("NaT", "ns")), index=series.index),
+            pd.Series(_spread(bad, codes, False), index=series.index))
+
+
+_PLAIN_NUMBER = re.compile(r"[+-]?\d{1,15}(?:[.,]\d{1,15})?", re.ASCII)
+_GROUPED_COMMA_DECIMAL = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d{1,15})?", re.ASCII)
+_GROUPED_POINT_DECIMAL = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+\.\d{1,15}", re.ASCII)
+_INTEGER = re.compile(r"[+-]?\d{1,15}(?:[.,]0+)?", re.ASCII)
+
+
+def _decimal(text: str) -> float | None:
+    if _PLAIN_NUMBER.fullmatch(text):
+        return float(text.replace(",", "."))
+    if _GROUPED_COMMA_DECIMAL.fullmatch(text):
+        return float(text.replace(".", "").replace(",", "."))
+    if _GROUPED_POINT_DECIMAL.fullmatch(text):
+        return float(text.replace(",", ""))
+    return None
+
+
+def _integer(text: str) -> float | None:
+    return float(int(re.sub(r"[.,]0+$", "", text))) if _INTEGER.fullmatch(text) else None
+
+
+def _numbers_of(uniques: np.ndarray, parse: Callable[[str], float | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Floats (NaN where empty or bad) and the bad mask, per distinct value."""
+    values = np.full(len(uniques), np.nan)
+    bad = np.zeros(len(uniques), dtype=bool)
+    for i, (raw, text) in enumerate(zip(uniques, _stripped(uniques))):
+        if text:
+            number = parse(text)
+            if number is None:
+                bad[i] = True
+            else:
+                values[i] = number
+        elif type(raw) is not str:  # a date cell where a number belongs
+            bad[i] = True
+    return values, bad
+
+
+def parse_decimal(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """"5,5", "5.5", "5", also with thousands grouping ("1.234,56", "1,234.56"). Empty -> NaN."""
+    codes, uniques = factorize(series)
+    values, bad = _numbers_of(uniques, _decimal)
+    return pd.Series(_spread(values, codes, np.nan), index=series.index), pd.Series(_spread(bad, codes, False), index=series.index)
+
+
+def _as_int64(values: np.ndarray) -> pd.arrays.IntegerArray:
+    missing = np.isnan(values)
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
+
+
+def parse_int(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Whole numbers ("5", "+5", "-5", "5,0"); empty -> <NA>, not bad."""
+    codes, uniques = factorize(series)
+    values, bad = _numbers_of(uniques, _integer)
+    return pd.Series(_as_int64(_spread(values, codes, np.nan)), index=series.index), pd.Series(_spread(bad, codes, False), index=series.index)
+
+
+# --- per-row checks ------------------------------------------------------------------
+
+SAFE_DATE = re.compile(r"[0-9 ./:T+\-]{1,24}")
+_SAFE_NUMBER = re.compile(r"[0-9 .,+\-]{1,24}")
+_DATE_SHAPE = re.compile(r"(\d{1,2})-(\d{1,2})-(\d{4})|(\d{4})-(\d{1,2})-(\d{1,2})", re.ASCII)
+_LONG_DIGITS = re.compile(r"[0-9]{6,}")
+
+
+def shown(value: object, safe: re.Pattern[str]) -> str | None:
+    """A delivered value fit to quote in a reason: only digits and separators (never a
+    name), long digit runs masked; None when it may not be shown."""
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.strftime("%Y-%m-%d") + (f" {value:%H:%M}" if isinstance(value, dt.datetime) and value.time() != dt.time() else "")
+    text = str(value if value is not None else "").strip()
+    if not safe.fullmatch(text):
+        return None
+    return _LONG_DIGITS.sub("<number>", text)
+
+
+@dataclass
+class _Factor:
+    codes: np.ndarray
+    uniques: np.ndarray
+    text: np.ndarray  # stripped strings per distinct value ('' for date cells)
+    cells: np.ndarray  # date cell per distinct value
+
+    @classmethod
+    def of(cls, codes: np.ndarray, uniques: np.ndarray) -> _Factor:
+        return cls(codes, uniques, _stripped(uniques), _is_cell(uniques))
+
+    def rows(self, per_unique: np.ndarray, missing: object) -> np.ndarray:
+        return _spread(per_unique, self.codes, missing)
+
+
+class RowChecks:
+    """Per row the first failing rule: reason code, readable detail and pseudonym.
+
+    Callers apply rules in a fixed order (identifier, missing_field, invalid_date,
+    invalid_number, invalid_code); a row keeps the first reason it gets. Values are
+    examined per distinct value of a column.
+    """
+
+    def __init__(self, frame: pd.DataFrame, labels: dict[str, str], factors: dict[str, tuple[np.ndarray, np.ndarray]] | None = None):
+        self.frame = frame
+        self.labels = labels
+        n = len(frame)
+        self.code = np.full(n, None, dtype=object)
+        self.detail = np.full(n, "", dtype=object)
+        self.pseudonym = np.full(n, None, dtype=object)
+        self.delivered_pseudonym: np.ndarray | None = None  # per row, once identifiers() ran
+        self.passed = np.ones(n, dtype=bool)
+        self._factors = {c: _Factor.of(*f) for c, f in (factors or {}).items()}
+
+    def label(self, column: str) -> str:
+        return self.labels.get(column, column)
+
+    def factor(self, column: str) -> _Factor:
+        if column not in self._factors:
+            self._factors[column] = _Factor.of(*factorize(self.frame[column]))
+        return self._factors[column]
+
+    def text(self, column: str) -> pd.Series:
+        """The column's strings, stripped ('' for empty, absent and date cells)."""
+        return pd.Series(self.factor(column).rows(self.factor(column).text, ""), index=self.frame.index, dtype=object)
+
+    def empty(self, column: str) -> np.ndarray:
+        f = self.factor(column)
+        return f.rows((f.text == "") & ~f.cells, True)
+
+    def fail(self, mask, code: str | np.ndarray, detail: str | Iterable[str] | Callable[[np.ndarray], Iterable[str]] = "", pseudonym=None) -> None:
+        """Fail the rows under mask that passed so far. `detail` may be a function of the
+        failing rows' positions, so details are only built for the rows that need one."""
+        mask = np.asarray(mask, dtype=bool) & self.passed
+        if not mask.any():
+            return
+        self.code[mask] = code if isinstance(code, str) else np.asarray(code, dtype=object)[mask]
+        if callable(detail):
+            self.detail[mask] = np.asarray(list(detail(np.flatnonzero(mask))), dtype=object)
+        elif isinstance(detail, str):
+            self.detail[mask] = detail
+        else:
+            self.detail[mask] = np.asarray(list(detail), dtype=object)[mask]
+        if pseudonym is not None:
+            self.pseudonym[mask] = np.asarray(pseudonym, dtype=object)[mask]
+        self.passed &= ~mask
+
+    def each_value(self, column: str, describe: Callable[[object], str]) -> Callable[[np.ndarray], list[str]]:
+        """A `detail` for fail(): describe(value) for each failing row's delivered value."""
+        values = self.frame[column].to_numpy(dtype=object)
+        return lambda positions: [describe(v) for v in values[positions]]
+
+    def mandatory(self, *columns: str) -> None:
+        for column in columns:
+            self.fail(self.empty(column), "missing_field", f"column {self.label(column)} is empty")
+
+    def date(self, column: str, echo: bool = True) -> pd.Series:
+        """Parsed dates; unreadable or impossible ones fail the row (invalid_date). With
+        echo=False (a birth date) the value is never quoted."""
+        f = self.factor(column)
+        values, bad = dates_of(f.uniques)
+        values, bad = f.rows(values, np.datetime64("NaT", "ns")), f.rows(bad, False)
+        label = self.label(column)
+
+        def describe(value: object) -> str:
+            text = shown(value, SAFE_DATE) if echo else None
+            raw = _MIDNIGHT.sub("", value.strip()) if isinstance(value, str) else ""
+            if isinstance(value, (dt.datetime, dt.date)):
+                what = "is a date cell with a time of day" if MIN_YEAR <= value.year <= MAX_YEAR else f"is outside the years {MIN_YEAR}-{MAX_YEAR}"
+            elif match := _DATE_SHAPE.fullmatch(raw):
+                year = int(match.group(3) or match.group(4))
+                what = "does not exist" if MIN_YEAR <= year <= MAX_YEAR else f"is outside the years {MIN_YEAR}-{MAX_YEAR}"
+            else:
+                what = "cannot be read as a date (expected dd-mm-yyyy or yyyy-mm-dd)"
+            return f"column {label}: {text} {what}" if text else f"column {label}: the date {what}"
+
+        self.fail(bad, "invalid_date", self.each_value(column, describe))
+        return pd.Series(np.where(bad, np.datetime64("NaT", "ns"), values), index=self.frame.index)
+
+    def number(self, column: str, integer: bool = False, minimum: float | None = None, maximum: float | None = None, above: float | None = None, range_code: str = "invalid_number") -> pd.Series:
+        """Parsed numbers (float, or nullable Int64 with integer=True); unreadable ones
+        fail the row (invalid_number), then out-of-range ones fail with `range_code`."""
+        values = self.parse_number(column, integer)
+        return self.within(column, values, minimum, maximum, above, range_code)
+
+    def parse_number(self, column: str, integer: bool = False) -> pd.Series:
+        """Parsed numbers; unreadable ones fail the row (invalid_number)."""
+        f = self.factor(column)
+        values, bad = _numbers_of(f.uniques, _integer if integer else _decimal)
+        label = self.label(column)
+
+        def unreadable(value: object) -> str:
+            text = shown(value, _SAFE_NUMBER)
+            return f"column {label}: {text} cannot be read as a number" if text else f"column {label}: the value cannot be read as a number"
+
+        self.fail(f.rows(bad, False), "invalid_number", self.each_value(column, unreadable))
+        rows = f.rows(np.where(bad, np.nan, values), np.nan)
+        return pd.Series(_as_int64(rows) if integer else rows, index=self.frame.index)
+
+    def within(self, column: str, values: pd.Series, minimum: float | None = None, maximum: float | None = None, above: float | None = None, code: str = "invalid_number") -> pd.Series:
+        """Fail rows whose number lies outside the bounds (with `code`); values kept as given."""
+        floats = values.astype(float).to_numpy()
+        out = np.zeros(len(floats), dtype=bool)
+        bounds = []
+        with np.errstate(invalid="ignore"):
+            if above is not None:
+                out |= floats <= above
+                bounds.append(f"more than {above:g}")
+            if minimum is not None:
+                out |= floats < minimum
+                bounds.append(f"at least {minimum:g}")
+            if maximum is not None:
+                out |= floats > maximum
+                bounds.append(f"at most {maximum:g}")
+        label, must = self.label(column), " and ".join(bounds)
+        self.fail(out, code, self.each_value(column, lambda v: f"column {label}: {shown(v, _SAFE_NUMBER) or 'the value'} is out of range (must be {must})"))
+        return values.where(~out)
+
+    def code_list(self, column: str, mapping: dict[str, object], expected: str) -> pd.Series:
+        """Map a code (case-insensitive) through `mapping`; other values fail (invalid_code).
+        The delivered value is not quoted: a code column is no place to echo text from."""
+        f = self.factor(column)
+        lower = [t.lower() for t in f.text]
+        known = np.array([t in mapping for t in lower], dtype=bool)
+        empty = np.array([t == "" for t in lower], dtype=bool) & ~f.cells
+        self.fail(f.rows(~known & ~empty, False), "invalid_code", f"column {self.label(column)}: value is not one of {expected}")
+        return pd.Series(f.rows(np.array([mapping.get(t) for t in lower], dtype=object), None), index=self.frame.index, dtype=object)
+
+    def category(self, column: str) -> pd.Series:
+        """A kept category as delivered (stripped; None when empty); control characters
+        or a date cell fail the row (invalid_code)."""
+        f = self.factor(column)
+        broken = np.array([bool(_CONTROL_CHARS.search(t)) for t in f.text], dtype=bool) | f.cells
+        self.fail(f.rows(broken, False), "invalid_code", f"column {self.label(column)}: value is not a category (control characters or a date cell)")
+        kept = np.array([t if t and not b else None for t, b in zip(f.text, broken)], dtype=object)
+        return pd.Series(f.rows(kept, None), index=self.frame.index, dtype=object)
+
+    def school(self, brin_column: str, vestiging_column: str, expected: str | None = None) -> pd.DataFrame:
+        """brin, vestiging and school_id (BRIN + vestiging), formats checked (invalid_code);
+        with `expected`, a row for another school fails too."""
+        fb, fv = self.factor(brin_column), self.factor(vestiging_column)
+        brin_u = np.array([t.upper().replace(" ", "") for t in fb.text], dtype=object)
+        vest_u = np.array([t.replace(" ", "") for t in fv.text], dtype=object)
+        vest_u = np.array([("0" + t) if len(t) == 1 and t in "0123456789" else t for t in vest_u], dtype=object)  # a number cell 0 -> 00
+        bad_brin = np.array([bool(t) and not re.fullmatch(r"[0-9]{2}[A-Z]{2}", t) for t in brin_u], dtype=bool) | fb.cells
+        bad_vest = np.array([bool(t) and not re.fullmatch(r"[0-9]{2}", t) for t in vest_u], dtype=bool) | fv.cells
+        self.fail(fb.rows(bad_brin, False), "invalid_code", f"column {self.label(brin_column)}: not a BRIN number (two digits, two letters)")
+        self.fail(fv.rows(bad_vest, False), "invalid_code", f"column {self.label(vestiging_column)}: not a two-digit vestiging number")
+        brin, vestiging = fb.rows(brin_u, ""), fv.rows(vest_u, "")
+        has_brin, has_vestiging = brin != "", vestiging != ""
+        complete = has_brin & has_vestiging
+        school_id = np.where(complete, brin + vestiging, None)
+        if expected is not None:
+            self.fail(complete & (school_id != expected), "invalid_code", lambda rows: [f"row is for school {school_id[r]}, the file was delivered by school {expected}" for r in rows])
+        return pd.DataFrame({"brin": np.where(has_brin, brin, None), "vestiging": np.where(has_vestiging, vestiging, None), "school_id": school_id}, index=self.frame.index)
+
+    def identifiers(self, pseudonymiser: Pseudonymiser, bsn_column: str | None, ond_column: str | None, cache: dict) -> pd.DataFrame:
+        """Pseudonymise (each distinct identifier pair once per file, via `cache`); an
+        invalid one fails the row with the keyed pseudonym of what was delivered, never
+        the number itself."""
+        n = len(self.frame)
+        none = _Factor.of(np.zeros(n, dtype=np.int64), np.array([""], dtype=object))
+        fb = self.factor(bsn_column) if bsn_column else none
+        fo = self.factor(ond_column) if ond_column else none
+        pair = (fb.codes.astype(np.int64) + 1) * (len(fo.uniques) + 1) + (fo.codes + 1)
+        codes, pairs = pd.factorize(pair)
+        b_index, o_index = pairs // (len(fo.uniques) + 1) - 1, pairs % (len(fo.uniques) + 1) - 1
+        b_values = [fb.uniques[i] if i >= 0 else None for i in b_index]
+        o_values = [fo.uniques[i] if i >= 0 else None for i in o_index]
+        keys = [(_id_key(b), _id_key(o)) for b, o in zip(b_values, o_values)]
+        todo = [i for i, key in enumerate(keys) if key not in cache]
+        if todo:
+            result = pseudonymiser.pseudonymise(pd.Series([_ascii(b_values[i]) for i in todo], dtype=object), pd.Series([_ascii(o_values[i]) for i in todo], dtype=object))
+            for i, record in zip(todo, result.itertuples(index=False)):
+                cache[keys[i]] = (record.pseudonym, record.id_kind, record.key_version, record.error)
+        table = np.empty((len(keys), 4), dtype=object)
+        for i, key in enumerate(keys):
+            table[i] = cache[key]
+        out = pd.DataFrame(table[codes] if n else np.empty((0, 4), dtype=object), columns=["pseudonym", "id_kind", "key_version", "error"], index=self.frame.index)
+        error = out["error"].to_numpy(dtype=object)
+        failed = pd.notna(error)
+        kinds = out["id_kind"].to_numpy(dtype=object)
+        where = {"bsn": self.label(bsn_column) if bsn_column else "BSN", "onderwijsnummer": self.label(ond_column) if ond_column else "onderwijsnummer"}
+        self.delivered_pseudonym = out["pseudonym"].to_numpy(dtype=object)
+        self.fail(failed, error, lambda rows: [f"column {where[kinds[r]]}" if kinds[r] in where and error[r] != "missing_identifier" else "" for r in rows], pseudonym=self.delivered_pseudonym)
+        return out
+
+
+def _id_key(value: object) -> str:
+    return "" if value is None else (value.isoformat() if isinstance(value, (dt.datetime, dt.date)) else str(value))
+
+
+def _ascii(value: object) -> object:
+    """The pseudonymiser hashes ASCII; a malformed identifier with other characters is
+    escaped (it stays malformed, and its pseudonym still identifies what was delivered)."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, str) and not value.isascii():
+        return value.encode("ascii", "backslashreplace").decode("ascii")
+    return value
+
+
+# --- the reader skeleton -------------------------------------------------------------
+
+@dataclass
+class Spec:
+    """What a reader expects of an export."""
+
+    table: str  # raw table name
+    aliases: dict[str, list[str]]  # mandatory columns
+    optional: dict[str, list[str]] = field(default_factory=dict)
+    one_of: list[tuple[str, ...]] = field(default_factory=list)
+
+
+_HASH_KEYS = ("pilotmonitor-r01", "pilotmonitor-r02")  # 16 characters each: 128 bits per row
+
+
+_ABSENT = np.uint64(0x9E3779B97F4A7C15)  # hash of a field missing from a short row
+
+
+def _row_hashes(factors: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
+    """Two independent 64-bit hashes per row over all delivered fields, so that equal
+    rows (exact duplicates) have equal hashes; an absent field differs from an empty one."""
+    out = np.zeros((n, len(_HASH_KEYS)), dtype=np.uint64)
+    for codes, uniques in factors:
+        texts = np.array([_id_key(v) for v in uniques], dtype=object)
+        for k, key in enumerate(_HASH_KEYS):
+            per_unique = pd.util.hash_array(texts, hash_key=key) if len(texts) else np.zeros(0, dtype=np.uint64)
+            out[:, k] = out[:, k] * np.uint64(1099511628211) ^ _spread(per_unique, codes, _ABSENT)
+    return out
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Building millions of small objects triggers the cyclic garbage collector over and
+    over (each time scanning all live objects); reading creates no garbage cycles worth
+    collecting meanwhile, so pause it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _quarantine(table: str, rows: np.ndarray, codes: np.ndarray, details: np.ndarray, pseudonyms: np.ndarray, key_version: str | None) -> pd.DataFrame:
+    parts = []
+    frame = pd.DataFrame({"row": rows, "code": codes, "detail": details, "pseudonym": pseudonyms})
+    for (code, has_pseudonym), group in frame.groupby([frame.code, frame.pseudonym.notna()], sort=False):
+        part = quarantine_rows(group.row.astype(str), table, code, group.detail, group.pseudonym if has_pseudonym else None, key_version if has_pseudonym else None)
+        part.insert(0, "_row", group.row.to_numpy())
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else empty_quarantine().assign(_row=pd.Series(dtype="int64"))
+
+
+def empty_table(table: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in [*RAW_TABLES[table], "row_locator"]})
+
+
+def run_reader(path: Path, spec: Spec, process: Callable[[pd.DataFrame, RowChecks], pd.DataFrame], key_version: str | None = None, chunk_rows: int | None = None) -> ReadResult:
+    """Open, resolve columns, check rows chunk by chunk, then quarantine exact duplicate
+    rows (all delivered fields equal to an earlier row's; only rows that passed every
+    other rule); exact accounting is checked before returning."""
+    path = Path(path)
+    with _gc_paused(), open_table(path, chunk_rows or CHUNK_ROWS) as table:
+        columns = resolve_columns(table.columns, spec.aliases, path, spec.optional, spec.one_of, table.info.get("duplicate_columns", ()))
+        labels = {canonical: table.labels[name] for canonical, name in columns.source.items() if name}
+        loaded, loaded_rows, quarantined, hashes = [], [], [], []
+        rows_read = 0
+        width = len(table.columns)
+        for first, raw in table.chunks:
+            n = len(raw)
+            rows_read += n
+            factors = {c: factorize(raw[c]) for c in raw.columns}
+            frame = pd.DataFrame({c: (raw[s] if s else pd.Series([""] * n, index=raw.index, dtype=object)) for c, s in columns.source.items()}, index=raw.index)
+            checks = RowChecks(frame, labels, {c: factors[s] for c, s in columns.source.items() if s})
+            absent = sum((codes == -1).astype(np.int64) for codes, _ in factors.values())
+            checks.fail(absent > 0, "missing_field", lambda rows: [f"row has {width - absent[r]} of the {width} fields of the header" for r in rows])
+            out = process(frame, checks)
+            row_numbers = np.arange(first, first + n)
+            passed = checks.passed
+            out = out.loc[passed, list(RAW_TABLES[spec.table])]
+            out["row_locator"] = row_numbers[passed].astype(str).astype(object)
+            loaded.append(out)
+            loaded_rows.append(row_numbers[passed])
+            bad = ~passed
+            # A quarantined row keeps the pseudonym of the pupil it was about, whatever its fault.
+            pseudonyms = checks.pseudonym if checks.delivered_pseudonym is None else np.where(pd.notna(checks.pseudonym), checks.pseudonym, checks.delivered_pseudonym)
+            quarantined.append(_quarantine(spec.table, row_numbers[bad], checks.code[bad], checks.detail[bad], pseudonyms[bad], key_version))
+            hashes.append(_row_hashes(list(factors.values()), n))
+        info = table.info
+    frame = pd.concat(loaded, ignore_index=True) if loaded else empty_table(spec.table)
+    quarantine = pd.concat(quarantined, ignore_index=True) if quarantined else empty_quarantine().assign(_row=pd.Series(dtype="int64"))
+    notes = [_describe(info, columns.ignored)]
+    if rows_read:
+        duplicate_of = _first_occurrences(np.concatenate(hashes))
+        rows = np.concatenate(loaded_rows)
+        is_duplicate = duplicate_of[rows - 1] != rows
+        if is_duplicate.any():
+            repeated = rows[is_duplicate]
+            details = np.array([f"same as row {duplicate_of[r - 1]}" for r in repeated], dtype=object)
+            pseudonyms = frame["pupil_pseudonym"].to_numpy(dtype=object)[is_duplicate] if "pupil_pseudonym" in frame else np.full(len(repeated), None, dtype=object)
+            quarantine = pd.concat([quarantine, _quarantine(spec.table, repeated, np.full(len(repeated), "duplicate_row", dtype=object), details, pseudonyms, key_version)], ignore_index=True)
+            frame = frame.loc[~is_duplicate]
+            frame.index = pd.RangeIndex(len(frame))
+            notes.append(f"{len(repeated)} exact duplicate row(s) quarantined")
+    quarantine = quarantine.sort_values("_row", kind="stable").drop(columns="_row").reset_index(drop=True)
+    result = ReadResult({spec.table: frame}, quarantine, rows_read, notes)
+    result.check_accounting()
+    return result
+
+
+def _first_occurrences(hashes: np.ndarray) -> np.ndarray:
+    """Per row (1-based) the number of the first row with the same hashes."""
+    codes_a, _ = pd.factorize(hashes[:, 0])
+    codes_b, uniques_b = pd.factorize(hashes[:, 1])
+    groups, _ = pd.factorize(codes_a.astype(np.int64) * (len(uniques_b) + 1) + codes_b)  # numbered in order of appearance
+    first = np.empty(groups.max() + 1 if len(groups) else 0, dtype=np.int64)
+    first[groups[::-1]] = np.arange(len(groups))[::-1]  # the earliest row wins
+    return first[groups] + 1
+
+
+def _describe(info: dict, ignored: list[str]) -> str:
+    """A note for the delivery's metadata: how the file was read and what was ignored."""
+    if info["format"] == "xlsx":
+        text = f"xlsx, sheet {scrub(str(info['sheet']))[:40]} (first of {info['sheets']})"
+        if info.get("cells_outside_header"):
+            text += f", {info['cells_outside_header']} row(s) with values right of the header ignored"
+    else:
+        text = f"csv, {info['encoding']}, delimiter {'tab' if info['delimiter'] == chr(9) else repr(info['delimiter'])}"
+    if info.get("extension_mismatch"):
+        text += f" ({info['extension_mismatch']})"
+    if ignored:
+        text += "; ignored columns: " + ", ".join(scrub(c)[:40] for c in ignored)
+    return text
