@@ -36,7 +36,7 @@ ui: install
 	$(BIN)/pilotmonitor ui --demo
 
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # Refresh the lock after changing dependencies in pyproject.toml.
 lock: install

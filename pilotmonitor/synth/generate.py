@@ -132,9 +132,12 @@ def _write_school_exports(exports: list[school_exports.ExportFile], scenario: Sc
     if spec.corrected_redelivery:
         candidates = [
             i for i in clean
-            if exports[i].source == "school_enrolments" and exports[i].dialect.extension == "csv" and exports[i].school_year == as_of.year - 2
+            if exports[i].source == "school_enrolments" and exports[i].dialect.extension == "csv" and exports[i].school_year < as_of.year - 1
             and exports[i].rows.enrol_end.notna().sum() >= file_defects.CORRECTED_ROWS
         ]
+        # Prefer a recent past year (the realistic case); any past year will do in small scenarios.
+        recent = [i for i in candidates if exports[i].school_year == as_of.year - 2]
+        candidates = recent or candidates
         redelivered = candidates[rng.integers(0, len(candidates))] if candidates else None
     if spec.wrongly_encoded_file:
         candidates = [i for i in clean if exports[i].source == "school_absence" and exports[i].dialect.extension == "csv" and exports[i].school_year == as_of.year - 1 and i != redelivered]
