@@ -127,7 +127,10 @@ def _write_school_exports(exports: list[school_exports.ExportFile], scenario: Sc
     """Write every export; a few get the planted file-level problems."""
     spec = scenario.defects
     as_of = pd.Timestamp(scenario.as_of)
+    # The corrected re-delivery needs a file without planted rows (both versions are loaded);
+    # a file-level problem of another kind may hit any non-empty file.
     clean = [i for i, f in enumerate(exports) if f.rows.planted.isna().all() and len(f.rows) > 0]
+    non_empty = [i for i, f in enumerate(exports) if len(f.rows) > 0]
     redelivered = wrongly_encoded = duplicated = None
     if spec.corrected_redelivery:
         candidates = [
@@ -140,10 +143,10 @@ def _write_school_exports(exports: list[school_exports.ExportFile], scenario: Sc
         candidates = recent or candidates
         redelivered = candidates[rng.integers(0, len(candidates))] if candidates else None
     if spec.wrongly_encoded_file:
-        candidates = [i for i in clean if exports[i].source == "school_absence" and exports[i].dialect.extension == "csv" and exports[i].school_year == as_of.year - 1 and i != redelivered]
+        candidates = [i for i in non_empty if exports[i].source == "school_absence" and exports[i].dialect.extension == "csv" and exports[i].school_year == as_of.year - 1 and i != redelivered]
         wrongly_encoded = candidates[rng.integers(0, len(candidates))] if candidates else None
     if spec.duplicate_file:
-        candidates = [i for i in clean if exports[i].source == "school_absence" and i not in (redelivered, wrongly_encoded)]
+        candidates = [i for i in non_empty if exports[i].source == "school_absence" and i not in (redelivered, wrongly_encoded)]
         duplicated = candidates[rng.integers(0, len(candidates))] if candidates else None
     for index, export in enumerate(exports):
         if index == redelivered:
