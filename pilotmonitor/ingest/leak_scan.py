@@ -97,13 +97,18 @@ def _names_from_zip(path: Path) -> tuple[set[str], set[str]]:
     return people, streets
 
 
-@lru_cache(maxsize=4)
 def landing_name_tokens(landing_dir: Path, files_per_kind: int = 40) -> frozenset[str]:
     """Person-name tokens and whole street names from a sample of the landing area's
-    files; they live in memory only and are never written anywhere."""
+    files; they live in memory only and are never written anywhere. Cached per state of
+    the landing area, so a long-running process sees new deliveries."""
+    files = tuple(landing_files(landing_dir))
+    return _landing_name_tokens(files, files_per_kind)
+
+
+@lru_cache(maxsize=4)
+def _landing_name_tokens(files: tuple[Path, ...], files_per_kind: int) -> frozenset[str]:
     people: set[str] = set()
     streets: set[str] = set()
-    files = landing_files(landing_dir)
     exports = [p for p in files if "schools" in p.parts and "inschrijvingen" in p.name]
     zips = [p for p in files if p.suffix == ".zip"]
     samples = [(_names_from_table, exports[:: max(1, len(exports) // files_per_kind)][:files_per_kind]), (_names_from_zip, sorted(zips, key=lambda p: p.stat().st_size, reverse=True)[:files_per_kind])]

@@ -14,7 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
-from pilotmonitor.ingest import leak_scan
+from pilotmonitor.ingest import leak_scan, warehouse_raw
 from pilotmonitor.ingest.loader import load_source
 from pilotmonitor.ingest.pseudonymise import PseudonymKeyError, Pseudonymiser, demo_key_path, load_key
 from pilotmonitor.ingest.sources import SOURCES, ReadContext, Source
@@ -91,8 +91,6 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
         if source.name == "ijw_messages" and schema_dir is None:
             context.log.warning(f"iJw XSDs not found at {settings.ijw_xsd_dir}: messages are parsed without schema validation")
         with warehouse.get_connection() as conn:
-            from pilotmonitor.ingest import warehouse_raw
-
             warehouse_raw.ensure_schema(conn)
             ctx = ReadContext(pseudonymiser, schema_dir, _known_product_codes(conn) if source.depends_on else None)
             summary = load_source(conn, settings.landing_dir, source.name, source.tables, lambda path, delivery: source.read(path, delivery, ctx))
