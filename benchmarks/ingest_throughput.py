@@ -3,8 +3,8 @@ as files grow.
 
     .venv/bin/python benchmarks/ingest_throughput.py [--rows 100000 300000 1000000]
 
-Each measurement runs in a fresh subprocess so its peak resident memory (ru_maxrss) is
-its own. Prints a table; nothing is asserted (targets live here, not in timed tests).
+Each measurement runs in a fresh subprocess so its peak resident memory (VmHWM) is its
+own. Prints a table; nothing is asserted (targets live here, not in timed tests).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pilotmonitor.synth.dialects import Dialect  # noqa: E402
 from pilotmonitor.synth.ijw_messages import render_jw323  # noqa: E402
 
 MEASURE = r'''
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from pilotmonitor.ingest.deliveries import describe
 from pilotmonitor.ingest.pseudonymise import PseudonymKey, Pseudonymiser
@@ -44,7 +44,9 @@ else:
     from pilotmonitor.ingest.readers.school_exports import read_school_absence
     result = read_school_absence(path, delivery, p)
 seconds = time.perf_counter() - start
-print(json.dumps({"rows": result.rows_read, "seconds": seconds, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM belongs to this process image; ru_maxrss would include the parent's peak at fork.
+hwm_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"rows": result.rows_read, "seconds": seconds, "peak_mib": hwm_kib / 1024}))
 '''
 
 
