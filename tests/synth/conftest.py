@@ -142,6 +142,11 @@ def planted_row_numbers(defects: pd.DataFrame) -> dict[str, dict[int, str]]:
             continue
         for number in row.locator.removeprefix("rows ").split(","):
             out.setdefault(row.path, {})[int(number)] = row.kind
+    # A file delivered twice is a byte copy: it holds its original's planted rows.
+    for row in defects[defects.kind == "duplicate_file"].itertuples(index=False):
+        original = row.locator.removeprefix("same content as ")
+        if original in out:
+            out[row.path] = dict(out[original])
     return out
 
 
