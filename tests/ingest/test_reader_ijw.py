@@ -25,6 +25,7 @@ from pilotmonitor.ingest.pseudonymise import Pseudonymiser, PseudonymKey
 from pilotmonitor.ingest.readers import ijw
 from pilotmonitor.ingest.readers.ijw import read_ijw_archive, schema_for
 from pilotmonitor.synth.ijw_messages import render_jw301, render_jw305, render_jw307, render_jw315, render_jw323
+from tests.ijw_rows import declaration_line
 
 IJW_TABLES = ["ijw_requests", "ijw_allocations", "ijw_starts", "ijw_stops", "ijw_declaration_lines"]
 ARCHIVE_NAME = "GM1895_ijw_2024-03_20240410.zip"
@@ -111,30 +112,7 @@ def trajectory(trajectory_id: int, **overrides: object) -> dict[str, object]:
     return row
 
 
-def line(number: str, bsn: str, reference: str, **overrides: object) -> dict[str, object]:
-    row: dict[str, object] = {
-        "declaration_number": number,
-        "provider_agb": "87654321",
-        "municipality_code": "1895",
-        "period_start": pd.Timestamp("2024-03-01"),
-        "period_end": pd.Timestamp("2024-03-31"),
-        "declaration_date": pd.Timestamp("2024-04-05"),
-        "bsn": bsn,
-        "product_reference": reference,
-        "previous_product_reference": None,
-        "allocation_number": "700001",
-        "product_category": "45",
-        "product_code": "45A01",
-        "product_period_start": pd.Timestamp("2024-03-01"),
-        "product_period_end": pd.Timestamp("2024-03-31"),
-        "volume": 10,
-        "unit": "04",
-        "tariff_cents": 9500,
-        "amount_cents": 95000,
-        "debit_credit": "D",
-    }
-    row.update(overrides)
-    return row
+line = declaration_line
 
 
 def frame(rows: list[dict[str, object]]) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from pilotmonitor.synth.ijw_messages import (
     render_jw315,
     render_jw323,
 )
+from tests.ijw_rows import declaration_line
 
 IJW = "http://www.istandaarden.nl/ijw/3_2/basisschema/schema"
 Renderer = Callable[[pd.DataFrame], Iterator[tuple[str, bytes]]]
@@ -145,39 +146,15 @@ def trajectories() -> pd.DataFrame:
     return frame
 
 
-def _line(number: str, bsn: str, reference: str, **overrides: object) -> dict[str, object]:
-    row: dict[str, object] = {
-        "declaration_number": number,
-        "provider_agb": "87654321",
-        "municipality_code": "1895",
-        "period_start": pd.Timestamp("2024-03-01"),
-        "period_end": pd.Timestamp("2024-03-31"),
-        "declaration_date": pd.Timestamp("2024-04-05"),
-        "bsn": bsn,
-        "product_reference": reference,
-        "previous_product_reference": None,
-        "allocation_number": "700001",
-        "product_category": "45",
-        "product_code": "45A01",
-        "product_period_start": pd.Timestamp("2024-03-01"),
-        "product_period_end": pd.Timestamp("2024-03-31"),
-        "volume": 10,
-        "unit": "04",
-        "tariff_cents": 9500,
-        "amount_cents": 95000,
-        "debit_credit": "D",
-    }
-    row.update(overrides)
-    return row
 
 
 @pytest.fixture()
 def declarations() -> pd.DataFrame:
     rows = [
-        _line("DEC2024A", "123456782", "L0001"),
-        _line("DEC2024A", "111222333", "L0002", volume=4, amount_cents=38000),
+        declaration_line("DEC2024A", "123456782", "L0001"),
+        declaration_line("DEC2024A", "111222333", "L0002", volume=4, amount_cents=38000),
         # Credit line for client 1, reversing an earlier debit line.
-        _line(
+        declaration_line(
             "DEC2024A",
             "123456782",
             "L0003",
@@ -187,7 +164,7 @@ def declarations() -> pd.DataFrame:
             debit_credit="C",
         ),
         # Budget product in euro's: no ProductTarief (CD087).
-        _line(
+        declaration_line(
             "DEC2024B",
             "111222333",
             "L0004",
@@ -197,7 +174,7 @@ def declarations() -> pd.DataFrame:
             amount_cents=50000,
         ),
         # A declaration with only a credit line: negative total.
-        _line(
+        declaration_line(
             "DEC2024C",
             "123456782",
             "L0005",
