@@ -41,8 +41,13 @@ if kind == "ijw":
     from pilotmonitor.ingest.readers.ijw import read_ijw_archive
     result = read_ijw_archive(path, delivery, p, Path(schemas) if schemas != "-" else None, None)
 else:
-    from pilotmonitor.ingest.readers.school_exports import read_school_absence
-    result = read_school_absence(path, delivery, p)
+    # Consumed part by part, as the loader does; only the counts are kept.
+    from pilotmonitor.ingest.contracts import ReadResult
+    from pilotmonitor.ingest.readers.school_exports import iter_school_absence
+    rows_read = 0
+    for part in iter_school_absence(path, delivery, p):
+        rows_read += part.rows_read
+    result = ReadResult({}, None, rows_read)
 seconds = time.perf_counter() - start
 # VmHWM belongs to this process image; ru_maxrss would include the parent's peak at fork.
 hwm_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))

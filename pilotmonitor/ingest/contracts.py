@@ -8,11 +8,19 @@ addresses, phone numbers, free text) never read into the output. Accounting is e
 
 A file that cannot be read at all raises DeliveryError naming the file and the problem;
 the loader then fails that delivery only.
+
+A reader may return one ReadResult or, to keep memory flat as a file grows, an iterator
+of ReadResult parts (each with its own tables, quarantine and rows_read; the accounting
+above holds per part, so also for their sum). The loader inserts each part as it
+arrives; a DeliveryError raised while iterating fails the whole delivery (parts already
+inserted are removed again). `combine_parts` turns such an iterator back into one
+ReadResult (for tests and callers that want everything at once).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +148,54 @@ class ReadResult:
         loaded = sum(len(frame) for frame in self.tables.values())
         if loaded + len(self.quarantine) != self.rows_read:
             raise AssertionError(f"row accounting broken: read {self.rows_read}, loaded {loaded}, quarantined {len(self.quarantine)}")
+
+
+ReadOutput = ReadResult | Iterable[ReadResult]
+
+
+def iter_parts(output: ReadOutput) -> Iterator[ReadResult]:
+    """The parts of a reader's output: a single ReadResult is one part."""
+    if isinstance(output, ReadResult):
+        yield output
+    else:
+        yield from output
+
+
+def combine_parts(output: ReadOutput) -> ReadResult:
+    """One ReadResult from a reader's output (parts concatenated in order, notes joined).
+
+    Empty frames are left out of the concatenation when there are non-empty ones, so the
+    column types are those of the rows actually read."""
+    if isinstance(output, ReadResult):
+        return output
+    tables: dict[str, list[pd.DataFrame]] = {}
+    quarantines: list[pd.DataFrame] = []
+    rows_read = 0
+    notes: list[str] = []
+    for part in output:
+        part.check_accounting()
+        for name, frame in part.tables.items():
+            tables.setdefault(name, []).append(frame)
+        quarantines.append(part.quarantine)
+        rows_read += part.rows_read
+        notes.extend(part.notes)
+
+    def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        filled = [f for f in frames if len(f)]
+        if len(filled) == 1:
+            return filled[0].reset_index(drop=True)
+        if filled:
+            return pd.concat(filled, ignore_index=True)
+        return frames[0].reset_index(drop=True)
+
+    result = ReadResult(
+        {name: concat(frames) for name, frames in tables.items()},
+        concat(quarantines) if quarantines else empty_quarantine(),
+        rows_read,
+        notes,
+    )
+    result.check_accounting()
+    return result
 
 
 def empty_quarantine() -> pd.DataFrame:

@@ -6,6 +6,8 @@ For each file of the source in the landing area:
 - otherwise read (pseudonymising at the edge), then in one transaction replace the
   rows of this delivery, add its quarantine rows and register it with its counts
   (rows read = rows loaded + rows quarantined, asserted by the reader contract);
+  a reader may deliver its rows in parts, which are inserted one by one as they
+  arrive (still inside that one transaction) so memory does not grow with the file;
 - a file that cannot be read is registered as failed with the reason; the other
   files of the source still load.
 Afterwards, per slot (source, sender, period) the latest delivery is current and the
@@ -24,10 +26,10 @@ import duckdb
 import pandas as pd
 
 from pilotmonitor.ingest import warehouse_raw
-from pilotmonitor.ingest.contracts import DeliveryError, ReadResult, scrub
+from pilotmonitor.ingest.contracts import DeliveryError, ReadOutput, ReadResult, iter_parts, scrub
 from pilotmonitor.ingest.deliveries import Delivery, UnrecognisedDelivery, describe, landing_files, recognise, sha256_of
 
-Reader = Callable[[Path, Delivery], ReadResult]
+Reader = Callable[[Path, Delivery], ReadOutput]  # one ReadResult or an iterator of parts
 _COPY_SUFFIX = re.compile(r" \(\d+\)(?=\.[^./]+$)")
 
 
@@ -57,8 +59,16 @@ def files_of_source(landing_dir: Path, source: str) -> list[Path]:
     return sorted(out, key=lambda p: (_COPY_SUFFIX.sub("", p.as_posix()), bool(_COPY_SUFFIX.search(p.as_posix())), p.as_posix()))
 
 
-def _register_row(delivery: Delivery, status: str, error: str | None = None, result: ReadResult | None = None, duplicate_of: str | None = None) -> dict:
-    loaded = sum(len(t) for t in result.tables.values()) if result else 0
+@dataclass
+class _Counts:
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+
+
+def _register_row(delivery: Delivery, status: str, error: str | None = None, result: ReadResult | _Counts | None = None, duplicate_of: str | None = None) -> dict:
+    if isinstance(result, ReadResult):
+        result = _Counts(result.rows_read, sum(len(t) for t in result.tables.values()), len(result.quarantine))
     return {
         "path": delivery.path,
         "delivery_id": delivery.delivery_id,
@@ -72,8 +82,8 @@ def _register_row(delivery: Delivery, status: str, error: str | None = None, res
         "status": status,
         "error": error,
         "rows_read": result.rows_read if result else 0,
-        "rows_loaded": loaded,
-        "rows_quarantined": len(result.quarantine) if result else 0,
+        "rows_loaded": result.rows_loaded if result else 0,
+        "rows_quarantined": result.rows_quarantined if result else 0,
         "duplicate_of": duplicate_of,
         "superseded_by": None,
         "is_current": False,
@@ -123,18 +133,34 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
 
 
 def _load_one(conn: duckdb.DuckDBPyConnection, path: Path, delivery: Delivery, tables: list[str], reader: Reader) -> dict:
+    counts = _Counts()
+    inserted = False
     try:
-        result = reader(path, delivery)
+        for part in iter_parts(reader(path, delivery)):
+            _insert_part(conn, part, delivery, tables)
+            inserted = True
+            counts.rows_read += part.rows_read
+            counts.rows_loaded += sum(len(t) for t in part.tables.values())
+            counts.rows_quarantined += len(part.quarantine)
     except DeliveryError as exc:
+        if inserted:  # a reader that delivers in parts failed part-way: undo what it loaded
+            for table in tables:
+                conn.execute(f"delete from raw.{table} where delivery_id = ?", [delivery.delivery_id])
+            conn.execute("delete from raw.quarantine where delivery_id = ? and path = ?", [delivery.delivery_id, delivery.path])
         return _register_row(delivery, "failed", error=scrub(str(exc)))
-    result.check_accounting()
-    for table, frame in result.tables.items():
+    return _register_row(delivery, "loaded", result=counts)
+
+
+def _insert_part(conn: duckdb.DuckDBPyConnection, part: ReadResult, delivery: Delivery, tables: list[str]) -> None:
+    part.check_accounting()
+    for table, frame in part.tables.items():
         if table not in tables:
             raise ValueError(f"reader for {delivery.source} produced table {table!r}, expected one of {tables}")
-        warehouse_raw.insert_frame(conn, table, frame.assign(delivery_id=delivery.delivery_id), warehouse_raw.raw_columns(table))
-    quarantine = result.quarantine.assign(delivery_id=delivery.delivery_id, path=delivery.path, source=delivery.source)
-    warehouse_raw.insert_frame(conn, "quarantine", quarantine, warehouse_raw.quarantine_columns())
-    return _register_row(delivery, "loaded", result=result)
+        if len(frame):
+            warehouse_raw.insert_frame(conn, table, frame.assign(delivery_id=delivery.delivery_id), warehouse_raw.raw_columns(table))
+    if len(part.quarantine):
+        quarantine = part.quarantine.assign(delivery_id=delivery.delivery_id, path=delivery.path, source=delivery.source)
+        warehouse_raw.insert_frame(conn, "quarantine", quarantine, warehouse_raw.quarantine_columns())
 
 
 def mark_current(conn: duckdb.DuckDBPyConnection, source: str) -> None:

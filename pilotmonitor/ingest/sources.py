@@ -6,7 +6,7 @@ new source is one entry here plus its reader.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,16 +35,16 @@ class Source:
     cadence_days: int = 31  # expected delivery cadence, for the schedule and freshness
 
 
-def _school_enrolments(path: Path, delivery: Delivery, ctx: ReadContext) -> ReadResult:
-    from pilotmonitor.ingest.readers.school_exports import read_school_enrolments
+def _school_enrolments(path: Path, delivery: Delivery, ctx: ReadContext) -> Iterator[ReadResult]:
+    from pilotmonitor.ingest.readers.school_exports import iter_school_enrolments
 
-    return read_school_enrolments(path, delivery, ctx.pseudonymiser)
+    return iter_school_enrolments(path, delivery, ctx.pseudonymiser)
 
 
-def _school_absence(path: Path, delivery: Delivery, ctx: ReadContext) -> ReadResult:
-    from pilotmonitor.ingest.readers.school_exports import read_school_absence
+def _school_absence(path: Path, delivery: Delivery, ctx: ReadContext) -> Iterator[ReadResult]:
+    from pilotmonitor.ingest.readers.school_exports import iter_school_absence
 
-    return read_school_absence(path, delivery, ctx.pseudonymiser)
+    return iter_school_absence(path, delivery, ctx.pseudonymiser)
 
 
 def _ijw(path: Path, delivery: Delivery, ctx: ReadContext) -> ReadResult:

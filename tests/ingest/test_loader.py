@@ -113,3 +113,55 @@ def test_unrecognised_file_names_are_registered_as_failed(landing):
     assert len(problems) == 1 and "naming convention" in problems[0]
     assert conn.execute("select status, source from raw.deliveries").fetchall() == [("failed", "unrecognised")]
     assert register_unrecognised(conn, landing) and conn.execute("select count(*) from raw.deliveries").fetchone()[0] == 1
+
+
+def fake_chunked_pilot_costs_reader(path: Path, delivery):
+    """As fake_pilot_costs_reader, but yields one part per two lines (row numbers stay
+    file-global); a line 'BROKEN' fails the file part-way, after parts were loaded."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for start in range(0, len(lines), 2):
+        good, bad = [], []
+        for number, line in enumerate(lines[start:start + 2], start=start + 1):
+            if line == "BROKEN":
+                raise DeliveryError(path, f"line {number} cannot be read")
+            if line == "bad":
+                bad.append(str(number))
+            else:
+                year, total = line.split(";")
+                good.append({"row_locator": str(number), "pilot_id": delivery.sender, "year": int(year), "fte": 1.0, "cost_per_fte_eur": float(total), "other_costs_eur": 0.0, "total_eur": float(total)})
+        frame = pd.DataFrame(good, columns=["row_locator", "pilot_id", "year", "fte", "cost_per_fte_eur", "other_costs_eur", "total_eur"])
+        quarantine = quarantine_rows(bad, "pilot_costs", "invalid_number") if bad else empty_quarantine()
+        yield ReadResult({"pilot_costs": frame}, quarantine, rows_read=len(good) + len(bad))
+
+
+def load_chunked(conn, landing):
+    return load_source(conn, landing, "pilot_costs", ["pilot_costs"], fake_chunked_pilot_costs_reader)
+
+
+def test_reader_in_parts_loads_every_part_with_summed_counts(landing):
+    write(landing, "p1_kosten_20250105.csv", "2021;100\nbad\n2022;200\n2023;300\nbad")
+    conn = duckdb.connect()
+    summary = load_chunked(conn, landing)
+    assert (summary.count("loaded"), summary.total("rows_read"), summary.total("rows_loaded"), summary.total("rows_quarantined")) == (1, 5, 3, 2)
+    assert conn.execute("select rows_read, rows_loaded, rows_quarantined from raw.deliveries").fetchall() == [(5, 3, 2)]
+    rows = conn.execute("select row_locator, year, total_eur from raw.pilot_costs order by year").fetchall()
+    assert rows == [("1", 2021, 100.0), ("3", 2022, 200.0), ("4", 2023, 300.0)]
+    assert sorted(r[0] for r in conn.execute("select row_locator from raw.quarantine").fetchall()) == ["2", "5"]
+    # loading again changes nothing; a replaced file is reloaded, not doubled
+    assert load_chunked(conn, landing).unchanged == 1
+    write(landing, "p1_kosten_20250105.csv", "2021;110\n2022;210\n2023;310")
+    load_chunked(conn, landing)
+    assert conn.execute("select count(*), sum(total_eur) from raw.pilot_costs").fetchone() == (3, 630.0)
+    assert conn.execute("select count(*) from raw.quarantine").fetchone()[0] == 0
+
+
+def test_reader_in_parts_failing_part_way_loads_nothing_of_that_file(landing):
+    write(landing, "p1_kosten_20250105.csv", "2021;100\nbad\n2022;200\nBROKEN")
+    write(landing, "p1_kosten_20240105.csv", "2020;90\nbad\n2019;80")
+    conn = duckdb.connect()
+    summary = load_chunked(conn, landing)
+    assert summary.count("failed") == 1 and summary.count("loaded") == 1
+    failed = conn.execute("select error, rows_read, rows_loaded, rows_quarantined from raw.deliveries where status = 'failed'").fetchone()
+    assert failed == ("p1_kosten_20250105.csv: line 4 cannot be read", 0, 0, 0)
+    assert sorted(r[0] for r in conn.execute("select year from raw.pilot_costs").fetchall()) == [2019, 2020]
+    assert conn.execute("select path from raw.quarantine").fetchall() == [("pilots/p1/p1_kosten_20240105.csv",)]

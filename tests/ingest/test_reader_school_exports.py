@@ -270,6 +270,24 @@ def test_duplicates_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     ]
 
 
+def test_absence_in_parts_per_chunk(tmp_path: Path):
+    from pilotmonitor.ingest.readers.school_exports import iter_school_absence
+
+    rows = [["999900006", "", f"0{d}-09-2016", "2", "Geoorloofd", "Ziek", ""] for d in range(1, 6)]
+    path = absence_file(tmp_path, [*rows, rows[0], ["", "", "", "", "", "x", ""], rows[4]])
+    parts = list(iter_school_absence(path, delivery("school_absence"), PSEUDONYMISER, chunk_rows=3))
+    assert [p.rows_read for p in parts] == [3, 3, 2, 0]  # one part per chunk, then the notes
+    for part in parts:
+        part.check_accounting()
+    assert [p.tables["school_absence"].row_locator.tolist() for p in parts] == [["1", "2", "3"], ["4", "5"], [], []]
+    assert [dict(zip(p.quarantine.row_locator, p.quarantine.reason_code)) for p in parts] == [{}, {"6": "duplicate_row"}, {"7": "missing_identifier", "8": "duplicate_row"}, {}]
+    assert parts[2].quarantine.reason.iloc[1].endswith("same as row 5")
+    assert parts[-1].notes[1] == "2 exact duplicate row(s) quarantined"
+    whole = read_school_absence(path, delivery("school_absence"), PSEUDONYMISER)
+    assert whole.rows_read == 8 and whole.tables["school_absence"].row_locator.tolist() == ["1", "2", "3", "4", "5"]
+    assert whole.notes == parts[-1].notes
+
+
 def test_short_rows_and_blank_lines(tmp_path: Path):
     raw = "BSN;Onderwijsnummer;Datum;Uren;Soort verzuim;Reden;Opmerking\r\n\r\n999900006;;01-09-2016;2;Geoorloofd;Ziek;\r\n999900006;;02-09-2016\r\n;;;;;;\r\n999900018;;03-09-2016;1;Geoorloofd;Ziek;\r\n\r\n"
     result = read("school_absence", write(tmp_path, raw.encode("cp1252")))

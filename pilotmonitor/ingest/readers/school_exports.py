@@ -16,14 +16,15 @@ or remark reaches the quarantine.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
-from pilotmonitor.ingest.contracts import ReadResult
+from pilotmonitor.ingest.contracts import ReadResult, combine_parts
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
-from pilotmonitor.ingest.readers.tabular import RowChecks, Spec, run_reader
+from pilotmonitor.ingest.readers.tabular import RowChecks, Spec, iter_reader
 
 SCHOOL_COLUMNS = {
     "brin": ["brin", "brinnummer", "brin_nummer", "brincode", "brin_code"],
@@ -77,12 +78,17 @@ def _pupil(checks: RowChecks, pseudonymiser: Pseudonymiser, cache: dict) -> pd.D
 
 
 def read_school_enrolments(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser) -> ReadResult:
+    """All of iter_school_enrolments in one ReadResult."""
+    return combine_parts(iter_school_enrolments(path, delivery, pseudonymiser))
+
+
+def iter_school_enrolments(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser, chunk_rows: int | None = None) -> Iterator[ReadResult]:
     """Enrolments of one school and school year -> raw.school_enrolments.
 
     school_id is BRIN + vestiging and must be the sending school; birth_month is the
     first day of the birth month (the birth date itself is not kept); sex M/V (also
     1/2, man/vrouw); postcode4 the four digits of the postcode; enrol_end optional but
-    not before enrol_start.
+    not before enrol_start. One part per chunk of the file (see tabular.iter_reader).
     """
     cache: dict = {}
 
@@ -111,16 +117,21 @@ def read_school_enrolments(path: Path, delivery: Delivery, pseudonymiser: Pseudo
         )
         return out
 
-    return run_reader(path, ENROLMENTS, process, pseudonymiser.key_version)
+    return iter_reader(path, ENROLMENTS, process, pseudonymiser.key_version, chunk_rows)
 
 
 def read_school_absence(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser) -> ReadResult:
+    """All of iter_school_absence in one ReadResult."""
+    return combine_parts(iter_school_absence(path, delivery, pseudonymiser))
+
+
+def iter_school_absence(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser, chunk_rows: int | None = None) -> Iterator[ReadResult]:
     """Absence records of one school and school year -> raw.school_absence.
 
     school_id is the sending school (a BRIN/vestiging column, if delivered, must agree);
     hours > 0 and <= 24 (decimal comma or point); authorised from "Soort verzuim"
     (geoorloofd / ongeoorloofd); reason kept as the category delivered; the free-text
-    remark column is dropped.
+    remark column is dropped. One part per chunk of the file (see tabular.iter_reader).
     """
     cache: dict = {}
 
@@ -134,4 +145,4 @@ def read_school_absence(path: Path, delivery: Delivery, pseudonymiser: Pseudonym
             checks.school("brin", "vestiging", expected=delivery.sender)
         return out.assign(school_id=delivery.sender, absence_date=date, hours=hours, authorised=authorised, reason=checks.category("reason"))
 
-    return run_reader(path, ABSENCE, process, pseudonymiser.key_version)
+    return iter_reader(path, ABSENCE, process, pseudonymiser.key_version, chunk_rows)

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, empty_quarantine, quarantine_rows, scrub
+from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, combine_parts, empty_quarantine, quarantine_rows, scrub
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
 
 CHUNK_ROWS = 100_000
@@ -844,56 +844,96 @@ def empty_table(table: str) -> pd.DataFrame:
 
 
 def run_reader(path: Path, spec: Spec, process: Callable[[pd.DataFrame, RowChecks], pd.DataFrame], key_version: str | None = None, chunk_rows: int | None = None) -> ReadResult:
-    """Open, resolve columns, check rows chunk by chunk, then quarantine exact duplicate
-    rows (all delivered fields equal to an earlier row's; only rows that passed every
-    other rule); exact accounting is checked before returning."""
+    """iter_reader's parts combined into one ReadResult (accounting checked)."""
+    return combine_parts(iter_reader(path, spec, process, key_version, chunk_rows))
+
+
+class _SeenRows:
+    """Row-content hashes seen so far in a file -> number of the first row with them.
+
+    Kept as sorted numpy segments (one per chunk, only hashes new in that chunk), about
+    24 bytes per distinct row, so duplicate detection works across chunks without
+    holding the rows themselves."""
+
+    _DTYPE = np.dtype([("a", np.uint64), ("b", np.uint64)])
+
+    def __init__(self) -> None:
+        self.segments: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted keys, first row numbers)
+
+    def first_rows(self, hashes: np.ndarray, row_numbers: np.ndarray) -> np.ndarray:
+        """Per row of a chunk the number of the first row of the file with the same
+        hashes (itself if it is the first); remembers the chunk's new hashes."""
+        keys = np.ascontiguousarray(hashes, dtype=np.uint64).view(self._DTYPE).ravel()
+        first = row_numbers[_first_occurrences(hashes) - 1]  # within the chunk
+        earlier = np.zeros(len(keys), dtype=np.int64)
+        for seg_keys, seg_rows in self.segments:  # in file order: the first match is the earliest row
+            at = np.minimum(np.searchsorted(seg_keys, keys), len(seg_keys) - 1)
+            found = (seg_keys[at] == keys) & (earlier == 0)
+            earlier[found] = seg_rows[at[found]]
+        first = np.where(earlier > 0, earlier, first)
+        new = first == row_numbers  # first occurrence in the file
+        if new.any():
+            order = np.argsort(keys[new], kind="stable")
+            self.segments.append((keys[new][order], row_numbers[new][order]))
+        return first
+
+
+def iter_reader(path: Path, spec: Spec, process: Callable[[pd.DataFrame, RowChecks], pd.DataFrame], key_version: str | None = None, chunk_rows: int | None = None) -> Iterator[ReadResult]:
+    """Open, resolve columns, then per chunk check the rows and quarantine exact
+    duplicate rows (all delivered fields equal to an earlier row's of the file, in this
+    or an earlier chunk; only rows that passed every other rule), yielding one part per
+    chunk with file-global row numbers and its accounting checked. A last part without
+    rows carries the notes (how the file was read, how many duplicates)."""
     path = Path(path)
-    with _gc_paused(), open_table(path, chunk_rows or CHUNK_ROWS) as table:
+    with open_table(path, chunk_rows or CHUNK_ROWS) as table:
         columns = resolve_columns(table.columns, spec.aliases, path, spec.optional, spec.one_of, table.info.get("duplicate_columns", ()))
         labels = {canonical: table.labels[name] for canonical, name in columns.source.items() if name}
-        loaded, loaded_rows, quarantined, hashes = [], [], [], []
-        rows_read = 0
         width = len(table.columns)
-        for first, raw in table.chunks:
-            n = len(raw)
-            rows_read += n
-            factors = {c: factorize(raw[c]) for c in raw.columns}
-            frame = pd.DataFrame({c: (raw[s] if s else pd.Series([""] * n, index=raw.index, dtype=object)) for c, s in columns.source.items()}, index=raw.index)
-            checks = RowChecks(frame, labels, {c: factors[s] for c, s in columns.source.items() if s})
-            absent = sum((codes == -1).astype(np.int64) for codes, _ in factors.values())
-            checks.fail(absent > 0, "missing_field", lambda rows: [f"row has {width - absent[r]} of the {width} fields of the header" for r in rows])
-            out = process(frame, checks)
-            row_numbers = np.arange(first, first + n)
-            passed = checks.passed
-            out = out.loc[passed, list(RAW_TABLES[spec.table])]
-            out["row_locator"] = row_numbers[passed].astype(str).astype(object)
-            loaded.append(out)
-            loaded_rows.append(row_numbers[passed])
-            bad = ~passed
-            # A quarantined row keeps the pseudonym of the pupil it was about, whatever its fault.
-            pseudonyms = checks.pseudonym if checks.delivered_pseudonym is None else np.where(pd.notna(checks.pseudonym), checks.pseudonym, checks.delivered_pseudonym)
-            quarantined.append(_quarantine(spec.table, row_numbers[bad], checks.code[bad], checks.detail[bad], pseudonyms[bad], key_version))
-            hashes.append(_row_hashes(list(factors.values()), n))
+        seen = _SeenRows()
+        duplicates = 0
+        while True:
+            with _gc_paused():
+                item = next(table.chunks, None)
+                if item is None:
+                    break
+                first, raw = item
+                n = len(raw)
+                factors = {c: factorize(raw[c]) for c in raw.columns}
+                frame = pd.DataFrame({c: (raw[s] if s else pd.Series([""] * n, index=raw.index, dtype=object)) for c, s in columns.source.items()}, index=raw.index)
+                checks = RowChecks(frame, labels, {c: factors[s] for c, s in columns.source.items() if s})
+                absent = sum((codes == -1).astype(np.int64) for codes, _ in factors.values())
+                checks.fail(absent > 0, "missing_field", lambda rows: [f"row has {width - absent[r]} of the {width} fields of the header" for r in rows])
+                out = process(frame, checks)
+                row_numbers = np.arange(first, first + n)
+                passed = checks.passed
+                out = out.loc[passed, list(RAW_TABLES[spec.table])]
+                out["row_locator"] = row_numbers[passed].astype(str).astype(object)
+                bad = ~passed
+                # A quarantined row keeps the pseudonym of the pupil it was about, whatever its fault.
+                pseudonyms = checks.pseudonym if checks.delivered_pseudonym is None else np.where(pd.notna(checks.pseudonym), checks.pseudonym, checks.delivered_pseudonym)
+                quarantine = _quarantine(spec.table, row_numbers[bad], checks.code[bad], checks.detail[bad], pseudonyms[bad], key_version)
+                first_rows = seen.first_rows(_row_hashes(list(factors.values()), n), row_numbers)
+                rows = row_numbers[passed]
+                is_duplicate = first_rows[passed] != rows
+                if is_duplicate.any():
+                    repeated = rows[is_duplicate]
+                    details = np.array([f"same as row {r}" for r in first_rows[passed][is_duplicate]], dtype=object)
+                    dup_pseudonyms = out["pupil_pseudonym"].to_numpy(dtype=object)[is_duplicate] if "pupil_pseudonym" in out else np.full(len(repeated), None, dtype=object)
+                    quarantine = pd.concat([quarantine, _quarantine(spec.table, repeated, np.full(len(repeated), "duplicate_row", dtype=object), details, dup_pseudonyms, key_version)], ignore_index=True)
+                    out = out.loc[~is_duplicate]
+                    duplicates += len(repeated)
+                out.index = pd.RangeIndex(len(out))
+                quarantine = quarantine.sort_values("_row", kind="stable").drop(columns="_row").reset_index(drop=True)
+                part = ReadResult({spec.table: out}, quarantine, n)
+                part.check_accounting()
+                del raw, frame, checks, factors, item
+            yield part
+            del part, out, quarantine
         info = table.info
-    frame = pd.concat(loaded, ignore_index=True) if loaded else empty_table(spec.table)
-    quarantine = pd.concat(quarantined, ignore_index=True) if quarantined else empty_quarantine().assign(_row=pd.Series(dtype="int64"))
     notes = [_describe(info, columns.ignored)]
-    if rows_read:
-        duplicate_of = _first_occurrences(np.concatenate(hashes))
-        rows = np.concatenate(loaded_rows)
-        is_duplicate = duplicate_of[rows - 1] != rows
-        if is_duplicate.any():
-            repeated = rows[is_duplicate]
-            details = np.array([f"same as row {duplicate_of[r - 1]}" for r in repeated], dtype=object)
-            pseudonyms = frame["pupil_pseudonym"].to_numpy(dtype=object)[is_duplicate] if "pupil_pseudonym" in frame else np.full(len(repeated), None, dtype=object)
-            quarantine = pd.concat([quarantine, _quarantine(spec.table, repeated, np.full(len(repeated), "duplicate_row", dtype=object), details, pseudonyms, key_version)], ignore_index=True)
-            frame = frame.loc[~is_duplicate]
-            frame.index = pd.RangeIndex(len(frame))
-            notes.append(f"{len(repeated)} exact duplicate row(s) quarantined")
-    quarantine = quarantine.sort_values("_row", kind="stable").drop(columns="_row").reset_index(drop=True)
-    result = ReadResult({spec.table: frame}, quarantine, rows_read, notes)
-    result.check_accounting()
-    return result
+    if duplicates:
+        notes.append(f"{duplicates} exact duplicate row(s) quarantined")
+    yield ReadResult({spec.table: empty_table(spec.table)}, empty_quarantine(), 0, notes)
 
 
 def _first_occurrences(hashes: np.ndarray) -> np.ndarray:
