@@ -37,21 +37,18 @@ kind, landing, path, schemas = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 delivery = describe(landing, path)
 p = Pseudonymiser(PseudonymKey("bench", bytes(range(32))))
 start = time.perf_counter()
+# Consumed part by part, as the loader does; only the counts are kept.
 if kind == "ijw":
-    from pilotmonitor.ingest.readers.ijw import read_ijw_archive
-    result = read_ijw_archive(path, delivery, p, Path(schemas) if schemas != "-" else None, None)
+    from pilotmonitor.ingest.readers.ijw import iter_ijw_archive
+    parts = iter_ijw_archive(path, delivery, p, Path(schemas) if schemas != "-" else None, None)
 else:
-    # Consumed part by part, as the loader does; only the counts are kept.
-    from pilotmonitor.ingest.contracts import ReadResult
     from pilotmonitor.ingest.readers.school_exports import iter_school_absence
-    rows_read = 0
-    for part in iter_school_absence(path, delivery, p):
-        rows_read += part.rows_read
-    result = ReadResult({}, None, rows_read)
+    parts = iter_school_absence(path, delivery, p)
+rows_read = sum(part.rows_read for part in parts)
 seconds = time.perf_counter() - start
 # VmHWM belongs to this process image; ru_maxrss would include the parent's peak at fork.
 hwm_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-print(json.dumps({"rows": result.rows_read, "seconds": seconds, "peak_mib": hwm_kib / 1024}))
+print(json.dumps({"rows": rows_read, "seconds": seconds, "peak_mib": hwm_kib / 1024}))
 '''
 
 

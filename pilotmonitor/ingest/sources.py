@@ -47,11 +47,11 @@ def _school_absence(path: Path, delivery: Delivery, ctx: ReadContext) -> Iterato
     return iter_school_absence(path, delivery, ctx.pseudonymiser)
 
 
-def _ijw(path: Path, delivery: Delivery, ctx: ReadContext) -> ReadResult:
-    from pilotmonitor.ingest.readers.ijw import read_ijw_archive
+def _ijw(path: Path, delivery: Delivery, ctx: ReadContext) -> Iterator[ReadResult]:
+    from pilotmonitor.ingest.readers.ijw import iter_ijw_archive
 
     codes = set(ctx.known_product_codes) if ctx.known_product_codes is not None else None
-    return read_ijw_archive(path, delivery, ctx.pseudonymiser, ctx.ijw_schema_dir, codes)
+    return iter_ijw_archive(path, delivery, ctx.pseudonymiser, ctx.ijw_schema_dir, codes)
 
 
 def _public(function: str) -> Callable[[Path, Delivery, ReadContext], ReadResult]:

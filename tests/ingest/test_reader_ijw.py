@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from pilotmonitor.ingest.contracts import QUARANTINE_COLUMNS, RAW_TABLES, REASONS, DeliveryError, ReadResult
+from pilotmonitor.ingest.contracts import QUARANTINE_COLUMNS, RAW_TABLES, REASONS, DeliveryError, ReadResult, combine_parts
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser, PseudonymKey
 from pilotmonitor.ingest.readers import ijw
-from pilotmonitor.ingest.readers.ijw import read_ijw_archive, schema_for
+from pilotmonitor.ingest.readers.ijw import iter_ijw_archive, read_ijw_archive, schema_for
 from pilotmonitor.synth.ijw_messages import render_jw301, render_jw305, render_jw307, render_jw315, render_jw323
 from tests.ijw_rows import declaration_line
 
@@ -442,6 +442,67 @@ def test_impossible_dates_and_amounts_in_a_declaration_line(tmp_path: Path) -> N
     assert list(result.tables["ijw_declaration_lines"].product_reference) == ["L1"]
     reasons = result.quarantine.set_index("row_locator").reason_code.to_dict()
     assert reasons == {f"{name}#L2": "invalid_number", f"{name}#L3": "invalid_code"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Parts (iter_ijw_archive)
+# ---------------------------------------------------------------------------------------------
+
+
+def sorted_quarantine(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["row_locator", "reason_code"], kind="stable").reset_index(drop=True)
+
+
+def test_large_member_is_read_in_parts_that_combine_to_the_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ijw, "MAX_VALIDATED_MEMBER_BYTES", 0)  # every member counts as large: streamed in parts
+    lines = [line("DEC9", BSN_A, f"L{i}") for i in range(7)]
+    lines[3] = line("DEC9", "123456789", "L3")  # an invalid BSN: quarantined in its part
+    name, declaration = one(render_jw323, lines)
+    path = write_archive(tmp_path, [*all_messages(), (name, declaration)])
+    delivery = delivery_for(path)
+    parts = list(iter_ijw_archive(path, delivery, PSEUDONYMISER, None, PRODUCTS, part_rows=2))
+    assert len(parts) >= 5  # the declaration alone gives three full parts of two rows
+    for part in parts:
+        part.check_accounting()
+        assert_contract(part)
+    assert all(part.rows_read < 2 * 2 for part in parts)  # at most one member's rows or a batch more than part_rows
+    whole = read_ijw_archive(path, delivery, PSEUDONYMISER, None, PRODUCTS)
+    combined = combine_parts(parts)
+    assert_contract(combined)
+    assert combined.rows_read == whole.rows_read == 4 + 7 + 1  # JW323 in all_messages has one line
+    for table in IJW_TABLES:
+        pd.testing.assert_frame_equal(combined.tables[table], whole.tables[table])
+    pd.testing.assert_frame_equal(sorted_quarantine(combined.quarantine), sorted_quarantine(whole.quarantine))
+    assert combined.quarantine.row_locator.tolist() == [f"{name}#L3"]
+    assert combined.notes == whole.notes
+    assert parts[0].notes[0].startswith("XSD validation skipped")
+
+
+def test_small_members_are_never_split(tmp_path: Path) -> None:
+    name, declaration = one(render_jw323, [line("DEC1", BSN_A, f"L{i}") for i in range(5)])
+    path = write_archive(tmp_path, [(name, declaration)])
+    parts = list(iter_ijw_archive(path, delivery_for(path), PSEUDONYMISER, None, None, part_rows=2))
+    assert [part.rows_read for part in parts] == [5, 0]  # the member whole, then the closing part
+
+
+def test_large_member_breaking_part_way_keeps_its_earlier_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ijw, "MAX_VALIDATED_MEMBER_BYTES", 0)
+    name, declaration = one(render_jw323, [line("DEC1", BSN_A, f"L{i}") for i in range(8)])
+    truncated = declaration[: declaration.index(b"L5")]  # five complete lines: L4 is extracted after the second part
+    path = write_archive(tmp_path, [(name, truncated)])
+    parts = list(iter_ijw_archive(path, delivery_for(path), PSEUDONYMISER, None, None, part_rows=2))
+    for part in parts:
+        part.check_accounting()
+    result = combine_parts(parts)
+    assert result.tables["ijw_declaration_lines"].product_reference.tolist() == ["L0", "L1", "L2", "L3"]
+    (row,) = result.quarantine.to_dict("records")
+    assert (row["row_locator"], row["reason_code"], row["target_table"]) == (name, "schema_invalid", "ijw_declaration_lines")
+    assert "not well-formed" in row["reason"] and "broke after row 4" in row["reason"]
+    assert result.rows_read == 5
+    # read_ijw_archive keeps the old rule for it: with the default part size nothing was handed out yet
+    whole = read_ijw_archive(path, delivery_for(path), PSEUDONYMISER, None, None)
+    assert whole.quarantine.row_locator.tolist() == [name] and whole.rows_read == 1
+    assert "broke after" not in whole.quarantine.reason.iloc[0]
 
 
 # ---------------------------------------------------------------------------------------------

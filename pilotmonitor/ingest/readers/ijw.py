@@ -61,6 +61,26 @@ Why scrub
     other value from the message ends up in the warehouse via an error message. Member names
     and ProductReferentie numbers are used as locators as delivered.
 
+Parts
+    ``iter_ijw_archive`` yields ReadResult parts, each with exact accounting (loaded +
+    quarantined == rows_read), so the loader can insert them as they arrive and memory stays
+    flat; ``read_ijw_archive`` is ``combine_parts(iter_ijw_archive(...))``. Rows are
+    pseudonymised and routed per part. A part is handed out once PART_ROWS rows are buffered
+    (after a whole member, or within a large member, see below); a final part, possibly without
+    rows, carries the remaining notes, among them the municipality note (counted over all
+    parts). Notes appear in the part where they arise.
+
+    Members up to MAX_VALIDATED_MEMBER_BYTES (uncompressed, as declared) are buffered whole
+    and only added to a part once completely read, so the rule for a member that breaks is the
+    same as without parts: it is quarantined once (locator: the member name) and its
+    extracted rows are discarded. Only larger members, which are streamed anyway, are split
+    into parts of PART_ROWS rows. If such a member breaks part-way (e.g. not well-formed after
+    line 300,000), the rows already handed out in earlier parts stay loaded, the rows extracted
+    since then are discarded, and one quarantine row (locator: the member name) says after
+    which row of the member it broke. When it breaks before its first part, it is quarantined
+    once as above. A corrupt archive (bad CRC, truncated data) raises DeliveryError, possibly
+    after some parts; the loader then removes the parts already inserted.
+
 A file that is not a ZIP archive, or whose members cannot be decompressed (bad CRC,
 truncated data, encryption, unsupported compression), raises DeliveryError naming the file.
 An empty archive is a valid delivery with zero rows.
@@ -84,15 +104,19 @@ from typing import IO, Any
 import pandas as pd
 from lxml import etree
 
-from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, empty_quarantine, quarantine_rows, scrub
+from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, combine_parts, empty_quarantine, quarantine_rows, scrub
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
 
-__all__ = ["MAX_VALIDATED_MEMBER_BYTES", "MESSAGE_TYPES", "read_ijw_archive"]
+__all__ = ["MAX_VALIDATED_MEMBER_BYTES", "MESSAGE_TYPES", "PART_ROWS", "iter_ijw_archive", "read_ijw_archive"]
 
 # Members larger than this (uncompressed, as declared in the ZIP directory) are streamed
 # without XSD validation: validation needs the whole tree in memory.
 MAX_VALIDATED_MEMBER_BYTES = 50_000_000
+
+# iter_ijw_archive hands out a part once this many rows (loaded + quarantined) are buffered;
+# a member larger than MAX_VALIDATED_MEMBER_BYTES is split into parts of this many rows.
+PART_ROWS = 50_000
 
 SOURCE_TABLE = "ijw_messages"  # target_table of members whose message type is unknown
 PSEUDONYM_COLUMNS = ("client_pseudonym", "id_kind", "key_version")
@@ -558,7 +582,8 @@ def _release(element: Any) -> None:
             del parent[0]
 
 
-def _consume(events: Iterable[tuple[str, Any]], member: str, kind: MessageType | None, streaming: bool) -> _MemberExtraction:
+def _consume(events: Iterable[tuple[str, Any]], member: str, kind: MessageType | None, streaming: bool, batch_rows: int | None) -> Iterator[tuple[MessageType, list[tuple]]]:
+    """Buffered rows of one member: every ``batch_rows`` rows when given, the rest at the end."""
     state: _MemberExtraction | None = None
     for _, element in events:
         name = _local(element.tag)
@@ -570,9 +595,12 @@ def _consume(events: Iterable[tuple[str, Any]], member: str, kind: MessageType |
             state = _MemberExtraction(member, kind)
         if state.handle(name, element) and streaming:
             _release(element)
+        if batch_rows is not None and len(state.rows) >= batch_rows:
+            rows, state.rows = state.rows, []
+            yield state.kind, rows
     if state is None:
         raise _MemberRejected("schema_invalid", "unknown message type (no iJw header or client element)")
-    return state
+    yield state.kind, state.rows
 
 
 @lru_cache(maxsize=64)
@@ -612,17 +640,26 @@ def _member_events(stream: _GuardedStream, schema_dir: Path | None, validate: bo
     return etree.iterwalk(tree, events=("end",), tag=_EVENT_TAGS), kind, False
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Path | None, validate: bool) -> _MemberExtraction:
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Path | None, validate: bool, batch_rows: int | None) -> Iterator[tuple[MessageType, list[tuple]]]:
+    """Row batches of one member (one batch unless ``batch_rows`` is given).
+
+    Raises _MemberRejected (possibly after some batches) when the member cannot be used.
+    """
+    total = 0
+    kind: MessageType | None = None
     with _open_member(archive, info) as raw:
         try:
             events, kind, streaming = _member_events(_GuardedStream(raw, info.filename), schema_dir, validate)
-            state = _consume(events, info.filename, kind, streaming)
+            for kind, rows in _consume(events, info.filename, kind, streaming, batch_rows):
+                total += len(rows)
+                if rows:
+                    yield kind, rows
         except etree.XMLSyntaxError as exc:
             raise _MemberRejected("schema_invalid", f"not well-formed XML: {exc}") from None
-    if not state.rows:
-        what = state.kind.product or "Prestatie"
-        raise _MemberRejected("missing_field", f"{state.kind.name} without any {what} element", state.kind.table)
-    return state
+    if not total:
+        assert kind is not None
+        what = kind.product or "Prestatie"
+        raise _MemberRejected("missing_field", f"{kind.name} without any {what} element", kind.table)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -729,15 +766,16 @@ def _quarantine_frame(collected: _Collected, routed: dict[str, dict[str, list[tu
     return pd.concat(frames, ignore_index=True) if frames else _EMPTY_QUARANTINE.copy()
 
 
-def _municipality_note(tables: dict[str, pd.DataFrame], delivery: Delivery) -> list[str]:
+def _other_municipality_rows(tables: dict[str, pd.DataFrame], delivery: Delivery) -> int:
+    """Loaded rows naming a municipality other than the sender (0 unless the sender is a GM)."""
     if not delivery.sender.upper().startswith("GM"):
-        return []
+        return 0
     expected = delivery.sender.upper().removeprefix("GM")
-    other = sum(sum(1 for code in frame["municipality_code"].tolist() if code != expected) for frame in tables.values())
-    return [f"{other} loaded row(s) name a municipality other than the sender {delivery.sender}"] if other else []
+    return sum(sum(1 for code in frame["municipality_code"].tolist() if code != expected) for frame in tables.values())
 
 
-def _assemble(collected: _Collected, pseudonymiser: Pseudonymiser, known_product_codes: set[str] | None, delivery: Delivery) -> ReadResult:
+def _assemble(collected: _Collected, pseudonymiser: Pseudonymiser, known_product_codes: set[str] | None) -> ReadResult:
+    """One part from the buffered rows (the buffers are emptied)."""
     identities = _identities(collected, pseudonymiser)
     rows_read = collected.rows_read  # before _route empties the row buffers
     tables: dict[str, pd.DataFrame] = {}
@@ -747,13 +785,84 @@ def _assemble(collected: _Collected, pseudonymiser: Pseudonymiser, known_product
         tables[kind.table] = _table_frame(kind.table, loaded)
         del loaded
     quarantine = _quarantine_frame(collected, routed, pseudonymiser.key_version)
-    notes = collected.notes + _municipality_note(tables, delivery)
-    return ReadResult(tables=tables, quarantine=quarantine, rows_read=rows_read, notes=notes)
+    result = ReadResult(tables=tables, quarantine=quarantine, rows_read=rows_read, notes=list(collected.notes))
+    result.check_accounting()
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
-# Entry point
+# Entry points
 # ---------------------------------------------------------------------------------------------
+
+
+def iter_ijw_archive(
+    path: Path,
+    delivery: Delivery,
+    pseudonymiser: Pseudonymiser,
+    schema_dir: Path | None,
+    known_product_codes: set[str] | None,
+    *,
+    part_rows: int | None = None,
+) -> Iterator[ReadResult]:
+    """Read one iJw ZIP delivery as ReadResult parts (see "Parts" in the module docstring).
+
+    Same parameters as read_ijw_archive; ``part_rows`` overrides PART_ROWS. Raises
+    DeliveryError (possibly after some parts) when the file is not a readable ZIP archive.
+    """
+    path = Path(path)
+    part_rows = PART_ROWS if part_rows is None else part_rows
+    if part_rows < 1:
+        raise ValueError("part_rows must be at least 1")
+    pending = _Collected()
+    other_municipality = 0
+    if schema_dir is None:
+        pending.notes.append("XSD validation skipped: no iJw schema directory given")
+
+    def flush() -> ReadResult:
+        nonlocal pending, other_municipality
+        part = _assemble(pending, pseudonymiser, known_product_codes)
+        other_municipality += _other_municipality_rows(part.tables, delivery)
+        pending = _Collected()
+        return part
+
+    with _open_archive(path) as archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            validate = schema_dir is not None and info.file_size <= MAX_VALIDATED_MEMBER_BYTES
+            if schema_dir is not None and not validate:
+                pending.notes.append(
+                    f"member {info.filename} ({info.file_size / 1e6:.0f} MB) streamed without XSD validation: "
+                    f"larger than the {MAX_VALIDATED_MEMBER_BYTES / 1e6:.0f} MB limit for whole-document validation"
+                )
+            # Only members above the validation limit are split; smaller ones arrive whole.
+            chunked = info.file_size > MAX_VALIDATED_MEMBER_BYTES
+            yielded = 0  # rows of this member received so far (all already handed out in parts when chunked)
+            kind: MessageType | None = None
+            try:
+                for kind, rows in _read_member(archive, info, schema_dir, validate, part_rows if chunked else None):
+                    yielded += len(rows)
+                    pending.rows[kind.table].extend(rows)
+                    del rows
+                    if chunked and pending.rows_read >= part_rows:
+                        yield flush()
+            except _MemberRejected as rejected:
+                if yielded and kind is not None:  # a chunked member broke after some of its parts
+                    detail = safe_detail(
+                        f"{rejected.detail}; broke after row {yielded} of the member: rows 1-{yielded} were loaded, "
+                        f"the rest from row {yielded + 1} on is discarded"
+                    )
+                    pending.rejected.append((info.filename, kind.table, rejected.reason_code, detail))
+                else:
+                    pending.rejected.append((info.filename, rejected.table, rejected.reason_code, rejected.detail))
+            except _CorruptArchive as exc:
+                raise DeliveryError(path, str(exc)) from None
+            if pending.rows_read >= part_rows:
+                yield flush()
+    last = flush()
+    if other_municipality:
+        last.notes.append(f"{other_municipality} loaded row(s) name a municipality other than the sender {delivery.sender}")
+    yield last
 
 
 def read_ijw_archive(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser, schema_dir: Path | None, known_product_codes: set[str] | None) -> ReadResult:
@@ -761,35 +870,9 @@ def read_ijw_archive(path: Path, delivery: Delivery, pseudonymiser: Pseudonymise
 
     ``schema_dir`` holds JW301.xsd ... JW323.xsd and basisschema.xsd; None skips XSD
     validation (noted in the result). ``known_product_codes`` None skips the product check.
-    Raises DeliveryError when the file is not a readable ZIP archive.
+    Raises DeliveryError when the file is not a readable ZIP archive. All parts of
+    iter_ijw_archive combined into one result.
     """
-    path = Path(path)
-    collected = _Collected()
-    if schema_dir is None:
-        collected.notes.append("XSD validation skipped: no iJw schema directory given")
-    with _open_archive(path) as archive:
-        for info in archive.infolist():
-            try:
-                _collect_member(archive, info, schema_dir, collected)
-            except _CorruptArchive as exc:
-                raise DeliveryError(path, str(exc)) from None
-    result = _assemble(collected, pseudonymiser, known_product_codes, delivery)
+    result = combine_parts(iter_ijw_archive(path, delivery, pseudonymiser, schema_dir, known_product_codes))
     result.check_accounting()
     return result
-
-
-def _collect_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Path | None, collected: _Collected) -> None:
-    if info.is_dir():
-        return
-    validate = schema_dir is not None and info.file_size <= MAX_VALIDATED_MEMBER_BYTES
-    if schema_dir is not None and not validate:
-        collected.notes.append(
-            f"member {info.filename} ({info.file_size / 1e6:.0f} MB) streamed without XSD validation: "
-            f"larger than the {MAX_VALIDATED_MEMBER_BYTES / 1e6:.0f} MB limit for whole-document validation"
-        )
-    try:
-        state = _read_member(archive, info, schema_dir, validate)
-    except _MemberRejected as rejected:
-        collected.rejected.append((info.filename, rejected.table, rejected.reason_code, rejected.detail))
-        return
-    collected.rows[state.kind.table].extend(state.rows)
