@@ -5,6 +5,7 @@ The file-name convention is the agreement with the senders (documented in the RE
     schools/<school>/<school>_inschrijvingen_<YYYY-YYYY>_<YYYYMMDD>.{csv,xlsx}
     schools/<school>/<school>_verzuim_<YYYY-YYYY>_<YYYYMMDD>.{csv,xlsx}
     ijw/GM<code>/GM<code>_ijw_<YYYY-MM>_<YYYYMMDD>.zip
+    ijw/GM<code>/GM<code>_jeugdhulp_extract_<YYYY-MM>_<YYYYMMDD>.csv
     reference/productcodelijst_jeugd_<YYYYMMDD>.csv
     public/duo/duo_vestigingen_po_<YYYYMMDD>.csv
     public/duo/duo_leerlingen_po_leeftijd_<YYYY>_<YYYYMMDD>.csv
@@ -32,6 +33,7 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("school_enrolments", re.compile(rf"^schools/(?P<dir>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})/(?P<sender>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})_inschrijvingen_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$", re.I)),
     ("school_absence", re.compile(rf"^schools/(?P<dir>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})/(?P<sender>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})_verzuim_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$", re.I)),
     ("ijw_messages", re.compile(rf"^ijw/(?P<dir>GM\d{{4}})/(?P<sender>GM\d{{4}})_ijw_(?P<period>\d{{4}}-\d{{2}})_{DATE}{COPY}\.zip$", re.I)),
+    ("ijw_extracts", re.compile(rf"^ijw/(?P<dir>GM\d{{4}})/(?P<sender>GM\d{{4}})_jeugdhulp_extract_(?P<period>\d{{4}}-\d{{2}})_{DATE}{COPY}\.csv$", re.I)),
     ("product_list", re.compile(rf"^reference/productcodelijst_(?P<sender>[a-z]+)_{DATE}{COPY}\.csv$", re.I)),
     ("duo_schools", re.compile(rf"^public/duo/duo_vestigingen_(?P<sender>po)_{DATE}{COPY}\.csv$", re.I)),
     ("duo_pupil_counts", re.compile(rf"^public/duo/duo_leerlingen_(?P<sender>po)_leeftijd_(?P<period>\d{{4}})_{DATE}{COPY}\.csv$", re.I)),

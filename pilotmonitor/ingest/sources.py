@@ -54,6 +54,13 @@ def _ijw(path: Path, delivery: Delivery, ctx: ReadContext) -> Iterator[ReadResul
     return iter_ijw_archive(path, delivery, ctx.pseudonymiser, ctx.ijw_schema_dir, codes)
 
 
+def _ijw_extract(path: Path, delivery: Delivery, ctx: ReadContext) -> Iterator[ReadResult]:
+    from pilotmonitor.ingest.readers.ijw_flat import iter_ijw_extract
+
+    codes = set(ctx.known_product_codes) if ctx.known_product_codes is not None else None
+    return iter_ijw_extract(path, delivery, ctx.pseudonymiser, codes)
+
+
 def _public(function: str) -> Callable[[Path, Delivery, ReadContext], ReadResult]:
     def read(path: Path, delivery: Delivery, ctx: ReadContext) -> ReadResult:
         from pilotmonitor.ingest.readers import public_data
@@ -88,6 +95,7 @@ SOURCES: list[Source] = [
     Source("school_enrolments", ["school_enrolments"], _school_enrolments, "school pupil-administration enrolments", identifies_people=True, cadence_days=366),
     Source("school_absence", ["school_absence"], _school_absence, "school absence records", identifies_people=True, cadence_days=366),
     Source("ijw_messages", IJW_TABLES, _ijw, "iJw 3.2 messages JW315/301/305/307/323 per municipality and month", identifies_people=True, depends_on=["product_list"], cadence_days=31),
+    Source("ijw_extracts", IJW_TABLES, _ijw_extract, "municipal flat CSV extracts with the iJw fields (JW315/301/305/307/323 rows) per municipality and month", identifies_people=True, depends_on=["product_list"], cadence_days=31),
     Source("pilot_activity", ["pilot_activity"], _pilot("read_pilot_activity"), "youth support workers' activity log", cadence_days=366),
     Source("pilot_costs", ["pilot_costs"], _pilot("read_pilot_costs"), "pilot costs", cadence_days=366),
     Source("survey_responses", ["survey_responses"], _surveys, "questionnaires of parents, teachers and pupils", cadence_days=366),
