@@ -92,16 +92,23 @@ def recognise(relative: str) -> tuple[str, dict[str, str]]:
     raise UnrecognisedDelivery(f"{relative}: file name does not follow the delivery naming convention")
 
 
-def describe(landing_dir: Path, path: Path) -> Delivery:
-    """Delivery attributes of one file; raises UnrecognisedDelivery for a foreign name."""
-    relative = path.relative_to(landing_dir).as_posix()
+def parse_name(relative: str) -> tuple[str, str, str, date]:
+    """Source, sender, period and delivery date from a file name alone (no file I/O);
+    raises UnrecognisedDelivery for a name that follows no convention."""
     source, parts = recognise(relative)
     try:
         delivered = datetime.strptime(parts["delivered"], "%Y%m%d").date()
     except ValueError:
         raise UnrecognisedDelivery(f"{relative}: delivery date {parts['delivered']} does not exist") from None
     sender = parts["sender"].upper() if source.startswith(("school", "ijw")) else parts["sender"].lower()
-    return Delivery(relative, source, sender, parts.get("period") or "", delivered, sha256_of(path), path.stat().st_size)
+    return source, sender, parts.get("period") or "", delivered
+
+
+def describe(landing_dir: Path, path: Path) -> Delivery:
+    """Delivery attributes of one file; raises UnrecognisedDelivery for a foreign name."""
+    relative = path.relative_to(landing_dir).as_posix()
+    source, sender, period, delivered = parse_name(relative)
+    return Delivery(relative, source, sender, period, delivered, sha256_of(path), path.stat().st_size)
 
 
 def landing_files(landing_dir: Path) -> list[Path]:

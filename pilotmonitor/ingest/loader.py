@@ -23,11 +23,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from pilotmonitor.ingest import warehouse_raw
 from pilotmonitor.ingest.contracts import DeliveryError, ReadOutput, ReadResult, iter_parts, scrub
-from pilotmonitor.ingest.deliveries import Delivery, UnrecognisedDelivery, describe, landing_files, recognise, sha256_of
+from pilotmonitor.ingest.deliveries import Delivery, UnrecognisedDelivery, describe, landing_files, parse_name, recognise, sha256_of
 
 Reader = Callable[[Path, Delivery], ReadOutput]  # one ReadResult or an iterator of parts
 _COPY_SUFFIX = re.compile(r" \(\d+\)(?=\.[^./]+$)")
@@ -122,7 +121,7 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
                 row = _load_one(conn, path, delivery, tables, reader)
                 if row["status"] == "loaded":
                     loaded_ids[delivery.delivery_id] = delivery.path
-            warehouse_raw.insert_frame(conn, "deliveries", pd.DataFrame([row]), {k: v.split()[0] for k, v in warehouse_raw.DELIVERY_COLUMNS.items()})
+            warehouse_raw.insert_delivery(conn, row)
             conn.execute("commit")
         except Exception:
             conn.execute("rollback")
@@ -192,17 +191,11 @@ def register_unrecognised(conn: duckdb.DuckDBPyConnection, landing_dir: Path) ->
     for path in landing_files(landing_dir):
         relative = path.relative_to(landing_dir).as_posix()
         try:
-            describe(landing_dir, path)
+            parse_name(relative)  # the name alone decides; recognised files are hashed by their source's load
         except UnrecognisedDelivery as exc:
             problems.append(str(exc))
             if relative in known:
                 continue
-            sha = sha256_of(path)
-            row = {
-                "path": relative, "delivery_id": sha[:16], "sha256": sha, "source": "unrecognised", "sender": "", "period": "",
-                "delivered_on": None, "size_bytes": path.stat().st_size, "registered_at": datetime.now(timezone.utc).replace(tzinfo=None),
-                "status": "failed", "error": str(exc), "rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0,
-                "duplicate_of": None, "superseded_by": None, "is_current": False,
-            }
-            warehouse_raw.insert_frame(conn, "deliveries", pd.DataFrame([row]), {k: v.split()[0] for k, v in warehouse_raw.DELIVERY_COLUMNS.items()})
+            delivery = Delivery(relative, "unrecognised", "", "", None, sha256_of(path), path.stat().st_size)  # type: ignore[arg-type]
+            warehouse_raw.insert_delivery(conn, _register_row(delivery, "failed", error=str(exc)))
     return problems

@@ -62,6 +62,10 @@ def insert_frame(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFram
         conn.unregister("_batch")
 
 
+def insert_delivery(conn: duckdb.DuckDBPyConnection, row: dict) -> None:
+    insert_frame(conn, "deliveries", pd.DataFrame([row]), DELIVERY_COLUMNS)
+
+
 def raw_columns(table: str) -> dict[str, str]:
     return {"delivery_id": "VARCHAR", "row_locator": "VARCHAR", **RAW_TABLES[table]}
 
