@@ -1,0 +1,33 @@
+{#- Date helpers in portable SQL, on top of dbt's cross-database macros, so the models
+    run on DuckDB (embedded default) and on a server database such as PostgreSQL. -#}
+
+{% macro month_start(expression) -%}
+    cast({{ dbt.date_trunc('month', expression) }} as date)
+{%- endmacro %}
+
+{% macro month_end(expression) -%}
+    cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, month_start(expression))) }} as date)
+{%- endmacro %}
+
+{% macro add_months(expression, months) -%}
+    cast({{ dbt.dateadd('month', months, expression) }} as date)
+{%- endmacro %}
+
+{% macro add_days(expression, days) -%}
+    cast({{ dbt.dateadd('day', days, expression) }} as date)
+{%- endmacro %}
+
+{#- Whole months between two month starts (b - a). -#}
+{% macro months_between(a, b) -%}
+    ((extract(year from {{ b }}) - extract(year from {{ a }})) * 12 + extract(month from {{ b }}) - extract(month from {{ a }}))
+{%- endmacro %}
+
+{#- Days from a to b inclusive of both ends. -#}
+{% macro days_inclusive(a, b) -%}
+    ({{ dbt.datediff(a, b, 'day') }} + 1)
+{%- endmacro %}
+
+{#- iJw municipality codes are four digits ('0014'); the warehouse uses CBS region keys ('GM0014'). -#}
+{% macro municipality_key(expression) -%}
+    case when {{ expression }} like 'GM%' then {{ expression }} else 'GM' || lpad({{ expression }}, 4, '0') end
+{%- endmacro %}

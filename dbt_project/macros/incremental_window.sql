@@ -1,0 +1,23 @@
+{#- The first month an incremental fact must rebuild: the earliest month touched by any
+    delivery that changed after the fact's last build (loaded_through), or everything
+    when the pilot registry changed since (registry_version). Used as
+    `where month >= {{ rebuild_from_month() }}` inside `if is_incremental()`. -#}
+{% macro rebuild_from_month() %}
+    (
+        select case
+            when (select max(registry_version) from {{ this }}) is distinct from (select registry_version from {{ ref('int_registry_version') }})
+                then cast('1900-01-01' as date)
+            else coalesce(
+                (select min(changes.first_month) from {{ ref('int_delivery_changes') }} as changes
+                 where changes.changed_at > (select max(loaded_through) from {{ this }})),
+                cast('9999-12-01' as date))
+        end
+    )
+{% endmacro %}
+
+{#- Lineage columns every incremental fact carries: the registration time of the newest
+    delivery its rows include, and the registry fingerprint they were built with. -#}
+{% macro lineage_columns() %}
+    (select max(changed_at) from {{ ref('int_delivery_changes') }}) as loaded_through,
+    (select registry_version from {{ ref('int_registry_version') }}) as registry_version
+{% endmacro %}

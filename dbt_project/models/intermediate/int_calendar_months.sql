@@ -1,0 +1,28 @@
+-- Every calendar month from the earliest to the latest date any current delivery talks
+-- about (enrolments, absence, care, declarations). Portable recursive month spine.
+with recursive bounds as (
+    select min(first_day) as first_day, max(last_day) as last_day
+    from (
+        select min(enrol_start) as first_day, max(coalesce(enrol_end, enrol_start)) as last_day from {{ ref('stg_school__enrolments') }}
+        union all
+        select min(absence_date), max(absence_date) from {{ ref('stg_school__absence') }}
+        union all
+        select min(request_date), max(request_date) from {{ ref('stg_ijw__requests') }}
+        union all
+        select min(service_start), max(service_end) from {{ ref('stg_ijw__declaration_lines') }}
+    ) as per_source
+),
+
+months (month) as (
+    select {{ month_start('first_day') }} from bounds where first_day is not null
+    union all
+    select {{ add_months('month', 1) }} from months, bounds where {{ add_months('month', 1) }} <= last_day
+)
+
+select
+    month,
+    {{ month_end('month') }} as month_end,
+    cast(extract(year from month) as integer) as calendar_year,
+    -- school year runs August to July; named by its first calendar year
+    cast(case when extract(month from month) >= 8 then extract(year from month) else extract(year from month) - 1 end as integer) as school_year
+from months

@@ -1,0 +1,45 @@
+-- Netted declared lines spread over the months they cover, pro rata by days. Cents are
+-- allocated cumulatively (floor of the running share) so the parts add up to the line's
+-- net amount exactly.
+with line_months as (
+    select
+        lines.declared_line_id,
+        lines.client_pseudonym,
+        lines.municipality_code,
+        lines.provider_agb,
+        lines.product_category,
+        lines.net_amount_cents,
+        months.month,
+        {{ days_inclusive("case when lines.service_start > months.month then lines.service_start else months.month end",
+                          "case when lines.service_end < months.month_end then lines.service_end else months.month_end end") }} as days_in_month,
+        {{ days_inclusive('lines.service_start', 'lines.service_end') }} as days_total
+    from {{ ref('int_declaration_lines_netted') }} as lines
+    inner join {{ ref('int_calendar_months') }} as months
+        on months.month >= {{ month_start('lines.service_start') }}
+        and months.month <= lines.service_end
+),
+
+cumulative as (
+    select
+        line_months.*,
+        sum(days_in_month) over (partition by declared_line_id order by month rows between unbounded preceding and current row) as days_through
+    from line_months
+),
+
+allocated as (
+    select
+        cumulative.*,
+        cast(floor(1.0 * net_amount_cents * days_through / days_total) as bigint) as cents_through
+    from cumulative
+)
+
+select
+    declared_line_id,
+    client_pseudonym,
+    municipality_code,
+    provider_agb,
+    product_category,
+    month,
+    days_in_month,
+    cents_through - coalesce(lag(cents_through) over (partition by declared_line_id order by month), 0) as amount_cents
+from allocated

@@ -1,0 +1,37 @@
+-- For incremental facts: per delivery, when it changed the warehouse (its registration,
+-- or the registration of the delivery that superseded it) and the earliest month its rows
+-- talk about. Facts keyed by month rebuild from the earliest month any delivery changed
+-- since their last build.
+with first_dates as (
+    select delivery_id, min(enrol_start) as first_date from {{ source('raw', 'school_enrolments') }} group by delivery_id
+    union all
+    select delivery_id, min(absence_date) from {{ source('raw', 'school_absence') }} group by delivery_id
+    union all
+    select delivery_id, min(message_date) from {{ source('raw', 'ijw_requests') }} group by delivery_id
+    union all
+    select delivery_id, min(least(allocation_start, message_date)) from {{ source('raw', 'ijw_allocations') }} group by delivery_id
+    union all
+    select delivery_id, min(start_date) from {{ source('raw', 'ijw_starts') }} group by delivery_id
+    union all
+    select delivery_id, min(start_date) from {{ source('raw', 'ijw_stops') }} group by delivery_id
+    union all
+    select delivery_id, min(product_period_start) from {{ source('raw', 'ijw_declaration_lines') }} group by delivery_id
+),
+
+registered as (
+    select
+        deliveries.delivery_id,
+        max(case when superseder.registered_at > deliveries.registered_at then superseder.registered_at else deliveries.registered_at end) as changed_at
+    from {{ source('raw', 'deliveries') }} as deliveries
+    left join {{ source('raw', 'deliveries') }} as superseder on superseder.path = deliveries.superseded_by
+    where deliveries.status = 'loaded'
+    group by deliveries.delivery_id
+)
+
+select
+    registered.delivery_id,
+    registered.changed_at,
+    {{ month_start('min(first_dates.first_date)') }} as first_month
+from registered
+inner join first_dates on first_dates.delivery_id = registered.delivery_id
+group by registered.delivery_id, registered.changed_at

@@ -1,0 +1,34 @@
+-- One row per school site in the DUO registry, with its pilot membership: the pilot it
+-- takes part in and the pilot period (a school in no pilot has null pilot columns).
+with membership as (
+    select * from (
+        select
+            pilot_schools.school_id,
+            pilots.pilot_id,
+            pilots.start_date,
+            pilots.planned_end_date,
+            row_number() over (partition by pilot_schools.school_id order by pilots.start_date desc) as latest_first
+        from {{ ref('stg_registry__pilot_schools') }} as pilot_schools
+        inner join {{ ref('stg_registry__pilots') }} as pilots on pilots.pilot_id = pilot_schools.pilot_id
+    ) as ranked
+    where latest_first = 1
+)
+
+select
+    duo.school_id,
+    duo.brin,
+    duo.vestiging,
+    duo.school_name,
+    duo.school_type,
+    duo.cluster,
+    duo.municipality_code,
+    duo.municipality_name,
+    provinces.code as province_code,
+    duo.province_name,
+    membership.pilot_id,
+    membership.start_date as pilot_start_date,
+    membership.planned_end_date as pilot_planned_end_date,
+    membership.pilot_id is not null as is_pilot_school
+from {{ ref('stg_duo__schools') }} as duo
+left join {{ ref('provinces') }} as provinces on provinces.name = duo.province_name
+left join membership on membership.school_id = duo.school_id

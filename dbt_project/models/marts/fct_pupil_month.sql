@@ -1,0 +1,125 @@
+{{ config(
+    materialized='incremental',
+    unique_key='month',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+-- The pupil-month panel: one row per pupil and calendar month enrolled, at exactly one
+-- school, with absence, thuiszitter status, youth care, declared cost and pilot exposure.
+-- Incremental by month: a new delivery rebuilds the months from the earliest one it
+-- touches (see rebuild_from_month); a full refresh gives the same rows.
+with panel as (
+    select * from {{ ref('int_pupil_months') }}
+    {% if is_incremental() %}
+    where month >= {{ rebuild_from_month() }}
+    {% endif %}
+),
+
+school_pilots as (
+    -- the pilot of the school in each month: the one whose period holds the month,
+    -- otherwise the school's latest pilot (for event time before and after the pilot)
+    select * from (
+        select
+            panel_months.school_id,
+            panel_months.month,
+            pilots.pilot_id,
+            pilots.start_date,
+            pilots.planned_end_date,
+            row_number() over (
+                partition by panel_months.school_id, panel_months.month
+                order by case when panel_months.month >= pilots.start_date
+                                   and (pilots.planned_end_date is null or panel_months.month <= pilots.planned_end_date)
+                              then 0 else 1 end,
+                         pilots.start_date desc
+            ) as pilot_rank
+        from (select distinct school_id, month from panel) as panel_months
+        inner join {{ ref('stg_registry__pilot_schools') }} as pilot_schools on pilot_schools.school_id = panel_months.school_id
+        inner join {{ ref('stg_registry__pilots') }} as pilots on pilots.pilot_id = pilot_schools.pilot_id
+    ) as ranked
+    where pilot_rank = 1
+),
+
+referrals as (
+    select
+        pupil_pseudonym,
+        month,
+        count(*) as new_referrals,
+        sum(case when is_allocated then 1 else 0 end) as new_referrals_allocated
+        {%- for code, label in referrer_types() %},
+        sum(case when referrer_type_code = '{{ code }}' then 1 else 0 end) as new_referrals_{{ label }}
+        {%- endfor %}
+    from {{ ref('fct_referrals') }}
+    where pupil_pseudonym is not null
+    group by pupil_pseudonym, month
+),
+
+care as (
+    select panel.pupil_pseudonym, panel.month, count(*) as active_care_trajectories
+    from panel
+    inner join {{ ref('int_care_trajectories') }} as trajectories
+        on trajectories.client_pseudonym = panel.pupil_pseudonym
+        and trajectories.care_start <= {{ month_end('panel.month') }}
+        and (trajectories.care_end is null or trajectories.care_end >= panel.month)
+    group by panel.pupil_pseudonym, panel.month
+),
+
+costs as (
+    select client_pseudonym as pupil_pseudonym, month, sum(amount_cents) as declared_cost_cents
+    from {{ ref('int_declaration_months') }}
+    group by client_pseudonym, month
+),
+
+thuiszitter as (
+    select pupil_pseudonym, month, spell_started, thuiszitter_school_days
+    from {{ ref('int_thuiszitter_months') }}
+),
+
+exits as (
+    select pupil_pseudonym, exit_month as month, school_id, max(case when is_dropout then 1 else 0 end) as dropout
+    from {{ ref('int_school_exits') }}
+    group by pupil_pseudonym, exit_month, school_id
+)
+
+select
+    panel.pupil_pseudonym,
+    panel.month,
+    panel.school_id,
+    cast(case when extract(month from panel.month) >= 8 then extract(year from panel.month) else extract(year from panel.month) - 1 end as integer) as school_year,
+    school_pilots.pilot_id,
+    school_pilots.pilot_id is not null as is_pilot_school,
+    coalesce(
+        panel.month >= school_pilots.start_date
+        and (school_pilots.planned_end_date is null or panel.month <= school_pilots.planned_end_date),
+        false
+    ) as is_treated,
+    cast({{ months_between(month_start('school_pilots.start_date'), 'panel.month') }} as integer) as months_since_pilot_start,
+    panel.identifier_kind,
+    panel.sex,
+    panel.birth_month,
+    cast(floor({{ months_between('panel.birth_month', 'panel.month') }} / 12.0) as integer) as age_years,
+    {{ months_between('panel.birth_month', 'panel.month') }} >= {{ var('compulsory_school_age_from') }} * 12 + 1
+        and {{ months_between('panel.birth_month', 'panel.month') }} < ({{ var('compulsory_school_age_until') }} + 1) * 12 as is_compulsory_school_age,
+    coalesce(absence.authorised_hours, 0) as authorised_absence_hours,
+    coalesce(absence.unauthorised_hours, 0) as unauthorised_absence_hours,
+    thuiszitter.pupil_pseudonym is not null as is_thuiszitter,
+    coalesce(thuiszitter.spell_started, false) as thuiszitter_spell_started,
+    coalesce(thuiszitter.thuiszitter_school_days, 0) as thuiszitter_school_days,
+    coalesce(care.active_care_trajectories, 0) as active_care_trajectories,
+    coalesce(referrals.new_referrals, 0) as new_referrals,
+    coalesce(referrals.new_referrals_allocated, 0) as new_referrals_allocated,
+    {%- for code, label in referrer_types() %}
+    coalesce(referrals.new_referrals_{{ label }}, 0) as new_referrals_{{ label }},
+    {%- endfor %}
+    coalesce(costs.declared_cost_cents, 0) as declared_cost_cents,
+    exits.school_id is not null as is_exit,
+    coalesce(exits.dropout, 0) = 1 as is_dropout,
+    {{ lineage_columns() }}
+from panel
+left join school_pilots on school_pilots.school_id = panel.school_id and school_pilots.month = panel.month
+left join {{ ref('int_absence_pupil_months') }} as absence
+    on absence.pupil_pseudonym = panel.pupil_pseudonym and absence.month = panel.month
+left join thuiszitter on thuiszitter.pupil_pseudonym = panel.pupil_pseudonym and thuiszitter.month = panel.month
+left join care on care.pupil_pseudonym = panel.pupil_pseudonym and care.month = panel.month
+left join referrals on referrals.pupil_pseudonym = panel.pupil_pseudonym and referrals.month = panel.month
+left join costs on costs.pupil_pseudonym = panel.pupil_pseudonym and costs.month = panel.month
+left join exits on exits.pupil_pseudonym = panel.pupil_pseudonym and exits.month = panel.month and exits.school_id = panel.school_id

@@ -1,0 +1,40 @@
+-- One row per youth-care request (JW315), the referral: who referred, which product, and
+-- where the young person was at school in the month of the request (null when the
+-- client is not a pupil in the panel that month).
+with requests as (
+    select * from (
+        select *, row_number() over (partition by municipality_code, message_id order by delivery_registered_at desc, row_locator) as copy_rank
+        from {{ ref('stg_ijw__requests') }}
+    ) as r where copy_rank = 1
+)
+
+select
+    {{ dbt.hash("requests.municipality_code || '|' || requests.message_id") }} as referral_id,
+    requests.message_id,
+    requests.municipality_code,
+    requests.provider_agb,
+    requests.client_pseudonym,
+    requests.request_date,
+    {{ month_start('requests.request_date') }} as month,
+    requests.referrer_type_code,
+    referrers.label as referrer_type,
+    requests.product_category,
+    categories.description_en as product_category_description,
+    requests.product_code,
+    requests.requested_start,
+    requests.requested_end,
+    exists (
+        select 1 from {{ ref('int_care_trajectories') }} as t
+        where t.municipality_code = requests.municipality_code
+          and t.request_message_id = requests.message_id
+          and t.allocation_number is not null
+    ) as is_allocated,
+    panel.pupil_pseudonym,
+    panel.school_id,
+    requests.delivery_id
+from requests
+left join {{ ref('int_pupil_months') }} as panel
+    on panel.pupil_pseudonym = requests.client_pseudonym
+    and panel.month = {{ month_start('requests.request_date') }}
+left join {{ ref('ijw_referrer_types') }} as referrers on referrers.code = requests.referrer_type_code
+left join {{ ref('ijw_product_categories') }} as categories on categories.code = requests.product_category

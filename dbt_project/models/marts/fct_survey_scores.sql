@@ -1,0 +1,24 @@
+-- One row per questionnaire response with its scale scores, the school year and whether
+-- the school was in its pilot period at the time of the response.
+select
+    scores.delivery_id,
+    scores.row_locator,
+    scores.respondent_group,
+    scores.respondent_id,
+    scores.school_id,
+    scores.response_date,
+    scores.school_year,
+    scores.climate_items_answered,
+    scores.climate_score,
+    scores.satisfaction,
+    pilots.pilot_id,
+    pilots.pilot_id is not null as is_treated
+from {{ ref('int_survey_scores') }} as scores
+left join (
+    select pilot_schools.school_id, pilots.pilot_id, pilots.start_date, pilots.planned_end_date
+    from {{ ref('stg_registry__pilot_schools') }} as pilot_schools
+    inner join {{ ref('stg_registry__pilots') }} as pilots on pilots.pilot_id = pilot_schools.pilot_id
+) as pilots
+    on pilots.school_id = scores.school_id
+    and scores.response_date >= pilots.start_date
+    and (pilots.planned_end_date is null or scores.response_date <= pilots.planned_end_date)

@@ -1,0 +1,24 @@
+-- One row per enrolment record in a current school export. The same enrolment appears in
+-- the export of every school year it overlaps; int_enrolment_spells keeps one per spell.
+with source_rows as (
+    {{ current_rows('school_enrolments') }}
+)
+
+select
+    delivery_id,
+    row_locator,
+    delivered_on,
+    pupil_pseudonym,
+    id_kind as identifier_kind,
+    key_version,
+    school_id,
+    brin,
+    vestiging,
+    cast(birth_month as date) as birth_month,
+    case sex when 'M' then 'male' when 'V' then 'female' when 'X' then 'other' else 'unknown' end as sex,
+    postcode4,
+    school_group,
+    cast(enrol_start as date) as enrol_start,
+    cast(enrol_end as date) as enrol_end,
+    nullif(trim(destination), '') as destination
+from source_rows
