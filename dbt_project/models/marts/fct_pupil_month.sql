@@ -15,38 +15,14 @@ with panel as (
     {% endif %}
 ),
 
-school_pilots as (
-    -- the pilot of the school in each month: the one whose period holds the month,
-    -- otherwise the school's latest pilot (for event time before and after the pilot)
-    select * from (
-        select
-            panel_months.school_id,
-            panel_months.month,
-            pilots.pilot_id,
-            pilots.start_date,
-            pilots.planned_end_date,
-            row_number() over (
-                partition by panel_months.school_id, panel_months.month
-                order by case when panel_months.month >= pilots.start_date
-                                   and (pilots.planned_end_date is null or panel_months.month <= pilots.planned_end_date)
-                              then 0 else 1 end,
-                         pilots.start_date desc
-            ) as pilot_rank
-        from (select distinct school_id, month from panel) as panel_months
-        inner join {{ ref('stg_registry__pilot_schools') }} as pilot_schools on pilot_schools.school_id = panel_months.school_id
-        inner join {{ ref('stg_registry__pilots') }} as pilots on pilots.pilot_id = pilot_schools.pilot_id
-    ) as ranked
-    where pilot_rank = 1
-),
-
 referrals as (
     select
         pupil_pseudonym,
         month,
         count(*) as new_referrals,
-        sum(case when is_allocated then 1 else 0 end) as new_referrals_allocated
+        cast(sum(case when is_allocated then 1 else 0 end) as bigint) as new_referrals_allocated
         {%- for code, label in referrer_types() %},
-        sum(case when referrer_type_code = '{{ code }}' then 1 else 0 end) as new_referrals_{{ label }}
+        cast(sum(case when referrer_type_code = '{{ code }}' then 1 else 0 end) as bigint) as new_referrals_{{ label }}
         {%- endfor %}
     from {{ ref('fct_referrals') }}
     where pupil_pseudonym is not null
@@ -64,7 +40,7 @@ care as (
 ),
 
 costs as (
-    select client_pseudonym as pupil_pseudonym, month, sum(amount_cents) as declared_cost_cents
+    select client_pseudonym as pupil_pseudonym, month, cast(sum(amount_cents) as bigint) as declared_cost_cents
     from {{ ref('int_declaration_months') }}
     group by client_pseudonym, month
 ),
@@ -85,14 +61,10 @@ select
     panel.month,
     panel.school_id,
     cast(case when extract(month from panel.month) >= 8 then extract(year from panel.month) else extract(year from panel.month) - 1 end as integer) as school_year,
-    school_pilots.pilot_id,
-    school_pilots.pilot_id is not null as is_pilot_school,
-    coalesce(
-        panel.month >= school_pilots.start_date
-        and (school_pilots.planned_end_date is null or panel.month <= school_pilots.planned_end_date),
-        false
-    ) as is_treated,
-    cast({{ months_between(month_start('school_pilots.start_date'), 'panel.month') }} as integer) as months_since_pilot_start,
+    exposure.pilot_id,
+    exposure.is_pilot_school,
+    exposure.is_treated,
+    exposure.months_since_pilot_start,
     panel.identifier_kind,
     panel.sex,
     panel.birth_month,
@@ -115,7 +87,8 @@ select
     coalesce(exits.dropout, 0) = 1 as is_dropout,
     {{ lineage_columns() }}
 from panel
-left join school_pilots on school_pilots.school_id = panel.school_id and school_pilots.month = panel.month
+inner join {{ ref('int_pupil_month_exposure') }} as exposure
+    on exposure.pupil_pseudonym = panel.pupil_pseudonym and exposure.month = panel.month
 left join {{ ref('int_absence_pupil_months') }} as absence
     on absence.pupil_pseudonym = panel.pupil_pseudonym and absence.month = panel.month
 left join thuiszitter on thuiszitter.pupil_pseudonym = panel.pupil_pseudonym and thuiszitter.month = panel.month

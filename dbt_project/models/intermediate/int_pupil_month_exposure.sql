@@ -1,0 +1,41 @@
+-- Pilot exposure per pupil-month, from the pilot registry: the pilot of the pupil's school
+-- (the one whose period holds the month, otherwise the school's latest pilot, so event
+-- time is defined before and after the pilot), whether the month is treated (the month
+-- starts inside the pilot period, planned end inclusive) and months since the pilot's
+-- first treated month (event time; negative before the start).
+with school_pilots as (
+    select * from (
+        select
+            school_months.school_id,
+            school_months.month,
+            pilots.pilot_id,
+            pilots.start_date,
+            pilots.planned_end_date,
+            row_number() over (
+                partition by school_months.school_id, school_months.month
+                order by case when school_months.month >= pilots.start_date
+                                   and (pilots.planned_end_date is null or school_months.month <= pilots.planned_end_date)
+                              then 0 else 1 end,
+                         pilots.start_date desc
+            ) as pilot_rank
+        from (select distinct school_id, month from {{ ref('int_pupil_months') }}) as school_months
+        inner join {{ ref('stg_registry__pilot_schools') }} as pilot_schools on pilot_schools.school_id = school_months.school_id
+        inner join {{ ref('stg_registry__pilots') }} as pilots on pilots.pilot_id = pilot_schools.pilot_id
+    ) as ranked
+    where pilot_rank = 1
+)
+
+select
+    panel.pupil_pseudonym,
+    panel.month,
+    panel.school_id,
+    school_pilots.pilot_id,
+    school_pilots.pilot_id is not null as is_pilot_school,
+    coalesce(
+        panel.month >= school_pilots.start_date
+        and (school_pilots.planned_end_date is null or panel.month <= school_pilots.planned_end_date),
+        false
+    ) as is_treated,
+    cast({{ months_between(month_start('school_pilots.start_date'), 'panel.month') }} as integer) as months_since_pilot_start
+from {{ ref('int_pupil_months') }} as panel
+left join school_pilots on school_pilots.school_id = panel.school_id and school_pilots.month = panel.month
