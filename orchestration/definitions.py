@@ -2,6 +2,11 @@
 
 Asset groups live in orchestration/defs/<group>/; this module only assembles them with
 the shared resources. `dagster dev -m orchestration.definitions` or `pilotmonitor ui`.
+
+Jobs: `all_assets` (landing inventory, pilot registry, ingestion, then the dbt build of
+the warehouse; what `pilotmonitor run`, the daily schedule and the landing sensor run),
+`ingest_all` (ingestion only) and `warehouse_build` (dbt build only, on the raw layer as
+it is).
 """
 
 from __future__ import annotations
@@ -11,12 +16,29 @@ import dagster as dg
 from orchestration.defs.ingestion import assets as ingestion_assets
 from orchestration.defs.landing import assets as landing_assets
 from orchestration.defs.registry import assets as registry_assets
+from orchestration.defs.warehouse import assets as warehouse_assets
 from orchestration.resources import build_resources
 
+all_assets_job = dg.define_asset_job(
+    "all_assets",
+    selection=dg.AssetSelection.all(),
+    description="The whole pipeline: landing inventory, pilot registry, ingestion of new deliveries, then `dbt build` of the warehouse with its tests.",
+)
+warehouse_job = dg.define_asset_job(
+    "warehouse_build",
+    selection=dg.AssetSelection.assets(warehouse_assets.warehouse_dbt_assets),
+    description="`dbt build` of every model and seed with its tests, on the raw layer as it is.",
+)
+
 defs = dg.Definitions(
-    assets=[landing_assets.landing_inventory, registry_assets.pilot_registry, *ingestion_assets.source_assets],
-    jobs=[ingestion_assets.ingestion_job],
-    sensors=[ingestion_assets.landing_sensor],
-    schedules=[ingestion_assets.ingestion_schedule],
-    resources=build_resources(),
+    assets=[
+        landing_assets.landing_inventory,
+        registry_assets.pilot_registry,
+        *ingestion_assets.source_assets,
+        warehouse_assets.warehouse_dbt_assets,
+    ],
+    jobs=[all_assets_job, ingestion_assets.ingestion_job, warehouse_job],
+    sensors=[ingestion_assets.build_landing_sensor(all_assets_job, downstream_of=warehouse_assets.warehouse_keys_downstream_of)],
+    schedules=[ingestion_assets.build_ingestion_schedule(all_assets_job)],
+    resources={**build_resources(), "dbt": warehouse_assets.dbt_resource()},
 )

@@ -1,7 +1,8 @@
 """The `pilotmonitor` command line.
 
     pilotmonitor synth [--scale 1.0] [--seed N] [--scenario demo]   write synthetic deliveries
-    pilotmonitor run [--demo]                                        materialize every asset in-process
+    pilotmonitor run [--demo]                                        materialize every asset in-process (ingestion, then dbt build)
+    pilotmonitor docs [--serve]                                      generate (and serve) the dbt documentation of the warehouse
     pilotmonitor pull cbs|duo-schools|duo-pupils                     pull a public source into the landing area
     pilotmonitor ui [--port 3000] [--demo]                           start the Dagster UI on this project
 """
@@ -81,7 +82,8 @@ def _set_demo(demo: bool) -> None:
 
 @app.command()
 def run(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False) -> None:
-    """Materialize the whole asset graph in-process (the same graph the UI shows)."""
+    """Materialize the whole asset graph in-process (the same graph the UI shows):
+    landing inventory, pilot registry, ingestion, then `dbt build` of the warehouse."""
     import dagster as dg
 
     settings = Settings.from_env()
@@ -91,24 +93,98 @@ def run(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False) -
 
     with console.status("materializing assets"):
         result = dg.materialize(list(defs.assets or []), resources=defs.resources, instance=dg.DagsterInstance.get(), raise_on_error=False)
+    table, failed = run_summary(defs, result)
+    console.print(table)
+    console.print(f"warehouse: {settings.warehouse_path}")
+    if not result.success or failed:
+        raise typer.Exit(code=1)
+
+
+def run_summary(defs, result) -> tuple[Table, list]:
+    """The summary table of a run and its failed (error-severity) checks.
+
+    Python assets get a row each; dbt models and seeds are counted per group (the
+    warehouse has dozens); checks are counted per kind (the assets' own checks, dbt
+    tests), with every failing check named. A failing check of warn severity is shown
+    but does not fail the run.
+    """
+    import dagster as dg
+
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    is_dbt = {key: "dbt" in (spec.kinds or set()) for key, spec in specs.items()}
+    materialized = {event.asset_key for event in result.get_asset_materialization_events()}
     table = Table(title="pipeline run")
     table.add_column("asset")
     table.add_column("result")
     for event in result.get_asset_materialization_events():
-        table.add_row(event.asset_key.to_user_string(), "materialized")
+        if not is_dbt.get(event.asset_key, False):
+            table.add_row(event.asset_key.to_user_string(), "materialized")
+    dbt_groups: dict[str, list] = {}
+    for key, spec in specs.items():
+        if is_dbt[key]:
+            dbt_groups.setdefault(spec.group_name or "default", []).append(key)
+    for group, keys in dbt_groups.items():
+        done = sum(key in materialized for key in keys)
+        colour = "" if done == len(keys) else "[red]"
+        table.add_row(f"{group} (dbt, {len(keys)} assets)", f"{colour}{done} of {len(keys)} materialized")
+
     evaluations = result.get_asset_check_evaluations()
-    failed_checks = [e for e in evaluations if not e.passed]
-    for evaluation in failed_checks:
+    defined = defs.resolve_asset_graph().asset_check_keys
+    failed = [e for e in evaluations if not e.passed and e.severity != dg.AssetCheckSeverity.WARN]
+    warned = [e for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.WARN]
+    for evaluation in failed:
         table.add_row(f"{evaluation.asset_key.to_user_string()} / {evaluation.check_name}", "[red]check failed[/red]")
-    if evaluations:
-        table.add_row("asset checks", f"{len(evaluations) - len(failed_checks)} of {len(evaluations)} passed")
+    for evaluation in warned:
+        table.add_row(f"{evaluation.asset_key.to_user_string()} / {evaluation.check_name}", "[yellow]check warned[/yellow]")
+    for label, dbt in (("asset checks", False), ("dbt tests (asset checks)", True)):
+        kind_defined = [k for k in defined if is_dbt.get(k.asset_key, False) == dbt]
+        kind_evaluated = [e for e in evaluations if is_dbt.get(e.asset_key, False) == dbt]
+        if not kind_defined and not kind_evaluated:
+            continue
+        passed = sum(e.passed for e in kind_evaluated)
+        text = f"{passed} of {len(kind_defined)} passed"
+        not_run = len(kind_defined) - len({e.asset_check_key for e in kind_evaluated})
+        if not_run > 0:
+            text += f" ([red]{not_run} not run[/red])"
+        table.add_row(label, text)
     for event in result.all_events:
         if event.is_step_failure:
-            table.add_row(event.step_key or "?", f"[red]failed[/red]: {event.event_specific_data.error.message.strip()}")  # type: ignore[union-attr]
-    console.print(table)
-    console.print(f"warehouse: {settings.warehouse_path}")
-    if not result.success or failed_checks:
+            message = event.event_specific_data.error.message.strip()  # type: ignore[union-attr]
+            lines = message.splitlines()
+            if len(lines) > 20:
+                message = "\n".join([*lines[:20], f"... ({len(lines) - 20} more lines in the run log)"])
+            table.add_row(event.step_key or "?", f"[red]failed[/red]: {message}")
+    return table, failed
+
+
+@app.command()
+def docs(
+    serve: Annotated[bool, typer.Option("--serve", help="Serve the documentation site after generating it (dbt docs serve).")] = False,
+    port: Annotated[int, typer.Option(help="Port of `dbt docs serve`.")] = 8080,
+) -> None:
+    """Generate the dbt documentation of the warehouse (dbt docs generate, with the catalog
+    read from the warehouse) and print where index.html is; --serve also serves it."""
+    from orchestration.defs.warehouse.project import DBT_PROJECT_DIR, TARGET_DIR, DbtNotFoundError, dbt_env, dbt_executable
+
+    settings = Settings.from_env()
+    if not settings.warehouse_path.is_file():
+        console.print(f"[red]no warehouse at {settings.warehouse_path}[/red]: run `pilotmonitor run` first (the catalog is read from it)")
         raise typer.Exit(code=1)
+    try:
+        executable = dbt_executable()
+    except DbtNotFoundError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=1) from None
+    env = {**os.environ, **dbt_env(settings.warehouse_path)}
+    common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(TARGET_DIR)]
+    code = subprocess.call([executable, "docs", "generate", *common], cwd=DBT_PROJECT_DIR, env=env)
+    index = TARGET_DIR / "index.html"
+    if code != 0 or not index.is_file():
+        console.print(f"[red]dbt docs generate failed[/red] (exit {code})")
+        raise typer.Exit(code=code or 1)
+    console.print(f"documentation: {index}")
+    if serve:
+        raise typer.Exit(subprocess.call([executable, "docs", "serve", "--port", str(port), *common], cwd=DBT_PROJECT_DIR, env=env))
 
 
 @app.command()

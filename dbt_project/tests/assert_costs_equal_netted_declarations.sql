@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_youth_care_costs'}}}) }}
 -- Costs in the marts equal the netted declarations: per declared line, the months add up
 -- to debit minus credit, and the panel holds exactly the costs of pupil-months.
 with per_line as (

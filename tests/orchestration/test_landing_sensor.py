@@ -1,14 +1,21 @@
-"""The landing sensor asks for ingestion of exactly the sources whose files changed."""
+"""The landing sensor asks for ingestion of exactly the sources whose files changed,
+followed by the warehouse models built on them."""
 
 import dagster as dg
 
-from orchestration.defs.ingestion.assets import landing_sensor
+from orchestration.definitions import defs
 from orchestration.resources import PilotmonitorSettings
+
+landing_sensor = defs.resolve_sensor_def("landing_sensor")
 
 
 def _evaluate(tmp_path, cursor=None):
     context = dg.build_sensor_context(cursor=cursor, resources={"pilotmonitor": PilotmonitorSettings(data_dir=str(tmp_path))})
     return landing_sensor(context), context.cursor
+
+
+def _raw(request):
+    return {key.to_user_string() for key in request.asset_selection if key.to_user_string().startswith("raw_")}
 
 
 def test_new_files_trigger_only_their_sources(tmp_path):
@@ -17,7 +24,7 @@ def test_new_files_trigger_only_their_sources(tmp_path):
     (costs / "p1_kosten_20250105.csv").write_text("jaar;fte\n")
     result, cursor = _evaluate(tmp_path)
     assert isinstance(result, dg.RunRequest)
-    assert {key.to_user_string() for key in result.asset_selection} == set(
+    assert _raw(result) == set(
         # every source gets a first fingerprint, so the first evaluation selects all of them
         f"raw_{s}" for s in ["product_list", "duo_schools", "duo_pupil_counts", "cbs_youth_care", "school_enrolments", "school_absence", "ijw_messages", "ijw_extracts", "pilot_activity", "pilot_costs", "survey_responses"]
     )
@@ -25,7 +32,13 @@ def test_new_files_trigger_only_their_sources(tmp_path):
     assert isinstance(unchanged, dg.SkipReason)
     (costs / "p1_kosten_20250301.csv").write_text("jaar;fte\n2025;1\n")
     changed, _ = _evaluate(tmp_path, cursor)
-    assert [key.to_user_string() for key in changed.asset_selection] == ["raw_pilot_costs"]
+    assert _raw(changed) == {"raw_pilot_costs"}
+    # then the warehouse models built on the pilot costs, and nothing unrelated
+    downstream = {key.to_user_string() for key in changed.asset_selection} - {"raw_pilot_costs"}
+    assert {"staging/stg_pilot__costs"} <= downstream
+    assert "staging/stg_school__enrolments" not in downstream and "raw_school_enrolments" not in downstream
+    job_assets = defs.resolve_job_def(landing_sensor.job_name).asset_layer.executable_asset_keys
+    assert set(changed.asset_selection) <= set(job_assets)
 
 
 def test_missing_landing_area_is_skipped_with_a_reason(tmp_path):

@@ -9,11 +9,17 @@ with first_dates as (
     union all
     select delivery_id, min(message_date) from {{ source('raw', 'ijw_requests') }} group by delivery_id
     union all
-    select delivery_id, min(least(allocation_start, message_date)) from {{ source('raw', 'ijw_allocations') }} group by delivery_id
+    -- an allocation also changes its request's month (new_referrals_allocated)
+    select allocations.delivery_id, min(least(allocations.allocation_start, allocations.message_date, coalesce(requests.message_date, allocations.message_date)))
+    from {{ source('raw', 'ijw_allocations') }} as allocations
+    left join {{ source('raw', 'ijw_requests') }} as requests
+        on requests.provider_reference = allocations.provider_reference and requests.provider_agb = allocations.provider_agb
+    group by allocations.delivery_id
     union all
     select delivery_id, min(start_date) from {{ source('raw', 'ijw_starts') }} group by delivery_id
     union all
-    select delivery_id, min(start_date) from {{ source('raw', 'ijw_stops') }} group by delivery_id
+    -- a stop ends care from its end date on; the months before keep their care
+    select delivery_id, min(coalesce(end_date, start_date)) from {{ source('raw', 'ijw_stops') }} group by delivery_id
     union all
     select delivery_id, min(product_period_start) from {{ source('raw', 'ijw_declaration_lines') }} group by delivery_id
 ),

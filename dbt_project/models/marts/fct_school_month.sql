@@ -4,6 +4,8 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
 ) }}
+-- depends_on: {{ ref('int_registry_version') }}
+-- depends_on: {{ ref('int_delivery_changes') }}
 -- The panel aggregated per school and month, with pupil-months as exposure. Rates per
 -- 100 pupil-months are left to the analyses (counts and exposure stay additive).
 select

@@ -9,6 +9,7 @@ onderwijsnummer, no name or street from the landing area in its tables).
 
 import json
 import os
+from collections.abc import Callable, Sequence
 
 import dagster as dg
 import pandas as pd
@@ -21,6 +22,8 @@ from pilotmonitor.ingest.sources import SOURCES, ReadContext, Source
 
 GROUP = "ingestion"
 PREVIEW_ROWS = 40
+# Besides its source's tables every ingestion asset writes the delivery register and the quarantine.
+REGISTER_TABLES = ("deliveries", "quarantine")
 
 
 def asset_name(source: Source) -> str:
@@ -151,25 +154,36 @@ def _fingerprints(landing_dir) -> dict[str, str]:
     return out
 
 
-@dg.sensor(job=ingestion_job, minimum_interval_seconds=60, description="Starts ingestion of the sources whose files in the landing area changed.")
-def landing_sensor(context: dg.SensorEvaluationContext, pilotmonitor: PilotmonitorSettings):
-    landing_dir = pilotmonitor.settings().landing_dir
-    if not landing_dir.is_dir():
-        return dg.SkipReason(f"no landing area at {landing_dir}")
-    previous = json.loads(context.cursor) if context.cursor else {}
-    current = _fingerprints(landing_dir)
-    changed = [name for name, print_ in current.items() if previous.get(name) != print_]
-    context.update_cursor(json.dumps(current))
-    if not changed:
-        return dg.SkipReason("no new or changed deliveries")
-    selection = [dg.AssetKey(f"raw_{name}") for name in changed]
-    return dg.RunRequest(run_key="|".join(f"{n}:{current[n]}" for n in changed), asset_selection=selection)
+def build_landing_sensor(job, downstream_of: Callable[[Sequence[dg.AssetKey]], Sequence[dg.AssetKey]] | None = None) -> dg.SensorDefinition:
+    """The landing sensor for `job`: it asks for the ingestion assets of the sources whose
+    files changed, followed by what `downstream_of` returns for them (the warehouse models
+    built on those sources; the job must contain both)."""
+
+    @dg.sensor(name="landing_sensor", job=job, minimum_interval_seconds=60, description="Starts ingestion of the sources whose files in the landing area changed, then rebuilds what depends on them.")
+    def landing_sensor(context: dg.SensorEvaluationContext, pilotmonitor: PilotmonitorSettings):
+        landing_dir = pilotmonitor.settings().landing_dir
+        if not landing_dir.is_dir():
+            return dg.SkipReason(f"no landing area at {landing_dir}")
+        previous = json.loads(context.cursor) if context.cursor else {}
+        current = _fingerprints(landing_dir)
+        changed = [name for name, print_ in current.items() if previous.get(name) != print_]
+        context.update_cursor(json.dumps(current))
+        if not changed:
+            return dg.SkipReason("no new or changed deliveries")
+        selection = [dg.AssetKey(f"raw_{name}") for name in changed]
+        if downstream_of is not None:
+            selection += [key for key in downstream_of(selection) if key not in selection]
+        return dg.RunRequest(run_key="|".join(f"{n}:{current[n]}" for n in changed), asset_selection=selection)
+
+    return landing_sensor
 
 
-ingestion_schedule = dg.ScheduleDefinition(
-    name="daily_ingestion",
-    job=ingestion_job,
-    cron_schedule="0 6 * * *",
-    execution_timezone="Europe/Amsterdam",
-    description="Daily sweep of the landing area (deliveries arrive monthly; the sensor reacts faster).",
-)
+def build_ingestion_schedule(job) -> dg.ScheduleDefinition:
+    """The daily sweep of the landing area, running `job` (ingestion and what follows it)."""
+    return dg.ScheduleDefinition(
+        name="daily_ingestion",
+        job=job,
+        cron_schedule="0 6 * * *",
+        execution_timezone="Europe/Amsterdam",
+        description="Daily sweep of the landing area and rebuild of the warehouse (deliveries arrive monthly; the sensor reacts faster).",
+    )

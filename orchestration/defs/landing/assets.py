@@ -14,6 +14,10 @@ from orchestration.resources import PilotmonitorSettings, WarehouseResource
 from pilotmonitor.ingest.deliveries import UnrecognisedDelivery, landing_files, recognise, sha256_of
 from pilotmonitor.ingest.loader import register_unrecognised
 
+# The raw tables this asset writes: the inventory, and failed rows in the delivery register
+# for files that follow no naming convention.
+TABLES = ("landing_files", "deliveries")
+
 def inventory(landing_dir: Path) -> pd.DataFrame:
     rows = []
     for path in landing_files(landing_dir):

@@ -14,6 +14,9 @@ import pandas as pd
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
 from pilotmonitor.pilots import PilotConfigError, load_registry
 
+# The raw tables this asset writes (the warehouse assets map dbt sources to it by these).
+TABLES = ("pilots", "pilot_schools", "pilot_comparison_rules", "pilot_plan", "pilot_budget")
+
 
 @dg.asset(group_name="registry", compute_kind="python")
 def pilot_registry(context: dg.AssetExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -53,6 +56,7 @@ def pilot_registry(context: dg.AssetExecutionContext, pilotmonitor: Pilotmonitor
             ["pilot_id", "year", "fte", "cost_per_fte_eur", "other_costs_eur"],
         ),
     }
+    assert tuple(tables) == TABLES, "keep TABLES in step with the tables written here"
     with warehouse.get_connection() as conn:
         conn.execute("create schema if not exists raw")
         for name, frame in tables.items():

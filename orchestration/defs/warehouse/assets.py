@@ -1,0 +1,142 @@
+"""The warehouse: every dbt model and seed of dbt_project/ as a Dagster asset, built with
+`dbt build`, its dbt tests as asset checks.
+
+Lineage into the raw layer: a dbt source ``raw.<table>`` is the asset that writes that
+table, derived from the same lists the writers use (ingestion.SOURCES[*].tables,
+registry.TABLES, landing.TABLES), never a second hand-kept list. Two kinds of raw tables
+have more than one writer:
+
+- the iJw tables are written by both raw_ijw_messages and raw_ijw_extracts: a model
+  reading one of them depends on both;
+- the delivery register raw.deliveries and raw.quarantine are written by every ingestion
+  asset (and landing_inventory registers unrecognised files). They are not assets of
+  their own. A model that joins a source table to the register (the ``current_rows``
+  macro) only sees register rows of that source's deliveries, so it depends on that
+  source's asset alone; a model that reads the register by itself (the delivery history)
+  depends on every asset that writes it.
+
+dbt tests on models and seeds are asset checks (dagster-dbt's ``enable_asset_checks``);
+the two source tests on raw.deliveries run in the same `dbt build` and fail it when
+they fail, but stay observations (their asset is the first writer of the register).
+Models are in group "warehouse", seeds (schema reference) in group "reference".
+"""
+
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from orchestration.defs.ingestion import assets as ingestion_assets
+from orchestration.defs.landing import assets as landing_assets
+from orchestration.defs.registry import assets as registry_assets
+from orchestration.defs.warehouse.project import dbt_env, dbt_executable, dbt_project, ensure_manifest, patched_environ
+from orchestration.resources import WarehouseResource
+from pilotmonitor.ingest.sources import SOURCES
+
+MODEL_GROUP = "warehouse"
+SEED_GROUP = "reference"
+RAW_SOURCE = "raw"  # the dbt source name of schema raw
+
+
+@cache
+def raw_table_writers() -> Mapping[str, tuple[dg.AssetKey, ...]]:
+    """raw table name -> the assets that write it, in a stable order."""
+    writers: dict[str, list[dg.AssetKey]] = defaultdict(list)
+    for table in landing_assets.TABLES:
+        writers[table].append(landing_assets.landing_inventory.key)
+    for source in SOURCES:
+        for table in (*source.tables, *ingestion_assets.REGISTER_TABLES):
+            writers[table].append(dg.AssetKey(ingestion_assets.asset_name(source)))
+    for table in registry_assets.TABLES:
+        writers[table].append(registry_assets.pilot_registry.key)
+    return {table: tuple(dict.fromkeys(keys)) for table, keys in writers.items()}
+
+
+def upstream_of_raw_tables(tables: Iterable[str]) -> list[dg.AssetKey]:
+    """The assets a node reading these raw tables depends on (see the module docstring)."""
+    tables = list(dict.fromkeys(tables))
+    writers = raw_table_writers()
+    specific = [t for t in tables if t not in ingestion_assets.REGISTER_TABLES]
+    chosen = specific or tables
+    keys: list[dg.AssetKey] = []
+    for table in chosen:
+        keys.extend(writers.get(table, (dg.AssetKey([RAW_SOURCE, table]),)))
+    return list(dict.fromkeys(keys))
+
+
+def _is_raw_source(props: Mapping[str, Any]) -> bool:
+    return props.get("resource_type") == "source" and props.get("source_name") == RAW_SOURCE
+
+
+class PilotmonitorDbtTranslator(DagsterDbtTranslator):
+    """dbt sources in schema raw -> the Dagster assets that write them; groups per layer."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if _is_raw_source(dbt_resource_props):
+            writers = raw_table_writers().get(dbt_resource_props["name"])
+            if writers:
+                return writers[0]
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] == "source":
+            return spec
+        parents = props.get("depends_on", {}).get("nodes", [])
+        raw_tables = [manifest["sources"][p]["name"] for p in parents if p in manifest.get("sources", {}) and _is_raw_source(manifest["sources"][p])]
+        if not raw_tables:
+            return spec
+        raw_source_keys = {self.get_asset_key(manifest["sources"][p]) for p in parents if p in manifest.get("sources", {}) and _is_raw_source(manifest["sources"][p])}
+        other_deps = [dep for dep in spec.deps if dep.asset_key not in raw_source_keys]
+        other_keys = {dep.asset_key for dep in other_deps}
+        raw_deps = [dg.AssetDep(key) for key in upstream_of_raw_tables(raw_tables) if key not in other_keys]
+        return spec.replace_attributes(deps=[*other_deps, *raw_deps])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        configured = super().get_group_name(dbt_resource_props)
+        if configured:
+            return configured
+        return SEED_GROUP if dbt_resource_props.get("resource_type") == "seed" else MODEL_GROUP
+
+
+translator = PilotmonitorDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(
+        enable_asset_checks=True,  # dbt tests on models and seeds -> asset checks
+        enable_duplicate_source_asset_keys=True,  # several raw tables share a writer asset
+    )
+)
+
+
+@dbt_assets(manifest=ensure_manifest(), project=dbt_project, dagster_dbt_translator=translator, name="warehouse_dbt_build")
+def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """`dbt build` of the selected models and seeds, with their tests, on the warehouse of
+    the run's settings."""
+    warehouse_path = warehouse.path()
+    warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    context.log.info(f"dbt build on {warehouse_path}")
+    with patched_environ(dbt_env(warehouse_path)):
+        invocation = dbt.cli(["build"], context=context)  # starts the dbt subprocess with this environment
+    yield from invocation.stream()
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+
+
+def warehouse_keys_downstream_of(keys: Sequence[dg.AssetKey]) -> list[dg.AssetKey]:
+    """The dbt assets that (transitively) depend on any of these keys, in manifest order."""
+    deps = {spec.key: {dep.asset_key for dep in spec.deps} for spec in warehouse_dbt_assets.specs}
+    reached = set(keys)
+    changed = True
+    while changed:
+        changed = False
+        for key, upstream in deps.items():
+            if key not in reached and upstream & reached:
+                reached.add(key)
+                changed = True
+    return [key for key in deps if key in reached]

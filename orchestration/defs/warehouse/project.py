@@ -1,0 +1,138 @@
+"""The dbt project behind the warehouse assets: where it is, which dbt runs it, with which
+environment, and a manifest that is always there when the code location loads.
+
+Used by the Dagster assets (assets.py) and by `pilotmonitor docs`; importing this module
+does not run dbt (``ensure_manifest`` does).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+from pilotmonitor.settings import REPO_ROOT, Settings
+
+logger = logging.getLogger(__name__)
+
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+TARGET_DIR = DBT_PROJECT_DIR / "target"
+MANIFEST_PATH = TARGET_DIR / "manifest.json"
+# Inputs of the manifest: a change to any of them makes target/manifest.json stale.
+_MANIFEST_INPUT_DIRS = ("models", "macros", "seeds", "tests", "snapshots", "analyses")
+_MANIFEST_INPUT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml")
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=Path("target"))
+
+
+class DbtNotFoundError(RuntimeError):
+    """No dbt executable next to the Python interpreter or on PATH."""
+
+
+class DbtParseError(RuntimeError):
+    """`dbt parse` failed, so there is no manifest to build the warehouse assets from."""
+
+
+def dbt_executable() -> str:
+    """The dbt of this environment: the `dbt` script next to the running Python (the venv's
+    bin/ even when it is not on PATH), else `dbt` on PATH."""
+    beside_python = Path(sys.executable).parent / ("dbt.exe" if os.name == "nt" else "dbt")
+    if beside_python.is_file() and os.access(beside_python, os.X_OK):
+        return str(beside_python)
+    on_path = shutil.which("dbt")
+    if on_path:
+        return on_path
+    raise DbtNotFoundError(
+        f"dbt not found: neither {beside_python} nor `dbt` on PATH. dagster-dbt does not install dbt; "
+        "install dbt-core and dbt-duckdb into this environment (`make install`, or "
+        "`uv pip install -r requirements.lock`)."
+    )
+
+
+def dbt_env(warehouse_path: Path | None = None) -> dict[str, str]:
+    """Environment variables every dbt subprocess gets: the warehouse of the same Settings as
+    the rest of Pilotmonitor (absolute, since dbt runs in dbt_project/) and no telemetry."""
+    path = Path(warehouse_path) if warehouse_path is not None else Settings.from_env().warehouse_path
+    return {
+        "PILOTMONITOR_WAREHOUSE": str(path.expanduser().resolve()),
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+@contextmanager
+def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block (DbtCliResource.cli copies
+    os.environ when it starts the dbt subprocess; it has no other way to add variables)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR, manifest: Path = MANIFEST_PATH) -> bool:
+    """True when the manifest is missing or older than any file dbt parses."""
+    if not manifest.is_file():
+        return True
+    built = manifest.stat().st_mtime
+    candidates = [project_dir / name for name in _MANIFEST_INPUT_FILES]
+    for folder in _MANIFEST_INPUT_DIRS:
+        if (project_dir / folder).is_dir():
+            candidates.extend(p for p in (project_dir / folder).rglob("*") if p.is_file())
+    return any(p.is_file() and p.stat().st_mtime > built for p in candidates)
+
+
+def parse_manifest(warehouse_path: Path | None = None) -> Path:
+    """Run `dbt parse` and put its manifest at target/manifest.json.
+
+    dbt writes into a private target directory first and the manifest is moved into place
+    atomically, so two processes loading the code location at once (test workers, the
+    UI and the daemon) never read a half-written manifest.
+    """
+    scratch = TARGET_DIR / f".parse-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    command = [dbt_executable(), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(scratch)]
+    env = {**os.environ, **dbt_env(warehouse_path), "DBT_LOG_PATH": str(scratch)}
+    try:
+        completed = subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600)
+        produced = scratch / "manifest.json"
+        if completed.returncode != 0 or not produced.is_file():
+            output = (completed.stdout + completed.stderr).strip()
+            raise DbtParseError(f"`dbt parse` of {DBT_PROJECT_DIR} failed (exit {completed.returncode}):\n{output}")
+        os.replace(produced, MANIFEST_PATH)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return MANIFEST_PATH
+
+
+def ensure_manifest() -> Path:
+    """A current target/manifest.json: parsed when missing (a fresh clone) or older than the
+    dbt sources (models edited since, or `dagster dev` picking up changes).
+
+    If re-parsing a stale manifest fails the old one is kept with a warning, so the code
+    location still loads; the dbt build itself then reports the broken project.
+    """
+    if not manifest_is_stale():
+        return MANIFEST_PATH
+    had_manifest = MANIFEST_PATH.is_file()
+    try:
+        return parse_manifest()
+    except DbtParseError as exc:
+        if not had_manifest:
+            raise
+        logger.warning("keeping the previous dbt manifest: %s", exc)
+        return MANIFEST_PATH

@@ -1,0 +1,180 @@
+"""The dbt models as Dagster assets: lineage into the raw layer, dbt tests as asset
+checks, one run that ingests and then builds the warehouse, and a manifest on a fresh clone."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from pilotmonitor.cli import app
+from pilotmonitor.settings import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def defs():
+    from orchestration.definitions import defs
+
+    return defs
+
+
+@pytest.fixture(scope="module")
+def specs(defs):
+    return {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+
+
+def _deps(spec) -> set[str]:
+    return {dep.asset_key.to_user_string() for dep in spec.deps}
+
+
+def _upstream(specs, key: str) -> set[str]:
+    seen, todo = set(), [key]
+    while todo:
+        for dep in _deps(specs[todo.pop()]):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def test_dbt_models_are_assets_downstream_of_the_ingestion_assets(specs):
+    fct = specs["marts/fct_pupil_month"]
+    assert fct.group_name == "warehouse" and "dbt" in fct.kinds
+    assert "raw_school_enrolments" in _upstream(specs, "marts/fct_pupil_month")
+    assert _deps(specs["staging/stg_school__enrolments"]) == {"raw_school_enrolments"}
+    # both iJw assets write the iJw tables
+    assert _deps(specs["staging/stg_ijw__starts"]) == {"raw_ijw_messages", "raw_ijw_extracts"}
+    assert _deps(specs["staging/stg_registry__pilots"]) == {"pilot_registry"}
+    assert specs["reference/provinces"].group_name == "reference"
+
+
+def test_every_raw_source_maps_to_the_asset_that_writes_it(defs, specs):
+    from orchestration.defs.warehouse.assets import raw_table_writers
+    from orchestration.defs.warehouse.project import MANIFEST_PATH
+
+    manifest = json.loads(MANIFEST_PATH.read_text())
+    raw_tables = {s["name"] for s in manifest["sources"].values() if s["source_name"] == "raw"}
+    writers = raw_table_writers()
+    assert raw_tables <= set(writers), f"raw tables without a writer asset: {raw_tables - set(writers)}"
+    assert writers["deliveries"][0].to_user_string() == "landing_inventory"
+    assert {k.to_user_string() for k in writers["ijw_requests"]} == {"raw_ijw_messages", "raw_ijw_extracts"}
+    # no dangling dependency on a raw table that is not an asset
+    all_deps = set().union(*(_deps(spec) for spec in specs.values()))
+    assert all_deps <= set(specs), all_deps - set(specs)
+
+
+def test_dbt_tests_are_asset_checks(defs, specs):
+    from orchestration.defs.warehouse.project import MANIFEST_PATH
+
+    graph = defs.resolve_asset_graph()
+    dbt_checks = {key for key in graph.asset_check_keys if "dbt" in specs[key.asset_key.to_user_string()].kinds}
+    assert dg.AssetCheckKey(dg.AssetKey(["reference", "provinces"]), "unique_provinces_code") in dbt_checks
+    manifest = json.loads(MANIFEST_PATH.read_text())
+    model_tests = [
+        n for n in manifest["nodes"].values()
+        if n["resource_type"] == "test" and len(n["depends_on"]["nodes"]) == 1 and not n["depends_on"]["nodes"][0].startswith("source.")
+    ]
+    assert len(dbt_checks) >= len(model_tests) > 0
+
+
+def test_jobs_run_ingestion_then_the_warehouse(defs):
+    job = defs.resolve_job_def("all_assets")
+    keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert {"landing_inventory", "pilot_registry", "raw_school_enrolments", "marts/fct_pupil_month"} <= keys
+    assert "marts/fct_pupil_month" in {k.to_user_string() for k in defs.resolve_job_def("warehouse_build").asset_layer.executable_asset_keys}
+
+
+def test_dbt_runs_on_the_warehouse_of_the_settings_without_telemetry(tmp_path, monkeypatch):
+    from orchestration.defs.warehouse.project import dbt_env, dbt_executable
+
+    monkeypatch.setenv("PILOTMONITOR_DATA_DIR", str(tmp_path / "elsewhere"))
+    env = dbt_env()
+    assert env["PILOTMONITOR_WAREHOUSE"] == str((tmp_path / "elsewhere" / "warehouse" / "pilotmonitor.duckdb").resolve())
+    assert env["DO_NOT_TRACK"] == "1"
+    assert Path(dbt_executable()).name == "dbt"
+
+
+def test_stale_or_missing_manifest_is_detected(tmp_path):
+    from orchestration.defs.warehouse.project import manifest_is_stale
+
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    model = project / "models" / "m.sql"
+    model.write_text("select 1")
+    manifest = project / "target" / "manifest.json"
+    assert manifest_is_stale(project, manifest)
+    manifest.parent.mkdir()
+    manifest.write_text("{}")
+    os.utime(model, (1, 1))
+    assert not manifest_is_stale(project, manifest)
+    os.utime(model, None)
+    os.utime(manifest, (2, 2))
+    assert manifest_is_stale(project, manifest)
+
+
+def test_definitions_load_on_a_fresh_clone_without_target(tmp_path):
+    clone = tmp_path / "clone"
+    for part in ["orchestration", "pilotmonitor", "pilots", "dbt_project"]:
+        shutil.copytree(REPO_ROOT / part, clone / part, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "__pycache__"))
+    assert not (clone / "dbt_project" / "target").exists()
+    env = {**os.environ, "PYTHONPATH": str(clone), "PILOTMONITOR_DATA_DIR": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path)}
+    code = "import orchestration.definitions as d, pilotmonitor.settings as s; print(s.REPO_ROOT); print(len(d.defs.resolve_all_asset_specs()))"
+    completed = subprocess.run([sys.executable, "-c", code], cwd=clone, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert completed.stdout.splitlines()[0] == str(clone)
+    assert (clone / "dbt_project" / "target" / "manifest.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("warehouse")
+    env = pytest.MonkeyPatch()
+    env.setenv("PILOTMONITOR_DATA_DIR", str(root / "data"))
+    env.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+    env.delenv("PILOTMONITOR_PSEUDONYM_KEY", raising=False)
+    env.delenv("PILOTMONITOR_PSEUDONYM_KEY_FILE", raising=False)
+    env.delenv("PILOTMONITOR_DEMO", raising=False)
+    env.delenv("PILOTMONITOR_WAREHOUSE", raising=False)
+    runner = CliRunner()
+    synth = runner.invoke(app, ["synth", "--scale", "0.05", "--seed", "5"])
+    assert synth.exit_code == 0, synth.output
+    run = runner.invoke(app, ["run", "--demo"])
+    yield root / "data", run
+    env.undo()
+
+
+def test_one_run_ingests_and_builds_the_marts_with_passing_dbt_checks(pipeline):
+    data, run = pipeline
+    assert run.exit_code == 0, run.output
+    counts = re.search(r"dbt tests \(asset checks\)\s*│\s*(\d+) of (\d+) passed", run.output)
+    assert counts, run.output
+    assert int(counts.group(1)) == int(counts.group(2)) > 0
+    assert re.search(r"warehouse \(dbt, (\d+) assets\)\s*│\s*(\d+) of \1 materialized", run.output), run.output
+    with duckdb.connect(str(data / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
+        tables = {r[0] for r in conn.execute("select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
+        assert {"fct_pupil_month", "fct_school_month", "dim_school", "dim_pilot"} <= tables
+        assert conn.execute("select count(*) from marts.fct_pupil_month").fetchone()[0] > 0
+
+
+def test_dbt_check_results_are_recorded_in_the_run_history(pipeline):
+    data, _ = pipeline
+    from orchestration.definitions import defs
+
+    with dg.DagsterInstance.get() as instance:
+        key = dg.AssetCheckKey(dg.AssetKey(["reference", "provinces"]), "unique_provinces_code")
+        records = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
+        assert records and records[0].status.value == "SUCCEEDED"
+    assert defs.resolve_asset_graph().has(key.asset_key)
+
+
+def test_docs_are_generated_against_the_warehouse(pipeline):
+    result = CliRunner().invoke(app, ["docs"])
+    assert result.exit_code == 0, result.output
+    assert "index.html" in result.output
