@@ -169,3 +169,43 @@ def test_a_pilot_school_unknown_to_duo_fails_the_build(warehouse, tmp_path):
     result = run_dbt(["test", "--select", "stg_registry__pilot_schools"], db, tmp_path / "dbt", check=False)
     assert result.returncode != 0
     assert "relationships_stg_registry__pilot_schools_school_id" in result.stdout
+
+
+def test_plausibility_checks_flag_a_missing_month_and_a_lost_referral_year(warehouse, tmp_path):
+    """Planted gaps in a copy of the warehouse: the biggest school's absence export misses
+    a month, the busiest municipality misses a month of declarations, and the school with most referrals loses
+    the youth-care requests of its largest school year. The plausibility tests (severity
+    warn, so the build still succeeds) name each of them. The thresholds are lowered for
+    this tiny scenario (about 10 pupils per school); on the clean warehouse the default
+    thresholds pass (test_every_dbt_test_passes)."""
+    db = tmp_path / "pilotmonitor.duckdb"
+    shutil.copy(warehouse["db"], db)
+    month = "2024-03-01"
+    with duckdb.connect(str(db)) as conn:
+        big_school = conn.execute("select school_id from marts.fct_school_month where month = ? order by pupil_months desc, school_id limit 1", [month]).fetchone()[0]
+        school = conn.execute("select school_id from marts.fct_school_month where school_year < 2026 group by 1 order by sum(new_referrals) desc, 1 limit 1").fetchone()[0]
+        year = conn.execute("select school_year from marts.fct_school_month where school_id = ? and school_year < 2026 group by 1 order by sum(pupil_months) desc, 1 limit 1", [school]).fetchone()[0]
+        municipality = conn.execute("select municipality_code from raw.ijw_declaration_lines group by 1 order by count(*) desc, 1 limit 1").fetchone()[0]
+        conn.execute("delete from raw.school_absence where school_id = ? and absence_date between date '2024-03-01' and date '2024-03-31'", [big_school])
+        conn.execute("delete from raw.ijw_declaration_lines where municipality_code = ? and product_period_start <= date '2024-03-31' and product_period_end >= date '2024-03-01'", [municipality])
+        clients = [r[0] for r in conn.execute("select distinct pupil_pseudonym from marts.fct_referrals where school_id = ? and month between make_date(?, 8, 1) and make_date(? + 1, 7, 31)", [school, year, year]).fetchall()]
+        conn.execute("delete from raw.ijw_requests where client_pseudonym in (select unnest(?)) and message_date between make_date(?, 8, 1) and make_date(? + 1, 7, 31)", [clients, year, year])
+    variables = "{plausible_min_pupils: 5, plausible_min_expected: 1, plausible_min_lines_per_month: 1}"
+    # raw rows were changed behind the delivery register's back, so rebuild in full
+    result = run_dbt(["build", "--full-refresh", "--store-failures", "--vars", variables], db, tmp_path / "dbt", check=False)
+    assert result.returncode == 0, result.stdout[-3000:]  # warnings do not fail the build
+    statuses = {r["unique_id"].split(".")[2]: r["status"] for r in run_results(tmp_path / "dbt") if r["unique_id"].startswith("test.")}
+    for name in ["assert_no_school_month_missing_absence", "assert_no_municipality_month_without_declarations", "assert_referral_rate_within_school_history"]:
+        assert statuses[name] == "warn", name
+    with duckdb.connect(str(db), read_only=True) as conn:
+        def failures(name: str) -> pd.DataFrame:
+            schema = conn.execute("select table_schema from information_schema.tables where table_name = ?", [name]).fetchone()[0]
+            frame = conn.execute(f'select * from "{schema}"."{name}"').df()
+            assert frame.problem.str.len().gt(20).all()  # every flag says what is wrong
+            return frame
+        gaps = failures("assert_no_school_month_missing_absence")
+        assert ((gaps.school_id == big_school) & (pd.to_datetime(gaps.month) == pd.Timestamp(month))).any()
+        declaration_gaps = failures("assert_no_municipality_month_without_declarations")
+        assert ((declaration_gaps.municipality_code == f"GM{municipality[-4:]}") & (pd.to_datetime(declaration_gaps.month) == pd.Timestamp(month))).any()
+        rates = failures("assert_referral_rate_within_school_history")
+        assert ((rates.school_id == school) & (rates.school_year == year) & (rates.referrals == 0)).any()
