@@ -10,9 +10,9 @@ with line_months as (
         lines.product_category,
         lines.net_amount_cents,
         months.month,
-        {{ days_inclusive("case when lines.service_start > months.month then lines.service_start else months.month end",
-                          "case when lines.service_end < months.month_end then lines.service_end else months.month_end end") }} as days_in_month,
-        {{ days_inclusive('lines.service_start', 'lines.service_end') }} as days_total
+        cast({{ days_inclusive("case when lines.service_start > months.month then lines.service_start else months.month end",
+                               "case when lines.service_end < months.month_end then lines.service_end else months.month_end end") }} as bigint) as days_in_month,
+        cast({{ days_inclusive('lines.service_start', 'lines.service_end') }} as bigint) as days_total
     from {{ ref('int_declaration_lines_netted') }} as lines
     inner join {{ ref('int_calendar_months') }} as months
         on months.month >= {{ month_start('lines.service_start') }}

@@ -29,9 +29,9 @@ select
     end_reasons.description_en as end_reason,
     end_reasons.ended_early,
     trajectories.status,
-    case when trajectories.care_start is not null
+    cast(case when trajectories.care_start is not null
          then {{ dbt.datediff('trajectories.care_start', 'coalesce(trajectories.care_end, trajectories.allocation_end)', 'day') }} + 1
-    end as care_days,
+    end as bigint) as care_days,
     panel.school_id
 from {{ ref('int_care_trajectories') }} as trajectories
 left join {{ ref('int_pupil_months') }} as panel

@@ -28,7 +28,7 @@ select
     school_id,
     school_year,
     referrals,
-    round(usual_rate * pupil_months, 1) as expected_referrals,
+    round(cast(usual_rate * pupil_months as numeric), 1) as expected_referrals,
     'referrals per 100 pupil-months outside the school''s usual range' as problem
 from history
 where usual_rate * pupil_months >= {{ var('plausible_min_expected') }}
