@@ -1,0 +1,333 @@
+"""Difference-in-differences estimators: the 2x2 design and two-way fixed effects.
+
+Both functions work on any :class:`pandas.DataFrame` and return
+:class:`analyses.results.EffectResult`.
+
+Variance conventions (documented because they differ between packages)
+-----------------------------------------------------------------------
+Linear models (``did_2x2``, ``twfe(family="linear")``):
+
+* ``cov_type="cluster"`` (default for panels): CR1 as in Stata ``regress, vce(cluster)``,
+  ``xtreg, fe vce(cluster)``, ``reghdfe`` and R ``fixest``::
+
+      V = G/(G-1) * (N-1)/(N-K) * (X'X)^-1 [sum_g X_g' u_g u_g' X_g] (X'X)^-1
+
+  Inference uses the **t distribution with G-1 degrees of freedom** (Stata's
+  convention for cluster-robust linear models; also fixest's ``t(G-1)`` default).
+  With few clusters this is still too liberal; use
+  :func:`analyses.inference.wild_cluster_bootstrap` or
+  :func:`analyses.inference.randomization_inference`.
+* ``cov_type="hc1"``: White/Eicker-Huber with N/(N-K); t(N-K).
+* ``cov_type="classical"``: homoskedastic OLS; t(N-K).
+
+For ``twfe`` the number of parameters K in (N-1)/(N-K) depends on ``fe_dof``:
+
+* ``"nested"`` (default; Stata ``xtreg, fe`` and ``reghdfe``): unit fixed effects
+  that are nested within the clusters are *not* counted, so K = constant + period
+  dummies + covariates + treatment. (fixest's ``fixef.K="nested"`` does not count
+  the constant, i.e. uses K-1: a negligible difference.)
+* ``"all"`` (Stata ``areg``; linearmodels ``PanelOLS(..., debiased=True,
+  group_debias=True)`` with two-way effects): all dummies are counted.
+
+Poisson (``twfe(family="poisson")``):
+
+* Poisson pseudo-maximum-likelihood (GLM, log link) with offset ``log(exposure)``,
+  cluster-robust sandwich ``V = G/(G-1) * H^-1 [sum_g s_g s_g'] H^-1`` with
+  ``H = X' diag(mu) X`` and scores ``s_i = x_i (y_i - mu_i)``: only the G/(G-1)
+  factor, as in Stata ``poisson``/``ppmlhdfe`` with ``vce(cluster)`` (fixest
+  ``fepois`` additionally multiplies by (N-1)/(N-K)).
+* Inference on the coefficient uses the **standard normal** (as Stata/ppmlhdfe).
+  The reported estimate is the incidence-rate ratio IRR = exp(b) with CI
+  ``exp(b -/+ z * se)`` and ``scale="ratio"``; ``std_error`` is the SE of ``b``.
+* Units whose outcome is zero in every period are dropped before fitting (their
+  fixed effect is -infinity; ppmlhdfe does the same); they are listed in
+  ``details["dropped_all_zero_units"]``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+from scipy import stats
+
+from ._linalg import cluster_codes, cluster_meat, sandwich
+from .results import EffectResult
+
+__all__ = ["did_2x2", "twfe"]
+
+_COV_TYPES = ("cluster", "hc1", "classical")
+
+
+def _check_columns(data: pd.DataFrame, cols: Sequence[str]) -> None:
+    missing = [c for c in cols if c not in data.columns]
+    if missing:
+        raise KeyError(f"columns not in data: {missing}")
+
+
+def _linear_inference(
+    X: np.ndarray,
+    y: np.ndarray,
+    j: int,
+    cov_type: str,
+    codes: np.ndarray | None,
+    n_groups: int | None,
+    k_dof: int | None = None,
+) -> dict:
+    """OLS coefficient j with the requested variance; returns a dict of pieces."""
+    n, k_all = X.shape
+    rank = np.linalg.matrix_rank(X)
+    if rank < k_all:
+        raise ValueError("design matrix is rank deficient (collinear regressors)")
+    k = k_all if k_dof is None else k_dof
+    bread = np.linalg.inv(X.T @ X)
+    beta = bread @ (X.T @ y)
+    u = y - X @ beta
+    if cov_type == "cluster":
+        meat = cluster_meat(X * u[:, None], codes, n_groups)
+        factor = n_groups / (n_groups - 1) * (n - 1) / (n - k)
+        V = factor * sandwich(bread, meat)
+        df = n_groups - 1
+    elif cov_type == "hc1":
+        meat = (X * u[:, None] ** 2).T @ X
+        factor = n / (n - k)
+        V = factor * sandwich(bread, meat)
+        df = n - k
+    elif cov_type == "classical":
+        factor = 1.0
+        V = (u @ u) / (n - k) * bread
+        df = n - k
+    else:
+        raise ValueError(f"cov_type must be one of {_COV_TYPES}")
+    return {"b": float(beta[j]), "se": float(np.sqrt(V[j, j])), "df": int(df),
+            "factor": float(factor), "k_dof": int(k), "beta": beta, "resid": u}
+
+
+def _difference_result(b, se, df, alpha, **kw) -> EffectResult:
+    t = b / se
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    p = 2 * stats.t.sf(abs(t), df)
+    details = dict(kw.pop("details", {}))
+    details.update({"t_stat": t, "df": df, "critical_value": crit})
+    return EffectResult(estimate=b, std_error=se, conf_int=(b - crit * se, b + crit * se),
+                        p_value=float(p), scale="difference", alpha=alpha,
+                        details=details, **kw)
+
+
+def did_2x2(
+    data: pd.DataFrame,
+    outcome: str,
+    treated: str,
+    post: str,
+    covariates: Sequence[str] = (),
+    cluster: str | None = None,
+    cov_type: str = "cluster",
+    alpha: float = 0.05,
+) -> EffectResult:
+    """Canonical 2x2 difference-in-differences by OLS.
+
+    Fits ``outcome ~ 1 + treated + post + treated*post + covariates`` and reports the
+    coefficient on ``treated*post``. Works for repeated cross-sections and panels.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per observation. Rows with a missing value in a used column are dropped.
+    outcome, treated, post : str
+        Outcome column; 0/1 indicator of the treated group; 0/1 indicator of the
+        post-period.
+    covariates : sequence of str
+        Numeric control columns (create dummies beforehand for categorical controls).
+    cluster : str, optional
+        Cluster column (required for ``cov_type="cluster"``).
+    cov_type : {"cluster", "hc1", "classical"}
+        Variance estimator, see the module docstring (CR1 with t(G-1) for clusters).
+    alpha : float
+        1 - confidence level.
+
+    Returns
+    -------
+    EffectResult
+        ``scale="difference"``; ``details["coefficients"]`` holds all OLS coefficients.
+    """
+    if cov_type not in _COV_TYPES:
+        raise ValueError(f"cov_type must be one of {_COV_TYPES}")
+    if cov_type == "cluster" and cluster is None:
+        raise ValueError('cov_type="cluster" needs a cluster column')
+    cols = [outcome, treated, post, *covariates] + ([cluster] if cluster else [])
+    _check_columns(data, cols)
+    df = data[list(dict.fromkeys(cols))].dropna()
+    d = df[treated].astype(float).to_numpy()
+    p = df[post].astype(float).to_numpy()
+    names = ["const", treated, post, f"{treated}:{post}", *covariates]
+    X = np.column_stack([np.ones(len(df)), d, p, d * p,
+                         *(df[c].astype(float).to_numpy() for c in covariates)])
+    y = df[outcome].astype(float).to_numpy()
+    codes = n_groups = None
+    if cov_type == "cluster":
+        codes, n_groups = cluster_codes(df[cluster])
+        if n_groups < 2:
+            raise ValueError("need at least 2 clusters")
+    res = _linear_inference(X, y, 3, cov_type, codes, n_groups)
+    conv = {"cluster": "cluster-robust (CR1, G/(G-1)*(N-1)/(N-K)), t(G-1)",
+            "hc1": "heteroskedasticity-robust (HC1), t(N-K)",
+            "classical": "classical OLS, t(N-K)"}[cov_type]
+    return _difference_result(
+        res["b"], res["se"], res["df"], alpha,
+        n_obs=len(df), n_clusters=n_groups,
+        method=f"DiD 2x2 OLS, {conv}",
+        sample=f"{len(df)} obs; treated={int(d.sum())}, post={int(p.sum())}, "
+               f"treated&post={int((d * p).sum())}",
+        details={"coefficients": dict(zip(names, map(float, res["beta"]))),
+                 "small_sample_factor": res["factor"], "k": res["k_dof"],
+                 "cov_type": cov_type},
+    )
+
+
+def _twfe_frame(data, outcome, unit, time, treatment, exposure, covariates, cluster):
+    cols = [outcome, unit, time, treatment, *covariates]
+    if exposure is not None:
+        cols.append(exposure)
+    if cluster is not None:
+        cols.append(cluster)
+    _check_columns(data, cols)
+    df = data[list(dict.fromkeys(cols))].dropna().reset_index(drop=True)
+    # Internal safe names so that any column name works in the formula.
+    ren = pd.DataFrame({"_y": df[outcome].astype(float), "_u": df[unit], "_t": df[time],
+                        "_d": df[treatment].astype(float)})
+    for i, c in enumerate(covariates):
+        ren[f"_x{i}"] = df[c].astype(float)
+    if exposure is not None:
+        ren["_e"] = df[exposure].astype(float)
+    ren["_g"] = df[cluster if cluster is not None else unit].to_numpy()
+    return ren
+
+
+def twfe_formula(n_covariates: int) -> str:
+    """Internal formula on the renamed frame (``_y ~ _d + C(_u) + C(_t) + _x0 ...``)."""
+    rhs = ["_d", "C(_u)", "C(_t)", *(f"_x{i}" for i in range(n_covariates))]
+    return "_y ~ " + " + ".join(rhs)
+
+
+def _nested_unit_dummies(frame: pd.DataFrame) -> int:
+    """Number of unit dummies (levels - 1) if units are nested in clusters, else 0."""
+    per_unit = frame.groupby("_u")["_g"].nunique()
+    return int(frame["_u"].nunique() - 1) if (per_unit == 1).all() else 0
+
+
+def twfe(
+    data: pd.DataFrame,
+    outcome: str,
+    unit: str,
+    time: str,
+    treatment: str,
+    exposure: str | None = None,
+    family: str = "linear",
+    covariates: Sequence[str] = (),
+    cluster: str | None = None,
+    fe_dof: str = "nested",
+    alpha: float = 0.05,
+) -> EffectResult:
+    """Two-way fixed-effects (unit and period) difference-in-differences.
+
+    Linear: OLS of ``outcome ~ treatment + C(unit) + C(time) + covariates``.
+    Poisson: GLM Poisson of the same with offset ``log(exposure)``; the estimate is
+    the incidence-rate ratio ``exp(b)``.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long panel, one row per unit x period (unbalanced allowed).
+    outcome, unit, time, treatment : str
+        Columns. ``treatment`` is the 0/1 "treated and in the pilot period" indicator
+        (switches on at adoption; staggered adoption is allowed but note that TWFE
+        with heterogeneous effects under staggered timing is biased - use an
+        event-study / Callaway-Sant'Anna estimator for that).
+    exposure : str, optional
+        Exposure (e.g. pupil-months) for ``family="poisson"``; offset log(exposure).
+    family : {"linear", "poisson"}
+    covariates : sequence of str
+        Numeric time-varying controls.
+    cluster : str, optional
+        Cluster column; defaults to ``unit``.
+    fe_dof : {"nested", "all"}
+        Linear only: how fixed effects enter K in (N-1)/(N-K), see module docstring.
+    alpha : float
+
+    Returns
+    -------
+    EffectResult
+    """
+    if family not in ("linear", "poisson"):
+        raise ValueError('family must be "linear" or "poisson"')
+    if fe_dof not in ("nested", "all"):
+        raise ValueError('fe_dof must be "nested" or "all"')
+    frame = _twfe_frame(data, outcome, unit, time, treatment, exposure, covariates, cluster)
+    formula = twfe_formula(len(covariates))
+    cl_name = cluster if cluster is not None else unit
+    if family == "linear":
+        mod = smf.ols(formula, frame)
+        X = np.asarray(mod.exog)
+        y = np.asarray(mod.endog)
+        j = mod.exog_names.index("_d")
+        codes, G = cluster_codes(frame["_g"])
+        if G < 2:
+            raise ValueError("need at least 2 clusters")
+        k_all = X.shape[1]
+        k_dof = k_all - (_nested_unit_dummies(frame) if fe_dof == "nested" else 0)
+        res = _linear_inference(X, y, j, "cluster", codes, G, k_dof=k_dof)
+        return _difference_result(
+            res["b"], res["se"], res["df"], alpha,
+            n_obs=len(frame), n_clusters=G,
+            method=("TWFE OLS (unit + period FE), cluster-robust "
+                    f"(CR1, G/(G-1)*(N-1)/(N-K), K={fe_dof}), t(G-1)"),
+            sample=f"{frame['_u'].nunique()} units x {frame['_t'].nunique()} periods, "
+                   f"{len(frame)} obs, {int(frame['_d'].sum())} treated obs; "
+                   f"clusters: {cl_name}",
+            details={"small_sample_factor": res["factor"], "k": res["k_dof"],
+                     "k_all_parameters": k_all, "fe_dof": fe_dof, "family": "linear"},
+        )
+    # Poisson
+    if exposure is None:
+        raise ValueError('family="poisson" needs an exposure column')
+    if (frame["_e"] <= 0).any():
+        raise ValueError("exposure must be positive")
+    if (frame["_y"] < 0).any():
+        raise ValueError("Poisson outcome must be non-negative")
+    totals = frame.groupby("_u")["_y"].sum()
+    zero_units = totals.index[totals == 0].tolist()
+    if zero_units:
+        frame = frame[~frame["_u"].isin(zero_units)].reset_index(drop=True)
+    mod = smf.glm(formula, frame, family=sm.families.Poisson(),
+                  offset=np.log(frame["_e"].to_numpy()))
+    fit = mod.fit(method="irls", tol=1e-12, maxiter=200)
+    X = np.asarray(mod.exog)
+    y = np.asarray(mod.endog)
+    mu = np.asarray(fit.mu)
+    j = mod.exog_names.index("_d")
+    codes, G = cluster_codes(frame["_g"])
+    if G < 2:
+        raise ValueError("need at least 2 clusters")
+    bread = np.linalg.inv((X * mu[:, None]).T @ X)
+    meat = cluster_meat(X * (y - mu)[:, None], codes, G)
+    factor = G / (G - 1)
+    V = factor * sandwich(bread, meat)
+    b = float(fit.params.iloc[j])
+    se = float(np.sqrt(V[j, j]))
+    z = stats.norm.ppf(1 - alpha / 2)
+    p = float(2 * stats.norm.sf(abs(b / se)))
+    return EffectResult(
+        estimate=float(np.exp(b)), std_error=se,
+        conf_int=(float(np.exp(b - z * se)), float(np.exp(b + z * se))),
+        p_value=p, n_obs=len(frame), n_clusters=G,
+        method="TWFE Poisson (unit + period FE, log exposure offset), "
+               "cluster-robust (CR1, G/(G-1)), normal",
+        scale="ratio", alpha=alpha,
+        sample=f"{frame['_u'].nunique()} units x {frame['_t'].nunique()} periods, "
+               f"{len(frame)} obs; clusters: {cl_name}",
+        details={"coefficient": b, "z_stat": b / se, "critical_value": z,
+                 "small_sample_factor": factor, "family": "poisson",
+                 "dropped_all_zero_units": zero_units, "converged": bool(fit.converged)},
+    )

@@ -1,0 +1,133 @@
+"""Common result type returned by every estimator in :mod:`analyses`.
+
+Conventions
+-----------
+* ``estimate`` is on the reporting scale given by ``scale``:
+
+  - ``"difference"``: an additive effect (OLS / linear DiD coefficient);
+    ``std_error`` is its standard error and ``conf_int`` is symmetric around it.
+  - ``"ratio"``: a multiplicative effect (e.g. the incidence-rate ratio exp(b) of a
+    Poisson model). ``std_error`` is then the standard error of the *log* ratio
+    ``b`` (the coefficient), and ``conf_int`` is ``exp(b -/+ crit * se)``, i.e. the
+    interval is computed on the log scale and transformed (not symmetric).
+
+* ``p_value`` is two-sided for the null of no effect (difference 0, ratio 1).
+* ``method`` names the estimator *and* the variance convention, e.g.
+  ``"TWFE OLS, cluster-robust (CR1, G/(G-1)*(N-1)/(N-K)), t(G-1)"``.
+* ``details`` holds estimator-specific extras (degrees of freedom, critical value,
+  small-sample factor, dropped units, bootstrap settings, ...). It is copied into a
+  read-only mapping so that the result really is immutable.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+__all__ = ["EffectResult"]
+
+_SCALES = ("difference", "ratio")
+
+
+@dataclass(frozen=True)
+class EffectResult:
+    """One estimated treatment effect with its uncertainty.
+
+    Attributes
+    ----------
+    estimate : float
+        Point estimate on ``scale`` (difference, or ratio such as an IRR).
+    std_error : float
+        Standard error of the coefficient (log scale when ``scale == "ratio"``).
+    conf_int : tuple[float, float]
+        ``(lower, upper)`` confidence interval at level ``1 - alpha`` on ``scale``.
+    p_value : float
+        Two-sided p-value for "no effect".
+    n_obs : int
+        Number of observations (rows) used.
+    n_clusters : int | None
+        Number of clusters used for the variance (``None`` when not clustered).
+    method : str
+        Estimator and variance convention.
+    scale : str
+        ``"difference"`` or ``"ratio"``.
+    alpha : float
+        Significance level of ``conf_int`` (0.05 gives a 95% interval).
+    sample : str
+        Short human-readable description of the sample.
+    details : Mapping
+        Estimator-specific extras (read-only).
+    """
+
+    estimate: float
+    std_error: float
+    conf_int: tuple[float, float]
+    p_value: float
+    n_obs: int
+    n_clusters: int | None
+    method: str
+    scale: str = "difference"
+    alpha: float = 0.05
+    sample: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.scale not in _SCALES:
+            raise ValueError(f"scale must be one of {_SCALES}, got {self.scale!r}")
+        if not 0 < self.alpha < 1:
+            raise ValueError("alpha must be in (0, 1)")
+        lo, hi = self.conf_int
+        object.__setattr__(self, "conf_int", (float(lo), float(hi)))
+        object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
+
+    @property
+    def null_value(self) -> float:
+        """Value of ``estimate`` under no effect (0 for differences, 1 for ratios)."""
+        return 1.0 if self.scale == "ratio" else 0.0
+
+    @property
+    def coefficient(self) -> float:
+        """The model coefficient: ``log(estimate)`` for ratios, else ``estimate``."""
+        return math.log(self.estimate) if self.scale == "ratio" else self.estimate
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain ``dict`` (JSON-friendly apart from values stored in ``details``)."""
+        return {
+            "estimate": self.estimate,
+            "std_error": self.std_error,
+            "conf_int_lower": self.conf_int[0],
+            "conf_int_upper": self.conf_int[1],
+            "p_value": self.p_value,
+            "n_obs": self.n_obs,
+            "n_clusters": self.n_clusters,
+            "method": self.method,
+            "scale": self.scale,
+            "alpha": self.alpha,
+            "sample": self.sample,
+            "details": dict(self.details),
+        }
+
+    def summary(self) -> str:
+        """Multi-line text summary in the spirit of statsmodels' ``summary()``."""
+        level = f"{100 * (1 - self.alpha):g}%"
+        label = "ratio (IRR)" if self.scale == "ratio" else "difference"
+        se_note = " (log scale)" if self.scale == "ratio" else ""
+        lines = [
+            "Effect estimate",
+            "=" * 60,
+            f"Method:        {self.method}",
+            f"Sample:        {self.sample or '-'}",
+            f"Observations:  {self.n_obs}",
+            f"Clusters:      {self.n_clusters if self.n_clusters is not None else '-'}",
+            "-" * 60,
+            f"Estimate ({label}): {self.estimate:.6g}",
+            f"Std. error{se_note}:      {self.std_error:.6g}",
+            f"{level} CI:          [{self.conf_int[0]:.6g}, {self.conf_int[1]:.6g}]",
+            f"p-value:          {self.p_value:.4g}",
+            "=" * 60,
+        ]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:  # pragma: no cover - convenience
+        return self.summary()
