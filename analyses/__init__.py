@@ -15,3 +15,12 @@ __all__ = ["EffectResult", "did_2x2", "twfe", "wild_cluster_bootstrap",
            "randomization_inference", "adjust_pvalues", "holm", "benjamini_hochberg",
            "power", "design_effect", "mde_difference", "mde_rate_ratio",
            "power_difference", "power_rate_ratio"]
+from .binary import binary_did
+from .event_study import EventStudyResult, event_study
+from .its import ITSResult, interrupted_time_series
+from .staggered import AggregatedResult, StaggeredResult, callaway_santanna
+from .synthetic_control import synthetic_control
+
+__all__ += ["event_study", "EventStudyResult", "callaway_santanna", "StaggeredResult",
+            "AggregatedResult", "interrupted_time_series", "ITSResult",
+            "synthetic_control", "binary_did"]
