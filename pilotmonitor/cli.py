@@ -5,6 +5,8 @@
     pilotmonitor docs [--serve]                                      generate (and serve) the dbt documentation of the warehouse
     pilotmonitor pull cbs|duo-schools|duo-pupils                     pull a public source into the landing area
     pilotmonitor ui [--port 3000] [--demo]                           start the Dagster UI on this project
+    pilotmonitor status [--as-of DATE] [--json]                      per-source health and the publication verdict (exit 1 when blocked)
+    pilotmonitor health [--as-of DATE]                               write the pipeline-health page (<data dir>/health/index.html)
 """
 
 from __future__ import annotations
@@ -232,6 +234,66 @@ def ui(
     _set_demo(demo)
     command = [sys.executable, "-m", "dagster", "dev", "-m", "orchestration.definitions", "-h", host, "-p", str(port)]
     raise typer.Exit(subprocess.call(command))
+
+
+AS_OF_HELP = "Judge freshness on this date (YYYY-MM-DD; default today). Deliveries dated later are ignored."
+
+
+def _parse_as_of(value: str | None):
+    from datetime import date
+
+    if not value:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
+
+
+def _read_status(as_of: str | None):
+    """The status from the warehouse (read-only) and the Dagster instance's latest check
+    results, or a clear message and exit code 1 when there is no warehouse yet."""
+    from pilotmonitor.health.status import WarehouseBusy, WarehouseMissing, status_from_files
+
+    day = _parse_as_of(as_of)
+    settings = Settings.from_env()
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
+    try:
+        return settings, status_from_files(settings.warehouse_path, day, landing_dir=settings.landing_dir, dagster_home=home)
+    except (WarehouseMissing, WarehouseBusy) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=1) from None
+
+
+@app.command()
+def status(
+    as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON instead of a table.")] = False,
+) -> None:
+    """Per source: senders, last delivery, periods, deliveries loaded/failed/duplicate, rows
+    loaded and quarantined, validation results, freshness; then the publication verdict.
+    Exit code 0 when nothing blocks publication, 1 when something does."""
+    _, result = _read_status(as_of)
+    if as_json:
+        typer.echo(result.to_json())
+    else:
+        from pilotmonitor.health.report import render
+
+        # piped or captured output has no width: use a readable one rather than 80 columns
+        render(result, console if console.is_terminal else Console(width=160))
+    raise typer.Exit(code=result.exit_code)
+
+
+@app.command()
+def health(as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None) -> None:
+    """Write the pipeline-health page (<data dir>/health/index.html): the status with
+    trends per source and links to the validation and dbt documentation."""
+    from pilotmonitor.health.page import write_page
+
+    settings, result = _read_status(as_of)
+    page = write_page(result, settings.data_dir)
+    console.print(f"pipeline health: {page}")
+    console.print(result.verdict, style="bold green" if result.ready else "bold red")
 
 
 if __name__ == "__main__":

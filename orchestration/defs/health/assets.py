@@ -1,0 +1,91 @@
+"""Pipeline health in Dagster.
+
+- `delivery_freshness`: an asset check on every ingestion asset `raw_<source>`, comparing
+  the delivery register with the source's expected cadence (pilotmonitor/health/cadence.yml)
+  on the day the check runs. A stale sender or a missing period is a WARN (shown in the
+  UI with a description naming the senders and periods); it never fails a run.
+  PILOTMONITOR_AS_OF (YYYY-MM-DD) overrides the date, e.g. for a synthetic scenario.
+- `pipeline_health` (group "health", downstream of every ingestion asset): writes the
+  static pipeline-health page to <data dir>/health/index.html with the publication verdict.
+"""
+
+
+import os
+from datetime import date
+
+import dagster as dg
+
+from orchestration.defs.ingestion.assets import asset_name
+from orchestration.resources import PilotmonitorSettings, WarehouseResource
+from pilotmonitor.health.freshness import source_freshness
+from pilotmonitor.health.status import _deliveries, _pilots, checks_from_instance, collect_status
+from pilotmonitor.ingest.sources import SOURCES, Source
+
+GROUP = "health"
+
+
+def as_of_date() -> date:
+    value = os.environ.get("PILOTMONITOR_AS_OF")
+    return date.fromisoformat(value) if value else date.today()
+
+
+def build_freshness_check(source: Source) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset_name(source),
+        name="delivery_freshness",
+        description=f"Every sender of {source.name} delivered what its cadence expects by today (cadence.yml); stale or missing periods warn.",
+        blocking=False,
+    )
+    def _check(context: dg.AssetCheckExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        as_of = as_of_date()
+        with warehouse.get_connection() as conn:
+            result = source_freshness(source.name, _deliveries(conn), as_of, pilots=_pilots(conn))
+        stale, missing = result.stale, result.missing
+        passed = not stale and not missing
+        return dg.AssetCheckResult(
+            passed=passed,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"as of {as_of.isoformat()}: " + result.summary(),
+            metadata={
+                "as_of": as_of.isoformat(),
+                "cadence": result.cadence,
+                "senders": len(result.senders),
+                "stale_senders": len(stale),
+                "missing_periods": len(missing),
+                "state": result.state,
+            },
+        )
+
+    return _check
+
+
+freshness_checks = [build_freshness_check(source) for source in SOURCES]
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "html"},
+    deps=[asset_name(source) for source in SOURCES],
+    description="The pipeline-health page (<data dir>/health/index.html): per source deliveries, rows, quarantine, validation, freshness, trends, and the publication verdict.",
+)
+def pipeline_health(context: dg.AssetExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from pilotmonitor.health.page import write_page
+
+    settings = pilotmonitor.settings()
+    as_of = as_of_date()
+    checks = checks_from_instance(context.instance)
+    with warehouse.get_connection() as conn:
+        status = collect_status(conn, as_of, warehouse=str(warehouse.path()), landing_dir=settings.landing_dir, checks=checks)
+    page = write_page(status, settings.data_dir)
+    if not status.ready:
+        context.log.warning(status.verdict)
+    return dg.MaterializeResult(
+        metadata={
+            "page": dg.MetadataValue.path(str(page)),
+            "verdict": status.verdict,
+            "ready_for_publication": status.ready,
+            "as_of": as_of.isoformat(),
+            "blocking": dg.MetadataValue.md("\n".join(f"- {b}" for b in status.blocking) or "none"),
+            "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in status.warnings) or "none"),
+        }
+    )

@@ -1,0 +1,32 @@
+"""Publication: `published_marts` copies the marts to schema `published` (what analyses
+and the report read) only when the latest evaluation of every blocking-severity check
+passed. Otherwise it keeps the previous publication, logs the reasons and fails, so the
+run reports publication as blocked and the published results show as stale.
+"""
+
+
+import dagster as dg
+
+from orchestration.defs.warehouse.assets import warehouse_dbt_assets
+from orchestration.resources import WarehouseResource
+from pilotmonitor.health.status import checks_from_instance
+from pilotmonitor.publication.gate import blocking_failures, publish
+
+GROUP = "publication"
+MART_KEYS = [spec.key for spec in warehouse_dbt_assets.specs if spec.key.path[0] == "marts"]
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "duckdb"}, deps=MART_KEYS)
+def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """The marts as published for analyses: copied only when no blocking check failed."""
+    failures = blocking_failures(checks_from_instance(context.instance))
+    with warehouse.get_connection() as conn:
+        state = publish(conn, context.run_id, failures)
+    if failures:
+        listed = "\n".join(f"- {f}" for f in failures[:20])
+        raise dg.Failure(
+            description=f"publication blocked by {len(failures)} failed check(s); the previous results stay published and are marked stale.\n{listed}",
+            metadata={"publication": state.summary()},
+        )
+    context.log.info(state.summary())
+    return dg.MaterializeResult(metadata={"publication": state.summary(), "rows": state.rows or 0})

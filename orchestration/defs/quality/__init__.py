@@ -1,0 +1,1 @@
+"""Great Expectations asset checks on the raw deliveries."""

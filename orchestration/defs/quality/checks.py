@@ -1,0 +1,86 @@
+"""Asset checks running the Great Expectations suites (expectations/*.json) on the new
+deliveries of each ingestion asset ``raw_<source>``.
+
+Two checks per source, because Dagster fixes ``blocking`` per check definition:
+
+- ``expectations_error`` (blocking): fails with severity ERROR when any error-level
+  expectation fails for a delivery validated in this evaluation; the downstream dbt
+  assets of the same run are then not materialized;
+- ``expectations_warning`` (not blocking): fails with severity WARN for warning-level
+  expectations (row count against the sender's history, thresholds on missing values).
+
+The error check validates the deliveries not yet validated with the current suite hash,
+writes quality.validation_results and rebuilds the Data Docs; the warning check reads
+the same results back (it never validates twice). Both report the failures recorded for
+the source's current deliveries, so a blocking failure stays visible on later runs
+until the delivery is replaced.
+"""
+
+
+import dagster as dg
+import pandas as pd
+
+from orchestration.defs.ingestion.assets import asset_name
+from orchestration.resources import PilotmonitorSettings, WarehouseResource
+from pilotmonitor.ingest.sources import SOURCES, Source
+from pilotmonitor.quality import store
+
+MAX_LISTED = 30
+
+
+def _failures(conn, source: Source, severity: str) -> pd.DataFrame:
+    return conn.execute(
+        f"""select v.path, v."table", v.expectation_type, v."column", v.unexpected_count, round(v.unexpected_percent, 2) as unexpected_percent, v.examples, v.steward_message
+            from {store.SCHEMA}.validation_results v join raw.deliveries d on d.path = v.path and d.delivery_id = v.delivery_id and d.is_current and d.status = 'loaded'
+            where v.source = ? and v.severity = ? and not v.success
+              and v.suite_hash = (select max_by(suite_hash, validated_at) from {store.SCHEMA}.validation_results w where w."table" = v."table")
+            order by v.path, v."table", v.expectation_type""",
+        [source.name, severity],
+    ).df()
+
+
+def _metadata(failures: pd.DataFrame, validated: int, rows: int) -> dict:
+    listed = failures.head(MAX_LISTED).astype(object).fillna("")  # object first: nullable Int64/boolean columns reject ""
+    by_expectation = failures.groupby(["table", "expectation_type", "column"], dropna=False).agg(deliveries=("path", "nunique"), unexpected=("unexpected_count", "sum"), steward_message=("steward_message", "first")).reset_index() if len(failures) else pd.DataFrame()
+    return {
+        "deliveries_validated_now": validated,
+        "rows_validated_now": rows,
+        "failed_expectations": len(failures),
+        "deliveries_with_failures": int(failures.path.nunique()) if len(failures) else 0,
+        "summary": dg.MetadataValue.md(by_expectation.astype(object).fillna("").to_markdown(index=False) if len(by_expectation) else "none"),
+        "failures": dg.MetadataValue.md(listed.to_markdown(index=False) if len(listed) else "none"),
+    }
+
+
+def build_checks(source: Source) -> list[dg.AssetChecksDefinition]:
+    key = asset_name(source)
+
+    @dg.asset_check(asset=key, name="expectations_error", blocking=True, description=f"Great Expectations error-level expectations on the new deliveries of {source.name} ({', '.join(source.tables)}); blocks the warehouse build.")
+    def expectations_error(context: dg.AssetCheckExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        settings = pilotmonitor.settings()
+        with warehouse.get_connection(read_only=True) as conn:
+            validation = store.validate_pending(conn, source.name, source.tables, log=context.log.info)
+        with warehouse.get_connection() as conn:
+            store.write_results(conn, validation.outcomes)
+            failures = _failures(conn, source, "error")
+            store.build_data_docs(settings.data_dir / "quality" / "data_docs", validation.docs_pages, conn)
+        rows = sum({(o.delivery_id, o.table): o.rows_validated for o in validation.outcomes}.values())
+        return dg.AssetCheckResult(passed=failures.empty, severity=dg.AssetCheckSeverity.ERROR, metadata=_metadata(failures, len(validation.deliveries), rows))
+
+    @dg.asset_check(asset=key, name="expectations_warning", blocking=False, description=f"Great Expectations warning-level expectations (row count against the sender's history, missing-value thresholds) on {source.name}; shown, not blocking.")
+    def expectations_warning(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        with warehouse.get_connection(read_only=True) as conn:
+            # Reads what the error check recorded; deliveries it has not validated yet (this
+            # check ran first) are validated in memory only, the error check records them.
+            validation = store.validate_pending(conn, source.name, source.tables)
+            failures = _failures(conn, source, "warning") if store._has_results_table(conn) else pd.DataFrame()
+        fresh = pd.DataFrame([o.as_row() for o in validation.outcomes if o.severity == "warning" and not o.success])
+        if len(fresh):
+            fresh = fresh[["path", "table", "expectation_type", "column", "unexpected_count", "unexpected_percent", "examples", "steward_message"]]
+            failures = pd.concat([failures, fresh], ignore_index=True) if len(failures) else fresh
+        return dg.AssetCheckResult(passed=failures.empty, severity=dg.AssetCheckSeverity.WARN, metadata=_metadata(failures, len(validation.deliveries), 0))
+
+    return [expectations_error, expectations_warning]
+
+
+quality_checks = [check for source in SOURCES for check in build_checks(source)]

@@ -1,0 +1,133 @@
+"""The expected delivery cadence of every source (cadence.yml beside this module, or the
+file named by PILOTMONITOR_CADENCE_FILE) and the period arithmetic freshness needs.
+
+A period is what a delivery covers, as named in its file: a month ``2026-10``, a school
+year ``2025-2026`` (1 August - 31 July), a count year ``2025``, or nothing (a snapshot).
+A period is *due* ``due_days`` after it ends and *overdue* after ``grace_days`` more.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import yaml
+
+CADENCE_FILE = Path(__file__).with_name("cadence.yml")
+PERIOD_KINDS = ("month", "school_year", "year", "none")
+
+
+@dataclass(frozen=True)
+class Cadence:
+    source: str
+    period: str = "none"  # month | school_year | year | none
+    due_days: int = 0
+    grace_days: int = 0
+    max_age_days: int | None = None  # period none: stale when older; None = on change
+    gaps: bool = False
+    group: str | None = None
+    senders: str | None = None  # "pilots": expected only while the pilot runs
+    description: str = ""
+
+    @property
+    def periodic(self) -> bool:
+        return self.period != "none"
+
+    @property
+    def label(self) -> str:
+        if self.periodic:
+            return {"month": "monthly", "school_year": "per school year", "year": "yearly"}[self.period]
+        return "yearly" if self.max_age_days else "on change"
+
+
+class CadenceError(ValueError):
+    pass
+
+
+def load_cadences(path: Path | None = None) -> dict[str, Cadence]:
+    path = path or Path(os.environ.get("PILOTMONITOR_CADENCE_FILE") or CADENCE_FILE)
+    return dict(_load(str(path)))
+
+
+def _load(path: str) -> tuple[tuple[str, Cadence], ...]:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    out = []
+    for name, entry in (data.get("sources") or {}).items():
+        entry = dict(entry or {})
+        if entry.get("period", "none") not in PERIOD_KINDS:
+            raise CadenceError(f"{path}: source {name}: period must be one of {', '.join(PERIOD_KINDS)}")
+        unknown = set(entry) - set(Cadence.__dataclass_fields__)
+        if unknown:
+            raise CadenceError(f"{path}: source {name}: unknown field(s) {', '.join(sorted(unknown))}")
+        out.append((name, Cadence(source=name, **entry)))
+    return tuple(out)
+
+
+def cadence_for(source: str, cadences: dict[str, Cadence] | None = None) -> Cadence:
+    """The cadence of a source; a source without an entry is 'on change' (never stale)."""
+    cadences = cadences if cadences is not None else load_cadences()
+    return cadences.get(source) or Cadence(source=source, description="no cadence configured")
+
+
+# --- periods -------------------------------------------------------------------------
+
+_PATTERNS = {
+    "month": re.compile(r"^(\d{4})-(\d{2})$"),
+    "school_year": re.compile(r"^(\d{4})-(\d{4})$"),
+    "year": re.compile(r"^(\d{4})$"),
+}
+
+
+def period_index(kind: str, period: str | None) -> int | None:
+    """A period as an integer, consecutive periods consecutive integers (None if unparsable)."""
+    match = _PATTERNS.get(kind, re.compile("^$")).match(period or "")
+    if not match:
+        return None
+    if kind == "month":
+        return int(match[1]) * 12 + int(match[2]) - 1
+    if kind == "school_year":
+        return int(match[1]) if int(match[2]) == int(match[1]) + 1 else None
+    return int(match[1])
+
+
+def period_name(kind: str, index: int) -> str:
+    if kind == "month":
+        return f"{index // 12:04d}-{index % 12 + 1:02d}"
+    if kind == "school_year":
+        return f"{index}-{index + 1}"
+    return f"{index:04d}"
+
+
+def period_bounds(kind: str, index: int) -> tuple[date, date]:
+    """First and last day of a period."""
+    if kind == "month":
+        year, month = divmod(index, 12)
+        first = date(year, month + 1, 1)
+        following = date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
+        return first, following - timedelta(days=1)
+    if kind == "school_year":
+        return date(index, 8, 1), date(index + 1, 7, 31)
+    return date(index, 1, 1), date(index, 12, 31)
+
+
+def period_of_date(kind: str, day: date) -> int:
+    if kind == "month":
+        return day.year * 12 + day.month - 1
+    if kind == "school_year":
+        return day.year if day.month >= 8 else day.year - 1
+    return day.year
+
+
+def due_date(cadence: Cadence, index: int) -> date:
+    return period_bounds(cadence.period, index)[1] + timedelta(days=cadence.due_days)
+
+
+def latest_expected_period(cadence: Cadence, as_of: date) -> int:
+    """The latest period that should have been delivered by `as_of` (due + grace passed)."""
+    index = period_of_date(cadence.period, as_of)
+    while due_date(cadence, index) + timedelta(days=cadence.grace_days) >= as_of:
+        index -= 1
+    return index

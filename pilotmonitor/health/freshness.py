@@ -1,0 +1,196 @@
+"""Freshness per source and sender, from the delivery register and the cadences.
+
+For every sender of a source: the last delivery date, the latest period covered (by a
+loaded delivery), the expected next delivery, and
+
+- **stale** when the latest period covered is behind the latest period that is due
+  (due date + grace passed on the as-of date), or, for snapshot sources, when the last
+  delivery is older than ``max_age_days``; the overdue periods are listed;
+- **missing periods** (gaps) when a period between the sender's first and latest covered
+  period has no loaded delivery, e.g. a municipality that skipped a month.
+
+Stale means "not delivered yet" (a warning: chase the sender); a gap means the data has
+a hole behind later deliveries (it blocks publication). Periods are covered across the
+sources of one ``group`` (iJw messages or the municipal extract for the same month).
+Senders of ``senders: pilots`` sources are expected only while their pilot runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+
+import pandas as pd
+
+from pilotmonitor.health.cadence import (
+    Cadence,
+    cadence_for,
+    due_date,
+    latest_expected_period,
+    load_cadences,
+    period_index,
+    period_name,
+    period_of_date,
+)
+
+FRESH, STALE, ENDED, ON_CHANGE, NO_DELIVERIES = "fresh", "stale", "ended", "on change", "no deliveries"
+
+
+@dataclass
+class SenderFreshness:
+    source: str
+    sender: str
+    last_delivery: date | None
+    latest_period: str | None
+    expected_period: str | None  # latest period due on the as-of date
+    next_due: date | None  # due date of the next period (or next snapshot)
+    state: str  # fresh | stale | ended | on change
+    overdue_periods: list[str] = field(default_factory=list)
+    missing_periods: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for key in ("last_delivery", "next_due"):
+            out[key] = out[key].isoformat() if out[key] else None
+        return out
+
+
+@dataclass
+class SourceFreshness:
+    source: str
+    cadence: str
+    description: str
+    senders: list[SenderFreshness]
+
+    @property
+    def stale(self) -> list[SenderFreshness]:
+        return [s for s in self.senders if s.state == STALE]
+
+    @property
+    def missing(self) -> list[tuple[str, str]]:
+        return [(s.sender, p) for s in self.senders for p in s.missing_periods]
+
+    @property
+    def state(self) -> str:
+        if not self.senders:
+            return NO_DELIVERIES
+        if self.missing:
+            return "missing periods"
+        if self.stale:
+            return STALE
+        return FRESH
+
+    def summary(self) -> str:
+        """One line for a steward: fresh, or what is overdue and missing, by sender."""
+        if not self.senders:
+            return "no deliveries yet"
+        parts = []
+        if self.missing:
+            parts.append("missing: " + ", ".join(f"{sender} {period}" for sender, period in self.missing[:8]) + (f" (+{len(self.missing) - 8} more)" if len(self.missing) > 8 else ""))
+        if self.stale:
+            stale = [f"{s.sender} ({', '.join(s.overdue_periods[:3]) or 'last ' + str(s.last_delivery)})" for s in self.stale]
+            parts.append(f"stale {len(self.stale)} of {len(self.senders)}: " + ", ".join(stale[:6]) + (f" (+{len(stale) - 6} more)" if len(stale) > 6 else ""))
+        return "; ".join(parts) or FRESH
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "cadence": self.cadence,
+            "state": self.state,
+            "summary": self.summary(),
+            "stale_senders": len(self.stale),
+            "missing_periods": [{"sender": s, "period": p} for s, p in self.missing],
+            "senders": [s.to_dict() for s in self.senders],
+        }
+
+
+def _as_date(value) -> date | None:
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value).date()
+
+
+def _active_periods(cadence: Cadence, sender: str, pilots: pd.DataFrame | None) -> tuple[int | None, int | None]:
+    """First and last period a pilot sender is expected to deliver (None: unbounded)."""
+    if cadence.senders != "pilots" or pilots is None or pilots.empty:
+        return None, None
+    row = pilots[pilots["pilot_id"] == sender]
+    if row.empty:
+        return None, None
+    start, end = _as_date(row["start_date"].iloc[0]), _as_date(row["planned_end_date"].iloc[0])
+    first = period_of_date(cadence.period, start) if start else None
+    last = period_of_date(cadence.period, end) if end else None
+    return first, last
+
+
+def source_freshness(
+    source: str,
+    deliveries: pd.DataFrame,
+    as_of: date,
+    cadences: dict[str, Cadence] | None = None,
+    pilots: pd.DataFrame | None = None,
+) -> SourceFreshness:
+    """Freshness of one source's senders; `deliveries` is raw.deliveries (any sources)."""
+    cadences = cadences if cadences is not None else load_cadences()
+    cadence = cadence_for(source, cadences)
+    frame = deliveries[deliveries["delivered_on"].notna()].copy() if not deliveries.empty else deliveries
+    frame = frame[pd.to_datetime(frame["delivered_on"]).dt.date <= as_of] if not frame.empty else frame
+    own = frame[frame["source"] == source] if not frame.empty else frame
+    group_sources = {source}
+    if cadence.group:
+        group_sources |= {name for name, c in cadences.items() if c.group == cadence.group}
+    covering = frame[frame["source"].isin(group_sources) & (frame["status"] == "loaded")] if not frame.empty else frame
+    senders = []
+    for sender in sorted(own["sender"].dropna().unique()) if not own.empty else []:
+        mine = own[own["sender"] == sender]
+        last = max(_as_date(v) for v in mine["delivered_on"])
+        loaded = covering[covering["sender"] == sender]
+        if not cadence.periodic:
+            if cadence.max_age_days is None:
+                senders.append(SenderFreshness(source, sender, last, None, None, None, ON_CHANGE))
+                continue
+            good = [_as_date(v) for v in loaded["delivered_on"]]
+            last_good = max(good) if good else None
+            next_due = (last_good or last) + timedelta(days=365)
+            stale = last_good is None or (as_of - last_good).days > cadence.max_age_days
+            senders.append(SenderFreshness(source, sender, last, None, None, next_due, STALE if stale else FRESH, ["snapshot"] if stale else []))
+            continue
+        covered = {i for i in (period_index(cadence.period, p) for p in loaded["period"]) if i is not None}
+        expected = latest_expected_period(cadence, as_of)
+        first_active, last_active = _active_periods(cadence, sender, pilots)
+        ended = last_active is not None and last_active <= expected
+        if last_active is not None:
+            expected = min(expected, last_active)
+        latest = max(covered) if covered else None
+        overdue = []
+        if latest is None or latest < expected:
+            start = (latest + 1) if latest is not None else expected
+            if first_active is not None:
+                start = max(start, first_active)
+            overdue = [period_name(cadence.period, i) for i in range(start, expected + 1)]
+        missing = []
+        if cadence.gaps and covered:
+            missing = [period_name(cadence.period, i) for i in range(min(covered), max(covered) + 1) if i not in covered]
+        if latest is not None and latest >= expected and ended:
+            state = ENDED
+        else:
+            state = STALE if overdue else FRESH
+        next_index = (latest + 1) if latest is not None else expected
+        next_due = None if (last_active is not None and next_index > last_active) else due_date(cadence, next_index)
+        senders.append(
+            SenderFreshness(
+                source, sender, last,
+                period_name(cadence.period, latest) if latest is not None else None,
+                period_name(cadence.period, expected),
+                next_due, state, overdue, missing,
+            )
+        )
+    return SourceFreshness(source, cadence.label, cadence.description, senders)
+
+
+def all_freshness(deliveries: pd.DataFrame, as_of: date, sources: list[str], pilots: pd.DataFrame | None = None, cadences: dict[str, Cadence] | None = None) -> dict[str, SourceFreshness]:
+    cadences = cadences if cadences is not None else load_cadences()
+    return {name: source_freshness(name, deliveries, as_of, cadences, pilots) for name in sources}
+
+
+__all__ = ["SenderFreshness", "SourceFreshness", "all_freshness", "source_freshness"]

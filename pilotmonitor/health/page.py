@@ -1,0 +1,172 @@
+"""The pipeline-health page: one static HTML file, no scripts, no CDN, charts as inline SVG.
+
+Only aggregates are shown (counts per source, sender codes of organisations that are
+late, readable error messages of failed deliveries); never a person's identifier or
+pseudonym.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from pilotmonitor.health.status import Status
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1d2433;max-width:1300px}
+h1{margin-bottom:.2rem} .sub{color:#5b6478;margin-top:0}
+.synthetic{background:#fff3cd;border:2px solid #d39e00;padding:.6rem 1rem;font-weight:700;letter-spacing:.05em}
+.verdict{font-size:1.3rem;font-weight:700;padding:.7rem 1rem;border-radius:6px;margin:1rem 0}
+.ready{background:#e6f4ea;color:#137333}.blocked{background:#fce8e6;color:#a50e0e}
+table{border-collapse:collapse;width:100%;font-size:.88rem;margin:.5rem 0 1.5rem}
+th,td{border-bottom:1px solid #e3e6ee;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th{background:#f4f6fa} td.n{text-align:right;font-variant-numeric:tabular-nums}
+.fresh{color:#137333}.stale{color:#b06000}.missing{color:#a50e0e;font-weight:600}.dim{color:#8a93a6}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(400px,1fr));gap:1rem}
+.chart{border:1px solid #e3e6ee;border-radius:6px;padding:.5rem}
+.chart h3{margin:.2rem 0 .4rem;font-size:1rem}
+ul{margin-top:.3rem}
+"""
+
+
+def _e(value) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _months(first: str, last: str) -> list[str]:
+    return [p.strftime("%Y-%m") for p in pd.period_range(first, last, freq="M")]
+
+
+def trend_svg(frame: pd.DataFrame, width: int = 400, height: int = 150) -> str:
+    """Two bar panels over delivery months: rows loaded (blue), rows quarantined (red)."""
+    if frame.empty:
+        return '<p class="dim">no loaded deliveries</p>'
+    months = _months(frame["month"].min(), frame["month"].max())
+    by_month = frame.set_index("month")
+    loaded = [float(by_month["rows_loaded"].get(m, 0) or 0) for m in months]
+    quarantined = [float(by_month["rows_quarantined"].get(m, 0) or 0) for m in months]
+    left, right, panel, gap, top = 48, 6, (height - 40) // 2, 14, 6
+    plot_w = width - left - right
+    bar_w = max(plot_w / len(months), 0.5)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="rows loaded and quarantined per delivery month">']
+    for i, (values, colour, label) in enumerate(((loaded, "#3b6fd8", "loaded"), (quarantined, "#d93025", "quarantined"))):
+        y0 = top + i * (panel + gap)
+        peak = max(values) or 1.0
+        parts.append(f'<line x1="{left}" y1="{y0 + panel}" x2="{width - right}" y2="{y0 + panel}" stroke="#c4c9d4" stroke-width="1"/>')
+        parts.append(f'<text x="{left - 4}" y="{y0 + 9}" font-size="9" text-anchor="end" fill="#5b6478">{int(max(values)):,}</text>')
+        parts.append(f'<text x="{left - 4}" y="{y0 + panel}" font-size="9" text-anchor="end" fill="#5b6478">0</text>')
+        parts.append(f'<text x="{left + 2}" y="{y0 + 9}" font-size="9" fill="{colour}">rows {label}</text>')
+        for j, value in enumerate(values):
+            if value <= 0:
+                continue
+            h = max(value / peak * (panel - 2), 1.0)
+            parts.append(f'<rect x="{left + j * bar_w:.2f}" y="{y0 + panel - h:.2f}" width="{max(bar_w - 0.3, 0.5):.2f}" height="{h:.2f}" fill="{colour}"><title>{months[j]}: {int(value):,}</title></rect>')
+    base = height - 6
+    parts.append(f'<text x="{left}" y="{base}" font-size="9" fill="#5b6478">{months[0]}</text>')
+    parts.append(f'<text x="{width - right}" y="{base}" font-size="9" text-anchor="end" fill="#5b6478">{months[-1]}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _link(target: Path | None, page_dir: Path, label: str) -> str:
+    if target is None or not target.is_file():
+        return f'<li>{_e(label)}: <span class="dim">not generated yet</span></li>'
+    relative = os.path.relpath(target, page_dir)
+    return f'<li><a href="{_e(Path(relative).as_posix())}">{_e(label)}</a></li>'
+
+
+def render_html(status: Status, page_dir: Path, gx_docs: Path | None = None, dbt_docs: Path | None = None) -> str:
+    out = ["<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">", "<title>Pilotmonitor pipeline health</title>", f"<style>{STYLE}</style></head><body>"]
+    if status.synthetic:
+        out.append('<div class="synthetic">SYNTHETIC DATA - every school, person and number on this page is invented.</div>')
+    out.append("<h1>Pipeline health</h1>")
+    out.append(f'<p class="sub">as of {status.as_of.isoformat()} &middot; generated {datetime.now().strftime("%Y-%m-%d %H:%M")} &middot; aggregates only</p>')
+    css = "ready" if status.ready else "blocked"
+    out.append(f'<div class="verdict {css}">{_e(status.verdict)}</div>')
+    if status.publication:
+        out.append(f"<p>Analyses and the report read: {_e(status.publication)}</p>")
+    if status.blocking:
+        out.append("<h2>Blocking publication</h2><ul>" + "".join(f"<li>{_e(b)}</li>" for b in status.blocking) + "</ul>")
+    if status.warnings:
+        out.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_e(w)}</li>" for w in status.warnings) + "</ul>")
+
+    out.append("<h2>Sources</h2><table><tr><th>source</th><th>cadence</th><th>senders</th><th>last delivery</th><th>periods covered</th>"
+               "<th>deliveries loaded</th><th>failed</th><th>duplicate</th><th>rows loaded</th><th>rows quarantined</th><th>quarantine share</th>"
+               "<th>validation</th><th>freshness</th></tr>")
+    for row in status.sources:
+        fresh = row.freshness
+        fresh_css = {"fresh": "fresh", "stale": "stale", "missing periods": "missing"}.get(fresh.state, "dim")
+        if status.validation_table is None or row.validation is None:
+            validation = '<span class="dim">not validated yet</span>' if row.deliveries["loaded"] else '<span class="dim">-</span>'
+        else:
+            validation = f"{row.validation['errors']} errors, {row.validation['warnings']} warnings"
+        failed = f'<span class="missing">{row.deliveries["failed"]} ({len(row.failed_unresolved)} not re-delivered)</span>' if row.failed_unresolved else str(row.deliveries["failed"])
+        out.append(
+            f"<tr><td>{_e(row.source)}</td><td>{_e(fresh.cadence)}</td><td class=n>{row.senders}</td><td>{_e(row.last_delivery or '-')}</td>"
+            f"<td>{_e(row.period_covered or '-')}</td><td class=n>{row.deliveries['loaded']:,}</td><td class=n>{failed}</td><td class=n>{row.deliveries['duplicate']}</td>"
+            f"<td class=n>{row.rows_loaded:,}</td><td class=n>{row.rows_quarantined:,}</td><td class=n>{row.quarantine_share:.2%}</td>"
+            f"<td>{validation}</td><td class=\"{fresh_css}\">{_e(fresh.summary() if fresh.state != 'fresh' else 'fresh')}</td></tr>"
+        )
+    out.append("</table>")
+
+    failed_rows = [f for row in status.sources for f in row.failed_unresolved]
+    if failed_rows:
+        out.append("<h2>Failed deliveries not re-delivered</h2><table><tr><th>file</th><th>delivered</th><th>problem</th></tr>")
+        for f in failed_rows:
+            out.append(f"<tr><td>{_e(f['path'])}</td><td>{_e(f['delivered_on'])}</td><td>{_e(f['error'])}</td></tr>")
+        out.append("</table>")
+
+    late = [(row.source, s) for row in status.sources for s in row.freshness.senders if s.state == "stale" or s.missing_periods]
+    if late:
+        out.append("<h2>Late and missing deliveries</h2><table><tr><th>source</th><th>sender</th><th>last delivery</th><th>latest period</th><th>expected</th><th>overdue</th><th>missing</th></tr>")
+        for source, s in late:
+            out.append(f"<tr><td>{_e(source)}</td><td>{_e(s.sender)}</td><td>{_e(s.last_delivery)}</td><td>{_e(s.latest_period or '-')}</td><td>{_e(s.expected_period or '-')}</td>"
+                       f"<td>{_e(', '.join(s.overdue_periods) or '-')}</td><td class=\"missing\">{_e(', '.join(s.missing_periods) or '-')}</td></tr>")
+        out.append("</table>")
+
+    totals = status.check_totals()
+    out.append("<h2>Checks</h2>")
+    if totals is None:
+        out.append('<p class="dim">no asset check results recorded yet</p>')
+    else:
+        out.append("<p>Latest evaluation of every check in the Dagster instance.</p><table><tr><th>kind</th><th>passed</th><th>failed (error)</th><th>warned</th></tr>")
+        for label, t in totals.items():
+            if not (t["passed"] or t["failed_error"] or t["failed_warn"]):
+                out.append(f'<tr><td>{_e(label)}</td><td colspan="3" class="dim">no results recorded yet (the page written during a pipeline run precedes `dbt build`; `pilotmonitor health` afterwards includes them)</td></tr>')
+                continue
+            out.append(f"<tr><td>{_e(label)}</td><td class=n>{t['passed']}</td><td class=n>{t['failed_error']}</td><td class=n>{t['failed_warn']}</td></tr>")
+        out.append("</table>")
+        failing = [c for c in status.checks or [] if not c.passed]
+        if failing:
+            out.append("<ul>" + "".join(f"<li>{_e(c.severity)}: {_e(c.asset)} / {_e(c.check)}{(' - ' + _e(c.description)) if c.description else ''}</li>" for c in failing) + "</ul>")
+
+    out.append("<h2>Trends: rows loaded and quarantined per delivery month</h2><div class=\"charts\">")
+    for row in status.sources:
+        frame = status.trends[status.trends["source"] == row.source]
+        out.append(f'<div class="chart"><h3>{_e(row.source)}</h3>{trend_svg(frame)}</div>')
+    out.append("</div>")
+
+    out.append("<h2>Documentation</h2><ul>")
+    out.append(_link(gx_docs, page_dir, "Great Expectations Data Docs (validation results)"))
+    out.append(_link(dbt_docs, page_dir, "dbt documentation of the warehouse"))
+    out.append("</ul></body></html>")
+    return "\n".join(out)
+
+
+def write_page(status: Status, data_dir: Path, dbt_docs: Path | None = None) -> Path:
+    """Write <data dir>/health/index.html and return its path."""
+    page_dir = data_dir / "health"
+    page_dir.mkdir(parents=True, exist_ok=True)
+    if dbt_docs is None:
+        from pilotmonitor.settings import REPO_ROOT
+
+        dbt_docs = REPO_ROOT / "dbt_project" / "target" / "index.html"
+    page = page_dir / "index.html"
+    tmp = page.with_suffix(".html.tmp")
+    tmp.write_text(render_html(status, page_dir, data_dir / "quality" / "data_docs" / "index.html", dbt_docs), encoding="utf-8")
+    tmp.replace(page)
+    return page

@@ -1,0 +1,413 @@
+"""The pipeline status a data steward needs before publication, per source and overall.
+
+`collect_status` reads (never writes) the warehouse: the delivery register
+(raw.deliveries), the quarantine, the pilot registry (for pilot senders' active years),
+the Great Expectations validation results when the quality layer has written them
+(a table named ``validation_results`` in schema quality, raw or main), and the latest
+asset check results (dbt tests and the assets' own checks) recorded in the Dagster
+instance. It returns a `Status`, which renders to JSON and carries the verdict:
+
+blocking (exit code 1, "BLOCKED"):
+  - a failed delivery not followed by a loaded delivery for the same source, sender
+    and period (a re-delivery);
+  - an error-severity validation failure on a current delivery;
+  - a missing period (gap) in a sender's deliveries, e.g. an iJw month skipped;
+  - an error-severity asset check (dbt test or ingestion check) whose latest
+    evaluation failed.
+warnings (shown, not blocking): stale senders (a period overdue), warning-severity
+validation failures and checks, duplicates, deliveries not validated yet, no check
+results recorded yet.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pilotmonitor.health.cadence import load_cadences
+from pilotmonitor.health.freshness import SourceFreshness, all_freshness
+
+VALIDATION_SCHEMAS = ("quality", "raw", "main")
+ERROR_SEVERITIES = {"error", "critical", "fatal", "blocking"}
+
+
+@dataclass
+class CheckResult:
+    asset: str
+    check: str
+    passed: bool
+    severity: str  # ERROR | WARN
+    when: datetime | None = None
+    description: str | None = None
+
+    @property
+    def source(self) -> str | None:
+        return self.asset[4:] if self.asset.startswith("raw_") else None
+
+
+@dataclass
+class SourceStatus:
+    source: str
+    senders: int
+    last_delivery: date | None
+    period_covered: str | None  # earliest - latest period loaded
+    deliveries: dict[str, int]  # loaded / failed / duplicate
+    failed_unresolved: list[dict]
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    validation: dict | None  # None: not validated yet
+    freshness: SourceFreshness
+    checks_failed: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def quarantine_share(self) -> float:
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "senders": self.senders,
+            "last_delivery": self.last_delivery.isoformat() if self.last_delivery else None,
+            "period_covered": self.period_covered,
+            "deliveries": self.deliveries,
+            "failed_not_redelivered": self.failed_unresolved,
+            "rows_read": self.rows_read,
+            "rows_loaded": self.rows_loaded,
+            "rows_quarantined": self.rows_quarantined,
+            "quarantine_share": round(self.quarantine_share, 6),
+            "validation": self.validation,
+            "freshness": self.freshness.to_dict(),
+            "checks_failed": [{"check": c.check, "severity": c.severity} for c in self.checks_failed],
+        }
+
+
+@dataclass
+class Status:
+    as_of: date
+    warehouse: str
+    synthetic: bool
+    sources: list[SourceStatus]
+    checks: list[CheckResult] | None  # None: no Dagster instance / no results
+    validation_table: str | None
+    trends: pd.DataFrame  # source, month, deliveries, rows_loaded, rows_quarantined
+    blocking: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    publication: str | None = None  # what analyses read now (schema published), and whether it is stale
+
+    @property
+    def ready(self) -> bool:
+        return not self.blocking
+
+    @property
+    def verdict(self) -> str:
+        if self.ready:
+            return "READY FOR PUBLICATION" + (f" ({len(self.warnings)} warning(s))" if self.warnings else "")
+        return "BLOCKED: " + "; ".join(self.blocking)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ready else 1
+
+    def check_totals(self) -> dict | None:
+        if self.checks is None:
+            return None
+        dbt = [c for c in self.checks if not c.asset.startswith("raw_")]
+        own = [c for c in self.checks if c.asset.startswith("raw_")]
+        return {
+            label: {"passed": sum(c.passed for c in group), "failed_error": sum(not c.passed and c.severity != "WARN" for c in group), "failed_warn": sum(not c.passed and c.severity == "WARN" for c in group)}
+            for label, group in (("ingestion checks", own), ("warehouse checks (dbt tests)", dbt))
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "warehouse": self.warehouse,
+            "synthetic": self.synthetic,
+            "ready": self.ready,
+            "verdict": self.verdict,
+            "blocking": self.blocking,
+            "warnings": self.warnings,
+            "validation_table": self.validation_table,
+            "publication": self.publication,
+            "checks": self.check_totals(),
+            "failed_checks": [{"asset": c.asset, "check": c.check, "severity": c.severity} for c in (self.checks or []) if not c.passed],
+            "sources": [s.to_dict() for s in self.sources],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def _table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(conn.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]).fetchone()[0])
+
+
+def _deliveries(conn) -> pd.DataFrame:
+    columns = ["path", "source", "sender", "period", "delivered_on", "status", "error", "rows_read", "rows_loaded", "rows_quarantined", "superseded_by", "is_current"]
+    if not _table_exists(conn, "raw", "deliveries"):
+        return pd.DataFrame(columns=columns)
+    frame = conn.execute(f"select {', '.join(columns)} from raw.deliveries").df()
+    frame["delivered_on"] = pd.to_datetime(frame["delivered_on"])
+    frame["period"] = frame["period"].fillna("")
+    return frame
+
+
+def _pilots(conn) -> pd.DataFrame | None:
+    if not _table_exists(conn, "raw", "pilots"):
+        return None
+    return conn.execute("select pilot_id, start_date, planned_end_date from raw.pilots").df()
+
+
+def find_validation_table(conn) -> str | None:
+    for schema in VALIDATION_SCHEMAS:
+        if _table_exists(conn, schema, "validation_results"):
+            return f"{schema}.validation_results"
+    return None
+
+
+def validation_summary(conn, deliveries: pd.DataFrame, as_of: date) -> tuple[str | None, dict[str, dict]]:
+    """Per source: validated deliveries, failed expectations by severity (latest result per
+    delivery, expectation and column; superseded deliveries ignored)."""
+    table = find_validation_table(conn)
+    if table is None:
+        return None, {}
+    frame = conn.execute(f"select * from {table}").df()
+    if frame.empty or "success" not in frame.columns:
+        return table, {}
+    frame = frame.copy()
+    if "validated_at" in frame.columns:
+        frame = frame.sort_values("validated_at")
+    delivery_key = "path" if "path" in frame.columns else ("delivery_id" if "delivery_id" in frame.columns else None)
+    if "source" not in frame.columns and delivery_key == "path":
+        frame = frame.merge(deliveries[["path", "source"]], on="path", how="left")
+    if delivery_key == "path":
+        # deliveries known on the as-of date (`deliveries` is already cut there), superseded ones ignored
+        known = set(deliveries["path"]) - set(deliveries.loc[deliveries["superseded_by"].notna(), "path"])
+        frame = frame[frame["path"].isin(known)]
+    run_keys = [k for k in (delivery_key, "table") if k and k in frame.columns]
+    if run_keys and "validated_at" in frame.columns and frame["validated_at"].notna().all():
+        # the latest validation of each delivery's table (a re-validation after a suite change replaces it)
+        latest = frame.groupby(run_keys, dropna=False)["validated_at"].transform("max")
+        frame = frame[frame["validated_at"] == latest]
+    else:
+        keys = [k for k in (delivery_key, "table", "expectation_type", "column") if k and k in frame.columns]
+        if keys:
+            frame = frame.drop_duplicates(subset=keys, keep="last")
+    severity = frame["severity"].astype(str).str.lower() if "severity" in frame.columns else pd.Series("error", index=frame.index)
+    failed = ~frame["success"].astype(bool)
+    frame = frame.assign(_error=failed & severity.isin(ERROR_SEVERITIES), _warning=failed & ~severity.isin(ERROR_SEVERITIES))
+    out = {}
+    for source, group in frame.groupby(frame.get("source", pd.Series("?", index=frame.index)).fillna("?")):
+        out[str(source)] = {
+            "deliveries_validated": int(group[delivery_key].nunique()) if delivery_key else None,
+            "expectations": int(len(group)),
+            "errors": int(group["_error"].sum()),
+            "warnings": int(group["_warning"].sum()),
+        }
+    return table, out
+
+
+def latest_check_results(dagster_home: Path | None, limit: int = 20000) -> list[CheckResult] | None:
+    """The latest evaluation of every asset check recorded in the Dagster instance at
+    `dagster_home` (dbt tests and the assets' own checks). None when there is none."""
+    if dagster_home is None or not (dagster_home / "dagster.yaml").is_file():
+        return None
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    try:
+        return checks_from_instance(instance, limit)
+    finally:
+        instance.dispose()
+
+
+def checks_from_instance(instance, limit: int = 20000) -> list[CheckResult] | None:
+    import dagster as dg
+
+    with warnings.catch_warnings():  # deprecated for 2.0; still the one call that lists every check key
+        warnings.simplefilter("ignore", DeprecationWarning)
+        records = instance.get_event_records(dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION), limit=limit)
+    latest: dict[tuple[str, str], CheckResult] = {}
+    for record in records:  # newest first
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        key = (evaluation.asset_key.to_user_string(), evaluation.check_name)
+        if key in latest:
+            continue
+        latest[key] = CheckResult(
+            asset=key[0],
+            check=key[1],
+            passed=bool(evaluation.passed),
+            severity=evaluation.severity.value if evaluation.severity else "ERROR",
+            when=datetime.fromtimestamp(record.event_log_entry.timestamp),
+            description=evaluation.description,
+        )
+    # A check planned in a finished run that recorded no evaluation for it errored (or was
+    # skipped): its latest outcome is unknown, which counts as a failure.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        planned = instance.get_event_records(dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED), limit=limit)
+    evaluated_runs = {}
+    for record in records:
+        data = record.event_log_entry.dagster_event.event_specific_data
+        evaluated_runs.setdefault((data.asset_key.to_user_string(), data.check_name), set()).add(record.run_id)
+    seen: set = set()
+    finished: dict[str, bool] = {}
+    for record in planned:  # newest first
+        data = record.event_log_entry.dagster_event.event_specific_data
+        key = (data.asset_key.to_user_string(), data.check_name)
+        if key in seen:
+            continue
+        seen.add(key)
+        if record.run_id in evaluated_runs.get(key, set()):
+            continue
+        current = latest.get(key)
+        if current is not None and current.when and current.when.timestamp() >= record.event_log_entry.timestamp:
+            continue
+        if record.run_id not in finished:
+            run = instance.get_run_by_id(record.run_id)
+            finished[record.run_id] = bool(run and run.is_finished)
+        if finished[record.run_id]:
+            latest[key] = CheckResult(key[0], key[1], False, "ERROR", datetime.fromtimestamp(record.event_log_entry.timestamp), "did not run: the check errored or was skipped in the latest run")
+    return list(latest.values()) or None
+
+
+def _period_range(periods: pd.Series) -> str | None:
+    values = sorted(p for p in periods.dropna().unique() if p)
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else f"{values[0]} .. {values[-1]}"
+
+
+def _failed_unresolved(mine: pd.DataFrame) -> list[dict]:
+    out = []
+    loaded = mine[mine["status"] == "loaded"]
+    for _, row in mine[mine["status"] == "failed"].iterrows():
+        later = loaded[(loaded["sender"] == row["sender"]) & (loaded["period"] == row["period"]) & (loaded["delivered_on"] >= row["delivered_on"])]
+        if later.empty:
+            out.append({"path": row["path"], "sender": row["sender"], "period": row["period"] or None, "delivered_on": _date(row["delivered_on"]), "error": row["error"]})
+    return out
+
+
+def _date(value):
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date().isoformat()
+
+
+def collect_status(
+    conn: duckdb.DuckDBPyConnection,
+    as_of: date,
+    *,
+    warehouse: str = "",
+    landing_dir: Path | None = None,
+    checks: list[CheckResult] | None = None,
+    sources: list[str] | None = None,
+) -> Status:
+    """Everything the status and the health page show, read from an open warehouse."""
+    if sources is None:
+        from pilotmonitor.ingest.sources import SOURCES
+
+        sources = [s.name for s in SOURCES]
+    cadences = load_cadences()
+    all_deliveries = _deliveries(conn)
+    deliveries = all_deliveries[all_deliveries["delivered_on"].dt.date <= as_of] if not all_deliveries.empty else all_deliveries
+    freshness = all_freshness(deliveries, as_of, sources, _pilots(conn), cadences)
+    validation_table, validation = validation_summary(conn, deliveries, as_of)
+    rows = []
+    blocking: list[str] = []
+    warnings: list[str] = []
+    for name in sources:
+        mine = deliveries[deliveries["source"] == name]
+        counts = {status: int((mine["status"] == status).sum()) for status in ("loaded", "failed", "duplicate")}
+        loaded = mine[mine["status"] == "loaded"]
+        status = SourceStatus(
+            source=name,
+            senders=int(mine["sender"].nunique()),
+            last_delivery=mine["delivered_on"].max().date() if not mine.empty else None,
+            period_covered=_period_range(loaded["period"]),
+            deliveries=counts,
+            failed_unresolved=_failed_unresolved(mine),
+            rows_read=int(loaded["rows_read"].fillna(0).sum()),
+            rows_loaded=int(loaded["rows_loaded"].fillna(0).sum()),
+            rows_quarantined=int(loaded["rows_quarantined"].fillna(0).sum()),
+            validation=validation.get(name) if validation_table else None,
+            freshness=freshness[name],
+            checks_failed=[c for c in (checks or []) if c.source == name and not c.passed],
+        )
+        rows.append(status)
+        if status.failed_unresolved:
+            blocking.append(f"{name}: {len(status.failed_unresolved)} failed deliver{'y' if len(status.failed_unresolved) == 1 else 'ies'} not re-delivered")
+        if status.validation and status.validation["errors"]:
+            blocking.append(f"{name}: {status.validation['errors']} error-level validation failure(s)")
+        if status.validation and status.validation["warnings"]:
+            warnings.append(f"{name}: {status.validation['warnings']} validation warning(s)")
+        missing = status.freshness.missing
+        if missing:
+            blocking.append(f"{name}: {len(missing)} missing period(s) ({', '.join(f'{s} {p}' for s, p in missing[:3])}{', ...' if len(missing) > 3 else ''})")
+        if status.freshness.stale:
+            warnings.append(f"{name}: {len(status.freshness.stale)} stale sender(s)")
+        if counts["duplicate"]:
+            warnings.append(f"{name}: {counts['duplicate']} duplicate deliver{'y' if counts['duplicate'] == 1 else 'ies'} (ignored)")
+    if validation_table is None and not deliveries.empty:
+        warnings.append("deliveries not validated yet (no validation results in the warehouse)")
+    if checks is None:
+        warnings.append("no asset check results recorded yet (run the pipeline)")
+    else:
+        failed_error = [c for c in checks if not c.passed and c.severity != "WARN"]
+        if failed_error:
+            names = ", ".join(f"{c.asset} / {c.check}" for c in failed_error[:3])
+            blocking.append(f"{len(failed_error)} failing check(s) or dbt test(s): {names}{', ...' if len(failed_error) > 3 else ''}")
+        failed_warn = [c for c in checks if not c.passed and c.severity == "WARN" and c.check != "delivery_freshness"]
+        if failed_warn:
+            warnings.append(f"{len(failed_warn)} check(s) warned")
+    synthetic = bool(landing_dir and (landing_dir / "SYNTHETIC_DATA.txt").is_file())
+    from pilotmonitor.publication.gate import publication_state
+
+    publication = publication_state(conn)
+    if publication.is_stale:
+        warnings.append("published results are stale: " + publication.summary())
+    return Status(as_of, warehouse, synthetic, rows, checks, validation_table, trends(deliveries), blocking, warnings, publication.summary())
+
+
+def trends(deliveries: pd.DataFrame) -> pd.DataFrame:
+    """Per source and delivery month: deliveries, rows loaded and quarantined (aggregates only)."""
+    columns = ["source", "month", "deliveries", "rows_loaded", "rows_quarantined"]
+    loaded = deliveries[deliveries["status"] == "loaded"] if not deliveries.empty else deliveries
+    if loaded.empty:
+        return pd.DataFrame(columns=columns)
+    frame = loaded.assign(month=loaded["delivered_on"].dt.strftime("%Y-%m"))
+    out = frame.groupby(["source", "month"]).agg(deliveries=("path", "count"), rows_loaded=("rows_loaded", "sum"), rows_quarantined=("rows_quarantined", "sum")).reset_index()
+    return out[columns]
+
+
+class WarehouseMissing(FileNotFoundError):
+    pass
+
+
+class WarehouseBusy(RuntimeError):
+    pass
+
+
+def status_from_files(warehouse_path: Path, as_of: date, *, landing_dir: Path | None = None, dagster_home: Path | None = None) -> Status:
+    """Open the warehouse read-only and collect the status (what the CLI uses)."""
+    if not warehouse_path.is_file():
+        raise WarehouseMissing(f"no warehouse at {warehouse_path}: run `pilotmonitor run --demo` first (or `pilotmonitor run` on real deliveries)")
+    try:
+        conn = duckdb.connect(str(warehouse_path), read_only=True)
+    except duckdb.IOException as exc:
+        raise WarehouseBusy(f"cannot open the warehouse read-only ({exc}); a pipeline run is probably writing it: try again when it has finished") from None
+    try:
+        if not _table_exists(conn, "raw", "deliveries"):
+            raise WarehouseMissing(f"the warehouse at {warehouse_path} has no delivery register yet: run `pilotmonitor run --demo` first")
+        checks = latest_check_results(dagster_home)
+        return collect_status(conn, as_of, warehouse=str(warehouse_path), landing_dir=landing_dir, checks=checks)
+    finally:
+        conn.close()

@@ -1,0 +1,1 @@
+"""Publication: the last warehouse state that passed every blocking check."""

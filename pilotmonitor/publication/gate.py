@@ -1,0 +1,132 @@
+"""The publication gate: analyses and the report read `published.*`, a copy of the marts
+taken only when no blocking check failed.
+
+A run whose checks fail (an error-level expectation on a delivery, a failing dbt test,
+row accounting, the leak scan) leaves the previously published tables untouched and
+records why in `published.publication_log`; `publication_state` then reports those
+results as stale, with the reasons, until a clean run publishes again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import duckdb
+
+SCHEMA = "published"
+SOURCE_SCHEMA = "marts"
+LOG_COLUMNS = {
+    "logged_at": "TIMESTAMP", "run_id": "VARCHAR", "status": "VARCHAR",  # published | blocked
+    "tables": "VARCHAR", "rows": "BIGINT", "fingerprint": "VARCHAR", "reasons": "VARCHAR",
+}
+
+
+@dataclass(frozen=True)
+class BlockingFailure:
+    asset: str
+    check: str
+    description: str | None = None
+
+    def __str__(self) -> str:
+        detail = f": {self.description.splitlines()[0][:160]}" if self.description else ""
+        return f"{self.asset} / {self.check}{detail}"
+
+
+@dataclass(frozen=True)
+class PublicationState:
+    published_at: datetime | None
+    run_id: str | None
+    rows: int | None
+    blocked_since: datetime | None
+    reasons: list[str]
+
+    @property
+    def is_stale(self) -> bool:
+        return self.blocked_since is not None
+
+    def summary(self) -> str:
+        if self.published_at is None:
+            return "nothing published yet" + (f"; blocked: {'; '.join(self.reasons[:3])}" if self.reasons else "")
+        text = f"published {self.published_at:%Y-%m-%d %H:%M} UTC (run {str(self.run_id)[:8]}, {self.rows:,} rows)"
+        if self.is_stale:
+            text += f"; STALE: newer data blocked since {self.blocked_since:%Y-%m-%d %H:%M} UTC by {'; '.join(self.reasons[:3])}"
+        return text
+
+
+def blocking_failures(checks) -> list[BlockingFailure]:
+    """The failed checks of severity ERROR among the latest evaluations (objects with
+    asset, check, passed, severity, description)."""
+    return [BlockingFailure(c.asset, c.check, c.description) for c in checks or [] if not c.passed and str(c.severity).upper() == "ERROR"]
+
+
+def _ensure_log(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(f"create schema if not exists {SCHEMA}")
+    columns = ", ".join(f"{name} {kind}" for name, kind in LOG_COLUMNS.items())
+    conn.execute(f"create table if not exists {SCHEMA}.publication_log ({columns})")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _mart_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = conn.execute(
+        "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' order by 1", [SOURCE_SCHEMA]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def publish(conn: duckdb.DuckDBPyConnection, run_id: str, failures: list[BlockingFailure]) -> PublicationState:
+    """Copy every mart to `published` when nothing blocks; otherwise keep what was
+    published and log the blocking checks. Returns the publication state afterwards."""
+    _ensure_log(conn)
+    if failures:
+        reasons = [str(f) for f in failures]
+        conn.execute(
+            f"insert into {SCHEMA}.publication_log values (?, ?, 'blocked', null, null, null, ?)", [_now(), run_id, json.dumps(reasons)]
+        )
+        return publication_state(conn)
+    tables = _mart_tables(conn)
+    if not tables:
+        raise RuntimeError("no marts to publish: build the warehouse first (dbt build)")
+    conn.execute("begin transaction")
+    try:
+        total = 0
+        digest = hashlib.sha256()
+        for table in tables:
+            conn.execute(f"create or replace table {SCHEMA}.{table} as select * from {SOURCE_SCHEMA}.{table}")
+            count = conn.execute(f"select count(*) from {SCHEMA}.{table}").fetchone()[0]
+            total += count
+            digest.update(f"{table}:{count};".encode())
+        conn.execute(
+            f"insert into {SCHEMA}.publication_log values (?, ?, 'published', ?, ?, ?, null)",
+            [_now(), run_id, ",".join(tables), total, digest.hexdigest()[:16]],
+        )
+        conn.execute("commit")
+    except Exception:
+        conn.execute("rollback")
+        raise
+    return publication_state(conn)
+
+
+def publication_state(conn: duckdb.DuckDBPyConnection) -> PublicationState:
+    """What the analyses read now, and whether newer data was blocked since."""
+    exists = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = 'publication_log'", [SCHEMA]
+    ).fetchone()[0]
+    if not exists:
+        return PublicationState(None, None, None, None, [])
+    last = conn.execute(
+        f"select logged_at, run_id, rows from {SCHEMA}.publication_log where status = 'published' order by logged_at desc limit 1"
+    ).fetchone()
+    since = last[0] if last else datetime.min
+    blocked = conn.execute(
+        f"select min(logged_at), max_by(reasons, logged_at) from {SCHEMA}.publication_log where status = 'blocked' and logged_at > ?", [since]
+    ).fetchone()
+    reasons = json.loads(blocked[1]) if blocked and blocked[1] else []
+    if last is None:
+        return PublicationState(None, None, None, blocked[0] if blocked else None, reasons)
+    return PublicationState(last[0], last[1], last[2], blocked[0] if blocked and blocked[0] else None, reasons)

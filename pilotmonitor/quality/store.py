@@ -1,0 +1,166 @@
+"""Validation of pending deliveries against the warehouse, the history table
+quality.validation_results and the Data Docs pages."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pilotmonitor.quality import suites as S
+from pilotmonitor.quality.runner import DeliveryInfo, Outcome, scrubbed_for_docs, validate_group, validate_row_counts
+
+SCHEMA = "quality"
+RESULT_COLUMNS = {
+    "delivery_id": "VARCHAR", "path": "VARCHAR", "source": "VARCHAR", "table": "VARCHAR",
+    "expectation_type": "VARCHAR", "column": "VARCHAR", "severity": "VARCHAR", "success": "BOOLEAN",
+    "unexpected_count": "BIGINT", "unexpected_percent": "DOUBLE", "examples": "VARCHAR",
+    "steward_message": "VARCHAR", "rows_validated": "BIGINT", "suite_hash": "VARCHAR", "validated_at": "TIMESTAMP",
+}
+MAX_ROWS_PER_GROUP = 2_000_000
+
+
+@dataclass
+class Validation:
+    outcomes: list[Outcome] = field(default_factory=list)
+    deliveries: list[DeliveryInfo] = field(default_factory=list)
+    docs_pages: list[tuple[str, object]] = field(default_factory=list)  # (name, scrubbed GX result)
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(f"create schema if not exists {SCHEMA}")
+    cols = ", ".join(f'"{k}" {v}' for k, v in RESULT_COLUMNS.items())
+    conn.execute(f"create table if not exists {SCHEMA}.validation_results ({cols})")
+
+
+def _has_results_table(conn) -> bool:
+    return bool(conn.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = 'validation_results'", [SCHEMA]).fetchone()[0])
+
+
+def pending_deliveries(conn, source: str, table: str, suite_hash: str) -> list[DeliveryInfo]:
+    done = f"and not exists (select 1 from {SCHEMA}.validation_results v where v.path = d.path and v.delivery_id = d.delivery_id and v.\"table\" = ? and v.suite_hash = ?)" if _has_results_table(conn) else ""
+    params = [source] + ([table, suite_hash] if done else [])
+    rows = conn.execute(f"select delivery_id, path, source, sender, period, delivered_on from raw.deliveries d where source = ? and status = 'loaded' and is_current {done} order by period, sender, path", params).fetchall()
+    return [DeliveryInfo(*row) for row in rows]
+
+
+def _history(conn, source: str, table: str) -> pd.DataFrame:
+    return conn.execute(
+        f"""select d.delivery_id, d.sender, d.period, d.delivered_on, coalesce(c.n, 0) as n
+            from raw.deliveries d left join (select delivery_id, count(*) n from raw.{table} group by 1) c using (delivery_id)
+            where d.source = ? and d.status = 'loaded' and d.is_current""", [source]).df()
+
+
+def _previous_counts(history: pd.DataFrame, delivery: DeliveryInfo) -> list[tuple[int, int]]:
+    """(rows, covered months) of the same sender's previous current deliveries, most recent first."""
+    same = history[(history.sender == delivery.sender) & (history.delivery_id != delivery.delivery_id)]
+    if delivery.period:
+        same = same[same.period < delivery.period].sort_values("period", ascending=False)
+    else:
+        same = same[pd.to_datetime(same.delivered_on) < pd.Timestamp(delivery.delivered_on)].sort_values("delivered_on", ascending=False)
+    return [(int(n), S.covered_months(p, d)) for n, p, d in zip(same.n, same.period, same.delivered_on)]
+
+
+def validate_pending(conn: duckdb.DuckDBPyConnection, source: str, tables: list[str], log=None) -> Validation:
+    """Validate every current loaded delivery of `source` not yet validated with the
+    table's current suite (the connection may be read-only): one GX call per table and
+    chunk of about MAX_ROWS_PER_GROUP rows for the row-level expectations (deliveries of
+    all periods together), one for the row-count rule."""
+    out = Validation()
+    seen: dict[str, DeliveryInfo] = {}
+    for table in tables:
+        suite_hash = S.suite_hash(table)
+        pending = pending_deliveries(conn, source, table, suite_hash)
+        if not pending:
+            continue
+        history = _history(conn, source, table)
+        counts = dict(zip(history.delivery_id, history.n))
+        for d in pending:
+            seen.setdefault(d.path, d)
+        for chunk in _chunks(pending, counts):
+            ids = [d.delivery_id for d in chunk]
+            frame = conn.execute(f"select * from raw.{table} where delivery_id in (select unnest(?::varchar[])) order by delivery_id, row_locator", [ids]).df()
+            outcomes, result = validate_group(table, frame, chunk, None, suite_hash)
+            out.outcomes.extend(outcomes)
+            if result is not None and any(not o.success for o in outcomes):
+                out.docs_pages.append((f"{table}/{chunk[0].period or 'snapshot'}_{chunk[0].delivery_id}", scrubbed_for_docs(result)))
+        out.outcomes.extend(validate_row_counts(table, [(d, int(counts.get(d.delivery_id, 0)), _previous_counts(history, d)) for d in pending], suite_hash))
+        if log:
+            log(f"validated {len(pending)} deliveries of {source} in raw.{table}")
+    out.deliveries = list(seen.values())
+    return out
+
+
+def _chunks(group: list[DeliveryInfo], counts: dict) -> list[list[DeliveryInfo]]:
+    chunks, current, size = [], [], 0
+    for d in group:
+        n = int(counts.get(d.delivery_id, 0))
+        if current and size + n > MAX_ROWS_PER_GROUP:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(d)
+        size += n
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def write_results(conn: duckdb.DuckDBPyConnection, outcomes: list[Outcome]) -> int:
+    ensure_schema(conn)
+    if not outcomes:
+        return 0
+    frame = pd.DataFrame([o.as_row() for o in outcomes])[list(RESULT_COLUMNS)]
+    conn.register("_quality_batch", frame)
+    try:
+        cols = ", ".join(f'"{c}"' for c in RESULT_COLUMNS)
+        select = ", ".join(f'cast("{c}" as {t})' for c, t in RESULT_COLUMNS.items())
+        conn.execute(f"insert into {SCHEMA}.validation_results ({cols}) select {select} from _quality_batch")
+    finally:
+        conn.unregister("_quality_batch")
+    return len(frame)
+
+
+# --- Data Docs ------------------------------------------------------------------------
+
+def build_data_docs(docs_dir: Path, pages: list[tuple[str, object]], conn: duckdb.DuckDBPyConnection | None = None) -> Path:
+    """GX-rendered validation pages (GX's ValidationResultsPageRenderer + DefaultJinjaPageView,
+    the renderer of GX Data Docs) for the validations with a failed expectation, and an
+    index.html over quality.validation_results (the ephemeral GX context keeps no store,
+    so the site index is written here)."""
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, result in pages:
+        target = docs_dir / "validations" / f"{name}.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            from great_expectations.render.renderer import ValidationResultsPageRenderer
+            from great_expectations.render.view import DefaultJinjaPageView
+
+            target.write_text(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result)), encoding="utf-8")
+            written.append(name)
+        except Exception as exc:  # rendering is a convenience; the history table is the record
+            target.write_text(f"<html><body><p>GX rendering failed: {html.escape(type(exc).__name__)}</p></body></html>", encoding="utf-8")
+    index = docs_dir / "index.html"
+    summary = pd.DataFrame()
+    if conn is not None and _has_results_table(conn):
+        summary = conn.execute(
+            f"""select source, "table", path, max(validated_at) as validated_at, any_value(rows_validated) as rows,
+                       count(*) filter (where not success and severity = 'error') as errors,
+                       count(*) filter (where not success and severity = 'warning') as warnings,
+                       string_agg(case when not success then expectation_type || coalesce(' (' || "column" || ')', '') || ': ' || steward_message end, ' | ') as failed
+                from {SCHEMA}.validation_results group by all order by errors desc, warnings desc, validated_at desc limit 2000"""
+        ).df()
+    pages_links = sorted((docs_dir / "validations").rglob("*.html")) if (docs_dir / "validations").is_dir() else []
+    body = ["<html><head><meta charset='utf-8'><title>Pilotmonitor data quality</title></head><body>",
+            f"<h1>Raw delivery validations</h1><p>Generated {datetime.now():%Y-%m-%d %H:%M}. Severity error blocks the warehouse build.</p>",
+            "<h2>GX validation pages (groups with a failed expectation)</h2><ul>"]
+    body += [f"<li><a href='{html.escape(p.relative_to(docs_dir).as_posix())}'>{html.escape(p.relative_to(docs_dir).as_posix())}</a></li>" for p in pages_links[-500:]]
+    body.append("</ul><h2>Deliveries</h2>")
+    body.append(summary.to_html(index=False, escape=True) if not summary.empty else "<p>no validations yet</p>")
+    body.append("</body></html>")
+    index.write_text("\n".join(body), encoding="utf-8")
+    return index

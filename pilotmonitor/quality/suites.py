@@ -1,0 +1,137 @@
+"""Suite files: loading, hashing, delivery-period parameters and GX suite objects."""
+
+from __future__ import annotations
+
+import calendar
+import copy
+import hashlib
+import json
+import re
+from datetime import date, timedelta
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from pilotmonitor.settings import REPO_ROOT
+
+EXPECTATIONS_DIR = REPO_ROOT / "expectations"
+RUNNER_VERSION = "2"  # part of the suite hash: a runner change re-validates everything
+# 2: period rules as per-row bounds (one GX call per table), row count per covered month
+SEVERITIES = ("error", "warning")
+
+
+@cache
+def load_suite(table: str, directory: Path = EXPECTATIONS_DIR) -> dict:
+    suite = json.loads((directory / f"{table}.json").read_text(encoding="utf-8"))
+    for exp in suite["expectations"]:
+        meta = exp.get("meta", {})
+        if meta.get("severity") not in SEVERITIES or not meta.get("steward_message"):
+            raise ValueError(f"{table}: expectation {exp['type']} needs meta.severity (error|warning) and meta.steward_message")
+    return suite
+
+
+def suite_hash(table: str, directory: Path = EXPECTATIONS_DIR) -> str:
+    canonical = json.dumps(load_suite(table, directory), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(f"{RUNNER_VERSION}|{canonical}".encode()).hexdigest()[:16]
+
+
+def period_bounds(kind: str, period: str) -> tuple[date, date] | None:
+    """First and last day of a delivery period: school_year 'YYYY-YYYY' (1 Aug - 31 Jul),
+    month 'YYYY-MM', year 'YYYY'. None when the period does not have that form."""
+    period = period or ""
+    if kind == "school_year" and (m := re.fullmatch(r"(\d{4})-(\d{4})", period)):
+        return date(int(m[1]), 8, 1), date(int(m[2]), 7, 31)
+    if kind == "month" and (m := re.fullmatch(r"(\d{4})-(\d{2})", period)):
+        y, mo = int(m[1]), int(m[2])
+        return date(y, mo, 1), date(y, mo, calendar.monthrange(y, mo)[1])
+    if kind == "year" and re.fullmatch(r"\d{4}", period):
+        return date(int(period), 1, 1), date(int(period), 12, 31)
+    return None
+
+
+def period_parameters(suite: dict, period: str) -> tuple[dict, list[str]]:
+    """GX suite parameters for the period rules of a suite, and the columns whose rule
+    cannot be applied (a delivery without a period of the expected form)."""
+    params: dict = {}
+    missing: list[str] = []
+    for exp in suite["expectations"]:
+        rule = exp["meta"].get("period_rule")
+        if not rule:
+            continue
+        column = exp["kwargs"]["column"]
+        bounds = period_bounds(rule["period"], period)
+        if bounds is None:
+            missing.append(column)
+            continue
+        if rule.get("min_offset_days") is not None:
+            params[f"{column}_min"] = pd.Timestamp(bounds[0] + timedelta(days=rule["min_offset_days"]))
+        if rule.get("max_offset_days") is not None:
+            params[f"{column}_max"] = pd.Timestamp(bounds[1] + timedelta(days=rule["max_offset_days"]))
+    return params, missing
+
+
+def period_rule_bounds(rule: dict, period: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None] | None:
+    """Lower and upper date bound of a period rule for one delivery period (None = open
+    side); None when the period does not have the form the rule needs."""
+    bounds = period_bounds(rule["period"], period)
+    if bounds is None:
+        return None
+    lo = pd.Timestamp(bounds[0] + timedelta(days=rule["min_offset_days"])) if rule.get("min_offset_days") is not None else None
+    hi = pd.Timestamp(bounds[1] + timedelta(days=rule["max_offset_days"])) if rule.get("max_offset_days") is not None else None
+    return lo, hi
+
+
+def covered_months(period: str, delivered_on=None) -> int:
+    """Months of data a delivery covers: a month period 'YYYY-MM' is one month, a year
+    'YYYY' twelve, a school year 'YYYY-YYYY' (Aug-Jul) its months up to the delivery
+    date (an interim export of the running year delivered in November covers Aug-Oct;
+    the delivery month counts only when delivered on its last day). Snapshots: 1."""
+    period = period or ""
+    if re.fullmatch(r"\d{4}-\d{2}", period):
+        return 1
+    if re.fullmatch(r"\d{4}", period):
+        return 12
+    if not (m := re.fullmatch(r"(\d{4})-(\d{4})", period)):
+        return 1
+    if delivered_on is None or pd.isna(delivered_on):
+        return 12
+    d = pd.Timestamp(delivered_on)
+    last = (d.year, d.month) if d.is_month_end else ((d.year, d.month - 1) if d.month > 1 else (d.year - 1, 12))
+    months = (last[0] - int(m[1])) * 12 + (last[1] - 8) + 1
+    return max(1, min(12, months))
+
+
+def row_level_expectations(suite: dict, skip_columns: list[str] = ()) -> list[dict]:
+    """Expectations validated on the rows of a delivery (all but the history rule)."""
+    out = []
+    for exp in suite["expectations"]:
+        if exp["meta"].get("history_rule"):
+            continue
+        if exp["meta"].get("period_rule") and exp["kwargs"]["column"] in skip_columns:
+            continue
+        out.append(exp)
+    return out
+
+
+def history_expectation(suite: dict) -> dict | None:
+    return next((e for e in suite["expectations"] if e["meta"].get("history_rule")), None)
+
+
+def gx_suite(name: str, expectations: list[dict]):
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    suite = ExpectationSuite(name=name)
+    for exp in expectations:
+        suite.add_expectation_configuration(ExpectationConfiguration(type=exp["type"], kwargs=copy.deepcopy(exp["kwargs"]), meta=copy.deepcopy(exp["meta"])))
+    return suite
+
+
+def value_sets(table: str) -> dict[str, tuple[str, list]]:
+    """column -> (code list seed name, value set) of the code-list expectations of a suite."""
+    return {
+        e["kwargs"]["column"]: (e["meta"]["code_list"], e["kwargs"]["value_set"])
+        for e in load_suite(table)["expectations"]
+        if e["type"] == "expect_column_values_to_be_in_set" and e["meta"].get("code_list")
+    }

@@ -1,0 +1,68 @@
+"""The publication gate: marts are copied to `published` only when no blocking check
+failed; a blocked run keeps the previous publication and marks it stale with reasons."""
+
+from dataclasses import dataclass
+
+import duckdb
+import pytest
+
+from pilotmonitor.publication.gate import blocking_failures, publication_state, publish
+
+
+@dataclass
+class Check:
+    asset: str
+    check: str
+    passed: bool
+    severity: str
+    description: str | None = None
+
+
+@pytest.fixture
+def conn():
+    connection = duckdb.connect()
+    connection.execute("create schema marts")
+    connection.execute("create table marts.fct_school_month as select 'S1' as school_id, 10 as pupil_months")
+    connection.execute("create table marts.dim_pilot as select 'p1' as pilot_id")
+    yield connection
+    connection.close()
+
+
+def test_only_failed_error_checks_block():
+    checks = [
+        Check("raw_school_absence", "expectations_error", False, "ERROR", "dates outside the school year"),
+        Check("raw_school_absence", "expectations_warning", False, "WARN"),
+        Check("marts/fct_pupil_month", "not_null_fct_pupil_month_month", True, "ERROR"),
+    ]
+    failures = blocking_failures(checks)
+    assert [(f.asset, f.check) for f in failures] == [("raw_school_absence", "expectations_error")]
+    assert "dates outside the school year" in str(failures[0])
+    assert blocking_failures(None) == []
+
+
+def test_clean_run_publishes_every_mart(conn):
+    state = publish(conn, "run-1", [])
+    assert conn.execute("select pupil_months from published.fct_school_month").fetchone()[0] == 10
+    assert conn.execute("select count(*) from published.dim_pilot").fetchone()[0] == 1
+    assert state.run_id == "run-1" and state.rows == 2 and not state.is_stale
+
+
+def test_blocked_run_keeps_the_previous_publication_and_marks_it_stale(conn):
+    publish(conn, "run-1", [])
+    conn.execute("update marts.fct_school_month set pupil_months = 99")
+    blocked = blocking_failures([Check("raw_school_absence", "expectations_error", False, "ERROR", "absence dates outside the delivery period")])
+    state = publish(conn, "run-2", blocked)
+    assert conn.execute("select pupil_months from published.fct_school_month").fetchone()[0] == 10  # untouched
+    assert state.run_id == "run-1" and state.is_stale
+    assert "absence dates outside the delivery period" in state.summary() and "STALE" in state.summary()
+    # the next clean run publishes the new data and clears the stale mark
+    state = publish(conn, "run-3", [])
+    assert conn.execute("select pupil_months from published.fct_school_month").fetchone()[0] == 99
+    assert not state.is_stale and state.run_id == "run-3"
+
+
+def test_nothing_published_before_the_first_clean_run(conn):
+    assert publication_state(conn).published_at is None
+    state = publish(conn, "run-1", blocking_failures([Check("raw_x", "row_accounting", False, "ERROR")]))
+    assert state.published_at is None and "nothing published yet" in state.summary()
+    assert conn.execute("select count(*) from information_schema.tables where table_schema = 'published' and table_name = 'fct_school_month'").fetchone()[0] == 0
