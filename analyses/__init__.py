@@ -24,3 +24,6 @@ from .synthetic_control import synthetic_control
 __all__ += ["event_study", "EventStudyResult", "callaway_santanna", "StaggeredResult",
             "AggregatedResult", "interrupted_time_series", "ITSResult",
             "synthetic_control", "binary_did"]
+from .costs import CostEffectivenessResult, cost_effectiveness
+
+__all__ += ["cost_effectiveness", "CostEffectivenessResult"]
