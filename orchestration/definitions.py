@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.defs.analysis import assets as analysis_assets
 from orchestration.defs.health import assets as health_assets
 from orchestration.defs.ingestion import assets as ingestion_assets
 from orchestration.defs.landing import assets as landing_assets
@@ -52,6 +53,7 @@ defs = dg.Definitions(
         *health_assets.freshness_checks,
         health_assets.pipeline_health,
         publication_assets.published_marts,  # copies the marts to schema published only when no blocking check failed
+        analysis_assets.effect_estimates,  # the pre-registered analysis plans on published.* (results.effect_estimates)
     ],
     jobs=[all_assets_job, ingestion_assets.ingestion_job, warehouse_job],
     sensors=[ingestion_assets.build_landing_sensor(all_assets_job, downstream_of=_rebuild_after)],

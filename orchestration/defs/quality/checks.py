@@ -39,15 +39,22 @@ def _failures(conn, source: Source, severity: str) -> pd.DataFrame:
     ).df()
 
 
+def _blank_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing values as empty text for display (object first: nullable Int64/boolean
+    columns reject "")."""
+    shown = frame.astype(object)
+    return shown.where(shown.notna(), "")
+
+
 def _metadata(failures: pd.DataFrame, validated: int, rows: int) -> dict:
-    listed = failures.head(MAX_LISTED).astype(object).fillna("")  # object first: nullable Int64/boolean columns reject ""
+    listed = _blank_missing(failures.head(MAX_LISTED))
     by_expectation = failures.groupby(["table", "expectation_type", "column"], dropna=False).agg(deliveries=("path", "nunique"), unexpected=("unexpected_count", "sum"), steward_message=("steward_message", "first")).reset_index() if len(failures) else pd.DataFrame()
     return {
         "deliveries_validated_now": validated,
         "rows_validated_now": rows,
         "failed_expectations": len(failures),
         "deliveries_with_failures": int(failures.path.nunique()) if len(failures) else 0,
-        "summary": dg.MetadataValue.md(by_expectation.astype(object).fillna("").to_markdown(index=False) if len(by_expectation) else "none"),
+        "summary": dg.MetadataValue.md(_blank_missing(by_expectation).to_markdown(index=False) if len(by_expectation) else "none"),
         "failures": dg.MetadataValue.md(listed.to_markdown(index=False) if len(listed) else "none"),
     }
 

@@ -1,0 +1,47 @@
+"""Analysis: `effect_estimates` runs every pilot's pre-registered analysis plan on the
+published marts and writes `results.effect_estimates` plus a JSON artifact per run
+(`<data dir>/results/<run_id>.json`).
+
+It depends on `published_marts`, so it runs only after a successful publication: when
+a blocking check fails, publication fails, this asset is skipped and the previous
+estimates stay in place.
+"""
+
+import dagster as dg
+
+from orchestration.defs.publication.assets import published_marts
+from orchestration.resources import PilotmonitorSettings, WarehouseResource
+from pilotmonitor.analysis_plan import DEFAULT_SEED, compute_effect_estimates, write_artifact, write_effect_estimates
+from pilotmonitor.pilots import PilotConfigError, load_registry
+
+GROUP = "analysis"
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "duckdb"}, deps=[published_marts])
+def effect_estimates(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                     pilotmonitor: PilotmonitorSettings) -> dg.MaterializeResult:
+    """Every pilot's pre-registered plan (primary IRR with few-cluster p-values, secondary
+    outcomes, robustness, pre-trend test, multiple-testing correction) on published.*."""
+    settings = pilotmonitor.settings()
+    try:
+        pilots = load_registry(settings.pilots_dir)
+    except PilotConfigError as exc:
+        raise dg.Failure(str(exc)) from exc
+    with warehouse.get_connection() as conn:
+        table = compute_effect_estimates(conn, pilots, run_id=context.run_id, seed=DEFAULT_SEED,
+                                         progress=context.log.info)
+        write_effect_estimates(conn, table)
+    path = write_artifact(table, settings.data_dir / "results")
+    primary = table[table["role"] == "primary"]
+    lines = ["| pilot | IRR | 95% CI | p (CR1) | p (wild bootstrap) | p (randomization) |", "|---|---|---|---|---|---|"]
+    for r in primary.itertuples():
+        lines.append(f"| {r.pilot_id} | {r.estimate:.3f} | [{r.ci_lower:.3f}, {r.ci_upper:.3f}] | {r.p_value:.3f} | "
+                     f"{r.p_value_wild_bootstrap:.3f} | {r.p_value_randomization:.3f} |")
+    failed = int(table["method"].fillna("").str.startswith("not estimable").sum())
+    if failed:
+        context.log.warning(f"{failed} estimate(s) not estimable; see the method column")
+    return dg.MaterializeResult(metadata={
+        "rows": len(table), "not_estimable": failed, "artifact": str(path),
+        "input_hash": str(table["input_hash"].iloc[0]) if len(table) else "",
+        "primary": dg.MetadataValue.md("\n".join(lines)),
+    })

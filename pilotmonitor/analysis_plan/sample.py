@@ -1,0 +1,175 @@
+"""Analysis samples for one pilot, built from the *published* marts only.
+
+Window choice (pre-registered convention, applied identically to every pilot)
+-----------------------------------------------------------------------------
+* Pilot period: from the pilot's first treated month (``dim_pilot.first_treated_month``)
+  to its planned end month if the pilot has ended (or will end) within the data, else to
+  the last month in ``published.fct_school_month``. Months after a planned end are never
+  used (a pilot that ended is evaluated over its planned period only).
+* Pre-period: as many months before the start as the pilot period has, capped at
+  ``MAX_PRE_MONTHS`` (36) and at the first month in the data.
+* Units: the pilot's treated schools and its comparison pool from
+  ``published.dim_pilot_assignment``. Treatment = ``is_treated`` of a *treated-role*
+  school (a comparison school treated by another pilot is not treated here; pools exclude
+  pilot schools by default anyway). Event time = months since the pilot's start month,
+  computed for every school in the sample (equal to ``months_since_pilot_start`` for the
+  pilot's own schools).
+* School-months with zero pupil-months are dropped (no exposure).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+SCHEMA = "published"
+MAX_PRE_MONTHS = 36
+# School closures (COVID-19) used by the robustness variant: whole calendar months.
+CLOSURE_MONTHS = tuple(
+    pd.Timestamp(m) for m in ("2020-03-01", "2020-04-01", "2020-05-01", "2020-06-01",
+                              "2020-12-01", "2021-01-01", "2021-02-01")
+)
+
+SCHOOL_MONTH_COLUMNS = ("school_id", "month", "is_treated", "months_since_pilot_start", "pupil_months",
+                        "new_referrals", "dropouts", "thuiszitter_spell_starts",
+                        "unauthorised_absence_hours", "declared_cost_cents")
+SURVEY_COLUMNS = ("school_id", "school_year", "response_date", "respondent_group", "climate_score", "satisfaction")
+
+
+class AnalysisInputError(RuntimeError):
+    """The published marts needed for the analysis are missing."""
+
+
+@dataclass(frozen=True)
+class PublishedInputs:
+    school_month: pd.DataFrame
+    assignment: pd.DataFrame
+    pilots: pd.DataFrame
+    surveys: pd.DataFrame
+
+    def content_hash(self) -> str:
+        """sha256 over a deterministic CSV dump of every column the analysis reads
+        (rows sorted), so the hash changes exactly when the analysed data change."""
+        digest = hashlib.sha256()
+        for name in ("school_month", "assignment", "pilots", "surveys"):
+            frame = getattr(self, name)
+            digest.update(f"{name}:{len(frame)}:{','.join(frame.columns)}\n".encode())
+            digest.update(frame.to_csv(index=False, lineterminator="\n", float_format="%.12g").encode())
+        return digest.hexdigest()
+
+
+def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(conn.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [SCHEMA, table]
+    ).fetchone()[0])
+
+
+def read_published(conn: duckdb.DuckDBPyConnection) -> PublishedInputs:
+    """Read the published marts the plan needs (never marts.*), deterministically ordered."""
+    needed = ("fct_school_month", "dim_pilot_assignment", "dim_pilot")
+    missing = [t for t in needed if not _exists(conn, t)]
+    if missing:
+        raise AnalysisInputError(
+            f"published.{', published.'.join(missing)} missing: nothing has been published yet (publication gate)"
+        )
+    sm = conn.execute(f"select {', '.join(SCHOOL_MONTH_COLUMNS)} from {SCHEMA}.fct_school_month order by school_id, month").df()
+    asg = conn.execute(f"select pilot_id, school_id, role from {SCHEMA}.dim_pilot_assignment order by pilot_id, school_id").df()
+    pil = conn.execute(
+        f"select pilot_id, start_date, planned_end_date, first_treated_month from {SCHEMA}.dim_pilot order by pilot_id"
+    ).df()
+    if _exists(conn, "fct_survey_scores"):
+        sv = conn.execute(
+            f"select {', '.join(SURVEY_COLUMNS)} from {SCHEMA}.fct_survey_scores "
+            "order by school_id, response_date, respondent_group, climate_score, satisfaction"
+        ).df()
+    else:
+        sv = pd.DataFrame(columns=list(SURVEY_COLUMNS))
+    sm["month"] = pd.to_datetime(sm["month"])
+    for c in ("start_date", "planned_end_date", "first_treated_month"):
+        pil[c] = pd.to_datetime(pil[c])
+    sv["response_date"] = pd.to_datetime(sv["response_date"])
+    return PublishedInputs(sm, asg, pil, sv)
+
+
+def _month_index(ts: pd.Series | pd.Timestamp):
+    return ts.year * 12 + ts.month - 1
+
+
+@dataclass(frozen=True)
+class PilotSample:
+    pilot_id: str
+    panel: pd.DataFrame          # school-month panel in the window
+    surveys: pd.DataFrame        # school x school_year x treated cells in the window
+    treated_schools: tuple[str, ...]
+    comparison_schools: tuple[str, ...]
+    window_start: pd.Timestamp
+    window_end: pd.Timestamp
+    start_month: pd.Timestamp
+    pre_months: int
+    post_months: int
+    treatment_mismatches: int    # rows where is_treated disagrees with event time >= 0
+
+    def describe(self) -> str:
+        return (f"window {self.window_start:%Y-%m}..{self.window_end:%Y-%m} ({self.pre_months} pre + "
+                f"{self.post_months} pilot months), {len(self.treated_schools)} pilot + "
+                f"{len(self.comparison_schools)} comparison schools")
+
+
+def build_sample(inputs: PublishedInputs, pilot_id: str) -> PilotSample:
+    """The pilot's school-month panel and survey cells in its analysis window."""
+    prow = inputs.pilots[inputs.pilots["pilot_id"] == pilot_id]
+    if prow.empty:
+        raise AnalysisInputError(f"pilot {pilot_id!r} is not in published.dim_pilot")
+    prow = prow.iloc[0]
+    start = pd.Timestamp(prow["first_treated_month"] if pd.notna(prow["first_treated_month"]) else prow["start_date"]).to_period("M").to_timestamp()
+    asg = inputs.assignment[inputs.assignment["pilot_id"] == pilot_id]
+    treated = tuple(sorted(asg.loc[asg["role"] == "treated", "school_id"]))
+    comparison = tuple(sorted(asg.loc[asg["role"] == "comparison", "school_id"]))
+    sm = inputs.school_month
+    data_first, data_last = sm["month"].min(), sm["month"].max()
+    end = data_last
+    if pd.notna(prow["planned_end_date"]):
+        end = min(end, pd.Timestamp(prow["planned_end_date"]).to_period("M").to_timestamp())
+    post = int(_month_index(end) - _month_index(start) + 1)
+    if post <= 0:
+        raise AnalysisInputError(f"pilot {pilot_id!r}: no pilot months in the published data (start {start:%Y-%m}, data to {data_last:%Y-%m})")
+    pre = int(min(post, MAX_PRE_MONTHS, _month_index(start) - _month_index(data_first)))
+    if pre <= 0:
+        raise AnalysisInputError(f"pilot {pilot_id!r}: no pre-period months in the published data")
+    wstart = (start.to_period("M") - pre).to_timestamp()
+    panel = sm[sm["school_id"].isin(treated + comparison) & (sm["month"] >= wstart) & (sm["month"] <= end)]
+    panel = panel[panel["pupil_months"] > 0].copy()
+    panel["role"] = np.where(panel["school_id"].isin(treated), "treated", "comparison")
+    panel["event_time"] = (_month_index(panel["month"].dt) - _month_index(start)).astype(int)
+    panel["time"] = _month_index(panel["month"].dt).astype(int)
+    panel["d"] = ((panel["role"] == "treated") & panel["is_treated"].fillna(False).astype(bool)).astype(int)
+    mismatch = int(((panel["role"] == "treated") & ((panel["event_time"] >= 0).astype(int) != panel["d"])).sum())
+    pm = panel["pupil_months"].astype(float)
+    panel["referrals_per_100"] = 100 * panel["new_referrals"] / pm
+    panel["dropouts_per_100"] = 100 * panel["dropouts"] / pm
+    panel["thuiszitter_spells_per_100"] = 100 * panel["thuiszitter_spell_starts"] / pm
+    panel["unauthorised_absence_hours_per_pupil"] = panel["unauthorised_absence_hours"] / pm
+    panel["youth_care_cost_eur_per_pupil"] = panel["declared_cost_cents"] / 100 / pm
+    panel["is_closure_month"] = panel["month"].isin(CLOSURE_MONTHS)
+    panel = panel.sort_values(["school_id", "month"]).reset_index(drop=True)
+
+    sv = inputs.surveys
+    sv = sv[sv["school_id"].isin(treated + comparison) & (sv["response_date"] >= wstart)
+            & (sv["response_date"] < (end.to_period("M") + 1).to_timestamp())].copy()
+    planned_end = prow["planned_end_date"]
+    in_period = sv["response_date"] >= pd.Timestamp(prow["start_date"])
+    if pd.notna(planned_end):
+        in_period &= sv["response_date"] <= pd.Timestamp(planned_end)
+    sv["d"] = (sv["school_id"].isin(treated) & in_period).astype(int)
+    # One cell per school x school year x treatment state (the year a pilot starts may
+    # hold responses from before and after the start); all respondent groups pooled.
+    cells = (sv.groupby(["school_id", "school_year", "d"], as_index=False)
+               .agg(climate_score=("climate_score", "mean"), satisfaction=("satisfaction", "mean"),
+                    responses=("school_id", "size"))
+               .sort_values(["school_id", "school_year", "d"]).reset_index(drop=True))
+    return PilotSample(pilot_id, panel, cells, treated, comparison, wstart, end, start, pre, post, mismatch)

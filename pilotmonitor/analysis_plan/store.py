@@ -1,0 +1,150 @@
+"""Provenance, the warehouse table ``results.effect_estimates`` and the JSON artifact.
+
+* ``results.effect_estimates``: the estimates of the latest successful analysis run
+  (replaced in one transaction).
+* ``results.effect_estimates_history``: every run's rows, appended (a re-run of the same
+  run id replaces its own rows).
+* ``<data dir>/results/<run_id>.json``: the run's rows and provenance.
+
+Provenance columns: run_id, computed_at (UTC), input_hash (sha256 over a deterministic
+dump of every published column read), code_version (git commit, ``+dirty`` when the
+working tree has changes; else the package version), package_versions (JSON), plan_hash
+(sha256 of the pilot's analysis_plan), seed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import uuid
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pilotmonitor.pilots import Pilot
+
+from .plan import DEFAULT_SEED, RESULT_COLUMNS, run_plans
+from .sample import read_published
+
+SCHEMA = "results"
+TABLE = "effect_estimates"
+PACKAGES = ("statsmodels", "numpy", "pandas", "scipy", "linearmodels", "duckdb")
+REPO = Path(__file__).resolve().parents[2]
+
+COLUMN_TYPES = {
+    "pilot_id": "VARCHAR", "outcome": "VARCHAR", "role": "VARCHAR", "estimator": "VARCHAR",
+    "estimate": "DOUBLE", "std_error": "DOUBLE", "ci_lower": "DOUBLE", "ci_upper": "DOUBLE",
+    "p_value": "DOUBLE", "p_value_adjusted": "DOUBLE", "p_value_wild_bootstrap": "DOUBLE",
+    "p_value_randomization": "DOUBLE", "scale": "VARCHAR", "n_obs": "BIGINT", "n_clusters": "BIGINT",
+    "method": "VARCHAR", "sample": "VARCHAR", "alpha": "DOUBLE", "details": "VARCHAR",
+    "run_id": "VARCHAR", "computed_at": "TIMESTAMP", "input_hash": "VARCHAR", "code_version": "VARCHAR",
+    "package_versions": "VARCHAR", "plan_hash": "VARCHAR", "seed": "BIGINT",
+}
+PROVENANCE = ("run_id", "computed_at", "input_hash", "code_version", "package_versions", "plan_hash", "seed")
+
+
+def package_versions() -> str:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return json.dumps(versions, sort_keys=True)
+
+
+def code_version() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
+        if head.returncode == 0 and head.stdout.strip():
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                                   capture_output=True, text=True, timeout=10)
+            return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        return "pilotmonitor " + metadata.version("pilotmonitor")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def compute_effect_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot], run_id: str | None = None,
+                             seed: int = DEFAULT_SEED, progress=None) -> pd.DataFrame:
+    """Read published.*, run every pilot's plan, add provenance columns."""
+    inputs = read_published(conn)
+    table = run_plans(pilots, inputs, seed=seed, progress=progress)
+    table["run_id"] = run_id or uuid.uuid4().hex
+    table["computed_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
+    table["input_hash"] = inputs.content_hash()
+    table["code_version"] = code_version()
+    table["package_versions"] = package_versions()
+    table["seed"] = seed
+    return table[list(COLUMN_TYPES)]
+
+
+def write_effect_estimates(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame) -> None:
+    cols = ", ".join(f"{c} {t}" for c, t in COLUMN_TYPES.items())
+    conn.execute(f"create schema if not exists {SCHEMA}")
+    conn.execute(f"create table if not exists {SCHEMA}.{TABLE} ({cols})")
+    conn.execute(f"create table if not exists {SCHEMA}.{TABLE}_history ({cols})")
+    names = ", ".join(COLUMN_TYPES)
+    conn.register("_effect_estimates_new", table)
+    conn.execute("begin transaction")
+    try:
+        conn.execute(f"delete from {SCHEMA}.{TABLE}")
+        conn.execute(f"insert into {SCHEMA}.{TABLE} ({names}) select {names} from _effect_estimates_new")
+        conn.execute(f"delete from {SCHEMA}.{TABLE}_history where run_id in (select distinct run_id from _effect_estimates_new)")
+        conn.execute(f"insert into {SCHEMA}.{TABLE}_history ({names}) select {names} from _effect_estimates_new")
+        conn.execute("commit")
+    except Exception:
+        conn.execute("rollback")
+        raise
+    finally:
+        conn.unregister("_effect_estimates_new")
+
+
+def _clean(v):
+    if v is None or (isinstance(v, float) and not math.isfinite(v)) or v is pd.NA:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    if hasattr(v, "item"):
+        return _clean(v.item())
+    return v
+
+
+def write_artifact(table: pd.DataFrame, results_dir: Path) -> Path:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    run_id = str(table["run_id"].iloc[0]) if len(table) else uuid.uuid4().hex
+    first = table.iloc[0] if len(table) else None
+    doc = {
+        "run_id": run_id,
+        "computed_at": _clean(first["computed_at"]) if first is not None else None,
+        "input_hash": first["input_hash"] if first is not None else None,
+        "code_version": first["code_version"] if first is not None else None,
+        "package_versions": json.loads(first["package_versions"]) if first is not None else None,
+        "seed": _clean(first["seed"]) if first is not None else None,
+        "plan_hashes": dict(sorted(set(zip(table["pilot_id"], table["plan_hash"])))),
+        "columns": list(table.columns),
+        "rows": [{c: _clean(v) for c, v in row.items() if c not in PROVENANCE or c == "plan_hash"}
+                 for row in table.to_dict(orient="records")],
+    }
+    path = results_dir / f"{run_id}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=False, default=str), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def result_numbers(table: pd.DataFrame) -> pd.DataFrame:
+    """The table without run-specific provenance (run_id, computed_at): what must be
+    identical when the same inputs are analysed again."""
+    return table.drop(columns=["run_id", "computed_at"]).reset_index(drop=True)
+
+
+__all__ = ["compute_effect_estimates", "write_effect_estimates", "write_artifact", "result_numbers",
+           "RESULT_COLUMNS", "COLUMN_TYPES"]

@@ -1,0 +1,95 @@
+"""A small simulated *published* warehouse with a planted effect (tmp duckdb)."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from pilotmonitor.pilots import Pilot
+
+PLANTED_IRR = 0.6
+
+
+def make_pilot(pilot_id="test-pilot", start="2021-01-01", planned_end=None, schools=("99TA", "99TB", "99TC"), **plan):
+    analysis_plan = {
+        "primary_outcome": "referrals_per_100_pupil_months",
+        "secondary_outcomes": ["dropout", "unauthorised_absence_hours", "youth_care_cost_per_pupil", "satisfaction"],
+        "estimators": ["twfe_poisson", "event_study"], "alpha": 0.05, "multiple_testing": "holm", **plan,
+    }
+    return Pilot.model_validate({
+        "id": pilot_id, "name": "Test pilot (synthetic)", "municipality": {"code": "GM9999", "name": "Test"},
+        "region": "Test", "schools": [{"brin": b, "name": b} for b in schools], "start": start,
+        "planned_end": planned_end, "comparison_pool": {"school_types": ["SBO"], "provinces": ["GR"]},
+        "analysis_plan": analysis_plan,
+    })
+
+
+def simulate(seed=3, irr=PLANTED_IRR, n_treated=3, n_comparison=5, first="2019-01-01", last="2022-12-01",
+             start="2021-01-01", planned_end=None, pilot_id="test-pilot"):
+    """School-month panel: Poisson referrals with school effects, a common seasonal
+    time effect, exposure 150-400 pupil-months and the planted IRR in treated months."""
+    rng = np.random.default_rng(seed)
+    treated = [f"99T{chr(65 + i)}00" for i in range(n_treated)]
+    comparison = [f"99C{chr(65 + i)}00" for i in range(n_comparison)]
+    schools = treated + comparison
+    months = pd.date_range(first, last, freq="MS")
+    start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(planned_end) if planned_end else None
+    school_fe = dict(zip(schools, rng.normal(0, 0.2, len(schools))))
+    month_fe = dict(zip(months, 0.15 * np.sin(np.arange(len(months)) * 2 * np.pi / 12)))
+    size = dict(zip(schools, rng.integers(150, 400, len(schools))))
+    rows = []
+    for s in schools:
+        for m in months:
+            is_pilot = s in treated
+            treated_now = is_pilot and m >= start_ts and (end_ts is None or m <= end_ts)
+            pm = int(size[s] + rng.integers(-10, 10))
+            lam = pm * 0.03 * np.exp(school_fe[s] + month_fe[m]) * (irr if treated_now else 1.0)
+            rows.append({
+                "school_id": s, "month": m, "school_year": m.year if m.month >= 8 else m.year - 1,
+                "pilot_id": pilot_id if is_pilot else None, "is_pilot_school": is_pilot, "is_treated": treated_now,
+                "months_since_pilot_start": ((m.year - start_ts.year) * 12 + m.month - start_ts.month) if is_pilot else None,
+                "pupil_months": pm, "new_referrals": int(rng.poisson(lam)), "dropouts": int(rng.poisson(pm * 0.002)),
+                "thuiszitter_spell_starts": int(rng.poisson(pm * 0.003)),
+                "unauthorised_absence_hours": float(rng.gamma(2, pm * 0.5)),
+                "declared_cost_cents": int(rng.gamma(2, pm * 5000)),
+            })
+    sm = pd.DataFrame(rows)
+    asg = pd.DataFrame({"pilot_id": pilot_id, "school_id": schools, "role": ["treated"] * n_treated + ["comparison"] * n_comparison})
+    pil = pd.DataFrame({"pilot_id": [pilot_id], "start_date": [start_ts.date()],
+                        "planned_end_date": [end_ts.date() if end_ts is not None else None],
+                        "first_treated_month": [start_ts.date()]})
+    surveys = []
+    for s in schools:
+        for y in range(months[0].year, months[-1].year):
+            for k in range(10):
+                date = pd.Timestamp(f"{y + 1}-03-01") + pd.Timedelta(days=k)
+                if date > months[-1]:
+                    continue
+                shift = 0.5 if (s in treated and date >= start_ts) else 0.0
+                surveys.append({"school_id": s, "school_year": y, "response_date": date.date(),
+                                "respondent_group": "parents", "climate_score": float(np.clip(rng.normal(3.5 + shift, 0.5), 1, 5)),
+                                "satisfaction": int(np.clip(round(rng.normal(7 + shift, 1)), 1, 10))})
+    return sm, asg, pil, pd.DataFrame(surveys)
+
+
+def write_published(path, frames) -> None:
+    sm, asg, pil, sv = frames
+    conn = duckdb.connect(str(path))
+    conn.execute("create schema if not exists published")
+    for name, df in (("fct_school_month", sm), ("dim_pilot_assignment", asg), ("dim_pilot", pil), ("fct_survey_scores", sv)):
+        conn.register("_df", df)
+        conn.execute(f"create or replace table published.{name} as select * from _df")
+        conn.unregister("_df")
+    conn.execute("alter table published.fct_school_month alter month type date")
+    conn.execute("alter table published.dim_pilot alter start_date type date")
+    conn.execute("alter table published.dim_pilot alter first_treated_month type date")
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def published_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("published") / "warehouse.duckdb"
+    write_published(path, simulate())
+    return path

@@ -1,0 +1,152 @@
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from pilotmonitor.analysis_plan import (AnalysisInputError, build_sample, compute_effect_estimates, read_published,
+                                        result_numbers, write_artifact, write_effect_estimates)
+from pilotmonitor.analysis_plan.store import COLUMN_TYPES, PROVENANCE
+
+from .conftest import PLANTED_IRR, make_pilot, simulate, write_published
+
+
+@pytest.fixture(scope="module")
+def table(published_db):
+    with duckdb.connect(str(published_db), read_only=True) as conn:
+        return compute_effect_estimates(conn, [make_pilot()], run_id="run-a")
+
+
+def _one(table, estimator, outcome="referrals_per_100_pupil_months"):
+    rows = table[(table["estimator"] == estimator) & (table["outcome"] == outcome)]
+    assert len(rows) == 1, rows
+    return rows.iloc[0]
+
+
+def test_primary_recovers_planted_irr(table):
+    r = _one(table, "twfe_poisson")
+    assert r["role"] == "primary" and r["scale"] == "ratio"
+    assert r["ci_lower"] < PLANTED_IRR < r["ci_upper"]
+    assert 0.5 < r["estimate"] < 0.72
+    assert r["n_clusters"] == 8 and r["n_obs"] == 8 * 48
+    # few-cluster p-values: full enumeration of 2^8 sign vectors and of C(8,3) assignments
+    assert r["p_value_wild_bootstrap"] <= 0.05 and r["p_value_wild_bootstrap"] >= 2 / 2**8
+    assert r["p_value_randomization"] == pytest.approx(1 / 56)
+    details = json.loads(r["details"])
+    assert details["bootstrap_full_enumeration"] and details["ri_full_enumeration"]
+    assert details["ri_assignments"] == 56 and details["treatment_mismatches"] == 0
+
+
+def test_secondary_outcomes_and_multiple_testing(table):
+    fam = table[table["role"].isin(["primary", "secondary"])].set_index("outcome")
+    assert list(fam.index) == ["referrals_per_100_pupil_months", "dropout", "unauthorised_absence_hours",
+                               "youth_care_cost_per_pupil", "satisfaction"]
+    assert not fam["method"].str.startswith("not estimable").any()
+    assert fam.loc["dropout", "scale"] == "ratio" and fam.loc["unauthorised_absence_hours", "scale"] == "difference"
+    # planted satisfaction shift 0.5 (survey means, linear DiD by school year)
+    assert fam.loc["satisfaction", "ci_lower"] < 0.5 < fam.loc["satisfaction", "ci_upper"]
+    # Holm over the wild-bootstrap p-values of the family
+    from statsmodels.stats.multitest import multipletests
+    expected = multipletests(fam["p_value_wild_bootstrap"].to_numpy(), method="holm")[1]
+    np.testing.assert_allclose(fam["p_value_adjusted"].to_numpy(), expected)
+    assert table.loc[table["role"] == "robustness", "p_value_adjusted"].isna().all()
+
+
+def test_robustness_and_pretrend_rows(table):
+    excl = _one(table, "twfe_poisson_excl_closures")
+    assert excl["n_obs"] == 8 * 48 - 8 * 7  # seven closure months dropped
+    lin = _one(table, "twfe_linear_rate_per_100")
+    assert lin["estimate"] < 0 and json.loads(lin["details"])["bootstrap_ci_upper"] < 0
+    for name in ("event_study_poisson_pretrend", "event_study_linear_pretrend"):
+        pt = _one(table, name)
+        assert 0 <= pt["p_value"] <= 1 and pt["p_value"] > 0.01  # no planted pre-trend
+    assert table["estimator"].str.startswith("event_study_poisson[e=").sum() >= 5
+
+
+def test_deterministic(published_db, table):
+    with duckdb.connect(str(published_db), read_only=True) as conn:
+        again = compute_effect_estimates(conn, [make_pilot()], run_id="run-b")
+    pd.testing.assert_frame_equal(result_numbers(table), result_numbers(again))
+
+
+def test_provenance_columns_filled(table):
+    assert list(table.columns) == list(COLUMN_TYPES)
+    for col in PROVENANCE:
+        assert table[col].notna().all(), col
+    assert table["run_id"].eq("run-a").all() and table["input_hash"].str.len().eq(64).all()
+    assert set(json.loads(table["package_versions"].iloc[0])) == {"statsmodels", "numpy", "pandas", "scipy", "linearmodels", "duckdb"}
+    assert table["plan_hash"].nunique() == 1 and table["seed"].nunique() == 1
+
+
+def test_hashes_follow_inputs_and_plan(tmp_path, table):
+    path = tmp_path / "w.duckdb"
+    sm, asg, pil, sv = simulate()
+    sm.loc[0, "new_referrals"] += 1
+    write_published(path, (sm, asg, pil, sv))
+    with duckdb.connect(str(path), read_only=True) as conn:
+        other = compute_effect_estimates(conn, [make_pilot(multiple_testing="fdr_bh")], run_id="x")
+    assert other["input_hash"].iloc[0] != table["input_hash"].iloc[0]
+    assert other["plan_hash"].iloc[0] != table["plan_hash"].iloc[0]
+
+
+def test_write_table_and_artifact(tmp_path, published_db, table):
+    path = tmp_path / "w.duckdb"
+    write_published(path, simulate())
+    with duckdb.connect(str(path)) as conn:
+        write_effect_estimates(conn, table)
+        write_effect_estimates(conn, table.assign(run_id="run-2"))
+        stored = conn.execute("select * from results.effect_estimates order by pilot_id, outcome, role, estimator").df()
+        history = conn.execute("select run_id, count(*) from results.effect_estimates_history group by 1 order by 1").fetchall()
+    assert len(stored) == len(table) and stored["run_id"].eq("run-2").all()
+    assert history == [("run-2", len(table)), ("run-a", len(table))]
+    artifact = write_artifact(table, tmp_path / "results")
+    doc = json.loads(artifact.read_text())
+    assert artifact.name == "run-a.json" and len(doc["rows"]) == len(table) and doc["input_hash"] == table["input_hash"].iloc[0]
+
+
+def test_window_ended_pilot_and_pre_cap(tmp_path):
+    path = tmp_path / "w.duckdb"
+    # data 2016-01..2022-12, pilot 2020-01..2020-06 (ended): window = 6 pre + 6 pilot months
+    write_published(path, simulate(first="2016-01-01", last="2022-12-01", start="2020-01-01", planned_end="2020-06-30"))
+    with duckdb.connect(str(path), read_only=True) as conn:
+        s = build_sample(read_published(conn), "test-pilot")
+    assert (s.pre_months, s.post_months) == (6, 6)
+    assert s.panel["month"].min() == pd.Timestamp("2019-07-01") and s.panel["month"].max() == pd.Timestamp("2020-06-01")
+    # open-ended pilot from 2019-01 with data to 2022-12: 48 pilot months, pre capped at 36
+    path2 = tmp_path / "w2.duckdb"
+    write_published(path2, simulate(first="2014-01-01", last="2022-12-01", start="2019-01-01"))
+    with duckdb.connect(str(path2), read_only=True) as conn:
+        s2 = build_sample(read_published(conn), "test-pilot")
+    assert (s2.pre_months, s2.post_months) == (36, 48) and s2.window_start == pd.Timestamp("2016-01-01")
+
+
+def test_nothing_published(tmp_path):
+    with duckdb.connect(str(tmp_path / "empty.duckdb")) as conn:
+        with pytest.raises(AnalysisInputError, match="nothing has been published"):
+            compute_effect_estimates(conn, [make_pilot()])
+
+
+def test_unknown_pilot_gives_not_estimable_row(published_db):
+    with duckdb.connect(str(published_db), read_only=True) as conn:
+        t = compute_effect_estimates(conn, [make_pilot(pilot_id="other-pilot")])
+    assert len(t) == 1 and t["method"].iloc[0].startswith("not estimable")
+
+
+def test_linear_pretrend_row(table):
+    r = _one(table, "pretrend_poisson_linear_trend")
+    assert r["scale"] == "ratio" and 0 < r["p_value_wild_bootstrap"] <= 1
+    assert r["ci_lower"] < 1 < r["ci_upper"]  # no planted pre-trend
+
+
+def test_separation_reported_not_estimable(tmp_path):
+    sm, asg, pil, sv = simulate()
+    treated = sm["school_id"].isin(asg.loc[asg["role"] == "treated", "school_id"])
+    sm.loc[treated & ~sm["is_treated"], "dropouts"] = 0  # no dropouts at pilot schools before the start
+    path = tmp_path / "w.duckdb"
+    write_published(path, (sm, asg, pil, sv))
+    with duckdb.connect(str(path), read_only=True) as conn:
+        t = compute_effect_estimates(conn, [make_pilot()])
+    r = t[t["outcome"] == "dropout"].iloc[0]
+    assert r["method"].startswith("not estimable: separation") and np.isnan(r["estimate"])
+    assert 0 < r["p_value_wild_bootstrap"] <= 1 and 0 < r["p_value_adjusted"] <= 1
