@@ -56,6 +56,8 @@ estimation term (R's ``wif``), so analytic SEs match R ``did``'s analytic SEs.
 """
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -352,8 +354,16 @@ def callaway_santanna(
     if pre:
         a = np.array([atts[k] for k in pre])
         V = Psi[:, pre].T @ Psi[:, pre] / n
-        W = float(n * a @ np.linalg.solve(V, a))
-        pretest.update(statistic=W, p_value=float(stats.chi2.sf(W, len(pre))))
+        if np.linalg.matrix_rank(V) < len(pre):
+            # More pre-period cells than the units can identify (e.g. monthly data with
+            # few schools): V is singular. Like R `did`, skip the statistic and say so.
+            note = (f"pre-test not computed: the {len(pre)} pre-period cells have a singular "
+                    f"covariance (rank {np.linalg.matrix_rank(V)}, {n} units)")
+            warnings.warn(note, stacklevel=2)
+            pretest.update(note=note)
+        else:
+            W = float(n * a @ np.linalg.solve(V, a))
+            pretest.update(statistic=W, p_value=float(stats.chi2.sf(W, len(pre))))
     pg = {g: float(np.mean(G_unit == g)) for g in groups}
     return StaggeredResult(att_gt=att_gt, pretest=pretest, method=method, n_units=n,
                            _psi=Psi, _cells=tuple(cells), _pg=pg, _unit_group=G_unit,

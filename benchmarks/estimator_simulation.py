@@ -65,31 +65,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import analyses.staggered as _staggered  # noqa: E402
 from analyses import (callaway_santanna, randomization_inference,  # noqa: E402
                       twfe, wild_cluster_bootstrap)
-
-
-class _PinvNumpy:
-    """numpy proxy whose ``linalg.solve`` uses the pseudo-inverse.
-
-    Workaround, local to this benchmark: ``callaway_santanna`` always computes the
-    parallel-trends pre-test with ``np.linalg.solve(V, a)``; with monthly data there
-    are far more pre cells than units, V is singular and the whole call raises
-    ``LinAlgError`` (R ``did`` skips the Wald statistic with a warning instead).
-    The pre-test is not used here; ATT(g,t), aggregations and SEs are unaffected.
-    """
-
-    class linalg:  # noqa: N801
-        @staticmethod
-        def solve(a, b):
-            return np.linalg.pinv(a) @ b
-
-    def __getattr__(self, name):
-        return getattr(np, name)
-
-
-_staggered.np = _PinvNumpy()
 
 ALPHA = 0.05
 
@@ -337,10 +314,9 @@ def interpret(tables, R):
         "  (dY_i - mean_g dY = 0), so the analytic SE contains no treated-school",
         "  outcome noise (only comparison schools + the cohort-weight term) and its",
         "  normal CI is too narrow by construction (R did behaves the same way).",
-        "- Benchmark-local workaround: callaway_santanna's pre-test raises LinAlgError",
-        "  (singular V, more pre cells than units) on every monthly panel here; the",
-        "  benchmark patches np.linalg.solve -> pinv inside analyses.staggered only",
-        "  (pre-test unused; ATT and SEs unaffected). To be fixed in analyses/.",
+        "- callaway_santanna's pre-test is skipped with a warning on these monthly",
+        "  panels (singular V: more pre cells than units), as R did does; ATT and SEs",
+        "  are unaffected.",
     ]
     return lines
 

@@ -162,3 +162,27 @@ def test_planted_heterogeneous_effects_recovered_and_twfe_biased():
     tw = twfe(d, "y", "id", "t", "D")
     assert tw.estimate < truth_simple - 0.5
     assert not (tw.conf_int[0] < truth_simple < tw.conf_int[1])
+
+
+def test_pretest_is_skipped_with_a_note_when_pre_cells_outnumber_units():
+    """Monthly data with few schools: more pre-period cells than units make the pre-test
+    covariance singular. The ATTs are still returned; the pre-test says why it is absent
+    (as R `did` does) instead of the whole call failing."""
+    import warnings as _warnings
+
+    import numpy as _np
+    import pandas as _pd
+
+    from analyses import callaway_santanna
+
+    rng = _np.random.default_rng(0)
+    units, periods = 6, 30
+    frame = _pd.DataFrame({"unit": _np.repeat(_np.arange(units), periods), "t": _np.tile(_np.arange(1, periods + 1), units)})
+    frame["g"] = frame.unit.map({0: 20, 1: 24, 2: 26}).fillna(0)
+    frame["y"] = rng.normal(size=len(frame)) + 1.0 * ((frame.g > 0) & (frame.t >= frame.g))
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        result = callaway_santanna(frame, "y", "unit", "t", "g")
+    assert _np.isnan(result.pretest["p_value"]) and "singular" in result.pretest["note"]
+    assert any("pre-test not computed" in str(w.message) for w in caught)
+    assert _np.isfinite(result.aggregate("simple").overall.estimate)
