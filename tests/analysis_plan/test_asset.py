@@ -27,3 +27,44 @@ def test_ground_truth_coverage():
     assert {r[0] for r in rows} == set(truth)
     for pilot_id, est, lo, hi in rows:
         assert lo < truth[pilot_id]["referral_rate_ratio"] < hi, (pilot_id, est, lo, hi)
+
+
+def _run(db, pilots_dir, data_dir, publish_ok: bool):
+    import dagster as dg
+
+    from orchestration.defs.analysis.assets import effect_estimates
+    from orchestration.resources import PilotmonitorSettings, WarehouseResource
+
+    @dg.asset(name="published_marts", group_name="publication")
+    def stub_published_marts():
+        if not publish_ok:
+            raise dg.Failure("publication blocked by 1 failed check(s)")
+
+    return dg.materialize([stub_published_marts, effect_estimates], raise_on_error=False, instance=dg.DagsterInstance.ephemeral(),
+                          resources={"warehouse": WarehouseResource(database=str(db)),
+                                     "pilotmonitor": PilotmonitorSettings(data_dir=str(data_dir), pilots_dir=str(pilots_dir))})
+
+
+def test_asset_runs_after_publication_and_is_skipped_when_blocked(tmp_path):
+    from .conftest import simulate, write_published
+
+    db = tmp_path / "w.duckdb"
+    write_published(db, simulate())
+    pilots_dir = tmp_path / "pilots"
+    pilots_dir.mkdir()
+    (pilots_dir / "test-pilot.yml").write_text(
+        "id: test-pilot\nname: Test\nmunicipality: {code: GM9999, name: Test}\nregion: Test\n"
+        "schools:\n  - {brin: 99TA, name: A}\n  - {brin: 99TB, name: B}\n  - {brin: 99TC, name: C}\n"
+        "start: 2021-01-01\nplanned_end: null\ncomparison_pool: {school_types: [SBO], provinces: [GR]}\n"
+        "analysis_plan: {primary_outcome: referrals_per_100_pupil_months, secondary_outcomes: [youth_care_cost_per_pupil],"
+        " estimators: [twfe_poisson], alpha: 0.05, multiple_testing: holm}\n")
+    ok = _run(db, pilots_dir, tmp_path / "data", publish_ok=True)
+    assert ok.success
+    with duckdb.connect(str(db), read_only=True) as conn:
+        first = conn.execute("select distinct run_id from results.effect_estimates").fetchall()
+    assert first == [(ok.run_id,)] and (tmp_path / "data" / "results" / f"{ok.run_id}.json").exists()
+    blocked = _run(db, pilots_dir, tmp_path / "data", publish_ok=False)
+    assert not blocked.success
+    assert "effect_estimates" not in {e.asset_key.to_user_string() for e in blocked.get_asset_materialization_events()}
+    with duckdb.connect(str(db), read_only=True) as conn:
+        assert conn.execute("select distinct run_id from results.effect_estimates").fetchall() == first
