@@ -340,7 +340,7 @@ def _rates(history: list, months: int) -> list[tuple[int, float]]:
     out = []
     for h in history:
         n, m = (h, months) if isinstance(h, (int, np.integer)) else h
-        out.append((int(n), int(n) / max(1, int(m))))
+        out.append((int(n), int(n) / max(1.0, float(m))))
     return out
 
 
@@ -382,7 +382,7 @@ def validate_row_counts(table: str, items: list[tuple[DeliveryInfo, int, list]],
             continue
         rate = statistics.median(r for _, r in _rates(history, months)[:keep])
         usual = f"{rate:.1f} rows per month: median of {min(len(history), keep)} previous deliveries" if per_month else f"median {rate:g} rows of {min(len(history), keep)} previous deliveries"
-        covered = f" over {months} month(s) covered" if per_month else ""
+        covered = f" over {months:.3g} month(s) covered" if per_month else ""
         note = f"{rows} rows{covered}; expected {bounds[0]}-{bounds[1]} ({usual})"
         outcomes[delivery.delivery_id] = Outcome(delivery.delivery_id, delivery.path, delivery.source, table, ROW_COUNT, None, meta["severity"], True, None, None, [note], meta["steward_message"], rows, suite_hash)
         checked.append({"delivery_id": delivery.delivery_id, "row_count": rows, "row_count_min": bounds[0], "row_count_max": bounds[1]})

@@ -84,7 +84,7 @@ def unique(cols: list[str], message: str, severity: str = "error") -> dict:
     return E("expect_compound_columns_to_be_unique", severity, message, column_list=["delivery_id", *cols])
 
 
-def row_count(min_ratio: float = 0.5, max_ratio: float = 2.0, rows_per: str = "covered_month", min_median_rows: int = 20) -> dict:
+def row_count(min_ratio: float = 0.5, max_ratio: float = 2.0, rows_per: str = "covered_month", min_median_rows: int = 20, previous_deliveries: int = 6, min_previous: int = 3) -> dict:
     """Row count against the same sender's previous deliveries. rows_per "covered_month":
     rows per month the delivery covers (a school year's interim export covers its months
     up to the delivery date; see suites.covered_months); "delivery": rows per delivery
@@ -98,12 +98,20 @@ def row_count(min_ratio: float = 0.5, max_ratio: float = 2.0, rows_per: str = "c
         "expect_table_row_count_to_be_between", "warning",
         f"This delivery has at most {min_ratio:g}x or more than {max_ratio:g}x {usual}. Ask the sender whether the export is complete (a missing month, a filter, a partial school year) before using it.",
         min_value={"$PARAMETER": "row_count_min"}, max_value={"$PARAMETER": "row_count_max"},
-        history_rule={"min_ratio": min_ratio, "max_ratio": max_ratio, "rows_per": rows_per, "previous_deliveries": 6, "min_previous": 3, "min_median_rows": min_median_rows},
+        history_rule={"min_ratio": min_ratio, "max_ratio": max_ratio, "rows_per": rows_per, "previous_deliveries": previous_deliveries, "min_previous": min_previous, "min_median_rows": min_median_rows},
     )
 
 
 SCHOOL = "^[0-9]{2}[A-Z]{2}[0-9]{2}$"
 IDKIND = ["bsn", "onderwijsnummer"]
+
+
+# Monthly iJw deliveries are judged against a year of the sender's history (median of the
+# previous 12 months, at least 12 needed): caseloads build up over the first months of a
+# contract and vary with the season, so a shorter history raises false alarms. Below a
+# median of 50 rows a month, half the usual count is within chance (Poisson: about 1% of
+# months of a 22-row sender), so small senders are not judged.
+MONTHLY_HISTORY = {"previous_deliveries": 12, "min_previous": 12, "min_median_rows": 50}
 
 
 def ijw_common(table: str, date_col: str = "message_date") -> list[dict]:
@@ -159,25 +167,25 @@ def suites() -> dict[str, dict]:
         in_set("referrer_type", seed_codes("ijw_referrer_types"), "error", "Referrer type outside COD327 (01-06, 08): referrals cannot be attributed to GP, municipality, court etc.", code_list="ijw_referrer_types"),
         not_null("referrer_type", "error", 0.99, "referrer type"),
         between("volume", 0, None, "error", "Requested volume is negative."),
-        row_count(),
+        row_count(**MONTHLY_HISTORY),
     ]
     s["ijw_allocations"] = ijw_common("ijw_allocations") + units() + [
         not_null("allocation_number", what="allocation number"),
         between("volume", 0, None, "error", "Allocated volume is negative."),
         between("budget_cents", 0, None, "error", "Allocated budget is negative."),
         E("expect_column_pair_values_a_to_be_greater_than_b", "error", "Allocation ends before it starts.", column_A="allocation_end", column_B="allocation_start", or_equal=True, ignore_row_if="either_value_is_missing"),
-        row_count(),
+        row_count(**MONTHLY_HISTORY),
     ]
     s["ijw_starts"] = ijw_common("ijw_starts") + [
         not_null("start_date", what="start date"),
         in_period("start_date", "month", -366, 45, "Care start dates more than a year before or well after the delivery month: dates may be shifted."),
-        row_count(),
+        row_count(**MONTHLY_HISTORY),
     ]
     s["ijw_stops"] = ijw_common("ijw_stops") + [
         in_set("end_reason", seed_codes("ijw_end_reasons"), "error", "End reason outside the JZ588 code list: dropout cannot be told from planned endings.", code_list="ijw_end_reasons"),
         not_null("end_date", what="end date"),
         E("expect_column_pair_values_a_to_be_greater_than_b", "error", "Care ends before it started.", column_A="end_date", column_B="start_date", or_equal=True, ignore_row_if="either_value_is_missing"),
-        row_count(),
+        row_count(**MONTHLY_HISTORY),
     ]
     d = [c for c in ijw_common("ijw_declaration_lines", "declaration_date")
          if c["type"] != "expect_compound_columns_to_be_unique" and c["kwargs"].get("column") != "sex"]
@@ -192,7 +200,7 @@ def suites() -> dict[str, dict]:
         in_period("product_period_start", "month", -366, 0, "Service periods start more than a year before the declaration month or after it: dates may be shifted."),
         in_period("product_period_end", "month", -366, 0, "Service periods end after the delivery month or more than a year before it: dates may be shifted."),
         E("expect_column_pair_values_a_to_be_greater_than_b", "error", "A service period ends before it starts.", column_A="product_period_end", column_B="product_period_start", or_equal=True, ignore_row_if="either_value_is_missing"),
-        row_count(),
+        row_count(**MONTHLY_HISTORY),
     ]
     s["product_list"] = [
         columns("product_list"), not_null("product_code", what="product code"),

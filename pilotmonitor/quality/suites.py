@@ -11,13 +11,15 @@ from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pilotmonitor.settings import REPO_ROOT
 
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
-RUNNER_VERSION = "2"  # part of the suite hash: a runner change re-validates everything
+RUNNER_VERSION = "3"  # part of the suite hash: a runner change re-validates everything
 # 2: period rules as per-row bounds (one GX call per table), row count per covered month
+# 3: covered months less national school closures; monthly iJw history of 12 months
 SEVERITIES = ("error", "warning")
 
 
@@ -82,11 +84,30 @@ def period_rule_bounds(rule: dict, period: str) -> tuple[pd.Timestamp | None, pd
     return lo, hi
 
 
-def covered_months(period: str, delivered_on=None) -> int:
+# National school closures in the Netherlands (public facts): primary schools closed on
+# 16 March 2020, reopened half-time on 11 May and fully on 8 June 2020; closed again from
+# 16 December 2020 to 7 February 2021. School records (absence) are not kept while closed.
+SCHOOL_CLOSURES = ((date(2020, 3, 16), date(2020, 6, 7)), (date(2020, 12, 16), date(2021, 2, 7)))
+SCHOOL_DAYS_PER_MONTH = 21.0
+
+
+def _closed_months(first: date, last: date) -> float:
+    """Weekdays of national school closure between first and last, in months of school days."""
+    days = 0
+    for start, end in SCHOOL_CLOSURES:
+        lo, hi = max(start, first), min(end, last)
+        if lo <= hi:
+            days += int(np.busday_count(lo, hi + timedelta(days=1)))
+    return days / SCHOOL_DAYS_PER_MONTH
+
+
+def covered_months(period: str, delivered_on=None) -> float:
     """Months of data a delivery covers: a month period 'YYYY-MM' is one month, a year
     'YYYY' twelve, a school year 'YYYY-YYYY' (Aug-Jul) its months up to the delivery
     date (an interim export of the running year delivered in November covers Aug-Oct;
-    the delivery month counts only when delivered on its last day). Snapshots: 1."""
+    the delivery month counts only when delivered on its last day), less the weekdays of
+    national school closures in that range (so the 2019-2020 absence export is compared
+    per open month). Snapshots: 1."""
     period = period or ""
     if re.fullmatch(r"\d{4}-\d{2}", period):
         return 1
@@ -95,11 +116,14 @@ def covered_months(period: str, delivered_on=None) -> int:
     if not (m := re.fullmatch(r"(\d{4})-(\d{4})", period)):
         return 1
     if delivered_on is None or pd.isna(delivered_on):
-        return 12
+        return max(1.0, 12 - _closed_months(date(int(m[1]), 8, 1), date(int(m[2]), 7, 31)))
     d = pd.Timestamp(delivered_on)
     last = (d.year, d.month) if d.is_month_end else ((d.year, d.month - 1) if d.month > 1 else (d.year - 1, 12))
-    months = (last[0] - int(m[1])) * 12 + (last[1] - 8) + 1
-    return max(1, min(12, months))
+    months = max(1, min(12, (last[0] - int(m[1])) * 12 + (last[1] - 8) + 1))
+    first_day = date(int(m[1]), 8, 1)
+    last_year, last_month = divmod(8 - 1 + months - 1, 12)
+    last_day = date(int(m[1]) + last_year, last_month + 1, calendar.monthrange(int(m[1]) + last_year, last_month + 1)[1])
+    return max(1.0, months - _closed_months(first_day, last_day))
 
 
 def row_level_expectations(suite: dict, skip_columns: list[str] = ()) -> list[dict]:
