@@ -9,7 +9,8 @@
                 then cast('1900-01-01' as date)
             else coalesce(
                 (select min(changes.first_month) from {{ ref('int_delivery_changes') }} as changes
-                 where changes.changed_at > (select max(loaded_through) from {{ this }})),
+                 -- an empty fact (nothing built yet) counts as built before any delivery
+                 where changes.changed_at > coalesce((select max(loaded_through) from {{ this }}), cast('1900-01-01' as timestamp))),
                 cast('9999-12-01' as date))
         end
     )
