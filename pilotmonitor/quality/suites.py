@@ -52,27 +52,6 @@ def period_bounds(kind: str, period: str) -> tuple[date, date] | None:
     return None
 
 
-def period_parameters(suite: dict, period: str) -> tuple[dict, list[str]]:
-    """GX suite parameters for the period rules of a suite, and the columns whose rule
-    cannot be applied (a delivery without a period of the expected form)."""
-    params: dict = {}
-    missing: list[str] = []
-    for exp in suite["expectations"]:
-        rule = exp["meta"].get("period_rule")
-        if not rule:
-            continue
-        column = exp["kwargs"]["column"]
-        bounds = period_bounds(rule["period"], period)
-        if bounds is None:
-            missing.append(column)
-            continue
-        if rule.get("min_offset_days") is not None:
-            params[f"{column}_min"] = pd.Timestamp(bounds[0] + timedelta(days=rule["min_offset_days"]))
-        if rule.get("max_offset_days") is not None:
-            params[f"{column}_max"] = pd.Timestamp(bounds[1] + timedelta(days=rule["max_offset_days"]))
-    return params, missing
-
-
 def period_rule_bounds(rule: dict, period: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None] | None:
     """Lower and upper date bound of a period rule for one delivery period (None = open
     side); None when the period does not have the form the rule needs."""
@@ -126,13 +105,11 @@ def covered_months(period: str, delivered_on=None) -> float:
     return max(1.0, months - _closed_months(first_day, last_day))
 
 
-def row_level_expectations(suite: dict, skip_columns: list[str] = ()) -> list[dict]:
+def row_level_expectations(suite: dict) -> list[dict]:
     """Expectations validated on the rows of a delivery (all but the history rule)."""
     out = []
     for exp in suite["expectations"]:
         if exp["meta"].get("history_rule"):
-            continue
-        if exp["meta"].get("period_rule") and exp["kwargs"]["column"] in skip_columns:
             continue
         out.append(exp)
     return out

@@ -6,25 +6,19 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DBT_PROJECT = REPO_ROOT / "dbt_project"
-
-
-def dbt_executable() -> str:
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
+from orchestration.defs.warehouse.project import DBT_PROJECT_DIR as DBT_PROJECT
+from orchestration.defs.warehouse.project import dbt_env, dbt_executable
 
 
 def run_dbt(args: list[str], warehouse: Path, work_dir: Path, check: bool = True) -> subprocess.CompletedProcess:
     """Run `dbt <args>` on the project with the warehouse at `warehouse`; target and log
     paths live in `work_dir`."""
-    env = {**os.environ, "PILOTMONITOR_WAREHOUSE": str(warehouse), "DO_NOT_TRACK": "1"}
+    env = {**os.environ, **dbt_env(warehouse)}
     command = [
         dbt_executable(), *args,
         "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),

@@ -4,10 +4,7 @@
 -- A message delivered twice (in two deliveries) counts once: the newest delivery wins.
 -- Allocations without a request (municipality-initiated) are trajectories too.
 with requests as (
-    select * from (
-        select *, row_number() over (partition by municipality_code, message_id order by delivery_registered_at desc, row_locator) as copy_rank
-        from {{ ref('stg_ijw__requests') }}
-    ) as r where copy_rank = 1
+    select * from {{ ref('int_ijw_requests') }}
 ),
 
 allocations as (

@@ -2,10 +2,7 @@
 -- where the young person was at school in the month of the request (null when the
 -- client is not a pupil in the panel that month).
 with requests as (
-    select * from (
-        select *, row_number() over (partition by municipality_code, message_id order by delivery_registered_at desc, row_locator) as copy_rank
-        from {{ ref('stg_ijw__requests') }}
-    ) as r where copy_rank = 1
+    select * from {{ ref('int_ijw_requests') }}
 )
 
 select
