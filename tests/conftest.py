@@ -28,3 +28,36 @@ def ijw_xsd_dir() -> Path:
     if not (path / "basisschema.xsd").is_file():
         pytest.skip(f"iJw 3.2 XSDs not found at {path} (set PILOTMONITOR_IJW_XSD_DIR)")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_data_dir(tmp_path_factory) -> Path:
+    """A small SYNTHETIC demo (scale 0.05) after `pilotmonitor synth` and `pilotmonitor
+    run --demo`: landing area, warehouse (published marts, effect estimates), reports.
+
+    Built once per test session and shared by the xdist workers (file lock in the
+    session's common temp directory). Tests must treat it as read-only: open the
+    warehouse with ``duckdb.connect(path, read_only=True)`` and write elsewhere.
+    """
+    import subprocess
+    import sys
+
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp().parent / "pilotmonitor_demo"
+    data_dir = root / "data"
+    done = root / "built.ok"
+    with FileLock(str(root) + ".lock"):
+        if not done.exists():
+            root.mkdir(parents=True, exist_ok=True)
+            env = {**os.environ, "PILOTMONITOR_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(root / "dagster_home")}
+            for name in ("PILOTMONITOR_PSEUDONYM_KEY", "PILOTMONITOR_PSEUDONYM_KEY_FILE", "PILOTMONITOR_DEMO"):
+                env.pop(name, None)
+            cli = [sys.executable, "-m", "pilotmonitor.cli"]
+            for args in (["synth", "--scale", "0.05", "--seed", "7"], ["run", "--demo"]):
+                proc = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=1200)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"demo fixture: pilotmonitor {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+            (root / "run_output.txt").write_text(proc.stdout, encoding="utf-8")
+            done.write_text("ok", encoding="utf-8")
+    return data_dir
