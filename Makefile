@@ -14,7 +14,20 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 # 1.6 s against 0.09 s for one TWFE Poisson fit); the pipeline and tests fit thousands.
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: install demo synth run ui test clean
+.PHONY: install system-deps demo synth run ui test clean
+
+# Chromium prints the reports to PDF and runs the browser test of the report. It is the
+# Debian package (Playwright's own browser download cannot work without internet); found
+# on PATH or in PILOTMONITOR_CHROMIUM it is left alone.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@if [ -n "$$PILOTMONITOR_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Chromium (Debian package) for the reports' PDF"; \
+		$(SUDO) apt-get install -y -q chromium fonts-dejavu-core >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium fonts-dejavu-core >/dev/null; } || \
+		echo "WARNING: could not install Chromium: reports are written as HTML only"; \
+	else echo "WARNING: no Chromium and no apt-get: reports are written as HTML only (set PILOTMONITOR_CHROMIUM)"; fi
 
 $(BIN)/pilotmonitor: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +36,7 @@ $(BIN)/pilotmonitor: pyproject.toml requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-install: $(BIN)/pilotmonitor
+install: $(BIN)/pilotmonitor system-deps
 
 demo: install
 	$(BIN)/pilotmonitor synth --scale $(SCALE)

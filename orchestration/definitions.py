@@ -18,6 +18,7 @@ from orchestration.defs.health import assets as health_assets
 from orchestration.defs.ingestion import assets as ingestion_assets
 from orchestration.defs.landing import assets as landing_assets
 from orchestration.defs.publication import assets as publication_assets
+from orchestration.defs.publication import reports as report_assets
 from orchestration.defs.quality import checks as quality_checks
 from orchestration.defs.registry import assets as registry_assets
 from orchestration.defs.warehouse import assets as warehouse_assets
@@ -54,6 +55,7 @@ defs = dg.Definitions(
         health_assets.pipeline_health,
         publication_assets.published_marts,  # copies the marts to schema published only when no blocking check failed
         analysis_assets.effect_estimates,  # the pre-registered analysis plans on published.* (results.effect_estimates)
+        report_assets.pilot_reports,  # policymaker reports per pilot, through disclosure control
     ],
     jobs=[all_assets_job, ingestion_assets.ingestion_job, warehouse_job],
     sensors=[ingestion_assets.build_landing_sensor(all_assets_job, downstream_of=_rebuild_after)],

@@ -7,6 +7,8 @@
     pilotmonitor ui [--port 3000] [--demo]                           start the Dagster UI on this project
     pilotmonitor status [--as-of DATE] [--json]                      per-source health and the publication verdict (exit 1 when blocked)
     pilotmonitor health [--as-of DATE]                               write the pipeline-health page (<data dir>/health/index.html)
+    pilotmonitor report [--pilot ID] [--no-pdf]                      write the policymaker reports (<data dir>/reports/<pilot>/)
+    pilotmonitor reproduce RESULT                                    re-run a published estimate and confirm identical numbers
 """
 
 from __future__ import annotations
@@ -98,8 +100,21 @@ def run(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False) -
     table, failed = run_summary(defs, result)
     console.print(table)
     console.print(f"warehouse: {settings.warehouse_path}")
+    _print_reports(settings)
     if not result.success or failed:
         raise typer.Exit(code=1)
+
+
+def _print_reports(settings: Settings) -> None:
+    """Where the policymaker reports of this data directory are (after a run)."""
+    reports = sorted((settings.data_dir / "reports").glob("*/report.nl.html"))
+    if not reports:
+        return
+    synthetic = " (SYNTHETIC DATA)" if (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file() else ""
+    console.print(f"policymaker reports{synthetic}, Dutch (English and PDF beside them):")
+    for path in reports:
+        pdf = path.with_suffix(".pdf")
+        console.print(f"  {path.parent.name}: {path}" + ("" if pdf.is_file() else "  [yellow](no PDF)[/yellow]"))
 
 
 def run_summary(defs, result) -> tuple[Table, list]:
@@ -294,6 +309,73 @@ def health(as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)
     page = write_page(result, settings.data_dir)
     console.print(f"pipeline health: {page}")
     console.print(result.verdict, style="bold green" if result.ready else "bold red")
+
+
+def _open_warehouse_read_only(settings: Settings):
+    import duckdb
+
+    if not settings.warehouse_path.is_file():
+        console.print(f"[red]no warehouse at {settings.warehouse_path}: run `pilotmonitor run` first[/red]")
+        raise typer.Exit(code=1)
+    try:
+        return duckdb.connect(str(settings.warehouse_path), read_only=True)
+    except duckdb.IOException as exc:
+        console.print(f"[red]the warehouse is busy (a pipeline run holds it): {exc}[/red]")
+        raise typer.Exit(code=1) from None
+
+
+def print_report_locations(files) -> None:
+    table = Table(title="policymaker reports" + (" (SYNTHETIC DATA)" if files and files[0].synthetic else ""))
+    for column in ("pilot", "result", "disclosure", "report (Dutch)", "report (English)", "PDF"):
+        table.add_column(column)
+    for f in files:
+        table.add_row(f.pilot_id, f.result, f.disclosure_status or "-", str(f.html.get("nl", "-")), str(f.html.get("en", "-")),
+                      "yes" if len(f.pdf) == 2 else f"[red]no[/red]: {f.pdf_error}")
+    console.print(table)
+
+
+@app.command()
+def report(
+    pilot: Annotated[list[str] | None, typer.Option("--pilot", help="Only this pilot (repeatable); default every pilot in the registry.")] = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print each report to PDF (needs Chromium).")] = True,
+) -> None:
+    """Write the policymaker reports from the published marts and the latest estimates:
+    per pilot report.nl.html / report.en.html (+ PDF) and disclosure_log.json."""
+    from pilotmonitor.pilots import load_registry
+    from pilotmonitor.report import build_reports
+
+    settings = Settings.from_env()
+    ids = pilot or [p.id for p in load_registry(settings.pilots_dir)]
+    synthetic = (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file()
+    with _open_warehouse_read_only(settings) as conn:
+        try:
+            files = build_reports(conn, ids, settings.data_dir / "reports", synthetic=synthetic, pdf=pdf)
+        except LookupError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(code=1) from None
+    print_report_locations(files)
+
+
+@app.command()
+def reproduce(result: Annotated[str, typer.Argument(help="RUN_ID[:PILOT[:OUTCOME[:ESTIMATOR]]] or a pilot id (its latest primary estimate).")]) -> None:
+    """Re-run a published estimate from its provenance (same plan, seed and published
+    data) and confirm the numbers are identical, or explain what changed. Exit 1 when not."""
+    from pilotmonitor.analysis_plan.reproduce import ResultNotFound
+    from pilotmonitor.analysis_plan.reproduce import reproduce as run_reproduction
+    from pilotmonitor.pilots import load_registry
+
+    settings = Settings.from_env()
+    with _open_warehouse_read_only(settings) as conn:
+        try:
+            outcome = run_reproduction(conn, result, load_registry(settings.pilots_dir))
+        except ResultNotFound as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(code=1) from None
+    console.print(outcome.explanation(), style="bold green" if outcome.identical else "bold red")
+    for d in outcome.differences[:20]:
+        console.print(f"  {d.get('pilot_id')} {d.get('outcome', '')} {d.get('estimator', '')} {d['column']}: stored {d['stored']} now {d['now']}")
+    if not outcome.identical:
+        raise typer.Exit(code=1)
 
 
 if __name__ == "__main__":

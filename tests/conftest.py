@@ -44,7 +44,10 @@ def demo_data_dir(tmp_path_factory) -> Path:
 
     from filelock import FileLock
 
-    root = tmp_path_factory.getbasetemp().parent / "pilotmonitor_demo"
+    # xdist workers each have basetemp <session>/popen-gwN: share <session>/pilotmonitor_demo;
+    # without xdist the session's own basetemp (its parent is shared by earlier sessions).
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "pilotmonitor_demo"
     data_dir = root / "data"
     done = root / "built.ok"
     with FileLock(str(root) + ".lock"):

@@ -22,7 +22,7 @@ def test_asset_keys_and_groups():
 
     specs = {spec.key.to_user_string(): spec.group_name for spec in defs.resolve_all_asset_specs() if "dbt" not in spec.kinds}
     sources = ["product_list", "duo_schools", "duo_pupil_counts", "cbs_youth_care", "school_enrolments", "school_absence", "ijw_messages", "ijw_extracts", "pilot_activity", "pilot_costs", "survey_responses"]
-    assert specs == {"landing_inventory": "landing", "pilot_registry": "registry", "pipeline_health": "health", "published_marts": "publication", "effect_estimates": "analysis", **{f"raw_{s}": "ingestion" for s in sources}}
+    assert specs == {"landing_inventory": "landing", "pilot_registry": "registry", "pipeline_health": "health", "published_marts": "publication", "effect_estimates": "analysis", "pilot_reports": "publication", **{f"raw_{s}": "ingestion" for s in sources}}
 
 
 def test_every_ingestion_asset_has_blocking_accounting_and_leak_checks():

@@ -1,0 +1,46 @@
+"""Publication: `pilot_reports` writes one policymaker report per pilot (Dutch and English,
+HTML and PDF) from the published marts and the latest effect estimates, with every table
+and chart through disclosure control and a disclosure log beside each report
+(`<data dir>/reports/<pilot id>/`).
+
+It depends on `effect_estimates`, which depends on `published_marts`: when a blocking
+check fails, nothing downstream runs and the previous reports stay as they were.
+"""
+
+import dagster as dg
+
+from orchestration.defs.analysis.assets import effect_estimates
+from orchestration.resources import PilotmonitorSettings, WarehouseResource
+from pilotmonitor.pilots import PilotConfigError, load_registry
+from pilotmonitor.report import build_reports
+
+GROUP = "publication"
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "html", "pdf"}, deps=[effect_estimates])
+def pilot_reports(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                  pilotmonitor: PilotmonitorSettings) -> dg.MaterializeResult:
+    """Per pilot: report.nl.html / report.en.html (+ PDF) and disclosure_log.json."""
+    settings = pilotmonitor.settings()
+    try:
+        pilots = load_registry(settings.pilots_dir)
+    except PilotConfigError as exc:
+        raise dg.Failure(str(exc)) from exc
+    synthetic = (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file()
+    with warehouse.get_connection() as conn:
+        files = build_reports(conn, [p.id for p in pilots], settings.data_dir / "reports", synthetic=synthetic)
+    lines = ["| pilot | result | disclosure | Dutch | English | PDF |", "|---|---|---|---|---|---|"]
+    for f in files:
+        lines.append(f"| {f.pilot_id} | {f.result} | {f.disclosure_status} | {f.html['nl']} | {f.html['en']} | "
+                     f"{'yes' if len(f.pdf) == 2 else 'no: ' + (f.pdf_error or '')} |")
+        if f.pdf_error:
+            context.log.warning(f"{f.pilot_id}: {f.pdf_error}")
+    failed = [f.pilot_id for f in files if f.disclosure_status == "fail"]
+    if failed:
+        context.log.warning(f"disclosure control withheld parts of the report(s) of {', '.join(failed)}; see their disclosure_log.json")
+    return dg.MaterializeResult(metadata={
+        "reports": dg.MetadataValue.md("\n".join(lines)),
+        "directory": str(settings.data_dir / "reports"),
+        "synthetic": synthetic,
+        "pdf_missing": sum(len(f.pdf) < 2 for f in files),
+    })

@@ -1,0 +1,92 @@
+"""A quiet ACRO session used as the reference checker for magnitude tables.
+
+ACRO is imported lazily and without side effects on the host process: its import
+calls logging.basicConfig(level=INFO) and silences FutureWarnings globally, so the
+import runs with a placeholder root handler (making basicConfig a no-op) inside
+warnings.catch_warnings(); each call runs with ACRO's logger raised to ERROR and its
+stdout/stderr captured. ACRO makes no network calls.
+
+The session runs with suppression OFF: we only read ACRO's per-cell verdicts (its
+outcome table) and apply suppression ourselves, because (a) ACRO's redaction
+re-queries the data by cell label and fails on multi-level row indices, and (b) our
+released table must keep every row. ACRO's finalise() is never called: with
+suppression off its saved tables would hold the unsuppressed values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .rules import DisclosureRules
+
+# ACRO check names -> our rule names.
+ACRO_RULES = {"MinimumThresholdCheck": "threshold", "NKCheck": "nk", "PPercentCheck": "p_percent", "negative": "negative", "missing": "missing"}
+
+
+def _import_acro():
+    root = logging.getLogger()
+    placeholder = logging.NullHandler()
+    root.addHandler(placeholder)
+    try:
+        with warnings.catch_warnings():
+            import acro  # noqa: PLC0415  (lazy: heavy, and configures logging on import)
+    finally:
+        root.removeHandler(placeholder)
+    return acro
+
+
+@contextlib.contextmanager
+def _quiet():
+    logger = logging.getLogger("acro")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+@dataclass
+class AcroVerdict:
+    flags: pd.DataFrame  # one bool column per ACRO rule, index = cells (by columns)
+    status: str          # ACRO's own status for the table
+    summary: str
+
+    @property
+    def any(self) -> pd.Series:
+        return self.flags.any(axis=1)
+
+
+class AcroSession:
+    """One ACRO session per release, configured with the release's thresholds."""
+
+    def __init__(self, rules: DisclosureRules):
+        acro = _import_acro()
+        self.version = importlib.metadata.version("acro")
+        with _quiet():
+            self._acro = acro.ACRO(suppress=False)
+            # SDCChecks and table models hold a reference to this same dict.
+            self._acro.config.update(rules.as_acro_config())
+
+    def check_table(self, data: pd.DataFrame, by: list[str], value: str, aggfunc: str) -> AcroVerdict:
+        """ACRO's cell verdicts for pivot_table(data, values=value, index=by, aggfunc=aggfunc)."""
+        with _quiet():
+            self._acro.pivot_table(data, values=value, index=by if len(by) > 1 else by[0], aggfunc=aggfunc)
+        record = list(self._acro.results.results.values())[-1]
+        outcome = record.outcome
+        column = outcome.columns[0]
+        labels = outcome[column].astype(str)
+        flags = pd.DataFrame({ours: labels.str.contains(theirs, regex=False) for theirs, ours in ACRO_RULES.items()}, index=outcome.index)
+        if len(by) == 1:
+            flags.index.name = by[0]
+        return AcroVerdict(flags=flags, status=str(record.status), summary=str(record.summary).strip())

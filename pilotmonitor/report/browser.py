@@ -1,0 +1,69 @@
+"""Headless Chromium (the Debian package, driven by Playwright) for the report's PDF and
+for the browser check of the HTML. Playwright's own browser download cannot work here
+(no internet), so the system Chromium is used: ``PILOTMONITOR_CHROMIUM`` or the first of
+chromium / chromium-browser / google-chrome on PATH."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+# Without the background-networking flags Chromium keeps trying to reach Google's hosts,
+# which this closed network refuses; --no-sandbox because CI runs as root.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+class BrowserMissing(RuntimeError):
+    """No Chromium to render the PDF with."""
+
+
+def chromium_path() -> str:
+    configured = os.environ.get("PILOTMONITOR_CHROMIUM")
+    if configured:
+        if not Path(configured).is_file():
+            raise BrowserMissing(f"PILOTMONITOR_CHROMIUM={configured} does not exist")
+        return configured
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise BrowserMissing("no Chromium found for the PDF: install the Debian package 'chromium' "
+                         "(`make install` does) or set PILOTMONITOR_CHROMIUM")
+
+
+@contextlib.contextmanager
+def browser() -> Iterator[object]:
+    """A headless Chromium browser (Playwright) with a throw-away profile."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    with tempfile.TemporaryDirectory(prefix="pilotmonitor-chromium-") as profile, sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(profile, executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def html_to_pdf(html_path: Path, pdf_path: Path, header_text: str, page_word: str) -> Path:
+    """Print the HTML to an A4 PDF; `header_text` (the synthetic-data label, or empty)
+    is printed at the top of every page, page numbers at the bottom."""
+    header = (f'<div style="font-size:8px;width:100%;text-align:center;color:#a06000;font-weight:bold">{header_text}</div>'
+              if header_text else "<div></div>")
+    footer = (f'<div style="font-size:8px;width:100%;text-align:center;color:#555">{page_word} '
+              '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
+    with browser() as context:
+        page = context.new_page()
+        page.goto(html_path.resolve().as_uri(), wait_until="load")
+        page.emulate_media(media="print")
+        tmp = pdf_path.with_suffix(".pdf.tmp")
+        page.pdf(path=str(tmp), format="A4", print_background=True, display_header_footer=True,
+                 header_template=header, footer_template=footer,
+                 margin={"top": "18mm", "bottom": "16mm", "left": "14mm", "right": "14mm"})
+        tmp.replace(pdf_path)
+    return pdf_path

@@ -1,0 +1,305 @@
+"""Build one pilot's report: read, disclosure-check, draw, render (HTML + PDF, Dutch and
+English) and write the disclosure log beside it.
+
+Nothing reaches the page that did not pass through the release's disclosure control:
+tables are replaced by their checked versions (suppressed cells become "onderdrukt" /
+"suppressed"), charts are drawn from checked tables and registered as figures with their
+sources, and model outputs that fail (too few residual degrees of freedom) are withheld
+with the reason. Output layout, per pilot::
+
+    <reports dir>/<pilot id>/report.nl.html, report.en.html, report.nl.pdf, report.en.pdf,
+                             figures/*.png, disclosure_log.json (+ its readable view)
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import jinja2
+import numpy as np
+import pandas as pd
+
+from pilotmonitor.disclosure import CheckedOutput, DisclosureRules, Release
+
+from . import charts
+from .browser import BrowserMissing, html_to_pdf
+from .content import OUTCOME_SCALES, Effect, ReportContent, read_content
+from .narrative import effect_lines, limit_lines, quality_lines, status_text
+from .texts import LANGUAGES, OUTCOME_NAMES, T, euros, number, p_value, percent
+
+log = logging.getLogger(__name__)
+TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("pilotmonitor.report", "templates"),
+                               autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
+
+
+@dataclass
+class ReportFiles:
+    pilot_id: str
+    directory: Path
+    html: dict[str, Path] = field(default_factory=dict)
+    pdf: dict[str, Path] = field(default_factory=dict)
+    disclosure_log: Path | None = None
+    disclosure_status: str | None = None
+    pdf_error: str | None = None
+    result: str = "interim"
+    synthetic: bool = False
+
+
+@dataclass
+class CheckedContent:
+    """The content after disclosure control, shared by both languages."""
+    trend: CheckedOutput
+    baselines: CheckedOutput
+    models: CheckedOutput
+    costs_table: CheckedOutput
+    activity: CheckedOutput
+    event_points: pd.DataFrame
+    effects: list[Effect]
+
+
+def _html_name(lang: str) -> str:
+    return f"report.{lang}.html"
+
+
+def _check(release: Release, c: ReportContent) -> CheckedContent:
+    trend = release.frequency("referral_trend_by_half_year",
+                              c.trend[["role", "half", "half_start", "new_referrals", "pupil_months", "rate_per_100_year"]],
+                              count_column="new_referrals", derived=["rate_per_100_year"], extra_counts=["pupil_months"])
+    # The absolute-scale numbers rest on the pilot schools' pre-period counts: a small
+    # count there would reveal few pupils, so they are suppressed with it (the relative
+    # change, from the model, stays).
+    base = pd.DataFrame([{"outcome": e.outcome, "baseline_count": e.baseline_count, "baseline": e.baseline,
+                          "effect": e.effect, "low": e.low, "high": e.high}
+                         for e in c.effects if e.baseline_count is not None])
+    if base.empty:
+        base = pd.DataFrame(columns=["outcome", "baseline_count", "baseline", "effect", "low", "high"])
+    baselines = release.frequency("baselines_before_pilot", base, count_column="baseline_count",
+                                  derived=["baseline", "effect", "low", "high"])
+    model_rows = c.estimates[c.estimates["role"].isin(["primary", "secondary", "costs"])
+                             | c.estimates["estimator"].str.startswith("event_study_linear[")
+                             | (c.estimates["estimator"] == "twfe_poisson_excl_closures")]
+    by_key = {(e.outcome, e.estimator): e for e in c.effects}
+    df_resid = []
+    for _, r in model_rows.iterrows():
+        e = by_key.get((r["outcome"], r["estimator"]))
+        df_resid.append(e.df_resid if e is not None else _row_df(r))
+    models = release.model("effect_estimates",
+                           model_rows[["outcome", "role", "estimator", "estimate", "ci_lower", "ci_upper", "n_obs", "n_clusters"]]
+                           .assign(df_resid=df_resid).reset_index(drop=True))
+    costs_table = release.magnitude("youth_care_cost_by_group_and_year", c.cost_micro[["group", "year", "client_pseudonym", "amount_eur"]],
+                                    by=["group", "year"], value="amount_eur", contributor="client_pseudonym", aggfunc="sum")
+    act_cols = ["contacts_pupils", "contacts_parents", "group_sessions", "consultations"]
+    activity = release.frequency("pilot_activity_by_month", c.activity[["month", "total_activities", *act_cols]],
+                                 count_column="total_activities", derived=act_cols)
+
+    ev = c.estimates[c.estimates["estimator"].str.startswith("event_study_linear[")].copy()
+    ev["rel_time_bin"] = ev["estimator"].str.extract(r"e=(-?\d+)")[0].astype(int)
+    effects = list(c.effects)
+    suppressed = _suppressed_rows(baselines)
+    for e in effects:
+        if e.outcome in suppressed:
+            e.effect = e.low = e.high = e.baseline = None
+    return CheckedContent(trend, baselines, models, costs_table, activity,
+                          ev[["rel_time_bin", "estimate", "ci_lower", "ci_upper"]].reset_index(drop=True), effects)
+
+
+def _row_df(r: pd.Series) -> float | None:
+    if pd.isna(r.get("n_obs")):
+        return None
+    g = float(r["n_clusters"]) if pd.notna(r.get("n_clusters")) else 1.0
+    return float(r["n_obs"]) - (g + math.ceil(float(r["n_obs"]) / g) + 1)
+
+
+def _suppressed_rows(checked: CheckedOutput) -> set[str]:
+    table, mask = checked.table, checked.suppressed
+    if table.empty:
+        return set()
+    rows = mask.any(axis=1) if isinstance(mask, pd.DataFrame) else pd.Series(mask, index=table.index).astype(bool)
+    return set(table.loc[rows.to_numpy(), "outcome"])
+
+
+def _img(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _figures(release: Release, cc: CheckedContent, c: ReportContent, lang: str, fig_dir: Path) -> list[dict]:
+    t = T[lang]
+    label = ("SYNTHETISCHE DATA" if lang == "nl" else "SYNTHETIC DATA") if c.synthetic else None
+    end = c.sample.window_end if c.lang_independent_status == "final" else None
+    models_ok = cc.models.status != "fail"
+    forest = pd.DataFrame([{"name": OUTCOME_NAMES[lang].get(e.outcome, e.outcome),
+                            "pct": e.pct if e.estimable and models_ok else np.nan,
+                            "pct_low": e.pct_low if e.estimable and models_ok else np.nan,
+                            "pct_high": e.pct_high if e.estimable and models_ok else np.nan} for e in cc.effects])
+    specs = [
+        ("trend", t["trend_title"], t["trend_caption"], [cc.trend],
+         lambda: charts.trend_chart(cc.trend.table, c.sample.start_month, end, t, label)),
+        ("event_study", t["event_title"], t["event_caption"], [cc.models],
+         (lambda: charts.event_chart(cc.event_points, t, label)) if len(cc.event_points) else None),
+        ("forest", t["forest_title"], t["forest_caption"], [cc.models],
+         (lambda: charts.forest_chart(forest, t, label)) if forest["pct"].notna().any() else None),
+    ]
+    if c.costs and "avoided_cost_eur" in c.costs and pd.notna(c.costs["avoided_cost_eur"].get("estimate")):
+        av = c.costs["avoided_cost_eur"]
+        pilot_cost = float(c.costs["avoided_cost_eur"].get("pilot_cost_eur") or _details(av).get("pilot_cost", float("nan")))
+        specs.append(("costs", t["costs_title"], t["costs_caption"], [cc.models],
+                      lambda: charts.costs_chart(pilot_cost, float(av["estimate"]), float(av["ci_lower"]), float(av["ci_upper"]), t, label)))
+    if len(cc.activity.table):
+        series = {"contacts_pupils": "leerlingcontacten" if lang == "nl" else "pupil contacts",
+                  "contacts_parents": "oudercontacten" if lang == "nl" else "parent contacts",
+                  "group_sessions": "groepsbijeenkomsten" if lang == "nl" else "group sessions",
+                  "consultations": "consultaties" if lang == "nl" else "consultations"}
+        specs.append(("dose", t["dose_title"], t["dose_caption"], [cc.activity],
+                      lambda: charts.dose_chart(cc.activity.table, t, series, label)))
+    figures = []
+    for fid, title, caption, sources, draw in specs:
+        if draw is None:
+            continue
+        path = fig_dir / f"{fid}.{lang}.png"
+        blocked = [s for s in sources if s.status == "fail"]
+        if blocked:
+            checked = release.figure(f"{fid}_{lang}", sources=sources, path=None)
+            figures.append({"id": fid, "title": title, "caption": caption, "src": None, "width": 0,
+                            "withheld": t["withheld"].format(why="; ".join(checked.reasons)[:300])})
+            continue
+        png = draw()
+        path.write_bytes(png)
+        checked = release.figure(f"{fid}_{lang}", sources=sources, path=path)
+        if checked.status == "fail":
+            path.unlink()
+            figures.append({"id": fid, "title": title, "caption": caption, "src": None, "width": 0,
+                            "withheld": t["withheld"].format(why="; ".join(checked.reasons)[:300])})
+        else:
+            figures.append({"id": fid, "title": title, "caption": caption, "src": _img(png), "width": 760, "withheld": None})
+    return figures
+
+
+def _details(row) -> dict:
+    import json
+    try:
+        return json.loads(row.get("details") or "{}")
+    except (TypeError, ValueError):
+        return {}
+
+
+def _cost_table(cc: CheckedContent, c: ReportContent, lang: str) -> dict | None:
+    t = T[lang]
+    table = cc.costs_table.table
+    if table.empty:
+        return None
+    merged = table.merge(c.pupil_years[["group", "year", "pupil_years"]], on=["group", "year"], how="left")
+    value_col = "amount_eur"
+    years = sorted(merged["year"].unique())
+    groups = (("pilot", t["pilot_schools"]), ("comparison", t["comparison_schools"]))
+    rows = []
+    for key, name in groups:
+        row = [name]
+        for y in years:
+            cell = merged[(merged["group"] == key) & (merged["year"] == y)]
+            if cell.empty or pd.isna(cell[value_col].iloc[0]) or not cell["pupil_years"].iloc[0]:
+                row.append(t["suppressed"] if not cell.empty else "-")
+            else:
+                row.append(euros(float(cell[value_col].iloc[0]) / float(cell["pupil_years"].iloc[0]), lang))
+        rows.append(row)
+    return {"header": [t["group"], *[str(y) for y in years]], "rows": rows}
+
+
+def _estimate_rows(cc: CheckedContent, lang: str) -> list[list[str]]:
+    t = T[lang]
+    out = []
+    for e in cc.effects:
+        name = OUTCOME_NAMES[lang].get(e.outcome, e.outcome)
+        if not e.estimable or cc.models.status == "fail":
+            out.append([name, "-", "-", p_value(e.p_few_clusters, lang) if e.p_few_clusters is not None else "-", "-"])
+            continue
+        if e.ratio is not None:
+            est, ci = f"IRR {number(e.ratio, lang, 2)}", f"{percent(e.pct_low, lang)} .. {percent(e.pct_high, lang)}"
+        elif e.effect is not None:
+            est = number(e.effect, lang, 2)
+            ci = f"{number(e.low, lang, 2)} .. {number(e.high, lang, 2)}"
+        else:
+            est, ci = t["suppressed"], t["suppressed"]
+        out.append([name, est, ci, p_value(e.p_few_clusters, lang) if e.p_few_clusters is not None else "-",
+                    p_value(e.p_adjusted, lang) if e.p_adjusted is not None else "-"])
+    return out
+
+
+def _cost_lines(c: ReportContent, lang: str) -> list[str]:
+    t = T[lang]
+    if not c.costs or "avoided_cost_eur" not in c.costs:
+        return []
+    av = c.costs["avoided_cost_eur"]
+    d = _details(av)
+    if pd.isna(av.get("estimate")):
+        return [t["costs_missing"].format(why=str(av.get("method") or "").removeprefix("not estimable: ")[:160])]
+    prob = d.get("prob_net_savings_positive")
+    return [t["costs_sentence"].format(cost=euros(float(d.get("pilot_cost", float("nan"))), lang), avoided=euros(float(av["estimate"]), lang),
+                                       low=euros(float(av["ci_lower"]), lang), high=euros(float(av["ci_upper"]), lang),
+                                       prob=percent(100 * float(prob), lang, 0, signed=False) if prob is not None else "-")]
+
+
+def _render(cc: CheckedContent, c: ReportContent, lang: str, figures: list[dict], disclosure_status: str, rules: DisclosureRules) -> str:
+    t = T[lang]
+    answers = []
+    for e in cc.effects:
+        lines = effect_lines(e, lang) if cc.models.status != "fail" else [t["withheld"].format(why="; ".join(cc.models.reasons)[:200])]
+        if e.outcome == "youth_care_cost_per_pupil":
+            lines += _cost_lines(c, lang)
+        answers.append({"role": e.role, "name": OUTCOME_NAMES[lang].get(e.outcome, e.outcome), "lines": lines})
+    prov = c.provenance
+    provenance_text = t["provenance_text"].format(
+        first=c.data_first.strftime("%Y-%m"), last=c.data_last.strftime("%Y-%m"), run=prov.get("run_id") or "-",
+        code=prov.get("code_version") or "-", plan=(prov.get("plan_hash") or "-")[:12], input=(prov.get("input_hash") or "-")[:12],
+        seed=prov.get("seed") or "-", made=prov.get("computed_at") or "-")
+    other = [x for x in LANGUAGES if x != lang][0]
+    return TEMPLATES.get_template("report.html.j2").render(
+        lang=lang, t=t, pilot=c.pilot, synthetic=c.synthetic, status_text=status_text(c, lang), answers=answers,
+        figures=figures, cost_table=_cost_table(cc, c, lang), estimate_rows=_estimate_rows(cc, lang),
+        limits=limit_lines(c, lang), quality=quality_lines(c, lang),
+        disclosure_text=t["disclosure_text"].format(threshold=rules.min_count, status=t[f"status_{disclosure_status}"]),
+        provenance_text=provenance_text, other_language_file=_html_name(other))
+
+
+def build_report(conn: duckdb.DuckDBPyConnection, pilot_id: str, reports_dir: Path, synthetic: bool,
+                 pdf: bool = True, rules: DisclosureRules | None = None) -> ReportFiles:
+    """Both language versions of one pilot's report (HTML always; PDF when `pdf`)."""
+    rules = rules or DisclosureRules.from_acro()
+    out = reports_dir / pilot_id
+    fig_dir = out / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    content = read_content(conn, pilot_id, synthetic)
+    release = Release(f"report-{pilot_id}", out_dir=out, rules=rules)
+    checked = _check(release, content)
+    files = ReportFiles(pilot_id, out, result=content.lang_independent_status, synthetic=synthetic)
+    pages = {lang: _figures(release, checked, content, lang, fig_dir) for lang in LANGUAGES}
+    status = release.status
+    for lang in LANGUAGES:
+        html = _render(checked, content, lang, pages[lang], status, rules)
+        path = out / _html_name(lang)
+        path.write_text(html, encoding="utf-8")
+        files.html[lang] = path
+    files.disclosure_log = release.write_log()
+    files.disclosure_status = release.status
+    if pdf:
+        try:
+            for lang in LANGUAGES:
+                header = T[lang]["synthetic_banner"] if synthetic else ""
+                files.pdf[lang] = html_to_pdf(files.html[lang], out / f"report.{lang}.pdf", header, T[lang]["page"])
+        except BrowserMissing as exc:
+            files.pdf_error = str(exc)
+            log.warning("report %s: PDF not written: %s", pilot_id, exc)
+    return files
+
+
+def build_reports(conn: duckdb.DuckDBPyConnection, pilot_ids: list[str], reports_dir: Path, synthetic: bool,
+                  pdf: bool = True) -> list[ReportFiles]:
+    rules = DisclosureRules.from_acro()
+    return [build_report(conn, pid, reports_dir, synthetic, pdf=pdf, rules=rules) for pid in pilot_ids]
+
+
+__all__ = ["ReportFiles", "build_report", "build_reports", "OUTCOME_SCALES"]

@@ -1,0 +1,277 @@
+"""What one pilot's report says, read from the warehouse (``published.*`` and
+``results.effect_estimates``) before any disclosure control or rendering.
+
+Effects are put on an absolute scale the reader knows:
+
+* count outcomes (referrals, dropout, thuiszitter spells; Poisson IRR): the pilot
+  schools' rate before the pilot, per 100 pupils per year (1,200 x events / pupil-months),
+  times (IRR - 1); the interval scales the same way;
+* per-pupil-month outcomes (unauthorised absence hours, declared youth-care cost): the
+  linear effect x 12, per pupil per year;
+* survey scores: the effect in scale points.
+
+The percentage change is (IRR - 1) or effect / baseline. The p-value shown to readers is
+the wild cluster bootstrap p (valid with few schools), never the cluster-robust one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from analyses.power import multiplier
+from pilotmonitor.analysis_plan.sample import CLOSURE_MONTHS, PilotSample, build_sample, read_published
+from pilotmonitor.publication.gate import PublicationState, publication_state
+
+PRIMARY = "referrals_per_100_pupil_months"
+
+# outcome -> (kind, count or value column in the sample panel, unit key)
+OUTCOME_SCALES = {
+    PRIMARY: ("count", "new_referrals", "per100"),
+    "dropout": ("count", "dropouts", "per100"),
+    "thuiszitter_spells": ("count", "thuiszitter_spell_starts", "per100"),
+    "unauthorised_absence_hours": ("per_pupil_month", "unauthorised_absence_hours", "hours"),
+    "youth_care_cost_per_pupil": ("per_pupil_month", "declared_cost_eur", "eur"),
+    "school_climate": ("survey", "climate_score", "points"),
+    "satisfaction": ("survey", "satisfaction", "points"),
+}
+
+
+@dataclass
+class Effect:
+    outcome: str
+    role: str
+    estimator: str
+    estimable: bool
+    why_not: str | None
+    ratio: float | None            # IRR for count outcomes
+    effect: float | None           # absolute effect on the reader's scale
+    low: float | None
+    high: float | None
+    pct: float | None
+    pct_low: float | None
+    pct_high: float | None
+    baseline: float | None         # pilot schools before the pilot, reader's scale
+    baseline_count: float | None   # events (count outcomes) or responses behind the baseline
+    unit: str
+    p_few_clusters: float | None
+    p_randomization: float | None
+    p_adjusted: float | None
+    n_obs: int | None
+    n_clusters: int | None
+    df_resid: float | None
+
+
+@dataclass
+class ReportContent:
+    pilot: dict
+    lang_independent_status: str          # "interim" | "final"
+    observed_pilot_months: int
+    planned_pilot_months: int | None
+    sample: PilotSample
+    effects: list[Effect]
+    estimates: pd.DataFrame               # the pilot's rows of results.effect_estimates
+    trend: pd.DataFrame                   # role x half-year: new_referrals, pupil_months, rate_per_100_year
+    activity: pd.DataFrame                # month: activity counts summed over pilot schools
+    cost_micro: pd.DataFrame              # declaration lines: group, year, client_pseudonym, amount_eur
+    pupil_years: pd.DataFrame             # group, year, pupil_years
+    costs: dict | None                    # cost-effectiveness rows, if the plan produced them
+    pretrend: dict | None
+    closures: Effect | None
+    mde_ratio: float | None
+    publication: PublicationState
+    deliveries: dict
+    provenance: dict
+    data_first: date
+    data_last: date
+    synthetic: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def _month_index(ts: pd.Timestamp) -> int:
+    return ts.year * 12 + ts.month - 1
+
+
+def _latest_estimates(conn: duckdb.DuckDBPyConnection, pilot_id: str) -> pd.DataFrame:
+    table = conn.execute("select * from results.effect_estimates where pilot_id = ? order by role, outcome, estimator",
+                         [pilot_id]).df()
+    if table.empty:
+        raise LookupError(f"no effect estimates for pilot {pilot_id!r}: run the analysis (effect_estimates) first")
+    return table
+
+
+def _df_resid(row: pd.Series, details: dict) -> float | None:
+    """Residual degrees of freedom of the model behind a row: n_obs minus every estimated
+    parameter (fixed effects included). Linear fits record k_all_parameters; for Poisson
+    TWFE the parameters are one per school and per period plus the treatment effect."""
+    if pd.isna(row.get("n_obs")):
+        return None
+    n = float(row["n_obs"])
+    if details.get("k_all_parameters") is not None:
+        return n - float(details["k_all_parameters"])
+    g = float(row["n_clusters"]) if pd.notna(row.get("n_clusters")) else 1.0
+    periods = math.ceil(n / g) if g else n
+    return n - (g + periods + 1)
+
+
+def _baseline(sample: PilotSample, outcome: str) -> tuple[float | None, float | None]:
+    kind, column, _ = OUTCOME_SCALES[outcome]
+    if kind == "survey":
+        pre = sample.surveys[(sample.surveys["school_id"].isin(sample.treated_schools)) & (sample.surveys["d"] == 0)]
+        pre = pre.dropna(subset=[column])
+        if pre.empty:
+            return None, None
+        return float(np.average(pre[column], weights=pre["responses"])), float(pre["responses"].sum())
+    pre = sample.panel[(sample.panel["role"] == "treated") & (sample.panel["event_time"] < 0)]
+    pm = float(pre["pupil_months"].sum())
+    if pm <= 0:
+        return None, None
+    values = pre["declared_cost_cents"] / 100 if column == "declared_cost_eur" else pre[column]
+    total = float(values.sum())
+    if kind == "count":
+        return 1200 * total / pm, total
+    return 12 * total / pm, None
+
+
+def _effect(row: pd.Series, sample: PilotSample) -> Effect:
+    outcome = str(row["outcome"])
+    kind, _, unit = OUTCOME_SCALES.get(outcome, ("survey", None, "points"))
+    details = json.loads(row["details"]) if isinstance(row.get("details"), str) else {}
+    method = str(row.get("method") or "")
+    estimable = not method.startswith("not estimable") and pd.notna(row.get("estimate"))
+    baseline, baseline_count = _baseline(sample, outcome) if outcome in OUTCOME_SCALES else (None, None)
+    ratio = effect = low = high = pct = pct_low = pct_high = None
+    if estimable:
+        est, lo, hi = float(row["estimate"]), float(row["ci_lower"]), float(row["ci_upper"])
+        if kind == "count":
+            ratio = est
+            pct, pct_low, pct_high = 100 * (est - 1), 100 * (lo - 1), 100 * (hi - 1)
+            if baseline is not None:
+                effect, low, high = baseline * (est - 1), baseline * (lo - 1), baseline * (hi - 1)
+        elif kind == "per_pupil_month":
+            effect, low, high = 12 * est, 12 * lo, 12 * hi
+            if baseline:
+                pct, pct_low, pct_high = 100 * effect / baseline, 100 * low / baseline, 100 * high / baseline
+        else:
+            effect, low, high = est, lo, hi
+            if baseline:
+                pct, pct_low, pct_high = 100 * est / baseline, 100 * lo / baseline, 100 * hi / baseline
+
+    def num(name):
+        v = row.get(name)
+        return None if v is None or pd.isna(v) else float(v)
+
+    return Effect(
+        outcome=outcome, role=str(row["role"]), estimator=str(row["estimator"]), estimable=bool(estimable),
+        why_not=method.removeprefix("not estimable: ") if not estimable else None,
+        ratio=ratio, effect=effect, low=low, high=high, pct=pct, pct_low=pct_low, pct_high=pct_high,
+        baseline=baseline, baseline_count=baseline_count, unit=unit,
+        p_few_clusters=num("p_value_wild_bootstrap"), p_randomization=num("p_value_randomization"),
+        p_adjusted=num("p_value_adjusted"),
+        n_obs=int(row["n_obs"]) if pd.notna(row.get("n_obs")) else None,
+        n_clusters=int(row["n_clusters"]) if pd.notna(row.get("n_clusters")) else None,
+        df_resid=_df_resid(row, details),
+    )
+
+
+def _half_year_trend(sample: PilotSample) -> pd.DataFrame:
+    p = sample.panel.assign(half=lambda f: f["month"].dt.year.astype(str) + np.where(f["month"].dt.month <= 6, "-H1", "-H2"))
+    p["half_start"] = pd.to_datetime(p["month"].dt.year.astype(str) + np.where(p["month"].dt.month <= 6, "-01-01", "-07-01"))
+    t = p.groupby(["role", "half", "half_start"], as_index=False)[["new_referrals", "pupil_months"]].sum()
+    t["rate_per_100_year"] = 1200 * t["new_referrals"] / t["pupil_months"]
+    return t.sort_values(["role", "half_start"]).reset_index(drop=True)
+
+
+def _pretrend(estimates: pd.DataFrame) -> dict | None:
+    """The pre-registered pre-trend test when the plan has one; else the linear event
+    study's joint F test (few-cluster t(G-1)-based)."""
+    for name in ("pretrend_test", "event_study_linear_pretrend"):
+        rows = estimates[estimates["estimator"] == name]
+        if not rows.empty:
+            r = rows.iloc[0]
+            method = str(r.get("method") or "")
+            p = r.get("p_value_wild_bootstrap") if pd.notna(r.get("p_value_wild_bootstrap")) else r.get("p_value")
+            return {"estimator": name, "p_value": None if pd.isna(p) else float(p),
+                    "why_not": method.removeprefix("not estimable: ") if method.startswith("not estimable") else None}
+    return None
+
+
+def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool) -> ReportContent:
+    inputs = read_published(conn)
+    sample = build_sample(inputs, pilot_id)
+    prow = inputs.pilots[inputs.pilots["pilot_id"] == pilot_id].iloc[0]
+    pilot = conn.execute("select * from published.dim_pilot where pilot_id = ?", [pilot_id]).df().iloc[0].to_dict()
+    estimates = _latest_estimates(conn, pilot_id)
+    data_first, data_last = inputs.school_month["month"].min(), inputs.school_month["month"].max()
+
+    planned_end = prow["planned_end_date"]
+    start = sample.start_month
+    planned_months = None
+    if pd.notna(planned_end):
+        planned_months = _month_index(pd.Timestamp(planned_end)) - _month_index(start) + 1
+    status = "final" if pd.notna(planned_end) and pd.Timestamp(planned_end) <= data_last + pd.offsets.MonthEnd(0) else "interim"
+
+    effects, closures = [], None
+    for _, row in estimates.iterrows():
+        if row["role"] in ("primary", "secondary"):
+            effects.append(_effect(row, sample))
+        elif row["estimator"] == "twfe_poisson_excl_closures":
+            closures = _effect(row, sample)
+    effects.sort(key=lambda e: (e.role != "primary", list(OUTCOME_SCALES).index(e.outcome) if e.outcome in OUTCOME_SCALES else 99))
+    primary = next((e for e in effects if e.role == "primary"), None)
+    # Minimal detectable rate ratio (a decrease) at 5% two-sided and 80% power from the
+    # achieved precision of the primary estimate: exp(-M x SE(log IRR)), M from t(G-1)
+    # quantiles (the estimators' few-cluster convention); SE from the reported interval.
+    mde = None
+    if primary is not None and primary.estimable and primary.ratio and primary.n_clusters:
+        row = estimates[(estimates["role"] == "primary")].iloc[0]
+        se_log = (math.log(float(row["ci_upper"])) - math.log(float(row["ci_lower"]))) / (2 * 1.959963984540054)
+        mde = math.exp(-multiplier(0.05, 0.8, max(primary.n_clusters - 1, 1)) * se_log)
+    if closures is not None and not sample.panel["is_closure_month"].any():
+        closures = None
+
+    activity = conn.execute(
+        "select month, sum(contacts_pupils) as contacts_pupils, sum(contacts_parents) as contacts_parents, "
+        "sum(group_sessions) as group_sessions, sum(consultations_teachers + consultations_providers) as consultations, "
+        "sum(total_activities) as total_activities from published.fct_pilot_activity where pilot_id = ? group by month order by month",
+        [pilot_id]).df()
+    schools = list(sample.treated_schools + sample.comparison_schools)
+    cost_micro = conn.execute(
+        "select school_id, year(month) as year, client_pseudonym, amount_cents / 100.0 as amount_eur "
+        "from published.fct_youth_care_costs where school_id in (select unnest(?)) and month between ? and ?",
+        [schools, sample.window_start.date(), sample.window_end.date()]).df()
+    cost_micro["group"] = np.where(cost_micro["school_id"].isin(sample.treated_schools), "pilot", "comparison")
+    py = sample.panel.assign(year=sample.panel["month"].dt.year,
+                             group=np.where(sample.panel["role"] == "treated", "pilot", "comparison"))
+    pupil_years = py.groupby(["group", "year"], as_index=False)["pupil_months"].sum()
+    pupil_years["pupil_years"] = pupil_years["pupil_months"] / 12
+
+    costs = None
+    cost_rows = estimates[estimates["role"] == "costs"]
+    if not cost_rows.empty:
+        costs = {r["outcome"]: r for _, r in cost_rows.iterrows()}
+
+    deliveries = conn.execute(
+        "select count(*) filter (where status = 'loaded'), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
+        "from raw.deliveries").fetchone()
+    first = estimates.iloc[0]
+    provenance = {k: (None if pd.isna(first.get(k)) else str(first.get(k)))
+                  for k in ("run_id", "computed_at", "input_hash", "code_version", "plan_hash", "seed")}
+    return ReportContent(
+        pilot=pilot, lang_independent_status=status,
+        observed_pilot_months=sample.post_months, planned_pilot_months=planned_months, sample=sample,
+        effects=effects, estimates=estimates, trend=_half_year_trend(sample), activity=activity,
+        cost_micro=cost_micro, pupil_years=pupil_years, costs=costs, pretrend=_pretrend(estimates),
+        closures=closures, mde_ratio=mde, publication=publication_state(conn),
+        deliveries={"loaded": int(deliveries[0]), "rows_loaded": int(deliveries[1]), "rows_quarantined": int(deliveries[2])},
+        provenance=provenance, data_first=data_first.date(), data_last=data_last.date(), synthetic=synthetic,
+    )
+
+
+__all__ = ["Effect", "ReportContent", "read_content", "OUTCOME_SCALES", "PRIMARY", "CLOSURE_MONTHS"]

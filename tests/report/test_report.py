@@ -1,0 +1,100 @@
+"""The policymaker reports of the small synthetic demo, checked as a reader gets them:
+in headless Chromium (charts visible, no broken images, no console errors) and as PDF
+pages turned into images."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import duckdb
+import numpy as np
+import pytest
+
+from pilotmonitor.report.browser import browser
+
+PILOTS = ("alkmaar-soos", "groningen-cluster3", "hoogeveen-positief-opgroeien", "winschoten-sbo")
+
+
+@pytest.fixture(scope="module")
+def reports(demo_data_dir):
+    return demo_data_dir / "reports"
+
+
+def test_every_pilot_has_both_languages_in_html_and_pdf_with_a_disclosure_log(reports):
+    for pilot in PILOTS:
+        folder = reports / pilot
+        for name in ("report.nl.html", "report.en.html", "report.nl.pdf", "report.en.pdf", "disclosure_log.json"):
+            assert (folder / name).is_file(), f"{pilot}: {name} missing"
+        log = json.loads((folder / "disclosure_log.json").read_text(encoding="utf-8"))
+        assert log["status"] in ("pass", "review"), log["status"]
+        kinds = {o["kind"] for o in log["outputs"]}
+        assert {"frequency", "magnitude", "model", "figure"} <= kinds
+        figures = [o for o in log["outputs"] if o["kind"] == "figure"]
+        assert figures and all(o["status"] != "fail" for o in figures)
+
+
+def test_winschoten_is_interim_and_groningen_final_in_both_languages(reports):
+    nl = (reports / "winschoten-sbo" / "report.nl.html").read_text(encoding="utf-8")
+    en = (reports / "winschoten-sbo" / "report.en.html").read_text(encoding="utf-8")
+    assert "Tussentijds resultaat" in nl and "Interim result" in en
+    assert "Eindresultaat" in (reports / "groningen-cluster3" / "report.nl.html").read_text(encoding="utf-8")
+    assert "Final result" in (reports / "groningen-cluster3" / "report.en.html").read_text(encoding="utf-8")
+    assert 'lang="nl"' in nl and 'lang="en"' in en
+    # the answer in plain words comes first, with the referral outcome named
+    assert nl.index("Het antwoord in gewone woorden") < nl.index("Grafieken")
+    assert "nieuwe verwijzingen naar jeugdhulp" in nl.lower()
+
+
+def test_no_pupil_pseudonym_reaches_a_report(reports, demo_data_dir):
+    with duckdb.connect(str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
+        pseudonyms = {r[0] for r in conn.execute("select distinct pupil_pseudonym from published.fct_pupil_month").fetchall()}
+    assert len(pseudonyms) > 100
+    token = re.compile(r"[A-Za-z0-9_\-]{16,}")
+    for pilot in PILOTS:
+        text = (reports / pilot / "report.nl.html").read_text(encoding="utf-8")
+        text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)  # chart bytes are not text
+        assert not (set(token.findall(text)) & pseudonyms)
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_report_renders_in_headless_chromium(reports, lang):
+    path = reports / "winschoten-sbo" / f"report.{lang}.html"
+    with browser() as context:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        failed: list[str] = []
+        page.on("requestfailed", lambda r: failed.append(r.url))
+        page.goto(path.as_uri(), wait_until="load")
+        images = page.evaluate("""() => Array.from(document.images).map(i => ({
+            complete: i.complete, width: i.naturalWidth, height: i.naturalHeight,
+            shown: i.getBoundingClientRect().height, alt: i.alt}))""")
+        banner = page.locator(".synthetic")
+        assert banner.is_visible()
+        assert ("SYNTHETISCHE DATA" if lang == "nl" else "SYNTHETIC DATA") in banner.inner_text()
+        figures = page.locator("figure img").count()
+    assert not errors, errors
+    assert not failed, failed
+    assert figures >= 4  # trend, event study, forest, dose (+ costs when estimable)
+    assert len(images) == figures
+    for image in images:
+        assert image["complete"] and image["width"] > 200 and image["height"] > 100, image
+        assert image["shown"] > 100, f"chart not visible: {image}"
+
+
+def test_pdf_pages_render_to_images_with_the_synthetic_label_on_every_page(reports):
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(reports / "groningen-cluster3" / "report.nl.pdf"))
+    assert len(pdf) >= 2
+    for index in range(len(pdf)):
+        page = pdf[index]
+        assert "SYNTHETISCHE DATA" in page.get_textpage().get_text_range()
+    first = np.asarray(pdf[0].render(scale=1.0).to_pil().convert("L"), dtype=float)
+    assert first.shape[0] > 700 and first.shape[1] > 500  # A4 at 72 dpi
+    assert first.std() > 10, "first PDF page is blank"
+    # a page with a chart holds far more non-white pixels than a page of text only
+    inked = [float((np.asarray(pdf[i].render(scale=1.0).to_pil().convert("L")) < 200).mean()) for i in range(len(pdf))]
+    assert max(inked) > 0.05, inked
