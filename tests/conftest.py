@@ -61,6 +61,13 @@ def demo_data_dir(tmp_path_factory) -> Path:
                 proc = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=1200)
                 if proc.returncode != 0:
                     raise RuntimeError(f"demo fixture: pilotmonitor {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-            (root / "run_output.txt").write_text(proc.stdout, encoding="utf-8")
+                (root / f"{args[0]}_output.txt").write_text(proc.stdout, encoding="utf-8")
             done.write_text("ok", encoding="utf-8")
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def demo_outputs(demo_data_dir) -> dict[str, str]:
+    """What `pilotmonitor synth` and `pilotmonitor run --demo` printed for the demo fixture."""
+    root = demo_data_dir.parent
+    return {name: (root / f"{name}_output.txt").read_text(encoding="utf-8") for name in ("synth", "run")}

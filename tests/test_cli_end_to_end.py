@@ -17,26 +17,30 @@ def data_dir(tmp_path, monkeypatch):
     return tmp_path / "data"
 
 
-def test_synth_then_run_fills_the_warehouse(data_dir):
-    runner = CliRunner()
-    synth = runner.invoke(app, ["synth", "--scale", "0.05", "--seed", "7"])
-    assert synth.exit_code == 0, synth.output
-    assert "SYNTHETIC" in synth.output and "planted bad records" in synth.output
-    landing_files = [p for p in (data_dir / "landing").rglob("*") if p.is_file() and p.name != "SYNTHETIC_DATA.txt"]
+def test_synth_then_run_fills_the_warehouse_and_writes_the_reports(demo_data_dir, demo_outputs):
+    """The quickstart on the shared demo fixture (synth --scale 0.05 --seed 7, run --demo)."""
+    synth, run = demo_outputs["synth"], demo_outputs["run"]
+    assert "SYNTHETIC" in synth and "planted bad records" in synth
+    landing_files = [p for p in (demo_data_dir / "landing").rglob("*") if p.is_file() and p.name != "SYNTHETIC_DATA.txt"]
     assert len(landing_files) > 100
-
-    without_key = runner.invoke(app, ["run"])
-    assert without_key.exit_code == 1
-    assert "no pseudonymisation key" in without_key.output
-
-    run = runner.invoke(app, ["run", "--demo"])
-    assert run.exit_code == 0, run.output
-    assert "DEMO MODE" in run.output
-    assert "landing_inventory" in run.output and "materialized" in run.output
-    with duckdb.connect(str(data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
+    assert "DEMO MODE" in run
+    assert "landing_inventory" in run and "materialized" in run
+    # the run ends by saying where the reports are
+    assert "policymaker reports (SYNTHETIC DATA)" in run
+    assert str(demo_data_dir / "reports" / "winschoten-sbo" / "report.nl.html") in run.replace("\n", "")
+    with duckdb.connect(str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
         assert conn.execute("select count(*) from raw.landing_files").fetchone()[0] == len(landing_files)
         assert conn.execute("select count(*) from raw.pilots").fetchone()[0] == 4
         assert conn.execute("select count(*) from raw.pilot_schools where pilot_id = 'winschoten-sbo'").fetchone()[0] == 3
+
+
+def test_run_without_a_key_refuses(data_dir):
+    runner = CliRunner()
+    synth = runner.invoke(app, ["synth", "--scale", "0.01", "--seed", "7"])
+    assert synth.exit_code == 0, synth.output
+    without_key = runner.invoke(app, ["run"])
+    assert without_key.exit_code == 1
+    assert "no pseudonymisation key" in without_key.output
 
 
 def test_run_without_landing_area_fails_with_a_clear_message(data_dir):
