@@ -68,7 +68,7 @@ def _html_name(lang: str) -> str:
 
 def _check(release: Release, c: ReportContent) -> CheckedContent:
     trend = release.frequency("referral_trend_by_half_year",
-                              c.trend[["role", "half", "half_start", "new_referrals", "pupil_months", "rate_per_100_year"]],
+                              c.trend[["role", "half", "half_start", "half_mid", "new_referrals", "pupil_months", "rate_per_100_year"]],
                               count_column="new_referrals", derived=["rate_per_100_year"], extra_counts=["pupil_months"])
     # The absolute-scale numbers rest on the pilot schools' pre-period counts: a small
     # count there would reveal few pupils, so they are suppressed with it (the relative
@@ -130,7 +130,7 @@ def _img(png: bytes) -> str:
 def _figures(release: Release, cc: CheckedContent, c: ReportContent, lang: str, fig_dir: Path) -> list[dict]:
     t = T[lang]
     label = ("SYNTHETISCHE DATA" if lang == "nl" else "SYNTHETIC DATA") if c.synthetic else None
-    end = c.sample.window_end if c.lang_independent_status == "final" else None
+    end = c.sample.window_end + pd.DateOffset(months=1) if c.lang_independent_status == "final" else None
     models_ok = cc.models.status != "fail"
     forest = pd.DataFrame([{"name": OUTCOME_NAMES[lang].get(e.outcome, e.outcome),
                             "pct": e.pct if e.estimable and models_ok else np.nan,

@@ -20,7 +20,8 @@ COMPARISON_COLOUR = "#2c6fbb"
 
 def _finish(fig, synthetic_label: str | None) -> bytes:
     if synthetic_label:
-        fig.text(0.99, 0.01, synthetic_label, ha="right", va="bottom", fontsize=7, color="#a06000", weight="bold")
+        fig.axes[0].text(0.995, 0.985, synthetic_label, transform=fig.axes[0].transAxes, ha="right", va="top", fontsize=7,
+                         color="#a06000", weight="bold", bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1})
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
     plt.close(fig)
@@ -31,12 +32,12 @@ def trend_chart(trend: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp | No
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
     for role, colour, name in (("treated", PILOT_COLOUR, labels["pilot_schools"]), ("comparison", COMPARISON_COLOUR, labels["comparison_schools"])):
         part = trend[trend["role"] == role].sort_values("half_start")
-        ax.plot(part["half_start"], part["rate_per_100_year"], marker="o", color=colour, label=name)
+        ax.plot(part["half_mid"], part["rate_per_100_year"], marker="o", color=colour, label=name)
     ax.axvline(start, color="black", linestyle="--", linewidth=1)
-    ax.text(start, ax.get_ylim()[1], " " + labels["pilot_start"], va="top", fontsize=8)
+    ax.text(start, ax.get_ylim()[1] * 0.93, " " + labels["pilot_start"], va="top", fontsize=8)
     if end is not None:
         ax.axvline(end, color="grey", linestyle=":", linewidth=1)
-        ax.text(end, ax.get_ylim()[1], " " + labels["pilot_end"], va="top", fontsize=8, color="grey")
+        ax.text(end, ax.get_ylim()[1] * 0.93, labels["pilot_end"] + " ", va="top", ha="right", fontsize=8, color="grey")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8, loc="lower left")

@@ -181,9 +181,14 @@ def _effect(row: pd.Series, sample: PilotSample) -> Effect:
 
 
 def _half_year_trend(sample: PilotSample) -> pd.DataFrame:
-    p = sample.panel.assign(half=lambda f: f["month"].dt.year.astype(str) + np.where(f["month"].dt.month <= 6, "-H1", "-H2"))
-    p["half_start"] = pd.to_datetime(p["month"].dt.year.astype(str) + np.where(p["month"].dt.month <= 6, "-01-01", "-07-01"))
-    t = p.groupby(["role", "half", "half_start"], as_index=False)[["new_referrals", "pupil_months"]].sum()
+    """Referral rate per role and six-month bin aligned on the pilot start (bin 0 = the
+    first six pilot months, as in the event study), so no bin mixes months before and
+    during the pilot; `half_start` is the bin's first month, `half_mid` its middle."""
+    p = sample.panel.assign(bin=np.floor_divide(sample.panel["event_time"], 6))
+    t = p.groupby(["role", "bin"], as_index=False)[["new_referrals", "pupil_months"]].sum()
+    t["half_start"] = [sample.start_month + pd.DateOffset(months=6 * int(b)) for b in t["bin"]]
+    t["half_mid"] = t["half_start"] + pd.Timedelta(days=91)
+    t["half"] = t["half_start"].dt.strftime("%Y-%m")
     t["rate_per_100_year"] = 1200 * t["new_referrals"] / t["pupil_months"]
     return t.sort_values(["role", "half_start"]).reset_index(drop=True)
 

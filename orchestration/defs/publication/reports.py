@@ -17,7 +17,10 @@ from pilotmonitor.report import build_reports
 GROUP = "publication"
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "html", "pdf"}, deps=[effect_estimates])
+@dg.asset(group_name=GROUP, kinds={"python", "html", "pdf"}, deps=[effect_estimates],
+          check_specs=[dg.AssetCheckSpec("disclosure_control", asset="pilot_reports",
+                                         description="No output of any report failed disclosure control (failed outputs are withheld "
+                                                     "from the page; an output checker reads disclosure_log.json).")])
 def pilot_reports(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                   pilotmonitor: PilotmonitorSettings) -> dg.MaterializeResult:
     """Per pilot: report.nl.html / report.en.html (+ PDF) and disclosure_log.json."""
@@ -38,7 +41,16 @@ def pilot_reports(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     failed = [f.pilot_id for f in files if f.disclosure_status == "fail"]
     if failed:
         context.log.warning(f"disclosure control withheld parts of the report(s) of {', '.join(failed)}; see their disclosure_log.json")
-    return dg.MaterializeResult(metadata={
+    statuses = {f.pilot_id: f.disclosure_status for f in files}
+    check = dg.AssetCheckResult(
+        check_name="disclosure_control", passed=not failed,
+        # WARN: the failed outputs are already withheld from the pages; an ERROR here would
+        # also block the next publication of the marts (the gate blocks on every ERROR check).
+        severity=dg.AssetCheckSeverity.WARN,
+        description=("outputs withheld in: " + ", ".join(failed)) if failed else "every report passed or needs review only",
+        metadata={"status_per_pilot": dg.MetadataValue.json(statuses)},
+    )
+    return dg.MaterializeResult(check_results=[check], metadata={
         "reports": dg.MetadataValue.md("\n".join(lines)),
         "directory": str(settings.data_dir / "reports"),
         "synthetic": synthetic,
