@@ -4,7 +4,8 @@ Every estimator works on a plain :class:`pandas.DataFrame` and returns an
 :class:`~analyses.results.EffectResult`. See ``analyses/README.md``.
 """
 from .did import did_2x2, twfe
-from .inference import randomization_inference, wild_cluster_bootstrap
+from .inference import (randomization_inference, twfe_randomization_inference, wild_cluster_bootstrap,
+                        wild_cluster_bootstrap_wald)
 from .multiple_testing import adjust_pvalues, benjamini_hochberg, holm
 from . import power  # module: analyses.power.power(effect, se) is the power function
 from .power import (design_effect, mde_difference, mde_rate_ratio, power_difference,
@@ -12,7 +13,7 @@ from .power import (design_effect, mde_difference, mde_rate_ratio, power_differe
 from .results import EffectResult
 
 __all__ = ["EffectResult", "did_2x2", "twfe", "wild_cluster_bootstrap",
-           "randomization_inference", "adjust_pvalues", "holm", "benjamini_hochberg",
+           "randomization_inference", "wild_cluster_bootstrap_wald", "twfe_randomization_inference", "adjust_pvalues", "holm", "benjamini_hochberg",
            "power", "design_effect", "mde_difference", "mde_rate_ratio",
            "power_difference", "power_rate_ratio"]
 from .binary import binary_did

@@ -15,6 +15,20 @@ Window choice (pre-registered convention, applied identically to every pilot)
   computed for every school in the sample (equal to ``months_since_pilot_start`` for the
   pilot's own schools).
 * School-months with zero pupil-months are dropped (no exposure).
+* Survey cells: one per school x school year x pilot-period state (``post``: the response
+  falls in the pilot's period, computed for *every* school, so comparison schools' cells
+  are split at the start date like the pilot schools'); treatment ``d = pilot school and post``.
+
+National comparison pool (robustness, :func:`national_comparison_pool`)
+-----------------------------------------------------------------------
+Rule: every school in ``published.dim_school`` whose ``school_type`` is one of the
+school types of the pilot's registered ``comparison_pool``, in **any province and any
+(SO) cluster**, that is not a pilot school of any pilot (``is_pilot_school`` or a treated
+role in ``dim_pilot_assignment``; always excluded, whatever ``exclude_pilot_schools``
+says, since other pilots' schools are treated) and that has school-months in
+``published.fct_school_month``. It contains the registered pool whenever the registered
+pool obeys the same exclusions. Without ``published.dim_school`` the variant is not
+estimable.
 """
 
 from __future__ import annotations
@@ -38,6 +52,7 @@ CLOSURE_MONTHS = tuple(
 SCHOOL_MONTH_COLUMNS = ("school_id", "month", "is_treated", "months_since_pilot_start", "pupil_months",
                         "new_referrals", "dropouts", "thuiszitter_spell_starts",
                         "unauthorised_absence_hours", "declared_cost_cents")
+SCHOOL_COLUMNS = ("school_id", "school_type", "cluster", "province_code", "is_pilot_school")
 SURVEY_COLUMNS = ("school_id", "school_year", "response_date", "respondent_group", "climate_score", "satisfaction")
 
 
@@ -51,13 +66,16 @@ class PublishedInputs:
     assignment: pd.DataFrame
     pilots: pd.DataFrame
     surveys: pd.DataFrame
+    schools: pd.DataFrame | None = None   # published.dim_school (national pool); None if absent
 
     def content_hash(self) -> str:
         """sha256 over a deterministic CSV dump of every column the analysis reads
         (rows sorted), so the hash changes exactly when the analysed data change."""
         digest = hashlib.sha256()
-        for name in ("school_month", "assignment", "pilots", "surveys"):
+        for name in ("school_month", "assignment", "pilots", "surveys", "schools"):
             frame = getattr(self, name)
+            if frame is None:
+                continue
             digest.update(f"{name}:{len(frame)}:{','.join(frame.columns)}\n".encode())
             digest.update(frame.to_csv(index=False, lineterminator="\n", float_format="%.12g").encode())
         return digest.hexdigest()
@@ -80,7 +98,8 @@ def read_published(conn: duckdb.DuckDBPyConnection) -> PublishedInputs:
     sm = conn.execute(f"select {', '.join(SCHOOL_MONTH_COLUMNS)} from {SCHEMA}.fct_school_month order by school_id, month").df()
     asg = conn.execute(f"select pilot_id, school_id, role from {SCHEMA}.dim_pilot_assignment order by pilot_id, school_id").df()
     pil = conn.execute(
-        f"select pilot_id, start_date, planned_end_date, first_treated_month from {SCHEMA}.dim_pilot order by pilot_id"
+        f"select pilot_id, start_date, planned_end_date, first_treated_month, planned_cost_eur, realised_cost_eur "
+        f"from {SCHEMA}.dim_pilot order by pilot_id"
     ).df()
     if _exists(conn, "fct_survey_scores"):
         sv = conn.execute(
@@ -93,7 +112,24 @@ def read_published(conn: duckdb.DuckDBPyConnection) -> PublishedInputs:
     for c in ("start_date", "planned_end_date", "first_treated_month"):
         pil[c] = pd.to_datetime(pil[c])
     sv["response_date"] = pd.to_datetime(sv["response_date"])
-    return PublishedInputs(sm, asg, pil, sv)
+    sch = None
+    if _exists(conn, "dim_school"):
+        sch = conn.execute(f"select {', '.join(SCHOOL_COLUMNS)} from {SCHEMA}.dim_school order by school_id").df()
+    return PublishedInputs(sm, asg, pil, sv, sch)
+
+
+def national_comparison_pool(inputs: PublishedInputs, pilot) -> tuple[str, ...]:
+    """The national comparison pool of ``pilot`` (rule in the module docstring)."""
+    if inputs.schools is None:
+        raise AnalysisInputError("published.dim_school missing: no national comparison pool")
+    sch = inputs.schools
+    asg = inputs.assignment
+    pilot_schools = set(asg.loc[asg["role"] == "treated", "school_id"]) | set(
+        sch.loc[sch["is_pilot_school"].fillna(False).astype(bool), "school_id"])
+    with_data = set(inputs.school_month.loc[inputs.school_month["pupil_months"] > 0, "school_id"])
+    types = set(pilot.comparison_pool.school_types)
+    pool = sch[sch["school_type"].isin(types) & ~sch["school_id"].isin(pilot_schools) & sch["school_id"].isin(with_data)]
+    return tuple(sorted(pool["school_id"]))
 
 
 def _month_index(ts: pd.Series | pd.Timestamp):
@@ -120,8 +156,9 @@ class PilotSample:
                 f"{len(self.comparison_schools)} comparison schools")
 
 
-def build_sample(inputs: PublishedInputs, pilot_id: str) -> PilotSample:
-    """The pilot's school-month panel and survey cells in its analysis window."""
+def build_sample(inputs: PublishedInputs, pilot_id: str, comparison: tuple[str, ...] | None = None) -> PilotSample:
+    """The pilot's school-month panel and survey cells in its analysis window
+    (``comparison``: other comparison schools than the registered pool, e.g. the national pool)."""
     prow = inputs.pilots[inputs.pilots["pilot_id"] == pilot_id]
     if prow.empty:
         raise AnalysisInputError(f"pilot {pilot_id!r} is not in published.dim_pilot")
@@ -129,7 +166,10 @@ def build_sample(inputs: PublishedInputs, pilot_id: str) -> PilotSample:
     start = pd.Timestamp(prow["first_treated_month"] if pd.notna(prow["first_treated_month"]) else prow["start_date"]).to_period("M").to_timestamp()
     asg = inputs.assignment[inputs.assignment["pilot_id"] == pilot_id]
     treated = tuple(sorted(asg.loc[asg["role"] == "treated", "school_id"]))
-    comparison = tuple(sorted(asg.loc[asg["role"] == "comparison", "school_id"]))
+    if comparison is None:
+        comparison = tuple(sorted(asg.loc[asg["role"] == "comparison", "school_id"]))
+    else:
+        comparison = tuple(sorted(set(comparison) - set(treated)))
     sm = inputs.school_month
     data_first, data_last = sm["month"].min(), sm["month"].max()
     end = data_last
@@ -165,11 +205,13 @@ def build_sample(inputs: PublishedInputs, pilot_id: str) -> PilotSample:
     in_period = sv["response_date"] >= pd.Timestamp(prow["start_date"])
     if pd.notna(planned_end):
         in_period &= sv["response_date"] <= pd.Timestamp(planned_end)
+    sv["post"] = in_period.astype(int)
     sv["d"] = (sv["school_id"].isin(treated) & in_period).astype(int)
-    # One cell per school x school year x treatment state (the year a pilot starts may
-    # hold responses from before and after the start); all respondent groups pooled.
-    cells = (sv.groupby(["school_id", "school_year", "d"], as_index=False)
+    # One cell per school x school year x pilot-period state (the year a pilot starts may
+    # hold responses from before and after the start, for every school); all respondent
+    # groups pooled.
+    cells = (sv.groupby(["school_id", "school_year", "post", "d"], as_index=False)
                .agg(climate_score=("climate_score", "mean"), satisfaction=("satisfaction", "mean"),
                     responses=("school_id", "size"))
-               .sort_values(["school_id", "school_year", "d"]).reset_index(drop=True))
+               .sort_values(["school_id", "school_year", "post", "d"]).reset_index(drop=True))
     return PilotSample(pilot_id, panel, cells, treated, comparison, wstart, end, start, pre, post, mismatch)

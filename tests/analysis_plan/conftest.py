@@ -27,25 +27,32 @@ def make_pilot(pilot_id="test-pilot", start="2021-01-01", planned_end=None, scho
 
 
 def simulate(seed=3, irr=PLANTED_IRR, n_treated=3, n_comparison=5, first="2019-01-01", last="2022-12-01",
-             start="2021-01-01", planned_end=None, pilot_id="test-pilot"):
+             start="2021-01-01", planned_end=None, pilot_id="test-pilot", pretrend_per_year=0.0, n_national=0, base_rate=0.03, size=(150, 400)):
     """School-month panel: Poisson referrals with school effects, a common seasonal
-    time effect, exposure 150-400 pupil-months and the planted IRR in treated months."""
+    time effect, exposure 150-400 pupil-months and the planted IRR in treated months.
+    ``pretrend_per_year``: pilot schools' log rate grows by this per year before the start
+    (as pilotmonitor.synth: factor exp(-slope x years before start)). ``n_national``:
+    extra schools of the same type in another province, not in the registered pool
+    (only in fct_school_month and dim_school)."""
     rng = np.random.default_rng(seed)
     treated = [f"99T{chr(65 + i)}00" for i in range(n_treated)]
     comparison = [f"99C{chr(65 + i)}00" for i in range(n_comparison)]
-    schools = treated + comparison
+    national = [f"99N{chr(65 + i)}00" for i in range(n_national)]
+    schools = treated + comparison + national
     months = pd.date_range(first, last, freq="MS")
     start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(planned_end) if planned_end else None
     school_fe = dict(zip(schools, rng.normal(0, 0.2, len(schools))))
     month_fe = dict(zip(months, 0.15 * np.sin(np.arange(len(months)) * 2 * np.pi / 12)))
-    size = dict(zip(schools, rng.integers(150, 400, len(schools))))
+    size = dict(zip(schools, rng.integers(size[0], size[1], len(schools))))
     rows = []
     for s in schools:
         for m in months:
             is_pilot = s in treated
             treated_now = is_pilot and m >= start_ts and (end_ts is None or m <= end_ts)
             pm = int(size[s] + rng.integers(-10, 10))
-            lam = pm * 0.03 * np.exp(school_fe[s] + month_fe[m]) * (irr if treated_now else 1.0)
+            lam = pm * base_rate * np.exp(school_fe[s] + month_fe[m]) * (irr if treated_now else 1.0)
+            if is_pilot and m < start_ts and pretrend_per_year:
+                lam *= np.exp(-pretrend_per_year * (start_ts - m).days / 365.25)
             rows.append({
                 "school_id": s, "month": m, "school_year": m.year if m.month >= 8 else m.year - 1,
                 "pilot_id": pilot_id if is_pilot else None, "is_pilot_school": is_pilot, "is_treated": treated_now,
@@ -56,10 +63,13 @@ def simulate(seed=3, irr=PLANTED_IRR, n_treated=3, n_comparison=5, first="2019-0
                 "declared_cost_cents": int(rng.gamma(2, pm * 5000)),
             })
     sm = pd.DataFrame(rows)
-    asg = pd.DataFrame({"pilot_id": pilot_id, "school_id": schools, "role": ["treated"] * n_treated + ["comparison"] * n_comparison})
+    asg = pd.DataFrame({"pilot_id": pilot_id, "school_id": treated + comparison,
+                        "role": ["treated"] * n_treated + ["comparison"] * n_comparison})
     pil = pd.DataFrame({"pilot_id": [pilot_id], "start_date": [start_ts.date()],
                         "planned_end_date": [end_ts.date() if end_ts is not None else None],
-                        "first_treated_month": [start_ts.date()]})
+                        "first_treated_month": [start_ts.date()],
+                        # pilot cost for the cost rows: EUR 60,000 a year of pilot months
+                        "planned_cost_eur": [120000.0], "realised_cost_eur": [120000.0]})
     surveys = []
     for s in schools:
         for y in range(months[0].year, months[-1].year):
@@ -74,11 +84,24 @@ def simulate(seed=3, irr=PLANTED_IRR, n_treated=3, n_comparison=5, first="2019-0
     return sm, asg, pil, pd.DataFrame(surveys)
 
 
-def write_published(path, frames) -> None:
+def school_dim(sm, asg) -> pd.DataFrame:
+    """published.dim_school for the simulated schools: all SBO; registered pool in GR,
+    the extra national schools (99N...) in FR; pilot schools flagged."""
+    ids = sorted(sm["school_id"].unique())
+    treated = set(asg.loc[asg["role"] == "treated", "school_id"])
+    return pd.DataFrame({"school_id": ids, "school_type": "SBO", "cluster": pd.array([None] * len(ids), dtype="Int64"),
+                         "province_code": ["FR" if i.startswith("99N") else "GR" for i in ids],
+                         "is_pilot_school": [i in treated for i in ids]})
+
+
+def write_published(path, frames, with_dim_school=True) -> None:
     sm, asg, pil, sv = frames
     conn = duckdb.connect(str(path))
     conn.execute("create schema if not exists published")
-    for name, df in (("fct_school_month", sm), ("dim_pilot_assignment", asg), ("dim_pilot", pil), ("fct_survey_scores", sv)):
+    tables = [("fct_school_month", sm), ("dim_pilot_assignment", asg), ("dim_pilot", pil), ("fct_survey_scores", sv)]
+    if with_dim_school:
+        tables.append(("dim_school", school_dim(sm, asg)))
+    for name, df in tables:
         conn.register("_df", df)
         conn.execute(f"create or replace table published.{name} as select * from _df")
         conn.unregister("_df")

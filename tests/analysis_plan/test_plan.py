@@ -150,3 +150,19 @@ def test_separation_reported_not_estimable(tmp_path):
     r = t[t["outcome"] == "dropout"].iloc[0]
     assert r["method"].startswith("not estimable: separation") and np.isnan(r["estimate"])
     assert 0 < r["p_value_wild_bootstrap"] <= 1 and 0 < r["p_value_adjusted"] <= 1
+
+
+def test_cost_rows_price_the_planted_referral_reduction(table):
+    """The plan's cost rows: avoided referrals follow the planted IRR (0.6 of a 0.03 base
+    rate), net savings = avoided cost - the registry's pilot cost, seeded bootstrap."""
+    avoided_ref = _one(table, "cost_effectiveness", "avoided_referrals")
+    avoided_cost = _one(table, "cost_effectiveness", "avoided_cost_eur")
+    net = _one(table, "cost_effectiveness", "net_savings_eur")
+    assert {avoided_ref["role"], avoided_cost["role"], net["role"]} == {"costs"}
+    details = json.loads(net["details"])
+    assert details["pilot_cost"] == 120000.0 and details["pilot_cost_source"].startswith("realised")
+    # 3 pilot schools x 24 pilot months x ~275 pupil-months x 0.03 x (1 - 0.6) ~ 240 avoided referrals
+    assert 120 < avoided_ref["estimate"] < 400
+    assert avoided_ref["ci_lower"] > 0
+    assert net["estimate"] == pytest.approx(avoided_cost["estimate"] - 120000.0)
+    assert 0.0 <= details["prob_net_savings_positive"] <= 1.0

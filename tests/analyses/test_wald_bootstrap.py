@@ -1,0 +1,104 @@
+"""Joint wild cluster restricted bootstrap (event-study pre-trend) and fast TWFE RI."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import patsy
+import pytest
+
+from analyses import event_study, randomization_inference, twfe
+from analyses.inference import twfe_randomization_inference, wild_cluster_bootstrap_wald
+
+
+def _panel(seed=1, n_units=7, n_treated=2, periods=12, g=6, trend=0.0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_units):
+        fe = rng.normal()
+        for t in range(periods):
+            tr = i < n_treated
+            rows.append(dict(u=i, t=t, y=fe + 0.1 * t + rng.normal() + (trend * t if tr else 0.0),
+                             g=float(g) if tr else np.nan))
+    return pd.DataFrame(rows)
+
+
+def _brute_force_p(df, formula, params, cluster):
+    """Refit the unrestricted model for every Rademacher vector (2^G)."""
+    y_df, X_df = patsy.dmatrices(formula, df, return_type="dataframe")
+    X, y = X_df.to_numpy(float), y_df.to_numpy(float).ravel()
+    names = list(X_df.columns)
+    idx = [names.index(p) for p in params]
+    keep = [j for j in range(X.shape[1]) if j not in idx]
+    codes = pd.factorize(df[cluster], sort=True)[0]
+    G = codes.max() + 1
+    fit_r = X[:, keep] @ np.linalg.lstsq(X[:, keep], y, rcond=None)[0]
+    e_r = y - fit_r
+
+    def wald(yy):
+        b = np.linalg.lstsq(X, yy, rcond=None)[0]
+        u = yy - X @ b
+        bread = np.linalg.pinv(X.T @ X)
+        sc = np.zeros((G, X.shape[1]))
+        np.add.at(sc, codes, X * u[:, None])
+        V = bread @ sc.T @ sc @ bread
+        return b[idx] @ np.linalg.solve(V[np.ix_(idx, idx)], b[idx])
+
+    w0 = wald(y)
+    ws = np.array([wald(fit_r + np.array(v)[codes] * e_r) for v in itertools.product([-1.0, 1.0], repeat=G)])
+    return float(np.mean(ws >= w0 - 1e-9 * w0))
+
+
+@pytest.mark.parametrize("trend", [0.0, 0.3])
+def test_wald_bootstrap_matches_brute_force(trend):
+    df = _panel(trend=trend)
+    rel = (df["t"] - df["g"]).clip(upper=3)
+    df["l3"] = (rel <= -3).astype(float)
+    df["l2"] = (rel == -2).astype(float)
+    for e in range(4):
+        df[f"p{e}"] = (rel == e).astype(float)
+    f = "y ~ l3 + l2 + p0 + p1 + p2 + p3 + C(u) + C(t)"
+    r = wild_cluster_bootstrap_wald(df, f, ["l3", "l2"], "u")
+    assert r["full_enumeration"] and r["n_boot"] == 2**7 and r["q"] == 2
+    assert r["p_value"] == pytest.approx(_brute_force_p(df, f, ["l3", "l2"], "u"))
+
+
+def test_event_study_bootstrap_pretrend_consistent_with_f():
+    df = _panel()
+    es = event_study(df, "y", "u", "t", "g", leads=3, lags=3, pretrend_bootstrap=9999, seed=1)
+    pt = es.pretrend
+    assert pt["bootstrap_statistic"] == pytest.approx(pt["statistic"])   # same CR1 F statistic
+    assert pt["bootstrap_full_enumeration"] and pt["bootstrap_n_boot"] == 128
+    assert 2 / 128 <= pt["bootstrap_p_value"] <= 1
+    again = event_study(df, "y", "u", "t", "g", leads=3, lags=3, pretrend_bootstrap=9999, seed=99)
+    assert again.pretrend["bootstrap_p_value"] == pt["bootstrap_p_value"]  # exact: seed-invariant
+    with pytest.raises(ValueError, match="linear"):
+        event_study(df.assign(e=1.0, y=np.abs(df["y"]).round()), "y", "u", "t", "g", exposure="e", family="poisson",
+                    pretrend_bootstrap=99)
+
+
+def test_wald_bootstrap_sampled_is_seeded():
+    df = _panel(n_units=16, n_treated=3)
+    rel = (df["t"] - df["g"]).clip(upper=3)
+    df["l3"], df["l2"] = (rel <= -3).astype(float), (rel == -2).astype(float)
+    f = "y ~ l3 + l2 + C(u) + C(t)"
+    a = wild_cluster_bootstrap_wald(df, f, ["l3", "l2"], "u", reps=999, seed=5)
+    b = wild_cluster_bootstrap_wald(df, f, ["l3", "l2"], "u", reps=999, seed=5)
+    assert not a["full_enumeration"] and a["n_boot"] == 999 and a["p_value"] == b["p_value"]
+
+
+def test_twfe_randomization_inference_matches_refits():
+    df = _panel(n_units=8, n_treated=3).drop(index=[3, 40, 41])   # unbalanced
+    df["post"] = (df["t"] >= 6).astype(int)
+    treated = [0, 1, 2]
+    fast = twfe_randomization_inference(df, "y", "u", "t", "post", treated)
+
+    def est(data, units):
+        d = (data["u"].isin(units) & (data["post"] == 1)).astype(int)
+        return twfe(data.assign(d=d), "y", "u", "t", "d").estimate
+
+    slow = randomization_inference(df, est, "u", treated)
+    assert fast["p_value"] == pytest.approx(slow["p_value"]) and fast["n_assignments"] == 56
+    np.testing.assert_allclose(np.sort(fast["statistics"]), np.sort(slow["statistics"]), rtol=1e-8, atol=1e-10)
+    obs = twfe(df.assign(d=(df["u"].isin(treated) & (df["post"] == 1)).astype(int)), "y", "u", "t", "d")
+    assert fast["estimate"] == pytest.approx(obs.estimate)
