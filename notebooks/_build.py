@@ -157,8 +157,8 @@ def orientation() -> nbformat.NotebookNode:
             "*secure* export) writes pseudonymised row-level files for work inside it.\n"
             "* **Disclosure control before anything leaves**: tables, figures and numbers that leave the secure "
             "environment are aggregates that passed disclosure control (minimum cell sizes, no small counts per "
-            "school, no pseudonyms) through the *release* export (`pilotmonitor.export.export_release`, which "
-            "refuses until disclosure control is wired in). This notebook prints only aggregates and column metadata."
+            "school, no pseudonyms) through `pilotmonitor.disclosure.Release` or the *release* export "
+            "(`pilotmonitor export --release`). This notebook prints only aggregates and column metadata."
         ),
         new_code_cell(
             "# Check: the identifier columns hold 64-hex pseudonyms, never nine-digit numbers (BSN-like).\n"
@@ -412,7 +412,25 @@ def new_analysis() -> nbformat.NotebookNode:
             "bootstrap or randomization inference (`analyses.wild_cluster_bootstrap`, "
             "`analyses.randomization_inference`).\n"
             "* Anything from here that leaves the secure environment (tables, this figure) goes through disclosure "
-            "control first."
+            "control first: below, the summary table and the DiD estimate as one release, with its log."
+        ),
+        new_code_cell(
+            "import tempfile\n"
+            "from pathlib import Path\n\n"
+            "from pilotmonitor.disclosure import Release\n\n"
+            "release_dir = Path(tempfile.mkdtemp(prefix=\"release-\"))\n"
+            "release = Release(\"notebook-03-thuiszitters\", out_dir=release_dir)\n"
+            "table = release.frequency(\"thuiszitters_by_group_and_period\", summary.reset_index(),\n"
+            "                          count_column=\"thuiszitter_pupil_months\", derived=[\"per_100\"],\n"
+            "                          extra_counts=[\"compulsory_age_pupil_months\"], labels=[\"post\", \"schools\", \"school_months\"])\n"
+            "estimate = release.model(\"did_thuiszitters\", pd.DataFrame([{\"estimate\": did.estimate, \"ci_lower\": did.conf_int[0],\n"
+            "                                                          \"ci_upper\": did.conf_int[1], \"n_obs\": did.n_obs,\n"
+            "                                                          \"n_params\": 4, \"n_clusters\": did.n_clusters}]))\n"
+            "for output in (table, estimate):\n"
+            "    print(f\"{output.name}: {output.status}\", \"; \".join(output.reasons))\n"
+            "log_path = release.write_log()\n"
+            "print(\"disclosure log:\", log_path, \"overall:\", release.status)\n"
+            "table.table  # what may leave: suppressed cells are empty (SYNTHETIC)"
         ),
         new_code_cell("con.close()"),
     ]

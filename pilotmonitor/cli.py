@@ -9,6 +9,7 @@
     pilotmonitor health [--as-of DATE]                               write the pipeline-health page (<data dir>/health/index.html)
     pilotmonitor report [--pilot ID] [--no-pdf]                      write the policymaker reports (<data dir>/reports/<pilot>/)
     pilotmonitor reproduce RESULT                                    re-run a published estimate and confirm identical numbers
+    pilotmonitor export [--format parquet|csv] [--table T] [--release] export the marts (secure) or aggregate tables through disclosure control
 """
 
 from __future__ import annotations
@@ -376,6 +377,43 @@ def reproduce(result: Annotated[str, typer.Argument(help="RUN_ID[:PILOT[:OUTCOME
         console.print(f"  {d.get('pilot_id')} {d.get('outcome', '')} {d.get('estimator', '')} {d['column']}: stored {d['stored']} now {d['now']}")
     if not outcome.identical:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def export(
+    out: Annotated[Path | None, typer.Option("--out", help="Target folder (default <data dir>/exports/secure or /release).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv (secure export; a release is CSV).")] = "parquet",
+    table: Annotated[list[str] | None, typer.Option("--table", help="Only this mart (repeatable; secure export).")] = None,
+    release: Annotated[bool, typer.Option("--release", help="Aggregate tables through disclosure control, for use OUTSIDE the secure environment.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write into a folder that already holds an export.")] = False,
+) -> None:
+    """SECURE export (default): every published mart as Parquet/CSV with a data dictionary
+    from the dbt docs and a manifest; row-level and pseudonymised, so it stays inside the
+    secure environment. --release: aggregate tables through disclosure control (suppressed
+    cells as 'x'), with the disclosure log, for R or Stata users outside it."""
+    from pilotmonitor.export import ExportError, export_marts, export_release
+
+    settings = Settings.from_env()
+    target = out or settings.data_dir / "exports" / ("release" if release else "secure")
+    if (target / "manifest.json").exists() and not force:
+        console.print(f"[red]{target} already holds an export: choose another --out or pass --force[/red]")
+        raise typer.Exit(code=1)
+    if not release and fmt not in ("parquet", "csv"):
+        raise typer.BadParameter("--format must be parquet or csv", param_hint="--format")
+    try:
+        if release:
+            manifest = export_release(settings.warehouse_path, target,
+                                      synthetic=(settings.landing_dir / "SYNTHETIC_DATA.txt").is_file())
+        else:
+            manifest = export_marts(settings.warehouse_path, target, fmt=fmt, tables=table)
+    except ExportError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=1) from None
+    console.print(manifest.summary())
+    if release:
+        console.print(f"disclosure log: {target / 'disclosure_log.md'} ({manifest.warnings[0] if manifest.warnings else ''})")
+    else:
+        console.print("[yellow]SECURE export: row-level, pseudonymised data; it must stay inside the secure environment.[/yellow]")
 
 
 if __name__ == "__main__":

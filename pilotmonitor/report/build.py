@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from pilotmonitor.analysis_plan.store import residual_df
 from pilotmonitor.disclosure import CheckedOutput, DisclosureRules, Release
 
 from . import charts
@@ -83,11 +83,7 @@ def _check(release: Release, c: ReportContent) -> CheckedContent:
     model_rows = c.estimates[c.estimates["role"].isin(["primary", "secondary", "costs"])
                              | c.estimates["estimator"].str.startswith("event_study_linear[")
                              | (c.estimates["estimator"] == "twfe_poisson_excl_closures")]
-    by_key = {(e.outcome, e.estimator): e for e in c.effects}
-    df_resid = []
-    for _, r in model_rows.iterrows():
-        e = by_key.get((r["outcome"], r["estimator"]))
-        df_resid.append(e.df_resid if e is not None else _row_df(r))
+    df_resid = [residual_df(r) for _, r in model_rows.iterrows()]
     models = release.model("effect_estimates",
                            model_rows[["outcome", "role", "estimator", "estimate", "ci_lower", "ci_upper", "n_obs", "n_clusters"]]
                            .assign(df_resid=df_resid).reset_index(drop=True))
@@ -106,13 +102,6 @@ def _check(release: Release, c: ReportContent) -> CheckedContent:
             e.effect = e.low = e.high = e.baseline = None
     return CheckedContent(trend, baselines, models, costs_table, activity,
                           ev[["rel_time_bin", "estimate", "ci_lower", "ci_upper"]].reset_index(drop=True), effects)
-
-
-def _row_df(r: pd.Series) -> float | None:
-    if pd.isna(r.get("n_obs")):
-        return None
-    g = float(r["n_clusters"]) if pd.notna(r.get("n_clusters")) else 1.0
-    return float(r["n_obs"]) - (g + math.ceil(float(r["n_obs"]) / g) + 1)
 
 
 def _suppressed_rows(checked: CheckedOutput) -> set[str]:

@@ -16,7 +16,6 @@ the wild cluster bootstrap p (valid with few schools), never the cluster-robust 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from analyses.power import multiplier
+from pilotmonitor.analysis_plan.store import residual_df
 from pilotmonitor.analysis_plan.sample import CLOSURE_MONTHS, PilotSample, build_sample, read_published
 from pilotmonitor.publication.gate import PublicationState, publication_state
 
@@ -106,20 +106,6 @@ def _latest_estimates(conn: duckdb.DuckDBPyConnection, pilot_id: str) -> pd.Data
     return table
 
 
-def _df_resid(row: pd.Series, details: dict) -> float | None:
-    """Residual degrees of freedom of the model behind a row: n_obs minus every estimated
-    parameter (fixed effects included). Linear fits record k_all_parameters; for Poisson
-    TWFE the parameters are one per school and per period plus the treatment effect."""
-    if pd.isna(row.get("n_obs")):
-        return None
-    n = float(row["n_obs"])
-    if details.get("k_all_parameters") is not None:
-        return n - float(details["k_all_parameters"])
-    g = float(row["n_clusters"]) if pd.notna(row.get("n_clusters")) else 1.0
-    periods = math.ceil(n / g) if g else n
-    return n - (g + periods + 1)
-
-
 def _baseline(sample: PilotSample, outcome: str) -> tuple[float | None, float | None]:
     kind, column, _ = OUTCOME_SCALES[outcome]
     if kind == "survey":
@@ -142,7 +128,6 @@ def _baseline(sample: PilotSample, outcome: str) -> tuple[float | None, float | 
 def _effect(row: pd.Series, sample: PilotSample) -> Effect:
     outcome = str(row["outcome"])
     kind, _, unit = OUTCOME_SCALES.get(outcome, ("survey", None, "points"))
-    details = json.loads(row["details"]) if isinstance(row.get("details"), str) else {}
     method = str(row.get("method") or "")
     estimable = not method.startswith("not estimable") and pd.notna(row.get("estimate"))
     baseline, baseline_count = _baseline(sample, outcome) if outcome in OUTCOME_SCALES else (None, None)
@@ -176,7 +161,7 @@ def _effect(row: pd.Series, sample: PilotSample) -> Effect:
         p_adjusted=num("p_value_adjusted"),
         n_obs=int(row["n_obs"]) if pd.notna(row.get("n_obs")) else None,
         n_clusters=int(row["n_clusters"]) if pd.notna(row.get("n_clusters")) else None,
-        df_resid=_df_resid(row, details),
+        df_resid=residual_df(row),
     )
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pilotmonitor.export import (ExportError, ReleaseNotAvailableError, SchemaNotFoundError, UnknownTableError,
+from pilotmonitor.export import (ExportError, SchemaNotFoundError, UnknownTableError,
                                  WarehouseNotFoundError, export_marts, export_release, load_mart_docs, read_export,
                                  verify_export)
 from pilotmonitor.export.dictionary import MANIFEST_PATH, MARTS_DIR
@@ -204,10 +204,35 @@ def test_missing_warehouse_schema_and_format(warehouse, tmp_path):
     assert issubclass(UnknownTableError, ExportError)
 
 
-def test_release_export_refuses_without_disclosure_control(warehouse, tmp_path):
-    with pytest.raises(ReleaseNotAvailableError, match="disclosure control"):
-        export_release(warehouse, tmp_path / "release")
-    assert not (tmp_path / "release").exists()
+def test_release_export_holds_only_checked_aggregates(warehouse, tmp_path):
+    out = tmp_path / "release"
+    manifest = export_release(warehouse, out, synthetic=True)
+    assert manifest.kind == "release" and not manifest.contains_pseudonyms
+    assert verify_export(out) == []
+    log = json.loads((out / "disclosure_log.json").read_text(encoding="utf-8"))
+    logged = {o["name"]: o for o in log["outputs"]}
+    written = {f.table for f in manifest.files if f.table}
+    # every written table was checked and did not fail; failed outputs were not written
+    assert written and all(logged[t]["status"] in ("pass", "review") for t in written)
+    assert not {n for n, o in logged.items() if o["status"] == "fail"} & written
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        pseudonyms = {r[0] for r in conn.execute("select distinct pupil_pseudonym from published.fct_pupil_month").fetchall()}
+    for f in manifest.files:
+        text = (out / f.file).read_text(encoding="utf-8")
+        assert not any(p in text for p in list(pseudonyms)[:2000]), f.file
+    # frequency tables: each released count is at least the threshold, else shown as 'x'
+    referrals = pd.read_csv(out / "referrals_by_pilot_group_half_year.csv", dtype=str)
+    shown = referrals["new_referrals"][referrals["new_referrals"] != "x"].astype(int)
+    assert (shown >= 10).all() and len(shown) > 0
+    suppressed = referrals["new_referrals"] == "x"
+    assert (referrals.loc[suppressed, "new_referrals_per_100_pupil_months"] == "x").all()
+    # the suppressed rows are the ones whose count in the warehouse is below 10 (or 0)
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        small = conn.execute("""
+            select count(*) from (select pilot_id, role, year(month), month(month) <= 6, sum(new_referrals) as n
+                                  from published.fct_school_month join published.dim_pilot_assignment using (school_id)
+                                  group by all) where n < 10""").fetchone()[0]
+    assert int(suppressed.sum()) == small
 
 
 def test_yaml_fallback_and_truncated_descriptions(tmp_path):
