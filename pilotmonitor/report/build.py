@@ -229,7 +229,19 @@ def _cost_lines(c: ReportContent, lang: str) -> list[str]:
     prob = d.get("prob_net_savings_positive")
     return [t["costs_sentence"].format(cost=euros(float(d.get("pilot_cost", float("nan"))), lang), avoided=euros(float(av["estimate"]), lang),
                                        low=euros(float(av["ci_lower"]), lang), high=euros(float(av["ci_upper"]), lang),
-                                       prob=percent(100 * float(prob), lang, 0, signed=False) if prob is not None else "-")]
+                                       prob=_probability(prob, lang))]
+
+
+def _probability(prob, lang: str) -> str:
+    """A bootstrap share in words a reader trusts: never a flat 0% or 100%."""
+    if prob is None:
+        return "-"
+    prob = float(prob)
+    if prob < 0.01:
+        return ("kleiner dan " if lang == "nl" else "below ") + "1%"
+    if prob > 0.99:
+        return ("groter dan " if lang == "nl" else "above ") + "99%"
+    return percent(100 * prob, lang, 0, signed=False)
 
 
 def _render(cc: CheckedContent, c: ReportContent, lang: str, figures: list[dict], disclosure_status: str, rules: DisclosureRules) -> str:

@@ -103,6 +103,6 @@ def dose_chart(activity: pd.DataFrame, labels: dict, series: dict[str, str], syn
         ax.scatter(activity.loc[suppressed, "month"], np.zeros(int(suppressed.sum())), marker="x", color="black",
                    label=labels["suppressed"])
     ax.set_ylabel(labels["dose_y"])
-    ax.legend(frameon=False, fontsize=7, ncol=3)
+    ax.legend(frameon=False, fontsize=7, ncol=5, loc="lower left", bbox_to_anchor=(0, 1.0))
     ax.grid(axis="y", alpha=0.3)
     return _finish(fig, synthetic_label)

@@ -229,8 +229,8 @@ def test_release_export_holds_only_checked_aggregates(warehouse, tmp_path):
     # the suppressed rows are the ones whose count in the warehouse is below 10 (or 0)
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         small = conn.execute("""
-            select count(*) from (select pilot_id, role, year(month), month(month) <= 6, sum(new_referrals) as n
-                                  from published.fct_school_month join published.dim_pilot_assignment using (school_id)
+            select count(*) from (select a.pilot_id, a.role, year(m.month), month(m.month) <= 6, sum(m.new_referrals) as n
+                                  from published.fct_school_month m join published.dim_pilot_assignment a using (school_id)
                                   group by all) where n < 10""").fetchone()[0]
     assert int(suppressed.sum()) == small
 
