@@ -115,7 +115,7 @@ def _print_reports(settings: Settings) -> None:
     console.print(f"policymaker reports{synthetic}, Dutch (English and PDF beside them):")
     for path in reports:
         pdf = path.with_suffix(".pdf")
-        console.print(f"  {path.parent.name}: {path}" + ("" if pdf.is_file() else "  [yellow](no PDF)[/yellow]"))
+        console.print(f"  {path.parent.name}: {path}" + ("" if pdf.is_file() else "  [yellow](no PDF)[/yellow]"), soft_wrap=True)
 
 
 def run_summary(defs, result) -> tuple[Table, list]:
@@ -326,13 +326,16 @@ def _open_warehouse_read_only(settings: Settings):
 
 
 def print_report_locations(files) -> None:
-    table = Table(title="policymaker reports" + (" (SYNTHETIC DATA)" if files and files[0].synthetic else ""))
-    for column in ("pilot", "result", "disclosure", "report (Dutch)", "report (English)", "PDF"):
-        table.add_column(column)
+    """One block per pilot with full paths (a table would cut them off)."""
+    synthetic = " (SYNTHETIC DATA)" if files and files[0].synthetic else ""
+    console.print(f"policymaker reports{synthetic}:")
     for f in files:
-        table.add_row(f.pilot_id, f.result, f.disclosure_status or "-", str(f.html.get("nl", "-")), str(f.html.get("en", "-")),
-                      "yes" if len(f.pdf) == 2 else f"[red]no[/red]: {f.pdf_error}")
-    console.print(table)
+        pdf = ("PDF beside them" if len(f.pdf) == 2 else f"[red]no PDF[/red]: {f.pdf_error}" if f.pdf_error
+               else "no PDF (--no-pdf)")
+        console.print(f"  {f.pilot_id} ({f.result} result; disclosure control: {f.disclosure_status}; {pdf})", soft_wrap=True)
+        console.print(f"    {f.html.get('nl')}", soft_wrap=True)
+        console.print(f"    {f.html.get('en')}", soft_wrap=True)
+        console.print(f"    {f.disclosure_log}", soft_wrap=True)
 
 
 @app.command()

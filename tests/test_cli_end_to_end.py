@@ -27,7 +27,7 @@ def test_synth_then_run_fills_the_warehouse_and_writes_the_reports(demo_data_dir
     assert "landing_inventory" in run and "materialized" in run
     # the run ends by saying where the reports are
     assert "policymaker reports (SYNTHETIC DATA)" in run
-    assert str(demo_data_dir / "reports" / "winschoten-sbo" / "report.nl.html") in run.replace("\n", "")
+    assert f"winschoten-sbo: {demo_data_dir / 'reports' / 'winschoten-sbo' / 'report.nl.html'}" in run
     with duckdb.connect(str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
         assert conn.execute("select count(*) from raw.landing_files").fetchone()[0] == len(landing_files)
         assert conn.execute("select count(*) from raw.pilots").fetchone()[0] == 4
