@@ -198,6 +198,11 @@ def _cost_table(cc: CheckedContent, c: ReportContent, lang: str) -> dict | None:
     return {"header": [t["group"], *[str(y) for y in years]], "rows": rows}
 
 
+# units of the estimates table (the absolute scale of each outcome, see content.py)
+SHORT_UNITS = {"nl": {"hours": "uur/lln/jr", "eur": "€/lln/jr", "points": "punt"},
+               "en": {"hours": "h/pupil/yr", "eur": "EUR/pupil/yr", "points": "points"}}
+
+
 def _estimate_rows(cc: CheckedContent, lang: str) -> list[list[str]]:
     t = T[lang]
     out = []
@@ -209,7 +214,8 @@ def _estimate_rows(cc: CheckedContent, lang: str) -> list[list[str]]:
         if e.ratio is not None:
             est, ci = f"IRR {number(e.ratio, lang, 2)}", f"{percent(e.pct_low, lang)} .. {percent(e.pct_high, lang)}"
         elif e.effect is not None:
-            est = number(e.effect, lang, 2)
+            short = SHORT_UNITS[lang].get(e.unit, "")
+            est = f"{number(e.effect, lang, 2)} {short}".strip()
             ci = f"{number(e.low, lang, 2)} .. {number(e.high, lang, 2)}"
         else:
             est, ci = t["suppressed"], t["suppressed"]

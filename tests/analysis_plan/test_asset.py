@@ -19,7 +19,8 @@ def test_effect_estimates_asset_registered_after_publication():
 @pytest.mark.skipif(not os.environ.get("PILOTMONITOR_PLAN_GROUND_TRUTH_DIR"),
                     reason="set PILOTMONITOR_PLAN_GROUND_TRUTH_DIR to a data dir after `pilotmonitor synth` + `run --demo`")
 def test_ground_truth_coverage():
-    """Opt-in: every pilot's primary 95% CI contains the planted referral rate ratio."""
+    """Opt-in: every pilot's primary 95% CI contains the planted referral rate ratio, and
+    the pre-registered pre-trend test does not reject where no pre-trend was planted."""
     data = Path(os.environ["PILOTMONITOR_PLAN_GROUND_TRUTH_DIR"])
     truth = json.loads((data / "ground_truth" / "scenario.json").read_text())["planted_effects"]
     with duckdb.connect(str(data / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
@@ -27,6 +28,11 @@ def test_ground_truth_coverage():
     assert {r[0] for r in rows} == set(truth)
     for pilot_id, est, lo, hi in rows:
         assert lo < truth[pilot_id]["referral_rate_ratio"] < hi, (pilot_id, est, lo, hi)
+    with duckdb.connect(str(data / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
+        pretrend = dict(conn.execute("select pilot_id, p_value from results.effect_estimates where estimator = 'pretrend_test'").fetchall())
+    for pilot_id, effects in truth.items():
+        if effects.get("pre_trend_per_year", 0.0) == 0.0:
+            assert pretrend[pilot_id] >= 0.05, (pilot_id, pretrend[pilot_id])
 
 
 def _run(db, pilots_dir, data_dir, publish_ok: bool):
