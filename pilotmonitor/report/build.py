@@ -96,12 +96,34 @@ def _check(release: Release, c: ReportContent) -> CheckedContent:
     ev = c.estimates[c.estimates["estimator"].str.startswith("event_study_linear[")].copy()
     ev["rel_time_bin"] = ev["estimator"].str.extract(r"e=(-?\d+)")[0].astype(int)
     effects = list(c.effects)
-    suppressed = _suppressed_rows(baselines)
+    suppressed = _suppressed_rows(baselines) | _magnitude_baselines(release, c)
     for e in effects:
         if e.outcome in suppressed:
             e.effect = e.low = e.high = e.baseline = None
     return CheckedContent(trend, baselines, models, costs_table, activity,
                           ev[["rel_time_bin", "estimate", "ci_lower", "ci_upper"]].reset_index(drop=True), effects)
+
+
+def _magnitude_baselines(release: Release, c: ReportContent) -> set[str]:
+    """The per-pupil baselines of absence and cost are sums over pupils or clients: checked
+    as magnitude cells (threshold, N-K, p%) on their microdata; returns the outcomes whose
+    baseline (and so absolute effect) must be suppressed."""
+    before = c.cost_micro[(c.cost_micro["group"] == "pilot") & (c.cost_micro["month"] < c.sample.start_month)]
+    cells = {
+        "youth_care_cost_per_pupil": ("cost_baseline_before_pilot", before[["client_pseudonym", "amount_eur"]],
+                                      "amount_eur", "client_pseudonym"),
+        "unauthorised_absence_hours": ("absence_baseline_before_pilot", c.absence_micro, "unauthorised_absence_hours", "pupil_pseudonym"),
+    }
+    out = set()
+    for outcome, (name, micro, value, contributor) in cells.items():
+        if micro.empty:
+            out.add(outcome)
+            continue
+        checked = release.magnitude(name, micro.assign(cell="pilot schools before the pilot"), by=["cell"], value=value,
+                                    contributor=contributor, aggfunc="sum")
+        if checked.table[value].isna().any():
+            out.add(outcome)
+    return out
 
 
 def _suppressed_rows(checked: CheckedOutput) -> set[str]:

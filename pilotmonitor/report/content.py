@@ -80,7 +80,8 @@ class ReportContent:
     estimates: pd.DataFrame               # the pilot's rows of results.effect_estimates
     trend: pd.DataFrame                   # role x half-year: new_referrals, pupil_months, rate_per_100_year
     activity: pd.DataFrame                # month: activity counts summed over pilot schools
-    cost_micro: pd.DataFrame              # declaration lines: group, year, client_pseudonym, amount_eur
+    cost_micro: pd.DataFrame              # declaration lines: group, month, year, client_pseudonym, amount_eur
+    absence_micro: pd.DataFrame           # pilot schools before the pilot: pupil_pseudonym, unauthorised_absence_hours
     pupil_years: pd.DataFrame             # group, year, pupil_years
     costs: dict | None                    # cost-effectiveness rows, if the plan produced them
     pretrend: dict | None
@@ -257,10 +258,16 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
         [pilot_id]).df()
     schools = list(sample.treated_schools + sample.comparison_schools)
     cost_micro = conn.execute(
-        "select school_id, year(month) as year, client_pseudonym, amount_cents / 100.0 as amount_eur "
+        "select school_id, month, year(month) as year, client_pseudonym, amount_cents / 100.0 as amount_eur "
         "from published.fct_youth_care_costs where school_id in (select unnest(?)) and month between ? and ?",
         [schools, sample.window_start.date(), sample.window_end.date()]).df()
     cost_micro["group"] = np.where(cost_micro["school_id"].isin(sample.treated_schools), "pilot", "comparison")
+    cost_micro["month"] = pd.to_datetime(cost_micro["month"])
+    # pupil-level absence behind the absence baseline, for its dominance check
+    absence_micro = conn.execute(
+        "select pupil_pseudonym, unauthorised_absence_hours from published.fct_pupil_month "
+        "where school_id in (select unnest(?)) and month >= ? and month < ?",
+        [list(sample.treated_schools), sample.window_start.date(), sample.start_month.date()]).df()
     py = sample.panel.assign(year=sample.panel["month"].dt.year,
                              group=np.where(sample.panel["role"] == "treated", "pilot", "comparison"))
     pupil_years = py.groupby(["group", "year"], as_index=False)["pupil_months"].sum()
@@ -281,7 +288,7 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
         pilot=pilot, lang_independent_status=status,
         observed_pilot_months=sample.post_months, planned_pilot_months=planned_months, sample=sample,
         effects=effects, estimates=estimates, trend=_half_year_trend(sample), activity=activity,
-        cost_micro=cost_micro, pupil_years=pupil_years, costs=costs, pretrend=_pretrend(estimates),
+        cost_micro=cost_micro, absence_micro=absence_micro, pupil_years=pupil_years, costs=costs, pretrend=_pretrend(estimates),
         closures=closures, mde_ratio=mde, publication=publication_state(conn),
         deliveries={"loaded": int(deliveries[0]), "rows_loaded": int(deliveries[1]), "rows_quarantined": int(deliveries[2])},
         provenance=provenance, data_first=data_first.date(), data_last=data_last.date(), synthetic=synthetic,

@@ -98,3 +98,20 @@ def test_pdf_pages_render_to_images_with_the_synthetic_label_on_every_page(repor
     # a page with a chart holds far more non-white pixels than a page of text only
     inked = [float((np.asarray(pdf[i].render(scale=1.0).to_pil().convert("L")) < 200).mean()) for i in range(len(pdf))]
     assert max(inked) > 0.05, inked
+
+
+def test_absolute_effects_resting_on_small_counts_are_suppressed(reports, demo_data_dir):
+    """The plain-words baseline ("Before the pilot: ...") of a count outcome is shown only
+    when the pilot schools' pre-period count behind it reaches the threshold of 10."""
+    from pilotmonitor.analysis_plan.sample import build_sample, read_published
+
+    with duckdb.connect(str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
+        sample = build_sample(read_published(conn), "winschoten-sbo")
+    pre = sample.panel[(sample.panel["role"] == "treated") & (sample.panel["event_time"] < 0)]
+    counts = {"new referrals to youth care": pre["new_referrals"].sum(), "early school leaving": pre["dropouts"].sum(),
+              "new spells of pupils sitting at home": pre["thuiszitter_spell_starts"].sum()}
+    assert min(counts.values()) < 10 <= max(counts.values()), counts  # the demo holds both cases
+    html = (reports / "winschoten-sbo" / "report.en.html").read_text(encoding="utf-8")
+    blocks = dict(re.findall(r'<div class="answer[^"]*">\s*<h3>[^:<]*: ([^<]*)</h3>(.*?)</div>', html, re.S))
+    for name, count in counts.items():
+        assert ("Before the pilot:" in blocks[name]) == (count >= 10), (name, count)
