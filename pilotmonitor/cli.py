@@ -330,6 +330,9 @@ def print_report_locations(files) -> None:
     synthetic = " (SYNTHETIC DATA)" if files and files[0].synthetic else ""
     console.print(f"policymaker reports{synthetic}:")
     for f in files:
+        if f.error:
+            console.print(f"  {f.pilot_id}: [yellow]no report[/yellow]: {f.error}", soft_wrap=True)
+            continue
         pdf = ("PDF beside them" if len(f.pdf) == 2 else f"[red]no PDF[/red]: {f.pdf_error}" if f.pdf_error
                else "no PDF (--no-pdf)")
         console.print(f"  {f.pilot_id} ({f.result} result; disclosure control: {f.disclosure_status}; {pdf})", soft_wrap=True)
@@ -352,12 +355,10 @@ def report(
     ids = pilot or [p.id for p in load_registry(settings.pilots_dir)]
     synthetic = (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file()
     with _open_warehouse_read_only(settings) as conn:
-        try:
-            files = build_reports(conn, ids, settings.data_dir / "reports", synthetic=synthetic, pdf=pdf)
-        except LookupError as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(code=1) from None
+        files = build_reports(conn, ids, settings.data_dir / "reports", synthetic=synthetic, pdf=pdf)
     print_report_locations(files)
+    if any(f.error for f in files):
+        raise typer.Exit(code=1)
 
 
 @app.command()

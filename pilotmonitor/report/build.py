@@ -48,6 +48,7 @@ class ReportFiles:
     pdf_error: str | None = None
     result: str = "interim"
     synthetic: bool = False
+    error: str | None = None          # no report: why (e.g. the pilot has no pilot months yet)
 
 
 @dataclass
@@ -327,8 +328,19 @@ def build_report(conn: duckdb.DuckDBPyConnection, pilot_id: str, reports_dir: Pa
 
 def build_reports(conn: duckdb.DuckDBPyConnection, pilot_ids: list[str], reports_dir: Path, synthetic: bool,
                   pdf: bool = True) -> list[ReportFiles]:
+    """Every pilot's report; a pilot that cannot have one (no estimates, no pilot months in
+    the data yet) gets a ReportFiles with `error` set and does not stop the others."""
+    from pilotmonitor.analysis_plan.sample import AnalysisInputError
+
     rules = DisclosureRules.from_acro()
-    return [build_report(conn, pid, reports_dir, synthetic, pdf=pdf, rules=rules) for pid in pilot_ids]
+    files = []
+    for pid in pilot_ids:
+        try:
+            files.append(build_report(conn, pid, reports_dir, synthetic, pdf=pdf, rules=rules))
+        except (LookupError, AnalysisInputError) as exc:
+            log.warning("report %s not written: %s", pid, exc)
+            files.append(ReportFiles(pid, reports_dir / pid, synthetic=synthetic, result="none", error=str(exc)))
+    return files
 
 
 __all__ = ["ReportFiles", "build_report", "build_reports", "OUTCOME_SCALES"]

@@ -115,3 +115,13 @@ def test_absolute_effects_resting_on_small_counts_are_suppressed(reports, demo_d
     blocks = dict(re.findall(r'<div class="answer[^"]*">\s*<h3>[^:<]*: ([^<]*)</h3>(.*?)</div>', html, re.S))
     for name, count in counts.items():
         assert ("Before the pilot:" in blocks[name]) == (count >= 10), (name, count)
+
+
+def test_a_pilot_without_a_report_does_not_stop_the_others(demo_data_dir, tmp_path):
+    from pilotmonitor.report import build_reports
+
+    with duckdb.connect(str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
+        files = build_reports(conn, ["no-such-pilot", "groningen-cluster3"], tmp_path, synthetic=True, pdf=False)
+    missing, groningen = files
+    assert missing.error and "no-such-pilot" in missing.error and not missing.html
+    assert groningen.error is None and groningen.html["nl"].is_file() and groningen.result == "final"

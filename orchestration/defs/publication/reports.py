@@ -34,6 +34,10 @@ def pilot_reports(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         files = build_reports(conn, [p.id for p in pilots], settings.data_dir / "reports", synthetic=synthetic)
     lines = ["| pilot | result | disclosure | Dutch | English | PDF |", "|---|---|---|---|---|---|"]
     for f in files:
+        if f.error:
+            lines.append(f"| {f.pilot_id} | no report: {f.error} | | | | |")
+            context.log.warning(f"{f.pilot_id}: no report: {f.error}")
+            continue
         lines.append(f"| {f.pilot_id} | {f.result} | {f.disclosure_status} | {f.html['nl']} | {f.html['en']} | "
                      f"{'yes' if len(f.pdf) == 2 else 'no: ' + (f.pdf_error or '')} |")
         if f.pdf_error:
