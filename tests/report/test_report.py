@@ -100,21 +100,48 @@ def test_pdf_pages_render_to_images_with_the_synthetic_label_on_every_page(repor
     assert max(inked) > 0.05, inked
 
 
-def test_absolute_effects_resting_on_small_counts_are_suppressed(reports, demo_data_dir):
-    """The plain-words baseline ("Before the pilot: ...") of a count outcome is shown only
-    when the pilot schools' pre-period count behind it reaches the threshold of 10."""
+ANSWER = re.compile(r'<div class="answer[^"]*">\s*<h3>[^:<]*: ([^<]*)</h3>(.*?)</div>', re.S)
+COUNT_NAMES = {"new_referrals": "new referrals to youth care", "dropouts": "early school leaving",
+               "thuiszitter_spell_starts": "new spells of pupils sitting at home"}
+
+
+def _pre_counts(conn, pilot: str) -> dict[str, int]:
     from pilotmonitor.analysis_plan.sample import build_sample, read_published
 
-    with duckdb.connect(str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
-        sample = build_sample(read_published(conn), "winschoten-sbo")
+    sample = build_sample(read_published(conn), pilot)
     pre = sample.panel[(sample.panel["role"] == "treated") & (sample.panel["event_time"] < 0)]
-    counts = {"new referrals to youth care": pre["new_referrals"].sum(), "early school leaving": pre["dropouts"].sum(),
-              "new spells of pupils sitting at home": pre["thuiszitter_spell_starts"].sum()}
-    assert min(counts.values()) < 10 <= max(counts.values()), counts  # the demo holds both cases
-    html = (reports / "winschoten-sbo" / "report.en.html").read_text(encoding="utf-8")
-    blocks = dict(re.findall(r'<div class="answer[^"]*">\s*<h3>[^:<]*: ([^<]*)</h3>(.*?)</div>', html, re.S))
-    for name, count in counts.items():
-        assert ("Before the pilot:" in blocks[name]) == (count >= 10), (name, count)
+    return {column: int(pre[column].sum()) for column in COUNT_NAMES}
+
+
+def test_absolute_effects_resting_on_small_counts_are_suppressed(reports, demo_data_dir, tmp_path):
+    """The plain-words baseline ("Before the pilot: ...") of a count outcome is shown only
+    when the pilot schools' pre-period count behind it reaches the threshold of 10: as
+    delivered (small counts at demo scale 0.05), and after planting a large count."""
+    import shutil
+
+    from pilotmonitor.report import build_report
+
+    with duckdb.connect(str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
+        counts = {pilot: _pre_counts(conn, pilot) for pilot in PILOTS}
+    for pilot in PILOTS:
+        blocks = dict(ANSWER.findall((reports / pilot / "report.en.html").read_text(encoding="utf-8")))
+        for column, name in COUNT_NAMES.items():
+            assert ("Before the pilot:" in blocks[name]) == (counts[pilot][column] >= 10), (pilot, name, counts[pilot])
+
+    # plant 25 more referrals before the start at one Winschoten school: now shown
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(demo_data_dir / "warehouse" / "pilotmonitor.duckdb", copy)
+    with duckdb.connect(str(copy)) as conn:
+        conn.execute("""update published.fct_school_month set new_referrals = new_referrals + 25
+                        where school_id = (select min(school_id) from published.dim_pilot_assignment
+                                           where pilot_id = 'winschoten-sbo' and role = 'treated')
+                          and month = date '2025-10-01'""")
+        planted = _pre_counts(conn, "winschoten-sbo")
+        files = build_report(conn, "winschoten-sbo", tmp_path / "reports", synthetic=True, pdf=False)
+    assert planted["new_referrals"] >= 25 and planted["dropouts"] < 10
+    blocks = dict(ANSWER.findall(files.html["en"].read_text(encoding="utf-8")))
+    assert "Before the pilot:" in blocks["new referrals to youth care"]
+    assert "Before the pilot:" not in blocks["early school leaving"]
 
 
 def test_a_pilot_without_a_report_does_not_stop_the_others(demo_data_dir, tmp_path):
