@@ -313,15 +313,13 @@ def health(as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)
 
 
 def _open_warehouse_read_only(settings: Settings):
-    import duckdb
+    """Read-only connection (the pipeline may hold the writer), or a clear message and exit 1."""
+    from pilotmonitor.export import ExportError, open_warehouse
 
-    if not settings.warehouse_path.is_file():
-        console.print(f"[red]no warehouse at {settings.warehouse_path}: run `pilotmonitor run` first[/red]")
-        raise typer.Exit(code=1)
     try:
-        return duckdb.connect(str(settings.warehouse_path), read_only=True)
-    except duckdb.IOException as exc:
-        console.print(f"[red]the warehouse is busy (a pipeline run holds it): {exc}[/red]")
+        return open_warehouse(settings.warehouse_path)
+    except ExportError as exc:
+        console.print(f"[red]{exc}[/red]")
         raise typer.Exit(code=1) from None
 
 

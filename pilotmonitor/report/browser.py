@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 # Without the background-networking flags Chromium keeps trying to reach Google's hosts,
@@ -50,20 +51,31 @@ def browser() -> Iterator[object]:
             context.close()
 
 
-def html_to_pdf(html_path: Path, pdf_path: Path, header_text: str, page_word: str) -> Path:
-    """Print the HTML to an A4 PDF; `header_text` (the synthetic-data label, or empty)
-    is printed at the top of every page, page numbers at the bottom."""
-    header = (f'<div style="font-size:8px;width:100%;text-align:center;color:#a06000;font-weight:bold">{header_text}</div>'
-              if header_text else "<div></div>")
-    footer = (f'<div style="font-size:8px;width:100%;text-align:center;color:#555">{page_word} '
-              '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
+@dataclass(frozen=True)
+class PdfJob:
+    html: Path
+    pdf: Path
+    header_text: str   # printed at the top of every page (the synthetic-data label, or empty)
+    page_word: str     # "pagina" / "page" before the page numbers at the bottom
+
+
+def print_pdfs(jobs: list[PdfJob]) -> list[Path]:
+    """Print each HTML file to an A4 PDF, all in one browser (a launch costs about a
+    second; a report has two language versions)."""
+    written = []
     with browser() as context:
         page = context.new_page()
-        page.goto(html_path.resolve().as_uri(), wait_until="load")
         page.emulate_media(media="print")
-        tmp = pdf_path.with_suffix(".pdf.tmp")
-        page.pdf(path=str(tmp), format="A4", print_background=True, display_header_footer=True,
-                 header_template=header, footer_template=footer,
-                 margin={"top": "18mm", "bottom": "16mm", "left": "14mm", "right": "14mm"})
-        tmp.replace(pdf_path)
-    return pdf_path
+        for job in jobs:
+            header = (f'<div style="font-size:8px;width:100%;text-align:center;color:#a06000;font-weight:bold">{job.header_text}</div>'
+                      if job.header_text else "<div></div>")
+            footer = (f'<div style="font-size:8px;width:100%;text-align:center;color:#555">{job.page_word} '
+                      '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
+            page.goto(job.html.resolve().as_uri(), wait_until="load")
+            tmp = job.pdf.with_suffix(".pdf.tmp")
+            page.pdf(path=str(tmp), format="A4", print_background=True, display_header_footer=True,
+                     header_template=header, footer_template=footer,
+                     margin={"top": "18mm", "bottom": "16mm", "left": "14mm", "right": "14mm"})
+            tmp.replace(job.pdf)
+            written.append(job.pdf)
+    return written

@@ -27,8 +27,8 @@ from pilotmonitor.analysis_plan.store import residual_df
 from pilotmonitor.disclosure import CheckedOutput, DisclosureRules, Release
 
 from . import charts
-from .browser import BrowserMissing, html_to_pdf
-from .content import OUTCOME_SCALES, Effect, ReportContent, read_content
+from .browser import BrowserMissing, PdfJob, print_pdfs
+from .content import Effect, ReportContent, read_content
 from .narrative import effect_lines, limit_lines, quality_lines, status_text
 from .texts import LANGUAGES, OUTCOME_NAMES, T, euros, number, p_value, percent
 
@@ -316,10 +316,10 @@ def build_report(conn: duckdb.DuckDBPyConnection, pilot_id: str, reports_dir: Pa
     files.disclosure_log = release.write_log()
     files.disclosure_status = release.status
     if pdf:
+        jobs = [PdfJob(files.html[lang], out / f"report.{lang}.pdf", T[lang]["synthetic_banner"] if synthetic else "",
+                       T[lang]["page"]) for lang in LANGUAGES]
         try:
-            for lang in LANGUAGES:
-                header = T[lang]["synthetic_banner"] if synthetic else ""
-                files.pdf[lang] = html_to_pdf(files.html[lang], out / f"report.{lang}.pdf", header, T[lang]["page"])
+            files.pdf = dict(zip(LANGUAGES, print_pdfs(jobs)))
         except BrowserMissing as exc:
             files.pdf_error = str(exc)
             log.warning("report %s: PDF not written: %s", pilot_id, exc)
@@ -343,4 +343,4 @@ def build_reports(conn: duckdb.DuckDBPyConnection, pilot_ids: list[str], reports
     return files
 
 
-__all__ = ["ReportFiles", "build_report", "build_reports", "OUTCOME_SCALES"]
+__all__ = ["ReportFiles", "build_report", "build_reports"]

@@ -27,10 +27,9 @@ import pandas as pd
 
 from analyses.power import multiplier
 from pilotmonitor.analysis_plan.store import residual_df
-from pilotmonitor.analysis_plan.sample import CLOSURE_MONTHS, PilotSample, build_sample, read_published
+from pilotmonitor.analysis_plan.plan import PRIMARY
+from pilotmonitor.analysis_plan.sample import PilotSample, build_sample, read_published
 from pilotmonitor.publication.gate import PublicationState, publication_state
-
-PRIMARY = "referrals_per_100_pupil_months"
 
 # outcome -> (kind, count or value column in the sample panel, unit key)
 OUTCOME_SCALES = {
@@ -295,4 +294,4 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
     )
 
 
-__all__ = ["Effect", "ReportContent", "read_content", "OUTCOME_SCALES", "PRIMARY", "CLOSURE_MONTHS"]
+__all__ = ["Effect", "ReportContent", "read_content", "OUTCOME_SCALES"]

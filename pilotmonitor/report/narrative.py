@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .content import Effect, ReportContent
-from .texts import OUTCOME_NAMES, T, UNITS, euros, number, p_value, percent
+from .texts import OUTCOME_NAMES, T, UNITS, euros, month, number, p_value, percent
 
 # The few-cluster test decides the wording; 5% as in the pilots' plans.
 ALPHA = 0.05
@@ -54,7 +54,6 @@ def effect_lines(e: Effect, lang: str) -> list[str]:
 
 def status_text(c: ReportContent, lang: str) -> str:
     t = T[lang]
-    from .texts import month
     start = month(c.sample.start_month, lang)
     if c.lang_independent_status == "final":
         return t["final"].format(start=start, end=month(c.sample.window_end, lang))
