@@ -39,9 +39,12 @@ Poisson (``twfe(family="poisson")``):
 * Inference on the coefficient uses the **standard normal** (as Stata/ppmlhdfe).
   The reported estimate is the incidence-rate ratio IRR = exp(b) with CI
   ``exp(b -/+ z * se)`` and ``scale="ratio"``; ``std_error`` is the SE of ``b``.
-* Units whose outcome is zero in every period are dropped before fitting (their
-  fixed effect is -infinity; ppmlhdfe does the same); they are listed in
-  ``details["dropped_all_zero_units"]``.
+* Units and periods whose outcome is zero throughout are dropped before fitting
+  (their fixed effect is -infinity; ppmlhdfe does the same); they are listed in
+  ``details["dropped_all_zero_units"]`` and ``details["dropped_all_zero_periods"]``.
+
+Fixed effects are absorbed (:mod:`analyses.absorb`) by default; ``fe_method="dummies"``
+is the dense dummy-variable reference the absorbed fit is tested against.
 """
 from __future__ import annotations
 
@@ -54,6 +57,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from ._linalg import cluster_codes, cluster_meat, sandwich
+from .absorb import FixedEffects, poisson_irls
 from .results import EffectResult
 
 __all__ = ["did_2x2", "twfe"]
@@ -217,6 +221,41 @@ def _nested_unit_dummies(frame: pd.DataFrame) -> int:
     return int(frame["_u"].nunique() - 1) if (per_unit == 1).all() else 0
 
 
+_FE_METHODS = ("absorb", "dummies")
+
+
+def _drop_all_zero(frame: pd.DataFrame) -> tuple[pd.DataFrame, list, list]:
+    """Poisson: drop units and periods whose outcome is zero throughout, repeatedly (their
+    fixed effect is minus infinity; ppmlhdfe and fixest do the same)."""
+    zero_units: list = []
+    zero_periods: list = []
+    while True:
+        tot_u = frame.groupby("_u", sort=True)["_y"].sum()
+        tot_t = frame.groupby("_t", sort=True)["_y"].sum()
+        zu, zt = tot_u.index[tot_u == 0].tolist(), tot_t.index[tot_t == 0].tolist()
+        if not zu and not zt:
+            return frame, zero_units, zero_periods
+        zero_units += zu
+        zero_periods += zt
+        frame = frame[~frame["_u"].isin(zu) & ~frame["_t"].isin(zt)].reset_index(drop=True)
+
+
+def _regressors(frame: pd.DataFrame, n_covariates: int) -> np.ndarray:
+    return frame[["_d", *(f"_x{i}" for i in range(n_covariates))]].to_numpy(float)
+
+
+def _check_not_absorbed(X: np.ndarray, Xt: np.ndarray) -> None:
+    """A regressor that the fixed effects absorb (or that is collinear with the others)
+    has no coefficient: the same error as the rank check of the dummy design."""
+    norms = np.linalg.norm(X, axis=0)
+    norms_t = np.linalg.norm(Xt, axis=0)
+    if np.any(norms_t <= 1e-9 * np.maximum(norms, 1.0)):
+        raise ValueError("design matrix is rank deficient (collinear regressors)")
+    scaled = Xt / norms_t
+    if np.linalg.matrix_rank(scaled) < Xt.shape[1]:
+        raise ValueError("design matrix is rank deficient (collinear regressors)")
+
+
 def twfe(
     data: pd.DataFrame,
     outcome: str,
@@ -229,6 +268,7 @@ def twfe(
     cluster: str | None = None,
     fe_dof: str = "nested",
     alpha: float = 0.05,
+    fe_method: str = "absorb",
 ) -> EffectResult:
     """Two-way fixed-effects (unit and period) difference-in-differences.
 
@@ -255,6 +295,12 @@ def twfe(
     fe_dof : {"nested", "all"}
         Linear only: how fixed effects enter K in (N-1)/(N-K), see module docstring.
     alpha : float
+    fe_method : {"absorb", "dummies"}
+        ``"absorb"`` (default) demeans by the fixed effects (:mod:`analyses.absorb`): memory
+        and time linear in the rows, so national pools of thousands of schools fit in
+        seconds. ``"dummies"`` builds the dense dummy design through statsmodels: the
+        reference implementation the absorbed fit is tested against (same coefficients and
+        standard errors to about 1e-10 relative); use it only on small panels.
 
     Returns
     -------
@@ -264,57 +310,79 @@ def twfe(
         raise ValueError('family must be "linear" or "poisson"')
     if fe_dof not in ("nested", "all"):
         raise ValueError('fe_dof must be "nested" or "all"')
+    if fe_method not in _FE_METHODS:
+        raise ValueError(f"fe_method must be one of {_FE_METHODS}")
     frame = _twfe_frame(data, outcome, unit, time, treatment, exposure, covariates, cluster)
-    formula = twfe_formula(len(covariates))
     cl_name = cluster if cluster is not None else unit
     if family == "linear":
-        mod = smf.ols(formula, frame)
-        X = np.asarray(mod.exog)
-        y = np.asarray(mod.endog)
-        j = mod.exog_names.index("_d")
-        codes, G = cluster_codes(frame["_g"])
-        if G < 2:
-            raise ValueError("need at least 2 clusters")
-        k_all = X.shape[1]
-        k_dof = k_all - (_nested_unit_dummies(frame) if fe_dof == "nested" else 0)
-        res = _linear_inference(X, y, j, "cluster", codes, G, k_dof=k_dof)
-        return _difference_result(
-            res["b"], res["se"], res["df"], alpha,
-            n_obs=len(frame), n_clusters=G,
-            method=("TWFE OLS (unit + period FE), cluster-robust "
-                    f"(CR1, G/(G-1)*(N-1)/(N-K), K={fe_dof}), t(G-1)"),
-            sample=f"{frame['_u'].nunique()} units x {frame['_t'].nunique()} periods, "
-                   f"{len(frame)} obs, {int(frame['_d'].sum())} treated obs; "
-                   f"clusters: {cl_name}",
-            details={"small_sample_factor": res["factor"], "k": res["k_dof"],
-                     "k_all_parameters": k_all, "fe_dof": fe_dof, "family": "linear"},
-        )
-    # Poisson
+        return _twfe_linear(frame, len(covariates), cl_name, fe_dof, alpha, fe_method)
     if exposure is None:
         raise ValueError('family="poisson" needs an exposure column')
     if (frame["_e"] <= 0).any():
         raise ValueError("exposure must be positive")
     if (frame["_y"] < 0).any():
         raise ValueError("Poisson outcome must be non-negative")
-    totals = frame.groupby("_u")["_y"].sum()
-    zero_units = totals.index[totals == 0].tolist()
-    if zero_units:
-        frame = frame[~frame["_u"].isin(zero_units)].reset_index(drop=True)
-    mod = smf.glm(formula, frame, family=sm.families.Poisson(),
-                  offset=np.log(frame["_e"].to_numpy()))
-    fit = mod.fit(method="irls", tol=1e-12, maxiter=200)
-    X = np.asarray(mod.exog)
-    y = np.asarray(mod.endog)
-    mu = np.asarray(fit.mu)
-    j = mod.exog_names.index("_d")
+    return _twfe_poisson(frame, len(covariates), cl_name, alpha, fe_method)
+
+
+def _twfe_linear(frame, n_cov, cl_name, fe_dof, alpha, fe_method) -> EffectResult:
     codes, G = cluster_codes(frame["_g"])
     if G < 2:
         raise ValueError("need at least 2 clusters")
+    nested = _nested_unit_dummies(frame)
+    if fe_method == "dummies":
+        mod = smf.ols(twfe_formula(n_cov), frame)
+        X, y = np.asarray(mod.exog), np.asarray(mod.endog)
+        j = mod.exog_names.index("_d")
+        k_all = X.shape[1]
+    else:
+        fe = FixedEffects.from_columns(frame["_u"], frame["_t"])
+        X_raw = _regressors(frame, n_cov)
+        both = fe.demean(np.column_stack([frame["_y"].to_numpy(float), X_raw]))
+        y, X = both[:, 0], both[:, 1:]
+        _check_not_absorbed(X_raw, X)
+        j = 0
+        k_all = fe.rank() + X.shape[1]
+    k_dof = k_all - (nested if fe_dof == "nested" else 0)
+    res = _linear_inference(X, y, j, "cluster", codes, G, k_dof=k_dof)
+    return _difference_result(
+        res["b"], res["se"], res["df"], alpha,
+        n_obs=len(frame), n_clusters=G,
+        method=("TWFE OLS (unit + period FE), cluster-robust "
+                f"(CR1, G/(G-1)*(N-1)/(N-K), K={fe_dof}), t(G-1)"),
+        sample=f"{frame['_u'].nunique()} units x {frame['_t'].nunique()} periods, "
+               f"{len(frame)} obs, {int(frame['_d'].sum())} treated obs; "
+               f"clusters: {cl_name}",
+        details={"small_sample_factor": res["factor"], "k": res["k_dof"],
+                 "k_all_parameters": k_all, "fe_dof": fe_dof, "family": "linear",
+                 "fe_method": fe_method},
+    )
+
+
+def _twfe_poisson(frame, n_cov, cl_name, alpha, fe_method) -> EffectResult:
+    frame, zero_units, zero_periods = _drop_all_zero(frame)
+    codes, G = cluster_codes(frame["_g"])
+    if G < 2:
+        raise ValueError("need at least 2 clusters")
+    y = frame["_y"].to_numpy(float)
+    offset = np.log(frame["_e"].to_numpy(float))
+    if fe_method == "dummies":
+        mod = smf.glm(twfe_formula(n_cov), frame, family=sm.families.Poisson(), offset=offset)
+        fit = mod.fit(method="irls", tol=1e-12, maxiter=200)
+        X, mu = np.asarray(mod.exog), np.asarray(fit.mu)
+        j = mod.exog_names.index("_d")
+        b, converged, iterations = float(fit.params.iloc[j]), bool(fit.converged), None
+    else:
+        fe = FixedEffects.from_columns(frame["_u"], frame["_t"])
+        X_raw = _regressors(frame, n_cov)
+        _check_not_absorbed(X_raw, fe.demean(X_raw))
+        fit = poisson_irls(y, X_raw, fe, offset=offset)
+        X, mu, j = fit.X_tilde, fit.mu, 0
+        b, converged, iterations = float(fit.beta[0]), fit.converged, fit.iterations
     bread = np.linalg.inv((X * mu[:, None]).T @ X)
     meat = cluster_meat(X * (y - mu)[:, None], codes, G)
     factor = G / (G - 1)
     V = factor * sandwich(bread, meat)
-    b = float(fit.params.iloc[j])
     se = float(np.sqrt(V[j, j]))
     z = stats.norm.ppf(1 - alpha / 2)
     p = float(2 * stats.norm.sf(abs(b / se)))
@@ -329,5 +397,6 @@ def twfe(
                f"{len(frame)} obs; clusters: {cl_name}",
         details={"coefficient": b, "z_stat": b / se, "critical_value": z,
                  "small_sample_factor": factor, "family": "poisson",
-                 "dropped_all_zero_units": zero_units, "converged": bool(fit.converged)},
+                 "dropped_all_zero_units": zero_units, "dropped_all_zero_periods": zero_periods,
+                 "converged": converged, "fe_method": fe_method, "irls_iterations": iterations},
     )

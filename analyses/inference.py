@@ -100,6 +100,11 @@ class _FastWild:
         self.X = X
         self.n, self.k = n, k
 
+    def se_hat(self) -> float:
+        """Unrestricted cluster-robust SE of b without the CR1 factor (scale for _invert)."""
+        sc = self.onehot.T @ (self.xt * (self.yt - self.xt * self.b))
+        return math.sqrt(float(sc @ sc)) / self.sxx
+
     def tstats(self, beta0: float, V: np.ndarray, impose_null: bool) -> tuple[float, np.ndarray]:
         """Original t statistic and bootstrap t statistics for H0: beta = beta0."""
         X, xt, onehot = self.X, self.xt, self.onehot
@@ -122,6 +127,98 @@ class _FastWild:
         b_star = centre + num
         with np.errstate(divide="ignore", invalid="ignore"):
             t_star = (b_star - centre) / se_star
+        return t, t_star
+
+
+class _AbsorbedWild:
+    """The quantities of :class:`_FastWild` for the TWFE path without a dummy design.
+
+    The fixed effects are absorbed (:mod:`analyses.absorb`), so memory is O(N + G T), not
+    O(N (U + T)). With Z = [unit dummies D_u, period dummies D_t, covariates W] and
+    R = M_Du [D_t, W], P_X = P_Du + P_R + x~x~'/sxx. When units are nested in clusters
+    the P_Du term vanishes from every cluster score (x~ sums to zero within each unit), so
+    the bootstrap's cluster-by-cluster matrix is ``M = F Q E' + s2 a' / sxx`` with
+    F_g = [D_t, W]_g' x~_g, E_h = [D_t, W]_h' e_h (per cluster sums by period), Q =
+    pinv(R'R) and s2_g = x~_g'x~_g: each draw costs O(G (T + p)), never a G x G matrix.
+    """
+
+    CHUNK = 512   # bootstrap draws per block (bounds the B x G memory)
+
+    def __init__(self, frame: pd.DataFrame, n_covariates: int, codes: np.ndarray, G: int):
+        from .absorb import FixedEffects
+
+        self.G = G
+        self.codes = codes
+        fe = FixedEffects.from_columns(frame["_u"], frame["_t"])
+        self.fe = fe
+        ucodes = fe.codes[:, 0].astype(np.int64)
+        tcodes = fe.codes[:, 1].astype(np.int64)
+        U, T = fe.n_levels
+        W = frame[[f"_x{i}" for i in range(n_covariates)]].to_numpy(float).reshape(len(frame), n_covariates)
+        cols = fe.demean(np.column_stack([frame["_d"].to_numpy(float), frame["_y"].to_numpy(float), W]))
+        x_fe, y_fe, W_fe = cols[:, 0], cols[:, 1], cols[:, 2:]
+        if n_covariates:   # partial the covariates out of x and y as well (FWL)
+            coef, *_ = np.linalg.lstsq(W_fe, np.column_stack([x_fe, y_fe]), rcond=None)
+            x_fe, y_fe = x_fe - W_fe @ coef[:, 0], y_fe - W_fe @ coef[:, 1]
+        self.xt, self.yt = x_fe, y_fe
+        self.sxx = float(self.xt @ self.xt)
+        x_raw = frame["_d"].to_numpy(float)
+        if self.sxx <= 1e-12 * max(1.0, float(x_raw @ x_raw)):
+            raise ValueError("tested regressor is collinear with the other regressors")
+        self.b = float(self.xt @ self.yt) / self.sxx
+        self.n, self.k = len(frame), fe.rank() + 1 + n_covariates
+        # R'R = [D_t, W]' M_Du [D_t, W] from unit-level sums (never the n x T dummies).
+        n_u = np.bincount(ucodes, minlength=U).astype(float)
+        C = np.zeros((U, T))
+        np.add.at(C, (ucodes, tcodes), 1.0)
+        Wu = np.zeros((U, n_covariates))
+        np.add.at(Wu, ucodes, W)
+        Wt = np.zeros((T, n_covariates))
+        np.add.at(Wt, tcodes, W)
+        RtR = np.block([
+            [np.diag(C.sum(axis=0)) - C.T @ (C / n_u[:, None]), Wt - C.T @ (Wu / n_u[:, None])],
+            [(Wt - C.T @ (Wu / n_u[:, None])).T, W.T @ W - Wu.T @ (Wu / n_u[:, None])],
+        ])
+        self.Q = np.linalg.pinv(RtR)
+        self.tcodes, self.T, self.W = tcodes, T, W
+        self.F = self._by_period(self.xt)
+        self.s2 = np.bincount(codes, weights=self.xt ** 2, minlength=G)
+
+    def _by_period(self, v: np.ndarray) -> np.ndarray:
+        """G x (T + p): per cluster, sums of v by period and of v * W."""
+        G, T = self.G, self.T
+        out = np.bincount(self.codes * T + self.tcodes, weights=v, minlength=G * T).reshape(G, T)
+        if self.W.shape[1]:
+            wsum = np.zeros((G, self.W.shape[1]))
+            np.add.at(wsum, self.codes, self.W * v[:, None])
+            out = np.hstack([out, wsum])
+        return out
+
+    def _cluster_sum(self, v: np.ndarray) -> np.ndarray:
+        return np.bincount(self.codes, weights=v, minlength=self.G)
+
+    def se_hat(self) -> float:
+        sc = self._cluster_sum(self.xt * (self.yt - self.xt * self.b))
+        return math.sqrt(float(sc @ sc)) / self.sxx
+
+    def tstats(self, beta0: float, V: np.ndarray, impose_null: bool) -> tuple[float, np.ndarray]:
+        scores = self._cluster_sum(self.xt * (self.yt - self.xt * self.b))
+        t = (self.b - beta0) / (math.sqrt(float(scores @ scores)) / self.sxx)
+        resid = self.yt - self.xt * beta0 if impose_null else self.yt - self.xt * self.b
+        centre = beta0 if impose_null else self.b
+        a = self._cluster_sum(self.xt * resid)
+        FQ = self.F @ self.Q                                  # (G, T+p)
+        E = self._by_period(resid)                            # (G, T+p)
+        t_star = np.empty(len(V))
+        for lo in range(0, len(V), self.CHUNK):
+            Vb = V[lo:lo + self.CHUNK]
+            Va = Vb @ a
+            # bootstrap cluster scores S = v*a - v M', M = F Q E' + s2 a'/sxx
+            S = Vb * a - (Vb @ E) @ FQ.T - np.outer(Va, self.s2) / self.sxx
+            se_star = np.sqrt(np.einsum("ij,ij->i", S, S)) / self.sxx
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t_star[lo:lo + self.CHUNK] = (Va / self.sxx) / se_star
+        del centre  # b* - centre = v'a/sxx whatever the centre
         return t, t_star
 
 
@@ -191,18 +288,20 @@ def wild_cluster_bootstrap(
         if None in (outcome, unit, time, treatment):
             raise ValueError("give formula+param or outcome, unit, time, treatment")
         frame = _twfe_frame(data, outcome, unit, time, treatment, None, covariates, cluster)
-        y_df, X_df = patsy.dmatrices(twfe_formula(len(covariates)), frame,
-                                     return_type="dataframe")
-        X = X_df.to_numpy(float)
-        y = y_df.to_numpy(float).ravel()
-        j = list(X_df.columns).index("_d")
         groups = frame["_g"]
         label = f"TWFE OLS {outcome} ~ {treatment} + unit FE + period FE"
     codes, G = cluster_codes(groups)
     if G < 2:
         raise ValueError("need at least 2 clusters")
     V, full = _weights(weights, G, reps, seed)
-    fw = _FastWild(X, y, j, codes, G)
+    if formula is None and _nested_unit_dummies(frame) > 0:
+        fw = _AbsorbedWild(frame, len(covariates), codes, G)   # fixed effects absorbed
+    elif formula is None:   # units not nested in clusters: the dense dummy design
+        y_df, X_df = patsy.dmatrices(twfe_formula(len(covariates)), frame, return_type="dataframe")
+        X, y = X_df.to_numpy(float), y_df.to_numpy(float).ravel()
+        fw = _FastWild(X, y, list(X_df.columns).index("_d"), codes, G)
+    else:
+        fw = _FastWild(X, y, j, codes, G)
 
     def p_at(b0: float) -> float:
         t, t_star = fw.tstats(b0, V, impose_null)
@@ -210,7 +309,7 @@ def wild_cluster_bootstrap(
 
     t_raw, _ = fw.tstats(beta0, V, impose_null)
     # Report the t statistic with the CR1 factor (it cancels in the bootstrap p-value).
-    n_obs, k_all = X.shape
+    n_obs, k_all = fw.n, fw.k
     k_dof = k_all - (_nested_unit_dummies(frame) if formula is None else 0)
     cr1 = G / (G - 1) * (n_obs - 1) / (n_obs - k_dof)
     t0 = t_raw / math.sqrt(cr1)
@@ -222,20 +321,17 @@ def wild_cluster_bootstrap(
     return BootstrapResult(
         p_value=p, conf_int=ci, estimate=fw.b, t_stat=t0, n_boot=len(V),
         full_enumeration=full, weights=weights, impose_null=impose_null,
-        n_clusters=G, n_obs=len(y), beta0=beta0, alpha=alpha,
+        n_clusters=G, n_obs=fw.n, beta0=beta0, alpha=alpha,
         method=f"wild cluster bootstrap-t ({kind}, {weights} weights, "
                f"{'full enumeration' if full else f'{len(V)} draws'}), CR1 t",
         model=label,
     )
 
 
-def _invert(p_at: Callable[[float], float], fw: _FastWild, alpha: float):
+def _invert(p_at: Callable[[float], float], fw, alpha: float):
     """Bisection for the endpoints of {beta0 : p(beta0) > alpha}."""
     b = fw.b
-    # scale: unrestricted CR1-type se from FWL pieces
-    u = fw.yt - fw.xt * b
-    sc = fw.onehot.T @ (fw.xt * u)
-    se = math.sqrt(float(sc @ sc)) / fw.sxx
+    se = fw.se_hat()   # scale: unrestricted cluster-robust se from the FWL pieces
     if se == 0:
         return (b, b)
 
@@ -471,29 +567,37 @@ def twfe_randomization_inference(
     p-value conventions as :func:`randomization_inference`). By Frisch-Waugh-Lovell
     ``b(S) = sum_{i in S} a_i / sum_{i,j in S} R_ij`` with ``r_i = M_FE (1[unit=i]*post)``,
     ``a_i = r_i'y`` and ``R_ij = r_i'r_j``, computed once, so each assignment costs
-    O(k^2) instead of a regression. Unbalanced panels are fine (rows with a missing
+    O(k T) instead of a regression, and nothing is of size n x units. Unbalanced panels are fine (rows with a missing
     outcome are dropped first).
     """
+    from .absorb import FixedEffects
+
     df = data[[outcome, unit, time, post]].dropna().reset_index(drop=True)
-    y = df[outcome].to_numpy(float)
-    ucodes, uniq = pd.factorize(df[unit], sort=True)
-    tcodes, tuniq = pd.factorize(df[time], sort=True)
-    n, U, T = len(df), len(uniq), len(tuniq)
-    Z = np.zeros((n, U + T - 1))
-    Z[np.arange(n), ucodes] = 1.0
-    rows = tcodes > 0
-    Z[np.arange(n)[rows], U + tcodes[rows] - 1] = 1.0
-    D = np.zeros((n, U))
-    D[np.arange(n), ucodes] = df[post].to_numpy(float)
-    coef, *_ = np.linalg.lstsq(Z, D, rcond=None)
-    Dt = D - Z @ coef
-    a = Dt.T @ y
-    R = Dt.T @ Dt
+    fe = FixedEffects.from_columns(df[unit], df[time])
+    _, uniq = pd.factorize(pd.Series(np.asarray(df[unit])), sort=True)   # the codes of fe
+    ucodes, tcodes = fe.codes[:, 0].astype(np.int64), fe.codes[:, 1].astype(np.int64)
+    U, T = fe.n_levels
+    p_ = df[post].to_numpy(float)
+    yt = fe.demean(df[outcome].to_numpy(float))
+    # a_i = d_i' M_FE y with d_i = 1[unit = i] * post.
+    a = np.bincount(ucodes, weights=p_ * yt, minlength=U)
+    # R_ij = d_i' M_FE d_j = delta_ij d_i' M_Du d_i - h_i' Q h_j with h_i = D_t' M_Du d_i and
+    # Q = pinv(D_t' M_Du D_t) (M_FE = M_Du - P_{M_Du D_t}): unit-by-period sums, no n x U matrix.
+    n_u = np.bincount(ucodes, minlength=U).astype(float)
+    p_u = np.bincount(ucodes, weights=p_, minlength=U)
+    own = np.bincount(ucodes, weights=p_ ** 2, minlength=U) - p_u ** 2 / n_u
+    counts = np.zeros((U, T))
+    np.add.at(counts, (ucodes, tcodes), 1.0)
+    H = np.zeros((U, T))
+    np.add.at(H, (ucodes, tcodes), p_)
+    H -= counts * (p_u / n_u)[:, None]
+    Q = np.linalg.pinv(np.diag(counts.sum(axis=0)) - counts.T @ (counts / n_u[:, None]))
     index = {u: i for i, u in enumerate(uniq)}
 
     def estimator(_data, units: frozenset) -> float:
         idx = [index[u] for u in units if u in index]
-        den = R[np.ix_(idx, idx)].sum()
+        h = H[idx].sum(axis=0)
+        den = own[idx].sum() - h @ Q @ h
         return float(a[idx].sum() / den) if den > 1e-12 else 0.0
 
     res = randomization_inference(df, estimator, unit, treated_units, candidate_units=candidate_units,

@@ -1,0 +1,147 @@
+"""Absorbed fixed effects: demeaning instead of dummy columns.
+
+A two-way fixed-effects model with 5,000 schools and 120 months has 5,120 dummy
+columns; as a dense design that is 24.6 GB and a k x k inverse per fit. Absorbing
+the fixed effects (Frisch-Waugh-Lovell) gives the same coefficients, residuals and
+cluster-robust variances of the remaining regressors from data that are only
+demeaned by the fixed effects:
+
+* linear: ``b = (X~'X~)^-1 X~'y~`` with ``X~ = M_FE X`` (alternating projections);
+* Poisson: IRLS where each step demeans the working response and X with the weights
+  ``mu`` (the algorithm of ppmlhdfe and fixest ``fepois``); at convergence the FE score
+  equations hold, so the beta block of the full sandwich is exactly
+  ``(X~'WX~)^-1 [sum_g s_g s_g'] (X~'WX~)^-1`` with ``s_i = x~_i (y_i - mu_i)``.
+
+The demeaning itself is pyfixest's compiled alternating-projections core
+(``pyfixest.core.demean``, Rust), run to a tolerance of 1e-13 so that coefficients and
+standard errors agree with the dummy-variable fit to about 1e-10 relative (tested).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+__all__ = ["FixedEffects", "PoissonFit", "poisson_irls"]
+
+DEMEAN_TOL = 1e-13
+DEMEAN_MAXITER = 100_000
+
+
+@dataclass(frozen=True)
+class FixedEffects:
+    """Integer codes of one or two fixed-effect factors for the rows of a data set."""
+
+    codes: np.ndarray          # (n, n_factors) uint64, each column coded 0..L-1
+    n_levels: tuple[int, ...]
+
+    @classmethod
+    def from_columns(cls, *columns) -> "FixedEffects":
+        if not 1 <= len(columns) <= 2:
+            raise ValueError("one or two fixed-effect factors are supported")
+        codes, levels = [], []
+        for col in columns:
+            c, uniq = pd.factorize(pd.Series(np.asarray(col)), sort=True)
+            if (c < 0).any():
+                raise ValueError("fixed-effect factor contains missing values")
+            codes.append(c)
+            levels.append(len(uniq))
+        return cls(np.column_stack(codes).astype(np.uint64), tuple(levels))
+
+    @property
+    def n_obs(self) -> int:
+        return self.codes.shape[0]
+
+    def subset(self, keep: np.ndarray) -> "FixedEffects":
+        """The rows ``keep`` (boolean mask), with codes renumbered to the levels left."""
+        return FixedEffects.from_columns(*(self.codes[keep, j] for j in range(self.codes.shape[1])))
+
+    def rank(self) -> int:
+        """Number of linearly independent dummy columns (all levels, the constant included):
+        L for one factor; L1 + L2 - (connected components of the bipartite level graph)
+        for two, which is what the dummy design's rank is."""
+        if len(self.n_levels) == 1:
+            return self.n_levels[0]
+        l1, l2 = self.n_levels
+        a, b = self.codes[:, 0].astype(np.int64), self.codes[:, 1].astype(np.int64) + l1
+        graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(l1 + l2, l1 + l2))
+        n_comp, _ = connected_components(graph, directed=False)
+        return l1 + l2 - n_comp
+
+    def demean(self, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """``values`` (n,) or (n, k) minus their (weighted) projection on the fixed effects."""
+        from pyfixest.core.demean import demean  # compiled core; import only when absorbing
+
+        arr = np.asarray(values, dtype=np.float64)
+        flat = arr.ndim == 1
+        x = np.ascontiguousarray(arr.reshape(len(arr), -1)).copy()
+        w = np.ones(len(x)) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+        out, ok = demean(x, self.codes, w, tol=DEMEAN_TOL, maxiter=DEMEAN_MAXITER)
+        if not ok:
+            raise RuntimeError("fixed-effect demeaning did not converge")
+        return out[:, 0] if flat else out
+
+
+@dataclass
+class PoissonFit:
+    beta: np.ndarray       # (k,) coefficients of X
+    mu: np.ndarray         # (n,) fitted means
+    X_tilde: np.ndarray    # (n, k) X demeaned with the final weights mu
+    iterations: int
+    converged: bool
+    deviance: float
+
+
+def _poisson_deviance(y: np.ndarray, mu: np.ndarray) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(y > 0, y * np.log(y / mu), 0.0)
+    return float(2 * np.sum(term - (y - mu)))
+
+
+def poisson_irls(y: np.ndarray, X: np.ndarray, fe: FixedEffects, offset: np.ndarray | None = None,
+                 tol: float = 1e-13, maxiter: int = 200, start_mu: np.ndarray | None = None) -> PoissonFit:
+    """Poisson pseudo-ML with absorbed fixed effects by IRLS (ppmlhdfe / fixest ``fepois``).
+
+    Units or periods whose outcome is zero throughout must be removed beforehand (their
+    fixed effect is minus infinity). ``start_mu`` warm-starts the iterations (e.g. from
+    the fit of a neighbouring model in randomization inference). Converged when the
+    relative change of the deviance and the largest change of the linear predictor are
+    both below ``tol`` (the second matters: the deviance is flat near the optimum).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
+    off = np.zeros(len(y)) if offset is None else np.asarray(offset, dtype=np.float64)
+    mu = (y + y.mean()) / 2 if start_mu is None else np.asarray(start_mu, dtype=np.float64).copy()
+    eta = np.log(mu)
+    dev_old = _poisson_deviance(y, mu)
+    converged = False
+    beta = np.zeros(X.shape[1])
+    it = 0
+    for it in range(1, maxiter + 1):
+        z = eta - off + (y - mu) / mu
+        both = fe.demean(np.column_stack([z, X]), mu)
+        zt, Xt = both[:, 0], both[:, 1:]
+        Xw = Xt * mu[:, None]
+        beta = np.linalg.solve(Xw.T @ Xt, Xw.T @ zt)
+        eta_new = z - (zt - Xt @ beta) + off
+        # Step halving keeps the deviance finite and, after the first step (the starting
+        # values are not a fit), non-increasing (as fixest does).
+        for _ in range(30):
+            mu_new = np.exp(eta_new)
+            dev = _poisson_deviance(y, mu_new)
+            if np.isfinite(dev) and (it == 1 or dev <= dev_old * (1 + 1e-12) + 1e-12):
+                break
+            eta_new = (eta_new + eta) / 2
+        step = float(np.max(np.abs(eta_new - eta)))
+        eta, mu = eta_new, mu_new
+        change = abs(dev - dev_old) / (0.1 + abs(dev))
+        dev_old = dev
+        if change < tol and step < 1e-10:
+            converged = True
+            break
+    # The sandwich needs X demeaned with the weights of the final mu.
+    Xt = fe.demean(X, mu).reshape(len(y), -1)
+    return PoissonFit(beta=beta, mu=mu, X_tilde=Xt, iterations=it, converged=converged, deviance=dev_old)
