@@ -63,7 +63,11 @@ def insert_frame(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFram
 
 
 def insert_delivery(conn: duckdb.DuckDBPyConnection, row: dict) -> None:
-    insert_frame(conn, "deliveries", pd.DataFrame([row]), DELIVERY_COLUMNS)
+    insert_deliveries(conn, [row])
+
+
+def insert_deliveries(conn: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
+    insert_frame(conn, "deliveries", pd.DataFrame(rows), DELIVERY_COLUMNS)
 
 
 def raw_columns(table: str) -> dict[str, str]:

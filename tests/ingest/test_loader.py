@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from pilotmonitor.ingest.contracts import DeliveryError, ReadResult, empty_quarantine, quarantine_rows
+from pilotmonitor.ingest import loader
 from pilotmonitor.ingest.loader import load_source, register_unrecognised
 
 
@@ -155,7 +156,10 @@ def test_reader_in_parts_loads_every_part_with_summed_counts(landing):
     assert conn.execute("select count(*) from raw.quarantine").fetchone()[0] == 0
 
 
-def test_reader_in_parts_failing_part_way_loads_nothing_of_that_file(landing):
+@pytest.mark.parametrize("batch_rows", [250_000, 1])
+def test_reader_in_parts_failing_part_way_loads_nothing_of_that_file(landing, monkeypatch, batch_rows):
+    """Also when its first parts were already written (a batch filled in the middle of the file)."""
+    monkeypatch.setattr(loader, "BATCH_ROWS", batch_rows)
     write(landing, "p1_kosten_20250105.csv", "2021;100\nbad\n2022;200\nBROKEN")
     write(landing, "p1_kosten_20240105.csv", "2020;90\nbad\n2019;80")
     conn = duckdb.connect()
@@ -165,3 +169,35 @@ def test_reader_in_parts_failing_part_way_loads_nothing_of_that_file(landing):
     assert failed == ("p1_kosten_20250105.csv: line 4 cannot be read", 0, 0, 0)
     assert sorted(r[0] for r in conn.execute("select year from raw.pilot_costs").fetchall()) == [2019, 2020]
     assert conn.execute("select path from raw.quarantine").fetchall() == [("pilots/p1/p1_kosten_20240105.csv",)]
+
+
+@pytest.mark.parametrize("batch_rows", [250_000, 1])
+def test_batches_give_the_same_warehouse_as_one_delivery_at_a_time(landing, monkeypatch, batch_rows):
+    monkeypatch.setattr(loader, "BATCH_ROWS", batch_rows)
+    for year in range(2015, 2025):
+        write(landing, f"p1_kosten_{year}0105.csv", f"{year};{year - 2000}\nbad")
+    conn = duckdb.connect()
+    summary = load_chunked(conn, landing)
+    assert summary.count("loaded") == 10
+    assert conn.execute("select count(*), sum(total_eur) from raw.pilot_costs").fetchone() == (10, float(sum(range(15, 25))))
+    assert conn.execute("select count(*) from raw.quarantine").fetchone()[0] == 10
+    assert conn.execute("select count(*) from raw.deliveries where is_current").fetchone()[0] == 1
+
+
+def test_unexpected_error_rolls_back_the_open_batch_and_the_next_run_loads_it(landing):
+    write(landing, "p1_kosten_20230105.csv", "2023;100")
+    write(landing, "p1_kosten_20240105.csv", "2024;200")
+    conn = duckdb.connect()
+
+    def crashing(path, delivery):
+        if "2024" in path.name:
+            raise RuntimeError("disk full")
+        return fake_pilot_costs_reader(path, delivery)
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        load_source(conn, landing, "pilot_costs", ["pilot_costs"], crashing)
+    assert conn.execute("select count(*) from raw.deliveries").fetchone()[0] == 0
+    assert conn.execute("select count(*) from raw.pilot_costs").fetchone()[0] == 0
+    summary = load(conn, landing)
+    assert summary.count("loaded") == 2
+    assert conn.execute("select count(*) from raw.pilot_costs").fetchone()[0] == 2
