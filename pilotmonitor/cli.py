@@ -96,7 +96,10 @@ def run(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False) -
     _set_demo(demo)
     from orchestration.definitions import defs
 
-    with console.status("materializing assets"):
+    from pilotmonitor.run_progress import stage_progress
+
+    log_path = settings.data_dir / "logs" / "run.log"
+    with stage_progress(console, log_path):
         result = dg.materialize(list(defs.assets or []), resources=defs.resources, instance=dg.DagsterInstance.get(), raise_on_error=False)
     table, failed = run_summary(defs, result)
     console.print(table)

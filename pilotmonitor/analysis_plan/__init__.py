@@ -8,8 +8,8 @@ See plan.py for the estimators and sample.py for the analysis window.
 
 from .plan import DEFAULT_SEED, OUTCOMES, PRIMARY, run_pilot, run_plans
 from .sample import AnalysisInputError, PilotSample, PublishedInputs, build_sample, read_published
-from .store import compute_effect_estimates, result_numbers, write_artifact, write_effect_estimates
+from .store import compute_effect_estimates, result_numbers, reusable_estimates, write_artifact, write_effect_estimates
 
 __all__ = ["DEFAULT_SEED", "OUTCOMES", "PRIMARY", "run_pilot", "run_plans", "AnalysisInputError", "PilotSample",
-           "PublishedInputs", "build_sample", "read_published", "compute_effect_estimates", "result_numbers",
+           "PublishedInputs", "build_sample", "read_published", "compute_effect_estimates", "reusable_estimates", "result_numbers",
            "write_artifact", "write_effect_estimates"]

@@ -27,12 +27,12 @@ import pandas as pd
 
 from pilotmonitor.pilots import Pilot
 
-from .plan import DEFAULT_SEED, RESULT_COLUMNS, run_plans
-from .sample import read_published
+from .plan import DEFAULT_SEED, RESULT_COLUMNS, plan_hash, run_plans
+from .sample import PublishedInputs, read_published
 
 SCHEMA = "results"
 TABLE = "effect_estimates"
-PACKAGES = ("statsmodels", "numpy", "pandas", "scipy", "linearmodels", "duckdb")
+PACKAGES = ("statsmodels", "numpy", "pandas", "scipy", "linearmodels", "duckdb", "pyfixest")
 REPO = Path(__file__).resolve().parents[2]
 
 COLUMN_TYPES = {
@@ -73,9 +73,9 @@ def code_version() -> str:
 
 
 def compute_effect_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot], run_id: str | None = None,
-                             seed: int = DEFAULT_SEED, progress=None) -> pd.DataFrame:
-    """Read published.*, run every pilot's plan, add provenance columns."""
-    inputs = read_published(conn)
+                             seed: int = DEFAULT_SEED, progress=None, inputs: PublishedInputs | None = None) -> pd.DataFrame:
+    """Read published.* (unless ``inputs`` are given), run every pilot's plan, add provenance columns."""
+    inputs = read_published(conn) if inputs is None else inputs
     table = run_plans(pilots, inputs, seed=seed, progress=progress)
     table["run_id"] = run_id or uuid.uuid4().hex
     table["computed_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
@@ -84,6 +84,35 @@ def compute_effect_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot
     table["package_versions"] = package_versions()
     table["seed"] = seed
     return table[list(COLUMN_TYPES)]
+
+
+def reusable_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot], inputs: PublishedInputs,
+                       seed: int = DEFAULT_SEED) -> tuple[pd.DataFrame | None, str]:
+    """The stored ``results.effect_estimates`` when recomputing them would give the same
+    table: the same published inputs (input hash), the same plans (plan hash per pilot,
+    the same pilots), seed, committed code and package versions (everything is
+    deterministic given these). Returns (table or None, why not reused / what was reused).
+    Uncommitted code changes (``+dirty``) are never trusted."""
+    exists = conn.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                          [SCHEMA, TABLE]).fetchone()[0]
+    if not exists:
+        return None, "no stored estimates"
+    stored = conn.execute(f"select * from {SCHEMA}.{TABLE}").df()
+    if stored.empty:
+        return None, "no stored estimates"
+    code = code_version()
+    wanted = {
+        "input_hash": {inputs.content_hash()}, "code_version": {code}, "package_versions": {package_versions()},
+        "seed": {seed}, "run_id": set(stored["run_id"].iloc[:1]),
+    }
+    for column, values in wanted.items():
+        if set(stored[column].dropna().unique().tolist()) != values:
+            return None, f"{column} changed"
+    if code.endswith("+dirty"):
+        return None, "uncommitted code changes"
+    if set(zip(stored["pilot_id"], stored["plan_hash"])) != {(p.id, plan_hash(p)) for p in pilots}:
+        return None, "pilots or plans changed"
+    return stored[list(COLUMN_TYPES)], f"run {stored['run_id'].iloc[0]}: inputs, plans, seed, code and packages unchanged"
 
 
 def write_effect_estimates(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame) -> None:
@@ -165,5 +194,5 @@ def result_numbers(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=["run_id", "computed_at"]).reset_index(drop=True)
 
 
-__all__ = ["residual_df", "compute_effect_estimates", "write_effect_estimates", "write_artifact", "result_numbers",
+__all__ = ["residual_df", "compute_effect_estimates", "reusable_estimates", "write_effect_estimates", "write_artifact", "result_numbers",
            "RESULT_COLUMNS", "COLUMN_TYPES"]

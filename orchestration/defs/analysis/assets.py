@@ -11,7 +11,8 @@ import dagster as dg
 
 from orchestration.defs.publication.assets import published_marts
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
-from pilotmonitor.analysis_plan import DEFAULT_SEED, compute_effect_estimates, write_artifact, write_effect_estimates
+from pilotmonitor.analysis_plan import (DEFAULT_SEED, compute_effect_estimates, read_published, reusable_estimates, write_artifact,
+                                        write_effect_estimates)
 from pilotmonitor.pilots import PilotConfigError, load_registry
 
 GROUP = "analysis"
@@ -28,9 +29,17 @@ def effect_estimates(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     except PilotConfigError as exc:
         raise dg.Failure(str(exc)) from exc
     with warehouse.get_connection() as conn:
-        table = compute_effect_estimates(conn, pilots, run_id=context.run_id, seed=DEFAULT_SEED,
-                                         progress=context.log.info)
-        write_effect_estimates(conn, table)
+        inputs = read_published(conn)
+        # A monthly run without new published data, plans or code costs nothing here.
+        table, why = reusable_estimates(conn, pilots, inputs, seed=DEFAULT_SEED)
+        reused = table is not None
+        if reused:
+            context.log.info(f"estimates reused ({why})")
+        else:
+            context.log.info(f"estimates recomputed ({why})")
+            table = compute_effect_estimates(conn, pilots, run_id=context.run.run_id, seed=DEFAULT_SEED,
+                                             progress=context.log.info, inputs=inputs)
+            write_effect_estimates(conn, table)
     path = write_artifact(table, settings.data_dir / "results")
     primary = table[table["role"] == "primary"]
     lines = ["| pilot | IRR | 95% CI | p (CR1) | p (wild bootstrap) | p (randomization) |", "|---|---|---|---|---|---|"]
@@ -41,7 +50,7 @@ def effect_estimates(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     if failed:
         context.log.warning(f"{failed} estimate(s) not estimable; see the method column")
     return dg.MaterializeResult(metadata={
-        "rows": len(table), "not_estimable": failed, "artifact": str(path),
+        "rows": len(table), "not_estimable": failed, "artifact": str(path), "reused": why if reused else "no",
         "input_hash": str(table["input_hash"].iloc[0]) if len(table) else "",
         "primary": dg.MetadataValue.md("\n".join(lines)),
     })

@@ -119,8 +119,13 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     warehouse_path = warehouse.path()
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     context.log.info(f"dbt build on {warehouse_path}")
+    # One target directory per warehouse, kept between runs: dbt's partial parse
+    # (target/partial_parse.msgpack) then re-parses only changed files instead of the whole
+    # project (dagster-dbt's default is a fresh directory per run: a full parse every time).
+    # One writer per DuckDB file means one build at a time uses it.
+    target = warehouse_path.parent / "dbt_target"
     with patched_environ(dbt_env(warehouse_path)):
-        invocation = dbt.cli(["build"], context=context)  # starts the dbt subprocess with this environment
+        invocation = dbt.cli(["build"], context=context, target_path=target)  # starts the dbt subprocess
     yield from invocation.stream()
 
 
