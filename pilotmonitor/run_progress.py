@@ -1,10 +1,11 @@
 """A stage-by-stage progress display for `pilotmonitor run` instead of Dagster's DEBUG
 log on the terminal; the full log goes to a file (and, as always, to the UI's run history).
 
-Dagster's console logger writes to ``sys.stderr`` as it is when a run starts, so the run
-is executed with ``sys.stderr`` replaced by :class:`StageLog`: it writes every line to the
-log file and reads the step start and finish lines to show which stage runs and how long
-each took.
+Dagster's console logger writes to ``sys.stderr`` as it is when a run starts, and
+dagster-dbt prints dbt's own log to ``sys.stdout``; the run is executed with both replaced
+by :class:`StageLog`: it writes every line to the log file and reads the step start and
+finish lines to show which stage runs and how long each took, on a console bound to the
+real terminal.
 """
 
 from __future__ import annotations
@@ -73,14 +74,15 @@ def stage_progress(console: Console, log_path: Path):
     per finished stage on ``console``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with open(log_path, "a", encoding="utf-8") as log_file, console.status("starting") as status:
-        stage_log = StageLog(log_file, console, status)
-        saved = sys.stderr
-        sys.stderr = stage_log
+    terminal = Console(file=sys.stdout, force_terminal=console.is_terminal, width=console.width)
+    with open(log_path, "a", encoding="utf-8") as log_file, terminal.status("starting") as status:
+        stage_log = StageLog(log_file, terminal, status)
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = stage_log
         try:
             yield stage_log
         finally:
-            sys.stderr = saved
+            sys.stdout, sys.stderr = saved
     checks = stage_log.check_seconds()
     console.print(f"  [green]done[/green]  {'data-quality checks (GX, freshness)':<34} {checks:7.1f} s")
     console.print(f"run took {time.perf_counter() - start:.1f} s; full log: {log_path}")
