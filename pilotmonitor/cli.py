@@ -101,6 +101,12 @@ def run(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False) -
     log_path = settings.data_dir / "logs" / "run.log"
     with stage_progress(console, log_path):
         result = dg.materialize(list(defs.assets or []), resources=defs.resources, instance=dg.DagsterInstance.get(), raise_on_error=False)
+    for event in result.get_step_failure_events():   # the reasons, which the log file holds in full
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None and "Failure" not in error.cls_name:
+            error = error.cause
+        message = (error.message if error is not None else "").strip()
+        console.print(f"[red]{event.step_key} failed[/red]: {message}", soft_wrap=True)
     table, failed = run_summary(defs, result)
     console.print(table)
     console.print(f"warehouse: {settings.warehouse_path}")

@@ -75,7 +75,8 @@ def test_provenance_columns_filled(table):
     for col in PROVENANCE:
         assert table[col].notna().all(), col
     assert table["run_id"].eq("run-a").all() and table["input_hash"].str.len().eq(64).all()
-    assert set(json.loads(table["package_versions"].iloc[0])) == {"statsmodels", "numpy", "pandas", "scipy", "linearmodels", "duckdb"}
+    assert set(json.loads(table["package_versions"].iloc[0])) == {"statsmodels", "numpy", "pandas", "scipy", "linearmodels", "duckdb",
+                                                                   "pyfixest"}
     assert table["plan_hash"].nunique() == 1 and table["seed"].nunique() == 1
 
 
@@ -166,3 +167,29 @@ def test_cost_rows_price_the_planted_referral_reduction(table):
     assert avoided_ref["ci_lower"] > 0
     assert net["estimate"] == pytest.approx(avoided_cost["estimate"] - 120000.0)
     assert 0.0 <= details["prob_net_savings_positive"] <= 1.0
+
+
+def test_stored_estimates_are_reused_only_when_nothing_they_depend_on_changed(tmp_path, monkeypatch, table):
+    """A monthly run without new published data reuses the estimates; new data, another
+    plan, another seed or uncommitted code recompute them."""
+    from pilotmonitor.analysis_plan import reusable_estimates, store
+    from pilotmonitor.analysis_plan.sample import read_published
+
+    monkeypatch.setattr(store, "code_version", lambda: "c0ffee")
+    path = tmp_path / "w.duckdb"
+    write_published(path, simulate())
+    with duckdb.connect(str(path)) as conn:
+        inputs = read_published(conn)
+        assert reusable_estimates(conn, [make_pilot()], inputs)[0] is None      # nothing stored yet
+        write_effect_estimates(conn, table.assign(code_version="c0ffee"))
+        reused, why = reusable_estimates(conn, [make_pilot()], inputs)
+        assert reused is not None and "unchanged" in why
+        pd.testing.assert_frame_equal(result_numbers(reused.drop(columns="code_version")),
+                                      result_numbers(table.drop(columns="code_version")), check_dtype=False)
+        assert reusable_estimates(conn, [make_pilot(alpha=0.1)], inputs) == (None, "pilots or plans changed")
+        assert reusable_estimates(conn, [make_pilot()], inputs, seed=1)[1] == "seed changed"
+        changed = read_published(conn).__class__(*(f.iloc[:-1] if i == 0 else f for i, f in
+                                                    enumerate(read_published(conn).__dict__.values())))
+        assert reusable_estimates(conn, [make_pilot()], changed)[1] == "input_hash changed"
+        monkeypatch.setattr(store, "code_version", lambda: "c0ffee+dirty")
+        assert reusable_estimates(conn, [make_pilot()], inputs)[1] == "code_version changed"
