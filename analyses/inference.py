@@ -204,8 +204,8 @@ class _AbsorbedWild:
     def tstats(self, beta0: float, V: np.ndarray, impose_null: bool) -> tuple[float, np.ndarray]:
         scores = self._cluster_sum(self.xt * (self.yt - self.xt * self.b))
         t = (self.b - beta0) / (math.sqrt(float(scores @ scores)) / self.sxx)
+        # b* - centre = v'a / sxx whatever the centre (beta0 under WCR, b under WCU)
         resid = self.yt - self.xt * beta0 if impose_null else self.yt - self.xt * self.b
-        centre = beta0 if impose_null else self.b
         a = self._cluster_sum(self.xt * resid)
         FQ = self.F @ self.Q                                  # (G, T+p)
         E = self._by_period(resid)                            # (G, T+p)
@@ -218,7 +218,6 @@ class _AbsorbedWild:
             se_star = np.sqrt(np.einsum("ij,ij->i", S, S)) / self.sxx
             with np.errstate(divide="ignore", invalid="ignore"):
                 t_star[lo:lo + self.CHUNK] = (Va / self.sxx) / se_star
-        del centre  # b* - centre = v'a/sxx whatever the centre
         return t, t_star
 
 
