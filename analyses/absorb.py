@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["FixedEffects", "PoissonFit", "poisson_irls"]
+__all__ = ["FixedEffects", "PoissonFit", "poisson_irls", "within_unit_gram"]
 
 DEMEAN_TOL = 1e-13
 DEMEAN_MAXITER = 100_000
@@ -71,6 +71,15 @@ class FixedEffects:
         n_comp, _ = connected_components(graph, directed=False)
         return l1 + l2 - n_comp
 
+    def unit_period_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """(C, n_u): rows per unit (first factor) and period (second factor), U x T, and rows
+        per unit: the cluster-level sums the bootstrap and randomization algebra need
+        instead of the n x T dummy matrix."""
+        u, t = self.codes[:, 0].astype(np.int64), self.codes[:, 1].astype(np.int64)
+        counts = np.zeros(self.n_levels)
+        np.add.at(counts, (u, t), 1.0)
+        return counts, counts.sum(axis=1)
+
     def demean(self, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """``values`` (n,) or (n, k) minus their (weighted) projection on the fixed effects."""
         from pyfixest.core.demean import demean  # compiled core; import only when absorbing
@@ -83,6 +92,12 @@ class FixedEffects:
         if not ok:
             raise RuntimeError("fixed-effect demeaning did not converge")
         return out[:, 0] if flat else out
+
+
+def within_unit_gram(counts: np.ndarray, n_u: np.ndarray) -> np.ndarray:
+    """D_t' M_Du D_t (T x T): the period dummies' cross-product after demeaning within
+    units, from the unit-by-period counts (see :meth:`FixedEffects.unit_period_counts`)."""
+    return np.diag(counts.sum(axis=0)) - counts.T @ (counts / n_u[:, None])
 
 
 @dataclass

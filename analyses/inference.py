@@ -145,12 +145,11 @@ class _AbsorbedWild:
     CHUNK = 512   # bootstrap draws per block (bounds the B x G memory)
 
     def __init__(self, frame: pd.DataFrame, n_covariates: int, codes: np.ndarray, G: int):
-        from .absorb import FixedEffects
+        from .absorb import FixedEffects, within_unit_gram
 
         self.G = G
         self.codes = codes
         fe = FixedEffects.from_columns(frame["_u"], frame["_t"])
-        self.fe = fe
         ucodes = fe.codes[:, 0].astype(np.int64)
         tcodes = fe.codes[:, 1].astype(np.int64)
         U, T = fe.n_levels
@@ -168,20 +167,18 @@ class _AbsorbedWild:
         self.b = float(self.xt @ self.yt) / self.sxx
         self.n, self.k = len(frame), fe.rank() + 1 + n_covariates
         # R'R = [D_t, W]' M_Du [D_t, W] from unit-level sums (never the n x T dummies).
-        n_u = np.bincount(ucodes, minlength=U).astype(float)
-        C = np.zeros((U, T))
-        np.add.at(C, (ucodes, tcodes), 1.0)
+        C, n_u = fe.unit_period_counts()
         Wu = np.zeros((U, n_covariates))
         np.add.at(Wu, ucodes, W)
         Wt = np.zeros((T, n_covariates))
         np.add.at(Wt, tcodes, W)
         RtR = np.block([
-            [np.diag(C.sum(axis=0)) - C.T @ (C / n_u[:, None]), Wt - C.T @ (Wu / n_u[:, None])],
+            [within_unit_gram(C, n_u), Wt - C.T @ (Wu / n_u[:, None])],
             [(Wt - C.T @ (Wu / n_u[:, None])).T, W.T @ W - Wu.T @ (Wu / n_u[:, None])],
         ])
         self.Q = np.linalg.pinv(RtR)
         self.tcodes, self.T, self.W = tcodes, T, W
-        self.F = self._by_period(self.xt)
+        self.FQ = self._by_period(self.xt) @ self.Q             # (G, T+p), F Q
         self.s2 = np.bincount(codes, weights=self.xt ** 2, minlength=G)
 
     def _by_period(self, v: np.ndarray) -> np.ndarray:
@@ -207,7 +204,7 @@ class _AbsorbedWild:
         # b* - centre = v'a / sxx whatever the centre (beta0 under WCR, b under WCU)
         resid = self.yt - self.xt * beta0 if impose_null else self.yt - self.xt * self.b
         a = self._cluster_sum(self.xt * resid)
-        FQ = self.F @ self.Q                                  # (G, T+p)
+        FQ = self.FQ
         E = self._by_period(resid)                            # (G, T+p)
         t_star = np.empty(len(V))
         for lo in range(0, len(V), self.CHUNK):
@@ -569,7 +566,7 @@ def twfe_randomization_inference(
     O(k T) instead of a regression, and nothing is of size n x units. Unbalanced panels are fine (rows with a missing
     outcome are dropped first).
     """
-    from .absorb import FixedEffects
+    from .absorb import FixedEffects, within_unit_gram
 
     df = data[[outcome, unit, time, post]].dropna().reset_index(drop=True)
     fe = FixedEffects.from_columns(df[unit], df[time])
@@ -582,15 +579,13 @@ def twfe_randomization_inference(
     a = np.bincount(ucodes, weights=p_ * yt, minlength=U)
     # R_ij = d_i' M_FE d_j = delta_ij d_i' M_Du d_i - h_i' Q h_j with h_i = D_t' M_Du d_i and
     # Q = pinv(D_t' M_Du D_t) (M_FE = M_Du - P_{M_Du D_t}): unit-by-period sums, no n x U matrix.
-    n_u = np.bincount(ucodes, minlength=U).astype(float)
+    counts, n_u = fe.unit_period_counts()
     p_u = np.bincount(ucodes, weights=p_, minlength=U)
     own = np.bincount(ucodes, weights=p_ ** 2, minlength=U) - p_u ** 2 / n_u
-    counts = np.zeros((U, T))
-    np.add.at(counts, (ucodes, tcodes), 1.0)
     H = np.zeros((U, T))
     np.add.at(H, (ucodes, tcodes), p_)
     H -= counts * (p_u / n_u)[:, None]
-    Q = np.linalg.pinv(np.diag(counts.sum(axis=0)) - counts.T @ (counts / n_u[:, None]))
+    Q = np.linalg.pinv(within_unit_gram(counts, n_u))
     index = {u: i for i, u in enumerate(uniq)}
 
     def estimator(_data, units: frozenset) -> float:

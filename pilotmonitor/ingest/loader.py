@@ -103,15 +103,16 @@ def _delete_delivery(conn: duckdb.DuckDBPyConnection, path: str, delivery_id: st
         conn.execute("delete from raw.quarantine where delivery_id = ?", [delivery_id])
 
 
-BATCH_ROWS = 250_000   # rows buffered before they are written (bounds memory)
+BATCH_ROWS = 250_000        # rows buffered before they are written (bounds memory)
+BATCH_DELIVERIES = 2_500    # deliveries per transaction when they hold few rows each
 
 
 class _Batch:
     """Rows, quarantine rows and register rows of several deliveries, written in one
     insert per table inside the batch's transaction."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, tables: list[str]):
-        self.conn, self.tables = conn, tables
+    def __init__(self, conn: duckdb.DuckDBPyConnection):
+        self.conn = conn
         self.frames: dict[str, list] = {}
         self.register: list[dict] = []
         self.rows = 0
@@ -183,7 +184,7 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
     summary = LoadSummary(source)
     registered = {row[0]: (row[1], row[2]) for row in conn.execute("select path, sha256, delivery_id from raw.deliveries where source = ?", [source]).fetchall()}
     loaded_ids = {row[0]: row[1] for row in conn.execute("select delivery_id, path from raw.deliveries where status = 'loaded'").fetchall()}
-    batch = _Batch(conn, tables)
+    batch = _Batch(conn)
     try:
         for path in files_of_source(landing_dir, source):
             delivery = describe(landing_dir, path)
@@ -203,7 +204,7 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
                     loaded_ids[delivery.delivery_id] = delivery.path
             batch.register.append(row)
             summary.new.append(row)
-            if batch.rows >= BATCH_ROWS or len(batch.register) >= BATCH_ROWS // 100:
+            if batch.rows >= BATCH_ROWS or len(batch.register) >= BATCH_DELIVERIES:
                 batch.commit()
         batch.commit()
     except Exception:
