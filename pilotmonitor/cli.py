@@ -1,6 +1,6 @@
 """The `pilotmonitor` command line.
 
-    pilotmonitor synth [--scale 1.0] [--seed N] [--scenario demo]   write synthetic deliveries
+    pilotmonitor synth [--scale 1.0] [--seed N] [--scenario demo|national] [--provinces GR,DR]   write synthetic deliveries
     pilotmonitor run [--demo]                                        materialize every asset in-process (ingestion, then dbt build)
     pilotmonitor docs [--serve]                                      generate (and serve) the dbt documentation of the warehouse
     pilotmonitor pull cbs|duo-schools|duo-pupils                     pull a public source into the landing area
@@ -46,7 +46,9 @@ def _dagster_home(settings: Settings) -> Path:
 def synth(
     scale: Annotated[float, typer.Option(help="Pupils per school relative to the scenario (1.0 = demo size).")] = 1.0,
     seed: Annotated[int | None, typer.Option(help="Random seed; default: the scenario's seed.")] = None,
-    scenario: Annotated[str, typer.Option(help="Scenario name in the scenarios directory.")] = "demo",
+    scenario: Annotated[str, typer.Option(help="Scenario name in the scenarios directory (demo, national).")] = "demo",
+    provinces: Annotated[str | None, typer.Option(help="Only these provinces' regions of a regional scenario, e.g. GR,FR,DR.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Regions generated at the same time (regional scenarios).")] = 2,
 ) -> None:
     """Write a SYNTHETIC landing area (deliveries in their real formats) and its ground truth."""
     from pilotmonitor.synth.generate import generate
@@ -60,10 +62,16 @@ def synth(
         task = progress.add_task("generating SYNTHETIC data", total=len(steps))
 
         def advance(message: str) -> None:
-            done = steps.index(message) if message in steps else 0
-            progress.update(task, completed=done, description=message)
+            if message not in steps:  # a region finished (regional scenarios): keep a line per region
+                progress.console.print(message)
+                return
+            progress.update(task, completed=steps.index(message), description=message)
 
-        result = generate(settings.data_dir, scenario_path, settings.pilots_dir, scale=scale, seed=seed, progress=advance)
+        chosen = [p.strip().upper() for p in provinces.split(",")] if provinces else None
+        try:
+            result = generate(settings.data_dir, scenario_path, settings.pilots_dir, scale=scale, seed=seed, progress=advance, provinces=chosen, workers=workers)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from error
         progress.update(task, completed=len(steps), description="done")
     table = Table(title=f"SYNTHETIC scenario '{scenario}' (scale {scale}) in {result.seconds:.1f} s")
     table.add_column("what")

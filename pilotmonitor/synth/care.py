@@ -45,12 +45,12 @@ def _days(rng: np.random.Generator, low: int, high: int, n: int) -> pd.Timedelta
     return pd.to_timedelta(rng.integers(low, high + 1, size=n), unit="D")
 
 
-def build_trajectories(referrals: pd.DataFrame, pupils: pd.DataFrame, scenario: Scenario, calendar: SchoolCalendar, rng: np.random.Generator) -> pd.DataFrame:
+def build_trajectories(referrals: pd.DataFrame, pupils: pd.DataFrame, scenario: Scenario, calendar: SchoolCalendar, rng: np.random.Generator, id_offset: int = 0) -> pd.DataFrame:
     """One row per request with its allocation, start and end (NaT where not yet)."""
     as_of = pd.Timestamp(scenario.as_of)
     n = len(referrals)
     t = referrals[["pupil_id", "school_index", "month_index", "treated", "pilot_id", "request_date"]].copy()
-    t.insert(0, "trajectory_id", np.arange(n, dtype=np.int64))
+    t.insert(0, "trajectory_id", id_offset + np.arange(n, dtype=np.int64))
     product = PRODUCTS.iloc[rng.choice(len(PRODUCTS), size=n, p=PRODUCTS.share.to_numpy())].reset_index(drop=True)
     for column in ["product_category", "product_code", "unit", "frequency", "tariff_cents"]:
         t[column] = product[column].to_numpy()
@@ -104,7 +104,7 @@ def _declaration_month(dates: pd.Series) -> pd.Series:
     return dates.dt.to_period("M").dt.to_timestamp()
 
 
-def build_declarations(trajectories: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame:
+def build_declarations(trajectories: pd.DataFrame, scenario: Scenario, rng: np.random.Generator, reference_offset: int = 0) -> pd.DataFrame:
     """One debit line per trajectory and month of care, declared the month after."""
     as_of = pd.Timestamp(scenario.as_of)
     started = trajectories[trajectories.start_date.notna()]
@@ -135,7 +135,7 @@ def build_declarations(trajectories: pd.DataFrame, scenario: Scenario, rng: np.r
     reversals = _credit_reversals(lines, scenario, rng)
     lines = pd.concat([lines, reversals], ignore_index=True)
     lines = lines.drop(columns=["start_date", "end_date", "frequency"])
-    return _number_declarations(lines)
+    return _number_declarations(lines, reference_offset)
 
 
 def _credit_reversals(lines: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame:
@@ -151,11 +151,11 @@ def _credit_reversals(lines: pd.DataFrame, scenario: Scenario, rng: np.random.Ge
     return pd.concat([credit, corrected])
 
 
-def _number_declarations(lines: pd.DataFrame) -> pd.DataFrame:
+def _number_declarations(lines: pd.DataFrame, reference_offset: int) -> pd.DataFrame:
     """Declaration numbers per municipality, provider and month; references per line."""
     # Line references are assigned first so credit lines can point at their original.
     lines = lines.reset_index(names="line_index")
-    lines["product_reference"] = [f"P{i:011d}" for i in range(len(lines))]
+    lines["product_reference"] = [f"P{reference_offset + i:011d}" for i in range(len(lines))]
     original = lines[lines.debit_credit.eq("D") & lines.previous_product_reference.isna()].set_index("line_index").product_reference
     is_credit = lines.debit_credit.eq("C")
     lines.loc[is_credit, "previous_product_reference"] = original.reindex(lines.loc[is_credit, "previous_product_reference"].astype(int)).to_numpy()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from openpyxl import Workbook
 
 DIALECTS = ("semicolon_cp1252", "comma_utf8", "xlsx")
 # Workbooks carry creation times; fixing them keeps generated files byte-identical per seed.
@@ -41,6 +42,21 @@ def _with_fixed_zip_times(payload: bytes) -> bytes:
                 content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", content)
             target.writestr(fixed, content)
     return out.getvalue()
+
+
+def _workbook_bytes(frame: pd.DataFrame) -> bytes:
+    """One sheet "Export" with a header row; dates as date cells, missing values as empty
+    cells. openpyxl's write-only mode: a third of the time of going through pandas."""
+    book = Workbook(write_only=True)
+    book.properties.created = FIXED_TIMESTAMP
+    sheet = book.create_sheet("Export")
+    sheet.append(list(frame.columns))
+    columns = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in frame.columns]
+    for row in zip(*columns):
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,13 @@ class Dialect:
             return stamp.strftime("%Y-%m-%d")
         return stamp.to_pydatetime()
 
+    def format_dates(self, values: pd.Series) -> pd.Series:
+        """format_date over a column; a pure date column (no planted strings) in one go."""
+        if not pd.api.types.is_datetime64_any_dtype(values) or self.name == "xlsx":
+            return values.map(self.format_date)
+        pattern = "%d-%m-%Y" if self.name == "semicolon_cp1252" else "%Y-%m-%d"
+        return values.dt.strftime(pattern).fillna("")
+
     def format_decimal(self, value: object) -> object:
         if isinstance(value, str):
             return value
@@ -80,11 +103,7 @@ class Dialect:
 
     def to_bytes(self, frame: pd.DataFrame) -> bytes:
         if self.name == "xlsx":
-            buffer = io.BytesIO()
-            with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-                frame.to_excel(writer, index=False, sheet_name="Export")
-                writer.book.properties.created = FIXED_TIMESTAMP
-            return _with_fixed_zip_times(buffer.getvalue())
+            return _with_fixed_zip_times(_workbook_bytes(frame))
         if self.name == "semicolon_cp1252":
             text = frame.to_csv(sep=";", index=False, lineterminator="\r\n")
             return text.encode("cp1252")

@@ -14,6 +14,7 @@ Written to ``<data>/ground_truth/`` (never inside the landing area):
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,7 @@ class TruthTables:
     survey_truth: pd.DataFrame
 
 
-def build_truth(population: Population, referrals: pd.DataFrame, trajectories: pd.DataFrame, declarations: pd.DataFrame, absence: pd.DataFrame, spells: pd.DataFrame, pupils: pd.DataFrame, surveys: dict[tuple[str, int], pd.DataFrame]) -> TruthTables:
+def build_truth(population: Population, referrals: pd.DataFrame, trajectories: pd.DataFrame, declarations: pd.DataFrame, absence: pd.DataFrame, spells: pd.DataFrame, pupils: pd.DataFrame, surveys: dict[tuple[str, int], pd.DataFrame], pupil_offset: int = 0) -> TruthTables:
     panel = population.panel
     key = ["pupil_id", "month"]
     schools = population.schools.set_index("school_index")
@@ -80,7 +81,7 @@ def build_truth(population: Population, referrals: pd.DataFrame, trajectories: p
 
     pupil_truth = pd.DataFrame(
         {
-            "pupil_id": pupils.pupil_id,
+            "pupil_id": pupils.pupil_id + pupil_offset,
             "school_id": schools.school_id.to_numpy()[pupils.school_index],
             "enrol_start": pupils.enrol_start.dt.strftime("%Y-%m-%d"),
             "enrol_end": pupils.enrol_end.dt.strftime("%Y-%m-%d"),
@@ -99,11 +100,41 @@ def build_truth(population: Population, referrals: pd.DataFrame, trajectories: p
     return TruthTables(truth, pupil_truth, survey_truth)
 
 
-def write_truth(out_dir: Path, tables: TruthTables, metadata: dict, files: pd.DataFrame, defects: pd.DataFrame) -> None:
+TABLE_FILES = {"school_month": "school_month.csv", "pupils": "pupils.csv", "survey_truth": "survey_truth.csv"}
+PARTS_DIR = "regions"
+
+
+def write_truth_tables(out_dir: Path, tables: TruthTables) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    tables.school_month.to_csv(out_dir / "school_month.csv", index=False)
-    tables.pupils.to_csv(out_dir / "pupils.csv", index=False)
-    tables.survey_truth.to_csv(out_dir / "survey_truth.csv", index=False)
+    for attribute, name in TABLE_FILES.items():
+        getattr(tables, attribute).to_csv(out_dir / name, index=False)
+
+
+def write_region_part(out_dir: Path, region: str, tables: TruthTables) -> None:
+    """A region's truth tables, merged into the national files by ``merge_region_parts``."""
+    write_truth_tables(out_dir / PARTS_DIR / region, tables)
+
+
+def merge_region_parts(out_dir: Path, regions: list[str]) -> None:
+    """Concatenate the regions' tables in region order (streamed: one header, then the rows)."""
+    for name in TABLE_FILES.values():
+        with (out_dir / name).open("wb") as merged:
+            header_written = False
+            for region in regions:
+                part = out_dir / PARTS_DIR / region / name
+                with part.open("rb") as source:
+                    header = source.readline()
+                    if header.strip() in (b"", b'""'):  # a region without rows of this table
+                        continue
+                    if not header_written:
+                        merged.write(header)
+                        header_written = True
+                    shutil.copyfileobj(source, merged, 1 << 20)
+    shutil.rmtree(out_dir / PARTS_DIR)
+
+
+def write_bookkeeping(out_dir: Path, metadata: dict, files: pd.DataFrame, defects: pd.DataFrame) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
     files.to_csv(out_dir / "deliveries.csv", index=False)
     defects.to_csv(out_dir / "planted_defects.csv", index=False)
     (out_dir / "scenario.json").write_text(json.dumps({**metadata, "definitions": DEFINITIONS}, indent=2, default=str), encoding="utf-8")

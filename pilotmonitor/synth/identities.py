@@ -17,6 +17,10 @@ import numpy as np
 
 _WEIGHTS = np.array([9, 8, 7, 6, 5, 4, 3, 2, -1])
 TEST_RANGE = (999_900_006, 999_999_990)
+# Eight-digit prefixes [low, high) of the synthetic numbers beyond the test range; regions
+# of a large scenario each draw from their own slice (see region_ids).
+BSN_PREFIXES = (90_000_000, 99_990_000)
+EDUCATION_PREFIXES = (10_000_000, 11_000_000)
 
 
 def _digits(numbers: np.ndarray) -> np.ndarray:
@@ -73,6 +77,21 @@ def generate_onderwijsnummers(n: int, rng: np.random.Generator) -> np.ndarray:
                 seen.add(number)
                 out.append(number)
     return np.array(out[:n], dtype=np.int64)
+
+
+def draw_from_prefixes(n: int, prefixes: tuple[int, int], remainder: int, rng: np.random.Generator) -> np.ndarray:
+    """n distinct numbers with weighted sum == remainder (mod 11) from a slice of prefixes.
+
+    remainder 0 gives BSNs, 5 education numbers. Distinct because each prefix yields at most
+    one number; a slice too small for n is a configuration error, not a reason to reuse."""
+    low, high = prefixes
+    numbers, ok = _complete(low + rng.permutation(high - low).astype(np.int64), remainder)
+    numbers = numbers[ok]
+    if remainder == 0:
+        numbers = numbers[passes_bsn_check(numbers)]
+    if len(numbers) < n:
+        raise ValueError(f"{n:,} numbers needed but the prefix range {low}-{high} holds {len(numbers):,}")
+    return numbers[:n]
 
 
 def corrupt_check_digit(numbers: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -30,24 +30,24 @@ def _month(dates: pd.Series) -> pd.Series:
     return dates.dt.strftime("%Y-%m")
 
 
-def plant_invalid_requests(trajectories: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame:
+def plant_invalid_requests(trajectories: pd.DataFrame, scenario: Scenario, rng: np.random.Generator, offset: int = 0) -> pd.DataFrame:
     """Extra JW315 requests: copies of real ones whose BSN fails the 11-check."""
     rate = scenario.defects.invalid_bsn_rate
     n = max(1, round(rate * len(trajectories))) if rate > 0 and len(trajectories) else 0
     chosen = trajectories.iloc[rng.integers(0, len(trajectories), size=n)].copy()
-    chosen["trajectory_id"] = PLANTED_TRAJECTORY_OFFSET + np.arange(n)
+    chosen["trajectory_id"] = PLANTED_TRAJECTORY_OFFSET + offset + np.arange(n)
     chosen["bsn"] = identities.format_number(identities.corrupt_check_digit(chosen.bsn.astype(np.int64).to_numpy(), rng))
     return chosen.assign(planted="invalid_bsn")
 
 
-def plant_unknown_products(declarations: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame:
+def plant_unknown_products(declarations: pd.DataFrame, scenario: Scenario, rng: np.random.Generator, offset: int = 0) -> pd.DataFrame:
     """Extra debit lines with a product code that is not in the product list."""
     debits = declarations[declarations.debit_credit == "D"]
     rate = scenario.defects.unknown_product_code_rate
     n = max(1, round(rate * len(declarations))) if rate > 0 and len(debits) else 0
     chosen = debits.iloc[rng.integers(0, len(debits), size=n)].copy()
     chosen["product_code"] = UNKNOWN_PRODUCT_CODE
-    chosen["product_reference"] = [f"PX{i:010d}" for i in range(n)]
+    chosen["product_reference"] = [f"PX{offset + i:010d}" for i in range(n)]
     return chosen.assign(planted="unknown_product_code")
 
 
@@ -62,9 +62,9 @@ def _zip_bytes(members: list[tuple[str, bytes]], stamp: pd.Timestamp) -> bytes:
     return buffer.getvalue()
 
 
-def write_ijw_archives(trajectories: pd.DataFrame, declarations: pd.DataFrame, scenario: Scenario, months: pd.DatetimeIndex, landing_dir: Path, log: DeliveryLog, rng: np.random.Generator) -> None:
-    invalid = plant_invalid_requests(trajectories, scenario, rng)
-    unknown = plant_unknown_products(declarations, scenario, rng)
+def write_ijw_archives(trajectories: pd.DataFrame, declarations: pd.DataFrame, scenario: Scenario, months: pd.DatetimeIndex, landing_dir: Path, log: DeliveryLog, rng: np.random.Generator, planted_offset: int = 0) -> None:
+    invalid = plant_invalid_requests(trajectories, scenario, rng, planted_offset)
+    unknown = plant_unknown_products(declarations, scenario, rng, planted_offset)
     requests = pd.concat([trajectories.assign(planted=None), invalid], ignore_index=True)
     lines = pd.concat([declarations.assign(planted=None), unknown], ignore_index=True).sort_values(["declaration_number", "bsn", "product_reference"])
 

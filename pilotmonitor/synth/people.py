@@ -12,18 +12,25 @@ import numpy as np
 import pandas as pd
 
 from pilotmonitor.synth import identities
+from pilotmonitor.synth.region_ids import WHOLE_WORLD, RegionIds
 from pilotmonitor.synth.scenario import Scenario
 
 SHARE_WITHOUT_BSN = 0.02
 SHARE_LIVING_ELSEWHERE = 0.15
 
 
-def assign_identities(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame:
+def assign_identities(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario, rng: np.random.Generator, ids: RegionIds = WHOLE_WORLD) -> pd.DataFrame:
     n = len(pupils)
     out = pupils.copy()
     has_bsn = rng.random(n) >= SHARE_WITHOUT_BSN
-    bsn = identities.format_number(identities.generate_bsns(int(has_bsn.sum()), rng))
-    education = identities.format_number(identities.generate_onderwijsnummers(int((~has_bsn).sum()), rng))
+    n_bsn, n_education = int(has_bsn.sum()), int((~has_bsn).sum())
+    if ids.bsn_prefixes is None or ids.education_prefixes is None:
+        bsn_numbers, education_numbers = identities.generate_bsns(n_bsn, rng), identities.generate_onderwijsnummers(n_education, rng)
+    else:
+        bsn_numbers = identities.draw_from_prefixes(n_bsn, ids.bsn_prefixes, 0, rng)
+        education_numbers = identities.draw_from_prefixes(n_education, ids.education_prefixes, 5, rng)
+    bsn = identities.format_number(bsn_numbers)
+    education = identities.format_number(education_numbers)
     out["has_bsn"] = has_bsn
     out["bsn"] = None
     out.loc[has_bsn, "bsn"] = bsn

@@ -18,7 +18,7 @@ import pandas as pd
 
 from pilotmonitor.synth.care import PRODUCTS
 from pilotmonitor.synth.delivery_log import DeliveryLog
-from pilotmonitor.synth.scenario import Scenario
+from pilotmonitor.synth.scenario import PROVINCE_NAMES, Scenario
 
 SCHOOL_TYPE_LABEL = {"BAO": "Basisonderwijs", "SBO": "Speciaal basisonderwijs", "SO": "Speciaal onderwijs"}
 
@@ -26,7 +26,7 @@ SCHOOL_TYPE_LABEL = {"BAO": "Basisonderwijs", "SBO": "Speciaal basisonderwijs", 
 def write_duo_registry(schools: pd.DataFrame, scenario: Scenario, landing_dir: Path, log: DeliveryLog, delivered: pd.Timestamp) -> None:
     frame = pd.DataFrame(
         {
-            "PROVINCIE": schools.province.map({"GR": "Groningen", "FR": "Fryslân", "DR": "Drenthe", "NH": "Noord-Holland"}),
+            "PROVINCIE": schools.province.map(PROVINCE_NAMES),
             "BRIN NUMMER": schools.brin,
             "VESTIGINGSNUMMER": schools.vestiging,
             "VESTIGINGSNAAM": schools.name,
@@ -45,18 +45,24 @@ def write_duo_registry(schools: pd.DataFrame, scenario: Scenario, landing_dir: P
 
 def write_duo_pupil_counts(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario, landing_dir: Path, log: DeliveryLog) -> None:
     """Pupils per vestiging and age on 1 October of each year (small counts as "<5")."""
+    write_duo_pupil_count_files(duo_pupil_count_frames(pupils, schools, scenario), landing_dir, log)
+
+
+def duo_pupil_count_frames(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario) -> dict[int, pd.DataFrame]:
+    """The published rows per count year (a region's share; regions are concatenated)."""
     as_of = pd.Timestamp(scenario.as_of)
     first = pd.Timestamp(f"{scenario.first_month}-01")
+    out = {}
     for year in range(first.year, as_of.year + 1):
         count_date = pd.Timestamp(f"{year}-10-01")
-        if count_date < first or count_date > as_of:
+        if count_date < first or count_date > as_of or pd.Timestamp(f"{year + 1}-03-15") > as_of:
             continue
         present = pupils[(pupils.enrol_start <= count_date) & (pupils.enrol_end.fillna(pd.Timestamp.max) >= count_date)]
         birthday_after_count = (present.birth_date.dt.month > 10) | ((present.birth_date.dt.month == 10) & (present.birth_date.dt.day > 1))
         age = year - present.birth_date.dt.year - birthday_after_count
         counts = present.assign(age=age).groupby(["school_index", "age"]).size().rename("n").reset_index()
         counts = counts.merge(schools[["school_index", "brin", "vestiging"]], on="school_index")
-        frame = pd.DataFrame(
+        out[year] = pd.DataFrame(
             {
                 "BRIN NUMMER": counts.brin,
                 "VESTIGINGSNUMMER": counts.vestiging,
@@ -64,10 +70,15 @@ def write_duo_pupil_counts(pupils: pd.DataFrame, schools: pd.DataFrame, scenario
                 "LEEFTIJD": counts.age,
                 "AANTAL LEERLINGEN": np.where(counts.n < 5, "<5", counts.n.astype(str)),
             }
-        ).sort_values(["BRIN NUMMER", "LEEFTIJD"])
+        )
+    return out
+
+
+def write_duo_pupil_count_files(frames: dict[int, pd.DataFrame], landing_dir: Path, log: DeliveryLog) -> None:
+    """One file per count year, published in March of the next year."""
+    for year, frame in frames.items():
+        frame = frame.sort_values(["BRIN NUMMER", "VESTIGINGSNUMMER", "LEEFTIJD"])
         delivered = pd.Timestamp(f"{year + 1}-03-15")
-        if delivered > as_of:
-            continue
         path = landing_dir / "public" / "duo" / f"duo_leerlingen_po_leeftijd_{year}_{delivered:%Y%m%d}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, sep=";", index=False, encoding="utf-8")
@@ -76,6 +87,11 @@ def write_duo_pupil_counts(pupils: pd.DataFrame, schools: pd.DataFrame, scenario
 
 def write_cbs_youth_care(trajectories: pd.DataFrame, scenario: Scenario, landing_dir: Path, log: DeliveryLog, rng: np.random.Generator) -> None:
     """StatLine-style OData JSON: young people with youth care per municipality and year."""
+    write_cbs_document(cbs_youth_care_rows(trajectories, scenario, rng), scenario, landing_dir, log)
+
+
+def cbs_youth_care_rows(trajectories: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> list[dict]:
+    """The StatLine rows of the scenario's (or a region's) municipalities."""
     as_of = pd.Timestamp(scenario.as_of)
     first_year = int(scenario.first_month[:4])
     rows = []
@@ -88,16 +104,21 @@ def write_cbs_youth_care(trajectories: pd.DataFrame, scenario: Scenario, landing
             with_care = int(youth * 0.095 * rng.uniform(0.9, 1.1)) + len(active)
             rows.append(
                 {
-                    "ID": len(rows),
                     "RegioS": f"{code}  ",
                     "Perioden": f"{year}JJ00",
                     "JongerenMetJeugdhulp_1": float(with_care),
                     "JongerenMetJeugdhulpInProcenten_2": round(100 * with_care / youth, 1),
                 }
             )
+    return rows
+
+
+def write_cbs_document(rows: list[dict], scenario: Scenario, landing_dir: Path, log: DeliveryLog) -> None:
+    as_of = pd.Timestamp(scenario.as_of)
+    first_year = int(scenario.first_month[:4])
     document = {
         "odata.metadata": "https://opendata.cbs.nl/ODataApi/odata/85098NED/$metadata#Cbs.OData.WebAPI.TypedDataSet",
-        "value": rows,
+        "value": [{"ID": i, **row} for i, row in enumerate(rows)],
     }
     delivered = as_of.normalize()
     path = landing_dir / "public" / "cbs" / f"85098NED_TypedDataSet_{delivered:%Y%m%d}.json"

@@ -15,6 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pilotmonitor.pilots import Pilot
 
+# The twelve provinces: the short codes the scenarios use and the names DUO publishes.
+PROVINCE_NAMES = {
+    "GR": "Groningen", "FR": "Fryslân", "DR": "Drenthe", "OV": "Overijssel", "FL": "Flevoland", "GE": "Gelderland",
+    "UT": "Utrecht", "NH": "Noord-Holland", "ZH": "Zuid-Holland", "ZE": "Zeeland", "NB": "Noord-Brabant", "LI": "Limburg",
+}
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -23,7 +29,7 @@ class _Strict(BaseModel):
 class MunicipalitySpec(_Strict):
     name: str
     town: str
-    province: str
+    province: str = Field(pattern="^(" + "|".join(PROVINCE_NAMES) + ")$")
     pc4: tuple[int, int]
 
 
@@ -105,6 +111,10 @@ class Scenario(_Strict):
     closures: Closures
     effects: dict[str, PlantedEffect]
     defects: DefectSpec
+    # Schools whose questionnaires the survey platform delivers; None: every school.
+    surveyed_schools: list[str] | None = None
+    # Generate in regions of whole municipalities up to about this many pupils (None: one region).
+    max_region_pupils: int | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "Scenario":
@@ -118,6 +128,9 @@ class Scenario(_Strict):
         ids = [school.school_id for school in self.schools]
         if len(ids) != len(set(ids)):
             raise ValueError("duplicate school ids in scenario")
+        unknown = set(self.surveyed_schools or []) - set(ids)
+        if unknown:
+            raise ValueError(f"surveyed schools not in the scenario: {sorted(unknown)}")
         return self
 
     def check_against(self, pilots: list[Pilot]) -> None:

@@ -152,14 +152,44 @@ def build_exports(pupils: pd.DataFrame, absence: pd.DataFrame, schools: pd.DataF
 
 # --- planted row defects -------------------------------------------------------------
 
+class _Insertions:
+    """Planted rows inserted at random positions, each after a random row of the file as it
+    stands at that moment. The random draws are made as the rows are planted, but every
+    file is rebuilt once at the end: rebuilding it per planted row made planting quadratic
+    in the size of a region."""
+
+    def __init__(self) -> None:
+        self._pending: dict[int, tuple[ExportFile, list[int], list[pd.DataFrame]]] = {}
+        self._eligible: dict[int, pd.DataFrame] = {}
+
+    def sources(self, file: ExportFile) -> pd.DataFrame:
+        """Rows a planted copy may come from: unplanted rows with a BSN (planted rows never
+        qualify, so the file's own insertions do not change this list or its order)."""
+        if id(file) not in self._eligible:
+            self._eligible[id(file)] = file.rows[file.rows.planted.isna() & (file.rows.bsn != "")]
+        return self._eligible[id(file)]
+
+    def add(self, file: ExportFile, extra: pd.DataFrame, rng: np.random.Generator) -> None:
+        _, positions, extras = self._pending.setdefault(id(file), (file, [], []))
+        current = len(file.rows) + len(positions)
+        for row in rng.integers(0, max(current, 1), size=len(extra)).tolist():
+            positions.append(row)
+        extras.append(extra)
+
+    def apply(self) -> None:
+        for file, positions, extras in self._pending.values():
+            order = list(range(len(file.rows)))
+            for k, position in enumerate(positions):
+                order.insert(position + 1, len(file.rows) + k)  # just after the drawn row
+            file.rows = pd.concat([file.rows, *extras], ignore_index=True).iloc[order].reset_index(drop=True)
+        self._pending.clear()
+
+
 def _insert_rows(file: ExportFile, extra: pd.DataFrame, rng: np.random.Generator) -> None:
-    """Insert extra rows at random positions (after a random original row)."""
-    original = file.rows
-    key_original = np.arange(len(original)) * 2.0
-    key_extra = rng.integers(0, max(len(original), 1), size=len(extra)) * 2.0 + 1 + np.linspace(0, 0.5, len(extra), endpoint=False)
-    combined = pd.concat([original, extra], ignore_index=True)
-    order = np.argsort(np.concatenate([key_original, key_extra]), kind="stable")
-    file.rows = combined.iloc[order].reset_index(drop=True)
+    """Insert extra rows at random positions (after a random row)."""
+    insertions = _Insertions()
+    insertions.add(file, extra, rng)
+    insertions.apply()
 
 
 def _impossible_date(dialect: Dialect, year: int, rng: np.random.Generator) -> str:
@@ -183,11 +213,13 @@ def plant_row_defects(files: list[ExportFile], scenario: Scenario, rng: np.rando
     csv_absence = [f for f in absence_files if f.dialect.extension == "csv"]
     total = sum(len(f.rows) for f in absence_files)
 
+    insertions = _Insertions()
+
     def pick(pool: list[ExportFile]) -> ExportFile:
         return pool[rng.integers(0, len(pool))]
 
     def copies(file: ExportFile, n: int, kind: str) -> pd.DataFrame:
-        source_rows = file.rows[file.rows.planted.isna() & (file.rows.bsn != "")]
+        source_rows = insertions.sources(file)
         chosen = source_rows.iloc[rng.integers(0, len(source_rows), size=n)].copy()
         return chosen.assign(planted=kind, pupil_id=-1)
 
@@ -195,20 +227,20 @@ def plant_row_defects(files: list[ExportFile], scenario: Scenario, rng: np.rando
         file = pick(absence_files)
         extra = copies(file, 1, "invalid_bsn")
         extra["bsn"] = identities.format_number(identities.corrupt_check_digit(extra.bsn.astype(np.int64).to_numpy(), rng))
-        _insert_rows(file, extra, rng)
+        insertions.add(file, extra, rng)
     for i in range(spec.reserved_bsn_count if absence_files else 0):
         file = pick(absence_files)
         extra = copies(file, 1, "reserved_bsn").assign(bsn="000000000" if i % 2 == 0 else "999999999")
-        _insert_rows(file, extra, rng)
+        insertions.add(file, extra, rng)
     for _ in range(_planted_count(spec.duplicate_row_rate, total) if absence_files else 0):
         file = pick(absence_files)
         extra = copies(file, 1, "duplicate_row")
-        _insert_rows(file, extra, rng)
+        insertions.add(file, extra, rng)
     for _ in range(spec.impossible_date_count if csv_absence else 0):
         file = pick(csv_absence)
         extra = copies(file, 1, "impossible_date")
         extra["date"] = _impossible_date(file.dialect, file.school_year, rng)
-        _insert_rows(file, extra, rng)
+        insertions.add(file, extra, rng)
     for i in range(spec.missing_field_count if absence_files else 0):
         file = pick(absence_files)
         extra = copies(file, 1, "missing_field")
@@ -216,14 +248,15 @@ def plant_row_defects(files: list[ExportFile], scenario: Scenario, rng: np.rando
             extra[["bsn", "onderwijsnummer"]] = ""
         else:
             extra["date"] = ""
-        _insert_rows(file, extra, rng)
+        insertions.add(file, extra, rng)
     # Two enrolment rows with a BSN failing the 11-check.
     enrolment_files = [f for f in files if f.source == "school_enrolments" and (f.rows.bsn != "").any()]
     for _ in range(2 if spec.invalid_bsn_rate > 0 and enrolment_files else 0):
         file = pick(enrolment_files)
         extra = copies(file, 1, "invalid_bsn")
         extra["bsn"] = identities.format_number(identities.corrupt_check_digit(extra.bsn.astype(np.int64).to_numpy(), rng))
-        _insert_rows(file, extra, rng)
+        insertions.add(file, extra, rng)
+    insertions.apply()
 
 
 # --- writing -------------------------------------------------------------------------
@@ -235,7 +268,7 @@ def render(file: ExportFile) -> pd.DataFrame:
     for canonical, capitalised, snake in columns:
         values = file.rows[canonical]
         if canonical in DATE_COLUMNS:
-            values = values.map(file.dialect.format_date)
+            values = file.dialect.format_dates(values)
         elif canonical == "hours":
             values = values.map(file.dialect.format_decimal)
         out[file.dialect.header(capitalised, snake)] = values.to_numpy()

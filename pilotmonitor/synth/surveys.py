@@ -29,6 +29,10 @@ def simulate_surveys(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scen
     out: dict[tuple[str, int], pd.DataFrame] = {}
     shift_climate = {pid: e.climate_shift for pid, e in scenario.effects.items()}
     shift_satisfaction = {pid: e.satisfaction_shift for pid, e in scenario.effects.items()}
+    if scenario.surveyed_schools is not None:
+        schools = schools[schools.school_id.isin(scenario.surveyed_schools)]
+        if schools.empty:
+            return out
     for year in range(first.year, as_of.year + 1):
         survey_date = pd.Timestamp(f"{year}-03-15")
         if survey_date < first or survey_date > as_of:
@@ -63,6 +67,19 @@ def simulate_surveys(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scen
             responses = pd.concat(frames, ignore_index=True)
             responses.insert(0, "respondent", [f"R{year}{group[:2].upper()}{i:05d}" for i in range(len(responses))])
             out[(group, year)] = responses
+    return out
+
+
+def combine_regions(per_region: list[dict[tuple[str, int], pd.DataFrame]]) -> dict[tuple[str, int], pd.DataFrame]:
+    """One platform export per group and year over every region, respondents numbered anew."""
+    if len(per_region) == 1:
+        return per_region[0]
+    keys = sorted({key for responses in per_region for key in responses})
+    out = {}
+    for group, year in keys:
+        frame = pd.concat([r[(group, year)] for r in per_region if (group, year) in r], ignore_index=True)
+        frame["respondent"] = [f"R{year}{group[:2].upper()}{i:05d}" for i in range(len(frame))]
+        out[(group, year)] = frame
     return out
 
 
