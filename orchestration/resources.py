@@ -31,6 +31,7 @@ class PilotmonitorSettings(dg.ConfigurableResource):
             pilots_dir=Path(self.pilots_dir) if self.pilots_dir else base.pilots_dir,
             scenarios_dir=base.scenarios_dir,
             ijw_xsd_dir=Path(self.ijw_xsd_dir) if self.ijw_xsd_dir else base.ijw_xsd_dir,
+            read_workers=base.read_workers,
         )
 
 

@@ -6,6 +6,7 @@
 | PILOTMONITOR_PILOTS_DIR     | <repo>/pilots                             |
 | PILOTMONITOR_SCENARIOS_DIR  | <repo>/scenarios                          |
 | PILOTMONITOR_IJW_XSD_DIR    | <repo>/../shared/reference/ijw-3.2/xsd    |
+| PILOTMONITOR_READ_WORKERS   | processes reading deliveries: min(2, CPUs) |
 
 Inside the data directory: ``landing/`` (deliveries exactly as senders deliver them),
 ``ground_truth/`` (only for synthetic scenarios; never inside the landing area) and
@@ -26,12 +27,22 @@ def _path_from_env(name: str, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
+def _workers_from_env(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
     pilots_dir: Path
     scenarios_dir: Path
     ijw_xsd_dir: Path
+    read_workers: int = 1
 
     @property
     def landing_dir(self) -> Path:
@@ -55,4 +66,5 @@ class Settings:
                 "PILOTMONITOR_IJW_XSD_DIR",
                 REPO_ROOT.parent / "shared" / "reference" / "ijw-3.2" / "xsd",
             ),
+            read_workers=_workers_from_env("PILOTMONITOR_READ_WORKERS", min(2, os.cpu_count() or 1)),
         )

@@ -136,6 +136,9 @@ class DeliveryError(Exception):
         self.path = str(path)
         self.problem = problem
 
+    def __reduce__(self):  # picklable: raised in a worker process, reported by the loader
+        return (type(self), (self.path, self.problem))
+
 
 @dataclass
 class ReadResult:

@@ -11,6 +11,11 @@ Two kinds of leak are looked for in every text and integer column:
 
 The digit check runs inside DuckDB (no data leaves it); only counts and the table and
 column names are reported, never the values found.
+
+Each delivery is scanned once (``scan_new_deliveries``): its findings are recorded in
+``raw.leak_findings`` and the delivery in ``raw.leak_scanned``, so a monthly run scans
+the month's rows, not the whole raw layer again, and a leak found earlier keeps failing
+the check for as long as its delivery's rows are in the warehouse.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class Leak:
     column: str
     kind: str  # identifier_number | landing_name
     rows: int
+    delivery_id: str | None = None  # set when scanned per delivery
 
 
 def _tokens(values: set[str]) -> set[str]:
@@ -123,11 +129,19 @@ def _landing_name_tokens(files: tuple[Path, ...], files_per_kind: int) -> frozen
     return frozenset(_tokens(people) | {s.strip().lower() for s in streets if len(s.strip()) >= MIN_NAME_LENGTH})
 
 
-def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens: frozenset[str]) -> list[Leak]:
-    """Leaks per (table, column); tables are 'schema.table' names."""
+def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens: frozenset[str], delivery_ids: list[str] | None = None) -> list[Leak]:
+    """Leaks per (table, column); tables are 'schema.table' names. With ``delivery_ids``,
+    only those deliveries' rows are scanned and leaks are counted per delivery."""
     conn.execute("create or replace temp table _leak_names (token varchar)")
     if name_tokens:
         conn.executemany("insert into _leak_names values (?)", [[t] for t in sorted(name_tokens)])
+    by_delivery = delivery_ids is not None
+    if by_delivery:
+        conn.register("_leak_delivery_list", pd.DataFrame({"delivery_id": pd.Series(delivery_ids, dtype=object)}))
+        conn.execute("create or replace temp table _leak_deliveries as select cast(delivery_id as varchar) as delivery_id from _leak_delivery_list")
+        conn.unregister("_leak_delivery_list")
+    rows_of = (lambda qualified: f"(select * from {qualified} where delivery_id in (select delivery_id from _leak_deliveries))") if by_delivery else (lambda qualified: qualified)
+    group = "delivery_id" if by_delivery else "null"
     leaks: list[Leak] = []
     for qualified in tables:
         schema, table = qualified.split(".")
@@ -144,25 +158,50 @@ def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens:
             numbers = conn.execute(
                 f"""
                 with candidates as (
-                    select unnest(regexp_extract_all({as_text}, '(?:^|[^0-9A-Za-z])([0-9]{{9}})(?:$|[^0-9A-Za-z])', 1)) as s
-                    from {qualified} where {as_text} similar to '.*[0-9]{{9}}.*'
+                    select {group} as delivery, unnest(regexp_extract_all({as_text}, '(?:^|[^0-9A-Za-z])([0-9]{{9}})(?:$|[^0-9A-Za-z])', 1)) as s
+                    from {rows_of(qualified)} where {as_text} similar to '.*[0-9]{{9}}.*'
                 )
-                select count(*) from candidates where {IDENTIFIER_LIKE_SQL}
+                select delivery, count(*) from candidates where {IDENTIFIER_LIKE_SQL} group by all
                 """
-            ).fetchone()[0]
-            if numbers:
-                leaks.append(Leak(qualified, column, "identifier_number", int(numbers)))
+            ).fetchall()
+            leaks += [Leak(qualified, column, "identifier_number", int(n), d) for d, n in numbers if n]
             if data_type == "VARCHAR" and name_tokens:
                 hits = conn.execute(
                     f"""
-                    select count(*) from {qualified}
+                    select {group} as delivery, count(*) from {rows_of(qualified)}
                     where lower(trim("{column}")) in (select token from _leak_names)
                        or list_has_any(regexp_split_to_array(lower("{column}"), '{SPLIT_PATTERN}'), (select list(token) from _leak_names))
+                    group by all
                     """
-                ).fetchone()[0]
-                if hits:
-                    leaks.append(Leak(qualified, column, "landing_name", int(hits)))
+                ).fetchall()
+                leaks += [Leak(qualified, column, "landing_name", int(n), d) for d, n in hits if n]
     return leaks
+
+
+def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("create table if not exists raw.leak_scanned (delivery_id varchar, source varchar, scanned_at timestamp)")
+    conn.execute("create table if not exists raw.leak_findings (delivery_id varchar, source varchar, table_name varchar, column_name varchar, kind varchar, rows bigint)")
+
+
+def scan_new_deliveries(conn: duckdb.DuckDBPyConnection, source: str, tables: list[str], name_tokens: frozenset[str]) -> list[Leak]:
+    """Scan the source's loaded deliveries not scanned before, record what was found, and
+    return every recorded leak of the source's deliveries still loaded (new or earlier)."""
+    ensure_tables(conn)
+    todo = [row[0] for row in conn.execute(
+        """select delivery_id from raw.deliveries where source = ? and status = 'loaded'
+           and delivery_id not in (select delivery_id from raw.leak_scanned where source = ?)""", [source, source]).fetchall()]
+    if todo:
+        found = scan_tables(conn, tables, name_tokens, delivery_ids=todo)
+        conn.execute("begin transaction")
+        if found:
+            conn.executemany("insert into raw.leak_findings values (?, ?, ?, ?, ?, ?)", [[l.delivery_id, source, l.table, l.column, l.kind, l.rows] for l in found])
+        conn.execute("insert into raw.leak_scanned select delivery_id, ?, current_timestamp from _leak_deliveries", [source])
+        conn.execute("commit")
+    rows = conn.execute(
+        """select f.table_name, f.column_name, f.kind, sum(f.rows)::bigint from raw.leak_findings f
+           where f.source = ? and f.delivery_id in (select delivery_id from raw.deliveries where source = ? and status = 'loaded')
+           group by all order by all""", [source, source]).fetchall()
+    return [Leak(table, column, kind, int(n)) for table, column, kind, n in rows]
 
 
 def tables_in_schema(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:

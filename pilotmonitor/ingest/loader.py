@@ -31,6 +31,7 @@ import duckdb
 from pilotmonitor.ingest import warehouse_raw
 from pilotmonitor.ingest.contracts import DeliveryError, ReadOutput, ReadResult, iter_parts, scrub
 from pilotmonitor.ingest.deliveries import Delivery, UnrecognisedDelivery, describe, landing_files, parse_name, recognise, sha256_of
+from pilotmonitor.ingest.read_ahead import read_ahead
 
 Reader = Callable[[Path, Delivery], ReadOutput]  # one ReadResult or an iterator of parts
 _COPY_SUFFIX = re.compile(r" \(\d+\)(?=\.[^./]+$)")
@@ -179,19 +180,41 @@ def _concat_alike(frames: list) -> list:
     return out
 
 
-def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str, tables: list[str], reader: Reader) -> LoadSummary:
+# Reading in worker processes pays off from this many files to read (a worker starts in
+# about a second: it imports the readers).
+MIN_FILES_FOR_WORKERS = 64
+
+
+def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str, tables: list[str], reader: Reader, workers: int = 1) -> LoadSummary:
+    """Load the source's new and changed deliveries; ``workers`` > 1 reads them in that
+    many processes (``reader`` must then be picklable) while this process writes."""
     warehouse_raw.ensure_schema(conn)
     summary = LoadSummary(source)
     registered = {row[0]: (row[1], row[2]) for row in conn.execute("select path, sha256, delivery_id from raw.deliveries where source = ?", [source]).fetchall()}
     loaded_ids = {row[0]: row[1] for row in conn.execute("select delivery_id, path from raw.deliveries where status = 'loaded'").fetchall()}
+    todo = []
+    for path in files_of_source(landing_dir, source):
+        delivery = describe(landing_dir, path)
+        previous = registered.get(delivery.path)
+        if previous and previous[0] == delivery.sha256:
+            summary.unchanged += 1
+        else:
+            todo.append((path, delivery, previous))
+    # Read ahead what will be read: not a copy of a loaded or an earlier file. A copy of a
+    # file that then fails is read in-process when its turn comes.
+    seen = set(loaded_ids)
+    ahead = set()
+    for index, (_, delivery, _) in enumerate(todo):
+        if delivery.delivery_id not in seen:
+            ahead.add(index)
+            seen.add(delivery.delivery_id)
+    handles = None
+    if workers > 1 and len(ahead) >= MIN_FILES_FOR_WORKERS:
+        handles = read_ahead(reader, [(todo[i][0], todo[i][1]) for i in sorted(ahead)], workers)
     batch = _Batch(conn)
     try:
-        for path in files_of_source(landing_dir, source):
-            delivery = describe(landing_dir, path)
-            previous = registered.get(delivery.path)
-            if previous and previous[0] == delivery.sha256:
-                summary.unchanged += 1
-                continue
+        for index, (path, delivery, previous) in enumerate(todo):
+            read = next(handles) if handles is not None and index in ahead else (lambda p=path, d=delivery: reader(p, d))
             batch.begin()
             if previous:
                 _delete_delivery(conn, delivery.path, previous[1], tables)
@@ -199,7 +222,7 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
             if delivery.delivery_id in loaded_ids:
                 row = _register_row(delivery, "duplicate", duplicate_of=loaded_ids[delivery.delivery_id])
             else:
-                row = _load_one(batch, path, delivery, tables, reader)
+                row = _load_one(batch, delivery, tables, read)
                 if row["status"] == "loaded":
                     loaded_ids[delivery.delivery_id] = delivery.path
             batch.register.append(row)
@@ -210,15 +233,18 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
     except Exception:
         batch.rollback()
         raise
+    finally:
+        if handles is not None:
+            handles.close()
     mark_current(conn, source)
     return summary
 
 
-def _load_one(batch: _Batch, path: Path, delivery: Delivery, tables: list[str], reader: Reader) -> dict:
+def _load_one(batch: _Batch, delivery: Delivery, tables: list[str], read: Callable[[], ReadOutput]) -> dict:
     counts = _Counts()
     written = False   # part of this delivery already written to the tables (a large file)
     try:
-        for part in iter_parts(reader(path, delivery)):
+        for part in iter_parts(read()):
             _buffer_part(batch, part, delivery, tables)
             counts.rows_read += part.rows_read
             counts.rows_loaded += sum(len(t) for t in part.tables.values())

@@ -101,3 +101,9 @@ SOURCES: list[Source] = [
     Source("survey_responses", ["survey_responses"], _surveys, "questionnaires of parents, teachers and pupils", cadence_days=366),
 ]
 SOURCES_BY_NAME = {source.name: source for source in SOURCES}
+
+
+def read_delivery(source: str, ctx: ReadContext, path: Path, delivery: Delivery) -> ReadResult:
+    """The source's reader as a module-level function: picklable (with functools.partial)
+    for reading in worker processes."""
+    return SOURCES_BY_NAME[source].read(path, delivery, ctx)

@@ -5,11 +5,14 @@ pilot school, its comparison schools, the rates and planted effects) and target 
 per province. The pool adds invented municipalities and schools until each province
 reaches its totals. The result is one ordinary ``Scenario``.
 
-The generator then works region by region: a region is a set of whole municipalities of
-one province (iJw archives are per municipality, and pupils live in their school's
-province), up to about ``max_region_pupils`` pupils. Regions are independent: each has
-its own random stream and its own disjoint ranges of numbers (see ``RegionIds``), so
-they can be generated in any order or in parallel and still give the same files.
+The generator then works region by region: a region is a set of whole municipalities
+(iJw archives are per municipality), up to about ``max_region_pupils`` pupils. The base
+scenario's municipalities are the first region, always generated (every pilot needs its
+schools); the pool's invented municipalities follow, province by province, and pupils live
+in their region. Regions are independent: each has its own random stream and its own
+disjoint ranges of numbers (see ``RegionIds``), so they can be generated in any order or
+in parallel and still give the same files. Choosing provinces keeps the base region and
+those provinces' pool regions: a provincial comparison pool around every pilot.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pilotmonitor.synth.region_ids import RegionIds
 from pilotmonitor.synth.scenario import PROVINCE_NAMES, MunicipalitySpec, ProviderSpec, Scenario, SchoolSpec, _Strict, load_scenario
 
 SCHOOL_TYPES = ("BAO", "SBO", "SO")
-LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # BRIN letters; I, O and Q are left out as in DUO's codes
+LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # as in the demo's codes: I, O and Q (easily misread) left out
 # Pupils over the whole window per pupil enrolled at one time (stays of 4-8 years over
 # ten years, plus the pupils present at the start), with a margin: sizes the number ranges.
 SPELLS_PER_SEAT = 3.0
@@ -61,7 +64,7 @@ class PoolScenarioFile(_Strict):
 class Region:
     ids: RegionIds
     name: str
-    province: str
+    province: str | None  # None: the base region (several provinces)
     scenario: Scenario
     expected_pupils: float
 
@@ -91,12 +94,17 @@ def load_pool_scenario(path: Path) -> Scenario:
         if len(own) > target.municipalities:
             raise ValueError(f"{path.name}: province {province} has {len(own)} base municipalities, more than its target {target.municipalities}")
         municipalities.update(_municipalities(province, new_codes, target.pc4))
-        places = own + new_codes
+        places = new_codes  # the base municipalities keep the base scenario's schools
         base_counts = {t: sum(1 for s in base.schools if s.type == t and base.municipalities[s.municipality].province == province) for t in SCHOOL_TYPES}
-        for school_type in SCHOOL_TYPES:
-            n = target.schools.get(school_type, 0) - base_counts[school_type]
+        needed = {t: target.schools.get(t, 0) - base_counts[t] for t in SCHOOL_TYPES}
+        for school_type, n in needed.items():
             if n < 0:
                 raise ValueError(f"{path.name}: province {province} has more base {school_type} schools than its target")
+        if not places and any(needed.values()):
+            raise ValueError(f"{path.name}: province {province} needs pool schools but has no municipalities beyond the base scenario's")
+        for school_type, n in needed.items():
+            if n == 0:
+                continue
             sizes = np.maximum(10, np.round(pool.mean_size[school_type] * rng.lognormal(-pool.size_sd_log**2 / 2, pool.size_sd_log, n))).astype(int)
             where = rng.integers(0, len(places), n)
             clusters = rng.choice(list(pool.so_clusters), size=n, p=list(pool.so_clusters.values())) if school_type == "SO" else [None] * n
@@ -114,6 +122,7 @@ def load_pool_scenario(path: Path) -> Scenario:
     return base.model_copy(update={
         "name": spec.name, "seed": spec.seed, "municipalities": municipalities, "providers": providers,
         "schools": schools, "surveyed_schools": surveyed, "max_region_pupils": pool.max_region_pupils,
+        "base_municipalities": list(base.municipalities),
     })
 
 
@@ -142,41 +151,55 @@ def expected_pupils(scenario: Scenario, school: SchoolSpec, scale: float) -> flo
     return school.size * scale * scenario.pupil_scale
 
 
+BASE_REGION = "base"
+
+
 def regions(scenario: Scenario, scale: float) -> list[Region]:
-    """Cut the scenario into regions of whole municipalities, province by province."""
+    """Cut the scenario into regions of whole municipalities: the base scenario's first,
+    then the others province by province."""
     limit = float(scenario.max_region_pupils or "inf")
     by_municipality: dict[str, list[SchoolSpec]] = {}
     for school in scenario.schools:
         by_municipality.setdefault(school.municipality, []).append(school)
-    groups: list[tuple[str, list[str], float]] = []  # (name, municipality codes, expected pupils)
+
+    def load(code: str) -> float:
+        return sum(expected_pupils(scenario, s, scale) for s in by_municipality.get(code, []))
+
+    base = list(scenario.base_municipalities or [])
+    groups: list[tuple[str, str | None, list[str], float]] = []  # (name, province, municipality codes, expected pupils)
+    if base:
+        groups.append((BASE_REGION, None, base, sum(load(c) for c in base)))
     for province in PROVINCE_NAMES:
-        codes = [c for c, m in scenario.municipalities.items() if m.province == province]
+        codes = [c for c, m in scenario.municipalities.items() if m.province == province and c not in set(base)]
         current: list[str] = []
         pupils = 0.0
-        part = 1
         for code in codes:
-            load = sum(expected_pupils(scenario, s, scale) for s in by_municipality.get(code, []))
-            if current and pupils + load > limit:
-                groups.append((f"{province}-{part}", current, pupils))
-                current, pupils, part = [], 0.0, part + 1
+            if current and pupils + load(code) > limit:
+                groups.append((f"{province}-{len([g for g in groups if g[1] == province]) + 1}", province, current, pupils))
+                current, pupils = [], 0.0
             current.append(code)
-            pupils += load
+            pupils += load(code)
         if current:
-            groups.append((f"{province}-{part}", current, pupils))
-    total = sum(p for _, _, p in groups) or 1.0
-    bsn_edges = _split_range(BSN_PREFIXES, [p for _, _, p in groups], total * SPELLS_PER_SEAT)
-    education_edges = _split_range(EDUCATION_PREFIXES, [p for _, _, p in groups], total * SPELLS_PER_SEAT * 2 * SHARE_WITHOUT_BSN)
+            groups.append((f"{province}-{len([g for g in groups if g[1] == province]) + 1}", province, current, pupils))
+    # A municipality without schools has no pupils to simulate: a region of only such is left out.
+    groups = [g for g in groups if any(by_municipality.get(code) for code in g[2])]
+    loads = [g[3] for g in groups]
+    total = sum(loads) or 1.0
+    bsn_edges = _split_range(BSN_PREFIXES, loads, total * SPELLS_PER_SEAT)
+    education_edges = _split_range(EDUCATION_PREFIXES, loads, total * SPELLS_PER_SEAT * 2 * SHARE_WITHOUT_BSN)
     out = []
-    for index, (name, codes, pupils) in enumerate(groups):
+    for index, (name, province, codes, pupils) in enumerate(groups):
         members = set(codes)
         provinces_here = {scenario.municipalities[c].province for c in codes}
+        schools = [s for s in scenario.schools if s.municipality in members]
+        school_ids = {s.school_id for s in schools}
         sub = scenario.model_copy(update={
             "municipalities": {c: m for c, m in scenario.municipalities.items() if c in members},
             "providers": [p for p in scenario.providers if provinces_here & set(p.provinces)],
-            "schools": [s for s in scenario.schools if s.municipality in members],
-            "surveyed_schools": None if scenario.surveyed_schools is None else [s for s in scenario.surveyed_schools if s in {x.school_id for x in scenario.schools if x.municipality in members}],
+            "schools": schools,
+            "surveyed_schools": None if scenario.surveyed_schools is None else [s for s in scenario.surveyed_schools if s in school_ids],
         })
-        out.append(Region(RegionIds(index, bsn_edges[index], education_edges[index]), name, name.split("-")[0], sub, pupils))
+        out.append(Region(RegionIds(index, bsn_edges[index], education_edges[index]), name, province, sub, pupils))
     return out
 
 

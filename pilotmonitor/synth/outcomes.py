@@ -113,10 +113,12 @@ def _thuiszitter_spells(population: Population, scenario: Scenario, calendar: Sc
     length = 20 + rng.geometric(1 / 30, size=len(starts))
     spells = pd.DataFrame({"pupil_id": panel.pupil_id.to_numpy()[starts], "start_day": start_day, "length": length})
     spells["end_day"] = np.minimum(spells.start_day + spells.length, len(open_days)) - 1
-    # One spell at a time per pupil; a spell ends with the enrolment.
+    # One spell at a time per pupil, with at least one school day between two spells (two
+    # adjacent spells are one run of absence, and a spell is counted as the run); a spell
+    # ends with the enrolment.
     spells = spells.sort_values(["pupil_id", "start_day"]).reset_index(drop=True)
-    previous_end = spells.groupby("pupil_id").end_day.shift().fillna(-1).to_numpy()
-    spells = spells[spells.start_day.to_numpy() > previous_end].reset_index(drop=True)
+    previous_end = spells.groupby("pupil_id").end_day.shift().fillna(-2).to_numpy()
+    spells = spells[spells.start_day.to_numpy() > previous_end + 1].reset_index(drop=True)
     enrol_end = population.pupils.enrol_end.fillna(pd.Timestamp.max).to_numpy()[spells.pupil_id]
     day_dates = open_days.date.to_numpy()
     last_allowed = np.searchsorted(day_dates, enrol_end, side="right") - 1
@@ -193,6 +195,11 @@ def simulate_absence(population: Population, scenario: Scenario, calendar: Schoo
         .agg(hours=("hours", "sum"), reason=("reason", "first"))
         .assign(hours=lambda f: f.hours.clip(upper=FULL_DAY_HOURS))
     )
+    # Nor a full day of unauthorised absence on the school day just before or after a spell:
+    # it would lengthen the run, and the pipeline (rightly) counts runs, not reason codes.
+    next_to_spell = pd.MultiIndex.from_arrays([np.r_[spells.pupil_id, spells.pupil_id], np.r_[spells.start_day - 1, spells.end_day + 1]])
+    full_unauthorised = (episodes.kind == "ongeoorloofd").to_numpy() & (episodes.hours >= FULL_DAY_HOURS).to_numpy()
+    episodes = episodes[~(full_unauthorised & pd.MultiIndex.from_arrays([episodes.pupil_id, episodes.day]).isin(next_to_spell))]
     absence = pd.concat([episodes, spell_records], ignore_index=True).sort_values(["pupil_id", "date", "kind"]).reset_index(drop=True)
     absence["school_index"] = pupils.school_index.to_numpy()[absence.pupil_id]
     return absence.drop(columns="day"), spells

@@ -41,7 +41,7 @@ class ProviderSpec(_Strict):
 
 class SchoolSpec(_Strict):
     brin: str = Field(pattern=r"^[0-9]{2}[A-Z]{2}$")
-    vestiging: str = "00"
+    vestiging: str = Field(default="00", pattern=r"^[0-9]{2}$")
     name: str
     type: str = Field(pattern=r"^(BAO|SBO|SO)$")
     cluster: int | None = None
@@ -115,6 +115,9 @@ class Scenario(_Strict):
     surveyed_schools: list[str] | None = None
     # Generate in regions of whole municipalities up to about this many pupils (None: one region).
     max_region_pupils: int | None = None
+    # Municipalities of the base scenario (pilots and their comparison schools): always
+    # generated, as one region, whichever provinces are chosen.
+    base_municipalities: list[str] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "Scenario":

@@ -48,3 +48,47 @@ def test_planted_name_and_street_are_found(conn):
     conn.execute("insert into raw.t values ('x', 'Moeder Fenna belde', 1, '1', '1'), ('y', 'Jansen-Synthetisch', 1, '1', '1')")
     leaks = [l for l in scan_tables(conn, ["raw.t"], NAMES) if l.kind == "landing_name"]
     assert [(l.column, l.rows) for l in leaks] == [("reason", 2)]
+
+
+def _register(conn, delivery_id: str, rows: list[tuple[str, str]]) -> None:
+    conn.execute("insert into raw.deliveries (path, delivery_id, source, status) values (?, ?, 'src', 'loaded')", [f"{delivery_id}.csv", delivery_id])
+    for pseudonym, reason in rows:
+        conn.execute("insert into raw.v values (?, ?, ?)", [delivery_id, pseudonym, reason])
+
+
+@pytest.fixture()
+def registered():
+    from pilotmonitor.ingest import warehouse_raw
+    conn = duckdb.connect()
+    warehouse_raw.ensure_schema(conn)
+    conn.execute("create table raw.v (delivery_id varchar, pupil_pseudonym varchar, reason varchar)")
+    return conn
+
+
+def test_each_delivery_is_scanned_once_and_an_earlier_leak_keeps_failing(registered):
+    from pilotmonitor.ingest.leak_scan import scan_new_deliveries
+    conn = registered
+    _register(conn, "d1", [("a3f09c1b", "Ziek"), ("999964392", "Te laat")])
+    first = scan_new_deliveries(conn, "src", ["raw.v"], NAMES)
+    assert [(l.column, l.kind, l.rows) for l in first] == [("pupil_pseudonym", "identifier_number", 1)]
+    _register(conn, "d2", [("bf29fdd7", "Moeder Fenna belde")])
+    second = scan_new_deliveries(conn, "src", ["raw.v"], NAMES)
+    # d1 is not scanned again, but its leak is still reported; d2's name is found.
+    assert conn.execute("select delivery_id, count(*) from raw.leak_scanned group by 1 order by 1").fetchall() == [("d1", 1), ("d2", 1)]
+    assert {(l.column, l.kind) for l in second} == {("pupil_pseudonym", "identifier_number"), ("reason", "landing_name")}
+    # Once d1's delivery is gone (replaced by a corrected file), only d2's finding remains.
+    conn.execute("delete from raw.deliveries where delivery_id = 'd1'")
+    assert [(l.column, l.kind) for l in scan_new_deliveries(conn, "src", ["raw.v"], NAMES)] == [("reason", "landing_name")]
+
+
+def test_scan_per_delivery_counts_what_the_whole_scan_counts(registered):
+    conn = registered
+    _register(conn, "d1", [("999964392", "x"), ("108329477", "Fenna")])
+    _register(conn, "d2", [("999964392", "y")])
+    whole = {(l.column, l.kind): l.rows for l in scan_tables(conn, ["raw.v"], NAMES)}
+    per_delivery = scan_tables(conn, ["raw.v"], NAMES, delivery_ids=["d1", "d2"])
+    summed: dict = {}
+    for leak in per_delivery:
+        summed[(leak.column, leak.kind)] = summed.get((leak.column, leak.kind), 0) + leak.rows
+    assert summed == whole == {("pupil_pseudonym", "identifier_number"): 3, ("reason", "landing_name"): 1}
+    assert {l.delivery_id for l in per_delivery} == {"d1", "d2"}

@@ -201,3 +201,50 @@ def test_unexpected_error_rolls_back_the_open_batch_and_the_next_run_loads_it(la
     summary = load(conn, landing)
     assert summary.count("loaded") == 2
     assert conn.execute("select count(*) from raw.pilot_costs").fetchone()[0] == 2
+
+
+def crashing_reader(path: Path, delivery) -> ReadResult:
+    """A reader with a bug (not a bad delivery): must stop the source, not fail the file."""
+    if "2024" in path.name:
+        raise RuntimeError("disk full")
+    return fake_pilot_costs_reader(path, delivery)
+
+
+def warehouse_state(conn) -> dict:
+    return {
+        "rows": conn.execute("select delivery_id, row_locator, year, total_eur from raw.pilot_costs order by all").fetchall(),
+        "quarantine": conn.execute("select delivery_id, path, row_locator, reason from raw.quarantine order by all").fetchall(),
+        "register": conn.execute("select path, delivery_id, status, error, duplicate_of, rows_read, rows_loaded, rows_quarantined, is_current from raw.deliveries order by path").fetchall(),
+    }
+
+
+def test_reading_in_worker_processes_gives_the_same_warehouse(landing, monkeypatch):
+    """Read-ahead in two processes: same rows, quarantine and register as in-process, also for
+    a file that fails (its error crosses the process boundary), a duplicate, and a copy of
+    the failing file (read in-process when its turn comes, and failing the same way)."""
+    monkeypatch.setattr(loader, "MIN_FILES_FOR_WORKERS", 1)
+    for year in range(2015, 2023):
+        write(landing, f"p1_kosten_{year}0105.csv", f"{year};{year - 2000}\nbad")
+    write(landing, "p1_kosten_20230105.csv", "BROKEN")
+    write(landing, "p1_kosten_20230105 (1).csv", "BROKEN")
+    write(landing, "p1_kosten_20240105.csv", "2015;15\nbad")  # same content as 2015: a duplicate
+    states = []
+    for workers in (1, 2):
+        conn = duckdb.connect()
+        summary = load_source(conn, landing, "pilot_costs", ["pilot_costs"], fake_pilot_costs_reader, workers=workers)
+        assert (summary.count("loaded"), summary.count("failed"), summary.count("duplicate")) == (8, 2, 1)
+        states.append(warehouse_state(conn))
+    assert states[0] == states[1]
+    assert len(states[1]["rows"]) == 8 and len(states[1]["quarantine"]) == 8
+
+
+def test_unexpected_error_in_a_worker_stops_the_source_and_rolls_back(landing, monkeypatch):
+    monkeypatch.setattr(loader, "MIN_FILES_FOR_WORKERS", 1)
+    write(landing, "p1_kosten_20230105.csv", "2023;100")
+    write(landing, "p1_kosten_20240105.csv", "2024;200")
+    conn = duckdb.connect()
+    with pytest.raises(RuntimeError, match="disk full"):
+        load_source(conn, landing, "pilot_costs", ["pilot_costs"], crashing_reader, workers=2)
+    assert conn.execute("select count(*) from raw.deliveries").fetchone()[0] == 0
+    assert conn.execute("select count(*) from raw.pilot_costs").fetchone()[0] == 0
+    assert load(conn, landing).count("loaded") == 2

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pilotmonitor.cli import app
+from pilotmonitor.synth import truth_check
 from tests.warehouse.dbt_helpers import read_table, run_dbt, run_results
 
 HELD_BACK_PERIOD = "2026-10"  # the last monthly iJw delivery, added in a second run
@@ -85,28 +86,22 @@ def test_every_dbt_test_passes(warehouse):
 
 
 def test_school_months_reproduce_the_ground_truth(warehouse):
-    truth = pd.read_csv(warehouse["data"] / "ground_truth" / "school_month.csv")
-    truth["month"] = pd.to_datetime(truth.month + "-01")
-    built = marts(warehouse["db"], "select * from marts.fct_school_month")
-    built["month"] = pd.to_datetime(built.month)
-    merged = truth.merge(built, on=["school_id", "month"], how="outer", suffixes=("_truth", ""), indicator=True)
-    assert (merged._merge == "both").all(), merged[merged._merge != "both"][["school_id", "month", "_merge"]].head()
-    pairs = {
-        "pupil_months_truth": "pupil_months",
-        "referrals": "new_referrals",
-        "allocated_requests": "new_referrals_allocated",
-        "thuiszitter_pupils_truth": "thuiszitter_pupils",
-        "thuiszitter_spell_starts_truth": "thuiszitter_spell_starts",
-        "dropouts_truth": "dropouts",
-        "net_declared_cost_cents": "declared_cost_cents",
-        "treated": "is_treated",
-    }
-    for truth_column, mart_column in pairs.items():
-        differs = merged[merged[truth_column].astype("int64") != merged[mart_column].astype("int64")]
-        assert differs.empty, f"{mart_column} differs from the truth in {len(differs)} school-months, e.g.\n{differs[['school_id', 'month', truth_column, mart_column]].head()}"
-    for truth_column, mart_column in {"unauthorised_hours": "unauthorised_absence_hours", "authorised_hours": "authorised_absence_hours"}.items():
-        assert (merged[truth_column] - merged[mart_column]).abs().max() < 1e-6, mart_column
-    assert merged.referrals.sum() > 0 and merged.net_declared_cost_cents.sum() > 0 and merged.dropouts_truth.sum() > 0
+    with duckdb.connect(str(warehouse["db"]), read_only=True) as conn:
+        merged = truth_check.school_month_comparison(conn, warehouse["data"] / "ground_truth")
+    assert truth_check.problems(merged) == []
+    assert len(merged) > 0 and merged.referrals.sum() > 0 and merged.net_declared_cost_cents.sum() > 0 and merged.dropouts_truth.sum() > 0
+    summed = truth_check.totals(merged)
+    assert (summed.truth - summed.mart).abs().max() < 1e-3, summed
+
+
+def test_the_truth_comparison_notices_a_wrong_school_month(warehouse):
+    """The check the national benchmark relies on can fail: one referral more in one school-month."""
+    with duckdb.connect(str(warehouse["db"]), read_only=True) as conn:
+        merged = truth_check.school_month_comparison(conn, warehouse["data"] / "ground_truth")
+    merged.loc[merged.index[0], "new_referrals"] += 1
+    merged.loc[merged.index[1], "_merge"] = "left_only"
+    found = truth_check.problems(merged)
+    assert len(found) == 2 and "new_referrals differs in 1 school-months" in found[1]
 
 
 def test_pupils_and_yearly_costs_per_school_match_the_ground_truth(warehouse):

@@ -7,6 +7,7 @@ asset carries two blocking checks: its row accounting, and the leak scan (no BSN
 onderwijsnummer, no name or street from the landing area in its tables).
 """
 
+import functools
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from orchestration.resources import PilotmonitorSettings, WarehouseResource
 from pilotmonitor.ingest import leak_scan, warehouse_raw
 from pilotmonitor.ingest.loader import load_source
 from pilotmonitor.ingest.pseudonymise import PseudonymKeyError, Pseudonymiser, demo_key_path, load_key
-from pilotmonitor.ingest.sources import SOURCES, ReadContext, Source
+from pilotmonitor.ingest.sources import SOURCES, ReadContext, Source, read_delivery
 
 GROUP = "ingestion"
 PREVIEW_ROWS = 40
@@ -96,10 +97,11 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
         with warehouse.get_connection() as conn:
             warehouse_raw.ensure_schema(conn)
             ctx = ReadContext(pseudonymiser, schema_dir, _known_product_codes(conn) if source.depends_on else None)
-            summary = load_source(conn, settings.landing_dir, source.name, source.tables, lambda path, delivery: source.read(path, delivery, ctx))
+            reader = functools.partial(read_delivery, source.name, ctx)
+            summary = load_source(conn, settings.landing_dir, source.name, source.tables, reader, workers=settings.read_workers)
             metadata = _summary_metadata(summary, conn, source)
             accounting = accounting_problems(conn, source)
-            leaks = leak_scan.scan_tables(conn, [f"raw.{t}" for t in source.tables] + ["raw.quarantine"], leak_scan.landing_name_tokens(settings.landing_dir))
+            leaks = leak_scan.scan_new_deliveries(conn, source.name, [f"raw.{t}" for t in source.tables] + ["raw.quarantine"], leak_scan.landing_name_tokens(settings.landing_dir))
         for row in summary.new:
             if row["status"] == "failed":
                 context.log.error(f"delivery failed: {row['error']}")
