@@ -93,9 +93,8 @@ def generate(data_dir: Path, scenario_path: Path, pilots_dir: Path, scale: float
         # One world with one random stream: the demo's files stay exactly as they were.
         rng = np.random.default_rng(seed)
         outputs = [_generate_region(scenario, pilots, scale, rng, WHOLE_WORLD, landing, truth_dir, step)]
-        kept = scenario
     else:
-        rng, outputs, kept = _generate_regions(scenario, pilots, scale, seed, provinces, workers, landing, truth_dir, step)
+        rng, outputs = _generate_regions(scenario, pilots, scale, seed, provinces, workers, landing, truth_dir, step)
     for output in outputs:
         log.files.extend(output.files)
         log.defects.extend(output.defects)
@@ -103,10 +102,10 @@ def generate(data_dir: Path, scenario_path: Path, pilots_dir: Path, scale: float
     step("writing public data, pilot deliveries and surveys")
     as_of = pd.Timestamp(scenario.as_of)
     schools = pd.concat([o.schools for o in outputs], ignore_index=True)
-    public_data.write_duo_registry(schools, kept, landing, log, as_of + pd.Timedelta(days=1))
+    public_data.write_duo_registry(schools, scenario, landing, log, as_of + pd.Timedelta(days=1))
     years = sorted({year for o in outputs for year in o.duo_counts})
     public_data.write_duo_pupil_count_files({y: pd.concat([o.duo_counts[y] for o in outputs if y in o.duo_counts], ignore_index=True) for y in years}, landing, log)
-    public_data.write_cbs_document([row for o in outputs for row in o.cbs_rows], kept, landing, log)
+    public_data.write_cbs_document([row for o in outputs for row in o.cbs_rows], scenario, landing, log)
     public_data.write_product_list(landing, log, pd.Timestamp(f"{scenario.first_month}-01"))
     pilot_side.write_activity_logs(pilots, scenario, landing, log, rng)
     pilot_side.write_pilot_costs(pilots, scenario, landing, log, rng)
@@ -115,7 +114,7 @@ def generate(data_dir: Path, scenario_path: Path, pilots_dir: Path, scale: float
     step("writing ground truth")
     row_counts = {"schools": len(schools), **{key: sum(o.row_counts[key] for o in outputs) for key in outputs[0].row_counts}}
     metadata = ground_truth.scenario_metadata(scenario, scale, seed, pilots, row_counts)
-    if len(outputs) > 1 or outputs[0].parts:
+    if outputs[0].region:
         metadata["regions"] = [o.name for o in outputs]
         ground_truth.merge_region_parts(truth_dir, [o.name for o in outputs])
     files, defects = log.files_frame(), log.defects_frame()
@@ -128,7 +127,7 @@ class RegionOutput:
     """What a region hands back: its bookkeeping and the small shares of national files."""
 
     name: str
-    parts: bool  # truth written as region parts (True) or as the final tables (False)
+    region: bool  # a region of a regional scenario (its truth written as a part to merge)
     schools: pd.DataFrame  # the region's rows of the DUO school registry
     files: list
     defects: list
@@ -140,7 +139,7 @@ class RegionOutput:
 
 
 def _generate_regions(scenario: Scenario, pilots: list[Pilot], scale: float, seed: int, provinces: list[str] | None, workers: int,
-                      landing: Path, truth_dir: Path, step: Progress) -> tuple[np.random.Generator, list[RegionOutput], Scenario]:
+                      landing: Path, truth_dir: Path, step: Progress) -> tuple[np.random.Generator, list[RegionOutput]]:
     if provinces is not None:
         if scenario.max_region_pupils is None:
             raise ValueError(f"scenario {scenario.name} is one world: choosing provinces needs a regional scenario such as national")
@@ -153,24 +152,22 @@ def _generate_regions(scenario: Scenario, pilots: list[Pilot], scale: float, see
     # stream whichever provinces are chosen) and one for the national files.
     streams = np.random.SeedSequence(seed).spawn(len(every) + 1)
     step(f"{len(chosen)} regions, about {sum(r.expected_pupils for r in chosen):,.0f} pupils at a time, {workers} worker(s)")
-    outputs: dict[int, RegionOutput] = {}
     jobs = [(r.scenario, pilots, scale, streams[r.ids.index], r.ids, landing, truth_dir, r.name) for r in chosen]
+    outputs: dict[str, RegionOutput] = {}
+    for output in _run_jobs(jobs, workers):
+        outputs[output.name] = output
+        step(f"region {output.name}: {output.row_counts['pupils']:,} pupils in {output.seconds:.0f} s ({len(outputs)}/{len(jobs)})")
+    return np.random.default_rng(streams[-1]), [outputs[r.name] for r in chosen]
+
+
+def _run_jobs(jobs: list[tuple], workers: int):
+    """Region outputs as the regions finish: in-process, or in ``workers`` processes."""
     if workers <= 1:
-        for job in jobs:
-            output = _region_job(*job)
-            outputs[job[4].index] = output
-            step(f"region {output.name}: {output.row_counts['pupils']:,} pupils in {output.seconds:.0f} s ({len(outputs)}/{len(jobs)})")
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as executor:
-            futures = {executor.submit(_region_job, *job): job[4].index for job in jobs}
-            for future in as_completed(futures):
-                output = future.result()
-                outputs[futures[future]] = output
-                step(f"region {output.name}: {output.row_counts['pupils']:,} pupils in {output.seconds:.0f} s ({len(outputs)}/{len(jobs)})")
-    kept_codes = {code for r in chosen for code in r.scenario.municipalities}
-    kept = scenario.model_copy(update={"municipalities": {c: m for c, m in scenario.municipalities.items() if c in kept_codes},
-                                       "schools": [s for r in chosen for s in r.scenario.schools]})
-    return np.random.default_rng(streams[-1]), [outputs[i] for i in sorted(outputs)], kept
+        yield from (_region_job(*job) for job in jobs)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as executor:
+        for future in as_completed([executor.submit(_region_job, *job) for job in jobs]):
+            yield future.result()
 
 
 def _region_job(scenario: Scenario, pilots: list[Pilot], scale: float, stream: np.random.SeedSequence, ids: RegionIds,

@@ -169,18 +169,18 @@ def regions(scenario: Scenario, scale: float) -> list[Region]:
     groups: list[tuple[str, str | None, list[str], float]] = []  # (name, province, municipality codes, expected pupils)
     if base:
         groups.append((BASE_REGION, None, base, sum(load(c) for c in base)))
+    in_base = set(base)
     for province in PROVINCE_NAMES:
-        codes = [c for c, m in scenario.municipalities.items() if m.province == province and c not in set(base)]
-        current: list[str] = []
+        codes = [c for c, m in scenario.municipalities.items() if m.province == province and c not in in_base]
+        parts: list[list[str]] = []
         pupils = 0.0
         for code in codes:
-            if current and pupils + load(code) > limit:
-                groups.append((f"{province}-{len([g for g in groups if g[1] == province]) + 1}", province, current, pupils))
-                current, pupils = [], 0.0
-            current.append(code)
+            if not parts or pupils + load(code) > limit:
+                parts.append([])
+                pupils = 0.0
+            parts[-1].append(code)
             pupils += load(code)
-        if current:
-            groups.append((f"{province}-{len([g for g in groups if g[1] == province]) + 1}", province, current, pupils))
+        groups += [(f"{province}-{i + 1}", province, part, sum(load(c) for c in part)) for i, part in enumerate(parts)]
     # A municipality without schools has no pupils to simulate: a region of only such is left out.
     groups = [g for g in groups if any(by_municipality.get(code) for code in g[2])]
     loads = [g[3] for g in groups]

@@ -85,11 +85,6 @@ def write_duo_pupil_count_files(frames: dict[int, pd.DataFrame], landing_dir: Pa
         log.add_file(path, source="duo_pupil_counts", sender="DUO", period=str(year), delivered_on=f"{delivered:%Y-%m-%d}", file_format="csv", encoding="utf-8", rows=len(frame))
 
 
-def write_cbs_youth_care(trajectories: pd.DataFrame, scenario: Scenario, landing_dir: Path, log: DeliveryLog, rng: np.random.Generator) -> None:
-    """StatLine-style OData JSON: young people with youth care per municipality and year."""
-    write_cbs_document(cbs_youth_care_rows(trajectories, scenario, rng), scenario, landing_dir, log)
-
-
 def cbs_youth_care_rows(trajectories: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> list[dict]:
     """The StatLine rows of the scenario's (or a region's) municipalities."""
     as_of = pd.Timestamp(scenario.as_of)
