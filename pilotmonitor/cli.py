@@ -141,7 +141,8 @@ def run_summary(defs, result) -> tuple[Table, list]:
     Python assets get a row each; dbt models and seeds are counted per group (the
     warehouse has dozens); checks are counted per kind (the assets' own checks, dbt
     tests), with every failing check named. A failing check of warn severity is shown
-    but does not fail the run.
+    but does not fail the run. An asset whose materialization says it was ``reused``
+    (nothing it depends on changed) is shown as unchanged, with the reason.
     """
     import dagster as dg
 
@@ -151,9 +152,13 @@ def run_summary(defs, result) -> tuple[Table, list]:
     table = Table(title="pipeline run")
     table.add_column("asset")
     table.add_column("result")
+    reused = {}
     for event in result.get_asset_materialization_events():
+        note = event.materialization.metadata.get("reused")
+        if note is not None:
+            reused[event.asset_key] = str(getattr(note, "value", note))
         if not is_dbt.get(event.asset_key, False):
-            table.add_row(event.asset_key.to_user_string(), "materialized")
+            table.add_row(event.asset_key.to_user_string(), f"unchanged: {reused[event.asset_key]}" if event.asset_key in reused else "materialized")
     dbt_groups: dict[str, list] = {}
     for key, spec in specs.items():
         if is_dbt[key]:
@@ -161,7 +166,9 @@ def run_summary(defs, result) -> tuple[Table, list]:
     for group, keys in dbt_groups.items():
         done = sum(key in materialized for key in keys)
         colour = "" if done == len(keys) else "[red]"
-        table.add_row(f"{group} (dbt, {len(keys)} assets)", f"{colour}{done} of {len(keys)} materialized")
+        notes = [reused[key] for key in keys if key in reused]
+        note = f" (unchanged: {notes[0]})" if notes and len(notes) == done else f" ({len(notes)} unchanged)" if notes else ""
+        table.add_row(f"{group} (dbt, {len(keys)} assets)", f"{colour}{done} of {len(keys)} materialized{note}")
 
     evaluations = result.get_asset_check_evaluations()
     defined = defs.resolve_asset_graph().asset_check_keys
@@ -350,7 +357,8 @@ def print_report_locations(files) -> None:
             continue
         pdf = ("PDF beside them" if len(f.pdf) == 2 else f"[red]no PDF[/red]: {f.pdf_error}" if f.pdf_error
                else "no PDF (--no-pdf)")
-        console.print(f"  {f.pilot_id} ({f.result} result; disclosure control: {f.disclosure_status}; {pdf})", soft_wrap=True)
+        kept = "; unchanged, kept as it was" if f.reused else ""
+        console.print(f"  {f.pilot_id} ({f.result} result; disclosure control: {f.disclosure_status}; {pdf}{kept})", soft_wrap=True)
         console.print(f"    {f.html.get('nl')}", soft_wrap=True)
         console.print(f"    {f.html.get('en')}", soft_wrap=True)
         console.print(f"    {f.disclosure_log}", soft_wrap=True)
@@ -360,6 +368,7 @@ def print_report_locations(files) -> None:
 def report(
     pilot: Annotated[list[str] | None, typer.Option("--pilot", help="Only this pilot (repeatable); default every pilot in the registry.")] = None,
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print each report to PDF (needs Chromium).")] = True,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild even reports whose inputs, code and packages are unchanged.")] = False,
 ) -> None:
     """Write the policymaker reports from the published marts and the latest estimates:
     per pilot report.nl.html / report.en.html (+ PDF) and disclosure_log.json."""
@@ -370,7 +379,7 @@ def report(
     ids = pilot or [p.id for p in load_registry(settings.pilots_dir)]
     synthetic = (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file()
     with _open_warehouse_read_only(settings) as conn:
-        files = build_reports(conn, ids, settings.data_dir / "reports", synthetic=synthetic, pdf=pdf)
+        files = build_reports(conn, ids, settings.data_dir / "reports", synthetic=synthetic, pdf=pdf, reuse=not rebuild)
     print_report_locations(files)
     if any(f.error for f in files):
         raise typer.Exit(code=1)

@@ -5,6 +5,10 @@ A run whose checks fail (an error-level expectation on a delivery, a failing dbt
 row accounting, the leak scan) leaves the previously published tables untouched and
 records why in `published.publication_log`; `publication_state` then reports those
 results as stale, with the reasons, until a clean run publishes again.
+
+A clean run whose marts equal what is published (same tables, columns and row hashes: a
+monthly run without new data) copies nothing and logs 'unchanged': the publication, and
+so everything computed from it, keeps its run id and time.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from datetime import datetime, timezone
 
 import duckdb
 
+from pilotmonitor.table_digest import table_digest
+
 SCHEMA = "published"
 SOURCE_SCHEMA = "marts"
 LOG_COLUMNS = {
-    "logged_at": "TIMESTAMP", "run_id": "VARCHAR", "status": "VARCHAR",  # published | blocked
+    "logged_at": "TIMESTAMP", "run_id": "VARCHAR", "status": "VARCHAR",  # published | unchanged | blocked
     "tables": "VARCHAR", "rows": "BIGINT", "fingerprint": "VARCHAR", "reasons": "VARCHAR",
 }
 
@@ -92,24 +98,41 @@ def publish(conn: duckdb.DuckDBPyConnection, run_id: str, failures: list[Blockin
     tables = _mart_tables(conn)
     if not tables:
         raise RuntimeError("no marts to publish: build the warehouse first (dbt build)")
+    fingerprint = _fingerprint(conn, SOURCE_SCHEMA, tables)
+    if _published_tables(conn) == tables and _fingerprint(conn, SCHEMA, tables) == fingerprint:
+        conn.execute(f"insert into {SCHEMA}.publication_log values (?, ?, 'unchanged', ?, null, ?, null)",
+                     [_now(), run_id, ",".join(tables), fingerprint])
+        return publication_state(conn)
     conn.execute("begin transaction")
     try:
         total = 0
-        digest = hashlib.sha256()
         for table in tables:
             conn.execute(f"create or replace table {SCHEMA}.{table} as select * from {SOURCE_SCHEMA}.{table}")
-            count = conn.execute(f"select count(*) from {SCHEMA}.{table}").fetchone()[0]
-            total += count
-            digest.update(f"{table}:{count};".encode())
+            total += conn.execute(f"select count(*) from {SCHEMA}.{table}").fetchone()[0]
         conn.execute(
             f"insert into {SCHEMA}.publication_log values (?, ?, 'published', ?, ?, ?, null)",
-            [_now(), run_id, ",".join(tables), total, digest.hexdigest()[:16]],
+            [_now(), run_id, ",".join(tables), total, fingerprint],
         )
         conn.execute("commit")
     except Exception:
         conn.execute("rollback")
         raise
     return publication_state(conn)
+
+
+def _published_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = conn.execute(
+        "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' and table_name <> 'publication_log' order by 1",
+        [SCHEMA]).fetchall()
+    return [r[0] for r in rows]
+
+
+def _fingerprint(conn: duckdb.DuckDBPyConnection, schema: str, tables: list[str]) -> str:
+    """Content of these tables of a schema, independent of the schema's name."""
+    digest = hashlib.sha256()
+    for table in tables:
+        digest.update(table_digest(conn, schema, table).removeprefix(f"{schema}.").encode())
+    return digest.hexdigest()[:16]
 
 
 def publication_state(conn: duckdb.DuckDBPyConnection) -> PublicationState:
@@ -122,7 +145,8 @@ def publication_state(conn: duckdb.DuckDBPyConnection) -> PublicationState:
     last = conn.execute(
         f"select logged_at, run_id, rows from {SCHEMA}.publication_log where status = 'published' order by logged_at desc limit 1"
     ).fetchone()
-    since = last[0] if last else datetime.min
+    # a clean run that found nothing new to publish also ends a blocked period
+    since = conn.execute(f"select max(logged_at) from {SCHEMA}.publication_log where status in ('published', 'unchanged')").fetchone()[0] or datetime.min
     blocked = conn.execute(
         f"select min(logged_at), max_by(reasons, logged_at) from {SCHEMA}.publication_log where status = 'blocked' and logged_at > ?", [since]
     ).fetchone()

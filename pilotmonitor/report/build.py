@@ -27,6 +27,7 @@ from pilotmonitor.analysis_plan.store import residual_df
 from pilotmonitor.disclosure import CheckedOutput, DisclosureRules, Release
 
 from . import charts
+from . import reuse as report_reuse
 from .browser import BrowserMissing, PdfJob, print_pdfs
 from .content import Effect, ReportContent, read_content
 from .narrative import effect_lines, limit_lines, quality_lines, status_text
@@ -49,6 +50,20 @@ class ReportFiles:
     result: str = "interim"
     synthetic: bool = False
     error: str | None = None          # no report: why (e.g. the pilot has no pilot months yet)
+    reused: bool = False              # the files on disk were already this report (reuse.py)
+
+    def record(self) -> dict:
+        """What reuse.py keeps beside the report (file names relative to its directory)."""
+        name = lambda path: path.relative_to(self.directory).as_posix()  # noqa: E731
+        return {"html": {k: name(v) for k, v in self.html.items()}, "pdf": {k: name(v) for k, v in self.pdf.items()},
+                "disclosure_log": name(self.disclosure_log) if self.disclosure_log else None,
+                "disclosure_status": self.disclosure_status, "pdf_error": self.pdf_error, "result": self.result}
+
+    @classmethod
+    def from_record(cls, pilot_id: str, directory: Path, record: dict, synthetic: bool) -> "ReportFiles":
+        return cls(pilot_id, directory, html={k: directory / v for k, v in record["html"].items()},
+                   pdf={k: directory / v for k, v in record["pdf"].items()}, disclosure_log=directory / record["disclosure_log"],
+                   disclosure_status=record["disclosure_status"], result=record["result"], synthetic=synthetic, reused=True)
 
 
 @dataclass
@@ -327,19 +342,30 @@ def build_report(conn: duckdb.DuckDBPyConnection, pilot_id: str, reports_dir: Pa
 
 
 def build_reports(conn: duckdb.DuckDBPyConnection, pilot_ids: list[str], reports_dir: Path, synthetic: bool,
-                  pdf: bool = True) -> list[ReportFiles]:
+                  pdf: bool = True, reuse: bool = True) -> list[ReportFiles]:
     """Every pilot's report; a pilot that cannot have one (no estimates, no pilot months in
-    the data yet) gets a ReportFiles with `error` set and does not stop the others."""
+    the data yet) gets a ReportFiles with `error` set and does not stop the others. With
+    `reuse`, a report whose inputs, code and packages are unchanged is kept as it is."""
     from pilotmonitor.analysis_plan.sample import AnalysisInputError
 
     rules = DisclosureRules.from_acro()
     files = []
     for pid in pilot_ids:
+        directory = reports_dir / pid
+        key = report_reuse.report_key(conn, pid, synthetic, pdf, rules) if reuse else None
+        record = report_reuse.recorded(directory, key)
+        if record is not None:
+            files.append(ReportFiles.from_record(pid, directory, record, synthetic))
+            continue
+        report_reuse.forget(directory)
         try:
-            files.append(build_report(conn, pid, reports_dir, synthetic, pdf=pdf, rules=rules))
+            built = build_report(conn, pid, reports_dir, synthetic, pdf=pdf, rules=rules)
         except (LookupError, AnalysisInputError) as exc:
             log.warning("report %s not written: %s", pid, exc)
-            files.append(ReportFiles(pid, reports_dir / pid, synthetic=synthetic, result="none", error=str(exc)))
+            files.append(ReportFiles(pid, directory, synthetic=synthetic, result="none", error=str(exc)))
+            continue
+        report_reuse.write_record(directory, key, built.record())
+        files.append(built)
     return files
 
 

@@ -66,3 +66,30 @@ def test_nothing_published_before_the_first_clean_run(conn):
     state = publish(conn, "run-1", blocking_failures([Check("raw_x", "row_accounting", False, "ERROR")]))
     assert state.published_at is None and "nothing published yet" in state.summary()
     assert conn.execute("select count(*) from information_schema.tables where table_schema = 'published' and table_name = 'fct_school_month'").fetchone()[0] == 0
+
+
+def test_a_clean_run_without_new_marts_copies_nothing_and_keeps_the_publication(conn):
+    publish(conn, "run-1", [])
+    state = publish(conn, "run-2", [])
+    assert state.run_id == "run-1" and not state.is_stale
+    log = conn.execute("select run_id, status from published.publication_log order by logged_at").fetchall()
+    assert log == [("run-1", "published"), ("run-2", "unchanged")]
+
+
+def test_a_changed_published_copy_or_a_new_mart_is_published_again(conn):
+    publish(conn, "run-1", [])
+    conn.execute("update published.fct_school_month set pupil_months = 11")  # edited by hand: same row count
+    assert publish(conn, "run-2", []).run_id == "run-2"
+    assert conn.execute("select pupil_months from published.fct_school_month").fetchone()[0] == 10
+    conn.execute("create table marts.dim_school as select 'S1' as school_id")
+    assert publish(conn, "run-3", []).run_id == "run-3"
+    assert conn.execute("select count(*) from published.dim_school").fetchone()[0] == 1
+
+
+def test_an_unchanged_clean_run_after_a_blocked_one_ends_the_stale_mark(conn):
+    publish(conn, "run-1", [])
+    conn.execute("update marts.fct_school_month set pupil_months = 99")
+    assert publish(conn, "run-2", blocking_failures([Check("raw_x", "row_accounting", False, "ERROR")])).is_stale
+    conn.execute("update marts.fct_school_month set pupil_months = 10")  # the bad delivery was withdrawn
+    state = publish(conn, "run-3", [])
+    assert state.run_id == "run-1" and not state.is_stale

@@ -50,7 +50,7 @@ def effect_estimates(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     if failed:
         context.log.warning(f"{failed} estimate(s) not estimable; see the method column")
     return dg.MaterializeResult(metadata={
-        "rows": len(table), "not_estimable": failed, "artifact": str(path), "reused": why if reused else "no",
+        "rows": len(table), "not_estimable": failed, "artifact": str(path), **({"reused": why} if reused else {}),
         "input_hash": str(table["input_hash"].iloc[0]) if len(table) else "",
         "primary": dg.MetadataValue.md("\n".join(lines)),
     })

@@ -54,7 +54,11 @@ def pilot_reports(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         description=("outputs withheld in: " + ", ".join(failed)) if failed else "every report passed or needs review only",
         metadata={"status_per_pilot": dg.MetadataValue.json(statuses)},
     )
+    reused = [f.pilot_id for f in files if f.reused]
+    if reused:
+        context.log.info(f"reports kept (inputs, code and packages unchanged): {', '.join(reused)}")
     return dg.MaterializeResult(check_results=[check], metadata={
+        **({"reused": f"{len(reused)} of {len(files)} reports unchanged: " + ", ".join(reused)} if reused else {}),
         "reports": dg.MetadataValue.md("\n".join(lines)),
         "directory": str(settings.data_dir / "reports"),
         "synthetic": synthetic,

@@ -22,9 +22,11 @@ Models are in group "warehouse", seeds (schema reference) in group "reference".
 """
 
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
+from graphlib import TopologicalSorter
 from typing import Any
 
 import dagster as dg
@@ -33,6 +35,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from orchestration.defs.ingestion import assets as ingestion_assets
 from orchestration.defs.landing import assets as landing_assets
 from orchestration.defs.registry import assets as registry_assets
+from orchestration.defs.warehouse import reuse
 from orchestration.defs.warehouse.project import dbt_env, dbt_executable, dbt_project, ensure_manifest, patched_environ
 from orchestration.resources import WarehouseResource
 from pilotmonitor.ingest.sources import SOURCES
@@ -115,18 +118,67 @@ translator = PilotmonitorDbtTranslator(
 @dbt_assets(manifest=ensure_manifest(), project=dbt_project, dagster_dbt_translator=translator, name="warehouse_dbt_build")
 def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """`dbt build` of the selected models and seeds, with their tests, on the warehouse of
-    the run's settings."""
+    the run's settings; a full build is skipped when nothing it reads changed (reuse.py)."""
     warehouse_path = warehouse.path()
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    context.log.info(f"dbt build on {warehouse_path}")
+    full = (context.selected_asset_keys == set(warehouse_dbt_assets.keys)
+            and context.selected_asset_check_keys == set(warehouse_dbt_assets.check_keys))
+    # The fingerprints are taken with this process's connection closed: dbt is another
+    # process, and DuckDB allows one writer.
+    with warehouse.get_connection() as conn:
+        state, why, inputs = reuse.reusable_build(conn, dbt_schemas())
+        if state is None or not full:
+            reuse.forget(conn)
+    if state is not None and full:
+        context.log.info(f"dbt build not run: {why}")
+        yield from _reused(context, state, why)
+        return
+    context.log.info(f"dbt build on {warehouse_path} ({why if full else 'a selection of the warehouse'})")
     # One target directory per warehouse, kept between runs: dbt's partial parse
     # (target/partial_parse.msgpack) then re-parses only changed files instead of the whole
     # project (dagster-dbt's default is a fresh directory per run: a full parse every time).
     # One writer per DuckDB file means one build at a time uses it.
     target = warehouse_path.parent / "dbt_target"
+    checks: list[reuse.RecordedCheck] = []
     with patched_environ(dbt_env(warehouse_path)):
         invocation = dbt.cli(["build"], context=context, target_path=target)  # starts the dbt subprocess
-    yield from invocation.stream()
+    for event in invocation.stream():
+        if isinstance(event, dg.AssetCheckResult) and event.asset_key is not None:
+            checks.append(reuse.RecordedCheck(list(event.asset_key.path), event.check_name or "", bool(event.passed),
+                                              event.severity.value, event.description))
+        yield event
+    if full:  # reached only when the build succeeded (a failed one raises above)
+        with warehouse.get_connection() as conn:
+            reuse.record(conn, context.run_id, inputs, reuse.outputs_fingerprint(conn, dbt_schemas()), checks)
+
+
+def _reused(context: dg.AssetExecutionContext, state: reuse.BuildState, why: str):
+    """The events of a build that was not needed: every model and seed materialized with
+    the recorded build's data version, every test with the recorded build's result."""
+    note = f"not rebuilt: {why}"
+    for key in _topological_keys():
+        yield dg.MaterializeResult(asset_key=key, metadata={"reused": note}, data_version=dg.DataVersion(state.inputs[:16]))
+    for check in state.checks:
+        yield dg.AssetCheckResult(
+            asset_key=dg.AssetKey(check.asset_key), check_name=check.check_name, passed=check.passed,
+            severity=dg.AssetCheckSeverity(check.severity),
+            description=f"result of the build of run {state.run_id[:8]} on the same inputs" + (f": {check.description}" if check.description else ""),
+            metadata={"reused": note})
+
+
+@cache
+def _topological_keys() -> list[dg.AssetKey]:
+    """The dbt assets, each after its dependencies (Dagster requires that order)."""
+    specs = {spec.key: spec for spec in warehouse_dbt_assets.specs}
+    graph = {key: {dep.asset_key for dep in spec.deps if dep.asset_key in specs} for key, spec in specs.items()}
+    return list(TopologicalSorter(graph).static_order())
+
+
+@cache
+def dbt_schemas() -> list[str]:
+    """The schemas the project's models, seeds and snapshots are written to."""
+    manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
+    return sorted({node["schema"] for node in manifest["nodes"].values() if node["resource_type"] in ("model", "seed", "snapshot")})
 
 
 def dbt_resource() -> DbtCliResource:

@@ -84,16 +84,21 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def project_files(project_dir: Path = DBT_PROJECT_DIR) -> list[Path]:
+    """Every file dbt parses, in a stable order."""
+    files = [project_dir / name for name in _MANIFEST_INPUT_FILES if (project_dir / name).is_file()]
+    for folder in _MANIFEST_INPUT_DIRS:
+        if (project_dir / folder).is_dir():
+            files.extend(p for p in (project_dir / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return sorted(files, key=lambda p: p.relative_to(project_dir).as_posix())
+
+
 def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR, manifest: Path = MANIFEST_PATH) -> bool:
     """True when the manifest is missing or older than any file dbt parses."""
     if not manifest.is_file():
         return True
     built = manifest.stat().st_mtime
-    candidates = [project_dir / name for name in _MANIFEST_INPUT_FILES]
-    for folder in _MANIFEST_INPUT_DIRS:
-        if (project_dir / folder).is_dir():
-            candidates.extend(p for p in (project_dir / folder).rglob("*") if p.is_file())
-    return any(p.is_file() and p.stat().st_mtime > built for p in candidates)
+    return any(p.stat().st_mtime > built for p in project_files(project_dir))
 
 
 def parse_manifest(warehouse_path: Path | None = None) -> Path:

@@ -1,0 +1,101 @@
+"""Whether a pilot's report on disk is the one a rebuild would write: a monthly run without
+new data should not redraw charts and reprint PDFs (about 3 s per pilot, most of a rerun).
+
+The key of a report is a hash of everything it is made from: the pilot's rows of
+``results.effect_estimates`` (with their provenance), the publication it reads (content
+fingerprint and stale state), the delivery totals it quotes, the disclosure rules, the
+synthetic label, whether PDFs are wanted, the committed code and the package versions.
+It is written beside the report (``report_key.json``) after a complete build; a report is
+reused only when its key matches and every file it listed is still there. Uncommitted
+code (``+dirty``) is never trusted, as for the estimates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+
+import duckdb
+
+from pilotmonitor.analysis_plan.store import code_version, package_versions
+from pilotmonitor.disclosure import DisclosureRules
+
+KEY_FILE = "report_key.json"
+_PACKAGES = ("matplotlib", "jinja2", "acro")
+
+
+def report_key(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool, pdf: bool, rules: DisclosureRules,
+               code: str | None = None) -> str | None:
+    """The key of this pilot's report now; None when it must not be reused (dirty code)."""
+    code = code_version() if code is None else code
+    if code.endswith("+dirty"):
+        return None
+    try:
+        return _key(conn, pilot_id, synthetic, pdf, rules, code)
+    except duckdb.CatalogException:  # nothing published or estimated yet: the build says why
+        return None
+
+
+def _key(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool, pdf: bool, rules: DisclosureRules, code: str) -> str:
+    from pilotmonitor.publication.gate import publication_state
+
+    estimates = conn.execute("select * from results.effect_estimates where pilot_id = ? order by role, outcome, estimator",
+                             [pilot_id]).df()
+    publication = conn.execute(
+        "select fingerprint from published.publication_log where status = 'published' order by logged_at desc limit 1").fetchone()
+    deliveries = conn.execute(
+        "select count(*) filter (where status = 'loaded'), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
+        "from raw.deliveries").fetchone()
+    versions = {name: _version(name) for name in _PACKAGES}
+    parts = {
+        "pilot": pilot_id, "estimates": estimates.to_csv(index=False, lineterminator="\n", float_format="%.12g"),
+        "publication": publication[0] if publication else None, "publication_state": publication_state(conn).summary(),
+        "deliveries": [int(v) for v in deliveries], "rules": repr(rules), "synthetic": synthetic, "pdf": pdf,
+        "code": code, "packages": package_versions(), "report_packages": versions,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def recorded(directory: Path, key: str | None) -> dict | None:
+    """What the report in this directory was built with, if its key is ``key`` and every
+    file it wrote is still there."""
+    path = directory / KEY_FILE
+    if key is None or not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if record.get("key") != key or record.get("pdf_error"):
+        return None
+    files = [*record.get("html", {}).values(), *record.get("pdf", {}).values(), record.get("disclosure_log")]
+    if not all(isinstance(f, str) and (directory / f).is_file() for f in files):
+        return None
+    return record
+
+
+def forget(directory: Path) -> None:
+    """Before a build: a build that stops half-way must not leave a key that claims its files."""
+    (directory / KEY_FILE).unlink(missing_ok=True)
+
+
+def write_record(directory: Path, key: str | None, record: dict) -> None:
+    """After a complete build (files named relative to ``directory``); no key, no record."""
+    if key is None:
+        return
+    path = directory / KEY_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"key": key, **record}, indent=1, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+
+
+__all__ = ["KEY_FILE", "forget", "recorded", "report_key", "write_record"]
