@@ -142,7 +142,7 @@ def run_summary(defs, result) -> tuple[Table, list]:
     warehouse has dozens); checks are counted per kind (the assets' own checks, dbt
     tests), with every failing check named. A failing check of warn severity is shown
     but does not fail the run. An asset whose materialization says it was ``reused``
-    (nothing it depends on changed) is shown as unchanged, with the reason.
+    (nothing it depends on changed) is shown as unchanged (the reason is in its metadata).
     """
     import dagster as dg
 
@@ -158,7 +158,7 @@ def run_summary(defs, result) -> tuple[Table, list]:
         if note is not None:
             reused[event.asset_key] = str(getattr(note, "value", note))
         if not is_dbt.get(event.asset_key, False):
-            table.add_row(event.asset_key.to_user_string(), f"unchanged: {reused[event.asset_key]}" if event.asset_key in reused else "materialized")
+            table.add_row(event.asset_key.to_user_string(), "unchanged" if event.asset_key in reused else "materialized")
     dbt_groups: dict[str, list] = {}
     for key, spec in specs.items():
         if is_dbt[key]:
@@ -166,8 +166,8 @@ def run_summary(defs, result) -> tuple[Table, list]:
     for group, keys in dbt_groups.items():
         done = sum(key in materialized for key in keys)
         colour = "" if done == len(keys) else "[red]"
-        notes = [reused[key] for key in keys if key in reused]
-        note = f" (unchanged: {notes[0]})" if notes and len(notes) == done else f" ({len(notes)} unchanged)" if notes else ""
+        kept = sum(key in reused for key in keys)
+        note = " (unchanged)" if kept and kept == done else f" ({kept} unchanged)" if kept else ""
         table.add_row(f"{group} (dbt, {len(keys)} assets)", f"{colour}{done} of {len(keys)} materialized{note}")
 
     evaluations = result.get_asset_check_evaluations()

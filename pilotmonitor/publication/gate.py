@@ -127,6 +127,11 @@ def _published_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
+def published_fingerprint(conn: duckdb.DuckDBPyConnection) -> str:
+    """The content of what analyses and reports read now."""
+    return _fingerprint(conn, SCHEMA, _published_tables(conn))
+
+
 def _fingerprint(conn: duckdb.DuckDBPyConnection, schema: str, tables: list[str]) -> str:
     """Content of these tables of a schema, independent of the schema's name."""
     digest = hashlib.sha256()

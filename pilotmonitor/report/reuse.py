@@ -2,8 +2,8 @@
 new data should not redraw charts and reprint PDFs (about 3 s per pilot, most of a rerun).
 
 The key of a report is a hash of everything it is made from: the pilot's rows of
-``results.effect_estimates`` (with their provenance), the publication it reads (content
-fingerprint and stale state), the delivery totals it quotes, the disclosure rules, the
+``results.effect_estimates`` (with their provenance), the content of the published tables
+and the publication's state, the delivery totals it quotes, the disclosure rules, the
 synthetic label, whether PDFs are wanted, the committed code and the package versions.
 It is written beside the report (``report_key.json``) after a complete build; a report is
 reused only when its key matches and every file it listed is still there. Uncommitted
@@ -21,6 +21,7 @@ import duckdb
 
 from pilotmonitor.analysis_plan.store import code_version, package_versions
 from pilotmonitor.disclosure import DisclosureRules
+from pilotmonitor.publication.gate import publication_state, published_fingerprint
 
 KEY_FILE = "report_key.json"
 _PACKAGES = ("matplotlib", "jinja2", "acro")
@@ -34,24 +35,20 @@ def report_key(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool, 
         return None
     try:
         return _key(conn, pilot_id, synthetic, pdf, rules, code)
-    except duckdb.CatalogException:  # nothing published or estimated yet: the build says why
+    except duckdb.CatalogException:  # nothing estimated yet: the build says why
         return None
 
 
 def _key(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool, pdf: bool, rules: DisclosureRules, code: str) -> str:
-    from pilotmonitor.publication.gate import publication_state
-
     estimates = conn.execute("select * from results.effect_estimates where pilot_id = ? order by role, outcome, estimator",
                              [pilot_id]).df()
-    publication = conn.execute(
-        "select fingerprint from published.publication_log where status = 'published' order by logged_at desc limit 1").fetchone()
     deliveries = conn.execute(
         "select count(*) filter (where status = 'loaded'), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
         "from raw.deliveries").fetchone()
     versions = {name: _version(name) for name in _PACKAGES}
     parts = {
         "pilot": pilot_id, "estimates": estimates.to_csv(index=False, lineterminator="\n", float_format="%.12g"),
-        "publication": publication[0] if publication else None, "publication_state": publication_state(conn).summary(),
+        "published": published_fingerprint(conn), "publication_state": publication_state(conn).summary(),
         "deliveries": [int(v) for v in deliveries], "rules": repr(rules), "synthetic": synthetic, "pdf": pdf,
         "code": code, "packages": package_versions(), "report_packages": versions,
     }

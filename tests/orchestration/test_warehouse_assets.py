@@ -178,3 +178,30 @@ def test_docs_are_generated_against_the_warehouse(pipeline):
     result = CliRunner().invoke(app, ["docs"])
     assert result.exit_code == 0, result.output
     assert "index.html" in result.output
+
+
+def test_a_run_without_new_data_reuses_the_build_and_a_damaged_warehouse_is_rebuilt(pipeline):
+    data, first = pipeline
+    assert first.exit_code == 0, first.output
+    warehouse = data / "warehouse" / "pilotmonitor.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        built = conn.execute("select run_id, built_at from pipeline.dbt_build_state").fetchone()
+        schools = conn.execute("select count(*) from marts.dim_school").fetchone()[0]
+    again = CliRunner().invoke(app, ["run", "--demo"])
+    assert again.exit_code == 0, again.output
+    flat = " ".join(again.output.split())
+    assert re.search(r"warehouse \(dbt, (\d+) assets\) │ \1 of \1 materialized \(unchanged\)", flat), again.output
+    counts = re.search(r"dbt tests \(asset checks\) │ (\d+) of (\d+) passed", flat)
+    assert counts and int(counts.group(1)) == int(counts.group(2)) > 0  # the recorded results, reported again
+    assert "published_marts │ unchanged" in flat and "effect_estimates │" in flat
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        assert conn.execute("select run_id, built_at from pipeline.dbt_build_state").fetchone() == built
+
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("delete from marts.dim_school")
+    repaired = CliRunner().invoke(app, ["run", "--demo"])
+    assert repaired.exit_code == 0, repaired.output
+    assert "materialized (unchanged)" not in " ".join(repaired.output.split())
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        assert conn.execute("select count(*) from marts.dim_school").fetchone()[0] == schools
+        assert conn.execute("select run_id from pipeline.dbt_build_state").fetchone()[0] != built[0]

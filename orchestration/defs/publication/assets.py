@@ -21,7 +21,7 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     """The marts as published for analyses: copied only when no blocking check failed."""
     failures = blocking_failures(checks_from_instance(context.instance))
     with warehouse.get_connection() as conn:
-        state = publish(conn, context.run_id, failures)
+        state = publish(conn, context.run.run_id, failures)
     if failures:
         listed = "\n".join(f"- {f}" for f in failures[:20])
         raise dg.Failure(
@@ -30,6 +30,6 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         )
     context.log.info(state.summary())
     metadata = {"publication": state.summary(), "rows": state.rows or 0}
-    if state.run_id != context.run_id:
+    if state.run_id != context.run.run_id:
         metadata["reused"] = f"the marts equal the publication of run {str(state.run_id)[:8]}: nothing copied"
     return dg.MaterializeResult(metadata=metadata)

@@ -149,7 +149,7 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         yield event
     if full:  # reached only when the build succeeded (a failed one raises above)
         with warehouse.get_connection() as conn:
-            reuse.record(conn, context.run_id, inputs, reuse.outputs_fingerprint(conn, dbt_schemas()), checks)
+            reuse.record(conn, context.run.run_id, inputs, reuse.outputs_fingerprint(conn, dbt_schemas()), checks)
 
 
 def _reused(context: dg.AssetExecutionContext, state: reuse.BuildState, why: str):

@@ -1,0 +1,77 @@
+"""The fingerprints that decide whether a `dbt build` can be skipped: they change exactly
+when something dbt reads or wrote changed."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+
+from orchestration.defs.warehouse import reuse
+from orchestration.defs.warehouse.project import DBT_PROJECT_DIR
+
+
+@pytest.fixture()
+def conn():
+    connection = duckdb.connect()
+    connection.execute("create schema raw; create schema marts; create schema staging")
+    connection.execute("create table raw.school_absence as select * from (values ('S1', 2, 'a'), ('S2', 3, 'b')) t(school, hours, note)")
+    connection.execute("create table marts.fct as select 1 as x")
+    connection.execute("create view staging.stg as select * from raw.school_absence")
+    yield connection
+    connection.close()
+
+
+@pytest.fixture()
+def project(tmp_path):
+    copy = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    return copy
+
+
+@pytest.mark.parametrize("change", [
+    "update raw.school_absence set hours = 4 where school = 'S1'",          # same row count
+    "insert into raw.school_absence values ('S1', 2, 'a')",                 # a duplicate row does not cancel out
+    "alter table raw.school_absence add column extra int",
+    "create table raw.new_source as select 1 as x",
+])
+def test_any_change_to_the_raw_layer_changes_the_inputs(conn, project, change):
+    before = reuse.inputs_fingerprint(conn, project)
+    assert reuse.inputs_fingerprint(conn, project) == before  # deterministic
+    conn.execute(change)
+    assert reuse.inputs_fingerprint(conn, project) != before
+
+
+def test_a_changed_model_file_changes_the_inputs(conn, project):
+    before = reuse.inputs_fingerprint(conn, project)
+    model = next((project / "models" / "marts").rglob("*.sql"))
+    model.write_text(model.read_text(encoding="utf-8") + "\n-- edited\n", encoding="utf-8")
+    assert reuse.inputs_fingerprint(conn, project) != before
+
+
+@pytest.mark.parametrize("change", [
+    "drop table marts.fct",
+    "delete from marts.fct",
+    "create or replace view staging.stg as select school from raw.school_absence",
+])
+def test_relations_changed_outside_dbt_change_the_outputs(conn, change):
+    before = reuse.outputs_fingerprint(conn, ["marts", "staging"])
+    conn.execute(change)
+    assert reuse.outputs_fingerprint(conn, ["marts", "staging"]) != before
+
+
+def test_a_recorded_build_is_reusable_until_its_inputs_or_outputs_change(conn, project):
+    schemas = ["marts", "staging"]
+    state, why, inputs = reuse.reusable_build(conn, schemas, project)
+    assert state is None and "no recorded" in why
+    checks = [reuse.RecordedCheck(["marts", "fct"], "not_null_fct_x", True, "ERROR")]
+    reuse.record(conn, "run-1", inputs, reuse.outputs_fingerprint(conn, schemas), checks)
+    state, why, _ = reuse.reusable_build(conn, schemas, project)
+    assert state is not None and state.run_id == "run-1" and state.checks == checks
+    conn.execute("insert into marts.fct values (2)")
+    assert reuse.reusable_build(conn, schemas, project)[0] is None
+    conn.execute("delete from marts.fct where x = 2")
+    assert reuse.reusable_build(conn, schemas, project)[0] is not None
+    reuse.forget(conn)  # a build starts
+    assert reuse.reusable_build(conn, schemas, project)[0] is None

@@ -1,0 +1,65 @@
+"""A monthly run keeps a report whose inputs, code and packages did not change, and rebuilds
+exactly the reports whose inputs did (a changed estimate, changed published data, a file
+gone, uncommitted code)."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+
+from pilotmonitor.report import build_reports
+from pilotmonitor.report import reuse
+
+PILOTS = ["groningen-cluster3", "winschoten-sbo"]
+
+
+@pytest.fixture()
+def warehouse(demo_data_dir, tmp_path, monkeypatch):
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(demo_data_dir / "warehouse" / "pilotmonitor.duckdb", copy)
+    monkeypatch.setattr(reuse, "code_version", lambda: "0123abc")  # a committed tree, whatever the checkout
+    conn = duckdb.connect(str(copy))
+    yield conn
+    conn.close()
+
+
+def _build(conn, out):
+    return {f.pilot_id: f for f in build_reports(conn, PILOTS, out, synthetic=True, pdf=False)}
+
+
+def test_unchanged_reports_are_kept_and_changed_ones_rebuilt(warehouse, tmp_path):
+    out = tmp_path / "reports"
+    first = _build(warehouse, out)
+    assert not any(f.reused for f in first.values())
+    written = {p: f.html["nl"].stat().st_mtime_ns for p, f in first.items()}
+
+    again = _build(warehouse, out)
+    assert all(f.reused for f in again.values())
+    assert {p: f.html["nl"].stat().st_mtime_ns for p, f in again.items()} == written
+    assert {p: (f.result, f.disclosure_status, f.html) for p, f in again.items()} == \
+           {p: (f.result, f.disclosure_status, f.html) for p, f in first.items()}
+
+    warehouse.execute("update results.effect_estimates set estimate = estimate * 1.01 where pilot_id = 'winschoten-sbo'")
+    changed = _build(warehouse, out)
+    assert changed["groningen-cluster3"].reused and not changed["winschoten-sbo"].reused
+
+    (out / "groningen-cluster3" / "report.en.html").unlink()
+    rebuilt = _build(warehouse, out)
+    assert not rebuilt["groningen-cluster3"].reused and (out / "groningen-cluster3" / "report.en.html").is_file()
+
+
+def test_changed_published_data_rebuilds_every_report(warehouse, tmp_path):
+    out = tmp_path / "reports"
+    _build(warehouse, out)
+    warehouse.execute("update published.fct_school_month set new_referrals = new_referrals + 1 where month = (select min(month) from published.fct_school_month)")
+    assert not any(f.reused for f in _build(warehouse, out).values())
+
+
+def test_uncommitted_code_is_never_trusted(warehouse, tmp_path, monkeypatch):
+    out = tmp_path / "reports"
+    _build(warehouse, out)
+    monkeypatch.setattr(reuse, "code_version", lambda: "0123abc+dirty")
+    assert not any(f.reused for f in _build(warehouse, out).values())
+    assert not (out / "winschoten-sbo" / reuse.KEY_FILE).exists()
