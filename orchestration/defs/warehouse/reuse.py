@@ -5,7 +5,7 @@ table model and reruns every test even when nothing it reads changed).
 A build is reusable when everything dbt reads and everything it wrote is as the last
 successful full build left it:
 
-- inputs: the dbt and dbt-duckdb versions, every file dbt parses (the same list that makes
+- inputs: the dbt target, the dbt and dbt-duckdb versions, every file dbt parses (the same list that makes
   the manifest stale), and every table of schema ``raw`` (columns, row count and a sum of
   row hashes, which DuckDB computes at about 35 million rows a second);
 - outputs: every relation in the schemas the project writes, with its columns and (for
@@ -22,6 +22,7 @@ inputs give the same results (no model reads the clock).
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,6 +38,7 @@ SCHEMA = "pipeline"
 TABLE = "dbt_build_state"
 RAW_SCHEMA = "raw"
 _PACKAGES = ("dbt-core", "dbt-duckdb")
+TARGET_VARIABLE = "PILOTMONITOR_DBT_TARGET"  # read by profiles.yml
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class BuildState:
 def inputs_fingerprint(conn: duckdb.DuckDBPyConnection, project_dir: Path = DBT_PROJECT_DIR) -> str:
     """What dbt reads: its versions, the project's files and the content of schema raw."""
     digest = hashlib.sha256()
+    # profiles.yml picks the target from the environment (a server target is not this file)
+    digest.update(f"target={os.environ.get(TARGET_VARIABLE, 'duckdb')}\n".encode())
     for package in _PACKAGES:
         try:
             digest.update(f"{package}=={metadata.version(package)}\n".encode())
