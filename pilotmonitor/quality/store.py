@@ -55,14 +55,25 @@ def _history(conn, source: str, table: str) -> pd.DataFrame:
             where d.source = ? and d.status = 'loaded' and d.is_current""", [source]).df()
 
 
-def _previous_counts(history: pd.DataFrame, delivery: DeliveryInfo) -> list[tuple[int, int]]:
-    """(rows, covered months) of the same sender's previous current deliveries, most recent first."""
-    same = history[(history.sender == delivery.sender) & (history.delivery_id != delivery.delivery_id)]
-    if delivery.period:
-        same = same[same.period < delivery.period].sort_values("period", ascending=False)
-    else:
-        same = same[pd.to_datetime(same.delivered_on) < pd.Timestamp(delivery.delivered_on)].sort_values("delivered_on", ascending=False)
-    return [(int(n), S.covered_months(p, d)) for n, p, d in zip(same.n, same.period, same.delivered_on)]
+def _previous_counts(history: pd.DataFrame, pending: list[DeliveryInfo]) -> dict[str, list[tuple[int, int]]]:
+    """Per pending delivery: (rows, covered months) of the same sender's previous current
+    deliveries, most recent first. One pass over the history grouped by sender (filtering
+    the whole history per delivery was quadratic: 28 of 42 s for the demo's 1,845 iJw
+    archives)."""
+    by_sender: dict[str, list[tuple]] = {}
+    delivered = pd.to_datetime(history["delivered_on"])
+    for delivery_id, sender, period, on, when, n in zip(history.delivery_id, history.sender, history.period, history.delivered_on, delivered, history.n):
+        by_sender.setdefault(sender, []).append((delivery_id, period, on, when, int(n)))
+    out: dict[str, list[tuple[int, int]]] = {}
+    for d in pending:
+        others = [h for h in by_sender.get(d.sender, []) if h[0] != d.delivery_id]
+        if d.period:
+            earlier = sorted((h for h in others if isinstance(h[1], str) and h[1] < d.period), key=lambda h: h[1], reverse=True)
+        else:
+            cutoff = pd.Timestamp(d.delivered_on)
+            earlier = sorted((h for h in others if h[3] < cutoff), key=lambda h: h[3], reverse=True)
+        out[d.delivery_id] = [(n, S.covered_months(period, on)) for _, period, on, _, n in earlier]
+    return out
 
 
 def validate_pending(conn: duckdb.DuckDBPyConnection, source: str, tables: list[str], log=None) -> Validation:
@@ -88,7 +99,8 @@ def validate_pending(conn: duckdb.DuckDBPyConnection, source: str, tables: list[
             out.outcomes.extend(outcomes)
             if result is not None and any(not o.success for o in outcomes):
                 out.docs_pages.append((f"{table}/{chunk[0].period or 'snapshot'}_{chunk[0].delivery_id}", scrubbed_for_docs(result)))
-        out.outcomes.extend(validate_row_counts(table, [(d, int(counts.get(d.delivery_id, 0)), _previous_counts(history, d)) for d in pending], suite_hash))
+        previous = _previous_counts(history, pending)
+        out.outcomes.extend(validate_row_counts(table, [(d, int(counts.get(d.delivery_id, 0)), previous[d.delivery_id]) for d in pending], suite_hash))
         if log:
             log(f"validated {len(pending)} deliveries of {source} in raw.{table}")
     out.deliveries = list(seen.values())
