@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -183,15 +184,18 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("create table if not exists raw.leak_findings (delivery_id varchar, source varchar, table_name varchar, column_name varchar, kind varchar, rows bigint)")
 
 
-def scan_new_deliveries(conn: duckdb.DuckDBPyConnection, source: str, tables: list[str], name_tokens: frozenset[str]) -> list[Leak]:
+def scan_new_deliveries(conn: duckdb.DuckDBPyConnection, source: str, tables: list[str],
+                        name_tokens: frozenset[str] | Callable[[], frozenset[str]]) -> list[Leak]:
     """Scan the source's loaded deliveries not scanned before, record what was found, and
-    return every recorded leak of the source's deliveries still loaded (new or earlier)."""
+    return every recorded leak of the source's deliveries still loaded (new or earlier).
+    ``name_tokens`` may be a function: sampling the landing area for names costs seconds
+    and is only needed when there is something new to scan."""
     ensure_tables(conn)
     todo = [row[0] for row in conn.execute(
         """select delivery_id from raw.deliveries where source = ? and status = 'loaded'
            and delivery_id not in (select delivery_id from raw.leak_scanned where source = ?)""", [source, source]).fetchall()]
     if todo:
-        found = scan_tables(conn, tables, name_tokens, delivery_ids=todo)
+        found = scan_tables(conn, tables, name_tokens() if callable(name_tokens) else name_tokens, delivery_ids=todo)
         conn.execute("begin transaction")
         if found:
             conn.executemany("insert into raw.leak_findings values (?, ?, ?, ?, ?, ?)", [[l.delivery_id, source, l.table, l.column, l.kind, l.rows] for l in found])

@@ -81,6 +81,21 @@ def test_each_delivery_is_scanned_once_and_an_earlier_leak_keeps_failing(registe
     assert [(l.column, l.kind) for l in scan_new_deliveries(conn, "src", ["raw.v"], NAMES)] == [("reason", "landing_name")]
 
 
+def test_names_are_sampled_from_the_landing_area_only_when_there_is_something_new(registered):
+    from pilotmonitor.ingest.leak_scan import scan_new_deliveries
+    conn = registered
+    calls = []
+
+    def tokens():
+        calls.append(1)
+        return NAMES
+
+    _register(conn, "d1", [("bf29fdd7", "Moeder Fenna belde")])
+    assert [l.kind for l in scan_new_deliveries(conn, "src", ["raw.v"], tokens)] == ["landing_name"]
+    assert [l.kind for l in scan_new_deliveries(conn, "src", ["raw.v"], tokens)] == ["landing_name"]  # nothing new
+    assert len(calls) == 1
+
+
 def test_scan_per_delivery_counts_what_the_whole_scan_counts(registered):
     conn = registered
     _register(conn, "d1", [("999964392", "x"), ("108329477", "Fenna")])

@@ -101,7 +101,7 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
             summary = load_source(conn, settings.landing_dir, source.name, source.tables, reader, workers=settings.read_workers)
             metadata = _summary_metadata(summary, conn, source)
             accounting = accounting_problems(conn, source)
-            leaks = leak_scan.scan_new_deliveries(conn, source.name, [f"raw.{t}" for t in source.tables] + ["raw.quarantine"], leak_scan.landing_name_tokens(settings.landing_dir))
+            leaks = leak_scan.scan_new_deliveries(conn, source.name, [f"raw.{t}" for t in source.tables] + ["raw.quarantine"], lambda: leak_scan.landing_name_tokens(settings.landing_dir))
         for row in summary.new:
             if row["status"] == "failed":
                 context.log.error(f"delivery failed: {row['error']}")
