@@ -24,8 +24,13 @@ def table_digest(conn: duckdb.DuckDBPyConnection, schema: str, table: str, conte
     """Columns, row count and, with ``content``, the sum of the row hashes."""
     columns = columns_of(conn, schema, table)
     relation = f"{quote(schema)}.{quote(table)}"
-    aggregate = "sum(hash(t)::hugeint)" if content else "null"
-    count, total = conn.execute(f"select count(*), {aggregate} from {relation} t").fetchone()
+    # hash(alias) hashes the whole row, unless a column has the alias's name (DuckDB binds
+    # the column first): pick an alias no column has
+    alias = "_row"
+    while alias in {name for name, _ in columns}:
+        alias += "_"
+    aggregate = f"sum(hash({quote(alias)})::hugeint)" if content else "null"
+    count, total = conn.execute(f"select count(*), {aggregate} from {relation} {quote(alias)}").fetchone()
     return f"{schema}.{table}|{columns}|{count}|{total}"
 
 

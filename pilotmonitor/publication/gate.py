@@ -99,7 +99,9 @@ def publish(conn: duckdb.DuckDBPyConnection, run_id: str, failures: list[Blockin
     if not tables:
         raise RuntimeError("no marts to publish: build the warehouse first (dbt build)")
     fingerprint = _fingerprint(conn, SOURCE_SCHEMA, tables)
-    if _published_tables(conn) == tables and _fingerprint(conn, SCHEMA, tables) == fingerprint:
+    current = (set(tables) <= set(_published_tables(conn)) and publication_state(conn).published_at is not None
+               and _fingerprint(conn, SCHEMA, tables) == fingerprint)
+    if current:
         conn.execute(f"insert into {SCHEMA}.publication_log values (?, ?, 'unchanged', ?, null, ?, null)",
                      [_now(), run_id, ",".join(tables), fingerprint])
         return publication_state(conn)

@@ -8,7 +8,8 @@ sources, and model outputs that fail (too few residual degrees of freedom) are w
 with the reason. Output layout, per pilot::
 
     <reports dir>/<pilot id>/report.nl.html, report.en.html, report.nl.pdf, report.en.pdf,
-                             figures/*.png, disclosure_log.json (+ its readable view)
+                             figures/*.png, disclosure_log.json (+ its readable view),
+                             report_key.json (what the report was built from: reuse.py)
 """
 
 from __future__ import annotations
@@ -348,12 +349,15 @@ def build_reports(conn: duckdb.DuckDBPyConnection, pilot_ids: list[str], reports
     `reuse`, a report whose inputs, code and packages are unchanged is kept as it is."""
     from pilotmonitor.analysis_plan.sample import AnalysisInputError
 
+    from pilotmonitor.publication.gate import published_fingerprint
+
     rules = DisclosureRules.from_acro()
+    published = published_fingerprint(conn)
     files = []
     for pid in pilot_ids:
         directory = reports_dir / pid
-        key = report_reuse.report_key(conn, pid, synthetic, pdf, rules) if reuse else None
-        record = report_reuse.recorded(directory, key)
+        key = report_reuse.report_key(conn, pid, synthetic, pdf, rules, published)
+        record = report_reuse.recorded(directory, key) if reuse else None
         if record is not None:
             files.append(ReportFiles.from_record(pid, directory, record, synthetic))
             continue

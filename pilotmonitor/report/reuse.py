@@ -6,14 +6,15 @@ The key of a report is a hash of everything it is made from: the pilot's rows of
 and the publication's state, the delivery totals it quotes, the disclosure rules, the
 synthetic label, whether PDFs are wanted, the committed code and the package versions.
 It is written beside the report (``report_key.json``) after a complete build; a report is
-reused only when its key matches and every file it listed is still there. Uncommitted
-code (``+dirty``) is never trusted, as for the estimates.
+reused only when its key matches and every file it listed is still there. Code that is
+not a clean git commit is never trusted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from importlib import metadata
 from pathlib import Path
 
@@ -28,18 +29,22 @@ _PACKAGES = ("matplotlib", "jinja2", "acro")
 
 
 def report_key(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool, pdf: bool, rules: DisclosureRules,
-               code: str | None = None) -> str | None:
-    """The key of this pilot's report now; None when it must not be reused (dirty code)."""
-    code = code_version() if code is None else code
-    if code.endswith("+dirty"):
+               published: str | None = None) -> str | None:
+    """The key of this pilot's report now; None when it must not be reused: code that is
+    not a clean git commit (uncommitted changes, or no checkout, where templates could
+    change under the same package version). ``published``: published_fingerprint(conn),
+    when the caller computed it once for all pilots."""
+    code = code_version()
+    if not re.fullmatch(r"[0-9a-f]{40}", code):
         return None
     try:
-        return _key(conn, pilot_id, synthetic, pdf, rules, code)
+        return _key(conn, pilot_id, synthetic, pdf, rules, code, published or published_fingerprint(conn))
     except duckdb.CatalogException:  # nothing estimated yet: the build says why
         return None
 
 
-def _key(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool, pdf: bool, rules: DisclosureRules, code: str) -> str:
+def _key(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool, pdf: bool, rules: DisclosureRules, code: str,
+         published: str) -> str:
     estimates = conn.execute("select * from results.effect_estimates where pilot_id = ? order by role, outcome, estimator",
                              [pilot_id]).df()
     deliveries = conn.execute(
@@ -48,7 +53,7 @@ def _key(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool, pdf: b
     versions = {name: _version(name) for name in _PACKAGES}
     parts = {
         "pilot": pilot_id, "estimates": estimates.to_csv(index=False, lineterminator="\n", float_format="%.12g"),
-        "published": published_fingerprint(conn), "publication_state": publication_state(conn).summary(),
+        "published": published, "publication_state": publication_state(conn).summary(),
         "deliveries": [int(v) for v in deliveries], "rules": repr(rules), "synthetic": synthetic, "pdf": pdf,
         "code": code, "packages": package_versions(), "report_packages": versions,
     }

@@ -183,6 +183,15 @@ def test_xlsx_keeps_date_cells_and_turns_other_cells_into_strings(tmp_path: Path
     assert info["format"] == "xlsx" and info["sheets"] == 2
 
 
+def test_xlsx_error_cells_stay_visible_as_text(tmp_path: Path):
+    """#N/A and the like are values the checks must reject, not blanks (the fast reader
+    reads them as blanks, so such workbooks take the other one); a row of error cells
+    only is a row, not a blank line."""
+    raw = _xlsx([["BSN", "Uren"], [999900006, "#N/A"], ["#REF!", "#DIV/0!"], [12345672, 2]])
+    table, _ = read_table(_write(tmp_path, "f.xlsx", raw))
+    assert table.values.tolist() == [["999900006", "#N/A"], ["#REF!", "#DIV/0!"], ["12345672", "2"]]
+
+
 def test_synthetic_xlsx_dialect(tmp_path: Path):
     frame = pd.DataFrame({"BSN": ["999900006"], "Datum": [dt.datetime(2016, 9, 1)], "Uren": [5.5]})
     table, _ = read_table(_write(tmp_path, "f.xlsx", Dialect("xlsx").to_bytes(frame)))

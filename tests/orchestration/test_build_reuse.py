@@ -32,7 +32,7 @@ def project(tmp_path):
 
 @pytest.mark.parametrize("change", [
     "update raw.school_absence set hours = 4 where school = 'S1'",          # same row count
-    "insert into raw.school_absence values ('S1', 2, 'a')",                 # a duplicate row does not cancel out
+    "insert into raw.school_absence values ('S1', 2, 'a')",                 # a duplicate row
     "alter table raw.school_absence add column extra int",
     "create table raw.new_source as select 1 as x",
 ])
@@ -53,6 +53,7 @@ def test_a_changed_model_file_changes_the_inputs(conn, project):
 @pytest.mark.parametrize("change", [
     "drop table marts.fct",
     "delete from marts.fct",
+    "update marts.fct set x = 2",  # same row count: an edit by hand must not be published as dbt's
     "create or replace view staging.stg as select school from raw.school_absence",
 ])
 def test_relations_changed_outside_dbt_change_the_outputs(conn, change):
@@ -74,4 +75,33 @@ def test_a_recorded_build_is_reusable_until_its_inputs_or_outputs_change(conn, p
     conn.execute("delete from marts.fct where x = 2")
     assert reuse.reusable_build(conn, schemas, project)[0] is not None
     reuse.forget(conn)  # a build starts
+    assert reuse.reusable_build(conn, schemas, project)[0] is None
+
+
+def test_doubled_rows_do_not_cancel_out():
+    """{a, a, b, b} and {c, c, d, d}: the same count, and an xor of row hashes would be 0 for both."""
+    from pilotmonitor.table_digest import table_digest
+
+    conn = duckdb.connect()
+    conn.execute("create table x as select * from (values ('a'), ('a'), ('b'), ('b')) t(v)")
+    before = table_digest(conn, "main", "x")
+    conn.execute("delete from x; insert into x values ('c'), ('c'), ('d'), ('d')")
+    assert table_digest(conn, "main", "x") != before
+
+
+def test_a_column_named_like_the_row_alias_does_not_hide_a_change():
+    from pilotmonitor.table_digest import table_digest
+
+    conn = duckdb.connect()
+    conn.execute("create table x as select 1 as t, 'a' as s, 2 as _row")
+    before = table_digest(conn, "main", "x")
+    conn.execute("update x set s = 'zzz'")
+    assert table_digest(conn, "main", "x") != before
+
+
+def test_a_server_target_is_never_reused(conn, project, monkeypatch):
+    schemas = ["marts", "staging"]
+    _, _, inputs = reuse.reusable_build(conn, schemas, project)
+    reuse.record(conn, "run-1", inputs, reuse.outputs_fingerprint(conn, schemas), [])
+    monkeypatch.setenv(reuse.TARGET_VARIABLE, "postgres")
     assert reuse.reusable_build(conn, schemas, project)[0] is None

@@ -126,7 +126,13 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     # The fingerprints are taken with this process's connection closed: dbt is another
     # process, and DuckDB allows one writer.
     with warehouse.get_connection() as conn:
-        state, why, inputs = reuse.reusable_build(conn, dbt_schemas())
+        try:
+            state, why, inputs = reuse.reusable_build(conn, dbt_schemas())
+        except Exception as exc:  # deciding must never block a build
+            context.log.warning(f"could not decide whether dbt build is needed ({type(exc).__name__}: {exc}); building")
+            state, why, inputs = None, "the recorded state could not be read", None
+        if state is not None and {(tuple(c.asset_key), c.check_name) for c in state.checks} != _check_names():
+            state, why = None, "the dbt tests defined now differ from the recorded build's"
         if state is None or not full:
             reuse.forget(conn)
     if state is not None and full:
@@ -147,23 +153,31 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
             checks.append(reuse.RecordedCheck(list(event.asset_key.path), event.check_name or "", bool(event.passed),
                                               event.severity.value, event.description))
         yield event
-    if full:  # reached only when the build succeeded (a failed one raises above)
-        with warehouse.get_connection() as conn:
-            reuse.record(conn, context.run.run_id, inputs, reuse.outputs_fingerprint(conn, dbt_schemas()), checks)
+    if full and inputs is not None:  # reached only when the build succeeded (a failed one raises above)
+        try:
+            with warehouse.get_connection() as conn:
+                reuse.record(conn, context.run.run_id, inputs, reuse.outputs_fingerprint(conn, dbt_schemas()), checks)
+        except Exception as exc:  # the build itself succeeded; the next run builds again
+            context.log.warning(f"dbt build state not recorded ({type(exc).__name__}: {exc})")
 
 
 def _reused(context: dg.AssetExecutionContext, state: reuse.BuildState, why: str):
-    """The events of a build that was not needed: every model and seed materialized with
-    the recorded build's data version, every test with the recorded build's result."""
+    """The events of a build that was not needed: every model and seed materialized (marked
+    as reused), every test with the recorded build's result."""
     note = f"not rebuilt: {why}"
     for key in _topological_keys():
-        yield dg.MaterializeResult(asset_key=key, metadata={"reused": note}, data_version=dg.DataVersion(state.inputs[:16]))
+        yield dg.MaterializeResult(asset_key=key, metadata={"reused": note})
     for check in state.checks:
         yield dg.AssetCheckResult(
             asset_key=dg.AssetKey(check.asset_key), check_name=check.check_name, passed=check.passed,
             severity=dg.AssetCheckSeverity(check.severity),
             description=f"result of the build of run {state.run_id[:8]} on the same inputs" + (f": {check.description}" if check.description else ""),
             metadata={"reused": note})
+
+
+@cache
+def _check_names() -> set[tuple[tuple[str, ...], str]]:
+    return {(tuple(key.asset_key.path), key.name) for key in warehouse_dbt_assets.check_keys}
 
 
 @cache

@@ -5,12 +5,12 @@ table model and reruns every test even when nothing it reads changed).
 A build is reusable when everything dbt reads and everything it wrote is as the last
 successful full build left it:
 
-- inputs: the dbt target, the dbt and dbt-duckdb versions, every file dbt parses (the same list that makes
+- inputs: the dbt target, the dbt, dbt-duckdb, dagster-dbt and DuckDB versions, every file dbt parses (the same list that makes
   the manifest stale), and every table of schema ``raw`` (columns, row count and a sum of
   row hashes, which DuckDB computes at about 35 million rows a second);
 - outputs: every relation in the schemas the project writes, with its columns and (for
-  tables) its row count, (views) its definition, so a relation dropped or changed by hand
-  is rebuilt.
+  tables) its row count and row hashes, (views) its definition, so a relation dropped or
+  changed by hand is rebuilt.
 
 The state lives in the warehouse (``pipeline.dbt_build_state``, one row). It is deleted
 before every build and written only after a full build succeeded, so a failed or partial
@@ -37,7 +37,8 @@ from pilotmonitor.table_digest import columns_of, table_digest
 SCHEMA = "pipeline"
 TABLE = "dbt_build_state"
 RAW_SCHEMA = "raw"
-_PACKAGES = ("dbt-core", "dbt-duckdb")
+# dagster-dbt maps tests to checks; duckdb is the engine that runs the SQL
+_PACKAGES = ("dbt-core", "dbt-duckdb", "dagster-dbt", "duckdb")
 TARGET_VARIABLE = "PILOTMONITOR_DBT_TARGET"  # read by profiles.yml
 
 
@@ -82,15 +83,15 @@ def inputs_fingerprint(conn: duckdb.DuckDBPyConnection, project_dir: Path = DBT_
 
 
 def outputs_fingerprint(conn: duckdb.DuckDBPyConnection, schemas: list[str]) -> str:
-    """What dbt wrote: every relation of these schemas with its columns, and the row count
-    of each table or the definition of each view."""
+    """What dbt wrote: every relation of these schemas with its columns, and the content
+    (row count, sum of row hashes) of each table or the definition of each view."""
     digest = hashlib.sha256()
     rows = conn.execute(
         "select table_schema, table_name, table_type from information_schema.tables where table_schema in (select unnest(?)) order by 1, 2",
         [sorted(set(schemas))]).fetchall()
     for schema, table, kind in rows:
-        if kind == "BASE TABLE":
-            digest.update(table_digest(conn, schema, table, content=False).encode())
+        if kind == "BASE TABLE":  # content too: a same-count edit by hand must not be published
+            digest.update(table_digest(conn, schema, table).encode())
         else:  # counting a view's rows would run it
             definition = conn.execute("select sql from duckdb_views() where schema_name = ? and view_name = ?", [schema, table]).fetchone()
             digest.update(f"{kind} {schema}.{table}|{columns_of(conn, schema, table)}|{definition}".encode())
@@ -138,6 +139,8 @@ def reusable_build(conn: duckdb.DuckDBPyConnection, schemas: list[str], project_
     """(the recorded build if the warehouse is exactly what a build would make now, why
     (not), the current inputs fingerprint)."""
     inputs = inputs_fingerprint(conn, project_dir)
+    if os.environ.get(TARGET_VARIABLE, "duckdb") != "duckdb":
+        return None, "dbt builds a server target: this DuckDB file does not show its state", inputs
     state = recorded_state(conn)
     if state is None:
         return None, "no recorded successful full build", inputs

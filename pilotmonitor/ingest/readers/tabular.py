@@ -20,8 +20,10 @@ Liberal in form, strict on meaning:
 - values: dates dd-mm-yyyy, d-m-yyyy, yyyy-mm-dd or a date cell, never rolled over
   (31-04-2023 does not exist); decimals "5,5", "5.5", "5" (and 1.234,56); integers.
 
-Files are read in chunks of rows (CSV and XLSX alike), so the parsed text of a large
-file is never in memory at once; the readers' output tables of course are.
+Files are handed to the readers in chunks of rows (CSV and XLSX alike). A CSV is parsed
+as it streams; a workbook's first sheet is held by python-calamine as a whole (an Excel
+sheet has at most 1,048,576 rows) and converted chunk by chunk; the readers' output
+tables of course are in memory.
 
 Row numbers ("row_locator") count data rows, 1-based, header and blank rows excluded.
 """
@@ -35,7 +37,7 @@ import gc
 import itertools
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,10 +281,50 @@ def _cell(value: object) -> object:
     return str(value)
 
 
-def _xlsx_table(path: Path, info: dict, chunk_rows: int, stack) -> Table:
-    # python-calamine (Rust) rather than openpyxl: measured on the demo's 88 workbooks,
-    # openpyxl's cell-by-cell XML parsing was 41 of 97 s of reading school_absence.
+def _calamine_sheet(path: Path, stack) -> tuple[str, int, Iterator[Sequence]]:
     from python_calamine import CalamineWorkbook, SheetTypeEnum
+
+    with path.open("rb") as handle:  # a handle, not the path: the extension may be wrong
+        book = stack(CalamineWorkbook.from_filelike(handle))
+    worksheets = [m.name for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
+    if not worksheets:
+        raise DeliveryError(path, "is an Excel workbook without worksheets")
+    return worksheets[0], len(worksheets), iter(book.get_sheet_by_name(worksheets[0]).iter_rows())
+
+
+def _openpyxl_sheet(path: Path, stack) -> tuple[str, int, Iterator[Sequence]]:
+    import openpyxl
+
+    handle = stack(path.open("rb"))  # a handle, not the path: openpyxl would refuse a workbook named .csv
+    book = stack(openpyxl.load_workbook(handle, read_only=True, data_only=True))
+    if not book.worksheets:
+        raise DeliveryError(path, "is an Excel workbook without worksheets")
+    sheet = book.worksheets[0]
+    return sheet.title, len(book.worksheets), sheet.iter_rows(values_only=True)
+
+
+def _has_error_cells(archive: zipfile.ZipFile) -> bool:
+    """Whether a worksheet holds an error cell (#N/A, #DIV/0!, ...: ``t="e"`` in the
+    sheet XML), scanned as compressed bytes stream past."""
+    marker, tail = b't="e"', len(b't="e"') - 1
+    for name in archive.namelist():
+        if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+            continue
+        with archive.open(name) as member:
+            previous = b""
+            while block := member.read(1 << 20):
+                if marker in previous + block:
+                    return True
+                previous = block[-tail:]
+    return False
+
+
+def _xlsx_table(path: Path, info: dict, chunk_rows: int, stack) -> Table:
+    """The first worksheet. Read with python-calamine (Rust): openpyxl's cell-by-cell XML
+    parsing was 41 of 97 s of reading the demo's school_absence (88 workbooks). calamine
+    reads error cells (#N/A, ...) as blanks, which would turn a rejected value into a
+    missing one, so a workbook with error cells is read with openpyxl, which keeps them
+    as text for the checks to reject."""
 
     def problem(exc: Exception) -> DeliveryError:
         detail = scrub(str(exc))[:160]
@@ -290,22 +332,16 @@ def _xlsx_table(path: Path, info: dict, chunk_rows: int, stack) -> Table:
 
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-        if "xl/workbook.xml" not in names:
-            raise DeliveryError(path, "is a ZIP archive but not an Excel workbook (no xl/workbook.xml); deliver .xlsx or CSV")
-        with path.open("rb") as handle:  # a handle, not the path: the extension may be wrong
-            book = stack(CalamineWorkbook.from_filelike(handle))
-        worksheets = [m.name for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
-        if not worksheets:
-            raise DeliveryError(path, "is an Excel workbook without worksheets")
-        sheet = book.get_sheet_by_name(worksheets[0])
+            if "xl/workbook.xml" not in set(archive.namelist()):
+                raise DeliveryError(path, "is a ZIP archive but not an Excel workbook (no xl/workbook.xml); deliver .xlsx or CSV")
+            errors = _has_error_cells(archive)
+        sheet_name, sheets, iterator = (_openpyxl_sheet if errors else _calamine_sheet)(path, stack)
     except DeliveryError:
         raise
-    except Exception as exc:  # calamine and zipfile raise many kinds on a damaged file
+    except Exception as exc:  # calamine, openpyxl and zipfile raise many kinds on a damaged file
         raise problem(exc) from None
 
-    def cells() -> Iterator[list]:
-        iterator = sheet.iter_rows()
+    def cells() -> Iterator[Sequence]:
         while True:
             try:
                 row = next(iterator)
@@ -320,11 +356,11 @@ def _xlsx_table(path: Path, info: dict, chunk_rows: int, stack) -> Table:
         if not _is_blank(_cell(c) for c in header):
             break
     else:
-        raise DeliveryError(path, f"is empty: the first sheet ({sheet.name}) has no header row")
+        raise DeliveryError(path, f"is empty: the first sheet ({sheet_name}) has no header row")
     last = max(i for i, c in enumerate(header) if not _is_blank([_cell(c)])) + 1
     columns, labels, duplicates = _header_names([c.isoformat()[:10] if isinstance(c, dt.date) else _cell(c) for c in header[:last]])
     width = len(columns)
-    info.update(format="xlsx", encoding="xlsx", delimiter=None, sheet=sheet.name, sheets=len(worksheets), columns=columns, duplicate_columns=duplicates)
+    info.update(format="xlsx", encoding="xlsx", delimiter=None, sheet=sheet_name, sheets=sheets, columns=columns, duplicate_columns=duplicates)
     info["cells_outside_header"] = 0
 
     def rows() -> Iterator[list]:
