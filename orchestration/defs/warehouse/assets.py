@@ -123,8 +123,8 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     full = (context.selected_asset_keys == set(warehouse_dbt_assets.keys)
             and context.selected_asset_check_keys == set(warehouse_dbt_assets.check_keys))
-    # The fingerprints are taken with this process's connection closed: dbt is another
-    # process, and DuckDB allows one writer.
+    # This connection is closed before dbt starts: dbt is another process, and DuckDB
+    # allows one writer.
     with warehouse.get_connection() as conn:
         try:
             state, why, inputs = reuse.reusable_build(conn, dbt_schemas())
