@@ -47,9 +47,10 @@ COLUMN_TYPES = {
 PROVENANCE = ("run_id", "computed_at", "input_hash", "code_version", "package_versions", "plan_hash", "seed")
 
 
-def package_versions() -> str:
+def package_versions(names: tuple[str, ...] = PACKAGES) -> str:
+    """JSON {package: installed version or null}."""
     versions = {}
-    for name in PACKAGES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -349,14 +349,12 @@ def build_reports(conn: duckdb.DuckDBPyConnection, pilot_ids: list[str], reports
     `reuse`, a report whose inputs, code and packages are unchanged is kept as it is."""
     from pilotmonitor.analysis_plan.sample import AnalysisInputError
 
-    from pilotmonitor.publication.gate import published_fingerprint
-
     rules = DisclosureRules.from_acro()
-    published = published_fingerprint(conn)
+    shared = report_reuse.shared_inputs(conn, synthetic, pdf, rules)
     files = []
     for pid in pilot_ids:
         directory = reports_dir / pid
-        key = report_reuse.report_key(conn, pid, synthetic, pdf, rules, published)
+        key = report_reuse.report_key(conn, pid, shared)
         record = report_reuse.recorded(directory, key) if reuse else None
         if record is not None:
             files.append(ReportFiles.from_record(pid, directory, record, synthetic))

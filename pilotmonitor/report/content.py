@@ -223,6 +223,14 @@ def _minimal_detectable_ratio(estimates: pd.DataFrame, primary: Effect | None, s
     return min(candidates) if candidates else None
 
 
+def delivery_totals(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """What the report quotes about the deliveries behind it."""
+    loaded, rows_loaded, rows_quarantined = conn.execute(
+        "select count(*) filter (where status = 'loaded'), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
+        "from raw.deliveries").fetchone()
+    return {"loaded": int(loaded), "rows_loaded": int(rows_loaded), "rows_quarantined": int(rows_quarantined)}
+
+
 def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool) -> ReportContent:
     inputs = read_published(conn)
     sample = build_sample(inputs, pilot_id)
@@ -277,9 +285,6 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
     if not cost_rows.empty:
         costs = {r["outcome"]: r for _, r in cost_rows.iterrows()}
 
-    deliveries = conn.execute(
-        "select count(*) filter (where status = 'loaded'), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
-        "from raw.deliveries").fetchone()
     first = estimates.iloc[0]
     provenance = {k: (None if pd.isna(first.get(k)) else str(first.get(k)))
                   for k in ("run_id", "computed_at", "input_hash", "code_version", "plan_hash", "seed")}
@@ -289,7 +294,7 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
         effects=effects, estimates=estimates, trend=_half_year_trend(sample), activity=activity,
         cost_micro=cost_micro, absence_micro=absence_micro, pupil_years=pupil_years, costs=costs, pretrend=_pretrend(estimates),
         closures=closures, mde_ratio=mde, publication=publication_state(conn),
-        deliveries={"loaded": int(deliveries[0]), "rows_loaded": int(deliveries[1]), "rows_quarantined": int(deliveries[2])},
+        deliveries=delivery_totals(conn),
         provenance=provenance, data_first=data_first.date(), data_last=data_last.date(), synthetic=synthetic,
     )
 

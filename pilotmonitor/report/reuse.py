@@ -15,56 +15,44 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from importlib import metadata
 from pathlib import Path
 
 import duckdb
 
-from pilotmonitor.analysis_plan.store import code_version, package_versions
+from pilotmonitor.analysis_plan.store import PACKAGES, code_version, package_versions
 from pilotmonitor.disclosure import DisclosureRules
 from pilotmonitor.publication.gate import publication_state, published_fingerprint
 
+from .content import delivery_totals
+
 KEY_FILE = "report_key.json"
-_PACKAGES = ("matplotlib", "jinja2", "acro")
+_PACKAGES = (*PACKAGES, "matplotlib", "jinja2", "acro")
 
 
-def report_key(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool, pdf: bool, rules: DisclosureRules,
-               published: str | None = None) -> str | None:
-    """The key of this pilot's report now; None when it must not be reused: code that is
-    not a clean git commit (uncommitted changes, or no checkout, where templates could
-    change under the same package version). ``published``: published_fingerprint(conn),
-    when the caller computed it once for all pilots."""
+def shared_inputs(conn: duckdb.DuckDBPyConnection, synthetic: bool, pdf: bool, rules: DisclosureRules) -> dict | None:
+    """What every pilot's report is made from besides its own estimates, read once per
+    run; None when no report may be reused: code that is not a clean git commit
+    (uncommitted changes, or no checkout, where templates could change under the same
+    package version)."""
     code = code_version()
     if not re.fullmatch(r"[0-9a-f]{40}", code):
         return None
+    return {"published": published_fingerprint(conn), "publication_state": publication_state(conn).summary(),
+            "deliveries": delivery_totals(conn), "rules": repr(rules), "synthetic": synthetic, "pdf": pdf,
+            "code": code, "packages": package_versions(_PACKAGES)}
+
+
+def report_key(conn: duckdb.DuckDBPyConnection, pilot_id: str, shared: dict | None) -> str | None:
+    """The key of this pilot's report now (None: not to be reused)."""
+    if shared is None:
+        return None
     try:
-        return _key(conn, pilot_id, synthetic, pdf, rules, code, published or published_fingerprint(conn))
+        estimates = conn.execute("select * from results.effect_estimates where pilot_id = ? order by role, outcome, estimator",
+                                 [pilot_id]).df()
     except duckdb.CatalogException:  # nothing estimated yet: the build says why
         return None
-
-
-def _key(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool, pdf: bool, rules: DisclosureRules, code: str,
-         published: str) -> str:
-    estimates = conn.execute("select * from results.effect_estimates where pilot_id = ? order by role, outcome, estimator",
-                             [pilot_id]).df()
-    deliveries = conn.execute(
-        "select count(*) filter (where status = 'loaded'), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
-        "from raw.deliveries").fetchone()
-    versions = {name: _version(name) for name in _PACKAGES}
-    parts = {
-        "pilot": pilot_id, "estimates": estimates.to_csv(index=False, lineterminator="\n", float_format="%.12g"),
-        "published": published, "publication_state": publication_state(conn).summary(),
-        "deliveries": [int(v) for v in deliveries], "rules": repr(rules), "synthetic": synthetic, "pdf": pdf,
-        "code": code, "packages": package_versions(), "report_packages": versions,
-    }
+    parts = {**shared, "pilot": pilot_id, "estimates": estimates.to_csv(index=False, lineterminator="\n", float_format="%.12g")}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def recorded(directory: Path, key: str | None) -> dict | None:
@@ -100,4 +88,4 @@ def write_record(directory: Path, key: str | None, record: dict) -> None:
     tmp.replace(path)
 
 
-__all__ = ["KEY_FILE", "forget", "recorded", "report_key", "write_record"]
+__all__ = ["KEY_FILE", "forget", "recorded", "report_key", "shared_inputs", "write_record"]

@@ -22,8 +22,8 @@ inputs give the same results (no model reads the clock).
 from __future__ import annotations
 
 import hashlib
-import os
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
