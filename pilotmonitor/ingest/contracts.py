@@ -9,6 +9,8 @@ addresses, phone numbers, free text) never read into the output. Accounting is e
 A file that cannot be read at all raises DeliveryError naming the file and the problem;
 the loader then fails that delivery only.
 
+A table is a DataFrame, or `Rows` (row tuples) where a delivery holds few rows.
+
 A reader may return one ReadResult or, to keep memory flat as a file grows, an iterator
 of ReadResult parts (each with its own tables, quarantine and rows_read; the accounting
 above holds per part, so also for their sum). The loader inserts each part as it
@@ -22,8 +24,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 # Column name -> DuckDB type, per raw table. Every raw row also gets delivery_id and
@@ -141,8 +145,42 @@ class DeliveryError(Exception):
 
 
 @dataclass
+class Rows:
+    """A table part as row tuples (RAW_TABLES columns + row_locator), for readers whose
+    deliveries hold few rows each (an iJw archive: a few dozen). The loader builds one
+    frame from the rows of many deliveries: a frame per delivery and table cost more than
+    reading the delivery, and a frame is slower to pass between processes."""
+
+    table: str
+    rows: list[tuple]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_frame(self) -> pd.DataFrame:
+        return rows_frame(self.table, self.rows)
+
+
+def rows_frame(table: str, rows: list[tuple]) -> pd.DataFrame:
+    """Row tuples in RAW_TABLES order + row_locator as a frame: BIGINT columns as nullable
+    Int64, the rest objects."""
+    kinds = RAW_TABLES[table]
+    data = {}
+    # Column by column (half the time of a frame from row tuples, and one column extra in
+    # memory at a time); object columns filled, not inferred: strings and dates as they are.
+    for position, column in enumerate([*kinds, "row_locator"]):
+        values = np.fromiter(map(itemgetter(position), rows), dtype=object, count=len(rows))
+        data[column] = pd.array(values, dtype="Int64") if kinds.get(column) == "BIGINT" else values
+    return pd.DataFrame(data, copy=False)
+
+
+def as_frame(table: pd.DataFrame | Rows) -> pd.DataFrame:
+    return table.to_frame() if isinstance(table, Rows) else table
+
+
+@dataclass
 class ReadResult:
-    tables: dict[str, pd.DataFrame]  # raw table name -> rows (RAW_TABLES columns + row_locator)
+    tables: dict[str, pd.DataFrame | Rows]  # raw table name -> rows (RAW_TABLES columns + row_locator)
     quarantine: pd.DataFrame  # QUARANTINE_COLUMNS
     rows_read: int
     notes: list[str] = field(default_factory=list)
@@ -178,15 +216,15 @@ def combine_parts(output: ReadOutput) -> ReadResult:
     for part in output:
         part.check_accounting()
         for name, frame in part.tables.items():
-            tables.setdefault(name, []).append(frame)
+            tables.setdefault(name, []).append(as_frame(frame))  # a part's tuples are freed with the part
         quarantines.append(part.quarantine)
         rows_read += part.rows_read
         notes.extend(part.notes)
 
     def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
         filled = [f for f in frames if len(f)]
-        if len(filled) == 1:
-            return filled[0].reset_index(drop=True)
+        if len(filled) == 1:  # not copied when its index is already 0..n-1 (a large delivery's frame)
+            return filled[0] if isinstance(filled[0].index, pd.RangeIndex) and filled[0].index.equals(pd.RangeIndex(len(filled[0]))) else filled[0].reset_index(drop=True)
         if filled:
             return pd.concat(filled, ignore_index=True)
         return frames[0].reset_index(drop=True)
@@ -202,7 +240,10 @@ def combine_parts(output: ReadOutput) -> ReadResult:
 
 
 def empty_quarantine() -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype="object") for name in QUARANTINE_COLUMNS})
+    return _EMPTY_QUARANTINE.copy()  # a copy: callers may add to it
+
+
+_EMPTY_QUARANTINE = pd.DataFrame({name: pd.Series(dtype="object") for name in QUARANTINE_COLUMNS})
 
 
 def quarantine_rows(locators: list[str] | pd.Series, target_table: str, reason_code: str, detail: str | list[str] | pd.Series = "", pseudonyms: list | pd.Series | None = None, key_version: str | None = None) -> pd.DataFrame:

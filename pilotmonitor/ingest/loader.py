@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 
 from pilotmonitor.ingest import warehouse_raw
-from pilotmonitor.ingest.contracts import DeliveryError, ReadOutput, ReadResult, iter_parts, scrub
+from pilotmonitor.ingest.contracts import DeliveryError, ReadOutput, ReadResult, Rows, iter_parts, rows_frame, scrub
 from pilotmonitor.ingest.deliveries import Delivery, UnrecognisedDelivery, describe, landing_files, parse_name, recognise, sha256_of
 from pilotmonitor.ingest.read_ahead import read_ahead
 
@@ -161,18 +161,22 @@ class _Batch:
 
 def _concat_alike(frames: list) -> list:
     """One frame per group of buffered frames with the same columns and dtypes
-    (concatenating different dtypes would turn dates into objects), with the delivery id
-    and constant columns added."""
+    (concatenating different dtypes would turn dates into objects), or of buffered `Rows`
+    of the same table, with the delivery id and constant columns added."""
     import numpy as np
     import pandas as pd
 
     groups: dict[tuple, list] = {}
     for item in frames:
         f = item[2]
-        groups.setdefault((tuple(zip(f.columns, map(str, f.dtypes))), tuple(item[1])), []).append(item)
+        shape = ("rows", f.table) if isinstance(f, Rows) else tuple(zip(f.columns, map(str, f.dtypes)))
+        groups.setdefault((shape, tuple(item[1])), []).append(item)
     out = []
     for group in groups.values():
-        frame = group[0][2] if len(group) == 1 else pd.concat([g[2] for g in group], ignore_index=True)
+        if isinstance(group[0][2], Rows):  # row tuples of many deliveries: one frame for all of them
+            frame = rows_frame(group[0][2].table, [row for g in group for row in g[2].rows])
+        else:
+            frame = group[0][2] if len(group) == 1 else pd.concat([g[2] for g in group], ignore_index=True)
         lengths = [len(g[2]) for g in group]
         frame = frame.assign(delivery_id=np.repeat([g[0] for g in group], lengths),
                              **{c: np.repeat([g[1][c] for g in group], lengths) for c in group[0][1]})

@@ -25,6 +25,7 @@ import hmac
 import os
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,23 +151,29 @@ class Pseudonymiser:
         message = f"{kind}:{number}".encode("utf-8")  # malformed input may hold any character
         return hmac.new(self._key.secret, message, hashlib.sha256).hexdigest()
 
-    def pseudonymise(self, bsn: pd.Series, onderwijsnummer: pd.Series | None = None) -> pd.DataFrame:
-        """Per row: pseudonym, id_kind, key_version and error (None when valid).
+    def identify(self, bsn: object, onderwijsnummer: object = None) -> tuple[str | None, str | None, str, str | None]:
+        """(pseudonym, id_kind, key_version, error) of one record's delivered identifiers.
 
-        A valid BSN wins; otherwise a valid onderwijsnummer. A row whose identifier is
+        A delivered BSN is used, otherwise an onderwijsnummer. A record whose identifier is
         invalid still gets the keyed pseudonym of what was delivered (never the raw
         number), so the quarantine can say which record it was without storing it.
         """
-        bsn_norm = bsn.map(normalise)
-        ond_norm = (onderwijsnummer if onderwijsnummer is not None else pd.Series([None] * len(bsn), index=bsn.index)).map(normalise)
-        bsn_error = bsn_norm.map(classify_bsn)
-        ond_error = ond_norm.map(classify_onderwijsnummer)
-        use_bsn = bsn_norm.notna()
-        kind = np.where(use_bsn, "bsn", np.where(ond_norm.notna(), "onderwijsnummer", None))
-        number = bsn_norm.where(use_bsn, ond_norm)
-        error = bsn_error.where(use_bsn, ond_error.where(ond_norm.notna(), MISSING_IDENTIFIER))
-        pseudonyms = [self.pseudonym(k, n) if n is not None and k is not None else None for k, n in zip(kind, number)]
-        return pd.DataFrame(
-            {"pseudonym": pseudonyms, "id_kind": kind, "key_version": self.key_version, "error": error.where(error.notna(), None)},
-            index=bsn.index,
-        )
+        number = normalise(bsn)
+        if number is not None:
+            return self.pseudonym("bsn", number), "bsn", self.key_version, classify_bsn(number)
+        number = normalise(onderwijsnummer)
+        if number is not None:
+            return self.pseudonym("onderwijsnummer", number), "onderwijsnummer", self.key_version, classify_onderwijsnummer(number)
+        return None, None, self.key_version, MISSING_IDENTIFIER
+
+    def identify_many(self, bsns: Iterable[object], onderwijsnummers: Iterable[object] | None = None) -> list[tuple[str | None, str | None, str, str | None]]:
+        """identify() per record; plain Python, as readers call it per file with a few
+        dozen distinct values (pandas would cost more per call than the values do)."""
+        if onderwijsnummers is None:
+            return [self.identify(b) for b in bsns]
+        return [self.identify(b, o) for b, o in zip(bsns, onderwijsnummers, strict=True)]
+
+    def pseudonymise(self, bsn: pd.Series, onderwijsnummer: pd.Series | None = None) -> pd.DataFrame:
+        """identify() per row as a frame: pseudonym, id_kind, key_version and error (None when valid)."""
+        records = self.identify_many(bsn.tolist(), None if onderwijsnummer is None else onderwijsnummer.tolist())
+        return pd.DataFrame(records or None, columns=["pseudonym", "id_kind", "key_version", "error"], index=bsn.index, dtype=object)

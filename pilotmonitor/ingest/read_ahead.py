@@ -2,8 +2,9 @@
 
 Reading a delivery (parsing, validating, pseudonymising) is CPU-bound Python; writing is
 DuckDB's single writer. With ``workers`` processes the files are read ahead, in order,
-while the loader writes what was read before. At most ``window`` reads are in flight, so
-memory holds a few files, not the landing area.
+while the loader writes what was read before. Files travel in small batches (one round
+trip between processes costs about as much as reading a small delivery); at most a few
+batches per worker are in flight, so memory holds a few files, not the landing area.
 
 The reader is handed to each worker once (pool initializer); with it the
 pseudonymisation key crosses a pipe to a child process of the same run, never a file.
@@ -25,7 +26,9 @@ from pilotmonitor.ingest.deliveries import Delivery
 
 Reader = Callable[[Path, Delivery], ReadOutput]
 Read = Callable[[], ReadOutput]  # the loader's handle on one delivery's parts
-WINDOW_PER_WORKER = 4
+WINDOW_PER_WORKER = 3      # tasks in flight per worker
+BATCH_FILES = 16           # deliveries per task at most
+BATCH_BYTES = 4_000_000    # and file bytes per task at most (a large file is a task of its own)
 
 _reader: Reader | None = None  # set in each worker by _install
 
@@ -44,12 +47,40 @@ def _read_all(path: Path, delivery: Delivery) -> list[ReadResult] | DeliveryErro
         return error
 
 
-def _handle(result: list[ReadResult] | DeliveryError) -> Read:
+def _read_batch(items: list[tuple[Path, Delivery]]) -> list[list[ReadResult] | Exception]:
+    """The items' results in order; an unexpected error ends the batch as its last result,
+    so the deliveries before it are still handed to the loader first, as in-process."""
+    results: list[list[ReadResult] | Exception] = []
+    for path, delivery in items:
+        try:
+            results.append(_read_all(path, delivery))
+        except Exception as error:
+            results.append(error)
+            break
+    return results
+
+
+def _handle(result: list[ReadResult] | Exception) -> Read:
     def read() -> ReadOutput:
-        if isinstance(result, DeliveryError):
+        if isinstance(result, Exception):
             raise result
         return iter(result)
     return read
+
+
+def _batches(items: Iterable[tuple[Path, Delivery]]) -> Iterator[list[tuple[Path, Delivery]]]:
+    """Consecutive items grouped per task: a task's round trip between processes costs
+    about a millisecond, as much as reading a small delivery."""
+    batch: list[tuple[Path, Delivery]] = []
+    size = 0
+    for item in items:
+        batch.append(item)
+        size += item[1].size_bytes
+        if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 def read_ahead(reader: Reader, items: Iterable[tuple[Path, Delivery]], workers: int) -> Iterator[Read]:
@@ -57,17 +88,19 @@ def read_ahead(reader: Reader, items: Iterable[tuple[Path, Delivery]], workers: 
     window = max(1, workers * WINDOW_PER_WORKER)
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_install, initargs=(reader,))
     pending: deque[Future] = deque()
-    todo = iter(items)
+    todo = _batches(items)
     try:
-        for path, delivery in todo:
-            pending.append(executor.submit(_read_all, path, delivery))
+        for batch in todo:
+            pending.append(executor.submit(_read_batch, batch))
             if len(pending) >= window:
                 break
         while pending:
-            result = pending.popleft().result()
+            results = pending.popleft().result()
             following = next(todo, None)
             if following is not None:
-                pending.append(executor.submit(_read_all, *following))
-            yield _handle(result)
+                pending.append(executor.submit(_read_batch, following))
+            for result in results:
+                yield _handle(result)
+            del results
     finally:
         executor.shutdown(wait=True, cancel_futures=True)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pilotmonitor.ingest.contracts import DeliveryError, ReadResult, empty_quarantine, quarantine_rows
-from pilotmonitor.ingest import loader
+from pilotmonitor.ingest import loader, read_ahead
 from pilotmonitor.ingest.loader import load_source, register_unrecognised
 
 
@@ -221,8 +221,10 @@ def warehouse_state(conn) -> dict:
 def test_reading_in_worker_processes_gives_the_same_warehouse(landing, monkeypatch):
     """Read-ahead in two processes: same rows, quarantine and register as in-process, also for
     a file that fails (its error crosses the process boundary), a duplicate, and a copy of
-    the failing file (read in-process when its turn comes, and failing the same way)."""
+    the failing file (read in-process when its turn comes, and failing the same way).
+    Batches of three files per task, so results cross several task boundaries in order."""
     monkeypatch.setattr(loader, "MIN_FILES_FOR_WORKERS", 1)
+    monkeypatch.setattr(read_ahead, "BATCH_FILES", 3)
     for year in range(2015, 2023):
         write(landing, f"p1_kosten_{year}0105.csv", f"{year};{year - 2000}\nbad")
     write(landing, "p1_kosten_20230105.csv", "BROKEN")

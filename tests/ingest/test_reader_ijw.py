@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from pilotmonitor.ingest.contracts import QUARANTINE_COLUMNS, RAW_TABLES, REASONS, DeliveryError, ReadResult, combine_parts
+from pilotmonitor.ingest.contracts import QUARANTINE_COLUMNS, RAW_TABLES, REASONS, DeliveryError, ReadResult, as_frame, combine_parts
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser, PseudonymKey
 from pilotmonitor.ingest.readers import ijw
@@ -161,7 +161,7 @@ def assert_contract(result: ReadResult) -> None:
     """Five tables with exactly the contract columns; exact accounting."""
     assert set(result.tables) == set(IJW_TABLES)
     for table, rows in result.tables.items():
-        assert list(rows.columns) == [*RAW_TABLES[table], "row_locator"]
+        assert list(as_frame(rows).columns) == [*RAW_TABLES[table], "row_locator"]
     assert list(result.quarantine.columns) == list(QUARANTINE_COLUMNS)
     assert set(result.quarantine.reason_code) <= set(REASONS)
     loaded = sum(len(rows) for rows in result.tables.values())

@@ -104,7 +104,7 @@ from typing import IO, Any
 import pandas as pd
 from lxml import etree
 
-from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, combine_parts, empty_quarantine, quarantine_rows, scrub
+from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, Rows, combine_parts, empty_quarantine, quarantine_rows, scrub
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
 
@@ -611,8 +611,10 @@ def _schema(schema_dir: Path, message: str) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(path)))
 
 
+@lru_cache(maxsize=64)
 def schema_for(schema_dir: Path, message: str) -> etree.XMLSchema:
-    """The compiled XSD of one message type, cached across calls."""
+    """The compiled XSD of one message type, cached across calls (also the directory's
+    resolution: a path resolve per member cost more than its validation)."""
     return _schema(Path(schema_dir).resolve(), message)
 
 
@@ -695,9 +697,7 @@ def _identities(collected: _Collected, pseudonymiser: Pseudonymiser) -> dict[str
         return {}
     distinct: list[str | None] = sorted({row[_BSN] for rows in collected.rows.values() for row in rows if row[_BSN] is not None})
     distinct.append(None)  # rows without a Bsn element: missing_identifier
-    frame = pseudonymiser.pseudonymise(pd.Series(distinct, dtype=object))
-    columns = [frame[c].tolist() for c in ("pseudonym", "id_kind", "key_version", "error")]
-    return {bsn: _Identity(*values) for bsn, values in zip(distinct, zip(*columns))}
+    return {bsn: _Identity(*values) for bsn, values in zip(distinct, pseudonymiser.identify_many(distinct))}
 
 
 def _row_problem(row: tuple, identity: _Identity, known_product_codes: set[str] | None, code_position: int) -> tuple[str, str] | None:
@@ -739,24 +739,6 @@ def _route(table: str, rows: list[tuple], identities: dict[str | None, _Identity
 _EMPTY_QUARANTINE = empty_quarantine()
 
 
-@lru_cache(maxsize=None)
-def _empty_table(table: str) -> pd.DataFrame:
-    columns = [*RAW_TABLES[table], "row_locator"]
-    return pd.DataFrame({c: pd.Series(dtype="Int64" if RAW_TABLES[table].get(c) == "BIGINT" else object) for c in columns})
-
-
-def _table_frame(table: str, rows: list[tuple]) -> pd.DataFrame:
-    """Rows in RAW_TABLES order + row_locator; BIGINT columns as nullable Int64, the rest objects."""
-    if not rows:
-        return _empty_table(table).copy()
-    columns = [*RAW_TABLES[table], "row_locator"]
-    frame = pd.DataFrame(rows, columns=columns, dtype=object)
-    for column, kind in RAW_TABLES[table].items():
-        if kind == "BIGINT":
-            frame[column] = pd.array(frame[column].to_numpy(), dtype="Int64")
-    return frame
-
-
 def _quarantine_frame(collected: _Collected, routed: dict[str, dict[str, list[tuple[str, str, str | None]]]], key_version: str) -> pd.DataFrame:
     frames = [quarantine_rows([locator], table, code, detail) for locator, table, code, detail in collected.rejected]
     for table, by_code in routed.items():
@@ -766,24 +748,27 @@ def _quarantine_frame(collected: _Collected, routed: dict[str, dict[str, list[tu
     return pd.concat(frames, ignore_index=True) if frames else _EMPTY_QUARANTINE.copy()
 
 
-def _other_municipality_rows(tables: dict[str, pd.DataFrame], delivery: Delivery) -> int:
+def _other_municipality_rows(tables: dict[str, Rows], delivery: Delivery) -> int:
     """Loaded rows naming a municipality other than the sender (0 unless the sender is a GM)."""
     if not delivery.sender.upper().startswith("GM"):
         return 0
     expected = delivery.sender.upper().removeprefix("GM")
-    return sum(sum(1 for code in frame["municipality_code"].tolist() if code != expected) for frame in tables.values())
+    total = 0
+    for table in tables.values():
+        at = list(RAW_TABLES[table.table]).index("municipality_code")
+        total += sum(1 for row in table.rows if row[at] != expected)
+    return total
 
 
 def _assemble(collected: _Collected, pseudonymiser: Pseudonymiser, known_product_codes: set[str] | None) -> ReadResult:
     """One part from the buffered rows (the buffers are emptied)."""
     identities = _identities(collected, pseudonymiser)
     rows_read = collected.rows_read  # before _route empties the row buffers
-    tables: dict[str, pd.DataFrame] = {}
+    tables: dict[str, Rows] = {}
     routed: dict[str, dict[str, list[tuple[str, str, str | None]]]] = {}
     for kind in MESSAGE_TYPES.values():
         loaded, routed[kind.table] = _route(kind.table, collected.rows.get(kind.table, []), identities, known_product_codes)
-        tables[kind.table] = _table_frame(kind.table, loaded)
-        del loaded
+        tables[kind.table] = Rows(kind.table, loaded)
     quarantine = _quarantine_frame(collected, routed, pseudonymiser.key_version)
     result = ReadResult(tables=tables, quarantine=quarantine, rows_read=rows_read, notes=list(collected.notes))
     result.check_accounting()

@@ -94,10 +94,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pilotmonitor.ingest.contracts import RAW_TABLES, ReadResult, combine_parts, empty_quarantine, quarantine_rows
+from pilotmonitor.ingest.contracts import RAW_TABLES, ReadResult, Rows, combine_parts, empty_quarantine, quarantine_rows
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
-from pilotmonitor.ingest.readers.ijw import MESSAGE_TYPES, SOURCE_TABLE, _parse_date, _parse_integer, _Row, _table_frame, safe_detail
+from pilotmonitor.ingest.readers.ijw import MESSAGE_TYPES, SOURCE_TABLE, _parse_date, _parse_integer, _Row, safe_detail
 from pilotmonitor.ingest.readers.tabular import CHUNK_ROWS, _describe, open_table, resolve_columns
 
 __all__ = ["iter_ijw_extract", "read_ijw_extract"]
@@ -331,9 +331,7 @@ def iter_ijw_extract(
             todo = sorted({r[bsn_position] for r in records if r[bsn_position] is not None and r[bsn_position] not in identities})
             todo.append(None)
             if any(b not in identities for b in todo):
-                frame = pseudonymiser.pseudonymise(pd.Series(todo, dtype=object))
-                for bsn, record in zip(todo, frame.itertuples(index=False)):
-                    identities[bsn] = (record.pseudonym, record.id_kind, record.key_version, record.error)
+                identities.update(zip(todo, pseudonymiser.identify_many(todo)))
             loaded: dict[str, list[tuple]] = defaultdict(list)
             quarantined: dict[tuple[str, str], list[tuple[str, str, str | None]]] = defaultdict(list)
             for offset, fields in enumerate(records):
@@ -372,7 +370,7 @@ def iter_ijw_extract(
                 if expected_municipality is not None and data["municipality_code"] != expected_municipality:
                     other_municipality += 1
                 loaded[kind.table].append((*(data[c] for c in RAW_TABLES[kind.table]), locator))
-            tables = {name: _table_frame(name, loaded.get(name, [])) for name in IJW_TABLES}
+            tables = {name: Rows(name, loaded.get(name, [])) for name in IJW_TABLES}
             frames = []
             for (name, code), entries in quarantined.items():
                 locators, details, pseudonyms = zip(*entries)
@@ -390,7 +388,7 @@ def iter_ijw_extract(
         notes.append(f"{duplicates} exact duplicate row(s) quarantined")
     if other_municipality:
         notes.append(f"{other_municipality} loaded row(s) name a municipality other than the sender {delivery.sender}")
-    yield ReadResult({name: _table_frame(name, []) for name in IJW_TABLES}, empty_quarantine(), 0, notes)
+    yield ReadResult({name: Rows(name, []) for name in IJW_TABLES}, empty_quarantine(), 0, notes)
 
 
 def read_ijw_extract(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser, known_product_codes: set[str] | frozenset[str] | None) -> ReadResult:

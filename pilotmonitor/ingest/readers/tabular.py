@@ -31,6 +31,7 @@ Row numbers ("row_locator") count data rows, 1-based, header and blank rows excl
 from __future__ import annotations
 
 import codecs
+import functools
 import csv
 import datetime as dt
 import gc
@@ -498,24 +499,35 @@ _DMY = re.compile(r"[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}")
 _YMD = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _date_of(value: object) -> tuple[dt.datetime | None, bool]:
+    """(date or None, bad) of one delivered value; cached, as the same dates recur in
+    file after file."""
+    if isinstance(value, (dt.datetime, dt.date)):
+        stamp = value if isinstance(value, dt.datetime) else dt.datetime(value.year, value.month, value.day)
+        is_date = stamp.time() == dt.time(0) and MIN_YEAR <= stamp.year <= MAX_YEAR  # a time of day is no date
+        return (stamp.replace(tzinfo=None) if is_date else None), not is_date
+    text = _MIDNIGHT.sub("", value.strip(_BLANK_FIELD)) if type(value) is str else ""
+    if not text:
+        return None, False
+    if _DMY.fullmatch(text):  # ASCII digits only: "２０１６" is no date
+        day, month, year = map(int, text.split("-"))
+    elif _YMD.fullmatch(text):
+        year, month, day = map(int, text.split("-"))
+    else:
+        return None, True
+    try:
+        date = dt.datetime(year, month, day)
+    except ValueError:  # an impossible date is bad, never rolled over
+        return None, True
+    return (date, False) if MIN_YEAR <= year <= MAX_YEAR else (None, True)
+
+
 def dates_of(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    text = pd.Series(_stripped(uniques), dtype=object)
-    cells = _is_cell(uniques)
-    if len(text) == 0:
-        return np.array([], dtype="datetime64[ns]"), np.array([], dtype=bool)
-    text = text.str.replace(_MIDNIGHT, "", regex=True)
-    dmy, ymd = text.str.fullmatch(_DMY), text.str.fullmatch(_YMD)  # ASCII digits only: pandas would read "２０１６"
-    values = pd.to_datetime(text.where(dmy, ""), format="%d-%m-%Y", errors="coerce")
-    if ymd.any():
-        values = values.where(~ymd, pd.to_datetime(text.where(ymd, ""), format="%Y-%m-%d", errors="coerce"))
-    if cells.any():
-        stamps = pd.Series([pd.Timestamp(v) if c else pd.NaT for v, c in zip(uniques, cells)], dtype="datetime64[ns]")
-        stamps = stamps.where(stamps == stamps.dt.normalize())  # a date cell with a time of day is no date
-        values = values.where(~cells, stamps)
-    values = values.astype("datetime64[ns]")
-    values = values.where((values.dt.year >= MIN_YEAR) & (values.dt.year <= MAX_YEAR))
-    bad = values.isna().to_numpy() & ((text != "").to_numpy() | cells)
-    return values.to_numpy(dtype="datetime64[ns]"), bad
+    """Per distinct value its date (NaT when empty or bad) and whether it is bad."""
+    parsed = [_date_of(v) for v in uniques]
+    values = np.array([date for date, _ in parsed], dtype="datetime64[ns]")
+    return values, np.array([bad for _, bad in parsed], dtype=bool)
 
 
 def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -793,9 +805,8 @@ class RowChecks:
         keys = [(_id_key(b), _id_key(o)) for b, o in zip(b_values, o_values)]
         todo = [i for i, key in enumerate(keys) if key not in cache]
         if todo:
-            result = pseudonymiser.pseudonymise(pd.Series([_ascii(b_values[i]) for i in todo], dtype=object), pd.Series([_ascii(o_values[i]) for i in todo], dtype=object))
-            for i, record in zip(todo, result.itertuples(index=False)):
-                cache[keys[i]] = (record.pseudonym, record.id_kind, record.key_version, record.error)
+            records = pseudonymiser.identify_many([_ascii(b_values[i]) for i in todo], [_ascii(o_values[i]) for i in todo])
+            cache.update((keys[i], record) for i, record in zip(todo, records))
         table = np.empty((len(keys), 4), dtype=object)
         for i, key in enumerate(keys):
             table[i] = cache[key]
@@ -845,10 +856,12 @@ def _row_hashes(factors: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndar
     """Two independent 64-bit hashes per row over all delivered fields, so that equal
     rows (exact duplicates) have equal hashes; an absent field differs from an empty one."""
     out = np.zeros((n, len(_HASH_KEYS)), dtype=np.uint64)
-    for codes, uniques in factors:
-        texts = np.array([_id_key(v) for v in uniques], dtype=object)
-        for k, key in enumerate(_HASH_KEYS):
-            per_unique = pd.util.hash_array(texts, hash_key=key) if len(texts) else np.zeros(0, dtype=np.uint64)
+    # The distinct values of all columns hashed in one call per key (pandas costs per call).
+    texts = np.array([_id_key(v) for _, uniques in factors for v in uniques], dtype=object)
+    ends = np.cumsum([len(uniques) for _, uniques in factors])
+    for k, key in enumerate(_HASH_KEYS):
+        hashed = pd.util.hash_array(texts, hash_key=key) if len(texts) else np.zeros(0, dtype=np.uint64)
+        for (codes, _), per_unique in zip(factors, np.split(hashed, ends[:-1])):
             out[:, k] = out[:, k] * np.uint64(1099511628211) ^ _spread(per_unique, codes, _ABSENT)
     return out
 
@@ -868,16 +881,26 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _quarantine(table: str, rows: np.ndarray, codes: np.ndarray, details: np.ndarray, pseudonyms: np.ndarray, key_version: str | None) -> pd.DataFrame:
+    if not len(rows):
+        return _EMPTY_QUARANTINE.copy()
     parts = []
     frame = pd.DataFrame({"row": rows, "code": codes, "detail": details, "pseudonym": pseudonyms})
     for (code, has_pseudonym), group in frame.groupby([frame.code, frame.pseudonym.notna()], sort=False):
         part = quarantine_rows(group.row.astype(str), table, code, group.detail, group.pseudonym if has_pseudonym else None, key_version if has_pseudonym else None)
         part.insert(0, "_row", group.row.to_numpy())
         parts.append(part)
-    return pd.concat(parts, ignore_index=True) if parts else empty_quarantine().assign(_row=pd.Series(dtype="int64"))
+    return pd.concat(parts, ignore_index=True)
+
+
+_EMPTY_QUARANTINE = empty_quarantine().assign(_row=pd.Series(dtype="int64"))
 
 
 def empty_table(table: str) -> pd.DataFrame:
+    return _empty_table(table).copy()  # a copy: callers may add to it
+
+
+@functools.lru_cache(maxsize=None)
+def _empty_table(table: str) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in [*RAW_TABLES[table], "row_locator"]})
 
 
