@@ -6,10 +6,21 @@ outcome, role and estimator, with provenance); `write_effect_estimates` stores i
 See plan.py for the estimators and sample.py for the analysis window.
 """
 
-from .plan import DEFAULT_SEED, OUTCOMES, PRIMARY, run_pilot, run_plans
-from .sample import AnalysisInputError, PilotSample, PublishedInputs, build_sample, read_published
-from .store import compute_effect_estimates, result_numbers, reusable_estimates, write_artifact, write_effect_estimates
+import importlib
 
-__all__ = ["DEFAULT_SEED", "OUTCOMES", "PRIMARY", "run_pilot", "run_plans", "AnalysisInputError", "PilotSample",
-           "PublishedInputs", "build_sample", "read_published", "compute_effect_estimates", "reusable_estimates", "result_numbers",
-           "write_artifact", "write_effect_estimates"]
+# Public names and the submodule each lives in, imported when first used: a reuse check
+# (store, spec) must not pay for the estimators (plan: statsmodels, scipy).
+_WHERE = {
+    "DEFAULT_SEED": "spec", "OUTCOMES": "spec", "PRIMARY": "spec",
+    "run_pilot": "plan", "run_plans": "plan",
+    "AnalysisInputError": "sample", "PilotSample": "sample", "PublishedInputs": "sample", "build_sample": "sample", "read_published": "sample",
+    "compute_effect_estimates": "store", "reusable_estimates": "store", "result_numbers": "store", "write_artifact": "store",
+    "write_effect_estimates": "store",
+}
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -78,7 +78,6 @@ Everything is deterministic given the published data, the plan and ``seed``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import warnings
@@ -96,37 +95,14 @@ from pilotmonitor.pilots import Pilot
 from ._blas import single_threaded_blas
 from .cost_rows import cost_rows
 from .sample import PilotSample, PublishedInputs, build_sample, national_comparison_pool
+from .spec import DEFAULT_SEED, OUTCOMES, PRIMARY, RESULT_COLUMNS, plan_hash  # noqa: F401 (re-exported)
 
-DEFAULT_SEED = 20261123
 BOOTSTRAP_REPS = 9999
 RI_MAX_PERMUTATIONS = 499
 EVENT_BIN_MONTHS = 6
 EVENT_LEADS = 4
 EVENT_LAGS = 4
-PRIMARY = "referrals_per_100_pupil_months"
 PRETREND_TEST = "pretrend_test"   # the one pre-registered pre-trend test (see module docstring)
-
-# outcome name in the plan -> how it is estimated
-OUTCOMES: dict[str, dict[str, str]] = {
-    PRIMARY: {"kind": "poisson", "count": "new_referrals", "rate": "referrals_per_100"},
-    "dropout": {"kind": "poisson", "count": "dropouts", "rate": "dropouts_per_100"},
-    "thuiszitter_spells": {"kind": "poisson", "count": "thuiszitter_spell_starts", "rate": "thuiszitter_spells_per_100"},
-    "unauthorised_absence_hours": {"kind": "linear", "rate": "unauthorised_absence_hours_per_pupil"},
-    "youth_care_cost_per_pupil": {"kind": "linear", "rate": "youth_care_cost_eur_per_pupil"},
-    "school_climate": {"kind": "survey", "rate": "climate_score"},
-    "satisfaction": {"kind": "survey", "rate": "satisfaction"},
-}
-
-RESULT_COLUMNS = [
-    "pilot_id", "outcome", "role", "estimator", "estimate", "std_error", "ci_lower", "ci_upper",
-    "p_value", "p_value_adjusted", "p_value_wild_bootstrap", "p_value_randomization", "scale",
-    "n_obs", "n_clusters", "method", "sample", "alpha", "details",
-]
-
-
-def plan_hash(pilot: Pilot) -> str:
-    payload = json.dumps(pilot.analysis_plan.model_dump(mode="json"), sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def _row(pilot_id: str, outcome: str, role: str, estimator: str, result: EffectResult | None = None, **extra) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from pilotmonitor.pilots import Pilot
 
-from .plan import DEFAULT_SEED, RESULT_COLUMNS, plan_hash, run_plans
+from .spec import DEFAULT_SEED, RESULT_COLUMNS, plan_hash
 from .sample import PublishedInputs, read_published
 
 SCHEMA = "results"
@@ -76,6 +76,8 @@ def code_version() -> str:
 def compute_effect_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot], run_id: str | None = None,
                              seed: int = DEFAULT_SEED, progress=None, inputs: PublishedInputs | None = None) -> pd.DataFrame:
     """Read published.* (unless ``inputs`` are given), run every pilot's plan, add provenance columns."""
+    from .plan import run_plans  # the estimators: imported only when estimates are computed
+
     inputs = read_published(conn) if inputs is None else inputs
     table = run_plans(pilots, inputs, seed=seed, progress=progress)
     table["run_id"] = run_id or uuid.uuid4().hex

@@ -27,7 +27,6 @@ import pandas as pd
 from pilotmonitor.analysis_plan.store import residual_df
 from pilotmonitor.disclosure import CheckedOutput, DisclosureRules, Release
 
-from . import charts
 from . import reuse as report_reuse
 from .browser import BrowserMissing, PdfJob, print_pdfs
 from .content import Effect, ReportContent, read_content
@@ -156,6 +155,8 @@ def _img(png: bytes) -> str:
 
 
 def _figures(release: Release, cc: CheckedContent, c: ReportContent, lang: str, fig_dir: Path) -> list[dict]:
+    from . import charts  # matplotlib: imported when a report is drawn, not for its reuse check
+
     t = T[lang]
     label = ("SYNTHETISCHE DATA" if lang == "nl" else "SYNTHETIC DATA") if c.synthetic else None
     end = c.sample.window_end + pd.DateOffset(months=1) if c.lang_independent_status == "final" else None

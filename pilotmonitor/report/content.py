@@ -25,9 +25,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from analyses.power import multiplier
 from pilotmonitor.analysis_plan.store import residual_df
-from pilotmonitor.analysis_plan.plan import PRIMARY
+from pilotmonitor.analysis_plan.spec import PRIMARY
 from pilotmonitor.analysis_plan.sample import PilotSample, build_sample, read_published
 from pilotmonitor.publication.gate import PublicationState, publication_state
 
@@ -203,6 +202,8 @@ def _minimal_detectable_ratio(estimates: pd.DataFrame, primary: Effect | None, s
     if primary is None or not primary.estimable or not primary.n_clusters:
         return None
     df = max(primary.n_clusters - 1, 1)
+    from analyses.power import multiplier  # scipy: imported when a report is built, not for its reuse check
+
     m = multiplier(0.05, 0.8, df)
     candidates = []
     row = estimates[estimates["role"] == "primary"].iloc[0]

@@ -11,8 +11,9 @@ import dagster as dg
 
 from orchestration.defs.publication.assets import published_marts
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
-from pilotmonitor.analysis_plan import (DEFAULT_SEED, compute_effect_estimates, read_published, reusable_estimates, write_artifact,
-                                        write_effect_estimates)
+from pilotmonitor.analysis_plan.sample import read_published
+from pilotmonitor.analysis_plan.spec import DEFAULT_SEED
+from pilotmonitor.analysis_plan.store import compute_effect_estimates, reusable_estimates, write_artifact, write_effect_estimates
 from pilotmonitor.pilots import PilotConfigError, load_registry
 
 GROUP = "analysis"
