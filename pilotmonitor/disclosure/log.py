@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+from pilotmonitor.spreadsheet_safety import neutralise
+
 LOG_NAME = "disclosure_log.json"
 MARKDOWN_NAME = "disclosure_log.md"
 CSV_NAME = "disclosure_checks.csv"
@@ -25,8 +27,8 @@ def write_csv(document: dict, out_dir: Path) -> Path:
         writer.writeheader()
         for output in document["outputs"]:
             for c in output["checks"]:
-                writer.writerow({"output": output["name"], "kind": output["kind"], "output_status": output["status"],
-                                 **{k: c.get(k) for k in CSV_FIELDS[3:]}})
+                row = {"output": output["name"], "kind": output["kind"], "output_status": output["status"], **{k: c.get(k) for k in CSV_FIELDS[3:]}}
+                writer.writerow({k: neutralise(v) for k, v in row.items()})
     return path
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pilotmonitor.spreadsheet_safety import neutralise_frame
+
 from . import log
 from .acro_bridge import AcroSession
 from .figures import check_figure
@@ -72,7 +74,8 @@ class Release:
             raise DisclosureError(f"{output.name} failed disclosure control and cannot be exported: {'; '.join(output.reasons)}")
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / (filename or f"{output.name}.csv")
-        display_table(output, mark).to_csv(path, index=False)
+        safe, _ = neutralise_frame(display_table(output, mark))
+        safe.to_csv(path, index=False)
         output.path = path
         return path
 

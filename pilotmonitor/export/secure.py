@@ -26,6 +26,8 @@ from typing import Iterable
 
 import duckdb
 
+from pilotmonitor.spreadsheet_safety import count_sql, neutralised_sql
+
 from .dictionary import MartDocs, TableDoc, load_mart_docs
 
 FORMATS = {"parquet": ".parquet", "csv": ".csv"}
@@ -66,6 +68,7 @@ class ExportedFile:
     bytes: int
     sha256: str
     columns: list[str] = field(default_factory=list)
+    formula_cells_neutralised: int = 0  # CSV text cells written with a leading apostrophe (spreadsheet_safety)
 
 
 @dataclass(frozen=True)
@@ -183,11 +186,21 @@ def _describe(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[
     return [(r[0], r[1]) for r in conn.execute(f"describe {_quote(schema)}.{_quote(table)}").fetchall()]
 
 
-def _copy(conn: duckdb.DuckDBPyConnection, schema: str, table: str, target: Path, fmt: str) -> None:
+def _copy(conn: duckdb.DuckDBPyConnection, schema: str, table: str, target: Path, fmt: str, columns: list[tuple[str, str]]) -> int:
+    """Write the table; returns the number of formula-like text cells neutralised (CSV only)."""
+    relation = f"{_quote(schema)}.{_quote(table)}"
     # ORDER BY ALL: the same table content gives the same file bytes (reproducible sha256).
-    query = f"select * from {_quote(schema)}.{_quote(table)} order by all"
+    query = f"select * from {relation} order by all"
+    neutralised = 0
+    if fmt == "csv":
+        text = [_quote(name) for name, kind in columns if kind == "VARCHAR"]
+        if text:
+            neutralised = int(conn.execute(f"select {' + '.join(count_sql(c) for c in text)} from {relation}").fetchone()[0])
+        selected = ", ".join(f"{neutralised_sql(_quote(name))} as {_quote(name)}" if kind == "VARCHAR" else _quote(name) for name, kind in columns)
+        query = f"select {selected} from {relation} order by all"
     options = "format parquet, compression zstd" if fmt == "parquet" else "format csv, header true, delimiter ','"
     conn.execute(f"copy ({query}) to {_sql_string(str(target))} ({options})")
+    return neutralised
 
 
 def dictionary_entries(docs: MartDocs, physical: dict[str, list[tuple[str, str]]]) -> list[dict]:
@@ -249,9 +262,9 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _file_entry(out_dir: Path, name: str, table: str | None, rows: int | None, columns: list[str]) -> ExportedFile:
+def _file_entry(out_dir: Path, name: str, table: str | None, rows: int | None, columns: list[str], neutralised: int = 0) -> ExportedFile:
     path = out_dir / name
-    return ExportedFile(table, name, rows, path.stat().st_size, sha256_file(path), columns)
+    return ExportedFile(table, name, rows, path.stat().st_size, sha256_file(path), columns, neutralised)
 
 
 SECURE_NOTE = (
@@ -297,9 +310,11 @@ def export_marts(warehouse_path: str | os.PathLike, out_dir: str | os.PathLike, 
             row_counts[table] = rows
             name = table + FORMATS[fmt]
             tmp = out / (name + ".tmp")
-            _copy(conn, schema, table, tmp, fmt)
+            neutralised = _copy(conn, schema, table, tmp, fmt, cols)
             os.replace(tmp, out / name)
-            files.append(_file_entry(out, name, table, rows, [c for c, _ in cols]))
+            files.append(_file_entry(out, name, table, rows, [c for c, _ in cols], neutralised))
+            if neutralised:
+                warnings.append(f"{table}: {neutralised} text cell(s) starting like a spreadsheet formula (=, +, -, @, tab, CR) written with a leading apostrophe")
             doc = docs.tables.get(table)
             if doc is None:
                 warnings.append(f"{table}: not in the dbt documentation")

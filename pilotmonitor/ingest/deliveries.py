@@ -22,7 +22,10 @@ registered as failed with that reason, never silently ignored.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -111,5 +114,37 @@ def describe(landing_dir: Path, path: Path) -> Delivery:
     return Delivery(relative, source, sender, period, delivered, sha256_of(path), path.stat().st_size)
 
 
+def _counts(name: str) -> bool:
+    return name not in NOT_DELIVERIES and not name.startswith(".")
+
+
+def _entries(landing_dir: Path) -> Iterator[tuple[Path, str | None]]:
+    """Every entry of the landing area: (path, None) for a regular file, (path, reason) for
+    one that is refused. The landing area is a boundary: a symbolic link could point at
+    any file on the machine (or a folder outside), and a FIFO or device would block or
+    never end, so neither is ever opened or followed."""
+    for root, folders, names in os.walk(landing_dir, followlinks=False):
+        for name in folders:
+            if os.path.islink(os.path.join(root, name)) and _counts(name):
+                yield Path(root, name), "is a symbolic link to a folder: the landing area accepts only regular files and folders"
+        for name in names:
+            if not _counts(name):
+                continue
+            path = Path(root, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                yield path, "is a symbolic link: the landing area accepts only regular files (deliver the file itself)"
+            elif not stat.S_ISREG(mode):
+                yield path, "is not a regular file (a FIFO, socket or device): it is never opened"
+            else:
+                yield path, None
+
+
 def landing_files(landing_dir: Path) -> list[Path]:
-    return sorted(p for p in landing_dir.rglob("*") if p.is_file() and p.name not in NOT_DELIVERIES and not p.name.startswith("."))
+    """The regular files of the landing area (symbolic links and special files excluded)."""
+    return sorted(path for path, refused in _entries(landing_dir) if refused is None)
+
+
+def refused_entries(landing_dir: Path) -> list[tuple[Path, str]]:
+    """Entries of the landing area that are never read, with the reason."""
+    return sorted((path, refused) for path, refused in _entries(landing_dir) if refused is not None)

@@ -30,7 +30,7 @@ import duckdb
 
 from pilotmonitor.ingest import warehouse_raw
 from pilotmonitor.ingest.contracts import DeliveryError, ReadOutput, ReadResult, Rows, iter_parts, rows_frame, scrub
-from pilotmonitor.ingest.deliveries import Delivery, UnrecognisedDelivery, describe, landing_files, parse_name, recognise, sha256_of
+from pilotmonitor.ingest.deliveries import Delivery, UnrecognisedDelivery, describe, landing_files, parse_name, recognise, refused_entries, sha256_of
 from pilotmonitor.ingest.read_ahead import read_ahead
 
 Reader = Callable[[Path, Delivery], ReadOutput]  # one ReadResult or an iterator of parts
@@ -298,13 +298,22 @@ def mark_current(conn: duckdb.DuckDBPyConnection, source: str) -> None:
     )
 
 
-def register_unrecognised(conn: duckdb.DuckDBPyConnection, landing_dir: Path) -> list[str]:
-    """Files whose names follow no convention are registered as failed, never ignored."""
+def register_unusable(conn: duckdb.DuckDBPyConnection, landing_dir: Path) -> list[str]:
+    """Files whose names follow no convention, and entries that are never read (symbolic
+    links, special files), are registered as failed with the reason, never ignored."""
     warehouse_raw.ensure_schema(conn)
     known = {row[0] for row in conn.execute("select path from raw.deliveries").fetchall()}
     problems = []
+    for path, reason in refused_entries(landing_dir):
+        relative = path.relative_to(landing_dir).as_posix()
+        problems.append(f"{relative}: {reason}")
+        if relative not in known:  # neither hashed nor sized: it is never opened
+            delivery = Delivery(relative, "refused", "", "", None, None, None)  # type: ignore[arg-type]
+            warehouse_raw.insert_delivery(conn, _register_row(delivery, "failed", error=f"{relative}: {reason}"))
     for path in landing_files(landing_dir):
         relative = path.relative_to(landing_dir).as_posix()
+        if relative in known:  # a refused entry since replaced by the file itself: its source registers it
+            conn.execute("delete from raw.deliveries where path = ? and source = 'refused'", [relative])
         try:
             parse_name(relative)  # the name alone decides; recognised files are hashed by their source's load
         except UnrecognisedDelivery as exc:

@@ -3,13 +3,15 @@ failures, and keeps rows read = loaded + quarantined."""
 
 from pathlib import Path
 
+import os
+
 import duckdb
 import pandas as pd
 import pytest
 
 from pilotmonitor.ingest.contracts import DeliveryError, ReadResult, empty_quarantine, quarantine_rows
 from pilotmonitor.ingest import loader, read_ahead
-from pilotmonitor.ingest.loader import load_source, register_unrecognised
+from pilotmonitor.ingest.loader import load_source, register_unusable
 
 
 def fake_pilot_costs_reader(path: Path, delivery) -> ReadResult:
@@ -110,10 +112,46 @@ def test_unrecognised_file_names_are_registered_as_failed(landing):
     (landing / "schools").mkdir()
     (landing / "schools" / "leerlingen export.csv").write_text("x")
     conn = duckdb.connect()
-    problems = register_unrecognised(conn, landing)
+    problems = register_unusable(conn, landing)
     assert len(problems) == 1 and "naming convention" in problems[0]
     assert conn.execute("select status, source from raw.deliveries").fetchall() == [("failed", "unrecognised")]
-    assert register_unrecognised(conn, landing) and conn.execute("select count(*) from raw.deliveries").fetchone()[0] == 1
+    assert register_unusable(conn, landing) and conn.execute("select count(*) from raw.deliveries").fetchone()[0] == 1
+
+
+def test_links_and_special_files_in_the_landing_area_are_refused_not_followed(landing, tmp_path):
+    """A symbolic link (to a file or folder outside the landing area, or dangling) and a
+    FIFO are registered as failed with the reason and never opened; the file a link points
+    at is not loaded; the regular file beside them loads."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "p1_kosten_20240105.csv").write_text("2024;999", encoding="utf-8")
+    write(landing, "p1_kosten_20250105.csv", "2025;100")
+    (landing / "pilots" / "p1" / "p1_kosten_20240105.csv").symlink_to(outside / "p1_kosten_20240105.csv")
+    (landing / "pilots" / "p1" / "p1_kosten_20230105.csv").symlink_to(tmp_path / "missing.csv")
+    (landing / "pilots" / "p2").symlink_to(outside, target_is_directory=True)
+    os.mkfifo(landing / "pilots" / "p1" / "p1_kosten_20220105.csv")  # reading it would block forever
+    conn = duckdb.connect()
+    problems = register_unusable(conn, landing)
+    assert len(problems) == 4 and sum("symbolic link" in p for p in problems) == 3 and sum("not a regular file" in p for p in problems) == 1
+    register = conn.execute("select path, status, source, sha256, error from raw.deliveries order by path").fetchall()
+    assert [(r[0], r[1], r[2], r[3]) for r in register] == [
+        ("pilots/p1/p1_kosten_20220105.csv", "failed", "refused", None),
+        ("pilots/p1/p1_kosten_20230105.csv", "failed", "refused", None),
+        ("pilots/p1/p1_kosten_20240105.csv", "failed", "refused", None),
+        ("pilots/p2", "failed", "refused", None),
+    ]
+    assert all(r[4].startswith(r[0] + ": ") for r in register)
+    summary = load(conn, landing)
+    assert summary.count("loaded") == 1
+    assert [r[0] for r in conn.execute("select total_eur from raw.pilot_costs").fetchall()] == [100.0]
+    register_unusable(conn, landing)  # a second run registers nothing twice
+    assert conn.execute("select count(*) from raw.deliveries").fetchone()[0] == 5
+    link = landing / "pilots" / "p1" / "p1_kosten_20240105.csv"
+    link.unlink()
+    write(landing, link.name, "2024;150")  # the sender delivers the file itself
+    register_unusable(conn, landing)
+    assert load(conn, landing).count("loaded") == 1
+    assert conn.execute("select status, source from raw.deliveries where path = ?", ["pilots/p1/p1_kosten_20240105.csv"]).fetchall() == [("loaded", "pilot_costs")]
 
 
 def fake_chunked_pilot_costs_reader(path: Path, delivery):

@@ -12,10 +12,10 @@ import dagster as dg
 import pandas as pd
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
 from pilotmonitor.ingest.deliveries import UnrecognisedDelivery, landing_files, recognise, sha256_of
-from pilotmonitor.ingest.loader import register_unrecognised
+from pilotmonitor.ingest.loader import register_unusable
 
 # The raw tables this asset writes: the inventory, and failed rows in the delivery register
-# for files that follow no naming convention.
+# for files that follow no naming convention or are never read (links, special files).
 TABLES = ("landing_files", "deliveries")
 
 def inventory(landing_dir: Path) -> pd.DataFrame:
@@ -41,8 +41,8 @@ def inventory(landing_dir: Path) -> pd.DataFrame:
 @dg.asset(group_name="landing", compute_kind="python")
 def landing_inventory(context: dg.AssetExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Every file in the landing area with its source, size and content hash
-    (raw.landing_files); files whose names follow no delivery convention are registered as
-    failed deliveries so they are seen, not ignored."""
+    (raw.landing_files); files whose names follow no delivery convention, symbolic links and
+    special files are registered as failed deliveries so they are seen, not ignored."""
     landing_dir = pilotmonitor.settings().landing_dir
     if not landing_dir.is_dir():
         raise dg.Failure(f"landing area {landing_dir} does not exist: run `pilotmonitor synth` or point PILOTMONITOR_DATA_DIR at a data directory")
@@ -52,9 +52,9 @@ def landing_inventory(context: dg.AssetExecutionContext, pilotmonitor: Pilotmoni
         conn.execute("create schema if not exists raw")
         conn.register("files", files)
         conn.execute("create or replace table raw.landing_files as select * from files")
-        unrecognised = register_unrecognised(conn, landing_dir)
-    for problem in unrecognised:
-        context.log.error(f"unrecognised delivery: {problem}")
+        unusable = register_unusable(conn, landing_dir)
+    for problem in unusable:
+        context.log.error(f"unusable delivery: {problem}")
     per_area = files.groupby("area").size().to_dict()
     context.log.info(f"{len(files)} files in the landing area: {per_area}")
     return dg.MaterializeResult(
@@ -63,7 +63,7 @@ def landing_inventory(context: dg.AssetExecutionContext, pilotmonitor: Pilotmoni
             "bytes": int(files.size_bytes.sum()),
             "distinct_contents": int(files.sha256.nunique()),
             "synthetic": synthetic,
-            "unrecognised_files": len(unrecognised),
+            "unusable_files": len(unusable),
             **{f"files_{area}": int(count) for area, count in per_area.items()},
         }
     )
