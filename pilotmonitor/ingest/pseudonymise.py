@@ -65,6 +65,26 @@ def _parse_hex(text: str, source: str) -> bytes:
         raise PseudonymKeyError(f"the pseudonymisation key in {source} is not hexadecimal") from None
 
 
+MIN_DISTINCT_KEY_BYTES = 16  # a random 32-byte key has about 30 distinct byte values; below 16 happens by chance with probability < 1e-9
+
+
+def _refuse_weak(secret: bytes, source: str) -> bytes:
+    """A key typed or derived by hand (all one byte, a pattern repeated, a counting sequence,
+    a passphrase's text) can be guessed, and with it every pseudonym reversed (there are at
+    most 10^9 BSNs to try). Such keys are refused; generate one with `python -c "import
+    secrets; print(secrets.token_hex(32))"`. Each rule fails a random key with probability
+    below 1e-10 (tested on random keys)."""
+    steps = {(b - a) % 256 for a, b in zip(secret, secret[1:])}
+    repeats = any(secret == (secret[:period] * (len(secret) // period + 1))[: len(secret)] for period in range(1, len(secret) // 2 + 1))
+    text = all(0x20 <= b < 0x7F for b in secret)  # printable ASCII throughout: a passphrase, not random bytes
+    if len(set(secret)) < MIN_DISTINCT_KEY_BYTES or len(steps) == 1 or repeats or text:
+        raise PseudonymKeyError(
+            f"the pseudonymisation key ({source}) is weak (repeated bytes, a pattern, a counting sequence or text): "
+            "generate a random one, e.g. python -c \"import secrets; print(secrets.token_hex(32))\""
+        )
+    return secret
+
+
 def demo_key_path(data_dir: Path) -> Path:
     return data_dir / "keys" / "demo-pseudonym.key"
 
@@ -74,14 +94,16 @@ def load_key(data_dir: Path, demo: bool = False, environ: dict[str, str] | None 
     env = os.environ if environ is None else environ
     version = env.get("PILOTMONITOR_PSEUDONYM_KEY_VERSION", "k1")
     if env.get("PILOTMONITOR_PSEUDONYM_KEY"):
-        return PseudonymKey(version, _parse_hex(env["PILOTMONITOR_PSEUDONYM_KEY"], "PILOTMONITOR_PSEUDONYM_KEY"), "PILOTMONITOR_PSEUDONYM_KEY")
+        secret = _parse_hex(env["PILOTMONITOR_PSEUDONYM_KEY"], "PILOTMONITOR_PSEUDONYM_KEY")
+        return PseudonymKey(version, _refuse_weak(secret, "PILOTMONITOR_PSEUDONYM_KEY") if len(secret) >= MIN_KEY_BYTES else secret, "PILOTMONITOR_PSEUDONYM_KEY")
     if env.get("PILOTMONITOR_PSEUDONYM_KEY_FILE"):
         path = Path(env["PILOTMONITOR_PSEUDONYM_KEY_FILE"]).expanduser().resolve()
         if path.is_relative_to(REPO_ROOT) and not path.is_relative_to(data_dir.resolve()):
             raise PseudonymKeyError(f"the key file {path} lies inside the repository: keep keys outside it")
         if not path.is_file():
             raise PseudonymKeyError(f"the key file {path} does not exist")
-        return PseudonymKey(version, _parse_hex(path.read_text(encoding="ascii"), str(path)), str(path))
+        secret = _parse_hex(path.read_text(encoding="ascii"), str(path))
+        return PseudonymKey(version, _refuse_weak(secret, str(path)) if len(secret) >= MIN_KEY_BYTES else secret, str(path))
     if demo:
         path = demo_key_path(data_dir)
         if not path.is_file():

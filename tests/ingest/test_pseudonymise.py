@@ -52,15 +52,42 @@ def test_refuses_to_run_without_a_key(tmp_path):
         load_key(tmp_path, demo=False, environ={})
 
 
+# Random keys (secrets.token_hex(32)), fixed here so the tests are deterministic.
+RANDOM_HEX_A = "5be1c3f0e0a1d27f94b3c86a0d2e4f7718c9b2a5e63d0f41a87c2b9e5d106f3a"
+RANDOM_HEX_B = "c0ffd4e29a3b71568f0e2dc4b7a9136e58f2a0c4d19b7e63a5c8f01d2e4b7a96"
+
+
 def test_key_from_environment_and_file(tmp_path):
-    key = load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY": "ab" * 32, "PILOTMONITOR_PSEUDONYM_KEY_VERSION": "2026a"})
-    assert key.version == "2026a" and key.secret == bytes.fromhex("ab" * 32)
+    key = load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY": RANDOM_HEX_A, "PILOTMONITOR_PSEUDONYM_KEY_VERSION": "2026a"})
+    assert key.version == "2026a" and key.secret == bytes.fromhex(RANDOM_HEX_A)
     key_file = tmp_path / "outside" / "pm.key"
     key_file.parent.mkdir()
-    key_file.write_text("cd" * 32)
-    assert load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY_FILE": str(key_file)}).secret == bytes.fromhex("cd" * 32)
+    key_file.write_text(RANDOM_HEX_B)
+    assert load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY_FILE": str(key_file)}).secret == bytes.fromhex(RANDOM_HEX_B)
     with pytest.raises(PseudonymKeyError, match="at least 32 bytes"):
-        load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY": "ab" * 8})
+        load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY": RANDOM_HEX_A[:16]})
+
+
+@pytest.mark.parametrize("weak", ["00" * 32, "ab" * 32, "deadbeef" * 8, bytes(range(32)).hex(), bytes(range(100, 164, 2)).hex(),
+                                  ("0123456789abcdef" * 2).encode().hex(), "correct horse battery staple!!!!".encode().hex()])
+def test_weak_keys_are_refused_from_environment_and_file(tmp_path, weak):
+    with pytest.raises(PseudonymKeyError, match="weak"):
+        load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY": weak})
+    key_file = tmp_path / "pm.key"
+    key_file.write_text(weak)
+    with pytest.raises(PseudonymKeyError, match="weak") as raised:
+        load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY_FILE": str(key_file)})
+    assert weak not in str(raised.value)  # the error never echoes the key
+
+
+def test_random_keys_are_accepted():
+    import secrets
+
+    from pilotmonitor.ingest.pseudonymise import _refuse_weak
+
+    for _ in range(2000):  # a blocking check must never fail on a valid key
+        secret = secrets.token_bytes(32)
+        assert _refuse_weak(secret, "test") == secret
 
 
 def test_key_file_inside_the_repository_is_refused(tmp_path):
