@@ -1,8 +1,9 @@
 """Scan warehouse tables for identifiers that must never be there.
 
 Two kinds of leak are looked for in every text and integer column:
-- a nine-digit number (standing alone, or as a word inside text) that passes the BSN
-  11-check or the onderwijsnummer rule: a citizen or education number;
+- a nine-digit number (standing alone, or as a word inside text, also grouped as
+  1234.56.782 or 123 456 782) that passes the BSN 11-check or the onderwijsnummer rule:
+  a citizen or education number;
 - a person's name that occurs in the landing area (surnames and given names read from
   a sample of school exports and iJw messages) as a word inside any text, or a street
   name from there as a whole value. Only person-name fields are sampled: place and
@@ -40,6 +41,17 @@ IDENTIFIER_LIKE_SQL = f"""
     (s not in ('000000000', '999999999') and (({_WEIGHTED}) % 11 + 11) % 11 = 0)
     or (s like '10%' and (({_WEIGHTED}) % 11 + 11) % 11 = 5)
 """
+# Nine digits as a number stands in text: plain, or grouped the way a BSN is written by
+# hand (1234.56.782, 1234 56 782, 123.456.782, 123 456 782), with no letter or digit
+# directly around it and not part of a larger grouped number or a decimal (1.999.964.392,
+# 1 999 964 392, 999964392,50 are amounts). A number glued to letters (R123456782) is not
+# looked for: free-form ids (survey respondents, provider references) hold such numbers
+# and pass the 11-check by chance one time in eleven, which would block valid data.
+_BEFORE = "(?:^|[^0-9A-Za-z., ]|(?:^|[^0-9])[ .,])"
+_AFTER = "(?:$|[^0-9A-Za-z.,]|[.,](?:$|[^0-9]))"
+NUMBER_FORMS = (_BEFORE + "([0-9]{9}|[0-9]{4}[.][0-9]{2}[.][0-9]{3}|[0-9]{4} [0-9]{2} [0-9]{3}"
+                "|[0-9]{3}[.][0-9]{3}[.][0-9]{3}|[0-9]{3} [0-9]{3} [0-9]{3})" + _AFTER)
+NUMBER_PREFILTER = "[0-9]{3}[ .]?[0-9]{2}"
 PERSON_COLUMNS_SCHOOL = {"achternaam", "roepnaam", "voornaam", "voornamen"}
 STREET_COLUMNS_SCHOOL = {"straat", "straatnaam"}
 PERSON_TAGS_IJW = {"Achternaam", "Voornamen"}
@@ -49,6 +61,8 @@ MIN_NAME_LENGTH = 4  # shorter tokens (initials, prefixes such as "van") say not
 # Reference numbers assigned by municipalities, providers or this pipeline: they may be
 # nine digits and pass the 11-check by chance (1 in 11), but identify no person.
 REFERENCE_NUMBER_COLUMNS = {"allocation_number", "declaration_number", "message_id", "product_reference", "previous_product_reference", "provider_reference", "row_locator", "delivery_id", "sha256"}
+# Counts in the delivery register (a file of 123,456,782 bytes is no citizen).
+COUNT_COLUMNS = {"size_bytes", "rows_read", "rows_loaded", "rows_quarantined"}
 
 
 @dataclass(frozen=True)
@@ -153,14 +167,14 @@ def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens:
         for column, data_type in columns:
             if data_type not in ("VARCHAR", "BIGINT", "INTEGER", "HUGEINT", "UBIGINT"):
                 continue
-            if column in REFERENCE_NUMBER_COLUMNS:
+            if column in REFERENCE_NUMBER_COLUMNS or column in COUNT_COLUMNS:
                 continue
             as_text = f'cast("{column}" as varchar)'
             numbers = conn.execute(
                 f"""
                 with candidates as (
-                    select {group} as delivery, unnest(regexp_extract_all({as_text}, '(?:^|[^0-9A-Za-z])([0-9]{{9}})(?:$|[^0-9A-Za-z])', 1)) as s
-                    from {rows_of(qualified)} where {as_text} similar to '.*[0-9]{{9}}.*'
+                    select {group} as delivery, regexp_replace(unnest(regexp_extract_all({as_text}, '{NUMBER_FORMS}', 1)), '[ .]', '', 'g') as s
+                    from {rows_of(qualified)} where regexp_matches({as_text}, '{NUMBER_PREFILTER}')
                 )
                 select delivery, count(*) from candidates where {IDENTIFIER_LIKE_SQL} group by all
                 """

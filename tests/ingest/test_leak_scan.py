@@ -39,6 +39,19 @@ def test_planted_onderwijsnummer_and_integer_bsn_are_found(conn):
     assert leaks == {("pupil_pseudonym", "identifier_number"), ("n", "identifier_number")}
 
 
+@pytest.mark.parametrize("written", ["9999.64.392", "9999 64 392", "999.964.392", "999 964 392", "BSN: 9999.64.392.", "(999964392)", "999964392, 1", "a 999 964 392 b", "x,999964392", "nr.999964392"])
+def test_bsn_written_with_separators_is_found(conn, written):
+    conn.execute("insert into raw.t values ('x', ?, 1, '1', '1')", [f"moeder belde, {written} genoteerd"])
+    assert {(l.column, l.kind, l.rows) for l in scan_tables(conn, ["raw.t"], NAMES)} == {("reason", "identifier_number", 1)}
+
+
+@pytest.mark.parametrize("clean", ["9999.64.393", "1.999.964.392", "1 999 964 392", "1,999,964,392", "999964392,50", "99996439", "9999-64-392 1", "0612 34 5678", "2024-01-15 10:30:00",
+                                   "a3f0999964392c1b" * 4])
+def test_other_numbers_in_text_are_not_leaks(conn, clean):
+    conn.execute("insert into raw.t values ('x', ?, 1, '1', '1')", [clean])
+    assert scan_tables(conn, ["raw.t"], NAMES) == []
+
+
 def test_number_failing_the_check_is_not_a_leak(conn):
     conn.execute("insert into raw.t values ('999964393', 'x', 1, '1', '1')")
     assert scan_tables(conn, ["raw.t"], NAMES) == []

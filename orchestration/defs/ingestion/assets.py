@@ -83,7 +83,7 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
         deps=[asset_name(s) for s in SOURCES if s.name in source.depends_on],
         check_specs=[
             dg.AssetCheckSpec("row_accounting", asset=asset_name(source), blocking=True, description="rows read = rows loaded + rows quarantined, per delivery, and the register matches the tables"),
-            dg.AssetCheckSpec("no_identifier_leak", asset=asset_name(source), blocking=True, description="no BSN/onderwijsnummer and no name or street from the landing area in this source's raw tables"),
+            dg.AssetCheckSpec("no_identifier_leak", asset=asset_name(source), blocking=True, description="no BSN/onderwijsnummer and no name or street from the landing area in this source's raw tables, its quarantine rows and its delivery register rows"),
         ],
     )
     def _asset(context: dg.AssetExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource):
@@ -101,7 +101,9 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
             summary = load_source(conn, settings.landing_dir, source.name, source.tables, reader, workers=settings.read_workers)
             metadata = _summary_metadata(summary, conn, source)
             accounting = accounting_problems(conn, source)
-            leaks = leak_scan.scan_new_deliveries(conn, source.name, [f"raw.{t}" for t in source.tables] + ["raw.quarantine"], lambda: leak_scan.landing_name_tokens(settings.landing_dir))
+            # The register too: a file name or an error message may carry a number.
+            scanned = [f"raw.{t}" for t in source.tables] + ["raw.quarantine", "raw.deliveries"]
+            leaks = leak_scan.scan_new_deliveries(conn, source.name, scanned, lambda: leak_scan.landing_name_tokens(settings.landing_dir))
         for row in summary.new:
             if row["status"] == "failed":
                 context.log.error(f"delivery failed: {row['error']}")
