@@ -118,7 +118,7 @@ def _counts(name: str) -> bool:
     return name not in NOT_DELIVERIES and not name.startswith(".")
 
 
-def _entries(landing_dir: Path) -> Iterator[tuple[Path, str | None]]:
+def landing_entries(landing_dir: Path) -> Iterator[tuple[Path, str | None]]:
     """Every entry of the landing area: (path, None) for a regular file, (path, reason) for
     one that is refused. The landing area is a boundary: a symbolic link could point at
     any file on the machine (or a folder outside), and a FIFO or device would block or
@@ -142,9 +142,5 @@ def _entries(landing_dir: Path) -> Iterator[tuple[Path, str | None]]:
 
 def landing_files(landing_dir: Path) -> list[Path]:
     """The regular files of the landing area (symbolic links and special files excluded)."""
-    return sorted(path for path, refused in _entries(landing_dir) if refused is None)
+    return sorted(path for path, refused in landing_entries(landing_dir) if refused is None)
 
-
-def refused_entries(landing_dir: Path) -> list[tuple[Path, str]]:
-    """Entries of the landing area that are never read, with the reason."""
-    return sorted((path, refused) for path, refused in _entries(landing_dir) if refused is not None)

@@ -30,7 +30,7 @@ import duckdb
 
 from pilotmonitor.ingest import warehouse_raw
 from pilotmonitor.ingest.contracts import DeliveryError, ReadOutput, ReadResult, Rows, iter_parts, rows_frame, scrub
-from pilotmonitor.ingest.deliveries import Delivery, UnrecognisedDelivery, describe, landing_files, parse_name, recognise, refused_entries, sha256_of
+from pilotmonitor.ingest.deliveries import Delivery, UnrecognisedDelivery, describe, landing_entries, landing_files, parse_name, recognise, sha256_of
 from pilotmonitor.ingest.read_ahead import read_ahead
 
 Reader = Callable[[Path, Delivery], ReadOutput]  # one ReadResult or an iterator of parts
@@ -304,14 +304,14 @@ def register_unusable(conn: duckdb.DuckDBPyConnection, landing_dir: Path) -> lis
     warehouse_raw.ensure_schema(conn)
     known = {row[0] for row in conn.execute("select path from raw.deliveries").fetchall()}
     problems = []
-    for path, reason in refused_entries(landing_dir):
+    for path, reason in sorted(landing_entries(landing_dir)):  # one walk of the landing area
         relative = path.relative_to(landing_dir).as_posix()
-        problems.append(f"{relative}: {reason}")
-        if relative not in known:  # neither hashed nor sized: it is never opened
-            delivery = Delivery(relative, "refused", "", "", None, None, None)  # type: ignore[arg-type]
-            warehouse_raw.insert_delivery(conn, _register_row(delivery, "failed", error=f"{relative}: {reason}"))
-    for path in landing_files(landing_dir):
-        relative = path.relative_to(landing_dir).as_posix()
+        if reason is not None:
+            problems.append(f"{relative}: {reason}")
+            if relative not in known:  # neither hashed nor sized: it is never opened
+                delivery = Delivery(relative, "refused", "", "", None, None, None)  # type: ignore[arg-type]
+                warehouse_raw.insert_delivery(conn, _register_row(delivery, "failed", error=f"{relative}: {reason}"))
+            continue
         if relative in known:  # a refused entry since replaced by the file itself: its source registers it
             conn.execute("delete from raw.deliveries where path = ? and source = 'refused'", [relative])
         try:

@@ -68,6 +68,13 @@ def _parse_hex(text: str, source: str) -> bytes:
 MIN_DISTINCT_KEY_BYTES = 16  # a random 32-byte key has about 30 distinct byte values; below 16 happens by chance with probability < 1e-9
 
 
+def _secret(text: str, source: str) -> bytes:
+    """The key's bytes from its hex text; a weak key is refused (a short one is left to
+    PseudonymKey, whose message names the minimum length)."""
+    secret = _parse_hex(text, source)
+    return _refuse_weak(secret, source) if len(secret) >= MIN_KEY_BYTES else secret
+
+
 def _refuse_weak(secret: bytes, source: str) -> bytes:
     """A key typed or derived by hand (all one byte, a pattern repeated, a counting sequence,
     a passphrase's text) can be guessed, and with it every pseudonym reversed (there are at
@@ -94,16 +101,14 @@ def load_key(data_dir: Path, demo: bool = False, environ: dict[str, str] | None 
     env = os.environ if environ is None else environ
     version = env.get("PILOTMONITOR_PSEUDONYM_KEY_VERSION", "k1")
     if env.get("PILOTMONITOR_PSEUDONYM_KEY"):
-        secret = _parse_hex(env["PILOTMONITOR_PSEUDONYM_KEY"], "PILOTMONITOR_PSEUDONYM_KEY")
-        return PseudonymKey(version, _refuse_weak(secret, "PILOTMONITOR_PSEUDONYM_KEY") if len(secret) >= MIN_KEY_BYTES else secret, "PILOTMONITOR_PSEUDONYM_KEY")
+        return PseudonymKey(version, _secret(env["PILOTMONITOR_PSEUDONYM_KEY"], "PILOTMONITOR_PSEUDONYM_KEY"), "PILOTMONITOR_PSEUDONYM_KEY")
     if env.get("PILOTMONITOR_PSEUDONYM_KEY_FILE"):
         path = Path(env["PILOTMONITOR_PSEUDONYM_KEY_FILE"]).expanduser().resolve()
         if path.is_relative_to(REPO_ROOT) and not path.is_relative_to(data_dir.resolve()):
             raise PseudonymKeyError(f"the key file {path} lies inside the repository: keep keys outside it")
         if not path.is_file():
             raise PseudonymKeyError(f"the key file {path} does not exist")
-        secret = _parse_hex(path.read_text(encoding="ascii"), str(path))
-        return PseudonymKey(version, _refuse_weak(secret, str(path)) if len(secret) >= MIN_KEY_BYTES else secret, str(path))
+        return PseudonymKey(version, _secret(path.read_text(encoding="ascii"), str(path)), str(path))
     if demo:
         path = demo_key_path(data_dir)
         if not path.is_file():
