@@ -184,6 +184,9 @@ class ReadResult:
     quarantine: pd.DataFrame  # QUARANTINE_COLUMNS
     rows_read: int
     notes: list[str] = field(default_factory=list)
+    # Valid messages of a type the warehouse does not use, per type (an iJw retour message):
+    # not rows, so outside the accounting; the delivery register counts them.
+    ignored: dict[str, int] = field(default_factory=dict)
 
     def check_accounting(self) -> None:
         loaded = sum(len(frame) for frame in self.tables.values())
@@ -213,6 +216,7 @@ def combine_parts(output: ReadOutput) -> ReadResult:
     quarantines: list[pd.DataFrame] = []
     rows_read = 0
     notes: list[str] = []
+    ignored: dict[str, int] = {}
     for part in output:
         part.check_accounting()
         for name, frame in part.tables.items():
@@ -220,6 +224,7 @@ def combine_parts(output: ReadOutput) -> ReadResult:
         quarantines.append(part.quarantine)
         rows_read += part.rows_read
         notes.extend(part.notes)
+        add_counts(ignored, part.ignored)
 
     def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
         filled = [f for f in frames if len(f)]
@@ -234,9 +239,15 @@ def combine_parts(output: ReadOutput) -> ReadResult:
         concat(quarantines) if quarantines else empty_quarantine(),
         rows_read,
         notes,
+        ignored,
     )
     result.check_accounting()
     return result
+
+
+def add_counts(total: dict[str, int], counts: dict[str, int]) -> None:
+    for key, count in counts.items():
+        total[key] = total.get(key, 0) + count
 
 
 def empty_quarantine() -> pd.DataFrame:
@@ -271,4 +282,9 @@ _QUOTED = re.compile(r"'[^']*'")
 def scrub(text: str) -> str:
     """Remove quoted values and long digit runs from a message (e.g. an XSD error that
     echoes the offending value), so no identifier reaches a reason, log or metadata."""
-    return _NINE_DIGITS.sub("<number>", _QUOTED.sub("'…'", text))
+    return scrub_numbers(_QUOTED.sub("'…'", text))
+
+
+def scrub_numbers(text: str) -> str:
+    """Replace digit runs that could be an identifier (8-10 digits standing alone)."""
+    return _NINE_DIGITS.sub("<number>", text)

@@ -20,6 +20,7 @@ earlier ones are marked superseded by it; both stay in the warehouse.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from pathlib import Path
 import duckdb
 
 from pilotmonitor.ingest import warehouse_raw
-from pilotmonitor.ingest.contracts import DeliveryError, ReadOutput, ReadResult, Rows, iter_parts, rows_frame, scrub
+from pilotmonitor.ingest.contracts import DeliveryError, ReadOutput, ReadResult, Rows, add_counts, iter_parts, rows_frame, scrub
 from pilotmonitor.ingest.deliveries import Delivery, UnrecognisedDelivery, describe, landing_entries, landing_files, parse_name, recognise, sha256_of
 from pilotmonitor.ingest.read_ahead import read_ahead
 
@@ -68,11 +69,12 @@ class _Counts:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    ignored: dict[str, int] = field(default_factory=dict)
 
 
 def _register_row(delivery: Delivery, status: str, error: str | None = None, result: ReadResult | _Counts | None = None, duplicate_of: str | None = None) -> dict:
     if isinstance(result, ReadResult):
-        result = _Counts(result.rows_read, sum(len(t) for t in result.tables.values()), len(result.quarantine))
+        result = _Counts(result.rows_read, sum(len(t) for t in result.tables.values()), len(result.quarantine), result.ignored)
     return {
         "path": delivery.path,
         "delivery_id": delivery.delivery_id,
@@ -91,6 +93,7 @@ def _register_row(delivery: Delivery, status: str, error: str | None = None, res
         "duplicate_of": duplicate_of,
         "superseded_by": None,
         "is_current": False,
+        "messages_ignored": json.dumps(dict(sorted(result.ignored.items()))) if result and result.ignored else None,
     }
 
 
@@ -253,6 +256,7 @@ def _load_one(batch: _Batch, delivery: Delivery, tables: list[str], read: Callab
             counts.rows_read += part.rows_read
             counts.rows_loaded += sum(len(t) for t in part.tables.values())
             counts.rows_quarantined += len(part.quarantine)
+            add_counts(counts.ignored, part.ignored)
             if batch.rows >= BATCH_ROWS:
                 batch.write_rows()
                 written = True

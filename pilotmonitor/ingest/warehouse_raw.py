@@ -31,6 +31,9 @@ DELIVERY_COLUMNS = {
     "duplicate_of": "VARCHAR",  # path of the delivery with the same content
     "superseded_by": "VARCHAR",  # path of the later delivery for the same slot
     "is_current": "BOOLEAN",
+    # Valid messages of types the warehouse does not use, per type, as JSON ({"JW302": 3});
+    # null when the delivery held none (and for sources without such messages).
+    "messages_ignored": "VARCHAR",
 }
 
 
@@ -41,6 +44,10 @@ def _columns_sql(columns: dict[str, str]) -> str:
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(f"create schema if not exists {SCHEMA}")
     conn.execute(f"create table if not exists {SCHEMA}.deliveries ({_columns_sql(DELIVERY_COLUMNS)})")
+    # A register written before a column existed gets it (null for the deliveries it holds).
+    for name, kind in DELIVERY_COLUMNS.items():
+        if "PRIMARY KEY" not in kind:
+            conn.execute(f'alter table {SCHEMA}.deliveries add column if not exists "{name}" {kind}')
     conn.execute(
         f"create table if not exists {SCHEMA}.quarantine (delivery_id VARCHAR, path VARCHAR, source VARCHAR, {_columns_sql(QUARANTINE_COLUMNS)})"
     )
@@ -67,7 +74,8 @@ def insert_delivery(conn: duckdb.DuckDBPyConnection, row: dict) -> None:
 
 
 def insert_deliveries(conn: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
-    insert_frame(conn, "deliveries", pd.DataFrame(rows), DELIVERY_COLUMNS)
+    """Register rows; a column a row leaves out is null."""
+    insert_frame(conn, "deliveries", pd.DataFrame(rows).reindex(columns=list(DELIVERY_COLUMNS)), DELIVERY_COLUMNS)
 
 
 def raw_columns(table: str) -> dict[str, str]:

@@ -114,11 +114,32 @@ IDKIND = ["bsn", "onderwijsnummer"]
 MONTHLY_HISTORY = {"previous_deliveries": 12, "min_previous": 12, "min_median_rows": 50}
 
 
+# The real grain of each iJw table: what identifies one row within a delivery. A message
+# carries one client (JW323: several) and any number of products; a declaration has one
+# line per product reference *and period* (a long trajectory is declared month by month
+# under one reference). Two rows with the same key mean the message (declaration) was
+# exported twice.
+IJW_KEYS = {
+    "ijw_requests": ["message_id", "client_pseudonym", "provider_reference"],
+    "ijw_allocations": ["message_id", "client_pseudonym", "allocation_number"],
+    "ijw_starts": ["message_id", "client_pseudonym", "allocation_number", "product_category", "product_code", "start_date"],
+    "ijw_stops": ["message_id", "client_pseudonym", "allocation_number", "product_category", "product_code", "start_date", "end_date"],
+    "ijw_declaration_lines": ["declaration_number", "client_pseudonym", "product_reference", "product_period_start", "product_period_end"],
+}
+IJW_DUPLICATE = {
+    "ijw_requests": "The same requested product (message, client, provider reference) appears twice in this delivery; the message was probably exported twice.",
+    "ijw_allocations": "The same allocation (message, client, allocation number) appears twice in this delivery; the message was probably exported twice.",
+    "ijw_starts": "The same start of care (message, client, allocation, product, start date) appears twice in this delivery; the message was probably exported twice.",
+    "ijw_stops": "The same end of care (message, client, allocation, product, dates) appears twice in this delivery; the message was probably exported twice.",
+    "ijw_declaration_lines": "The same declaration line (declaration, client, product reference and period) appears twice in this delivery: costs would be counted twice.",
+}
+
+
 def ijw_common(table: str, date_col: str = "message_date") -> list[dict]:
     return [
         columns(table),
         not_null("message_id", what="message identifier"),
-        unique(["message_id"], "The same iJw message appears twice in this delivery; the municipality may have exported a message twice."),
+        unique(IJW_KEYS[table], IJW_DUPLICATE[table]),
         not_null("client_pseudonym", what="client (BSN) — the client could not be identified"),
         not_null(date_col, what="message date"),
         in_period(date_col, "month", 0, 45, f"{date_col} lies outside the delivery month (or more than 45 days after it): dates may be shifted or day and month swapped. Do not use this delivery until the sender confirms."),
@@ -187,13 +208,11 @@ def suites() -> dict[str, dict]:
         E("expect_column_pair_values_a_to_be_greater_than_b", "error", "Care ends before it started.", column_A="end_date", column_B="start_date", or_equal=True, ignore_row_if="either_value_is_missing"),
         row_count(**MONTHLY_HISTORY),
     ]
-    d = [c for c in ijw_common("ijw_declaration_lines", "declaration_date")
-         if c["type"] != "expect_compound_columns_to_be_unique" and c["kwargs"].get("column") != "sex"]
+    d = [c for c in ijw_common("ijw_declaration_lines", "declaration_date") if c["kwargs"].get("column") != "sex"]
     s["ijw_declaration_lines"] = d + [
         in_set("unit", seed_codes("ijw_units"), "error", "Unit outside the WJ756 code list; volumes cannot be converted.", code_list="ijw_units"),
         in_set("debit_credit", seed_codes("ijw_debit_credit"), "error", "Debit/credit indicator is not D or C (COD043): amounts cannot be signed.", code_list="ijw_debit_credit"),
         not_null("product_reference", what="declaration line reference"),
-        unique(["product_reference"], "The same declaration line (product reference) appears twice in this delivery: costs would be counted twice."),
         between("amount_cents", 0, None, "error", "Declared amounts must be zero or positive (credits are marked with C, not with a minus sign)."),
         between("tariff_cents", 0, None, "error", "Tariffs must be zero or positive."),
         between("volume", 0, None, "error", "Declared volume is negative."),

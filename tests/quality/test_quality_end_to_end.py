@@ -14,8 +14,10 @@ right check with the steward's message and the file name:
   expectation.
 """
 
+import json
 import re
 import shutil
+from datetime import date
 
 import duckdb
 import pytest
@@ -187,3 +189,48 @@ def test_unknown_referrer_codes_fail_the_value_set(clean, tmp_path):
     assert list(zip(row.expectation_type, row["column"])) == [("expect_column_values_to_be_in_set", "referrer_type")]
     assert row.examples.iloc[0] == "99"
     assert result.exit_code == 1
+
+
+def test_real_shaped_ijw_messages_load_without_blocking_and_publish(clean, tmp_path):
+    """A municipality re-delivers a month with, besides our generator's messages, messages
+    written by hand from the iJw 3.2 specification (tests/ingest/handwritten_ijw):
+    several products per message, a reference declared month by month with a credit,
+    optional elements absent, retour messages and a change request the warehouse does not
+    use, and one message with an impossible date. Nothing blocks, the run publishes, and
+    the register counts products and the unused messages."""
+    from pathlib import Path
+
+    handwritten = sorted((Path(__file__).parents[1] / "ingest" / "handwritten_ijw").glob("*.xml"))
+
+    def plant(landing):
+        import zipfile
+
+        folder = landing / "ijw" / "GM0014"
+        old = next(folder.glob("GM0014_ijw_2024-03_*.zip"))
+        new = folder / "GM0014_ijw_2024-03_20241115.zip"  # supersedes the month's delivery
+        with zipfile.ZipFile(old) as source, zipfile.ZipFile(new, "w", zipfile.ZIP_DEFLATED) as target:
+            for info in source.infolist():
+                target.writestr(info.filename, source.read(info))
+            for path in handwritten:
+                target.write(path, f"handgeschreven/{path.name}")
+        return old.name, new.name
+
+    (old_name, new_name), result, checks, materialized, failures = _scenario(clean, tmp_path, plant)
+    assert result.exit_code == 0, result.output
+    assert [k for k, v in checks.items() if not v.passed and v.severity.value == "ERROR"] == []
+    assert ("published_marts",) in materialized
+    assert failures[failures.path.str.endswith(new_name) & failures.severity.eq("error")].empty
+    with duckdb.connect(str(tmp_path / "scenario" / "data" / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
+        register = conn.execute("select path, rows_read, rows_loaded, rows_quarantined, messages_ignored, is_current from raw.deliveries where path like '%GM0014_ijw_2024-03_%' order by path").df()
+        quarantined = conn.execute("select row_locator, reason_code from raw.quarantine where path like ? and row_locator like 'handgeschreven/%' order by 1", [f"%{new_name}"]).fetchall()
+        netted = conn.execute(
+            "select service_start, debit_cents, credit_cents, net_amount_cents from intermediate.int_declaration_lines_netted where provider_agb = '99000022' and product_reference = 'PR5001' order by 1"
+        ).fetchall()
+    old, new = register.set_index(register.path.str.rsplit("/", n=1).str[-1]).loc[[old_name, new_name]].itertuples()
+    assert new.is_current and not old.is_current
+    assert new.rows_read == new.rows_loaded + new.rows_quarantined
+    assert new.rows_read - old.rows_read == 16  # the hand-written products and lines, not messages
+    assert json.loads(new.messages_ignored) == {"JW302": 1, "JW306": 1, "JW317": 1, "JW325": 1}
+    assert quarantined == [("handgeschreven/JW301_impossible_date.xml#1", "schema_invalid"), ("handgeschreven/JW301_impossible_date.xml#2", "schema_invalid")]
+    # one line per month under one reference; the credit reverses February only
+    assert netted == [(date(2024, 1, 1), 21000, 0, 21000), (date(2024, 2, 1), 21000, 21000, 0), (date(2024, 3, 1), 21000, 0, 21000)]

@@ -1,5 +1,7 @@
--- Declared product lines netted for credit lines. A credit line (C) reverses an earlier
--- debit line named in previous_product_reference; both fold into that original line, so
+-- Declared product lines netted for credit lines. A declared line is a product reference
+-- *and its period*: a long trajectory is declared month by month under one reference. A
+-- credit line (C) reverses an earlier debit line: the one named in its
+-- previous_product_reference for the same period. Both fold into that original line, so
 -- net_amount_cents = debit - credits. A credit whose original line never arrived keeps
 -- its own period and counts as a negative amount (no money is dropped).
 with lines as (
@@ -17,7 +19,7 @@ originals as (
         select
             lines.*,
             row_number() over (
-                partition by provider_agb, original_reference
+                partition by provider_agb, original_reference, service_start
                 order by case when debit_credit_code = 'D' and product_reference = original_reference then 0 else 1 end,
                          delivery_registered_at, row_locator
             ) as attribute_rank
@@ -30,16 +32,17 @@ totals as (
     select
         provider_agb,
         original_reference,
+        service_start,
         sum(case when debit_credit_code = 'D' then amount_cents else 0 end) as debit_cents,
         sum(case when debit_credit_code = 'C' then amount_cents else 0 end) as credit_cents,
         sum(signed_amount_cents) as net_amount_cents,
         count(*) as line_count
     from lines
-    group by provider_agb, original_reference
+    group by provider_agb, original_reference, service_start
 )
 
 select
-    {{ dbt.hash("originals.provider_agb || '|' || originals.original_reference") }} as declared_line_id,
+    {{ dbt.hash("originals.provider_agb || '|' || originals.original_reference || '|' || cast(originals.service_start as varchar)") }} as declared_line_id,
     originals.provider_agb,
     originals.original_reference as product_reference,
     originals.municipality_code,
@@ -56,4 +59,6 @@ select
     totals.line_count
 from originals
 inner join totals
-    on totals.provider_agb = originals.provider_agb and totals.original_reference = originals.original_reference
+    on totals.provider_agb = originals.provider_agb
+    and totals.original_reference = originals.original_reference
+    and totals.service_start = originals.service_start

@@ -1,4 +1,5 @@
--- One row per youth-care request (JW315), the referral: who referred, which product, and
+-- One row per requested product of a youth-care request (JW315), the referral: who
+-- referred (the referrer is given per product), which product, and
 -- where the young person was at school in the month of the request (null when the
 -- client is not a pupil in the panel that month).
 with requests as (
@@ -6,7 +7,7 @@ with requests as (
 )
 
 select
-    {{ dbt.hash("requests.municipality_code || '|' || requests.message_id") }} as referral_id,
+    {{ dbt.hash("requests.municipality_code || '|' || requests.message_id || '|' || requests.provider_reference") }} as referral_id,
     requests.message_id,
     requests.municipality_code,
     requests.provider_agb,
@@ -24,6 +25,7 @@ select
         select 1 from {{ ref('int_care_trajectories') }} as t
         where t.municipality_code = requests.municipality_code
           and t.request_message_id = requests.message_id
+          and t.provider_reference = requests.provider_reference
           and t.allocation_number is not null
     ) as is_allocated,
     panel.pupil_pseudonym,

@@ -92,7 +92,7 @@ import re
 import sys
 import zipfile
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -104,11 +104,11 @@ from typing import IO, Any
 import pandas as pd
 from lxml import etree
 
-from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, Rows, combine_parts, empty_quarantine, quarantine_rows, scrub
+from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, Rows, combine_parts, empty_quarantine, quarantine_rows, scrub_numbers
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
 
-__all__ = ["MAX_VALIDATED_MEMBER_BYTES", "MESSAGE_TYPES", "PART_ROWS", "iter_ijw_archive", "read_ijw_archive"]
+__all__ = ["BERICHTCODES", "IGNORED_TYPES", "MAX_VALIDATED_MEMBER_BYTES", "MESSAGE_TYPES", "PART_ROWS", "iter_ijw_archive", "read_ijw_archive"]
 
 # Members larger than this (uncompressed, as declared in the ZIP directory) are streamed
 # without XSD validation: validation needs the whole tree in memory.
@@ -138,18 +138,32 @@ class MessageType:
         return f"http://www.istandaarden.nl/ijw/3_2/{self.name.lower()}/schema"
 
 
+# Every iJw 3.2 message type with its BerichtCode (code list COD002-VEKTIS). A municipal
+# export holds them all: besides the five the warehouse reads, the retour messages (JW302,
+# JW306, JW308, JW316, JW325) and the change requests and replies (JW317-JW320). Those are
+# valid messages the warehouse does not use: counted per type (ReadResult.ignored), never
+# quarantined.
+BERICHTCODES: dict[str, str] = {
+    "JW301": "436", "JW302": "437", "JW305": "438", "JW306": "439", "JW307": "440", "JW308": "441",
+    "JW315": "446", "JW316": "447", "JW317": "486", "JW318": "487", "JW319": "488", "JW320": "489",
+    "JW323": "490", "JW325": "491",
+}
+
 MESSAGE_TYPES: dict[str, MessageType] = {
     m.name: m
     for m in (
-        MessageType("JW315", "446", "ijw_requests", "AangevraagdProduct"),
-        MessageType("JW301", "436", "ijw_allocations", "ToegewezenProduct", municipality_sends=True),
-        MessageType("JW305", "438", "ijw_starts", "StartProduct"),
-        MessageType("JW307", "440", "ijw_stops", "StopProduct"),
-        MessageType("JW323", "490", "ijw_declaration_lines", None),
+        MessageType("JW315", BERICHTCODES["JW315"], "ijw_requests", "AangevraagdProduct"),
+        MessageType("JW301", BERICHTCODES["JW301"], "ijw_allocations", "ToegewezenProduct", municipality_sends=True),
+        MessageType("JW305", BERICHTCODES["JW305"], "ijw_starts", "StartProduct"),
+        MessageType("JW307", BERICHTCODES["JW307"], "ijw_stops", "StopProduct"),
+        MessageType("JW323", BERICHTCODES["JW323"], "ijw_declaration_lines", None),
     )
 }
+IGNORED_TYPES = frozenset(BERICHTCODES) - frozenset(MESSAGE_TYPES)
 _BY_NAMESPACE = {m.namespace: m for m in MESSAGE_TYPES.values()}
 _BY_CODE = {m.code: m for m in MESSAGE_TYPES.values()}
+_IGNORED_BY_NAMESPACE = {f"http://www.istandaarden.nl/ijw/3_2/{name.lower()}/schema": name for name in IGNORED_TYPES}
+_IGNORED_BY_CODE = {BERICHTCODES[name]: name for name in IGNORED_TYPES}
 
 # Elements the extraction reacts to (any namespace; the type is checked separately).
 _EVENT_TAGS = tuple(f"{{*}}{name}" for name in ("Header", "Client", "Bsn", "Prestatie", "DeclaratieNummer", "DeclaratiePeriode", "DeclaratieDagtekening"))
@@ -173,16 +187,40 @@ _DATA_GETTERS = {table: itemgetter(*columns) for table, columns in _DATA_COLUMNS
 # Safe error texts
 # ---------------------------------------------------------------------------------------------
 
-_QUALIFIED_ELEMENT = re.compile(r"Element '\{[^}]*\}([^']*)'")
-_NAMESPACE = re.compile(r"\{[^}]*\}")
+_QUALIFIED_ELEMENT = re.compile(r"Element '(?:\{[^}]*\})?([^'{}]*)'")
+_NAMESPACE = re.compile(r"\{[^}\s']*[:/][^}\s']*\}")  # a namespace URI, not a pattern's {9} or a set
 _DIGIT_RUN = re.compile(r"\d{8,}")
+_QUOTED_TEXT = re.compile(r"'[^']*'")
+# libxml2 quotes both the delivered value and what the schema expected ("'2024-02-30' is
+# not a valid value of the atomic type 'xs:date'", "[facet 'pattern'] The value '…' is not
+# accepted by the pattern '[0-9]{9}'", "not an element of the set {'0', '1', '2'}"). Quoted
+# text right after these words, or inside that set, comes from the schema and is kept, so
+# a steward sees what was expected; any other quoted text is withheld.
+_SCHEMA_WORD_BEFORE = re.compile(r"(?:type|pattern|facet|length of)\s*$")
+
+
+# The delivered value in libxml2's usual sentences, matched up to the words that follow it,
+# so an apostrophe inside the value (a name like O'Neill) cannot shift the quote pairs.
+_DELIVERED_VALUE = re.compile(r"(?:(?<=The value )'.*?'(?= (?:is|has) )|'.*?'(?= is not a valid value))")
+
+
+def _withhold_values(text: str) -> str:
+    text = _DELIVERED_VALUE.sub("<value>", text)
+
+    def replace(match: re.Match) -> str:
+        before = text[: match.start()]
+        in_set = before.rfind("the set {") > before.rfind("}")
+        return match.group(0) if in_set or _SCHEMA_WORD_BEFORE.search(before) else "'…'"
+
+    return _QUOTED_TEXT.sub(replace, text)
 
 
 def safe_detail(text: str) -> str:
-    """An error text without values from the message: element names stay, values go."""
+    """An error text without values from the message: element names and what the schema
+    expected stay, delivered values go (and any long digit run, wherever it stands)."""
     text = _QUALIFIED_ELEMENT.sub(r"element \1", str(text))
     text = _NAMESPACE.sub("", text)
-    text = _DIGIT_RUN.sub("<number>", scrub(text))
+    text = _DIGIT_RUN.sub("<number>", scrub_numbers(_withhold_values(text)))
     text = " ".join(text.split())
     return text if len(text) <= MAX_DETAIL_CHARS else text[: MAX_DETAIL_CHARS - 1] + "…"
 
@@ -481,23 +519,38 @@ def _line_values(line: Any, row: _Row) -> dict[str, Any]:
 
 
 class _MemberRejected(Exception):
-    """The member as a whole goes to quarantine (one row)."""
+    """The member goes to quarantine: one row per product (line) it carries, at least one."""
 
-    def __init__(self, reason_code: str, detail: str, table: str = SOURCE_TABLE):
+    def __init__(self, reason_code: str, detail: str, table: str = SOURCE_TABLE, products: int = 0):
         super().__init__(detail)
         self.reason_code = reason_code
         self.detail = safe_detail(detail)
         self.table = table
+        self.products = products
+
+
+class _MemberIgnored(Exception):
+    """A valid iJw message of a type the warehouse does not use (e.g. a retour message)."""
+
+    def __init__(self, message_type: str):
+        super().__init__(message_type)
+        self.message_type = message_type
 
 
 def detect_type(root: Any, header: Any | None = None) -> MessageType | None:
-    """The message type from the root namespace, else from Header/BerichtCode."""
+    """The message type from the root namespace, else from Header/BerichtCode.
+
+    Raises _MemberIgnored for an iJw 3.2 message type the warehouse does not read."""
     namespace = _namespace(root.tag)
     if namespace in _BY_NAMESPACE:
         return _BY_NAMESPACE[namespace]
+    if namespace in _IGNORED_BY_NAMESPACE:
+        raise _MemberIgnored(_IGNORED_BY_NAMESPACE[namespace])
     if header is None:
         header = next((child for child in root if isinstance(child.tag, str) and _local(child.tag) == "Header"), None)
     code = _text(_children(header), "BerichtCode") if header is not None else None
+    if code in _IGNORED_BY_CODE:
+        raise _MemberIgnored(_IGNORED_BY_CODE[code])
     return _BY_CODE.get(code) if code else None
 
 
@@ -520,6 +573,8 @@ class _MemberExtraction:
     bsn: str | None = None
     rows: list[tuple] = field(default_factory=list)
     line_number: int = 0
+    products: int = 0  # products of a trajectory message so far, over all its clients
+    references: set[str] = field(default_factory=set)  # JW323 product references seen in this member
 
     def handle(self, name: str, element: Any) -> bool:
         """Process one ended element; True when it may be released."""
@@ -552,7 +607,13 @@ class _MemberExtraction:
         row = _Row(self.header_problem or declaration_problem)
         values = {**self.header, **declaration, **_line_values(line, row)}
         reference = values["product_reference"]
-        locator = f"{self.member}#{reference}" if reference else f"{self.member}#line{self.line_number}"
+        if reference is None:
+            locator = f"{self.member}#line{self.line_number}"
+        elif reference in self.references:  # a reference repeated for another period
+            locator = f"{self.member}#{reference}/line{self.line_number}"
+        else:
+            self.references.add(reference)
+            locator = f"{self.member}#{reference}"
         self._add(values, locator, self.bsn, row)
 
     def on_client(self, client: Any) -> None:
@@ -560,13 +621,18 @@ class _MemberExtraction:
             self.bsn = None  # JW323: the lines were taken at their own end events
             return
         children = _children(client)
-        products = list(client.iter(f"{{*}}{self.kind.product}"))
         extract = _PRODUCT_EXTRACTORS[self.kind.name]
-        for number, product in enumerate(products, start=1):
+        for product in client.iter(f"{{*}}{self.kind.product}"):
+            self.products += 1
             row = _Row(self.header_problem)
             values = {**self.header, **_client_values(children, row), **extract(_children(product), row)}
-            locator = self.member if len(products) == 1 else f"{self.member}#{number}"
-            self._add(values, locator, _text(children, "Bsn"), row)
+            self._add(values, f"{self.member}#{self.products}", _text(children, "Bsn"), row)
+
+    def finish(self) -> None:
+        """A message with a single product is located by its member name alone."""
+        if self.products == 1 and len(self.rows) == 1:
+            row = self.rows[0]
+            self.rows[0] = (*row[:_LOCATOR], self.member, *row[_LOCATOR + 1 :])
 
     def _add(self, values: dict[str, Any], locator: str, bsn: str | None, row: _Row) -> None:
         code, detail = row.problem or (None, None)
@@ -600,6 +666,7 @@ def _consume(events: Iterable[tuple[str, Any]], member: str, kind: MessageType |
             yield state.kind, rows
     if state is None:
         raise _MemberRejected("schema_invalid", "unknown message type (no iJw header or client element)")
+    state.finish()
     yield state.kind, state.rows
 
 
@@ -626,7 +693,8 @@ def _validate(tree: Any, kind: MessageType, schema_dir: Path) -> None:
         raise _MemberRejected("schema_invalid", f"the validator cannot process the document ({exc})", kind.table) from None
     if not valid:
         errors = [f"line {e.line}: {e.message}" for e in list(schema.error_log)[:MAX_SCHEMA_ERRORS]]
-        raise _MemberRejected("schema_invalid", f"{kind.name}: " + "; ".join(errors), kind.table)
+        products = sum(1 for _ in tree.iter(f"{{*}}{kind.product or 'Prestatie'}"))
+        raise _MemberRejected("schema_invalid", f"{kind.name}: " + "; ".join(errors), kind.table, products)
 
 
 def _member_events(stream: _GuardedStream, schema_dir: Path | None, validate: bool) -> tuple[Iterator[tuple[str, Any]], MessageType | None, bool]:
@@ -677,6 +745,15 @@ class _Collected:
     rows: dict[str, list[tuple]] = field(default_factory=lambda: defaultdict(list))
     rejected: list[tuple[str, str, str, str]] = field(default_factory=list)  # locator, table, code, detail
     notes: list[str] = field(default_factory=list)
+    ignored: Counter[str] = field(default_factory=Counter)  # message type -> members not used
+
+    def reject(self, member: str, rejected: _MemberRejected) -> None:
+        """Quarantine a whole member: a row per product (line) it carries, at least one."""
+        if rejected.products <= 1:
+            self.rejected.append((member, rejected.table, rejected.reason_code, rejected.detail))
+            return
+        detail = f"{rejected.detail} (one of the {rejected.products} products of this message)"
+        self.rejected.extend((f"{member}#{number}", rejected.table, rejected.reason_code, detail) for number in range(1, rejected.products + 1))
 
     @property
     def rows_read(self) -> int:
@@ -740,7 +817,10 @@ _EMPTY_QUARANTINE = empty_quarantine()
 
 
 def _quarantine_frame(collected: _Collected, routed: dict[str, dict[str, list[tuple[str, str, str | None]]]], key_version: str) -> pd.DataFrame:
-    frames = [quarantine_rows([locator], table, code, detail) for locator, table, code, detail in collected.rejected]
+    whole_members: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for locator, table, code, detail in collected.rejected:
+        whole_members[table, code, detail].append(locator)
+    frames = [quarantine_rows(locators, table, code, detail) for (table, code, detail), locators in whole_members.items()]
     for table, by_code in routed.items():
         for code, entries in by_code.items():
             locators, details, pseudonyms = zip(*entries)
@@ -770,7 +850,7 @@ def _assemble(collected: _Collected, pseudonymiser: Pseudonymiser, known_product
         loaded, routed[kind.table] = _route(kind.table, collected.rows.get(kind.table, []), identities, known_product_codes)
         tables[kind.table] = Rows(kind.table, loaded)
     quarantine = _quarantine_frame(collected, routed, pseudonymiser.key_version)
-    result = ReadResult(tables=tables, quarantine=quarantine, rows_read=rows_read, notes=list(collected.notes))
+    result = ReadResult(tables=tables, quarantine=quarantine, rows_read=rows_read, notes=list(collected.notes), ignored=dict(collected.ignored))
     result.check_accounting()
     return result
 
@@ -839,7 +919,9 @@ def iter_ijw_archive(
                     )
                     pending.rejected.append((info.filename, kind.table, rejected.reason_code, detail))
                 else:
-                    pending.rejected.append((info.filename, rejected.table, rejected.reason_code, rejected.detail))
+                    pending.reject(info.filename, rejected)
+            except _MemberIgnored as ignored:
+                pending.ignored[ignored.message_type] += 1
             except _CorruptArchive as exc:
                 raise DeliveryError(path, str(exc)) from None
             if pending.rows_read >= part_rows:
