@@ -39,6 +39,10 @@ REFERRER_LABEL = {"02": "Huisartsenpraktijk", "03": "Jeugdarts GGD", "04": "Gece
 REFERRERS_WITH_AGB = ["02", "03", "05"]  # care professionals have an AGB code
 END_REASONS = (np.array(["31", "32", "33", "34", "35", "38"]), np.array([0.55, 0.15, 0.05, 0.15, 0.05, 0.05]))
 SHARE_ALLOCATED = 0.95
+# Requests that ask for a second product for the same child at once (ambulant help and
+# youth mental health, say): one message with two products in every step of the chain.
+SHARE_SECOND_PRODUCT = 0.08
+SINGLE_PRODUCT_CATEGORIES = ("43", "46", "48")  # residential, crisis, child protection: never bundled
 
 
 def _days(rng: np.random.Generator, low: int, high: int, n: int) -> pd.TimedeltaIndex:
@@ -97,7 +101,37 @@ def build_trajectories(referrals: pd.DataFrame, pupils: pd.DataFrame, scenario: 
     for column in ["bsn", "birth_date", "given_name", "surname_prefix", "surname", "street", "house_number", "postcode", "city", "phone", "parent_given_name", "parent_surname", "parent_phone"]:
         t[column] = pupil[column].to_numpy()
     t["sex"] = np.where(pupil.sex.to_numpy() == "M", "1", "2")
-    return t
+    return _with_second_products(t, rng, id_offset + n)
+
+
+def _with_second_products(t: pd.DataFrame, rng: np.random.Generator, first_id: int) -> pd.DataFrame:
+    """Add a second product to some requests: a trajectory of its own (own request
+    reference, allocation number and declarations) with the same client, provider and
+    dates, bundled with the first in one message per step (``message_group``).
+    ``request_row`` is the position of the referral a trajectory came from. Drawn from a
+    stream of its own, so the trajectories drawn before are unchanged."""
+    t = t.assign(request_row=np.arange(len(t)), message_group=pd.array([pd.NA] * len(t), dtype="Int64"))
+    own = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
+    eligible = ~t.product_category.isin(SINGLE_PRODUCT_CATEGORIES).to_numpy()
+    chosen = np.flatnonzero(eligible & (own.random(len(t)) < SHARE_SECOND_PRODUCT))
+    if not len(chosen):
+        return t
+    second = t.iloc[chosen].copy()
+    bundled = PRODUCTS[~PRODUCTS.product_category.isin(SINGLE_PRODUCT_CATEGORIES)].reset_index(drop=True)
+    pick = own.choice(len(bundled), size=len(second), p=(bundled.share / bundled.share.sum()).to_numpy())
+    same = bundled.product_code.to_numpy()[pick] == second.product_code.to_numpy()
+    pick[same] = (pick[same] + 1) % len(bundled)  # a different product than the first
+    product = bundled.iloc[pick]
+    for column in ["product_category", "product_code", "unit", "frequency", "tariff_cents"]:
+        second[column] = product[column].to_numpy()
+    second["volume"] = own.integers(product.volume_low.to_numpy(), product.volume_high.to_numpy() + 1)
+    second["trajectory_id"] = first_id + np.arange(len(second), dtype=np.int64)
+    second["provider_reference"] = [f"REF{i:09d}" for i in second.trajectory_id]
+    second["allocation_number"] = np.where(second.allocation_number.notna(), np.char.zfill((second.trajectory_id + 1).to_numpy().astype(str), 9), None)
+    group = t.trajectory_id.to_numpy()[chosen]
+    t.loc[t.index[chosen], "message_group"] = group
+    second["message_group"] = group
+    return pd.concat([t, second], ignore_index=True)
 
 
 def _declaration_month(dates: pd.Series) -> pd.Series:
@@ -151,11 +185,22 @@ def _credit_reversals(lines: pd.DataFrame, scenario: Scenario, rng: np.random.Ge
     return pd.concat([credit, corrected])
 
 
+def declares_per_trajectory(provider_agb: str) -> bool:
+    """Whether a provider declares under one product reference per trajectory (every
+    third provider, by AGB code) instead of one per line."""
+    return int(provider_agb) % 3 == 1
+
+
 def _number_declarations(lines: pd.DataFrame, reference_offset: int) -> pd.DataFrame:
     """Declaration numbers per municipality, provider and month; references per line."""
     # Line references are assigned first so credit lines can point at their original.
     lines = lines.reset_index(names="line_index")
     lines["product_reference"] = [f"P{reference_offset + i:011d}" for i in range(len(lines))]
+    # Some providers' software declares a trajectory month by month under one reference
+    # (a line per month, and a corrected line under it again); credit lines always have
+    # a reference of their own and name the one they reverse.
+    monthly = lines.provider_agb.map(declares_per_trajectory).to_numpy(dtype=bool) & lines.debit_credit.eq("D").to_numpy()
+    lines.loc[monthly, "product_reference"] = "T" + lines.trajectory_id[monthly].map("{:011d}".format)
     original = lines[lines.debit_credit.eq("D") & lines.previous_product_reference.isna()].set_index("line_index").product_reference
     is_credit = lines.debit_credit.eq("C")
     lines.loc[is_credit, "previous_product_reference"] = original.reindex(lines.loc[is_credit, "previous_product_reference"].astype(int)).to_numpy()

@@ -212,7 +212,7 @@ def _generate_region(scenario: Scenario, pilots: list[Pilot], scale: float, rng:
         "pupil_months": len(population.panel),
         "absence_records": len(absence),
         "thuiszitter_spells": len(spells),
-        "referrals": len(referrals),
+        "referrals": len(trajectories),  # one per requested product (a request for two products is two)
         "trajectories_started": int(trajectories.start_date.notna().sum()),
         "declaration_lines": len(declarations),
         "survey_responses": int(sum(len(f) for f in responses.values())),

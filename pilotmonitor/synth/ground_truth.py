@@ -26,7 +26,7 @@ from pilotmonitor.synth.scenario import Scenario
 
 DEFINITIONS = {
     "pupil_month": "a calendar month in which the pupil was enrolled at the school on at least one day",
-    "referral": "a youth-care request (JW315) for a pupil, counted in the month of its request date at the school where the pupil was enrolled",
+    "referral": "a requested product of a youth-care request (JW315) for a pupil (a request for two products is two referrals), counted in the month of its request date at the school where the pupil was enrolled",
     "thuiszitter_spell": "20 or more consecutive open school days of full-day unauthorised absence (4+ weeks) while enrolled",
     "dropout": "leaving the school without a new enrolment (destination 'Geen onderwijs'), counted in the month of leaving",
     "net_declared_cost_cents": "debit minus credit of valid JW323 lines by month of service, for pupil-months at the school",
@@ -57,7 +57,9 @@ def build_truth(population: Population, referrals: pd.DataFrame, trajectories: p
     unauthorised = per_school_month(absence[absence.kind == "ongeoorloofd"], "unauthorised_hours", "hours")
     authorised = per_school_month(absence[absence.kind == "geoorloofd"], "authorised_hours", "hours")
     allocated = per_school_month(trajectories[trajectories.allocation_date.notna()].assign(month=lambda f: f.request_date.dt.to_period("M").dt.to_timestamp()), "allocated_requests")
-    referral_counts = per_school_month(referrals, "referrals")
+    # A request for two products is two referrals (one per requested product, each with its
+    # own referrer), in the month of the referral they came from.
+    referral_counts = per_school_month(referrals.iloc[trajectories.request_row.to_numpy()], "referrals")
     spell_days = absence[absence.reason == "Langdurig verzuim"]
     thuiszitter = spell_days.drop_duplicates(["pupil_id", "month"]).groupby(["school_index", "month"]).size().rename("thuiszitter_pupils")
     spell_starts = spells.assign(month=spells.start_date.dt.to_period("M").dt.to_timestamp(), school_index=pupils.school_index.to_numpy()[spells.pupil_id]).groupby(["school_index", "month"]).size().rename("thuiszitter_spell_starts")

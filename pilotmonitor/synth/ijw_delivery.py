@@ -2,6 +2,11 @@
 archive per municipality and month, holding every message exchanged in that month
 (requests, allocations, starts, stops and declarations), delivered early the next month.
 
+As real exports do, an archive also holds retour messages (JW302, JW306, JW308, JW316,
+JW325) answering about one message in four, and half of the senders' software writes
+prefixed namespaces (``jw301:``, ``b:``) instead of a default one (``in_vendor_style``).
+A request for two products is one message with two products (``message_group``).
+
 Planted here: extra JW315 requests with a BSN failing the 11-check, extra declaration
 lines with a product code outside the product list, and one month that arrives late
 (after the next month's archive).
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -20,7 +26,7 @@ import pandas as pd
 from pilotmonitor.synth import identities
 from pilotmonitor.synth.care import UNKNOWN_PRODUCT_CODE
 from pilotmonitor.synth.delivery_log import DeliveryLog
-from pilotmonitor.synth.ijw_messages import render_jw301, render_jw305, render_jw307, render_jw315, render_jw323
+from pilotmonitor.synth.ijw_messages import in_vendor_style, render_jw301, render_jw305, render_jw307, render_jw315, render_jw323, render_retour
 from pilotmonitor.synth.scenario import Scenario
 
 PLANTED_TRAJECTORY_OFFSET = 900_000_000  # ids of planted extra requests, never real
@@ -37,6 +43,8 @@ def plant_invalid_requests(trajectories: pd.DataFrame, scenario: Scenario, rng: 
     chosen = trajectories.iloc[rng.integers(0, len(trajectories), size=n)].copy()
     chosen["trajectory_id"] = PLANTED_TRAJECTORY_OFFSET + offset + np.arange(n)
     chosen["bsn"] = identities.format_number(identities.corrupt_check_digit(chosen.bsn.astype(np.int64).to_numpy(), rng))
+    if "message_group" in chosen:
+        chosen["message_group"] = pd.NA  # a message of its own
     return chosen.assign(planted="invalid_bsn")
 
 
@@ -49,6 +57,22 @@ def plant_unknown_products(declarations: pd.DataFrame, scenario: Scenario, rng: 
     chosen["product_code"] = UNKNOWN_PRODUCT_CODE
     chosen["product_reference"] = [f"PX{offset + i:010d}" for i in range(n)]
     return chosen.assign(planted="unknown_product_code")
+
+
+def _prefixed_sender(sender: str) -> bool:
+    """Whether a sender's software writes prefixed namespaces (every other AGB/CBS code)."""
+    return int(sender) % 2 == 0
+
+
+def _as_sent(message: str, sender: str, name: str, payload: bytes) -> list[tuple[str, bytes]]:
+    """A message as its sender's software writes it, plus the retour message answering
+    it for about one message in four (chosen by name, so without a random draw)."""
+    if _prefixed_sender(sender):
+        payload = in_vendor_style(payload, message)
+    out = [(name, payload)]
+    if zlib.crc32(name.encode()) % 4 == 0:
+        out.append(render_retour(message, payload))
+    return out
 
 
 def _zip_bytes(members: list[tuple[str, bytes]], stamp: pd.Timestamp) -> bytes:
@@ -72,27 +96,32 @@ def write_ijw_archives(trajectories: pd.DataFrame, declarations: pd.DataFrame, s
     members: dict[tuple[str, str], list[tuple[str, bytes]]] = defaultdict(list)
     planted: list[tuple[str, str, str, str]] = []
     streams = [
-        (render_jw315, requests, "request_date"),
-        (render_jw301, trajectories[trajectories.allocation_date.notna()], "allocation_date"),
-        (render_jw305, trajectories[trajectories.start_date.notna()], "start_date"),
-        (render_jw307, trajectories[trajectories.end_date.notna()], "end_date"),
+        ("JW315", render_jw315, requests, "request_date"),
+        ("JW301", render_jw301, trajectories[trajectories.allocation_date.notna()], "allocation_date"),
+        ("JW305", render_jw305, trajectories[trajectories.start_date.notna()], "start_date"),
+        ("JW307", render_jw307, trajectories[trajectories.end_date.notna()], "end_date"),
     ]
-    for renderer, frame, date_column in streams:
-        keys = list(zip(frame.municipality_code, _month(frame[date_column])))
-        flags = frame.planted.tolist() if "planted" in frame else [None] * len(frame)
-        for (name, payload), key, flag in zip(renderer(frame), keys, flags):
-            members[key].append((name, payload))
+    for message, renderer, frame, date_column in streams:
+        # One message per message group (several products), else per row: the first row
+        # of each message gives its archive.
+        first = frame.message_group.isna() | ~frame.message_group.duplicated() if "message_group" in frame else pd.Series(True, index=frame.index)
+        messages = frame[first.to_numpy()]
+        keys = list(zip(messages.municipality_code, _month(messages[date_column])))
+        flags = messages.planted.tolist() if "planted" in messages else [None] * len(messages)
+        senders = messages.municipality_code if message == "JW301" else messages.provider_agb
+        for (name, payload), key, flag, sender in zip(renderer(frame), keys, flags, senders):
+            members[key].extend(_as_sent(message, sender, name, payload))
             if flag:
                 planted.append((key[0], key[1], flag, name))
     declaration_keys = lines.groupby("declaration_number", sort=False).agg(
-        municipality_code=("municipality_code", "first"), declaration_date=("declaration_date", "first")
+        municipality_code=("municipality_code", "first"), declaration_date=("declaration_date", "first"), provider_agb=("provider_agb", "first")
     )
     planted_lines = lines[lines.planted.notna()]
     for name, payload in render_jw323(lines):
         number = name.removeprefix("JW323_").removesuffix(".xml")
         row = declaration_keys.loc[number]
         key = (row.municipality_code, f"{row.declaration_date:%Y-%m}")
-        members[key].append((name, payload))
+        members[key].extend(_as_sent("JW323", row.provider_agb, name, payload))
         for reference in planted_lines.product_reference[planted_lines.declaration_number == number]:
             planted.append((key[0], key[1], "unknown_product_code", f"{name}#{reference}"))
 

@@ -10,7 +10,9 @@ message flow, which this module renders:
     JW307  end of care              provider     -> municipality  (Stop zorg)
     JW323  declaration (billing)    provider     -> municipality  (Declaratie)
 
-Every renderer yields ``(file_name, xml_bytes)`` pairs, one message per file, UTF-8 with an XML
+Trajectory rows that share a ``message_group`` value are rendered as one message with several
+products for their client (as real senders bundle them); every other row is a message of
+its own. Every renderer yields ``(file_name, xml_bytes)`` pairs, one message per file, UTF-8 with an XML
 declaration, valid against the official XSDs (JW3xx.xsd importing basisschema.xsd). The
 messages deliberately carry the personal data real messages carry (the child's name; in JW301
 also the home address, phone number and a parent with name and phone) so that the downstream
@@ -58,7 +60,10 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "RETOUR_OF",
+    "in_vendor_style",
     "render_jw301",
+    "render_retour",
     "render_jw305",
     "render_jw307",
     "render_jw315",
@@ -450,12 +455,44 @@ def _client_identity(row: Any) -> str:
     return f"<Bsn>{row.bsn}</Bsn>{_birth_date(row.birth_date)}<Geslacht>{row.sex}</Geslacht>"
 
 
-def _iter_trajectory_messages(
-    rows: pd.DataFrame, message: MessageType, build_body: Callable[[Any, str], str]
-) -> Iterator[tuple[str, bytes]]:
-    for row in rows.itertuples(index=False, name="Row"):
-        identification = _trajectory_identification(message, row.trajectory_id)
-        body = build_body(row, identification)
+@dataclass(frozen=True)
+class _TrajectoryLayout:
+    """A trajectory message as its client part (header and Client up to the product list),
+    one element per product, and the closing tags."""
+
+    client: Callable[[Any, str], str]
+    product: Callable[[Any], str]
+    close: str
+    # Header and client values every product of one message must share.
+    shared: tuple[str, ...]
+
+
+_MESSAGE_GROUP = Column("message_group", "int", required=False, minimum=0, optional_column=True)
+
+
+def _message_groups(rows: pd.DataFrame, message: MessageType, layout: _TrajectoryLayout) -> list[list[Any]]:
+    """Rows per message: rows with the same ``message_group`` are the products of one
+    message (several products for one client, as real senders write them); a row without
+    one is a message of its own. Order of first appearance."""
+    groups: dict[object, list[Any]] = {}
+    for position, row in enumerate(rows.itertuples(index=False, name="Row")):
+        groups.setdefault(row.message_group or f"row{position}", []).append(row)
+    for members in groups.values():
+        first = members[0]
+        for other in members[1:]:
+            different = [name for name in layout.shared if getattr(other, name) != getattr(first, name)]
+            if different:
+                raise ValueError(
+                    f"{message.name}: message_group {first.message_group} mixes rows with different {', '.join(different)} "
+                    f"(trajectory_id: {first.trajectory_id}, {other.trajectory_id})"
+                )
+    return list(groups.values())
+
+
+def _iter_trajectory_messages(rows: pd.DataFrame, message: MessageType, layout: _TrajectoryLayout) -> Iterator[tuple[str, bytes]]:
+    for members in _message_groups(rows, message, layout):
+        identification = _trajectory_identification(message, members[0].trajectory_id)
+        body = layout.client(members[0], identification) + "".join(layout.product(row) for row in members) + layout.close
         yield f"{message.name}_{identification}.xml", _document(message, body)
 
 
@@ -489,7 +526,7 @@ def _prepare_trajectories(
 ) -> pd.DataFrame:
     # Message-specific columns first, so that a row the caller should have filtered out
     # (e.g. no end_date for JW307) is reported by its event column.
-    rows = _prepare(trajectories, extra + _CLIENT_COLUMNS, message.name, "trajectory_id")
+    rows = _prepare(trajectories, extra + _CLIENT_COLUMNS + [_MESSAGE_GROUP], message.name, "trajectory_id")
     _check_unique(rows, "trajectory_id", message.name)
     rows["initials"] = _initials(trajectories["given_name"])
     return rows
@@ -517,20 +554,32 @@ _JW315_COLUMNS = [
 ]
 
 
-def _jw315_body(row: Any, identification: str) -> str:
+_CLIENT_FIELDS = ("bsn", "birth_date", "sex", "surname", "surname_prefix", "given_name", "municipality_code", "provider_agb")
+
+
+def _jw315_client(row: Any, identification: str) -> str:
     return (
         _header(JW315, row.provider_agb, row.municipality_code, identification, row.request_date)
         + f"<Client>{_client_identity(row)}"
         + _short_name(row.surname, row.surname_prefix, row.given_name, row.initials)
-        + "<AangevraagdeProducten><AangevraagdProduct>"
+        + "<AangevraagdeProducten>"
+    )
+
+
+def _jw315_product(row: Any) -> str:
+    return (
+        "<AangevraagdProduct>"
         + f"<ReferentieAanbieder>{row.provider_reference}</ReferentieAanbieder>"
         + _product(row.product_category, row.product_code)
         + f"<ToewijzingIngangsdatum>{row.requested_start}</ToewijzingIngangsdatum>"
         + _element("ToewijzingEinddatum", row.requested_end)
         + _volume(row.volume, row.unit, row.frequency)
         + _referrer(row.referrer_type, row.referrer_name, row.referrer_agb)
-        + "</AangevraagdProduct></AangevraagdeProducten></Client>"
+        + "</AangevraagdProduct>"
     )
+
+
+_JW315_LAYOUT = _TrajectoryLayout(_jw315_client, _jw315_product, "</AangevraagdeProducten></Client>", (*_CLIENT_FIELDS, "request_date"))
 
 
 def render_jw315(trajectories: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
@@ -541,7 +590,7 @@ def render_jw315(trajectories: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
     """
     rows = _prepare_trajectories(trajectories, _JW315_COLUMNS, JW315)
     _check_referrers(rows, JW315.name)
-    return _iter_trajectory_messages(rows, JW315, _jw315_body)
+    return _iter_trajectory_messages(rows, JW315, _JW315_LAYOUT)
 
 
 _JW301_COLUMNS = [
@@ -563,7 +612,7 @@ _JW301_COLUMNS = [
 ]
 
 
-def _jw301_body(row: Any, identification: str) -> str:
+def _jw301_client(row: Any, identification: str) -> str:
     return (
         _header(
             JW301, row.municipality_code, row.provider_agb, identification, row.allocation_date
@@ -574,7 +623,13 @@ def _jw301_body(row: Any, identification: str) -> str:
             row.parent_surname, row.parent_given_name, row.parent_initials, row.parent_phone
         )
         + _home_contact(row.street, row.house_number, row.postcode, row.city, row.phone)
-        + "<ToegewezenProducten><ToegewezenProduct>"
+        + "<ToegewezenProducten>"
+    )
+
+
+def _jw301_product(row: Any) -> str:
+    return (
+        "<ToegewezenProduct>"
         + f"<ToewijzingNummer>{row.allocation_number}</ToewijzingNummer>"
         + _element("ReferentieAanbieder", row.provider_reference)
         + _product(row.product_category, row.product_code)
@@ -583,8 +638,14 @@ def _jw301_body(row: Any, identification: str) -> str:
         + f"<Ingangsdatum>{row.allocation_start}</Ingangsdatum>"
         + _element("Einddatum", row.allocation_end)
         + _volume(row.volume, row.unit, row.frequency)
-        + "</ToegewezenProduct></ToegewezenProducten></Client>"
+        + "</ToegewezenProduct>"
     )
+
+
+_JW301_LAYOUT = _TrajectoryLayout(
+    _jw301_client, _jw301_product, "</ToegewezenProducten></Client>",
+    (*_CLIENT_FIELDS, "allocation_date", "street", "house_number", "postcode", "city", "phone", "parent_surname", "parent_given_name", "parent_phone"),
+)
 
 
 def render_jw301(trajectories: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
@@ -598,7 +659,7 @@ def render_jw301(trajectories: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
     """
     rows = _prepare_trajectories(trajectories, _JW301_COLUMNS, JW301)
     rows["parent_initials"] = _initials(trajectories["parent_given_name"])
-    return _iter_trajectory_messages(rows, JW301, _jw301_body)
+    return _iter_trajectory_messages(rows, JW301, _JW301_LAYOUT)
 
 
 _ALLOCATION_REFERENCE_COLUMNS = [
@@ -607,19 +668,28 @@ _ALLOCATION_REFERENCE_COLUMNS = [
 ]
 
 
-def _jw305_body(row: Any, identification: str) -> str:
+def _jw305_client(row: Any, identification: str) -> str:
     return (
         _header(JW305, row.provider_agb, row.municipality_code, identification, row.start_date)
         + f"<Client>{_client_identity(row)}"
         + _short_name(row.surname, row.surname_prefix, row.given_name, row.initials)
-        + "<StartProducten><StartProduct>"
+        + "<StartProducten>"
+    )
+
+
+def _jw305_product(row: Any) -> str:
+    return (
+        "<StartProduct>"
         + _element("ToewijzingNummer", row.allocation_number)
         + _product(row.product_category, row.product_code)
         + _element("ToewijzingIngangsdatum", row.allocation_start)
         + f"<Begindatum>{row.start_date}</Begindatum>"
         + f"<StatusAanlevering>{STATUS_FIRST_DELIVERY}</StatusAanlevering>"
-        + "</StartProduct></StartProducten></Client>"
+        + "</StartProduct>"
     )
+
+
+_JW305_LAYOUT = _TrajectoryLayout(_jw305_client, _jw305_product, "</StartProducten></Client>", (*_CLIENT_FIELDS, "start_date"))
 
 
 def render_jw305(trajectories: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
@@ -631,15 +701,21 @@ def render_jw305(trajectories: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
     """
     columns = [Column("start_date", "date"), *_ALLOCATION_REFERENCE_COLUMNS]
     rows = _prepare_trajectories(trajectories, columns, JW305)
-    return _iter_trajectory_messages(rows, JW305, _jw305_body)
+    return _iter_trajectory_messages(rows, JW305, _JW305_LAYOUT)
 
 
-def _jw307_body(row: Any, identification: str) -> str:
+def _jw307_client(row: Any, identification: str) -> str:
     return (
         _header(JW307, row.provider_agb, row.municipality_code, identification, row.end_date)
         + f"<Client>{_client_identity(row)}"
         + _short_name(row.surname, row.surname_prefix, row.given_name, row.initials)
-        + "<StopProducten><StopProduct>"
+        + "<StopProducten>"
+    )
+
+
+def _jw307_product(row: Any) -> str:
+    return (
+        "<StopProduct>"
         + _element("ToewijzingNummer", row.allocation_number)
         + _product(row.product_category, row.product_code)
         + _element("ToewijzingIngangsdatum", row.allocation_start)
@@ -647,8 +723,11 @@ def _jw307_body(row: Any, identification: str) -> str:
         + f"<RedenBeeindiging>{row.end_reason}</RedenBeeindiging>"
         + f"<Einddatum>{row.end_date}</Einddatum>"
         + f"<StatusAanlevering>{STATUS_FIRST_DELIVERY}</StatusAanlevering>"
-        + "</StopProduct></StopProducten></Client>"
+        + "</StopProduct>"
     )
+
+
+_JW307_LAYOUT = _TrajectoryLayout(_jw307_client, _jw307_product, "</StopProducten></Client>", (*_CLIENT_FIELDS, "end_date"))
 
 
 def render_jw307(trajectories: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
@@ -664,7 +743,7 @@ def render_jw307(trajectories: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
         *_ALLOCATION_REFERENCE_COLUMNS,
     ]
     rows = _prepare_trajectories(trajectories, columns, JW307)
-    return _iter_trajectory_messages(rows, JW307, _jw307_body)
+    return _iter_trajectory_messages(rows, JW307, _JW307_LAYOUT)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -813,3 +892,46 @@ def render_jw323(declarations: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
     rows = _prepare(declarations, _JW323_COLUMNS, JW323.name, "product_reference")
     _check_declaration_lines(rows)
     return _iter_declarations(_collect_declarations(rows))
+
+
+# ---------------------------------------------------------------------------------------------
+# What real exports hold besides: other vendors' namespace prefixes, retour messages
+# ---------------------------------------------------------------------------------------------
+
+_UNPREFIXED_TAG = re.compile(rb"<(/?)(?![A-Za-z_][\w.-]*:)([A-Za-z_][\w.-]*)")
+
+
+def in_vendor_style(xml: bytes, message: str, basis_prefix: str = "b") -> bytes:
+    """The same message as other software writes it: every element prefixed
+    (``<jw301:Bericht xmlns:jw301=...>``) instead of a default namespace, and another
+    prefix for the basisschema. Namespace-equivalent, so equally valid against the XSD."""
+    prefix = message.lower().encode()
+    basis = basis_prefix.encode()
+    xml = xml.replace(b'xmlns="', b"xmlns:" + prefix + b'="', 1).replace(b"xmlns:ijw=", b"xmlns:" + basis + b"=", 1)
+    xml = xml.replace(b"<ijw:", b"<" + basis + b":").replace(b"</ijw:", b"</" + basis + b":")
+    return _UNPREFIXED_TAG.sub(rb"<\1" + prefix + rb":\2", xml)
+
+
+# The retour message answering each message type (a technical acknowledgement with
+# return codes; 0200 = accepted). The warehouse does not use them; exports include them.
+RETOUR_OF = {"JW301": MessageType("JW302", "437"), "JW305": MessageType("JW306", "439"), "JW307": MessageType("JW308", "441"),
+             "JW315": MessageType("JW316", "447"), "JW323": MessageType("JW325", "491")}
+_HEADER_PARTIES = re.compile(rb"<(?:\w+:)?Afzender>([^<]*)</(?:\w+:)?Afzender><(?:\w+:)?Ontvanger>([^<]*)</")
+_IDENTIFICATION = re.compile(rb"<(?:\w+:)?Identificatie>([^<]*)</(?:\w+:)?Identificatie><(?:\w+:)?Dagtekening>([^<]*)<")
+
+
+def render_retour(message: str, xml: bytes) -> tuple[str, bytes]:
+    """The retour message (file name, bytes) answering one rendered message: sender and
+    receiver swapped, the original's identification referred to, return code 0200."""
+    retour = RETOUR_OF[message]
+    sender, receiver = _HEADER_PARTIES.search(xml).groups()
+    identification, dagtekening = (value.decode() for value in _IDENTIFICATION.search(xml).groups())
+    body = (
+        f"<Header><BerichtCode>{retour.code}</BerichtCode><BerichtVersie>3</BerichtVersie><BerichtSubversie>2</BerichtSubversie>"
+        f"<Afzender>{receiver.decode()}</Afzender><Ontvanger>{sender.decode()}</Ontvanger>"
+        f"<IdentificatieRetour>{identification}</IdentificatieRetour><DagtekeningRetour>{dagtekening}</DagtekeningRetour>"
+        f"<XsdVersie><ijw:BasisschemaXsdVersie>{BASISSCHEMA_XSD_VERSION}</ijw:BasisschemaXsdVersie>"
+        f"<ijw:BerichtXsdVersie>{BERICHT_XSD_VERSION}</ijw:BerichtXsdVersie></XsdVersie>"
+        "<RetourCodes><RetourCode>0200</RetourCode></RetourCodes></Header>"
+    )
+    return f"{retour.name}_{identification}.xml", _document(retour, body)

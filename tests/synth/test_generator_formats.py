@@ -45,8 +45,9 @@ def bad_rows(planted: pd.DataFrame) -> dict[str, dict[int, str]]:
 
 @pytest.fixture(scope="module")
 def messages(ijw_members: dict[str, list[tuple[str, bytes]]]) -> list[tuple[str, str, bytes]]:
-    """(zip path, member name, payload) for every message."""
-    return [(path, name, payload) for path, members in ijw_members.items() for name, payload in members]
+    """(zip path, member name, payload) for every message of the five types the warehouse
+    reads (the retour messages beside them are left out)."""
+    return [(path, name, payload) for path, members in ijw_members.items() for name, payload in members if name[:5] in MESSAGE_TYPES]
 
 
 # --- school export dialects --------------------------------------------------------------
@@ -279,6 +280,37 @@ def test_messages_sit_in_the_archive_of_their_municipality_and_month(messages: l
         sequence = [by_kind[k] for k in ["JW315", "JW301", "JW305", "JW307"] if k in by_kind]
         assert sequence == sorted(sequence), (trajectory, by_kind)
         assert "JW301" in by_kind or "JW305" not in by_kind, f"care started without allocation: {trajectory}"
+
+
+def test_archives_hold_what_real_exports_hold(ijw_members: dict[str, list[tuple[str, bytes]]], messages: list[tuple[str, str, bytes]]) -> None:
+    """Besides one message per product: requests for two products in one message, retour
+    messages answering a message of the same archive, prefixed namespaces from half of
+    the senders, and references declared month by month."""
+    retours = Counter()
+    for path, members in ijw_members.items():
+        names = {name for name, _ in members}
+        for name, payload in members:
+            if name[:5] in MESSAGE_TYPES:
+                continue
+            answered = etree.fromstring(payload).findtext("{*}Header/{*}IdentificatieRetour")
+            assert any(other.endswith(f"_{answered}.xml") and other[:5] != name[:5] for other in names), f"{path}!{name}"
+            retours[name[:5]] += 1
+    assert set(retours) == {"JW302", "JW306", "JW308", "JW316", "JW325"}, retours
+    products = Counter()
+    prefixed = Counter()
+    references: dict[str, set[str]] = {}
+    for _path, name, payload in messages:
+        root = etree.fromstring(payload)
+        prefixed[root.prefix is not None] += 1
+        if name.startswith("JW315"):
+            products[len(root.findall(".//{*}AangevraagdProduct"))] += 1
+        if name.startswith("JW323"):
+            for line in root.iterfind(".//{*}Prestatie"):
+                reference = line.findtext("{*}ProductReferentie/ijw:ReferentieNummer", namespaces=NS)
+                references.setdefault(reference, set()).add(line.findtext("{*}ProductPeriode/ijw:Begindatum", namespaces=NS))
+    assert 0.03 < products[2] / sum(products.values()) < 0.15, products
+    assert prefixed[True] > 100 and prefixed[False] > 100, prefixed
+    assert sum(len(periods) > 1 for periods in references.values()) > 100
 
 
 # --- identifiers -------------------------------------------------------------------------

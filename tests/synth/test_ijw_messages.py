@@ -516,3 +516,30 @@ def test_duplicate_trajectory_id_raises(trajectories: pd.DataFrame) -> None:
 
 def test_empty_input_renders_nothing(trajectories: pd.DataFrame) -> None:
     assert list(render_jw315(trajectories.iloc[0:0])) == []
+
+
+def test_rows_of_one_message_group_are_the_products_of_one_message(schemas: dict[str, etree.XMLSchema]) -> None:
+    """Two products for one client bundled by message_group; a third row on its own."""
+    rows = pd.DataFrame(
+        [
+            _trajectory(1, message_group=1),
+            _trajectory(2, message_group=1, product_category="54", product_code="54001", allocation_number="700900"),
+            _trajectory(3),
+        ]
+    )
+    products = {"JW315": "AangevraagdProduct", "JW301": "ToegewezenProduct", "JW305": "StartProduct", "JW307": "StopProduct"}
+    for name, renderer in {"JW315": render_jw315, "JW301": render_jw301, "JW305": render_jw305, "JW307": render_jw307}.items():
+        messages = list(renderer(rows))
+        assert [file_name for file_name, _ in messages] == [f"{name}_{name[2:]}000000001.xml", f"{name}_{name[2:]}000000003.xml"]
+        counts = []
+        for file_name, xml in messages:
+            document = etree.fromstring(xml)
+            assert schemas[name].validate(document), f"{file_name}: {schemas[name].error_log}"
+            counts.append(len(document.findall(f".//m:{products[name]}", _ns(name))))
+        assert counts == [2, 1], name
+
+
+def test_a_message_group_with_two_clients_is_rejected() -> None:
+    rows = pd.DataFrame([_trajectory(1, message_group=1), _trajectory(2, message_group=1, bsn="111222333")])
+    with pytest.raises(ValueError, match="message_group 1 mixes rows with different bsn"):
+        list(render_jw315(rows))
