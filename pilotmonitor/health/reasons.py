@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pilotmonitor.ingest.contracts import scrub
+from pilotmonitor.ingest.contracts import REASONS, scrub
 
 TOP = 5  # reasons per source
 LISTED_DELIVERIES = 5  # delivery files named per reason
 DETAIL_LENGTH = 160
 
 
-def _detail(text) -> str | None:
+def _detail(text, code: str | None = None) -> str | None:
+    """The text scrubbed, except the fixed wording of a known reason code."""
     if text is None or (isinstance(text, float) and pd.isna(text)):
         return None
-    value = scrub(str(text)).strip()
+    text, base = str(text), REASONS.get(code or "")
+    value = (base + scrub(text[len(base):]) if base and text.startswith(base) else scrub(text)).strip()
     return value if len(value) <= DETAIL_LENGTH else value[: DETAIL_LENGTH - 1] + "…"
 
 
@@ -44,7 +46,7 @@ def quarantine_reasons(conn, paths: list[str], top: int = TOP) -> dict[str, list
             common = rows.sort_values("n_rows", ascending=False)["detail"].iloc[0]
             reasons.append({
                 "reason_code": None if pd.isna(code) else str(code),
-                "detail": _detail(common),
+                "detail": _detail(common, None if pd.isna(code) else str(code)),
                 "rows": int(rows["n_rows"].sum()),
                 "deliveries": int(rows["path"].nunique()),
                 "delivery_files": _paths(rows["path"]),

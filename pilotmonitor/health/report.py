@@ -52,7 +52,8 @@ def status_table(status: Status) -> Table:
     return table
 
 
-def _deliveries_text(count: int, files: list[str]) -> str:
+def _deliveries_text(count: int, files: list[str], shown: int = 3) -> str:
+    files = files[:shown]
     listed = ", ".join(files) + (", ..." if count > len(files) else "")
     return f"{count} deliver{'y' if count == 1 else 'ies'} ({listed})" if files else f"{count} deliver{'y' if count == 1 else 'ies'}"
 

@@ -391,3 +391,11 @@ def test_exit_2_while_a_run_holds_the_warehouse_lock(data_dir):
         holder.communicate("done\n", timeout=30)
     assert invoke("status", "--as-of", "2026-11-23").exit_code == 0  # released: readable again
     assert date.fromisoformat("2026-11-23") == AS_OF
+
+
+def test_the_fixed_wording_of_a_reason_is_kept_and_the_appended_detail_scrubbed():
+    from pilotmonitor.health.reasons import _detail
+
+    assert _detail("reserved BSN value (000000000 or 999999999) instead of a real number: column BSN", "reserved_bsn") == "reserved BSN value (000000000 or 999999999) instead of a real number: column BSN"
+    assert _detail("a value outside its code list: '123456782' in 987654321", "invalid_code") == "a value outside its code list: '…' in <number>"
+    assert _detail("free text 123456782", "unknown") == "free text <number>"
