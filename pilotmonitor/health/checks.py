@@ -90,10 +90,10 @@ class _Runs:
         self.instance = instance
         self.current_run_id = current_run_id
         self._finished: dict[str, bool] = {}
-        self._steps: dict[str, tuple[set, set]] = {}
+        self._steps: dict[str, dict[str, set]] = {}
 
     def finished(self, run_id: str) -> bool:
-        """Finished, or the run asking (its remaining steps are done when it asks)."""
+        """Finished, or the run asking (the health asset runs after everything it reads)."""
         if run_id == self.current_run_id:
             return True
         if run_id not in self._finished:
@@ -101,29 +101,42 @@ class _Runs:
             self._finished[run_id] = bool(run and run.is_finished)
         return self._finished[run_id]
 
-    def check_step_errored(self, run_id: str, step_key: str | None) -> bool:
-        """The step failed, and it is a step of checks only (no asset planned in it)."""
+    def _step_events(self, run_id: str) -> dict[str, set]:
         import dagster as dg
 
+        if run_id not in self._steps:
+            kinds = {
+                dg.DagsterEventType.STEP_FAILURE: "failed",
+                dg.DagsterEventType.STEP_SUCCESS: "ended",
+                dg.DagsterEventType.STEP_SKIPPED: "ended",
+                dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED: "materializing",
+            }
+            steps: dict[str, set] = {name: set() for name in kinds.values()}
+            for entry in self.instance.all_logs(run_id, of_type=set(kinds)):
+                steps[kinds[entry.dagster_event.event_type]].add(entry.step_key)
+            steps["ended"] |= steps["failed"]
+            self._steps[run_id] = steps
+        return self._steps[run_id]
+
+    def pending(self, run_id: str, step_key: str | None) -> bool:
+        """In the run asking, a step that has not ended yet (a check that does not feed
+        the asking asset, e.g. a non-blocking check, may still be on its way)."""
+        return run_id == self.current_run_id and step_key is not None and step_key not in self._step_events(run_id)["ended"]
+
+    def check_step_errored(self, run_id: str, step_key: str | None) -> bool:
+        """The step failed, and it is a step of checks only (no asset planned in it)."""
         if step_key is None:
             return False
-        if run_id not in self._steps:
-            failed, materializing = set(), set()
-            types = {dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED}
-            for entry in self.instance.all_logs(run_id, of_type=types):
-                kind = entry.dagster_event.event_type
-                (failed if kind == dg.DagsterEventType.STEP_FAILURE else materializing).add(entry.step_key)
-            self._steps[run_id] = (failed, materializing)
-        failed, materializing = self._steps[run_id]
-        return step_key in failed and step_key not in materializing
+        steps = self._step_events(run_id)
+        return step_key in steps["failed"] and step_key not in steps["materializing"]
 
 
 def checks_from_instance(instance, limit: int = 20000, current_run_id: str | None = None) -> list[CheckResult] | None:
     """The latest outcome of every asset check recorded in `instance` (None when there is
     none). A check planned in the latest finished run (or in `current_run_id`, the run
-    asking) that recorded no evaluation there is ``errored`` when its own step failed and
-    ``not run`` otherwise; a check planned only in a run still going keeps its previous
-    result."""
+    asking, once the check's step has ended) that recorded no evaluation there is
+    ``errored`` when its own step failed and ``not run`` otherwise; a check planned only
+    in a run still going keeps its previous result."""
     import dagster as dg
 
     evaluations = _records(instance, dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit)
@@ -157,7 +170,7 @@ def checks_from_instance(instance, limit: int = 20000, current_run_id: str | Non
         planned_at = record.event_log_entry.timestamp
         if current is not None and current.when and current.when.timestamp() >= planned_at:
             continue
-        if not runs.finished(record.run_id):
+        if not runs.finished(record.run_id) or runs.pending(record.run_id, record.event_log_entry.step_key):
             continue
         when = datetime.fromtimestamp(planned_at)
         if runs.check_step_errored(record.run_id, record.event_log_entry.step_key):

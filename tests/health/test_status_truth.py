@@ -158,7 +158,7 @@ def _blocked_run():
         yield dg.MaterializeResult(asset_key="m2")
 
     @dg.multi_asset(specs=[dg.AssetSpec("s1", deps=["raw_y"])],
-                    check_specs=[dg.AssetCheckSpec("ran", asset="s1"), dg.AssetCheckSpec("skipped_by_dbt", asset="s1")])
+                    check_specs=[dg.AssetCheckSpec("ran", asset="s1"), dg.AssetCheckSpec("skipped_by_dbt", asset="s1")], can_subset=True)
     def other():
         yield dg.MaterializeResult(asset_key="s1")
         yield dg.AssetCheckResult(asset_key="s1", check_name="ran", passed=True)
@@ -399,3 +399,37 @@ def test_the_fixed_wording_of_a_reason_is_kept_and_the_appended_detail_scrubbed(
     assert _detail("reserved BSN value (000000000 or 999999999) instead of a real number: column BSN", "reserved_bsn") == "reserved BSN value (000000000 or 999999999) instead of a real number: column BSN"
     assert _detail("a value outside its code list: '123456782' in 987654321", "invalid_code") == "a value outside its code list: '…' in <number>"
     assert _detail("free text 123456782", "unknown") == "free text <number>"
+
+
+def test_inside_a_run_the_asking_asset_sees_this_runs_unreached_checks_as_not_run():
+    """What `pipeline_health` reads in the run it ends: a check dbt skipped in this run is
+    not run; a check whose step has not ended yet is not judged."""
+    import dagster as dg
+
+    from pilotmonitor.health.checks import checks_from_instance
+
+    seen = {}
+
+    @dg.asset(name="raw_x")
+    def raw_x():
+        return None
+
+    @dg.asset_check(asset="raw_x", name="warn_only", blocking=False)
+    def warn_only():
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN)
+
+    @dg.multi_asset(specs=[dg.AssetSpec("m1", deps=["raw_x"])], check_specs=[dg.AssetCheckSpec("ran", asset="m1"), dg.AssetCheckSpec("skipped_by_dbt", asset="m1")], can_subset=True)
+    def models():
+        yield dg.MaterializeResult(asset_key="m1")
+        yield dg.AssetCheckResult(asset_key="m1", check_name="ran", passed=True)
+
+    @dg.asset(deps=["m1"])
+    def health(context):
+        seen.update({c.check: c for c in checks_from_instance(context.instance, current_run_id=context.run.run_id)})
+
+    instance = dg.DagsterInstance.ephemeral()
+    assert dg.materialize([raw_x, warn_only, models, health], instance=instance).success
+    assert seen["ran"].passed and seen["skipped_by_dbt"].not_run
+    assert "warn_only" not in seen or seen["warn_only"].state == "evaluated"
+    after = {c.check: c for c in checks_from_instance(instance)}  # the finished run, read afterwards
+    assert after["skipped_by_dbt"].not_run and after["warn_only"].outcome == "warned"
