@@ -209,7 +209,7 @@ def run_summary(defs, result) -> tuple[Table, list]:
         text = f"{passed} of {len(kind_defined)} passed"
         not_run = len(kind_defined) - len({e.asset_check_key for e in kind_evaluated})
         if not_run > 0:
-            text += f" ([red]{not_run} not run[/red])"
+            text += f" ([yellow]{not_run} not run: upstream blocked or failed[/yellow])"
         table.add_row(label, text)
     for event in result.all_events:
         if event.is_step_failure:
