@@ -386,9 +386,9 @@ def status_from_files(warehouse_path: Path, as_of: date, *, landing_dir: Path | 
         raise WarehouseMissing(f"no warehouse at {warehouse_path}: run `pilotmonitor run --demo` first (or `pilotmonitor run` on real deliveries)")
     try:
         conn = duckdb.connect(str(warehouse_path), read_only=True)
-    except duckdb.IOException as exc:
-        raise WarehouseBusy(f"cannot open the warehouse read-only ({exc}); a pipeline run is probably writing it: try again when it has finished") from None
-    except duckdb.Error as exc:  # not a DuckDB file, or already open with other settings
+    except duckdb.Error as exc:  # a writer's lock, not a DuckDB file, or already open with other settings
+        if "lock" in str(exc).lower():
+            raise WarehouseBusy(f"cannot open the warehouse read-only ({exc}); a pipeline run is probably writing it: try again when it has finished") from None
         raise WarehouseUnreadable(f"cannot open the warehouse {warehouse_path} read-only: {exc}") from None
     try:
         if not _table_exists(conn, "raw", "deliveries"):
