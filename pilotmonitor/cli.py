@@ -312,9 +312,6 @@ def _parse_as_of(value: str | None):
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
 
 
-EXIT_CODES_HELP = "Exit code 0 when ready for publication, 1 when something blocks it, 2 when the warehouse could not be read (none yet, or a run is writing it)."
-
-
 def _read_status(as_of: str | None):
     """The status from the warehouse (read-only) and the Dagster instance's latest check
     results, or a clear message and exit code 2 when the warehouse cannot be read (none

@@ -172,7 +172,7 @@ def _status_tells_the_truth_after_a_blocked_run(root, name):
     running, exit code 1, and a health page the run wrote from its final state."""
     import json
 
-    status, _, _ = _run(root, ["status", "--json", "--as-of", "2026-10-31"])
+    status, _, _ = _run(root, ["status", "--json", "--as-of", "2026-11-30"])  # the planted delivery is dated 2026-11-15
     assert status.exit_code == 1, status.output
     data = json.loads(status.stdout)
     absence = next(s for s in data["sources"] if s["source"] == "school_absence")
