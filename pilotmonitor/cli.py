@@ -5,8 +5,8 @@
     pilotmonitor docs [--serve]                                      generate (and serve) the dbt documentation of the warehouse
     pilotmonitor pull cbs|duo-schools|duo-pupils                     pull a public source into the landing area
     pilotmonitor ui [--port 3000] [--demo]                           start the Dagster UI on this project
-    pilotmonitor status [--as-of DATE] [--json]                      per-source health and the publication verdict (exit 1 when blocked)
-    pilotmonitor health [--as-of DATE]                               write the pipeline-health page (<data dir>/health/index.html)
+    pilotmonitor status [--as-of DATE] [--json]                      per-source health and the publication verdict (exit 0 ready, 1 blocked, 2 warehouse unreadable)
+    pilotmonitor health [--as-of DATE]                               write the pipeline-health page (<data dir>/health/index.html); same exit codes
     pilotmonitor report [--pilot ID] [--no-pdf]                      write the policymaker reports (<data dir>/reports/<pilot>/)
     pilotmonitor reproduce RESULT                                    re-run a published estimate and confirm identical numbers
     pilotmonitor export [--format parquet|csv] [--table T] [--release] export the marts (secure) or aggregate tables through disclosure control
@@ -118,9 +118,31 @@ def run(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False) -
     table, failed = run_summary(defs, result)
     console.print(table)
     console.print(f"warehouse: {settings.warehouse_path}")
+    _health_page_after_run(settings, result)
     _print_reports(settings)
     if not result.success or failed:
         raise typer.Exit(code=1)
+
+
+def _health_page_after_run(settings: Settings, result) -> None:
+    """The `pipeline_health` asset runs last and writes the page from the run's final
+    state; when something upstream failed, Dagster skipped it, so write the page here,
+    now that the run has finished (its unreached checks show as not run)."""
+    import dagster as dg
+
+    if dg.AssetKey("pipeline_health") in {event.asset_key for event in result.get_asset_materialization_events()}:
+        return
+    from pilotmonitor.health.page import write_page
+    from pilotmonitor.health.status import WarehouseUnreadable, status_from_files
+
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
+    as_of = os.environ.get("PILOTMONITOR_AS_OF")
+    try:
+        status = status_from_files(settings.warehouse_path, _parse_as_of(as_of), landing_dir=settings.landing_dir, dagster_home=home)
+    except WarehouseUnreadable as exc:
+        console.print(f"[yellow]pipeline-health page not written[/yellow]: {exc}", soft_wrap=True)
+        return
+    console.print(f"pipeline health: {write_page(status, settings.data_dir)}", soft_wrap=True)
 
 
 def _print_reports(settings: Settings) -> None:
@@ -187,7 +209,7 @@ def run_summary(defs, result) -> tuple[Table, list]:
         text = f"{passed} of {len(kind_defined)} passed"
         not_run = len(kind_defined) - len({e.asset_check_key for e in kind_evaluated})
         if not_run > 0:
-            text += f" ([red]{not_run} not run[/red])"
+            text += f" ([yellow]{not_run} not run: upstream blocked or failed[/yellow])"
         table.add_row(label, text)
     for event in result.all_events:
         if event.is_step_failure:
@@ -292,17 +314,18 @@ def _parse_as_of(value: str | None):
 
 def _read_status(as_of: str | None):
     """The status from the warehouse (read-only) and the Dagster instance's latest check
-    results, or a clear message and exit code 1 when there is no warehouse yet."""
-    from pilotmonitor.health.status import WarehouseBusy, WarehouseMissing, status_from_files
+    results, or a clear message and exit code 2 when the warehouse cannot be read (none
+    yet, no delivery register, or a run holds the writer lock)."""
+    from pilotmonitor.health.status import WarehouseUnreadable, status_from_files
 
     day = _parse_as_of(as_of)
     settings = Settings.from_env()
     home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
     try:
         return settings, status_from_files(settings.warehouse_path, day, landing_dir=settings.landing_dir, dagster_home=home)
-    except (WarehouseMissing, WarehouseBusy) as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(code=1) from None
+    except WarehouseUnreadable as exc:
+        Console(stderr=True, width=160).print(f"[red]could not read the warehouse[/red]: {exc}", soft_wrap=True)
+        raise typer.Exit(code=exc.exit_code) from None
 
 
 @app.command()
@@ -311,8 +334,9 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON instead of a table.")] = False,
 ) -> None:
     """Per source: senders, last delivery, periods, deliveries loaded/failed/duplicate, rows
-    loaded and quarantined, validation results, freshness; then the publication verdict.
-    Exit code 0 when nothing blocks publication, 1 when something does."""
+    loaded and quarantined, validation results, freshness, the top quarantine and
+    validation failure reasons; then the publication verdict. Exit code 0 when ready for
+    publication, 1 when something blocks it, 2 when the warehouse could not be read."""
     _, result = _read_status(as_of)
     if as_json:
         typer.echo(result.to_json())
@@ -327,24 +351,28 @@ def status(
 @app.command()
 def health(as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None) -> None:
     """Write the pipeline-health page (<data dir>/health/index.html): the status with
-    trends per source and links to the validation and dbt documentation."""
+    trends per source and links to the validation and dbt documentation. Exit codes as
+    `status`: 0 ready for publication, 1 blocked, 2 the warehouse could not be read (no
+    page written)."""
     from pilotmonitor.health.page import write_page
 
     settings, result = _read_status(as_of)
     page = write_page(result, settings.data_dir)
-    console.print(f"pipeline health: {page}")
-    console.print(result.verdict, style="bold green" if result.ready else "bold red")
+    console.print(f"pipeline health: {page}", soft_wrap=True)
+    console.print(result.verdict, style="bold green" if result.ready else "bold red", soft_wrap=True)
+    raise typer.Exit(code=result.exit_code)
 
 
 def _open_warehouse_read_only(settings: Settings):
-    """Read-only connection (the pipeline may hold the writer), or a clear message and exit 1."""
+    """Read-only connection (the pipeline may hold the writer), or a clear message and exit
+    2, the code `status` and `health` use when the warehouse cannot be read."""
     from pilotmonitor.export import ExportError, open_warehouse
 
     try:
         return open_warehouse(settings.warehouse_path)
     except ExportError as exc:
         console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(code=1) from None
+        raise typer.Exit(code=2) from None
 
 
 def print_report_locations(files) -> None:

@@ -53,3 +53,18 @@ def test_unknown_scenario_is_a_usage_error(data_dir):
     result = CliRunner().invoke(app, ["synth", "--scenario", "nonexistent"])
     assert result.exit_code != 0
     assert "nonexistent" in result.output
+
+
+def test_the_health_page_a_run_leaves_behind_shows_its_final_state(demo_data_dir, demo_outputs):
+    """`pipeline_health` runs last: the page written by `run --demo` knows the publication
+    and the dbt tests of that same run (it used to be written before `dbt build`)."""
+    page = (demo_data_dir / "health" / "index.html").read_text(encoding="utf-8")
+    with duckdb.connect(str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
+        published = conn.execute("select count(*) from published.publication_log where status in ('published', 'unchanged')").fetchone()[0]
+    assert published >= 1
+    assert "nothing published yet" not in page
+    assert "Analyses and the report read: published" in page
+    import re
+
+    dbt_row = re.search(r"<tr><td>warehouse checks \(dbt tests\)</td><td class=\"n\">([\d,]+)</td>", page)
+    assert dbt_row and int(dbt_row.group(1).replace(",", "")) > 0, "the page shows no dbt test results"

@@ -79,6 +79,75 @@ def _link(target: Path | None, page_dir: Path, label: str) -> str:
     return f'<li><a href="{_e(Path(relative).as_posix())}">{_e(label)}</a></li>'
 
 
+def table_html(headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+    """A table whose every row has exactly one cell per header (cells are HTML already)."""
+    out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in headers) + "</tr>"]
+    for cells in rows:
+        if len(cells) != len(headers):
+            raise ValueError(f"{len(cells)} cells for {len(headers)} columns: {headers}")
+        out.append("<tr>" + "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(cells)) + "</tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def _files(count: int, files: list[str]) -> str:
+    return _e(", ".join(files) + (", ..." if count > len(files) else ""))
+
+
+def reasons_html(status: Status) -> list[str]:
+    """Why rows were quarantined and why validations failed, per source (top reasons)."""
+    out = []
+    quarantined = [[_e(row.source), _e(r["reason_code"]), _e(r["detail"] or "-"), f"{r['rows']:,}", f"{r['deliveries']:,}", _files(r["deliveries"], r["delivery_files"])]
+                   for row in status.sources for r in row.quarantine_reasons]
+    if quarantined:
+        out.append("<h2>Why rows were quarantined</h2><p>Top reasons per source (rows held back in <code>raw.quarantine</code>).</p>")
+        out.append(table_html(["source", "reason", "example detail", "rows", "deliveries", "delivery files"], quarantined, numeric={3, 4}))
+    failures = [[_e(row.source), _e(f["severity"]), _e(f["expectation"]), _e(".".join(str(x) for x in (f["table"], f["column"]) if x)), _e(f["message"] or "-"),
+                 f"{f['unexpected_values']:,}", f"{f['deliveries']:,}", _files(f["deliveries"], f["delivery_files"])]
+                for row in status.sources for f in (row.validation or {}).get("top_failures", [])]
+    if failures:
+        out.append("<h2>Validation failures</h2><p>Top failed expectations per source in the latest validation of each delivery.</p>")
+        out.append(table_html(["source", "severity", "expectation", "table.column", "message", "unexpected values", "deliveries", "delivery files"], failures, numeric={5, 6}))
+    return out
+
+
+def checks_html(status: Status) -> list[str]:
+    """Check totals per kind, the failed checks, and the checks not run because something upstream blocked."""
+    totals = status.check_totals()
+    out = ["<h2>Checks</h2>"]
+    if totals is None:
+        return [*out, '<p class="dim">no asset check results recorded yet</p>']
+    out.append("<p>Latest outcome of every check in the Dagster instance. A check <em>not run</em> was planned in the latest run but never reached because something upstream blocked it; it is not counted as failed.</p>")
+    rows = [[_e(label), f"{t['passed']:,}", f"{t['failed_error']:,}", f"{t['failed_warn']:,}", f"{t['not_run']:,}"] for label, t in totals.items()]
+    out.append(table_html(["kind", "passed", "failed", "warned", "not run (upstream blocked)"], rows, numeric={1, 2, 3, 4}))
+    failed = status.failed_checks
+    if failed:
+        out.append("<h3>Failed and warned checks</h3>")
+        out.append(table_html(["asset", "check", "severity", "outcome", "detail"], [[_e(c.asset), _e(c.check), _e(c.severity), _e(c.outcome), _e(c.description or "-")] for c in failed]))
+    not_run = status.not_run_checks
+    if not_run:
+        out.append(f"<details><summary>{len(not_run):,} check(s) not run (upstream blocked)</summary><ul>" + "".join(f"<li>{_e(c.asset)} / {_e(c.check)}</li>" for c in not_run) + "</ul></details>")
+    return out
+
+
+SOURCE_COLUMNS = ["source", "cadence", "senders", "last delivery", "periods covered", "deliveries loaded", "failed", "duplicate",
+                  "rows loaded", "rows quarantined", "quarantine share", "validation", "freshness"]
+
+
+def source_cells(row, status: Status) -> list[str]:
+    fresh = row.freshness
+    fresh_css = {"fresh": "fresh", "stale": "stale", "missing periods": "missing"}.get(fresh.state, "dim")
+    if status.validation_table is None or row.validation is None:
+        validation = '<span class="dim">not validated yet</span>' if row.deliveries["loaded"] else '<span class="dim">-</span>'
+    else:
+        v = row.validation
+        validation = f"{v['errors']} errors, {v['warnings']} warnings in {v['deliveries_validated']} deliveries validated" if v.get("deliveries_validated") is not None else f"{v['errors']} errors, {v['warnings']} warnings"
+    failed = f'<span class="missing">{row.deliveries["failed"]} ({len(row.failed_unresolved)} not re-delivered)</span>' if row.failed_unresolved else str(row.deliveries["failed"])
+    return [_e(row.source), _e(fresh.cadence), str(row.senders), _e(row.last_delivery or "-"), _e(row.period_covered or "-"),
+            f"{row.deliveries['loaded']:,}", failed, str(row.deliveries["duplicate"]), f"{row.rows_loaded:,}", f"{row.rows_quarantined:,}",
+            f"{row.quarantine_share:.2%}", validation, f'<span class="{fresh_css}">{_e(fresh.summary() if fresh.state != "fresh" else "fresh")}</span>']
+
+
 def render_html(status: Status, page_dir: Path, gx_docs: Path | None = None, dbt_docs: Path | None = None) -> str:
     out = ["<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">", "<title>Pilotmonitor pipeline health</title>", f"<style>{STYLE}</style></head><body>"]
     if status.synthetic:
@@ -94,55 +163,24 @@ def render_html(status: Status, page_dir: Path, gx_docs: Path | None = None, dbt
     if status.warnings:
         out.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_e(w)}</li>" for w in status.warnings) + "</ul>")
 
-    out.append("<h2>Sources</h2><table><tr><th>source</th><th>cadence</th><th>senders</th><th>last delivery</th><th>periods covered</th>"
-               "<th>deliveries loaded</th><th>failed</th><th>duplicate</th><th>rows loaded</th><th>rows quarantined</th><th>quarantine share</th>"
-               "<th>validation</th><th>freshness</th></tr>")
-    for row in status.sources:
-        fresh = row.freshness
-        fresh_css = {"fresh": "fresh", "stale": "stale", "missing periods": "missing"}.get(fresh.state, "dim")
-        if status.validation_table is None or row.validation is None:
-            validation = '<span class="dim">not validated yet</span>' if row.deliveries["loaded"] else '<span class="dim">-</span>'
-        else:
-            validation = f"{row.validation['errors']} errors, {row.validation['warnings']} warnings"
-        failed = f'<span class="missing">{row.deliveries["failed"]} ({len(row.failed_unresolved)} not re-delivered)</span>' if row.failed_unresolved else str(row.deliveries["failed"])
-        out.append(
-            f"<tr><td>{_e(row.source)}</td><td>{_e(fresh.cadence)}</td><td class=n>{row.senders}</td><td>{_e(row.last_delivery or '-')}</td>"
-            f"<td>{_e(row.period_covered or '-')}</td><td class=n>{row.deliveries['loaded']:,}</td><td class=n>{failed}</td><td class=n>{row.deliveries['duplicate']}</td>"
-            f"<td class=n>{row.rows_loaded:,}</td><td class=n>{row.rows_quarantined:,}</td><td class=n>{row.quarantine_share:.2%}</td>"
-            f"<td>{validation}</td><td class=\"{fresh_css}\">{_e(fresh.summary() if fresh.state != 'fresh' else 'fresh')}</td></tr>"
-        )
-    out.append("</table>")
+    out.append("<h2>Sources</h2>")
+    out.append(table_html(SOURCE_COLUMNS, [source_cells(row, status) for row in status.sources], numeric={2, 5, 6, 7, 8, 9, 10}))
 
     failed_rows = [f for row in status.sources for f in row.failed_unresolved]
     if failed_rows:
-        out.append("<h2>Failed deliveries not re-delivered</h2><table><tr><th>file</th><th>delivered</th><th>problem</th></tr>")
-        for f in failed_rows:
-            out.append(f"<tr><td>{_e(f['path'])}</td><td>{_e(f['delivered_on'])}</td><td>{_e(f['error'])}</td></tr>")
-        out.append("</table>")
+        out.append("<h2>Failed deliveries not re-delivered</h2>")
+        out.append(table_html(["file", "delivered", "problem"], [[_e(f["path"]), _e(f["delivered_on"]), _e(f["error"])] for f in failed_rows]))
 
     late = [(row.source, s) for row in status.sources for s in row.freshness.senders if s.state == "stale" or s.missing_periods]
     if late:
-        out.append("<h2>Late and missing deliveries</h2><table><tr><th>source</th><th>sender</th><th>last delivery</th><th>latest period</th><th>expected</th><th>overdue</th><th>missing</th></tr>")
-        for source, s in late:
-            out.append(f"<tr><td>{_e(source)}</td><td>{_e(s.sender)}</td><td>{_e(s.last_delivery)}</td><td>{_e(s.latest_period or '-')}</td><td>{_e(s.expected_period or '-')}</td>"
-                       f"<td>{_e(', '.join(s.overdue_periods) or '-')}</td><td class=\"missing\">{_e(', '.join(s.missing_periods) or '-')}</td></tr>")
-        out.append("</table>")
+        out.append("<h2>Late and missing deliveries</h2>")
+        out.append(table_html(
+            ["source", "sender", "last delivery", "latest period", "expected", "overdue", "missing"],
+            [[_e(source), _e(s.sender), _e(s.last_delivery), _e(s.latest_period or "-"), _e(s.expected_period or "-"), _e(", ".join(s.overdue_periods) or "-"),
+              f'<span class="missing">{_e(", ".join(s.missing_periods) or "-")}</span>'] for source, s in late]))
 
-    totals = status.check_totals()
-    out.append("<h2>Checks</h2>")
-    if totals is None:
-        out.append('<p class="dim">no asset check results recorded yet</p>')
-    else:
-        out.append("<p>Latest evaluation of every check in the Dagster instance.</p><table><tr><th>kind</th><th>passed</th><th>failed (error)</th><th>warned</th></tr>")
-        for label, t in totals.items():
-            if not (t["passed"] or t["failed_error"] or t["failed_warn"]):
-                out.append(f'<tr><td>{_e(label)}</td><td colspan="3" class="dim">no results recorded yet (the page written during a pipeline run precedes `dbt build`; `pilotmonitor health` afterwards includes them)</td></tr>')
-                continue
-            out.append(f"<tr><td>{_e(label)}</td><td class=n>{t['passed']}</td><td class=n>{t['failed_error']}</td><td class=n>{t['failed_warn']}</td></tr>")
-        out.append("</table>")
-        failing = [c for c in status.checks or [] if not c.passed]
-        if failing:
-            out.append("<ul>" + "".join(f"<li>{_e(c.severity)}: {_e(c.asset)} / {_e(c.check)}{(' - ' + _e(c.description)) if c.description else ''}</li>" for c in failing) + "</ul>")
+    out.extend(reasons_html(status))
+    out.extend(checks_html(status))
 
     out.append("<h2>Trends: rows loaded and quarantined per delivery month</h2><div class=\"charts\">")
     for row in status.sources:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -51,6 +52,27 @@ def status_table(status: Status) -> Table:
     return table
 
 
+def _deliveries_text(count: int, files: list[str], shown: int = 3) -> str:
+    files = files[:shown]
+    listed = ", ".join(files) + (", ..." if count > len(files) else "")
+    return f"{count} deliver{'y' if count == 1 else 'ies'} ({listed})" if files else f"{count} deliver{'y' if count == 1 else 'ies'}"
+
+
+def reason_lines(status: Status) -> list[str]:
+    """Per source, the top quarantine reasons and validation failures (rich markup)."""
+    lines = []
+    for row in status.sources:
+        for r in row.quarantine_reasons:
+            detail = f" - {escape(r['detail'])}" if r["detail"] else ""
+            lines.append(f"[yellow]quarantined[/yellow] {row.source}: {escape(str(r['reason_code']))}{detail}: {r['rows']:,} row(s) in {escape(_deliveries_text(r['deliveries'], r['delivery_files']))}")
+        for f in (row.validation or {}).get("top_failures", []):
+            colour = "red" if f["severity"] == "error" else "yellow"
+            where = ".".join(str(x) for x in (f["table"], f["column"]) if x)
+            message = f" - {escape(f['message'])}" if f["message"] else ""
+            lines.append(f"[{colour}]validation {f['severity']}[/{colour}] {row.source}: {escape(str(f['expectation']))} on {escape(where)}{message}: {f['unexpected_values']:,} unexpected value(s) in {escape(_deliveries_text(f['deliveries'], f['delivery_files']))}")
+    return lines
+
+
 def render(status: Status, console: Console) -> None:
     console.print(status_table(status))
     totals = status.check_totals()
@@ -64,18 +86,25 @@ def render(status: Status, console: Console) -> None:
                 text += f", [red]{t['failed_error']} failed[/red]"
             if t["failed_warn"]:
                 text += f", [yellow]{t['failed_warn']} warned[/yellow]"
+            if t["not_run"]:
+                text += f", [dim]{t['not_run']} not run (upstream blocked)[/dim]"
             parts.append(text)
-        console.print("checks (latest evaluation in the Dagster instance): " + "; ".join(parts))
+        console.print("checks (latest evaluation in the Dagster instance): " + "; ".join(parts), soft_wrap=True)
+    for line in reason_lines(status):
+        console.print(line, soft_wrap=True)
     for row in status.sources:
         for failed in row.failed_unresolved:
-            console.print(f"[red]failed, not re-delivered[/red]: {failed['path']}: {failed['error']}")
-    for check in status.checks or []:
-        if not check.passed and check.severity != "WARN":
-            did_not_run = (check.description or "").startswith("did not run")
-            console.print(f"[red]failing check[/red]: {check.asset} / {check.check}" + (" (did not run: errored or skipped in the latest run)" if did_not_run else ""))
+            console.print(f"[red]failed, not re-delivered[/red]: {escape(str(failed['path']))}: {escape(str(failed['error']))}", soft_wrap=True)
+    for check in status.failed_checks:
+        if check.blocks:
+            console.print(f"[red]{check.outcome} check[/red]: {check.asset} / {check.check}" + (f" - {escape(check.description.splitlines()[0][:200])}" if check.description else ""), soft_wrap=True)
+    not_run = status.not_run_checks
+    if not_run:
+        names = ", ".join(f"{c.asset} / {c.check}" for c in not_run[:5])
+        console.print(f"[dim]not run (upstream blocked)[/dim]: {len(not_run)} check(s): {escape(names)}{', ...' if len(not_run) > 5 else ''}", soft_wrap=True)
     for warning in status.warnings:
-        console.print(f"[yellow]warning[/yellow]: {warning}")
+        console.print(f"[yellow]warning[/yellow]: {escape(warning)}", soft_wrap=True)
     if status.publication:
-        console.print(f"analyses read: {status.publication}")
+        console.print(f"analyses read: {escape(status.publication)}", soft_wrap=True)
     verdict = Text(status.verdict, style="bold green" if status.ready else "bold red")
     console.print(Group(verdict))

@@ -7,22 +7,27 @@ the Great Expectations validation results when the quality layer has written the
 asset check results (dbt tests and the assets' own checks) recorded in the Dagster
 instance. It returns a `Status`, which renders to JSON and carries the verdict:
 
+Exit codes (`pilotmonitor status` and `pilotmonitor health`): 0 ready for publication,
+1 blocked, 2 the warehouse could not be read (none yet, or a run holds its writer lock).
+
 blocking (exit code 1, "BLOCKED"):
   - a failed delivery not followed by a loaded delivery for the same source, sender
     and period (a re-delivery);
   - an error-severity validation failure on a current delivery;
   - a missing period (gap) in a sender's deliveries, e.g. an iJw month skipped;
   - an error-severity asset check (dbt test or ingestion check) whose latest
-    evaluation failed.
+    evaluation failed, or that errored (see pilotmonitor/health/checks.py).
 warnings (shown, not blocking): stale senders (a period overdue), warning-severity
-validation failures and checks, duplicates, deliveries not validated yet, no check
-results recorded yet.
+validation failures and checks, checks not run because something upstream blocked,
+duplicates, deliveries not validated yet, no check results recorded yet.
+
+Per source it also lists the top quarantine reasons and the top validation failures,
+with counts and the deliveries they hit (pilotmonitor/health/reasons.py).
 """
 
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -31,24 +36,15 @@ import duckdb
 import pandas as pd
 
 from pilotmonitor.health.cadence import load_cadences
+from pilotmonitor.health.checks import CheckResult, checks_from_instance, latest_check_results
 from pilotmonitor.health.freshness import SourceFreshness, all_freshness
+from pilotmonitor.health.reasons import quarantine_reasons, validation_failures
+
+__all__ = ["CheckResult", "Status", "SourceStatus", "checks_from_instance", "collect_status", "latest_check_results", "status_from_files"]
 
 VALIDATION_SCHEMAS = ("quality", "raw", "main")
 ERROR_SEVERITIES = {"error", "critical", "fatal", "blocking"}
-
-
-@dataclass
-class CheckResult:
-    asset: str
-    check: str
-    passed: bool
-    severity: str  # ERROR | WARN
-    when: datetime | None = None
-    description: str | None = None
-
-    @property
-    def source(self) -> str | None:
-        return self.asset[4:] if self.asset.startswith("raw_") else None
+EXIT_READY, EXIT_BLOCKED, EXIT_UNREADABLE = 0, 1, 2
 
 
 @dataclass
@@ -65,6 +61,8 @@ class SourceStatus:
     validation: dict | None  # None: not validated yet
     freshness: SourceFreshness
     checks_failed: list[CheckResult] = field(default_factory=list)
+    checks_not_run: list[CheckResult] = field(default_factory=list)
+    quarantine_reasons: list[dict] = field(default_factory=list)
 
     @property
     def quarantine_share(self) -> float:
@@ -82,9 +80,11 @@ class SourceStatus:
             "rows_loaded": self.rows_loaded,
             "rows_quarantined": self.rows_quarantined,
             "quarantine_share": round(self.quarantine_share, 6),
+            "quarantine_reasons": self.quarantine_reasons,
             "validation": self.validation,
             "freshness": self.freshness.to_dict(),
-            "checks_failed": [{"check": c.check, "severity": c.severity} for c in self.checks_failed],
+            "checks_failed": [{"check": c.check, "severity": c.severity, "outcome": c.outcome} for c in self.checks_failed],
+            "checks_not_run": [c.check for c in self.checks_not_run],
         }
 
 
@@ -106,22 +106,38 @@ class Status:
         return not self.blocking
 
     @property
+    def failed_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks or [] if c.failed]
+
+    @property
+    def not_run_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks or [] if c.not_run]
+
+    @property
     def verdict(self) -> str:
         if self.ready:
             return "READY FOR PUBLICATION" + (f" ({len(self.warnings)} warning(s))" if self.warnings else "")
-        return "BLOCKED: " + "; ".join(self.blocking)
+        not_run = len(self.not_run_checks)
+        return "BLOCKED: " + "; ".join(self.blocking) + (f" ({not_run} more check(s) not run because something upstream blocked)" if not_run else "")
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.ready else 1
+        return EXIT_READY if self.ready else EXIT_BLOCKED
 
     def check_totals(self) -> dict | None:
+        """Per kind (the assets' own checks, dbt tests): passed, failed (error severity,
+        including checks that errored), warned, and not run (upstream blocked)."""
         if self.checks is None:
             return None
         dbt = [c for c in self.checks if not c.asset.startswith("raw_")]
         own = [c for c in self.checks if c.asset.startswith("raw_")]
         return {
-            label: {"passed": sum(c.passed for c in group), "failed_error": sum(not c.passed and c.severity != "WARN" for c in group), "failed_warn": sum(not c.passed and c.severity == "WARN" for c in group)}
+            label: {
+                "passed": sum(c.passed for c in group),
+                "failed_error": sum(c.blocks for c in group),
+                "failed_warn": sum(c.failed and not c.blocks for c in group),
+                "not_run": sum(c.not_run for c in group),
+            }
             for label, group in (("ingestion checks", own), ("warehouse checks (dbt tests)", dbt))
         }
 
@@ -137,7 +153,8 @@ class Status:
             "validation_table": self.validation_table,
             "publication": self.publication,
             "checks": self.check_totals(),
-            "failed_checks": [{"asset": c.asset, "check": c.check, "severity": c.severity} for c in (self.checks or []) if not c.passed],
+            "failed_checks": [{"asset": c.asset, "check": c.check, "severity": c.severity, "outcome": c.outcome, "description": c.description} for c in self.failed_checks],
+            "not_run_checks": [{"asset": c.asset, "check": c.check} for c in self.not_run_checks],
             "sources": [s.to_dict() for s in self.sources],
         }
 
@@ -175,18 +192,40 @@ def find_validation_table(conn) -> str | None:
     return None
 
 
+def latest_validations(frame: pd.DataFrame, delivery_key: str | None) -> pd.DataFrame:
+    """Every expectation result of the latest validation of each delivery and table.
+
+    A validation (one suite applied to one delivery's table) writes one row per
+    expectation, each stamped when its own result was produced, so the rows of one
+    validation carry different times. A validation is therefore identified by delivery,
+    table and suite hash, dated by its latest row; a re-validation with a changed suite
+    replaces the earlier one as a whole. Without a suite hash, the latest result per
+    delivery, table, expectation and column is kept."""
+    run_keys = [k for k in (delivery_key, "table") if k and k in frame.columns]
+    if not run_keys or "validated_at" not in frame.columns or frame["validated_at"].isna().any():
+        keys = [k for k in (*run_keys, "expectation_type", "column") if k in frame.columns]
+        ordered = frame.sort_values("validated_at", kind="stable") if "validated_at" in frame.columns else frame
+        return ordered.drop_duplicates(subset=keys, keep="last") if keys else ordered
+    if "suite_hash" not in frame.columns:
+        keys = [*run_keys, *[k for k in ("expectation_type", "column") if k in frame.columns]]
+        return frame.sort_values("validated_at", kind="stable").drop_duplicates(subset=keys, keep="last")
+    dated = frame.assign(_suite=frame["suite_hash"].fillna(""))
+    validation = [*run_keys, "_suite"]
+    ended = dated.groupby(validation, dropna=False)["validated_at"].transform("max")
+    latest = ended.groupby([dated[k] for k in run_keys], dropna=False).transform("max")
+    return dated[ended == latest].drop(columns="_suite")
+
+
 def validation_summary(conn, deliveries: pd.DataFrame, as_of: date) -> tuple[str | None, dict[str, dict]]:
-    """Per source: validated deliveries, failed expectations by severity (latest result per
-    delivery, expectation and column; superseded deliveries ignored)."""
+    """Per source: validated deliveries, every expectation result of the latest validation
+    of each delivery counted by severity, and the top failures (superseded deliveries and
+    deliveries after the as-of date ignored)."""
     table = find_validation_table(conn)
     if table is None:
         return None, {}
     frame = conn.execute(f"select * from {table}").df()
     if frame.empty or "success" not in frame.columns:
         return table, {}
-    frame = frame.copy()
-    if "validated_at" in frame.columns:
-        frame = frame.sort_values("validated_at")
     delivery_key = "path" if "path" in frame.columns else ("delivery_id" if "delivery_id" in frame.columns else None)
     if "source" not in frame.columns and delivery_key == "path":
         frame = frame.merge(deliveries[["path", "source"]], on="path", how="left")
@@ -194,91 +233,22 @@ def validation_summary(conn, deliveries: pd.DataFrame, as_of: date) -> tuple[str
         # deliveries known on the as-of date (`deliveries` is already cut there), superseded ones ignored
         known = set(deliveries["path"]) - set(deliveries.loc[deliveries["superseded_by"].notna(), "path"])
         frame = frame[frame["path"].isin(known)]
-    run_keys = [k for k in (delivery_key, "table") if k and k in frame.columns]
-    if run_keys and "validated_at" in frame.columns and frame["validated_at"].notna().all():
-        # the latest validation of each delivery's table (a re-validation after a suite change replaces it)
-        latest = frame.groupby(run_keys, dropna=False)["validated_at"].transform("max")
-        frame = frame[frame["validated_at"] == latest]
-    else:
-        keys = [k for k in (delivery_key, "table", "expectation_type", "column") if k and k in frame.columns]
-        if keys:
-            frame = frame.drop_duplicates(subset=keys, keep="last")
+    frame = latest_validations(frame, delivery_key)
     severity = frame["severity"].astype(str).str.lower() if "severity" in frame.columns else pd.Series("error", index=frame.index)
     failed = ~frame["success"].astype(bool)
     frame = frame.assign(_error=failed & severity.isin(ERROR_SEVERITIES), _warning=failed & ~severity.isin(ERROR_SEVERITIES))
     out = {}
     for source, group in frame.groupby(frame.get("source", pd.Series("?", index=frame.index)).fillna("?")):
+        failing = group[group["_error"]]
         out[str(source)] = {
             "deliveries_validated": int(group[delivery_key].nunique()) if delivery_key else None,
             "expectations": int(len(group)),
             "errors": int(group["_error"].sum()),
             "warnings": int(group["_warning"].sum()),
+            "deliveries_with_errors": int(failing[delivery_key].nunique()) if delivery_key else None,
+            "top_failures": validation_failures(group, delivery_key),
         }
     return table, out
-
-
-def latest_check_results(dagster_home: Path | None, limit: int = 20000) -> list[CheckResult] | None:
-    """The latest evaluation of every asset check recorded in the Dagster instance at
-    `dagster_home` (dbt tests and the assets' own checks). None when there is none."""
-    if dagster_home is None or not (dagster_home / "dagster.yaml").is_file():
-        return None
-    import dagster as dg
-
-    instance = dg.DagsterInstance.from_config(str(dagster_home))
-    try:
-        return checks_from_instance(instance, limit)
-    finally:
-        instance.dispose()
-
-
-def checks_from_instance(instance, limit: int = 20000) -> list[CheckResult] | None:
-    import dagster as dg
-
-    with warnings.catch_warnings():  # deprecated for 2.0; still the one call that lists every check key
-        warnings.simplefilter("ignore", DeprecationWarning)
-        records = instance.get_event_records(dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION), limit=limit)
-    latest: dict[tuple[str, str], CheckResult] = {}
-    for record in records:  # newest first
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
-        key = (evaluation.asset_key.to_user_string(), evaluation.check_name)
-        if key in latest:
-            continue
-        latest[key] = CheckResult(
-            asset=key[0],
-            check=key[1],
-            passed=bool(evaluation.passed),
-            severity=evaluation.severity.value if evaluation.severity else "ERROR",
-            when=datetime.fromtimestamp(record.event_log_entry.timestamp),
-            description=evaluation.description,
-        )
-    # A check planned in a finished run that recorded no evaluation for it errored (or was
-    # skipped): its latest outcome is unknown, which counts as a failure.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        planned = instance.get_event_records(dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED), limit=limit)
-    evaluated_runs = {}
-    for record in records:
-        data = record.event_log_entry.dagster_event.event_specific_data
-        evaluated_runs.setdefault((data.asset_key.to_user_string(), data.check_name), set()).add(record.run_id)
-    seen: set = set()
-    finished: dict[str, bool] = {}
-    for record in planned:  # newest first
-        data = record.event_log_entry.dagster_event.event_specific_data
-        key = (data.asset_key.to_user_string(), data.check_name)
-        if key in seen:
-            continue
-        seen.add(key)
-        if record.run_id in evaluated_runs.get(key, set()):
-            continue
-        current = latest.get(key)
-        if current is not None and current.when and current.when.timestamp() >= record.event_log_entry.timestamp:
-            continue
-        if record.run_id not in finished:
-            run = instance.get_run_by_id(record.run_id)
-            finished[record.run_id] = bool(run and run.is_finished)
-        if finished[record.run_id]:
-            latest[key] = CheckResult(key[0], key[1], False, "ERROR", datetime.fromtimestamp(record.event_log_entry.timestamp), "did not run: the check errored or was skipped in the latest run")
-    return list(latest.values()) or None
 
 
 def _period_range(periods: pd.Series) -> str | None:
@@ -321,6 +291,8 @@ def collect_status(
     deliveries = all_deliveries[all_deliveries["delivered_on"].dt.date <= as_of] if not all_deliveries.empty else all_deliveries
     freshness = all_freshness(deliveries, as_of, sources, _pilots(conn), cadences)
     validation_table, validation = validation_summary(conn, deliveries, as_of)
+    loaded_paths = deliveries.loc[deliveries["status"] == "loaded", "path"].tolist() if not deliveries.empty else []
+    quarantine = quarantine_reasons(conn, loaded_paths)
     rows = []
     blocking: list[str] = []
     warnings: list[str] = []
@@ -340,13 +312,16 @@ def collect_status(
             rows_quarantined=int(loaded["rows_quarantined"].fillna(0).sum()),
             validation=validation.get(name) if validation_table else None,
             freshness=freshness[name],
-            checks_failed=[c for c in (checks or []) if c.source == name and not c.passed],
+            checks_failed=[c for c in (checks or []) if c.source == name and c.failed],
+            checks_not_run=[c for c in (checks or []) if c.source == name and c.not_run],
+            quarantine_reasons=quarantine.get(name, []),
         )
         rows.append(status)
         if status.failed_unresolved:
             blocking.append(f"{name}: {len(status.failed_unresolved)} failed deliver{'y' if len(status.failed_unresolved) == 1 else 'ies'} not re-delivered")
         if status.validation and status.validation["errors"]:
-            blocking.append(f"{name}: {status.validation['errors']} error-level validation failure(s)")
+            v = status.validation
+            blocking.append(f"{name}: {v['errors']} error-level validation failure(s) in {v['deliveries_with_errors']} deliver{'y' if v['deliveries_with_errors'] == 1 else 'ies'}")
         if status.validation and status.validation["warnings"]:
             warnings.append(f"{name}: {status.validation['warnings']} validation warning(s)")
         missing = status.freshness.missing
@@ -361,13 +336,16 @@ def collect_status(
     if checks is None:
         warnings.append("no asset check results recorded yet (run the pipeline)")
     else:
-        failed_error = [c for c in checks if not c.passed and c.severity != "WARN"]
+        failed_error = [c for c in checks if c.blocks]
         if failed_error:
-            names = ", ".join(f"{c.asset} / {c.check}" for c in failed_error[:3])
-            blocking.append(f"{len(failed_error)} failing check(s) or dbt test(s): {names}{', ...' if len(failed_error) > 3 else ''}")
-        failed_warn = [c for c in checks if not c.passed and c.severity == "WARN" and c.check != "delivery_freshness"]
+            names = ", ".join(f"{c.asset} / {c.check}" + (" (errored)" if c.state == "errored" else "") for c in failed_error[:3])
+            blocking.append(f"{len(failed_error)} failed check(s) or dbt test(s): {names}{', ...' if len(failed_error) > 3 else ''}")
+        failed_warn = [c for c in checks if c.failed and not c.blocks and c.check != "delivery_freshness"]
         if failed_warn:
             warnings.append(f"{len(failed_warn)} check(s) warned")
+        not_run = [c for c in checks if c.not_run]
+        if not_run:
+            warnings.append(f"{len(not_run)} check(s) not run in the latest run because something upstream blocked (they run again once it is fixed)")
     synthetic = bool(landing_dir and (landing_dir / "SYNTHETIC_DATA.txt").is_file())
     from pilotmonitor.publication.gate import publication_state
 
@@ -388,11 +366,17 @@ def trends(deliveries: pd.DataFrame) -> pd.DataFrame:
     return out[columns]
 
 
-class WarehouseMissing(FileNotFoundError):
+class WarehouseUnreadable(RuntimeError):
+    """The warehouse could not be read: no status can be given (exit code 2)."""
+
+    exit_code = EXIT_UNREADABLE
+
+
+class WarehouseMissing(WarehouseUnreadable):
     pass
 
 
-class WarehouseBusy(RuntimeError):
+class WarehouseBusy(WarehouseUnreadable):
     pass
 
 
@@ -402,8 +386,10 @@ def status_from_files(warehouse_path: Path, as_of: date, *, landing_dir: Path | 
         raise WarehouseMissing(f"no warehouse at {warehouse_path}: run `pilotmonitor run --demo` first (or `pilotmonitor run` on real deliveries)")
     try:
         conn = duckdb.connect(str(warehouse_path), read_only=True)
-    except duckdb.IOException as exc:
-        raise WarehouseBusy(f"cannot open the warehouse read-only ({exc}); a pipeline run is probably writing it: try again when it has finished") from None
+    except duckdb.Error as exc:  # a writer's lock, not a DuckDB file, or already open with other settings
+        if "lock" in str(exc).lower():
+            raise WarehouseBusy(f"cannot open the warehouse read-only ({exc}); a pipeline run is probably writing it: try again when it has finished") from None
+        raise WarehouseUnreadable(f"cannot open the warehouse {warehouse_path} read-only: {exc}") from None
     try:
         if not _table_exists(conn, "raw", "deliveries"):
             raise WarehouseMissing(f"the warehouse at {warehouse_path} has no delivery register yet: run `pilotmonitor run --demo` first")

@@ -64,8 +64,10 @@ class PublicationState:
 
 def blocking_failures(checks) -> list[BlockingFailure]:
     """The failed checks of severity ERROR among the latest evaluations (objects with
-    asset, check, passed, severity, description)."""
-    return [BlockingFailure(c.asset, c.check, c.description) for c in checks or [] if not c.passed and str(c.severity).upper() == "ERROR"]
+    asset, check, passed, severity, description). A check that did not run because
+    something upstream blocked (``not_run``) is not a failure: only evaluated failures
+    (and checks that errored) block."""
+    return [BlockingFailure(c.asset, c.check, c.description) for c in checks or [] if not c.passed and str(c.severity).upper() == "ERROR" and not getattr(c, "not_run", False)]
 
 
 def _ensure_log(conn: duckdb.DuckDBPyConnection) -> None:

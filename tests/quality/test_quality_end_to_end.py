@@ -165,6 +165,26 @@ def test_shifted_dates_block_the_warehouse_build(clean, tmp_path):
         state = publication_state(conn)
         assert state.published_at is not None
         assert conn.execute("select count(*) from published.fct_pupil_month").fetchone()[0] > 0
+    _status_tells_the_truth_after_a_blocked_run(tmp_path / "scenario", name)
+
+
+def _status_tells_the_truth_after_a_blocked_run(root, name):
+    """The steward's view of the blocked run: the validation error counted on its source
+    with the file named, the one failed check apart from the dbt tests it kept from
+    running, exit code 1, and a health page the run wrote from its final state."""
+    import json
+
+    status, _, _ = _run(root, ["status", "--json", "--as-of", "2026-11-30"])  # the planted delivery is dated 2026-11-15
+    assert status.exit_code == 1, status.output
+    data = json.loads(status.stdout)
+    absence = next(s for s in data["sources"] if s["source"] == "school_absence")
+    assert absence["validation"]["errors"] >= 1
+    assert any(name in f for failure in absence["validation"]["top_failures"] for f in failure["delivery_files"])
+    assert [(c["asset"], c["check"]) for c in data["failed_checks"] if c["severity"] != "WARN"] == [("raw_school_absence", "expectations_error")]
+    assert data["checks"]["warehouse checks (dbt tests)"]["not_run"] > 0
+    assert data["checks"]["warehouse checks (dbt tests)"]["failed_error"] == 0
+    page = (root / "data" / "health" / "index.html").read_text(encoding="utf-8")
+    assert "BLOCKED" in page and "not run (upstream blocked)" in page
 
 
 def test_unknown_referrer_codes_fail_the_value_set(clean, tmp_path):

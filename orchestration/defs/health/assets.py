@@ -5,8 +5,13 @@
   on the day the check runs. A stale sender or a missing period is a WARN (shown in the
   UI with a description naming the senders and periods); it never fails a run.
   PILOTMONITOR_AS_OF (YYYY-MM-DD) overrides the date, e.g. for a synthetic scenario.
-- `pipeline_health` (group "health", downstream of every ingestion asset): writes the
-  static pipeline-health page to <data dir>/health/index.html with the publication verdict.
+- `pipeline_health` (group "health"): writes the static pipeline-health page to
+  <data dir>/health/index.html with the publication verdict. It depends on the last
+  assets of a run (every ingestion asset, the publication gate, the effect estimates and
+  the reports, so also the dbt build before them), so Dagster runs it last and the page
+  shows the run's final state, with the checks this run planned but never reached shown
+  as not run. When something upstream fails Dagster skips it; `pilotmonitor run` then
+  writes the page itself once the run has finished.
 """
 
 
@@ -22,6 +27,8 @@ from pilotmonitor.health.status import _deliveries, _pilots, checks_from_instanc
 from pilotmonitor.ingest.sources import SOURCES, Source
 
 GROUP = "health"
+# the last assets of a run (defined in orchestration/defs/publication and analysis)
+LAST_ASSETS = ["published_marts", "effect_estimates", "pilot_reports"]
 
 
 def as_of_date() -> date:
@@ -65,7 +72,7 @@ freshness_checks = [build_freshness_check(source) for source in SOURCES]
 @dg.asset(
     group_name=GROUP,
     kinds={"python", "html"},
-    deps=[asset_name(source) for source in SOURCES],
+    deps=[*(asset_name(source) for source in SOURCES), *LAST_ASSETS],
     description="The pipeline-health page (<data dir>/health/index.html): per source deliveries, rows, quarantine, validation, freshness, trends, and the publication verdict.",
 )
 def pipeline_health(context: dg.AssetExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -73,7 +80,7 @@ def pipeline_health(context: dg.AssetExecutionContext, pilotmonitor: Pilotmonito
 
     settings = pilotmonitor.settings()
     as_of = as_of_date()
-    checks = checks_from_instance(context.instance)
+    checks = checks_from_instance(context.instance, current_run_id=context.run.run_id)
     with warehouse.get_connection() as conn:
         status = collect_status(conn, as_of, warehouse=str(warehouse.path()), landing_dir=settings.landing_dir, checks=checks)
     page = write_page(status, settings.data_dir)

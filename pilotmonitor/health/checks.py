@@ -1,0 +1,182 @@
+"""The latest outcome of every asset check (dbt tests and the assets' own checks), read
+from the Dagster instance.
+
+Each check ends in one of four states:
+
+- ``passed`` / ``failed``: its latest planned evaluation ran and recorded a result;
+- ``errored``: the check's own step raised before recording a result (a bug or an
+  unreadable input): nothing vouches for the data, so it counts as a failure;
+- ``not run``: the latest finished run planned the check but never got to it, because
+  something upstream blocked (a blocking check failed, a model failed, or dbt skipped
+  the test). That is not a failure of the check: the failure upstream is reported (and
+  blocks) in its own right, and the check runs again once it is fixed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+EVALUATED = "evaluated"
+ERRORED = "errored"
+NOT_RUN = "not run"
+
+
+@dataclass
+class CheckResult:
+    asset: str
+    check: str
+    passed: bool
+    severity: str  # ERROR | WARN
+    when: datetime | None = None
+    description: str | None = None
+    state: str = EVALUATED  # evaluated | errored | not run
+
+    @property
+    def source(self) -> str | None:
+        return self.asset[4:] if self.asset.startswith("raw_") else None
+
+    @property
+    def not_run(self) -> bool:
+        return self.state == NOT_RUN
+
+    @property
+    def failed(self) -> bool:
+        """Evaluated and did not pass, or errored; a check that did not run has not failed."""
+        return not self.passed and not self.not_run
+
+    @property
+    def blocks(self) -> bool:
+        return self.failed and str(self.severity).upper() != "WARN"
+
+    @property
+    def outcome(self) -> str:
+        if self.not_run:
+            return "not run (upstream blocked)"
+        if self.state == ERRORED:
+            return "errored"
+        if self.passed:
+            return "passed"
+        return "warned" if str(self.severity).upper() == "WARN" else "failed"
+
+
+def latest_check_results(dagster_home: Path | None, limit: int = 20000) -> list[CheckResult] | None:
+    """`checks_from_instance` on the Dagster instance at `dagster_home`; None when there is none."""
+    if dagster_home is None or not (dagster_home / "dagster.yaml").is_file():
+        return None
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    try:
+        return checks_from_instance(instance, limit)
+    finally:
+        instance.dispose()
+
+
+def _records(instance, event_type, limit: int):
+    import dagster as dg
+
+    with warnings.catch_warnings():  # deprecated for 2.0; still the one call that lists every check key
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return instance.get_event_records(dg.EventRecordsFilter(event_type=event_type), limit=limit)
+
+
+class _Runs:
+    """What the check classification needs to know of a run, read once per run."""
+
+    def __init__(self, instance, current_run_id: str | None):
+        self.instance = instance
+        self.current_run_id = current_run_id
+        self._finished: dict[str, bool] = {}
+        self._steps: dict[str, dict[str, set]] = {}
+
+    def finished(self, run_id: str) -> bool:
+        """Finished, or the run asking (the health asset runs after everything it reads)."""
+        if run_id == self.current_run_id:
+            return True
+        if run_id not in self._finished:
+            run = self.instance.get_run_by_id(run_id)
+            self._finished[run_id] = bool(run and run.is_finished)
+        return self._finished[run_id]
+
+    def _step_events(self, run_id: str) -> dict[str, set]:
+        import dagster as dg
+
+        if run_id not in self._steps:
+            kinds = {
+                dg.DagsterEventType.STEP_FAILURE: "failed",
+                dg.DagsterEventType.STEP_SUCCESS: "ended",
+                dg.DagsterEventType.STEP_SKIPPED: "ended",
+                dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED: "materializing",
+            }
+            steps: dict[str, set] = {name: set() for name in kinds.values()}
+            for entry in self.instance.all_logs(run_id, of_type=set(kinds)):
+                steps[kinds[entry.dagster_event.event_type]].add(entry.step_key)
+            steps["ended"] |= steps["failed"]
+            self._steps[run_id] = steps
+        return self._steps[run_id]
+
+    def pending(self, run_id: str, step_key: str | None) -> bool:
+        """In the run asking, a step that has not ended yet (a check that does not feed
+        the asking asset, e.g. a non-blocking check, may still be on its way)."""
+        return run_id == self.current_run_id and step_key is not None and step_key not in self._step_events(run_id)["ended"]
+
+    def check_step_errored(self, run_id: str, step_key: str | None) -> bool:
+        """The step failed, and it is a step of checks only (no asset planned in it)."""
+        if step_key is None:
+            return False
+        steps = self._step_events(run_id)
+        return step_key in steps["failed"] and step_key not in steps["materializing"]
+
+
+def checks_from_instance(instance, limit: int = 20000, current_run_id: str | None = None) -> list[CheckResult] | None:
+    """The latest outcome of every asset check recorded in `instance` (None when there is
+    none). A check planned in the latest finished run (or in `current_run_id`, the run
+    asking, once the check's step has ended) that recorded no evaluation there is
+    ``errored`` when its own step failed and ``not run`` otherwise; a check planned only
+    in a run still going keeps its previous result."""
+    import dagster as dg
+
+    evaluations = _records(instance, dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit)
+    latest: dict[tuple[str, str], CheckResult] = {}
+    evaluated_in: dict[tuple[str, str], set] = {}
+    for record in evaluations:  # newest first
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        key = (evaluation.asset_key.to_user_string(), evaluation.check_name)
+        evaluated_in.setdefault(key, set()).add(record.run_id)
+        if key in latest:
+            continue
+        latest[key] = CheckResult(
+            asset=key[0],
+            check=key[1],
+            passed=bool(evaluation.passed),
+            severity=evaluation.severity.value if evaluation.severity else "ERROR",
+            when=datetime.fromtimestamp(record.event_log_entry.timestamp),
+            description=evaluation.description,
+        )
+    runs = _Runs(instance, current_run_id)
+    seen: set = set()
+    for record in _records(instance, dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, limit):  # newest first
+        data = record.event_log_entry.dagster_event.event_specific_data
+        key = (data.asset_key.to_user_string(), data.check_name)
+        if key in seen:
+            continue
+        seen.add(key)
+        if record.run_id in evaluated_in.get(key, set()):
+            continue
+        current = latest.get(key)
+        planned_at = record.event_log_entry.timestamp
+        if current is not None and current.when and current.when.timestamp() >= planned_at:
+            continue
+        if not runs.finished(record.run_id) or runs.pending(record.run_id, record.event_log_entry.step_key):
+            continue
+        when = datetime.fromtimestamp(planned_at)
+        if runs.check_step_errored(record.run_id, record.event_log_entry.step_key):
+            latest[key] = CheckResult(key[0], key[1], False, "ERROR", when, "errored: the check itself failed in the latest run (see the run log); no result vouches for the data", ERRORED)
+        else:
+            previous = f"; its previous result ({'passed' if current.passed else 'failed'}, {current.when:%Y-%m-%d %H:%M}) is out of date" if current is not None and current.when else ""
+            severity = current.severity if current is not None else "ERROR"
+            latest[key] = CheckResult(key[0], key[1], False, severity, when, "not run in the latest run: something upstream blocked it" + previous, NOT_RUN)
+    return list(latest.values()) or None
