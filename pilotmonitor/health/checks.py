@@ -70,7 +70,9 @@ def latest_check_results(dagster_home: Path | None, limit: int = 20000) -> list[
 
     instance = dg.DagsterInstance.from_config(str(dagster_home))
     try:
-        return checks_from_instance(instance, limit)
+        checks = checks_from_instance(instance, limit)
+        builds = failed_builds(instance, limit)
+        return (checks or []) + builds if checks is not None or builds else None
     finally:
         instance.dispose()
 
@@ -122,6 +124,9 @@ class _Runs:
         """In the run asking, a step that has not ended yet (a check that does not feed
         the asking asset, e.g. a non-blocking check, may still be on its way)."""
         return run_id == self.current_run_id and step_key is not None and step_key not in self._step_events(run_id)["ended"]
+
+    def failed_steps(self, run_id: str) -> set:
+        return self._step_events(run_id)["failed"]
 
     def check_step_errored(self, run_id: str, step_key: str | None) -> bool:
         """The step failed, and it is a step of checks only (no asset planned in it)."""
@@ -180,3 +185,31 @@ def checks_from_instance(instance, limit: int = 20000, current_run_id: str | Non
             severity = current.severity if current is not None else "ERROR"
             latest[key] = CheckResult(key[0], key[1], False, severity, when, "not run in the latest run: something upstream blocked it" + previous, NOT_RUN)
     return list(latest.values()) or None
+
+
+BUILD_CHECK = "build"
+
+
+def failed_builds(instance, limit: int = 20000, current_run_id: str | None = None) -> list[CheckResult]:
+    """An "errored" result (check ``build``) for every asset whose latest planned build,
+    in a finished run, was in a step that failed (a dbt model with a SQL error, an asset
+    that raised) and that has not been built since: its tests then show as not run, but
+    the failure itself blocks. An asset left unbuilt because something upstream blocked
+    (its step skipped) is not one."""
+    import dagster as dg
+
+    runs = _Runs(instance, current_run_id)
+    latest: dict[str, object] = {}
+    for record in _records(instance, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit):  # newest first
+        latest.setdefault(record.event_log_entry.dagster_event.asset_key.to_user_string(), record)
+    results = []
+    for key, record in sorted(latest.items()):
+        step_key = record.event_log_entry.step_key
+        if not runs.finished(record.run_id) or runs.pending(record.run_id, step_key) or step_key not in runs.failed_steps(record.run_id):
+            continue
+        planned_at = record.event_log_entry.timestamp
+        built = instance.get_latest_materialization_event(record.event_log_entry.dagster_event.asset_key)
+        if built is not None and built.timestamp >= planned_at:
+            continue
+        results.append(CheckResult(key, BUILD_CHECK, False, "ERROR", datetime.fromtimestamp(planned_at), "errored: the asset failed to build in the latest run (see the run log); its checks did not run", ERRORED))
+    return results

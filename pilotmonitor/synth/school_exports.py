@@ -56,6 +56,9 @@ ABSENCE_COLUMNS = [
 DATE_COLUMNS = {"birth_date", "enrol_start", "enrol_end", "date"}
 COMMENTS = ["Moeder {parent} belde af", "Vader ({parent}) meldt ziekte", "Tandarts", "Gesprek met ouders gepland", "Niet afgemeld, ouders gebeld"]
 COMMENT_SHARE = 0.03
+# Schools that change pupil-administration system once over the years: from then on
+# their exports come in another dialect (other headers, dates, encoding, file type).
+VENDOR_SWITCH_SHARE = 0.25
 
 
 @dataclass
@@ -108,12 +111,18 @@ def build_exports(pupils: pd.DataFrame, absence: pd.DataFrame, schools: pd.DataF
     templates = np.array(COMMENTS)[rng.integers(0, len(COMMENTS), len(absence))]
     absence["comment"] = [t.format(parent=p) if c else "" for t, p, c in zip(templates, absence.parent_given_name, has_comment)]
     absence["kind"] = absence.kind.str.capitalize()
+    switches = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])  # a stream of its own: the other draws stay as they were
+    years = _school_years(first_month, as_of)
     for school in schools.itertuples(index=False):
         dialect_name = DIALECTS[rng.choice(3, p=[0.45, 0.35, 0.20])]
         dialect = Dialect(dialect_name, bom=bool(rng.random() < 0.5))
+        switch_year = years[int(switches.integers(1, len(years)))] if len(years) > 1 and switches.random() < VENDOR_SWITCH_SHARE else None
         school_pupils = pupils[pupils.school_index == school.school_index]
         school_absence = absence[absence.school_index == school.school_index]
-        for year in _school_years(first_month, as_of):
+        for year in years:
+            if year == switch_year:
+                other = [name for name in DIALECTS if name != dialect.name]
+                dialect = Dialect(other[int(switches.integers(0, len(other)))], bom=bool(switches.random() < 0.5))
             start, end = pd.Timestamp(f"{year}-08-01"), min(pd.Timestamp(f"{year + 1}-07-31"), as_of)
             delivered = _delivery_date(year, as_of, rng)
             overlap = (school_pupils.enrol_start <= end) & (school_pupils.enrol_end.fillna(pd.Timestamp.max) >= start)

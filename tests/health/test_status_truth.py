@@ -191,6 +191,40 @@ def test_checks_an_upstream_failure_kept_from_running_are_not_run_not_failed(tmp
     assert sorted(c["check"] for c in data["not_run_checks"]) == ["not_null_m1", "skipped_by_dbt", "unique_m2"]
 
 
+def test_a_model_that_failed_to_build_blocks_and_its_tests_are_not_run(tmp_path):
+    """A dbt model with a SQL error: its tests never run (not failed), but the failed
+    build blocks until the model builds again."""
+    import dagster as dg
+
+    from pilotmonitor.health.checks import checks_from_instance, failed_builds
+
+    attempts = {"n": 0}
+
+    @dg.asset(name="raw_x")
+    def raw_x():
+        return None
+
+    @dg.asset(name="fct_x", deps=["raw_x"], check_specs=[dg.AssetCheckSpec("unique_fct_x_id", asset="fct_x")])
+    def fct_x():
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            raise RuntimeError("Binder Error: column not found")
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(check_name="unique_fct_x_id", passed=True)
+
+    instance = dg.DagsterInstance.ephemeral()
+    assert not dg.materialize([raw_x, fct_x], instance=instance, raise_on_error=False).success
+    checks = (checks_from_instance(instance) or []) + failed_builds(instance)
+    by_check = {c.check: c for c in checks}
+    assert by_check["unique_fct_x_id"].not_run
+    assert by_check["build"].asset == "fct_x" and by_check["build"].blocks
+    status = collect_status(make_warehouse(tmp_path / "wh.duckdb", clean_rows()), AS_OF, sources=SOURCES, checks=checks)
+    assert status.exit_code == 1 and "fct_x / build" in status.verdict
+
+    assert dg.materialize([raw_x, fct_x], instance=instance).success  # fixed: built again
+    assert failed_builds(instance) == []
+
+
 def test_only_not_run_checks_do_not_block(tmp_path):
     checks = [CheckResult("raw_x", "row_accounting", True, "ERROR"), CheckResult("marts/fct_x", "unique_fct_x_id", False, "ERROR", state="not run")]
     status = collect_status(make_warehouse(tmp_path / "wh.duckdb", clean_rows()), AS_OF, sources=SOURCES, checks=checks)

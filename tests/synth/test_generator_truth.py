@@ -89,6 +89,7 @@ def test_treated_flag_follows_the_pilot_windows(school_month: pd.DataFrame) -> N
 
 
 def test_referrals_are_the_valid_jw315_requests(school_month: pd.DataFrame, ijw_members: dict[str, list], planted: pd.DataFrame, school_of) -> None:
+    """A referral is a requested product: a request for two products counts twice."""
     planted_names = planted_message_names(planted)
     recount: Counter[Key] = Counter()
     total = invalid = 0
@@ -96,16 +97,17 @@ def test_referrals_are_the_valid_jw315_requests(school_month: pd.DataFrame, ijw_
         for name, payload in members:
             if not name.startswith("JW315"):
                 continue
-            total += 1
-            if planted_names.get((path, name)) == "invalid_bsn":
-                invalid += 1
-                continue
             document = etree.fromstring(payload)
+            products = len(document.findall(".//{*}AangevraagdProduct"))
+            total += products
+            if planted_names.get((path, name)) == "invalid_bsn":
+                invalid += products
+                continue
             bsn = document.findtext("{*}Client/{*}Bsn")
             month = _month(document.findtext("{*}Header/{*}BerichtIdentificatie/ijw:Dagtekening", namespaces=NS))
             school = school_of(bsn, month)
             assert school, f"{name}: BSN {bsn} not enrolled anywhere in {month}"
-            recount[(school, month)] += 1
+            recount[(school, month)] += products
     assert invalid == planted.loc[(planted.kind == "invalid_bsn") & planted.path.str.startswith("ijw/"), "count"].sum() > 0
     assert school_month.referrals.sum() == total - invalid
     _compare(school_month, "referrals", recount)
