@@ -185,7 +185,7 @@ def test_plausibility_checks_flag_a_missing_month_and_a_lost_referral_year(wareh
         conn.execute("delete from raw.ijw_declaration_lines where municipality_code = ? and product_period_start <= date '2024-03-31' and product_period_end >= date '2024-03-01'", [municipality])
         clients = [r[0] for r in conn.execute("select distinct pupil_pseudonym from marts.fct_referrals where school_id = ? and month between make_date(?, 8, 1) and make_date(? + 1, 7, 31)", [school, year, year]).fetchall()]
         conn.execute("delete from raw.ijw_requests where client_pseudonym in (select unnest(?)) and message_date between make_date(?, 8, 1) and make_date(? + 1, 7, 31)", [clients, year, year])
-    variables = "{plausible_min_pupils: 5, plausible_min_expected: 1, plausible_min_lines_per_month: 1}"
+    variables = "{plausible_min_pupils: 5, plausible_min_expected: 1, plausible_min_lines_per_month: 1, plausible_z: 2}"
     # raw rows were changed behind the delivery register's back, so rebuild in full
     result = run_dbt(["build", "--full-refresh", "--store-failures", "--vars", variables], db, tmp_path / "dbt", check=False)
     assert result.returncode == 0, result.stdout[-3000:]  # warnings do not fail the build
