@@ -58,7 +58,11 @@ defs = dg.Definitions(
         report_assets.pilot_reports,  # policymaker reports per pilot, through disclosure control
     ],
     jobs=[all_assets_job, ingestion_assets.ingestion_job, warehouse_job],
-    sensors=[ingestion_assets.build_landing_sensor(all_assets_job, downstream_of=_rebuild_after)],
+    sensors=[
+        ingestion_assets.build_landing_sensor(all_assets_job, downstream_of=_rebuild_after),
+        health_assets.health_page_after_success,  # the health page after runs that did not write it
+        health_assets.health_page_after_failure,
+    ],
     schedules=[ingestion_assets.build_ingestion_schedule(all_assets_job)],
     resources={**build_resources(), "dbt": warehouse_assets.dbt_resource()},
 )

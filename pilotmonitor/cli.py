@@ -132,17 +132,17 @@ def _health_page_after_run(settings: Settings, result) -> None:
 
     if dg.AssetKey("pipeline_health") in {event.asset_key for event in result.get_asset_materialization_events()}:
         return
-    from pilotmonitor.health.page import write_page
-    from pilotmonitor.health.status import WarehouseUnreadable, status_from_files
+    from pilotmonitor.health.page import write_page_after_run
+    from pilotmonitor.health.status import WarehouseUnreadable
 
     home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
-    as_of = os.environ.get("PILOTMONITOR_AS_OF")
+    as_of = _parse_as_of(os.environ.get("PILOTMONITOR_AS_OF"))
     try:
-        status = status_from_files(settings.warehouse_path, _parse_as_of(as_of), landing_dir=settings.landing_dir, dagster_home=home)
+        page = write_page_after_run(settings.warehouse_path, settings.data_dir, settings.landing_dir, home, as_of)
     except WarehouseUnreadable as exc:
         console.print(f"[yellow]pipeline-health page not written[/yellow]: {exc}", soft_wrap=True)
         return
-    console.print(f"pipeline health: {write_page(status, settings.data_dir)}", soft_wrap=True)
+    console.print(f"pipeline health: {page}", soft_wrap=True)
 
 
 def _print_reports(settings: Settings) -> None:

@@ -208,3 +208,12 @@ def write_page(status: Status, data_dir: Path, dbt_docs: Path | None = None) -> 
     tmp.write_text(render_html(status, page_dir, data_dir / "quality" / "data_docs" / "index.html", dbt_docs), encoding="utf-8")
     tmp.replace(page)
     return page
+
+
+def write_page_after_run(warehouse_path: Path, data_dir: Path, landing_dir: Path, dagster_home: Path, as_of) -> Path:
+    """The page from the state a finished run left, for a run in which the
+    `pipeline_health` asset did not run (something upstream failed, so Dagster skipped
+    it). Raises status.WarehouseUnreadable when the warehouse cannot be read."""
+    from pilotmonitor.health.status import status_from_files
+
+    return write_page(status_from_files(warehouse_path, as_of, landing_dir=landing_dir, dagster_home=dagster_home), data_dir)

@@ -38,6 +38,9 @@ RAW_TABLES: dict[str, dict[str, str]] = {
         "school_id": "VARCHAR", "brin": "VARCHAR", "vestiging": "VARCHAR",
         "birth_month": "DATE", "sex": "VARCHAR", "postcode4": "VARCHAR", "school_group": "VARCHAR",
         "enrol_start": "DATE", "enrol_end": "DATE", "destination": "VARCHAR",
+        # main | secondary (hoofd- / neveninschrijving, e.g. a symbiose arrangement with
+        # another school); null when the export has no such column (then: main)
+        "enrolment_kind": "VARCHAR",
     },
     "school_absence": {
         "pupil_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR",

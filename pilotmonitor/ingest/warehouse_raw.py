@@ -53,6 +53,8 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     )
     for table, columns in RAW_TABLES.items():
         conn.execute(f"create table if not exists {SCHEMA}.{table} (delivery_id VARCHAR, row_locator VARCHAR, {_columns_sql(columns)})")
+        for name, kind in columns.items():  # a column added since the table was made: null for the rows it holds
+            conn.execute(f'alter table {SCHEMA}.{table} add column if not exists "{name}" {kind}')
 
 
 def insert_frame(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns: dict[str, str]) -> None:

@@ -164,6 +164,7 @@ def suites() -> dict[str, dict]:
         in_set("id_kind", IDKIND, "error", "Identifier kind is neither BSN nor onderwijsnummer."),
         E("expect_column_values_to_match_regex", "error", "School id is not BRIN + vestiging (e.g. 99AB00).", column="school_id", regex=SCHOOL),
         in_set("sex", ["M", "V", "O", "X"], "warning", "Sex outside M/V/O/X."),
+        in_set("enrolment_kind", ["main", "secondary"], "error", "Enrolment kind is neither a main nor a secondary enrolment (hoofd-/neveninschrijving)."),
         unique(["pupil_pseudonym", "enrol_start"], "A pupil has the same enrolment twice in this export."),
         in_period("enrol_start", "school_year", None, 0, "Enrolments start after the end of the school year of this delivery: the date column may be shifted."),
         in_period("enrol_end", "school_year", 0, 0, "Enrolment end dates outside the school year of this delivery (1 August - 31 July): dates may be shifted or day and month swapped."),

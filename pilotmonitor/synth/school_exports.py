@@ -43,6 +43,7 @@ ENROLMENT_COLUMNS = [
     ("enrol_start", "Datum inschrijving", "datum_inschrijving"),
     ("enrol_end", "Datum uitschrijving", "datum_uitschrijving"),
     ("destination", "Uitstroombestemming", "uitstroombestemming"),
+    ("enrolment_kind", "Soort inschrijving", "soort_inschrijving"),
 ]
 ABSENCE_COLUMNS = [
     ("bsn", "BSN", "bsn"),
@@ -59,6 +60,32 @@ COMMENT_SHARE = 0.03
 # Schools that change pupil-administration system once over the years: from then on
 # their exports come in another dialect (other headers, dates, encoding, file type).
 VENDOR_SWITCH_SHARE = 0.25
+# Pupils of special schools (SO, SBO) who also attend a regular school for a while (a
+# symbiose arrangement): a secondary enrolment (neveninschrijving) in that school's
+# exports. Their pupil-months, absence and exits stay with the main school.
+SYMBIOSE_SHARE = 0.03
+SPECIAL_TYPES = ("SO", "SBO")
+MAIN, SECONDARY = "Hoofdinschrijving", "Neveninschrijving"
+
+
+def _symbiose_enrolments(pupils: pd.DataFrame, schools: pd.DataFrame, as_of: pd.Timestamp, rng: np.random.Generator) -> pd.DataFrame:
+    """Secondary enrolments: pupil rows hosted by a regular school of the same municipality
+    (school_index), for four to ten months inside the pupil's main enrolment."""
+    regular = schools[schools.type.eq("BAO")]
+    special = schools.school_index[schools.type.isin(SPECIAL_TYPES)]
+    candidates = pupils[pupils.school_index.isin(special)]
+    chosen = candidates[rng.random(len(candidates)) < SYMBIOSE_SHARE].copy()
+    municipality = schools.set_index("school_index").municipality
+    hosts = [regular.school_index[regular.municipality.eq(municipality[i])].tolist() or regular.school_index.tolist() for i in chosen.school_index]
+    keep = np.array([bool(h) for h in hosts], dtype=bool)
+    chosen, hosts = chosen[keep], [h for h in hosts if h]
+    chosen["school_index"] = [h[int(rng.integers(0, len(h)))] for h in hosts]
+    start = chosen.enrol_start + pd.to_timedelta(rng.integers(20, 120, len(chosen)), unit="D")
+    end = start + pd.to_timedelta(rng.integers(120, 300, len(chosen)), unit="D")
+    main_end = chosen.enrol_end.fillna(as_of) - pd.Timedelta(days=1)
+    end = end.where(end < main_end, main_end)
+    chosen["enrol_start"], chosen["enrol_end"], chosen["destination"] = start, end.where(end < as_of), None
+    return chosen[(start < end.clip(upper=as_of)).to_numpy()].assign(enrolment_kind=SECONDARY)
 
 
 @dataclass
@@ -112,6 +139,7 @@ def build_exports(pupils: pd.DataFrame, absence: pd.DataFrame, schools: pd.DataF
     absence["comment"] = [t.format(parent=p) if c else "" for t, p, c in zip(templates, absence.parent_given_name, has_comment)]
     absence["kind"] = absence.kind.str.capitalize()
     switches = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])  # a stream of its own: the other draws stay as they were
+    pupils = pd.concat([pupils.assign(enrolment_kind=MAIN), _symbiose_enrolments(pupils, schools, as_of, switches)], ignore_index=True)
     years = _school_years(first_month, as_of)
     for school in schools.itertuples(index=False):
         dialect_name = DIALECTS[rng.choice(3, p=[0.45, 0.35, 0.20])]
@@ -147,6 +175,7 @@ def build_exports(pupils: pd.DataFrame, absence: pd.DataFrame, schools: pd.DataF
                     "enrol_start": enrolled.enrol_start.to_numpy(),
                     "enrol_end": enrolled.enrol_end.where(left_in_year).to_numpy(),
                     "destination": enrolled.destination.where(left_in_year).fillna("").to_numpy(),
+                    "enrolment_kind": enrolled.enrolment_kind.to_numpy(),
                     "pupil_id": enrolled.pupil_id.to_numpy(),
                     "planted": None,
                 }

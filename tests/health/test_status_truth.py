@@ -468,3 +468,34 @@ def test_inside_a_run_the_asking_asset_sees_this_runs_unreached_checks_as_not_ru
     assert "warn_only" not in seen or seen["warn_only"].state == "evaluated"
     after = {c.check: c for c in checks_from_instance(instance)}  # the finished run, read afterwards
     assert after["skipped_by_dbt"].not_run and after["warn_only"].outcome == "warned"
+
+
+def test_a_failed_run_started_by_the_daemon_still_leaves_a_page(tmp_path, monkeypatch):
+    """Runs the daemon starts (schedule, landing sensor) have no `pilotmonitor run` to write
+    the page when Dagster skipped `pipeline_health`: the run-status sensor does."""
+    import dagster as dg
+
+    from orchestration.defs.health.assets import health_page_after_failure
+    from orchestration.resources import PilotmonitorSettings
+
+    data = tmp_path / "data"
+    (data / "warehouse").mkdir(parents=True)
+    make_warehouse(data / "warehouse" / "pilotmonitor.duckdb", clean_rows()).close()
+    monkeypatch.setenv("PILOTMONITOR_AS_OF", AS_OF.isoformat())
+
+    @dg.asset(name="warehouse_step")
+    def broken():
+        raise RuntimeError("a model failed")
+
+    instance = dg.DagsterInstance.ephemeral()
+    run_id = dg.materialize([broken], instance=instance, raise_on_error=False).run_id
+    failure = next(iter(instance.all_logs(run_id, of_type={dg.DagsterEventType.RUN_FAILURE}))).dagster_event
+    context = dg.build_run_status_sensor_context(
+        sensor_name="health_page_after_failure", dagster_instance=instance, dagster_run=instance.get_run_by_id(run_id), dagster_event=failure,
+        resources={"pilotmonitor": PilotmonitorSettings(data_dir=str(data))},
+    ).for_run_failure()
+    health_page_after_failure(context)
+    page = data / "health" / "index.html"
+    assert page.is_file()
+    text = page.read_text(encoding="utf-8")
+    assert "READY FOR PUBLICATION" in text or "BLOCKED" in text

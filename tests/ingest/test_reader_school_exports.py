@@ -62,7 +62,10 @@ def delivery(source: str, sender: str = SCHOOL) -> Delivery:
 
 
 def enrolment_rows(pupils: pd.DataFrame = PUPILS) -> pd.DataFrame:
-    return pupils.assign(brin="99WA", vestiging="00", planted=None)
+    rows = pupils.assign(brin="99WA", vestiging="00", planted=None)
+    if "enrolment_kind" not in rows:
+        rows["enrolment_kind"] = "Hoofdinschrijving"
+    return rows
 
 
 def export_bytes(source: str, rows: pd.DataFrame, dialect: Dialect, extra: dict | None = None, headers=None) -> bytes:
@@ -118,11 +121,13 @@ def quarantined(result: ReadResult) -> dict[str, str]:
 
 @pytest.mark.parametrize("dialect", DIALECTS, ids=DIALECT_IDS)
 def test_enrolments_in_every_dialect(tmp_path: Path, dialect: Dialect):
-    path = write(tmp_path, export_bytes("school_enrolments", enrolment_rows(), dialect, extra={"Telefoon": PHONE}), f".{dialect.extension}")
+    kinds = ["Hoofdinschrijving", "Hoofdinschrijving", "Neveninschrijving", "hoofd"]
+    path = write(tmp_path, export_bytes("school_enrolments", enrolment_rows(PUPILS.assign(enrolment_kind=kinds)), dialect, extra={"Telefoon": PHONE}), f".{dialect.extension}")
     result = read("school_enrolments", path)
     assert_contract(result, "school_enrolments")
     assert result.quarantine.empty
     out = result.tables["school_enrolments"]
+    assert out.enrolment_kind.tolist() == ["main", "main", "secondary", "main"]
     assert out.row_locator.tolist() == ["1", "2", "3", "4"]
     assert out.pupil_pseudonym.tolist() == [pseudonym("bsn", "999900006"), pseudonym("onderwijsnummer", "100000004"), pseudonym("bsn", "012345672"), pseudonym("bsn", "999900018")]
     assert out.id_kind.tolist() == ["bsn", "onderwijsnummer", "bsn", "bsn"]
@@ -395,3 +400,16 @@ def test_random_bytes_injected_into_a_csv_export_never_crash(key: tuple[str, str
     data = VALID[key]
     offset = int(len(data) * at)
     read_or_refuse(key[0], data[:offset] + junk + data[offset:])
+
+
+def test_enrolment_kind_is_optional_and_checked(tmp_path: Path):
+    """Without a 'Soort inschrijving' column every enrolment is a main one (null, read as
+    main by the warehouse); a value that is neither hoofd- nor neveninschrijving fails."""
+    dialect = Dialect("semicolon_cp1252")
+    without = render(ExportFile(SCHOOL, "school_enrolments", 2016, T("2017-08-10"), dialect, enrolment_rows().reset_index(drop=True))).drop(columns="Soort inschrijving")
+    result = read("school_enrolments", write(tmp_path, dialect.to_bytes(without)))
+    assert result.tables["school_enrolments"].enrolment_kind.isna().all() and result.quarantine.empty
+    odd = enrolment_rows(PUPILS.assign(enrolment_kind=["Hoofdinschrijving", "Gastleerling", "Hoofdinschrijving", "Hoofdinschrijving"]))
+    result = read("school_enrolments", write(tmp_path, export_bytes("school_enrolments", odd, dialect)))
+    assert quarantined(result) == {"2": "invalid_code"}
+    assert "Soort inschrijving" in result.quarantine.reason.iloc[0] and "Gastleerling" not in result.quarantine.reason.iloc[0]

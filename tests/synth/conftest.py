@@ -238,9 +238,10 @@ def clean_enrolments(school_tables: dict[str, SchoolTable], planted: pd.DataFram
             continue
         skip = bad.get(table.path, {})
         c = {name: table.column(name) for name in ["bsn", "achternaam", "tussenvoegsel", "roepnaam", "straat", "huisnummer", "postcode", "woonplaats", "datum_inschrijving", "datum_uitschrijving"]}
+        kind = table.column("soort_inschrijving")
         for number, row in enumerate(table.rows, start=1):
             bsn = text(row[c["bsn"]])
-            if number in skip or not bsn:
+            if number in skip or not bsn or text(row[kind]) == "Neveninschrijving":  # a symbiose school is not the child's school
                 continue
             end = parse_export_date(row[c["datum_uitschrijving"]])
             record = children.setdefault(

@@ -242,7 +242,7 @@ def _fake_enrolment_export(school_id: str, leavers: int) -> ExportFile:
             "enrol_start": pd.Timestamp("2022-08-01"),
             "enrol_end": [pd.Timestamp("2025-07-31")] * leavers + [pd.NaT] * (n - leavers),
             "destination": ["VO"] * leavers + [""] * (n - leavers),
-            "pupil_id": range(n), "planted": None,
+            "enrolment_kind": "Hoofdinschrijving", "pupil_id": range(n), "planted": None,
         }
     )
     return ExportFile(school_id, "school_enrolments", 2024, pd.Timestamp("2025-08-20"), Dialect("semicolon_cp1252"), rows)

@@ -16,7 +16,7 @@ with ranked as (
 ),
 
 newest as (
-    select pupil_pseudonym, school_id, enrol_start, identifier_kind, birth_month, sex, postcode4, school_group
+    select pupil_pseudonym, school_id, enrol_start, identifier_kind, birth_month, sex, postcode4, school_group, enrolment_kind
     from ranked where newest_first = 1
 ),
 
@@ -35,6 +35,7 @@ select
     newest.birth_month,
     newest.sex,
     newest.postcode4,
-    newest.school_group
+    newest.school_group,
+    newest.enrolment_kind
 from newest
 inner join exits using (pupil_pseudonym, school_id, enrol_start)

@@ -1,6 +1,8 @@
 -- Pupil-months: every calendar month inside the panel window in which the pupil was
--- enrolled on at least one day. When two enrolments overlap in a month (a transfer),
--- the month belongs to the school enrolled last, so each pupil-month has one school.
+-- enrolled on at least one day. Each pupil-month has one school: a main enrolment before
+-- a secondary one (a pupil in a symbiose arrangement counts at the school of the main
+-- enrolment), and when two main enrolments overlap in a month (a transfer), the school
+-- enrolled last.
 with candidates as (
     select
         spells.pupil_pseudonym,
@@ -12,7 +14,7 @@ with candidates as (
         spells.identifier_kind,
         row_number() over (
             partition by spells.pupil_pseudonym, months.month
-            order by spells.enrol_start desc, spells.school_id
+            order by case when spells.enrolment_kind = 'secondary' then 1 else 0 end, spells.enrol_start desc, spells.school_id
         ) as school_rank
     from {{ ref('int_enrolment_spells') }} as spells
     cross join {{ ref('int_panel_window') }} as panel_window

@@ -1,9 +1,10 @@
--- Exits from a school: enrolment spells with an end date, the destination, and whether the
--- pupil continued in education. Dropout (schooluitval) is an exit to no education, or an
+-- Exits from a school: main enrolment spells with an end date, the destination, and
+-- whether the pupil continued in education (the end of a secondary enrolment, such as a
+-- symbiose arrangement, is no exit: the pupil stays at the main school). Dropout (schooluitval) is an exit to no education, or an
 -- exit without a known destination and without a new enrolment within
 -- {{ var('transfer_grace_days') }} days.
 with exits as (
-    select * from {{ ref('int_enrolment_spells') }} where enrol_end is not null
+    select * from {{ ref('int_enrolment_spells') }} where enrol_end is not null and coalesce(enrolment_kind, 'main') <> 'secondary'
 )
 
 select

@@ -11,12 +11,16 @@
   the reports, so also the dbt build before them), so Dagster runs it last and the page
   shows the run's final state, with the checks this run planned but never reached shown
   as not run. When something upstream fails Dagster skips it; `pilotmonitor run` then
-  writes the page itself once the run has finished.
+  writes the page itself once the run has finished, and so does `health_page_after_run`
+  for runs the daemon starts (schedule, landing sensor).
+- `health_page_after_run`: a run-status sensor (on by default; it only writes the page):
+  after every finished run that did not write the page, the page from the state it left.
 """
 
 
 import os
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 
@@ -99,3 +103,36 @@ def pipeline_health(context: dg.AssetExecutionContext, pilotmonitor: Pilotmonito
             "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in status.warnings) or "none"),
         }
     )
+
+
+def _wrote_page(instance, run_id: str) -> bool:
+    events = instance.all_logs(run_id, of_type={dg.DagsterEventType.ASSET_MATERIALIZATION})
+    return any(event.dagster_event.asset_key == pipeline_health.key for event in events)
+
+
+def _page_after(context, settings: PilotmonitorSettings) -> None:
+    from pilotmonitor.health.page import write_page_after_run
+    from pilotmonitor.health.status import WarehouseUnreadable
+
+    if _wrote_page(context.instance, context.dagster_run.run_id):
+        return
+    resolved = settings.settings()
+    home = Path(context.instance.root_directory) if context.instance.root_directory else resolved.data_dir / "dagster_home"
+    try:
+        page = write_page_after_run(resolved.warehouse_path, resolved.data_dir, resolved.landing_dir, home, as_of_date())
+    except WarehouseUnreadable as exc:
+        context.log.warning(f"pipeline-health page not written: {exc}")
+        return
+    context.log.info(f"pipeline-health page written after run {context.dagster_run.run_id}: {page}")
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name="health_page_after_success", default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
+def health_page_after_success(context: dg.RunStatusSensorContext, pilotmonitor: PilotmonitorSettings):
+    """A successful run whose selection left out `pipeline_health` (a landing-sensor run)."""
+    _page_after(context, pilotmonitor)
+
+
+@dg.run_failure_sensor(name="health_page_after_failure", default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
+def health_page_after_failure(context: dg.RunFailureSensorContext, pilotmonitor: PilotmonitorSettings):
+    """A failed run: Dagster skipped `pipeline_health`, so the page would be stale."""
+    _page_after(context, pilotmonitor)

@@ -8,13 +8,18 @@ ijw_stops and ijw_declaration_lines (see contracts.RAW_TABLES).
 
 Unit of accounting
     One row per product element of a trajectory message (AangevraagdProduct,
-    ToegewezenProduct, StartProduct, StopProduct: in practice exactly one per message, so one
-    row per message, located by the member name; a message with several products gets
-    locators ``<member>#1``, ``<member>#2``, ...), one row per JW323 Prestatie line (located by
-    ``<member>#<ProductReferentie/ReferentieNummer>``), and one quarantine row for every member
-    that cannot be used as a whole (not well-formed, unknown message type, invalid against the
-    XSD, no product or line in it). Row problems (bad BSN, impossible date, unreadable number,
-    missing mandatory element, product code not in the product list) quarantine that row only.
+    ToegewezenProduct, StartProduct, StopProduct; a message has one Client and 0..n
+    products): a message with one product is located by the member name, one with several
+    by ``<member>#1``, ``<member>#2``, ... numbered over the message. One row per JW323
+    Prestatie line of any of its clients, located by ``<member>#<ReferentieNummer>``, or
+    ``<member>#<ReferentieNummer>/line<n>`` when the reference repeats in the member (a
+    trajectory declared month by month). A member that cannot be used as a whole is
+    quarantined with one row per product (line) it carries, at least one: invalid against
+    the XSD (``<member>#<n>`` when it carries several), not well-formed, unknown message
+    type, no product or line in it. Row problems (bad BSN, impossible date, unreadable
+    number, missing mandatory element, product code not in the product list) quarantine
+    that row only. Valid messages of the other iJw 3.2 types (retour messages, change
+    requests: IGNORED_TYPES) are no rows: ReadResult.ignored counts them per type.
 
 Output
     Every frame has exactly RAW_TABLES[table] + row_locator; all five tables are present,
@@ -57,9 +62,11 @@ XSD validation and its trade-off
 Why scrub
     lxml's parse and validation errors echo the offending content ("The value '123456782' is
     not accepted by the pattern ..."). Every error text that reaches a quarantine reason or a
-    note goes through ``contracts.scrub`` (and a stricter digit-run filter), so no BSN or
-    other value from the message ends up in the warehouse via an error message. Member names
-    and ProductReferentie numbers are used as locators as delivered.
+    note goes through ``safe_detail``: the delivered value is withheld, what the schema
+    expected (type, pattern, code set, length) is kept so a steward can act on it, and every
+    8-10 digit run goes, so no BSN or other value from the message ends up in the warehouse
+    via an error message. Member names and ProductReferentie numbers are used as locators as
+    delivered.
 
 Parts
     ``iter_ijw_archive`` yields ReadResult parts, each with exact accounting (loaded +

@@ -49,6 +49,7 @@ ENROLMENTS = Spec(
         "school_group": ["groep", "leerjaar"],
         "enrol_end": ["datum_uitschrijving", "uitschrijfdatum", "uitschrijvingsdatum", "datum_uitstroom"],
         "destination": ["uitstroombestemming", "bestemming", "uitstroom_bestemming"],
+        "enrolment_kind": ["soort_inschrijving", "inschrijvingssoort", "inschrijving_soort", "type_inschrijving"],
     },
     one_of=[("bsn", "onderwijsnummer")],
 )
@@ -64,6 +65,10 @@ ABSENCE = Spec(
     one_of=[("bsn", "onderwijsnummer")],
 )
 
+# Hoofdinschrijving: the school responsible for the pupil; neveninschrijving: a second
+# school the pupil also attends (a symbiose arrangement between special and regular
+# education). The panel counts a pupil-month at the main school.
+ENROLMENT_KIND = {"hoofdinschrijving": "main", "hoofd": "main", "neveninschrijving": "secondary", "neven": "secondary"}
 SEX = {"m": "M", "man": "M", "mannelijk": "M", "1": "M", "v": "V", "vrouw": "V", "vrouwelijk": "V", "2": "V"}
 ABSENCE_KIND = {"geoorloofd": True, "ongeoorloofd": False}
 POSTCODE = r"([1-9][0-9]{3}) ?(?:[A-Z]{2})?"
@@ -114,6 +119,7 @@ def iter_school_enrolments(path: Path, delivery: Delivery, pseudonymiser: Pseudo
             enrol_start=start,
             enrol_end=end,
             destination=checks.category("destination"),
+            enrolment_kind=checks.code_list("enrolment_kind", ENROLMENT_KIND, "hoofdinschrijving, neveninschrijving"),
         )
         return out
 

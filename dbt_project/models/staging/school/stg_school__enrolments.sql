@@ -20,5 +20,7 @@ select
     school_group,
     cast(enrol_start as date) as enrol_start,
     cast(enrol_end as date) as enrol_end,
-    nullif(trim(destination), '') as destination
+    nullif(trim(destination), '') as destination,
+    -- an export without the column lists main enrolments only
+    coalesce(enrolment_kind, 'main') as enrolment_kind
 from source_rows
