@@ -60,6 +60,7 @@ COMMENT_SHARE = 0.03
 # Schools that change pupil-administration system once over the years: from then on
 # their exports come in another dialect (other headers, dates, encoding, file type).
 VENDOR_SWITCH_SHARE = 0.25
+DIALECT_SHARES = [0.45, 0.35, 0.20]  # of the export dialects (DIALECTS order) among schools
 # Pupils of special schools (SO, SBO) who also attend a regular school for a while (a
 # symbiose arrangement): a secondary enrolment (neveninschrijving) in that school's
 # exports. Their pupil-months, absence and exits stay with the main school.
@@ -142,15 +143,15 @@ def build_exports(pupils: pd.DataFrame, absence: pd.DataFrame, schools: pd.DataF
     pupils = pd.concat([pupils.assign(enrolment_kind=MAIN), _symbiose_enrolments(pupils, schools, as_of, switches)], ignore_index=True)
     years = _school_years(first_month, as_of)
     for school in schools.itertuples(index=False):
-        dialect_name = DIALECTS[rng.choice(3, p=[0.45, 0.35, 0.20])]
+        dialect_name = DIALECTS[rng.choice(3, p=DIALECT_SHARES)]
         dialect = Dialect(dialect_name, bom=bool(rng.random() < 0.5))
         switch_year = years[int(switches.integers(1, len(years)))] if len(years) > 1 and switches.random() < VENDOR_SWITCH_SHARE else None
         school_pupils = pupils[pupils.school_index == school.school_index]
         school_absence = absence[absence.school_index == school.school_index]
         for year in years:
-            if year == switch_year:
-                other = [name for name in DIALECTS if name != dialect.name]
-                dialect = Dialect(other[int(switches.integers(0, len(other)))], bom=bool(switches.random() < 0.5))
+            if year == switch_year:  # to another system, in proportion to the systems' shares
+                weights = np.array([0.0 if name == dialect.name else share for name, share in zip(DIALECTS, DIALECT_SHARES)])
+                dialect = Dialect(DIALECTS[int(switches.choice(len(DIALECTS), p=weights / weights.sum()))], bom=bool(switches.random() < 0.5))
             start, end = pd.Timestamp(f"{year}-08-01"), min(pd.Timestamp(f"{year + 1}-07-31"), as_of)
             delivered = _delivery_date(year, as_of, rng)
             overlap = (school_pupils.enrol_start <= end) & (school_pupils.enrol_end.fillna(pd.Timestamp.max) >= start)
