@@ -63,16 +63,14 @@ class CheckResult:
 
 
 def latest_check_results(dagster_home: Path | None, limit: int = 20000) -> list[CheckResult] | None:
-    """`checks_from_instance` on the Dagster instance at `dagster_home`; None when there is none."""
+    """`check_and_build_results` on the Dagster instance at `dagster_home`; None when there is none."""
     if dagster_home is None or not (dagster_home / "dagster.yaml").is_file():
         return None
     import dagster as dg
 
     instance = dg.DagsterInstance.from_config(str(dagster_home))
     try:
-        checks = checks_from_instance(instance, limit)
-        builds = failed_builds(instance, limit)
-        return (checks or []) + builds if checks is not None or builds else None
+        return check_and_build_results(instance, limit)
     finally:
         instance.dispose()
 
@@ -136,7 +134,16 @@ class _Runs:
         return step_key in steps["failed"] and step_key not in steps["materializing"]
 
 
-def checks_from_instance(instance, limit: int = 20000, current_run_id: str | None = None) -> list[CheckResult] | None:
+def check_and_build_results(instance, limit: int = 20000, current_run_id: str | None = None) -> list[CheckResult] | None:
+    """`checks_from_instance` and `failed_builds` together (None when there is neither),
+    reading each run's step events once."""
+    runs = _Runs(instance, current_run_id)
+    checks = checks_from_instance(instance, limit, current_run_id, runs)
+    builds = failed_builds(instance, limit, current_run_id, runs)
+    return (checks or []) + builds if checks is not None or builds else None
+
+
+def checks_from_instance(instance, limit: int = 20000, current_run_id: str | None = None, runs: _Runs | None = None) -> list[CheckResult] | None:
     """The latest outcome of every asset check recorded in `instance` (None when there is
     none). A check planned in the latest finished run (or in `current_run_id`, the run
     asking, once the check's step has ended) that recorded no evaluation there is
@@ -161,7 +168,7 @@ def checks_from_instance(instance, limit: int = 20000, current_run_id: str | Non
             when=datetime.fromtimestamp(record.event_log_entry.timestamp),
             description=evaluation.description,
         )
-    runs = _Runs(instance, current_run_id)
+    runs = runs or _Runs(instance, current_run_id)
     seen: set = set()
     for record in _records(instance, dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, limit):  # newest first
         data = record.event_log_entry.dagster_event.event_specific_data
@@ -190,7 +197,7 @@ def checks_from_instance(instance, limit: int = 20000, current_run_id: str | Non
 BUILD_CHECK = "build"
 
 
-def failed_builds(instance, limit: int = 20000, current_run_id: str | None = None) -> list[CheckResult]:
+def failed_builds(instance, limit: int = 20000, current_run_id: str | None = None, runs: _Runs | None = None) -> list[CheckResult]:
     """An "errored" result (check ``build``) for every asset whose latest planned build,
     in a finished run, was in a step that failed (a dbt model with a SQL error, an asset
     that raised) and that has not been built since: its tests then show as not run, but
@@ -198,7 +205,7 @@ def failed_builds(instance, limit: int = 20000, current_run_id: str | None = Non
     (its step skipped) is not one."""
     import dagster as dg
 
-    runs = _Runs(instance, current_run_id)
+    runs = runs or _Runs(instance, current_run_id)
     latest: dict[str, object] = {}
     for record in _records(instance, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit):  # newest first
         latest.setdefault(record.event_log_entry.dagster_event.asset_key.to_user_string(), record)

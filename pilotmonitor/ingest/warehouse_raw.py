@@ -44,17 +44,22 @@ def _columns_sql(columns: dict[str, str]) -> str:
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(f"create schema if not exists {SCHEMA}")
     conn.execute(f"create table if not exists {SCHEMA}.deliveries ({_columns_sql(DELIVERY_COLUMNS)})")
-    # A register written before a column existed gets it (null for the deliveries it holds).
-    for name, kind in DELIVERY_COLUMNS.items():
-        if "PRIMARY KEY" not in kind:
-            conn.execute(f'alter table {SCHEMA}.deliveries add column if not exists "{name}" {kind}')
     conn.execute(
         f"create table if not exists {SCHEMA}.quarantine (delivery_id VARCHAR, path VARCHAR, source VARCHAR, {_columns_sql(QUARANTINE_COLUMNS)})"
     )
     for table, columns in RAW_TABLES.items():
         conn.execute(f"create table if not exists {SCHEMA}.{table} (delivery_id VARCHAR, row_locator VARCHAR, {_columns_sql(columns)})")
-        for name, kind in columns.items():  # a column added since the table was made: null for the rows it holds
-            conn.execute(f'alter table {SCHEMA}.{table} add column if not exists "{name}" {kind}')
+    _add_missing_columns(conn, {"deliveries": DELIVERY_COLUMNS, **RAW_TABLES})
+
+
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, tables: dict[str, dict[str, str]]) -> None:
+    """A table made before a column existed gets it (null for the rows it holds); the
+    columns present are read once, so an up-to-date warehouse costs one query."""
+    present = set(conn.execute("select table_name, column_name from information_schema.columns where table_schema = ?", [SCHEMA]).fetchall())
+    for table, columns in tables.items():
+        for name, kind in columns.items():
+            if (table, name) not in present:
+                conn.execute(f'alter table {SCHEMA}.{table} add column "{name}" {kind.replace(" PRIMARY KEY", "")}')
 
 
 def insert_frame(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns: dict[str, str]) -> None:

@@ -234,14 +234,6 @@ def test_health_page_synthetic_label_and_no_pseudonyms(wh, tmp_path):
 # --- CLI ---------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def cli_env(tmp_path, monkeypatch):
-    data = tmp_path / "data"
-    monkeypatch.setenv("PILOTMONITOR_DATA_DIR", str(data))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "no_dagster_home"))
-    return data
-
-
 def test_cli_status_without_warehouse_says_what_to_do(cli_env):
     result = CliRunner().invoke(__import__("pilotmonitor.cli", fromlist=["app"]).app, ["status"])
     assert result.exit_code == 2  # could not read the warehouse, not "blocked"

@@ -354,23 +354,15 @@ def test_a_run_whose_health_asset_was_skipped_still_writes_the_page(tmp_path, mo
 # --- exit codes ----------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def data_dir(tmp_path, monkeypatch):
-    data = tmp_path / "data"
-    monkeypatch.setenv("PILOTMONITOR_DATA_DIR", str(data))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "no_dagster_home"))
-    return data
-
-
 def invoke(*args):
     from pilotmonitor.cli import app
 
     return CliRunner().invoke(app, list(args))
 
 
-def test_exit_0_when_ready_1_when_blocked(data_dir):
-    (data_dir / "warehouse").mkdir(parents=True)
-    conn = make_warehouse(data_dir / "warehouse" / "pilotmonitor.duckdb", clean_rows())
+def test_exit_0_when_ready_1_when_blocked(cli_env):
+    (cli_env / "warehouse").mkdir(parents=True)
+    conn = make_warehouse(cli_env / "warehouse" / "pilotmonitor.duckdb", clean_rows())
     conn.close()
     for command in (["status"], ["status", "--json"], ["health"]):
         result = invoke(*command, "--as-of", "2026-11-23")
@@ -379,7 +371,7 @@ def test_exit_0_when_ready_1_when_blocked(data_dir):
 
     from pilotmonitor.ingest.warehouse_raw import insert_delivery
 
-    with duckdb.connect(str(data_dir / "warehouse" / "pilotmonitor.duckdb")) as conn:  # a failed delivery, not re-delivered: blocks
+    with duckdb.connect(str(cli_env / "warehouse" / "pilotmonitor.duckdb")) as conn:  # a failed delivery, not re-delivered: blocks
         insert_delivery(conn, delivery("schools/99BB00/99BB00_verzuim_2025-2026_20260816.csv", "school_enrolments", "99BB00", "2025-2026", "2026-08-16", status="failed", error="contains NUL bytes"))
     for command in (["status"], ["status", "--json"], ["health"]):
         result = invoke(*command, "--as-of", "2026-11-23")
@@ -387,18 +379,18 @@ def test_exit_0_when_ready_1_when_blocked(data_dir):
     assert json.loads(invoke("status", "--as-of", "2026-11-23", "--json").stdout)["ready"] is False
 
 
-def test_exit_2_without_a_warehouse_or_a_delivery_register(data_dir):
+def test_exit_2_without_a_warehouse_or_a_delivery_register(cli_env):
     for command in (["status"], ["status", "--json"], ["health"]):
         result = invoke(*command)
         assert result.exit_code == 2, (command, result.output)
         assert "could not read the warehouse" in result.output and "pilotmonitor run --demo" in result.output
         assert result.stdout == ""  # nothing a script could mistake for a status
-    (data_dir / "warehouse").mkdir(parents=True)
+    (cli_env / "warehouse").mkdir(parents=True)
     import duckdb
 
-    duckdb.connect(str(data_dir / "warehouse" / "pilotmonitor.duckdb")).close()
+    duckdb.connect(str(cli_env / "warehouse" / "pilotmonitor.duckdb")).close()
     assert invoke("status").exit_code == 2
-    (data_dir / "warehouse" / "pilotmonitor.duckdb").write_bytes(b"not a database at all" * 100)
+    (cli_env / "warehouse" / "pilotmonitor.duckdb").write_bytes(b"not a database at all" * 100)
     broken = invoke("status")
     assert broken.exit_code == 2 and "probably writing it" not in broken.output
 
@@ -411,9 +403,9 @@ HOLD_LOCK = textwrap.dedent("""
 """)
 
 
-def test_exit_2_while_a_run_holds_the_warehouse_lock(data_dir):
-    (data_dir / "warehouse").mkdir(parents=True)
-    path = data_dir / "warehouse" / "pilotmonitor.duckdb"
+def test_exit_2_while_a_run_holds_the_warehouse_lock(cli_env):
+    (cli_env / "warehouse").mkdir(parents=True)
+    path = cli_env / "warehouse" / "pilotmonitor.duckdb"
     make_warehouse(path, clean_rows()).close()
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

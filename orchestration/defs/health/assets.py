@@ -27,8 +27,8 @@ import dagster as dg
 from orchestration.defs.ingestion.assets import asset_name
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
 from pilotmonitor.health.freshness import source_freshness
-from pilotmonitor.health.checks import failed_builds
-from pilotmonitor.health.status import _deliveries, _pilots, checks_from_instance, collect_status
+from pilotmonitor.health.checks import check_and_build_results
+from pilotmonitor.health.status import _deliveries, _pilots, collect_status
 from pilotmonitor.ingest.sources import SOURCES, Source
 
 GROUP = "health"
@@ -85,9 +85,7 @@ def pipeline_health(context: dg.AssetExecutionContext, pilotmonitor: Pilotmonito
 
     settings = pilotmonitor.settings()
     as_of = as_of_date()
-    checks = checks_from_instance(context.instance, current_run_id=context.run.run_id)
-    builds = failed_builds(context.instance, current_run_id=context.run.run_id)
-    checks = (checks or []) + builds if checks is not None or builds else None
+    checks = check_and_build_results(context.instance, current_run_id=context.run.run_id)
     with warehouse.get_connection() as conn:
         status = collect_status(conn, as_of, warehouse=str(warehouse.path()), landing_dir=settings.landing_dir, checks=checks)
     page = write_page(status, settings.data_dir)
