@@ -7,7 +7,8 @@ Value patterns:
 - pupil/client pseudonyms: HMAC-SHA256 hex digests, 64 hex characters
   (pilotmonitor.ingest.pseudonymise), optionally written with their key version
   ("k1:<digest>");
-- BSN / onderwijsnummer: nine digits passing the 11-check (python-stdnum);
+- BSN / onderwijsnummer: nine digits passing the 11-check (python-stdnum), as the whole
+  value or inside text in any form of ``pilotmonitor.ingest.identifier_forms``;
 - full six-character postcodes ("1234 AB"); PC4 is the warehouse's coarse form and allowed.
 
 Column names: anything containing "pseudonym"; bsn / burgerservicenummer /
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 import pandas as pd
 from stdnum.nl import bsn as stdnum_bsn
 from stdnum.nl import onderwijsnummer as stdnum_onderwijsnummer
+
+from pilotmonitor.ingest import identifier_forms
 
 PSEUDONYM_VALUE = re.compile(r"^(?:[A-Za-z0-9_.-]{1,32}[:/])?[0-9a-fA-F]{64}$")
 NINE_DIGITS = re.compile(r"^[0-9]{9}$")
@@ -72,7 +75,7 @@ def _value_kind(value: object) -> str | None:
     text = value.strip()
     if PSEUDONYM_VALUE.match(text):
         return "pseudonym value"
-    if NINE_DIGITS.match(text) and (stdnum_bsn.is_valid(text) or stdnum_onderwijsnummer.is_valid(text)):
+    if (NINE_DIGITS.match(text) and (stdnum_bsn.is_valid(text) or stdnum_onderwijsnummer.is_valid(text))) or identifier_forms.find(text):
         return "BSN/onderwijsnummer value"
     if FULL_POSTCODE.match(text):
         return "full postcode value"

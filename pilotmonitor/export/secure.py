@@ -53,6 +53,11 @@ class SchemaNotFoundError(ExportError):
     """The schema does not exist in the warehouse (e.g. nothing published yet)."""
 
 
+class IdentifierInExportError(ExportError):
+    """A table to export holds a value that looks like a citizen or education number, or
+    a non-pseudonymised value in a pseudonym column: nothing is written."""
+
+
 class UnknownTableError(ExportError, KeyError):
     """A requested table is not in the schema."""
 
@@ -203,6 +208,19 @@ def _copy(conn: duckdb.DuckDBPyConnection, schema: str, table: str, target: Path
     return neutralised
 
 
+def _refuse_identifiers(conn: duckdb.DuckDBPyConnection, schema: str, tables: list[str]) -> None:
+    """The exit check before anything is written: the warehouse's leak scan (every text
+    column, the identifier forms of ``identifier_forms``, pseudonym columns against their
+    form) over the tables to export. Findings name table, column and count, never values."""
+    from pilotmonitor.ingest.leak_scan import scan_tables
+
+    leaks = scan_tables(conn, [f"{schema}.{table}" for table in tables], frozenset())
+    if leaks:
+        found = "; ".join(f"{leak.table}.{leak.column}: {leak.rows} value(s) that look like a {leak.kind.replace('_', ' ')}" for leak in leaks)
+        raise IdentifierInExportError(f"export not written: {found}. Find the source with the leak check of the ingestion "
+                                      "assets (pilotmonitor status) and correct the delivery; nothing was exported")
+
+
 def dictionary_entries(docs: MartDocs, physical: dict[str, list[tuple[str, str]]]) -> list[dict]:
     """Per exported table its description and, per physical column, description, contract
     type and DuckDB type (columns the docs do not know are flagged)."""
@@ -297,6 +315,7 @@ def export_marts(warehouse_path: str | os.PathLike, out_dir: str | os.PathLike, 
     try:
         available = schema_tables(conn, schema)
         chosen = resolve_tables(available, docs, tables, schema)
+        _refuse_identifiers(conn, schema, chosen)
         out = Path(out_dir).expanduser()
         out.mkdir(parents=True, exist_ok=True)
         physical: dict[str, list[tuple[str, str]]] = {}

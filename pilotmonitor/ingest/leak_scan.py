@@ -1,9 +1,14 @@
 """Scan warehouse tables for identifiers that must never be there.
 
-Two kinds of leak are looked for in every text and integer column:
-- a nine-digit number (standing alone, or as a word inside text, also grouped as
-  1234.56.782 or 123 456 782) that passes the BSN 11-check or the onderwijsnummer rule:
-  a citizen or education number;
+Three kinds of leak are looked for, column by column as ``column_policy`` classifies
+them (typed measures, dates and flags are skipped; a value of its class's form, such as
+a pseudonym or a municipality's allocation number, is no leak; any other value and any
+unlisted column is scanned as text):
+- a nine-digit number in any of the forms of ``identifier_forms`` (standing alone,
+  grouped as 1234.56.782 or 123 456 782, glued to letters as R123456782) that passes the
+  BSN 11-check or the onderwijsnummer rule: a citizen or education number;
+- a value in a pseudonym or reference column that is not of the pseudonym's form: a
+  value that reached the warehouse without being pseudonymised;
 - a person's name that occurs in the landing area (surnames and given names read from
   a sample of school exports and iJw messages) as a word inside any text, or a street
   name from there as a whole value. Only person-name fields are sampled: place and
@@ -33,43 +38,20 @@ import duckdb
 import pandas as pd
 from lxml import etree
 
+from pilotmonitor.ingest import column_policy, identifier_forms
 from pilotmonitor.ingest.deliveries import landing_files
 
-# The 11-check over a nine-character digit string s, in SQL. Weights 9..2 and -1.
-_WEIGHTED = " + ".join(f"{9 - i} * cast(substr(s, {i + 1}, 1) as integer)" for i in range(8)) + " - cast(substr(s, 9, 1) as integer)"
-IDENTIFIER_LIKE_SQL = f"""
-    (s not in ('000000000', '999999999') and (({_WEIGHTED}) % 11 + 11) % 11 = 0)
-    or (s like '10%' and (({_WEIGHTED}) % 11 + 11) % 11 = 5)
-"""
-# Nine digits as a number stands in text: plain, or grouped the way a BSN is written by
-# hand (1234.56.782, 1234 56 782, 123.456.782, 123 456 782), with no letter or digit
-# directly around it and not part of a larger grouped number or a decimal (1.999.964.392,
-# 1 999 964 392, 999964392,50 are amounts). A number glued to letters (R123456782) is not
-# looked for: free-form ids (survey respondents, provider references) hold such numbers
-# and pass the 11-check by chance one time in eleven, which would block valid data.
-_BEFORE = "(?:^|[^0-9A-Za-z., ]|(?:^|[^0-9])[ .,])"
-_AFTER = "(?:$|[^0-9A-Za-z.,]|[.,](?:$|[^0-9]))"
-NUMBER_FORMS = (_BEFORE + "([0-9]{9}|[0-9]{4}[.][0-9]{2}[.][0-9]{3}|[0-9]{4} [0-9]{2} [0-9]{3}"
-                "|[0-9]{3}[.][0-9]{3}[.][0-9]{3}|[0-9]{3} [0-9]{3} [0-9]{3})" + _AFTER)
-NUMBER_PREFILTER = "[0-9]{3}[ .]?[0-9]{2}"
 PERSON_COLUMNS_SCHOOL = {"achternaam", "roepnaam", "voornaam", "voornamen"}
 STREET_COLUMNS_SCHOOL = {"straat", "straatnaam"}
 PERSON_TAGS_IJW = {"Achternaam", "Voornamen"}
 STREET_TAGS_IJW = {"Straatnaam"}
 SPLIT_PATTERN = r"[\s,;:()/.]+"
 MIN_NAME_LENGTH = 4  # shorter tokens (initials, prefixes such as "van") say nothing
-# Reference numbers assigned by municipalities, providers or this pipeline: they may be
-# nine digits and pass the 11-check by chance (1 in 11), but identify no person.
-REFERENCE_NUMBER_COLUMNS = {"allocation_number", "declaration_number", "message_id", "product_reference", "previous_product_reference", "provider_reference", "row_locator", "delivery_id", "sha256"}
-# Counts in the delivery register (a file of 123,456,782 bytes is no citizen).
-COUNT_COLUMNS = {"size_bytes", "rows_read", "rows_loaded", "rows_quarantined"}
-
-
 @dataclass(frozen=True)
 class Leak:
     table: str
     column: str
-    kind: str  # identifier_number | landing_name
+    kind: str  # identifier_number | landing_name | not_pseudonymised
     rows: int
     delivery_id: str | None = None  # set when scanned per delivery
 
@@ -167,25 +149,31 @@ def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens:
         for column, data_type in columns:
             if data_type not in ("VARCHAR", "BIGINT", "INTEGER", "HUGEINT", "UBIGINT"):
                 continue
-            if column in REFERENCE_NUMBER_COLUMNS or column in COUNT_COLUMNS:
+            klass = column_policy.column_class(column, data_type)
+            if klass in column_policy.NOT_SCANNED:
                 continue
             as_text = f'cast("{column}" as varchar)'
+            # A value of its class's form (a pseudonym, a hash, a municipality's number) is
+            # no leak; anything else in the column is scanned as text.
+            pattern = column_policy.PATTERNS.get(klass)
+            scanned = f"where not regexp_full_match({as_text}, '{pattern}')" if pattern else ""
+            values = f"(select {group} as delivery, {as_text} as t from {rows_of(qualified)} {scanned})"
             numbers = conn.execute(
                 f"""
-                with candidates as (
-                    select {group} as delivery, regexp_replace(unnest(regexp_extract_all({as_text}, '{NUMBER_FORMS}', 1)), '[ .]', '', 'g') as s
-                    from {rows_of(qualified)} where regexp_matches({as_text}, '{NUMBER_PREFILTER}')
-                )
-                select delivery, count(*) from candidates where {IDENTIFIER_LIKE_SQL} group by all
+                with candidates as (select delivery, unnest({identifier_forms.candidates_sql("t")}) as s from {values})
+                select delivery, count(*) from candidates where {identifier_forms.IDENTIFIER_LIKE_SQL} group by all
                 """
             ).fetchall()
             leaks += [Leak(qualified, column, "identifier_number", int(n), d) for d, n in numbers if n]
+            if klass in column_policy.PSEUDONYMISED:
+                unpseudonymised = conn.execute(f"select delivery, count(*) from {values} where t is not null group by all").fetchall()
+                leaks += [Leak(qualified, column, "not_pseudonymised", int(n), d) for d, n in unpseudonymised if n]
             if data_type == "VARCHAR" and name_tokens:
                 hits = conn.execute(
                     f"""
-                    select {group} as delivery, count(*) from {rows_of(qualified)}
-                    where lower(trim("{column}")) in (select token from _leak_names)
-                       or list_has_any(regexp_split_to_array(lower("{column}"), '{SPLIT_PATTERN}'), (select list(token) from _leak_names))
+                    select delivery, count(*) from {values}
+                    where lower(trim(t)) in (select token from _leak_names)
+                       or list_has_any(regexp_split_to_array(lower(t), '{SPLIT_PATTERN}'), (select list(token) from _leak_names))
                     group by all
                     """
                 ).fetchall()
@@ -200,13 +188,14 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
 
 def scan_new_deliveries(conn: duckdb.DuckDBPyConnection, source: str, tables: list[str],
                         name_tokens: frozenset[str] | Callable[[], frozenset[str]]) -> list[Leak]:
-    """Scan the source's loaded deliveries not scanned before, record what was found, and
-    return every recorded leak of the source's deliveries still loaded (new or earlier).
+    """Scan the source's registered deliveries (loaded, failed or duplicate: a register row
+    holds a path and an error) not scanned before, record what was found, and return
+    every recorded leak of the source's deliveries still registered (new or earlier).
     ``name_tokens`` may be a function: sampling the landing area for names costs seconds
     and is only needed when there is something new to scan."""
     ensure_tables(conn)
     todo = [row[0] for row in conn.execute(
-        """select delivery_id from raw.deliveries where source = ? and status = 'loaded'
+        """select distinct delivery_id from raw.deliveries where source = ?
            and delivery_id not in (select delivery_id from raw.leak_scanned where source = ?)""", [source, source]).fetchall()]
     if todo:
         found = scan_tables(conn, tables, name_tokens() if callable(name_tokens) else name_tokens, delivery_ids=todo)
@@ -217,7 +206,7 @@ def scan_new_deliveries(conn: duckdb.DuckDBPyConnection, source: str, tables: li
         conn.execute("commit")
     rows = conn.execute(
         """select f.table_name, f.column_name, f.kind, sum(f.rows)::bigint from raw.leak_findings f
-           where f.source = ? and f.delivery_id in (select delivery_id from raw.deliveries where source = ? and status = 'loaded')
+           where f.source = ? and f.delivery_id in (select delivery_id from raw.deliveries where source = ?)
            group by all order by all""", [source, source]).fetchall()
     return [Leak(table, column, kind, int(n)) for table, column, kind, n in rows]
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from pilotmonitor.ingest import warehouse_raw
+from pilotmonitor.ingest import identifier_forms, warehouse_raw
 from pilotmonitor.ingest.contracts import DeliveryError, ReadOutput, ReadResult, Rows, add_counts, iter_parts, rows_frame, scrub
 from pilotmonitor.ingest.deliveries import Delivery, UnrecognisedDelivery, describe, landing_entries, landing_files, parse_name, recognise, sha256_of
 from pilotmonitor.ingest.read_ahead import read_ahead
@@ -86,7 +86,7 @@ def _register_row(delivery: Delivery, status: str, error: str | None = None, res
         "size_bytes": delivery.size_bytes,
         "registered_at": datetime.now(timezone.utc).replace(tzinfo=None),
         "status": status,
-        "error": error,
+        "error": identifier_forms.withhold(error) if error else error,  # it may quote a file or member name
         "rows_read": result.rows_read if result else 0,
         "rows_loaded": result.rows_loaded if result else 0,
         "rows_quarantined": result.rows_quarantined if result else 0,
@@ -304,12 +304,15 @@ def mark_current(conn: duckdb.DuckDBPyConnection, source: str) -> None:
 
 def register_unusable(conn: duckdb.DuckDBPyConnection, landing_dir: Path) -> list[str]:
     """Files whose names follow no convention, and entries that are never read (symbolic
-    links, special files), are registered as failed with the reason, never ignored."""
+    links, special files), are registered as failed with the reason, never ignored. Such a
+    name was chosen by nobody we agreed a convention with, so it is registered with
+    identifier-like numbers withheld (a recognised name has no room for one)."""
     warehouse_raw.ensure_schema(conn)
     known = {row[0] for row in conn.execute("select path from raw.deliveries").fetchall()}
     problems = []
     for path, reason in sorted(landing_entries(landing_dir)):  # one walk of the landing area
-        relative = path.relative_to(landing_dir).as_posix()
+        delivered_name = path.relative_to(landing_dir).as_posix()
+        relative = identifier_forms.withhold(delivered_name)
         if reason is not None:
             problems.append(f"{relative}: {reason}")
             if relative not in known:  # neither hashed nor sized: it is never opened
@@ -319,9 +322,9 @@ def register_unusable(conn: duckdb.DuckDBPyConnection, landing_dir: Path) -> lis
         if relative in known:  # a refused entry since replaced by the file itself: its source registers it
             conn.execute("delete from raw.deliveries where path = ? and source = 'refused'", [relative])
         try:
-            parse_name(relative)  # the name alone decides; recognised files are hashed by their source's load
+            parse_name(delivered_name)  # the name alone decides; recognised files are hashed by their source's load
         except UnrecognisedDelivery as exc:
-            problems.append(str(exc))
+            problems.append(identifier_forms.withhold(str(exc)))
             if relative in known:
                 continue
             delivery = Delivery(relative, "unrecognised", "", "", None, sha256_of(path), path.stat().st_size)  # type: ignore[arg-type]

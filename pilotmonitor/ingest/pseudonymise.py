@@ -37,6 +37,7 @@ from stdnum.nl import onderwijsnummer as stdnum_onderwijsnummer
 from pilotmonitor.settings import REPO_ROOT
 
 MIN_KEY_BYTES = 32
+REFERENCE_HEX_DIGITS = 32  # column_policy.PATTERNS[REFERENCE]
 RESERVED_BSNS = {"000000000", "999999999"}
 _DIGITS = re.compile(r"^[0-9]{1,9}$")
 
@@ -177,6 +178,14 @@ class Pseudonymiser:
     def pseudonym(self, kind: str, number: str) -> str:
         message = f"{kind}:{number}".encode("utf-8")  # malformed input may hold any character
         return hmac.new(self._key.secret, message, hashlib.sha256).hexdigest()
+
+    def reference(self, value: str | None) -> str | None:
+        """Keyed pseudonym of a sender's free-form reference (column_policy.REFERENCE):
+        equal references give equal pseudonyms, so they still join; 128 bits are ample
+        for uniqueness and halve the storage of a full digest."""
+        if value is None:
+            return None
+        return hmac.new(self._key.secret, f"reference:{value}".encode("utf-8"), hashlib.sha256).hexdigest()[:REFERENCE_HEX_DIGITS]
 
     def identify(self, bsn: object, onderwijsnummer: object = None) -> tuple[str | None, str | None, str, str | None]:
         """(pseudonym, id_kind, key_version, error) of one record's delivered identifiers.

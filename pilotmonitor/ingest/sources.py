@@ -82,7 +82,7 @@ def _pilot(function: str) -> Callable[[Path, Delivery, ReadContext], ReadResult]
 def _surveys(path: Path, delivery: Delivery, ctx: ReadContext) -> ReadResult:
     from pilotmonitor.ingest.readers.surveys import read_survey_responses
 
-    return read_survey_responses(path, delivery)
+    return read_survey_responses(path, delivery, ctx.pseudonymiser)
 
 
 IJW_TABLES = ["ijw_requests", "ijw_allocations", "ijw_starts", "ijw_stops", "ijw_declaration_lines"]
@@ -98,7 +98,7 @@ SOURCES: list[Source] = [
     Source("ijw_extracts", IJW_TABLES, _ijw_extract, "municipal flat CSV extracts with the iJw fields (JW315/301/305/307/323 rows) per municipality and month", identifies_people=True, depends_on=["product_list"], cadence_days=31),
     Source("pilot_activity", ["pilot_activity"], _pilot("read_pilot_activity"), "youth support workers' activity log", cadence_days=366),
     Source("pilot_costs", ["pilot_costs"], _pilot("read_pilot_costs"), "pilot costs", cadence_days=366),
-    Source("survey_responses", ["survey_responses"], _surveys, "questionnaires of parents, teachers and pupils", cadence_days=366),
+    Source("survey_responses", ["survey_responses"], _surveys, "questionnaires of parents, teachers and pupils", identifies_people=True, cadence_days=366),
 ]
 SOURCES_BY_NAME = {source.name: source for source in SOURCES}
 

@@ -26,6 +26,7 @@ import pandas as pd
 
 from pilotmonitor.analysis_plan.store import residual_df
 from pilotmonitor.disclosure import CheckedOutput, DisclosureRules, Release
+from pilotmonitor.ingest import identifier_forms
 
 from . import reuse as report_reuse
 from .browser import BrowserMissing, PdfJob, print_pdfs
@@ -312,6 +313,20 @@ def _render(cc: CheckedContent, c: ReportContent, lang: str, figures: list[dict]
         provenance_text=provenance_text, other_language_file=_html_name(other))
 
 
+class IdentifierInReportError(RuntimeError):
+    """A rendered report holds a number that passes the BSN or onderwijsnummer check: it
+    is not written (neither HTML nor PDF)."""
+
+
+def _refuse_identifiers(pilot_id: str, documents: dict[str, str]) -> None:
+    """The exit check of every report before it is written (the PDF is printed from it)."""
+    found = {lang: identifier_forms.find_in_document(html) for lang, html in documents.items()}
+    if any(found.values()):
+        counts = ", ".join(f"{lang}: {n}" for lang, n in found.items() if n)
+        raise IdentifierInReportError(f"report {pilot_id} not written: it holds number(s) that pass the BSN/onderwijsnummer check ({counts}); "
+                                      "a pilot or school name, a label or a value in the estimates carries one: correct it at the source")
+
+
 def build_report(conn: duckdb.DuckDBPyConnection, pilot_id: str, reports_dir: Path, synthetic: bool,
                  pdf: bool = True, rules: DisclosureRules | None = None) -> ReportFiles:
     """Both language versions of one pilot's report (HTML always; PDF when `pdf`)."""
@@ -325,8 +340,9 @@ def build_report(conn: duckdb.DuckDBPyConnection, pilot_id: str, reports_dir: Pa
     files = ReportFiles(pilot_id, out, result=content.lang_independent_status, synthetic=synthetic)
     pages = {lang: _figures(release, checked, content, lang, fig_dir) for lang in LANGUAGES}
     status = release.status
-    for lang in LANGUAGES:
-        html = _render(checked, content, lang, pages[lang], status, rules)
+    documents = {lang: _render(checked, content, lang, pages[lang], status, rules) for lang in LANGUAGES}
+    _refuse_identifiers(pilot_id, documents)
+    for lang, html in documents.items():
         path = out / _html_name(lang)
         path.write_text(html, encoding="utf-8")
         files.html[lang] = path
@@ -363,7 +379,7 @@ def build_reports(conn: duckdb.DuckDBPyConnection, pilot_ids: list[str], reports
         report_reuse.forget(directory)
         try:
             built = build_report(conn, pid, reports_dir, synthetic, pdf=pdf, rules=rules)
-        except (LookupError, AnalysisInputError) as exc:
+        except (LookupError, AnalysisInputError, IdentifierInReportError) as exc:
             log.warning("report %s not written: %s", pid, exc)
             files.append(ReportFiles(pid, directory, synthetic=synthetic, result="none", error=str(exc)))
             continue

@@ -39,7 +39,7 @@ def hostile_warehouse(tmp_path: Path) -> Path:
     with duckdb.connect(str(path)) as conn:
         conn.execute("create schema published")
         rows = [(i, value, -i, f"s{i}") for i, value in enumerate(HOSTILE + HARMLESS)]
-        conn.execute("create table published.fct_survey_scores (n integer, respondent_id varchar, delta integer, school_id varchar)")
+        conn.execute("create table published.fct_survey_scores (n integer, remark varchar, delta integer, school_id varchar)")
         conn.executemany("insert into published.fct_survey_scores values (?, ?, ?, ?)", rows)
     return path
 
@@ -50,14 +50,14 @@ def test_secure_csv_export_neutralises_formula_cells_and_says_so(hostile_warehou
         written = {int(r["n"]): r for r in csv.DictReader(handle)}
     for i, value in enumerate(HOSTILE + HARMLESS):
         expected = "'" + value if i < len(HOSTILE) else value
-        assert written[i]["respondent_id"] == expected, (i, value)
+        assert written[i]["remark"] == expected, (i, value)
         assert written[i]["delta"] == str(-i)  # numbers are written as numbers, minus sign and all
     entry = manifest.tables["fct_survey_scores"]
     assert entry.formula_cells_neutralised == len(HOSTILE)
     assert any("spreadsheet formula" in w for w in manifest.warnings)
 
     parquet = export_marts(hostile_warehouse, tmp_path / "pq", fmt="parquet", tables=["fct_survey_scores"])
-    values = sorted(pq.read_table(tmp_path / "pq" / "fct_survey_scores.parquet").column("respondent_id").to_pylist())
+    values = sorted(pq.read_table(tmp_path / "pq" / "fct_survey_scores.parquet").column("remark").to_pylist())
     assert values == sorted(HOSTILE + HARMLESS)  # Parquet keeps the values exactly
     assert parquet.tables["fct_survey_scores"].formula_cells_neutralised == 0
 

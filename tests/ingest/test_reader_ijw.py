@@ -149,6 +149,11 @@ def delivery_for(path: Path) -> Delivery:
 
 
 PSEUDONYMISER = Pseudonymiser(PseudonymKey("test", bytes(range(32))))
+REF = PSEUDONYMISER.reference  # free-form references are stored as keyed pseudonyms
+
+
+def refs(*values: str) -> list[str]:
+    return [REF(v) for v in values]
 
 
 def read(path: Path, schema_dir: Path | None, products: set[str] | None = None) -> ReadResult:
@@ -225,33 +230,33 @@ def test_every_message_type_is_extracted_with_correct_values(tmp_path: Path, sch
 
     request = only_row(result, "ijw_requests")
     assert request | common == request
-    assert request["message_id"] == "315000000001"
+    assert request["message_id"] == REF("315000000001")
     assert request["row_locator"] == "JW315_315000000001.xml"
     assert request["message_date"] == date(2024, 1, 10)
-    assert (request["provider_reference"], request["requested_start"], request["requested_end"]) == ("REF-1", date(2024, 2, 1), date(2024, 7, 31))
+    assert (request["provider_reference"], request["requested_start"], request["requested_end"]) == (REF("REF-1"), date(2024, 2, 1), date(2024, 7, 31))
     assert (request["volume"], request["unit"], request["frequency"], request["referrer_type"]) == (3, "04", "2", "02")
 
     allocation = only_row(result, "ijw_allocations")
     assert allocation | common == allocation  # JW301 goes municipality -> provider: still mapped right
-    assert (allocation["message_id"], allocation["allocation_number"], allocation["provider_reference"]) == ("301000000001", "700001", "REF-1")
+    assert (allocation["message_id"], allocation["allocation_number"], allocation["provider_reference"]) == (REF("301000000001"), "700001", REF("REF-1"))
     assert (allocation["allocation_date"], allocation["allocation_start"], allocation["allocation_end"]) == (date(2024, 1, 20), date(2024, 2, 1), date(2024, 7, 31))
     assert (allocation["volume"], allocation["unit"], allocation["frequency"]) == (3, "04", "2")
     assert pd.isna(allocation["budget_cents"])
 
     start = only_row(result, "ijw_starts")
     assert start | common == start
-    assert (start["message_id"], start["allocation_number"], start["start_date"], start["message_date"]) == ("305000000001", "700001", date(2024, 2, 5), date(2024, 2, 5))
+    assert (start["message_id"], start["allocation_number"], start["start_date"], start["message_date"]) == (REF("305000000001"), "700001", date(2024, 2, 5), date(2024, 2, 5))
 
     stop = only_row(result, "ijw_stops")
     assert stop | common == stop
     assert (stop["start_date"], stop["end_date"], stop["end_reason"]) == (date(2024, 2, 5), date(2024, 6, 28), "31")
 
     declaration = only_row(result, "ijw_declaration_lines")
-    assert declaration["row_locator"] == "JW323_DEC1.xml#L0001"
-    assert (declaration["message_id"], declaration["declaration_number"], declaration["declaration_date"]) == ("DEC1", "DEC1", date(2024, 4, 5))
+    assert declaration["row_locator"] == "JW323_DEC1.xml#line1"
+    assert (declaration["message_id"], declaration["declaration_number"], declaration["declaration_date"]) == (REF("DEC1"), REF("DEC1"), date(2024, 4, 5))
     assert (declaration["provider_agb"], declaration["municipality_code"]) == ("87654321", "1895")
     assert (declaration["period_start"], declaration["period_end"]) == (date(2024, 3, 1), date(2024, 3, 31))
-    assert (declaration["product_reference"], declaration["previous_product_reference"], declaration["allocation_number"]) == ("L0001", None, "700001")
+    assert (declaration["product_reference"], declaration["previous_product_reference"], declaration["allocation_number"]) == (REF("L0001"), None, "700001")
     assert (declaration["product_period_start"], declaration["product_period_end"]) == (date(2024, 3, 1), date(2024, 3, 31))
     assert (declaration["volume"], declaration["unit"], declaration["tariff_cents"], declaration["amount_cents"], declaration["debit_credit"]) == (10, "04", 9500, 95000, "D")
     for table in IJW_TABLES:
@@ -281,8 +286,8 @@ def test_same_bsn_gets_the_same_pseudonym_in_every_message_type(tmp_path: Path, 
         rows = result.tables[table]
         assert expected in set(rows.client_pseudonym), table
     requests = result.tables["ijw_requests"].set_index("message_id").client_pseudonym
-    assert requests["315000000001"] == expected
-    assert requests["315000000002"] == PSEUDONYMISER.pseudonym("bsn", BSN_C) != expected
+    assert requests[REF("315000000001")] == expected
+    assert requests[REF("315000000002")] == PSEUDONYMISER.pseudonym("bsn", BSN_C) != expected
 
 
 def test_type_comes_from_the_xml_not_from_the_member_name(tmp_path: Path) -> None:
@@ -374,8 +379,8 @@ def test_bad_bsn_in_declaration_quarantines_each_of_its_lines(tmp_path: Path, sc
     lines = [line("DEC1", BSN_A, "L1"), line("DEC1", INVALID_BSN, "L2"), line("DEC1", INVALID_BSN, "L3"), line("DEC1", BSN_B, "L4")]
     name, payload = one(render_jw323, lines)
     result = read(write_archive(tmp_path, [(name, payload)]), schema_dir)
-    assert list(result.tables["ijw_declaration_lines"].product_reference) == ["L1", "L4"]
-    assert list(result.quarantine.row_locator) == [f"{name}#L2", f"{name}#L3"]
+    assert list(result.tables["ijw_declaration_lines"].product_reference) == refs("L1", "L4")
+    assert list(result.quarantine.row_locator) == [f"{name}#line2", f"{name}#line3"]
     assert set(result.quarantine.reason_code) == {"invalid_bsn"}
     assert set(result.quarantine.target_table) == {"ijw_declaration_lines"}
     assert set(result.quarantine.pseudonym) == {PSEUDONYMISER.pseudonym("bsn", INVALID_BSN)}
@@ -387,11 +392,11 @@ def test_unknown_product_code_quarantines_only_that_line(tmp_path: Path, schema_
     declaration = one(render_jw323, lines)
     request = one(render_jw315, [trajectory(1, product_code="99X98")])
     result = read(write_archive(tmp_path, [declaration, request]), schema_dir, PRODUCTS)
-    assert list(result.tables["ijw_declaration_lines"].product_reference) == ["L1", "L3"]
+    assert list(result.tables["ijw_declaration_lines"].product_reference) == refs("L1", "L3")
     assert result.tables["ijw_requests"].empty
     quarantine = result.quarantine.set_index("row_locator")
-    assert quarantine.loc[f"{declaration[0]}#L2", "reason_code"] == "unknown_product_code"
-    assert "99X99" in quarantine.loc[f"{declaration[0]}#L2", "reason"]
+    assert quarantine.loc[f"{declaration[0]}#line2", "reason_code"] == "unknown_product_code"
+    assert "99X99" in quarantine.loc[f"{declaration[0]}#line2", "reason"]
     assert quarantine.loc[request[0], "reason_code"] == "unknown_product_code"
     assert quarantine.loc[request[0], "pseudonym"] == PSEUDONYMISER.pseudonym("bsn", BSN_A)
     # Without a product list nothing is checked.
@@ -408,9 +413,9 @@ def test_credit_line_keeps_previous_reference_and_its_sign(tmp_path: Path, schem
     name, payload = one(render_jw323, lines)
     result = read(write_archive(tmp_path, [(name, payload)]), schema_dir)
     rows = result.tables["ijw_declaration_lines"].set_index("product_reference")
-    assert (rows.loc["L0003", "previous_product_reference"], rows.loc["L0003", "debit_credit"], rows.loc["L0003", "amount_cents"]) == ("L0001", "C", 19000)
-    assert (rows.loc["L0002", "debit_credit"], rows.loc["L0002", "previous_product_reference"]) == ("D", None)
-    assert pd.isna(rows.loc["L0004", "tariff_cents"])  # unit 83 (euro's): no ProductTarief
+    assert (rows.loc[REF("L0003"), "previous_product_reference"], rows.loc[REF("L0003"), "debit_credit"], rows.loc[REF("L0003"), "amount_cents"]) == (REF("L0001"), "C", 19000)
+    assert (rows.loc[REF("L0002"), "debit_credit"], rows.loc[REF("L0002"), "previous_product_reference"]) == ("D", None)
+    assert pd.isna(rows.loc[REF("L0004"), "tariff_cents"])  # unit 83 (euro's): no ProductTarief
     signed = (rows.amount_cents.where(rows.debit_credit == "D", -rows.amount_cents)).sum()
     total = etree.fromstring(payload).findtext(".//{*}TotaalIngediendBedrag/{*}TotaalBedrag")
     assert signed == int(total) == 38000 - 19000 + 50000
@@ -439,9 +444,9 @@ def test_impossible_dates_and_amounts_in_a_declaration_line(tmp_path: Path) -> N
     payload = replace_once(payload, b"<ijw:Bedrag>12345</ijw:Bedrag>", b"<ijw:Bedrag>12,345</ijw:Bedrag>")
     payload = payload.replace(b"<ijw:DebetCredit>D</ijw:DebetCredit></IngediendBedrag></Prestatie></Prestaties>", b"<ijw:DebetCredit>X</ijw:DebetCredit></IngediendBedrag></Prestatie></Prestaties>")
     result = read(write_archive(tmp_path, [(name, payload)]), None)
-    assert list(result.tables["ijw_declaration_lines"].product_reference) == ["L1"]
+    assert list(result.tables["ijw_declaration_lines"].product_reference) == refs("L1")
     reasons = result.quarantine.set_index("row_locator").reason_code.to_dict()
-    assert reasons == {f"{name}#L2": "invalid_number", f"{name}#L3": "invalid_code"}
+    assert reasons == {f"{name}#line2": "invalid_number", f"{name}#line3": "invalid_code"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -473,7 +478,7 @@ def test_large_member_is_read_in_parts_that_combine_to_the_whole(tmp_path: Path,
     for table in IJW_TABLES:
         pd.testing.assert_frame_equal(combined.tables[table], whole.tables[table])
     pd.testing.assert_frame_equal(sorted_quarantine(combined.quarantine), sorted_quarantine(whole.quarantine))
-    assert combined.quarantine.row_locator.tolist() == [f"{name}#L3"]
+    assert combined.quarantine.row_locator.tolist() == [f"{name}#line7"]  # its client is rendered last
     assert combined.notes == whole.notes
     assert parts[0].notes[0].startswith("XSD validation skipped")
 
@@ -494,7 +499,7 @@ def test_large_member_breaking_part_way_keeps_its_earlier_parts(tmp_path: Path, 
     for part in parts:
         part.check_accounting()
     result = combine_parts(parts)
-    assert result.tables["ijw_declaration_lines"].product_reference.tolist() == ["L0", "L1", "L2", "L3"]
+    assert result.tables["ijw_declaration_lines"].product_reference.tolist() == refs("L0", "L1", "L2", "L3")
     (row,) = result.quarantine.to_dict("records")
     assert (row["row_locator"], row["reason_code"], row["target_table"]) == (name, "schema_invalid", "ijw_declaration_lines")
     assert "not well-formed" in row["reason"] and "broke after row 4" in row["reason"]

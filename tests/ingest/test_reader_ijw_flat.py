@@ -113,14 +113,16 @@ def test_every_type_loads_with_the_same_pseudonyms_as_the_xml_reader(tmp_path):
         assert (got["client_pseudonym"], got["id_kind"], got["key_version"]) == (expected["client_pseudonym"], "bsn", "test")
         assert got["row_locator"] == str(IJW_TABLES.index(table) + 1)
     allocation = flat.tables["ijw_allocations"].iloc[0]
-    assert allocation["message_id"] == "M301" and allocation["birth_month"] == date(2012, 3, 1) and allocation["sex"] == "1"
+    assert allocation["message_id"] == PSEUDONYMISER.reference("M301") and allocation["birth_month"] == date(2012, 3, 1) and allocation["sex"] == "1"
     assert allocation["allocation_start"] == date(2024, 2, 1) and allocation["budget_cents"] == 120000
     line = flat.tables["ijw_declaration_lines"].iloc[0]
-    assert (line["amount_cents"], line["tariff_cents"], line["debit_credit"], line["declaration_number"]) == (95000, 9500, "D", "DEC1")
+    assert (line["amount_cents"], line["tariff_cents"], line["debit_credit"], line["declaration_number"]) == (95000, 9500, "D", PSEUDONYMISER.reference("DEC1"))
     assert flat.tables["ijw_stops"].iloc[0]["end_reason"] == "31"
     # the same values as the XML reader where both deliver the field
     for column in ("provider_agb", "municipality_code", "product_code", "start_date", "end_date", "end_reason", "allocation_number"):
         assert flat.tables["ijw_stops"].iloc[0][column] == xml.tables["ijw_stops"].iloc[0][column], column
+    # and the same reference pseudonyms, so a flat extract links with messages
+    assert flat.tables["ijw_requests"].iloc[0]["provider_reference"] == xml.tables["ijw_requests"].iloc[0]["provider_reference"] == PSEUDONYMISER.reference("REF-1")
 
 
 def test_no_name_address_or_phone_anywhere(tmp_path):

@@ -21,7 +21,14 @@ from hypothesis import strategies as st
 from pilotmonitor.ingest.contracts import QUARANTINE_COLUMNS, RAW_TABLES, DeliveryError, ReadResult
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.readers.pilot_side import read_pilot_activity, read_pilot_costs
-from pilotmonitor.ingest.readers.surveys import read_survey_responses
+from pilotmonitor.ingest.pseudonymise import PseudonymKey, Pseudonymiser
+from pilotmonitor.ingest.readers.surveys import read_survey_responses as read_survey_with
+
+PSEUDONYMISER = Pseudonymiser(PseudonymKey("test", bytes.fromhex("8f3a9c1d5e7b2064f1c8a3e95d7b6c2049e1f3a7c5d8b2e6a0f4c9d1e7b3a5c8")))
+
+
+def read_survey_responses(path: Path, delivery: Delivery) -> ReadResult:
+    return read_survey_with(path, delivery, PSEUDONYMISER)
 from pilotmonitor.synth.dialects import Dialect
 
 PILOT = "winschoten-sbo"
@@ -185,7 +192,9 @@ def test_survey_responses(tmp_path: Path, dialect: Dialect):
     out = result.tables["survey_responses"]
     assert result.quarantine.empty
     assert set(out.respondent_group) == {"ouders"}
-    assert out.respondent_id.tolist() == ["R2025OU00000", "R2025OU00001", "R2025OU00002"]
+    # The tool's respondent numbers are kept only as keyed reference pseudonyms.
+    assert out.respondent_id.tolist() == [PSEUDONYMISER.reference(r) for r in ["R2025OU00000", "R2025OU00001", "R2025OU00002"]]
+    assert not any("R2025" in value for value in out.respondent_id)
     assert out.school_id.tolist() == ["99WA00", "99WB00", "99WA00"]
     assert out.response_date.tolist() == [pd.Timestamp("2025-03-17"), pd.Timestamp("2025-03-20"), pd.Timestamp("2025-04-02")]
     assert out.climate_3.tolist() == [3, 4, 5] and out.satisfaction.tolist() == [7, 8, 10]

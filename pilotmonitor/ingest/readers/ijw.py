@@ -11,9 +11,9 @@ Unit of accounting
     ToegewezenProduct, StartProduct, StopProduct; a message has one Client and 0..n
     products): a message with one product is located by the member name, one with several
     by ``<member>#1``, ``<member>#2``, ... numbered over the message. One row per JW323
-    Prestatie line of any of its clients, located by ``<member>#<ReferentieNummer>``, or
-    ``<member>#<ReferentieNummer>/line<n>`` when the reference repeats in the member (a
-    trajectory declared month by month). A member that cannot be used as a whole is
+    Prestatie line of any of its clients, located by ``<member>#line<n>`` (the line's
+    position in the member: the ReferentieNummer is a free-form value of the provider and
+    never part of a locator). A member that cannot be used as a whole is
     quarantined with one row per product (line) it carries, at least one: invalid against
     the XSD (``<member>#<n>`` when it carries several), not well-formed, unknown message
     type, no product or line in it. Row problems (bad BSN, impossible date, unreadable
@@ -65,8 +65,16 @@ Why scrub
     note goes through ``safe_detail``: the delivered value is withheld, what the schema
     expected (type, pattern, code set, length) is kept so a steward can act on it, and every
     8-10 digit run goes, so no BSN or other value from the message ends up in the warehouse
-    via an error message. Member names and ProductReferentie numbers are used as locators as
-    delivered.
+    via an error message. A member name is used in locators with identifier-like numbers
+    withheld (``identifier_forms.withhold``).
+
+Free-form references
+    ReferentieAanbieder, ProductReferentie (and VorigReferentieNummer), the message
+    Identificatie and DeclaratieNummer are chosen freely by the sender (a string of up to
+    36 characters) and may hold a client number: each is replaced by its keyed reference
+    pseudonym (``Pseudonymiser.reference``, see ``column_policy``) before a row leaves this
+    module. Equal references give equal pseudonyms, so requests, allocations and credit
+    lines link as they did.
 
 Parts
     ``iter_ijw_archive`` yields ReadResult parts, each with exact accounting (loaded +
@@ -100,7 +108,7 @@ import sys
 import zipfile
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -111,6 +119,7 @@ from typing import IO, Any
 import pandas as pd
 from lxml import etree
 
+from pilotmonitor.ingest import column_policy, identifier_forms
 from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, Rows, combine_parts, empty_quarantine, quarantine_rows, scrub_numbers
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
@@ -581,7 +590,6 @@ class _MemberExtraction:
     rows: list[tuple] = field(default_factory=list)
     line_number: int = 0
     products: int = 0  # products of a trajectory message so far, over all its clients
-    references: set[str] = field(default_factory=set)  # JW323 product references seen in this member
 
     def handle(self, name: str, element: Any) -> bool:
         """Process one ended element; True when it may be released."""
@@ -613,15 +621,7 @@ class _MemberExtraction:
         declaration, declaration_problem = self._declaration()
         row = _Row(self.header_problem or declaration_problem)
         values = {**self.header, **declaration, **_line_values(line, row)}
-        reference = values["product_reference"]
-        if reference is None:
-            locator = f"{self.member}#line{self.line_number}"
-        elif reference in self.references:  # a reference repeated for another period
-            locator = f"{self.member}#{reference}/line{self.line_number}"
-        else:
-            self.references.add(reference)
-            locator = f"{self.member}#{reference}"
-        self._add(values, locator, self.bsn, row)
+        self._add(values, f"{self.member}#line{self.line_number}", self.bsn, row)
 
     def on_client(self, client: Any) -> None:
         if self.kind.product is None:
@@ -796,28 +796,49 @@ def _row_problem(row: tuple, identity: _Identity, known_product_codes: set[str] 
     return None
 
 
-def _route(table: str, rows: list[tuple], identities: dict[str | None, _Identity], known_product_codes: set[str] | None) -> tuple[list[tuple], dict[str, list[tuple[str, str, str | None]]]]:
-    """Split buffered rows into output rows (RAW_TABLES order + row_locator) and quarantine.
+def _route(table: str, rows: list[tuple], identities: dict[str | None, _Identity], known_product_codes: set[str] | None,
+           reference: Callable[[str | None], str | None]) -> tuple[list[tuple], dict[str, list[tuple[str, str, str | None]]]]:
+    """Split buffered rows into output rows (RAW_TABLES order + row_locator) and quarantine;
+    free-form references are replaced by their pseudonyms, member names in locators lose
+    identifier-like numbers.
 
     Works in place (each buffered row is replaced by its output row), so a large declaration
     is never held twice; ``rows`` is emptied.
     """
     code_position = _DATA_COLUMNS[table].index("product_code")
     split = list(RAW_TABLES[table]).index(PSEUDONYM_COLUMNS[0])  # where the pseudonym columns go
+    references = [i for i, column in enumerate(RAW_TABLES[table]) if column_policy.column_class(column) == column_policy.REFERENCE]
+    locator_at = len(RAW_TABLES[table])
     quarantined: dict[str, list[tuple[str, str, str | None]]] = defaultdict(list)
     keep = 0
     for position, row in enumerate(rows):
         identity = identities[row[_BSN]]
         problem = _row_problem(row, identity, known_product_codes, code_position)
         if problem is None:
-            rows[keep] = (*row[:split], identity.pseudonym, identity.id_kind, identity.key_version, *row[split:_BSN])
+            out = [*row[:split], identity.pseudonym, identity.id_kind, identity.key_version, *row[split:_BSN]]
+            for at in references:
+                out[at] = reference(out[at])
+            out[locator_at] = _locator(out[locator_at])
+            rows[keep] = tuple(out)
             keep += 1
         else:
-            quarantined[problem[0]].append((row[_LOCATOR], problem[1] or "", identity.pseudonym))
+            quarantined[problem[0]].append((_locator(row[_LOCATOR]), problem[1] or "", identity.pseudonym))
             rows[position] = ()  # release it now; overwritten or cut off below
     loaded = rows[:keep]
     rows.clear()
     return loaded, quarantined
+
+
+def _locator(locator: str) -> str:
+    """A locator ``<member>[#<position>]`` with identifier-like numbers withheld from the
+    member name (the sender chose it; a position is ours)."""
+    member, hash_sign, position = locator.partition("#")
+    return _member_name(member) + hash_sign + position
+
+
+@lru_cache(maxsize=4096)
+def _member_name(member: str) -> str:
+    return identifier_forms.withhold(member)
 
 
 _EMPTY_QUARANTINE = empty_quarantine()
@@ -826,7 +847,7 @@ _EMPTY_QUARANTINE = empty_quarantine()
 def _quarantine_frame(collected: _Collected, routed: dict[str, dict[str, list[tuple[str, str, str | None]]]], key_version: str) -> pd.DataFrame:
     whole_members: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for locator, table, code, detail in collected.rejected:
-        whole_members[table, code, detail].append(locator)
+        whole_members[table, code, detail].append(_locator(locator))
     frames = [quarantine_rows(locators, table, code, detail) for (table, code, detail), locators in whole_members.items()]
     for table, by_code in routed.items():
         for code, entries in by_code.items():
@@ -850,14 +871,16 @@ def _other_municipality_rows(tables: dict[str, Rows], delivery: Delivery) -> int
 def _assemble(collected: _Collected, pseudonymiser: Pseudonymiser, known_product_codes: set[str] | None) -> ReadResult:
     """One part from the buffered rows (the buffers are emptied)."""
     identities = _identities(collected, pseudonymiser)
+    reference = lru_cache(maxsize=65536)(pseudonymiser.reference)  # a reference recurs over a trajectory's messages
     rows_read = collected.rows_read  # before _route empties the row buffers
     tables: dict[str, Rows] = {}
     routed: dict[str, dict[str, list[tuple[str, str, str | None]]]] = {}
     for kind in MESSAGE_TYPES.values():
-        loaded, routed[kind.table] = _route(kind.table, collected.rows.get(kind.table, []), identities, known_product_codes)
+        loaded, routed[kind.table] = _route(kind.table, collected.rows.get(kind.table, []), identities, known_product_codes, reference)
         tables[kind.table] = Rows(kind.table, loaded)
     quarantine = _quarantine_frame(collected, routed, pseudonymiser.key_version)
-    result = ReadResult(tables=tables, quarantine=quarantine, rows_read=rows_read, notes=list(collected.notes), ignored=dict(collected.ignored))
+    notes = [identifier_forms.withhold(note) for note in collected.notes]  # they name members
+    result = ReadResult(tables=tables, quarantine=quarantine, rows_read=rows_read, notes=notes, ignored=dict(collected.ignored))
     result.check_accounting()
     return result
 

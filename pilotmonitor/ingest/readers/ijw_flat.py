@@ -66,7 +66,9 @@ Output and accounting
     Every frame has exactly RAW_TABLES[table] + row_locator (the data-row number, 1-based,
     header and blank lines excluded); message_id is bericht_id. Types and values as in the
     XML reader (dates as ``datetime.date``, BIGINT as nullable Int64, codes as delivered), and
-    the BSN gives the same pseudonym as the XML reader for the same number and key. One row
+    the BSN gives the same pseudonym as the XML reader for the same number and key; so do
+    the free-form references (message id, provider and product references, declaration
+    number: keyed reference pseudonyms, see column_policy). One row
     read per data row: rows_read == loaded + quarantined.
 
 Quarantine (the first rule a row fails): a row with fewer fields than the header
@@ -90,10 +92,12 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
+from pilotmonitor.ingest import column_policy
 from pilotmonitor.ingest.contracts import RAW_TABLES, ReadResult, Rows, combine_parts, empty_quarantine, quarantine_rows
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
@@ -103,6 +107,7 @@ from pilotmonitor.ingest.readers.tabular import CHUNK_ROWS, _describe, open_tabl
 __all__ = ["iter_ijw_extract", "read_ijw_extract"]
 
 IJW_TABLES = [m.table for m in MESSAGE_TYPES.values()]
+_REFERENCES = {t: column_policy.columns_of(column_policy.REFERENCE, RAW_TABLES[t]) for t in IJW_TABLES}
 
 MANDATORY_COLUMNS = {"berichttype": ["berichttype", "bericht_type"], "bericht_id": ["bericht_id", "berichtid", "bericht_identificatie"], "bsn": ["bsn", "burgerservicenummer"]}
 OPTIONAL_COLUMNS = {
@@ -320,6 +325,7 @@ def iter_ijw_extract(
     other_municipality = 0
     expected_municipality = delivery.sender.upper().removeprefix("GM") if delivery.sender.upper().startswith("GM") else None
     key_version = pseudonymiser.key_version
+    reference = lru_cache(maxsize=65536)(pseudonymiser.reference)
     with open_table(path, chunk_rows or CHUNK_ROWS) as table:
         columns = resolve_columns(table.columns, MANDATORY_COLUMNS, path, OPTIONAL_COLUMNS, (), table.info.get("duplicate_columns", ()))
         labels = {canonical: table.labels[name] for canonical, name in columns.source.items() if name}
@@ -367,6 +373,8 @@ def iter_ijw_extract(
                     continue
                 seen[digest] = first + offset
                 data.update(client_pseudonym=pseudonym, id_kind=id_kind, key_version=version)
+                for column in _REFERENCES[kind.table]:  # free-form: never stored as delivered
+                    data[column] = reference(data[column])
                 if expected_municipality is not None and data["municipality_code"] != expected_municipality:
                     other_municipality += 1
                 loaded[kind.table].append((*(data[c] for c in RAW_TABLES[kind.table]), locator))

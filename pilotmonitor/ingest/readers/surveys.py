@@ -4,7 +4,10 @@ leerkrachten, leerlingen) and school year, covering every school.
 Five school-climate items sfeer_1..sfeer_5 (Likert 1-5) become climate_1..climate_5,
 tevredenheid (a 1-10 mark) becomes satisfaction; an item left unanswered stays empty
 (NULL), an answer outside its scale is quarantined (invalid_code). The free-text
-toelichting may hold personal remarks and is never read into the output.
+toelichting may hold personal remarks and is never read into the output. The respondent
+number is the survey tool's free-form id: it is stored as its keyed reference pseudonym
+(column_policy.REFERENCE), so a respondent still links across waves but whatever the
+tool put in it (a pupil number, a formula) never enters the warehouse.
 
 Rules, in order: missing_field -> invalid_date -> invalid_number -> invalid_code ->
 duplicate_row (an exact copy of an earlier row of the file).
@@ -18,6 +21,7 @@ import pandas as pd
 
 from pilotmonitor.ingest.contracts import ReadResult
 from pilotmonitor.ingest.deliveries import Delivery
+from pilotmonitor.ingest.pseudonymise import Pseudonymiser
 from pilotmonitor.ingest.readers.school_exports import SCHOOL_COLUMNS
 from pilotmonitor.ingest.readers.tabular import RowChecks, Spec, run_reader
 
@@ -36,7 +40,7 @@ CLIMATE_SCALE = (1, 5)
 SATISFACTION_SCALE = (1, 10)
 
 
-def read_survey_responses(path: Path, delivery: Delivery) -> ReadResult:
+def read_survey_responses(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser) -> ReadResult:
     """One questionnaire export -> raw.survey_responses (respondent_group = the group in
     the file name, school_id = BRIN + vestiging)."""
 
@@ -48,7 +52,7 @@ def read_survey_responses(path: Path, delivery: Delivery) -> ReadResult:
         for item, (low, high) in scales.items():  # then answers outside their scale
             answers[item] = checks.within(item, answers[item], minimum=low, maximum=high, code="invalid_code")
         school = checks.school("brin", "vestiging")
-        respondent = checks.category("respondent_id")
+        respondent = checks.category("respondent_id").map(lambda value: None if pd.isna(value) else pseudonymiser.reference(value))
         return pd.DataFrame(
             {"respondent_group": delivery.sender, "respondent_id": respondent, "school_id": school["school_id"], "response_date": response_date, **answers},
             index=frame.index,
