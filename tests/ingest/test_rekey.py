@@ -166,3 +166,14 @@ def test_status_blocks_on_mixed_key_versions(landing):
     assert status.exit_code == 1 and any("pilotmonitor rekey" in b for b in status.blocking)
     rekey(conn, landing, "k2", reader_for(K2))
     assert not any("key version" in b for b in collect_status(conn, date(2018, 9, 1), sources=SOURCES).blocking)
+
+
+def test_identifying_sources_carry_the_blocking_key_version_check():
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    specs = {(spec.asset_key.to_user_string(), spec.name): spec.blocking for spec in (graph.get_check_spec(k) for k in graph.asset_check_keys)}
+    assert {asset for asset, name in specs if name == "one_key_version"} == {"raw_school_enrolments", "raw_school_absence", "raw_ijw_messages", "raw_ijw_extracts"}
+    assert all(specs[(asset, "one_key_version")] for asset, name in specs if name == "one_key_version")
+    assert len([1 for _, name in specs if name == "redelivery_review"]) == 11
+    assert not any(specs[(asset, name)] for asset, name in specs if name == "redelivery_review")  # a warning
