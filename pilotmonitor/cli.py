@@ -4,6 +4,7 @@
     pilotmonitor run [--demo]                                        materialize every asset in-process (ingestion, then dbt build)
     pilotmonitor docs [--serve]                                      generate (and serve) the dbt documentation of the warehouse
     pilotmonitor pull cbs|duo-schools|duo-pupils                     pull a public source into the landing area
+    pilotmonitor rekey [--demo]                                      re-pseudonymise deliveries of another key version from the landing area
     pilotmonitor ui [--port 3000] [--demo]                           start the Dagster UI on this project
     pilotmonitor status [--as-of DATE] [--json]                      per-source health and the publication verdict (exit 0 ready, 1 blocked, 2 warehouse unreadable)
     pilotmonitor health [--as-of DATE]                               write the pipeline-health page (<data dir>/health/index.html); same exit codes
@@ -282,6 +283,32 @@ def pull(
         console.print(f"[red]pull failed[/red]: {exc}")
         raise typer.Exit(code=1) from None
     console.print(f"pulled into {path}")
+
+
+@app.command()
+def rekey(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False) -> None:
+    """After a key change: re-read every loaded delivery pseudonymised under another key
+    version from the landing area under the current key (PILOTMONITOR_PSEUDONYM_KEY[_FILE]
+    and PILOTMONITOR_PSEUDONYM_KEY_VERSION), replacing its rows; then `pilotmonitor run`
+    rebuilds. Exit 0 when every such delivery was rekeyed, 1 when some could not be (file
+    gone, changed or unreadable: listed), 2 when there is no key or the warehouse cannot
+    be opened (no warehouse yet, or a run holds its writer lock)."""
+    from pilotmonitor.ingest.rekey import RekeyError, rekey_warehouse
+
+    settings = Settings.from_env()
+    _set_demo(demo)
+    try:
+        report = rekey_warehouse(settings, demo)
+    except RekeyError as exc:
+        Console(stderr=True, width=160).print(f"[red]rekey not possible[/red]: {exc}", soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    console.print(f"key version {report.key_version}: {len(report.rekeyed)} deliver{'y' if len(report.rekeyed) == 1 else 'ies'} re-pseudonymised", soft_wrap=True)
+    for line in report.missing + report.failed:
+        console.print(f"[red]not rekeyed[/red]: {line}", soft_wrap=True)
+    if report.rekeyed:
+        console.print("run `pilotmonitor run` to rebuild the warehouse on the new pseudonyms")
+    if not report.complete:
+        raise typer.Exit(code=1)
 
 
 @app.command()

@@ -16,10 +16,12 @@ blocking (exit code 1, "BLOCKED"):
   - an error-severity validation failure on a current delivery;
   - a missing period (gap) in a sender's deliveries, e.g. an iJw month skipped;
   - an error-severity asset check (dbt test or ingestion check) whose latest
-    evaluation failed, or that errored (see pilotmonitor/health/checks.py).
+    evaluation failed, or that errored (see pilotmonitor/health/checks.py);
+  - linked tables mixing pseudonymisation key versions (run `pilotmonitor rekey`).
 warnings (shown, not blocking): stale senders (a period overdue), warning-severity
 validation failures and checks, checks not run because something upstream blocked,
-duplicates, deliveries not validated yet, no check results recorded yet.
+duplicates, deliveries flagged for review by the redelivery rules, deliveries not
+validated yet, no check results recorded yet.
 
 Per source it also lists the top quarantine reasons and the top validation failures,
 with counts and the deliveries they hit (pilotmonitor/health/reasons.py).
@@ -39,6 +41,7 @@ from pilotmonitor.health.cadence import load_cadences
 from pilotmonitor.health.checks import CheckResult, checks_from_instance, latest_check_results
 from pilotmonitor.health.freshness import SourceFreshness, all_freshness
 from pilotmonitor.health.reasons import quarantine_reasons, validation_failures
+from pilotmonitor.health.register_flags import register_flags
 
 __all__ = ["CheckResult", "Status", "SourceStatus", "checks_from_instance", "collect_status", "latest_check_results", "status_from_files"]
 
@@ -331,6 +334,9 @@ def collect_status(
             warnings.append(f"{name}: {len(status.freshness.stale)} stale sender(s)")
         if counts["duplicate"]:
             warnings.append(f"{name}: {counts['duplicate']} duplicate deliver{'y' if counts['duplicate'] == 1 else 'ies'} (ignored)")
+    flagged_blocking, flagged_warnings = register_flags(conn)  # redelivery reviews, key versions
+    blocking += flagged_blocking
+    warnings += flagged_warnings
     if validation_table is None and not deliveries.empty:
         warnings.append("deliveries not validated yet (no validation results in the warehouse)")
     if checks is None:

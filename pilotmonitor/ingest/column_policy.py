@@ -59,7 +59,7 @@ COLUMNS: dict[str, str] = {
     # made by the pipeline
     "delivery_id": DIGEST, "sha256": DIGEST,
     "row_locator": TEXT, "path": TEXT, "error": TEXT, "reason": TEXT, "duplicate_of": TEXT, "superseded_by": TEXT,
-    "messages_ignored": TEXT, "target_table": CODE, "reason_code": CODE, "source": CODE, "sender": CODE,
+    "messages_ignored": TEXT, "review": TEXT, "rekeyed_at": DATE, "target_table": CODE, "reason_code": CODE, "source": CODE, "sender": CODE,
     "period": CODE, "status": CODE, "registered_at": DATE, "delivered_on": DATE, "is_current": FLAG,
     "size_bytes": MEASURE, "rows_read": MEASURE, "rows_loaded": MEASURE, "rows_quarantined": MEASURE,
     # codes and categories

@@ -3,6 +3,8 @@
 For each file of the source in the landing area:
 - already registered under the same path with the same content: nothing to do;
 - same content as another registered file: registered as a duplicate, nothing loaded;
+- same content (same sender) as a loaded delivery with rows for another period:
+  registered as a duplicate flagged for the steward, nothing loaded (redelivery.py);
 - otherwise read (pseudonymising at the edge); its rows, its quarantine rows and its
   register row with the counts (rows read = rows loaded + rows quarantined, asserted
   by the reader contract) are written together with those of the deliveries around
@@ -15,7 +17,8 @@ For each file of the source in the landing area:
   files of the source still load. An unexpected error rolls back the open batch (its
   deliveries stay unregistered, so the next run loads them) and is raised.
 Afterwards, per slot (source, sender, period) the latest delivery is current and the
-earlier ones are marked superseded by it; both stay in the warehouse.
+earlier ones are marked superseded by it; both stay in the warehouse. Two files of a slot
+with the same latest delivery date and different content are flagged for the steward.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
-from pilotmonitor.ingest import identifier_forms, warehouse_raw
+from pilotmonitor.ingest import identifier_forms, redelivery, warehouse_raw
 from pilotmonitor.ingest.contracts import DeliveryError, ReadOutput, ReadResult, Rows, add_counts, iter_parts, rows_frame, scrub
 from pilotmonitor.ingest.deliveries import Delivery, UnrecognisedDelivery, describe, landing_entries, landing_files, parse_name, recognise, sha256_of
 from pilotmonitor.ingest.read_ahead import read_ahead
@@ -72,7 +76,8 @@ class _Counts:
     ignored: dict[str, int] = field(default_factory=dict)
 
 
-def _register_row(delivery: Delivery, status: str, error: str | None = None, result: ReadResult | _Counts | None = None, duplicate_of: str | None = None) -> dict:
+def _register_row(delivery: Delivery, status: str, error: str | None = None, result: ReadResult | _Counts | None = None, duplicate_of: str | None = None,
+                  key_version: str | None = None, review: str | None = None) -> dict:
     if isinstance(result, ReadResult):
         result = _Counts(result.rows_read, sum(len(t) for t in result.tables.values()), len(result.quarantine), result.ignored)
     return {
@@ -94,6 +99,8 @@ def _register_row(delivery: Delivery, status: str, error: str | None = None, res
         "superseded_by": None,
         "is_current": False,
         "messages_ignored": json.dumps(dict(sorted(result.ignored.items()))) if result and result.ignored else None,
+        "key_version": key_version if status == "loaded" else None,
+        "review": review,
     }
 
 
@@ -192,15 +199,22 @@ def _concat_alike(frames: list) -> list:
 MIN_FILES_FOR_WORKERS = 64
 
 
-def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str, tables: list[str], reader: Reader, workers: int = 1) -> LoadSummary:
+def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str, tables: list[str], reader: Reader, workers: int = 1,
+                key_version: str | None = None) -> LoadSummary:
     """Load the source's new and changed deliveries; ``workers`` > 1 reads them in that
-    many processes (``reader`` must then be picklable) while this process writes."""
+    many processes (``reader`` must then be picklable) while this process writes.
+    ``key_version`` is the version of the key the reader pseudonymises with (None for
+    sources that identify nobody), recorded per delivery."""
     warehouse_raw.ensure_schema(conn)
     summary = LoadSummary(source)
+    files = files_of_source(landing_dir, source)
+    present = {path.relative_to(landing_dir).as_posix() for path in files}
+    redelivery.forget_removed_duplicates(conn, source, present)
     registered = {row[0]: (row[1], row[2]) for row in conn.execute("select path, sha256, delivery_id from raw.deliveries where source = ?", [source]).fetchall()}
     loaded_ids = {row[0]: row[1] for row in conn.execute("select delivery_id, path from raw.deliveries where status = 'loaded'").fetchall()}
+    held = redelivery.loaded_content(conn, source)
     todo = []
-    for path in files_of_source(landing_dir, source):
+    for path in files:
         delivery = describe(landing_dir, path)
         previous = registered.get(delivery.path)
         if previous and previous[0] == delivery.sha256:
@@ -212,7 +226,7 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
     seen = set(loaded_ids)
     ahead = set()
     for index, (_, delivery, _) in enumerate(todo):
-        if delivery.delivery_id not in seen:
+        if delivery.delivery_id not in seen and redelivery.other_period_original(delivery, held) is None:
             ahead.add(index)
             seen.add(delivery.delivery_id)
     handles = None
@@ -226,12 +240,16 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
             if previous:
                 _delete_delivery(conn, delivery.path, previous[1], tables)
                 loaded_ids = {k: v for k, v in loaded_ids.items() if v != delivery.path}
+            original = redelivery.other_period_original(delivery, held)
             if delivery.delivery_id in loaded_ids:
                 row = _register_row(delivery, "duplicate", duplicate_of=loaded_ids[delivery.delivery_id])
+            elif original is not None:
+                row = _register_row(delivery, "duplicate", duplicate_of=original.path, review=redelivery.other_period_reason(delivery, original))
             else:
-                row = _load_one(batch, delivery, tables, read)
+                row = _load_one(batch, delivery, tables, read, key_version)
                 if row["status"] == "loaded":
                     loaded_ids[delivery.delivery_id] = delivery.path
+                    held.setdefault(redelivery.content_key(delivery), redelivery.Held(delivery.path, delivery.period, row["rows_read"]))
             batch.register.append(row)
             summary.new.append(row)
             if batch.rows >= BATCH_ROWS or len(batch.register) >= BATCH_DELIVERIES:
@@ -243,11 +261,11 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
     finally:
         if handles is not None:
             handles.close()
-    mark_current(conn, source)
+    mark_current(conn, source, present)
     return summary
 
 
-def _load_one(batch: _Batch, delivery: Delivery, tables: list[str], read: Callable[[], ReadOutput]) -> dict:
+def _load_one(batch: _Batch, delivery: Delivery, tables: list[str], read: Callable[[], ReadOutput], key_version: str | None = None) -> dict:
     counts = _Counts()
     written = False   # part of this delivery already written to the tables (a large file)
     try:
@@ -267,7 +285,7 @@ def _load_one(batch: _Batch, delivery: Delivery, tables: list[str], read: Callab
                 batch.conn.execute(f"delete from raw.{table} where delivery_id = ?", [delivery.delivery_id])
             batch.conn.execute("delete from raw.quarantine where delivery_id = ? and path = ?", [delivery.delivery_id, delivery.path])
         return _register_row(delivery, "failed", error=scrub(str(exc)))
-    return _register_row(delivery, "loaded", result=counts)
+    return _register_row(delivery, "loaded", result=counts, key_version=key_version)
 
 
 def _buffer_part(batch: _Batch, part: ReadResult, delivery: Delivery, tables: list[str]) -> None:
@@ -281,8 +299,22 @@ def _buffer_part(batch: _Batch, part: ReadResult, delivery: Delivery, tables: li
         batch.add("quarantine", delivery.delivery_id, part.quarantine, {"path": delivery.path, "source": delivery.source})
 
 
-def mark_current(conn: duckdb.DuckDBPyConnection, source: str) -> None:
-    """Per slot the latest loaded delivery is current; earlier ones are superseded by it."""
+def mark_current(conn: duckdb.DuckDBPyConnection, source: str, present: set[str] | None = None) -> None:
+    """Per slot the latest loaded delivery is current; earlier ones are superseded by it.
+    Between files of the same delivery date one still in the landing area (``present``;
+    None: all) wins, so a steward resolves a same-date conflict by deleting the wrong
+    file; such conflicts are flagged for review."""
+    if present is None:
+        present = {row[0] for row in conn.execute("select path from raw.deliveries where source = ?", [source]).fetchall()}
+    conn.register("_present", pd.DataFrame({"path": sorted(present)}, dtype=object))
+    try:
+        _rank_slots(conn, source)
+        redelivery.flag_same_date_conflicts(conn, source)
+    finally:
+        conn.unregister("_present")
+
+
+def _rank_slots(conn: duckdb.DuckDBPyConnection, source: str) -> None:
     conn.execute(
         """
         update raw.deliveries as d
@@ -294,7 +326,7 @@ def mark_current(conn: duckdb.DuckDBPyConnection, source: str) -> None:
                    first_value(path) over slot as current_path
             from raw.deliveries
             where source = ? and status = 'loaded'
-            window slot as (partition by source, sender, period order by delivered_on desc, path desc)
+            window slot as (partition by source, sender, period order by delivered_on desc, path in (select path from _present) desc, path desc)
         ) as ranked
         where d.path = ranked.path
         """,

@@ -107,3 +107,16 @@ def read_delivery(source: str, ctx: ReadContext, path: Path, delivery: Delivery)
     """The source's reader as a module-level function: picklable (with functools.partial)
     for reading in worker processes."""
     return SOURCES_BY_NAME[source].read(path, delivery, ctx)
+
+
+def known_product_codes(conn) -> frozenset[str] | None:
+    """The product codes of the current product list (the iJw readers quarantine others);
+    None before a product list is loaded."""
+    rows = conn.execute(
+        """
+        select distinct p.product_code
+        from raw.product_list p join raw.deliveries d on d.delivery_id = p.delivery_id and d.status = 'loaded'
+        where d.is_current
+        """
+    ).fetchall()
+    return frozenset(r[0] for r in rows) if rows else None

@@ -34,6 +34,15 @@ DELIVERY_COLUMNS = {
     # Valid messages of types the warehouse does not use, per type, as JSON ({"JW302": 3});
     # null when the delivery held none (and for sources without such messages).
     "messages_ignored": "VARCHAR",
+    # Version of the pseudonymisation key the delivery's rows were pseudonymised with;
+    # null for sources that identify nobody (pilotmonitor/ingest/key_versions.py).
+    "key_version": "VARCHAR",
+    # Why a steward must look at this delivery (pilotmonitor/ingest/redelivery.py); null
+    # when nothing is to be reviewed.
+    "review": "VARCHAR",
+    # When `pilotmonitor rekey` last re-pseudonymised the rows (the incremental facts
+    # rebuild from it); registered_at stays, it orders deliveries of the same facts.
+    "rekeyed_at": "TIMESTAMP",
 }
 
 
@@ -49,17 +58,35 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     )
     for table, columns in RAW_TABLES.items():
         conn.execute(f"create table if not exists {SCHEMA}.{table} (delivery_id VARCHAR, row_locator VARCHAR, {_columns_sql(columns)})")
-    _add_missing_columns(conn, {"deliveries": DELIVERY_COLUMNS, **RAW_TABLES})
+    added = _add_missing_columns(conn, {"deliveries": DELIVERY_COLUMNS, **RAW_TABLES})
+    if ("deliveries", "key_version") in added:
+        _backfill_key_versions(conn)
 
 
-def _add_missing_columns(conn: duckdb.DuckDBPyConnection, tables: dict[str, dict[str, str]]) -> None:
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, tables: dict[str, dict[str, str]]) -> set[tuple[str, str]]:
     """A table made before a column existed gets it (null for the rows it holds); the
-    columns present are read once, so an up-to-date warehouse costs one query."""
+    columns present are read once, so an up-to-date warehouse costs one query. Returns
+    the (table, column) pairs added."""
     present = set(conn.execute("select table_name, column_name from information_schema.columns where table_schema = ?", [SCHEMA]).fetchall())
+    added = set()
     for table, columns in tables.items():
         for name, kind in columns.items():
             if (table, name) not in present:
                 conn.execute(f'alter table {SCHEMA}.{table} add column "{name}" {kind.replace(" PRIMARY KEY", "")}')
+                added.add((table, name))
+    return added
+
+
+def _backfill_key_versions(conn: duckdb.DuckDBPyConnection) -> None:
+    """A register made before deliveries recorded their key version takes it from the
+    rows it loaded (each delivery is read under one key)."""
+    for table, columns in RAW_TABLES.items():
+        if "key_version" in columns:
+            conn.execute(
+                f"""update {SCHEMA}.deliveries as d set key_version = r.key_version
+                    from (select delivery_id, min(key_version) as key_version from {SCHEMA}.{table} group by delivery_id) as r
+                    where d.delivery_id = r.delivery_id and d.status = 'loaded' and d.key_version is null"""
+            )
 
 
 def insert_frame(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns: dict[str, str]) -> None:

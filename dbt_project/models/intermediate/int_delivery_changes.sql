@@ -1,5 +1,5 @@
 -- For incremental facts: per delivery, when it changed the warehouse (its registration,
--- or the registration of the delivery that superseded it) and the earliest month its rows
+-- the registration of the delivery that superseded it, or its re-pseudonymisation) and the earliest month its rows
 -- talk about. Facts keyed by month rebuild from the earliest month any delivery changed
 -- since their last build.
 with first_dates as (
@@ -27,7 +27,12 @@ with first_dates as (
 registered as (
     select
         deliveries.delivery_id,
-        max(case when superseder.registered_at > deliveries.registered_at then superseder.registered_at else deliveries.registered_at end) as changed_at
+        -- a rekeyed delivery (`pilotmonitor rekey`) changed every pseudonym it holds
+        max(case
+            when deliveries.rekeyed_at > deliveries.registered_at and (superseder.registered_at is null or deliveries.rekeyed_at > superseder.registered_at) then deliveries.rekeyed_at
+            when superseder.registered_at > deliveries.registered_at then superseder.registered_at
+            else deliveries.registered_at
+        end) as changed_at
     from {{ source('raw', 'deliveries') }} as deliveries
     left join {{ source('raw', 'deliveries') }} as superseder on superseder.path = deliveries.superseded_by
     where deliveries.status = 'loaded'

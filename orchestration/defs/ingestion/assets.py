@@ -4,7 +4,9 @@ landing area into the raw layer, pseudonymising at the edge.
 Assets are incremental by content: a run reads only files it has not registered yet
 (a new monthly delivery loads only itself), so re-running changes nothing. Each source
 asset carries two blocking checks: its row accounting, and the leak scan (no BSN or
-onderwijsnummer, no name or street from the landing area in its tables).
+onderwijsnummer, no name or street from the landing area in its tables); a source that
+identifies people a third, one key version across the linked tables; and every source a
+warning for the deliveries a steward must review (redelivery rules).
 """
 
 import functools
@@ -16,10 +18,11 @@ import dagster as dg
 import pandas as pd
 
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
-from pilotmonitor.ingest import leak_scan, warehouse_raw
+from pilotmonitor.ingest import leak_scan, redelivery, warehouse_raw
+from pilotmonitor.ingest.key_versions import key_version_problems
 from pilotmonitor.ingest.loader import load_source
 from pilotmonitor.ingest.pseudonymise import PseudonymKeyError, Pseudonymiser, demo_key_path, load_key
-from pilotmonitor.ingest.sources import SOURCES, ReadContext, Source, read_delivery
+from pilotmonitor.ingest.sources import SOURCES, ReadContext, Source, known_product_codes, read_delivery
 
 GROUP = "ingestion"
 PREVIEW_ROWS = 40
@@ -43,17 +46,6 @@ def _pseudonymiser(context: dg.AssetExecutionContext, settings) -> Pseudonymiser
     if key.version == "demo":
         context.log.warning(f"DEMO MODE: pseudonyms use a local demo key in {demo_key_path(settings.data_dir).parent} (not for real data)")
     return Pseudonymiser(key)
-
-
-def _known_product_codes(conn) -> frozenset[str] | None:
-    rows = conn.execute(
-        """
-        select distinct p.product_code
-        from raw.product_list p join raw.deliveries d on d.delivery_id = p.delivery_id and d.status = 'loaded'
-        where d.is_current
-        """
-    ).fetchall()
-    return frozenset(r[0] for r in rows) if rows else None
 
 
 def _summary_metadata(summary, conn, source: Source) -> dict:
@@ -84,6 +76,9 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
         check_specs=[
             dg.AssetCheckSpec("row_accounting", asset=asset_name(source), blocking=True, description="rows read = rows loaded + rows quarantined, per delivery, and the register matches the tables"),
             dg.AssetCheckSpec("no_identifier_leak", asset=asset_name(source), blocking=True, description="no BSN/onderwijsnummer and no name or street from the landing area in this source's raw tables, its quarantine rows and its delivery register rows"),
+            dg.AssetCheckSpec("redelivery_review", asset=asset_name(source), blocking=False, description="no delivery waits for the steward: a copy of another period's content (not loaded), or two files of one slot with the same delivery date and different content"),
+            *([dg.AssetCheckSpec("one_key_version", asset=asset_name(source), blocking=True, description="the current deliveries whose rows carry pseudonyms (every source that identifies people) share one key version; otherwise run `pilotmonitor rekey`")]
+              if source.identifies_people else []),
         ],
     )
     def _asset(context: dg.AssetExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource):
@@ -96,14 +91,17 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
             context.log.warning(f"iJw XSDs not found at {settings.ijw_xsd_dir}: messages are parsed without schema validation")
         with warehouse.get_connection() as conn:
             warehouse_raw.ensure_schema(conn)
-            ctx = ReadContext(pseudonymiser, schema_dir, _known_product_codes(conn) if source.depends_on else None)
+            ctx = ReadContext(pseudonymiser, schema_dir, known_product_codes(conn) if source.depends_on else None)
             reader = functools.partial(read_delivery, source.name, ctx)
-            summary = load_source(conn, settings.landing_dir, source.name, source.tables, reader, workers=settings.read_workers)
+            summary = load_source(conn, settings.landing_dir, source.name, source.tables, reader, workers=settings.read_workers,
+                                  key_version=pseudonymiser.key_version if pseudonymiser else None)
             metadata = _summary_metadata(summary, conn, source)
             accounting = accounting_problems(conn, source)
             # The register too: a file name or an error message may carry a number.
             scanned = [f"raw.{t}" for t in source.tables] + ["raw.quarantine", "raw.deliveries"]
             leaks = leak_scan.scan_new_deliveries(conn, source.name, scanned, lambda: leak_scan.landing_name_tokens(settings.landing_dir))
+            reviews = redelivery.review_items(conn, source.name)
+            key_problems = key_version_problems(conn) if source.identifies_people else []
         for row in summary.new:
             if row["status"] == "failed":
                 context.log.error(f"delivery failed: {row['error']}")
@@ -115,6 +113,23 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={"leaks": dg.MetadataValue.md("\n".join(f"- {l.table}.{l.column}: {l.rows} value(s) that look like a {l.kind.replace('_', ' ')}" for l in leaks) or "none")},
         )
+        yield dg.AssetCheckResult(
+            check_name="redelivery_review",
+            passed=not reviews,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"{len(reviews)} deliver{'y' if len(reviews) == 1 else 'ies'} for the steward to review: " + reviews[0][2] if reviews else "nothing to review",
+            metadata={"deliveries": dg.MetadataValue.md("\n".join(f"- {reason}" for _, _, reason in reviews) or "none")},
+        )
+        if source.identifies_people:
+            for problem in key_problems:
+                context.log.error(problem)
+            yield dg.AssetCheckResult(
+                check_name="one_key_version",
+                passed=not key_problems,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description=key_problems[0] if key_problems else "one key version",
+                metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in key_problems) or "none")},
+            )
 
     return _asset
 
