@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 from typing import IO
 
-from pilotmonitor.ingest.limits import ParseLimits, megabytes
+from pilotmonitor.ingest.limits import ParseLimits, megabytes, sizes
 
 READ_CAP = 1 << 20  # largest block handed out per read(), whatever size was asked for
 
@@ -38,19 +38,18 @@ class LimitExceeded(Exception):
 
 
 def file_problem(path: Path, limits: ParseLimits) -> LimitExceeded | None:
-    size = Path(path).stat().st_size
-    if size > limits.file_bytes:
-        return LimitExceeded(f"file size {megabytes(size)} over the {megabytes(limits.file_bytes)} limit for one file", "file_bytes")
+    actual = Path(path).stat().st_size
+    if actual > limits.file_bytes:
+        size, allowed = sizes(actual, limits.file_bytes)
+        return LimitExceeded(f"file size {size} over the {allowed} limit for one file", "file_bytes")
     return None
 
 
 def member_problem(info: zipfile.ZipInfo, limits: ParseLimits) -> LimitExceeded | None:
     """A member over a limit by its directory entry alone (declared sizes)."""
     if info.file_size > limits.member_bytes:
-        return LimitExceeded(
-            f"member {info.filename}: uncompressed size {megabytes(info.file_size)} over the {megabytes(limits.member_bytes)} limit for one member",
-            "member_bytes",
-        )
+        size, allowed = sizes(info.file_size, limits.member_bytes)
+        return LimitExceeded(f"member {info.filename}: uncompressed size {size} over the {allowed} limit for one member", "member_bytes")
     if info.file_size >= ParseLimits.RATIO_MIN_BYTES and info.file_size > limits.compression_ratio * max(info.compress_size, 1):
         ratio = info.file_size / max(info.compress_size, 1)
         return LimitExceeded(
@@ -65,10 +64,8 @@ def archive_problem(infos: list[zipfile.ZipInfo], limits: ParseLimits) -> LimitE
     """The archive as a whole: all members together, uncompressed (declared)."""
     total = sum(info.file_size for info in infos)
     if total > limits.archive_bytes:
-        return LimitExceeded(
-            f"{len(infos)} members expand to {megabytes(total)} in all, over the {megabytes(limits.archive_bytes)} limit for one archive",
-            "archive_bytes",
-        )
+        size, allowed = sizes(total, limits.archive_bytes)
+        return LimitExceeded(f"{len(infos)} members expand to {size} in all, over the {allowed} limit for one archive", "archive_bytes")
     return None
 
 
@@ -76,7 +73,7 @@ class BoundedStream:
     """A binary stream that raises LimitExceeded once what it passed on crosses a limit.
 
     ``xml`` adds the element and text-run counts. ``what`` names the stream in reasons
-    ("member JW323_1.xml", "the file").
+    ("member JW323_1.xml").
     """
 
     def __init__(self, stream: IO[bytes], what: str, limits: ParseLimits, max_bytes: int, *, xml: bool = True):
@@ -123,3 +120,18 @@ class BoundedStream:
     def _check_run(self, run: int) -> None:
         if run > self._limits.text_bytes:
             raise LimitExceeded(f"{self._what}: a text value or tag longer than the {megabytes(self._limits.text_bytes)} limit", "text_bytes")
+
+
+# lxml parser options for delivered XML: no entity expansion, no network, no DTD loading,
+# and libxml2's own caps kept (huge_tree off: depth 256, one text node 10,000,000 bytes).
+SAFE_XML_OPTIONS: dict[str, object] = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False, "remove_comments": True, "remove_pis": True}
+
+
+def release_element(element) -> None:
+    """Free a processed element and the already processed siblings before it, so an
+    iterparse tree stays small whatever the document's size."""
+    element.clear(keep_tail=False)
+    parent = element.getparent()
+    if parent is not None:
+        while element.getprevious() is not None:
+            del parent[0]

@@ -29,27 +29,34 @@ ENV_PREFIX = "PILOTMONITOR_LIMIT_"
 @dataclass(frozen=True)
 class ParseLimits:
     # A delivered file as stored (ZIP, XLSX, CSV): far above any real export (the
-    # largest generated iJw archive is under 1 MB, a national flat extract tens of MB).
+    # largest generated iJw archive is 282 KB, a school export 368 KB).
     file_bytes: int = 1024 * MiB
     # One ZIP member (an iJw message, a worksheet) uncompressed, declared and as read:
-    # about ten times a real JW323 of a large municipality (tens of MB).
-    member_bytes: int = 256 * MiB
-    # All members of one archive together, uncompressed.
+    # three times a real JW323 of a large municipality's big provider (tens of MB, say
+    # 40), 1,600 times the largest the generator writes at national scale (81 KB).
+    member_bytes: int = 128 * MiB
+    # All members of one archive together, uncompressed (generated: at most 940 KB for
+    # a municipality's month; a real large municipality's month: hundreds of MB).
     archive_bytes: int = 1024 * MiB
-    # Uncompressed / compressed size of a member over 1 MiB. Real iJw members compress
-    # 5-20 times, a generated declaration repeating one line 78 times; deflate
+    # Uncompressed / compressed size of a member over 1 MiB. Generated iJw members
+    # compress at most 25 times, a test declaration repeating one line 78 times; deflate
     # bombs reach 1,000.
     compression_ratio: int = 200
     # Element start tags in one XML member, counted from its bytes as they stream
-    # (every '<' that does not open an end tag, comment, PI or CDATA). 8 million is a
-    # real-shaped member of 280 MB; an element in an unreleased tree costs about
-    # 130 bytes, so this also caps a tree of empty elements at about 1 GB.
-    elements: int = 8_000_000
+    # (every '<' that does not open an end tag, comment, PI or CDATA). A real-shaped
+    # member has one per 41.5 bytes, so 4 million fit a member at member_bytes; a tree
+    # of empty elements that no reader releases costs about 120 bytes an element, so this
+    # caps the worst case at about 0.5 GB per reading process.
+    elements: int = 4_000_000
     # Longest run of bytes without '<' in an XML member: a text node or a tag with its
     # attributes. iJw values are at most a few hundred characters (Commentaar: 4,000).
     text_bytes: int = 1 * MiB
-    # One CSV line (a record may span lines inside quotes; each line is bounded).
+    # One CSV line (a record may span lines inside quotes; each line is bounded, and
+    # Python's csv module refuses a field over 131,072 characters).
     line_chars: int = 1 * MiB
+    # The grid of a worksheet from its first to its last cell reference (rows by
+    # columns): python-calamine allocates it whole, about 32 bytes a cell.
+    cells: int = 10_000_000
     # Members up to this size are parsed as a whole tree and validated in one call
     # (fast, and every product of an invalid message is quarantined); larger ones are
     # validated while streaming and read in parts (memory flat whatever their size).
@@ -67,6 +74,11 @@ class ParseLimits:
 
 DEFAULT_LIMITS = ParseLimits()
 
+# Fixed by libxml2 with huge_tree off (lxml's default, kept): nesting depth and one text
+# node. Not settable here; our own text_bytes is lower, iJw messages nest about 8 deep.
+XML_MAX_DEPTH = 256
+XML_MAX_TEXT_BYTES = 10_000_000
+
 
 def current_limits() -> ParseLimits:
     """The defaults with any PILOTMONITOR_LIMIT_<NAME> environment variables applied."""
@@ -81,6 +93,12 @@ def current_limits() -> ParseLimits:
         except ValueError:
             raise ValueError(f"{variable} must be a whole number of {'bytes' if f.name.endswith('bytes') else 'units'}, got {text!r}") from None
     return replace(DEFAULT_LIMITS, **overrides) if overrides else DEFAULT_LIMITS
+
+
+def sizes(actual: int, limit: int) -> tuple[str, str]:
+    """Two sizes for a reason, exact when rounding would show them equal."""
+    shown = megabytes(actual), megabytes(limit)
+    return shown if shown[0] != shown[1] else (f"{actual:,} bytes", f"{limit:,}-byte")
 
 
 def megabytes(n: int) -> str:

@@ -122,10 +122,11 @@ from typing import IO, Any
 import pandas as pd
 from lxml import etree
 
-from pilotmonitor.ingest.bounded import BoundedStream, LimitExceeded, archive_problem, file_problem, member_problem
+from pilotmonitor.ingest.bounded import SAFE_XML_OPTIONS, BoundedStream, LimitExceeded, archive_problem, file_problem, member_problem
+from pilotmonitor.ingest.bounded import release_element as _release
 from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, Rows, combine_parts, empty_quarantine, quarantine_rows, scrub_numbers
 from pilotmonitor.ingest.deliveries import Delivery
-from pilotmonitor.ingest.limits import ParseLimits, current_limits
+from pilotmonitor.ingest.limits import XML_MAX_DEPTH, ParseLimits, current_limits
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
 
 __all__ = ["BERICHTCODES", "IGNORED_TYPES", "MESSAGE_TYPES", "PART_ROWS", "iter_ijw_archive", "read_ijw_archive"]
@@ -186,7 +187,7 @@ _IGNORED_BY_CODE = {BERICHTCODES[name]: name for name in IGNORED_TYPES}
 
 # Elements the extraction reacts to (any namespace; the type is checked separately).
 _EVENT_TAGS = tuple(f"{{*}}{name}" for name in ("Header", "Client", "Bsn", "Prestatie", "DeclaratieNummer", "DeclaratiePeriode", "DeclaratieDagtekening"))
-_PARSER_OPTIONS: dict[str, Any] = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False, "remove_comments": True, "remove_pis": True}
+_PARSER_OPTIONS: dict[str, Any] = SAFE_XML_OPTIONS
 
 
 def _data_columns(table: str) -> list[str]:
@@ -658,15 +659,6 @@ class _MemberExtraction:
         self.rows.append((*_DATA_GETTERS[self.kind.table](values), locator, bsn, code, detail))
 
 
-def _release(element: Any) -> None:
-    """Free a processed element and the already processed siblings before it."""
-    element.clear(keep_tail=False)
-    parent = element.getparent()
-    if parent is not None:
-        while element.getprevious() is not None:
-            del parent[0]
-
-
 def _consume(events: Iterable[tuple[str, Any]], member: str, kind: MessageType | None, streaming: bool, batch_rows: int | None) -> Iterator[tuple[MessageType, list[tuple]]]:
     """Buffered rows of one member: every ``batch_rows`` rows when given, the rest at the end."""
     state: _MemberExtraction | None = None
@@ -759,12 +751,25 @@ def _peek_type(stream: Any) -> tuple[MessageType, bytes]:
     return kind, b"".join(head)
 
 
+# lxml's iterparse keeps one error log across parses (an exception's error_log lists
+# earlier documents' errors too), so only the exception's own message is used here.
+def _syntax_rejection(exc: etree.XMLSyntaxError, table: str = SOURCE_TABLE) -> _MemberRejected:
+    """A parse error: a limit of libxml2 itself (huge_tree off), or not well-formed XML."""
+    text = str(exc)
+    if "Excessive depth" in text:
+        return _MemberRejected("limit_exceeded", f"elements nested deeper than {XML_MAX_DEPTH} (the XML parser's own limit)", table)
+    if "XML_PARSE_HUGE" in text or "huge text node" in text:
+        return _MemberRejected("limit_exceeded", "over a limit of the XML parser (" + re.split(r",? (?:use|try) XML_PARSE_HUGE", text)[0] + ")", table)
+    return _MemberRejected("schema_invalid", f"not well-formed XML: {text}", table)
+
+
 def _streaming_error(exc: etree.XMLSyntaxError, kind: MessageType, products: int) -> _MemberRejected:
-    """A validating parse stops on either kind of error; say which it was."""
-    errors = [e for e in exc.error_log if e.domain_name == "SCHEMASV"][:MAX_SCHEMA_ERRORS]
-    if errors:
-        return _MemberRejected("schema_invalid", f"{kind.name}: " + "; ".join(f"line {e.line}: {e.message}" for e in errors), kind.table, products)
-    return _MemberRejected("schema_invalid", f"not well-formed XML: {exc}", kind.table)
+    """A validating parse stops on either kind of error; say which it was (libxml2's
+    schema errors name the element first)."""
+    text = str(exc)
+    if text.startswith("Element '"):
+        return _MemberRejected("schema_invalid", f"{kind.name}: {text}", kind.table, products)
+    return _syntax_rejection(exc, kind.table)
 
 
 def _validate_streaming(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Path, limits: ParseLimits) -> None:
@@ -795,7 +800,7 @@ def _validate_streaming(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_
                     _release(element)
         except etree.XMLSyntaxError as exc:
             if kind is None:
-                raise _MemberRejected("schema_invalid", f"not well-formed XML: {exc}") from None
+                raise _syntax_rejection(exc) from None
             raise _streaming_error(exc, kind, products) from None
     if not closed:
         raise _MemberRejected("schema_invalid", "not well-formed XML: the document ends before its root element is closed (truncated?)", kind.table, products)
@@ -834,7 +839,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Pa
                 if rows:
                     yield kind, rows
         except etree.XMLSyntaxError as exc:
-            raise _MemberRejected("schema_invalid", f"not well-formed XML: {exc}") from None
+            raise _syntax_rejection(exc) from None
     if not total:
         assert kind is not None
         what = kind.product or "Prestatie"
