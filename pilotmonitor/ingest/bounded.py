@@ -37,11 +37,14 @@ class LimitExceeded(Exception):
         self.limit = limit  # the ParseLimits field
 
 
-def file_problem(path: Path, limits: ParseLimits) -> LimitExceeded | None:
+def file_problem(path: Path, limits: ParseLimits, *, whole: bool = False) -> LimitExceeded | None:
+    """A file over its size limit; ``whole`` for a reader that holds the file in memory."""
     actual = Path(path).stat().st_size
-    if actual > limits.file_bytes:
-        size, allowed = sizes(actual, limits.file_bytes)
-        return LimitExceeded(f"file size {size} over the {allowed} limit for one file", "file_bytes")
+    limit, name = (limits.whole_file_bytes, "whole_file_bytes") if whole else (limits.file_bytes, "file_bytes")
+    if actual > limit:
+        size, allowed = sizes(actual, limit)
+        what = "a file read whole" if whole else "one file"
+        return LimitExceeded(f"file size {size} over the {allowed} limit for {what}", name)
     return None
 
 

@@ -31,6 +31,9 @@ class ParseLimits:
     # A delivered file as stored (ZIP, XLSX, CSV): far above any real export (the
     # largest generated iJw archive is 282 KB, a school export 368 KB).
     file_bytes: int = 1024 * MiB
+    # A file a reader holds whole (the public sources: DUO, CBS, the product list, read
+    # as one text): their real national files are a few MB (generated: 53 KB).
+    whole_file_bytes: int = 128 * MiB
     # One ZIP member (an iJw message, a worksheet) uncompressed, declared and as read:
     # three times a real JW323 of a large municipality's big provider (tens of MB, say
     # 40), 1,600 times the largest the generator writes at national scale (81 KB).

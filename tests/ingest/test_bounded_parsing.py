@@ -25,6 +25,7 @@ from pilotmonitor.ingest.limits import DEFAULT_LIMITS, current_limits
 from pilotmonitor.ingest.loader import load_source
 from pilotmonitor.ingest.readers import tabular
 from pilotmonitor.ingest.readers.ijw import iter_ijw_archive
+from pilotmonitor.ingest.readers.public_data import read_cbs_youth_care
 from pilotmonitor.ingest.readers.school_exports import read_school_absence
 from pilotmonitor.ingest.sources import IJW_TABLES, ReadContext, read_delivery
 from pilotmonitor.synth.dialects import Dialect
@@ -250,6 +251,14 @@ def test_csv_of_one_endless_line_is_refused_before_the_line_is_read_whole(tmp_pa
         _, rise = peak_rise(lambda: read_school_absence(path, delivery("school_absence"), PSEUDONYMISER))
     assert "line 2 is longer than the 1,048,576-character limit for one line" in error.value.problem
     assert "999" not in error.value.problem
+
+
+def test_public_file_read_whole_is_refused_over_its_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    limit(monkeypatch, whole_file_bytes=10_000)
+    path = tmp_path / "85098NED_TypedDataSet_20261031.json"
+    path.write_text('{"value": [' + ", ".join(['{"ID": 1}'] * 2000) + "]}")
+    with pytest.raises(DeliveryError, match=r"file size 22 KB over the 10 KB limit for a file read whole"):
+        read_cbs_youth_care(path, None)
 
 
 # ---------------------------------------------------------------------------------------------
