@@ -111,7 +111,7 @@ def main() -> None:
             ("school absence CSV (cp1252)", "csv", lambda landing: absence_file(landing, rows, Dialect("semicolon_cp1252"), rng), "-"),
             ("school absence XLSX", "csv", lambda landing: absence_file(landing, min(rows, 300_000), Dialect("xlsx"), rng), "-"),
             ("iJw JW323 in ZIP, no XSD", "ijw", lambda landing: jw323_archive(landing, rows, rng), "-"),
-            ("iJw JW323 in ZIP, XSD if <= 50 MB", "ijw", lambda landing: jw323_archive(landing, rows, rng), args.schemas),
+            ("iJw JW323 in ZIP, XSD (streamed)", "ijw", lambda landing: jw323_archive(landing, rows, rng), args.schemas),
         ]
         for label, kind, build, schemas in cases:
             with tempfile.TemporaryDirectory() as tmp:

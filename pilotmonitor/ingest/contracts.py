@@ -131,6 +131,7 @@ REASONS = {
     "invalid_code": "a value outside its code list",
     "unknown_product_code": "product code not in the product list",
     "schema_invalid": "message does not validate against the iJw 3.2 XSD",
+    "limit_exceeded": "larger than a parsing limit (pilotmonitor/ingest/limits.py): not read",
     "duplicate_row": "exact duplicate of an earlier row in the same delivery",
 }
 

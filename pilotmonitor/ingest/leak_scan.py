@@ -26,7 +26,6 @@ the check for as long as its delivery's rows are in the warehouse.
 
 from __future__ import annotations
 
-import io
 import re
 import zipfile
 from collections.abc import Callable
@@ -39,7 +38,9 @@ import pandas as pd
 from lxml import etree
 
 from pilotmonitor.ingest import column_policy, identifier_forms
+from pilotmonitor.ingest.bounded import SAFE_XML_OPTIONS, BoundedStream, LimitExceeded, archive_problem, file_problem, member_problem, release_element
 from pilotmonitor.ingest.deliveries import landing_files
+from pilotmonitor.ingest.limits import current_limits
 
 PERSON_COLUMNS_SCHOOL = {"achternaam", "roepnaam", "voornaam", "voornamen"}
 STREET_COLUMNS_SCHOOL = {"straat", "straatnaam"}
@@ -65,38 +66,57 @@ def _tokens(values: set[str]) -> set[str]:
     return out
 
 
-def _read_export(path: Path) -> pd.DataFrame:
-    if path.suffix.lower() == ".xlsx":
-        return pd.read_excel(path, dtype=str)
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    first = text.splitlines()[0] if text else ""
-    return pd.read_csv(io.StringIO(text), dtype=str, sep=";" if first.count(";") > first.count(",") else ",", on_bad_lines="skip")
-
-
 def _names_from_table(path: Path) -> tuple[set[str], set[str]]:
-    frame = _read_export(path)
-    normalised = {str(c).strip().lower(): c for c in frame.columns}
-    def values(columns: set[str]) -> set[str]:
-        return {v for name in columns if name in normalised for v in frame[normalised[name]].dropna().astype(str)}
-    return values(PERSON_COLUMNS_SCHOOL), values(STREET_COLUMNS_SCHOOL)
+    """Person and street names of a school export, read chunk by chunk through the
+    readers' own opening (tabular.open_table), so the same parsing limits apply."""
+    from pilotmonitor.ingest.readers.tabular import open_table
+
+    people: set[str] = set()
+    streets: set[str] = set()
+    with open_table(path) as table:
+        person_columns = [c for c in table.columns if c in PERSON_COLUMNS_SCHOOL]
+        street_columns = [c for c in table.columns if c in STREET_COLUMNS_SCHOOL]
+        for _, chunk in table.chunks:
+            for columns, found in ((person_columns, people), (street_columns, streets)):
+                for column in columns:
+                    found.update(v for v in chunk[column].dropna().astype(str) if v.strip())
+    return people, streets
+
+
+_NAME_TAGS = tuple(f"{{*}}{tag}" for tag in sorted(PERSON_TAGS_IJW | STREET_TAGS_IJW))
+# Elements released once read, so the tree stays small (a declaration has no names).
+_RELEASED_TAGS = ("{*}Client", "{*}Prestatie", "{*}Relatie")
 
 
 def _names_from_zip(path: Path) -> tuple[set[str], set[str]]:
+    """Person and street names of an iJw archive. Members over a parsing limit are
+    skipped (the reader quarantines them); the others stream through the same bounded
+    stream as in the reader, releasing each client, relation and line once read."""
     people: set[str] = set()
     streets: set[str] = set()
+    limits = current_limits()
+    if file_problem(path, limits) is not None:
+        return people, streets
     with zipfile.ZipFile(path) as archive:
-        for member in archive.namelist():
-            with archive.open(member) as handle:
-                for _, element in etree.iterparse(handle, events=("end",)):
-                    tag = etree.QName(element).localname
-                    if element.text and tag in PERSON_TAGS_IJW:
-                        people.add(element.text)
-                    elif element.text and tag in STREET_TAGS_IJW:
-                        streets.add(element.text)
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        if archive_problem(members, limits) is not None:
+            return people, streets
+        for info in members:
+            if member_problem(info, limits) is not None:
+                continue
+            with archive.open(info) as raw:
+                stream = BoundedStream(raw, f"member {info.filename}", limits, limits.member_bytes)
+                try:
+                    for _, element in etree.iterparse(stream, events=("end",), tag=_NAME_TAGS + _RELEASED_TAGS, **SAFE_XML_OPTIONS):
+                        tag = etree.QName(element).localname
+                        if element.text and tag in PERSON_TAGS_IJW:
+                            people.add(element.text)
+                        elif element.text and tag in STREET_TAGS_IJW:
+                            streets.add(element.text)
+                        elif tag in ("Client", "Prestatie", "Relatie"):
+                            release_element(element)
+                except (LimitExceeded, etree.XMLSyntaxError):
+                    continue  # the member is the reader's to quarantine; its names so far are kept
     return people, streets
 
 

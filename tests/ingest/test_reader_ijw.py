@@ -459,7 +459,7 @@ def sorted_quarantine(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_large_member_is_read_in_parts_that_combine_to_the_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ijw, "MAX_VALIDATED_MEMBER_BYTES", 0)  # every member counts as large: streamed in parts
+    monkeypatch.setenv("PILOTMONITOR_LIMIT_WHOLE_TREE_BYTES", "1")  # every member counts as large: streamed in parts
     lines = [line("DEC9", BSN_A, f"L{i}") for i in range(7)]
     lines[3] = line("DEC9", "123456789", "L3")  # an invalid BSN: quarantined in its part
     name, declaration = one(render_jw323, lines)
@@ -491,7 +491,7 @@ def test_small_members_are_never_split(tmp_path: Path) -> None:
 
 
 def test_large_member_breaking_part_way_keeps_its_earlier_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ijw, "MAX_VALIDATED_MEMBER_BYTES", 0)
+    monkeypatch.setenv("PILOTMONITOR_LIMIT_WHOLE_TREE_BYTES", "1")
     name, declaration = one(render_jw323, [line("DEC1", BSN_A, f"L{i}") for i in range(8)])
     truncated = declaration[: declaration.index(b"L5")]  # five complete lines: L4 is extracted after the second part
     path = write_archive(tmp_path, [(name, truncated)])
@@ -642,15 +642,17 @@ def test_without_schema_dir_validation_is_skipped_and_noted(tmp_path: Path) -> N
     assert result.rows_read == 5 and result.quarantine.empty
 
 
-def test_members_above_the_size_limit_are_streamed_unvalidated(tmp_path: Path, ijw_xsd_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_members_above_the_whole_tree_limit_are_validated_while_streaming(tmp_path: Path, ijw_xsd_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     name, request = one(render_jw315, [trajectory(1)])
     request = replace_once(request, f"<Bsn>{BSN_A}</Bsn>".encode(), b"<Bsn>12345678A</Bsn>")  # XSD-invalid
     path = write_archive(tmp_path, [(name, request)])
     assert read(path, ijw_xsd_dir).quarantine.reason_code.tolist() == ["schema_invalid"]
-    monkeypatch.setattr(ijw, "MAX_VALIDATED_MEMBER_BYTES", 100)
+    monkeypatch.setenv("PILOTMONITOR_LIMIT_WHOLE_TREE_BYTES", "100")
     result = read(path, ijw_xsd_dir)
-    assert result.quarantine.reason_code.tolist() == ["malformed_identifier"]  # row checks still apply
-    assert any(name in note and "without XSD validation" in note for note in result.notes)
+    (row,) = result.quarantine.to_dict("records")
+    assert (row["row_locator"], row["reason_code"]) == (name, "schema_invalid")
+    assert "JW315" in row["reason"] and "element Bsn" in row["reason"] and "12345678" not in row["reason"]
+    assert not any("without XSD validation" in note for note in result.notes)
 
 
 def test_compiled_schemas_are_cached(ijw_xsd_dir: Path) -> None:

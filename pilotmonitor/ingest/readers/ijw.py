@@ -46,18 +46,29 @@ Why streaming
 
 XSD validation and its trade-off
     Whole-document validation (``XMLSchema.validate``) needs the complete tree in memory
-    (roughly 5-10 times the member size in libxml2). Members up to MAX_VALIDATED_MEMBER_BYTES
-    (uncompressed) are therefore parsed whole, validated, then walked with ``iterwalk`` through
-    the same extraction code; larger members are streamed *without* validation and a note in
-    ReadResult.notes says which. The row-level checks below (BSN, dates, numbers, mandatory
-    elements, D/C code, product codes) still apply to them, so an unvalidated member cannot
-    crash the reader or smuggle an identifier through, but XSD code lists and patterns are not
-    enforced for it. lxml's streaming validation (``iterparse(schema=...)``) was tried and is
-    not used: with lxml 6.1 / libxml2 2.14 it accepts truncated documents when entity
-    resolution is off and crashes the interpreter on a document with an internal DTD subset.
-    Without a schema directory no member is validated (the loader decides; a note says so).
-    Compiled schemas are cached per (schema directory, message type); lxml validators are
-    not meant to be shared between threads, so run readers in processes (Dagster's default).
+    (roughly 5-10 times the member size in libxml2). Members up to
+    ``ParseLimits.whole_tree_bytes`` (uncompressed, as declared) are therefore parsed whole,
+    validated, then walked with ``iterwalk`` through the same extraction code. Larger members
+    are validated in a streaming pass of their own (``iterparse(schema=...)`` against the
+    schema of the type read from the member's first bytes, Client and Prestatie elements
+    released as they end: memory stays flat) and then streamed again to read their rows in
+    parts, so an invalid large member is quarantined whole, one row per product, like a
+    small one. One pass cannot do both with lxml 6.1 / libxml2 2.14: its validating
+    iterparse raises a schema error only when the parse ends (after every row was handed
+    out), and it accepts a document cut off after a complete element (so the root
+    element's end is required). The second pass costs about half the first (22 MB
+    declaration: 1.6 s validating, 0.8 s reading). Without a schema directory no member is
+    validated (the loader decides; a note says so). Compiled schemas are cached per (schema
+    directory, message type); lxml validators are not meant to be shared between threads,
+    so run readers in processes (Dagster's default).
+
+Parsing limits
+    Before a member is inflated, its declared size and compression ratio and the archive's
+    total are checked against ``limits.ParseLimits``; while it is read, the bytes actually
+    inflated, the element start tags and the longest text run are counted
+    (``bounded.BoundedStream``). A member over a limit is quarantined (reason code
+    ``limit_exceeded``, the reason names the member, the size or count and the limit); a
+    file or an archive over its limit fails as a whole (DeliveryError).
 
 Why scrub
     lxml's parse and validation errors echo the offending content ("The value '123456782' is
@@ -85,10 +96,10 @@ Parts
     rows, carries the remaining notes, among them the municipality note (counted over all
     parts). Notes appear in the part where they arise.
 
-    Members up to MAX_VALIDATED_MEMBER_BYTES (uncompressed, as declared) are buffered whole
+    Members up to ``whole_tree_bytes`` (uncompressed, as declared) are buffered whole
     and only added to a part once completely read, so the rule for a member that breaks is the
     same as without parts: it is quarantined once (locator: the member name) and its
-    extracted rows are discarded. Only larger members, which are streamed anyway, are split
+    extracted rows are discarded. Only larger members, which are streamed, are split
     into parts of PART_ROWS rows. If such a member breaks part-way (e.g. not well-formed after
     line 300,000), the rows already handed out in earlier parts stay loaded, the rows extracted
     since then are discarded, and one quarantine row (locator: the member name) says after
@@ -120,19 +131,21 @@ import pandas as pd
 from lxml import etree
 
 from pilotmonitor.ingest import column_policy, identifier_forms
+from pilotmonitor.ingest.bounded import SAFE_XML_OPTIONS, BoundedStream, LimitExceeded, archive_problem, file_problem, member_problem
+from pilotmonitor.ingest.bounded import release_element as _release
 from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, Rows, combine_parts, empty_quarantine, quarantine_rows, scrub_numbers
 from pilotmonitor.ingest.deliveries import Delivery
+from pilotmonitor.ingest.limits import XML_MAX_DEPTH, ParseLimits, current_limits
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
 
-__all__ = ["BERICHTCODES", "IGNORED_TYPES", "MAX_VALIDATED_MEMBER_BYTES", "MESSAGE_TYPES", "PART_ROWS", "iter_ijw_archive", "read_ijw_archive"]
-
-# Members larger than this (uncompressed, as declared in the ZIP directory) are streamed
-# without XSD validation: validation needs the whole tree in memory.
-MAX_VALIDATED_MEMBER_BYTES = 50_000_000
+__all__ = ["BERICHTCODES", "IGNORED_TYPES", "MESSAGE_TYPES", "PART_ROWS", "iter_ijw_archive", "read_ijw_archive"]
 
 # iter_ijw_archive hands out a part once this many rows (loaded + quarantined) are buffered;
-# a member larger than MAX_VALIDATED_MEMBER_BYTES is split into parts of this many rows.
+# a member larger than ParseLimits.whole_tree_bytes is split into parts of this many rows.
 PART_ROWS = 50_000
+# How far into a streamed member its root element and Header must appear, so the message
+# type (and with it the schema to validate against while streaming) is known.
+TYPE_PEEK_BYTES = 1 << 20
 
 SOURCE_TABLE = "ijw_messages"  # target_table of members whose message type is unknown
 PSEUDONYM_COLUMNS = ("client_pseudonym", "id_kind", "key_version")
@@ -183,7 +196,7 @@ _IGNORED_BY_CODE = {BERICHTCODES[name]: name for name in IGNORED_TYPES}
 
 # Elements the extraction reacts to (any namespace; the type is checked separately).
 _EVENT_TAGS = tuple(f"{{*}}{name}" for name in ("Header", "Client", "Bsn", "Prestatie", "DeclaratieNummer", "DeclaratiePeriode", "DeclaratieDagtekening"))
-_PARSER_OPTIONS: dict[str, Any] = {"resolve_entities": False, "no_network": True, "load_dtd": False, "remove_comments": True, "remove_pis": True}
+_PARSER_OPTIONS: dict[str, Any] = SAFE_XML_OPTIONS
 
 
 def _data_columns(table: str) -> list[str]:
@@ -646,15 +659,6 @@ class _MemberExtraction:
         self.rows.append((*_DATA_GETTERS[self.kind.table](values), locator, bsn, code, detail))
 
 
-def _release(element: Any) -> None:
-    """Free a processed element and the already processed siblings before it."""
-    element.clear(keep_tail=False)
-    parent = element.getparent()
-    if parent is not None:
-        while element.getprevious() is not None:
-            del parent[0]
-
-
 def _consume(events: Iterable[tuple[str, Any]], member: str, kind: MessageType | None, streaming: bool, batch_rows: int | None) -> Iterator[tuple[MessageType, list[tuple]]]:
     """Buffered rows of one member: every ``batch_rows`` rows when given, the rest at the end."""
     state: _MemberExtraction | None = None
@@ -704,9 +708,108 @@ def _validate(tree: Any, kind: MessageType, schema_dir: Path) -> None:
         raise _MemberRejected("schema_invalid", f"{kind.name}: " + "; ".join(errors), kind.table, products)
 
 
-def _member_events(stream: _GuardedStream, schema_dir: Path | None, validate: bool) -> tuple[Iterator[tuple[str, Any]], MessageType | None, bool]:
-    """Parse events of one member: whole-tree (validated) or streamed."""
-    if schema_dir is None or not validate:
+class _Replay:
+    """The bytes already read to find the message type, then the rest of the stream."""
+
+    def __init__(self, head: bytes, stream: Any):
+        self._head = head
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            block, self._head = (self._head, b"") if size is None or size < 0 else (self._head[:size], self._head[size:])
+            return block
+        return self._stream.read(size)
+
+
+def _peek_type(stream: Any) -> tuple[MessageType, bytes]:
+    """The message type from the start of a member (root namespace, else BerichtCode),
+    and the bytes read to find it, so the member can be validated while streaming."""
+    parser = etree.XMLPullParser(events=("start", "end"), **_PARSER_OPTIONS)
+    head: list[bytes] = []
+    root = header = None
+    read = 0
+    while read < TYPE_PEEK_BYTES:
+        block = stream.read(1 << 16)
+        if not block:
+            break
+        head.append(block)
+        read += len(block)
+        parser.feed(block)
+        for event, element in parser.read_events():
+            if root is None:
+                root = element
+            if event == "end" and _local(element.tag) == "Header" and element.getparent() is root:
+                header = element
+        if header is not None or (root is not None and _namespace(root.tag) in _BY_NAMESPACE):
+            break
+    if root is None:
+        raise _MemberRejected("schema_invalid", f"no root element in the first {read:,} bytes")
+    kind = detect_type(root, header)
+    if kind is None:
+        raise _unknown_type(root)
+    return kind, b"".join(head)
+
+
+# lxml's iterparse keeps one error log across parses (an exception's error_log lists
+# earlier documents' errors too), so only the exception's own message is used here.
+def _syntax_rejection(exc: etree.XMLSyntaxError, table: str = SOURCE_TABLE) -> _MemberRejected:
+    """A parse error: a limit of libxml2 itself (huge_tree off), or not well-formed XML."""
+    text = str(exc)
+    if "Excessive depth" in text:
+        return _MemberRejected("limit_exceeded", f"elements nested deeper than {XML_MAX_DEPTH} (the XML parser's own limit)", table)
+    if "XML_PARSE_HUGE" in text or "huge text node" in text:
+        return _MemberRejected("limit_exceeded", "over a limit of the XML parser (" + re.split(r",? (?:use|try) XML_PARSE_HUGE", text)[0] + ")", table)
+    return _MemberRejected("schema_invalid", f"not well-formed XML: {text}", table)
+
+
+def _streaming_error(exc: etree.XMLSyntaxError, kind: MessageType, products: int) -> _MemberRejected:
+    """A validating parse stops on either kind of error; say which it was (libxml2's
+    schema errors name the element first)."""
+    text = str(exc)
+    if text.startswith("Element '"):
+        return _MemberRejected("schema_invalid", f"{kind.name}: {text}", kind.table, products)
+    return _syntax_rejection(exc, kind.table)
+
+
+def _validate_streaming(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Path, limits: ParseLimits) -> None:
+    """Validate a large member against its XSD in one streaming pass, before any of its
+    rows is read, so an invalid member is quarantined whole like a small one.
+
+    lxml's validating iterparse reports a schema error only when the parse ends, so the
+    rows cannot be taken in the same pass; Client and Prestatie elements are released as
+    they end, so memory stays flat. It also accepts a document cut off after a complete
+    element, so the root element's end is required here.
+    """
+    kind: MessageType | None = None
+    products = 0
+    with _open_member(archive, info) as raw:
+        stream = _GuardedStream(BoundedStream(raw, f"member {info.filename}", limits, limits.member_bytes), info.filename)
+        try:
+            kind, head = _peek_type(stream)
+            counted = kind.product or "Prestatie"
+            tags = ("{*}Client", "{*}Prestatie", f"{{*}}{counted}", f"{{{kind.namespace}}}Bericht")
+            closed = False
+            for _, element in etree.iterparse(_Replay(head, stream), events=("end",), tag=tags, schema=schema_for(schema_dir, kind.name), **_PARSER_OPTIONS):
+                name = _local(element.tag)
+                if element.getparent() is None:
+                    closed = True
+                    continue
+                products += name == counted
+                if name in ("Client", "Prestatie"):
+                    _release(element)
+        except etree.XMLSyntaxError as exc:
+            if kind is None:
+                raise _syntax_rejection(exc) from None
+            raise _streaming_error(exc, kind, products) from None
+    if not closed:
+        raise _MemberRejected("schema_invalid", "not well-formed XML: the document ends before its root element is closed (truncated?)", kind.table, products)
+
+
+def _member_events(stream: Any, schema_dir: Path | None, whole: bool) -> tuple[Iterator[tuple[str, Any]], MessageType | None, bool]:
+    """Parse events of one member: whole-tree (validated) or streamed (a large member
+    was validated by _validate_streaming before)."""
+    if schema_dir is None or not whole:
         return etree.iterparse(stream, events=("end",), tag=_EVENT_TAGS, **_PARSER_OPTIONS), None, True
     tree = etree.parse(stream, etree.XMLParser(**_PARSER_OPTIONS))
     root = tree.getroot()
@@ -717,22 +820,26 @@ def _member_events(stream: _GuardedStream, schema_dir: Path | None, validate: bo
     return etree.iterwalk(tree, events=("end",), tag=_EVENT_TAGS), kind, False
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Path | None, validate: bool, batch_rows: int | None) -> Iterator[tuple[MessageType, list[tuple]]]:
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Path | None, whole: bool, batch_rows: int | None, limits: ParseLimits) -> Iterator[tuple[MessageType, list[tuple]]]:
     """Row batches of one member (one batch unless ``batch_rows`` is given).
 
-    Raises _MemberRejected (possibly after some batches) when the member cannot be used.
+    Raises _MemberRejected (possibly after some batches) when the member cannot be used,
+    LimitExceeded when it crosses a parsing limit while being read.
     """
+    if schema_dir is not None and not whole:
+        _validate_streaming(archive, info, schema_dir, limits)
     total = 0
     kind: MessageType | None = None
     with _open_member(archive, info) as raw:
+        stream = _GuardedStream(BoundedStream(raw, f"member {info.filename}", limits, limits.member_bytes), info.filename)
         try:
-            events, kind, streaming = _member_events(_GuardedStream(raw, info.filename), schema_dir, validate)
+            events, kind, streaming = _member_events(stream, schema_dir, whole)
             for kind, rows in _consume(events, info.filename, kind, streaming, batch_rows):
                 total += len(rows)
                 if rows:
                     yield kind, rows
         except etree.XMLSyntaxError as exc:
-            raise _MemberRejected("schema_invalid", f"not well-formed XML: {exc}") from None
+            raise _syntax_rejection(exc) from None
     if not total:
         assert kind is not None
         what = kind.product or "Prestatie"
@@ -905,6 +1012,7 @@ def iter_ijw_archive(
     DeliveryError (possibly after some parts) when the file is not a readable ZIP archive.
     """
     path = Path(path)
+    limits = current_limits()
     part_rows = PART_ROWS if part_rows is None else part_rows
     if part_rows < 1:
         raise ValueError("part_rows must be at least 1")
@@ -920,22 +1028,24 @@ def iter_ijw_archive(
         pending = _Collected()
         return part
 
+    if (too_large := file_problem(path, limits)) is not None:
+        raise DeliveryError(path, too_large.reason)
     with _open_archive(path) as archive:
-        for info in archive.infolist():
-            if info.is_dir():
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        if (too_large := archive_problem(members, limits)) is not None:
+            raise DeliveryError(path, too_large.reason)
+        for info in members:
+            if (over := member_problem(info, limits)) is not None:  # refused before a byte is inflated
+                pending.rejected.append((info.filename, SOURCE_TABLE, "limit_exceeded", safe_detail(over.reason)))
                 continue
-            validate = schema_dir is not None and info.file_size <= MAX_VALIDATED_MEMBER_BYTES
-            if schema_dir is not None and not validate:
-                pending.notes.append(
-                    f"member {info.filename} ({info.file_size / 1e6:.0f} MB) streamed without XSD validation: "
-                    f"larger than the {MAX_VALIDATED_MEMBER_BYTES / 1e6:.0f} MB limit for whole-document validation"
-                )
-            # Only members above the validation limit are split; smaller ones arrive whole.
-            chunked = info.file_size > MAX_VALIDATED_MEMBER_BYTES
+            # Members up to whole_tree_bytes are parsed and validated whole and never
+            # split; larger ones are validated while streaming and split into parts.
+            whole = info.file_size <= limits.whole_tree_bytes
+            chunked = not whole
             yielded = 0  # rows of this member received so far (all already handed out in parts when chunked)
             kind: MessageType | None = None
             try:
-                for kind, rows in _read_member(archive, info, schema_dir, validate, part_rows if chunked else None):
+                for kind, rows in _read_member(archive, info, schema_dir, whole, part_rows if chunked else None, limits):
                     yielded += len(rows)
                     pending.rows[kind.table].extend(rows)
                     del rows
@@ -950,6 +1060,9 @@ def iter_ijw_archive(
                     pending.rejected.append((info.filename, kind.table, rejected.reason_code, detail))
                 else:
                     pending.reject(info.filename, rejected)
+            except LimitExceeded as over:
+                detail = over.reason if not yielded else f"{over.reason}; rows 1-{yielded} of the member were loaded, the rest is discarded"
+                pending.rejected.append((info.filename, kind.table if yielded and kind is not None else SOURCE_TABLE, "limit_exceeded", safe_detail(detail)))
             except _MemberIgnored as ignored:
                 pending.ignored[ignored.message_type] += 1
             except _CorruptArchive as exc:

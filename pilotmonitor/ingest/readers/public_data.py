@@ -49,8 +49,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from pilotmonitor.ingest.bounded import file_problem
 from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, empty_quarantine, quarantine_rows, scrub
 from pilotmonitor.ingest.deliveries import Delivery
+from pilotmonitor.ingest.limits import current_limits
 
 __all__ = ["read_product_list", "read_duo_schools", "read_duo_pupil_counts", "read_cbs_youth_care", "SCHOOL_TYPES"]
 
@@ -99,6 +101,8 @@ def _echo(value: object) -> str:
 
 def _read_text(path: Path) -> str:
     try:
+        if (too_large := file_problem(path, current_limits(), whole=True)) is not None:
+            raise DeliveryError(path, too_large.reason)
         data = path.read_bytes()
     except OSError as exc:
         raise DeliveryError(path, f"cannot be opened: {exc.strerror or exc}") from None

@@ -46,7 +46,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pilotmonitor.ingest.bounded import BoundedStream, LimitExceeded, archive_problem, file_problem, member_problem
 from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, combine_parts, empty_quarantine, quarantine_rows, scrub
+from pilotmonitor.ingest.limits import ParseLimits, current_limits
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
 
 CHUNK_ROWS = 100_000
@@ -216,10 +218,21 @@ def _chunked(rows: Iterator[list], columns: list[str], chunk_rows: int) -> Itera
         first += len(batch)
 
 
-def _csv_table(path: Path, info: dict, chunk_rows: int, stack) -> Table:
+def _bounded_lines(handle, path: Path, limit: int) -> Iterator[str]:
+    """The file's lines, refusing one longer than ``limit`` characters before it is read
+    whole (a CSV of one 2 GB line would otherwise become one 2 GB string)."""
+    number = 0
+    while line := handle.readline(limit + 1):
+        number += 1
+        if len(line) > limit:
+            raise DeliveryError(path, f"line {number} is longer than the {limit:,}-character limit for one line (a file that is not a line-based export, or a missing line break)")
+        yield line
+
+
+def _csv_table(path: Path, info: dict, chunk_rows: int, stack, limits: ParseLimits) -> Table:
     encoding = detect_encoding(_file_blocks(path), path)
     handle = stack(path.open("r", encoding=encoding, newline=""))
-    lines = iter(handle)
+    lines = _bounded_lines(handle, path, limits.line_chars)
     skipped = 0
     for line in lines:
         if line.strip(_BLANK_FIELD + ";,"):
@@ -304,23 +317,80 @@ def _openpyxl_sheet(path: Path, stack) -> tuple[str, int, Iterator[Sequence]]:
     return sheet.title, len(book.worksheets), sheet.iter_rows(values_only=True)
 
 
-def _has_error_cells(archive: zipfile.ZipFile) -> bool:
-    """Whether a worksheet holds an error cell (#N/A, #DIV/0!, ...: ``t="e"`` in the
-    sheet XML), scanned as compressed bytes stream past."""
-    marker, tail = b't="e"', len(b't="e"') - 1
-    for name in archive.namelist():
-        if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
-            continue
-        with archive.open(name) as member:
-            previous = b""
-            while block := member.read(1 << 20):
-                if marker in previous + block:
-                    return True
-                previous = block[-tail:]
-    return False
+_ERROR_CELL = b't="e"'
+# Cell and row references that can stretch a sheet's grid: columns beyond Z, rows from
+# 100,000 on. Narrower, shorter references need no look: the grid is then at most 26
+# columns by 99,999 rows. Matched in any attribute value (quoted either way, spaces
+# around '='), which can only overestimate; a literal '=' first keeps the scan fast.
+_WIDE_REFERENCE = re.compile(rb'=\s*["\']([A-Z]{2,3})[0-9]')
+_DEEP_REFERENCE = re.compile(rb'=\s*["\'][A-Z]{0,3}([0-9]{6,})')
+_DIMENSION = re.compile(rb'<dimension\s+ref\s*=\s*["\'](?:[A-Z]*[0-9]*:)?([A-Z]{1,3})([0-9]{1,7})')
 
 
-def _xlsx_table(path: Path, info: dict, chunk_rows: int, stack) -> Table:
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+@dataclass
+class _SheetScan:
+    """What a worksheet's XML says before a reader opens it: error cells, and how far
+    its references reach (python-calamine allocates the whole grid from the first to the
+    last cell: two cells at A1 and XFD1048576 ask for 550 GB; openpyxl pads every row to
+    the declared dimension)."""
+
+    errors: bool = False
+    columns: int = 26
+    rows: int = 99_999
+    _tail: bytes = b""
+
+    def update(self, block: bytes) -> None:
+        window = self._tail + block
+        self.errors = self.errors or _ERROR_CELL in window
+        dimension = _DIMENSION.findall(window)
+        self.columns = max([self.columns, *map(_column_number, _WIDE_REFERENCE.findall(window)), *(_column_number(c) for c, _ in dimension)])
+        self.rows = max([self.rows, *map(int, _DEEP_REFERENCE.findall(window)), *(int(r) for _, r in dimension)])
+        self._tail = block[-64:]  # a reference cut by the block boundary is seen whole next time
+
+    @property
+    def cells(self) -> int:
+        return self.columns * self.rows
+
+
+def _scan_workbook(archive: zipfile.ZipFile, path: Path, limits: ParseLimits) -> bool:
+    """Refuse a workbook over the parsing limits before a reader opens it, and tell
+    whether a worksheet holds an error cell (#N/A, #DIV/0!, ...: ``t="e"`` in the sheet
+    XML). Every member is inflated once, through the same bounded stream as an iJw
+    member: a zip bomb in a sheet stops within one block."""
+    members = [info for info in archive.infolist() if not info.is_dir()]
+    problem = archive_problem(members, limits) or next((p for info in members if (p := member_problem(info, limits)) is not None), None)
+    if problem is not None:
+        raise DeliveryError(path, problem.reason)
+    errors = False
+    for info in members:
+        sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
+        scan = _SheetScan()
+        try:
+            with archive.open(info) as member:
+                stream = BoundedStream(member, f"member {info.filename}", limits, limits.member_bytes, xml=info.filename.endswith((".xml", ".rels")))
+                while block := stream.read(1 << 20):
+                    if sheet:
+                        scan.update(block)
+        except LimitExceeded as exc:
+            raise DeliveryError(path, exc.reason) from None
+        if scan.cells > limits.cells:
+            raise DeliveryError(
+                path,
+                f"member {info.filename}: its cell references span {scan.rows:,} rows by {scan.columns:,} columns, "
+                f"{scan.cells:,} cells, over the {limits.cells:,} limit for one sheet",
+            )
+        errors = errors or scan.errors
+    return errors
+
+
+def _xlsx_table(path: Path, info: dict, chunk_rows: int, stack, limits: ParseLimits) -> Table:
     """The first worksheet. Read with python-calamine (Rust): openpyxl's cell-by-cell XML
     parsing was 41 of 97 s of reading the demo's school_absence (88 workbooks). calamine
     reads error cells (#N/A, ...) as blanks, which would turn a rejected value into a
@@ -335,7 +405,7 @@ def _xlsx_table(path: Path, info: dict, chunk_rows: int, stack) -> Table:
         with zipfile.ZipFile(path) as archive:
             if "xl/workbook.xml" not in set(archive.namelist()):
                 raise DeliveryError(path, "is a ZIP archive but not an Excel workbook (no xl/workbook.xml); deliver .xlsx or CSV")
-            errors = _has_error_cells(archive)
+            errors = _scan_workbook(archive, path, limits)
         sheet_name, sheets, iterator = (_openpyxl_sheet if errors else _calamine_sheet)(path, stack)
     except DeliveryError:
         raise
@@ -384,6 +454,9 @@ def _xlsx_table(path: Path, info: dict, chunk_rows: int, stack) -> Table:
 def open_table(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[Table]:
     """Open a CSV or XLSX export (recognised by content, not by extension)."""
     path = Path(path)
+    limits = current_limits()
+    if (too_large := file_problem(path, limits)) is not None:
+        raise DeliveryError(path, too_large.reason)
     with path.open("rb") as handle:
         magic = handle.read(8)
     info: dict = {"extension": path.suffix.lower()}
@@ -395,9 +468,9 @@ def open_table(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[Table]:
 
     try:
         if magic.startswith(b"PK\x03\x04"):
-            table = _xlsx_table(path, info, chunk_rows, keep)
+            table = _xlsx_table(path, info, chunk_rows, keep, limits)
         else:
-            table = _csv_table(path, info, chunk_rows, keep)
+            table = _csv_table(path, info, chunk_rows, keep, limits)
         if info["format"] != info["extension"].lstrip("."):
             info["extension_mismatch"] = f"content is {info['format']}, extension {info['extension'] or '(none)'}"
         yield table
