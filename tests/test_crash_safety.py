@@ -1,8 +1,9 @@
 """Crash safety: `pilotmonitor run --demo` killed outright (SIGKILL to its whole process
-group) during ingestion, during `dbt build` and during the analyses, then rerun, ends
-with the same published tables and estimates as a run that was never interrupted; in
-between, `pilotmonitor status` says the run was interrupted instead of failing checks
-that never ran. And a second run started while one is going stops before doing anything.
+group) during ingestion, during `dbt build`, during the analyses and while the reports
+are written, then rerun, ends with the same published tables and estimates as a run
+that was never interrupted; in between, `pilotmonitor status` says the run was
+interrupted instead of failing checks that never ran. And a second run started while
+one is going stops before doing anything.
 
 Every run is a real subprocess on one small SYNTHETIC landing area (scale 0.01), each in
 its own copy of it with the same demo pseudonymisation key.
@@ -29,11 +30,13 @@ pytestmark = pytest.mark.slow
 
 AS_OF = "2026-10-31"  # the scenario's as-of date: freshness judged the same in every run
 CLI = [sys.executable, "-m", "pilotmonitor.cli"]
-# A line in the run log that shows the run is inside the stage (not just at its start).
+# Per stage, its step and a sign that the run is inside it (not just at its start): a line
+# in the run log, or a file the step writes (the reports step logs nothing on its way).
 STAGES = {
     "ingestion": ("raw_school_absence", "raw_school_absence - DEMO MODE"),
     "dbt build": ("warehouse_dbt_build", "OK created sql table model marts."),
     "analyses": ("effect_estimates", "effect_estimates - analysis plan groningen-cluster3"),
+    "reports": ("pilot_reports", Path("reports") / "groningen-cluster3" / "figures"),
 }
 # load times and run ids differ between runs by nature; everything else must not
 VOLATILE_COLUMNS = {"loaded_through", "logged_at", "run_id", *PROVENANCE}
@@ -57,14 +60,17 @@ def _start_run(data: Path, out: Path) -> subprocess.Popen:
         return subprocess.Popen([*CLI, "run", "--demo"], env=_env(data), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _wait_for_log(data: Path, process: subprocess.Popen, text: str) -> None:
-    """Until `text` shows in the run log (fails when the run ends first)."""
+def _wait_for(data: Path, process: subprocess.Popen, sign: str | Path) -> None:
+    """Until `sign` (a text) shows in the run log or (a path) exists under the data
+    directory; fails when the run ends first."""
     log = data / "logs" / "run.log"
     while process.poll() is None:
-        if log.is_file() and text in log.read_text(encoding="utf-8", errors="replace"):
+        if isinstance(sign, Path) and (data / sign).exists():
+            return
+        if isinstance(sign, str) and log.is_file() and sign in log.read_text(encoding="utf-8", errors="replace"):
             return
         time.sleep(0.2)
-    pytest.fail(f"the run ended (exit {process.returncode}) before the log showed {text!r}")
+    pytest.fail(f"the run ended (exit {process.returncode}) before {sign!r} showed")
 
 
 def _copy_landing(source: Path, target: Path) -> Path:
@@ -84,7 +90,7 @@ def scenario(tmp_path_factory) -> dict[str, Path]:
     assert synth.returncode == 0, synth.stdout + synth.stderr
     reference = _copy_landing(pristine, root / "reference")
     first = _start_run(reference, root / "reference_run.txt")
-    _wait_for_log(reference, first, 'Started execution of step "landing_inventory"')
+    _wait_for(reference, first, 'Started execution of step "landing_inventory"')
     second = _cli(reference, "run", "--demo")
     assert first.wait(timeout=1200) == 0, (root / "reference_run.txt").read_text(encoding="utf-8")
     # a pristine copy with the key the reference run made: every run pseudonymises alike
@@ -139,7 +145,7 @@ def test_a_run_killed_during_a_stage_reruns_to_the_same_published_tables(scenari
     step, inside = STAGES[stage]
     data = _copy_landing(scenario["pristine"], tmp_path)
     run = _start_run(data, tmp_path / "killed_run.txt")
-    _wait_for_log(data, run, inside)
+    _wait_for(data, run, inside)
     os.killpg(run.pid, signal.SIGKILL)
     assert run.wait(timeout=60) == -signal.SIGKILL
 
