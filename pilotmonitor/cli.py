@@ -1,12 +1,12 @@
 """The `pilotmonitor` command line.
 
     pilotmonitor synth [--scale 1.0] [--seed N] [--scenario demo|national] [--provinces GR,DR]   write synthetic deliveries
-    pilotmonitor run [--demo]                                        materialize every asset in-process (ingestion, then dbt build)
+    pilotmonitor run [--demo]                                        materialize every asset in-process (ingestion, then dbt build); one run per data directory (exit 2 when another runs)
     pilotmonitor docs [--serve]                                      generate (and serve) the dbt documentation of the warehouse
     pilotmonitor pull cbs|duo-schools|duo-pupils                     pull a public source into the landing area
     pilotmonitor rekey [--demo]                                      re-pseudonymise deliveries of another key version from the landing area
     pilotmonitor ui [--port 3000] [--demo]                           start the Dagster UI on this project
-    pilotmonitor status [--as-of DATE] [--json]                      per-source health and the publication verdict (exit 0 ready, 1 blocked, 2 warehouse unreadable)
+    pilotmonitor status [--as-of DATE] [--json]                      per-source health and the publication verdict (exit 0 ready, 1 blocked, 2 warehouse unreadable, 3 latest run interrupted)
     pilotmonitor health [--as-of DATE]                               write the pipeline-health page (<data dir>/health/index.html); same exit codes
     pilotmonitor report [--pilot ID] [--no-pdf]                      write the policymaker reports (<data dir>/reports/<pilot>/)
     pilotmonitor reproduce RESULT                                    re-run a published estimate and confirm identical numbers
@@ -94,22 +94,40 @@ def _set_demo(demo: bool) -> None:
         console.print("[yellow]DEMO MODE[/yellow]: pseudonyms use a local key in the data directory; never use this for real data.")
 
 
+EXIT_RUN_IN_PROGRESS = 2
+
+
 @app.command()
 def run(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False) -> None:
     """Materialize the whole asset graph in-process (the same graph the UI shows):
-    landing inventory, pilot registry, ingestion, then `dbt build` of the warehouse."""
-    import dagster as dg
+    landing inventory, pilot registry, ingestion, then `dbt build` of the warehouse.
+    One run per data directory: a second one stops at once (exit 2), before any work."""
+    from pilotmonitor.run_lock import RunInProgress, RunLock, lock_path
 
     settings = Settings.from_env()
+    try:
+        with RunLock(lock_path(settings.data_dir)) as lock:
+            _run_locked(settings, demo, lock.path)
+    except RunInProgress as exc:
+        Console(stderr=True, width=160).print(f"[red]not started[/red]: {exc}", soft_wrap=True)
+        raise typer.Exit(code=EXIT_RUN_IN_PROGRESS) from None
+
+
+def _run_locked(settings: Settings, demo: bool, lock: Path) -> None:
+    import dagster as dg
+
     _dagster_home(settings)
     _set_demo(demo)
     from orchestration.definitions import defs
 
+    from pilotmonitor.health.interrupted import RUN_LOCK_TAG
     from pilotmonitor.run_progress import stage_progress
 
     log_path = settings.data_dir / "logs" / "run.log"
     with stage_progress(console, log_path):
-        result = dg.materialize(list(defs.assets or []), resources=defs.resources, instance=dg.DagsterInstance.get(), raise_on_error=False)
+        # the tag lets `status` tell a run killed outright (lock free, record still STARTED) from one going on
+        result = dg.materialize(list(defs.assets or []), resources=defs.resources, instance=dg.DagsterInstance.get(),
+                                raise_on_error=False, tags={RUN_LOCK_TAG: str(lock)})
     for event in result.get_step_failure_events():   # the reasons, which the log file holds in full
         error = event.step_failure_data.error
         while error is not None and error.cause is not None and "Failure" not in error.cls_name:
@@ -363,7 +381,8 @@ def status(
     """Per source: senders, last delivery, periods, deliveries loaded/failed/duplicate, rows
     loaded and quarantined, validation results, freshness, the top quarantine and
     validation failure reasons; then the publication verdict. Exit code 0 when ready for
-    publication, 1 when something blocks it, 2 when the warehouse could not be read."""
+    publication, 1 when something blocks it, 2 when the warehouse could not be read, 3
+    when the latest run was interrupted (rerun it)."""
     _, result = _read_status(as_of)
     if as_json:
         typer.echo(result.to_json())
@@ -380,13 +399,14 @@ def health(as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)
     """Write the pipeline-health page (<data dir>/health/index.html): the status with
     trends per source and links to the validation and dbt documentation. Exit codes as
     `status`: 0 ready for publication, 1 blocked, 2 the warehouse could not be read (no
-    page written)."""
+    page written), 3 the latest run was interrupted."""
     from pilotmonitor.health.page import write_page
 
     settings, result = _read_status(as_of)
     page = write_page(result, settings.data_dir)
     console.print(f"pipeline health: {page}", soft_wrap=True)
-    console.print(result.verdict, style="bold green" if result.ready else "bold red", soft_wrap=True)
+    style = "bold green" if result.ready else "bold yellow" if result.interrupted is not None and not result.blocking else "bold red"
+    console.print(result.verdict, style=style, soft_wrap=True)
     raise typer.Exit(code=result.exit_code)
 
 

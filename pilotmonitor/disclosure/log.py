@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+from pilotmonitor import atomic_write
 from pilotmonitor.spreadsheet_safety import neutralise
 
 LOG_NAME = "disclosure_log.json"
@@ -16,13 +17,13 @@ CSV_FIELDS = ["output", "kind", "output_status", "rule", "threshold", "cells_che
 
 def write_json(document: dict, out_dir: Path) -> Path:
     path = out_dir / LOG_NAME
-    path.write_text(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    atomic_write.write_text(path, json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
     return path
 
 
 def write_csv(document: dict, out_dir: Path) -> Path:
     path = out_dir / CSV_NAME
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_write.replacing(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
         writer.writeheader()
         for output in document["outputs"]:
@@ -58,5 +59,5 @@ def write_markdown(document: dict, out_dir: Path) -> Path:
         for c in o["checks"]:
             lines.append(f"| {_cell(o['name'])} | {c['rule']} | {_cell(c['threshold'])} | {c['cells_checked']} | {c['cells_flagged']} | {c['outcome']} | {_cell(c.get('detail') or '')} |")
     path = out_dir / MARKDOWN_NAME
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write.write_text(path, "\n".join(lines) + "\n")
     return path

@@ -8,8 +8,10 @@ Each check ends in one of four states:
   unreadable input): nothing vouches for the data, so it counts as a failure;
 - ``not run``: the latest finished run planned the check but never got to it, because
   something upstream blocked (a blocking check failed, a model failed, or dbt skipped
-  the test). That is not a failure of the check: the failure upstream is reported (and
-  blocks) in its own right, and the check runs again once it is fixed.
+  the test), or because that run was interrupted (killed, terminated; see
+  pilotmonitor/health/interrupted.py). That is not a failure of the check: the failure
+  upstream is reported (and blocks) in its own right, an interrupted run asks for a
+  rerun, and the check runs again then.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 EVALUATED = "evaluated"
 ERRORED = "errored"
 NOT_RUN = "not run"
+UPSTREAM_BLOCKED = "upstream blocked"
+RUN_INTERRUPTED = "run interrupted"
 
 
 @dataclass
@@ -33,6 +37,7 @@ class CheckResult:
     when: datetime | None = None
     description: str | None = None
     state: str = EVALUATED  # evaluated | errored | not run
+    not_run_reason: str = UPSTREAM_BLOCKED  # why a check did not run: upstream blocked | run interrupted
 
     @property
     def source(self) -> str | None:
@@ -54,7 +59,7 @@ class CheckResult:
     @property
     def outcome(self) -> str:
         if self.not_run:
-            return "not run (upstream blocked)"
+            return f"not run ({self.not_run_reason})"
         if self.state == ERRORED:
             return "errored"
         if self.passed:
@@ -64,13 +69,22 @@ class CheckResult:
 
 def latest_check_results(dagster_home: Path | None, limit: int = 20000) -> list[CheckResult] | None:
     """`check_and_build_results` on the Dagster instance at `dagster_home`; None when there is none."""
+    return latest_run_results(dagster_home, limit)[0]
+
+
+def latest_run_results(dagster_home: Path | None, limit: int = 20000):
+    """The latest check results and the latest run when it was interrupted (else None),
+    from the Dagster instance at `dagster_home`; (None, None) when there is none."""
     if dagster_home is None or not (dagster_home / "dagster.yaml").is_file():
-        return None
+        return None, None
     import dagster as dg
+
+    from pilotmonitor.health.interrupted import find_interrupted_run
 
     instance = dg.DagsterInstance.from_config(str(dagster_home))
     try:
-        return check_and_build_results(instance, limit)
+        interrupted = find_interrupted_run(instance)
+        return check_and_build_results(instance, limit, interrupted_run_id=interrupted.run_id if interrupted else None), interrupted
     finally:
         instance.dispose()
 
@@ -86,15 +100,16 @@ def _records(instance, event_type, limit: int):
 class _Runs:
     """What the check classification needs to know of a run, read once per run."""
 
-    def __init__(self, instance, current_run_id: str | None):
+    def __init__(self, instance, current_run_id: str | None, interrupted_run_id: str | None = None):
         self.instance = instance
         self.current_run_id = current_run_id
+        self.interrupted_run_id = interrupted_run_id  # stopped for good: what it planned and never did reads "not run"
         self._finished: dict[str, bool] = {}
         self._steps: dict[str, dict[str, set]] = {}
 
     def finished(self, run_id: str) -> bool:
         """Finished, or the run asking (the health asset runs after everything it reads)."""
-        if run_id == self.current_run_id:
+        if run_id in (self.current_run_id, self.interrupted_run_id):
             return True
         if run_id not in self._finished:
             run = self.instance.get_run_by_id(run_id)
@@ -124,20 +139,23 @@ class _Runs:
         return run_id == self.current_run_id and step_key is not None and step_key not in self._step_events(run_id)["ended"]
 
     def failed_steps(self, run_id: str) -> set:
-        return self._step_events(run_id)["failed"]
+        """Steps that failed; none in an interrupted run (a step stopped by the signal did not fail on the data)."""
+        return set() if run_id == self.interrupted_run_id else self._step_events(run_id)["failed"]
 
     def check_step_errored(self, run_id: str, step_key: str | None) -> bool:
         """The step failed, and it is a step of checks only (no asset planned in it)."""
-        if step_key is None:
+        if step_key is None or run_id == self.interrupted_run_id:
             return False
         steps = self._step_events(run_id)
         return step_key in steps["failed"] and step_key not in steps["materializing"]
 
 
-def check_and_build_results(instance, limit: int = 20000, current_run_id: str | None = None) -> list[CheckResult] | None:
+def check_and_build_results(instance, limit: int = 20000, current_run_id: str | None = None,
+                            interrupted_run_id: str | None = None) -> list[CheckResult] | None:
     """`checks_from_instance` and `failed_builds` together (None when there is neither),
-    reading each run's step events once."""
-    runs = _Runs(instance, current_run_id)
+    reading each run's step events once. Checks planned in `interrupted_run_id` and never
+    evaluated there read "not run (run interrupted)"."""
+    runs = _Runs(instance, current_run_id, interrupted_run_id)
     checks = checks_from_instance(instance, limit, current_run_id, runs)
     builds = failed_builds(instance, limit, current_run_id, runs)
     return (checks or []) + builds if checks is not None or builds else None
@@ -190,7 +208,11 @@ def checks_from_instance(instance, limit: int = 20000, current_run_id: str | Non
         else:
             previous = f"; its previous result ({'passed' if current.passed else 'failed'}, {current.when:%Y-%m-%d %H:%M}) is out of date" if current is not None and current.when else ""
             severity = current.severity if current is not None else "ERROR"
-            latest[key] = CheckResult(key[0], key[1], False, severity, when, "not run in the latest run: something upstream blocked it" + previous, NOT_RUN)
+            if record.run_id == runs.interrupted_run_id:
+                why, reason = "not run: the latest run was interrupted before it got there (rerun)", RUN_INTERRUPTED
+            else:
+                why, reason = "not run in the latest run: something upstream blocked it", UPSTREAM_BLOCKED
+            latest[key] = CheckResult(key[0], key[1], False, severity, when, why + previous, NOT_RUN, reason)
     return list(latest.values()) or None
 
 

@@ -21,7 +21,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;
 h1{margin-bottom:.2rem} .sub{color:#5b6478;margin-top:0}
 .synthetic{background:#fff3cd;border:2px solid #d39e00;padding:.6rem 1rem;font-weight:700;letter-spacing:.05em}
 .verdict{font-size:1.3rem;font-weight:700;padding:.7rem 1rem;border-radius:6px;margin:1rem 0}
-.ready{background:#e6f4ea;color:#137333}.blocked{background:#fce8e6;color:#a50e0e}
+.ready{background:#e6f4ea;color:#137333}.blocked{background:#fce8e6;color:#a50e0e}.interrupted{background:#fff3cd;color:#7a4f00}
 table{border-collapse:collapse;width:100%;font-size:.88rem;margin:.5rem 0 1.5rem}
 th,td{border-bottom:1px solid #e3e6ee;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#f4f6fa} td.n{text-align:right;font-variant-numeric:tabular-nums}
@@ -112,21 +112,21 @@ def reasons_html(status: Status) -> list[str]:
 
 
 def checks_html(status: Status) -> list[str]:
-    """Check totals per kind, the failed checks, and the checks not run because something upstream blocked."""
+    """Check totals per kind, the failed checks, and the checks not run (upstream blocked, or the run was interrupted)."""
     totals = status.check_totals()
     out = ["<h2>Checks</h2>"]
     if totals is None:
         return [*out, '<p class="dim">no asset check results recorded yet</p>']
-    out.append("<p>Latest outcome of every check in the Dagster instance. A check <em>not run</em> was planned in the latest run but never reached because something upstream blocked it; it is not counted as failed.</p>")
+    out.append("<p>Latest outcome of every check in the Dagster instance. A check <em>not run</em> was planned in the latest run but never reached, because something upstream blocked it or because the run was interrupted; it is not counted as failed.</p>")
     rows = [[_e(label), f"{t['passed']:,}", f"{t['failed_error']:,}", f"{t['failed_warn']:,}", f"{t['not_run']:,}"] for label, t in totals.items()]
-    out.append(table_html(["kind", "passed", "failed", "warned", "not run (upstream blocked)"], rows, numeric={1, 2, 3, 4}))
+    out.append(table_html(["kind", "passed", "failed", "warned", "not run"], rows, numeric={1, 2, 3, 4}))
     failed = status.failed_checks
     if failed:
         out.append("<h3>Failed and warned checks</h3>")
         out.append(table_html(["asset", "check", "severity", "outcome", "detail"], [[_e(c.asset), _e(c.check), _e(c.severity), _e(c.outcome), _e(c.description or "-")] for c in failed]))
-    not_run = status.not_run_checks
-    if not_run:
-        out.append(f"<details><summary>{len(not_run):,} check(s) not run (upstream blocked)</summary><ul>" + "".join(f"<li>{_e(c.asset)} / {_e(c.check)}</li>" for c in not_run) + "</ul></details>")
+    for reason in sorted({c.not_run_reason for c in status.not_run_checks}):
+        not_run = [c for c in status.not_run_checks if c.not_run_reason == reason]
+        out.append(f"<details><summary>{len(not_run):,} check(s) not run ({_e(reason)})</summary><ul>" + "".join(f"<li>{_e(c.asset)} / {_e(c.check)}</li>" for c in not_run) + "</ul></details>")
     return out
 
 
@@ -154,7 +154,7 @@ def render_html(status: Status, page_dir: Path, gx_docs: Path | None = None, dbt
         out.append('<div class="synthetic">SYNTHETIC DATA - every school, person and number on this page is invented.</div>')
     out.append("<h1>Pipeline health</h1>")
     out.append(f'<p class="sub">as of {status.as_of.isoformat()} &middot; generated {datetime.now().strftime("%Y-%m-%d %H:%M")} &middot; aggregates only</p>')
-    css = "ready" if status.ready else "blocked"
+    css = "ready" if status.ready else "interrupted" if status.interrupted is not None and not status.blocking else "blocked"
     out.append(f'<div class="verdict {css}">{_e(status.verdict)}</div>')
     if status.publication:
         out.append(f"<p>Analyses and the report read: {_e(status.publication)}</p>")

@@ -87,7 +87,7 @@ def render(status: Status, console: Console) -> None:
             if t["failed_warn"]:
                 text += f", [yellow]{t['failed_warn']} warned[/yellow]"
             if t["not_run"]:
-                text += f", [dim]{t['not_run']} not run (upstream blocked)[/dim]"
+                text += f", [dim]{t['not_run']} not run[/dim]"
             parts.append(text)
         console.print("checks (latest evaluation in the Dagster instance): " + "; ".join(parts), soft_wrap=True)
     for line in reason_lines(status):
@@ -98,13 +98,14 @@ def render(status: Status, console: Console) -> None:
     for check in status.failed_checks:
         if check.blocks:
             console.print(f"[red]{check.outcome} check[/red]: {check.asset} / {check.check}" + (f" - {escape(check.description.splitlines()[0][:200])}" if check.description else ""), soft_wrap=True)
-    not_run = status.not_run_checks
-    if not_run:
+    for reason in sorted({c.not_run_reason for c in status.not_run_checks}):
+        not_run = [c for c in status.not_run_checks if c.not_run_reason == reason]
         names = ", ".join(f"{c.asset} / {c.check}" for c in not_run[:5])
-        console.print(f"[dim]not run (upstream blocked)[/dim]: {len(not_run)} check(s): {escape(names)}{', ...' if len(not_run) > 5 else ''}", soft_wrap=True)
+        console.print(f"[dim]not run ({reason})[/dim]: {len(not_run)} check(s): {escape(names)}{', ...' if len(not_run) > 5 else ''}", soft_wrap=True)
     for warning in status.warnings:
         console.print(f"[yellow]warning[/yellow]: {escape(warning)}", soft_wrap=True)
     if status.publication:
         console.print(f"analyses read: {escape(status.publication)}", soft_wrap=True)
-    verdict = Text(status.verdict, style="bold green" if status.ready else "bold red")
+    style = "bold green" if status.ready else "bold yellow" if status.interrupted is not None and not status.blocking else "bold red"
+    verdict = Text(status.verdict, style=style)
     console.print(Group(verdict))

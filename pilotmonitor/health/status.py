@@ -8,7 +8,9 @@ asset check results (dbt tests and the assets' own checks) recorded in the Dagst
 instance. It returns a `Status`, which renders to JSON and carries the verdict:
 
 Exit codes (`pilotmonitor status` and `pilotmonitor health`): 0 ready for publication,
-1 blocked, 2 the warehouse could not be read (none yet, or a run holds its writer lock).
+1 blocked, 2 the warehouse could not be read (none yet, or a run holds its writer lock),
+3 the latest run was interrupted ("INTERRUPTED, RERUN"; see health/interrupted.py): what
+it planned and never did reads "not run (run interrupted)", not failed.
 
 blocking (exit code 1, "BLOCKED"):
   - a failed delivery not followed by a loaded delivery for the same source, sender
@@ -38,8 +40,9 @@ import duckdb
 import pandas as pd
 
 from pilotmonitor.health.cadence import load_cadences
-from pilotmonitor.health.checks import CheckResult, checks_from_instance, latest_check_results
+from pilotmonitor.health.checks import RUN_INTERRUPTED, CheckResult, checks_from_instance, latest_check_results, latest_run_results
 from pilotmonitor.health.freshness import SourceFreshness, all_freshness
+from pilotmonitor.health.interrupted import InterruptedRun
 from pilotmonitor.health.reasons import quarantine_reasons, validation_failures
 from pilotmonitor.health.register_flags import register_flags
 
@@ -47,7 +50,7 @@ __all__ = ["CheckResult", "Status", "SourceStatus", "checks_from_instance", "col
 
 VALIDATION_SCHEMAS = ("quality", "raw", "main")
 ERROR_SEVERITIES = {"error", "critical", "fatal", "blocking"}
-EXIT_READY, EXIT_BLOCKED, EXIT_UNREADABLE = 0, 1, 2
+EXIT_READY, EXIT_BLOCKED, EXIT_UNREADABLE, EXIT_INTERRUPTED = 0, 1, 2, 3
 
 
 @dataclass
@@ -103,10 +106,11 @@ class Status:
     blocking: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     publication: str | None = None  # what analyses read now (schema published), and whether it is stale
+    interrupted: InterruptedRun | None = None  # the latest run stopped before it finished
 
     @property
     def ready(self) -> bool:
-        return not self.blocking
+        return not self.blocking and self.interrupted is None
 
     @property
     def failed_checks(self) -> list[CheckResult]:
@@ -118,6 +122,9 @@ class Status:
 
     @property
     def verdict(self) -> str:
+        if self.interrupted is not None:  # a half run vouches for nothing: rerun before judging
+            also = ("; also blocking: " + "; ".join(self.blocking)) if self.blocking else ""
+            return "INTERRUPTED, RERUN: " + self.interrupted.summary() + also
         if self.ready:
             return "READY FOR PUBLICATION" + (f" ({len(self.warnings)} warning(s))" if self.warnings else "")
         not_run = len(self.not_run_checks)
@@ -125,6 +132,8 @@ class Status:
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted is not None:
+            return EXIT_INTERRUPTED
         return EXIT_READY if self.ready else EXIT_BLOCKED
 
     def check_totals(self) -> dict | None:
@@ -151,13 +160,14 @@ class Status:
             "synthetic": self.synthetic,
             "ready": self.ready,
             "verdict": self.verdict,
+            "interrupted_run": self.interrupted.to_dict() if self.interrupted else None,
             "blocking": self.blocking,
             "warnings": self.warnings,
             "validation_table": self.validation_table,
             "publication": self.publication,
             "checks": self.check_totals(),
             "failed_checks": [{"asset": c.asset, "check": c.check, "severity": c.severity, "outcome": c.outcome, "description": c.description} for c in self.failed_checks],
-            "not_run_checks": [{"asset": c.asset, "check": c.check} for c in self.not_run_checks],
+            "not_run_checks": [{"asset": c.asset, "check": c.check, "reason": c.not_run_reason} for c in self.not_run_checks],
             "sources": [s.to_dict() for s in self.sources],
         }
 
@@ -283,6 +293,7 @@ def collect_status(
     landing_dir: Path | None = None,
     checks: list[CheckResult] | None = None,
     sources: list[str] | None = None,
+    interrupted: InterruptedRun | None = None,
 ) -> Status:
     """Everything the status and the health page show, read from an open warehouse."""
     if sources is None:
@@ -349,16 +360,19 @@ def collect_status(
         failed_warn = [c for c in checks if c.failed and not c.blocks and c.check != "delivery_freshness"]
         if failed_warn:
             warnings.append(f"{len(failed_warn)} check(s) warned")
-        not_run = [c for c in checks if c.not_run]
+        not_run = [c for c in checks if c.not_run and c.not_run_reason != RUN_INTERRUPTED]
         if not_run:
             warnings.append(f"{len(not_run)} check(s) not run in the latest run because something upstream blocked (they run again once it is fixed)")
+        cut_off = [c for c in checks if c.not_run and c.not_run_reason == RUN_INTERRUPTED]
+        if cut_off:
+            warnings.append(f"{len(cut_off)} check(s) not run because the latest run was interrupted (they run again in the rerun)")
     synthetic = bool(landing_dir and (landing_dir / "SYNTHETIC_DATA.txt").is_file())
     from pilotmonitor.publication.gate import publication_state
 
     publication = publication_state(conn)
     if publication.is_stale:
         warnings.append("published results are stale: " + publication.summary())
-    return Status(as_of, warehouse, synthetic, rows, checks, validation_table, trends(deliveries), blocking, warnings, publication.summary())
+    return Status(as_of, warehouse, synthetic, rows, checks, validation_table, trends(deliveries), blocking, warnings, publication.summary(), interrupted)
 
 
 def trends(deliveries: pd.DataFrame) -> pd.DataFrame:
@@ -399,7 +413,7 @@ def status_from_files(warehouse_path: Path, as_of: date, *, landing_dir: Path | 
     try:
         if not _table_exists(conn, "raw", "deliveries"):
             raise WarehouseMissing(f"the warehouse at {warehouse_path} has no delivery register yet: run `pilotmonitor run --demo` first")
-        checks = latest_check_results(dagster_home)
-        return collect_status(conn, as_of, warehouse=str(warehouse_path), landing_dir=landing_dir, checks=checks)
+        checks, interrupted = latest_run_results(dagster_home)
+        return collect_status(conn, as_of, warehouse=str(warehouse_path), landing_dir=landing_dir, checks=checks, interrupted=interrupted)
     finally:
         conn.close()

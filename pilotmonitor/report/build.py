@@ -24,6 +24,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from pilotmonitor import atomic_write
 from pilotmonitor.analysis_plan.store import residual_df
 from pilotmonitor.disclosure import CheckedOutput, DisclosureRules, Release
 from pilotmonitor.ingest import identifier_forms
@@ -198,7 +199,7 @@ def _figures(release: Release, cc: CheckedContent, c: ReportContent, lang: str, 
                             "withheld": t["withheld"].format(why="; ".join(checked.reasons)[:300])})
             continue
         png = draw()
-        path.write_bytes(png)
+        atomic_write.write_bytes(path, png)
         checked = release.figure(f"{fid}_{lang}", sources=sources, path=path)
         if checked.status == "fail":
             path.unlink()
@@ -344,7 +345,7 @@ def build_report(conn: duckdb.DuckDBPyConnection, pilot_id: str, reports_dir: Pa
     _refuse_identifiers(pilot_id, documents)
     for lang, html in documents.items():
         path = out / _html_name(lang)
-        path.write_text(html, encoding="utf-8")
+        atomic_write.write_text(path, html)
         files.html[lang] = path
     files.disclosure_log = release.write_log()
     files.disclosure_status = release.status

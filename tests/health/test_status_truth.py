@@ -287,10 +287,10 @@ def test_page_tables_have_one_cell_per_column_and_the_checks_table_reads_right(t
             assert sum(span for _, _, span in row) == len(header), (header, row)
     checks = next(t for t in parser.tables if t[0][0][1] == "kind")
     header = [text for _, text, _ in checks[0]]
-    assert header == ["kind", "passed", "failed", "warned", "not run (upstream blocked)"]
+    assert header == ["kind", "passed", "failed", "warned", "not run"]
     rows = {r[0][1]: dict(zip(header, (text for _, text, _ in r))) for r in checks[1:]}
-    assert rows["ingestion checks"]["failed"] == "1" and rows["ingestion checks"]["not run (upstream blocked)"] == "0"
-    assert rows["warehouse checks (dbt tests)"]["passed"] == "1" and rows["warehouse checks (dbt tests)"]["not run (upstream blocked)"] == "3"
+    assert rows["ingestion checks"]["failed"] == "1" and rows["ingestion checks"]["not run"] == "0"
+    assert rows["warehouse checks (dbt tests)"]["passed"] == "1" and rows["warehouse checks (dbt tests)"]["not run"] == "3"
     quarantined = next(t for t in parser.tables if [c[1] for c in t[0]][:2] == ["source", "reason"])
     assert [c[1] for c in quarantined[1]][:5] == ["ijw_messages", "invalid_bsn", "BSN fails the 11-check", "4", "1"]
     failures = next(t for t in parser.tables if [c[1] for c in t[0]][:3] == ["source", "severity", "expectation"])

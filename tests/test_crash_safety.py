@@ -1,0 +1,174 @@
+"""Crash safety: `pilotmonitor run --demo` killed outright (SIGKILL to its whole process
+group) during ingestion, during `dbt build`, during the analyses and while the reports
+are written, then rerun, ends with the same published tables and estimates as a run
+that was never interrupted; in between, `pilotmonitor status` says the run was
+interrupted instead of failing checks that never ran. And a second run started while
+one is going stops before doing anything.
+
+Every run is a real subprocess on one small SYNTHETIC landing area (scale 0.01), each in
+its own copy of it with the same demo pseudonymisation key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from pilotmonitor.analysis_plan.store import PROVENANCE
+
+pytestmark = pytest.mark.slow
+
+AS_OF = "2026-10-31"  # the scenario's as-of date: freshness judged the same in every run
+CLI = [sys.executable, "-m", "pilotmonitor.cli"]
+# Per stage, its step and a sign that the run is inside it (not just at its start): a line
+# in the run log, or a file the step writes (the reports step logs nothing on its way).
+STAGES = {
+    "ingestion": ("raw_school_absence", "raw_school_absence - DEMO MODE"),
+    "dbt build": ("warehouse_dbt_build", "OK created sql table model marts."),
+    "analyses": ("effect_estimates", "effect_estimates - analysis plan groningen-cluster3"),
+    "reports": ("pilot_reports", Path("reports") / "groningen-cluster3" / "figures"),
+}
+# load times and run ids differ between runs by nature; everything else must not
+VOLATILE_COLUMNS = {"loaded_through", "logged_at", "run_id", *PROVENANCE}
+
+
+def _env(data: Path) -> dict[str, str]:
+    env = {**os.environ, "PILOTMONITOR_DATA_DIR": str(data), "DAGSTER_HOME": str(data.parent / "dagster_home"),
+           "PILOTMONITOR_AS_OF": AS_OF, "OPENBLAS_NUM_THREADS": "1", "DO_NOT_TRACK": "1", "GX_ANALYTICS_ENABLED": "false"}
+    for name in ("PILOTMONITOR_PSEUDONYM_KEY", "PILOTMONITOR_PSEUDONYM_KEY_FILE", "PILOTMONITOR_DEMO"):
+        env.pop(name, None)
+    return env
+
+
+def _cli(data: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], env=_env(data), capture_output=True, text=True, timeout=1200)
+
+
+def _start_run(data: Path, out: Path) -> subprocess.Popen:
+    """`pilotmonitor run --demo` in its own process group (so the kill reaches dbt too)."""
+    with open(out, "w", encoding="utf-8") as handle:
+        return subprocess.Popen([*CLI, "run", "--demo"], env=_env(data), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_for(data: Path, process: subprocess.Popen, sign: str | Path) -> None:
+    """Until `sign` (a text) shows in the run log or (a path) exists under the data
+    directory; fails when the run ends first."""
+    log = data / "logs" / "run.log"
+    while process.poll() is None:
+        if isinstance(sign, Path) and (data / sign).exists():
+            return
+        if isinstance(sign, str) and log.is_file() and sign in log.read_text(encoding="utf-8", errors="replace"):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"the run ended (exit {process.returncode}) before {sign!r} showed")
+
+
+def _copy_landing(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target / "data")
+    return target / "data"
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory) -> dict[str, Path]:
+    """A small landing area and the warehouse of one uninterrupted run on a copy of it.
+
+    The reference run also proves the lock: a second run started while it is going stops
+    at once, and the first run is not disturbed."""
+    root = tmp_path_factory.mktemp("crash")
+    pristine = root / "pristine" / "data"
+    synth = _cli(pristine, "synth", "--scale", "0.01", "--seed", "7")
+    assert synth.returncode == 0, synth.stdout + synth.stderr
+    reference = _copy_landing(pristine, root / "reference")
+    first = _start_run(reference, root / "reference_run.txt")
+    _wait_for(reference, first, 'Started execution of step "landing_inventory"')
+    second = _cli(reference, "run", "--demo")
+    assert first.wait(timeout=1200) == 0, (root / "reference_run.txt").read_text(encoding="utf-8")
+    # a pristine copy with the key the reference run made: every run pseudonymises alike
+    shutil.copytree(reference / "keys", pristine / "keys")
+    return {"pristine": pristine, "reference": reference, "second_run": second, "root": root}
+
+
+def test_a_second_run_stops_before_doing_any_work(scenario):
+    second = scenario["second_run"]
+    assert second.returncode == 2
+    assert "not started" in second.stderr and "another pipeline run is using this data directory" in second.stderr
+    assert "this run did nothing" in second.stderr
+    assert second.stdout == ""  # not even the demo-mode banner: it stopped before anything
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(scenario["reference"].parent / "dagster_home"))
+    try:
+        assert len(instance.get_run_records()) == 1  # the second run never reached Dagster
+    finally:
+        instance.dispose()
+
+
+def _table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> pd.DataFrame:
+    columns = [c for (c,) in conn.execute("select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                                          "order by ordinal_position", [schema, table]).fetchall() if c not in VOLATILE_COLUMNS]
+    frame = conn.execute(f'select {", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)} from {schema}.{table}').df()
+    return frame.sort_values(columns, kind="stable", na_position="first").reset_index(drop=True) if len(frame) else frame
+
+
+def _published(path: Path) -> dict[str, pd.DataFrame]:
+    """Every published mart and the current estimates, without load times and run ids; of
+    the publication log, the latest publication's tables and row count."""
+    with duckdb.connect(str(path), read_only=True) as conn:
+        tables = [t for (t,) in conn.execute("select table_name from information_schema.tables where table_schema = 'published' "
+                                             "and table_name <> 'publication_log' order by 1").fetchall()]
+        out = {f"published.{t}": _table(conn, "published", t) for t in tables}
+        out["results.effect_estimates"] = _table(conn, "results", "effect_estimates")
+        out["published.publication_log (latest publication)"] = conn.execute(
+            "select tables, rows from published.publication_log where status = 'published' order by logged_at desc limit 1").df()
+    return out
+
+
+def _assert_same_tables(got: dict[str, pd.DataFrame], want: dict[str, pd.DataFrame]) -> None:
+    assert sorted(got) == sorted(want)
+    for name, frame in want.items():
+        assert len(frame) > 0, f"{name} is empty in the uninterrupted run: nothing compared"
+        pd.testing.assert_frame_equal(got[name], frame, check_exact=True, obj=name)
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_a_run_killed_during_a_stage_reruns_to_the_same_published_tables(scenario, tmp_path, stage):
+    step, inside = STAGES[stage]
+    data = _copy_landing(scenario["pristine"], tmp_path)
+    run = _start_run(data, tmp_path / "killed_run.txt")
+    _wait_for(data, run, inside)
+    os.killpg(run.pid, signal.SIGKILL)
+    assert run.wait(timeout=60) == -signal.SIGKILL
+
+    status = _cli(data, "status", "--as-of", AS_OF, "--json")
+    assert status.returncode == 3, status.stdout + status.stderr
+    verdict = json.loads(status.stdout)
+    assert verdict["verdict"].startswith("INTERRUPTED, RERUN: run ")
+    assert step in verdict["interrupted_run"]["steps"]
+    # what the killed run planned and never reached is "not run", never a failed check
+    assert not verdict["failed_checks"], verdict["failed_checks"]
+    assert {c["reason"] for c in verdict["not_run_checks"]} <= {"run interrupted"}
+    page = _cli(data, "health", "--as-of", AS_OF)
+    assert page.returncode == 3 and "INTERRUPTED, RERUN" in (data / "health" / "index.html").read_text(encoding="utf-8")
+
+    rerun = _cli(data, "run", "--demo")
+    assert rerun.returncode == 0, rerun.stdout[-4000:] + rerun.stderr[-4000:]
+    after = _cli(data, "status", "--as-of", AS_OF, "--json")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert json.loads(after.stdout)["interrupted_run"] is None
+
+    warehouse = Path("warehouse") / "pilotmonitor.duckdb"
+    _assert_same_tables(_published(data / warehouse), _published(scenario["reference"] / warehouse))
+    # no half-written file survives the rerun: every report is whole, no temporary file is left
+    assert not [p for p in data.rglob("*.tmp")] and not [p for p in data.rglob("*.tmp.*")]
+    for report in (data / "reports").glob("*/report.*.html"):
+        assert report.read_text(encoding="utf-8").rstrip().endswith("</html>"), report
