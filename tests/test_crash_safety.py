@@ -140,15 +140,7 @@ def _assert_same_tables(got: dict[str, pd.DataFrame], want: dict[str, pd.DataFra
         pd.testing.assert_frame_equal(got[name], frame, check_exact=True, obj=name)
 
 
-@pytest.mark.parametrize("stage", list(STAGES))
-def test_a_run_killed_during_a_stage_reruns_to_the_same_published_tables(scenario, tmp_path, stage):
-    step, inside = STAGES[stage]
-    data = _copy_landing(scenario["pristine"], tmp_path)
-    run = _start_run(data, tmp_path / "killed_run.txt")
-    _wait_for(data, run, inside)
-    os.killpg(run.pid, signal.SIGKILL)
-    assert run.wait(timeout=60) == -signal.SIGKILL
-
+def _assert_interrupted(data: Path, step: str) -> None:
     status = _cli(data, "status", "--as-of", AS_OF, "--json")
     assert status.returncode == 3, status.stdout + status.stderr
     verdict = json.loads(status.stdout)
@@ -159,6 +151,21 @@ def test_a_run_killed_during_a_stage_reruns_to_the_same_published_tables(scenari
     assert {c["reason"] for c in verdict["not_run_checks"]} <= {"run interrupted"}
     page = _cli(data, "health", "--as-of", AS_OF)
     assert page.returncode == 3 and "INTERRUPTED, RERUN" in (data / "health" / "index.html").read_text(encoding="utf-8")
+
+
+def test_runs_killed_in_every_stage_rerun_to_the_same_published_tables(scenario, tmp_path):
+    """One landing area, killed again in each next stage: run 1 during ingestion, run 2
+    (which resumes from what run 1 left) during `dbt build`, run 3 during the analyses,
+    run 4 while the reports are written; run 5 completes. Chained, so the suite pays for
+    about two full runs instead of one per stage, and every kill meets the state the
+    previous kill left."""
+    data = _copy_landing(scenario["pristine"], tmp_path)
+    for number, (stage, (step, inside)) in enumerate(STAGES.items(), start=1):
+        run = _start_run(data, tmp_path / f"killed_run_{number}.txt")
+        _wait_for(data, run, inside)
+        os.killpg(run.pid, signal.SIGKILL)
+        assert run.wait(timeout=60) == -signal.SIGKILL, stage
+        _assert_interrupted(data, step)
 
     rerun = _cli(data, "run", "--demo")
     assert rerun.returncode == 0, rerun.stdout[-4000:] + rerun.stderr[-4000:]
