@@ -216,7 +216,7 @@ def _refuse_identifiers(conn: duckdb.DuckDBPyConnection, schema: str, tables: li
 
     leaks = scan_tables(conn, [f"{schema}.{table}" for table in tables], frozenset())
     if leaks:
-        found = "; ".join(f"{leak.table}.{leak.column}: {leak.rows} value(s) that look like a {leak.kind.replace('_', ' ')}" for leak in leaks)
+        found = "; ".join(leak.describe() for leak in leaks)
         raise IdentifierInExportError(f"export not written: {found}. Find the source with the leak check of the ingestion "
                                       "assets (pilotmonitor status) and correct the delivery; nothing was exported")
 

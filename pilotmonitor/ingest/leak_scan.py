@@ -56,6 +56,12 @@ class Leak:
     rows: int
     delivery_id: str | None = None  # set when scanned per delivery
 
+    def describe(self, values: str = "value(s)") -> str:
+        """`table.column: n value(s) ...` for a steward: what was found, never the value."""
+        what = {"identifier_number": "that look like a BSN or onderwijsnummer", "landing_name": "holding a name or street from the landing area",
+                "not_pseudonymised": "that are not pseudonyms (not pseudonymised)"}.get(self.kind, f"of kind {self.kind}")
+        return f"{self.table}.{self.column}: {self.rows} {values} {what}"
+
 
 def _tokens(values: set[str]) -> set[str]:
     out = set()
@@ -146,9 +152,15 @@ def _landing_name_tokens(files: tuple[Path, ...], files_per_kind: int) -> frozen
     return frozenset(_tokens(people) | {s.strip().lower() for s in streets if len(s.strip()) >= MIN_NAME_LENGTH})
 
 
-def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens: frozenset[str], delivery_ids: list[str] | None = None) -> list[Leak]:
+def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens: frozenset[str], delivery_ids: list[str] | None = None,
+                derived: bool = False) -> list[Leak]:
     """Leaks per (table, column); tables are 'schema.table' names. With ``delivery_ids``,
-    only those deliveries' rows are scanned and leaks are counted per delivery."""
+    only those deliveries' rows are scanned and leaks are counted per delivery.
+
+    ``derived``: tables built from raw tables that were scanned per delivery (the marts
+    before publication). Their distinct values are scanned (counts are then of distinct
+    values), and pseudonym columns are left out: they pass through from raw columns
+    already checked against the pseudonym's form, and are the costliest to read."""
     conn.execute("create or replace temp table _leak_names (token varchar)")
     if name_tokens:
         conn.executemany("insert into _leak_names values (?)", [[t] for t in sorted(name_tokens)])
@@ -170,14 +182,14 @@ def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens:
             if data_type not in ("VARCHAR", "BIGINT", "INTEGER", "HUGEINT", "UBIGINT"):
                 continue
             klass = column_policy.column_class(column, data_type)
-            if klass in column_policy.NOT_SCANNED:
+            if klass in column_policy.NOT_SCANNED or (derived and klass == column_policy.PSEUDONYM):
                 continue
             as_text = f'cast("{column}" as varchar)'
             # A value of its class's form (a pseudonym, a hash, a municipality's number) is
             # no leak; anything else in the column is scanned as text.
             pattern = column_policy.PATTERNS.get(klass)
             scanned = f"where not regexp_full_match({as_text}, '{pattern}')" if pattern else ""
-            values = f"(select {group} as delivery, {as_text} as t from {rows_of(qualified)} {scanned})"
+            values = f"(select {'distinct' if derived else ''} {group} as delivery, {as_text} as t from {rows_of(qualified)} {scanned})"
             numbers = conn.execute(
                 f"""
                 with candidates as (select delivery, unnest({identifier_forms.candidates_sql("t")}) as s from {values})

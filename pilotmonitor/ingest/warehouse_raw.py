@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from pilotmonitor.ingest import column_policy
 from pilotmonitor.ingest.contracts import QUARANTINE_COLUMNS, RAW_TABLES
 
 SCHEMA = "raw"
@@ -77,15 +78,24 @@ def _add_missing_columns(conn: duckdb.DuckDBPyConnection, tables: dict[str, dict
     return added
 
 
+# Such a register also predates the keyed reference pseudonyms (column_policy.REFERENCE):
+# deliveries whose tables hold free-form references kept them as delivered, so their
+# version is marked and `pilotmonitor rekey` reads them again (as it does survey
+# deliveries, which carried no key at all then and so get no version).
+PLAIN_REFERENCES = " (references as delivered)"
+
+
 def _backfill_key_versions(conn: duckdb.DuckDBPyConnection) -> None:
     """A register made before deliveries recorded their key version takes it from the
     rows it loaded (each delivery is read under one key)."""
     for table, columns in RAW_TABLES.items():
         if "key_version" in columns:
+            plain = any(column_policy.column_class(c) == column_policy.REFERENCE for c in columns)
             conn.execute(
-                f"""update {SCHEMA}.deliveries as d set key_version = r.key_version
+                f"""update {SCHEMA}.deliveries as d set key_version = r.key_version || ?
                     from (select delivery_id, min(key_version) as key_version from {SCHEMA}.{table} group by delivery_id) as r
-                    where d.delivery_id = r.delivery_id and d.status = 'loaded' and d.key_version is null"""
+                    where d.delivery_id = r.delivery_id and d.status = 'loaded' and d.key_version is null""",
+                [PLAIN_REFERENCES if plain else ""],
             )
 
 

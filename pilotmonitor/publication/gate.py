@@ -6,6 +6,9 @@ row accounting, the leak scan) leaves the previously published tables untouched 
 records why in `published.publication_log`; `publication_state` then reports those
 results as stale, with the reasons, until a clean run publishes again.
 
+Before copying, the marts are scanned for identifiers like the raw layer
+(`identifier_leaks`): a hit blocks the publication and is logged like a failed check.
+
 A clean run whose marts equal what is published (same tables, columns and row hashes: a
 monthly run without new data) copies nothing and logs 'unchanged': the publication, and
 so everything computed from it, keeps its run id and time.
@@ -87,6 +90,25 @@ def _mart_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
+class IdentifierInMartsError(RuntimeError):
+    """A mart about to be published holds an identifier-like value: nothing is published."""
+
+    def __init__(self, reasons: list[str]):
+        super().__init__("publication blocked: " + "; ".join(reasons))
+        self.reasons = reasons
+
+
+def identifier_leaks(conn: duckdb.DuckDBPyConnection, tables: list[str]) -> list[str]:
+    """The exit scan of the marts before they are copied (a model may combine values into
+    a new text): the warehouse's leak scan over their distinct values, as reasons that
+    name table, column and count, never a value."""
+    from pilotmonitor.ingest.leak_scan import scan_tables
+
+    found = scan_tables(conn, [f"{SOURCE_SCHEMA}.{t}" for t in tables], frozenset(), derived=True)
+    hint = {"not_pseudonymised": " (loaded before references were pseudonymised? run `pilotmonitor rekey`)"}
+    return [leak.describe("distinct value(s)") + hint.get(leak.kind, "") for leak in found]
+
+
 def publish(conn: duckdb.DuckDBPyConnection, run_id: str, failures: list[BlockingFailure]) -> PublicationState:
     """Copy every mart to `published` when nothing blocks; otherwise keep what was
     published and log the blocking checks. Returns the publication state afterwards."""
@@ -107,6 +129,10 @@ def publish(conn: duckdb.DuckDBPyConnection, run_id: str, failures: list[Blockin
         conn.execute(f"insert into {SCHEMA}.publication_log values (?, ?, 'unchanged', ?, null, ?, null)",
                      [_now(), run_id, ",".join(tables), fingerprint])
         return publication_state(conn)
+    leaks = identifier_leaks(conn, tables)
+    if leaks:
+        conn.execute(f"insert into {SCHEMA}.publication_log values (?, ?, 'blocked', null, null, null, ?)", [_now(), run_id, json.dumps(leaks)])
+        raise IdentifierInMartsError(leaks)
     conn.execute("begin transaction")
     try:
         total = 0

@@ -29,7 +29,7 @@ def _warehouse(tmp_path: Path, remark: str, respondent: str = REFERENCE) -> Path
 
 @pytest.mark.parametrize("remark", ["R999964392", "bsn 9999.64.392", "kind 108329477"])
 def test_export_with_an_identifier_in_text_is_not_written(tmp_path: Path, remark: str):
-    with pytest.raises(IdentifierInExportError, match=r"published\.fct_survey_scores\.remark: 1 value\(s\) that look like a identifier number") as error:
+    with pytest.raises(IdentifierInExportError, match=r"published\.fct_survey_scores\.remark: 1 value\(s\) that look like a BSN or onderwijsnummer") as error:
         export_marts(_warehouse(tmp_path, remark), tmp_path / "out", fmt="csv", tables=["fct_survey_scores"])
     assert "999964392" not in str(error.value) and "108329477" not in str(error.value)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

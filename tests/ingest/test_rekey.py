@@ -177,3 +177,20 @@ def test_identifying_sources_carry_the_blocking_key_version_check():
     assert all(specs[(asset, "one_key_version")] for asset, name in specs if name == "one_key_version")
     assert len([1 for _, name in specs if name == "redelivery_review"]) == 11
     assert not any(specs[(asset, name)] for asset, name in specs if name == "redelivery_review")  # a warning
+
+
+def test_an_older_register_marks_deliveries_with_references_as_delivered_for_rekey():
+    """A warehouse loaded before references were pseudonymised: its iJw deliveries carry
+    plain references, so their backfilled version differs from the key's and rekey reads
+    them again; school deliveries (no references) keep theirs."""
+    conn = duckdb.connect()
+    warehouse_raw.ensure_schema(conn)
+    conn.execute("insert into raw.deliveries (path, delivery_id, source, status) values ('a.zip', 'd1', 'ijw_messages', 'loaded'), ('b.csv', 'd2', 'school_absence', 'loaded')")
+    conn.execute("insert into raw.ijw_requests (delivery_id, key_version, message_id) values ('d1', 'k1', 'MSG-1')")
+    conn.execute("insert into raw.school_absence (delivery_id, key_version) values ('d2', 'k1')")
+    conn.execute("alter table raw.deliveries drop column key_version")
+    warehouse_raw.ensure_schema(conn)
+    assert dict(conn.execute("select source, key_version from raw.deliveries").fetchall()) == {
+        "ijw_messages": "k1" + warehouse_raw.PLAIN_REFERENCES, "school_absence": "k1"}
+    from pilotmonitor.ingest.rekey import stale_deliveries
+    assert [item.path for item in stale_deliveries(conn, "k1")] == ["a.zip"]

@@ -1,6 +1,7 @@
 """The publication gate: marts are copied to `published` only when no blocking check
 failed; a blocked run keeps the previous publication and marks it stale with reasons."""
 
+import re
 from dataclasses import dataclass
 
 import duckdb
@@ -93,3 +94,33 @@ def test_an_unchanged_clean_run_after_a_blocked_one_ends_the_stale_mark(conn):
     conn.execute("update marts.fct_school_month set pupil_months = 10")  # the bad delivery was withdrawn
     state = publish(conn, "run-3", [])
     assert state.run_id == "run-1" and not state.is_stale
+
+
+@pytest.mark.parametrize("model_value, expected", [
+    ("school R999964392", "marts.fct_school_month.remark: 1 distinct value(s) that look like a BSN or onderwijsnummer"),
+    ("ok", None),
+    ("kosten 999964393", None),
+])
+def test_marts_are_scanned_for_identifiers_before_they_are_published(conn, model_value, expected):
+    from pilotmonitor.publication.gate import IdentifierInMartsError
+
+    publish(conn, "run-1", [])
+    conn.execute("alter table marts.fct_school_month add column remark varchar")
+    conn.execute("update marts.fct_school_month set remark = ?", [model_value])
+    if expected is None:
+        assert publish(conn, "run-2", []).run_id == "run-2"
+        return
+    with pytest.raises(IdentifierInMartsError, match=re.escape(expected)) as error:
+        publish(conn, "run-2", [])
+    assert "999964392" not in str(error.value)
+    state = publication_state(conn)
+    assert state.run_id == "run-1" and state.is_stale  # the earlier publication stays, marked stale
+    assert conn.execute("select count(*) from information_schema.columns where table_schema = 'published' and column_name = 'remark'").fetchone()[0] == 0
+
+
+def test_a_mart_column_of_references_as_delivered_blocks_publication_and_says_to_rekey(conn):
+    from pilotmonitor.publication.gate import IdentifierInMartsError
+
+    conn.execute("create table marts.fct_referrals as select 'MSG-0001' as message_id, repeat('ab', 32) as pupil_pseudonym")
+    with pytest.raises(IdentifierInMartsError, match=r"fct_referrals\.message_id: 1 distinct value.*not pseudonymised.*pilotmonitor rekey"):
+        publish(conn, "run-1", [])

@@ -111,7 +111,7 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
             check_name="no_identifier_leak",
             passed=not leaks,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"leaks": dg.MetadataValue.md("\n".join(f"- {l.table}.{l.column}: {l.rows} value(s) that look like a {l.kind.replace('_', ' ')}" for l in leaks) or "none")},
+            metadata={"leaks": dg.MetadataValue.md("\n".join(f"- {l.describe()}" for l in leaks) or "none")},
         )
         yield dg.AssetCheckResult(
             check_name="redelivery_review",

@@ -10,7 +10,7 @@ import dagster as dg
 from orchestration.defs.warehouse.assets import warehouse_dbt_assets
 from orchestration.resources import WarehouseResource
 from pilotmonitor.health.status import checks_from_instance
-from pilotmonitor.publication.gate import blocking_failures, publish
+from pilotmonitor.publication.gate import IdentifierInMartsError, blocking_failures, publish
 
 GROUP = "publication"
 MART_KEYS = [spec.key for spec in warehouse_dbt_assets.specs if spec.key.path[0] == "marts"]
@@ -21,7 +21,10 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     """The marts as published for analyses: copied only when no blocking check failed."""
     failures = blocking_failures(checks_from_instance(context.instance))
     with warehouse.get_connection() as conn:
-        state = publish(conn, context.run.run_id, failures)
+        try:
+            state = publish(conn, context.run.run_id, failures)
+        except IdentifierInMartsError as exc:
+            raise dg.Failure(description=f"{exc}; the previous results stay published and are marked stale") from None
     if failures:
         listed = "\n".join(f"- {f}" for f in failures[:20])
         raise dg.Failure(
