@@ -146,8 +146,9 @@ def _assert_interrupted(data: Path, step: str) -> None:
     verdict = json.loads(status.stdout)
     assert verdict["verdict"].startswith("INTERRUPTED, RERUN: run ")
     assert step in verdict["interrupted_run"]["steps"]
-    # what the killed run planned and never reached is "not run", never a failed check
-    assert not verdict["failed_checks"], verdict["failed_checks"]
+    # what the killed run planned and never reached is "not run", never a failed check (a
+    # warning the data itself raises, as in the uninterrupted run, may stand)
+    assert not [c for c in verdict["failed_checks"] if c["severity"] != "WARN"], verdict["failed_checks"]
     assert {c["reason"] for c in verdict["not_run_checks"]} <= {"run interrupted"}
     page = _cli(data, "health", "--as-of", AS_OF)
     assert page.returncode == 3 and "INTERRUPTED, RERUN" in (data / "health" / "index.html").read_text(encoding="utf-8")

@@ -35,7 +35,7 @@ import pandas as pd
 
 from pilotmonitor.ingest import identifier_forms, redelivery, warehouse_raw
 from pilotmonitor.ingest.contracts import DeliveryError, ReadOutput, ReadResult, Rows, add_counts, iter_parts, rows_frame, scrub
-from pilotmonitor.ingest.deliveries import Delivery, UnrecognisedDelivery, describe, landing_entries, landing_files, parse_name, recognise, sha256_of
+from pilotmonitor.ingest.deliveries import Delivery, KnownHashes, UnrecognisedDelivery, describe, landing_entries, landing_files, parse_name, recognise, sha256_of
 from pilotmonitor.ingest.read_ahead import read_ahead
 
 Reader = Callable[[Path, Delivery], ReadOutput]  # one ReadResult or an iterator of parts
@@ -53,6 +53,17 @@ class LoadSummary:
 
     def total(self, column: str) -> int:
         return int(sum(row[column] or 0 for row in self.new))
+
+
+def known_hashes(conn: duckdb.DuckDBPyConnection, source: str | None = None) -> KnownHashes:
+    """Path -> (signature, sha256) from the landing inventory, of one source or all (empty
+    before the first inventory, or for one made before signatures were kept)."""
+    columns = {row[0] for row in conn.execute(
+        "select column_name from information_schema.columns where table_schema = 'raw' and table_name = 'landing_files'").fetchall()}
+    if "signature" not in columns:
+        return {}
+    rows = conn.execute("select path, signature, sha256 from raw.landing_files where ? is null or source = ?", [source, source]).fetchall()
+    return {path: (signature, sha256) for path, signature, sha256 in rows}
 
 
 def files_of_source(landing_dir: Path, source: str) -> list[Path]:
@@ -208,6 +219,7 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
     warehouse_raw.ensure_schema(conn)
     summary = LoadSummary(source)
     files = files_of_source(landing_dir, source)
+    known = known_hashes(conn, source)
     present = {path.relative_to(landing_dir).as_posix() for path in files}
     redelivery.forget_removed_duplicates(conn, source, present)
     registered = {row[0]: (row[1], row[2]) for row in conn.execute("select path, sha256, delivery_id from raw.deliveries where source = ?", [source]).fetchall()}
@@ -215,7 +227,7 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
     held = redelivery.loaded_content(conn, source)
     todo = []
     for path in files:
-        delivery = describe(landing_dir, path)
+        delivery = describe(landing_dir, path, known)
         previous = registered.get(delivery.path)
         if previous and previous[0] == delivery.sha256:
             summary.unchanged += 1

@@ -231,8 +231,10 @@ def test_real_shaped_ijw_messages_load_without_blocking_and_publish(clean, tmp_p
         with zipfile.ZipFile(old) as source, zipfile.ZipFile(new, "w", zipfile.ZIP_DEFLATED) as target:
             for info in source.infolist():
                 target.writestr(info.filename, source.read(info))
+            # A folder inside the archive (the hand-written clients are surnamed "Handgeschreven":
+            # a folder of that name would rightly be a name from the landing area in the locators)
             for path in handwritten:
-                target.write(path, f"handgeschreven/{path.name}")
+                target.write(path, f"spec_examples/{path.name}")
         return old.name, new.name
 
     (old_name, new_name), result, checks, materialized, failures = _scenario(clean, tmp_path, plant)
@@ -242,7 +244,7 @@ def test_real_shaped_ijw_messages_load_without_blocking_and_publish(clean, tmp_p
     assert failures[failures.path.str.endswith(new_name) & failures.severity.eq("error")].empty
     with duckdb.connect(str(tmp_path / "scenario" / "data" / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
         register = conn.execute("select path, rows_read, rows_loaded, rows_quarantined, messages_ignored, is_current from raw.deliveries where path like '%GM0014_ijw_2024-03_%' order by path").df()
-        quarantined = conn.execute("select row_locator, reason_code from raw.quarantine where path like ? and row_locator like 'handgeschreven/%' order by 1", [f"%{new_name}"]).fetchall()
+        quarantined = conn.execute("select row_locator, reason_code from raw.quarantine where path like ? and row_locator like 'spec_examples/%' order by 1", [f"%{new_name}"]).fetchall()
         netted = conn.execute(
             "select service_start, debit_cents, credit_cents, net_amount_cents from intermediate.int_declaration_lines_netted where provider_agb = '99000022' and product_reference = 'PR5001' order by 1"
         ).fetchall()
@@ -253,6 +255,6 @@ def test_real_shaped_ijw_messages_load_without_blocking_and_publish(clean, tmp_p
     ignored_before = json.loads(old.messages_ignored or "{}")
     ignored_now = json.loads(new.messages_ignored)
     assert {kind: ignored_now[kind] - ignored_before.get(kind, 0) for kind in ignored_now} == {**dict.fromkeys(ignored_now, 0), "JW302": 1, "JW306": 1, "JW317": 1, "JW325": 1}
-    assert quarantined == [("handgeschreven/JW301_impossible_date.xml#1", "schema_invalid"), ("handgeschreven/JW301_impossible_date.xml#2", "schema_invalid")]
+    assert quarantined == [("spec_examples/JW301_impossible_date.xml#1", "schema_invalid"), ("spec_examples/JW301_impossible_date.xml#2", "schema_invalid")]
     # one line per month under one reference; the credit reverses February only
     assert netted == [(date(2024, 1, 1), 21000, 0, 21000), (date(2024, 2, 1), 21000, 21000, 0), (date(2024, 3, 1), 21000, 0, 21000)]

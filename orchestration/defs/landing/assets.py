@@ -1,8 +1,9 @@
 """The landing area as the warehouse sees it: an inventory of every delivered file.
 
 Each file gets its size and SHA-256 content hash, the key the ingestion layer uses to
-recognise a file delivered twice. The inventory is replaced on every run; it describes
-what is in the landing folder now.
+recognise a file delivered twice, and its signature (size, times, inode), so the next run
+and the source assets take the hash from here instead of reading an unchanged file again.
+The inventory is replaced on every run; it describes what is in the landing folder now.
 """
 
 
@@ -11,14 +12,19 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
-from pilotmonitor.ingest.deliveries import UnrecognisedDelivery, landing_files, recognise, sha256_of
-from pilotmonitor.ingest.loader import register_unusable
+from pilotmonitor.ingest.deliveries import KnownHashes, UnrecognisedDelivery, content_hash, file_signature, landing_files, recognise
+from pilotmonitor.ingest.loader import known_hashes, register_unusable
 
 # The raw tables this asset writes: the inventory, and failed rows in the delivery register
 # for files that follow no naming convention or are never read (links, special files).
 TABLES = ("landing_files", "deliveries")
 
-def inventory(landing_dir: Path) -> pd.DataFrame:
+COLUMNS = ["path", "area", "source", "size_bytes", "sha256", "signature"]
+
+
+def inventory(landing_dir: Path, known: KnownHashes | None = None) -> pd.DataFrame:
+    """Every landing file with its hash; ``known`` (the previous inventory) saves reading
+    a file again while its signature (size, times, inode) is unchanged."""
     rows = []
     for path in landing_files(landing_dir):
         relative = path.relative_to(landing_dir)
@@ -26,16 +32,18 @@ def inventory(landing_dir: Path) -> pd.DataFrame:
             source, _ = recognise(relative.as_posix())
         except UnrecognisedDelivery:
             source = None
+        signature = file_signature(path)
         rows.append(
             {
                 "path": relative.as_posix(),
                 "area": relative.parts[0],
                 "source": source,
                 "size_bytes": path.stat().st_size,
-                "sha256": sha256_of(path),
+                "sha256": content_hash(path, relative.as_posix(), known),
+                "signature": signature,
             }
         )
-    return pd.DataFrame(rows, columns=["path", "area", "source", "size_bytes", "sha256"])
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 @dg.asset(group_name="landing", compute_kind="python")
@@ -46,10 +54,10 @@ def landing_inventory(context: dg.AssetExecutionContext, pilotmonitor: Pilotmoni
     landing_dir = pilotmonitor.settings().landing_dir
     if not landing_dir.is_dir():
         raise dg.Failure(f"landing area {landing_dir} does not exist: run `pilotmonitor synth` or point PILOTMONITOR_DATA_DIR at a data directory")
-    files = inventory(landing_dir)
     synthetic = (landing_dir / "SYNTHETIC_DATA.txt").is_file()
     with warehouse.get_connection() as conn:
         conn.execute("create schema if not exists raw")
+        files = inventory(landing_dir, known_hashes(conn))
         conn.register("files", files)
         conn.execute("create or replace table raw.landing_files as select * from files")
         unusable = register_unusable(conn, landing_dir)
