@@ -242,11 +242,15 @@ def test_real_shaped_ijw_messages_load_without_blocking_and_publish(clean, tmp_p
     assert [k for k, v in checks.items() if not v.passed and v.severity.value == "ERROR"] == []
     assert ("published_marts",) in materialized
     assert failures[failures.path.str.endswith(new_name) & failures.severity.eq("error")].empty
+    from pilotmonitor.ingest.pseudonymise import Pseudonymiser, load_key
+
+    # the provider's reference is stored as its keyed pseudonym (under the scenario's demo key)
+    reference = Pseudonymiser(load_key(tmp_path / "scenario" / "data", demo=True, environ={})).reference("PR5001")
     with duckdb.connect(str(tmp_path / "scenario" / "data" / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
         register = conn.execute("select path, rows_read, rows_loaded, rows_quarantined, messages_ignored, is_current from raw.deliveries where path like '%GM0014_ijw_2024-03_%' order by path").df()
         quarantined = conn.execute("select row_locator, reason_code from raw.quarantine where path like ? and row_locator like 'spec_examples/%' order by 1", [f"%{new_name}"]).fetchall()
         netted = conn.execute(
-            "select service_start, debit_cents, credit_cents, net_amount_cents from intermediate.int_declaration_lines_netted where provider_agb = '99000022' and product_reference = 'PR5001' order by 1"
+            "select service_start, debit_cents, credit_cents, net_amount_cents from intermediate.int_declaration_lines_netted where provider_agb = '99000022' and product_reference = ? order by 1", [reference]
         ).fetchall()
     old, new = register.set_index(register.path.str.rsplit("/", n=1).str[-1]).loc[[old_name, new_name]].itertuples()
     assert new.is_current and not old.is_current
