@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from pilotmonitor import atomic_write
 from pilotmonitor.pilots import Pilot
 
 from .spec import DEFAULT_SEED, RESULT_COLUMNS, plan_hash
@@ -165,11 +166,7 @@ def write_artifact(table: pd.DataFrame, results_dir: Path) -> Path:
         "rows": [{c: _clean(v) for c, v in row.items() if c not in PROVENANCE or c == "plan_hash"}
                  for row in table.to_dict(orient="records")],
     }
-    path = results_dir / f"{run_id}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=False, default=str), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write.write_text(results_dir / f"{run_id}.json", json.dumps(doc, indent=1, sort_keys=False, default=str))
 
 
 def residual_df(row) -> float | None:

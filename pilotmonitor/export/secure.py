@@ -26,6 +26,7 @@ from typing import Iterable
 
 import duckdb
 
+from pilotmonitor import atomic_write
 from pilotmonitor.spreadsheet_safety import count_sql, neutralised_sql
 
 from .dictionary import MartDocs, TableDoc, load_mart_docs
@@ -275,9 +276,7 @@ def _relative(path: str) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write.write_text(path, text)
 
 
 def _file_entry(out_dir: Path, name: str, table: str | None, rows: int | None, columns: list[str], neutralised: int = 0) -> ExportedFile:

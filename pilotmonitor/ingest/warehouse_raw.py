@@ -90,7 +90,7 @@ def _backfill_key_versions(conn: duckdb.DuckDBPyConnection) -> None:
     rows it loaded (each delivery is read under one key)."""
     for table, columns in RAW_TABLES.items():
         if "key_version" in columns:
-            plain = any(column_policy.column_class(c) == column_policy.REFERENCE for c in columns)
+            plain = bool(column_policy.columns_of(column_policy.REFERENCE, columns))
             conn.execute(
                 f"""update {SCHEMA}.deliveries as d set key_version = r.key_version || ?
                     from (select delivery_id, min(key_version) as key_version from {SCHEMA}.{table} group by delivery_id) as r

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from pilotmonitor import atomic_write
 from pilotmonitor.analysis_plan.store import PACKAGES, code_version, package_versions
 from pilotmonitor.disclosure import DisclosureRules
 from pilotmonitor.publication.gate import publication_state, published_fingerprint
@@ -82,10 +83,7 @@ def write_record(directory: Path, key: str | None, record: dict) -> None:
     """After a complete build (files named relative to ``directory``); no key, no record."""
     if key is None:
         return
-    path = directory / KEY_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": key, **record}, indent=1, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write.write_text(directory / KEY_FILE, json.dumps({"key": key, **record}, indent=1, sort_keys=True))
 
 
 __all__ = ["KEY_FILE", "forget", "recorded", "report_key", "shared_inputs", "write_record"]

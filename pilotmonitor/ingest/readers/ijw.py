@@ -914,7 +914,8 @@ def _route(table: str, rows: list[tuple], identities: dict[str | None, _Identity
     """
     code_position = _DATA_COLUMNS[table].index("product_code")
     split = list(RAW_TABLES[table]).index(PSEUDONYM_COLUMNS[0])  # where the pseudonym columns go
-    references = [i for i, column in enumerate(RAW_TABLES[table]) if column_policy.column_class(column) == column_policy.REFERENCE]
+    reference_columns = column_policy.columns_of(column_policy.REFERENCE, RAW_TABLES[table])
+    references = [i for i, column in enumerate(RAW_TABLES[table]) if column in reference_columns]
     locator_at = len(RAW_TABLES[table])
     quarantined: dict[str, list[tuple[str, str, str | None]]] = defaultdict(list)
     keep = 0
