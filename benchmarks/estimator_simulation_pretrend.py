@@ -3,7 +3,7 @@
 The analysis plan's ``pretrend_test`` (pilotmonitor/analysis_plan/plan.py): linear TWFE
 event study on half-year event-time bins, joint Wald test of the leads, p-value from the
 wild cluster restricted bootstrap (Rademacher, full enumeration for G <= 13). This
-simulates the plan's own sample construction (``build_sample`` + ``_event_panel``) on the
+simulates the plan's own sample construction (``build_sample`` + ``event_panel``) on the
 test warehouse generator (tests/analysis_plan/conftest.py ``simulate``) and reports the
 rejection rate at 5% of the bootstrap p-value and of the analytic F(q, G-1) p-value.
 Designs: Alkmaar-like (3 + 4 primary schools, ~135 pupil-months, 0.5 referrals per 100
@@ -26,7 +26,10 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analyses import event_study  # noqa: E402
-from pilotmonitor.analysis_plan.plan import EVENT_LAGS, EVENT_LEADS, _event_panel  # noqa: E402
+from pilotmonitor.analysis_plan.estimator_runs import event_panel  # noqa: E402
+from pilotmonitor.pilots import EventStudyPlan  # noqa: E402
+
+EVENT = EventStudyPlan()  # the plan's defaults
 from pilotmonitor.analysis_plan.sample import PublishedInputs, build_sample  # noqa: E402
 from tests.analysis_plan.conftest import simulate  # noqa: E402
 
@@ -44,8 +47,8 @@ def rejection_rates(n: int, **kw) -> tuple[float, float]:
     p_boot, p_f = [], []
     for seed in range(n):
         s = build_sample(_inputs(simulate(seed=seed, **kw)), "test-pilot")
-        ev = _event_panel(s)
-        leads, lags = int(min(EVENT_LEADS, -ev["bin"].min())), int(min(EVENT_LAGS, ev["bin"].max()))
+        ev = event_panel(s, EVENT.bin_months)
+        leads, lags = int(min(EVENT.leads, -ev["bin"].min())), int(min(EVENT.lags, ev["bin"].max()))
         es = event_study(ev, "referrals_per_100", "school_id", "period", "first_treated", leads=leads, lags=lags,
                          pretrend_bootstrap=9999, seed=20261123)
         p_boot.append(es.pretrend["bootstrap_p_value"])

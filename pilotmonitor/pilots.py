@@ -7,8 +7,10 @@ fails with an error that names the file and the field.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -53,19 +55,89 @@ class PilotCost(_Strict):
     other_costs_eur: float = Field(default=0, ge=0)
 
 
+# Defaults of every analysis-plan parameter: the one documented place. A pilot file
+# overrides any of them under ``analysis_plan:``; ``pilotmonitor plan show PILOT`` prints
+# the effective plan and ``plan_hash`` covers all of it.
+DEFAULT_SEED = 20261123
+COVID_CLOSURE_MONTHS = ("2020-03", "2020-04", "2020-05", "2020-06", "2020-12", "2021-01", "2021-02")
+
+
+class WindowPlan(_Strict):
+    """The analysis window around the pilot's start (see analysis_plan/sample.py)."""
+    max_pre_months: int = Field(default=36, ge=1, le=240,
+                                description="pre-period months: as many as the pilot has months, at most this many")
+    chart_pre_months: int = Field(default=36, ge=1, le=240,
+                                  description="months before the start the report's trend chart shows")
+    closure_months: list[str] = Field(default=list(COVID_CLOSURE_MONTHS),
+                                      description="school-closure months (YYYY-MM) left out by twfe_poisson_excl_closures")
+
+    @field_validator("closure_months")
+    @classmethod
+    def _months(cls, value: list[str]) -> list[str]:
+        for month in value:
+            if not re.fullmatch(r"(19|20)[0-9]{2}-(0[1-9]|1[0-2])", month):
+                raise ValueError(f"closure month {month!r} is not YYYY-MM")
+        return sorted(set(value))
+
+
+class EventStudyPlan(_Strict):
+    bin_months: int = Field(default=6, ge=1, le=24, description="months per event-time bin, aligned on the start")
+    leads: int = Field(default=4, ge=2, le=20, description="pre-period bins (endpoints binned)")
+    lags: int = Field(default=4, ge=0, le=20, description="pilot-period bins (endpoints binned)")
+    reference: int = Field(default=-1, le=-1, description="the omitted reference bin")
+
+
+class InferencePlan(_Strict):
+    bootstrap_reps: int = Field(default=9999, ge=99, description="wild cluster bootstrap draws (full enumeration when 2^G is smaller)")
+    bootstrap_weights: Literal["rademacher", "webb"] = "rademacher"
+    randomization_draws: int = Field(default=499, ge=19, description="reassignments drawn when there are more k-subsets")
+    cost_bootstrap_reps: int = Field(default=499, ge=99, description="school-cluster bootstrap draws of the cost rows")
+    placebo_reps: int = Field(default=200, ge=20, description="placebo assignments behind the synthetic DiD standard error")
+
+
+class PilotLevelPlan(_Strict):
+    """Pilot-level series for synthetic control and synthetic DiD: the pilot schools
+    aggregated into one unit, each comparison school a donor."""
+    period_months: int = Field(default=3, ge=1, le=12, description="months per period, aligned on the start")
+
+
 class AnalysisPlan(_Strict):
     primary_outcome: str
-    secondary_outcomes: list[str]
-    estimators: list[str]
-    alpha: float = Field(gt=0, lt=1)
-    multiple_testing: str
+    secondary_outcomes: list[str] = []
+    estimators: list[str] = Field(min_length=1, description="estimators of the primary outcome; the first is the headline")
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    multiple_testing: Literal["holm", "fdr_bh", "bonferroni", "none"] = "holm"
+    window: WindowPlan = WindowPlan()
+    event_study: EventStudyPlan = EventStudyPlan()
+    inference: InferencePlan = InferencePlan()
+    pilot_level: PilotLevelPlan = PilotLevelPlan()
+    seed: int = Field(default=DEFAULT_SEED, ge=0, description="seed of every random draw of the plan")
 
-    @field_validator("multiple_testing")
-    @classmethod
-    def _known_method(cls, value: str) -> str:
-        if value not in {"holm", "fdr_bh", "bonferroni", "none"}:
-            raise ValueError(f"unknown multiple-testing method {value!r}")
-        return value
+    @model_validator(mode="after")
+    def _against_registries(self) -> "AnalysisPlan":
+        from pilotmonitor.analysis_plan.estimators import ESTIMATORS
+        from pilotmonitor.analysis_plan.outcomes import OUTCOMES
+
+        names = [self.primary_outcome, *self.secondary_outcomes]
+        unknown = [o for o in names if o not in OUTCOMES]
+        if unknown:
+            raise ValueError(f"unknown outcome(s) {unknown}; known: {', '.join(OUTCOMES)}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"an outcome is named twice: {names}")
+        bad = [e for e in self.estimators if e not in ESTIMATORS]
+        if bad:
+            raise ValueError(f"unknown estimator(s) {bad}; known: {', '.join(ESTIMATORS)}")
+        if len(set(self.estimators)) != len(self.estimators):
+            raise ValueError(f"an estimator is listed twice: {self.estimators}")
+        kind = OUTCOMES[self.primary_outcome].kind
+        misfit = [e for e in self.estimators if kind not in ESTIMATORS[e].fits]
+        if misfit:
+            raise ValueError(f"estimator(s) {misfit} do not fit the primary outcome {self.primary_outcome!r} ({kind})")
+        if not ESTIMATORS[self.estimators[0]].headline:
+            headline = [e.name for e in ESTIMATORS.values() if e.headline and kind in e.fits]
+            raise ValueError(f"the first estimator is the headline estimate: {self.estimators[0]!r} cannot be one "
+                             f"(for a {kind} outcome: {', '.join(headline)})")
+        return self
 
 
 class Pilot(_Strict):

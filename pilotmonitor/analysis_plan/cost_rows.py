@@ -11,15 +11,16 @@ uncertainty from the stratified school-cluster bootstrap (seeded)."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
 from analyses.costs import cost_effectiveness
 
+from .estimator_runs import PlanContext, not_estimable_row
 from .sample import PilotSample
 
-COST_BOOTSTRAP_REPS = 499
+ESTIMATOR = "cost_effectiveness"
 
 
 def pilot_cost_eur(pilot_row: pd.Series, sample: PilotSample) -> tuple[float, str]:
@@ -36,18 +37,19 @@ def pilot_cost_eur(pilot_row: pd.Series, sample: PilotSample) -> tuple[float, st
     return float(planned) * min(1.0, sample.post_months / planned_months), "planned cost pro rata to observed pilot months"
 
 
-def cost_rows(pilot_id: str, pilot_row: pd.Series, sample: PilotSample, seed: int, alpha: float,
-              make_row: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows for the long results table; `make_row(pilot_id, outcome, role, estimator, result, **extra)`."""
+def cost_rows(ctx: PlanContext, pilot_row: pd.Series) -> list[dict[str, Any]]:
+    """The cost rows of one pilot (every plan has them; draws: ``inference.cost_bootstrap_reps``)."""
+    sample = ctx.sample
+    ctx = PlanContext(ctx.pilot, ctx.plan, sample, ctx.inputs, preregistered_as=ESTIMATOR)
     try:
         cost, source = pilot_cost_eur(pilot_row, sample)
         panel = sample.panel.assign(declared_cost_eur=sample.panel["declared_cost_cents"] / 100.0)
         res = cost_effectiveness(panel, unit="school_id", time="time", treatment="d", cost="declared_cost_eur",
                                  exposure="pupil_months", pilot_cost=cost, referrals="new_referrals",
-                                 treated_units=list(sample.treated_schools), reps=COST_BOOTSTRAP_REPS, seed=seed, alpha=alpha)
+                                 treated_units=list(sample.treated_schools), reps=ctx.plan.inference.cost_bootstrap_reps,
+                                 seed=ctx.seed, alpha=ctx.alpha)
     except Exception as exc:  # noqa: BLE001 - recorded in the table
-        return [make_row(pilot_id, "avoided_cost_eur", "costs", "cost_effectiveness",
-                         method=f"not estimable: {type(exc).__name__}: {exc}"[:500])]
+        return [not_estimable_row(ctx.pilot.id, "avoided_cost_eur", "costs", ESTIMATOR, ESTIMATOR, exc)]
     shared = {"pilot_cost": cost, "pilot_cost_source": source, "treated_pupil_months": res.treated_pupil_months,
               "break_even_reduction_per_pupil_month": res.break_even_reduction_per_pupil_month,
               "prob_net_savings_positive": res.prob_net_savings_positive,
@@ -58,8 +60,10 @@ def cost_rows(pilot_id: str, pilot_row: pd.Series, sample: PilotSample, seed: in
                             ("cost_per_avoided_referral_eur", res.cost_per_avoided_referral)):
         if result is None:
             continue
-        finite = math.isfinite(result.estimate)
-        rows.append(make_row(pilot_id, outcome, "costs", "cost_effectiveness", result if finite else None,
-                             details={**dict(result.details), **shared},
-                             **({} if finite else {"method": "not estimable: no avoided referrals at the point estimate"})))
+        details = {**dict(result.details), **shared}
+        if math.isfinite(result.estimate):
+            rows.append(ctx.row(outcome, "costs", ESTIMATOR, result, details=details))
+        else:
+            rows.append(not_estimable_row(ctx.pilot.id, outcome, "costs", ESTIMATOR, ESTIMATOR,
+                                          "no avoided referrals at the point estimate", details=details))
     return rows

@@ -3,8 +3,9 @@ identical, and if not, what changed.
 
 A result is named ``<run id>[:<pilot id>[:<outcome>[:<estimator>]]]`` or just
 ``<pilot id>`` (its primary estimate in the latest run). The stored rows come from
-``results.effect_estimates_history``. The pilot's plan is re-run on the *current*
-published data with the stored seed, and every number of each named row is compared
+``results.effect_estimates_history``. The plan stored with the run
+(``results.analysis_plans``; the current one if the run predates that table) is re-run
+on the *current* published data, and every number of each named row is compared
 exactly (floats bit for bit; NaN equals NaN). The provenance is compared too, so a
 difference is explained: the input data (hash of the published columns the analysis
 reads), the code version (git commit), the plan (hash of the pilot's analysis plan) or
@@ -20,11 +21,11 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-from pilotmonitor.pilots import Pilot
+from pilotmonitor.pilots import AnalysisPlan, Pilot
 
-from .plan import RESULT_COLUMNS, plan_hash, run_pilot
+from .plan import RESULT_FRAME_COLUMNS, plan_hash, run_pilot
 from .sample import read_published
-from .store import code_version, package_versions
+from .store import code_version, package_versions, stored_plan
 
 NUMBERS = ("estimate", "std_error", "ci_lower", "ci_upper", "p_value", "p_value_adjusted", "p_value_wild_bootstrap",
            "p_value_randomization", "n_obs", "n_clusters")
@@ -110,9 +111,16 @@ def reproduce(conn: duckdb.DuckDBPyConnection, selector: str, pilots: list[Pilot
             out.provenance_changes.append(f"plan: pilot {pilot_id} is no longer in the registry")
             out.differences.append({"pilot_id": pilot_id, "column": "*", "stored": "present", "now": "missing"})
             continue
-        if plan_hash(pilot) != rows["plan_hash"].iloc[0]:
-            out.provenance_changes.append(f"plan: {pilot_id}'s analysis plan changed ({rows['plan_hash'].iloc[0][:12]} -> {plan_hash(pilot)[:12]})")
-        fresh = pd.DataFrame(run_pilot(pilot, inputs, seed=int(rows["seed"].iloc[0])), columns=[*RESULT_COLUMNS, "plan_hash"])
+        digest = rows["plan_hash"].iloc[0]
+        if plan_hash(pilot) != digest:
+            then = stored_plan(conn, pilot_id, digest)
+            if then is not None:  # re-run what was run, and say the registry has moved on
+                pilot = pilot.model_copy(update={"analysis_plan": AnalysisPlan.model_validate(then)})
+                out.provenance_changes.append(f"plan: {pilot_id}'s analysis plan changed since ({digest[:12]} -> "
+                                              f"{plan_hash(by_id[pilot_id])[:12]}); re-run with the stored plan")
+            else:
+                out.provenance_changes.append(f"plan: {pilot_id}'s analysis plan changed ({digest[:12]} -> {plan_hash(pilot)[:12]})")
+        fresh = pd.DataFrame(run_pilot(pilot, inputs), columns=RESULT_FRAME_COLUMNS)
         for _, old in rows.iterrows():
             match = fresh[(fresh["outcome"] == old["outcome"]) & (fresh["role"] == old["role"]) & (fresh["estimator"] == old["estimator"])]
             if match.empty:

@@ -6,8 +6,9 @@ Window choice (pre-registered convention, applied identically to every pilot)
   to its planned end month if the pilot has ended (or will end) within the data, else to
   the last month in ``published.fct_school_month``. Months after a planned end are never
   used (a pilot that ended is evaluated over its planned period only).
-* Pre-period: as many months before the start as the pilot period has, capped at
-  ``MAX_PRE_MONTHS`` (36) and at the first month in the data.
+* Pre-period: as many months before the start as the pilot period has, capped at the
+  plan's ``window.max_pre_months`` (36 by default) and at the first month in the data
+  (``pre_months`` fixes it instead, e.g. for the report's longer trend chart).
 * Units: the pilot's treated schools and its comparison pool from
   ``published.dim_pilot_assignment``. Treatment = ``is_treated`` of a *treated-role*
   school (a comparison school treated by another pilot is not treated here; pools exclude
@@ -40,13 +41,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pilotmonitor.pilots import WindowPlan
+
 SCHEMA = "published"
-MAX_PRE_MONTHS = 36
-# School closures (COVID-19) used by the robustness variant: whole calendar months.
-CLOSURE_MONTHS = tuple(
-    pd.Timestamp(m) for m in ("2020-03-01", "2020-04-01", "2020-05-01", "2020-06-01",
-                              "2020-12-01", "2021-01-01", "2021-02-01")
-)
 
 SCHOOL_MONTH_COLUMNS = ("school_id", "month", "is_treated", "months_since_pilot_start", "pupil_months",
                         "new_referrals", "dropouts", "thuiszitter_spell_starts",
@@ -155,9 +152,13 @@ class PilotSample:
                 f"{len(self.comparison_schools)} comparison schools")
 
 
-def build_sample(inputs: PublishedInputs, pilot_id: str, comparison: tuple[str, ...] | None = None) -> PilotSample:
-    """The pilot's school-month panel and survey cells in its analysis window
-    (``comparison``: other comparison schools than the registered pool, e.g. the national pool)."""
+def build_sample(inputs: PublishedInputs, pilot_id: str, window: WindowPlan | None = None,
+                 comparison: tuple[str, ...] | None = None, pre_months: int | None = None) -> PilotSample:
+    """The pilot's school-month panel and survey cells in its analysis window (``window``:
+    the plan's window parameters, defaults if None; ``comparison``: other comparison
+    schools than the registered pool, e.g. the national pool; ``pre_months``: exactly this
+    many pre-period months, capped at the data, instead of the plan's rule)."""
+    window = window or WindowPlan()
     prow = inputs.pilots[inputs.pilots["pilot_id"] == pilot_id]
     if prow.empty:
         raise AnalysisInputError(f"pilot {pilot_id!r} is not in published.dim_pilot")
@@ -177,7 +178,8 @@ def build_sample(inputs: PublishedInputs, pilot_id: str, comparison: tuple[str, 
     post = int(_month_index(end) - _month_index(start) + 1)
     if post <= 0:
         raise AnalysisInputError(f"pilot {pilot_id!r}: no pilot months in the published data (start {start:%Y-%m}, data to {data_last:%Y-%m})")
-    pre = int(min(post, MAX_PRE_MONTHS, _month_index(start) - _month_index(data_first)))
+    wanted = pre_months if pre_months is not None else min(post, window.max_pre_months)
+    pre = int(min(wanted, _month_index(start) - _month_index(data_first)))
     if pre <= 0:
         raise AnalysisInputError(f"pilot {pilot_id!r}: no pre-period months in the published data")
     wstart = (start.to_period("M") - pre).to_timestamp()
@@ -194,7 +196,7 @@ def build_sample(inputs: PublishedInputs, pilot_id: str, comparison: tuple[str, 
     panel["thuiszitter_spells_per_100"] = 100 * panel["thuiszitter_spell_starts"] / pm
     panel["unauthorised_absence_hours_per_pupil"] = panel["unauthorised_absence_hours"] / pm
     panel["youth_care_cost_eur_per_pupil"] = panel["declared_cost_cents"] / 100 / pm
-    panel["is_closure_month"] = panel["month"].isin(CLOSURE_MONTHS)
+    panel["is_closure_month"] = panel["month"].isin([pd.Timestamp(f"{m}-01") for m in window.closure_months])
     panel = panel.sort_values(["school_id", "month"]).reset_index(drop=True)
 
     sv = inputs.surveys

@@ -1,5 +1,6 @@
-"""What an analysis run promises, without estimating anything: the default seed, the
-outcomes and how each is estimated, the result columns and the plan's hash.
+"""What an analysis run promises, without estimating anything: the result columns and
+the plan's hash (the outcomes and estimators a plan may name are in outcomes.py and
+estimators.py; every plan parameter and its default in pilotmonitor.pilots.AnalysisPlan).
 
 Kept apart from plan.py (which imports the estimators: statsmodels, scipy) so that
 deciding whether stored estimates can be reused costs no estimator imports.
@@ -10,29 +11,24 @@ from __future__ import annotations
 import hashlib
 import json
 
-from pilotmonitor.pilots import Pilot
+from pilotmonitor.pilots import DEFAULT_SEED, Pilot  # noqa: F401 (re-exported)
 
-DEFAULT_SEED = 20261123
-PRIMARY = "referrals_per_100_pupil_months"
-
-# outcome name in the plan -> how it is estimated
-OUTCOMES: dict[str, dict[str, str]] = {
-    PRIMARY: {"kind": "poisson", "count": "new_referrals", "rate": "referrals_per_100"},
-    "dropout": {"kind": "poisson", "count": "dropouts", "rate": "dropouts_per_100"},
-    "thuiszitter_spells": {"kind": "poisson", "count": "thuiszitter_spell_starts", "rate": "thuiszitter_spells_per_100"},
-    "unauthorised_absence_hours": {"kind": "linear", "rate": "unauthorised_absence_hours_per_pupil"},
-    "youth_care_cost_per_pupil": {"kind": "linear", "rate": "youth_care_cost_eur_per_pupil"},
-    "school_climate": {"kind": "survey", "rate": "climate_score"},
-    "satisfaction": {"kind": "survey", "rate": "satisfaction"},
-}
+from .outcomes import OUTCOMES, PRIMARY  # noqa: F401 (re-exported)
 
 RESULT_COLUMNS = [
-    "pilot_id", "outcome", "role", "estimator", "estimate", "std_error", "ci_lower", "ci_upper",
+    "pilot_id", "outcome", "role", "estimator", "preregistered_as", "estimable", "not_estimable_reason",
+    "estimate", "std_error", "ci_lower", "ci_upper",
     "p_value", "p_value_adjusted", "p_value_wild_bootstrap", "p_value_randomization", "scale",
     "n_obs", "n_clusters", "method", "sample", "alpha", "details",
 ]
 
 
+def effective_plan(pilot: Pilot) -> dict:
+    """Every parameter of the pilot's analysis plan, defaults filled in (what a
+    pre-registration document quotes and what the hash covers)."""
+    return pilot.analysis_plan.model_dump(mode="json")
+
+
 def plan_hash(pilot: Pilot) -> str:
-    payload = json.dumps(pilot.analysis_plan.model_dump(mode="json"), sort_keys=True)
+    payload = json.dumps(effective_plan(pilot), sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()

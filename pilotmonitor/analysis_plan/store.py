@@ -9,7 +9,10 @@
 Provenance columns: run_id, computed_at (UTC), input_hash (sha256 over a deterministic
 dump of every published column read), code_version (git commit, ``+dirty`` when the
 working tree has changes; else the package version), package_versions (JSON), plan_hash
-(sha256 of the pilot's analysis_plan), seed.
+(sha256 of the pilot's effective analysis plan, every parameter), seed (the plan's).
+
+* ``results.analysis_plans``: each effective plan ever run (plan_hash, pilot_id, plan as
+  JSON), so ``pilotmonitor plan diff`` and ``reproduce`` see the plan behind any run.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import pandas as pd
 from pilotmonitor import atomic_write
 from pilotmonitor.pilots import Pilot
 
-from .spec import DEFAULT_SEED, RESULT_COLUMNS, plan_hash
+from .spec import RESULT_COLUMNS, effective_plan, plan_hash
 from .sample import PublishedInputs, read_published
 
 SCHEMA = "results"
@@ -36,8 +39,10 @@ TABLE = "effect_estimates"
 PACKAGES = ("statsmodels", "numpy", "pandas", "scipy", "linearmodels", "duckdb", "pyfixest")
 REPO = Path(__file__).resolve().parents[2]
 
+PLANS_TABLE = "analysis_plans"
 COLUMN_TYPES = {
     "pilot_id": "VARCHAR", "outcome": "VARCHAR", "role": "VARCHAR", "estimator": "VARCHAR",
+    "preregistered_as": "VARCHAR", "estimable": "BOOLEAN", "not_estimable_reason": "VARCHAR",
     "estimate": "DOUBLE", "std_error": "DOUBLE", "ci_lower": "DOUBLE", "ci_upper": "DOUBLE",
     "p_value": "DOUBLE", "p_value_adjusted": "DOUBLE", "p_value_wild_bootstrap": "DOUBLE",
     "p_value_randomization": "DOUBLE", "scale": "VARCHAR", "n_obs": "BIGINT", "n_clusters": "BIGINT",
@@ -75,39 +80,42 @@ def code_version() -> str:
 
 
 def compute_effect_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot], run_id: str | None = None,
-                             seed: int = DEFAULT_SEED, progress=None, inputs: PublishedInputs | None = None) -> pd.DataFrame:
+                             progress=None, inputs: PublishedInputs | None = None) -> pd.DataFrame:
     """Read published.* (unless ``inputs`` are given), run every pilot's plan, add provenance columns."""
     from .plan import run_plans  # the estimators: imported only when estimates are computed
 
     inputs = read_published(conn) if inputs is None else inputs
-    table = run_plans(pilots, inputs, seed=seed, progress=progress)
+    table = run_plans(pilots, inputs, progress=progress)
     table["run_id"] = run_id or uuid.uuid4().hex
     table["computed_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
     table["input_hash"] = inputs.content_hash()
     table["code_version"] = code_version()
     table["package_versions"] = package_versions()
-    table["seed"] = seed
     return table[list(COLUMN_TYPES)]
 
 
-def reusable_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot], inputs: PublishedInputs,
-                       seed: int = DEFAULT_SEED) -> tuple[pd.DataFrame | None, str]:
+def reusable_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot],
+                       inputs: PublishedInputs) -> tuple[pd.DataFrame | None, str]:
     """The stored ``results.effect_estimates`` when recomputing them would give the same
     table: the same published inputs (input hash), the same plans (plan hash per pilot,
-    the same pilots), seed, committed code and package versions (everything is
-    deterministic given these). Returns (table or None, why not reused / what was reused).
+    the same pilots; the hash covers every parameter, the seed included), committed code
+    and package versions (everything is deterministic given these). Returns (table or None, why not reused / what was reused).
     Uncommitted code changes (``+dirty``) are never trusted."""
     exists = conn.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
                           [SCHEMA, TABLE]).fetchone()[0]
     if not exists:
         return None, "no stored estimates"
+    columns = {r[0] for r in conn.execute("select column_name from information_schema.columns "
+                                          "where table_schema = ? and table_name = ?", [SCHEMA, TABLE]).fetchall()}
+    if not set(COLUMN_TYPES) <= columns:
+        return None, "results schema changed"
     stored = conn.execute(f"select * from {SCHEMA}.{TABLE}").df()
     if stored.empty:
         return None, "no stored estimates"
     code = code_version()
     wanted = {
         "input_hash": {inputs.content_hash()}, "code_version": {code}, "package_versions": {package_versions()},
-        "seed": {seed}, "run_id": set(stored["run_id"].iloc[:1]),
+        "run_id": set(stored["run_id"].iloc[:1]),
     }
     for column, values in wanted.items():
         if set(stored[column].dropna().unique().tolist()) != values:
@@ -116,18 +124,50 @@ def reusable_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot], inp
         return None, "uncommitted code changes"
     if set(zip(stored["pilot_id"], stored["plan_hash"])) != {(p.id, plan_hash(p)) for p in pilots}:
         return None, "pilots or plans changed"
-    return stored[list(COLUMN_TYPES)], f"run {stored['run_id'].iloc[0]}: inputs, plans, seed, code and packages unchanged"
+    return stored[list(COLUMN_TYPES)], f"run {stored['run_id'].iloc[0]}: inputs, plans, code and packages unchanged"
 
 
-def write_effect_estimates(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame) -> None:
+def _create_or_migrate(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Create a results table, or add the columns a warehouse from an older version lacks
+    (rows written before keep NULL there)."""
     cols = ", ".join(f"{c} {t}" for c, t in COLUMN_TYPES.items())
+    conn.execute(f"create table if not exists {SCHEMA}.{table} ({cols})")
+    have = {r[0] for r in conn.execute("select column_name from information_schema.columns "
+                                       "where table_schema = ? and table_name = ?", [SCHEMA, table]).fetchall()}
+    for column, kind in COLUMN_TYPES.items():
+        if column not in have:
+            conn.execute(f"alter table {SCHEMA}.{table} add column {column} {kind}")
+
+
+def write_plans(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot]) -> None:
+    """Keep each pilot's effective plan under its hash (once per distinct plan)."""
     conn.execute(f"create schema if not exists {SCHEMA}")
-    conn.execute(f"create table if not exists {SCHEMA}.{TABLE} ({cols})")
-    conn.execute(f"create table if not exists {SCHEMA}.{TABLE}_history ({cols})")
+    conn.execute(f"create table if not exists {SCHEMA}.{PLANS_TABLE} "
+                 "(plan_hash VARCHAR, pilot_id VARCHAR, plan_json VARCHAR, primary key (plan_hash, pilot_id))")
+    for pilot in pilots:
+        conn.execute(f"insert or ignore into {SCHEMA}.{PLANS_TABLE} values (?, ?, ?)",
+                     [plan_hash(pilot), pilot.id, json.dumps(effective_plan(pilot), sort_keys=True)])
+
+
+def stored_plan(conn: duckdb.DuckDBPyConnection, pilot_id: str, digest: str) -> dict | None:
+    """The effective plan stored under ``digest`` for ``pilot_id`` (None if unknown)."""
+    try:
+        row = conn.execute(f"select plan_json from {SCHEMA}.{PLANS_TABLE} where pilot_id = ? and plan_hash = ?",
+                           [pilot_id, digest]).fetchone()
+    except duckdb.CatalogException:
+        return None
+    return json.loads(row[0]) if row else None
+
+
+def write_effect_estimates(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame, pilots: list[Pilot] = ()) -> None:
+    conn.execute(f"create schema if not exists {SCHEMA}")
+    _create_or_migrate(conn, TABLE)
+    _create_or_migrate(conn, f"{TABLE}_history")
     names = ", ".join(COLUMN_TYPES)
     conn.register("_effect_estimates_new", table)
     conn.execute("begin transaction")
     try:
+        write_plans(conn, list(pilots))
         conn.execute(f"delete from {SCHEMA}.{TABLE}")
         conn.execute(f"insert into {SCHEMA}.{TABLE} ({names}) select {names} from _effect_estimates_new")
         conn.execute(f"delete from {SCHEMA}.{TABLE}_history where run_id in (select distinct run_id from _effect_estimates_new)")
@@ -150,7 +190,8 @@ def _clean(v):
     return v
 
 
-def write_artifact(table: pd.DataFrame, results_dir: Path) -> Path:
+def write_artifact(table: pd.DataFrame, results_dir: Path, plans: dict[str, dict] | None = None) -> Path:
+    """The run's rows and provenance as JSON (``plans``: pilot id -> effective plan)."""
     results_dir.mkdir(parents=True, exist_ok=True)
     run_id = str(table["run_id"].iloc[0]) if len(table) else uuid.uuid4().hex
     first = table.iloc[0] if len(table) else None
@@ -160,8 +201,9 @@ def write_artifact(table: pd.DataFrame, results_dir: Path) -> Path:
         "input_hash": first["input_hash"] if first is not None else None,
         "code_version": first["code_version"] if first is not None else None,
         "package_versions": json.loads(first["package_versions"]) if first is not None else None,
-        "seed": _clean(first["seed"]) if first is not None else None,
+        "seeds": {k: _clean(v) for k, v in sorted(set(zip(table["pilot_id"], table["seed"])))},
         "plan_hashes": dict(sorted(set(zip(table["pilot_id"], table["plan_hash"])))),
+        "plans": plans or {},
         "columns": list(table.columns),
         "rows": [{c: _clean(v) for c, v in row.items() if c not in PROVENANCE or c == "plan_hash"}
                  for row in table.to_dict(orient="records")],
@@ -195,4 +237,4 @@ def result_numbers(table: pd.DataFrame) -> pd.DataFrame:
 
 
 __all__ = ["residual_df", "compute_effect_estimates", "reusable_estimates", "write_effect_estimates", "write_artifact", "result_numbers",
-           "RESULT_COLUMNS", "COLUMN_TYPES"]
+           "RESULT_COLUMNS", "COLUMN_TYPES", "write_plans", "stored_plan"]

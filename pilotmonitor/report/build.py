@@ -273,7 +273,7 @@ def _cost_lines(c: ReportContent, lang: str) -> list[str]:
     av = c.costs["avoided_cost_eur"]
     d = _details(av)
     if pd.isna(av.get("estimate")):
-        return [t["costs_missing"].format(why=str(av.get("method") or "").removeprefix("not estimable: ")[:160])]
+        return [t["costs_missing"].format(why=str(av.get("not_estimable_reason") or "no estimate")[:160])]
     prob = d.get("prob_net_savings_positive")
     return [t["costs_sentence"].format(cost=euros(float(d.get("pilot_cost", float("nan"))), lang), avoided=euros(float(av["estimate"]), lang),
                                        low=euros(float(av["ci_lower"]), lang), high=euros(float(av["ci_upper"]), lang),

@@ -26,20 +26,13 @@ import numpy as np
 import pandas as pd
 
 from pilotmonitor.analysis_plan.store import residual_df
-from pilotmonitor.analysis_plan.spec import PRIMARY
+from pilotmonitor.analysis_plan.outcomes import OUTCOMES
 from pilotmonitor.analysis_plan.sample import PilotSample, build_sample, read_published
 from pilotmonitor.publication.gate import PublicationState, publication_state
 
-# outcome -> (kind, count or value column in the sample panel, unit key)
-OUTCOME_SCALES = {
-    PRIMARY: ("count", "new_referrals", "per100"),
-    "dropout": ("count", "dropouts", "per100"),
-    "thuiszitter_spells": ("count", "thuiszitter_spell_starts", "per100"),
-    "unauthorised_absence_hours": ("per_pupil_month", "unauthorised_absence_hours", "hours"),
-    "youth_care_cost_per_pupil": ("per_pupil_month", "declared_cost_eur", "eur"),
-    "school_climate": ("survey", "climate_score", "points"),
-    "satisfaction": ("survey", "satisfaction", "points"),
-}
+# outcome -> (reader's kind, column summed for the baseline, unit key), from the registry
+_READER_KIND = {"count": "count", "rate": "per_pupil_month", "survey": "survey"}
+OUTCOME_SCALES = {name: (_READER_KIND[o.kind], o.numerator, o.unit) for name, o in OUTCOMES.items()}
 
 
 @dataclass
@@ -118,8 +111,7 @@ def _baseline(sample: PilotSample, outcome: str) -> tuple[float | None, float | 
     pm = float(pre["pupil_months"].sum())
     if pm <= 0:
         return None, None
-    values = pre["declared_cost_cents"] / 100 if column == "declared_cost_eur" else pre[column]
-    total = float(values.sum())
+    total = float(pre[column].sum()) * OUTCOMES[outcome].numerator_scale
     if kind == "count":
         return 1200 * total / pm, total
     return 12 * total / pm, None
@@ -128,8 +120,7 @@ def _baseline(sample: PilotSample, outcome: str) -> tuple[float | None, float | 
 def _effect(row: pd.Series, sample: PilotSample) -> Effect:
     outcome = str(row["outcome"])
     kind, _, unit = OUTCOME_SCALES.get(outcome, ("survey", None, "points"))
-    method = str(row.get("method") or "")
-    estimable = not method.startswith("not estimable") and pd.notna(row.get("estimate"))
+    estimable = bool(row.get("estimable")) and pd.notna(row.get("estimate"))
     baseline, baseline_count = _baseline(sample, outcome) if outcome in OUTCOME_SCALES else (None, None)
     ratio = effect = low = high = pct = pct_low = pct_high = None
     if estimable:
@@ -154,7 +145,7 @@ def _effect(row: pd.Series, sample: PilotSample) -> Effect:
 
     return Effect(
         outcome=outcome, role=str(row["role"]), estimator=str(row["estimator"]), estimable=bool(estimable),
-        why_not=method.removeprefix("not estimable: ") if not estimable else None,
+        why_not=(row.get("not_estimable_reason") or "no estimate") if not estimable else None,
         ratio=ratio, effect=effect, low=low, high=high, pct=pct, pct_low=pct_low, pct_high=pct_high,
         baseline=baseline, baseline_count=baseline_count, unit=unit,
         p_few_clusters=num("p_value_wild_bootstrap"), p_randomization=num("p_value_randomization"),
@@ -185,10 +176,9 @@ def _pretrend(estimates: pd.DataFrame) -> dict | None:
         rows = estimates[estimates["estimator"] == name]
         if not rows.empty:
             r = rows.iloc[0]
-            method = str(r.get("method") or "")
             p = r.get("p_value_wild_bootstrap") if pd.notna(r.get("p_value_wild_bootstrap")) else r.get("p_value")
             return {"estimator": name, "p_value": None if pd.isna(p) else float(p),
-                    "why_not": method.removeprefix("not estimable: ") if method.startswith("not estimable") else None}
+                    "why_not": None if r.get("estimable") else r.get("not_estimable_reason")}
     return None
 
 

@@ -9,28 +9,10 @@ from __future__ import annotations
 
 import math
 
-LANGUAGES = ("nl", "en")
+from pilotmonitor.analysis_plan.outcomes import LANGUAGES, OUTCOMES
 
-OUTCOME_NAMES = {
-    "nl": {
-        "referrals_per_100_pupil_months": "nieuwe verwijzingen naar jeugdhulp",
-        "dropout": "voortijdig schoolverlaten",
-        "thuiszitter_spells": "nieuwe thuiszitperiodes",
-        "unauthorised_absence_hours": "ongeoorloofd verzuim",
-        "youth_care_cost_per_pupil": "jeugdhulpkosten",
-        "school_climate": "schoolklimaat",
-        "satisfaction": "tevredenheid",
-    },
-    "en": {
-        "referrals_per_100_pupil_months": "new referrals to youth care",
-        "dropout": "early school leaving",
-        "thuiszitter_spells": "new spells of pupils sitting at home",
-        "unauthorised_absence_hours": "unauthorised absence",
-        "youth_care_cost_per_pupil": "youth-care costs",
-        "school_climate": "school climate",
-        "satisfaction": "satisfaction",
-    },
-}
+# the readers' outcome names come from the one outcome registry
+OUTCOME_NAMES = {lang: {name: o.label[lang] for name, o in OUTCOMES.items()} for lang in LANGUAGES}
 
 # unit of the absolute effect per outcome, per language
 UNITS = {

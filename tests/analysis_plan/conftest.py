@@ -10,13 +10,17 @@ import pytest
 from pilotmonitor.pilots import Pilot
 
 PLANTED_IRR = 0.6
+# every estimator of the demo pilots' plans
+FULL_PLAN = ["twfe_poisson", "twfe_poisson_excl_closures", "twfe_linear", "pretrend_linear_trend", "event_study",
+             "twfe_poisson_national_pool", "callaway_santanna", "synthetic_control", "synthetic_did",
+             "twfe_negative_binomial"]
 
 
 def make_pilot(pilot_id="test-pilot", start="2021-01-01", planned_end=None, schools=("99TA", "99TB", "99TC"), **plan):
     analysis_plan = {
         "primary_outcome": "referrals_per_100_pupil_months",
         "secondary_outcomes": ["dropout", "unauthorised_absence_hours", "youth_care_cost_per_pupil", "satisfaction"],
-        "estimators": ["twfe_poisson", "event_study"], "alpha": 0.05, "multiple_testing": "holm", **plan,
+        "estimators": FULL_PLAN, "alpha": 0.05, "multiple_testing": "holm", **plan,
     }
     return Pilot.model_validate({
         "id": pilot_id, "name": "Test pilot (synthetic)", "municipality": {"code": "GM9999", "name": "Test"},

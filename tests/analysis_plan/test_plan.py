@@ -42,7 +42,7 @@ def test_secondary_outcomes_and_multiple_testing(table):
     fam = table[table["role"].isin(["primary", "secondary"])].set_index("outcome")
     assert list(fam.index) == ["referrals_per_100_pupil_months", "dropout", "unauthorised_absence_hours",
                                "youth_care_cost_per_pupil", "satisfaction"]
-    assert not fam["method"].str.startswith("not estimable").any()
+    assert fam["estimable"].all()
     assert fam.loc["dropout", "scale"] == "ratio" and fam.loc["unauthorised_absence_hours", "scale"] == "difference"
     # planted satisfaction shift 0.5 (survey means, linear DiD by school year)
     assert fam.loc["satisfaction", "ci_lower"] < 0.5 < fam.loc["satisfaction", "ci_upper"]
@@ -128,10 +128,15 @@ def test_nothing_published(tmp_path):
             compute_effect_estimates(conn, [make_pilot()])
 
 
-def test_unknown_pilot_gives_not_estimable_row(published_db):
+def test_unknown_pilot_gives_a_not_estimable_row_per_preregistered_pair(published_db):
+    from pilotmonitor.analysis_plan.plan import preregistered_pairs
+
+    pilot = make_pilot(pilot_id="other-pilot")
     with duckdb.connect(str(published_db), read_only=True) as conn:
-        t = compute_effect_estimates(conn, [make_pilot(pilot_id="other-pilot")])
-    assert len(t) == 1 and t["method"].iloc[0].startswith("not estimable")
+        t = compute_effect_estimates(conn, [pilot])
+    assert len(t) == len(preregistered_pairs(pilot)) and not t["estimable"].any()
+    assert t["not_estimable_reason"].str.contains("not in published.dim_pilot").all()
+    assert set(t["preregistered_as"]) == {name for _, name, _ in preregistered_pairs(pilot)}
 
 
 def test_linear_pretrend_row(table):
@@ -149,7 +154,7 @@ def test_separation_reported_not_estimable(tmp_path):
     with duckdb.connect(str(path), read_only=True) as conn:
         t = compute_effect_estimates(conn, [make_pilot()])
     r = t[t["outcome"] == "dropout"].iloc[0]
-    assert r["method"].startswith("not estimable: separation") and np.isnan(r["estimate"])
+    assert not r["estimable"] and r["not_estimable_reason"].startswith("separation") and np.isnan(r["estimate"])
     assert 0 < r["p_value_wild_bootstrap"] <= 1 and 0 < r["p_value_adjusted"] <= 1
 
 
@@ -187,7 +192,7 @@ def test_stored_estimates_are_reused_only_when_nothing_they_depend_on_changed(tm
         pd.testing.assert_frame_equal(result_numbers(reused.drop(columns="code_version")),
                                       result_numbers(table.drop(columns="code_version")), check_dtype=False)
         assert reusable_estimates(conn, [make_pilot(alpha=0.1)], inputs) == (None, "pilots or plans changed")
-        assert reusable_estimates(conn, [make_pilot()], inputs, seed=1)[1] == "seed changed"
+        assert reusable_estimates(conn, [make_pilot(seed=1)], inputs)[1] == "pilots or plans changed"
         changed = read_published(conn).__class__(*(f.iloc[:-1] if i == 0 else f for i, f in
                                                     enumerate(read_published(conn).__dict__.values())))
         assert reusable_estimates(conn, [make_pilot()], changed)[1] == "input_hash changed"

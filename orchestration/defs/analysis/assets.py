@@ -12,7 +12,7 @@ import dagster as dg
 from orchestration.defs.publication.assets import published_marts
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
 from pilotmonitor.analysis_plan.sample import read_published
-from pilotmonitor.analysis_plan.spec import DEFAULT_SEED
+from pilotmonitor.analysis_plan.spec import effective_plan
 from pilotmonitor.analysis_plan.store import compute_effect_estimates, reusable_estimates, write_artifact, write_effect_estimates
 from pilotmonitor.pilots import PilotConfigError, load_registry
 
@@ -32,24 +32,28 @@ def effect_estimates(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     with warehouse.get_connection() as conn:
         inputs = read_published(conn)
         # A monthly run without new published data, plans or code costs nothing here.
-        table, why = reusable_estimates(conn, pilots, inputs, seed=DEFAULT_SEED)
+        table, why = reusable_estimates(conn, pilots, inputs)
         reused = table is not None
         if reused:
             context.log.info(f"estimates reused ({why})")
         else:
             context.log.info(f"estimates recomputed ({why})")
-            table = compute_effect_estimates(conn, pilots, run_id=context.run.run_id, seed=DEFAULT_SEED,
+            table = compute_effect_estimates(conn, pilots, run_id=context.run.run_id,
                                              progress=context.log.info, inputs=inputs)
-            write_effect_estimates(conn, table)
-    path = write_artifact(table, settings.data_dir / "results")
+            write_effect_estimates(conn, table, pilots)
+    path = write_artifact(table, settings.data_dir / "results", plans={p.id: effective_plan(p) for p in pilots})
     primary = table[table["role"] == "primary"]
-    lines = ["| pilot | IRR | 95% CI | p (CR1) | p (wild bootstrap) | p (randomization) |", "|---|---|---|---|---|---|"]
+    lines = ["| pilot | estimator | estimate | 95% CI | p (CR1) | p (wild bootstrap) | p (randomization) |",
+             "|---|---|---|---|---|---|---|"]
     for r in primary.itertuples():
-        lines.append(f"| {r.pilot_id} | {r.estimate:.3f} | [{r.ci_lower:.3f}, {r.ci_upper:.3f}] | {r.p_value:.3f} | "
-                     f"{r.p_value_wild_bootstrap:.3f} | {r.p_value_randomization:.3f} |")
-    failed = int(table["method"].fillna("").str.startswith("not estimable").sum())
+        if not r.estimable:
+            lines.append(f"| {r.pilot_id} | {r.estimator} | not estimable: {r.not_estimable_reason} | | | | |")
+            continue
+        lines.append(f"| {r.pilot_id} | {r.estimator} | {r.estimate:.3f} | [{r.ci_lower:.3f}, {r.ci_upper:.3f}] | "
+                     f"{r.p_value:.3f} | {r.p_value_wild_bootstrap:.3f} | {r.p_value_randomization:.3f} |")
+    failed = int((~table["estimable"].astype(bool)).sum())
     if failed:
-        context.log.warning(f"{failed} estimate(s) not estimable; see the method column")
+        context.log.warning(f"{failed} estimate(s) not estimable; see the not_estimable_reason column")
     return dg.MaterializeResult(metadata={
         "rows": len(table), "not_estimable": failed, "artifact": str(path), **({"reused": why} if reused else {}),
         "input_hash": str(table["input_hash"].iloc[0]) if len(table) else "",

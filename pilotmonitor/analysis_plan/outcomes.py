@@ -1,0 +1,98 @@
+"""The one registry of outcomes a pilot's analysis plan may name.
+
+Everything the runner, the report and the exports need to know about an outcome is
+written here once: how it is estimated (its kind and columns in the analysis sample),
+its unit for readers, its Dutch and English label and which direction is better.
+Nothing here imports an estimator, so validating a pilot file stays cheap.
+
+Kinds:
+
+* ``count``: events per school-month with pupil-months as exposure (Poisson, negative
+  binomial); ``rate`` is the linear rate per 100 pupil-months used by the few-cluster
+  bootstrap and randomization inference.
+* ``rate``: an amount per pupil-month (linear TWFE on ``rate``).
+* ``survey``: school x school-year means of a questionnaire score (linear, school-year
+  periods).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["count", "rate", "survey"]
+LANGUAGES = ("nl", "en")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    kind: Kind
+    rate: str                      # column of the analysis sample a linear model uses
+    count: str | None              # events column (count outcomes)
+    numerator: str                 # column summed for the readers' baseline (per pupil-month or events)
+    numerator_scale: float         # multiply the numerator by this to get the unit (cents -> euros)
+    unit: str                      # key of report.texts.UNITS
+    label: dict[str, str]          # per language
+    better: Literal["lower", "higher"]
+    default_estimator: str         # estimator for the outcome as a secondary outcome
+    description: str
+
+    @property
+    def exposure(self) -> str | None:
+        """Exposure column of the sample: pupil-months, or none for survey cells."""
+        return None if self.kind == "survey" else "pupil_months"
+
+
+PRIMARY = "referrals_per_100_pupil_months"
+
+OUTCOMES: dict[str, Outcome] = {o.name: o for o in (
+    Outcome(PRIMARY, "count", rate="referrals_per_100", count="new_referrals", numerator="new_referrals",
+            numerator_scale=1.0, unit="per100",
+            label={"nl": "nieuwe verwijzingen naar jeugdhulp", "en": "new referrals to youth care"},
+            better="lower", default_estimator="twfe_poisson",
+            description="new youth-care referrals (first iJw allocation of a trajectory) per 100 pupil-months"),
+    Outcome("dropout", "count", rate="dropouts_per_100", count="dropouts", numerator="dropouts",
+            numerator_scale=1.0, unit="per100",
+            label={"nl": "voortijdig schoolverlaten", "en": "early school leaving"},
+            better="lower", default_estimator="twfe_poisson",
+            description="pupils leaving school without transferring, per 100 pupil-months"),
+    Outcome("thuiszitter_spells", "count", rate="thuiszitter_spells_per_100", count="thuiszitter_spell_starts",
+            numerator="thuiszitter_spell_starts", numerator_scale=1.0, unit="per100",
+            label={"nl": "nieuwe thuiszitperiodes", "en": "new spells of pupils sitting at home"},
+            better="lower", default_estimator="twfe_poisson",
+            description="new spells of a pupil absent for 4+ weeks without exemption (thuiszitter), per 100 pupil-months"),
+    Outcome("unauthorised_absence_hours", "rate", rate="unauthorised_absence_hours_per_pupil", count=None,
+            numerator="unauthorised_absence_hours", numerator_scale=1.0, unit="hours",
+            label={"nl": "ongeoorloofd verzuim", "en": "unauthorised absence"},
+            better="lower", default_estimator="twfe_linear",
+            description="unauthorised absence hours per pupil-month"),
+    Outcome("youth_care_cost_per_pupil", "rate", rate="youth_care_cost_eur_per_pupil", count=None,
+            numerator="declared_cost_cents", numerator_scale=0.01, unit="eur",
+            label={"nl": "jeugdhulpkosten", "en": "youth-care costs"},
+            better="lower", default_estimator="twfe_linear",
+            description="net declared youth-care cost (euros) per pupil-month"),
+    Outcome("school_climate", "survey", rate="climate_score", count=None, numerator="climate_score",
+            numerator_scale=1.0, unit="points",
+            label={"nl": "schoolklimaat", "en": "school climate"},
+            better="higher", default_estimator="did_linear_school_year",
+            description="mean school-climate scale score per school and school year"),
+    Outcome("satisfaction", "survey", rate="satisfaction", count=None, numerator="satisfaction",
+            numerator_scale=1.0, unit="points",
+            label={"nl": "tevredenheid", "en": "satisfaction"},
+            better="higher", default_estimator="did_linear_school_year",
+            description="mean satisfaction score per school and school year"),
+)}
+
+
+def outcome(name: str) -> Outcome:
+    try:
+        return OUTCOMES[name]
+    except KeyError:
+        raise KeyError(f"unknown outcome {name!r}; known: {', '.join(OUTCOMES)}") from None
+
+
+def label(name: str, language: str) -> str:
+    """The readers' name of an outcome (the name itself for an outcome not in the registry)."""
+    entry = OUTCOMES.get(name)
+    return entry.label[language] if entry else name
