@@ -143,7 +143,8 @@ def _ml_alpha(y: np.ndarray, mu: np.ndarray, start: float) -> float:
 
 
 def _check_dispersion(alpha: float) -> None:
-    if alpha <= ALPHA_MIN * 10:
+    # The bounded search stops a little above ALPHA_MIN when the optimum is the bound.
+    if not np.isfinite(alpha) or alpha <= ALPHA_MIN * 100:
         raise ValueError("the NB2 dispersion alpha is at its lower bound 0: these counts show no "
                          'over-dispersion; fit family="poisson"')
 
@@ -378,7 +379,7 @@ def count_regression(
         IRR ``exp(b)`` of ``coefficient`` (``scale="ratio"``, normal CI on the log scale).
         ``details``: ``coefficients``/``std_errors`` (all, log scale), ``log_likelihood``,
         ``family``, ``cov_type``; NB2 adds ``dispersion_alpha``, ``dispersion_alpha_se``
-        and ``theta = 1/alpha`` (R ``glm.nb``).
+        and ``theta = 1/alpha`` with ``theta_se`` (delta method; R ``glm.nb``'s theta).
     """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
@@ -423,7 +424,9 @@ def count_regression(
     else:
         start_fit = sm.GLM(y, X, family=sm.families.Poisson(), offset=off).fit(method="irls")
         model = sm.NegativeBinomial(y, X, loglike_method="nb2", offset=off)
-        start = np.append(start_fit.params, _ml_alpha(y, start_fit.mu, 1.0))
+        start_alpha = _ml_alpha(y, start_fit.mu, 1.0)
+        _check_dispersion(start_alpha)   # before statsmodels wanders to alpha <= 0
+        start = np.append(start_fit.params, start_alpha)
         fit = model.fit(start_params=start, method="newton", maxiter=200, tol=1e-12, disp=False)
         beta, disp = np.asarray(fit.params[:-1]), float(fit.params[-1])
         converged = bool(fit.mle_retvals.get("converged", True))
@@ -442,7 +445,7 @@ def count_regression(
                "reported_coefficient": coefficient}
     if disp is not None:
         details.update({"dispersion_alpha": disp, "dispersion_alpha_se": inf.alpha_se,
-                        "theta": 1.0 / disp})
+                        "theta": 1.0 / disp, "theta_se": inf.alpha_se / disp ** 2})
     return ratio_result(
         float(beta[j]), float(ses[j]), alpha,
         n_obs=len(y), n_clusters=inf.n_clusters,

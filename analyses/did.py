@@ -420,7 +420,7 @@ def _twfe_count(frame, n_cov, cl_name, alpha, fe_method, family, cov_type) -> Ef
                ("irls_iterations" if not negbin else "alpha_iterations"): iterations}
     if negbin:
         details.update({"dispersion_alpha": disp, "dispersion_alpha_se": inf.alpha_se,
-                        "theta": 1.0 / disp})
+                        "theta": 1.0 / disp, "theta_se": inf.alpha_se / disp ** 2})
     name = "Poisson" if not negbin else "negative binomial (NB2)"
     return ratio_result(
         b, se, alpha, n_obs=len(frame), n_clusters=inf.n_clusters,
