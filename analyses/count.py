@@ -54,6 +54,11 @@ weights ``W = mu(1+alpha*y)/(1+alpha*mu)^2`` (derivation in :func:`_influence`).
 
 Units or periods whose outcome is zero throughout are dropped in the TWFE models (their
 fixed effect is minus infinity), as for Poisson.
+
+Caveat: with unit fixed effects in short panels the ML alpha is biased down (incidental
+parameters; a planted 0.5 is estimated at 0.40 on average with 12 periods, 0.46 with 48),
+and the model-based SE of the coefficient with it (Allison & Waterman 2002): 95% intervals
+covered 90% with 12 periods, 93% with 48 (``benchmarks/count_model_simulation.py``).
 """
 from __future__ import annotations
 

@@ -43,6 +43,10 @@ Poisson (``twfe(family="poisson")``):
   (their fixed effect is -infinity; ppmlhdfe does the same); they are listed in
   ``details["dropped_all_zero_units"]`` and ``details["dropped_all_zero_periods"]``.
 
+* ``cov_type="model"`` (inverse observed information), ``"hc0"`` and ``"hc1"`` are the
+  alternatives; ``family="negative_binomial"`` fits NB2 with the same fixed effects and
+  variances. Both are documented in :mod:`analyses.count`.
+
 Fixed effects are absorbed (:mod:`analyses.absorb`) by default; ``fe_method="dummies"``
 is the dense dummy-variable reference the absorbed fit is tested against.
 """
