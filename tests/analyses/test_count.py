@@ -198,8 +198,9 @@ def test_twfe_poisson_default_is_still_the_cluster_sandwich():
 
 def test_twfe_negbin_interval_covers_planted_irr_near_nominal():
     """Planted IRR 0.75 and alpha 0.5 in 40 schools x 12 months (8 treated): over 120 seeded
-    panels the NB2 model-based and cluster intervals cover at roughly the nominal 95%, while
-    the Poisson model-based interval (which ignores the over-dispersion) does not. The ML
+    panels the NB2 model-based and cluster 95% intervals cover 89% (short-panel
+    under-coverage, see the README; 93% with 48 months), while the Poisson model-based
+    interval, which ignores the over-dispersion, covers 75%. The ML
     alpha with 52 fixed effects in 480 rows is biased down (incidental parameters: mean
     0.40 here, 0.46 with 48 months), so it is checked for that size of bias only."""
     covered = {"model": 0, "cluster": 0, "poisson_model": 0}
@@ -215,9 +216,10 @@ def test_twfe_negbin_interval_covers_planted_irr_near_nominal():
             if key == "model":
                 alphas.append(r.details["dispersion_alpha"])
     rate = {k: v / reps for k, v in covered.items()}
-    assert 0.89 <= rate["model"] <= 0.99, rate
+    assert 0.85 <= rate["model"] <= 0.99, rate
     assert 0.85 <= rate["cluster"] <= 0.99, rate
     assert rate["poisson_model"] < 0.80, rate
+    assert rate["model"] - rate["poisson_model"] >= 0.1, rate
     assert 0.35 <= np.mean(alphas) <= 0.5
 
 
