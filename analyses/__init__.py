@@ -28,3 +28,6 @@ __all__ += ["event_study", "EventStudyResult", "callaway_santanna", "StaggeredRe
 from .costs import CostEffectivenessResult, cost_effectiveness
 
 __all__ += ["cost_effectiveness", "CostEffectivenessResult"]
+from .count import count_regression
+
+__all__ += ["count_regression"]

@@ -43,6 +43,10 @@ Poisson (``twfe(family="poisson")``):
   (their fixed effect is -infinity; ppmlhdfe does the same); they are listed in
   ``details["dropped_all_zero_units"]`` and ``details["dropped_all_zero_periods"]``.
 
+* ``cov_type="model"`` (inverse observed information), ``"hc0"`` and ``"hc1"`` are the
+  alternatives; ``family="negative_binomial"`` fits NB2 with the same fixed effects and
+  variances. Both are documented in :mod:`analyses.count`.
+
 Fixed effects are absorbed (:mod:`analyses.absorb`) by default; ``fe_method="dummies"``
 is the dense dummy-variable reference the absorbed fit is tested against.
 """
@@ -58,6 +62,9 @@ from scipy import stats
 
 from ._linalg import cluster_codes, cluster_meat, sandwich
 from .absorb import FixedEffects, poisson_irls
+from .count import FAMILIES as COUNT_FAMILIES
+from .count import (_check_dispersion, _ml_alpha, _no_demeaning, check_cov_type, count_inference,
+                    negbin_irls_absorbed, ratio_result, variance_label)
 from .results import EffectResult
 
 __all__ = ["did_2x2", "twfe"]
@@ -269,12 +276,14 @@ def twfe(
     fe_dof: str = "nested",
     alpha: float = 0.05,
     fe_method: str = "absorb",
+    cov_type: str = "cluster",
 ) -> EffectResult:
     """Two-way fixed-effects (unit and period) difference-in-differences.
 
     Linear: OLS of ``outcome ~ treatment + C(unit) + C(time) + covariates``.
-    Poisson: GLM Poisson of the same with offset ``log(exposure)``; the estimate is
-    the incidence-rate ratio ``exp(b)``.
+    Poisson: GLM Poisson of the same with offset ``log(exposure)``; negative binomial:
+    NB2 (``Var = mu + alpha*mu^2``, alpha by ML; :mod:`analyses.count`). For both count
+    families the estimate is the incidence-rate ratio ``exp(b)``.
 
     Parameters
     ----------
@@ -287,7 +296,7 @@ def twfe(
         event-study / Callaway-Sant'Anna estimator for that).
     exposure : str, optional
         Exposure (e.g. pupil-months) for ``family="poisson"``; offset log(exposure).
-    family : {"linear", "poisson"}
+    family : {"linear", "poisson", "negative_binomial"}
     covariates : sequence of str
         Numeric time-varying controls.
     cluster : str, optional
@@ -301,13 +310,22 @@ def twfe(
         seconds. ``"dummies"`` builds the dense dummy design through statsmodels: the
         reference implementation the absorbed fit is tested against (same coefficients and
         standard errors to about 1e-10 relative); use it only on small panels.
+    cov_type : {"cluster", "model", "hc0", "hc1"}
+        Count families only (linear: ``"cluster"``). ``"cluster"`` (default): sandwich x
+        G/(G-1) on ``cluster``; ``"model"``: inverse observed information (ML); ``"hc0"``/
+        ``"hc1"``: heteroskedasticity-robust, HC1 x n/(n-k) with k counting the fixed
+        effects. See :mod:`analyses.count`. NB2 results carry ``details["dispersion_alpha"]``,
+        its SE (same ``cov_type``) and ``details["log_likelihood"]``.
 
     Returns
     -------
     EffectResult
     """
-    if family not in ("linear", "poisson"):
-        raise ValueError('family must be "linear" or "poisson"')
+    if family not in ("linear", *COUNT_FAMILIES):
+        raise ValueError('family must be "linear", "poisson" or "negative_binomial"')
+    check_cov_type(cov_type, "cluster column (default: unit)")
+    if family == "linear" and cov_type != "cluster":
+        raise ValueError('family="linear" supports cov_type="cluster" only (CR1, t(G-1))')
     if fe_dof not in ("nested", "all"):
         raise ValueError('fe_dof must be "nested" or "all"')
     if fe_method not in _FE_METHODS:
@@ -317,12 +335,12 @@ def twfe(
     if family == "linear":
         return _twfe_linear(frame, len(covariates), cl_name, fe_dof, alpha, fe_method)
     if exposure is None:
-        raise ValueError('family="poisson" needs an exposure column')
+        raise ValueError(f'family="{family}" needs an exposure column')
     if (frame["_e"] <= 0).any():
         raise ValueError("exposure must be positive")
     if (frame["_y"] < 0).any():
-        raise ValueError("Poisson outcome must be non-negative")
-    return _twfe_poisson(frame, len(covariates), cl_name, alpha, fe_method)
+        raise ValueError("count outcome must be non-negative")
+    return _twfe_count(frame, len(covariates), cl_name, alpha, fe_method, family, cov_type)
 
 
 def _twfe_linear(frame, n_cov, cl_name, fe_dof, alpha, fe_method) -> EffectResult:
@@ -359,44 +377,59 @@ def _twfe_linear(frame, n_cov, cl_name, fe_dof, alpha, fe_method) -> EffectResul
     )
 
 
-def _twfe_poisson(frame, n_cov, cl_name, alpha, fe_method) -> EffectResult:
+def _twfe_count(frame, n_cov, cl_name, alpha, fe_method, family, cov_type) -> EffectResult:
+    """Poisson or NB2 TWFE; the variance engine is :func:`analyses.count.count_inference`."""
     frame, zero_units, zero_periods = _drop_all_zero(frame)
-    codes, G = cluster_codes(frame["_g"])
-    if G < 2:
-        raise ValueError("need at least 2 clusters")
     y = frame["_y"].to_numpy(float)
     offset = np.log(frame["_e"].to_numpy(float))
+    negbin = family == "negative_binomial"
+    disp, loglik, iterations = None, None, None
     if fe_method == "dummies":
         mod = smf.glm(twfe_formula(n_cov), frame, family=sm.families.Poisson(), offset=offset)
+        X = np.asarray(mod.exog)
+        if np.linalg.matrix_rank(X) < X.shape[1]:
+            raise ValueError("design matrix is rank deficient (collinear regressors)")
         fit = mod.fit(method="irls", tol=1e-12, maxiter=200)
-        X, mu = np.asarray(mod.exog), np.asarray(fit.mu)
         j = mod.exog_names.index("_d")
-        b, converged, iterations = float(fit.params.iloc[j]), bool(fit.converged), None
+        params, converged, loglik = np.asarray(fit.params), bool(fit.converged), float(fit.llf)
+        if negbin:
+            nb = sm.NegativeBinomial(y, X, loglike_method="nb2", offset=offset)
+            start = np.append(params, _ml_alpha(y, np.asarray(fit.mu), 1.0))
+            nbfit = nb.fit(start_params=start, method="newton", maxiter=200, tol=1e-12, disp=False)
+            params, disp = np.asarray(nbfit.params[:-1]), float(nbfit.params[-1])
+            converged, loglik = bool(nbfit.mle_retvals.get("converged", True)), float(nbfit.llf)
+        mu = np.exp(X @ params + offset)
+        demean, k_params = _no_demeaning, X.shape[1]
     else:
         fe = FixedEffects.from_columns(frame["_u"], frame["_t"])
-        X_raw = _regressors(frame, n_cov)
-        _check_not_absorbed(X_raw, fe.demean(X_raw))
-        fit = poisson_irls(y, X_raw, fe, offset=offset)
-        X, mu, j = fit.X_tilde, fit.mu, 0
-        b, converged, iterations = float(fit.beta[0]), fit.converged, fit.iterations
-    bread = np.linalg.inv((X * mu[:, None]).T @ X)
-    meat = cluster_meat(X * (y - mu)[:, None], codes, G)
-    factor = G / (G - 1)
-    V = factor * sandwich(bread, meat)
-    se = float(np.sqrt(V[j, j]))
-    z = stats.norm.ppf(1 - alpha / 2)
-    p = float(2 * stats.norm.sf(abs(b / se)))
-    return EffectResult(
-        estimate=float(np.exp(b)), std_error=se,
-        conf_int=(float(np.exp(b - z * se)), float(np.exp(b + z * se))),
-        p_value=p, n_obs=len(frame), n_clusters=G,
-        method="TWFE Poisson (unit + period FE, log exposure offset), "
-               "cluster-robust (CR1, G/(G-1)), normal",
-        scale="ratio", alpha=alpha,
+        X = _regressors(frame, n_cov)
+        _check_not_absorbed(X, fe.demean(X))
+        pfit = poisson_irls(y, X, fe, offset=offset)
+        params, mu, converged, iterations = pfit.beta, pfit.mu, pfit.converged, pfit.iterations
+        if negbin:
+            nbfit = negbin_irls_absorbed(y, X, fe.demean, offset=offset, start_mu=pfit.mu)
+            params, mu, disp, converged = nbfit.beta, nbfit.mu, nbfit.alpha, nbfit.converged
+            loglik, iterations = nbfit.loglik, nbfit.iterations
+        else:
+            loglik = float(np.sum(stats.poisson.logpmf(y, mu)))
+        j, demean, k_params = 0, fe.demean, fe.rank() + X.shape[1]
+    if negbin:
+        _check_dispersion(disp)
+    inf = count_inference(y, X, mu, disp, demean, cov_type, k_params,
+                          clusters=frame["_g"] if cov_type == "cluster" else None)
+    b, se = float(params[j]), float(np.sqrt(inf.cov[j, j]))
+    details = {"small_sample_factor": inf.factor, "family": family, "cov_type": cov_type,
+               "dropped_all_zero_units": zero_units, "dropped_all_zero_periods": zero_periods,
+               "converged": converged, "fe_method": fe_method, "log_likelihood": loglik,
+               ("irls_iterations" if not negbin else "alpha_iterations"): iterations}
+    if negbin:
+        details.update({"dispersion_alpha": disp, "dispersion_alpha_se": inf.alpha_se,
+                        "theta": 1.0 / disp, "theta_se": inf.alpha_se / disp ** 2})
+    name = "Poisson" if not negbin else "negative binomial (NB2)"
+    return ratio_result(
+        b, se, alpha, n_obs=len(frame), n_clusters=inf.n_clusters,
+        method=f"TWFE {name} (unit + period FE, log exposure offset), {variance_label(cov_type)}",
         sample=f"{frame['_u'].nunique()} units x {frame['_t'].nunique()} periods, "
-               f"{len(frame)} obs; clusters: {cl_name}",
-        details={"coefficient": b, "z_stat": b / se, "critical_value": z,
-                 "small_sample_factor": factor, "family": "poisson",
-                 "dropped_all_zero_units": zero_units, "dropped_all_zero_periods": zero_periods,
-                 "converged": converged, "fe_method": fe_method, "irls_iterations": iterations},
+               f"{len(frame)} obs" + (f"; clusters: {cl_name}" if cov_type == "cluster" else ""),
+        details=details,
     )
