@@ -10,6 +10,8 @@
     pilotmonitor health [--as-of DATE]                               write the pipeline-health page (<data dir>/health/index.html); same exit codes
     pilotmonitor report [--pilot ID] [--no-pdf]                      write the policymaker reports (<data dir>/reports/<pilot>/)
     pilotmonitor reproduce RESULT                                    re-run a published estimate and confirm identical numbers
+    pilotmonitor plan show PILOT                                     print a pilot's effective analysis plan (every parameter) and its hash
+    pilotmonitor plan diff [RUN_A] [RUN_B]                           what changed in the plans between two runs (default: latest run vs the registry now)
     pilotmonitor export [--format parquet|csv] [--table T] [--release] export the marts (secure) or aggregate tables through disclosure control
 """
 
@@ -480,6 +482,66 @@ def reproduce(result: Annotated[str, typer.Argument(help="RUN_ID[:PILOT[:OUTCOME
         console.print(f"  {d.get('pilot_id')} {d.get('outcome', '')} {d.get('estimator', '')} {d['column']}: stored {d['stored']} now {d['now']}")
     if not outcome.identical:
         raise typer.Exit(code=1)
+
+
+plan_app = typer.Typer(help="The pre-registered analysis plans: show one, compare runs.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+
+
+@plan_app.command("show")
+def plan_show(pilot_id: Annotated[str, typer.Argument(help="Pilot id (file name in the pilots directory).")]) -> None:
+    """Print the pilot's effective analysis plan: every parameter with defaults filled in,
+    its plan_hash and the pre-registered (outcome, estimator) pairs."""
+    from pilotmonitor.analysis_plan.plan_view import show
+    from pilotmonitor.pilots import PilotConfigError, load_pilot
+
+    settings = Settings.from_env()
+    path = settings.pilots_dir / f"{pilot_id}.yml"
+    if not path.is_file():
+        known = ", ".join(sorted(f.stem for f in settings.pilots_dir.glob("*.yml")))
+        console.print(f"[red]no pilot {pilot_id!r} in {settings.pilots_dir} (known: {known})[/red]")
+        raise typer.Exit(code=1)
+    try:
+        pilot = load_pilot(path)
+    except PilotConfigError as exc:
+        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    print(show(pilot))
+
+
+@plan_app.command("diff")
+def plan_diff(
+    run_a: Annotated[str | None, typer.Argument(help="A run id (default: the latest analysis run).")] = None,
+    run_b: Annotated[str | None, typer.Argument(help="Another run id (default: the plans in the registry now).")] = None,
+) -> None:
+    """Show which plan parameters changed between two analysis runs, or between a run and
+    the registry now. Exit 1 when something changed."""
+    from pilotmonitor.analysis_plan.plan_view import PlanNotFound, diff_plans, latest_run, run_plans
+    from pilotmonitor.analysis_plan.spec import effective_plan
+    from pilotmonitor.pilots import PilotConfigError, load_registry
+
+    settings = Settings.from_env()
+    with _open_warehouse_read_only(settings) as conn:
+        try:
+            first = run_a or latest_run(conn)
+            before = run_plans(conn, first)
+            if run_b:
+                after, label = run_plans(conn, run_b), f"run {run_b}"
+            else:
+                after, label = {p.id: effective_plan(p) for p in load_registry(settings.pilots_dir)}, "the registry now"
+        except (PlanNotFound, PilotConfigError) as exc:
+            console.print(f"[red]{exc}[/red]", soft_wrap=True)
+            raise typer.Exit(code=2) from None
+    changes = diff_plans(before, after)
+    console.print(f"plans of run {first} -> {label}:", soft_wrap=True)
+    if not changes:
+        console.print("  no parameter changed", style="green")
+        return
+    for pilot_id, items in changes.items():
+        console.print(f"  {pilot_id}:")
+        for path, old, new in items:
+            console.print(f"    {path}: {old!r} -> {new!r}", soft_wrap=True)
+    raise typer.Exit(code=1)
 
 
 @app.command()

@@ -107,16 +107,7 @@ from .estimator_runs import PlanContext, not_estimable_row, result_row
 from .estimators import ESTIMATORS
 from .outcomes import OUTCOMES
 from .sample import PublishedInputs, build_sample
-from .spec import RESULT_COLUMNS, plan_hash
-
-
-def preregistered_pairs(pilot: Pilot) -> list[tuple[str, str, str]]:
-    """(outcome, estimator, role) for every pair the pilot's plan pre-registers, in order."""
-    plan = pilot.analysis_plan
-    pairs = [(plan.primary_outcome, name, "primary" if i == 0 else "robustness")
-             for i, name in enumerate(plan.estimators)]
-    pairs += [(o, OUTCOMES[o].default_estimator, "secondary") for o in plan.secondary_outcomes]
-    return pairs
+from .spec import RESULT_COLUMNS, plan_hash, preregistered_pairs
 
 
 def _run_pair(ctx: PlanContext, outcome: str, name: str, role: str) -> list[dict[str, Any]]:

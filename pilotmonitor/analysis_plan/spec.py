@@ -32,3 +32,14 @@ def effective_plan(pilot: Pilot) -> dict:
 def plan_hash(pilot: Pilot) -> str:
     payload = json.dumps(effective_plan(pilot), sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def preregistered_pairs(pilot: Pilot) -> list[tuple[str, str, str]]:
+    """(outcome, estimator, role) for every pair the pilot's plan pre-registers, in order:
+    each estimator on the primary outcome (the first is the headline), each secondary
+    outcome with its outcome's default estimator."""
+    plan = pilot.analysis_plan
+    pairs = [(plan.primary_outcome, name, "primary" if i == 0 else "robustness")
+             for i, name in enumerate(plan.estimators)]
+    pairs += [(o, OUTCOMES[o].default_estimator, "secondary") for o in plan.secondary_outcomes]
+    return pairs

@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display here; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.dates  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -39,6 +40,11 @@ def trend_chart(trend: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp | No
         ax.axvline(end, color="grey", linestyle=":", linewidth=1)
         ax.text(end, ax.get_ylim()[1] * 0.93, labels["pilot_end"] + " ", va="top", ha="right", fontsize=8, color="grey")
     ax.set_ylim(bottom=0)
+    # a few ticks with year-first labels (2023, Jul, 2024, ...) instead of overlapping dates
+    locator = matplotlib.dates.AutoDateLocator(minticks=3, maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator, show_offset=False))
+    ax.tick_params(axis="x", labelsize=8)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8, loc="lower left")
     return _finish(fig, synthetic_label)

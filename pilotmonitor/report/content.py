@@ -25,7 +25,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pilotmonitor.analysis_plan.store import residual_df
+from pilotmonitor.analysis_plan.store import residual_df, stored_plan
+from pilotmonitor.pilots import AnalysisPlan, WindowPlan
 from pilotmonitor.analysis_plan.outcomes import OUTCOMES
 from pilotmonitor.analysis_plan.sample import PilotSample, build_sample, read_published
 from pilotmonitor.publication.gate import PublicationState, publication_state
@@ -222,12 +223,22 @@ def delivery_totals(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {"loaded": int(loaded), "rows_loaded": int(rows_loaded), "rows_quarantined": int(rows_quarantined)}
 
 
+def _window(conn: duckdb.DuckDBPyConnection, pilot_id: str, estimates: pd.DataFrame) -> WindowPlan:
+    """The window of the plan the estimates were computed with (stored with the run), so
+    the report's baselines and chart use the same sample as the estimates."""
+    stored = stored_plan(conn, pilot_id, str(estimates["plan_hash"].iloc[0]))
+    return AnalysisPlan.model_validate(stored).window if stored else WindowPlan()
+
+
 def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool) -> ReportContent:
     inputs = read_published(conn)
-    sample = build_sample(inputs, pilot_id)
+    estimates = _latest_estimates(conn, pilot_id)
+    window = _window(conn, pilot_id, estimates)
+    sample = build_sample(inputs, pilot_id, window=window)
+    # the trend chart shows the plan's full pre-period history, however short the pilot is yet
+    history = build_sample(inputs, pilot_id, window=window, pre_months=max(window.chart_pre_months, sample.pre_months))
     prow = inputs.pilots[inputs.pilots["pilot_id"] == pilot_id].iloc[0]
     pilot = conn.execute("select * from published.dim_pilot where pilot_id = ?", [pilot_id]).df().iloc[0].to_dict()
-    estimates = _latest_estimates(conn, pilot_id)
     data_first, data_last = inputs.school_month["month"].min(), inputs.school_month["month"].max()
 
     planned_end = prow["planned_end_date"]
@@ -282,7 +293,7 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
     return ReportContent(
         pilot=pilot, lang_independent_status=status,
         observed_pilot_months=sample.post_months, planned_pilot_months=planned_months, sample=sample,
-        effects=effects, estimates=estimates, trend=_half_year_trend(sample), activity=activity,
+        effects=effects, estimates=estimates, trend=_half_year_trend(history), activity=activity,
         cost_micro=cost_micro, absence_micro=absence_micro, pupil_years=pupil_years, costs=costs, pretrend=_pretrend(estimates),
         closures=closures, mde_ratio=mde, publication=publication_state(conn),
         deliveries=delivery_totals(conn),

@@ -129,7 +129,7 @@ def test_nothing_published(tmp_path):
 
 
 def test_unknown_pilot_gives_a_not_estimable_row_per_preregistered_pair(published_db):
-    from pilotmonitor.analysis_plan.plan import preregistered_pairs
+    from pilotmonitor.analysis_plan.spec import preregistered_pairs
 
     pilot = make_pilot(pilot_id="other-pilot")
     with duckdb.connect(str(published_db), read_only=True) as conn:
