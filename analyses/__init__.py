@@ -21,10 +21,11 @@ from .event_study import EventStudyResult, event_study
 from .its import ITSResult, interrupted_time_series
 from .staggered import AggregatedResult, StaggeredResult, callaway_santanna
 from .synthetic_control import synthetic_control
+from .synthetic_did import synthetic_did
 
 __all__ += ["event_study", "EventStudyResult", "callaway_santanna", "StaggeredResult",
             "AggregatedResult", "interrupted_time_series", "ITSResult",
-            "synthetic_control", "binary_did"]
+            "synthetic_control", "synthetic_did", "binary_did"]
 from .costs import CostEffectivenessResult, cost_effectiveness
 
 __all__ += ["cost_effectiveness", "CostEffectivenessResult"]
