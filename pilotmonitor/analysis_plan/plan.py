@@ -143,8 +143,8 @@ def _bootstrap(frame: pd.DataFrame, outcome: str, seed: int, conf_int: bool = Fa
 
 
 def _boot_details(b) -> dict[str, Any]:
-    return {"bootstrap_method": b["method"], "bootstrap_n_boot": int(b["n_boot"]),
-            "bootstrap_full_enumeration": bool(b["full_enumeration"]), "bootstrap_model": b["model"]}
+    return {"bootstrap_method": b.method, "bootstrap_n_boot": int(b.n_boot),
+            "bootstrap_full_enumeration": bool(b.full_enumeration), "bootstrap_model": b.model}
 
 
 def _primary_rows(pilot: Pilot, s: PilotSample, seed: int, alpha: float,
@@ -173,11 +173,11 @@ def _primary_rows(pilot: Pilot, s: PilotSample, seed: int, alpha: float,
         ri = randomization_inference(panel, estimator, "school_id", s.treated_schools,
                                      candidate_units=s.treated_schools + s.comparison_schools,
                                      n_permutations=n_perm, seed=seed)
-        details = {**dict(res.details), **_boot_details(boot), "ri_method": ri["method"],
-                   "ri_assignments": int(ri["n_assignments"]), "ri_full_enumeration": bool(ri["full_enumeration"]),
+        details = {**dict(res.details), **_boot_details(boot), "ri_method": ri.method,
+                   "ri_assignments": int(ri.n_assignments), "ri_full_enumeration": bool(ri.full_enumeration),
                    "window": s.describe(), "treatment_mismatches": s.treatment_mismatches}
-        rows.append(_row(pid, PRIMARY, "primary", "twfe_poisson", res, p_value_wild_bootstrap=boot["p_value"],
-                         p_value_randomization=ri["p_value"], details=details))
+        rows.append(_row(pid, PRIMARY, "primary", "twfe_poisson", res, p_value_wild_bootstrap=boot.p_value,
+                         p_value_randomization=ri.p_value, details=details))
     except Exception as exc:  # noqa: BLE001 - recorded in the table
         rows.append(_failed(pid, PRIMARY, "primary", "twfe_poisson", exc))
 
@@ -188,7 +188,7 @@ def _primary_rows(pilot: Pilot, s: PilotSample, seed: int, alpha: float,
         res = _poisson(sub, spec["count"], alpha)
         boot = _bootstrap(sub, spec["rate"], seed)
         rows.append(_row(pid, PRIMARY, "robustness", "twfe_poisson_excl_closures", res,
-                         p_value_wild_bootstrap=boot["p_value"],
+                         p_value_wild_bootstrap=boot.p_value,
                          details={**dict(res.details), **_boot_details(boot), "closure_rows_dropped": int(closed.sum())}))
     except Exception as exc:  # noqa: BLE001
         rows.append(_failed(pid, PRIMARY, "robustness", "twfe_poisson_excl_closures", exc))
@@ -197,9 +197,9 @@ def _primary_rows(pilot: Pilot, s: PilotSample, seed: int, alpha: float,
     try:
         res = twfe(panel, spec["rate"], "school_id", "time", "d", alpha=alpha)
         boot = _bootstrap(panel, spec["rate"], seed, conf_int=True, alpha=alpha)
-        ci = boot["conf_int"]
+        ci = boot.conf_int
         rows.append(_row(pid, PRIMARY, "robustness", "twfe_linear_rate_per_100", res,
-                         p_value_wild_bootstrap=boot["p_value"],
+                         p_value_wild_bootstrap=boot.p_value,
                          details={**dict(res.details), **_boot_details(boot),
                                   "bootstrap_ci_lower": ci[0], "bootstrap_ci_upper": ci[1]}))
     except Exception as exc:  # noqa: BLE001
@@ -214,7 +214,7 @@ def _primary_rows(pilot: Pilot, s: PilotSample, seed: int, alpha: float,
         boot = wild_cluster_bootstrap(pre, outcome=spec["rate"], unit="school_id", time="time", treatment="pre_trend",
                                       reps=BOOTSTRAP_REPS, seed=seed)
         rows.append(_row(pid, PRIMARY, "robustness", "pretrend_poisson_linear_trend", res,
-                         p_value_wild_bootstrap=boot["p_value"],
+                         p_value_wild_bootstrap=boot.p_value,
                          details={**dict(res.details), **_boot_details(boot),
                                   "meaning": "rate ratio per year of pilot vs comparison schools before the start; "
                                              "wild bootstrap on the linear trend of the rate per 100"}))
@@ -253,7 +253,7 @@ def _national_pool_row(pilot: Pilot, s: PilotSample, inputs: PublishedInputs, se
                    "n_comparison_national": len(ns.comparison_schools),
                    "comparison_added": added, "comparison_not_in_national": dropped,
                    "same_as_registered_pool": not added and not dropped, "window": ns.describe()}
-        return _row(pilot.id, PRIMARY, "robustness", name, res, p_value_wild_bootstrap=boot["p_value"], details=details)
+        return _row(pilot.id, PRIMARY, "robustness", name, res, p_value_wild_bootstrap=boot.p_value, details=details)
     except Exception as exc:  # noqa: BLE001
         return _failed(pilot.id, PRIMARY, "robustness", name, exc)
 
@@ -288,8 +288,8 @@ def _callaway_santanna_row(pid: str, s: PilotSample, seed: int, alpha: float) ->
                                      candidate_units=list(z.index),
                                      n_permutations=None if total <= RI_MAX_PERMUTATIONS else RI_MAX_PERMUTATIONS,
                                      seed=seed)
-        if not math.isclose(ri["estimate"], agg.estimate, rel_tol=1e-8, abs_tol=1e-10):
-            raise RuntimeError(f"CS closed form {ri['estimate']} != {agg.estimate}")
+        if not math.isclose(ri.estimate, agg.estimate, rel_tol=1e-8, abs_tol=1e-10):
+            raise RuntimeError(f"CS closed form {ri.estimate} != {agg.estimate}")
         pre = cs.pretest
         details = {"aggregation": "simple", "bin_months": EVENT_BIN_MONTHS, "cohort_bin": 0,
                    "n_units_balanced": int(cs.n_units), "units_dropped_unbalanced": sorted(set(ev["school_id"]) - set(z.index)),
@@ -297,10 +297,10 @@ def _callaway_santanna_row(pid: str, s: PilotSample, seed: int, alpha: float) ->
                    "pretest_p_value": pre.get("p_value"), "pretest_note": pre.get("note"),
                    "pretest_validity": "CS analytic chi2 pre-test: over-rejects with few treated schools; "
                                        "the pre-registered pre-trend test is pretrend_test",
-                   "ri_method": ri["method"], "ri_assignments": int(ri["n_assignments"]),
-                   "ri_full_enumeration": bool(ri["full_enumeration"]),
+                   "ri_method": ri.method, "ri_assignments": int(ri.n_assignments),
+                   "ri_full_enumeration": bool(ri.full_enumeration),
                    "note": "analytic SE ignores the few treated clusters; use p_value_randomization"}
-        return _row(pid, PRIMARY, "robustness", name, agg, p_value_randomization=ri["p_value"], sample=s.describe(),
+        return _row(pid, PRIMARY, "robustness", name, agg, p_value_randomization=ri.p_value, sample=s.describe(),
                     method=f"{agg.method}; {EVENT_BIN_MONTHS}-month event-time bins, rate per 100 pupil-months",
                     details=details)
     except Exception as exc:  # noqa: BLE001
@@ -338,28 +338,28 @@ def _event_study_rows(pid: str, s: PilotSample, alpha: float, seed: int = DEFAUL
             common = dict(n_obs=any_res.n_obs, n_clusters=any_res.n_clusters, sample=s.describe(), alpha=alpha)
             if family == "linear":
                 rows.append(_row(
-                    pid, PRIMARY, "robustness", PRETREND_TEST, estimate=pt["statistic"], p_value=pt["bootstrap_p_value"],
-                    p_value_wild_bootstrap=pt["bootstrap_p_value"], scale="F statistic",
-                    method=(f"PRE-REGISTERED pre-trend test: joint test of the {len(pt['leads'])} event-study leads "
-                            f"{pt['leads']} ({EVENT_BIN_MONTHS}-month bins, reference -1) of the linear TWFE event "
+                    pid, PRIMARY, "robustness", PRETREND_TEST, estimate=pt.statistic, p_value=pt.bootstrap_p_value,
+                    p_value_wild_bootstrap=pt.bootstrap_p_value, scale="F statistic",
+                    method=(f"PRE-REGISTERED pre-trend test: joint test of the {len(pt.leads)} event-study leads "
+                            f"{pt.leads} ({EVENT_BIN_MONTHS}-month bins, reference -1) of the linear TWFE event "
                             f"study on referrals per 100 pupil-months; statistic CR1 Wald F, p-value from the "
-                            f"{pt['bootstrap_method']}; reject parallel pre-trends if p_value < alpha"),
+                            f"{pt.bootstrap_method}; reject parallel pre-trends if p_value < alpha"),
                     details={"preregistered": True, "decision": "reject parallel pre-trends if p_value < alpha",
                              "p_value_source": "wild cluster restricted bootstrap of the joint Wald statistic",
-                             "p_value_f_cr1": pt["p_value"], "f_df": list(pt["df"]), "leads": list(pt["leads"]),
-                             "bin_months": EVENT_BIN_MONTHS, "bootstrap_n_boot": int(pt["bootstrap_n_boot"]),
-                             "bootstrap_full_enumeration": bool(pt["bootstrap_full_enumeration"]),
-                             "bootstrap_min_p": (2 / pt["bootstrap_n_boot"]) if pt["bootstrap_full_enumeration"] else None,
-                             "rejects": bool(pt["bootstrap_p_value"] < alpha)},
+                             "p_value_f_cr1": pt.p_value, "f_df": list(pt.df), "leads": list(pt.leads),
+                             "bin_months": EVENT_BIN_MONTHS, "bootstrap_n_boot": int(pt.bootstrap_n_boot),
+                             "bootstrap_full_enumeration": bool(pt.bootstrap_full_enumeration),
+                             "bootstrap_min_p": (2 / pt.bootstrap_n_boot) if pt.bootstrap_full_enumeration else None,
+                             "rejects": bool(pt.bootstrap_p_value < alpha)},
                     **common))
             diag = ("secondary diagnostic, NOT the pre-registered test (see pretrend_test): "
                     + ("chi2 Wald with the cluster sandwich over-rejects with few treated clusters"
                        if family == "poisson" else "analytic F(q, G-1) on the CR1 Wald, liberal with few treated clusters"))
             rows.append(_row(pid, PRIMARY, "robustness", f"{name}_pretrend",
-                             estimate=pt["statistic"], p_value=pt["p_value"], scale=f"{pt['test']} statistic",
-                             method=f"joint Wald pre-trend test ({pt['test']}{tuple(pt['df'])}) on leads {pt['leads']} "
+                             estimate=pt.statistic, p_value=pt.p_value, scale=f"{pt.test} statistic",
+                             method=f"joint Wald pre-trend test ({pt.test}{tuple(pt.df)}) on leads {pt.leads} "
                                     f"({EVENT_BIN_MONTHS}-month event-time bins); {es.method}",
-                             details={"leads": list(pt["leads"]), "df": list(pt["df"]), "bin_months": EVENT_BIN_MONTHS,
+                             details={"leads": list(pt.leads), "df": list(pt.df), "bin_months": EVENT_BIN_MONTHS,
                                       "role": diag}, **common))
             for e, r in sorted(es.effects.items()):
                 rows.append(_row(pid, PRIMARY, "robustness", f"{name}[e={e}]", r,
@@ -395,9 +395,9 @@ def _ri_details(ri) -> dict[str, Any]:
     # The statistic comes from BLAS products whose last bit can depend on memory alignment
     # between processes; 12 significant digits keep re-runs byte-identical (the p-value
     # compares with a relative tolerance of 1e-10 and is not affected).
-    return {"ri_method": ri["method"], "ri_assignments": int(ri["n_assignments"]),
-            "ri_full_enumeration": bool(ri["full_enumeration"]),
-            "ri_statistic_linear_twfe": float(f"{ri['estimate']:.12g}")}
+    return {"ri_method": ri.method, "ri_assignments": int(ri.n_assignments),
+            "ri_full_enumeration": bool(ri.full_enumeration),
+            "ri_statistic_linear_twfe": float(f"{ri.estimate:.12g}")}
 
 
 def _secondary_row(pilot: Pilot, s: PilotSample, outcome: str, seed: int, alpha: float) -> dict[str, Any]:
@@ -408,7 +408,7 @@ def _secondary_row(pilot: Pilot, s: PilotSample, outcome: str, seed: int, alpha:
     try:
         try:
             ri = _linear_ri(s, spec, seed)
-            ri_p, ri_det = ri["p_value"], _ri_details(ri)
+            ri_p, ri_det = ri.p_value, _ri_details(ri)
         except Exception as exc:  # noqa: BLE001 - the row keeps its other p-values
             ri_p, ri_det = None, {"ri_method": f"not estimable: {type(exc).__name__}: {exc}"[:300]}
         if spec["kind"] == "poisson":
@@ -417,7 +417,7 @@ def _secondary_row(pilot: Pilot, s: PilotSample, outcome: str, seed: int, alpha:
             try:
                 res = _poisson(s.panel, spec["count"], alpha)
             except ValueError as exc:  # keep the (valid) bootstrap and randomization tests of the rate
-                return _row(pid, outcome, "secondary", est, p_value_wild_bootstrap=boot["p_value"],
+                return _row(pid, outcome, "secondary", est, p_value_wild_bootstrap=boot.p_value,
                             p_value_randomization=ri_p, method=f"not estimable: {exc}"[:500],
                             details={**_boot_details(boot), **ri_det})
         elif spec["kind"] == "linear":
@@ -432,7 +432,7 @@ def _secondary_row(pilot: Pilot, s: PilotSample, outcome: str, seed: int, alpha:
             boot = wild_cluster_bootstrap(cells, outcome=spec["rate"], unit="school_id", time="school_year",
                                           treatment="d", reps=BOOTSTRAP_REPS, seed=seed)
             est = "did_linear_school_year"
-        return _row(pid, outcome, "secondary", est, res, p_value_wild_bootstrap=boot["p_value"],
+        return _row(pid, outcome, "secondary", est, res, p_value_wild_bootstrap=boot.p_value,
                     p_value_randomization=ri_p, details={**dict(res.details), **_boot_details(boot), **ri_det})
     except Exception as exc:  # noqa: BLE001
         return _failed(pid, outcome, "secondary", spec["kind"], exc)
