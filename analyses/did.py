@@ -134,7 +134,7 @@ def did_2x2(
     post: str,
     covariates: Sequence[str] = (),
     cluster: str | None = None,
-    cov_type: str = "cluster",
+    cov_type: str | None = None,
     alpha: float = 0.05,
 ) -> EffectResult:
     """Canonical 2x2 difference-in-differences by OLS.
@@ -153,8 +153,10 @@ def did_2x2(
         Numeric control columns (create dummies beforehand for categorical controls).
     cluster : str, optional
         Cluster column (required for ``cov_type="cluster"``).
-    cov_type : {"cluster", "hc1", "classical"}
+    cov_type : {"cluster", "hc1", "classical"}, optional
         Variance estimator, see the module docstring (CR1 with t(G-1) for clusters).
+        Default: ``"cluster"`` when ``cluster`` is given, else ``"hc1"`` (t(N-K)), so the
+        function runs on its defaults; with panel data pass the school as ``cluster``.
     alpha : float
         1 - confidence level.
 
@@ -163,6 +165,8 @@ def did_2x2(
     EffectResult
         ``scale="difference"``; ``details["coefficients"]`` holds all OLS coefficients.
     """
+    if cov_type is None:
+        cov_type = "cluster" if cluster is not None else "hc1"
     if cov_type not in _COV_TYPES:
         raise ValueError(f"cov_type must be one of {_COV_TYPES}")
     if cov_type == "cluster" and cluster is None:

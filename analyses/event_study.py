@@ -48,7 +48,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from ._linalg import cluster_codes, cluster_meat, sandwich
-from .results import EffectResult
+from .results import EffectResult, PretrendTest
 
 __all__ = ["event_study", "EventStudyResult"]
 
@@ -56,11 +56,12 @@ __all__ = ["event_study", "EventStudyResult"]
 @dataclass(frozen=True)
 class EventStudyResult:
     """One EffectResult per relative period (``effects[e]``), the reference period,
-    and the joint pre-trend test ``pretrend`` (statistic, df, p_value, test)."""
+    and the joint pre-trend test ``pretrend`` (:class:`~analyses.results.PretrendTest`:
+    statistic, df, p_value, test, leads, bootstrap_*)."""
 
     effects: Mapping[int, EffectResult]
     reference: int
-    pretrend: Mapping[str, Any]
+    pretrend: PretrendTest
     method: str
     details: Mapping[str, Any] = field(default_factory=dict)
 
@@ -91,7 +92,7 @@ class EventStudyResult:
         ax.axvline(self.reference + 0.5, color="grey", ls="--", lw=0.8)
         ax.set_xlabel("period relative to treatment")
         ax.set_ylabel("effect")
-        ax.set_title(f"pre-trend {self.pretrend['test']}: p = {self.pretrend['p_value']:.3f}")
+        ax.set_title(f"pre-trend {self.pretrend.test}: p = {self.pretrend.p_value:.3f}")
         return ax
 
 
@@ -249,13 +250,14 @@ def event_study(
             pretrend.update(statistic=W, df=(q,), p_value=float(stats.chi2.sf(W, q)))
         if pretrend_bootstrap is not None:
             from .inference import _wald_bootstrap
-            Wb, pb, B, full = _wald_bootstrap(X, y, lead_idx, codes, G, weights=bootstrap_weights,
+            Wb, pb, B, full, W_draws = _wald_bootstrap(X, y, lead_idx, codes, G, weights=bootstrap_weights,
                                               reps=pretrend_bootstrap, seed=seed, small_sample_factor=factor)
             pretrend.update(bootstrap_p_value=pb, bootstrap_n_boot=B, bootstrap_full_enumeration=full,
-                            bootstrap_statistic=Wb / q,
+                            bootstrap_statistic=Wb / q, bootstrap_draws=W_draws / q,
                             bootstrap_method=f"wild cluster restricted bootstrap of the joint Wald statistic "
                                              f"({bootstrap_weights}, {'full enumeration' if full else f'{B} draws'})")
-    return EventStudyResult(effects=effects, reference=reference, pretrend=pretrend,
+    pretrend["leads"] = tuple(pretrend["leads"])
+    return EventStudyResult(effects=effects, reference=reference, pretrend=PretrendTest(**pretrend),
                             method=method,
                             details={"small_sample_factor": factor, "n_obs": n,
                                      "n_clusters": G, "family": family})

@@ -48,9 +48,12 @@ from scipy import optimize
 
 from ._linalg import cluster_codes
 from .did import _nested_unit_dummies, _twfe_frame, twfe_formula
-from .results import EffectResult
+import dataclasses
 
-__all__ = ["wild_cluster_bootstrap", "randomization_inference", "BootstrapResult"]
+from .results import BootstrapResult, EffectResult, RandomizationResult, WaldBootstrapResult
+
+__all__ = ["wild_cluster_bootstrap", "randomization_inference", "BootstrapResult", "RandomizationResult",
+           "WaldBootstrapResult"]
 
 _WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
 
@@ -224,13 +227,6 @@ def _pvalue(t: float, t_star: np.ndarray) -> float:
     return float(np.mean(np.abs(t_star) >= abs(t) - tol))
 
 
-class BootstrapResult(dict):
-    """Dict with keys p_value, conf_int, estimate, t_stat, n_boot, full_enumeration,
-    weights, impose_null, n_clusters, method (attribute access allowed)."""
-
-    __getattr__ = dict.__getitem__
-
-
 def wild_cluster_bootstrap(
     data: pd.DataFrame,
     formula: str | None = None,
@@ -303,7 +299,7 @@ def wild_cluster_bootstrap(
         t, t_star = fw.tstats(b0, V, impose_null)
         return _pvalue(t, t_star)
 
-    t_raw, _ = fw.tstats(beta0, V, impose_null)
+    t_raw, t_draws = fw.tstats(beta0, V, impose_null)
     # Report the t statistic with the CR1 factor (it cancels in the bootstrap p-value).
     n_obs, k_all = fw.n, fw.k
     k_dof = k_all - (_nested_unit_dummies(frame) if formula is None else 0)
@@ -316,11 +312,12 @@ def wild_cluster_bootstrap(
     kind = "WCR" if impose_null else "WCU"
     return BootstrapResult(
         p_value=p, conf_int=ci, estimate=fw.b, t_stat=t0, n_boot=len(V),
+        std_error=(fw.b - beta0) / t0 if t0 != 0 else fw.se_hat() * math.sqrt(cr1),
         full_enumeration=full, weights=weights, impose_null=impose_null,
         n_clusters=G, n_obs=fw.n, beta0=beta0, alpha=alpha,
         method=f"wild cluster bootstrap-t ({kind}, {weights} weights, "
                f"{'full enumeration' if full else f'{len(V)} draws'}), CR1 t",
-        model=label,
+        model=label, draws=t_draws,
     )
 
 
@@ -372,7 +369,7 @@ def randomization_inference(
     n_permutations: int | None = None,
     seed=None,
     null: float = 0.0,
-) -> BootstrapResult:
+) -> RandomizationResult:
     """Randomization (permutation) inference by reassigning the pilot to other units.
 
     Parameters
@@ -401,8 +398,8 @@ def randomization_inference(
 
     Returns
     -------
-    BootstrapResult with p_value, estimate, statistics (array), n_assignments,
-    rank, full_enumeration.
+    RandomizationResult with p_value, estimate, statistic, statistics (array of the
+    permutation statistics), n_assignments, rank, total_combinations, full_enumeration.
     """
     treated = frozenset(treated_units)
     units = pd.unique(data[unit])
@@ -431,7 +428,7 @@ def randomization_inference(
         p = (1 + rank) / (1 + n_permutations)
         full = False
     est = observed_value.estimate if isinstance(observed_value, EffectResult) else float(observed_value)
-    return BootstrapResult(p_value=float(p), estimate=est, statistic=t_obs,
+    return RandomizationResult(p_value=float(p), estimate=est, statistic=t_obs,
                            statistics=stats_, n_assignments=len(stats_), rank=rank,
                            total_combinations=total, full_enumeration=full,
                            method="randomization inference (reassign pilot to "
@@ -455,7 +452,7 @@ def _wald_bootstrap(X: np.ndarray, y: np.ndarray, test_idx: Sequence[int], codes
     ``s_g = X~_g' e_r,g``, ``C_h = X_h' e_r,h`` and ``A_g = X~_g' X_g (X'X)^-1``:
     ``m* = sum_g v_g s_g`` and the bootstrap scores ``S*_g = v_g s_g - sum_h v_h A_g C_h``,
     so each replication is O(G^2 q) after the set-up. p = #{W* >= W} / B.
-    Returns (W / factor, p_value, n_boot, full_enumeration).
+    Returns (W / factor, p_value, n_boot, full_enumeration, W* / factor draws).
     """
     test_idx = list(test_idx)
     q = len(test_idx)
@@ -497,7 +494,7 @@ def _wald_bootstrap(X: np.ndarray, y: np.ndarray, test_idx: Sequence[int], codes
     W_star = np.nan_to_num(W_star, nan=np.inf)
     tol = 1e-10 * max(1.0, W)
     p = float(np.mean(W_star >= W - tol))
-    return W / small_sample_factor, p, len(V), full
+    return W / small_sample_factor, p, len(V), full, W_star / small_sample_factor
 
 
 def wild_cluster_bootstrap_wald(
@@ -509,7 +506,7 @@ def wild_cluster_bootstrap_wald(
     weights: str = "rademacher",
     reps: int = 9999,
     seed=None,
-) -> BootstrapResult:
+) -> WaldBootstrapResult:
     """Wild cluster restricted (WCR) bootstrap of a joint Wald test H0: all ``params`` = 0.
 
     OLS of ``formula`` (patsy); the statistic is the CR1 cluster-robust Wald statistic
@@ -534,12 +531,12 @@ def wild_cluster_bootstrap_wald(
     X, y = X_df.to_numpy(float), y_df.to_numpy(float).ravel()
     n, k = X.shape
     factor = G / (G - 1) * (n - 1) / (n - k)
-    W, p, B, full = _wald_bootstrap(X, y, [names.index(p) for p in params], codes, G,
+    W, p, B, full, W_draws = _wald_bootstrap(X, y, [names.index(p) for p in params], codes, G,
                                     weights=weights, reps=reps, seed=seed, small_sample_factor=factor)
     q = len(params)
-    return BootstrapResult(
+    return WaldBootstrapResult(
         p_value=p, statistic=W, f_stat=W / q, q=q, n_boot=B, full_enumeration=full, weights=weights,
-        impose_null=True, n_clusters=G, n_obs=n,
+        impose_null=True, n_clusters=G, n_obs=n, draws=W_draws,
         method=f"wild cluster bootstrap of the joint CR1 Wald statistic (WCR, {weights} weights, "
                f"{'full enumeration' if full else f'{B} draws'}), {q} restrictions")
 
@@ -554,7 +551,7 @@ def twfe_randomization_inference(
     candidate_units: Iterable | None = None,
     n_permutations: int | None = None,
     seed=None,
-) -> BootstrapResult:
+) -> RandomizationResult:
     """Randomization inference for the *linear* TWFE coefficient, fast.
 
     Statistic: the OLS coefficient of ``d = 1[unit in S] * post`` in
@@ -596,9 +593,8 @@ def twfe_randomization_inference(
 
     res = randomization_inference(df, estimator, unit, treated_units, candidate_units=candidate_units,
                                   n_permutations=n_permutations, seed=seed)
-    res["method"] = res["method"].replace("randomization inference", "randomization inference, linear TWFE "
-                                          "coefficient (FWL, exact)", 1)
-    return res
+    return dataclasses.replace(res, method=res.method.replace(
+        "randomization inference", "randomization inference, linear TWFE coefficient (FWL, exact)", 1))
 
 
 __all__ += ["wild_cluster_bootstrap_wald", "twfe_randomization_inference"]

@@ -38,6 +38,7 @@ will use few-cluster inference (wild bootstrap / randomization), which has less 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
 from scipy import optimize, stats
 
@@ -136,3 +137,159 @@ def power_rate_ratio(rate_ratio: float, n_treated: int, n_control: int, exposure
     """Power to detect a rate ratio ``rate_ratio`` (Wald test on log scale)."""
     se = se_log_rate_ratio(rate_ratio, n_treated, n_control, exposure, baseline_rate, m, icc)
     return power(math.log(rate_ratio), se, alpha, _df(n_treated, n_control, df))
+
+
+# ---------------------------------------------------------------------------------------
+# Exact power of the two-sample t test (noncentral t), sample sizes, and pilot MDEs
+# ---------------------------------------------------------------------------------------
+#
+# Two-sample t test with n1 and n2 = ratio * n1 observations, standardised effect
+# d = delta / sigma: under the alternative t ~ noncentral t(df = n1 + n2 - 2,
+# nc = d * sqrt(n1 n2 / (n1 + n2))), so the exact two-sided power is
+# P(T > t_crit) + P(T < -t_crit) (both tails, as statsmodels ``TTestIndPower`` and
+# G*Power "t tests - difference between two independent means"; Cohen 1988, ch. 2).
+# The Bloom formulas above approximate this by a shifted central t.
+
+_ALTERNATIVES = ("two-sided", "larger", "smaller")
+
+
+def power_ttest(effect_size: float, nobs1: float, alpha: float = 0.05, ratio: float = 1.0,
+                alternative: str = "two-sided") -> float:
+    """Exact power of the two-sample t test (noncentral t); ``nobs2 = ratio * nobs1``."""
+    if alternative not in _ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {_ALTERNATIVES}")
+    nobs2 = ratio * nobs1
+    df = nobs1 + nobs2 - 2
+    if df <= 0:
+        raise ValueError("need nobs1 + nobs2 > 2")
+    nc = effect_size * math.sqrt(nobs1 * nobs2 / (nobs1 + nobs2))
+    if alternative == "two-sided":
+        crit = stats.t.ppf(1 - alpha / 2, df)
+        return float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
+    crit = stats.t.ppf(1 - alpha, df)
+    if alternative == "larger":
+        return float(stats.nct.sf(crit, df, nc))
+    return float(stats.nct.cdf(-crit, df, nc))
+
+
+def sample_size_ttest(effect_size: float, power: float = 0.8, alpha: float = 0.05,
+                      ratio: float = 1.0, alternative: str = "two-sided") -> float:
+    """Real-valued n1 at which :func:`power_ttest` equals ``power`` (as statsmodels
+    ``TTestIndPower.solve_power``); round **up** for a design (G*Power and Cohen's tables
+    report ``ceil``: d = 0.5, two-sided alpha 0.05, power 0.8 gives 63.77 -> 64 per group)."""
+    if effect_size == 0 or not 0 < power < 1:
+        raise ValueError("need a non-zero effect size and 0 < power < 1")
+    lo = 2.5 / (1 + ratio)             # df = 0.5: below that the t quantiles are meaningless
+
+    def gap(n1: float) -> float:
+        return power_ttest(effect_size, n1, alpha, ratio, alternative) - power
+
+    hi = 2.0
+    while gap(hi) < 0:
+        hi *= 2
+        if hi > 1e12:
+            raise ValueError("power not reachable")
+    if gap(lo) >= 0:
+        return lo
+    return float(optimize.brentq(gap, lo, hi, xtol=1e-12, rtol=1e-15))
+
+
+def _cluster_effect_size(effect: float, m: float, sigma: float, icc: float, r2: float) -> float:
+    """Effect in SDs of a cluster mean: sigma_cluster = sigma sqrt(1 - R2) sqrt(DEFF / m)."""
+    return effect / (sigma * math.sqrt(1 - r2) * math.sqrt(design_effect(m, icc) / m))
+
+
+def schools_needed(effect: float, m: float, sigma: float, icc: float, power: float = 0.8,
+                   alpha: float = 0.05, ratio: float = 1.0, r2: float = 0.0) -> tuple[int, int]:
+    """Smallest numbers of (treated, comparison) schools for a two-sided test of a difference
+    ``effect`` in means with ``m`` pupils (or pupil-months) per school.
+
+    The school means are the observations of an exact two-sample t test (noncentral t,
+    df = J_T + J_C - 2) whose effect size is ``effect / (sigma sqrt(1-R2) sqrt(DEFF/m))``,
+    DEFF = 1 + (m-1) ICC. Comparison schools: ``ceil(ratio * J_T)``; J_T is the smallest
+    integer (>= 2) whose power reaches ``power``.
+    """
+    d = _cluster_effect_size(effect, m, sigma, icc, r2)
+    n = max(2, math.floor(sample_size_ttest(d, power, alpha, ratio)))
+    while True:
+        n_c = max(1, math.ceil(ratio * n))
+        # exact power for the integer design (ratio realised as n_c / n)
+        if power_ttest(d, n, alpha, n_c / n) >= power:
+            return n, n_c
+        n += 1
+
+
+def power_schools(effect: float, n_treated: int, n_control: int, m: float, sigma: float,
+                  icc: float, alpha: float = 0.05, r2: float = 0.0) -> float:
+    """Exact (noncentral t) power for J_T treated and J_C comparison schools; compare
+    :func:`power_difference` (Bloom's shifted-t approximation of the same design)."""
+    d = _cluster_effect_size(effect, m, sigma, icc, r2)
+    return power_ttest(d, n_treated, alpha, n_control / n_treated)
+
+
+@dataclass(frozen=True)
+class PilotMDE:
+    """Design-stage minimal detectable effect of one pilot (see :func:`pilot_mde`)."""
+
+    rate_ratio: float           # detectable rate ratio (< 1 for a decrease)
+    difference: float           # the same effect as a rate difference per pupil-month
+    difference_per_1000: float  # ... per 1,000 pupil-months
+    baseline_rate: float
+    se_log_rate_ratio: float    # at the MDE
+    df: float
+    n_treated: int
+    n_control: int
+    pupil_months: float
+    cv_between: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def se_log_rate_ratio_cv(rate_ratio: float, n_treated: int, n_control: int, exposure: float,
+                         baseline_rate: float, cv_between: float = 0.0) -> float:
+    """SE of log(RR) with between-school variation of true rates (coefficient of variation k;
+    Hayes & Bennett 1999, Int J Epidemiol 28:319-326): per school Var(log rate) ~
+    1 / (lambda E) + k^2."""
+    lt = baseline_rate * rate_ratio * exposure
+    lc = baseline_rate * exposure
+    k2 = cv_between ** 2
+    return math.sqrt((1 / lt + k2) / n_treated + (1 / lc + k2) / n_control)
+
+
+def pilot_mde(n_treated: int, n_control: int, pupil_months: float, baseline_rate: float,
+              cv_between: float = 0.0, alpha: float = 0.05, power: float = 0.8,
+              df: float | None = None, direction: str = "decrease") -> PilotMDE:
+    """Design-stage MDE of one pilot: J_T pilot and J_C comparison schools, ``pupil_months``
+    of exposure per school over the comparison window, ``baseline_rate`` events (referrals)
+    per pupil-month, ``cv_between`` the between-school coefficient of variation of the true
+    rates (0: Poisson only; Hayes & Bennett report 0.1-0.3 as typical).
+
+    Returns the detectable rate ratio (Wald test on log RR, multiplier t_{1-alpha/2, df} +
+    t_{power, df}, df = J_T + J_C - 2, solved as :func:`mde_rate_ratio`) and the same effect
+    on the difference scale, ``baseline_rate * (RR - 1)`` per pupil-month. With 2-4 pilot
+    schools these are optimistic: the few-cluster tests the analysis uses have less power.
+    """
+    if direction not in ("decrease", "increase"):
+        raise ValueError('direction must be "decrease" or "increase"')
+    d = _df(n_treated, n_control, df)
+    M = multiplier(alpha, power, d)
+    sign = -1.0 if direction == "decrease" else 1.0
+
+    def f(log_rr: float) -> float:
+        return abs(log_rr) - M * se_log_rate_ratio_cv(math.exp(log_rr), n_treated, n_control,
+                                                      pupil_months, baseline_rate, cv_between)
+
+    hi = next((sign * k / 100 for k in range(1, 3001) if f(sign * k / 100) > 0), None)
+    rr = math.nan if hi is None else math.exp(optimize.brentq(f, 0.0, hi, xtol=1e-14))
+    se = (se_log_rate_ratio_cv(rr, n_treated, n_control, pupil_months, baseline_rate, cv_between)
+          if not math.isnan(rr) else math.nan)
+    diff = baseline_rate * (rr - 1)
+    return PilotMDE(rate_ratio=rr, difference=diff, difference_per_1000=1000 * diff,
+                    baseline_rate=baseline_rate, se_log_rate_ratio=se, df=d,
+                    n_treated=n_treated, n_control=n_control, pupil_months=pupil_months,
+                    cv_between=cv_between)
+
+
+__all__ += ["power_ttest", "sample_size_ttest", "schools_needed", "power_schools", "pilot_mde",
+            "PilotMDE", "se_log_rate_ratio_cv"]

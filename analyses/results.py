@@ -21,9 +21,11 @@ Conventions
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Mapping
+
+import numpy as np
 
 __all__ = ["EffectResult"]
 
@@ -131,3 +133,124 @@ class EffectResult:
 
     def __str__(self) -> str:  # pragma: no cover - convenience
         return self.summary()
+
+
+# ---------------------------------------------------------------------------------------
+# Few-cluster tests: wild cluster bootstrap, randomization inference, pre-trend tests.
+# Frozen like EffectResult; the draws are kept for inspection but excluded from equality,
+# repr and to_dict() (``to_dict(draws=True)`` includes them as lists).
+# ---------------------------------------------------------------------------------------
+
+def _draws_field():
+    return field(default_factory=lambda: np.empty(0), repr=False, compare=False)
+
+
+class _TestResult:
+    _DRAWS: tuple[str, ...] = ()
+
+    def to_dict(self, draws: bool = False) -> dict[str, Any]:
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in self._DRAWS:
+                if not draws:
+                    continue
+                v = np.asarray(v).tolist()
+            out[f.name] = v
+        return out
+
+
+@dataclass(frozen=True)
+class BootstrapResult(_TestResult):
+    """Wild cluster bootstrap-t test of one coefficient (:func:`analyses.wild_cluster_bootstrap`).
+
+    ``std_error`` is the CR1 cluster-robust SE (so ``t_stat = (estimate - beta0) / std_error``);
+    ``conf_int`` is the test-inversion interval or ``None``; ``draws`` the B bootstrap t
+    statistics at ``beta0`` (all 2^G / 6^G sign vectors when ``full_enumeration``)."""
+
+    p_value: float
+    conf_int: tuple[float, float] | None
+    estimate: float
+    std_error: float
+    t_stat: float
+    n_boot: int
+    full_enumeration: bool
+    weights: str
+    impose_null: bool
+    n_clusters: int
+    n_obs: int
+    beta0: float
+    alpha: float
+    method: str
+    model: str
+    draws: np.ndarray = _draws_field()
+    _DRAWS = ("draws",)
+
+
+@dataclass(frozen=True)
+class WaldBootstrapResult(_TestResult):
+    """Joint WCR bootstrap Wald test (:func:`analyses.inference.wild_cluster_bootstrap_wald`);
+    ``draws``: the B bootstrap Wald statistics."""
+
+    p_value: float
+    statistic: float
+    f_stat: float
+    q: int
+    n_boot: int
+    full_enumeration: bool
+    weights: str
+    impose_null: bool
+    n_clusters: int
+    n_obs: int
+    method: str
+    draws: np.ndarray = _draws_field()
+    _DRAWS = ("draws",)
+
+
+@dataclass(frozen=True)
+class RandomizationResult(_TestResult):
+    """Randomization inference (:func:`analyses.randomization_inference`,
+    :func:`analyses.twfe_randomization_inference`). ``statistic`` = |observed - null|,
+    ``statistics`` the same for every assignment (the permutation draws); ``p_value`` =
+    rank / total (all assignments) or (1 + rank) / (1 + draws). No standard error: the
+    test conditions on the data."""
+
+    p_value: float
+    estimate: float
+    statistic: float
+    n_assignments: int
+    rank: int
+    total_combinations: int
+    full_enumeration: bool
+    method: str
+    statistics: np.ndarray = _draws_field()
+    _DRAWS = ("statistics",)
+
+    @property
+    def draws(self) -> np.ndarray:
+        return self.statistics
+
+
+@dataclass(frozen=True)
+class PretrendTest(_TestResult):
+    """Joint test that all event-study leads are zero (:func:`analyses.event_study`).
+
+    ``test`` is "F" (linear, F(q, G-1)) or "chi2" (Poisson, chi2(q)); ``df`` the degrees of
+    freedom; the ``bootstrap_*`` fields are set when ``pretrend_bootstrap`` was requested
+    (WCR wild bootstrap of the same Wald statistic; ``bootstrap_draws`` its B statistics)."""
+
+    statistic: float
+    df: tuple
+    p_value: float
+    test: str
+    leads: tuple
+    bootstrap_p_value: float | None = None
+    bootstrap_n_boot: int | None = None
+    bootstrap_full_enumeration: bool | None = None
+    bootstrap_statistic: float | None = None
+    bootstrap_method: str | None = None
+    bootstrap_draws: np.ndarray = _draws_field()
+    _DRAWS = ("bootstrap_draws",)
+
+
+__all__ += ["BootstrapResult", "WaldBootstrapResult", "RandomizationResult", "PretrendTest"]

@@ -51,8 +51,8 @@ def rejection_rates(n: int, **kw) -> tuple[float, float]:
         leads, lags = int(min(EVENT.leads, -ev["bin"].min())), int(min(EVENT.lags, ev["bin"].max()))
         es = event_study(ev, "referrals_per_100", "school_id", "period", "first_treated", leads=leads, lags=lags,
                          pretrend_bootstrap=9999, seed=20261123)
-        p_boot.append(es.pretrend["bootstrap_p_value"])
-        p_f.append(es.pretrend["p_value"])
+        p_boot.append(es.pretrend.bootstrap_p_value)
+        p_f.append(es.pretrend.p_value)
     return float(np.mean(np.array(p_boot) < 0.05)), float(np.mean(np.array(p_f) < 0.05))
 
 

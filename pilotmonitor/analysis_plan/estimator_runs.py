@@ -109,17 +109,17 @@ def _bootstrap(ctx: PlanContext, frame: pd.DataFrame, outcome: str, conf_int: bo
 
 
 def _boot_details(b) -> dict[str, Any]:
-    return {"bootstrap_method": b["method"], "bootstrap_n_boot": int(b["n_boot"]),
-            "bootstrap_full_enumeration": bool(b["full_enumeration"]), "bootstrap_model": b["model"]}
+    return {"bootstrap_method": b.method, "bootstrap_n_boot": int(b.n_boot),
+            "bootstrap_full_enumeration": bool(b.full_enumeration), "bootstrap_model": b.model}
 
 
 def _ri_details(ri) -> dict[str, Any]:
     # The statistic comes from BLAS products whose last bit can depend on memory alignment
     # between processes; 12 significant digits keep re-runs byte-identical (the p-value
     # compares with a relative tolerance of 1e-10 and is not affected).
-    return {"ri_method": ri["method"], "ri_assignments": int(ri["n_assignments"]),
-            "ri_full_enumeration": bool(ri["full_enumeration"]),
-            "ri_statistic_linear_twfe": float(f"{ri['estimate']:.12g}")}
+    return {"ri_method": ri.method, "ri_assignments": int(ri.n_assignments),
+            "ri_full_enumeration": bool(ri.full_enumeration),
+            "ri_statistic_linear_twfe": float(f"{ri.estimate:.12g}")}
 
 
 def _linear_ri(ctx: PlanContext, o: Outcome) -> tuple[float | None, dict[str, Any]]:
@@ -139,7 +139,7 @@ def _linear_ri(ctx: PlanContext, o: Outcome) -> tuple[float | None, dict[str, An
         treated = [u for u in s.treated_schools if u in present]
         ri = twfe_randomization_inference(data, o.rate, "school_id", time, "post", treated, candidate_units=candidates,
                                           n_permutations=ctx.n_permutations(len(candidates), len(treated)), seed=ctx.seed)
-        return ri["p_value"], _ri_details(ri)
+        return ri.p_value, _ri_details(ri)
     except Exception as exc:  # noqa: BLE001 - the row keeps its other p-values
         return None, {"ri_method": f"not estimable: {type(exc).__name__}: {exc}"[:300]}
 
@@ -177,8 +177,8 @@ def twfe_poisson(ctx: PlanContext, o: Outcome, role: str) -> Rows:
         try:
             _check_separation(panel, o.count)
             ri = _poisson_ri(ctx, o, panel)
-            ri_p, ri_det = ri["p_value"], {"ri_method": ri["method"], "ri_assignments": int(ri["n_assignments"]),
-                                          "ri_full_enumeration": bool(ri["full_enumeration"])}
+            ri_p, ri_det = ri.p_value, {"ri_method": ri.method, "ri_assignments": int(ri.n_assignments),
+                                          "ri_full_enumeration": bool(ri.full_enumeration)}
         except ValueError as exc:
             ri_p, ri_det = None, {"ri_method": f"not estimable: {exc}"[:300]}
     else:
@@ -187,9 +187,9 @@ def twfe_poisson(ctx: PlanContext, o: Outcome, role: str) -> Rows:
         res = _poisson(panel, o.count, ctx.alpha)
     except ValueError as exc:  # keep the (valid) bootstrap and randomization tests of the rate
         return [not_estimable_row(ctx.pilot.id, o.name, role, "twfe_poisson", ctx.preregistered_as, str(exc),
-                                  p_value_wild_bootstrap=boot["p_value"], p_value_randomization=ri_p,
+                                  p_value_wild_bootstrap=boot.p_value, p_value_randomization=ri_p,
                                   details={**details, **ri_det})]
-    return [ctx.row(o.name, role, "twfe_poisson", res, p_value_wild_bootstrap=boot["p_value"],
+    return [ctx.row(o.name, role, "twfe_poisson", res, p_value_wild_bootstrap=boot.p_value,
                     p_value_randomization=ri_p, details={**dict(res.details), **details, **ri_det})]
 
 
@@ -204,12 +204,12 @@ def twfe_linear(ctx: PlanContext, o: Outcome, role: str) -> Rows:
     boot = _bootstrap(ctx, panel, o.rate, conf_int=with_ci)
     details = {**dict(res.details), **_boot_details(boot)}
     if with_ci:
-        details.update(bootstrap_ci_lower=boot["conf_int"][0], bootstrap_ci_upper=boot["conf_int"][1])
+        details.update(bootstrap_ci_lower=boot.conf_int[0], bootstrap_ci_upper=boot.conf_int[1])
     ri_p = None
     if role != "robustness":
         ri_p, ri_det = _linear_ri(ctx, o)
         details.update(ri_det)
-    return [ctx.row(o.name, role, name, res, p_value_wild_bootstrap=boot["p_value"], p_value_randomization=ri_p,
+    return [ctx.row(o.name, role, name, res, p_value_wild_bootstrap=boot.p_value, p_value_randomization=ri_p,
                     details=details)]
 
 
@@ -220,7 +220,7 @@ def did_linear_school_year(ctx: PlanContext, o: Outcome, role: str) -> Rows:
     res = twfe(cells, o.rate, "school_id", "school_year", "d", alpha=ctx.alpha)
     boot = _bootstrap(ctx, cells, o.rate, time="school_year")
     ri_p, ri_det = _linear_ri(ctx, o)
-    return [ctx.row(o.name, role, "did_linear_school_year", res, p_value_wild_bootstrap=boot["p_value"],
+    return [ctx.row(o.name, role, "did_linear_school_year", res, p_value_wild_bootstrap=boot.p_value,
                     p_value_randomization=ri_p, details={**dict(res.details), **_boot_details(boot), **ri_det})]
 
 
@@ -236,7 +236,7 @@ def twfe_negative_binomial(ctx: PlanContext, o: Outcome, role: str) -> Rows:
     except ValueError as exc:
         details["poisson_irr_same_sample"] = f"not estimable: {exc}"[:200]
     boot = _bootstrap(ctx, panel, o.rate)
-    return [ctx.row(o.name, role, "twfe_negative_binomial", res, p_value_wild_bootstrap=boot["p_value"],
+    return [ctx.row(o.name, role, "twfe_negative_binomial", res, p_value_wild_bootstrap=boot.p_value,
                     details={**details, **_boot_details(boot)})]
 
 
@@ -248,7 +248,7 @@ def twfe_poisson_excl_closures(ctx: PlanContext, o: Outcome, role: str) -> Rows:
     sub = panel[~closed]
     res = _poisson(sub, o.count, ctx.alpha)
     boot = _bootstrap(ctx, sub, o.rate)
-    return [ctx.row(o.name, role, "twfe_poisson_excl_closures", res, p_value_wild_bootstrap=boot["p_value"],
+    return [ctx.row(o.name, role, "twfe_poisson_excl_closures", res, p_value_wild_bootstrap=boot.p_value,
                     details={**dict(res.details), **_boot_details(boot), "closure_rows_dropped": int(closed.sum()),
                              "closure_months": list(ctx.plan.window.closure_months)})]
 
@@ -260,7 +260,7 @@ def pretrend_linear_trend(ctx: PlanContext, o: Outcome, role: str) -> Rows:
         pre_trend=lambda f: np.where(f["role"] == "treated", f["event_time"] / 12.0, 0.0))
     res = twfe(pre, o.count, "school_id", "time", "pre_trend", exposure="pupil_months", family="poisson", alpha=ctx.alpha)
     boot = _bootstrap(ctx, pre, o.rate, treatment="pre_trend")
-    return [ctx.row(o.name, role, "pretrend_poisson_linear_trend", res, p_value_wild_bootstrap=boot["p_value"],
+    return [ctx.row(o.name, role, "pretrend_poisson_linear_trend", res, p_value_wild_bootstrap=boot.p_value,
                     details={**dict(res.details), **_boot_details(boot),
                              "meaning": "rate ratio per year of pilot vs comparison schools before the start; "
                                         "wild bootstrap on the linear trend of the rate"})]
@@ -286,7 +286,7 @@ def twfe_poisson_national_pool(ctx: PlanContext, o: Outcome, role: str) -> Rows:
                "n_comparison_national": len(ns.comparison_schools),
                "comparison_added": added, "comparison_not_in_national": dropped,
                "same_as_registered_pool": not added and not dropped, "window": ns.describe()}
-    return [ctx.row(o.name, role, "twfe_poisson_national_pool", res, p_value_wild_bootstrap=boot["p_value"],
+    return [ctx.row(o.name, role, "twfe_poisson_national_pool", res, p_value_wild_bootstrap=boot.p_value,
                     details=details)]
 
 
@@ -329,28 +329,28 @@ def event_study(ctx: PlanContext, o: Outcome, role: str) -> Rows:
             common = dict(n_obs=any_res.n_obs, n_clusters=any_res.n_clusters, sample=ctx.sample.describe(), alpha=ctx.alpha)
             if family == "linear":
                 rows.append(ctx.row(
-                    o.name, role, PRETREND_TEST, estimate=pt["statistic"], p_value=pt["bootstrap_p_value"],
-                    p_value_wild_bootstrap=pt["bootstrap_p_value"], scale="F statistic",
-                    method=(f"PRE-REGISTERED pre-trend test: joint test of the {len(pt['leads'])} event-study leads "
-                            f"{pt['leads']} ({bins}-month bins, reference {es_plan.reference}) of the linear TWFE event "
+                    o.name, role, PRETREND_TEST, estimate=pt.statistic, p_value=pt.bootstrap_p_value,
+                    p_value_wild_bootstrap=pt.bootstrap_p_value, scale="F statistic",
+                    method=(f"PRE-REGISTERED pre-trend test: joint test of the {len(pt.leads)} event-study leads "
+                            f"{pt.leads} ({bins}-month bins, reference {es_plan.reference}) of the linear TWFE event "
                             f"study on {o.rate}; statistic CR1 Wald F, p-value from the "
-                            f"{pt['bootstrap_method']}; reject parallel pre-trends if p_value < alpha"),
+                            f"{pt.bootstrap_method}; reject parallel pre-trends if p_value < alpha"),
                     details={"preregistered": True, "decision": "reject parallel pre-trends if p_value < alpha",
                              "p_value_source": "wild cluster restricted bootstrap of the joint Wald statistic",
-                             "p_value_f_cr1": pt["p_value"], "f_df": list(pt["df"]), "leads": list(pt["leads"]),
-                             "bin_months": bins, "bootstrap_n_boot": int(pt["bootstrap_n_boot"]),
-                             "bootstrap_full_enumeration": bool(pt["bootstrap_full_enumeration"]),
-                             "bootstrap_min_p": (2 / pt["bootstrap_n_boot"]) if pt["bootstrap_full_enumeration"] else None,
-                             "rejects": bool(pt["bootstrap_p_value"] < ctx.alpha)},
+                             "p_value_f_cr1": pt.p_value, "f_df": list(pt.df), "leads": list(pt.leads),
+                             "bin_months": bins, "bootstrap_n_boot": int(pt.bootstrap_n_boot),
+                             "bootstrap_full_enumeration": bool(pt.bootstrap_full_enumeration),
+                             "bootstrap_min_p": (2 / pt.bootstrap_n_boot) if pt.bootstrap_full_enumeration else None,
+                             "rejects": bool(pt.bootstrap_p_value < ctx.alpha)},
                     **common))
             diag = ("secondary diagnostic, NOT the pre-registered test (see pretrend_test): "
                     + ("chi2 Wald with the cluster sandwich over-rejects with few treated clusters"
                        if family == "poisson" else "analytic F(q, G-1) on the CR1 Wald, liberal with few treated clusters"))
             rows.append(ctx.row(o.name, role, f"{name}_pretrend",
-                                estimate=pt["statistic"], p_value=pt["p_value"], scale=f"{pt['test']} statistic",
-                                method=f"joint Wald pre-trend test ({pt['test']}{tuple(pt['df'])}) on leads {pt['leads']} "
+                                estimate=pt.statistic, p_value=pt.p_value, scale=f"{pt.test} statistic",
+                                method=f"joint Wald pre-trend test ({pt.test}{tuple(pt.df)}) on leads {pt.leads} "
                                        f"({bins}-month event-time bins); {es.method}",
-                                details={"leads": list(pt["leads"]), "df": list(pt["df"]), "bin_months": bins,
+                                details={"leads": list(pt.leads), "df": list(pt.df), "bin_months": bins,
                                          "role": diag}, **common))
             for e, r in sorted(es.effects.items()):
                 rows.append(ctx.row(o.name, role, f"{name}[e={e}]", r, details={"rel_time_bin": e, "bin_months": bins}))
@@ -388,8 +388,8 @@ def callaway_santanna(ctx: PlanContext, o: Outcome, role: str) -> Rows:
     ri = randomization_inference(z.rename("z").reset_index(), stat, "school_id", treated,
                                  candidate_units=list(z.index), n_permutations=ctx.n_permutations(len(z), len(treated)),
                                  seed=ctx.seed)
-    if not math.isclose(ri["estimate"], agg.estimate, rel_tol=1e-8, abs_tol=1e-10):
-        raise RuntimeError(f"CS closed form {ri['estimate']} != {agg.estimate}")
+    if not math.isclose(ri.estimate, agg.estimate, rel_tol=1e-8, abs_tol=1e-10):
+        raise RuntimeError(f"CS closed form {ri.estimate} != {agg.estimate}")
     pre = cs.pretest
     details = {"aggregation": "simple", "bin_months": bins, "cohort_bin": 0,
                "n_units_balanced": int(cs.n_units), "units_dropped_unbalanced": sorted(set(ev["school_id"]) - set(z.index)),
@@ -397,10 +397,10 @@ def callaway_santanna(ctx: PlanContext, o: Outcome, role: str) -> Rows:
                "pretest_p_value": pre.get("p_value"), "pretest_note": pre.get("note"),
                "pretest_validity": "CS analytic chi2 pre-test: over-rejects with few treated schools; "
                                    "the pre-registered pre-trend test is pretrend_test",
-               "ri_method": ri["method"], "ri_assignments": int(ri["n_assignments"]),
-               "ri_full_enumeration": bool(ri["full_enumeration"]),
+               "ri_method": ri.method, "ri_assignments": int(ri.n_assignments),
+               "ri_full_enumeration": bool(ri.full_enumeration),
                "note": "analytic SE ignores the few treated clusters; use p_value_randomization"}
-    return [ctx.row(o.name, role, "callaway_santanna", agg, p_value_randomization=ri["p_value"],
+    return [ctx.row(o.name, role, "callaway_santanna", agg, p_value_randomization=ri.p_value,
                     sample=ctx.sample.describe(),
                     method=f"{agg.method}; {bins}-month event-time bins, rate per 100 pupil-months", details=details)]
 
@@ -441,3 +441,16 @@ def synthetic_control(ctx: PlanContext, o: Outcome, role: str) -> Rows:
                "p_value_source": "placebo-in-space rank of the post/pre RMSPE ratio"}
     return [ctx.row(o.name, role, "synthetic_control", res, p_value_randomization=res.p_value, details=details)]
 
+
+
+def synthetic_did(ctx: PlanContext, o: Outcome, role: str) -> Rows:
+    """Synthetic DiD (Arkhangelsky et al. 2021) on the pilot-level series, placebo SE
+    (the paper's Algorithm 4, ``inference.placebo_reps`` seeded placebo assignments)."""
+    data, donors, extra = pilot_level_series(ctx, o)
+    res = analyses.synthetic_did(data, "value", "unit", "period", ["pilot"], 0, donors=donors, method="sdid",
+                                 se="placebo", reps=ctx.plan.inference.placebo_reps, seed=ctx.seed, alpha=ctx.alpha)
+    d = res.details
+    details = {**extra, "unit_weights": d["unit_weights"], "time_weights": d["time_weights"],
+               "zeta_omega": d["zeta_omega"], "placebo_reps": d["reps"], "n_controls": d["n_controls"],
+               "se_source": "placebo standard error (Arkhangelsky et al. 2021, Algorithm 4); normal interval"}
+    return [ctx.row(o.name, role, "synthetic_did", res, details=details)]

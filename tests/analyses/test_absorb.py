@@ -120,9 +120,9 @@ def test_wild_bootstrap_p_value_and_interval_unchanged_by_absorption():
     common = dict(reps=999, seed=3, conf_int=True)
     absorbed = wild_cluster_bootstrap(df, outcome="rate", unit="school", time="month", treatment="d", **common)
     dense = wild_cluster_bootstrap(df, "rate ~ d + C(school) + C(month)", param="d", cluster="school", **common)
-    assert absorbed["p_value"] == dense["p_value"]
-    assert absorbed["estimate"] == pytest.approx(dense["estimate"], rel=REL)
-    assert absorbed["conf_int"] == pytest.approx(dense["conf_int"], rel=1e-8)
+    assert absorbed.p_value == dense.p_value
+    assert absorbed.estimate == pytest.approx(dense.estimate, rel=REL)
+    assert absorbed.conf_int == pytest.approx(dense.conf_int, rel=1e-8)
 
 
 def test_randomization_statistic_equals_refitted_twfe():
@@ -133,8 +133,8 @@ def test_randomization_statistic_equals_refitted_twfe():
     for c in combos:
         d = (df["school"].isin(c) & (df["post"] == 1)).astype(int)
         refits.append(abs(twfe(df.assign(dd=d), "rate", "school", "month", "dd", fe_method="dummies").estimate))
-    np.testing.assert_allclose(res["statistics"], refits, rtol=1e-9, atol=1e-12)
-    assert res["estimate"] == pytest.approx(
+    np.testing.assert_allclose(res.statistics, refits, rtol=1e-9, atol=1e-12)
+    assert res.estimate == pytest.approx(
         twfe(df.assign(dd=(df["school"].isin([0, 1, 2]) & (df["post"] == 1)).astype(int)),
              "rate", "school", "month", "dd").estimate, rel=REL)
 

@@ -41,7 +41,7 @@ def test_planted_dynamic_effects_recovered():
         true = EFFECTS.get(e, 0.0)
         assert abs(res.estimate - true) < 4 * res.std_error
         assert res.n_clusters == 80 and res.details["df"] == 79
-    assert r.pretrend["test"] == "F" and r.pretrend["df"] == (3, 79)
+    assert r.pretrend.test == "F" and r.pretrend.df == (3, 79)
     assert list(r.to_frame()["rel_time"]) == [-4, -3, -2, 0, 1, 2, 3]
 
 
@@ -66,7 +66,7 @@ def test_event_study_matches_statsmodels_ols_with_dummies():
     b = fit.params[idx].to_numpy()
     V = fit.cov_params().loc[idx, idx].to_numpy() * (N - 1) / (N - K_nested) / ((N - 1) / (N - K))
     F = b @ np.linalg.solve(V, b) / 2
-    assert r.pretrend["statistic"] == pytest.approx(F, rel=1e-8)
+    assert r.pretrend.statistic == pytest.approx(F, rel=1e-8)
 
 
 def test_pretrend_test_size_and_power_over_seeds():
@@ -77,11 +77,11 @@ def test_pretrend_test_size_and_power_over_seeds():
     for s in range(40):
         d0 = _panel(100 + s)
         rej_null += event_study(d0, "y", "unit", "t", "g", leads=4, lags=3
-                                ).pretrend["p_value"] < 0.05
+                                ).pretrend.p_value < 0.05
     for s in range(10):
         d1 = _panel(500 + s, pretrend=0.4)
         rej_trend += event_study(d1, "y", "unit", "t", "g", leads=4, lags=3
-                                 ).pretrend["p_value"] < 0.05
+                                 ).pretrend.p_value < 0.05
     assert rej_null <= 6
     assert rej_trend == 10
 
@@ -102,7 +102,7 @@ def test_poisson_event_study_recovers_rate_ratio():
         assert res.scale == "ratio"
         true = 0.6 if e >= 0 else 1.0
         assert abs(np.log(res.estimate) - np.log(true)) < 4 * res.std_error
-    assert r.pretrend["test"] == "chi2" and r.pretrend["df"] == (2,)
+    assert r.pretrend.test == "chi2" and r.pretrend.df == (2,)
 
 
 def test_plot_returns_axes_or_skips():

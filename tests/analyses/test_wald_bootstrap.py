@@ -59,19 +59,19 @@ def test_wald_bootstrap_matches_brute_force(trend):
         df[f"p{e}"] = (rel == e).astype(float)
     f = "y ~ l3 + l2 + p0 + p1 + p2 + p3 + C(u) + C(t)"
     r = wild_cluster_bootstrap_wald(df, f, ["l3", "l2"], "u")
-    assert r["full_enumeration"] and r["n_boot"] == 2**7 and r["q"] == 2
-    assert r["p_value"] == pytest.approx(_brute_force_p(df, f, ["l3", "l2"], "u"))
+    assert r.full_enumeration and r.n_boot == 2**7 and r.q == 2
+    assert r.p_value == pytest.approx(_brute_force_p(df, f, ["l3", "l2"], "u"))
 
 
 def test_event_study_bootstrap_pretrend_consistent_with_f():
     df = _panel()
     es = event_study(df, "y", "u", "t", "g", leads=3, lags=3, pretrend_bootstrap=9999, seed=1)
     pt = es.pretrend
-    assert pt["bootstrap_statistic"] == pytest.approx(pt["statistic"])   # same CR1 F statistic
-    assert pt["bootstrap_full_enumeration"] and pt["bootstrap_n_boot"] == 128
-    assert 2 / 128 <= pt["bootstrap_p_value"] <= 1
+    assert pt.bootstrap_statistic == pytest.approx(pt.statistic)   # same CR1 F statistic
+    assert pt.bootstrap_full_enumeration and pt.bootstrap_n_boot == 128
+    assert 2 / 128 <= pt.bootstrap_p_value <= 1
     again = event_study(df, "y", "u", "t", "g", leads=3, lags=3, pretrend_bootstrap=9999, seed=99)
-    assert again.pretrend["bootstrap_p_value"] == pt["bootstrap_p_value"]  # exact: seed-invariant
+    assert again.pretrend.bootstrap_p_value == pt.bootstrap_p_value  # exact: seed-invariant
     with pytest.raises(ValueError, match="linear"):
         event_study(df.assign(e=1.0, y=np.abs(df["y"]).round()), "y", "u", "t", "g", exposure="e", family="poisson",
                     pretrend_bootstrap=99)
@@ -84,7 +84,7 @@ def test_wald_bootstrap_sampled_is_seeded():
     f = "y ~ l3 + l2 + C(u) + C(t)"
     a = wild_cluster_bootstrap_wald(df, f, ["l3", "l2"], "u", reps=999, seed=5)
     b = wild_cluster_bootstrap_wald(df, f, ["l3", "l2"], "u", reps=999, seed=5)
-    assert not a["full_enumeration"] and a["n_boot"] == 999 and a["p_value"] == b["p_value"]
+    assert not a.full_enumeration and a.n_boot == 999 and a.p_value == b.p_value
 
 
 def test_twfe_randomization_inference_matches_refits():
@@ -98,7 +98,7 @@ def test_twfe_randomization_inference_matches_refits():
         return twfe(data.assign(d=d), "y", "u", "t", "d").estimate
 
     slow = randomization_inference(df, est, "u", treated)
-    assert fast["p_value"] == pytest.approx(slow["p_value"]) and fast["n_assignments"] == 56
-    np.testing.assert_allclose(np.sort(fast["statistics"]), np.sort(slow["statistics"]), rtol=1e-8, atol=1e-10)
+    assert fast.p_value == pytest.approx(slow.p_value) and fast.n_assignments == 56
+    np.testing.assert_allclose(np.sort(fast.statistics), np.sort(slow.statistics), rtol=1e-8, atol=1e-10)
     obs = twfe(df.assign(d=(df["u"].isin(treated) & (df["post"] == 1)).astype(int)), "y", "u", "t", "d")
-    assert fast["estimate"] == pytest.approx(obs.estimate)
+    assert fast.estimate == pytest.approx(obs.estimate)
