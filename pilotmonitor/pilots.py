@@ -111,6 +111,7 @@ class AnalysisPlan(_Strict):
     event_study: EventStudyPlan = EventStudyPlan()
     inference: InferencePlan = InferencePlan()
     pilot_level: PilotLevelPlan = PilotLevelPlan()
+    design_power: float = Field(default=0.8, gt=0, lt=1, description="power of the design-stage minimal detectable effect")
     seed: int = Field(default=DEFAULT_SEED, ge=0, description="seed of every random draw of the plan")
 
     @model_validator(mode="after")

@@ -454,3 +454,43 @@ def synthetic_did(ctx: PlanContext, o: Outcome, role: str) -> Rows:
                "zeta_omega": d["zeta_omega"], "placebo_reps": d["reps"], "n_controls": d["n_controls"],
                "se_source": "placebo standard error (Arkhangelsky et al. 2021, Algorithm 4); normal interval"}
     return [ctx.row(o.name, role, "synthetic_did", res, details=details)]
+
+
+def design_mde(ctx: PlanContext, o: Outcome, role: str) -> Rows:
+    """Design-stage minimal detectable rate ratio of the primary count outcome, from the
+    pre-period only (what a pre-registration would state before any pilot month is seen):
+    the sample's pilot and comparison schools, the pupil-months per school the pilot period
+    gives (pre-period pupil-months per school-month x planned pilot months, or the observed
+    ones for an open-ended pilot), the pre-period event rate and the between-school
+    coefficient of variation of true rates (method of moments: observed variance of the
+    schools' rates minus the Poisson part, floored at 0). Noncentral-t/Wald convention of
+    :func:`analyses.power.pilot_mde`; optimistic with few schools (the few-cluster tests
+    the plan uses have less power)."""
+    from analyses.power import pilot_mde
+
+    s = ctx.sample
+    pre = s.panel[s.panel["event_time"] < 0]
+    by_school = pre.groupby("school_id")[[o.count, "pupil_months"]].sum()
+    by_school = by_school[by_school["pupil_months"] > 0]
+    if len(by_school) < 3 or by_school[o.count].sum() == 0:
+        raise ValueError("too few pre-period schools or events for a design-stage MDE")
+    rates = by_school[o.count] / by_school["pupil_months"]
+    mean_rate = float(by_school[o.count].sum() / by_school["pupil_months"].sum())
+    excess = float(rates.var(ddof=1) - (mean_rate / by_school["pupil_months"]).mean())
+    cv = math.sqrt(max(excess, 0.0)) / mean_rate
+    months_per_school = float(pre.groupby("school_id")["pupil_months"].mean().mean())
+    prow = ctx.inputs.pilots[ctx.inputs.pilots["pilot_id"] == ctx.pilot.id].iloc[0] if ctx.inputs is not None else None
+    planned = None
+    if prow is not None and pd.notna(prow["planned_end_date"]):
+        end = pd.Timestamp(prow["planned_end_date"])
+        planned = (end.year - s.start_month.year) * 12 + end.month - s.start_month.month + 1
+    pilot_months = planned or s.post_months
+    mde = pilot_mde(len(s.treated_schools), len(s.comparison_schools), months_per_school * pilot_months, mean_rate,
+                    cv_between=cv, alpha=ctx.alpha, power=ctx.plan.design_power)
+    return [ctx.row(o.name, role, "design_mde", estimate=mde.rate_ratio, scale="ratio", alpha=ctx.alpha,
+                    n_clusters=len(s.treated_schools) + len(s.comparison_schools), sample=s.describe(),
+                    method=(f"design-stage minimal detectable rate ratio (decrease), power {ctx.plan.design_power:g}, "
+                            f"two-sided alpha {ctx.alpha:g}, t(J_T + J_C - 2), pre-period rate and between-school CV"),
+                    details={**mde.to_dict(), "pilot_months": pilot_months,
+                             "pilot_months_source": "planned" if planned else "observed (open-ended pilot)",
+                             "pupil_months_per_school_month": months_per_school})]

@@ -39,12 +39,19 @@ class Outcome:
     description: str
 
     @property
+    def rate_unit(self) -> str:
+        """Unit of ``rate`` (the linear estimators' scale) in words."""
+        return RATE_UNITS[self.unit]
+
+    @property
     def exposure(self) -> str | None:
         """Exposure column of the sample: pupil-months, or none for survey cells."""
         return None if self.kind == "survey" else "pupil_months"
 
 
 PRIMARY = "referrals_per_100_pupil_months"
+RATE_UNITS = {"per100": "events per 100 pupil-months", "hours": "hours per pupil-month",
+              "eur": "euros per pupil-month", "points": "scale points (school x school-year mean)"}
 
 OUTCOMES: dict[str, Outcome] = {o.name: o for o in (
     Outcome(PRIMARY, "count", rate="referrals_per_100", count="new_referrals", numerator="new_referrals",

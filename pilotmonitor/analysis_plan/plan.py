@@ -6,7 +6,8 @@ parameter's default in :class:`pilotmonitor.pilots.AnalysisPlan`. The runner pro
 row for every pre-registered (outcome, estimator) pair: each estimator of
 ``estimators`` on the primary outcome (the first is the headline, role ``primary``; the
 others role ``robustness``), each secondary outcome with its outcome's default
-estimator, and the cost rows. A pair that cannot be estimated gives a row with
+estimator, the design-stage minimal detectable effect of a count primary outcome (role
+``design``, from the pre-period only) and the cost rows. A pair that cannot be estimated gives a row with
 ``estimable = false`` and the reason in ``not_estimable_reason``. Numbers below (bins,
 draws, window) are the defaults.
 
@@ -103,17 +104,17 @@ from pilotmonitor.pilots import Pilot
 
 from ._blas import single_threaded_blas
 from .cost_rows import cost_rows
-from .estimator_runs import PlanContext, not_estimable_row, result_row
+from .estimator_runs import PlanContext, design_mde, not_estimable_row
 from .estimators import ESTIMATORS
 from .outcomes import OUTCOMES
 from .sample import PublishedInputs, build_sample
 from .spec import RESULT_COLUMNS, plan_hash, preregistered_pairs
 
 
-def _run_pair(ctx: PlanContext, outcome: str, name: str, role: str) -> list[dict[str, Any]]:
+def _run_pair(ctx: PlanContext, outcome: str, name: str, role: str, function=None) -> list[dict[str, Any]]:
     ctx = PlanContext(ctx.pilot, ctx.plan, ctx.sample, ctx.inputs, preregistered_as=name)
     try:
-        rows = ESTIMATORS[name].function()(ctx, OUTCOMES[outcome], role)
+        rows = (function or ESTIMATORS[name].function())(ctx, OUTCOMES[outcome], role)
     except Exception as exc:  # noqa: BLE001 - recorded in the table
         return [not_estimable_row(ctx.pilot.id, outcome, role, name, name, exc)]
     if not rows:  # an estimator must say something for each pair it was given
@@ -151,6 +152,8 @@ def run_pilot(pilot: Pilot, inputs: PublishedInputs) -> list[dict[str, Any]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             rows = [r for o, name, role in pairs for r in _run_pair(ctx, o, name, role)]
+            if OUTCOMES[plan.primary_outcome].kind == "count":  # what the design could detect, stated beside the result
+                rows += _run_pair(ctx, plan.primary_outcome, "design_mde", "design", design_mde)
             pilot_row = inputs.pilots[inputs.pilots["pilot_id"] == pilot.id].iloc[0]
             rows += cost_rows(ctx, pilot_row)
         for r in rows:

@@ -31,6 +31,9 @@ def show(pilot: Pilot) -> str:
              yaml.safe_dump({"analysis_plan": effective_plan(pilot)}, sort_keys=False, allow_unicode=True).rstrip(),
              "", "# Pre-registered (outcome x estimator) pairs; each yields its rows or a not-estimable row:"]
     lines += [f"#   {role:<10} {outcome} x {name}" for outcome, name, role in pairs]
+    if OUTCOMES[pilot.analysis_plan.primary_outcome].kind == "count":
+        lines.append(f"#   design     {pilot.analysis_plan.primary_outcome} x design_mde (minimal detectable rate ratio at "
+                     f"power {pilot.analysis_plan.design_power:g}, from the pre-period)")
     lines.append("#   costs      avoided cost, net savings, avoided referrals, cost per avoided referral x cost_effectiveness")
     lines += ["", "# Outcomes:"]
     lines += [f"#   {o}: {OUTCOMES[o].description} (better: {OUTCOMES[o].better})" for o in dict.fromkeys(o for o, _, _ in pairs)]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pilotmonitor.analysis_plan.outcomes import OUTCOMES, label
 from pilotmonitor.analysis_plan.store import residual_df
 from pilotmonitor.disclosure import DisclosureError, DisclosureRules, Release
 
@@ -59,7 +60,10 @@ TABLES: dict[str, dict] = {
     },
     "effect_estimates": {
         "description": "The latest effect estimates (results.effect_estimates) with their provenance.",
-        "columns": {},
+        "columns": {"outcome_label": "The outcome in words (outcome registry, English).",
+                    "outcome_unit": "Unit of the outcome's rate, the scale of linear estimates (outcome registry).",
+                    "preregistered_as": "The estimator of the pre-registered plan that produced the row.",
+                    "estimable": "false: no estimate exists; the reason is in not_estimable_reason."},
     },
     "effect_estimates_low_df": {
         "description": "Estimates with too few residual degrees of freedom: withheld by disclosure control.",
@@ -99,7 +103,10 @@ def _estimates(conn) -> pd.DataFrame | None:
     except Exception:  # noqa: BLE001 - no analysis run yet: nothing to release
         return None
     table["df_resid"] = [residual_df(r) for _, r in table.iterrows()]
-    keep = ["pilot_id", "outcome", "role", "estimator", "estimate", "std_error", "ci_lower", "ci_upper", "p_value",
+    table["outcome_label"] = [label(o, "en") for o in table["outcome"]]
+    table["outcome_unit"] = [OUTCOMES[o].rate_unit if o in OUTCOMES else None for o in table["outcome"]]
+    keep = ["pilot_id", "outcome", "outcome_label", "outcome_unit", "role", "estimator", "preregistered_as", "estimable",
+            "not_estimable_reason", "estimate", "std_error", "ci_lower", "ci_upper", "p_value",
             "p_value_adjusted", "p_value_wild_bootstrap", "p_value_randomization", "scale", "n_obs", "n_clusters", "df_resid",
             "method", "run_id", "code_version", "input_hash", "plan_hash", "seed"]
     return table[keep]

@@ -78,7 +78,8 @@ class ReportContent:
     costs: dict | None                    # cost-effectiveness rows, if the plan produced them
     pretrend: dict | None
     closures: Effect | None
-    mde_ratio: float | None
+    mde_ratio: float | None               # from the achieved precision
+    design_mde_ratio: float | None        # design stage, pre-period only (the plan's design_mde row)
     publication: PublicationState
     deliveries: dict
     provenance: dict
@@ -215,6 +216,11 @@ def _minimal_detectable_ratio(estimates: pd.DataFrame, primary: Effect | None, s
     return min(candidates) if candidates else None
 
 
+def _design_mde(estimates: pd.DataFrame) -> float | None:
+    rows = estimates[(estimates["role"] == "design") & estimates["estimable"].fillna(False).astype(bool)]
+    return float(rows["estimate"].iloc[0]) if len(rows) and pd.notna(rows["estimate"].iloc[0]) else None
+
+
 def delivery_totals(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """What the report quotes about the deliveries behind it."""
     loaded, rows_loaded, rows_quarantined = conn.execute(
@@ -295,7 +301,7 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
         observed_pilot_months=sample.post_months, planned_pilot_months=planned_months, sample=sample,
         effects=effects, estimates=estimates, trend=_half_year_trend(history), activity=activity,
         cost_micro=cost_micro, absence_micro=absence_micro, pupil_years=pupil_years, costs=costs, pretrend=_pretrend(estimates),
-        closures=closures, mde_ratio=mde, publication=publication_state(conn),
+        closures=closures, mde_ratio=mde, design_mde_ratio=_design_mde(estimates), publication=publication_state(conn),
         deliveries=delivery_totals(conn),
         provenance=provenance, data_first=data_first.date(), data_last=data_last.date(), synthetic=synthetic,
     )

@@ -68,6 +68,8 @@ def limit_lines(c: ReportContent, lang: str) -> list[str]:
     lines = [t["limit_schools"].format(n_treated=len(c.sample.treated_schools), n_comparison=len(c.sample.comparison_schools))]
     if c.mde_ratio is not None and math.isfinite(c.mde_ratio):
         lines.append(t["limit_mde"].format(mde=percent(100 * (1 - c.mde_ratio), lang, signed=False)))
+    if c.design_mde_ratio is not None and math.isfinite(c.design_mde_ratio):
+        lines.append(t["limit_design_mde"].format(mde=percent(100 * (1 - c.design_mde_ratio), lang, signed=False)))
     lines.append(t["limit_interim"] if c.lang_independent_status == "interim" else t["limit_final"])
     if c.closures is not None and c.closures.estimable and c.closures.ratio is not None:
         lines.append(t["limit_closures"].format(value=f"{percent(c.closures.pct, lang)} ({percent(c.closures.pct_low, lang)} .. {percent(c.closures.pct_high, lang)})"))

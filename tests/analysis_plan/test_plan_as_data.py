@@ -50,6 +50,7 @@ OTHER_VALUE = {
     ("inference", "cost_bootstrap_reps"): 199,
     ("inference", "placebo_reps"): 100,
     ("pilot_level", "period_months"): 6,
+    ("design_power",): 0.9,
     ("seed",): 1,
 }
 
