@@ -225,18 +225,27 @@ def did_linear_school_year(ctx: PlanContext, o: Outcome, role: str) -> Rows:
 
 
 def twfe_negative_binomial(ctx: PlanContext, o: Outcome, role: str) -> Rows:
-    """NB2 TWFE IRR (cluster-robust), the Poisson IRR of the same sample beside it."""
+    """NB2 TWFE IRR (cluster-robust), the Poisson IRR of the same sample beside it. When
+    the counts show no over-dispersion beyond the fixed effects the NB2 likelihood is
+    maximised at the boundary alpha = 0, where NB2 is the Poisson model: the row then
+    reports that fit (alpha 0, ``details.boundary``) instead of nothing."""
     panel = ctx.sample.panel
     _check_separation(panel, o.count)
-    res = twfe(panel, o.count, "school_id", "time", "d", exposure="pupil_months", family="negative_binomial",
-               alpha=ctx.alpha)
-    details = dict(res.details)
+    poisson = _poisson(panel, o.count, ctx.alpha)
+    boundary = False
     try:
-        details["poisson_irr_same_sample"] = _poisson(panel, o.count, ctx.alpha).estimate
+        res = twfe(panel, o.count, "school_id", "time", "d", exposure="pupil_months", family="negative_binomial",
+                   alpha=ctx.alpha)
     except ValueError as exc:
-        details["poisson_irr_same_sample"] = f"not estimable: {exc}"[:200]
+        if "over-dispersion" not in str(exc):
+            raise
+        res, boundary = poisson, True
+    details = {**dict(res.details), "poisson_irr_same_sample": poisson.estimate, "boundary": boundary}
+    if boundary:
+        details.update(dispersion_alpha=0.0, note="no over-dispersion: the NB2 maximum is at alpha = 0, the Poisson fit")
     boot = _bootstrap(ctx, panel, o.rate)
-    return [ctx.row(o.name, role, "twfe_negative_binomial", res, p_value_wild_bootstrap=boot.p_value,
+    method = (f"TWFE negative binomial (NB2) at the boundary alpha = 0, i.e. {res.method}" if boundary else res.method)
+    return [ctx.row(o.name, role, "twfe_negative_binomial", res, method=method, p_value_wild_bootstrap=boot.p_value,
                     details={**details, **_boot_details(boot)})]
 
 
@@ -443,17 +452,42 @@ def synthetic_control(ctx: PlanContext, o: Outcome, role: str) -> Rows:
 
 
 
+MIN_PLACEBO_CONTROLS = 10   # fewer donors give too few distinct placebo assignments for an SE
+
+
 def synthetic_did(ctx: PlanContext, o: Outcome, role: str) -> Rows:
-    """Synthetic DiD (Arkhangelsky et al. 2021) on the pilot-level series, placebo SE
-    (the paper's Algorithm 4, ``inference.placebo_reps`` seeded placebo assignments)."""
+    """Synthetic DiD (Arkhangelsky et al. 2021) on the pilot-level series.
+
+    Uncertainty: the placebo SE (the paper's Algorithm 4, ``inference.placebo_reps``
+    seeded draws) only with at least ``MIN_PLACEBO_CONTROLS`` donors: with one
+    (aggregated) treated unit there are only as many distinct placebo assignments as
+    donors, and four placebo estimates give an SE that is noise (on the demo, 4 donors gave
+    95% intervals excluding zero for a planted IRR of 0.90). Always: a placebo-in-space
+    p-value in ``p_value_randomization``, the rank of the pilot's |estimate| among the
+    donors' placebo estimates (every donor, or ``inference.randomization_draws`` seeded
+    ones), (1 + #{|placebo| >= |estimate|}) / (1 + placebos), at least 1/(1 + donors)."""
     data, donors, extra = pilot_level_series(ctx, o)
+    with_se = len(donors) >= MIN_PLACEBO_CONTROLS
     res = analyses.synthetic_did(data, "value", "unit", "period", ["pilot"], 0, donors=donors, method="sdid",
-                                 se="placebo", reps=ctx.plan.inference.placebo_reps, seed=ctx.seed, alpha=ctx.alpha)
+                                 se="placebo" if with_se else None, reps=ctx.plan.inference.placebo_reps,
+                                 seed=ctx.seed, alpha=ctx.alpha)
+    chosen = donors
+    if len(donors) > ctx.plan.inference.randomization_draws:
+        rng = np.random.default_rng(ctx.seed)
+        chosen = sorted(rng.choice(donors, ctx.plan.inference.randomization_draws, replace=False))
+    controls = data[data["unit"] != "pilot"]
+    placebos = np.array([analyses.synthetic_did(controls, "value", "unit", "period", [j], 0,
+                                                donors=[d for d in donors if d != j], method="sdid", se=None).estimate
+                         for j in chosen])
+    p_placebo = float((1 + np.sum(np.abs(placebos) >= abs(res.estimate) * (1 - 1e-10))) / (1 + len(placebos)))
     d = res.details
     details = {**extra, "unit_weights": d["unit_weights"], "time_weights": d["time_weights"],
-               "zeta_omega": d["zeta_omega"], "placebo_reps": d["reps"], "n_controls": d["n_controls"],
-               "se_source": "placebo standard error (Arkhangelsky et al. 2021, Algorithm 4); normal interval"}
-    return [ctx.row(o.name, role, "synthetic_did", res, details=details)]
+               "zeta_omega": d["zeta_omega"], "n_controls": d["n_controls"],
+               "placebo_in_space": {"n": len(placebos), "p_value": p_placebo},
+               "se_source": (f"placebo standard error (Arkhangelsky et al. 2021, Algorithm 4), {d['reps']} draws; normal interval"
+                             if with_se else f"none: {len(donors)} donors < {MIN_PLACEBO_CONTROLS}, too few placebo "
+                                             "assignments for a standard error; use p_value_randomization")}
+    return [ctx.row(o.name, role, "synthetic_did", res, p_value_randomization=p_placebo, details=details)]
 
 
 def design_mde(ctx: PlanContext, o: Outcome, role: str) -> Rows:
