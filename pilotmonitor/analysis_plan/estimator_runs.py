@@ -491,40 +491,52 @@ def synthetic_did(ctx: PlanContext, o: Outcome, role: str) -> Rows:
 
 
 def design_mde(ctx: PlanContext, o: Outcome, role: str) -> Rows:
-    """Design-stage minimal detectable rate ratio of the primary count outcome, from the
-    pre-period only (what a pre-registration would state before any pilot month is seen):
-    the sample's pilot and comparison schools, the pupil-months per school the pilot period
-    gives (pre-period pupil-months per school-month x planned pilot months, or the observed
-    ones for an open-ended pilot), the pre-period event rate and the between-school
-    coefficient of variation of true rates (method of moments: observed variance of the
-    schools' rates minus the Poisson part, floored at 0). Noncentral-t/Wald convention of
-    :func:`analyses.power.pilot_mde`; optimistic with few schools (the few-cluster tests
-    the plan uses have less power)."""
+    """Design-stage minimal detectable rate ratio of the primary count outcome for this
+    difference-in-differences design, from the pre-period only (what a pre-registration
+    would state before any pilot month is seen).
+
+    Per school the DiD compares the rate during the pilot with the rate before it, so its
+    noise is Poisson noise in both periods plus real drift of schools' rates relative to
+    each other; the level differences between schools cancel (they are the school fixed
+    effects). :func:`analyses.power.pilot_mde` models a school's log rate as Poisson noise
+    at exposure E plus a between-school CV; it is used with
+    E = E_pre E_post / (E_pre + E_post) (so 1/(rate E) = 1/events_pre + 1/events_post) and
+    the CV of the *change*: the excess over Poisson of the variance of the schools' log
+    rate changes between the two halves of the pre-period (method of moments, floored at
+    0). E_pre, E_post: pupil-months per school-month before the start times the pre-period
+    and the planned pilot months (observed ones for an open-ended pilot). Optimistic with
+    few schools: the few-cluster tests the plan uses have less power."""
     from analyses.power import pilot_mde
 
     s = ctx.sample
     pre = s.panel[s.panel["event_time"] < 0]
-    by_school = pre.groupby("school_id")[[o.count, "pupil_months"]].sum()
-    by_school = by_school[by_school["pupil_months"] > 0]
-    if len(by_school) < 3 or by_school[o.count].sum() == 0:
-        raise ValueError("too few pre-period schools or events for a design-stage MDE")
-    rates = by_school[o.count] / by_school["pupil_months"]
-    mean_rate = float(by_school[o.count].sum() / by_school["pupil_months"].sum())
-    excess = float(rates.var(ddof=1) - (mean_rate / by_school["pupil_months"]).mean())
-    cv = math.sqrt(max(excess, 0.0)) / mean_rate
-    months_per_school = float(pre.groupby("school_id")["pupil_months"].mean().mean())
+    half = pre.assign(second=pre["event_time"] >= -(s.pre_months // 2))
+    cells = half.groupby(["school_id", "second"])[[o.count, "pupil_months"]].sum().unstack("second")
+    cells = cells.dropna()
+    events, exposure = cells[o.count], cells["pupil_months"]
+    usable = (events[False] > 0) & (events[True] > 0)
+    if usable.sum() < 3:
+        raise ValueError("fewer than 3 schools with events in both halves of the pre-period: no design-stage MDE")
+    e1, e2 = events[False][usable], events[True][usable]
+    change = np.log(e2 / exposure[True][usable]) - np.log(e1 / exposure[False][usable])
+    cv_change = math.sqrt(max(float(change.var(ddof=1) - (1 / e1 + 1 / e2).mean()), 0.0))
+    rate = float(pre[o.count].sum() / pre["pupil_months"].sum())
+    per_school_month = float(pre.groupby("school_id")["pupil_months"].mean().mean())
     prow = ctx.inputs.pilots[ctx.inputs.pilots["pilot_id"] == ctx.pilot.id].iloc[0] if ctx.inputs is not None else None
     planned = None
     if prow is not None and pd.notna(prow["planned_end_date"]):
         end = pd.Timestamp(prow["planned_end_date"])
         planned = (end.year - s.start_month.year) * 12 + end.month - s.start_month.month + 1
     pilot_months = planned or s.post_months
-    mde = pilot_mde(len(s.treated_schools), len(s.comparison_schools), months_per_school * pilot_months, mean_rate,
-                    cv_between=cv, alpha=ctx.alpha, power=ctx.plan.design_power)
+    e_pre, e_post = per_school_month * s.pre_months, per_school_month * pilot_months
+    mde = pilot_mde(len(s.treated_schools), len(s.comparison_schools), e_pre * e_post / (e_pre + e_post), rate,
+                    cv_between=cv_change, alpha=ctx.alpha, power=ctx.plan.design_power)
     return [ctx.row(o.name, role, "design_mde", estimate=mde.rate_ratio, scale="ratio", alpha=ctx.alpha,
                     n_clusters=len(s.treated_schools) + len(s.comparison_schools), sample=s.describe(),
-                    method=(f"design-stage minimal detectable rate ratio (decrease), power {ctx.plan.design_power:g}, "
-                            f"two-sided alpha {ctx.alpha:g}, t(J_T + J_C - 2), pre-period rate and between-school CV"),
-                    details={**mde.to_dict(), "pilot_months": pilot_months,
-                             "pilot_months_source": "planned" if planned else "observed (open-ended pilot)",
-                             "pupil_months_per_school_month": months_per_school})]
+                    method=(f"design-stage minimal detectable rate ratio (decrease) of the DiD, power "
+                            f"{ctx.plan.design_power:g}, two-sided alpha {ctx.alpha:g}, t(J_T + J_C - 2); pre-period "
+                            "rate and the between-school CV of rate changes"),
+                    details={**mde.to_dict(), "cv_change": cv_change, "pilot_months": pilot_months,
+                             "pre_months": s.pre_months, "pilot_months_source": "planned" if planned else "observed",
+                             "pupil_months_per_school_month": per_school_month,
+                             "schools_used_for_cv": int(usable.sum())})]
