@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analyses import event_study  # noqa: E402
 from pilotmonitor.analysis_plan.estimator_runs import event_panel  # noqa: E402
+from pilotmonitor.analysis_plan.sample import PublishedInputs, build_sample  # noqa: E402
 from pilotmonitor.pilots import EventStudyPlan  # noqa: E402
+from tests.analysis_plan.conftest import simulate  # noqa: E402
 
 EVENT = EventStudyPlan()  # the plan's defaults
-from pilotmonitor.analysis_plan.sample import PublishedInputs, build_sample  # noqa: E402
-from tests.analysis_plan.conftest import simulate  # noqa: E402
 
 
 def _inputs(frames) -> PublishedInputs:

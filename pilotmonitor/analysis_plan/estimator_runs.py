@@ -504,6 +504,7 @@ def design_mde(ctx: PlanContext, o: Outcome, role: str) -> Rows:
     the CV of the *change*: the excess over Poisson of the variance of the schools' log
     rate changes between the two halves of the pre-period (method of moments, floored at
     0). E_pre, E_post: pupil-months per school-month before the start times the pre-period
+    the final analysis will have (as long as the pilot, capped at ``window.max_pre_months``)
     and the planned pilot months (observed ones for an open-ended pilot). Optimistic with
     few schools: the few-cluster tests the plan uses have less power."""
     from analyses.power import pilot_mde
@@ -528,7 +529,9 @@ def design_mde(ctx: PlanContext, o: Outcome, role: str) -> Rows:
         end = pd.Timestamp(prow["planned_end_date"])
         planned = (end.year - s.start_month.year) * 12 + end.month - s.start_month.month + 1
     pilot_months = planned or s.post_months
-    e_pre, e_post = per_school_month * s.pre_months, per_school_month * pilot_months
+    # the pre-period the final analysis will have: as long as the pilot, capped by the plan
+    design_pre_months = min(pilot_months, ctx.plan.window.max_pre_months)
+    e_pre, e_post = per_school_month * design_pre_months, per_school_month * pilot_months
     mde = pilot_mde(len(s.treated_schools), len(s.comparison_schools), e_pre * e_post / (e_pre + e_post), rate,
                     cv_between=cv_change, alpha=ctx.alpha, power=ctx.plan.design_power)
     return [ctx.row(o.name, role, "design_mde", estimate=mde.rate_ratio, scale="ratio", alpha=ctx.alpha,
@@ -537,6 +540,6 @@ def design_mde(ctx: PlanContext, o: Outcome, role: str) -> Rows:
                             f"{ctx.plan.design_power:g}, two-sided alpha {ctx.alpha:g}, t(J_T + J_C - 2); pre-period "
                             "rate and the between-school CV of rate changes"),
                     details={**mde.to_dict(), "cv_change": cv_change, "pilot_months": pilot_months,
-                             "pre_months": s.pre_months, "pilot_months_source": "planned" if planned else "observed",
+                             "pre_months": design_pre_months, "pilot_months_source": "planned" if planned else "observed",
                              "pupil_months_per_school_month": per_school_month,
                              "schools_used_for_cv": int(usable.sum())})]
