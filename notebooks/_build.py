@@ -192,7 +192,7 @@ def reproduce() -> nbformat.NotebookNode:
         ),
         new_code_cell(OPEN_WAREHOUSE),
         new_code_cell(
-            "from pilotmonitor.analysis_plan.plan import PRIMARY\n\n"
+            "from pilotmonitor.analysis_plan.outcomes import PRIMARY\n\n"
             "stored_all = con.execute(\"\"\"\n"
             "    select * from results.effect_estimates\n"
             "    where outcome = ? and role = 'primary' and estimator = 'twfe_poisson' and estimate is not null\n"
@@ -220,7 +220,11 @@ def reproduce() -> nbformat.NotebookNode:
             "(a different hash means a newer publication, or a change in the reading code since the run)."
         ),
         new_code_cell(
-            "from pilotmonitor.analysis_plan.sample import build_sample, read_published\n\n"
+            "from pilotmonitor.analysis_plan.sample import build_sample, read_published\n"
+            "from pilotmonitor.analysis_plan.store import stored_plan\n"
+            "from pilotmonitor.pilots import AnalysisPlan\n\n"
+            "# the plan the run used (every parameter, stored with the run): its window defines the sample\n"
+            "plan = AnalysisPlan.model_validate(stored_plan(con, pilot_id, stored[\"plan_hash\"]))\n"
             "inputs = read_published(con)\n"
             "input_hash = inputs.content_hash()\n"
             "print(\"input_hash now   :\", input_hash)\n"
@@ -230,13 +234,13 @@ def reproduce() -> nbformat.NotebookNode:
             "else:\n"
             "    print(\"WARNING: input_hash differs: the published data (a newer publication) or the code that reads them \"\n"
             "          \"(sample.py) changed since the run; the comparison below may then differ\")\n\n"
-            "sample = build_sample(inputs, pilot_id)\n"
+            "sample = build_sample(inputs, pilot_id, window=plan.window)\n"
             "print(sample.describe())\n"
             "sample.panel[[\"school_id\", \"month\", \"role\", \"event_time\", \"d\", \"pupil_months\", \"new_referrals\"]].head()"
         ),
         new_code_cell(
             "from analyses import twfe\n\n"
-            "# The plan's primary model (pilotmonitor.analysis_plan.plan._poisson): unit + month fixed effects,\n"
+            "# The plan's primary model (pilotmonitor.analysis_plan.estimator_runs.twfe_poisson): unit + month fixed effects,\n"
             "# offset log(pupil-months), cluster-robust by school, IRR of the treatment indicator d.\n"
             "result = twfe(sample.panel, \"new_referrals\", \"school_id\", \"time\", \"d\",\n"
             "              exposure=\"pupil_months\", family=\"poisson\", alpha=float(stored[\"alpha\"]))\n"
@@ -261,13 +265,14 @@ def reproduce() -> nbformat.NotebookNode:
         ),
         new_markdown_cell(
             "## The rest of the provenance\n\n"
-            "* `plan_hash` is the sha256 of the pilot's `analysis_plan` in `pilots/<pilot>.yml`: equal means the plan "
-            "has not changed since the run.\n"
+            "* `plan_hash` is the sha256 of the pilot's effective analysis plan (`pilots/<pilot>.yml` with every default "
+            "filled in; `pilotmonitor plan show <pilot>` prints it): equal means no parameter has changed since the run "
+            "(`pilotmonitor plan diff` lists what did).\n"
             "* `code_version` is the git commit of the run (`+dirty` when the working tree had changes); the seed "
             "drives the wild bootstrap and randomization inference (not the Poisson IRR, which is deterministic)."
         ),
         new_code_cell(
-            "from pilotmonitor.analysis_plan.plan import plan_hash\n"
+            "from pilotmonitor.analysis_plan.spec import plan_hash\n"
             "from pilotmonitor.analysis_plan.store import code_version\n"
             "from pilotmonitor.pilots import load_pilot\n\n"
             "pilot_file = Settings.from_env().pilots_dir / f\"{pilot_id}.yml\"\n"
