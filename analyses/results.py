@@ -253,4 +253,19 @@ class PretrendTest(_TestResult):
     _DRAWS = ("bootstrap_draws",)
 
 
-__all__ += ["BootstrapResult", "WaldBootstrapResult", "RandomizationResult", "PretrendTest"]
+@dataclass(frozen=True)
+class StaggeredPretest(_TestResult):
+    """Callaway & Sant'Anna's analytic Wald pre-test of all pre-period ATT(g, t) = 0
+    (:func:`analyses.callaway_santanna`; R ``did``'s ``Wpval``). ``statistic`` and
+    ``p_value`` are NaN, with the reason in ``note``, when the pre-period cells' covariance
+    is singular; ``periods`` are the panel's periods."""
+
+    statistic: float
+    df: int
+    p_value: float
+    test: str
+    periods: tuple
+    note: str | None = None
+
+
+__all__ += ["BootstrapResult", "WaldBootstrapResult", "RandomizationResult", "PretrendTest", "StaggeredPretest"]

@@ -66,7 +66,7 @@ import pandas as pd
 from scipy import stats
 
 from ._linalg import cluster_codes
-from .results import EffectResult
+from .results import EffectResult, StaggeredPretest
 
 __all__ = ["callaway_santanna", "StaggeredResult", "AggregatedResult"]
 
@@ -112,7 +112,7 @@ class StaggeredResult:
     simple / group / dynamic / calendar aggregations."""
 
     att_gt: Mapping[tuple, EffectResult]
-    pretest: Mapping[str, Any]
+    pretest: StaggeredPretest
     method: str
     n_units: int
     _psi: np.ndarray = field(repr=False)
@@ -202,7 +202,7 @@ class StaggeredResult:
 
     @property
     def _times(self):
-        return self.pretest["periods"]
+        return self.pretest.periods
 
 
 class _SE:
@@ -349,8 +349,7 @@ def callaway_santanna(
             f"group {g:g}, period {t}; {int((G_unit == g).sum())} treated units",
             {"group": g, "time": t, "post": t >= g})
     pre = [k for k, (g, t) in enumerate(cells) if t < g]
-    pretest = {"periods": times, "statistic": float("nan"), "df": len(pre),
-               "p_value": float("nan"), "test": "Wald chi2, analytic V = Psi'Psi/n"}
+    statistic, p_value, note = float("nan"), float("nan"), None
     if pre:
         a = np.array([atts[k] for k in pre])
         V = Psi[:, pre].T @ Psi[:, pre] / n
@@ -360,10 +359,11 @@ def callaway_santanna(
             note = (f"pre-test not computed: the {len(pre)} pre-period cells have a singular "
                     f"covariance (rank {np.linalg.matrix_rank(V)}, {n} units)")
             warnings.warn(note, stacklevel=2)
-            pretest.update(note=note)
         else:
-            W = float(n * a @ np.linalg.solve(V, a))
-            pretest.update(statistic=W, p_value=float(stats.chi2.sf(W, len(pre))))
+            statistic = float(n * a @ np.linalg.solve(V, a))
+            p_value = float(stats.chi2.sf(statistic, len(pre)))
+    pretest = StaggeredPretest(statistic=statistic, df=len(pre), p_value=p_value,
+                               test="Wald chi2, analytic V = Psi'Psi/n", periods=tuple(times), note=note)
     pg = {g: float(np.mean(G_unit == g)) for g in groups}
     return StaggeredResult(att_gt=att_gt, pretest=pretest, method=method, n_units=n,
                            _psi=Psi, _cells=tuple(cells), _pg=pg, _unit_group=G_unit,

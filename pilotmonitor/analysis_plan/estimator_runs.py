@@ -402,8 +402,8 @@ def callaway_santanna(ctx: PlanContext, o: Outcome, role: str) -> Rows:
     pre = cs.pretest
     details = {"aggregation": "simple", "bin_months": bins, "cohort_bin": 0,
                "n_units_balanced": int(cs.n_units), "units_dropped_unbalanced": sorted(set(ev["school_id"]) - set(z.index)),
-               "post_bins": [int(b) for b in post_bins], "pretest_statistic": pre.get("statistic"),
-               "pretest_p_value": pre.get("p_value"), "pretest_note": pre.get("note"),
+               "post_bins": [int(b) for b in post_bins], "pretest_statistic": pre.statistic,
+               "pretest_p_value": pre.p_value, "pretest_note": pre.note,
                "pretest_validity": "CS analytic chi2 pre-test: over-rejects with few treated schools; "
                                    "the pre-registered pre-trend test is pretrend_test",
                "ri_method": ri.method, "ri_assignments": int(ri.n_assignments),

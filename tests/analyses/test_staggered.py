@@ -44,8 +44,8 @@ def test_mpdta_att_gt_and_pretest_match_r_did(mpdta):
     assert len(r.att_gt) == 12
     for (g, t), v in R_ATT_GT.items():
         assert round(r.att_gt[(g, t)].estimate, 4) == pytest.approx(v, abs=1e-12)
-    assert round(r.pretest["p_value"], 5) == pytest.approx(0.16812, abs=1e-12)
-    assert r.pretest["df"] == 5 and r.n_units == 500
+    assert round(r.pretest.p_value, 5) == pytest.approx(0.16812, abs=1e-12)
+    assert r.pretest.df == 5 and r.n_units == 500
     # analytic SEs are close to R's bootstrap SEs (0.0243, 0.0331, 0.0412, 0.0358 ...)
     assert r.att_gt[(2004, 2004)].std_error == pytest.approx(0.0243, abs=0.002)
 
@@ -183,6 +183,6 @@ def test_pretest_is_skipped_with_a_note_when_pre_cells_outnumber_units():
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
         result = callaway_santanna(frame, "y", "unit", "t", "g")
-    assert _np.isnan(result.pretest["p_value"]) and "singular" in result.pretest["note"]
+    assert _np.isnan(result.pretest.p_value) and "singular" in result.pretest.note
     assert any("pre-test not computed" in str(w.message) for w in caught)
     assert _np.isfinite(result.aggregate("simple").overall.estimate)
