@@ -203,14 +203,13 @@ def twfe_linear(ctx: PlanContext, o: Outcome, role: str) -> Rows:
     with_ci = role != "secondary"
     boot = _bootstrap(ctx, panel, o.rate, conf_int=with_ci)
     details = {**dict(res.details), **_boot_details(boot)}
-    if with_ci:
-        details.update(bootstrap_ci_lower=boot.conf_int[0], bootstrap_ci_upper=boot.conf_int[1])
+    ci = boot.conf_int if with_ci else (None, None)
     ri_p = None
     if role != "robustness":
         ri_p, ri_det = _linear_ri(ctx, o)
         details.update(ri_det)
     return [ctx.row(o.name, role, name, res, p_value_wild_bootstrap=boot.p_value, p_value_randomization=ri_p,
-                    details=details)]
+                    bootstrap_ci_lower=ci[0], bootstrap_ci_upper=ci[1], details=details)]
 
 
 def did_linear_school_year(ctx: PlanContext, o: Outcome, role: str) -> Rows:
@@ -362,7 +361,7 @@ def event_study(ctx: PlanContext, o: Outcome, role: str) -> Rows:
                                 details={"leads": list(pt.leads), "df": list(pt.df), "bin_months": bins,
                                          "role": diag}, **common))
             for e, r in sorted(es.effects.items()):
-                rows.append(ctx.row(o.name, role, f"{name}[e={e}]", r, details={"rel_time_bin": e, "bin_months": bins}))
+                rows.append(ctx.row(o.name, role, f"{name}[e={e}]", r, rel_time_bin=int(e), details={"bin_months": bins}))
         except Exception as exc:  # noqa: BLE001 - each family's rows say why on their own
             if family == "linear":
                 rows.append(not_estimable_row(pid, o.name, role, PRETREND_TEST, pre_as, exc))

@@ -108,7 +108,7 @@ from .estimator_runs import PlanContext, design_mde, not_estimable_row
 from .estimators import ESTIMATORS
 from .outcomes import OUTCOMES
 from .sample import PublishedInputs, build_sample
-from .spec import RESULT_COLUMNS, plan_hash, preregistered_pairs
+from .spec import RESULT_COLUMNS, RESULT_SCHEMA, plan_hash, preregistered_pairs
 
 
 def _run_pair(ctx: PlanContext, outcome: str, name: str, role: str, function=None) -> list[dict[str, Any]]:
@@ -186,12 +186,13 @@ def as_result_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows as the typed results table (details as sorted JSON)."""
     table = pd.DataFrame(rows, columns=RESULT_FRAME_COLUMNS)
     table["details"] = [json.dumps(_jsonable(d), sort_keys=True) if d is not None else None for d in table["details"]]
-    for c in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value", "p_value_adjusted",
-              "p_value_wild_bootstrap", "p_value_randomization", "alpha"):
-        table[c] = pd.to_numeric(table[c], errors="coerce").astype(float)
-    for c in ("n_obs", "n_clusters", "seed"):
-        table[c] = pd.to_numeric(table[c], errors="coerce").astype("Int64")
-    table["estimable"] = table["estimable"].astype(bool)
+    for column, kind in {**RESULT_SCHEMA, "seed": "BIGINT"}.items():
+        if kind == "DOUBLE":
+            table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
+        elif kind in ("BIGINT", "INTEGER"):
+            table[column] = pd.to_numeric(table[column], errors="coerce").astype("Int64")
+        elif kind == "BOOLEAN":
+            table[column] = table[column].astype(bool)
     return table
 
 

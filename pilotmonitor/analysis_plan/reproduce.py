@@ -25,10 +25,10 @@ from pilotmonitor.pilots import AnalysisPlan, Pilot
 
 from .plan import RESULT_FRAME_COLUMNS, plan_hash, run_pilot
 from .sample import read_published
+from .spec import NUMBER_COLUMNS
 from .store import code_version, package_versions, stored_plan
 
-NUMBERS = ("estimate", "std_error", "ci_lower", "ci_upper", "p_value", "p_value_adjusted", "p_value_wild_bootstrap",
-           "p_value_randomization", "n_obs", "n_clusters")
+NUMBERS = NUMBER_COLUMNS
 
 
 class ResultNotFound(LookupError):

@@ -15,12 +15,28 @@ from pilotmonitor.pilots import DEFAULT_SEED, Pilot  # noqa: F401 (re-exported)
 
 from .outcomes import OUTCOMES, PRIMARY  # noqa: F401 (re-exported)
 
-RESULT_COLUMNS = [
-    "pilot_id", "outcome", "role", "estimator", "preregistered_as", "estimable", "not_estimable_reason",
-    "estimate", "std_error", "ci_lower", "ci_upper",
-    "p_value", "p_value_adjusted", "p_value_wild_bootstrap", "p_value_randomization", "scale",
-    "n_obs", "n_clusters", "method", "sample", "alpha", "details",
-]
+# The one declaration of the results table (results.effect_estimates): column -> DuckDB
+# type. Facts a reader needs are columns, never parsed out of `method` or `details`.
+RESULT_SCHEMA: dict[str, str] = {
+    "pilot_id": "VARCHAR", "outcome": "VARCHAR", "role": "VARCHAR", "estimator": "VARCHAR",
+    "preregistered_as": "VARCHAR",        # the plan's estimator that produced the row
+    "estimable": "BOOLEAN", "not_estimable_reason": "VARCHAR",
+    "estimate": "DOUBLE", "std_error": "DOUBLE", "ci_lower": "DOUBLE", "ci_upper": "DOUBLE",
+    "p_value": "DOUBLE", "p_value_adjusted": "DOUBLE", "p_value_wild_bootstrap": "DOUBLE",
+    "p_value_randomization": "DOUBLE",
+    "bootstrap_ci_lower": "DOUBLE", "bootstrap_ci_upper": "DOUBLE",   # wild-bootstrap interval (test inversion)
+    "rel_time_bin": "INTEGER",            # event-study rows: the relative period (bins of event_study.bin_months)
+    "scale": "VARCHAR", "n_obs": "BIGINT", "n_clusters": "BIGINT", "method": "VARCHAR", "sample": "VARCHAR",
+    "alpha": "DOUBLE", "details": "VARCHAR",
+}
+# Provenance of every row: the run, its inputs, code, packages, plan and seed.
+PROVENANCE_SCHEMA: dict[str, str] = {
+    "run_id": "VARCHAR", "computed_at": "TIMESTAMP", "input_hash": "VARCHAR", "code_version": "VARCHAR",
+    "package_versions": "VARCHAR", "plan_hash": "VARCHAR", "seed": "BIGINT",
+}
+RESULT_COLUMNS = list(RESULT_SCHEMA)
+# the numbers a reproduction must match exactly
+NUMBER_COLUMNS = tuple(c for c, t in RESULT_SCHEMA.items() if t in ("DOUBLE", "BIGINT", "INTEGER") and c != "alpha")
 
 
 def effective_plan(pilot: Pilot) -> dict:

@@ -31,7 +31,7 @@ import pandas as pd
 from pilotmonitor import atomic_write
 from pilotmonitor.pilots import Pilot
 
-from .spec import RESULT_COLUMNS, effective_plan, plan_hash
+from .spec import PROVENANCE_SCHEMA, RESULT_COLUMNS, RESULT_SCHEMA, effective_plan, plan_hash
 from .sample import PublishedInputs, read_published
 
 SCHEMA = "results"
@@ -40,17 +40,8 @@ PACKAGES = ("statsmodels", "numpy", "pandas", "scipy", "linearmodels", "duckdb",
 REPO = Path(__file__).resolve().parents[2]
 
 PLANS_TABLE = "analysis_plans"
-COLUMN_TYPES = {
-    "pilot_id": "VARCHAR", "outcome": "VARCHAR", "role": "VARCHAR", "estimator": "VARCHAR",
-    "preregistered_as": "VARCHAR", "estimable": "BOOLEAN", "not_estimable_reason": "VARCHAR",
-    "estimate": "DOUBLE", "std_error": "DOUBLE", "ci_lower": "DOUBLE", "ci_upper": "DOUBLE",
-    "p_value": "DOUBLE", "p_value_adjusted": "DOUBLE", "p_value_wild_bootstrap": "DOUBLE",
-    "p_value_randomization": "DOUBLE", "scale": "VARCHAR", "n_obs": "BIGINT", "n_clusters": "BIGINT",
-    "method": "VARCHAR", "sample": "VARCHAR", "alpha": "DOUBLE", "details": "VARCHAR",
-    "run_id": "VARCHAR", "computed_at": "TIMESTAMP", "input_hash": "VARCHAR", "code_version": "VARCHAR",
-    "package_versions": "VARCHAR", "plan_hash": "VARCHAR", "seed": "BIGINT",
-}
-PROVENANCE = ("run_id", "computed_at", "input_hash", "code_version", "package_versions", "plan_hash", "seed")
+COLUMN_TYPES = {**RESULT_SCHEMA, **PROVENANCE_SCHEMA}
+PROVENANCE = tuple(PROVENANCE_SCHEMA)
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> str:

@@ -112,7 +112,7 @@ def _check(release: Release, c: ReportContent) -> CheckedContent:
                                  count_column="total_activities", derived=act_cols)
 
     ev = c.estimates[c.estimates["estimator"].str.startswith("event_study_linear[")].copy()
-    ev["rel_time_bin"] = ev["estimator"].str.extract(r"e=(-?\d+)")[0].astype(int)
+    ev["rel_time_bin"] = ev["rel_time_bin"].astype(int)
     effects = list(c.effects)
     suppressed = _suppressed_rows(baselines) | _magnitude_baselines(release, c)
     for e in effects:

@@ -16,7 +16,6 @@ the wild cluster bootstrap p (valid with few schools), never the cluster-robust 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import date
@@ -205,10 +204,9 @@ def _minimal_detectable_ratio(estimates: pd.DataFrame, primary: Effect | None, s
     linear = estimates[estimates["estimator"] == "twfe_linear_rate_per_100"]
     pre = sample.panel[(sample.panel["role"] == "treated") & (sample.panel["event_time"] < 0)]
     base = 100 * float(pre["new_referrals"].sum()) / float(pre["pupil_months"].sum()) if len(pre) else 0.0
-    if not linear.empty and base > 0 and isinstance(linear.iloc[0]["details"], str):
-        d = json.loads(linear.iloc[0]["details"])
-        lo, hi = d.get("bootstrap_ci_lower"), d.get("bootstrap_ci_upper")
-        if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and math.isfinite(lo) and math.isfinite(hi):
+    if not linear.empty and base > 0:
+        lo, hi = linear.iloc[0]["bootstrap_ci_lower"], linear.iloc[0]["bootstrap_ci_upper"]
+        if pd.notna(lo) and pd.notna(hi) and math.isfinite(lo) and math.isfinite(hi):
             from scipy import stats
 
             se = (hi - lo) / (2 * stats.t.ppf(0.975, df))

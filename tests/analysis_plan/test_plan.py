@@ -57,7 +57,7 @@ def test_robustness_and_pretrend_rows(table):
     excl = _one(table, "twfe_poisson_excl_closures")
     assert excl["n_obs"] == 8 * 48 - 8 * 7  # seven closure months dropped
     lin = _one(table, "twfe_linear_rate_per_100")
-    assert lin["estimate"] < 0 and json.loads(lin["details"])["bootstrap_ci_upper"] < 0
+    assert lin["estimate"] < 0 and lin["bootstrap_ci_upper"] < 0
     for name in ("event_study_poisson_pretrend", "event_study_linear_pretrend"):
         pt = _one(table, name)
         assert 0 <= pt["p_value"] <= 1 and pt["p_value"] > 0.01  # no planted pre-trend

@@ -157,7 +157,7 @@ def test_plan_parameters_reach_the_estimators(published_db):
     with duckdb.connect(str(published_db), read_only=True) as conn:
         table = compute_effect_estimates(conn, [pilot], run_id="r")
     leads = table[table["estimator"].str.startswith("event_study_linear[e=-")]
-    assert sorted(int(e) for e in leads["estimator"].str.extract(r"e=(-?\d+)")[0]) == [-3, -2]
+    assert sorted(leads["rel_time_bin"]) == [-3, -2]
     primary = table[table["role"] == "primary"].iloc[0]
     import json
 
