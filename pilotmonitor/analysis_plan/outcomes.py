@@ -46,6 +46,7 @@ class Outcome:
     better: Literal["lower", "higher"]
     default_estimator: str         # estimator for the outcome as a secondary outcome
     description: str
+    kind_of_care: str | None = None  # referrals or cost of this kind of care only (KINDS_OF_CARE)
 
     @property
     def rate_unit(self) -> str:
@@ -79,12 +80,14 @@ def _kind_outcomes(kind: str, words: dict[str, str]) -> tuple[Outcome, Outcome]:
                 numerator=f"new_referrals_{kind}", numerator_scale=1.0, unit="per100",
                 label={"nl": f"nieuwe verwijzingen naar {words['nl']}", "en": f"new referrals to {words['en']}"},
                 better="lower", default_estimator="twfe_poisson",
-                description=f"new youth-care referrals of kind {kind} (JZ020 product category) per 100 pupil-months"),
+                description=f"new youth-care referrals of kind {kind} (JZ020 product category) per 100 pupil-months",
+                kind_of_care=kind),
         Outcome(f"youth_care_cost_{kind}_per_pupil", "rate", rate=f"youth_care_cost_{kind}_eur_per_pupil", count=None,
                 numerator=f"declared_cost_cents_{kind}", numerator_scale=0.01, unit="eur",
                 label={"nl": f"jeugdhulpkosten voor {words['nl']}", "en": f"youth-care costs of {words['en']}"},
                 better="lower", default_estimator="twfe_linear",
-                description=f"net declared youth-care cost (euros) of kind {kind} per pupil-month"),
+                description=f"net declared youth-care cost (euros) of kind {kind} per pupil-month",
+                kind_of_care=kind),
     )
 
 
