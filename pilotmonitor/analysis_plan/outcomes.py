@@ -13,6 +13,15 @@ Kinds:
 * ``rate``: an amount per pupil-month (linear TWFE on ``rate``).
 * ``survey``: school x school-year means of a questionnaire score (linear, school-year
   periods).
+
+The analysis sample computes ``rate`` from the registry: ``100 x count / pupil-months`` for
+a count outcome, ``numerator x numerator_scale / pupil-months`` for a rate outcome
+(``pilotmonitor.analysis_plan.sample``).
+
+Referrals and youth-care costs are also split by kind of care (``KINDS_OF_CARE``; which
+JZ020 product category is which kind is the warehouse's seed, see
+``pilotmonitor.kinds_of_care``): an outcome ``referrals_<kind>`` (count) and
+``youth_care_cost_<kind>_per_pupil`` (rate) per kind.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ class Outcome:
     better: Literal["lower", "higher"]
     default_estimator: str         # estimator for the outcome as a secondary outcome
     description: str
+    kind_of_care: str | None = None  # referrals or cost of this kind of care only (KINDS_OF_CARE)
 
     @property
     def rate_unit(self) -> str:
@@ -52,6 +62,34 @@ class Outcome:
 PRIMARY = "referrals_per_100_pupil_months"
 RATE_UNITS = {"per100": "events per 100 pupil-months", "hours": "hours per pupil-month",
               "eur": "euros per pupil-month", "points": "scale points (school x school-year mean)"}
+
+# The kinds of care in the readers' words, in report order; the keys are the kinds of
+# the seed dbt_project/seeds/codes/ijw_product_categories.csv (tested to be equal).
+KINDS_OF_CARE: dict[str, dict[str, str]] = {
+    "jeugdzorg": {"nl": "algemene jeugdzorg", "en": "general youth care"},
+    "youth_mental_health": {"nl": "jeugd-GGZ (met kinder- en jeugdpsychiatrie)",
+                            "en": "youth mental health care (with child psychiatry)"},
+    "intensive_with_stay": {"nl": "jeugdhulp met verblijf", "en": "youth care with stay"},
+}
+
+
+def _kind_outcomes(kind: str, words: dict[str, str]) -> tuple[Outcome, Outcome]:
+    """New referrals (count) and net declared cost (rate) of one kind of care."""
+    return (
+        Outcome(f"referrals_{kind}", "count", rate=f"referrals_{kind}_per_100", count=f"new_referrals_{kind}",
+                numerator=f"new_referrals_{kind}", numerator_scale=1.0, unit="per100",
+                label={"nl": f"nieuwe verwijzingen naar {words['nl']}", "en": f"new referrals to {words['en']}"},
+                better="lower", default_estimator="twfe_poisson",
+                description=f"new youth-care referrals of kind {kind} (JZ020 product category) per 100 pupil-months",
+                kind_of_care=kind),
+        Outcome(f"youth_care_cost_{kind}_per_pupil", "rate", rate=f"youth_care_cost_{kind}_eur_per_pupil", count=None,
+                numerator=f"declared_cost_cents_{kind}", numerator_scale=0.01, unit="eur",
+                label={"nl": f"jeugdhulpkosten voor {words['nl']}", "en": f"youth-care costs of {words['en']}"},
+                better="lower", default_estimator="twfe_linear",
+                description=f"net declared youth-care cost (euros) of kind {kind} per pupil-month",
+                kind_of_care=kind),
+    )
+
 
 OUTCOMES: dict[str, Outcome] = {o.name: o for o in (
     Outcome(PRIMARY, "count", rate="referrals_per_100", count="new_referrals", numerator="new_referrals",
@@ -79,6 +117,7 @@ OUTCOMES: dict[str, Outcome] = {o.name: o for o in (
             label={"nl": "jeugdhulpkosten", "en": "youth-care costs"},
             better="lower", default_estimator="twfe_linear",
             description="net declared youth-care cost (euros) per pupil-month"),
+    *(o for kind, words in KINDS_OF_CARE.items() for o in _kind_outcomes(kind, words)),
     Outcome("school_climate", "survey", rate="climate_score", count=None, numerator="climate_score",
             numerator_scale=1.0, unit="points",
             label={"nl": "schoolklimaat", "en": "school climate"},

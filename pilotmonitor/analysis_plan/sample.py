@@ -41,13 +41,15 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pilotmonitor.analysis_plan.outcomes import OUTCOMES
 from pilotmonitor.pilots import WindowPlan
 
 SCHEMA = "published"
 
+# The panel's keys and exposure, then the numerator of every outcome of the registry
+# measured per school-month (count and rate outcomes), in registry order.
 SCHOOL_MONTH_COLUMNS = ("school_id", "month", "is_treated", "months_since_pilot_start", "pupil_months",
-                        "new_referrals", "dropouts", "thuiszitter_spell_starts",
-                        "unauthorised_absence_hours", "declared_cost_cents")
+                        *dict.fromkeys(o.numerator for o in OUTCOMES.values() if o.exposure == "pupil_months"))
 SCHOOL_COLUMNS = ("school_id", "school_type", "cluster", "province_code", "is_pilot_school")
 SURVEY_COLUMNS = ("school_id", "school_year", "response_date", "respondent_group", "climate_score", "satisfaction")
 
@@ -191,11 +193,13 @@ def build_sample(inputs: PublishedInputs, pilot_id: str, window: WindowPlan | No
     panel["d"] = ((panel["role"] == "treated") & panel["is_treated"].fillna(False).astype(bool)).astype(int)
     mismatch = int(((panel["role"] == "treated") & ((panel["event_time"] >= 0).astype(int) != panel["d"])).sum())
     pm = panel["pupil_months"].astype(float)
-    panel["referrals_per_100"] = 100 * panel["new_referrals"] / pm
-    panel["dropouts_per_100"] = 100 * panel["dropouts"] / pm
-    panel["thuiszitter_spells_per_100"] = 100 * panel["thuiszitter_spell_starts"] / pm
-    panel["unauthorised_absence_hours_per_pupil"] = panel["unauthorised_absence_hours"] / pm
-    panel["youth_care_cost_eur_per_pupil"] = panel["declared_cost_cents"] / 100 / pm
+    for o in OUTCOMES.values():  # the rate column of every outcome with pupil-months as exposure
+        if o.kind == "count":
+            panel[o.rate] = 100 * panel[o.count] / pm
+        elif o.kind == "rate":
+            # dividing by 1 / scale (exactly 100 for cents) gives the same bits as the
+            # hand-written ``cents / 100 / pupil-months`` these columns had before
+            panel[o.rate] = panel[o.numerator] / (1 / o.numerator_scale) / pm
     panel["is_closure_month"] = panel["month"].isin([pd.Timestamp(f"{m}-01") for m in window.closure_months])
     panel = panel.sort_values(["school_id", "month"]).reset_index(drop=True)
 

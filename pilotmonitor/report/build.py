@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from pilotmonitor import atomic_write
+from pilotmonitor.analysis_plan.outcomes import OUTCOMES
 from pilotmonitor.analysis_plan.store import residual_df
 from pilotmonitor.disclosure import CheckedOutput, DisclosureRules, Release
 from pilotmonitor.ingest import identifier_forms
@@ -125,13 +126,17 @@ def _check(release: Release, c: ReportContent) -> CheckedContent:
 def _magnitude_baselines(release: Release, c: ReportContent) -> set[str]:
     """The per-pupil baselines of absence and cost are sums over pupils or clients: checked
     as magnitude cells (threshold, N-K, p%) on their microdata; returns the outcomes whose
-    baseline (and so absolute effect) must be suppressed."""
+    baseline (and so absolute effect) must be suppressed. A cost outcome of one kind of
+    care is checked on that kind's clients only (a few placements with stay dominate)."""
     before = c.cost_micro[(c.cost_micro["group"] == "pilot") & (c.cost_micro["month"] < c.sample.start_month)]
-    cells = {
-        "youth_care_cost_per_pupil": ("cost_baseline_before_pilot", before[["client_pseudonym", "amount_eur"]],
-                                      "amount_eur", "client_pseudonym"),
-        "unauthorised_absence_hours": ("absence_baseline_before_pilot", c.absence_micro, "unauthorised_absence_hours", "pupil_pseudonym"),
-    }
+    reported = {e.outcome for e in c.effects}
+    cells = {}
+    for o in OUTCOMES.values():  # every youth-care cost outcome: all care, or one kind of care
+        if o.kind == "rate" and o.unit == "eur" and (o.kind_of_care is None or o.name in reported):
+            of_kind = before if o.kind_of_care is None else before[before["kind_of_care"] == o.kind_of_care]
+            suffix = "" if o.kind_of_care is None else f"_{o.kind_of_care}"
+            cells[o.name] = (f"cost_baseline{suffix}_before_pilot", of_kind[["client_pseudonym", "amount_eur"]], "amount_eur", "client_pseudonym")
+    cells["unauthorised_absence_hours"] = ("absence_baseline_before_pilot", c.absence_micro, "unauthorised_absence_hours", "pupil_pseudonym")
     out = set()
     for outcome, (name, micro, value, contributor) in cells.items():
         if micro.empty:

@@ -271,7 +271,7 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
         [pilot_id]).df()
     schools = list(sample.treated_schools + sample.comparison_schools)
     cost_micro = conn.execute(
-        "select school_id, month, year(month) as year, client_pseudonym, amount_cents / 100.0 as amount_eur "
+        "select school_id, month, year(month) as year, client_pseudonym, kind_of_care, amount_cents / 100.0 as amount_eur "
         "from published.fct_youth_care_costs where school_id in (select unnest(?)) and month between ? and ?",
         [schools, sample.window_start.date(), sample.window_end.date()]).df()
     cost_micro["group"] = np.where(cost_micro["school_id"].isin(sample.treated_schools), "pilot", "comparison")

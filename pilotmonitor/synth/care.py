@@ -16,23 +16,31 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pilotmonitor.kinds_of_care import kind_by_category
 from pilotmonitor.synth.calendar import SchoolCalendar
 from pilotmonitor.synth.scenario import Scenario
 
 PRODUCTS = pd.DataFrame(
     [
         # category, code, description, unit, frequency, volume low-high per frequency period, tariff (ct), share, mean months
-        ("45", "45A01", "Ambulante jeugdhulp individueel", "04", "2", 1, 3, 10500, 0.40, 6.0),
+        ("45", "45A01", "Ambulante jeugdhulp individueel", "04", "2", 1, 3, 10500, 0.33, 6.0),
         ("45", "45A02", "Ambulante jeugdhulp groep", "04", "2", 2, 4, 6000, 0.12, 5.0),
+        ("51", "51001", "Generalistische basis-ggz", "04", "2", 1, 2, 11000, 0.04, 4.0),
         ("54", "54001", "Jeugd-ggz diagnostiek en behandeling", "04", "2", 1, 2, 13500, 0.20, 8.0),
-        ("54", "54002", "Jeugd-ggz specialistisch", "04", "2", 1, 3, 15500, 0.08, 9.0),
-        ("41", "41A01", "Dagbehandeling", "16", "2", 2, 6, 9000, 0.10, 10.0),
-        ("43", "43A01", "Verblijf inclusief behandeling", "14", "4", 28, 31, 28000, 0.03, 8.0),
+        ("54", "54002", "Jeugd-ggz specialistisch (kinder- en jeugdpsychiatrie)", "04", "2", 1, 3, 15500, 0.08, 9.0),
+        ("41", "41A01", "Dagbehandeling", "16", "2", 2, 6, 9000, 0.08, 10.0),
+        ("43", "43A01", "Verblijf inclusief behandeling", "14", "4", 28, 31, 28000, 0.04, 8.0),
+        ("44", "44A01", "Pleegzorg", "14", "4", 28, 31, 4500, 0.04, 14.0),
         ("46", "46A01", "Crisisopvang", "14", "4", 28, 31, 32000, 0.02, 0.7),
         ("48", "48A01", "Ondertoezichtstelling (jeugdbescherming)", "82", "4", 1, 1, 95000, 0.05, 12.0),
     ],
     columns=["product_category", "product_code", "description", "unit", "frequency", "volume_low", "volume_high", "tariff_cents", "share", "mean_months"],
 )
+# The kind of care of each product, from the one mapping (the JZ020 seed of the warehouse).
+# Shares of new referrals by kind: jeugdzorg 0.60, youth mental health 0.32, with stay
+# 0.08 (CBS: about one young person in ten with youth care is in care with stay, foster
+# care included; youth mental health is about a third of the trajectories).
+PRODUCTS["kind_of_care"] = PRODUCTS.product_category.map(kind_by_category())
 UNKNOWN_PRODUCT_CODE = "45X99"
 REFERRERS = (np.array(["01", "02", "03", "04", "05", "06", "08"]), np.array([0.42, 0.30, 0.08, 0.05, 0.10, 0.04, 0.01]))
 REFERRER_LABEL = {"02": "Huisartsenpraktijk", "03": "Jeugdarts GGD", "04": "Gecertificeerde instelling", "05": "Kinderarts"}
@@ -42,7 +50,26 @@ SHARE_ALLOCATED = 0.95
 # Requests that ask for a second product for the same child at once (ambulant help and
 # youth mental health, say): one message with two products in every step of the chain.
 SHARE_SECOND_PRODUCT = 0.08
-SINGLE_PRODUCT_CATEGORIES = ("43", "46", "48")  # residential, crisis, child protection: never bundled
+SINGLE_PRODUCT_CATEGORIES = ("43", "44", "46", "48")  # residential, foster care, crisis, child protection: never bundled
+
+
+def _kept_by_kind_effect(t: pd.DataFrame, kind: np.ndarray, scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
+    """Which referrals stay when a pilot's planted ``referral_kind_ratio`` thins the
+    referrals of a kind in its treated months (a Poisson count thinned with probability
+    r is a Poisson count with r times the rate). Drawn from a stream of its own, and not
+    at all in a scenario without kind effects, so such scenarios draw as before."""
+    kept = np.ones(len(t), dtype=bool)
+    effects = {pilot_id: effect.referral_kind_ratio for pilot_id, effect in scenario.effects.items() if effect.referral_kind_ratio}
+    if not effects or not len(t):
+        return kept
+    keep_probability = np.ones(len(t))
+    treated = t.treated.to_numpy().astype(bool)
+    for pilot_id, ratios in effects.items():
+        of_pilot = treated & (t.pilot_id == pilot_id).to_numpy()
+        for kind_name, ratio in ratios.items():
+            keep_probability[of_pilot & (kind == kind_name)] = ratio
+    own = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
+    return own.random(len(t)) < keep_probability
 
 
 def _days(rng: np.random.Generator, low: int, high: int, n: int) -> pd.TimedeltaIndex:
@@ -52,10 +79,14 @@ def _days(rng: np.random.Generator, low: int, high: int, n: int) -> pd.Timedelta
 def build_trajectories(referrals: pd.DataFrame, pupils: pd.DataFrame, scenario: Scenario, calendar: SchoolCalendar, rng: np.random.Generator, id_offset: int = 0) -> pd.DataFrame:
     """One row per request with its allocation, start and end (NaT where not yet)."""
     as_of = pd.Timestamp(scenario.as_of)
-    n = len(referrals)
     t = referrals[["pupil_id", "school_index", "month_index", "treated", "pilot_id", "request_date"]].copy()
+    t["request_row"] = np.arange(len(t))  # the referral a trajectory came from
+    product = PRODUCTS.iloc[rng.choice(len(PRODUCTS), size=len(t), p=PRODUCTS.share.to_numpy())].reset_index(drop=True)
+    # A planted effect on one kind of care thins that kind's referrals in treated months.
+    kept = _kept_by_kind_effect(t, product.kind_of_care.to_numpy(), scenario, rng)
+    t, product = t[kept].reset_index(drop=True), product[kept].reset_index(drop=True)
+    n = len(t)
     t.insert(0, "trajectory_id", id_offset + np.arange(n, dtype=np.int64))
-    product = PRODUCTS.iloc[rng.choice(len(PRODUCTS), size=n, p=PRODUCTS.share.to_numpy())].reset_index(drop=True)
     for column in ["product_category", "product_code", "unit", "frequency", "tariff_cents"]:
         t[column] = product[column].to_numpy()
     t["volume"] = rng.integers(product.volume_low, product.volume_high + 1)
@@ -101,16 +132,17 @@ def build_trajectories(referrals: pd.DataFrame, pupils: pd.DataFrame, scenario: 
     for column in ["bsn", "birth_date", "given_name", "surname_prefix", "surname", "street", "house_number", "postcode", "city", "phone", "parent_given_name", "parent_surname", "parent_phone"]:
         t[column] = pupil[column].to_numpy()
     t["sex"] = np.where(pupil.sex.to_numpy() == "M", "1", "2")
-    return _with_second_products(t, rng, id_offset + n)
+    return _with_second_products(t, scenario, rng, id_offset + n)
 
 
-def _with_second_products(t: pd.DataFrame, rng: np.random.Generator, first_id: int) -> pd.DataFrame:
+def _with_second_products(t: pd.DataFrame, scenario: Scenario, rng: np.random.Generator, first_id: int) -> pd.DataFrame:
     """Add a second product to some requests: a trajectory of its own (own request
     reference, allocation number and declarations) with the same client, provider and
     dates, bundled with the first in one message per step (``message_group``).
     ``request_row`` is the position of the referral a trajectory came from. Drawn from a
-    stream of its own, so the trajectories drawn before are unchanged."""
-    t = t.assign(request_row=np.arange(len(t)), message_group=pd.array([pd.NA] * len(t), dtype="Int64"))
+    stream of its own, so the trajectories drawn before are unchanged. A second product of a
+    kind with a planted effect is thinned like a first one."""
+    t = t.assign(message_group=pd.array([pd.NA] * len(t), dtype="Int64"))
     own = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
     eligible = ~t.product_category.isin(SINGLE_PRODUCT_CATEGORIES).to_numpy()
     chosen = np.flatnonzero(eligible & (own.random(len(t)) < SHARE_SECOND_PRODUCT))
@@ -125,6 +157,10 @@ def _with_second_products(t: pd.DataFrame, rng: np.random.Generator, first_id: i
     for column in ["product_category", "product_code", "unit", "frequency", "tariff_cents"]:
         second[column] = product[column].to_numpy()
     second["volume"] = own.integers(product.volume_low.to_numpy(), product.volume_high.to_numpy() + 1)
+    kept = _kept_by_kind_effect(second, product.kind_of_care.to_numpy(), scenario, own)
+    second, chosen = second[kept], chosen[kept]
+    if not len(chosen):
+        return t
     second["trajectory_id"] = first_id + np.arange(len(second), dtype=np.int64)
     second["provider_reference"] = [f"REF{i:09d}" for i in second.trajectory_id]
     second["allocation_number"] = np.where(second.allocation_number.notna(), np.char.zfill((second.trajectory_id + 1).to_numpy().astype(str), 9), None)

@@ -4,7 +4,8 @@ Written to ``<data>/ground_truth/`` (never inside the landing area):
 - ``scenario.json``: seed, scale, as-of date, pilots, planted effects, calendar shock,
   definitions and row counts;
 - ``school_month.csv``: per school and month the directly countable truth (pupil-months,
-  referrals, absence hours, thuiszitters, dropouts, net declared cost);
+  referrals, absence hours, thuiszitters, dropouts, net declared cost; referrals and cost
+  also per kind of care, ``referrals_<kind>`` and ``net_declared_cost_cents_<kind>``);
 - ``pupils.csv``: one row per pupil without any identifier (pupil_id is internal);
 - ``survey_truth.csv``: the true latent school climate per school and survey year;
 - ``deliveries.csv`` and ``planted_defects.csv``: every file written and every bad
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pilotmonitor.kinds_of_care import kind_by_category, kinds
 from pilotmonitor.synth.population import Population
 from pilotmonitor.synth.scenario import Scenario
 
@@ -31,7 +33,8 @@ DEFINITIONS = {
     "dropout": "leaving the school without a new enrolment (destination 'Geen onderwijs'), counted in the month of leaving",
     "net_declared_cost_cents": "debit minus credit of valid JW323 lines by month of service, for pupil-months at the school",
     "treated": "the month starts inside the pilot period of the school's pilot (planned end inclusive)",
-    "planted_effects": "ratios multiply monthly rates (referrals, dropout hazard, thuiszitter hazard, unauthorised absence episodes, care volume per trajectory) in treated months; shifts add to the latent climate (1-5) and satisfaction (1-10)",
+    "planted_effects": "ratios multiply monthly rates (referrals, dropout hazard, thuiszitter hazard, unauthorised absence episodes, care volume per trajectory) in treated months; shifts add to the latent climate (1-5) and satisfaction (1-10); referral_kind_ratio multiplies one kind of care's referral rate on top of referral_rate_ratio (planted_referral_ratio_by_kind gives the product per kind)",
+    "kind_of_care": "jeugdzorg (general youth care), youth_mental_health (jeugd-GGZ incl. child psychiatry) or intensive_with_stay (verblijf), from the JZ020 product category by the seed dbt_project/seeds/codes/ijw_product_categories.csv",
     "planted_defects": "bad records are added as extra rows or messages; the clean records alone make up the world and this truth",
 }
 
@@ -59,22 +62,28 @@ def build_truth(population: Population, referrals: pd.DataFrame, trajectories: p
     allocated = per_school_month(trajectories[trajectories.allocation_date.notna()].assign(month=lambda f: f.request_date.dt.to_period("M").dt.to_timestamp()), "allocated_requests")
     # A request for two products is two referrals (one per requested product, each with its
     # own referrer), in the month of the referral they came from.
-    referral_counts = per_school_month(referrals.iloc[trajectories.request_row.to_numpy()], "referrals")
+    referred = referrals.iloc[trajectories.request_row.to_numpy()].assign(kind=trajectories.product_category.map(kind_by_category()).to_numpy())
+    referral_counts = per_school_month(referred, "referrals")
+    kind_names = sorted(kinds())
+    referrals_by_kind = [per_school_month(referred[referred.kind == kind], f"referrals_{kind}") for kind in kind_names]
     spell_days = absence[absence.reason == "Langdurig verzuim"]
     thuiszitter = spell_days.drop_duplicates(["pupil_id", "month"]).groupby(["school_index", "month"]).size().rename("thuiszitter_pupils")
     spell_starts = spells.assign(month=spells.start_date.dt.to_period("M").dt.to_timestamp(), school_index=pupils.school_index.to_numpy()[spells.pupil_id]).groupby(["school_index", "month"]).size().rename("thuiszitter_spell_starts")
     dropouts = pupils[pupils.dropout].assign(month=lambda f: f.enrol_end.dt.to_period("M").dt.to_timestamp()).groupby(["school_index", "month"]).size().rename("dropouts")
 
     signed = np.where(declarations.debit_credit == "D", 1, -1) * declarations.amount_cents
-    cost = declarations.assign(net=signed, month=declarations.service_month).groupby(key).net.sum().reset_index()
+    cost = declarations.assign(net=signed, month=declarations.service_month, kind=declarations.product_category.map(kind_by_category()))
+    cost = cost.groupby(key + ["kind"]).net.sum().reset_index()
     cost = cost.merge(panel[key + ["school_index"]], on=key, how="inner")
     cost_sm = cost.groupby(["school_index", "month"]).net.sum().rename("net_declared_cost_cents")
+    cost_by_kind = [cost[cost.kind == kind].groupby(["school_index", "month"]).net.sum().rename(f"net_declared_cost_cents_{kind}") for kind in kind_names]
 
     truth = base.set_index(["school_index", "month"])
-    for series in [referral_counts, allocated, unauthorised, authorised, thuiszitter, spell_starts, dropouts, cost_sm]:
+    for series in [referral_counts, allocated, unauthorised, authorised, thuiszitter, spell_starts, dropouts, cost_sm, *referrals_by_kind, *cost_by_kind]:
         truth = truth.join(series, how="left")
     truth = truth.fillna(0).reset_index()
-    count_columns = ["referrals", "allocated_requests", "thuiszitter_pupils", "thuiszitter_spell_starts", "dropouts", "net_declared_cost_cents"]
+    count_columns = ["referrals", "allocated_requests", "thuiszitter_pupils", "thuiszitter_spell_starts", "dropouts", "net_declared_cost_cents",
+                     *(series.name for series in [*referrals_by_kind, *cost_by_kind])]
     truth[count_columns] = truth[count_columns].astype(np.int64)
     truth.insert(0, "school_id", schools.school_id.to_numpy()[truth.school_index])
     truth.insert(2, "pilot_id", schools.pilot_id.to_numpy()[truth.school_index])
@@ -153,6 +162,7 @@ def scenario_metadata(scenario: Scenario, scale: float, seed: int, pilots: list,
         "as_of": scenario.as_of.isoformat(),
         "pilots": {p.id: {"start": p.start.isoformat(), "planned_end": p.planned_end.isoformat() if p.planned_end else None, "schools": p.school_ids} for p in pilots},
         "planted_effects": {pid: effect.model_dump() for pid, effect in scenario.effects.items()},
+        "planted_referral_ratio_by_kind": {pid: {kind: effect.kind_ratio(kind) for kind in sorted(kinds())} for pid, effect in scenario.effects.items()},
         "closures": scenario.closures.model_dump(mode="json"),
         "baseline": {k: v.model_dump() for k, v in scenario.baseline.items()},
         "row_counts": row_counts,

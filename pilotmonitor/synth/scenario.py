@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pilotmonitor.kinds_of_care import kinds
 from pilotmonitor.pilots import Pilot
 
 # The twelve provinces: the short codes the scenarios use and the names DUO publishes.
@@ -76,6 +77,23 @@ class PlantedEffect(_Strict):
     climate_shift: float = 0.0
     satisfaction_shift: float = 0.0
     pre_trend_per_year: float = 0.0
+    # Ratio per kind of care (pilotmonitor.kinds_of_care) on top of referral_rate_ratio:
+    # {youth_mental_health: 0.5} halves the treated months' rate of youth mental health
+    # referrals and leaves the other kinds at referral_rate_ratio.
+    referral_kind_ratio: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_kinds(self) -> "PlantedEffect":
+        unknown = set(self.referral_kind_ratio) - kinds()
+        if unknown:
+            raise ValueError(f"referral_kind_ratio: unknown kinds of care {sorted(unknown)}; known: {sorted(kinds())}")
+        if any(ratio <= 0 or ratio > 1 for ratio in self.referral_kind_ratio.values()):
+            raise ValueError("referral_kind_ratio: a ratio must be in (0, 1] (a kind's referrals are thinned)")
+        return self
+
+    def kind_ratio(self, kind: str) -> float:
+        """The planted ratio of one kind's referral rate in treated months."""
+        return self.referral_rate_ratio * self.referral_kind_ratio.get(kind, 1.0)
 
 
 class DefectSpec(_Strict):

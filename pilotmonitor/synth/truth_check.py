@@ -13,6 +13,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from pilotmonitor.kinds_of_care import kinds
+
 # ground-truth column -> mart column, compared exactly
 COUNTS = {
     "pupil_months": "pupil_months",
@@ -23,6 +25,9 @@ COUNTS = {
     "dropouts": "dropouts",
     "net_declared_cost_cents": "declared_cost_cents",
     "treated": "is_treated",
+    # per kind of care (pilotmonitor.kinds_of_care)
+    **{f"referrals_{kind}": f"new_referrals_{kind}" for kind in sorted(kinds())},
+    **{f"net_declared_cost_cents_{kind}": f"declared_cost_cents_{kind}" for kind in sorted(kinds())},
 }
 HOURS = {"unauthorised_hours": "unauthorised_absence_hours", "authorised_hours": "authorised_absence_hours"}
 HOURS_TOLERANCE = 1e-6

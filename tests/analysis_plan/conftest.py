@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pilotmonitor.analysis_plan.outcomes import KINDS_OF_CARE
 from pilotmonitor.pilots import Pilot
 
 PLANTED_IRR = 0.6
@@ -66,7 +67,7 @@ def simulate(seed=3, irr=PLANTED_IRR, n_treated=3, n_comparison=5, first="2019-0
                 "unauthorised_absence_hours": float(rng.gamma(2, pm * 0.5)),
                 "declared_cost_cents": int(rng.gamma(2, pm * 5000)),
             })
-    sm = pd.DataFrame(rows)
+    sm = with_kinds_of_care(pd.DataFrame(rows), seed)
     asg = pd.DataFrame({"pilot_id": pilot_id, "school_id": treated + comparison,
                         "role": ["treated"] * n_treated + ["comparison"] * n_comparison})
     pil = pd.DataFrame({"pilot_id": [pilot_id], "start_date": [start_ts.date()],
@@ -86,6 +87,23 @@ def simulate(seed=3, irr=PLANTED_IRR, n_treated=3, n_comparison=5, first="2019-0
                                 "respondent_group": "parents", "climate_score": float(np.clip(rng.normal(3.5 + shift, 0.5), 1, 5)),
                                 "satisfaction": int(np.clip(round(rng.normal(7 + shift, 1)), 1, 10))})
     return sm, asg, pil, pd.DataFrame(surveys)
+
+
+KIND_SHARES = (0.60, 0.32, 0.08)  # of referrals and cost, in the order of KINDS_OF_CARE
+
+
+def with_kinds_of_care(sm: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Split each school-month's referrals (multinomial) and cost (by share, the remainder
+    to the first kind) over the kinds of care, as the warehouse does: the kinds add up to
+    the totals. A stream of its own, so the other draws stay as they were."""
+    rng = np.random.default_rng([seed, 15])
+    referrals = rng.multinomial(sm["new_referrals"].to_numpy(), KIND_SHARES)
+    cost = np.floor(np.outer(sm["declared_cost_cents"].to_numpy(), KIND_SHARES)).astype(np.int64)
+    cost[:, 0] += sm["declared_cost_cents"].to_numpy() - cost.sum(axis=1)
+    for i, kind in enumerate(KINDS_OF_CARE):
+        sm[f"new_referrals_{kind}"] = referrals[:, i]
+        sm[f"declared_cost_cents_{kind}"] = cost[:, i]
+    return sm
 
 
 def school_dim(sm, asg) -> pd.DataFrame:

@@ -198,3 +198,40 @@ def test_stored_estimates_are_reused_only_when_nothing_they_depend_on_changed(tm
         assert reusable_estimates(conn, [make_pilot()], changed)[1] == "input_hash changed"
         monkeypatch.setattr(store, "code_version", lambda: "c0ffee+dirty")
         assert reusable_estimates(conn, [make_pilot()], inputs)[1] == "code_version changed"
+
+
+def test_the_sample_has_the_rate_of_every_registered_outcome(published_db):
+    """Every count outcome's rate per 100 pupil-months and every rate outcome's amount per
+    pupil-month come from the registry: a new outcome (the kinds of care) needs no code here."""
+    from pilotmonitor.analysis_plan.outcomes import OUTCOMES
+
+    with duckdb.connect(str(published_db), read_only=True) as conn:
+        panel = build_sample(read_published(conn), "test-pilot").panel
+    pm = panel["pupil_months"].astype(float)
+    for o in OUTCOMES.values():
+        if o.kind == "count":
+            np.testing.assert_array_equal(panel[o.rate].to_numpy(), (100 * panel[o.count] / pm).to_numpy(), err_msg=o.name)
+        elif o.kind == "rate":
+            np.testing.assert_allclose(panel[o.rate].to_numpy(), (panel[o.numerator] * o.numerator_scale / pm).to_numpy(), rtol=1e-15, err_msg=o.name)
+    # the two hand-written lines the registry replaced, bit for bit
+    np.testing.assert_array_equal(panel["youth_care_cost_eur_per_pupil"], panel["declared_cost_cents"] / 100 / pm)
+    np.testing.assert_array_equal(panel["unauthorised_absence_hours_per_pupil"], panel["unauthorised_absence_hours"] / pm)
+    from pilotmonitor.analysis_plan.outcomes import KINDS_OF_CARE
+
+    kinds = [OUTCOMES[f"referrals_{kind}"].rate for kind in KINDS_OF_CARE]
+    np.testing.assert_allclose(panel[kinds].sum(axis=1), panel["referrals_per_100"])
+
+
+def test_kinds_of_care_as_secondary_outcomes(published_db):
+    """The kinds are estimated like any count or rate outcome; the simulated world plants
+    the same IRR on every kind, so each kind's interval holds it."""
+    kinds = ["referrals_jeugdzorg", "referrals_youth_mental_health", "referrals_intensive_with_stay"]
+    pilot = make_pilot(secondary_outcomes=kinds + ["youth_care_cost_youth_mental_health_per_pupil"], estimators=["twfe_poisson"])
+    with duckdb.connect(str(published_db), read_only=True) as conn:
+        table = compute_effect_estimates(conn, [pilot], run_id="run-kinds")
+    fam = table[table["role"] == "secondary"].set_index("outcome")
+    assert list(fam.index) == kinds + ["youth_care_cost_youth_mental_health_per_pupil"]
+    assert fam["estimable"].all() and (fam.loc[kinds, "scale"] == "ratio").all()
+    for outcome in kinds[:2]:  # the small kind (8%) is too noisy to pin down here
+        assert fam.loc[outcome, "ci_lower"] < PLANTED_IRR < fam.loc[outcome, "ci_upper"], fam.loc[outcome]
+    assert fam.loc["youth_care_cost_youth_mental_health_per_pupil", "scale"] == "difference"

@@ -152,3 +152,43 @@ def test_a_pilot_without_a_report_does_not_stop_the_others(demo_data_dir, tmp_pa
     missing, groningen = files
     assert missing.error and "no-such-pilot" in missing.error and not missing.html
     assert groningen.error is None and groningen.html["nl"].is_file() and groningen.result == "final"
+
+
+def test_kinds_of_care_are_reported_in_words_and_pass_disclosure_control(reports, demo_data_dir):
+    """Referrals (and, for Groningen, costs) by kind of care are secondary outcomes of two
+    pilots: each has its answer in words in both languages; a baseline resting on fewer
+    than 10 referrals of a kind, or a kind's cost dominated by a few clients, is suppressed
+    (the report is still written), and each kind's cost baseline has its own magnitude
+    check in the disclosure log."""
+    import json
+
+    from pilotmonitor.analysis_plan.outcomes import KINDS_OF_CARE, OUTCOMES
+
+    with duckdb.connect(str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
+        from pilotmonitor.analysis_plan.sample import build_sample, read_published
+
+        inputs = read_published(conn)
+        pre = {}
+        for pilot in ("groningen-cluster3", "hoogeveen-positief-opgroeien"):
+            sample = build_sample(inputs, pilot)
+            pre[pilot] = sample.panel[(sample.panel["role"] == "treated") & (sample.panel["event_time"] < 0)]
+    for pilot, with_costs in (("groningen-cluster3", True), ("hoogeveen-positief-opgroeien", False)):
+        log = json.loads((reports / pilot / "disclosure_log.json").read_text(encoding="utf-8"))
+        outputs = {o["name"]: o for o in log["outputs"]}
+        for lang in ("nl", "en"):
+            blocks = dict(ANSWER.findall((reports / pilot / f"report.{lang}.html").read_text(encoding="utf-8")))
+            for kind in KINDS_OF_CARE:
+                referrals = OUTCOMES[f"referrals_{kind}"]
+                assert referrals.label[lang] in blocks, (pilot, lang, kind, list(blocks))
+                if lang == "en":
+                    shown = "Before the pilot:" in blocks[referrals.label[lang]]
+                    assert shown == (pre[pilot][referrals.count].sum() >= 10), (pilot, kind)
+                cost = OUTCOMES[f"youth_care_cost_{kind}_per_pupil"]
+                assert (cost.label[lang] in blocks) == with_costs, (pilot, lang, kind)
+                if with_costs:
+                    # no log entry: no cost of the kind before the pilot, nothing to show
+                    checked = outputs.get(f"cost_baseline_{kind}_before_pilot")
+                    assert checked is None or checked["status"] in {"pass", "review"}
+                    if lang == "en":
+                        shown = "Before the pilot:" in blocks[cost.label[lang]]
+                        assert shown == (checked is not None and checked["cells_suppressed"] == 0), (pilot, kind, checked)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from lxml import etree
 
+from pilotmonitor.kinds_of_care import kind_by_category, kinds
 from tests.synth.conftest import IJW_BASIS_NS, PILOTS_DIR, SchoolTable, demo_scenario, parse_export_date, planted_message_names, planted_row_numbers, text
 
 NS = {"ijw": IJW_BASIS_NS}
@@ -89,28 +90,35 @@ def test_treated_flag_follows_the_pilot_windows(school_month: pd.DataFrame) -> N
 
 
 def test_referrals_are_the_valid_jw315_requests(school_month: pd.DataFrame, ijw_members: dict[str, list], planted: pd.DataFrame, school_of) -> None:
-    """A referral is a requested product: a request for two products counts twice."""
+    """A referral is a requested product: a request for two products counts twice. Per
+    kind of care too: the requested product's JZ020 category, mapped by the seed."""
     planted_names = planted_message_names(planted)
     recount: Counter[Key] = Counter()
+    by_kind: dict[str, Counter[Key]] = defaultdict(Counter)
     total = invalid = 0
     for path, members in ijw_members.items():
         for name, payload in members:
             if not name.startswith("JW315"):
                 continue
             document = etree.fromstring(payload)
-            products = len(document.findall(".//{*}AangevraagdProduct"))
-            total += products
+            products = document.findall(".//{*}AangevraagdProduct")
+            total += len(products)
             if planted_names.get((path, name)) == "invalid_bsn":
-                invalid += products
+                invalid += len(products)
                 continue
             bsn = document.findtext("{*}Client/{*}Bsn")
             month = _month(document.findtext("{*}Header/{*}BerichtIdentificatie/ijw:Dagtekening", namespaces=NS))
             school = school_of(bsn, month)
             assert school, f"{name}: BSN {bsn} not enrolled anywhere in {month}"
-            recount[(school, month)] += products
+            recount[(school, month)] += len(products)
+            for product in products:
+                by_kind[kind_by_category()[product.findtext("{*}Product/ijw:Categorie", namespaces=NS)]][(school, month)] += 1
     assert invalid == planted.loc[(planted.kind == "invalid_bsn") & planted.path.str.startswith("ijw/"), "count"].sum() > 0
     assert school_month.referrals.sum() == total - invalid
     _compare(school_month, "referrals", recount)
+    assert set(by_kind) == kinds(), "every kind of care is requested in the demo"
+    for kind, counts in by_kind.items():
+        _compare(school_month, f"referrals_{kind}", counts)
 
 
 def test_net_declared_cost_is_the_signed_sum_of_valid_jw323_lines(school_month: pd.DataFrame, ijw_members: dict[str, list], planted: pd.DataFrame, school_of) -> None:

@@ -204,3 +204,42 @@ def test_plausibility_checks_flag_a_missing_month_and_a_lost_referral_year(wareh
         assert ((declaration_gaps.municipality_code == f"GM{municipality[-4:]}") & (pd.to_datetime(declaration_gaps.month) == pd.Timestamp(month))).any()
         rates = failures("assert_referral_rate_within_school_history")
         assert ((rates.school_id == school) & (rates.school_year == year) & (rates.referrals == 0)).any()
+
+
+KINDS = ("jeugdzorg", "youth_mental_health", "intensive_with_stay")
+
+
+def test_referrals_and_costs_by_kind_of_care_reproduce_the_planted_effects_truth(warehouse):
+    """The kind columns of fct_school_month equal the ground truth where the demo plants an
+    effect on one kind (Hoogeveen: youth mental health referrals), school-month by
+    school-month, before and during the pilot; and the kind dbt tests ran and passed."""
+    truth = pd.read_csv(warehouse["data"] / "ground_truth" / "school_month.csv")
+    truth["month"] = pd.to_datetime(truth.month + "-01")
+    scenario = __import__("json").loads((warehouse["data"] / "ground_truth" / "scenario.json").read_text(encoding="utf-8"))
+    assert scenario["planted_referral_ratio_by_kind"]["hoogeveen-positief-opgroeien"]["youth_mental_health"] < 0.5
+    built = marts(warehouse["db"], "select * from marts.fct_school_month where pilot_id = 'hoogeveen-positief-opgroeien'")
+    built["month"] = pd.to_datetime(built.month)
+    merged = truth[truth.pilot_id == "hoogeveen-positief-opgroeien"].merge(built, on=["school_id", "month"], how="outer", indicator=True)
+    assert (merged._merge == "both").all()
+    for kind in KINDS:
+        assert (merged[f"referrals_{kind}"] == merged[f"new_referrals_{kind}"]).all(), kind
+        assert (merged[f"net_declared_cost_cents_{kind}"] == merged[f"declared_cost_cents_{kind}"]).all(), kind
+    assert merged.new_referrals_youth_mental_health.sum() > 0 and merged.loc[merged.is_treated, "new_referrals"].sum() > 0
+    everywhere = marts(warehouse["db"], "select * from marts.fct_school_month")
+    for kind in KINDS:
+        assert everywhere[f"new_referrals_{kind}"].sum() > 0 and everywhere[f"declared_cost_cents_{kind}"].sum() > 0, kind
+    names = {r["unique_id"] for r in warehouse["full_results"] if r["status"] == "pass"}
+    assert sum("kinds_sum_to_total" in n for n in names) == 4 and any("assert_kind_columns_match_seed" in n for n in names)
+
+
+def test_the_truth_comparison_notices_a_referral_of_the_wrong_kind(warehouse):
+    """One youth mental health referral counted as general youth care: the totals agree,
+    the kinds do not."""
+    with duckdb.connect(str(warehouse["db"]), read_only=True) as conn:
+        merged = truth_check.school_month_comparison(conn, warehouse["data"] / "ground_truth")
+    row = merged.index[merged.new_referrals_youth_mental_health > 0][0]
+    merged.loc[row, "new_referrals_youth_mental_health"] -= 1
+    merged.loc[row, "new_referrals_jeugdzorg"] += 1
+    found = truth_check.problems(merged)
+    assert len(found) == 2 and all("differs in 1 school-months" in f for f in found)
+    assert {f.split()[0] for f in found} == {"new_referrals_youth_mental_health", "new_referrals_jeugdzorg"}

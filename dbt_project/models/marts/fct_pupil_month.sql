@@ -6,6 +6,8 @@
 ) }}
 -- The pupil-month panel: one row per pupil and calendar month enrolled, at exactly one
 -- school, with absence, thuiszitter status, youth care, declared cost and pilot exposure.
+-- Referrals and cost are also split by kind of care (macro kinds_of_care; the JZ020
+-- product category decides the kind, seed ijw_product_categories).
 -- Incremental by month: a new delivery rebuilds the months from the earliest one it
 -- touches (see rebuild_from_month); a full refresh gives the same rows.
 with panel as (
@@ -24,6 +26,9 @@ referrals as (
         {%- for code, label in referrer_types() %},
         cast(sum(case when referrer_type_code = '{{ code }}' then 1 else 0 end) as bigint) as new_referrals_{{ label }}
         {%- endfor %}
+        {%- for kind in kinds_of_care() %},
+        cast(sum(case when kind_of_care = '{{ kind }}' then 1 else 0 end) as bigint) as new_referrals_{{ kind }}
+        {%- endfor %}
     from {{ ref('fct_referrals') }}
     where pupil_pseudonym is not null
     group by pupil_pseudonym, month
@@ -40,9 +45,16 @@ care as (
 ),
 
 costs as (
-    select client_pseudonym as pupil_pseudonym, month, cast(sum(amount_cents) as bigint) as declared_cost_cents
-    from {{ ref('int_declaration_months') }}
-    group by client_pseudonym, month
+    select
+        months.client_pseudonym as pupil_pseudonym,
+        months.month,
+        cast(sum(months.amount_cents) as bigint) as declared_cost_cents
+        {%- for kind in kinds_of_care() %},
+        cast(sum(case when categories.kind_of_care = '{{ kind }}' then months.amount_cents else 0 end) as bigint) as declared_cost_cents_{{ kind }}
+        {%- endfor %}
+    from {{ ref('int_declaration_months') }} as months
+    left join {{ ref('ijw_product_categories') }} as categories on categories.code = months.product_category
+    group by months.client_pseudonym, months.month
 ),
 
 thuiszitter as (
@@ -82,7 +94,13 @@ select
     {%- for code, label in referrer_types() %}
     coalesce(referrals.new_referrals_{{ label }}, 0) as new_referrals_{{ label }},
     {%- endfor %}
+    {%- for kind in kinds_of_care() %}
+    coalesce(referrals.new_referrals_{{ kind }}, 0) as new_referrals_{{ kind }},
+    {%- endfor %}
     coalesce(costs.declared_cost_cents, 0) as declared_cost_cents,
+    {%- for kind in kinds_of_care() %}
+    coalesce(costs.declared_cost_cents_{{ kind }}, 0) as declared_cost_cents_{{ kind }},
+    {%- endfor %}
     exits.school_id is not null as is_exit,
     coalesce(exits.dropout, 0) = 1 as is_dropout,
     {{ lineage_columns() }}

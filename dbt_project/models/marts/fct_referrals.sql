@@ -18,6 +18,7 @@ select
     referrers.label as referrer_type,
     requests.product_category,
     categories.description_en as product_category_description,
+    categories.kind_of_care,
     requests.product_code,
     requests.requested_start,
     requests.requested_end,

@@ -23,6 +23,9 @@ select
     {%- for code, label in referrer_types() %}
     cast(sum(panel.new_referrals_{{ label }}) as bigint) as new_referrals_{{ label }},
     {%- endfor %}
+    {%- for kind in kinds_of_care() %}
+    cast(sum(panel.new_referrals_{{ kind }}) as bigint) as new_referrals_{{ kind }},
+    {%- endfor %}
     cast(sum(panel.active_care_trajectories) as bigint) as active_care_trajectories,
     cast(sum(case when panel.active_care_trajectories > 0 then 1 else 0 end) as bigint) as pupils_in_care,
     cast(sum(panel.authorised_absence_hours) as double precision) as authorised_absence_hours,
@@ -32,6 +35,9 @@ select
     cast(sum(case when panel.is_exit then 1 else 0 end) as bigint) as exits,
     cast(sum(case when panel.is_dropout then 1 else 0 end) as bigint) as dropouts,
     cast(sum(panel.declared_cost_cents) as bigint) as declared_cost_cents,
+    {%- for kind in kinds_of_care() %}
+    cast(sum(panel.declared_cost_cents_{{ kind }}) as bigint) as declared_cost_cents_{{ kind }},
+    {%- endfor %}
     max(panel.loaded_through) as loaded_through,
     max(panel.registry_version) as registry_version
 from {{ ref('fct_pupil_month') }} as panel

@@ -15,6 +15,7 @@ select
     months.provider_agb,
     months.product_category,
     categories.description_en as product_category_description,
+    categories.kind_of_care,
     months.days_in_month,
     months.amount_cents,
     panel.school_id,
