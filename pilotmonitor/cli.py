@@ -591,7 +591,8 @@ def round_list() -> None:
     if not found:
         console.print("no evaluation rounds yet (pilotmonitor round create NAME --as-of DATE)")
         return
-    table = Table(title="evaluation rounds")
+    synthetic = " (SYNTHETIC DATA)" if (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file() else ""
+    table = Table(title=f"evaluation rounds{synthetic}")
     for column in ("round", "pilot", "as of", "data to", "created (UTC)", "run id", "input", "plan"):
         table.add_column(column)
     for r in found:

@@ -15,7 +15,9 @@ from pilotmonitor.rounds import compare, registry
 from pilotmonitor.rounds.freeze import round_warehouse
 
 from . import round_section
-from .build import ReportFiles, build_report
+from pilotmonitor.analysis_plan.sample import AnalysisInputError
+
+from .build import IdentifierInReportError, ReportFiles, build_report
 
 
 def round_report_dir(reports_dir: Path, pilot_id: str, name: str) -> Path:
@@ -33,7 +35,10 @@ def build_round_reports(conn: duckdb.DuckDBPyConnection, name: str, reports_dir:
             checked = round_section.check(release, comparison)
             return lambda lang: round_section.render(checked, lang)
 
+        out = round_report_dir(reports_dir, entry.pilot_id, name)
         with round_warehouse(conn, name, entry.pilot_id) as frozen:
-            files.append(build_report(frozen, entry.pilot_id, reports_dir, synthetic, pdf=pdf,
-                                      out=round_report_dir(reports_dir, entry.pilot_id, name), extra_section=section))
+            try:
+                files.append(build_report(frozen, entry.pilot_id, reports_dir, synthetic, pdf=pdf, out=out, extra_section=section))
+            except (LookupError, AnalysisInputError, IdentifierInReportError) as exc:   # as build_reports: said, not fatal
+                files.append(ReportFiles(entry.pilot_id, out, synthetic=synthetic, result="none", error=str(exc)))
     return files
