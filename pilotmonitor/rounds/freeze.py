@@ -132,7 +132,7 @@ def freeze(conn: duckdb.DuckDBPyConnection, name: str, as_of: date, pilot_ids: l
 
 
 def _copy(source: duckdb.DuckDBPyConnection, query: str, args: list, target: duckdb.DuckDBPyConnection, table: str) -> None:
-    frame = source.execute(query, args).fetch_arrow_table()   # Arrow keeps every column type (dates stay dates)
+    frame = source.execute(query, args).to_arrow_table()   # Arrow keeps every column type (dates stay dates)
     target.register("_frozen", frame)
     try:
         target.execute(f"create table {table} as select * from _frozen")
