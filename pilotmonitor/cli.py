@@ -8,7 +8,9 @@
     pilotmonitor ui [--port 3000] [--demo]                           start the Dagster UI on this project
     pilotmonitor status [--as-of DATE] [--json]                      per-source health and the publication verdict (exit 0 ready, 1 blocked, 2 warehouse unreadable, 3 latest run interrupted)
     pilotmonitor health [--as-of DATE]                               write the pipeline-health page (<data dir>/health/index.html); same exit codes
-    pilotmonitor report [--pilot ID] [--no-pdf]                      write the policymaker reports (<data dir>/reports/<pilot>/)
+    pilotmonitor report [--pilot ID] [--no-pdf] [--round NAME]       write the policymaker reports (<data dir>/reports/<pilot>/; a round's in rounds/NAME/)
+    pilotmonitor round create NAME --as-of DATE [--pilot ID]         an evaluation round: freeze the data as of DATE, run the plan, write its report
+    pilotmonitor round list                                          the evaluation rounds
     pilotmonitor reproduce RESULT                                    re-run a published estimate and confirm identical numbers
     pilotmonitor plan show PILOT                                     print a pilot's effective analysis plan (every parameter) and its hash
     pilotmonitor plan diff [RUN_A] [RUN_B]                           what changed in the plans between two runs (default: latest run vs the registry now)
@@ -143,6 +145,31 @@ def _run_locked(settings: Settings, demo: bool, lock: Path) -> None:
     _print_reports(settings)
     if not result.success or failed:
         raise typer.Exit(code=1)
+    if demo:
+        _demo_rounds(settings)
+
+
+def _demo_rounds(settings: Settings) -> None:
+    """The demo scenario's evaluation rounds (pilotmonitor/rounds/demo.py), created when
+    missing; the caller holds the run lock and the run's connections are closed."""
+    import duckdb
+
+    from pilotmonitor.rounds.demo import planned_rounds
+    from pilotmonitor.rounds.registry import RoundError, rounds
+
+    planned = planned_rounds(settings.data_dir, settings.scenarios_dir)
+    if not planned:
+        return
+    with duckdb.connect(str(settings.warehouse_path)) as conn:
+        for p in planned:
+            if rounds(conn, name=p.name):
+                console.print(f"evaluation round {p.name} exists (rounds are immutable): kept; pilotmonitor round list")
+                continue
+            console.print(f"evaluation round {p.name} ({p.pilot}, as of {p.as_of}) (SYNTHETIC DATA):")
+            try:
+                create_rounds(settings, conn, p.name, p.as_of, p.pilot, pdf=True)
+            except RoundError as exc:
+                console.print(f"[yellow]evaluation round {p.name} not created[/yellow]: {exc}", soft_wrap=True)
 
 
 def _health_page_after_run(settings: Settings, result) -> None:
@@ -446,13 +473,18 @@ def report(
     pilot: Annotated[list[str] | None, typer.Option("--pilot", help="Only this pilot (repeatable); default every pilot in the registry.")] = None,
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print each report to PDF (needs Chromium).")] = True,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild even reports whose inputs, code and packages are unchanged.")] = False,
+    round_name: Annotated[str | None, typer.Option("--round", help="The report of this evaluation round (its frozen data and estimates, with what changed since the previous round).")] = None,
 ) -> None:
     """Write the policymaker reports from the published marts and the latest estimates:
-    per pilot report.nl.html / report.en.html (+ PDF) and disclosure_log.json."""
+    per pilot report.nl.html / report.en.html (+ PDF) and disclosure_log.json. With
+    --round NAME: the round's report in <data dir>/reports/<pilot>/rounds/NAME/."""
     from pilotmonitor.pilots import load_registry
     from pilotmonitor.report import build_reports
 
     settings = Settings.from_env()
+    if round_name is not None:
+        _round_report(settings, round_name, pilot[0] if pilot else None, pdf)
+        return
     ids = pilot or [p.id for p in load_registry(settings.pilots_dir)]
     synthetic = (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file()
     with _open_warehouse_read_only(settings) as conn:
@@ -482,6 +514,91 @@ def reproduce(result: Annotated[str, typer.Argument(help="RUN_ID[:PILOT[:OUTCOME
         console.print(f"  {d.get('pilot_id')} {d.get('outcome', '')} {d.get('estimator', '')} {d['column']}: stored {d['stored']} now {d['now']}")
     if not outcome.identical:
         raise typer.Exit(code=1)
+
+
+def _round_report(settings: Settings, name: str, pilot_id: str | None, pdf: bool) -> None:
+    from pilotmonitor.report.round_report import build_round_reports
+    from pilotmonitor.rounds.registry import RoundError
+
+    synthetic = (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file()
+    with _open_warehouse_read_only(settings) as conn:
+        try:
+            files = build_round_reports(conn, name, settings.data_dir / "reports", synthetic, pdf=pdf, pilot_id=pilot_id)
+        except RoundError as exc:
+            console.print(f"[red]{exc}[/red]", soft_wrap=True)
+            raise typer.Exit(code=1) from None
+    console.print(f"evaluation round {name}:")
+    print_report_locations(files)
+
+
+round_app = typer.Typer(help="Evaluation rounds of a learning cycle: frozen data, estimates and report per as-of date.",
+                        no_args_is_help=True)
+app.add_typer(round_app, name="round")
+
+
+def create_rounds(settings: Settings, conn, name: str, as_of, pilot_id: str | None, pdf: bool) -> None:
+    """Create a round on an open write connection and write its reports (shared by
+    `round create` and the demo's rounds at the end of `run --demo`)."""
+    from pilotmonitor.pilots import load_registry
+    from pilotmonitor.report.round_report import build_round_reports
+    from pilotmonitor.rounds.create import create_round
+
+    created = create_round(conn, name, as_of, load_registry(settings.pilots_dir), settings.data_dir / "results",
+                           progress=lambda m: console.print(f"  {m}"), only_pilot=pilot_id)
+    for r in created.rounds:
+        console.print(f"round {r.name} ({r.pilot_id}): as of {r.as_of}, data to {r.data_through:%Y-%m}, run {r.run_id}", soft_wrap=True)
+    for skipped in created.skipped:
+        console.print(f"  {skipped}: not in the round (no pilot months by {created.rounds[0].data_through:%Y-%m})")
+    synthetic = (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file()
+    print_report_locations(build_round_reports(conn, name, settings.data_dir / "reports", synthetic, pdf=pdf))
+
+
+@round_app.command("create")
+def round_create(
+    name: Annotated[str, typer.Argument(help="The round's name (lower-case letters, digits, '.', '_', '-'); taken once.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="The date the round freezes (YYYY-MM-DD): months that ended by then.")],
+    pilot: Annotated[str | None, typer.Option("--pilot", help="Only this pilot (default: every pilot started by the as-of date).")] = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print the round's reports to PDF (needs Chromium).")] = True,
+) -> None:
+    """Freeze what was known at the as-of date, run the pre-registered plan on it, keep the
+    round (results.rounds, its estimates under its own run id) and write its report.
+    Exit 1 when the round cannot be made (name taken: rounds are immutable), 2 when a
+    pipeline run holds the warehouse."""
+    from pilotmonitor.rounds.create import WarehouseBusy, warehouse_for_writing
+    from pilotmonitor.rounds.registry import RoundError
+
+    settings = Settings.from_env()
+    day = _parse_as_of(as_of)
+    try:
+        with warehouse_for_writing(settings.data_dir, settings.warehouse_path) as conn:
+            create_rounds(settings, conn, name, day, pilot, pdf)
+    except WarehouseBusy as exc:
+        Console(stderr=True, width=160).print(f"[red]round not created[/red]: {exc}", soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    except RoundError as exc:
+        Console(stderr=True, width=160).print(f"[red]round not created[/red]: {exc}", soft_wrap=True)
+        raise typer.Exit(code=1) from None
+
+
+@round_app.command("list")
+def round_list() -> None:
+    """Every evaluation round: name, pilot, as-of date, data to, created, run id, hashes."""
+    from pilotmonitor.rounds.registry import rounds
+
+    settings = Settings.from_env()
+    with _open_warehouse_read_only(settings) as conn:
+        found = rounds(conn)
+    if not found:
+        console.print("no evaluation rounds yet (pilotmonitor round create NAME --as-of DATE)")
+        return
+    synthetic = " (SYNTHETIC DATA)" if (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file() else ""
+    table = Table(title=f"evaluation rounds{synthetic}")
+    for column in ("round", "pilot", "as of", "data to", "created (UTC)", "run id", "input", "plan"):
+        table.add_column(column)
+    for r in found:
+        table.add_row(r.name, r.pilot_id, str(r.as_of), f"{r.data_through:%Y-%m}", f"{r.created_at:%Y-%m-%d %H:%M}", r.run_id,
+                      r.input_hash[:12], r.plan_hash[:12])
+    Console(width=200).print(table)
 
 
 plan_app = typer.Typer(help="The pre-registered analysis plans: show one, compare runs.", no_args_is_help=True)

@@ -75,7 +75,10 @@ def run_plans(conn: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, dict | 
 
 def latest_run(conn: duckdb.DuckDBPyConnection) -> str:
     try:
-        row = conn.execute(f"select run_id from {SCHEMA}.{TABLE}_history order by computed_at desc limit 1").fetchone()
+        from pilotmonitor.rounds.registry import not_a_round_run_sql  # an evaluation round is not the latest run
+
+        row = conn.execute(f"select run_id from {SCHEMA}.{TABLE}_history where {not_a_round_run_sql(conn)} "
+                           "order by computed_at desc limit 1").fetchone()
     except duckdb.CatalogException:
         row = None
     if row is None:

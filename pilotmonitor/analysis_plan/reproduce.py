@@ -5,7 +5,8 @@ A result is named ``<run id>[:<pilot id>[:<outcome>[:<estimator>]]]`` or just
 ``<pilot id>`` (its primary estimate in the latest run). The stored rows come from
 ``results.effect_estimates_history``. The plan stored with the run
 (``results.analysis_plans``; the current one if the run predates that table) is re-run
-on the *current* published data, and every number of each named row is compared
+on the *current* published data (an evaluation round's run: on the round's frozen data,
+``pilotmonitor.rounds.freeze``), and every number of each named row is compared
 exactly (floats bit for bit; NaN equals NaN). The provenance is compared too, so a
 difference is explained: the input data (hash of the published columns the analysis
 reads), the code version (git commit), the plan (hash of the pilot's analysis plan) or
@@ -42,6 +43,7 @@ class Reproduction:
     rows_compared: int
     differences: list[dict] = field(default_factory=list)      # per differing number
     provenance_changes: list[str] = field(default_factory=list)
+    inputs_source: str = "the current published data"
 
     @property
     def identical(self) -> bool:
@@ -49,7 +51,7 @@ class Reproduction:
 
     def explanation(self) -> str:
         if self.identical:
-            text = f"identical: {self.rows_compared} estimate(s) of run {self.run_id} reproduced exactly"
+            text = f"identical: {self.rows_compared} estimate(s) of run {self.run_id} reproduced exactly on {self.inputs_source}"
             if self.provenance_changes:
                 text += " (despite: " + "; ".join(self.provenance_changes) + ")"
             return text
@@ -68,9 +70,11 @@ def _parse(selector: str, conn: duckdb.DuckDBPyConnection) -> tuple[str, dict]:
     if parts[0] in runs:
         keys = dict(zip(("pilot_id", "outcome", "estimator"), parts[1:]))
         return parts[0], keys
-    if len(parts) == 1:  # a pilot id: its primary estimate in the latest run
-        row = conn.execute(f"select run_id from {history} where pilot_id = ? and role = 'primary' order by computed_at desc limit 1",
-                           [parts[0]]).fetchone()
+    if len(parts) == 1:  # a pilot id: its primary estimate in the latest pipeline run (not an evaluation round)
+        from pilotmonitor.rounds.registry import not_a_round_run_sql
+
+        row = conn.execute(f"select run_id from {history} where pilot_id = ? and role = 'primary' and {not_a_round_run_sql(conn)} "
+                           "order by computed_at desc limit 1", [parts[0]]).fetchone()
         if row:
             return row[0], {"pilot_id": parts[0], "role": "primary"}
     raise ResultNotFound(f"no result {selector!r}: give a run id (see results.effect_estimates_history), "
@@ -85,6 +89,18 @@ def _same(a, b) -> bool:
     return float(a) == float(b)
 
 
+def _inputs(conn: duckdb.DuckDBPyConnection, run_id: str):
+    """What the run analysed: an evaluation round's frozen data (pilotmonitor.rounds), or
+    the current published data for a pipeline run."""
+    from pilotmonitor.rounds.freeze import frozen_inputs
+    from pilotmonitor.rounds.registry import round_of_run
+
+    found = round_of_run(conn, run_id)
+    if found is None:
+        return read_published(conn), "the current published data"
+    return frozen_inputs(conn, found.name), f"round {found.name}'s frozen data (as of {found.as_of})"
+
+
 def reproduce(conn: duckdb.DuckDBPyConnection, selector: str, pilots: list[Pilot]) -> Reproduction:
     run_id, keys = _parse(selector, conn)
     where = " and ".join(["run_id = ?", *[f"{k} = ?" for k in keys]])
@@ -93,8 +109,8 @@ def reproduce(conn: duckdb.DuckDBPyConnection, selector: str, pilots: list[Pilot
     if stored.empty:
         raise ResultNotFound(f"run {run_id} has no rows matching {keys}")
     by_id = {p.id: p for p in pilots}
-    inputs = read_published(conn)
-    out = Reproduction(selector, run_id, len(stored))
+    inputs, source = _inputs(conn, run_id)
+    out = Reproduction(selector, run_id, len(stored), inputs_source=source)
     first = stored.iloc[0]
     if inputs.content_hash() != first["input_hash"]:
         out.provenance_changes.append(f"data: the published inputs changed (input hash {first['input_hash'][:12]} -> {inputs.content_hash()[:12]})")

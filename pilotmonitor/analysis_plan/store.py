@@ -171,6 +171,21 @@ def write_effect_estimates(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame,
         conn.unregister("_effect_estimates_new")
 
 
+def append_history(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame, pilots: list[Pilot]) -> None:
+    """Keep a run's rows in ``effect_estimates_history`` (and its plans) without making
+    them the latest estimates: an evaluation round's estimates (pilotmonitor.rounds).
+    Runs inside the caller's transaction."""
+    conn.execute(f"create schema if not exists {SCHEMA}")
+    _create_or_migrate(conn, f"{TABLE}_history")
+    names = ", ".join(COLUMN_TYPES)
+    write_plans(conn, list(pilots))
+    conn.register("_effect_estimates_new", table)
+    try:
+        conn.execute(f"insert into {SCHEMA}.{TABLE}_history ({names}) select {names} from _effect_estimates_new")
+    finally:
+        conn.unregister("_effect_estimates_new")
+
+
 def _clean(v):
     if v is None or (isinstance(v, float) and not math.isfinite(v)) or v is pd.NA:
         return None

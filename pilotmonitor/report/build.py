@@ -297,7 +297,8 @@ def _probability(prob, lang: str) -> str:
     return percent(100 * prob, lang, 0, signed=False)
 
 
-def _render(cc: CheckedContent, c: ReportContent, lang: str, figures: list[dict], disclosure_status: str, rules: DisclosureRules) -> str:
+def _render(cc: CheckedContent, c: ReportContent, lang: str, figures: list[dict], disclosure_status: str, rules: DisclosureRules,
+            round_section: dict | None = None) -> str:
     t = T[lang]
     answers = []
     for e in cc.effects:
@@ -316,7 +317,7 @@ def _render(cc: CheckedContent, c: ReportContent, lang: str, figures: list[dict]
         figures=figures, cost_table=_cost_table(cc, c, lang), estimate_rows=_estimate_rows(cc, lang),
         limits=limit_lines(c, lang), quality=quality_lines(c, lang),
         disclosure_text=t["disclosure_text"].format(threshold=rules.min_count, status=t[f"status_{disclosure_status}"]),
-        provenance_text=provenance_text, other_language_file=_html_name(other))
+        provenance_text=provenance_text, other_language_file=_html_name(other), round_section=round_section)
 
 
 class IdentifierInReportError(RuntimeError):
@@ -334,19 +335,25 @@ def _refuse_identifiers(pilot_id: str, documents: dict[str, str]) -> None:
 
 
 def build_report(conn: duckdb.DuckDBPyConnection, pilot_id: str, reports_dir: Path, synthetic: bool,
-                 pdf: bool = True, rules: DisclosureRules | None = None) -> ReportFiles:
-    """Both language versions of one pilot's report (HTML always; PDF when `pdf`)."""
+                 pdf: bool = True, rules: DisclosureRules | None = None, out: Path | None = None,
+                 extra_section=None) -> ReportFiles:
+    """Both language versions of one pilot's report (HTML always; PDF when `pdf`), in
+    `out` (default <reports dir>/<pilot id>). `extra_section(release)` (an evaluation
+    round's comparison, round_report.py) checks its outputs in the report's release and
+    returns a function language -> the section for the template."""
     rules = rules or DisclosureRules.from_acro()
-    out = reports_dir / pilot_id
+    out = out or reports_dir / pilot_id
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     content = read_content(conn, pilot_id, synthetic)
     release = Release(f"report-{pilot_id}", out_dir=out, rules=rules)
     checked = _check(release, content)
+    section = extra_section(release) if extra_section is not None else None
     files = ReportFiles(pilot_id, out, result=content.lang_independent_status, synthetic=synthetic)
     pages = {lang: _figures(release, checked, content, lang, fig_dir) for lang in LANGUAGES}
     status = release.status
-    documents = {lang: _render(checked, content, lang, pages[lang], status, rules) for lang in LANGUAGES}
+    documents = {lang: _render(checked, content, lang, pages[lang], status, rules, section(lang) if section else None)
+                 for lang in LANGUAGES}
     _refuse_identifiers(pilot_id, documents)
     for lang, html in documents.items():
         path = out / _html_name(lang)

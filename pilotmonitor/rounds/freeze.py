@@ -1,0 +1,184 @@
+"""What a round freezes, and the frozen copy.
+
+The rule (written down once, here) for a round as of date D
+-----------------------------------------------------------
+* **Months.** A month belongs to the round when it ended on or before D (its last day
+  <= D): ``data_through`` is the last such month. Monthly facts keep those months only:
+  ``fct_school_month`` (every school: the national comparison pool reads it),
+  ``fct_pilot_activity``, ``fct_youth_care_costs`` and ``fct_pupil_month`` (the round's
+  pilot schools only: the report reads their absence before the pilot).
+* **Surveys.** ``fct_survey_scores`` keeps responses dated on or before D *and* delivered
+  on or before D (``raw.deliveries.delivered_on`` of the row's delivery).
+* **Deliveries.** The copy of the delivery register (``raw.deliveries``, what the report's
+  data-quality section counts) keeps the deliveries delivered on or before D.
+* **Dimensions** (``dim_school``, ``dim_pilot``, ``dim_pilot_assignment``) are the
+  registry as published, except the pilot's realised cost: each delivered cost year
+  counts for the share of its pilot months (the pilot's months in that calendar year)
+  that ended on or before D, so a round one year in is charged one year of cost.
+* **Not undone.** The marts hold each month's current state, not its history: a delivery
+  received after D that corrects a month up to D (a corrected re-delivery, a late month)
+  is in the round as of its creation. What the round analysed is then frozen: it is
+  copied at creation into schema ``rounds`` (one table per mart, keyed by
+  ``round_name``), so later runs, corrections and deliveries never change a round, and
+  its estimates, report and reproduction all read that copy.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import date, timedelta
+from typing import Iterator
+
+import duckdb
+import pandas as pd
+
+SCHEMA = "rounds"
+# frozen table -> (schema of the original, original table)
+FROZEN = {
+    "fct_school_month": ("published", "fct_school_month"),
+    "fct_survey_scores": ("published", "fct_survey_scores"),
+    "fct_pilot_activity": ("published", "fct_pilot_activity"),
+    "fct_youth_care_costs": ("published", "fct_youth_care_costs"),
+    "fct_pupil_month": ("published", "fct_pupil_month"),
+    "dim_school": ("published", "dim_school"),
+    "dim_pilot": ("published", "dim_pilot"),
+    "dim_pilot_assignment": ("published", "dim_pilot_assignment"),
+    "publication_log": ("published", "publication_log"),
+    "deliveries": ("raw", "deliveries"),
+}
+
+
+def data_through(as_of: date) -> date:
+    """The last month (its first day) that ended on or before ``as_of``."""
+    following = as_of + timedelta(days=1)
+    first = date(following.year, following.month, 1)
+    return date(first.year - (first.month == 1), 12 if first.month == 1 else first.month - 1, 1)
+
+
+def latest_published_month(conn: duckdb.DuckDBPyConnection) -> date | None:
+    try:
+        value = conn.execute("select max(month) from published.fct_school_month").fetchone()[0]
+    except duckdb.CatalogException:
+        return None
+    return pd.Timestamp(value).date() if value is not None else None
+
+
+def _filter(table: str, through: date, as_of: date, pilot_ids: list[str]) -> tuple[str, list]:
+    """The where-clause (and its parameters) of one frozen table: the rule above."""
+    pilot_schools = ("school_id in (select school_id from published.dim_pilot_assignment "
+                     "where role = 'treated' and pilot_id in (select unnest(?)))")
+    if table in ("fct_school_month", "fct_pilot_activity", "fct_youth_care_costs"):
+        return "month <= ?", [through]
+    if table == "fct_pupil_month":
+        return f"month <= ? and {pilot_schools}", [through, pilot_ids]
+    if table == "fct_survey_scores":
+        return ("response_date <= ? and delivery_id in (select delivery_id from raw.deliveries where delivered_on <= ?)",
+                [as_of, as_of])
+    if table == "deliveries":
+        return "delivered_on <= ?", [as_of]
+    return "true", []
+
+
+def _month_index(d) -> int:
+    d = pd.Timestamp(d)
+    return d.year * 12 + d.month - 1
+
+
+def realised_cost_as_of(conn: duckdb.DuckDBPyConnection, through: date) -> dict[str, float | None]:
+    """pilot id -> realised cost of the pilot months up to ``through`` (rule above), from
+    the same delivered cost years that ``dim_pilot.realised_cost_eur`` sums
+    (``stg_pilot__costs``: rows of current loaded deliveries)."""
+    pilots = conn.execute("select pilot_id, first_treated_month, planned_end_date from published.dim_pilot").fetchall()
+    try:  # the rows of stg_pilot__costs: current loaded deliveries (dbt macro current_rows)
+        years = conn.execute("select c.pilot_id, c.year, c.total_eur from raw.pilot_costs as c where c.delivery_id in "
+                             "(select delivery_id from raw.deliveries where status = 'loaded' and is_current)").fetchall()
+    except duckdb.CatalogException:
+        years = []
+    out: dict[str, float | None] = {}
+    last = _month_index(through)
+    for pilot_id, first_month, planned_end in pilots:
+        start = _month_index(first_month)
+        end = _month_index(planned_end) if planned_end is not None else None
+        rows = [(y, t) for p, y, t in years if p == pilot_id and t is not None]
+        if not rows:
+            out[pilot_id] = None
+            continue
+        total = 0.0
+        for year, amount in rows:
+            span_first = max(int(year) * 12, start)
+            span_last = int(year) * 12 + 11 if end is None else min(int(year) * 12 + 11, end)
+            if span_last < span_first:   # a cost year outside the pilot period counts in full once it is over
+                span_first = span_last = int(year) * 12 + 11
+            months = span_last - span_first + 1
+            known = max(0, min(span_last, last) - span_first + 1)
+            total += float(amount) * known / months
+        out[pilot_id] = total
+    return out
+
+
+def freeze(conn: duckdb.DuckDBPyConnection, name: str, as_of: date, pilot_ids: list[str]) -> None:
+    """Copy what round ``name`` knows into schema ``rounds`` (inside the caller's transaction)."""
+    through = data_through(as_of)
+    conn.execute(f"create schema if not exists {SCHEMA}")
+    for table, (schema, source) in FROZEN.items():
+        conn.execute(f"create table if not exists {SCHEMA}.{table} as "
+                     f"select cast(null as varchar) as round_name, * from {schema}.{source} limit 0")
+        where, args = _filter(table, through, as_of, pilot_ids)
+        conn.execute(f"insert into {SCHEMA}.{table} by name select ? as round_name, * from {schema}.{source} where {where}",
+                     [name, *args])
+    for pilot_id, cost in realised_cost_as_of(conn, through).items():
+        conn.execute(f"update {SCHEMA}.dim_pilot set realised_cost_eur = ? where round_name = ? and pilot_id = ?",
+                     [cost, name, pilot_id])
+
+
+def _copy(source: duckdb.DuckDBPyConnection, query: str, args: list, target: duckdb.DuckDBPyConnection, table: str) -> None:
+    frame = source.execute(query, args).to_arrow_table()   # Arrow keeps every column type (dates stay dates)
+    target.register("_frozen", frame)
+    try:
+        target.execute(f"create table {table} as select * from _frozen")
+    finally:
+        target.unregister("_frozen")
+
+
+def _frozen_marts(conn: duckdb.DuckDBPyConnection, name: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with round ``name``'s frozen tables under their original names."""
+    memory = duckdb.connect()
+    for schema in ("published", "raw", "results"):
+        memory.execute(f"create schema {schema}")
+    for table, (schema, _) in FROZEN.items():
+        _copy(conn, f"select * exclude (round_name) from {SCHEMA}.{table} where round_name = ?", [name], memory, f"{schema}.{table}")
+    return memory
+
+
+@contextmanager
+def round_warehouse(conn: duckdb.DuckDBPyConnection, name: str, pilot_id: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory warehouse holding round ``name`` as the pipeline's warehouse holds the
+    latest data: its frozen marts as ``published.*``, its delivery register as
+    ``raw.deliveries``, its estimates (of ``pilot_id``, or every pilot of the round) as
+    ``results.effect_estimates`` and their stored plans; so the report and the
+    reproduction read a round with the code that reads the latest data."""
+    from . import registry
+
+    entries = registry.get_round(conn, name, pilot_id)
+    memory = _frozen_marts(conn, name)
+    try:
+        run_ids, pilots = sorted({r.run_id for r in entries}), sorted({r.pilot_id for r in entries})
+        _copy(conn, "select * from results.effect_estimates_history where run_id in (select unnest(?)) "
+                    "and pilot_id in (select unnest(?))", [run_ids, pilots], memory, "results.effect_estimates")
+        _copy(conn, "select * from results.analysis_plans where pilot_id in (select unnest(?))", [pilots], memory,
+              "results.analysis_plans")
+        yield memory
+    finally:
+        memory.close()
+
+
+def frozen_inputs(conn: duckdb.DuckDBPyConnection, name: str):
+    """The analysis inputs of round ``name`` (PublishedInputs), read by the function that
+    reads published.* for the pipeline (same columns, same order: the same input hash)."""
+    from pilotmonitor.analysis_plan.sample import read_published
+
+    memory = _frozen_marts(conn, name)
+    try:
+        return read_published(memory)
+    finally:
+        memory.close()
