@@ -58,8 +58,10 @@ def check(release: Release, comparison: RoundComparison) -> CheckedRound:
 
 
 def _cell(row: pd.Series | None, checked: CheckedOutput | None, lang: str) -> str:
-    if row is None or checked is None:   # no such row, or not estimable: nothing released
+    if row is None:
         return "-"
+    if checked is None:   # not estimable: no number is released, the reason is said
+        return T[lang]["round_not_estimable"].format(why=row.get("not_estimable_reason") or "-")
     if checked.status == "fail":
         return T[lang]["suppressed"]
     kind, _, unit = OUTCOME_SCALES.get(row["outcome"], ("survey", None, "points"))

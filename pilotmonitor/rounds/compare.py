@@ -25,7 +25,7 @@ from . import registry
 from .freeze import SCHEMA
 from .registry import Round
 
-ESTIMATE_COLUMNS = ["outcome", "role", "estimator", "estimable", "estimate", "ci_lower", "ci_upper",
+ESTIMATE_COLUMNS = ["outcome", "role", "estimator", "estimable", "not_estimable_reason", "estimate", "ci_lower", "ci_upper",
                     "p_value_wild_bootstrap", "n_obs", "n_clusters", "details"]
 
 
