@@ -116,6 +116,57 @@ def _poisson_deviance(y: np.ndarray, mu: np.ndarray) -> float:
     return float(2 * np.sum(term - (y - mu)))
 
 
+@dataclass
+class IrlsResult:
+    beta: np.ndarray
+    mu: np.ndarray
+    iterations: int
+    converged: bool
+    deviance: float
+
+
+def irls_absorbed(y: np.ndarray, X: np.ndarray, demean, off: np.ndarray, mu: np.ndarray, *,
+                  weight, deviance, tol: float = 1e-13, maxiter: int = 200,
+                  first_step_free: bool = False) -> IrlsResult:
+    """IRLS for a log-link GLM with absorbed fixed effects, shared by Poisson and NB2.
+
+    ``weight(mu)`` is the working weight (Poisson: mu; NB2: mu / (1 + alpha mu)) and
+    ``deviance(mu)`` the family's deviance; ``demean(values, weights)`` projects out the
+    fixed effects. Each step is halved until the deviance is finite and not larger than
+    before (``first_step_free``: the first step only needs a finite deviance, for starting
+    values that are not a fit). Converged when the relative change of the deviance and
+    the largest change of the linear predictor are both below ``tol`` / 1e-10 (the second
+    matters: the deviance is flat near the optimum).
+    """
+    eta = np.log(mu)
+    dev_old = deviance(mu)
+    beta = np.zeros(X.shape[1])
+    converged = False
+    it = 0
+    for it in range(1, maxiter + 1):
+        w = weight(mu)
+        z = eta - off + (y - mu) / mu
+        both = demean(np.column_stack([z, X]), w)
+        zt, Xt = both[:, 0], both[:, 1:]
+        Xw = Xt * w[:, None]
+        beta = np.linalg.solve(Xw.T @ Xt, Xw.T @ zt)
+        eta_new = z - (zt - Xt @ beta) + off
+        for _ in range(30):
+            mu_new = np.exp(eta_new)
+            dev = deviance(mu_new)
+            if np.isfinite(dev) and ((first_step_free and it == 1) or dev <= dev_old * (1 + 1e-12) + 1e-12):
+                break
+            eta_new = (eta_new + eta) / 2
+        step = float(np.max(np.abs(eta_new - eta)))
+        eta, mu = eta_new, mu_new
+        change = abs(dev - dev_old) / (0.1 + abs(dev))
+        dev_old = dev
+        if change < tol and step < 1e-10:
+            converged = True
+            break
+    return IrlsResult(beta=beta, mu=mu, iterations=it, converged=converged, deviance=dev_old)
+
+
 def poisson_irls(y: np.ndarray, X: np.ndarray, fe: FixedEffects, offset: np.ndarray | None = None,
                  tol: float = 1e-13, maxiter: int = 200, start_mu: np.ndarray | None = None) -> PoissonFit:
     """Poisson pseudo-ML with absorbed fixed effects by IRLS (ppmlhdfe / fixest ``fepois``).
@@ -130,33 +181,11 @@ def poisson_irls(y: np.ndarray, X: np.ndarray, fe: FixedEffects, offset: np.ndar
     X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
     off = np.zeros(len(y)) if offset is None else np.asarray(offset, dtype=np.float64)
     mu = (y + y.mean()) / 2 if start_mu is None else np.asarray(start_mu, dtype=np.float64).copy()
-    eta = np.log(mu)
-    dev_old = _poisson_deviance(y, mu)
-    converged = False
-    beta = np.zeros(X.shape[1])
-    it = 0
-    for it in range(1, maxiter + 1):
-        z = eta - off + (y - mu) / mu
-        both = fe.demean(np.column_stack([z, X]), mu)
-        zt, Xt = both[:, 0], both[:, 1:]
-        Xw = Xt * mu[:, None]
-        beta = np.linalg.solve(Xw.T @ Xt, Xw.T @ zt)
-        eta_new = z - (zt - Xt @ beta) + off
-        # Step halving keeps the deviance finite and, after the first step (the starting
-        # values are not a fit), non-increasing (as fixest does).
-        for _ in range(30):
-            mu_new = np.exp(eta_new)
-            dev = _poisson_deviance(y, mu_new)
-            if np.isfinite(dev) and (it == 1 or dev <= dev_old * (1 + 1e-12) + 1e-12):
-                break
-            eta_new = (eta_new + eta) / 2
-        step = float(np.max(np.abs(eta_new - eta)))
-        eta, mu = eta_new, mu_new
-        change = abs(dev - dev_old) / (0.1 + abs(dev))
-        dev_old = dev
-        if change < tol and step < 1e-10:
-            converged = True
-            break
+    # The starting values are not a fit: the first step may raise the deviance (as fixest).
+    fit = irls_absorbed(y, X, fe.demean, off, mu, weight=lambda m: m,
+                        deviance=lambda m: _poisson_deviance(y, m), tol=tol, maxiter=maxiter,
+                        first_step_free=True)
+    beta, mu, it, converged, dev_old = fit.beta, fit.mu, fit.iterations, fit.converged, fit.deviance
     # The sandwich needs X demeaned with the weights of the final mu.
     Xt = fe.demean(X, mu).reshape(len(y), -1)
     return PoissonFit(beta=beta, mu=mu, X_tilde=Xt, iterations=it, converged=converged, deviance=dev_old)

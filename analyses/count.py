@@ -72,6 +72,7 @@ from patsy import dmatrix
 from scipy import optimize, special, stats
 
 from ._linalg import cluster_codes
+from .absorb import irls_absorbed
 from .results import EffectResult
 
 __all__ = ["count_regression", "FAMILIES", "COV_TYPES", "nb2_loglik", "negbin_irls_absorbed",
@@ -170,32 +171,9 @@ class NegbinFit:
 
 def _negbin_irls_fixed_alpha(y, X, demean: Demean, off, alpha, mu, tol=1e-13, maxiter=200):
     """IRLS for the coefficients and absorbed FE at fixed alpha (weights mu/(1+alpha*mu))."""
-    eta = np.log(mu)
-    dev_old = _nb2_deviance(y, mu, alpha)
-    beta = np.zeros(X.shape[1])
-    converged = False
-    for it in range(1, maxiter + 1):
-        w = mu / (1 + alpha * mu)
-        z = eta - off + (y - mu) / mu
-        both = demean(np.column_stack([z, X]), w)
-        zt, Xt = both[:, 0], both[:, 1:]
-        Xw = Xt * w[:, None]
-        beta = np.linalg.solve(Xw.T @ Xt, Xw.T @ zt)
-        eta_new = z - (zt - Xt @ beta) + off
-        for _ in range(30):  # step halving: finite, non-increasing deviance
-            mu_new = np.exp(eta_new)
-            dev = _nb2_deviance(y, mu_new, alpha)
-            if np.isfinite(dev) and dev <= dev_old * (1 + 1e-12) + 1e-12:
-                break
-            eta_new = (eta_new + eta) / 2
-        step = float(np.max(np.abs(eta_new - eta)))
-        eta, mu = eta_new, mu_new
-        change = abs(dev - dev_old) / (0.1 + abs(dev))
-        dev_old = dev
-        if change < tol and step < 1e-10:
-            converged = True
-            break
-    return beta, mu, converged
+    fit = irls_absorbed(y, X, demean, off, mu, weight=lambda m: m / (1 + alpha * m),
+                        deviance=lambda m: _nb2_deviance(y, m, alpha), tol=tol, maxiter=maxiter)
+    return fit.beta, fit.mu, fit.converged
 
 
 def negbin_irls_absorbed(y: np.ndarray, X: np.ndarray, demean: Demean, offset: np.ndarray | None = None,

@@ -32,8 +32,6 @@ of the published last decimal) of -19.6, a difference entirely due to (b).
 """
 from __future__ import annotations
 
-import importlib.util
-import os
 
 import numpy as np
 import pandas as pd
@@ -44,21 +42,6 @@ from analyses.synthetic_control import synth_weights
 
 PUBLISHED_SC = -19.6          # AAHIW (2021) Table 1, "SC" column, California Prop 99
 T0_YEAR = 1989
-
-
-def _prop99() -> pd.DataFrame:
-    spec = importlib.util.find_spec("synthdid")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("synthdid-py (ships the Proposition 99 data) not installed")
-    path = os.path.join(spec.submodule_search_locations[0], "data", "california_prop99.csv")
-    if not os.path.exists(path):
-        pytest.skip("california_prop99.csv not found in the installed synthdid package")
-    return pd.read_csv(path, sep=";")
-
-
-@pytest.fixture(scope="module")
-def prop99():
-    return _prop99()
 
 
 @pytest.fixture(scope="module")

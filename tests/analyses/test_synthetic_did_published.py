@@ -3,7 +3,7 @@
 Published (Arkhangelsky, Athey, Hirshberg, Imbens & Wager 2021, AER 111(12), Table 1,
 California Proposition 99, 38 control states, 1970-1988 pre, 1989-2000 post):
 SDID -15.6 (placebo SE 8.4), SC -19.6, DID -27.3. Data: ``california_prop99.csv`` shipped
-with ``synthdid-py`` (dev extra), located as in test_synthetic_control_published.py.
+with ``synthdid-py`` (dev extra), read by the shared fixture in conftest.py.
 
 Estimate: ours is the exact minimiser of the paper's weight problems (-15.6054); the
 published R Frank-Wolfe fit stops early (-15.6038). Both print as -15.6; the weights agree to
@@ -18,8 +18,6 @@ asserts that, rather than a fixed decimal that no other random stream could repr
 """
 from __future__ import annotations
 
-import importlib.util
-import os
 
 import numpy as np
 import pandas as pd
@@ -28,21 +26,6 @@ import pytest
 from analyses import synthetic_did
 
 PUBLISHED_SDID, PUBLISHED_SDID_SE, PUBLISHED_DID = -15.6, 8.4, -27.3
-
-
-def _prop99() -> pd.DataFrame:
-    spec = importlib.util.find_spec("synthdid")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("synthdid-py (ships the Proposition 99 data) not installed")
-    path = os.path.join(spec.submodule_search_locations[0], "data", "california_prop99.csv")
-    if not os.path.exists(path):
-        pytest.skip("california_prop99.csv not found in the installed synthdid package")
-    return pd.read_csv(path, sep=";")
-
-
-@pytest.fixture(scope="module")
-def prop99():
-    return _prop99()
 
 
 @pytest.fixture(scope="module")
