@@ -136,14 +136,24 @@ def test_half_size_delivery_warns_without_blocking(clean, tmp_path):
     assert ("marts", "fct_pupil_month") in materialized  # a warning does not block
 
 
+def _semicolon_absence_export(landing):
+    """A school's 2024-2025 absence export in the semicolon Windows-1252 dialect (BSN first,
+    dd-mm-yyyy dates). Which school has that dialect, and its delivery date, depend on the
+    scenario's random draws, so it is looked up, not named."""
+    for path in sorted((landing / "schools").glob("*/*_verzuim_2024-2025_*.csv")):
+        if path.read_bytes().startswith(b"BSN;Onderwijsnummer;Datum;"):
+            return path
+    raise AssertionError("no semicolon absence export for 2024-2025")
+
+
 def test_shifted_dates_block_the_warehouse_build(clean, tmp_path):
     def plant(landing):
-        folder = landing / "schools" / "99GA00"
-        old = folder / "99GA00_verzuim_2024-2025_20250817.csv"
+        old = _semicolon_absence_export(landing)
+        folder, school = old.parent, old.parent.name
         text = old.read_bytes().decode("cp1252")
         shifted = re.sub(r"(?m)^([^;\r\n]*;[^;\r\n]*;)(\d{2})-(\d{2})-(\d{4});", lambda m: f"{m[1]}{m[2]}-{m[3]}-{int(m[4]) + 1};", text)
         assert shifted != text
-        new = folder / "99GA00_verzuim_2024-2025_20261115.csv"
+        new = folder / f"{school}_verzuim_2024-2025_20261115.csv"
         new.write_bytes(shifted.encode("cp1252"))
         return new.name
 
@@ -193,7 +203,7 @@ def test_unknown_referrer_codes_fail_the_value_set(clean, tmp_path):
     # municipal flat extract carries codes as delivered, so there '99' reaches
     # raw.ijw_requests and only the suite catches it.
     def plant(landing):
-        bsns = re.findall(rb"(?m)^(\d{9});", (landing / "schools" / "99GA00" / "99GA00_verzuim_2024-2025_20250817.csv").read_bytes())
+        bsns = re.findall(rb"(?m)^(\d{9});", _semicolon_absence_export(landing).read_bytes())
         header = "berichttype;bericht_id;aanbieder_agb;gemeente;berichtdatum;bsn;geboortedatum;geslacht;referentie_aanbieder;productcategorie;productcode;ingangsdatum;volume;eenheid;frequentie;verwijzer_type"
         rows = [f"JW315;3159{i:08d};99000022;0014;2026-09-{10 + i % 15:02d};{bsns[i % len(bsns)].decode()};2015-03-01;1;REF{i:09d};54;54001;2026-10-01;2;04;2;{'99' if i < 24 else '02'}" for i in range(30)]
         new = landing / "ijw" / "GM0014" / "GM0014_jeugdhulp_extract_2026-09_20261120.csv"

@@ -243,3 +243,27 @@ def test_the_truth_comparison_notices_a_referral_of_the_wrong_kind(warehouse):
     found = truth_check.problems(merged)
     assert len(found) == 2 and all("differs in 1 school-months" in f for f in found)
     assert {f.split()[0] for f in found} == {"new_referrals_youth_mental_health", "new_referrals_jeugdzorg"}
+
+
+def test_a_fact_built_by_an_older_project_version_is_rebuilt_in_full(warehouse, tmp_path):
+    """Upgrading: a fact built before a column was declared (here: referrals without a
+    kind of care) is found by its columns, dropped before the build and rebuilt in full,
+    equal to a fresh build; dbt alone would stop on the schema change."""
+    import json
+
+    from orchestration.defs.warehouse.schema_upgrade import drop_stale_incremental_tables, stale_incremental_tables
+
+    db = tmp_path / "pilotmonitor.duckdb"
+    shutil.copy(warehouse["db"], db)
+    manifest = json.loads((warehouse["root"] / "dbt_full" / "target" / "manifest.json").read_text(encoding="utf-8"))
+    with duckdb.connect(str(db)) as conn:
+        assert stale_incremental_tables(conn, manifest) == []
+        conn.execute("alter table marts.fct_school_month drop column new_referrals_kind_unspecified")
+        stale = stale_incremental_tables(conn, manifest)
+        assert stale == [("marts", "fct_school_month", "new columns new_referrals_kind_unspecified")]
+        said = drop_stale_incremental_tables(conn, manifest)
+        assert len(said) == 1 and "marts.fct_school_month is rebuilt in full" in said[0]
+    run_dbt(["build", "--select", "fct_school_month"], db, tmp_path / "dbt")
+    rebuilt = read_table(db, "marts.fct_school_month", INCREMENTAL_FACTS["marts.fct_school_month"])
+    full = warehouse["full"]["marts.fct_school_month"]
+    pd.testing.assert_frame_equal(rebuilt.drop(columns=LINEAGE), full.drop(columns=LINEAGE), check_dtype=False)

@@ -28,7 +28,8 @@ referrals as (
         {%- endfor %}
         {%- for kind in kinds_of_care() %},
         cast(sum(case when kind_of_care = '{{ kind }}' then 1 else 0 end) as bigint) as new_referrals_{{ kind }}
-        {%- endfor %}
+        {%- endfor %},
+        cast(sum(case when kind_of_care = 'unspecified' then 1 else 0 end) as bigint) as new_referrals_kind_unspecified
     from {{ ref('fct_referrals') }}
     where pupil_pseudonym is not null
     group by pupil_pseudonym, month
@@ -97,6 +98,7 @@ select
     {%- for kind in kinds_of_care() %}
     coalesce(referrals.new_referrals_{{ kind }}, 0) as new_referrals_{{ kind }},
     {%- endfor %}
+    coalesce(referrals.new_referrals_kind_unspecified, 0) as new_referrals_kind_unspecified,
     coalesce(costs.declared_cost_cents, 0) as declared_cost_cents,
     {%- for kind in kinds_of_care() %}
     coalesce(costs.declared_cost_cents_{{ kind }}, 0) as declared_cost_cents_{{ kind }},

@@ -18,7 +18,8 @@ select
     referrers.label as referrer_type,
     requests.product_category,
     categories.description_en as product_category_description,
-    categories.kind_of_care,
+    -- a request may name no product (JW315 Product is optional): its kind is 'unspecified'
+    case when requests.product_category is null then 'unspecified' else categories.kind_of_care end as kind_of_care,
     requests.product_code,
     requests.requested_start,
     requests.requested_end,

@@ -26,6 +26,7 @@ select
     {%- for kind in kinds_of_care() %}
     cast(sum(panel.new_referrals_{{ kind }}) as bigint) as new_referrals_{{ kind }},
     {%- endfor %}
+    cast(sum(panel.new_referrals_kind_unspecified) as bigint) as new_referrals_kind_unspecified,
     cast(sum(panel.active_care_trajectories) as bigint) as active_care_trajectories,
     cast(sum(case when panel.active_care_trajectories > 0 then 1 else 0 end) as bigint) as pupils_in_care,
     cast(sum(panel.authorised_absence_hours) as double precision) as authorised_absence_hours,

@@ -36,6 +36,7 @@ from orchestration.defs.ingestion import assets as ingestion_assets
 from orchestration.defs.landing import assets as landing_assets
 from orchestration.defs.registry import assets as registry_assets
 from orchestration.defs.warehouse import reuse
+from orchestration.defs.warehouse.schema_upgrade import drop_stale_incremental_tables
 from orchestration.defs.warehouse.project import dbt_env, dbt_executable, dbt_project, ensure_manifest, patched_environ
 from orchestration.resources import WarehouseResource
 from pilotmonitor.ingest.sources import SOURCES
@@ -135,6 +136,9 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
             state, why = None, "the dbt tests defined now differ from the recorded build's"
         if state is None or not full:
             reuse.forget(conn)
+            manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
+            for line in drop_stale_incremental_tables(conn, manifest):
+                context.log.warning(line)
     if state is not None and full:
         context.log.info(f"dbt build not run: {why}")
         yield from _reused(context, state, why)
