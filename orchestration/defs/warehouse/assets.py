@@ -136,6 +136,7 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
             state, why = None, "the dbt tests defined now differ from the recorded build's"
         if state is None or not full:
             reuse.forget(conn)
+        if full and state is None:  # a partial selection must not drop a fact it does not rebuild
             manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
             for line in drop_stale_incremental_tables(conn, manifest):
                 context.log.warning(line)
