@@ -150,25 +150,33 @@ def stored_plan(conn: duckdb.DuckDBPyConnection, pilot_id: str, digest: str) -> 
     return json.loads(row[0]) if row else None
 
 
+def _insert_rows(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame, pilots: list[Pilot], latest: bool) -> None:
+    """One run's rows into the history (replacing that run's rows) and, when ``latest``,
+    as the latest estimates; the plans beside them. Inside the caller's transaction."""
+    names = ", ".join(COLUMN_TYPES)
+    conn.register("_effect_estimates_new", table)
+    try:
+        write_plans(conn, list(pilots))
+        if latest:
+            conn.execute(f"delete from {SCHEMA}.{TABLE}")
+            conn.execute(f"insert into {SCHEMA}.{TABLE} ({names}) select {names} from _effect_estimates_new")
+        conn.execute(f"delete from {SCHEMA}.{TABLE}_history where run_id in (select distinct run_id from _effect_estimates_new)")
+        conn.execute(f"insert into {SCHEMA}.{TABLE}_history ({names}) select {names} from _effect_estimates_new")
+    finally:
+        conn.unregister("_effect_estimates_new")
+
+
 def write_effect_estimates(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame, pilots: list[Pilot] = ()) -> None:
     conn.execute(f"create schema if not exists {SCHEMA}")
     _create_or_migrate(conn, TABLE)
     _create_or_migrate(conn, f"{TABLE}_history")
-    names = ", ".join(COLUMN_TYPES)
-    conn.register("_effect_estimates_new", table)
     conn.execute("begin transaction")
     try:
-        write_plans(conn, list(pilots))
-        conn.execute(f"delete from {SCHEMA}.{TABLE}")
-        conn.execute(f"insert into {SCHEMA}.{TABLE} ({names}) select {names} from _effect_estimates_new")
-        conn.execute(f"delete from {SCHEMA}.{TABLE}_history where run_id in (select distinct run_id from _effect_estimates_new)")
-        conn.execute(f"insert into {SCHEMA}.{TABLE}_history ({names}) select {names} from _effect_estimates_new")
+        _insert_rows(conn, table, list(pilots), latest=True)
         conn.execute("commit")
     except Exception:
         conn.execute("rollback")
         raise
-    finally:
-        conn.unregister("_effect_estimates_new")
 
 
 def append_history(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame, pilots: list[Pilot]) -> None:
@@ -177,13 +185,7 @@ def append_history(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame, pilots:
     Runs inside the caller's transaction."""
     conn.execute(f"create schema if not exists {SCHEMA}")
     _create_or_migrate(conn, f"{TABLE}_history")
-    names = ", ".join(COLUMN_TYPES)
-    write_plans(conn, list(pilots))
-    conn.register("_effect_estimates_new", table)
-    try:
-        conn.execute(f"insert into {SCHEMA}.{TABLE}_history ({names}) select {names} from _effect_estimates_new")
-    finally:
-        conn.unregister("_effect_estimates_new")
+    _insert_rows(conn, table, pilots, latest=False)
 
 
 def _clean(v):

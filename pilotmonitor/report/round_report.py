@@ -11,12 +11,11 @@ from pathlib import Path
 
 import duckdb
 
+from pilotmonitor.analysis_plan.sample import AnalysisInputError
 from pilotmonitor.rounds import compare, registry
 from pilotmonitor.rounds.freeze import round_warehouse
 
 from . import round_section
-from pilotmonitor.analysis_plan.sample import AnalysisInputError
-
 from .build import IdentifierInReportError, ReportFiles, build_report
 
 
