@@ -33,7 +33,9 @@ from rich.table import Table
 from pilotmonitor.settings import Settings
 
 app = typer.Typer(help="Pilotmonitor: evaluate school-based youth support pilots.", no_args_is_help=True, add_completion=False)
-console = Console()
+# soft wrap: a path or message longer than the terminal stays on one line, so it can be
+# copied (tables are still laid out to the terminal's width)
+console = Console(soft_wrap=True)
 
 
 def _dagster_home(settings: Settings) -> Path:
