@@ -180,13 +180,14 @@ def test_stored_estimates_are_reused_only_when_nothing_they_depend_on_changed(tm
     from pilotmonitor.analysis_plan import reusable_estimates, store
     from pilotmonitor.analysis_plan.sample import read_published
 
-    monkeypatch.setattr(store, "code_version", lambda: "c0ffee")
+    trees = {"HEAD": "tree-1", "c0ffee" * 6 + "c0ff": "tree-1"}   # the stored commit has the same analysis code
+    monkeypatch.setattr(store, "code_fingerprint", lambda commit="HEAD": trees.get(commit))
     path = tmp_path / "w.duckdb"
     write_published(path, simulate())
     with duckdb.connect(str(path)) as conn:
         inputs = read_published(conn)
         assert reusable_estimates(conn, [make_pilot()], inputs)[0] is None      # nothing stored yet
-        write_effect_estimates(conn, table.assign(code_version="c0ffee"))
+        write_effect_estimates(conn, table.assign(code_version="c0ffee" * 6 + "c0ff"))
         reused, why = reusable_estimates(conn, [make_pilot()], inputs)
         assert reused is not None and "unchanged" in why
         pd.testing.assert_frame_equal(result_numbers(reused.drop(columns="code_version")),
@@ -196,8 +197,10 @@ def test_stored_estimates_are_reused_only_when_nothing_they_depend_on_changed(tm
         changed = read_published(conn).__class__(*(f.iloc[:-1] if i == 0 else f for i, f in
                                                     enumerate(read_published(conn).__dict__.values())))
         assert reusable_estimates(conn, [make_pilot()], changed)[1] == "input_hash changed"
-        monkeypatch.setattr(store, "code_version", lambda: "c0ffee+dirty")
-        assert reusable_estimates(conn, [make_pilot()], inputs)[1] == "code_version changed"
+        trees["HEAD"] = "tree-2"
+        assert reusable_estimates(conn, [make_pilot()], inputs)[1] == "analysis code changed"
+        trees["HEAD"] = None   # uncommitted changes in the analysis code
+        assert reusable_estimates(conn, [make_pilot()], inputs)[1].startswith("uncommitted code changes")
 
 
 def test_the_sample_has_the_rate_of_every_registered_outcome(published_db):
