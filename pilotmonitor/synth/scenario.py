@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pilotmonitor.kinds_of_care import kinds
 from pilotmonitor.pilots import Pilot
+from pilotmonitor.school_types import code_pattern
 
 # The twelve provinces: the short codes the scenarios use and the names DUO publishes.
 PROVINCE_NAMES = {
@@ -44,7 +45,7 @@ class SchoolSpec(_Strict):
     brin: str = Field(pattern=r"^[0-9]{2}[A-Z]{2}$")
     vestiging: str = Field(default="00", pattern=r"^[0-9]{2}$")
     name: str
-    type: str = Field(pattern=r"^(BAO|SBO|SO)$")
+    type: str = Field(pattern=code_pattern())  # seed school_types
     cluster: int | None = None
     municipality: str
     size: int = Field(gt=0)
