@@ -148,6 +148,10 @@ class Pilot(_Strict):
     region: str
     description: str = ""
     schools: list[PilotSchool] = Field(min_length=1)
+    # When the wider programme began, if before the pilot start evaluated here (Hoogeveen:
+    # the agreement of 22 May 2012; its youth professionals from 2020). Descriptive: the
+    # estimates use ``start``.
+    programme_start: date | None = None
     start: date
     planned_end: date | None
     comparison_pool: ComparisonPool
@@ -158,6 +162,8 @@ class Pilot(_Strict):
     def _end_after_start(self) -> "Pilot":
         if self.planned_end is not None and self.planned_end <= self.start:
             raise ValueError(f"planned_end {self.planned_end} is not after start {self.start}")
+        if self.programme_start is not None and self.programme_start > self.start:
+            raise ValueError(f"programme_start {self.programme_start} is after start {self.start}")
         return self
 
     @property

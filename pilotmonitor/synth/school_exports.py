@@ -132,10 +132,18 @@ def _delivery_date(year: int, as_of: pd.Timestamp, rng: np.random.Generator) -> 
     return as_of + pd.Timedelta(days=int(rng.integers(3, 7)))
 
 
+# Class labels: primary groups 1-8 (SO: "SO-5"); secondary school years (leerjaar) 1-6 with
+# the form's prefix as the administration systems show it.
+GROUP_PREFIX = {"SO": "SO-", "PRO": "PrO-", "VSO": "VSO-"}
+
+
 def _group(birth_date: pd.Series, year: int, school_type: str) -> np.ndarray:
     age = year - birth_date.dt.year - (birth_date.dt.month > 9)
-    group = np.clip(age.to_numpy() - 3, 1, 8)
-    return np.char.add("SO-", group.astype(str)) if school_type == "SO" else group.astype(str)
+    if school_types()[school_type].sector == "VO":
+        group = np.clip(age.to_numpy() - 11, 1, 6)
+    else:
+        group = np.clip(age.to_numpy() - 3, 1, 8)
+    return np.char.add(GROUP_PREFIX.get(school_type, ""), group.astype(str))
 
 
 def build_exports(pupils: pd.DataFrame, absence: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario, first_month: pd.Timestamp, rng: np.random.Generator) -> list[ExportFile]:
