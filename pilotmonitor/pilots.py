@@ -59,6 +59,9 @@ class PilotCost(_Strict):
 # overrides any of them under ``analysis_plan:``; ``pilotmonitor plan show PILOT`` prints
 # the effective plan and ``plan_hash`` covers all of it.
 DEFAULT_SEED = 20261123
+# Youth care is in iJw messages from the decentralisation of 1 January 2015 (Jeugdwet);
+# an analysis window never starts before this month (the report says so).
+YOUTH_CARE_DATA_FROM = "2015-01"
 COVID_CLOSURE_MONTHS = ("2020-03", "2020-04", "2020-05", "2020-06", "2020-12", "2021-01", "2021-02")
 
 
