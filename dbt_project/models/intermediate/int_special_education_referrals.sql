@@ -5,16 +5,10 @@
 -- exit, or the exit destination names a special type. One row per such exit, counted in
 -- the exit month at the sending school. DUO's public data cannot check this per pupil
 -- (it publishes counts per school, not moves between schools).
-with school_kinds as (
-    select duo.school_id, types.is_special_education
-    from {{ ref('stg_duo__schools') }} as duo
-    inner join {{ ref('school_types') }} as types on types.code = duo.school_type
-),
-
-regular_exits as (
+with regular_exits as (
     select exits.*
     from {{ ref('int_school_exits') }} as exits
-    inner join school_kinds on school_kinds.school_id = exits.school_id and not school_kinds.is_special_education
+    inner join {{ ref('int_school_kinds') }} as school_kinds on school_kinds.school_id = exits.school_id and not school_kinds.is_special_education
 ),
 
 arrivals as (
@@ -30,7 +24,7 @@ arrivals as (
         and coalesce(later.enrolment_kind, 'main') <> 'secondary'
         and later.enrol_start > regular_exits.enrol_start
         and later.enrol_start <= {{ add_days('regular_exits.enrol_end', var('special_education_referral_days')) }}
-    inner join school_kinds on school_kinds.school_id = later.school_id and school_kinds.is_special_education
+    inner join {{ ref('int_school_kinds') }} as school_kinds on school_kinds.school_id = later.school_id and school_kinds.is_special_education
     group by regular_exits.pupil_pseudonym, regular_exits.school_id, regular_exits.enrol_start
 )
 

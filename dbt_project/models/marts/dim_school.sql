@@ -20,8 +20,8 @@ select
     duo.vestiging,
     duo.school_name,
     duo.school_type,
-    school_types.sector as school_sector,
-    school_types.is_special_education,
+    school_kinds.school_sector,
+    school_kinds.is_special_education,
     duo.cluster,
     duo.municipality_code,
     duo.municipality_name,
@@ -33,5 +33,5 @@ select
     membership.pilot_id is not null as is_pilot_school
 from {{ ref('stg_duo__schools') }} as duo
 left join {{ ref('provinces') }} as provinces on provinces.name = duo.province_name
-left join {{ ref('school_types') }} as school_types on school_types.code = duo.school_type
+left join {{ ref('int_school_kinds') }} as school_kinds on school_kinds.school_id = duo.school_id
 left join membership on membership.school_id = duo.school_id

@@ -75,9 +75,7 @@ special_education_referrals as (
 ),
 
 school_kinds as (
-    select duo.school_id, types.is_special_education
-    from {{ ref('stg_duo__schools') }} as duo
-    inner join {{ ref('school_types') }} as types on types.code = duo.school_type
+    select school_id, is_special_education from {{ ref('int_school_kinds') }}
 )
 
 select
