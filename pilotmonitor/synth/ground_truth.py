@@ -87,8 +87,11 @@ def build_truth(population: Population, referrals: pd.DataFrame, trajectories: p
 
     signed = np.where(declarations.debit_credit == "D", 1, -1) * declarations.amount_cents
     cost = declarations.assign(net=signed, month=declarations.service_month, kind=declarations.product_category.map(kind_by_category()))
-    cost = cost.groupby(key + ["kind"]).net.sum().reset_index()
-    cost = cost.merge(panel[key + ["school_index"]], on=key, how="inner")
+    # Care follows the person, not the enrolment: a pupil referred to special education keeps
+    # the sender's trajectories, declared in the months at the receiving school.
+    person = np.where(pupils.referred_from.to_numpy() >= 0, pupils.referred_from.to_numpy(), pupils.pupil_id.to_numpy())
+    cost = cost.assign(person=person[cost.pupil_id.to_numpy()]).groupby(["person", "month", "kind"]).net.sum().reset_index()
+    cost = cost.merge(panel[key + ["school_index"]].assign(person=person[panel.pupil_id.to_numpy()]).drop(columns="pupil_id"), on=["person", "month"], how="inner")
     cost_sm = cost.groupby(["school_index", "month"]).net.sum().rename("net_declared_cost_cents")
     cost_by_kind = [cost[cost.kind == kind].groupby(["school_index", "month"]).net.sum().rename(f"net_declared_cost_cents_{kind}") for kind in kind_names]
 
