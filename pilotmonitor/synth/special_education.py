@@ -69,7 +69,10 @@ def arrivals(spells: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario, ca
     out["stay_years"] = [int(rng.integers(scenario.baseline[t].stay_years[0], scenario.baseline[t].stay_years[1] + 1)) for t in type_of]
     school_year = out.enrol_start.dt.year - (out.enrol_start.dt.month < 8)
     planned = pd.to_datetime((school_year + out.stay_years).astype(str) + "-07-31")
-    out["planned_end"] = [cap_at_leaving_age(planned.iloc[[i]], out.enrol_start.iloc[[i]], out.birth_date.iloc[[i]], t).iloc[0] for i, t in enumerate(type_of)]
+    out["planned_end"] = planned
+    for code in np.unique(type_of):
+        rows = type_of == code
+        out.loc[rows, "planned_end"] = cap_at_leaving_age(planned[rows], out.enrol_start[rows], out.birth_date[rows], code)
     out["destination"] = [REGULAR_DESTINATIONS[t][rng.integers(0, len(REGULAR_DESTINATIONS[t]))] for t in type_of]
     out["pupil_id"] = np.arange(len(out), dtype=np.int64) + int(spells.pupil_id.max()) + 1
     return out[["enrol_start", "stay_years", "planned_end", "destination", "birth_date", "school_index", "pupil_id", "frailty", "referred_from"]]
