@@ -238,3 +238,20 @@ def test_kinds_of_care_as_secondary_outcomes(published_db):
     for outcome in kinds[:2]:  # the small kind (8%) is too noisy to pin down here
         assert fam.loc[outcome, "ci_lower"] < PLANTED_IRR < fam.loc[outcome, "ci_upper"], fam.loc[outcome]
     assert fam.loc["youth_care_cost_youth_mental_health_per_pupil", "scale"] == "difference"
+
+
+def test_the_window_never_starts_before_youth_care_is_in_ijw_messages(tmp_path):
+    """Data from 2012 (Hoogeveen's programme year): the pre-period stops at January 2015,
+    when youth care entered the iJw messages (YOUTH_CARE_DATA_FROM), even when asked for more."""
+    from pilotmonitor.pilots import YOUTH_CARE_DATA_FROM
+
+    path = tmp_path / "early.duckdb"
+    write_published(path, simulate(first="2012-05-01", last="2022-12-01", start="2016-01-01"))
+    with duckdb.connect(str(path), read_only=True) as conn:
+        inputs = read_published(conn)
+        s = build_sample(inputs, "test-pilot")
+        longer = build_sample(inputs, "test-pilot", pre_months=120)
+    assert YOUTH_CARE_DATA_FROM == "2015-01"
+    assert (s.pre_months, s.window_start) == (12, pd.Timestamp("2015-01-01"))
+    assert (longer.pre_months, longer.window_start) == (12, pd.Timestamp("2015-01-01"))
+    assert s.panel["month"].min() == pd.Timestamp("2015-01-01")

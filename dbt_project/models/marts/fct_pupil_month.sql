@@ -67,6 +67,15 @@ exits as (
     select pupil_pseudonym, exit_month as month, school_id, max(case when is_dropout then 1 else 0 end) as dropout
     from {{ ref('int_school_exits') }}
     group by pupil_pseudonym, exit_month, school_id
+),
+
+special_education_referrals as (
+    select distinct pupil_pseudonym, exit_month as month, school_id
+    from {{ ref('int_special_education_referrals') }}
+),
+
+school_kinds as (
+    select school_id, is_special_education from {{ ref('int_school_kinds') }}
 )
 
 select
@@ -105,6 +114,9 @@ select
     {%- endfor %}
     exits.school_id is not null as is_exit,
     coalesce(exits.dropout, 0) = 1 as is_dropout,
+    -- exposure of referral to special education: a month at a regular school (BAO, VO, PRO)
+    coalesce(not school_kinds.is_special_education, false) as is_regular_education,
+    special_education_referrals.school_id is not null as is_special_education_referral,
     {{ lineage_columns() }}
 from panel
 inner join {{ ref('int_pupil_month_exposure') }} as exposure
@@ -116,3 +128,8 @@ left join care on care.pupil_pseudonym = panel.pupil_pseudonym and care.month = 
 left join referrals on referrals.pupil_pseudonym = panel.pupil_pseudonym and referrals.month = panel.month
 left join costs on costs.pupil_pseudonym = panel.pupil_pseudonym and costs.month = panel.month
 left join exits on exits.pupil_pseudonym = panel.pupil_pseudonym and exits.month = panel.month and exits.school_id = panel.school_id
+left join special_education_referrals
+    on special_education_referrals.pupil_pseudonym = panel.pupil_pseudonym
+    and special_education_referrals.month = panel.month
+    and special_education_referrals.school_id = panel.school_id
+left join school_kinds on school_kinds.school_id = panel.school_id
