@@ -140,7 +140,9 @@ GROUP_PREFIX = {"SO": "SO-", "PRO": "PrO-", "VSO": "VSO-"}
 def _group(birth_date: pd.Series, year: int, school_type: str) -> np.ndarray:
     age = year - birth_date.dt.year - (birth_date.dt.month > 9)
     if school_types()[school_type].sector == "VO":
-        group = np.clip(age.to_numpy() - 11, 1, 6)
+        # VSO keeps pupils to 20: their year goes on past the sixth (a capped year made a
+        # small school's export identical from one school year to the next)
+        group = np.clip(age.to_numpy() - 11, 1, 9 if school_type == "VSO" else 6)
     else:
         group = np.clip(age.to_numpy() - 3, 1, 8)
     return np.char.add(GROUP_PREFIX.get(school_type, ""), group.astype(str))

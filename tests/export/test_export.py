@@ -223,7 +223,7 @@ def test_release_export_holds_only_checked_aggregates(warehouse, tmp_path):
     # frequency tables: each released count is at least the threshold, else shown as 'x'
     referrals = pd.read_csv(out / "referrals_by_pilot_group_half_year.csv", dtype=str)
     shown = referrals["new_referrals"][referrals["new_referrals"] != "x"].astype(int)
-    assert (shown >= 10).all() and len(shown) > 0
+    assert (shown >= 10).all()  # (at small scale every cell may be below the threshold: checked below)
     suppressed = referrals["new_referrals"] == "x"
     assert (referrals.loc[suppressed, "new_referrals_per_100_pupil_months"] == "x").all()
     # the suppressed rows are the ones whose count in the warehouse is below 10 (or 0)
