@@ -73,7 +73,7 @@ select
     panel.pupil_pseudonym,
     panel.month,
     panel.school_id,
-    cast(case when extract(month from panel.month) >= 8 then extract(year from panel.month) else extract(year from panel.month) - 1 end as integer) as school_year,
+    {{ school_year('panel.month') }} as school_year,
     exposure.pilot_id,
     exposure.is_pilot_school,
     exposure.is_treated,

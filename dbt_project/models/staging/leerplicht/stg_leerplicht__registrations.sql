@@ -21,5 +21,6 @@ select
     -- the date a registration counts from: a notification's date, else its start
     cast(coalesce(start_date, notification_date) as date) as registered_from,
     outcome,
-    reason
+    reason,
+    delivered_on
 from source_rows
