@@ -36,3 +36,8 @@
 {% macro school_year(expression) -%}
     cast(case when extract(month from {{ expression }}) >= 8 then extract(year from {{ expression }}) else extract(year from {{ expression }}) - 1 end as integer)
 {%- endmacro %}
+
+{#- The convenantjaar (1 October - 1 October) of DUO's VSV figures a date falls in, named by its first year. -#}
+{% macro convenant_year(expression) -%}
+    cast(case when extract(month from {{ expression }}) >= 10 then extract(year from {{ expression }}) else extract(year from {{ expression }}) - 1 end as integer)
+{%- endmacro %}
