@@ -214,7 +214,7 @@ def _generate_region(scenario: Scenario, pilots: list[Pilot], scale: float, rng:
     step("writing the leerplicht register")
     register_rng = rng.spawn(1)[0]  # its own stream: the files above stay as they were
     register, register_truth = leerplicht.build_register(pupils, schools, absence, spells, pd.Timestamp(scenario.as_of), DROPOUT_DESTINATION, register_rng)
-    register_rows = leerplicht.write_register_exports(register, pd.Timestamp(scenario.as_of), landing, log, register_rng,
+    register_rows = leerplicht.write_register_exports(register, sorted(scenario.municipalities), calendar.months[0], pd.Timestamp(scenario.as_of), landing, log, register_rng,
                                                      defects=any(bool(v) for v in scenario.defects.model_dump().values()))
 
     step("writing ground truth")

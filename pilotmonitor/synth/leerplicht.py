@@ -155,8 +155,8 @@ def build_register(pupils: pd.DataFrame, schools: pd.DataFrame, absence: pd.Data
     plus municipality, school and identity columns) and the thuiszitter truth per spell."""
     thuis, truth = _thuiszitters(spells, as_of, rng)
     parts = [_absence_notifications(absence, rng), _leavers_without_school(pupils, dropout_destination, rng), thuis, _early_leavers(pupils, rng)]
-    rows = pd.concat([p for p in parts if len(p)], ignore_index=True)
-    rows["no_school"] = rows.get("no_school", pd.Series(False, index=rows.index)).fillna(False).astype(bool)
+    parts = [p.assign(no_school=p["no_school"] if "no_school" in p else False) for p in parts if len(p)]
+    rows = pd.concat(parts, ignore_index=True)
     rows = rows[rows.date <= as_of].reset_index(drop=True)
     person = pupils.set_index("pupil_id").loc[rows.pupil_id]
     school = schools.set_index("school_index").loc[person.school_index.to_numpy()]
@@ -176,7 +176,9 @@ def school_year_of(dates: pd.Series) -> pd.Series:
 
 def _render(rows: pd.DataFrame) -> pd.DataFrame:
     def date(column: str) -> pd.Series:
-        return DIALECT.format_dates(pd.to_datetime(rows[column])) if not rows[column].map(lambda v: isinstance(v, str)).any() else rows[column].map(DIALECT.format_date)
+        values = rows[column]
+        planted = values.dtype == object and values.map(lambda v: isinstance(v, str)).any()  # a planted impossible date
+        return values.map(DIALECT.format_date) if planted else DIALECT.format_dates(pd.to_datetime(values))
 
     return pd.DataFrame({
         "BSN": rows.bsn.fillna(""), "Onderwijsnummer": rows.onderwijsnummer.fillna(""), "Achternaam": rows.surname,
@@ -209,29 +211,32 @@ def _plant_defects(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame
     return out
 
 
-def write_register_exports(rows: pd.DataFrame, as_of: pd.Timestamp, landing: Path, log: DeliveryLog, rng: np.random.Generator, defects: bool = True) -> int:
-    """One export per municipality and school year with registrations: final exports by
-    mid-September, the running year as an interim export a week after the as-of date.
-    Bad rows go into the busiest file of the last complete year. Returns rows written."""
+def write_register_exports(rows: pd.DataFrame, municipalities: list[str], first_month: pd.Timestamp, as_of: pd.Timestamp, landing: Path, log: DeliveryLog,
+                           rng: np.random.Generator, defects: bool = True) -> int:
+    """One export per municipality and school year (a year without registrations is a
+    header-only export, as a register system writes it): final exports by mid-September,
+    the running year as an interim export a week after the as-of date. Bad rows go into
+    the busiest file of the last complete year. Returns the rows written."""
     years = school_year_of(pd.to_datetime(rows.date))
+    last_complete = as_of.year - (as_of.month < 8) - 1
     busiest = None
-    complete = rows[(years + 1 <= as_of.year - (as_of.month < 8)).to_numpy()]
+    complete = rows[(years <= last_complete).to_numpy()]
     if defects and len(complete):
         counts = complete.groupby([complete.municipality, school_year_of(pd.to_datetime(complete.date))]).size()
-        last_year = counts.index.get_level_values(1).max()
-        busiest = counts[counts.index.get_level_values(1) == last_year].idxmax()
+        busiest = counts[counts.index.get_level_values(1) == counts.index.get_level_values(1).max()].idxmax()
+    groups = {key: group for key, group in rows.groupby([rows.municipality, years], sort=True)}
     written = 0
-    for (municipality, year), group in rows.groupby([rows.municipality, years], sort=True):
-        group = group.reset_index(drop=True)
-        group = _plant_defects(group, rng) if (municipality, year) == busiest else group.assign(planted=None)
-        end = pd.Timestamp(f"{year + 1}-07-31")
-        delivered = pd.Timestamp(f"{year + 1}-09-{rng.integers(8, 20):02d}") if end + pd.Timedelta(days=45) <= as_of else as_of + pd.Timedelta(days=7)
-        period = f"{year}-{year + 1}"
-        path = landing / "leerplicht" / municipality / f"{municipality}_leerplicht_{period}_{delivered:%Y%m%d}.csv"
-        DIALECT.write(_render(group), path)
-        log.add_file(path, source="leerplicht_register", sender=municipality, period=period, delivered_on=f"{delivered:%Y-%m-%d}", file_format="csv", encoding=DIALECT.encoding, rows=len(group))
-        planted = group.planted.dropna()
-        for kind, hit in planted.groupby(planted):
-            log.add_defect(kind, path, "rows " + ",".join(str(i + 1) for i in hit.index), len(hit), "quarantine")
-        written += len(group)
+    for municipality in sorted(municipalities):
+        for year in range(first_month.year - (first_month.month < 8), as_of.year - (as_of.month < 8) + 1):
+            group = groups.get((municipality, year), rows.iloc[0:0]).reset_index(drop=True)
+            group = _plant_defects(group, rng) if (municipality, year) == busiest else group.assign(planted=None)
+            delivered = pd.Timestamp(f"{year + 1}-09-{rng.integers(8, 20):02d}") if year <= last_complete and pd.Timestamp(f"{year + 1}-09-20") <= as_of else as_of + pd.Timedelta(days=7)
+            period = f"{year}-{year + 1}"
+            path = landing / "leerplicht" / municipality / f"{municipality}_leerplicht_{period}_{delivered:%Y%m%d}.csv"
+            DIALECT.write(_render(group), path)
+            log.add_file(path, source="leerplicht_register", sender=municipality, period=period, delivered_on=f"{delivered:%Y-%m-%d}", file_format="csv", encoding=DIALECT.encoding, rows=len(group))
+            planted = group.planted.dropna()
+            for kind, hit in planted.groupby(planted):
+                log.add_defect(kind, path, "rows " + ",".join(str(i + 1) for i in hit.index), len(hit), "quarantine")
+            written += len(group)
     return written
