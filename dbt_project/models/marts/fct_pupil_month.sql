@@ -67,6 +67,13 @@ exits as (
     select pupil_pseudonym, exit_month as month, school_id, max(case when is_dropout then 1 else 0 end) as dropout
     from {{ ref('int_school_exits') }}
     group by pupil_pseudonym, exit_month, school_id
+),
+
+-- early school leaving as the school records show it (the register adds no events here)
+early_leavers as (
+    select distinct pupil_pseudonym, leave_month as month, school_id
+    from {{ ref('int_early_school_leavers') }}
+    where source_status in ('both', 'school_only')
 )
 
 select
@@ -105,6 +112,7 @@ select
     {%- endfor %}
     exits.school_id is not null as is_exit,
     coalesce(exits.dropout, 0) = 1 as is_dropout,
+    early_leavers.pupil_pseudonym is not null as is_early_school_leaver,
     {{ lineage_columns() }}
 from panel
 inner join {{ ref('int_pupil_month_exposure') }} as exposure
@@ -116,3 +124,4 @@ left join care on care.pupil_pseudonym = panel.pupil_pseudonym and care.month = 
 left join referrals on referrals.pupil_pseudonym = panel.pupil_pseudonym and referrals.month = panel.month
 left join costs on costs.pupil_pseudonym = panel.pupil_pseudonym and costs.month = panel.month
 left join exits on exits.pupil_pseudonym = panel.pupil_pseudonym and exits.month = panel.month and exits.school_id = panel.school_id
+left join early_leavers on early_leavers.pupil_pseudonym = panel.pupil_pseudonym and early_leavers.month = panel.month and early_leavers.school_id = panel.school_id
