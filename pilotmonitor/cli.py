@@ -33,7 +33,9 @@ from rich.table import Table
 from pilotmonitor.settings import Settings
 
 app = typer.Typer(help="Pilotmonitor: evaluate school-based youth support pilots.", no_args_is_help=True, add_completion=False)
-console = Console()
+# soft wrap: a path or message longer than the terminal stays on one line, so it can be
+# copied (tables are still laid out to the terminal's width)
+console = Console(soft_wrap=True)
 
 
 def _dagster_home(settings: Settings) -> Path:
@@ -451,6 +453,10 @@ def _open_warehouse_read_only(settings: Settings):
         raise typer.Exit(code=2) from None
 
 
+# a report never shows an output that failed disclosure control: it withholds it and says why
+DISCLOSURE_STATUS_SHOWN = {"pass": "pass", "review": "review (cells suppressed)", "fail": "parts withheld"}
+
+
 def print_report_locations(files) -> None:
     """One block per pilot with full paths (a table would cut them off)."""
     synthetic = " (SYNTHETIC DATA)" if files and files[0].synthetic else ""
@@ -462,7 +468,8 @@ def print_report_locations(files) -> None:
         pdf = ("PDF beside them" if len(f.pdf) == 2 else f"[red]no PDF[/red]: {f.pdf_error}" if f.pdf_error
                else "no PDF (--no-pdf)")
         kept = "; unchanged, kept as it was" if f.reused else ""
-        console.print(f"  {f.pilot_id} ({f.result} result; disclosure control: {f.disclosure_status}; {pdf}{kept})", soft_wrap=True)
+        disclosure = DISCLOSURE_STATUS_SHOWN.get(f.disclosure_status, f.disclosure_status)
+        console.print(f"  {f.pilot_id} ({f.result} result; disclosure control: {disclosure}; {pdf}{kept})", soft_wrap=True)
         console.print(f"    {f.html.get('nl')}", soft_wrap=True)
         console.print(f"    {f.html.get('en')}", soft_wrap=True)
         console.print(f"    {f.disclosure_log}", soft_wrap=True)

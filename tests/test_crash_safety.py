@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 
 from pilotmonitor.analysis_plan.store import PROVENANCE
+from tests.conftest import FIXTURE_HANG_LIMIT_S
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +52,7 @@ def _env(data: Path) -> dict[str, str]:
 
 
 def _cli(data: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], env=_env(data), capture_output=True, text=True, timeout=1200)
+    return subprocess.run([*CLI, *args], env=_env(data), capture_output=True, text=True, timeout=FIXTURE_HANG_LIMIT_S)
 
 
 def _start_run(data: Path, out: Path) -> subprocess.Popen:
@@ -92,7 +93,7 @@ def scenario(tmp_path_factory) -> dict[str, Path]:
     first = _start_run(reference, root / "reference_run.txt")
     _wait_for(reference, first, 'Started execution of step "landing_inventory"')
     second = _cli(reference, "run", "--demo")
-    assert first.wait(timeout=1200) == 0, (root / "reference_run.txt").read_text(encoding="utf-8")
+    assert first.wait(timeout=FIXTURE_HANG_LIMIT_S) == 0, (root / "reference_run.txt").read_text(encoding="utf-8")
     # a pristine copy with the key the reference run made: every run pseudonymises alike
     shutil.copytree(reference / "keys", pristine / "keys")
     return {"pristine": pristine, "reference": reference, "second_run": second, "root": root}

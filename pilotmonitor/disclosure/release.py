@@ -91,7 +91,7 @@ class Release:
             "logged_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "status": self.status,
             "status_meaning": {"pass": "nothing flagged", "review": "cells suppressed or a human judgement needed; safe only as released",
-                               "fail": "must not be released"},
+                               "fail": "some outputs must not be released: a report withholds them and says why (see each output's status)"},
             "rules": self.rules.to_dict(),
             "acro": {"version": self._acro.version if self._acro else None, "error": self._acro_error},
             "suppressed_mark": SUPPRESSED_MARK,

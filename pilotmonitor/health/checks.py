@@ -12,6 +12,11 @@ Each check ends in one of four states:
   pilotmonitor/health/interrupted.py). That is not a failure of the check: the failure
   upstream is reported (and blocks) in its own right, an interrupted run asks for a
   rerun, and the check runs again then.
+
+A result of a check (or a build of an asset) that the current definitions no longer hold
+(a dbt test removed, an asset renamed) is history, not a verdict on today's data: given
+the defined keys (`defined_keys`), such results are left out, so they neither block
+publication nor show on the health page.
 """
 
 from __future__ import annotations
@@ -150,14 +155,45 @@ class _Runs:
         return step_key in steps["failed"] and step_key not in steps["materializing"]
 
 
+def defined_keys(asset_graph) -> frozenset[tuple[str, str]]:
+    """(asset, check) of every check in a Dagster asset graph, and (asset, ``build``) of
+    every asset: the results that can still speak about today's data."""
+    checks = {(key.asset_key.to_user_string(), key.name) for key in asset_graph.asset_check_keys}
+    builds = {(key.to_user_string(), BUILD_CHECK) for key in asset_graph.get_all_asset_keys()}
+    return frozenset(checks | builds)
+
+
+def defined_in_run(context) -> frozenset[tuple[str, str]]:
+    """`defined_keys` of the definitions a running asset belongs to: its code location when
+    Dagster set one (UI, daemon, sensors), else the run's own job (`dg.materialize`, which
+    `pilotmonitor run` calls with every asset)."""
+    from dagster_shared.check import CheckError
+
+    try:
+        graph = context.repository_def.asset_graph
+    except CheckError:  # no repository behind an in-process materialize
+        graph = context.job_def.asset_layer.asset_graph
+    return defined_keys(graph)
+
+
+def only_defined(results: list[CheckResult] | None, defined: frozenset[tuple[str, str]] | None) -> list[CheckResult] | None:
+    """`results` without those of checks and assets no longer defined (None stays None;
+    no `defined` keeps everything)."""
+    if results is None or defined is None:
+        return results
+    return [r for r in results if (r.asset, r.check) in defined]
+
+
 def check_and_build_results(instance, limit: int = 20000, current_run_id: str | None = None,
-                            interrupted_run_id: str | None = None) -> list[CheckResult] | None:
+                            interrupted_run_id: str | None = None,
+                            defined: frozenset[tuple[str, str]] | None = None) -> list[CheckResult] | None:
     """`checks_from_instance` and `failed_builds` together (None when there is neither),
     reading each run's step events once. Checks planned in `interrupted_run_id` and never
-    evaluated there read "not run (run interrupted)"."""
+    evaluated there read "not run (run interrupted)". With `defined`, results of checks
+    and assets outside it are left out."""
     runs = _Runs(instance, current_run_id, interrupted_run_id)
-    checks = checks_from_instance(instance, limit, current_run_id, runs)
-    builds = failed_builds(instance, limit, current_run_id, runs)
+    checks = only_defined(checks_from_instance(instance, limit, current_run_id, runs), defined)
+    builds = only_defined(failed_builds(instance, limit, current_run_id, runs), defined)
     return (checks or []) + builds if checks is not None or builds else None
 
 

@@ -124,3 +124,36 @@ def test_a_mart_column_of_references_as_delivered_blocks_publication_and_says_to
     conn.execute("create table marts.fct_referrals as select 'MSG-0001' as message_id, repeat('ab', 32) as pupil_pseudonym")
     with pytest.raises(IdentifierInMartsError, match=r"fct_referrals\.message_id: 1 distinct value.*not pseudonymised.*pilotmonitor rekey"):
         publish(conn, "run-1", [])
+
+
+def test_a_failed_check_that_was_removed_no_longer_blocks_publication(tmp_path):
+    """A dbt test (or asset check) that failed once and was then deleted from the
+    project must not keep the publication blocked forever: only checks the current
+    definitions hold speak about today's data. While it is defined, it blocks."""
+    import dagster as dg
+
+    from orchestration.defs.publication.assets import published_marts
+    from orchestration.resources import WarehouseResource
+
+    warehouse = WarehouseResource(database=str(tmp_path / "warehouse.duckdb"))
+    with warehouse.get_connection() as connection:
+        connection.execute("create schema marts")
+        connection.execute("create table marts.fct_school_month as select 'S1' as school_id, 10 as pupil_months")
+
+    @dg.asset(key=["marts", "fct_school_month"])
+    def mart():
+        return None
+
+    @dg.asset_check(asset=mart, name="retired_rule")
+    def retired_rule():
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, description="an old rule")
+
+    instance = dg.DagsterInstance.ephemeral()
+    dg.materialize([mart, retired_rule], instance=instance)  # the check fails; the run itself succeeds
+    # the gate alone, as `pilotmonitor run` runs it: every asset of the definitions in one job
+    still_defined = dg.materialize([published_marts, mart, retired_rule], instance=instance, resources={"warehouse": warehouse}, raise_on_error=False)
+    assert not still_defined.success  # the rule still exists: its failure blocks
+    removed = dg.materialize([published_marts, mart], instance=instance, resources={"warehouse": warehouse}, raise_on_error=False)
+    assert removed.success
+    with warehouse.get_connection(read_only=True) as connection:
+        assert publication_state(connection).run_id == removed.run_id

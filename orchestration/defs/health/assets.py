@@ -27,7 +27,7 @@ import dagster as dg
 from orchestration.defs.ingestion.assets import asset_name
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
 from pilotmonitor.health.freshness import source_freshness
-from pilotmonitor.health.checks import check_and_build_results
+from pilotmonitor.health.checks import check_and_build_results, defined_in_run
 from pilotmonitor.health.status import _deliveries, _pilots, collect_status
 from pilotmonitor.ingest.sources import SOURCES, Source
 
@@ -85,7 +85,7 @@ def pipeline_health(context: dg.AssetExecutionContext, pilotmonitor: Pilotmonito
 
     settings = pilotmonitor.settings()
     as_of = as_of_date()
-    checks = check_and_build_results(context.instance, current_run_id=context.run.run_id)
+    checks = check_and_build_results(context.instance, current_run_id=context.run.run_id, defined=defined_in_run(context))
     with warehouse.get_connection() as conn:
         status = collect_status(conn, as_of, warehouse=str(warehouse.path()), landing_dir=settings.landing_dir, checks=checks)
     page = write_page(status, settings.data_dir)
