@@ -16,19 +16,15 @@ with duo as (
 ),
 
 warehouse as (
-    select 'school' as level, school_id as unit_id, convenant_year,
+    {%- for level, unit in [('school', 'school_id'), ('municipality', 'municipality_code')] %}
+    select '{{ level }}' as level, {{ unit }} as unit_id, convenant_year,
         count(*) filter (where source_status in ('both', 'school_only')) as warehouse_early_leavers,
         count(*) filter (where source_status in ('both', 'register_only')) as register_early_leavers
     from {{ ref('int_early_school_leavers') }}
-    where school_id is not null
-    group by school_id, convenant_year
-    union all
-    select 'municipality' as level, municipality_code as unit_id, convenant_year,
-        count(*) filter (where source_status in ('both', 'school_only')) as warehouse_early_leavers,
-        count(*) filter (where source_status in ('both', 'register_only')) as register_early_leavers
-    from {{ ref('int_early_school_leavers') }}
-    where municipality_code is not null
-    group by municipality_code, convenant_year
+    where {{ unit }} is not null
+    group by {{ unit }}, convenant_year
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
 ),
 
 -- the convenantjaren DUO has published: only those can be compared
