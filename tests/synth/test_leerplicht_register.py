@@ -28,10 +28,11 @@ def _read_all(landing: Path, deliveries: pd.DataFrame):
     return files, results
 
 
-def test_every_register_row_is_loaded_or_quarantined_as_planted(landing: Path, deliveries: pd.DataFrame, planted: pd.DataFrame):
+def test_every_register_row_is_loaded_or_quarantined_as_planted(landing: Path, deliveries: pd.DataFrame, planted_register: pd.DataFrame):
     files, results = _read_all(landing, deliveries)
     assert len(files) > 0
-    mine = planted[planted.path.isin(files.path)]
+    mine = planted_register
+    assert set(mine.path) <= set(files.path)
     assert set(mine.kind) == {"invalid_bsn", "reserved_bsn", "impossible_date", "unknown_kind", "duplicate_row"}
     for row in files.itertuples(index=False):
         result = results[row.path]
