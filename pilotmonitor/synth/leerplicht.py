@@ -17,8 +17,8 @@ export with one row per registration of a pupil living in the municipality:
   registration when the spell has lasted four weeks and is reported, a few days late:
   the warehouse compares both sources and reports the disagreement;
 - ``VSV``: an RMC registration of an early school leaver (left without a
-  startkwalificatie), from the generator's early-leaving events when the population
-  carries them (``early_school_leavers``).
+  startkwalificatie), from the generator's early-leaving events (pupils whose
+  ``early_exit`` is "vsv"; ``early_school_leavers``).
 
 Names, address and a free-text remark are in the file, as in real exports; the reader
 never reads them. A few bad rows are planted (listed in planted_defects.csv). The truth
@@ -53,16 +53,16 @@ COLUMNS = [
     "Einddatum", "Afdoening", "Reden", "Opmerking",
 ]
 TRUTH_FILE = "leerplicht_thuiszitters.csv"
-VSV_COLUMNS = ("vsv", "early_school_leaver")  # a boolean pupil column marking an early-leaving event
+EARLY_EXIT, VSV = "early_exit", "vsv"  # the population's column naming a spell's early exit, and its VSV value
 
 
 def early_school_leavers(pupils: pd.DataFrame) -> pd.DataFrame:
-    """Pupils whose spell ended in early school leaving, with the leaving date as
-    ``leave_date`` (their enrolment end); empty while the population has no such events."""
-    column = next((c for c in VSV_COLUMNS if c in pupils.columns), None)
-    if column is None:
+    """Pupils whose spell ended in early school leaving (``early_exit`` "vsv"), with the
+    leaving date as ``leave_date`` (their enrolment end); none when the population has no
+    early exits."""
+    if EARLY_EXIT not in pupils.columns:
         return pupils.iloc[0:0].assign(leave_date=pd.Series(dtype="datetime64[ns]"))
-    flagged = pupils[pupils[column].fillna(False).astype(bool) & pupils.enrol_end.notna()]
+    flagged = pupils[pupils[EARLY_EXIT].eq(VSV).to_numpy() & pupils.enrol_end.notna().to_numpy()]
     return flagged.assign(leave_date=flagged.enrol_end)
 
 

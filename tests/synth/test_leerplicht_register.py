@@ -65,5 +65,5 @@ def test_relative_absence_is_notified_when_a_month_reaches_16_hours():
 def test_early_school_leavers_appear_once_the_population_marks_them():
     pupils = pd.DataFrame({"pupil_id": [0, 1, 2], "enrol_end": pd.to_datetime(["2024-03-01", None, "2024-05-01"])})
     assert early_school_leavers(pupils).empty
-    marked = early_school_leavers(pupils.assign(vsv=[True, True, False]))
+    marked = early_school_leavers(pupils.assign(early_exit=["vsv", "vsv", "dropout"]))
     assert marked.pupil_id.tolist() == [0] and marked.leave_date.tolist() == [pd.Timestamp("2024-03-01")]
