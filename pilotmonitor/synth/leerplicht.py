@@ -154,7 +154,9 @@ def build_register(pupils: pd.DataFrame, schools: pd.DataFrame, absence: pd.Data
     """All registrations (pupil_id, registration, kind, date, start, end, outcome, reason,
     plus municipality, school and identity columns) and the thuiszitter truth per spell."""
     thuis, truth = _thuiszitters(spells, as_of, rng)
-    parts = [_absence_notifications(absence, rng), _leavers_without_school(pupils, dropout_destination, rng), thuis, _early_leavers(pupils, rng)]
+    # An early school leaver is the RMC's (a VSV registration), not an absoluut verzuim case.
+    vsv = pupils.pupil_id.isin(early_school_leavers(pupils).pupil_id)
+    parts = [_absence_notifications(absence, rng), _leavers_without_school(pupils[~vsv], dropout_destination, rng), thuis, _early_leavers(pupils, rng)]
     parts = [p.assign(no_school=p["no_school"] if "no_school" in p else False) for p in parts if len(p)]
     rows = pd.concat(parts, ignore_index=True)
     rows = rows[rows.date <= as_of].reset_index(drop=True)
