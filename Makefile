@@ -29,10 +29,13 @@ system-deps:
 		echo "WARNING: could not install Chromium: reports are written as HTML only"; \
 	else echo "WARNING: no Chromium and no apt-get: reports are written as HTML only (set PILOTMONITOR_CHROMIUM)"; fi
 
+# --compile-bytecode: uv writes no .pyc by default, and where PYTHONDONTWRITEBYTECODE is
+# set Python never caches them either; every process then compiles Dagster, dbt, GX and
+# pandas from source again (importing the definitions: 13.4 s instead of 4.8 s).
 $(BIN)/pilotmonitor: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 

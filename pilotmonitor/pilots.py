@@ -59,6 +59,9 @@ class PilotCost(_Strict):
 # overrides any of them under ``analysis_plan:``; ``pilotmonitor plan show PILOT`` prints
 # the effective plan and ``plan_hash`` covers all of it.
 DEFAULT_SEED = 20261123
+# Youth care is in iJw messages from the decentralisation of 1 January 2015 (Jeugdwet);
+# an analysis window never starts before this month (the report says so).
+YOUTH_CARE_DATA_FROM = "2015-01"
 COVID_CLOSURE_MONTHS = ("2020-03", "2020-04", "2020-05", "2020-06", "2020-12", "2021-01", "2021-02")
 
 
@@ -148,6 +151,10 @@ class Pilot(_Strict):
     region: str
     description: str = ""
     schools: list[PilotSchool] = Field(min_length=1)
+    # When the wider programme began, if before the pilot start evaluated here (Hoogeveen:
+    # the agreement of 22 May 2012; its youth professionals from 2020). Descriptive: the
+    # estimates use ``start``.
+    programme_start: date | None = None
     start: date
     planned_end: date | None
     comparison_pool: ComparisonPool
@@ -158,6 +165,8 @@ class Pilot(_Strict):
     def _end_after_start(self) -> "Pilot":
         if self.planned_end is not None and self.planned_end <= self.start:
             raise ValueError(f"planned_end {self.planned_end} is not after start {self.start}")
+        if self.programme_start is not None and self.programme_start > self.start:
+            raise ValueError(f"programme_start {self.programme_start} is after start {self.start}")
         return self
 
     @property

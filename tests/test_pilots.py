@@ -59,3 +59,29 @@ def test_unknown_field_and_bad_school_code_are_rejected(tmp_path):
 def test_empty_directory_is_an_error(tmp_path):
     with pytest.raises(PilotConfigError, match="no pilot files"):
         load_registry(tmp_path)
+
+
+def test_hoogeveen_holds_the_schools_and_dates_of_its_2012_document():
+    pilot = {p.id: p for p in load_registry(PILOTS_DIR)}["hoogeveen-positief-opgroeien"]
+    names = [s.name.removesuffix(" (synthetisch)") for s in pilot.schools]
+    # eleven names in the document, "de Akker" twice: ten primary schools and the VO school
+    assert names == ["Juliana van Stolbergschool", "het Palet", "de Caroussel", "de Morgenster", "de Akker", "Eben Haezerschool",
+                     "van der Ploegschool", "de Kameleon", "Vogelvlucht", "Blokland", "Roelof van Echten College"]
+    assert all(s.name.endswith("(synthetisch)") and s.brin.startswith("99") for s in pilot.schools)
+    assert str(pilot.programme_start) == "2012-05-22" and str(pilot.start) == "2020-08-01"
+    assert "special_education_referrals" in pilot.analysis_plan.secondary_outcomes
+
+
+def test_pilot_schools_are_the_scenario_schools_by_code_and_name():
+    scenario = yaml.safe_load((REPO_ROOT / "scenarios" / "demo.yml").read_text(encoding="utf-8"))
+    names = {f"{s['brin']}{s.get('vestiging', '00')}": s["name"] for s in scenario["schools"]}
+    for pilot in load_registry(PILOTS_DIR):
+        for school in pilot.schools:
+            assert names.get(school.school_id) == school.name, f"{pilot.id}: {school.school_id} {school.name!r} vs scenario {names.get(school.school_id)!r}"
+
+
+def test_a_programme_start_after_the_pilot_start_is_rejected(tmp_path):
+    docs = _copy_pilots(tmp_path)
+    docs["hoogeveen-positief-opgroeien"]["programme_start"] = "2021-01-01"
+    with pytest.raises(PilotConfigError, match="programme_start 2021-01-01 is after start"):
+        load_registry(_write(tmp_path, docs))

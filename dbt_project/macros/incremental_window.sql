@@ -1,20 +1,32 @@
 {#- The first month an incremental fact must rebuild: the earliest month touched by any
     delivery that changed after the fact's last build (loaded_through), or everything
     when the pilot registry changed since (registry_version). Used as
-    `where month >= {{ rebuild_from_month() }}` inside `if is_incremental()`. -#}
+    `where month >= {{ rebuild_from_month() }}` inside `if is_incremental()`.
+    An enrolment delivered later can change an earlier exit (a transfer within
+    transfer_grace_days is no dropout; an enrolment at a special school within
+    special_education_referral_days makes the exit a referral to special education), so
+    the rebuild starts that many days (in whole months, rounded up) before the earliest
+    touched month. -#}
 {% macro rebuild_from_month() %}
+    {%- set earliest_change -%}
+        (select min(changes.first_month) from {{ ref('int_delivery_changes') }} as changes
+         -- an empty fact (nothing built yet) counts as built before any delivery
+         where changes.changed_at > coalesce((select max(loaded_through) from {{ this }}), cast('1900-01-01' as timestamp)))
+    {%- endset %}
     (
         select case
             when (select max(registry_version) from {{ this }}) is distinct from (select registry_version from {{ ref('int_registry_version') }})
                 then cast('1900-01-01' as date)
-            else coalesce(
-                (select min(changes.first_month) from {{ ref('int_delivery_changes') }} as changes
-                 -- an empty fact (nothing built yet) counts as built before any delivery
-                 where changes.changed_at > coalesce((select max(loaded_through) from {{ this }}), cast('1900-01-01' as timestamp))),
-                cast('9999-12-01' as date))
+            else coalesce({{ add_months(earliest_change, -1 * (exit_lookback_months() | trim | int)) }}, cast('9999-12-01' as date))
         end
     )
 {% endmacro %}
+
+{#- Whole months (rounded up, plus one for the month boundary) covering the longest window
+    in which a later enrolment still changes an exit. -#}
+{% macro exit_lookback_months() -%}
+    {{ ((([var('transfer_grace_days'), var('special_education_referral_days')] | max) + 29) // 30) + 1 }}
+{%- endmacro %}
 
 {#- Lineage columns every incremental fact carries: the registration time of the newest
     delivery its rows include, and the registry fingerprint they were built with. -#}

@@ -22,6 +22,9 @@ Referrals and youth-care costs are also split by kind of care (``KINDS_OF_CARE``
 JZ020 product category is which kind is the warehouse's seed, see
 ``pilotmonitor.kinds_of_care``): an outcome ``referrals_<kind>`` (count) and
 ``youth_care_cost_<kind>_per_pupil`` (rate) per kind.
+
+``special_education_referrals`` counts moves from a regular school to special education
+(the warehouse derives them from enrolment spells across schools).
 """
 
 from __future__ import annotations
@@ -127,6 +130,16 @@ OUTCOMES: dict[str, Outcome] = {o.name: o for o in (
             better="lower", default_estimator="twfe_linear",
             description="net declared youth-care cost (euros) per pupil-month"),
     *(o for kind, words in KINDS_OF_CARE.items() for o in _kind_outcomes(kind, words)),
+    # A regular school's pupils leaving for special education (SBO, SO, VSO), counted at the
+    # sending school (int_special_education_referrals). Exposure is the sample's
+    # pupil-months: for a pilot of regular schools with a pool of regular schools these are
+    # the regular-school pupil-months the mart also carries (regular_education_pupil_months);
+    # a special school has no such referrals.
+    Outcome("special_education_referrals", "count", rate="special_education_referrals_per_100", count="special_education_referrals",
+            numerator="special_education_referrals", numerator_scale=1.0, unit="per100",
+            label={"nl": "verwijzingen naar speciaal onderwijs", "en": "referrals to special education"},
+            better="lower", default_estimator="twfe_poisson",
+            description="pupils of a regular school (BAO, VO, PRO) leaving for special education (SBO, SO, VSO), per 100 pupil-months"),
     Outcome("school_climate", "survey", rate="climate_score", count=None, numerator="climate_score",
             numerator_scale=1.0, unit="points",
             label={"nl": "schoolklimaat", "en": "school climate"},

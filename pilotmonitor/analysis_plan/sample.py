@@ -7,8 +7,10 @@ Window choice (pre-registered convention, applied identically to every pilot)
   the last month in ``published.fct_school_month``. Months after a planned end are never
   used (a pilot that ended is evaluated over its planned period only).
 * Pre-period: as many months before the start as the pilot period has, capped at the
-  plan's ``window.max_pre_months`` (36 by default) and at the first month in the data
-  (``pre_months`` fixes it instead, e.g. for the report's longer trend chart).
+  plan's ``window.max_pre_months`` (36 by default), at the first month in the data and
+  at ``YOUTH_CARE_DATA_FROM`` (January 2015: youth care before the decentralisation is
+  not in iJw messages) (``pre_months`` fixes it instead, e.g. for the report's longer
+  trend chart, within the same two caps).
 * Units: the pilot's treated schools and its comparison pool from
   ``published.dim_pilot_assignment``. Treatment = ``is_treated`` of a *treated-role*
   school (a comparison school treated by another pilot is not treated here; pools exclude
@@ -42,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from pilotmonitor.analysis_plan.outcomes import OUTCOMES
-from pilotmonitor.pilots import WindowPlan
+from pilotmonitor.pilots import YOUTH_CARE_DATA_FROM, WindowPlan
 
 SCHEMA = "published"
 
@@ -181,7 +183,8 @@ def build_sample(inputs: PublishedInputs, pilot_id: str, window: WindowPlan | No
     if post <= 0:
         raise AnalysisInputError(f"pilot {pilot_id!r}: no pilot months in the published data (start {start:%Y-%m}, data to {data_last:%Y-%m})")
     wanted = pre_months if pre_months is not None else min(post, window.max_pre_months)
-    pre = int(min(wanted, _month_index(start) - _month_index(data_first)))
+    data_from = max(data_first, pd.Timestamp(f"{YOUTH_CARE_DATA_FROM}-01"))
+    pre = int(min(wanted, _month_index(start) - _month_index(data_from)))
     if pre <= 0:
         raise AnalysisInputError(f"pilot {pilot_id!r}: no pre-period months in the published data")
     wstart = (start.to_period("M") - pre).to_timestamp()

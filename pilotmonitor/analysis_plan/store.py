@@ -29,6 +29,7 @@ import duckdb
 import pandas as pd
 
 from pilotmonitor import atomic_write
+from pilotmonitor.code_fingerprint import code_fingerprint
 from pilotmonitor.pilots import Pilot
 
 from .spec import PROVENANCE_SCHEMA, RESULT_COLUMNS, RESULT_SCHEMA, effective_plan, plan_hash
@@ -103,19 +104,23 @@ def reusable_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot],
     stored = conn.execute(f"select * from {SCHEMA}.{TABLE}").df()
     if stored.empty:
         return None, "no stored estimates"
-    code = code_version()
     wanted = {
-        "input_hash": {inputs.content_hash()}, "code_version": {code}, "package_versions": {package_versions()},
+        "input_hash": {inputs.content_hash()}, "package_versions": {package_versions()},
         "run_id": set(stored["run_id"].iloc[:1]),
     }
     for column, values in wanted.items():
         if set(stored[column].dropna().unique().tolist()) != values:
             return None, f"{column} changed"
-    if code.endswith("+dirty"):
-        return None, "uncommitted code changes"
+    now = code_fingerprint()
+    if now is None:
+        return None, "uncommitted code changes (or no git checkout)"
+    # a commit touching only docs, tests or dbt computes the same numbers from the same inputs
+    stored_code = set(stored["code_version"].dropna().unique().tolist())
+    if len(stored_code) != 1 or code_fingerprint(stored_code.pop()) != now:
+        return None, "analysis code changed"
     if set(zip(stored["pilot_id"], stored["plan_hash"])) != {(p.id, plan_hash(p)) for p in pilots}:
         return None, "pilots or plans changed"
-    return stored[list(COLUMN_TYPES)], f"run {stored['run_id'].iloc[0]}: inputs, plans, code and packages unchanged"
+    return stored[list(COLUMN_TYPES)], f"run {stored['run_id'].iloc[0]}: inputs, plans, analysis code and packages unchanged"
 
 
 def _create_or_migrate(conn: duckdb.DuckDBPyConnection, table: str) -> None:

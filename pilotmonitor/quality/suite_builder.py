@@ -15,6 +15,7 @@ import csv
 import json
 from pathlib import Path
 
+from pilotmonitor.school_types import codes as school_type_codes
 from pilotmonitor.settings import REPO_ROOT
 
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
@@ -232,7 +233,7 @@ def suites() -> dict[str, dict]:
     s["duo_schools"] = [
         columns("duo_schools"), E("expect_column_values_to_match_regex", "error", "School id is not BRIN + vestiging.", column="school_id", regex=SCHOOL),
         unique(["school_id"], "A school site appears twice in the DUO registry file."),
-        in_set("school_type", ["BAO", "SBO", "SO", "VSO", "SO/VSO"], "warning", "Unknown school type."),
+        in_set("school_type", list(school_type_codes()), "warning", "Unknown school type (seed school_types)."),
         in_set("cluster", [1, 2, 3, 4], "warning", "Cluster outside 1-4."),
         E("expect_column_values_to_match_regex", "error", "Municipality code is not GM + four digits.", column="municipality_code", regex="^GM[0-9]{4}$"),
     ]

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
+from pilotmonitor.pilots import YOUTH_CARE_DATA_FROM
+
 from .content import Effect, ReportContent
 from .texts import OUTCOME_NAMES, T, UNITS, euros, month, number, p_value, percent
 
@@ -71,6 +75,7 @@ def limit_lines(c: ReportContent, lang: str) -> list[str]:
     if c.design_mde_ratio is not None and math.isfinite(c.design_mde_ratio):
         lines.append(t["limit_design_mde"].format(mde=percent(100 * (1 - c.design_mde_ratio), lang, signed=False)))
     lines.append(t["limit_interim"] if c.lang_independent_status == "interim" else t["limit_final"])
+    lines.append(t["limit_youth_care_data"].format(data_from=month(pd.Timestamp(f"{YOUTH_CARE_DATA_FROM}-01"), lang), window_start=month(c.sample.window_start, lang)))
     if c.closures is not None and c.closures.estimable and c.closures.ratio is not None:
         lines.append(t["limit_closures"].format(value=f"{percent(c.closures.pct, lang)} ({percent(c.closures.pct_low, lang)} .. {percent(c.closures.pct_high, lang)})"))
     else:

@@ -4,7 +4,9 @@ new data should not redraw charts and reprint PDFs (about 3 s per pilot, most of
 The key of a report is a hash of everything it is made from: the pilot's rows of
 ``results.effect_estimates`` (with their provenance), the content of the published tables
 and the publication's state, the delivery totals it quotes, the disclosure rules, the
-synthetic label, whether PDFs are wanted, the committed code and the package versions.
+synthetic label, whether PDFs are wanted, the committed code that writes reports
+(`pilotmonitor.code_fingerprint`: a commit touching only docs or tests keeps reports) and
+the package versions.
 It is written beside the report (``report_key.json``) after a complete build; a report is
 reused only when its key matches and every file it listed is still there. Code that is
 not a clean git commit is never trusted.
@@ -14,13 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import duckdb
 
 from pilotmonitor import atomic_write
-from pilotmonitor.analysis_plan.store import PACKAGES, code_version, package_versions
+from pilotmonitor.analysis_plan.store import PACKAGES, package_versions
+from pilotmonitor.code_fingerprint import code_fingerprint
 from pilotmonitor.disclosure import DisclosureRules
 from pilotmonitor.publication.gate import publication_state, published_fingerprint
 
@@ -32,11 +34,11 @@ _PACKAGES = (*PACKAGES, "matplotlib", "jinja2", "acro")
 
 def shared_inputs(conn: duckdb.DuckDBPyConnection, synthetic: bool, pdf: bool, rules: DisclosureRules) -> dict | None:
     """What every pilot's report is made from besides its own estimates, read once per
-    run; None when no report may be reused: code that is not a clean git commit
-    (uncommitted changes, or no checkout, where templates could change under the same
-    package version)."""
-    code = code_version()
-    if not re.fullmatch(r"[0-9a-f]{40}", code):
+    run; None when no report may be reused: code that is not committed (uncommitted
+    changes, or no checkout, where templates could change under the same package
+    version)."""
+    code = code_fingerprint()
+    if code is None:
         return None
     return {"published": published_fingerprint(conn), "publication_state": publication_state(conn).summary(),
             "deliveries": delivery_totals(conn), "rules": repr(rules), "synthetic": synthetic, "pdf": pdf,

@@ -4,9 +4,12 @@ Written to ``<data>/ground_truth/`` (never inside the landing area):
 - ``scenario.json``: seed, scale, as-of date, pilots, planted effects, calendar shock,
   definitions and row counts;
 - ``school_month.csv``: per school and month the directly countable truth (pupil-months,
-  referrals, absence hours, thuiszitters, dropouts, net declared cost; referrals and cost
+  referrals, absence hours, thuiszitters, dropouts, early school leavers (vsv), referrals
+  to special education with their exposure, net declared cost; referrals and cost
   also per kind of care, ``referrals_<kind>`` and ``net_declared_cost_cents_<kind>``);
-- ``pupils.csv``: one row per pupil without any identifier (pupil_id is internal);
+- ``pupils.csv``: one row per enrolment spell without any identifier (pupil_id is
+  internal; ``referred_from`` links a special school's arrival to the regular school's
+  spell of the same person, ``early_exit`` names dropout, vsv or special_education_referral);
 - ``survey_truth.csv``: the true latent school climate per school and survey year;
 - ``deliveries.csv`` and ``planted_defects.csv``: every file written and every bad
   record planted, with how the pipeline is expected to handle it.
@@ -23,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pilotmonitor.kinds_of_care import kind_by_category, kinds
+from pilotmonitor.school_types import school_types
 from pilotmonitor.synth.population import Population
 from pilotmonitor.synth.scenario import Scenario
 
@@ -31,9 +35,12 @@ DEFINITIONS = {
     "referral": "a requested product of a youth-care request (JW315) for a pupil (a request for two products is two referrals), counted in the month of its request date at the school where the pupil was enrolled",
     "thuiszitter_spell": "20 or more consecutive open school days of full-day unauthorised absence (4+ weeks) while enrolled",
     "dropout": "leaving the school without a new enrolment (destination 'Geen onderwijs'), counted in the month of leaving",
+    "vsv": "early school leaving: leaving a secondary school (VO, PRO, VSO) for no education before a start qualification (under 23; destination 'Geen onderwijs'), counted in the month of leaving; every vsv is also a dropout",
+    "special_education_referral": "a pupil of a regular school (BAO, VO, PRO) leaving for special education (SBO, SO, VSO; destination the special type), counted at the sending school in the month of leaving; the same person enrols at a special school in a later month (pupils.csv referred_from) unless the scenario has no such school or the as-of date comes first",
+    "regular_education_pupil_months": "pupil-months at a regular school (BAO, VO, PRO): the exposure of special_education_referrals",
     "net_declared_cost_cents": "debit minus credit of valid JW323 lines by month of service, for pupil-months at the school",
     "treated": "the month starts inside the pilot period of the school's pilot (planned end inclusive)",
-    "planted_effects": "ratios multiply monthly rates (referrals, dropout hazard, thuiszitter hazard, unauthorised absence episodes, care volume per trajectory) in treated months; shifts add to the latent climate (1-5) and satisfaction (1-10); referral_kind_ratio multiplies one kind of care's referral rate on top of referral_rate_ratio (planted_referral_ratio_by_kind gives the product per kind)",
+    "planted_effects": "ratios multiply monthly rates (referrals, dropout hazard, early school leaving hazard (vsv_ratio), hazard of a referral to special education (special_education_referral_ratio), thuiszitter hazard, unauthorised absence episodes, care volume per trajectory) in treated months; shifts add to the latent climate (1-5) and satisfaction (1-10); referral_kind_ratio multiplies one kind of care's referral rate on top of referral_rate_ratio (planted_referral_ratio_by_kind gives the product per kind)",
     "kind_of_care": "jeugdzorg (general youth care), youth_mental_health (jeugd-GGZ incl. child psychiatry) or intensive_with_stay (verblijf), from the JZ020 product category by the seed dbt_project/seeds/codes/ijw_product_categories.csv",
     "planted_defects": "bad records are added as extra rows or messages; the clean records alone make up the world and this truth",
 }
@@ -69,20 +76,32 @@ def build_truth(population: Population, referrals: pd.DataFrame, trajectories: p
     spell_days = absence[absence.reason == "Langdurig verzuim"]
     thuiszitter = spell_days.drop_duplicates(["pupil_id", "month"]).groupby(["school_index", "month"]).size().rename("thuiszitter_pupils")
     spell_starts = spells.assign(month=spells.start_date.dt.to_period("M").dt.to_timestamp(), school_index=pupils.school_index.to_numpy()[spells.pupil_id]).groupby(["school_index", "month"]).size().rename("thuiszitter_spell_starts")
-    dropouts = pupils[pupils.dropout].assign(month=lambda f: f.enrol_end.dt.to_period("M").dt.to_timestamp()).groupby(["school_index", "month"]).size().rename("dropouts")
+    exit_month = pupils.enrol_end.dt.to_period("M").dt.to_timestamp()
+    dropouts = pupils[pupils.dropout].assign(month=exit_month).groupby(["school_index", "month"]).size().rename("dropouts")
+    vsv = pupils[pupils.early_exit.eq("vsv")].assign(month=exit_month).groupby(["school_index", "month"]).size().rename("vsv")
+    special_referrals = (pupils[pupils.early_exit.eq("special_education_referral")].assign(month=exit_month)
+                         .groupby(["school_index", "month"]).size().rename("special_education_referrals"))
+    regular = ~schools.type.map(lambda code: school_types()[code].is_special_education)
+    regular_months = (panel[regular.reindex(panel.school_index).to_numpy()].groupby(["school_index", "month"]).size()
+                      .rename("regular_education_pupil_months"))
 
     signed = np.where(declarations.debit_credit == "D", 1, -1) * declarations.amount_cents
     cost = declarations.assign(net=signed, month=declarations.service_month, kind=declarations.product_category.map(kind_by_category()))
-    cost = cost.groupby(key + ["kind"]).net.sum().reset_index()
-    cost = cost.merge(panel[key + ["school_index"]], on=key, how="inner")
+    # Care follows the person, not the enrolment: a pupil referred to special education keeps
+    # the sender's trajectories, declared in the months at the receiving school.
+    person = np.where(pupils.referred_from.to_numpy() >= 0, pupils.referred_from.to_numpy(), pupils.pupil_id.to_numpy())
+    cost = cost.assign(person=person[cost.pupil_id.to_numpy()]).groupby(["person", "month", "kind"]).net.sum().reset_index()
+    cost = cost.merge(panel[key + ["school_index"]].assign(person=person[panel.pupil_id.to_numpy()]).drop(columns="pupil_id"), on=["person", "month"], how="inner")
     cost_sm = cost.groupby(["school_index", "month"]).net.sum().rename("net_declared_cost_cents")
     cost_by_kind = [cost[cost.kind == kind].groupby(["school_index", "month"]).net.sum().rename(f"net_declared_cost_cents_{kind}") for kind in kind_names]
 
     truth = base.set_index(["school_index", "month"])
-    for series in [referral_counts, allocated, unauthorised, authorised, thuiszitter, spell_starts, dropouts, cost_sm, *referrals_by_kind, *cost_by_kind]:
+    for series in [referral_counts, allocated, unauthorised, authorised, thuiszitter, spell_starts, dropouts, vsv, special_referrals, regular_months,
+                   cost_sm, *referrals_by_kind, *cost_by_kind]:
         truth = truth.join(series, how="left")
     truth = truth.fillna(0).reset_index()
-    count_columns = ["referrals", "allocated_requests", "thuiszitter_pupils", "thuiszitter_spell_starts", "dropouts", "net_declared_cost_cents",
+    count_columns = ["referrals", "allocated_requests", "thuiszitter_pupils", "thuiszitter_spell_starts", "dropouts", "vsv", "special_education_referrals",
+                     "regular_education_pupil_months", "net_declared_cost_cents",
                      *(series.name for series in [*referrals_by_kind, *cost_by_kind])]
     truth[count_columns] = truth[count_columns].astype(np.int64)
     truth.insert(0, "school_id", schools.school_id.to_numpy()[truth.school_index])
@@ -98,6 +117,8 @@ def build_truth(population: Population, referrals: pd.DataFrame, trajectories: p
             "enrol_end": pupils.enrol_end.dt.strftime("%Y-%m-%d"),
             "destination": pupils.destination,
             "dropout": pupils.dropout,
+            "early_exit": pupils.early_exit,  # dropout, vsv, special_education_referral or empty
+            "referred_from": np.where(pupils.referred_from >= 0, pupils.referred_from + pupil_offset, -1),
             "identifier_kind": np.where(pupils.has_bsn, "bsn", "onderwijsnummer"),
             "sex": pupils.sex,
             "birth_month": pupils.birth_date.dt.strftime("%Y-%m"),

@@ -24,12 +24,12 @@ import numpy as np
 import yaml
 from pydantic import Field
 
+from pilotmonitor.school_types import codes as school_type_codes
 from pilotmonitor.synth.identities import BSN_PREFIXES, EDUCATION_PREFIXES
 from pilotmonitor.synth.people import SHARE_WITHOUT_BSN
 from pilotmonitor.synth.region_ids import RegionIds
 from pilotmonitor.synth.scenario import PROVINCE_NAMES, MunicipalitySpec, ProviderSpec, Scenario, SchoolSpec, _Strict, load_scenario
 
-SCHOOL_TYPES = ("BAO", "SBO", "SO")
 LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # as in the demo's codes: I, O and Q (easily misread) left out
 # Pupils over the whole window per pupil enrolled at one time (stays of 4-8 years over
 # ten years, plus the pupils present at the start), with a margin: sizes the number ranges.
@@ -95,8 +95,9 @@ def load_pool_scenario(path: Path) -> Scenario:
             raise ValueError(f"{path.name}: province {province} has {len(own)} base municipalities, more than its target {target.municipalities}")
         municipalities.update(_municipalities(province, new_codes, target.pc4))
         places = new_codes  # the base municipalities keep the base scenario's schools
-        base_counts = {t: sum(1 for s in base.schools if s.type == t and base.municipalities[s.municipality].province == province) for t in SCHOOL_TYPES}
-        needed = {t: target.schools.get(t, 0) - base_counts[t] for t in SCHOOL_TYPES}
+        # A type without a target (the secondary types in national.yml) gets no pool schools.
+        base_counts = {t: sum(1 for s in base.schools if s.type == t and base.municipalities[s.municipality].province == province) for t in school_type_codes()}
+        needed = {t: target.schools[t] - base_counts[t] if t in target.schools else 0 for t in school_type_codes()}
         for school_type, n in needed.items():
             if n < 0:
                 raise ValueError(f"{path.name}: province {province} has more base {school_type} schools than its target")

@@ -3,7 +3,9 @@
 About 2% of pupils have no BSN known to the school and are registered with an
 onderwijsnummer; iJw messages require a BSN, so those pupils get no youth care in the
 synthetic world (a documented simplification). 85% live in their school's municipality,
-the rest in another municipality of the same province.
+the rest in another municipality of the same province. A pupil referred to special
+education (``referred_from``, see special_education) is the same person at the receiving
+school: the arrival gets the sender's identity, address included.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pilotmonitor.synth.scenario import Scenario
 
 SHARE_WITHOUT_BSN = 0.02
 SHARE_LIVING_ELSEWHERE = 0.15
+PERSON_COLUMNS = ["has_bsn", "bsn", "onderwijsnummer", "sex", "given_name", "surname_prefix", "surname", "parent_given_name", "parent_surname",
+                  "phone", "parent_phone", "residence_municipality", "postcode", "city", "street", "house_number"]
 
 
 def assign_identities(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario, rng: np.random.Generator, ids: RegionIds = WHOLE_WORLD) -> pd.DataFrame:
@@ -67,4 +71,17 @@ def assign_identities(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Sce
     out["city"] = [scenario.municipalities[c].town for c in residence]
     out["street"] = np.array(identities.STREETS)[rng.integers(0, len(identities.STREETS), n)]
     out["house_number"] = rng.integers(1, 200, n)
-    return out
+    return same_person_after_referral(out)
+
+
+def same_person_after_referral(pupils: pd.DataFrame) -> pd.DataFrame:
+    """Arrivals at a special school carry the identity of the spell they were referred from."""
+    if "referred_from" not in pupils:
+        return pupils
+    arrived = np.flatnonzero(pupils.referred_from.to_numpy() >= 0)
+    sender_rows = pupils.referred_from.to_numpy()[arrived]  # pupil_id is the row position
+    for column in PERSON_COLUMNS:
+        values = pupils[column].to_numpy().copy()
+        values[arrived] = values[sender_rows]
+        pupils[column] = values
+    return pupils

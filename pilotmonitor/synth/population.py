@@ -2,9 +2,14 @@
 
 Per school: the pupils present at the start of the window (with time already spent),
 a yearly August intake and mid-year entries. Each pupil stays a planned number of school
-years and then leaves regularly on 31 July to a destination by school type. Dropout
-(leaving without a new school, destination "Geen onderwijs") is a monthly hazard that
-the pilot lowers; it truncates the spell.
+years and then leaves regularly on 31 July to a destination by school type (primary
+schools up to the summer a pupil turns 13, secondary schools from about 12 to 18).
+
+Three early exits truncate a spell, each a monthly hazard that a pilot can lower (see
+``EARLY_EXITS``): dropout from primary schools and early school leaving without a start
+qualification (VSV) from secondary schools, both to destination "Geen onderwijs", and a
+referral to special education from a regular school (BAO, VO, PRO): the same pupil
+leaves for a special school (SBO, SO, VSO; ``special_education``) and enrols there.
 
 A pupil-month is a calendar month in which the pupil was enrolled on at least one day.
 """
@@ -16,17 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pilotmonitor.synth import special_education
+from pilotmonitor.synth.stays import DROPOUT_DESTINATION, ENTRY_AGE, REGULAR_DESTINATIONS, cap_at_leaving_age
 from pilotmonitor.synth.calendar import SchoolCalendar
 from pilotmonitor.synth.scenario import Scenario
 
-REGULAR_DESTINATIONS = {
-    "BAO": ["VO", "VO", "VO", "SBO", "Verhuizing"],
-    "SBO": ["VO", "VO", "VSO", "SO", "BAO", "Verhuizing"],
-    "SO": ["VSO", "VSO", "VSO", "VO", "Verhuizing"],
-}
-ENTRY_AGE = {"BAO": (4, 4), "SBO": (7, 10), "SO": (4, 9)}
-DROPOUT_DESTINATION = "Geen onderwijs"
-LEAVING_AGE = 13
 
 
 @dataclass(frozen=True)
@@ -104,10 +103,7 @@ def _spells_for_school(school: pd.Series, scenario: Scenario, calendar: SchoolCa
     age_low, age_high = ENTRY_AGE[school.type]
     entry_age_days = rng.integers(age_low * 365, age_high * 365 + 365, size=len(spells))
     spells["birth_date"] = (spells.enrol_start - pd.to_timedelta(entry_age_days, unit="D")).dt.normalize()
-    # Primary (special) education ends in the summer of the year a pupil turns 13.
-    leave_by = pd.to_datetime((spells.birth_date.dt.year + LEAVING_AGE).astype(str) + "-07-31")
-    first_summer = pd.to_datetime((school_year_of_start + 1).astype(str) + "-07-31")
-    spells["planned_end"] = spells.planned_end.where(spells.planned_end <= leave_by, np.maximum(leave_by, first_summer))
+    spells["planned_end"] = cap_at_leaving_age(spells.planned_end, spells.enrol_start, spells.birth_date, school.type)
     spells["school_index"] = school.school_index
     return spells
 
@@ -117,13 +113,23 @@ def simulate_population(scenario: Scenario, schools: pd.DataFrame, calendar: Sch
         [_spells_for_school(row, scenario, calendar, scale, rng) for row in schools.itertuples(index=False)],
         ignore_index=True,
     )
-    first, last_day = calendar.months[0], calendar.days.date.iloc[-1]
+    first = calendar.months[0]
     # Keep spells that overlap the window.
     spells = spells[spells.planned_end >= first].reset_index(drop=True)
     spells["pupil_id"] = np.arange(len(spells), dtype=np.int64)
     spells["frailty"] = rng.gamma(scenario.pupil_frailty_shape, 1 / scenario.pupil_frailty_shape, size=len(spells))
+    spells["referred_from"] = np.int64(-1)
+    spells, panel = _with_early_exits(spells, scenario, schools, calendar, rng)
+    arrivals = special_education.arrivals(spells, schools, scenario, calendar, rng)
+    if len(arrivals):
+        arrivals, arrival_panel = _with_early_exits(arrivals, scenario, schools, calendar, rng)
+        spells = pd.concat([spells, arrivals], ignore_index=True)
+        panel = pd.concat([panel, arrival_panel], ignore_index=True)
+    return Population(schools=schools, pupils=spells, panel=panel)
 
-    # Panel over the planned spell, clipped to the window.
+
+def _panel(spells: pd.DataFrame, schools: pd.DataFrame, calendar: SchoolCalendar) -> tuple[pd.DataFrame, np.ndarray]:
+    """Pupil-months over the planned spells (clipped to the window) and each spell's last month."""
     m_start = np.maximum(calendar.month_index(spells.enrol_start), 0)
     m_end = np.minimum(calendar.month_index(spells.planned_end), calendar.n_months - 1)
     lengths = np.maximum(m_end - m_start + 1, 0)
@@ -147,31 +153,63 @@ def simulate_population(scenario: Scenario, schools: pd.DataFrame, calendar: Sch
         & (panel.month.to_numpy() <= pilot_end)
     )
     panel["pilot_id"] = school_rows.pilot_id.to_numpy()
+    return panel, m_end
 
-    # Dropout: monthly hazard, reduced while treated; the first event ends the spell.
-    base = schools.type.map({k: v.dropout_hazard for k, v in scenario.baseline.items()}).to_numpy()[panel.school_index]
-    ratio = np.ones(len(panel))
-    for pilot_id, effect in scenario.effects.items():
-        ratio[(panel.pilot_id == pilot_id).to_numpy() & panel.treated.to_numpy()] = effect.dropout_ratio
-    enrolled_start = spells.enrol_start.to_numpy()[panel.pupil_id]
-    eligible = (panel.month_index.to_numpy() < m_end[panel.pupil_id]) & (panel.month.to_numpy() >= enrolled_start)
-    event = eligible & (rng.random(len(panel)) < base * ratio * panel.frailty.to_numpy())
+
+# Early exits: (kind, baseline hazard field, planted-effect ratio field). The first event
+# ends the spell; a school type has a hazard for some of them only (see TypeBaseline).
+EARLY_EXITS = [
+    ("dropout", "dropout_hazard", "dropout_ratio"),
+    ("vsv", "vsv_hazard", "vsv_ratio"),
+    ("special_education_referral", "special_education_referral_rate", "special_education_referral_ratio"),
+]
+NO_EXIT = ""
+
+
+def _with_early_exits(spells: pd.DataFrame, scenario: Scenario, schools: pd.DataFrame, calendar: SchoolCalendar, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Draw the early exits (monthly hazards x pupil frailty x planted ratio while treated),
+    truncate the panel at the first one and close the spells: exit date, destination."""
+    spells = spells.reset_index(drop=True)
+    panel, m_end = _panel(spells, schools, calendar)
+    position = pd.Series(np.arange(len(spells)), index=spells.pupil_id.to_numpy())
+    row_of = position.reindex(panel.pupil_id).to_numpy()
+    types = schools.type.to_numpy()[panel.school_index.to_numpy()]
+    treated = panel.treated.to_numpy()
+    hazards = np.zeros((len(panel), len(EARLY_EXITS)))
+    for k, (_kind, base_field, ratio_field) in enumerate(EARLY_EXITS):
+        base = pd.Series(types).map({t: getattr(b, base_field) for t, b in scenario.baseline.items()}).to_numpy(dtype=float)
+        ratio = np.ones(len(panel))
+        for pilot_id, effect in scenario.effects.items():
+            ratio[(panel.pilot_id == pilot_id).to_numpy() & treated] = getattr(effect, ratio_field)
+        hazards[:, k] = base * ratio * panel.frailty.to_numpy()
+    total = hazards.sum(axis=1)
+    enrolled_start = spells.enrol_start.to_numpy()[row_of]
+    eligible = (panel.month_index.to_numpy() < m_end[row_of]) & (panel.month.to_numpy() >= enrolled_start)
+    draw = rng.random(len(panel))
+    event = eligible & (draw < total)
+    # Which exit: the draw's place within the stacked hazards.
+    kind_index = (draw[:, None] >= np.cumsum(hazards, axis=1)).sum(axis=1).clip(max=len(EARLY_EXITS) - 1)
     no_event = np.iinfo(np.int32).max
-    event_month = pd.Series(np.where(event, panel.month_index, no_event)).groupby(panel.pupil_id.to_numpy()).min()
-    dropout_month = event_month.reindex(spells.pupil_id, fill_value=no_event).to_numpy()
-    panel = panel[panel.month_index.to_numpy() <= dropout_month[panel.pupil_id]].reset_index(drop=True)
+    event_month = pd.Series(np.where(event, panel.month_index, no_event)).groupby(row_of).min().reindex(np.arange(len(spells)), fill_value=no_event).to_numpy()
+    first_rows = np.flatnonzero(event & (panel.month_index.to_numpy() == event_month[row_of]))
+    exit_kind = np.full(len(spells), NO_EXIT, dtype=object)
+    exit_kind[row_of[first_rows]] = np.array([kind for kind, _, _ in EARLY_EXITS], dtype=object)[kind_index[first_rows]]
+    panel = panel[panel.month_index.to_numpy() <= event_month[row_of]].reset_index(drop=True)
 
-    spells["dropout"] = dropout_month != no_event
-    month_start = calendar.months[np.where(spells.dropout, dropout_month, 0)]
+    early = exit_kind != NO_EXIT
+    month_start = calendar.months[np.where(early, event_month, 0)]
     day_offset = pd.to_timedelta(rng.integers(0, 28, size=len(spells)), unit="D")
-    dropout_date = pd.Series(month_start + day_offset, index=spells.index)
-    dropout_date = dropout_date.where(dropout_date > spells.enrol_start, spells.enrol_start + pd.Timedelta(days=1))
-    spells["dropout_date"] = dropout_date.where(spells.dropout)
+    exit_date = pd.Series(month_start + day_offset, index=spells.index)
+    exit_date = exit_date.where(exit_date > spells.enrol_start, spells.enrol_start + pd.Timedelta(days=1))
+    last_day = calendar.days.date.iloc[-1]
+    spells["early_exit"] = exit_kind
+    # Dropout and early school leaving both leave education: both are dropouts (schooluitval).
+    spells["dropout"] = np.isin(exit_kind, ["dropout", "vsv"])
     # Close spells at the as-of date: an enrolment still running has no end date.
     spells["enrol_end"] = spells.planned_end.where(spells.planned_end <= last_day)
-    spells.loc[spells.dropout, "enrol_end"] = spells.loc[spells.dropout, "dropout_date"]
+    spells.loc[early, "enrol_end"] = exit_date[early]
     spells.loc[spells.dropout, "destination"] = DROPOUT_DESTINATION
+    referred = exit_kind == "special_education_referral"
+    spells.loc[referred, "destination"] = special_education.receiving_types(int(referred.sum()), spells.school_index[referred], schools, rng)
     spells.loc[spells.enrol_end.isna(), "destination"] = None
-    spells = spells.drop(columns=["planned_end", "dropout_date"])
-    return Population(schools=schools, pupils=spells, panel=panel)
-
+    return spells.drop(columns=["planned_end"]), panel

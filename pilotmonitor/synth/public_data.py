@@ -18,10 +18,8 @@ import pandas as pd
 
 from pilotmonitor.synth.care import PRODUCTS
 from pilotmonitor.synth.delivery_log import DeliveryLog
+from pilotmonitor.school_types import label_nl
 from pilotmonitor.synth.scenario import PROVINCE_NAMES, Scenario
-
-SCHOOL_TYPE_LABEL = {"BAO": "Basisonderwijs", "SBO": "Speciaal basisonderwijs", "SO": "Speciaal onderwijs"}
-
 
 def write_duo_registry(schools: pd.DataFrame, scenario: Scenario, landing_dir: Path, log: DeliveryLog, delivered: pd.Timestamp) -> None:
     frame = pd.DataFrame(
@@ -33,7 +31,7 @@ def write_duo_registry(schools: pd.DataFrame, scenario: Scenario, landing_dir: P
             "PLAATSNAAM": [scenario.municipalities[m].town.upper() for m in schools.municipality],
             "GEMEENTENUMMER": schools.municipality.str[2:],
             "GEMEENTENAAM": [scenario.municipalities[m].name for m in schools.municipality],
-            "SOORT PO": schools.type.map(SCHOOL_TYPE_LABEL),
+            "SOORT PO": schools.type.map(label_nl),
             "CLUSTER": schools.cluster.map(lambda c: "" if pd.isna(c) else str(int(c))),
         }
     )

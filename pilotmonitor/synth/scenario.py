@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pilotmonitor.kinds_of_care import kinds
 from pilotmonitor.pilots import Pilot
+from pilotmonitor.school_types import code_pattern, school_types
 
 # The twelve provinces: the short codes the scenarios use and the names DUO publishes.
 PROVINCE_NAMES = {
@@ -44,7 +45,7 @@ class SchoolSpec(_Strict):
     brin: str = Field(pattern=r"^[0-9]{2}[A-Z]{2}$")
     vestiging: str = Field(default="00", pattern=r"^[0-9]{2}$")
     name: str
-    type: str = Field(pattern=r"^(BAO|SBO|SO)$")
+    type: str = Field(pattern=code_pattern())  # seed school_types
     cluster: int | None = None
     municipality: str
     size: int = Field(gt=0)
@@ -61,6 +62,12 @@ class TypeBaseline(_Strict):
     unauthorised_episodes: float
     authorised_episodes: float
     stay_years: tuple[int, int]
+    # Secondary types (sector VO): leaving without a start qualification (VSV, early school
+    # leaving) is their monthly hazard of leaving to no education; their dropout_hazard is 0.
+    vsv_hazard: float = Field(default=0.0, ge=0)
+    # Regular types (BAO, VO, PRO): monthly hazard of a move to special education (SBO, SO,
+    # VSO) of the same pupil.
+    special_education_referral_rate: float = Field(default=0.0, ge=0)
 
 
 class Closures(_Strict):
@@ -77,6 +84,8 @@ class PlantedEffect(_Strict):
     climate_shift: float = 0.0
     satisfaction_shift: float = 0.0
     pre_trend_per_year: float = 0.0
+    vsv_ratio: float = 1.0  # early school leaving hazard (secondary schools)
+    special_education_referral_ratio: float = 1.0  # hazard of a move to special education (regular schools)
     # Ratio per kind of care (pilotmonitor.kinds_of_care) on top of referral_rate_ratio:
     # {youth_mental_health: 0.5} halves the treated months' rate of youth mental health
     # referrals and leaves the other kinds at referral_rate_ratio.
@@ -146,6 +155,16 @@ class Scenario(_Strict):
                 raise ValueError(f"school {school.brin}: unknown municipality {school.municipality}")
             if school.type not in self.baseline:
                 raise ValueError(f"school {school.brin}: no baseline for type {school.type}")
+        types = school_types()
+        for code, baseline in self.baseline.items():
+            if code not in types:
+                raise ValueError(f"baseline for unknown school type {code}")
+            if types[code].sector == "VO" and baseline.dropout_hazard > 0:
+                raise ValueError(f"baseline {code}: a secondary school's leaving without a new school is early school leaving (vsv_hazard), not dropout_hazard")
+            if types[code].sector == "PO" and baseline.vsv_hazard > 0:
+                raise ValueError(f"baseline {code}: vsv_hazard applies to secondary schools only")
+            if types[code].is_special_education and baseline.special_education_referral_rate > 0:
+                raise ValueError(f"baseline {code}: special_education_referral_rate applies to regular schools only")
         ids = [school.school_id for school in self.schools]
         if len(ids) != len(set(ids)):
             raise ValueError("duplicate school ids in scenario")

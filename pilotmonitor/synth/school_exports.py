@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pilotmonitor.school_types import school_types, special_codes
 from pilotmonitor.synth import identities
 from pilotmonitor.synth.delivery_log import DeliveryLog
 from pilotmonitor.synth.dialects import DIALECTS, Dialect
@@ -65,19 +66,25 @@ DIALECT_SHARES = [0.45, 0.35, 0.20]  # of the export dialects (DIALECTS order) a
 # symbiose arrangement): a secondary enrolment (neveninschrijving) in that school's
 # exports. Their pupil-months, absence and exits stay with the main school.
 SYMBIOSE_SHARE = 0.03
-SPECIAL_TYPES = ("SO", "SBO")
+SPECIAL_TYPES = special_codes()
 MAIN, SECONDARY = "Hoofdinschrijving", "Neveninschrijving"
 
 
 def _symbiose_enrolments(pupils: pd.DataFrame, schools: pd.DataFrame, as_of: pd.Timestamp, rng: np.random.Generator) -> pd.DataFrame:
-    """Secondary enrolments: pupil rows hosted by a regular school of the same municipality
-    (school_index), for four to ten months inside the pupil's main enrolment."""
-    regular = schools[schools.type.eq("BAO")]
+    """Secondary enrolments: pupil rows hosted by a regular school of the same sector (primary
+    or secondary) and, where there is one, the same municipality (school_index), for four to
+    ten months inside the pupil's main enrolment."""
+    types = school_types()
+    sector = schools.type.map(lambda code: types[code].sector)
+    regular = schools[~schools.type.isin(SPECIAL_TYPES)].assign(sector=sector)
     special = schools.school_index[schools.type.isin(SPECIAL_TYPES)]
     candidates = pupils[pupils.school_index.isin(special)]
     chosen = candidates[rng.random(len(candidates)) < SYMBIOSE_SHARE].copy()
-    municipality = schools.set_index("school_index").municipality
-    hosts = [regular.school_index[regular.municipality.eq(municipality[i])].tolist() or regular.school_index.tolist() for i in chosen.school_index]
+    by_index = schools.set_index("school_index").assign(sector=sector.to_numpy())
+    hosts = []
+    for i in chosen.school_index:
+        same_sector = regular[regular.sector.eq(by_index.sector[i])]
+        hosts.append(same_sector.school_index[same_sector.municipality.eq(by_index.municipality[i])].tolist() or same_sector.school_index.tolist())
     keep = np.array([bool(h) for h in hosts], dtype=bool)
     chosen, hosts = chosen[keep], [h for h in hosts if h]
     chosen["school_index"] = [h[int(rng.integers(0, len(h)))] for h in hosts]
@@ -125,10 +132,18 @@ def _delivery_date(year: int, as_of: pd.Timestamp, rng: np.random.Generator) -> 
     return as_of + pd.Timedelta(days=int(rng.integers(3, 7)))
 
 
+# Class labels: primary groups 1-8 (SO: "SO-5"); secondary school years (leerjaar) 1-6 with
+# the form's prefix as the administration systems show it.
+GROUP_PREFIX = {"SO": "SO-", "PRO": "PrO-", "VSO": "VSO-"}
+
+
 def _group(birth_date: pd.Series, year: int, school_type: str) -> np.ndarray:
     age = year - birth_date.dt.year - (birth_date.dt.month > 9)
-    group = np.clip(age.to_numpy() - 3, 1, 8)
-    return np.char.add("SO-", group.astype(str)) if school_type == "SO" else group.astype(str)
+    if school_types()[school_type].sector == "VO":
+        group = np.clip(age.to_numpy() - 11, 1, 6)
+    else:
+        group = np.clip(age.to_numpy() - 3, 1, 8)
+    return np.char.add(GROUP_PREFIX.get(school_type, ""), group.astype(str))
 
 
 def build_exports(pupils: pd.DataFrame, absence: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario, first_month: pd.Timestamp, rng: np.random.Generator) -> list[ExportFile]:

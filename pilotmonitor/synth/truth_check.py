@@ -23,6 +23,8 @@ COUNTS = {
     "thuiszitter_pupils": "thuiszitter_pupils",
     "thuiszitter_spell_starts": "thuiszitter_spell_starts",
     "dropouts": "dropouts",
+    "special_education_referrals": "special_education_referrals",
+    "regular_education_pupil_months": "regular_education_pupil_months",
     "net_declared_cost_cents": "declared_cost_cents",
     "treated": "is_treated",
     # per kind of care (pilotmonitor.kinds_of_care)

@@ -69,6 +69,8 @@ def simulate(seed=3, irr=PLANTED_IRR, n_treated=3, n_comparison=5, first="2019-0
                 "declared_cost_cents": int(rng.gamma(2, pm * 5000)),
             })
     sm = with_kinds_of_care(pd.DataFrame(rows), seed)
+    # referrals to special education: a stream of its own, so the other draws stay as they were
+    sm["special_education_referrals"] = np.random.default_rng([seed, 16]).poisson(sm["pupil_months"].to_numpy() * 0.001)
     asg = pd.DataFrame({"pilot_id": pilot_id, "school_id": treated + comparison,
                         "role": ["treated"] * n_treated + ["comparison"] * n_comparison})
     pil = pd.DataFrame({"pilot_id": [pilot_id], "start_date": [start_ts.date()],

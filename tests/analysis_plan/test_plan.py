@@ -180,13 +180,14 @@ def test_stored_estimates_are_reused_only_when_nothing_they_depend_on_changed(tm
     from pilotmonitor.analysis_plan import reusable_estimates, store
     from pilotmonitor.analysis_plan.sample import read_published
 
-    monkeypatch.setattr(store, "code_version", lambda: "c0ffee")
+    trees = {"HEAD": "tree-1", "c0ffee" * 6 + "c0ff": "tree-1"}   # the stored commit has the same analysis code
+    monkeypatch.setattr(store, "code_fingerprint", lambda commit="HEAD": trees.get(commit))
     path = tmp_path / "w.duckdb"
     write_published(path, simulate())
     with duckdb.connect(str(path)) as conn:
         inputs = read_published(conn)
         assert reusable_estimates(conn, [make_pilot()], inputs)[0] is None      # nothing stored yet
-        write_effect_estimates(conn, table.assign(code_version="c0ffee"))
+        write_effect_estimates(conn, table.assign(code_version="c0ffee" * 6 + "c0ff"))
         reused, why = reusable_estimates(conn, [make_pilot()], inputs)
         assert reused is not None and "unchanged" in why
         pd.testing.assert_frame_equal(result_numbers(reused.drop(columns="code_version")),
@@ -196,8 +197,10 @@ def test_stored_estimates_are_reused_only_when_nothing_they_depend_on_changed(tm
         changed = read_published(conn).__class__(*(f.iloc[:-1] if i == 0 else f for i, f in
                                                     enumerate(read_published(conn).__dict__.values())))
         assert reusable_estimates(conn, [make_pilot()], changed)[1] == "input_hash changed"
-        monkeypatch.setattr(store, "code_version", lambda: "c0ffee+dirty")
-        assert reusable_estimates(conn, [make_pilot()], inputs)[1] == "code_version changed"
+        trees["HEAD"] = "tree-2"
+        assert reusable_estimates(conn, [make_pilot()], inputs)[1] == "analysis code changed"
+        trees["HEAD"] = None   # uncommitted changes in the analysis code
+        assert reusable_estimates(conn, [make_pilot()], inputs)[1].startswith("uncommitted code changes")
 
 
 def test_the_sample_has_the_rate_of_every_registered_outcome(published_db):
@@ -235,3 +238,20 @@ def test_kinds_of_care_as_secondary_outcomes(published_db):
     for outcome in kinds[:2]:  # the small kind (8%) is too noisy to pin down here
         assert fam.loc[outcome, "ci_lower"] < PLANTED_IRR < fam.loc[outcome, "ci_upper"], fam.loc[outcome]
     assert fam.loc["youth_care_cost_youth_mental_health_per_pupil", "scale"] == "difference"
+
+
+def test_the_window_never_starts_before_youth_care_is_in_ijw_messages(tmp_path):
+    """Data from 2012 (Hoogeveen's programme year): the pre-period stops at January 2015,
+    when youth care entered the iJw messages (YOUTH_CARE_DATA_FROM), even when asked for more."""
+    from pilotmonitor.pilots import YOUTH_CARE_DATA_FROM
+
+    path = tmp_path / "early.duckdb"
+    write_published(path, simulate(first="2012-05-01", last="2022-12-01", start="2016-01-01"))
+    with duckdb.connect(str(path), read_only=True) as conn:
+        inputs = read_published(conn)
+        s = build_sample(inputs, "test-pilot")
+        longer = build_sample(inputs, "test-pilot", pre_months=120)
+    assert YOUTH_CARE_DATA_FROM == "2015-01"
+    assert (s.pre_months, s.window_start) == (12, pd.Timestamp("2015-01-01"))
+    assert (longer.pre_months, longer.window_start) == (12, pd.Timestamp("2015-01-01"))
+    assert s.panel["month"].min() == pd.Timestamp("2015-01-01")

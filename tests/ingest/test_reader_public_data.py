@@ -179,13 +179,15 @@ def test_duo_schools_codes_are_checked(tmp_path):
         [
             "Groningen;9WA;00;Foute brin;X;1895;Oldambt;Basisonderwijs;",  # 4
             "Groningen;99WD;1A;Foute vestiging;X;1895;Oldambt;Basisonderwijs;",  # 5
-            "Groningen;99WE;00;Vo-school;X;1895;Oldambt;Voortgezet onderwijs;",  # 6 unknown label
+            "Groningen;99WE;00;Mbo-school;X;1895;Oldambt;Middelbaar beroepsonderwijs;",  # 6 unknown label
             "Groningen;99WF;00;Cluster acht;X;1895;Oldambt;Speciaal onderwijs;8",  # 7
             "Groningen;99WG;00;Geen gemeente;X;;Oldambt;Basisonderwijs;",  # 8
             "Groningen;99WH;0;Nul kwijt;X;14;Groningen;speciaal  BASISONDERWIJS;",  # 9 fine: 00, GM0014, SBO
             "Groningen;99WJ;99WJ01;Volledige code;X;GM0014;Groningen;SO;2",  # 10 fine
             "Groningen;99WK;00;Gemeente tekst;X;Groningen;Groningen;Basisonderwijs;",  # 11
             "Groningen;99WL;00;Geen soort;X;0014;Groningen;;",  # 12
+            "Drenthe;99HV;00;Vo-school;X;0118;Hoogeveen;Voortgezet onderwijs;",  # 13 fine: VO (seed school_types)
+            "Drenthe;99HP;00;Pro-school;X;0118;Hoogeveen;Praktijkonderwijs;",  # 14 fine: PRO
         ]
     )
     path, delivery = land(tmp_path, SCHOOLS_NAME, text)
@@ -193,10 +195,11 @@ def test_duo_schools_codes_are_checked(tmp_path):
 
     assert_valid(result, "duo_schools")
     assert reasons(result) == {"4": "invalid_code", "5": "invalid_code", "6": "invalid_code", "7": "invalid_code", "8": "missing_field", "11": "invalid_code", "12": "missing_field"}
-    assert "Voortgezet onderwijs" in result.quarantine.set_index("row_locator").loc["6", "reason"]
+    assert "Middelbaar beroepsonderwijs" in result.quarantine.set_index("row_locator").loc["6", "reason"]
     table = result.tables["duo_schools"].set_index("row_locator")
     assert table.loc["9", ["school_id", "municipality_code", "school_type"]].tolist() == ["99WH00", "GM0014", "SBO"]
     assert table.loc["10", ["school_id", "vestiging", "school_type", "cluster"]].tolist() == ["99WJ01", "01", "SO", 2]
+    assert table.loc[["13", "14"], "school_type"].tolist() == ["VO", "PRO"]
 
 
 def test_duo_schools_duplicates(tmp_path):

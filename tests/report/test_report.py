@@ -192,3 +192,13 @@ def test_kinds_of_care_are_reported_in_words_and_pass_disclosure_control(reports
                     if lang == "en":
                         shown = "Before the pilot:" in blocks[cost.label[lang]]
                         assert shown == (checked is not None and checked["cells_suppressed"] == 0), (pilot, kind, checked)
+
+
+def test_the_report_says_youth_care_data_start_in_2015_and_names_special_education(reports):
+    """The window never starts before the decentralisation (YOUTH_CARE_DATA_FROM), said in
+    both languages; Hoogeveen's referrals to special education are reported in words."""
+    nl = (reports / "hoogeveen-positief-opgroeien" / "report.nl.html").read_text(encoding="utf-8")
+    en = (reports / "hoogeveen-positief-opgroeien" / "report.en.html").read_text(encoding="utf-8")
+    assert "decentralisatie van 1 januari 2015" in nl and "niet vóór jan 2015" in nl
+    assert "decentralisation of 1 January 2015" in en and "no earlier than Jan 2015" in en
+    assert "verwijzingen naar speciaal onderwijs" in nl and "referrals to special education" in en

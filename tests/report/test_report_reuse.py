@@ -19,7 +19,7 @@ PILOTS = ["groningen-cluster3", "winschoten-sbo"]
 def warehouse(demo_data_dir, tmp_path, monkeypatch):
     copy = tmp_path / "warehouse.duckdb"
     shutil.copy(demo_data_dir / "warehouse" / "pilotmonitor.duckdb", copy)
-    monkeypatch.setattr(reuse, "code_version", lambda: "0123abc" * 5 + "01234")  # a clean commit, whatever the checkout
+    monkeypatch.setattr(reuse, "code_fingerprint", lambda: "tree-a,tree-b")  # committed code, whatever the checkout
     conn = duckdb.connect(str(copy))
     yield conn
     conn.close()
@@ -60,10 +60,16 @@ def test_changed_published_data_rebuilds_every_report(warehouse, tmp_path):
 def test_uncommitted_code_is_never_trusted(warehouse, tmp_path, monkeypatch):
     out = tmp_path / "reports"
     _build(warehouse, out)
-    for untrusted in ("0123abc" * 5 + "01234+dirty", "pilotmonitor 0.1.0"):  # uncommitted changes; no git checkout
-        monkeypatch.setattr(reuse, "code_version", lambda: untrusted)
-        assert not any(f.reused for f in _build(warehouse, out).values())
-        assert not (out / "winschoten-sbo" / reuse.KEY_FILE).exists()
+    monkeypatch.setattr(reuse, "code_fingerprint", lambda: None)  # uncommitted changes, or no git checkout
+    assert not any(f.reused for f in _build(warehouse, out).values())
+    assert not (out / "winschoten-sbo" / reuse.KEY_FILE).exists()
+
+
+def test_changed_report_code_rebuilds_every_report(warehouse, tmp_path, monkeypatch):
+    out = tmp_path / "reports"
+    _build(warehouse, out)
+    monkeypatch.setattr(reuse, "code_fingerprint", lambda: "tree-a,tree-c")
+    assert not any(f.reused for f in _build(warehouse, out).values())
 
 
 def test_a_forced_rebuild_leaves_a_report_the_next_run_keeps(warehouse, tmp_path):

@@ -239,8 +239,10 @@ def ijw_members(landing: Path, deliveries: pd.DataFrame) -> dict[str, list[tuple
 def clean_enrolments(school_tables: dict[str, SchoolTable], planted: pd.DataFrame) -> dict[str, dict[str, object]]:
     """BSN -> the child's record from the clean enrolment rows of every export.
 
-    Keys: school (sender), enrol_start, enrol_end (latest exit date seen, None while
-    enrolled), surname, prefix, given name, street, house number, postcode, city.
+    Keys: spells (school (sender) -> enrol_start, enrol_end: latest exit date seen, None
+    while enrolled; a child referred to special education has two schools, one after the
+    other), surname, prefix, given name, street, house number, postcode, city (the same
+    at every school).
     """
     bad = planted_row_numbers(planted)
     children: dict[str, dict[str, object]] = {}
@@ -255,22 +257,23 @@ def clean_enrolments(school_tables: dict[str, SchoolTable], planted: pd.DataFram
             if number in skip or not bsn or text(row[kind]) == "Neveninschrijving":  # a symbiose school is not the child's school
                 continue
             end = parse_export_date(row[c["datum_uitschrijving"]])
-            record = children.setdefault(
-                bsn,
-                {
-                    "school": table.sender,
-                    "enrol_start": parse_export_date(row[c["datum_inschrijving"]]),
-                    "enrol_end": None,
-                    "surname": text(row[c["achternaam"]]),
-                    "prefix": text(row[c["tussenvoegsel"]]),
-                    "given_name": text(row[c["roepnaam"]]),
-                    "street": text(row[c["straat"]]),
-                    "house_number": text(row[c["huisnummer"]]),
-                    "postcode": text(row[c["postcode"]]).replace(" ", ""),
-                    "city": text(row[c["woonplaats"]]),
-                },
-            )
-            assert record["school"] == table.sender, f"BSN {bsn} enrolled at two schools ({record['school']}, {table.sender})"
-            if end is not None and (record["enrol_end"] is None or end > record["enrol_end"]):
-                record["enrol_end"] = end
+            identity = {
+                "surname": text(row[c["achternaam"]]),
+                "prefix": text(row[c["tussenvoegsel"]]),
+                "given_name": text(row[c["roepnaam"]]),
+                "street": text(row[c["straat"]]),
+                "house_number": text(row[c["huisnummer"]]),
+                "postcode": text(row[c["postcode"]]).replace(" ", ""),
+                "city": text(row[c["woonplaats"]]),
+            }
+            record = children.setdefault(bsn, {**identity, "spells": {}})
+            if record["spells"] and table.sender not in record["spells"]:  # the same child at a second school
+                assert (record["surname"], record["given_name"]) == (identity["surname"], identity["given_name"]), f"BSN {bsn}: another child at {table.sender}"
+            spell = record["spells"].setdefault(table.sender, {"enrol_start": parse_export_date(row[c["datum_inschrijving"]]), "enrol_end": None})
+            if end is not None and (spell["enrol_end"] is None or end > spell["enrol_end"]):
+                spell["enrol_end"] = end
+    for bsn, record in children.items():  # two schools only one after the other
+        spells = sorted(record["spells"].values(), key=lambda s: s["enrol_start"])
+        for before, after in zip(spells, spells[1:]):
+            assert before["enrol_end"] is not None and before["enrol_end"] < after["enrol_start"], f"BSN {bsn} enrolled at two schools at once"
     return children

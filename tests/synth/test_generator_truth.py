@@ -15,6 +15,7 @@ import yaml
 from lxml import etree
 
 from pilotmonitor.kinds_of_care import kind_by_category, kinds
+from pilotmonitor.school_types import school_types
 from tests.synth.conftest import IJW_BASIS_NS, PILOTS_DIR, SchoolTable, demo_scenario, parse_export_date, planted_message_names, planted_row_numbers, text
 
 NS = {"ijw": IJW_BASIS_NS}
@@ -40,9 +41,12 @@ def school_of(clean_enrolments: dict[str, dict], window: tuple[pd.Period, pd.Per
         child = clean_enrolments.get(bsn)
         if child is None:
             return None
-        start = pd.Period(child["enrol_start"], "M")
-        end = pd.Period(child["enrol_end"], "M") if child["enrol_end"] else last
-        return child["school"] if start <= pd.Period(month, "M") <= end else None
+        for school, spell in child["spells"].items():
+            start = pd.Period(spell["enrol_start"], "M")
+            end = pd.Period(spell["enrol_end"], "M") if spell["enrol_end"] else last
+            if start <= pd.Period(month, "M") <= end:
+                return school
+        return None
 
     return lookup
 
@@ -219,10 +223,14 @@ def test_scenario_json_row_counts_match_the_truth_tables(truth_dir: Path, school
         assert {k: planted_effects[pilot_id][k] for k in effect} == effect
 
 
-def test_pupils_leave_primary_education_by_fourteen(pupils_truth: pd.DataFrame) -> None:
+def test_pupils_leave_primary_education_by_fourteen_and_secondary_by_twenty_one(pupils_truth: pd.DataFrame) -> None:
     as_of = pd.Timestamp(demo_scenario()["as_of"])
+    sector = pupils_truth.school_id.map({f"{s['brin']}00": school_types()[s["type"]].sector for s in demo_scenario()["schools"]})
     last_day = pd.to_datetime(pupils_truth.enrol_end).fillna(as_of)
     born = pd.to_datetime(pupils_truth.birth_month + "-01")
     age = (last_day - born).dt.days / 365.25
-    too_old = pupils_truth.assign(age=age.round(1))[age > 14.1]
-    assert too_old.empty, f"{len(too_old)} of {len(pupils_truth)} pupils older than 14 while enrolled:\n{too_old.head().to_string()}"
+    oldest = sector.map({"PO": 14.1, "VO": 21.1})
+    too_old = pupils_truth.assign(age=age.round(1))[age > oldest]
+    assert too_old.empty, f"{len(too_old)} of {len(pupils_truth)} pupils older than 14 (primary) or 21 (secondary) while enrolled:\n{too_old.head().to_string()}"
+    first_day = pd.to_datetime(pupils_truth.enrol_start)
+    assert ((first_day - born).dt.days / 365.25)[sector.eq("VO")].min() >= 11.5, "secondary pupils enter at about 12"

@@ -20,7 +20,8 @@ from tests.synth.conftest import demo_scenario, trimmed_scenario, write_scenario
 from tests.synth.test_generator_effects import MAX_LOG_DEVIATION
 
 PILOT = "hoogeveen-positief-opgroeien"
-COMPARISON = ["99PA", "99PB", "99PC", "99PD"]
+HOOGEVEEN = [f"99H{letter}" for letter in "ABCDEFGHJKV"]  # its ten primary schools and the VO school
+COMPARISON = ["99PA", "99PB", "99PC", "99PD", "99DA", "99DB", "99DC"]  # BAO and VO in Drenthe
 KINDS = ["jeugdzorg", "youth_mental_health", "intensive_with_stay"]
 
 
@@ -66,12 +67,13 @@ def hoogeveen_world(tmp_path_factory):
     """Hoogeveen's schools and four comparison schools, two years either side of the
     start, a raised referral rate and no heterogeneity: enough referrals of each kind for
     a DiD per kind within about three standard errors (as test_generator_effects)."""
-    scenario = trimmed_scenario(["99HA", "99HB", "99HC", "99HD", *COMPARISON], first_month="2018-08", as_of=dt.date(2022, 7, 31),
+    scenario = trimmed_scenario([*HOOGEVEEN, *COMPARISON], first_month="2018-08", as_of=dt.date(2022, 7, 31),
                                 pupil_frailty_shape=1000.0, school_heterogeneity_sd=0.0, defects={})
     scenario["effects"] = {PILOT: demo_scenario()["effects"][PILOT]}
     for baseline in scenario["baseline"].values():
         baseline.update(unauthorised_episodes=0.02, authorised_episodes=0.05, thuiszitter_hazard=0.0)
     scenario["baseline"]["BAO"]["referral_rate"] = 0.3
+    scenario["baseline"]["VO"]["referral_rate"] = 0.3
     directory = tmp_path_factory.mktemp("hoogeveen-kinds")
     scenario_path, pilots_dir = write_scenario(directory, scenario, [PILOT])
     result = generate(directory / "data", scenario_path, pilots_dir, scale=1.0, seed=20261123)

@@ -20,6 +20,8 @@ select
     duo.vestiging,
     duo.school_name,
     duo.school_type,
+    school_kinds.school_sector,
+    school_kinds.is_special_education,
     duo.cluster,
     duo.municipality_code,
     duo.municipality_name,
@@ -31,4 +33,5 @@ select
     membership.pilot_id is not null as is_pilot_school
 from {{ ref('stg_duo__schools') }} as duo
 left join {{ ref('provinces') }} as provinces on provinces.name = duo.province_name
+left join {{ ref('int_school_kinds') }} as school_kinds on school_kinds.school_id = duo.school_id
 left join membership on membership.school_id = duo.school_id

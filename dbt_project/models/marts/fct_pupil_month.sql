@@ -74,6 +74,15 @@ early_leavers as (
     select distinct pupil_pseudonym, leave_month as month, school_id
     from {{ ref('int_early_school_leavers') }}
     where source_status in ('both', 'school_only')
+),
+
+special_education_referrals as (
+    select distinct pupil_pseudonym, exit_month as month, school_id
+    from {{ ref('int_special_education_referrals') }}
+),
+
+school_kinds as (
+    select school_id, is_special_education from {{ ref('int_school_kinds') }}
 )
 
 select
@@ -113,6 +122,9 @@ select
     exits.school_id is not null as is_exit,
     coalesce(exits.dropout, 0) = 1 as is_dropout,
     early_leavers.pupil_pseudonym is not null as is_early_school_leaver,
+    -- exposure of referral to special education: a month at a regular school (BAO, VO, PRO)
+    coalesce(not school_kinds.is_special_education, false) as is_regular_education,
+    special_education_referrals.school_id is not null as is_special_education_referral,
     {{ lineage_columns() }}
 from panel
 inner join {{ ref('int_pupil_month_exposure') }} as exposure
@@ -125,3 +137,8 @@ left join referrals on referrals.pupil_pseudonym = panel.pupil_pseudonym and ref
 left join costs on costs.pupil_pseudonym = panel.pupil_pseudonym and costs.month = panel.month
 left join exits on exits.pupil_pseudonym = panel.pupil_pseudonym and exits.month = panel.month and exits.school_id = panel.school_id
 left join early_leavers on early_leavers.pupil_pseudonym = panel.pupil_pseudonym and early_leavers.month = panel.month and early_leavers.school_id = panel.school_id
+left join special_education_referrals
+    on special_education_referrals.pupil_pseudonym = panel.pupil_pseudonym
+    and special_education_referrals.month = panel.month
+    and special_education_referrals.school_id = panel.school_id
+left join school_kinds on school_kinds.school_id = panel.school_id

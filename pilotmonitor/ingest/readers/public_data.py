@@ -55,20 +55,18 @@ from pilotmonitor.ingest.bounded import file_problem
 from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, empty_quarantine, quarantine_rows, scrub
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.limits import current_limits
+from pilotmonitor.school_types import school_types
 
 __all__ = ["read_product_list", "read_duo_schools", "read_duo_pupil_counts", "read_duo_vsv", "read_cbs_youth_care", "SCHOOL_TYPES"]
 
-# "SOORT PO" labels (normalised: lower case, single spaces) -> school type code. The
-# synthetic publisher writes the long labels; the short forms and the codes themselves
-# are accepted too, since they are unambiguous.
+# "SOORT PO" labels (normalised: lower case, single spaces) -> school type code, from the
+# seed school_types (pilotmonitor.school_types). The synthetic publisher writes the long
+# Dutch labels; the codes themselves are accepted too, and "bo" (DUO's short form of
+# basisonderwijs), since they are unambiguous.
 SCHOOL_TYPES = {
-    "basisonderwijs": "BAO",
+    **{row.label_nl.lower(): code for code, row in school_types().items()},
+    **{code.lower(): code for code in school_types()},
     "bo": "BAO",
-    "bao": "BAO",
-    "speciaal basisonderwijs": "SBO",
-    "sbo": "SBO",
-    "speciaal onderwijs": "SO",
-    "so": "SO",
 }
 CLUSTERS = range(1, 5)  # the four REC clusters of special education
 MAX_AGE = 30
@@ -385,7 +383,7 @@ def read_duo_schools(path: Path, delivery: Delivery | None = None) -> ReadResult
     Required columns BRIN NUMMER, VESTIGINGSNUMMER, GEMEENTENUMMER, SOORT PO; optional
     VESTIGINGSNAAM, GEMEENTENAAM, PROVINCIE, CLUSTER (all others, such as addresses and
     PLAATSNAAM, are not read). school_id = BRIN + vestiging ("99WA00");
-    municipality_code = "GM" + four digits; school_type BAO/SBO/SO from the SOORT PO label
+    municipality_code = "GM" + four digits; school_type (seed school_types: BAO, SBO, SO, VO, PRO, VSO) from the SOORT PO label
     (SCHOOL_TYPES; an unknown label is quarantined); cluster 1-4 or empty. The key is
     school_id.
     """
@@ -397,7 +395,7 @@ def read_duo_schools(path: Path, delivery: Delivery | None = None) -> ReadResult
     checks.reject(~number.str.match(r"^[0-9]{1,4}$"), "invalid_code", _said("GEMEENTENUMMER ", frame.municipality_number, " is not a municipality number"))
     checks.require(frame.school_type, "SOORT PO")
     school_type = frame.school_type.map(lambda label: SCHOOL_TYPES.get(" ".join(label.split()).lower()))
-    checks.reject(school_type.isna(), "invalid_code", _said("SOORT PO ", frame.school_type, " is not a known school type (Basisonderwijs, Speciaal basisonderwijs, Speciaal onderwijs)"))
+    checks.reject(school_type.isna(), "invalid_code", _said("SOORT PO ", frame.school_type, " is not a known school type (" + ", ".join(row.label_nl for row in school_types().values()) + ")"))
     cluster = _int_column(frame.cluster)
     checks.reject(frame.cluster.ne("") & ~cluster.isin(list(CLUSTERS)), "invalid_code", _said("CLUSTER ", frame.cluster, " is not 1-4"))
     data = {
