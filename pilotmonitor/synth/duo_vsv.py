@@ -24,10 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from pilotmonitor.school_types import school_types
 from pilotmonitor.synth.delivery_log import DeliveryLog
 from pilotmonitor.synth.scenario import Scenario
 
-VSV_SCHOOL_TYPES = ("VO", "PRO", "VSO")  # the school types DUO's VSV figures cover
+VSV_SCHOOL_TYPES = tuple(code for code, kind in school_types().items() if kind.sector == "VO")  # secondary: what DUO's VSV figures cover
 SCHOOL_COLUMNS = ["JAAR", "BRIN NUMMER", "VESTIGINGSNUMMER", "VESTIGINGSNAAM", "GEMEENTENUMMER", "GEMEENTENAAM", "ONDERWIJSTYPE", "AANTAL DEELNEMERS", "AANTAL VSV ERS"]
 MUNICIPALITY_COLUMNS = ["JAAR", "GEMEENTENUMMER", "GEMEENTENAAM", "AANTAL DEELNEMERS", "AANTAL VSV ERS"]
 

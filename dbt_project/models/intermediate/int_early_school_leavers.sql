@@ -1,7 +1,7 @@
 -- Early school leavers (voortijdig schoolverlaters, VSV): pupils who left education
 -- without a startkwalificatie aged {{ var('vsv_min_age') }} to {{ var('vsv_max_age') }}, from two sources:
 -- - school records: an exit to no education (int_school_exits.is_dropout) from a
---   secondary school ({{ var('vsv_school_types') | join(', ') }}); the pupil administrations
+--   secondary school (sector VO of the seed school_types: VO, PRO, VSO); the pupil administrations
 --   deliver no diplomas, and a diploma giving a startkwalificatie ends a spell with a
 --   destination in education or work, never as a dropout;
 -- - the leerplicht/RMC register: registrations of early school leavers.
@@ -16,10 +16,11 @@ with exits as (
         schools.municipality_code
     from {{ ref('int_school_exits') }} as exits
     inner join {{ ref('stg_duo__schools') }} as schools on schools.school_id = exits.school_id
+    inner join {{ ref('int_school_kinds') }} as kinds on kinds.school_id = exits.school_id
     inner join {{ ref('int_enrolment_spells') }} as spells
         on spells.pupil_pseudonym = exits.pupil_pseudonym and spells.school_id = exits.school_id and spells.enrol_start = exits.enrol_start
     where exits.is_dropout
-      and schools.school_type in ('{{ var("vsv_school_types") | join("', '") }}')
+      and kinds.school_sector = 'VO'
       and {{ months_between('spells.birth_month', month_start('exits.enrol_end')) }} between 12 * {{ var('vsv_min_age') }} and 12 * {{ var('vsv_max_age') }} + 11
 ),
 
