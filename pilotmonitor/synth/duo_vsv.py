@@ -50,14 +50,16 @@ def vsv_events(leavers: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def vsv_population(pupils: pd.DataFrame, schools: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Pupils enrolled on 1 October of each year at a covered school, per school and residence."""
+def vsv_population(pupils: pd.DataFrame, schools: pd.DataFrame, first_month: pd.Timestamp, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Pupils enrolled on 1 October of each year of the scenario's window at a covered
+    school, per school and residence."""
     school = schools.set_index("school_index")
     covered = pupils[pd.Series(school.type.to_numpy()[pupils.school_index.to_numpy()], index=pupils.index).isin(VSV_SCHOOL_TYPES)]
     parts = []
-    first = covered.enrol_start.min() if len(covered) else as_of
-    for year in range(first.year, as_of.year + 1):
+    for year in range(first_month.year, as_of.year + 1):
         count_date = pd.Timestamp(f"{year}-10-01")
+        if count_date < first_month:
+            continue
         if count_date > as_of:
             break
         present = covered[(covered.enrol_start <= count_date) & (covered.enrol_end.fillna(pd.Timestamp.max) >= count_date)]

@@ -237,7 +237,7 @@ def _generate_region(scenario: Scenario, pilots: list[Pilot], scale: float, rng:
     registry = schools[["brin", "vestiging", "name", "type", "cluster", "municipality", "province"]].astype({"cluster": "float64"})
     return RegionOutput(region_name or scenario.name, region_name is not None, registry, log.files, log.defects,
                         duo_counts, cbs_rows, responses, row_counts, register_truth,
-                        duo_vsv.vsv_events(leerplicht.early_school_leavers(pupils), schools), duo_vsv.vsv_population(pupils, schools, pd.Timestamp(scenario.as_of)))
+                        duo_vsv.vsv_events(leerplicht.early_school_leavers(pupils), schools), duo_vsv.vsv_population(pupils, schools, calendar.months[0], pd.Timestamp(scenario.as_of)))
 
 
 def _write_school_exports(exports: list[school_exports.ExportFile], scenario: Scenario, landing: Path, log: DeliveryLog, rng: np.random.Generator) -> None:

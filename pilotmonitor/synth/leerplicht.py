@@ -207,10 +207,13 @@ def _plant_defects(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame
     picks.iloc[2, picks.columns.get_loc("date")] = f"31-04-{pd.Timestamp(picks.date.iloc[2]).year}"
     picks.iloc[3, picks.columns.get_loc("kind")] = "Schoolverzuim onbekend"
     out = rows.assign(planted=None).astype({"date": object})
-    for _, extra in picks.iterrows():
-        at = int(rng.integers(0, len(out) + 1))
-        out = pd.concat([out.iloc[:at], extra.to_frame().T, out.iloc[at:]], ignore_index=True)
-    return out
+    at = np.sort(rng.integers(0, len(out) + 1, size=len(picks)))  # insertion points, in file order
+    pieces, start = [], 0
+    for position, (_, extra) in zip(at, picks.iterrows()):
+        pieces += [out.iloc[start:position], extra.to_frame().T]
+        start = position
+    pieces.append(out.iloc[start:])
+    return pd.concat([p for p in pieces if len(p)], ignore_index=True)
 
 
 def write_register_exports(rows: pd.DataFrame, municipalities: list[str], first_month: pd.Timestamp, as_of: pd.Timestamp, landing: Path, log: DeliveryLog,
