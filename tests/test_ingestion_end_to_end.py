@@ -18,6 +18,7 @@ PLANTED_TO_REASONS = {
     "missing_field": {"missing_identifier", "missing_field", "invalid_date"},
     "duplicate_row": {"duplicate_row"},
     "unknown_product_code": {"unknown_product_code"},
+    "unknown_kind": {"invalid_code"},
 }
 
 

@@ -26,7 +26,9 @@ def _write(tmp_path: Path, docs: dict[str, dict]) -> Path:
 
 def test_shipped_registry_loads_with_the_pilots_of_the_domain_brief():
     pilots = {p.id: p for p in load_registry(PILOTS_DIR)}
-    assert set(pilots) == {"winschoten-sbo", "groningen-cluster3", "hoogeveen-positief-opgroeien", "alkmaar-soos"}
+    assert set(pilots) == {"winschoten-sbo", "groningen-cluster3", "hoogeveen-positief-opgroeien", "alkmaar-soos", "groningen-vo-wijteam"}
+    assert [s.school_id for s in pilots["groningen-vo-wijteam"].schools] == ["99YA00", "99YB00", "99YC00"]
+    assert pilots["groningen-vo-wijteam"].planned_end is None
     assert [s.name for s in pilots["winschoten-sbo"].schools] == ["Bladergroenschool", "Delta", "Meentschool"]
     assert pilots["winschoten-sbo"].municipality.code == "GM1895"
 

@@ -102,9 +102,18 @@ OUTCOMES: dict[str, Outcome] = {o.name: o for o in (
             description="new youth-care referrals (first iJw allocation of a trajectory) per 100 pupil-months"),
     Outcome("dropout", "count", rate="dropouts_per_100", count="dropouts", numerator="dropouts",
             numerator_scale=1.0, unit="per100",
-            label={"nl": "voortijdig schoolverlaten", "en": "early school leaving"},
+            label={"nl": "schooluitval", "en": "dropout (schooluitval)"},
             better="lower", default_estimator="twfe_poisson",
             description="pupils leaving school without transferring, per 100 pupil-months"),
+    # Early school leaving without a startkwalificatie (VSV): the school-based events of
+    # int_early_school_leavers (exits to no education from VO, PrO, VSO aged 12-22),
+    # counted at the school left; the leerplicht/RMC register is their second source
+    # (fct_vsv_duo_crosscheck, and DUO's figures). Exposure: all pupil-months of the school.
+    Outcome("early_school_leaving", "count", rate="early_school_leaving_per_100", count="early_school_leavers",
+            numerator="early_school_leavers", numerator_scale=1.0, unit="per100",
+            label={"nl": "voortijdig schoolverlaten zonder startkwalificatie (vsv)", "en": "early school leaving without a start qualification"},
+            better="lower", default_estimator="twfe_poisson",
+            description="pupils leaving a secondary school (VO, PrO, VSO) for no education before a startkwalificatie, per 100 pupil-months"),
     Outcome("thuiszitter_spells", "count", rate="thuiszitter_spells_per_100", count="thuiszitter_spell_starts",
             numerator="thuiszitter_spell_starts", numerator_scale=1.0, unit="per100",
             label={"nl": "nieuwe thuiszitperiodes", "en": "new spells of pupils sitting at home"},

@@ -111,6 +111,30 @@ def reasons_html(status: Status) -> list[str]:
     return out
 
 
+def thuiszitters_html(status: Status) -> list[str]:
+    """Thuiszitters from two sources: how far the school records and the leerplicht register agree."""
+    agreement = status.thuiszitters
+    if agreement is None or agreement.years.empty:
+        return []
+    t = agreement.totals
+    out = ["<h2>Thuiszitters: school records and leerplicht register</h2>",
+           "<p>Thuiszitter spells found in the school absence records against the thuiszitters the municipalities register "
+           "(the same pupil with overlapping dates counts as both). Disagreement is a quality signal, not an error: ask the "
+           "municipality or the school which one is incomplete.</p>",
+           table_html(["spells (all years)", "school records", "register", "both", "school only", "register only"],
+                      [["total", f"{t['spells_school']:,}", f"{t['spells_register']:,}", f"{t['spells_both']:,}", f"{t['spells_school_only']:,}", f"{t['spells_register_only']:,}"]],
+                      numeric={1, 2, 3, 4, 5})]
+    flagged = agreement.disagreements
+    if flagged.empty:
+        out.append('<p class="fresh">No municipality and school year disagrees beyond the threshold.</p>')
+        return out
+    rows = [[_e(r.municipality_code), f"{r.school_year}-{r.school_year + 1}", f"{r.spells_school:,}", f"{r.spells_register:,}", f"{r.spells_both:,}",
+             f"{r.spells_school_only:,}", f"{r.spells_register_only:,}", f'<span class="missing">{r.agreement_share:.0%}</span>'] for r in flagged.itertuples()]
+    out.append(f"<h3>{len(flagged):,} municipality-year(s) where the sources disagree</h3>")
+    out.append(table_html(["municipality", "school year", "school records", "register", "both", "school only", "register only", "agreement"], rows, numeric={2, 3, 4, 5, 6, 7}))
+    return out
+
+
 def checks_html(status: Status) -> list[str]:
     """Check totals per kind, the failed checks, and the checks not run (upstream blocked, or the run was interrupted)."""
     totals = status.check_totals()
@@ -180,6 +204,7 @@ def render_html(status: Status, page_dir: Path, gx_docs: Path | None = None, dbt
               f'<span class="missing">{_e(", ".join(s.missing_periods) or "-")}</span>'] for source, s in late]))
 
     out.extend(reasons_html(status))
+    out.extend(thuiszitters_html(status))
     out.extend(checks_html(status))
 
     out.append("<h2>Trends: rows loaded and quarantined per delivery month</h2><div class=\"charts\">")

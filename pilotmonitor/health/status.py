@@ -45,6 +45,7 @@ from pilotmonitor.health.freshness import SourceFreshness, all_freshness
 from pilotmonitor.health.interrupted import InterruptedRun
 from pilotmonitor.health.reasons import quarantine_reasons, validation_failures
 from pilotmonitor.health.register_flags import register_flags
+from pilotmonitor.health.source_agreement import ThuiszitterAgreement, thuiszitter_agreement
 
 __all__ = ["CheckResult", "Status", "SourceStatus", "checks_from_instance", "collect_status", "latest_check_results", "status_from_files"]
 
@@ -107,6 +108,7 @@ class Status:
     warnings: list[str] = field(default_factory=list)
     publication: str | None = None  # what analyses read now (schema published), and whether it is stale
     interrupted: InterruptedRun | None = None  # the latest run stopped before it finished
+    thuiszitters: ThuiszitterAgreement | None = None  # school records against the leerplicht register
 
     @property
     def ready(self) -> bool:
@@ -169,6 +171,10 @@ class Status:
             "failed_checks": [{"asset": c.asset, "check": c.check, "severity": c.severity, "outcome": c.outcome, "description": c.description} for c in self.failed_checks],
             "not_run_checks": [{"asset": c.asset, "check": c.check, "reason": c.not_run_reason} for c in self.not_run_checks],
             "sources": [s.to_dict() for s in self.sources],
+            "thuiszitter_sources": None if self.thuiszitters is None else {
+                "totals": self.thuiszitters.totals,
+                "disagreements": self.thuiszitters.disagreements.assign(has_register=lambda f: f.has_register.astype(bool), is_disagreement=lambda f: f.is_disagreement.astype(bool)).to_dict("records"),
+            },
         }
 
     def to_json(self) -> str:
@@ -372,7 +378,10 @@ def collect_status(
     publication = publication_state(conn)
     if publication.is_stale:
         warnings.append("published results are stale: " + publication.summary())
-    return Status(as_of, warehouse, synthetic, rows, checks, validation_table, trends(deliveries), blocking, warnings, publication.summary(), interrupted)
+    agreement = thuiszitter_agreement(conn)
+    if agreement is not None and (signal := agreement.warning()):
+        warnings.append(signal)
+    return Status(as_of, warehouse, synthetic, rows, checks, validation_table, trends(deliveries), blocking, warnings, publication.summary(), interrupted, agreement)
 
 
 def trends(deliveries: pd.DataFrame) -> pd.DataFrame:

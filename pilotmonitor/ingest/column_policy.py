@@ -68,6 +68,7 @@ COLUMNS: dict[str, str] = {
     "provider_agb": CODE, "municipality_code": CODE, "product_category": CODE, "product_code": CODE, "unit": CODE,
     "frequency": CODE, "referrer_type": CODE, "end_reason": CODE, "debit_credit": CODE, "pilot_id": CODE,
     "school_type": CODE, "province": CODE, "respondent_group": CODE,
+    "registration": CODE, "kind": CODE, "outcome": CODE, "level": CODE,
     # public names
     "school_name": PUBLIC_NAME, "municipality_name": PUBLIC_NAME, "description": PUBLIC_NAME,
     # dates
@@ -75,7 +76,7 @@ COLUMNS: dict[str, str] = {
     "requested_start": DATE, "requested_end": DATE, "allocation_date": DATE, "allocation_start": DATE,
     "allocation_end": DATE, "start_date": DATE, "end_date": DATE, "declaration_date": DATE, "period_start": DATE,
     "period_end": DATE, "product_period_start": DATE, "product_period_end": DATE, "count_date": DATE,
-    "response_date": DATE, "month": DATE,
+    "response_date": DATE, "month": DATE, "notification_date": DATE,
     # measures
     "hours": MEASURE, "volume": MEASURE, "budget_cents": MEASURE, "tariff_cents": MEASURE, "amount_cents": MEASURE,
     "age": MEASURE, "pupils": MEASURE, "year": MEASURE, "young_people_with_youth_care": MEASURE,
@@ -83,7 +84,7 @@ COLUMNS: dict[str, str] = {
     "group_sessions": MEASURE, "consultations_teachers": MEASURE, "consultations_providers": MEASURE,
     "fte": MEASURE, "cost_per_fte_eur": MEASURE, "other_costs_eur": MEASURE, "total_eur": MEASURE,
     "climate_1": MEASURE, "climate_2": MEASURE, "climate_3": MEASURE, "climate_4": MEASURE, "climate_5": MEASURE,
-    "satisfaction": MEASURE, "cluster": MEASURE,
+    "satisfaction": MEASURE, "cluster": MEASURE, "convenant_year": MEASURE, "participants": MEASURE, "early_leavers": MEASURE,
     # flags
     "authorised": FLAG, "pupils_below_five": FLAG,
 }

@@ -102,6 +102,20 @@ RAW_TABLES: dict[str, dict[str, str]] = {
     "pilot_costs": {
         "pilot_id": "VARCHAR", "year": "INTEGER", "fte": "DOUBLE", "cost_per_fte_eur": "DOUBLE", "other_costs_eur": "DOUBLE", "total_eur": "DOUBLE",
     },
+    "leerplicht_register": {  # the municipal leerplicht/RMC register, one row per registration
+        "pupil_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR",
+        "municipality_code": "VARCHAR", "school_id": "VARCHAR", "brin": "VARCHAR", "vestiging": "VARCHAR",
+        "birth_month": "DATE", "sex": "VARCHAR",
+        # absence_notification | exemption | thuiszitter | early_school_leaver, and its kind
+        # (relative, luxury, signal, absolute | 5a, 5b, 5c, 11 | long_relative, absolute | without_start_qualification)
+        "registration": "VARCHAR", "kind": "VARCHAR",
+        "notification_date": "DATE", "start_date": "DATE", "end_date": "DATE", "outcome": "VARCHAR", "reason": "VARCHAR",
+    },
+    "duo_vsv": {  # DUO open data: early school leavers per convenantjaar (1 Oct - 1 Oct), per site or municipality
+        "level": "VARCHAR", "school_id": "VARCHAR", "brin": "VARCHAR", "vestiging": "VARCHAR",
+        "municipality_code": "VARCHAR", "municipality_name": "VARCHAR", "convenant_year": "INTEGER", "school_type": "VARCHAR",
+        "participants": "INTEGER", "early_leavers": "INTEGER",
+    },
     "survey_responses": {
         "respondent_group": "VARCHAR", "respondent_id": "VARCHAR", "school_id": "VARCHAR", "response_date": "DATE",
         "climate_1": "INTEGER", "climate_2": "INTEGER", "climate_3": "INTEGER", "climate_4": "INTEGER", "climate_5": "INTEGER",

@@ -9,6 +9,8 @@ The file-name convention is the agreement with the senders (documented in the RE
     reference/productcodelijst_jeugd_<YYYYMMDD>.csv
     public/duo/duo_vestigingen_po_<YYYYMMDD>.csv
     public/duo/duo_leerlingen_po_leeftijd_<YYYY>_<YYYYMMDD>.csv
+    public/duo/duo_vsv_{vestigingen,gemeenten}_<YYYY>_<YYYYMMDD>.csv
+    leerplicht/GM<code>/GM<code>_leerplicht_<YYYY-YYYY>_<YYYYMMDD>.{csv,xlsx}
     public/cbs/<table>_TypedDataSet_<YYYYMMDD>.json
     pilots/<pilot>/<pilot>_activiteiten_<YYYY-YYYY>_<YYYYMMDD>.{csv,xlsx}
     pilots/<pilot>/<pilot>_kosten_<YYYYMMDD>.csv
@@ -40,6 +42,8 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("product_list", re.compile(rf"^reference/productcodelijst_(?P<sender>[a-z]+)_{DATE}{COPY}\.csv$", re.I)),
     ("duo_schools", re.compile(rf"^public/duo/duo_vestigingen_(?P<sender>po)_{DATE}{COPY}\.csv$", re.I)),
     ("duo_pupil_counts", re.compile(rf"^public/duo/duo_leerlingen_(?P<sender>po)_leeftijd_(?P<period>\d{{4}})_{DATE}{COPY}\.csv$", re.I)),
+    ("duo_vsv", re.compile(rf"^public/duo/duo_vsv_(?P<sender>vestigingen|gemeenten)_(?P<period>\d{{4}})_{DATE}{COPY}\.csv$", re.I)),
+    ("leerplicht_register", re.compile(rf"^leerplicht/(?P<dir>GM\d{{4}})/(?P<sender>GM\d{{4}})_leerplicht_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$", re.I)),
     ("cbs_youth_care", re.compile(rf"^public/cbs/(?P<sender>\d{{5}}NED)_TypedDataSet_{DATE}{COPY}\.json$", re.I)),
     ("pilot_activity", re.compile(rf"^pilots/(?P<dir>[a-z0-9-]+)/(?P<sender>[a-z0-9-]+)_activiteiten_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$", re.I)),
     ("pilot_costs", re.compile(rf"^pilots/(?P<dir>[a-z0-9-]+)/(?P<sender>[a-z0-9-]+)_kosten_{DATE}{COPY}\.csv$", re.I)),

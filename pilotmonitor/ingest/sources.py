@@ -47,6 +47,12 @@ def _school_absence(path: Path, delivery: Delivery, ctx: ReadContext) -> Iterato
     return iter_school_absence(path, delivery, ctx.pseudonymiser)
 
 
+def _leerplicht(path: Path, delivery: Delivery, ctx: ReadContext) -> Iterator[ReadResult]:
+    from pilotmonitor.ingest.readers.leerplicht import iter_leerplicht_register
+
+    return iter_leerplicht_register(path, delivery, ctx.pseudonymiser)
+
+
 def _ijw(path: Path, delivery: Delivery, ctx: ReadContext) -> Iterator[ReadResult]:
     from pilotmonitor.ingest.readers.ijw import iter_ijw_archive
 
@@ -91,9 +97,11 @@ SOURCES: list[Source] = [
     Source("product_list", ["product_list"], _public("read_product_list"), "the region's youth-care product list", cadence_days=366),
     Source("duo_schools", ["duo_schools"], _public("read_duo_schools"), "DUO school registry (sites)", cadence_days=366),
     Source("duo_pupil_counts", ["duo_pupil_counts"], _public("read_duo_pupil_counts"), "DUO pupils per site and age", cadence_days=366),
+    Source("duo_vsv", ["duo_vsv"], _public("read_duo_vsv"), "DUO early school leavers (VSV) per site and per municipality and convenantjaar", cadence_days=366),
     Source("cbs_youth_care", ["cbs_youth_care"], _public("read_cbs_youth_care"), "CBS StatLine youth care per municipality", cadence_days=366),
     Source("school_enrolments", ["school_enrolments"], _school_enrolments, "school pupil-administration enrolments", identifies_people=True, cadence_days=366),
     Source("school_absence", ["school_absence"], _school_absence, "school absence records", identifies_people=True, cadence_days=366),
+    Source("leerplicht_register", ["leerplicht_register"], _leerplicht, "municipal leerplicht/RMC register: absence notifications, exemptions, thuiszitters, early school leavers", identifies_people=True, cadence_days=366),
     Source("ijw_messages", IJW_TABLES, _ijw, "iJw 3.2 messages JW315/301/305/307/323 per municipality and month", identifies_people=True, depends_on=["product_list"], cadence_days=31),
     Source("ijw_extracts", IJW_TABLES, _ijw_extract, "municipal flat CSV extracts with the iJw fields (JW315/301/305/307/323 rows) per municipality and month", identifies_people=True, depends_on=["product_list"], cadence_days=31),
     Source("pilot_activity", ["pilot_activity"], _pilot("read_pilot_activity"), "youth support workers' activity log", cadence_days=366),

@@ -26,7 +26,7 @@ SOURCE_TABLES = {
     "ijw_extracts": ["ijw_requests", "ijw_allocations", "ijw_starts", "ijw_stops", "ijw_declaration_lines"],
     "product_list": ["product_list"], "duo_schools": ["duo_schools"], "duo_pupil_counts": ["duo_pupil_counts"],
     "cbs_youth_care": ["cbs_youth_care"], "pilot_activity": ["pilot_activity"], "pilot_costs": ["pilot_costs"],
-    "survey_responses": ["survey_responses"],
+    "survey_responses": ["survey_responses"], "leerplicht_register": ["leerplicht_register"], "duo_vsv": ["duo_vsv"],
 }
 
 
@@ -265,6 +265,33 @@ def suites() -> dict[str, dict]:
         *[between(c, 0, None, "error", f"{c.replace('_', ' ')} must not be negative.") for c in ["fte", "cost_per_fte_eur", "other_costs_eur", "total_eur"]],
         between("fte", 0, 20, "warning", "More than 20 FTE of youth support workers for one pilot: check the unit (hours instead of FTE?)."),
         unique(["pilot_id", "year"], "The same pilot and year appear twice in the cost file."),
+    ]
+    from pilotmonitor.ingest.readers.leerplicht import KINDS
+
+    s["leerplicht_register"] = [
+        columns("leerplicht_register"), not_null("pupil_pseudonym", what="pupil identifier"),
+        in_set("id_kind", IDKIND, "error", "Identifier kind is neither BSN nor onderwijsnummer."),
+        E("expect_column_values_to_match_regex", "error", "Municipality code is not GM + four digits.", column="municipality_code", regex="^GM[0-9]{4}$"),
+        E("expect_column_values_to_match_regex", "error", "School id is not BRIN + vestiging (e.g. 99AB00).", column="school_id", regex=SCHOOL),
+        in_set("registration", sorted(KINDS), "error", "Registration is not an absence notification, exemption, thuiszitter or early school leaver."),
+        in_set("kind", sorted({kind for kinds in KINDS.values() for kind in kinds.values()}), "error", "Kind of registration outside the known kinds (relatief/luxe/signaal/absoluut verzuim, vrijstelling 5a/5b/5c/11, ...)."),
+        E("expect_column_pair_values_a_to_be_greater_than_b", "error", "A registration ends before it starts.", column_A="end_date", column_B="start_date", or_equal=True, ignore_row_if="either_value_is_missing"),
+        in_period("notification_date", "school_year", 0, 0, "Notification dates outside the school year of this export (1 August - 31 July): dates may be shifted or day and month swapped. Ask the municipality before using it."),
+        in_period("start_date", "school_year", -3660, 0, "Registrations start after the school year of this export: dates may be shifted.", severity="warning"),
+        unique(["pupil_pseudonym", "registration", "kind", "notification_date", "start_date"], "The same registration of a pupil appears twice in this export.", severity="warning"),
+        row_count(min_median_rows=50),  # per month covered: the running school year's interim export covers only its first months
+    ]
+    s["duo_vsv"] = [
+        columns("duo_vsv"), in_set("level", ["school", "municipality"], "error", "Level is neither a school site nor a municipality."),
+        E("expect_column_values_to_match_regex", "error", "Municipality code is not GM + four digits.", column="municipality_code", regex="^GM[0-9]{4}$"),
+        E("expect_column_values_to_match_regex", "error", "School id is not BRIN + vestiging.", column="school_id", regex=SCHOOL),
+        not_null("convenant_year", what="convenantjaar"),
+        between("convenant_year", 2010, 2035, "error", "Convenantjaar outside 2010-2035: the year column was probably misread."),
+        between("participants", 0, None, "error", "Negative VSV population."),
+        between("early_leavers", 0, None, "error", "Negative number of early school leavers."),
+        E("expect_column_pair_values_a_to_be_greater_than_b", "error", "More early school leavers than pupils in the VSV population.", column_A="participants", column_B="early_leavers", or_equal=True, ignore_row_if="either_value_is_missing"),
+        in_set("school_type", ["VO", "PRO", "VSO", "MBO"], "warning", "School type outside VO, PRO, VSO, MBO."),
+        unique(["level", "school_id", "municipality_code", "convenant_year", "school_type"], "The same site or municipality and convenantjaar appears twice."),
     ]
     likert = [f"climate_{i}" for i in range(1, 6)]
     s["survey_responses"] = [

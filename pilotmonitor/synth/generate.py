@@ -24,14 +24,14 @@ import numpy as np
 import pandas as pd
 
 from pilotmonitor.pilots import Pilot, load_registry
-from pilotmonitor.synth import file_defects, ground_truth, national, pilot_side, public_data, school_exports, surveys
+from pilotmonitor.synth import duo_vsv, file_defects, ground_truth, leerplicht, national, pilot_side, public_data, school_exports, surveys
 from pilotmonitor.synth.calendar import SchoolCalendar
 from pilotmonitor.synth.care import build_declarations, build_trajectories
 from pilotmonitor.synth.delivery_log import DeliveryLog
 from pilotmonitor.synth.ijw_delivery import write_ijw_archives
 from pilotmonitor.synth.outcomes import simulate_absence, simulate_referrals
 from pilotmonitor.synth.people import assign_identities
-from pilotmonitor.synth.population import school_frame, simulate_population
+from pilotmonitor.synth.population import DROPOUT_DESTINATION, school_frame, simulate_population
 from pilotmonitor.synth.region_ids import WHOLE_WORLD, RegionIds
 from pilotmonitor.synth.scenario import PROVINCE_NAMES, Scenario, load_scenario
 
@@ -110,6 +110,7 @@ def generate(data_dir: Path, scenario_path: Path, pilots_dir: Path, scale: float
     pilot_side.write_activity_logs(pilots, scenario, landing, log, rng)
     pilot_side.write_pilot_costs(pilots, scenario, landing, log, rng)
     surveys.write_surveys(surveys.combine_regions([o.responses for o in outputs]), landing, log)
+    duo_vsv.write_duo_vsv_files(pd.concat([o.vsv_events for o in outputs], ignore_index=True), pd.concat([o.vsv_population for o in outputs], ignore_index=True), schools, scenario, landing, log)
 
     step("writing ground truth")
     row_counts = {"schools": len(schools), **{key: sum(o.row_counts[key] for o in outputs) for key in outputs[0].row_counts}}
@@ -117,6 +118,7 @@ def generate(data_dir: Path, scenario_path: Path, pilots_dir: Path, scale: float
     if outputs[0].region:
         metadata["regions"] = [o.name for o in outputs]
         ground_truth.merge_region_parts(truth_dir, [o.name for o in outputs])
+    pd.concat([o.register_truth for o in outputs], ignore_index=True).to_csv(truth_dir / leerplicht.TRUTH_FILE, index=False)
     files, defects = log.files_frame(), log.defects_frame()
     ground_truth.write_bookkeeping(truth_dir, metadata, files, defects)
     return GenerationResult(landing, truth_dir, time.perf_counter() - started, row_counts, len(files), int(defects["count"].sum()) if len(defects) else 0)
@@ -135,6 +137,9 @@ class RegionOutput:
     cbs_rows: list[dict]
     responses: dict[tuple[str, int], pd.DataFrame]
     row_counts: dict[str, int]
+    register_truth: pd.DataFrame  # thuiszitter spells and whether the leerplicht register knows them
+    vsv_events: pd.DataFrame  # early school leavers (school, date) for DUO's public VSV figures
+    vsv_population: pd.DataFrame  # pupils enrolled on 1 October, per school and year (DUO's denominator)
     seconds: float = 0.0
 
 
@@ -206,6 +211,12 @@ def _generate_region(scenario: Scenario, pilots: list[Pilot], scale: float, rng:
     duo_counts = public_data.duo_pupil_count_frames(pupils, schools, scenario)
     cbs_rows = public_data.cbs_youth_care_rows(trajectories, scenario, rng)
 
+    step("writing the leerplicht register")
+    register_rng = rng.spawn(1)[0]  # its own stream: the files above stay as they were
+    register, register_truth = leerplicht.build_register(pupils, schools, absence, spells, pd.Timestamp(scenario.as_of), DROPOUT_DESTINATION, register_rng)
+    register_rows = leerplicht.write_register_exports(register, sorted(scenario.municipalities), calendar.months[0], pd.Timestamp(scenario.as_of), landing, log, register_rng,
+                                                     defects=any(bool(v) for v in scenario.defects.model_dump().values()))
+
     step("writing ground truth")
     row_counts = {
         "pupils": len(pupils),
@@ -216,6 +227,7 @@ def _generate_region(scenario: Scenario, pilots: list[Pilot], scale: float, rng:
         "trajectories_started": int(trajectories.start_date.notna().sum()),
         "declaration_lines": len(declarations),
         "survey_responses": int(sum(len(f) for f in responses.values())),
+        "leerplicht_registrations": register_rows,
     }
     tables = ground_truth.build_truth(population, referrals, trajectories, declarations, absence, spells, pupils, responses, ids.pupil_offset)
     if region_name is None:
@@ -224,7 +236,8 @@ def _generate_region(scenario: Scenario, pilots: list[Pilot], scale: float, rng:
         ground_truth.write_region_part(truth_dir, region_name, tables)
     registry = schools[["brin", "vestiging", "name", "type", "cluster", "municipality", "province"]].astype({"cluster": "float64"})
     return RegionOutput(region_name or scenario.name, region_name is not None, registry, log.files, log.defects,
-                        duo_counts, cbs_rows, responses, row_counts)
+                        duo_counts, cbs_rows, responses, row_counts, register_truth,
+                        duo_vsv.vsv_events(leerplicht.early_school_leavers(pupils), schools), duo_vsv.vsv_population(pupils, schools, calendar.months[0], pd.Timestamp(scenario.as_of)))
 
 
 def _write_school_exports(exports: list[school_exports.ExportFile], scenario: Scenario, landing: Path, log: DeliveryLog, rng: np.random.Generator) -> None:

@@ -23,6 +23,7 @@ COUNTS = {
     "thuiszitter_pupils": "thuiszitter_pupils",
     "thuiszitter_spell_starts": "thuiszitter_spell_starts",
     "dropouts": "dropouts",
+    "vsv": "early_school_leavers",  # early school leaving without a startkwalificatie
     "special_education_referrals": "special_education_referrals",
     "regular_education_pupil_months": "regular_education_pupil_months",
     "net_declared_cost_cents": "declared_cost_cents",

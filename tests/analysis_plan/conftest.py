@@ -63,6 +63,7 @@ def simulate(seed=3, irr=PLANTED_IRR, n_treated=3, n_comparison=5, first="2019-0
                 "pilot_id": pilot_id if is_pilot else None, "is_pilot_school": is_pilot, "is_treated": treated_now,
                 "months_since_pilot_start": ((m.year - start_ts.year) * 12 + m.month - start_ts.month) if is_pilot else None,
                 "pupil_months": pm, "new_referrals": int(rng.poisson(lam)), "dropouts": int(rng.poisson(pm * 0.002)),
+                "early_school_leavers": int(rng.poisson(pm * 0.001)),
                 "thuiszitter_spell_starts": int(rng.poisson(pm * 0.003)),
                 "unauthorised_absence_hours": float(rng.gamma(2, pm * 0.5)),
                 "declared_cost_cents": int(rng.gamma(2, pm * 5000)),

@@ -21,7 +21,7 @@ def test_asset_keys_and_groups():
     from orchestration.definitions import defs
 
     specs = {spec.key.to_user_string(): spec.group_name for spec in defs.resolve_all_asset_specs() if "dbt" not in spec.kinds}
-    sources = ["product_list", "duo_schools", "duo_pupil_counts", "cbs_youth_care", "school_enrolments", "school_absence", "ijw_messages", "ijw_extracts", "pilot_activity", "pilot_costs", "survey_responses"]
+    sources = ["product_list", "duo_schools", "duo_pupil_counts", "cbs_youth_care", "school_enrolments", "school_absence", "ijw_messages", "ijw_extracts", "pilot_activity", "pilot_costs", "survey_responses", "leerplicht_register", "duo_vsv"]
     assert specs == {"landing_inventory": "landing", "pilot_registry": "registry", "pipeline_health": "health", "published_marts": "publication", "effect_estimates": "analysis", "pilot_reports": "publication", **{f"raw_{s}": "ingestion" for s in sources}}
 
 
@@ -32,7 +32,7 @@ def test_every_ingestion_asset_has_blocking_accounting_and_leak_checks():
     specs = [graph.get_check_spec(key) for key in graph.asset_check_keys]
     checks = {(c.asset_key.to_user_string(), c.name): c.blocking for c in specs if c.asset_key.to_user_string().startswith("raw_")}
     raw_assets = [k for k, _ in checks]
-    assert len(set(raw_assets)) == 11
+    assert len(set(raw_assets)) == 13
     for asset in set(raw_assets):
         assert checks[(asset, "row_accounting")] is True
         assert checks[(asset, "no_identifier_leak")] is True

@@ -26,7 +26,7 @@ def test_new_files_trigger_only_their_sources(tmp_path):
     assert isinstance(result, dg.RunRequest)
     assert _raw(result) == set(
         # every source gets a first fingerprint, so the first evaluation selects all of them
-        f"raw_{s}" for s in ["product_list", "duo_schools", "duo_pupil_counts", "cbs_youth_care", "school_enrolments", "school_absence", "ijw_messages", "ijw_extracts", "pilot_activity", "pilot_costs", "survey_responses"]
+        f"raw_{s}" for s in ["product_list", "duo_schools", "duo_pupil_counts", "cbs_youth_care", "school_enrolments", "school_absence", "ijw_messages", "ijw_extracts", "pilot_activity", "pilot_costs", "survey_responses", "leerplicht_register", "duo_vsv"]
     )
     unchanged, cursor = _evaluate(tmp_path, cursor)
     assert isinstance(unchanged, dg.SkipReason)

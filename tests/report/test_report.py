@@ -101,7 +101,7 @@ def test_pdf_pages_render_to_images_with_the_synthetic_label_on_every_page(repor
 
 
 ANSWER = re.compile(r'<div class="answer[^"]*">\s*<h3>[^:<]*: ([^<]*)</h3>(.*?)</div>', re.S)
-COUNT_NAMES = {"new_referrals": "new referrals to youth care", "dropouts": "early school leaving",
+COUNT_NAMES = {"new_referrals": "new referrals to youth care", "dropouts": "dropout (schooluitval)",
                "thuiszitter_spell_starts": "new spells of pupils sitting at home"}
 
 
@@ -141,7 +141,7 @@ def test_absolute_effects_resting_on_small_counts_are_suppressed(reports, demo_d
     assert planted["new_referrals"] >= 25 and planted["dropouts"] < 10
     blocks = dict(ANSWER.findall(files.html["en"].read_text(encoding="utf-8")))
     assert "Before the pilot:" in blocks["new referrals to youth care"]
-    assert "Before the pilot:" not in blocks["early school leaving"]
+    assert "Before the pilot:" not in blocks["dropout (schooluitval)"]
 
 
 def test_a_pilot_without_a_report_does_not_stop_the_others(demo_data_dir, tmp_path):

@@ -134,11 +134,14 @@ class SchoolTable:
         return self.header.index(name)
 
 
+REGISTER_DIR = "leerplicht/"  # the leerplicht register's planted rows: tests/synth/test_leerplicht_register.py
+
+
 def planted_row_numbers(defects: pd.DataFrame) -> dict[str, dict[int, str]]:
-    """path -> {1-based data row: kind} for every rows-based planted defect."""
+    """path -> {1-based data row: kind} for every rows-based planted defect in a school export."""
     out: dict[str, dict[int, str]] = {}
     for row in defects.itertuples(index=False):
-        if row.kind == "corrected_redelivery" or not row.locator.startswith("rows "):
+        if row.kind == "corrected_redelivery" or not row.locator.startswith("rows ") or row.path.startswith(REGISTER_DIR):
             continue
         for number in row.locator.removeprefix("rows ").split(","):
             out.setdefault(row.path, {})[int(number)] = row.kind
@@ -186,9 +189,17 @@ def deliveries(truth_dir: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def planted(truth_dir: Path) -> pd.DataFrame:
+    """The planted defects of the school exports and iJw archives (the register's: ``planted_register``)."""
     frame = pd.read_csv(truth_dir / "planted_defects.csv", dtype=str, keep_default_na=False)
     frame["count"] = frame["count"].astype(int)
-    return frame
+    return frame[~frame.path.str.startswith(REGISTER_DIR)].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def planted_register(truth_dir: Path) -> pd.DataFrame:
+    frame = pd.read_csv(truth_dir / "planted_defects.csv", dtype=str, keep_default_na=False)
+    frame["count"] = frame["count"].astype(int)
+    return frame[frame.path.str.startswith(REGISTER_DIR)].reset_index(drop=True)
 
 
 @pytest.fixture(scope="session")

@@ -267,3 +267,15 @@ def test_a_fact_built_by_an_older_project_version_is_rebuilt_in_full(warehouse, 
     rebuilt = read_table(db, "marts.fct_school_month", INCREMENTAL_FACTS["marts.fct_school_month"])
     full = warehouse["full"]["marts.fct_school_month"]
     pd.testing.assert_frame_equal(rebuilt.drop(columns=LINEAGE), full.drop(columns=LINEAGE), check_dtype=False)
+
+
+def test_thuiszitters_of_both_sources_are_the_spells_the_register_truth_registers(warehouse):
+    """The school records hold every spell; the register the ones the truth says it
+    registers (less those reported after the as-of date); none the school does not show."""
+    truth = pd.read_csv(warehouse["data"] / "ground_truth" / "leerplicht_thuiszitters.csv")
+    status = marts(warehouse["db"], "select source_status, count(*) as n from intermediate.int_thuiszitter_sources_matched group by 1").set_index("source_status").n
+    assert status.get("both", 0) + status.get("school_only", 0) == len(truth)
+    assert status.get("register_only", 0) == 0
+    assert truth.registered.sum() - 3 <= status.get("both", 0) <= truth.registered.sum()
+    years = marts(warehouse["db"], "select sum(spells_both) as both_, sum(spells_school) as school from marts.fct_thuiszitter_sources_municipality_year")
+    assert int(years.both_.iloc[0]) == status.get("both", 0) and int(years.school.iloc[0]) == len(truth)

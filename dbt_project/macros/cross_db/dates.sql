@@ -31,3 +31,13 @@
 {% macro municipality_key(expression) -%}
     case when {{ expression }} like 'GM%' then {{ expression }} else 'GM' || lpad({{ expression }}, 4, '0') end
 {%- endmacro %}
+
+{#- The school year (1 August - 31 July) a date falls in, named by its first calendar year. -#}
+{% macro school_year(expression) -%}
+    cast(case when extract(month from {{ expression }}) >= 8 then extract(year from {{ expression }}) else extract(year from {{ expression }}) - 1 end as integer)
+{%- endmacro %}
+
+{#- The convenantjaar (1 October - 1 October) of DUO's VSV figures a date falls in, named by its first year. -#}
+{% macro convenant_year(expression) -%}
+    cast(case when extract(month from {{ expression }}) >= 10 then extract(year from {{ expression }}) else extract(year from {{ expression }}) - 1 end as integer)
+{%- endmacro %}

@@ -24,5 +24,5 @@ select
     {{ month_end('month') }} as month_end,
     cast(extract(year from month) as integer) as calendar_year,
     -- school year runs August to July; named by its first calendar year
-    cast(case when extract(month from month) >= 8 then extract(year from month) else extract(year from month) - 1 end as integer) as school_year
+    {{ school_year('month') }} as school_year
 from months

@@ -17,7 +17,7 @@ select
     respondent_id,
     school_id,
     response_date,
-    cast(case when extract(month from response_date) >= 8 then extract(year from response_date) else extract(year from response_date) - 1 end as integer) as school_year,
+    {{ school_year('response_date') }} as school_year,
     climate_items_answered,
     cast(case when climate_items_answered >= 3 then 1.0 * climate_item_sum / climate_items_answered end as double precision) as climate_score,
     satisfaction

@@ -69,6 +69,13 @@ exits as (
     group by pupil_pseudonym, exit_month, school_id
 ),
 
+-- early school leaving as the school records show it (the register adds no events here)
+early_leavers as (
+    select distinct pupil_pseudonym, leave_month as month, school_id
+    from {{ ref('int_early_school_leavers') }}
+    where source_status in ('both', 'school_only')
+),
+
 special_education_referrals as (
     select distinct pupil_pseudonym, exit_month as month, school_id
     from {{ ref('int_special_education_referrals') }}
@@ -82,7 +89,7 @@ select
     panel.pupil_pseudonym,
     panel.month,
     panel.school_id,
-    cast(case when extract(month from panel.month) >= 8 then extract(year from panel.month) else extract(year from panel.month) - 1 end as integer) as school_year,
+    {{ school_year('panel.month') }} as school_year,
     exposure.pilot_id,
     exposure.is_pilot_school,
     exposure.is_treated,
@@ -114,6 +121,7 @@ select
     {%- endfor %}
     exits.school_id is not null as is_exit,
     coalesce(exits.dropout, 0) = 1 as is_dropout,
+    early_leavers.pupil_pseudonym is not null as is_early_school_leaver,
     -- exposure of referral to special education: a month at a regular school (BAO, VO, PRO)
     coalesce(not school_kinds.is_special_education, false) as is_regular_education,
     special_education_referrals.school_id is not null as is_special_education_referral,
@@ -128,6 +136,7 @@ left join care on care.pupil_pseudonym = panel.pupil_pseudonym and care.month = 
 left join referrals on referrals.pupil_pseudonym = panel.pupil_pseudonym and referrals.month = panel.month
 left join costs on costs.pupil_pseudonym = panel.pupil_pseudonym and costs.month = panel.month
 left join exits on exits.pupil_pseudonym = panel.pupil_pseudonym and exits.month = panel.month and exits.school_id = panel.school_id
+left join early_leavers on early_leavers.pupil_pseudonym = panel.pupil_pseudonym and early_leavers.month = panel.month and early_leavers.school_id = panel.school_id
 left join special_education_referrals
     on special_education_referrals.pupil_pseudonym = panel.pupil_pseudonym
     and special_education_referrals.month = panel.month

@@ -35,6 +35,7 @@ select
     cast(sum(case when panel.thuiszitter_spell_started then 1 else 0 end) as bigint) as thuiszitter_spell_starts,
     cast(sum(case when panel.is_exit then 1 else 0 end) as bigint) as exits,
     cast(sum(case when panel.is_dropout then 1 else 0 end) as bigint) as dropouts,
+    cast(sum(case when panel.is_early_school_leaver then 1 else 0 end) as bigint) as early_school_leavers,
     cast(sum(case when panel.is_regular_education then 1 else 0 end) as bigint) as regular_education_pupil_months,
     cast(sum(case when panel.is_special_education_referral then 1 else 0 end) as bigint) as special_education_referrals,
     cast(sum(panel.declared_cost_cents) as bigint) as declared_cost_cents,

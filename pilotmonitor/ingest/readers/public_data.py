@@ -4,6 +4,8 @@
 - ``read_duo_schools``: DUO open data, the school registry (one row per vestiging).
 - ``read_duo_pupil_counts``: DUO open data, pupils per vestiging and age on the count
   date, small counts published as "<5".
+- ``read_duo_vsv``: DUO open data, early school leavers (VSV) and the VSV population per
+  convenantjaar, per school site or per municipality of residence.
 - ``read_cbs_youth_care``: CBS StatLine OData JSON (TypedDataSet), young people with
   youth care per region and period.
 
@@ -55,7 +57,7 @@ from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.limits import current_limits
 from pilotmonitor.school_types import school_types
 
-__all__ = ["read_product_list", "read_duo_schools", "read_duo_pupil_counts", "read_cbs_youth_care", "SCHOOL_TYPES"]
+__all__ = ["read_product_list", "read_duo_schools", "read_duo_pupil_counts", "read_duo_vsv", "read_cbs_youth_care", "SCHOOL_TYPES"]
 
 # "SOORT PO" labels (normalised: lower case, single spaces) -> school type code, from the
 # seed school_types (pilotmonitor.school_types). The synthetic publisher writes the long
@@ -459,6 +461,87 @@ def read_duo_pupil_counts(path: Path, delivery: Delivery | None = None) -> ReadR
         if years and years != [delivery.period]:
             notes.append(f"count dates in {', '.join(years)}, the file name says {delivery.period}")
     return _finish("duo_pupil_counts", data, checks, ["school_id", "count_date", "age"], lambda r: f"school {r.school_id}, {r.count_date:%Y-%m-%d}, age {r.age}", notes)
+
+
+# --------------------------------------------------------------------------- DUO VSV
+
+DUO_VSV_COLUMNS = {
+    "year": ("JAAR", "CONVENANTJAAR", "SCHOOLJAAR"),
+    "brin": ("BRIN NUMMER", "BRINNUMMER", "BRIN"),
+    "vestiging": ("VESTIGINGSNUMMER", "VESTIGINGSCODE"),
+    "municipality_number": ("GEMEENTENUMMER", "WOONGEMEENTENUMMER"),
+    "municipality_name": ("GEMEENTENAAM", "WOONGEMEENTE", "WOONGEMEENTENAAM"),
+    "school_type": ("ONDERWIJSTYPE", "ONDERWIJSSOORT", "TYPE ONDERWIJS"),
+    "participants": ("AANTAL DEELNEMERS", "VSV POPULATIE", "AANTAL DEELNEMERS VSV POPULATIE"),
+    "early_leavers": ("AANTAL VSV ERS", "AANTAL VSV'ERS", "AANTAL VSV-ERS", "AANTAL VSVERS"),
+}
+# ONDERWIJSTYPE labels (normalised) -> the school type code. DUO's VSV figures cover
+# secondary education (VO, praktijkonderwijs, VSO) and MBO.
+VSV_SCHOOL_TYPES = {
+    "vo": "VO", "voortgezet onderwijs": "VO", "vmbo": "VO", "havo": "VO", "vwo": "VO",
+    "pro": "PRO", "praktijkonderwijs": "PRO",
+    "vso": "VSO", "voortgezet speciaal onderwijs": "VSO",
+    "mbo": "MBO", "middelbaar beroepsonderwijs": "MBO",
+}
+_CONVENANT_YEAR = re.compile(r"^([0-9]{4})(?:\s*[-/]\s*([0-9]{4}))?$")
+_THOUSANDS = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{3})+$")
+
+
+def _count(values: pd.Series, label: str, checks: _Checks) -> pd.Series:
+    """A published count: digits, a thousands point tolerated ("1.234"); required."""
+    checks.require(values, label)
+    plain = values.where(~values.str.match(_THOUSANDS), values.str.replace(".", "", regex=False))
+    number = _int_column(plain)
+    checks.reject(number.isna() | (number.fillna(0) > MAX_INT32), "invalid_number", _said(f"{label} ", values, " is not a count"))
+    return number
+
+
+def read_duo_vsv(path: Path, delivery: Delivery | None = None) -> ReadResult:
+    """DUO early school leavers -> raw.duo_vsv (level "school" or "municipality").
+
+    The per-site file (sender ``vestigingen``) needs BRIN NUMMER and VESTIGINGSNUMMER per
+    row; the per-municipality file (``gemeenten``, by municipality of residence) does not
+    read them. Without a delivery (a direct call) a file with BRIN numbers is per site.
+    JAAR is the convenantjaar, "2022-2023", "2022/2023" or "2022" (its first year; the
+    two years must follow each other and, with a delivery, match the file name's year).
+    AANTAL DEELNEMERS (the VSV population on 1 October) and AANTAL VSV ERS are counts,
+    early leavers at most the population. GEMEENTENUMMER becomes GM + four digits;
+    ONDERWIJSTYPE is optional (VO, PRO, VSO, MBO; VMBO/HAVO/VWO are VO). The key is
+    (level, school_id or municipality, year, school type).
+    """
+    frame, notes = _read_csv(Path(path), DUO_VSV_COLUMNS, ("year", "municipality_number", "participants", "early_leavers"))
+    per_site = delivery.sender.lower() == "vestigingen" if delivery is not None else bool(frame.brin.ne("").any())
+    checks = _Checks(frame.index)
+    if per_site:
+        school_id, brin, vestiging = _school_id(frame.brin, frame.vestiging, checks)
+    else:
+        school_id = brin = vestiging = pd.Series(None, index=frame.index, dtype=object)
+    checks.require(frame.year, "JAAR")
+    parts = frame.year.str.extract(_CONVENANT_YEAR)
+    first = pd.to_numeric(parts[0], errors="coerce")
+    second = pd.to_numeric(parts[1], errors="coerce")
+    checks.reject(first.isna() | (second.notna() & (second != first + 1)), "invalid_code", _said("JAAR ", frame.year, " is not a convenantjaar (2022-2023)"))
+    if delivery is not None and delivery.period:
+        checks.reject(first.notna() & (first != int(delivery.period)), "invalid_code", _said("JAAR ", frame.year, f" is not the year of the file name ({delivery.period})"))
+    number = frame.municipality_number.str.upper().str.removeprefix("GM")
+    checks.require(frame.municipality_number, "GEMEENTENUMMER")
+    checks.reject(~number.str.match(r"^[0-9]{1,4}$"), "invalid_code", _said("GEMEENTENUMMER ", frame.municipality_number, " is not a municipality number"))
+    school_type = frame.school_type.map(lambda label: VSV_SCHOOL_TYPES.get(" ".join(label.split()).lower()))
+    checks.reject(frame.school_type.ne("") & school_type.isna(), "invalid_code", _said("ONDERWIJSTYPE ", frame.school_type, " is not VO, PRO, VSO or MBO"))
+    participants = _count(frame.participants, "AANTAL DEELNEMERS", checks)
+    leavers = _count(frame.early_leavers, "AANTAL VSV ERS", checks)
+    checks.reject(leavers.fillna(0) > participants.fillna(MAX_INT32), "invalid_number", "AANTAL VSV ERS is larger than AANTAL DEELNEMERS")
+    data = {
+        "level": pd.Series("school" if per_site else "municipality", index=frame.index, dtype=object),
+        "school_id": school_id, "brin": brin, "vestiging": vestiging,
+        "municipality_code": "GM" + number.str.zfill(4),
+        "municipality_name": frame.municipality_name.replace("", None),
+        "convenant_year": first.astype("Int64"),
+        "school_type": school_type,
+        "participants": participants, "early_leavers": leavers,
+    }
+    return _finish("duo_vsv", data, checks, ["level", "school_id", "municipality_code", "convenant_year", "school_type"],
+                   lambda r: f"{r.school_id or r.municipality_code} {r.convenant_year}", notes)
 
 
 # --------------------------------------------------------------------------- CBS StatLine

@@ -75,7 +75,7 @@ POSTCODE = r"([1-9][0-9]{3}) ?(?:[A-Z]{2})?"
 MAX_HOURS = 24
 
 
-def _pupil(checks: RowChecks, pseudonymiser: Pseudonymiser, cache: dict) -> pd.DataFrame:
+def pupil_identity(checks: RowChecks, pseudonymiser: Pseudonymiser, cache: dict) -> pd.DataFrame:
     bsn = "bsn" if checks.labels.get("bsn") else None
     ond = "onderwijsnummer" if checks.labels.get("onderwijsnummer") else None
     ids = checks.identifiers(pseudonymiser, bsn, ond, cache)
@@ -98,7 +98,7 @@ def iter_school_enrolments(path: Path, delivery: Delivery, pseudonymiser: Pseudo
     cache: dict = {}
 
     def process(frame: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
-        out = _pupil(checks, pseudonymiser, cache)
+        out = pupil_identity(checks, pseudonymiser, cache)
         checks.mandatory("brin", "vestiging", "birth_date", "sex", "enrol_start")
         birth = checks.date("birth_date", echo=False)
         start = checks.date("enrol_start")
@@ -142,7 +142,7 @@ def iter_school_absence(path: Path, delivery: Delivery, pseudonymiser: Pseudonym
     cache: dict = {}
 
     def process(frame: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
-        out = _pupil(checks, pseudonymiser, cache)
+        out = pupil_identity(checks, pseudonymiser, cache)
         checks.mandatory("absence_date", "hours", "kind")
         date = checks.date("absence_date")
         hours = checks.number("hours", above=0, maximum=MAX_HOURS)
