@@ -5,6 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pilotmonitor.cli import app
+from tests.conftest import REPO_ROOT
 
 
 @pytest.fixture()
@@ -30,7 +31,7 @@ def test_synth_then_run_fills_the_warehouse_and_writes_the_reports(demo_data_dir
     assert f"winschoten-sbo: {demo_data_dir / 'reports' / 'winschoten-sbo' / 'report.nl.html'}" in run
     with duckdb.connect(str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
         assert conn.execute("select count(*) from raw.landing_files").fetchone()[0] == len(landing_files)
-        assert conn.execute("select count(*) from raw.pilots").fetchone()[0] == 4
+        assert conn.execute("select count(*) from raw.pilots").fetchone()[0] == len(list((REPO_ROOT / "pilots").glob("*.yml")))
         assert conn.execute("select count(*) from raw.pilot_schools where pilot_id = 'winschoten-sbo'").fetchone()[0] == 3
 
 

@@ -5,7 +5,9 @@ that was never interrupted; in between, `pilotmonitor status` says the run was
 interrupted instead of failing checks that never ran. And a second run started while
 one is going stops before doing anything.
 
-Every run is a real subprocess on one small SYNTHETIC landing area (scale 0.01), each in
+Every run is a real subprocess on one small SYNTHETIC landing area (scale 0.05, as the
+demo fixture: at 0.01 a secondary school holds one pupil whose export repeats byte for
+byte from one school year to the next, which ingestion rightly holds for review), each in
 its own copy of it with the same demo pseudonymisation key.
 """
 
@@ -87,7 +89,7 @@ def scenario(tmp_path_factory) -> dict[str, Path]:
     at once, and the first run is not disturbed."""
     root = tmp_path_factory.mktemp("crash")
     pristine = root / "pristine" / "data"
-    synth = _cli(pristine, "synth", "--scale", "0.01", "--seed", "7")
+    synth = _cli(pristine, "synth", "--scale", "0.05", "--seed", "7")
     assert synth.returncode == 0, synth.stdout + synth.stderr
     reference = _copy_landing(pristine, root / "reference")
     first = _start_run(reference, root / "reference_run.txt")

@@ -63,14 +63,15 @@ def simulate(seed=3, irr=PLANTED_IRR, n_treated=3, n_comparison=5, first="2019-0
                 "pilot_id": pilot_id if is_pilot else None, "is_pilot_school": is_pilot, "is_treated": treated_now,
                 "months_since_pilot_start": ((m.year - start_ts.year) * 12 + m.month - start_ts.month) if is_pilot else None,
                 "pupil_months": pm, "new_referrals": int(rng.poisson(lam)), "dropouts": int(rng.poisson(pm * 0.002)),
-                "early_school_leavers": int(rng.poisson(pm * 0.001)),
                 "thuiszitter_spell_starts": int(rng.poisson(pm * 0.003)),
                 "unauthorised_absence_hours": float(rng.gamma(2, pm * 0.5)),
                 "declared_cost_cents": int(rng.gamma(2, pm * 5000)),
             })
     sm = with_kinds_of_care(pd.DataFrame(rows), seed)
-    # referrals to special education: a stream of its own, so the other draws stay as they were
+    # referrals to special education and early school leavers: streams of their own, so the
+    # other draws stay as they were
     sm["special_education_referrals"] = np.random.default_rng([seed, 16]).poisson(sm["pupil_months"].to_numpy() * 0.001)
+    sm["early_school_leavers"] = np.random.default_rng([seed, 17]).poisson(sm["pupil_months"].to_numpy() * 0.001)
     asg = pd.DataFrame({"pilot_id": pilot_id, "school_id": treated + comparison,
                         "role": ["treated"] * n_treated + ["comparison"] * n_comparison})
     pil = pd.DataFrame({"pilot_id": [pilot_id], "start_date": [start_ts.date()],
