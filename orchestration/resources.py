@@ -49,6 +49,8 @@ class WarehouseResource(dg.ConfigurableResource):
         path = self.path()
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = duckdb.connect(str(path), read_only=read_only)
+        # per database instance: every connection of this process to the file shares it
+        conn.execute(f"set memory_limit = '{Settings.from_env().duckdb_memory_limit}'")
         try:
             yield conn
         finally:

@@ -6,7 +6,8 @@
 | PILOTMONITOR_PILOTS_DIR     | <repo>/pilots                             |
 | PILOTMONITOR_SCENARIOS_DIR  | <repo>/scenarios                          |
 | PILOTMONITOR_IJW_XSD_DIR    | <repo>/../shared/reference/ijw-3.2/xsd    |
-| PILOTMONITOR_READ_WORKERS   | processes reading deliveries: min(2, CPUs) |
+| PILOTMONITOR_READ_WORKERS   | processes reading and validating deliveries: min(2, CPUs) |
+| PILOTMONITOR_DUCKDB_MEMORY_LIMIT | 4GB: DuckDB's memory in the run and in dbt (DuckDB's own default is 80% of RAM); beyond it DuckDB spills to disk |
 
 Inside the data directory: ``landing/`` (deliveries exactly as senders deliver them),
 ``ground_truth/`` (only for synthetic scenarios; never inside the landing area) and
@@ -16,6 +17,7 @@ Inside the data directory: ``landing/`` (deliveries exactly as senders deliver t
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def _path_from_env(name: str, default: Path) -> Path:
     value = os.environ.get(name)
     return Path(value).expanduser().resolve() if value else default
+
+
+DUCKDB_MEMORY_LIMIT = "4GB"  # dbt_project/profiles.yml repeats it for dbt run by hand (tested)
+_MEMORY = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
+
+
+def _memory_from_env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not _MEMORY.fullmatch(value):
+        raise ValueError(f"{name} must be an amount of memory such as 4GB or 512MiB, not {value!r}")
+    return value
 
 
 def _workers_from_env(name: str, default: int) -> int:
@@ -43,6 +58,7 @@ class Settings:
     scenarios_dir: Path
     ijw_xsd_dir: Path
     read_workers: int = 1
+    duckdb_memory_limit: str = DUCKDB_MEMORY_LIMIT
 
     @property
     def landing_dir(self) -> Path:
@@ -67,4 +83,5 @@ class Settings:
                 REPO_ROOT.parent / "shared" / "reference" / "ijw-3.2" / "xsd",
             ),
             read_workers=_workers_from_env("PILOTMONITOR_READ_WORKERS", min(2, os.cpu_count() or 1)),
+            duckdb_memory_limit=_memory_from_env("PILOTMONITOR_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT),
         )

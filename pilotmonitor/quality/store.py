@@ -22,6 +22,12 @@ RESULT_COLUMNS = {
     "steward_message": "VARCHAR", "rows_validated": "BIGINT", "suite_hash": "VARCHAR", "validated_at": "TIMESTAMP",
 }
 MAX_ROWS_PER_GROUP = 2_000_000
+# below this many pending rows of a table, starting worker processes (importing GX in
+# each) costs more than validating in-process saves
+PARALLEL_MIN_ROWS = 400_000
+# a worker's chunk: GX copies the frame per column-pair expectation, so a million rows
+# peak at about 2 GB in a worker (measured); two workers stay within the run's memory
+PARALLEL_CHUNK_ROWS = 1_000_000
 
 
 @dataclass
@@ -76,42 +82,97 @@ def _previous_counts(history: pd.DataFrame, pending: list[DeliveryInfo]) -> dict
     return out
 
 
-def validate_pending(conn: duckdb.DuckDBPyConnection, source: str, tables: list[str], log=None) -> Validation:
+def validate_pending(conn: duckdb.DuckDBPyConnection, source: str, tables: list[str], log=None, workers: int = 1, warehouse_path: Path | None = None) -> Validation:
     """Validate every current loaded delivery of `source` not yet validated with the
     table's current suite (the connection may be read-only): one GX call per table and
-    chunk of about MAX_ROWS_PER_GROUP rows for the row-level expectations (deliveries of
-    all periods together), one for the row-count rule."""
+    chunk of at most MAX_ROWS_PER_GROUP rows for the row-level expectations (deliveries of
+    all periods together), one for the row-count rule. With ``workers`` > 1 and the
+    warehouse's path, a table of at least PARALLEL_MIN_ROWS pending rows is validated in
+    that many worker processes, each reading its chunks through a read-only connection of
+    its own (GX on pandas is single-threaded Python; the run has two cores)."""
     out = Validation()
     seen: dict[str, DeliveryInfo] = {}
-    for table in tables:
-        suite_hash = S.suite_hash(table)
-        pending = pending_deliveries(conn, source, table, suite_hash)
-        if not pending:
-            continue
-        history = _history(conn, source, table)
-        counts = dict(zip(history.delivery_id, history.n))
-        for d in pending:
-            seen.setdefault(d.path, d)
-        for chunk in _chunks(pending, counts):
-            ids = [d.delivery_id for d in chunk]
-            frame = conn.execute(f"select * from raw.{table} where delivery_id in (select unnest(?::varchar[])) order by delivery_id, row_locator", [ids]).df()
-            outcomes, result = validate_group(table, frame, chunk, None, suite_hash)
-            out.outcomes.extend(outcomes)
-            if result is not None and any(not o.success for o in outcomes):
-                out.docs_pages.append((f"{table}/{chunk[0].period or 'snapshot'}_{chunk[0].delivery_id}", scrubbed_for_docs(result)))
-        previous = _previous_counts(history, pending)
-        out.outcomes.extend(validate_row_counts(table, [(d, int(counts.get(d.delivery_id, 0)), previous[d.delivery_id]) for d in pending], suite_hash))
-        if log:
-            log(f"validated {len(pending)} deliveries of {source} in raw.{table}")
+    pool: _Workers | None = None
+    try:
+        for table in tables:
+            suite_hash = S.suite_hash(table)
+            pending = pending_deliveries(conn, source, table, suite_hash)
+            if not pending:
+                continue
+            history = _history(conn, source, table)
+            counts = dict(zip(history.delivery_id, history.n))
+            for d in pending:
+                seen.setdefault(d.path, d)
+            rows = sum(int(counts.get(d.delivery_id, 0)) for d in pending)
+            if workers > 1 and warehouse_path is not None and rows >= PARALLEL_MIN_ROWS:
+                pool = pool or _Workers(warehouse_path, workers)
+                chunks = _chunks(pending, counts, min(PARALLEL_CHUNK_ROWS, -(-rows // (2 * workers))))
+                validated = pool.validate(conn, table, chunks, suite_hash)
+            else:
+                validated = (_validate_chunk(conn, table, chunk, suite_hash) for chunk in _chunks(pending, counts))
+            for outcomes, page in validated:
+                out.outcomes.extend(outcomes)
+                if page is not None:
+                    out.docs_pages.append(page)
+            previous = _previous_counts(history, pending)
+            out.outcomes.extend(validate_row_counts(table, [(d, int(counts.get(d.delivery_id, 0)), previous[d.delivery_id]) for d in pending], suite_hash))
+            if log:
+                log(f"validated {len(pending)} deliveries of {source} in raw.{table} ({rows:,} rows)")
+    finally:
+        if pool is not None:
+            pool.close()
     out.deliveries = list(seen.values())
     return out
 
 
-def _chunks(group: list[DeliveryInfo], counts: dict) -> list[list[DeliveryInfo]]:
+def _validate_chunk(conn, table: str, chunk: list[DeliveryInfo], suite_hash: str) -> tuple[list[Outcome], tuple[str, object] | None]:
+    """The outcomes of one chunk of deliveries and, when an expectation failed, its Data
+    Docs page (a scrubbed GX result)."""
+    ids = [d.delivery_id for d in chunk]
+    frame = conn.execute(f"select * from raw.{table} where delivery_id in (select unnest(?::varchar[])) order by delivery_id, row_locator", [ids]).df()
+    outcomes, result = validate_group(table, frame, chunk, None, suite_hash)
+    page = None
+    if result is not None and any(not o.success for o in outcomes):
+        page = (f"{table}/{chunk[0].period or 'snapshot'}_{chunk[0].delivery_id}", scrubbed_for_docs(result))
+    return outcomes, page
+
+
+def _validate_chunk_in_worker(warehouse_path: Path, table: str, chunk: list[DeliveryInfo], suite_hash: str):
+    try:
+        conn = duckdb.connect(str(warehouse_path), read_only=True)
+    except duckdb.IOException:  # a writer holds the file: the caller validates in-process
+        return None
+    with conn:
+        return _validate_chunk(conn, table, chunk, suite_hash)
+
+
+class _Workers:
+    """Worker processes for chunk validation (spawned: the run's threads are not forked)."""
+
+    def __init__(self, warehouse_path: Path, workers: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.path = warehouse_path
+        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def validate(self, conn, table: str, chunks: list[list[DeliveryInfo]], suite_hash: str):
+        """Results in chunk order; a chunk a worker could not open the warehouse for is
+        validated here."""
+        futures = [self.executor.submit(_validate_chunk_in_worker, self.path, table, chunk, suite_hash) for chunk in chunks]
+        for chunk, future in zip(chunks, futures):
+            result = future.result()
+            yield result if result is not None else _validate_chunk(conn, table, chunk, suite_hash)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _chunks(group: list[DeliveryInfo], counts: dict, max_rows: int = MAX_ROWS_PER_GROUP) -> list[list[DeliveryInfo]]:
     chunks, current, size = [], [], 0
     for d in group:
         n = int(counts.get(d.delivery_id, 0))
-        if current and size + n > MAX_ROWS_PER_GROUP:
+        if current and size + n > max_rows:
             chunks.append(current)
             current, size = [], 0
         current.append(d)

@@ -101,6 +101,36 @@ def test_dbt_runs_on_the_warehouse_of_the_settings_without_telemetry(tmp_path, m
     assert Path(dbt_executable()).name == "dbt"
 
 
+def test_duckdb_memory_is_bounded_in_the_run_and_in_dbt(tmp_path, monkeypatch):
+    """DuckDB takes 80% of RAM by default: a national build would take the machine. The
+    run's connections and dbt's get the same limit from the settings; dbt run by hand
+    (profiles.yml) has the same default."""
+    import yaml
+
+    from orchestration.defs.warehouse.project import DBT_PROJECT_DIR, dbt_env, dbt_executable
+    from orchestration.resources import WarehouseResource
+    from pilotmonitor.settings import DUCKDB_MEMORY_LIMIT, Settings
+
+    profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8"))
+    default = re.search(r"env_var\('PILOTMONITOR_DUCKDB_MEMORY_LIMIT', '([^']+)'\)", profile["pilotmonitor"]["outputs"]["duckdb"]["settings"]["memory_limit"])
+    assert default and default.group(1) == DUCKDB_MEMORY_LIMIT
+
+    monkeypatch.setenv("PILOTMONITOR_DUCKDB_MEMORY_LIMIT", "1GB")
+    with WarehouseResource(database=str(tmp_path / "w.duckdb")).get_connection() as conn:
+        assert conn.execute("select current_setting('memory_limit')").fetchone()[0] == "953.6 MiB"
+    env = {**os.environ, **dbt_env(tmp_path / "w.duckdb")}
+    assert env["PILOTMONITOR_DUCKDB_MEMORY_LIMIT"] == "1GB"
+    shown = subprocess.run([dbt_executable(), "show", "--inline", "select current_setting('memory_limit') as m", "--output", "json", "--log-format", "text",
+                            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+                           cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr[-2000:]
+    assert "953.6 MiB" in shown.stdout
+
+    monkeypatch.setenv("PILOTMONITOR_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="PILOTMONITOR_DUCKDB_MEMORY_LIMIT"):
+        Settings.from_env()
+
+
 def test_stale_or_missing_manifest_is_detected(tmp_path):
     from orchestration.defs.warehouse.project import manifest_is_stale
 

@@ -66,7 +66,7 @@ def build_checks(source: Source) -> list[dg.AssetChecksDefinition]:
     def expectations_error(context: dg.AssetCheckExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         settings = pilotmonitor.settings()
         with warehouse.get_connection(read_only=True) as conn:
-            validation = store.validate_pending(conn, source.name, source.tables, log=context.log.info)
+            validation = store.validate_pending(conn, source.name, source.tables, log=context.log.info, workers=settings.read_workers, warehouse_path=warehouse.path())
         with warehouse.get_connection() as conn:
             store.write_results(conn, validation.outcomes)
             failures = _failures(conn, source, "error")

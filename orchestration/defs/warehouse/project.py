@@ -58,11 +58,14 @@ def dbt_executable() -> str:
 
 
 def dbt_env(warehouse_path: Path | None = None) -> dict[str, str]:
-    """Environment variables every dbt subprocess gets: the warehouse of the same Settings as
-    the rest of Pilotmonitor (absolute, since dbt runs in dbt_project/) and no telemetry."""
-    path = Path(warehouse_path) if warehouse_path is not None else Settings.from_env().warehouse_path
+    """Environment variables every dbt subprocess gets: the warehouse and DuckDB memory limit
+    of the same Settings as the rest of Pilotmonitor (the path absolute, since dbt runs in
+    dbt_project/) and no telemetry."""
+    settings = Settings.from_env()
+    path = Path(warehouse_path) if warehouse_path is not None else settings.warehouse_path
     return {
         "PILOTMONITOR_WAREHOUSE": str(path.expanduser().resolve()),
+        "PILOTMONITOR_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
