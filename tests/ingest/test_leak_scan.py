@@ -87,6 +87,15 @@ def test_planted_name_and_street_are_found(conn):
     assert [(l.column, l.rows) for l in leaks] == [("reason", 2)]
 
 
+def test_a_value_repeated_on_many_rows_counts_each_row(conn):
+    """Each distinct value is tested once (a pseudonym recurs on every absence record);
+    the counts are still rows."""
+    _insert(conn, *[_row(pupil_pseudonym="999964392", reason="belde 999964392")] * 3, *[_row(reason="Moeder Fenna belde")] * 4)
+    found = {(l.column, l.kind): l.rows for l in scan_tables(conn, ["raw.t"], NAMES)}
+    assert found == {("pupil_pseudonym", "identifier_number"): 3, ("pupil_pseudonym", "not_pseudonymised"): 3,
+                     ("reason", "identifier_number"): 3, ("reason", "landing_name"): 4}
+
+
 def _register(conn, delivery_id: str, rows: list[tuple[str, str]]) -> None:
     conn.execute("insert into raw.deliveries (path, delivery_id, source, status) values (?, ?, 'src', 'loaded')", [f"{delivery_id}.csv", delivery_id])
     for pseudonym, reason in rows:
