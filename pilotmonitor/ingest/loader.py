@@ -353,6 +353,7 @@ def register_unusable(conn: duckdb.DuckDBPyConnection, landing_dir: Path) -> lis
     identifier-like numbers withheld (a recognised name has no room for one)."""
     warehouse_raw.ensure_schema(conn)
     known = {row[0] for row in conn.execute("select path from raw.deliveries").fetchall()}
+    refused = {row[0] for row in conn.execute("select path from raw.deliveries where source = 'refused'").fetchall()}
     problems = []
     for path, reason in sorted(landing_entries(landing_dir)):  # one walk of the landing area
         delivered_name = path.relative_to(landing_dir).as_posix()
@@ -363,7 +364,7 @@ def register_unusable(conn: duckdb.DuckDBPyConnection, landing_dir: Path) -> lis
                 delivery = Delivery(relative, "refused", "", "", None, None, None)  # type: ignore[arg-type]
                 warehouse_raw.insert_delivery(conn, _register_row(delivery, "failed", error=f"{relative}: {reason}"))
             continue
-        if relative in known:  # a refused entry since replaced by the file itself: its source registers it
+        if relative in refused:  # a refused entry since replaced by the file itself: its source registers it
             conn.execute("delete from raw.deliveries where path = ? and source = 'refused'", [relative])
         try:
             parse_name(delivered_name)  # the name alone decides; recognised files are hashed by their source's load
