@@ -23,6 +23,21 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10)
 
 
+def code_version(repo: Path = REPO) -> str | None:
+    """The provenance of results computed now: the commit, ``+dirty`` when the code that
+    computes results (`CODE_PATHS`) has uncommitted changes. An edited README or test does
+    not make results unreproducible from the commit, nor unreusable. None outside a
+    git checkout."""
+    try:
+        head = _git(repo, "rev-parse", "HEAD")
+        if head.returncode != 0 or not head.stdout.strip():
+            return None
+        status = _git(repo, "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if status.returncode != 0 or status.stdout.strip() else "")
+
+
 def code_fingerprint(commit: str = "HEAD", repo: Path = REPO) -> str | None:
     """The tree ids of `CODE_PATHS` at `commit` (a commit id, or HEAD); None when that
     cannot vouch for the code: no git checkout, an unknown or malformed commit (a

@@ -8,7 +8,7 @@
 
 Provenance columns: run_id, computed_at (UTC), input_hash (sha256 over a deterministic
 dump of every published column read), code_version (git commit, ``+dirty`` when the
-working tree has changes; else the package version), package_versions (JSON), plan_hash
+analysis code has uncommitted changes; else the package version), package_versions (JSON), plan_hash
 (sha256 of the pilot's effective analysis plan, every parameter), seed (the plan's).
 
 * ``results.analysis_plans``: each effective plan ever run (plan_hash, pilot_id, plan as
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import uuid
 from datetime import datetime, timezone
 from importlib import metadata
@@ -29,7 +28,7 @@ import duckdb
 import pandas as pd
 
 from pilotmonitor import atomic_write
-from pilotmonitor.code_fingerprint import code_fingerprint
+from pilotmonitor.code_fingerprint import code_fingerprint, code_version as committed_code_version
 from pilotmonitor.pilots import Pilot
 
 from .spec import PROVENANCE_SCHEMA, RESULT_COLUMNS, RESULT_SCHEMA, effective_plan, plan_hash
@@ -38,7 +37,6 @@ from .sample import PublishedInputs, read_published
 SCHEMA = "results"
 TABLE = "effect_estimates"
 PACKAGES = ("statsmodels", "numpy", "pandas", "scipy", "linearmodels", "duckdb", "pyfixest")
-REPO = Path(__file__).resolve().parents[2]
 
 PLANS_TABLE = "analysis_plans"
 COLUMN_TYPES = {**RESULT_SCHEMA, **PROVENANCE_SCHEMA}
@@ -57,14 +55,9 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> str:
 
 
 def code_version() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
-        if head.returncode == 0 and head.stdout.strip():
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                                   capture_output=True, text=True, timeout=10)
-            return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
+    version = committed_code_version()
+    if version is not None:
+        return version
     try:
         return "pilotmonitor " + metadata.version("pilotmonitor")
     except metadata.PackageNotFoundError:
