@@ -69,7 +69,8 @@ def _previous_counts(history: pd.DataFrame, pending: list[DeliveryInfo]) -> dict
     by_sender: dict[str, list[tuple]] = {}
     delivered = pd.to_datetime(history["delivered_on"])
     for delivery_id, sender, period, on, when, n in zip(history.delivery_id, history.sender, history.period, history.delivered_on, delivered, history.n):
-        by_sender.setdefault(sender, []).append((delivery_id, period, on, when, int(n)))
+        # covered months once per delivery, not once per later delivery of its sender
+        by_sender.setdefault(sender, []).append((delivery_id, period, on, when, int(n), S.covered_months(period, on)))
     out: dict[str, list[tuple[int, int]]] = {}
     for d in pending:
         others = [h for h in by_sender.get(d.sender, []) if h[0] != d.delivery_id]
@@ -78,7 +79,7 @@ def _previous_counts(history: pd.DataFrame, pending: list[DeliveryInfo]) -> dict
         else:
             cutoff = pd.Timestamp(d.delivered_on)
             earlier = sorted((h for h in others if h[3] < cutoff), key=lambda h: h[3], reverse=True)
-        out[d.delivery_id] = [(n, S.covered_months(period, on)) for _, period, on, _, n in earlier]
+        out[d.delivery_id] = [(n, months) for *_, n, months in earlier]
     return out
 
 
