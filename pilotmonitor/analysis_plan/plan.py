@@ -171,8 +171,12 @@ RESULT_FRAME_COLUMNS = [*RESULT_COLUMNS, "plan_hash", "seed"]
 
 
 def run_plans(pilots: list[Pilot], inputs: PublishedInputs,
-              progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """All pilots' plans as one long table (without run provenance)."""
+              progress: Callable[[str], None] | None = None, workers: int = 1) -> pd.DataFrame:
+    """All pilots' plans as one long table (without run provenance). With ``workers`` > 1
+    the pilots run in that many processes (each pilot's plan has its own seeds, so the
+    rows do not depend on where it ran), rows in pilot order."""
+    if workers > 1 and len(pilots) > 1:
+        return as_result_frame([row for rows in _run_in_workers(pilots, inputs, workers, progress) for row in rows])
     rows: list[dict[str, Any]] = []
     with single_threaded_blas():
         for pilot in pilots:
@@ -180,6 +184,37 @@ def run_plans(pilots: list[Pilot], inputs: PublishedInputs,
                 progress(f"analysis plan {pilot.id}")
             rows.extend(run_pilot(pilot, inputs))
     return as_result_frame(rows)
+
+
+_worker_inputs: PublishedInputs | None = None  # set in each worker by _install_inputs
+
+
+def _install_inputs(inputs: PublishedInputs) -> None:
+    global _worker_inputs
+    _worker_inputs = inputs
+
+
+def _run_pilot_in_worker(pilot: Pilot) -> list[dict[str, Any]]:
+    assert _worker_inputs is not None, "worker started without the published inputs"
+    with single_threaded_blas():
+        return run_pilot(pilot, _worker_inputs)
+
+
+def _run_in_workers(pilots: list[Pilot], inputs: PublishedInputs, workers: int,
+                    progress: Callable[[str], None] | None) -> list[list[dict[str, Any]]]:
+    """Each pilot's rows, in the order of ``pilots``; the inputs cross to each worker once
+    (spawned processes: the run's threads are not forked)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=min(workers, len(pilots)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_install_inputs, initargs=(inputs,)) as executor:
+        futures = []
+        for pilot in pilots:
+            if progress:
+                progress(f"analysis plan {pilot.id}")
+            futures.append(executor.submit(_run_pilot_in_worker, pilot))
+        return [future.result() for future in futures]
 
 
 def as_result_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

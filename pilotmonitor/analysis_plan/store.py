@@ -65,12 +65,13 @@ def code_version() -> str:
 
 
 def compute_effect_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot], run_id: str | None = None,
-                             progress=None, inputs: PublishedInputs | None = None) -> pd.DataFrame:
-    """Read published.* (unless ``inputs`` are given), run every pilot's plan, add provenance columns."""
+                             progress=None, inputs: PublishedInputs | None = None, workers: int = 1) -> pd.DataFrame:
+    """Read published.* (unless ``inputs`` are given), run every pilot's plan (in ``workers``
+    processes), add provenance columns."""
     from .plan import run_plans  # the estimators: imported only when estimates are computed
 
     inputs = read_published(conn) if inputs is None else inputs
-    table = run_plans(pilots, inputs, progress=progress)
+    table = run_plans(pilots, inputs, progress=progress, workers=workers)
     table["run_id"] = run_id or uuid.uuid4().hex
     table["computed_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
     table["input_hash"] = inputs.content_hash()

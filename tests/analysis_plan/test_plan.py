@@ -70,6 +70,18 @@ def test_deterministic(published_db, table):
     pd.testing.assert_frame_equal(result_numbers(table), result_numbers(again))
 
 
+def test_pilots_in_worker_processes_give_the_same_rows_in_pilot_order(published_db, table):
+    """`make demo` runs the pilots' plans in two processes; each plan has its own seeds,
+    so the numbers do not depend on where or after which pilot a plan ran."""
+    pilots = [make_pilot(), make_pilot(seed=11), make_pilot()]
+    with duckdb.connect(str(published_db), read_only=True) as conn:
+        alone = compute_effect_estimates(conn, pilots, run_id="run-c")
+        split = compute_effect_estimates(conn, pilots, run_id="run-c", workers=2)
+    pd.testing.assert_frame_equal(result_numbers(split), result_numbers(alone))
+    first = result_numbers(alone).iloc[: len(table)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, result_numbers(table).reset_index(drop=True))
+
+
 def test_provenance_columns_filled(table):
     assert list(table.columns) == list(COLUMN_TYPES)
     for col in PROVENANCE:

@@ -39,7 +39,7 @@ def effect_estimates(context: dg.AssetExecutionContext, warehouse: WarehouseReso
         else:
             context.log.info(f"estimates recomputed ({why})")
             table = compute_effect_estimates(conn, pilots, run_id=context.run.run_id,
-                                             progress=context.log.info, inputs=inputs)
+                                             progress=context.log.info, inputs=inputs, workers=settings.read_workers)
             write_effect_estimates(conn, table, pilots)
     path = write_artifact(table, settings.data_dir / "results", plans={p.id: effective_plan(p) for p in pilots})
     primary = table[table["role"] == "primary"]
