@@ -25,7 +25,7 @@ MAX_ROWS_PER_GROUP = 2_000_000
 # A worker starts in about 4 s (it imports GX) and a million rows take about 7.5 s to
 # read and validate (measured on the Groningen pool): below this many pending rows of a
 # table, validating in-process is as fast (the pool's 650,000 enrolments took 13.4 s in
-# two workers, 10.7 s in-process)
+# two workers, about 11 s in-process)
 PARALLEL_MIN_ROWS = 1_500_000
 # a worker's chunk (GX copies the frame for each column-pair expectation): two workers
 # with a million rows each kept the Groningen pool's run at a peak of 5.2 GiB
@@ -141,11 +141,14 @@ def _validate_chunk(conn, table: str, chunk: list[DeliveryInfo], suite_hash: str
 
 
 def _validate_chunk_in_worker(warehouse_path: Path, table: str, chunk: list[DeliveryInfo], suite_hash: str):
+    from pilotmonitor.settings import Settings
+
     try:
         conn = duckdb.connect(str(warehouse_path), read_only=True)
     except duckdb.IOException:  # a writer holds the file: the caller validates in-process
         return None
     with conn:
+        conn.execute(f"set memory_limit = '{Settings.from_env().duckdb_memory_limit}'")  # as the run's own connections
         return _validate_chunk(conn, table, chunk, suite_hash)
 
 
