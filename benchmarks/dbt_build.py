@@ -2,6 +2,7 @@
 compiled SQL directly, i.e. how much of a build is orchestration overhead.
 
     .venv/bin/python benchmarks/dbt_build.py [--scales 1.0,3.0] [--seed N] [--workdir DIR] [--keep]
+    .venv/bin/python benchmarks/dbt_build.py --data-dir POOL/data   # an ingested pool, e.g. kept by scale_summary.py
 
 Per scale: `pilotmonitor synth` + `pilotmonitor run --demo` into <workdir>/scale-S-seed-N
 (reused with --keep when already prepared for the same scale and seed), then a raw-only
@@ -220,10 +221,21 @@ def count_rows(warehouse: Path, relation: str) -> int | None:
             return None
 
 
-def bench_scale(scale: float, seed: int | None, workdir: Path, dbt: Dbt, keep: bool) -> dict:
-    data_dir = workdir / f"scale-{scale}-seed-{'default' if seed is None else seed}"
-    print(f"scale {scale}:", flush=True)
-    marker = prepare(data_dir, scale, seed, keep)
+def bench_scale(scale: float, seed: int | None, workdir: Path, dbt: Dbt, keep: bool, ingested: Path | None = None) -> dict:
+    """One scenario: a demo scale generated here, or an ``ingested`` data directory (its
+    warehouse is only read: the raw-only base is a copy in the workdir)."""
+    if ingested is not None:
+        data_dir = workdir / "ingested"
+        print(f"{ingested}:", flush=True)
+        if data_dir.exists():
+            shutil.rmtree(data_dir)
+        data_dir.mkdir(parents=True)
+        (data_dir / "warehouse").symlink_to((ingested / "warehouse").resolve(), target_is_directory=True)
+        marker = make_base(data_dir, scale, seed, 0.0, 0.0)
+    else:
+        data_dir = workdir / f"scale-{scale}-seed-{'default' if seed is None else seed}"
+        print(f"scale {scale}:", flush=True)
+        marker = prepare(data_dir, scale, seed, keep)
     base = data_dir / "dbt_bench_base" / "pilotmonitor.duckdb"
     m: dict = {"raw_rows": sum(marker["raw_rows"].values()), "raw_tables": len(marker["raw_rows"]), "prep": marker["synth_seconds"] + marker["ingest_seconds"]}
 
@@ -268,7 +280,7 @@ def share(part: float, whole: float) -> str:
     return f"{100 * part / whole:.0f} %" if whole else "-"
 
 
-def report(scales: list[float], results: list[dict]) -> None:
+def report(scales: list, results: list[dict]) -> None:
     rows: list[tuple[str, list[str]]] = []
 
     def add(label: str, fn) -> None:
@@ -304,7 +316,7 @@ def report(scales: list[float], results: list[dict]) -> None:
     width = max(len(label) for label, _ in rows) + 2
     col = max(14, *(len(v) + 2 for _, vals in rows for v in vals))
     print()
-    print(f"{'':<{width}}" + "".join(f"{'scale ' + str(s):>{col}}" for s in scales))
+    print(f"{'':<{width}}" + "".join(f"{s if isinstance(s, str) else 'scale ' + str(s):>{col}}" for s in scales))
     for label, values in rows:
         print(f"{label:<{width}}" + "".join(f"{v:>{col}}" for v in values))
     print()
@@ -328,6 +340,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None, help="synthetic seed; default: the scenario's")
     parser.add_argument("--workdir", type=Path, default=None, help="where data dirs, warehouse copies, dbt target and logs go (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="reuse prepared data for the same scale/seed in --workdir and keep the workdir")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="measure an ingested data directory instead of generating scales, e.g. a provincial pool kept by "
+                             "`scale_summary.py --scenario national --provinces GR --keep DIR` (DIR/data); only read")
     args = parser.parse_args()
     scales = [float(s) for s in args.scales.split(",") if s.strip()]
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="pilotmonitor_dbt_bench_"))).resolve()
@@ -347,8 +362,13 @@ def main() -> None:
     parse_warm, _ = dbt("parse", check=True)
     parse_warm, _ = dbt("parse", check=True)
     print(f"dbt parse: {parse_cold:.2f} s full, {parse_warm:.2f} s with partial parse (process start included)")
-    results = [bench_scale(scale, args.seed, workdir, dbt, args.keep) for scale in scales]
-    report(scales, results)
+    if args.data_dir is not None:
+        labels: list = [args.data_dir.resolve().parent.name or str(args.data_dir)]
+        results = [bench_scale(0.0, None, workdir, dbt, True, ingested=args.data_dir.resolve())]
+    else:
+        labels = scales
+        results = [bench_scale(scale, args.seed, workdir, dbt, args.keep) for scale in scales]
+    report(labels, results)
     if args.workdir is None and not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
