@@ -185,3 +185,32 @@ def test_validation_does_not_fingerprint_the_whole_frame(monkeypatch):
     frame = pd.concat([absence(), absence().head(3)], ignore_index=True)
     bad = failed(validate_frame("school_absence", frame, "2020-2021"))
     assert [o.expectation_type for o in bad] == ["expect_compound_columns_to_be_unique"]
+
+
+def test_previous_deliveries_are_the_senders_earlier_ones_most_recent_first():
+    """The row-count history per delivery (sorted once per sender, then a binary search)
+    equals filtering and sorting the sender's whole history for each delivery."""
+    from pilotmonitor.quality.store import _previous_counts
+
+    rng = np.random.default_rng(5)
+    periods = [None, "", "2021-2022", "2022-2023", "2023-01", "2023-02", "2023-03"]
+    n = 300
+    history = pd.DataFrame({
+        "delivery_id": [f"d{i}" for i in range(n)], "sender": rng.choice(["a", "b", "c"], n),
+        "period": [periods[i] for i in rng.integers(0, len(periods), n)],
+        "delivered_on": [None if rng.random() < 0.05 else pd.Timestamp("2023-01-01") + pd.Timedelta(days=int(d)) for d in rng.integers(0, 90, n)],
+        "n": rng.integers(0, 500, n)})
+    pending = [DeliveryInfo(r.delivery_id, "p", "s", r.sender, r.period, r.delivered_on) for r in history.itertuples() if r.Index % 3 == 0]
+
+    def reference(d):
+        others = [r for r in history.itertuples() if r.sender == d.sender and r.delivery_id != d.delivery_id]
+        if d.period:
+            earlier = sorted((r for r in others if isinstance(r.period, str) and r.period < d.period), key=lambda r: r.period, reverse=True)
+        else:
+            cutoff = pd.Timestamp(d.delivered_on)
+            earlier = sorted((r for r in others if pd.Timestamp(r.delivered_on) < cutoff), key=lambda r: pd.Timestamp(r.delivered_on), reverse=True)
+        return [(int(r.n), S.covered_months(r.period, r.delivered_on)) for r in earlier]
+
+    found = _previous_counts(history, pending)
+    assert any(found[d.delivery_id] for d in pending)
+    assert all(found[d.delivery_id] == reference(d) for d in pending)
