@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pilotmonitor.settings import Settings
+from pilotmonitor.settings import Settings, limit_duckdb_memory
 
 
 class PilotmonitorSettings(dg.ConfigurableResource):
@@ -49,8 +49,7 @@ class WarehouseResource(dg.ConfigurableResource):
         path = self.path()
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = duckdb.connect(str(path), read_only=read_only)
-        # per database instance: every connection of this process to the file shares it
-        conn.execute(f"set memory_limit = '{Settings.from_env().duckdb_memory_limit}'")
+        limit_duckdb_memory(conn)
         try:
             yield conn
         finally:

@@ -42,6 +42,12 @@ def _memory_from_env(name: str, default: str) -> str:
     return value
 
 
+def limit_duckdb_memory(conn) -> None:
+    """DuckDB's memory for this process's instance of the database (every connection of
+    the process to the file shares it), from PILOTMONITOR_DUCKDB_MEMORY_LIMIT."""
+    conn.execute(f"set memory_limit = '{Settings.from_env().duckdb_memory_limit}'")
+
+
 def _workers_from_env(name: str, default: int) -> int:
     value = os.environ.get(name)
     if not value:

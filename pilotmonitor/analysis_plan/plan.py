@@ -202,13 +202,10 @@ def _run_pilot_in_worker(pilot: Pilot) -> list[dict[str, Any]]:
 
 def _run_in_workers(pilots: list[Pilot], inputs: PublishedInputs, workers: int,
                     progress: Callable[[str], None] | None) -> list[list[dict[str, Any]]]:
-    """Each pilot's rows, in the order of ``pilots``; the inputs cross to each worker once
-    (spawned processes: the run's threads are not forked)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """Each pilot's rows, in the order of ``pilots``; the inputs cross to each worker once."""
+    from pilotmonitor.worker_processes import spawned_pool
 
-    with ProcessPoolExecutor(max_workers=min(workers, len(pilots)), mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_install_inputs, initargs=(inputs,)) as executor:
+    with spawned_pool(min(workers, len(pilots)), _install_inputs, (inputs,)) as executor:
         futures = []
         for pilot in pilots:
             if progress:

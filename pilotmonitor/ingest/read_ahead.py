@@ -15,14 +15,14 @@ too and stops the source, as it would in-process.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 from pilotmonitor.ingest.contracts import DeliveryError, ReadOutput, ReadResult, iter_parts
 from pilotmonitor.ingest.deliveries import Delivery
+from pilotmonitor.worker_processes import spawned_pool
 
 Reader = Callable[[Path, Delivery], ReadOutput]
 Read = Callable[[], ReadOutput]  # the loader's handle on one delivery's parts
@@ -86,7 +86,7 @@ def _batches(items: Iterable[tuple[Path, Delivery]]) -> Iterator[list[tuple[Path
 def read_ahead(reader: Reader, items: Iterable[tuple[Path, Delivery]], workers: int) -> Iterator[Read]:
     """One handle per item, in the order of ``items``."""
     window = max(1, workers * WINDOW_PER_WORKER)
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_install, initargs=(reader,))
+    executor = spawned_pool(workers, _install, (reader,))
     pending: deque[Future] = deque()
     todo = _batches(items)
     try:

@@ -14,6 +14,8 @@ import pandas as pd
 
 from pilotmonitor.quality import suites as S
 from pilotmonitor.quality.runner import DeliveryInfo, Outcome, scrubbed_for_docs, validate_group, validate_row_counts
+from pilotmonitor.settings import limit_duckdb_memory
+from pilotmonitor.worker_processes import spawned_pool
 
 SCHEMA = "quality"
 RESULT_COLUMNS = {
@@ -147,26 +149,21 @@ def _validate_chunk(conn, table: str, chunk: list[DeliveryInfo], suite_hash: str
 
 
 def _validate_chunk_in_worker(warehouse_path: Path, table: str, chunk: list[DeliveryInfo], suite_hash: str):
-    from pilotmonitor.settings import Settings
-
     try:
         conn = duckdb.connect(str(warehouse_path), read_only=True)
     except duckdb.IOException:  # a writer holds the file: the caller validates in-process
         return None
     with conn:
-        conn.execute(f"set memory_limit = '{Settings.from_env().duckdb_memory_limit}'")  # as the run's own connections
+        limit_duckdb_memory(conn)  # as the run's own connections
         return _validate_chunk(conn, table, chunk, suite_hash)
 
 
 class _Workers:
-    """Worker processes for chunk validation (spawned: the run's threads are not forked)."""
+    """Worker processes for chunk validation."""
 
     def __init__(self, warehouse_path: Path, workers: int):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         self.path = warehouse_path
-        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        self.executor = spawned_pool(workers)
 
     def validate(self, conn, table: str, chunks: list[list[DeliveryInfo]], suite_hash: str):
         """Results in chunk order; a chunk a worker could not open the warehouse for is
