@@ -1,4 +1,5 @@
 """Internal helpers: cluster-robust sandwich and small-sample factors."""
+
 from __future__ import annotations
 
 import numpy as np

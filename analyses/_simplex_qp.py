@@ -13,6 +13,7 @@ published synthetic-control and SDID estimates in their last printed digit).
 The Frank-Wolfe duality gap ``g'w - min_i g_i`` bounds ``f(w) - min f`` for any
 feasible w; :func:`simplex_qp` returns it as a certificate.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,7 +21,9 @@ import numpy as np
 __all__ = ["simplex_qp", "simplex_least_squares"]
 
 
-def simplex_qp(H: np.ndarray, c: np.ndarray, max_iter: int | None = None) -> tuple[np.ndarray, float]:
+def simplex_qp(
+    H: np.ndarray, c: np.ndarray, max_iter: int | None = None
+) -> tuple[np.ndarray, float]:
     """Minimiser w of 0.5 w'Hw + c'w over the simplex and its duality gap."""
     H = np.asarray(H, float)
     c = np.asarray(c, float)
@@ -28,7 +31,7 @@ def simplex_qp(H: np.ndarray, c: np.ndarray, max_iter: int | None = None) -> tup
     if n == 1:
         return np.ones(1), 0.0
     scale = max(float(np.abs(H).max()), float(np.abs(c).max()), 1e-300)
-    H, c = H / scale, c / scale          # keeps the tolerances relative
+    H, c = H / scale, c / scale  # keeps the tolerances relative
     tol = 1e-11
     # start at the best vertex (objective 0.5 H_jj + c_j)
     j = int(np.argmin(0.5 * np.diag(H) + c))
@@ -72,8 +75,9 @@ def simplex_qp(H: np.ndarray, c: np.ndarray, max_iter: int | None = None) -> tup
     return w, max(gap, 0.0)
 
 
-def simplex_least_squares(A: np.ndarray, b: np.ndarray, ridge: float = 0.0,
-                          intercept: bool = False) -> tuple[np.ndarray, float, float]:
+def simplex_least_squares(
+    A: np.ndarray, b: np.ndarray, ridge: float = 0.0, intercept: bool = False
+) -> tuple[np.ndarray, float, float]:
     """Weights w on the simplex minimising ``||A w + w0 - b||^2 + ridge * ||w||^2``.
 
     With ``intercept`` the free constant w0 is profiled out by centring the columns of A
@@ -87,4 +91,4 @@ def simplex_least_squares(A: np.ndarray, b: np.ndarray, ridge: float = 0.0,
         A, b = A - a_mean, b - b_mean
     w, gap = simplex_qp(A.T @ A + ridge * np.eye(A.shape[1]), -(A.T @ b))
     w0 = float(b_mean - a_mean @ w) if intercept else 0.0
-    return w, w0, 2 * gap   # the QP objective is half the least-squares one
+    return w, w0, 2 * gap  # the QP objective is half the least-squares one

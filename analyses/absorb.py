@@ -16,6 +16,7 @@ The demeaning itself is pyfixest's compiled alternating-projections core
 (``pyfixest.core.demean``, Rust), run to a tolerance of 1e-13 so that coefficients and
 standard errors agree with the dummy-variable fit to about 1e-10 relative (tested).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,11 +36,11 @@ DEMEAN_MAXITER = 100_000
 class FixedEffects:
     """Integer codes of one or two fixed-effect factors for the rows of a data set."""
 
-    codes: np.ndarray          # (n, n_factors) uint64, each column coded 0..L-1
+    codes: np.ndarray  # (n, n_factors) uint64, each column coded 0..L-1
     n_levels: tuple[int, ...]
 
     @classmethod
-    def from_columns(cls, *columns) -> "FixedEffects":
+    def from_columns(cls, *columns) -> FixedEffects:
         if not 1 <= len(columns) <= 2:
             raise ValueError("one or two fixed-effect factors are supported")
         codes, levels = [], []
@@ -55,7 +56,7 @@ class FixedEffects:
     def n_obs(self) -> int:
         return self.codes.shape[0]
 
-    def subset(self, keep: np.ndarray) -> "FixedEffects":
+    def subset(self, keep: np.ndarray) -> FixedEffects:
         """The rows ``keep`` (boolean mask), with codes renumbered to the levels left."""
         return FixedEffects.from_columns(*(self.codes[keep, j] for j in range(self.codes.shape[1])))
 
@@ -102,9 +103,9 @@ def within_unit_gram(counts: np.ndarray, n_u: np.ndarray) -> np.ndarray:
 
 @dataclass
 class PoissonFit:
-    beta: np.ndarray       # (k,) coefficients of X
-    mu: np.ndarray         # (n,) fitted means
-    X_tilde: np.ndarray    # (n, k) X demeaned with the final weights mu
+    beta: np.ndarray  # (k,) coefficients of X
+    mu: np.ndarray  # (n,) fitted means
+    X_tilde: np.ndarray  # (n, k) X demeaned with the final weights mu
     iterations: int
     converged: bool
     deviance: float
@@ -125,9 +126,19 @@ class IrlsResult:
     deviance: float
 
 
-def irls_absorbed(y: np.ndarray, X: np.ndarray, demean, off: np.ndarray, mu: np.ndarray, *,
-                  weight, deviance, tol: float = 1e-13, maxiter: int = 200,
-                  first_step_free: bool = False) -> IrlsResult:
+def irls_absorbed(
+    y: np.ndarray,
+    X: np.ndarray,
+    demean,
+    off: np.ndarray,
+    mu: np.ndarray,
+    *,
+    weight,
+    deviance,
+    tol: float = 1e-13,
+    maxiter: int = 200,
+    first_step_free: bool = False,
+) -> IrlsResult:
     """IRLS for a log-link GLM with absorbed fixed effects, shared by Poisson and NB2.
 
     ``weight(mu)`` is the working weight (Poisson: mu; NB2: mu / (1 + alpha mu)) and
@@ -154,7 +165,9 @@ def irls_absorbed(y: np.ndarray, X: np.ndarray, demean, off: np.ndarray, mu: np.
         for _ in range(30):
             mu_new = np.exp(eta_new)
             dev = deviance(mu_new)
-            if np.isfinite(dev) and ((first_step_free and it == 1) or dev <= dev_old * (1 + 1e-12) + 1e-12):
+            if np.isfinite(dev) and (
+                (first_step_free and it == 1) or dev <= dev_old * (1 + 1e-12) + 1e-12
+            ):
                 break
             eta_new = (eta_new + eta) / 2
         step = float(np.max(np.abs(eta_new - eta)))
@@ -167,8 +180,15 @@ def irls_absorbed(y: np.ndarray, X: np.ndarray, demean, off: np.ndarray, mu: np.
     return IrlsResult(beta=beta, mu=mu, iterations=it, converged=converged, deviance=dev_old)
 
 
-def poisson_irls(y: np.ndarray, X: np.ndarray, fe: FixedEffects, offset: np.ndarray | None = None,
-                 tol: float = 1e-13, maxiter: int = 200, start_mu: np.ndarray | None = None) -> PoissonFit:
+def poisson_irls(
+    y: np.ndarray,
+    X: np.ndarray,
+    fe: FixedEffects,
+    offset: np.ndarray | None = None,
+    tol: float = 1e-13,
+    maxiter: int = 200,
+    start_mu: np.ndarray | None = None,
+) -> PoissonFit:
     """Poisson pseudo-ML with absorbed fixed effects by IRLS (ppmlhdfe / fixest ``fepois``).
 
     Units or periods whose outcome is zero throughout must be removed beforehand (their
@@ -182,10 +202,21 @@ def poisson_irls(y: np.ndarray, X: np.ndarray, fe: FixedEffects, offset: np.ndar
     off = np.zeros(len(y)) if offset is None else np.asarray(offset, dtype=np.float64)
     mu = (y + y.mean()) / 2 if start_mu is None else np.asarray(start_mu, dtype=np.float64).copy()
     # The starting values are not a fit: the first step may raise the deviance (as fixest).
-    fit = irls_absorbed(y, X, fe.demean, off, mu, weight=lambda m: m,
-                        deviance=lambda m: _poisson_deviance(y, m), tol=tol, maxiter=maxiter,
-                        first_step_free=True)
+    fit = irls_absorbed(
+        y,
+        X,
+        fe.demean,
+        off,
+        mu,
+        weight=lambda m: m,
+        deviance=lambda m: _poisson_deviance(y, m),
+        tol=tol,
+        maxiter=maxiter,
+        first_step_free=True,
+    )
     beta, mu, it, converged, dev_old = fit.beta, fit.mu, fit.iterations, fit.converged, fit.deviance
     # The sandwich needs X demeaned with the weights of the final mu.
     Xt = fe.demean(X, mu).reshape(len(y), -1)
-    return PoissonFit(beta=beta, mu=mu, X_tilde=Xt, iterations=it, converged=converged, deviance=dev_old)
+    return PoissonFit(
+        beta=beta, mu=mu, X_tilde=Xt, iterations=it, converged=converged, deviance=dev_old
+    )

@@ -19,9 +19,10 @@ fitted probabilities for the treated group (treated, post) minus its
 counterfactual without the interaction, averaged over treated&post pupils.
 With few treated schools use :func:`analyses.inference.randomization_inference`.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -79,12 +80,23 @@ def binary_did(
     if G < 2:
         raise ValueError("need at least 2 clusters")
     if method == "logit":
-        fit = sm.Logit(y, X).fit(disp=0, method="newton", maxiter=100, tol=1e-12,
-                                 cov_type="cluster", cov_kwds={"groups": codes})
+        fit = sm.Logit(y, X).fit(
+            disp=0,
+            method="newton",
+            maxiter=100,
+            tol=1e-12,
+            cov_type="cluster",
+            cov_kwds={"groups": codes},
+        )
         conv = "Logit ML, cluster-robust (G/(G-1)*(N-1)/(N-K)), normal"
     else:
-        mod = sm.GEE(y, X, groups=codes, family=sm.families.Binomial(),
-                     cov_struct=sm.cov_struct.Exchangeable())
+        mod = sm.GEE(
+            y,
+            X,
+            groups=codes,
+            family=sm.families.Binomial(),
+            cov_struct=sm.cov_struct.Exchangeable(),
+        )
         fit = mod.fit(maxiter=200, cov_type="robust")
         conv = "GEE logit, exchangeable within cluster, robust sandwich (no correction), normal"
     b, se = float(fit.params["did"]), float(fit.bse["did"])
@@ -95,15 +107,25 @@ def binary_did(
     lin = Xt.to_numpy() @ fit.params.to_numpy()
     prob1 = 1 / (1 + np.exp(-lin))
     prob0 = 1 / (1 + np.exp(-(lin - b)))
-    details = {"coefficient": b, "z_stat": b / se, "critical_value": z,
-               "coefficients": {k: float(v) for k, v in fit.params.items()},
-               "ame_did": float(np.mean(prob1 - prob0)) if tp.any() else float("nan")}
+    details = {
+        "coefficient": b,
+        "z_stat": b / se,
+        "critical_value": z,
+        "coefficients": {k: float(v) for k, v in fit.params.items()},
+        "ame_did": float(np.mean(prob1 - prob0)) if tp.any() else float("nan"),
+    }
     if method == "gee":
         details["exchangeable_corr"] = float(fit.model.cov_struct.dep_params)
     return EffectResult(
-        estimate=float(np.exp(b)), std_error=se,
+        estimate=float(np.exp(b)),
+        std_error=se,
         conf_int=(float(np.exp(b - z * se)), float(np.exp(b + z * se))),
-        p_value=pval, n_obs=len(df), n_clusters=G,
-        method=f"DiD odds ratio, {conv}", scale="ratio", alpha=alpha,
+        p_value=pval,
+        n_obs=len(df),
+        n_clusters=G,
+        method=f"DiD odds ratio, {conv}",
+        scale="ratio",
+        alpha=alpha,
         sample=f"{len(df)} pupils in {G} clusters; treated&post={int(tp.sum())}",
-        details=details)
+        details=details,
+    )

@@ -60,10 +60,11 @@ parameters; a planted 0.5 is estimated at 0.40 on average with 12 periods, 0.46 
 and the model-based SE of the coefficient with it (Allison & Waterman 2002): 95% intervals
 covered 90% with 12 periods, 93% with 48 (``benchmarks/count_model_simulation.py``).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -75,8 +76,14 @@ from ._linalg import cluster_codes
 from .absorb import irls_absorbed
 from .results import EffectResult
 
-__all__ = ["count_regression", "FAMILIES", "COV_TYPES", "nb2_loglik", "negbin_irls_absorbed",
-           "count_inference"]
+__all__ = [
+    "count_regression",
+    "FAMILIES",
+    "COV_TYPES",
+    "nb2_loglik",
+    "negbin_irls_absorbed",
+    "count_inference",
+]
 
 FAMILIES = ("poisson", "negative_binomial")
 COV_TYPES = ("model", "hc0", "hc1", "cluster")
@@ -96,27 +103,38 @@ def _no_demeaning(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 # NB2 likelihood pieces (log link; mu includes the exposure)
 # ---------------------------------------------------------------------------------------
 
+
 def nb2_loglik(y: np.ndarray, mu: np.ndarray, alpha: float) -> float:
     """NB2 log-likelihood ``sum log P(y | mu, alpha)`` (alpha > 0)."""
     r = 1.0 / alpha
-    return float(np.sum(special.gammaln(y + r) - special.gammaln(r) - special.gammaln(y + 1)
-                        + r * np.log(r / (r + mu)) + special.xlogy(y, mu / (r + mu))))
+    return float(
+        np.sum(
+            special.gammaln(y + r)
+            - special.gammaln(r)
+            - special.gammaln(y + 1)
+            + r * np.log(r / (r + mu))
+            + special.xlogy(y, mu / (r + mu))
+        )
+    )
 
 
 def _nb2_alpha_score(y, mu, alpha) -> np.ndarray:
     """d log f_i / d alpha."""
     r = 1.0 / alpha
     t = special.digamma(r) - special.digamma(y + r) + np.log1p(alpha * mu)
-    return t / alpha ** 2 + (y - mu) / (alpha * (1 + alpha * mu))
+    return t / alpha**2 + (y - mu) / (alpha * (1 + alpha * mu))
 
 
 def _nb2_alpha_neg_hessian(y, mu, alpha) -> float:
     """-sum d^2 log f_i / d alpha^2 (mu fixed)."""
     r = 1.0 / alpha
     t = special.digamma(r) - special.digamma(y + r) + np.log1p(alpha * mu)
-    dq = (-2 * t / alpha ** 3 - (special.polygamma(1, r) - special.polygamma(1, y + r)) / alpha ** 4
-          + mu / (alpha ** 2 * (1 + alpha * mu))
-          - (y - mu) * (1 + 2 * alpha * mu) / (alpha ** 2 * (1 + alpha * mu) ** 2))
+    dq = (
+        -2 * t / alpha**3
+        - (special.polygamma(1, r) - special.polygamma(1, y + r)) / alpha**4
+        + mu / (alpha**2 * (1 + alpha * mu))
+        - (y - mu) * (1 + 2 * alpha * mu) / (alpha**2 * (1 + alpha * mu) ** 2)
+    )
     return float(-np.sum(dq))
 
 
@@ -128,8 +146,12 @@ def _nb2_deviance(y, mu, alpha) -> float:
 def _ml_alpha(y: np.ndarray, mu: np.ndarray, start: float) -> float:
     """ML alpha at fixed means: 1-D maximisation on log alpha (bounded, Brent)."""
     lo, hi = np.log(ALPHA_MIN), np.log(ALPHA_MAX)
-    res = optimize.minimize_scalar(lambda la: -nb2_loglik(y, mu, np.exp(la)), bounds=(lo, hi),
-                                   method="bounded", options={"xatol": 1e-12, "maxiter": 500})
+    res = optimize.minimize_scalar(
+        lambda la: -nb2_loglik(y, mu, np.exp(la)),
+        bounds=(lo, hi),
+        method="bounded",
+        options={"xatol": 1e-12, "maxiter": 500},
+    )
     la = float(res.x)
     # Polish with Newton steps on alpha itself (Brent's tolerance is on the argument only).
     a = np.exp(la)
@@ -151,13 +173,16 @@ def _ml_alpha(y: np.ndarray, mu: np.ndarray, start: float) -> float:
 def _check_dispersion(alpha: float) -> None:
     # The bounded search stops a little above ALPHA_MIN when the optimum is the bound.
     if not np.isfinite(alpha) or alpha <= ALPHA_MIN * 100:
-        raise ValueError("the NB2 dispersion alpha is at its lower bound 0: these counts show no "
-                         'over-dispersion; fit family="poisson"')
+        raise ValueError(
+            "the NB2 dispersion alpha is at its lower bound 0: these counts show no "
+            'over-dispersion; fit family="poisson"'
+        )
 
 
 # ---------------------------------------------------------------------------------------
 # NB2 with absorbed fixed effects
 # ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class NegbinFit:
@@ -166,19 +191,34 @@ class NegbinFit:
     mu: np.ndarray
     loglik: float
     converged: bool
-    iterations: int          # outer (alpha) alternations
+    iterations: int  # outer (alpha) alternations
 
 
 def _negbin_irls_fixed_alpha(y, X, demean: Demean, off, alpha, mu, tol=1e-13, maxiter=200):
     """IRLS for the coefficients and absorbed FE at fixed alpha (weights mu/(1+alpha*mu))."""
-    fit = irls_absorbed(y, X, demean, off, mu, weight=lambda m: m / (1 + alpha * m),
-                        deviance=lambda m: _nb2_deviance(y, m, alpha), tol=tol, maxiter=maxiter)
+    fit = irls_absorbed(
+        y,
+        X,
+        demean,
+        off,
+        mu,
+        weight=lambda m: m / (1 + alpha * m),
+        deviance=lambda m: _nb2_deviance(y, m, alpha),
+        tol=tol,
+        maxiter=maxiter,
+    )
     return fit.beta, fit.mu, fit.converged
 
 
-def negbin_irls_absorbed(y: np.ndarray, X: np.ndarray, demean: Demean, offset: np.ndarray | None = None,
-                         start_mu: np.ndarray | None = None, tol: float = 1e-10,
-                         maxiter: int = 100) -> NegbinFit:
+def negbin_irls_absorbed(
+    y: np.ndarray,
+    X: np.ndarray,
+    demean: Demean,
+    offset: np.ndarray | None = None,
+    start_mu: np.ndarray | None = None,
+    tol: float = 1e-10,
+    maxiter: int = 100,
+) -> NegbinFit:
     """Joint ML of NB2 with absorbed fixed effects: IRLS at fixed alpha alternating with the
     1-D ML of alpha at fixed means, until alpha changes by less than ``tol`` (relative) and
     the IRLS has converged. ``demean(values, weights)`` projects out the fixed effects
@@ -201,19 +241,26 @@ def negbin_irls_absorbed(y: np.ndarray, X: np.ndarray, demean: Demean, offset: n
             break
     # Means at the final alpha (one more IRLS pass; alpha has stopped moving).
     beta, mu, irls_ok = _negbin_irls_fixed_alpha(y, X, demean, off, alpha, mu)
-    return NegbinFit(beta=beta, alpha=alpha, mu=mu, loglik=nb2_loglik(y, mu, alpha),
-                     converged=converged and irls_ok, iterations=it)
+    return NegbinFit(
+        beta=beta,
+        alpha=alpha,
+        mu=mu,
+        loglik=nb2_loglik(y, mu, alpha),
+        converged=converged and irls_ok,
+        iterations=it,
+    )
 
 
 # ---------------------------------------------------------------------------------------
 # Variance: influence functions with absorbed FE and (for NB2) the dispersion
 # ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class CountInference:
-    cov: np.ndarray            # (k, k) covariance of the coefficients of X
-    alpha_se: float | None     # NB2: SE of alpha (same cov_type)
-    factor: float              # small-sample factor applied
+    cov: np.ndarray  # (k, k) covariance of the coefficients of X
+    alpha_se: float | None  # NB2: SE of alpha (same cov_type)
+    factor: float  # small-sample factor applied
     n_clusters: int | None
 
 
@@ -254,13 +301,16 @@ def _influence(y, X, mu, alpha, demean: Demean):
     return psi, cov_model, psi_alpha, 1.0 / s
 
 
-def count_inference(y, X, mu, alpha, demean: Demean, cov_type: str, k_params: int,
-                    clusters=None) -> CountInference:
+def count_inference(
+    y, X, mu, alpha, demean: Demean, cov_type: str, k_params: int, clusters=None
+) -> CountInference:
     """Covariance of the coefficients of ``X`` (and SE of alpha) for ``cov_type``."""
     psi, cov_model, psi_alpha, var_alpha = _influence(y, X, mu, alpha, demean)
     n = len(y)
     if cov_type == "model":
-        return CountInference(cov_model, None if var_alpha is None else float(np.sqrt(var_alpha)), 1.0, None)
+        return CountInference(
+            cov_model, None if var_alpha is None else float(np.sqrt(var_alpha)), 1.0, None
+        )
     full = psi if psi_alpha is None else np.column_stack([psi, psi_alpha])
     n_groups = None
     if cov_type == "cluster":
@@ -288,10 +338,12 @@ def check_cov_type(cov_type: str, cluster) -> None:
 
 
 def variance_label(cov_type: str) -> str:
-    return {"model": "model-based (ML, inverse observed information)",
-            "hc0": "heteroskedasticity-robust (HC0)",
-            "hc1": "heteroskedasticity-robust (HC1, n/(n-k))",
-            "cluster": "cluster-robust (CR1, G/(G-1))"}[cov_type] + ", normal"
+    return {
+        "model": "model-based (ML, inverse observed information)",
+        "hc0": "heteroskedasticity-robust (HC0)",
+        "hc1": "heteroskedasticity-robust (HC1, n/(n-k))",
+        "cluster": "cluster-robust (CR1, G/(G-1))",
+    }[cov_type] + ", normal"
 
 
 def ratio_result(b: float, se: float, alpha: float, **kw) -> EffectResult:
@@ -299,15 +351,22 @@ def ratio_result(b: float, se: float, alpha: float, **kw) -> EffectResult:
     z = stats.norm.ppf(1 - alpha / 2)
     details = dict(kw.pop("details", {}))
     details.update({"coefficient": b, "z_stat": b / se, "critical_value": z})
-    return EffectResult(estimate=float(np.exp(b)), std_error=se,
-                        conf_int=(float(np.exp(b - z * se)), float(np.exp(b + z * se))),
-                        p_value=float(2 * stats.norm.sf(abs(b / se))), scale="ratio", alpha=alpha,
-                        details=details, **kw)
+    return EffectResult(
+        estimate=float(np.exp(b)),
+        std_error=se,
+        conf_int=(float(np.exp(b - z * se)), float(np.exp(b + z * se))),
+        p_value=float(2 * stats.norm.sf(abs(b / se))),
+        scale="ratio",
+        alpha=alpha,
+        details=details,
+        **kw,
+    )
 
 
 # ---------------------------------------------------------------------------------------
 # Plain count regression
 # ---------------------------------------------------------------------------------------
+
 
 def _design(df: pd.DataFrame, regressors) -> pd.DataFrame:
     if isinstance(regressors, str):
@@ -375,7 +434,7 @@ def count_regression(
         raise KeyError(f"columns not in data: {missing_cols}")
     df = data.dropna(subset=list(dict.fromkeys(cols))).reset_index(drop=True)
     X_df = _design(df, regressors)
-    df = df.loc[X_df.index].reset_index(drop=True)   # patsy drops rows with missing regressors
+    df = df.loc[X_df.index].reset_index(drop=True)  # patsy drops rows with missing regressors
     X_df = X_df.reset_index(drop=True)
     y = df[outcome].to_numpy(float)
     if (y < 0).any():
@@ -399,8 +458,9 @@ def count_regression(
         raise ValueError("design matrix is rank deficient (collinear regressors)")
     off = np.zeros(len(y)) if offset is None else offset
     if family == "poisson":
-        fit = sm.GLM(y, X, family=sm.families.Poisson(), offset=off).fit(method="irls", tol=1e-12,
-                                                                          maxiter=200)
+        fit = sm.GLM(y, X, family=sm.families.Poisson(), offset=off).fit(
+            method="irls", tol=1e-12, maxiter=200
+        )
         beta, disp, converged = np.asarray(fit.params), None, bool(fit.converged)
         mu = np.exp(X @ beta + off)
         loglik = float(fit.llf)
@@ -408,7 +468,7 @@ def count_regression(
         start_fit = sm.GLM(y, X, family=sm.families.Poisson(), offset=off).fit(method="irls")
         model = sm.NegativeBinomial(y, X, loglike_method="nb2", offset=off)
         start_alpha = _ml_alpha(y, start_fit.mu, 1.0)
-        _check_dispersion(start_alpha)   # before statsmodels wanders to alpha <= 0
+        _check_dispersion(start_alpha)  # before statsmodels wanders to alpha <= 0
         start = np.append(start_fit.params, start_alpha)
         fit = model.fit(start_params=start, method="newton", maxiter=200, tol=1e-12, disp=False)
         beta, disp = np.asarray(fit.params[:-1]), float(fit.params[-1])
@@ -416,24 +476,46 @@ def count_regression(
         _check_dispersion(disp)
         mu = np.exp(X @ beta + off)
         loglik = float(fit.llf)
-    inf = count_inference(y, X, mu, disp, _no_demeaning, cov_type, X.shape[1],
-                          clusters=df[cluster] if cov_type == "cluster" else None)
+    inf = count_inference(
+        y,
+        X,
+        mu,
+        disp,
+        _no_demeaning,
+        cov_type,
+        X.shape[1],
+        clusters=df[cluster] if cov_type == "cluster" else None,
+    )
     ses = np.sqrt(np.diag(inf.cov))
     j = names.index(coefficient)
     fam_label = "Poisson" if family == "poisson" else "negative binomial (NB2)"
-    details = {"coefficients": dict(zip(names, map(float, beta))),
-               "std_errors": dict(zip(names, map(float, ses))),
-               "log_likelihood": loglik, "family": family, "cov_type": cov_type,
-               "small_sample_factor": inf.factor, "converged": converged,
-               "reported_coefficient": coefficient}
+    details = {
+        "coefficients": dict(zip(names, map(float, beta))),
+        "std_errors": dict(zip(names, map(float, ses))),
+        "log_likelihood": loglik,
+        "family": family,
+        "cov_type": cov_type,
+        "small_sample_factor": inf.factor,
+        "converged": converged,
+        "reported_coefficient": coefficient,
+    }
     if disp is not None:
-        details.update({"dispersion_alpha": disp, "dispersion_alpha_se": inf.alpha_se,
-                        "theta": 1.0 / disp, "theta_se": inf.alpha_se / disp ** 2})
+        details.update(
+            {
+                "dispersion_alpha": disp,
+                "dispersion_alpha_se": inf.alpha_se,
+                "theta": 1.0 / disp,
+                "theta_se": inf.alpha_se / disp**2,
+            }
+        )
     return ratio_result(
-        float(beta[j]), float(ses[j]), alpha,
-        n_obs=len(y), n_clusters=inf.n_clusters,
+        float(beta[j]),
+        float(ses[j]),
+        alpha,
+        n_obs=len(y),
+        n_clusters=inf.n_clusters,
         method=f"{fam_label} regression (log link"
-               f"{', log exposure offset' if exposure else ''}), {variance_label(cov_type)}",
+        f"{', log exposure offset' if exposure else ''}), {variance_label(cov_type)}",
         sample=f"{len(y)} obs" + (f"; clusters: {cluster}" if cov_type == "cluster" else ""),
         details=details,
     )

@@ -50,9 +50,10 @@ Poisson (``twfe(family="poisson")``):
 Fixed effects are absorbed (:mod:`analyses.absorb`) by default; ``fe_method="dummies"``
 is the dense dummy-variable reference the absorbed fit is tested against.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -63,8 +64,16 @@ from scipy import stats
 from ._linalg import cluster_codes, cluster_meat, sandwich
 from .absorb import FixedEffects, poisson_irls
 from .count import FAMILIES as COUNT_FAMILIES
-from .count import (_check_dispersion, _ml_alpha, _no_demeaning, check_cov_type, count_inference,
-                    negbin_irls_absorbed, ratio_result, variance_label)
+from .count import (
+    _check_dispersion,
+    _ml_alpha,
+    _no_demeaning,
+    check_cov_type,
+    count_inference,
+    negbin_irls_absorbed,
+    ratio_result,
+    variance_label,
+)
 from .results import EffectResult
 
 __all__ = ["did_2x2", "twfe"]
@@ -112,8 +121,15 @@ def _linear_inference(
         df = n - k
     else:
         raise ValueError(f"cov_type must be one of {_COV_TYPES}")
-    return {"b": float(beta[j]), "se": float(np.sqrt(V[j, j])), "df": int(df),
-            "factor": float(factor), "k_dof": int(k), "beta": beta, "resid": u}
+    return {
+        "b": float(beta[j]),
+        "se": float(np.sqrt(V[j, j])),
+        "df": int(df),
+        "factor": float(factor),
+        "k_dof": int(k),
+        "beta": beta,
+        "resid": u,
+    }
 
 
 def _difference_result(b, se, df, alpha, **kw) -> EffectResult:
@@ -122,9 +138,16 @@ def _difference_result(b, se, df, alpha, **kw) -> EffectResult:
     p = 2 * stats.t.sf(abs(t), df)
     details = dict(kw.pop("details", {}))
     details.update({"t_stat": t, "df": df, "critical_value": crit})
-    return EffectResult(estimate=b, std_error=se, conf_int=(b - crit * se, b + crit * se),
-                        p_value=float(p), scale="difference", alpha=alpha,
-                        details=details, **kw)
+    return EffectResult(
+        estimate=b,
+        std_error=se,
+        conf_int=(b - crit * se, b + crit * se),
+        p_value=float(p),
+        scale="difference",
+        alpha=alpha,
+        details=details,
+        **kw,
+    )
 
 
 def did_2x2(
@@ -177,8 +200,9 @@ def did_2x2(
     d = df[treated].astype(float).to_numpy()
     p = df[post].astype(float).to_numpy()
     names = ["const", treated, post, f"{treated}:{post}", *covariates]
-    X = np.column_stack([np.ones(len(df)), d, p, d * p,
-                         *(df[c].astype(float).to_numpy() for c in covariates)])
+    X = np.column_stack(
+        [np.ones(len(df)), d, p, d * p, *(df[c].astype(float).to_numpy() for c in covariates)]
+    )
     y = df[outcome].astype(float).to_numpy()
     codes = n_groups = None
     if cov_type == "cluster":
@@ -186,18 +210,27 @@ def did_2x2(
         if n_groups < 2:
             raise ValueError("need at least 2 clusters")
     res = _linear_inference(X, y, 3, cov_type, codes, n_groups)
-    conv = {"cluster": "cluster-robust (CR1, G/(G-1)*(N-1)/(N-K)), t(G-1)",
-            "hc1": "heteroskedasticity-robust (HC1), t(N-K)",
-            "classical": "classical OLS, t(N-K)"}[cov_type]
+    conv = {
+        "cluster": "cluster-robust (CR1, G/(G-1)*(N-1)/(N-K)), t(G-1)",
+        "hc1": "heteroskedasticity-robust (HC1), t(N-K)",
+        "classical": "classical OLS, t(N-K)",
+    }[cov_type]
     return _difference_result(
-        res["b"], res["se"], res["df"], alpha,
-        n_obs=len(df), n_clusters=n_groups,
+        res["b"],
+        res["se"],
+        res["df"],
+        alpha,
+        n_obs=len(df),
+        n_clusters=n_groups,
         method=f"DiD 2x2 OLS, {conv}",
         sample=f"{len(df)} obs; treated={int(d.sum())}, post={int(p.sum())}, "
-               f"treated&post={int((d * p).sum())}",
-        details={"coefficients": dict(zip(names, map(float, res["beta"]))),
-                 "small_sample_factor": res["factor"], "k": res["k_dof"],
-                 "cov_type": cov_type},
+        f"treated&post={int((d * p).sum())}",
+        details={
+            "coefficients": dict(zip(names, map(float, res["beta"]))),
+            "small_sample_factor": res["factor"],
+            "k": res["k_dof"],
+            "cov_type": cov_type,
+        },
     )
 
 
@@ -210,8 +243,14 @@ def _twfe_frame(data, outcome, unit, time, treatment, exposure, covariates, clus
     _check_columns(data, cols)
     df = data[list(dict.fromkeys(cols))].dropna().reset_index(drop=True)
     # Internal safe names so that any column name works in the formula.
-    ren = pd.DataFrame({"_y": df[outcome].astype(float), "_u": df[unit], "_t": df[time],
-                        "_d": df[treatment].astype(float)})
+    ren = pd.DataFrame(
+        {
+            "_y": df[outcome].astype(float),
+            "_u": df[unit],
+            "_t": df[time],
+            "_d": df[treatment].astype(float),
+        }
+    )
     for i, c in enumerate(covariates):
         ren[f"_x{i}"] = df[c].astype(float)
     if exposure is not None:
@@ -368,16 +407,27 @@ def _twfe_linear(frame, n_cov, cl_name, fe_dof, alpha, fe_method) -> EffectResul
     k_dof = k_all - (nested if fe_dof == "nested" else 0)
     res = _linear_inference(X, y, j, "cluster", codes, G, k_dof=k_dof)
     return _difference_result(
-        res["b"], res["se"], res["df"], alpha,
-        n_obs=len(frame), n_clusters=G,
-        method=("TWFE OLS (unit + period FE), cluster-robust "
-                f"(CR1, G/(G-1)*(N-1)/(N-K), K={fe_dof}), t(G-1)"),
+        res["b"],
+        res["se"],
+        res["df"],
+        alpha,
+        n_obs=len(frame),
+        n_clusters=G,
+        method=(
+            "TWFE OLS (unit + period FE), cluster-robust "
+            f"(CR1, G/(G-1)*(N-1)/(N-K), K={fe_dof}), t(G-1)"
+        ),
         sample=f"{frame['_u'].nunique()} units x {frame['_t'].nunique()} periods, "
-               f"{len(frame)} obs, {int(frame['_d'].sum())} treated obs; "
-               f"clusters: {cl_name}",
-        details={"small_sample_factor": res["factor"], "k": res["k_dof"],
-                 "k_all_parameters": k_all, "fe_dof": fe_dof, "family": "linear",
-                 "fe_method": fe_method},
+        f"{len(frame)} obs, {int(frame['_d'].sum())} treated obs; "
+        f"clusters: {cl_name}",
+        details={
+            "small_sample_factor": res["factor"],
+            "k": res["k_dof"],
+            "k_all_parameters": k_all,
+            "fe_dof": fe_dof,
+            "family": "linear",
+            "fe_method": fe_method,
+        },
     )
 
 
@@ -419,21 +469,46 @@ def _twfe_count(frame, n_cov, cl_name, alpha, fe_method, family, cov_type) -> Ef
         j, demean, k_params = 0, fe.demean, fe.rank() + X.shape[1]
     if negbin:
         _check_dispersion(disp)
-    inf = count_inference(y, X, mu, disp, demean, cov_type, k_params,
-                          clusters=frame["_g"] if cov_type == "cluster" else None)
+    inf = count_inference(
+        y,
+        X,
+        mu,
+        disp,
+        demean,
+        cov_type,
+        k_params,
+        clusters=frame["_g"] if cov_type == "cluster" else None,
+    )
     b, se = float(params[j]), float(np.sqrt(inf.cov[j, j]))
-    details = {"small_sample_factor": inf.factor, "family": family, "cov_type": cov_type,
-               "dropped_all_zero_units": zero_units, "dropped_all_zero_periods": zero_periods,
-               "converged": converged, "fe_method": fe_method, "log_likelihood": loglik,
-               ("irls_iterations" if not negbin else "alpha_iterations"): iterations}
+    details = {
+        "small_sample_factor": inf.factor,
+        "family": family,
+        "cov_type": cov_type,
+        "dropped_all_zero_units": zero_units,
+        "dropped_all_zero_periods": zero_periods,
+        "converged": converged,
+        "fe_method": fe_method,
+        "log_likelihood": loglik,
+        ("irls_iterations" if not negbin else "alpha_iterations"): iterations,
+    }
     if negbin:
-        details.update({"dispersion_alpha": disp, "dispersion_alpha_se": inf.alpha_se,
-                        "theta": 1.0 / disp, "theta_se": inf.alpha_se / disp ** 2})
+        details.update(
+            {
+                "dispersion_alpha": disp,
+                "dispersion_alpha_se": inf.alpha_se,
+                "theta": 1.0 / disp,
+                "theta_se": inf.alpha_se / disp**2,
+            }
+        )
     name = "Poisson" if not negbin else "negative binomial (NB2)"
     return ratio_result(
-        b, se, alpha, n_obs=len(frame), n_clusters=inf.n_clusters,
+        b,
+        se,
+        alpha,
+        n_obs=len(frame),
+        n_clusters=inf.n_clusters,
         method=f"TWFE {name} (unit + period FE, log exposure offset), {variance_label(cov_type)}",
         sample=f"{frame['_u'].nunique()} units x {frame['_t'].nunique()} periods, "
-               f"{len(frame)} obs" + (f"; clusters: {cl_name}" if cov_type == "cluster" else ""),
+        f"{len(frame)} obs" + (f"; clusters: {cl_name}" if cov_type == "cluster" else ""),
         details=details,
     )

@@ -36,10 +36,12 @@ which holds its size there (at the price of power).
 With event-time heterogeneity across adoption cohorts the TWFE event study is
 contaminated (Sun & Abraham 2021); use :mod:`analyses.staggered` then.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,9 +68,17 @@ class EventStudyResult:
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
-        rows = [{"rel_time": e, "estimate": r.estimate, "std_error": r.std_error,
-                 "conf_int_lower": r.conf_int[0], "conf_int_upper": r.conf_int[1],
-                 "p_value": r.p_value} for e, r in sorted(self.effects.items())]
+        rows = [
+            {
+                "rel_time": e,
+                "estimate": r.estimate,
+                "std_error": r.std_error,
+                "conf_int_lower": r.conf_int[0],
+                "conf_int_upper": r.conf_int[1],
+                "p_value": r.p_value,
+            }
+            for e, r in sorted(self.effects.items())
+        ]
         return pd.DataFrame(rows)
 
     def plot(self, ax=None):
@@ -82,12 +92,28 @@ class EventStudyResult:
             _, ax = plt.subplots()
         f = self.to_frame()
         null = next(iter(self.effects.values())).null_value
-        f = pd.concat([f, pd.DataFrame([{"rel_time": self.reference, "estimate": null,
-                                         "conf_int_lower": null, "conf_int_upper": null}])]
-                      ).sort_values("rel_time")
-        ax.errorbar(f["rel_time"], f["estimate"],
-                    yerr=[f["estimate"] - f["conf_int_lower"],
-                          f["conf_int_upper"] - f["estimate"]], fmt="o", capsize=3)
+        f = pd.concat(
+            [
+                f,
+                pd.DataFrame(
+                    [
+                        {
+                            "rel_time": self.reference,
+                            "estimate": null,
+                            "conf_int_lower": null,
+                            "conf_int_upper": null,
+                        }
+                    ]
+                ),
+            ]
+        ).sort_values("rel_time")
+        ax.errorbar(
+            f["rel_time"],
+            f["estimate"],
+            yerr=[f["estimate"] - f["conf_int_lower"], f["conf_int_upper"] - f["estimate"]],
+            fmt="o",
+            capsize=3,
+        )
         ax.axhline(null, color="grey", lw=0.8)
         ax.axvline(self.reference + 0.5, color="grey", ls="--", lw=0.8)
         ax.set_xlabel("period relative to treatment")
@@ -166,9 +192,14 @@ def event_study(
     else:
         outside = treated & ((rel < -leads) | (rel > lags))
         df, rel, treated = df[~outside], rel[~outside], treated[~outside]
-    frame = pd.DataFrame({"_y": df[outcome].astype(float).to_numpy(),
-                          "_u": df[unit].to_numpy(), "_t": df[time].to_numpy(),
-                          "_g": df[cl].to_numpy()})
+    frame = pd.DataFrame(
+        {
+            "_y": df[outcome].astype(float).to_numpy(),
+            "_u": df[unit].to_numpy(),
+            "_t": df[time].to_numpy(),
+            "_g": df[cl].to_numpy(),
+        }
+    )
     periods = [e for e in range(-leads, lags + 1) if e != reference]
     for e in periods:
         frame[_name(e)] = (rel.to_numpy() == e).astype(float)
@@ -182,8 +213,9 @@ def event_study(
         mod = smf.ols(formula, frame)
         X, y = np.asarray(mod.exog), np.asarray(mod.endog)
         if np.linalg.matrix_rank(X) < X.shape[1]:
-            raise ValueError("design matrix is rank deficient (add never-treated units "
-                             "or reduce leads/lags)")
+            raise ValueError(
+                "design matrix is rank deficient (add never-treated units or reduce leads/lags)"
+            )
         bread = np.linalg.inv(X.T @ X)
         beta = bread @ (X.T @ y)
         u = y - X @ beta
@@ -201,8 +233,9 @@ def event_study(
         tot = frame.groupby("_u")["_y"].transform("sum")
         frame = frame[tot > 0].reset_index(drop=True)
         codes, G = cluster_codes(frame["_g"])
-        mod = smf.glm(formula, frame, family=sm.families.Poisson(),
-                      offset=np.log(frame["_e"].to_numpy()))
+        mod = smf.glm(
+            formula, frame, family=sm.families.Poisson(), offset=np.log(frame["_e"].to_numpy())
+        )
         fit = mod.fit(method="irls", tol=1e-12, maxiter=200)
         X, y = np.asarray(mod.exog), np.asarray(mod.endog)
         mu = np.asarray(fit.mu)
@@ -217,10 +250,12 @@ def event_study(
     V = factor * sandwich(bread, cluster_meat(X * u[:, None], codes, G))
     names = list(mod.exog_names)
     idx = [names.index(_name(e)) for e in periods]
-    crit = (stats.t.ppf(1 - alpha / 2, dist_df) if dist_df else stats.norm.ppf(1 - alpha / 2))
-    method = (f"Event study TWFE {'OLS' if family == 'linear' else 'Poisson (log exposure offset)'}"
-              f" (unit + period FE, reference e={reference}, "
-              f"{'binned' if bin_endpoints else 'trimmed'} endpoints), {conv}")
+    crit = stats.t.ppf(1 - alpha / 2, dist_df) if dist_df else stats.norm.ppf(1 - alpha / 2)
+    method = (
+        f"Event study TWFE {'OLS' if family == 'linear' else 'Poisson (log exposure offset)'}"
+        f" (unit + period FE, reference e={reference}, "
+        f"{'binned' if bin_endpoints else 'trimmed'} endpoints), {conv}"
+    )
     effects = {}
     for e, j in zip(periods, idx):
         b, se = float(beta[j]), float(np.sqrt(V[j, j]))
@@ -232,32 +267,64 @@ def event_study(
         else:
             est = b
         effects[e] = EffectResult(
-            estimate=float(est), std_error=se, conf_int=(lo, hi), p_value=p, n_obs=n,
-            n_clusters=G, method=method, scale=scale, alpha=alpha,
+            estimate=float(est),
+            std_error=se,
+            conf_int=(lo, hi),
+            p_value=p,
+            n_obs=n,
+            n_clusters=G,
+            method=method,
+            scale=scale,
+            alpha=alpha,
             sample=f"relative period {e}; {int((frame[_name(e)] == 1).sum())} obs",
-            details={"rel_time": e, "coefficient": b, "df": dist_df, "critical_value": crit})
+            details={"rel_time": e, "coefficient": b, "df": dist_df, "critical_value": crit},
+        )
     lead_idx = [j for e, j in zip(periods, idx) if e < 0]
-    pretrend = {"statistic": float("nan"), "df": (0, dist_df), "p_value": float("nan"),
-                "test": "F" if dist_df else "chi2", "leads": [e for e in periods if e < 0]}
+    pretrend = {
+        "statistic": float("nan"),
+        "df": (0, dist_df),
+        "p_value": float("nan"),
+        "test": "F" if dist_df else "chi2",
+        "leads": [e for e in periods if e < 0],
+    }
     if lead_idx:
         b = beta[lead_idx]
         W = float(b @ np.linalg.solve(V[np.ix_(lead_idx, lead_idx)], b))
         q = len(lead_idx)
         if dist_df:
-            pretrend.update(statistic=W / q, df=(q, dist_df),
-                            p_value=float(stats.f.sf(W / q, q, dist_df)))
+            pretrend.update(
+                statistic=W / q, df=(q, dist_df), p_value=float(stats.f.sf(W / q, q, dist_df))
+            )
         else:
             pretrend.update(statistic=W, df=(q,), p_value=float(stats.chi2.sf(W, q)))
         if pretrend_bootstrap is not None:
             from .inference import _wald_bootstrap
-            Wb, pb, B, full, W_draws = _wald_bootstrap(X, y, lead_idx, codes, G, weights=bootstrap_weights,
-                                              reps=pretrend_bootstrap, seed=seed, small_sample_factor=factor)
-            pretrend.update(bootstrap_p_value=pb, bootstrap_n_boot=B, bootstrap_full_enumeration=full,
-                            bootstrap_statistic=Wb / q, bootstrap_draws=W_draws / q,
-                            bootstrap_method=f"wild cluster restricted bootstrap of the joint Wald statistic "
-                                             f"({bootstrap_weights}, {'full enumeration' if full else f'{B} draws'})")
+
+            Wb, pb, B, full, W_draws = _wald_bootstrap(
+                X,
+                y,
+                lead_idx,
+                codes,
+                G,
+                weights=bootstrap_weights,
+                reps=pretrend_bootstrap,
+                seed=seed,
+                small_sample_factor=factor,
+            )
+            pretrend.update(
+                bootstrap_p_value=pb,
+                bootstrap_n_boot=B,
+                bootstrap_full_enumeration=full,
+                bootstrap_statistic=Wb / q,
+                bootstrap_draws=W_draws / q,
+                bootstrap_method=f"wild cluster restricted bootstrap of the joint Wald statistic "
+                f"({bootstrap_weights}, {'full enumeration' if full else f'{B} draws'})",
+            )
     pretrend["leads"] = tuple(pretrend["leads"])
-    return EventStudyResult(effects=effects, reference=reference, pretrend=PretrendTest(**pretrend),
-                            method=method,
-                            details={"small_sample_factor": factor, "n_obs": n,
-                                     "n_clusters": G, "family": family})
+    return EventStudyResult(
+        effects=effects,
+        reference=reference,
+        pretrend=PretrendTest(**pretrend),
+        method=method,
+        details={"small_sample_factor": factor, "n_obs": n, "n_clusters": G, "family": family},
+    )

@@ -35,25 +35,29 @@ candidate units; the statistic is re-estimated for each assignment; the p-value 
 the share of assignments whose |statistic - null| is at least the observed one.
 With all combinations enumerated p = rank / total exactly.
 """
+
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import optimize
 
 from ._linalg import cluster_codes
 from .did import _nested_unit_dummies, _twfe_frame, twfe_formula
-import dataclasses
-
 from .results import BootstrapResult, EffectResult, RandomizationResult, WaldBootstrapResult
 
-__all__ = ["wild_cluster_bootstrap", "randomization_inference", "BootstrapResult", "RandomizationResult",
-           "WaldBootstrapResult"]
+__all__ = [
+    "wild_cluster_bootstrap",
+    "randomization_inference",
+    "BootstrapResult",
+    "RandomizationResult",
+    "WaldBootstrapResult",
+]
 
 _WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
 
@@ -111,21 +115,21 @@ class _FastWild:
     def tstats(self, beta0: float, V: np.ndarray, impose_null: bool) -> tuple[float, np.ndarray]:
         """Original t statistic and bootstrap t statistics for H0: beta = beta0."""
         X, xt, onehot = self.X, self.xt, self.onehot
-        u_hat = self.yt - xt * self.b                       # unrestricted residuals
-        scores = onehot.T @ (xt * u_hat)                    # x~_g' u_g
+        u_hat = self.yt - xt * self.b  # unrestricted residuals
+        scores = onehot.T @ (xt * u_hat)  # x~_g' u_g
         se = math.sqrt(float(scores @ scores)) / self.sxx
         t = (self.b - beta0) / se
         if impose_null:
-            resid = self.yt - xt * beta0                    # restricted residuals
+            resid = self.yt - xt * beta0  # restricted residuals
             centre = beta0
         else:
             resid = u_hat
             centre = self.b
-        a = onehot.T @ (xt * resid)                          # (G,)  x~_g' e_g
-        C = (onehot * resid[:, None]).T @ X                  # (G,k) X_g' e_g
-        M = self.A @ C.T                                     # (G,G)
-        num = V @ a / self.sxx                               # b* - centre
-        S = V * a - V @ M.T                                  # bootstrap cluster scores
+        a = onehot.T @ (xt * resid)  # (G,)  x~_g' e_g
+        C = (onehot * resid[:, None]).T @ X  # (G,k) X_g' e_g
+        M = self.A @ C.T  # (G,G)
+        num = V @ a / self.sxx  # b* - centre
+        S = V * a - V @ M.T  # bootstrap cluster scores
         se_star = np.sqrt(np.einsum("ij,ij->i", S, S)) / self.sxx
         b_star = centre + num
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -145,7 +149,7 @@ class _AbsorbedWild:
     pinv(R'R) and s2_g = x~_g'x~_g: each draw costs O(G (T + p)), never a G x G matrix.
     """
 
-    CHUNK = 512   # bootstrap draws per block (bounds the B x G memory)
+    CHUNK = 512  # bootstrap draws per block (bounds the B x G memory)
 
     def __init__(self, frame: pd.DataFrame, n_covariates: int, codes: np.ndarray, G: int):
         from .absorb import FixedEffects, within_unit_gram
@@ -156,10 +160,16 @@ class _AbsorbedWild:
         ucodes = fe.codes[:, 0].astype(np.int64)
         tcodes = fe.codes[:, 1].astype(np.int64)
         U, T = fe.n_levels
-        W = frame[[f"_x{i}" for i in range(n_covariates)]].to_numpy(float).reshape(len(frame), n_covariates)
-        cols = fe.demean(np.column_stack([frame["_d"].to_numpy(float), frame["_y"].to_numpy(float), W]))
+        W = (
+            frame[[f"_x{i}" for i in range(n_covariates)]]
+            .to_numpy(float)
+            .reshape(len(frame), n_covariates)
+        )
+        cols = fe.demean(
+            np.column_stack([frame["_d"].to_numpy(float), frame["_y"].to_numpy(float), W])
+        )
         x_fe, y_fe, W_fe = cols[:, 0], cols[:, 1], cols[:, 2:]
-        if n_covariates:   # partial the covariates out of x and y as well (FWL)
+        if n_covariates:  # partial the covariates out of x and y as well (FWL)
             coef, *_ = np.linalg.lstsq(W_fe, np.column_stack([x_fe, y_fe]), rcond=None)
             x_fe, y_fe = x_fe - W_fe @ coef[:, 0], y_fe - W_fe @ coef[:, 1]
         self.xt, self.yt = x_fe, y_fe
@@ -175,14 +185,16 @@ class _AbsorbedWild:
         np.add.at(Wu, ucodes, W)
         Wt = np.zeros((T, n_covariates))
         np.add.at(Wt, tcodes, W)
-        RtR = np.block([
-            [within_unit_gram(C, n_u), Wt - C.T @ (Wu / n_u[:, None])],
-            [(Wt - C.T @ (Wu / n_u[:, None])).T, W.T @ W - Wu.T @ (Wu / n_u[:, None])],
-        ])
+        RtR = np.block(
+            [
+                [within_unit_gram(C, n_u), Wt - C.T @ (Wu / n_u[:, None])],
+                [(Wt - C.T @ (Wu / n_u[:, None])).T, W.T @ W - Wu.T @ (Wu / n_u[:, None])],
+            ]
+        )
         self.Q = np.linalg.pinv(RtR)
         self.tcodes, self.T, self.W = tcodes, T, W
-        self.FQ = self._by_period(self.xt) @ self.Q             # (G, T+p), F Q
-        self.s2 = np.bincount(codes, weights=self.xt ** 2, minlength=G)
+        self.FQ = self._by_period(self.xt) @ self.Q  # (G, T+p), F Q
+        self.s2 = np.bincount(codes, weights=self.xt**2, minlength=G)
 
     def _by_period(self, v: np.ndarray) -> np.ndarray:
         """G x (T + p): per cluster, sums of v by period and of v * W."""
@@ -208,16 +220,16 @@ class _AbsorbedWild:
         resid = self.yt - self.xt * beta0 if impose_null else self.yt - self.xt * self.b
         a = self._cluster_sum(self.xt * resid)
         FQ = self.FQ
-        E = self._by_period(resid)                            # (G, T+p)
+        E = self._by_period(resid)  # (G, T+p)
         t_star = np.empty(len(V))
         for lo in range(0, len(V), self.CHUNK):
-            Vb = V[lo:lo + self.CHUNK]
+            Vb = V[lo : lo + self.CHUNK]
             Va = Vb @ a
             # bootstrap cluster scores S = v*a - v M', M = F Q E' + s2 a'/sxx
             S = Vb * a - (Vb @ E) @ FQ.T - np.outer(Va, self.s2) / self.sxx
             se_star = np.sqrt(np.einsum("ij,ij->i", S, S)) / self.sxx
             with np.errstate(divide="ignore", invalid="ignore"):
-                t_star[lo:lo + self.CHUNK] = (Va / self.sxx) / se_star
+                t_star[lo : lo + self.CHUNK] = (Va / self.sxx) / se_star
         return t, t_star
 
 
@@ -265,8 +277,7 @@ def wild_cluster_bootstrap(
     if formula is not None:
         if param is None or cluster is None:
             raise ValueError("formula needs param and cluster")
-        y_df, X_df = patsy.dmatrices(formula, data, return_type="dataframe",
-                                     NA_action="drop")
+        y_df, X_df = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
         if param not in X_df.columns:
             raise KeyError(f"{param!r} not among design columns {list(X_df.columns)}")
         groups = data.loc[X_df.index, cluster]
@@ -287,8 +298,8 @@ def wild_cluster_bootstrap(
         raise ValueError("need at least 2 clusters")
     V, full = _weights(weights, G, reps, seed)
     if formula is None and _nested_unit_dummies(frame) > 0:
-        fw = _AbsorbedWild(frame, len(covariates), codes, G)   # fixed effects absorbed
-    elif formula is None:   # units not nested in clusters: the dense dummy design
+        fw = _AbsorbedWild(frame, len(covariates), codes, G)  # fixed effects absorbed
+    elif formula is None:  # units not nested in clusters: the dense dummy design
         y_df, X_df = patsy.dmatrices(twfe_formula(len(covariates)), frame, return_type="dataframe")
         X, y = X_df.to_numpy(float), y_df.to_numpy(float).ravel()
         fw = _FastWild(X, y, list(X_df.columns).index("_d"), codes, G)
@@ -311,20 +322,30 @@ def wild_cluster_bootstrap(
         ci = _invert(p_at, fw, alpha)
     kind = "WCR" if impose_null else "WCU"
     return BootstrapResult(
-        p_value=p, conf_int=ci, estimate=fw.b, t_stat=t0, n_boot=len(V),
+        p_value=p,
+        conf_int=ci,
+        estimate=fw.b,
+        t_stat=t0,
+        n_boot=len(V),
         std_error=(fw.b - beta0) / t0 if t0 != 0 else fw.se_hat() * math.sqrt(cr1),
-        full_enumeration=full, weights=weights, impose_null=impose_null,
-        n_clusters=G, n_obs=fw.n, beta0=beta0, alpha=alpha,
+        full_enumeration=full,
+        weights=weights,
+        impose_null=impose_null,
+        n_clusters=G,
+        n_obs=fw.n,
+        beta0=beta0,
+        alpha=alpha,
         method=f"wild cluster bootstrap-t ({kind}, {weights} weights, "
-               f"{'full enumeration' if full else f'{len(V)} draws'}), CR1 t",
-        model=label, draws=t_draws,
+        f"{'full enumeration' if full else f'{len(V)} draws'}), CR1 t",
+        model=label,
+        draws=t_draws,
     )
 
 
 def _invert(p_at: Callable[[float], float], fw, alpha: float):
     """Bisection for the endpoints of {beta0 : p(beta0) > alpha}."""
     b = fw.b
-    se = fw.se_hat()   # scale: unrestricted cluster-robust se from the FWL pieces
+    se = fw.se_hat()  # scale: unrestricted cluster-robust se from the FWL pieces
     if se == 0:
         return (b, b)
 
@@ -406,7 +427,9 @@ def randomization_inference(
     missing = treated - set(units)
     if missing:
         raise ValueError(f"treated units not in data: {sorted(missing)}")
-    pool = list(dict.fromkeys(list(candidate_units) if candidate_units is not None else list(units)))
+    pool = list(
+        dict.fromkeys(list(candidate_units) if candidate_units is not None else list(units))
+    )
     pool = list(dict.fromkeys([*sorted(treated, key=str), *pool]))
     k = len(treated)
     total = math.comb(len(pool), k)
@@ -414,34 +437,62 @@ def randomization_inference(
     t_obs = abs(_statistic(observed_value, null))
     tol = 1e-10 * max(1.0, t_obs)
     if n_permutations is None or n_permutations >= total:
-        stats_ = np.array([abs(_statistic(estimator(data, frozenset(c)), null))
-                           for c in itertools.combinations(pool, k)])
+        stats_ = np.array(
+            [
+                abs(_statistic(estimator(data, frozenset(c)), null))
+                for c in itertools.combinations(pool, k)
+            ]
+        )
         rank = int(np.sum(stats_ >= t_obs - tol))
         p = rank / total
         full = True
     else:
         rng = np.random.default_rng(seed)
-        draws = [frozenset(pool[i] for i in rng.choice(len(pool), k, replace=False))
-                 for _ in range(n_permutations)]
+        draws = [
+            frozenset(pool[i] for i in rng.choice(len(pool), k, replace=False))
+            for _ in range(n_permutations)
+        ]
         stats_ = np.array([abs(_statistic(estimator(data, a), null)) for a in draws])
         rank = int(np.sum(stats_ >= t_obs - tol))
         p = (1 + rank) / (1 + n_permutations)
         full = False
-    est = observed_value.estimate if isinstance(observed_value, EffectResult) else float(observed_value)
-    return RandomizationResult(p_value=float(p), estimate=est, statistic=t_obs,
-                           statistics=stats_, n_assignments=len(stats_), rank=rank,
-                           total_combinations=total, full_enumeration=full,
-                           method="randomization inference (reassign pilot to "
-                                  f"{k} of {len(pool)} candidate units, "
-                                  f"{'all combinations' if full else f'{n_permutations} random draws'})")
+    est = (
+        observed_value.estimate
+        if isinstance(observed_value, EffectResult)
+        else float(observed_value)
+    )
+    return RandomizationResult(
+        p_value=float(p),
+        estimate=est,
+        statistic=t_obs,
+        statistics=stats_,
+        n_assignments=len(stats_),
+        rank=rank,
+        total_combinations=total,
+        full_enumeration=full,
+        method="randomization inference (reassign pilot to "
+        f"{k} of {len(pool)} candidate units, "
+        f"{'all combinations' if full else f'{n_permutations} random draws'})",
+    )
 
 
 # ---------------------------------------------------------------------------------
 # Joint (multi-coefficient) wild cluster restricted bootstrap of a Wald statistic
 # ---------------------------------------------------------------------------------
 
-def _wald_bootstrap(X: np.ndarray, y: np.ndarray, test_idx: Sequence[int], codes: np.ndarray, G: int, *,
-                    weights: str = "rademacher", reps: int = 9999, seed=None, small_sample_factor: float = 1.0):
+
+def _wald_bootstrap(
+    X: np.ndarray,
+    y: np.ndarray,
+    test_idx: Sequence[int],
+    codes: np.ndarray,
+    G: int,
+    *,
+    weights: str = "rademacher",
+    reps: int = 9999,
+    seed=None,
+    small_sample_factor: float = 1.0,
+):
     """WCR bootstrap of the cluster-robust Wald statistic for H0: beta[test_idx] = 0.
 
     FWL: X~ = the tested columns residualised on the others (Z), m = X~'y,
@@ -459,7 +510,9 @@ def _wald_bootstrap(X: np.ndarray, y: np.ndarray, test_idx: Sequence[int], codes
     if q == 0:
         raise ValueError("no coefficients to test")
     if q > G - 1:
-        raise ValueError(f"{q} restrictions but only {G} clusters: the cluster covariance is singular")
+        raise ValueError(
+            f"{q} restrictions but only {G} clusters: the cluster covariance is singular"
+        )
     keep = [j for j in range(X.shape[1]) if j not in set(test_idx)]
     Z, XL = X[:, keep], X[:, test_idx]
     coef_zx, *_ = np.linalg.lstsq(Z, XL, rcond=None)
@@ -474,15 +527,15 @@ def _wald_bootstrap(X: np.ndarray, y: np.ndarray, test_idx: Sequence[int], codes
     onehot = np.zeros((len(y), G))
     onehot[np.arange(len(y)), codes] = 1.0
     m = Xt.T @ y
-    S = onehot.T @ (Xt * u[:, None])                       # (G, q)
+    S = onehot.T @ (Xt * u[:, None])  # (G, q)
     W = float(m @ np.linalg.solve(S.T @ S, m))
-    s = onehot.T @ (Xt * e_r[:, None])                     # (G, q)
-    C = onehot.T @ (X * e_r[:, None])                      # (G, k)
+    s = onehot.T @ (Xt * e_r[:, None])  # (G, q)
+    C = onehot.T @ (X * e_r[:, None])  # (G, k)
     XtX_inv = np.linalg.pinv(X.T @ X)
-    A = np.stack([Xt[codes == g].T @ X[codes == g] @ XtX_inv for g in range(G)])   # (G, q, k)
-    M = np.einsum("gqk,hk->ghq", A, C)                     # (G, G, q)
+    A = np.stack([Xt[codes == g].T @ X[codes == g] @ XtX_inv for g in range(G)])  # (G, q, k)
+    M = np.einsum("gqk,hk->ghq", A, C)  # (G, G, q)
     V, full = _weights(weights, G, reps, seed)
-    m_star = V @ s                                          # (B, q)
+    m_star = V @ s  # (B, q)
     S_star = V[:, :, None] * s[None, :, :] - np.einsum("bh,ghq->bgq", V, M)
     meat = np.einsum("bgq,bgr->bqr", S_star, S_star)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -531,14 +584,33 @@ def wild_cluster_bootstrap_wald(
     X, y = X_df.to_numpy(float), y_df.to_numpy(float).ravel()
     n, k = X.shape
     factor = G / (G - 1) * (n - 1) / (n - k)
-    W, p, B, full, W_draws = _wald_bootstrap(X, y, [names.index(p) for p in params], codes, G,
-                                    weights=weights, reps=reps, seed=seed, small_sample_factor=factor)
+    W, p, B, full, W_draws = _wald_bootstrap(
+        X,
+        y,
+        [names.index(p) for p in params],
+        codes,
+        G,
+        weights=weights,
+        reps=reps,
+        seed=seed,
+        small_sample_factor=factor,
+    )
     q = len(params)
     return WaldBootstrapResult(
-        p_value=p, statistic=W, f_stat=W / q, q=q, n_boot=B, full_enumeration=full, weights=weights,
-        impose_null=True, n_clusters=G, n_obs=n, draws=W_draws,
+        p_value=p,
+        statistic=W,
+        f_stat=W / q,
+        q=q,
+        n_boot=B,
+        full_enumeration=full,
+        weights=weights,
+        impose_null=True,
+        n_clusters=G,
+        n_obs=n,
+        draws=W_draws,
         method=f"wild cluster bootstrap of the joint CR1 Wald statistic (WCR, {weights} weights, "
-               f"{'full enumeration' if full else f'{B} draws'}), {q} restrictions")
+        f"{'full enumeration' if full else f'{B} draws'}), {q} restrictions",
+    )
 
 
 def twfe_randomization_inference(
@@ -567,7 +639,7 @@ def twfe_randomization_inference(
 
     df = data[[outcome, unit, time, post]].dropna().reset_index(drop=True)
     fe = FixedEffects.from_columns(df[unit], df[time])
-    _, uniq = pd.factorize(pd.Series(np.asarray(df[unit])), sort=True)   # the codes of fe
+    _, uniq = pd.factorize(pd.Series(np.asarray(df[unit])), sort=True)  # the codes of fe
     ucodes, tcodes = fe.codes[:, 0].astype(np.int64), fe.codes[:, 1].astype(np.int64)
     U, T = fe.n_levels
     p_ = df[post].to_numpy(float)
@@ -578,7 +650,7 @@ def twfe_randomization_inference(
     # Q = pinv(D_t' M_Du D_t) (M_FE = M_Du - P_{M_Du D_t}): unit-by-period sums, no n x U matrix.
     counts, n_u = fe.unit_period_counts()
     p_u = np.bincount(ucodes, weights=p_, minlength=U)
-    own = np.bincount(ucodes, weights=p_ ** 2, minlength=U) - p_u ** 2 / n_u
+    own = np.bincount(ucodes, weights=p_**2, minlength=U) - p_u**2 / n_u
     H = np.zeros((U, T))
     np.add.at(H, (ucodes, tcodes), p_)
     H -= counts * (p_u / n_u)[:, None]
@@ -591,10 +663,23 @@ def twfe_randomization_inference(
         den = own[idx].sum() - h @ Q @ h
         return float(a[idx].sum() / den) if den > 1e-12 else 0.0
 
-    res = randomization_inference(df, estimator, unit, treated_units, candidate_units=candidate_units,
-                                  n_permutations=n_permutations, seed=seed)
-    return dataclasses.replace(res, method=res.method.replace(
-        "randomization inference", "randomization inference, linear TWFE coefficient (FWL, exact)", 1))
+    res = randomization_inference(
+        df,
+        estimator,
+        unit,
+        treated_units,
+        candidate_units=candidate_units,
+        n_permutations=n_permutations,
+        seed=seed,
+    )
+    return dataclasses.replace(
+        res,
+        method=res.method.replace(
+            "randomization inference",
+            "randomization inference, linear TWFE coefficient (FWL, exact)",
+            1,
+        ),
+    )
 
 
 __all__ += ["wild_cluster_bootstrap_wald", "twfe_randomization_inference"]

@@ -21,13 +21,14 @@ Newey-West HAC (Bartlett kernel) via statsmodels ``OLS.fit(cov_type="HAC")``:
 * ``season`` (optional column, e.g. month of year 1..12) adds dummies for all
   but the first level.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
@@ -95,29 +96,42 @@ def interrupted_time_series(
     for c in covariates:
         X[c] = df[c].astype(float)
     if season:
-        dummies = pd.get_dummies(df[season].astype("category"), prefix="season",
-                                 drop_first=True, dtype=float)
+        dummies = pd.get_dummies(
+            df[season].astype("category"), prefix="season", drop_first=True, dtype=float
+        )
         X = pd.concat([X, dummies], axis=1)
     y = df[outcome].astype(float)
     L = newey_west_lags(len(df)) if maxlags is None else int(maxlags)
-    fit = sm.OLS(y, X).fit(cov_type="HAC", cov_kwds={"maxlags": L,
-                                                     "use_correction": small_sample},
-                           use_t=True)
+    fit = sm.OLS(y, X).fit(
+        cov_type="HAC", cov_kwds={"maxlags": L, "use_correction": small_sample}, use_t=True
+    )
     dof = int(fit.df_resid)
     crit = stats.t.ppf(1 - alpha / 2, dof)
-    conv = (f"Newey-West HAC (Bartlett, maxlags={L}"
-            f"{', T/(T-K)' if small_sample else ''}), t(T-K)")
+    conv = f"Newey-West HAC (Bartlett, maxlags={L}{', T/(T-K)' if small_sample else ''}), t(T-K)"
 
     def _res(name: str, label: str) -> EffectResult:
         b, se = float(fit.params[name]), float(fit.bse[name])
         return EffectResult(
-            estimate=b, std_error=se, conf_int=(b - crit * se, b + crit * se),
-            p_value=float(fit.pvalues[name]), n_obs=len(df), n_clusters=None,
+            estimate=b,
+            std_error=se,
+            conf_int=(b - crit * se, b + crit * se),
+            p_value=float(fit.pvalues[name]),
+            n_obs=len(df),
+            n_clusters=None,
             method=f"Interrupted time series, segmented OLS ({label}), {conv}",
             alpha=alpha,
             sample=f"{len(df)} periods, {int(post.sum())} from t0={intervention}",
-            details={"df": dof, "critical_value": crit, "maxlags": L,
-                     "seasonality": season is not None})
-    return ITSResult(level=_res("level", "level change"),
-                     slope=_res("slope", "slope change per period"), fit=fit,
-                     details={"maxlags": L, "params": fit.params.to_dict()})
+            details={
+                "df": dof,
+                "critical_value": crit,
+                "maxlags": L,
+                "seasonality": season is not None,
+            },
+        )
+
+    return ITSResult(
+        level=_res("level", "level change"),
+        slope=_res("slope", "slope change per period"),
+        fit=fit,
+        details={"maxlags": L, "params": fit.params.to_dict()},
+    )

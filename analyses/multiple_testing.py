@@ -9,9 +9,10 @@ Thin, documented wrapper around :func:`statsmodels.stats.multitest.multipletests
 Adjusted p-values are capped at 1. The family is whatever you pass: pre-register it
 (e.g. the primary outcomes of a pilot's analysis plan) instead of choosing afterwards.
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,7 @@ from .results import EffectResult
 
 __all__ = ["adjust_pvalues", "holm", "benjamini_hochberg"]
 
-_METHODS = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh",
-            "benjamini-hochberg": "fdr_bh"}
+_METHODS = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "benjamini-hochberg": "fdr_bh"}
 
 
 def adjust_pvalues(
@@ -56,8 +56,10 @@ def adjust_pvalues(
         raise ValueError("p-values must be in [0, 1]")
     est = [r.estimate if isinstance(r, EffectResult) else np.nan for _, r in items]
     reject, p_adj, _, _ = multipletests(pvals, alpha=alpha, method=key)
-    return pd.DataFrame({"estimate": est, "p_value": pvals, "p_adjusted": p_adj,
-                         "reject": reject}, index=pd.Index(names, name="outcome"))
+    return pd.DataFrame(
+        {"estimate": est, "p_value": pvals, "p_adjusted": p_adj, "reject": reject},
+        index=pd.Index(names, name="outcome"),
+    )
 
 
 def holm(results, alpha: float = 0.05) -> pd.DataFrame:

@@ -35,6 +35,7 @@ opposite tail.
 With very few treated clusters (e.g. 3) these formulas are optimistic: the analysis
 will use few-cluster inference (wild bootstrap / randomization), which has less power.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,17 @@ from dataclasses import asdict, dataclass
 
 from scipy import optimize, stats
 
-__all__ = ["design_effect", "se_difference", "mde_difference", "power_difference",
-           "se_log_rate_ratio", "mde_rate_ratio", "power_rate_ratio", "power", "multiplier"]
+__all__ = [
+    "design_effect",
+    "se_difference",
+    "mde_difference",
+    "power_difference",
+    "se_log_rate_ratio",
+    "mde_rate_ratio",
+    "power_rate_ratio",
+    "power",
+    "multiplier",
+]
 
 
 def design_effect(m: float, icc: float) -> float:
@@ -66,16 +76,25 @@ def multiplier(alpha: float = 0.05, power: float = 0.8, df: float = math.inf) ->
     return float(dist.ppf(1 - alpha / 2) + dist.ppf(power))
 
 
-def se_difference(n_treated: int, n_control: int, m: float, sigma: float,
-                  icc: float, r2: float = 0.0) -> float:
+def se_difference(
+    n_treated: int, n_control: int, m: float, sigma: float, icc: float, r2: float = 0.0
+) -> float:
     """Standard error of a difference in cluster-level means (see module docstring)."""
     deff = design_effect(m, icc)
     return sigma * math.sqrt(1 - r2) * math.sqrt(deff / m * (1 / n_treated + 1 / n_control))
 
 
-def mde_difference(n_treated: int, n_control: int, m: float, sigma: float, icc: float,
-                   alpha: float = 0.05, power: float = 0.8, r2: float = 0.0,
-                   df: float | None = None) -> float:
+def mde_difference(
+    n_treated: int,
+    n_control: int,
+    m: float,
+    sigma: float,
+    icc: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    r2: float = 0.0,
+    df: float | None = None,
+) -> float:
     """Minimal detectable difference in means (two-sided test)."""
     se = se_difference(n_treated, n_control, m, sigma, icc, r2)
     return multiplier(alpha, power, _df(n_treated, n_control, df)) * se
@@ -89,16 +108,31 @@ def power(effect: float, se: float, alpha: float = 0.05, df: float = math.inf) -
     return float(dist.sf(crit - shift) + dist.cdf(-crit - shift))
 
 
-def power_difference(effect: float, n_treated: int, n_control: int, m: float, sigma: float,
-                     icc: float, alpha: float = 0.05, r2: float = 0.0,
-                     df: float | None = None) -> float:
+def power_difference(
+    effect: float,
+    n_treated: int,
+    n_control: int,
+    m: float,
+    sigma: float,
+    icc: float,
+    alpha: float = 0.05,
+    r2: float = 0.0,
+    df: float | None = None,
+) -> float:
     """Power to detect a difference ``effect`` in a clustered design."""
     se = se_difference(n_treated, n_control, m, sigma, icc, r2)
     return power(effect, se, alpha, _df(n_treated, n_control, df))
 
 
-def se_log_rate_ratio(rate_ratio: float, n_treated: int, n_control: int, exposure: float,
-                      baseline_rate: float, m: float = 1, icc: float = 0.0) -> float:
+def se_log_rate_ratio(
+    rate_ratio: float,
+    n_treated: int,
+    n_control: int,
+    exposure: float,
+    baseline_rate: float,
+    m: float = 1,
+    icc: float = 0.0,
+) -> float:
     """SE of log(RR) for cluster exposure ``exposure`` (see module docstring)."""
     deff = design_effect(m, icc)
     lt = baseline_rate * rate_ratio * exposure * n_treated
@@ -106,16 +140,26 @@ def se_log_rate_ratio(rate_ratio: float, n_treated: int, n_control: int, exposur
     return math.sqrt(deff / lt + deff / lc)
 
 
-def mde_rate_ratio(n_treated: int, n_control: int, exposure: float, baseline_rate: float,
-                   m: float = 1, icc: float = 0.0, alpha: float = 0.05, power: float = 0.8,
-                   df: float | None = None, direction: str = "decrease") -> float:
+def mde_rate_ratio(
+    n_treated: int,
+    n_control: int,
+    exposure: float,
+    baseline_rate: float,
+    m: float = 1,
+    icc: float = 0.0,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    df: float | None = None,
+    direction: str = "decrease",
+) -> float:
     """Minimal detectable rate ratio (RR < 1 for ``direction="decrease"``)."""
     M = multiplier(alpha, power, _df(n_treated, n_control, df))
     sign = -1.0 if direction == "decrease" else 1.0
 
     def f(log_rr: float) -> float:
-        return abs(log_rr) - M * se_log_rate_ratio(math.exp(log_rr), n_treated, n_control,
-                                                  exposure, baseline_rate, m, icc)
+        return abs(log_rr) - M * se_log_rate_ratio(
+            math.exp(log_rr), n_treated, n_control, exposure, baseline_rate, m, icc
+        )
 
     # f(0) < 0; scan outward for the first |log RR| where the effect is detectable.
     # (For decreases the treated-arm variance explodes as RR -> 0, so f can turn
@@ -131,9 +175,17 @@ def mde_rate_ratio(n_treated: int, n_control: int, exposure: float, baseline_rat
     return math.exp(root)
 
 
-def power_rate_ratio(rate_ratio: float, n_treated: int, n_control: int, exposure: float,
-                     baseline_rate: float, m: float = 1, icc: float = 0.0,
-                     alpha: float = 0.05, df: float | None = None) -> float:
+def power_rate_ratio(
+    rate_ratio: float,
+    n_treated: int,
+    n_control: int,
+    exposure: float,
+    baseline_rate: float,
+    m: float = 1,
+    icc: float = 0.0,
+    alpha: float = 0.05,
+    df: float | None = None,
+) -> float:
     """Power to detect a rate ratio ``rate_ratio`` (Wald test on log scale)."""
     se = se_log_rate_ratio(rate_ratio, n_treated, n_control, exposure, baseline_rate, m, icc)
     return power(math.log(rate_ratio), se, alpha, _df(n_treated, n_control, df))
@@ -153,8 +205,13 @@ def power_rate_ratio(rate_ratio: float, n_treated: int, n_control: int, exposure
 _ALTERNATIVES = ("two-sided", "larger", "smaller")
 
 
-def power_ttest(effect_size: float, nobs1: float, alpha: float = 0.05, ratio: float = 1.0,
-                alternative: str = "two-sided") -> float:
+def power_ttest(
+    effect_size: float,
+    nobs1: float,
+    alpha: float = 0.05,
+    ratio: float = 1.0,
+    alternative: str = "two-sided",
+) -> float:
     """Exact power of the two-sample t test (noncentral t); ``nobs2 = ratio * nobs1``."""
     if alternative not in _ALTERNATIVES:
         raise ValueError(f"alternative must be one of {_ALTERNATIVES}")
@@ -172,14 +229,19 @@ def power_ttest(effect_size: float, nobs1: float, alpha: float = 0.05, ratio: fl
     return float(stats.nct.cdf(-crit, df, nc))
 
 
-def sample_size_ttest(effect_size: float, power: float = 0.8, alpha: float = 0.05,
-                      ratio: float = 1.0, alternative: str = "two-sided") -> float:
+def sample_size_ttest(
+    effect_size: float,
+    power: float = 0.8,
+    alpha: float = 0.05,
+    ratio: float = 1.0,
+    alternative: str = "two-sided",
+) -> float:
     """Real-valued n1 at which :func:`power_ttest` equals ``power`` (as statsmodels
     ``TTestIndPower.solve_power``); round **up** for a design (G*Power and Cohen's tables
     report ``ceil``: d = 0.5, two-sided alpha 0.05, power 0.8 gives 63.77 -> 64 per group)."""
     if effect_size == 0 or not 0 < power < 1:
         raise ValueError("need a non-zero effect size and 0 < power < 1")
-    lo = 2.5 / (1 + ratio)             # df = 0.5: below that the t quantiles are meaningless
+    lo = 2.5 / (1 + ratio)  # df = 0.5: below that the t quantiles are meaningless
 
     def gap(n1: float) -> float:
         return power_ttest(effect_size, n1, alpha, ratio, alternative) - power
@@ -199,8 +261,16 @@ def _cluster_effect_size(effect: float, m: float, sigma: float, icc: float, r2: 
     return effect / (sigma * math.sqrt(1 - r2) * math.sqrt(design_effect(m, icc) / m))
 
 
-def schools_needed(effect: float, m: float, sigma: float, icc: float, power: float = 0.8,
-                   alpha: float = 0.05, ratio: float = 1.0, r2: float = 0.0) -> tuple[int, int]:
+def schools_needed(
+    effect: float,
+    m: float,
+    sigma: float,
+    icc: float,
+    power: float = 0.8,
+    alpha: float = 0.05,
+    ratio: float = 1.0,
+    r2: float = 0.0,
+) -> tuple[int, int]:
     """Smallest numbers of (treated, comparison) schools for a two-sided test of a difference
     ``effect`` in means with ``m`` pupils (or pupil-months) per school.
 
@@ -219,8 +289,16 @@ def schools_needed(effect: float, m: float, sigma: float, icc: float, power: flo
         n += 1
 
 
-def power_schools(effect: float, n_treated: int, n_control: int, m: float, sigma: float,
-                  icc: float, alpha: float = 0.05, r2: float = 0.0) -> float:
+def power_schools(
+    effect: float,
+    n_treated: int,
+    n_control: int,
+    m: float,
+    sigma: float,
+    icc: float,
+    alpha: float = 0.05,
+    r2: float = 0.0,
+) -> float:
     """Exact (noncentral t) power for J_T treated and J_C comparison schools; compare
     :func:`power_difference` (Bloom's shifted-t approximation of the same design)."""
     d = _cluster_effect_size(effect, m, sigma, icc, r2)
@@ -231,11 +309,11 @@ def power_schools(effect: float, n_treated: int, n_control: int, m: float, sigma
 class PilotMDE:
     """Design-stage minimal detectable effect of one pilot (see :func:`pilot_mde`)."""
 
-    rate_ratio: float           # detectable rate ratio (< 1 for a decrease)
-    difference: float           # the same effect as a rate difference per pupil-month
+    rate_ratio: float  # detectable rate ratio (< 1 for a decrease)
+    difference: float  # the same effect as a rate difference per pupil-month
     difference_per_1000: float  # ... per 1,000 pupil-months
     baseline_rate: float
-    se_log_rate_ratio: float    # at the MDE
+    se_log_rate_ratio: float  # at the MDE
     df: float
     n_treated: int
     n_control: int
@@ -246,20 +324,34 @@ class PilotMDE:
         return asdict(self)
 
 
-def se_log_rate_ratio_cv(rate_ratio: float, n_treated: int, n_control: int, exposure: float,
-                         baseline_rate: float, cv_between: float = 0.0) -> float:
+def se_log_rate_ratio_cv(
+    rate_ratio: float,
+    n_treated: int,
+    n_control: int,
+    exposure: float,
+    baseline_rate: float,
+    cv_between: float = 0.0,
+) -> float:
     """SE of log(RR) with between-school variation of true rates (coefficient of variation k;
     Hayes & Bennett 1999, Int J Epidemiol 28:319-326): per school Var(log rate) ~
     1 / (lambda E) + k^2."""
     lt = baseline_rate * rate_ratio * exposure
     lc = baseline_rate * exposure
-    k2 = cv_between ** 2
+    k2 = cv_between**2
     return math.sqrt((1 / lt + k2) / n_treated + (1 / lc + k2) / n_control)
 
 
-def pilot_mde(n_treated: int, n_control: int, pupil_months: float, baseline_rate: float,
-              cv_between: float = 0.0, alpha: float = 0.05, power: float = 0.8,
-              df: float | None = None, direction: str = "decrease") -> PilotMDE:
+def pilot_mde(
+    n_treated: int,
+    n_control: int,
+    pupil_months: float,
+    baseline_rate: float,
+    cv_between: float = 0.0,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    df: float | None = None,
+    direction: str = "decrease",
+) -> PilotMDE:
     """Design-stage MDE of one pilot: J_T pilot and J_C comparison schools, ``pupil_months``
     of exposure per school over the comparison window, ``baseline_rate`` events (referrals)
     per pupil-month, ``cv_between`` the between-school coefficient of variation of the true
@@ -277,19 +369,38 @@ def pilot_mde(n_treated: int, n_control: int, pupil_months: float, baseline_rate
     sign = -1.0 if direction == "decrease" else 1.0
 
     def f(log_rr: float) -> float:
-        return abs(log_rr) - M * se_log_rate_ratio_cv(math.exp(log_rr), n_treated, n_control,
-                                                      pupil_months, baseline_rate, cv_between)
+        return abs(log_rr) - M * se_log_rate_ratio_cv(
+            math.exp(log_rr), n_treated, n_control, pupil_months, baseline_rate, cv_between
+        )
 
     hi = next((sign * k / 100 for k in range(1, 3001) if f(sign * k / 100) > 0), None)
     rr = math.nan if hi is None else math.exp(optimize.brentq(f, 0.0, hi, xtol=1e-14))
-    se = (se_log_rate_ratio_cv(rr, n_treated, n_control, pupil_months, baseline_rate, cv_between)
-          if not math.isnan(rr) else math.nan)
+    se = (
+        se_log_rate_ratio_cv(rr, n_treated, n_control, pupil_months, baseline_rate, cv_between)
+        if not math.isnan(rr)
+        else math.nan
+    )
     diff = baseline_rate * (rr - 1)
-    return PilotMDE(rate_ratio=rr, difference=diff, difference_per_1000=1000 * diff,
-                    baseline_rate=baseline_rate, se_log_rate_ratio=se, df=d,
-                    n_treated=n_treated, n_control=n_control, pupil_months=pupil_months,
-                    cv_between=cv_between)
+    return PilotMDE(
+        rate_ratio=rr,
+        difference=diff,
+        difference_per_1000=1000 * diff,
+        baseline_rate=baseline_rate,
+        se_log_rate_ratio=se,
+        df=d,
+        n_treated=n_treated,
+        n_control=n_control,
+        pupil_months=pupil_months,
+        cv_between=cv_between,
+    )
 
 
-__all__ += ["power_ttest", "sample_size_ttest", "schools_needed", "power_schools", "pilot_mde",
-            "PilotMDE", "se_log_rate_ratio_cv"]
+__all__ += [
+    "power_ttest",
+    "sample_size_ttest",
+    "schools_needed",
+    "power_schools",
+    "pilot_mde",
+    "PilotMDE",
+    "se_log_rate_ratio_cv",
+]

@@ -18,12 +18,14 @@ Conventions
   small-sample factor, dropped units, bootstrap settings, ...). It is copied into a
   read-only mapping so that the result really is immutable.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -140,6 +142,7 @@ class EffectResult:
 # Frozen like EffectResult; the draws are kept for inspection but excluded from equality,
 # repr and to_dict() (``to_dict(draws=True)`` includes them as lists).
 # ---------------------------------------------------------------------------------------
+
 
 def _draws_field():
     return field(default_factory=lambda: np.empty(0), repr=False, compare=False)
@@ -268,4 +271,10 @@ class StaggeredPretest(_TestResult):
     note: str | None = None
 
 
-__all__ += ["BootstrapResult", "WaldBootstrapResult", "RandomizationResult", "PretrendTest", "StaggeredPretest"]
+__all__ += [
+    "BootstrapResult",
+    "WaldBootstrapResult",
+    "RandomizationResult",
+    "PretrendTest",
+    "StaggeredPretest",
+]

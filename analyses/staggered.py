@@ -54,12 +54,13 @@ Aggregations (R ``did::aggte``), weights p_g = share of units in group g
 Where weights are p_g-estimated the influence function includes the weight
 estimation term (R's ``wif``), so analytic SEs match R ``did``'s analytic SEs.
 """
+
 from __future__ import annotations
 
 import warnings
-
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,10 +84,18 @@ def _normal_result(est, se, alpha, n, G, method, sample, details) -> EffectResul
         p = float(2 * stats.norm.sf(abs(est / se)))
     else:
         p = float("nan")
-    return EffectResult(estimate=float(est), std_error=float(se),
-                        conf_int=(est - z * se, est + z * se), p_value=p, n_obs=n,
-                        n_clusters=G, method=method, alpha=alpha, sample=sample,
-                        details=dict(details, critical_value=z))
+    return EffectResult(
+        estimate=float(est),
+        std_error=float(se),
+        conf_int=(est - z * se, est + z * se),
+        p_value=p,
+        n_obs=n,
+        n_clusters=G,
+        method=method,
+        alpha=alpha,
+        sample=sample,
+        details=dict(details, critical_value=z),
+    )
 
 
 @dataclass(frozen=True)
@@ -99,9 +108,22 @@ class AggregatedResult:
     by: Mapping[Any, EffectResult] = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
-        rows = [{"key": k, **{c: r.to_dict()[c] for c in
-                              ("estimate", "std_error", "conf_int_lower",
-                               "conf_int_upper", "p_value")}} for k, r in self.by.items()]
+        rows = [
+            {
+                "key": k,
+                **{
+                    c: r.to_dict()[c]
+                    for c in (
+                        "estimate",
+                        "std_error",
+                        "conf_int_lower",
+                        "conf_int_upper",
+                        "p_value",
+                    )
+                },
+            }
+            for k, r in self.by.items()
+        ]
         return pd.DataFrame(rows)
 
 
@@ -123,10 +145,20 @@ class StaggeredResult:
     _alpha: float = 0.05
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{"group": g, "time": t, "estimate": r.estimate,
-                              "std_error": r.std_error, "conf_int_lower": r.conf_int[0],
-                              "conf_int_upper": r.conf_int[1], "p_value": r.p_value}
-                             for (g, t), r in self.att_gt.items()])
+        return pd.DataFrame(
+            [
+                {
+                    "group": g,
+                    "time": t,
+                    "estimate": r.estimate,
+                    "std_error": r.std_error,
+                    "conf_int_lower": r.conf_int[0],
+                    "conf_int_upper": r.conf_int[1],
+                    "p_value": r.p_value,
+                }
+                for (g, t), r in self.att_gt.items()
+            ]
+        )
 
     # -- aggregation -------------------------------------------------------------
     def _combine(self, idx, weights_pg: bool):
@@ -139,16 +171,25 @@ class StaggeredResult:
         pg = np.array([self._pg[self._cells[k][0]] for k in idx])
         w = pg / pg.sum()
         # weight-estimation influence function (R did: wif)
-        member = np.column_stack([(self._unit_group == self._cells[k][0]).astype(float)
-                                  for k in idx])
+        member = np.column_stack(
+            [(self._unit_group == self._cells[k][0]).astype(float) for k in idx]
+        )
         if1 = (member - pg) / pg.sum()
         if2 = np.outer((member - pg).sum(axis=1), pg / pg.sum() ** 2)
         return float(w @ att), psi @ w + (if1 - if2) @ att
 
     def _result(self, est, psi_agg, label):
         se = self._se(psi_agg[:, None])[0]
-        return _normal_result(est, se, self._alpha, self.n_units, self._se.n_clusters,
-                              f"{self.method}; aggregation {label}", "", {})
+        return _normal_result(
+            est,
+            se,
+            self._alpha,
+            self.n_units,
+            self._se.n_clusters,
+            f"{self.method}; aggregation {label}",
+            "",
+            {},
+        )
 
     def aggregate(self, kind: str = "group") -> AggregatedResult:
         """``kind`` in {"simple", "group", "dynamic", "calendar"} (see module doc)."""
@@ -162,17 +203,16 @@ class StaggeredResult:
             ests, psis, by = [], [], {}
             for g in groups:
                 e, p = self._combine([k for k in post if cells[k][0] == g], False)
-                ests.append(e); psis.append(p)
+                ests.append(e)
+                psis.append(p)
                 by[g] = self._result(e, p, f"group {g}")
             pg = np.array([self._pg[g] for g in groups])
             w = pg / pg.sum()
             member = np.column_stack([(self._unit_group == g).astype(float) for g in groups])
-            wif = (member - pg) / pg.sum() - np.outer((member - pg).sum(axis=1),
-                                                      pg / pg.sum() ** 2)
+            wif = (member - pg) / pg.sum() - np.outer((member - pg).sum(axis=1), pg / pg.sum() ** 2)
             att = np.array(ests)
             psi = np.column_stack(psis) @ w + wif @ att
-            return AggregatedResult(kind, self._result(float(w @ att), psi, "group overall"),
-                                    by)
+            return AggregatedResult(kind, self._result(float(w @ att), psi, "group overall"), by)
         if kind == "dynamic":
             times = self._times
             pos = {t: i for i, t in enumerate(times)}
@@ -186,8 +226,7 @@ class StaggeredResult:
                     post_e.append((est, psi))
             est = float(np.mean([a for a, _ in post_e]))
             psi = np.mean(np.column_stack([p for _, p in post_e]), axis=1)
-            return AggregatedResult(kind, self._result(est, psi, "dynamic overall (e>=0)"),
-                                    by)
+            return AggregatedResult(kind, self._result(est, psi, "dynamic overall (e>=0)"), by)
         if kind == "calendar":
             ts = sorted({cells[k][1] for k in post})
             by, parts = {}, []
@@ -215,8 +254,9 @@ class _SE:
             rng = np.random.default_rng(seed)
             if weights == "mammen":
                 s5 = np.sqrt(5)
-                v = np.where(rng.random((reps, n_clusters)) < _MAMMEN_P,
-                             -(s5 - 1) / 2, (s5 + 1) / 2)
+                v = np.where(
+                    rng.random((reps, n_clusters)) < _MAMMEN_P, -(s5 - 1) / 2, (s5 + 1) / 2
+                )
             elif weights == "rademacher":
                 v = rng.choice([-1.0, 1.0], size=(reps, n_clusters))
             else:
@@ -227,7 +267,7 @@ class _SE:
         sums = np.zeros((self.n_clusters, psi.shape[1]))
         np.add.at(sums, self.codes, psi)
         if self.method == "analytic":
-            return np.sqrt((sums ** 2).sum(axis=0)) / self.n
+            return np.sqrt((sums**2).sum(axis=0)) / self.n
         draws = self.v @ sums / self.n
         q75, q25 = np.percentile(draws, [75, 25], axis=0)
         return (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
@@ -289,7 +329,7 @@ def callaway_santanna(
     first = df.groupby(unit)[first_treated].first().reindex(wide.index).astype(float)
     never = _never(first)
     gvals = first.where(~never, np.inf).astype(float)
-    keep = gvals > times[0]   # drop always-treated
+    keep = gvals > times[0]  # drop always-treated
     wide, gvals = wide[keep], gvals[keep]
     n = len(wide)
     Y = wide.to_numpy(float)
@@ -330,24 +370,38 @@ def callaway_santanna(
             dy = Y[:, pos[t]] - Y[:, pos[b]]
             mg, mc = dy[D].mean(), dy[C].mean()
             psi = np.where(D, (dy - mg) * n / D.sum(), 0.0) - np.where(
-                C, (dy - mc) * n / C.sum(), 0.0)
-            cells.append((g, t)); atts.append(mg - mc); psis.append(psi)
+                C, (dy - mc) * n / C.sum(), 0.0
+            )
+            cells.append((g, t))
+            atts.append(mg - mc)
+            psis.append(psi)
     Psi = np.column_stack(psis)
     cl_unit = df.groupby(unit)[cl].first().reindex(wide.index)
     codes, n_cl = cluster_codes(cl_unit)
     se_fun = _SE(codes, n_cl, n, se_method, reps, weights, seed)
     ses = se_fun(Psi)
-    conv = ("analytic influence function" if se_method == "analytic" else
-            f"multiplier bootstrap ({weights}, B={reps}, IQR-based)")
-    method = (f"Callaway-Sant'Anna (2021) ATT(g,t), unconditional DiD, "
-              f"{'never-treated' if control == 'never' else 'not-yet-treated'} controls, "
-              f"{base_period} base period; SE {conv}, clustered by {cl}, normal")
+    conv = (
+        "analytic influence function"
+        if se_method == "analytic"
+        else f"multiplier bootstrap ({weights}, B={reps}, IQR-based)"
+    )
+    method = (
+        f"Callaway-Sant'Anna (2021) ATT(g,t), unconditional DiD, "
+        f"{'never-treated' if control == 'never' else 'not-yet-treated'} controls, "
+        f"{base_period} base period; SE {conv}, clustered by {cl}, normal"
+    )
     att_gt = {}
     for k, (g, t) in enumerate(cells):
         att_gt[(g, t)] = _normal_result(
-            atts[k], ses[k], alpha, n, n_cl, method,
+            atts[k],
+            ses[k],
+            alpha,
+            n,
+            n_cl,
+            method,
             f"group {g:g}, period {t}; {int((G_unit == g).sum())} treated units",
-            {"group": g, "time": t, "post": t >= g})
+            {"group": g, "time": t, "post": t >= g},
+        )
     pre = [k for k, (g, t) in enumerate(cells) if t < g]
     statistic, p_value, note = float("nan"), float("nan"), None
     if pre:
@@ -356,15 +410,32 @@ def callaway_santanna(
         if np.linalg.matrix_rank(V) < len(pre):
             # More pre-period cells than the units can identify (e.g. monthly data with
             # few schools): V is singular. Like R `did`, skip the statistic and say so.
-            note = (f"pre-test not computed: the {len(pre)} pre-period cells have a singular "
-                    f"covariance (rank {np.linalg.matrix_rank(V)}, {n} units)")
+            note = (
+                f"pre-test not computed: the {len(pre)} pre-period cells have a singular "
+                f"covariance (rank {np.linalg.matrix_rank(V)}, {n} units)"
+            )
             warnings.warn(note, stacklevel=2)
         else:
             statistic = float(n * a @ np.linalg.solve(V, a))
             p_value = float(stats.chi2.sf(statistic, len(pre)))
-    pretest = StaggeredPretest(statistic=statistic, df=len(pre), p_value=p_value,
-                               test="Wald chi2, analytic V = Psi'Psi/n", periods=tuple(times), note=note)
+    pretest = StaggeredPretest(
+        statistic=statistic,
+        df=len(pre),
+        p_value=p_value,
+        test="Wald chi2, analytic V = Psi'Psi/n",
+        periods=tuple(times),
+        note=note,
+    )
     pg = {g: float(np.mean(G_unit == g)) for g in groups}
-    return StaggeredResult(att_gt=att_gt, pretest=pretest, method=method, n_units=n,
-                           _psi=Psi, _cells=tuple(cells), _pg=pg, _unit_group=G_unit,
-                           _se=se_fun, _alpha=alpha)
+    return StaggeredResult(
+        att_gt=att_gt,
+        pretest=pretest,
+        method=method,
+        n_units=n,
+        _psi=Psi,
+        _cells=tuple(cells),
+        _pg=pg,
+        _unit_group=G_unit,
+        _se=se_fun,
+        _alpha=alpha,
+    )

@@ -21,6 +21,7 @@
   and nested V-weights, so ADH (2010) Table 2 weights (fitted to income, price, age,
   beer and three sales years) are not reproduced.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,10 +47,14 @@ def synth_weights(y_treated: np.ndarray, Y_donors: np.ndarray) -> np.ndarray:
         return -2 * Y.T @ (y - Y @ w)
 
     res = optimize.minimize(
-        f, np.full(J, 1 / J), jac=grad, method="SLSQP", bounds=[(0, 1)] * J,
-        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1,
-                      "jac": lambda w: np.ones(J)}],
-        options={"ftol": 1e-14, "maxiter": 1000})
+        f,
+        np.full(J, 1 / J),
+        jac=grad,
+        method="SLSQP",
+        bounds=[(0, 1)] * J,
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones(J)}],
+        options={"ftol": 1e-14, "maxiter": 1000},
+    )
     w = np.clip(res.x, 0, None)
     return w / w.sum()
 
@@ -102,7 +107,7 @@ def synthetic_control(
     pool = [d for d in pool if d in wide.columns]
     if len(pool) < 2:
         raise ValueError("need at least 2 donors")
-    pre = (wide.index.to_numpy(float) < float(intervention))
+    pre = wide.index.to_numpy(float) < float(intervention)
     if pre.sum() < 1 or (~pre).sum() < 1:
         raise ValueError("need pre- and post-intervention periods")
     y1 = wide[treated_unit].to_numpy(float)
@@ -123,14 +128,25 @@ def synthetic_control(
         p = rank / len(vals)
     est = float(gap[~pre].mean())
     return EffectResult(
-        estimate=est, std_error=float("nan"), conf_int=(float("nan"), float("nan")),
-        p_value=p, n_obs=int(wide.shape[0] * (len(pool) + 1)), n_clusters=None,
+        estimate=est,
+        std_error=float("nan"),
+        conf_int=(float("nan"), float("nan")),
+        p_value=p,
+        n_obs=int(wide.shape[0] * (len(pool) + 1)),
+        n_clusters=None,
         method="Synthetic control (outcome-path RMSPE, SLSQP simplex weights), "
-               "placebo-in-space p = rank of post/pre RMSPE ratio / (J+1)",
+        "placebo-in-space p = rank of post/pre RMSPE ratio / (J+1)",
         alpha=alpha,
         sample=f"treated {treated_unit!r}, {len(pool)} donors, "
-               f"{int(pre.sum())} pre / {int((~pre).sum())} post periods",
-        details={"weights": dict(zip(pool, map(float, w))),
-                 "gaps": dict(zip(wide.index, map(float, gap))),
-                 "pre_rmspe": pre_r, "post_rmspe": post_r, "rmspe_ratio": ratio,
-                 "placebo_ratios": ratios, "rank": rank, "n_donors": len(pool)})
+        f"{int(pre.sum())} pre / {int((~pre).sum())} post periods",
+        details={
+            "weights": dict(zip(pool, map(float, w))),
+            "gaps": dict(zip(wide.index, map(float, gap))),
+            "pre_rmspe": pre_r,
+            "post_rmspe": post_r,
+            "rmspe_ratio": ratio,
+            "placebo_ratios": ratios,
+            "rank": rank,
+            "n_donors": len(pool),
+        },
+    )

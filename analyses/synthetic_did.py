@@ -42,10 +42,11 @@ errors across units, and needs N0 > N1. With 2-4 treated schools among 10-40 it 
 rough guide; randomization inference over the placebo estimates (``details
 ["placebo_estimates"]``) is the exact-size alternative.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Hashable, Iterable
+from collections.abc import Hashable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -72,8 +73,14 @@ def noise_level(Y_co_pre: np.ndarray) -> float:
     return float(np.std(np.diff(Y_co_pre, axis=1), ddof=1))
 
 
-def sdid_weights(Y: np.ndarray, N0: int, T0: int, method: str = "sdid",
-                 zeta_omega: float | None = None, zeta_lambda: float | None = None) -> dict:
+def sdid_weights(
+    Y: np.ndarray,
+    N0: int,
+    T0: int,
+    method: str = "sdid",
+    zeta_omega: float | None = None,
+    zeta_lambda: float | None = None,
+) -> dict:
     """Weights and estimate on an outcome matrix Y (rows: N0 controls, then treated units;
     columns: T0 pre-periods, then post-periods).
 
@@ -88,7 +95,7 @@ def sdid_weights(Y: np.ndarray, N0: int, T0: int, method: str = "sdid",
     if N0 < 1 or N1 < 1 or T0 < 1 or T1 < 1:
         raise ValueError("need controls, treated units, pre- and post-periods")
     sigma = noise_level(Y[:N0, :T0])
-    y_tr = Y[N0:].mean(axis=0)                       # treated units averaged (collapsed form)
+    y_tr = Y[N0:].mean(axis=0)  # treated units averaged (collapsed form)
     Y_co = Y[:N0]
     post_mean_co = Y_co[:, T0:].mean(axis=1)
     gaps = {"omega": 0.0, "lambda": 0.0}
@@ -100,25 +107,43 @@ def sdid_weights(Y: np.ndarray, N0: int, T0: int, method: str = "sdid",
         if zeta_omega is None:
             zeta_omega = ((N1 * T1) ** 0.25 if method == "sdid" else 1e-6) * sigma
         omega, omega0, gaps["omega"] = simplex_least_squares(
-            Y_co[:, :T0].T, y_tr[:T0], ridge=T0 * zeta_omega ** 2, intercept=(method == "sdid"))
+            Y_co[:, :T0].T, y_tr[:T0], ridge=T0 * zeta_omega**2, intercept=(method == "sdid")
+        )
         if method == "sdid":
             if zeta_lambda is None:
                 zeta_lambda = 1e-6 * sigma
             lam, lambda0, gaps["lambda"] = simplex_least_squares(
-                Y_co[:, :T0], post_mean_co, ridge=N0 * zeta_lambda ** 2, intercept=True)
-        else:                                        # SC: no time weighting of the pre-period
+                Y_co[:, :T0], post_mean_co, ridge=N0 * zeta_lambda**2, intercept=True
+            )
+        else:  # SC: no time weighting of the pre-period
             lam, zeta_lambda = np.zeros(T0), float("nan")
-    gap_t = y_tr - omega @ Y_co                      # treated minus (synthetic) control, per period
+    gap_t = y_tr - omega @ Y_co  # treated minus (synthetic) control, per period
     curve = gap_t[T0:] - gap_t[:T0] @ lam
-    return {"estimate": float(curve.mean()), "omega": omega, "lambda": lam,
-            "omega_intercept": omega0, "lambda_intercept": lambda0,
-            "zeta_omega": float(zeta_omega), "zeta_lambda": float(zeta_lambda),
-            "noise_level": sigma, "effect_curve": curve,
-            "duality_gap_omega": gaps["omega"], "duality_gap_lambda": gaps["lambda"]}
+    return {
+        "estimate": float(curve.mean()),
+        "omega": omega,
+        "lambda": lam,
+        "omega_intercept": omega0,
+        "lambda_intercept": lambda0,
+        "zeta_omega": float(zeta_omega),
+        "zeta_lambda": float(zeta_lambda),
+        "noise_level": sigma,
+        "effect_curve": curve,
+        "duality_gap_omega": gaps["omega"],
+        "duality_gap_lambda": gaps["lambda"],
+    }
 
 
-def placebo_estimates(Y_co: np.ndarray, N1: int, T0: int, method: str, zeta_omega: float,
-                      zeta_lambda: float, reps: int, seed) -> np.ndarray:
+def placebo_estimates(
+    Y_co: np.ndarray,
+    N1: int,
+    T0: int,
+    method: str,
+    zeta_omega: float,
+    zeta_lambda: float,
+    reps: int,
+    seed,
+) -> np.ndarray:
     """Algorithm 4: estimates with N1 randomly chosen controls relabelled as treated."""
     N0 = Y_co.shape[0]
     if N0 <= N1:
@@ -128,7 +153,7 @@ def placebo_estimates(Y_co: np.ndarray, N1: int, T0: int, method: str, zeta_omeg
     zl = None if math.isnan(zeta_lambda) else zeta_lambda
     out = np.empty(reps)
     for b in range(reps):
-        order = rng.permutation(N0)                  # first N0-N1: controls, rest: placebo treated
+        order = rng.permutation(N0)  # first N0-N1: controls, rest: placebo treated
         out[b] = sdid_weights(Y_co[order], N0 - N1, T0, method, zo, zl)["estimate"]
     return out
 
@@ -193,7 +218,7 @@ def synthetic_did(
     pre = wide.index.to_numpy(float) < float(intervention)
     if not pre.any() or pre.all():
         raise ValueError("need pre- and post-intervention periods")
-    if not (pre[: pre.sum()].all()):   # sorted index: pre periods come first
+    if not (pre[: pre.sum()].all()):  # sorted index: pre periods come first
         raise ValueError("periods must be ordered")
     Y = np.vstack([wide[pool].to_numpy(float).T, wide[treated].to_numpy(float).T])
     N0, N1, T0, T1 = len(pool), len(treated), int(pre.sum()), int((~pre).sum())
@@ -203,28 +228,48 @@ def synthetic_did(
     std_error = p = float("nan")
     ci = (float("nan"), float("nan"))
     if se == "placebo":
-        draws = placebo_estimates(Y[:N0], N1, T0, method, fit["zeta_omega"], fit["zeta_lambda"], reps, seed)
-        std_error = float(np.sqrt((reps - 1) / reps) * np.std(draws, ddof=1)) if reps > 1 else float("nan")
+        draws = placebo_estimates(
+            Y[:N0], N1, T0, method, fit["zeta_omega"], fit["zeta_lambda"], reps, seed
+        )
+        std_error = (
+            float(np.sqrt((reps - 1) / reps) * np.std(draws, ddof=1)) if reps > 1 else float("nan")
+        )
         z = stats.norm.ppf(1 - alpha / 2)
         ci = (est - z * std_error, est + z * std_error)
         p = float(2 * stats.norm.sf(abs(est / std_error))) if std_error > 0 else float("nan")
     periods = wide.index.to_list()
     label = {"sdid": "Synthetic DiD", "sc": "Synthetic control", "did": "DiD"}[method]
     return EffectResult(
-        estimate=est, std_error=std_error, conf_int=ci, p_value=p,
-        n_obs=int(len(periods) * (N0 + N1)), n_clusters=None,
-        method=(f"{label} (Arkhangelsky et al. 2021; exact simplex weights), "
-                + (f"placebo SE (Algorithm 4, {reps} replications), normal" if se else "no SE")),
+        estimate=est,
+        std_error=std_error,
+        conf_int=ci,
+        p_value=p,
+        n_obs=int(len(periods) * (N0 + N1)),
+        n_clusters=None,
+        method=(
+            f"{label} (Arkhangelsky et al. 2021; exact simplex weights), "
+            + (f"placebo SE (Algorithm 4, {reps} replications), normal" if se else "no SE")
+        ),
         alpha=alpha,
         sample=f"{N1} treated, {N0} controls, {T0} pre / {T1} post periods",
-        details={"unit_weights": dict(zip(pool, map(float, fit["omega"]))),
-                 "time_weights": dict(zip(periods[:T0], map(float, fit["lambda"]))),
-                 "zeta_omega": fit["zeta_omega"], "zeta_lambda": fit["zeta_lambda"],
-                 "noise_level": fit["noise_level"], "omega_intercept": fit["omega_intercept"],
-                 "lambda_intercept": fit["lambda_intercept"],
-                 "effect_curve": dict(zip(periods[T0:], map(float, fit["effect_curve"]))),
-                 "placebo_estimates": draws, "reps": reps if se else 0, "seed": seed,
-                 "se_method": se, "estimator": method, "n_treated": N1, "n_controls": N0,
-                 "treated_units": tuple(treated),
-                 "duality_gap_omega": fit["duality_gap_omega"],
-                 "duality_gap_lambda": fit["duality_gap_lambda"]})
+        details={
+            "unit_weights": dict(zip(pool, map(float, fit["omega"]))),
+            "time_weights": dict(zip(periods[:T0], map(float, fit["lambda"]))),
+            "zeta_omega": fit["zeta_omega"],
+            "zeta_lambda": fit["zeta_lambda"],
+            "noise_level": fit["noise_level"],
+            "omega_intercept": fit["omega_intercept"],
+            "lambda_intercept": fit["lambda_intercept"],
+            "effect_curve": dict(zip(periods[T0:], map(float, fit["effect_curve"]))),
+            "placebo_estimates": draws,
+            "reps": reps if se else 0,
+            "seed": seed,
+            "se_method": se,
+            "estimator": method,
+            "n_treated": N1,
+            "n_controls": N0,
+            "treated_units": tuple(treated),
+            "duality_gap_omega": fit["duality_gap_omega"],
+            "duality_gap_lambda": fit["duality_gap_lambda"],
+        },
+    )

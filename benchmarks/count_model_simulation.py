@@ -11,6 +11,7 @@ the share of 95% intervals that cover the planted IRR per estimator / variance, 
 mean ML alpha (biased down by the incidental fixed effects in short panels). Nothing is
 asserted; tests/analyses/test_count.py holds a smaller seeded version that can fail.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analyses import twfe  # noqa: E402
 from tests.analyses.test_count import _nb_panel  # noqa: E402
 
-VARIANTS = (("negative_binomial", "model"), ("negative_binomial", "cluster"),
-            ("negative_binomial", "hc1"), ("poisson", "cluster"), ("poisson", "model"))
+VARIANTS = (
+    ("negative_binomial", "model"),
+    ("negative_binomial", "cluster"),
+    ("negative_binomial", "hc1"),
+    ("poisson", "cluster"),
+    ("poisson", "model"),
+)
 
 
 def main() -> None:
@@ -41,8 +47,14 @@ def main() -> None:
     width = {v: [] for v in VARIANTS}
     alphas, t0 = [], time.perf_counter()
     for rep in range(a.reps):
-        df = _nb_panel(a.seed + rep, n_units=a.units, n_periods=a.periods, alpha=a.alpha, irr=a.irr,
-                       missing=0.0)
+        df = _nb_panel(
+            a.seed + rep,
+            n_units=a.units,
+            n_periods=a.periods,
+            alpha=a.alpha,
+            irr=a.irr,
+            missing=0.0,
+        )
         for fam, ct in VARIANTS:
             r = twfe(df, "y", "school", "month", "d", exposure="exposure", family=fam, cov_type=ct)
             cover[(fam, ct)] += r.conf_int[0] <= a.irr <= r.conf_int[1]
@@ -50,12 +62,16 @@ def main() -> None:
             if (fam, ct) == VARIANTS[0]:
                 alphas.append(r.details["dispersion_alpha"])
     secs = time.perf_counter() - t0
-    print(f"{a.reps} panels of {a.units} units x {a.periods} periods, planted IRR {a.irr}, "
-          f"alpha {a.alpha}; {secs:.1f} s")
+    print(
+        f"{a.reps} panels of {a.units} units x {a.periods} periods, planted IRR {a.irr}, "
+        f"alpha {a.alpha}; {secs:.1f} s"
+    )
     mc = np.sqrt(0.95 * 0.05 / a.reps)
     for v in VARIANTS:
-        print(f"  {v[0]:>17} {v[1]:>7}: coverage {cover[v] / a.reps:.3f} (MC s.e. {mc:.3f}), "
-              f"mean log-CI width {np.mean(width[v]):.3f}")
+        print(
+            f"  {v[0]:>17} {v[1]:>7}: coverage {cover[v] / a.reps:.3f} (MC s.e. {mc:.3f}), "
+            f"mean log-CI width {np.mean(width[v]):.3f}"
+        )
     print(f"  mean ML alpha {np.mean(alphas):.3f} (sd {np.std(alphas):.3f})")
 
 

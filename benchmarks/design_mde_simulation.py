@@ -11,6 +11,7 @@ known to over-reject with few clusters) and the wild cluster bootstrap of the li
 
     .venv/bin/python benchmarks/design_mde_simulation.py [n_seeds=100]
 """
+
 from __future__ import annotations
 
 import sys
@@ -28,8 +29,16 @@ from tests.analysis_plan.conftest import make_pilot, simulate  # noqa: E402
 
 DESIGNS = {  # name: simulate() arguments
     "unit-test default (3 + 5 schools, 3 per 100)": {},
-    "Alkmaar-like (3 + 4 schools, 0.5 per 100, ~135 pupils)": {"n_comparison": 4, "base_rate": 0.005, "size": (100, 170)},
-    "Winschoten-like (3 + 14 schools, 1 per 100)": {"n_comparison": 14, "base_rate": 0.01, "size": (100, 250)},
+    "Alkmaar-like (3 + 4 schools, 0.5 per 100, ~135 pupils)": {
+        "n_comparison": 4,
+        "base_rate": 0.005,
+        "size": (100, 170),
+    },
+    "Winschoten-like (3 + 14 schools, 1 per 100)": {
+        "n_comparison": 14,
+        "base_rate": 0.01,
+        "size": (100, 250),
+    },
 }
 
 
@@ -39,12 +48,16 @@ def _context(frames, pilot):
 
 
 def main(n_seeds: int = 100) -> None:
-    pilot = make_pilot(estimators=["twfe_poisson"], secondary_outcomes=[], inference={"bootstrap_reps": 999})
+    pilot = make_pilot(
+        estimators=["twfe_poisson"], secondary_outcomes=[], inference={"bootstrap_reps": 999}
+    )
     o = OUTCOMES[PRIMARY]
     print(f"design-stage MDE vs simulated power, {n_seeds} seeds per design (SYNTHETIC panels)")
     for name, kw in DESIGNS.items():
         t0 = time.time()
-        mde = design_mde(_context(simulate(seed=0, irr=1.0, **kw), pilot), o, "design")[0]["estimate"]
+        mde = design_mde(_context(simulate(seed=0, irr=1.0, **kw), pilot), o, "design")[0][
+            "estimate"
+        ]
         hits_cr1 = hits_boot = 0
         for seed in range(1, n_seeds + 1):
             ctx = _context(simulate(seed=seed, irr=mde, **kw), pilot)
@@ -55,8 +68,10 @@ def main(n_seeds: int = 100) -> None:
                 except ValueError:
                     pass
                 hits_boot += _bootstrap(ctx, ctx.sample.panel, o.rate).p_value < 0.05
-        print(f"- {name}: MDE rate ratio {mde:.3f}; power at the MDE: Poisson CR1 {hits_cr1 / n_seeds:.2f}, "
-              f"wild bootstrap {hits_boot / n_seeds:.2f} ({time.time() - t0:.0f} s)")
+        print(
+            f"- {name}: MDE rate ratio {mde:.3f}; power at the MDE: Poisson CR1 {hits_cr1 / n_seeds:.2f}, "
+            f"wild bootstrap {hits_boot / n_seeds:.2f} ({time.time() - t0:.0f} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ missing) it fits, on SYNTHETIC data with a planted IRR of 0.8:
 Prints a table; run with ``python benchmarks/estimation_scale.py [--sizes 41,500,5000]``.
 Timings are wall-clock seconds, best of ``--repeat`` runs, single-threaded BLAS.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,11 +44,27 @@ def synthetic_pool(n_schools: int, seed: int = 1) -> pd.DataFrame:
     school, month = school[keep], month[keep]
     pupils = rng.integers(80, 600, n_schools)[school].astype(float)
     treated = ((school < 3) & (month >= 72)).astype(int)
-    mu = pupils * 0.005 * np.exp(rng.normal(0, 0.3, n_schools)[school] + rng.normal(0, 0.1, MONTHS)[month]
-                                 + np.log(0.8) * treated)
+    mu = (
+        pupils
+        * 0.005
+        * np.exp(
+            rng.normal(0, 0.3, n_schools)[school]
+            + rng.normal(0, 0.1, MONTHS)[month]
+            + np.log(0.8) * treated
+        )
+    )
     y = rng.poisson(mu)
-    return pd.DataFrame({"school_id": school, "month": month, "d": treated, "post": (month >= 72).astype(int),
-                         "referrals": y, "pupil_months": pupils, "rate": 100 * y / pupils})
+    return pd.DataFrame(
+        {
+            "school_id": school,
+            "month": month,
+            "d": treated,
+            "post": (month >= 72).astype(int),
+            "referrals": y,
+            "pupil_months": pupils,
+            "rate": 100 * y / pupils,
+        }
+    )
 
 
 def best_of(fn, repeat: int):
@@ -62,14 +79,25 @@ def best_of(fn, repeat: int):
 def pyfixest_fits(df: pd.DataFrame):
     import pyfixest as pf
 
-    warnings.filterwarnings("ignore", category=DeprecationWarning)   # fixef_tol: still the documented knob
+    warnings.filterwarnings(
+        "ignore", category=DeprecationWarning
+    )  # fixef_tol: still the documented knob
 
-    ssc = pf.ssc(k_adj=False, G_adj=True)   # G/(G-1) only; the (N-1)/(N-K) factor applied below
-    lin = pf.feols("rate ~ d | school_id + month", df, vcov={"CRV1": "school_id"}, ssc=ssc,
-                   fixef_tol=1e-12)
+    ssc = pf.ssc(k_adj=False, G_adj=True)  # G/(G-1) only; the (N-1)/(N-K) factor applied below
+    lin = pf.feols(
+        "rate ~ d | school_id + month", df, vcov={"CRV1": "school_id"}, ssc=ssc, fixef_tol=1e-12
+    )
     df = df.assign(log_e=np.log(df["pupil_months"]))
-    poi = pf.fepois("referrals ~ d | school_id + month", df, vcov={"CRV1": "school_id"}, ssc=ssc,
-                    offset="log_e", iwls_tol=1e-12, fixef_tol=1e-12, iwls_maxiter=100)
+    poi = pf.fepois(
+        "referrals ~ d | school_id + month",
+        df,
+        vcov={"CRV1": "school_id"},
+        ssc=ssc,
+        offset="log_e",
+        iwls_tol=1e-12,
+        fixef_tol=1e-12,
+        iwls_maxiter=100,
+    )
     return lin, poi
 
 
@@ -83,9 +111,19 @@ def main() -> None:
         df = synthetic_pool(n)
         rep = args.repeat if n <= 500 else 1
         t_lin, lin = best_of(lambda: twfe(df, "rate", "school_id", "month", "d"), rep)
-        t_poi, poi = best_of(lambda: twfe(df, "referrals", "school_id", "month", "d", exposure="pupil_months",
-                                          family="poisson"), rep)
-        best_of(lambda: pyfixest_fits(df.head(2000)), 1)   # warm-up (first call compiles/loads)
+        t_poi, poi = best_of(
+            lambda: twfe(
+                df,
+                "referrals",
+                "school_id",
+                "month",
+                "d",
+                exposure="pupil_months",
+                family="poisson",
+            ),
+            rep,
+        )
+        best_of(lambda: pyfixest_fits(df.head(2000)), 1)  # warm-up (first call compiles/loads)
         t_pf_lin, _ = best_of(lambda: pyfixest_fits(df)[0], rep)
         t_pf_poi, _ = best_of(lambda: pyfixest_fits(df)[1], rep)
         pf_lin, pf_poi = pyfixest_fits(df)
@@ -97,26 +135,59 @@ def main() -> None:
             "poisson coef": abs(poi.coefficient / float(pf_poi.coef()["d"]) - 1),
             "poisson SE": abs(poi.std_error / float(pf_poi.se()["d"]) - 1),
         }
-        row = {"schools": n, "rows": len(df), "linear s": t_lin, "pyfixest linear s": t_pf_lin,
-               "ratio linear": t_lin / t_pf_lin, "poisson s": t_poi, "pyfixest poisson s": t_pf_poi,
-               "ratio poisson": t_poi / t_pf_poi, **{f"rel diff {k}": v for k, v in diff.items()}}
+        row = {
+            "schools": n,
+            "rows": len(df),
+            "linear s": t_lin,
+            "pyfixest linear s": t_pf_lin,
+            "ratio linear": t_lin / t_pf_lin,
+            "poisson s": t_poi,
+            "pyfixest poisson s": t_pf_poi,
+            "ratio poisson": t_poi / t_pf_poi,
+            **{f"rel diff {k}": v for k, v in diff.items()},
+        }
         if n <= 100:
-            t_dum, dum = best_of(lambda: twfe(df, "referrals", "school_id", "month", "d", exposure="pupil_months",
-                                              family="poisson", fe_method="dummies"), rep)
+            t_dum, dum = best_of(
+                lambda: twfe(
+                    df,
+                    "referrals",
+                    "school_id",
+                    "month",
+                    "d",
+                    exposure="pupil_months",
+                    family="poisson",
+                    fe_method="dummies",
+                ),
+                rep,
+            )
             row["dummies poisson s"] = t_dum
-            row["max rel diff vs dummies"] = max(abs(poi.coefficient / dum.coefficient - 1),
-                                                 abs(poi.std_error / dum.std_error - 1))
-        t_wb, wb = best_of(lambda: wild_cluster_bootstrap(df, outcome="rate", unit="school_id", time="month",
-                                                          treatment="d", reps=9999, seed=1), 1)
-        t_ri, ri = best_of(lambda: twfe_randomization_inference(df, "rate", "school_id", "month", "post", [0, 1, 2],
-                                                                n_permutations=499, seed=1), 1)
+            row["max rel diff vs dummies"] = max(
+                abs(poi.coefficient / dum.coefficient - 1), abs(poi.std_error / dum.std_error - 1)
+            )
+        t_wb, wb = best_of(
+            lambda: wild_cluster_bootstrap(
+                df, outcome="rate", unit="school_id", time="month", treatment="d", reps=9999, seed=1
+            ),
+            1,
+        )
+        t_ri, ri = best_of(
+            lambda: twfe_randomization_inference(
+                df, "rate", "school_id", "month", "post", [0, 1, 2], n_permutations=499, seed=1
+            ),
+            1,
+        )
         row.update({"wild bootstrap 9999 s": t_wb, "randomization 499 s": t_ri})
         rows.append(row)
-        print(f"{n} schools done: " + ", ".join(f"{k}={v:.3g}" for k, v in row.items() if isinstance(v, float)),
-              flush=True)
+        print(
+            f"{n} schools done: "
+            + ", ".join(f"{k}={v:.3g}" for k, v in row.items() if isinstance(v, float)),
+            flush=True,
+        )
     table = pd.DataFrame(rows).set_index("schools").T
     with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 200):
-        print("\nTWFE estimation, project vs pyfixest (SYNTHETIC panels, 120 months; seconds, best of runs)")
+        print(
+            "\nTWFE estimation, project vs pyfixest (SYNTHETIC panels, 120 months; seconds, best of runs)"
+        )
         print(table.to_string())
 
 

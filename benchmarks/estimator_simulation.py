@@ -65,8 +65,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analyses import (callaway_santanna, randomization_inference,  # noqa: E402
-                      twfe, wild_cluster_bootstrap)
+from analyses import callaway_santanna, randomization_inference, twfe, wild_cluster_bootstrap  # noqa: E402
 
 ALPHA = 0.05
 
@@ -84,7 +83,7 @@ def simulate(rng, G, n_treated, T, starts, ratio, ramp=0):
     rho, sd = 0.7, 0.1
     e = np.empty((G, T))
     e[:, 0] = rng.normal(0, sd, G)
-    innov = rng.normal(0, sd * math.sqrt(1 - rho ** 2), (G, T))
+    innov = rng.normal(0, sd * math.sqrt(1 - rho**2), (G, T))
     for t in range(1, T):
         e[:, t] = rho * e[:, t - 1] + innov[:, t]
     log_l0 = np.log(0.01) + a[:, None] + season[None, :] + shock[None, :] + e
@@ -103,11 +102,16 @@ def simulate(rng, G, n_treated, T, starts, ratio, ramp=0):
     frailty = rng.gamma(1 / phi, phi, (G, T))
     y = rng.poisson(expo * l0 * r * frailty)
     treat = (month[None, :] >= first[:, None]).astype(int)
-    df = pd.DataFrame({
-        "school": np.repeat(np.arange(G), T), "month": np.tile(month, G),
-        "referrals": y.ravel(), "pupil_months": expo.ravel(), "pilot": treat.ravel(),
-        "first": np.repeat(np.where(np.isfinite(first), first, 0), T),
-    })
+    df = pd.DataFrame(
+        {
+            "school": np.repeat(np.arange(G), T),
+            "month": np.tile(month, G),
+            "referrals": y.ravel(),
+            "pupil_months": expo.ravel(),
+            "pilot": treat.ravel(),
+            "first": np.repeat(np.where(np.isfinite(first), first, 0), T),
+        }
+    )
     df["rate100"] = df["referrals"] / df["pupil_months"] * 100
     cells = treat.astype(bool)
     att_rate = float(np.mean((100 * l0 * (r - 1))[cells]))
@@ -131,8 +135,7 @@ def ri_linear(y, expo, treat, n_treated, pre_mask):
 
 
 def record(store, name, est, target, lo, hi, p, scale):
-    store[name].append({"est": est, "target": target, "lo": lo, "hi": hi, "p": p,
-                        "scale": scale})
+    store[name].append({"est": est, "target": target, "lo": lo, "hi": hi, "p": p, "scale": scale})
 
 
 def run_scenario(label, rng, args, ratio, staggered, timings, checks):
@@ -148,51 +151,108 @@ def run_scenario(label, rng, args, ratio, staggered, timings, checks):
     pre_mask = np.arange(T) < args.pre
     for rep in range(args.reps):
         df, att, (y, expo, treat) = simulate(rng, G, k, T, starts, ratio, ramp)
-        seed_b = int(rng.integers(2 ** 31))
+        seed_b = int(rng.integers(2**31))
 
         if not staggered:
             t0 = time.perf_counter()
-            r = twfe(df, "referrals", "school", "month", "pilot", exposure="pupil_months",
-                     family="poisson")
+            r = twfe(
+                df,
+                "referrals",
+                "school",
+                "month",
+                "pilot",
+                exposure="pupil_months",
+                family="poisson",
+            )
             timings["TWFE Poisson"] += time.perf_counter() - t0
-            record(store, "TWFE Poisson IRR, cluster sandwich, normal", r.estimate, ratio,
-                   *r.conf_int, r.p_value, "ratio")
+            record(
+                store,
+                "TWFE Poisson IRR, cluster sandwich, normal",
+                r.estimate,
+                ratio,
+                *r.conf_int,
+                r.p_value,
+                "ratio",
+            )
 
         t0 = time.perf_counter()
         lin = twfe(df, "rate100", "school", "month", "pilot")
         timings["TWFE linear CR1"] += time.perf_counter() - t0
-        record(store, "TWFE linear rate/100, CR1 t(G-1)", lin.estimate, att,
-               *lin.conf_int, lin.p_value, "difference")
+        record(
+            store,
+            "TWFE linear rate/100, CR1 t(G-1)",
+            lin.estimate,
+            att,
+            *lin.conf_int,
+            lin.p_value,
+            "difference",
+        )
 
         for w in ("rademacher", "webb"):
             t0 = time.perf_counter()
-            b = wild_cluster_bootstrap(df, outcome="rate100", unit="school", time="month",
-                                       treatment="pilot", weights=w, reps=args.boot_reps,
-                                       seed=seed_b, conf_int=not args.no_ci_inversion)
+            b = wild_cluster_bootstrap(
+                df,
+                outcome="rate100",
+                unit="school",
+                time="month",
+                treatment="pilot",
+                weights=w,
+                reps=args.boot_reps,
+                seed=seed_b,
+                conf_int=not args.no_ci_inversion,
+            )
             timings[f"WCR {w}"] += time.perf_counter() - t0
             lo, hi = b.conf_int if b.conf_int is not None else (np.nan, np.nan)
             if rep == 0:
                 checks.append(f"[{label}] WCR {w}: {b.method}")
-            record(store, f"TWFE linear rate/100, WCR bootstrap ({w})", b.estimate, att,
-                   lo, hi, b.p_value, "difference")
+            record(
+                store,
+                f"TWFE linear rate/100, WCR bootstrap ({w})",
+                b.estimate,
+                att,
+                lo,
+                hi,
+                b.p_value,
+                "difference",
+            )
 
         if not staggered:
             t0 = time.perf_counter()
             ri, stat = ri_linear(y, expo, treat, k, pre_mask)
             timings["randomization inference"] += time.perf_counter() - t0
             if rep == 0:
-                checks.append(f"[{label}] RI closed-form stat {ri.estimate:.10f} vs twfe "
-                              f"{lin.estimate:.10f} (diff {abs(ri.estimate - lin.estimate):.1e});"
-                              f" {ri.method}")
-            record(store, "TWFE linear rate/100, randomization inference", ri.estimate, att,
-                   np.nan, np.nan, ri.p_value, "difference")
+                checks.append(
+                    f"[{label}] RI closed-form stat {ri.estimate:.10f} vs twfe "
+                    f"{lin.estimate:.10f} (diff {abs(ri.estimate - lin.estimate):.1e});"
+                    f" {ri.method}"
+                )
+            record(
+                store,
+                "TWFE linear rate/100, randomization inference",
+                ri.estimate,
+                att,
+                np.nan,
+                np.nan,
+                ri.p_value,
+                "difference",
+            )
         else:
             t0 = time.perf_counter()
-            cs = callaway_santanna(df, "rate100", "school", "month", "first",
-                                   control="never").aggregate("simple").overall
+            cs = (
+                callaway_santanna(df, "rate100", "school", "month", "first", control="never")
+                .aggregate("simple")
+                .overall
+            )
             timings["Callaway-Sant'Anna"] += time.perf_counter() - t0
-            record(store, "Callaway-Sant'Anna simple ATT, analytic SE, normal",
-                   cs.estimate, att, *cs.conf_int, cs.p_value, "difference")
+            record(
+                store,
+                "Callaway-Sant'Anna simple ATT, analytic SE, normal",
+                cs.estimate,
+                att,
+                *cs.conf_int,
+                cs.p_value,
+                "difference",
+            )
     return store
 
 
@@ -213,40 +273,52 @@ def summarise(store, effect_present):
             cover = ((d["lo"] <= d["target"]) & (d["target"] <= d["hi"])).mean()
             inf_share = (~np.isfinite(d["lo"]) | ~np.isfinite(d["hi"])).mean()
             width = (d["hi"] - d["lo"])[np.isfinite(d["hi"] - d["lo"])]
-            med_width = float(np.median(np.log(d["hi"] / d["lo"]) if d["scale"].iloc[0] == "ratio"
-                                        else width)) if len(width) else np.nan
+            med_width = (
+                float(
+                    np.median(np.log(d["hi"] / d["lo"]) if d["scale"].iloc[0] == "ratio" else width)
+                )
+                if len(width)
+                else np.nan
+            )
         else:
             cover = inf_share = med_width = np.nan
         rej = (d["p"] <= ALPHA).mean()
-        rows.append({
-            "estimator": name,
-            "scale": "log IRR" if d["scale"].iloc[0] == "ratio" else "rate/100",
-            "mean_target": float(tgt.mean()),
-            "mean_est": float(est.mean()),
-            "bias": float(err.mean()),
-            "rmse": float(np.sqrt((err ** 2).mean())),
-            "coverage": cover,
-            "inf_ci": inf_share,
-            "med_ci_width": med_width,
-            "reject": rej,
-            "R": R,
-        })
+        rows.append(
+            {
+                "estimator": name,
+                "scale": "log IRR" if d["scale"].iloc[0] == "ratio" else "rate/100",
+                "mean_target": float(tgt.mean()),
+                "mean_est": float(est.mean()),
+                "bias": float(err.mean()),
+                "rmse": float(np.sqrt((err**2).mean())),
+                "coverage": cover,
+                "inf_ci": inf_share,
+                "med_ci_width": med_width,
+                "reject": rej,
+                "R": R,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def fmt_table(tab, effect_present):
     rej_label = "power" if effect_present else "size"
-    head = (f"{'estimator / inference':<52} {'scale':>8} {'target':>8} {'mean est':>9} "
-            f"{'bias':>8} {'RMSE':>8} {'cover95':>8} {'CI inf':>7} {'CI width':>9} "
-            f"{rej_label + '@5%':>9}")
+    head = (
+        f"{'estimator / inference':<52} {'scale':>8} {'target':>8} {'mean est':>9} "
+        f"{'bias':>8} {'RMSE':>8} {'cover95':>8} {'CI inf':>7} {'CI width':>9} "
+        f"{rej_label + '@5%':>9}"
+    )
     lines = [head, "-" * len(head)]
     for _, r in tab.iterrows():
+
         def pct(x):
             return "     -" if not np.isfinite(x) else f"{100 * x:6.1f}%"
+
         lines.append(
             f"{r.estimator:<52} {r.scale:>8} {r.mean_target:8.3f} {r.mean_est:9.3f} "
             f"{r.bias:8.3f} {r.rmse:8.3f} {pct(r.coverage):>8} {pct(r.inf_ci):>7} "
-            f"{r.med_ci_width:9.3f} {pct(r.reject):>9}")
+            f"{r.med_ci_width:9.3f} {pct(r.reject):>9}"
+        )
     return "\n".join(lines)
 
 
@@ -266,7 +338,8 @@ def _verdict(rate, nominal, R):
 def _cover_verdict(coverage, R):
     """Verdict for a 95% CI: non-coverage compared with 5% (+-2 MC SE)."""
     return {"over-rejects": "under-covers", "under-rejects": "over-covers"}.get(
-        _verdict(1 - coverage, ALPHA, R), "within 2 MC SE of nominal")
+        _verdict(1 - coverage, ALPHA, R), "within 2 MC SE of nominal"
+    )
 
 
 def interpret(tables, R):
@@ -282,16 +355,24 @@ def interpret(tables, R):
     }
     for label, (tab, effect) in tables.items():
         if not effect:
-            parts = [f"{short.get(r.estimator, r.estimator)} {100 * r.reject:.1f}% "
-                     f"({_verdict(r.reject, ALPHA, R)})" for _, r in tab.iterrows()]
+            parts = [
+                f"{short.get(r.estimator, r.estimator)} {100 * r.reject:.1f}% "
+                f"({_verdict(r.reject, ALPHA, R)})"
+                for _, r in tab.iterrows()
+            ]
             lines.append(f"- {label}: rejection rate at 5% (size): " + "; ".join(parts) + ".")
         else:
             parts = []
             for _, r in tab.iterrows():
-                cov = ("" if not np.isfinite(r.coverage) else
-                       f"coverage {100 * r.coverage:.1f}% ({_cover_verdict(r.coverage, R)}), ")
-                parts.append(f"{short.get(r.estimator, r.estimator)}: bias {r.bias:+.3f}, "
-                             f"{cov}power {100 * r.reject:.0f}%")
+                cov = (
+                    ""
+                    if not np.isfinite(r.coverage)
+                    else f"coverage {100 * r.coverage:.1f}% ({_cover_verdict(r.coverage, R)}), "
+                )
+                parts.append(
+                    f"{short.get(r.estimator, r.estimator)}: bias {r.bias:+.3f}, "
+                    f"{cov}power {100 * r.reject:.0f}%"
+                )
             lines.append(f"- {label}: " + "; ".join(parts) + ".")
     lines += [
         "- Why (the verdicts above are the evidence, this is the mechanism): the variance",
@@ -323,26 +404,43 @@ def interpret(tables, R):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--reps", type=int, default=100,
-                    help="replications per scenario (about 5-7 min on a shared 2-core box)")
+    ap.add_argument(
+        "--reps",
+        type=int,
+        default=100,
+        help="replications per scenario (about 5-7 min on a shared 2-core box)",
+    )
     ap.add_argument("--seed", type=int, default=20261123)
     ap.add_argument("--schools", type=int, default=15, help="total schools G")
     ap.add_argument("--treated", type=int, default=3)
     ap.add_argument("--pre", type=int, default=36)
     ap.add_argument("--post", type=int, default=18)
     ap.add_argument("--ratio", type=float, default=0.7, help="planted rate ratio")
-    ap.add_argument("--boot-reps", type=int, default=999,
-                    help="wild bootstrap draws (full enumeration if 2^G <= this)")
-    ap.add_argument("--no-ci-inversion", action="store_true",
-                    help="skip the bootstrap CI by test inversion (faster)")
+    ap.add_argument(
+        "--boot-reps",
+        type=int,
+        default=999,
+        help="wild bootstrap draws (full enumeration if 2^G <= this)",
+    )
+    ap.add_argument(
+        "--no-ci-inversion",
+        action="store_true",
+        help="skip the bootstrap CI by test inversion (faster)",
+    )
     ap.add_argument("--no-staggered", action="store_true")
-    ap.add_argument("--only-null", action="store_true",
-                    help="run only the null scenario (e.g. a larger size run)")
+    ap.add_argument(
+        "--only-null",
+        action="store_true",
+        help="run only the null scenario (e.g. a larger size run)",
+    )
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "estimator_simulation_report.txt"))
     args = ap.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)
-    scenarios = [("null (ratio 1.0)", 1.0, False), (f"effect (ratio {args.ratio})", args.ratio, False)]
+    scenarios = [
+        ("null (ratio 1.0)", 1.0, False),
+        (f"effect (ratio {args.ratio})", args.ratio, False),
+    ]
     if args.only_null:
         scenarios = scenarios[:1]
     elif not args.no_staggered:
@@ -352,23 +450,39 @@ def main(argv=None):
     p = out.append
     p("Estimator simulation benchmark: few treated clusters (analyses/*)")
     p("=" * 78)
-    p(f"command: {' '.join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:]))}")
-    p(f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
-      f"{platform.machine()}")
-    p(f"settings: reps={args.reps} per scenario, seed={args.seed}, G={args.schools} schools "
-      f"({args.treated} treated, {args.schools - args.treated} comparison), "
-      f"{args.pre} pre + {args.post} post months, planted ratio={args.ratio}, "
-      f"bootstrap draws={args.boot_reps}, CI inversion={'no' if args.no_ci_inversion else 'yes'}")
-    p("DGP: NB2 counts (gamma frailty phi=0.3) with exposure pupil-months, base rate "
-      "0.01/pupil-month, school RE sd 0.3,")
-    p("     seasonality + August dip, common shock months 40-45 (x0.8), school AR(1) "
-      "log-deviation (rho 0.7, sd 0.1)")
-    p("targets: log IRR = log(planted ratio); linear = conditional ATT on rate per 100 "
-      "pupil-months (treated x post cells)")
-    p("columns: cover95 = share of 95% CIs containing the target; CI inf = share of "
-      "unbounded (test-inversion) CIs;")
-    p("         CI width = median finite width (log scale for IRR); size/power = share "
-      "with p <= 0.05")
+    p(
+        f"command: {' '.join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:]))}"
+    )
+    p(
+        f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
+        f"{platform.machine()}"
+    )
+    p(
+        f"settings: reps={args.reps} per scenario, seed={args.seed}, G={args.schools} schools "
+        f"({args.treated} treated, {args.schools - args.treated} comparison), "
+        f"{args.pre} pre + {args.post} post months, planted ratio={args.ratio}, "
+        f"bootstrap draws={args.boot_reps}, CI inversion={'no' if args.no_ci_inversion else 'yes'}"
+    )
+    p(
+        "DGP: NB2 counts (gamma frailty phi=0.3) with exposure pupil-months, base rate "
+        "0.01/pupil-month, school RE sd 0.3,"
+    )
+    p(
+        "     seasonality + August dip, common shock months 40-45 (x0.8), school AR(1) "
+        "log-deviation (rho 0.7, sd 0.1)"
+    )
+    p(
+        "targets: log IRR = log(planted ratio); linear = conditional ATT on rate per 100 "
+        "pupil-months (treated x post cells)"
+    )
+    p(
+        "columns: cover95 = share of 95% CIs containing the target; CI inf = share of "
+        "unbounded (test-inversion) CIs;"
+    )
+    p(
+        "         CI width = median finite width (log scale for IRR); size/power = share "
+        "with p <= 0.05"
+    )
     checks: list[str] = []
     all_timings = {}
     printed = 0
@@ -383,12 +497,16 @@ def main(argv=None):
         p("")
         p(f"Scenario: {label}   [{args.reps} reps, {elapsed:.0f} s]")
         if stag:
-            p(f"  starts: months {args.pre - 6}, {args.pre}, {args.pre + 6}; effect ramps in "
-              "over 6 months; CS uses never-treated controls")
+            p(
+                f"  starts: months {args.pre - 6}, {args.pre}, {args.pre + 6}; effect ramps in "
+                "over 6 months; CS uses never-treated controls"
+            )
         p(fmt_table(tab, ratio != 1.0))
         R = args.reps
-        p(f"  Monte Carlo SE: rejection at 5% +-{100 * mc_se(0.05, R):.1f} pp, coverage at "
-          f"95% +-{100 * mc_se(0.05, R):.1f} pp; at 50% +-{100 * mc_se(0.5, R):.1f} pp")
+        p(
+            f"  Monte Carlo SE: rejection at 5% +-{100 * mc_se(0.05, R):.1f} pp, coverage at "
+            f"95% +-{100 * mc_se(0.05, R):.1f} pp; at 50% +-{100 * mc_se(0.5, R):.1f} pp"
+        )
         all_timings[label] = (elapsed, dict(timings))
         print("\n".join(out[printed:]), flush=True)
         printed = len(out)

@@ -14,6 +14,7 @@ and the unit-test default (3 + 5, rate 3 per 100).
 
 Results (200 seeds each) are in estimator_simulation_pretrend_report.txt.
 """
+
 from __future__ import annotations
 
 import sys
@@ -49,22 +50,50 @@ def rejection_rates(n: int, **kw) -> tuple[float, float]:
         s = build_sample(_inputs(simulate(seed=seed, **kw)), "test-pilot")
         ev = event_panel(s, EVENT.bin_months)
         leads, lags = int(min(EVENT.leads, -ev["bin"].min())), int(min(EVENT.lags, ev["bin"].max()))
-        es = event_study(ev, "referrals_per_100", "school_id", "period", "first_treated", leads=leads, lags=lags,
-                         pretrend_bootstrap=9999, seed=20261123)
+        es = event_study(
+            ev,
+            "referrals_per_100",
+            "school_id",
+            "period",
+            "first_treated",
+            leads=leads,
+            lags=lags,
+            pretrend_bootstrap=9999,
+            seed=20261123,
+        )
         p_boot.append(es.pretrend.bootstrap_p_value)
         p_f.append(es.pretrend.p_value)
     return float(np.mean(np.array(p_boot) < 0.05)), float(np.mean(np.array(p_f) < 0.05))
 
 
-ALKMAAR = dict(n_treated=3, n_comparison=4, first="2021-03-01", last="2026-10-01", start="2024-01-01", irr=0.9,
-               base_rate=0.005, size=(120, 150))
+ALKMAAR = dict(
+    n_treated=3,
+    n_comparison=4,
+    first="2021-03-01",
+    last="2026-10-01",
+    start="2024-01-01",
+    irr=0.9,
+    base_rate=0.005,
+    size=(120, 150),
+)
 DESIGNS = [
     ("alkmaar-like, no pre-trend", dict(ALKMAAR, pretrend_per_year=0.0)),
     ("alkmaar-like, 8%/year pre-trend", dict(ALKMAAR, pretrend_per_year=0.08)),
     ("alkmaar-like, 30%/year pre-trend", dict(ALKMAAR, pretrend_per_year=0.30)),
-    ("groningen-like (2+5, rate 2/100), no pre-trend",
-     dict(n_treated=2, n_comparison=5, first="2016-08-01", last="2020-07-01", start="2018-08-01",
-          planned_end="2020-07-31", irr=0.75, base_rate=0.02, size=(70, 90))),
+    (
+        "groningen-like (2+5, rate 2/100), no pre-trend",
+        dict(
+            n_treated=2,
+            n_comparison=5,
+            first="2016-08-01",
+            last="2020-07-01",
+            start="2018-08-01",
+            planned_end="2020-07-31",
+            irr=0.75,
+            base_rate=0.02,
+            size=(70, 90),
+        ),
+    ),
     ("test default (3+5, rate 3/100), no pre-trend", {}),
     ("test default, 50%/year pre-trend", dict(pretrend_per_year=0.5)),
     ("test default, 100%/year pre-trend", dict(pretrend_per_year=1.0)),
@@ -73,7 +102,9 @@ DESIGNS = [
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     warnings.simplefilter("ignore")
-    print(f"rejection rate at 5% over {n} seeds: (wild bootstrap [pre-registered], analytic F(q, G-1))")
+    print(
+        f"rejection rate at 5% over {n} seeds: (wild bootstrap [pre-registered], analytic F(q, G-1))"
+    )
     for label, kw in DESIGNS:
         b, f = rejection_rates(n, **kw)
         print(f"{label:52s} bootstrap {b:.3f}   F {f:.3f}", flush=True)

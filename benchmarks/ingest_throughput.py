@@ -28,7 +28,7 @@ from pilotmonitor.synth import identities  # noqa: E402
 from pilotmonitor.synth.dialects import Dialect  # noqa: E402
 from pilotmonitor.synth.ijw_messages import render_jw323  # noqa: E402
 
-MEASURE = r'''
+MEASURE = r"""
 import json, sys, time
 from pathlib import Path
 from pilotmonitor.ingest.deliveries import describe
@@ -49,7 +49,7 @@ seconds = time.perf_counter() - start
 # VmHWM belongs to this process image; ru_maxrss would include the parent's peak at fork.
 hwm_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(json.dumps({"rows": rows_read, "seconds": seconds, "peak_mib": hwm_kib / 1024}))
-'''
+"""
 
 
 def absence_file(landing: Path, rows: int, dialect: Dialect, rng: np.random.Generator) -> Path:
@@ -58,7 +58,8 @@ def absence_file(landing: Path, rows: int, dialect: Dialect, rng: np.random.Gene
         {
             "BSN": bsn[rng.integers(0, len(bsn), rows)],
             "Onderwijsnummer": "",
-            "Datum": pd.to_datetime("2024-09-02") + pd.to_timedelta(rng.integers(0, 280, rows), unit="D"),
+            "Datum": pd.to_datetime("2024-09-02")
+            + pd.to_timedelta(rng.integers(0, 280, rows), unit="D"),
             "Uren": rng.choice([1.0, 2.0, 5.5], rows),
             "Soort verzuim": rng.choice(["Geoorloofd", "Ongeoorloofd"], rows),
             "Reden": "Ziek",
@@ -78,12 +79,24 @@ def jw323_archive(landing: Path, lines: int, rng: np.random.Generator) -> Path:
     month = pd.Timestamp("2025-09-01")
     frame = pd.DataFrame(
         {
-            "declaration_number": "1895250901", "provider_agb": "99000011", "municipality_code": "1895",
-            "period_start": month, "period_end": month + pd.offsets.MonthEnd(0), "declaration_date": pd.Timestamp("2025-10-10"),
-            "bsn": np.sort(bsn[rng.integers(0, len(bsn), lines)]), "product_reference": [f"P{i:011d}" for i in range(lines)],
-            "allocation_number": "000000001", "product_category": "45", "product_code": "45A01",
-            "product_period_start": month, "product_period_end": month + pd.offsets.MonthEnd(0),
-            "volume": 4, "unit": "04", "tariff_cents": 10500, "amount_cents": 42000, "debit_credit": "D",
+            "declaration_number": "1895250901",
+            "provider_agb": "99000011",
+            "municipality_code": "1895",
+            "period_start": month,
+            "period_end": month + pd.offsets.MonthEnd(0),
+            "declaration_date": pd.Timestamp("2025-10-10"),
+            "bsn": np.sort(bsn[rng.integers(0, len(bsn), lines)]),
+            "product_reference": [f"P{i:011d}" for i in range(lines)],
+            "allocation_number": "000000001",
+            "product_category": "45",
+            "product_code": "45A01",
+            "product_period_start": month,
+            "product_period_end": month + pd.offsets.MonthEnd(0),
+            "volume": 4,
+            "unit": "04",
+            "tariff_cents": 10500,
+            "amount_cents": 42000,
+            "debit_credit": "D",
         }
     )
     path = landing / "ijw" / "GM1895" / "GM1895_ijw_2025-10_20251105.zip"
@@ -95,23 +108,51 @@ def jw323_archive(landing: Path, lines: int, rng: np.random.Generator) -> Path:
 
 
 def measure(kind: str, landing: Path, path: Path, schemas: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", MEASURE, kind, str(landing), str(path), schemas], cwd=REPO, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, kind, str(landing), str(path), schemas],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
-    parser.add_argument("--schemas", default=str(REPO.parent / "shared" / "reference" / "ijw-3.2" / "xsd"))
+    parser.add_argument(
+        "--schemas", default=str(REPO.parent / "shared" / "reference" / "ijw-3.2" / "xsd")
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(1)
     print(f"{'input':<34}{'rows':>10}{'seconds':>9}{'rows/s':>11}{'file MiB':>10}{'peak MiB':>10}")
     for rows in args.rows:
         cases = [
-            ("school absence CSV (cp1252)", "csv", lambda landing: absence_file(landing, rows, Dialect("semicolon_cp1252"), rng), "-"),
-            ("school absence XLSX", "csv", lambda landing: absence_file(landing, min(rows, 300_000), Dialect("xlsx"), rng), "-"),
-            ("iJw JW323 in ZIP, no XSD", "ijw", lambda landing: jw323_archive(landing, rows, rng), "-"),
-            ("iJw JW323 in ZIP, XSD (streamed)", "ijw", lambda landing: jw323_archive(landing, rows, rng), args.schemas),
+            (
+                "school absence CSV (cp1252)",
+                "csv",
+                lambda landing: absence_file(landing, rows, Dialect("semicolon_cp1252"), rng),
+                "-",
+            ),
+            (
+                "school absence XLSX",
+                "csv",
+                lambda landing: absence_file(landing, min(rows, 300_000), Dialect("xlsx"), rng),
+                "-",
+            ),
+            (
+                "iJw JW323 in ZIP, no XSD",
+                "ijw",
+                lambda landing: jw323_archive(landing, rows, rng),
+                "-",
+            ),
+            (
+                "iJw JW323 in ZIP, XSD (streamed)",
+                "ijw",
+                lambda landing: jw323_archive(landing, rows, rng),
+                args.schemas,
+            ),
         ]
         for label, kind, build, schemas in cases:
             with tempfile.TemporaryDirectory() as tmp:
@@ -119,7 +160,10 @@ def main() -> None:
                 path = build(landing)
                 result = measure(kind, landing, path, schemas)
                 size = path.stat().st_size / 2**20
-                print(f"{label:<34}{result['rows']:>10,}{result['seconds']:>9.2f}{result['rows'] / result['seconds']:>11,.0f}{size:>10.1f}{result['peak_mib']:>10.0f}", flush=True)
+                print(
+                    f"{label:<34}{result['rows']:>10,}{result['seconds']:>9.2f}{result['rows'] / result['seconds']:>11,.0f}{size:>10.1f}{result['peak_mib']:>10.0f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,15 @@ import psycopg2
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT = REPO_ROOT / "dbt_project"
-PG_TYPES = {"VARCHAR": "text", "DATE": "date", "TIMESTAMP": "timestamp", "BIGINT": "bigint", "INTEGER": "integer", "DOUBLE": "double precision", "BOOLEAN": "boolean"}
+PG_TYPES = {
+    "VARCHAR": "text",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "BIGINT": "bigint",
+    "INTEGER": "integer",
+    "DOUBLE": "double precision",
+    "BOOLEAN": "boolean",
+}
 COMPARED = {  # mart -> key columns; numeric and text columns are compared after sorting
     "fct_school_month": ["school_id", "month"],
     "fct_pupil_month": ["pupil_pseudonym", "month"],
@@ -44,21 +52,31 @@ COMPARED = {  # mart -> key columns; numeric and text columns are compared after
 
 def pg_connect():
     return psycopg2.connect(
-        host=os.environ.get("PILOTMONITOR_PG_HOST", "localhost"), port=int(os.environ.get("PILOTMONITOR_PG_PORT", "5432")),
-        user=os.environ.get("PILOTMONITOR_PG_USER", "pilotmonitor"), password=os.environ.get("PILOTMONITOR_PG_PASSWORD", ""),
+        host=os.environ.get("PILOTMONITOR_PG_HOST", "localhost"),
+        port=int(os.environ.get("PILOTMONITOR_PG_PORT", "5432")),
+        user=os.environ.get("PILOTMONITOR_PG_USER", "pilotmonitor"),
+        password=os.environ.get("PILOTMONITOR_PG_PASSWORD", ""),
         dbname=os.environ.get("PILOTMONITOR_PG_DATABASE", "pilotmonitor"),
     )
 
 
 def copy_raw(duck: duckdb.DuckDBPyConnection, pg) -> int:
-    tables = [r[0] for r in duck.execute("select table_name from information_schema.tables where table_schema = 'raw' order by 1").fetchall()]
+    tables = [
+        r[0]
+        for r in duck.execute(
+            "select table_name from information_schema.tables where table_schema = 'raw' order by 1"
+        ).fetchall()
+    ]
     total = 0
     with pg.cursor() as cur:
         for schema in ["marts", "intermediate", "staging", "reference", "raw"]:
             cur.execute(f"drop schema if exists {schema} cascade")
         cur.execute("create schema raw")
         for table in tables:
-            columns = duck.execute("select column_name, data_type from information_schema.columns where table_schema = 'raw' and table_name = ? order by ordinal_position", [table]).fetchall()
+            columns = duck.execute(
+                "select column_name, data_type from information_schema.columns where table_schema = 'raw' and table_name = ? order by ordinal_position",
+                [table],
+            ).fetchall()
             definition = ", ".join(f"{name} {PG_TYPES.get(kind, 'text')}" for name, kind in columns)
             cur.execute(f"create table raw.{table} ({definition})")
             frame = duck.execute(f"select * from raw.{table}").df()
@@ -102,18 +120,48 @@ def main(warehouse: str) -> int:
         print(f"copied {rows:,} raw rows to PostgreSQL in {time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
         dbt = Path(sys.executable).parent / "dbt"
-        result = subprocess.run([str(dbt), "build", "--profiles-dir", str(DBT_PROJECT), "--project-dir", str(DBT_PROJECT), "--target-path", "/tmp/pilotmonitor-pg-target", "--log-path", "/tmp/pilotmonitor-pg-target"], cwd=DBT_PROJECT, env=env, capture_output=True, text=True)
+        result = subprocess.run(
+            [
+                str(dbt),
+                "build",
+                "--profiles-dir",
+                str(DBT_PROJECT),
+                "--project-dir",
+                str(DBT_PROJECT),
+                "--target-path",
+                "/tmp/pilotmonitor-pg-target",
+                "--log-path",
+                "/tmp/pilotmonitor-pg-target",
+            ],
+            cwd=DBT_PROJECT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         elapsed = time.perf_counter() - started
-        summary = [line for line in result.stdout.splitlines() if "Done." in line or "ERROR" in line or "FAIL" in line or "WARN" in line]
+        summary = [
+            line
+            for line in result.stdout.splitlines()
+            if "Done." in line or "ERROR" in line or "FAIL" in line or "WARN" in line
+        ]
         print("\n".join(summary[-30:]))
         print(f"dbt build on PostgreSQL: {elapsed:.1f} s, exit {result.returncode}")
         if result.returncode != 0:
             print(result.stdout[-4000:])
             return 1
         problems = compare(duck, pg)
-    print("marts identical to DuckDB: " + ("yes" if not problems else "no\n  " + "\n  ".join(problems)))
+    print(
+        "marts identical to DuckDB: "
+        + ("yes" if not problems else "no\n  " + "\n  ".join(problems))
+    )
     return 0 if not problems else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else str(REPO_ROOT / "data" / "warehouse" / "pilotmonitor.duckdb")))
+    sys.exit(
+        main(
+            sys.argv[1]
+            if len(sys.argv) > 1
+            else str(REPO_ROOT / "data" / "warehouse" / "pilotmonitor.duckdb")
+        )
+    )

@@ -14,6 +14,7 @@
 
 Prints tables; nothing is asserted (targets live in benchmarks, not timed tests).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,7 +53,14 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
     """Run a pilotmonitor command; PEAK[command] is the largest summed RSS of its process
     tree (the run and its reading workers), sampled every 0.2 s."""
     start = time.perf_counter()
-    child = subprocess.Popen([str(BIN / "pilotmonitor"), *args], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [str(BIN / "pilotmonitor"), *args],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     peak = [0]
 
     def sample() -> None:
@@ -68,7 +76,9 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
     seconds = time.perf_counter() - start
     PEAK[" ".join(args)] = peak[0] / 2**30
     if child.returncode != 0:
-        raise SystemExit(f"pilotmonitor {' '.join(args)} failed:\n{stdout[-3000:]}\n{stderr[-3000:]}")
+        raise SystemExit(
+            f"pilotmonitor {' '.join(args)} failed:\n{stdout[-3000:]}\n{stderr[-3000:]}"
+        )
     return seconds, stdout
 
 
@@ -76,7 +86,9 @@ def truth_problems(data_dir: Path) -> tuple[list[str], int]:
     """Every school-month of the marts against the ground truth (SYNTHETIC scenarios)."""
     from pilotmonitor.synth import truth_check
 
-    with duckdb.connect(str(data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
+    with duckdb.connect(
+        str(data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True
+    ) as conn:
         merged = truth_check.school_month_comparison(conn, data_dir / "ground_truth")
     return truth_check.problems(merged), len(merged)
 
@@ -94,38 +106,71 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scale", default="1.0")
     ap.add_argument("--scenario", default="demo", help="demo or national")
-    ap.add_argument("--provinces", default=None, help="only these provinces of a regional scenario, e.g. GR,DR")
+    ap.add_argument(
+        "--provinces", default=None, help="only these provinces of a regional scenario, e.g. GR,DR"
+    )
     ap.add_argument("--sizes", default="41,500,5000")
-    ap.add_argument("--keep", default=None, help="an empty directory to run in and keep (default: a temporary one)")
+    ap.add_argument(
+        "--keep",
+        default=None,
+        help="an empty directory to run in and keep (default: a temporary one)",
+    )
     args = ap.parse_args()
     if args.keep:
         Path(args.keep).mkdir(parents=True, exist_ok=False)
-    with (contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory(prefix="pilotmonitor-scale-")) as tmp:
-        env = {**os.environ, "PILOTMONITOR_DATA_DIR": str(Path(tmp) / "data"), "DAGSTER_HOME": str(Path(tmp) / "dagster"),
-               "DO_NOT_TRACK": "1", "GX_ANALYTICS_ENABLED": "false", "OPENBLAS_NUM_THREADS": "1"}
+    with (
+        contextlib.nullcontext(args.keep)
+        if args.keep
+        else tempfile.TemporaryDirectory(prefix="pilotmonitor-scale-")
+    ) as tmp:
+        env = {
+            **os.environ,
+            "PILOTMONITOR_DATA_DIR": str(Path(tmp) / "data"),
+            "DAGSTER_HOME": str(Path(tmp) / "dagster"),
+            "DO_NOT_TRACK": "1",
+            "GX_ANALYTICS_ENABLED": "false",
+            "OPENBLAS_NUM_THREADS": "1",
+        }
         Path(env["DAGSTER_HOME"]).mkdir()
-        synth_args = ["synth", "--scale", args.scale, "--scenario", args.scenario] + (["--provinces", args.provinces] if args.provinces else [])
+        synth_args = ["synth", "--scale", args.scale, "--scenario", args.scenario] + (
+            ["--provinces", args.provinces] if args.provinces else []
+        )
         synth_s, synth_out = run(synth_args, env)
         full_s, full_out = run(["run", "--demo"], env)
         full_peak = PEAK["run --demo"]
         problems, school_months = truth_problems(Path(env["PILOTMONITOR_DATA_DIR"]))
         again_s, again_out = run(["run", "--demo"], env)
     full, again = stages(full_out), stages(again_out)
-    ingest = sum(s for name, s in full.items() if name.startswith("raw_") or name == "landing_inventory")
+    ingest = sum(
+        s for name, s in full.items() if name.startswith("raw_") or name == "landing_inventory"
+    )
     where = f" ({args.provinces})" if args.provinces else ""
-    print(f"SYNTHETIC {args.scenario}{where} at scale {args.scale}: synth {synth_s:.1f} s, peak {PEAK[' '.join(synth_args)]:.1f} GiB (not counted below)")
+    print(
+        f"SYNTHETIC {args.scenario}{where} at scale {args.scale}: synth {synth_s:.1f} s, peak {PEAK[' '.join(synth_args)]:.1f} GiB (not counted below)"
+    )
     print("\n".join(line for line in synth_out.splitlines() if "│" in line))
     print(f"\n{'stage':<40} {'full run s':>11} {'rerun s':>9} {'share':>7}")
     for name in full:
         share = again.get(name, 0.0) / full[name] if full[name] else float("nan")
         print(f"{name:<40} {full[name]:>11.1f} {again.get(name, 0.0):>9.1f} {share:>7.0%}")
     print(f"{'ingestion (all raw_* assets)':<40} {ingest:>11.1f}")
-    print(f"{'whole command (incl. start-up)':<40} {full_s:>11.1f} {again_s:>9.1f} {again_s / full_s:>7.0%}")
+    print(
+        f"{'whole command (incl. start-up)':<40} {full_s:>11.1f} {again_s:>9.1f} {again_s / full_s:>7.0%}"
+    )
     print(f"{'peak memory, process tree (GiB)':<40} {full_peak:>11.1f} {PEAK['run --demo']:>9.1f}")
-    print(f"\nmarts against the ground truth: {school_months:,} school-months compared, "
-          + ("every one identical" if not problems else f"{len(problems)} problem(s):\n  " + "\n  ".join(problems)))
+    print(
+        f"\nmarts against the ground truth: {school_months:,} school-months compared, "
+        + (
+            "every one identical"
+            if not problems
+            else f"{len(problems)} problem(s):\n  " + "\n  ".join(problems)
+        )
+    )
     print("\nEstimation (benchmarks/estimation_scale.py):", flush=True)
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "estimation_scale.py"), "--sizes", args.sizes], check=True)
+    subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "estimation_scale.py"), "--sizes", args.sizes],
+        check=True,
+    )
 
 
 if __name__ == "__main__":

@@ -18,25 +18,53 @@ from pilotmonitor.quality.runner import validate_frame
 
 
 def absence(n: int, rng) -> pd.DataFrame:
-    return pd.DataFrame({
-        "delivery_id": "bench", "row_locator": np.arange(n).astype(str), "pupil_pseudonym": pd.util.hash_array(np.arange(n)).astype(str),
-        "id_kind": "bsn", "key_version": "demo", "school_id": "99GA00",
-        "absence_date": pd.Timestamp("2020-08-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D"),
-        "hours": rng.uniform(0.5, 6, n).round(1), "authorised": rng.random(n) < 0.5, "reason": "Ziek",
-    })
+    return pd.DataFrame(
+        {
+            "delivery_id": "bench",
+            "row_locator": np.arange(n).astype(str),
+            "pupil_pseudonym": pd.util.hash_array(np.arange(n)).astype(str),
+            "id_kind": "bsn",
+            "key_version": "demo",
+            "school_id": "99GA00",
+            "absence_date": pd.Timestamp("2020-08-01")
+            + pd.to_timedelta(rng.integers(0, 365, n), unit="D"),
+            "hours": rng.uniform(0.5, 6, n).round(1),
+            "authorised": rng.random(n) < 0.5,
+            "reason": "Ziek",
+        }
+    )
 
 
 def declarations(n: int, rng) -> pd.DataFrame:
     start = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 60, n), unit="D")
-    return pd.DataFrame({
-        "delivery_id": "bench", "row_locator": np.arange(n).astype(str), "message_id": "00141609010", "declaration_number": "00141609010",
-        "provider_agb": "99000011", "municipality_code": "0014", "declaration_date": pd.Timestamp("2021-03-10"),
-        "period_start": pd.Timestamp("2021-01-01"), "period_end": pd.Timestamp("2021-02-28"), "client_pseudonym": pd.util.hash_array(np.arange(n) % 5000).astype(str),
-        "id_kind": "bsn", "key_version": "demo", "product_reference": [f"P{i:011d}" for i in range(n)], "previous_product_reference": None,
-        "allocation_number": "000004291", "product_category": rng.choice(["45", "54", "43"], n), "product_code": "45A01",
-        "product_period_start": start, "product_period_end": start + pd.Timedelta(days=20), "volume": rng.integers(1, 40, n),
-        "unit": "04", "tariff_cents": 10500, "amount_cents": rng.integers(0, 500000, n), "debit_credit": "D",
-    })
+    return pd.DataFrame(
+        {
+            "delivery_id": "bench",
+            "row_locator": np.arange(n).astype(str),
+            "message_id": "00141609010",
+            "declaration_number": "00141609010",
+            "provider_agb": "99000011",
+            "municipality_code": "0014",
+            "declaration_date": pd.Timestamp("2021-03-10"),
+            "period_start": pd.Timestamp("2021-01-01"),
+            "period_end": pd.Timestamp("2021-02-28"),
+            "client_pseudonym": pd.util.hash_array(np.arange(n) % 5000).astype(str),
+            "id_kind": "bsn",
+            "key_version": "demo",
+            "product_reference": [f"P{i:011d}" for i in range(n)],
+            "previous_product_reference": None,
+            "allocation_number": "000004291",
+            "product_category": rng.choice(["45", "54", "43"], n),
+            "product_code": "45A01",
+            "product_period_start": start,
+            "product_period_end": start + pd.Timedelta(days=20),
+            "volume": rng.integers(1, 40, n),
+            "unit": "04",
+            "tariff_cents": 10500,
+            "amount_cents": rng.integers(0, 500000, n),
+            "debit_credit": "D",
+        }
+    )
 
 
 def main() -> None:
@@ -46,13 +74,19 @@ def main() -> None:
     rng = np.random.default_rng(1)
     validate_frame("school_absence", absence(1000, rng), "2020-2021")  # warm up GX
     print(f"{'table':<24}{'rows':>10}{'seconds':>10}{'s per 1M rows':>16}{'failed':>8}")
-    for table, build, period in (("school_absence", absence, "2020-2021"), ("ijw_declaration_lines", declarations, "2021-03")):
+    for table, build, period in (
+        ("school_absence", absence, "2020-2021"),
+        ("ijw_declaration_lines", declarations, "2021-03"),
+    ):
         for n in args.sizes:
             frame = build(n, rng)
             t = time.perf_counter()
             outcomes = validate_frame(table, frame, period)
             seconds = time.perf_counter() - t
-            print(f"{table:<24}{n:>10,}{seconds:>10.2f}{seconds / n * 1e6:>16.2f}{sum(not o.success for o in outcomes):>8}", flush=True)
+            print(
+                f"{table:<24}{n:>10,}{seconds:>10.2f}{seconds / n * 1e6:>16.2f}{sum(not o.success for o in outcomes):>8}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

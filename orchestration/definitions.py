@@ -36,11 +36,13 @@ warehouse_job = dg.define_asset_job(
 )
 
 
-
 def _rebuild_after(keys):
     """What a landing-sensor run rebuilds after the changed sources: the warehouse models
     downstream of them, then the publication gate."""
-    return [*warehouse_assets.warehouse_keys_downstream_of(keys), publication_assets.published_marts.key]
+    return [
+        *warehouse_assets.warehouse_keys_downstream_of(keys),
+        publication_assets.published_marts.key,
+    ]
 
 
 defs = dg.Definitions(

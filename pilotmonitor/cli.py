@@ -1,20 +1,20 @@
 """The `pilotmonitor` command line.
 
-    pilotmonitor synth [--scale 1.0] [--seed N] [--scenario demo|national] [--provinces GR,DR]   write synthetic deliveries
-    pilotmonitor run [--demo]                                        materialize every asset in-process (ingestion, then dbt build); one run per data directory (exit 2 when another runs)
-    pilotmonitor docs [--serve]                                      generate (and serve) the dbt documentation of the warehouse
-    pilotmonitor pull cbs|duo-schools|duo-pupils                     pull a public source into the landing area
-    pilotmonitor rekey [--demo]                                      re-pseudonymise deliveries of another key version from the landing area
-    pilotmonitor ui [--port 3000] [--demo]                           start the Dagster UI on this project
-    pilotmonitor status [--as-of DATE] [--json]                      per-source health and the publication verdict (exit 0 ready, 1 blocked, 2 warehouse unreadable, 3 latest run interrupted)
-    pilotmonitor health [--as-of DATE]                               write the pipeline-health page (<data dir>/health/index.html); same exit codes
-    pilotmonitor report [--pilot ID] [--no-pdf] [--round NAME]       write the policymaker reports (<data dir>/reports/<pilot>/; a round's in rounds/NAME/)
-    pilotmonitor round create NAME --as-of DATE [--pilot ID]         an evaluation round: freeze the data as of DATE, run the plan, write its report
-    pilotmonitor round list                                          the evaluation rounds
-    pilotmonitor reproduce RESULT                                    re-run a published estimate and confirm identical numbers
-    pilotmonitor plan show PILOT                                     print a pilot's effective analysis plan (every parameter) and its hash
-    pilotmonitor plan diff [RUN_A] [RUN_B]                           what changed in the plans between two runs (default: latest run vs the registry now)
-    pilotmonitor export [--format parquet|csv] [--table T] [--release] export the marts (secure) or aggregate tables through disclosure control
+pilotmonitor synth [--scale 1.0] [--seed N] [--scenario demo|national] [--provinces GR,DR]   write synthetic deliveries
+pilotmonitor run [--demo]                                        materialize every asset in-process (ingestion, then dbt build); one run per data directory (exit 2 when another runs)
+pilotmonitor docs [--serve]                                      generate (and serve) the dbt documentation of the warehouse
+pilotmonitor pull cbs|duo-schools|duo-pupils                     pull a public source into the landing area
+pilotmonitor rekey [--demo]                                      re-pseudonymise deliveries of another key version from the landing area
+pilotmonitor ui [--port 3000] [--demo]                           start the Dagster UI on this project
+pilotmonitor status [--as-of DATE] [--json]                      per-source health and the publication verdict (exit 0 ready, 1 blocked, 2 warehouse unreadable, 3 latest run interrupted)
+pilotmonitor health [--as-of DATE]                               write the pipeline-health page (<data dir>/health/index.html); same exit codes
+pilotmonitor report [--pilot ID] [--no-pdf] [--round NAME]       write the policymaker reports (<data dir>/reports/<pilot>/; a round's in rounds/NAME/)
+pilotmonitor round create NAME --as-of DATE [--pilot ID]         an evaluation round: freeze the data as of DATE, run the plan, write its report
+pilotmonitor round list                                          the evaluation rounds
+pilotmonitor reproduce RESULT                                    re-run a published estimate and confirm identical numbers
+pilotmonitor plan show PILOT                                     print a pilot's effective analysis plan (every parameter) and its hash
+pilotmonitor plan diff [RUN_A] [RUN_B]                           what changed in the plans between two runs (default: latest run vs the registry now)
+pilotmonitor export [--format parquet|csv] [--table T] [--release] export the marts (secure) or aggregate tables through disclosure control
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ from rich.table import Table
 
 from pilotmonitor.settings import Settings
 
-app = typer.Typer(help="Pilotmonitor: evaluate school-based youth support pilots.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Pilotmonitor: evaluate school-based youth support pilots.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 # soft wrap: a path or message longer than the terminal stays on one line, so it can be
 # copied (tables are still laid out to the terminal's width)
 console = Console(soft_wrap=True)
@@ -51,11 +55,22 @@ def _dagster_home(settings: Settings) -> Path:
 
 @app.command()
 def synth(
-    scale: Annotated[float, typer.Option(help="Pupils per school relative to the scenario (1.0 = demo size).")] = 1.0,
-    seed: Annotated[int | None, typer.Option(help="Random seed; default: the scenario's seed.")] = None,
-    scenario: Annotated[str, typer.Option(help="Scenario name in the scenarios directory (demo, national).")] = "demo",
-    provinces: Annotated[str | None, typer.Option(help="Only these provinces' regions of a regional scenario, e.g. GR,FR,DR.")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Regions generated at the same time (regional scenarios).")] = 2,
+    scale: Annotated[
+        float, typer.Option(help="Pupils per school relative to the scenario (1.0 = demo size).")
+    ] = 1.0,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed; default: the scenario's seed.")
+    ] = None,
+    scenario: Annotated[
+        str, typer.Option(help="Scenario name in the scenarios directory (demo, national).")
+    ] = "demo",
+    provinces: Annotated[
+        str | None,
+        typer.Option(help="Only these provinces' regions of a regional scenario, e.g. GR,FR,DR."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Regions generated at the same time (regional scenarios).")
+    ] = 2,
 ) -> None:
     """Write a SYNTHETIC landing area (deliveries in their real formats) and its ground truth."""
     from pilotmonitor.synth.generate import generate
@@ -64,23 +79,50 @@ def synth(
     scenario_path = settings.scenarios_dir / f"{scenario}.yml"
     if not scenario_path.is_file():
         raise typer.BadParameter(f"no scenario file {scenario_path}", param_hint="--scenario")
-    steps = ["simulating pupils and enrolments", "simulating referrals, absence and youth care", "writing school exports", "writing iJw message archives", "writing public data, pilot deliveries and surveys", "writing ground truth"]
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as progress:
+    steps = [
+        "simulating pupils and enrolments",
+        "simulating referrals, absence and youth care",
+        "writing school exports",
+        "writing iJw message archives",
+        "writing public data, pilot deliveries and surveys",
+        "writing ground truth",
+    ]
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("generating SYNTHETIC data", total=len(steps))
 
         def advance(message: str) -> None:
-            if message not in steps:  # a region finished (regional scenarios): keep a line per region
+            if (
+                message not in steps
+            ):  # a region finished (regional scenarios): keep a line per region
                 progress.console.print(message)
                 return
             progress.update(task, completed=steps.index(message), description=message)
 
         chosen = [p.strip().upper() for p in provinces.split(",")] if provinces else None
         try:
-            result = generate(settings.data_dir, scenario_path, settings.pilots_dir, scale=scale, seed=seed, progress=advance, provinces=chosen, workers=workers)
+            result = generate(
+                settings.data_dir,
+                scenario_path,
+                settings.pilots_dir,
+                scale=scale,
+                seed=seed,
+                progress=advance,
+                provinces=chosen,
+                workers=workers,
+            )
         except ValueError as error:
             raise typer.BadParameter(str(error)) from error
         progress.update(task, completed=len(steps), description="done")
-    table = Table(title=f"SYNTHETIC scenario '{scenario}' (scale {scale}) in {result.seconds:.1f} s")
+    table = Table(
+        title=f"SYNTHETIC scenario '{scenario}' (scale {scale}) in {result.seconds:.1f} s"
+    )
     table.add_column("what")
     table.add_column("rows", justify="right")
     for name, count in result.row_counts.items():
@@ -97,7 +139,9 @@ DEMO_HELP = "Demo mode: create/use a local pseudonymisation key in the data dire
 def _set_demo(demo: bool) -> None:
     if demo:
         os.environ["PILOTMONITOR_DEMO"] = "1"
-        console.print("[yellow]DEMO MODE[/yellow]: pseudonyms use a local key in the data directory; never use this for real data.")
+        console.print(
+            "[yellow]DEMO MODE[/yellow]: pseudonyms use a local key in the data directory; never use this for real data."
+        )
 
 
 EXIT_RUN_IN_PROGRESS = 2
@@ -125,16 +169,20 @@ def _run_locked(settings: Settings, demo: bool, lock: Path) -> None:
     _dagster_home(settings)
     _set_demo(demo)
     from orchestration.definitions import defs
-
     from pilotmonitor.health.interrupted import RUN_LOCK_TAG
     from pilotmonitor.run_progress import stage_progress
 
     log_path = settings.data_dir / "logs" / "run.log"
     with stage_progress(console, log_path):
         # the tag lets `status` tell a run killed outright (lock free, record still STARTED) from one going on
-        result = dg.materialize(list(defs.assets or []), resources=defs.resources, instance=dg.DagsterInstance.get(),
-                                raise_on_error=False, tags={RUN_LOCK_TAG: str(lock)})
-    for event in result.get_step_failure_events():   # the reasons, which the log file holds in full
+        result = dg.materialize(
+            list(defs.assets or []),
+            resources=defs.resources,
+            instance=dg.DagsterInstance.get(),
+            raise_on_error=False,
+            tags={RUN_LOCK_TAG: str(lock)},
+        )
+    for event in result.get_step_failure_events():  # the reasons, which the log file holds in full
         error = event.step_failure_data.error
         while error is not None and error.cause is not None and "Failure" not in error.cls_name:
             error = error.cause
@@ -165,13 +213,19 @@ def _demo_rounds(settings: Settings) -> None:
     with duckdb.connect(str(settings.warehouse_path)) as conn:
         for p in planned:
             if rounds(conn, name=p.name):
-                console.print(f"evaluation round {p.name} exists (rounds are immutable): kept; pilotmonitor round list")
+                console.print(
+                    f"evaluation round {p.name} exists (rounds are immutable): kept; pilotmonitor round list"
+                )
                 continue
-            console.print(f"evaluation round {p.name} ({p.pilot}, as of {p.as_of}) (SYNTHETIC DATA):")
+            console.print(
+                f"evaluation round {p.name} ({p.pilot}, as of {p.as_of}) (SYNTHETIC DATA):"
+            )
             try:
                 create_rounds(settings, conn, p.name, p.as_of, p.pilot, pdf=True)
             except RoundError as exc:
-                console.print(f"[yellow]evaluation round {p.name} not created[/yellow]: {exc}", soft_wrap=True)
+                console.print(
+                    f"[yellow]evaluation round {p.name} not created[/yellow]: {exc}", soft_wrap=True
+                )
 
 
 def _health_page_after_run(settings: Settings, result) -> None:
@@ -180,7 +234,9 @@ def _health_page_after_run(settings: Settings, result) -> None:
     now that the run has finished (its unreached checks show as not run)."""
     import dagster as dg
 
-    if dg.AssetKey("pipeline_health") in {event.asset_key for event in result.get_asset_materialization_events()}:
+    if dg.AssetKey("pipeline_health") in {
+        event.asset_key for event in result.get_asset_materialization_events()
+    }:
         return
     from pilotmonitor.health.page import write_page_after_run
     from pilotmonitor.health.status import WarehouseUnreadable
@@ -188,7 +244,9 @@ def _health_page_after_run(settings: Settings, result) -> None:
     home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
     as_of = _parse_as_of(os.environ.get("PILOTMONITOR_AS_OF"))
     try:
-        page = write_page_after_run(settings.warehouse_path, settings.data_dir, settings.landing_dir, home, as_of)
+        page = write_page_after_run(
+            settings.warehouse_path, settings.data_dir, settings.landing_dir, home, as_of
+        )
     except WarehouseUnreadable as exc:
         console.print(f"[yellow]pipeline-health page not written[/yellow]: {exc}", soft_wrap=True)
         return
@@ -200,11 +258,17 @@ def _print_reports(settings: Settings) -> None:
     reports = sorted((settings.data_dir / "reports").glob("*/report.nl.html"))
     if not reports:
         return
-    synthetic = " (SYNTHETIC DATA)" if (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file() else ""
+    synthetic = (
+        " (SYNTHETIC DATA)" if (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file() else ""
+    )
     console.print(f"policymaker reports{synthetic}, Dutch (English and PDF beside them):")
     for path in reports:
         pdf = path.with_suffix(".pdf")
-        console.print(f"  {path.parent.name}: {path}" + ("" if pdf.is_file() else "  [yellow](no PDF)[/yellow]"), soft_wrap=True)
+        console.print(
+            f"  {path.parent.name}: {path}"
+            + ("" if pdf.is_file() else "  [yellow](no PDF)[/yellow]"),
+            soft_wrap=True,
+        )
 
 
 def run_summary(defs, result) -> tuple[Table, list]:
@@ -230,7 +294,10 @@ def run_summary(defs, result) -> tuple[Table, list]:
         if note is not None:
             reused[event.asset_key] = str(getattr(note, "value", note))
         if not is_dbt.get(event.asset_key, False):
-            table.add_row(event.asset_key.to_user_string(), "unchanged" if event.asset_key in reused else "materialized")
+            table.add_row(
+                event.asset_key.to_user_string(),
+                "unchanged" if event.asset_key in reused else "materialized",
+            )
     dbt_groups: dict[str, list] = {}
     for key, spec in specs.items():
         if is_dbt[key]:
@@ -240,16 +307,25 @@ def run_summary(defs, result) -> tuple[Table, list]:
         colour = "" if done == len(keys) else "[red]"
         kept = sum(key in reused for key in keys)
         note = " (unchanged)" if kept and kept == done else f" ({kept} unchanged)" if kept else ""
-        table.add_row(f"{group} (dbt, {len(keys)} assets)", f"{colour}{done} of {len(keys)} materialized{note}")
+        table.add_row(
+            f"{group} (dbt, {len(keys)} assets)",
+            f"{colour}{done} of {len(keys)} materialized{note}",
+        )
 
     evaluations = result.get_asset_check_evaluations()
     defined = defs.resolve_asset_graph().asset_check_keys
     failed = [e for e in evaluations if not e.passed and e.severity != dg.AssetCheckSeverity.WARN]
     warned = [e for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.WARN]
     for evaluation in failed:
-        table.add_row(f"{evaluation.asset_key.to_user_string()} / {evaluation.check_name}", "[red]check failed[/red]")
+        table.add_row(
+            f"{evaluation.asset_key.to_user_string()} / {evaluation.check_name}",
+            "[red]check failed[/red]",
+        )
     for evaluation in warned:
-        table.add_row(f"{evaluation.asset_key.to_user_string()} / {evaluation.check_name}", "[yellow]check warned[/yellow]")
+        table.add_row(
+            f"{evaluation.asset_key.to_user_string()} / {evaluation.check_name}",
+            "[yellow]check warned[/yellow]",
+        )
     for label, dbt in (("asset checks", False), ("dbt tests (asset checks)", True)):
         kind_defined = [k for k in defined if is_dbt.get(k.asset_key, False) == dbt]
         kind_evaluated = [e for e in evaluations if is_dbt.get(e.asset_key, False) == dbt]
@@ -266,23 +342,38 @@ def run_summary(defs, result) -> tuple[Table, list]:
             message = event.event_specific_data.error.message.strip()  # type: ignore[union-attr]
             lines = message.splitlines()
             if len(lines) > 20:
-                message = "\n".join([*lines[:20], f"... ({len(lines) - 20} more lines in the run log)"])
+                message = "\n".join(
+                    [*lines[:20], f"... ({len(lines) - 20} more lines in the run log)"]
+                )
             table.add_row(event.step_key or "?", f"[red]failed[/red]: {message}")
     return table, failed
 
 
 @app.command()
 def docs(
-    serve: Annotated[bool, typer.Option("--serve", help="Serve the documentation site after generating it (dbt docs serve).")] = False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve", help="Serve the documentation site after generating it (dbt docs serve)."
+        ),
+    ] = False,
     port: Annotated[int, typer.Option(help="Port of `dbt docs serve`.")] = 8080,
 ) -> None:
     """Generate the dbt documentation of the warehouse (dbt docs generate, with the catalog
     read from the warehouse) and print where index.html is; --serve also serves it."""
-    from orchestration.defs.warehouse.project import DBT_PROJECT_DIR, TARGET_DIR, DbtNotFoundError, dbt_env, dbt_executable
+    from orchestration.defs.warehouse.project import (
+        DBT_PROJECT_DIR,
+        TARGET_DIR,
+        DbtNotFoundError,
+        dbt_env,
+        dbt_executable,
+    )
 
     settings = Settings.from_env()
     if not settings.warehouse_path.is_file():
-        console.print(f"[red]no warehouse at {settings.warehouse_path}[/red]: run `pilotmonitor run` first (the catalog is read from it)")
+        console.print(
+            f"[red]no warehouse at {settings.warehouse_path}[/red]: run `pilotmonitor run` first (the catalog is read from it)"
+        )
         raise typer.Exit(code=1)
     try:
         executable = dbt_executable()
@@ -290,7 +381,14 @@ def docs(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(code=1) from None
     env = {**os.environ, **dbt_env(settings.warehouse_path)}
-    common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(TARGET_DIR)]
+    common = [
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(TARGET_DIR),
+    ]
     code = subprocess.call([executable, "docs", "generate", *common], cwd=DBT_PROJECT_DIR, env=env)
     index = TARGET_DIR / "index.html"
     if code != 0 or not index.is_file():
@@ -298,7 +396,13 @@ def docs(
         raise typer.Exit(code=code or 1)
     console.print(f"documentation: {index}")
     if serve:
-        raise typer.Exit(subprocess.call([executable, "docs", "serve", "--port", str(port), *common], cwd=DBT_PROJECT_DIR, env=env))
+        raise typer.Exit(
+            subprocess.call(
+                [executable, "docs", "serve", "--port", str(port), *common],
+                cwd=DBT_PROJECT_DIR,
+                env=env,
+            )
+        )
 
 
 @app.command()
@@ -319,15 +423,34 @@ def pull(
     try:
         with pulling.make_client() as client:
             if source == "cbs":
-                path = pulling.pull_cbs_table(table, endpoints.cbs_base_url, settings.landing_dir, client, today)
+                path = pulling.pull_cbs_table(
+                    table, endpoints.cbs_base_url, settings.landing_dir, client, today
+                )
             elif source == "duo-schools":
-                path = pulling.pull_duo_file(endpoints.require_duo_schools_url(), settings.landing_dir, "duo_vestigingen_po", client, today)
+                path = pulling.pull_duo_file(
+                    endpoints.require_duo_schools_url(),
+                    settings.landing_dir,
+                    "duo_vestigingen_po",
+                    client,
+                    today,
+                )
             elif source == "duo-pupils":
                 if year is None:
-                    raise typer.BadParameter("the count year is required for duo-pupils", param_hint="--year")
-                path = pulling.pull_duo_file(endpoints.require_duo_pupils_url(), settings.landing_dir, f"duo_leerlingen_po_leeftijd_{year}", client, today)
+                    raise typer.BadParameter(
+                        "the count year is required for duo-pupils", param_hint="--year"
+                    )
+                path = pulling.pull_duo_file(
+                    endpoints.require_duo_pupils_url(),
+                    settings.landing_dir,
+                    f"duo_leerlingen_po_leeftijd_{year}",
+                    client,
+                    today,
+                )
             else:
-                raise typer.BadParameter(f"unknown source {source!r}: choose cbs, duo-schools or duo-pupils", param_hint="SOURCE")
+                raise typer.BadParameter(
+                    f"unknown source {source!r}: choose cbs, duo-schools or duo-pupils",
+                    param_hint="SOURCE",
+                )
     except pulling.PullError as exc:
         console.print(f"[red]pull failed[/red]: {exc}")
         raise typer.Exit(code=1) from None
@@ -349,9 +472,14 @@ def rekey(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False)
     try:
         report = rekey_warehouse(settings, demo)
     except RekeyError as exc:
-        Console(stderr=True, width=160).print(f"[red]rekey not possible[/red]: {exc}", soft_wrap=True)
+        Console(stderr=True, width=160).print(
+            f"[red]rekey not possible[/red]: {exc}", soft_wrap=True
+        )
         raise typer.Exit(code=2) from None
-    console.print(f"key version {report.key_version}: {len(report.rekeyed)} deliver{'y' if len(report.rekeyed) == 1 else 'ies'} re-pseudonymised", soft_wrap=True)
+    console.print(
+        f"key version {report.key_version}: {len(report.rekeyed)} deliver{'y' if len(report.rekeyed) == 1 else 'ies'} re-pseudonymised",
+        soft_wrap=True,
+    )
     for line in report.missing + report.failed:
         console.print(f"[red]not rekeyed[/red]: {line}", soft_wrap=True)
     if report.rekeyed:
@@ -370,11 +498,24 @@ def ui(
     settings = Settings.from_env()
     _dagster_home(settings)
     _set_demo(demo)
-    command = [sys.executable, "-m", "dagster", "dev", "-m", "orchestration.definitions", "-h", host, "-p", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-m",
+        "orchestration.definitions",
+        "-h",
+        host,
+        "-p",
+        str(port),
+    ]
     raise typer.Exit(subprocess.call(command))
 
 
-AS_OF_HELP = "Judge freshness on this date (YYYY-MM-DD; default today). Deliveries dated later are ignored."
+AS_OF_HELP = (
+    "Judge freshness on this date (YYYY-MM-DD; default today). Deliveries dated later are ignored."
+)
 
 
 def _parse_as_of(value: str | None):
@@ -385,7 +526,9 @@ def _parse_as_of(value: str | None):
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
+        raise typer.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD)", param_hint="--as-of"
+        ) from None
 
 
 def _read_status(as_of: str | None):
@@ -398,16 +541,22 @@ def _read_status(as_of: str | None):
     settings = Settings.from_env()
     home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
     try:
-        return settings, status_from_files(settings.warehouse_path, day, landing_dir=settings.landing_dir, dagster_home=home)
+        return settings, status_from_files(
+            settings.warehouse_path, day, landing_dir=settings.landing_dir, dagster_home=home
+        )
     except WarehouseUnreadable as exc:
-        Console(stderr=True, width=160).print(f"[red]could not read the warehouse[/red]: {exc}", soft_wrap=True)
+        Console(stderr=True, width=160).print(
+            f"[red]could not read the warehouse[/red]: {exc}", soft_wrap=True
+        )
         raise typer.Exit(code=exc.exit_code) from None
 
 
 @app.command()
 def status(
     as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON instead of a table.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the status as JSON instead of a table.")
+    ] = False,
 ) -> None:
     """Per source: senders, last delivery, periods, deliveries loaded/failed/duplicate, rows
     loaded and quarantined, validation results, freshness, the top quarantine and
@@ -436,7 +585,13 @@ def health(as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)
     settings, result = _read_status(as_of)
     page = write_page(result, settings.data_dir)
     console.print(f"pipeline health: {page}", soft_wrap=True)
-    style = "bold green" if result.ready else "bold yellow" if result.interrupted is not None and not result.blocking else "bold red"
+    style = (
+        "bold green"
+        if result.ready
+        else "bold yellow"
+        if result.interrupted is not None and not result.blocking
+        else "bold red"
+    )
     console.print(result.verdict, style=style, soft_wrap=True)
     raise typer.Exit(code=result.exit_code)
 
@@ -454,7 +609,11 @@ def _open_warehouse_read_only(settings: Settings):
 
 
 # a report never shows an output that failed disclosure control: it withholds it and says why
-DISCLOSURE_STATUS_SHOWN = {"pass": "pass", "review": "review (cells suppressed)", "fail": "parts withheld"}
+DISCLOSURE_STATUS_SHOWN = {
+    "pass": "pass",
+    "review": "review (cells suppressed)",
+    "fail": "parts withheld",
+}
 
 
 def print_report_locations(files) -> None:
@@ -465,11 +624,19 @@ def print_report_locations(files) -> None:
         if f.error:
             console.print(f"  {f.pilot_id}: [yellow]no report[/yellow]: {f.error}", soft_wrap=True)
             continue
-        pdf = ("PDF beside them" if len(f.pdf) == 2 else f"[red]no PDF[/red]: {f.pdf_error}" if f.pdf_error
-               else "no PDF (--no-pdf)")
+        pdf = (
+            "PDF beside them"
+            if len(f.pdf) == 2
+            else f"[red]no PDF[/red]: {f.pdf_error}"
+            if f.pdf_error
+            else "no PDF (--no-pdf)"
+        )
         kept = "; unchanged, kept as it was" if f.reused else ""
         disclosure = DISCLOSURE_STATUS_SHOWN.get(f.disclosure_status, f.disclosure_status)
-        console.print(f"  {f.pilot_id} ({f.result} result; disclosure control: {disclosure}; {pdf}{kept})", soft_wrap=True)
+        console.print(
+            f"  {f.pilot_id} ({f.result} result; disclosure control: {disclosure}; {pdf}{kept})",
+            soft_wrap=True,
+        )
         console.print(f"    {f.html.get('nl')}", soft_wrap=True)
         console.print(f"    {f.html.get('en')}", soft_wrap=True)
         console.print(f"    {f.disclosure_log}", soft_wrap=True)
@@ -477,10 +644,28 @@ def print_report_locations(files) -> None:
 
 @app.command()
 def report(
-    pilot: Annotated[list[str] | None, typer.Option("--pilot", help="Only this pilot (repeatable); default every pilot in the registry.")] = None,
-    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print each report to PDF (needs Chromium).")] = True,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild even reports whose inputs, code and packages are unchanged.")] = False,
-    round_name: Annotated[str | None, typer.Option("--round", help="The report of this evaluation round (its frozen data and estimates, with what changed since the previous round).")] = None,
+    pilot: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pilot", help="Only this pilot (repeatable); default every pilot in the registry."
+        ),
+    ] = None,
+    pdf: Annotated[
+        bool, typer.Option("--pdf/--no-pdf", help="Also print each report to PDF (needs Chromium).")
+    ] = True,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild", help="Rebuild even reports whose inputs, code and packages are unchanged."
+        ),
+    ] = False,
+    round_name: Annotated[
+        str | None,
+        typer.Option(
+            "--round",
+            help="The report of this evaluation round (its frozen data and estimates, with what changed since the previous round).",
+        ),
+    ] = None,
 ) -> None:
     """Write the policymaker reports from the published marts and the latest estimates:
     per pilot report.nl.html / report.en.html (+ PDF) and disclosure_log.json. With
@@ -495,14 +680,28 @@ def report(
     ids = pilot or [p.id for p in load_registry(settings.pilots_dir)]
     synthetic = (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file()
     with _open_warehouse_read_only(settings) as conn:
-        files = build_reports(conn, ids, settings.data_dir / "reports", synthetic=synthetic, pdf=pdf, reuse=not rebuild)
+        files = build_reports(
+            conn,
+            ids,
+            settings.data_dir / "reports",
+            synthetic=synthetic,
+            pdf=pdf,
+            reuse=not rebuild,
+        )
     print_report_locations(files)
     if any(f.error for f in files):
         raise typer.Exit(code=1)
 
 
 @app.command()
-def reproduce(result: Annotated[str, typer.Argument(help="RUN_ID[:PILOT[:OUTCOME[:ESTIMATOR]]] or a pilot id (its latest primary estimate).")]) -> None:
+def reproduce(
+    result: Annotated[
+        str,
+        typer.Argument(
+            help="RUN_ID[:PILOT[:OUTCOME[:ESTIMATOR]]] or a pilot id (its latest primary estimate)."
+        ),
+    ],
+) -> None:
     """Re-run a published estimate from its provenance (same plan, seed and published
     data) and confirm the numbers are identical, or explain what changed. Exit 1 when not."""
     from pilotmonitor.analysis_plan.reproduce import ResultNotFound
@@ -518,7 +717,9 @@ def reproduce(result: Annotated[str, typer.Argument(help="RUN_ID[:PILOT[:OUTCOME
             raise typer.Exit(code=1) from None
     console.print(outcome.explanation(), style="bold green" if outcome.identical else "bold red")
     for d in outcome.differences[:20]:
-        console.print(f"  {d.get('pilot_id')} {d.get('outcome', '')} {d.get('estimator', '')} {d['column']}: stored {d['stored']} now {d['now']}")
+        console.print(
+            f"  {d.get('pilot_id')} {d.get('outcome', '')} {d.get('estimator', '')} {d['column']}: stored {d['stored']} now {d['now']}"
+        )
     if not outcome.identical:
         raise typer.Exit(code=1)
 
@@ -530,7 +731,9 @@ def _round_report(settings: Settings, name: str, pilot_id: str | None, pdf: bool
     synthetic = (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file()
     with _open_warehouse_read_only(settings) as conn:
         try:
-            files = build_round_reports(conn, name, settings.data_dir / "reports", synthetic, pdf=pdf, pilot_id=pilot_id)
+            files = build_round_reports(
+                conn, name, settings.data_dir / "reports", synthetic, pdf=pdf, pilot_id=pilot_id
+            )
         except RoundError as exc:
             console.print(f"[red]{exc}[/red]", soft_wrap=True)
             raise typer.Exit(code=1) from None
@@ -538,34 +741,72 @@ def _round_report(settings: Settings, name: str, pilot_id: str | None, pdf: bool
     print_report_locations(files)
 
 
-round_app = typer.Typer(help="Evaluation rounds of a learning cycle: frozen data, estimates and report per as-of date.",
-                        no_args_is_help=True)
+round_app = typer.Typer(
+    help="Evaluation rounds of a learning cycle: frozen data, estimates and report per as-of date.",
+    no_args_is_help=True,
+)
 app.add_typer(round_app, name="round")
 
 
-def create_rounds(settings: Settings, conn, name: str, as_of, pilot_id: str | None, pdf: bool) -> None:
+def create_rounds(
+    settings: Settings, conn, name: str, as_of, pilot_id: str | None, pdf: bool
+) -> None:
     """Create a round on an open write connection and write its reports (shared by
     `round create` and the demo's rounds at the end of `run --demo`)."""
     from pilotmonitor.pilots import load_registry
     from pilotmonitor.report.round_report import build_round_reports
     from pilotmonitor.rounds.create import create_round
 
-    created = create_round(conn, name, as_of, load_registry(settings.pilots_dir), settings.data_dir / "results",
-                           progress=lambda m: console.print(f"  {m}"), only_pilot=pilot_id)
+    created = create_round(
+        conn,
+        name,
+        as_of,
+        load_registry(settings.pilots_dir),
+        settings.data_dir / "results",
+        progress=lambda m: console.print(f"  {m}"),
+        only_pilot=pilot_id,
+    )
     for r in created.rounds:
-        console.print(f"round {r.name} ({r.pilot_id}): as of {r.as_of}, data to {r.data_through:%Y-%m}, run {r.run_id}", soft_wrap=True)
+        console.print(
+            f"round {r.name} ({r.pilot_id}): as of {r.as_of}, data to {r.data_through:%Y-%m}, run {r.run_id}",
+            soft_wrap=True,
+        )
     for skipped in created.skipped:
-        console.print(f"  {skipped}: not in the round (no pilot months by {created.rounds[0].data_through:%Y-%m})")
+        console.print(
+            f"  {skipped}: not in the round (no pilot months by {created.rounds[0].data_through:%Y-%m})"
+        )
     synthetic = (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file()
-    print_report_locations(build_round_reports(conn, name, settings.data_dir / "reports", synthetic, pdf=pdf))
+    print_report_locations(
+        build_round_reports(conn, name, settings.data_dir / "reports", synthetic, pdf=pdf)
+    )
 
 
 @round_app.command("create")
 def round_create(
-    name: Annotated[str, typer.Argument(help="The round's name (lower-case letters, digits, '.', '_', '-'); taken once.")],
-    as_of: Annotated[str, typer.Option("--as-of", help="The date the round freezes (YYYY-MM-DD): months that ended by then.")],
-    pilot: Annotated[str | None, typer.Option("--pilot", help="Only this pilot (default: every pilot started by the as-of date).")] = None,
-    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print the round's reports to PDF (needs Chromium).")] = True,
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="The round's name (lower-case letters, digits, '.', '_', '-'); taken once."
+        ),
+    ],
+    as_of: Annotated[
+        str,
+        typer.Option(
+            "--as-of", help="The date the round freezes (YYYY-MM-DD): months that ended by then."
+        ),
+    ],
+    pilot: Annotated[
+        str | None,
+        typer.Option(
+            "--pilot", help="Only this pilot (default: every pilot started by the as-of date)."
+        ),
+    ] = None,
+    pdf: Annotated[
+        bool,
+        typer.Option(
+            "--pdf/--no-pdf", help="Also print the round's reports to PDF (needs Chromium)."
+        ),
+    ] = True,
 ) -> None:
     """Freeze what was known at the as-of date, run the pre-registered plan on it, keep the
     round (results.rounds, its estimates under its own run id) and write its report.
@@ -580,10 +821,14 @@ def round_create(
         with warehouse_for_writing(settings.data_dir, settings.warehouse_path) as conn:
             create_rounds(settings, conn, name, day, pilot, pdf)
     except WarehouseBusy as exc:
-        Console(stderr=True, width=160).print(f"[red]round not created[/red]: {exc}", soft_wrap=True)
+        Console(stderr=True, width=160).print(
+            f"[red]round not created[/red]: {exc}", soft_wrap=True
+        )
         raise typer.Exit(code=2) from None
     except RoundError as exc:
-        Console(stderr=True, width=160).print(f"[red]round not created[/red]: {exc}", soft_wrap=True)
+        Console(stderr=True, width=160).print(
+            f"[red]round not created[/red]: {exc}", soft_wrap=True
+        )
         raise typer.Exit(code=1) from None
 
 
@@ -598,22 +843,45 @@ def round_list() -> None:
     if not found:
         console.print("no evaluation rounds yet (pilotmonitor round create NAME --as-of DATE)")
         return
-    synthetic = " (SYNTHETIC DATA)" if (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file() else ""
+    synthetic = (
+        " (SYNTHETIC DATA)" if (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file() else ""
+    )
     table = Table(title=f"evaluation rounds{synthetic}")
-    for column in ("round", "pilot", "as of", "data to", "created (UTC)", "run id", "input", "plan"):
+    for column in (
+        "round",
+        "pilot",
+        "as of",
+        "data to",
+        "created (UTC)",
+        "run id",
+        "input",
+        "plan",
+    ):
         table.add_column(column)
     for r in found:
-        table.add_row(r.name, r.pilot_id, str(r.as_of), f"{r.data_through:%Y-%m}", f"{r.created_at:%Y-%m-%d %H:%M}", r.run_id,
-                      r.input_hash[:12], r.plan_hash[:12])
+        table.add_row(
+            r.name,
+            r.pilot_id,
+            str(r.as_of),
+            f"{r.data_through:%Y-%m}",
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            r.run_id,
+            r.input_hash[:12],
+            r.plan_hash[:12],
+        )
     Console(width=200).print(table)
 
 
-plan_app = typer.Typer(help="The pre-registered analysis plans: show one, compare runs.", no_args_is_help=True)
+plan_app = typer.Typer(
+    help="The pre-registered analysis plans: show one, compare runs.", no_args_is_help=True
+)
 app.add_typer(plan_app, name="plan")
 
 
 @plan_app.command("show")
-def plan_show(pilot_id: Annotated[str, typer.Argument(help="Pilot id (file name in the pilots directory).")]) -> None:
+def plan_show(
+    pilot_id: Annotated[str, typer.Argument(help="Pilot id (file name in the pilots directory).")],
+) -> None:
     """Print the pilot's effective analysis plan: every parameter with defaults filled in,
     its plan_hash and the pre-registered (outcome, estimator) pairs."""
     from pilotmonitor.analysis_plan.plan_view import show
@@ -635,8 +903,12 @@ def plan_show(pilot_id: Annotated[str, typer.Argument(help="Pilot id (file name 
 
 @plan_app.command("diff")
 def plan_diff(
-    run_a: Annotated[str | None, typer.Argument(help="A run id (default: the latest analysis run).")] = None,
-    run_b: Annotated[str | None, typer.Argument(help="Another run id (default: the plans in the registry now).")] = None,
+    run_a: Annotated[
+        str | None, typer.Argument(help="A run id (default: the latest analysis run).")
+    ] = None,
+    run_b: Annotated[
+        str | None, typer.Argument(help="Another run id (default: the plans in the registry now).")
+    ] = None,
 ) -> None:
     """Show which plan parameters changed between two analysis runs, or between a run and
     the registry now. Exit 1 when something changed."""
@@ -652,7 +924,10 @@ def plan_diff(
             if run_b:
                 after, label = run_plans(conn, run_b), f"run {run_b}"
             else:
-                after, label = {p.id: effective_plan(p) for p in load_registry(settings.pilots_dir)}, "the registry now"
+                after, label = (
+                    {p.id: effective_plan(p) for p in load_registry(settings.pilots_dir)},
+                    "the registry now",
+                )
         except (PlanNotFound, PilotConfigError) as exc:
             console.print(f"[red]{exc}[/red]", soft_wrap=True)
             raise typer.Exit(code=2) from None
@@ -670,11 +945,29 @@ def plan_diff(
 
 @app.command()
 def export(
-    out: Annotated[Path | None, typer.Option("--out", help="Target folder (default <data dir>/exports/secure or /release).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="parquet or csv (secure export; a release is CSV).")] = "parquet",
-    table: Annotated[list[str] | None, typer.Option("--table", help="Only this mart (repeatable; secure export).")] = None,
-    release: Annotated[bool, typer.Option("--release", help="Aggregate tables through disclosure control, for use OUTSIDE the secure environment.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Write into a folder that already holds an export.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Target folder (default <data dir>/exports/secure or /release)."
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="parquet or csv (secure export; a release is CSV).")
+    ] = "parquet",
+    table: Annotated[
+        list[str] | None,
+        typer.Option("--table", help="Only this mart (repeatable; secure export)."),
+    ] = None,
+    release: Annotated[
+        bool,
+        typer.Option(
+            "--release",
+            help="Aggregate tables through disclosure control, for use OUTSIDE the secure environment.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a folder that already holds an export.")
+    ] = False,
 ) -> None:
     """SECURE export (default): every published mart as Parquet/CSV with a data dictionary
     from the dbt docs and a manifest; row-level and pseudonymised, so it stays inside the
@@ -685,14 +978,19 @@ def export(
     settings = Settings.from_env()
     target = out or settings.data_dir / "exports" / ("release" if release else "secure")
     if (target / "manifest.json").exists() and not force:
-        console.print(f"[red]{target} already holds an export: choose another --out or pass --force[/red]")
+        console.print(
+            f"[red]{target} already holds an export: choose another --out or pass --force[/red]"
+        )
         raise typer.Exit(code=1)
     if not release and fmt not in ("parquet", "csv"):
         raise typer.BadParameter("--format must be parquet or csv", param_hint="--format")
     try:
         if release:
-            manifest = export_release(settings.warehouse_path, target,
-                                      synthetic=(settings.landing_dir / "SYNTHETIC_DATA.txt").is_file())
+            manifest = export_release(
+                settings.warehouse_path,
+                target,
+                synthetic=(settings.landing_dir / "SYNTHETIC_DATA.txt").is_file(),
+            )
         else:
             manifest = export_marts(settings.warehouse_path, target, fmt=fmt, tables=table)
     except ExportError as exc:
@@ -700,9 +998,13 @@ def export(
         raise typer.Exit(code=1) from None
     console.print(manifest.summary())
     if release:
-        console.print(f"disclosure log: {target / 'disclosure_log.md'} ({manifest.warnings[0] if manifest.warnings else ''})")
+        console.print(
+            f"disclosure log: {target / 'disclosure_log.md'} ({manifest.warnings[0] if manifest.warnings else ''})"
+        )
     else:
-        console.print("[yellow]SECURE export: row-level, pseudonymised data; it must stay inside the secure environment.[/yellow]")
+        console.print(
+            "[yellow]SECURE export: row-level, pseudonymised data; it must stay inside the secure environment.[/yellow]"
+        )
 
 
 if __name__ == "__main__":

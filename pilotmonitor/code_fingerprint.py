@@ -35,7 +35,9 @@ def code_version(repo: Path = REPO) -> str | None:
         status = _git(repo, "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
     except (OSError, subprocess.SubprocessError):
         return None
-    return head.stdout.strip() + ("+dirty" if status.returncode != 0 or status.stdout.strip() else "")
+    return head.stdout.strip() + (
+        "+dirty" if status.returncode != 0 or status.stdout.strip() else ""
+    )
 
 
 def code_fingerprint(commit: str = "HEAD", repo: Path = REPO) -> str | None:

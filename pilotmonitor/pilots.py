@@ -67,12 +67,23 @@ COVID_CLOSURE_MONTHS = ("2020-03", "2020-04", "2020-05", "2020-06", "2020-12", "
 
 class WindowPlan(_Strict):
     """The analysis window around the pilot's start (see analysis_plan/sample.py)."""
-    max_pre_months: int = Field(default=36, ge=1, le=240,
-                                description="pre-period months: as many as the pilot has months, at most this many")
-    chart_pre_months: int = Field(default=36, ge=1, le=240,
-                                  description="months before the start the report's trend chart shows")
-    closure_months: list[str] = Field(default=list(COVID_CLOSURE_MONTHS),
-                                      description="school-closure months (YYYY-MM) left out by twfe_poisson_excl_closures")
+
+    max_pre_months: int = Field(
+        default=36,
+        ge=1,
+        le=240,
+        description="pre-period months: as many as the pilot has months, at most this many",
+    )
+    chart_pre_months: int = Field(
+        default=36,
+        ge=1,
+        le=240,
+        description="months before the start the report's trend chart shows",
+    )
+    closure_months: list[str] = Field(
+        default=list(COVID_CLOSURE_MONTHS),
+        description="school-closure months (YYYY-MM) left out by twfe_poisson_excl_closures",
+    )
 
     @field_validator("closure_months")
     @classmethod
@@ -84,41 +95,64 @@ class WindowPlan(_Strict):
 
 
 class EventStudyPlan(_Strict):
-    bin_months: int = Field(default=6, ge=1, le=24, description="months per event-time bin, aligned on the start")
+    bin_months: int = Field(
+        default=6, ge=1, le=24, description="months per event-time bin, aligned on the start"
+    )
     leads: int = Field(default=4, ge=2, le=20, description="pre-period bins (endpoints binned)")
     lags: int = Field(default=4, ge=0, le=20, description="pilot-period bins (endpoints binned)")
     reference: int = Field(default=-1, le=-1, description="the omitted reference bin")
 
 
 class InferencePlan(_Strict):
-    bootstrap_reps: int = Field(default=9999, ge=99, description="wild cluster bootstrap draws (full enumeration when 2^G is smaller)")
+    bootstrap_reps: int = Field(
+        default=9999,
+        ge=99,
+        description="wild cluster bootstrap draws (full enumeration when 2^G is smaller)",
+    )
     bootstrap_weights: Literal["rademacher", "webb"] = "rademacher"
-    randomization_draws: int = Field(default=499, ge=19, description="reassignments drawn when there are more k-subsets")
-    cost_bootstrap_reps: int = Field(default=499, ge=99, description="school-cluster bootstrap draws of the cost rows")
-    placebo_reps: int = Field(default=200, ge=20, description="placebo assignments behind the synthetic DiD standard error")
+    randomization_draws: int = Field(
+        default=499, ge=19, description="reassignments drawn when there are more k-subsets"
+    )
+    cost_bootstrap_reps: int = Field(
+        default=499, ge=99, description="school-cluster bootstrap draws of the cost rows"
+    )
+    placebo_reps: int = Field(
+        default=200,
+        ge=20,
+        description="placebo assignments behind the synthetic DiD standard error",
+    )
 
 
 class PilotLevelPlan(_Strict):
     """Pilot-level series for synthetic control and synthetic DiD: the pilot schools
     aggregated into one unit, each comparison school a donor."""
-    period_months: int = Field(default=3, ge=1, le=12, description="months per period, aligned on the start")
+
+    period_months: int = Field(
+        default=3, ge=1, le=12, description="months per period, aligned on the start"
+    )
 
 
 class AnalysisPlan(_Strict):
     primary_outcome: str
     secondary_outcomes: list[str] = []
-    estimators: list[str] = Field(min_length=1, description="estimators of the primary outcome; the first is the headline")
+    estimators: list[str] = Field(
+        min_length=1, description="estimators of the primary outcome; the first is the headline"
+    )
     alpha: float = Field(default=0.05, gt=0, lt=1)
     multiple_testing: Literal["holm", "fdr_bh", "bonferroni", "none"] = "holm"
     window: WindowPlan = WindowPlan()
     event_study: EventStudyPlan = EventStudyPlan()
     inference: InferencePlan = InferencePlan()
     pilot_level: PilotLevelPlan = PilotLevelPlan()
-    design_power: float = Field(default=0.8, gt=0, lt=1, description="power of the design-stage minimal detectable effect")
-    seed: int = Field(default=DEFAULT_SEED, ge=0, description="seed of every random draw of the plan")
+    design_power: float = Field(
+        default=0.8, gt=0, lt=1, description="power of the design-stage minimal detectable effect"
+    )
+    seed: int = Field(
+        default=DEFAULT_SEED, ge=0, description="seed of every random draw of the plan"
+    )
 
     @model_validator(mode="after")
-    def _against_registries(self) -> "AnalysisPlan":
+    def _against_registries(self) -> AnalysisPlan:
         from pilotmonitor.analysis_plan.estimators import ESTIMATORS
         from pilotmonitor.analysis_plan.outcomes import OUTCOMES
 
@@ -136,11 +170,15 @@ class AnalysisPlan(_Strict):
         kind = OUTCOMES[self.primary_outcome].kind
         misfit = [e for e in self.estimators if kind not in ESTIMATORS[e].fits]
         if misfit:
-            raise ValueError(f"estimator(s) {misfit} do not fit the primary outcome {self.primary_outcome!r} ({kind})")
+            raise ValueError(
+                f"estimator(s) {misfit} do not fit the primary outcome {self.primary_outcome!r} ({kind})"
+            )
         if not ESTIMATORS[self.estimators[0]].headline:
             headline = [e.name for e in ESTIMATORS.values() if e.headline and kind in e.fits]
-            raise ValueError(f"the first estimator is the headline estimate: {self.estimators[0]!r} cannot be one "
-                             f"(for a {kind} outcome: {', '.join(headline)})")
+            raise ValueError(
+                f"the first estimator is the headline estimate: {self.estimators[0]!r} cannot be one "
+                f"(for a {kind} outcome: {', '.join(headline)})"
+            )
         return self
 
 
@@ -162,7 +200,7 @@ class Pilot(_Strict):
     analysis_plan: AnalysisPlan
 
     @model_validator(mode="after")
-    def _end_after_start(self) -> "Pilot":
+    def _end_after_start(self) -> Pilot:
         if self.planned_end is not None and self.planned_end <= self.start:
             raise ValueError(f"planned_end {self.planned_end} is not after start {self.start}")
         if self.programme_start is not None and self.programme_start > self.start:
@@ -191,9 +229,13 @@ def load_pilot(path: Path) -> Pilot:
     try:
         pilot = Pilot.model_validate(raw)
     except ValidationError as exc:
-        raise PilotConfigError(f"{path}: invalid pilot configuration: {describe_errors(exc)}") from exc
+        raise PilotConfigError(
+            f"{path}: invalid pilot configuration: {describe_errors(exc)}"
+        ) from exc
     if pilot.id != path.stem:
-        raise PilotConfigError(f"{path}: pilot id {pilot.id!r} must equal the file name {path.stem!r}")
+        raise PilotConfigError(
+            f"{path}: pilot id {pilot.id!r} must equal the file name {path.stem!r}"
+        )
     return pilot
 
 

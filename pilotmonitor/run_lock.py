@@ -13,7 +13,7 @@ import fcntl
 import json
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 LOCK_NAME = "run.lock"
@@ -48,7 +48,9 @@ class RunLock:
 
     def __enter__(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by subprocesses (PEP 446)
+        fd = os.open(
+            self.path, os.O_RDWR | os.O_CREAT, 0o644
+        )  # not inherited by subprocesses (PEP 446)
         deadline = time.monotonic() + ACQUIRE_PATIENCE_SECONDS
         while True:
             try:
@@ -57,10 +59,12 @@ class RunLock:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     os.close(fd)
-                    raise RunInProgress(f"another pipeline run is using this data directory ({_holder(self.path)}; lock {self.path}); "
-                                        "this run did nothing: wait for it to finish, then run again") from None
+                    raise RunInProgress(
+                        f"another pipeline run is using this data directory ({_holder(self.path)}; lock {self.path}); "
+                        "this run did nothing: wait for it to finish, then run again"
+                    ) from None
                 time.sleep(0.05)
-        record = {"pid": os.getpid(), "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        record = {"pid": os.getpid(), "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)
         self._fd = fd

@@ -84,5 +84,7 @@ def stage_progress(console: Console, log_path: Path):
         finally:
             sys.stdout, sys.stderr = saved
     checks = stage_log.check_seconds()
-    console.print(f"  [green]done[/green]  {'data-quality checks (GX, freshness)':<34} {checks:7.1f} s")
+    console.print(
+        f"  [green]done[/green]  {'data-quality checks (GX, freshness)':<34} {checks:7.1f} s"
+    )
     console.print(f"run took {time.perf_counter() - start:.1f} s; full log: {log_path}")

@@ -32,7 +32,9 @@ class SchoolType:
 
 def _boolean(text: str) -> bool:
     if text not in ("true", "false"):
-        raise ValueError(f"{SCHOOL_TYPE_SEED.name}: is_special_education must be true or false, not {text!r}")
+        raise ValueError(
+            f"{SCHOOL_TYPE_SEED.name}: is_special_education must be true or false, not {text!r}"
+        )
     return text == "true"
 
 
@@ -41,18 +43,28 @@ def school_types() -> dict[str, SchoolType]:
     """Code -> school type, in the seed's order."""
     with SCHOOL_TYPE_SEED.open(encoding="utf-8") as handle:
         rows = [
-            SchoolType(row["code"], row["label_nl"], row["description_en"], row["sector"], _boolean(row["is_special_education"]))
+            SchoolType(
+                row["code"],
+                row["label_nl"],
+                row["description_en"],
+                row["sector"],
+                _boolean(row["is_special_education"]),
+            )
             for row in csv.DictReader(handle)
         ]
     for row in rows:
         if row.sector not in SECTORS:
-            raise ValueError(f"{SCHOOL_TYPE_SEED.name}: school type {row.code} has unknown sector {row.sector!r}")
+            raise ValueError(
+                f"{SCHOOL_TYPE_SEED.name}: school type {row.code} has unknown sector {row.sector!r}"
+            )
     return {row.code: row for row in rows}
 
 
 def codes(sector: str | None = None) -> tuple[str, ...]:
     """Every school type code, or those of one sector (PO or VO)."""
-    return tuple(code for code, row in school_types().items() if sector is None or row.sector == sector)
+    return tuple(
+        code for code, row in school_types().items() if sector is None or row.sector == sector
+    )
 
 
 def special_codes() -> tuple[str, ...]:

@@ -79,7 +79,7 @@ class Settings:
         return self.data_dir / "warehouse" / "pilotmonitor.duckdb"
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         return cls(
             data_dir=_path_from_env("PILOTMONITOR_DATA_DIR", REPO_ROOT / "data"),
             pilots_dir=_path_from_env("PILOTMONITOR_PILOTS_DIR", REPO_ROOT / "pilots"),
@@ -88,6 +88,10 @@ class Settings:
                 "PILOTMONITOR_IJW_XSD_DIR",
                 REPO_ROOT.parent / "shared" / "reference" / "ijw-3.2" / "xsd",
             ),
-            read_workers=_workers_from_env("PILOTMONITOR_READ_WORKERS", min(2, os.cpu_count() or 1)),
-            duckdb_memory_limit=_memory_from_env("PILOTMONITOR_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT),
+            read_workers=_workers_from_env(
+                "PILOTMONITOR_READ_WORKERS", min(2, os.cpu_count() or 1)
+            ),
+            duckdb_memory_limit=_memory_from_env(
+                "PILOTMONITOR_DUCKDB_MEMORY_LIMIT", DUCKDB_MEMORY_LIMIT
+            ),
         )

@@ -35,7 +35,9 @@ def neutralise_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         if out[column].dtype != object and not pd.api.types.is_string_dtype(out[column]):
             continue
         values = out[column]
-        risky = values.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS)).astype(bool)
+        risky = values.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS)).astype(
+            bool
+        )
         if risky.any():
             changed += int(risky.sum())
             out[column] = values.astype(object).where(~risky, PREFIX + values[risky].astype(str))

@@ -17,10 +17,13 @@ def quote(name: str) -> str:
 def columns_of(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
     return conn.execute(
         "select column_name, data_type from information_schema.columns where table_schema = ? and table_name = ? order by ordinal_position",
-        [schema, table]).fetchall()
+        [schema, table],
+    ).fetchall()
 
 
-def table_digest(conn: duckdb.DuckDBPyConnection, schema: str, table: str, content: bool = True) -> str:
+def table_digest(
+    conn: duckdb.DuckDBPyConnection, schema: str, table: str, content: bool = True
+) -> str:
     """Columns, row count and, with ``content``, the sum of the row hashes."""
     columns = columns_of(conn, schema, table)
     relation = f"{quote(schema)}.{quote(table)}"
@@ -30,7 +33,9 @@ def table_digest(conn: duckdb.DuckDBPyConnection, schema: str, table: str, conte
     while alias in {name for name, _ in columns}:
         alias += "_"
     aggregate = f"sum(hash({quote(alias)})::hugeint)" if content else "null"
-    count, total = conn.execute(f"select count(*), {aggregate} from {relation} {quote(alias)}").fetchone()
+    count, total = conn.execute(
+        f"select count(*), {aggregate} from {relation} {quote(alias)}"
+    ).fetchone()
     return f"{schema}.{table}|{columns}|{count}|{total}"
 
 

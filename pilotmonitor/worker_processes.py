@@ -12,8 +12,14 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
 
-def spawned_pool(workers: int, initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
+def spawned_pool(
+    workers: int, initializer: Callable[..., None] | None = None, initargs: tuple = ()
+) -> ProcessPoolExecutor:
     """A pool of ``workers`` spawned processes; ``initializer(*initargs)`` runs once in
     each (to hand a worker what every task needs, such as a reader or the inputs)."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=initializer, initargs=initargs)
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=initializer,
+        initargs=initargs,
+    )

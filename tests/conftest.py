@@ -55,20 +55,38 @@ def demo_data_dir(tmp_path_factory) -> Path:
     with FileLock(str(root) + ".lock"):
         if not done.exists():
             root.mkdir(parents=True, exist_ok=True)
-            env = {**os.environ, "PILOTMONITOR_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(root / "dagster_home")}
-            for name in ("PILOTMONITOR_PSEUDONYM_KEY", "PILOTMONITOR_PSEUDONYM_KEY_FILE", "PILOTMONITOR_DEMO"):
+            env = {
+                **os.environ,
+                "PILOTMONITOR_DATA_DIR": str(data_dir),
+                "DAGSTER_HOME": str(root / "dagster_home"),
+            }
+            for name in (
+                "PILOTMONITOR_PSEUDONYM_KEY",
+                "PILOTMONITOR_PSEUDONYM_KEY_FILE",
+                "PILOTMONITOR_DEMO",
+            ):
                 env.pop(name, None)
             cli = [sys.executable, "-m", "pilotmonitor.cli"]
             for args in (["synth", "--scale", "0.05", "--seed", "7"], ["run", "--demo"]):
                 # no timeout tuned to a quiet machine: a loaded one is slow, not wrong; the
                 # pipeline's own error is the failure (a hang would still need a limit)
                 try:
-                    proc = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=FIXTURE_HANG_LIMIT_S)
+                    proc = subprocess.run(
+                        [*cli, *args],
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=FIXTURE_HANG_LIMIT_S,
+                    )
                 except subprocess.TimeoutExpired as exc:
-                    raise RuntimeError(f"demo fixture: pilotmonitor {' '.join(args)} still running after {FIXTURE_HANG_LIMIT_S} s "
-                                       f"(a hang?); its output so far:\n{str(exc.stdout or '')[-4000:]}") from None
+                    raise RuntimeError(
+                        f"demo fixture: pilotmonitor {' '.join(args)} still running after {FIXTURE_HANG_LIMIT_S} s "
+                        f"(a hang?); its output so far:\n{str(exc.stdout or '')[-4000:]}"
+                    ) from None
                 if proc.returncode != 0:
-                    raise RuntimeError(f"demo fixture: pilotmonitor {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+                    raise RuntimeError(
+                        f"demo fixture: pilotmonitor {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+                    )
                 (root / f"{args[0]}_output.txt").write_text(proc.stdout, encoding="utf-8")
             done.write_text("ok", encoding="utf-8")
     return data_dir
@@ -78,4 +96,6 @@ def demo_data_dir(tmp_path_factory) -> Path:
 def demo_outputs(demo_data_dir) -> dict[str, str]:
     """What `pilotmonitor synth` and `pilotmonitor run --demo` printed for the demo fixture."""
     root = demo_data_dir.parent
-    return {name: (root / f"{name}_output.txt").read_text(encoding="utf-8") for name in ("synth", "run")}
+    return {
+        name: (root / f"{name}_output.txt").read_text(encoding="utf-8") for name in ("synth", "run")
+    }

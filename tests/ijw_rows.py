@@ -3,7 +3,9 @@
 import pandas as pd
 
 
-def declaration_line(number: str, bsn: str, reference: str, **overrides: object) -> dict[str, object]:
+def declaration_line(
+    number: str, bsn: str, reference: str, **overrides: object
+) -> dict[str, object]:
     """One JW323 Prestatie line (a declarations frame row) with test defaults."""
     row: dict[str, object] = {
         "declaration_number": number,

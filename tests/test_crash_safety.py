@@ -46,21 +46,40 @@ VOLATILE_COLUMNS = {"loaded_through", "logged_at", "run_id", *PROVENANCE}
 
 
 def _env(data: Path) -> dict[str, str]:
-    env = {**os.environ, "PILOTMONITOR_DATA_DIR": str(data), "DAGSTER_HOME": str(data.parent / "dagster_home"),
-           "PILOTMONITOR_AS_OF": AS_OF, "OPENBLAS_NUM_THREADS": "1", "DO_NOT_TRACK": "1", "GX_ANALYTICS_ENABLED": "false"}
-    for name in ("PILOTMONITOR_PSEUDONYM_KEY", "PILOTMONITOR_PSEUDONYM_KEY_FILE", "PILOTMONITOR_DEMO"):
+    env = {
+        **os.environ,
+        "PILOTMONITOR_DATA_DIR": str(data),
+        "DAGSTER_HOME": str(data.parent / "dagster_home"),
+        "PILOTMONITOR_AS_OF": AS_OF,
+        "OPENBLAS_NUM_THREADS": "1",
+        "DO_NOT_TRACK": "1",
+        "GX_ANALYTICS_ENABLED": "false",
+    }
+    for name in (
+        "PILOTMONITOR_PSEUDONYM_KEY",
+        "PILOTMONITOR_PSEUDONYM_KEY_FILE",
+        "PILOTMONITOR_DEMO",
+    ):
         env.pop(name, None)
     return env
 
 
 def _cli(data: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], env=_env(data), capture_output=True, text=True, timeout=FIXTURE_HANG_LIMIT_S)
+    return subprocess.run(
+        [*CLI, *args], env=_env(data), capture_output=True, text=True, timeout=FIXTURE_HANG_LIMIT_S
+    )
 
 
 def _start_run(data: Path, out: Path) -> subprocess.Popen:
     """`pilotmonitor run --demo` in its own process group (so the kill reaches dbt too)."""
     with open(out, "w", encoding="utf-8") as handle:
-        return subprocess.Popen([*CLI, "run", "--demo"], env=_env(data), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [*CLI, "run", "--demo"],
+            env=_env(data),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _wait_for(data: Path, process: subprocess.Popen, sign: str | Path) -> None:
@@ -70,7 +89,11 @@ def _wait_for(data: Path, process: subprocess.Popen, sign: str | Path) -> None:
     while process.poll() is None:
         if isinstance(sign, Path) and (data / sign).exists():
             return
-        if isinstance(sign, str) and log.is_file() and sign in log.read_text(encoding="utf-8", errors="replace"):
+        if (
+            isinstance(sign, str)
+            and log.is_file()
+            and sign in log.read_text(encoding="utf-8", errors="replace")
+        ):
             return
         time.sleep(0.2)
     pytest.fail(f"the run ended (exit {process.returncode}) before {sign!r} showed")
@@ -95,7 +118,9 @@ def scenario(tmp_path_factory) -> dict[str, Path]:
     first = _start_run(reference, root / "reference_run.txt")
     _wait_for(reference, first, 'Started execution of step "landing_inventory"')
     second = _cli(reference, "run", "--demo")
-    assert first.wait(timeout=FIXTURE_HANG_LIMIT_S) == 0, (root / "reference_run.txt").read_text(encoding="utf-8")
+    assert first.wait(timeout=FIXTURE_HANG_LIMIT_S) == 0, (root / "reference_run.txt").read_text(
+        encoding="utf-8"
+    )
     # a pristine copy with the key the reference run made: every run pseudonymises alike
     shutil.copytree(reference / "keys", pristine / "keys")
     return {"pristine": pristine, "reference": reference, "second_run": second, "root": root}
@@ -104,7 +129,10 @@ def scenario(tmp_path_factory) -> dict[str, Path]:
 def test_a_second_run_stops_before_doing_any_work(scenario):
     second = scenario["second_run"]
     assert second.returncode == 2
-    assert "not started" in second.stderr and "another pipeline run is using this data directory" in second.stderr
+    assert (
+        "not started" in second.stderr
+        and "another pipeline run is using this data directory" in second.stderr
+    )
     assert "this run did nothing" in second.stderr
     assert second.stdout == ""  # not even the demo-mode banner: it stopped before anything
     import dagster as dg
@@ -117,22 +145,41 @@ def test_a_second_run_stops_before_doing_any_work(scenario):
 
 
 def _table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> pd.DataFrame:
-    columns = [c for (c,) in conn.execute("select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-                                          "order by ordinal_position", [schema, table]).fetchall() if c not in VOLATILE_COLUMNS]
-    frame = conn.execute(f'select {", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)} from {schema}.{table}').df()
-    return frame.sort_values(columns, kind="stable", na_position="first").reset_index(drop=True) if len(frame) else frame
+    columns = [
+        c
+        for (c,) in conn.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+            "order by ordinal_position",
+            [schema, table],
+        ).fetchall()
+        if c not in VOLATILE_COLUMNS
+    ]
+    frame = conn.execute(
+        f"select {', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)} from {schema}.{table}"
+    ).df()
+    return (
+        frame.sort_values(columns, kind="stable", na_position="first").reset_index(drop=True)
+        if len(frame)
+        else frame
+    )
 
 
 def _published(path: Path) -> dict[str, pd.DataFrame]:
     """Every published mart and the current estimates, without load times and run ids; of
     the publication log, the latest publication's tables and row count."""
     with duckdb.connect(str(path), read_only=True) as conn:
-        tables = [t for (t,) in conn.execute("select table_name from information_schema.tables where table_schema = 'published' "
-                                             "and table_name <> 'publication_log' order by 1").fetchall()]
+        tables = [
+            t
+            for (t,) in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'published' "
+                "and table_name <> 'publication_log' order by 1"
+            ).fetchall()
+        ]
         out = {f"published.{t}": _table(conn, "published", t) for t in tables}
         out["results.effect_estimates"] = _table(conn, "results", "effect_estimates")
         out["published.publication_log (latest publication)"] = conn.execute(
-            "select tables, rows from published.publication_log where status = 'published' order by logged_at desc limit 1").df()
+            "select tables, rows from published.publication_log where status = 'published' order by logged_at desc limit 1"
+        ).df()
     return out
 
 
@@ -151,10 +198,14 @@ def _assert_interrupted(data: Path, step: str) -> None:
     assert step in verdict["interrupted_run"]["steps"]
     # what the killed run planned and never reached is "not run", never a failed check (a
     # warning the data itself raises, as in the uninterrupted run, may stand)
-    assert not [c for c in verdict["failed_checks"] if c["severity"] != "WARN"], verdict["failed_checks"]
+    assert not [c for c in verdict["failed_checks"] if c["severity"] != "WARN"], verdict[
+        "failed_checks"
+    ]
     assert {c["reason"] for c in verdict["not_run_checks"]} <= {"run interrupted"}
     page = _cli(data, "health", "--as-of", AS_OF)
-    assert page.returncode == 3 and "INTERRUPTED, RERUN" in (data / "health" / "index.html").read_text(encoding="utf-8")
+    assert page.returncode == 3 and "INTERRUPTED, RERUN" in (
+        data / "health" / "index.html"
+    ).read_text(encoding="utf-8")
 
 
 def test_runs_killed_in_every_stage_rerun_to_the_same_published_tables(scenario, tmp_path):

@@ -54,12 +54,16 @@ def test_quarantine_holds_exactly_the_planted_bad_records(pipeline):
     planted = pd.read_csv(data / "ground_truth" / "planted_defects.csv")
     planted = planted[planted.expected_handling == "quarantine"]
     with connect(data) as conn:
-        quarantine = conn.execute("select q.path, q.row_locator, q.reason_code from raw.quarantine q join raw.deliveries d on d.path = q.path and d.status = 'loaded'").df()
+        quarantine = conn.execute(
+            "select q.path, q.row_locator, q.reason_code from raw.quarantine q join raw.deliveries d on d.path = q.path and d.status = 'loaded'"
+        ).df()
     assert len(quarantine) == planted["count"].sum()
     for kind, reasons in PLANTED_TO_REASONS.items():
         expected = planted.loc[planted.kind == kind, "count"].sum()
         per_file = planted[planted.kind == kind]
-        found = quarantine[quarantine.path.isin(per_file.path) & quarantine.reason_code.isin(reasons)]
+        found = quarantine[
+            quarantine.path.isin(per_file.path) & quarantine.reason_code.isin(reasons)
+        ]
         assert len(found) >= expected, f"{kind}: planted {expected}, quarantined {len(found)}"
 
 
@@ -75,15 +79,21 @@ def test_file_level_problems_are_handled(pipeline):
     assert not original.is_current and original.superseded_by in register.index
     late = register.loc[planted.loc["late_month", "path"]]
     assert late.status == "loaded" and late.is_current
-    assert (register.status != "failed").sum() == len(register) - 1  # only the planted unreadable file fails
+    assert (register.status != "failed").sum() == len(
+        register
+    ) - 1  # only the planted unreadable file fails
 
 
 def test_loaded_rows_match_the_ground_truth(pipeline):
     data, _, _ = pipeline
     truth = pd.read_json(data / "ground_truth" / "scenario.json", typ="series")["row_counts"]
     with connect(data) as conn:
+
         def current(table):
-            return conn.execute(f"select count(*) from raw.{table} t join raw.deliveries d on d.delivery_id = t.delivery_id and d.status = 'loaded' and d.is_current").fetchone()[0]
+            return conn.execute(
+                f"select count(*) from raw.{table} t join raw.deliveries d on d.delivery_id = t.delivery_id and d.status = 'loaded' and d.is_current"
+            ).fetchone()[0]
+
         assert current("school_absence") == truth["absence_records"]
         assert current("ijw_requests") == truth["referrals"]
         assert current("ijw_starts") == truth["trajectories_started"]
@@ -92,7 +102,10 @@ def test_loaded_rows_match_the_ground_truth(pipeline):
 def test_rerunning_changes_nothing(pipeline):
     data, _, runner = pipeline
     with connect(data) as conn:
-        before = {t: conn.execute(f"select count(*) from raw.{t}").fetchone()[0] for t in ["deliveries", "quarantine", "school_absence", "ijw_declaration_lines"]}
+        before = {
+            t: conn.execute(f"select count(*) from raw.{t}").fetchone()[0]
+            for t in ["deliveries", "quarantine", "school_absence", "ijw_declaration_lines"]
+        }
     again = runner.invoke(app, ["run", "--demo"])
     assert again.exit_code == 0, again.output
     with connect(data) as conn:
@@ -105,7 +118,9 @@ def test_no_identifier_or_name_anywhere_in_the_warehouse(pipeline):
 
     data, _, _ = pipeline
     with duckdb.connect(str(data / "warehouse" / "pilotmonitor.duckdb")) as conn:
-        leaks = scan_tables(conn, tables_in_schema(conn, "raw"), landing_name_tokens(data / "landing"))
+        leaks = scan_tables(
+            conn, tables_in_schema(conn, "raw"), landing_name_tokens(data / "landing")
+        )
     assert leaks == []
     key = (data / "keys" / "demo-pseudonym.key").read_text().strip()
     warehouse_bytes = (data / "warehouse" / "pilotmonitor.duckdb").read_bytes()

@@ -28,9 +28,15 @@ def test_reproduce_cli_confirms_identical_numbers(demo_env):
 
 
 def test_reproduce_a_whole_pilot_of_a_run_by_run_id(demo_env):
-    with duckdb.connect(str(demo_env / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
-        run_id = conn.execute("select any_value(run_id) from results.effect_estimates").fetchone()[0]
-        outcome = reproduce(conn, f"{run_id}:groningen-cluster3", load_registry(REPO_ROOT / "pilots"))
+    with duckdb.connect(
+        str(demo_env / "warehouse" / "pilotmonitor.duckdb"), read_only=True
+    ) as conn:
+        run_id = conn.execute("select any_value(run_id) from results.effect_estimates").fetchone()[
+            0
+        ]
+        outcome = reproduce(
+            conn, f"{run_id}:groningen-cluster3", load_registry(REPO_ROOT / "pilots")
+        )
     assert outcome.identical, outcome.differences[:5]
     assert outcome.rows_compared >= 10
 
@@ -49,8 +55,17 @@ def test_changed_data_and_plan_are_explained(demo_data_dir, tmp_path):
         assert "data: the published inputs changed" in changed.explanation()
         assert any(d["column"] == "estimate" for d in changed.differences)
 
-        other_plan = [p.model_copy(update={"analysis_plan": p.analysis_plan.model_copy(update={"alpha": 0.10})})
-                      if p.id == "winschoten-sbo" else p for p in pilots]
-        assert "plan: winschoten-sbo's analysis plan changed" in reproduce(conn, "winschoten-sbo", other_plan).explanation()
+        other_plan = [
+            p.model_copy(
+                update={"analysis_plan": p.analysis_plan.model_copy(update={"alpha": 0.10})}
+            )
+            if p.id == "winschoten-sbo"
+            else p
+            for p in pilots
+        ]
+        assert (
+            "plan: winschoten-sbo's analysis plan changed"
+            in reproduce(conn, "winschoten-sbo", other_plan).explanation()
+        )
         with pytest.raises(ResultNotFound):
             reproduce(conn, "no-such-pilot", pilots)

@@ -1,4 +1,5 @@
 """`pilotmonitor run` shows one line per finished stage and keeps the full log in a file."""
+
 import io
 import sys
 
@@ -20,12 +21,17 @@ def test_stages_on_the_terminal_everything_in_the_log(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stdout", terminal)
     log = tmp_path / "logs" / "run.log"
     with stage_progress(Console(file=terminal, width=120), log):
-        for line in LINES:                       # Dagster's console logger writes to stderr,
-            sys.stderr.write(line[:40])          # sometimes in pieces
+        for line in LINES:  # Dagster's console logger writes to stderr,
+            sys.stderr.write(line[:40])  # sometimes in pieces
             sys.stderr.write(line[40:])
-        print("1 of 193 START sql view model staging.x")   # dbt's log, on stdout
+        print("1 of 193 START sql view model staging.x")  # dbt's log, on stdout
     shown = terminal.getvalue()
-    assert "raw_product_list" in shown and "expectations_error" not in shown.split("data-quality")[0]
+    assert (
+        "raw_product_list" in shown and "expectations_error" not in shown.split("data-quality")[0]
+    )
     assert "failed  effect_estimates" in shown and "full log" in shown
     assert "1 of 193 START" not in shown
-    assert log.read_text(encoding="utf-8") == "".join(LINES) + "1 of 193 START sql view model staging.x\n"
+    assert (
+        log.read_text(encoding="utf-8")
+        == "".join(LINES) + "1 of 193 START sql view model staging.x\n"
+    )

@@ -29,7 +29,10 @@ def test_every_consumer_reads_the_seed():
 
 def test_a_bad_sector_in_the_seed_is_refused(tmp_path, monkeypatch):
     bad = tmp_path / "school_types.csv"
-    bad.write_text("code,label_nl,description_en,sector,is_special_education\nXX,X,x,MBO,false\n", encoding="utf-8")
+    bad.write_text(
+        "code,label_nl,description_en,sector,is_special_education\nXX,X,x,MBO,false\n",
+        encoding="utf-8",
+    )
     monkeypatch.setattr(T, "SCHOOL_TYPE_SEED", bad)
     T.school_types.cache_clear()
     try:

@@ -11,10 +11,20 @@ import importlib
 # Public names and the submodule each lives in, imported when first used: a reuse check
 # (store, spec) must not pay for the estimators (plan: statsmodels, scipy).
 _WHERE = {
-    "DEFAULT_SEED": "spec", "OUTCOMES": "spec", "PRIMARY": "spec",
-    "run_pilot": "plan", "run_plans": "plan",
-    "AnalysisInputError": "sample", "PilotSample": "sample", "PublishedInputs": "sample", "build_sample": "sample", "read_published": "sample",
-    "compute_effect_estimates": "store", "reusable_estimates": "store", "result_numbers": "store", "write_artifact": "store",
+    "DEFAULT_SEED": "spec",
+    "OUTCOMES": "spec",
+    "PRIMARY": "spec",
+    "run_pilot": "plan",
+    "run_plans": "plan",
+    "AnalysisInputError": "sample",
+    "PilotSample": "sample",
+    "PublishedInputs": "sample",
+    "build_sample": "sample",
+    "read_published": "sample",
+    "compute_effect_estimates": "store",
+    "reusable_estimates": "store",
+    "result_numbers": "store",
+    "write_artifact": "store",
     "write_effect_estimates": "store",
 }
 __all__ = list(_WHERE)

@@ -33,8 +33,15 @@ def pilot_cost_eur(pilot_row: pd.Series, sample: PilotSample) -> tuple[float, st
         raise ValueError("no realised or planned pilot cost in the registry")
     if end is None or pd.isna(end):
         raise ValueError("no realised cost and no planned end to pro-rate the planned cost over")
-    planned_months = (pd.Timestamp(end).year - sample.start_month.year) * 12 + pd.Timestamp(end).month - sample.start_month.month + 1
-    return float(planned) * min(1.0, sample.post_months / planned_months), "planned cost pro rata to observed pilot months"
+    planned_months = (
+        (pd.Timestamp(end).year - sample.start_month.year) * 12
+        + pd.Timestamp(end).month
+        - sample.start_month.month
+        + 1
+    )
+    return float(planned) * min(
+        1.0, sample.post_months / planned_months
+    ), "planned cost pro rata to observed pilot months"
 
 
 def cost_rows(ctx: PlanContext, pilot_row: pd.Series) -> list[dict[str, Any]]:
@@ -44,26 +51,54 @@ def cost_rows(ctx: PlanContext, pilot_row: pd.Series) -> list[dict[str, Any]]:
     try:
         cost, source = pilot_cost_eur(pilot_row, sample)
         panel = sample.panel.assign(declared_cost_eur=sample.panel["declared_cost_cents"] / 100.0)
-        res = cost_effectiveness(panel, unit="school_id", time="time", treatment="d", cost="declared_cost_eur",
-                                 exposure="pupil_months", pilot_cost=cost, referrals="new_referrals",
-                                 treated_units=list(sample.treated_schools), reps=ctx.plan.inference.cost_bootstrap_reps,
-                                 seed=ctx.seed, alpha=ctx.alpha)
+        res = cost_effectiveness(
+            panel,
+            unit="school_id",
+            time="time",
+            treatment="d",
+            cost="declared_cost_eur",
+            exposure="pupil_months",
+            pilot_cost=cost,
+            referrals="new_referrals",
+            treated_units=list(sample.treated_schools),
+            reps=ctx.plan.inference.cost_bootstrap_reps,
+            seed=ctx.seed,
+            alpha=ctx.alpha,
+        )
     except Exception as exc:  # noqa: BLE001 - recorded in the table
-        return [not_estimable_row(ctx.pilot.id, "avoided_cost_eur", "costs", ESTIMATOR, ESTIMATOR, exc)]
-    shared = {"pilot_cost": cost, "pilot_cost_source": source, "treated_pupil_months": res.treated_pupil_months,
-              "break_even_reduction_per_pupil_month": res.break_even_reduction_per_pupil_month,
-              "prob_net_savings_positive": res.prob_net_savings_positive,
-              "baseline_cost_per_pupil_year": res.baseline_cost_per_pupil_year}
+        return [
+            not_estimable_row(ctx.pilot.id, "avoided_cost_eur", "costs", ESTIMATOR, ESTIMATOR, exc)
+        ]
+    shared = {
+        "pilot_cost": cost,
+        "pilot_cost_source": source,
+        "treated_pupil_months": res.treated_pupil_months,
+        "break_even_reduction_per_pupil_month": res.break_even_reduction_per_pupil_month,
+        "prob_net_savings_positive": res.prob_net_savings_positive,
+        "baseline_cost_per_pupil_year": res.baseline_cost_per_pupil_year,
+    }
     rows = []
-    for outcome, result in (("avoided_cost_eur", res.avoided_cost), ("net_savings_eur", res.net_savings),
-                            ("avoided_referrals", res.avoided_referrals),
-                            ("cost_per_avoided_referral_eur", res.cost_per_avoided_referral)):
+    for outcome, result in (
+        ("avoided_cost_eur", res.avoided_cost),
+        ("net_savings_eur", res.net_savings),
+        ("avoided_referrals", res.avoided_referrals),
+        ("cost_per_avoided_referral_eur", res.cost_per_avoided_referral),
+    ):
         if result is None:
             continue
         details = {**dict(result.details), **shared}
         if math.isfinite(result.estimate):
             rows.append(ctx.row(outcome, "costs", ESTIMATOR, result, details=details))
         else:
-            rows.append(not_estimable_row(ctx.pilot.id, outcome, "costs", ESTIMATOR, ESTIMATOR,
-                                          "no avoided referrals at the point estimate", details=details))
+            rows.append(
+                not_estimable_row(
+                    ctx.pilot.id,
+                    outcome,
+                    "costs",
+                    ESTIMATOR,
+                    ESTIMATOR,
+                    "no avoided referrals at the point estimate",
+                    details=details,
+                )
+            )
     return rows

@@ -93,7 +93,8 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,32 +112,48 @@ from .sample import PublishedInputs, build_sample
 from .spec import RESULT_COLUMNS, RESULT_SCHEMA, plan_hash, preregistered_pairs
 
 
-def _run_pair(ctx: PlanContext, outcome: str, name: str, role: str, function=None) -> list[dict[str, Any]]:
+def _run_pair(
+    ctx: PlanContext, outcome: str, name: str, role: str, function=None
+) -> list[dict[str, Any]]:
     ctx = PlanContext(ctx.pilot, ctx.plan, ctx.sample, ctx.inputs, preregistered_as=name)
     try:
         rows = (function or ESTIMATORS[name].function())(ctx, OUTCOMES[outcome], role)
     except Exception as exc:  # noqa: BLE001 - recorded in the table
         return [not_estimable_row(ctx.pilot.id, outcome, role, name, name, exc)]
     if not rows:  # an estimator must say something for each pair it was given
-        return [not_estimable_row(ctx.pilot.id, outcome, role, name, name, "the estimator produced no row")]
+        return [
+            not_estimable_row(
+                ctx.pilot.id, outcome, role, name, name, "the estimator produced no row"
+            )
+        ]
     return rows
 
 
 def _adjust(rows: list[dict[str, Any]], method: str, alpha: float) -> None:
-    family = [r for r in rows if r["role"] in ("primary", "secondary")
-              and r["p_value_wild_bootstrap"] is not None and np.isfinite(r["p_value_wild_bootstrap"])]
+    family = [
+        r
+        for r in rows
+        if r["role"] in ("primary", "secondary")
+        and r["p_value_wild_bootstrap"] is not None
+        and np.isfinite(r["p_value_wild_bootstrap"])
+    ]
     if not family:
         return
     pvals = [float(r["p_value_wild_bootstrap"]) for r in family]
     if method == "none":
         adjusted = pvals
     elif method in ("holm", "fdr_bh"):
-        adjusted = adjust_pvalues({r["outcome"]: p for r, p in zip(family, pvals)}, method, alpha)["p_adjusted"].tolist()
+        adjusted = adjust_pvalues({r["outcome"]: p for r, p in zip(family, pvals)}, method, alpha)[
+            "p_adjusted"
+        ].tolist()
     else:  # bonferroni: not in analyses.multiple_testing
         adjusted = multipletests(pvals, alpha=alpha, method="bonferroni")[1].tolist()
     for r, p in zip(family, adjusted):
         r["p_value_adjusted"] = float(p)
-        r["details"] = {**(r["details"] or {}), "multiple_testing": f"{method} over {len(family)} outcomes on wild-bootstrap p-values"}
+        r["details"] = {
+            **(r["details"] or {}),
+            "multiple_testing": f"{method} over {len(family)} outcomes on wild-bootstrap p-values",
+        }
 
 
 def run_pilot(pilot: Pilot, inputs: PublishedInputs) -> list[dict[str, Any]]:
@@ -152,7 +169,9 @@ def run_pilot(pilot: Pilot, inputs: PublishedInputs) -> list[dict[str, Any]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             rows = [r for o, name, role in pairs for r in _run_pair(ctx, o, name, role)]
-            if OUTCOMES[plan.primary_outcome].kind == "count":  # what the design could detect, stated beside the result
+            if (
+                OUTCOMES[plan.primary_outcome].kind == "count"
+            ):  # what the design could detect, stated beside the result
                 rows += _run_pair(ctx, plan.primary_outcome, "design_mde", "design", design_mde)
             pilot_row = inputs.pilots[inputs.pilots["pilot_id"] == pilot.id].iloc[0]
             rows += cost_rows(ctx, pilot_row)
@@ -170,13 +189,19 @@ def run_pilot(pilot: Pilot, inputs: PublishedInputs) -> list[dict[str, Any]]:
 RESULT_FRAME_COLUMNS = [*RESULT_COLUMNS, "plan_hash", "seed"]
 
 
-def run_plans(pilots: list[Pilot], inputs: PublishedInputs,
-              progress: Callable[[str], None] | None = None, workers: int = 1) -> pd.DataFrame:
+def run_plans(
+    pilots: list[Pilot],
+    inputs: PublishedInputs,
+    progress: Callable[[str], None] | None = None,
+    workers: int = 1,
+) -> pd.DataFrame:
     """All pilots' plans as one long table (without run provenance). With ``workers`` > 1
     the pilots run in that many processes (each pilot's plan has its own seeds, so the
     rows do not depend on where it ran), rows in pilot order."""
     if workers > 1 and len(pilots) > 1:
-        return as_result_frame([row for rows in _run_in_workers(pilots, inputs, workers, progress) for row in rows])
+        return as_result_frame(
+            [row for rows in _run_in_workers(pilots, inputs, workers, progress) for row in rows]
+        )
     rows: list[dict[str, Any]] = []
     with single_threaded_blas():
         for pilot in pilots:
@@ -200,8 +225,12 @@ def _run_pilot_in_worker(pilot: Pilot) -> list[dict[str, Any]]:
         return run_pilot(pilot, _worker_inputs)
 
 
-def _run_in_workers(pilots: list[Pilot], inputs: PublishedInputs, workers: int,
-                    progress: Callable[[str], None] | None) -> list[list[dict[str, Any]]]:
+def _run_in_workers(
+    pilots: list[Pilot],
+    inputs: PublishedInputs,
+    workers: int,
+    progress: Callable[[str], None] | None,
+) -> list[list[dict[str, Any]]]:
     """Each pilot's rows, in the order of ``pilots``; the inputs cross to each worker once."""
     from pilotmonitor.worker_processes import spawned_pool
 
@@ -217,7 +246,10 @@ def _run_in_workers(pilots: list[Pilot], inputs: PublishedInputs, workers: int,
 def as_result_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows as the typed results table (details as sorted JSON)."""
     table = pd.DataFrame(rows, columns=RESULT_FRAME_COLUMNS)
-    table["details"] = [json.dumps(_jsonable(d), sort_keys=True) if d is not None else None for d in table["details"]]
+    table["details"] = [
+        json.dumps(_jsonable(d), sort_keys=True) if d is not None else None
+        for d in table["details"]
+    ]
     for column, kind in {**RESULT_SCHEMA, "seed": "BIGINT"}.items():
         if kind == "DOUBLE":
             table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)

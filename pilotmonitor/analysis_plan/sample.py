@@ -50,10 +50,23 @@ SCHEMA = "published"
 
 # The panel's keys and exposure, then the numerator of every outcome of the registry
 # measured per school-month (count and rate outcomes), in registry order.
-SCHOOL_MONTH_COLUMNS = ("school_id", "month", "is_treated", "months_since_pilot_start", "pupil_months",
-                        *dict.fromkeys(o.numerator for o in OUTCOMES.values() if o.exposure == "pupil_months"))
+SCHOOL_MONTH_COLUMNS = (
+    "school_id",
+    "month",
+    "is_treated",
+    "months_since_pilot_start",
+    "pupil_months",
+    *dict.fromkeys(o.numerator for o in OUTCOMES.values() if o.exposure == "pupil_months"),
+)
 SCHOOL_COLUMNS = ("school_id", "school_type", "cluster", "province_code", "is_pilot_school")
-SURVEY_COLUMNS = ("school_id", "school_year", "response_date", "respondent_group", "climate_score", "satisfaction")
+SURVEY_COLUMNS = (
+    "school_id",
+    "school_year",
+    "response_date",
+    "respondent_group",
+    "climate_score",
+    "satisfaction",
+)
 
 
 class AnalysisInputError(RuntimeError):
@@ -66,7 +79,7 @@ class PublishedInputs:
     assignment: pd.DataFrame
     pilots: pd.DataFrame
     surveys: pd.DataFrame
-    schools: pd.DataFrame | None = None   # published.dim_school (national pool); None if absent
+    schools: pd.DataFrame | None = None  # published.dim_school (national pool); None if absent
 
     def content_hash(self) -> str:
         """sha256 over a deterministic CSV dump of every column the analysis reads
@@ -77,14 +90,19 @@ class PublishedInputs:
             if frame is None:
                 continue
             digest.update(f"{name}:{len(frame)}:{','.join(frame.columns)}\n".encode())
-            digest.update(frame.to_csv(index=False, lineterminator="\n", float_format="%.12g").encode())
+            digest.update(
+                frame.to_csv(index=False, lineterminator="\n", float_format="%.12g").encode()
+            )
         return digest.hexdigest()
 
 
 def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(conn.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [SCHEMA, table]
-    ).fetchone()[0])
+    return bool(
+        conn.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [SCHEMA, table],
+        ).fetchone()[0]
+    )
 
 
 def read_published(conn: duckdb.DuckDBPyConnection) -> PublishedInputs:
@@ -95,8 +113,12 @@ def read_published(conn: duckdb.DuckDBPyConnection) -> PublishedInputs:
         raise AnalysisInputError(
             f"published.{', published.'.join(missing)} missing: nothing has been published yet (publication gate)"
         )
-    sm = conn.execute(f"select {', '.join(SCHOOL_MONTH_COLUMNS)} from {SCHEMA}.fct_school_month order by school_id, month").df()
-    asg = conn.execute(f"select pilot_id, school_id, role from {SCHEMA}.dim_pilot_assignment order by pilot_id, school_id").df()
+    sm = conn.execute(
+        f"select {', '.join(SCHOOL_MONTH_COLUMNS)} from {SCHEMA}.fct_school_month order by school_id, month"
+    ).df()
+    asg = conn.execute(
+        f"select pilot_id, school_id, role from {SCHEMA}.dim_pilot_assignment order by pilot_id, school_id"
+    ).df()
     pil = conn.execute(
         f"select pilot_id, start_date, planned_end_date, first_treated_month, planned_cost_eur, realised_cost_eur "
         f"from {SCHEMA}.dim_pilot order by pilot_id"
@@ -114,7 +136,9 @@ def read_published(conn: duckdb.DuckDBPyConnection) -> PublishedInputs:
     sv["response_date"] = pd.to_datetime(sv["response_date"])
     sch = None
     if _exists(conn, "dim_school"):
-        sch = conn.execute(f"select {', '.join(SCHOOL_COLUMNS)} from {SCHEMA}.dim_school order by school_id").df()
+        sch = conn.execute(
+            f"select {', '.join(SCHOOL_COLUMNS)} from {SCHEMA}.dim_school order by school_id"
+        ).df()
     return PublishedInputs(sm, asg, pil, sv, sch)
 
 
@@ -125,10 +149,15 @@ def national_comparison_pool(inputs: PublishedInputs, pilot) -> tuple[str, ...]:
     sch = inputs.schools
     asg = inputs.assignment
     pilot_schools = set(asg.loc[asg["role"] == "treated", "school_id"]) | set(
-        sch.loc[sch["is_pilot_school"].fillna(False).astype(bool), "school_id"])
+        sch.loc[sch["is_pilot_school"].fillna(False).astype(bool), "school_id"]
+    )
     with_data = set(inputs.school_month.loc[inputs.school_month["pupil_months"] > 0, "school_id"])
     types = set(pilot.comparison_pool.school_types)
-    pool = sch[sch["school_type"].isin(types) & ~sch["school_id"].isin(pilot_schools) & sch["school_id"].isin(with_data)]
+    pool = sch[
+        sch["school_type"].isin(types)
+        & ~sch["school_id"].isin(pilot_schools)
+        & sch["school_id"].isin(with_data)
+    ]
     return tuple(sorted(pool["school_id"]))
 
 
@@ -139,8 +168,8 @@ def _month_index(ts: pd.Series | pd.Timestamp):
 @dataclass(frozen=True)
 class PilotSample:
     pilot_id: str
-    panel: pd.DataFrame          # school-month panel in the window
-    surveys: pd.DataFrame        # school x school_year x treated cells in the window
+    panel: pd.DataFrame  # school-month panel in the window
+    surveys: pd.DataFrame  # school x school_year x treated cells in the window
     treated_schools: tuple[str, ...]
     comparison_schools: tuple[str, ...]
     window_start: pd.Timestamp
@@ -148,16 +177,23 @@ class PilotSample:
     start_month: pd.Timestamp
     pre_months: int
     post_months: int
-    treatment_mismatches: int    # rows where is_treated disagrees with event time >= 0
+    treatment_mismatches: int  # rows where is_treated disagrees with event time >= 0
 
     def describe(self) -> str:
-        return (f"window {self.window_start:%Y-%m}..{self.window_end:%Y-%m} ({self.pre_months} pre + "
-                f"{self.post_months} pilot months), {len(self.treated_schools)} pilot + "
-                f"{len(self.comparison_schools)} comparison schools")
+        return (
+            f"window {self.window_start:%Y-%m}..{self.window_end:%Y-%m} ({self.pre_months} pre + "
+            f"{self.post_months} pilot months), {len(self.treated_schools)} pilot + "
+            f"{len(self.comparison_schools)} comparison schools"
+        )
 
 
-def build_sample(inputs: PublishedInputs, pilot_id: str, window: WindowPlan | None = None,
-                 comparison: tuple[str, ...] | None = None, pre_months: int | None = None) -> PilotSample:
+def build_sample(
+    inputs: PublishedInputs,
+    pilot_id: str,
+    window: WindowPlan | None = None,
+    comparison: tuple[str, ...] | None = None,
+    pre_months: int | None = None,
+) -> PilotSample:
     """The pilot's school-month panel and survey cells in its analysis window (``window``:
     the plan's window parameters, defaults if None; ``comparison``: other comparison
     schools than the registered pool, e.g. the national pool; ``pre_months``: exactly this
@@ -167,7 +203,15 @@ def build_sample(inputs: PublishedInputs, pilot_id: str, window: WindowPlan | No
     if prow.empty:
         raise AnalysisInputError(f"pilot {pilot_id!r} is not in published.dim_pilot")
     prow = prow.iloc[0]
-    start = pd.Timestamp(prow["first_treated_month"] if pd.notna(prow["first_treated_month"]) else prow["start_date"]).to_period("M").to_timestamp()
+    start = (
+        pd.Timestamp(
+            prow["first_treated_month"]
+            if pd.notna(prow["first_treated_month"])
+            else prow["start_date"]
+        )
+        .to_period("M")
+        .to_timestamp()
+    )
     asg = inputs.assignment[inputs.assignment["pilot_id"] == pilot_id]
     treated = tuple(sorted(asg.loc[asg["role"] == "treated", "school_id"]))
     if comparison is None:
@@ -181,20 +225,30 @@ def build_sample(inputs: PublishedInputs, pilot_id: str, window: WindowPlan | No
         end = min(end, pd.Timestamp(prow["planned_end_date"]).to_period("M").to_timestamp())
     post = int(_month_index(end) - _month_index(start) + 1)
     if post <= 0:
-        raise AnalysisInputError(f"pilot {pilot_id!r}: no pilot months in the published data (start {start:%Y-%m}, data to {data_last:%Y-%m})")
+        raise AnalysisInputError(
+            f"pilot {pilot_id!r}: no pilot months in the published data (start {start:%Y-%m}, data to {data_last:%Y-%m})"
+        )
     wanted = pre_months if pre_months is not None else min(post, window.max_pre_months)
     data_from = max(data_first, pd.Timestamp(f"{YOUTH_CARE_DATA_FROM}-01"))
     pre = int(min(wanted, _month_index(start) - _month_index(data_from)))
     if pre <= 0:
         raise AnalysisInputError(f"pilot {pilot_id!r}: no pre-period months in the published data")
     wstart = (start.to_period("M") - pre).to_timestamp()
-    panel = sm[sm["school_id"].isin(treated + comparison) & (sm["month"] >= wstart) & (sm["month"] <= end)]
+    panel = sm[
+        sm["school_id"].isin(treated + comparison) & (sm["month"] >= wstart) & (sm["month"] <= end)
+    ]
     panel = panel[panel["pupil_months"] > 0].copy()
     panel["role"] = np.where(panel["school_id"].isin(treated), "treated", "comparison")
     panel["event_time"] = (_month_index(panel["month"].dt) - _month_index(start)).astype(int)
     panel["time"] = _month_index(panel["month"].dt).astype(int)
-    panel["d"] = ((panel["role"] == "treated") & panel["is_treated"].fillna(False).astype(bool)).astype(int)
-    mismatch = int(((panel["role"] == "treated") & ((panel["event_time"] >= 0).astype(int) != panel["d"])).sum())
+    panel["d"] = (
+        (panel["role"] == "treated") & panel["is_treated"].fillna(False).astype(bool)
+    ).astype(int)
+    mismatch = int(
+        (
+            (panel["role"] == "treated") & ((panel["event_time"] >= 0).astype(int) != panel["d"])
+        ).sum()
+    )
     pm = panel["pupil_months"].astype(float)
     for o in OUTCOMES.values():  # the rate column of every outcome with pupil-months as exposure
         if o.kind == "count":
@@ -203,12 +257,17 @@ def build_sample(inputs: PublishedInputs, pilot_id: str, window: WindowPlan | No
             # dividing by 1 / scale (exactly 100 for cents) gives the same bits as the
             # hand-written ``cents / 100 / pupil-months`` these columns had before
             panel[o.rate] = panel[o.numerator] / (1 / o.numerator_scale) / pm
-    panel["is_closure_month"] = panel["month"].isin([pd.Timestamp(f"{m}-01") for m in window.closure_months])
+    panel["is_closure_month"] = panel["month"].isin(
+        [pd.Timestamp(f"{m}-01") for m in window.closure_months]
+    )
     panel = panel.sort_values(["school_id", "month"]).reset_index(drop=True)
 
     sv = inputs.surveys
-    sv = sv[sv["school_id"].isin(treated + comparison) & (sv["response_date"] >= wstart)
-            & (sv["response_date"] < (end.to_period("M") + 1).to_timestamp())].copy()
+    sv = sv[
+        sv["school_id"].isin(treated + comparison)
+        & (sv["response_date"] >= wstart)
+        & (sv["response_date"] < (end.to_period("M") + 1).to_timestamp())
+    ].copy()
     planned_end = prow["planned_end_date"]
     in_period = sv["response_date"] >= pd.Timestamp(prow["start_date"])
     if pd.notna(planned_end):
@@ -218,8 +277,16 @@ def build_sample(inputs: PublishedInputs, pilot_id: str, window: WindowPlan | No
     # One cell per school x school year x pilot-period state (the year a pilot starts may
     # hold responses from before and after the start, for every school); all respondent
     # groups pooled.
-    cells = (sv.groupby(["school_id", "school_year", "post", "d"], as_index=False)
-               .agg(climate_score=("climate_score", "mean"), satisfaction=("satisfaction", "mean"),
-                    responses=("school_id", "size"))
-               .sort_values(["school_id", "school_year", "post", "d"]).reset_index(drop=True))
-    return PilotSample(pilot_id, panel, cells, treated, comparison, wstart, end, start, pre, post, mismatch)
+    cells = (
+        sv.groupby(["school_id", "school_year", "post", "d"], as_index=False)
+        .agg(
+            climate_score=("climate_score", "mean"),
+            satisfaction=("satisfaction", "mean"),
+            responses=("school_id", "size"),
+        )
+        .sort_values(["school_id", "school_year", "post", "d"])
+        .reset_index(drop=True)
+    )
+    return PilotSample(
+        pilot_id, panel, cells, treated, comparison, wstart, end, start, pre, post, mismatch
+    )

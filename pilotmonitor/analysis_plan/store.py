@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -28,11 +28,12 @@ import duckdb
 import pandas as pd
 
 from pilotmonitor import atomic_write
-from pilotmonitor.code_fingerprint import code_fingerprint, code_version as committed_code_version
+from pilotmonitor.code_fingerprint import code_fingerprint
+from pilotmonitor.code_fingerprint import code_version as committed_code_version
 from pilotmonitor.pilots import Pilot
 
-from .spec import PROVENANCE_SCHEMA, RESULT_COLUMNS, RESULT_SCHEMA, effective_plan, plan_hash
 from .sample import PublishedInputs, read_published
+from .spec import PROVENANCE_SCHEMA, RESULT_COLUMNS, RESULT_SCHEMA, effective_plan, plan_hash
 
 SCHEMA = "results"
 TABLE = "effect_estimates"
@@ -64,8 +65,14 @@ def code_version() -> str:
         return "unknown"
 
 
-def compute_effect_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot], run_id: str | None = None,
-                             progress=None, inputs: PublishedInputs | None = None, workers: int = 1) -> pd.DataFrame:
+def compute_effect_estimates(
+    conn: duckdb.DuckDBPyConnection,
+    pilots: list[Pilot],
+    run_id: str | None = None,
+    progress=None,
+    inputs: PublishedInputs | None = None,
+    workers: int = 1,
+) -> pd.DataFrame:
     """Read published.* (unless ``inputs`` are given), run every pilot's plan (in ``workers``
     processes), add provenance columns."""
     from .plan import run_plans  # the estimators: imported only when estimates are computed
@@ -73,33 +80,43 @@ def compute_effect_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot
     inputs = read_published(conn) if inputs is None else inputs
     table = run_plans(pilots, inputs, progress=progress, workers=workers)
     table["run_id"] = run_id or uuid.uuid4().hex
-    table["computed_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
+    table["computed_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
     table["input_hash"] = inputs.content_hash()
     table["code_version"] = code_version()
     table["package_versions"] = package_versions()
     return table[list(COLUMN_TYPES)]
 
 
-def reusable_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot],
-                       inputs: PublishedInputs) -> tuple[pd.DataFrame | None, str]:
+def reusable_estimates(
+    conn: duckdb.DuckDBPyConnection, pilots: list[Pilot], inputs: PublishedInputs
+) -> tuple[pd.DataFrame | None, str]:
     """The stored ``results.effect_estimates`` when recomputing them would give the same
     table: the same published inputs (input hash), the same plans (plan hash per pilot,
     the same pilots; the hash covers every parameter, the seed included), committed code
     and package versions (everything is deterministic given these). Returns (table or None, why not reused / what was reused).
     Uncommitted code changes (``+dirty``) are never trusted."""
-    exists = conn.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                          [SCHEMA, TABLE]).fetchone()[0]
+    exists = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [SCHEMA, TABLE],
+    ).fetchone()[0]
     if not exists:
         return None, "no stored estimates"
-    columns = {r[0] for r in conn.execute("select column_name from information_schema.columns "
-                                          "where table_schema = ? and table_name = ?", [SCHEMA, TABLE]).fetchall()}
+    columns = {
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ?",
+            [SCHEMA, TABLE],
+        ).fetchall()
+    }
     if not set(COLUMN_TYPES) <= columns:
         return None, "results schema changed"
     stored = conn.execute(f"select * from {SCHEMA}.{TABLE}").df()
     if stored.empty:
         return None, "no stored estimates"
     wanted = {
-        "input_hash": {inputs.content_hash()}, "package_versions": {package_versions()},
+        "input_hash": {inputs.content_hash()},
+        "package_versions": {package_versions()},
         "run_id": set(stored["run_id"].iloc[:1]),
     }
     for column, values in wanted.items():
@@ -114,7 +131,9 @@ def reusable_estimates(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot],
         return None, "analysis code changed"
     if set(zip(stored["pilot_id"], stored["plan_hash"])) != {(p.id, plan_hash(p)) for p in pilots}:
         return None, "pilots or plans changed"
-    return stored[list(COLUMN_TYPES)], f"run {stored['run_id'].iloc[0]}: inputs, plans, analysis code and packages unchanged"
+    return stored[
+        list(COLUMN_TYPES)
+    ], f"run {stored['run_id'].iloc[0]}: inputs, plans, analysis code and packages unchanged"
 
 
 def _create_or_migrate(conn: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -122,8 +141,14 @@ def _create_or_migrate(conn: duckdb.DuckDBPyConnection, table: str) -> None:
     (rows written before keep NULL there)."""
     cols = ", ".join(f"{c} {t}" for c, t in COLUMN_TYPES.items())
     conn.execute(f"create table if not exists {SCHEMA}.{table} ({cols})")
-    have = {r[0] for r in conn.execute("select column_name from information_schema.columns "
-                                       "where table_schema = ? and table_name = ?", [SCHEMA, table]).fetchall()}
+    have = {
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ?",
+            [SCHEMA, table],
+        ).fetchall()
+    }
     for column, kind in COLUMN_TYPES.items():
         if column not in have:
             conn.execute(f"alter table {SCHEMA}.{table} add column {column} {kind}")
@@ -132,24 +157,32 @@ def _create_or_migrate(conn: duckdb.DuckDBPyConnection, table: str) -> None:
 def write_plans(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot]) -> None:
     """Keep each pilot's effective plan under its hash (once per distinct plan)."""
     conn.execute(f"create schema if not exists {SCHEMA}")
-    conn.execute(f"create table if not exists {SCHEMA}.{PLANS_TABLE} "
-                 "(plan_hash VARCHAR, pilot_id VARCHAR, plan_json VARCHAR, primary key (plan_hash, pilot_id))")
+    conn.execute(
+        f"create table if not exists {SCHEMA}.{PLANS_TABLE} "
+        "(plan_hash VARCHAR, pilot_id VARCHAR, plan_json VARCHAR, primary key (plan_hash, pilot_id))"
+    )
     for pilot in pilots:
-        conn.execute(f"insert or ignore into {SCHEMA}.{PLANS_TABLE} values (?, ?, ?)",
-                     [plan_hash(pilot), pilot.id, json.dumps(effective_plan(pilot), sort_keys=True)])
+        conn.execute(
+            f"insert or ignore into {SCHEMA}.{PLANS_TABLE} values (?, ?, ?)",
+            [plan_hash(pilot), pilot.id, json.dumps(effective_plan(pilot), sort_keys=True)],
+        )
 
 
 def stored_plan(conn: duckdb.DuckDBPyConnection, pilot_id: str, digest: str) -> dict | None:
     """The effective plan stored under ``digest`` for ``pilot_id`` (None if unknown)."""
     try:
-        row = conn.execute(f"select plan_json from {SCHEMA}.{PLANS_TABLE} where pilot_id = ? and plan_hash = ?",
-                           [pilot_id, digest]).fetchone()
+        row = conn.execute(
+            f"select plan_json from {SCHEMA}.{PLANS_TABLE} where pilot_id = ? and plan_hash = ?",
+            [pilot_id, digest],
+        ).fetchone()
     except duckdb.CatalogException:
         return None
     return json.loads(row[0]) if row else None
 
 
-def _insert_rows(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame, pilots: list[Pilot], latest: bool) -> None:
+def _insert_rows(
+    conn: duckdb.DuckDBPyConnection, table: pd.DataFrame, pilots: list[Pilot], latest: bool
+) -> None:
     """One run's rows into the history (replacing that run's rows) and, when ``latest``,
     as the latest estimates; the plans beside them. Inside the caller's transaction."""
     names = ", ".join(COLUMN_TYPES)
@@ -158,14 +191,22 @@ def _insert_rows(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame, pilots: l
         write_plans(conn, list(pilots))
         if latest:
             conn.execute(f"delete from {SCHEMA}.{TABLE}")
-            conn.execute(f"insert into {SCHEMA}.{TABLE} ({names}) select {names} from _effect_estimates_new")
-        conn.execute(f"delete from {SCHEMA}.{TABLE}_history where run_id in (select distinct run_id from _effect_estimates_new)")
-        conn.execute(f"insert into {SCHEMA}.{TABLE}_history ({names}) select {names} from _effect_estimates_new")
+            conn.execute(
+                f"insert into {SCHEMA}.{TABLE} ({names}) select {names} from _effect_estimates_new"
+            )
+        conn.execute(
+            f"delete from {SCHEMA}.{TABLE}_history where run_id in (select distinct run_id from _effect_estimates_new)"
+        )
+        conn.execute(
+            f"insert into {SCHEMA}.{TABLE}_history ({names}) select {names} from _effect_estimates_new"
+        )
     finally:
         conn.unregister("_effect_estimates_new")
 
 
-def write_effect_estimates(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame, pilots: list[Pilot] = ()) -> None:
+def write_effect_estimates(
+    conn: duckdb.DuckDBPyConnection, table: pd.DataFrame, pilots: list[Pilot] = ()
+) -> None:
     conn.execute(f"create schema if not exists {SCHEMA}")
     _create_or_migrate(conn, TABLE)
     _create_or_migrate(conn, f"{TABLE}_history")
@@ -178,7 +219,9 @@ def write_effect_estimates(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame,
         raise
 
 
-def append_history(conn: duckdb.DuckDBPyConnection, table: pd.DataFrame, pilots: list[Pilot]) -> None:
+def append_history(
+    conn: duckdb.DuckDBPyConnection, table: pd.DataFrame, pilots: list[Pilot]
+) -> None:
     """Keep a run's rows in ``effect_estimates_history`` (and its plans) without making
     them the latest estimates: an evaluation round's estimates (pilotmonitor.rounds).
     Runs inside the caller's transaction."""
@@ -197,7 +240,9 @@ def _clean(v):
     return v
 
 
-def write_artifact(table: pd.DataFrame, results_dir: Path, plans: dict[str, dict] | None = None) -> Path:
+def write_artifact(
+    table: pd.DataFrame, results_dir: Path, plans: dict[str, dict] | None = None
+) -> Path:
     """The run's rows and provenance as JSON (``plans``: pilot id -> effective plan)."""
     results_dir.mkdir(parents=True, exist_ok=True)
     run_id = str(table["run_id"].iloc[0]) if len(table) else uuid.uuid4().hex
@@ -212,10 +257,14 @@ def write_artifact(table: pd.DataFrame, results_dir: Path, plans: dict[str, dict
         "plan_hashes": dict(sorted(set(zip(table["pilot_id"], table["plan_hash"])))),
         "plans": plans or {},
         "columns": list(table.columns),
-        "rows": [{c: _clean(v) for c, v in row.items() if c not in PROVENANCE or c == "plan_hash"}
-                 for row in table.to_dict(orient="records")],
+        "rows": [
+            {c: _clean(v) for c, v in row.items() if c not in PROVENANCE or c == "plan_hash"}
+            for row in table.to_dict(orient="records")
+        ],
     }
-    return atomic_write.write_text(results_dir / f"{run_id}.json", json.dumps(doc, indent=1, sort_keys=False, default=str))
+    return atomic_write.write_text(
+        results_dir / f"{run_id}.json", json.dumps(doc, indent=1, sort_keys=False, default=str)
+    )
 
 
 def residual_df(row) -> float | None:
@@ -243,5 +292,15 @@ def result_numbers(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=["run_id", "computed_at"]).reset_index(drop=True)
 
 
-__all__ = ["residual_df", "compute_effect_estimates", "reusable_estimates", "write_effect_estimates", "write_artifact", "result_numbers",
-           "RESULT_COLUMNS", "COLUMN_TYPES", "write_plans", "stored_plan"]
+__all__ = [
+    "residual_df",
+    "compute_effect_estimates",
+    "reusable_estimates",
+    "write_effect_estimates",
+    "write_artifact",
+    "result_numbers",
+    "RESULT_COLUMNS",
+    "COLUMN_TYPES",
+    "write_plans",
+    "stored_plan",
+]

@@ -51,6 +51,13 @@ from .release import SUPPRESSED_MARK, Release, display_table
 from .rules import DisclosureRules
 
 __all__ = [
-    "FAIL", "PASS", "REVIEW", "SUPPRESSED_MARK",
-    "CheckedOutput", "DisclosureError", "DisclosureRules", "Release", "display_table",
+    "FAIL",
+    "PASS",
+    "REVIEW",
+    "SUPPRESSED_MARK",
+    "CheckedOutput",
+    "DisclosureError",
+    "DisclosureRules",
+    "Release",
+    "display_table",
 ]

@@ -27,7 +27,13 @@ import pandas as pd
 from .rules import DisclosureRules
 
 # ACRO check names -> our rule names.
-ACRO_RULES = {"MinimumThresholdCheck": "threshold", "NKCheck": "nk", "PPercentCheck": "p_percent", "negative": "negative", "missing": "missing"}
+ACRO_RULES = {
+    "MinimumThresholdCheck": "threshold",
+    "NKCheck": "nk",
+    "PPercentCheck": "p_percent",
+    "negative": "negative",
+    "missing": "missing",
+}
 
 
 def _import_acro():
@@ -49,7 +55,11 @@ def _quiet():
     logger.setLevel(logging.ERROR)
     sink = io.StringIO()
     try:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
+        with (
+            contextlib.redirect_stdout(sink),
+            contextlib.redirect_stderr(sink),
+            warnings.catch_warnings(),
+        ):
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -59,7 +69,7 @@ def _quiet():
 @dataclass
 class AcroVerdict:
     flags: pd.DataFrame  # one bool column per ACRO rule, index = cells (by columns)
-    status: str          # ACRO's own status for the table
+    status: str  # ACRO's own status for the table
     summary: str
 
     @property
@@ -78,15 +88,24 @@ class AcroSession:
             # SDCChecks and table models hold a reference to this same dict.
             self._acro.config.update(rules.as_acro_config())
 
-    def check_table(self, data: pd.DataFrame, by: list[str], value: str, aggfunc: str) -> AcroVerdict:
+    def check_table(
+        self, data: pd.DataFrame, by: list[str], value: str, aggfunc: str
+    ) -> AcroVerdict:
         """ACRO's cell verdicts for pivot_table(data, values=value, index=by, aggfunc=aggfunc)."""
         with _quiet():
-            self._acro.pivot_table(data, values=value, index=by if len(by) > 1 else by[0], aggfunc=aggfunc)
+            self._acro.pivot_table(
+                data, values=value, index=by if len(by) > 1 else by[0], aggfunc=aggfunc
+            )
         record = list(self._acro.results.results.values())[-1]
         outcome = record.outcome
         column = outcome.columns[0]
         labels = outcome[column].astype(str)
-        flags = pd.DataFrame({ours: labels.str.contains(theirs, regex=False) for theirs, ours in ACRO_RULES.items()}, index=outcome.index)
+        flags = pd.DataFrame(
+            {ours: labels.str.contains(theirs, regex=False) for theirs, ours in ACRO_RULES.items()},
+            index=outcome.index,
+        )
         if len(by) == 1:
             flags.index.name = by[0]
-        return AcroVerdict(flags=flags, status=str(record.status), summary=str(record.summary).strip())
+        return AcroVerdict(
+            flags=flags, status=str(record.status), summary=str(record.summary).strip()
+        )

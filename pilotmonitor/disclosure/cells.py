@@ -32,7 +32,9 @@ def threshold_masks(counts: pd.Series, rules: DisclosureRules) -> tuple[pd.Serie
     return small, zero_flag
 
 
-def contributor_stats(totals: pd.DataFrame, cell_keys: list[str], value: str, n: int) -> pd.DataFrame:
+def contributor_stats(
+    totals: pd.DataFrame, cell_keys: list[str], value: str, n: int
+) -> pd.DataFrame:
     """Per cell: contributors, total, largest, second largest, sum of the n largest,
     and whether any contribution is negative. `totals` holds one row per contributor
     per cell."""
@@ -41,12 +43,19 @@ def contributor_stats(totals: pd.DataFrame, cell_keys: list[str], value: str, n:
     rank = grouped.cumcount()
     vals = ordered[value]
     frame = ordered[cell_keys].assign(
-        _v=vals, _top1=vals.where(rank == 0, 0.0), _top2=vals.where(rank == 1, 0.0),
-        _topn=vals.where(rank < n, 0.0), _neg=vals.lt(0),
+        _v=vals,
+        _top1=vals.where(rank == 0, 0.0),
+        _top2=vals.where(rank == 1, 0.0),
+        _topn=vals.where(rank < n, 0.0),
+        _neg=vals.lt(0),
     )
     stats = frame.groupby(cell_keys, sort=False, dropna=False).agg(
-        contributors=("_v", "size"), total=("_v", "sum"), top1=("_top1", "sum"),
-        top2=("_top2", "sum"), top_n=("_topn", "sum"), negative=("_neg", "any"),
+        contributors=("_v", "size"),
+        total=("_v", "sum"),
+        top1=("_top1", "sum"),
+        top2=("_top2", "sum"),
+        top_n=("_topn", "sum"),
+        negative=("_neg", "any"),
     )
     return stats
 
@@ -57,7 +66,9 @@ def dominance_masks(stats: pd.DataFrame, rules: DisclosureRules) -> dict[str, pd
     total = stats["total"].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = (stats["top_n"] / total.where(total > 0)).fillna(0.0)
-        remainder = ((total - stats["top1"] - stats["top2"]) / stats["top1"].where(stats["top1"] > 0)).fillna(1.0)
+        remainder = (
+            (total - stats["top1"] - stats["top2"]) / stats["top1"].where(stats["top1"] > 0)
+        ).fillna(1.0)
     # All contributions zero: the total reveals every contributor's value. ACRO's p%
     # check flags these cells too; here they get their own rule, under the zeros setting.
     all_zero = stats["top1"].eq(0) & ~negative

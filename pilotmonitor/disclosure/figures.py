@@ -15,7 +15,13 @@ from .common import needs_judgement
 from .outcome import FAIL, PASS, REVIEW, CheckedOutput, check, finish
 
 
-def check_figure(name: str, sources: list, path: Path | None, known: dict[str, CheckedOutput], blocked: tuple[str, ...]) -> CheckedOutput:
+def check_figure(
+    name: str,
+    sources: list,
+    path: Path | None,
+    known: dict[str, CheckedOutput],
+    blocked: tuple[str, ...],
+) -> CheckedOutput:
     """`known`: the outputs checked in this release, by name; `blocked`: file extensions."""
     checks, reasons = [], []
     checked = [s for s in sources if isinstance(s, CheckedOutput) and known.get(s.name) is s]
@@ -25,23 +31,57 @@ def check_figure(name: str, sources: list, path: Path | None, known: dict[str, C
     judge = [s.name for s in checked if s.status == REVIEW and needs_judgement(s.checks)]
 
     if not sources:
-        checks.append(check("sources", "at least one checked source", 0, 0, FAIL, "no sources given"))
+        checks.append(
+            check("sources", "at least one checked source", 0, 0, FAIL, "no sources given")
+        )
         reasons.append("figure has no sources: it cannot be checked")
     else:
         bad = len(unchecked) + len(failed)
-        checks.append(check("sources", "all sources checked in this release and not failed", len(sources), bad, FAIL if bad else PASS,
-                            f"unchecked: {len(unchecked)}; failed: {', '.join(failed) or 'none'}"))
+        checks.append(
+            check(
+                "sources",
+                "all sources checked in this release and not failed",
+                len(sources),
+                bad,
+                FAIL if bad else PASS,
+                f"unchecked: {len(unchecked)}; failed: {', '.join(failed) or 'none'}",
+            )
+        )
         if unchecked:
-            reasons.append(f"{len(unchecked)} source(s) were not checked in this release (raw data or another release's output)")
+            reasons.append(
+                f"{len(unchecked)} source(s) were not checked in this release (raw data or another release's output)"
+            )
         if failed:
             reasons.append(f"source(s) failed disclosure control: {', '.join(failed)}")
-        checks.append(check("source_review", "no source awaiting judgement", len(checked), len(judge), REVIEW if judge else PASS, ", ".join(judge)))
+        checks.append(
+            check(
+                "source_review",
+                "no source awaiting judgement",
+                len(checked),
+                len(judge),
+                REVIEW if judge else PASS,
+                ", ".join(judge),
+            )
+        )
         if judge:
             reasons.append(f"source(s) need an output checker's judgement: {', '.join(judge)}")
 
     if path is not None:
         blocked_ext = Path(path).suffix.lower() in {e.lower() for e in blocked}
-        checks.append(check("file_type", f"not {', '.join(blocked)}", 1, int(blocked_ext), FAIL if blocked_ext else PASS, Path(path).suffix))
+        checks.append(
+            check(
+                "file_type",
+                f"not {', '.join(blocked)}",
+                1,
+                int(blocked_ext),
+                FAIL if blocked_ext else PASS,
+                Path(path).suffix,
+            )
+        )
         if blocked_ext:
-            reasons.append(f"file type {Path(path).suffix} is blocked (ACRO blocked_extensions): it embeds the plotted data as text")
-    return finish(name, "figure", checks, reasons, path=None if path is None else Path(path), sources=names)
+            reasons.append(
+                f"file type {Path(path).suffix} is blocked (ACRO blocked_extensions): it embeds the plotted data as text"
+            )
+    return finish(
+        name, "figure", checks, reasons, path=None if path is None else Path(path), sources=names
+    )

@@ -21,13 +21,20 @@ from .rules import DisclosureRules
 
 # Integer columns with these names are period labels, not counts (e.g. year 2023).
 # Whole names only: "pupil_months" is a count, "month" a label.
-_PERIOD = re.compile(r"^(school_?)?(year|jaar|month|maand|period|periode|quarter|kwartaal|half|half_year|week|cohort|semester)(_(nr|number|index))?$")
+_PERIOD = re.compile(
+    r"^(school_?)?(year|jaar|month|maand|period|periode|quarter|kwartaal|half|half_year|week|cohort|semester)(_(nr|number|index))?$"
+)
 
 
 def _undeclared_numeric(table: pd.DataFrame, declared: set[str], labels: set[str]) -> list[str]:
     out = []
     for column, series in table.items():
-        if column in declared or column in labels or not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        if (
+            column in declared
+            or column in labels
+            or not pd.api.types.is_numeric_dtype(series)
+            or pd.api.types.is_bool_dtype(series)
+        ):
             continue
         if pd.api.types.is_integer_dtype(series) and _PERIOD.match(str(column).lower()):
             continue
@@ -69,26 +76,62 @@ def check_frequency(
     n_cells = len(table) * len(counts)
     suppressed_cells = int(mask.to_numpy().sum())
     checks = [
-        check("threshold", rules.min_count, n_cells, int(small.sum()), REVIEW if small.any() else PASS,
-              f"rows with fewer than {rules.min_count} units in {', '.join(counts)}"),
-        check("zeros", f"zeros_are_disclosive={rules.zeros_are_disclosive}", n_cells, int(zero.sum()), REVIEW if zero.any() else PASS,
-              "zero counts suppressed (ACRO setting)" if rules.zeros_are_disclosive else "zeros left as published (ACRO setting)"),
-        check("missing_count", "derived values hidden where the count is missing", n_cells, int(unknown.sum()), REVIEW if unknown.any() else PASS),
+        check(
+            "threshold",
+            rules.min_count,
+            n_cells,
+            int(small.sum()),
+            REVIEW if small.any() else PASS,
+            f"rows with fewer than {rules.min_count} units in {', '.join(counts)}",
+        ),
+        check(
+            "zeros",
+            f"zeros_are_disclosive={rules.zeros_are_disclosive}",
+            n_cells,
+            int(zero.sum()),
+            REVIEW if zero.any() else PASS,
+            "zero counts suppressed (ACRO setting)"
+            if rules.zeros_are_disclosive
+            else "zeros left as published (ACRO setting)",
+        ),
+        check(
+            "missing_count",
+            "derived values hidden where the count is missing",
+            n_cells,
+            int(unknown.sum()),
+            REVIEW if unknown.any() else PASS,
+        ),
     ]
     reasons = []
     if small.any():
-        reasons.append(f"threshold: {int(small.sum())} of {len(table)} rows have fewer than {rules.min_count} units; "
-                       f"their {', '.join([*counts, *derived])} are suppressed")
+        reasons.append(
+            f"threshold: {int(small.sum())} of {len(table)} rows have fewer than {rules.min_count} units; "
+            f"their {', '.join([*counts, *derived])} are suppressed"
+        )
     if zero.any():
-        reasons.append(f"zeros: {int(zero.sum())} rows with a zero count suppressed (zeros_are_disclosive=True)")
+        reasons.append(
+            f"zeros: {int(zero.sum())} rows with a zero count suppressed (zeros_are_disclosive=True)"
+        )
     if unknown.any():
-        reasons.append(f"missing count: {int(unknown.sum())} rows have no count; their derived values are suppressed")
+        reasons.append(
+            f"missing count: {int(unknown.sum())} rows have no count; their derived values are suppressed"
+        )
 
     undeclared = _undeclared_numeric(table, {*counts, *derived}, set(labels))
-    checks.append(check("undeclared_numeric", "every numeric column is a count, derived or a label", table.shape[1], len(undeclared),
-                        REVIEW if undeclared else PASS, ", ".join(undeclared)))
+    checks.append(
+        check(
+            "undeclared_numeric",
+            "every numeric column is a count, derived or a label",
+            table.shape[1],
+            len(undeclared),
+            REVIEW if undeclared else PASS,
+            ", ".join(undeclared),
+        )
+    )
     if undeclared:
-        reasons.append(f"undeclared numeric column(s) {', '.join(undeclared)}: not checked; declare them as derived, extra_counts or labels")
+        reasons.append(
+            f"undeclared numeric column(s) {', '.join(undeclared)}: not checked; declare them as derived, extra_counts or labels"
+        )
 
     for entry, why in (identifier_check(released), extreme_value_check(released)):
         checks.append(entry)

@@ -39,7 +39,9 @@ _ALWAYS = re.compile(
     r"|address|adres|straat|street|huisnummer|house_?number|telefoon|phone|e_?mail"
     r"|geboortedatum|birth_?date|date_of_birth"
 )
-_PERSON_NAME = re.compile(r"(^|_)(name|naam|voornaam|achternaam|surname|first_?name|last_?name|full_?name|roepnaam)($|_)")
+_PERSON_NAME = re.compile(
+    r"(^|_)(name|naam|voornaam|achternaam|surname|first_?name|last_?name|full_?name|roepnaam)($|_)"
+)
 # Names of organisations and categories are public, not personal.
 _ORGANISATION = re.compile(
     r"school|pilot|group|groep|gemeente|municipal|provider|aanbieder|product|outcome|region|regio"
@@ -50,11 +52,13 @@ _ORGANISATION = re.compile(
 @dataclass(frozen=True)
 class Finding:
     column: str
-    kind: str      # e.g. "column name", "pseudonym value", "BSN value"
+    kind: str  # e.g. "column name", "pseudonym value", "BSN value"
     count: int = 1
 
     def __str__(self) -> str:
-        return f"{self.kind} in '{self.column}'" + (f" ({self.count} values)" if self.count > 1 else "")
+        return f"{self.kind} in '{self.column}'" + (
+            f" ({self.count} values)" if self.count > 1 else ""
+        )
 
 
 def _snake(name: object) -> str:
@@ -75,7 +79,10 @@ def _value_kind(value: object) -> str | None:
     text = value.strip()
     if PSEUDONYM_VALUE.match(text):
         return "pseudonym value"
-    if (NINE_DIGITS.match(text) and (stdnum_bsn.is_valid(text) or stdnum_onderwijsnummer.is_valid(text))) or identifier_forms.find(text):
+    if (
+        NINE_DIGITS.match(text)
+        and (stdnum_bsn.is_valid(text) or stdnum_onderwijsnummer.is_valid(text))
+    ) or identifier_forms.find(text):
         return "BSN/onderwijsnummer value"
     if FULL_POSTCODE.match(text):
         return "full postcode value"
@@ -98,10 +105,14 @@ def scan(table: pd.DataFrame, exempt_values: tuple[str, ...] = ()) -> list[Findi
     people (e.g. an analysis's input_hash); their names are still checked.
     """
     findings: list[Finding] = []
-    names = [str(c) for c in table.columns.to_flat_index()] + [str(n) for n in table.index.names if n is not None]
+    names = [str(c) for c in table.columns.to_flat_index()] + [
+        str(n) for n in table.index.names if n is not None
+    ]
     findings += [Finding(n, "identifying column name") for n in names if identifying_column(n)]
     for column, series in table.items():
-        if str(column) in exempt_values or not (series.dtype == object or pd.api.types.is_string_dtype(series)):
+        if str(column) in exempt_values or not (
+            series.dtype == object or pd.api.types.is_string_dtype(series)
+        ):
             continue
         kinds = series.dropna().map(_value_kind).dropna()
         findings += [Finding(str(column), kind, int(n)) for kind, n in kinds.value_counts().items()]

@@ -12,12 +12,24 @@ from pilotmonitor.spreadsheet_safety import neutralise
 LOG_NAME = "disclosure_log.json"
 MARKDOWN_NAME = "disclosure_log.md"
 CSV_NAME = "disclosure_checks.csv"
-CSV_FIELDS = ["output", "kind", "output_status", "rule", "threshold", "cells_checked", "cells_flagged", "outcome", "detail"]
+CSV_FIELDS = [
+    "output",
+    "kind",
+    "output_status",
+    "rule",
+    "threshold",
+    "cells_checked",
+    "cells_flagged",
+    "outcome",
+    "detail",
+]
 
 
 def write_json(document: dict, out_dir: Path) -> Path:
     path = out_dir / LOG_NAME
-    atomic_write.write_text(path, json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+    atomic_write.write_text(
+        path, json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
+    )
     return path
 
 
@@ -28,7 +40,12 @@ def write_csv(document: dict, out_dir: Path) -> Path:
         writer.writeheader()
         for output in document["outputs"]:
             for c in output["checks"]:
-                row = {"output": output["name"], "kind": output["kind"], "output_status": output["status"], **{k: c.get(k) for k in CSV_FIELDS[3:]}}
+                row = {
+                    "output": output["name"],
+                    "kind": output["kind"],
+                    "output_status": output["status"],
+                    **{k: c.get(k) for k in CSV_FIELDS[3:]},
+                }
                 writer.writerow({k: neutralise(v) for k, v in row.items()})
     return path
 
@@ -53,11 +70,21 @@ def write_markdown(document: dict, out_dir: Path) -> Path:
     ]
     for o in document["outputs"]:
         reasons = "; ".join(o["reasons"]) or "-"
-        lines.append(f"| {_cell(o['name'])} | {o['kind']} | {o['status']} | {o['cells_suppressed']} | {_cell(o['path'] or '-')} | {_cell(reasons)} |")
-    lines += ["", "## Checks", "", "| output | rule | threshold | cells checked | flagged | outcome | detail |", "|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {_cell(o['name'])} | {o['kind']} | {o['status']} | {o['cells_suppressed']} | {_cell(o['path'] or '-')} | {_cell(reasons)} |"
+        )
+    lines += [
+        "",
+        "## Checks",
+        "",
+        "| output | rule | threshold | cells checked | flagged | outcome | detail |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for o in document["outputs"]:
         for c in o["checks"]:
-            lines.append(f"| {_cell(o['name'])} | {c['rule']} | {_cell(c['threshold'])} | {c['cells_checked']} | {c['cells_flagged']} | {c['outcome']} | {_cell(c.get('detail') or '')} |")
+            lines.append(
+                f"| {_cell(o['name'])} | {c['rule']} | {_cell(c['threshold'])} | {c['cells_checked']} | {c['cells_flagged']} | {c['outcome']} | {_cell(c.get('detail') or '')} |"
+            )
     path = out_dir / MARKDOWN_NAME
     atomic_write.write_text(path, "\n".join(lines) + "\n")
     return path

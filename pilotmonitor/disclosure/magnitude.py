@@ -22,7 +22,18 @@ from .outcome import PASS, REVIEW, CheckedOutput, DisclosureError, check, finish
 from .rules import DisclosureRules
 
 ALLOWED_AGGFUNCS = ("sum", "mean")
-INDIVIDUAL_VALUE_AGGFUNCS = ("min", "max", "median", "mode", "first", "last", "nth", "quantile", "idxmin", "idxmax")
+INDIVIDUAL_VALUE_AGGFUNCS = (
+    "min",
+    "max",
+    "median",
+    "mode",
+    "first",
+    "last",
+    "nth",
+    "quantile",
+    "idxmin",
+    "idxmax",
+)
 
 
 def validate_aggfunc(aggfunc: object) -> str:
@@ -30,8 +41,12 @@ def validate_aggfunc(aggfunc: object) -> str:
     if label in ALLOWED_AGGFUNCS:
         return label
     if any(word in str(label).lower() for word in INDIVIDUAL_VALUE_AGGFUNCS):
-        raise DisclosureError(f"aggfunc {label!r} releases values of individuals (minimum/maximum/median-like): forbidden")
-    raise DisclosureError(f"aggfunc {label!r} is not a checked statistic; only {', '.join(ALLOWED_AGGFUNCS)} can be released")
+        raise DisclosureError(
+            f"aggfunc {label!r} releases values of individuals (minimum/maximum/median-like): forbidden"
+        )
+    raise DisclosureError(
+        f"aggfunc {label!r} is not a checked statistic; only {', '.join(ALLOWED_AGGFUNCS)} can be released"
+    )
 
 
 def check_magnitude(
@@ -72,11 +87,26 @@ def check_magnitude(
     checks, reasons = [], []
     n = len(stats)
     explain = {
-        "threshold": (rules.min_count, f"fewer than {rules.min_count} distinct contributors ({contributor})"),
-        "nk": (f"n={rules.nk_n}, k={rules.nk_k}", f"the largest {rules.nk_n} contributors hold {rules.nk_k:.0%} or more of the cell total"),
-        "p_percent": (f"p={rules.p_ratio}", f"the rest of the cell is less than {rules.p_ratio:.0%} of the largest contribution"),
-        "zero_total": (f"zeros_are_disclosive={rules.zeros_are_disclosive}", "every contribution is zero"),
-        "negative": ("no negative contributions", "dominance is undefined with negative contributions (ACRO: review)"),
+        "threshold": (
+            rules.min_count,
+            f"fewer than {rules.min_count} distinct contributors ({contributor})",
+        ),
+        "nk": (
+            f"n={rules.nk_n}, k={rules.nk_k}",
+            f"the largest {rules.nk_n} contributors hold {rules.nk_k:.0%} or more of the cell total",
+        ),
+        "p_percent": (
+            f"p={rules.p_ratio}",
+            f"the rest of the cell is less than {rules.p_ratio:.0%} of the largest contribution",
+        ),
+        "zero_total": (
+            f"zeros_are_disclosive={rules.zeros_are_disclosive}",
+            "every contribution is zero",
+        ),
+        "negative": (
+            "no negative contributions",
+            "dominance is undefined with negative contributions (ACRO: review)",
+        ),
     }
     for rule, mask in masks.items():
         flagged = int(mask.sum())
@@ -91,18 +121,48 @@ def check_magnitude(
         theirs = verdict.any.reindex(cells, fill_value=False).astype(bool)
         extra = theirs & ~flagged
         ours_only = flagged & ~theirs
-        detail = f"ACRO {acro.version} on contributor totals: {int(theirs.sum())} cells flagged; " \
-                 f"{int(extra.sum())} flagged only by ACRO, {int(ours_only.sum())} only by our rules"
-        checks.append(check("acro_crosscheck", "ACRO pivot_table checks agree", n, int(extra.sum()), REVIEW if extra.any() else PASS, detail))
+        detail = (
+            f"ACRO {acro.version} on contributor totals: {int(theirs.sum())} cells flagged; "
+            f"{int(extra.sum())} flagged only by ACRO, {int(ours_only.sum())} only by our rules"
+        )
+        checks.append(
+            check(
+                "acro_crosscheck",
+                "ACRO pivot_table checks agree",
+                n,
+                int(extra.sum()),
+                REVIEW if extra.any() else PASS,
+                detail,
+            )
+        )
         if extra.any():
-            reasons.append(f"ACRO cross-check: {int(extra.sum())} further cells flagged by ACRO were suppressed too")
+            reasons.append(
+                f"ACRO cross-check: {int(extra.sum())} further cells flagged by ACRO were suppressed too"
+            )
         flagged = flagged | extra
     else:
-        checks.append(check("acro_crosscheck", "ACRO pivot_table checks agree", n, 0, PASS, "not run (disabled in the rules, or ACRO unavailable: see the log's acro section)"))
+        checks.append(
+            check(
+                "acro_crosscheck",
+                "ACRO pivot_table checks agree",
+                n,
+                0,
+                PASS,
+                "not run (disabled in the rules, or ACRO unavailable: see the log's acro section)",
+            )
+        )
 
     if n_missing_values or n_missing_contrib:
-        checks.append(check("missing_values", "documented", len(micro), n_missing_values + n_missing_contrib, PASS,
-                            f"{n_missing_values} rows without {value} ignored; {n_missing_contrib} rows without {contributor} pooled as one contributor"))
+        checks.append(
+            check(
+                "missing_values",
+                "documented",
+                len(micro),
+                n_missing_values + n_missing_contrib,
+                PASS,
+                f"{n_missing_values} rows without {value} ignored; {n_missing_contrib} rows without {contributor} pooled as one contributor",
+            )
+        )
 
     mask = mask_frame(table, pd.Series(flagged.to_numpy(), index=table.index), [value])
     released = apply_mask(table, mask)

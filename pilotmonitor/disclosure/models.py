@@ -28,44 +28,95 @@ def estimates_frame(estimates) -> pd.DataFrame:
         return estimates.reset_index(drop=not any(n is not None for n in estimates.index.names))
     if hasattr(estimates, "df_resid") and hasattr(estimates, "params"):
         params = pd.Series(estimates.params)
-        return pd.DataFrame({"term": [str(t) for t in params.index], "estimate": params.to_numpy(),
-                             "n_obs": float(getattr(estimates, "nobs", float("nan"))), "df_resid": float(estimates.df_resid)})
+        return pd.DataFrame(
+            {
+                "term": [str(t) for t in params.index],
+                "estimate": params.to_numpy(),
+                "n_obs": float(getattr(estimates, "nobs", float("nan"))),
+                "df_resid": float(estimates.df_resid),
+            }
+        )
     raise TypeError("model(): give a DataFrame of estimates or a fitted statsmodels results object")
 
 
-def check_model(name: str, estimates, rules: DisclosureRules, provenance_columns: tuple[str, ...] = PROVENANCE_DIGESTS) -> CheckedOutput:
+def check_model(
+    name: str,
+    estimates,
+    rules: DisclosureRules,
+    provenance_columns: tuple[str, ...] = PROVENANCE_DIGESTS,
+) -> CheckedOutput:
     table = estimates_frame(estimates)
     t = rules.min_df_resid
     if "df_resid" in table.columns:
         dof, source = pd.to_numeric(table["df_resid"], errors="coerce"), "df_resid"
     elif {"n_obs", "n_params"} <= set(table.columns):
-        dof, source = pd.to_numeric(table["n_obs"], errors="coerce") - pd.to_numeric(table["n_params"], errors="coerce"), "n_obs - n_params"
+        dof, source = (
+            pd.to_numeric(table["n_obs"], errors="coerce")
+            - pd.to_numeric(table["n_params"], errors="coerce"),
+            "n_obs - n_params",
+        )
     else:
         dof, source = None, None
 
     checks, reasons = [], []
     if dof is None:
-        checks.append(check("dof", t, len(table), len(table), REVIEW, "no df_resid, nor n_obs and n_params"))
-        reasons.append("residual degrees of freedom cannot be judged: the table has no df_resid (or n_obs and n_params); an output checker must confirm")
+        checks.append(
+            check("dof", t, len(table), len(table), REVIEW, "no df_resid, nor n_obs and n_params")
+        )
+        reasons.append(
+            "residual degrees of freedom cannot be judged: the table has no df_resid (or n_obs and n_params); an output checker must confirm"
+        )
     else:
         low, unknown = dof.lt(t), dof.isna()
         outcome = FAIL if low.any() else REVIEW if unknown.any() else PASS
-        checks.append(check("dof", t, len(table), int(low.sum() + unknown.sum()), outcome,
-                            f"{source}: minimum {dof.min():g}" if dof.notna().any() else f"{source}: all missing"))
+        checks.append(
+            check(
+                "dof",
+                t,
+                len(table),
+                int(low.sum() + unknown.sum()),
+                outcome,
+                f"{source}: minimum {dof.min():g}"
+                if dof.notna().any()
+                else f"{source}: all missing",
+            )
+        )
         if low.any():
-            reasons.append(f"dof: {int(low.sum())} of {len(table)} estimates have residual degrees of freedom below {t} (lowest {dof.min():g}); the model is close to a lookup table")
+            reasons.append(
+                f"dof: {int(low.sum())} of {len(table)} estimates have residual degrees of freedom below {t} (lowest {dof.min():g}); the model is close to a lookup table"
+            )
         if unknown.any():
-            reasons.append(f"dof: {int(unknown.sum())} estimates have no residual degrees of freedom; an output checker must confirm")
+            reasons.append(
+                f"dof: {int(unknown.sum())} estimates have no residual degrees of freedom; an output checker must confirm"
+            )
 
     if "n_clusters" in table.columns:
         clusters = pd.to_numeric(table["n_clusters"], errors="coerce")
         few = (clusters - 1).lt(t)
-        checks.append(check("cluster_dof", t, len(table), int(few.sum()), REVIEW if few.any() else PASS, "n_clusters - 1 (effective df with clustered errors)"))
+        checks.append(
+            check(
+                "cluster_dof",
+                t,
+                len(table),
+                int(few.sum()),
+                REVIEW if few.any() else PASS,
+                "n_clusters - 1 (effective df with clustered errors)",
+            )
+        )
         if few.any():
-            reasons.append(f"cluster dof: {int(few.sum())} estimates rest on fewer than {t + 1} clusters; an output checker should look")
+            reasons.append(
+                f"cluster dof: {int(few.sum())} estimates rest on fewer than {t + 1} clusters; an output checker should look"
+            )
 
     exempt = tuple(c for c in provenance_columns if c in table.columns)
     for entry, why in (identifier_check(table, exempt), extreme_value_check(table)):
         checks.append(entry)
         reasons += why
-    return finish(name, "model", checks, reasons, table=table, suppressed=pd.DataFrame(False, index=table.index, columns=table.columns))
+    return finish(
+        name,
+        "model",
+        checks,
+        reasons,
+        table=table,
+        suppressed=pd.DataFrame(False, index=table.index, columns=table.columns),
+    )

@@ -21,7 +21,14 @@ def worst(statuses) -> str:
     return max(statuses, key=_RANK.__getitem__, default=PASS)
 
 
-def check(rule: str, threshold: Any, cells_checked: int, cells_flagged: int, outcome: str, detail: str = "") -> dict:
+def check(
+    rule: str,
+    threshold: Any,
+    cells_checked: int,
+    cells_flagged: int,
+    outcome: str,
+    detail: str = "",
+) -> dict:
     """One row of an output's `checks` list (the log's unit of evidence)."""
     return {
         "rule": rule,
@@ -72,4 +79,11 @@ class CheckedOutput:
 
 def finish(name: str, kind: str, checks: list[dict], reasons: list[str], **kwargs) -> CheckedOutput:
     """Build the output with status = the worst check outcome."""
-    return CheckedOutput(name=name, kind=kind, status=worst(c["outcome"] for c in checks), reasons=reasons, checks=checks, **kwargs)
+    return CheckedOutput(
+        name=name,
+        kind=kind,
+        status=worst(c["outcome"] for c in checks),
+        reasons=reasons,
+        checks=checks,
+        **kwargs,
+    )

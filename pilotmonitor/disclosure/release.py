@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -29,7 +29,9 @@ def display_table(output: CheckedOutput, mark: str = SUPPRESSED_MARK) -> pd.Data
     for column in output.table.attrs.get("integer_columns", []):  # counts made float by NaN
         shown[column] = shown[column].astype("Int64")
     shown = shown.astype(object)
-    return shown.mask(output.suppressed.to_numpy(), mark) if output.suppressed is not None else shown
+    return (
+        shown.mask(output.suppressed.to_numpy(), mark) if output.suppressed is not None else shown
+    )
 
 
 class Release:
@@ -39,39 +41,79 @@ class Release:
         self.name = name
         self.out_dir = Path(out_dir)
         self.rules = rules or DisclosureRules.from_acro()
-        self.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.created_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.outputs: dict[str, CheckedOutput] = {}
         self._acro: AcroSession | None = None
         self._acro_error: str | None = None
 
     # -- outputs -----------------------------------------------------------------
-    def frequency(self, name: str, table: pd.DataFrame, count_column: str, derived=(), extra_counts=(), labels=()) -> CheckedOutput:
-        return self._add(check_frequency(self._free(name), table, count_column, self.rules, derived=list(derived),
-                                         extra_counts=list(extra_counts), labels=list(labels)))
+    def frequency(
+        self,
+        name: str,
+        table: pd.DataFrame,
+        count_column: str,
+        derived=(),
+        extra_counts=(),
+        labels=(),
+    ) -> CheckedOutput:
+        return self._add(
+            check_frequency(
+                self._free(name),
+                table,
+                count_column,
+                self.rules,
+                derived=list(derived),
+                extra_counts=list(extra_counts),
+                labels=list(labels),
+            )
+        )
 
-    def magnitude(self, name: str, micro: pd.DataFrame, by, value: str, contributor: str, aggfunc: str = "sum") -> CheckedOutput:
+    def magnitude(
+        self, name: str, micro: pd.DataFrame, by, value: str, contributor: str, aggfunc: str = "sum"
+    ) -> CheckedOutput:
         self._free(name)
         try:
             validate_aggfunc(aggfunc)
         except DisclosureError as error:
             # Logged before raising, so the attempt is visible to the output checker.
-            self._add(CheckedOutput(name, "magnitude", FAIL, [str(error)],
-                                    [check("forbidden_statistic", "sum or mean only", 0, 1, FAIL, str(error))]))
+            self._add(
+                CheckedOutput(
+                    name,
+                    "magnitude",
+                    FAIL,
+                    [str(error)],
+                    [check("forbidden_statistic", "sum or mean only", 0, 1, FAIL, str(error))],
+                )
+            )
             raise
-        return self._add(check_magnitude(name, micro, by, value, contributor, aggfunc, self.rules, self._acro_session()))
+        return self._add(
+            check_magnitude(
+                name, micro, by, value, contributor, aggfunc, self.rules, self._acro_session()
+            )
+        )
 
     def model(self, name: str, estimates, provenance_columns=PROVENANCE_DIGESTS) -> CheckedOutput:
-        return self._add(check_model(self._free(name), estimates, self.rules, tuple(provenance_columns)))
+        return self._add(
+            check_model(self._free(name), estimates, self.rules, tuple(provenance_columns))
+        )
 
     def figure(self, name: str, sources: list, path: Path | None = None) -> CheckedOutput:
-        return self._add(check_figure(self._free(name), list(sources), path, self.outputs, self.rules.blocked_extensions))
+        return self._add(
+            check_figure(
+                self._free(name), list(sources), path, self.outputs, self.rules.blocked_extensions
+            )
+        )
 
-    def export(self, output: CheckedOutput, filename: str | None = None, mark: str = SUPPRESSED_MARK) -> Path:
+    def export(
+        self, output: CheckedOutput, filename: str | None = None, mark: str = SUPPRESSED_MARK
+    ) -> Path:
         """Write a checked table as CSV in out_dir (suppressed cells as `mark`); refuses failed outputs."""
         if self.outputs.get(output.name) is not output:
             raise DisclosureError(f"{output.name} was not checked in release {self.name}")
         if output.status == FAIL:
-            raise DisclosureError(f"{output.name} failed disclosure control and cannot be exported: {'; '.join(output.reasons)}")
+            raise DisclosureError(
+                f"{output.name} failed disclosure control and cannot be exported: {'; '.join(output.reasons)}"
+            )
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / (filename or f"{output.name}.csv")
         safe, _ = neutralise_frame(display_table(output, mark))
@@ -88,12 +130,18 @@ class Release:
         return {
             "release": self.name,
             "created_at": self.created_at,
-            "logged_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "logged_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "status": self.status,
-            "status_meaning": {"pass": "nothing flagged", "review": "cells suppressed or a human judgement needed; safe only as released",
-                               "fail": "some outputs must not be released: a report withholds them and says why (see each output's status)"},
+            "status_meaning": {
+                "pass": "nothing flagged",
+                "review": "cells suppressed or a human judgement needed; safe only as released",
+                "fail": "some outputs must not be released: a report withholds them and says why (see each output's status)",
+            },
             "rules": self.rules.to_dict(),
-            "acro": {"version": self._acro.version if self._acro else None, "error": self._acro_error},
+            "acro": {
+                "version": self._acro.version if self._acro else None,
+                "error": self._acro_error,
+            },
             "suppressed_mark": SUPPRESSED_MARK,
             "outputs": [o.to_log() for o in self.outputs.values()],
         }

@@ -17,11 +17,11 @@ import yaml
 
 # Fallbacks = ACRO 1.0.x default.yaml = DOMAIN.md "Statistical disclosure control".
 FALLBACK = {
-    "safe_threshold": 10,        # minimum number of contributing units per cell
-    "safe_dof_threshold": 10,    # minimum residual degrees of freedom of a model
-    "safe_nk_n": 2,              # N-K dominance: the largest n contributors ...
-    "safe_nk_k": 0.90,           # ... may hold less than k of the cell total
-    "safe_pratio_p": 0.10,       # p% rule: the rest must be at least p of the largest
+    "safe_threshold": 10,  # minimum number of contributing units per cell
+    "safe_dof_threshold": 10,  # minimum residual degrees of freedom of a model
+    "safe_nk_n": 2,  # N-K dominance: the largest n contributors ...
+    "safe_nk_k": 0.90,  # ... may hold less than k of the cell total
+    "safe_pratio_p": 0.10,  # p% rule: the rest must be at least p of the largest
     "zeros_are_disclosive": True,  # a zero count is suppressed like any small count
 }
 
@@ -50,7 +50,7 @@ class DisclosureRules:
     source: str = "fallback constants (ACRO 1.0.x defaults)"
 
     @classmethod
-    def from_acro(cls, path: Path | None = None) -> "DisclosureRules":
+    def from_acro(cls, path: Path | None = None) -> DisclosureRules:
         """Thresholds from ACRO's config (or `path`); fallback constants for missing keys."""
         path = path or acro_config_path()
         if path is None:
@@ -58,7 +58,9 @@ class DisclosureRules:
         config = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         missing = sorted(k for k in FALLBACK if k not in config)
         values = {**FALLBACK, **{k: config[k] for k in FALLBACK if k in config}}
-        source = f"ACRO config {path}" + (f" (fallback for {', '.join(missing)})" if missing else "")
+        source = f"ACRO config {path}" + (
+            f" (fallback for {', '.join(missing)})" if missing else ""
+        )
         return cls(
             min_count=int(values["safe_threshold"]),
             min_df_resid=int(values["safe_dof_threshold"]),
@@ -70,7 +72,7 @@ class DisclosureRules:
             source=source,
         )
 
-    def with_(self, **changes) -> "DisclosureRules":
+    def with_(self, **changes) -> DisclosureRules:
         return replace(self, **changes)
 
     def as_acro_config(self) -> dict:

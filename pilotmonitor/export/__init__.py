@@ -9,9 +9,33 @@
 
 from .dictionary import ColumnDoc, MartDocs, TableDoc, load_mart_docs
 from .release import export_release
-from .secure import (ExportError, ExportManifest, ExportedFile, SchemaNotFoundError, UnknownTableError,
-                     WarehouseNotFoundError, export_marts, open_warehouse, read_export, verify_export)
+from .secure import (
+    ExportedFile,
+    ExportError,
+    ExportManifest,
+    SchemaNotFoundError,
+    UnknownTableError,
+    WarehouseNotFoundError,
+    export_marts,
+    open_warehouse,
+    read_export,
+    verify_export,
+)
 
-__all__ = ["export_marts", "export_release", "verify_export", "read_export", "open_warehouse", "load_mart_docs", "ExportManifest",
-           "ExportedFile", "ExportError", "WarehouseNotFoundError", "SchemaNotFoundError", "UnknownTableError",
-           "ColumnDoc", "TableDoc", "MartDocs"]
+__all__ = [
+    "export_marts",
+    "export_release",
+    "verify_export",
+    "read_export",
+    "open_warehouse",
+    "load_mart_docs",
+    "ExportManifest",
+    "ExportedFile",
+    "ExportError",
+    "WarehouseNotFoundError",
+    "SchemaNotFoundError",
+    "UnknownTableError",
+    "ColumnDoc",
+    "TableDoc",
+    "MartDocs",
+]

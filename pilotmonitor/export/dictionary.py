@@ -33,8 +33,8 @@ MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 class ColumnDoc:
     name: str
     description: str
-    data_type: str | None            # contract type from the dbt docs
-    not_null: bool = False            # not_null constraint in the contract
+    data_type: str | None  # contract type from the dbt docs
+    not_null: bool = False  # not_null constraint in the contract
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,10 @@ class TableDoc:
 
 @dataclass(frozen=True)
 class MartDocs:
-    source: str                       # "manifest" or "yaml"
+    source: str  # "manifest" or "yaml"
     source_path: str
     tables: dict[str, TableDoc]
-    problems: tuple[str, ...] = ()    # documentation defects found in the YAML (see yaml_problems)
+    problems: tuple[str, ...] = ()  # documentation defects found in the YAML (see yaml_problems)
 
 
 def _clean(text: str | None) -> str:
@@ -85,16 +85,35 @@ def _from_manifest(manifest: Path) -> dict[str, TableDoc]:
             continue
         name = node.get("alias") or node["name"]
         columns = tuple(
-            ColumnDoc(c["name"], _clean(c.get("description")), c.get("data_type"), _not_null(c.get("constraints")))
+            ColumnDoc(
+                c["name"],
+                _clean(c.get("description")),
+                c.get("data_type"),
+                _not_null(c.get("constraints")),
+            )
             for c in node.get("columns", {}).values()
         )
         contract = (node.get("config") or {}).get("contract") or {}
-        tables[name] = TableDoc(name, _clean(node.get("description")), bool(contract.get("enforced")), columns)
+        tables[name] = TableDoc(
+            name, _clean(node.get("description")), bool(contract.get("enforced")), columns
+        )
     return tables
 
 
-_COLUMN_KEYS = {"name", "data_type", "description", "constraints", "data_tests", "tests", "meta", "config",
-                "quote", "tags", "granularity", "doc_blocks"}
+_COLUMN_KEYS = {
+    "name",
+    "data_type",
+    "description",
+    "constraints",
+    "data_tests",
+    "tests",
+    "meta",
+    "config",
+    "quote",
+    "tags",
+    "granularity",
+    "doc_blocks",
+}
 
 
 def yaml_problems(marts_dir: Path = MARTS_DIR) -> tuple[str, ...]:
@@ -108,8 +127,10 @@ def yaml_problems(marts_dir: Path = MARTS_DIR) -> tuple[str, ...]:
             for column in model.get("columns") or []:
                 extra = [str(k) for k in column if k not in _COLUMN_KEYS]
                 if extra:
-                    problems.append(f"{model['name']}.{column.get('name')}: description truncated at a comma "
-                                    f"(unquoted in {path.name}; stray key {extra[0]!r})")
+                    problems.append(
+                        f"{model['name']}.{column.get('name')}: description truncated at a comma "
+                        f"(unquoted in {path.name}; stray key {extra[0]!r})"
+                    )
     return tuple(problems)
 
 
@@ -119,12 +140,21 @@ def _from_yaml(marts_dir: Path) -> dict[str, TableDoc]:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for model in doc.get("models") or []:
             columns = tuple(
-                ColumnDoc(c["name"], _clean(c.get("description")), c.get("data_type"), _not_null(c.get("constraints")))
+                ColumnDoc(
+                    c["name"],
+                    _clean(c.get("description")),
+                    c.get("data_type"),
+                    _not_null(c.get("constraints")),
+                )
                 for c in model.get("columns") or []
             )
-            contract = ((model.get("config") or {}).get("contract") or {})
-            tables[model["name"]] = TableDoc(model["name"], _clean(model.get("description")),
-                                             bool(contract.get("enforced")), columns)
+            contract = (model.get("config") or {}).get("contract") or {}
+            tables[model["name"]] = TableDoc(
+                model["name"],
+                _clean(model.get("description")),
+                bool(contract.get("enforced")),
+                columns,
+            )
     return tables
 
 
@@ -136,8 +166,18 @@ def load_mart_docs(manifest: Path | None = MANIFEST_PATH, marts_dir: Path = MART
             return MartDocs("manifest", str(manifest), tables, yaml_problems(marts_dir))
     tables = _from_yaml(Path(marts_dir))
     if not tables:
-        raise FileNotFoundError(f"no mart documentation found: neither a current {manifest} nor models in {marts_dir}/*.yml")
+        raise FileNotFoundError(
+            f"no mart documentation found: neither a current {manifest} nor models in {marts_dir}/*.yml"
+        )
     return MartDocs("yaml", str(marts_dir), tables, yaml_problems(marts_dir))
 
 
-__all__ = ["ColumnDoc", "TableDoc", "MartDocs", "load_mart_docs", "yaml_problems", "MANIFEST_PATH", "MARTS_DIR"]
+__all__ = [
+    "ColumnDoc",
+    "TableDoc",
+    "MartDocs",
+    "load_mart_docs",
+    "yaml_problems",
+    "MANIFEST_PATH",
+    "MARTS_DIR",
+]

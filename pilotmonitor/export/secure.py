@@ -19,10 +19,10 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable
 
 import duckdb
 
@@ -68,31 +68,35 @@ class UnknownTableError(ExportError, KeyError):
 
 @dataclass(frozen=True)
 class ExportedFile:
-    table: str | None          # None for the dictionary files
-    file: str                  # name relative to out_dir
+    table: str | None  # None for the dictionary files
+    file: str  # name relative to out_dir
     rows: int | None
     bytes: int
     sha256: str
     columns: list[str] = field(default_factory=list)
-    formula_cells_neutralised: int = 0  # CSV text cells written with a leading apostrophe (spreadsheet_safety)
+    formula_cells_neutralised: int = (
+        0  # CSV text cells written with a leading apostrophe (spreadsheet_safety)
+    )
 
 
 @dataclass(frozen=True)
 class ExportManifest:
-    kind: str                  # "secure" (this module) or "release" (disclosure-controlled)
+    kind: str  # "secure" (this module) or "release" (disclosure-controlled)
     contains_pseudonyms: bool
     synthetic_data_note: str
-    created_at: str            # UTC ISO
+    created_at: str  # UTC ISO
     warehouse_path: str
     schema: str
     format: str
     out_dir: str
-    publication: dict | None   # the latest 'published' row of published.publication_log
+    publication: dict | None  # the latest 'published' row of published.publication_log
     dictionary_source: str
     dictionary_source_path: str
     files: list[ExportedFile]
-    warnings: list[str] = field(default_factory=list)              # tables/columns vs the docs
-    documentation_problems: list[str] = field(default_factory=list)  # defects in the dbt docs themselves
+    warnings: list[str] = field(default_factory=list)  # tables/columns vs the docs
+    documentation_problems: list[str] = field(
+        default_factory=list
+    )  # defects in the dbt docs themselves
 
     @property
     def tables(self) -> dict[str, ExportedFile]:
@@ -145,23 +149,34 @@ def open_warehouse(warehouse_path: str | os.PathLike) -> duckdb.DuckDBPyConnecti
 
 
 def schema_tables(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    exists = conn.execute("select count(*) from information_schema.schemata where schema_name = ?", [schema]).fetchone()[0]
+    exists = conn.execute(
+        "select count(*) from information_schema.schemata where schema_name = ?", [schema]
+    ).fetchone()[0]
     if not exists:
-        hint = " (nothing has been published yet: the publication gate has not passed)" if schema == DEFAULT_SCHEMA else ""
+        hint = (
+            " (nothing has been published yet: the publication gate has not passed)"
+            if schema == DEFAULT_SCHEMA
+            else ""
+        )
         raise SchemaNotFoundError(f"schema {schema!r} not found in the warehouse{hint}")
     rows = conn.execute(
-        "select table_name from information_schema.tables where table_schema = ? order by table_name", [schema]
+        "select table_name from information_schema.tables where table_schema = ? order by table_name",
+        [schema],
     ).fetchall()
     return [r[0] for r in rows]
 
 
-def resolve_tables(available: list[str], docs: MartDocs, tables: Iterable[str] | str | None, schema: str) -> list[str]:
+def resolve_tables(
+    available: list[str], docs: MartDocs, tables: Iterable[str] | str | None, schema: str
+) -> list[str]:
     """The tables to export: the requested ones (each must exist in the schema) or, by
     default, every documented mart present in the schema."""
     if tables is None:
         chosen = [t for t in available if t in docs.tables and t not in NON_MART_TABLES]
         if not chosen:
-            raise ExportError(f"schema {schema!r} holds none of the documented marts ({', '.join(sorted(docs.tables))})")
+            raise ExportError(
+                f"schema {schema!r} holds none of the documented marts ({', '.join(sorted(docs.tables))})"
+            )
         return chosen
     requested = [tables] if isinstance(tables, str) else list(tables)
     if not requested:
@@ -189,10 +204,19 @@ def _publication(conn: duckdb.DuckDBPyConnection, schema: str) -> dict | None:
 
 
 def _describe(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in conn.execute(f"describe {_quote(schema)}.{_quote(table)}").fetchall()]
+    return [
+        (r[0], r[1]) for r in conn.execute(f"describe {_quote(schema)}.{_quote(table)}").fetchall()
+    ]
 
 
-def _copy(conn: duckdb.DuckDBPyConnection, schema: str, table: str, target: Path, fmt: str, columns: list[tuple[str, str]]) -> int:
+def _copy(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    target: Path,
+    fmt: str,
+    columns: list[tuple[str, str]],
+) -> int:
     """Write the table; returns the number of formula-like text cells neutralised (CSV only)."""
     relation = f"{_quote(schema)}.{_quote(table)}"
     # ORDER BY ALL: the same table content gives the same file bytes (reproducible sha256).
@@ -201,10 +225,23 @@ def _copy(conn: duckdb.DuckDBPyConnection, schema: str, table: str, target: Path
     if fmt == "csv":
         text = [_quote(name) for name, kind in columns if kind == "VARCHAR"]
         if text:
-            neutralised = int(conn.execute(f"select {' + '.join(count_sql(c) for c in text)} from {relation}").fetchone()[0])
-        selected = ", ".join(f"{neutralised_sql(_quote(name))} as {_quote(name)}" if kind == "VARCHAR" else _quote(name) for name, kind in columns)
+            neutralised = int(
+                conn.execute(
+                    f"select {' + '.join(count_sql(c) for c in text)} from {relation}"
+                ).fetchone()[0]
+            )
+        selected = ", ".join(
+            f"{neutralised_sql(_quote(name))} as {_quote(name)}"
+            if kind == "VARCHAR"
+            else _quote(name)
+            for name, kind in columns
+        )
         query = f"select {selected} from {relation} order by all"
-    options = "format parquet, compression zstd" if fmt == "parquet" else "format csv, header true, delimiter ','"
+    options = (
+        "format parquet, compression zstd"
+        if fmt == "parquet"
+        else "format csv, header true, delimiter ','"
+    )
     conn.execute(f"copy ({query}) to {_sql_string(str(target))} ({options})")
     return neutralised
 
@@ -218,8 +255,10 @@ def _refuse_identifiers(conn: duckdb.DuckDBPyConnection, schema: str, tables: li
     leaks = scan_tables(conn, [f"{schema}.{table}" for table in tables], frozenset())
     if leaks:
         found = "; ".join(leak.describe() for leak in leaks)
-        raise IdentifierInExportError(f"export not written: {found}. Find the source with the leak check of the ingestion "
-                                      "assets (pilotmonitor status) and correct the delivery; nothing was exported")
+        raise IdentifierInExportError(
+            f"export not written: {found}. Find the source with the leak check of the ingestion "
+            "assets (pilotmonitor status) and correct the delivery; nothing was exported"
+        )
 
 
 def dictionary_entries(docs: MartDocs, physical: dict[str, list[tuple[str, str]]]) -> list[dict]:
@@ -231,21 +270,25 @@ def dictionary_entries(docs: MartDocs, physical: dict[str, list[tuple[str, str]]
         columns = []
         for name, duck_type in cols:
             cdoc = doc.column(name) if doc else None
-            columns.append({
-                "name": name,
-                "description": cdoc.description if cdoc else "",
-                "contract_data_type": cdoc.data_type if cdoc else None,
-                "duckdb_type": duck_type,
-                "not_null": bool(cdoc.not_null) if cdoc else False,
-                "documented": cdoc is not None and bool(cdoc.description),
-            })
-        entries.append({
-            "table": table,
-            "description": doc.description if doc else "",
-            "contract_enforced": bool(doc.contract_enforced) if doc else False,
-            "documented": doc is not None,
-            "columns": columns,
-        })
+            columns.append(
+                {
+                    "name": name,
+                    "description": cdoc.description if cdoc else "",
+                    "contract_data_type": cdoc.data_type if cdoc else None,
+                    "duckdb_type": duck_type,
+                    "not_null": bool(cdoc.not_null) if cdoc else False,
+                    "documented": cdoc is not None and bool(cdoc.description),
+                }
+            )
+        entries.append(
+            {
+                "table": table,
+                "description": doc.description if doc else "",
+                "contract_enforced": bool(doc.contract_enforced) if doc else False,
+                "documented": doc is not None,
+                "columns": columns,
+            }
+        )
     return entries
 
 
@@ -253,15 +296,32 @@ def _md_cell(text: object) -> str:
     return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
 
 
-def render_dictionary_md(entries: list[dict], *, title: str, note: str, source: str, rows: dict[str, int] | None = None) -> str:
-    out = [f"# {title}", "", note, "", f"Descriptions and contract types from the dbt documentation ({source}).", ""]
+def render_dictionary_md(
+    entries: list[dict], *, title: str, note: str, source: str, rows: dict[str, int] | None = None
+) -> str:
+    out = [
+        f"# {title}",
+        "",
+        note,
+        "",
+        f"Descriptions and contract types from the dbt documentation ({source}).",
+        "",
+    ]
     for e in entries:
         count = f" ({rows[e['table']]:,} rows)" if rows and e["table"] in rows else ""
-        out += [f"## {e['table']}{count}", "", e["description"] or "_(not documented)_", "",
-                "| column | contract type | DuckDB type | description |", "|---|---|---|---|"]
+        out += [
+            f"## {e['table']}{count}",
+            "",
+            e["description"] or "_(not documented)_",
+            "",
+            "| column | contract type | DuckDB type | description |",
+            "|---|---|---|---|",
+        ]
         for c in e["columns"]:
             desc = c["description"] or "_(not documented)_"
-            out.append(f"| `{c['name']}` | {_md_cell(c['contract_data_type'])} | {_md_cell(c['duckdb_type'])} | {_md_cell(desc)} |")
+            out.append(
+                f"| `{c['name']}` | {_md_cell(c['contract_data_type'])} | {_md_cell(c['duckdb_type'])} | {_md_cell(desc)} |"
+            )
         out.append("")
     return "\n".join(out)
 
@@ -279,9 +339,18 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write.write_text(path, text)
 
 
-def _file_entry(out_dir: Path, name: str, table: str | None, rows: int | None, columns: list[str], neutralised: int = 0) -> ExportedFile:
+def _file_entry(
+    out_dir: Path,
+    name: str,
+    table: str | None,
+    rows: int | None,
+    columns: list[str],
+    neutralised: int = 0,
+) -> ExportedFile:
     path = out_dir / name
-    return ExportedFile(table, name, rows, path.stat().st_size, sha256_file(path), columns, neutralised)
+    return ExportedFile(
+        table, name, rows, path.stat().st_size, sha256_file(path), columns, neutralised
+    )
 
 
 SECURE_NOTE = (
@@ -291,9 +360,15 @@ SECURE_NOTE = (
 )
 
 
-def export_marts(warehouse_path: str | os.PathLike, out_dir: str | os.PathLike, fmt: str = "parquet",
-                 schema: str = DEFAULT_SCHEMA, tables: Iterable[str] | str | None = None, *,
-                 docs: MartDocs | None = None) -> ExportManifest:
+def export_marts(
+    warehouse_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    fmt: str = "parquet",
+    schema: str = DEFAULT_SCHEMA,
+    tables: Iterable[str] | str | None = None,
+    *,
+    docs: MartDocs | None = None,
+) -> ExportManifest:
     """Export the marts of ``schema`` (default ``published``) to ``out_dir``.
 
     Writes ``<table>.parquet`` (zstd) or ``<table>.csv`` (header, comma, ISO dates,
@@ -324,7 +399,9 @@ def export_marts(warehouse_path: str | os.PathLike, out_dir: str | os.PathLike, 
         for table in chosen:
             cols = _describe(conn, schema, table)
             physical[table] = cols
-            rows = int(conn.execute(f"select count(*) from {_quote(schema)}.{_quote(table)}").fetchone()[0])
+            rows = int(
+                conn.execute(f"select count(*) from {_quote(schema)}.{_quote(table)}").fetchone()[0]
+            )
             row_counts[table] = rows
             name = table + FORMATS[fmt]
             tmp = out / (name + ".tmp")
@@ -332,7 +409,9 @@ def export_marts(warehouse_path: str | os.PathLike, out_dir: str | os.PathLike, 
             os.replace(tmp, out / name)
             files.append(_file_entry(out, name, table, rows, [c for c, _ in cols], neutralised))
             if neutralised:
-                warnings.append(f"{table}: {neutralised} text cell(s) starting like a spreadsheet formula (=, +, -, @, tab, CR) written with a leading apostrophe")
+                warnings.append(
+                    f"{table}: {neutralised} text cell(s) starting like a spreadsheet formula (=, +, -, @, tab, CR) written with a leading apostrophe"
+                )
             doc = docs.tables.get(table)
             if doc is None:
                 warnings.append(f"{table}: not in the dbt documentation")
@@ -341,7 +420,9 @@ def export_marts(warehouse_path: str | os.PathLike, out_dir: str | os.PathLike, 
                 missing = [c.name for c in doc.columns if c.name not in names]
                 extra = [c for c, _ in cols if doc.column(c) is None]
                 if missing:
-                    warnings.append(f"{table}: documented but not in the table: {', '.join(missing)}")
+                    warnings.append(
+                        f"{table}: documented but not in the table: {', '.join(missing)}"
+                    )
                 if extra:
                     warnings.append(f"{table}: in the table but not documented: {', '.join(extra)}")
         publication = _publication(conn, schema)
@@ -351,21 +432,42 @@ def export_marts(warehouse_path: str | os.PathLike, out_dir: str | os.PathLike, 
     entries = dictionary_entries(docs, physical)
     title = f"Pilotmonitor data dictionary: {schema} ({fmt}, secure export)"
     source = f"{docs.source}: {_relative(docs.source_path)}"
-    _write_text(out / DICTIONARY_MD, render_dictionary_md(entries, title=title, note=SECURE_NOTE,
-                                                          source=source, rows=row_counts))
-    _write_text(out / DICTIONARY_JSON, json.dumps({"schema": schema, "note": SECURE_NOTE, "source": docs.source,
-                                                   "tables": entries}, indent=2, ensure_ascii=False) + "\n")
+    _write_text(
+        out / DICTIONARY_MD,
+        render_dictionary_md(
+            entries, title=title, note=SECURE_NOTE, source=source, rows=row_counts
+        ),
+    )
+    _write_text(
+        out / DICTIONARY_JSON,
+        json.dumps(
+            {"schema": schema, "note": SECURE_NOTE, "source": docs.source, "tables": entries},
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n",
+    )
     files.append(_file_entry(out, DICTIONARY_MD, None, None, []))
     files.append(_file_entry(out, DICTIONARY_JSON, None, None, []))
     manifest = ExportManifest(
-        kind="secure", contains_pseudonyms=True, synthetic_data_note=SECURE_NOTE,
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        warehouse_path=str(warehouse.resolve()), schema=schema, format=fmt, out_dir=str(out.resolve()),
-        publication=publication, dictionary_source=docs.source, dictionary_source_path=docs.source_path,
-        files=files, warnings=warnings,
+        kind="secure",
+        contains_pseudonyms=True,
+        synthetic_data_note=SECURE_NOTE,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        warehouse_path=str(warehouse.resolve()),
+        schema=schema,
+        format=fmt,
+        out_dir=str(out.resolve()),
+        publication=publication,
+        dictionary_source=docs.source,
+        dictionary_source_path=docs.source_path,
+        files=files,
+        warnings=warnings,
         documentation_problems=[p for p in docs.problems if p.split(".", 1)[0] in physical],
     )
-    _write_text(out / MANIFEST_NAME, json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    _write_text(
+        out / MANIFEST_NAME, json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    )
     return manifest
 
 
@@ -393,19 +495,35 @@ def read_export(out_dir: str | os.PathLike, table: str):
     data = json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
     entry = next((f for f in data["files"] if f["table"] == table), None)
     if entry is None:
-        raise UnknownTableError(f"table {table!r} is not in the export {out} "
-                                f"(exported: {', '.join(f['table'] for f in data['files'] if f['table'])})")
+        raise UnknownTableError(
+            f"table {table!r} is not in the export {out} "
+            f"(exported: {', '.join(f['table'] for f in data['files'] if f['table'])})"
+        )
     path = out / entry["file"]
     with duckdb.connect() as conn:
         if path.suffix == ".parquet":
             return conn.execute(f"select * from read_parquet({_sql_string(str(path))})").df()
         dictionary = json.loads((out / DICTIONARY_JSON).read_text(encoding="utf-8"))
         columns = next(t["columns"] for t in dictionary["tables"] if t["table"] == table)
-        struct = ", ".join(f"{_sql_string(c['name'])}: {_sql_string(c['duckdb_type'])}" for c in columns)
+        struct = ", ".join(
+            f"{_sql_string(c['name'])}: {_sql_string(c['duckdb_type'])}" for c in columns
+        )
         return conn.execute(
             f"select * from read_csv({_sql_string(str(path))}, header = true, delim = ',', columns = {{{struct}}})"
         ).df()
 
 
-__all__ = ["export_marts", "verify_export", "read_export", "open_warehouse", "ExportManifest", "ExportedFile", "ExportError",
-           "WarehouseNotFoundError", "SchemaNotFoundError", "UnknownTableError", "FORMATS", "sha256_file"]
+__all__ = [
+    "export_marts",
+    "verify_export",
+    "read_export",
+    "open_warehouse",
+    "ExportManifest",
+    "ExportedFile",
+    "ExportError",
+    "WarehouseNotFoundError",
+    "SchemaNotFoundError",
+    "UnknownTableError",
+    "FORMATS",
+    "sha256_file",
+]

@@ -39,7 +39,9 @@ class Cadence:
     @property
     def label(self) -> str:
         if self.periodic:
-            return {"month": "monthly", "school_year": "per school year", "year": "yearly"}[self.period]
+            return {"month": "monthly", "school_year": "per school year", "year": "yearly"}[
+                self.period
+            ]
         return "yearly" if self.max_age_days else "on change"
 
 
@@ -58,10 +60,14 @@ def _load(path: str) -> tuple[tuple[str, Cadence], ...]:
     for name, entry in (data.get("sources") or {}).items():
         entry = dict(entry or {})
         if entry.get("period", "none") not in PERIOD_KINDS:
-            raise CadenceError(f"{path}: source {name}: period must be one of {', '.join(PERIOD_KINDS)}")
+            raise CadenceError(
+                f"{path}: source {name}: period must be one of {', '.join(PERIOD_KINDS)}"
+            )
         unknown = set(entry) - set(Cadence.__dataclass_fields__)
         if unknown:
-            raise CadenceError(f"{path}: source {name}: unknown field(s) {', '.join(sorted(unknown))}")
+            raise CadenceError(
+                f"{path}: source {name}: unknown field(s) {', '.join(sorted(unknown))}"
+            )
         out.append((name, Cadence(source=name, **entry)))
     return tuple(out)
 

@@ -42,7 +42,9 @@ class CheckResult:
     when: datetime | None = None
     description: str | None = None
     state: str = EVALUATED  # evaluated | errored | not run
-    not_run_reason: str = UPSTREAM_BLOCKED  # why a check did not run: upstream blocked | run interrupted
+    not_run_reason: str = (
+        UPSTREAM_BLOCKED  # why a check did not run: upstream blocked | run interrupted
+    )
 
     @property
     def source(self) -> str | None:
@@ -89,7 +91,9 @@ def latest_run_results(dagster_home: Path | None, limit: int = 20000):
     instance = dg.DagsterInstance.from_config(str(dagster_home))
     try:
         interrupted = find_interrupted_run(instance)
-        return check_and_build_results(instance, limit, interrupted_run_id=interrupted.run_id if interrupted else None), interrupted
+        return check_and_build_results(
+            instance, limit, interrupted_run_id=interrupted.run_id if interrupted else None
+        ), interrupted
     finally:
         instance.dispose()
 
@@ -97,7 +101,9 @@ def latest_run_results(dagster_home: Path | None, limit: int = 20000):
 def _records(instance, event_type, limit: int):
     import dagster as dg
 
-    with warnings.catch_warnings():  # deprecated for 2.0; still the one call that lists every check key
+    with (
+        warnings.catch_warnings()
+    ):  # deprecated for 2.0; still the one call that lists every check key
         warnings.simplefilter("ignore", DeprecationWarning)
         return instance.get_event_records(dg.EventRecordsFilter(event_type=event_type), limit=limit)
 
@@ -108,7 +114,9 @@ class _Runs:
     def __init__(self, instance, current_run_id: str | None, interrupted_run_id: str | None = None):
         self.instance = instance
         self.current_run_id = current_run_id
-        self.interrupted_run_id = interrupted_run_id  # stopped for good: what it planned and never did reads "not run"
+        self.interrupted_run_id = (
+            interrupted_run_id  # stopped for good: what it planned and never did reads "not run"
+        )
         self._finished: dict[str, bool] = {}
         self._steps: dict[str, dict[str, set]] = {}
 
@@ -141,7 +149,11 @@ class _Runs:
     def pending(self, run_id: str, step_key: str | None) -> bool:
         """In the run asking, a step that has not ended yet (a check that does not feed
         the asking asset, e.g. a non-blocking check, may still be on its way)."""
-        return run_id == self.current_run_id and step_key is not None and step_key not in self._step_events(run_id)["ended"]
+        return (
+            run_id == self.current_run_id
+            and step_key is not None
+            and step_key not in self._step_events(run_id)["ended"]
+        )
 
     def failed_steps(self, run_id: str) -> set:
         """Steps that failed; none in an interrupted run (a step stopped by the signal did not fail on the data)."""
@@ -176,7 +188,9 @@ def defined_in_run(context) -> frozenset[tuple[str, str]]:
     return defined_keys(graph)
 
 
-def only_defined(results: list[CheckResult] | None, defined: frozenset[tuple[str, str]] | None) -> list[CheckResult] | None:
+def only_defined(
+    results: list[CheckResult] | None, defined: frozenset[tuple[str, str]] | None
+) -> list[CheckResult] | None:
     """`results` without those of checks and assets no longer defined (None stays None;
     no `defined` keeps everything)."""
     if results is None or defined is None:
@@ -184,9 +198,13 @@ def only_defined(results: list[CheckResult] | None, defined: frozenset[tuple[str
     return [r for r in results if (r.asset, r.check) in defined]
 
 
-def check_and_build_results(instance, limit: int = 20000, current_run_id: str | None = None,
-                            interrupted_run_id: str | None = None,
-                            defined: frozenset[tuple[str, str]] | None = None) -> list[CheckResult] | None:
+def check_and_build_results(
+    instance,
+    limit: int = 20000,
+    current_run_id: str | None = None,
+    interrupted_run_id: str | None = None,
+    defined: frozenset[tuple[str, str]] | None = None,
+) -> list[CheckResult] | None:
     """`checks_from_instance` and `failed_builds` together (None when there is neither),
     reading each run's step events once. Checks planned in `interrupted_run_id` and never
     evaluated there read "not run (run interrupted)". With `defined`, results of checks
@@ -197,7 +215,9 @@ def check_and_build_results(instance, limit: int = 20000, current_run_id: str | 
     return (checks or []) + builds if checks is not None or builds else None
 
 
-def checks_from_instance(instance, limit: int = 20000, current_run_id: str | None = None, runs: _Runs | None = None) -> list[CheckResult] | None:
+def checks_from_instance(
+    instance, limit: int = 20000, current_run_id: str | None = None, runs: _Runs | None = None
+) -> list[CheckResult] | None:
     """The latest outcome of every asset check recorded in `instance` (None when there is
     none). A check planned in the latest finished run (or in `current_run_id`, the run
     asking, once the check's step has ended) that recorded no evaluation there is
@@ -224,7 +244,9 @@ def checks_from_instance(instance, limit: int = 20000, current_run_id: str | Non
         )
     runs = runs or _Runs(instance, current_run_id)
     seen: set = set()
-    for record in _records(instance, dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, limit):  # newest first
+    for record in _records(
+        instance, dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, limit
+    ):  # newest first
         data = record.event_log_entry.dagster_event.event_specific_data
         key = (data.asset_key.to_user_string(), data.check_name)
         if key in seen:
@@ -236,26 +258,50 @@ def checks_from_instance(instance, limit: int = 20000, current_run_id: str | Non
         planned_at = record.event_log_entry.timestamp
         if current is not None and current.when and current.when.timestamp() >= planned_at:
             continue
-        if not runs.finished(record.run_id) or runs.pending(record.run_id, record.event_log_entry.step_key):
+        if not runs.finished(record.run_id) or runs.pending(
+            record.run_id, record.event_log_entry.step_key
+        ):
             continue
         when = datetime.fromtimestamp(planned_at)
         if runs.check_step_errored(record.run_id, record.event_log_entry.step_key):
-            latest[key] = CheckResult(key[0], key[1], False, "ERROR", when, "errored: the check itself failed in the latest run (see the run log); no result vouches for the data", ERRORED)
+            latest[key] = CheckResult(
+                key[0],
+                key[1],
+                False,
+                "ERROR",
+                when,
+                "errored: the check itself failed in the latest run (see the run log); no result vouches for the data",
+                ERRORED,
+            )
         else:
-            previous = f"; its previous result ({'passed' if current.passed else 'failed'}, {current.when:%Y-%m-%d %H:%M}) is out of date" if current is not None and current.when else ""
+            previous = (
+                f"; its previous result ({'passed' if current.passed else 'failed'}, {current.when:%Y-%m-%d %H:%M}) is out of date"
+                if current is not None and current.when
+                else ""
+            )
             severity = current.severity if current is not None else "ERROR"
             if record.run_id == runs.interrupted_run_id:
-                why, reason = "not run: the latest run was interrupted before it got there (rerun)", RUN_INTERRUPTED
+                why, reason = (
+                    "not run: the latest run was interrupted before it got there (rerun)",
+                    RUN_INTERRUPTED,
+                )
             else:
-                why, reason = "not run in the latest run: something upstream blocked it", UPSTREAM_BLOCKED
-            latest[key] = CheckResult(key[0], key[1], False, severity, when, why + previous, NOT_RUN, reason)
+                why, reason = (
+                    "not run in the latest run: something upstream blocked it",
+                    UPSTREAM_BLOCKED,
+                )
+            latest[key] = CheckResult(
+                key[0], key[1], False, severity, when, why + previous, NOT_RUN, reason
+            )
     return list(latest.values()) or None
 
 
 BUILD_CHECK = "build"
 
 
-def failed_builds(instance, limit: int = 20000, current_run_id: str | None = None, runs: _Runs | None = None) -> list[CheckResult]:
+def failed_builds(
+    instance, limit: int = 20000, current_run_id: str | None = None, runs: _Runs | None = None
+) -> list[CheckResult]:
     """An "errored" result (check ``build``) for every asset whose latest planned build,
     in a finished run, was in a step that failed (a dbt model with a SQL error, an asset
     that raised) and that has not been built since: its tests then show as not run, but
@@ -265,16 +311,34 @@ def failed_builds(instance, limit: int = 20000, current_run_id: str | None = Non
 
     runs = runs or _Runs(instance, current_run_id)
     latest: dict[str, object] = {}
-    for record in _records(instance, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit):  # newest first
+    for record in _records(
+        instance, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit
+    ):  # newest first
         latest.setdefault(record.event_log_entry.dagster_event.asset_key.to_user_string(), record)
     results = []
     for key, record in sorted(latest.items()):
         step_key = record.event_log_entry.step_key
-        if not runs.finished(record.run_id) or runs.pending(record.run_id, step_key) or step_key not in runs.failed_steps(record.run_id):
+        if (
+            not runs.finished(record.run_id)
+            or runs.pending(record.run_id, step_key)
+            or step_key not in runs.failed_steps(record.run_id)
+        ):
             continue
         planned_at = record.event_log_entry.timestamp
-        built = instance.get_latest_materialization_event(record.event_log_entry.dagster_event.asset_key)
+        built = instance.get_latest_materialization_event(
+            record.event_log_entry.dagster_event.asset_key
+        )
         if built is not None and built.timestamp >= planned_at:
             continue
-        results.append(CheckResult(key, BUILD_CHECK, False, "ERROR", datetime.fromtimestamp(planned_at), "errored: the asset failed to build in the latest run (see the run log); its checks did not run", ERRORED))
+        results.append(
+            CheckResult(
+                key,
+                BUILD_CHECK,
+                False,
+                "ERROR",
+                datetime.fromtimestamp(planned_at),
+                "errored: the asset failed to build in the latest run (see the run log); its checks did not run",
+                ERRORED,
+            )
+        )
     return results

@@ -33,7 +33,13 @@ from pilotmonitor.health.cadence import (
     period_of_date,
 )
 
-FRESH, STALE, ENDED, ON_CHANGE, NO_DELIVERIES = "fresh", "stale", "ended", "on change", "no deliveries"
+FRESH, STALE, ENDED, ON_CHANGE, NO_DELIVERIES = (
+    "fresh",
+    "stale",
+    "ended",
+    "on change",
+    "no deliveries",
+)
 
 
 @dataclass
@@ -86,10 +92,21 @@ class SourceFreshness:
             return "no deliveries yet"
         parts = []
         if self.missing:
-            parts.append("missing: " + ", ".join(f"{sender} {period}" for sender, period in self.missing[:8]) + (f" (+{len(self.missing) - 8} more)" if len(self.missing) > 8 else ""))
+            parts.append(
+                "missing: "
+                + ", ".join(f"{sender} {period}" for sender, period in self.missing[:8])
+                + (f" (+{len(self.missing) - 8} more)" if len(self.missing) > 8 else "")
+            )
         if self.stale:
-            stale = [f"{s.sender} ({', '.join(s.overdue_periods[:3]) or 'last ' + str(s.last_delivery)})" for s in self.stale]
-            parts.append(f"stale {len(self.stale)} of {len(self.senders)}: " + ", ".join(stale[:6]) + (f" (+{len(stale) - 6} more)" if len(stale) > 6 else ""))
+            stale = [
+                f"{s.sender} ({', '.join(s.overdue_periods[:3]) or 'last ' + str(s.last_delivery)})"
+                for s in self.stale
+            ]
+            parts.append(
+                f"stale {len(self.stale)} of {len(self.senders)}: "
+                + ", ".join(stale[:6])
+                + (f" (+{len(stale) - 6} more)" if len(stale) > 6 else "")
+            )
         return "; ".join(parts) or FRESH
 
     def to_dict(self) -> dict:
@@ -110,7 +127,9 @@ def _as_date(value) -> date | None:
     return pd.Timestamp(value).date()
 
 
-def _active_periods(cadence: Cadence, sender: str, pilots: pd.DataFrame | None) -> tuple[int | None, int | None]:
+def _active_periods(
+    cadence: Cadence, sender: str, pilots: pd.DataFrame | None
+) -> tuple[int | None, int | None]:
     """First and last period a pilot sender is expected to deliver (None: unbounded)."""
     if cadence.senders != "pilots" or pilots is None or pilots.empty:
         return None, None
@@ -133,13 +152,23 @@ def source_freshness(
     """Freshness of one source's senders; `deliveries` is raw.deliveries (any sources)."""
     cadences = cadences if cadences is not None else load_cadences()
     cadence = cadence_for(source, cadences)
-    frame = deliveries[deliveries["delivered_on"].notna()].copy() if not deliveries.empty else deliveries
-    frame = frame[pd.to_datetime(frame["delivered_on"]).dt.date <= as_of] if not frame.empty else frame
+    frame = (
+        deliveries[deliveries["delivered_on"].notna()].copy()
+        if not deliveries.empty
+        else deliveries
+    )
+    frame = (
+        frame[pd.to_datetime(frame["delivered_on"]).dt.date <= as_of] if not frame.empty else frame
+    )
     own = frame[frame["source"] == source] if not frame.empty else frame
     group_sources = {source}
     if cadence.group:
         group_sources |= {name for name, c in cadences.items() if c.group == cadence.group}
-    covering = frame[frame["source"].isin(group_sources) & (frame["status"] == "loaded")] if not frame.empty else frame
+    covering = (
+        frame[frame["source"].isin(group_sources) & (frame["status"] == "loaded")]
+        if not frame.empty
+        else frame
+    )
     senders = []
     for sender in sorted(own["sender"].dropna().unique()) if not own.empty else []:
         mine = own[own["sender"] == sender]
@@ -153,9 +182,22 @@ def source_freshness(
             last_good = max(good) if good else None
             next_due = (last_good or last) + timedelta(days=365)
             stale = last_good is None or (as_of - last_good).days > cadence.max_age_days
-            senders.append(SenderFreshness(source, sender, last, None, None, next_due, STALE if stale else FRESH, ["snapshot"] if stale else []))
+            senders.append(
+                SenderFreshness(
+                    source,
+                    sender,
+                    last,
+                    None,
+                    None,
+                    next_due,
+                    STALE if stale else FRESH,
+                    ["snapshot"] if stale else [],
+                )
+            )
             continue
-        covered = {i for i in (period_index(cadence.period, p) for p in loaded["period"]) if i is not None}
+        covered = {
+            i for i in (period_index(cadence.period, p) for p in loaded["period"]) if i is not None
+        }
         expected = latest_expected_period(cadence, as_of)
         first_active, last_active = _active_periods(cadence, sender, pilots)
         ended = last_active is not None and last_active <= expected
@@ -170,25 +212,44 @@ def source_freshness(
             overdue = [period_name(cadence.period, i) for i in range(start, expected + 1)]
         missing = []
         if cadence.gaps and covered:
-            missing = [period_name(cadence.period, i) for i in range(min(covered), max(covered) + 1) if i not in covered]
+            missing = [
+                period_name(cadence.period, i)
+                for i in range(min(covered), max(covered) + 1)
+                if i not in covered
+            ]
         if latest is not None and latest >= expected and ended:
             state = ENDED
         else:
             state = STALE if overdue else FRESH
         next_index = (latest + 1) if latest is not None else expected
-        next_due = None if (last_active is not None and next_index > last_active) else due_date(cadence, next_index)
+        next_due = (
+            None
+            if (last_active is not None and next_index > last_active)
+            else due_date(cadence, next_index)
+        )
         senders.append(
             SenderFreshness(
-                source, sender, last,
+                source,
+                sender,
+                last,
                 period_name(cadence.period, latest) if latest is not None else None,
                 period_name(cadence.period, expected),
-                next_due, state, overdue, missing,
+                next_due,
+                state,
+                overdue,
+                missing,
             )
         )
     return SourceFreshness(source, cadence.label, cadence.description, senders)
 
 
-def all_freshness(deliveries: pd.DataFrame, as_of: date, sources: list[str], pilots: pd.DataFrame | None = None, cadences: dict[str, Cadence] | None = None) -> dict[str, SourceFreshness]:
+def all_freshness(
+    deliveries: pd.DataFrame,
+    as_of: date,
+    sources: list[str],
+    pilots: pd.DataFrame | None = None,
+    cadences: dict[str, Cadence] | None = None,
+) -> dict[str, SourceFreshness]:
     cadences = cadences if cadences is not None else load_cadences()
     return {name: source_freshness(name, deliveries, as_of, cadences, pilots) for name in sources}
 

@@ -36,7 +36,12 @@ class InterruptedRun:
         return f"run {self.run_id[:8]} ({when}{during}) did not finish; rerun `pilotmonitor run`"
 
     def to_dict(self) -> dict:
-        return {"run_id": self.run_id, "status": self.status, "started": self.started.isoformat() if self.started else None, "steps": self.steps}
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "started": self.started.isoformat() if self.started else None,
+            "steps": self.steps,
+        }
 
 
 def _error_classes(error) -> set[str]:
@@ -51,7 +56,11 @@ def _step_events(instance, run_id: str) -> tuple[list[str], bool]:
     """The steps started but never ended, and whether a step failure was an interruption."""
     import dagster as dg
 
-    ending = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED}
+    ending = {
+        dg.DagsterEventType.STEP_SUCCESS,
+        dg.DagsterEventType.STEP_FAILURE,
+        dg.DagsterEventType.STEP_SKIPPED,
+    }
     started: list[str] = []
     ended: set[str] = set()
     interrupted = False
@@ -62,7 +71,9 @@ def _step_events(instance, run_id: str) -> tuple[list[str], bool]:
             continue
         ended.add(entry.step_key)
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            interrupted |= bool(_error_classes(event.event_specific_data.error) & INTERRUPTION_ERRORS)
+            interrupted |= bool(
+                _error_classes(event.event_specific_data.error) & INTERRUPTION_ERRORS
+            )
     return [s for s in started if s not in ended], interrupted
 
 
@@ -93,5 +104,11 @@ def find_interrupted_run(instance) -> InterruptedRun | None:
     if not _is_interrupted(instance, run):
         return None
     when = record.start_time or record.create_timestamp
-    started = datetime.fromtimestamp(when) if isinstance(when, (int, float)) else (when.astimezone().replace(tzinfo=None) if when else None)
-    return InterruptedRun(run.run_id, run.status.value, started, _step_events(instance, run.run_id)[0])
+    started = (
+        datetime.fromtimestamp(when)
+        if isinstance(when, (int, float))
+        else (when.astimezone().replace(tzinfo=None) if when else None)
+    )
+    return InterruptedRun(
+        run.run_id, run.status.value, started, _step_events(instance, run.run_id)[0]
+    )

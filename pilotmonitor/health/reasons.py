@@ -18,7 +18,9 @@ def _detail(text, code: str | None = None) -> str | None:
     if text is None or (isinstance(text, float) and pd.isna(text)):
         return None
     text, base = str(text), REASONS.get(code or "")
-    value = (base + scrub(text[len(base):]) if base and text.startswith(base) else scrub(text)).strip()
+    value = (
+        base + scrub(text[len(base) :]) if base and text.startswith(base) else scrub(text)
+    ).strip()
     return value if len(value) <= DETAIL_LENGTH else value[: DETAIL_LENGTH - 1] + "…"
 
 
@@ -30,7 +32,9 @@ def quarantine_reasons(conn, paths: list[str], top: int = TOP) -> dict[str, list
     """Per source, the most frequent quarantine reasons among the rows of the deliveries
     in `paths`: reason code, a representative detail (the most common reason text), rows,
     deliveries hit and the first delivery files."""
-    exists = conn.execute("select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'quarantine'").fetchone()[0]
+    exists = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'quarantine'"
+    ).fetchone()[0]
     if not exists or not paths:
         return {}
     frame = conn.execute(
@@ -44,19 +48,23 @@ def quarantine_reasons(conn, paths: list[str], top: int = TOP) -> dict[str, list
         reasons = []
         for code, rows in group.groupby("reason_code", dropna=False):
             common = rows.sort_values("n_rows", ascending=False)["detail"].iloc[0]
-            reasons.append({
-                "reason_code": None if pd.isna(code) else str(code),
-                "detail": _detail(common, None if pd.isna(code) else str(code)),
-                "rows": int(rows["n_rows"].sum()),
-                "deliveries": int(rows["path"].nunique()),
-                "delivery_files": _paths(rows["path"]),
-            })
+            reasons.append(
+                {
+                    "reason_code": None if pd.isna(code) else str(code),
+                    "detail": _detail(common, None if pd.isna(code) else str(code)),
+                    "rows": int(rows["n_rows"].sum()),
+                    "deliveries": int(rows["path"].nunique()),
+                    "delivery_files": _paths(rows["path"]),
+                }
+            )
         reasons.sort(key=lambda r: (-r["rows"], -r["deliveries"], r["reason_code"] or ""))
         out[str(source)] = reasons[:top]
     return out
 
 
-def validation_failures(frame: pd.DataFrame, delivery_key: str | None, top: int = TOP) -> list[dict]:
+def validation_failures(
+    frame: pd.DataFrame, delivery_key: str | None, top: int = TOP
+) -> list[dict]:
     """The failed expectations of one source (rows of its latest validations, with the
     boolean columns ``_error`` and ``_warning``), most serious and most frequent first:
     severity, table, expectation, column, the steward's message, unexpected values,
@@ -69,17 +77,36 @@ def validation_failures(frame: pd.DataFrame, delivery_key: str | None, top: int 
     out = []
     for values, rows in failed.groupby(keys, dropna=False):
         values = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
-        message = rows["steward_message"].dropna().mode() if "steward_message" in rows.columns else pd.Series(dtype=object)
-        unexpected = pd.to_numeric(rows["unexpected_count"], errors="coerce").fillna(0).sum() if "unexpected_count" in rows.columns else 0
-        out.append({
-            "severity": values["_level"],
-            "table": None if pd.isna(values.get("table")) else values.get("table"),
-            "expectation": None if pd.isna(values.get("expectation_type")) else values.get("expectation_type"),
-            "column": None if pd.isna(values.get("column")) else values.get("column"),
-            "message": _detail(message.iloc[0]) if not message.empty else None,
-            "unexpected_values": int(unexpected),
-            "deliveries": int(rows[delivery_key].nunique()) if delivery_key else int(len(rows)),
-            "delivery_files": _paths(rows["path"]) if "path" in rows.columns else [],
-        })
-    out.sort(key=lambda r: (r["severity"] != "error", -r["deliveries"], -r["unexpected_values"], str(r["expectation"])))
+        message = (
+            rows["steward_message"].dropna().mode()
+            if "steward_message" in rows.columns
+            else pd.Series(dtype=object)
+        )
+        unexpected = (
+            pd.to_numeric(rows["unexpected_count"], errors="coerce").fillna(0).sum()
+            if "unexpected_count" in rows.columns
+            else 0
+        )
+        out.append(
+            {
+                "severity": values["_level"],
+                "table": None if pd.isna(values.get("table")) else values.get("table"),
+                "expectation": None
+                if pd.isna(values.get("expectation_type"))
+                else values.get("expectation_type"),
+                "column": None if pd.isna(values.get("column")) else values.get("column"),
+                "message": _detail(message.iloc[0]) if not message.empty else None,
+                "unexpected_values": int(unexpected),
+                "deliveries": int(rows[delivery_key].nunique()) if delivery_key else int(len(rows)),
+                "delivery_files": _paths(rows["path"]) if "path" in rows.columns else [],
+            }
+        )
+    out.sort(
+        key=lambda r: (
+            r["severity"] != "error",
+            -r["deliveries"],
+            -r["unexpected_values"],
+            str(r["expectation"]),
+        )
+    )
     return out[:top]

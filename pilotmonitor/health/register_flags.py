@@ -9,7 +9,12 @@ import duckdb
 
 
 def _columns(conn: duckdb.DuckDBPyConnection) -> set[str]:
-    return {row[0] for row in conn.execute("select column_name from information_schema.columns where table_schema = 'raw' and table_name = 'deliveries'").fetchall()}
+    return {
+        row[0]
+        for row in conn.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = 'deliveries'"
+        ).fetchall()
+    }
 
 
 def register_flags(conn: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
@@ -25,5 +30,7 @@ def register_flags(conn: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str
         for source, _, reason in review_items(conn):
             per_source.setdefault(source, []).append(reason)
         for source, reasons in per_source.items():
-            warnings.append(f"{source}: {len(reasons)} deliver{'y' if len(reasons) == 1 else 'ies'} for the steward to review ({reasons[0]}{'; ...' if len(reasons) > 1 else ''})")
+            warnings.append(
+                f"{source}: {len(reasons)} deliver{'y' if len(reasons) == 1 else 'ies'} for the steward to review ({reasons[0]}{'; ...' if len(reasons) > 1 else ''})"
+            )
     return blocking, warnings

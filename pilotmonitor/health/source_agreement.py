@@ -13,8 +13,18 @@ import duckdb
 import pandas as pd
 
 TABLE = ("marts", "fct_thuiszitter_sources_municipality_year")
-COLUMNS = ["municipality_code", "school_year", "spells_school", "spells_register", "spells_both", "spells_school_only",
-           "spells_register_only", "agreement_share", "has_register", "is_disagreement"]
+COLUMNS = [
+    "municipality_code",
+    "school_year",
+    "spells_school",
+    "spells_register",
+    "spells_both",
+    "spells_school_only",
+    "spells_register_only",
+    "agreement_share",
+    "has_register",
+    "is_disagreement",
+]
 
 
 @dataclass(frozen=True)
@@ -27,7 +37,16 @@ class ThuiszitterAgreement:
 
     @property
     def totals(self) -> dict[str, int]:
-        return {c: int(self.years[c].sum()) for c in ["spells_school", "spells_register", "spells_both", "spells_school_only", "spells_register_only"]}
+        return {
+            c: int(self.years[c].sum())
+            for c in [
+                "spells_school",
+                "spells_register",
+                "spells_both",
+                "spells_school_only",
+                "spells_register_only",
+            ]
+        }
 
     def warning(self) -> str | None:
         n = len(self.disagreements)
@@ -39,8 +58,13 @@ class ThuiszitterAgreement:
 def thuiszitter_agreement(conn: duckdb.DuckDBPyConnection) -> ThuiszitterAgreement | None:
     """The comparison as the last warehouse build left it; None before it exists."""
     schema, table = TABLE
-    exists = conn.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]).fetchone()[0]
+    exists = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()[0]
     if not exists:
         return None
-    years = conn.execute(f"select {', '.join(COLUMNS)} from {schema}.{table} order by municipality_code, school_year").df()
+    years = conn.execute(
+        f"select {', '.join(COLUMNS)} from {schema}.{table} order by municipality_code, school_year"
+    ).df()
     return ThuiszitterAgreement(years)

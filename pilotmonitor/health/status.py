@@ -33,21 +33,35 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from pilotmonitor.health.cadence import load_cadences
-from pilotmonitor.health.checks import RUN_INTERRUPTED, CheckResult, checks_from_instance, latest_check_results, latest_run_results
+from pilotmonitor.health.checks import (
+    RUN_INTERRUPTED,
+    CheckResult,
+    checks_from_instance,
+    latest_check_results,
+    latest_run_results,
+)
 from pilotmonitor.health.freshness import SourceFreshness, all_freshness
 from pilotmonitor.health.interrupted import InterruptedRun
 from pilotmonitor.health.reasons import quarantine_reasons, validation_failures
 from pilotmonitor.health.register_flags import register_flags
 from pilotmonitor.health.source_agreement import ThuiszitterAgreement, thuiszitter_agreement
 
-__all__ = ["CheckResult", "Status", "SourceStatus", "checks_from_instance", "collect_status", "latest_check_results", "status_from_files"]
+__all__ = [
+    "CheckResult",
+    "Status",
+    "SourceStatus",
+    "checks_from_instance",
+    "collect_status",
+    "latest_check_results",
+    "status_from_files",
+]
 
 VALIDATION_SCHEMAS = ("quality", "raw", "main")
 ERROR_SEVERITIES = {"error", "critical", "fatal", "blocking"}
@@ -90,7 +104,10 @@ class SourceStatus:
             "quarantine_reasons": self.quarantine_reasons,
             "validation": self.validation,
             "freshness": self.freshness.to_dict(),
-            "checks_failed": [{"check": c.check, "severity": c.severity, "outcome": c.outcome} for c in self.checks_failed],
+            "checks_failed": [
+                {"check": c.check, "severity": c.severity, "outcome": c.outcome}
+                for c in self.checks_failed
+            ],
             "checks_not_run": [c.check for c in self.checks_not_run],
         }
 
@@ -106,9 +123,13 @@ class Status:
     trends: pd.DataFrame  # source, month, deliveries, rows_loaded, rows_quarantined
     blocking: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    publication: str | None = None  # what analyses read now (schema published), and whether it is stale
+    publication: str | None = (
+        None  # what analyses read now (schema published), and whether it is stale
+    )
     interrupted: InterruptedRun | None = None  # the latest run stopped before it finished
-    thuiszitters: ThuiszitterAgreement | None = None  # school records against the leerplicht register
+    thuiszitters: ThuiszitterAgreement | None = (
+        None  # school records against the leerplicht register
+    )
 
     @property
     def ready(self) -> bool:
@@ -128,9 +149,19 @@ class Status:
             also = ("; also blocking: " + "; ".join(self.blocking)) if self.blocking else ""
             return "INTERRUPTED, RERUN: " + self.interrupted.summary() + also
         if self.ready:
-            return "READY FOR PUBLICATION" + (f" ({len(self.warnings)} warning(s))" if self.warnings else "")
+            return "READY FOR PUBLICATION" + (
+                f" ({len(self.warnings)} warning(s))" if self.warnings else ""
+            )
         not_run = len(self.not_run_checks)
-        return "BLOCKED: " + "; ".join(self.blocking) + (f" ({not_run} more check(s) not run because something upstream blocked)" if not_run else "")
+        return (
+            "BLOCKED: "
+            + "; ".join(self.blocking)
+            + (
+                f" ({not_run} more check(s) not run because something upstream blocked)"
+                if not_run
+                else ""
+            )
+        )
 
     @property
     def exit_code(self) -> int:
@@ -168,12 +199,29 @@ class Status:
             "validation_table": self.validation_table,
             "publication": self.publication,
             "checks": self.check_totals(),
-            "failed_checks": [{"asset": c.asset, "check": c.check, "severity": c.severity, "outcome": c.outcome, "description": c.description} for c in self.failed_checks],
-            "not_run_checks": [{"asset": c.asset, "check": c.check, "reason": c.not_run_reason} for c in self.not_run_checks],
+            "failed_checks": [
+                {
+                    "asset": c.asset,
+                    "check": c.check,
+                    "severity": c.severity,
+                    "outcome": c.outcome,
+                    "description": c.description,
+                }
+                for c in self.failed_checks
+            ],
+            "not_run_checks": [
+                {"asset": c.asset, "check": c.check, "reason": c.not_run_reason}
+                for c in self.not_run_checks
+            ],
             "sources": [s.to_dict() for s in self.sources],
-            "thuiszitter_sources": None if self.thuiszitters is None else {
+            "thuiszitter_sources": None
+            if self.thuiszitters is None
+            else {
                 "totals": self.thuiszitters.totals,
-                "disagreements": self.thuiszitters.disagreements.assign(has_register=lambda f: f.has_register.astype(bool), is_disagreement=lambda f: f.is_disagreement.astype(bool)).to_dict("records"),
+                "disagreements": self.thuiszitters.disagreements.assign(
+                    has_register=lambda f: f.has_register.astype(bool),
+                    is_disagreement=lambda f: f.is_disagreement.astype(bool),
+                ).to_dict("records"),
             },
         }
 
@@ -185,11 +233,29 @@ class Status:
 
 
 def _table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(conn.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]).fetchone()[0])
+    return bool(
+        conn.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
 
 
 def _deliveries(conn) -> pd.DataFrame:
-    columns = ["path", "source", "sender", "period", "delivered_on", "status", "error", "rows_read", "rows_loaded", "rows_quarantined", "superseded_by", "is_current"]
+    columns = [
+        "path",
+        "source",
+        "sender",
+        "period",
+        "delivered_on",
+        "status",
+        "error",
+        "rows_read",
+        "rows_loaded",
+        "rows_quarantined",
+        "superseded_by",
+        "is_current",
+    ]
     if not _table_exists(conn, "raw", "deliveries"):
         return pd.DataFrame(columns=columns)
     frame = conn.execute(f"select {', '.join(columns)} from raw.deliveries").df()
@@ -223,11 +289,17 @@ def latest_validations(frame: pd.DataFrame, delivery_key: str | None) -> pd.Data
     run_keys = [k for k in (delivery_key, "table") if k and k in frame.columns]
     if not run_keys or "validated_at" not in frame.columns or frame["validated_at"].isna().any():
         keys = [k for k in (*run_keys, "expectation_type", "column") if k in frame.columns]
-        ordered = frame.sort_values("validated_at", kind="stable") if "validated_at" in frame.columns else frame
+        ordered = (
+            frame.sort_values("validated_at", kind="stable")
+            if "validated_at" in frame.columns
+            else frame
+        )
         return ordered.drop_duplicates(subset=keys, keep="last") if keys else ordered
     if "suite_hash" not in frame.columns:
         keys = [*run_keys, *[k for k in ("expectation_type", "column") if k in frame.columns]]
-        return frame.sort_values("validated_at", kind="stable").drop_duplicates(subset=keys, keep="last")
+        return frame.sort_values("validated_at", kind="stable").drop_duplicates(
+            subset=keys, keep="last"
+        )
     dated = frame.assign(_suite=frame["suite_hash"].fillna(""))
     validation = [*run_keys, "_suite"]
     ended = dated.groupby(validation, dropna=False)["validated_at"].transform("max")
@@ -235,7 +307,9 @@ def latest_validations(frame: pd.DataFrame, delivery_key: str | None) -> pd.Data
     return dated[ended == latest].drop(columns="_suite")
 
 
-def validation_summary(conn, deliveries: pd.DataFrame, as_of: date) -> tuple[str | None, dict[str, dict]]:
+def validation_summary(
+    conn, deliveries: pd.DataFrame, as_of: date
+) -> tuple[str | None, dict[str, dict]]:
     """Per source: validated deliveries, every expectation result of the latest validation
     of each delivery counted by severity, and the top failures (superseded deliveries and
     deliveries after the as-of date ignored)."""
@@ -245,26 +319,43 @@ def validation_summary(conn, deliveries: pd.DataFrame, as_of: date) -> tuple[str
     frame = conn.execute(f"select * from {table}").df()
     if frame.empty or "success" not in frame.columns:
         return table, {}
-    delivery_key = "path" if "path" in frame.columns else ("delivery_id" if "delivery_id" in frame.columns else None)
+    delivery_key = (
+        "path"
+        if "path" in frame.columns
+        else ("delivery_id" if "delivery_id" in frame.columns else None)
+    )
     if "source" not in frame.columns and delivery_key == "path":
         frame = frame.merge(deliveries[["path", "source"]], on="path", how="left")
     if delivery_key == "path":
         # deliveries known on the as-of date (`deliveries` is already cut there), superseded ones ignored
-        known = set(deliveries["path"]) - set(deliveries.loc[deliveries["superseded_by"].notna(), "path"])
+        known = set(deliveries["path"]) - set(
+            deliveries.loc[deliveries["superseded_by"].notna(), "path"]
+        )
         frame = frame[frame["path"].isin(known)]
     frame = latest_validations(frame, delivery_key)
-    severity = frame["severity"].astype(str).str.lower() if "severity" in frame.columns else pd.Series("error", index=frame.index)
+    severity = (
+        frame["severity"].astype(str).str.lower()
+        if "severity" in frame.columns
+        else pd.Series("error", index=frame.index)
+    )
     failed = ~frame["success"].astype(bool)
-    frame = frame.assign(_error=failed & severity.isin(ERROR_SEVERITIES), _warning=failed & ~severity.isin(ERROR_SEVERITIES))
+    frame = frame.assign(
+        _error=failed & severity.isin(ERROR_SEVERITIES),
+        _warning=failed & ~severity.isin(ERROR_SEVERITIES),
+    )
     out = {}
-    for source, group in frame.groupby(frame.get("source", pd.Series("?", index=frame.index)).fillna("?")):
+    for source, group in frame.groupby(
+        frame.get("source", pd.Series("?", index=frame.index)).fillna("?")
+    ):
         failing = group[group["_error"]]
         out[str(source)] = {
             "deliveries_validated": int(group[delivery_key].nunique()) if delivery_key else None,
             "expectations": int(len(group)),
             "errors": int(group["_error"].sum()),
             "warnings": int(group["_warning"].sum()),
-            "deliveries_with_errors": int(failing[delivery_key].nunique()) if delivery_key else None,
+            "deliveries_with_errors": int(failing[delivery_key].nunique())
+            if delivery_key
+            else None,
             "top_failures": validation_failures(group, delivery_key),
         }
     return table, out
@@ -281,9 +372,21 @@ def _failed_unresolved(mine: pd.DataFrame) -> list[dict]:
     out = []
     loaded = mine[mine["status"] == "loaded"]
     for _, row in mine[mine["status"] == "failed"].iterrows():
-        later = loaded[(loaded["sender"] == row["sender"]) & (loaded["period"] == row["period"]) & (loaded["delivered_on"] >= row["delivered_on"])]
+        later = loaded[
+            (loaded["sender"] == row["sender"])
+            & (loaded["period"] == row["period"])
+            & (loaded["delivered_on"] >= row["delivered_on"])
+        ]
         if later.empty:
-            out.append({"path": row["path"], "sender": row["sender"], "period": row["period"] or None, "delivered_on": _date(row["delivered_on"]), "error": row["error"]})
+            out.append(
+                {
+                    "path": row["path"],
+                    "sender": row["sender"],
+                    "period": row["period"] or None,
+                    "delivered_on": _date(row["delivered_on"]),
+                    "error": row["error"],
+                }
+            )
     return out
 
 
@@ -308,17 +411,28 @@ def collect_status(
         sources = [s.name for s in SOURCES]
     cadences = load_cadences()
     all_deliveries = _deliveries(conn)
-    deliveries = all_deliveries[all_deliveries["delivered_on"].dt.date <= as_of] if not all_deliveries.empty else all_deliveries
+    deliveries = (
+        all_deliveries[all_deliveries["delivered_on"].dt.date <= as_of]
+        if not all_deliveries.empty
+        else all_deliveries
+    )
     freshness = all_freshness(deliveries, as_of, sources, _pilots(conn), cadences)
     validation_table, validation = validation_summary(conn, deliveries, as_of)
-    loaded_paths = deliveries.loc[deliveries["status"] == "loaded", "path"].tolist() if not deliveries.empty else []
+    loaded_paths = (
+        deliveries.loc[deliveries["status"] == "loaded", "path"].tolist()
+        if not deliveries.empty
+        else []
+    )
     quarantine = quarantine_reasons(conn, loaded_paths)
     rows = []
     blocking: list[str] = []
     warnings: list[str] = []
     for name in sources:
         mine = deliveries[deliveries["source"] == name]
-        counts = {status: int((mine["status"] == status).sum()) for status in ("loaded", "failed", "duplicate")}
+        counts = {
+            status: int((mine["status"] == status).sum())
+            for status in ("loaded", "failed", "duplicate")
+        }
         loaded = mine[mine["status"] == "loaded"]
         status = SourceStatus(
             source=name,
@@ -338,19 +452,27 @@ def collect_status(
         )
         rows.append(status)
         if status.failed_unresolved:
-            blocking.append(f"{name}: {len(status.failed_unresolved)} failed deliver{'y' if len(status.failed_unresolved) == 1 else 'ies'} not re-delivered")
+            blocking.append(
+                f"{name}: {len(status.failed_unresolved)} failed deliver{'y' if len(status.failed_unresolved) == 1 else 'ies'} not re-delivered"
+            )
         if status.validation and status.validation["errors"]:
             v = status.validation
-            blocking.append(f"{name}: {v['errors']} error-level validation failure(s) in {v['deliveries_with_errors']} deliver{'y' if v['deliveries_with_errors'] == 1 else 'ies'}")
+            blocking.append(
+                f"{name}: {v['errors']} error-level validation failure(s) in {v['deliveries_with_errors']} deliver{'y' if v['deliveries_with_errors'] == 1 else 'ies'}"
+            )
         if status.validation and status.validation["warnings"]:
             warnings.append(f"{name}: {status.validation['warnings']} validation warning(s)")
         missing = status.freshness.missing
         if missing:
-            blocking.append(f"{name}: {len(missing)} missing period(s) ({', '.join(f'{s} {p}' for s, p in missing[:3])}{', ...' if len(missing) > 3 else ''})")
+            blocking.append(
+                f"{name}: {len(missing)} missing period(s) ({', '.join(f'{s} {p}' for s, p in missing[:3])}{', ...' if len(missing) > 3 else ''})"
+            )
         if status.freshness.stale:
             warnings.append(f"{name}: {len(status.freshness.stale)} stale sender(s)")
         if counts["duplicate"]:
-            warnings.append(f"{name}: {counts['duplicate']} duplicate deliver{'y' if counts['duplicate'] == 1 else 'ies'} (ignored)")
+            warnings.append(
+                f"{name}: {counts['duplicate']} duplicate deliver{'y' if counts['duplicate'] == 1 else 'ies'} (ignored)"
+            )
     flagged_blocking, flagged_warnings = register_flags(conn)  # redelivery reviews, key versions
     blocking += flagged_blocking
     warnings += flagged_warnings
@@ -361,17 +483,28 @@ def collect_status(
     else:
         failed_error = [c for c in checks if c.blocks]
         if failed_error:
-            names = ", ".join(f"{c.asset} / {c.check}" + (" (errored)" if c.state == "errored" else "") for c in failed_error[:3])
-            blocking.append(f"{len(failed_error)} failed check(s) or dbt test(s): {names}{', ...' if len(failed_error) > 3 else ''}")
-        failed_warn = [c for c in checks if c.failed and not c.blocks and c.check != "delivery_freshness"]
+            names = ", ".join(
+                f"{c.asset} / {c.check}" + (" (errored)" if c.state == "errored" else "")
+                for c in failed_error[:3]
+            )
+            blocking.append(
+                f"{len(failed_error)} failed check(s) or dbt test(s): {names}{', ...' if len(failed_error) > 3 else ''}"
+            )
+        failed_warn = [
+            c for c in checks if c.failed and not c.blocks and c.check != "delivery_freshness"
+        ]
         if failed_warn:
             warnings.append(f"{len(failed_warn)} check(s) warned")
         not_run = [c for c in checks if c.not_run and c.not_run_reason != RUN_INTERRUPTED]
         if not_run:
-            warnings.append(f"{len(not_run)} check(s) not run in the latest run because something upstream blocked (they run again once it is fixed)")
+            warnings.append(
+                f"{len(not_run)} check(s) not run in the latest run because something upstream blocked (they run again once it is fixed)"
+            )
         cut_off = [c for c in checks if c.not_run and c.not_run_reason == RUN_INTERRUPTED]
         if cut_off:
-            warnings.append(f"{len(cut_off)} check(s) not run because the latest run was interrupted (they run again in the rerun)")
+            warnings.append(
+                f"{len(cut_off)} check(s) not run because the latest run was interrupted (they run again in the rerun)"
+            )
     synthetic = bool(landing_dir and (landing_dir / "SYNTHETIC_DATA.txt").is_file())
     from pilotmonitor.publication.gate import publication_state
 
@@ -381,7 +514,20 @@ def collect_status(
     agreement = thuiszitter_agreement(conn)
     if agreement is not None and (signal := agreement.warning()):
         warnings.append(signal)
-    return Status(as_of, warehouse, synthetic, rows, checks, validation_table, trends(deliveries), blocking, warnings, publication.summary(), interrupted, agreement)
+    return Status(
+        as_of,
+        warehouse,
+        synthetic,
+        rows,
+        checks,
+        validation_table,
+        trends(deliveries),
+        blocking,
+        warnings,
+        publication.summary(),
+        interrupted,
+        agreement,
+    )
 
 
 def trends(deliveries: pd.DataFrame) -> pd.DataFrame:
@@ -391,7 +537,15 @@ def trends(deliveries: pd.DataFrame) -> pd.DataFrame:
     if loaded.empty:
         return pd.DataFrame(columns=columns)
     frame = loaded.assign(month=loaded["delivered_on"].dt.strftime("%Y-%m"))
-    out = frame.groupby(["source", "month"]).agg(deliveries=("path", "count"), rows_loaded=("rows_loaded", "sum"), rows_quarantined=("rows_quarantined", "sum")).reset_index()
+    out = (
+        frame.groupby(["source", "month"])
+        .agg(
+            deliveries=("path", "count"),
+            rows_loaded=("rows_loaded", "sum"),
+            rows_quarantined=("rows_quarantined", "sum"),
+        )
+        .reset_index()
+    )
     return out[columns]
 
 
@@ -409,20 +563,43 @@ class WarehouseBusy(WarehouseUnreadable):
     pass
 
 
-def status_from_files(warehouse_path: Path, as_of: date, *, landing_dir: Path | None = None, dagster_home: Path | None = None) -> Status:
+def status_from_files(
+    warehouse_path: Path,
+    as_of: date,
+    *,
+    landing_dir: Path | None = None,
+    dagster_home: Path | None = None,
+) -> Status:
     """Open the warehouse read-only and collect the status (what the CLI uses)."""
     if not warehouse_path.is_file():
-        raise WarehouseMissing(f"no warehouse at {warehouse_path}: run `pilotmonitor run --demo` first (or `pilotmonitor run` on real deliveries)")
+        raise WarehouseMissing(
+            f"no warehouse at {warehouse_path}: run `pilotmonitor run --demo` first (or `pilotmonitor run` on real deliveries)"
+        )
     try:
         conn = duckdb.connect(str(warehouse_path), read_only=True)
-    except duckdb.Error as exc:  # a writer's lock, not a DuckDB file, or already open with other settings
+    except (
+        duckdb.Error
+    ) as exc:  # a writer's lock, not a DuckDB file, or already open with other settings
         if "lock" in str(exc).lower():
-            raise WarehouseBusy(f"cannot open the warehouse read-only ({exc}); a pipeline run is probably writing it: try again when it has finished") from None
-        raise WarehouseUnreadable(f"cannot open the warehouse {warehouse_path} read-only: {exc}") from None
+            raise WarehouseBusy(
+                f"cannot open the warehouse read-only ({exc}); a pipeline run is probably writing it: try again when it has finished"
+            ) from None
+        raise WarehouseUnreadable(
+            f"cannot open the warehouse {warehouse_path} read-only: {exc}"
+        ) from None
     try:
         if not _table_exists(conn, "raw", "deliveries"):
-            raise WarehouseMissing(f"the warehouse at {warehouse_path} has no delivery register yet: run `pilotmonitor run --demo` first")
+            raise WarehouseMissing(
+                f"the warehouse at {warehouse_path} has no delivery register yet: run `pilotmonitor run --demo` first"
+            )
         checks, interrupted = latest_run_results(dagster_home)
-        return collect_status(conn, as_of, warehouse=str(warehouse_path), landing_dir=landing_dir, checks=checks, interrupted=interrupted)
+        return collect_status(
+            conn,
+            as_of,
+            warehouse=str(warehouse_path),
+            landing_dir=landing_dir,
+            checks=checks,
+            interrupted=interrupted,
+        )
     finally:
         conn.close()

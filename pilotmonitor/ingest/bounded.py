@@ -40,7 +40,11 @@ class LimitExceeded(Exception):
 def file_problem(path: Path, limits: ParseLimits, *, whole: bool = False) -> LimitExceeded | None:
     """A file over its size limit; ``whole`` for a reader that holds the file in memory."""
     actual = Path(path).stat().st_size
-    limit, name = (limits.whole_file_bytes, "whole_file_bytes") if whole else (limits.file_bytes, "file_bytes")
+    limit, name = (
+        (limits.whole_file_bytes, "whole_file_bytes")
+        if whole
+        else (limits.file_bytes, "file_bytes")
+    )
     if actual > limit:
         size, allowed = sizes(actual, limit)
         what = "a file read whole" if whole else "one file"
@@ -52,8 +56,14 @@ def member_problem(info: zipfile.ZipInfo, limits: ParseLimits) -> LimitExceeded 
     """A member over a limit by its directory entry alone (declared sizes)."""
     if info.file_size > limits.member_bytes:
         size, allowed = sizes(info.file_size, limits.member_bytes)
-        return LimitExceeded(f"member {info.filename}: uncompressed size {size} over the {allowed} limit for one member", "member_bytes")
-    if info.file_size >= ParseLimits.RATIO_MIN_BYTES and info.file_size > limits.compression_ratio * max(info.compress_size, 1):
+        return LimitExceeded(
+            f"member {info.filename}: uncompressed size {size} over the {allowed} limit for one member",
+            "member_bytes",
+        )
+    if (
+        info.file_size >= ParseLimits.RATIO_MIN_BYTES
+        and info.file_size > limits.compression_ratio * max(info.compress_size, 1)
+    ):
         ratio = info.file_size / max(info.compress_size, 1)
         return LimitExceeded(
             f"member {info.filename}: compression ratio {ratio:,.0f} to 1 ({megabytes(info.compress_size)} expanding to {megabytes(info.file_size)}) "
@@ -68,7 +78,10 @@ def archive_problem(infos: list[zipfile.ZipInfo], limits: ParseLimits) -> LimitE
     total = sum(info.file_size for info in infos)
     if total > limits.archive_bytes:
         size, allowed = sizes(total, limits.archive_bytes)
-        return LimitExceeded(f"{len(infos)} members expand to {size} in all, over the {allowed} limit for one archive", "archive_bytes")
+        return LimitExceeded(
+            f"{len(infos)} members expand to {size} in all, over the {allowed} limit for one archive",
+            "archive_bytes",
+        )
     return None
 
 
@@ -79,7 +92,9 @@ class BoundedStream:
     ("member JW323_1.xml").
     """
 
-    def __init__(self, stream: IO[bytes], what: str, limits: ParseLimits, max_bytes: int, *, xml: bool = True):
+    def __init__(
+        self, stream: IO[bytes], what: str, limits: ParseLimits, max_bytes: int, *, xml: bool = True
+    ):
         self._stream = stream
         self._what = what
         self._limits = limits
@@ -93,7 +108,10 @@ class BoundedStream:
         data = self._stream.read(READ_CAP if size is None or size < 0 or size > READ_CAP else size)
         self.bytes += len(data)
         if self.bytes > self._max_bytes:
-            raise LimitExceeded(f"{self._what}: uncompressed size over the {megabytes(self._max_bytes)} limit (stopped after reading {megabytes(self.bytes)})", "member_bytes")
+            raise LimitExceeded(
+                f"{self._what}: uncompressed size over the {megabytes(self._max_bytes)} limit (stopped after reading {megabytes(self.bytes)})",
+                "member_bytes",
+            )
         if self._xml and data:
             self._count(data)
         return data
@@ -105,7 +123,10 @@ class BoundedStream:
         opened = data.count(b"<")
         self.elements += opened - data.count(b"</") - data.count(b"<!") - data.count(b"<?")
         if self.elements > self._limits.elements:
-            raise LimitExceeded(f"{self._what}: more than {self._limits.elements:,} elements (the limit for one member)", "elements")
+            raise LimitExceeded(
+                f"{self._what}: more than {self._limits.elements:,} elements (the limit for one member)",
+                "elements",
+            )
         limit = self._limits.text_bytes
         first = data.find(b"<")
         if first < 0:
@@ -122,12 +143,22 @@ class BoundedStream:
 
     def _check_run(self, run: int) -> None:
         if run > self._limits.text_bytes:
-            raise LimitExceeded(f"{self._what}: a text value or tag longer than the {megabytes(self._limits.text_bytes)} limit", "text_bytes")
+            raise LimitExceeded(
+                f"{self._what}: a text value or tag longer than the {megabytes(self._limits.text_bytes)} limit",
+                "text_bytes",
+            )
 
 
 # lxml parser options for delivered XML: no entity expansion, no network, no DTD loading,
 # and libxml2's own caps kept (huge_tree off: depth 256, one text node 10,000,000 bytes).
-SAFE_XML_OPTIONS: dict[str, object] = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False, "remove_comments": True, "remove_pis": True}
+SAFE_XML_OPTIONS: dict[str, object] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
 
 
 def release_element(element) -> None:

@@ -34,91 +34,223 @@ import pandas as pd
 # row_locator (the row number or message name inside the delivery) from the loader/reader.
 RAW_TABLES: dict[str, dict[str, str]] = {
     "school_enrolments": {
-        "pupil_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR",
-        "school_id": "VARCHAR", "brin": "VARCHAR", "vestiging": "VARCHAR",
-        "birth_month": "DATE", "sex": "VARCHAR", "postcode4": "VARCHAR", "school_group": "VARCHAR",
-        "enrol_start": "DATE", "enrol_end": "DATE", "destination": "VARCHAR",
+        "pupil_pseudonym": "VARCHAR",
+        "id_kind": "VARCHAR",
+        "key_version": "VARCHAR",
+        "school_id": "VARCHAR",
+        "brin": "VARCHAR",
+        "vestiging": "VARCHAR",
+        "birth_month": "DATE",
+        "sex": "VARCHAR",
+        "postcode4": "VARCHAR",
+        "school_group": "VARCHAR",
+        "enrol_start": "DATE",
+        "enrol_end": "DATE",
+        "destination": "VARCHAR",
         # main | secondary (hoofd- / neveninschrijving, e.g. a symbiose arrangement with
         # another school); null when the export has no such column (then: main)
         "enrolment_kind": "VARCHAR",
     },
     "school_absence": {
-        "pupil_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR",
-        "school_id": "VARCHAR", "absence_date": "DATE", "hours": "DOUBLE",
-        "authorised": "BOOLEAN", "reason": "VARCHAR",
+        "pupil_pseudonym": "VARCHAR",
+        "id_kind": "VARCHAR",
+        "key_version": "VARCHAR",
+        "school_id": "VARCHAR",
+        "absence_date": "DATE",
+        "hours": "DOUBLE",
+        "authorised": "BOOLEAN",
+        "reason": "VARCHAR",
     },
     "ijw_requests": {  # JW315
-        "message_id": "VARCHAR", "provider_agb": "VARCHAR", "municipality_code": "VARCHAR", "message_date": "DATE",
-        "client_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR", "birth_month": "DATE", "sex": "VARCHAR",
-        "provider_reference": "VARCHAR", "product_category": "VARCHAR", "product_code": "VARCHAR",
-        "requested_start": "DATE", "requested_end": "DATE", "volume": "BIGINT", "unit": "VARCHAR", "frequency": "VARCHAR",
+        "message_id": "VARCHAR",
+        "provider_agb": "VARCHAR",
+        "municipality_code": "VARCHAR",
+        "message_date": "DATE",
+        "client_pseudonym": "VARCHAR",
+        "id_kind": "VARCHAR",
+        "key_version": "VARCHAR",
+        "birth_month": "DATE",
+        "sex": "VARCHAR",
+        "provider_reference": "VARCHAR",
+        "product_category": "VARCHAR",
+        "product_code": "VARCHAR",
+        "requested_start": "DATE",
+        "requested_end": "DATE",
+        "volume": "BIGINT",
+        "unit": "VARCHAR",
+        "frequency": "VARCHAR",
         "referrer_type": "VARCHAR",
     },
     "ijw_allocations": {  # JW301
-        "message_id": "VARCHAR", "provider_agb": "VARCHAR", "municipality_code": "VARCHAR", "message_date": "DATE",
-        "client_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR", "birth_month": "DATE", "sex": "VARCHAR",
-        "allocation_number": "VARCHAR", "provider_reference": "VARCHAR", "product_category": "VARCHAR", "product_code": "VARCHAR",
-        "allocation_date": "DATE", "allocation_start": "DATE", "allocation_end": "DATE",
-        "volume": "BIGINT", "unit": "VARCHAR", "frequency": "VARCHAR", "budget_cents": "BIGINT",
+        "message_id": "VARCHAR",
+        "provider_agb": "VARCHAR",
+        "municipality_code": "VARCHAR",
+        "message_date": "DATE",
+        "client_pseudonym": "VARCHAR",
+        "id_kind": "VARCHAR",
+        "key_version": "VARCHAR",
+        "birth_month": "DATE",
+        "sex": "VARCHAR",
+        "allocation_number": "VARCHAR",
+        "provider_reference": "VARCHAR",
+        "product_category": "VARCHAR",
+        "product_code": "VARCHAR",
+        "allocation_date": "DATE",
+        "allocation_start": "DATE",
+        "allocation_end": "DATE",
+        "volume": "BIGINT",
+        "unit": "VARCHAR",
+        "frequency": "VARCHAR",
+        "budget_cents": "BIGINT",
     },
     "ijw_starts": {  # JW305
-        "message_id": "VARCHAR", "provider_agb": "VARCHAR", "municipality_code": "VARCHAR", "message_date": "DATE",
-        "client_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR", "birth_month": "DATE", "sex": "VARCHAR",
-        "allocation_number": "VARCHAR", "product_category": "VARCHAR", "product_code": "VARCHAR", "start_date": "DATE",
+        "message_id": "VARCHAR",
+        "provider_agb": "VARCHAR",
+        "municipality_code": "VARCHAR",
+        "message_date": "DATE",
+        "client_pseudonym": "VARCHAR",
+        "id_kind": "VARCHAR",
+        "key_version": "VARCHAR",
+        "birth_month": "DATE",
+        "sex": "VARCHAR",
+        "allocation_number": "VARCHAR",
+        "product_category": "VARCHAR",
+        "product_code": "VARCHAR",
+        "start_date": "DATE",
     },
     "ijw_stops": {  # JW307
-        "message_id": "VARCHAR", "provider_agb": "VARCHAR", "municipality_code": "VARCHAR", "message_date": "DATE",
-        "client_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR", "birth_month": "DATE", "sex": "VARCHAR",
-        "allocation_number": "VARCHAR", "product_category": "VARCHAR", "product_code": "VARCHAR",
-        "start_date": "DATE", "end_date": "DATE", "end_reason": "VARCHAR",
+        "message_id": "VARCHAR",
+        "provider_agb": "VARCHAR",
+        "municipality_code": "VARCHAR",
+        "message_date": "DATE",
+        "client_pseudonym": "VARCHAR",
+        "id_kind": "VARCHAR",
+        "key_version": "VARCHAR",
+        "birth_month": "DATE",
+        "sex": "VARCHAR",
+        "allocation_number": "VARCHAR",
+        "product_category": "VARCHAR",
+        "product_code": "VARCHAR",
+        "start_date": "DATE",
+        "end_date": "DATE",
+        "end_reason": "VARCHAR",
     },
     "ijw_declaration_lines": {  # JW323
-        "message_id": "VARCHAR", "declaration_number": "VARCHAR", "provider_agb": "VARCHAR", "municipality_code": "VARCHAR",
-        "declaration_date": "DATE", "period_start": "DATE", "period_end": "DATE",
-        "client_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR",
-        "product_reference": "VARCHAR", "previous_product_reference": "VARCHAR", "allocation_number": "VARCHAR",
-        "product_category": "VARCHAR", "product_code": "VARCHAR", "product_period_start": "DATE", "product_period_end": "DATE",
-        "volume": "BIGINT", "unit": "VARCHAR", "tariff_cents": "BIGINT", "amount_cents": "BIGINT", "debit_credit": "VARCHAR",
+        "message_id": "VARCHAR",
+        "declaration_number": "VARCHAR",
+        "provider_agb": "VARCHAR",
+        "municipality_code": "VARCHAR",
+        "declaration_date": "DATE",
+        "period_start": "DATE",
+        "period_end": "DATE",
+        "client_pseudonym": "VARCHAR",
+        "id_kind": "VARCHAR",
+        "key_version": "VARCHAR",
+        "product_reference": "VARCHAR",
+        "previous_product_reference": "VARCHAR",
+        "allocation_number": "VARCHAR",
+        "product_category": "VARCHAR",
+        "product_code": "VARCHAR",
+        "product_period_start": "DATE",
+        "product_period_end": "DATE",
+        "volume": "BIGINT",
+        "unit": "VARCHAR",
+        "tariff_cents": "BIGINT",
+        "amount_cents": "BIGINT",
+        "debit_credit": "VARCHAR",
     },
     "product_list": {
-        "product_category": "VARCHAR", "product_code": "VARCHAR", "description": "VARCHAR",
-        "unit": "VARCHAR", "frequency": "VARCHAR", "tariff_cents": "BIGINT",
+        "product_category": "VARCHAR",
+        "product_code": "VARCHAR",
+        "description": "VARCHAR",
+        "unit": "VARCHAR",
+        "frequency": "VARCHAR",
+        "tariff_cents": "BIGINT",
     },
     "duo_schools": {
-        "school_id": "VARCHAR", "brin": "VARCHAR", "vestiging": "VARCHAR", "school_name": "VARCHAR",
-        "municipality_code": "VARCHAR", "municipality_name": "VARCHAR", "province": "VARCHAR",
-        "school_type": "VARCHAR", "cluster": "INTEGER",
+        "school_id": "VARCHAR",
+        "brin": "VARCHAR",
+        "vestiging": "VARCHAR",
+        "school_name": "VARCHAR",
+        "municipality_code": "VARCHAR",
+        "municipality_name": "VARCHAR",
+        "province": "VARCHAR",
+        "school_type": "VARCHAR",
+        "cluster": "INTEGER",
     },
     "duo_pupil_counts": {
-        "school_id": "VARCHAR", "count_date": "DATE", "age": "INTEGER", "pupils": "INTEGER", "pupils_below_five": "BOOLEAN",
+        "school_id": "VARCHAR",
+        "count_date": "DATE",
+        "age": "INTEGER",
+        "pupils": "INTEGER",
+        "pupils_below_five": "BOOLEAN",
     },
     "cbs_youth_care": {
-        "municipality_code": "VARCHAR", "year": "INTEGER", "young_people_with_youth_care": "DOUBLE", "percentage_with_youth_care": "DOUBLE",
+        "municipality_code": "VARCHAR",
+        "year": "INTEGER",
+        "young_people_with_youth_care": "DOUBLE",
+        "percentage_with_youth_care": "DOUBLE",
     },
     "pilot_activity": {
-        "pilot_id": "VARCHAR", "month": "DATE", "school_id": "VARCHAR", "contacts_pupils": "INTEGER", "contacts_parents": "INTEGER",
-        "group_sessions": "INTEGER", "consultations_teachers": "INTEGER", "consultations_providers": "INTEGER",
+        "pilot_id": "VARCHAR",
+        "month": "DATE",
+        "school_id": "VARCHAR",
+        "contacts_pupils": "INTEGER",
+        "contacts_parents": "INTEGER",
+        "group_sessions": "INTEGER",
+        "consultations_teachers": "INTEGER",
+        "consultations_providers": "INTEGER",
     },
     "pilot_costs": {
-        "pilot_id": "VARCHAR", "year": "INTEGER", "fte": "DOUBLE", "cost_per_fte_eur": "DOUBLE", "other_costs_eur": "DOUBLE", "total_eur": "DOUBLE",
+        "pilot_id": "VARCHAR",
+        "year": "INTEGER",
+        "fte": "DOUBLE",
+        "cost_per_fte_eur": "DOUBLE",
+        "other_costs_eur": "DOUBLE",
+        "total_eur": "DOUBLE",
     },
     "leerplicht_register": {  # the municipal leerplicht/RMC register, one row per registration
-        "pupil_pseudonym": "VARCHAR", "id_kind": "VARCHAR", "key_version": "VARCHAR",
-        "municipality_code": "VARCHAR", "school_id": "VARCHAR", "brin": "VARCHAR", "vestiging": "VARCHAR",
-        "birth_month": "DATE", "sex": "VARCHAR",
+        "pupil_pseudonym": "VARCHAR",
+        "id_kind": "VARCHAR",
+        "key_version": "VARCHAR",
+        "municipality_code": "VARCHAR",
+        "school_id": "VARCHAR",
+        "brin": "VARCHAR",
+        "vestiging": "VARCHAR",
+        "birth_month": "DATE",
+        "sex": "VARCHAR",
         # absence_notification | exemption | thuiszitter | early_school_leaver, and its kind
         # (relative, luxury, signal, absolute | 5a, 5b, 5c, 11 | long_relative, absolute | without_start_qualification)
-        "registration": "VARCHAR", "kind": "VARCHAR",
-        "notification_date": "DATE", "start_date": "DATE", "end_date": "DATE", "outcome": "VARCHAR", "reason": "VARCHAR",
+        "registration": "VARCHAR",
+        "kind": "VARCHAR",
+        "notification_date": "DATE",
+        "start_date": "DATE",
+        "end_date": "DATE",
+        "outcome": "VARCHAR",
+        "reason": "VARCHAR",
     },
     "duo_vsv": {  # DUO open data: early school leavers per convenantjaar (1 Oct - 1 Oct), per site or municipality
-        "level": "VARCHAR", "school_id": "VARCHAR", "brin": "VARCHAR", "vestiging": "VARCHAR",
-        "municipality_code": "VARCHAR", "municipality_name": "VARCHAR", "convenant_year": "INTEGER", "school_type": "VARCHAR",
-        "participants": "INTEGER", "early_leavers": "INTEGER",
+        "level": "VARCHAR",
+        "school_id": "VARCHAR",
+        "brin": "VARCHAR",
+        "vestiging": "VARCHAR",
+        "municipality_code": "VARCHAR",
+        "municipality_name": "VARCHAR",
+        "convenant_year": "INTEGER",
+        "school_type": "VARCHAR",
+        "participants": "INTEGER",
+        "early_leavers": "INTEGER",
     },
     "survey_responses": {
-        "respondent_group": "VARCHAR", "respondent_id": "VARCHAR", "school_id": "VARCHAR", "response_date": "DATE",
-        "climate_1": "INTEGER", "climate_2": "INTEGER", "climate_3": "INTEGER", "climate_4": "INTEGER", "climate_5": "INTEGER",
+        "respondent_group": "VARCHAR",
+        "respondent_id": "VARCHAR",
+        "school_id": "VARCHAR",
+        "response_date": "DATE",
+        "climate_1": "INTEGER",
+        "climate_2": "INTEGER",
+        "climate_3": "INTEGER",
+        "climate_4": "INTEGER",
+        "climate_5": "INTEGER",
         "satisfaction": "INTEGER",
     },
 }
@@ -198,7 +330,9 @@ def as_frame(table: pd.DataFrame | Rows) -> pd.DataFrame:
 
 @dataclass
 class ReadResult:
-    tables: dict[str, pd.DataFrame | Rows]  # raw table name -> rows (RAW_TABLES columns + row_locator)
+    tables: dict[
+        str, pd.DataFrame | Rows
+    ]  # raw table name -> rows (RAW_TABLES columns + row_locator)
     quarantine: pd.DataFrame  # QUARANTINE_COLUMNS
     rows_read: int
     notes: list[str] = field(default_factory=list)
@@ -209,7 +343,9 @@ class ReadResult:
     def check_accounting(self) -> None:
         loaded = sum(len(frame) for frame in self.tables.values())
         if loaded + len(self.quarantine) != self.rows_read:
-            raise AssertionError(f"row accounting broken: read {self.rows_read}, loaded {loaded}, quarantined {len(self.quarantine)}")
+            raise AssertionError(
+                f"row accounting broken: read {self.rows_read}, loaded {loaded}, quarantined {len(self.quarantine)}"
+            )
 
 
 ReadOutput = ReadResult | Iterable[ReadResult]
@@ -238,7 +374,9 @@ def combine_parts(output: ReadOutput) -> ReadResult:
     for part in output:
         part.check_accounting()
         for name, frame in part.tables.items():
-            tables.setdefault(name, []).append(as_frame(frame))  # a part's tuples are freed with the part
+            tables.setdefault(name, []).append(
+                as_frame(frame)
+            )  # a part's tuples are freed with the part
         quarantines.append(part.quarantine)
         rows_read += part.rows_read
         notes.extend(part.notes)
@@ -246,8 +384,15 @@ def combine_parts(output: ReadOutput) -> ReadResult:
 
     def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
         filled = [f for f in frames if len(f)]
-        if len(filled) == 1:  # not copied when its index is already 0..n-1 (a large delivery's frame)
-            return filled[0] if isinstance(filled[0].index, pd.RangeIndex) and filled[0].index.equals(pd.RangeIndex(len(filled[0]))) else filled[0].reset_index(drop=True)
+        if (
+            len(filled) == 1
+        ):  # not copied when its index is already 0..n-1 (a large delivery's frame)
+            return (
+                filled[0]
+                if isinstance(filled[0].index, pd.RangeIndex)
+                and filled[0].index.equals(pd.RangeIndex(len(filled[0])))
+                else filled[0].reset_index(drop=True)
+            )
         if filled:
             return pd.concat(filled, ignore_index=True)
         return frames[0].reset_index(drop=True)
@@ -275,7 +420,14 @@ def empty_quarantine() -> pd.DataFrame:
 _EMPTY_QUARANTINE = pd.DataFrame({name: pd.Series(dtype="object") for name in QUARANTINE_COLUMNS})
 
 
-def quarantine_rows(locators: list[str] | pd.Series, target_table: str, reason_code: str, detail: str | list[str] | pd.Series = "", pseudonyms: list | pd.Series | None = None, key_version: str | None = None) -> pd.DataFrame:
+def quarantine_rows(
+    locators: list[str] | pd.Series,
+    target_table: str,
+    reason_code: str,
+    detail: str | list[str] | pd.Series = "",
+    pseudonyms: list | pd.Series | None = None,
+    key_version: str | None = None,
+) -> pd.DataFrame:
     """Build quarantine rows; `detail` is appended to the standard reason text."""
     locators = list(locators)
     n = len(locators)

@@ -35,19 +35,87 @@ from pathlib import Path
 COPY = r"(?: \(\d+\))?"
 DATE = r"(?P<delivered>\d{8})"
 PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("school_enrolments", re.compile(rf"^schools/(?P<dir>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})/(?P<sender>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})_inschrijvingen_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$", re.I)),
-    ("school_absence", re.compile(rf"^schools/(?P<dir>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})/(?P<sender>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})_verzuim_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$", re.I)),
-    ("ijw_messages", re.compile(rf"^ijw/(?P<dir>GM\d{{4}})/(?P<sender>GM\d{{4}})_ijw_(?P<period>\d{{4}}-\d{{2}})_{DATE}{COPY}\.zip$", re.I)),
-    ("ijw_extracts", re.compile(rf"^ijw/(?P<dir>GM\d{{4}})/(?P<sender>GM\d{{4}})_jeugdhulp_extract_(?P<period>\d{{4}}-\d{{2}})_{DATE}{COPY}\.csv$", re.I)),
-    ("product_list", re.compile(rf"^reference/productcodelijst_(?P<sender>[a-z]+)_{DATE}{COPY}\.csv$", re.I)),
-    ("duo_schools", re.compile(rf"^public/duo/duo_vestigingen_(?P<sender>po)_{DATE}{COPY}\.csv$", re.I)),
-    ("duo_pupil_counts", re.compile(rf"^public/duo/duo_leerlingen_(?P<sender>po)_leeftijd_(?P<period>\d{{4}})_{DATE}{COPY}\.csv$", re.I)),
-    ("duo_vsv", re.compile(rf"^public/duo/duo_vsv_(?P<sender>vestigingen|gemeenten)_(?P<period>\d{{4}})_{DATE}{COPY}\.csv$", re.I)),
-    ("leerplicht_register", re.compile(rf"^leerplicht/(?P<dir>GM\d{{4}})/(?P<sender>GM\d{{4}})_leerplicht_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$", re.I)),
-    ("cbs_youth_care", re.compile(rf"^public/cbs/(?P<sender>\d{{5}}NED)_TypedDataSet_{DATE}{COPY}\.json$", re.I)),
-    ("pilot_activity", re.compile(rf"^pilots/(?P<dir>[a-z0-9-]+)/(?P<sender>[a-z0-9-]+)_activiteiten_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$", re.I)),
-    ("pilot_costs", re.compile(rf"^pilots/(?P<dir>[a-z0-9-]+)/(?P<sender>[a-z0-9-]+)_kosten_{DATE}{COPY}\.csv$", re.I)),
-    ("survey_responses", re.compile(rf"^surveys/vragenlijst_(?P<sender>ouders|leerkrachten|leerlingen)_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.csv$", re.I)),
+    (
+        "school_enrolments",
+        re.compile(
+            rf"^schools/(?P<dir>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})/(?P<sender>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})_inschrijvingen_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$",
+            re.I,
+        ),
+    ),
+    (
+        "school_absence",
+        re.compile(
+            rf"^schools/(?P<dir>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})/(?P<sender>[0-9]{{2}}[A-Z]{{2}}[0-9]{{2}})_verzuim_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$",
+            re.I,
+        ),
+    ),
+    (
+        "ijw_messages",
+        re.compile(
+            rf"^ijw/(?P<dir>GM\d{{4}})/(?P<sender>GM\d{{4}})_ijw_(?P<period>\d{{4}}-\d{{2}})_{DATE}{COPY}\.zip$",
+            re.I,
+        ),
+    ),
+    (
+        "ijw_extracts",
+        re.compile(
+            rf"^ijw/(?P<dir>GM\d{{4}})/(?P<sender>GM\d{{4}})_jeugdhulp_extract_(?P<period>\d{{4}}-\d{{2}})_{DATE}{COPY}\.csv$",
+            re.I,
+        ),
+    ),
+    (
+        "product_list",
+        re.compile(rf"^reference/productcodelijst_(?P<sender>[a-z]+)_{DATE}{COPY}\.csv$", re.I),
+    ),
+    (
+        "duo_schools",
+        re.compile(rf"^public/duo/duo_vestigingen_(?P<sender>po)_{DATE}{COPY}\.csv$", re.I),
+    ),
+    (
+        "duo_pupil_counts",
+        re.compile(
+            rf"^public/duo/duo_leerlingen_(?P<sender>po)_leeftijd_(?P<period>\d{{4}})_{DATE}{COPY}\.csv$",
+            re.I,
+        ),
+    ),
+    (
+        "duo_vsv",
+        re.compile(
+            rf"^public/duo/duo_vsv_(?P<sender>vestigingen|gemeenten)_(?P<period>\d{{4}})_{DATE}{COPY}\.csv$",
+            re.I,
+        ),
+    ),
+    (
+        "leerplicht_register",
+        re.compile(
+            rf"^leerplicht/(?P<dir>GM\d{{4}})/(?P<sender>GM\d{{4}})_leerplicht_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$",
+            re.I,
+        ),
+    ),
+    (
+        "cbs_youth_care",
+        re.compile(rf"^public/cbs/(?P<sender>\d{{5}}NED)_TypedDataSet_{DATE}{COPY}\.json$", re.I),
+    ),
+    (
+        "pilot_activity",
+        re.compile(
+            rf"^pilots/(?P<dir>[a-z0-9-]+)/(?P<sender>[a-z0-9-]+)_activiteiten_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.(?:csv|xlsx)$",
+            re.I,
+        ),
+    ),
+    (
+        "pilot_costs",
+        re.compile(
+            rf"^pilots/(?P<dir>[a-z0-9-]+)/(?P<sender>[a-z0-9-]+)_kosten_{DATE}{COPY}\.csv$", re.I
+        ),
+    ),
+    (
+        "survey_responses",
+        re.compile(
+            rf"^surveys/vragenlijst_(?P<sender>ouders|leerkrachten|leerlingen)_(?P<period>\d{{4}}-\d{{4}})_{DATE}{COPY}\.csv$",
+            re.I,
+        ),
+    ),
 ]
 NOT_DELIVERIES = {"SYNTHETIC_DATA.txt", ".DS_Store", "Thumbs.db"}
 
@@ -94,9 +162,13 @@ def recognise(relative: str) -> tuple[str, dict[str, str]]:
         if match:
             parts = match.groupdict()
             if parts.get("dir") and parts["dir"].upper() != parts["sender"].upper():
-                raise UnrecognisedDelivery(f"{relative}: file of sender {parts['sender']} in the folder of {parts['dir']}")
+                raise UnrecognisedDelivery(
+                    f"{relative}: file of sender {parts['sender']} in the folder of {parts['dir']}"
+                )
             return source, parts
-    raise UnrecognisedDelivery(f"{relative}: file name does not follow the delivery naming convention")
+    raise UnrecognisedDelivery(
+        f"{relative}: file name does not follow the delivery naming convention"
+    )
 
 
 def parse_name(relative: str) -> tuple[str, str, str, date]:
@@ -106,8 +178,12 @@ def parse_name(relative: str) -> tuple[str, str, str, date]:
     try:
         delivered = datetime.strptime(parts["delivered"], "%Y%m%d").date()
     except ValueError:
-        raise UnrecognisedDelivery(f"{relative}: delivery date {parts['delivered']} does not exist") from None
-    sender = parts["sender"].upper() if source.startswith(("school", "ijw")) else parts["sender"].lower()
+        raise UnrecognisedDelivery(
+            f"{relative}: delivery date {parts['delivered']} does not exist"
+        ) from None
+    sender = (
+        parts["sender"].upper() if source.startswith(("school", "ijw")) else parts["sender"].lower()
+    )
     return source, sender, parts.get("period") or "", delivered
 
 
@@ -136,7 +212,15 @@ def describe(landing_dir: Path, path: Path, known: KnownHashes | None = None) ->
     """Delivery attributes of one file; raises UnrecognisedDelivery for a foreign name."""
     relative = path.relative_to(landing_dir).as_posix()
     source, sender, period, delivered = parse_name(relative)
-    return Delivery(relative, source, sender, period, delivered, content_hash(path, relative, known), path.stat().st_size)
+    return Delivery(
+        relative,
+        source,
+        sender,
+        period,
+        delivered,
+        content_hash(path, relative, known),
+        path.stat().st_size,
+    )
 
 
 def _counts(name: str) -> bool:
@@ -151,14 +235,20 @@ def landing_entries(landing_dir: Path) -> Iterator[tuple[Path, str | None]]:
     for root, folders, names in os.walk(landing_dir, followlinks=False):
         for name in folders:
             if os.path.islink(os.path.join(root, name)) and _counts(name):
-                yield Path(root, name), "is a symbolic link to a folder: the landing area accepts only regular files and folders"
+                yield (
+                    Path(root, name),
+                    "is a symbolic link to a folder: the landing area accepts only regular files and folders",
+                )
         for name in names:
             if not _counts(name):
                 continue
             path = Path(root, name)
             mode = os.lstat(path).st_mode
             if stat.S_ISLNK(mode):
-                yield path, "is a symbolic link: the landing area accepts only regular files (deliver the file itself)"
+                yield (
+                    path,
+                    "is a symbolic link: the landing area accepts only regular files (deliver the file itself)",
+                )
             elif not stat.S_ISREG(mode):
                 yield path, "is not a regular file (a FIFO, socket or device): it is never opened"
             else:
@@ -168,4 +258,3 @@ def landing_entries(landing_dir: Path) -> Iterator[tuple[Path, str | None]]:
 def landing_files(landing_dir: Path) -> list[Path]:
     """The regular files of the landing area (symbolic links and special files excluded)."""
     return sorted(path for path, refused in landing_entries(landing_dir) if refused is None)
-

@@ -39,6 +39,11 @@ def key_version_problems(conn: duckdb.DuckDBPyConnection) -> list[str]:
     versions = linked_key_versions(conn)
     if len(versions) <= 1:
         return []
-    listed = "; ".join(f"{version}: " + ", ".join(f"{n} {source}" for source, n in sorted(per_source.items())) for version, per_source in sorted(versions.items()))
-    return [f"the linked tables mix pseudonymisation key versions ({listed} current deliveries): a child no longer links across them. "
-            "Run `pilotmonitor rekey` with the current key to re-pseudonymise the other versions from the landing area, then run the pipeline"]
+    listed = "; ".join(
+        f"{version}: " + ", ".join(f"{n} {source}" for source, n in sorted(per_source.items()))
+        for version, per_source in sorted(versions.items())
+    )
+    return [
+        f"the linked tables mix pseudonymisation key versions ({listed} current deliveries): a child no longer links across them. "
+        "Run `pilotmonitor rekey` with the current key to re-pseudonymise the other versions from the landing area, then run the pipeline"
+    ]

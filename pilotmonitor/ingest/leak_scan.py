@@ -38,7 +38,15 @@ import pandas as pd
 from lxml import etree
 
 from pilotmonitor.ingest import column_policy, identifier_forms
-from pilotmonitor.ingest.bounded import SAFE_XML_OPTIONS, BoundedStream, LimitExceeded, archive_problem, file_problem, member_problem, release_element
+from pilotmonitor.ingest.bounded import (
+    SAFE_XML_OPTIONS,
+    BoundedStream,
+    LimitExceeded,
+    archive_problem,
+    file_problem,
+    member_problem,
+    release_element,
+)
 from pilotmonitor.ingest.deliveries import landing_files
 from pilotmonitor.ingest.limits import current_limits
 
@@ -48,6 +56,8 @@ PERSON_TAGS_IJW = {"Achternaam", "Voornamen"}
 STREET_TAGS_IJW = {"Straatnaam"}
 SPLIT_PATTERN = r"[\s,;:()/.]+"
 MIN_NAME_LENGTH = 4  # shorter tokens (initials, prefixes such as "van") say nothing
+
+
 @dataclass(frozen=True)
 class Leak:
     table: str
@@ -58,8 +68,11 @@ class Leak:
 
     def describe(self, values: str = "value(s)") -> str:
         """`table.column: n value(s) ...` for a steward: what was found, never the value."""
-        what = {"identifier_number": "that look like a BSN or onderwijsnummer", "landing_name": "holding a name or street from the landing area",
-                "not_pseudonymised": "that are not pseudonyms (not pseudonymised)"}.get(self.kind, f"of kind {self.kind}")
+        what = {
+            "identifier_number": "that look like a BSN or onderwijsnummer",
+            "landing_name": "holding a name or street from the landing area",
+            "not_pseudonymised": "that are not pseudonyms (not pseudonymised)",
+        }.get(self.kind, f"of kind {self.kind}")
         return f"{self.table}.{self.column}: {self.rows} {values} {what}"
 
 
@@ -113,7 +126,9 @@ def _names_from_zip(path: Path) -> tuple[set[str], set[str]]:
             with archive.open(info) as raw:
                 stream = BoundedStream(raw, f"member {info.filename}", limits, limits.member_bytes)
                 try:
-                    for _, element in etree.iterparse(stream, events=("end",), tag=_NAME_TAGS + _RELEASED_TAGS, **SAFE_XML_OPTIONS):
+                    for _, element in etree.iterparse(
+                        stream, events=("end",), tag=_NAME_TAGS + _RELEASED_TAGS, **SAFE_XML_OPTIONS
+                    ):
                         tag = etree.QName(element).localname
                         if element.text and tag in PERSON_TAGS_IJW:
                             people.add(element.text)
@@ -140,7 +155,13 @@ def _landing_name_tokens(files: tuple[Path, ...], files_per_kind: int) -> frozen
     streets: set[str] = set()
     exports = [p for p in files if "schools" in p.parts and "inschrijvingen" in p.name]
     zips = [p for p in files if p.suffix == ".zip"]
-    samples = [(_names_from_table, exports[:: max(1, len(exports) // files_per_kind)][:files_per_kind]), (_names_from_zip, sorted(zips, key=lambda p: p.stat().st_size, reverse=True)[:files_per_kind])]
+    samples = [
+        (_names_from_table, exports[:: max(1, len(exports) // files_per_kind)][:files_per_kind]),
+        (
+            _names_from_zip,
+            sorted(zips, key=lambda p: p.stat().st_size, reverse=True)[:files_per_kind],
+        ),
+    ]
     for read, paths in samples:
         for path in paths:
             try:
@@ -149,11 +170,18 @@ def _landing_name_tokens(files: tuple[Path, ...], files_per_kind: int) -> frozen
                 continue
             people |= found_people
             streets |= found_streets
-    return frozenset(_tokens(people) | {s.strip().lower() for s in streets if len(s.strip()) >= MIN_NAME_LENGTH})
+    return frozenset(
+        _tokens(people) | {s.strip().lower() for s in streets if len(s.strip()) >= MIN_NAME_LENGTH}
+    )
 
 
-def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens: frozenset[str], delivery_ids: list[str] | None = None,
-                derived: bool = False) -> list[Leak]:
+def scan_tables(
+    conn: duckdb.DuckDBPyConnection,
+    tables: list[str],
+    name_tokens: frozenset[str],
+    delivery_ids: list[str] | None = None,
+    derived: bool = False,
+) -> list[Leak]:
     """Leaks per (table, column); tables are 'schema.table' names. With ``delivery_ids``,
     only those deliveries' rows are scanned and leaks are counted per delivery.
 
@@ -166,10 +194,23 @@ def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens:
         conn.executemany("insert into _leak_names values (?)", [[t] for t in sorted(name_tokens)])
     by_delivery = delivery_ids is not None
     if by_delivery:
-        conn.register("_leak_delivery_list", pd.DataFrame({"delivery_id": pd.Series(delivery_ids, dtype=object)}))
-        conn.execute("create or replace temp table _leak_deliveries as select cast(delivery_id as varchar) as delivery_id from _leak_delivery_list")
+        conn.register(
+            "_leak_delivery_list",
+            pd.DataFrame({"delivery_id": pd.Series(delivery_ids, dtype=object)}),
+        )
+        conn.execute(
+            "create or replace temp table _leak_deliveries as select cast(delivery_id as varchar) as delivery_id from _leak_delivery_list"
+        )
         conn.unregister("_leak_delivery_list")
-    rows_of = (lambda qualified: f"(select * from {qualified} where delivery_id in (select delivery_id from _leak_deliveries))") if by_delivery else (lambda qualified: qualified)
+    rows_of = (
+        (
+            lambda qualified: (
+                f"(select * from {qualified} where delivery_id in (select delivery_id from _leak_deliveries))"
+            )
+        )
+        if by_delivery
+        else (lambda qualified: qualified)
+    )
     group = "delivery_id" if by_delivery else "null"
     leaks: list[Leak] = []
     for qualified in tables:
@@ -193,7 +234,7 @@ def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens:
             # expressions and list searches, and a column holds each value many times
             # (a pupil's pseudonym on every absence record: 30x fewer tests in a school
             # export). Derived tables count distinct values (n = 1).
-            values = f"""(select delivery, t, n from (select {group} as delivery, {as_text} as t, {'1' if derived else 'count(*)'} as n
+            values = f"""(select delivery, t, n from (select {group} as delivery, {as_text} as t, {"1" if derived else "count(*)"} as n
                           from {rows_of(qualified)} group by all) {scanned})"""
             numbers = conn.execute(
                 f"""
@@ -201,10 +242,18 @@ def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens:
                 select delivery, sum(n) from candidates where {identifier_forms.IDENTIFIER_LIKE_SQL} group by all
                 """
             ).fetchall()
-            leaks += [Leak(qualified, column, "identifier_number", int(n), d) for d, n in numbers if n]
+            leaks += [
+                Leak(qualified, column, "identifier_number", int(n), d) for d, n in numbers if n
+            ]
             if klass in column_policy.PSEUDONYMISED:
-                unpseudonymised = conn.execute(f"select delivery, sum(n) from {values} where t is not null group by all").fetchall()
-                leaks += [Leak(qualified, column, "not_pseudonymised", int(n), d) for d, n in unpseudonymised if n]
+                unpseudonymised = conn.execute(
+                    f"select delivery, sum(n) from {values} where t is not null group by all"
+                ).fetchall()
+                leaks += [
+                    Leak(qualified, column, "not_pseudonymised", int(n), d)
+                    for d, n in unpseudonymised
+                    if n
+                ]
             if data_type == "VARCHAR" and name_tokens:
                 hits = conn.execute(
                     f"""
@@ -219,35 +268,61 @@ def scan_tables(conn: duckdb.DuckDBPyConnection, tables: list[str], name_tokens:
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute("create table if not exists raw.leak_scanned (delivery_id varchar, source varchar, scanned_at timestamp)")
-    conn.execute("create table if not exists raw.leak_findings (delivery_id varchar, source varchar, table_name varchar, column_name varchar, kind varchar, rows bigint)")
+    conn.execute(
+        "create table if not exists raw.leak_scanned (delivery_id varchar, source varchar, scanned_at timestamp)"
+    )
+    conn.execute(
+        "create table if not exists raw.leak_findings (delivery_id varchar, source varchar, table_name varchar, column_name varchar, kind varchar, rows bigint)"
+    )
 
 
-def scan_new_deliveries(conn: duckdb.DuckDBPyConnection, source: str, tables: list[str],
-                        name_tokens: frozenset[str] | Callable[[], frozenset[str]]) -> list[Leak]:
+def scan_new_deliveries(
+    conn: duckdb.DuckDBPyConnection,
+    source: str,
+    tables: list[str],
+    name_tokens: frozenset[str] | Callable[[], frozenset[str]],
+) -> list[Leak]:
     """Scan the source's registered deliveries (loaded, failed or duplicate: a register row
     holds a path and an error) not scanned before, record what was found, and return
     every recorded leak of the source's deliveries still registered (new or earlier).
     ``name_tokens`` may be a function: sampling the landing area for names costs seconds
     and is only needed when there is something new to scan."""
     ensure_tables(conn)
-    todo = [row[0] for row in conn.execute(
-        """select distinct delivery_id from raw.deliveries where source = ?
-           and delivery_id not in (select delivery_id from raw.leak_scanned where source = ?)""", [source, source]).fetchall()]
+    todo = [
+        row[0]
+        for row in conn.execute(
+            """select distinct delivery_id from raw.deliveries where source = ?
+           and delivery_id not in (select delivery_id from raw.leak_scanned where source = ?)""",
+            [source, source],
+        ).fetchall()
+    ]
     if todo:
-        found = scan_tables(conn, tables, name_tokens() if callable(name_tokens) else name_tokens, delivery_ids=todo)
+        found = scan_tables(
+            conn, tables, name_tokens() if callable(name_tokens) else name_tokens, delivery_ids=todo
+        )
         conn.execute("begin transaction")
         if found:
-            conn.executemany("insert into raw.leak_findings values (?, ?, ?, ?, ?, ?)", [[l.delivery_id, source, l.table, l.column, l.kind, l.rows] for l in found])
-        conn.execute("insert into raw.leak_scanned select delivery_id, ?, current_timestamp from _leak_deliveries", [source])
+            conn.executemany(
+                "insert into raw.leak_findings values (?, ?, ?, ?, ?, ?)",
+                [[l.delivery_id, source, l.table, l.column, l.kind, l.rows] for l in found],
+            )
+        conn.execute(
+            "insert into raw.leak_scanned select delivery_id, ?, current_timestamp from _leak_deliveries",
+            [source],
+        )
         conn.execute("commit")
     rows = conn.execute(
         """select f.table_name, f.column_name, f.kind, sum(f.rows)::bigint from raw.leak_findings f
            where f.source = ? and f.delivery_id in (select delivery_id from raw.deliveries where source = ?)
-           group by all order by all""", [source, source]).fetchall()
+           group by all order by all""",
+        [source, source],
+    ).fetchall()
     return [Leak(table, column, kind, int(n)) for table, column, kind, n in rows]
 
 
 def tables_in_schema(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    rows = conn.execute("select table_name from information_schema.tables where table_schema = ? order by 1", [schema]).fetchall()
+    rows = conn.execute(
+        "select table_name from information_schema.tables where table_schema = ? order by 1",
+        [schema],
+    ).fetchall()
     return [f"{schema}.{r[0]}" for r in rows]

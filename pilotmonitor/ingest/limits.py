@@ -72,7 +72,9 @@ class ParseLimits:
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"parse limit {f.name} must be a positive whole number, got {value!r}")
+                raise ValueError(
+                    f"parse limit {f.name} must be a positive whole number, got {value!r}"
+                )
 
 
 DEFAULT_LIMITS = ParseLimits()
@@ -94,7 +96,9 @@ def current_limits() -> ParseLimits:
         try:
             overrides[f.name] = int(text.strip().replace("_", ""))
         except ValueError:
-            raise ValueError(f"{variable} must be a whole number of {'bytes' if f.name.endswith('bytes') else 'units'}, got {text!r}") from None
+            raise ValueError(
+                f"{variable} must be a whole number of {'bytes' if f.name.endswith('bytes') else 'units'}, got {text!r}"
+            ) from None
     return replace(DEFAULT_LIMITS, **overrides) if overrides else DEFAULT_LIMITS
 
 

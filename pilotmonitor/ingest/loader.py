@@ -27,15 +27,34 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from pilotmonitor.ingest import identifier_forms, redelivery, warehouse_raw
-from pilotmonitor.ingest.contracts import DeliveryError, ReadOutput, ReadResult, Rows, add_counts, iter_parts, rows_frame, scrub
-from pilotmonitor.ingest.deliveries import Delivery, KnownHashes, UnrecognisedDelivery, describe, landing_entries, landing_files, parse_name, recognise, sha256_of
+from pilotmonitor.ingest.contracts import (
+    DeliveryError,
+    ReadOutput,
+    ReadResult,
+    Rows,
+    add_counts,
+    iter_parts,
+    rows_frame,
+    scrub,
+)
+from pilotmonitor.ingest.deliveries import (
+    Delivery,
+    KnownHashes,
+    UnrecognisedDelivery,
+    describe,
+    landing_entries,
+    landing_files,
+    parse_name,
+    recognise,
+    sha256_of,
+)
 from pilotmonitor.ingest.read_ahead import read_ahead
 
 Reader = Callable[[Path, Delivery], ReadOutput]  # one ReadResult or an iterator of parts
@@ -58,11 +77,18 @@ class LoadSummary:
 def known_hashes(conn: duckdb.DuckDBPyConnection, source: str | None = None) -> KnownHashes:
     """Path -> (signature, sha256) from the landing inventory, of one source or all (empty
     before the first inventory, or for one made before signatures were kept)."""
-    columns = {row[0] for row in conn.execute(
-        "select column_name from information_schema.columns where table_schema = 'raw' and table_name = 'landing_files'").fetchall()}
+    columns = {
+        row[0]
+        for row in conn.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = 'landing_files'"
+        ).fetchall()
+    }
     if "signature" not in columns:
         return {}
-    rows = conn.execute("select path, signature, sha256 from raw.landing_files where ? is null or source = ?", [source, source]).fetchall()
+    rows = conn.execute(
+        "select path, signature, sha256 from raw.landing_files where ? is null or source = ?",
+        [source, source],
+    ).fetchall()
     return {path: (signature, sha256) for path, signature, sha256 in rows}
 
 
@@ -76,7 +102,14 @@ def files_of_source(landing_dir: Path, source: str) -> list[Path]:
         if found == source:
             out.append(path)
     # An original before its copies ("x.csv" before "x (1).csv"), so a copy is the duplicate.
-    return sorted(out, key=lambda p: (_COPY_SUFFIX.sub("", p.as_posix()), bool(_COPY_SUFFIX.search(p.as_posix())), p.as_posix()))
+    return sorted(
+        out,
+        key=lambda p: (
+            _COPY_SUFFIX.sub("", p.as_posix()),
+            bool(_COPY_SUFFIX.search(p.as_posix())),
+            p.as_posix(),
+        ),
+    )
 
 
 @dataclass
@@ -87,10 +120,22 @@ class _Counts:
     ignored: dict[str, int] = field(default_factory=dict)
 
 
-def _register_row(delivery: Delivery, status: str, error: str | None = None, result: ReadResult | _Counts | None = None, duplicate_of: str | None = None,
-                  key_version: str | None = None, review: str | None = None) -> dict:
+def _register_row(
+    delivery: Delivery,
+    status: str,
+    error: str | None = None,
+    result: ReadResult | _Counts | None = None,
+    duplicate_of: str | None = None,
+    key_version: str | None = None,
+    review: str | None = None,
+) -> dict:
     if isinstance(result, ReadResult):
-        result = _Counts(result.rows_read, sum(len(t) for t in result.tables.values()), len(result.quarantine), result.ignored)
+        result = _Counts(
+            result.rows_read,
+            sum(len(t) for t in result.tables.values()),
+            len(result.quarantine),
+            result.ignored,
+        )
     return {
         "path": delivery.path,
         "delivery_id": delivery.delivery_id,
@@ -100,33 +145,42 @@ def _register_row(delivery: Delivery, status: str, error: str | None = None, res
         "period": delivery.period,
         "delivered_on": delivery.delivered_on,
         "size_bytes": delivery.size_bytes,
-        "registered_at": datetime.now(timezone.utc).replace(tzinfo=None),
+        "registered_at": datetime.now(UTC).replace(tzinfo=None),
         "status": status,
-        "error": identifier_forms.withhold(error) if error else error,  # it may quote a file or member name
+        "error": identifier_forms.withhold(error)
+        if error
+        else error,  # it may quote a file or member name
         "rows_read": result.rows_read if result else 0,
         "rows_loaded": result.rows_loaded if result else 0,
         "rows_quarantined": result.rows_quarantined if result else 0,
         "duplicate_of": duplicate_of,
         "superseded_by": None,
         "is_current": False,
-        "messages_ignored": json.dumps(dict(sorted(result.ignored.items()))) if result and result.ignored else None,
+        "messages_ignored": json.dumps(dict(sorted(result.ignored.items())))
+        if result and result.ignored
+        else None,
         "key_version": key_version if status == "loaded" else None,
         "review": review,
     }
 
 
-def _delete_delivery(conn: duckdb.DuckDBPyConnection, path: str, delivery_id: str, tables: list[str]) -> None:
+def _delete_delivery(
+    conn: duckdb.DuckDBPyConnection, path: str, delivery_id: str, tables: list[str]
+) -> None:
     """Remove what an earlier version of this path loaded (a file replaced in place)."""
     conn.execute("delete from raw.deliveries where path = ?", [path])
-    still_used = conn.execute("select count(*) from raw.deliveries where delivery_id = ? and status = 'loaded'", [delivery_id]).fetchone()[0]
+    still_used = conn.execute(
+        "select count(*) from raw.deliveries where delivery_id = ? and status = 'loaded'",
+        [delivery_id],
+    ).fetchone()[0]
     if not still_used:
         for table in tables:
             conn.execute(f"delete from raw.{table} where delivery_id = ?", [delivery_id])
         conn.execute("delete from raw.quarantine where delivery_id = ?", [delivery_id])
 
 
-BATCH_ROWS = 250_000        # rows buffered before they are written (bounds memory)
-BATCH_DELIVERIES = 2_500    # deliveries per transaction when they hold few rows each
+BATCH_ROWS = 250_000  # rows buffered before they are written (bounds memory)
+BATCH_DELIVERIES = 2_500  # deliveries per transaction when they hold few rows each
 
 
 class _Batch:
@@ -160,7 +214,11 @@ class _Batch:
 
     def write_rows(self) -> None:
         for table, frames in self.frames.items():
-            columns = warehouse_raw.quarantine_columns() if table == "quarantine" else warehouse_raw.raw_columns(table)
+            columns = (
+                warehouse_raw.quarantine_columns()
+                if table == "quarantine"
+                else warehouse_raw.raw_columns(table)
+            )
             for frame in _concat_alike(frames):
                 warehouse_raw.insert_frame(self.conn, table, frame, columns)
         self.frames, self.rows = {}, 0
@@ -190,17 +248,27 @@ def _concat_alike(frames: list) -> list:
     groups: dict[tuple, list] = {}
     for item in frames:
         f = item[2]
-        shape = ("rows", f.table) if isinstance(f, Rows) else tuple(zip(f.columns, map(str, f.dtypes)))
+        shape = (
+            ("rows", f.table) if isinstance(f, Rows) else tuple(zip(f.columns, map(str, f.dtypes)))
+        )
         groups.setdefault((shape, tuple(item[1])), []).append(item)
     out = []
     for group in groups.values():
-        if isinstance(group[0][2], Rows):  # row tuples of many deliveries: one frame for all of them
+        if isinstance(
+            group[0][2], Rows
+        ):  # row tuples of many deliveries: one frame for all of them
             frame = rows_frame(group[0][2].table, [row for g in group for row in g[2].rows])
         else:
-            frame = group[0][2] if len(group) == 1 else pd.concat([g[2] for g in group], ignore_index=True)
+            frame = (
+                group[0][2]
+                if len(group) == 1
+                else pd.concat([g[2] for g in group], ignore_index=True)
+            )
         lengths = [len(g[2]) for g in group]
-        frame = frame.assign(delivery_id=np.repeat([g[0] for g in group], lengths),
-                             **{c: np.repeat([g[1][c] for g in group], lengths) for c in group[0][1]})
+        frame = frame.assign(
+            delivery_id=np.repeat([g[0] for g in group], lengths),
+            **{c: np.repeat([g[1][c] for g in group], lengths) for c in group[0][1]},
+        )
         out.append(frame)
     return out
 
@@ -210,8 +278,15 @@ def _concat_alike(frames: list) -> list:
 MIN_FILES_FOR_WORKERS = 64
 
 
-def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str, tables: list[str], reader: Reader, workers: int = 1,
-                key_version: str | None = None) -> LoadSummary:
+def load_source(
+    conn: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    source: str,
+    tables: list[str],
+    reader: Reader,
+    workers: int = 1,
+    key_version: str | None = None,
+) -> LoadSummary:
     """Load the source's new and changed deliveries; ``workers`` > 1 reads them in that
     many processes (``reader`` must then be picklable) while this process writes.
     ``key_version`` is the version of the key the reader pseudonymises with (None for
@@ -222,8 +297,18 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
     known = known_hashes(conn, source)
     present = {path.relative_to(landing_dir).as_posix() for path in files}
     redelivery.forget_removed_duplicates(conn, source, present)
-    registered = {row[0]: (row[1], row[2]) for row in conn.execute("select path, sha256, delivery_id from raw.deliveries where source = ?", [source]).fetchall()}
-    loaded_ids = {row[0]: row[1] for row in conn.execute("select delivery_id, path from raw.deliveries where status = 'loaded'").fetchall()}
+    registered = {
+        row[0]: (row[1], row[2])
+        for row in conn.execute(
+            "select path, sha256, delivery_id from raw.deliveries where source = ?", [source]
+        ).fetchall()
+    }
+    loaded_ids = {
+        row[0]: row[1]
+        for row in conn.execute(
+            "select delivery_id, path from raw.deliveries where status = 'loaded'"
+        ).fetchall()
+    }
     held = redelivery.loaded_content(conn, source)
     todo = []
     for path in files:
@@ -238,7 +323,10 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
     seen = set(loaded_ids)
     ahead = set()
     for index, (_, delivery, _) in enumerate(todo):
-        if delivery.delivery_id not in seen and redelivery.other_period_original(delivery, held) is None:
+        if (
+            delivery.delivery_id not in seen
+            and redelivery.other_period_original(delivery, held) is None
+        ):
             ahead.add(index)
             seen.add(delivery.delivery_id)
     handles = None
@@ -247,21 +335,35 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
     batch = _Batch(conn)
     try:
         for index, (path, delivery, previous) in enumerate(todo):
-            read = next(handles) if handles is not None and index in ahead else (lambda p=path, d=delivery: reader(p, d))
+            read = (
+                next(handles)
+                if handles is not None and index in ahead
+                else (lambda p=path, d=delivery: reader(p, d))
+            )
             batch.begin()
             if previous:
                 _delete_delivery(conn, delivery.path, previous[1], tables)
                 loaded_ids = {k: v for k, v in loaded_ids.items() if v != delivery.path}
             original = redelivery.other_period_original(delivery, held)
             if delivery.delivery_id in loaded_ids:
-                row = _register_row(delivery, "duplicate", duplicate_of=loaded_ids[delivery.delivery_id])
+                row = _register_row(
+                    delivery, "duplicate", duplicate_of=loaded_ids[delivery.delivery_id]
+                )
             elif original is not None:
-                row = _register_row(delivery, "duplicate", duplicate_of=original.path, review=redelivery.other_period_reason(delivery, original))
+                row = _register_row(
+                    delivery,
+                    "duplicate",
+                    duplicate_of=original.path,
+                    review=redelivery.other_period_reason(delivery, original),
+                )
             else:
                 row = _load_one(batch, delivery, tables, read, key_version)
                 if row["status"] == "loaded":
                     loaded_ids[delivery.delivery_id] = delivery.path
-                    held.setdefault(redelivery.content_key(delivery), redelivery.Held(delivery.path, delivery.period, row["rows_read"]))
+                    held.setdefault(
+                        redelivery.content_key(delivery),
+                        redelivery.Held(delivery.path, delivery.period, row["rows_read"]),
+                    )
             batch.register.append(row)
             summary.new.append(row)
             if batch.rows >= BATCH_ROWS or len(batch.register) >= BATCH_DELIVERIES:
@@ -277,9 +379,15 @@ def load_source(conn: duckdb.DuckDBPyConnection, landing_dir: Path, source: str,
     return summary
 
 
-def _load_one(batch: _Batch, delivery: Delivery, tables: list[str], read: Callable[[], ReadOutput], key_version: str | None = None) -> dict:
+def _load_one(
+    batch: _Batch,
+    delivery: Delivery,
+    tables: list[str],
+    read: Callable[[], ReadOutput],
+    key_version: str | None = None,
+) -> dict:
     counts = _Counts()
-    written = False   # part of this delivery already written to the tables (a large file)
+    written = False  # part of this delivery already written to the tables (a large file)
     try:
         for part in iter_parts(read()):
             _buffer_part(batch, part, delivery, tables)
@@ -294,8 +402,13 @@ def _load_one(batch: _Batch, delivery: Delivery, tables: list[str], read: Callab
         batch.drop_delivery(delivery.delivery_id)
         if written:  # a reader that delivers in parts failed part-way: undo what it wrote
             for table in tables:
-                batch.conn.execute(f"delete from raw.{table} where delivery_id = ?", [delivery.delivery_id])
-            batch.conn.execute("delete from raw.quarantine where delivery_id = ? and path = ?", [delivery.delivery_id, delivery.path])
+                batch.conn.execute(
+                    f"delete from raw.{table} where delivery_id = ?", [delivery.delivery_id]
+                )
+            batch.conn.execute(
+                "delete from raw.quarantine where delivery_id = ? and path = ?",
+                [delivery.delivery_id, delivery.path],
+            )
         return _register_row(delivery, "failed", error=scrub(str(exc)))
     return _register_row(delivery, "loaded", result=counts, key_version=key_version)
 
@@ -304,20 +417,34 @@ def _buffer_part(batch: _Batch, part: ReadResult, delivery: Delivery, tables: li
     part.check_accounting()
     for table, frame in part.tables.items():
         if table not in tables:
-            raise ValueError(f"reader for {delivery.source} produced table {table!r}, expected one of {tables}")
+            raise ValueError(
+                f"reader for {delivery.source} produced table {table!r}, expected one of {tables}"
+            )
         if len(frame):
             batch.add(table, delivery.delivery_id, frame)
     if len(part.quarantine):
-        batch.add("quarantine", delivery.delivery_id, part.quarantine, {"path": delivery.path, "source": delivery.source})
+        batch.add(
+            "quarantine",
+            delivery.delivery_id,
+            part.quarantine,
+            {"path": delivery.path, "source": delivery.source},
+        )
 
 
-def mark_current(conn: duckdb.DuckDBPyConnection, source: str, present: set[str] | None = None) -> None:
+def mark_current(
+    conn: duckdb.DuckDBPyConnection, source: str, present: set[str] | None = None
+) -> None:
     """Per slot the latest loaded delivery is current; earlier ones are superseded by it.
     Between files of the same delivery date one still in the landing area (``present``;
     None: all) wins, so a steward resolves a same-date conflict by deleting the wrong
     file; such conflicts are flagged for review."""
     if present is None:
-        present = {row[0] for row in conn.execute("select path from raw.deliveries where source = ?", [source]).fetchall()}
+        present = {
+            row[0]
+            for row in conn.execute(
+                "select path from raw.deliveries where source = ?", [source]
+            ).fetchall()
+        }
     conn.register("_present", pd.DataFrame({"path": sorted(present)}, dtype=object))
     try:
         _rank_slots(conn, source)
@@ -353,7 +480,12 @@ def register_unusable(conn: duckdb.DuckDBPyConnection, landing_dir: Path) -> lis
     identifier-like numbers withheld (a recognised name has no room for one)."""
     warehouse_raw.ensure_schema(conn)
     known = {row[0] for row in conn.execute("select path from raw.deliveries").fetchall()}
-    refused = {row[0] for row in conn.execute("select path from raw.deliveries where source = 'refused'").fetchall()}
+    refused = {
+        row[0]
+        for row in conn.execute(
+            "select path from raw.deliveries where source = 'refused'"
+        ).fetchall()
+    }
     problems = []
     for path, reason in sorted(landing_entries(landing_dir)):  # one walk of the landing area
         delivered_name = path.relative_to(landing_dir).as_posix()
@@ -362,16 +494,26 @@ def register_unusable(conn: duckdb.DuckDBPyConnection, landing_dir: Path) -> lis
             problems.append(f"{relative}: {reason}")
             if relative not in known:  # neither hashed nor sized: it is never opened
                 delivery = Delivery(relative, "refused", "", "", None, None, None)  # type: ignore[arg-type]
-                warehouse_raw.insert_delivery(conn, _register_row(delivery, "failed", error=f"{relative}: {reason}"))
+                warehouse_raw.insert_delivery(
+                    conn, _register_row(delivery, "failed", error=f"{relative}: {reason}")
+                )
             continue
-        if relative in refused:  # a refused entry since replaced by the file itself: its source registers it
-            conn.execute("delete from raw.deliveries where path = ? and source = 'refused'", [relative])
+        if (
+            relative in refused
+        ):  # a refused entry since replaced by the file itself: its source registers it
+            conn.execute(
+                "delete from raw.deliveries where path = ? and source = 'refused'", [relative]
+            )
         try:
-            parse_name(delivered_name)  # the name alone decides; recognised files are hashed by their source's load
+            parse_name(
+                delivered_name
+            )  # the name alone decides; recognised files are hashed by their source's load
         except UnrecognisedDelivery as exc:
             problems.append(identifier_forms.withhold(str(exc)))
             if relative in known:
                 continue
-            delivery = Delivery(relative, "unrecognised", "", "", None, sha256_of(path), path.stat().st_size)  # type: ignore[arg-type]
+            delivery = Delivery(
+                relative, "unrecognised", "", "", None, sha256_of(path), path.stat().st_size
+            )  # type: ignore[arg-type]
             warehouse_raw.insert_delivery(conn, _register_row(delivery, "failed", error=str(exc)))
     return problems

@@ -54,7 +54,9 @@ class PseudonymKey:
 
     def __post_init__(self) -> None:
         if len(self.secret) < MIN_KEY_BYTES:
-            raise PseudonymKeyError(f"the pseudonymisation key ({self.source}) must be at least {MIN_KEY_BYTES} bytes")
+            raise PseudonymKeyError(
+                f"the pseudonymisation key ({self.source}) must be at least {MIN_KEY_BYTES} bytes"
+            )
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", self.version):
             raise PseudonymKeyError("the key version must be 1-32 letters, digits, '.', '_' or '-'")
 
@@ -63,7 +65,9 @@ def _parse_hex(text: str, source: str) -> bytes:
     try:
         return bytes.fromhex(text.strip())
     except ValueError:
-        raise PseudonymKeyError(f"the pseudonymisation key in {source} is not hexadecimal") from None
+        raise PseudonymKeyError(
+            f"the pseudonymisation key in {source} is not hexadecimal"
+        ) from None
 
 
 MIN_DISTINCT_KEY_BYTES = 16  # a random 32-byte key has about 30 distinct byte values; below 16 happens by chance with probability < 1e-9
@@ -83,12 +87,17 @@ def _refuse_weak(secret: bytes, source: str) -> bytes:
     secrets; print(secrets.token_hex(32))"`. Each rule fails a random key with probability
     below 1e-10 (tested on random keys)."""
     steps = {(b - a) % 256 for a, b in zip(secret, secret[1:])}
-    repeats = any(secret == (secret[:period] * (len(secret) // period + 1))[: len(secret)] for period in range(1, len(secret) // 2 + 1))
-    text = all(0x20 <= b < 0x7F for b in secret)  # printable ASCII throughout: a passphrase, not random bytes
+    repeats = any(
+        secret == (secret[:period] * (len(secret) // period + 1))[: len(secret)]
+        for period in range(1, len(secret) // 2 + 1)
+    )
+    text = all(
+        0x20 <= b < 0x7F for b in secret
+    )  # printable ASCII throughout: a passphrase, not random bytes
     if len(set(secret)) < MIN_DISTINCT_KEY_BYTES or len(steps) == 1 or repeats or text:
         raise PseudonymKeyError(
             f"the pseudonymisation key ({source}) is weak (repeated bytes, a pattern, a counting sequence or text): "
-            "generate a random one, e.g. python -c \"import secrets; print(secrets.token_hex(32))\""
+            'generate a random one, e.g. python -c "import secrets; print(secrets.token_hex(32))"'
         )
     return secret
 
@@ -97,26 +106,38 @@ def demo_key_path(data_dir: Path) -> Path:
     return data_dir / "keys" / "demo-pseudonym.key"
 
 
-def load_key(data_dir: Path, demo: bool = False, environ: dict[str, str] | None = None) -> PseudonymKey:
+def load_key(
+    data_dir: Path, demo: bool = False, environ: dict[str, str] | None = None
+) -> PseudonymKey:
     """The key from the environment or a key file; in demo mode a local demo key."""
     env = os.environ if environ is None else environ
     version = env.get("PILOTMONITOR_PSEUDONYM_KEY_VERSION", "k1")
     if env.get("PILOTMONITOR_PSEUDONYM_KEY"):
-        return PseudonymKey(version, _secret(env["PILOTMONITOR_PSEUDONYM_KEY"], "PILOTMONITOR_PSEUDONYM_KEY"), "PILOTMONITOR_PSEUDONYM_KEY")
+        return PseudonymKey(
+            version,
+            _secret(env["PILOTMONITOR_PSEUDONYM_KEY"], "PILOTMONITOR_PSEUDONYM_KEY"),
+            "PILOTMONITOR_PSEUDONYM_KEY",
+        )
     if env.get("PILOTMONITOR_PSEUDONYM_KEY_FILE"):
         path = Path(env["PILOTMONITOR_PSEUDONYM_KEY_FILE"]).expanduser().resolve()
         if path.is_relative_to(REPO_ROOT) and not path.is_relative_to(data_dir.resolve()):
-            raise PseudonymKeyError(f"the key file {path} lies inside the repository: keep keys outside it")
+            raise PseudonymKeyError(
+                f"the key file {path} lies inside the repository: keep keys outside it"
+            )
         if not path.is_file():
             raise PseudonymKeyError(f"the key file {path} does not exist")
-        return PseudonymKey(version, _secret(path.read_text(encoding="ascii"), str(path)), str(path))
+        return PseudonymKey(
+            version, _secret(path.read_text(encoding="ascii"), str(path)), str(path)
+        )
     if demo:
         path = demo_key_path(data_dir)
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_hex(MIN_KEY_BYTES), encoding="ascii")
             path.chmod(0o600)
-        return PseudonymKey("demo", _parse_hex(path.read_text(encoding="ascii"), str(path)), f"demo key {path}")
+        return PseudonymKey(
+            "demo", _parse_hex(path.read_text(encoding="ascii"), str(path)), f"demo key {path}"
+        )
     raise PseudonymKeyError(
         "no pseudonymisation key: set PILOTMONITOR_PSEUDONYM_KEY (hex) or PILOTMONITOR_PSEUDONYM_KEY_FILE, "
         "or run in demo mode (PILOTMONITOR_DEMO=1 / pilotmonitor run --demo) to create a local demo key"
@@ -176,7 +197,7 @@ class Pseudonymiser:
         return f"Pseudonymiser(key_version={self.key_version!r})"
 
     def pseudonym(self, kind: str, number: str) -> str:
-        message = f"{kind}:{number}".encode("utf-8")  # malformed input may hold any character
+        message = f"{kind}:{number}".encode()  # malformed input may hold any character
         return hmac.new(self._key.secret, message, hashlib.sha256).hexdigest()
 
     def reference(self, value: str | None) -> str | None:
@@ -185,9 +206,13 @@ class Pseudonymiser:
         for uniqueness and halve the storage of a full digest."""
         if value is None:
             return None
-        return hmac.new(self._key.secret, f"reference:{value}".encode("utf-8"), hashlib.sha256).hexdigest()[:REFERENCE_HEX_DIGITS]
+        return hmac.new(
+            self._key.secret, f"reference:{value}".encode(), hashlib.sha256
+        ).hexdigest()[:REFERENCE_HEX_DIGITS]
 
-    def identify(self, bsn: object, onderwijsnummer: object = None) -> tuple[str | None, str | None, str, str | None]:
+    def identify(
+        self, bsn: object, onderwijsnummer: object = None
+    ) -> tuple[str | None, str | None, str, str | None]:
         """(pseudonym, id_kind, key_version, error) of one record's delivered identifiers.
 
         A delivered BSN is used, otherwise an onderwijsnummer. A record whose identifier is
@@ -199,17 +224,33 @@ class Pseudonymiser:
             return self.pseudonym("bsn", number), "bsn", self.key_version, classify_bsn(number)
         number = normalise(onderwijsnummer)
         if number is not None:
-            return self.pseudonym("onderwijsnummer", number), "onderwijsnummer", self.key_version, classify_onderwijsnummer(number)
+            return (
+                self.pseudonym("onderwijsnummer", number),
+                "onderwijsnummer",
+                self.key_version,
+                classify_onderwijsnummer(number),
+            )
         return None, None, self.key_version, MISSING_IDENTIFIER
 
-    def identify_many(self, bsns: Iterable[object], onderwijsnummers: Iterable[object] | None = None) -> list[tuple[str | None, str | None, str, str | None]]:
+    def identify_many(
+        self, bsns: Iterable[object], onderwijsnummers: Iterable[object] | None = None
+    ) -> list[tuple[str | None, str | None, str, str | None]]:
         """identify() per record; plain Python, as readers call it per file with a few
         dozen distinct values (pandas would cost more per call than the values do)."""
         if onderwijsnummers is None:
             return [self.identify(b) for b in bsns]
         return [self.identify(b, o) for b, o in zip(bsns, onderwijsnummers, strict=True)]
 
-    def pseudonymise(self, bsn: pd.Series, onderwijsnummer: pd.Series | None = None) -> pd.DataFrame:
+    def pseudonymise(
+        self, bsn: pd.Series, onderwijsnummer: pd.Series | None = None
+    ) -> pd.DataFrame:
         """identify() per row as a frame: pseudonym, id_kind, key_version and error (None when valid)."""
-        records = self.identify_many(bsn.tolist(), None if onderwijsnummer is None else onderwijsnummer.tolist())
-        return pd.DataFrame(records or None, columns=["pseudonym", "id_kind", "key_version", "error"], index=bsn.index, dtype=object)
+        records = self.identify_many(
+            bsn.tolist(), None if onderwijsnummer is None else onderwijsnummer.tolist()
+        )
+        return pd.DataFrame(
+            records or None,
+            columns=["pseudonym", "id_kind", "key_version", "error"],
+            index=bsn.index,
+            dtype=object,
+        )

@@ -106,12 +106,18 @@ class PullSettings:
 
     def require_duo_schools_url(self) -> str:
         if not self.duo_schools_url:
-            raise PullError("<unset>", "PILOTMONITOR_DUO_SCHOOLS_URL is not set (the DUO open-data CSV of primary-school sites)")
+            raise PullError(
+                "<unset>",
+                "PILOTMONITOR_DUO_SCHOOLS_URL is not set (the DUO open-data CSV of primary-school sites)",
+            )
         return self.duo_schools_url
 
     def require_duo_pupils_url(self) -> str:
         if not self.duo_pupils_url:
-            raise PullError("<unset>", "PILOTMONITOR_DUO_PUPILS_URL is not set (the DUO open-data CSV of pupils per site and age)")
+            raise PullError(
+                "<unset>",
+                "PILOTMONITOR_DUO_PUPILS_URL is not set (the DUO open-data CSV of pupils per site and age)",
+            )
         return self.duo_pupils_url
 
 
@@ -129,7 +135,9 @@ def settings_from_env(environ: dict[str, str] | None = None) -> PullSettings:
 
 def make_client() -> httpx.Client:
     """A client for the pullers: default timeout, a descriptive User-Agent, no auth."""
-    return httpx.Client(timeout=DEFAULT_RETRY.timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=True)
+    return httpx.Client(
+        timeout=DEFAULT_RETRY.timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=True
+    )
 
 
 # --------------------------------------------------------------------------- requests
@@ -143,7 +151,10 @@ def _check_url(url: str) -> httpx.URL:
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise PullError(str(url), "only http(s) URLs with a host can be pulled")
     if parsed.userinfo:
-        raise PullError(str(parsed.copy_with(username=None, password=None)), "URL contains credentials; public sources need none")
+        raise PullError(
+            str(parsed.copy_with(username=None, password=None)),
+            "URL contains credentials; public sources need none",
+        )
     return parsed
 
 
@@ -151,7 +162,13 @@ def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-def _request(client: httpx.Client, url: str, consume: Callable[[httpx.Response], T], retry: RetryPolicy, accept: str = "*/*") -> T:
+def _request(
+    client: httpx.Client,
+    url: str,
+    consume: Callable[[httpx.Response], T],
+    retry: RetryPolicy,
+    accept: str = "*/*",
+) -> T:
     """GET `url` (streamed) and hand a 2xx response to `consume`; bounded retries.
 
     Retried: connection errors and timeouts (also while `consume` reads the body), 429
@@ -164,20 +181,36 @@ def _request(client: httpx.Client, url: str, consume: Callable[[httpx.Response],
     while True:
         attempt += 1
         try:
-            with client.stream("GET", url, headers={"Accept": accept}, timeout=retry.timeout, follow_redirects=True) as response:
+            with client.stream(
+                "GET", url, headers={"Accept": accept}, timeout=retry.timeout, follow_redirects=True
+            ) as response:
                 if response.is_success:
                     return consume(response)
                 status, reason = response.status_code, response.reason_phrase or "error"
                 if not _retryable(status) or attempt >= retry.attempts:
                     raise PullError(str(response.url), reason, status=status, attempts=attempt)
                 wait = retry.delay(attempt, response.headers.get("Retry-After"))
-                log.warning("GET %s: HTTP %s, retrying in %.1fs (attempt %d of %d)", shown, status, wait, attempt, retry.attempts)
+                log.warning(
+                    "GET %s: HTTP %s, retrying in %.1fs (attempt %d of %d)",
+                    shown,
+                    status,
+                    wait,
+                    attempt,
+                    retry.attempts,
+                )
         except httpx.TransportError as exc:
             problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             if attempt >= retry.attempts:
                 raise PullError(shown, problem, attempts=attempt) from exc
             wait = retry.delay(attempt)
-            log.warning("GET %s: %s, retrying in %.1fs (attempt %d of %d)", shown, problem, wait, attempt, retry.attempts)
+            log.warning(
+                "GET %s: %s, retrying in %.1fs (attempt %d of %d)",
+                shown,
+                problem,
+                wait,
+                attempt,
+                retry.attempts,
+            )
         except httpx.RequestError as exc:  # too many redirects, undecodable body: not transient
             raise PullError(shown, f"{type(exc).__name__}: {exc}", attempts=attempt) from exc
         retry.sleep(wait)
@@ -207,7 +240,9 @@ def _sha256(path: Path) -> str:
 def _previous_pull(target: Path, pattern: str) -> Path | None:
     """The latest earlier pull of the same source: same name pattern, another file."""
     earlier = [p for p in target.parent.glob(pattern) if p.is_file() and p != target]
-    return max(earlier, key=lambda p: (re.findall(r"\d{8}", p.name)[-1:], p.name)) if earlier else None
+    return (
+        max(earlier, key=lambda p: (re.findall(r"\d{8}", p.name)[-1:], p.name)) if earlier else None
+    )
 
 
 def _place(tmp: Path, target: Path, pattern: str) -> Path:
@@ -217,16 +252,28 @@ def _place(tmp: Path, target: Path, pattern: str) -> Path:
         same = _sha256(target) == digest
         os.replace(tmp, target)
         if same:
-            log.info("%s: unchanged, same content as the earlier pull of today (written anyway)", target.name)
+            log.info(
+                "%s: unchanged, same content as the earlier pull of today (written anyway)",
+                target.name,
+            )
         else:
-            log.warning("%s: replaced today's earlier pull, whose content differed (the loader reloads a file replaced in place)", target.name)
+            log.warning(
+                "%s: replaced today's earlier pull, whose content differed (the loader reloads a file replaced in place)",
+                target.name,
+            )
         return target
     previous = _previous_pull(target, pattern)
     os.replace(tmp, target)
     if previous is not None and _sha256(previous) == digest:
-        log.info("%s: unchanged since the previous pull %s (written anyway; the loader deduplicates by content)", target.name, previous.name)
+        log.info(
+            "%s: unchanged since the previous pull %s (written anyway; the loader deduplicates by content)",
+            target.name,
+            previous.name,
+        )
     else:
-        log.info("%s: written (%d bytes, sha256 %s)", target.name, target.stat().st_size, digest[:16])
+        log.info(
+            "%s: written (%d bytes, sha256 %s)", target.name, target.stat().st_size, digest[:16]
+        )
     return target
 
 
@@ -250,9 +297,17 @@ def _odata_page(response: httpx.Response) -> dict:
     try:
         document = json.loads(response.read())
     except (ValueError, RecursionError) as exc:
-        raise PullError(str(response.url), f"response is not JSON ({str(exc)[:120]})", status=response.status_code) from None
+        raise PullError(
+            str(response.url),
+            f"response is not JSON ({str(exc)[:120]})",
+            status=response.status_code,
+        ) from None
     if not isinstance(document, dict) or not isinstance(document.get("value"), list):
-        raise PullError(str(response.url), 'response is not an OData document (no "value" list)', status=response.status_code)
+        raise PullError(
+            str(response.url),
+            'response is not an OData document (no "value" list)',
+            status=response.status_code,
+        )
     return document
 
 
@@ -268,11 +323,20 @@ def _next_link(document: dict, current: str) -> str | None:
     except httpx.InvalidURL as exc:
         raise PullError(current, f"nextLink is not a valid URL: {exc}") from None
     if (there.scheme, there.host, there.port) != (here.scheme, here.host, here.port):
-        raise PullError(current, f"nextLink points to another server ({there.scheme}://{there.host}); not followed")
+        raise PullError(
+            current,
+            f"nextLink points to another server ({there.scheme}://{there.host}); not followed",
+        )
     return absolute
 
 
-def fetch_cbs_document(table_id: str, base_url: str, client: httpx.Client, filters: str | None = None, retry: RetryPolicy = DEFAULT_RETRY) -> dict:
+def fetch_cbs_document(
+    table_id: str,
+    base_url: str,
+    client: httpx.Client,
+    filters: str | None = None,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> dict:
     """GET {base_url}/{table_id}/TypedDataSet, following OData paging; one combined document.
 
     The combined document keeps the first page's metadata key ("odata.metadata" or
@@ -288,7 +352,13 @@ def fetch_cbs_document(table_id: str, base_url: str, client: httpx.Client, filte
     combined: dict | None = None
     seen: set[str] = set()
     for _ in range(MAX_PAGES):
-        page, served = _request(client, url, lambda response: (_odata_page(response), str(response.url)), retry, accept="application/json")
+        page, served = _request(
+            client,
+            url,
+            lambda response: (_odata_page(response), str(response.url)),
+            retry,
+            accept="application/json",
+        )
         if combined is None:
             combined = {k: v for k, v in page.items() if k not in _NEXT_LINK_KEYS and k != "value"}
             combined["value"] = []
@@ -303,7 +373,16 @@ def fetch_cbs_document(table_id: str, base_url: str, client: httpx.Client, filte
     raise PullError(url, f"more than {MAX_PAGES} pages; stopped")
 
 
-def pull_cbs_table(table_id: str, base_url: str, landing_dir: Path, client: httpx.Client, today: date, filters: str | None = None, *, retry: RetryPolicy = DEFAULT_RETRY) -> Path:
+def pull_cbs_table(
+    table_id: str,
+    base_url: str,
+    landing_dir: Path,
+    client: httpx.Client,
+    today: date,
+    filters: str | None = None,
+    *,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> Path:
     """Download a CBS StatLine TypedDataSet into public/cbs/{table_id}_TypedDataSet_{today:%Y%m%d}.json.
 
     `base_url` is CBS_ODATA_BASE in production (settings_from_env().cbs_base_url);
@@ -329,7 +408,15 @@ def pull_cbs_table(table_id: str, base_url: str, landing_dir: Path, client: http
 # --------------------------------------------------------------------------- DUO
 
 
-def pull_duo_file(url: str, landing_dir: Path, target_name: str, client: httpx.Client, today: date, *, retry: RetryPolicy = DEFAULT_RETRY) -> Path:
+def pull_duo_file(
+    url: str,
+    landing_dir: Path,
+    target_name: str,
+    client: httpx.Client,
+    today: date,
+    *,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> Path:
     """Download a DUO open-data CSV into public/duo/{target_name}_{today:%Y%m%d}.csv.
 
     `target_name` is the file-name stem before the delivery date: "duo_vestigingen_po"
@@ -348,9 +435,13 @@ def pull_duo_file(url: str, landing_dir: Path, target_name: str, client: httpx.C
     try:
         source, _ = recognise(relative)
     except UnrecognisedDelivery as exc:
-        raise ValueError(f"target name {target_name!r} does not follow the DUO naming convention: {exc}") from None
+        raise ValueError(
+            f"target name {target_name!r} does not follow the DUO naming convention: {exc}"
+        ) from None
     if source not in ("duo_schools", "duo_pupil_counts"):
-        raise ValueError(f"target name {target_name!r} would be read as {source}, not as a DUO file")
+        raise ValueError(
+            f"target name {target_name!r} would be read as {source}, not as a DUO file"
+        )
     _check_url(url)
     with _temporary(target.parent, target.name) as tmp:
 
@@ -364,14 +455,20 @@ def pull_duo_file(url: str, landing_dir: Path, target_name: str, client: httpx.C
                         first = block[:512]
                     size += len(block)
                     if size > MAX_DOWNLOAD_BYTES:
-                        raise PullError(served, f"response larger than {MAX_DOWNLOAD_BYTES} bytes; stopped", status=response.status_code)
+                        raise PullError(
+                            served,
+                            f"response larger than {MAX_DOWNLOAD_BYTES} bytes; stopped",
+                            status=response.status_code,
+                        )
                     handle.write(block)
                 handle.flush()
                 os.fsync(handle.fileno())
             if not first.strip():
                 raise PullError(served, "response body is empty", status=response.status_code)
             if first.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):  # a CSV never starts with "<"
-                raise PullError(served, "response is an HTML page, not a CSV", status=response.status_code)
+                raise PullError(
+                    served, "response is an HTML page, not a CSV", status=response.status_code
+                )
             return served
 
         served = _request(client, url, download, retry, accept="text/csv, */*")

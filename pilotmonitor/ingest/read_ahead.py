@@ -26,9 +26,9 @@ from pilotmonitor.worker_processes import spawned_pool
 
 Reader = Callable[[Path, Delivery], ReadOutput]
 Read = Callable[[], ReadOutput]  # the loader's handle on one delivery's parts
-WINDOW_PER_WORKER = 3      # tasks in flight per worker
-BATCH_FILES = 16           # deliveries per task at most
-BATCH_BYTES = 4_000_000    # and file bytes per task at most (a large file is a task of its own)
+WINDOW_PER_WORKER = 3  # tasks in flight per worker
+BATCH_FILES = 16  # deliveries per task at most
+BATCH_BYTES = 4_000_000  # and file bytes per task at most (a large file is a task of its own)
 
 _reader: Reader | None = None  # set in each worker by _install
 
@@ -65,6 +65,7 @@ def _handle(result: list[ReadResult] | Exception) -> Read:
         if isinstance(result, Exception):
             raise result
         return iter(result)
+
     return read
 
 
@@ -83,7 +84,9 @@ def _batches(items: Iterable[tuple[Path, Delivery]]) -> Iterator[list[tuple[Path
         yield batch
 
 
-def read_ahead(reader: Reader, items: Iterable[tuple[Path, Delivery]], workers: int) -> Iterator[Read]:
+def read_ahead(
+    reader: Reader, items: Iterable[tuple[Path, Delivery]], workers: int
+) -> Iterator[Read]:
     """One handle per item, in the order of ``items``."""
     window = max(1, workers * WINDOW_PER_WORKER)
     executor = spawned_pool(workers, _install, (reader,))

@@ -40,7 +40,9 @@ def content_key(delivery: Delivery) -> tuple[str, str, str]:
     return (delivery.source, delivery.sender, delivery.sha256)
 
 
-def loaded_content(conn: duckdb.DuckDBPyConnection, source: str) -> dict[tuple[str, str, str], Held]:
+def loaded_content(
+    conn: duckdb.DuckDBPyConnection, source: str
+) -> dict[tuple[str, str, str], Held]:
     """Per (source, sender, sha256) the first loaded delivery with that content."""
     rows = conn.execute(
         "select sender, sha256, path, period, rows_read from raw.deliveries where source = ? and status = 'loaded' order by registered_at, path",
@@ -52,7 +54,9 @@ def loaded_content(conn: duckdb.DuckDBPyConnection, source: str) -> dict[tuple[s
     return held
 
 
-def other_period_original(delivery: Delivery, held: dict[tuple[str, str, str], Held]) -> Held | None:
+def other_period_original(
+    delivery: Delivery, held: dict[tuple[str, str, str], Held]
+) -> Held | None:
     """The loaded delivery whose rows this file repeats under another period, if any."""
     original = held.get(content_key(delivery))
     if original is None or original.period == delivery.period or original.rows_read == 0:
@@ -61,16 +65,28 @@ def other_period_original(delivery: Delivery, held: dict[tuple[str, str, str], H
 
 
 def other_period_reason(delivery: Delivery, original: Held) -> str:
-    return (f"{delivery.path} (period {delivery.period or 'none'}) has the same content as {original.path} "
-            f"(period {original.period or 'none'}), which is loaded: this file is not loaded. Delete the wrongly named file, "
-            "or deliver the right content for this period")
+    return (
+        f"{delivery.path} (period {delivery.period or 'none'}) has the same content as {original.path} "
+        f"(period {original.period or 'none'}), which is loaded: this file is not loaded. Delete the wrongly named file, "
+        "or deliver the right content for this period"
+    )
 
 
-def forget_removed_duplicates(conn: duckdb.DuckDBPyConnection, source: str, present: set[str]) -> int:
+def forget_removed_duplicates(
+    conn: duckdb.DuckDBPyConnection, source: str, present: set[str]
+) -> int:
     """Register rows of duplicates whose file is gone: they loaded nothing."""
-    paths = [row[0] for row in conn.execute("select path from raw.deliveries where source = ? and status = 'duplicate'", [source]).fetchall() if row[0] not in present]
+    paths = [
+        row[0]
+        for row in conn.execute(
+            "select path from raw.deliveries where source = ? and status = 'duplicate'", [source]
+        ).fetchall()
+        if row[0] not in present
+    ]
     if paths:
-        conn.execute("delete from raw.deliveries where path in (select unnest(?::varchar[]))", [paths])
+        conn.execute(
+            "delete from raw.deliveries where path in (select unnest(?::varchar[]))", [paths]
+        )
     return len(paths)
 
 
@@ -78,7 +94,10 @@ def flag_same_date_conflicts(conn: duckdb.DuckDBPyConnection, source: str) -> No
     """Flag the loaded files of a slot that share its latest delivery date but not their
     content (files still in the landing area only: `_present` holds their paths); clear
     the flags of slots resolved since."""
-    conn.execute("update raw.deliveries set review = null where source = ? and status = 'loaded' and review is not null", [source])
+    conn.execute(
+        "update raw.deliveries set review = null where source = ? and status = 'loaded' and review is not null",
+        [source],
+    )
     tied = conn.execute(
         """
         with latest as (
@@ -97,18 +116,29 @@ def flag_same_date_conflicts(conn: duckdb.DuckDBPyConnection, source: str) -> No
     if not tied:
         return
     flags = pd.DataFrame(
-        [{"path": path, "review": (f"{path} has the same delivery date as {', '.join(p for p in paths if p != path)} but other content: "
-                                   f"{used} is used. Delete the wrong file, or deliver the right one with a later date")}
-         for path, paths, used in tied]
+        [
+            {
+                "path": path,
+                "review": (
+                    f"{path} has the same delivery date as {', '.join(p for p in paths if p != path)} but other content: "
+                    f"{used} is used. Delete the wrong file, or deliver the right one with a later date"
+                ),
+            }
+            for path, paths, used in tied
+        ]
     )
     conn.register("_flags", flags)
     try:
-        conn.execute("update raw.deliveries as d set review = f.review from _flags as f where d.path = f.path")
+        conn.execute(
+            "update raw.deliveries as d set review = f.review from _flags as f where d.path = f.path"
+        )
     finally:
         conn.unregister("_flags")
 
 
-def review_items(conn: duckdb.DuckDBPyConnection, source: str | None = None) -> list[tuple[str, str, str]]:
+def review_items(
+    conn: duckdb.DuckDBPyConnection, source: str | None = None
+) -> list[tuple[str, str, str]]:
     """(source, path, reason) of every delivery a steward must review."""
     sql = "select source, path, review from raw.deliveries where review is not null"
     params: list = []

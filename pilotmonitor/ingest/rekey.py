@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -38,7 +38,7 @@ class RekeyReport:
     key_version: str
     rekeyed: list[str] = field(default_factory=list)  # paths
     missing: list[str] = field(default_factory=list)  # "path: why it cannot be rekeyed"
-    failed: list[str] = field(default_factory=list)   # "path: reader error"
+    failed: list[str] = field(default_factory=list)  # "path: reader error"
 
     @property
     def complete(self) -> bool:
@@ -63,26 +63,48 @@ def stale_deliveries(conn: duckdb.DuckDBPyConnection, key_version: str) -> list[
     return [_Item(*row) for row in rows]
 
 
-def rekey(conn: duckdb.DuckDBPyConnection, landing_dir: Path, key_version: str, reader_for: Callable[[str], loader.Reader]) -> RekeyReport:
+def rekey(
+    conn: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    key_version: str,
+    reader_for: Callable[[str], loader.Reader],
+) -> RekeyReport:
     """Re-read every delivery whose key version is not ``key_version`` with
     ``reader_for(source)`` (a reader pseudonymising under that version)."""
     warehouse_raw.ensure_schema(conn)
     report = RekeyReport(key_version)
-    registered = dict(conn.execute("select path, sha256 from raw.deliveries where status = 'loaded'").fetchall())
+    registered = dict(
+        conn.execute("select path, sha256 from raw.deliveries where status = 'loaded'").fetchall()
+    )
     todo = []
     for item in stale_deliveries(conn, key_version):
         file = landing_dir / item.path
-        state = "current, so the key-version check keeps failing" if item.current else "superseded, not used"
+        state = (
+            "current, so the key-version check keeps failing"
+            if item.current
+            else "superseded, not used"
+        )
         if file.is_symlink() or not file.is_file():
-            report.missing.append(f"{item.path}: no longer in the landing area ({state}); redeliver it or put it back and run rekey again")
+            report.missing.append(
+                f"{item.path}: no longer in the landing area ({state}); redeliver it or put it back and run rekey again"
+            )
         elif sha256_of(file) != registered[item.path]:
-            report.missing.append(f"{item.path}: the file changed since it was loaded ({state}); the next run loads it as a new delivery under the current key")
+            report.missing.append(
+                f"{item.path}: the file changed since it was loaded ({state}); the next run loads it as a new delivery under the current key"
+            )
         else:
             todo.append(item)
     readers: dict[str, loader.Reader] = {}
     start = 0
     while start < len(todo):
-        end, failed = _rekey_batch(conn, landing_dir, todo, start, key_version, lambda s: readers.setdefault(s, reader_for(s)))
+        end, failed = _rekey_batch(
+            conn,
+            landing_dir,
+            todo,
+            start,
+            key_version,
+            lambda s: readers.setdefault(s, reader_for(s)),
+        )
         if failed is None:
             report.rekeyed += [item.path for item in todo[start:end]]
             start = end
@@ -93,12 +115,14 @@ def rekey(conn: duckdb.DuckDBPyConnection, landing_dir: Path, key_version: str, 
     return report
 
 
-def _rekey_batch(conn, landing_dir: Path, todo: list[_Item], start: int, key_version: str, reader_for) -> tuple[int, tuple[int, str] | None]:
+def _rekey_batch(
+    conn, landing_dir: Path, todo: list[_Item], start: int, key_version: str, reader_for
+) -> tuple[int, tuple[int, str] | None]:
     """Rekey todo[start:] until a batch is full, in one transaction. Returns the end index,
     or the index and error of a file that could not be read (the batch rolled back)."""
     batch = loader._Batch(conn)
     updates = []
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     try:
         batch.begin()
         index = start
@@ -108,14 +132,31 @@ def _rekey_batch(conn, landing_dir: Path, todo: list[_Item], start: int, key_ver
             file = landing_dir / item.path
             delivery = describe(landing_dir, file)
             for table in source.tables:
-                conn.execute(f"delete from raw.{table} where delivery_id = ?", [delivery.delivery_id])
+                conn.execute(
+                    f"delete from raw.{table} where delivery_id = ?", [delivery.delivery_id]
+                )
             conn.execute("delete from raw.quarantine where delivery_id = ?", [delivery.delivery_id])
             reader = reader_for(item.source)
-            row = loader._load_one(batch, delivery, source.tables, lambda f=file, d=delivery: reader(f, d), key_version)
+            row = loader._load_one(
+                batch, delivery, source.tables, lambda f=file, d=delivery: reader(f, d), key_version
+            )
             if row["status"] != "loaded":
                 batch.rollback()
                 return start, (index, row["error"])
-            updates.append({key: row[key] for key in ("path", "rows_read", "rows_loaded", "rows_quarantined", "messages_ignored", "key_version")} | {"rekeyed_at": now})
+            updates.append(
+                {
+                    key: row[key]
+                    for key in (
+                        "path",
+                        "rows_read",
+                        "rows_loaded",
+                        "rows_quarantined",
+                        "messages_ignored",
+                        "key_version",
+                    )
+                }
+                | {"rekeyed_at": now}
+            )
             index += 1
             if batch.rows >= loader.BATCH_ROWS or len(updates) >= loader.BATCH_DELIVERIES:
                 break
@@ -143,7 +184,9 @@ def _update_register(conn, updates: list[dict]) -> None:
 
 def _forget_leak_scans(conn, paths: list[str]) -> None:
     """The rekeyed deliveries' rows are new: the next run's leak scan reads them again."""
-    exists = conn.execute("select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'leak_scanned'").fetchone()[0]
+    exists = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'leak_scanned'"
+    ).fetchone()[0]
     if not paths or not exists:
         return
     ids = "(select delivery_id from raw.deliveries where path in (select unnest(?::varchar[])))"
@@ -160,7 +203,7 @@ def rekey_warehouse(settings, demo: bool = False) -> RekeyReport:
     ``settings`` (pilotmonitor.settings.Settings)."""
     import functools
 
-    from pilotmonitor.ingest.pseudonymise import PseudonymKeyError, Pseudonymiser, load_key
+    from pilotmonitor.ingest.pseudonymise import Pseudonymiser, PseudonymKeyError, load_key
     from pilotmonitor.ingest.sources import ReadContext, known_product_codes, read_delivery
 
     try:
@@ -172,12 +215,29 @@ def rekey_warehouse(settings, demo: bool = False) -> RekeyReport:
     try:
         conn = duckdb.connect(str(settings.warehouse_path))
     except duckdb.IOException as exc:  # a pipeline run holds the writer lock
-        raise RekeyError(f"the warehouse is in use ({str(exc).splitlines()[0]}): run rekey when no pipeline run is active") from None
+        raise RekeyError(
+            f"the warehouse is in use ({str(exc).splitlines()[0]}): run rekey when no pipeline run is active"
+        ) from None
     with conn:
-        schema_dir = settings.ijw_xsd_dir if (settings.ijw_xsd_dir / "basisschema.xsd").is_file() else None
-        ctx = ReadContext(Pseudonymiser(key), schema_dir, known_product_codes(conn) if _has_product_list(conn) else None)
-        return rekey(conn, settings.landing_dir, key.version, lambda source: functools.partial(read_delivery, source, ctx))
+        schema_dir = (
+            settings.ijw_xsd_dir if (settings.ijw_xsd_dir / "basisschema.xsd").is_file() else None
+        )
+        ctx = ReadContext(
+            Pseudonymiser(key),
+            schema_dir,
+            known_product_codes(conn) if _has_product_list(conn) else None,
+        )
+        return rekey(
+            conn,
+            settings.landing_dir,
+            key.version,
+            lambda source: functools.partial(read_delivery, source, ctx),
+        )
 
 
 def _has_product_list(conn) -> bool:
-    return bool(conn.execute("select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'product_list'").fetchone()[0])
+    return bool(
+        conn.execute(
+            "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'product_list'"
+        ).fetchone()[0]
+    )

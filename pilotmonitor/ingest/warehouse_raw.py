@@ -53,27 +53,40 @@ def _columns_sql(columns: dict[str, str]) -> str:
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(f"create schema if not exists {SCHEMA}")
-    conn.execute(f"create table if not exists {SCHEMA}.deliveries ({_columns_sql(DELIVERY_COLUMNS)})")
+    conn.execute(
+        f"create table if not exists {SCHEMA}.deliveries ({_columns_sql(DELIVERY_COLUMNS)})"
+    )
     conn.execute(
         f"create table if not exists {SCHEMA}.quarantine (delivery_id VARCHAR, path VARCHAR, source VARCHAR, {_columns_sql(QUARANTINE_COLUMNS)})"
     )
     for table, columns in RAW_TABLES.items():
-        conn.execute(f"create table if not exists {SCHEMA}.{table} (delivery_id VARCHAR, row_locator VARCHAR, {_columns_sql(columns)})")
+        conn.execute(
+            f"create table if not exists {SCHEMA}.{table} (delivery_id VARCHAR, row_locator VARCHAR, {_columns_sql(columns)})"
+        )
     added = _add_missing_columns(conn, {"deliveries": DELIVERY_COLUMNS, **RAW_TABLES})
     if ("deliveries", "key_version") in added:
         _backfill_key_versions(conn)
 
 
-def _add_missing_columns(conn: duckdb.DuckDBPyConnection, tables: dict[str, dict[str, str]]) -> set[tuple[str, str]]:
+def _add_missing_columns(
+    conn: duckdb.DuckDBPyConnection, tables: dict[str, dict[str, str]]
+) -> set[tuple[str, str]]:
     """A table made before a column existed gets it (null for the rows it holds); the
     columns present are read once, so an up-to-date warehouse costs one query. Returns
     the (table, column) pairs added."""
-    present = set(conn.execute("select table_name, column_name from information_schema.columns where table_schema = ?", [SCHEMA]).fetchall())
+    present = set(
+        conn.execute(
+            "select table_name, column_name from information_schema.columns where table_schema = ?",
+            [SCHEMA],
+        ).fetchall()
+    )
     added = set()
     for table, columns in tables.items():
         for name, kind in columns.items():
             if (table, name) not in present:
-                conn.execute(f'alter table {SCHEMA}.{table} add column "{name}" {kind.replace(" PRIMARY KEY", "")}')
+                conn.execute(
+                    f'alter table {SCHEMA}.{table} add column "{name}" {kind.replace(" PRIMARY KEY", "")}'
+                )
                 added.add((table, name))
     return added
 
@@ -99,7 +112,9 @@ def _backfill_key_versions(conn: duckdb.DuckDBPyConnection) -> None:
             )
 
 
-def insert_frame(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns: dict[str, str]) -> None:
+def insert_frame(
+    conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns: dict[str, str]
+) -> None:
     """Insert with explicit casts, so readers may hand over dates as date or datetime64."""
     if frame.empty:
         return
@@ -119,7 +134,12 @@ def insert_delivery(conn: duckdb.DuckDBPyConnection, row: dict) -> None:
 
 def insert_deliveries(conn: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
     """Register rows; a column a row leaves out is null."""
-    insert_frame(conn, "deliveries", pd.DataFrame(rows).reindex(columns=list(DELIVERY_COLUMNS)), DELIVERY_COLUMNS)
+    insert_frame(
+        conn,
+        "deliveries",
+        pd.DataFrame(rows).reindex(columns=list(DELIVERY_COLUMNS)),
+        DELIVERY_COLUMNS,
+    )
 
 
 def raw_columns(table: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 
@@ -28,8 +28,13 @@ from pilotmonitor.table_digest import table_digest
 SCHEMA = "published"
 SOURCE_SCHEMA = "marts"
 LOG_COLUMNS = {
-    "logged_at": "TIMESTAMP", "run_id": "VARCHAR", "status": "VARCHAR",  # published | unchanged | blocked
-    "tables": "VARCHAR", "rows": "BIGINT", "fingerprint": "VARCHAR", "reasons": "VARCHAR",
+    "logged_at": "TIMESTAMP",
+    "run_id": "VARCHAR",
+    "status": "VARCHAR",  # published | unchanged | blocked
+    "tables": "VARCHAR",
+    "rows": "BIGINT",
+    "fingerprint": "VARCHAR",
+    "reasons": "VARCHAR",
 }
 
 
@@ -58,7 +63,9 @@ class PublicationState:
 
     def summary(self) -> str:
         if self.published_at is None:
-            return "nothing published yet" + (f"; blocked: {'; '.join(self.reasons[:3])}" if self.reasons else "")
+            return "nothing published yet" + (
+                f"; blocked: {'; '.join(self.reasons[:3])}" if self.reasons else ""
+            )
         text = f"published {self.published_at:%Y-%m-%d %H:%M} UTC (run {str(self.run_id)[:8]}, {self.rows:,} rows)"
         if self.is_stale:
             text += f"; STALE: newer data blocked since {self.blocked_since:%Y-%m-%d %H:%M} UTC by {'; '.join(self.reasons[:3])}"
@@ -70,7 +77,11 @@ def blocking_failures(checks) -> list[BlockingFailure]:
     asset, check, passed, severity, description). A check that did not run because
     something upstream blocked (``not_run``) is not a failure: only evaluated failures
     (and checks that errored) block."""
-    return [BlockingFailure(c.asset, c.check, c.description) for c in checks or [] if not c.passed and str(c.severity).upper() == "ERROR" and not getattr(c, "not_run", False)]
+    return [
+        BlockingFailure(c.asset, c.check, c.description)
+        for c in checks or []
+        if not c.passed and str(c.severity).upper() == "ERROR" and not getattr(c, "not_run", False)
+    ]
 
 
 def _ensure_log(conn: duckdb.DuckDBPyConnection) -> None:
@@ -80,12 +91,13 @@ def _ensure_log(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _mart_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     rows = conn.execute(
-        "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' order by 1", [SOURCE_SCHEMA]
+        "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' order by 1",
+        [SOURCE_SCHEMA],
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -105,39 +117,54 @@ def identifier_leaks(conn: duckdb.DuckDBPyConnection, tables: list[str]) -> list
     from pilotmonitor.ingest.leak_scan import scan_tables
 
     found = scan_tables(conn, [f"{SOURCE_SCHEMA}.{t}" for t in tables], frozenset(), derived=True)
-    hint = {"not_pseudonymised": " (loaded before references were pseudonymised? run `pilotmonitor rekey`)"}
+    hint = {
+        "not_pseudonymised": " (loaded before references were pseudonymised? run `pilotmonitor rekey`)"
+    }
     return [leak.describe("distinct value(s)") + hint.get(leak.kind, "") for leak in found]
 
 
-def publish(conn: duckdb.DuckDBPyConnection, run_id: str, failures: list[BlockingFailure]) -> PublicationState:
+def publish(
+    conn: duckdb.DuckDBPyConnection, run_id: str, failures: list[BlockingFailure]
+) -> PublicationState:
     """Copy every mart to `published` when nothing blocks; otherwise keep what was
     published and log the blocking checks. Returns the publication state afterwards."""
     _ensure_log(conn)
     if failures:
         reasons = [str(f) for f in failures]
         conn.execute(
-            f"insert into {SCHEMA}.publication_log values (?, ?, 'blocked', null, null, null, ?)", [_now(), run_id, json.dumps(reasons)]
+            f"insert into {SCHEMA}.publication_log values (?, ?, 'blocked', null, null, null, ?)",
+            [_now(), run_id, json.dumps(reasons)],
         )
         return publication_state(conn)
     tables = _mart_tables(conn)
     if not tables:
         raise RuntimeError("no marts to publish: build the warehouse first (dbt build)")
     fingerprint = _fingerprint(conn, SOURCE_SCHEMA, tables)
-    current = (set(tables) <= set(_published_tables(conn)) and publication_state(conn).published_at is not None
-               and _fingerprint(conn, SCHEMA, tables) == fingerprint)
+    current = (
+        set(tables) <= set(_published_tables(conn))
+        and publication_state(conn).published_at is not None
+        and _fingerprint(conn, SCHEMA, tables) == fingerprint
+    )
     if current:
-        conn.execute(f"insert into {SCHEMA}.publication_log values (?, ?, 'unchanged', ?, null, ?, null)",
-                     [_now(), run_id, ",".join(tables), fingerprint])
+        conn.execute(
+            f"insert into {SCHEMA}.publication_log values (?, ?, 'unchanged', ?, null, ?, null)",
+            [_now(), run_id, ",".join(tables), fingerprint],
+        )
         return publication_state(conn)
     leaks = identifier_leaks(conn, tables)
     if leaks:
-        conn.execute(f"insert into {SCHEMA}.publication_log values (?, ?, 'blocked', null, null, null, ?)", [_now(), run_id, json.dumps(leaks)])
+        conn.execute(
+            f"insert into {SCHEMA}.publication_log values (?, ?, 'blocked', null, null, null, ?)",
+            [_now(), run_id, json.dumps(leaks)],
+        )
         raise IdentifierInMartsError(leaks)
     conn.execute("begin transaction")
     try:
         total = 0
         for table in tables:
-            conn.execute(f"create or replace table {SCHEMA}.{table} as select * from {SOURCE_SCHEMA}.{table}")
+            conn.execute(
+                f"create or replace table {SCHEMA}.{table} as select * from {SOURCE_SCHEMA}.{table}"
+            )
             total += conn.execute(f"select count(*) from {SCHEMA}.{table}").fetchone()[0]
         conn.execute(
             f"insert into {SCHEMA}.publication_log values (?, ?, 'published', ?, ?, ?, null)",
@@ -153,7 +180,8 @@ def publish(conn: duckdb.DuckDBPyConnection, run_id: str, failures: list[Blockin
 def _published_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     rows = conn.execute(
         "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' and table_name <> 'publication_log' order by 1",
-        [SCHEMA]).fetchall()
+        [SCHEMA],
+    ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -173,7 +201,8 @@ def _fingerprint(conn: duckdb.DuckDBPyConnection, schema: str, tables: list[str]
 def publication_state(conn: duckdb.DuckDBPyConnection) -> PublicationState:
     """What the analyses read now, and whether newer data was blocked since."""
     exists = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = 'publication_log'", [SCHEMA]
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = 'publication_log'",
+        [SCHEMA],
     ).fetchone()[0]
     if not exists:
         return PublicationState(None, None, None, None, [])
@@ -181,11 +210,19 @@ def publication_state(conn: duckdb.DuckDBPyConnection) -> PublicationState:
         f"select logged_at, run_id, rows from {SCHEMA}.publication_log where status = 'published' order by logged_at desc limit 1"
     ).fetchone()
     # a clean run that found nothing new to publish also ends a blocked period
-    since = conn.execute(f"select max(logged_at) from {SCHEMA}.publication_log where status in ('published', 'unchanged')").fetchone()[0] or datetime.min
+    since = (
+        conn.execute(
+            f"select max(logged_at) from {SCHEMA}.publication_log where status in ('published', 'unchanged')"
+        ).fetchone()[0]
+        or datetime.min
+    )
     blocked = conn.execute(
-        f"select min(logged_at), max_by(reasons, logged_at) from {SCHEMA}.publication_log where status = 'blocked' and logged_at > ?", [since]
+        f"select min(logged_at), max_by(reasons, logged_at) from {SCHEMA}.publication_log where status = 'blocked' and logged_at > ?",
+        [since],
     ).fetchone()
     reasons = json.loads(blocked[1]) if blocked and blocked[1] else []
     if last is None:
         return PublicationState(None, None, None, blocked[0] if blocked else None, reasons)
-    return PublicationState(last[0], last[1], last[2], blocked[0] if blocked and blocked[0] else None, reasons)
+    return PublicationState(
+        last[0], last[1], last[2], blocked[0] if blocked and blocked[0] else None, reasons
+    )

@@ -27,7 +27,7 @@ import os
 import re
 import statistics
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 
 import numpy as np
@@ -59,7 +59,7 @@ class Outcome:
     steward_message: str
     rows_validated: int
     suite_hash: str
-    validated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
+    validated_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
 
     def as_row(self) -> dict:
         row = asdict(self)
@@ -78,6 +78,7 @@ class DeliveryInfo:
 
 
 # --- identifiers never leave the runner ---------------------------------------------
+
 
 def _is_identifying(column: str | None) -> bool:
     return bool(column) and "pseudonym" in column.lower()
@@ -117,6 +118,7 @@ def examples_of(values, column: str | None) -> list[str]:
 
 # --- GX plumbing --------------------------------------------------------------------
 
+
 @cache
 def _context():
     import great_expectations as gx
@@ -147,11 +149,19 @@ def _batch_definition(table: str):
     return asset.add_batch_definition_whole_dataframe("delivery")
 
 
-def _gx_validate(table: str, frame: pd.DataFrame, expectations: list[dict], params: dict, complete: bool):
-    indexed = [dict(e, meta={**e["meta"], "expectation_index": i}) for i, e in enumerate(expectations)]
+def _gx_validate(
+    table: str, frame: pd.DataFrame, expectations: list[dict], params: dict, complete: bool
+):
+    indexed = [
+        dict(e, meta={**e["meta"], "expectation_index": i}) for i, e in enumerate(expectations)
+    ]
     suite = S.gx_suite(f"raw.{table}", indexed)
     batch = _batch_definition(table).get_batch(batch_parameters={"dataframe": frame})
-    fmt = {"result_format": "COMPLETE", "partial_unexpected_count": EXAMPLES} if complete else {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}
+    fmt = (
+        {"result_format": "COMPLETE", "partial_unexpected_count": EXAMPLES}
+        if complete
+        else {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}
+    )
     return batch.validate(suite, expectation_parameters=params, result_format=fmt)
 
 
@@ -166,7 +176,9 @@ def _column_of(exp: dict) -> str | None:
     return None
 
 
-def _denominators(exp: dict, frame: pd.DataFrame, ids: np.ndarray, bound_columns: list[str] = ()) -> pd.Series:
+def _denominators(
+    exp: dict, frame: pd.DataFrame, ids: np.ndarray, bound_columns: list[str] = ()
+) -> pd.Series:
     """Per delivery the rows GX's `mostly` refers to."""
     kw = exp["kwargs"]
     if exp["meta"].get("period_rule"):
@@ -206,9 +218,29 @@ def _gx_plan(expectations: list[dict], bound_columns: list[str]) -> list[dict]:
             if kw.get("mostly") is not None:
                 common["mostly"] = kw["mostly"]
             if rule.get("min_offset_days") is not None:
-                plan.append({"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {"column_A": column, "column_B": BOUND.format(column=column, side="min"), **common}, "meta": {**exp["meta"], "source": i, "side": "min"}})
+                plan.append(
+                    {
+                        "type": "expect_column_pair_values_a_to_be_greater_than_b",
+                        "kwargs": {
+                            "column_A": column,
+                            "column_B": BOUND.format(column=column, side="min"),
+                            **common,
+                        },
+                        "meta": {**exp["meta"], "source": i, "side": "min"},
+                    }
+                )
             if rule.get("max_offset_days") is not None:
-                plan.append({"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {"column_A": BOUND.format(column=column, side="max"), "column_B": column, **common}, "meta": {**exp["meta"], "source": i, "side": "max"}})
+                plan.append(
+                    {
+                        "type": "expect_column_pair_values_a_to_be_greater_than_b",
+                        "kwargs": {
+                            "column_A": BOUND.format(column=column, side="max"),
+                            "column_B": column,
+                            **common,
+                        },
+                        "meta": {**exp["meta"], "source": i, "side": "max"},
+                    }
+                )
             continue
         if exp["type"] == "expect_table_columns_to_match_set" and bound_columns:
             kw["column_set"] = list(kw["column_set"]) + bound_columns
@@ -216,7 +248,9 @@ def _gx_plan(expectations: list[dict], bound_columns: list[str]) -> list[dict]:
     return plan
 
 
-def _add_bounds(frame: pd.DataFrame, expectations: list[dict], deliveries: list[DeliveryInfo], ids: np.ndarray) -> tuple[pd.DataFrame, list[str], dict[int, set[str]]]:
+def _add_bounds(
+    frame: pd.DataFrame, expectations: list[dict], deliveries: list[DeliveryInfo], ids: np.ndarray
+) -> tuple[pd.DataFrame, list[str], dict[int, set[str]]]:
     """Add each row's delivery-period bounds (raw.deliveries.period + the rule's offsets)
     as columns; returns the frame, the added columns and per period-rule expectation the
     deliveries whose period does not have the rule's form (no outcome for them)."""
@@ -238,18 +272,30 @@ def _add_bounds(frame: pd.DataFrame, expectations: list[dict], deliveries: list[
             lo.append(b[0] if b[0] is not None else pd.NaT)
             hi.append(b[1] if b[1] is not None else pd.NaT)
         unusable[i] = bad
-        dtype = frame[column].dtype if column in frame and str(frame[column].dtype).startswith("datetime64") else "datetime64[ns]"
+        dtype = (
+            frame[column].dtype
+            if column in frame and str(frame[column].dtype).startswith("datetime64")
+            else "datetime64[ns]"
+        )
         for side, values in (("min", lo), ("max", hi)):
             if rule.get(f"{side}_offset_days") is None:
                 continue
             per_delivery = pd.DatetimeIndex(values + [pd.NaT]).astype(dtype).to_numpy()
-            added[BOUND.format(column=column, side=side)] = per_delivery[positions]  # -1 (unknown id) -> NaT
+            added[BOUND.format(column=column, side=side)] = per_delivery[
+                positions
+            ]  # -1 (unknown id) -> NaT
     if added:
         frame = frame.assign(**added)
     return frame, list(added), unusable
 
 
-def validate_group(table: str, frame: pd.DataFrame, deliveries: list[DeliveryInfo], period: str | None = None, suite_hash: str | None = None) -> tuple[list[Outcome], object]:
+def validate_group(
+    table: str,
+    frame: pd.DataFrame,
+    deliveries: list[DeliveryInfo],
+    period: str | None = None,
+    suite_hash: str | None = None,
+) -> tuple[list[Outcome], object]:
     """Validate the rows of any number of deliveries (of any periods) in one GX call; one
     Outcome per delivery and row-level expectation. GX's unexpected row indices attribute
     every failure to its delivery (delivery_id column) and `mostly` is applied per delivery.
@@ -258,7 +304,12 @@ def validate_group(table: str, frame: pd.DataFrame, deliveries: list[DeliveryInf
     suite = S.load_suite(table)
     suite_hash = suite_hash or S.suite_hash(table)
     if period is not None:
-        deliveries = [d if d.period else DeliveryInfo(d.delivery_id, d.path, d.source, d.sender, period, d.delivered_on) for d in deliveries]
+        deliveries = [
+            d
+            if d.period
+            else DeliveryInfo(d.delivery_id, d.path, d.source, d.sender, period, d.delivered_on)
+            for d in deliveries
+        ]
     expectations = S.row_level_expectations(suite)
     frame = frame.reset_index(drop=True)
     if "delivery_id" not in frame:
@@ -278,8 +329,17 @@ def validate_group(table: str, frame: pd.DataFrame, deliveries: list[DeliveryInf
         column = _column_of(exp)
         meta = exp["meta"]
         rule = meta.get("period_rule")
-        raised = next((S_scrub(str((r.exception_info or {}).get("exception_message", ""))) for r in results if (r.exception_info or {}).get("raised_exception")), None)
-        table_level = not rule and not any((r.result or {}).get("unexpected_index_list") is not None for r in results)
+        raised = next(
+            (
+                S_scrub(str((r.exception_info or {}).get("exception_message", "")))
+                for r in results
+                if (r.exception_info or {}).get("raised_exception")
+            ),
+            None,
+        )
+        table_level = not rule and not any(
+            (r.result or {}).get("unexpected_index_list") is not None for r in results
+        )
         unexpected = pd.Series(dtype=int)
         examples_by: dict[str, list] = {}
         denominators = pd.Series(dtype=int)
@@ -290,16 +350,36 @@ def validate_group(table: str, frame: pd.DataFrame, deliveries: list[DeliveryInf
                 index = res.get("unexpected_index_list") or []
                 vals = res.get("unexpected_list") or [None] * len(index)
                 for idx, value in zip(index, vals):
-                    pos = idx if isinstance(idx, (int, np.integer)) else (idx.get("index") if isinstance(idx, dict) else None)
+                    pos = (
+                        idx
+                        if isinstance(idx, (int, np.integer))
+                        else (idx.get("index") if isinstance(idx, dict) else None)
+                    )
                     if pos is not None:
                         positions.append(int(pos))
                         values.append(value)
-            hits = pd.DataFrame({"pos": np.asarray(positions, dtype=np.int64), "value": pd.Series(values, dtype=object)}).drop_duplicates("pos") if positions else pd.DataFrame({"pos": np.array([], dtype=np.int64), "value": []})
+            hits = (
+                pd.DataFrame(
+                    {
+                        "pos": np.asarray(positions, dtype=np.int64),
+                        "value": pd.Series(values, dtype=object),
+                    }
+                ).drop_duplicates("pos")
+                if positions
+                else pd.DataFrame({"pos": np.array([], dtype=np.int64), "value": []})
+            )
             if rule and len(hits):  # examples are the dates themselves, not (date, bound) pairs
                 hits["value"] = frame[exp["kwargs"]["column"]].to_numpy()[hits["pos"].to_numpy()]
             hits["delivery"] = ids[hits["pos"].to_numpy()] if len(hits) else pd.Series(dtype=str)
             unexpected = hits.groupby("delivery").size() if len(hits) else pd.Series(dtype=int)
-            examples_by = {d: list(g["value"]) for d, g in hits.groupby("delivery").head(50).groupby("delivery")} if len(hits) else {}
+            examples_by = (
+                {
+                    d: list(g["value"])
+                    for d, g in hits.groupby("delivery").head(50).groupby("delivery")
+                }
+                if len(hits)
+                else {}
+            )
             denominators = _denominators(exp, gx_frame, ids, bound_columns)
         # plain dicts: a pandas lookup per delivery and expectation cost seconds per run
         unexpected, denominators = unexpected.to_dict(), denominators.to_dict()
@@ -307,15 +387,24 @@ def validate_group(table: str, frame: pd.DataFrame, deliveries: list[DeliveryInf
             if rule and delivery.delivery_id in unusable.get(i, ()):
                 continue  # the period has not the form the rule needs: the rule does not apply
             n = int(rows.get(delivery.delivery_id, 0))
-            if result is None or not results:  # empty delivery: row-level expectations hold vacuously
+            if (
+                result is None or not results
+            ):  # empty delivery: row-level expectations hold vacuously
                 success, count, percent, examples = True, 0, 0.0, []
             elif raised:
-                success, count, percent, examples = False, None, None, [f"could not evaluate: {raised[:120]}"]
+                success, count, percent, examples = (
+                    False,
+                    None,
+                    None,
+                    [f"could not evaluate: {raised[:120]}"],
+                )
             elif table_level:
                 success = all(bool(r.success) for r in results)
                 count, percent = None, None
                 observed = (results[0].result or {}).get("observed_value")
-                if exp["type"] == "expect_table_columns_to_match_set" and isinstance(observed, list):
+                if exp["type"] == "expect_table_columns_to_match_set" and isinstance(
+                    observed, list
+                ):
                     observed = [c for c in observed if c not in bound_columns]
                 examples = [] if success else examples_of(_missing_columns(exp, observed), None)
             else:
@@ -323,16 +412,39 @@ def validate_group(table: str, frame: pd.DataFrame, deliveries: list[DeliveryInf
                 denom = int(denominators.get(delivery.delivery_id, 0))
                 percent = 100.0 * count / denom if denom else 0.0
                 mostly = exp["kwargs"].get("mostly")
-                success = (count == 0) if mostly is None else (denom == 0 or (1 - count / denom) >= mostly)
+                success = (
+                    (count == 0)
+                    if mostly is None
+                    else (denom == 0 or (1 - count / denom) >= mostly)
+                )
                 examples = examples_of(examples_by.get(delivery.delivery_id, []), column)
-            outcomes.append(Outcome(delivery.delivery_id, delivery.path, delivery.source, table, exp["type"], column, meta["severity"], success, count, percent, examples, meta["steward_message"], n, suite_hash))
+            outcomes.append(
+                Outcome(
+                    delivery.delivery_id,
+                    delivery.path,
+                    delivery.source,
+                    table,
+                    exp["type"],
+                    column,
+                    meta["severity"],
+                    success,
+                    count,
+                    percent,
+                    examples,
+                    meta["steward_message"],
+                    n,
+                    suite_hash,
+                )
+            )
     return outcomes, result
 
 
 def _missing_columns(exp: dict, observed) -> list[str]:
     if exp["type"] == "expect_table_columns_to_match_set" and isinstance(observed, list):
         expected = set(exp["kwargs"]["column_set"])
-        return [f"missing {c}" for c in sorted(expected - set(observed))] + [f"unexpected {c}" for c in sorted(set(observed) - expected)]
+        return [f"missing {c}" for c in sorted(expected - set(observed))] + [
+            f"unexpected {c}" for c in sorted(set(observed) - expected)
+        ]
     return [str(observed)] if observed is not None else []
 
 
@@ -362,10 +474,14 @@ def row_count_bounds(rule: dict, history: list, months: int = 1) -> tuple[int, i
         return None
     rate = statistics.median(r for _, r in previous)
     # flagged at or below min_ratio x the usual rows (a half-size delivery is flagged), above max_ratio x
-    return math.floor(round(rate * months * rule["min_ratio"], 6)) + 1, math.floor(round(rate * months * rule["max_ratio"], 6))
+    return math.floor(round(rate * months * rule["min_ratio"], 6)) + 1, math.floor(
+        round(rate * months * rule["max_ratio"], 6)
+    )
 
 
-def validate_row_counts(table: str, items: list[tuple[DeliveryInfo, int, list]], suite_hash: str | None = None) -> list[Outcome]:
+def validate_row_counts(
+    table: str, items: list[tuple[DeliveryInfo, int, list]], suite_hash: str | None = None
+) -> list[Outcome]:
     """The history rule for many deliveries in one GX call: items are (delivery, rows,
     history of the same sender as ints or (rows, covered months), most recent first).
     Rows are compared per covered month (S.covered_months): an interim export of the
@@ -382,47 +498,117 @@ def validate_row_counts(table: str, items: list[tuple[DeliveryInfo, int, list]],
     per_month = rule.get("rows_per", "covered_month") == "covered_month"
     for delivery, rows, history in items:
         months = S.covered_months(delivery.period, delivery.delivered_on) if per_month else 1
-        history = history if per_month else [h if isinstance(h, (int, np.integer)) else h[0] for h in history]
+        history = (
+            history
+            if per_month
+            else [h if isinstance(h, (int, np.integer)) else h[0] for h in history]
+        )
         bounds = row_count_bounds(rule, history, months)
         if bounds is None:
             note = f"not enough history ({len(history)} previous deliveries of this sender, at least {rule.get('min_previous', 3)} with a median of {rule.get('min_median_rows', 20)} rows needed)"
-            outcomes[delivery.delivery_id] = Outcome(delivery.delivery_id, delivery.path, delivery.source, table, ROW_COUNT, None, meta["severity"], True, None, None, [note], meta["steward_message"], rows, suite_hash)
+            outcomes[delivery.delivery_id] = Outcome(
+                delivery.delivery_id,
+                delivery.path,
+                delivery.source,
+                table,
+                ROW_COUNT,
+                None,
+                meta["severity"],
+                True,
+                None,
+                None,
+                [note],
+                meta["steward_message"],
+                rows,
+                suite_hash,
+            )
             continue
         rate = statistics.median(r for _, r in _rates(history, months)[:keep])
-        usual = f"{rate:.1f} rows per month: median of {min(len(history), keep)} previous deliveries" if per_month else f"median {rate:g} rows of {min(len(history), keep)} previous deliveries"
+        usual = (
+            f"{rate:.1f} rows per month: median of {min(len(history), keep)} previous deliveries"
+            if per_month
+            else f"median {rate:g} rows of {min(len(history), keep)} previous deliveries"
+        )
         covered = f" over {months:.3g} month(s) covered" if per_month else ""
         note = f"{rows} rows{covered}; expected {bounds[0]}-{bounds[1]} ({usual})"
-        outcomes[delivery.delivery_id] = Outcome(delivery.delivery_id, delivery.path, delivery.source, table, ROW_COUNT, None, meta["severity"], True, None, None, [note], meta["steward_message"], rows, suite_hash)
-        checked.append({"delivery_id": delivery.delivery_id, "row_count": rows, "row_count_min": bounds[0], "row_count_max": bounds[1]})
+        outcomes[delivery.delivery_id] = Outcome(
+            delivery.delivery_id,
+            delivery.path,
+            delivery.source,
+            table,
+            ROW_COUNT,
+            None,
+            meta["severity"],
+            True,
+            None,
+            None,
+            [note],
+            meta["steward_message"],
+            rows,
+            suite_hash,
+        )
+        checked.append(
+            {
+                "delivery_id": delivery.delivery_id,
+                "row_count": rows,
+                "row_count_min": bounds[0],
+                "row_count_max": bounds[1],
+            }
+        )
     if checked:
         # one row per delivery; GX checks row_count between its per-delivery bounds
         frame = pd.DataFrame(checked)
         plan = [
-            {"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {"column_A": "row_count", "column_B": "row_count_min", "or_equal": True}, "meta": {**meta, "side": "min"}},
-            {"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {"column_A": "row_count_max", "column_B": "row_count", "or_equal": True}, "meta": {**meta, "side": "max"}},
+            {
+                "type": "expect_column_pair_values_a_to_be_greater_than_b",
+                "kwargs": {"column_A": "row_count", "column_B": "row_count_min", "or_equal": True},
+                "meta": {**meta, "side": "min"},
+            },
+            {
+                "type": "expect_column_pair_values_a_to_be_greater_than_b",
+                "kwargs": {"column_A": "row_count_max", "column_B": "row_count", "or_equal": True},
+                "meta": {**meta, "side": "max"},
+            },
         ]
         result = _gx_validate(f"{table}__row_count", frame, plan, {}, complete=True)
         for r in result.results:
             if (r.exception_info or {}).get("raised_exception"):
                 failed = list(frame.delivery_id)
             else:
-                failed = [frame.delivery_id.iloc[int(i)] for i in (r.result or {}).get("unexpected_index_list") or []]
+                failed = [
+                    frame.delivery_id.iloc[int(i)]
+                    for i in (r.result or {}).get("unexpected_index_list") or []
+                ]
             for d in failed:
                 outcomes[d].success = False
     return [outcomes[d.delivery_id] for d, _, _ in items if d.delivery_id in outcomes]
 
 
-def validate_row_count(table: str, delivery: DeliveryInfo, rows: int, history: list, suite_hash: str | None = None) -> Outcome | None:
+def validate_row_count(
+    table: str, delivery: DeliveryInfo, rows: int, history: list, suite_hash: str | None = None
+) -> Outcome | None:
     out = validate_row_counts(table, [(delivery, rows, history)], suite_hash)
     return out[0] if out else None
 
 
-def validate_frame(table: str, frame: pd.DataFrame, period: str = "", delivery: DeliveryInfo | None = None, history: list | None = None) -> list[Outcome]:
+def validate_frame(
+    table: str,
+    frame: pd.DataFrame,
+    period: str = "",
+    delivery: DeliveryInfo | None = None,
+    history: list | None = None,
+) -> list[Outcome]:
     """Validate one delivery's frame (tests, notebooks): row-level expectations and,
     when `history` is given, the row-count rule."""
     frame = frame.copy()
     if delivery is None:
-        delivery = DeliveryInfo(frame["delivery_id"].iloc[0] if "delivery_id" in frame and len(frame) else "adhoc", "adhoc", "adhoc", "adhoc", period)
+        delivery = DeliveryInfo(
+            frame["delivery_id"].iloc[0] if "delivery_id" in frame and len(frame) else "adhoc",
+            "adhoc",
+            "adhoc",
+            "adhoc",
+            period,
+        )
     if "delivery_id" not in frame:
         frame.insert(0, "delivery_id", delivery.delivery_id)
     outcomes, _ = validate_group(table, frame, [delivery], period)
@@ -442,12 +628,31 @@ def scrubbed_for_docs(result):
     for r in doc.results:
         res = r.result or {}
         column = r.expectation_config.kwargs.get("column")
-        keep = {k: res[k] for k in ("element_count", "missing_count", "missing_percent", "unexpected_count", "unexpected_percent", "unexpected_percent_nonmissing", "observed_value") if k in res}
+        keep = {
+            k: res[k]
+            for k in (
+                "element_count",
+                "missing_count",
+                "missing_percent",
+                "unexpected_count",
+                "unexpected_percent",
+                "unexpected_percent_nonmissing",
+                "observed_value",
+            )
+            if k in res
+        }
         if "partial_unexpected_list" in res:
             keep["partial_unexpected_list"] = examples_of(res["partial_unexpected_list"], column)
-        if isinstance(keep.get("observed_value"), (list, dict)) and r.expectation_config.type != "expect_table_columns_to_match_set":
+        if (
+            isinstance(keep.get("observed_value"), (list, dict))
+            and r.expectation_config.type != "expect_table_columns_to_match_set"
+        ):
             keep.pop("observed_value")
         r.result = keep
         if r.exception_info and r.exception_info.get("exception_message"):
-            r.exception_info = {"raised_exception": True, "exception_message": S_scrub(str(r.exception_info["exception_message"]))[:200], "exception_traceback": None}
+            r.exception_info = {
+                "raised_exception": True,
+                "exception_message": S_scrub(str(r.exception_info["exception_message"]))[:200],
+                "exception_traceback": None,
+            }
     return doc

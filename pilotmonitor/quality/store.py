@@ -13,16 +13,33 @@ import duckdb
 import pandas as pd
 
 from pilotmonitor.quality import suites as S
-from pilotmonitor.quality.runner import DeliveryInfo, Outcome, scrubbed_for_docs, validate_group, validate_row_counts
+from pilotmonitor.quality.runner import (
+    DeliveryInfo,
+    Outcome,
+    scrubbed_for_docs,
+    validate_group,
+    validate_row_counts,
+)
 from pilotmonitor.settings import limit_duckdb_memory
 from pilotmonitor.worker_processes import spawned_pool
 
 SCHEMA = "quality"
 RESULT_COLUMNS = {
-    "delivery_id": "VARCHAR", "path": "VARCHAR", "source": "VARCHAR", "table": "VARCHAR",
-    "expectation_type": "VARCHAR", "column": "VARCHAR", "severity": "VARCHAR", "success": "BOOLEAN",
-    "unexpected_count": "BIGINT", "unexpected_percent": "DOUBLE", "examples": "VARCHAR",
-    "steward_message": "VARCHAR", "rows_validated": "BIGINT", "suite_hash": "VARCHAR", "validated_at": "TIMESTAMP",
+    "delivery_id": "VARCHAR",
+    "path": "VARCHAR",
+    "source": "VARCHAR",
+    "table": "VARCHAR",
+    "expectation_type": "VARCHAR",
+    "column": "VARCHAR",
+    "severity": "VARCHAR",
+    "success": "BOOLEAN",
+    "unexpected_count": "BIGINT",
+    "unexpected_percent": "DOUBLE",
+    "examples": "VARCHAR",
+    "steward_message": "VARCHAR",
+    "rows_validated": "BIGINT",
+    "suite_hash": "VARCHAR",
+    "validated_at": "TIMESTAMP",
 }
 MAX_ROWS_PER_GROUP = 2_000_000
 # A worker starts in about 4 s (it imports GX) and a million rows take about 7.5 s to
@@ -49,13 +66,25 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def _has_results_table(conn) -> bool:
-    return bool(conn.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = 'validation_results'", [SCHEMA]).fetchone()[0])
+    return bool(
+        conn.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = 'validation_results'",
+            [SCHEMA],
+        ).fetchone()[0]
+    )
 
 
 def pending_deliveries(conn, source: str, table: str, suite_hash: str) -> list[DeliveryInfo]:
-    done = f"and not exists (select 1 from {SCHEMA}.validation_results v where v.path = d.path and v.delivery_id = d.delivery_id and v.\"table\" = ? and v.suite_hash = ?)" if _has_results_table(conn) else ""
+    done = (
+        f'and not exists (select 1 from {SCHEMA}.validation_results v where v.path = d.path and v.delivery_id = d.delivery_id and v."table" = ? and v.suite_hash = ?)'
+        if _has_results_table(conn)
+        else ""
+    )
     params = [source] + ([table, suite_hash] if done else [])
-    rows = conn.execute(f"select delivery_id, path, source, sender, period, delivered_on from raw.deliveries d where source = ? and status = 'loaded' and is_current {done} order by period, sender, path", params).fetchall()
+    rows = conn.execute(
+        f"select delivery_id, path, source, sender, period, delivered_on from raw.deliveries d where source = ? and status = 'loaded' and is_current {done} order by period, sender, path",
+        params,
+    ).fetchall()
     return [DeliveryInfo(*row) for row in rows]
 
 
@@ -63,10 +92,14 @@ def _history(conn, source: str, table: str) -> pd.DataFrame:
     return conn.execute(
         f"""select d.delivery_id, d.sender, d.period, d.delivered_on, coalesce(c.n, 0) as n
             from raw.deliveries d left join (select delivery_id, count(*) n from raw.{table} group by 1) c using (delivery_id)
-            where d.source = ? and d.status = 'loaded' and d.is_current""", [source]).df()
+            where d.source = ? and d.status = 'loaded' and d.is_current""",
+        [source],
+    ).df()
 
 
-def _previous_counts(history: pd.DataFrame, pending: list[DeliveryInfo]) -> dict[str, list[tuple[int, int]]]:
+def _previous_counts(
+    history: pd.DataFrame, pending: list[DeliveryInfo]
+) -> dict[str, list[tuple[int, int]]]:
     """Per pending delivery: (rows, covered months) of the same sender's previous current
     deliveries, most recent first. Each sender's history is sorted once, by period and by
     delivery time, and a delivery's previous ones are the tail past a binary search
@@ -74,12 +107,27 @@ def _previous_counts(history: pd.DataFrame, pending: list[DeliveryInfo]) -> dict
     municipality delivers iJw archives every month for years)."""
     by_sender: dict[str, list[tuple]] = {}
     delivered = pd.to_datetime(history["delivered_on"])
-    for delivery_id, sender, period, on, when, n in zip(history.delivery_id, history.sender, history.period, history.delivered_on, delivered, history.n):
+    for delivery_id, sender, period, on, when, n in zip(
+        history.delivery_id,
+        history.sender,
+        history.period,
+        history.delivered_on,
+        delivered,
+        history.n,
+    ):
         # covered months once per delivery, not once per later delivery of its sender
-        by_sender.setdefault(sender, []).append((delivery_id, period, on, when, int(n), S.covered_months(period, on)))
+        by_sender.setdefault(sender, []).append(
+            (delivery_id, period, on, when, int(n), S.covered_months(period, on))
+        )
     # most recent first; equal keys keep the history's order (as a stable sort with reverse=True)
-    by_period = {sender: sorted((h for h in rows if isinstance(h[1], str)), key=lambda h: h[1], reverse=True) for sender, rows in by_sender.items()}
-    by_time = {sender: sorted((h for h in rows if not pd.isna(h[3])), key=lambda h: h[3], reverse=True) for sender, rows in by_sender.items()}
+    by_period = {
+        sender: sorted((h for h in rows if isinstance(h[1], str)), key=lambda h: h[1], reverse=True)
+        for sender, rows in by_sender.items()
+    }
+    by_time = {
+        sender: sorted((h for h in rows if not pd.isna(h[3])), key=lambda h: h[3], reverse=True)
+        for sender, rows in by_sender.items()
+    }
     out: dict[str, list[tuple[int, int]]] = {}
     for d in pending:
         if d.period:
@@ -89,11 +137,22 @@ def _previous_counts(history: pd.DataFrame, pending: list[DeliveryInfo]) -> dict
             cutoff = pd.Timestamp(d.delivered_on)
             ordered = by_time.get(d.sender, [])
             first = bisect.bisect_left(ordered, True, key=lambda h: h[3] < cutoff)
-        out[d.delivery_id] = [(n, months) for delivery_id, *_, n, months in ordered[first:] if delivery_id != d.delivery_id]
+        out[d.delivery_id] = [
+            (n, months)
+            for delivery_id, *_, n, months in ordered[first:]
+            if delivery_id != d.delivery_id
+        ]
     return out
 
 
-def validate_pending(conn: duckdb.DuckDBPyConnection, source: str, tables: list[str], log=None, workers: int = 1, warehouse_path: Path | None = None) -> Validation:
+def validate_pending(
+    conn: duckdb.DuckDBPyConnection,
+    source: str,
+    tables: list[str],
+    log=None,
+    workers: int = 1,
+    warehouse_path: Path | None = None,
+) -> Validation:
     """Validate every current loaded delivery of `source` not yet validated with the
     table's current suite (the connection may be read-only): one GX call per table and
     chunk of at most MAX_ROWS_PER_GROUP rows for the row-level expectations (deliveries of
@@ -117,18 +176,34 @@ def validate_pending(conn: duckdb.DuckDBPyConnection, source: str, tables: list[
             rows = sum(int(counts.get(d.delivery_id, 0)) for d in pending)
             if workers > 1 and warehouse_path is not None and rows >= PARALLEL_MIN_ROWS:
                 pool = pool or _Workers(warehouse_path, workers)
-                chunks = _chunks(pending, counts, min(PARALLEL_CHUNK_ROWS, -(-rows // (2 * workers))))
+                chunks = _chunks(
+                    pending, counts, min(PARALLEL_CHUNK_ROWS, -(-rows // (2 * workers)))
+                )
                 validated = pool.validate(conn, table, chunks, suite_hash)
             else:
-                validated = (_validate_chunk(conn, table, chunk, suite_hash) for chunk in _chunks(pending, counts))
+                validated = (
+                    _validate_chunk(conn, table, chunk, suite_hash)
+                    for chunk in _chunks(pending, counts)
+                )
             for outcomes, page in validated:
                 out.outcomes.extend(outcomes)
                 if page is not None:
                     out.docs_pages.append(page)
             previous = _previous_counts(history, pending)
-            out.outcomes.extend(validate_row_counts(table, [(d, int(counts.get(d.delivery_id, 0)), previous[d.delivery_id]) for d in pending], suite_hash))
+            out.outcomes.extend(
+                validate_row_counts(
+                    table,
+                    [
+                        (d, int(counts.get(d.delivery_id, 0)), previous[d.delivery_id])
+                        for d in pending
+                    ],
+                    suite_hash,
+                )
+            )
             if log:
-                log(f"validated {len(pending)} deliveries of {source} in raw.{table} ({rows:,} rows)")
+                log(
+                    f"validated {len(pending)} deliveries of {source} in raw.{table} ({rows:,} rows)"
+                )
     finally:
         if pool is not None:
             pool.close()
@@ -136,19 +211,29 @@ def validate_pending(conn: duckdb.DuckDBPyConnection, source: str, tables: list[
     return out
 
 
-def _validate_chunk(conn, table: str, chunk: list[DeliveryInfo], suite_hash: str) -> tuple[list[Outcome], tuple[str, object] | None]:
+def _validate_chunk(
+    conn, table: str, chunk: list[DeliveryInfo], suite_hash: str
+) -> tuple[list[Outcome], tuple[str, object] | None]:
     """The outcomes of one chunk of deliveries and, when an expectation failed, its Data
     Docs page (a scrubbed GX result)."""
     ids = [d.delivery_id for d in chunk]
-    frame = conn.execute(f"select * from raw.{table} where delivery_id in (select unnest(?::varchar[])) order by delivery_id, row_locator", [ids]).df()
+    frame = conn.execute(
+        f"select * from raw.{table} where delivery_id in (select unnest(?::varchar[])) order by delivery_id, row_locator",
+        [ids],
+    ).df()
     outcomes, result = validate_group(table, frame, chunk, None, suite_hash)
     page = None
     if result is not None and any(not o.success for o in outcomes):
-        page = (f"{table}/{chunk[0].period or 'snapshot'}_{chunk[0].delivery_id}", scrubbed_for_docs(result))
+        page = (
+            f"{table}/{chunk[0].period or 'snapshot'}_{chunk[0].delivery_id}",
+            scrubbed_for_docs(result),
+        )
     return outcomes, page
 
 
-def _validate_chunk_in_worker(warehouse_path: Path, table: str, chunk: list[DeliveryInfo], suite_hash: str):
+def _validate_chunk_in_worker(
+    warehouse_path: Path, table: str, chunk: list[DeliveryInfo], suite_hash: str
+):
     try:
         conn = duckdb.connect(str(warehouse_path), read_only=True)
     except duckdb.IOException:  # a writer holds the file: the caller validates in-process
@@ -168,7 +253,10 @@ class _Workers:
     def validate(self, conn, table: str, chunks: list[list[DeliveryInfo]], suite_hash: str):
         """Results in chunk order; a chunk a worker could not open the warehouse for is
         validated here."""
-        futures = [self.executor.submit(_validate_chunk_in_worker, self.path, table, chunk, suite_hash) for chunk in chunks]
+        futures = [
+            self.executor.submit(_validate_chunk_in_worker, self.path, table, chunk, suite_hash)
+            for chunk in chunks
+        ]
         for chunk, future in zip(chunks, futures):
             result = future.result()
             yield result if result is not None else _validate_chunk(conn, table, chunk, suite_hash)
@@ -177,7 +265,9 @@ class _Workers:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _chunks(group: list[DeliveryInfo], counts: dict, max_rows: int = MAX_ROWS_PER_GROUP) -> list[list[DeliveryInfo]]:
+def _chunks(
+    group: list[DeliveryInfo], counts: dict, max_rows: int = MAX_ROWS_PER_GROUP
+) -> list[list[DeliveryInfo]]:
     chunks, current, size = [], [], 0
     for d in group:
         n = int(counts.get(d.delivery_id, 0))
@@ -200,7 +290,9 @@ def write_results(conn: duckdb.DuckDBPyConnection, outcomes: list[Outcome]) -> i
     try:
         cols = ", ".join(f'"{c}"' for c in RESULT_COLUMNS)
         select = ", ".join(f'cast("{c}" as {t})' for c, t in RESULT_COLUMNS.items())
-        conn.execute(f"insert into {SCHEMA}.validation_results ({cols}) select {select} from _quality_batch")
+        conn.execute(
+            f"insert into {SCHEMA}.validation_results ({cols}) select {select} from _quality_batch"
+        )
     finally:
         conn.unregister("_quality_batch")
     return len(frame)
@@ -208,7 +300,10 @@ def write_results(conn: duckdb.DuckDBPyConnection, outcomes: list[Outcome]) -> i
 
 # --- Data Docs ------------------------------------------------------------------------
 
-def build_data_docs(docs_dir: Path, pages: list[tuple[str, object]], conn: duckdb.DuckDBPyConnection | None = None) -> Path:
+
+def build_data_docs(
+    docs_dir: Path, pages: list[tuple[str, object]], conn: duckdb.DuckDBPyConnection | None = None
+) -> Path:
     """GX-rendered validation pages (GX's ValidationResultsPageRenderer + DefaultJinjaPageView,
     the renderer of GX Data Docs) for the validations with a failed expectation, and an
     index.html over quality.validation_results (the ephemeral GX context keeps no store,
@@ -222,10 +317,16 @@ def build_data_docs(docs_dir: Path, pages: list[tuple[str, object]], conn: duckd
             from great_expectations.render.renderer import ValidationResultsPageRenderer
             from great_expectations.render.view import DefaultJinjaPageView
 
-            target.write_text(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result)), encoding="utf-8")
+            target.write_text(
+                DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result)),
+                encoding="utf-8",
+            )
             written.append(name)
         except Exception as exc:  # rendering is a convenience; the history table is the record
-            target.write_text(f"<html><body><p>GX rendering failed: {html.escape(type(exc).__name__)}</p></body></html>", encoding="utf-8")
+            target.write_text(
+                f"<html><body><p>GX rendering failed: {html.escape(type(exc).__name__)}</p></body></html>",
+                encoding="utf-8",
+            )
     index = docs_dir / "index.html"
     summary = pd.DataFrame()
     if conn is not None and _has_results_table(conn):
@@ -236,13 +337,26 @@ def build_data_docs(docs_dir: Path, pages: list[tuple[str, object]], conn: duckd
                        string_agg(case when not success then expectation_type || coalesce(' (' || "column" || ')', '') || ': ' || steward_message end, ' | ') as failed
                 from {SCHEMA}.validation_results group by all order by errors desc, warnings desc, validated_at desc limit 2000"""
         ).df()
-    pages_links = sorted((docs_dir / "validations").rglob("*.html")) if (docs_dir / "validations").is_dir() else []
-    body = ["<html><head><meta charset='utf-8'><title>Pilotmonitor data quality</title></head><body>",
-            f"<h1>Raw delivery validations</h1><p>Generated {datetime.now():%Y-%m-%d %H:%M}. Severity error blocks the warehouse build.</p>",
-            "<h2>GX validation pages (groups with a failed expectation)</h2><ul>"]
-    body += [f"<li><a href='{html.escape(p.relative_to(docs_dir).as_posix())}'>{html.escape(p.relative_to(docs_dir).as_posix())}</a></li>" for p in pages_links[-500:]]
+    pages_links = (
+        sorted((docs_dir / "validations").rglob("*.html"))
+        if (docs_dir / "validations").is_dir()
+        else []
+    )
+    body = [
+        "<html><head><meta charset='utf-8'><title>Pilotmonitor data quality</title></head><body>",
+        f"<h1>Raw delivery validations</h1><p>Generated {datetime.now():%Y-%m-%d %H:%M}. Severity error blocks the warehouse build.</p>",
+        "<h2>GX validation pages (groups with a failed expectation)</h2><ul>",
+    ]
+    body += [
+        f"<li><a href='{html.escape(p.relative_to(docs_dir).as_posix())}'>{html.escape(p.relative_to(docs_dir).as_posix())}</a></li>"
+        for p in pages_links[-500:]
+    ]
     body.append("</ul><h2>Deliveries</h2>")
-    body.append(summary.to_html(index=False, escape=True) if not summary.empty else "<p>no validations yet</p>")
+    body.append(
+        summary.to_html(index=False, escape=True)
+        if not summary.empty
+        else "<p>no validations yet</p>"
+    )
     body.append("</body></html>")
     index.write_text("\n".join(body), encoding="utf-8")
     return index

@@ -29,7 +29,9 @@ def load_suite(table: str, directory: Path = EXPECTATIONS_DIR) -> dict:
     for exp in suite["expectations"]:
         meta = exp.get("meta", {})
         if meta.get("severity") not in SEVERITIES or not meta.get("steward_message"):
-            raise ValueError(f"{table}: expectation {exp['type']} needs meta.severity (error|warning) and meta.steward_message")
+            raise ValueError(
+                f"{table}: expectation {exp['type']} needs meta.severity (error|warning) and meta.steward_message"
+            )
     return suite
 
 
@@ -52,14 +54,24 @@ def period_bounds(kind: str, period: str) -> tuple[date, date] | None:
     return None
 
 
-def period_rule_bounds(rule: dict, period: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None] | None:
+def period_rule_bounds(
+    rule: dict, period: str
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None] | None:
     """Lower and upper date bound of a period rule for one delivery period (None = open
     side); None when the period does not have the form the rule needs."""
     bounds = period_bounds(rule["period"], period)
     if bounds is None:
         return None
-    lo = pd.Timestamp(bounds[0] + timedelta(days=rule["min_offset_days"])) if rule.get("min_offset_days") is not None else None
-    hi = pd.Timestamp(bounds[1] + timedelta(days=rule["max_offset_days"])) if rule.get("max_offset_days") is not None else None
+    lo = (
+        pd.Timestamp(bounds[0] + timedelta(days=rule["min_offset_days"]))
+        if rule.get("min_offset_days") is not None
+        else None
+    )
+    hi = (
+        pd.Timestamp(bounds[1] + timedelta(days=rule["max_offset_days"]))
+        if rule.get("max_offset_days") is not None
+        else None
+    )
     return lo, hi
 
 
@@ -97,11 +109,19 @@ def covered_months(period: str, delivered_on=None) -> float:
     if delivered_on is None or pd.isna(delivered_on):
         return max(1.0, 12 - _closed_months(date(int(m[1]), 8, 1), date(int(m[2]), 7, 31)))
     d = pd.Timestamp(delivered_on)
-    last = (d.year, d.month) if d.is_month_end else ((d.year, d.month - 1) if d.month > 1 else (d.year - 1, 12))
+    last = (
+        (d.year, d.month)
+        if d.is_month_end
+        else ((d.year, d.month - 1) if d.month > 1 else (d.year - 1, 12))
+    )
     months = max(1, min(12, (last[0] - int(m[1])) * 12 + (last[1] - 8) + 1))
     first_day = date(int(m[1]), 8, 1)
     last_year, last_month = divmod(8 - 1 + months - 1, 12)
-    last_day = date(int(m[1]) + last_year, last_month + 1, calendar.monthrange(int(m[1]) + last_year, last_month + 1)[1])
+    last_day = date(
+        int(m[1]) + last_year,
+        last_month + 1,
+        calendar.monthrange(int(m[1]) + last_year, last_month + 1)[1],
+    )
     return max(1.0, months - _closed_months(first_day, last_day))
 
 
@@ -125,7 +145,13 @@ def gx_suite(name: str, expectations: list[dict]):
 
     suite = ExpectationSuite(name=name)
     for exp in expectations:
-        suite.add_expectation_configuration(ExpectationConfiguration(type=exp["type"], kwargs=copy.deepcopy(exp["kwargs"]), meta=copy.deepcopy(exp["meta"])))
+        suite.add_expectation_configuration(
+            ExpectationConfiguration(
+                type=exp["type"],
+                kwargs=copy.deepcopy(exp["kwargs"]),
+                meta=copy.deepcopy(exp["meta"]),
+            )
+        )
     return suite
 
 

@@ -15,8 +15,16 @@ from pathlib import Path
 
 # Without the background-networking flags Chromium keeps trying to reach Google's hosts,
 # which this closed network refuses; --no-sandbox because CI runs as root.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 class BrowserMissing(RuntimeError):
@@ -33,8 +41,10 @@ def chromium_path() -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise BrowserMissing("no Chromium found for the PDF: install the Debian package 'chromium' "
-                         "(`make install` does) or set PILOTMONITOR_CHROMIUM")
+    raise BrowserMissing(
+        "no Chromium found for the PDF: install the Debian package 'chromium' "
+        "(`make install` does) or set PILOTMONITOR_CHROMIUM"
+    )
 
 
 @contextlib.contextmanager
@@ -43,8 +53,13 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
-    with tempfile.TemporaryDirectory(prefix="pilotmonitor-chromium-") as profile, sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(profile, executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+    with (
+        tempfile.TemporaryDirectory(prefix="pilotmonitor-chromium-") as profile,
+        sync_playwright() as pw,
+    ):
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
         try:
             yield context
         finally:
@@ -55,8 +70,8 @@ def browser() -> Iterator[object]:
 class PdfJob:
     html: Path
     pdf: Path
-    header_text: str   # printed at the top of every page (the synthetic-data label, or empty)
-    page_word: str     # "pagina" / "page" before the page numbers at the bottom
+    header_text: str  # printed at the top of every page (the synthetic-data label, or empty)
+    page_word: str  # "pagina" / "page" before the page numbers at the bottom
 
 
 def print_pdfs(jobs: list[PdfJob]) -> list[Path]:
@@ -67,15 +82,26 @@ def print_pdfs(jobs: list[PdfJob]) -> list[Path]:
         page = context.new_page()
         page.emulate_media(media="print")
         for job in jobs:
-            header = (f'<div style="font-size:8px;width:100%;text-align:center;color:#a06000;font-weight:bold">{job.header_text}</div>'
-                      if job.header_text else "<div></div>")
-            footer = (f'<div style="font-size:8px;width:100%;text-align:center;color:#555">{job.page_word} '
-                      '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
+            header = (
+                f'<div style="font-size:8px;width:100%;text-align:center;color:#a06000;font-weight:bold">{job.header_text}</div>'
+                if job.header_text
+                else "<div></div>"
+            )
+            footer = (
+                f'<div style="font-size:8px;width:100%;text-align:center;color:#555">{job.page_word} '
+                '<span class="pageNumber"></span> / <span class="totalPages"></span></div>'
+            )
             page.goto(job.html.resolve().as_uri(), wait_until="load")
             tmp = job.pdf.with_suffix(".pdf.tmp")
-            page.pdf(path=str(tmp), format="A4", print_background=True, display_header_footer=True,
-                     header_template=header, footer_template=footer,
-                     margin={"top": "18mm", "bottom": "16mm", "left": "14mm", "right": "14mm"})
+            page.pdf(
+                path=str(tmp),
+                format="A4",
+                print_background=True,
+                display_header_footer=True,
+                header_template=header,
+                footer_template=footer,
+                margin={"top": "18mm", "bottom": "16mm", "left": "14mm", "right": "14mm"},
+            )
             tmp.replace(job.pdf)
             written.append(job.pdf)
     return written

@@ -37,8 +37,11 @@ from .narrative import effect_lines, limit_lines, quality_lines, status_text
 from .texts import LANGUAGES, OUTCOME_NAMES, T, euros, number, p_value, percent
 
 log = logging.getLogger(__name__)
-TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("pilotmonitor.report", "templates"),
-                               autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("pilotmonitor.report", "templates"),
+    autoescape=jinja2.select_autoescape(["html", "j2"]),
+    undefined=jinja2.StrictUndefined,
+)
 
 
 @dataclass
@@ -52,26 +55,42 @@ class ReportFiles:
     pdf_error: str | None = None
     result: str = "interim"
     synthetic: bool = False
-    error: str | None = None          # no report: why (e.g. the pilot has no pilot months yet)
-    reused: bool = False              # the files on disk were already this report (reuse.py)
+    error: str | None = None  # no report: why (e.g. the pilot has no pilot months yet)
+    reused: bool = False  # the files on disk were already this report (reuse.py)
 
     def record(self) -> dict:
         """What reuse.py keeps beside the report (file names relative to its directory)."""
         name = lambda path: path.relative_to(self.directory).as_posix()  # noqa: E731
-        return {"html": {k: name(v) for k, v in self.html.items()}, "pdf": {k: name(v) for k, v in self.pdf.items()},
-                "disclosure_log": name(self.disclosure_log) if self.disclosure_log else None,
-                "disclosure_status": self.disclosure_status, "pdf_error": self.pdf_error, "result": self.result}
+        return {
+            "html": {k: name(v) for k, v in self.html.items()},
+            "pdf": {k: name(v) for k, v in self.pdf.items()},
+            "disclosure_log": name(self.disclosure_log) if self.disclosure_log else None,
+            "disclosure_status": self.disclosure_status,
+            "pdf_error": self.pdf_error,
+            "result": self.result,
+        }
 
     @classmethod
-    def from_record(cls, pilot_id: str, directory: Path, record: dict, synthetic: bool) -> "ReportFiles":
-        return cls(pilot_id, directory, html={k: directory / v for k, v in record["html"].items()},
-                   pdf={k: directory / v for k, v in record["pdf"].items()}, disclosure_log=directory / record["disclosure_log"],
-                   disclosure_status=record["disclosure_status"], result=record["result"], synthetic=synthetic, reused=True)
+    def from_record(
+        cls, pilot_id: str, directory: Path, record: dict, synthetic: bool
+    ) -> ReportFiles:
+        return cls(
+            pilot_id,
+            directory,
+            html={k: directory / v for k, v in record["html"].items()},
+            pdf={k: directory / v for k, v in record["pdf"].items()},
+            disclosure_log=directory / record["disclosure_log"],
+            disclosure_status=record["disclosure_status"],
+            result=record["result"],
+            synthetic=synthetic,
+            reused=True,
+        )
 
 
 @dataclass
 class CheckedContent:
     """The content after disclosure control, shared by both languages."""
+
     trend: CheckedOutput
     baselines: CheckedOutput
     models: CheckedOutput
@@ -86,31 +105,88 @@ def _html_name(lang: str) -> str:
 
 
 def _check(release: Release, c: ReportContent) -> CheckedContent:
-    trend = release.frequency("referral_trend_by_half_year",
-                              c.trend[["role", "half", "half_start", "half_mid", "new_referrals", "pupil_months", "rate_per_100_year"]],
-                              count_column="new_referrals", derived=["rate_per_100_year"], extra_counts=["pupil_months"])
+    trend = release.frequency(
+        "referral_trend_by_half_year",
+        c.trend[
+            [
+                "role",
+                "half",
+                "half_start",
+                "half_mid",
+                "new_referrals",
+                "pupil_months",
+                "rate_per_100_year",
+            ]
+        ],
+        count_column="new_referrals",
+        derived=["rate_per_100_year"],
+        extra_counts=["pupil_months"],
+    )
     # The absolute-scale numbers rest on the pilot schools' pre-period counts: a small
     # count there would reveal few pupils, so they are suppressed with it (the relative
     # change, from the model, stays).
-    base = pd.DataFrame([{"outcome": e.outcome, "baseline_count": e.baseline_count, "baseline": e.baseline,
-                          "effect": e.effect, "low": e.low, "high": e.high}
-                         for e in c.effects if e.baseline_count is not None])
+    base = pd.DataFrame(
+        [
+            {
+                "outcome": e.outcome,
+                "baseline_count": e.baseline_count,
+                "baseline": e.baseline,
+                "effect": e.effect,
+                "low": e.low,
+                "high": e.high,
+            }
+            for e in c.effects
+            if e.baseline_count is not None
+        ]
+    )
     if base.empty:
-        base = pd.DataFrame(columns=["outcome", "baseline_count", "baseline", "effect", "low", "high"])
-    baselines = release.frequency("baselines_before_pilot", base, count_column="baseline_count",
-                                  derived=["baseline", "effect", "low", "high"])
-    model_rows = c.estimates[c.estimates["role"].isin(["primary", "secondary", "costs"])
-                             | c.estimates["estimator"].str.startswith("event_study_linear[")
-                             | (c.estimates["estimator"] == "twfe_poisson_excl_closures")]
+        base = pd.DataFrame(
+            columns=["outcome", "baseline_count", "baseline", "effect", "low", "high"]
+        )
+    baselines = release.frequency(
+        "baselines_before_pilot",
+        base,
+        count_column="baseline_count",
+        derived=["baseline", "effect", "low", "high"],
+    )
+    model_rows = c.estimates[
+        c.estimates["role"].isin(["primary", "secondary", "costs"])
+        | c.estimates["estimator"].str.startswith("event_study_linear[")
+        | (c.estimates["estimator"] == "twfe_poisson_excl_closures")
+    ]
     df_resid = [residual_df(r) for _, r in model_rows.iterrows()]
-    models = release.model("effect_estimates",
-                           model_rows[["outcome", "role", "estimator", "estimate", "ci_lower", "ci_upper", "n_obs", "n_clusters"]]
-                           .assign(df_resid=df_resid).reset_index(drop=True))
-    costs_table = release.magnitude("youth_care_cost_by_group_and_year", c.cost_micro[["group", "year", "client_pseudonym", "amount_eur"]],
-                                    by=["group", "year"], value="amount_eur", contributor="client_pseudonym", aggfunc="sum")
+    models = release.model(
+        "effect_estimates",
+        model_rows[
+            [
+                "outcome",
+                "role",
+                "estimator",
+                "estimate",
+                "ci_lower",
+                "ci_upper",
+                "n_obs",
+                "n_clusters",
+            ]
+        ]
+        .assign(df_resid=df_resid)
+        .reset_index(drop=True),
+    )
+    costs_table = release.magnitude(
+        "youth_care_cost_by_group_and_year",
+        c.cost_micro[["group", "year", "client_pseudonym", "amount_eur"]],
+        by=["group", "year"],
+        value="amount_eur",
+        contributor="client_pseudonym",
+        aggfunc="sum",
+    )
     act_cols = ["contacts_pupils", "contacts_parents", "group_sessions", "consultations"]
-    activity = release.frequency("pilot_activity_by_month", c.activity[["month", "total_activities", *act_cols]],
-                                 count_column="total_activities", derived=act_cols)
+    activity = release.frequency(
+        "pilot_activity_by_month",
+        c.activity[["month", "total_activities", *act_cols]],
+        count_column="total_activities",
+        derived=act_cols,
+    )
 
     ev = c.estimates[c.estimates["estimator"].str.startswith("event_study_linear[")].copy()
     ev["rel_time_bin"] = ev["rel_time_bin"].astype(int)
@@ -119,8 +195,15 @@ def _check(release: Release, c: ReportContent) -> CheckedContent:
     for e in effects:
         if e.outcome in suppressed:
             e.effect = e.low = e.high = e.baseline = None
-    return CheckedContent(trend, baselines, models, costs_table, activity,
-                          ev[["rel_time_bin", "estimate", "ci_lower", "ci_upper"]].reset_index(drop=True), effects)
+    return CheckedContent(
+        trend,
+        baselines,
+        models,
+        costs_table,
+        activity,
+        ev[["rel_time_bin", "estimate", "ci_lower", "ci_upper"]].reset_index(drop=True),
+        effects,
+    )
 
 
 def _magnitude_baselines(release: Release, c: ReportContent) -> set[str]:
@@ -128,22 +211,44 @@ def _magnitude_baselines(release: Release, c: ReportContent) -> set[str]:
     as magnitude cells (threshold, N-K, p%) on their microdata; returns the outcomes whose
     baseline (and so absolute effect) must be suppressed. A cost outcome of one kind of
     care is checked on that kind's clients only (a few placements with stay dominate)."""
-    before = c.cost_micro[(c.cost_micro["group"] == "pilot") & (c.cost_micro["month"] < c.sample.start_month)]
+    before = c.cost_micro[
+        (c.cost_micro["group"] == "pilot") & (c.cost_micro["month"] < c.sample.start_month)
+    ]
     reported = {e.outcome for e in c.effects}
     cells = {}
     for o in OUTCOMES.values():  # every youth-care cost outcome: all care, or one kind of care
         if o.kind == "rate" and o.unit == "eur" and (o.kind_of_care is None or o.name in reported):
-            of_kind = before if o.kind_of_care is None else before[before["kind_of_care"] == o.kind_of_care]
+            of_kind = (
+                before
+                if o.kind_of_care is None
+                else before[before["kind_of_care"] == o.kind_of_care]
+            )
             suffix = "" if o.kind_of_care is None else f"_{o.kind_of_care}"
-            cells[o.name] = (f"cost_baseline{suffix}_before_pilot", of_kind[["client_pseudonym", "amount_eur"]], "amount_eur", "client_pseudonym")
-    cells["unauthorised_absence_hours"] = ("absence_baseline_before_pilot", c.absence_micro, "unauthorised_absence_hours", "pupil_pseudonym")
+            cells[o.name] = (
+                f"cost_baseline{suffix}_before_pilot",
+                of_kind[["client_pseudonym", "amount_eur"]],
+                "amount_eur",
+                "client_pseudonym",
+            )
+    cells["unauthorised_absence_hours"] = (
+        "absence_baseline_before_pilot",
+        c.absence_micro,
+        "unauthorised_absence_hours",
+        "pupil_pseudonym",
+    )
     out = set()
     for outcome, (name, micro, value, contributor) in cells.items():
         if micro.empty:
             out.add(outcome)
             continue
-        checked = release.magnitude(name, micro.assign(cell="pilot schools before the pilot"), by=["cell"], value=value,
-                                    contributor=contributor, aggfunc="sum")
+        checked = release.magnitude(
+            name,
+            micro.assign(cell="pilot schools before the pilot"),
+            by=["cell"],
+            value=value,
+            contributor=contributor,
+            aggfunc="sum",
+        )
         if checked.table[value].isna().any():
             out.add(outcome)
     return out
@@ -153,7 +258,11 @@ def _suppressed_rows(checked: CheckedOutput) -> set[str]:
     table, mask = checked.table, checked.suppressed
     if table.empty:
         return set()
-    rows = mask.any(axis=1) if isinstance(mask, pd.DataFrame) else pd.Series(mask, index=table.index).astype(bool)
+    rows = (
+        mask.any(axis=1)
+        if isinstance(mask, pd.DataFrame)
+        else pd.Series(mask, index=table.index).astype(bool)
+    )
     return set(table.loc[rows.to_numpy(), "outcome"])
 
 
@@ -161,37 +270,99 @@ def _img(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _figures(release: Release, cc: CheckedContent, c: ReportContent, lang: str, fig_dir: Path) -> list[dict]:
+def _figures(
+    release: Release, cc: CheckedContent, c: ReportContent, lang: str, fig_dir: Path
+) -> list[dict]:
     from . import charts  # matplotlib: imported when a report is drawn, not for its reuse check
 
     t = T[lang]
     label = ("SYNTHETISCHE DATA" if lang == "nl" else "SYNTHETIC DATA") if c.synthetic else None
-    end = c.sample.window_end + pd.DateOffset(months=1) if c.lang_independent_status == "final" else None
+    end = (
+        c.sample.window_end + pd.DateOffset(months=1)
+        if c.lang_independent_status == "final"
+        else None
+    )
     models_ok = cc.models.status != "fail"
-    forest = pd.DataFrame([{"name": OUTCOME_NAMES[lang].get(e.outcome, e.outcome),
-                            "pct": e.pct if e.estimable and models_ok else np.nan,
-                            "pct_low": e.pct_low if e.estimable and models_ok else np.nan,
-                            "pct_high": e.pct_high if e.estimable and models_ok else np.nan} for e in cc.effects])
+    forest = pd.DataFrame(
+        [
+            {
+                "name": OUTCOME_NAMES[lang].get(e.outcome, e.outcome),
+                "pct": e.pct if e.estimable and models_ok else np.nan,
+                "pct_low": e.pct_low if e.estimable and models_ok else np.nan,
+                "pct_high": e.pct_high if e.estimable and models_ok else np.nan,
+            }
+            for e in cc.effects
+        ]
+    )
     specs = [
-        ("trend", t["trend_title"], t["trend_caption"], [cc.trend],
-         lambda: charts.trend_chart(cc.trend.table, c.sample.start_month, end, t, label)),
-        ("event_study", t["event_title"], t["event_caption"], [cc.models],
-         (lambda: charts.event_chart(cc.event_points, t, label)) if len(cc.event_points) else None),
-        ("forest", t["forest_title"], t["forest_caption"], [cc.models],
-         (lambda: charts.forest_chart(forest, t, label)) if forest["pct"].notna().any() else None),
+        (
+            "trend",
+            t["trend_title"],
+            t["trend_caption"],
+            [cc.trend],
+            lambda: charts.trend_chart(cc.trend.table, c.sample.start_month, end, t, label),
+        ),
+        (
+            "event_study",
+            t["event_title"],
+            t["event_caption"],
+            [cc.models],
+            (lambda: charts.event_chart(cc.event_points, t, label))
+            if len(cc.event_points)
+            else None,
+        ),
+        (
+            "forest",
+            t["forest_title"],
+            t["forest_caption"],
+            [cc.models],
+            (lambda: charts.forest_chart(forest, t, label))
+            if forest["pct"].notna().any()
+            else None,
+        ),
     ]
-    if c.costs and "avoided_cost_eur" in c.costs and pd.notna(c.costs["avoided_cost_eur"].get("estimate")):
+    if (
+        c.costs
+        and "avoided_cost_eur" in c.costs
+        and pd.notna(c.costs["avoided_cost_eur"].get("estimate"))
+    ):
         av = c.costs["avoided_cost_eur"]
-        pilot_cost = float(c.costs["avoided_cost_eur"].get("pilot_cost_eur") or _details(av).get("pilot_cost", float("nan")))
-        specs.append(("costs", t["costs_title"], t["costs_caption"], [cc.models],
-                      lambda: charts.costs_chart(pilot_cost, float(av["estimate"]), float(av["ci_lower"]), float(av["ci_upper"]), t, label)))
+        pilot_cost = float(
+            c.costs["avoided_cost_eur"].get("pilot_cost_eur")
+            or _details(av).get("pilot_cost", float("nan"))
+        )
+        specs.append(
+            (
+                "costs",
+                t["costs_title"],
+                t["costs_caption"],
+                [cc.models],
+                lambda: charts.costs_chart(
+                    pilot_cost,
+                    float(av["estimate"]),
+                    float(av["ci_lower"]),
+                    float(av["ci_upper"]),
+                    t,
+                    label,
+                ),
+            )
+        )
     if len(cc.activity.table):
-        series = {"contacts_pupils": "leerlingcontacten" if lang == "nl" else "pupil contacts",
-                  "contacts_parents": "oudercontacten" if lang == "nl" else "parent contacts",
-                  "group_sessions": "groepsbijeenkomsten" if lang == "nl" else "group sessions",
-                  "consultations": "consultaties" if lang == "nl" else "consultations"}
-        specs.append(("dose", t["dose_title"], t["dose_caption"], [cc.activity],
-                      lambda: charts.dose_chart(cc.activity.table, t, series, label)))
+        series = {
+            "contacts_pupils": "leerlingcontacten" if lang == "nl" else "pupil contacts",
+            "contacts_parents": "oudercontacten" if lang == "nl" else "parent contacts",
+            "group_sessions": "groepsbijeenkomsten" if lang == "nl" else "group sessions",
+            "consultations": "consultaties" if lang == "nl" else "consultations",
+        }
+        specs.append(
+            (
+                "dose",
+                t["dose_title"],
+                t["dose_caption"],
+                [cc.activity],
+                lambda: charts.dose_chart(cc.activity.table, t, series, label),
+            )
+        )
     figures = []
     for fid, title, caption, sources, draw in specs:
         if draw is None:
@@ -200,23 +371,49 @@ def _figures(release: Release, cc: CheckedContent, c: ReportContent, lang: str, 
         blocked = [s for s in sources if s.status == "fail"]
         if blocked:
             checked = release.figure(f"{fid}_{lang}", sources=sources, path=None)
-            figures.append({"id": fid, "title": title, "caption": caption, "src": None, "width": 0,
-                            "withheld": t["withheld"].format(why="; ".join(checked.reasons)[:300])})
+            figures.append(
+                {
+                    "id": fid,
+                    "title": title,
+                    "caption": caption,
+                    "src": None,
+                    "width": 0,
+                    "withheld": t["withheld"].format(why="; ".join(checked.reasons)[:300]),
+                }
+            )
             continue
         png = draw()
         atomic_write.write_bytes(path, png)
         checked = release.figure(f"{fid}_{lang}", sources=sources, path=path)
         if checked.status == "fail":
             path.unlink()
-            figures.append({"id": fid, "title": title, "caption": caption, "src": None, "width": 0,
-                            "withheld": t["withheld"].format(why="; ".join(checked.reasons)[:300])})
+            figures.append(
+                {
+                    "id": fid,
+                    "title": title,
+                    "caption": caption,
+                    "src": None,
+                    "width": 0,
+                    "withheld": t["withheld"].format(why="; ".join(checked.reasons)[:300]),
+                }
+            )
         else:
-            figures.append({"id": fid, "title": title, "caption": caption, "src": _img(png), "width": 760, "withheld": None})
+            figures.append(
+                {
+                    "id": fid,
+                    "title": title,
+                    "caption": caption,
+                    "src": _img(png),
+                    "width": 760,
+                    "withheld": None,
+                }
+            )
     return figures
 
 
 def _details(row) -> dict:
     import json
+
     try:
         return json.loads(row.get("details") or "{}")
     except (TypeError, ValueError):
@@ -228,7 +425,9 @@ def _cost_table(cc: CheckedContent, c: ReportContent, lang: str) -> dict | None:
     table = cc.costs_table.table
     if table.empty:
         return None
-    merged = table.merge(c.pupil_years[["group", "year", "pupil_years"]], on=["group", "year"], how="left")
+    merged = table.merge(
+        c.pupil_years[["group", "year", "pupil_years"]], on=["group", "year"], how="left"
+    )
     value_col = "amount_eur"
     years = sorted(merged["year"].unique())
     groups = (("pilot", t["pilot_schools"]), ("comparison", t["comparison_schools"]))
@@ -240,14 +439,18 @@ def _cost_table(cc: CheckedContent, c: ReportContent, lang: str) -> dict | None:
             if cell.empty or pd.isna(cell[value_col].iloc[0]) or not cell["pupil_years"].iloc[0]:
                 row.append(t["suppressed"] if not cell.empty else "-")
             else:
-                row.append(euros(float(cell[value_col].iloc[0]) / float(cell["pupil_years"].iloc[0]), lang))
+                row.append(
+                    euros(float(cell[value_col].iloc[0]) / float(cell["pupil_years"].iloc[0]), lang)
+                )
         rows.append(row)
     return {"header": [t["group"], *[str(y) for y in years]], "rows": rows}
 
 
 # units of the estimates table (the absolute scale of each outcome, see content.py)
-SHORT_UNITS = {"nl": {"hours": "uur/lln/jr", "eur": "€/lln/jr", "points": "punt"},
-               "en": {"hours": "h/pupil/yr", "eur": "EUR/pupil/yr", "points": "points"}}
+SHORT_UNITS = {
+    "nl": {"hours": "uur/lln/jr", "eur": "€/lln/jr", "points": "punt"},
+    "en": {"hours": "h/pupil/yr", "eur": "EUR/pupil/yr", "points": "points"},
+}
 
 
 def _estimate_rows(cc: CheckedContent, lang: str) -> list[list[str]]:
@@ -256,18 +459,36 @@ def _estimate_rows(cc: CheckedContent, lang: str) -> list[list[str]]:
     for e in cc.effects:
         name = OUTCOME_NAMES[lang].get(e.outcome, e.outcome)
         if not e.estimable or cc.models.status == "fail":
-            out.append([name, "-", "-", p_value(e.p_few_clusters, lang) if e.p_few_clusters is not None else "-", "-"])
+            out.append(
+                [
+                    name,
+                    "-",
+                    "-",
+                    p_value(e.p_few_clusters, lang) if e.p_few_clusters is not None else "-",
+                    "-",
+                ]
+            )
             continue
         if e.ratio is not None:
-            est, ci = f"IRR {number(e.ratio, lang, 2)}", f"{percent(e.pct_low, lang)} .. {percent(e.pct_high, lang)}"
+            est, ci = (
+                f"IRR {number(e.ratio, lang, 2)}",
+                f"{percent(e.pct_low, lang)} .. {percent(e.pct_high, lang)}",
+            )
         elif e.effect is not None:
             short = SHORT_UNITS[lang].get(e.unit, "")
             est = f"{number(e.effect, lang, 2)} {short}".strip()
             ci = f"{number(e.low, lang, 2)} .. {number(e.high, lang, 2)}"
         else:
             est, ci = t["suppressed"], t["suppressed"]
-        out.append([name, est, ci, p_value(e.p_few_clusters, lang) if e.p_few_clusters is not None else "-",
-                    p_value(e.p_adjusted, lang) if e.p_adjusted is not None else "-"])
+        out.append(
+            [
+                name,
+                est,
+                ci,
+                p_value(e.p_few_clusters, lang) if e.p_few_clusters is not None else "-",
+                p_value(e.p_adjusted, lang) if e.p_adjusted is not None else "-",
+            ]
+        )
     return out
 
 
@@ -278,11 +499,21 @@ def _cost_lines(c: ReportContent, lang: str) -> list[str]:
     av = c.costs["avoided_cost_eur"]
     d = _details(av)
     if pd.isna(av.get("estimate")):
-        return [t["costs_missing"].format(why=str(av.get("not_estimable_reason") or "no estimate")[:160])]
+        return [
+            t["costs_missing"].format(
+                why=str(av.get("not_estimable_reason") or "no estimate")[:160]
+            )
+        ]
     prob = d.get("prob_net_savings_positive")
-    return [t["costs_sentence"].format(cost=euros(float(d.get("pilot_cost", float("nan"))), lang), avoided=euros(float(av["estimate"]), lang),
-                                       low=euros(float(av["ci_lower"]), lang), high=euros(float(av["ci_upper"]), lang),
-                                       prob=_probability(prob, lang))]
+    return [
+        t["costs_sentence"].format(
+            cost=euros(float(d.get("pilot_cost", float("nan"))), lang),
+            avoided=euros(float(av["estimate"]), lang),
+            low=euros(float(av["ci_lower"]), lang),
+            high=euros(float(av["ci_upper"]), lang),
+            prob=_probability(prob, lang),
+        )
+    ]
 
 
 def _probability(prob, lang: str) -> str:
@@ -297,27 +528,59 @@ def _probability(prob, lang: str) -> str:
     return percent(100 * prob, lang, 0, signed=False)
 
 
-def _render(cc: CheckedContent, c: ReportContent, lang: str, figures: list[dict], disclosure_status: str, rules: DisclosureRules,
-            round_section: dict | None = None) -> str:
+def _render(
+    cc: CheckedContent,
+    c: ReportContent,
+    lang: str,
+    figures: list[dict],
+    disclosure_status: str,
+    rules: DisclosureRules,
+    round_section: dict | None = None,
+) -> str:
     t = T[lang]
     answers = []
     for e in cc.effects:
-        lines = effect_lines(e, lang) if cc.models.status != "fail" else [t["withheld"].format(why="; ".join(cc.models.reasons)[:200])]
+        lines = (
+            effect_lines(e, lang)
+            if cc.models.status != "fail"
+            else [t["withheld"].format(why="; ".join(cc.models.reasons)[:200])]
+        )
         if e.outcome == "youth_care_cost_per_pupil":
             lines += _cost_lines(c, lang)
-        answers.append({"role": e.role, "name": OUTCOME_NAMES[lang].get(e.outcome, e.outcome), "lines": lines})
+        answers.append(
+            {"role": e.role, "name": OUTCOME_NAMES[lang].get(e.outcome, e.outcome), "lines": lines}
+        )
     prov = c.provenance
     provenance_text = t["provenance_text"].format(
-        first=c.data_first.strftime("%Y-%m"), last=c.data_last.strftime("%Y-%m"), run=prov.get("run_id") or "-",
-        code=prov.get("code_version") or "-", plan=(prov.get("plan_hash") or "-")[:12], input=(prov.get("input_hash") or "-")[:12],
-        seed=prov.get("seed") or "-", made=prov.get("computed_at") or "-")
+        first=c.data_first.strftime("%Y-%m"),
+        last=c.data_last.strftime("%Y-%m"),
+        run=prov.get("run_id") or "-",
+        code=prov.get("code_version") or "-",
+        plan=(prov.get("plan_hash") or "-")[:12],
+        input=(prov.get("input_hash") or "-")[:12],
+        seed=prov.get("seed") or "-",
+        made=prov.get("computed_at") or "-",
+    )
     other = [x for x in LANGUAGES if x != lang][0]
     return TEMPLATES.get_template("report.html.j2").render(
-        lang=lang, t=t, pilot=c.pilot, synthetic=c.synthetic, status_text=status_text(c, lang), answers=answers,
-        figures=figures, cost_table=_cost_table(cc, c, lang), estimate_rows=_estimate_rows(cc, lang),
-        limits=limit_lines(c, lang), quality=quality_lines(c, lang),
-        disclosure_text=t["disclosure_text"].format(threshold=rules.min_count, status=t[f"status_{disclosure_status}"]),
-        provenance_text=provenance_text, other_language_file=_html_name(other), round_section=round_section)
+        lang=lang,
+        t=t,
+        pilot=c.pilot,
+        synthetic=c.synthetic,
+        status_text=status_text(c, lang),
+        answers=answers,
+        figures=figures,
+        cost_table=_cost_table(cc, c, lang),
+        estimate_rows=_estimate_rows(cc, lang),
+        limits=limit_lines(c, lang),
+        quality=quality_lines(c, lang),
+        disclosure_text=t["disclosure_text"].format(
+            threshold=rules.min_count, status=t[f"status_{disclosure_status}"]
+        ),
+        provenance_text=provenance_text,
+        other_language_file=_html_name(other),
+        round_section=round_section,
+    )
 
 
 class IdentifierInReportError(RuntimeError):
@@ -330,13 +593,22 @@ def _refuse_identifiers(pilot_id: str, documents: dict[str, str]) -> None:
     found = {lang: identifier_forms.find_in_document(html) for lang, html in documents.items()}
     if any(found.values()):
         counts = ", ".join(f"{lang}: {n}" for lang, n in found.items() if n)
-        raise IdentifierInReportError(f"report {pilot_id} not written: it holds number(s) that pass the BSN/onderwijsnummer check ({counts}); "
-                                      "a pilot or school name, a label or a value in the estimates carries one: correct it at the source")
+        raise IdentifierInReportError(
+            f"report {pilot_id} not written: it holds number(s) that pass the BSN/onderwijsnummer check ({counts}); "
+            "a pilot or school name, a label or a value in the estimates carries one: correct it at the source"
+        )
 
 
-def build_report(conn: duckdb.DuckDBPyConnection, pilot_id: str, reports_dir: Path, synthetic: bool,
-                 pdf: bool = True, rules: DisclosureRules | None = None, out: Path | None = None,
-                 extra_section=None) -> ReportFiles:
+def build_report(
+    conn: duckdb.DuckDBPyConnection,
+    pilot_id: str,
+    reports_dir: Path,
+    synthetic: bool,
+    pdf: bool = True,
+    rules: DisclosureRules | None = None,
+    out: Path | None = None,
+    extra_section=None,
+) -> ReportFiles:
     """Both language versions of one pilot's report (HTML always; PDF when `pdf`), in
     `out` (default <reports dir>/<pilot id>). `extra_section(release)` (an evaluation
     round's comparison, round_report.py) checks its outputs in the report's release and
@@ -352,8 +624,12 @@ def build_report(conn: duckdb.DuckDBPyConnection, pilot_id: str, reports_dir: Pa
     files = ReportFiles(pilot_id, out, result=content.lang_independent_status, synthetic=synthetic)
     pages = {lang: _figures(release, checked, content, lang, fig_dir) for lang in LANGUAGES}
     status = release.status
-    documents = {lang: _render(checked, content, lang, pages[lang], status, rules, section(lang) if section else None)
-                 for lang in LANGUAGES}
+    documents = {
+        lang: _render(
+            checked, content, lang, pages[lang], status, rules, section(lang) if section else None
+        )
+        for lang in LANGUAGES
+    }
     _refuse_identifiers(pilot_id, documents)
     for lang, html in documents.items():
         path = out / _html_name(lang)
@@ -362,8 +638,15 @@ def build_report(conn: duckdb.DuckDBPyConnection, pilot_id: str, reports_dir: Pa
     files.disclosure_log = release.write_log()
     files.disclosure_status = release.status
     if pdf:
-        jobs = [PdfJob(files.html[lang], out / f"report.{lang}.pdf", T[lang]["synthetic_banner"] if synthetic else "",
-                       T[lang]["page"]) for lang in LANGUAGES]
+        jobs = [
+            PdfJob(
+                files.html[lang],
+                out / f"report.{lang}.pdf",
+                T[lang]["synthetic_banner"] if synthetic else "",
+                T[lang]["page"],
+            )
+            for lang in LANGUAGES
+        ]
         try:
             files.pdf = dict(zip(LANGUAGES, print_pdfs(jobs)))
         except BrowserMissing as exc:
@@ -372,8 +655,14 @@ def build_report(conn: duckdb.DuckDBPyConnection, pilot_id: str, reports_dir: Pa
     return files
 
 
-def build_reports(conn: duckdb.DuckDBPyConnection, pilot_ids: list[str], reports_dir: Path, synthetic: bool,
-                  pdf: bool = True, reuse: bool = True) -> list[ReportFiles]:
+def build_reports(
+    conn: duckdb.DuckDBPyConnection,
+    pilot_ids: list[str],
+    reports_dir: Path,
+    synthetic: bool,
+    pdf: bool = True,
+    reuse: bool = True,
+) -> list[ReportFiles]:
     """Every pilot's report; a pilot that cannot have one (no estimates, no pilot months in
     the data yet) gets a ReportFiles with `error` set and does not stop the others. With
     `reuse`, a report whose inputs, code and packages are unchanged is kept as it is."""
@@ -394,7 +683,9 @@ def build_reports(conn: duckdb.DuckDBPyConnection, pilot_ids: list[str], reports
             built = build_report(conn, pid, reports_dir, synthetic, pdf=pdf, rules=rules)
         except (LookupError, AnalysisInputError, IdentifierInReportError) as exc:
             log.warning("report %s not written: %s", pid, exc)
-            files.append(ReportFiles(pid, directory, synthetic=synthetic, result="none", error=str(exc)))
+            files.append(
+                ReportFiles(pid, directory, synthetic=synthetic, result="none", error=str(exc))
+            )
             continue
         report_reuse.write_record(directory, key, built.record())
         files.append(built)

@@ -24,10 +24,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pilotmonitor.analysis_plan.store import residual_df, stored_plan
-from pilotmonitor.pilots import AnalysisPlan, WindowPlan
 from pilotmonitor.analysis_plan.outcomes import OUTCOMES
 from pilotmonitor.analysis_plan.sample import PilotSample, build_sample, read_published
+from pilotmonitor.analysis_plan.store import residual_df, stored_plan
+from pilotmonitor.pilots import AnalysisPlan, WindowPlan
 from pilotmonitor.publication.gate import PublicationState, publication_state
 
 # outcome -> (reader's kind, column summed for the baseline, unit key), from the registry
@@ -42,15 +42,15 @@ class Effect:
     estimator: str
     estimable: bool
     why_not: str | None
-    ratio: float | None            # IRR for count outcomes
-    effect: float | None           # absolute effect on the reader's scale
+    ratio: float | None  # IRR for count outcomes
+    effect: float | None  # absolute effect on the reader's scale
     low: float | None
     high: float | None
     pct: float | None
     pct_low: float | None
     pct_high: float | None
-    baseline: float | None         # pilot schools before the pilot, reader's scale
-    baseline_count: float | None   # events (count outcomes) or responses behind the baseline
+    baseline: float | None  # pilot schools before the pilot, reader's scale
+    baseline_count: float | None  # events (count outcomes) or responses behind the baseline
     unit: str
     p_few_clusters: float | None
     p_randomization: float | None
@@ -63,22 +63,24 @@ class Effect:
 @dataclass
 class ReportContent:
     pilot: dict
-    lang_independent_status: str          # "interim" | "final"
+    lang_independent_status: str  # "interim" | "final"
     observed_pilot_months: int
     planned_pilot_months: int | None
     sample: PilotSample
     effects: list[Effect]
-    estimates: pd.DataFrame               # the pilot's rows of results.effect_estimates
-    trend: pd.DataFrame                   # role x half-year: new_referrals, pupil_months, rate_per_100_year
-    activity: pd.DataFrame                # month: activity counts summed over pilot schools
-    cost_micro: pd.DataFrame              # declaration lines: group, month, year, client_pseudonym, amount_eur
-    absence_micro: pd.DataFrame           # pilot schools before the pilot: pupil_pseudonym, unauthorised_absence_hours
-    pupil_years: pd.DataFrame             # group, year, pupil_years
-    costs: dict | None                    # cost-effectiveness rows, if the plan produced them
+    estimates: pd.DataFrame  # the pilot's rows of results.effect_estimates
+    trend: pd.DataFrame  # role x half-year: new_referrals, pupil_months, rate_per_100_year
+    activity: pd.DataFrame  # month: activity counts summed over pilot schools
+    cost_micro: pd.DataFrame  # declaration lines: group, month, year, client_pseudonym, amount_eur
+    absence_micro: (
+        pd.DataFrame
+    )  # pilot schools before the pilot: pupil_pseudonym, unauthorised_absence_hours
+    pupil_years: pd.DataFrame  # group, year, pupil_years
+    costs: dict | None  # cost-effectiveness rows, if the plan produced them
     pretrend: dict | None
     closures: Effect | None
-    mde_ratio: float | None               # from the achieved precision
-    design_mde_ratio: float | None        # design stage, pre-period only (the plan's design_mde row)
+    mde_ratio: float | None  # from the achieved precision
+    design_mde_ratio: float | None  # design stage, pre-period only (the plan's design_mde row)
     publication: PublicationState
     deliveries: dict
     provenance: dict
@@ -93,21 +95,29 @@ def _month_index(ts: pd.Timestamp) -> int:
 
 
 def _latest_estimates(conn: duckdb.DuckDBPyConnection, pilot_id: str) -> pd.DataFrame:
-    table = conn.execute("select * from results.effect_estimates where pilot_id = ? order by role, outcome, estimator",
-                         [pilot_id]).df()
+    table = conn.execute(
+        "select * from results.effect_estimates where pilot_id = ? order by role, outcome, estimator",
+        [pilot_id],
+    ).df()
     if table.empty:
-        raise LookupError(f"no effect estimates for pilot {pilot_id!r}: run the analysis (effect_estimates) first")
+        raise LookupError(
+            f"no effect estimates for pilot {pilot_id!r}: run the analysis (effect_estimates) first"
+        )
     return table
 
 
 def _baseline(sample: PilotSample, outcome: str) -> tuple[float | None, float | None]:
     kind, column, _ = OUTCOME_SCALES[outcome]
     if kind == "survey":
-        pre = sample.surveys[(sample.surveys["school_id"].isin(sample.treated_schools)) & (sample.surveys["d"] == 0)]
+        pre = sample.surveys[
+            (sample.surveys["school_id"].isin(sample.treated_schools)) & (sample.surveys["d"] == 0)
+        ]
         pre = pre.dropna(subset=[column])
         if pre.empty:
             return None, None
-        return float(np.average(pre[column], weights=pre["responses"])), float(pre["responses"].sum())
+        return float(np.average(pre[column], weights=pre["responses"])), float(
+            pre["responses"].sum()
+        )
     pre = sample.panel[(sample.panel["role"] == "treated") & (sample.panel["event_time"] < 0)]
     pm = float(pre["pupil_months"].sum())
     if pm <= 0:
@@ -122,7 +132,9 @@ def _effect(row: pd.Series, sample: PilotSample) -> Effect:
     outcome = str(row["outcome"])
     kind, _, unit = OUTCOME_SCALES.get(outcome, ("survey", None, "points"))
     estimable = bool(row.get("estimable")) and pd.notna(row.get("estimate"))
-    baseline, baseline_count = _baseline(sample, outcome) if outcome in OUTCOME_SCALES else (None, None)
+    baseline, baseline_count = (
+        _baseline(sample, outcome) if outcome in OUTCOME_SCALES else (None, None)
+    )
     ratio = effect = low = high = pct = pct_low = pct_high = None
     if estimable:
         est, lo, hi = float(row["estimate"]), float(row["ci_lower"]), float(row["ci_upper"])
@@ -134,22 +146,42 @@ def _effect(row: pd.Series, sample: PilotSample) -> Effect:
         elif kind == "per_pupil_month":
             effect, low, high = 12 * est, 12 * lo, 12 * hi
             if baseline:
-                pct, pct_low, pct_high = 100 * effect / baseline, 100 * low / baseline, 100 * high / baseline
+                pct, pct_low, pct_high = (
+                    100 * effect / baseline,
+                    100 * low / baseline,
+                    100 * high / baseline,
+                )
         else:
             effect, low, high = est, lo, hi
             if baseline:
-                pct, pct_low, pct_high = 100 * est / baseline, 100 * lo / baseline, 100 * hi / baseline
+                pct, pct_low, pct_high = (
+                    100 * est / baseline,
+                    100 * lo / baseline,
+                    100 * hi / baseline,
+                )
 
     def num(name):
         v = row.get(name)
         return None if v is None or pd.isna(v) else float(v)
 
     return Effect(
-        outcome=outcome, role=str(row["role"]), estimator=str(row["estimator"]), estimable=bool(estimable),
+        outcome=outcome,
+        role=str(row["role"]),
+        estimator=str(row["estimator"]),
+        estimable=bool(estimable),
         why_not=(row.get("not_estimable_reason") or "no estimate") if not estimable else None,
-        ratio=ratio, effect=effect, low=low, high=high, pct=pct, pct_low=pct_low, pct_high=pct_high,
-        baseline=baseline, baseline_count=baseline_count, unit=unit,
-        p_few_clusters=num("p_value_wild_bootstrap"), p_randomization=num("p_value_randomization"),
+        ratio=ratio,
+        effect=effect,
+        low=low,
+        high=high,
+        pct=pct,
+        pct_low=pct_low,
+        pct_high=pct_high,
+        baseline=baseline,
+        baseline_count=baseline_count,
+        unit=unit,
+        p_few_clusters=num("p_value_wild_bootstrap"),
+        p_randomization=num("p_value_randomization"),
         p_adjusted=num("p_value_adjusted"),
         n_obs=int(row["n_obs"]) if pd.notna(row.get("n_obs")) else None,
         n_clusters=int(row["n_clusters"]) if pd.notna(row.get("n_clusters")) else None,
@@ -177,13 +209,22 @@ def _pretrend(estimates: pd.DataFrame) -> dict | None:
         rows = estimates[estimates["estimator"] == name]
         if not rows.empty:
             r = rows.iloc[0]
-            p = r.get("p_value_wild_bootstrap") if pd.notna(r.get("p_value_wild_bootstrap")) else r.get("p_value")
-            return {"estimator": name, "p_value": None if pd.isna(p) else float(p),
-                    "why_not": None if r.get("estimable") else r.get("not_estimable_reason")}
+            p = (
+                r.get("p_value_wild_bootstrap")
+                if pd.notna(r.get("p_value_wild_bootstrap"))
+                else r.get("p_value")
+            )
+            return {
+                "estimator": name,
+                "p_value": None if pd.isna(p) else float(p),
+                "why_not": None if r.get("estimable") else r.get("not_estimable_reason"),
+            }
     return None
 
 
-def _minimal_detectable_ratio(estimates: pd.DataFrame, primary: Effect | None, sample: PilotSample) -> float | None:
+def _minimal_detectable_ratio(
+    estimates: pd.DataFrame, primary: Effect | None, sample: PilotSample
+) -> float | None:
     """Minimal detectable rate ratio (a decrease; 5% two-sided, 80% power) from the
     achieved precision: M x SE with M = t(0.975, G-1) + t(0.8, G-1) (the estimators'
     few-cluster convention). SE is taken from the wild-bootstrap interval of the linear
@@ -193,17 +234,25 @@ def _minimal_detectable_ratio(estimates: pd.DataFrame, primary: Effect | None, s
     if primary is None or not primary.estimable or not primary.n_clusters:
         return None
     df = max(primary.n_clusters - 1, 1)
-    from analyses.power import multiplier  # scipy: imported when a report is built, not for its reuse check
+    from analyses.power import (
+        multiplier,  # scipy: imported when a report is built, not for its reuse check
+    )
 
     m = multiplier(0.05, 0.8, df)
     candidates = []
     row = estimates[estimates["role"] == "primary"].iloc[0]
     if primary.ratio and row["ci_lower"] > 0:
-        se_log = (math.log(float(row["ci_upper"])) - math.log(float(row["ci_lower"]))) / (2 * 1.959963984540054)
+        se_log = (math.log(float(row["ci_upper"])) - math.log(float(row["ci_lower"]))) / (
+            2 * 1.959963984540054
+        )
         candidates.append(math.exp(-m * se_log))
     linear = estimates[estimates["estimator"] == "twfe_linear_rate_per_100"]
     pre = sample.panel[(sample.panel["role"] == "treated") & (sample.panel["event_time"] < 0)]
-    base = 100 * float(pre["new_referrals"].sum()) / float(pre["pupil_months"].sum()) if len(pre) else 0.0
+    base = (
+        100 * float(pre["new_referrals"].sum()) / float(pre["pupil_months"].sum())
+        if len(pre)
+        else 0.0
+    )
     if not linear.empty and base > 0:
         lo, hi = linear.iloc[0]["bootstrap_ci_lower"], linear.iloc[0]["bootstrap_ci_upper"]
         if pd.notna(lo) and pd.notna(hi) and math.isfinite(lo) and math.isfinite(hi):
@@ -215,16 +264,27 @@ def _minimal_detectable_ratio(estimates: pd.DataFrame, primary: Effect | None, s
 
 
 def _design_mde(estimates: pd.DataFrame) -> float | None:
-    rows = estimates[(estimates["role"] == "design") & estimates["estimable"].fillna(False).astype(bool)]
-    return float(rows["estimate"].iloc[0]) if len(rows) and pd.notna(rows["estimate"].iloc[0]) else None
+    rows = estimates[
+        (estimates["role"] == "design") & estimates["estimable"].fillna(False).astype(bool)
+    ]
+    return (
+        float(rows["estimate"].iloc[0])
+        if len(rows) and pd.notna(rows["estimate"].iloc[0])
+        else None
+    )
 
 
 def delivery_totals(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """What the report quotes about the deliveries behind it."""
     loaded, rows_loaded, rows_quarantined = conn.execute(
         "select count(*) filter (where status = 'loaded'), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
-        "from raw.deliveries").fetchone()
-    return {"loaded": int(loaded), "rows_loaded": int(rows_loaded), "rows_quarantined": int(rows_quarantined)}
+        "from raw.deliveries"
+    ).fetchone()
+    return {
+        "loaded": int(loaded),
+        "rows_loaded": int(rows_loaded),
+        "rows_quarantined": int(rows_quarantined),
+    }
 
 
 def _window(conn: duckdb.DuckDBPyConnection, pilot_id: str, estimates: pd.DataFrame) -> WindowPlan:
@@ -240,9 +300,16 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
     window = _window(conn, pilot_id, estimates)
     sample = build_sample(inputs, pilot_id, window=window)
     # the trend chart shows the plan's full pre-period history, however short the pilot is yet
-    history = build_sample(inputs, pilot_id, window=window, pre_months=max(window.chart_pre_months, sample.pre_months))
+    history = build_sample(
+        inputs, pilot_id, window=window, pre_months=max(window.chart_pre_months, sample.pre_months)
+    )
     prow = inputs.pilots[inputs.pilots["pilot_id"] == pilot_id].iloc[0]
-    pilot = conn.execute("select * from published.dim_pilot where pilot_id = ?", [pilot_id]).df().iloc[0].to_dict()
+    pilot = (
+        conn.execute("select * from published.dim_pilot where pilot_id = ?", [pilot_id])
+        .df()
+        .iloc[0]
+        .to_dict()
+    )
     data_first, data_last = inputs.school_month["month"].min(), inputs.school_month["month"].max()
 
     planned_end = prow["planned_end_date"]
@@ -250,7 +317,11 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
     planned_months = None
     if pd.notna(planned_end):
         planned_months = _month_index(pd.Timestamp(planned_end)) - _month_index(start) + 1
-    status = "final" if pd.notna(planned_end) and pd.Timestamp(planned_end) <= data_last + pd.offsets.MonthEnd(0) else "interim"
+    status = (
+        "final"
+        if pd.notna(planned_end) and pd.Timestamp(planned_end) <= data_last + pd.offsets.MonthEnd(0)
+        else "interim"
+    )
 
     effects, closures = [], None
     for _, row in estimates.iterrows():
@@ -258,7 +329,12 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
             effects.append(_effect(row, sample))
         elif row["estimator"] == "twfe_poisson_excl_closures":
             closures = _effect(row, sample)
-    effects.sort(key=lambda e: (e.role != "primary", list(OUTCOME_SCALES).index(e.outcome) if e.outcome in OUTCOME_SCALES else 99))
+    effects.sort(
+        key=lambda e: (
+            e.role != "primary",
+            list(OUTCOME_SCALES).index(e.outcome) if e.outcome in OUTCOME_SCALES else 99,
+        )
+    )
     primary = next((e for e in effects if e.role == "primary"), None)
     mde = _minimal_detectable_ratio(estimates, primary, sample)
     if closures is not None and not sample.panel["is_closure_month"].any():
@@ -268,21 +344,28 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
         "select month, sum(contacts_pupils) as contacts_pupils, sum(contacts_parents) as contacts_parents, "
         "sum(group_sessions) as group_sessions, sum(consultations_teachers + consultations_providers) as consultations, "
         "sum(total_activities) as total_activities from published.fct_pilot_activity where pilot_id = ? group by month order by month",
-        [pilot_id]).df()
+        [pilot_id],
+    ).df()
     schools = list(sample.treated_schools + sample.comparison_schools)
     cost_micro = conn.execute(
         "select school_id, month, year(month) as year, client_pseudonym, kind_of_care, amount_cents / 100.0 as amount_eur "
         "from published.fct_youth_care_costs where school_id in (select unnest(?)) and month between ? and ?",
-        [schools, sample.window_start.date(), sample.window_end.date()]).df()
-    cost_micro["group"] = np.where(cost_micro["school_id"].isin(sample.treated_schools), "pilot", "comparison")
+        [schools, sample.window_start.date(), sample.window_end.date()],
+    ).df()
+    cost_micro["group"] = np.where(
+        cost_micro["school_id"].isin(sample.treated_schools), "pilot", "comparison"
+    )
     cost_micro["month"] = pd.to_datetime(cost_micro["month"])
     # pupil-level absence behind the absence baseline, for its dominance check
     absence_micro = conn.execute(
         "select pupil_pseudonym, unauthorised_absence_hours from published.fct_pupil_month "
         "where school_id in (select unnest(?)) and month >= ? and month < ?",
-        [list(sample.treated_schools), sample.window_start.date(), sample.start_month.date()]).df()
-    py = sample.panel.assign(year=sample.panel["month"].dt.year,
-                             group=np.where(sample.panel["role"] == "treated", "pilot", "comparison"))
+        [list(sample.treated_schools), sample.window_start.date(), sample.start_month.date()],
+    ).df()
+    py = sample.panel.assign(
+        year=sample.panel["month"].dt.year,
+        group=np.where(sample.panel["role"] == "treated", "pilot", "comparison"),
+    )
     pupil_years = py.groupby(["group", "year"], as_index=False)["pupil_months"].sum()
     pupil_years["pupil_years"] = pupil_years["pupil_months"] / 12
 
@@ -292,16 +375,34 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
         costs = {r["outcome"]: r for _, r in cost_rows.iterrows()}
 
     first = estimates.iloc[0]
-    provenance = {k: (None if pd.isna(first.get(k)) else str(first.get(k)))
-                  for k in ("run_id", "computed_at", "input_hash", "code_version", "plan_hash", "seed")}
+    provenance = {
+        k: (None if pd.isna(first.get(k)) else str(first.get(k)))
+        for k in ("run_id", "computed_at", "input_hash", "code_version", "plan_hash", "seed")
+    }
     return ReportContent(
-        pilot=pilot, lang_independent_status=status,
-        observed_pilot_months=sample.post_months, planned_pilot_months=planned_months, sample=sample,
-        effects=effects, estimates=estimates, trend=_half_year_trend(history), activity=activity,
-        cost_micro=cost_micro, absence_micro=absence_micro, pupil_years=pupil_years, costs=costs, pretrend=_pretrend(estimates),
-        closures=closures, mde_ratio=mde, design_mde_ratio=_design_mde(estimates), publication=publication_state(conn),
+        pilot=pilot,
+        lang_independent_status=status,
+        observed_pilot_months=sample.post_months,
+        planned_pilot_months=planned_months,
+        sample=sample,
+        effects=effects,
+        estimates=estimates,
+        trend=_half_year_trend(history),
+        activity=activity,
+        cost_micro=cost_micro,
+        absence_micro=absence_micro,
+        pupil_years=pupil_years,
+        costs=costs,
+        pretrend=_pretrend(estimates),
+        closures=closures,
+        mde_ratio=mde,
+        design_mde_ratio=_design_mde(estimates),
+        publication=publication_state(conn),
         deliveries=delivery_totals(conn),
-        provenance=provenance, data_first=data_first.date(), data_last=data_last.date(), synthetic=synthetic,
+        provenance=provenance,
+        data_first=data_first.date(),
+        data_last=data_last.date(),
+        synthetic=synthetic,
     )
 
 

@@ -32,7 +32,9 @@ KEY_FILE = "report_key.json"
 _PACKAGES = (*PACKAGES, "matplotlib", "jinja2", "acro")
 
 
-def shared_inputs(conn: duckdb.DuckDBPyConnection, synthetic: bool, pdf: bool, rules: DisclosureRules) -> dict | None:
+def shared_inputs(
+    conn: duckdb.DuckDBPyConnection, synthetic: bool, pdf: bool, rules: DisclosureRules
+) -> dict | None:
     """What every pilot's report is made from besides its own estimates, read once per
     run; None when no report may be reused: code that is not committed (uncommitted
     changes, or no checkout, where templates could change under the same package
@@ -40,9 +42,16 @@ def shared_inputs(conn: duckdb.DuckDBPyConnection, synthetic: bool, pdf: bool, r
     code = code_fingerprint()
     if code is None:
         return None
-    return {"published": published_fingerprint(conn), "publication_state": publication_state(conn).summary(),
-            "deliveries": delivery_totals(conn), "rules": repr(rules), "synthetic": synthetic, "pdf": pdf,
-            "code": code, "packages": package_versions(_PACKAGES)}
+    return {
+        "published": published_fingerprint(conn),
+        "publication_state": publication_state(conn).summary(),
+        "deliveries": delivery_totals(conn),
+        "rules": repr(rules),
+        "synthetic": synthetic,
+        "pdf": pdf,
+        "code": code,
+        "packages": package_versions(_PACKAGES),
+    }
 
 
 def report_key(conn: duckdb.DuckDBPyConnection, pilot_id: str, shared: dict | None) -> str | None:
@@ -50,11 +59,17 @@ def report_key(conn: duckdb.DuckDBPyConnection, pilot_id: str, shared: dict | No
     if shared is None:
         return None
     try:
-        estimates = conn.execute("select * from results.effect_estimates where pilot_id = ? order by role, outcome, estimator",
-                                 [pilot_id]).df()
+        estimates = conn.execute(
+            "select * from results.effect_estimates where pilot_id = ? order by role, outcome, estimator",
+            [pilot_id],
+        ).df()
     except duckdb.CatalogException:  # nothing estimated yet: the build says why
         return None
-    parts = {**shared, "pilot": pilot_id, "estimates": estimates.to_csv(index=False, lineterminator="\n", float_format="%.12g")}
+    parts = {
+        **shared,
+        "pilot": pilot_id,
+        "estimates": estimates.to_csv(index=False, lineterminator="\n", float_format="%.12g"),
+    }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -70,7 +85,11 @@ def recorded(directory: Path, key: str | None) -> dict | None:
         return None
     if record.get("key") != key or record.get("pdf_error"):
         return None
-    files = [*record.get("html", {}).values(), *record.get("pdf", {}).values(), record.get("disclosure_log")]
+    files = [
+        *record.get("html", {}).values(),
+        *record.get("pdf", {}).values(),
+        record.get("disclosure_log"),
+    ]
     if not all(isinstance(f, str) and (directory / f).is_file() for f in files):
         return None
     return record
@@ -85,7 +104,9 @@ def write_record(directory: Path, key: str | None, record: dict) -> None:
     """After a complete build (files named relative to ``directory``); no key, no record."""
     if key is None:
         return
-    atomic_write.write_text(directory / KEY_FILE, json.dumps({"key": key, **record}, indent=1, sort_keys=True))
+    atomic_write.write_text(
+        directory / KEY_FILE, json.dumps({"key": key, **record}, indent=1, sort_keys=True)
+    )
 
 
 __all__ = ["KEY_FILE", "forget", "recorded", "report_key", "shared_inputs", "write_record"]

@@ -23,8 +23,14 @@ def round_report_dir(reports_dir: Path, pilot_id: str, name: str) -> Path:
     return reports_dir / pilot_id / "rounds" / name
 
 
-def build_round_reports(conn: duckdb.DuckDBPyConnection, name: str, reports_dir: Path, synthetic: bool,
-                        pdf: bool = True, pilot_id: str | None = None) -> list[ReportFiles]:
+def build_round_reports(
+    conn: duckdb.DuckDBPyConnection,
+    name: str,
+    reports_dir: Path,
+    synthetic: bool,
+    pdf: bool = True,
+    pilot_id: str | None = None,
+) -> list[ReportFiles]:
     """The report of round ``name`` for each of its pilots (or ``pilot_id``)."""
     files = []
     for entry in registry.get_round(conn, name, pilot_id):
@@ -37,7 +43,25 @@ def build_round_reports(conn: duckdb.DuckDBPyConnection, name: str, reports_dir:
         out = round_report_dir(reports_dir, entry.pilot_id, name)
         with round_warehouse(conn, name, entry.pilot_id) as frozen:
             try:
-                files.append(build_report(frozen, entry.pilot_id, reports_dir, synthetic, pdf=pdf, out=out, extra_section=section))
-            except (LookupError, AnalysisInputError, IdentifierInReportError) as exc:   # as build_reports: said, not fatal
-                files.append(ReportFiles(entry.pilot_id, out, synthetic=synthetic, result="none", error=str(exc)))
+                files.append(
+                    build_report(
+                        frozen,
+                        entry.pilot_id,
+                        reports_dir,
+                        synthetic,
+                        pdf=pdf,
+                        out=out,
+                        extra_section=section,
+                    )
+                )
+            except (
+                LookupError,
+                AnalysisInputError,
+                IdentifierInReportError,
+            ) as exc:  # as build_reports: said, not fatal
+                files.append(
+                    ReportFiles(
+                        entry.pilot_id, out, synthetic=synthetic, result="none", error=str(exc)
+                    )
+                )
     return files

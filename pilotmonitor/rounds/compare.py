@@ -25,23 +25,39 @@ from . import registry
 from .freeze import SCHEMA
 from .registry import Round
 
-ESTIMATE_COLUMNS = ["outcome", "role", "estimator", "estimable", "not_estimable_reason", "estimate", "ci_lower", "ci_upper",
-                    "p_value_wild_bootstrap", "n_obs", "n_clusters", "details"]
+ESTIMATE_COLUMNS = [
+    "outcome",
+    "role",
+    "estimator",
+    "estimable",
+    "not_estimable_reason",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "p_value_wild_bootstrap",
+    "n_obs",
+    "n_clusters",
+    "details",
+]
 
 
 @dataclass
 class RoundComparison:
     this: Round
     previous: Round | None
-    estimates: pd.DataFrame      # round_name + ESTIMATE_COLUMNS, primary and secondary rows of both rounds
-    data: pd.DataFrame           # round_name, data_through, pilot_months, school_months, pupil_months
+    estimates: (
+        pd.DataFrame
+    )  # round_name + ESTIMATE_COLUMNS, primary and secondary rows of both rounds
+    data: pd.DataFrame  # round_name, data_through, pilot_months, school_months, pupil_months
     plan_changes: list[tuple[str, Any, Any]]
 
 
 def _estimates(conn: duckdb.DuckDBPyConnection, r: Round) -> pd.DataFrame:
-    rows = conn.execute(f"select {', '.join(ESTIMATE_COLUMNS)} from results.effect_estimates_history "
-                        "where run_id = ? and pilot_id = ? and role in ('primary', 'secondary') order by role, outcome",
-                        [r.run_id, r.pilot_id]).df()
+    rows = conn.execute(
+        f"select {', '.join(ESTIMATE_COLUMNS)} from results.effect_estimates_history "
+        "where run_id = ? and pilot_id = ? and role in ('primary', 'secondary') order by role, outcome",
+        [r.run_id, r.pilot_id],
+    ).df()
     return rows.assign(round_name=r.name)[["round_name", *ESTIMATE_COLUMNS]]
 
 
@@ -49,13 +65,22 @@ def _data(conn: duckdb.DuckDBPyConnection, r: Round) -> dict:
     school_months, pupil_months = conn.execute(
         f"select count(*), coalesce(sum(pupil_months), 0) from {SCHEMA}.fct_school_month as sm "
         f"where sm.round_name = ? and sm.pupil_months > 0 and sm.school_id in (select school_id from {SCHEMA}.dim_pilot_assignment "
-        "where round_name = ? and pilot_id = ?)", [r.name, r.name, r.pilot_id]).fetchone()
-    first = conn.execute(f"select first_treated_month from {SCHEMA}.dim_pilot where round_name = ? and pilot_id = ?",
-                         [r.name, r.pilot_id]).fetchone()[0]
+        "where round_name = ? and pilot_id = ?)",
+        [r.name, r.name, r.pilot_id],
+    ).fetchone()
+    first = conn.execute(
+        f"select first_treated_month from {SCHEMA}.dim_pilot where round_name = ? and pilot_id = ?",
+        [r.name, r.pilot_id],
+    ).fetchone()[0]
     start, through = pd.Timestamp(first), pd.Timestamp(r.data_through)
     pilot_months = max(0, (through.year - start.year) * 12 + through.month - start.month + 1)
-    return {"round_name": r.name, "data_through": r.data_through, "pilot_months": pilot_months,
-            "school_months": int(school_months), "pupil_months": float(pupil_months)}
+    return {
+        "round_name": r.name,
+        "data_through": r.data_through,
+        "pilot_months": pilot_months,
+        "school_months": int(school_months),
+        "pupil_months": float(pupil_months),
+    }
 
 
 def compare(conn: duckdb.DuckDBPyConnection, this: Round) -> RoundComparison:
@@ -68,5 +93,8 @@ def compare(conn: duckdb.DuckDBPyConnection, this: Round) -> RoundComparison:
     data = pd.DataFrame([_data(conn, r) for r in rounds])
     changes = []
     if previous is not None:
-        changes = diff(stored_plan(conn, previous.pilot_id, previous.plan_hash), stored_plan(conn, this.pilot_id, this.plan_hash))
+        changes = diff(
+            stored_plan(conn, previous.pilot_id, previous.plan_hash),
+            stored_plan(conn, this.pilot_id, this.plan_hash),
+        )
     return RoundComparison(this, previous, estimates, data, changes)

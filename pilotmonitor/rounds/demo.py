@@ -30,5 +30,11 @@ def planned_rounds(data_dir: Path, scenarios_dir: Path) -> list[PlannedRound]:
     if not scenario or not path.is_file():
         return []
     doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return [PlannedRound(str(r["name"]), str(r["pilot"]), r["as_of"] if isinstance(r["as_of"], date) else date.fromisoformat(str(r["as_of"])))
-            for r in doc.get("rounds", [])]
+    return [
+        PlannedRound(
+            str(r["name"]),
+            str(r["pilot"]),
+            r["as_of"] if isinstance(r["as_of"], date) else date.fromisoformat(str(r["as_of"])),
+        )
+        for r in doc.get("rounds", [])
+    ]

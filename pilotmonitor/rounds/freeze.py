@@ -25,9 +25,9 @@ The rule (written down once, here) for a round as of date D
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
-from typing import Iterator
 
 import duckdb
 import pandas as pd
@@ -65,15 +65,19 @@ def latest_published_month(conn: duckdb.DuckDBPyConnection) -> date | None:
 
 def _filter(table: str, through: date, as_of: date, pilot_ids: list[str]) -> tuple[str, list]:
     """The where-clause (and its parameters) of one frozen table: the rule above."""
-    pilot_schools = ("school_id in (select school_id from published.dim_pilot_assignment "
-                     "where role = 'treated' and pilot_id in (select unnest(?)))")
+    pilot_schools = (
+        "school_id in (select school_id from published.dim_pilot_assignment "
+        "where role = 'treated' and pilot_id in (select unnest(?)))"
+    )
     if table in ("fct_school_month", "fct_pilot_activity", "fct_youth_care_costs"):
         return "month <= ?", [through]
     if table == "fct_pupil_month":
         return f"month <= ? and {pilot_schools}", [through, pilot_ids]
     if table == "fct_survey_scores":
-        return ("response_date <= ? and delivery_id in (select delivery_id from raw.deliveries where delivered_on <= ?)",
-                [as_of, as_of])
+        return (
+            "response_date <= ? and delivery_id in (select delivery_id from raw.deliveries where delivered_on <= ?)",
+            [as_of, as_of],
+        )
     if table == "deliveries":
         return "delivered_on <= ?", [as_of]
     return "true", []
@@ -88,10 +92,14 @@ def realised_cost_as_of(conn: duckdb.DuckDBPyConnection, through: date) -> dict[
     """pilot id -> realised cost of the pilot months up to ``through`` (rule above), from
     the same delivered cost years that ``dim_pilot.realised_cost_eur`` sums
     (``stg_pilot__costs``: rows of current loaded deliveries)."""
-    pilots = conn.execute("select pilot_id, first_treated_month, planned_end_date from published.dim_pilot").fetchall()
+    pilots = conn.execute(
+        "select pilot_id, first_treated_month, planned_end_date from published.dim_pilot"
+    ).fetchall()
     try:  # the rows of stg_pilot__costs: current loaded deliveries (dbt macro current_rows)
-        years = conn.execute("select c.pilot_id, c.year, c.total_eur from raw.pilot_costs as c where c.delivery_id in "
-                             "(select delivery_id from raw.deliveries where status = 'loaded' and is_current)").fetchall()
+        years = conn.execute(
+            "select c.pilot_id, c.year, c.total_eur from raw.pilot_costs as c where c.delivery_id in "
+            "(select delivery_id from raw.deliveries where status = 'loaded' and is_current)"
+        ).fetchall()
     except duckdb.CatalogException:
         years = []
     out: dict[str, float | None] = {}
@@ -107,7 +115,9 @@ def realised_cost_as_of(conn: duckdb.DuckDBPyConnection, through: date) -> dict[
         for year, amount in rows:
             span_first = max(int(year) * 12, start)
             span_last = int(year) * 12 + 11 if end is None else min(int(year) * 12 + 11, end)
-            if span_last < span_first:   # a cost year outside the pilot period counts in full once it is over
+            if (
+                span_last < span_first
+            ):  # a cost year outside the pilot period counts in full once it is over
                 span_first = span_last = int(year) * 12 + 11
             months = span_last - span_first + 1
             known = max(0, min(span_last, last) - span_first + 1)
@@ -121,18 +131,32 @@ def freeze(conn: duckdb.DuckDBPyConnection, name: str, as_of: date, pilot_ids: l
     through = data_through(as_of)
     conn.execute(f"create schema if not exists {SCHEMA}")
     for table, (schema, source) in FROZEN.items():
-        conn.execute(f"create table if not exists {SCHEMA}.{table} as "
-                     f"select cast(null as varchar) as round_name, * from {schema}.{source} limit 0")
+        conn.execute(
+            f"create table if not exists {SCHEMA}.{table} as "
+            f"select cast(null as varchar) as round_name, * from {schema}.{source} limit 0"
+        )
         where, args = _filter(table, through, as_of, pilot_ids)
-        conn.execute(f"insert into {SCHEMA}.{table} by name select ? as round_name, * from {schema}.{source} where {where}",
-                     [name, *args])
+        conn.execute(
+            f"insert into {SCHEMA}.{table} by name select ? as round_name, * from {schema}.{source} where {where}",
+            [name, *args],
+        )
     for pilot_id, cost in realised_cost_as_of(conn, through).items():
-        conn.execute(f"update {SCHEMA}.dim_pilot set realised_cost_eur = ? where round_name = ? and pilot_id = ?",
-                     [cost, name, pilot_id])
+        conn.execute(
+            f"update {SCHEMA}.dim_pilot set realised_cost_eur = ? where round_name = ? and pilot_id = ?",
+            [cost, name, pilot_id],
+        )
 
 
-def _copy(source: duckdb.DuckDBPyConnection, query: str, args: list, target: duckdb.DuckDBPyConnection, table: str) -> None:
-    frame = source.execute(query, args).to_arrow_table()   # Arrow keeps every column type (dates stay dates)
+def _copy(
+    source: duckdb.DuckDBPyConnection,
+    query: str,
+    args: list,
+    target: duckdb.DuckDBPyConnection,
+    table: str,
+) -> None:
+    frame = source.execute(
+        query, args
+    ).to_arrow_table()  # Arrow keeps every column type (dates stay dates)
     target.register("_frozen", frame)
     try:
         target.execute(f"create table {table} as select * from _frozen")
@@ -146,12 +170,20 @@ def _frozen_marts(conn: duckdb.DuckDBPyConnection, name: str) -> duckdb.DuckDBPy
     for schema in ("published", "raw", "results"):
         memory.execute(f"create schema {schema}")
     for table, (schema, _) in FROZEN.items():
-        _copy(conn, f"select * exclude (round_name) from {SCHEMA}.{table} where round_name = ?", [name], memory, f"{schema}.{table}")
+        _copy(
+            conn,
+            f"select * exclude (round_name) from {SCHEMA}.{table} where round_name = ?",
+            [name],
+            memory,
+            f"{schema}.{table}",
+        )
     return memory
 
 
 @contextmanager
-def round_warehouse(conn: duckdb.DuckDBPyConnection, name: str, pilot_id: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def round_warehouse(
+    conn: duckdb.DuckDBPyConnection, name: str, pilot_id: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory warehouse holding round ``name`` as the pipeline's warehouse holds the
     latest data: its frozen marts as ``published.*``, its delivery register as
     ``raw.deliveries``, its estimates (of ``pilot_id``, or every pilot of the round) as
@@ -163,10 +195,21 @@ def round_warehouse(conn: duckdb.DuckDBPyConnection, name: str, pilot_id: str | 
     memory = _frozen_marts(conn, name)
     try:
         run_ids, pilots = sorted({r.run_id for r in entries}), sorted({r.pilot_id for r in entries})
-        _copy(conn, "select * from results.effect_estimates_history where run_id in (select unnest(?)) "
-                    "and pilot_id in (select unnest(?))", [run_ids, pilots], memory, "results.effect_estimates")
-        _copy(conn, "select * from results.analysis_plans where pilot_id in (select unnest(?))", [pilots], memory,
-              "results.analysis_plans")
+        _copy(
+            conn,
+            "select * from results.effect_estimates_history where run_id in (select unnest(?)) "
+            "and pilot_id in (select unnest(?))",
+            [run_ids, pilots],
+            memory,
+            "results.effect_estimates",
+        )
+        _copy(
+            conn,
+            "select * from results.analysis_plans where pilot_id in (select unnest(?))",
+            [pilots],
+            memory,
+            "results.analysis_plans",
+        )
         yield memory
     finally:
         memory.close()

@@ -18,8 +18,14 @@ import duckdb
 SCHEMA = "results"
 TABLE = "rounds"
 COLUMNS = {
-    "round_name": "VARCHAR", "pilot_id": "VARCHAR", "as_of": "DATE", "data_through": "DATE",
-    "created_at": "TIMESTAMP", "run_id": "VARCHAR", "input_hash": "VARCHAR", "plan_hash": "VARCHAR",
+    "round_name": "VARCHAR",
+    "pilot_id": "VARCHAR",
+    "as_of": "DATE",
+    "data_through": "DATE",
+    "created_at": "TIMESTAMP",
+    "run_id": "VARCHAR",
+    "input_hash": "VARCHAR",
+    "plan_hash": "VARCHAR",
 }
 # a round's name is a folder name of its report and part of the frozen tables' keys
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -47,22 +53,32 @@ class Round:
 
 def check_name(name: str) -> None:
     if not NAME_PATTERN.match(name):
-        raise RoundError(f"round name {name!r} is not allowed: lower-case letters, digits, '.', '_' and '-' "
-                         "(it names the report's folder), at most 63 characters")
+        raise RoundError(
+            f"round name {name!r} is not allowed: lower-case letters, digits, '.', '_' and '-' "
+            "(it names the report's folder), at most 63 characters"
+        )
 
 
 def _exists(conn: duckdb.DuckDBPyConnection) -> bool:
-    return bool(conn.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                             [SCHEMA, TABLE]).fetchone()[0])
+    return bool(
+        conn.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [SCHEMA, TABLE],
+        ).fetchone()[0]
+    )
 
 
 def ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(f"create schema if not exists {SCHEMA}")
     cols = ", ".join(f"{c} {t}" for c, t in COLUMNS.items())
-    conn.execute(f"create table if not exists {SCHEMA}.{TABLE} ({cols}, primary key (round_name, pilot_id))")
+    conn.execute(
+        f"create table if not exists {SCHEMA}.{TABLE} ({cols}, primary key (round_name, pilot_id))"
+    )
 
 
-def rounds(conn: duckdb.DuckDBPyConnection, name: str | None = None, pilot_id: str | None = None) -> list[Round]:
+def rounds(
+    conn: duckdb.DuckDBPyConnection, name: str | None = None, pilot_id: str | None = None
+) -> list[Round]:
     """Every round (or one name's, or one pilot's), ordered by pilot, as-of date and creation."""
     if not _exists(conn):
         return []
@@ -73,16 +89,32 @@ def rounds(conn: duckdb.DuckDBPyConnection, name: str | None = None, pilot_id: s
     if pilot_id is not None:
         where.append("pilot_id = ?")
         args.append(pilot_id)
-    sql = f"select {', '.join(COLUMNS)} from {SCHEMA}.{TABLE}" + (" where " + " and ".join(where) if where else "")
-    return [Round(*row) for row in conn.execute(sql + " order by pilot_id, as_of, created_at, round_name", args).fetchall()]
+    sql = f"select {', '.join(COLUMNS)} from {SCHEMA}.{TABLE}" + (
+        " where " + " and ".join(where) if where else ""
+    )
+    return [
+        Round(*row)
+        for row in conn.execute(
+            sql + " order by pilot_id, as_of, created_at, round_name", args
+        ).fetchall()
+    ]
 
 
-def get_round(conn: duckdb.DuckDBPyConnection, name: str, pilot_id: str | None = None) -> list[Round]:
+def get_round(
+    conn: duckdb.DuckDBPyConnection, name: str, pilot_id: str | None = None
+) -> list[Round]:
     found = rounds(conn, name=name, pilot_id=pilot_id)
     if not found:
         known = sorted({r.name for r in rounds(conn)})
-        raise RoundError(f"no round {name!r}" + (f" for pilot {pilot_id!r}" if pilot_id else "")
-                         + (f" (known: {', '.join(known)})" if known else " (no rounds yet: pilotmonitor round create)"))
+        raise RoundError(
+            f"no round {name!r}"
+            + (f" for pilot {pilot_id!r}" if pilot_id else "")
+            + (
+                f" (known: {', '.join(known)})"
+                if known
+                else " (no rounds yet: pilotmonitor round create)"
+            )
+        )
     return found
 
 
@@ -90,8 +122,10 @@ def refuse_existing(conn: duckdb.DuckDBPyConnection, name: str) -> None:
     taken = rounds(conn, name=name)
     if taken:
         r = taken[0]
-        raise RoundExists(f"round {name!r} already exists (as of {r.as_of}, created {r.created_at:%Y-%m-%d %H:%M} UTC, "
-                          f"run {r.run_id}); a round is immutable: choose another name")
+        raise RoundExists(
+            f"round {name!r} already exists (as of {r.as_of}, created {r.created_at:%Y-%m-%d %H:%M} UTC, "
+            f"run {r.run_id}); a round is immutable: choose another name"
+        )
 
 
 def previous_round(conn: duckdb.DuckDBPyConnection, this: Round) -> Round | None:
@@ -103,15 +137,28 @@ def previous_round(conn: duckdb.DuckDBPyConnection, this: Round) -> Round | None
 def register(conn: duckdb.DuckDBPyConnection, entries: list[Round]) -> None:
     ensure_table(conn)
     for r in entries:
-        conn.execute(f"insert into {SCHEMA}.{TABLE} ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})",
-                     [r.name, r.pilot_id, r.as_of, r.data_through, r.created_at, r.run_id, r.input_hash, r.plan_hash])
+        conn.execute(
+            f"insert into {SCHEMA}.{TABLE} ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})",
+            [
+                r.name,
+                r.pilot_id,
+                r.as_of,
+                r.data_through,
+                r.created_at,
+                r.run_id,
+                r.input_hash,
+                r.plan_hash,
+            ],
+        )
 
 
 def round_of_run(conn: duckdb.DuckDBPyConnection, run_id: str) -> Round | None:
     """The round whose estimates carry ``run_id`` (None for a pipeline run)."""
     if not _exists(conn):
         return None
-    row = conn.execute(f"select round_name from {SCHEMA}.{TABLE} where run_id = ? limit 1", [run_id]).fetchone()
+    row = conn.execute(
+        f"select round_name from {SCHEMA}.{TABLE} where run_id = ? limit 1", [run_id]
+    ).fetchone()
     return rounds(conn, name=row[0])[0] if row else None
 
 

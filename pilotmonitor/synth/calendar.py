@@ -34,7 +34,9 @@ class SchoolCalendar:
     months: pd.DatetimeIndex
 
     @classmethod
-    def build(cls, first_month: str, as_of: date, closures: list[tuple[date, date]]) -> "SchoolCalendar":
+    def build(
+        cls, first_month: str, as_of: date, closures: list[tuple[date, date]]
+    ) -> SchoolCalendar:
         start = pd.Timestamp(f"{first_month}-01")
         end = pd.Timestamp(as_of)
         months = pd.date_range(start, end.to_period("M").to_timestamp(), freq="MS")
@@ -46,7 +48,12 @@ class SchoolCalendar:
             closed |= (dates >= pd.Timestamp(first)) & (dates <= pd.Timestamp(last))
         month_index = (dates.year - start.year) * 12 + (dates.month - start.month)
         days = pd.DataFrame(
-            {"date": dates, "month_index": month_index.to_numpy(), "school_day": school_day, "closed": closed & school_day}
+            {
+                "date": dates,
+                "month_index": month_index.to_numpy(),
+                "school_day": school_day,
+                "closed": closed & school_day,
+            }
         )
         return cls(days=days, months=months)
 
@@ -71,6 +78,8 @@ class SchoolCalendar:
         )
         grouped = grouped.reindex(range(self.n_months), fill_value=0)
         grouped["open_days"] = grouped.school_days - grouped.closed_days
-        grouped["closed_share"] = np.where(grouped.school_days > 0, grouped.closed_days / grouped.school_days.clip(lower=1), 0.0)
+        grouped["closed_share"] = np.where(
+            grouped.school_days > 0, grouped.closed_days / grouped.school_days.clip(lower=1), 0.0
+        )
         grouped["month"] = self.months
         return grouped

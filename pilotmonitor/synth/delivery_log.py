@@ -46,11 +46,19 @@ class DeliveryLog:
     def add_file(self, path: Path, **kwargs: object) -> None:
         self.files.append(DeliveredFile(path=self.relative(path), **kwargs))  # type: ignore[arg-type]
 
-    def add_defect(self, kind: str, path: Path, locator: str, count: int, expected_handling: str) -> None:
-        self.defects.append(PlantedDefect(kind, self.relative(path), locator, count, expected_handling))
+    def add_defect(
+        self, kind: str, path: Path, locator: str, count: int, expected_handling: str
+    ) -> None:
+        self.defects.append(
+            PlantedDefect(kind, self.relative(path), locator, count, expected_handling)
+        )
 
     def files_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(f) for f in self.files], columns=list(DeliveredFile.__dataclass_fields__))
+        return pd.DataFrame(
+            [asdict(f) for f in self.files], columns=list(DeliveredFile.__dataclass_fields__)
+        )
 
     def defects_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(d) for d in self.defects], columns=list(PlantedDefect.__dataclass_fields__))
+        return pd.DataFrame(
+            [asdict(d) for d in self.defects], columns=list(PlantedDefect.__dataclass_fields__)
+        )

@@ -18,8 +18,8 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -33,13 +33,18 @@ FIXED_TIMESTAMP = datetime(2000, 1, 1)
 def _with_fixed_zip_times(payload: bytes) -> bytes:
     """Rewrite a ZIP container (an .xlsx) with a fixed timestamp on every member."""
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(payload)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+    with (
+        zipfile.ZipFile(io.BytesIO(payload)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
         for info in source.infolist():
             fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_TIMESTAMP.timetuple()[:6])
             fixed.compress_type = zipfile.ZIP_DEFLATED
             content = source.read(info)
             if info.filename == "docProps/core.xml":  # openpyxl stamps the save time here
-                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", content)
+                content = re.sub(
+                    rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", content
+                )
             target.writestr(fixed, content)
     return out.getvalue()
 
@@ -51,7 +56,9 @@ def _workbook_bytes(frame: pd.DataFrame) -> bytes:
     book.properties.created = FIXED_TIMESTAMP
     sheet = book.create_sheet("Export")
     sheet.append(list(frame.columns))
-    columns = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in frame.columns]
+    columns = [
+        frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in frame.columns
+    ]
     for row in zip(*columns):
         sheet.append(row)
     buffer = io.BytesIO()
@@ -70,14 +77,27 @@ class Dialect:
 
     @property
     def encoding(self) -> str:
-        return {"semicolon_cp1252": "windows-1252", "comma_utf8": "utf-8-sig" if self.bom else "utf-8", "xlsx": "xlsx"}[self.name]
+        return {
+            "semicolon_cp1252": "windows-1252",
+            "comma_utf8": "utf-8-sig" if self.bom else "utf-8",
+            "xlsx": "xlsx",
+        }[self.name]
 
     def header(self, capitalised: str, snake: str) -> str:
         return snake if self.name == "comma_utf8" else capitalised
 
     def format_date(self, value: object) -> object:
-        if isinstance(value, str) or value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
-            return "" if value is None or value is pd.NaT or (isinstance(value, float) and pd.isna(value)) else value
+        if (
+            isinstance(value, str)
+            or value is None
+            or (isinstance(value, float) and pd.isna(value))
+            or value is pd.NaT
+        ):
+            return (
+                ""
+                if value is None or value is pd.NaT or (isinstance(value, float) and pd.isna(value))
+                else value
+            )
         stamp = pd.Timestamp(value)
         if self.name == "semicolon_cp1252":
             return stamp.strftime("%d-%m-%Y")

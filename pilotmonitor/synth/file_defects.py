@@ -27,19 +27,31 @@ def write_duplicate_file(original: Path, log: DeliveryLog) -> Path:
     return copy
 
 
-def write_corrected_redelivery(file: ExportFile, landing_dir: Path, log: DeliveryLog, rng: np.random.Generator) -> None:
+def write_corrected_redelivery(
+    file: ExportFile, landing_dir: Path, log: DeliveryLog, rng: np.random.Generator
+) -> None:
     """First an export with exits missing for a few leavers, then the corrected export."""
-    leavers = np.flatnonzero(file.rows.enrol_end.notna().to_numpy() & file.rows.planted.isna().to_numpy())
+    leavers = np.flatnonzero(
+        file.rows.enrol_end.notna().to_numpy() & file.rows.planted.isna().to_numpy()
+    )
     chosen = rng.choice(leavers, size=min(CORRECTED_ROWS, len(leavers)), replace=False)
     faulty_rows = file.rows.copy()
     faulty_rows.loc[chosen, "enrol_end"] = pd.NaT
     faulty_rows.loc[chosen, "destination"] = ""
     faulty = replace(file, rows=faulty_rows)
     faulty_path = write_export(faulty, landing_dir, log)
-    corrected = replace(file, delivered_on=file.delivered_on + pd.Timedelta(days=int(rng.integers(30, 60))))
+    corrected = replace(
+        file, delivered_on=file.delivered_on + pd.Timedelta(days=int(rng.integers(30, 60)))
+    )
     corrected_path = write_export(corrected, landing_dir, log)
     rows = ",".join(str(i + 1) for i in sorted(chosen))
-    log.add_defect("corrected_redelivery", faulty_path, f"rows {rows} corrected in {log.relative(corrected_path)}", len(chosen), "supersede")
+    log.add_defect(
+        "corrected_redelivery",
+        faulty_path,
+        f"rows {rows} corrected in {log.relative(corrected_path)}",
+        len(chosen),
+        "supersede",
+    )
 
 
 def write_wrongly_encoded_then_fixed(file: ExportFile, landing_dir: Path, log: DeliveryLog) -> None:
@@ -49,6 +61,15 @@ def write_wrongly_encoded_then_fixed(file: ExportFile, landing_dir: Path, log: D
     path.parent.mkdir(parents=True, exist_ok=True)
     sep = ";" if file.dialect.name == "semicolon_cp1252" else ","
     path.write_bytes(render(first).to_csv(sep=sep, index=False).encode("utf-16-le"))
-    log.add_file(path, source=file.source, sender=file.school_id, period=file.period, delivered_on=f"{first.delivered_on:%Y-%m-%d}", file_format="csv", encoding="utf-16-le", rows=len(file.rows))
+    log.add_file(
+        path,
+        source=file.source,
+        sender=file.school_id,
+        period=file.period,
+        delivered_on=f"{first.delivered_on:%Y-%m-%d}",
+        file_format="csv",
+        encoding="utf-16-le",
+        rows=len(file.rows),
+    )
     log.add_defect("wrongly_encoded_file", path, "file", 1, "reject_file")
     write_export(file, landing_dir, log)

@@ -23,7 +23,17 @@ import numpy as np
 import pandas as pd
 
 from pilotmonitor.pilots import Pilot, load_registry
-from pilotmonitor.synth import duo_vsv, file_defects, ground_truth, leerplicht, national, pilot_side, public_data, school_exports, surveys
+from pilotmonitor.synth import (
+    duo_vsv,
+    file_defects,
+    ground_truth,
+    leerplicht,
+    national,
+    pilot_side,
+    public_data,
+    school_exports,
+    surveys,
+)
 from pilotmonitor.synth.calendar import SchoolCalendar
 from pilotmonitor.synth.care import build_declarations, build_trajectories
 from pilotmonitor.synth.delivery_log import DeliveryLog
@@ -68,8 +78,16 @@ def _fresh_dir(path: Path) -> None:
     path.mkdir(parents=True)
 
 
-def generate(data_dir: Path, scenario_path: Path, pilots_dir: Path, scale: float = 1.0, seed: int | None = None, progress: Progress | None = None,
-             provinces: list[str] | None = None, workers: int = 1) -> GenerationResult:
+def generate(
+    data_dir: Path,
+    scenario_path: Path,
+    pilots_dir: Path,
+    scale: float = 1.0,
+    seed: int | None = None,
+    progress: Progress | None = None,
+    provinces: list[str] | None = None,
+    workers: int = 1,
+) -> GenerationResult:
     """Write the landing area and the ground truth; see the module docstring.
 
     A scenario with ``max_region_pupils`` (the national one) is generated region by region,
@@ -79,22 +97,32 @@ def generate(data_dir: Path, scenario_path: Path, pilots_dir: Path, scale: float
     """
     started = time.perf_counter()
     step = progress or (lambda _message: None)
-    scenario: Scenario = national.load_pool_scenario(scenario_path) if national.is_pool_scenario(scenario_path) else load_scenario(scenario_path)
+    scenario: Scenario = (
+        national.load_pool_scenario(scenario_path)
+        if national.is_pool_scenario(scenario_path)
+        else load_scenario(scenario_path)
+    )
     pilots = load_registry(pilots_dir)
     scenario.check_against(pilots)
     seed = scenario.seed if seed is None else seed
     landing, truth_dir = data_dir / "landing", data_dir / "ground_truth"
     _fresh_dir(landing)
     _fresh_dir(truth_dir)
-    (landing / "SYNTHETIC_DATA.txt").write_text(SYNTHETIC_NOTICE.format(name=scenario.name, seed=seed, scale=scale), encoding="utf-8")
+    (landing / "SYNTHETIC_DATA.txt").write_text(
+        SYNTHETIC_NOTICE.format(name=scenario.name, seed=seed, scale=scale), encoding="utf-8"
+    )
     log = DeliveryLog(landing)
 
     if scenario.max_region_pupils is None and provinces is None:
         # One world with one random stream: the demo's files stay exactly as they were.
         rng = np.random.default_rng(seed)
-        outputs = [_generate_region(scenario, pilots, scale, rng, WHOLE_WORLD, landing, truth_dir, step)]
+        outputs = [
+            _generate_region(scenario, pilots, scale, rng, WHOLE_WORLD, landing, truth_dir, step)
+        ]
     else:
-        rng, outputs = _generate_regions(scenario, pilots, scale, seed, provinces, workers, landing, truth_dir, step)
+        rng, outputs = _generate_regions(
+            scenario, pilots, scale, seed, provinces, workers, landing, truth_dir, step
+        )
     for output in outputs:
         log.files.extend(output.files)
         log.defects.extend(output.defects)
@@ -104,24 +132,52 @@ def generate(data_dir: Path, scenario_path: Path, pilots_dir: Path, scale: float
     schools = pd.concat([o.schools for o in outputs], ignore_index=True)
     public_data.write_duo_registry(schools, scenario, landing, log, as_of + pd.Timedelta(days=1))
     years = sorted({year for o in outputs for year in o.duo_counts})
-    public_data.write_duo_pupil_count_files({y: pd.concat([o.duo_counts[y] for o in outputs if y in o.duo_counts], ignore_index=True) for y in years}, landing, log)
-    public_data.write_cbs_document([row for o in outputs for row in o.cbs_rows], scenario, landing, log)
+    public_data.write_duo_pupil_count_files(
+        {
+            y: pd.concat([o.duo_counts[y] for o in outputs if y in o.duo_counts], ignore_index=True)
+            for y in years
+        },
+        landing,
+        log,
+    )
+    public_data.write_cbs_document(
+        [row for o in outputs for row in o.cbs_rows], scenario, landing, log
+    )
     public_data.write_product_list(landing, log, pd.Timestamp(f"{scenario.first_month}-01"))
     pilot_side.write_activity_logs(pilots, scenario, landing, log, rng)
     pilot_side.write_pilot_costs(pilots, scenario, landing, log, rng)
     surveys.write_surveys(surveys.combine_regions([o.responses for o in outputs]), landing, log)
-    duo_vsv.write_duo_vsv_files(pd.concat([o.vsv_events for o in outputs], ignore_index=True), pd.concat([o.vsv_population for o in outputs], ignore_index=True), schools, scenario, landing, log)
+    duo_vsv.write_duo_vsv_files(
+        pd.concat([o.vsv_events for o in outputs], ignore_index=True),
+        pd.concat([o.vsv_population for o in outputs], ignore_index=True),
+        schools,
+        scenario,
+        landing,
+        log,
+    )
 
     step("writing ground truth")
-    row_counts = {"schools": len(schools), **{key: sum(o.row_counts[key] for o in outputs) for key in outputs[0].row_counts}}
+    row_counts = {
+        "schools": len(schools),
+        **{key: sum(o.row_counts[key] for o in outputs) for key in outputs[0].row_counts},
+    }
     metadata = ground_truth.scenario_metadata(scenario, scale, seed, pilots, row_counts)
     if outputs[0].region:
         metadata["regions"] = [o.name for o in outputs]
         ground_truth.merge_region_parts(truth_dir, [o.name for o in outputs])
-    pd.concat([o.register_truth for o in outputs], ignore_index=True).to_csv(truth_dir / leerplicht.TRUTH_FILE, index=False)
+    pd.concat([o.register_truth for o in outputs], ignore_index=True).to_csv(
+        truth_dir / leerplicht.TRUTH_FILE, index=False
+    )
     files, defects = log.files_frame(), log.defects_frame()
     ground_truth.write_bookkeeping(truth_dir, metadata, files, defects)
-    return GenerationResult(landing, truth_dir, time.perf_counter() - started, row_counts, len(files), int(defects["count"].sum()) if len(defects) else 0)
+    return GenerationResult(
+        landing,
+        truth_dir,
+        time.perf_counter() - started,
+        row_counts,
+        len(files),
+        int(defects["count"].sum()) if len(defects) else 0,
+    )
 
 
 @dataclass
@@ -137,31 +193,55 @@ class RegionOutput:
     cbs_rows: list[dict]
     responses: dict[tuple[str, int], pd.DataFrame]
     row_counts: dict[str, int]
-    register_truth: pd.DataFrame  # thuiszitter spells and whether the leerplicht register knows them
+    register_truth: (
+        pd.DataFrame
+    )  # thuiszitter spells and whether the leerplicht register knows them
     vsv_events: pd.DataFrame  # early school leavers (school, date) for DUO's public VSV figures
-    vsv_population: pd.DataFrame  # pupils enrolled on 1 October, per school and year (DUO's denominator)
+    vsv_population: (
+        pd.DataFrame
+    )  # pupils enrolled on 1 October, per school and year (DUO's denominator)
     seconds: float = 0.0
 
 
-def _generate_regions(scenario: Scenario, pilots: list[Pilot], scale: float, seed: int, provinces: list[str] | None, workers: int,
-                      landing: Path, truth_dir: Path, step: Progress) -> tuple[np.random.Generator, list[RegionOutput]]:
+def _generate_regions(
+    scenario: Scenario,
+    pilots: list[Pilot],
+    scale: float,
+    seed: int,
+    provinces: list[str] | None,
+    workers: int,
+    landing: Path,
+    truth_dir: Path,
+    step: Progress,
+) -> tuple[np.random.Generator, list[RegionOutput]]:
     if provinces is not None:
         if scenario.max_region_pupils is None:
-            raise ValueError(f"scenario {scenario.name} is one world: choosing provinces needs a regional scenario such as national")
+            raise ValueError(
+                f"scenario {scenario.name} is one world: choosing provinces needs a regional scenario such as national"
+            )
         unknown = sorted(set(provinces) - set(PROVINCE_NAMES))
         if unknown:
             raise ValueError(f"unknown provinces {unknown}; known: {', '.join(PROVINCE_NAMES)}")
     every = national.regions(scenario, scale)
-    chosen = [r for r in every if provinces is None or r.province is None or r.province in provinces]
+    chosen = [
+        r for r in every if provinces is None or r.province is None or r.province in provinces
+    ]
     # One child stream per region of the whole country (the same region gets the same
     # stream whichever provinces are chosen) and one for the national files.
     streams = np.random.SeedSequence(seed).spawn(len(every) + 1)
-    step(f"{len(chosen)} regions, about {sum(r.expected_pupils for r in chosen):,.0f} pupils at a time, {workers} worker(s)")
-    jobs = [(r.scenario, pilots, scale, streams[r.ids.index], r.ids, landing, truth_dir, r.name) for r in chosen]
+    step(
+        f"{len(chosen)} regions, about {sum(r.expected_pupils for r in chosen):,.0f} pupils at a time, {workers} worker(s)"
+    )
+    jobs = [
+        (r.scenario, pilots, scale, streams[r.ids.index], r.ids, landing, truth_dir, r.name)
+        for r in chosen
+    ]
     outputs: dict[str, RegionOutput] = {}
     for output in _run_jobs(jobs, workers):
         outputs[output.name] = output
-        step(f"region {output.name}: {output.row_counts['pupils']:,} pupils in {output.seconds:.0f} s ({len(outputs)}/{len(jobs)})")
+        step(
+            f"region {output.name}: {output.row_counts['pupils']:,} pupils in {output.seconds:.0f} s ({len(outputs)}/{len(jobs)})"
+        )
     return np.random.default_rng(streams[-1]), [outputs[r.name] for r in chosen]
 
 
@@ -175,16 +255,43 @@ def _run_jobs(jobs: list[tuple], workers: int):
             yield future.result()
 
 
-def _region_job(scenario: Scenario, pilots: list[Pilot], scale: float, stream: np.random.SeedSequence, ids: RegionIds,
-                landing: Path, truth_dir: Path, name: str) -> RegionOutput:
+def _region_job(
+    scenario: Scenario,
+    pilots: list[Pilot],
+    scale: float,
+    stream: np.random.SeedSequence,
+    ids: RegionIds,
+    landing: Path,
+    truth_dir: Path,
+    name: str,
+) -> RegionOutput:
     started = time.perf_counter()
-    output = _generate_region(scenario, pilots, scale, np.random.default_rng(stream), ids, landing, truth_dir, lambda _message: None, region_name=name)
+    output = _generate_region(
+        scenario,
+        pilots,
+        scale,
+        np.random.default_rng(stream),
+        ids,
+        landing,
+        truth_dir,
+        lambda _message: None,
+        region_name=name,
+    )
     output.seconds = time.perf_counter() - started
     return output
 
 
-def _generate_region(scenario: Scenario, pilots: list[Pilot], scale: float, rng: np.random.Generator, ids: RegionIds, landing: Path, truth_dir: Path,
-                     step: Progress, region_name: str | None = None) -> RegionOutput:
+def _generate_region(
+    scenario: Scenario,
+    pilots: list[Pilot],
+    scale: float,
+    rng: np.random.Generator,
+    ids: RegionIds,
+    landing: Path,
+    truth_dir: Path,
+    step: Progress,
+    region_name: str | None = None,
+) -> RegionOutput:
     """Simulate one region and write its school exports, iJw archives and truth."""
     log = DeliveryLog(landing)
     step("simulating pupils and enrolments")
@@ -194,28 +301,52 @@ def _generate_region(scenario: Scenario, pilots: list[Pilot], scale: float, rng:
     pupils = assign_identities(population.pupils, schools, scenario, rng, ids)
 
     step("simulating referrals, absence and youth care")
-    referrals = simulate_referrals(population, scenario, calendar, rng, pupils.has_bsn.to_numpy().astype(float))
+    referrals = simulate_referrals(
+        population, scenario, calendar, rng, pupils.has_bsn.to_numpy().astype(float)
+    )
     absence, spells = simulate_absence(population, scenario, calendar, rng)
-    trajectories = build_trajectories(referrals, pupils, scenario, calendar, rng, ids.trajectory_offset)
+    trajectories = build_trajectories(
+        referrals, pupils, scenario, calendar, rng, ids.trajectory_offset
+    )
     declarations = build_declarations(trajectories, scenario, rng, ids.reference_offset)
     responses = surveys.simulate_surveys(pupils, schools, scenario, rng)
 
     step("writing school exports")
-    exports = school_exports.build_exports(pupils, absence, schools, scenario, calendar.months[0], rng)
+    exports = school_exports.build_exports(
+        pupils, absence, schools, scenario, calendar.months[0], rng
+    )
     school_exports.plant_row_defects(exports, scenario, rng)
     _write_school_exports(exports, scenario, landing, log, rng)
     del exports
 
     step("writing iJw message archives")
-    write_ijw_archives(trajectories, declarations, scenario, calendar.months, landing, log, rng, ids.planted_offset)
+    write_ijw_archives(
+        trajectories, declarations, scenario, calendar.months, landing, log, rng, ids.planted_offset
+    )
     duo_counts = public_data.duo_pupil_count_frames(pupils, schools, scenario)
     cbs_rows = public_data.cbs_youth_care_rows(trajectories, scenario, rng)
 
     step("writing the leerplicht register")
     register_rng = rng.spawn(1)[0]  # its own stream: the files above stay as they were
-    register, register_truth = leerplicht.build_register(pupils, schools, absence, spells, pd.Timestamp(scenario.as_of), DROPOUT_DESTINATION, register_rng)
-    register_rows = leerplicht.write_register_exports(register, sorted(scenario.municipalities), calendar.months[0], pd.Timestamp(scenario.as_of), landing, log, register_rng,
-                                                     defects=any(bool(v) for v in scenario.defects.model_dump().values()))
+    register, register_truth = leerplicht.build_register(
+        pupils,
+        schools,
+        absence,
+        spells,
+        pd.Timestamp(scenario.as_of),
+        DROPOUT_DESTINATION,
+        register_rng,
+    )
+    register_rows = leerplicht.write_register_exports(
+        register,
+        sorted(scenario.municipalities),
+        calendar.months[0],
+        pd.Timestamp(scenario.as_of),
+        landing,
+        log,
+        register_rng,
+        defects=any(bool(v) for v in scenario.defects.model_dump().values()),
+    )
 
     step("writing ground truth")
     row_counts = {
@@ -223,24 +354,55 @@ def _generate_region(scenario: Scenario, pilots: list[Pilot], scale: float, rng:
         "pupil_months": len(population.panel),
         "absence_records": len(absence),
         "thuiszitter_spells": len(spells),
-        "referrals": len(trajectories),  # one per requested product (a request for two products is two)
+        "referrals": len(
+            trajectories
+        ),  # one per requested product (a request for two products is two)
         "trajectories_started": int(trajectories.start_date.notna().sum()),
         "declaration_lines": len(declarations),
         "survey_responses": int(sum(len(f) for f in responses.values())),
         "leerplicht_registrations": register_rows,
     }
-    tables = ground_truth.build_truth(population, referrals, trajectories, declarations, absence, spells, pupils, responses, ids.pupil_offset)
+    tables = ground_truth.build_truth(
+        population,
+        referrals,
+        trajectories,
+        declarations,
+        absence,
+        spells,
+        pupils,
+        responses,
+        ids.pupil_offset,
+    )
     if region_name is None:
         ground_truth.write_truth_tables(truth_dir, tables)
     else:
         ground_truth.write_region_part(truth_dir, region_name, tables)
-    registry = schools[["brin", "vestiging", "name", "type", "cluster", "municipality", "province"]].astype({"cluster": "float64"})
-    return RegionOutput(region_name or scenario.name, region_name is not None, registry, log.files, log.defects,
-                        duo_counts, cbs_rows, responses, row_counts, register_truth,
-                        duo_vsv.vsv_events(leerplicht.early_school_leavers(pupils), schools), duo_vsv.vsv_population(pupils, schools, calendar.months[0], pd.Timestamp(scenario.as_of)))
+    registry = schools[
+        ["brin", "vestiging", "name", "type", "cluster", "municipality", "province"]
+    ].astype({"cluster": "float64"})
+    return RegionOutput(
+        region_name or scenario.name,
+        region_name is not None,
+        registry,
+        log.files,
+        log.defects,
+        duo_counts,
+        cbs_rows,
+        responses,
+        row_counts,
+        register_truth,
+        duo_vsv.vsv_events(leerplicht.early_school_leavers(pupils), schools),
+        duo_vsv.vsv_population(pupils, schools, calendar.months[0], pd.Timestamp(scenario.as_of)),
+    )
 
 
-def _write_school_exports(exports: list[school_exports.ExportFile], scenario: Scenario, landing: Path, log: DeliveryLog, rng: np.random.Generator) -> None:
+def _write_school_exports(
+    exports: list[school_exports.ExportFile],
+    scenario: Scenario,
+    landing: Path,
+    log: DeliveryLog,
+    rng: np.random.Generator,
+) -> None:
     """Write every export; a few get the planted file-level problems."""
     spec = scenario.defects
     as_of = pd.Timestamp(scenario.as_of)
@@ -251,8 +413,11 @@ def _write_school_exports(exports: list[school_exports.ExportFile], scenario: Sc
     redelivered = wrongly_encoded = duplicated = None
     if spec.corrected_redelivery:
         candidates = [
-            i for i in clean
-            if exports[i].source == "school_enrolments" and exports[i].dialect.extension == "csv" and exports[i].school_year < as_of.year - 1
+            i
+            for i in clean
+            if exports[i].source == "school_enrolments"
+            and exports[i].dialect.extension == "csv"
+            and exports[i].school_year < as_of.year - 1
             and exports[i].rows.enrol_end.notna().sum() >= file_defects.CORRECTED_ROWS
         ]
         # Prefer a recent past year (the realistic case); any past year will do in small scenarios.
@@ -260,10 +425,21 @@ def _write_school_exports(exports: list[school_exports.ExportFile], scenario: Sc
         candidates = recent or candidates
         redelivered = candidates[rng.integers(0, len(candidates))] if candidates else None
     if spec.wrongly_encoded_file:
-        candidates = [i for i in non_empty if exports[i].source == "school_absence" and exports[i].dialect.extension == "csv" and exports[i].school_year == as_of.year - 1 and i != redelivered]
+        candidates = [
+            i
+            for i in non_empty
+            if exports[i].source == "school_absence"
+            and exports[i].dialect.extension == "csv"
+            and exports[i].school_year == as_of.year - 1
+            and i != redelivered
+        ]
         wrongly_encoded = candidates[rng.integers(0, len(candidates))] if candidates else None
     if spec.duplicate_file:
-        candidates = [i for i in non_empty if exports[i].source == "school_absence" and i not in (redelivered, wrongly_encoded)]
+        candidates = [
+            i
+            for i in non_empty
+            if exports[i].source == "school_absence" and i not in (redelivered, wrongly_encoded)
+        ]
         duplicated = candidates[rng.integers(0, len(candidates))] if candidates else None
     for index, export in enumerate(exports):
         if index == redelivered:

@@ -56,7 +56,9 @@ def generate_bsns(n: int, rng: np.random.Generator) -> np.ndarray:
     chosen = set(test.tolist())
     extra: list[int] = []
     while len(extra) < n - len(test):
-        prefixes = rng.integers(90_000_000, 99_990_000, size=2 * (n - len(test)) + 100, dtype=np.int64)
+        prefixes = rng.integers(
+            90_000_000, 99_990_000, size=2 * (n - len(test)) + 100, dtype=np.int64
+        )
         numbers, ok = _complete(prefixes, 0)
         for number in numbers[ok].tolist():
             if number not in chosen:
@@ -79,7 +81,9 @@ def generate_onderwijsnummers(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.array(out[:n], dtype=np.int64)
 
 
-def draw_from_prefixes(n: int, prefixes: tuple[int, int], remainder: int, rng: np.random.Generator) -> np.ndarray:
+def draw_from_prefixes(
+    n: int, prefixes: tuple[int, int], remainder: int, rng: np.random.Generator
+) -> np.ndarray:
     """n distinct numbers with weighted sum == remainder (mod 11) from a slice of prefixes.
 
     remainder 0 gives BSNs, 5 education numbers. Distinct because each prefix yields at most
@@ -90,7 +94,9 @@ def draw_from_prefixes(n: int, prefixes: tuple[int, int], remainder: int, rng: n
     if remainder == 0:
         numbers = numbers[passes_bsn_check(numbers)]
     if len(numbers) < n:
-        raise ValueError(f"{n:,} numbers needed but the prefix range {low}-{high} holds {len(numbers):,}")
+        raise ValueError(
+            f"{n:,} numbers needed but the prefix range {low}-{high} holds {len(numbers):,}"
+        )
     return numbers[:n]
 
 
@@ -110,10 +116,85 @@ def format_number(numbers: np.ndarray) -> np.ndarray:
     return np.char.zfill(numbers.astype(str), 9)
 
 
-GIVEN_NAMES_F = ["Emma", "Julia", "Mila", "Tess", "Sophie", "Zoë", "Noor", "Sara", "Anna", "Evi", "Lotte", "Fenna", "Daniëlle", "Yara", "Liv", "Nora", "Fleur", "Isa", "Maud", "Lieke"]
-GIVEN_NAMES_M = ["Noah", "Sem", "Liam", "Lucas", "Daan", "Finn", "Levi", "Luuk", "Mees", "Bram", "Thijs", "Jesse", "Sven", "Joël", "Ruben", "Stijn", "Niels", "Gijs", "Mohamed", "René"]
-SURNAMES = ["Jansen", "de Vries", "van den Berg", "Bakker", "Visser", "Smit", "Meijer", "de Boer", "Mulder", "de Groot", "Bos", "Vos", "Peters", "Hendriks", "van Dijk", "Dekker", "Brouwer", "de Wit", "Dijkstra", "Postma", "Özdemir", "Kuipers", "Hoekstra", "Veenstra", "Wiersma"]
-STREETS = ["Synthetische Laan", "Synthetische Dreef", "Proefstraat", "Testweg", "Synthetisch Plein", "Fictieve Kade"]
+GIVEN_NAMES_F = [
+    "Emma",
+    "Julia",
+    "Mila",
+    "Tess",
+    "Sophie",
+    "Zoë",
+    "Noor",
+    "Sara",
+    "Anna",
+    "Evi",
+    "Lotte",
+    "Fenna",
+    "Daniëlle",
+    "Yara",
+    "Liv",
+    "Nora",
+    "Fleur",
+    "Isa",
+    "Maud",
+    "Lieke",
+]
+GIVEN_NAMES_M = [
+    "Noah",
+    "Sem",
+    "Liam",
+    "Lucas",
+    "Daan",
+    "Finn",
+    "Levi",
+    "Luuk",
+    "Mees",
+    "Bram",
+    "Thijs",
+    "Jesse",
+    "Sven",
+    "Joël",
+    "Ruben",
+    "Stijn",
+    "Niels",
+    "Gijs",
+    "Mohamed",
+    "René",
+]
+SURNAMES = [
+    "Jansen",
+    "de Vries",
+    "van den Berg",
+    "Bakker",
+    "Visser",
+    "Smit",
+    "Meijer",
+    "de Boer",
+    "Mulder",
+    "de Groot",
+    "Bos",
+    "Vos",
+    "Peters",
+    "Hendriks",
+    "van Dijk",
+    "Dekker",
+    "Brouwer",
+    "de Wit",
+    "Dijkstra",
+    "Postma",
+    "Özdemir",
+    "Kuipers",
+    "Hoekstra",
+    "Veenstra",
+    "Wiersma",
+]
+STREETS = [
+    "Synthetische Laan",
+    "Synthetische Dreef",
+    "Proefstraat",
+    "Testweg",
+    "Synthetisch Plein",
+    "Fictieve Kade",
+]
 
 
 def split_surname(surnames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +212,9 @@ def generate_phone_numbers(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.char.add("0699", np.char.zfill(rng.integers(0, 1_000_000, size=n).astype(str), 6))
 
 
-def generate_postcodes(pc4_low: np.ndarray, pc4_high: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def generate_postcodes(
+    pc4_low: np.ndarray, pc4_high: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     pc4 = rng.integers(pc4_low, pc4_high + 1)
     letters = np.array(list("ABCDEGHJKLMNPRTVWXZ"))
     first = letters[rng.integers(0, len(letters), size=len(pc4))]

@@ -26,7 +26,15 @@ import pandas as pd
 from pilotmonitor.synth import identities
 from pilotmonitor.synth.care import UNKNOWN_PRODUCT_CODE
 from pilotmonitor.synth.delivery_log import DeliveryLog
-from pilotmonitor.synth.ijw_messages import in_vendor_style, render_jw301, render_jw305, render_jw307, render_jw315, render_jw323, render_retour
+from pilotmonitor.synth.ijw_messages import (
+    in_vendor_style,
+    render_jw301,
+    render_jw305,
+    render_jw307,
+    render_jw315,
+    render_jw323,
+    render_retour,
+)
 from pilotmonitor.synth.scenario import Scenario
 
 PLANTED_TRAJECTORY_OFFSET = 900_000_000  # ids of planted extra requests, never real
@@ -36,19 +44,25 @@ def _month(dates: pd.Series) -> pd.Series:
     return dates.dt.strftime("%Y-%m")
 
 
-def plant_invalid_requests(trajectories: pd.DataFrame, scenario: Scenario, rng: np.random.Generator, offset: int = 0) -> pd.DataFrame:
+def plant_invalid_requests(
+    trajectories: pd.DataFrame, scenario: Scenario, rng: np.random.Generator, offset: int = 0
+) -> pd.DataFrame:
     """Extra JW315 requests: copies of real ones whose BSN fails the 11-check."""
     rate = scenario.defects.invalid_bsn_rate
     n = max(1, round(rate * len(trajectories))) if rate > 0 and len(trajectories) else 0
     chosen = trajectories.iloc[rng.integers(0, len(trajectories), size=n)].copy()
     chosen["trajectory_id"] = PLANTED_TRAJECTORY_OFFSET + offset + np.arange(n)
-    chosen["bsn"] = identities.format_number(identities.corrupt_check_digit(chosen.bsn.astype(np.int64).to_numpy(), rng))
+    chosen["bsn"] = identities.format_number(
+        identities.corrupt_check_digit(chosen.bsn.astype(np.int64).to_numpy(), rng)
+    )
     if "message_group" in chosen:
         chosen["message_group"] = pd.NA  # a message of its own
     return chosen.assign(planted="invalid_bsn")
 
 
-def plant_unknown_products(declarations: pd.DataFrame, scenario: Scenario, rng: np.random.Generator, offset: int = 0) -> pd.DataFrame:
+def plant_unknown_products(
+    declarations: pd.DataFrame, scenario: Scenario, rng: np.random.Generator, offset: int = 0
+) -> pd.DataFrame:
     """Extra debit lines with a product code that is not in the product list."""
     debits = declarations[declarations.debit_credit == "D"]
     rate = scenario.defects.unknown_product_code_rate
@@ -86,25 +100,45 @@ def _zip_bytes(members: list[tuple[str, bytes]], stamp: pd.Timestamp) -> bytes:
     return buffer.getvalue()
 
 
-def write_ijw_archives(trajectories: pd.DataFrame, declarations: pd.DataFrame, scenario: Scenario, months: pd.DatetimeIndex, landing_dir: Path, log: DeliveryLog, rng: np.random.Generator, planted_offset: int = 0) -> None:
+def write_ijw_archives(
+    trajectories: pd.DataFrame,
+    declarations: pd.DataFrame,
+    scenario: Scenario,
+    months: pd.DatetimeIndex,
+    landing_dir: Path,
+    log: DeliveryLog,
+    rng: np.random.Generator,
+    planted_offset: int = 0,
+) -> None:
     invalid = plant_invalid_requests(trajectories, scenario, rng, planted_offset)
     unknown = plant_unknown_products(declarations, scenario, rng, planted_offset)
     requests = pd.concat([trajectories.assign(planted=None), invalid], ignore_index=True)
-    lines = pd.concat([declarations.assign(planted=None), unknown], ignore_index=True).sort_values(["declaration_number", "bsn", "product_reference"])
+    lines = pd.concat([declarations.assign(planted=None), unknown], ignore_index=True).sort_values(
+        ["declaration_number", "bsn", "product_reference"]
+    )
 
     # (municipality, month) -> list of (file name, bytes); planted -> (municipality, month, names)
     members: dict[tuple[str, str], list[tuple[str, bytes]]] = defaultdict(list)
     planted: list[tuple[str, str, str, str]] = []
     streams = [
         ("JW315", render_jw315, requests, "request_date"),
-        ("JW301", render_jw301, trajectories[trajectories.allocation_date.notna()], "allocation_date"),
+        (
+            "JW301",
+            render_jw301,
+            trajectories[trajectories.allocation_date.notna()],
+            "allocation_date",
+        ),
         ("JW305", render_jw305, trajectories[trajectories.start_date.notna()], "start_date"),
         ("JW307", render_jw307, trajectories[trajectories.end_date.notna()], "end_date"),
     ]
     for message, renderer, frame, date_column in streams:
         # One message per message group (several products), else per row: the first row
         # of each message gives its archive.
-        first = frame.message_group.isna() | ~frame.message_group.duplicated() if "message_group" in frame else pd.Series(True, index=frame.index)
+        first = (
+            frame.message_group.isna() | ~frame.message_group.duplicated()
+            if "message_group" in frame
+            else pd.Series(True, index=frame.index)
+        )
         messages = frame[first.to_numpy()]
         keys = list(zip(messages.municipality_code, _month(messages[date_column])))
         flags = messages.planted.tolist() if "planted" in messages else [None] * len(messages)
@@ -114,7 +148,9 @@ def write_ijw_archives(trajectories: pd.DataFrame, declarations: pd.DataFrame, s
             if flag:
                 planted.append((key[0], key[1], flag, name))
     declaration_keys = lines.groupby("declaration_number", sort=False).agg(
-        municipality_code=("municipality_code", "first"), declaration_date=("declaration_date", "first"), provider_agb=("provider_agb", "first")
+        municipality_code=("municipality_code", "first"),
+        declaration_date=("declaration_date", "first"),
+        provider_agb=("provider_agb", "first"),
     )
     planted_lines = lines[lines.planted.notna()]
     for name, payload in render_jw323(lines):
@@ -122,7 +158,9 @@ def write_ijw_archives(trajectories: pd.DataFrame, declarations: pd.DataFrame, s
         row = declaration_keys.loc[number]
         key = (row.municipality_code, f"{row.declaration_date:%Y-%m}")
         members[key].extend(_as_sent("JW323", row.provider_agb, name, payload))
-        for reference in planted_lines.product_reference[planted_lines.declaration_number == number]:
+        for reference in planted_lines.product_reference[
+            planted_lines.declaration_number == number
+        ]:
             planted.append((key[0], key[1], "unknown_product_code", f"{name}#{reference}"))
 
     municipalities = sorted(trajectories.municipality_code.unique())
@@ -135,11 +173,22 @@ def write_ijw_archives(trajectories: pd.DataFrame, declarations: pd.DataFrame, s
             delivered = month + pd.offsets.MonthEnd(0) + pd.Timedelta(days=int(rng.integers(3, 11)))
             if (code, period) == late:
                 delivered = delivered + pd.DateOffset(months=1) + pd.Timedelta(days=10)
-            path = landing_dir / "ijw" / f"GM{code}" / f"GM{code}_ijw_{period}_{delivered:%Y%m%d}.zip"
+            path = (
+                landing_dir / "ijw" / f"GM{code}" / f"GM{code}_ijw_{period}_{delivered:%Y%m%d}.zip"
+            )
             path.parent.mkdir(parents=True, exist_ok=True)
             content = members.get((code, period), [])
             path.write_bytes(_zip_bytes(content, delivered))
-            log.add_file(path, source="ijw_messages", sender=f"GM{code}", period=period, delivered_on=f"{delivered:%Y-%m-%d}", file_format="zip", encoding="utf-8", rows=len(content))
+            log.add_file(
+                path,
+                source="ijw_messages",
+                sender=f"GM{code}",
+                period=period,
+                delivered_on=f"{delivered:%Y-%m-%d}",
+                file_format="zip",
+                encoding="utf-8",
+                rows=len(content),
+            )
             if (code, period) == late:
                 log.add_defect("late_month", path, "file", 1, "accept_late")
             by_kind: dict[str, list[str]] = defaultdict(list)

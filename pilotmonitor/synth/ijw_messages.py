@@ -96,9 +96,7 @@ PRODUCT_CATEGORIES = frozenset(
 UNITS = frozenset({"01", "04", "14", "16", "82", "83", "84"})  # WJ756
 UNIT_EUROS = "83"
 FREQUENCIES = frozenset({"1", "2", "4", "6"})  # WMO757
-END_REASONS = frozenset(
-    {"02", "20", "31", "32", "33", "34", "35", "36", "37", "38", "39"}
-)  # JZ588
+END_REASONS = frozenset({"02", "20", "31", "32", "33", "34", "35", "36", "37", "38", "39"})  # JZ588
 DEBIT_CREDIT = frozenset({"D", "C"})  # COD043
 
 ADDRESS_TYPE_BRP = "01"  # LDT_AdresSoort: BRP-adres
@@ -209,9 +207,7 @@ def _text_values(
     if spec.allowed is not None:
         bad = present & ~text.isin(spec.allowed).to_numpy()
         allowed = ", ".join(sorted(spec.allowed))
-        _raise_for(
-            frame, bad, key, message, f"column '{spec.name}' is not one of [{allowed}]"
-        )
+        _raise_for(frame, bad, key, message, f"column '{spec.name}' is not one of [{allowed}]")
     if spec.pattern is not None:
         bad = present & ~text.str.fullmatch(spec.pattern).to_numpy(dtype=bool)
         _raise_for(
@@ -263,7 +259,10 @@ def _int_values(
     numbers = pd.to_numeric(series, errors="coerce")
     null = series.isna().to_numpy()
     _raise_for(
-        frame, ~null & numbers.isna().to_numpy(), key, message,
+        frame,
+        ~null & numbers.isna().to_numpy(),
+        key,
+        message,
         f"column '{spec.name}' is not numeric",
     )
     if spec.required:
@@ -290,9 +289,7 @@ _PREPARERS: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
-def _prepare(
-    frame: pd.DataFrame, columns: list[Column], message: str, key: str
-) -> pd.DataFrame:
+def _prepare(frame: pd.DataFrame, columns: list[Column], message: str, key: str) -> pd.DataFrame:
     """Validate the input and return one formatted string column per spec (same row order)."""
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"{message}: expected a pandas DataFrame, got {type(frame).__name__}")
@@ -333,7 +330,7 @@ def _document(message: MessageType, body: str) -> bytes:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<Bericht xmlns="{message.namespace}" xmlns:ijw="{BASIS_NAMESPACE}">{body}</Bericht>\n'
-    ).encode("utf-8")
+    ).encode()
 
 
 def _header(
@@ -393,8 +390,7 @@ def _full_name(surname: str, prefix: str, given_names: str, initials: str) -> st
 
 def _product(category: str, code: str) -> str:
     return (
-        f"<Product><ijw:Categorie>{category}</ijw:Categorie>"
-        f"{_element('ijw:Code', code)}</Product>"
+        f"<Product><ijw:Categorie>{category}</ijw:Categorie>{_element('ijw:Code', code)}</Product>"
     )
 
 
@@ -425,9 +421,7 @@ def _phone(number: str) -> str:
     )
 
 
-def _home_contact(
-    street: str, house_number: str, postcode: str, city: str, phone: str
-) -> str:
+def _home_contact(street: str, house_number: str, postcode: str, city: str, phone: str) -> str:
     """JW301 Contactgegevens: the BRP address (Soort 01) with the home phone."""
     return (
         f"<Contactgegevens><Contact><Soort>{ADDRESS_TYPE_BRP}</Soort><Adres>"
@@ -470,7 +464,9 @@ class _TrajectoryLayout:
 _MESSAGE_GROUP = Column("message_group", "int", required=False, minimum=0, optional_column=True)
 
 
-def _message_groups(rows: pd.DataFrame, message: MessageType, layout: _TrajectoryLayout) -> list[list[Any]]:
+def _message_groups(
+    rows: pd.DataFrame, message: MessageType, layout: _TrajectoryLayout
+) -> list[list[Any]]:
     """Rows per message: rows with the same ``message_group`` are the products of one
     message (several products for one client, as real senders write them); a row without
     one is a message of its own. Order of first appearance."""
@@ -480,7 +476,9 @@ def _message_groups(rows: pd.DataFrame, message: MessageType, layout: _Trajector
     for members in groups.values():
         first = members[0]
         for other in members[1:]:
-            different = [name for name in layout.shared if getattr(other, name) != getattr(first, name)]
+            different = [
+                name for name in layout.shared if getattr(other, name) != getattr(first, name)
+            ]
             if different:
                 raise ValueError(
                     f"{message.name}: message_group {first.message_group} mixes rows with different {', '.join(different)} "
@@ -489,10 +487,16 @@ def _message_groups(rows: pd.DataFrame, message: MessageType, layout: _Trajector
     return list(groups.values())
 
 
-def _iter_trajectory_messages(rows: pd.DataFrame, message: MessageType, layout: _TrajectoryLayout) -> Iterator[tuple[str, bytes]]:
+def _iter_trajectory_messages(
+    rows: pd.DataFrame, message: MessageType, layout: _TrajectoryLayout
+) -> Iterator[tuple[str, bytes]]:
     for members in _message_groups(rows, message, layout):
         identification = _trajectory_identification(message, members[0].trajectory_id)
-        body = layout.client(members[0], identification) + "".join(layout.product(row) for row in members) + layout.close
+        body = (
+            layout.client(members[0], identification)
+            + "".join(layout.product(row) for row in members)
+            + layout.close
+        )
         yield f"{message.name}_{identification}.xml", _document(message, body)
 
 
@@ -526,7 +530,9 @@ def _prepare_trajectories(
 ) -> pd.DataFrame:
     # Message-specific columns first, so that a row the caller should have filtered out
     # (e.g. no end_date for JW307) is reported by its event column.
-    rows = _prepare(trajectories, extra + _CLIENT_COLUMNS + [_MESSAGE_GROUP], message.name, "trajectory_id")
+    rows = _prepare(
+        trajectories, extra + _CLIENT_COLUMNS + [_MESSAGE_GROUP], message.name, "trajectory_id"
+    )
     _check_unique(rows, "trajectory_id", message.name)
     rows["initials"] = _initials(trajectories["given_name"])
     return rows
@@ -537,7 +543,10 @@ def _check_referrers(rows: pd.DataFrame, message: str) -> None:
     professional = rows["referrer_type"].isin(PROFESSIONAL_REFERRER_TYPES).to_numpy()
     unnamed = (rows["referrer_agb"] == "").to_numpy() & (rows["referrer_name"] == "").to_numpy()
     _raise_for(
-        rows, professional & unnamed, "trajectory_id", message,
+        rows,
+        professional & unnamed,
+        "trajectory_id",
+        message,
         "referrer_type 02-05 needs 'referrer_agb' or 'referrer_name' (iJw CD067)",
     )
 
@@ -554,7 +563,16 @@ _JW315_COLUMNS = [
 ]
 
 
-_CLIENT_FIELDS = ("bsn", "birth_date", "sex", "surname", "surname_prefix", "given_name", "municipality_code", "provider_agb")
+_CLIENT_FIELDS = (
+    "bsn",
+    "birth_date",
+    "sex",
+    "surname",
+    "surname_prefix",
+    "given_name",
+    "municipality_code",
+    "provider_agb",
+)
 
 
 def _jw315_client(row: Any, identification: str) -> str:
@@ -579,7 +597,12 @@ def _jw315_product(row: Any) -> str:
     )
 
 
-_JW315_LAYOUT = _TrajectoryLayout(_jw315_client, _jw315_product, "</AangevraagdeProducten></Client>", (*_CLIENT_FIELDS, "request_date"))
+_JW315_LAYOUT = _TrajectoryLayout(
+    _jw315_client,
+    _jw315_product,
+    "</AangevraagdeProducten></Client>",
+    (*_CLIENT_FIELDS, "request_date"),
+)
 
 
 def render_jw315(trajectories: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
@@ -614,9 +637,7 @@ _JW301_COLUMNS = [
 
 def _jw301_client(row: Any, identification: str) -> str:
     return (
-        _header(
-            JW301, row.municipality_code, row.provider_agb, identification, row.allocation_date
-        )
+        _header(JW301, row.municipality_code, row.provider_agb, identification, row.allocation_date)
         + f"<Client>{_client_identity(row)}"
         + _full_name(row.surname, row.surname_prefix, row.given_name, row.initials)
         + _parent_relation(
@@ -643,8 +664,21 @@ def _jw301_product(row: Any) -> str:
 
 
 _JW301_LAYOUT = _TrajectoryLayout(
-    _jw301_client, _jw301_product, "</ToegewezenProducten></Client>",
-    (*_CLIENT_FIELDS, "allocation_date", "street", "house_number", "postcode", "city", "phone", "parent_surname", "parent_given_name", "parent_phone"),
+    _jw301_client,
+    _jw301_product,
+    "</ToegewezenProducten></Client>",
+    (
+        *_CLIENT_FIELDS,
+        "allocation_date",
+        "street",
+        "house_number",
+        "postcode",
+        "city",
+        "phone",
+        "parent_surname",
+        "parent_given_name",
+        "parent_phone",
+    ),
 )
 
 
@@ -689,7 +723,9 @@ def _jw305_product(row: Any) -> str:
     )
 
 
-_JW305_LAYOUT = _TrajectoryLayout(_jw305_client, _jw305_product, "</StartProducten></Client>", (*_CLIENT_FIELDS, "start_date"))
+_JW305_LAYOUT = _TrajectoryLayout(
+    _jw305_client, _jw305_product, "</StartProducten></Client>", (*_CLIENT_FIELDS, "start_date")
+)
 
 
 def render_jw305(trajectories: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
@@ -727,7 +763,9 @@ def _jw307_product(row: Any) -> str:
     )
 
 
-_JW307_LAYOUT = _TrajectoryLayout(_jw307_client, _jw307_product, "</StopProducten></Client>", (*_CLIENT_FIELDS, "end_date"))
+_JW307_LAYOUT = _TrajectoryLayout(
+    _jw307_client, _jw307_product, "</StopProducten></Client>", (*_CLIENT_FIELDS, "end_date")
+)
 
 
 def render_jw307(trajectories: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
@@ -785,17 +823,26 @@ def _check_declaration_lines(rows: pd.DataFrame) -> None:
     credit = (rows["debit_credit"] == "C").to_numpy()
     no_tariff = (rows["unit"] != UNIT_EUROS).to_numpy() & (rows["tariff_cents"] == "").to_numpy()
     _raise_for(
-        rows, no_tariff, "product_reference", JW323.name,
+        rows,
+        no_tariff,
+        "product_reference",
+        JW323.name,
         "column 'tariff_cents' is null for a unit other than 83 (iJw CD087)",
     )
     no_previous = credit & (rows["previous_product_reference"] == "").to_numpy()
     _raise_for(
-        rows, no_previous, "product_reference", JW323.name,
+        rows,
+        no_previous,
+        "product_reference",
+        JW323.name,
         "column 'previous_product_reference' is missing or null on a credit line (iJw CD060)",
     )
     zero_credit = credit & (rows["amount_cents"] == "0").to_numpy()
     _raise_for(
-        rows, zero_credit, "product_reference", JW323.name,
+        rows,
+        zero_credit,
+        "product_reference",
+        JW323.name,
         "a zero 'amount_cents' must be debit 'D' (iJw CS325)",
     )
 
@@ -907,17 +954,28 @@ def in_vendor_style(xml: bytes, message: str, basis_prefix: str = "b") -> bytes:
     prefix for the basisschema. Namespace-equivalent, so equally valid against the XSD."""
     prefix = message.lower().encode()
     basis = basis_prefix.encode()
-    xml = xml.replace(b'xmlns="', b"xmlns:" + prefix + b'="', 1).replace(b"xmlns:ijw=", b"xmlns:" + basis + b"=", 1)
+    xml = xml.replace(b'xmlns="', b"xmlns:" + prefix + b'="', 1).replace(
+        b"xmlns:ijw=", b"xmlns:" + basis + b"=", 1
+    )
     xml = xml.replace(b"<ijw:", b"<" + basis + b":").replace(b"</ijw:", b"</" + basis + b":")
     return _UNPREFIXED_TAG.sub(rb"<\1" + prefix + rb":\2", xml)
 
 
 # The retour message answering each message type (a technical acknowledgement with
 # return codes; 0200 = accepted). The warehouse does not use them; exports include them.
-RETOUR_OF = {"JW301": MessageType("JW302", "437"), "JW305": MessageType("JW306", "439"), "JW307": MessageType("JW308", "441"),
-             "JW315": MessageType("JW316", "447"), "JW323": MessageType("JW325", "491")}
-_HEADER_PARTIES = re.compile(rb"<(?:\w+:)?Afzender>([^<]*)</(?:\w+:)?Afzender><(?:\w+:)?Ontvanger>([^<]*)</")
-_IDENTIFICATION = re.compile(rb"<(?:\w+:)?Identificatie>([^<]*)</(?:\w+:)?Identificatie><(?:\w+:)?Dagtekening>([^<]*)<")
+RETOUR_OF = {
+    "JW301": MessageType("JW302", "437"),
+    "JW305": MessageType("JW306", "439"),
+    "JW307": MessageType("JW308", "441"),
+    "JW315": MessageType("JW316", "447"),
+    "JW323": MessageType("JW325", "491"),
+}
+_HEADER_PARTIES = re.compile(
+    rb"<(?:\w+:)?Afzender>([^<]*)</(?:\w+:)?Afzender><(?:\w+:)?Ontvanger>([^<]*)</"
+)
+_IDENTIFICATION = re.compile(
+    rb"<(?:\w+:)?Identificatie>([^<]*)</(?:\w+:)?Identificatie><(?:\w+:)?Dagtekening>([^<]*)<"
+)
 
 
 def render_retour(message: str, xml: bytes) -> tuple[str, bytes]:

@@ -28,7 +28,15 @@ from pilotmonitor.school_types import codes as school_type_codes
 from pilotmonitor.synth.identities import BSN_PREFIXES, EDUCATION_PREFIXES
 from pilotmonitor.synth.people import SHARE_WITHOUT_BSN
 from pilotmonitor.synth.region_ids import RegionIds
-from pilotmonitor.synth.scenario import PROVINCE_NAMES, MunicipalitySpec, ProviderSpec, Scenario, SchoolSpec, _Strict, load_scenario
+from pilotmonitor.synth.scenario import (
+    PROVINCE_NAMES,
+    MunicipalitySpec,
+    ProviderSpec,
+    Scenario,
+    SchoolSpec,
+    _Strict,
+    load_scenario,
+)
 
 LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # as in the demo's codes: I, O and Q (easily misread) left out
 # Pupils over the whole window per pupil enrolled at one time (stays of 4-8 years over
@@ -92,48 +100,100 @@ def load_pool_scenario(path: Path) -> Scenario:
         new_codes = [f"GM{code + i:04d}" for i in range(target.municipalities - len(own))]
         code += len(new_codes)
         if len(own) > target.municipalities:
-            raise ValueError(f"{path.name}: province {province} has {len(own)} base municipalities, more than its target {target.municipalities}")
+            raise ValueError(
+                f"{path.name}: province {province} has {len(own)} base municipalities, more than its target {target.municipalities}"
+            )
         municipalities.update(_municipalities(province, new_codes, target.pc4))
         places = new_codes  # the base municipalities keep the base scenario's schools
         # A type without a target (the secondary types in national.yml) gets no pool schools.
-        base_counts = {t: sum(1 for s in base.schools if s.type == t and base.municipalities[s.municipality].province == province) for t in school_type_codes()}
-        needed = {t: target.schools[t] - base_counts[t] if t in target.schools else 0 for t in school_type_codes()}
+        base_counts = {
+            t: sum(
+                1
+                for s in base.schools
+                if s.type == t and base.municipalities[s.municipality].province == province
+            )
+            for t in school_type_codes()
+        }
+        needed = {
+            t: target.schools[t] - base_counts[t] if t in target.schools else 0
+            for t in school_type_codes()
+        }
         for school_type, n in needed.items():
             if n < 0:
-                raise ValueError(f"{path.name}: province {province} has more base {school_type} schools than its target")
+                raise ValueError(
+                    f"{path.name}: province {province} has more base {school_type} schools than its target"
+                )
         if not places and any(needed.values()):
-            raise ValueError(f"{path.name}: province {province} needs pool schools but has no municipalities beyond the base scenario's")
+            raise ValueError(
+                f"{path.name}: province {province} needs pool schools but has no municipalities beyond the base scenario's"
+            )
         for school_type, n in needed.items():
             if n == 0:
                 continue
-            sizes = np.maximum(10, np.round(pool.mean_size[school_type] * rng.lognormal(-pool.size_sd_log**2 / 2, pool.size_sd_log, n))).astype(int)
+            sizes = np.maximum(
+                10,
+                np.round(
+                    pool.mean_size[school_type]
+                    * rng.lognormal(-(pool.size_sd_log**2) / 2, pool.size_sd_log, n)
+                ),
+            ).astype(int)
             where = rng.integers(0, len(places), n)
-            clusters = rng.choice(list(pool.so_clusters), size=n, p=list(pool.so_clusters.values())) if school_type == "SO" else [None] * n
+            clusters = (
+                rng.choice(list(pool.so_clusters), size=n, p=list(pool.so_clusters.values()))
+                if school_type == "SO"
+                else [None] * n
+            )
             for size, place, cluster in zip(sizes.tolist(), where.tolist(), list(clusters)):
                 brin, vestiging = next(free_brins)
                 municipality = municipalities[places[place]]
-                schools.append(SchoolSpec(
-                    brin=brin, vestiging=vestiging, type=school_type, municipality=places[place], size=size,
-                    cluster=int(cluster) if cluster is not None else None,
-                    name=f"{school_type} {municipality.town} {brin}{vestiging} (synthetisch)",
-                ))
+                schools.append(
+                    SchoolSpec(
+                        brin=brin,
+                        vestiging=vestiging,
+                        type=school_type,
+                        municipality=places[place],
+                        size=size,
+                        cluster=int(cluster) if cluster is not None else None,
+                        name=f"{school_type} {municipality.town} {brin}{vestiging} (synthetisch)",
+                    )
+                )
         for i in range(pool.providers_per_province):
-            providers.append(ProviderSpec(agb=f"99{len(providers) + 1:04d}{i:02d}", name=f"Jeugdhulp {PROVINCE_NAMES[province]} {i + 1} (synthetisch)", provinces=[province]))
+            providers.append(
+                ProviderSpec(
+                    agb=f"99{len(providers) + 1:04d}{i:02d}",
+                    name=f"Jeugdhulp {PROVINCE_NAMES[province]} {i + 1} (synthetisch)",
+                    provinces=[province],
+                )
+            )
     surveyed = [s.school_id for s in base.schools] if spec.surveys == "base" else None
-    return base.model_copy(update={
-        "name": spec.name, "seed": spec.seed, "municipalities": municipalities, "providers": providers,
-        "schools": schools, "surveyed_schools": surveyed, "max_region_pupils": pool.max_region_pupils,
-        "base_municipalities": list(base.municipalities),
-    })
+    return base.model_copy(
+        update={
+            "name": spec.name,
+            "seed": spec.seed,
+            "municipalities": municipalities,
+            "providers": providers,
+            "schools": schools,
+            "surveyed_schools": surveyed,
+            "max_region_pupils": pool.max_region_pupils,
+            "base_municipalities": list(base.municipalities),
+        }
+    )
 
 
-def _municipalities(province: str, codes: list[str], pc4: tuple[int, int]) -> dict[str, MunicipalitySpec]:
+def _municipalities(
+    province: str, codes: list[str], pc4: tuple[int, int]
+) -> dict[str, MunicipalitySpec]:
     """Invented municipalities, each with its own slice of the province's postcode block."""
     edges = np.linspace(pc4[0], pc4[1] + 1, len(codes) + 1).astype(int)
     out = {}
     for i, code in enumerate(codes):
         town = f"{PROVINCE_NAMES[province]}-{i + 1:02d}"
-        out[code] = MunicipalitySpec(name=f"Gemeente {town} (synthetisch)", town=town, province=province, pc4=(int(edges[i]), int(max(edges[i], edges[i + 1] - 1))))
+        out[code] = MunicipalitySpec(
+            name=f"Gemeente {town} (synthetisch)",
+            town=town,
+            province=province,
+            pc4=(int(edges[i]), int(max(edges[i], edges[i + 1] - 1))),
+        )
     return out
 
 
@@ -167,12 +227,18 @@ def regions(scenario: Scenario, scale: float) -> list[Region]:
         return sum(expected_pupils(scenario, s, scale) for s in by_municipality.get(code, []))
 
     base = list(scenario.base_municipalities or [])
-    groups: list[tuple[str, str | None, list[str], float]] = []  # (name, province, municipality codes, expected pupils)
+    groups: list[
+        tuple[str, str | None, list[str], float]
+    ] = []  # (name, province, municipality codes, expected pupils)
     if base:
         groups.append((BASE_REGION, None, base, sum(load(c) for c in base)))
     in_base = set(base)
     for province in PROVINCE_NAMES:
-        codes = [c for c, m in scenario.municipalities.items() if m.province == province and c not in in_base]
+        codes = [
+            c
+            for c, m in scenario.municipalities.items()
+            if m.province == province and c not in in_base
+        ]
         parts: list[list[str]] = []
         pupils = 0.0
         for code in codes:
@@ -181,34 +247,57 @@ def regions(scenario: Scenario, scale: float) -> list[Region]:
                 pupils = 0.0
             parts[-1].append(code)
             pupils += load(code)
-        groups += [(f"{province}-{i + 1}", province, part, sum(load(c) for c in part)) for i, part in enumerate(parts)]
+        groups += [
+            (f"{province}-{i + 1}", province, part, sum(load(c) for c in part))
+            for i, part in enumerate(parts)
+        ]
     # A municipality without schools has no pupils to simulate: a region of only such is left out.
     groups = [g for g in groups if any(by_municipality.get(code) for code in g[2])]
     loads = [g[3] for g in groups]
     total = sum(loads) or 1.0
     bsn_edges = _split_range(BSN_PREFIXES, loads, total * SPELLS_PER_SEAT)
-    education_edges = _split_range(EDUCATION_PREFIXES, loads, total * SPELLS_PER_SEAT * 2 * SHARE_WITHOUT_BSN)
+    education_edges = _split_range(
+        EDUCATION_PREFIXES, loads, total * SPELLS_PER_SEAT * 2 * SHARE_WITHOUT_BSN
+    )
     out = []
     for index, (name, province, codes, pupils) in enumerate(groups):
         members = set(codes)
         provinces_here = {scenario.municipalities[c].province for c in codes}
         schools = [s for s in scenario.schools if s.municipality in members]
         school_ids = {s.school_id for s in schools}
-        sub = scenario.model_copy(update={
-            "municipalities": {c: m for c, m in scenario.municipalities.items() if c in members},
-            "providers": [p for p in scenario.providers if provinces_here & set(p.provinces)],
-            "schools": schools,
-            "surveyed_schools": None if scenario.surveyed_schools is None else [s for s in scenario.surveyed_schools if s in school_ids],
-        })
-        out.append(Region(RegionIds(index, bsn_edges[index], education_edges[index]), name, province, sub, pupils))
+        sub = scenario.model_copy(
+            update={
+                "municipalities": {
+                    c: m for c, m in scenario.municipalities.items() if c in members
+                },
+                "providers": [p for p in scenario.providers if provinces_here & set(p.provinces)],
+                "schools": schools,
+                "surveyed_schools": None
+                if scenario.surveyed_schools is None
+                else [s for s in scenario.surveyed_schools if s in school_ids],
+            }
+        )
+        out.append(
+            Region(
+                RegionIds(index, bsn_edges[index], education_edges[index]),
+                name,
+                province,
+                sub,
+                pupils,
+            )
+        )
     return out
 
 
-def _split_range(prefixes: tuple[int, int], loads: list[float], needed: float) -> list[tuple[int, int]]:
+def _split_range(
+    prefixes: tuple[int, int], loads: list[float], needed: float
+) -> list[tuple[int, int]]:
     """Disjoint prefix ranges proportional to each region's expected pupils."""
     low, high = prefixes
     if needed > high - low:
-        raise ValueError(f"the scenario needs about {needed:,.0f} numbers; the synthetic range holds {high - low:,}")
+        raise ValueError(
+            f"the scenario needs about {needed:,.0f} numbers; the synthetic range holds {high - low:,}"
+        )
     total = sum(loads) or 1.0
     edges = low + np.round(np.cumsum([0.0] + loads) / total * (high - low)).astype(np.int64)
     return [(int(edges[i]), int(edges[i + 1])) for i in range(len(loads))]

@@ -19,20 +19,47 @@ from pilotmonitor.synth.scenario import Scenario
 
 SHARE_WITHOUT_BSN = 0.02
 SHARE_LIVING_ELSEWHERE = 0.15
-PERSON_COLUMNS = ["has_bsn", "bsn", "onderwijsnummer", "sex", "given_name", "surname_prefix", "surname", "parent_given_name", "parent_surname",
-                  "phone", "parent_phone", "residence_municipality", "postcode", "city", "street", "house_number"]
+PERSON_COLUMNS = [
+    "has_bsn",
+    "bsn",
+    "onderwijsnummer",
+    "sex",
+    "given_name",
+    "surname_prefix",
+    "surname",
+    "parent_given_name",
+    "parent_surname",
+    "phone",
+    "parent_phone",
+    "residence_municipality",
+    "postcode",
+    "city",
+    "street",
+    "house_number",
+]
 
 
-def assign_identities(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario, rng: np.random.Generator, ids: RegionIds = WHOLE_WORLD) -> pd.DataFrame:
+def assign_identities(
+    pupils: pd.DataFrame,
+    schools: pd.DataFrame,
+    scenario: Scenario,
+    rng: np.random.Generator,
+    ids: RegionIds = WHOLE_WORLD,
+) -> pd.DataFrame:
     n = len(pupils)
     out = pupils.copy()
     has_bsn = rng.random(n) >= SHARE_WITHOUT_BSN
     n_bsn, n_education = int(has_bsn.sum()), int((~has_bsn).sum())
     if ids.bsn_prefixes is None or ids.education_prefixes is None:
-        bsn_numbers, education_numbers = identities.generate_bsns(n_bsn, rng), identities.generate_onderwijsnummers(n_education, rng)
+        bsn_numbers, education_numbers = (
+            identities.generate_bsns(n_bsn, rng),
+            identities.generate_onderwijsnummers(n_education, rng),
+        )
     else:
         bsn_numbers = identities.draw_from_prefixes(n_bsn, ids.bsn_prefixes, 0, rng)
-        education_numbers = identities.draw_from_prefixes(n_education, ids.education_prefixes, 5, rng)
+        education_numbers = identities.draw_from_prefixes(
+            n_education, ids.education_prefixes, 5, rng
+        )
     bsn = identities.format_number(bsn_numbers)
     education = identities.format_number(education_numbers)
     out["has_bsn"] = has_bsn
@@ -48,14 +75,20 @@ def assign_identities(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Sce
         np.array(identities.GIVEN_NAMES_F)[rng.integers(0, len(identities.GIVEN_NAMES_F), n)],
     )
     out["given_name"] = given
-    prefix, surname = identities.split_surname(np.array(identities.SURNAMES)[rng.integers(0, len(identities.SURNAMES), n)])
+    prefix, surname = identities.split_surname(
+        np.array(identities.SURNAMES)[rng.integers(0, len(identities.SURNAMES), n)]
+    )
     out["surname_prefix"], out["surname"] = prefix, surname
-    out["parent_given_name"] = np.array(identities.GIVEN_NAMES_F + identities.GIVEN_NAMES_M)[rng.integers(0, 40, n)]
+    out["parent_given_name"] = np.array(identities.GIVEN_NAMES_F + identities.GIVEN_NAMES_M)[
+        rng.integers(0, 40, n)
+    ]
     out["parent_surname"] = surname
     out["phone"] = identities.generate_phone_numbers(n, rng)
     out["parent_phone"] = identities.generate_phone_numbers(n, rng)
 
-    school_municipality = schools.set_index("school_index").municipality.to_numpy()[out.school_index]
+    school_municipality = schools.set_index("school_index").municipality.to_numpy()[
+        out.school_index
+    ]
     residence = school_municipality.copy()
     by_province: dict[str, list[str]] = {}
     for code, spec in scenario.municipalities.items():

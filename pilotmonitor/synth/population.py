@@ -22,10 +22,14 @@ import numpy as np
 import pandas as pd
 
 from pilotmonitor.synth import special_education
-from pilotmonitor.synth.stays import DROPOUT_DESTINATION, ENTRY_AGE, REGULAR_DESTINATIONS, cap_at_leaving_age
 from pilotmonitor.synth.calendar import SchoolCalendar
 from pilotmonitor.synth.scenario import Scenario
-
+from pilotmonitor.synth.stays import (
+    DROPOUT_DESTINATION,
+    ENTRY_AGE,
+    REGULAR_DESTINATIONS,
+    cap_at_leaving_age,
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,11 @@ class Population:
     panel: pd.DataFrame  # pupil_id, month_index, school_index, treated, frailty
 
 
-def school_frame(scenario: Scenario, pilots_by_school: dict[str, tuple[str, pd.Timestamp, pd.Timestamp]], rng: np.random.Generator) -> pd.DataFrame:
+def school_frame(
+    scenario: Scenario,
+    pilots_by_school: dict[str, tuple[str, pd.Timestamp, pd.Timestamp]],
+    rng: np.random.Generator,
+) -> pd.DataFrame:
     """Schools with their random effects and pilot windows."""
     rows = []
     sd = scenario.school_heterogeneity_sd
@@ -63,11 +71,19 @@ def school_frame(scenario: Scenario, pilots_by_school: dict[str, tuple[str, pd.T
     # Log-normal school effects with mean one on the natural scale.
     for column in ["referral_effect", "absence_effect", "thuiszitter_effect", "climate_effect"]:
         draw = rng.normal(0.0, sd, size=n)
-        frame[column] = np.exp(draw - sd**2 / 2) if column != "climate_effect" else rng.normal(0, 0.15, size=n)
+        frame[column] = (
+            np.exp(draw - sd**2 / 2) if column != "climate_effect" else rng.normal(0, 0.15, size=n)
+        )
     return frame
 
 
-def _spells_for_school(school: pd.Series, scenario: Scenario, calendar: SchoolCalendar, scale: float, rng: np.random.Generator) -> pd.DataFrame:
+def _spells_for_school(
+    school: pd.Series,
+    scenario: Scenario,
+    calendar: SchoolCalendar,
+    scale: float,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
     baseline = scenario.baseline[school.type]
     low, high = baseline.stay_years
     mean_stay = (low + high) / 2
@@ -91,33 +107,62 @@ def _spells_for_school(school: pd.Series, scenario: Scenario, calendar: SchoolCa
         n_aug = rng.poisson(0.8 * size / mean_stay)
         n_mid = rng.poisson(0.2 * size / mean_stay)
         mid_offsets = rng.integers(30, 330, size=n_mid)
-        starts = np.concatenate([np.repeat(aug.to_datetime64(), n_aug), (aug + pd.to_timedelta(mid_offsets, unit="D")).to_numpy()])
+        starts = np.concatenate(
+            [
+                np.repeat(aug.to_datetime64(), n_aug),
+                (aug + pd.to_timedelta(mid_offsets, unit="D")).to_numpy(),
+            ]
+        )
         starts = starts[starts <= last_day.to_datetime64()]
-        frames.append(pd.DataFrame({"enrol_start": pd.to_datetime(starts), "stay_years": rng.integers(low, high + 1, size=len(starts))}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "enrol_start": pd.to_datetime(starts),
+                    "stay_years": rng.integers(low, high + 1, size=len(starts)),
+                }
+            )
+        )
 
     spells = pd.concat(frames, ignore_index=True)
     school_year_of_start = spells.enrol_start.dt.year - (spells.enrol_start.dt.month < 8)
-    spells["planned_end"] = pd.to_datetime((school_year_of_start + spells.stay_years).astype(str) + "-07-31")
+    spells["planned_end"] = pd.to_datetime(
+        (school_year_of_start + spells.stay_years).astype(str) + "-07-31"
+    )
     destinations = REGULAR_DESTINATIONS[school.type]
     spells["destination"] = rng.choice(destinations, size=len(spells))
     age_low, age_high = ENTRY_AGE[school.type]
     entry_age_days = rng.integers(age_low * 365, age_high * 365 + 365, size=len(spells))
-    spells["birth_date"] = (spells.enrol_start - pd.to_timedelta(entry_age_days, unit="D")).dt.normalize()
-    spells["planned_end"] = cap_at_leaving_age(spells.planned_end, spells.enrol_start, spells.birth_date, school.type)
+    spells["birth_date"] = (
+        spells.enrol_start - pd.to_timedelta(entry_age_days, unit="D")
+    ).dt.normalize()
+    spells["planned_end"] = cap_at_leaving_age(
+        spells.planned_end, spells.enrol_start, spells.birth_date, school.type
+    )
     spells["school_index"] = school.school_index
     return spells
 
 
-def simulate_population(scenario: Scenario, schools: pd.DataFrame, calendar: SchoolCalendar, scale: float, rng: np.random.Generator) -> Population:
+def simulate_population(
+    scenario: Scenario,
+    schools: pd.DataFrame,
+    calendar: SchoolCalendar,
+    scale: float,
+    rng: np.random.Generator,
+) -> Population:
     spells = pd.concat(
-        [_spells_for_school(row, scenario, calendar, scale, rng) for row in schools.itertuples(index=False)],
+        [
+            _spells_for_school(row, scenario, calendar, scale, rng)
+            for row in schools.itertuples(index=False)
+        ],
         ignore_index=True,
     )
     first = calendar.months[0]
     # Keep spells that overlap the window.
     spells = spells[spells.planned_end >= first].reset_index(drop=True)
     spells["pupil_id"] = np.arange(len(spells), dtype=np.int64)
-    spells["frailty"] = rng.gamma(scenario.pupil_frailty_shape, 1 / scenario.pupil_frailty_shape, size=len(spells))
+    spells["frailty"] = rng.gamma(
+        scenario.pupil_frailty_shape, 1 / scenario.pupil_frailty_shape, size=len(spells)
+    )
     spells["referred_from"] = np.int64(-1)
     spells, panel = _with_early_exits(spells, scenario, schools, calendar, rng)
     arrivals = special_education.arrivals(spells, schools, scenario, calendar, rng)
@@ -128,7 +173,9 @@ def simulate_population(scenario: Scenario, schools: pd.DataFrame, calendar: Sch
     return Population(schools=schools, pupils=spells, panel=panel)
 
 
-def _panel(spells: pd.DataFrame, schools: pd.DataFrame, calendar: SchoolCalendar) -> tuple[pd.DataFrame, np.ndarray]:
+def _panel(
+    spells: pd.DataFrame, schools: pd.DataFrame, calendar: SchoolCalendar
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Pupil-months over the planned spells (clipped to the window) and each spell's last month."""
     m_start = np.maximum(calendar.month_index(spells.enrol_start), 0)
     m_end = np.minimum(calendar.month_index(spells.planned_end), calendar.n_months - 1)
@@ -161,12 +208,22 @@ def _panel(spells: pd.DataFrame, schools: pd.DataFrame, calendar: SchoolCalendar
 EARLY_EXITS = [
     ("dropout", "dropout_hazard", "dropout_ratio"),
     ("vsv", "vsv_hazard", "vsv_ratio"),
-    ("special_education_referral", "special_education_referral_rate", "special_education_referral_ratio"),
+    (
+        "special_education_referral",
+        "special_education_referral_rate",
+        "special_education_referral_ratio",
+    ),
 ]
 NO_EXIT = ""
 
 
-def _with_early_exits(spells: pd.DataFrame, scenario: Scenario, schools: pd.DataFrame, calendar: SchoolCalendar, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _with_early_exits(
+    spells: pd.DataFrame,
+    scenario: Scenario,
+    schools: pd.DataFrame,
+    calendar: SchoolCalendar,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Draw the early exits (monthly hazards x pupil frailty x planted ratio while treated),
     truncate the panel at the first one and close the spells: exit date, destination."""
     spells = spells.reset_index(drop=True)
@@ -177,30 +234,48 @@ def _with_early_exits(spells: pd.DataFrame, scenario: Scenario, schools: pd.Data
     treated = panel.treated.to_numpy()
     hazards = np.zeros((len(panel), len(EARLY_EXITS)))
     for k, (_kind, base_field, ratio_field) in enumerate(EARLY_EXITS):
-        base = pd.Series(types).map({t: getattr(b, base_field) for t, b in scenario.baseline.items()}).to_numpy(dtype=float)
+        base = (
+            pd.Series(types)
+            .map({t: getattr(b, base_field) for t, b in scenario.baseline.items()})
+            .to_numpy(dtype=float)
+        )
         ratio = np.ones(len(panel))
         for pilot_id, effect in scenario.effects.items():
             ratio[(panel.pilot_id == pilot_id).to_numpy() & treated] = getattr(effect, ratio_field)
         hazards[:, k] = base * ratio * panel.frailty.to_numpy()
     total = hazards.sum(axis=1)
     enrolled_start = spells.enrol_start.to_numpy()[row_of]
-    eligible = (panel.month_index.to_numpy() < m_end[row_of]) & (panel.month.to_numpy() >= enrolled_start)
+    eligible = (panel.month_index.to_numpy() < m_end[row_of]) & (
+        panel.month.to_numpy() >= enrolled_start
+    )
     draw = rng.random(len(panel))
     event = eligible & (draw < total)
     # Which exit: the draw's place within the stacked hazards.
-    kind_index = (draw[:, None] >= np.cumsum(hazards, axis=1)).sum(axis=1).clip(max=len(EARLY_EXITS) - 1)
+    kind_index = (
+        (draw[:, None] >= np.cumsum(hazards, axis=1)).sum(axis=1).clip(max=len(EARLY_EXITS) - 1)
+    )
     no_event = np.iinfo(np.int32).max
-    event_month = pd.Series(np.where(event, panel.month_index, no_event)).groupby(row_of).min().reindex(np.arange(len(spells)), fill_value=no_event).to_numpy()
+    event_month = (
+        pd.Series(np.where(event, panel.month_index, no_event))
+        .groupby(row_of)
+        .min()
+        .reindex(np.arange(len(spells)), fill_value=no_event)
+        .to_numpy()
+    )
     first_rows = np.flatnonzero(event & (panel.month_index.to_numpy() == event_month[row_of]))
     exit_kind = np.full(len(spells), NO_EXIT, dtype=object)
-    exit_kind[row_of[first_rows]] = np.array([kind for kind, _, _ in EARLY_EXITS], dtype=object)[kind_index[first_rows]]
+    exit_kind[row_of[first_rows]] = np.array([kind for kind, _, _ in EARLY_EXITS], dtype=object)[
+        kind_index[first_rows]
+    ]
     panel = panel[panel.month_index.to_numpy() <= event_month[row_of]].reset_index(drop=True)
 
     early = exit_kind != NO_EXIT
     month_start = calendar.months[np.where(early, event_month, 0)]
     day_offset = pd.to_timedelta(rng.integers(0, 28, size=len(spells)), unit="D")
     exit_date = pd.Series(month_start + day_offset, index=spells.index)
-    exit_date = exit_date.where(exit_date > spells.enrol_start, spells.enrol_start + pd.Timedelta(days=1))
+    exit_date = exit_date.where(
+        exit_date > spells.enrol_start, spells.enrol_start + pd.Timedelta(days=1)
+    )
     last_day = calendar.days.date.iloc[-1]
     spells["early_exit"] = exit_kind
     # Dropout and early school leaving both leave education: both are dropouts (schooluitval).
@@ -210,6 +285,8 @@ def _with_early_exits(spells: pd.DataFrame, scenario: Scenario, schools: pd.Data
     spells.loc[early, "enrol_end"] = exit_date[early]
     spells.loc[spells.dropout, "destination"] = DROPOUT_DESTINATION
     referred = exit_kind == "special_education_referral"
-    spells.loc[referred, "destination"] = special_education.receiving_types(int(referred.sum()), spells.school_index[referred], schools, rng)
+    spells.loc[referred, "destination"] = special_education.receiving_types(
+        int(referred.sum()), spells.school_index[referred], schools, rng
+    )
     spells.loc[spells.enrol_end.isna(), "destination"] = None
     return spells.drop(columns=["planned_end"]), panel

@@ -16,12 +16,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pilotmonitor.school_types import label_nl
 from pilotmonitor.synth.care import PRODUCTS
 from pilotmonitor.synth.delivery_log import DeliveryLog
-from pilotmonitor.school_types import label_nl
 from pilotmonitor.synth.scenario import PROVINCE_NAMES, Scenario
 
-def write_duo_registry(schools: pd.DataFrame, scenario: Scenario, landing_dir: Path, log: DeliveryLog, delivered: pd.Timestamp) -> None:
+
+def write_duo_registry(
+    schools: pd.DataFrame,
+    scenario: Scenario,
+    landing_dir: Path,
+    log: DeliveryLog,
+    delivered: pd.Timestamp,
+) -> None:
     frame = pd.DataFrame(
         {
             "PROVINCIE": schools.province.map(PROVINCE_NAMES),
@@ -38,15 +45,32 @@ def write_duo_registry(schools: pd.DataFrame, scenario: Scenario, landing_dir: P
     path = landing_dir / "public" / "duo" / f"duo_vestigingen_po_{delivered:%Y%m%d}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, sep=";", index=False, encoding="utf-8")
-    log.add_file(path, source="duo_registry", sender="DUO", period=f"{delivered:%Y}", delivered_on=f"{delivered:%Y-%m-%d}", file_format="csv", encoding="utf-8", rows=len(frame))
+    log.add_file(
+        path,
+        source="duo_registry",
+        sender="DUO",
+        period=f"{delivered:%Y}",
+        delivered_on=f"{delivered:%Y-%m-%d}",
+        file_format="csv",
+        encoding="utf-8",
+        rows=len(frame),
+    )
 
 
-def write_duo_pupil_counts(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario, landing_dir: Path, log: DeliveryLog) -> None:
+def write_duo_pupil_counts(
+    pupils: pd.DataFrame,
+    schools: pd.DataFrame,
+    scenario: Scenario,
+    landing_dir: Path,
+    log: DeliveryLog,
+) -> None:
     """Pupils per vestiging and age on 1 October of each year (small counts as "<5")."""
     write_duo_pupil_count_files(duo_pupil_count_frames(pupils, schools, scenario), landing_dir, log)
 
 
-def duo_pupil_count_frames(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario) -> dict[int, pd.DataFrame]:
+def duo_pupil_count_frames(
+    pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario
+) -> dict[int, pd.DataFrame]:
     """The published rows per count year (a region's share; regions are concatenated)."""
     as_of = pd.Timestamp(scenario.as_of)
     first = pd.Timestamp(f"{scenario.first_month}-01")
@@ -55,10 +79,21 @@ def duo_pupil_count_frames(pupils: pd.DataFrame, schools: pd.DataFrame, scenario
         count_date = pd.Timestamp(f"{year}-10-01")
         if count_date < first or count_date > as_of or pd.Timestamp(f"{year + 1}-03-15") > as_of:
             continue
-        present = pupils[(pupils.enrol_start <= count_date) & (pupils.enrol_end.fillna(pd.Timestamp.max) >= count_date)]
-        birthday_after_count = (present.birth_date.dt.month > 10) | ((present.birth_date.dt.month == 10) & (present.birth_date.dt.day > 1))
+        present = pupils[
+            (pupils.enrol_start <= count_date)
+            & (pupils.enrol_end.fillna(pd.Timestamp.max) >= count_date)
+        ]
+        birthday_after_count = (present.birth_date.dt.month > 10) | (
+            (present.birth_date.dt.month == 10) & (present.birth_date.dt.day > 1)
+        )
         age = year - present.birth_date.dt.year - birthday_after_count
-        counts = present.assign(age=age).groupby(["school_index", "age"]).size().rename("n").reset_index()
+        counts = (
+            present.assign(age=age)
+            .groupby(["school_index", "age"])
+            .size()
+            .rename("n")
+            .reset_index()
+        )
         counts = counts.merge(schools[["school_index", "brin", "vestiging"]], on="school_index")
         out[year] = pd.DataFrame(
             {
@@ -72,18 +107,36 @@ def duo_pupil_count_frames(pupils: pd.DataFrame, schools: pd.DataFrame, scenario
     return out
 
 
-def write_duo_pupil_count_files(frames: dict[int, pd.DataFrame], landing_dir: Path, log: DeliveryLog) -> None:
+def write_duo_pupil_count_files(
+    frames: dict[int, pd.DataFrame], landing_dir: Path, log: DeliveryLog
+) -> None:
     """One file per count year, published in March of the next year."""
     for year, frame in frames.items():
         frame = frame.sort_values(["BRIN NUMMER", "VESTIGINGSNUMMER", "LEEFTIJD"])
         delivered = pd.Timestamp(f"{year + 1}-03-15")
-        path = landing_dir / "public" / "duo" / f"duo_leerlingen_po_leeftijd_{year}_{delivered:%Y%m%d}.csv"
+        path = (
+            landing_dir
+            / "public"
+            / "duo"
+            / f"duo_leerlingen_po_leeftijd_{year}_{delivered:%Y%m%d}.csv"
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, sep=";", index=False, encoding="utf-8")
-        log.add_file(path, source="duo_pupil_counts", sender="DUO", period=str(year), delivered_on=f"{delivered:%Y-%m-%d}", file_format="csv", encoding="utf-8", rows=len(frame))
+        log.add_file(
+            path,
+            source="duo_pupil_counts",
+            sender="DUO",
+            period=str(year),
+            delivered_on=f"{delivered:%Y-%m-%d}",
+            file_format="csv",
+            encoding="utf-8",
+            rows=len(frame),
+        )
 
 
-def cbs_youth_care_rows(trajectories: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> list[dict]:
+def cbs_youth_care_rows(
+    trajectories: pd.DataFrame, scenario: Scenario, rng: np.random.Generator
+) -> list[dict]:
     """The StatLine rows of the scenario's (or a region's) municipalities."""
     as_of = pd.Timestamp(scenario.as_of)
     first_year = int(scenario.first_month[:4])
@@ -93,7 +146,9 @@ def cbs_youth_care_rows(trajectories: pd.DataFrame, scenario: Scenario, rng: np.
         # Our schools hold a fraction of a municipality's youth: scale up to a plausible whole.
         youth = int(rng.integers(8_000, 60_000))
         for year in range(first_year, as_of.year):  # published with a lag: complete years only
-            active = local[(local.start_date.dt.year <= year) & (local.end_date.fillna(as_of).dt.year >= year)]
+            active = local[
+                (local.start_date.dt.year <= year) & (local.end_date.fillna(as_of).dt.year >= year)
+            ]
             with_care = int(youth * 0.095 * rng.uniform(0.9, 1.1)) + len(active)
             rows.append(
                 {
@@ -106,7 +161,9 @@ def cbs_youth_care_rows(trajectories: pd.DataFrame, scenario: Scenario, rng: np.
     return rows
 
 
-def write_cbs_document(rows: list[dict], scenario: Scenario, landing_dir: Path, log: DeliveryLog) -> None:
+def write_cbs_document(
+    rows: list[dict], scenario: Scenario, landing_dir: Path, log: DeliveryLog
+) -> None:
     as_of = pd.Timestamp(scenario.as_of)
     first_year = int(scenario.first_month[:4])
     document = {
@@ -117,14 +174,41 @@ def write_cbs_document(rows: list[dict], scenario: Scenario, landing_dir: Path, 
     path = landing_dir / "public" / "cbs" / f"85098NED_TypedDataSet_{delivered:%Y%m%d}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")
-    log.add_file(path, source="cbs_youth_care", sender="CBS", period=f"{first_year}-{as_of.year - 1}", delivered_on=f"{delivered:%Y-%m-%d}", file_format="json", encoding="utf-8", rows=len(rows))
+    log.add_file(
+        path,
+        source="cbs_youth_care",
+        sender="CBS",
+        period=f"{first_year}-{as_of.year - 1}",
+        delivered_on=f"{delivered:%Y-%m-%d}",
+        file_format="json",
+        encoding="utf-8",
+        rows=len(rows),
+    )
 
 
 def write_product_list(landing_dir: Path, log: DeliveryLog, delivered: pd.Timestamp) -> None:
-    frame = PRODUCTS[["product_category", "product_code", "description", "unit", "frequency", "tariff_cents"]].rename(
-        columns={"product_category": "productcategorie", "product_code": "productcode", "description": "omschrijving", "unit": "eenheid", "frequency": "frequentie", "tariff_cents": "tarief_eurocent"}
+    frame = PRODUCTS[
+        ["product_category", "product_code", "description", "unit", "frequency", "tariff_cents"]
+    ].rename(
+        columns={
+            "product_category": "productcategorie",
+            "product_code": "productcode",
+            "description": "omschrijving",
+            "unit": "eenheid",
+            "frequency": "frequentie",
+            "tariff_cents": "tarief_eurocent",
+        }
     )
     path = landing_dir / "reference" / f"productcodelijst_jeugd_{delivered:%Y%m%d}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, sep=";", index=False, encoding="utf-8")
-    log.add_file(path, source="product_list", sender="regio", period=f"{delivered:%Y}", delivered_on=f"{delivered:%Y-%m-%d}", file_format="csv", encoding="utf-8", rows=len(frame))
+    log.add_file(
+        path,
+        source="product_list",
+        sender="regio",
+        period=f"{delivered:%Y}",
+        delivered_on=f"{delivered:%Y-%m-%d}",
+        file_format="csv",
+        encoding="utf-8",
+        rows=len(frame),
+    )

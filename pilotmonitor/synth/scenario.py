@@ -19,8 +19,18 @@ from pilotmonitor.school_types import code_pattern, school_types
 
 # The twelve provinces: the short codes the scenarios use and the names DUO publishes.
 PROVINCE_NAMES = {
-    "GR": "Groningen", "FR": "Fryslân", "DR": "Drenthe", "OV": "Overijssel", "FL": "Flevoland", "GE": "Gelderland",
-    "UT": "Utrecht", "NH": "Noord-Holland", "ZH": "Zuid-Holland", "ZE": "Zeeland", "NB": "Noord-Brabant", "LI": "Limburg",
+    "GR": "Groningen",
+    "FR": "Fryslân",
+    "DR": "Drenthe",
+    "OV": "Overijssel",
+    "FL": "Flevoland",
+    "GE": "Gelderland",
+    "UT": "Utrecht",
+    "NH": "Noord-Holland",
+    "ZH": "Zuid-Holland",
+    "ZE": "Zeeland",
+    "NB": "Noord-Brabant",
+    "LI": "Limburg",
 }
 
 
@@ -85,19 +95,25 @@ class PlantedEffect(_Strict):
     satisfaction_shift: float = 0.0
     pre_trend_per_year: float = 0.0
     vsv_ratio: float = 1.0  # early school leaving hazard (secondary schools)
-    special_education_referral_ratio: float = 1.0  # hazard of a move to special education (regular schools)
+    special_education_referral_ratio: float = (
+        1.0  # hazard of a move to special education (regular schools)
+    )
     # Ratio per kind of care (pilotmonitor.kinds_of_care) on top of referral_rate_ratio:
     # {youth_mental_health: 0.5} halves the treated months' rate of youth mental health
     # referrals and leaves the other kinds at referral_rate_ratio.
     referral_kind_ratio: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _known_kinds(self) -> "PlantedEffect":
+    def _known_kinds(self) -> PlantedEffect:
         unknown = set(self.referral_kind_ratio) - kinds()
         if unknown:
-            raise ValueError(f"referral_kind_ratio: unknown kinds of care {sorted(unknown)}; known: {sorted(kinds())}")
+            raise ValueError(
+                f"referral_kind_ratio: unknown kinds of care {sorted(unknown)}; known: {sorted(kinds())}"
+            )
         if any(ratio <= 0 or ratio > 1 for ratio in self.referral_kind_ratio.values()):
-            raise ValueError("referral_kind_ratio: a ratio must be in (0, 1] (a kind's referrals are thinned)")
+            raise ValueError(
+                "referral_kind_ratio: a ratio must be in (0, 1] (a kind's referrals are thinned)"
+            )
         return self
 
     def kind_ratio(self, kind: str) -> float:
@@ -147,12 +163,14 @@ class Scenario(_Strict):
     base_municipalities: list[str] | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Scenario":
+    def _consistent(self) -> Scenario:
         if not self.synthetic:
             raise ValueError("a generator scenario must be marked synthetic: true")
         for school in self.schools:
             if school.municipality not in self.municipalities:
-                raise ValueError(f"school {school.brin}: unknown municipality {school.municipality}")
+                raise ValueError(
+                    f"school {school.brin}: unknown municipality {school.municipality}"
+                )
             if school.type not in self.baseline:
                 raise ValueError(f"school {school.brin}: no baseline for type {school.type}")
         types = school_types()
@@ -160,11 +178,15 @@ class Scenario(_Strict):
             if code not in types:
                 raise ValueError(f"baseline for unknown school type {code}")
             if types[code].sector == "VO" and baseline.dropout_hazard > 0:
-                raise ValueError(f"baseline {code}: a secondary school's leaving without a new school is early school leaving (vsv_hazard), not dropout_hazard")
+                raise ValueError(
+                    f"baseline {code}: a secondary school's leaving without a new school is early school leaving (vsv_hazard), not dropout_hazard"
+                )
             if types[code].sector == "PO" and baseline.vsv_hazard > 0:
                 raise ValueError(f"baseline {code}: vsv_hazard applies to secondary schools only")
             if types[code].is_special_education and baseline.special_education_referral_rate > 0:
-                raise ValueError(f"baseline {code}: special_education_referral_rate applies to regular schools only")
+                raise ValueError(
+                    f"baseline {code}: special_education_referral_rate applies to regular schools only"
+                )
         ids = [school.school_id for school in self.schools]
         if len(ids) != len(set(ids)):
             raise ValueError("duplicate school ids in scenario")
@@ -179,7 +201,9 @@ class Scenario(_Strict):
         for pilot in pilots:
             missing = set(pilot.school_ids) - known
             if missing:
-                raise ValueError(f"pilot {pilot.id}: schools {sorted(missing)} are not in scenario {self.name}")
+                raise ValueError(
+                    f"pilot {pilot.id}: schools {sorted(missing)} are not in scenario {self.name}"
+                )
         unknown = set(self.effects) - {pilot.id for pilot in pilots}
         if unknown:
             raise ValueError(f"scenario {self.name}: effects for unknown pilots {sorted(unknown)}")

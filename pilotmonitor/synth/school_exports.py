@@ -56,7 +56,13 @@ ABSENCE_COLUMNS = [
     ("comment", "Opmerking", "opmerking"),
 ]
 DATE_COLUMNS = {"birth_date", "enrol_start", "enrol_end", "date"}
-COMMENTS = ["Moeder {parent} belde af", "Vader ({parent}) meldt ziekte", "Tandarts", "Gesprek met ouders gepland", "Niet afgemeld, ouders gebeld"]
+COMMENTS = [
+    "Moeder {parent} belde af",
+    "Vader ({parent}) meldt ziekte",
+    "Tandarts",
+    "Gesprek met ouders gepland",
+    "Niet afgemeld, ouders gebeld",
+]
 COMMENT_SHARE = 0.03
 # Schools that change pupil-administration system once over the years: from then on
 # their exports come in another dialect (other headers, dates, encoding, file type).
@@ -70,7 +76,9 @@ SPECIAL_TYPES = special_codes()
 MAIN, SECONDARY = "Hoofdinschrijving", "Neveninschrijving"
 
 
-def _symbiose_enrolments(pupils: pd.DataFrame, schools: pd.DataFrame, as_of: pd.Timestamp, rng: np.random.Generator) -> pd.DataFrame:
+def _symbiose_enrolments(
+    pupils: pd.DataFrame, schools: pd.DataFrame, as_of: pd.Timestamp, rng: np.random.Generator
+) -> pd.DataFrame:
     """Secondary enrolments: pupil rows hosted by a regular school of the same sector (primary
     or secondary) and, where there is one, the same municipality (school_index), for four to
     ten months inside the pupil's main enrolment."""
@@ -84,7 +92,10 @@ def _symbiose_enrolments(pupils: pd.DataFrame, schools: pd.DataFrame, as_of: pd.
     hosts = []
     for i in chosen.school_index:
         same_sector = regular[regular.sector.eq(by_index.sector[i])]
-        hosts.append(same_sector.school_index[same_sector.municipality.eq(by_index.municipality[i])].tolist() or same_sector.school_index.tolist())
+        hosts.append(
+            same_sector.school_index[same_sector.municipality.eq(by_index.municipality[i])].tolist()
+            or same_sector.school_index.tolist()
+        )
     keep = np.array([bool(h) for h in hosts], dtype=bool)
     chosen, hosts = chosen[keep], [h for h in hosts if h]
     chosen["school_index"] = [h[int(rng.integers(0, len(h)))] for h in hosts]
@@ -92,7 +103,11 @@ def _symbiose_enrolments(pupils: pd.DataFrame, schools: pd.DataFrame, as_of: pd.
     end = start + pd.to_timedelta(rng.integers(120, 300, len(chosen)), unit="D")
     main_end = chosen.enrol_end.fillna(as_of) - pd.Timedelta(days=1)
     end = end.where(end < main_end, main_end)
-    chosen["enrol_start"], chosen["enrol_end"], chosen["destination"] = start, end.where(end < as_of), None
+    chosen["enrol_start"], chosen["enrol_end"], chosen["destination"] = (
+        start,
+        end.where(end < as_of),
+        None,
+    )
     return chosen[(start < end.clip(upper=as_of)).to_numpy()].assign(enrolment_kind=SECONDARY)
 
 
@@ -148,30 +163,67 @@ def _group(birth_date: pd.Series, year: int, school_type: str) -> np.ndarray:
     return np.char.add(GROUP_PREFIX.get(school_type, ""), group.astype(str))
 
 
-def build_exports(pupils: pd.DataFrame, absence: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario, first_month: pd.Timestamp, rng: np.random.Generator) -> list[ExportFile]:
+def build_exports(
+    pupils: pd.DataFrame,
+    absence: pd.DataFrame,
+    schools: pd.DataFrame,
+    scenario: Scenario,
+    first_month: pd.Timestamp,
+    rng: np.random.Generator,
+) -> list[ExportFile]:
     as_of = pd.Timestamp(scenario.as_of)
     files: list[ExportFile] = []
-    absence = absence.merge(pupils[["pupil_id", "bsn", "onderwijsnummer", "parent_given_name"]], on="pupil_id")
+    absence = absence.merge(
+        pupils[["pupil_id", "bsn", "onderwijsnummer", "parent_given_name"]], on="pupil_id"
+    )
     has_comment = rng.random(len(absence)) < COMMENT_SHARE
     templates = np.array(COMMENTS)[rng.integers(0, len(COMMENTS), len(absence))]
-    absence["comment"] = [t.format(parent=p) if c else "" for t, p, c in zip(templates, absence.parent_given_name, has_comment)]
+    absence["comment"] = [
+        t.format(parent=p) if c else ""
+        for t, p, c in zip(templates, absence.parent_given_name, has_comment)
+    ]
     absence["kind"] = absence.kind.str.capitalize()
-    switches = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])  # a stream of its own: the other draws stay as they were
-    pupils = pd.concat([pupils.assign(enrolment_kind=MAIN), _symbiose_enrolments(pupils, schools, as_of, switches)], ignore_index=True)
+    switches = np.random.default_rng(
+        rng.bit_generator.seed_seq.spawn(1)[0]
+    )  # a stream of its own: the other draws stay as they were
+    pupils = pd.concat(
+        [
+            pupils.assign(enrolment_kind=MAIN),
+            _symbiose_enrolments(pupils, schools, as_of, switches),
+        ],
+        ignore_index=True,
+    )
     years = _school_years(first_month, as_of)
     for school in schools.itertuples(index=False):
         dialect_name = DIALECTS[rng.choice(3, p=DIALECT_SHARES)]
         dialect = Dialect(dialect_name, bom=bool(rng.random() < 0.5))
-        switch_year = years[int(switches.integers(1, len(years)))] if len(years) > 1 and switches.random() < VENDOR_SWITCH_SHARE else None
+        switch_year = (
+            years[int(switches.integers(1, len(years)))]
+            if len(years) > 1 and switches.random() < VENDOR_SWITCH_SHARE
+            else None
+        )
         school_pupils = pupils[pupils.school_index == school.school_index]
         school_absence = absence[absence.school_index == school.school_index]
         for year in years:
             if year == switch_year:  # to another system, in proportion to the systems' shares
-                weights = np.array([0.0 if name == dialect.name else share for name, share in zip(DIALECTS, DIALECT_SHARES)])
-                dialect = Dialect(DIALECTS[int(switches.choice(len(DIALECTS), p=weights / weights.sum()))], bom=bool(switches.random() < 0.5))
-            start, end = pd.Timestamp(f"{year}-08-01"), min(pd.Timestamp(f"{year + 1}-07-31"), as_of)
+                weights = np.array(
+                    [
+                        0.0 if name == dialect.name else share
+                        for name, share in zip(DIALECTS, DIALECT_SHARES)
+                    ]
+                )
+                dialect = Dialect(
+                    DIALECTS[int(switches.choice(len(DIALECTS), p=weights / weights.sum()))],
+                    bom=bool(switches.random() < 0.5),
+                )
+            start, end = (
+                pd.Timestamp(f"{year}-08-01"),
+                min(pd.Timestamp(f"{year + 1}-07-31"), as_of),
+            )
             delivered = _delivery_date(year, as_of, rng)
-            overlap = (school_pupils.enrol_start <= end) & (school_pupils.enrol_end.fillna(pd.Timestamp.max) >= start)
+            overlap = (school_pupils.enrol_start <= end) & (
+                school_pupils.enrol_end.fillna(pd.Timestamp.max) >= start
+            )
             enrolled = school_pupils[overlap].sort_values(["enrol_start", "pupil_id"])
             left_in_year = enrolled.enrol_end.notna() & (enrolled.enrol_end <= end)
             rows = pd.DataFrame(
@@ -198,15 +250,33 @@ def build_exports(pupils: pd.DataFrame, absence: pd.DataFrame, schools: pd.DataF
                     "planted": None,
                 }
             )
-            files.append(ExportFile(school.school_id, "school_enrolments", year, delivered, dialect, rows.reset_index(drop=True)))
-            in_year = school_absence[(school_absence.date >= start) & (school_absence.date <= end)].sort_values(["date", "pupil_id", "kind"])
-            absence_rows = in_year[["bsn", "onderwijsnummer", "date", "hours", "kind", "reason", "comment", "pupil_id"]].fillna({"bsn": "", "onderwijsnummer": ""})
+            files.append(
+                ExportFile(
+                    school.school_id,
+                    "school_enrolments",
+                    year,
+                    delivered,
+                    dialect,
+                    rows.reset_index(drop=True),
+                )
+            )
+            in_year = school_absence[
+                (school_absence.date >= start) & (school_absence.date <= end)
+            ].sort_values(["date", "pupil_id", "kind"])
+            absence_rows = in_year[
+                ["bsn", "onderwijsnummer", "date", "hours", "kind", "reason", "comment", "pupil_id"]
+            ].fillna({"bsn": "", "onderwijsnummer": ""})
             absence_rows = absence_rows.assign(planted=None).reset_index(drop=True)
-            files.append(ExportFile(school.school_id, "school_absence", year, delivered, dialect, absence_rows))
+            files.append(
+                ExportFile(
+                    school.school_id, "school_absence", year, delivered, dialect, absence_rows
+                )
+            )
     return files
 
 
 # --- planted row defects -------------------------------------------------------------
+
 
 class _Insertions:
     """Planted rows inserted at random positions, each after a random row of the file as it
@@ -237,7 +307,11 @@ class _Insertions:
             order = list(range(len(file.rows)))
             for k, position in enumerate(positions):
                 order.insert(position + 1, len(file.rows) + k)  # just after the drawn row
-            file.rows = pd.concat([file.rows, *extras], ignore_index=True).iloc[order].reset_index(drop=True)
+            file.rows = (
+                pd.concat([file.rows, *extras], ignore_index=True)
+                .iloc[order]
+                .reset_index(drop=True)
+            )
         self._pending.clear()
 
 
@@ -261,7 +335,9 @@ def _planted_count(rate: float, total: int) -> int:
     return max(1, round(rate * total)) if rate > 0 and total > 0 else 0
 
 
-def plant_row_defects(files: list[ExportFile], scenario: Scenario, rng: np.random.Generator) -> None:
+def plant_row_defects(
+    files: list[ExportFile], scenario: Scenario, rng: np.random.Generator
+) -> None:
     """Add the planted bad rows to absence (and a few enrolment) exports."""
     spec = scenario.defects
     # Planted rows are copies of rows with a BSN, so only files holding one qualify.
@@ -282,11 +358,15 @@ def plant_row_defects(files: list[ExportFile], scenario: Scenario, rng: np.rando
     for _ in range(_planted_count(spec.invalid_bsn_rate, total) if absence_files else 0):
         file = pick(absence_files)
         extra = copies(file, 1, "invalid_bsn")
-        extra["bsn"] = identities.format_number(identities.corrupt_check_digit(extra.bsn.astype(np.int64).to_numpy(), rng))
+        extra["bsn"] = identities.format_number(
+            identities.corrupt_check_digit(extra.bsn.astype(np.int64).to_numpy(), rng)
+        )
         insertions.add(file, extra, rng)
     for i in range(spec.reserved_bsn_count if absence_files else 0):
         file = pick(absence_files)
-        extra = copies(file, 1, "reserved_bsn").assign(bsn="000000000" if i % 2 == 0 else "999999999")
+        extra = copies(file, 1, "reserved_bsn").assign(
+            bsn="000000000" if i % 2 == 0 else "999999999"
+        )
         insertions.add(file, extra, rng)
     for _ in range(_planted_count(spec.duplicate_row_rate, total) if absence_files else 0):
         file = pick(absence_files)
@@ -306,16 +386,21 @@ def plant_row_defects(files: list[ExportFile], scenario: Scenario, rng: np.rando
             extra["date"] = ""
         insertions.add(file, extra, rng)
     # Two enrolment rows with a BSN failing the 11-check.
-    enrolment_files = [f for f in files if f.source == "school_enrolments" and (f.rows.bsn != "").any()]
+    enrolment_files = [
+        f for f in files if f.source == "school_enrolments" and (f.rows.bsn != "").any()
+    ]
     for _ in range(2 if spec.invalid_bsn_rate > 0 and enrolment_files else 0):
         file = pick(enrolment_files)
         extra = copies(file, 1, "invalid_bsn")
-        extra["bsn"] = identities.format_number(identities.corrupt_check_digit(extra.bsn.astype(np.int64).to_numpy(), rng))
+        extra["bsn"] = identities.format_number(
+            identities.corrupt_check_digit(extra.bsn.astype(np.int64).to_numpy(), rng)
+        )
         insertions.add(file, extra, rng)
     insertions.apply()
 
 
 # --- writing -------------------------------------------------------------------------
+
 
 def render(file: ExportFile) -> pd.DataFrame:
     """The export as the sender's system writes it: dialect headers and formats."""

@@ -18,11 +18,21 @@ from pilotmonitor.synth.dialects import Dialect
 from pilotmonitor.synth.scenario import Scenario
 
 GROUPS = {"ouders": 0.35, "leerkrachten": None, "leerlingen": 0.6}
-REMARKS = ["", "", "", "", "Meer rust in de klas sinds dit jaar", "Mijn kind gaat met plezier naar school", "Te weinig contact met de leerkracht"]
+REMARKS = [
+    "",
+    "",
+    "",
+    "",
+    "Meer rust in de klas sinds dit jaar",
+    "Mijn kind gaat met plezier naar school",
+    "Te weinig contact met de leerkracht",
+]
 ITEMS = 5
 
 
-def simulate_surveys(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> dict[tuple[str, int], pd.DataFrame]:
+def simulate_surveys(
+    pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scenario, rng: np.random.Generator
+) -> dict[tuple[str, int], pd.DataFrame]:
     """Responses per (group, school year) with the true latent climate as truth columns."""
     as_of = pd.Timestamp(scenario.as_of)
     first = pd.Timestamp(f"{scenario.first_month}-01")
@@ -37,10 +47,20 @@ def simulate_surveys(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scen
         survey_date = pd.Timestamp(f"{year}-03-15")
         if survey_date < first or survey_date > as_of:
             continue
-        present = pupils[(pupils.enrol_start <= survey_date) & (pupils.enrol_end.fillna(pd.Timestamp.max) >= survey_date)]
-        enrolled = present.groupby("school_index").size().reindex(schools.school_index, fill_value=0)
+        present = pupils[
+            (pupils.enrol_start <= survey_date)
+            & (pupils.enrol_end.fillna(pd.Timestamp.max) >= survey_date)
+        ]
+        enrolled = (
+            present.groupby("school_index").size().reindex(schools.school_index, fill_value=0)
+        )
         age = (survey_date - present.birth_date).dt.days / 365.25
-        older = present[age >= 8].groupby("school_index").size().reindex(schools.school_index, fill_value=0)
+        older = (
+            present[age >= 8]
+            .groupby("school_index")
+            .size()
+            .reindex(schools.school_index, fill_value=0)
+        )
         for group, share in GROUPS.items():
             frames = []
             for school in schools.itertuples(index=False):
@@ -50,44 +70,85 @@ def simulate_surveys(pupils: pd.DataFrame, schools: pd.DataFrame, scenario: Scen
                     n = int(rng.binomial(older[school.school_index], share))
                 else:
                     n = int(rng.binomial(enrolled[school.school_index], share))
-                treated = bool(pd.notna(school.pilot_start) and school.pilot_start <= survey_date and (pd.isna(school.pilot_end) or survey_date <= school.pilot_end))
-                climate = scenario.climate_mean + school.climate_effect + (shift_climate.get(school.pilot_id, 0.0) if treated else 0.0)
-                satisfaction = scenario.satisfaction_mean + 2 * school.climate_effect + (shift_satisfaction.get(school.pilot_id, 0.0) if treated else 0.0)
+                treated = bool(
+                    pd.notna(school.pilot_start)
+                    and school.pilot_start <= survey_date
+                    and (pd.isna(school.pilot_end) or survey_date <= school.pilot_end)
+                )
+                climate = (
+                    scenario.climate_mean
+                    + school.climate_effect
+                    + (shift_climate.get(school.pilot_id, 0.0) if treated else 0.0)
+                )
+                satisfaction = (
+                    scenario.satisfaction_mean
+                    + 2 * school.climate_effect
+                    + (shift_satisfaction.get(school.pilot_id, 0.0) if treated else 0.0)
+                )
                 latent = climate + rng.normal(0, 0.5, n)
-                items = np.clip(np.round(latent[:, None] + rng.normal(0, 0.7, (n, ITEMS))), 1, 5).astype(int)
+                items = np.clip(
+                    np.round(latent[:, None] + rng.normal(0, 0.7, (n, ITEMS))), 1, 5
+                ).astype(int)
                 frame = pd.DataFrame(items, columns=[f"sfeer_{i + 1}" for i in range(ITEMS)])
-                frame.insert(0, "afnamedatum", (survey_date + pd.to_timedelta(rng.integers(0, 21, n), unit="D")).strftime("%Y-%m-%d"))
+                frame.insert(
+                    0,
+                    "afnamedatum",
+                    (survey_date + pd.to_timedelta(rng.integers(0, 21, n), unit="D")).strftime(
+                        "%Y-%m-%d"
+                    ),
+                )
                 frame.insert(0, "vestiging", school.vestiging)
                 frame.insert(0, "brin", school.brin)
-                frame["tevredenheid"] = np.clip(np.round(satisfaction + rng.normal(0, 1.2, n)), 1, 10).astype(int)
+                frame["tevredenheid"] = np.clip(
+                    np.round(satisfaction + rng.normal(0, 1.2, n)), 1, 10
+                ).astype(int)
                 frame["toelichting"] = np.array(REMARKS)[rng.integers(0, len(REMARKS), n)]
                 frame["_true_climate"] = climate
                 frame["_treated"] = treated
                 frames.append(frame)
             responses = pd.concat(frames, ignore_index=True)
-            responses.insert(0, "respondent", [f"R{year}{group[:2].upper()}{i:05d}" for i in range(len(responses))])
+            responses.insert(
+                0,
+                "respondent",
+                [f"R{year}{group[:2].upper()}{i:05d}" for i in range(len(responses))],
+            )
             out[(group, year)] = responses
     return out
 
 
-def combine_regions(per_region: list[dict[tuple[str, int], pd.DataFrame]]) -> dict[tuple[str, int], pd.DataFrame]:
+def combine_regions(
+    per_region: list[dict[tuple[str, int], pd.DataFrame]],
+) -> dict[tuple[str, int], pd.DataFrame]:
     """One platform export per group and year over every region, respondents numbered anew."""
     if len(per_region) == 1:
         return per_region[0]
     keys = sorted({key for responses in per_region for key in responses})
     out = {}
     for group, year in keys:
-        frame = pd.concat([r[(group, year)] for r in per_region if (group, year) in r], ignore_index=True)
+        frame = pd.concat(
+            [r[(group, year)] for r in per_region if (group, year) in r], ignore_index=True
+        )
         frame["respondent"] = [f"R{year}{group[:2].upper()}{i:05d}" for i in range(len(frame))]
         out[(group, year)] = frame
     return out
 
 
-def write_surveys(responses: dict[tuple[str, int], pd.DataFrame], landing_dir: Path, log: DeliveryLog) -> None:
+def write_surveys(
+    responses: dict[tuple[str, int], pd.DataFrame], landing_dir: Path, log: DeliveryLog
+) -> None:
     dialect = Dialect("comma_utf8", bom=True)
     for (group, year), frame in responses.items():
         delivered = pd.Timestamp(f"{year}-06-01")
         school_year = f"{year - 1}-{year}"
         path = landing_dir / "surveys" / f"vragenlijst_{group}_{school_year}_{delivered:%Y%m%d}.csv"
         dialect.write(frame[[c for c in frame.columns if not c.startswith("_")]], path)
-        log.add_file(path, source=f"survey_{group}", sender="vragenlijstplatform", period=school_year, delivered_on=f"{delivered:%Y-%m-%d}", file_format="csv", encoding=dialect.encoding, rows=len(frame))
+        log.add_file(
+            path,
+            source=f"survey_{group}",
+            sender="vragenlijstplatform",
+            period=school_year,
+            delivered_on=f"{delivered:%Y-%m-%d}",
+            file_format="csv",
+            encoding=dialect.encoding,
+            rows=len(frame),
+        )

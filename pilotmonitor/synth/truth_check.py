@@ -30,9 +30,14 @@ COUNTS = {
     "treated": "is_treated",
     # per kind of care (pilotmonitor.kinds_of_care)
     **{f"referrals_{kind}": f"new_referrals_{kind}" for kind in sorted(kinds())},
-    **{f"net_declared_cost_cents_{kind}": f"declared_cost_cents_{kind}" for kind in sorted(kinds())},
+    **{
+        f"net_declared_cost_cents_{kind}": f"declared_cost_cents_{kind}" for kind in sorted(kinds())
+    },
 }
-HOURS = {"unauthorised_hours": "unauthorised_absence_hours", "authorised_hours": "authorised_absence_hours"}
+HOURS = {
+    "unauthorised_hours": "unauthorised_absence_hours",
+    "authorised_hours": "authorised_absence_hours",
+}
 HOURS_TOLERANCE = 1e-6
 
 
@@ -43,7 +48,9 @@ def school_month_comparison(conn: duckdb.DuckDBPyConnection, truth_dir: Path) ->
     columns = ", ".join(["school_id", "month", *COUNTS.values(), *HOURS.values()])
     built = conn.execute(f"select {columns} from marts.fct_school_month").df()
     built["month"] = pd.to_datetime(built.month)
-    return truth.merge(built, on=["school_id", "month"], how="outer", suffixes=("_truth", ""), indicator=True)
+    return truth.merge(
+        built, on=["school_id", "month"], how="outer", suffixes=("_truth", ""), indicator=True
+    )
 
 
 def _truth_name(merged: pd.DataFrame, column: str) -> str:
@@ -55,17 +62,23 @@ def problems(merged: pd.DataFrame, limit: int = 5) -> list[str]:
     out = []
     missing = merged[merged._merge != "both"]
     if len(missing):
-        out.append(f"{len(missing)} school-months in only one of truth and mart, e.g. {missing[['school_id', 'month', '_merge']].head(limit).to_dict('records')}")
+        out.append(
+            f"{len(missing)} school-months in only one of truth and mart, e.g. {missing[['school_id', 'month', '_merge']].head(limit).to_dict('records')}"
+        )
     both = merged[merged._merge == "both"]
     for truth_column, mart_column in COUNTS.items():
         name = _truth_name(both, truth_column)
         differs = both[both[name].astype("int64") != both[mart_column].astype("int64")]
         if len(differs):
-            out.append(f"{mart_column} differs in {len(differs)} school-months, e.g. {differs[['school_id', 'month', name, mart_column]].head(limit).to_dict('records')}")
+            out.append(
+                f"{mart_column} differs in {len(differs)} school-months, e.g. {differs[['school_id', 'month', name, mart_column]].head(limit).to_dict('records')}"
+            )
     for truth_column, mart_column in HOURS.items():
         gap = (both[_truth_name(both, truth_column)] - both[mart_column]).abs()
         if (gap > HOURS_TOLERANCE).any():
-            out.append(f"{mart_column} differs in {(gap > HOURS_TOLERANCE).sum()} school-months (largest gap {gap.max():.3f} h)")
+            out.append(
+                f"{mart_column} differs in {(gap > HOURS_TOLERANCE).sum()} school-months (largest gap {gap.max():.3f} h)"
+            )
     return out
 
 
@@ -73,5 +86,11 @@ def totals(merged: pd.DataFrame) -> pd.DataFrame:
     """Per compared fact: the truth's total and the mart's total."""
     rows = []
     for truth_column, mart_column in {**COUNTS, **HOURS}.items():
-        rows.append({"fact": mart_column, "truth": float(merged[_truth_name(merged, truth_column)].sum()), "mart": float(merged[mart_column].sum())})
+        rows.append(
+            {
+                "fact": mart_column,
+                "truth": float(merged[_truth_name(merged, truth_column)].sum()),
+                "mart": float(merged[mart_column].sum()),
+            }
+        )
     return pd.DataFrame(rows)

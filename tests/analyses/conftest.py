@@ -1,4 +1,5 @@
 """Shared data for the analyses tests."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -1,5 +1,6 @@
 """Absorbed fixed effects give exactly what the dense dummy design gives, and what
 pyfixest gives, so national pools can be estimated without changing any number."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,20 +16,40 @@ from analyses.inference import _AbsorbedWild, _FastWild, _weights
 REL = 1e-10
 
 
-def _panel(seed: int, n_units: int = 30, n_periods: int = 36, missing: float = 0.15) -> pd.DataFrame:
+def _panel(
+    seed: int, n_units: int = 30, n_periods: int = 36, missing: float = 0.15
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     unit = np.repeat(np.arange(n_units), n_periods)
     period = np.tile(np.arange(n_periods), n_units)
-    keep = rng.random(len(unit)) > missing          # unbalanced
+    keep = rng.random(len(unit)) > missing  # unbalanced
     unit, period = unit[keep], period[keep]
     d = ((unit < 4) & (period >= n_periods // 2)).astype(int)
     x = rng.normal(size=len(unit))
     exposure = rng.integers(100, 500, n_units)[unit].astype(float)
-    mu = exposure * 0.01 * np.exp(rng.normal(0, 0.3, n_units)[unit] + rng.normal(0, 0.1, n_periods)[period]
-                                  + np.log(0.75) * d + 0.1 * x)
+    mu = (
+        exposure
+        * 0.01
+        * np.exp(
+            rng.normal(0, 0.3, n_units)[unit]
+            + rng.normal(0, 0.1, n_periods)[period]
+            + np.log(0.75) * d
+            + 0.1 * x
+        )
+    )
     y = rng.poisson(mu)
-    return pd.DataFrame({"school": unit, "month": period, "d": d, "x": x, "y": y, "exposure": exposure,
-                         "rate": 100 * y / exposure, "district": unit // 3})
+    return pd.DataFrame(
+        {
+            "school": unit,
+            "month": period,
+            "d": d,
+            "x": x,
+            "y": y,
+            "exposure": exposure,
+            "rate": 100 * y / exposure,
+            "district": unit // 3,
+        }
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -66,7 +87,9 @@ def test_poisson_drops_all_zero_units_and_periods_in_both_methods():
     df.loc[df["school"] == 29, "y"] = 0
     df.loc[df["month"] == 5, "y"] = 0
     for method in ("absorb", "dummies"):
-        r = twfe(df, "y", "school", "month", "d", exposure="exposure", family="poisson", fe_method=method)
+        r = twfe(
+            df, "y", "school", "month", "d", exposure="exposure", family="poisson", fe_method=method
+        )
         assert r.details["dropped_all_zero_units"] == [29]
         assert r.details["dropped_all_zero_periods"] == [5]
         assert r.n_obs == int(((df["school"] != 29) & (df["month"] != 5)).sum())
@@ -74,7 +97,7 @@ def test_poisson_drops_all_zero_units_and_periods_in_both_methods():
 
 def test_treatment_absorbed_by_fixed_effects_is_refused():
     df = _panel(0)
-    df["unit_level"] = (df["school"] < 4).astype(int)     # constant within unit: absorbed
+    df["unit_level"] = (df["school"] < 4).astype(int)  # constant within unit: absorbed
     for method in ("absorb", "dummies"):
         with pytest.raises(ValueError, match="rank deficient"):
             twfe(df, "rate", "school", "month", "unit_level", fe_method=method)
@@ -98,8 +121,11 @@ def test_absorbed_wild_bootstrap_equals_dense_design(covariates, cluster, impose
     codes, G = cluster_codes(frame["_g"])
     V, _ = _weights("rademacher", G, 999, seed=1)
     import patsy
+
     y_df, X_df = patsy.dmatrices(twfe_formula(len(covariates)), frame, return_type="dataframe")
-    dense = _FastWild(X_df.to_numpy(float), y_df.to_numpy(float).ravel(), list(X_df.columns).index("_d"), codes, G)
+    dense = _FastWild(
+        X_df.to_numpy(float), y_df.to_numpy(float).ravel(), list(X_df.columns).index("_d"), codes, G
+    )
     absorbed = _AbsorbedWild(frame, len(covariates), codes, G)
     assert absorbed.k == dense.k
     assert absorbed.b == pytest.approx(dense.b, rel=REL)
@@ -118,8 +144,12 @@ def test_wild_bootstrap_p_value_and_interval_unchanged_by_absorption():
     written as a formula with dummies (the dense path)."""
     df = _panel(5, n_units=12, n_periods=24)
     common = dict(reps=999, seed=3, conf_int=True)
-    absorbed = wild_cluster_bootstrap(df, outcome="rate", unit="school", time="month", treatment="d", **common)
-    dense = wild_cluster_bootstrap(df, "rate ~ d + C(school) + C(month)", param="d", cluster="school", **common)
+    absorbed = wild_cluster_bootstrap(
+        df, outcome="rate", unit="school", time="month", treatment="d", **common
+    )
+    dense = wild_cluster_bootstrap(
+        df, "rate ~ d + C(school) + C(month)", param="d", cluster="school", **common
+    )
     assert absorbed.p_value == dense.p_value
     assert absorbed.estimate == pytest.approx(dense.estimate, rel=REL)
     assert absorbed.conf_int == pytest.approx(dense.conf_int, rel=1e-8)
@@ -132,11 +162,22 @@ def test_randomization_statistic_equals_refitted_twfe():
     refits = []
     for c in combos:
         d = (df["school"].isin(c) & (df["post"] == 1)).astype(int)
-        refits.append(abs(twfe(df.assign(dd=d), "rate", "school", "month", "dd", fe_method="dummies").estimate))
+        refits.append(
+            abs(
+                twfe(df.assign(dd=d), "rate", "school", "month", "dd", fe_method="dummies").estimate
+            )
+        )
     np.testing.assert_allclose(res.statistics, refits, rtol=1e-9, atol=1e-12)
     assert res.estimate == pytest.approx(
-        twfe(df.assign(dd=(df["school"].isin([0, 1, 2]) & (df["post"] == 1)).astype(int)),
-             "rate", "school", "month", "dd").estimate, rel=REL)
+        twfe(
+            df.assign(dd=(df["school"].isin([0, 1, 2]) & (df["post"] == 1)).astype(int)),
+            "rate",
+            "school",
+            "month",
+            "dd",
+        ).estimate,
+        rel=REL,
+    )
 
 
 def test_matches_pyfixest():
@@ -150,9 +191,18 @@ def test_matches_pyfixest():
     fl = pf.feols("rate ~ d | school + month", df, vcov={"CRV1": "school"}, ssc=ssc)
     assert lin.estimate == pytest.approx(float(fl.coef()["d"]), rel=1e-7)
     n, k = lin.n_obs, lin.details["k"]
-    assert lin.std_error == pytest.approx(float(fl.se()["d"]) * np.sqrt((n - 1) / (n - k)), rel=1e-7)
+    assert lin.std_error == pytest.approx(
+        float(fl.se()["d"]) * np.sqrt((n - 1) / (n - k)), rel=1e-7
+    )
     poi = twfe(df, "y", "school", "month", "d", exposure="exposure", family="poisson")
-    fp = pf.fepois("y ~ d | school + month", df, vcov={"CRV1": "school"}, ssc=ssc, offset="log_e",
-                   iwls_tol=1e-12, iwls_maxiter=100)
+    fp = pf.fepois(
+        "y ~ d | school + month",
+        df,
+        vcov={"CRV1": "school"},
+        ssc=ssc,
+        offset="log_e",
+        iwls_tol=1e-12,
+        iwls_maxiter=100,
+    )
     assert poi.coefficient == pytest.approx(float(fp.coef()["d"]), rel=1e-8)
     assert poi.std_error == pytest.approx(float(fp.se()["d"]), rel=1e-6)

@@ -1,4 +1,5 @@
 """Known-answer tests for analyses.did."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,13 +32,19 @@ def test_did_2x2_wooldridge_with_covariates(kielmc):
     y81nrinc is -21,920.27 (se 6,359.75); adding intst, land, area, rooms, baths it is
     -14,177.93 (se 4,987.27). (Numbers from the textbook table; not re-verified
     online - the search corpus had no copy - but they agree to the cent.)"""
-    r = did_2x2(kielmc, "rprice", "nearinc", "y81", covariates=["age", "agesq"],
-                cov_type="classical")
+    r = did_2x2(
+        kielmc, "rprice", "nearinc", "y81", covariates=["age", "agesq"], cov_type="classical"
+    )
     assert r.estimate == pytest.approx(-21920.27, abs=0.01)
     assert r.std_error == pytest.approx(6359.75, abs=0.01)
-    r = did_2x2(kielmc, "rprice", "nearinc", "y81",
-                covariates=["age", "agesq", "intst", "land", "area", "rooms", "baths"],
-                cov_type="classical")
+    r = did_2x2(
+        kielmc,
+        "rprice",
+        "nearinc",
+        "y81",
+        covariates=["age", "agesq", "intst", "land", "area", "rooms", "baths"],
+        cov_type="classical",
+    )
     assert r.estimate == pytest.approx(-14177.93, abs=0.01)
     assert r.std_error == pytest.approx(4987.27, abs=0.01)
 
@@ -48,7 +55,8 @@ def test_did_2x2_hc1_and_cluster_match_statsmodels(kielmc):
     assert r.std_error == pytest.approx(fit.bse["y81nrinc"], rel=1e-10)
     # Cluster by neighbourhood: statsmodels' default correction is CR1 G/(G-1)(N-1)/(N-K)
     fit = smf.ols("rprice ~ nearinc + y81 + y81nrinc", kielmc).fit(
-        cov_type="cluster", cov_kwds={"groups": kielmc["nbh"]})
+        cov_type="cluster", cov_kwds={"groups": kielmc["nbh"]}
+    )
     r = did_2x2(kielmc, "rprice", "nearinc", "y81", cluster="nbh")
     assert r.std_error == pytest.approx(fit.bse["y81nrinc"], rel=1e-10)
     G = kielmc["nbh"].nunique()
@@ -59,6 +67,7 @@ def test_did_2x2_hc1_and_cluster_match_statsmodels(kielmc):
 @pytest.fixture(scope="module")
 def wage_panel():
     from linearmodels.datasets import wage_panel
+
     return wage_panel.load()
 
 
@@ -69,19 +78,27 @@ def test_twfe_matches_linearmodels_panelols(wage_panel):
     our default fe_dof="nested" counts the period dummies and the constant but not
     the unit dummies nested in the clusters (Stata xtreg, fe / reghdfe)."""
     from linearmodels import PanelOLS
+
     p = wage_panel.set_index(["nr", "year"])
     f = "lwage ~ 1 + union + expersq + married + EntityEffects + TimeEffects"
-    lm_all = PanelOLS.from_formula(f, p).fit(cov_type="clustered", cluster_entity=True,
-                                             debiased=True, group_debias=True)
-    r = twfe(wage_panel, "lwage", "nr", "year", "union", covariates=["expersq", "married"],
-             fe_dof="all")
+    lm_all = PanelOLS.from_formula(f, p).fit(
+        cov_type="clustered", cluster_entity=True, debiased=True, group_debias=True
+    )
+    r = twfe(
+        wage_panel, "lwage", "nr", "year", "union", covariates=["expersq", "married"], fe_dof="all"
+    )
     assert r.estimate == pytest.approx(lm_all.params["union"], abs=1e-8)
     assert r.std_error == pytest.approx(lm_all.std_errors["union"], abs=1e-6)
     assert r.std_error == pytest.approx(lm_all.std_errors["union"], rel=1e-8)
 
-    lm_none = PanelOLS.from_formula(f, p).fit(cov_type="clustered", cluster_entity=True,
-                                              debiased=True, group_debias=True,
-                                              auto_df=False, count_effects=False)
+    lm_none = PanelOLS.from_formula(f, p).fit(
+        cov_type="clustered",
+        cluster_entity=True,
+        debiased=True,
+        group_debias=True,
+        auto_df=False,
+        count_effects=False,
+    )
     r2 = twfe(wage_panel, "lwage", "nr", "year", "union", covariates=["expersq", "married"])
     N, T = len(wage_panel), wage_panel["year"].nunique()
     k_lm, k_nested = 4, 4 + (T - 1)
@@ -102,15 +119,21 @@ def _poisson_panel(seed, irr=0.7, n_units=40, n_treated=12, n_periods=12):
     exposure = rng.integers(200, 600, n_units)[units].astype(float)
     mu = exposure * 0.01 * np.exp(a + g + np.log(irr) * d)
     y = rng.poisson(mu)
-    return pd.DataFrame({"school": units, "month": t, "pilot": d, "y": y,
-                         "pupil_months": exposure})
+    return pd.DataFrame({"school": units, "month": t, "pilot": d, "y": y, "pupil_months": exposure})
 
 
 def test_twfe_poisson_recovers_planted_irr():
     covered = 0
     for seed in range(10):
-        r = twfe(_poisson_panel(seed), "y", "school", "month", "pilot",
-                 exposure="pupil_months", family="poisson")
+        r = twfe(
+            _poisson_panel(seed),
+            "y",
+            "school",
+            "month",
+            "pilot",
+            exposure="pupil_months",
+            family="poisson",
+        )
         assert r.scale == "ratio" and r.details["converged"]
         assert r.conf_int[0] < r.estimate < r.conf_int[1]
         assert abs(np.log(r.estimate) - np.log(0.7)) < 0.15
@@ -122,12 +145,15 @@ def test_twfe_poisson_matches_statsmodels_glm_cluster():
     """Our Poisson CR1 equals statsmodels GLM cluster SE with use_correction=False
     times sqrt(G/(G-1))."""
     import statsmodels.api as sm
+
     df = _poisson_panel(3)
     r = twfe(df, "y", "school", "month", "pilot", exposure="pupil_months", family="poisson")
-    fit = smf.glm("y ~ pilot + C(school) + C(month)", df, family=sm.families.Poisson(),
-                  offset=np.log(df["pupil_months"])).fit(
-        cov_type="cluster", cov_kwds={"groups": df["school"], "use_correction": False},
-        tol=1e-12)
+    fit = smf.glm(
+        "y ~ pilot + C(school) + C(month)",
+        df,
+        family=sm.families.Poisson(),
+        offset=np.log(df["pupil_months"]),
+    ).fit(cov_type="cluster", cov_kwds={"groups": df["school"], "use_correction": False}, tol=1e-12)
     G = df["school"].nunique()
     assert np.log(r.estimate) == pytest.approx(fit.params["pilot"], abs=1e-7)
     assert r.std_error == pytest.approx(fit.bse["pilot"] * np.sqrt(G / (G - 1)), rel=1e-5)

@@ -1,4 +1,5 @@
 """Known-answer tests for analyses.event_study (planted dynamics and pre-trends)."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,8 +10,9 @@ from analyses import event_study
 EFFECTS = {0: 1.0, 1: 2.0, 2: 3.0, 3: 3.0}
 
 
-def _panel(seed, n_units=40, n_treated=15, T=16, adopt=(8, 10), pretrend=0.0,
-           sigma=1.0, poisson=False):
+def _panel(
+    seed, n_units=40, n_treated=15, T=16, adopt=(8, 10), pretrend=0.0, sigma=1.0, poisson=False
+):
     """Treated units adopt at 8 or 10 (same dynamic effects for both cohorts);
     ``pretrend`` adds slope * (t - G) for treated units before adoption."""
     rng = np.random.default_rng(seed)
@@ -76,12 +78,10 @@ def test_pretrend_test_size_and_power_over_seeds():
     rej_null = rej_trend = 0
     for s in range(40):
         d0 = _panel(100 + s)
-        rej_null += event_study(d0, "y", "unit", "t", "g", leads=4, lags=3
-                                ).pretrend.p_value < 0.05
+        rej_null += event_study(d0, "y", "unit", "t", "g", leads=4, lags=3).pretrend.p_value < 0.05
     for s in range(10):
         d1 = _panel(500 + s, pretrend=0.4)
-        rej_trend += event_study(d1, "y", "unit", "t", "g", leads=4, lags=3
-                                 ).pretrend.p_value < 0.05
+        rej_trend += event_study(d1, "y", "unit", "t", "g", leads=4, lags=3).pretrend.p_value < 0.05
     assert rej_null <= 6
     assert rej_trend == 10
 
@@ -96,8 +96,7 @@ def test_trimmed_endpoints_drop_observations():
 
 def test_poisson_event_study_recovers_rate_ratio():
     d = _panel(4, n_units=60, n_treated=30, poisson=True)
-    r = event_study(d, "y", "unit", "t", "g", leads=3, lags=2, exposure="expo",
-                    family="poisson")
+    r = event_study(d, "y", "unit", "t", "g", leads=3, lags=2, exposure="expo", family="poisson")
     for e, res in r.effects.items():
         assert res.scale == "ratio"
         true = 0.6 if e >= 0 else 1.0

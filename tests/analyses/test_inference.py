@@ -1,4 +1,5 @@
 """Tests for wild cluster bootstrap and randomization inference."""
+
 import itertools
 
 import numpy as np
@@ -27,11 +28,13 @@ def _panel(seed, n_units=6, n_treated=3, n_periods=8, effect=0.0):
 
 def test_full_enumeration_exact_and_seed_invariant():
     df = _panel(0, effect=1.0)
-    a = wild_cluster_bootstrap(df, outcome="y", unit="school", time="month",
-                               treatment="pilot", seed=1)
-    b = wild_cluster_bootstrap(df, outcome="y", unit="school", time="month",
-                               treatment="pilot", seed=12345)
-    assert a.full_enumeration and a.n_boot == 2 ** 6
+    a = wild_cluster_bootstrap(
+        df, outcome="y", unit="school", time="month", treatment="pilot", seed=1
+    )
+    b = wild_cluster_bootstrap(
+        df, outcome="y", unit="school", time="month", treatment="pilot", seed=12345
+    )
+    assert a.full_enumeration and a.n_boot == 2**6
     assert a.p_value == b.p_value
     # p is a multiple of 1/64 and at least 2/64 (v and -v of the identity vector)
     assert (a.p_value * 64) == pytest.approx(round(a.p_value * 64), abs=1e-9)
@@ -45,12 +48,14 @@ def test_bootstrap_t_matches_cr1_t_and_brute_force():
     """The FWL/cluster-level algebra equals a brute-force WCR bootstrap that refits
     the full regression with statsmodels for each of the 64 sign vectors."""
     df = _panel(5, effect=0.5)
-    res = wild_cluster_bootstrap(df, formula="y ~ pilot + C(school) + C(month)",
-                                 param="pilot", cluster="school")
+    res = wild_cluster_bootstrap(
+        df, formula="y ~ pilot + C(school) + C(month)", param="pilot", cluster="school"
+    )
     r = twfe(df, "y", "school", "month", "pilot", fe_dof="all")
     assert res.t_stat == pytest.approx(r.estimate / r.std_error, rel=1e-8)
-    res_twfe = wild_cluster_bootstrap(df, outcome="y", unit="school", time="month",
-                                      treatment="pilot")
+    res_twfe = wild_cluster_bootstrap(
+        df, outcome="y", unit="school", time="month", treatment="pilot"
+    )
     r = twfe(df, "y", "school", "month", "pilot")
     assert res_twfe.t_stat == pytest.approx(r.estimate / r.std_error, rel=1e-8)
     assert res_twfe.p_value == res.p_value
@@ -62,7 +67,8 @@ def test_bootstrap_t_matches_cr1_t_and_brute_force():
         v = np.array(signs)[codes]
         ystar = restricted.fittedvalues + v * restricted.resid
         f = smf.ols("ystar ~ pilot + C(school) + C(month)", df.assign(ystar=ystar)).fit(
-            cov_type="cluster", cov_kwds={"groups": codes})
+            cov_type="cluster", cov_kwds={"groups": codes}
+        )
         count += abs(f.tvalues["pilot"]) >= t_obs - 1e-9
     assert res.p_value == count / 64
 
@@ -77,8 +83,7 @@ def test_wcr_size_on_null_dgp_vs_cr1():
     rej_wcr = rej_cr1_normal = rej_cr1_t = 0
     for s in range(n_rep):
         df = _panel(1000 + s)
-        b = wild_cluster_bootstrap(df, outcome="y", unit="school", time="month",
-                                   treatment="pilot")
+        b = wild_cluster_bootstrap(df, outcome="y", unit="school", time="month", treatment="pilot")
         rej_wcr += b.p_value <= 0.05
         z = abs(b.t_stat)
         rej_cr1_normal += 2 * stats.norm.sf(z) <= 0.05
@@ -86,28 +91,62 @@ def test_wcr_size_on_null_dgp_vs_cr1():
     band = 0.05 + 2.58 * np.sqrt(0.05 * 0.95 / n_rep)  # upper 99% band: ~0.090
     assert 0.01 <= rej_wcr / n_rep <= band  # observed: 0.060 (seeds fixed)
     assert rej_cr1_normal / n_rep > band
-    print(f"WCR {rej_wcr / n_rep:.3f}  CR1-normal {rej_cr1_normal / n_rep:.3f}  "
-          f"CR1-t(G-1) {rej_cr1_t / n_rep:.3f}")
+    print(
+        f"WCR {rej_wcr / n_rep:.3f}  CR1-normal {rej_cr1_normal / n_rep:.3f}  "
+        f"CR1-t(G-1) {rej_cr1_t / n_rep:.3f}"
+    )
 
 
 def test_webb_sampling_uses_seed_and_ci_by_inversion():
     df = _panel(7, n_units=12, n_treated=4, effect=3.0)
-    a = wild_cluster_bootstrap(df, outcome="y", unit="school", time="month",
-                               treatment="pilot", weights="webb", reps=999, seed=3,
-                               conf_int=True)
-    b = wild_cluster_bootstrap(df, outcome="y", unit="school", time="month",
-                               treatment="pilot", weights="webb", reps=999, seed=3)
+    a = wild_cluster_bootstrap(
+        df,
+        outcome="y",
+        unit="school",
+        time="month",
+        treatment="pilot",
+        weights="webb",
+        reps=999,
+        seed=3,
+        conf_int=True,
+    )
+    b = wild_cluster_bootstrap(
+        df,
+        outcome="y",
+        unit="school",
+        time="month",
+        treatment="pilot",
+        weights="webb",
+        reps=999,
+        seed=3,
+    )
     assert not a.full_enumeration and a.n_boot == 999 and a.p_value == b.p_value
     lo, hi = a.conf_int
     assert lo < a.estimate < hi
     # endpoints are where p crosses alpha
     for end, inside in ((lo, lo + 1e-3), (hi, hi - 1e-3)):
-        p_in = wild_cluster_bootstrap(df, outcome="y", unit="school", time="month",
-                                      treatment="pilot", weights="webb", reps=999,
-                                      seed=3, beta0=inside).p_value
-        p_out = wild_cluster_bootstrap(df, outcome="y", unit="school", time="month",
-                                       treatment="pilot", weights="webb", reps=999, seed=3,
-                                       beta0=end + (1e-3 if end == hi else -1e-3)).p_value
+        p_in = wild_cluster_bootstrap(
+            df,
+            outcome="y",
+            unit="school",
+            time="month",
+            treatment="pilot",
+            weights="webb",
+            reps=999,
+            seed=3,
+            beta0=inside,
+        ).p_value
+        p_out = wild_cluster_bootstrap(
+            df,
+            outcome="y",
+            unit="school",
+            time="month",
+            treatment="pilot",
+            weights="webb",
+            reps=999,
+            seed=3,
+            beta0=end + (1e-3 if end == hi else -1e-3),
+        ).p_value
         assert p_in > 0.05 >= p_out
 
 

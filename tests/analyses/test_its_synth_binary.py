@@ -1,4 +1,5 @@
 """Known-answer tests for analyses.its, analyses.synthetic_control, analyses.binary."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +16,7 @@ def _its_series(seed, T=72, t0=48, level=-5.0, slope=-0.3, noise=1.0):
     month = t % 12 + 1
     season = 2.0 * np.sin(2 * np.pi * month / 12)
     u = np.zeros(T)
-    for i in range(1, T):                    # AR(1) errors
+    for i in range(1, T):  # AR(1) errors
         u[i] = 0.5 * u[i - 1] + rng.normal(0, noise)
     post = t >= t0
     y = 50 + 0.2 * (t - t0) + level * post + slope * post * (t - t0) + season + u
@@ -37,9 +38,11 @@ def test_its_recovers_planted_break_with_seasonality():
     short series; the test only asserts unbiasedness and a loose 4-SE band."""
     lv, sl = [], []
     for s in range(30):
-        r = interrupted_time_series(_its_series(s), "y", "t", intervention=48,
-                                    season="month", maxlags=6)
-        lv.append(r.level.estimate); sl.append(r.slope.estimate)
+        r = interrupted_time_series(
+            _its_series(s), "y", "t", intervention=48, season="month", maxlags=6
+        )
+        lv.append(r.level.estimate)
+        sl.append(r.slope.estimate)
         assert abs(r.level.estimate + 5.0) < 4 * r.level.std_error
     # mean over seeds within 3 Monte Carlo standard errors of the truth
     assert abs(np.mean(lv) + 5.0) < 3 * np.std(lv) / np.sqrt(30)
@@ -55,18 +58,22 @@ def test_its_matches_statsmodels_hac_directly():
     assert L == int(np.floor(4 * (72 / 100) ** (2 / 9)))
     tc = d["t"] - 48.0
     post = (tc >= 0).astype(float)
-    X = pd.concat([pd.DataFrame({"const": 1.0, "time": tc, "level": post, "slope": post * tc}),
-                   pd.get_dummies(d["month"], prefix="m", drop_first=True, dtype=float)],
-                  axis=1)
-    fit = sm.OLS(d["y"], X).fit(cov_type="HAC", cov_kwds={"maxlags": L, "use_correction": True},
-                                use_t=True)
+    X = pd.concat(
+        [
+            pd.DataFrame({"const": 1.0, "time": tc, "level": post, "slope": post * tc}),
+            pd.get_dummies(d["month"], prefix="m", drop_first=True, dtype=float),
+        ],
+        axis=1,
+    )
+    fit = sm.OLS(d["y"], X).fit(
+        cov_type="HAC", cov_kwds={"maxlags": L, "use_correction": True}, use_t=True
+    )
     assert r.level.estimate == pytest.approx(fit.params["level"], rel=1e-10)
     assert r.level.std_error == pytest.approx(fit.bse["level"], rel=1e-10)
     assert r.slope.std_error == pytest.approx(fit.bse["slope"], rel=1e-10)
     assert r.level.p_value == pytest.approx(fit.pvalues["level"], rel=1e-10)
     # small-sample factor T/(T-K): SE ratio to the uncorrected HAC is sqrt(T/(T-K))
-    r0 = interrupted_time_series(d, "y", "t", intervention=48, season="month",
-                                 small_sample=False)
+    r0 = interrupted_time_series(d, "y", "t", intervention=48, season="month", small_sample=False)
     K = X.shape[1]
     assert r.level.std_error / r0.level.std_error == pytest.approx(np.sqrt(72 / (72 - K)))
 
@@ -75,8 +82,10 @@ def test_its_matches_statsmodels_hac_directly():
 def _synth_panel(effect=3.0, T=30, t0=20, J=6, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(T)
-    donors = {f"d{j}": 10 + rng.normal(0, 1) + rng.normal(0, 0.5, T).cumsum() + j * 0.1 * t
-              for j in range(J)}
+    donors = {
+        f"d{j}": 10 + rng.normal(0, 1) + rng.normal(0, 0.5, T).cumsum() + j * 0.1 * t
+        for j in range(J)
+    }
     w = np.array([0.5, 0.3, 0.2] + [0.0] * (J - 3))
     treated = sum(wj * donors[f"d{j}"] for j, wj in enumerate(w)) + effect * (t >= t0)
     rows = [(u, ti, v) for u, s in {**donors, "T": treated}.items() for ti, v in zip(t, s)]
@@ -122,24 +131,42 @@ def _pupils(seed, odds_ratio=0.6, n_schools=60, n_per=150):
     age = rng.normal(0, 1, len(school))
     lin = -2.0 + 0.3 * treated + 0.2 * post + np.log(odds_ratio) * treated * post + 0.4 * age
     y = (rng.random(len(school)) < 1 / (1 + np.exp(-lin))).astype(int)
-    return pd.DataFrame({"school": school, "treated": treated, "post": post,
-                         "age": age, "dropout": y})
+    return pd.DataFrame(
+        {"school": school, "treated": treated, "post": post, "age": age, "dropout": y}
+    )
 
 
 def test_binary_logit_equals_statsmodels_directly():
     d = _pupils(1)
     r = binary_did(d, "dropout", "treated", "post", "school", covariates=["age"])
-    X = sm.add_constant(pd.DataFrame({"treated": d["treated"], "post": d["post"],
-                                      "did": d["treated"] * d["post"], "age": d["age"]}))
-    fit = sm.Logit(d["dropout"], X).fit(disp=0, cov_type="cluster",
-                                        cov_kwds={"groups": d["school"]})
+    X = sm.add_constant(
+        pd.DataFrame(
+            {
+                "treated": d["treated"],
+                "post": d["post"],
+                "did": d["treated"] * d["post"],
+                "age": d["age"],
+            }
+        )
+    )
+    fit = sm.Logit(d["dropout"], X).fit(
+        disp=0, cov_type="cluster", cov_kwds={"groups": d["school"]}
+    )
     assert np.log(r.estimate) == pytest.approx(fit.params["did"], rel=1e-8)
     assert r.std_error == pytest.approx(fit.bse["did"], rel=1e-6)
     assert r.scale == "ratio" and r.n_clusters == 60
     # hand sandwich: G/(G-1)*(N-1)/(N-K) * H^-1 (sum_g s_g s_g') H^-1
-    Xn = X.to_numpy(); p = fit.predict(X).to_numpy(); N, K = Xn.shape; G = 60
+    Xn = X.to_numpy()
+    p = fit.predict(X).to_numpy()
+    N, K = Xn.shape
+    G = 60
     H = (Xn * (p * (1 - p))[:, None]).T @ Xn
-    S = pd.DataFrame(Xn * (d["dropout"].to_numpy() - p)[:, None]).groupby(d["school"]).sum().to_numpy()
+    S = (
+        pd.DataFrame(Xn * (d["dropout"].to_numpy() - p)[:, None])
+        .groupby(d["school"])
+        .sum()
+        .to_numpy()
+    )
     V = G / (G - 1) * (N - 1) / (N - K) * np.linalg.inv(H) @ S.T @ S @ np.linalg.inv(H)
     assert r.std_error == pytest.approx(np.sqrt(V[3, 3]), rel=1e-6)
 
@@ -147,10 +174,16 @@ def test_binary_logit_equals_statsmodels_directly():
 def test_binary_gee_equals_statsmodels_directly():
     d = _pupils(2)
     r = binary_did(d, "dropout", "treated", "post", "school", method="gee")
-    X = sm.add_constant(pd.DataFrame({"treated": d["treated"], "post": d["post"],
-                                      "did": d["treated"] * d["post"]}))
-    fit = sm.GEE(d["dropout"], X, groups=d["school"], family=sm.families.Binomial(),
-                 cov_struct=sm.cov_struct.Exchangeable()).fit()
+    X = sm.add_constant(
+        pd.DataFrame({"treated": d["treated"], "post": d["post"], "did": d["treated"] * d["post"]})
+    )
+    fit = sm.GEE(
+        d["dropout"],
+        X,
+        groups=d["school"],
+        family=sm.families.Binomial(),
+        cov_struct=sm.cov_struct.Exchangeable(),
+    ).fit()
     assert np.log(r.estimate) == pytest.approx(fit.params["did"], rel=1e-6)
     assert r.std_error == pytest.approx(fit.bse["did"], rel=1e-6)
     assert "exchangeable_corr" in r.details
@@ -164,8 +197,15 @@ def test_binary_recovers_planted_odds_ratio():
     for s in range(10):
         d = _pupils(20 + s)
         for m in cover:
-            r = binary_did(d, "dropout", "treated", "post", "school",
-                           covariates=["age"] if m == "logit" else (), method=m)
+            r = binary_did(
+                d,
+                "dropout",
+                "treated",
+                "post",
+                "school",
+                covariates=["age"] if m == "logit" else (),
+                method=m,
+            )
             cover[m] += r.conf_int[0] < 0.6 < r.conf_int[1]
             if m == "logit":
                 ests.append(np.log(r.estimate))

@@ -1,4 +1,5 @@
 """Multiple testing equals statsmodels; power formulas against hand-computed values."""
+
 import math
 
 import numpy as np
@@ -13,8 +14,15 @@ P = [0.01, 0.04, 0.03, 0.20, 0.005]
 
 
 def _res(p):
-    return EffectResult(estimate=1.0, std_error=1.0, conf_int=(0, 2), p_value=p,
-                        n_obs=10, n_clusters=5, method="test")
+    return EffectResult(
+        estimate=1.0,
+        std_error=1.0,
+        conf_int=(0, 2),
+        p_value=p,
+        n_obs=10,
+        n_clusters=5,
+        method="test",
+    )
 
 
 def test_holm_and_bh_equal_statsmodels():

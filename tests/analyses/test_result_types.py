@@ -1,4 +1,5 @@
 """The typed, frozen results of the few-cluster tests and did_2x2's default variance."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,8 +20,17 @@ def _panel(seed=0, n_units=8, n_periods=10):
     d = ((u < 3) & (t >= 5)).astype(int)
     y = rng.normal(0, 1, n_units)[u] + 0.1 * t + 0.8 * d + rng.normal(0, 1, u.shape)
     g = np.where(u.ravel() < 3, 5, np.nan)
-    return pd.DataFrame({"u": u.ravel(), "t": t.ravel(), "post": post.ravel(), "d": d.ravel(), "y": y.ravel(),
-                         "treated": (u.ravel() < 3).astype(int), "g": g})
+    return pd.DataFrame(
+        {
+            "u": u.ravel(),
+            "t": t.ravel(),
+            "post": post.ravel(),
+            "d": d.ravel(),
+            "y": y.ravel(),
+            "treated": (u.ravel() < 3).astype(int),
+            "g": g,
+        }
+    )
 
 
 def test_bootstrap_result_is_frozen_with_draws_and_se():
@@ -29,17 +39,21 @@ def test_bootstrap_result_is_frozen_with_draws_and_se():
     assert isinstance(b, BootstrapResult)
     with pytest.raises(dataclasses.FrozenInstanceError):
         b.p_value = 0.0
-    assert b.full_enumeration and b.n_boot == 2 ** 8 and len(b.draws) == b.n_boot
+    assert b.full_enumeration and b.n_boot == 2**8 and len(b.draws) == b.n_boot
     # p = share of bootstrap |t*| >= |t| (the draws are the statistics the p-value counts)
-    assert b.p_value == pytest.approx(np.mean(np.abs(b.draws) >= abs(b.t_stat * np.sqrt(
-        (8 / 7) * (len(df) - 1) / (len(df) - (1 + 9 + 1)))) - 1e-9))
+    assert b.p_value == pytest.approx(
+        np.mean(
+            np.abs(b.draws)
+            >= abs(b.t_stat * np.sqrt((8 / 7) * (len(df) - 1) / (len(df) - (1 + 9 + 1)))) - 1e-9
+        )
+    )
     assert b.std_error == pytest.approx(b.estimate / b.t_stat)
     d = b.to_dict()
     assert "draws" not in d and d["p_value"] == b.p_value and d["model"] == b.model
     assert len(b.to_dict(draws=True)["draws"]) == b.n_boot
     assert "draws" not in repr(b)
     again = wild_cluster_bootstrap(df, outcome="y", unit="u", time="t", treatment="d")
-    assert again == b                                   # equality ignores the array
+    assert again == b  # equality ignores the array
 
 
 def test_randomization_and_wald_and_pretrend_results():
@@ -51,6 +65,7 @@ def test_randomization_and_wald_and_pretrend_results():
 
     def est(data, treated):
         return float(data.loc[data.u.isin(treated) & (data.post == 1), "y"].mean())
+
     r2 = randomization_inference(df, est, "u", [0, 1, 2], n_permutations=20, seed=3)
     assert not r2.full_enumeration and r2.p_value == (1 + r2.rank) / 21
 
@@ -68,7 +83,9 @@ def test_randomization_and_wald_and_pretrend_results():
 def test_did_2x2_runs_on_defaults_with_hc1_and_clusters_when_given():
     df = _panel()
     r = did_2x2(df, "y", "treated", "post")
-    assert r.details["cov_type"] == "hc1" and r.n_clusters is None and r.details["df"] == len(df) - 4
+    assert (
+        r.details["cov_type"] == "hc1" and r.n_clusters is None and r.details["df"] == len(df) - 4
+    )
     c = did_2x2(df, "y", "treated", "post", cluster="u")
     assert c.details["cov_type"] == "cluster" and c.n_clusters == 8 and c.details["df"] == 7
     assert c.estimate == pytest.approx(r.estimate)

@@ -1,4 +1,5 @@
 """Known-answer tests for analyses.staggered (Callaway & Sant'Anna 2021)."""
+
 import importlib.util
 import os
 
@@ -13,8 +14,7 @@ def _mpdta():
     spec = importlib.util.find_spec("moderndid")
     if spec is None:
         pytest.skip("moderndid (ships the mpdta data) not installed")
-    path = os.path.join(spec.submodule_search_locations[0], "core", "datasets",
-                        "mpdta_long.pkl.gz")
+    path = os.path.join(spec.submodule_search_locations[0], "core", "datasets", "mpdta_long.pkl.gz")
     if not os.path.exists(path):
         pytest.skip("mpdta data file not found in moderndid")
     return pd.read_pickle(path)
@@ -29,10 +29,18 @@ def mpdta():
 # tname="year", idname="countyreal", gname="first.treat", xformla=~1, data=mpdta),
 # control_group="nevertreated", base_period="varying" (defaults). Printed to 4 dp.
 R_ATT_GT = {
-    (2004, 2004): -0.0105, (2004, 2005): -0.0704, (2004, 2006): -0.1373,
-    (2004, 2007): -0.1008, (2006, 2004): 0.0065, (2006, 2005): -0.0028,
-    (2006, 2006): -0.0046, (2006, 2007): -0.0412, (2007, 2004): 0.0305,
-    (2007, 2005): -0.0027, (2007, 2006): -0.0311, (2007, 2007): -0.0261,
+    (2004, 2004): -0.0105,
+    (2004, 2005): -0.0704,
+    (2004, 2006): -0.1373,
+    (2004, 2007): -0.1008,
+    (2006, 2004): 0.0065,
+    (2006, 2005): -0.0028,
+    (2006, 2006): -0.0046,
+    (2006, 2007): -0.0412,
+    (2007, 2004): 0.0305,
+    (2007, 2005): -0.0027,
+    (2007, 2006): -0.0311,
+    (2007, 2007): -0.0261,
 }
 
 
@@ -79,10 +87,17 @@ def test_mpdta_universal_base_period_matches_r_did(mpdta):
     """R did (base_period="universal") on mpdta prints pre cells 2006/2003 -0.0038,
     2006/2004 0.0028, 2007/2003 0.0033, 2007/2004 0.0338, 2007/2005 0.0311; post cells
     are identical to the varying base period."""
-    r = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat",
-                          base_period="universal")
-    exp = {(2006, 2003): -0.0038, (2006, 2004): 0.0028, (2007, 2003): 0.0033,
-           (2007, 2004): 0.0338, (2007, 2005): 0.0311, (2004, 2006): -0.1373}
+    r = callaway_santanna(
+        mpdta, "lemp", "countyreal", "year", "first.treat", base_period="universal"
+    )
+    exp = {
+        (2006, 2003): -0.0038,
+        (2006, 2004): 0.0028,
+        (2007, 2003): 0.0033,
+        (2007, 2004): 0.0338,
+        (2007, 2005): 0.0311,
+        (2004, 2006): -0.1373,
+    }
     for k, v in exp.items():
         assert round(r.att_gt[k].estimate, 4) == pytest.approx(v)
     assert (2007, 2006) not in r.att_gt
@@ -90,10 +105,12 @@ def test_mpdta_universal_base_period_matches_r_did(mpdta):
 
 def test_bootstrap_se_is_seeded_and_close_to_analytic(mpdta):
     a = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat")
-    b1 = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat",
-                           se_method="bootstrap", reps=999, seed=3)
-    b2 = callaway_santanna(mpdta, "lemp", "countyreal", "year", "first.treat",
-                           se_method="bootstrap", reps=999, seed=3)
+    b1 = callaway_santanna(
+        mpdta, "lemp", "countyreal", "year", "first.treat", se_method="bootstrap", reps=999, seed=3
+    )
+    b2 = callaway_santanna(
+        mpdta, "lemp", "countyreal", "year", "first.treat", se_method="bootstrap", reps=999, seed=3
+    )
     for k in a.att_gt:
         assert b1.att_gt[k].std_error == b2.att_gt[k].std_error
         assert b1.att_gt[k].std_error == pytest.approx(a.att_gt[k].std_error, rel=0.2)
@@ -155,7 +172,7 @@ def test_planted_heterogeneous_effects_recovered_and_twfe_biased():
     simple = r.aggregate("simple").overall
     assert simple.conf_int[0] < truth_simple < simple.conf_int[1]
     dyn = r.aggregate("dynamic")
-    assert abs(dyn.by[0].estimate - 0.65) < 0.1   # (1.0 + 0.3)/2 at e = 0
+    assert abs(dyn.by[0].estimate - 0.65) < 0.1  # (1.0 + 0.3)/2 at e = 0
     assert abs(dyn.by[-2].estimate) < 0.1
     # static TWFE is biased with dynamic, heterogeneous effects (forbidden comparisons)
     d["D"] = ((d["g"] > 0) & (d["t"] >= d["g"])).astype(int)
@@ -177,7 +194,12 @@ def test_pretest_is_skipped_with_a_note_when_pre_cells_outnumber_units():
 
     rng = _np.random.default_rng(0)
     units, periods = 6, 30
-    frame = _pd.DataFrame({"unit": _np.repeat(_np.arange(units), periods), "t": _np.tile(_np.arange(1, periods + 1), units)})
+    frame = _pd.DataFrame(
+        {
+            "unit": _np.repeat(_np.arange(units), periods),
+            "t": _np.tile(_np.arange(1, periods + 1), units),
+        }
+    )
     frame["g"] = frame.unit.map({0: 20, 1: 24, 2: 26}).fillna(0)
     frame["y"] = rng.normal(size=len(frame)) + 1.0 * ((frame.g > 0) & (frame.t >= frame.g))
     with _warnings.catch_warnings(record=True) as caught:

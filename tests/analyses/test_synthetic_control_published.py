@@ -30,24 +30,24 @@ gap/estimand definition reproduces -19.6 to the published decimal; (b) our weigh
 optimal and fit the 1970-1988 path better; (c) our own estimate is within 0.1 (one unit
 of the published last decimal) of -19.6, a difference entirely due to (b).
 """
+
 from __future__ import annotations
 
-
 import numpy as np
-import pandas as pd
 import pytest
 
 from analyses import synthetic_control
 from analyses.synthetic_control import synth_weights
 
-PUBLISHED_SC = -19.6          # AAHIW (2021) Table 1, "SC" column, California Prop 99
+PUBLISHED_SC = -19.6  # AAHIW (2021) Table 1, "SC" column, California Prop 99
 T0_YEAR = 1989
 
 
 @pytest.fixture(scope="module")
 def fit(prop99):
-    return synthetic_control(prop99, "PacksPerCapita", "State", "Year", "California",
-                             intervention=T0_YEAR, placebo=False)
+    return synthetic_control(
+        prop99, "PacksPerCapita", "State", "Year", "California", intervention=T0_YEAR, placebo=False
+    )
 
 
 def _matrices(prop99):
@@ -81,8 +81,7 @@ def test_estimate_matches_published_sc_within_solver_tolerance(fit):
     assert r.estimate == pytest.approx(np.mean([gaps[y] for y in range(1989, 2001)]))
     # outcome-path weights: sparse, the same donors the reference solver selects
     w = {k: v for k, v in r.details["weights"].items() if v > 1e-3}
-    assert set(w) == {"Utah", "Montana", "Nevada", "Connecticut", "New Hampshire",
-                      "Colorado"}
+    assert set(w) == {"Utah", "Montana", "Nevada", "Connecticut", "New Hampshire", "Colorado"}
     assert w["Utah"] == pytest.approx(0.394, abs=1e-3)
 
 
@@ -130,6 +129,6 @@ def test_published_value_from_reference_solver_weights(prop99, fit):
     gap = y1 - Y0 @ w_ref
     assert round(gap[~pre].mean(), 1) == PUBLISHED_SC
     ref_pre_rmspe = np.sqrt(np.mean(gap[pre] ** 2))
-    assert fit.details["pre_rmspe"] < ref_pre_rmspe            # 1.6564 < 1.6648
+    assert fit.details["pre_rmspe"] < ref_pre_rmspe  # 1.6564 < 1.6648
     ours = np.array([fit.details["weights"][d] for d in donors])
-    assert np.abs(ours - w_ref).max() < 0.01                   # same solution up to FW stop
+    assert np.abs(ours - w_ref).max() < 0.01  # same solution up to FW stop

@@ -1,4 +1,5 @@
 """analyses.synthetic_did on planted effects in pilot-sized panels, and its simplex solver."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -52,7 +53,9 @@ def test_sdid_reduces_the_bias_of_did_under_selection_on_a_factor():
     for seed in range(30):
         df = _panel(seed, treated_load=(1.2, 1.8))
         sdid.append(synthetic_did(df, "y", "school", "month", [0, 1, 2], 12, se=None).estimate)
-        did.append(synthetic_did(df, "y", "school", "month", [0, 1, 2], 12, method="did", se=None).estimate)
+        did.append(
+            synthetic_did(df, "y", "school", "month", [0, 1, 2], 12, method="did", se=None).estimate
+        )
     bias_sdid, bias_did = np.mean(sdid) + 2.0, np.mean(did) + 2.0
     assert bias_did > 1.0
     assert abs(bias_sdid) < 0.75 * bias_did
@@ -62,13 +65,24 @@ def test_several_treated_units_are_averaged():
     """With several treated units the estimate equals SDID on their average (collapsed form)."""
     df = _panel(7, n_treated=4)
     r = synthetic_did(df, "y", "school", "month", [0, 1, 2, 3], 12, se=None)
-    avg = df[df.school < 4].groupby("month")["y"].mean().rename("y").reset_index().assign(school="avg")
-    one = synthetic_did(pd.concat([df[df.school >= 4], avg]), "y", "school", "month", "avg", 12, se=None)
+    avg = (
+        df[df.school < 4]
+        .groupby("month")["y"]
+        .mean()
+        .rename("y")
+        .reset_index()
+        .assign(school="avg")
+    )
+    one = synthetic_did(
+        pd.concat([df[df.school >= 4], avg]), "y", "school", "month", "avg", 12, se=None
+    )
     # zeta uses N1 * T1: larger with 4 treated units
-    assert r.details["zeta_omega"] == pytest.approx(one.details["zeta_omega"] * 4 ** 0.25)
+    assert r.details["zeta_omega"] == pytest.approx(one.details["zeta_omega"] * 4**0.25)
     wide = df.pivot(index="school", columns="month", values="y").to_numpy()
-    Y = np.vstack([wide[4:], wide[:4].mean(axis=0)])        # controls, then the average
-    same = sdid_weights(Y, 16, 12, zeta_omega=r.details["zeta_omega"], zeta_lambda=r.details["zeta_lambda"])
+    Y = np.vstack([wide[4:], wide[:4].mean(axis=0)])  # controls, then the average
+    same = sdid_weights(
+        Y, 16, 12, zeta_omega=r.details["zeta_omega"], zeta_lambda=r.details["zeta_lambda"]
+    )
     assert r.estimate == pytest.approx(same["estimate"], abs=1e-8)
     assert r.details["n_treated"] == 4 and r.details["treated_units"] == (0, 1, 2, 3)
 
@@ -79,7 +93,9 @@ def test_no_effect_without_noise_and_parallel_paths():
     y = (u * 3.0 + np.sin(t)).astype(float)
     df = pd.DataFrame({"u": u.ravel(), "t": t.ravel(), "y": y.ravel()})
     for m in ("sdid", "did"):
-        assert synthetic_did(df, "y", "u", "t", [0, 1], 6, method=m, se=None).estimate == pytest.approx(0, abs=1e-9)
+        assert synthetic_did(
+            df, "y", "u", "t", [0, 1], 6, method=m, se=None
+        ).estimate == pytest.approx(0, abs=1e-9)
 
 
 def test_placebo_seeded_and_validated():
@@ -88,7 +104,9 @@ def test_placebo_seeded_and_validated():
     b = synthetic_did(df, "y", "school", "month", [0, 1, 2], 12, reps=30, seed=4)
     assert a.std_error == b.std_error and a.details["reps"] == 30
     assert np.array_equal(a.details["placebo_estimates"], b.details["placebo_estimates"])
-    assert a.p_value == pytest.approx(2 * (1 - __import__("scipy").stats.norm.cdf(abs(a.estimate / a.std_error))))
+    assert a.p_value == pytest.approx(
+        2 * (1 - __import__("scipy").stats.norm.cdf(abs(a.estimate / a.std_error)))
+    )
     small = df[df.school < 5]
     with pytest.raises(ValueError, match="more controls"):
         synthetic_did(small, "y", "school", "month", [0, 1, 2], 12)
@@ -111,9 +129,14 @@ def test_simplex_solver_is_the_exact_minimiser(seed):
         r = Ac @ x - bc
         return r @ r + ridge * x @ x
 
-    ref = optimize.minimize(f, np.full(9, 1 / 9), method="SLSQP", bounds=[(0, 1)] * 9,
-                            constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1}],
-                            options={"ftol": 1e-15, "maxiter": 1000})
+    ref = optimize.minimize(
+        f,
+        np.full(9, 1 / 9),
+        method="SLSQP",
+        bounds=[(0, 1)] * 9,
+        constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1}],
+        options={"ftol": 1e-15, "maxiter": 1000},
+    )
     assert f(w) <= ref.fun + 1e-9
     assert gap <= 1e-9 * max(1.0, f(w))
     if seed % 2:
@@ -121,7 +144,7 @@ def test_simplex_solver_is_the_exact_minimiser(seed):
 
 
 def test_simplex_qp_vertex_and_interior():
-    w, gap = simplex_qp(np.eye(3), np.array([-5.0, 0.0, 0.0]))       # optimum at vertex 0
+    w, gap = simplex_qp(np.eye(3), np.array([-5.0, 0.0, 0.0]))  # optimum at vertex 0
     assert w == pytest.approx([1, 0, 0]) and gap == pytest.approx(0, abs=1e-12)
-    w, _ = simplex_qp(np.eye(4), np.zeros(4))                         # centre of the simplex
+    w, _ = simplex_qp(np.eye(4), np.zeros(4))  # centre of the simplex
     assert w == pytest.approx(np.full(4, 0.25))

@@ -18,8 +18,14 @@ def _panel(seed=1, n_units=7, n_treated=2, periods=12, g=6, trend=0.0):
         fe = rng.normal()
         for t in range(periods):
             tr = i < n_treated
-            rows.append(dict(u=i, t=t, y=fe + 0.1 * t + rng.normal() + (trend * t if tr else 0.0),
-                             g=float(g) if tr else np.nan))
+            rows.append(
+                dict(
+                    u=i,
+                    t=t,
+                    y=fe + 0.1 * t + rng.normal() + (trend * t if tr else 0.0),
+                    g=float(g) if tr else np.nan,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -45,7 +51,9 @@ def _brute_force_p(df, formula, params, cluster):
         return b[idx] @ np.linalg.solve(V[np.ix_(idx, idx)], b[idx])
 
     w0 = wald(y)
-    ws = np.array([wald(fit_r + np.array(v)[codes] * e_r) for v in itertools.product([-1.0, 1.0], repeat=G)])
+    ws = np.array(
+        [wald(fit_r + np.array(v)[codes] * e_r) for v in itertools.product([-1.0, 1.0], repeat=G)]
+    )
     return float(np.mean(ws >= w0 - 1e-9 * w0))
 
 
@@ -67,14 +75,22 @@ def test_event_study_bootstrap_pretrend_consistent_with_f():
     df = _panel()
     es = event_study(df, "y", "u", "t", "g", leads=3, lags=3, pretrend_bootstrap=9999, seed=1)
     pt = es.pretrend
-    assert pt.bootstrap_statistic == pytest.approx(pt.statistic)   # same CR1 F statistic
+    assert pt.bootstrap_statistic == pytest.approx(pt.statistic)  # same CR1 F statistic
     assert pt.bootstrap_full_enumeration and pt.bootstrap_n_boot == 128
     assert 2 / 128 <= pt.bootstrap_p_value <= 1
     again = event_study(df, "y", "u", "t", "g", leads=3, lags=3, pretrend_bootstrap=9999, seed=99)
     assert again.pretrend.bootstrap_p_value == pt.bootstrap_p_value  # exact: seed-invariant
     with pytest.raises(ValueError, match="linear"):
-        event_study(df.assign(e=1.0, y=np.abs(df["y"]).round()), "y", "u", "t", "g", exposure="e", family="poisson",
-                    pretrend_bootstrap=99)
+        event_study(
+            df.assign(e=1.0, y=np.abs(df["y"]).round()),
+            "y",
+            "u",
+            "t",
+            "g",
+            exposure="e",
+            family="poisson",
+            pretrend_bootstrap=99,
+        )
 
 
 def test_wald_bootstrap_sampled_is_seeded():
@@ -88,7 +104,7 @@ def test_wald_bootstrap_sampled_is_seeded():
 
 
 def test_twfe_randomization_inference_matches_refits():
-    df = _panel(n_units=8, n_treated=3).drop(index=[3, 40, 41])   # unbalanced
+    df = _panel(n_units=8, n_treated=3).drop(index=[3, 40, 41])  # unbalanced
     df["post"] = (df["t"] >= 6).astype(int)
     treated = [0, 1, 2]
     fast = twfe_randomization_inference(df, "y", "u", "t", "post", treated)
@@ -99,6 +115,10 @@ def test_twfe_randomization_inference_matches_refits():
 
     slow = randomization_inference(df, est, "u", treated)
     assert fast.p_value == pytest.approx(slow.p_value) and fast.n_assignments == 56
-    np.testing.assert_allclose(np.sort(fast.statistics), np.sort(slow.statistics), rtol=1e-8, atol=1e-10)
-    obs = twfe(df.assign(d=(df["u"].isin(treated) & (df["post"] == 1)).astype(int)), "y", "u", "t", "d")
+    np.testing.assert_allclose(
+        np.sort(fast.statistics), np.sort(slow.statistics), rtol=1e-8, atol=1e-10
+    )
+    obs = twfe(
+        df.assign(d=(df["u"].isin(treated) & (df["post"] == 1)).astype(int)), "y", "u", "t", "d"
+    )
     assert fast.estimate == pytest.approx(obs.estimate)

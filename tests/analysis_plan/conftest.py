@@ -12,27 +12,70 @@ from pilotmonitor.pilots import Pilot
 
 PLANTED_IRR = 0.6
 # every estimator of the demo pilots' plans
-FULL_PLAN = ["twfe_poisson", "twfe_poisson_excl_closures", "twfe_linear", "pretrend_linear_trend", "event_study",
-             "twfe_poisson_national_pool", "callaway_santanna", "synthetic_control", "synthetic_did",
-             "twfe_negative_binomial"]
+FULL_PLAN = [
+    "twfe_poisson",
+    "twfe_poisson_excl_closures",
+    "twfe_linear",
+    "pretrend_linear_trend",
+    "event_study",
+    "twfe_poisson_national_pool",
+    "callaway_santanna",
+    "synthetic_control",
+    "synthetic_did",
+    "twfe_negative_binomial",
+]
 
 
-def make_pilot(pilot_id="test-pilot", start="2021-01-01", planned_end=None, schools=("99TA", "99TB", "99TC"), **plan):
+def make_pilot(
+    pilot_id="test-pilot",
+    start="2021-01-01",
+    planned_end=None,
+    schools=("99TA", "99TB", "99TC"),
+    **plan,
+):
     analysis_plan = {
         "primary_outcome": "referrals_per_100_pupil_months",
-        "secondary_outcomes": ["dropout", "unauthorised_absence_hours", "youth_care_cost_per_pupil", "satisfaction"],
-        "estimators": FULL_PLAN, "alpha": 0.05, "multiple_testing": "holm", **plan,
+        "secondary_outcomes": [
+            "dropout",
+            "unauthorised_absence_hours",
+            "youth_care_cost_per_pupil",
+            "satisfaction",
+        ],
+        "estimators": FULL_PLAN,
+        "alpha": 0.05,
+        "multiple_testing": "holm",
+        **plan,
     }
-    return Pilot.model_validate({
-        "id": pilot_id, "name": "Test pilot (synthetic)", "municipality": {"code": "GM9999", "name": "Test"},
-        "region": "Test", "schools": [{"brin": b, "name": b} for b in schools], "start": start,
-        "planned_end": planned_end, "comparison_pool": {"school_types": ["SBO"], "provinces": ["GR"]},
-        "analysis_plan": analysis_plan,
-    })
+    return Pilot.model_validate(
+        {
+            "id": pilot_id,
+            "name": "Test pilot (synthetic)",
+            "municipality": {"code": "GM9999", "name": "Test"},
+            "region": "Test",
+            "schools": [{"brin": b, "name": b} for b in schools],
+            "start": start,
+            "planned_end": planned_end,
+            "comparison_pool": {"school_types": ["SBO"], "provinces": ["GR"]},
+            "analysis_plan": analysis_plan,
+        }
+    )
 
 
-def simulate(seed=3, irr=PLANTED_IRR, n_treated=3, n_comparison=5, first="2019-01-01", last="2022-12-01",
-             start="2021-01-01", planned_end=None, pilot_id="test-pilot", pretrend_per_year=0.0, n_national=0, base_rate=0.03, size=(150, 400)):
+def simulate(
+    seed=3,
+    irr=PLANTED_IRR,
+    n_treated=3,
+    n_comparison=5,
+    first="2019-01-01",
+    last="2022-12-01",
+    start="2021-01-01",
+    planned_end=None,
+    pilot_id="test-pilot",
+    pretrend_per_year=0.0,
+    n_national=0,
+    base_rate=0.03,
+    size=(150, 400),
+):
     """School-month panel: Poisson referrals with school effects, a common seasonal
     time effect, exposure 150-400 pupil-months and the planted IRR in treated months.
     ``pretrend_per_year``: pilot schools' log rate grows by this per year before the start
@@ -55,30 +98,59 @@ def simulate(seed=3, irr=PLANTED_IRR, n_treated=3, n_comparison=5, first="2019-0
             is_pilot = s in treated
             treated_now = is_pilot and m >= start_ts and (end_ts is None or m <= end_ts)
             pm = int(size[s] + rng.integers(-10, 10))
-            lam = pm * base_rate * np.exp(school_fe[s] + month_fe[m]) * (irr if treated_now else 1.0)
+            lam = (
+                pm * base_rate * np.exp(school_fe[s] + month_fe[m]) * (irr if treated_now else 1.0)
+            )
             if is_pilot and m < start_ts and pretrend_per_year:
                 lam *= np.exp(-pretrend_per_year * (start_ts - m).days / 365.25)
-            rows.append({
-                "school_id": s, "month": m, "school_year": m.year if m.month >= 8 else m.year - 1,
-                "pilot_id": pilot_id if is_pilot else None, "is_pilot_school": is_pilot, "is_treated": treated_now,
-                "months_since_pilot_start": ((m.year - start_ts.year) * 12 + m.month - start_ts.month) if is_pilot else None,
-                "pupil_months": pm, "new_referrals": int(rng.poisson(lam)), "dropouts": int(rng.poisson(pm * 0.002)),
-                "thuiszitter_spell_starts": int(rng.poisson(pm * 0.003)),
-                "unauthorised_absence_hours": float(rng.gamma(2, pm * 0.5)),
-                "declared_cost_cents": int(rng.gamma(2, pm * 5000)),
-            })
+            rows.append(
+                {
+                    "school_id": s,
+                    "month": m,
+                    "school_year": m.year if m.month >= 8 else m.year - 1,
+                    "pilot_id": pilot_id if is_pilot else None,
+                    "is_pilot_school": is_pilot,
+                    "is_treated": treated_now,
+                    "months_since_pilot_start": (
+                        (m.year - start_ts.year) * 12 + m.month - start_ts.month
+                    )
+                    if is_pilot
+                    else None,
+                    "pupil_months": pm,
+                    "new_referrals": int(rng.poisson(lam)),
+                    "dropouts": int(rng.poisson(pm * 0.002)),
+                    "thuiszitter_spell_starts": int(rng.poisson(pm * 0.003)),
+                    "unauthorised_absence_hours": float(rng.gamma(2, pm * 0.5)),
+                    "declared_cost_cents": int(rng.gamma(2, pm * 5000)),
+                }
+            )
     sm = with_kinds_of_care(pd.DataFrame(rows), seed)
     # referrals to special education and early school leavers: streams of their own, so the
     # other draws stay as they were
-    sm["special_education_referrals"] = np.random.default_rng([seed, 16]).poisson(sm["pupil_months"].to_numpy() * 0.001)
-    sm["early_school_leavers"] = np.random.default_rng([seed, 17]).poisson(sm["pupil_months"].to_numpy() * 0.001)
-    asg = pd.DataFrame({"pilot_id": pilot_id, "school_id": treated + comparison,
-                        "role": ["treated"] * n_treated + ["comparison"] * n_comparison})
-    pil = pd.DataFrame({"pilot_id": [pilot_id], "start_date": [start_ts.date()],
-                        "planned_end_date": [end_ts.date() if end_ts is not None else None],
-                        "first_treated_month": [start_ts.date()],
-                        # pilot cost for the cost rows: EUR 60,000 a year of pilot months
-                        "planned_cost_eur": [120000.0], "realised_cost_eur": [120000.0]})
+    sm["special_education_referrals"] = np.random.default_rng([seed, 16]).poisson(
+        sm["pupil_months"].to_numpy() * 0.001
+    )
+    sm["early_school_leavers"] = np.random.default_rng([seed, 17]).poisson(
+        sm["pupil_months"].to_numpy() * 0.001
+    )
+    asg = pd.DataFrame(
+        {
+            "pilot_id": pilot_id,
+            "school_id": treated + comparison,
+            "role": ["treated"] * n_treated + ["comparison"] * n_comparison,
+        }
+    )
+    pil = pd.DataFrame(
+        {
+            "pilot_id": [pilot_id],
+            "start_date": [start_ts.date()],
+            "planned_end_date": [end_ts.date() if end_ts is not None else None],
+            "first_treated_month": [start_ts.date()],
+            # pilot cost for the cost rows: EUR 60,000 a year of pilot months
+            "planned_cost_eur": [120000.0],
+            "realised_cost_eur": [120000.0],
+        }
+    )
     surveys = []
     for s in schools:
         for y in range(months[0].year, months[-1].year):
@@ -87,9 +159,16 @@ def simulate(seed=3, irr=PLANTED_IRR, n_treated=3, n_comparison=5, first="2019-0
                 if date > months[-1]:
                     continue
                 shift = 0.5 if (s in treated and date >= start_ts) else 0.0
-                surveys.append({"school_id": s, "school_year": y, "response_date": date.date(),
-                                "respondent_group": "parents", "climate_score": float(np.clip(rng.normal(3.5 + shift, 0.5), 1, 5)),
-                                "satisfaction": int(np.clip(round(rng.normal(7 + shift, 1)), 1, 10))})
+                surveys.append(
+                    {
+                        "school_id": s,
+                        "school_year": y,
+                        "response_date": date.date(),
+                        "respondent_group": "parents",
+                        "climate_score": float(np.clip(rng.normal(3.5 + shift, 0.5), 1, 5)),
+                        "satisfaction": int(np.clip(round(rng.normal(7 + shift, 1)), 1, 10)),
+                    }
+                )
     return sm, asg, pil, pd.DataFrame(surveys)
 
 
@@ -115,16 +194,27 @@ def school_dim(sm, asg) -> pd.DataFrame:
     the extra national schools (99N...) in FR; pilot schools flagged."""
     ids = sorted(sm["school_id"].unique())
     treated = set(asg.loc[asg["role"] == "treated", "school_id"])
-    return pd.DataFrame({"school_id": ids, "school_type": "SBO", "cluster": pd.array([None] * len(ids), dtype="Int64"),
-                         "province_code": ["FR" if i.startswith("99N") else "GR" for i in ids],
-                         "is_pilot_school": [i in treated for i in ids]})
+    return pd.DataFrame(
+        {
+            "school_id": ids,
+            "school_type": "SBO",
+            "cluster": pd.array([None] * len(ids), dtype="Int64"),
+            "province_code": ["FR" if i.startswith("99N") else "GR" for i in ids],
+            "is_pilot_school": [i in treated for i in ids],
+        }
+    )
 
 
 def write_published(path, frames, with_dim_school=True) -> None:
     sm, asg, pil, sv = frames
     conn = duckdb.connect(str(path))
     conn.execute("create schema if not exists published")
-    tables = [("fct_school_month", sm), ("dim_pilot_assignment", asg), ("dim_pilot", pil), ("fct_survey_scores", sv)]
+    tables = [
+        ("fct_school_month", sm),
+        ("dim_pilot_assignment", asg),
+        ("dim_pilot", pil),
+        ("fct_survey_scores", sv),
+    ]
     if with_dim_school:
         tables.append(("dim_school", school_dim(sm, asg)))
     for name, df in tables:

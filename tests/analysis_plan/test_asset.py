@@ -1,5 +1,5 @@
-import os
 import json
+import os
 from pathlib import Path
 
 import duckdb
@@ -16,20 +16,28 @@ def test_effect_estimates_asset_registered_after_publication():
     assert published_marts.key in {dep.asset_key for dep in spec.deps}
 
 
-@pytest.mark.skipif(not os.environ.get("PILOTMONITOR_PLAN_GROUND_TRUTH_DIR"),
-                    reason="set PILOTMONITOR_PLAN_GROUND_TRUTH_DIR to a data dir after `pilotmonitor synth` + `run --demo`")
+@pytest.mark.skipif(
+    not os.environ.get("PILOTMONITOR_PLAN_GROUND_TRUTH_DIR"),
+    reason="set PILOTMONITOR_PLAN_GROUND_TRUTH_DIR to a data dir after `pilotmonitor synth` + `run --demo`",
+)
 def test_ground_truth_coverage():
     """Opt-in: every pilot's primary 95% CI contains the planted referral rate ratio, and
     the pre-registered pre-trend test does not reject where no pre-trend was planted."""
     data = Path(os.environ["PILOTMONITOR_PLAN_GROUND_TRUTH_DIR"])
     truth = json.loads((data / "ground_truth" / "scenario.json").read_text())["planted_effects"]
     with duckdb.connect(str(data / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
-        rows = conn.execute("select pilot_id, estimate, ci_lower, ci_upper from results.effect_estimates where role = 'primary'").fetchall()
+        rows = conn.execute(
+            "select pilot_id, estimate, ci_lower, ci_upper from results.effect_estimates where role = 'primary'"
+        ).fetchall()
     assert {r[0] for r in rows} == set(truth)
     for pilot_id, est, lo, hi in rows:
         assert lo < truth[pilot_id]["referral_rate_ratio"] < hi, (pilot_id, est, lo, hi)
     with duckdb.connect(str(data / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
-        pretrend = dict(conn.execute("select pilot_id, p_value from results.effect_estimates where estimator = 'pretrend_test'").fetchall())
+        pretrend = dict(
+            conn.execute(
+                "select pilot_id, p_value from results.effect_estimates where estimator = 'pretrend_test'"
+            ).fetchall()
+        )
     for pilot_id, effects in truth.items():
         if effects.get("pre_trend_per_year", 0.0) == 0.0:
             assert pretrend[pilot_id] >= 0.05, (pilot_id, pretrend[pilot_id])
@@ -46,9 +54,17 @@ def _run(db, pilots_dir, data_dir, publish_ok: bool):
         if not publish_ok:
             raise dg.Failure("publication blocked by 1 failed check(s)")
 
-    return dg.materialize([stub_published_marts, effect_estimates], raise_on_error=False, instance=dg.DagsterInstance.ephemeral(),
-                          resources={"warehouse": WarehouseResource(database=str(db)),
-                                     "pilotmonitor": PilotmonitorSettings(data_dir=str(data_dir), pilots_dir=str(pilots_dir))})
+    return dg.materialize(
+        [stub_published_marts, effect_estimates],
+        raise_on_error=False,
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={
+            "warehouse": WarehouseResource(database=str(db)),
+            "pilotmonitor": PilotmonitorSettings(
+                data_dir=str(data_dir), pilots_dir=str(pilots_dir)
+            ),
+        },
+    )
 
 
 def test_asset_runs_after_publication_and_is_skipped_when_blocked(tmp_path):
@@ -63,14 +79,21 @@ def test_asset_runs_after_publication_and_is_skipped_when_blocked(tmp_path):
         "schools:\n  - {brin: 99TA, name: A}\n  - {brin: 99TB, name: B}\n  - {brin: 99TC, name: C}\n"
         "start: 2021-01-01\nplanned_end: null\ncomparison_pool: {school_types: [SBO], provinces: [GR]}\n"
         "analysis_plan: {primary_outcome: referrals_per_100_pupil_months, secondary_outcomes: [youth_care_cost_per_pupil],"
-        " estimators: [twfe_poisson], alpha: 0.05, multiple_testing: holm}\n")
+        " estimators: [twfe_poisson], alpha: 0.05, multiple_testing: holm}\n"
+    )
     ok = _run(db, pilots_dir, tmp_path / "data", publish_ok=True)
     assert ok.success
     with duckdb.connect(str(db), read_only=True) as conn:
         first = conn.execute("select distinct run_id from results.effect_estimates").fetchall()
-    assert first == [(ok.run_id,)] and (tmp_path / "data" / "results" / f"{ok.run_id}.json").exists()
+    assert (
+        first == [(ok.run_id,)] and (tmp_path / "data" / "results" / f"{ok.run_id}.json").exists()
+    )
     blocked = _run(db, pilots_dir, tmp_path / "data", publish_ok=False)
     assert not blocked.success
-    assert "effect_estimates" not in {e.asset_key.to_user_string() for e in blocked.get_asset_materialization_events()}
+    assert "effect_estimates" not in {
+        e.asset_key.to_user_string() for e in blocked.get_asset_materialization_events()
+    }
     with duckdb.connect(str(db), read_only=True) as conn:
-        assert conn.execute("select distinct run_id from results.effect_estimates").fetchall() == first
+        assert (
+            conn.execute("select distinct run_id from results.effect_estimates").fetchall() == first
+        )

@@ -5,8 +5,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pilotmonitor.analysis_plan import (AnalysisInputError, build_sample, compute_effect_estimates, read_published,
-                                        result_numbers, write_artifact, write_effect_estimates)
+from pilotmonitor.analysis_plan import (
+    AnalysisInputError,
+    build_sample,
+    compute_effect_estimates,
+    read_published,
+    result_numbers,
+    write_artifact,
+    write_effect_estimates,
+)
 from pilotmonitor.analysis_plan.store import COLUMN_TYPES, PROVENANCE
 
 from .conftest import PLANTED_IRR, make_pilot, simulate, write_published
@@ -40,14 +47,23 @@ def test_primary_recovers_planted_irr(table):
 
 def test_secondary_outcomes_and_multiple_testing(table):
     fam = table[table["role"].isin(["primary", "secondary"])].set_index("outcome")
-    assert list(fam.index) == ["referrals_per_100_pupil_months", "dropout", "unauthorised_absence_hours",
-                               "youth_care_cost_per_pupil", "satisfaction"]
+    assert list(fam.index) == [
+        "referrals_per_100_pupil_months",
+        "dropout",
+        "unauthorised_absence_hours",
+        "youth_care_cost_per_pupil",
+        "satisfaction",
+    ]
     assert fam["estimable"].all()
-    assert fam.loc["dropout", "scale"] == "ratio" and fam.loc["unauthorised_absence_hours", "scale"] == "difference"
+    assert (
+        fam.loc["dropout", "scale"] == "ratio"
+        and fam.loc["unauthorised_absence_hours", "scale"] == "difference"
+    )
     # planted satisfaction shift 0.5 (survey means, linear DiD by school year)
     assert fam.loc["satisfaction", "ci_lower"] < 0.5 < fam.loc["satisfaction", "ci_upper"]
     # Holm over the wild-bootstrap p-values of the family
     from statsmodels.stats.multitest import multipletests
+
     expected = multipletests(fam["p_value_wild_bootstrap"].to_numpy(), method="holm")[1]
     np.testing.assert_allclose(fam["p_value_adjusted"].to_numpy(), expected)
     assert table.loc[table["role"] == "robustness", "p_value_adjusted"].isna().all()
@@ -87,8 +103,15 @@ def test_provenance_columns_filled(table):
     for col in PROVENANCE:
         assert table[col].notna().all(), col
     assert table["run_id"].eq("run-a").all() and table["input_hash"].str.len().eq(64).all()
-    assert set(json.loads(table["package_versions"].iloc[0])) == {"statsmodels", "numpy", "pandas", "scipy", "linearmodels", "duckdb",
-                                                                   "pyfixest"}
+    assert set(json.loads(table["package_versions"].iloc[0])) == {
+        "statsmodels",
+        "numpy",
+        "pandas",
+        "scipy",
+        "linearmodels",
+        "duckdb",
+        "pyfixest",
+    }
     assert table["plan_hash"].nunique() == 1 and table["seed"].nunique() == 1
 
 
@@ -109,29 +132,46 @@ def test_write_table_and_artifact(tmp_path, published_db, table):
     with duckdb.connect(str(path)) as conn:
         write_effect_estimates(conn, table)
         write_effect_estimates(conn, table.assign(run_id="run-2"))
-        stored = conn.execute("select * from results.effect_estimates order by pilot_id, outcome, role, estimator").df()
-        history = conn.execute("select run_id, count(*) from results.effect_estimates_history group by 1 order by 1").fetchall()
+        stored = conn.execute(
+            "select * from results.effect_estimates order by pilot_id, outcome, role, estimator"
+        ).df()
+        history = conn.execute(
+            "select run_id, count(*) from results.effect_estimates_history group by 1 order by 1"
+        ).fetchall()
     assert len(stored) == len(table) and stored["run_id"].eq("run-2").all()
     assert history == [("run-2", len(table)), ("run-a", len(table))]
     artifact = write_artifact(table, tmp_path / "results")
     doc = json.loads(artifact.read_text())
-    assert artifact.name == "run-a.json" and len(doc["rows"]) == len(table) and doc["input_hash"] == table["input_hash"].iloc[0]
+    assert (
+        artifact.name == "run-a.json"
+        and len(doc["rows"]) == len(table)
+        and doc["input_hash"] == table["input_hash"].iloc[0]
+    )
 
 
 def test_window_ended_pilot_and_pre_cap(tmp_path):
     path = tmp_path / "w.duckdb"
     # data 2016-01..2022-12, pilot 2020-01..2020-06 (ended): window = 6 pre + 6 pilot months
-    write_published(path, simulate(first="2016-01-01", last="2022-12-01", start="2020-01-01", planned_end="2020-06-30"))
+    write_published(
+        path,
+        simulate(
+            first="2016-01-01", last="2022-12-01", start="2020-01-01", planned_end="2020-06-30"
+        ),
+    )
     with duckdb.connect(str(path), read_only=True) as conn:
         s = build_sample(read_published(conn), "test-pilot")
     assert (s.pre_months, s.post_months) == (6, 6)
-    assert s.panel["month"].min() == pd.Timestamp("2019-07-01") and s.panel["month"].max() == pd.Timestamp("2020-06-01")
+    assert s.panel["month"].min() == pd.Timestamp("2019-07-01") and s.panel[
+        "month"
+    ].max() == pd.Timestamp("2020-06-01")
     # open-ended pilot from 2019-01 with data to 2022-12: 48 pilot months, pre capped at 36
     path2 = tmp_path / "w2.duckdb"
     write_published(path2, simulate(first="2014-01-01", last="2022-12-01", start="2019-01-01"))
     with duckdb.connect(str(path2), read_only=True) as conn:
         s2 = build_sample(read_published(conn), "test-pilot")
-    assert (s2.pre_months, s2.post_months) == (36, 48) and s2.window_start == pd.Timestamp("2016-01-01")
+    assert (s2.pre_months, s2.post_months) == (36, 48) and s2.window_start == pd.Timestamp(
+        "2016-01-01"
+    )
 
 
 def test_nothing_published(tmp_path):
@@ -160,13 +200,19 @@ def test_linear_pretrend_row(table):
 def test_separation_reported_not_estimable(tmp_path):
     sm, asg, pil, sv = simulate()
     treated = sm["school_id"].isin(asg.loc[asg["role"] == "treated", "school_id"])
-    sm.loc[treated & ~sm["is_treated"], "dropouts"] = 0  # no dropouts at pilot schools before the start
+    sm.loc[treated & ~sm["is_treated"], "dropouts"] = (
+        0  # no dropouts at pilot schools before the start
+    )
     path = tmp_path / "w.duckdb"
     write_published(path, (sm, asg, pil, sv))
     with duckdb.connect(str(path), read_only=True) as conn:
         t = compute_effect_estimates(conn, [make_pilot()])
     r = t[t["outcome"] == "dropout"].iloc[0]
-    assert not r["estimable"] and r["not_estimable_reason"].startswith("separation") and np.isnan(r["estimate"])
+    assert (
+        not r["estimable"]
+        and r["not_estimable_reason"].startswith("separation")
+        and np.isnan(r["estimate"])
+    )
     assert 0 < r["p_value_wild_bootstrap"] <= 1 and 0 < r["p_value_adjusted"] <= 1
 
 
@@ -186,33 +232,52 @@ def test_cost_rows_price_the_planted_referral_reduction(table):
     assert 0.0 <= details["prob_net_savings_positive"] <= 1.0
 
 
-def test_stored_estimates_are_reused_only_when_nothing_they_depend_on_changed(tmp_path, monkeypatch, table):
+def test_stored_estimates_are_reused_only_when_nothing_they_depend_on_changed(
+    tmp_path, monkeypatch, table
+):
     """A monthly run without new published data reuses the estimates; new data, another
     plan, another seed or uncommitted code recompute them."""
     from pilotmonitor.analysis_plan import reusable_estimates, store
     from pilotmonitor.analysis_plan.sample import read_published
 
-    trees = {"HEAD": "tree-1", "c0ffee" * 6 + "c0ff": "tree-1"}   # the stored commit has the same analysis code
+    trees = {
+        "HEAD": "tree-1",
+        "c0ffee" * 6 + "c0ff": "tree-1",
+    }  # the stored commit has the same analysis code
     monkeypatch.setattr(store, "code_fingerprint", lambda commit="HEAD": trees.get(commit))
     path = tmp_path / "w.duckdb"
     write_published(path, simulate())
     with duckdb.connect(str(path)) as conn:
         inputs = read_published(conn)
-        assert reusable_estimates(conn, [make_pilot()], inputs)[0] is None      # nothing stored yet
+        assert reusable_estimates(conn, [make_pilot()], inputs)[0] is None  # nothing stored yet
         write_effect_estimates(conn, table.assign(code_version="c0ffee" * 6 + "c0ff"))
         reused, why = reusable_estimates(conn, [make_pilot()], inputs)
         assert reused is not None and "unchanged" in why
-        pd.testing.assert_frame_equal(result_numbers(reused.drop(columns="code_version")),
-                                      result_numbers(table.drop(columns="code_version")), check_dtype=False)
-        assert reusable_estimates(conn, [make_pilot(alpha=0.1)], inputs) == (None, "pilots or plans changed")
-        assert reusable_estimates(conn, [make_pilot(seed=1)], inputs)[1] == "pilots or plans changed"
-        changed = read_published(conn).__class__(*(f.iloc[:-1] if i == 0 else f for i, f in
-                                                    enumerate(read_published(conn).__dict__.values())))
+        pd.testing.assert_frame_equal(
+            result_numbers(reused.drop(columns="code_version")),
+            result_numbers(table.drop(columns="code_version")),
+            check_dtype=False,
+        )
+        assert reusable_estimates(conn, [make_pilot(alpha=0.1)], inputs) == (
+            None,
+            "pilots or plans changed",
+        )
+        assert (
+            reusable_estimates(conn, [make_pilot(seed=1)], inputs)[1] == "pilots or plans changed"
+        )
+        changed = read_published(conn).__class__(
+            *(
+                f.iloc[:-1] if i == 0 else f
+                for i, f in enumerate(read_published(conn).__dict__.values())
+            )
+        )
         assert reusable_estimates(conn, [make_pilot()], changed)[1] == "input_hash changed"
         trees["HEAD"] = "tree-2"
         assert reusable_estimates(conn, [make_pilot()], inputs)[1] == "analysis code changed"
-        trees["HEAD"] = None   # uncommitted changes in the analysis code
-        assert reusable_estimates(conn, [make_pilot()], inputs)[1].startswith("uncommitted code changes")
+        trees["HEAD"] = None  # uncommitted changes in the analysis code
+        assert reusable_estimates(conn, [make_pilot()], inputs)[1].startswith(
+            "uncommitted code changes"
+        )
 
 
 def test_the_sample_has_the_rate_of_every_registered_outcome(published_db):
@@ -225,12 +290,23 @@ def test_the_sample_has_the_rate_of_every_registered_outcome(published_db):
     pm = panel["pupil_months"].astype(float)
     for o in OUTCOMES.values():
         if o.kind == "count":
-            np.testing.assert_array_equal(panel[o.rate].to_numpy(), (100 * panel[o.count] / pm).to_numpy(), err_msg=o.name)
+            np.testing.assert_array_equal(
+                panel[o.rate].to_numpy(), (100 * panel[o.count] / pm).to_numpy(), err_msg=o.name
+            )
         elif o.kind == "rate":
-            np.testing.assert_allclose(panel[o.rate].to_numpy(), (panel[o.numerator] * o.numerator_scale / pm).to_numpy(), rtol=1e-15, err_msg=o.name)
+            np.testing.assert_allclose(
+                panel[o.rate].to_numpy(),
+                (panel[o.numerator] * o.numerator_scale / pm).to_numpy(),
+                rtol=1e-15,
+                err_msg=o.name,
+            )
     # the two hand-written lines the registry replaced, bit for bit
-    np.testing.assert_array_equal(panel["youth_care_cost_eur_per_pupil"], panel["declared_cost_cents"] / 100 / pm)
-    np.testing.assert_array_equal(panel["unauthorised_absence_hours_per_pupil"], panel["unauthorised_absence_hours"] / pm)
+    np.testing.assert_array_equal(
+        panel["youth_care_cost_eur_per_pupil"], panel["declared_cost_cents"] / 100 / pm
+    )
+    np.testing.assert_array_equal(
+        panel["unauthorised_absence_hours_per_pupil"], panel["unauthorised_absence_hours"] / pm
+    )
     from pilotmonitor.analysis_plan.outcomes import KINDS_OF_CARE
 
     kinds = [OUTCOMES[f"referrals_{kind}"].rate for kind in KINDS_OF_CARE]
@@ -240,15 +316,24 @@ def test_the_sample_has_the_rate_of_every_registered_outcome(published_db):
 def test_kinds_of_care_as_secondary_outcomes(published_db):
     """The kinds are estimated like any count or rate outcome; the simulated world plants
     the same IRR on every kind, so each kind's interval holds it."""
-    kinds = ["referrals_jeugdzorg", "referrals_youth_mental_health", "referrals_intensive_with_stay"]
-    pilot = make_pilot(secondary_outcomes=kinds + ["youth_care_cost_youth_mental_health_per_pupil"], estimators=["twfe_poisson"])
+    kinds = [
+        "referrals_jeugdzorg",
+        "referrals_youth_mental_health",
+        "referrals_intensive_with_stay",
+    ]
+    pilot = make_pilot(
+        secondary_outcomes=kinds + ["youth_care_cost_youth_mental_health_per_pupil"],
+        estimators=["twfe_poisson"],
+    )
     with duckdb.connect(str(published_db), read_only=True) as conn:
         table = compute_effect_estimates(conn, [pilot], run_id="run-kinds")
     fam = table[table["role"] == "secondary"].set_index("outcome")
     assert list(fam.index) == kinds + ["youth_care_cost_youth_mental_health_per_pupil"]
     assert fam["estimable"].all() and (fam.loc[kinds, "scale"] == "ratio").all()
     for outcome in kinds[:2]:  # the small kind (8%) is too noisy to pin down here
-        assert fam.loc[outcome, "ci_lower"] < PLANTED_IRR < fam.loc[outcome, "ci_upper"], fam.loc[outcome]
+        assert fam.loc[outcome, "ci_lower"] < PLANTED_IRR < fam.loc[outcome, "ci_upper"], fam.loc[
+            outcome
+        ]
     assert fam.loc["youth_care_cost_youth_mental_health_per_pupil", "scale"] == "difference"
 
 

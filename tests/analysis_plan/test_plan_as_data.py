@@ -10,8 +10,11 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from pilotmonitor.analysis_plan import compute_effect_estimates, write_effect_estimates
-from pilotmonitor.analysis_plan import estimator_runs
+from pilotmonitor.analysis_plan import (
+    compute_effect_estimates,
+    estimator_runs,
+    write_effect_estimates,
+)
 from pilotmonitor.analysis_plan.estimators import ESTIMATORS
 from pilotmonitor.analysis_plan.outcomes import OUTCOMES
 from pilotmonitor.analysis_plan.plan_view import diff_plans, latest_run, run_plans
@@ -77,26 +80,43 @@ def test_every_parameter_changes_the_hash():
 
 def test_defaults_are_in_the_effective_plan_and_overridable():
     plan = effective_plan(make_pilot(inference={"bootstrap_reps": 999}, seed=7))
-    assert plan["inference"]["bootstrap_reps"] == 999 and plan["inference"]["randomization_draws"] == 499
-    assert plan["seed"] == 7 and plan["event_study"] == {"bin_months": 6, "leads": 4, "lags": 4, "reference": -1}
+    assert (
+        plan["inference"]["bootstrap_reps"] == 999
+        and plan["inference"]["randomization_draws"] == 499
+    )
+    assert plan["seed"] == 7 and plan["event_study"] == {
+        "bin_months": 6,
+        "leads": 4,
+        "lags": 4,
+        "reference": -1,
+    }
 
 
-@pytest.mark.parametrize("plan, message", [
-    ({"primary_outcome": "referals"}, "unknown outcome"),
-    ({"secondary_outcomes": ["dropout", "dropout"]}, "named twice"),
-    ({"estimators": ["twfe_poisson", "synthetic_controll"]}, "unknown estimator"),
-    ({"estimators": ["twfe_poisson", "did_linear_school_year"]}, "do not fit the primary outcome"),
-    ({"estimators": ["event_study", "twfe_poisson"]}, "first estimator is the headline"),
-    ({"window": {"closure_months": ["2020-13"]}}, "not YYYY-MM"),
-    ({"inference": {"bootstrap_reps": 9}}, "bootstrap_reps"),
-    ({"event_study": {"binmonths": 6}}, "binmonths"),
-])
+@pytest.mark.parametrize(
+    "plan, message",
+    [
+        ({"primary_outcome": "referals"}, "unknown outcome"),
+        ({"secondary_outcomes": ["dropout", "dropout"]}, "named twice"),
+        ({"estimators": ["twfe_poisson", "synthetic_controll"]}, "unknown estimator"),
+        (
+            {"estimators": ["twfe_poisson", "did_linear_school_year"]},
+            "do not fit the primary outcome",
+        ),
+        ({"estimators": ["event_study", "twfe_poisson"]}, "first estimator is the headline"),
+        ({"window": {"closure_months": ["2020-13"]}}, "not YYYY-MM"),
+        ({"inference": {"bootstrap_reps": 9}}, "bootstrap_reps"),
+        ({"event_study": {"binmonths": 6}}, "binmonths"),
+    ],
+)
 def test_plan_names_are_checked_against_the_registries(tmp_path, plan, message):
     import yaml
 
     pilot = make_pilot().model_dump(mode="json")
-    pilot["analysis_plan"] = {k: v for k, v in pilot["analysis_plan"].items()
-                              if k in ("primary_outcome", "secondary_outcomes", "estimators")} | plan
+    pilot["analysis_plan"] = {
+        k: v
+        for k, v in pilot["analysis_plan"].items()
+        if k in ("primary_outcome", "secondary_outcomes", "estimators")
+    } | plan
     path = tmp_path / "test-pilot.yml"
     path.write_text(yaml.safe_dump(pilot))
     with pytest.raises(PilotConfigError, match=message) as info:
@@ -109,15 +129,22 @@ def planted_tables(published_db):
     """The full count plan and a plan with a survey primary outcome: together they
     pre-register every estimator of the registry."""
     count = make_pilot()
-    survey = make_pilot(primary_outcome="satisfaction", secondary_outcomes=["school_climate"],
-                        estimators=["did_linear_school_year"])
+    survey = make_pilot(
+        primary_outcome="satisfaction",
+        secondary_outcomes=["school_climate"],
+        estimators=["did_linear_school_year"],
+    )
     with duckdb.connect(str(published_db), read_only=True) as conn:
-        return {p.analysis_plan.primary_outcome: (p, compute_effect_estimates(conn, [p], run_id="r"))
-                for p in (count, survey)}
+        return {
+            p.analysis_plan.primary_outcome: (p, compute_effect_estimates(conn, [p], run_id="r"))
+            for p in (count, survey)
+        }
 
 
 def test_every_registered_estimator_yields_its_rows(planted_tables):
-    planted = {name for pilot, _ in planted_tables.values() for _, name, _ in preregistered_pairs(pilot)}
+    planted = {
+        name for pilot, _ in planted_tables.values() for _, name, _ in preregistered_pairs(pilot)
+    }
     assert planted == set(ESTIMATORS), "plant every registered estimator in a test plan"
     for pilot, table in planted_tables.values():
         for outcome, name, role in preregistered_pairs(pilot):
@@ -130,7 +157,11 @@ def test_every_registered_estimator_yields_its_rows(planted_tables):
     count_table = planted_tables["referrals_per_100_pupil_months"][1]
     # the simulated panel is Poisson (no over-dispersion): NB2 says so instead of estimating
     nb = count_table[count_table["preregistered_as"] == "twfe_negative_binomial"].iloc[0]
-    assert nb["estimable"] or "over-dispersion" in nb["not_estimable_reason"] or "alpha" in nb["not_estimable_reason"]
+    assert (
+        nb["estimable"]
+        or "over-dispersion" in nb["not_estimable_reason"]
+        or "alpha" in nb["not_estimable_reason"]
+    )
     estimable = set(count_table.loc[count_table["estimable"], "preregistered_as"])
     assert estimable >= set(FULL_PLAN) - {"twfe_negative_binomial"}
 
@@ -146,14 +177,19 @@ def test_an_estimator_that_fails_gives_a_not_estimable_row(published_db, monkeyp
     row = table[table["preregistered_as"] == "synthetic_control"]
     assert len(row) == 1 and not row["estimable"].iloc[0]
     assert row["not_estimable_reason"].iloc[0] == "ZeroDivisionError: planted failure"
-    assert table[table["preregistered_as"] == "twfe_poisson"]["estimable"].all()  # the rest of the plan runs
+    assert table[table["preregistered_as"] == "twfe_poisson"][
+        "estimable"
+    ].all()  # the rest of the plan runs
 
 
 def test_plan_parameters_reach_the_estimators(published_db):
     """Changing a parameter changes what is computed, not only the hash."""
-    pilot = make_pilot(estimators=["twfe_poisson", "event_study", "synthetic_control"],
-                       event_study={"bin_months": 3, "leads": 3, "lags": 2}, pilot_level={"period_months": 6},
-                       inference={"bootstrap_reps": 199, "randomization_draws": 19})
+    pilot = make_pilot(
+        estimators=["twfe_poisson", "event_study", "synthetic_control"],
+        event_study={"bin_months": 3, "leads": 3, "lags": 2},
+        pilot_level={"period_months": 6},
+        inference={"bootstrap_reps": 199, "randomization_draws": 19},
+    )
     with duckdb.connect(str(published_db), read_only=True) as conn:
         table = compute_effect_estimates(conn, [pilot], run_id="r")
     leads = table[table["estimator"].str.startswith("event_study_linear[e=-")]
@@ -178,7 +214,9 @@ def test_plan_show_prints_every_parameter(tmp_path, monkeypatch):
     monkeypatch.setenv("PILOTMONITOR_PILOTS_DIR", str(tmp_path))
     result = CliRunner().invoke(app, ["plan", "show", "test-pilot"])
     assert result.exit_code == 0, result.output
-    shown = yaml.safe_load("\n".join(line for line in result.output.splitlines() if not line.startswith("#")))
+    shown = yaml.safe_load(
+        "\n".join(line for line in result.output.splitlines() if not line.startswith("#"))
+    )
     assert shown["analysis_plan"] == effective_plan(pilot)
     assert plan_hash(pilot) in result.output
     for outcome, name, role in preregistered_pairs(pilot):
@@ -204,7 +242,9 @@ def test_plan_diff_between_runs(tmp_path, published_db):
 
 def test_outcome_registry_is_complete():
     for name, o in OUTCOMES.items():
-        assert o.default_estimator in ESTIMATORS and o.kind in ESTIMATORS[o.default_estimator].fits, name
+        assert (
+            o.default_estimator in ESTIMATORS and o.kind in ESTIMATORS[o.default_estimator].fits
+        ), name
         assert set(o.label) == {"nl", "en"} and o.better in ("lower", "higher")
 
 
@@ -217,12 +257,18 @@ def test_pilot_level_synthetic_estimators_recover_the_planted_effect(tmp_path):
 
     path = tmp_path / "w.duckdb"
     write_published(path, simulate(n_comparison=12))
-    pilot = make_pilot(estimators=["twfe_poisson", "synthetic_control", "synthetic_did"], secondary_outcomes=[])
+    pilot = make_pilot(
+        estimators=["twfe_poisson", "synthetic_control", "synthetic_did"], secondary_outcomes=[]
+    )
     with duckdb.connect(str(path), read_only=True) as conn:
         table = compute_effect_estimates(conn, [pilot], run_id="r")
     sdid = table[table["estimator"] == "synthetic_did"].iloc[0]
     sc = table[table["estimator"] == "synthetic_control"].iloc[0]
-    assert sdid["std_error"] > 0 and sdid["ci_lower"] < -1.2 < sdid["ci_upper"] and sdid["ci_upper"] < 0
+    assert (
+        sdid["std_error"] > 0
+        and sdid["ci_lower"] < -1.2 < sdid["ci_upper"]
+        and sdid["ci_upper"] < 0
+    )
     assert -2.0 < sc["estimate"] < -0.5 and sc["p_value_randomization"] <= 2 / 13
     assert sdid["p_value_randomization"] == pytest.approx(1 / 13)
     # the design-stage MDE: a decrease, from the pre-period of all 15 schools, reproducible

@@ -43,13 +43,19 @@ def test_preregistered_pretrend_test_row(table):
     assert r["p_value"] == r["p_value_wild_bootstrap"] and 2 / 2**8 <= r["p_value"] <= 1
     # same statistic as the analytic linear event-study F test (kept as a diagnostic)
     lin = _one(table, "event_study_linear_pretrend")
-    assert r["estimate"] == pytest.approx(lin["estimate"]) and d["p_value_f_cr1"] == pytest.approx(lin["p_value"])
+    assert r["estimate"] == pytest.approx(lin["estimate"]) and d["p_value_f_cr1"] == pytest.approx(
+        lin["p_value"]
+    )
     assert r["p_value"] > 0.05 and d["rejects"] is False  # no planted pre-trend
     assert d["leads"] == [-4, -3, -2] and r["n_clusters"] == 8
     # the Poisson chi2 and the F rows are labelled as secondary diagnostics
     for name in ("event_study_poisson_pretrend", "event_study_linear_pretrend"):
         assert "NOT the pre-registered test" in json.loads(_one(table, name)["details"])["role"]
-    flagged = [e for e, d in zip(table["estimator"], table["details"]) if d and json.loads(d).get("preregistered")]
+    flagged = [
+        e
+        for e, d in zip(table["estimator"], table["details"])
+        if d and json.loads(d).get("preregistered")
+    ]
     assert flagged == ["pretrend_test"]  # exactly one pre-registered pre-trend test per pilot
 
 
@@ -64,7 +70,10 @@ def test_national_pool_uses_more_comparison_schools(tmp_path, table):
     r = _one(t, "twfe_poisson_national_pool")
     d = json.loads(r["details"])
     assert d["n_comparison_registered"] == 5 and d["n_comparison_national"] == 9
-    assert d["comparison_added"] == ["99NA00", "99NB00", "99NC00", "99ND00"] and not d["same_as_registered_pool"]
+    assert (
+        d["comparison_added"] == ["99NA00", "99NB00", "99NC00", "99ND00"]
+        and not d["same_as_registered_pool"]
+    )
     assert r["n_clusters"] == 3 + 9 and r["scale"] == "ratio"
     assert r["ci_lower"] < 0.6 < r["ci_upper"] and 0 < r["p_value_wild_bootstrap"] <= 1
     # registered pool only: the national row reproduces the primary estimate
@@ -80,13 +89,17 @@ def test_national_pool_rule_and_missing_dim_school(tmp_path):
     with duckdb.connect(str(path), read_only=True) as conn:
         inputs = read_published(conn)
     sch = inputs.schools.copy()
-    sch.loc[sch["school_id"] == "99NA00", "school_type"] = "BAO"      # other type: out
-    sch.loc[sch["school_id"] == "99CA00", "is_pilot_school"] = True     # another pilot's school: out
-    inputs = type(inputs)(inputs.school_month, inputs.assignment, inputs.pilots, inputs.surveys, sch)
+    sch.loc[sch["school_id"] == "99NA00", "school_type"] = "BAO"  # other type: out
+    sch.loc[sch["school_id"] == "99CA00", "is_pilot_school"] = True  # another pilot's school: out
+    inputs = type(inputs)(
+        inputs.school_month, inputs.assignment, inputs.pilots, inputs.surveys, sch
+    )
     pool = national_comparison_pool(inputs, make_pilot())
     assert pool == ("99CB00", "99CC00", "99CD00", "99CE00", "99NB00")
     s = build_sample(inputs, "test-pilot", comparison=pool)
-    assert s.comparison_schools == pool and set(s.panel["school_id"]) == set(pool) | set(s.treated_schools)
+    assert s.comparison_schools == pool and set(s.panel["school_id"]) == set(pool) | set(
+        s.treated_schools
+    )
     path2 = tmp_path / "w2.duckdb"
     write_published(path2, frames, with_dim_school=False)
     with duckdb.connect(str(path2), read_only=True) as conn:
@@ -115,7 +128,9 @@ def test_secondary_randomization_inference(table):
         assert d["ri_assignments"] == 56 and d["ri_full_enumeration"], outcome
     # the RI statistic of a linear outcome is the reported TWFE coefficient
     lin = json.loads(fam.loc["youth_care_cost_per_pupil", "details"])
-    assert lin["ri_statistic_linear_twfe"] == pytest.approx(fam.loc["youth_care_cost_per_pupil", "estimate"])
+    assert lin["ri_statistic_linear_twfe"] == pytest.approx(
+        fam.loc["youth_care_cost_per_pupil", "estimate"]
+    )
     sat = json.loads(fam.loc["satisfaction", "details"])
     assert sat["ri_statistic_linear_twfe"] == pytest.approx(fam.loc["satisfaction", "estimate"])
     # planted satisfaction shift 0.5 is the most extreme assignment or close

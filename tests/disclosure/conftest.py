@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pilotmonitor.disclosure import DisclosureRules, Release
-from pilotmonitor.ingest.pseudonymise import PseudonymKey, Pseudonymiser
+from pilotmonitor.ingest.pseudonymise import Pseudonymiser, PseudonymKey
 
 
 @pytest.fixture
@@ -25,14 +25,23 @@ def pseudonymiser() -> Pseudonymiser:
     return Pseudonymiser(PseudonymKey("k1", bytes(range(32)), "test"))
 
 
-def micro_costs(cells: dict[tuple[str, int], list[float]], lines_per_pupil: int = 1) -> pd.DataFrame:
+def micro_costs(
+    cells: dict[tuple[str, int], list[float]], lines_per_pupil: int = 1
+) -> pd.DataFrame:
     """Microdata: per (group, year) cell one pupil per listed amount, each amount
     spread over `lines_per_pupil` invoice lines."""
     rows = []
     for (group, year), amounts in cells.items():
         for i, amount in enumerate(amounts):
             for _ in range(lines_per_pupil):
-                rows.append({"group": group, "year": year, "pupil_pseudonym": f"{group}-{year}-{i}", "cost_eur": amount / lines_per_pupil})
+                rows.append(
+                    {
+                        "group": group,
+                        "year": year,
+                        "pupil_pseudonym": f"{group}-{year}-{i}",
+                        "cost_eur": amount / lines_per_pupil,
+                    }
+                )
     return pd.DataFrame(rows)
 
 

@@ -8,11 +8,15 @@ from pilotmonitor.disclosure import Release
 
 
 def table(counts):
-    return pd.DataFrame({"half_year": [f"H{i}" for i in range(len(counts))], "new_referrals": counts})
+    return pd.DataFrame(
+        {"half_year": [f"H{i}" for i in range(len(counts))], "new_referrals": counts}
+    )
 
 
 def test_figure_from_a_failed_source_fails(release: Release):
-    failed = release.model("effects", pd.DataFrame({"estimate": [1.0], "n_obs": [8], "df_resid": [5]}))
+    failed = release.model(
+        "effects", pd.DataFrame({"estimate": [1.0], "n_obs": [8], "df_resid": [5]})
+    )
     out = release.figure("effect_chart", sources=[failed], path=Path("effects.png"))
     assert failed.status == "fail" and out.status == "fail"
     assert any("effects" in r for r in out.reasons)

@@ -29,7 +29,14 @@ def test_dominated_cell_is_suppressed_by_nk(release: Release):
     others = spread(19)
     big = 0.95 / 0.05 * sum(others)  # one pupil holds 95% of the cell's sum
     micro = micro_costs({("pilot", 2023): [big, *others], ("comparison", 2023): spread(20, seed=1)})
-    out = release.magnitude("costs_by_year", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym", aggfunc="sum")
+    out = release.magnitude(
+        "costs_by_year",
+        micro,
+        by=["group", "year"],
+        value="cost_eur",
+        contributor="pupil_pseudonym",
+        aggfunc="sum",
+    )
 
     i = cell(out, "pilot", 2023)
     assert out.status == "review"
@@ -44,19 +51,29 @@ def test_p_percent_rule_flags_what_nk_lets_through(release: Release, rules, tmp_
     # With the defaults (n=2, k=0.9, p=0.1) a p% failure implies an N-K failure, so the
     # p% rule is shown on its own with a looser k.
     loose = Release("loose-k", tmp_path / "loose", rules.with_(nk_k=0.99))
-    rest_small = [60.0, 35.0] + [0.5] * 10   # rest 5 = 8.3% of the largest: p% fails; top-2 share 95% < 99%
+    rest_small = [60.0, 35.0] + [
+        0.5
+    ] * 10  # rest 5 = 8.3% of the largest: p% fails; top-2 share 95% < 99%
     rest_enough = [60.0, 28.0] + [1.2] * 10  # rest 12 = 20% of the largest: passes
     micro = micro_costs({("pilot", 2023): rest_small, ("comparison", 2023): rest_enough})
-    out = loose.magnitude("costs", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym")
+    out = loose.magnitude(
+        "costs", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym"
+    )
     assert out.suppressed["cost_eur"].tolist() == [False, True]  # sorted: comparison, pilot
     assert rule_flags(out, "p_percent") == 1 and rule_flags(out, "nk") == 0
-    assert out.table.loc[cell(out, "comparison", 2023), "cost_eur"] == pytest.approx(sum(rest_enough))
+    assert out.table.loc[cell(out, "comparison", 2023), "cost_eur"] == pytest.approx(
+        sum(rest_enough)
+    )
 
 
 def test_threshold_counts_distinct_contributors_not_records(release: Release):
     # 5 pupils with 4 invoice lines each: 20 records but only 5 contributors.
-    micro = micro_costs({("pilot", 2023): spread(5), ("comparison", 2023): spread(12, seed=2)}, lines_per_pupil=4)
-    out = release.magnitude("costs", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym")
+    micro = micro_costs(
+        {("pilot", 2023): spread(5), ("comparison", 2023): spread(12, seed=2)}, lines_per_pupil=4
+    )
+    out = release.magnitude(
+        "costs", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym"
+    )
     assert out.suppressed.loc[cell(out, "pilot", 2023), "cost_eur"]
     assert not out.suppressed.loc[cell(out, "comparison", 2023), "cost_eur"]
     assert rule_flags(out, "threshold") == 1
@@ -64,29 +81,52 @@ def test_threshold_counts_distinct_contributors_not_records(release: Release):
 
 def test_clean_magnitude_table_passes_with_mean(release: Release):
     micro = micro_costs({("pilot", 2023): spread(30), ("comparison", 2023): spread(25, seed=3)})
-    out = release.magnitude("mean_costs", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym", aggfunc="mean")
+    out = release.magnitude(
+        "mean_costs",
+        micro,
+        by=["group", "year"],
+        value="cost_eur",
+        contributor="pupil_pseudonym",
+        aggfunc="mean",
+    )
     assert out.status == "pass", out.reasons
     assert out.table.loc[cell(out, "pilot", 2023), "cost_eur"] == pytest.approx(np.mean(spread(30)))
 
 
 def test_negative_contributions_are_suppressed(release: Release):
-    micro = micro_costs({("pilot", 2023): [-50.0, *spread(20)], ("comparison", 2023): spread(20, seed=4)})
-    out = release.magnitude("costs", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym")
-    assert out.suppressed.loc[cell(out, "pilot", 2023), "cost_eur"] and rule_flags(out, "negative") == 1
+    micro = micro_costs(
+        {("pilot", 2023): [-50.0, *spread(20)], ("comparison", 2023): spread(20, seed=4)}
+    )
+    out = release.magnitude(
+        "costs", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym"
+    )
+    assert (
+        out.suppressed.loc[cell(out, "pilot", 2023), "cost_eur"]
+        and rule_flags(out, "negative") == 1
+    )
 
 
 @pytest.mark.parametrize("aggfunc", ["min", "max", "median", np.max, "first"])
 def test_individual_value_statistics_are_forbidden(release: Release, aggfunc):
     micro = micro_costs({("pilot", 2023): spread(30)})
     with pytest.raises(DisclosureError):
-        release.magnitude("costs_max", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym", aggfunc=aggfunc)
+        release.magnitude(
+            "costs_max",
+            micro,
+            by=["group", "year"],
+            value="cost_eur",
+            contributor="pupil_pseudonym",
+            aggfunc=aggfunc,
+        )
     logged = release.outputs["costs_max"]
     assert logged.status == "fail" and release.status == "fail"
 
 
 def test_pseudonym_as_a_dimension_fails(release: Release):
     micro = micro_costs({("pilot", 2023): spread(30)})
-    out = release.magnitude("per_pupil", micro, by=["pupil_pseudonym"], value="cost_eur", contributor="pupil_pseudonym")
+    out = release.magnitude(
+        "per_pupil", micro, by=["pupil_pseudonym"], value="cost_eur", contributor="pupil_pseudonym"
+    )
     assert out.status == "fail"
     assert any("identifiers" in r for r in out.reasons)
 
@@ -97,13 +137,19 @@ def acro_suppressed(micro: pd.DataFrame) -> pd.DataFrame:
     placeholder = logging.NullHandler()
     root.addHandler(placeholder)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             warnings.simplefilter("ignore")
             import acro
 
             logging.getLogger("acro").setLevel(logging.ERROR)
             session = acro.ACRO(suppress=True)
-            return session.pivot_table(micro, values="cost_eur", index="group", columns="year", aggfunc="sum")
+            return session.pivot_table(
+                micro, values="cost_eur", index="group", columns="year", aggfunc="sum"
+            )
     finally:
         root.removeHandler(placeholder)
 
@@ -115,14 +161,18 @@ def test_suppression_agrees_with_acro_on_the_same_microdata(release: Release):
         for year in (2021, 2022, 2023):
             amounts = spread(int(rng.integers(12, 40)), seed=10 * g + year)
             cells[(group, year)] = amounts
-    cells[("pilot", 2021)] = spread(4, seed=1)                                   # threshold
+    cells[("pilot", 2021)] = spread(4, seed=1)  # threshold
     others = spread(15, seed=2)
-    cells[("comparison", 2022)] = [19 * sum(others), *others]                     # N-K (95%)
-    cells[("control", 2023)] = [1000.0, 900.0] + [9.0] * 10                       # p% and N-K
+    cells[("comparison", 2022)] = [19 * sum(others), *others]  # N-K (95%)
+    cells[("control", 2023)] = [1000.0, 900.0] + [9.0] * 10  # p% and N-K
     micro = micro_costs(cells)  # one record per pupil: ACRO's per-record view is the same as ours
 
-    out = release.magnitude("agreement", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym")
-    ours = out.suppressed.assign(group=out.table["group"], year=out.table["year"]).set_index(["group", "year"])["cost_eur"]
+    out = release.magnitude(
+        "agreement", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym"
+    )
+    ours = out.suppressed.assign(group=out.table["group"], year=out.table["year"]).set_index(
+        ["group", "year"]
+    )["cost_eur"]
     theirs = acro_suppressed(micro).stack(future_stack=True).isna()
     theirs.index.names = ["group", "year"]
     theirs = theirs.reindex(ours.index)
@@ -134,11 +184,16 @@ def test_suppression_agrees_with_acro_on_the_same_microdata(release: Release):
     acro_values = acro_suppressed(micro).stack(future_stack=True).reindex(ours.index)
     np.testing.assert_allclose(released.to_numpy(), acro_values.to_numpy(), equal_nan=True)
     crosscheck = next(c for c in out.checks if c["rule"] == "acro_crosscheck")
-    assert crosscheck["outcome"] == "pass" and "0 flagged only by ACRO, 0 only by our rules" in crosscheck["detail"]
+    assert (
+        crosscheck["outcome"] == "pass"
+        and "0 flagged only by ACRO, 0 only by our rules" in crosscheck["detail"]
+    )
 
 
 def test_acro_does_not_configure_the_root_logger(release: Release):
     before = list(logging.getLogger().handlers)
     micro = micro_costs({("pilot", 2023): spread(30)})
-    release.magnitude("costs", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym")
+    release.magnitude(
+        "costs", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym"
+    )
     assert logging.getLogger().handlers == before

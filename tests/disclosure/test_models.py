@@ -8,7 +8,13 @@ from pilotmonitor.disclosure import Release
 
 
 def estimates(**columns):
-    base = {"outcome": ["referrals"], "estimate": [-0.8], "std_error": [0.3], "ci_lower": [-1.4], "ci_upper": [-0.2]}
+    base = {
+        "outcome": ["referrals"],
+        "estimate": [-0.8],
+        "std_error": [0.3],
+        "ci_lower": [-1.4],
+        "ci_upper": [-0.2],
+    }
     return pd.DataFrame({**base, **{k: [v] for k, v in columns.items()}})
 
 
@@ -53,7 +59,9 @@ def test_fitted_statsmodels_results_are_accepted(release: Release):
 
 def test_provenance_digests_are_not_pseudonyms_but_pseudonyms_are(release: Release, pseudonymiser):
     digest = "ab" * 32
-    ok = release.model("with_provenance", estimates(n_obs=503, df_resid=500, input_hash=digest, plan_hash=digest))
+    ok = release.model(
+        "with_provenance", estimates(n_obs=503, df_resid=500, input_hash=digest, plan_hash=digest)
+    )
     assert ok.status == "pass", ok.reasons
     assert "provenance" in next(c for c in ok.checks if c["rule"] == "identifiers")["detail"]
     leaked = estimates(n_obs=503, df_resid=500, unit=pseudonymiser.pseudonym("bsn", "999900006"))

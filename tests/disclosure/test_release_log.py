@@ -12,11 +12,24 @@ from .conftest import micro_costs, spread
 
 
 def build(release: Release):
-    ct = release.frequency("trend_referrals", pd.DataFrame({"half_year": ["H1", "H2"], "new_referrals": [3, 40], "rate_per_100": [0.5, 4.0]}),
-                           count_column="new_referrals", derived=["rate_per_100"])
-    mt = release.magnitude("costs_by_year", micro_costs({("pilot", 2023): spread(30)}), by=["group", "year"], value="cost_eur",
-                           contributor="pupil_pseudonym")
-    mo = release.model("effect_estimates", pd.DataFrame({"estimate": [0.1], "n_obs": [10], "df_resid": [5]}))
+    ct = release.frequency(
+        "trend_referrals",
+        pd.DataFrame(
+            {"half_year": ["H1", "H2"], "new_referrals": [3, 40], "rate_per_100": [0.5, 4.0]}
+        ),
+        count_column="new_referrals",
+        derived=["rate_per_100"],
+    )
+    mt = release.magnitude(
+        "costs_by_year",
+        micro_costs({("pilot", 2023): spread(30)}),
+        by=["group", "year"],
+        value="cost_eur",
+        contributor="pupil_pseudonym",
+    )
+    mo = release.model(
+        "effect_estimates", pd.DataFrame({"estimate": [0.1], "n_obs": [10], "df_resid": [5]})
+    )
     fo = release.figure("trend_chart", sources=[ct], path=release.out_dir / "trend.png")
     return ct, mt, mo, fo
 
@@ -31,10 +44,17 @@ def test_log_lists_every_output_with_status(release: Release):
     assert log["status"] == "fail" == release.status
     assert log["rules"]["min_count"] == 10 and "ACRO" in log["rules"]["source"]
     statuses = {o["name"]: o["status"] for o in log["outputs"]}
-    assert statuses == {"trend_referrals": "review", "costs_by_year": "pass", "effect_estimates": "fail", "trend_chart": "pass"}
+    assert statuses == {
+        "trend_referrals": "review",
+        "costs_by_year": "pass",
+        "effect_estimates": "fail",
+        "trend_chart": "pass",
+    }
     trend = next(o for o in log["outputs"] if o["name"] == "trend_referrals")
     assert trend["kind"] == "frequency" and trend["cells_suppressed"] == 2 and trend["reasons"]
-    assert {"rule", "threshold", "cells_checked", "cells_flagged", "outcome"} <= set(trend["checks"][0])
+    assert {"rule", "threshold", "cells_checked", "cells_flagged", "outcome"} <= set(
+        trend["checks"][0]
+    )
     chart = next(o for o in log["outputs"] if o["name"] == "trend_chart")
     assert chart["path"].endswith("trend.png") and chart["sources"] == ["trend_referrals"]
 

@@ -10,7 +10,13 @@ def test_thresholds_are_read_from_acro_default_config():
     rules = DisclosureRules.from_acro()
     assert acro_config_path() is not None
     assert "ACRO config" in rules.source and "default.yaml" in rules.source
-    assert (rules.min_count, rules.min_df_resid, rules.nk_n, rules.nk_k, rules.p_ratio) == (10, 10, 2, 0.9, 0.1)
+    assert (rules.min_count, rules.min_df_resid, rules.nk_n, rules.nk_k, rules.p_ratio) == (
+        10,
+        10,
+        2,
+        0.9,
+        0.1,
+    )
     assert rules.zeros_are_disclosive is True
     assert ".svg" in rules.blocked_extensions
 

@@ -22,26 +22,46 @@ def _warehouse(tmp_path: Path, remark: str, respondent: str = REFERENCE) -> Path
     path = tmp_path / "w.duckdb"
     with duckdb.connect(str(path)) as conn:
         conn.execute("create schema published")
-        conn.execute("create table published.fct_survey_scores (pupil_pseudonym varchar, respondent_id varchar, remark varchar, declared_cost_cents bigint)")
-        conn.execute("insert into published.fct_survey_scores values (?, ?, 'ok', 999964392), (?, ?, ?, 12)", [PSEUDONYM, REFERENCE, PSEUDONYM, respondent, remark])
+        conn.execute(
+            "create table published.fct_survey_scores (pupil_pseudonym varchar, respondent_id varchar, remark varchar, declared_cost_cents bigint)"
+        )
+        conn.execute(
+            "insert into published.fct_survey_scores values (?, ?, 'ok', 999964392), (?, ?, ?, 12)",
+            [PSEUDONYM, REFERENCE, PSEUDONYM, respondent, remark],
+        )
     return path
 
 
 @pytest.mark.parametrize("remark", ["R999964392", "bsn 9999.64.392", "kind 108329477"])
 def test_export_with_an_identifier_in_text_is_not_written(tmp_path: Path, remark: str):
-    with pytest.raises(IdentifierInExportError, match=r"published\.fct_survey_scores\.remark: 1 value\(s\) that look like a BSN or onderwijsnummer") as error:
-        export_marts(_warehouse(tmp_path, remark), tmp_path / "out", fmt="csv", tables=["fct_survey_scores"])
+    with pytest.raises(
+        IdentifierInExportError,
+        match=r"published\.fct_survey_scores\.remark: 1 value\(s\) that look like a BSN or onderwijsnummer",
+    ) as error:
+        export_marts(
+            _warehouse(tmp_path, remark), tmp_path / "out", fmt="csv", tables=["fct_survey_scores"]
+        )
     assert "999964392" not in str(error.value) and "108329477" not in str(error.value)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_export_with_a_value_that_is_not_a_pseudonym_is_not_written(tmp_path: Path):
     with pytest.raises(IdentifierInExportError, match="respondent_id: 1 value.*not pseudonymised"):
-        export_marts(_warehouse(tmp_path, "ok", respondent="R2025OU00001"), tmp_path / "out", fmt="parquet", tables=["fct_survey_scores"])
+        export_marts(
+            _warehouse(tmp_path, "ok", respondent="R2025OU00001"),
+            tmp_path / "out",
+            fmt="parquet",
+            tables=["fct_survey_scores"],
+        )
 
 
 def test_clean_export_with_pseudonyms_and_nine_digit_amounts_is_written(tmp_path: Path):
-    manifest = export_marts(_warehouse(tmp_path, "belde 999964393 (geen BSN)"), tmp_path / "out", fmt="csv", tables=["fct_survey_scores"])
+    manifest = export_marts(
+        _warehouse(tmp_path, "belde 999964393 (geen BSN)"),
+        tmp_path / "out",
+        fmt="csv",
+        tables=["fct_survey_scores"],
+    )
     assert manifest.tables["fct_survey_scores"].rows == 2
 
 

@@ -12,9 +12,17 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pilotmonitor.export import (ExportError, SchemaNotFoundError, UnknownTableError,
-                                 WarehouseNotFoundError, export_marts, export_release, load_mart_docs, read_export,
-                                 verify_export)
+from pilotmonitor.export import (
+    ExportError,
+    SchemaNotFoundError,
+    UnknownTableError,
+    WarehouseNotFoundError,
+    export_marts,
+    export_release,
+    load_mart_docs,
+    read_export,
+    verify_export,
+)
 from pilotmonitor.export.dictionary import MANIFEST_PATH, MARTS_DIR
 
 
@@ -30,9 +38,17 @@ def published(warehouse) -> dict[str, int]:
     """Row count per documented mart in published (the expected export)."""
     docs = load_mart_docs()
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        names = [r[0] for r in conn.execute(
-            "select table_name from information_schema.tables where table_schema = 'published' order by 1").fetchall()]
-        return {t: conn.execute(f"select count(*) from published.{t}").fetchone()[0] for t in names if t in docs.tables}
+        names = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'published' order by 1"
+            ).fetchall()
+        ]
+        return {
+            t: conn.execute(f"select count(*) from published.{t}").fetchone()[0]
+            for t in names
+            if t in docs.tables
+        }
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +82,10 @@ def test_manifest_json_hashes_and_provenance(parquet_export, published):
     assert "SYNTHETIC" in data["synthetic_data_note"]
     assert data["publication"]["status"] == "published" and data["publication"]["run_id"]
     listed = {f["file"]: f for f in data["files"]}
-    assert set(listed) == {f"{t}.parquet" for t in published} | {"data_dictionary.md", "data_dictionary.json"}
+    assert set(listed) == {f"{t}.parquet" for t in published} | {
+        "data_dictionary.md",
+        "data_dictionary.json",
+    }
     for name, entry in listed.items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == entry["sha256"]
         assert (out / name).stat().st_size == entry["bytes"]
@@ -81,7 +100,10 @@ def test_verify_export_detects_a_changed_file(parquet_export, tmp_path):
     shutil.copytree(out, copy)
     (copy / "dim_pilot.parquet").write_bytes((copy / "dim_pilot.parquet").read_bytes() + b"x")
     (copy / "data_dictionary.md").unlink()
-    assert verify_export(copy) == ["dim_pilot.parquet: sha256 differs from the manifest", "data_dictionary.md: missing"]
+    assert verify_export(copy) == [
+        "dim_pilot.parquet: sha256 differs from the manifest",
+        "data_dictionary.md: missing",
+    ]
 
 
 def test_parquet_readable_and_equal_to_warehouse(parquet_export, warehouse):
@@ -94,13 +116,17 @@ def test_parquet_readable_and_equal_to_warehouse(parquet_export, warehouse):
             assert list(via_pandas.columns) == list(expected.columns)
             assert via_arrow.num_rows == len(expected)
             arrow = conn.execute(f"select * from published.{table} order by all").arrow()
-            arrow = arrow.read_all() if hasattr(arrow, "read_all") else arrow  # RecordBatchReader in duckdb >= 1.4
+            arrow = (
+                arrow.read_all() if hasattr(arrow, "read_all") else arrow
+            )  # RecordBatchReader in duckdb >= 1.4
             assert via_arrow.equals(arrow), table
             for col in expected.columns:  # parquet DATE reads as datetime.date objects in pandas
                 if str(expected[col].dtype).startswith("datetime64"):
                     via_pandas[col] = pd.to_datetime(via_pandas[col]).astype("datetime64[ns]")
                     expected[col] = expected[col].astype("datetime64[ns]")
-            pd.testing.assert_frame_equal(via_pandas.reset_index(drop=True), expected, check_dtype=False)
+            pd.testing.assert_frame_equal(
+                via_pandas.reset_index(drop=True), expected, check_dtype=False
+            )
 
 
 def test_csv_round_trip(warehouse, tmp_path):
@@ -124,13 +150,18 @@ def test_csv_round_trip(warehouse, tmp_path):
                     expected[col] = pd.to_datetime(expected[col]).astype("datetime64[ns]")
                 elif kind == "VARCHAR":
                     expected[col] = expected[col].astype("string")
-            for frame in (got, expected):  # one null marker: None (non-numeric), NaN (numeric, e.g. nullable Int32)
+            for frame in (
+                got,
+                expected,
+            ):  # one null marker: None (non-numeric), NaN (numeric, e.g. nullable Int32)
                 for col, kind in types.items():
                     if kind in ("VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP"):
                         frame[col] = frame[col].astype("object").where(frame[col].notna(), None)
                     else:
                         frame[col] = frame[col].astype("float64")
-            pd.testing.assert_frame_equal(got, expected, check_dtype=False, check_exact=False, rtol=1e-12)
+            pd.testing.assert_frame_equal(
+                got, expected, check_dtype=False, check_exact=False, rtol=1e-12
+            )
 
 
 def test_read_export_parquet_and_unknown(parquet_export):
@@ -174,7 +205,9 @@ def test_dictionary_from_yaml_equals_manifest_when_current():
         for name, table in yaml_docs.tables.items():
             assert [c.name for c in docs.tables[name].columns] == [c.name for c in table.columns]
     else:
-        assert not MANIFEST_PATH.is_file() or any(p.stat().st_mtime > MANIFEST_PATH.stat().st_mtime for p in MARTS_DIR.glob("*"))
+        assert not MANIFEST_PATH.is_file() or any(
+            p.stat().st_mtime > MANIFEST_PATH.stat().st_mtime for p in MARTS_DIR.glob("*")
+        )
 
 
 def test_export_is_reproducible(warehouse, tmp_path):
@@ -216,14 +249,21 @@ def test_release_export_holds_only_checked_aggregates(warehouse, tmp_path):
     assert written and all(logged[t]["status"] in ("pass", "review") for t in written)
     assert not {n for n, o in logged.items() if o["status"] == "fail"} & written
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        pseudonyms = {r[0] for r in conn.execute("select distinct pupil_pseudonym from published.fct_pupil_month").fetchall()}
+        pseudonyms = {
+            r[0]
+            for r in conn.execute(
+                "select distinct pupil_pseudonym from published.fct_pupil_month"
+            ).fetchall()
+        }
     for f in manifest.files:
         text = (out / f.file).read_text(encoding="utf-8")
         assert not any(p in text for p in list(pseudonyms)[:2000]), f.file
     # frequency tables: each released count is at least the threshold, else shown as 'x'
     referrals = pd.read_csv(out / "referrals_by_pilot_group_half_year.csv", dtype=str)
     shown = referrals["new_referrals"][referrals["new_referrals"] != "x"].astype(int)
-    assert (shown >= 10).all()  # (at small scale every cell may be below the threshold: checked below)
+    assert (
+        shown >= 10
+    ).all()  # (at small scale every cell may be below the threshold: checked below)
     suppressed = referrals["new_referrals"] == "x"
     assert (referrals.loc[suppressed, "new_referrals_per_100_pupil_months"] == "x").all()
     # the suppressed rows are the ones whose count in the warehouse is below 10 (or 0)
@@ -252,11 +292,14 @@ def test_yaml_fallback_and_truncated_descriptions(tmp_path):
     stale = tmp_path / "manifest.json"
     stale.write_text("{}", encoding="utf-8")
     import os
+
     os.utime(stale, (0, 0))  # older than the YAML: not used
     docs = load_mart_docs(manifest=stale, marts_dir=marts)
     assert docs.source == "yaml" and docs.tables["fct_x"].contract_enforced
     assert [c.name for c in docs.tables["fct_x"].columns] == ["a", "b"]
     assert docs.tables["fct_x"].column("b").description == "Cost"
-    assert docs.problems == ("fct_x.b: description truncated at a comma (unquoted in _m.yml; stray key 'euros.')",)
+    assert docs.problems == (
+        "fct_x.b: description truncated at a comma (unquoted in _m.yml; stray key 'euros.')",
+    )
     with pytest.raises(FileNotFoundError, match="no mart documentation"):
         load_mart_docs(manifest=None, marts_dir=tmp_path / "empty")

@@ -55,7 +55,9 @@ def _run(tmp_path: Path, mode: str) -> int:
     home = tmp_path / "dagster_home"
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-    return subprocess.run([sys.executable, "-c", RUN, str(home), str(tmp_path / "run.lock"), mode], timeout=300).returncode
+    return subprocess.run(
+        [sys.executable, "-c", RUN, str(home), str(tmp_path / "run.lock"), mode], timeout=300
+    ).returncode
 
 
 def _instance(tmp_path: Path):
@@ -71,24 +73,40 @@ def test_a_killed_run_reads_interrupted_and_its_unreached_check_not_run(tmp_path
     instance = _instance(tmp_path)
     try:
         interrupted = find_interrupted_run(instance)
-        assert interrupted is not None and interrupted.status == "STARTED" and interrupted.steps == ["reports"]
-        checks = {c.check: c for c in check_and_build_results(instance, interrupted_run_id=interrupted.run_id)}
+        assert (
+            interrupted is not None
+            and interrupted.status == "STARTED"
+            and interrupted.steps == ["reports"]
+        )
+        checks = {
+            c.check: c
+            for c in check_and_build_results(instance, interrupted_run_id=interrupted.run_id)
+        }
         # without knowing the run died, the check planned in it would keep its old result
-        assert not {c.check: c for c in check_and_build_results(instance)}["disclosure_control"].not_run
+        assert not {c.check: c for c in check_and_build_results(instance)}[
+            "disclosure_control"
+        ].not_run
     finally:
         instance.dispose()
     assert checks["row_accounting"].passed  # evaluated in the killed run before it died
     reached = checks["disclosure_control"]
     assert reached.not_run and not reached.failed and reached.outcome == "not run (run interrupted)"
 
-    status = collect_status(make_warehouse(tmp_path / "wh.duckdb", clean_rows()), AS_OF, sources=SOURCES,
-                            checks=list(checks.values()), interrupted=interrupted)
+    status = collect_status(
+        make_warehouse(tmp_path / "wh.duckdb", clean_rows()),
+        AS_OF,
+        sources=SOURCES,
+        checks=list(checks.values()),
+        interrupted=interrupted,
+    )
     assert status.exit_code == 3 and not status.ready and not status.blocking
     assert status.verdict.startswith(f"INTERRUPTED, RERUN: run {interrupted.run_id[:8]} (started ")
     assert "stopped during reports" in status.verdict
     data = json.loads(status.to_json())
     assert data["interrupted_run"]["steps"] == ["reports"] and data["failed_checks"] == []
-    assert data["not_run_checks"] == [{"asset": "reports", "check": "disclosure_control", "reason": "run interrupted"}]
+    assert data["not_run_checks"] == [
+        {"asset": "reports", "check": "disclosure_control", "reason": "run interrupted"}
+    ]
 
     assert _run(tmp_path, "ok") == 0  # the rerun
     instance = _instance(tmp_path)
@@ -111,7 +129,9 @@ def test_a_run_stopped_by_an_interruption_is_interrupted_not_errored(tmp_path):
     finally:
         instance.dispose()
     assert not any(c.blocks for c in checks)
-    assert {c.check: c.outcome for c in checks if c.not_run} == {"disclosure_control": "not run (run interrupted)"}
+    assert {c.check: c.outcome for c in checks if c.not_run} == {
+        "disclosure_control": "not run (run interrupted)"
+    }
 
 
 def test_a_failed_run_is_not_interrupted(tmp_path):
@@ -138,11 +158,16 @@ HOLD = textwrap.dedent("""
 
 def test_the_run_lock_refuses_a_second_holder_and_dies_with_the_first(tmp_path):
     path = tmp_path / "run.lock"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         assert is_held(path)
-        with pytest.raises(RunInProgress, match=rf"another pipeline run is using this data directory \(process {holder.pid}, started "):
+        with pytest.raises(
+            RunInProgress,
+            match=rf"another pipeline run is using this data directory \(process {holder.pid}, started ",
+        ):
             with RunLock(path):
                 pass
     finally:

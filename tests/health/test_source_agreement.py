@@ -17,7 +17,10 @@ def _warehouse(rows: list[tuple]) -> duckdb.DuckDBPyConnection:
     conn.execute("""create table marts.fct_thuiszitter_sources_municipality_year (
         municipality_code varchar, school_year integer, spells_school integer, spells_register integer, spells_both integer,
         spells_school_only integer, spells_register_only integer, spells_either integer, agreement_share double, has_register boolean, is_disagreement boolean)""")
-    conn.executemany("insert into marts.fct_thuiszitter_sources_municipality_year values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany(
+        "insert into marts.fct_thuiszitter_sources_municipality_year values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     return conn
 
 
@@ -26,13 +29,21 @@ def test_no_table_yet_means_no_section():
 
 
 def test_disagreeing_municipality_years_are_listed_and_warned():
-    conn = _warehouse([
-        ("GM0014", 2023, 10, 9, 9, 1, 0, 10, 0.9, True, False),
-        ("GM0047", 2024, 8, 3, 3, 5, 0, 8, 0.375, True, True),
-    ])
+    conn = _warehouse(
+        [
+            ("GM0014", 2023, 10, 9, 9, 1, 0, 10, 0.9, True, False),
+            ("GM0047", 2024, 8, 3, 3, 5, 0, 8, 0.375, True, True),
+        ]
+    )
     agreement = thuiszitter_agreement(conn)
     assert agreement.disagreements.municipality_code.tolist() == ["GM0047"]
-    assert agreement.totals == {"spells_school": 18, "spells_register": 12, "spells_both": 12, "spells_school_only": 6, "spells_register_only": 0}
+    assert agreement.totals == {
+        "spells_school": 18,
+        "spells_register": 12,
+        "spells_both": 12,
+        "spells_school_only": 6,
+        "spells_register_only": 0,
+    }
     assert "disagree in 1 municipality-year" in agreement.warning()
 
     @dataclasses.dataclass
@@ -45,6 +56,10 @@ def test_disagreeing_municipality_years_are_listed_and_warned():
 
 
 def test_agreement_gives_no_warning():
-    agreement = thuiszitter_agreement(_warehouse([("GM0014", 2023, 10, 10, 10, 0, 0, 10, 1.0, True, False)]))
+    agreement = thuiszitter_agreement(
+        _warehouse([("GM0014", 2023, 10, 10, 10, 0, 0, 10, 1.0, True, False)])
+    )
     assert agreement.warning() is None
-    assert "No municipality and school year disagrees" in "\n".join(thuiszitters_html(type("S", (), {"thuiszitters": agreement})()))
+    assert "No municipality and school year disagrees" in "\n".join(
+        thuiszitters_html(type("S", (), {"thuiszitters": agreement})())
+    )

@@ -13,7 +13,6 @@ from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from pilotmonitor.health.checks import CheckResult
@@ -30,10 +29,36 @@ IJW_2 = clean_rows()[1]["path"]
 SCHOOL = next(r["path"] for r in clean_rows() if r["source"] == "school_enrolments")
 
 
-def result_row(path, expectation, column, severity, success, at, suite="s1", table="ijw_starts", source="ijw_messages", unexpected=0, message=None):
+def result_row(
+    path,
+    expectation,
+    column,
+    severity,
+    success,
+    at,
+    suite="s1",
+    table="ijw_starts",
+    source="ijw_messages",
+    unexpected=0,
+    message=None,
+):
     row = dict.fromkeys(RESULT_COLUMNS)
-    row.update({"delivery_id": path[-16:], "path": path, "source": source, "table": table, "expectation_type": expectation, "column": column,
-                "severity": severity, "success": success, "unexpected_count": unexpected, "steward_message": message, "suite_hash": suite, "validated_at": at})
+    row.update(
+        {
+            "delivery_id": path[-16:],
+            "path": path,
+            "source": source,
+            "table": table,
+            "expectation_type": expectation,
+            "column": column,
+            "severity": severity,
+            "success": success,
+            "unexpected_count": unexpected,
+            "steward_message": message,
+            "suite_hash": suite,
+            "validated_at": at,
+        }
+    )
     return row
 
 
@@ -55,30 +80,108 @@ def ijw(status):
 def test_an_error_recorded_before_the_last_expectation_of_the_same_validation_counts(tmp_path):
     conn = make_warehouse(tmp_path / "wh.duckdb", clean_rows())
     t0 = datetime(2026, 11, 20, 6, 0, 0)
-    write_results(conn, [
-        # one validation of one delivery: each expectation stamped when its result was produced
-        result_row(IJW, "expect_column_values_to_be_in_set", "product_code", "error", False, t0, unexpected=7, message="product codes outside the product list"),
-        result_row(IJW, "expect_column_values_to_not_be_null", "start_date", "warning", True, t0 + timedelta(milliseconds=40)),
-        result_row(IJW, "expect_table_row_count_to_be_between", None, "warning", True, t0 + timedelta(seconds=3)),
-        # another delivery validated later (its time must not hide the first delivery's results)
-        result_row(IJW_2, "expect_column_values_to_be_in_set", "product_code", "error", True, t0 + timedelta(days=1)),
-    ])
+    write_results(
+        conn,
+        [
+            # one validation of one delivery: each expectation stamped when its result was produced
+            result_row(
+                IJW,
+                "expect_column_values_to_be_in_set",
+                "product_code",
+                "error",
+                False,
+                t0,
+                unexpected=7,
+                message="product codes outside the product list",
+            ),
+            result_row(
+                IJW,
+                "expect_column_values_to_not_be_null",
+                "start_date",
+                "warning",
+                True,
+                t0 + timedelta(milliseconds=40),
+            ),
+            result_row(
+                IJW,
+                "expect_table_row_count_to_be_between",
+                None,
+                "warning",
+                True,
+                t0 + timedelta(seconds=3),
+            ),
+            # another delivery validated later (its time must not hide the first delivery's results)
+            result_row(
+                IJW_2,
+                "expect_column_values_to_be_in_set",
+                "product_code",
+                "error",
+                True,
+                t0 + timedelta(days=1),
+            ),
+        ],
+    )
     status = collect_status(conn, AS_OF, sources=SOURCES)
     v = ijw(status).validation
-    assert (v["deliveries_validated"], v["expectations"], v["errors"], v["warnings"], v["deliveries_with_errors"]) == (2, 4, 1, 0, 1)
+    assert (
+        v["deliveries_validated"],
+        v["expectations"],
+        v["errors"],
+        v["warnings"],
+        v["deliveries_with_errors"],
+    ) == (2, 4, 1, 0, 1)
     assert status.exit_code == 1
-    assert any("ijw_messages: 1 error-level validation failure(s) in 1 delivery" == b for b in status.blocking)
+    assert any(
+        "ijw_messages: 1 error-level validation failure(s) in 1 delivery" == b
+        for b in status.blocking
+    )
 
 
 def test_a_revalidation_with_a_new_suite_replaces_the_earlier_validation_as_a_whole(tmp_path):
     conn = make_warehouse(tmp_path / "wh.duckdb", clean_rows())
     old, new = datetime(2026, 11, 1, 6), datetime(2026, 11, 20, 6)
-    write_results(conn, [
-        result_row(IJW, "expect_column_values_to_be_in_set", "product_code", "error", False, old, suite="old"),
-        result_row(IJW, "expect_column_values_to_be_between", "volume", "error", False, old + timedelta(seconds=1), suite="old"),  # dropped from the new suite
-        result_row(IJW, "expect_column_values_to_be_in_set", "product_code", "error", True, new, suite="new"),
-        result_row(IJW, "expect_column_values_to_not_be_null", "start_date", "warning", False, new + timedelta(milliseconds=5), suite="new", unexpected=2),
-    ])
+    write_results(
+        conn,
+        [
+            result_row(
+                IJW,
+                "expect_column_values_to_be_in_set",
+                "product_code",
+                "error",
+                False,
+                old,
+                suite="old",
+            ),
+            result_row(
+                IJW,
+                "expect_column_values_to_be_between",
+                "volume",
+                "error",
+                False,
+                old + timedelta(seconds=1),
+                suite="old",
+            ),  # dropped from the new suite
+            result_row(
+                IJW,
+                "expect_column_values_to_be_in_set",
+                "product_code",
+                "error",
+                True,
+                new,
+                suite="new",
+            ),
+            result_row(
+                IJW,
+                "expect_column_values_to_not_be_null",
+                "start_date",
+                "warning",
+                False,
+                new + timedelta(milliseconds=5),
+                suite="new",
+                unexpected=2,
+            ),
+        ],
+    )
     status = collect_status(conn, AS_OF, sources=SOURCES)
     v = ijw(status).validation
     assert (v["expectations"], v["errors"], v["warnings"]) == (2, 0, 1)
@@ -88,14 +191,52 @@ def test_a_revalidation_with_a_new_suite_replaces_the_earlier_validation_as_a_wh
 def test_top_validation_failures_name_the_expectation_message_and_deliveries(tmp_path):
     conn = make_warehouse(tmp_path / "wh.duckdb", clean_rows())
     t0 = datetime(2026, 11, 20, 6)
-    write_results(conn, [
-        result_row(IJW, "expect_column_values_to_be_in_set", "product_code", "error", False, t0, unexpected=7, message="product codes outside the product list"),
-        result_row(IJW_2, "expect_column_values_to_be_in_set", "product_code", "error", False, t0, unexpected=3, message="product codes outside the product list"),
-        result_row(IJW, "expect_column_values_to_not_be_null", "start_date", "warning", False, t0, unexpected=1),
-    ])
+    write_results(
+        conn,
+        [
+            result_row(
+                IJW,
+                "expect_column_values_to_be_in_set",
+                "product_code",
+                "error",
+                False,
+                t0,
+                unexpected=7,
+                message="product codes outside the product list",
+            ),
+            result_row(
+                IJW_2,
+                "expect_column_values_to_be_in_set",
+                "product_code",
+                "error",
+                False,
+                t0,
+                unexpected=3,
+                message="product codes outside the product list",
+            ),
+            result_row(
+                IJW,
+                "expect_column_values_to_not_be_null",
+                "start_date",
+                "warning",
+                False,
+                t0,
+                unexpected=1,
+            ),
+        ],
+    )
     [first, second] = ijw(collect_status(conn, AS_OF, sources=SOURCES)).validation["top_failures"]
-    assert (first["severity"], first["expectation"], first["table"], first["column"]) == ("error", "expect_column_values_to_be_in_set", "ijw_starts", "product_code")
-    assert (first["unexpected_values"], first["deliveries"], first["delivery_files"]) == (10, 2, sorted([IJW, IJW_2]))
+    assert (first["severity"], first["expectation"], first["table"], first["column"]) == (
+        "error",
+        "expect_column_values_to_be_in_set",
+        "ijw_starts",
+        "product_code",
+    )
+    assert (first["unexpected_values"], first["deliveries"], first["delivery_files"]) == (
+        10,
+        2,
+        sorted([IJW, IJW_2]),
+    )
     assert first["message"] == "product codes outside the product list"
     assert (second["severity"], second["deliveries"]) == ("warning", 1)
 
@@ -104,31 +245,75 @@ def test_top_validation_failures_name_the_expectation_message_and_deliveries(tmp
 
 
 def quarantine(conn, rows):
-    frame = pd.DataFrame([{"delivery_id": path[-16:], "path": path, "source": source, "row_locator": str(i), "target_table": "t", "reason_code": code,
-                           "reason": reason, "pseudonym": None, "key_version": None} for i, (path, source, code, reason) in enumerate(rows)])
+    frame = pd.DataFrame(
+        [
+            {
+                "delivery_id": path[-16:],
+                "path": path,
+                "source": source,
+                "row_locator": str(i),
+                "target_table": "t",
+                "reason_code": code,
+                "reason": reason,
+                "pseudonym": None,
+                "key_version": None,
+            }
+            for i, (path, source, code, reason) in enumerate(rows)
+        ]
+    )
     insert_frame(conn, "quarantine", frame, quarantine_columns())
 
 
 def test_top_quarantine_reasons_per_source_with_rows_and_deliveries(tmp_path):
-    later = delivery("ijw/GM0014/GM0014_ijw_2026-11_20261208.zip", "ijw_messages", "GM0014", "2026-11", "2026-12-08")  # after the as-of date
+    later = delivery(
+        "ijw/GM0014/GM0014_ijw_2026-11_20261208.zip",
+        "ijw_messages",
+        "GM0014",
+        "2026-11",
+        "2026-12-08",
+    )  # after the as-of date
     conn = make_warehouse(tmp_path / "wh.duckdb", [*clean_rows(), later], quarantine=False)
-    quarantine(conn, [
-        *[(IJW, "ijw_messages", "invalid_bsn", "BSN fails the 11-check")] * 3,
-        *[(IJW_2, "ijw_messages", "invalid_bsn", "BSN fails the 11-check")] * 2,
-        (IJW_2, "ijw_messages", "invalid_date", "a date that does not exist or cannot be read: '2026-02-30' for 123456782"),
-        (SCHOOL, "school_enrolments", "missing_field", "a mandatory field is empty: brin"),
-        *[(later["path"], "ijw_messages", "invalid_code", "a value outside its code list")] * 9,
-    ])
+    quarantine(
+        conn,
+        [
+            *[(IJW, "ijw_messages", "invalid_bsn", "BSN fails the 11-check")] * 3,
+            *[(IJW_2, "ijw_messages", "invalid_bsn", "BSN fails the 11-check")] * 2,
+            (
+                IJW_2,
+                "ijw_messages",
+                "invalid_date",
+                "a date that does not exist or cannot be read: '2026-02-30' for 123456782",
+            ),
+            (SCHOOL, "school_enrolments", "missing_field", "a mandatory field is empty: brin"),
+            *[(later["path"], "ijw_messages", "invalid_code", "a value outside its code list")] * 9,
+        ],
+    )
     status = collect_status(conn, AS_OF, sources=SOURCES)
     bsn, date_reason = ijw(status).quarantine_reasons
-    assert (bsn["reason_code"], bsn["rows"], bsn["deliveries"], bsn["delivery_files"]) == ("invalid_bsn", 5, 2, sorted([IJW, IJW_2]))
+    assert (bsn["reason_code"], bsn["rows"], bsn["deliveries"], bsn["delivery_files"]) == (
+        "invalid_bsn",
+        5,
+        2,
+        sorted([IJW, IJW_2]),
+    )
     assert bsn["detail"] == "BSN fails the 11-check"
-    assert (date_reason["reason_code"], date_reason["rows"], date_reason["deliveries"]) == ("invalid_date", 1, 1)
-    assert "123456782" not in date_reason["detail"] and "2026-02-30" not in date_reason["detail"]  # scrubbed
+    assert (date_reason["reason_code"], date_reason["rows"], date_reason["deliveries"]) == (
+        "invalid_date",
+        1,
+        1,
+    )
+    assert (
+        "123456782" not in date_reason["detail"] and "2026-02-30" not in date_reason["detail"]
+    )  # scrubbed
     school = next(s for s in status.sources if s.source == "school_enrolments")
     assert [r["reason_code"] for r in school.quarantine_reasons] == ["missing_field"]
     data = json.loads(status.to_json())
-    assert next(s for s in data["sources"] if s["source"] == "ijw_messages")["quarantine_reasons"][0]["rows"] == 5
+    assert (
+        next(s for s in data["sources"] if s["source"] == "ijw_messages")["quarantine_reasons"][0][
+            "rows"
+        ]
+        == 5
+    )
 
 
 # --- checks: failed apart from not run --------------------------------------------------
@@ -151,14 +336,25 @@ def _blocked_run():
     def gx():
         return dg.AssetCheckResult(passed=False, description="3 product codes outside the list")
 
-    @dg.multi_asset(specs=[dg.AssetSpec("m1", deps=["raw_x"]), dg.AssetSpec("m2", deps=["raw_x"])],
-                    check_specs=[dg.AssetCheckSpec("not_null_m1", asset="m1"), dg.AssetCheckSpec("unique_m2", asset="m2")])
+    @dg.multi_asset(
+        specs=[dg.AssetSpec("m1", deps=["raw_x"]), dg.AssetSpec("m2", deps=["raw_x"])],
+        check_specs=[
+            dg.AssetCheckSpec("not_null_m1", asset="m1"),
+            dg.AssetCheckSpec("unique_m2", asset="m2"),
+        ],
+    )
     def models():
         yield dg.MaterializeResult(asset_key="m1")
         yield dg.MaterializeResult(asset_key="m2")
 
-    @dg.multi_asset(specs=[dg.AssetSpec("s1", deps=["raw_y"])],
-                    check_specs=[dg.AssetCheckSpec("ran", asset="s1"), dg.AssetCheckSpec("skipped_by_dbt", asset="s1")], can_subset=True)
+    @dg.multi_asset(
+        specs=[dg.AssetSpec("s1", deps=["raw_y"])],
+        check_specs=[
+            dg.AssetCheckSpec("ran", asset="s1"),
+            dg.AssetCheckSpec("skipped_by_dbt", asset="s1"),
+        ],
+        can_subset=True,
+    )
     def other():
         yield dg.MaterializeResult(asset_key="s1")
         yield dg.AssetCheckResult(asset_key="s1", check_name="ran", passed=True)
@@ -177,18 +373,31 @@ def test_checks_an_upstream_failure_kept_from_running_are_not_run_not_failed(tmp
         assert results[name].not_run and not results[name].failed and not results[name].blocks, name
         assert results[name].outcome == "not run (upstream blocked)"
     assert results["ran"].passed
-    assert [f.check for f in blocking_failures(list(results.values()))] == ["expectations_error"]  # the publication gate agrees
+    assert [f.check for f in blocking_failures(list(results.values()))] == [
+        "expectations_error"
+    ]  # the publication gate agrees
 
-    status = collect_status(make_warehouse(tmp_path / "wh.duckdb", clean_rows()), AS_OF, sources=SOURCES, checks=list(results.values()))
+    status = collect_status(
+        make_warehouse(tmp_path / "wh.duckdb", clean_rows()),
+        AS_OF,
+        sources=SOURCES,
+        checks=list(results.values()),
+    )
     assert status.exit_code == 1
-    assert [b for b in status.blocking if "check" in b] == ["1 failed check(s) or dbt test(s): raw_x / expectations_error"]
+    assert [b for b in status.blocking if "check" in b] == [
+        "1 failed check(s) or dbt test(s): raw_x / expectations_error"
+    ]
     assert "3 more check(s) not run because something upstream blocked" in status.verdict
     assert any("3 check(s) not run" in w for w in status.warnings)
     totals = status.check_totals()["warehouse checks (dbt tests)"]
     assert (totals["passed"], totals["failed_error"], totals["not_run"]) == (1, 0, 3)
     data = json.loads(status.to_json())
     assert [c["check"] for c in data["failed_checks"]] == ["expectations_error"]
-    assert sorted(c["check"] for c in data["not_run_checks"]) == ["not_null_m1", "skipped_by_dbt", "unique_m2"]
+    assert sorted(c["check"] for c in data["not_run_checks"]) == [
+        "not_null_m1",
+        "skipped_by_dbt",
+        "unique_m2",
+    ]
 
 
 def test_a_model_that_failed_to_build_blocks_and_its_tests_are_not_run(tmp_path):
@@ -204,7 +413,11 @@ def test_a_model_that_failed_to_build_blocks_and_its_tests_are_not_run(tmp_path)
     def raw_x():
         return None
 
-    @dg.asset(name="fct_x", deps=["raw_x"], check_specs=[dg.AssetCheckSpec("unique_fct_x_id", asset="fct_x")])
+    @dg.asset(
+        name="fct_x",
+        deps=["raw_x"],
+        check_specs=[dg.AssetCheckSpec("unique_fct_x_id", asset="fct_x")],
+    )
     def fct_x():
         attempts["n"] += 1
         if attempts["n"] == 1:
@@ -218,7 +431,9 @@ def test_a_model_that_failed_to_build_blocks_and_its_tests_are_not_run(tmp_path)
     by_check = {c.check: c for c in checks}
     assert by_check["unique_fct_x_id"].not_run
     assert by_check["build"].asset == "fct_x" and by_check["build"].blocks
-    status = collect_status(make_warehouse(tmp_path / "wh.duckdb", clean_rows()), AS_OF, sources=SOURCES, checks=checks)
+    status = collect_status(
+        make_warehouse(tmp_path / "wh.duckdb", clean_rows()), AS_OF, sources=SOURCES, checks=checks
+    )
     assert status.exit_code == 1 and "fct_x / build" in status.verdict
 
     assert dg.materialize([raw_x, fct_x], instance=instance).success  # fixed: built again
@@ -226,15 +441,26 @@ def test_a_model_that_failed_to_build_blocks_and_its_tests_are_not_run(tmp_path)
 
 
 def test_only_not_run_checks_do_not_block(tmp_path):
-    checks = [CheckResult("raw_x", "row_accounting", True, "ERROR"), CheckResult("marts/fct_x", "unique_fct_x_id", False, "ERROR", state="not run")]
-    status = collect_status(make_warehouse(tmp_path / "wh.duckdb", clean_rows()), AS_OF, sources=SOURCES, checks=checks)
+    checks = [
+        CheckResult("raw_x", "row_accounting", True, "ERROR"),
+        CheckResult("marts/fct_x", "unique_fct_x_id", False, "ERROR", state="not run"),
+    ]
+    status = collect_status(
+        make_warehouse(tmp_path / "wh.duckdb", clean_rows()), AS_OF, sources=SOURCES, checks=checks
+    )
     assert status.exit_code == 0, status.blocking
     assert any("not run" in w for w in status.warnings)
 
 
 def test_a_check_that_errored_still_blocks(tmp_path):
-    checks = [CheckResult("raw_x", "row_accounting", False, "ERROR", description="errored: ...", state="errored")]
-    status = collect_status(make_warehouse(tmp_path / "wh.duckdb", clean_rows()), AS_OF, sources=SOURCES, checks=checks)
+    checks = [
+        CheckResult(
+            "raw_x", "row_accounting", False, "ERROR", description="errored: ...", state="errored"
+        )
+    ]
+    status = collect_status(
+        make_warehouse(tmp_path / "wh.duckdb", clean_rows()), AS_OF, sources=SOURCES, checks=checks
+    )
     assert status.exit_code == 1 and "(errored)" in status.verdict
 
 
@@ -271,7 +497,21 @@ def blocked_status_with_reasons(tmp_path):
 
     conn = make_warehouse(tmp_path / "wh.duckdb", clean_rows(), quarantine=False)
     quarantine(conn, [(IJW, "ijw_messages", "invalid_bsn", "BSN fails the 11-check")] * 4)
-    write_results(conn, [result_row(IJW, "expect_column_values_to_be_in_set", "product_code", "error", False, datetime(2026, 11, 20), unexpected=7, message="codes outside the list")])
+    write_results(
+        conn,
+        [
+            result_row(
+                IJW,
+                "expect_column_values_to_be_in_set",
+                "product_code",
+                "error",
+                False,
+                datetime(2026, 11, 20),
+                unexpected=7,
+                message="codes outside the list",
+            )
+        ],
+    )
     return collect_status(conn, AS_OF, sources=SOURCES, checks=checks_from_instance(_blocked_run()))
 
 
@@ -290,11 +530,32 @@ def test_page_tables_have_one_cell_per_column_and_the_checks_table_reads_right(t
     assert header == ["kind", "passed", "failed", "warned", "not run"]
     rows = {r[0][1]: dict(zip(header, (text for _, text, _ in r))) for r in checks[1:]}
     assert rows["ingestion checks"]["failed"] == "1" and rows["ingestion checks"]["not run"] == "0"
-    assert rows["warehouse checks (dbt tests)"]["passed"] == "1" and rows["warehouse checks (dbt tests)"]["not run"] == "3"
+    assert (
+        rows["warehouse checks (dbt tests)"]["passed"] == "1"
+        and rows["warehouse checks (dbt tests)"]["not run"] == "3"
+    )
     quarantined = next(t for t in parser.tables if [c[1] for c in t[0]][:2] == ["source", "reason"])
-    assert [c[1] for c in quarantined[1]][:5] == ["ijw_messages", "invalid_bsn", "BSN fails the 11-check", "4", "1"]
-    failures = next(t for t in parser.tables if [c[1] for c in t[0]][:3] == ["source", "severity", "expectation"])
-    assert [c[1] for c in failures[1]][:7] == ["ijw_messages", "error", "expect_column_values_to_be_in_set", "ijw_starts.product_code", "codes outside the list", "7", "1"]
+    assert [c[1] for c in quarantined[1]][:5] == [
+        "ijw_messages",
+        "invalid_bsn",
+        "BSN fails the 11-check",
+        "4",
+        "1",
+    ]
+    failures = next(
+        t
+        for t in parser.tables
+        if [c[1] for c in t[0]][:3] == ["source", "severity", "expectation"]
+    )
+    assert [c[1] for c in failures[1]][:7] == [
+        "ijw_messages",
+        "error",
+        "expect_column_values_to_be_in_set",
+        "ijw_starts.product_code",
+        "codes outside the list",
+        "7",
+        "1",
+    ]
 
 
 def test_status_text_lists_reasons_and_not_run_checks(tmp_path):
@@ -305,22 +566,32 @@ def test_status_text_lists_reasons_and_not_run_checks(tmp_path):
     console = Console(width=200, record=True)
     render(blocked_status_with_reasons(tmp_path), console)
     text = console.export_text()
-    assert "quarantined ijw_messages: invalid_bsn - BSN fails the 11-check: 4 row(s) in 1 delivery" in text
-    assert "validation error ijw_messages: expect_column_values_to_be_in_set on ijw_starts.product_code - codes outside the list: 7 unexpected value(s) in 1 delivery" in text
+    assert (
+        "quarantined ijw_messages: invalid_bsn - BSN fails the 11-check: 4 row(s) in 1 delivery"
+        in text
+    )
+    assert (
+        "validation error ijw_messages: expect_column_values_to_be_in_set on ijw_starts.product_code - codes outside the list: 7 unexpected value(s) in 1 delivery"
+        in text
+    )
     assert "failed check: raw_x / expectations_error" in text
     assert "not run (upstream blocked): 3 check(s)" in text
     assert "failed check: m1" not in text and "failed check: m2" not in text
 
 
 def test_the_health_asset_runs_after_the_last_assets_of_a_run():
-    from orchestration.definitions import defs
-
     import dagster as dg
+
+    from orchestration.definitions import defs
 
     graph = defs.resolve_asset_graph()
     health = dg.AssetKey("pipeline_health")
     upstream = graph.get(health).parent_keys
-    assert {dg.AssetKey("published_marts"), dg.AssetKey("effect_estimates"), dg.AssetKey("pilot_reports")} <= upstream
+    assert {
+        dg.AssetKey("published_marts"),
+        dg.AssetKey("effect_estimates"),
+        dg.AssetKey("pilot_reports"),
+    } <= upstream
     assert not graph.get(health).child_keys
     marts = {k for k in graph.get_all_asset_keys() if k.path[0] == "marts"}
     seen, todo = set(), [health]
@@ -371,8 +642,21 @@ def test_exit_0_when_ready_1_when_blocked(cli_env):
 
     from pilotmonitor.ingest.warehouse_raw import insert_delivery
 
-    with duckdb.connect(str(cli_env / "warehouse" / "pilotmonitor.duckdb")) as conn:  # a failed delivery, not re-delivered: blocks
-        insert_delivery(conn, delivery("schools/99BB00/99BB00_verzuim_2025-2026_20260816.csv", "school_enrolments", "99BB00", "2025-2026", "2026-08-16", status="failed", error="contains NUL bytes"))
+    with duckdb.connect(
+        str(cli_env / "warehouse" / "pilotmonitor.duckdb")
+    ) as conn:  # a failed delivery, not re-delivered: blocks
+        insert_delivery(
+            conn,
+            delivery(
+                "schools/99BB00/99BB00_verzuim_2025-2026_20260816.csv",
+                "school_enrolments",
+                "99BB00",
+                "2025-2026",
+                "2026-08-16",
+                status="failed",
+                error="contains NUL bytes",
+            ),
+        )
     for command in (["status"], ["status", "--json"], ["health"]):
         result = invoke(*command, "--as-of", "2026-11-23")
         assert result.exit_code == 1, (command, result.output)
@@ -383,7 +667,10 @@ def test_exit_2_without_a_warehouse_or_a_delivery_register(cli_env):
     for command in (["status"], ["status", "--json"], ["health"]):
         result = invoke(*command)
         assert result.exit_code == 2, (command, result.output)
-        assert "could not read the warehouse" in result.output and "pilotmonitor run --demo" in result.output
+        assert (
+            "could not read the warehouse" in result.output
+            and "pilotmonitor run --demo" in result.output
+        )
         assert result.stdout == ""  # nothing a script could mistake for a status
     (cli_env / "warehouse").mkdir(parents=True)
     import duckdb
@@ -407,7 +694,12 @@ def test_exit_2_while_a_run_holds_the_warehouse_lock(cli_env):
     (cli_env / "warehouse").mkdir(parents=True)
     path = cli_env / "warehouse" / "pilotmonitor.duckdb"
     make_warehouse(path, clean_rows()).close()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         for command in (["status"], ["status", "--json"], ["health"]):
@@ -423,8 +715,17 @@ def test_exit_2_while_a_run_holds_the_warehouse_lock(cli_env):
 def test_the_fixed_wording_of_a_reason_is_kept_and_the_appended_detail_scrubbed():
     from pilotmonitor.health.reasons import _detail
 
-    assert _detail("reserved BSN value (000000000 or 999999999) instead of a real number: column BSN", "reserved_bsn") == "reserved BSN value (000000000 or 999999999) instead of a real number: column BSN"
-    assert _detail("a value outside its code list: '123456782' in 987654321", "invalid_code") == "a value outside its code list: '…' in <number>"
+    assert (
+        _detail(
+            "reserved BSN value (000000000 or 999999999) instead of a real number: column BSN",
+            "reserved_bsn",
+        )
+        == "reserved BSN value (000000000 or 999999999) instead of a real number: column BSN"
+    )
+    assert (
+        _detail("a value outside its code list: '123456782' in 987654321", "invalid_code")
+        == "a value outside its code list: '…' in <number>"
+    )
     assert _detail("free text 123456782", "unknown") == "free text <number>"
 
 
@@ -445,20 +746,34 @@ def test_inside_a_run_the_asking_asset_sees_this_runs_unreached_checks_as_not_ru
     def warn_only():
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN)
 
-    @dg.multi_asset(specs=[dg.AssetSpec("m1", deps=["raw_x"])], check_specs=[dg.AssetCheckSpec("ran", asset="m1"), dg.AssetCheckSpec("skipped_by_dbt", asset="m1")], can_subset=True)
+    @dg.multi_asset(
+        specs=[dg.AssetSpec("m1", deps=["raw_x"])],
+        check_specs=[
+            dg.AssetCheckSpec("ran", asset="m1"),
+            dg.AssetCheckSpec("skipped_by_dbt", asset="m1"),
+        ],
+        can_subset=True,
+    )
     def models():
         yield dg.MaterializeResult(asset_key="m1")
         yield dg.AssetCheckResult(asset_key="m1", check_name="ran", passed=True)
 
     @dg.asset(deps=["m1"])
     def health(context):
-        seen.update({c.check: c for c in checks_from_instance(context.instance, current_run_id=context.run.run_id)})
+        seen.update(
+            {
+                c.check: c
+                for c in checks_from_instance(context.instance, current_run_id=context.run.run_id)
+            }
+        )
 
     instance = dg.DagsterInstance.ephemeral()
     assert dg.materialize([raw_x, warn_only, models, health], instance=instance).success
     assert seen["ran"].passed and seen["skipped_by_dbt"].not_run
     assert "warn_only" not in seen or seen["warn_only"].state == "evaluated"
-    after = {c.check: c for c in checks_from_instance(instance)}  # the finished run, read afterwards
+    after = {
+        c.check: c for c in checks_from_instance(instance)
+    }  # the finished run, read afterwards
     assert after["skipped_by_dbt"].not_run and after["warn_only"].outcome == "warned"
 
 
@@ -481,9 +796,14 @@ def test_a_failed_run_started_by_the_daemon_still_leaves_a_page(tmp_path, monkey
 
     instance = dg.DagsterInstance.ephemeral()
     run_id = dg.materialize([broken], instance=instance, raise_on_error=False).run_id
-    failure = next(iter(instance.all_logs(run_id, of_type={dg.DagsterEventType.RUN_FAILURE}))).dagster_event
+    failure = next(
+        iter(instance.all_logs(run_id, of_type={dg.DagsterEventType.RUN_FAILURE}))
+    ).dagster_event
     context = dg.build_run_status_sensor_context(
-        sensor_name="health_page_after_failure", dagster_instance=instance, dagster_run=instance.get_run_by_id(run_id), dagster_event=failure,
+        sensor_name="health_page_after_failure",
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(run_id),
+        dagster_event=failure,
         resources={"pilotmonitor": PilotmonitorSettings(data_dir=str(data))},
     ).for_run_failure()
     health_page_after_failure(context)

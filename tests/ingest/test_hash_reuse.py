@@ -28,6 +28,7 @@ def landing(tmp_path: Path) -> Path:
 def _no_reading(monkeypatch):
     def refuse(path, chunk=0):
         raise AssertionError(f"{path} was read again")
+
     monkeypatch.setattr(deliveries, "sha256_of", refuse)
 
 
@@ -38,14 +39,19 @@ def test_an_unchanged_file_is_not_read_again(landing, monkeypatch):
     assert describe(landing, path, known).sha256 == known[NAME][1]
 
 
-@pytest.mark.parametrize("change", ["same size, other bytes", "touched back to its old times", "replaced by another file"])
+@pytest.mark.parametrize(
+    "change",
+    ["same size, other bytes", "touched back to its old times", "replaced by another file"],
+)
 def test_any_change_to_the_file_gives_a_new_hash(landing, change):
     path = landing / NAME
     before = path.stat()
     known = {NAME: (file_signature(path), sha256_of(path))}
     if change == "same size, other bytes":
         path.write_text("jaar;fte\n2024;2,0\n", encoding="utf-8")
-    elif change == "touched back to its old times":  # content changed, modification time set back: the change time still moves
+    elif (
+        change == "touched back to its old times"
+    ):  # content changed, modification time set back: the change time still moves
         path.write_text("jaar;fte\n2024;3,0\n", encoding="utf-8")
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     else:

@@ -1,16 +1,20 @@
 """The loader: idempotent, supersedes corrected re-deliveries, registers duplicates and
 failures, and keeps rows read = loaded + quarantined."""
 
-from pathlib import Path
-
 import os
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
-from pilotmonitor.ingest.contracts import DeliveryError, ReadResult, empty_quarantine, quarantine_rows
 from pilotmonitor.ingest import loader, read_ahead
+from pilotmonitor.ingest.contracts import (
+    DeliveryError,
+    ReadResult,
+    empty_quarantine,
+    quarantine_rows,
+)
 from pilotmonitor.ingest.loader import load_source, register_unusable
 
 
@@ -25,9 +29,32 @@ def fake_pilot_costs_reader(path: Path, delivery) -> ReadResult:
             bad.append(str(number))
         else:
             year, total = line.split(";")
-            good.append({"row_locator": str(number), "pilot_id": delivery.sender, "year": int(year), "fte": 1.0, "cost_per_fte_eur": float(total), "other_costs_eur": 0.0, "total_eur": float(total)})
-    frame = pd.DataFrame(good, columns=["row_locator", "pilot_id", "year", "fte", "cost_per_fte_eur", "other_costs_eur", "total_eur"])
-    quarantine = quarantine_rows(bad, "pilot_costs", "invalid_number") if bad else empty_quarantine()
+            good.append(
+                {
+                    "row_locator": str(number),
+                    "pilot_id": delivery.sender,
+                    "year": int(year),
+                    "fte": 1.0,
+                    "cost_per_fte_eur": float(total),
+                    "other_costs_eur": 0.0,
+                    "total_eur": float(total),
+                }
+            )
+    frame = pd.DataFrame(
+        good,
+        columns=[
+            "row_locator",
+            "pilot_id",
+            "year",
+            "fte",
+            "cost_per_fte_eur",
+            "other_costs_eur",
+            "total_eur",
+        ],
+    )
+    quarantine = (
+        quarantine_rows(bad, "pilot_costs", "invalid_number") if bad else empty_quarantine()
+    )
     return ReadResult({"pilot_costs": frame}, quarantine, rows_read=len(good) + len(bad))
 
 
@@ -52,12 +79,21 @@ def test_loading_twice_changes_nothing(landing):
     write(landing, "p1_kosten_20250105.csv", "2024;100\nbad\n2025;200")
     conn = duckdb.connect()
     first = load(conn, landing)
-    assert (first.count("loaded"), first.total("rows_read"), first.total("rows_loaded"), first.total("rows_quarantined")) == (1, 3, 2, 1)
+    assert (
+        first.count("loaded"),
+        first.total("rows_read"),
+        first.total("rows_loaded"),
+        first.total("rows_quarantined"),
+    ) == (1, 3, 2, 1)
     second = load(conn, landing)
     assert second.new == [] and second.unchanged == 1
     assert conn.execute("select count(*) from raw.pilot_costs").fetchone()[0] == 2
     assert conn.execute("select count(*) from raw.quarantine").fetchone()[0] == 1
-    assert conn.execute("select reason from raw.quarantine").fetchone()[0].startswith("a number that cannot be read")
+    assert (
+        conn.execute("select reason from raw.quarantine")
+        .fetchone()[0]
+        .startswith("a number that cannot be read")
+    )
 
 
 def test_corrected_redelivery_supersedes_visibly(landing):
@@ -66,12 +102,16 @@ def test_corrected_redelivery_supersedes_visibly(landing):
     load(conn, landing)
     write(landing, "p1_kosten_20250301.csv", "2024;150")
     load(conn, landing)
-    rows = conn.execute("select path, is_current, superseded_by from raw.deliveries order by path").fetchall()
+    rows = conn.execute(
+        "select path, is_current, superseded_by from raw.deliveries order by path"
+    ).fetchall()
     assert rows == [
         ("pilots/p1/p1_kosten_20250105.csv", False, "pilots/p1/p1_kosten_20250301.csv"),
         ("pilots/p1/p1_kosten_20250301.csv", True, None),
     ]
-    current = conn.execute("select c.total_eur from raw.pilot_costs c join raw.deliveries d using (delivery_id) where d.is_current").fetchall()
+    current = conn.execute(
+        "select c.total_eur from raw.pilot_costs c join raw.deliveries d using (delivery_id) where d.is_current"
+    ).fetchall()
     assert current == [(150.0,)]
     assert conn.execute("select count(*) from raw.pilot_costs").fetchone()[0] == 2  # both traceable
 
@@ -83,7 +123,12 @@ def test_same_file_delivered_twice_is_registered_as_duplicate(landing):
     summary = load(conn, landing)
     assert sorted(r["status"] for r in summary.new) == ["duplicate", "loaded"]
     assert conn.execute("select count(*) from raw.pilot_costs").fetchone()[0] == 1
-    assert conn.execute("select duplicate_of from raw.deliveries where status = 'duplicate'").fetchone()[0] == "pilots/p1/p1_kosten_20250105.csv"
+    assert (
+        conn.execute(
+            "select duplicate_of from raw.deliveries where status = 'duplicate'"
+        ).fetchone()[0]
+        == "pilots/p1/p1_kosten_20250105.csv"
+    )
 
 
 def test_one_unreadable_file_fails_alone(landing):
@@ -95,7 +140,9 @@ def test_one_unreadable_file_fails_alone(landing):
     error = conn.execute("select error from raw.deliveries where status = 'failed'").fetchone()[0]
     assert error == "p1_kosten_20250105.csv: cannot be read"
     # the failed delivery is not current; the older good one is
-    assert conn.execute("select path from raw.deliveries where is_current").fetchall() == [("pilots/p1/p1_kosten_20240105.csv",)]
+    assert conn.execute("select path from raw.deliveries where is_current").fetchall() == [
+        ("pilots/p1/p1_kosten_20240105.csv",)
+    ]
 
 
 def test_file_replaced_in_place_is_reloaded_not_doubled(landing):
@@ -104,7 +151,9 @@ def test_file_replaced_in_place_is_reloaded_not_doubled(landing):
     load(conn, landing)
     path.write_text("2024;120\n2025;130", encoding="utf-8")
     load(conn, landing)
-    assert sorted(r[0] for r in conn.execute("select total_eur from raw.pilot_costs").fetchall()) == [120.0, 130.0]
+    assert sorted(
+        r[0] for r in conn.execute("select total_eur from raw.pilot_costs").fetchall()
+    ) == [120.0, 130.0]
     assert conn.execute("select count(*) from raw.deliveries").fetchone()[0] == 1
 
 
@@ -114,8 +163,13 @@ def test_unrecognised_file_names_are_registered_as_failed(landing):
     conn = duckdb.connect()
     problems = register_unusable(conn, landing)
     assert len(problems) == 1 and "naming convention" in problems[0]
-    assert conn.execute("select status, source from raw.deliveries").fetchall() == [("failed", "unrecognised")]
-    assert register_unusable(conn, landing) and conn.execute("select count(*) from raw.deliveries").fetchone()[0] == 1
+    assert conn.execute("select status, source from raw.deliveries").fetchall() == [
+        ("failed", "unrecognised")
+    ]
+    assert (
+        register_unusable(conn, landing)
+        and conn.execute("select count(*) from raw.deliveries").fetchone()[0] == 1
+    )
 
 
 def test_links_and_special_files_in_the_landing_area_are_refused_not_followed(landing, tmp_path):
@@ -126,14 +180,24 @@ def test_links_and_special_files_in_the_landing_area_are_refused_not_followed(la
     outside.mkdir()
     (outside / "p1_kosten_20240105.csv").write_text("2024;999", encoding="utf-8")
     write(landing, "p1_kosten_20250105.csv", "2025;100")
-    (landing / "pilots" / "p1" / "p1_kosten_20240105.csv").symlink_to(outside / "p1_kosten_20240105.csv")
+    (landing / "pilots" / "p1" / "p1_kosten_20240105.csv").symlink_to(
+        outside / "p1_kosten_20240105.csv"
+    )
     (landing / "pilots" / "p1" / "p1_kosten_20230105.csv").symlink_to(tmp_path / "missing.csv")
     (landing / "pilots" / "p2").symlink_to(outside, target_is_directory=True)
-    os.mkfifo(landing / "pilots" / "p1" / "p1_kosten_20220105.csv")  # reading it would block forever
+    os.mkfifo(
+        landing / "pilots" / "p1" / "p1_kosten_20220105.csv"
+    )  # reading it would block forever
     conn = duckdb.connect()
     problems = register_unusable(conn, landing)
-    assert len(problems) == 4 and sum("symbolic link" in p for p in problems) == 3 and sum("not a regular file" in p for p in problems) == 1
-    register = conn.execute("select path, status, source, sha256, error from raw.deliveries order by path").fetchall()
+    assert (
+        len(problems) == 4
+        and sum("symbolic link" in p for p in problems) == 3
+        and sum("not a regular file" in p for p in problems) == 1
+    )
+    register = conn.execute(
+        "select path, status, source, sha256, error from raw.deliveries order by path"
+    ).fetchall()
     assert [(r[0], r[1], r[2], r[3]) for r in register] == [
         ("pilots/p1/p1_kosten_20220105.csv", "failed", "refused", None),
         ("pilots/p1/p1_kosten_20230105.csv", "failed", "refused", None),
@@ -143,7 +207,9 @@ def test_links_and_special_files_in_the_landing_area_are_refused_not_followed(la
     assert all(r[4].startswith(r[0] + ": ") for r in register)
     summary = load(conn, landing)
     assert summary.count("loaded") == 1
-    assert [r[0] for r in conn.execute("select total_eur from raw.pilot_costs").fetchall()] == [100.0]
+    assert [r[0] for r in conn.execute("select total_eur from raw.pilot_costs").fetchall()] == [
+        100.0
+    ]
     register_unusable(conn, landing)  # a second run registers nothing twice
     assert conn.execute("select count(*) from raw.deliveries").fetchone()[0] == 5
     link = landing / "pilots" / "p1" / "p1_kosten_20240105.csv"
@@ -151,7 +217,10 @@ def test_links_and_special_files_in_the_landing_area_are_refused_not_followed(la
     write(landing, link.name, "2024;150")  # the sender delivers the file itself
     register_unusable(conn, landing)
     assert load(conn, landing).count("loaded") == 1
-    assert conn.execute("select status, source from raw.deliveries where path = ?", ["pilots/p1/p1_kosten_20240105.csv"]).fetchall() == [("loaded", "pilot_costs")]
+    assert conn.execute(
+        "select status, source from raw.deliveries where path = ?",
+        ["pilots/p1/p1_kosten_20240105.csv"],
+    ).fetchall() == [("loaded", "pilot_costs")]
 
 
 def fake_chunked_pilot_costs_reader(path: Path, delivery):
@@ -160,42 +229,83 @@ def fake_chunked_pilot_costs_reader(path: Path, delivery):
     lines = path.read_text(encoding="utf-8").splitlines()
     for start in range(0, len(lines), 2):
         good, bad = [], []
-        for number, line in enumerate(lines[start:start + 2], start=start + 1):
+        for number, line in enumerate(lines[start : start + 2], start=start + 1):
             if line == "BROKEN":
                 raise DeliveryError(path, f"line {number} cannot be read")
             if line == "bad":
                 bad.append(str(number))
             else:
                 year, total = line.split(";")
-                good.append({"row_locator": str(number), "pilot_id": delivery.sender, "year": int(year), "fte": 1.0, "cost_per_fte_eur": float(total), "other_costs_eur": 0.0, "total_eur": float(total)})
-        frame = pd.DataFrame(good, columns=["row_locator", "pilot_id", "year", "fte", "cost_per_fte_eur", "other_costs_eur", "total_eur"])
-        quarantine = quarantine_rows(bad, "pilot_costs", "invalid_number") if bad else empty_quarantine()
+                good.append(
+                    {
+                        "row_locator": str(number),
+                        "pilot_id": delivery.sender,
+                        "year": int(year),
+                        "fte": 1.0,
+                        "cost_per_fte_eur": float(total),
+                        "other_costs_eur": 0.0,
+                        "total_eur": float(total),
+                    }
+                )
+        frame = pd.DataFrame(
+            good,
+            columns=[
+                "row_locator",
+                "pilot_id",
+                "year",
+                "fte",
+                "cost_per_fte_eur",
+                "other_costs_eur",
+                "total_eur",
+            ],
+        )
+        quarantine = (
+            quarantine_rows(bad, "pilot_costs", "invalid_number") if bad else empty_quarantine()
+        )
         yield ReadResult({"pilot_costs": frame}, quarantine, rows_read=len(good) + len(bad))
 
 
 def load_chunked(conn, landing):
-    return load_source(conn, landing, "pilot_costs", ["pilot_costs"], fake_chunked_pilot_costs_reader)
+    return load_source(
+        conn, landing, "pilot_costs", ["pilot_costs"], fake_chunked_pilot_costs_reader
+    )
 
 
 def test_reader_in_parts_loads_every_part_with_summed_counts(landing):
     write(landing, "p1_kosten_20250105.csv", "2021;100\nbad\n2022;200\n2023;300\nbad")
     conn = duckdb.connect()
     summary = load_chunked(conn, landing)
-    assert (summary.count("loaded"), summary.total("rows_read"), summary.total("rows_loaded"), summary.total("rows_quarantined")) == (1, 5, 3, 2)
-    assert conn.execute("select rows_read, rows_loaded, rows_quarantined from raw.deliveries").fetchall() == [(5, 3, 2)]
-    rows = conn.execute("select row_locator, year, total_eur from raw.pilot_costs order by year").fetchall()
+    assert (
+        summary.count("loaded"),
+        summary.total("rows_read"),
+        summary.total("rows_loaded"),
+        summary.total("rows_quarantined"),
+    ) == (1, 5, 3, 2)
+    assert conn.execute(
+        "select rows_read, rows_loaded, rows_quarantined from raw.deliveries"
+    ).fetchall() == [(5, 3, 2)]
+    rows = conn.execute(
+        "select row_locator, year, total_eur from raw.pilot_costs order by year"
+    ).fetchall()
     assert rows == [("1", 2021, 100.0), ("3", 2022, 200.0), ("4", 2023, 300.0)]
-    assert sorted(r[0] for r in conn.execute("select row_locator from raw.quarantine").fetchall()) == ["2", "5"]
+    assert sorted(
+        r[0] for r in conn.execute("select row_locator from raw.quarantine").fetchall()
+    ) == ["2", "5"]
     # loading again changes nothing; a replaced file is reloaded, not doubled
     assert load_chunked(conn, landing).unchanged == 1
     write(landing, "p1_kosten_20250105.csv", "2021;110\n2022;210\n2023;310")
     load_chunked(conn, landing)
-    assert conn.execute("select count(*), sum(total_eur) from raw.pilot_costs").fetchone() == (3, 630.0)
+    assert conn.execute("select count(*), sum(total_eur) from raw.pilot_costs").fetchone() == (
+        3,
+        630.0,
+    )
     assert conn.execute("select count(*) from raw.quarantine").fetchone()[0] == 0
 
 
 @pytest.mark.parametrize("batch_rows", [250_000, 1])
-def test_reader_in_parts_failing_part_way_loads_nothing_of_that_file(landing, monkeypatch, batch_rows):
+def test_reader_in_parts_failing_part_way_loads_nothing_of_that_file(
+    landing, monkeypatch, batch_rows
+):
     """Also when its first parts were already written (a batch filled in the middle of the file)."""
     monkeypatch.setattr(loader, "BATCH_ROWS", batch_rows)
     write(landing, "p1_kosten_20250105.csv", "2021;100\nbad\n2022;200\nBROKEN")
@@ -203,21 +313,33 @@ def test_reader_in_parts_failing_part_way_loads_nothing_of_that_file(landing, mo
     conn = duckdb.connect()
     summary = load_chunked(conn, landing)
     assert summary.count("failed") == 1 and summary.count("loaded") == 1
-    failed = conn.execute("select error, rows_read, rows_loaded, rows_quarantined from raw.deliveries where status = 'failed'").fetchone()
+    failed = conn.execute(
+        "select error, rows_read, rows_loaded, rows_quarantined from raw.deliveries where status = 'failed'"
+    ).fetchone()
     assert failed == ("p1_kosten_20250105.csv: line 4 cannot be read", 0, 0, 0)
-    assert sorted(r[0] for r in conn.execute("select year from raw.pilot_costs").fetchall()) == [2019, 2020]
-    assert conn.execute("select path from raw.quarantine").fetchall() == [("pilots/p1/p1_kosten_20240105.csv",)]
+    assert sorted(r[0] for r in conn.execute("select year from raw.pilot_costs").fetchall()) == [
+        2019,
+        2020,
+    ]
+    assert conn.execute("select path from raw.quarantine").fetchall() == [
+        ("pilots/p1/p1_kosten_20240105.csv",)
+    ]
 
 
 @pytest.mark.parametrize("batch_rows", [250_000, 1])
-def test_batches_give_the_same_warehouse_as_one_delivery_at_a_time(landing, monkeypatch, batch_rows):
+def test_batches_give_the_same_warehouse_as_one_delivery_at_a_time(
+    landing, monkeypatch, batch_rows
+):
     monkeypatch.setattr(loader, "BATCH_ROWS", batch_rows)
     for year in range(2015, 2025):
         write(landing, f"p1_kosten_{year}0105.csv", f"{year};{year - 2000}\nbad")
     conn = duckdb.connect()
     summary = load_chunked(conn, landing)
     assert summary.count("loaded") == 10
-    assert conn.execute("select count(*), sum(total_eur) from raw.pilot_costs").fetchone() == (10, float(sum(range(15, 25))))
+    assert conn.execute("select count(*), sum(total_eur) from raw.pilot_costs").fetchone() == (
+        10,
+        float(sum(range(15, 25))),
+    )
     assert conn.execute("select count(*) from raw.quarantine").fetchone()[0] == 10
     assert conn.execute("select count(*) from raw.deliveries where is_current").fetchone()[0] == 1
 
@@ -250,9 +372,15 @@ def crashing_reader(path: Path, delivery) -> ReadResult:
 
 def warehouse_state(conn) -> dict:
     return {
-        "rows": conn.execute("select delivery_id, row_locator, year, total_eur from raw.pilot_costs order by all").fetchall(),
-        "quarantine": conn.execute("select delivery_id, path, row_locator, reason from raw.quarantine order by all").fetchall(),
-        "register": conn.execute("select path, delivery_id, status, error, duplicate_of, rows_read, rows_loaded, rows_quarantined, is_current from raw.deliveries order by path").fetchall(),
+        "rows": conn.execute(
+            "select delivery_id, row_locator, year, total_eur from raw.pilot_costs order by all"
+        ).fetchall(),
+        "quarantine": conn.execute(
+            "select delivery_id, path, row_locator, reason from raw.quarantine order by all"
+        ).fetchall(),
+        "register": conn.execute(
+            "select path, delivery_id, status, error, duplicate_of, rows_read, rows_loaded, rows_quarantined, is_current from raw.deliveries order by path"
+        ).fetchall(),
     }
 
 
@@ -271,8 +399,14 @@ def test_reading_in_worker_processes_gives_the_same_warehouse(landing, monkeypat
     states = []
     for workers in (1, 2):
         conn = duckdb.connect()
-        summary = load_source(conn, landing, "pilot_costs", ["pilot_costs"], fake_pilot_costs_reader, workers=workers)
-        assert (summary.count("loaded"), summary.count("failed"), summary.count("duplicate")) == (8, 2, 1)
+        summary = load_source(
+            conn, landing, "pilot_costs", ["pilot_costs"], fake_pilot_costs_reader, workers=workers
+        )
+        assert (summary.count("loaded"), summary.count("failed"), summary.count("duplicate")) == (
+            8,
+            2,
+            1,
+        )
         states.append(warehouse_state(conn))
     assert states[0] == states[1]
     assert len(states[1]["rows"]) == 8 and len(states[1]["quarantine"]) == 8

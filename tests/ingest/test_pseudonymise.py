@@ -3,7 +3,13 @@
 import pandas as pd
 import pytest
 
-from pilotmonitor.ingest.pseudonymise import PseudonymKey, PseudonymKeyError, Pseudonymiser, demo_key_path, load_key
+from pilotmonitor.ingest.pseudonymise import (
+    Pseudonymiser,
+    PseudonymKey,
+    PseudonymKeyError,
+    demo_key_path,
+    load_key,
+)
 from pilotmonitor.settings import REPO_ROOT
 
 KEY_A = PseudonymKey("k1", bytes(range(32)))
@@ -17,7 +23,9 @@ def test_same_number_same_pseudonym_and_leading_zeros_normalised():
     out = p.pseudonymise(pd.Series([VALID_BSN, f" {VALID_BSN} ", 999964392]))
     assert out.pseudonym.nunique() == 1
     assert (out.error.isna()).all() and (out.key_version == "k1").all()
-    padded = p.pseudonymise(pd.Series(["12345682", "012345682"]))  # a spreadsheet drops the leading zero
+    padded = p.pseudonymise(
+        pd.Series(["12345682", "012345682"])
+    )  # a spreadsheet drops the leading zero
     assert padded.pseudonym.iloc[0] == padded.pseudonym.iloc[1]
 
 
@@ -27,7 +35,10 @@ def test_pseudonym_is_keyed_not_a_plain_hash():
     a = Pseudonymiser(KEY_A).pseudonymise(pd.Series([VALID_BSN])).pseudonym.iloc[0]
     b = Pseudonymiser(KEY_B).pseudonymise(pd.Series([VALID_BSN])).pseudonym.iloc[0]
     assert a != b
-    assert a not in {hashlib.sha256(VALID_BSN.encode()).hexdigest(), hashlib.sha256(f"bsn:{VALID_BSN}".encode()).hexdigest()}
+    assert a not in {
+        hashlib.sha256(VALID_BSN.encode()).hexdigest(),
+        hashlib.sha256(f"bsn:{VALID_BSN}".encode()).hexdigest(),
+    }
     assert VALID_BSN not in a
 
 
@@ -36,7 +47,15 @@ def test_bsn_and_onderwijsnummer_are_validated():
         pd.Series([VALID_BSN, "999964393", "000000000", "999999999", "", "12a456789", None]),
         pd.Series([None, None, None, None, VALID_ONDERWIJSNUMMER, None, "108329478"]),
     )
-    assert out.error.tolist() == [None, "invalid_bsn", "reserved_bsn", "reserved_bsn", None, "malformed_identifier", "invalid_onderwijsnummer"]
+    assert out.error.tolist() == [
+        None,
+        "invalid_bsn",
+        "reserved_bsn",
+        "reserved_bsn",
+        None,
+        "malformed_identifier",
+        "invalid_onderwijsnummer",
+    ]
     assert out.id_kind.tolist()[4] == "onderwijsnummer"
     assert out.pseudonym.notna().all()  # even a bad number gets a keyed pseudonym, never stored raw
 
@@ -58,18 +77,36 @@ RANDOM_HEX_B = "c0ffd4e29a3b71568f0e2dc4b7a9136e58f2a0c4d19b7e63a5c8f01d2e4b7a96
 
 
 def test_key_from_environment_and_file(tmp_path):
-    key = load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY": RANDOM_HEX_A, "PILOTMONITOR_PSEUDONYM_KEY_VERSION": "2026a"})
+    key = load_key(
+        tmp_path,
+        environ={
+            "PILOTMONITOR_PSEUDONYM_KEY": RANDOM_HEX_A,
+            "PILOTMONITOR_PSEUDONYM_KEY_VERSION": "2026a",
+        },
+    )
     assert key.version == "2026a" and key.secret == bytes.fromhex(RANDOM_HEX_A)
     key_file = tmp_path / "outside" / "pm.key"
     key_file.parent.mkdir()
     key_file.write_text(RANDOM_HEX_B)
-    assert load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY_FILE": str(key_file)}).secret == bytes.fromhex(RANDOM_HEX_B)
+    assert load_key(
+        tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY_FILE": str(key_file)}
+    ).secret == bytes.fromhex(RANDOM_HEX_B)
     with pytest.raises(PseudonymKeyError, match="at least 32 bytes"):
         load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY": RANDOM_HEX_A[:16]})
 
 
-@pytest.mark.parametrize("weak", ["00" * 32, "ab" * 32, "deadbeef" * 8, bytes(range(32)).hex(), bytes(range(100, 164, 2)).hex(),
-                                  ("0123456789abcdef" * 2).encode().hex(), "correct horse battery staple!!!!".encode().hex()])
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "00" * 32,
+        "ab" * 32,
+        "deadbeef" * 8,
+        bytes(range(32)).hex(),
+        bytes(range(100, 164, 2)).hex(),
+        ("0123456789abcdef" * 2).encode().hex(),
+        b"correct horse battery staple!!!!".hex(),
+    ],
+)
 def test_weak_keys_are_refused_from_environment_and_file(tmp_path, weak):
     with pytest.raises(PseudonymKeyError, match="weak"):
         load_key(tmp_path, environ={"PILOTMONITOR_PSEUDONYM_KEY": weak})

@@ -78,7 +78,9 @@ class FakeServer:
         self.httpd.daemon_threads = True
         self.httpd.block_on_close = False
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def script(self, path: str, *actions: tuple) -> None:
         self.scripts[path] = deque(actions)
@@ -117,8 +119,14 @@ class FakeServer:
             handler.end_headers()
             return
         name = action[1]
-        body = (RECORDED / name).read_bytes().replace(b"__BASE_URL__", f"{self.base}/odata".encode())
-        content_type = action[2] if len(action) > 2 else ("application/json" if name.endswith(".json") else "text/csv; charset=utf-8")
+        body = (
+            (RECORDED / name).read_bytes().replace(b"__BASE_URL__", f"{self.base}/odata".encode())
+        )
+        content_type = (
+            action[2]
+            if len(action) > 2
+            else ("application/json" if name.endswith(".json") else "text/csv; charset=utf-8")
+        )
         if kind == "file":
             self._send(handler, 200, body, content_type)
         elif kind == "truncate":  # announce the whole body, send a third, hang up
@@ -167,7 +175,9 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def retry(sleeps) -> RetryPolicy:
-    return RetryPolicy(attempts=3, backoff_seconds=0.01, timeout=httpx.Timeout(2.0), sleep=sleeps.append)
+    return RetryPolicy(
+        attempts=3, backoff_seconds=0.01, timeout=httpx.Timeout(2.0), sleep=sleeps.append
+    )
 
 
 def all_files(directory: Path) -> list[Path]:
@@ -202,7 +212,11 @@ def test_pulled_cbs_file_is_a_recognised_delivery_that_reads_back(server, client
 
     assert landing_files(tmp_path) == [path]
     delivery = describe(tmp_path, path)
-    assert (delivery.source, delivery.sender, delivery.delivered_on) == ("cbs_youth_care", "85098ned", TODAY)
+    assert (delivery.source, delivery.sender, delivery.delivered_on) == (
+        "cbs_youth_care",
+        "85098ned",
+        TODAY,
+    )
     result = read_cbs_youth_care(path, delivery)
     result.check_accounting()
     table = result.tables["cbs_youth_care"]
@@ -210,23 +224,45 @@ def test_pulled_cbs_file_is_a_recognised_delivery_that_reads_back(server, client
     assert table.municipality_code.tolist() == ["GM0014", "GM0014", "GM1895", "GM1895"]
     assert table.year.tolist() == [2021, 2022, 2021, 2022]
     assert table.young_people_with_youth_care.isna().tolist() == [False, False, False, True]
-    assert result.quarantine.reason.tolist() == ["a value outside its code list: region level not a municipality: \"NL01\""]
+    assert result.quarantine.reason.tolist() == [
+        'a value outside its code list: region level not a municipality: "NL01"'
+    ]
 
 
 def test_cbs_filter_is_sent_as_odata_query(server, client, retry, tmp_path):
     server.script(PAGE_1, ("file", "cbs_85098NED_TypedDataSet_page2.json"))
-    pull_cbs_table("85098NED", f"{server.base}/odata/", tmp_path, client, TODAY, filters="substringof('GM',RegioS) and Perioden eq '2022JJ00'", retry=retry)
+    pull_cbs_table(
+        "85098NED",
+        f"{server.base}/odata/",
+        tmp_path,
+        client,
+        TODAY,
+        filters="substringof('GM',RegioS) and Perioden eq '2022JJ00'",
+        retry=retry,
+    )
 
     (requested,) = server.raw_paths
-    assert requested == "/odata/85098NED/TypedDataSet?$filter=substringof('GM',RegioS)%20and%20Perioden%20eq%20'2022JJ00'"
-    assert parse_qs(urlsplit(requested).query) == {"$filter": ["substringof('GM',RegioS) and Perioden eq '2022JJ00'"]}
+    assert (
+        requested
+        == "/odata/85098NED/TypedDataSet?$filter=substringof('GM',RegioS)%20and%20Perioden%20eq%20'2022JJ00'"
+    )
+    assert parse_qs(urlsplit(requested).query) == {
+        "$filter": ["substringof('GM',RegioS) and Perioden eq '2022JJ00'"]
+    }
 
 
 def test_odata_v4_next_link_is_followed(server, client, retry, tmp_path):
-    page_1 = {"@odata.context": "x", "value": [{"ID": 0}], "@odata.nextLink": f"{server.base}/odata/85098NED/TypedDataSet?$skip=1"}
+    page_1 = {
+        "@odata.context": "x",
+        "value": [{"ID": 0}],
+        "@odata.nextLink": f"{server.base}/odata/85098NED/TypedDataSet?$skip=1",
+    }
     page_2 = {"@odata.context": "x", "value": [{"ID": 1}]}
     server.script(PAGE_1, ("body", json.dumps(page_1).encode(), "application/json"))
-    server.script("/odata/85098NED/TypedDataSet?$skip=1", ("body", json.dumps(page_2).encode(), "application/json"))
+    server.script(
+        "/odata/85098NED/TypedDataSet?$skip=1",
+        ("body", json.dumps(page_2).encode(), "application/json"),
+    )
     path = pull_cbs_table("85098NED", f"{server.base}/odata", tmp_path, client, TODAY, retry=retry)
 
     assert json.loads(path.read_text()) == {"@odata.context": "x", "value": [{"ID": 0}, {"ID": 1}]}
@@ -234,7 +270,9 @@ def test_odata_v4_next_link_is_followed(server, client, retry, tmp_path):
 
 def test_server_error_is_retried_then_succeeds(server, client, retry, sleeps, tmp_path):
     server.script(PAGE_1, ("status", 500), ("file", "cbs_85098NED_TypedDataSet_page1.json"))
-    server.script(PAGE_2, ("status", 503), ("status", 502), ("file", "cbs_85098NED_TypedDataSet_page2.json"))
+    server.script(
+        PAGE_2, ("status", 503), ("status", 502), ("file", "cbs_85098NED_TypedDataSet_page2.json")
+    )
     path = pull_cbs_table("85098NED", f"{server.base}/odata", tmp_path, client, TODAY, retry=retry)
 
     assert len(json.loads(path.read_text())["value"]) == 5
@@ -255,7 +293,9 @@ def test_not_found_raises_pull_error_naming_url_and_status(server, client, retry
     assert all_files(tmp_path) == []
 
 
-def test_dropped_connection_gives_pull_error_after_bounded_retries(server, client, retry, sleeps, tmp_path):
+def test_dropped_connection_gives_pull_error_after_bounded_retries(
+    server, client, retry, sleeps, tmp_path
+):
     server.script(PAGE_1, ("close",))
     started = time.monotonic()
     with pytest.raises(PullError) as caught:
@@ -280,7 +320,9 @@ def test_persistent_server_error_stops_after_the_last_try(server, client, retry,
 
 def test_timeout_is_retried_and_bounded(server, client, sleeps, tmp_path):
     server.script(PAGE_1, ("sleep", 0.5, ("file", "cbs_85098NED_TypedDataSet_page2.json")))
-    quick = RetryPolicy(attempts=2, backoff_seconds=0.01, timeout=httpx.Timeout(0.1), sleep=sleeps.append)
+    quick = RetryPolicy(
+        attempts=2, backoff_seconds=0.01, timeout=httpx.Timeout(0.1), sleep=sleeps.append
+    )
     with pytest.raises(PullError, match="Timeout"):
         pull_cbs_table("85098NED", f"{server.base}/odata", tmp_path, client, TODAY, retry=quick)
 
@@ -305,7 +347,11 @@ def test_non_odata_response_is_an_error(server, client, retry, tmp_path):
 
 
 def test_next_link_to_another_server_is_not_followed(server, client, retry, tmp_path):
-    page = {"odata.metadata": "x", "value": [], "odata.nextLink": "http://example.invalid/odata/85098NED/TypedDataSet?$skiptoken=1"}
+    page = {
+        "odata.metadata": "x",
+        "value": [],
+        "odata.nextLink": "http://example.invalid/odata/85098NED/TypedDataSet?$skiptoken=1",
+    }
     server.script(PAGE_1, ("body", json.dumps(page).encode(), "application/json"))
     with pytest.raises(PullError, match="another server"):
         pull_cbs_table("85098NED", f"{server.base}/odata", tmp_path, client, TODAY, retry=retry)
@@ -320,7 +366,9 @@ def test_next_link_loop_is_detected(server, client, retry, tmp_path):
     assert len(server.gets()) == 1
 
 
-def test_table_id_outside_the_naming_convention_is_refused_before_any_request(server, client, retry, tmp_path):
+def test_table_id_outside_the_naming_convention_is_refused_before_any_request(
+    server, client, retry, tmp_path
+):
     for table_id in ("../../etc", "85098ENG", "85098NED/x"):
         with pytest.raises(ValueError):
             pull_cbs_table(table_id, f"{server.base}/odata", tmp_path, client, TODAY, retry=retry)
@@ -331,20 +379,29 @@ def test_same_content_again_is_written_and_reported(server, client, retry, tmp_p
     serve_cbs_pages(server)
     first = pull_cbs_table("85098NED", f"{server.base}/odata", tmp_path, client, TODAY, retry=retry)
     with caplog.at_level(logging.INFO, logger="pilotmonitor.ingest.pull"):
-        second = pull_cbs_table("85098NED", f"{server.base}/odata", tmp_path, client, date(2025, 2, 1), retry=retry)
+        second = pull_cbs_table(
+            "85098NED", f"{server.base}/odata", tmp_path, client, date(2025, 2, 1), retry=retry
+        )
 
     assert second.name == "85098NED_TypedDataSet_20250201.json"
     assert first.read_bytes() == second.read_bytes()
     assert describe(tmp_path, first).delivery_id == describe(tmp_path, second).delivery_id
-    assert any("unchanged since the previous pull 85098NED_TypedDataSet_20250102.json" in r.getMessage() for r in caplog.records)
+    assert any(
+        "unchanged since the previous pull 85098NED_TypedDataSet_20250102.json" in r.getMessage()
+        for r in caplog.records
+    )
 
 
-def test_same_day_pull_with_other_content_replaces_the_first(server, client, retry, tmp_path, caplog):
+def test_same_day_pull_with_other_content_replaces_the_first(
+    server, client, retry, tmp_path, caplog
+):
     server.script(PAGE_1, ("file", "cbs_85098NED_TypedDataSet_page2.json"))
     first = pull_cbs_table("85098NED", f"{server.base}/odata", tmp_path, client, TODAY, retry=retry)
     serve_cbs_pages(server)
     with caplog.at_level(logging.INFO, logger="pilotmonitor.ingest.pull"):
-        second = pull_cbs_table("85098NED", f"{server.base}/odata", tmp_path, client, TODAY, retry=retry)
+        second = pull_cbs_table(
+            "85098NED", f"{server.base}/odata", tmp_path, client, TODAY, retry=retry
+        )
 
     assert second == first and all_files(tmp_path) == [first]
     assert len(json.loads(second.read_text())["value"]) == 5
@@ -356,7 +413,9 @@ def test_same_day_pull_with_other_content_replaces_the_first(server, client, ret
 
 def test_duo_file_is_stored_byte_for_byte_and_reads_back(server, client, retry, tmp_path):
     server.script(DUO, ("file", "duo_vestigingen_po.csv"))
-    path = pull_duo_file(f"{server.base}{DUO}", tmp_path, "duo_vestigingen_po", client, TODAY, retry=retry)
+    path = pull_duo_file(
+        f"{server.base}{DUO}", tmp_path, "duo_vestigingen_po", client, TODAY, retry=retry
+    )
 
     assert path == tmp_path / "public" / "duo" / "duo_vestigingen_po_20250102.csv"
     assert path.read_bytes() == (RECORDED / "duo_vestigingen_po.csv").read_bytes()
@@ -368,17 +427,35 @@ def test_duo_file_is_stored_byte_for_byte_and_reads_back(server, client, retry, 
 
 
 def test_duo_pupil_counts_target_name_carries_the_count_year(server, client, retry, tmp_path):
-    server.script(DUO, ("body", b"BRIN NUMMER;VESTIGINGSNUMMER;PEILDATUM;LEEFTIJD;AANTAL LEERLINGEN\n99GA;00;20241001;6;<5\n", "text/csv"))
-    path = pull_duo_file(f"{server.base}{DUO}", tmp_path, "duo_leerlingen_po_leeftijd_2024", client, TODAY, retry=retry)
+    server.script(
+        DUO,
+        (
+            "body",
+            b"BRIN NUMMER;VESTIGINGSNUMMER;PEILDATUM;LEEFTIJD;AANTAL LEERLINGEN\n99GA;00;20241001;6;<5\n",
+            "text/csv",
+        ),
+    )
+    path = pull_duo_file(
+        f"{server.base}{DUO}",
+        tmp_path,
+        "duo_leerlingen_po_leeftijd_2024",
+        client,
+        TODAY,
+        retry=retry,
+    )
 
     delivery = describe(tmp_path, path)
     assert (delivery.source, delivery.period) == ("duo_pupil_counts", "2024")
 
 
-def test_duo_body_cut_short_is_retried_and_leaves_no_partial_file(server, client, retry, sleeps, tmp_path):
+def test_duo_body_cut_short_is_retried_and_leaves_no_partial_file(
+    server, client, retry, sleeps, tmp_path
+):
     server.script(DUO, ("truncate", "duo_vestigingen_po.csv"))
     with pytest.raises(PullError) as caught:
-        pull_duo_file(f"{server.base}{DUO}", tmp_path, "duo_vestigingen_po", client, TODAY, retry=retry)
+        pull_duo_file(
+            f"{server.base}{DUO}", tmp_path, "duo_vestigingen_po", client, TODAY, retry=retry
+        )
 
     assert caught.value.attempts == 3 and DUO in str(caught.value)
     assert len(server.gets(DUO)) == 3
@@ -387,7 +464,9 @@ def test_duo_body_cut_short_is_retried_and_leaves_no_partial_file(server, client
 
 def test_duo_truncated_once_then_complete(server, client, retry, tmp_path):
     server.script(DUO, ("truncate", "duo_vestigingen_po.csv"), ("file", "duo_vestigingen_po.csv"))
-    path = pull_duo_file(f"{server.base}{DUO}", tmp_path, "duo_vestigingen_po", client, TODAY, retry=retry)
+    path = pull_duo_file(
+        f"{server.base}{DUO}", tmp_path, "duo_vestigingen_po", client, TODAY, retry=retry
+    )
 
     assert path.read_bytes() == (RECORDED / "duo_vestigingen_po.csv").read_bytes()
     assert all_files(tmp_path) == [path]
@@ -396,7 +475,9 @@ def test_duo_truncated_once_then_complete(server, client, retry, tmp_path):
 def test_duo_redirect_is_followed(server, client, retry, tmp_path):
     server.script("/old.csv", ("redirect", DUO))
     server.script(DUO, ("file", "duo_vestigingen_po.csv"))
-    path = pull_duo_file(f"{server.base}/old.csv", tmp_path, "duo_vestigingen_po", client, TODAY, retry=retry)
+    path = pull_duo_file(
+        f"{server.base}/old.csv", tmp_path, "duo_vestigingen_po", client, TODAY, retry=retry
+    )
     assert path.read_bytes() == (RECORDED / "duo_vestigingen_po.csv").read_bytes()
     assert server.gets() == ["/old.csv", DUO]
 
@@ -404,27 +485,50 @@ def test_duo_redirect_is_followed(server, client, retry, tmp_path):
 def test_redirect_loop_is_a_pull_error(server, client, retry, tmp_path):
     server.script(DUO, ("redirect", DUO))
     with pytest.raises(PullError, match="TooManyRedirects"):
-        pull_duo_file(f"{server.base}{DUO}", tmp_path, "duo_vestigingen_po", client, TODAY, retry=retry)
+        pull_duo_file(
+            f"{server.base}{DUO}", tmp_path, "duo_vestigingen_po", client, TODAY, retry=retry
+        )
     assert all_files(tmp_path) == []
 
 
 def test_duo_html_error_page_is_refused(server, client, retry, tmp_path):
-    server.script(DUO, ("body", b"<!DOCTYPE html><html><body>Pagina niet gevonden</body></html>", "text/html"))
+    server.script(
+        DUO, ("body", b"<!DOCTYPE html><html><body>Pagina niet gevonden</body></html>", "text/html")
+    )
     with pytest.raises(PullError, match="HTML"):
-        pull_duo_file(f"{server.base}{DUO}", tmp_path, "duo_vestigingen_po", client, TODAY, retry=retry)
+        pull_duo_file(
+            f"{server.base}{DUO}", tmp_path, "duo_vestigingen_po", client, TODAY, retry=retry
+        )
     assert all_files(tmp_path) == []
     assert len(server.gets()) == 1  # not retried: the server answered, wrongly
 
 
 def test_duo_not_found(server, client, retry, tmp_path):
     with pytest.raises(PullError) as caught:
-        pull_duo_file(f"{server.base}/duo/missing.csv", tmp_path, "duo_vestigingen_po", client, TODAY, retry=retry)
+        pull_duo_file(
+            f"{server.base}/duo/missing.csv",
+            tmp_path,
+            "duo_vestigingen_po",
+            client,
+            TODAY,
+            retry=retry,
+        )
     assert caught.value.status == 404 and "/duo/missing.csv" in str(caught.value)
     assert all_files(tmp_path) == []
 
 
-@pytest.mark.parametrize("target_name", ["vestigingen", "duo_vestigingen_po.csv", "duo_leerlingen_po_leeftijd", "../duo_vestigingen_po"])
-def test_duo_target_name_outside_the_convention_is_refused(server, client, retry, tmp_path, target_name):
+@pytest.mark.parametrize(
+    "target_name",
+    [
+        "vestigingen",
+        "duo_vestigingen_po.csv",
+        "duo_leerlingen_po_leeftijd",
+        "../duo_vestigingen_po",
+    ],
+)
+def test_duo_target_name_outside_the_convention_is_refused(
+    server, client, retry, tmp_path, target_name
+):
     with pytest.raises(ValueError):
         pull_duo_file(f"{server.base}{DUO}", tmp_path, target_name, client, TODAY, retry=retry)
     assert server.requests == []
@@ -528,7 +632,9 @@ def test_cli_pull_cbs_into_the_landing_area(tmp_path, monkeypatch):
     thread.start()
     try:
         monkeypatch.setenv("PILOTMONITOR_DATA_DIR", str(tmp_path))
-        monkeypatch.setenv("PILOTMONITOR_CBS_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/odata")
+        monkeypatch.setenv(
+            "PILOTMONITOR_CBS_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/odata"
+        )
         result = CliRunner().invoke(app, ["pull", "cbs"])
     finally:
         server.shutdown()

@@ -48,12 +48,26 @@ def test_sites_load_and_every_rule_quarantines_its_row(tmp_path: Path):
     result.check_accounting()
     rows = result.tables["duo_vsv"]
     assert list(rows.columns) == ["row_locator", *RAW_TABLES["duo_vsv"]]
-    assert rows[["school_id", "municipality_code", "school_type", "participants", "early_leavers"]].values.tolist() == [
-        ["99YA00", "GM0014", "VO", 1204, 17], ["99YB00", "GM0014", "PRO", 210, 6], ["99YC00", "GM0014", "VSO", 150, 4], ["99YD00", "GM0106", "VO", 300, 0],
+    assert rows[
+        ["school_id", "municipality_code", "school_type", "participants", "early_leavers"]
+    ].values.tolist() == [
+        ["99YA00", "GM0014", "VO", 1204, 17],
+        ["99YB00", "GM0014", "PRO", 210, 6],
+        ["99YC00", "GM0014", "VSO", 150, 4],
+        ["99YD00", "GM0106", "VO", 300, 0],
     ]
     assert set(rows.level) == {"school"} and set(rows.convenant_year) == {2023}
     got = dict(zip(result.quarantine.row_locator, result.quarantine.reason_code))
-    assert got == {"5": "invalid_code", "6": "invalid_code", "7": "invalid_code", "8": "invalid_number", "9": "invalid_number", "10": "invalid_code", "11": "duplicate_row", "12": "missing_field"}
+    assert got == {
+        "5": "invalid_code",
+        "6": "invalid_code",
+        "7": "invalid_code",
+        "8": "invalid_number",
+        "9": "invalid_number",
+        "10": "invalid_code",
+        "11": "duplicate_row",
+        "12": "missing_field",
+    }
     reasons = dict(zip(result.quarantine.row_locator, result.quarantine.reason))
     assert "not the year of the file name (2023)" in reasons["5"]
     assert "not a convenantjaar" in reasons["6"]
@@ -61,22 +75,32 @@ def test_sites_load_and_every_rule_quarantines_its_row(tmp_path: Path):
 
 
 def test_municipalities_by_residence_with_trailing_delimiters_and_a_conflict(tmp_path: Path):
-    path, delivery = land(tmp_path, "public/duo/duo_vsv_gemeenten_2023_20250201.csv", MUNICIPALITIES)
+    path, delivery = land(
+        tmp_path, "public/duo/duo_vsv_gemeenten_2023_20250201.csv", MUNICIPALITIES
+    )
     result = read_duo_vsv(path, delivery)
     result.check_accounting()
     rows = result.tables["duo_vsv"]
-    assert rows[["level", "municipality_code", "school_id", "early_leavers"]].values.tolist() == [["municipality", "GM0014", None, 61]]
+    assert rows[["level", "municipality_code", "school_id", "early_leavers"]].values.tolist() == [
+        ["municipality", "GM0014", None, 61]
+    ]
     # Assen twice with different counts: neither can be trusted.
     assert result.quarantine.reason.str.contains("conflicting rows").sum() == 2
 
 
 def test_a_file_without_the_count_columns_is_refused(tmp_path: Path):
-    path, delivery = land(tmp_path, "public/duo/duo_vsv_gemeenten_2023_20250201.csv", "JAAR;GEMEENTENUMMER;GEMEENTENAAM\n2023-2024;0014;Groningen\n")
+    path, delivery = land(
+        tmp_path,
+        "public/duo/duo_vsv_gemeenten_2023_20250201.csv",
+        "JAAR;GEMEENTENUMMER;GEMEENTENAAM\n2023-2024;0014;Groningen\n",
+    )
     with pytest.raises(DeliveryError, match="AANTAL DEELNEMERS"):
         read_duo_vsv(path, delivery)
 
 
 def test_an_empty_publication_loads_nothing(tmp_path: Path):
-    path, delivery = land(tmp_path, "public/duo/duo_vsv_vestigingen_2023_20250201.csv", SITES.splitlines()[0] + "\n")
+    path, delivery = land(
+        tmp_path, "public/duo/duo_vsv_vestigingen_2023_20250201.csv", SITES.splitlines()[0] + "\n"
+    )
     result = read_duo_vsv(path, delivery)
     assert result.rows_read == 0 and result.tables["duo_vsv"].empty

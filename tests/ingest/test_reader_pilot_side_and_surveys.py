@@ -20,27 +20,50 @@ from hypothesis import strategies as st
 
 from pilotmonitor.ingest.contracts import QUARANTINE_COLUMNS, RAW_TABLES, DeliveryError, ReadResult
 from pilotmonitor.ingest.deliveries import Delivery
+from pilotmonitor.ingest.pseudonymise import Pseudonymiser, PseudonymKey
 from pilotmonitor.ingest.readers.pilot_side import read_pilot_activity, read_pilot_costs
-from pilotmonitor.ingest.pseudonymise import PseudonymKey, Pseudonymiser
 from pilotmonitor.ingest.readers.surveys import read_survey_responses as read_survey_with
 
-PSEUDONYMISER = Pseudonymiser(PseudonymKey("test", bytes.fromhex("8f3a9c1d5e7b2064f1c8a3e95d7b6c2049e1f3a7c5d8b2e6a0f4c9d1e7b3a5c8")))
+PSEUDONYMISER = Pseudonymiser(
+    PseudonymKey(
+        "test", bytes.fromhex("8f3a9c1d5e7b2064f1c8a3e95d7b6c2049e1f3a7c5d8b2e6a0f4c9d1e7b3a5c8")
+    )
+)
 
 
 def read_survey_responses(path: Path, delivery: Delivery) -> ReadResult:
     return read_survey_with(path, delivery, PSEUDONYMISER)
+
+
 from pilotmonitor.synth.dialects import Dialect
 
 PILOT = "winschoten-sbo"
-FUZZ = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 WORKERS = ["Zoë Synthetisch-Werker", "René Synthetisch-Werker"]
 NOTES = ["Huisbezoek bij familie Özdemir", "Overleg met wijkteam (tel. 06-12345678)"]
 REMARKS = ["Mijn dochter Daniëlle gaat met plezier", "Juf Anneloes is geweldig"]
-PERSONAL = [*WORKERS, *NOTES, *REMARKS, "Zoë", "René", "Özdemir", "06-12345678", "Daniëlle", "Anneloes"]
+PERSONAL = [
+    *WORKERS,
+    *NOTES,
+    *REMARKS,
+    "Zoë",
+    "René",
+    "Özdemir",
+    "06-12345678",
+    "Daniëlle",
+    "Anneloes",
+]
 
 
 def delivery(source: str, sender: str) -> Delivery:
-    return Delivery(f"x/{sender}/{source}.csv", source, sender, "2024-2025", dt.date(2025, 8, 20), "0" * 64, 0)
+    return Delivery(
+        f"x/{sender}/{source}.csv", source, sender, "2024-2025", dt.date(2025, 8, 20), "0" * 64, 0
+    )
 
 
 def write(tmp_path: Path, data: bytes, suffix: str = ".csv") -> Path:
@@ -71,6 +94,7 @@ def quarantined(result: ReadResult) -> dict[str, str]:
 
 # --- activity log --------------------------------------------------------------------
 
+
 def activity_frame(n: int = 4) -> pd.DataFrame:
     months = ["2024-09", "2024-09", "2024-10", "2024-10", "2024-11", "2024-11"][:n]
     return pd.DataFrame(
@@ -89,59 +113,107 @@ def activity_frame(n: int = 4) -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize("dialect", [Dialect("semicolon_cp1252"), Dialect("xlsx"), Dialect("comma_utf8", bom=True)], ids=["cp1252", "xlsx", "utf8_bom"])
+@pytest.mark.parametrize(
+    "dialect",
+    [Dialect("semicolon_cp1252"), Dialect("xlsx"), Dialect("comma_utf8", bom=True)],
+    ids=["cp1252", "xlsx", "utf8_bom"],
+)
 def test_activity_log(tmp_path: Path, dialect: Dialect):
-    result = read_pilot_activity(write(tmp_path, dialect.to_bytes(activity_frame()), f".{dialect.extension}"), delivery("pilot_activity", PILOT))
+    result = read_pilot_activity(
+        write(tmp_path, dialect.to_bytes(activity_frame()), f".{dialect.extension}"),
+        delivery("pilot_activity", PILOT),
+    )
     assert_contract(result, "pilot_activity")
     out = result.tables["pilot_activity"]
     assert result.quarantine.empty
     assert set(out.pilot_id) == {PILOT}
     assert out.month.tolist() == [pd.Timestamp("2024-09-01")] * 2 + [pd.Timestamp("2024-10-01")] * 2
     assert out.school_id.tolist() == ["99WA00", "99WB00", "99WA00", "99WB00"]
-    assert out.contacts_pupils.tolist() == [20, 21, 22, 23] and out.consultations_providers.tolist() == [1] * 4
+    assert (
+        out.contacts_pupils.tolist() == [20, 21, 22, 23]
+        and out.consultations_providers.tolist() == [1] * 4
+    )
     assert "medewerker" in result.notes[0] and "opmerkingen" in result.notes[0]
 
 
 def test_activity_month_as_excel_date_cell_and_other_spellings(tmp_path: Path):
     frame = activity_frame().astype(object)
     frame["Maand"] = [dt.datetime(2024, 9, 1), "09-2024", "2024-10-01", "2024-10"]
-    result = read_pilot_activity(write(tmp_path, Dialect("xlsx").to_bytes(frame), ".xlsx"), delivery("pilot_activity", PILOT))
+    result = read_pilot_activity(
+        write(tmp_path, Dialect("xlsx").to_bytes(frame), ".xlsx"), delivery("pilot_activity", PILOT)
+    )
     assert_contract(result, "pilot_activity")
-    assert result.tables["pilot_activity"].month.dt.strftime("%Y-%m-%d").tolist() == ["2024-09-01", "2024-09-01", "2024-10-01", "2024-10-01"]
+    assert result.tables["pilot_activity"].month.dt.strftime("%Y-%m-%d").tolist() == [
+        "2024-09-01",
+        "2024-09-01",
+        "2024-10-01",
+        "2024-10-01",
+    ]
 
 
 def test_activity_quarantine(tmp_path: Path):
     frame = activity_frame(6).astype(object)
-    frame.loc[0, "Maand"] = "2024-13"               # invalid_date
-    frame.loc[1, "Contacten ouders"] = "-3"           # invalid_number
-    frame.loc[2, "Groepsbijeenkomsten"] = "twee"      # invalid_number
-    frame.loc[3, "BRIN"] = "9WA"                      # invalid_code
-    frame.loc[4, "Overleg zorgaanbieders"] = ""       # missing_field
+    frame.loc[0, "Maand"] = "2024-13"  # invalid_date
+    frame.loc[1, "Contacten ouders"] = "-3"  # invalid_number
+    frame.loc[2, "Groepsbijeenkomsten"] = "twee"  # invalid_number
+    frame.loc[3, "BRIN"] = "9WA"  # invalid_code
+    frame.loc[4, "Overleg zorgaanbieders"] = ""  # missing_field
     frame = pd.concat([frame, frame.iloc[[5]]], ignore_index=True)  # duplicate_row
-    result = read_pilot_activity(write(tmp_path, Dialect("semicolon_cp1252").to_bytes(frame)), delivery("pilot_activity", PILOT))
+    result = read_pilot_activity(
+        write(tmp_path, Dialect("semicolon_cp1252").to_bytes(frame)),
+        delivery("pilot_activity", PILOT),
+    )
     assert_contract(result, "pilot_activity")
-    assert quarantined(result) == {"1": "invalid_date", "2": "invalid_number", "3": "invalid_number", "4": "invalid_code", "5": "missing_field", "7": "duplicate_row"}
+    assert quarantined(result) == {
+        "1": "invalid_date",
+        "2": "invalid_number",
+        "3": "invalid_number",
+        "4": "invalid_code",
+        "5": "missing_field",
+        "7": "duplicate_row",
+    }
     assert "column Maand: 2024-13 is not a month" in result.quarantine.reason.iloc[0]
-    assert "column Contacten ouders: -3 is out of range (must be at least 0)" in result.quarantine.reason.iloc[1]
+    assert (
+        "column Contacten ouders: -3 is out of range (must be at least 0)"
+        in result.quarantine.reason.iloc[1]
+    )
 
 
 def test_activity_missing_column(tmp_path: Path):
     frame = activity_frame().drop(columns="Groepsbijeenkomsten")
     with pytest.raises(DeliveryError, match="missing mandatory column\\(s\\): groepsbijeenkomsten"):
-        read_pilot_activity(write(tmp_path, Dialect("semicolon_cp1252").to_bytes(frame)), delivery("pilot_activity", PILOT))
+        read_pilot_activity(
+            write(tmp_path, Dialect("semicolon_cp1252").to_bytes(frame)),
+            delivery("pilot_activity", PILOT),
+        )
 
 
 # --- costs ---------------------------------------------------------------------------
 
+
 def costs_bytes(rows: list[dict]) -> bytes:
     buffer = io.StringIO()
-    pd.DataFrame(rows).to_csv(buffer, sep=";", decimal=",", index=False)  # as pilotmonitor.synth.pilot_side writes it
+    pd.DataFrame(rows).to_csv(
+        buffer, sep=";", decimal=",", index=False
+    )  # as pilotmonitor.synth.pilot_side writes it
     return buffer.getvalue().encode("utf-8")
 
 
 COSTS = [
-    {"jaar": 2024, "fte": 1.5, "kosten_per_fte": 80705.72, "overige_kosten": 14327.14, "totaal": 135385.72},
-    {"jaar": 2025, "fte": 1.5, "kosten_per_fte": 83695.51, "overige_kosten": 7642.44, "totaal": 133185.7},
+    {
+        "jaar": 2024,
+        "fte": 1.5,
+        "kosten_per_fte": 80705.72,
+        "overige_kosten": 14327.14,
+        "totaal": 135385.72,
+    },
+    {
+        "jaar": 2025,
+        "fte": 1.5,
+        "kosten_per_fte": 83695.51,
+        "overige_kosten": 7642.44,
+        "totaal": 133185.7,
+    },
 ]
 
 
@@ -150,26 +222,43 @@ def test_costs_with_decimal_commas(tmp_path: Path):
     assert_contract(result, "pilot_costs")
     out = result.tables["pilot_costs"]
     assert out.year.tolist() == [2024, 2025] and out.fte.tolist() == [1.5, 1.5]
-    assert out.cost_per_fte_eur.tolist() == [80705.72, 83695.51] and out.total_eur.tolist() == [135385.72, 133185.7]
+    assert out.cost_per_fte_eur.tolist() == [80705.72, 83695.51] and out.total_eur.tolist() == [
+        135385.72,
+        133185.7,
+    ]
     assert set(out.pilot_id) == {PILOT}
 
 
 def test_costs_total_must_add_up(tmp_path: Path):
-    rows = [COSTS[0], {**COSTS[1], "totaal": 133186.2}, {**COSTS[1], "jaar": 2026, "totaal": 140000.0}, {**COSTS[1], "jaar": "2027", "fte": "anderhalf"}]
+    rows = [
+        COSTS[0],
+        {**COSTS[1], "totaal": 133186.2},
+        {**COSTS[1], "jaar": 2026, "totaal": 140000.0},
+        {**COSTS[1], "jaar": "2027", "fte": "anderhalf"},
+    ]
     result = read_pilot_costs(write(tmp_path, costs_bytes(rows)), delivery("pilot_costs", PILOT))
     assert_contract(result, "pilot_costs")
-    assert quarantined(result) == {"3": "invalid_number", "4": "invalid_number"}  # row 2 is within one euro
-    assert "column totaal: 140000.00 differs from fte x kosten_per_fte + overige_kosten = 133185.70 by +6814.30" in result.quarantine.reason.iloc[0]
+    assert quarantined(result) == {
+        "3": "invalid_number",
+        "4": "invalid_number",
+    }  # row 2 is within one euro
+    assert (
+        "column totaal: 140000.00 differs from fte x kosten_per_fte + overige_kosten = 133185.70 by +6814.30"
+        in result.quarantine.reason.iloc[0]
+    )
 
 
 def test_costs_with_thousands_separators_and_points(tmp_path: Path):
-    raw = "Jaar;FTE;Kosten per FTE;Overige kosten;Totaal\r\n2024;1.5;80.705,72;14.327,14;135.385,72\r\n".encode("cp1252")
+    raw = "Jaar;FTE;Kosten per FTE;Overige kosten;Totaal\r\n2024;1.5;80.705,72;14.327,14;135.385,72\r\n".encode(
+        "cp1252"
+    )
     result = read_pilot_costs(write(tmp_path, raw), delivery("pilot_costs", PILOT))
     assert_contract(result, "pilot_costs")
     assert result.tables["pilot_costs"].total_eur.tolist() == [135385.72]
 
 
 # --- surveys -------------------------------------------------------------------------
+
 
 def survey_frame() -> pd.DataFrame:
     return pd.DataFrame(
@@ -185,48 +274,88 @@ def survey_frame() -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize("dialect", [Dialect("comma_utf8", bom=True), Dialect("comma_utf8"), Dialect("semicolon_cp1252"), Dialect("xlsx")], ids=["utf8_bom", "utf8", "cp1252", "xlsx"])
+@pytest.mark.parametrize(
+    "dialect",
+    [
+        Dialect("comma_utf8", bom=True),
+        Dialect("comma_utf8"),
+        Dialect("semicolon_cp1252"),
+        Dialect("xlsx"),
+    ],
+    ids=["utf8_bom", "utf8", "cp1252", "xlsx"],
+)
 def test_survey_responses(tmp_path: Path, dialect: Dialect):
-    result = read_survey_responses(write(tmp_path, dialect.to_bytes(survey_frame()), f".{dialect.extension}"), delivery("survey_responses", "ouders"))
+    result = read_survey_responses(
+        write(tmp_path, dialect.to_bytes(survey_frame()), f".{dialect.extension}"),
+        delivery("survey_responses", "ouders"),
+    )
     assert_contract(result, "survey_responses")
     out = result.tables["survey_responses"]
     assert result.quarantine.empty
     assert set(out.respondent_group) == {"ouders"}
     # The tool's respondent numbers are kept only as keyed reference pseudonyms.
-    assert out.respondent_id.tolist() == [PSEUDONYMISER.reference(r) for r in ["R2025OU00000", "R2025OU00001", "R2025OU00002"]]
+    assert out.respondent_id.tolist() == [
+        PSEUDONYMISER.reference(r) for r in ["R2025OU00000", "R2025OU00001", "R2025OU00002"]
+    ]
     assert not any("R2025" in value for value in out.respondent_id)
     assert out.school_id.tolist() == ["99WA00", "99WB00", "99WA00"]
-    assert out.response_date.tolist() == [pd.Timestamp("2025-03-17"), pd.Timestamp("2025-03-20"), pd.Timestamp("2025-04-02")]
+    assert out.response_date.tolist() == [
+        pd.Timestamp("2025-03-17"),
+        pd.Timestamp("2025-03-20"),
+        pd.Timestamp("2025-04-02"),
+    ]
     assert out.climate_3.tolist() == [3, 4, 5] and out.satisfaction.tolist() == [7, 8, 10]
 
 
 def test_survey_quarantine_and_unanswered_items(tmp_path: Path):
     frame = pd.concat([survey_frame()] * 3, ignore_index=True).astype(object)
     frame["respondent"] = [f"R{i}" for i in range(len(frame))]
-    frame.loc[0, "sfeer_2"] = 6            # invalid_code (outside 1-5)
-    frame.loc[1, "sfeer_5"] = 0            # invalid_code
-    frame.loc[2, "tevredenheid"] = 11      # invalid_code (outside 1-10)
+    frame.loc[0, "sfeer_2"] = 6  # invalid_code (outside 1-5)
+    frame.loc[1, "sfeer_5"] = 0  # invalid_code
+    frame.loc[2, "tevredenheid"] = 11  # invalid_code (outside 1-10)
     frame.loc[3, "afnamedatum"] = "2025-02-30"  # invalid_date
-    frame.loc[4, "sfeer_1"] = "drie"       # invalid_number
-    frame.loc[5, "respondent"] = ""        # missing_field
-    frame.loc[6, "sfeer_4"] = ""           # unanswered: loaded as NULL
-    frame.loc[7, "sfeer_1"] = 7            # invalid_number wins over invalid_code on another item
+    frame.loc[4, "sfeer_1"] = "drie"  # invalid_number
+    frame.loc[5, "respondent"] = ""  # missing_field
+    frame.loc[6, "sfeer_4"] = ""  # unanswered: loaded as NULL
+    frame.loc[7, "sfeer_1"] = 7  # invalid_number wins over invalid_code on another item
     frame.loc[7, "sfeer_3"] = "?"
-    result = read_survey_responses(write(tmp_path, Dialect("comma_utf8", bom=True).to_bytes(frame)), delivery("survey_responses", "leerlingen"))
+    result = read_survey_responses(
+        write(tmp_path, Dialect("comma_utf8", bom=True).to_bytes(frame)),
+        delivery("survey_responses", "leerlingen"),
+    )
     assert_contract(result, "survey_responses")
-    assert quarantined(result) == {"1": "invalid_code", "2": "invalid_code", "3": "invalid_code", "4": "invalid_date", "5": "invalid_number", "6": "missing_field", "8": "invalid_number"}
+    assert quarantined(result) == {
+        "1": "invalid_code",
+        "2": "invalid_code",
+        "3": "invalid_code",
+        "4": "invalid_date",
+        "5": "invalid_number",
+        "6": "missing_field",
+        "8": "invalid_number",
+    }
     out = result.tables["survey_responses"].set_index("row_locator")
     assert pd.isna(out.loc["7", "climate_4"]) and out.loc["7", "climate_1"] == 3
-    assert "column sfeer_2: 6 is out of range (must be at least 1 and at most 5)" in result.quarantine.reason.iloc[0]
+    assert (
+        "column sfeer_2: 6 is out of range (must be at least 1 and at most 5)"
+        in result.quarantine.reason.iloc[0]
+    )
 
 
 # --- properties ----------------------------------------------------------------------
 
 FUZZ_DIR = Path(tempfile.mkdtemp(prefix="pm_pilot_fuzz_"))
 READERS = {
-    "pilot_activity": (read_pilot_activity, PILOT, Dialect("semicolon_cp1252").to_bytes(activity_frame(6))),
+    "pilot_activity": (
+        read_pilot_activity,
+        PILOT,
+        Dialect("semicolon_cp1252").to_bytes(activity_frame(6)),
+    ),
     "pilot_costs": (read_pilot_costs, PILOT, costs_bytes(COSTS)),
-    "survey_responses": (read_survey_responses, "ouders", Dialect("comma_utf8", bom=True).to_bytes(survey_frame())),
+    "survey_responses": (
+        read_survey_responses,
+        "ouders",
+        Dialect("comma_utf8", bom=True).to_bytes(survey_frame()),
+    ),
 }
 
 
@@ -257,7 +386,17 @@ def test_truncated_delivery_is_refused_or_read_with_exact_accounting(source: str
 
 
 @FUZZ
-@given(source=st.sampled_from(sorted(READERS)), data=st.data(), text=st.text(alphabet=st.characters(codec="cp1252", exclude_categories=("Cc", "Cs"), exclude_characters=';,"'), min_size=1, max_size=10))
+@given(
+    source=st.sampled_from(sorted(READERS)),
+    data=st.data(),
+    text=st.text(
+        alphabet=st.characters(
+            codec="cp1252", exclude_categories=("Cc", "Cs"), exclude_characters=';,"'
+        ),
+        min_size=1,
+        max_size=10,
+    ),
+)
 def test_text_injected_into_one_field_is_quarantined_or_loaded(source: str, data, text: str):
     raw = READERS[source][2]
     encoding = "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "cp1252"
@@ -268,7 +407,7 @@ def test_text_injected_into_one_field_is_quarantined_or_loaded(source: str, data
     column = data.draw(st.integers(0, len(fields) - 1))
     at = data.draw(st.integers(0, len(fields[column])))
     fields[column] = fields[column][:at] + text + fields[column][at:]
-    lines[row] = delimiter.join(fields) + lines[row][len(lines[row].rstrip("\r\n")):]
+    lines[row] = delimiter.join(fields) + lines[row][len(lines[row].rstrip("\r\n")) :]
     result = read_or_refuse(source, "".join(lines).encode(encoding))
     if isinstance(result, DeliveryError):
         # Windows-1252 text forming UTF-8 by accident (e.g. "Â" + NBSP) beside plain
@@ -286,6 +425,15 @@ def test_bad_header_in_any_reader_names_the_problem(tmp_path: Path):
 
 
 def test_empty_delivery_with_header_only(tmp_path: Path):
-    result = read_survey_responses(write(tmp_path, survey_frame().iloc[:0].to_csv(index=False).encode()), delivery("survey_responses", "leerkrachten"))
-    assert result.rows_read == 0 and result.tables["survey_responses"].empty and result.quarantine.empty
-    assert np.array_equal(result.tables["survey_responses"].columns, [*RAW_TABLES["survey_responses"], "row_locator"])
+    result = read_survey_responses(
+        write(tmp_path, survey_frame().iloc[:0].to_csv(index=False).encode()),
+        delivery("survey_responses", "leerkrachten"),
+    )
+    assert (
+        result.rows_read == 0
+        and result.tables["survey_responses"].empty
+        and result.quarantine.empty
+    )
+    assert np.array_equal(
+        result.tables["survey_responses"].columns, [*RAW_TABLES["survey_responses"], "row_locator"]
+    )

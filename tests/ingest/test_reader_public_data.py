@@ -17,9 +17,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pilotmonitor.ingest import warehouse_raw
-from pilotmonitor.ingest.contracts import QUARANTINE_COLUMNS, RAW_TABLES, REASONS, DeliveryError, ReadResult
+from pilotmonitor.ingest.contracts import (
+    QUARANTINE_COLUMNS,
+    RAW_TABLES,
+    REASONS,
+    DeliveryError,
+    ReadResult,
+)
 from pilotmonitor.ingest.deliveries import describe
-from pilotmonitor.ingest.readers.public_data import read_cbs_youth_care, read_duo_pupil_counts, read_duo_schools, read_product_list
+from pilotmonitor.ingest.readers.public_data import (
+    read_cbs_youth_care,
+    read_duo_pupil_counts,
+    read_duo_schools,
+    read_product_list,
+)
 
 PRODUCTS_CSV = """productcategorie;productcode;omschrijving;eenheid;frequentie;tarief_eurocent
 45;45A01;Ambulante jeugdhulp individueel;04;2;10500
@@ -43,12 +54,31 @@ PRODUCTS_NAME = "reference/productcodelijst_jeugd_20250101.csv"
 CBS_NAME = "public/cbs/85098NED_TypedDataSet_20250101.json"
 
 
-def cbs_row(region: str = "GM0014  ", period: str = "2022JJ00", count: object = 4701.0, percentage: object = 10.3, **extra: object) -> dict:
-    return {"ID": 0, "RegioS": region, "Perioden": period, "JongerenMetJeugdhulp_1": count, "JongerenMetJeugdhulpInProcenten_2": percentage, **extra}
+def cbs_row(
+    region: str = "GM0014  ",
+    period: str = "2022JJ00",
+    count: object = 4701.0,
+    percentage: object = 10.3,
+    **extra: object,
+) -> dict:
+    return {
+        "ID": 0,
+        "RegioS": region,
+        "Perioden": period,
+        "JongerenMetJeugdhulp_1": count,
+        "JongerenMetJeugdhulpInProcenten_2": percentage,
+        **extra,
+    }
 
 
 def cbs_document(*rows: dict, v4: bool = False) -> str:
-    head = {"@odata.context": "https://example.invalid/odata/$metadata#85098NED"} if v4 else {"odata.metadata": "https://opendata.cbs.nl/ODataApi/odata/85098NED/$metadata#Cbs.OData.WebAPI.TypedDataSet"}
+    head = (
+        {"@odata.context": "https://example.invalid/odata/$metadata#85098NED"}
+        if v4
+        else {
+            "odata.metadata": "https://opendata.cbs.nl/ODataApi/odata/85098NED/$metadata#Cbs.OData.WebAPI.TypedDataSet"
+        }
+    )
     return json.dumps({**head, "value": list(rows)}, ensure_ascii=False)
 
 
@@ -111,7 +141,16 @@ def test_product_list_values_are_checked(tmp_path):
     result = read_product_list(path, delivery)
 
     assert_valid(result, "product_list")
-    assert reasons(result) == {"2": "invalid_code", "4": "invalid_code", "5": "invalid_code", "6": "missing_field", "7": "invalid_number", "9": "duplicate_row", "10": "invalid_code", "11": "invalid_code"}
+    assert reasons(result) == {
+        "2": "invalid_code",
+        "4": "invalid_code",
+        "5": "invalid_code",
+        "6": "missing_field",
+        "7": "invalid_number",
+        "9": "duplicate_row",
+        "10": "invalid_code",
+        "11": "invalid_code",
+    }
     row = result.tables["product_list"].set_index("product_code").loc["45A05"]
     assert (row.unit, row.frequency) == ("04", "2")
     assert pd.isna(row.tariff_cents)
@@ -149,14 +188,18 @@ def test_duo_schools_liberal_on_structure(tmp_path):
     """BOM, header case/underscores/spaces, CRLF, comma delimiter, extra column,
     trailing blank lines and a spreadsheet's empty row: the same rows come out."""
     lines = SCHOOLS_CSV.strip().split("\n")
-    header = ",".join(f" {name.lower().replace(' ', '_')} " for name in lines[0].split(";")) + ",EXTRA"
+    header = (
+        ",".join(f" {name.lower().replace(' ', '_')} " for name in lines[0].split(";")) + ",EXTRA"
+    )
     rows = [",".join(line.split(";")) + ",x" for line in lines[1:]]
     text = "\ufeff" + "\r\n".join([header, rows[0], ",,,,,,,,,", *rows[1:], "", ""]) + "\r\n"
     path, delivery = land(tmp_path, SCHOOLS_NAME, text)
     result = read_duo_schools(path, delivery)
 
     assert_valid(result, "duo_schools")
-    expected = read_duo_schools(*land(tmp_path / "plain", SCHOOLS_NAME, SCHOOLS_CSV)).tables["duo_schools"]
+    expected = read_duo_schools(*land(tmp_path / "plain", SCHOOLS_NAME, SCHOOLS_CSV)).tables[
+        "duo_schools"
+    ]
     got = result.tables["duo_schools"]
     assert got.row_locator.tolist() == ["1", "2", "3"]  # blank rows are not data rows
     pd.testing.assert_frame_equal(got, expected)
@@ -175,30 +218,53 @@ def test_duo_schools_excel_sep_line_and_trailing_delimiters(tmp_path):
 
 
 def test_duo_schools_codes_are_checked(tmp_path):
-    text = SCHOOLS_CSV + "\n".join(
-        [
-            "Groningen;9WA;00;Foute brin;X;1895;Oldambt;Basisonderwijs;",  # 4
-            "Groningen;99WD;1A;Foute vestiging;X;1895;Oldambt;Basisonderwijs;",  # 5
-            "Groningen;99WE;00;Mbo-school;X;1895;Oldambt;Middelbaar beroepsonderwijs;",  # 6 unknown label
-            "Groningen;99WF;00;Cluster acht;X;1895;Oldambt;Speciaal onderwijs;8",  # 7
-            "Groningen;99WG;00;Geen gemeente;X;;Oldambt;Basisonderwijs;",  # 8
-            "Groningen;99WH;0;Nul kwijt;X;14;Groningen;speciaal  BASISONDERWIJS;",  # 9 fine: 00, GM0014, SBO
-            "Groningen;99WJ;99WJ01;Volledige code;X;GM0014;Groningen;SO;2",  # 10 fine
-            "Groningen;99WK;00;Gemeente tekst;X;Groningen;Groningen;Basisonderwijs;",  # 11
-            "Groningen;99WL;00;Geen soort;X;0014;Groningen;;",  # 12
-            "Drenthe;99HV;00;Vo-school;X;0118;Hoogeveen;Voortgezet onderwijs;",  # 13 fine: VO (seed school_types)
-            "Drenthe;99HP;00;Pro-school;X;0118;Hoogeveen;Praktijkonderwijs;",  # 14 fine: PRO
-        ]
+    text = (
+        SCHOOLS_CSV
+        + "\n".join(
+            [
+                "Groningen;9WA;00;Foute brin;X;1895;Oldambt;Basisonderwijs;",  # 4
+                "Groningen;99WD;1A;Foute vestiging;X;1895;Oldambt;Basisonderwijs;",  # 5
+                "Groningen;99WE;00;Mbo-school;X;1895;Oldambt;Middelbaar beroepsonderwijs;",  # 6 unknown label
+                "Groningen;99WF;00;Cluster acht;X;1895;Oldambt;Speciaal onderwijs;8",  # 7
+                "Groningen;99WG;00;Geen gemeente;X;;Oldambt;Basisonderwijs;",  # 8
+                "Groningen;99WH;0;Nul kwijt;X;14;Groningen;speciaal  BASISONDERWIJS;",  # 9 fine: 00, GM0014, SBO
+                "Groningen;99WJ;99WJ01;Volledige code;X;GM0014;Groningen;SO;2",  # 10 fine
+                "Groningen;99WK;00;Gemeente tekst;X;Groningen;Groningen;Basisonderwijs;",  # 11
+                "Groningen;99WL;00;Geen soort;X;0014;Groningen;;",  # 12
+                "Drenthe;99HV;00;Vo-school;X;0118;Hoogeveen;Voortgezet onderwijs;",  # 13 fine: VO (seed school_types)
+                "Drenthe;99HP;00;Pro-school;X;0118;Hoogeveen;Praktijkonderwijs;",  # 14 fine: PRO
+            ]
+        )
     )
     path, delivery = land(tmp_path, SCHOOLS_NAME, text)
     result = read_duo_schools(path, delivery)
 
     assert_valid(result, "duo_schools")
-    assert reasons(result) == {"4": "invalid_code", "5": "invalid_code", "6": "invalid_code", "7": "invalid_code", "8": "missing_field", "11": "invalid_code", "12": "missing_field"}
-    assert "Middelbaar beroepsonderwijs" in result.quarantine.set_index("row_locator").loc["6", "reason"]
+    assert reasons(result) == {
+        "4": "invalid_code",
+        "5": "invalid_code",
+        "6": "invalid_code",
+        "7": "invalid_code",
+        "8": "missing_field",
+        "11": "invalid_code",
+        "12": "missing_field",
+    }
+    assert (
+        "Middelbaar beroepsonderwijs"
+        in result.quarantine.set_index("row_locator").loc["6", "reason"]
+    )
     table = result.tables["duo_schools"].set_index("row_locator")
-    assert table.loc["9", ["school_id", "municipality_code", "school_type"]].tolist() == ["99WH00", "GM0014", "SBO"]
-    assert table.loc["10", ["school_id", "vestiging", "school_type", "cluster"]].tolist() == ["99WJ01", "01", "SO", 2]
+    assert table.loc["9", ["school_id", "municipality_code", "school_type"]].tolist() == [
+        "99WH00",
+        "GM0014",
+        "SBO",
+    ]
+    assert table.loc["10", ["school_id", "vestiging", "school_type", "cluster"]].tolist() == [
+        "99WJ01",
+        "01",
+        "SO",
+        2,
+    ]
     assert table.loc[["13", "14"], "school_type"].tolist() == ["VO", "PRO"]
 
 
@@ -214,7 +280,9 @@ def test_duo_schools_duplicates(tmp_path):
 
 
 def test_duo_schools_missing_columns_are_named(tmp_path):
-    path, delivery = land(tmp_path, SCHOOLS_NAME, "PROVINCIE;VESTIGINGSNUMMER;GEMEENTENUMMER\nGroningen;00;0014\n")
+    path, delivery = land(
+        tmp_path, SCHOOLS_NAME, "PROVINCIE;VESTIGINGSNUMMER;GEMEENTENUMMER\nGroningen;00;0014\n"
+    )
     with pytest.raises(DeliveryError) as caught:
         read_duo_schools(path, delivery)
     assert "BRIN NUMMER" in str(caught.value) and "SOORT PO" in str(caught.value)
@@ -231,8 +299,20 @@ def test_duo_schools_missing_columns_are_named(tmp_path):
         (b"\n\n  \n", "empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "NUL"),
         ((SCHOOLS_CSV + 'Groningen;99WZ;00;"open quote\n').encode(), "CSV"),
-        ((SCHOOLS_CSV + "Groningen;99WZ;00;Naam; met puntkomma;X;0014;Groningen;Basisonderwijs;\n").encode(), "data row 4 has 10 fields"),
-        ((SCHOOLS_CSV + "Groningen;99WZ;00;Naam; met puntkomma;X;0014;Groningen;Speciaal onderwijs;3\n").encode(), "data row 4 has 10 fields"),
+        (
+            (
+                SCHOOLS_CSV
+                + "Groningen;99WZ;00;Naam; met puntkomma;X;0014;Groningen;Basisonderwijs;\n"
+            ).encode(),
+            "data row 4 has 10 fields",
+        ),
+        (
+            (
+                SCHOOLS_CSV
+                + "Groningen;99WZ;00;Naam; met puntkomma;X;0014;Groningen;Speciaal onderwijs;3\n"
+            ).encode(),
+            "data row 4 has 10 fields",
+        ),
     ],
 )
 def test_duo_schools_unreadable_files(tmp_path, content, problem):
@@ -290,9 +370,22 @@ def test_duo_pupil_counts_values_are_checked(tmp_path):
     result = read_duo_pupil_counts(path, delivery)
 
     assert_valid(result, "duo_pupil_counts")
-    assert reasons(result) == {"5": "invalid_date", "7": "invalid_number", "8": "invalid_number", "9": "missing_field", "10": "invalid_number", "11": "invalid_number", "12": "missing_field", "13": "duplicate_row"}
+    assert reasons(result) == {
+        "5": "invalid_date",
+        "7": "invalid_number",
+        "8": "invalid_number",
+        "9": "missing_field",
+        "10": "invalid_number",
+        "11": "invalid_number",
+        "12": "missing_field",
+        "13": "duplicate_row",
+    }
     row = result.tables["duo_pupil_counts"].set_index("row_locator").loc["6"]
-    assert (row.count_date, row.age, row.pupils_below_five) == (pd.Timestamp("2024-10-01"), 10, True)
+    assert (row.count_date, row.age, row.pupils_below_five) == (
+        pd.Timestamp("2024-10-01"),
+        10,
+        True,
+    )
     assert pd.isna(row.pupils)
 
 
@@ -304,7 +397,9 @@ def test_duo_pupil_counts_note_when_year_differs_from_file_name(tmp_path):
 
 
 def test_duo_pupil_counts_missing_column(tmp_path):
-    path, delivery = land(tmp_path, PUPILS_NAME, PUPILS_CSV.replace("AANTAL LEERLINGEN", "AANTAL_X"))
+    path, delivery = land(
+        tmp_path, PUPILS_NAME, PUPILS_CSV.replace("AANTAL LEERLINGEN", "AANTAL_X")
+    )
     with pytest.raises(DeliveryError, match="AANTAL LEERLINGEN"):
         read_duo_pupil_counts(path, delivery)
 
@@ -328,7 +423,10 @@ def test_cbs_youth_care(tmp_path):
     assert table.year.tolist() == [2021, 2022, 2022, 2021]
     assert table.young_people_with_youth_care.tolist() == [4525.0, 4701.0, pd.NA, pd.NA]
     assert table.percentage_with_youth_care.tolist() == [9.9, 10.3, pd.NA, pd.NA]
-    assert str(table.year.dtype) == "Int32" and str(table.percentage_with_youth_care.dtype) == "Float64"
+    assert (
+        str(table.year.dtype) == "Int32"
+        and str(table.percentage_with_youth_care.dtype) == "Float64"
+    )
     assert result.quarantine.empty
 
 
@@ -340,7 +438,14 @@ def test_cbs_odata_v4_document(tmp_path):
 
 
 def test_cbs_other_region_levels_are_set_aside(tmp_path):
-    document = cbs_document(cbs_row("NL01    "), cbs_row("PV20    "), cbs_row("LD01    "), cbs_row("GM0014  "), cbs_row("CR01    "), cbs_row("Groningen"))
+    document = cbs_document(
+        cbs_row("NL01    "),
+        cbs_row("PV20    "),
+        cbs_row("LD01    "),
+        cbs_row("GM0014  "),
+        cbs_row("CR01    "),
+        cbs_row("Groningen"),
+    )
     path, delivery = land(tmp_path, CBS_NAME, document)
     result = read_cbs_youth_care(path, delivery)
 
@@ -371,14 +476,28 @@ def test_cbs_periods_and_numbers_are_checked(tmp_path):
     result = read_cbs_youth_care(path, delivery)
 
     assert_valid(result, "cbs_youth_care")
-    assert reasons(result) == {"1": "invalid_code", "2": "invalid_code", "3": "invalid_code", "4": "invalid_number", "5": "invalid_number", "6": "invalid_number", "7": "invalid_number", "8": "missing_field"}
+    assert reasons(result) == {
+        "1": "invalid_code",
+        "2": "invalid_code",
+        "3": "invalid_code",
+        "4": "invalid_number",
+        "5": "invalid_number",
+        "6": "invalid_number",
+        "7": "invalid_number",
+        "8": "missing_field",
+    }
     quarantine = result.quarantine.set_index("row_locator")
     assert "period type not a year" in quarantine.loc["1", "reason"]
     assert result.tables["cbs_youth_care"].young_people_with_youth_care.tolist() == [4701.0]
 
 
 def test_cbs_duplicates(tmp_path):
-    document = cbs_document(cbs_row(), cbs_row(), cbs_row(count=1.0, region="GM0080"), cbs_row(count=2.0, region="GM0080"))
+    document = cbs_document(
+        cbs_row(),
+        cbs_row(),
+        cbs_row(count=1.0, region="GM0080"),
+        cbs_row(count=2.0, region="GM0080"),
+    )
     path, delivery = land(tmp_path, CBS_NAME, document)
     result = read_cbs_youth_care(path, delivery)
     assert_valid(result, "cbs_youth_care")
@@ -386,7 +505,13 @@ def test_cbs_duplicates(tmp_path):
 
 
 def test_cbs_measure_suffix_may_change(tmp_path):
-    row = {"ID": 0, "RegioS": "GM0014  ", "Perioden": "2022JJ00", "JongerenMetJeugdhulp_3": 4701.0, "JongerenMetJeugdhulpInProcenten_4": 10.3}
+    row = {
+        "ID": 0,
+        "RegioS": "GM0014  ",
+        "Perioden": "2022JJ00",
+        "JongerenMetJeugdhulp_3": 4701.0,
+        "JongerenMetJeugdhulpInProcenten_4": 10.3,
+    }
     path, delivery = land(tmp_path, CBS_NAME, cbs_document(row))
     result = read_cbs_youth_care(path, delivery)
     assert result.tables["cbs_youth_care"].young_people_with_youth_care.tolist() == [4701.0]
@@ -409,7 +534,10 @@ def test_cbs_empty_table(tmp_path):
         ('{"value": {"a": 1}}', 'no "value" list'),
         ("[1, 2]", 'no "value" list'),
         ('{"value": [1]}', "element 1"),
-        (json.dumps({"value": [{"RegioS": "GM0014", "Perioden": "2022JJ00"}]}), "JongerenMetJeugdhulp, JongerenMetJeugdhulpInProcenten"),
+        (
+            json.dumps({"value": [{"RegioS": "GM0014", "Perioden": "2022JJ00"}]}),
+            "JongerenMetJeugdhulp, JongerenMetJeugdhulpInProcenten",
+        ),
         (b"\xff\xfe{}", "UTF-16"),
         ("", "empty"),
     ],
@@ -429,15 +557,32 @@ def test_frames_fit_the_raw_tables(tmp_path):
         "product_list": read_product_list(*land(tmp_path, PRODUCTS_NAME, PRODUCTS_CSV)),
         "duo_schools": read_duo_schools(*land(tmp_path, SCHOOLS_NAME, SCHOOLS_CSV)),
         "duo_pupil_counts": read_duo_pupil_counts(*land(tmp_path, PUPILS_NAME, PUPILS_CSV)),
-        "cbs_youth_care": read_cbs_youth_care(*land(tmp_path, CBS_NAME, cbs_document(cbs_row(), cbs_row("GM1895", count=None, percentage=".")))),
+        "cbs_youth_care": read_cbs_youth_care(
+            *land(
+                tmp_path,
+                CBS_NAME,
+                cbs_document(cbs_row(), cbs_row("GM1895", count=None, percentage=".")),
+            )
+        ),
     }
     conn = duckdb.connect()
     warehouse_raw.ensure_schema(conn)
     for table, result in results.items():
-        warehouse_raw.insert_frame(conn, table, result.tables[table].assign(delivery_id="d"), warehouse_raw.raw_columns(table))
-        assert conn.execute(f"select count(*) from raw.{table}").fetchall() == [(len(result.tables[table]),)]
-    assert conn.execute("select pupils, pupils_below_five, count_date from raw.duo_pupil_counts order by row_locator").fetchall()[0] == (None, True, pd.Timestamp("2024-10-01").date())
-    assert conn.execute("select count(*) from raw.cbs_youth_care where young_people_with_youth_care is null").fetchall() == [(1,)]
+        warehouse_raw.insert_frame(
+            conn,
+            table,
+            result.tables[table].assign(delivery_id="d"),
+            warehouse_raw.raw_columns(table),
+        )
+        assert conn.execute(f"select count(*) from raw.{table}").fetchall() == [
+            (len(result.tables[table]),)
+        ]
+    assert conn.execute(
+        "select pupils, pupils_below_five, count_date from raw.duo_pupil_counts order by row_locator"
+    ).fetchall()[0] == (None, True, pd.Timestamp("2024-10-01").date())
+    assert conn.execute(
+        "select count(*) from raw.cbs_youth_care where young_people_with_youth_care is null"
+    ).fetchall() == [(1,)]
 
 
 # --------------------------------------------------------------------------- properties
@@ -469,15 +614,27 @@ def test_arbitrary_bytes_are_read_or_refused(reader, relative, table, content):
     read_or_refuse(reader, relative, table, content)
 
 
-TOKENS = list("09AZaz<5 ;,\"'\n\r.-é") + ["GM", "99WA", "00", "<5", "20241001", "Speciaal onderwijs", "3"]
+TOKENS = list("09AZaz<5 ;,\"'\n\r.-é") + [
+    "GM",
+    "99WA",
+    "00",
+    "<5",
+    "20241001",
+    "Speciaal onderwijs",
+    "3",
+]
 CELL = st.lists(st.sampled_from(TOKENS), max_size=4).map("".join)
 
 
-@pytest.mark.parametrize(("reader", "relative", "table", "header"), [
-    (read_product_list, PRODUCTS_NAME, "product_list", PRODUCTS_CSV.split("\n")[0]),
-    (read_duo_schools, SCHOOLS_NAME, "duo_schools", SCHOOLS_CSV.split("\n")[0]),
-    (read_duo_pupil_counts, PUPILS_NAME, "duo_pupil_counts", PUPILS_CSV.split("\n")[0]),
-], ids=["product_list", "duo_schools", "duo_pupil_counts"])
+@pytest.mark.parametrize(
+    ("reader", "relative", "table", "header"),
+    [
+        (read_product_list, PRODUCTS_NAME, "product_list", PRODUCTS_CSV.split("\n")[0]),
+        (read_duo_schools, SCHOOLS_NAME, "duo_schools", SCHOOLS_CSV.split("\n")[0]),
+        (read_duo_pupil_counts, PUPILS_NAME, "duo_pupil_counts", PUPILS_CSV.split("\n")[0]),
+    ],
+    ids=["product_list", "duo_schools", "duo_pupil_counts"],
+)
 @FUZZ
 @given(rows=st.lists(st.lists(CELL, min_size=1, max_size=10), max_size=8))
 def test_csv_with_a_good_header_and_arbitrary_cells(reader, relative, table, header, rows):
@@ -485,10 +642,37 @@ def test_csv_with_a_good_header_and_arbitrary_cells(reader, relative, table, hea
     read_or_refuse(reader, relative, table, text.encode("utf-8"))
 
 
-CBS_VALUE = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=10), st.sampled_from(["GM0014  ", "NL01", "2022JJ00", "2022KW01", ".", "12.5"]), st.lists(st.integers(), max_size=2))
+CBS_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=10),
+    st.sampled_from(["GM0014  ", "NL01", "2022JJ00", "2022KW01", ".", "12.5"]),
+    st.lists(st.integers(), max_size=2),
+)
 
 
 @FUZZ
-@given(rows=st.lists(st.fixed_dictionaries({}, optional={key: CBS_VALUE for key in ["RegioS", "Perioden", "JongerenMetJeugdhulp_1", "JongerenMetJeugdhulpInProcenten_2", "ID"]}), max_size=8))
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                key: CBS_VALUE
+                for key in [
+                    "RegioS",
+                    "Perioden",
+                    "JongerenMetJeugdhulp_1",
+                    "JongerenMetJeugdhulpInProcenten_2",
+                    "ID",
+                ]
+            },
+        ),
+        max_size=8,
+    )
+)
 def test_cbs_rows_with_arbitrary_values(rows):
-    read_or_refuse(read_cbs_youth_care, CBS_NAME, "cbs_youth_care", json.dumps({"value": rows}).encode())
+    read_or_refuse(
+        read_cbs_youth_care, CBS_NAME, "cbs_youth_care", json.dumps({"value": rows}).encode()
+    )

@@ -17,39 +17,154 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pilotmonitor.ingest.contracts import QUARANTINE_COLUMNS, RAW_TABLES, REASONS, DeliveryError, ReadResult
+from pilotmonitor.ingest.contracts import (
+    QUARANTINE_COLUMNS,
+    RAW_TABLES,
+    REASONS,
+    DeliveryError,
+    ReadResult,
+)
 from pilotmonitor.ingest.deliveries import Delivery
-from pilotmonitor.ingest.pseudonymise import PseudonymKey, Pseudonymiser
+from pilotmonitor.ingest.pseudonymise import Pseudonymiser, PseudonymKey
 from pilotmonitor.ingest.readers.school_exports import read_school_absence, read_school_enrolments
 from pilotmonitor.synth.dialects import Dialect
 from pilotmonitor.synth.school_exports import ExportFile, render
 
 PSEUDONYMISER = Pseudonymiser(PseudonymKey("test", bytes(range(32))))
 SCHOOL = "99WA00"
-DIALECTS = [Dialect("semicolon_cp1252"), Dialect("comma_utf8"), Dialect("comma_utf8", bom=True), Dialect("xlsx")]
+DIALECTS = [
+    Dialect("semicolon_cp1252"),
+    Dialect("comma_utf8"),
+    Dialect("comma_utf8", bom=True),
+    Dialect("xlsx"),
+]
 DIALECT_IDS = ["semicolon_cp1252", "comma_utf8", "comma_utf8_bom", "xlsx"]
-FUZZ = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 UTF16_MESSAGE = "contains NUL bytes: looks like UTF-16 without byte-order mark; re-export as UTF-8 or Windows-1252"
 
 T = pd.Timestamp
 PUPILS = pd.DataFrame(
     [
         # bsn, onderwijsnummer, surname, prefix, given name, sex, birth, street, no., postcode, city, group, start, end, destination
-        ["999900006", "", "Özdemir-Synthetisch", "", "Zoë", "V", T("2010-03-14"), "Proefstraat", "12", "9673 MM", "Winschoten", "7", T("2013-08-01"), pd.NaT, ""],
-        ["", "100000004", "Bakker-Synthetisch", "de", "René", "M", T("2011-11-30"), "Synthetische Laan", "3a", "9675 AB", "Oostwold", "6", T("2014-08-01"), T("2017-03-01"), "SBO"],
-        ["012345672", "", "Visser-Synthetisch", "van", "Daniëlle", "V", T("2012-01-01"), "Fictieve Kade", "101", "9671 ZZ", "Scheemda", "SO-4", T("2016-09-01"), pd.NaT, ""],
-        ["999900018", "", "Wiersma-Synthetisch", "", "Joël", "M", T("2009-07-09"), "Testweg", "8", "9673", "Finsterwolde", "8", T("2012-08-01"), T("2017-07-31"), "VO"],
+        [
+            "999900006",
+            "",
+            "Özdemir-Synthetisch",
+            "",
+            "Zoë",
+            "V",
+            T("2010-03-14"),
+            "Proefstraat",
+            "12",
+            "9673 MM",
+            "Winschoten",
+            "7",
+            T("2013-08-01"),
+            pd.NaT,
+            "",
+        ],
+        [
+            "",
+            "100000004",
+            "Bakker-Synthetisch",
+            "de",
+            "René",
+            "M",
+            T("2011-11-30"),
+            "Synthetische Laan",
+            "3a",
+            "9675 AB",
+            "Oostwold",
+            "6",
+            T("2014-08-01"),
+            T("2017-03-01"),
+            "SBO",
+        ],
+        [
+            "012345672",
+            "",
+            "Visser-Synthetisch",
+            "van",
+            "Daniëlle",
+            "V",
+            T("2012-01-01"),
+            "Fictieve Kade",
+            "101",
+            "9671 ZZ",
+            "Scheemda",
+            "SO-4",
+            T("2016-09-01"),
+            pd.NaT,
+            "",
+        ],
+        [
+            "999900018",
+            "",
+            "Wiersma-Synthetisch",
+            "",
+            "Joël",
+            "M",
+            T("2009-07-09"),
+            "Testweg",
+            "8",
+            "9673",
+            "Finsterwolde",
+            "8",
+            T("2012-08-01"),
+            T("2017-07-31"),
+            "VO",
+        ],
     ],
-    columns=["bsn", "onderwijsnummer", "surname", "surname_prefix", "given_name", "sex", "birth_date", "street", "house_number", "postcode", "city", "group", "enrol_start", "enrol_end", "destination"],
+    columns=[
+        "bsn",
+        "onderwijsnummer",
+        "surname",
+        "surname_prefix",
+        "given_name",
+        "sex",
+        "birth_date",
+        "street",
+        "house_number",
+        "postcode",
+        "city",
+        "group",
+        "enrol_start",
+        "enrol_end",
+        "destination",
+    ],
 )
 PHONE = "06-98765432"
 COMMENT = "Moeder Zoë belde af"
-PERSONAL = [*PUPILS.surname, *PUPILS.given_name, *PUPILS.street, *PUPILS.city, PHONE, COMMENT, "Zoë", "Daniëlle", "Özdemir", "Proefstraat"]
+PERSONAL = [
+    *PUPILS.surname,
+    *PUPILS.given_name,
+    *PUPILS.street,
+    *PUPILS.city,
+    PHONE,
+    COMMENT,
+    "Zoë",
+    "Daniëlle",
+    "Özdemir",
+    "Proefstraat",
+]
 ABSENCE = pd.DataFrame(
     [
         ["999900006", "", T("2016-09-01"), 5.5, "Geoorloofd", "Ziek", COMMENT],
         ["", "100000004", T("2016-09-02"), 2.0, "Ongeoorloofd", "Te laat", ""],
-        ["012345672", "", T("2016-10-03"), 6.0, "Geoorloofd", "Geëxcuseerd – bezoek", f"Vader belt {PHONE}"],
+        [
+            "012345672",
+            "",
+            T("2016-10-03"),
+            6.0,
+            "Geoorloofd",
+            "Geëxcuseerd – bezoek",
+            f"Vader belt {PHONE}",
+        ],
         ["999900018", "", T("2017-01-09"), 0.5, "Ongeoorloofd", "Langdurig verzuim", ""],
     ],
     columns=["bsn", "onderwijsnummer", "date", "hours", "kind", "reason", "comment"],
@@ -58,7 +173,15 @@ ABSENCE = pd.DataFrame(
 
 def delivery(source: str, sender: str = SCHOOL) -> Delivery:
     kind = "inschrijvingen" if source == "school_enrolments" else "verzuim"
-    return Delivery(f"schools/{sender}/{sender}_{kind}_2016-2017_20170810.csv", source, sender, "2016-2017", dt.date(2017, 8, 10), "0" * 64, 0)
+    return Delivery(
+        f"schools/{sender}/{sender}_{kind}_2016-2017_20170810.csv",
+        source,
+        sender,
+        "2016-2017",
+        dt.date(2017, 8, 10),
+        "0" * 64,
+        0,
+    )
 
 
 def enrolment_rows(pupils: pd.DataFrame = PUPILS) -> pd.DataFrame:
@@ -68,8 +191,12 @@ def enrolment_rows(pupils: pd.DataFrame = PUPILS) -> pd.DataFrame:
     return rows
 
 
-def export_bytes(source: str, rows: pd.DataFrame, dialect: Dialect, extra: dict | None = None, headers=None) -> bytes:
-    frame = render(ExportFile(SCHOOL, source, 2016, T("2017-08-10"), dialect, rows.reset_index(drop=True)))
+def export_bytes(
+    source: str, rows: pd.DataFrame, dialect: Dialect, extra: dict | None = None, headers=None
+) -> bytes:
+    frame = render(
+        ExportFile(SCHOOL, source, 2016, T("2017-08-10"), dialect, rows.reset_index(drop=True))
+    )
     for name, value in (extra or {}).items():
         frame[name] = value
     if headers is not None:
@@ -119,21 +246,45 @@ def quarantined(result: ReadResult) -> dict[str, str]:
 
 # --- every dialect -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dialect", DIALECTS, ids=DIALECT_IDS)
 def test_enrolments_in_every_dialect(tmp_path: Path, dialect: Dialect):
     kinds = ["Hoofdinschrijving", "Hoofdinschrijving", "Neveninschrijving", "hoofd"]
-    path = write(tmp_path, export_bytes("school_enrolments", enrolment_rows(PUPILS.assign(enrolment_kind=kinds)), dialect, extra={"Telefoon": PHONE}), f".{dialect.extension}")
+    path = write(
+        tmp_path,
+        export_bytes(
+            "school_enrolments",
+            enrolment_rows(PUPILS.assign(enrolment_kind=kinds)),
+            dialect,
+            extra={"Telefoon": PHONE},
+        ),
+        f".{dialect.extension}",
+    )
     result = read("school_enrolments", path)
     assert_contract(result, "school_enrolments")
     assert result.quarantine.empty
     out = result.tables["school_enrolments"]
     assert out.enrolment_kind.tolist() == ["main", "main", "secondary", "main"]
     assert out.row_locator.tolist() == ["1", "2", "3", "4"]
-    assert out.pupil_pseudonym.tolist() == [pseudonym("bsn", "999900006"), pseudonym("onderwijsnummer", "100000004"), pseudonym("bsn", "012345672"), pseudonym("bsn", "999900018")]
+    assert out.pupil_pseudonym.tolist() == [
+        pseudonym("bsn", "999900006"),
+        pseudonym("onderwijsnummer", "100000004"),
+        pseudonym("bsn", "012345672"),
+        pseudonym("bsn", "999900018"),
+    ]
     assert out.id_kind.tolist() == ["bsn", "onderwijsnummer", "bsn", "bsn"]
     assert set(out.key_version) == {"test"}
-    assert set(out.school_id) == {SCHOOL} and set(out.brin) == {"99WA"} and set(out.vestiging) == {"00"}
-    assert out.birth_month.tolist() == [T("2010-03-01"), T("2011-11-01"), T("2012-01-01"), T("2009-07-01")]
+    assert (
+        set(out.school_id) == {SCHOOL}
+        and set(out.brin) == {"99WA"}
+        and set(out.vestiging) == {"00"}
+    )
+    assert out.birth_month.tolist() == [
+        T("2010-03-01"),
+        T("2011-11-01"),
+        T("2012-01-01"),
+        T("2009-07-01"),
+    ]
     assert out.sex.tolist() == ["V", "M", "V", "M"]
     assert out.postcode4.tolist() == ["9673", "9675", "9671", "9673"]
     assert out.school_group.tolist() == ["7", "6", "SO-4", "8"]
@@ -146,7 +297,11 @@ def test_enrolments_in_every_dialect(tmp_path: Path, dialect: Dialect):
 
 @pytest.mark.parametrize("dialect", DIALECTS, ids=DIALECT_IDS)
 def test_absence_in_every_dialect(tmp_path: Path, dialect: Dialect):
-    path = write(tmp_path, export_bytes("school_absence", ABSENCE.assign(planted=None), dialect), f".{dialect.extension}")
+    path = write(
+        tmp_path,
+        export_bytes("school_absence", ABSENCE.assign(planted=None), dialect),
+        f".{dialect.extension}",
+    )
     result = read("school_absence", path)
     assert_contract(result, "school_absence")
     assert result.quarantine.empty
@@ -155,14 +310,36 @@ def test_absence_in_every_dialect(tmp_path: Path, dialect: Dialect):
     assert out.absence_date.tolist() == ABSENCE.date.tolist()
     assert out.hours.tolist() == [5.5, 2.0, 6.0, 0.5]
     assert out.authorised.tolist() == [True, False, True, False]
-    assert out.reason.tolist() == ["Ziek", "Te laat", "Geëxcuseerd – bezoek", "Langdurig verzuim"]  # cp1252 diacritics and dash kept
+    assert out.reason.tolist() == [
+        "Ziek",
+        "Te laat",
+        "Geëxcuseerd – bezoek",
+        "Langdurig verzuim",
+    ]  # cp1252 diacritics and dash kept
     assert out.pupil_pseudonym.iloc[1] == pseudonym("onderwijsnummer", "100000004")
 
 
 def test_headers_in_any_case_spacing_and_order(tmp_path: Path):
     rng = np.random.default_rng(7)
-    spelled = {"BSN": "  bsn ", "Datum": "DATUM", "Soort verzuim": " Soort   VERZUIM", "Uren": "uren", "Reden": "REDEN ", "Onderwijsnummer": "OnderwijsNummer", "Opmerking": "opmerking"}
-    frame = render(ExportFile(SCHOOL, "school_absence", 2016, T("2017-08-10"), Dialect("semicolon_cp1252"), ABSENCE.assign(planted=None)))
+    spelled = {
+        "BSN": "  bsn ",
+        "Datum": "DATUM",
+        "Soort verzuim": " Soort   VERZUIM",
+        "Uren": "uren",
+        "Reden": "REDEN ",
+        "Onderwijsnummer": "OnderwijsNummer",
+        "Opmerking": "opmerking",
+    }
+    frame = render(
+        ExportFile(
+            SCHOOL,
+            "school_absence",
+            2016,
+            T("2017-08-10"),
+            Dialect("semicolon_cp1252"),
+            ABSENCE.assign(planted=None),
+        )
+    )
     frame = frame.rename(columns=spelled)[list(rng.permutation(list(spelled.values())))]
     path = write(tmp_path, Dialect("semicolon_cp1252").to_bytes(frame))
     result = read("school_absence", path)
@@ -172,45 +349,92 @@ def test_headers_in_any_case_spacing_and_order(tmp_path: Path):
 
 def test_spreadsheet_number_cells_for_identifiers(tmp_path: Path):
     """A BSN stored as a number loses its leading zero; it is still the same pupil."""
-    rows = ABSENCE.assign(planted=None, bsn=[999900006, None, 12345672, 999900018], onderwijsnummer=[None, 100000004, None, None])
-    result = read("school_absence", write(tmp_path, export_bytes("school_absence", rows, Dialect("xlsx")), ".xlsx"))
+    rows = ABSENCE.assign(
+        planted=None,
+        bsn=[999900006, None, 12345672, 999900018],
+        onderwijsnummer=[None, 100000004, None, None],
+    )
+    result = read(
+        "school_absence",
+        write(tmp_path, export_bytes("school_absence", rows, Dialect("xlsx")), ".xlsx"),
+    )
     assert_contract(result, "school_absence")
     assert result.tables["school_absence"].pupil_pseudonym.iloc[2] == pseudonym("bsn", "012345672")
 
 
 # --- quarantine ----------------------------------------------------------------------
 
-def absence_file(tmp_path: Path, rows: list[list[str]], dialect: Dialect = Dialect("semicolon_cp1252")) -> Path:
-    frame = pd.DataFrame(rows, columns=["bsn", "onderwijsnummer", "date", "hours", "kind", "reason", "comment"]).assign(planted=None)
+
+def absence_file(
+    tmp_path: Path, rows: list[list[str]], dialect: Dialect = Dialect("semicolon_cp1252")
+) -> Path:
+    frame = pd.DataFrame(
+        rows, columns=["bsn", "onderwijsnummer", "date", "hours", "kind", "reason", "comment"]
+    ).assign(planted=None)
     return write(tmp_path, export_bytes("school_absence", frame, dialect), f".{dialect.extension}")
 
 
 def test_every_absence_quarantine_reason(tmp_path: Path):
     good = ["999900006", "", "01-09-2016", "2", "Geoorloofd", "Ziek", ""]
     rows = [
-        good,                                                                   # 1 loaded
-        ["999900007", "", "01-09-2016", "2", "Geoorloofd", "Ziek", ""],          # 2 invalid_bsn
-        ["000000000", "", "01-09-2016", "2", "Geoorloofd", "Ziek", ""],          # 3 reserved_bsn
-        ["999999999", "", "01-09-2016", "2", "Geoorloofd", "Ziek", ""],          # 4 reserved_bsn
-        ["", "100000005", "01-09-2016", "2", "Geoorloofd", "Ziek", ""],          # 5 invalid_onderwijsnummer
-        ["99990000X", "", "01-09-2016", "2", "Geoorloofd", "Ziek", ""],          # 6 malformed_identifier
-        ["", "", "01-09-2016", "2", "Geoorloofd", "Ziek", COMMENT],              # 7 missing_identifier
-        ["999900006", "", "", "2", "Geoorloofd", "Ziek", ""],                    # 8 missing_field
-        ["999900006", "", "31-04-2017", "2", "Geoorloofd", "Ziek", ""],          # 9 invalid_date
-        ["999900006", "", "01-09-2016", "twee", "Geoorloofd", "Ziek", ""],       # 10 invalid_number
-        ["999900006", "", "01-09-2016", "25", "Geoorloofd", "Ziek", ""],         # 11 invalid_number (> 24 hours)
-        ["999900006", "", "01-09-2016", "0", "Geoorloofd", "Ziek", ""],          # 12 invalid_number (no hours)
-        ["999900006", "", "01-09-2016", "2", "Misschien", "Ziek", ""],           # 13 invalid_code
-        good,                                                                   # 14 duplicate_row
-        ["999900007", "", "31-04-2017", "x", "Misschien", "Ziek", ""],           # 15 invalid_bsn: the first rule wins
-        ["999900006", "", "01-09-2016", "3,5", "ONGEOORLOOFD", "Te laat", ""],   # 16 loaded
+        good,  # 1 loaded
+        ["999900007", "", "01-09-2016", "2", "Geoorloofd", "Ziek", ""],  # 2 invalid_bsn
+        ["000000000", "", "01-09-2016", "2", "Geoorloofd", "Ziek", ""],  # 3 reserved_bsn
+        ["999999999", "", "01-09-2016", "2", "Geoorloofd", "Ziek", ""],  # 4 reserved_bsn
+        ["", "100000005", "01-09-2016", "2", "Geoorloofd", "Ziek", ""],  # 5 invalid_onderwijsnummer
+        ["99990000X", "", "01-09-2016", "2", "Geoorloofd", "Ziek", ""],  # 6 malformed_identifier
+        ["", "", "01-09-2016", "2", "Geoorloofd", "Ziek", COMMENT],  # 7 missing_identifier
+        ["999900006", "", "", "2", "Geoorloofd", "Ziek", ""],  # 8 missing_field
+        ["999900006", "", "31-04-2017", "2", "Geoorloofd", "Ziek", ""],  # 9 invalid_date
+        ["999900006", "", "01-09-2016", "twee", "Geoorloofd", "Ziek", ""],  # 10 invalid_number
+        [
+            "999900006",
+            "",
+            "01-09-2016",
+            "25",
+            "Geoorloofd",
+            "Ziek",
+            "",
+        ],  # 11 invalid_number (> 24 hours)
+        [
+            "999900006",
+            "",
+            "01-09-2016",
+            "0",
+            "Geoorloofd",
+            "Ziek",
+            "",
+        ],  # 12 invalid_number (no hours)
+        ["999900006", "", "01-09-2016", "2", "Misschien", "Ziek", ""],  # 13 invalid_code
+        good,  # 14 duplicate_row
+        [
+            "999900007",
+            "",
+            "31-04-2017",
+            "x",
+            "Misschien",
+            "Ziek",
+            "",
+        ],  # 15 invalid_bsn: the first rule wins
+        ["999900006", "", "01-09-2016", "3,5", "ONGEOORLOOFD", "Te laat", ""],  # 16 loaded
     ]
     result = read("school_absence", absence_file(tmp_path, rows))
     assert_contract(result, "school_absence")
     assert quarantined(result) == {
-        "2": "invalid_bsn", "3": "reserved_bsn", "4": "reserved_bsn", "5": "invalid_onderwijsnummer", "6": "malformed_identifier",
-        "7": "missing_identifier", "8": "missing_field", "9": "invalid_date", "10": "invalid_number", "11": "invalid_number",
-        "12": "invalid_number", "13": "invalid_code", "14": "duplicate_row", "15": "invalid_bsn",
+        "2": "invalid_bsn",
+        "3": "reserved_bsn",
+        "4": "reserved_bsn",
+        "5": "invalid_onderwijsnummer",
+        "6": "malformed_identifier",
+        "7": "missing_identifier",
+        "8": "missing_field",
+        "9": "invalid_date",
+        "10": "invalid_number",
+        "11": "invalid_number",
+        "12": "invalid_number",
+        "13": "invalid_code",
+        "14": "duplicate_row",
+        "15": "invalid_bsn",
     }
     assert result.tables["school_absence"].row_locator.tolist() == ["1", "16"]
     assert result.tables["school_absence"].hours.tolist() == [2.0, 3.5]
@@ -219,13 +443,24 @@ def test_every_absence_quarantine_reason(tmp_path: Path):
     assert "column Uren: 25 is out of range" in q.loc["11", "reason"]
     assert q.loc["14", "reason"].endswith("same as row 1")
     # Identifier problems carry the keyed pseudonym of what was delivered, never the number.
-    assert q.loc["2", "pseudonym"] == pseudonym("bsn", "999900007") and q.loc["2", "key_version"] == "test"
+    assert (
+        q.loc["2", "pseudonym"] == pseudonym("bsn", "999900007")
+        and q.loc["2", "key_version"] == "test"
+    )
     assert q.loc["5", "pseudonym"] == pseudonym("onderwijsnummer", "100000005")
     assert pd.isna(q.loc["7", "pseudonym"])  # nothing delivered, nothing to pseudonymise
     # Other faults keep the pupil's pseudonym too, so a steward can tell whose record it was.
-    assert q.loc["9", "pseudonym"] == q.loc["14", "pseudonym"] == pseudonym("bsn", "999900006") and q.loc["9", "key_version"] == "test"
+    assert (
+        q.loc["9", "pseudonym"] == q.loc["14", "pseudonym"] == pseudonym("bsn", "999900006")
+        and q.loc["9", "key_version"] == "test"
+    )
     # (the standard text of reserved_bsn names the reserved values; what a reader adds must not)
-    details = result.quarantine.assign(reason=[r.removeprefix(REASONS[c]) for r, c in zip(result.quarantine.reason, result.quarantine.reason_code)])
+    details = result.quarantine.assign(
+        reason=[
+            r.removeprefix(REASONS[c])
+            for r, c in zip(result.quarantine.reason, result.quarantine.reason_code)
+        ]
+    )
     quarantine_text = details.astype(str).to_numpy().ravel().tolist()
     for number in ["999900007", "000000000", "999999999", "100000005", "99990000X", "999900006"]:
         assert not any(number in value for value in quarantine_text)
@@ -233,18 +468,37 @@ def test_every_absence_quarantine_reason(tmp_path: Path):
 
 def test_every_enrolment_quarantine_reason(tmp_path: Path):
     pupils = pd.concat([PUPILS.iloc[[0]]] * 8, ignore_index=True).astype(object)
-    pupils["bsn"] = ["999900006", "999900018", "999900031", "999900043", "999900055", "999900067", "999900079", "999900080"]
-    pupils.loc[1, "birth_date"] = "31-02-2010"   # invalid_date, the birth date itself never quoted
-    pupils.loc[2, "sex"] = "X"                    # invalid_code
-    pupils.loc[3, "postcode"] = "ABCD EF"         # invalid_code
+    pupils["bsn"] = [
+        "999900006",
+        "999900018",
+        "999900031",
+        "999900043",
+        "999900055",
+        "999900067",
+        "999900079",
+        "999900080",
+    ]
+    pupils.loc[1, "birth_date"] = "31-02-2010"  # invalid_date, the birth date itself never quoted
+    pupils.loc[2, "sex"] = "X"  # invalid_code
+    pupils.loc[3, "postcode"] = "ABCD EF"  # invalid_code
     pupils.loc[4, "enrol_end"] = T("2012-07-31")  # invalid_date: ends before it starts
-    pupils.loc[5, "enrol_start"] = ""             # missing_field
-    pupils.loc[6, "sex"] = "vrouw"                # loaded
+    pupils.loc[5, "enrol_start"] = ""  # missing_field
+    pupils.loc[6, "sex"] = "vrouw"  # loaded
     rows = enrolment_rows(pupils)
-    rows.loc[7, "brin"] = "99WB"                  # invalid_code: another school's pupil
-    result = read("school_enrolments", write(tmp_path, export_bytes("school_enrolments", rows, Dialect("semicolon_cp1252"))))
+    rows.loc[7, "brin"] = "99WB"  # invalid_code: another school's pupil
+    result = read(
+        "school_enrolments",
+        write(tmp_path, export_bytes("school_enrolments", rows, Dialect("semicolon_cp1252"))),
+    )
     assert_contract(result, "school_enrolments")
-    assert quarantined(result) == {"2": "invalid_date", "3": "invalid_code", "4": "invalid_code", "5": "invalid_date", "6": "missing_field", "8": "invalid_code"}
+    assert quarantined(result) == {
+        "2": "invalid_date",
+        "3": "invalid_code",
+        "4": "invalid_code",
+        "5": "invalid_date",
+        "6": "missing_field",
+        "8": "invalid_code",
+    }
     q = result.quarantine.set_index("row_locator").reason
     assert "31-02-2010" not in q.loc["2"] and "Geboortedatum" in q.loc["2"]
     assert "ends before it starts" in q.loc["5"]
@@ -254,10 +508,19 @@ def test_every_enrolment_quarantine_reason(tmp_path: Path):
 
 def test_duplicate_rows_compare_every_delivered_field(tmp_path: Path):
     row = ["999900006", "", "01-09-2016", "2", "Geoorloofd", "Ziek", ""]
-    rows = [row, ["999900018", "", "02-09-2016", "2", "Geoorloofd", "Ziek", ""], row, row[:6] + ["Andere opmerking"], row]
+    rows = [
+        row,
+        ["999900018", "", "02-09-2016", "2", "Geoorloofd", "Ziek", ""],
+        row,
+        row[:6] + ["Andere opmerking"],
+        row,
+    ]
     result = read("school_absence", absence_file(tmp_path, rows))
     assert_contract(result, "school_absence")
-    assert quarantined(result) == {"3": "duplicate_row", "5": "duplicate_row"}  # row 4 differs in the dropped remark
+    assert quarantined(result) == {
+        "3": "duplicate_row",
+        "5": "duplicate_row",
+    }  # row 4 differs in the dropped remark
     assert result.quarantine.reason.str.endswith("same as row 1").all()
 
 
@@ -266,9 +529,16 @@ def test_duplicates_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(tabular, "CHUNK_ROWS", 2)
     rows = [["999900006", "", f"0{d}-09-2016", "2", "Geoorloofd", "Ziek", ""] for d in range(1, 6)]
-    result = read("school_absence", absence_file(tmp_path, [*rows, rows[0], rows[3], ["", "", "", "", "", "x", ""]]))
+    result = read(
+        "school_absence",
+        absence_file(tmp_path, [*rows, rows[0], rows[3], ["", "", "", "", "", "x", ""]]),
+    )
     assert_contract(result, "school_absence")
-    assert quarantined(result) == {"6": "duplicate_row", "7": "duplicate_row", "8": "missing_identifier"}
+    assert quarantined(result) == {
+        "6": "duplicate_row",
+        "7": "duplicate_row",
+        "8": "missing_identifier",
+    }
     assert result.quarantine.reason.tolist()[:2] == [
         "exact duplicate of an earlier row in the same delivery: same as row 1",
         "exact duplicate of an earlier row in the same delivery: same as row 4",
@@ -284,12 +554,28 @@ def test_absence_in_parts_per_chunk(tmp_path: Path):
     assert [p.rows_read for p in parts] == [3, 3, 2, 0]  # one part per chunk, then the notes
     for part in parts:
         part.check_accounting()
-    assert [p.tables["school_absence"].row_locator.tolist() for p in parts] == [["1", "2", "3"], ["4", "5"], [], []]
-    assert [dict(zip(p.quarantine.row_locator, p.quarantine.reason_code)) for p in parts] == [{}, {"6": "duplicate_row"}, {"7": "missing_identifier", "8": "duplicate_row"}, {}]
+    assert [p.tables["school_absence"].row_locator.tolist() for p in parts] == [
+        ["1", "2", "3"],
+        ["4", "5"],
+        [],
+        [],
+    ]
+    assert [dict(zip(p.quarantine.row_locator, p.quarantine.reason_code)) for p in parts] == [
+        {},
+        {"6": "duplicate_row"},
+        {"7": "missing_identifier", "8": "duplicate_row"},
+        {},
+    ]
     assert parts[2].quarantine.reason.iloc[1].endswith("same as row 5")
     assert parts[-1].notes[1] == "2 exact duplicate row(s) quarantined"
     whole = read_school_absence(path, delivery("school_absence"), PSEUDONYMISER)
-    assert whole.rows_read == 8 and whole.tables["school_absence"].row_locator.tolist() == ["1", "2", "3", "4", "5"]
+    assert whole.rows_read == 8 and whole.tables["school_absence"].row_locator.tolist() == [
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+    ]
     assert whole.notes == parts[-1].notes
 
 
@@ -304,19 +590,41 @@ def test_short_rows_and_blank_lines(tmp_path: Path):
 
 # --- whole-file problems -------------------------------------------------------------
 
+
 def test_utf16_export_without_bom_is_refused(tmp_path: Path):
-    frame = render(ExportFile(SCHOOL, "school_absence", 2016, T("2017-08-10"), Dialect("semicolon_cp1252"), ABSENCE.assign(planted=None)))
-    path = write(tmp_path, frame.to_csv(sep=";", index=False).encode("utf-16-le"))  # as pilotmonitor.synth.file_defects plants it
+    frame = render(
+        ExportFile(
+            SCHOOL,
+            "school_absence",
+            2016,
+            T("2017-08-10"),
+            Dialect("semicolon_cp1252"),
+            ABSENCE.assign(planted=None),
+        )
+    )
+    path = write(
+        tmp_path, frame.to_csv(sep=";", index=False).encode("utf-16-le")
+    )  # as pilotmonitor.synth.file_defects plants it
     with pytest.raises(DeliveryError) as info:
         read("school_absence", path)
     assert info.value.problem == UTF16_MESSAGE
     assert str(info.value).startswith("export.csv: ")
 
 
-@pytest.mark.parametrize(("source", "dropped", "named"), [("school_absence", "Datum", "datum"), ("school_absence", "Soort verzuim", "soort_verzuim"), ("school_enrolments", "Geboortedatum", "geboortedatum"), ("school_enrolments", "BRIN", "brin")])
+@pytest.mark.parametrize(
+    ("source", "dropped", "named"),
+    [
+        ("school_absence", "Datum", "datum"),
+        ("school_absence", "Soort verzuim", "soort_verzuim"),
+        ("school_enrolments", "Geboortedatum", "geboortedatum"),
+        ("school_enrolments", "BRIN", "brin"),
+    ],
+)
 def test_missing_mandatory_column(tmp_path: Path, source: str, dropped: str, named: str):
     rows = enrolment_rows() if source == "school_enrolments" else ABSENCE.assign(planted=None)
-    frame = render(ExportFile(SCHOOL, source, 2016, T("2017-08-10"), Dialect("semicolon_cp1252"), rows)).drop(columns=dropped)
+    frame = render(
+        ExportFile(SCHOOL, source, 2016, T("2017-08-10"), Dialect("semicolon_cp1252"), rows)
+    ).drop(columns=dropped)
     with pytest.raises(DeliveryError) as info:
         read(source, write(tmp_path, Dialect("semicolon_cp1252").to_bytes(frame)))
     assert f"missing mandatory column(s): {named}" in info.value.problem
@@ -324,7 +632,16 @@ def test_missing_mandatory_column(tmp_path: Path, source: str, dropped: str, nam
 
 
 def test_no_identifier_column_at_all(tmp_path: Path):
-    frame = render(ExportFile(SCHOOL, "school_absence", 2016, T("2017-08-10"), Dialect("comma_utf8"), ABSENCE.assign(planted=None))).drop(columns=["bsn", "onderwijsnummer"])
+    frame = render(
+        ExportFile(
+            SCHOOL,
+            "school_absence",
+            2016,
+            T("2017-08-10"),
+            Dialect("comma_utf8"),
+            ABSENCE.assign(planted=None),
+        )
+    ).drop(columns=["bsn", "onderwijsnummer"])
     with pytest.raises(DeliveryError, match="bsn or onderwijsnummer"):
         read("school_absence", write(tmp_path, Dialect("comma_utf8").to_bytes(frame)))
 
@@ -334,7 +651,10 @@ def test_no_identifier_column_at_all(tmp_path: Path):
 FUZZ_DIR = Path(tempfile.mkdtemp(prefix="pm_reader_fuzz_"))
 VALID = {
     (source, name): export_bytes(source, rows, dialect, extra={"Telefoon": PHONE})
-    for source, rows in [("school_enrolments", enrolment_rows()), ("school_absence", ABSENCE.assign(planted=None))]
+    for source, rows in [
+        ("school_enrolments", enrolment_rows()),
+        ("school_absence", ABSENCE.assign(planted=None)),
+    ]
     for dialect, name in zip(DIALECTS, DIALECT_IDS)
 }
 SOURCES = ["school_enrolments", "school_absence"]
@@ -363,17 +683,32 @@ def test_arbitrary_bytes_are_refused_or_read_with_exact_accounting(source: str, 
 
 @FUZZ
 @given(key=st.sampled_from(sorted(VALID)), cut=st.floats(0, 1))
-def test_truncated_export_is_refused_or_read_with_exact_accounting(key: tuple[str, str], cut: float):
+def test_truncated_export_is_refused_or_read_with_exact_accounting(
+    key: tuple[str, str], cut: float
+):
     data = VALID[key]
     read_or_refuse(key[0], data[: int(len(data) * cut)], ".xlsx" if key[1] == "xlsx" else ".csv")
 
 
-FIELD_TEXT = st.text(alphabet=st.characters(codec="cp1252", exclude_categories=("Cc", "Cs"), exclude_characters=';,"'), min_size=1, max_size=12)
+FIELD_TEXT = st.text(
+    alphabet=st.characters(
+        codec="cp1252", exclude_categories=("Cc", "Cs"), exclude_characters=';,"'
+    ),
+    min_size=1,
+    max_size=12,
+)
 
 
 @FUZZ
-@given(data=st.data(), source=st.sampled_from(SOURCES), dialect_index=st.integers(0, len(DIALECTS) - 1), text=FIELD_TEXT)
-def test_text_injected_into_one_field_is_quarantined_or_loaded(data, source: str, dialect_index: int, text: str):
+@given(
+    data=st.data(),
+    source=st.sampled_from(SOURCES),
+    dialect_index=st.integers(0, len(DIALECTS) - 1),
+    text=FIELD_TEXT,
+)
+def test_text_injected_into_one_field_is_quarantined_or_loaded(
+    data, source: str, dialect_index: int, text: str
+):
     dialect = DIALECTS[dialect_index]
     rows = enrolment_rows() if source == "school_enrolments" else ABSENCE.assign(planted=None)
     frame = render(ExportFile(SCHOOL, source, 2016, T("2017-08-10"), dialect, rows)).astype(object)
@@ -390,13 +725,21 @@ def test_text_injected_into_one_field_is_quarantined_or_loaded(data, source: str
         assert dialect.name == "semicolon_cp1252" and MIXED in result.problem
         return
     assert result.rows_read == len(frame)  # the structure survives: every row loaded or quarantined
-    locators = set(result.quarantine.row_locator) | set(next(iter(result.tables.values())).row_locator)
+    locators = set(result.quarantine.row_locator) | set(
+        next(iter(result.tables.values())).row_locator
+    )
     assert locators == {str(i + 1) for i in range(len(frame))}
 
 
 @FUZZ
-@given(key=st.sampled_from([k for k in sorted(VALID) if k[1] != "xlsx"]), at=st.floats(0.15, 1), junk=st.binary(min_size=1, max_size=6))
-def test_random_bytes_injected_into_a_csv_export_never_crash(key: tuple[str, str], at: float, junk: bytes):
+@given(
+    key=st.sampled_from([k for k in sorted(VALID) if k[1] != "xlsx"]),
+    at=st.floats(0.15, 1),
+    junk=st.binary(min_size=1, max_size=6),
+)
+def test_random_bytes_injected_into_a_csv_export_never_crash(
+    key: tuple[str, str], at: float, junk: bytes
+):
     data = VALID[key]
     offset = int(len(data) * at)
     read_or_refuse(key[0], data[:offset] + junk + data[offset:])
@@ -406,10 +749,35 @@ def test_enrolment_kind_is_optional_and_checked(tmp_path: Path):
     """Without a 'Soort inschrijving' column every enrolment is a main one (null, read as
     main by the warehouse); a value that is neither hoofd- nor neveninschrijving fails."""
     dialect = Dialect("semicolon_cp1252")
-    without = render(ExportFile(SCHOOL, "school_enrolments", 2016, T("2017-08-10"), dialect, enrolment_rows().reset_index(drop=True))).drop(columns="Soort inschrijving")
+    without = render(
+        ExportFile(
+            SCHOOL,
+            "school_enrolments",
+            2016,
+            T("2017-08-10"),
+            dialect,
+            enrolment_rows().reset_index(drop=True),
+        )
+    ).drop(columns="Soort inschrijving")
     result = read("school_enrolments", write(tmp_path, dialect.to_bytes(without)))
-    assert result.tables["school_enrolments"].enrolment_kind.isna().all() and result.quarantine.empty
-    odd = enrolment_rows(PUPILS.assign(enrolment_kind=["Hoofdinschrijving", "Gastleerling", "Hoofdinschrijving", "Hoofdinschrijving"]))
-    result = read("school_enrolments", write(tmp_path, export_bytes("school_enrolments", odd, dialect)))
+    assert (
+        result.tables["school_enrolments"].enrolment_kind.isna().all() and result.quarantine.empty
+    )
+    odd = enrolment_rows(
+        PUPILS.assign(
+            enrolment_kind=[
+                "Hoofdinschrijving",
+                "Gastleerling",
+                "Hoofdinschrijving",
+                "Hoofdinschrijving",
+            ]
+        )
+    )
+    result = read(
+        "school_enrolments", write(tmp_path, export_bytes("school_enrolments", odd, dialect))
+    )
     assert quarantined(result) == {"2": "invalid_code"}
-    assert "Soort inschrijving" in result.quarantine.reason.iloc[0] and "Gastleerling" not in result.quarantine.reason.iloc[0]
+    assert (
+        "Soort inschrijving" in result.quarantine.reason.iloc[0]
+        and "Gastleerling" not in result.quarantine.reason.iloc[0]
+    )

@@ -27,7 +27,12 @@ from pilotmonitor.ingest.readers.tabular import (
 from pilotmonitor.synth.dialects import Dialect
 
 UTF16_MESSAGE = "contains NUL bytes: looks like UTF-16 without byte-order mark; re-export as UTF-8 or Windows-1252"
-FUZZ = settings(max_examples=80, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=80,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def _write(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -50,8 +55,12 @@ def _xlsx(rows: list[list[object]], extra_sheet: bool = False) -> bytes:
 
 # --- decode_text ---------------------------------------------------------------------
 
+
 def test_decode_utf8_with_bom_drops_the_bom():
-    assert decode_text("\ufeffNaam;Reden\r\nZoë;Ziek\r\n".encode("utf-8"), "f.csv") == "Naam;Reden\r\nZoë;Ziek\r\n"
+    assert (
+        decode_text("\ufeffNaam;Reden\r\nZoë;Ziek\r\n".encode("utf-8"), "f.csv")
+        == "Naam;Reden\r\nZoë;Ziek\r\n"
+    )
 
 
 def test_decode_strict_utf8_and_windows_1252():
@@ -80,8 +89,8 @@ def test_utf16_without_bom_is_refused_with_a_specific_message():
         (b"PK\x03\x04\x14\x00", "ZIP archive"),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest", "old binary Excel"),
         (bytes(range(1, 32)) * 20, "control bytes"),
-        ("a;b\nZoë;".encode("utf-8") + b"\xeb\n", "mixes UTF-8 and Windows-1252"),
-        ("a;b\nZoë;Zo".encode("utf-8") + "ë".encode("utf-8")[:1], "ends in the middle of a UTF-8 character"),
+        ("a;b\nZoë;".encode() + b"\xeb\n", "mixes UTF-8 and Windows-1252"),
+        ("a;b\nZoë;Zo".encode() + "ë".encode()[:1], "ends in the middle of a UTF-8 character"),
         (b"\xef\xbb\xbfa;b\n\xeb\n", "byte-order mark but is not valid UTF-8"),
     ],
 )
@@ -95,7 +104,9 @@ def test_windows_1252_letter_at_the_very_end_is_not_mistaken_for_truncated_utf8(
 
 
 def test_windows_1252_that_forms_foreign_utf8_by_accident_stays_windows_1252():
-    text = "Naam;Reden\nZoë\xa0\xa0;Geëxcuseerd\n"  # "ë" + two NBSP is valid UTF-8 (a Hangul syllable)
+    text = (
+        "Naam;Reden\nZoë\xa0\xa0;Geëxcuseerd\n"  # "ë" + two NBSP is valid UTF-8 (a Hangul syllable)
+    )
     assert decode_text(text.encode("cp1252"), "f.csv") == text
 
 
@@ -110,20 +121,53 @@ def test_decode_text_on_arbitrary_bytes_returns_text_or_refuses(raw: bytes):
 
 # --- read_table: CSV -----------------------------------------------------------------
 
+
 def test_semicolon_windows_1252_crlf_with_capitalised_headers(tmp_path: Path):
-    frame = pd.DataFrame({"BSN": ["999900006"], "Datum": ["01-09-2016"], "Uren": ["5,5"], "Soort verzuim": ["Geoorloofd"], "Reden": ["Geëxcuseerd"], "Opmerking": ["Moeder Zoë belde af"]})
+    frame = pd.DataFrame(
+        {
+            "BSN": ["999900006"],
+            "Datum": ["01-09-2016"],
+            "Uren": ["5,5"],
+            "Soort verzuim": ["Geoorloofd"],
+            "Reden": ["Geëxcuseerd"],
+            "Opmerking": ["Moeder Zoë belde af"],
+        }
+    )
     path = _write(tmp_path, "f.csv", Dialect("semicolon_cp1252").to_bytes(frame))
     table, info = read_table(path)
     assert list(table.columns) == ["bsn", "datum", "uren", "soort_verzuim", "reden", "opmerking"]
-    assert table.iloc[0].tolist() == ["999900006", "01-09-2016", "5,5", "Geoorloofd", "Geëxcuseerd", "Moeder Zoë belde af"]
-    assert info["encoding"] == "windows-1252" and info["delimiter"] == ";" and info["format"] == "csv"
+    assert table.iloc[0].tolist() == [
+        "999900006",
+        "01-09-2016",
+        "5,5",
+        "Geoorloofd",
+        "Geëxcuseerd",
+        "Moeder Zoë belde af",
+    ]
+    assert (
+        info["encoding"] == "windows-1252" and info["delimiter"] == ";" and info["format"] == "csv"
+    )
 
 
 @pytest.mark.parametrize("bom", [False, True])
 def test_comma_utf8_with_and_without_bom(tmp_path: Path, bom: bool):
-    frame = pd.DataFrame({"soort_verzuim": ["Ongeoorloofd"], "bsn": ["999900006"], "datum": ["2016-09-01"], "reden": ["Te laat"]})
-    table, info = read_table(_write(tmp_path, "f.csv", Dialect("comma_utf8", bom=bom).to_bytes(frame)))
-    assert list(table.columns) == ["soort_verzuim", "bsn", "datum", "reden"]  # no BOM left in the first header
+    frame = pd.DataFrame(
+        {
+            "soort_verzuim": ["Ongeoorloofd"],
+            "bsn": ["999900006"],
+            "datum": ["2016-09-01"],
+            "reden": ["Te laat"],
+        }
+    )
+    table, info = read_table(
+        _write(tmp_path, "f.csv", Dialect("comma_utf8", bom=bom).to_bytes(frame))
+    )
+    assert list(table.columns) == [
+        "soort_verzuim",
+        "bsn",
+        "datum",
+        "reden",
+    ]  # no BOM left in the first header
     assert info["encoding"] == ("utf-8-sig" if bom else "utf-8") and info["delimiter"] == ","
 
 
@@ -132,7 +176,18 @@ def test_tab_delimiter_is_sniffed(tmp_path: Path):
     assert info["delimiter"] == "\t" and table.iloc[0].tolist() == ["999900006", "01-09-2016"]
 
 
-@pytest.mark.parametrize("header", ["Soort verzuim", "  SOORT  VERZUIM ", "soort_verzuim", "Soort-Verzuim", "soort__verzuim", "\ufeffSoort verzuim", "Soort\u00a0verzuim"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Soort verzuim",
+        "  SOORT  VERZUIM ",
+        "soort_verzuim",
+        "Soort-Verzuim",
+        "soort__verzuim",
+        "\ufeffSoort verzuim",
+        "Soort\u00a0verzuim",
+    ],
+)
 def test_header_normalisation(header: str):
     assert normalise_header(header) == "soort_verzuim"
 
@@ -155,7 +210,14 @@ def test_a_row_with_more_fields_than_the_header_makes_the_file_unreadable(tmp_pa
         read_table(_write(tmp_path, "f.csv", b"a;b;c\n1;2;3\n4;5;6;7\n"))
 
 
-@pytest.mark.parametrize(("raw", "fragment"), [(b"", "empty"), (b"\r\n \r\n;;;\r\n", "empty"), (b'a;b\n1;"open\n', "cannot be parsed as CSV")])
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (b"", "empty"),
+        (b"\r\n \r\n;;;\r\n", "empty"),
+        (b'a;b\n1;"open\n', "cannot be parsed as CSV"),
+    ],
+)
 def test_unreadable_structure(tmp_path: Path, raw: bytes, fragment: str):
     with pytest.raises(DeliveryError, match=fragment):
         read_table(_write(tmp_path, "f.csv", raw))
@@ -174,8 +236,18 @@ def test_duplicate_and_empty_header_names_stay_distinct(tmp_path: Path):
 
 # --- read_table: XLSX ----------------------------------------------------------------
 
+
 def test_xlsx_keeps_date_cells_and_turns_other_cells_into_strings(tmp_path: Path):
-    raw = _xlsx([["BSN", "Datum", "Uren", "Vestiging", "Reden"], [999900006, dt.datetime(2016, 9, 1), 5.5, 0, "Ziek"], [12345672, dt.date(2016, 9, 2), 2.0, None, None], [], [None, None]], extra_sheet=True)
+    raw = _xlsx(
+        [
+            ["BSN", "Datum", "Uren", "Vestiging", "Reden"],
+            [999900006, dt.datetime(2016, 9, 1), 5.5, 0, "Ziek"],
+            [12345672, dt.date(2016, 9, 2), 2.0, None, None],
+            [],
+            [None, None],
+        ],
+        extra_sheet=True,
+    )
     table, info = read_table(_write(tmp_path, "f.xlsx", raw))
     assert len(table) == 2
     assert table.iloc[0].tolist() == ["999900006", dt.datetime(2016, 9, 1), "5.5", "0", "Ziek"]
@@ -200,7 +272,11 @@ def test_synthetic_xlsx_dialect(tmp_path: Path):
 
 def test_content_decides_the_format_not_the_extension(tmp_path: Path):
     table, info = read_table(_write(tmp_path, "f.csv", _xlsx([["BSN"], ["999900006"]])))
-    assert info["format"] == "xlsx" and "extension_mismatch" in info and table.bsn.tolist() == ["999900006"]
+    assert (
+        info["format"] == "xlsx"
+        and "extension_mismatch" in info
+        and table.bsn.tolist() == ["999900006"]
+    )
 
 
 def test_zip_that_is_not_a_workbook(tmp_path: Path):
@@ -217,6 +293,7 @@ def test_empty_workbook(tmp_path: Path):
 
 
 # --- parsers -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("value", "expected"),
@@ -256,8 +333,27 @@ def test_parse_dates_empty_is_missing_not_bad():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("5,5", 5.5), ("5.5", 5.5), ("5", 5.0), (" 5 ", 5.0), ("-2", -2.0), ("+0,25", 0.25), ("1.234,56", 1234.56), ("1,234.56", 1234.56), ("80705,72", 80705.72),
-     ("abc", None), ("5,5,5", None), ("1e5", None), ("inf", None), ("nan", None), ("5 5", None), ("1.23.4", None), ("€ 5", None), ("٣", None), ("５", None)],
+    [
+        ("5,5", 5.5),
+        ("5.5", 5.5),
+        ("5", 5.0),
+        (" 5 ", 5.0),
+        ("-2", -2.0),
+        ("+0,25", 0.25),
+        ("1.234,56", 1234.56),
+        ("1,234.56", 1234.56),
+        ("80705,72", 80705.72),
+        ("abc", None),
+        ("5,5,5", None),
+        ("1e5", None),
+        ("inf", None),
+        ("nan", None),
+        ("5 5", None),
+        ("1.23.4", None),
+        ("€ 5", None),
+        ("٣", None),
+        ("５", None),
+    ],
 )
 def test_parse_decimal(value: str, expected: float | None):
     values, bad = parse_decimal(pd.Series([value], dtype=object))
@@ -267,7 +363,19 @@ def test_parse_decimal(value: str, expected: float | None):
         assert not bad.iloc[0] and values.iloc[0] == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("value", "expected"), [("5", 5), ("+5", 5), ("-5", -5), ("5,0", 5), ("007", 7), ("5.5", None), ("", "missing"), ("x", None)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("5", 5),
+        ("+5", 5),
+        ("-5", -5),
+        ("5,0", 5),
+        ("007", 7),
+        ("5.5", None),
+        ("", "missing"),
+        ("x", None),
+    ],
+)
 def test_parse_int(value: str, expected):
     values, bad = parse_int(pd.Series([value], dtype=object))
     if expected is None:
@@ -290,7 +398,14 @@ ALIASES = {"absence_date": ["datum", "verzuimdatum"], "hours": ["uren"]}
 
 
 def test_require_columns_renames_and_ignores_unknown_columns():
-    frame = pd.DataFrame({"opmerking": ["Moeder belde"], "verzuimdatum": ["01-09-2016"], "uren": ["2"], "achternaam": ["Jansen"]})
+    frame = pd.DataFrame(
+        {
+            "opmerking": ["Moeder belde"],
+            "verzuimdatum": ["01-09-2016"],
+            "uren": ["2"],
+            "achternaam": ["Jansen"],
+        }
+    )
     info: dict = {}
     out = require_columns(frame, ALIASES, "f.csv", optional={"reason": ["reden"]}, info=info)
     assert list(out.columns) == ["absence_date", "hours", "reason"]
@@ -318,17 +433,28 @@ def test_a_headerless_file_is_not_echoed_in_the_error():
 def test_one_of_group_and_ambiguous_columns():
     frame = pd.DataFrame(columns=["datum", "uren"])
     with pytest.raises(DeliveryError, match="bsn or onderwijsnummer"):
-        require_columns(frame, ALIASES, "f.csv", optional={"bsn": ["bsn"], "ond": ["onderwijsnummer"]}, one_of=[("bsn", "ond")])
+        require_columns(
+            frame,
+            ALIASES,
+            "f.csv",
+            optional={"bsn": ["bsn"], "ond": ["onderwijsnummer"]},
+            one_of=[("bsn", "ond")],
+        )
     with pytest.raises(DeliveryError, match="ambiguous"):
         require_columns(pd.DataFrame(columns=["datum", "verzuimdatum", "uren"]), ALIASES, "f.csv")
 
 
 # --- robustness ----------------------------------------------------------------------
 
+
 @FUZZ
 @given(data=st.binary(max_size=600), xlsx=st.booleans())
-def test_read_table_on_arbitrary_bytes_never_raises_anything_else(tmp_path: Path, data: bytes, xlsx: bool):
-    path = _write(tmp_path, "fuzz.xlsx" if xlsx else "fuzz.csv", (b"PK\x03\x04" + data) if xlsx else data)
+def test_read_table_on_arbitrary_bytes_never_raises_anything_else(
+    tmp_path: Path, data: bytes, xlsx: bool
+):
+    path = _write(
+        tmp_path, "fuzz.xlsx" if xlsx else "fuzz.csv", (b"PK\x03\x04" + data) if xlsx else data
+    )
     try:
         frame, info = read_table(path)
     except DeliveryError as exc:
@@ -337,7 +463,7 @@ def test_read_table_on_arbitrary_bytes_never_raises_anything_else(tmp_path: Path
         assert isinstance(frame, pd.DataFrame) and info["format"] in {"csv", "xlsx"}
 
 
-TEXTISH = st.text(alphabet=st.sampled_from(list("ab1;,\t\"\r\n é€-")), max_size=300)
+TEXTISH = st.text(alphabet=st.sampled_from(list('ab1;,\t"\r\n é€-')), max_size=300)
 
 
 @FUZZ

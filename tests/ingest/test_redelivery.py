@@ -28,43 +28,71 @@ def landing(tmp_path: Path) -> Path:
 
 
 def register(conn) -> dict[str, tuple]:
-    rows = conn.execute("select path, status, is_current, duplicate_of, review from raw.deliveries order by path").fetchall()
+    rows = conn.execute(
+        "select path, status, is_current, duplicate_of, review from raw.deliveries order by path"
+    ).fetchall()
     return {Path(r[0]).name: r[1:] for r in rows}
 
 
 def current_rows(conn) -> int:
-    return conn.execute("select count(*) from raw.school_enrolments r join raw.deliveries d on d.delivery_id = r.delivery_id and d.status = 'loaded' and d.is_current").fetchone()[0]
+    return conn.execute(
+        "select count(*) from raw.school_enrolments r join raw.deliveries d on d.delivery_id = r.delivery_id and d.status = 'loaded' and d.is_current"
+    ).fetchone()[0]
 
 
 def test_same_content_under_another_period_is_a_flagged_duplicate_not_loaded(landing):
     put(landing, ENROLMENTS, "2016-2017", "20170810", export_bytes(ENROLMENTS))
     conn = duckdb.connect()
     load(conn, landing, ENROLMENTS, K1)
-    put(landing, ENROLMENTS, "2017-2018", "20180810", export_bytes(ENROLMENTS))  # last year's file renamed
+    put(
+        landing, ENROLMENTS, "2017-2018", "20180810", export_bytes(ENROLMENTS)
+    )  # last year's file renamed
     summary = load(conn, landing, ENROLMENTS, K1)
     assert [row["status"] for row in summary.new] == ["duplicate"]
     state = register(conn)
     status, current, duplicate_of, review = state["99WA00_inschrijvingen_2017-2018_20180810.csv"]
-    assert (status, current, duplicate_of) == ("duplicate", False, "schools/99WA00/99WA00_inschrijvingen_2016-2017_20170810.csv")
-    assert "99WA00_inschrijvingen_2017-2018_20180810.csv" in review and "99WA00_inschrijvingen_2016-2017_20170810.csv" in review
+    assert (status, current, duplicate_of) == (
+        "duplicate",
+        False,
+        "schools/99WA00/99WA00_inschrijvingen_2016-2017_20170810.csv",
+    )
+    assert (
+        "99WA00_inschrijvingen_2017-2018_20180810.csv" in review
+        and "99WA00_inschrijvingen_2016-2017_20170810.csv" in review
+    )
     assert state["99WA00_inschrijvingen_2016-2017_20170810.csv"][:2] == ("loaded", True)
-    assert conn.execute("select count(*) from raw.school_enrolments").fetchone()[0] == 3  # loaded once
-    assert [path for _, path, _ in review_items(conn, ENROLMENTS)] == ["schools/99WA00/99WA00_inschrijvingen_2017-2018_20180810.csv"]
+    assert (
+        conn.execute("select count(*) from raw.school_enrolments").fetchone()[0] == 3
+    )  # loaded once
+    assert [path for _, path, _ in review_items(conn, ENROLMENTS)] == [
+        "schools/99WA00/99WA00_inschrijvingen_2017-2018_20180810.csv"
+    ]
     # a second run changes nothing: still one duplicate, still flagged
     assert load(conn, landing, ENROLMENTS, K1).new == [] and len(review_items(conn)) == 1
 
 
 def test_renamed_copy_does_not_supersede_the_real_delivery_of_that_period(landing):
     put(landing, ENROLMENTS, "2016-2017", "20170810", export_bytes(ENROLMENTS))
-    put(landing, ENROLMENTS, "2017-2018", "20170915", export_bytes(ENROLMENTS, PUPILS.iloc[:2], school_year=2017))
+    put(
+        landing,
+        ENROLMENTS,
+        "2017-2018",
+        "20170915",
+        export_bytes(ENROLMENTS, PUPILS.iloc[:2], school_year=2017),
+    )
     conn = duckdb.connect()
     load(conn, landing, ENROLMENTS, K1)
     assert current_rows(conn) == 3 + 2
-    put(landing, ENROLMENTS, "2017-2018", "20180101", export_bytes(ENROLMENTS))  # later date, 2016-2017's bytes
+    put(
+        landing, ENROLMENTS, "2017-2018", "20180101", export_bytes(ENROLMENTS)
+    )  # later date, 2016-2017's bytes
     load(conn, landing, ENROLMENTS, K1)
     state = register(conn)
     assert state["99WA00_inschrijvingen_2017-2018_20180101.csv"][:2] == ("duplicate", False)
-    assert state["99WA00_inschrijvingen_2017-2018_20170915.csv"][:2] == ("loaded", True)  # the real one stays current
+    assert state["99WA00_inschrijvingen_2017-2018_20170915.csv"][:2] == (
+        "loaded",
+        True,
+    )  # the real one stays current
     assert current_rows(conn) == 3 + 2  # nothing current twice
 
 
@@ -83,12 +111,25 @@ def test_deleting_the_wrongly_named_copy_clears_its_flag(landing):
 
 def test_same_date_copy_with_other_content_is_flagged_not_silently_lost(landing):
     put(landing, ENROLMENTS, "2016-2017", "20170810", export_bytes(ENROLMENTS))
-    put(landing, ENROLMENTS, "2016-2017", "20170810", export_bytes(ENROLMENTS, PUPILS.iloc[:2]), copy=" (1)")
+    put(
+        landing,
+        ENROLMENTS,
+        "2016-2017",
+        "20170810",
+        export_bytes(ENROLMENTS, PUPILS.iloc[:2]),
+        copy=" (1)",
+    )
     conn = duckdb.connect()
     summary = load(conn, landing, ENROLMENTS, K1)
-    assert sorted(row["status"] for row in summary.new) == ["loaded", "loaded"]  # both kept, traceable
+    assert sorted(row["status"] for row in summary.new) == [
+        "loaded",
+        "loaded",
+    ]  # both kept, traceable
     state = register(conn)
-    original, copy = state["99WA00_inschrijvingen_2016-2017_20170810.csv"], state["99WA00_inschrijvingen_2016-2017_20170810 (1).csv"]
+    original, copy = (
+        state["99WA00_inschrijvingen_2016-2017_20170810.csv"],
+        state["99WA00_inschrijvingen_2016-2017_20170810 (1).csv"],
+    )
     assert (original[1], copy[1]) == (True, False)  # one current, as before
     assert current_rows(conn) == 3  # never counted twice
     for mine, other in [(original, "20170810 (1).csv"), (copy, "20170810.csv")]:
@@ -98,7 +139,14 @@ def test_same_date_copy_with_other_content_is_flagged_not_silently_lost(landing)
 
 def test_steward_resolves_a_same_date_conflict_by_deleting_the_wrong_file(landing):
     original = put(landing, ENROLMENTS, "2016-2017", "20170810", export_bytes(ENROLMENTS))
-    put(landing, ENROLMENTS, "2016-2017", "20170810", export_bytes(ENROLMENTS, PUPILS.iloc[:2]), copy=" (1)")
+    put(
+        landing,
+        ENROLMENTS,
+        "2016-2017",
+        "20170810",
+        export_bytes(ENROLMENTS, PUPILS.iloc[:2]),
+        copy=" (1)",
+    )
     conn = duckdb.connect()
     load(conn, landing, ENROLMENTS, K1)
     original.unlink()  # the copy was the right one
@@ -111,13 +159,23 @@ def test_steward_resolves_a_same_date_conflict_by_deleting_the_wrong_file(landin
 
 def test_steward_resolves_a_same_date_conflict_by_delivering_with_a_later_date(landing):
     put(landing, ENROLMENTS, "2016-2017", "20170810", export_bytes(ENROLMENTS))
-    put(landing, ENROLMENTS, "2016-2017", "20170810", export_bytes(ENROLMENTS, PUPILS.iloc[:2]), copy=" (1)")
+    put(
+        landing,
+        ENROLMENTS,
+        "2016-2017",
+        "20170810",
+        export_bytes(ENROLMENTS, PUPILS.iloc[:2]),
+        copy=" (1)",
+    )
     conn = duckdb.connect()
     load(conn, landing, ENROLMENTS, K1)
     put(landing, ENROLMENTS, "2016-2017", "20170901", export_bytes(ENROLMENTS, PUPILS.iloc[1:3]))
     load(conn, landing, ENROLMENTS, K1)
     assert review_items(conn) == []
-    assert register(conn)["99WA00_inschrijvingen_2016-2017_20170901.csv"][1] is True and current_rows(conn) == 2
+    assert (
+        register(conn)["99WA00_inschrijvingen_2016-2017_20170901.csv"][1] is True
+        and current_rows(conn) == 2
+    )
 
 
 def test_same_date_same_content_copy_is_a_plain_duplicate(landing):
@@ -142,9 +200,14 @@ def test_identical_empty_monthly_archives_are_each_loaded(landing):
     second = empty_archive(landing / "ijw" / "GM0014" / "GM0014_ijw_2025-02_20250305.zip")
     assert first.read_bytes() == second.read_bytes()
     conn = duckdb.connect()
-    reader = functools.partial(read_delivery, "ijw_messages", ReadContext(Pseudonymiser(K1), None, None))
+    reader = functools.partial(
+        read_delivery, "ijw_messages", ReadContext(Pseudonymiser(K1), None, None)
+    )
     summary = load_source(conn, landing, "ijw_messages", IJW_TABLES, reader, key_version="k1")
-    assert [(row["status"], row["rows_read"]) for row in summary.new] == [("loaded", 0), ("loaded", 0)]
+    assert [(row["status"], row["rows_read"]) for row in summary.new] == [
+        ("loaded", 0),
+        ("loaded", 0),
+    ]
     assert conn.execute("select count(*) from raw.deliveries where is_current").fetchone()[0] == 2
     assert review_items(conn) == []
 

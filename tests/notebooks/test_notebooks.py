@@ -26,9 +26,21 @@ KERNEL_NAME = "pilotmonitor-nbtest"
 def kernel_dirs(tmp_path_factory) -> list[str]:
     prefix = tmp_path_factory.mktemp("jupyter_prefix")
     proc = subprocess.run(
-        [sys.executable, "-m", "ipykernel", "install", "--prefix", str(prefix), "--name", KERNEL_NAME,
-         "--display-name", "Pilotmonitor (test venv)"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "ipykernel",
+            "install",
+            "--prefix",
+            str(prefix),
+            "--name",
+            KERNEL_NAME,
+            "--display-name",
+            "Pilotmonitor (test venv)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     kernels = prefix / "share" / "jupyter" / "kernels"
@@ -44,8 +56,12 @@ def test_notebooks_present_and_without_outputs():
         nbformat.validate(nb)
         for cell in nb.cells:
             if cell.cell_type == "code":
-                assert not cell.outputs and cell.execution_count is None, f"{name}: committed with outputs"
-        assert "SYNTHETIC" in nb.cells[0].source, f"{name}: first cell must say the data are synthetic"
+                assert not cell.outputs and cell.execution_count is None, (
+                    f"{name}: committed with outputs"
+                )
+        assert "SYNTHETIC" in nb.cells[0].source, (
+            f"{name}: first cell must say the data are synthetic"
+        )
 
 
 def test_notebooks_match_generator(tmp_path):
@@ -56,8 +72,11 @@ def test_notebooks_match_generator(tmp_path):
     finally:
         sys.path.remove(str(NOTEBOOK_DIR))
     for path in _build.build(tmp_path):
-        assert path.read_text(encoding="utf-8") == (NOTEBOOK_DIR / path.name).read_text(encoding="utf-8"), (
-            f"{path.name} differs from notebooks/_build.py output: run `.venv/bin/python notebooks/_build.py`")
+        assert path.read_text(encoding="utf-8") == (NOTEBOOK_DIR / path.name).read_text(
+            encoding="utf-8"
+        ), (
+            f"{path.name} differs from notebooks/_build.py output: run `.venv/bin/python notebooks/_build.py`"
+        )
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -71,7 +90,9 @@ def test_notebook_executes(name, demo_data_dir, kernel_dirs, tmp_path, monkeypat
     before = warehouse.stat().st_mtime_ns
     monkeypatch.setenv("PILOTMONITOR_WAREHOUSE", str(warehouse))
     monkeypatch.setenv("PILOTMONITOR_DATA_DIR", str(demo_data_dir))
-    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend renders the figures
+    monkeypatch.delenv(
+        "MPLBACKEND", raising=False
+    )  # the kernel's inline backend renders the figures
     # nothing from the user's home: no IPython profile/startup files, Jupyter config or user site-packages
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "jupyter_config"))
@@ -82,18 +103,32 @@ def test_notebook_executes(name, demo_data_dir, kernel_dirs, tmp_path, monkeypat
     nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
     ksm = KernelSpecManager(kernel_dirs=kernel_dirs, ensure_native_kernel=False)
     km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
-    client = NotebookClient(nb, km=km, kernel_name=KERNEL_NAME, timeout=600, allow_errors=False,
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        nb,
+        km=km,
+        kernel_name=KERNEL_NAME,
+        timeout=600,
+        allow_errors=False,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
     client.execute()  # raises CellExecutionError on any cell error
 
     text = "\n".join(
-        out.get("text", "") if out.get("output_type") == "stream" else str(out.get("data", {}).get("text/plain", ""))
-        for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+        out.get("text", "")
+        if out.get("output_type") == "stream"
+        else str(out.get("data", {}).get("text/plain", ""))
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
     )
     assert "SYNTHETIC" in text
     if name.startswith("02"):
         assert "REPRODUCED:" in text
     if name.startswith("03"):
-        assert any("image/png" in out.get("data", {}) for cell in nb.cells if cell.cell_type == "code"
-                   for out in cell.outputs), "no plot in the output"
+        assert any(
+            "image/png" in out.get("data", {})
+            for cell in nb.cells
+            if cell.cell_type == "code"
+            for out in cell.outputs
+        ), "no plot in the output"
     assert warehouse.stat().st_mtime_ns == before, "the notebook changed the warehouse file"

@@ -16,7 +16,9 @@ from orchestration.defs.warehouse.project import DBT_PROJECT_DIR
 def conn():
     connection = duckdb.connect()
     connection.execute("create schema raw; create schema marts; create schema staging")
-    connection.execute("create table raw.school_absence as select * from (values ('S1', 2, 'a'), ('S2', 3, 'b')) t(school, hours, note)")
+    connection.execute(
+        "create table raw.school_absence as select * from (values ('S1', 2, 'a'), ('S2', 3, 'b')) t(school, hours, note)"
+    )
     connection.execute("create table marts.fct as select 1 as x")
     connection.execute("create view staging.stg as select * from raw.school_absence")
     yield connection
@@ -26,16 +28,21 @@ def conn():
 @pytest.fixture()
 def project(tmp_path):
     copy = tmp_path / "dbt_project"
-    shutil.copytree(DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    shutil.copytree(
+        DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
     return copy
 
 
-@pytest.mark.parametrize("change", [
-    "update raw.school_absence set hours = 4 where school = 'S1'",          # same row count
-    "insert into raw.school_absence values ('S1', 2, 'a')",                 # a duplicate row
-    "alter table raw.school_absence add column extra int",
-    "create table raw.new_source as select 1 as x",
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        "update raw.school_absence set hours = 4 where school = 'S1'",  # same row count
+        "insert into raw.school_absence values ('S1', 2, 'a')",  # a duplicate row
+        "alter table raw.school_absence add column extra int",
+        "create table raw.new_source as select 1 as x",
+    ],
+)
 def test_any_change_to_the_raw_layer_changes_the_inputs(conn, project, change):
     before = reuse.inputs_fingerprint(conn, project)
     assert reuse.inputs_fingerprint(conn, project) == before  # deterministic
@@ -50,12 +57,15 @@ def test_a_changed_model_file_changes_the_inputs(conn, project):
     assert reuse.inputs_fingerprint(conn, project) != before
 
 
-@pytest.mark.parametrize("change", [
-    "drop table marts.fct",
-    "delete from marts.fct",
-    "update marts.fct set x = 2",  # same row count: an edit by hand must not be published as dbt's
-    "create or replace view staging.stg as select school from raw.school_absence",
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        "drop table marts.fct",
+        "delete from marts.fct",
+        "update marts.fct set x = 2",  # same row count: an edit by hand must not be published as dbt's
+        "create or replace view staging.stg as select school from raw.school_absence",
+    ],
+)
 def test_relations_changed_outside_dbt_change_the_outputs(conn, change):
     before = reuse.outputs_fingerprint(conn, ["marts", "staging"])
     conn.execute(change)
@@ -78,12 +88,18 @@ def test_a_recorded_build_is_reusable_until_its_inputs_or_outputs_change(conn, p
     assert reuse.reusable_build(conn, schemas, project)[0] is None
 
 
-@pytest.mark.parametrize(("table", "change"), [
-    # {a, a, b, b} -> {c, c, d, d}: the same count, and an xor of row hashes would be 0 for both
-    ("select * from (values ('a'), ('a'), ('b'), ('b')) t(v)", "delete from x; insert into x values ('c'), ('c'), ('d'), ('d')"),
-    # DuckDB binds hash(alias) to a column of that name before the row
-    ("select 1 as t, 'a' as s, 2 as _row", "update x set s = 'zzz'"),
-])
+@pytest.mark.parametrize(
+    ("table", "change"),
+    [
+        # {a, a, b, b} -> {c, c, d, d}: the same count, and an xor of row hashes would be 0 for both
+        (
+            "select * from (values ('a'), ('a'), ('b'), ('b')) t(v)",
+            "delete from x; insert into x values ('c'), ('c'), ('d'), ('d')",
+        ),
+        # DuckDB binds hash(alias) to a column of that name before the row
+        ("select 1 as t, 'a' as s, 2 as _row", "update x set s = 'zzz'"),
+    ],
+)
 def test_the_table_digest_sees_changes_a_naive_row_hash_misses(table, change):
     from pilotmonitor.table_digest import table_digest
 

@@ -10,8 +10,20 @@ from pilotmonitor.settings import REPO_ROOT
 def test_definitions_validate_with_the_dagster_cli(tmp_path):
     env = {**os.environ, "PILOTMONITOR_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
     completed = subprocess.run(
-        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "orchestration.definitions"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "definitions",
+            "validate",
+            "-m",
+            "orchestration.definitions",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "passed validation" in completed.stdout + completed.stderr
@@ -20,9 +32,35 @@ def test_definitions_validate_with_the_dagster_cli(tmp_path):
 def test_asset_keys_and_groups():
     from orchestration.definitions import defs
 
-    specs = {spec.key.to_user_string(): spec.group_name for spec in defs.resolve_all_asset_specs() if "dbt" not in spec.kinds}
-    sources = ["product_list", "duo_schools", "duo_pupil_counts", "cbs_youth_care", "school_enrolments", "school_absence", "ijw_messages", "ijw_extracts", "pilot_activity", "pilot_costs", "survey_responses", "leerplicht_register", "duo_vsv"]
-    assert specs == {"landing_inventory": "landing", "pilot_registry": "registry", "pipeline_health": "health", "published_marts": "publication", "effect_estimates": "analysis", "pilot_reports": "publication", **{f"raw_{s}": "ingestion" for s in sources}}
+    specs = {
+        spec.key.to_user_string(): spec.group_name
+        for spec in defs.resolve_all_asset_specs()
+        if "dbt" not in spec.kinds
+    }
+    sources = [
+        "product_list",
+        "duo_schools",
+        "duo_pupil_counts",
+        "cbs_youth_care",
+        "school_enrolments",
+        "school_absence",
+        "ijw_messages",
+        "ijw_extracts",
+        "pilot_activity",
+        "pilot_costs",
+        "survey_responses",
+        "leerplicht_register",
+        "duo_vsv",
+    ]
+    assert specs == {
+        "landing_inventory": "landing",
+        "pilot_registry": "registry",
+        "pipeline_health": "health",
+        "published_marts": "publication",
+        "effect_estimates": "analysis",
+        "pilot_reports": "publication",
+        **{f"raw_{s}": "ingestion" for s in sources},
+    }
 
 
 def test_every_ingestion_asset_has_blocking_accounting_and_leak_checks():
@@ -30,7 +68,11 @@ def test_every_ingestion_asset_has_blocking_accounting_and_leak_checks():
 
     graph = defs.resolve_asset_graph()
     specs = [graph.get_check_spec(key) for key in graph.asset_check_keys]
-    checks = {(c.asset_key.to_user_string(), c.name): c.blocking for c in specs if c.asset_key.to_user_string().startswith("raw_")}
+    checks = {
+        (c.asset_key.to_user_string(), c.name): c.blocking
+        for c in specs
+        if c.asset_key.to_user_string().startswith("raw_")
+    }
     raw_assets = [k for k, _ in checks]
     assert len(set(raw_assets)) == 13
     for asset in set(raw_assets):

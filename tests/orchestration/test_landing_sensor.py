@@ -10,12 +10,18 @@ landing_sensor = defs.resolve_sensor_def("landing_sensor")
 
 
 def _evaluate(tmp_path, cursor=None):
-    context = dg.build_sensor_context(cursor=cursor, resources={"pilotmonitor": PilotmonitorSettings(data_dir=str(tmp_path))})
+    context = dg.build_sensor_context(
+        cursor=cursor, resources={"pilotmonitor": PilotmonitorSettings(data_dir=str(tmp_path))}
+    )
     return landing_sensor(context), context.cursor
 
 
 def _raw(request):
-    return {key.to_user_string() for key in request.asset_selection if key.to_user_string().startswith("raw_")}
+    return {
+        key.to_user_string()
+        for key in request.asset_selection
+        if key.to_user_string().startswith("raw_")
+    }
 
 
 def test_new_files_trigger_only_their_sources(tmp_path):
@@ -26,7 +32,22 @@ def test_new_files_trigger_only_their_sources(tmp_path):
     assert isinstance(result, dg.RunRequest)
     assert _raw(result) == set(
         # every source gets a first fingerprint, so the first evaluation selects all of them
-        f"raw_{s}" for s in ["product_list", "duo_schools", "duo_pupil_counts", "cbs_youth_care", "school_enrolments", "school_absence", "ijw_messages", "ijw_extracts", "pilot_activity", "pilot_costs", "survey_responses", "leerplicht_register", "duo_vsv"]
+        f"raw_{s}"
+        for s in [
+            "product_list",
+            "duo_schools",
+            "duo_pupil_counts",
+            "cbs_youth_care",
+            "school_enrolments",
+            "school_absence",
+            "ijw_messages",
+            "ijw_extracts",
+            "pilot_activity",
+            "pilot_costs",
+            "survey_responses",
+            "leerplicht_register",
+            "duo_vsv",
+        ]
     )
     unchanged, cursor = _evaluate(tmp_path, cursor)
     assert isinstance(unchanged, dg.SkipReason)
@@ -36,7 +57,10 @@ def test_new_files_trigger_only_their_sources(tmp_path):
     # then the warehouse models built on the pilot costs, and nothing unrelated
     downstream = {key.to_user_string() for key in changed.asset_selection} - {"raw_pilot_costs"}
     assert {"staging/stg_pilot__costs"} <= downstream
-    assert "staging/stg_school__enrolments" not in downstream and "raw_school_enrolments" not in downstream
+    assert (
+        "staging/stg_school__enrolments" not in downstream
+        and "raw_school_enrolments" not in downstream
+    )
     job_assets = defs.resolve_job_def(landing_sensor.job_name).asset_layer.executable_asset_keys
     assert set(changed.asset_selection) <= set(job_assets)
 

@@ -62,9 +62,14 @@ def test_every_raw_source_maps_to_the_asset_that_writes_it(defs, specs):
     manifest = json.loads(MANIFEST_PATH.read_text())
     raw_tables = {s["name"] for s in manifest["sources"].values() if s["source_name"] == "raw"}
     writers = raw_table_writers()
-    assert raw_tables <= set(writers), f"raw tables without a writer asset: {raw_tables - set(writers)}"
+    assert raw_tables <= set(writers), (
+        f"raw tables without a writer asset: {raw_tables - set(writers)}"
+    )
     assert writers["deliveries"][0].to_user_string() == "landing_inventory"
-    assert {k.to_user_string() for k in writers["ijw_requests"]} == {"raw_ijw_messages", "raw_ijw_extracts"}
+    assert {k.to_user_string() for k in writers["ijw_requests"]} == {
+        "raw_ijw_messages",
+        "raw_ijw_extracts",
+    }
     # no dangling dependency on a raw table that is not an asset
     all_deps = set().union(*(_deps(spec) for spec in specs.values()))
     assert all_deps <= set(specs), all_deps - set(specs)
@@ -74,12 +79,22 @@ def test_dbt_tests_are_asset_checks(defs, specs):
     from orchestration.defs.warehouse.project import MANIFEST_PATH
 
     graph = defs.resolve_asset_graph()
-    dbt_checks = {key for key in graph.asset_check_keys if "dbt" in specs[key.asset_key.to_user_string()].kinds}
-    assert dg.AssetCheckKey(dg.AssetKey(["reference", "provinces"]), "unique_provinces_code") in dbt_checks
+    dbt_checks = {
+        key
+        for key in graph.asset_check_keys
+        if "dbt" in specs[key.asset_key.to_user_string()].kinds
+    }
+    assert (
+        dg.AssetCheckKey(dg.AssetKey(["reference", "provinces"]), "unique_provinces_code")
+        in dbt_checks
+    )
     manifest = json.loads(MANIFEST_PATH.read_text())
     model_tests = [
-        n for n in manifest["nodes"].values()
-        if n["resource_type"] == "test" and len(n["depends_on"]["nodes"]) == 1 and not n["depends_on"]["nodes"][0].startswith("source.")
+        n
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "test"
+        and len(n["depends_on"]["nodes"]) == 1
+        and not n["depends_on"]["nodes"][0].startswith("source.")
     ]
     assert len(dbt_checks) >= len(model_tests) > 0
 
@@ -87,8 +102,16 @@ def test_dbt_tests_are_asset_checks(defs, specs):
 def test_jobs_run_ingestion_then_the_warehouse(defs):
     job = defs.resolve_job_def("all_assets")
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
-    assert {"landing_inventory", "pilot_registry", "raw_school_enrolments", "marts/fct_pupil_month"} <= keys
-    assert "marts/fct_pupil_month" in {k.to_user_string() for k in defs.resolve_job_def("warehouse_build").asset_layer.executable_asset_keys}
+    assert {
+        "landing_inventory",
+        "pilot_registry",
+        "raw_school_enrolments",
+        "marts/fct_pupil_month",
+    } <= keys
+    assert "marts/fct_pupil_month" in {
+        k.to_user_string()
+        for k in defs.resolve_job_def("warehouse_build").asset_layer.executable_asset_keys
+    }
 
 
 def test_dbt_runs_on_the_warehouse_of_the_settings_without_telemetry(tmp_path, monkeypatch):
@@ -96,7 +119,9 @@ def test_dbt_runs_on_the_warehouse_of_the_settings_without_telemetry(tmp_path, m
 
     monkeypatch.setenv("PILOTMONITOR_DATA_DIR", str(tmp_path / "elsewhere"))
     env = dbt_env()
-    assert env["PILOTMONITOR_WAREHOUSE"] == str((tmp_path / "elsewhere" / "warehouse" / "pilotmonitor.duckdb").resolve())
+    assert env["PILOTMONITOR_WAREHOUSE"] == str(
+        (tmp_path / "elsewhere" / "warehouse" / "pilotmonitor.duckdb").resolve()
+    )
     assert env["DO_NOT_TRACK"] == "1"
     assert Path(dbt_executable()).name == "dbt"
 
@@ -112,7 +137,10 @@ def test_duckdb_memory_is_bounded_in_the_run_and_in_dbt(tmp_path, monkeypatch):
     from pilotmonitor.settings import DUCKDB_MEMORY_LIMIT, Settings
 
     profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8"))
-    default = re.search(r"env_var\('PILOTMONITOR_DUCKDB_MEMORY_LIMIT', '([^']+)'\)", profile["pilotmonitor"]["outputs"]["duckdb"]["settings"]["memory_limit"])
+    default = re.search(
+        r"env_var\('PILOTMONITOR_DUCKDB_MEMORY_LIMIT', '([^']+)'\)",
+        profile["pilotmonitor"]["outputs"]["duckdb"]["settings"]["memory_limit"],
+    )
     assert default and default.group(1) == DUCKDB_MEMORY_LIMIT
 
     monkeypatch.setenv("PILOTMONITOR_DUCKDB_MEMORY_LIMIT", "1GB")
@@ -120,9 +148,27 @@ def test_duckdb_memory_is_bounded_in_the_run_and_in_dbt(tmp_path, monkeypatch):
         assert conn.execute("select current_setting('memory_limit')").fetchone()[0] == "953.6 MiB"
     env = {**os.environ, **dbt_env(tmp_path / "w.duckdb")}
     assert env["PILOTMONITOR_DUCKDB_MEMORY_LIMIT"] == "1GB"
-    shown = subprocess.run([dbt_executable(), "show", "--inline", "select current_setting('memory_limit') as m", "--output", "json", "--log-format", "text",
-                            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
-                           cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
+    shown = subprocess.run(
+        [
+            dbt_executable(),
+            "show",
+            "--inline",
+            "select current_setting('memory_limit') as m",
+            "--output",
+            "json",
+            "--log-format",
+            "text",
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr[-2000:]
     assert "953.6 MiB" in shown.stdout
 
@@ -152,11 +198,27 @@ def test_stale_or_missing_manifest_is_detected(tmp_path):
 def test_definitions_load_on_a_fresh_clone_without_target(tmp_path):
     clone = tmp_path / "clone"
     for part in ["orchestration", "pilotmonitor", "pilots", "dbt_project"]:
-        shutil.copytree(REPO_ROOT / part, clone / part, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "__pycache__"))
+        shutil.copytree(
+            REPO_ROOT / part,
+            clone / part,
+            ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "__pycache__"),
+        )
     assert not (clone / "dbt_project" / "target").exists()
-    env = {**os.environ, "PYTHONPATH": str(clone), "PILOTMONITOR_DATA_DIR": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(clone),
+        "PILOTMONITOR_DATA_DIR": str(tmp_path / "data"),
+        "DAGSTER_HOME": str(tmp_path),
+    }
     code = "import orchestration.definitions as d, pilotmonitor.settings as s; print(s.REPO_ROOT); print(len(d.defs.resolve_all_asset_specs()))"
-    completed = subprocess.run([sys.executable, "-c", code], cwd=clone, env=env, capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert completed.stdout.splitlines()[0] == str(clone)
     assert (clone / "dbt_project" / "target" / "manifest.json").is_file()
@@ -186,9 +248,16 @@ def test_one_run_ingests_and_builds_the_marts_with_passing_dbt_checks(pipeline):
     counts = re.search(r"dbt tests \(asset checks\)\s*│\s*(\d+) of (\d+) passed", run.output)
     assert counts, run.output
     assert int(counts.group(1)) == int(counts.group(2)) > 0
-    assert re.search(r"warehouse \(dbt, (\d+) assets\)\s*│\s*(\d+) of \1 materialized", run.output), run.output
+    assert re.search(
+        r"warehouse \(dbt, (\d+) assets\)\s*│\s*(\d+) of \1 materialized", run.output
+    ), run.output
     with duckdb.connect(str(data / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
-        tables = {r[0] for r in conn.execute("select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
+        tables = {
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts'"
+            ).fetchall()
+        }
         assert {"fct_pupil_month", "fct_school_month", "dim_school", "dim_pilot"} <= tables
         assert conn.execute("select count(*) from marts.fct_pupil_month").fetchone()[0] > 0
 
@@ -220,12 +289,19 @@ def test_a_run_without_new_data_reuses_the_build_and_a_damaged_warehouse_is_rebu
     again = CliRunner().invoke(app, ["run", "--demo"])
     assert again.exit_code == 0, again.output
     flat = " ".join(again.output.split())
-    assert re.search(r"warehouse \(dbt, (\d+) assets\) │ \1 of \1 materialized \(unchanged\)", flat), again.output
+    assert re.search(
+        r"warehouse \(dbt, (\d+) assets\) │ \1 of \1 materialized \(unchanged\)", flat
+    ), again.output
     counts = re.search(r"dbt tests \(asset checks\) │ (\d+) of (\d+) passed", flat)
-    assert counts and int(counts.group(1)) == int(counts.group(2)) > 0  # the recorded results, reported again
+    assert (
+        counts and int(counts.group(1)) == int(counts.group(2)) > 0
+    )  # the recorded results, reported again
     assert "published_marts │ unchanged" in flat and "effect_estimates │" in flat
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        assert conn.execute("select run_id, built_at from pipeline.dbt_build_state").fetchone() == built
+        assert (
+            conn.execute("select run_id, built_at from pipeline.dbt_build_state").fetchone()
+            == built
+        )
 
     with duckdb.connect(str(warehouse)) as conn:
         conn.execute("delete from marts.dim_school")

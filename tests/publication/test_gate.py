@@ -23,7 +23,9 @@ class Check:
 def conn():
     connection = duckdb.connect()
     connection.execute("create schema marts")
-    connection.execute("create table marts.fct_school_month as select 'S1' as school_id, 10 as pupil_months")
+    connection.execute(
+        "create table marts.fct_school_month as select 'S1' as school_id, 10 as pupil_months"
+    )
     connection.execute("create table marts.dim_pilot as select 'p1' as pilot_id")
     yield connection
     connection.close()
@@ -31,7 +33,13 @@ def conn():
 
 def test_only_failed_error_checks_block():
     checks = [
-        Check("raw_school_absence", "expectations_error", False, "ERROR", "dates outside the school year"),
+        Check(
+            "raw_school_absence",
+            "expectations_error",
+            False,
+            "ERROR",
+            "dates outside the school year",
+        ),
         Check("raw_school_absence", "expectations_warning", False, "WARN"),
         Check("marts/fct_pupil_month", "not_null_fct_pupil_month_month", True, "ERROR"),
     ]
@@ -51,11 +59,26 @@ def test_clean_run_publishes_every_mart(conn):
 def test_blocked_run_keeps_the_previous_publication_and_marks_it_stale(conn):
     publish(conn, "run-1", [])
     conn.execute("update marts.fct_school_month set pupil_months = 99")
-    blocked = blocking_failures([Check("raw_school_absence", "expectations_error", False, "ERROR", "absence dates outside the delivery period")])
+    blocked = blocking_failures(
+        [
+            Check(
+                "raw_school_absence",
+                "expectations_error",
+                False,
+                "ERROR",
+                "absence dates outside the delivery period",
+            )
+        ]
+    )
     state = publish(conn, "run-2", blocked)
-    assert conn.execute("select pupil_months from published.fct_school_month").fetchone()[0] == 10  # untouched
+    assert (
+        conn.execute("select pupil_months from published.fct_school_month").fetchone()[0] == 10
+    )  # untouched
     assert state.run_id == "run-1" and state.is_stale
-    assert "absence dates outside the delivery period" in state.summary() and "STALE" in state.summary()
+    assert (
+        "absence dates outside the delivery period" in state.summary()
+        and "STALE" in state.summary()
+    )
     # the next clean run publishes the new data and clears the stale mark
     state = publish(conn, "run-3", [])
     assert conn.execute("select pupil_months from published.fct_school_month").fetchone()[0] == 99
@@ -64,22 +87,33 @@ def test_blocked_run_keeps_the_previous_publication_and_marks_it_stale(conn):
 
 def test_nothing_published_before_the_first_clean_run(conn):
     assert publication_state(conn).published_at is None
-    state = publish(conn, "run-1", blocking_failures([Check("raw_x", "row_accounting", False, "ERROR")]))
+    state = publish(
+        conn, "run-1", blocking_failures([Check("raw_x", "row_accounting", False, "ERROR")])
+    )
     assert state.published_at is None and "nothing published yet" in state.summary()
-    assert conn.execute("select count(*) from information_schema.tables where table_schema = 'published' and table_name = 'fct_school_month'").fetchone()[0] == 0
+    assert (
+        conn.execute(
+            "select count(*) from information_schema.tables where table_schema = 'published' and table_name = 'fct_school_month'"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_a_clean_run_without_new_marts_copies_nothing_and_keeps_the_publication(conn):
     publish(conn, "run-1", [])
     state = publish(conn, "run-2", [])
     assert state.run_id == "run-1" and not state.is_stale
-    log = conn.execute("select run_id, status from published.publication_log order by logged_at").fetchall()
+    log = conn.execute(
+        "select run_id, status from published.publication_log order by logged_at"
+    ).fetchall()
     assert log == [("run-1", "published"), ("run-2", "unchanged")]
 
 
 def test_a_changed_published_copy_or_a_new_mart_is_published_again(conn):
     publish(conn, "run-1", [])
-    conn.execute("update published.fct_school_month set pupil_months = 11")  # edited by hand: same row count
+    conn.execute(
+        "update published.fct_school_month set pupil_months = 11"
+    )  # edited by hand: same row count
     assert publish(conn, "run-2", []).run_id == "run-2"
     assert conn.execute("select pupil_months from published.fct_school_month").fetchone()[0] == 10
     conn.execute("create table marts.dim_school as select 'S1' as school_id")
@@ -90,17 +124,27 @@ def test_a_changed_published_copy_or_a_new_mart_is_published_again(conn):
 def test_an_unchanged_clean_run_after_a_blocked_one_ends_the_stale_mark(conn):
     publish(conn, "run-1", [])
     conn.execute("update marts.fct_school_month set pupil_months = 99")
-    assert publish(conn, "run-2", blocking_failures([Check("raw_x", "row_accounting", False, "ERROR")])).is_stale
-    conn.execute("update marts.fct_school_month set pupil_months = 10")  # the bad delivery was withdrawn
+    assert publish(
+        conn, "run-2", blocking_failures([Check("raw_x", "row_accounting", False, "ERROR")])
+    ).is_stale
+    conn.execute(
+        "update marts.fct_school_month set pupil_months = 10"
+    )  # the bad delivery was withdrawn
     state = publish(conn, "run-3", [])
     assert state.run_id == "run-1" and not state.is_stale
 
 
-@pytest.mark.parametrize("model_value, expected", [
-    ("school R999964392", "marts.fct_school_month.remark: 1 distinct value(s) that look like a BSN or onderwijsnummer"),
-    ("ok", None),
-    ("kosten 999964393", None),
-])
+@pytest.mark.parametrize(
+    "model_value, expected",
+    [
+        (
+            "school R999964392",
+            "marts.fct_school_month.remark: 1 distinct value(s) that look like a BSN or onderwijsnummer",
+        ),
+        ("ok", None),
+        ("kosten 999964393", None),
+    ],
+)
 def test_marts_are_scanned_for_identifiers_before_they_are_published(conn, model_value, expected):
     from pilotmonitor.publication.gate import IdentifierInMartsError
 
@@ -115,14 +159,24 @@ def test_marts_are_scanned_for_identifiers_before_they_are_published(conn, model
     assert "999964392" not in str(error.value)
     state = publication_state(conn)
     assert state.run_id == "run-1" and state.is_stale  # the earlier publication stays, marked stale
-    assert conn.execute("select count(*) from information_schema.columns where table_schema = 'published' and column_name = 'remark'").fetchone()[0] == 0
+    assert (
+        conn.execute(
+            "select count(*) from information_schema.columns where table_schema = 'published' and column_name = 'remark'"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_a_mart_column_of_references_as_delivered_blocks_publication_and_says_to_rekey(conn):
     from pilotmonitor.publication.gate import IdentifierInMartsError
 
-    conn.execute("create table marts.fct_referrals as select 'MSG-0001' as message_id, repeat('ab', 32) as pupil_pseudonym")
-    with pytest.raises(IdentifierInMartsError, match=r"fct_referrals\.message_id: 1 distinct value.*not pseudonymised.*pilotmonitor rekey"):
+    conn.execute(
+        "create table marts.fct_referrals as select 'MSG-0001' as message_id, repeat('ab', 32) as pupil_pseudonym"
+    )
+    with pytest.raises(
+        IdentifierInMartsError,
+        match=r"fct_referrals\.message_id: 1 distinct value.*not pseudonymised.*pilotmonitor rekey",
+    ):
         publish(conn, "run-1", [])
 
 
@@ -138,7 +192,9 @@ def test_a_failed_check_that_was_removed_no_longer_blocks_publication(tmp_path):
     warehouse = WarehouseResource(database=str(tmp_path / "warehouse.duckdb"))
     with warehouse.get_connection() as connection:
         connection.execute("create schema marts")
-        connection.execute("create table marts.fct_school_month as select 'S1' as school_id, 10 as pupil_months")
+        connection.execute(
+            "create table marts.fct_school_month as select 'S1' as school_id, 10 as pupil_months"
+        )
 
     @dg.asset(key=["marts", "fct_school_month"])
     def mart():
@@ -146,14 +202,28 @@ def test_a_failed_check_that_was_removed_no_longer_blocks_publication(tmp_path):
 
     @dg.asset_check(asset=mart, name="retired_rule")
     def retired_rule():
-        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, description="an old rule")
+        return dg.AssetCheckResult(
+            passed=False, severity=dg.AssetCheckSeverity.ERROR, description="an old rule"
+        )
 
     instance = dg.DagsterInstance.ephemeral()
-    dg.materialize([mart, retired_rule], instance=instance)  # the check fails; the run itself succeeds
+    dg.materialize(
+        [mart, retired_rule], instance=instance
+    )  # the check fails; the run itself succeeds
     # the gate alone, as `pilotmonitor run` runs it: every asset of the definitions in one job
-    still_defined = dg.materialize([published_marts, mart, retired_rule], instance=instance, resources={"warehouse": warehouse}, raise_on_error=False)
+    still_defined = dg.materialize(
+        [published_marts, mart, retired_rule],
+        instance=instance,
+        resources={"warehouse": warehouse},
+        raise_on_error=False,
+    )
     assert not still_defined.success  # the rule still exists: its failure blocks
-    removed = dg.materialize([published_marts, mart], instance=instance, resources={"warehouse": warehouse}, raise_on_error=False)
+    removed = dg.materialize(
+        [published_marts, mart],
+        instance=instance,
+        resources={"warehouse": warehouse},
+        raise_on_error=False,
+    )
     assert removed.success
     with warehouse.get_connection(read_only=True) as connection:
         assert publication_state(connection).run_id == removed.run_id

@@ -17,8 +17,19 @@ pytestmark = pytest.mark.slow
 
 
 def _comparable(validation):
-    rows = [{k: v for k, v in asdict(o).items() if k != "validated_at"} for o in validation.outcomes]
-    return sorted(rows, key=lambda r: (r["table"], r["delivery_id"], r["expectation_type"], str(r["column"]), r["severity"]))
+    rows = [
+        {k: v for k, v in asdict(o).items() if k != "validated_at"} for o in validation.outcomes
+    ]
+    return sorted(
+        rows,
+        key=lambda r: (
+            r["table"],
+            r["delivery_id"],
+            r["expectation_type"],
+            str(r["column"]),
+            r["severity"],
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +43,13 @@ def warehouse(demo_data_dir, tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("source,tables", [("school_absence", ["school_absence"]), ("ijw_messages", ["ijw_requests", "ijw_declaration_lines"])])
+@pytest.mark.parametrize(
+    "source,tables",
+    [
+        ("school_absence", ["school_absence"]),
+        ("ijw_messages", ["ijw_requests", "ijw_declaration_lines"]),
+    ],
+)
 def test_workers_give_the_in_process_outcomes(warehouse, monkeypatch, source, tables):
     monkeypatch.setattr(store, "PARALLEL_MIN_ROWS", 1)
     with duckdb.connect(str(warehouse), read_only=True) as conn:
@@ -41,7 +58,10 @@ def test_workers_give_the_in_process_outcomes(warehouse, monkeypatch, source, ta
     assert alone.outcomes and _comparable(split) == _comparable(alone)
     assert [name for name, _ in split.docs_pages] == [name for name, _ in alone.docs_pages]
     if source == "school_absence":
-        assert any(not o.success and o.column == "absence_date" and o.severity == "error" for o in split.outcomes)
+        assert any(
+            not o.success and o.column == "absence_date" and o.severity == "error"
+            for o in split.outcomes
+        )
         assert split.docs_pages, "the failed chunk's Data Docs page comes back from its worker"
 
 
@@ -50,6 +70,8 @@ def test_a_writer_holding_the_file_falls_back_to_in_process(warehouse, monkeypat
     the caller, which validates it through its own connection."""
     monkeypatch.setattr(store, "PARALLEL_MIN_ROWS", 1)
     with duckdb.connect(str(warehouse)) as conn:  # read-write: workers cannot open it
-        split = store.validate_pending(conn, "school_absence", ["school_absence"], workers=2, warehouse_path=warehouse)
+        split = store.validate_pending(
+            conn, "school_absence", ["school_absence"], workers=2, warehouse_path=warehouse
+        )
         alone = store.validate_pending(conn, "school_absence", ["school_absence"])
     assert alone.outcomes and _comparable(split) == _comparable(alone)

@@ -50,7 +50,13 @@ def _run(root, args):
         if args[0] == "run":
             instance = dg.DagsterInstance.get()
             run = instance.get_runs(limit=1)[0]
-            for record in instance.all_logs(run.run_id, of_type={DagsterEventType.ASSET_CHECK_EVALUATION, DagsterEventType.ASSET_MATERIALIZATION}):
+            for record in instance.all_logs(
+                run.run_id,
+                of_type={
+                    DagsterEventType.ASSET_CHECK_EVALUATION,
+                    DagsterEventType.ASSET_MATERIALIZATION,
+                },
+            ):
                 event = record.dagster_event
                 if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
                     materialized.add(tuple(event.asset_key.path))
@@ -80,8 +86,12 @@ def _scenario(clean, tmp_path, plant):
     shutil.copytree(clean[0] / "data", root / "data")
     written = plant(root / "data" / "landing")
     result, checks, materialized = _run(root, ["run", "--demo"])
-    with duckdb.connect(str(root / "data" / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
-        failures = conn.execute("select path, \"table\", expectation_type, \"column\", severity, examples, steward_message from quality.validation_results where not success").df()
+    with duckdb.connect(
+        str(root / "data" / "warehouse" / "pilotmonitor.duckdb"), read_only=True
+    ) as conn:
+        failures = conn.execute(
+            'select path, "table", expectation_type, "column", severity, examples, steward_message from quality.validation_results where not success'
+        ).df()
     return written, result, checks, materialized, failures
 
 
@@ -94,9 +104,15 @@ def test_clean_demo_passes_every_expectation_check(clean):
     assert len(gx) == 2 * len(SOURCES), sorted(checks)  # an error and a warning suite per source
     assert [k for k, v in gx.items() if not v.passed] == []
     with duckdb.connect(str(data / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
-        failed = conn.execute("select path, \"table\", expectation_type, \"column\", examples from quality.validation_results where not success").fetchall()
-        validated = conn.execute("select count(distinct path) from quality.validation_results").fetchone()[0]
-        twice = conn.execute("select count(*) from (select path, \"table\", expectation_type, \"column\", suite_hash, count(*) n from quality.validation_results group by all having count(*) > 1 and min(expectation_type) <> 'expect_column_values_to_be_between')").fetchone()[0]
+        failed = conn.execute(
+            'select path, "table", expectation_type, "column", examples from quality.validation_results where not success'
+        ).fetchall()
+        validated = conn.execute(
+            "select count(distinct path) from quality.validation_results"
+        ).fetchone()[0]
+        twice = conn.execute(
+            'select count(*) from (select path, "table", expectation_type, "column", suite_hash, count(*) n from quality.validation_results group by all having count(*) > 1 and min(expectation_type) <> \'expect_column_values_to_be_between\')'
+        ).fetchone()[0]
     assert failed == []
     assert validated > 100 and twice == 0
     assert (data / "quality" / "data_docs" / "index.html").is_file()
@@ -110,9 +126,16 @@ def test_rerun_validates_nothing_again(clean, tmp_path):
         before = conn.execute("select count(*) from quality.validation_results").fetchone()[0]
     result, checks, _ = _run(root, ["run", "--demo"])
     assert all(v.passed for k, v in checks.items() if k[1].startswith("expectations_"))
-    assert checks[("raw_school_absence", "expectations_error")].metadata["deliveries_validated_now"].value == 0
+    assert (
+        checks[("raw_school_absence", "expectations_error")]
+        .metadata["deliveries_validated_now"]
+        .value
+        == 0
+    )
     with duckdb.connect(str(db), read_only=True) as conn:
-        assert conn.execute("select count(*) from quality.validation_results").fetchone()[0] == before
+        assert (
+            conn.execute("select count(*) from quality.validation_results").fetchone()[0] == before
+        )
 
 
 def test_half_size_delivery_warns_without_blocking(clean, tmp_path):
@@ -121,7 +144,9 @@ def test_half_size_delivery_warns_without_blocking(clean, tmp_path):
         old = folder / "hoogeveen-positief-opgroeien_activiteiten_2025-2026_20260820.csv"
         lines = old.read_bytes().splitlines(keepends=True)
         rows = [line for line in lines[1:] if line.strip()]
-        new = folder / "hoogeveen-positief-opgroeien_activiteiten_2025-2026_20261115.csv"  # supersedes the old one
+        new = (
+            folder / "hoogeveen-positief-opgroeien_activiteiten_2025-2026_20261115.csv"
+        )  # supersedes the old one
         new.write_bytes(lines[0] + b"".join(rows[: len(rows) // 2]))
         return new.name
 
@@ -129,10 +154,16 @@ def test_half_size_delivery_warns_without_blocking(clean, tmp_path):
     warning = checks[("raw_pilot_activity", "expectations_warning")]
     assert not warning.passed and warning.severity.value == "WARN"
     text = _meta_text(warning)
-    assert name in text and "Ask the sender whether the export is complete" in text and "row_count" in text
+    assert (
+        name in text
+        and "Ask the sender whether the export is complete" in text
+        and "row_count" in text
+    )
     assert checks[("raw_pilot_activity", "expectations_error")].passed
     row = failures[failures.path.str.endswith(name)]
-    assert list(row.expectation_type) == ["expect_table_row_count_to_be_between"] and list(row.severity) == ["warning"]
+    assert list(row.expectation_type) == ["expect_table_row_count_to_be_between"] and list(
+        row.severity
+    ) == ["warning"]
     # half the rows of a full year: below the range the sender's earlier deliveries give
     found = re.search(r"(\d+) rows over .* expected (\d+)-(\d+)", row.examples.iloc[0])
     assert found, row.examples.iloc[0]
@@ -156,7 +187,11 @@ def test_shifted_dates_block_the_warehouse_build(clean, tmp_path):
         old = _semicolon_absence_export(landing)
         folder, school = old.parent, old.parent.name
         text = old.read_bytes().decode("cp1252")
-        shifted = re.sub(r"(?m)^([^;\r\n]*;[^;\r\n]*;)(\d{2})-(\d{2})-(\d{4});", lambda m: f"{m[1]}{m[2]}-{m[3]}-{int(m[4]) + 1};", text)
+        shifted = re.sub(
+            r"(?m)^([^;\r\n]*;[^;\r\n]*;)(\d{2})-(\d{2})-(\d{4});",
+            lambda m: f"{m[1]}{m[2]}-{m[3]}-{int(m[4]) + 1};",
+            text,
+        )
         assert shifted != text
         new = folder / f"{school}_verzuim_2024-2025_20261115.csv"
         new.write_bytes(shifted.encode("cp1252"))
@@ -168,7 +203,9 @@ def test_shifted_dates_block_the_warehouse_build(clean, tmp_path):
     text = _meta_text(error)
     assert name in text and "the date column is probably shifted" in text
     row = failures[failures.path.str.endswith(name) & (failures.severity == "error")]
-    assert list(zip(row.expectation_type, row["column"])) == [("expect_column_values_to_be_between", "absence_date")]
+    assert list(zip(row.expectation_type, row["column"])) == [
+        ("expect_column_values_to_be_between", "absence_date")
+    ]
     assert result.exit_code == 1, result.output
     assert ("staging", "stg_school__absence") not in materialized
     assert ("marts", "fct_pupil_month") not in materialized
@@ -176,7 +213,9 @@ def test_shifted_dates_block_the_warehouse_build(clean, tmp_path):
     assert ("published_marts",) not in materialized
     from pilotmonitor.publication.gate import publication_state
 
-    with duckdb.connect(str(tmp_path / "scenario" / "data" / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
+    with duckdb.connect(
+        str(tmp_path / "scenario" / "data" / "warehouse" / "pilotmonitor.duckdb"), read_only=True
+    ) as conn:
         state = publication_state(conn)
         assert state.published_at is not None
         assert conn.execute("select count(*) from published.fct_pupil_month").fetchone()[0] > 0
@@ -189,13 +228,21 @@ def _status_tells_the_truth_after_a_blocked_run(root, name):
     running, exit code 1, and a health page the run wrote from its final state."""
     import json
 
-    status, _, _ = _run(root, ["status", "--json", "--as-of", "2026-11-30"])  # the planted delivery is dated 2026-11-15
+    status, _, _ = _run(
+        root, ["status", "--json", "--as-of", "2026-11-30"]
+    )  # the planted delivery is dated 2026-11-15
     assert status.exit_code == 1, status.output
     data = json.loads(status.stdout)
     absence = next(s for s in data["sources"] if s["source"] == "school_absence")
     assert absence["validation"]["errors"] >= 1
-    assert any(name in f for failure in absence["validation"]["top_failures"] for f in failure["delivery_files"])
-    assert [(c["asset"], c["check"]) for c in data["failed_checks"] if c["severity"] != "WARN"] == [("raw_school_absence", "expectations_error")]
+    assert any(
+        name in f
+        for failure in absence["validation"]["top_failures"]
+        for f in failure["delivery_files"]
+    )
+    assert [(c["asset"], c["check"]) for c in data["failed_checks"] if c["severity"] != "WARN"] == [
+        ("raw_school_absence", "expectations_error")
+    ]
     assert data["checks"]["warehouse checks (dbt tests)"]["not_run"] > 0
     assert data["checks"]["warehouse checks (dbt tests)"]["failed_error"] == 0
     page = (root / "data" / "health" / "index.html").read_text(encoding="utf-8")
@@ -210,7 +257,10 @@ def test_unknown_referrer_codes_fail_the_value_set(clean, tmp_path):
     def plant(landing):
         bsns = re.findall(rb"(?m)^(\d{9});", _semicolon_absence_export(landing).read_bytes())
         header = "berichttype;bericht_id;aanbieder_agb;gemeente;berichtdatum;bsn;geboortedatum;geslacht;referentie_aanbieder;productcategorie;productcode;ingangsdatum;volume;eenheid;frequentie;verwijzer_type"
-        rows = [f"JW315;3159{i:08d};99000022;0014;2026-09-{10 + i % 15:02d};{bsns[i % len(bsns)].decode()};2015-03-01;1;REF{i:09d};54;54001;2026-10-01;2;04;2;{'99' if i < 24 else '02'}" for i in range(30)]
+        rows = [
+            f"JW315;3159{i:08d};99000022;0014;2026-09-{10 + i % 15:02d};{bsns[i % len(bsns)].decode()};2015-03-01;1;REF{i:09d};54;54001;2026-10-01;2;04;2;{'99' if i < 24 else '02'}"
+            for i in range(30)
+        ]
         new = landing / "ijw" / "GM0014" / "GM0014_jeugdhulp_extract_2026-09_20261120.csv"
         new.write_text("\r\n".join([header, *rows]) + "\r\n", encoding="utf-8")
         return new.name
@@ -221,7 +271,9 @@ def test_unknown_referrer_codes_fail_the_value_set(clean, tmp_path):
     text = _meta_text(error)
     assert name in text and "COD327" in text
     row = failures[failures.path.str.endswith(name) & (failures.severity == "error")]
-    assert list(zip(row.expectation_type, row["column"])) == [("expect_column_values_to_be_in_set", "referrer_type")]
+    assert list(zip(row.expectation_type, row["column"])) == [
+        ("expect_column_values_to_be_in_set", "referrer_type")
+    ]
     assert row.examples.iloc[0] == "99"
     assert result.exit_code == 1
 
@@ -243,7 +295,10 @@ def test_real_shaped_ijw_messages_load_without_blocking_and_publish(clean, tmp_p
         folder = landing / "ijw" / "GM0014"
         old = next(folder.glob("GM0014_ijw_2024-03_*.zip"))
         new = folder / "GM0014_ijw_2024-03_20241115.zip"  # supersedes the month's delivery
-        with zipfile.ZipFile(old) as source, zipfile.ZipFile(new, "w", zipfile.ZIP_DEFLATED) as target:
+        with (
+            zipfile.ZipFile(old) as source,
+            zipfile.ZipFile(new, "w", zipfile.ZIP_DEFLATED) as target,
+        ):
             for info in source.infolist():
                 target.writestr(info.filename, source.read(info))
             # A folder inside the archive (the hand-written clients are surnamed "Handgeschreven":
@@ -260,20 +315,47 @@ def test_real_shaped_ijw_messages_load_without_blocking_and_publish(clean, tmp_p
     from pilotmonitor.ingest.pseudonymise import Pseudonymiser, load_key
 
     # the provider's reference is stored as its keyed pseudonym (under the scenario's demo key)
-    reference = Pseudonymiser(load_key(tmp_path / "scenario" / "data", demo=True, environ={})).reference("PR5001")
-    with duckdb.connect(str(tmp_path / "scenario" / "data" / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
-        register = conn.execute("select path, rows_read, rows_loaded, rows_quarantined, messages_ignored, is_current from raw.deliveries where path like '%GM0014_ijw_2024-03_%' order by path").df()
-        quarantined = conn.execute("select row_locator, reason_code from raw.quarantine where path like ? and row_locator like 'spec_examples/%' order by 1", [f"%{new_name}"]).fetchall()
-        netted = conn.execute(
-            "select service_start, debit_cents, credit_cents, net_amount_cents from intermediate.int_declaration_lines_netted where provider_agb = '99000022' and product_reference = ? order by 1", [reference]
+    reference = Pseudonymiser(
+        load_key(tmp_path / "scenario" / "data", demo=True, environ={})
+    ).reference("PR5001")
+    with duckdb.connect(
+        str(tmp_path / "scenario" / "data" / "warehouse" / "pilotmonitor.duckdb"), read_only=True
+    ) as conn:
+        register = conn.execute(
+            "select path, rows_read, rows_loaded, rows_quarantined, messages_ignored, is_current from raw.deliveries where path like '%GM0014_ijw_2024-03_%' order by path"
+        ).df()
+        quarantined = conn.execute(
+            "select row_locator, reason_code from raw.quarantine where path like ? and row_locator like 'spec_examples/%' order by 1",
+            [f"%{new_name}"],
         ).fetchall()
-    old, new = register.set_index(register.path.str.rsplit("/", n=1).str[-1]).loc[[old_name, new_name]].itertuples()
+        netted = conn.execute(
+            "select service_start, debit_cents, credit_cents, net_amount_cents from intermediate.int_declaration_lines_netted where provider_agb = '99000022' and product_reference = ? order by 1",
+            [reference],
+        ).fetchall()
+    old, new = (
+        register.set_index(register.path.str.rsplit("/", n=1).str[-1])
+        .loc[[old_name, new_name]]
+        .itertuples()
+    )
     assert new.is_current and not old.is_current
     assert new.rows_read == new.rows_loaded + new.rows_quarantined
     assert new.rows_read - old.rows_read == 16  # the hand-written products and lines, not messages
     ignored_before = json.loads(old.messages_ignored or "{}")
     ignored_now = json.loads(new.messages_ignored)
-    assert {kind: ignored_now[kind] - ignored_before.get(kind, 0) for kind in ignored_now} == {**dict.fromkeys(ignored_now, 0), "JW302": 1, "JW306": 1, "JW317": 1, "JW325": 1}
-    assert quarantined == [("spec_examples/JW301_impossible_date.xml#1", "schema_invalid"), ("spec_examples/JW301_impossible_date.xml#2", "schema_invalid")]
+    assert {kind: ignored_now[kind] - ignored_before.get(kind, 0) for kind in ignored_now} == {
+        **dict.fromkeys(ignored_now, 0),
+        "JW302": 1,
+        "JW306": 1,
+        "JW317": 1,
+        "JW325": 1,
+    }
+    assert quarantined == [
+        ("spec_examples/JW301_impossible_date.xml#1", "schema_invalid"),
+        ("spec_examples/JW301_impossible_date.xml#2", "schema_invalid"),
+    ]
     # one line per month under one reference; the credit reverses February only
-    assert netted == [(date(2024, 1, 1), 21000, 0, 21000), (date(2024, 2, 1), 21000, 21000, 0), (date(2024, 3, 1), 21000, 0, 21000)]
+    assert netted == [
+        (date(2024, 1, 1), 21000, 0, 21000),
+        (date(2024, 2, 1), 21000, 21000, 0),
+        (date(2024, 3, 1), 21000, 0, 21000),
+    ]

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from pilotmonitor.ingest.contracts import RAW_TABLES
 from pilotmonitor.quality import suites as S
@@ -27,7 +26,10 @@ def test_one_suite_per_raw_table_with_severity_and_message():
         suite = json.loads((S.EXPECTATIONS_DIR / f"{table}.json").read_text())
         assert suite["expectations"]
         for e in suite["expectations"]:
-            assert e["meta"]["severity"] in ("error", "warning") and len(e["meta"]["steward_message"]) > 10
+            assert (
+                e["meta"]["severity"] in ("error", "warning")
+                and len(e["meta"]["steward_message"]) > 10
+            )
         S.gx_suite(table, S.row_level_expectations(suite))  # every expectation is valid GX 1.x
 
 
@@ -35,26 +37,40 @@ def test_suite_value_sets_equal_the_dbt_seed_codes():
     checked = 0
     for table in RAW_TABLES:
         for column, (code_list, values) in S.value_sets(table).items():
-            assert sorted(values) == seed(code_list), f"{table}.{column} vs seeds/codes/{code_list}.csv"
+            assert sorted(values) == seed(code_list), (
+                f"{table}.{column} vs seeds/codes/{code_list}.csv"
+            )
             checked += 1
     assert checked >= 10
     assert "ijw_referrer_types" in {cl for cl, _ in S.value_sets("ijw_requests").values()}
 
 
 def test_period_bounds():
-    assert S.period_bounds("school_year", "2020-2021") == (pd.Timestamp("2020-08-01").date(), pd.Timestamp("2021-07-31").date())
+    assert S.period_bounds("school_year", "2020-2021") == (
+        pd.Timestamp("2020-08-01").date(),
+        pd.Timestamp("2021-07-31").date(),
+    )
     assert S.period_bounds("month", "2024-02")[1].day == 29
     assert S.period_bounds("month", "") is None
 
 
 def absence(n=200, seed_=1):
     rng = np.random.default_rng(seed_)
-    return pd.DataFrame({
-        "delivery_id": "d1", "row_locator": [str(i) for i in range(n)],
-        "pupil_pseudonym": [f"{i:064x}" for i in range(n)], "id_kind": "bsn", "key_version": "demo",
-        "school_id": "99GA00", "absence_date": pd.Timestamp("2020-09-01") + pd.to_timedelta(rng.integers(0, 300, n), unit="D"),
-        "hours": rng.uniform(0.5, 6, n).round(1), "authorised": rng.random(n) < 0.7, "reason": "Ziek",
-    })
+    return pd.DataFrame(
+        {
+            "delivery_id": "d1",
+            "row_locator": [str(i) for i in range(n)],
+            "pupil_pseudonym": [f"{i:064x}" for i in range(n)],
+            "id_kind": "bsn",
+            "key_version": "demo",
+            "school_id": "99GA00",
+            "absence_date": pd.Timestamp("2020-09-01")
+            + pd.to_timedelta(rng.integers(0, 300, n), unit="D"),
+            "hours": rng.uniform(0.5, 6, n).round(1),
+            "authorised": rng.random(n) < 0.7,
+            "reason": "Ziek",
+        }
+    )
 
 
 def failed(outcomes, severity=None):
@@ -78,42 +94,81 @@ def test_day_month_swap_fails():
     frame = absence()
     d = frame["absence_date"]
     swappable = d.dt.day <= 12
-    frame.loc[swappable, "absence_date"] = pd.to_datetime(dict(year=d[swappable].dt.year, month=d[swappable].dt.day, day=d[swappable].dt.month))
-    assert "absence_date" in [o.column for o in failed(validate_frame("school_absence", frame, "2020-2021"), "error")]
+    frame.loc[swappable, "absence_date"] = pd.to_datetime(
+        dict(year=d[swappable].dt.year, month=d[swappable].dt.day, day=d[swappable].dt.month)
+    )
+    assert "absence_date" in [
+        o.column for o in failed(validate_frame("school_absence", frame, "2020-2021"), "error")
+    ]
 
 
 def test_duplicate_keys_give_no_pseudonym_examples():
     frame = absence()
     frame = pd.concat([frame, frame.head(3)], ignore_index=True)
-    bad = [o for o in failed(validate_frame("school_absence", frame, "2020-2021")) if o.expectation_type == "expect_compound_columns_to_be_unique"]
+    bad = [
+        o
+        for o in failed(validate_frame("school_absence", frame, "2020-2021"))
+        if o.expectation_type == "expect_compound_columns_to_be_unique"
+    ]
     assert bad and bad[0].unexpected_count == 6
     assert all(len(e) < 64 and "0000000" not in e for e in bad[0].examples)
 
 
 def test_row_count_against_history_is_a_warning():
-    outcomes = validate_frame("school_absence", absence(500), "2020-2021", history=[1000, 1050, 950])
+    outcomes = validate_frame(
+        "school_absence", absence(500), "2020-2021", history=[1000, 1050, 950]
+    )
     rc = [o for o in outcomes if o.expectation_type == "expect_table_row_count_to_be_between"][0]
-    assert not rc.success and rc.severity == "warning" and "expected 501-2000" in rc.examples[0]  # exactly half is flagged
-    ok = [o for o in validate_frame("school_absence", absence(100), "2020-2021", history=[100, 100]) if o.expectation_type.endswith("row_count_to_be_between")][0]
+    assert (
+        not rc.success and rc.severity == "warning" and "expected 501-2000" in rc.examples[0]
+    )  # exactly half is flagged
+    ok = [
+        o
+        for o in validate_frame("school_absence", absence(100), "2020-2021", history=[100, 100])
+        if o.expectation_type.endswith("row_count_to_be_between")
+    ][0]
     assert ok.success and "not enough history" in ok.examples[0]
 
 
 def requests(n=100, referrer="01"):
-    return pd.DataFrame({
-        "delivery_id": "r1", "row_locator": [f"JW315_{i}.xml" for i in range(n)], "message_id": [f"315{i:09d}" for i in range(n)],
-        "provider_agb": "99000011", "municipality_code": "0014", "message_date": pd.Timestamp("2021-03-10"),
-        "client_pseudonym": [f"{i:064x}" for i in range(n)], "id_kind": "bsn", "key_version": "demo", "birth_month": pd.Timestamp("2010-01-01"), "sex": "1",
-        "provider_reference": "REF1", "product_category": "45", "product_code": "45A01", "requested_start": pd.Timestamp("2021-04-01"), "requested_end": pd.NaT,
-        "volume": 10, "unit": "04", "frequency": "2", "referrer_type": referrer,
-    })
+    return pd.DataFrame(
+        {
+            "delivery_id": "r1",
+            "row_locator": [f"JW315_{i}.xml" for i in range(n)],
+            "message_id": [f"315{i:09d}" for i in range(n)],
+            "provider_agb": "99000011",
+            "municipality_code": "0014",
+            "message_date": pd.Timestamp("2021-03-10"),
+            "client_pseudonym": [f"{i:064x}" for i in range(n)],
+            "id_kind": "bsn",
+            "key_version": "demo",
+            "birth_month": pd.Timestamp("2010-01-01"),
+            "sex": "1",
+            "provider_reference": "REF1",
+            "product_category": "45",
+            "product_code": "45A01",
+            "requested_start": pd.Timestamp("2021-04-01"),
+            "requested_end": pd.NaT,
+            "volume": 10,
+            "unit": "04",
+            "frequency": "2",
+            "referrer_type": referrer,
+        }
+    )
 
 
 def test_unknown_referrer_burst_is_a_value_set_error():
     frame = requests()
     frame.loc[:39, "referrer_type"] = "99"
     bad = failed(validate_frame("ijw_requests", frame, "2021-03"), "error")
-    assert [(o.expectation_type, o.column) for o in bad] == [("expect_column_values_to_be_in_set", "referrer_type")]
-    assert bad[0].unexpected_count == 40 and bad[0].examples == ["99"] and "COD327" in bad[0].steward_message
+    assert [(o.expectation_type, o.column) for o in bad] == [
+        ("expect_column_values_to_be_in_set", "referrer_type")
+    ]
+    assert (
+        bad[0].unexpected_count == 40
+        and bad[0].examples == ["99"]
+        and "COD327" in bad[0].steward_message
+    )
     # message ids (12 digits) and AGB codes never appear unscrubbed
     assert failed(validate_frame("ijw_requests", requests(), "2021-03")) == []
 
@@ -125,8 +180,20 @@ def test_multi_delivery_group_attributes_failures_per_delivery():
     b["delivery_id"] = "r2"
     b.loc[:9, "referrer_type"] = "99"
     frame = pd.concat([a, b], ignore_index=True)
-    outcomes, _ = validate_group("ijw_requests", frame, [DeliveryInfo("r1", "p1", "ijw_messages", "GM0014", "2021-03"), DeliveryInfo("r2", "p2", "ijw_messages", "GM0014", "2021-03")], "2021-03")
-    ref = {o.delivery_id: o for o in outcomes if o.column == "referrer_type" and o.expectation_type.endswith("in_set")}
+    outcomes, _ = validate_group(
+        "ijw_requests",
+        frame,
+        [
+            DeliveryInfo("r1", "p1", "ijw_messages", "GM0014", "2021-03"),
+            DeliveryInfo("r2", "p2", "ijw_messages", "GM0014", "2021-03"),
+        ],
+        "2021-03",
+    )
+    ref = {
+        o.delivery_id: o
+        for o in outcomes
+        if o.column == "referrer_type" and o.expectation_type.endswith("in_set")
+    }
     assert ref["r1"].success and not ref["r2"].success and ref["r2"].unexpected_count == 10
 
 
@@ -147,12 +214,42 @@ def test_row_count_is_compared_per_covered_month():
     from pilotmonitor.quality.runner import validate_row_counts
 
     history = [(1200, 12), (1250, 12), (1180, 12)]  # ~100 rows a month
-    interim = DeliveryInfo("i", "schools/99GA00/99GA00_verzuim_2026-2027_20261104.csv", "school_absence", "99GA00", "2026-2027", date(2026, 11, 4))
-    half = DeliveryInfo("h", "schools/99GA00/99GA00_verzuim_2025-2026_20260823.csv", "school_absence", "99GA00", "2025-2026", date(2026, 8, 23))
-    full = DeliveryInfo("f", "schools/99GA00/99GA00_verzuim_2024-2025_20250817.csv", "school_absence", "99GA00", "2024-2025", date(2025, 8, 17))
-    out = {o.delivery_id: o for o in validate_row_counts("school_absence", [(interim, 310, history), (half, 600, history), (full, 1210, history)])}
+    interim = DeliveryInfo(
+        "i",
+        "schools/99GA00/99GA00_verzuim_2026-2027_20261104.csv",
+        "school_absence",
+        "99GA00",
+        "2026-2027",
+        date(2026, 11, 4),
+    )
+    half = DeliveryInfo(
+        "h",
+        "schools/99GA00/99GA00_verzuim_2025-2026_20260823.csv",
+        "school_absence",
+        "99GA00",
+        "2025-2026",
+        date(2026, 8, 23),
+    )
+    full = DeliveryInfo(
+        "f",
+        "schools/99GA00/99GA00_verzuim_2024-2025_20250817.csv",
+        "school_absence",
+        "99GA00",
+        "2024-2025",
+        date(2025, 8, 17),
+    )
+    out = {
+        o.delivery_id: o
+        for o in validate_row_counts(
+            "school_absence", [(interim, 310, history), (half, 600, history), (full, 1210, history)]
+        )
+    }
     assert out["i"].success and "3 month(s)" in out["i"].examples[0]
-    assert not out["h"].success and "expected 601-2400" in out["h"].examples[0] and out["h"].severity == "warning"
+    assert (
+        not out["h"].success
+        and "expected 601-2400" in out["h"].examples[0]
+        and out["h"].severity == "warning"
+    )
     assert out["f"].success
 
 
@@ -165,11 +262,21 @@ def test_deliveries_of_different_periods_in_one_call():
     b["requested_start"] = pd.Timestamp("2021-05-01")
     frame = pd.concat([a, b], ignore_index=True)
     march = DeliveryInfo("r1", "p1", "ijw_messages", "GM0014", "2021-03")
-    outcomes, _ = validate_group("ijw_requests", frame, [march, DeliveryInfo("r2", "p2", "ijw_messages", "GM0014", "2021-04")])
+    outcomes, _ = validate_group(
+        "ijw_requests",
+        frame,
+        [march, DeliveryInfo("r2", "p2", "ijw_messages", "GM0014", "2021-04")],
+    )
     assert failed(outcomes) == []
-    outcomes, _ = validate_group("ijw_requests", frame, [march, DeliveryInfo("r2", "p2", "ijw_messages", "GM0014", "2020-12")])
+    outcomes, _ = validate_group(
+        "ijw_requests",
+        frame,
+        [march, DeliveryInfo("r2", "p2", "ijw_messages", "GM0014", "2020-12")],
+    )
     bad = failed(outcomes)
-    assert [(o.delivery_id, o.expectation_type, o.column) for o in bad] == [("r2", "expect_column_values_to_be_between", "message_date")]
+    assert [(o.delivery_id, o.expectation_type, o.column) for o in bad] == [
+        ("r2", "expect_column_values_to_be_between", "message_date")
+    ]
     assert bad[0].unexpected_count == len(b) and bad[0].examples == ["2021-04-12"]
 
 
@@ -195,20 +302,45 @@ def test_previous_deliveries_are_the_senders_earlier_ones_most_recent_first():
     rng = np.random.default_rng(5)
     periods = [None, "", "2021-2022", "2022-2023", "2023-01", "2023-02", "2023-03"]
     n = 300
-    history = pd.DataFrame({
-        "delivery_id": [f"d{i}" for i in range(n)], "sender": rng.choice(["a", "b", "c"], n),
-        "period": [periods[i] for i in rng.integers(0, len(periods), n)],
-        "delivered_on": [None if rng.random() < 0.05 else pd.Timestamp("2023-01-01") + pd.Timedelta(days=int(d)) for d in rng.integers(0, 90, n)],
-        "n": rng.integers(0, 500, n)})
-    pending = [DeliveryInfo(r.delivery_id, "p", "s", r.sender, r.period, r.delivered_on) for r in history.itertuples() if r.Index % 3 == 0]
+    history = pd.DataFrame(
+        {
+            "delivery_id": [f"d{i}" for i in range(n)],
+            "sender": rng.choice(["a", "b", "c"], n),
+            "period": [periods[i] for i in rng.integers(0, len(periods), n)],
+            "delivered_on": [
+                None
+                if rng.random() < 0.05
+                else pd.Timestamp("2023-01-01") + pd.Timedelta(days=int(d))
+                for d in rng.integers(0, 90, n)
+            ],
+            "n": rng.integers(0, 500, n),
+        }
+    )
+    pending = [
+        DeliveryInfo(r.delivery_id, "p", "s", r.sender, r.period, r.delivered_on)
+        for r in history.itertuples()
+        if r.Index % 3 == 0
+    ]
 
     def reference(d):
-        others = [r for r in history.itertuples() if r.sender == d.sender and r.delivery_id != d.delivery_id]
+        others = [
+            r
+            for r in history.itertuples()
+            if r.sender == d.sender and r.delivery_id != d.delivery_id
+        ]
         if d.period:
-            earlier = sorted((r for r in others if isinstance(r.period, str) and r.period < d.period), key=lambda r: r.period, reverse=True)
+            earlier = sorted(
+                (r for r in others if isinstance(r.period, str) and r.period < d.period),
+                key=lambda r: r.period,
+                reverse=True,
+            )
         else:
             cutoff = pd.Timestamp(d.delivered_on)
-            earlier = sorted((r for r in others if pd.Timestamp(r.delivered_on) < cutoff), key=lambda r: pd.Timestamp(r.delivered_on), reverse=True)
+            earlier = sorted(
+                (r for r in others if pd.Timestamp(r.delivered_on) < cutoff),
+                key=lambda r: pd.Timestamp(r.delivered_on),
+                reverse=True,
+            )
         return [(int(r.n), S.covered_months(r.period, r.delivered_on)) for r in earlier]
 
     found = _previous_counts(history, pending)

@@ -24,7 +24,13 @@ def reports(demo_data_dir):
 def test_every_pilot_has_both_languages_in_html_and_pdf_with_a_disclosure_log(reports):
     for pilot in PILOTS:
         folder = reports / pilot
-        for name in ("report.nl.html", "report.en.html", "report.nl.pdf", "report.en.pdf", "disclosure_log.json"):
+        for name in (
+            "report.nl.html",
+            "report.en.html",
+            "report.nl.pdf",
+            "report.en.pdf",
+            "disclosure_log.json",
+        ):
             assert (folder / name).is_file(), f"{pilot}: {name} missing"
         log = json.loads((folder / "disclosure_log.json").read_text(encoding="utf-8"))
         assert log["status"] in ("pass", "review"), log["status"]
@@ -38,8 +44,12 @@ def test_winschoten_is_interim_and_groningen_final_in_both_languages(reports):
     nl = (reports / "winschoten-sbo" / "report.nl.html").read_text(encoding="utf-8")
     en = (reports / "winschoten-sbo" / "report.en.html").read_text(encoding="utf-8")
     assert "Tussentijds resultaat" in nl and "Interim result" in en
-    assert "Eindresultaat" in (reports / "groningen-cluster3" / "report.nl.html").read_text(encoding="utf-8")
-    assert "Final result" in (reports / "groningen-cluster3" / "report.en.html").read_text(encoding="utf-8")
+    assert "Eindresultaat" in (reports / "groningen-cluster3" / "report.nl.html").read_text(
+        encoding="utf-8"
+    )
+    assert "Final result" in (reports / "groningen-cluster3" / "report.en.html").read_text(
+        encoding="utf-8"
+    )
     assert 'lang="nl"' in nl and 'lang="en"' in en
     # the answer in plain words comes first, with the referral outcome named
     assert nl.index("Het antwoord in gewone woorden") < nl.index("Grafieken")
@@ -47,13 +57,22 @@ def test_winschoten_is_interim_and_groningen_final_in_both_languages(reports):
 
 
 def test_no_pupil_pseudonym_reaches_a_report(reports, demo_data_dir):
-    with duckdb.connect(str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
-        pseudonyms = {r[0] for r in conn.execute("select distinct pupil_pseudonym from published.fct_pupil_month").fetchall()}
+    with duckdb.connect(
+        str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True
+    ) as conn:
+        pseudonyms = {
+            r[0]
+            for r in conn.execute(
+                "select distinct pupil_pseudonym from published.fct_pupil_month"
+            ).fetchall()
+        }
     assert len(pseudonyms) > 100
     token = re.compile(r"[A-Za-z0-9_\-]{16,}")
     for pilot in PILOTS:
         text = (reports / pilot / "report.nl.html").read_text(encoding="utf-8")
-        text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)  # chart bytes are not text
+        text = re.sub(
+            r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text
+        )  # chart bytes are not text
         assert not (set(token.findall(text)) & pseudonyms)
 
 
@@ -96,13 +115,19 @@ def test_pdf_pages_render_to_images_with_the_synthetic_label_on_every_page(repor
     assert first.shape[0] > 700 and first.shape[1] > 500  # A4 at 72 dpi
     assert first.std() > 10, "first PDF page is blank"
     # a page with a chart holds far more non-white pixels than a page of text only
-    inked = [float((np.asarray(pdf[i].render(scale=1.0).to_pil().convert("L")) < 200).mean()) for i in range(len(pdf))]
+    inked = [
+        float((np.asarray(pdf[i].render(scale=1.0).to_pil().convert("L")) < 200).mean())
+        for i in range(len(pdf))
+    ]
     assert max(inked) > 0.05, inked
 
 
 ANSWER = re.compile(r'<div class="answer[^"]*">\s*<h3>[^:<]*: ([^<]*)</h3>(.*?)</div>', re.S)
-COUNT_NAMES = {"new_referrals": "new referrals to youth care", "dropouts": "dropout (schooluitval)",
-               "thuiszitter_spell_starts": "new spells of pupils sitting at home"}
+COUNT_NAMES = {
+    "new_referrals": "new referrals to youth care",
+    "dropouts": "dropout (schooluitval)",
+    "thuiszitter_spell_starts": "new spells of pupils sitting at home",
+}
 
 
 def _pre_counts(conn, pilot: str) -> dict[str, int]:
@@ -121,12 +146,20 @@ def test_absolute_effects_resting_on_small_counts_are_suppressed(reports, demo_d
 
     from pilotmonitor.report import build_report
 
-    with duckdb.connect(str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
+    with duckdb.connect(
+        str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True
+    ) as conn:
         counts = {pilot: _pre_counts(conn, pilot) for pilot in PILOTS}
     for pilot in PILOTS:
-        blocks = dict(ANSWER.findall((reports / pilot / "report.en.html").read_text(encoding="utf-8")))
+        blocks = dict(
+            ANSWER.findall((reports / pilot / "report.en.html").read_text(encoding="utf-8"))
+        )
         for column, name in COUNT_NAMES.items():
-            assert ("Before the pilot:" in blocks[name]) == (counts[pilot][column] >= 10), (pilot, name, counts[pilot])
+            assert ("Before the pilot:" in blocks[name]) == (counts[pilot][column] >= 10), (
+                pilot,
+                name,
+                counts[pilot],
+            )
 
     # plant 25 more referrals before the start at one Winschoten school: now shown
     copy = tmp_path / "warehouse.duckdb"
@@ -137,7 +170,9 @@ def test_absolute_effects_resting_on_small_counts_are_suppressed(reports, demo_d
                                            where pilot_id = 'winschoten-sbo' and role = 'treated')
                           and month = date '2025-10-01'""")
         planted = _pre_counts(conn, "winschoten-sbo")
-        files = build_report(conn, "winschoten-sbo", tmp_path / "reports", synthetic=True, pdf=False)
+        files = build_report(
+            conn, "winschoten-sbo", tmp_path / "reports", synthetic=True, pdf=False
+        )
     assert planted["new_referrals"] >= 25 and planted["dropouts"] < 10
     blocks = dict(ANSWER.findall(files.html["en"].read_text(encoding="utf-8")))
     assert "Before the pilot:" in blocks["new referrals to youth care"]
@@ -147,11 +182,17 @@ def test_absolute_effects_resting_on_small_counts_are_suppressed(reports, demo_d
 def test_a_pilot_without_a_report_does_not_stop_the_others(demo_data_dir, tmp_path):
     from pilotmonitor.report import build_reports
 
-    with duckdb.connect(str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
-        files = build_reports(conn, ["no-such-pilot", "groningen-cluster3"], tmp_path, synthetic=True, pdf=False)
+    with duckdb.connect(
+        str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True
+    ) as conn:
+        files = build_reports(
+            conn, ["no-such-pilot", "groningen-cluster3"], tmp_path, synthetic=True, pdf=False
+        )
     missing, groningen = files
     assert missing.error and "no-such-pilot" in missing.error and not missing.html
-    assert groningen.error is None and groningen.html["nl"].is_file() and groningen.result == "final"
+    assert (
+        groningen.error is None and groningen.html["nl"].is_file() and groningen.result == "final"
+    )
 
 
 def test_kinds_of_care_are_reported_in_words_and_pass_disclosure_control(reports, demo_data_dir):
@@ -164,19 +205,30 @@ def test_kinds_of_care_are_reported_in_words_and_pass_disclosure_control(reports
 
     from pilotmonitor.analysis_plan.outcomes import KINDS_OF_CARE, OUTCOMES
 
-    with duckdb.connect(str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
+    with duckdb.connect(
+        str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True
+    ) as conn:
         from pilotmonitor.analysis_plan.sample import build_sample, read_published
 
         inputs = read_published(conn)
         pre = {}
         for pilot in ("groningen-cluster3", "hoogeveen-positief-opgroeien"):
             sample = build_sample(inputs, pilot)
-            pre[pilot] = sample.panel[(sample.panel["role"] == "treated") & (sample.panel["event_time"] < 0)]
-    for pilot, with_costs in (("groningen-cluster3", True), ("hoogeveen-positief-opgroeien", False)):
+            pre[pilot] = sample.panel[
+                (sample.panel["role"] == "treated") & (sample.panel["event_time"] < 0)
+            ]
+    for pilot, with_costs in (
+        ("groningen-cluster3", True),
+        ("hoogeveen-positief-opgroeien", False),
+    ):
         log = json.loads((reports / pilot / "disclosure_log.json").read_text(encoding="utf-8"))
         outputs = {o["name"]: o for o in log["outputs"]}
         for lang in ("nl", "en"):
-            blocks = dict(ANSWER.findall((reports / pilot / f"report.{lang}.html").read_text(encoding="utf-8")))
+            blocks = dict(
+                ANSWER.findall(
+                    (reports / pilot / f"report.{lang}.html").read_text(encoding="utf-8")
+                )
+            )
             for kind in KINDS_OF_CARE:
                 referrals = OUTCOMES[f"referrals_{kind}"]
                 assert referrals.label[lang] in blocks, (pilot, lang, kind, list(blocks))
@@ -191,7 +243,9 @@ def test_kinds_of_care_are_reported_in_words_and_pass_disclosure_control(reports
                     assert checked is None or checked["status"] in {"pass", "review"}
                     if lang == "en":
                         shown = "Before the pilot:" in blocks[cost.label[lang]]
-                        assert shown == (checked is not None and checked["cells_suppressed"] == 0), (pilot, kind, checked)
+                        assert shown == (
+                            checked is not None and checked["cells_suppressed"] == 0
+                        ), (pilot, kind, checked)
 
 
 def test_the_report_says_youth_care_data_start_in_2015_and_names_special_education(reports):

@@ -9,8 +9,7 @@ import shutil
 import duckdb
 import pytest
 
-from pilotmonitor.report import build_reports
-from pilotmonitor.report import reuse
+from pilotmonitor.report import build_reports, reuse
 
 PILOTS = ["groningen-cluster3", "winschoten-sbo"]
 
@@ -19,7 +18,9 @@ PILOTS = ["groningen-cluster3", "winschoten-sbo"]
 def warehouse(demo_data_dir, tmp_path, monkeypatch):
     copy = tmp_path / "warehouse.duckdb"
     shutil.copy(demo_data_dir / "warehouse" / "pilotmonitor.duckdb", copy)
-    monkeypatch.setattr(reuse, "code_fingerprint", lambda: "tree-a,tree-b")  # committed code, whatever the checkout
+    monkeypatch.setattr(
+        reuse, "code_fingerprint", lambda: "tree-a,tree-b"
+    )  # committed code, whatever the checkout
     conn = duckdb.connect(str(copy))
     yield conn
     conn.close()
@@ -38,29 +39,39 @@ def test_unchanged_reports_are_kept_and_changed_ones_rebuilt(warehouse, tmp_path
     again = _build(warehouse, out)
     assert all(f.reused for f in again.values())
     assert {p: f.html["nl"].stat().st_mtime_ns for p, f in again.items()} == written
-    assert {p: (f.result, f.disclosure_status, f.html) for p, f in again.items()} == \
-           {p: (f.result, f.disclosure_status, f.html) for p, f in first.items()}
+    assert {p: (f.result, f.disclosure_status, f.html) for p, f in again.items()} == {
+        p: (f.result, f.disclosure_status, f.html) for p, f in first.items()
+    }
 
-    warehouse.execute("update results.effect_estimates set estimate = estimate * 1.01 where pilot_id = 'winschoten-sbo'")
+    warehouse.execute(
+        "update results.effect_estimates set estimate = estimate * 1.01 where pilot_id = 'winschoten-sbo'"
+    )
     changed = _build(warehouse, out)
     assert changed["groningen-cluster3"].reused and not changed["winschoten-sbo"].reused
 
     (out / "groningen-cluster3" / "report.en.html").unlink()
     rebuilt = _build(warehouse, out)
-    assert not rebuilt["groningen-cluster3"].reused and (out / "groningen-cluster3" / "report.en.html").is_file()
+    assert (
+        not rebuilt["groningen-cluster3"].reused
+        and (out / "groningen-cluster3" / "report.en.html").is_file()
+    )
 
 
 def test_changed_published_data_rebuilds_every_report(warehouse, tmp_path):
     out = tmp_path / "reports"
     _build(warehouse, out)
-    warehouse.execute("update published.fct_school_month set new_referrals = new_referrals + 1 where month = (select min(month) from published.fct_school_month)")
+    warehouse.execute(
+        "update published.fct_school_month set new_referrals = new_referrals + 1 where month = (select min(month) from published.fct_school_month)"
+    )
     assert not any(f.reused for f in _build(warehouse, out).values())
 
 
 def test_uncommitted_code_is_never_trusted(warehouse, tmp_path, monkeypatch):
     out = tmp_path / "reports"
     _build(warehouse, out)
-    monkeypatch.setattr(reuse, "code_fingerprint", lambda: None)  # uncommitted changes, or no git checkout
+    monkeypatch.setattr(
+        reuse, "code_fingerprint", lambda: None
+    )  # uncommitted changes, or no git checkout
     assert not any(f.reused for f in _build(warehouse, out).values())
     assert not (out / "winschoten-sbo" / reuse.KEY_FILE).exists()
 
@@ -85,5 +96,9 @@ def test_a_blocked_publication_rebuilds_the_reports_with_the_stale_mark(warehous
 
     out = tmp_path / "reports"
     _build(warehouse, out)
-    publish(warehouse, "run-blocked", [BlockingFailure("raw_school_absence", "expectations_error", "dates outside the year")])
+    publish(
+        warehouse,
+        "run-blocked",
+        [BlockingFailure("raw_school_absence", "expectations_error", "dates outside the year")],
+    )
     assert not any(f.reused for f in _build(warehouse, out).values())

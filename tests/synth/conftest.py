@@ -37,11 +37,15 @@ def demo_scenario() -> dict:
     return yaml.safe_load(DEMO_SCENARIO.read_text(encoding="utf-8"))
 
 
-def write_scenario(directory: Path, scenario: dict, pilot_ids: list[str] | None = None) -> tuple[Path, Path]:
+def write_scenario(
+    directory: Path, scenario: dict, pilot_ids: list[str] | None = None
+) -> tuple[Path, Path]:
     """Write a scenario YAML and a pilots directory (all pilots, or only ``pilot_ids``)."""
     directory.mkdir(parents=True, exist_ok=True)
     scenario_path = directory / "scenario.yml"
-    scenario_path.write_text(yaml.safe_dump(scenario, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    scenario_path.write_text(
+        yaml.safe_dump(scenario, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
     if pilot_ids is None:
         return scenario_path, PILOTS_DIR
     pilots_dir = directory / "pilots"
@@ -62,7 +66,9 @@ def trimmed_scenario(brins: list[str], **overrides: object) -> dict:
 def small_scenario(**overrides: object) -> dict:
     """A quick world (about a second to generate): the Winschoten pilot schools and one
     comparison school over the last fifteen months of the demo window."""
-    scenario = trimmed_scenario(["99WA", "99WB", "99WC", "99NA"], first_month="2025-08", **overrides)
+    scenario = trimmed_scenario(
+        ["99WA", "99WB", "99WC", "99NA"], first_month="2025-08", **overrides
+    )
     scenario["effects"] = {"winschoten-sbo": demo_scenario()["effects"]["winschoten-sbo"]}
     return scenario
 
@@ -71,6 +77,7 @@ SMALL_PILOTS = ["winschoten-sbo"]
 
 
 # --- readers -----------------------------------------------------------------------------
+
 
 def csv_delimiter(encoding: str) -> str:
     return ";" if encoding == "windows-1252" else ","
@@ -134,14 +141,20 @@ class SchoolTable:
         return self.header.index(name)
 
 
-REGISTER_DIR = "leerplicht/"  # the leerplicht register's planted rows: tests/synth/test_leerplicht_register.py
+REGISTER_DIR = (
+    "leerplicht/"  # the leerplicht register's planted rows: tests/synth/test_leerplicht_register.py
+)
 
 
 def planted_row_numbers(defects: pd.DataFrame) -> dict[str, dict[int, str]]:
     """path -> {1-based data row: kind} for every rows-based planted defect in a school export."""
     out: dict[str, dict[int, str]] = {}
     for row in defects.itertuples(index=False):
-        if row.kind == "corrected_redelivery" or not row.locator.startswith("rows ") or row.path.startswith(REGISTER_DIR):
+        if (
+            row.kind == "corrected_redelivery"
+            or not row.locator.startswith("rows ")
+            or row.path.startswith(REGISTER_DIR)
+        ):
             continue
         for number in row.locator.removeprefix("rows ").split(","):
             out.setdefault(row.path, {})[int(number)] = row.kind
@@ -164,6 +177,7 @@ def planted_message_names(defects: pd.DataFrame) -> dict[tuple[str, str], str]:
 
 
 # --- fixtures ----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def demo_small(tmp_path_factory: pytest.TempPathFactory) -> GenerationResult:
@@ -221,7 +235,16 @@ def school_tables(landing: Path, deliveries: pd.DataFrame) -> dict[str, SchoolTa
         if row.encoding == "utf-16-le":
             continue
         header, rows = read_table(landing / row.path, row.encoding)
-        tables[row.path] = SchoolTable(row.path, row.sender, row.source, row.period, row.delivered_on, row.encoding, canonical(header), rows)
+        tables[row.path] = SchoolTable(
+            row.path,
+            row.sender,
+            row.source,
+            row.period,
+            row.delivered_on,
+            row.encoding,
+            canonical(header),
+            rows,
+        )
     return tables
 
 
@@ -236,7 +259,9 @@ def ijw_members(landing: Path, deliveries: pd.DataFrame) -> dict[str, list[tuple
 
 
 @pytest.fixture(scope="session")
-def clean_enrolments(school_tables: dict[str, SchoolTable], planted: pd.DataFrame) -> dict[str, dict[str, object]]:
+def clean_enrolments(
+    school_tables: dict[str, SchoolTable], planted: pd.DataFrame
+) -> dict[str, dict[str, object]]:
     """BSN -> the child's record from the clean enrolment rows of every export.
 
     Keys: spells (school (sender) -> enrol_start, enrol_end: latest exit date seen, None
@@ -250,11 +275,27 @@ def clean_enrolments(school_tables: dict[str, SchoolTable], planted: pd.DataFram
         if table.source != "school_enrolments":
             continue
         skip = bad.get(table.path, {})
-        c = {name: table.column(name) for name in ["bsn", "achternaam", "tussenvoegsel", "roepnaam", "straat", "huisnummer", "postcode", "woonplaats", "datum_inschrijving", "datum_uitschrijving"]}
+        c = {
+            name: table.column(name)
+            for name in [
+                "bsn",
+                "achternaam",
+                "tussenvoegsel",
+                "roepnaam",
+                "straat",
+                "huisnummer",
+                "postcode",
+                "woonplaats",
+                "datum_inschrijving",
+                "datum_uitschrijving",
+            ]
+        }
         kind = table.column("soort_inschrijving")
         for number, row in enumerate(table.rows, start=1):
             bsn = text(row[c["bsn"]])
-            if number in skip or not bsn or text(row[kind]) == "Neveninschrijving":  # a symbiose school is not the child's school
+            if (
+                number in skip or not bsn or text(row[kind]) == "Neveninschrijving"
+            ):  # a symbiose school is not the child's school
                 continue
             end = parse_export_date(row[c["datum_uitschrijving"]])
             identity = {
@@ -267,13 +308,23 @@ def clean_enrolments(school_tables: dict[str, SchoolTable], planted: pd.DataFram
                 "city": text(row[c["woonplaats"]]),
             }
             record = children.setdefault(bsn, {**identity, "spells": {}})
-            if record["spells"] and table.sender not in record["spells"]:  # the same child at a second school
-                assert (record["surname"], record["given_name"]) == (identity["surname"], identity["given_name"]), f"BSN {bsn}: another child at {table.sender}"
-            spell = record["spells"].setdefault(table.sender, {"enrol_start": parse_export_date(row[c["datum_inschrijving"]]), "enrol_end": None})
+            if (
+                record["spells"] and table.sender not in record["spells"]
+            ):  # the same child at a second school
+                assert (record["surname"], record["given_name"]) == (
+                    identity["surname"],
+                    identity["given_name"],
+                ), f"BSN {bsn}: another child at {table.sender}"
+            spell = record["spells"].setdefault(
+                table.sender,
+                {"enrol_start": parse_export_date(row[c["datum_inschrijving"]]), "enrol_end": None},
+            )
             if end is not None and (spell["enrol_end"] is None or end > spell["enrol_end"]):
                 spell["enrol_end"] = end
     for bsn, record in children.items():  # two schools only one after the other
         spells = sorted(record["spells"].values(), key=lambda s: s["enrol_start"])
         for before, after in zip(spells, spells[1:]):
-            assert before["enrol_end"] is not None and before["enrol_end"] < after["enrol_start"], f"BSN {bsn} enrolled at two schools at once"
+            assert before["enrol_end"] is not None and before["enrol_end"] < after["enrol_start"], (
+                f"BSN {bsn} enrolled at two schools at once"
+            )
     return children

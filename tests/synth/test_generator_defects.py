@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from lxml import etree
 from stdnum.nl import bsn as stdnum_bsn
 
@@ -94,7 +93,10 @@ def _deliveries_by_path(deliveries: pd.DataFrame) -> dict[str, pd.Series]:
 
 # --- row-level defects in school exports -------------------------------------------------
 
-def test_planted_rows_have_their_defect(school_tables: dict[str, SchoolTable], planted: pd.DataFrame) -> None:
+
+def test_planted_rows_have_their_defect(
+    school_tables: dict[str, SchoolTable], planted: pd.DataFrame
+) -> None:
     checked = Counter()
     for path, rows in planted_row_numbers(planted).items():
         table = school_tables[path]
@@ -103,9 +105,13 @@ def test_planted_rows_have_their_defect(school_tables: dict[str, SchoolTable], p
             assert 1 <= number <= len(table.rows), f"{path}: row {number} does not exist"
             row = table.rows[number - 1]
             if kind == "duplicate_row":
-                assert as_tuples.count(as_tuples[number - 1]) >= 2, f"{path} row {number} duplicates no other row"
+                assert as_tuples.count(as_tuples[number - 1]) >= 2, (
+                    f"{path} row {number} duplicates no other row"
+                )
             else:
-                assert kind in _row_defects(row, table), f"{path} row {number}: expected {kind}, row is {row}"
+                assert kind in _row_defects(row, table), (
+                    f"{path} row {number}: expected {kind}, row is {row}"
+                )
             checked[kind] += 1
     assert set(checked) == ROW_KINDS, checked
 
@@ -116,7 +122,9 @@ def test_row_locators_count_their_rows(planted: pd.DataFrame) -> None:
             assert len(row.locator.removeprefix("rows ").split(",")) == row.count, row
 
 
-def test_clean_rows_have_no_planted_kind_of_defect(school_tables: dict[str, SchoolTable], planted: pd.DataFrame) -> None:
+def test_clean_rows_have_no_planted_kind_of_defect(
+    school_tables: dict[str, SchoolTable], planted: pd.DataFrame
+) -> None:
     """The converse: rows not listed as planted are valid and unique, so every bad row the
     pipeline finds is accounted for in the ground truth."""
     bad = planted_row_numbers(planted)
@@ -133,10 +141,14 @@ def test_clean_rows_have_no_planted_kind_of_defect(school_tables: dict[str, Scho
         clean_set = set(as_tuples)
         for number, kind in skip.items():
             if kind == "duplicate_row":
-                assert tuple(text(v) for v in table.rows[number - 1]) in clean_set, f"{path} row {number}"
+                assert tuple(text(v) for v in table.rows[number - 1]) in clean_set, (
+                    f"{path} row {number}"
+                )
 
 
-def test_impossible_dates_look_like_dates_of_the_files_format(school_tables: dict[str, SchoolTable], planted: pd.DataFrame) -> None:
+def test_impossible_dates_look_like_dates_of_the_files_format(
+    school_tables: dict[str, SchoolTable], planted: pd.DataFrame
+) -> None:
     """An impossible date is a real-looking date in the file's own format (31-04-yyyy),
     not garbage."""
     for path, rows in planted_row_numbers(planted).items():
@@ -153,7 +165,10 @@ def test_impossible_dates_look_like_dates_of_the_files_format(school_tables: dic
 
 # --- file-level defects ------------------------------------------------------------------
 
-def test_duplicate_file_is_byte_identical_to_its_original(landing: Path, planted: pd.DataFrame, deliveries: pd.DataFrame) -> None:
+
+def test_duplicate_file_is_byte_identical_to_its_original(
+    landing: Path, planted: pd.DataFrame, deliveries: pd.DataFrame
+) -> None:
     duplicates = planted[planted.kind == "duplicate_file"]
     assert len(duplicates) == 1
     for row in duplicates.itertuples(index=False):
@@ -165,11 +180,16 @@ def test_duplicate_file_is_byte_identical_to_its_original(landing: Path, planted
             assert by_path[row.path][column] == by_path[original][column]
 
 
-def test_no_other_school_exports_are_byte_identical(landing: Path, deliveries: pd.DataFrame, planted: pd.DataFrame) -> None:
+def test_no_other_school_exports_are_byte_identical(
+    landing: Path, deliveries: pd.DataFrame, planted: pd.DataFrame
+) -> None:
     copies = set(planted.path[planted.kind == "duplicate_file"])
     # The corrected re-delivery is byte-identical when nothing was corrected: the bug
     # shown by test_corrected_redelivery_always_corrects_some_rows; not counted here.
-    copies |= {locator.split(" corrected in ")[1] for locator in planted.locator[planted.kind == "corrected_redelivery"]}
+    copies |= {
+        locator.split(" corrected in ")[1]
+        for locator in planted.locator[planted.kind == "corrected_redelivery"]
+    }
     seen: dict[str, str] = {}
     for path in deliveries.path[deliveries.source.str.startswith("school_")]:
         if path in copies:
@@ -179,7 +199,12 @@ def test_no_other_school_exports_are_byte_identical(landing: Path, deliveries: p
         seen[digest] = path
 
 
-def test_wrongly_encoded_file_is_utf16_and_redelivered_correctly(landing: Path, planted: pd.DataFrame, deliveries: pd.DataFrame, school_tables: dict[str, SchoolTable]) -> None:
+def test_wrongly_encoded_file_is_utf16_and_redelivered_correctly(
+    landing: Path,
+    planted: pd.DataFrame,
+    deliveries: pd.DataFrame,
+    school_tables: dict[str, SchoolTable],
+) -> None:
     wrong = planted[planted.kind == "wrongly_encoded_file"]
     assert len(wrong) == 1
     path = wrong.path.iloc[0]
@@ -191,10 +216,17 @@ def test_wrongly_encoded_file_is_utf16_and_redelivered_correctly(landing: Path, 
             decoded = raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-        assert not decoded.startswith("BSN") and not decoded.startswith("bsn"), f"readable as {encoding}"
+        assert not decoded.startswith("BSN") and not decoded.startswith("bsn"), (
+            f"readable as {encoding}"
+        )
     by_path = _deliveries_by_path(deliveries)
     entry = by_path[path]
-    later = deliveries[(deliveries.sender == entry.sender) & (deliveries.source == entry.source) & (deliveries.period == entry.period) & (deliveries.path != path)]
+    later = deliveries[
+        (deliveries.sender == entry.sender)
+        & (deliveries.source == entry.source)
+        & (deliveries.period == entry.period)
+        & (deliveries.path != path)
+    ]
     assert len(later) == 1
     fixed = later.iloc[0]
     assert fixed.delivered_on > entry.delivered_on
@@ -207,7 +239,12 @@ def test_wrongly_encoded_file_is_utf16_and_redelivered_correctly(landing: Path, 
     assert int(entry.rows) == len(rows) - 1
 
 
-def test_corrected_redelivery_supersedes_the_first_delivery(landing: Path, planted: pd.DataFrame, deliveries: pd.DataFrame, school_tables: dict[str, SchoolTable]) -> None:
+def test_corrected_redelivery_supersedes_the_first_delivery(
+    landing: Path,
+    planted: pd.DataFrame,
+    deliveries: pd.DataFrame,
+    school_tables: dict[str, SchoolTable],
+) -> None:
     redeliveries = planted[planted.kind == "corrected_redelivery"]
     assert len(redeliveries) == 1
     defect = redeliveries.iloc[0]
@@ -234,18 +271,36 @@ def _fake_enrolment_export(school_id: str, leavers: int) -> ExportFile:
     n = 8
     rows = pd.DataFrame(
         {
-            "brin": school_id[:4], "vestiging": "00",
-            "bsn": [f"99990{i:04d}" for i in range(n)], "onderwijsnummer": "",
-            "surname": "Bakker-Synthetisch", "surname_prefix": "", "given_name": "Sem", "sex": "M",
-            "birth_date": pd.Timestamp("2014-05-01"), "street": "Testweg", "house_number": 1,
-            "postcode": "9671 AB", "city": "Winschoten", "group": "6",
+            "brin": school_id[:4],
+            "vestiging": "00",
+            "bsn": [f"99990{i:04d}" for i in range(n)],
+            "onderwijsnummer": "",
+            "surname": "Bakker-Synthetisch",
+            "surname_prefix": "",
+            "given_name": "Sem",
+            "sex": "M",
+            "birth_date": pd.Timestamp("2014-05-01"),
+            "street": "Testweg",
+            "house_number": 1,
+            "postcode": "9671 AB",
+            "city": "Winschoten",
+            "group": "6",
             "enrol_start": pd.Timestamp("2022-08-01"),
             "enrol_end": [pd.Timestamp("2025-07-31")] * leavers + [pd.NaT] * (n - leavers),
             "destination": ["VO"] * leavers + [""] * (n - leavers),
-            "enrolment_kind": "Hoofdinschrijving", "pupil_id": range(n), "planted": None,
+            "enrolment_kind": "Hoofdinschrijving",
+            "pupil_id": range(n),
+            "planted": None,
         }
     )
-    return ExportFile(school_id, "school_enrolments", 2024, pd.Timestamp("2025-08-20"), Dialect("semicolon_cp1252"), rows)
+    return ExportFile(
+        school_id,
+        "school_enrolments",
+        2024,
+        pd.Timestamp("2025-08-20"),
+        Dialect("semicolon_cp1252"),
+        rows,
+    )
 
 
 def test_corrected_redelivery_always_corrects_some_rows(tmp_path: Path) -> None:
@@ -257,14 +312,23 @@ def test_corrected_redelivery_always_corrects_some_rows(tmp_path: Path) -> None:
         landing = tmp_path / f"seed{seed}"
         landing.mkdir()
         log = DeliveryLog(landing)
-        exports = [_fake_enrolment_export("99AA00", leavers=0), _fake_enrolment_export("99AB00", leavers=6)]
-        generate_module._write_school_exports(exports, scenario, landing, log, np.random.default_rng(seed))
+        exports = [
+            _fake_enrolment_export("99AA00", leavers=0),
+            _fake_enrolment_export("99AB00", leavers=6),
+        ]
+        generate_module._write_school_exports(
+            exports, scenario, landing, log, np.random.default_rng(seed)
+        )
         counts += [d.count for d in log.defects if d.kind == "corrected_redelivery"]
     assert len(counts) == 20
-    assert min(counts) > 0, f"corrected_redelivery with nothing corrected for {counts.count(0)} of 20 seeds"
+    assert min(counts) > 0, (
+        f"corrected_redelivery with nothing corrected for {counts.count(0)} of 20 seeds"
+    )
 
 
-def test_corrected_redelivery_in_demo_small_differs_from_the_original(planted: pd.DataFrame, school_tables: dict[str, SchoolTable]) -> None:
+def test_corrected_redelivery_in_demo_small_differs_from_the_original(
+    planted: pd.DataFrame, school_tables: dict[str, SchoolTable]
+) -> None:
     """The corrected delivery changes rows, and the listed rows are the ones it changes."""
     defect = planted[planted.kind == "corrected_redelivery"].iloc[0]
     corrected_path = defect.locator.split(" corrected in ")[1]
@@ -274,7 +338,10 @@ def test_corrected_redelivery_in_demo_small_differs_from_the_original(planted: p
 
 # --- iJw defects -------------------------------------------------------------------------
 
-def test_late_month_arrives_after_the_next_month(planted: pd.DataFrame, deliveries: pd.DataFrame) -> None:
+
+def test_late_month_arrives_after_the_next_month(
+    planted: pd.DataFrame, deliveries: pd.DataFrame
+) -> None:
     late = planted[planted.kind == "late_month"]
     assert len(late) == 1
     archives = deliveries[deliveries.source == "ijw_messages"]
@@ -296,8 +363,14 @@ def test_other_months_arrive_in_order(planted: pd.DataFrame, deliveries: pd.Data
         assert (ordered.delivered_on > ordered.period + "-31").all(), "delivered after the month"
 
 
-def test_unknown_product_codes_are_in_the_named_declarations(planted: pd.DataFrame, ijw_members: dict[str, list]) -> None:
-    named = {key for key, kind in planted_message_names(planted).items() if kind == "unknown_product_code"}
+def test_unknown_product_codes_are_in_the_named_declarations(
+    planted: pd.DataFrame, ijw_members: dict[str, list]
+) -> None:
+    named = {
+        key
+        for key, kind in planted_message_names(planted).items()
+        if kind == "unknown_product_code"
+    }
     assert named
     known = set(PRODUCTS.product_code)
     found = set()
@@ -306,17 +379,23 @@ def test_unknown_product_codes_are_in_the_named_declarations(planted: pd.DataFra
             if not name.startswith("JW323"):
                 continue
             for line in etree.fromstring(payload).iterfind(".//{*}Prestatie"):
-                reference = line.findtext(f"{{*}}ProductReferentie/{{{IJW_BASIS_NS}}}ReferentieNummer")
+                reference = line.findtext(
+                    f"{{*}}ProductReferentie/{{{IJW_BASIS_NS}}}ReferentieNummer"
+                )
                 code = line.findtext("{*}ProductCode")
                 if (path, f"{name}#{reference}") in named:
                     assert code == UNKNOWN_PRODUCT_CODE
                     found.add((path, f"{name}#{reference}"))
                 else:
-                    assert code in known, f"{path}!{name}#{reference}: unplanted unknown code {code}"
+                    assert code in known, (
+                        f"{path}!{name}#{reference}: unplanted unknown code {code}"
+                    )
     assert found == named
 
 
-def test_invalid_bsn_requests_fail_the_11_check(planted: pd.DataFrame, ijw_members: dict[str, list]) -> None:
+def test_invalid_bsn_requests_fail_the_11_check(
+    planted: pd.DataFrame, ijw_members: dict[str, list]
+) -> None:
     named = {key for key, kind in planted_message_names(planted).items() if kind == "invalid_bsn"}
     assert named
     for path, name in named:
@@ -327,7 +406,9 @@ def test_invalid_bsn_requests_fail_the_11_check(planted: pd.DataFrame, ijw_membe
         assert not stdnum_bsn.is_valid(bsn), bsn
 
 
-def test_message_locators_count_their_messages(planted: pd.DataFrame, ijw_members: dict[str, list]) -> None:
+def test_message_locators_count_their_messages(
+    planted: pd.DataFrame, ijw_members: dict[str, list]
+) -> None:
     for row in planted[planted.locator.str.startswith("messages ")].itertuples(index=False):
         names = row.locator.removeprefix("messages ").split(",")
         assert len(names) == row.count
@@ -336,6 +417,7 @@ def test_message_locators_count_their_messages(planted: pd.DataFrame, ijw_member
 
 
 # --- what is planted at all --------------------------------------------------------------
+
 
 def test_every_defect_switched_on_in_the_demo_is_planted(planted: pd.DataFrame) -> None:
     switches = demo_scenario()["defects"]
@@ -354,11 +436,15 @@ def test_every_defect_switched_on_in_the_demo_is_planted(planted: pd.DataFrame) 
         assert row.expected_handling in EXPECTED_HANDLING[row.kind], row
 
 
-def test_rate_based_defects_follow_their_rates(planted: pd.DataFrame, deliveries: pd.DataFrame, ijw_members: dict[str, list]) -> None:
+def test_rate_based_defects_follow_their_rates(
+    planted: pd.DataFrame, deliveries: pd.DataFrame, ijw_members: dict[str, list]
+) -> None:
     switches = demo_scenario()["defects"]
     counts = planted.groupby("kind")["count"].sum()
     absence_rows = deliveries[deliveries.source == "school_absence"].rows.astype(int).sum()
-    requests = sum(name.startswith("JW315") for members in ijw_members.values() for name, _ in members)
+    requests = sum(
+        name.startswith("JW315") for members in ijw_members.values() for name, _ in members
+    )
     # invalid BSNs: absence rows x rate, plus two enrolment rows, plus requests x rate
     expected = switches["invalid_bsn_rate"] * (absence_rows + requests) + 2
     assert 0.5 * expected <= counts["invalid_bsn"] <= 1.5 * expected + 2
@@ -367,6 +453,7 @@ def test_rate_based_defects_follow_their_rates(planted: pd.DataFrame, deliveries
 
 
 # --- scenarios with defects switched off -------------------------------------------------
+
 
 def test_no_defects_are_planted_when_all_are_switched_off(tmp_path: Path) -> None:
     scenario_path, pilots_dir = write_scenario(tmp_path, small_scenario(defects={}), SMALL_PILOTS)
@@ -394,18 +481,20 @@ def test_every_file_level_defect_is_planted_at_demo_scale(tmp_path) -> None:
     scenario = generate_module.load_scenario(REPO_ROOT / "scenarios" / "demo.yml")
     pilots = generate_module.load_registry(REPO_ROOT / "pilots")
     rng = np.random.default_rng(3)
+    from pilotmonitor.synth import school_exports
     from pilotmonitor.synth.calendar import SchoolCalendar
-    from pilotmonitor.synth.population import school_frame, simulate_population
     from pilotmonitor.synth.outcomes import simulate_absence
     from pilotmonitor.synth.people import assign_identities
-    from pilotmonitor.synth import school_exports
+    from pilotmonitor.synth.population import school_frame, simulate_population
 
     calendar = SchoolCalendar.build(scenario.first_month, scenario.as_of, scenario.closures.periods)
     schools = school_frame(scenario, generate_module._pilot_windows(pilots), rng)
     population = simulate_population(scenario, schools, calendar, 0.05, rng)
     pupils = assign_identities(population.pupils, schools, scenario, rng)
     absence, _ = simulate_absence(population, scenario, calendar, rng)
-    exports = school_exports.build_exports(pupils, absence, schools, scenario, calendar.months[0], rng)
+    exports = school_exports.build_exports(
+        pupils, absence, schools, scenario, calendar.months[0], rng
+    )
     for export in exports:  # every absence file holds a planted row, as at full scale
         if export.source == "school_absence" and (export.rows.bsn != "").any():
             extra = export.rows[export.rows.bsn != ""].iloc[[0]].assign(planted="duplicate_row")

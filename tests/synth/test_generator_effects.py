@@ -39,8 +39,22 @@ class Setup:
 
 
 SETUPS = {
-    "winschoten-sbo": Setup("winschoten-sbo", "2024-11", dt.date(2026, 10, 31), ["99NA", "99NB", "99NC", "99ND", "99NE"], "SBO", 0.3),
-    "groningen-cluster3": Setup("groningen-cluster3", "2016-08", dt.date(2020, 7, 31), ["99SA", "99SB", "99SC", "99SD", "99SE"], "SO", 0.45),
+    "winschoten-sbo": Setup(
+        "winschoten-sbo",
+        "2024-11",
+        dt.date(2026, 10, 31),
+        ["99NA", "99NB", "99NC", "99ND", "99NE"],
+        "SBO",
+        0.3,
+    ),
+    "groningen-cluster3": Setup(
+        "groningen-cluster3",
+        "2016-08",
+        dt.date(2020, 7, 31),
+        ["99SA", "99SB", "99SC", "99SD", "99SE"],
+        "SO",
+        0.45,
+    ),
 }
 
 
@@ -59,14 +73,22 @@ def _world(setup: Setup, with_effect: bool) -> dict:
         school_heterogeneity_sd=0.0,
         defects={},
     )
-    scenario["effects"] = {setup.pilot_id: demo_scenario()["effects"][setup.pilot_id] if with_effect else {}}
-    for baseline in scenario["baseline"].values():  # little absence: faster, and not under test here
-        baseline.update(unauthorised_episodes=0.02, authorised_episodes=0.05, thuiszitter_hazard=0.0)
+    scenario["effects"] = {
+        setup.pilot_id: demo_scenario()["effects"][setup.pilot_id] if with_effect else {}
+    }
+    for baseline in scenario[
+        "baseline"
+    ].values():  # little absence: faster, and not under test here
+        baseline.update(
+            unauthorised_episodes=0.02, authorised_episodes=0.05, thuiszitter_hazard=0.0
+        )
     scenario["baseline"][setup.school_type]["referral_rate"] = setup.referral_rate
     return scenario
 
 
-def did_ratio(school_month: pd.DataFrame, pilot_id: str, start: str, end: str) -> tuple[float, pd.DataFrame]:
+def did_ratio(
+    school_month: pd.DataFrame, pilot_id: str, start: str, end: str
+) -> tuple[float, pd.DataFrame]:
     """(treated post/pre) / (comparison post/pre) of referrals per pupil-month."""
     treated = (school_month.pilot_id == pilot_id).to_numpy()
     post = ((school_month.month >= start) & (school_month.month <= end)).to_numpy()
@@ -78,7 +100,9 @@ def did_ratio(school_month: pd.DataFrame, pilot_id: str, start: str, end: str) -
             cells[(group, period)] = (rows.referrals.sum(), rows.pupil_months.sum())
     table = pd.DataFrame(cells, index=["referrals", "pupil_months"]).T
     rate = table.referrals / table.pupil_months
-    ratio = (rate[("treated", "post")] / rate[("treated", "pre")]) / (rate[("comparison", "post")] / rate[("comparison", "pre")])
+    ratio = (rate[("treated", "post")] / rate[("treated", "pre")]) / (
+        rate[("comparison", "post")] / rate[("comparison", "pre")]
+    )
     return float(ratio), table
 
 
@@ -88,12 +112,19 @@ def effect_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     pilot = _pilot(setup.pilot_id)
     start = str(pilot["start"])[:7]
     end = min(str(pilot["planned_end"] or "9999-12")[:7], str(setup.as_of)[:7])
-    out = {"setup": setup, "ratio": demo_scenario()["effects"][setup.pilot_id]["referral_rate_ratio"]}
+    out = {
+        "setup": setup,
+        "ratio": demo_scenario()["effects"][setup.pilot_id]["referral_rate_ratio"],
+    }
     for label, with_effect in [("effect", True), ("null", False)]:
         directory = tmp_path_factory.mktemp(f"{setup.pilot_id}-{label}")
-        scenario_path, pilots_dir = write_scenario(directory, _world(setup, with_effect), [setup.pilot_id])
+        scenario_path, pilots_dir = write_scenario(
+            directory, _world(setup, with_effect), [setup.pilot_id]
+        )
         result = generate(directory / "data", scenario_path, pilots_dir, scale=1.0, seed=SEED)
-        school_month = pd.read_csv(result.ground_truth_dir / "school_month.csv", dtype={"month": str})
+        school_month = pd.read_csv(
+            result.ground_truth_dir / "school_month.csv", dtype={"month": str}
+        )
         out[label] = did_ratio(school_month, setup.pilot_id, start, end)
     return out
 
@@ -104,8 +135,12 @@ def test_planted_referral_effect_shows_in_the_difference_in_differences(effect_r
     did, table = effect_runs["effect"]
     assert (table.referrals > 300).all(), table  # enough counts for the margins used here
     assert did < 1
-    assert math.log(did) < math.log(ratio) / 2, f"DiD {did:.3f} is not closer to the planted {ratio} than to 1\n{table}"
-    assert abs(math.log(did) - math.log(ratio)) < MAX_LOG_DEVIATION, f"DiD {did:.3f} vs planted {ratio}\n{table}"
+    assert math.log(did) < math.log(ratio) / 2, (
+        f"DiD {did:.3f} is not closer to the planted {ratio} than to 1\n{table}"
+    )
+    assert abs(math.log(did) - math.log(ratio)) < MAX_LOG_DEVIATION, (
+        f"DiD {did:.3f} vs planted {ratio}\n{table}"
+    )
 
 
 def test_without_the_planted_effect_the_check_does_not_pass(effect_runs: dict) -> None:

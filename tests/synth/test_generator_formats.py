@@ -19,7 +19,16 @@ from stdnum.nl import onderwijsnummer as stdnum_onderwijsnummer
 from pilotmonitor.synth import public_data
 from pilotmonitor.synth.delivery_log import DeliveryLog
 from pilotmonitor.synth.scenario import load_scenario
-from tests.synth.conftest import DEMO_SCENARIO, IJW_BASIS_NS, SchoolTable, demo_scenario, parse_export_date, planted_message_names, planted_row_numbers, text
+from tests.synth.conftest import (
+    DEMO_SCENARIO,
+    IJW_BASIS_NS,
+    SchoolTable,
+    demo_scenario,
+    parse_export_date,
+    planted_message_names,
+    planted_row_numbers,
+    text,
+)
 
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 DUTCH_DATE = re.compile(r"[0-9]{2}-[0-9]{2}-[0-9]{4}")
@@ -47,10 +56,16 @@ def bad_rows(planted: pd.DataFrame) -> dict[str, dict[int, str]]:
 def messages(ijw_members: dict[str, list[tuple[str, bytes]]]) -> list[tuple[str, str, bytes]]:
     """(zip path, member name, payload) for every message of the five types the warehouse
     reads (the retour messages beside them are left out)."""
-    return [(path, name, payload) for path, members in ijw_members.items() for name, payload in members if name[:5] in MESSAGE_TYPES]
+    return [
+        (path, name, payload)
+        for path, members in ijw_members.items()
+        for name, payload in members
+        if name[:5] in MESSAGE_TYPES
+    ]
 
 
 # --- school export dialects --------------------------------------------------------------
+
 
 def test_the_three_export_dialects_occur(deliveries: pd.DataFrame) -> None:
     schools = deliveries[deliveries.source.isin(["school_enrolments", "school_absence"])]
@@ -59,14 +74,19 @@ def test_the_three_export_dialects_occur(deliveries: pd.DataFrame) -> None:
         assert counts[encoding] > 0, counts
 
 
-def test_semicolon_exports_are_windows_1252_with_dutch_dates_and_decimal_commas(landing: Path, school_tables: dict[str, SchoolTable], bad_rows: dict) -> None:
+def test_semicolon_exports_are_windows_1252_with_dutch_dates_and_decimal_commas(
+    landing: Path, school_tables: dict[str, SchoolTable], bad_rows: dict
+) -> None:
     tables = [t for t in school_tables.values() if t.encoding == "windows-1252"]
     assert tables
     decimal_commas = 0
     for table in tables:
         raw = (landing / table.path).read_bytes()
         first_line = raw.split(b"\r\n", 1)[0]
-        assert first_line in (b"BRIN;Vestiging;BSN;Onderwijsnummer;Achternaam;Tussenvoegsel;Roepnaam;Geslacht;Geboortedatum;Straat;Huisnummer;Postcode;Woonplaats;Groep;Datum inschrijving;Datum uitschrijving;Uitstroombestemming;Soort inschrijving", b"BSN;Onderwijsnummer;Datum;Uren;Soort verzuim;Reden;Opmerking"), first_line
+        assert first_line in (
+            b"BRIN;Vestiging;BSN;Onderwijsnummer;Achternaam;Tussenvoegsel;Roepnaam;Geslacht;Geboortedatum;Straat;Huisnummer;Postcode;Woonplaats;Groep;Datum inschrijving;Datum uitschrijving;Uitstroombestemming;Soort inschrijving",
+            b"BSN;Onderwijsnummer;Datum;Uren;Soort verzuim;Reden;Opmerking",
+        ), first_line
         assert raw.count(b"\r\n") == len(table.rows) + 1, "CRLF line ends expected"
         assert not raw.startswith(b"\xef\xbb\xbf")
         rows = _clean_rows(table, bad_rows)
@@ -78,7 +98,9 @@ def test_semicolon_exports_are_windows_1252_with_dutch_dates_and_decimal_commas(
     assert decimal_commas > 0
 
 
-def test_windows_1252_exports_with_diacritics_are_not_utf8(landing: Path, school_tables: dict[str, SchoolTable]) -> None:
+def test_windows_1252_exports_with_diacritics_are_not_utf8(
+    landing: Path, school_tables: dict[str, SchoolTable]
+) -> None:
     """Names such as Joël, Zoë, Daniëlle, René and Özdemir are single cp1252 bytes; such a
     file does not decode as UTF-8 (a reader must honour the encoding)."""
     with_diacritics = 0
@@ -95,7 +117,9 @@ def test_windows_1252_exports_with_diacritics_are_not_utf8(landing: Path, school
     assert with_diacritics > 0
 
 
-def test_comma_exports_are_utf8_with_iso_dates_and_decimal_points(landing: Path, school_tables: dict[str, SchoolTable], bad_rows: dict) -> None:
+def test_comma_exports_are_utf8_with_iso_dates_and_decimal_points(
+    landing: Path, school_tables: dict[str, SchoolTable], bad_rows: dict
+) -> None:
     tables = [t for t in school_tables.values() if t.encoding in ("utf-8", "utf-8-sig")]
     assert {t.encoding for t in tables} == {"utf-8", "utf-8-sig"}
     utf8_diacritics = 0
@@ -110,11 +134,15 @@ def test_comma_exports_are_utf8_with_iso_dates_and_decimal_points(landing: Path,
         rows = _clean_rows(table, bad_rows)
         assert all(ISO_DATE.fullmatch(value) for value in _date_cells(table, rows)), table.path
         if "uren" in table.header:
-            assert all(re.fullmatch(r"[0-9]+(\.[0-9]+)?", row[table.column("uren")]) for row in rows)
+            assert all(
+                re.fullmatch(r"[0-9]+(\.[0-9]+)?", row[table.column("uren")]) for row in rows
+            )
     assert utf8_diacritics > 0
 
 
-def test_xlsx_exports_have_real_date_and_number_cells(landing: Path, school_tables: dict[str, SchoolTable], bad_rows: dict) -> None:
+def test_xlsx_exports_have_real_date_and_number_cells(
+    landing: Path, school_tables: dict[str, SchoolTable], bad_rows: dict
+) -> None:
     tables = [t for t in school_tables.values() if t.encoding == "xlsx"]
     assert tables
     for table in tables:
@@ -134,10 +162,13 @@ def test_xlsx_exports_have_real_date_and_number_cells(landing: Path, school_tabl
 
 # --- public data -------------------------------------------------------------------------
 
+
 def test_duo_pupil_counts_suppress_small_numbers(landing: Path, deliveries: pd.DataFrame) -> None:
     paths = deliveries.path[deliveries.source == "duo_pupil_counts"].tolist()
     assert paths
-    values = pd.concat([pd.read_csv(landing / p, sep=";", dtype=str)["AANTAL LEERLINGEN"] for p in paths])
+    values = pd.concat(
+        [pd.read_csv(landing / p, sep=";", dtype=str)["AANTAL LEERLINGEN"] for p in paths]
+    )
     assert (values == "<5").any()
     numbers = values[values != "<5"]
     assert numbers.str.fullmatch(r"[0-9]+").all()
@@ -148,7 +179,9 @@ def _age_on(birth: dt.date, day: dt.date) -> int:
     return day.year - birth.year - ((birth.month, birth.day) > (day.month, day.day))
 
 
-def test_duo_pupil_counts_match_the_enrolment_exports(landing: Path, deliveries: pd.DataFrame, school_tables: dict[str, SchoolTable], bad_rows: dict) -> None:
+def test_duo_pupil_counts_match_the_enrolment_exports(
+    landing: Path, deliveries: pd.DataFrame, school_tables: dict[str, SchoolTable], bad_rows: dict
+) -> None:
     """Pupils per school and age on 1 October recounted from the schools' own exports.
     Cells touched by a pupil born on 1 October are left out here: a separate test covers them.
     DUO counts a pupil at the school of the main enrolment only (not a symbiose school)."""
@@ -156,17 +189,39 @@ def test_duo_pupil_counts_match_the_enrolment_exports(landing: Path, deliveries:
     for table in school_tables.values():
         if table.source != "school_enrolments":
             continue
-        c = {n: table.column(n) for n in ["bsn", "onderwijsnummer", "geboortedatum", "datum_inschrijving", "datum_uitschrijving", "soort_inschrijving"]}
+        c = {
+            n: table.column(n)
+            for n in [
+                "bsn",
+                "onderwijsnummer",
+                "geboortedatum",
+                "datum_inschrijving",
+                "datum_uitschrijving",
+                "soort_inschrijving",
+            ]
+        }
         skip = bad_rows.get(table.path, {})
         for number, row in enumerate(table.rows, start=1):
             if number in skip or text(row[c["soort_inschrijving"]]) == "Neveninschrijving":
                 continue
             who = (table.sender, text(row[c["bsn"]]) or text(row[c["onderwijsnummer"]]))
             end = parse_export_date(row[c["datum_uitschrijving"]])
-            record = pupils.setdefault(who, [parse_export_date(row[c["geboortedatum"]]), parse_export_date(row[c["datum_inschrijving"]]), end])
+            record = pupils.setdefault(
+                who,
+                [
+                    parse_export_date(row[c["geboortedatum"]]),
+                    parse_export_date(row[c["datum_inschrijving"]]),
+                    end,
+                ],
+            )
             if end is not None and (record[2] is None or end > record[2]):
                 record[2] = end
-    published = pd.concat([pd.read_csv(landing / p, sep=";", dtype=str) for p in deliveries.path[deliveries.source == "duo_pupil_counts"]])
+    published = pd.concat(
+        [
+            pd.read_csv(landing / p, sep=";", dtype=str)
+            for p in deliveries.path[deliveries.source == "duo_pupil_counts"]
+        ]
+    )
     count_dates = sorted(set(published.PEILDATUM))
     recount: Counter = Counter()
     touched = set()
@@ -179,7 +234,14 @@ def test_duo_pupil_counts_match_the_enrolment_exports(landing: Path, deliveries:
                 if (birth.month, birth.day) == (10, 1):
                     touched |= {key, (key[0], key[1], str(int(key[2]) - 1))}
     expected = {k: ("<5" if n < 5 else str(n)) for k, n in recount.items() if k not in touched}
-    got = {k: v for k, v in zip(zip(published["BRIN NUMMER"], published.PEILDATUM, published.LEEFTIJD), published["AANTAL LEERLINGEN"]) if k not in touched}
+    got = {
+        k: v
+        for k, v in zip(
+            zip(published["BRIN NUMMER"], published.PEILDATUM, published.LEEFTIJD),
+            published["AANTAL LEERLINGEN"],
+        )
+        if k not in touched
+    }
     assert len(got) > 100
     assert got == expected
 
@@ -188,7 +250,14 @@ def test_duo_age_counts_a_birthday_on_the_count_date(tmp_path: Path) -> None:
     scenario = load_scenario(DEMO_SCENARIO)
     schools = pd.DataFrame({"school_index": [0], "brin": ["99ZZ"], "vestiging": ["00"]})
     births = [pd.Timestamp("2010-10-01")] * 5 + [pd.Timestamp("2010-10-02")] * 5
-    pupils = pd.DataFrame({"school_index": 0, "enrol_start": pd.Timestamp("2018-08-01"), "enrol_end": pd.NaT, "birth_date": births})
+    pupils = pd.DataFrame(
+        {
+            "school_index": 0,
+            "enrol_start": pd.Timestamp("2018-08-01"),
+            "enrol_end": pd.NaT,
+            "birth_date": births,
+        }
+    )
     (tmp_path / "public" / "duo").mkdir(parents=True)
     public_data.write_duo_pupil_counts(pupils, schools, scenario, tmp_path, DeliveryLog(tmp_path))
     (path,) = (tmp_path / "public" / "duo").glob("duo_leerlingen_po_leeftijd_2020_*.csv")
@@ -209,12 +278,20 @@ def test_cbs_json_is_statline_odata(landing: Path, deliveries: pd.DataFrame) -> 
 
 # --- iJw archives ------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def schemas(ijw_xsd_dir: Path) -> dict[str, etree.XMLSchema]:
-    return {name: etree.XMLSchema(etree.parse(str(ijw_xsd_dir / f"{name}.xsd"))) for name in MESSAGE_TYPES}
+    return {
+        name: etree.XMLSchema(etree.parse(str(ijw_xsd_dir / f"{name}.xsd")))
+        for name in MESSAGE_TYPES
+    }
 
 
-def test_archive_messages_validate_against_the_xsds(messages: list[tuple[str, str, bytes]], ijw_members: dict[str, list], schemas: dict[str, etree.XMLSchema]) -> None:
+def test_archive_messages_validate_against_the_xsds(
+    messages: list[tuple[str, str, bytes]],
+    ijw_members: dict[str, list],
+    schemas: dict[str, etree.XMLSchema],
+) -> None:
     """Every message of every archive (all five types) is valid iJw 3.2."""
     archives_with_messages = sum(1 for members in ijw_members.values() if members)
     assert archives_with_messages > 100
@@ -228,7 +305,9 @@ def test_archive_messages_validate_against_the_xsds(messages: list[tuple[str, st
     assert set(seen) == set(MESSAGE_TYPES), seen
 
 
-def test_jw301_carries_the_childs_name_and_address(messages: list[tuple[str, str, bytes]], clean_enrolments: dict[str, dict]) -> None:
+def test_jw301_carries_the_childs_name_and_address(
+    messages: list[tuple[str, str, bytes]], clean_enrolments: dict[str, dict]
+) -> None:
     """Allocations carry name, BRP address and phone, as real ones do, and they are the
     same child as in the school's enrolment export (linkable by BSN)."""
     checked = 0
@@ -238,8 +317,13 @@ def test_jw301_carries_the_childs_name_and_address(messages: list[tuple[str, str
         client = etree.fromstring(payload).find("{*}Client")
         bsn = client.findtext("{*}Bsn")
         child = clean_enrolments[bsn]
-        assert client.findtext("{*}Naam/ijw:Geslachtsnaam/ijw:Achternaam", namespaces=NS) == child["surname"]
-        assert (client.findtext("{*}Naam/ijw:Geslachtsnaam/ijw:Voorvoegsel", namespaces=NS) or "") == child["prefix"]
+        assert (
+            client.findtext("{*}Naam/ijw:Geslachtsnaam/ijw:Achternaam", namespaces=NS)
+            == child["surname"]
+        )
+        assert (
+            client.findtext("{*}Naam/ijw:Geslachtsnaam/ijw:Voorvoegsel", namespaces=NS) or ""
+        ) == child["prefix"]
         assert client.findtext("{*}Naam/ijw:Voornamen", namespaces=NS) == child["given_name"]
         address = client.find("{*}Contactgegevens/{*}Contact/{*}Adres")
         assert address.findtext("ijw:Postcode", namespaces=NS) == child["postcode"]
@@ -252,11 +336,17 @@ def test_jw301_carries_the_childs_name_and_address(messages: list[tuple[str, str
     assert checked > 100
 
 
-def test_messages_sit_in_the_archive_of_their_municipality_and_month(messages: list[tuple[str, str, bytes]], deliveries: pd.DataFrame) -> None:
+def test_messages_sit_in_the_archive_of_their_municipality_and_month(
+    messages: list[tuple[str, str, bytes]], deliveries: pd.DataFrame
+) -> None:
     """A message is in the ZIP of the municipality it was exchanged with and of the month
     of its Dagtekening; per trajectory the dates run request <= allocation <= start <= end;
     declaration lines lie in their one-month declaration period and are declared after it."""
-    archive = {row.path: (row.sender, row.period) for row in deliveries.itertuples(index=False) if row.source == "ijw_messages"}
+    archive = {
+        row.path: (row.sender, row.period)
+        for row in deliveries.itertuples(index=False)
+        if row.source == "ijw_messages"
+    }
     dates: dict[str, dict[str, str]] = {}
     for path, name, payload in messages:
         kind = name[:5]
@@ -274,16 +364,22 @@ def test_messages_sit_in_the_archive_of_their_municipality_and_month(messages: l
                 last = line.findtext("{*}ProductPeriode/ijw:Einddatum", namespaces=NS)
                 assert begin <= first <= last <= end, name
         else:
-            trajectory = header.findtext("{*}BerichtIdentificatie/ijw:Identificatie", namespaces=NS)[3:]
+            trajectory = header.findtext(
+                "{*}BerichtIdentificatie/ijw:Identificatie", namespaces=NS
+            )[3:]
             dates.setdefault(trajectory, {})[kind] = day
     for trajectory, by_kind in dates.items():
         assert "JW315" in by_kind, f"trajectory {trajectory} has no request"
         sequence = [by_kind[k] for k in ["JW315", "JW301", "JW305", "JW307"] if k in by_kind]
         assert sequence == sorted(sequence), (trajectory, by_kind)
-        assert "JW301" in by_kind or "JW305" not in by_kind, f"care started without allocation: {trajectory}"
+        assert "JW301" in by_kind or "JW305" not in by_kind, (
+            f"care started without allocation: {trajectory}"
+        )
 
 
-def test_archives_hold_what_real_exports_hold(ijw_members: dict[str, list[tuple[str, bytes]]], messages: list[tuple[str, str, bytes]]) -> None:
+def test_archives_hold_what_real_exports_hold(
+    ijw_members: dict[str, list[tuple[str, bytes]]], messages: list[tuple[str, str, bytes]]
+) -> None:
     """Besides one message per product: requests for two products in one message, retour
     messages answering a message of the same archive, prefixed namespaces from half of
     the senders, and references declared month by month."""
@@ -294,7 +390,9 @@ def test_archives_hold_what_real_exports_hold(ijw_members: dict[str, list[tuple[
             if name[:5] in MESSAGE_TYPES:
                 continue
             answered = etree.fromstring(payload).findtext("{*}Header/{*}IdentificatieRetour")
-            assert any(other.endswith(f"_{answered}.xml") and other[:5] != name[:5] for other in names), f"{path}!{name}"
+            assert any(
+                other.endswith(f"_{answered}.xml") and other[:5] != name[:5] for other in names
+            ), f"{path}!{name}"
             retours[name[:5]] += 1
     assert set(retours) == {"JW302", "JW306", "JW308", "JW316", "JW325"}, retours
     products = Counter()
@@ -307,8 +405,12 @@ def test_archives_hold_what_real_exports_hold(ijw_members: dict[str, list[tuple[
             products[len(root.findall(".//{*}AangevraagdProduct"))] += 1
         if name.startswith("JW323"):
             for line in root.iterfind(".//{*}Prestatie"):
-                reference = line.findtext("{*}ProductReferentie/ijw:ReferentieNummer", namespaces=NS)
-                references.setdefault(reference, set()).add(line.findtext("{*}ProductPeriode/ijw:Begindatum", namespaces=NS))
+                reference = line.findtext(
+                    "{*}ProductReferentie/ijw:ReferentieNummer", namespaces=NS
+                )
+                references.setdefault(reference, set()).add(
+                    line.findtext("{*}ProductPeriode/ijw:Begindatum", namespaces=NS)
+                )
     assert 0.03 < products[2] / sum(products.values()) < 0.15, products
     assert prefixed[True] > 100 and prefixed[False] > 100, prefixed
     assert sum(len(periods) > 1 for periods in references.values()) > 100
@@ -316,13 +418,18 @@ def test_archives_hold_what_real_exports_hold(ijw_members: dict[str, list[tuple[
 
 # --- identifiers -------------------------------------------------------------------------
 
-def test_clean_rows_carry_valid_bsn_or_onderwijsnummer(school_tables: dict[str, SchoolTable], bad_rows: dict) -> None:
+
+def test_clean_rows_carry_valid_bsn_or_onderwijsnummer(
+    school_tables: dict[str, SchoolTable], bad_rows: dict
+) -> None:
     counts = Counter()
     for table in school_tables.values():
         i_bsn, i_onr = table.column("bsn"), table.column("onderwijsnummer")
         for row in _clean_rows(table, bad_rows):
             bsn, onr = text(row[i_bsn]), text(row[i_onr])
-            assert bool(bsn) != bool(onr), f"{table.path}: exactly one identifier expected, got {bsn!r}/{onr!r}"
+            assert bool(bsn) != bool(onr), (
+                f"{table.path}: exactly one identifier expected, got {bsn!r}/{onr!r}"
+            )
             if bsn:
                 assert stdnum_bsn.is_valid(bsn), f"{table.path}: BSN {bsn}"
                 counts["bsn"] += 1
@@ -332,7 +439,9 @@ def test_clean_rows_carry_valid_bsn_or_onderwijsnummer(school_tables: dict[str, 
     assert counts["bsn"] > 10_000 and counts["onderwijsnummer"] > 100, counts
 
 
-def test_ijw_bsns_are_valid_and_link_to_school_exports(messages: list[tuple[str, str, bytes]], planted: pd.DataFrame, clean_enrolments: dict[str, dict]) -> None:
+def test_ijw_bsns_are_valid_and_link_to_school_exports(
+    messages: list[tuple[str, str, bytes]], planted: pd.DataFrame, clean_enrolments: dict[str, dict]
+) -> None:
     """Apart from the planted invalid requests, every BSN in the messages is 11-proof and
     belongs to a child in some school's enrolment export."""
     planted_names = planted_message_names(planted)

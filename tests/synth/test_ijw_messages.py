@@ -146,8 +146,6 @@ def trajectories() -> pd.DataFrame:
     return frame
 
 
-
-
 @pytest.fixture()
 def declarations() -> pd.DataFrame:
     rows = [
@@ -238,8 +236,9 @@ def test_file_names_match_unique_identifications(
     for name, items in messages.items():
         identifications = []
         for file_name, xml in items:
-            ident = _parse(xml).findtext("m:Header/m:BerichtIdentificatie/ijw:Identificatie",
-                                         namespaces=_ns(name))
+            ident = _parse(xml).findtext(
+                "m:Header/m:BerichtIdentificatie/ijw:Identificatie", namespaces=_ns(name)
+            )
             assert file_name == f"{name}_{ident}.xml"
             assert 1 <= len(ident) <= 12
             identifications.append(ident)
@@ -252,9 +251,7 @@ def test_file_names_match_unique_identifications(
     ]
 
 
-def test_rendering_is_deterministic(
-    trajectories: pd.DataFrame, declarations: pd.DataFrame
-) -> None:
+def test_rendering_is_deterministic(trajectories: pd.DataFrame, declarations: pd.DataFrame) -> None:
     first = _all_messages(trajectories, declarations)
     second = _all_messages(trajectories.copy(), declarations.copy())
     assert first == second
@@ -318,9 +315,10 @@ def test_jw301_carries_address_phone_and_parent(trajectories: pd.DataFrame) -> N
     assert relation.findtext("m:Soort", namespaces=ns) == "10"
     assert relation.findtext("m:Naam/ijw:Geslachtsnaam/ijw:Achternaam", namespaces=ns) == "Jansen"
     assert relation.findtext("m:Naam/ijw:Voornamen", namespaces=ns) == "Mark <Kees>"
-    assert relation.findtext(
-        "m:Contact/m:Telefoon/ijw:Telefoon01/ijw:Telefoonnummer", namespaces=ns
-    ) == "0612345678"
+    assert (
+        relation.findtext("m:Contact/m:Telefoon/ijw:Telefoon01/ijw:Telefoonnummer", namespaces=ns)
+        == "0612345678"
+    )
     product = client.find("m:ToegewezenProducten/m:ToegewezenProduct", ns)
     assert product.findtext("m:ToewijzingNummer", namespaces=ns) == "700001"
     assert product.findtext("m:Einddatum", namespaces=ns) == "2024-07-31"
@@ -404,8 +402,10 @@ def test_jw323_groups_clients_and_totals_signed_sum(declarations: pd.DataFrame) 
         "111222333",
     ]
     references = [
-        client.xpath("m:Prestaties/m:Prestatie/m:ProductReferentie/ijw:ReferentieNummer/text()",
-                     namespaces=ns)
+        client.xpath(
+            "m:Prestaties/m:Prestatie/m:ProductReferentie/ijw:ReferentieNummer/text()",
+            namespaces=ns,
+        )
         for client in clients
     ]
     assert references == [["L0001", "L0003"], ["L0002"]]
@@ -420,9 +420,12 @@ def test_jw323_groups_clients_and_totals_signed_sum(declarations: pd.DataFrame) 
     assert _declaration(messages["JW323_DEC2024A.xml"]).findtext(
         "m:TotaalIngediendBedrag/ijw:TotaalBedrag", namespaces=ns
     ) == str(95000 + 38000 - 19000)
-    assert _declaration(messages["JW323_DEC2024C.xml"]).findtext(
-        "m:TotaalIngediendBedrag/ijw:DebetCredit", namespaces=ns
-    ) == "C"
+    assert (
+        _declaration(messages["JW323_DEC2024C.xml"]).findtext(
+            "m:TotaalIngediendBedrag/ijw:DebetCredit", namespaces=ns
+        )
+        == "C"
+    )
 
 
 def test_jw323_line_details(declarations: pd.DataFrame) -> None:
@@ -518,19 +521,40 @@ def test_empty_input_renders_nothing(trajectories: pd.DataFrame) -> None:
     assert list(render_jw315(trajectories.iloc[0:0])) == []
 
 
-def test_rows_of_one_message_group_are_the_products_of_one_message(schemas: dict[str, etree.XMLSchema]) -> None:
+def test_rows_of_one_message_group_are_the_products_of_one_message(
+    schemas: dict[str, etree.XMLSchema],
+) -> None:
     """Two products for one client bundled by message_group; a third row on its own."""
     rows = pd.DataFrame(
         [
             _trajectory(1, message_group=1),
-            _trajectory(2, message_group=1, product_category="54", product_code="54001", allocation_number="700900"),
+            _trajectory(
+                2,
+                message_group=1,
+                product_category="54",
+                product_code="54001",
+                allocation_number="700900",
+            ),
             _trajectory(3),
         ]
     )
-    products = {"JW315": "AangevraagdProduct", "JW301": "ToegewezenProduct", "JW305": "StartProduct", "JW307": "StopProduct"}
-    for name, renderer in {"JW315": render_jw315, "JW301": render_jw301, "JW305": render_jw305, "JW307": render_jw307}.items():
+    products = {
+        "JW315": "AangevraagdProduct",
+        "JW301": "ToegewezenProduct",
+        "JW305": "StartProduct",
+        "JW307": "StopProduct",
+    }
+    for name, renderer in {
+        "JW315": render_jw315,
+        "JW301": render_jw301,
+        "JW305": render_jw305,
+        "JW307": render_jw307,
+    }.items():
         messages = list(renderer(rows))
-        assert [file_name for file_name, _ in messages] == [f"{name}_{name[2:]}000000001.xml", f"{name}_{name[2:]}000000003.xml"]
+        assert [file_name for file_name, _ in messages] == [
+            f"{name}_{name[2:]}000000001.xml",
+            f"{name}_{name[2:]}000000003.xml",
+        ]
         counts = []
         for file_name, xml in messages:
             document = etree.fromstring(xml)
@@ -540,6 +564,8 @@ def test_rows_of_one_message_group_are_the_products_of_one_message(schemas: dict
 
 
 def test_a_message_group_with_two_clients_is_rejected() -> None:
-    rows = pd.DataFrame([_trajectory(1, message_group=1), _trajectory(2, message_group=1, bsn="111222333")])
+    rows = pd.DataFrame(
+        [_trajectory(1, message_group=1), _trajectory(2, message_group=1, bsn="111222333")]
+    )
     with pytest.raises(ValueError, match="message_group 1 mixes rows with different bsn"):
         list(render_jw315(rows))

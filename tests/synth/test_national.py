@@ -26,15 +26,30 @@ def test_the_national_pool_reaches_every_provinces_targets():
     scenario = national.load_pool_scenario(NATIONAL)
     base = load_scenario(DEMO_SCENARIO)
     for province, target in spec["pool"]["provinces"].items():
-        in_province = [s for s in scenario.schools if scenario.municipalities[s.municipality].province == province]
-        assert Counter(s.type for s in in_province) == Counter({t: n for t, n in target["schools"].items() if n}), province
-        assert sum(1 for m in scenario.municipalities.values() if m.province == province) == target["municipalities"], province
+        in_province = [
+            s
+            for s in scenario.schools
+            if scenario.municipalities[s.municipality].province == province
+        ]
+        assert Counter(s.type for s in in_province) == Counter(
+            {t: n for t, n in target["schools"].items() if n}
+        ), province
+        assert (
+            sum(1 for m in scenario.municipalities.values() if m.province == province)
+            == target["municipalities"]
+        ), province
     ids = [s.school_id for s in scenario.schools]
     assert len(ids) == len(set(ids)) and all(i.startswith("99") for i in ids)
     # The base scenario is kept whole: its schools stay in its municipalities, none are added there.
-    assert {s.school_id for s in scenario.schools if s.municipality in base.municipalities} == {s.school_id for s in base.schools}
-    assert len(scenario.schools) == sum(sum(t["schools"].values()) for t in spec["pool"]["provinces"].values())
-    assert 1.3e6 < sum(s.size for s in scenario.schools) < 1.7e6  # about 1.5 million pupils at a time
+    assert {s.school_id for s in scenario.schools if s.municipality in base.municipalities} == {
+        s.school_id for s in base.schools
+    }
+    assert len(scenario.schools) == sum(
+        sum(t["schools"].values()) for t in spec["pool"]["provinces"].values()
+    )
+    assert (
+        1.3e6 < sum(s.size for s in scenario.schools) < 1.7e6
+    )  # about 1.5 million pupils at a time
     assert set(PROVINCE_NAMES) == set(spec["pool"]["provinces"])
 
 
@@ -48,8 +63,14 @@ def test_regions_partition_the_country_with_disjoint_number_ranges():
     limit = scenario.max_region_pupils
     for region in regions:
         # A region exceeds the limit only when one municipality alone does.
-        assert region.expected_pupils <= limit or len(region.scenario.municipalities) == 1, region.name
-        assert {m.province for m in region.scenario.municipalities.values()} == ({region.province} if region.province else {m.province for m in region.scenario.municipalities.values()})
+        assert region.expected_pupils <= limit or len(region.scenario.municipalities) == 1, (
+            region.name
+        )
+        assert {m.province for m in region.scenario.municipalities.values()} == (
+            {region.province}
+            if region.province
+            else {m.province for m in region.scenario.municipalities.values()}
+        )
     for attribute in ("bsn_prefixes", "education_prefixes"):
         ranges = sorted(getattr(r.ids, attribute) for r in regions)
         assert all(low < high for low, high in ranges)
@@ -59,7 +80,9 @@ def test_regions_partition_the_country_with_disjoint_number_ranges():
 def test_a_pool_file_that_cannot_hold_the_base_scenario_is_refused(tmp_path):
     spec = yaml.safe_load(NATIONAL.read_text(encoding="utf-8"))
     spec["base"] = str(DEMO_SCENARIO)
-    spec["pool"]["provinces"]["GR"]["schools"]["SBO"] = 1  # the demo alone has more SBO schools in Groningen
+    spec["pool"]["provinces"]["GR"]["schools"]["SBO"] = (
+        1  # the demo alone has more SBO schools in Groningen
+    )
     path = tmp_path / "pool.yml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     with pytest.raises(ValueError, match="province GR has more base SBO schools than its target"):
@@ -81,10 +104,19 @@ def _small_pool(tmp_path: Path) -> Path:
     provinces = {}
     for province in PROVINCE_NAMES:
         own = [c for c, m in base.municipalities.items() if m.province == province]
-        counts = Counter(s.type for s in base.schools if base.municipalities[s.municipality].province == province)
+        counts = Counter(
+            s.type for s in base.schools if base.municipalities[s.municipality].province == province
+        )
         extra = 3 if province in ("GR", "FL") else 0
-        provinces[province] = {"municipalities": len(own) + (2 if extra else 0) or 1, "pc4": spec["pool"]["provinces"][province]["pc4"],
-                               "schools": {"BAO": counts["BAO"] + extra, "SBO": counts["SBO"] + (1 if extra else 0), "SO": counts["SO"]}}
+        provinces[province] = {
+            "municipalities": len(own) + (2 if extra else 0) or 1,
+            "pc4": spec["pool"]["provinces"][province]["pc4"],
+            "schools": {
+                "BAO": counts["BAO"] + extra,
+                "SBO": counts["SBO"] + (1 if extra else 0),
+                "SO": counts["SO"],
+            },
+        }
     spec["pool"]["provinces"] = provinces
     path = tmp_path / "small_pool.yml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
@@ -93,8 +125,11 @@ def _small_pool(tmp_path: Path) -> Path:
 
 def _digests(data_dir: Path, prefix: str = "") -> dict[str, str]:
     landing = data_dir / "landing"
-    return {p.relative_to(landing).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(landing.rglob("*")) if p.is_file() and p.relative_to(landing).as_posix().startswith(prefix)}
+    return {
+        p.relative_to(landing).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(landing.rglob("*"))
+        if p.is_file() and p.relative_to(landing).as_posix().startswith(prefix)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -112,13 +147,17 @@ def test_the_files_do_not_depend_on_the_number_of_workers(small_pool_runs):
     assert one.files == two.files and one.row_counts == two.row_counts
     assert _digests(tmp / "one") == _digests(tmp / "two")
     for name in ("school_month.csv", "pupils.csv", "survey_truth.csv", "deliveries.csv"):
-        assert (tmp / "one" / "ground_truth" / name).read_bytes() == (tmp / "two" / "ground_truth" / name).read_bytes(), name
+        assert (tmp / "one" / "ground_truth" / name).read_bytes() == (
+            tmp / "two" / "ground_truth" / name
+        ).read_bytes(), name
 
 
 def test_a_province_gets_the_files_the_whole_country_has_there(small_pool_runs):
     tmp, _, _, groningen = small_pool_runs
     metadata = pd.read_json(tmp / "gr" / "ground_truth" / "scenario.json", typ="series")
-    assert metadata["regions"][0] == national.BASE_REGION and all(r == "base" or r.startswith("GR-") for r in metadata["regions"])
+    assert metadata["regions"][0] == national.BASE_REGION and all(
+        r == "base" or r.startswith("GR-") for r in metadata["regions"]
+    )
     whole, province = _digests(tmp / "one", "schools/"), _digests(tmp / "gr", "schools/")
     assert province and all(whole[name] == digest for name, digest in province.items())
     assert len(province) < len(whole)  # Flevoland's pool schools are left out
@@ -137,25 +176,44 @@ def test_region_truth_is_merged_with_unique_pupils_and_every_school(small_pool_r
     # Surveys come from the base scenario's schools only (the platform serves the region).
     survey = pd.read_csv(tmp / "one" / "ground_truth" / "survey_truth.csv")
     base_ids = {s.school_id for s in load_scenario(DEMO_SCENARIO).schools}
-    assert len(survey) and (survey.brin + survey.vestiging.astype(str).str.zfill(2)).isin(base_ids).all()
+    assert (
+        len(survey)
+        and (survey.brin + survey.vestiging.astype(str).str.zfill(2)).isin(base_ids).all()
+    )
 
 
 def test_citizen_numbers_are_unique_across_regions(small_pool_runs):
     tmp, _, _, _ = small_pool_runs
     files = pd.read_csv(tmp / "one" / "ground_truth" / "deliveries.csv")
     enrolments = files[(files.source == "school_enrolments") & (files.file_format == "csv")]
-    registry = pd.concat(pd.read_csv(path, sep=";", dtype=str) for path in (tmp / "one" / "landing" / "public" / "duo").glob("duo_vestigingen_*.csv"))
+    registry = pd.concat(
+        pd.read_csv(path, sep=";", dtype=str)
+        for path in (tmp / "one" / "landing" / "public" / "duo").glob("duo_vestigingen_*.csv")
+    )
     label_to_code = {row.label_nl: code for code, row in school_types().items()}
-    special = {f"{b}{v}" for b, v, label in zip(registry["BRIN NUMMER"], registry["VESTIGINGSNUMMER"], registry["SOORT PO"])
-               if school_types()[label_to_code[label]].is_special_education}
+    special = {
+        f"{b}{v}"
+        for b, v, label in zip(
+            registry["BRIN NUMMER"], registry["VESTIGINGSNUMMER"], registry["SOORT PO"]
+        )
+        if school_types()[label_to_code[label]].is_special_education
+    }
     seen: dict[str, set[str]] = {}
     for row in enrolments.itertuples():
         path = tmp / "one" / "landing" / row.path
         text = path.read_bytes().decode("cp1252" if row.encoding == "windows-1252" else "utf-8-sig")
-        frame = pd.read_csv(pd.io.common.StringIO(text), sep=";" if row.encoding == "windows-1252" else ",", dtype=str)
+        frame = pd.read_csv(
+            pd.io.common.StringIO(text),
+            sep=";" if row.encoding == "windows-1252" else ",",
+            dtype=str,
+        )
         column = "BSN" if "BSN" in frame else "bsn"
-        kind = frame["Soort inschrijving" if "Soort inschrijving" in frame else "soort_inschrijving"]
-        frame = frame[kind.ne("Neveninschrijving")]  # a symbiose school lists another school's pupil
+        kind = frame[
+            "Soort inschrijving" if "Soort inschrijving" in frame else "soort_inschrijving"
+        ]
+        frame = frame[
+            kind.ne("Neveninschrijving")
+        ]  # a symbiose school lists another school's pupil
         for bsn in frame[column].dropna():
             if bsn in ("000000000", "999999999"):  # planted reserved numbers, in several schools
                 continue
@@ -164,7 +222,10 @@ def test_citizen_numbers_are_unique_across_regions(small_pool_runs):
     # a pupil keeps its BSN within its school; another school gets the same one only when
     # the pupil was referred from a regular school to a special one
     for bsn, senders in seen.items():
-        assert len(senders) == 1 or (len(senders) == 2 and len(senders & special) == 1), (bsn, senders)
+        assert len(senders) == 1 or (len(senders) == 2 and len(senders & special) == 1), (
+            bsn,
+            senders,
+        )
 
 
 def test_choosing_provinces_is_checked(tmp_path):

@@ -4,7 +4,6 @@ ratios act on the hazards, and every event is in the ground truth."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,11 +21,36 @@ PILOT = "hoogeveen-positief-opgroeien"
 REFERRAL_DAYS = 92  # dbt var special_education_referral_days
 
 
-def _world(referral_rate: float = 0.004, vsv_hazard: float = 0.004, ratio: float = 0.5, seed: int = 3):
+def _world(
+    referral_rate: float = 0.004, vsv_hazard: float = 0.004, ratio: float = 0.5, seed: int = 3
+):
     raw = demo_scenario()
-    keep = {"99HA", "99HB", "99HC", "99HD", "99HE", "99HV", "99PA", "99PB", "99PC", "99PD", "99NP", "99NK", "99SC", "99DA", "99DB", "99DD", "99DE"}
+    keep = {
+        "99HA",
+        "99HB",
+        "99HC",
+        "99HD",
+        "99HE",
+        "99HV",
+        "99PA",
+        "99PB",
+        "99PC",
+        "99PD",
+        "99NP",
+        "99NK",
+        "99SC",
+        "99DA",
+        "99DB",
+        "99DD",
+        "99DE",
+    }
     raw["schools"] = [s for s in raw["schools"] if s["brin"] in keep]
-    raw.update(first_month="2018-08", as_of="2022-07-31", school_heterogeneity_sd=0.0, pupil_frailty_shape=1000.0)
+    raw.update(
+        first_month="2018-08",
+        as_of="2022-07-31",
+        school_heterogeneity_sd=0.0,
+        pupil_frailty_shape=1000.0,
+    )
     raw["effects"] = {PILOT: {"special_education_referral_ratio": ratio, "vsv_ratio": ratio}}
     for code in ("BAO", "VO", "PRO"):
         raw["baseline"][code]["special_education_referral_rate"] = referral_rate
@@ -34,7 +58,10 @@ def _world(referral_rate: float = 0.004, vsv_hazard: float = 0.004, ratio: float
         raw["baseline"][code]["vsv_hazard"] = vsv_hazard
     scenario = Scenario.model_validate(raw)
     rng = np.random.default_rng(seed)
-    windows = {f"{b}00": (PILOT, pd.Timestamp("2020-08-01"), pd.NaT) for b in ("99HA", "99HB", "99HC", "99HD", "99HE", "99HV")}
+    windows = {
+        f"{b}00": (PILOT, pd.Timestamp("2020-08-01"), pd.NaT)
+        for b in ("99HA", "99HB", "99HC", "99HD", "99HE", "99HV")
+    }
     schools = school_frame(scenario, windows, rng)
     calendar = SchoolCalendar.build(scenario.first_month, scenario.as_of, scenario.closures.periods)
     population = simulate_population(scenario, schools, calendar, 1.0, rng)
@@ -65,19 +92,31 @@ def test_a_referred_pupil_enrols_at_a_special_school_as_the_same_person(world):
     sender = pupils.set_index("pupil_id").loc[arrivals.referred_from]
     assert (types[arrivals.school_index].to_numpy() == sender.destination.to_numpy()).all()
     assert (arrivals.bsn.fillna("-").to_numpy() == sender.bsn.fillna("-").to_numpy()).all()
-    assert (arrivals.onderwijsnummer.fillna("-").to_numpy() == sender.onderwijsnummer.fillna("-").to_numpy()).all()
+    assert (
+        arrivals.onderwijsnummer.fillna("-").to_numpy()
+        == sender.onderwijsnummer.fillna("-").to_numpy()
+    ).all()
     assert (arrivals.birth_date.to_numpy() == sender.birth_date.to_numpy()).all()
     gap = (arrivals.enrol_start.to_numpy() - sender.enrol_end.to_numpy()) / np.timedelta64(1, "D")
     assert (gap > 0).all() and (gap <= REFERRAL_DAYS).all()
     # a later calendar month: each pupil-month stays at one school
-    assert (arrivals.enrol_start.dt.to_period("M").to_numpy() > sender.enrol_end.dt.to_period("M").to_numpy()).all()
+    assert (
+        arrivals.enrol_start.dt.to_period("M").to_numpy()
+        > sender.enrol_end.dt.to_period("M").to_numpy()
+    ).all()
 
 
 def test_early_school_leaving_is_a_secondary_school_event_and_dropout_a_primary_one(world):
     _, schools, population, _ = world
     pupils = population.pupils
-    sector = schools.set_index("school_index").type.map(lambda c: school_types()[c].sector)[pupils.school_index].to_numpy()
-    assert (sector[pupils.early_exit.eq("vsv").to_numpy()] == "VO").all() and pupils.early_exit.eq("vsv").sum() > 20
+    sector = (
+        schools.set_index("school_index")
+        .type.map(lambda c: school_types()[c].sector)[pupils.school_index]
+        .to_numpy()
+    )
+    assert (sector[pupils.early_exit.eq("vsv").to_numpy()] == "VO").all() and pupils.early_exit.eq(
+        "vsv"
+    ).sum() > 20
     assert (sector[pupils.early_exit.eq("dropout").to_numpy()] == "PO").all()
     assert (pupils.destination[pupils.dropout] == "Geen onderwijs").all()
     # secondary pupils are about 12 to 20 years old
@@ -89,11 +128,18 @@ def test_early_school_leaving_is_a_secondary_school_event_and_dropout_a_primary_
 def _hazard_ratio(population, schools, kind: str) -> float:
     """(pilot treated / pilot before) / (others after / others before) of the event per pupil-month."""
     panel, pupils = population.panel, population.pupils
-    last = panel.groupby("pupil_id").month_index.transform("max").to_numpy() == panel.month_index.to_numpy()
+    last = (
+        panel.groupby("pupil_id").month_index.transform("max").to_numpy()
+        == panel.month_index.to_numpy()
+    )
     events = last & pupils.early_exit.eq(kind).to_numpy()[panel.pupil_id]
     pilot = panel.pilot_id.eq(PILOT).to_numpy()
     after = (panel.month >= pd.Timestamp("2020-08-01")).to_numpy()
-    rate = {(p, a): events[(pilot == p) & (after == a)].sum() / ((pilot == p) & (after == a)).sum() for p in (True, False) for a in (True, False)}
+    rate = {
+        (p, a): events[(pilot == p) & (after == a)].sum() / ((pilot == p) & (after == a)).sum()
+        for p in (True, False)
+        for a in (True, False)
+    }
     return (rate[(True, True)] / rate[(True, False)]) / (rate[(False, True)] / rate[(False, False)])
 
 

@@ -15,18 +15,29 @@ from orchestration.defs.warehouse.project import DBT_PROJECT_DIR as DBT_PROJECT
 from orchestration.defs.warehouse.project import dbt_env, dbt_executable
 
 
-def run_dbt(args: list[str], warehouse: Path, work_dir: Path, check: bool = True) -> subprocess.CompletedProcess:
+def run_dbt(
+    args: list[str], warehouse: Path, work_dir: Path, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run `dbt <args>` on the project with the warehouse at `warehouse`; target and log
     paths live in `work_dir`."""
     env = {**os.environ, **dbt_env(warehouse)}
     command = [
-        dbt_executable(), *args,
-        "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
-        "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs"),
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT),
+        "--profiles-dir",
+        str(DBT_PROJECT),
+        "--target-path",
+        str(work_dir / "target"),
+        "--log-path",
+        str(work_dir / "logs"),
     ]
     result = subprocess.run(command, cwd=DBT_PROJECT, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
-        raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}")
+        raise AssertionError(
+            f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
+        )
     return result
 
 

@@ -15,13 +15,17 @@ from pilotmonitor.kinds_of_care import kind_by_category, kinds
 from pilotmonitor.settings import REPO_ROOT
 from pilotmonitor.synth.care import PRODUCTS
 
-JZ020 = REPO_ROOT.parent / "shared" / "reference" / "ijw-3.2" / "codelijsten" / "JZ020_Productcategorie"
+JZ020 = (
+    REPO_ROOT.parent / "shared" / "reference" / "ijw-3.2" / "codelijsten" / "JZ020_Productcategorie"
+)
 MACRO = REPO_ROOT / "dbt_project" / "macros" / "kinds_of_care.sql"
 
 
 def reference_codes(path: Path) -> dict[str, str]:
     """Code -> description from the markdown table of the published code list."""
-    rows = re.findall(r"^\|\s*(\d{2})\s*\|\s*(.*?)\s*\|\s*$", path.read_text(encoding="utf-8"), flags=re.M)
+    rows = re.findall(
+        r"^\|\s*(\d{2})\s*\|\s*(.*?)\s*\|\s*$", path.read_text(encoding="utf-8"), flags=re.M
+    )
     return dict(rows)
 
 
@@ -64,18 +68,38 @@ def test_the_kinds_follow_the_code_list_descriptions(jz020):
         else:
             expected = "jeugdzorg"
         assert mapping[code] == expected, (code, description)
-    assert mapping["54"] == "youth_mental_health" and mapping["43"] == "intensive_with_stay" and mapping["45"] == "jeugdzorg"
+    assert (
+        mapping["54"] == "youth_mental_health"
+        and mapping["43"] == "intensive_with_stay"
+        and mapping["45"] == "jeugdzorg"
+    )
 
 
 def test_registry_macro_and_generator_know_the_same_kinds():
-    assert set(KINDS_OF_CARE) == kinds() == {"jeugdzorg", "youth_mental_health", "intensive_with_stay"}
+    assert (
+        set(KINDS_OF_CARE) == kinds() == {"jeugdzorg", "youth_mental_health", "intensive_with_stay"}
+    )
     macro = re.findall(r"'([a-z_]+)'", MACRO.read_text(encoding="utf-8"))
-    assert macro == list(KINDS_OF_CARE), "dbt macro kinds_of_care and the registry list the kinds in the same order"
+    assert macro == list(KINDS_OF_CARE), (
+        "dbt macro kinds_of_care and the registry list the kinds in the same order"
+    )
     for kind in KINDS_OF_CARE:
         count, cost = OUTCOMES[f"referrals_{kind}"], OUTCOMES[f"youth_care_cost_{kind}_per_pupil"]
-        assert (count.kind, count.count, count.better) == ("count", f"new_referrals_{kind}", "lower")
-        assert (cost.kind, cost.numerator, cost.unit) == ("rate", f"declared_cost_cents_{kind}", "eur")
-        assert count.label["nl"] != count.label["en"] and all(count.label.values()) and all(cost.label.values())
+        assert (count.kind, count.count, count.better) == (
+            "count",
+            f"new_referrals_{kind}",
+            "lower",
+        )
+        assert (cost.kind, cost.numerator, cost.unit) == (
+            "rate",
+            f"declared_cost_cents_{kind}",
+            "eur",
+        )
+        assert (
+            count.label["nl"] != count.label["en"]
+            and all(count.label.values())
+            and all(cost.label.values())
+        )
     assert set(PRODUCTS.kind_of_care) == kinds(), "the generator draws every kind"
 
 
@@ -83,5 +107,7 @@ def test_generator_shares_of_the_kinds_are_realistic():
     """About 60% general youth care, a third youth mental health, under a tenth with stay."""
     shares = PRODUCTS.groupby("kind_of_care").share.sum()
     assert PRODUCTS.share.sum() == pytest.approx(1.0)
-    assert shares["jeugdzorg"] == pytest.approx(0.60) and shares["youth_mental_health"] == pytest.approx(0.32)
+    assert shares["jeugdzorg"] == pytest.approx(0.60) and shares[
+        "youth_mental_health"
+    ] == pytest.approx(0.32)
     assert shares["intensive_with_stay"] == pytest.approx(0.08)

@@ -31,7 +31,11 @@ def warehouse(tmp_path_factory):
     env = pytest.MonkeyPatch()
     env.setenv("PILOTMONITOR_DATA_DIR", str(data))
     env.setenv("DAGSTER_HOME", str(root / "dagster_home"))
-    for name in ["PILOTMONITOR_PSEUDONYM_KEY", "PILOTMONITOR_PSEUDONYM_KEY_FILE", "PILOTMONITOR_DEMO"]:
+    for name in [
+        "PILOTMONITOR_PSEUDONYM_KEY",
+        "PILOTMONITOR_PSEUDONYM_KEY_FILE",
+        "PILOTMONITOR_DEMO",
+    ]:
         env.delenv(name, raising=False)
     runner = CliRunner()
     synth = runner.invoke(app, ["synth", "--scale", "0.05", "--seed", "11"])
@@ -49,7 +53,9 @@ def warehouse(tmp_path_factory):
     first = runner.invoke(app, ["run", "--demo"])
     assert first.exit_code == 0, first.output
     run_dbt(["build"], db, root / "dbt_first")
-    before = {relation: read_table(db, relation, order) for relation, order in INCREMENTAL_FACTS.items()}
+    before = {
+        relation: read_table(db, relation, order) for relation, order in INCREMENTAL_FACTS.items()
+    }
 
     # Second state: the held-back month arrives; ingestion loads only it, dbt builds incrementally.
     for archive in held_back.rglob("*.zip"):
@@ -58,15 +64,25 @@ def warehouse(tmp_path_factory):
     second = runner.invoke(app, ["run", "--demo"])
     assert second.exit_code == 0, second.output
     run_dbt(["build"], db, root / "dbt_incremental")
-    incremental = {relation: read_table(db, relation, order) for relation, order in INCREMENTAL_FACTS.items()}
+    incremental = {
+        relation: read_table(db, relation, order) for relation, order in INCREMENTAL_FACTS.items()
+    }
     incremental_results = run_results(root / "dbt_incremental")
 
     # Reference: a full refresh of the same warehouse.
     run_dbt(["build", "--full-refresh"], db, root / "dbt_full")
-    full = {relation: read_table(db, relation, order) for relation, order in INCREMENTAL_FACTS.items()}
+    full = {
+        relation: read_table(db, relation, order) for relation, order in INCREMENTAL_FACTS.items()
+    }
     yield {
-        "root": root, "data": data, "db": db, "before": before, "incremental": incremental, "full": full,
-        "incremental_results": incremental_results, "full_results": run_results(root / "dbt_full"),
+        "root": root,
+        "data": data,
+        "db": db,
+        "before": before,
+        "incremental": incremental,
+        "full": full,
+        "incremental_results": incremental_results,
+        "full_results": run_results(root / "dbt_full"),
     }
     env.undo()
 
@@ -79,7 +95,11 @@ def marts(db: Path, sql: str) -> pd.DataFrame:
 def test_every_dbt_test_passes(warehouse):
     results = warehouse["full_results"]
     assert results, "dbt build ran nothing"
-    failing = [(r["unique_id"], r["status"], r.get("message")) for r in results if r["status"] not in {"success", "pass"}]
+    failing = [
+        (r["unique_id"], r["status"], r.get("message"))
+        for r in results
+        if r["status"] not in {"success", "pass"}
+    ]
     assert failing == []
     kinds = {r["unique_id"].split(".")[0] for r in results}
     assert {"model", "seed", "test", "unit_test"} <= kinds
@@ -89,7 +109,12 @@ def test_school_months_reproduce_the_ground_truth(warehouse):
     with duckdb.connect(str(warehouse["db"]), read_only=True) as conn:
         merged = truth_check.school_month_comparison(conn, warehouse["data"] / "ground_truth")
     assert truth_check.problems(merged) == []
-    assert len(merged) > 0 and merged.referrals.sum() > 0 and merged.net_declared_cost_cents.sum() > 0 and merged.dropouts_truth.sum() > 0
+    assert (
+        len(merged) > 0
+        and merged.referrals.sum() > 0
+        and merged.net_declared_cost_cents.sum() > 0
+        and merged.dropouts_truth.sum() > 0
+    )
     summed = truth_check.totals(merged)
     assert (summed.truth - summed.mart).abs().max() < 1e-3, summed
 
@@ -105,16 +130,35 @@ def test_the_truth_comparison_notices_a_wrong_school_month(warehouse):
 
 
 def test_pupils_and_yearly_costs_per_school_match_the_ground_truth(warehouse):
-    pupils = pd.read_csv(warehouse["data"] / "ground_truth" / "pupils.csv").groupby("school_id").size()
-    built = marts(warehouse["db"], "select school_id, count(distinct pupil_pseudonym) as pupils from marts.fct_pupil_month group by 1").set_index("school_id").pupils
-    pd.testing.assert_series_equal(built.sort_index(), pupils.sort_index(), check_names=False, check_dtype=False)
+    pupils = (
+        pd.read_csv(warehouse["data"] / "ground_truth" / "pupils.csv").groupby("school_id").size()
+    )
+    built = (
+        marts(
+            warehouse["db"],
+            "select school_id, count(distinct pupil_pseudonym) as pupils from marts.fct_pupil_month group by 1",
+        )
+        .set_index("school_id")
+        .pupils
+    )
+    pd.testing.assert_series_equal(
+        built.sort_index(), pupils.sort_index(), check_names=False, check_dtype=False
+    )
 
     truth = pd.read_csv(warehouse["data"] / "ground_truth" / "school_month.csv")
-    truth_year = truth.assign(year=truth.month.str[:4].astype(int)).groupby(["school_id", "year"]).net_declared_cost_cents.sum()
-    costs = marts(
-        warehouse["db"],
-        "select school_id, cast(extract(year from month) as integer) as year, sum(amount_cents) as cents from marts.fct_youth_care_costs where school_id is not null group by 1, 2",
-    ).set_index(["school_id", "year"]).cents
+    truth_year = (
+        truth.assign(year=truth.month.str[:4].astype(int))
+        .groupby(["school_id", "year"])
+        .net_declared_cost_cents.sum()
+    )
+    costs = (
+        marts(
+            warehouse["db"],
+            "select school_id, cast(extract(year from month) as integer) as year, sum(amount_cents) as cents from marts.fct_youth_care_costs where school_id is not null group by 1, 2",
+        )
+        .set_index(["school_id", "year"])
+        .cents
+    )
     joined = pd.concat([truth_year.rename("truth"), costs.rename("mart")], axis=1).fillna(0)
     assert (joined.truth == joined.mart).all(), joined[joined.truth != joined.mart].head()
 
@@ -125,7 +169,9 @@ def test_incremental_update_equals_a_full_rebuild(warehouse):
         full = warehouse["full"][relation].drop(columns=LINEAGE)
         assert len(full) > 0
         pd.testing.assert_frame_equal(incremental, full, check_dtype=False, obj=relation)
-        assert not warehouse["before"][relation].drop(columns=LINEAGE).equals(full), f"{relation}: the new month changed nothing"
+        assert not warehouse["before"][relation].drop(columns=LINEAGE).equals(full), (
+            f"{relation}: the new month changed nothing"
+        )
 
 
 def test_incremental_update_rebuilds_only_the_months_it_touches(warehouse):
@@ -140,7 +186,9 @@ def test_incremental_update_rebuilds_only_the_months_it_touches(warehouse):
     # from two years back must have been kept
     assert pd.to_datetime(rebuilt.month).min() > pd.Timestamp("2024-10-01")
     assert pd.to_datetime(kept.month).max() < pd.to_datetime(rebuilt.month).min()
-    statuses = {r["unique_id"].split(".")[-1]: r["status"] for r in warehouse["incremental_results"]}
+    statuses = {
+        r["unique_id"].split(".")[-1]: r["status"] for r in warehouse["incremental_results"]
+    }
     assert statuses["fct_pupil_month"] == "success"
 
 
@@ -150,9 +198,14 @@ def test_registry_changes_rebuild_the_whole_panel(warehouse, tmp_path):
     db = tmp_path / "pilotmonitor.duckdb"  # same file name: dbt-duckdb views name their catalog
     shutil.copy(warehouse["db"], db)
     with duckdb.connect(str(db)) as conn:
-        conn.execute("update raw.pilots set start_date = start_date - interval 12 month where pilot_id = 'winschoten-sbo'")
+        conn.execute(
+            "update raw.pilots set start_date = start_date - interval 12 month where pilot_id = 'winschoten-sbo'"
+        )
     run_dbt(["build", "--select", "+fct_pupil_month"], db, tmp_path / "dbt")
-    treated = marts(db, "select min(month) as first from marts.fct_pupil_month where pilot_id = 'winschoten-sbo' and is_treated")
+    treated = marts(
+        db,
+        "select min(month) as first from marts.fct_pupil_month where pilot_id = 'winschoten-sbo' and is_treated",
+    )
     assert pd.Timestamp(treated["first"][0]) == pd.Timestamp("2024-11-01")
 
 
@@ -160,8 +213,12 @@ def test_a_pilot_school_unknown_to_duo_fails_the_build(warehouse, tmp_path):
     db = tmp_path / "pilotmonitor.duckdb"  # same file name: dbt-duckdb views name their catalog
     shutil.copy(warehouse["db"], db)
     with duckdb.connect(str(db)) as conn:
-        conn.execute("insert into raw.pilot_schools values ('winschoten-sbo', '99ZZ00', '99ZZ', '00', 'Onbekende school')")
-    result = run_dbt(["test", "--select", "stg_registry__pilot_schools"], db, tmp_path / "dbt", check=False)
+        conn.execute(
+            "insert into raw.pilot_schools values ('winschoten-sbo', '99ZZ00', '99ZZ', '00', 'Onbekende school')"
+        )
+    result = run_dbt(
+        ["test", "--select", "stg_registry__pilot_schools"], db, tmp_path / "dbt", check=False
+    )
     assert result.returncode != 0
     assert "relationships_stg_registry__pilot_schools_school_id" in result.stdout
 
@@ -177,33 +234,82 @@ def test_plausibility_checks_flag_a_missing_month_and_a_lost_referral_year(wareh
     shutil.copy(warehouse["db"], db)
     month = "2024-03-01"
     with duckdb.connect(str(db)) as conn:
-        big_school = conn.execute("select school_id from marts.fct_school_month where month = ? order by pupil_months desc, school_id limit 1", [month]).fetchone()[0]
-        school = conn.execute("select school_id from marts.fct_school_month where school_year < 2026 group by 1 order by sum(new_referrals) desc, 1 limit 1").fetchone()[0]
-        year = conn.execute("select school_year from marts.fct_school_month where school_id = ? and school_year < 2026 group by 1 order by sum(pupil_months) desc, 1 limit 1", [school]).fetchone()[0]
-        municipality = conn.execute("select municipality_code from raw.ijw_declaration_lines group by 1 order by count(*) desc, 1 limit 1").fetchone()[0]
-        conn.execute("delete from raw.school_absence where school_id = ? and absence_date between date '2024-03-01' and date '2024-03-31'", [big_school])
-        conn.execute("delete from raw.ijw_declaration_lines where municipality_code = ? and product_period_start <= date '2024-03-31' and product_period_end >= date '2024-03-01'", [municipality])
-        clients = [r[0] for r in conn.execute("select distinct pupil_pseudonym from marts.fct_referrals where school_id = ? and month between make_date(?, 8, 1) and make_date(? + 1, 7, 31)", [school, year, year]).fetchall()]
-        conn.execute("delete from raw.ijw_requests where client_pseudonym in (select unnest(?)) and message_date between make_date(?, 8, 1) and make_date(? + 1, 7, 31)", [clients, year, year])
+        big_school = conn.execute(
+            "select school_id from marts.fct_school_month where month = ? order by pupil_months desc, school_id limit 1",
+            [month],
+        ).fetchone()[0]
+        school = conn.execute(
+            "select school_id from marts.fct_school_month where school_year < 2026 group by 1 order by sum(new_referrals) desc, 1 limit 1"
+        ).fetchone()[0]
+        year = conn.execute(
+            "select school_year from marts.fct_school_month where school_id = ? and school_year < 2026 group by 1 order by sum(pupil_months) desc, 1 limit 1",
+            [school],
+        ).fetchone()[0]
+        municipality = conn.execute(
+            "select municipality_code from raw.ijw_declaration_lines group by 1 order by count(*) desc, 1 limit 1"
+        ).fetchone()[0]
+        conn.execute(
+            "delete from raw.school_absence where school_id = ? and absence_date between date '2024-03-01' and date '2024-03-31'",
+            [big_school],
+        )
+        conn.execute(
+            "delete from raw.ijw_declaration_lines where municipality_code = ? and product_period_start <= date '2024-03-31' and product_period_end >= date '2024-03-01'",
+            [municipality],
+        )
+        clients = [
+            r[0]
+            for r in conn.execute(
+                "select distinct pupil_pseudonym from marts.fct_referrals where school_id = ? and month between make_date(?, 8, 1) and make_date(? + 1, 7, 31)",
+                [school, year, year],
+            ).fetchall()
+        ]
+        conn.execute(
+            "delete from raw.ijw_requests where client_pseudonym in (select unnest(?)) and message_date between make_date(?, 8, 1) and make_date(? + 1, 7, 31)",
+            [clients, year, year],
+        )
     variables = "{plausible_min_pupils: 5, plausible_min_expected: 1, plausible_min_lines_per_month: 1, plausible_z: 2}"
     # raw rows were changed behind the delivery register's back, so rebuild in full
-    result = run_dbt(["build", "--full-refresh", "--store-failures", "--vars", variables], db, tmp_path / "dbt", check=False)
+    result = run_dbt(
+        ["build", "--full-refresh", "--store-failures", "--vars", variables],
+        db,
+        tmp_path / "dbt",
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:]  # warnings do not fail the build
-    statuses = {r["unique_id"].split(".")[2]: r["status"] for r in run_results(tmp_path / "dbt") if r["unique_id"].startswith("test.")}
-    for name in ["assert_no_school_month_missing_absence", "assert_no_municipality_month_without_declarations", "assert_referral_rate_within_school_history"]:
+    statuses = {
+        r["unique_id"].split(".")[2]: r["status"]
+        for r in run_results(tmp_path / "dbt")
+        if r["unique_id"].startswith("test.")
+    }
+    for name in [
+        "assert_no_school_month_missing_absence",
+        "assert_no_municipality_month_without_declarations",
+        "assert_referral_rate_within_school_history",
+    ]:
         assert statuses[name] == "warn", name
     with duckdb.connect(str(db), read_only=True) as conn:
+
         def failures(name: str) -> pd.DataFrame:
-            schema = conn.execute("select table_schema from information_schema.tables where table_name = ?", [name]).fetchone()[0]
+            schema = conn.execute(
+                "select table_schema from information_schema.tables where table_name = ?", [name]
+            ).fetchone()[0]
             frame = conn.execute(f'select * from "{schema}"."{name}"').df()
             assert frame.problem.str.len().gt(20).all()  # every flag says what is wrong
             return frame
+
         gaps = failures("assert_no_school_month_missing_absence")
-        assert ((gaps.school_id == big_school) & (pd.to_datetime(gaps.month) == pd.Timestamp(month))).any()
+        assert (
+            (gaps.school_id == big_school) & (pd.to_datetime(gaps.month) == pd.Timestamp(month))
+        ).any()
         declaration_gaps = failures("assert_no_municipality_month_without_declarations")
-        assert ((declaration_gaps.municipality_code == f"GM{municipality[-4:]}") & (pd.to_datetime(declaration_gaps.month) == pd.Timestamp(month))).any()
+        assert (
+            (declaration_gaps.municipality_code == f"GM{municipality[-4:]}")
+            & (pd.to_datetime(declaration_gaps.month) == pd.Timestamp(month))
+        ).any()
         rates = failures("assert_referral_rate_within_school_history")
-        assert ((rates.school_id == school) & (rates.school_year == year) & (rates.referrals == 0)).any()
+        assert (
+            (rates.school_id == school) & (rates.school_year == year) & (rates.referrals == 0)
+        ).any()
 
 
 KINDS = ("jeugdzorg", "youth_mental_health", "intensive_with_stay")
@@ -215,21 +321,43 @@ def test_referrals_and_costs_by_kind_of_care_reproduce_the_planted_effects_truth
     school-month, before and during the pilot; and the kind dbt tests ran and passed."""
     truth = pd.read_csv(warehouse["data"] / "ground_truth" / "school_month.csv")
     truth["month"] = pd.to_datetime(truth.month + "-01")
-    scenario = __import__("json").loads((warehouse["data"] / "ground_truth" / "scenario.json").read_text(encoding="utf-8"))
-    assert scenario["planted_referral_ratio_by_kind"]["hoogeveen-positief-opgroeien"]["youth_mental_health"] < 0.5
-    built = marts(warehouse["db"], "select * from marts.fct_school_month where pilot_id = 'hoogeveen-positief-opgroeien'")
+    scenario = __import__("json").loads(
+        (warehouse["data"] / "ground_truth" / "scenario.json").read_text(encoding="utf-8")
+    )
+    assert (
+        scenario["planted_referral_ratio_by_kind"]["hoogeveen-positief-opgroeien"][
+            "youth_mental_health"
+        ]
+        < 0.5
+    )
+    built = marts(
+        warehouse["db"],
+        "select * from marts.fct_school_month where pilot_id = 'hoogeveen-positief-opgroeien'",
+    )
     built["month"] = pd.to_datetime(built.month)
-    merged = truth[truth.pilot_id == "hoogeveen-positief-opgroeien"].merge(built, on=["school_id", "month"], how="outer", indicator=True)
+    merged = truth[truth.pilot_id == "hoogeveen-positief-opgroeien"].merge(
+        built, on=["school_id", "month"], how="outer", indicator=True
+    )
     assert (merged._merge == "both").all()
     for kind in KINDS:
         assert (merged[f"referrals_{kind}"] == merged[f"new_referrals_{kind}"]).all(), kind
-        assert (merged[f"net_declared_cost_cents_{kind}"] == merged[f"declared_cost_cents_{kind}"]).all(), kind
-    assert merged.new_referrals_youth_mental_health.sum() > 0 and merged.loc[merged.is_treated, "new_referrals"].sum() > 0
+        assert (
+            merged[f"net_declared_cost_cents_{kind}"] == merged[f"declared_cost_cents_{kind}"]
+        ).all(), kind
+    assert (
+        merged.new_referrals_youth_mental_health.sum() > 0
+        and merged.loc[merged.is_treated, "new_referrals"].sum() > 0
+    )
     everywhere = marts(warehouse["db"], "select * from marts.fct_school_month")
     for kind in KINDS:
-        assert everywhere[f"new_referrals_{kind}"].sum() > 0 and everywhere[f"declared_cost_cents_{kind}"].sum() > 0, kind
+        assert (
+            everywhere[f"new_referrals_{kind}"].sum() > 0
+            and everywhere[f"declared_cost_cents_{kind}"].sum() > 0
+        ), kind
     names = {r["unique_id"] for r in warehouse["full_results"] if r["status"] == "pass"}
-    assert sum("kinds_sum_to_total" in n for n in names) == 4 and any("assert_kind_columns_match_seed" in n for n in names)
+    assert sum("kinds_sum_to_total" in n for n in names) == 4 and any(
+        "assert_kind_columns_match_seed" in n for n in names
+    )
 
 
 def test_the_truth_comparison_notices_a_referral_of_the_wrong_kind(warehouse):
@@ -242,7 +370,10 @@ def test_the_truth_comparison_notices_a_referral_of_the_wrong_kind(warehouse):
     merged.loc[row, "new_referrals_jeugdzorg"] += 1
     found = truth_check.problems(merged)
     assert len(found) == 2 and all("differs in 1 school-months" in f for f in found)
-    assert {f.split()[0] for f in found} == {"new_referrals_youth_mental_health", "new_referrals_jeugdzorg"}
+    assert {f.split()[0] for f in found} == {
+        "new_referrals_youth_mental_health",
+        "new_referrals_jeugdzorg",
+    }
 
 
 def test_a_fact_built_by_an_older_project_version_is_rebuilt_in_full(warehouse, tmp_path):
@@ -251,31 +382,54 @@ def test_a_fact_built_by_an_older_project_version_is_rebuilt_in_full(warehouse, 
     equal to a fresh build; dbt alone would stop on the schema change."""
     import json
 
-    from orchestration.defs.warehouse.schema_upgrade import drop_stale_incremental_tables, stale_incremental_tables
+    from orchestration.defs.warehouse.schema_upgrade import (
+        drop_stale_incremental_tables,
+        stale_incremental_tables,
+    )
 
     db = tmp_path / "pilotmonitor.duckdb"
     shutil.copy(warehouse["db"], db)
-    manifest = json.loads((warehouse["root"] / "dbt_full" / "target" / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads(
+        (warehouse["root"] / "dbt_full" / "target" / "manifest.json").read_text(encoding="utf-8")
+    )
     with duckdb.connect(str(db)) as conn:
         assert stale_incremental_tables(conn, manifest) == []
-        conn.execute("alter table marts.fct_school_month drop column new_referrals_kind_unspecified")
+        conn.execute(
+            "alter table marts.fct_school_month drop column new_referrals_kind_unspecified"
+        )
         stale = stale_incremental_tables(conn, manifest)
-        assert stale == [("marts", "fct_school_month", "new columns new_referrals_kind_unspecified")]
+        assert stale == [
+            ("marts", "fct_school_month", "new columns new_referrals_kind_unspecified")
+        ]
         said = drop_stale_incremental_tables(conn, manifest)
         assert len(said) == 1 and "marts.fct_school_month is rebuilt in full" in said[0]
     run_dbt(["build", "--select", "fct_school_month"], db, tmp_path / "dbt")
     rebuilt = read_table(db, "marts.fct_school_month", INCREMENTAL_FACTS["marts.fct_school_month"])
     full = warehouse["full"]["marts.fct_school_month"]
-    pd.testing.assert_frame_equal(rebuilt.drop(columns=LINEAGE), full.drop(columns=LINEAGE), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        rebuilt.drop(columns=LINEAGE), full.drop(columns=LINEAGE), check_dtype=False
+    )
 
 
 def test_thuiszitters_of_both_sources_are_the_spells_the_register_truth_registers(warehouse):
     """The school records hold every spell; the register the ones the truth says it
     registers (less those reported after the as-of date); none the school does not show."""
     truth = pd.read_csv(warehouse["data"] / "ground_truth" / "leerplicht_thuiszitters.csv")
-    status = marts(warehouse["db"], "select source_status, count(*) as n from intermediate.int_thuiszitter_sources_matched group by 1").set_index("source_status").n
+    status = (
+        marts(
+            warehouse["db"],
+            "select source_status, count(*) as n from intermediate.int_thuiszitter_sources_matched group by 1",
+        )
+        .set_index("source_status")
+        .n
+    )
     assert status.get("both", 0) + status.get("school_only", 0) == len(truth)
     assert status.get("register_only", 0) == 0
     assert truth.registered.sum() - 3 <= status.get("both", 0) <= truth.registered.sum()
-    years = marts(warehouse["db"], "select sum(spells_both) as both_, sum(spells_school) as school from marts.fct_thuiszitter_sources_municipality_year")
-    assert int(years.both_.iloc[0]) == status.get("both", 0) and int(years.school.iloc[0]) == len(truth)
+    years = marts(
+        warehouse["db"],
+        "select sum(spells_both) as both_, sum(spells_school) as school from marts.fct_thuiszitter_sources_municipality_year",
+    )
+    assert int(years.both_.iloc[0]) == status.get("both", 0) and int(years.school.iloc[0]) == len(
+        truth
+    )

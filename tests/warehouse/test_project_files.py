@@ -42,7 +42,9 @@ def specification_codes(path: Path) -> dict[str, str]:
 
 
 def seed_codes(name: str) -> dict[str, str]:
-    with open(DBT_PROJECT / "seeds" / "codes" / f"{name}.csv", encoding="utf-8", newline="") as handle:
+    with open(
+        DBT_PROJECT / "seeds" / "codes" / f"{name}.csv", encoding="utf-8", newline=""
+    ) as handle:
         return {row["code"]: row["description_nl"] for row in csv.DictReader(handle)}
 
 
@@ -67,21 +69,29 @@ def _models_yaml(layer: str) -> dict[str, dict]:
 def test_every_mart_has_an_enforced_contract_and_described_columns():
     documented = _models_yaml("marts")
     sql_models = {path.stem for path in (DBT_PROJECT / "models" / "marts").glob("*.sql")}
-    assert sql_models == set(documented), "every mart needs a documented entry (and no entry without a model)"
+    assert sql_models == set(documented), (
+        "every mart needs a documented entry (and no entry without a model)"
+    )
     for name, model in documented.items():
         assert model.get("description", "").strip(), f"{name}: no description"
-        assert model.get("config", {}).get("contract", {}).get("enforced") is True, f"{name}: contract not enforced"
+        assert model.get("config", {}).get("contract", {}).get("enforced") is True, (
+            f"{name}: contract not enforced"
+        )
         assert model.get("columns"), f"{name}: no columns"
         for column in model["columns"]:
             assert column.get("data_type"), f"{name}.{column['name']}: no data_type"
-            assert str(column.get("description", "")).strip(), f"{name}.{column['name']}: no description"
+            assert str(column.get("description", "")).strip(), (
+                f"{name}.{column['name']}: no description"
+            )
 
 
 def test_every_staging_and_intermediate_model_is_documented():
     for layer in ["staging", "intermediate"]:
         documented = _models_yaml(layer)
         sql_models = {path.stem for path in (DBT_PROJECT / "models" / layer).rglob("*.sql")}
-        assert sql_models <= set(documented), f"{layer}: undocumented models {sorted(sql_models - set(documented))}"
+        assert sql_models <= set(documented), (
+            f"{layer}: undocumented models {sorted(sql_models - set(documented))}"
+        )
 
 
 def test_generic_test_arguments_use_the_arguments_key():
@@ -89,7 +99,13 @@ def test_generic_test_arguments_use_the_arguments_key():
     deprecation today and an error tomorrow."""
     for path in (DBT_PROJECT / "models").rglob("*.yml"):
         text = path.read_text(encoding="utf-8")
-        for keyword in ["values:", "to:", "combination_of_columns:", "expression:", "compare_model:"]:
+        for keyword in [
+            "values:",
+            "to:",
+            "combination_of_columns:",
+            "expression:",
+            "compare_model:",
+        ]:
             for line in text.splitlines():
                 stripped = line.strip()
                 if stripped.startswith(keyword):

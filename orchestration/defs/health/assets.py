@@ -17,7 +17,6 @@
   after every finished run that did not write the page, the page from the state it left.
 """
 
-
 import os
 from datetime import date
 from pathlib import Path
@@ -26,8 +25,8 @@ import dagster as dg
 
 from orchestration.defs.ingestion.assets import asset_name
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
-from pilotmonitor.health.freshness import source_freshness
 from pilotmonitor.health.checks import check_and_build_results, defined_in_run
+from pilotmonitor.health.freshness import source_freshness
 from pilotmonitor.health.status import _deliveries, _pilots, collect_status
 from pilotmonitor.ingest.sources import SOURCES, Source
 
@@ -48,7 +47,11 @@ def build_freshness_check(source: Source) -> dg.AssetChecksDefinition:
         description=f"Every sender of {source.name} delivered what its cadence expects by today (cadence.yml); stale or missing periods warn.",
         blocking=False,
     )
-    def _check(context: dg.AssetCheckExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    def _check(
+        context: dg.AssetCheckExecutionContext,
+        pilotmonitor: PilotmonitorSettings,
+        warehouse: WarehouseResource,
+    ) -> dg.AssetCheckResult:
         as_of = as_of_date()
         with warehouse.get_connection() as conn:
             result = source_freshness(source.name, _deliveries(conn), as_of, pilots=_pilots(conn))
@@ -80,14 +83,26 @@ freshness_checks = [build_freshness_check(source) for source in SOURCES]
     deps=[*(asset_name(source) for source in SOURCES), *LAST_ASSETS],
     description="The pipeline-health page (<data dir>/health/index.html): per source deliveries, rows, quarantine, validation, freshness, trends, and the publication verdict.",
 )
-def pipeline_health(context: dg.AssetExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def pipeline_health(
+    context: dg.AssetExecutionContext,
+    pilotmonitor: PilotmonitorSettings,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
     from pilotmonitor.health.page import write_page
 
     settings = pilotmonitor.settings()
     as_of = as_of_date()
-    checks = check_and_build_results(context.instance, current_run_id=context.run.run_id, defined=defined_in_run(context))
+    checks = check_and_build_results(
+        context.instance, current_run_id=context.run.run_id, defined=defined_in_run(context)
+    )
     with warehouse.get_connection() as conn:
-        status = collect_status(conn, as_of, warehouse=str(warehouse.path()), landing_dir=settings.landing_dir, checks=checks)
+        status = collect_status(
+            conn,
+            as_of,
+            warehouse=str(warehouse.path()),
+            landing_dir=settings.landing_dir,
+            checks=checks,
+        )
     page = write_page(status, settings.data_dir)
     if not status.ready:
         context.log.warning(status.verdict)
@@ -115,22 +130,41 @@ def _page_after(context, settings: PilotmonitorSettings) -> None:
     if _wrote_page(context.instance, context.dagster_run.run_id):
         return
     resolved = settings.settings()
-    home = Path(context.instance.root_directory) if context.instance.root_directory else resolved.data_dir / "dagster_home"
+    home = (
+        Path(context.instance.root_directory)
+        if context.instance.root_directory
+        else resolved.data_dir / "dagster_home"
+    )
     try:
-        page = write_page_after_run(resolved.warehouse_path, resolved.data_dir, resolved.landing_dir, home, as_of_date())
+        page = write_page_after_run(
+            resolved.warehouse_path, resolved.data_dir, resolved.landing_dir, home, as_of_date()
+        )
     except WarehouseUnreadable as exc:
         context.log.warning(f"pipeline-health page not written: {exc}")
         return
     context.log.info(f"pipeline-health page written after run {context.dagster_run.run_id}: {page}")
 
 
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name="health_page_after_success", default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
-def health_page_after_success(context: dg.RunStatusSensorContext, pilotmonitor: PilotmonitorSettings):
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    name="health_page_after_success",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    monitor_all_code_locations=False,
+)
+def health_page_after_success(
+    context: dg.RunStatusSensorContext, pilotmonitor: PilotmonitorSettings
+):
     """A successful run whose selection left out `pipeline_health` (a landing-sensor run)."""
     _page_after(context, pilotmonitor)
 
 
-@dg.run_failure_sensor(name="health_page_after_failure", default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False)
-def health_page_after_failure(context: dg.RunFailureSensorContext, pilotmonitor: PilotmonitorSettings):
+@dg.run_failure_sensor(
+    name="health_page_after_failure",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    monitor_all_code_locations=False,
+)
+def health_page_after_failure(
+    context: dg.RunFailureSensorContext, pilotmonitor: PilotmonitorSettings
+):
     """A failed run: Dagster skipped `pipeline_health`, so the page would be stale."""
     _page_after(context, pilotmonitor)

@@ -21,8 +21,19 @@ from orchestration.resources import PilotmonitorSettings, WarehouseResource
 from pilotmonitor.ingest import leak_scan, redelivery, warehouse_raw
 from pilotmonitor.ingest.key_versions import key_version_problems
 from pilotmonitor.ingest.loader import load_source
-from pilotmonitor.ingest.pseudonymise import PseudonymKeyError, Pseudonymiser, demo_key_path, load_key
-from pilotmonitor.ingest.sources import SOURCES, ReadContext, Source, known_product_codes, read_delivery
+from pilotmonitor.ingest.pseudonymise import (
+    Pseudonymiser,
+    PseudonymKeyError,
+    demo_key_path,
+    load_key,
+)
+from pilotmonitor.ingest.sources import (
+    SOURCES,
+    ReadContext,
+    Source,
+    known_product_codes,
+    read_delivery,
+)
 
 GROUP = "ingestion"
 PREVIEW_ROWS = 40
@@ -44,15 +55,22 @@ def _pseudonymiser(context: dg.AssetExecutionContext, settings) -> Pseudonymiser
     except PseudonymKeyError as exc:
         raise dg.Failure(str(exc)) from None
     if key.version == "demo":
-        context.log.warning(f"DEMO MODE: pseudonyms use a local demo key in {demo_key_path(settings.data_dir).parent} (not for real data)")
+        context.log.warning(
+            f"DEMO MODE: pseudonyms use a local demo key in {demo_key_path(settings.data_dir).parent} (not for real data)"
+        )
     return Pseudonymiser(key)
 
 
 def _summary_metadata(summary, conn, source: Source) -> dict:
     preview = pd.DataFrame(summary.new[:PREVIEW_ROWS])
     if not preview.empty:
-        preview = preview[["path", "status", "rows_read", "rows_loaded", "rows_quarantined", "error"]].fillna("")
-    totals = {table: conn.execute(f"select count(*) from raw.{table}").fetchone()[0] for table in source.tables}
+        preview = preview[
+            ["path", "status", "rows_read", "rows_loaded", "rows_quarantined", "error"]
+        ].fillna("")
+    totals = {
+        table: conn.execute(f"select count(*) from raw.{table}").fetchone()[0]
+        for table in source.tables
+    }
     return {
         "deliveries_new": summary.count("loaded"),
         "deliveries_failed": summary.count("failed"),
@@ -62,7 +80,9 @@ def _summary_metadata(summary, conn, source: Source) -> dict:
         "rows_loaded": summary.total("rows_loaded"),
         "rows_quarantined": summary.total("rows_quarantined"),
         **{f"rows_in_raw.{table}": int(count) for table, count in totals.items()},
-        "deliveries_this_run": dg.MetadataValue.md(preview.to_markdown(index=False) if not preview.empty else "no new deliveries"),
+        "deliveries_this_run": dg.MetadataValue.md(
+            preview.to_markdown(index=False) if not preview.empty else "no new deliveries"
+        ),
     }
 
 
@@ -74,51 +94,117 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
         description=f"Raw {source.description}: {', '.join('raw.' + t for t in source.tables)}.",
         deps=[asset_name(s) for s in SOURCES if s.name in source.depends_on],
         check_specs=[
-            dg.AssetCheckSpec("row_accounting", asset=asset_name(source), blocking=True, description="rows read = rows loaded + rows quarantined, per delivery, and the register matches the tables"),
-            dg.AssetCheckSpec("no_identifier_leak", asset=asset_name(source), blocking=True, description="no BSN/onderwijsnummer and no name or street from the landing area in this source's raw tables, its quarantine rows and its delivery register rows"),
-            dg.AssetCheckSpec("redelivery_review", asset=asset_name(source), blocking=False, description="no delivery waits for the steward: a copy of another period's content (not loaded), or two files of one slot with the same delivery date and different content"),
-            *([dg.AssetCheckSpec("one_key_version", asset=asset_name(source), blocking=True, description="the current deliveries whose rows carry pseudonyms (every source that identifies people) share one key version; otherwise run `pilotmonitor rekey`")]
-              if source.identifies_people else []),
+            dg.AssetCheckSpec(
+                "row_accounting",
+                asset=asset_name(source),
+                blocking=True,
+                description="rows read = rows loaded + rows quarantined, per delivery, and the register matches the tables",
+            ),
+            dg.AssetCheckSpec(
+                "no_identifier_leak",
+                asset=asset_name(source),
+                blocking=True,
+                description="no BSN/onderwijsnummer and no name or street from the landing area in this source's raw tables, its quarantine rows and its delivery register rows",
+            ),
+            dg.AssetCheckSpec(
+                "redelivery_review",
+                asset=asset_name(source),
+                blocking=False,
+                description="no delivery waits for the steward: a copy of another period's content (not loaded), or two files of one slot with the same delivery date and different content",
+            ),
+            *(
+                [
+                    dg.AssetCheckSpec(
+                        "one_key_version",
+                        asset=asset_name(source),
+                        blocking=True,
+                        description="the current deliveries whose rows carry pseudonyms (every source that identifies people) share one key version; otherwise run `pilotmonitor rekey`",
+                    )
+                ]
+                if source.identifies_people
+                else []
+            ),
         ],
     )
-    def _asset(context: dg.AssetExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource):
+    def _asset(
+        context: dg.AssetExecutionContext,
+        pilotmonitor: PilotmonitorSettings,
+        warehouse: WarehouseResource,
+    ):
         settings = pilotmonitor.settings()
         if not settings.landing_dir.is_dir():
-            raise dg.Failure(f"landing area {settings.landing_dir} does not exist: run `pilotmonitor synth` or set PILOTMONITOR_DATA_DIR")
+            raise dg.Failure(
+                f"landing area {settings.landing_dir} does not exist: run `pilotmonitor synth` or set PILOTMONITOR_DATA_DIR"
+            )
         pseudonymiser = _pseudonymiser(context, settings) if source.identifies_people else None
-        schema_dir = settings.ijw_xsd_dir if (settings.ijw_xsd_dir / "basisschema.xsd").is_file() else None
+        schema_dir = (
+            settings.ijw_xsd_dir if (settings.ijw_xsd_dir / "basisschema.xsd").is_file() else None
+        )
         if source.name == "ijw_messages" and schema_dir is None:
-            context.log.warning(f"iJw XSDs not found at {settings.ijw_xsd_dir}: messages are parsed without schema validation")
+            context.log.warning(
+                f"iJw XSDs not found at {settings.ijw_xsd_dir}: messages are parsed without schema validation"
+            )
         with warehouse.get_connection() as conn:
             warehouse_raw.ensure_schema(conn)
-            ctx = ReadContext(pseudonymiser, schema_dir, known_product_codes(conn) if source.depends_on else None)
+            ctx = ReadContext(
+                pseudonymiser, schema_dir, known_product_codes(conn) if source.depends_on else None
+            )
             reader = functools.partial(read_delivery, source.name, ctx)
-            summary = load_source(conn, settings.landing_dir, source.name, source.tables, reader, workers=settings.read_workers,
-                                  key_version=pseudonymiser.key_version if pseudonymiser else None)
+            summary = load_source(
+                conn,
+                settings.landing_dir,
+                source.name,
+                source.tables,
+                reader,
+                workers=settings.read_workers,
+                key_version=pseudonymiser.key_version if pseudonymiser else None,
+            )
             metadata = _summary_metadata(summary, conn, source)
             accounting = accounting_problems(conn, source)
             # The register too: a file name or an error message may carry a number.
             scanned = [f"raw.{t}" for t in source.tables] + ["raw.quarantine", "raw.deliveries"]
-            leaks = leak_scan.scan_new_deliveries(conn, source.name, scanned, lambda: leak_scan.landing_name_tokens(settings.landing_dir))
+            leaks = leak_scan.scan_new_deliveries(
+                conn,
+                source.name,
+                scanned,
+                lambda: leak_scan.landing_name_tokens(settings.landing_dir),
+            )
             reviews = redelivery.review_items(conn, source.name)
             key_problems = key_version_problems(conn) if source.identifies_people else []
         for row in summary.new:
             if row["status"] == "failed":
                 context.log.error(f"delivery failed: {row['error']}")
         yield dg.MaterializeResult(metadata=metadata)
-        yield dg.AssetCheckResult(check_name="row_accounting", passed=not accounting, metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in accounting) or "none")})
+        yield dg.AssetCheckResult(
+            check_name="row_accounting",
+            passed=not accounting,
+            metadata={
+                "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in accounting) or "none")
+            },
+        )
         yield dg.AssetCheckResult(
             check_name="no_identifier_leak",
             passed=not leaks,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"leaks": dg.MetadataValue.md("\n".join(f"- {l.describe()}" for l in leaks) or "none")},
+            metadata={
+                "leaks": dg.MetadataValue.md(
+                    "\n".join(f"- {l.describe()}" for l in leaks) or "none"
+                )
+            },
         )
         yield dg.AssetCheckResult(
             check_name="redelivery_review",
             passed=not reviews,
             severity=dg.AssetCheckSeverity.WARN,
-            description=f"{len(reviews)} deliver{'y' if len(reviews) == 1 else 'ies'} for the steward to review: " + reviews[0][2] if reviews else "nothing to review",
-            metadata={"deliveries": dg.MetadataValue.md("\n".join(f"- {reason}" for _, _, reason in reviews) or "none")},
+            description=f"{len(reviews)} deliver{'y' if len(reviews) == 1 else 'ies'} for the steward to review: "
+            + reviews[0][2]
+            if reviews
+            else "nothing to review",
+            metadata={
+                "deliveries": dg.MetadataValue.md(
+                    "\n".join(f"- {reason}" for _, _, reason in reviews) or "none"
+                )
+            },
         )
         if source.identifies_people:
             for problem in key_problems:
@@ -128,7 +214,11 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
                 passed=not key_problems,
                 severity=dg.AssetCheckSeverity.ERROR,
                 description=key_problems[0] if key_problems else "one key version",
-                metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in key_problems) or "none")},
+                metadata={
+                    "problems": dg.MetadataValue.md(
+                        "\n".join(f"- {p}" for p in key_problems) or "none"
+                    )
+                },
             )
 
     return _asset
@@ -138,23 +228,41 @@ def accounting_problems(conn, source: Source) -> list[str]:
     """Deliveries whose counts don't add up, or whose register disagrees with the tables."""
     problems = []
     rows = conn.execute(
-        "select path, delivery_id, rows_read, rows_loaded, rows_quarantined from raw.deliveries where source = ? and status = 'loaded'", [source.name]
+        "select path, delivery_id, rows_read, rows_loaded, rows_quarantined from raw.deliveries where source = ? and status = 'loaded'",
+        [source.name],
     ).fetchall()
     union = " union all ".join(f"select delivery_id from raw.{t}" for t in source.tables)
-    loaded = dict(conn.execute(f"select delivery_id, count(*) from ({union}) group by 1").fetchall())
-    quarantined = dict(conn.execute("select delivery_id, count(*) from raw.quarantine where source = ? group by 1", [source.name]).fetchall())
+    loaded = dict(
+        conn.execute(f"select delivery_id, count(*) from ({union}) group by 1").fetchall()
+    )
+    quarantined = dict(
+        conn.execute(
+            "select delivery_id, count(*) from raw.quarantine where source = ? group by 1",
+            [source.name],
+        ).fetchall()
+    )
     for path, delivery_id, read, n_loaded, n_quarantined in rows:
         if read != n_loaded + n_quarantined:
-            problems.append(f"{path}: read {read} != loaded {n_loaded} + quarantined {n_quarantined}")
+            problems.append(
+                f"{path}: read {read} != loaded {n_loaded} + quarantined {n_quarantined}"
+            )
         if loaded.get(delivery_id, 0) != n_loaded:
-            problems.append(f"{path}: register says {n_loaded} rows loaded, tables hold {loaded.get(delivery_id, 0)}")
+            problems.append(
+                f"{path}: register says {n_loaded} rows loaded, tables hold {loaded.get(delivery_id, 0)}"
+            )
         if quarantined.get(delivery_id, 0) != n_quarantined:
-            problems.append(f"{path}: register says {n_quarantined} quarantined, quarantine holds {quarantined.get(delivery_id, 0)}")
+            problems.append(
+                f"{path}: register says {n_quarantined} quarantined, quarantine holds {quarantined.get(delivery_id, 0)}"
+            )
     return problems
 
 
 source_assets = [build_source_asset(source) for source in SOURCES]
-ingestion_job = dg.define_asset_job("ingest_all", selection=dg.AssetSelection.groups(GROUP), description="Load every new delivery of every source.")
+ingestion_job = dg.define_asset_job(
+    "ingest_all",
+    selection=dg.AssetSelection.groups(GROUP),
+    description="Load every new delivery of every source.",
+)
 
 
 def _fingerprints(landing_dir) -> dict[str, str]:
@@ -173,12 +281,19 @@ def _fingerprints(landing_dir) -> dict[str, str]:
     return out
 
 
-def build_landing_sensor(job, downstream_of: Callable[[Sequence[dg.AssetKey]], Sequence[dg.AssetKey]] | None = None) -> dg.SensorDefinition:
+def build_landing_sensor(
+    job, downstream_of: Callable[[Sequence[dg.AssetKey]], Sequence[dg.AssetKey]] | None = None
+) -> dg.SensorDefinition:
     """The landing sensor for `job`: it asks for the ingestion assets of the sources whose
     files changed, followed by what `downstream_of` returns for them (the warehouse models
     built on those sources; the job must contain both)."""
 
-    @dg.sensor(name="landing_sensor", job=job, minimum_interval_seconds=60, description="Starts ingestion of the sources whose files in the landing area changed, then rebuilds what depends on them.")
+    @dg.sensor(
+        name="landing_sensor",
+        job=job,
+        minimum_interval_seconds=60,
+        description="Starts ingestion of the sources whose files in the landing area changed, then rebuilds what depends on them.",
+    )
     def landing_sensor(context: dg.SensorEvaluationContext, pilotmonitor: PilotmonitorSettings):
         landing_dir = pilotmonitor.settings().landing_dir
         if not landing_dir.is_dir():
@@ -192,7 +307,9 @@ def build_landing_sensor(job, downstream_of: Callable[[Sequence[dg.AssetKey]], S
         selection = [dg.AssetKey(f"raw_{name}") for name in changed]
         if downstream_of is not None:
             selection += [key for key in downstream_of(selection) if key not in selection]
-        return dg.RunRequest(run_key="|".join(f"{n}:{current[n]}" for n in changed), asset_selection=selection)
+        return dg.RunRequest(
+            run_key="|".join(f"{n}:{current[n]}" for n in changed), asset_selection=selection
+        )
 
     return landing_sensor
 

@@ -6,13 +6,20 @@ and the source assets take the hash from here instead of reading an unchanged fi
 The inventory is replaced on every run; it describes what is in the landing folder now.
 """
 
-
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
-from pilotmonitor.ingest.deliveries import KnownHashes, UnrecognisedDelivery, content_hash, file_signature, landing_files, recognise
+from pilotmonitor.ingest.deliveries import (
+    KnownHashes,
+    UnrecognisedDelivery,
+    content_hash,
+    file_signature,
+    landing_files,
+    recognise,
+)
 from pilotmonitor.ingest.loader import known_hashes, register_unusable
 
 # The raw tables this asset writes: the inventory, and failed rows in the delivery register
@@ -47,13 +54,19 @@ def inventory(landing_dir: Path, known: KnownHashes | None = None) -> pd.DataFra
 
 
 @dg.asset(group_name="landing", compute_kind="python")
-def landing_inventory(context: dg.AssetExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def landing_inventory(
+    context: dg.AssetExecutionContext,
+    pilotmonitor: PilotmonitorSettings,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
     """Every file in the landing area with its source, size and content hash
     (raw.landing_files); files whose names follow no delivery convention, symbolic links and
     special files are registered as failed deliveries so they are seen, not ignored."""
     landing_dir = pilotmonitor.settings().landing_dir
     if not landing_dir.is_dir():
-        raise dg.Failure(f"landing area {landing_dir} does not exist: run `pilotmonitor synth` or point PILOTMONITOR_DATA_DIR at a data directory")
+        raise dg.Failure(
+            f"landing area {landing_dir} does not exist: run `pilotmonitor synth` or point PILOTMONITOR_DATA_DIR at a data directory"
+        )
     synthetic = (landing_dir / "SYNTHETIC_DATA.txt").is_file()
     with warehouse.get_connection() as conn:
         conn.execute("create schema if not exists raw")

@@ -4,7 +4,6 @@ passed. Otherwise it keeps the previous publication, logs the reasons and fails,
 run reports publication as blocked and the published results show as stale.
 """
 
-
 import dagster as dg
 
 from orchestration.defs.warehouse.assets import warehouse_dbt_assets
@@ -17,7 +16,9 @@ MART_KEYS = [spec.key for spec in warehouse_dbt_assets.specs if spec.key.path[0]
 
 
 @dg.asset(group_name=GROUP, kinds={"python", "duckdb"}, deps=MART_KEYS)
-def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def published_marts(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     """The marts as published for analyses: copied only when no blocking check failed."""
     # a check the definitions no longer hold (a dbt test removed) cannot block today's data
     checks = only_defined(checks_from_instance(context.instance), defined_in_run(context))
@@ -26,7 +27,9 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         try:
             state = publish(conn, context.run.run_id, failures)
         except IdentifierInMartsError as exc:
-            raise dg.Failure(description=f"{exc}; the previous results stay published and are marked stale") from None
+            raise dg.Failure(
+                description=f"{exc}; the previous results stay published and are marked stale"
+            ) from None
     if failures:
         listed = "\n".join(f"- {f}" for f in failures[:20])
         raise dg.Failure(
@@ -36,5 +39,7 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     context.log.info(state.summary())
     metadata = {"publication": state.summary(), "rows": state.rows or 0}
     if state.run_id != context.run.run_id:
-        metadata["reused"] = f"the marts equal the publication of run {str(state.run_id)[:8]}: nothing copied"
+        metadata["reused"] = (
+            f"the marts equal the publication of run {str(state.run_id)[:8]}: nothing copied"
+        )
     return dg.MaterializeResult(metadata=metadata)

@@ -16,7 +16,6 @@ the source's current deliveries, so a blocking failure stays visible on later ru
 until the delivery is replaced.
 """
 
-
 import dagster as dg
 import pandas as pd
 
@@ -48,13 +47,27 @@ def _blank_missing(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _metadata(failures: pd.DataFrame, validated: int, rows: int) -> dict:
     listed = _blank_missing(failures.head(MAX_LISTED))
-    by_expectation = failures.groupby(["table", "expectation_type", "column"], dropna=False).agg(deliveries=("path", "nunique"), unexpected=("unexpected_count", "sum"), steward_message=("steward_message", "first")).reset_index() if len(failures) else pd.DataFrame()
+    by_expectation = (
+        failures.groupby(["table", "expectation_type", "column"], dropna=False)
+        .agg(
+            deliveries=("path", "nunique"),
+            unexpected=("unexpected_count", "sum"),
+            steward_message=("steward_message", "first"),
+        )
+        .reset_index()
+        if len(failures)
+        else pd.DataFrame()
+    )
     return {
         "deliveries_validated_now": validated,
         "rows_validated_now": rows,
         "failed_expectations": len(failures),
         "deliveries_with_failures": int(failures.path.nunique()) if len(failures) else 0,
-        "summary": dg.MetadataValue.md(_blank_missing(by_expectation).to_markdown(index=False) if len(by_expectation) else "none"),
+        "summary": dg.MetadataValue.md(
+            _blank_missing(by_expectation).to_markdown(index=False)
+            if len(by_expectation)
+            else "none"
+        ),
         "failures": dg.MetadataValue.md(listed.to_markdown(index=False) if len(listed) else "none"),
     }
 
@@ -62,32 +75,84 @@ def _metadata(failures: pd.DataFrame, validated: int, rows: int) -> dict:
 def build_checks(source: Source) -> list[dg.AssetChecksDefinition]:
     key = asset_name(source)
 
-    @dg.asset_check(asset=key, name="expectations_error", blocking=True, description=f"Great Expectations error-level expectations on the new deliveries of {source.name} ({', '.join(source.tables)}); blocks the warehouse build.")
-    def expectations_error(context: dg.AssetCheckExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    @dg.asset_check(
+        asset=key,
+        name="expectations_error",
+        blocking=True,
+        description=f"Great Expectations error-level expectations on the new deliveries of {source.name} ({', '.join(source.tables)}); blocks the warehouse build.",
+    )
+    def expectations_error(
+        context: dg.AssetCheckExecutionContext,
+        pilotmonitor: PilotmonitorSettings,
+        warehouse: WarehouseResource,
+    ) -> dg.AssetCheckResult:
         settings = pilotmonitor.settings()
         with warehouse.get_connection(read_only=True) as conn:
-            validation = store.validate_pending(conn, source.name, source.tables, log=context.log.info, workers=settings.read_workers, warehouse_path=warehouse.path())
+            validation = store.validate_pending(
+                conn,
+                source.name,
+                source.tables,
+                log=context.log.info,
+                workers=settings.read_workers,
+                warehouse_path=warehouse.path(),
+            )
         with warehouse.get_connection() as conn:
             store.write_results(conn, validation.outcomes)
             failures = _failures(conn, source, "error")
             docs = settings.data_dir / "quality" / "data_docs"
-            if validation.outcomes or not (docs / "index.html").is_file():  # nothing new: the pages stand
+            if (
+                validation.outcomes or not (docs / "index.html").is_file()
+            ):  # nothing new: the pages stand
                 store.build_data_docs(docs, validation.docs_pages, conn)
-        rows = sum({(o.delivery_id, o.table): o.rows_validated for o in validation.outcomes}.values())
-        return dg.AssetCheckResult(passed=failures.empty, severity=dg.AssetCheckSeverity.ERROR, metadata=_metadata(failures, len(validation.deliveries), rows))
+        rows = sum(
+            {(o.delivery_id, o.table): o.rows_validated for o in validation.outcomes}.values()
+        )
+        return dg.AssetCheckResult(
+            passed=failures.empty,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata=_metadata(failures, len(validation.deliveries), rows),
+        )
 
-    @dg.asset_check(asset=key, name="expectations_warning", blocking=False, description=f"Great Expectations warning-level expectations (row count against the sender's history, missing-value thresholds) on {source.name}; shown, not blocking.")
-    def expectations_warning(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    @dg.asset_check(
+        asset=key,
+        name="expectations_warning",
+        blocking=False,
+        description=f"Great Expectations warning-level expectations (row count against the sender's history, missing-value thresholds) on {source.name}; shown, not blocking.",
+    )
+    def expectations_warning(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
         with warehouse.get_connection(read_only=True) as conn:
             # Reads what the error check recorded; deliveries it has not validated yet (this
             # check ran first) are validated in memory only, the error check records them.
             validation = store.validate_pending(conn, source.name, source.tables)
-            failures = _failures(conn, source, "warning") if store._has_results_table(conn) else pd.DataFrame()
-        fresh = pd.DataFrame([o.as_row() for o in validation.outcomes if o.severity == "warning" and not o.success])
+            failures = (
+                _failures(conn, source, "warning")
+                if store._has_results_table(conn)
+                else pd.DataFrame()
+            )
+        fresh = pd.DataFrame(
+            [o.as_row() for o in validation.outcomes if o.severity == "warning" and not o.success]
+        )
         if len(fresh):
-            fresh = fresh[["path", "table", "expectation_type", "column", "unexpected_count", "unexpected_percent", "examples", "steward_message"]]
+            fresh = fresh[
+                [
+                    "path",
+                    "table",
+                    "expectation_type",
+                    "column",
+                    "unexpected_count",
+                    "unexpected_percent",
+                    "examples",
+                    "steward_message",
+                ]
+            ]
             failures = pd.concat([failures, fresh], ignore_index=True) if len(failures) else fresh
-        return dg.AssetCheckResult(passed=failures.empty, severity=dg.AssetCheckSeverity.WARN, metadata=_metadata(failures, len(validation.deliveries), 0))
+        return dg.AssetCheckResult(
+            passed=failures.empty,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata=_metadata(failures, len(validation.deliveries), 0),
+        )
 
     return [expectations_error, expectations_warning]
 

@@ -8,9 +8,9 @@ Validation errors (a bad date, a school in two overlapping pilots) fail the asse
 the file and field named.
 """
 
-
 import dagster as dg
 import pandas as pd
+
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
 from pilotmonitor.pilots import PilotConfigError, load_registry
 
@@ -19,7 +19,11 @@ TABLES = ("pilots", "pilot_schools", "pilot_comparison_rules", "pilot_plan", "pi
 
 
 @dg.asset(group_name="registry", compute_kind="python")
-def pilot_registry(context: dg.AssetExecutionContext, pilotmonitor: PilotmonitorSettings, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def pilot_registry(
+    context: dg.AssetExecutionContext,
+    pilotmonitor: PilotmonitorSettings,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
     """Pilots and their schools from the pilot configuration files."""
     try:
         pilots = load_registry(pilotmonitor.settings().pilots_dir)
@@ -42,17 +46,41 @@ def pilot_registry(context: dg.AssetExecutionContext, pilotmonitor: Pilotmonitor
             for p in pilots
         ]
     )
-    pilot_rows["exclude_pilot_schools_from_comparison"] = [p.comparison_pool.exclude_pilot_schools for p in pilots]
+    pilot_rows["exclude_pilot_schools_from_comparison"] = [
+        p.comparison_pool.exclude_pilot_schools for p in pilots
+    ]
     school_rows = pd.DataFrame(
-        [{"pilot_id": p.id, "school_id": s.school_id, "brin": s.brin, "vestiging": s.vestiging, "school_name": s.name} for p in pilots for s in p.schools]
+        [
+            {
+                "pilot_id": p.id,
+                "school_id": s.school_id,
+                "brin": s.brin,
+                "vestiging": s.vestiging,
+                "school_name": s.name,
+            }
+            for p in pilots
+            for s in p.schools
+        ]
     )
     tables = {
         "pilots": pilot_rows,
         "pilot_schools": school_rows,
-        "pilot_comparison_rules": registry_frame(comparison_rule_rows(pilots), ["pilot_id", "dimension", "value"]),
+        "pilot_comparison_rules": registry_frame(
+            comparison_rule_rows(pilots), ["pilot_id", "dimension", "value"]
+        ),
         "pilot_plan": registry_frame(plan_rows(pilots), ["pilot_id", "kind", "value", "position"]),
         "pilot_budget": registry_frame(
-            [{"pilot_id": p.id, "year": c.year, "fte": c.fte, "cost_per_fte_eur": c.cost_per_fte_eur, "other_costs_eur": c.other_costs_eur} for p in pilots for c in p.costs],
+            [
+                {
+                    "pilot_id": p.id,
+                    "year": c.year,
+                    "fte": c.fte,
+                    "cost_per_fte_eur": c.cost_per_fte_eur,
+                    "other_costs_eur": c.other_costs_eur,
+                }
+                for p in pilots
+                for c in p.costs
+            ],
             ["pilot_id", "year", "fte", "cost_per_fte_eur", "other_costs_eur"],
         ),
     }
@@ -64,7 +92,14 @@ def pilot_registry(context: dg.AssetExecutionContext, pilotmonitor: Pilotmonitor
             conn.execute(f"create or replace table raw.{name} as select * from frame")
             conn.unregister("frame")
     context.log.info(f"{len(pilots)} pilots, {len(school_rows)} pilot schools")
-    return dg.MaterializeResult(metadata={"pilots": len(pilots), "pilot_schools": len(school_rows), "comparison_rules": len(tables["pilot_comparison_rules"]), "pilot_ids": ", ".join(p.id for p in pilots)})
+    return dg.MaterializeResult(
+        metadata={
+            "pilots": len(pilots),
+            "pilot_schools": len(school_rows),
+            "comparison_rules": len(tables["pilot_comparison_rules"]),
+            "pilot_ids": ", ".join(p.id for p in pilots),
+        }
+    )
 
 
 def registry_frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
@@ -79,11 +114,18 @@ def comparison_rule_rows(pilots) -> list[dict]:
     for p in pilots:
         pool = p.comparison_pool
         if pool.schools:
-            rows += [{"pilot_id": p.id, "dimension": "school", "value": school} for school in pool.schools]
+            rows += [
+                {"pilot_id": p.id, "dimension": "school", "value": school}
+                for school in pool.schools
+            ]
             continue
-        rows += [{"pilot_id": p.id, "dimension": "school_type", "value": t} for t in pool.school_types]
+        rows += [
+            {"pilot_id": p.id, "dimension": "school_type", "value": t} for t in pool.school_types
+        ]
         rows += [{"pilot_id": p.id, "dimension": "province", "value": v} for v in pool.provinces]
-        rows += [{"pilot_id": p.id, "dimension": "cluster", "value": str(c)} for c in pool.clusters or []]
+        rows += [
+            {"pilot_id": p.id, "dimension": "cluster", "value": str(c)} for c in pool.clusters or []
+        ]
     return rows
 
 
@@ -91,7 +133,20 @@ def plan_rows(pilots) -> list[dict]:
     rows = []
     for p in pilots:
         plan = p.analysis_plan
-        rows.append({"pilot_id": p.id, "kind": "primary_outcome", "value": plan.primary_outcome, "position": 0})
-        rows += [{"pilot_id": p.id, "kind": "secondary_outcome", "value": o, "position": i + 1} for i, o in enumerate(plan.secondary_outcomes)]
-        rows += [{"pilot_id": p.id, "kind": "estimator", "value": e, "position": i + 1} for i, e in enumerate(plan.estimators)]
+        rows.append(
+            {
+                "pilot_id": p.id,
+                "kind": "primary_outcome",
+                "value": plan.primary_outcome,
+                "position": 0,
+            }
+        )
+        rows += [
+            {"pilot_id": p.id, "kind": "secondary_outcome", "value": o, "position": i + 1}
+            for i, o in enumerate(plan.secondary_outcomes)
+        ]
+        rows += [
+            {"pilot_id": p.id, "kind": "estimator", "value": e, "position": i + 1}
+            for i, e in enumerate(plan.estimators)
+        ]
     return rows

@@ -21,7 +21,6 @@ they fail, but stay observations (their asset is the first writer of the registe
 Models are in group "warehouse", seeds (schema reference) in group "reference".
 """
 
-
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,14 +29,25 @@ from graphlib import TopologicalSorter
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
 
 from orchestration.defs.ingestion import assets as ingestion_assets
 from orchestration.defs.landing import assets as landing_assets
 from orchestration.defs.registry import assets as registry_assets
 from orchestration.defs.warehouse import reuse
+from orchestration.defs.warehouse.project import (
+    dbt_env,
+    dbt_executable,
+    dbt_project,
+    ensure_manifest,
+    patched_environ,
+)
 from orchestration.defs.warehouse.schema_upgrade import drop_stale_incremental_tables
-from orchestration.defs.warehouse.project import dbt_env, dbt_executable, dbt_project, ensure_manifest, patched_environ
 from orchestration.resources import WarehouseResource
 from pilotmonitor.ingest.sources import SOURCES
 
@@ -92,13 +102,23 @@ class PilotmonitorDbtTranslator(DagsterDbtTranslator):
         if props["resource_type"] == "source":
             return spec
         parents = props.get("depends_on", {}).get("nodes", [])
-        raw_tables = [manifest["sources"][p]["name"] for p in parents if p in manifest.get("sources", {}) and _is_raw_source(manifest["sources"][p])]
+        raw_tables = [
+            manifest["sources"][p]["name"]
+            for p in parents
+            if p in manifest.get("sources", {}) and _is_raw_source(manifest["sources"][p])
+        ]
         if not raw_tables:
             return spec
-        raw_source_keys = {self.get_asset_key(manifest["sources"][p]) for p in parents if p in manifest.get("sources", {}) and _is_raw_source(manifest["sources"][p])}
+        raw_source_keys = {
+            self.get_asset_key(manifest["sources"][p])
+            for p in parents
+            if p in manifest.get("sources", {}) and _is_raw_source(manifest["sources"][p])
+        }
         other_deps = [dep for dep in spec.deps if dep.asset_key not in raw_source_keys]
         other_keys = {dep.asset_key for dep in other_deps}
-        raw_deps = [dg.AssetDep(key) for key in upstream_of_raw_tables(raw_tables) if key not in other_keys]
+        raw_deps = [
+            dg.AssetDep(key) for key in upstream_of_raw_tables(raw_tables) if key not in other_keys
+        ]
         return spec.replace_attributes(deps=[*other_deps, *raw_deps])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
@@ -116,23 +136,36 @@ translator = PilotmonitorDbtTranslator(
 )
 
 
-@dbt_assets(manifest=ensure_manifest(), project=dbt_project, dagster_dbt_translator=translator, name="warehouse_dbt_build")
-def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+@dbt_assets(
+    manifest=ensure_manifest(),
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    name="warehouse_dbt_build",
+)
+def warehouse_dbt_assets(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
     """`dbt build` of the selected models and seeds, with their tests, on the warehouse of
     the run's settings; a full build is skipped when nothing it reads changed (reuse.py)."""
     warehouse_path = warehouse.path()
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    full = (context.selected_asset_keys == set(warehouse_dbt_assets.keys)
-            and context.selected_asset_check_keys == set(warehouse_dbt_assets.check_keys))
+    full = context.selected_asset_keys == set(
+        warehouse_dbt_assets.keys
+    ) and context.selected_asset_check_keys == set(warehouse_dbt_assets.check_keys)
     # This connection is closed before dbt starts: dbt is another process, and DuckDB
     # allows one writer.
     with warehouse.get_connection() as conn:
         try:
             state, why, inputs = reuse.reusable_build(conn, dbt_schemas())
         except Exception as exc:  # deciding must never block a build
-            context.log.warning(f"could not decide whether dbt build is needed ({type(exc).__name__}: {exc}); building")
+            context.log.warning(
+                f"could not decide whether dbt build is needed ({type(exc).__name__}: {exc}); building"
+            )
             state, why, inputs = None, "the recorded state could not be read", None
-        if state is not None and {(tuple(c.asset_key), c.check_name) for c in state.checks} != _check_names():
+        if (
+            state is not None
+            and {(tuple(c.asset_key), c.check_name) for c in state.checks} != _check_names()
+        ):
             state, why = None, "the dbt tests defined now differ from the recorded build's"
         if state is None or not full:
             reuse.forget(conn)
@@ -144,7 +177,9 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         context.log.info(f"dbt build not run: {why}")
         yield from _reused(context, state, why)
         return
-    context.log.info(f"dbt build on {warehouse_path} ({why if full else 'a selection of the warehouse'})")
+    context.log.info(
+        f"dbt build on {warehouse_path} ({why if full else 'a selection of the warehouse'})"
+    )
     # One target directory per warehouse, kept between runs: dbt's partial parse
     # (target/partial_parse.msgpack) then re-parses only changed files instead of the whole
     # project (dagster-dbt's default is a fresh directory per run: a full parse every time).
@@ -152,16 +187,33 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     target = warehouse_path.parent / "dbt_target"
     checks: list[reuse.RecordedCheck] = []
     with patched_environ(dbt_env(warehouse_path)):
-        invocation = dbt.cli(["build"], context=context, target_path=target)  # starts the dbt subprocess
+        invocation = dbt.cli(
+            ["build"], context=context, target_path=target
+        )  # starts the dbt subprocess
     for event in invocation.stream():
         if isinstance(event, dg.AssetCheckResult) and event.asset_key is not None:
-            checks.append(reuse.RecordedCheck(list(event.asset_key.path), event.check_name or "", bool(event.passed),
-                                              event.severity.value, event.description))
+            checks.append(
+                reuse.RecordedCheck(
+                    list(event.asset_key.path),
+                    event.check_name or "",
+                    bool(event.passed),
+                    event.severity.value,
+                    event.description,
+                )
+            )
         yield event
-    if full and inputs is not None:  # reached only when the build succeeded (a failed one raises above)
+    if (
+        full and inputs is not None
+    ):  # reached only when the build succeeded (a failed one raises above)
         try:
             with warehouse.get_connection() as conn:
-                reuse.record(conn, context.run.run_id, inputs, reuse.outputs_fingerprint(conn, dbt_schemas()), checks)
+                reuse.record(
+                    conn,
+                    context.run.run_id,
+                    inputs,
+                    reuse.outputs_fingerprint(conn, dbt_schemas()),
+                    checks,
+                )
         except Exception as exc:  # the build itself succeeded; the next run builds again
             context.log.warning(f"dbt build state not recorded ({type(exc).__name__}: {exc})")
 
@@ -174,10 +226,14 @@ def _reused(context: dg.AssetExecutionContext, state: reuse.BuildState, why: str
         yield dg.MaterializeResult(asset_key=key, metadata={"reused": note})
     for check in state.checks:
         yield dg.AssetCheckResult(
-            asset_key=dg.AssetKey(check.asset_key), check_name=check.check_name, passed=check.passed,
+            asset_key=dg.AssetKey(check.asset_key),
+            check_name=check.check_name,
+            passed=check.passed,
             severity=dg.AssetCheckSeverity(check.severity),
-            description=f"result of the build of run {state.run_id[:8]} on the same inputs" + (f": {check.description}" if check.description else ""),
-            metadata={"reused": note})
+            description=f"result of the build of run {state.run_id[:8]} on the same inputs"
+            + (f": {check.description}" if check.description else ""),
+            metadata={"reused": note},
+        )
 
 
 @cache
@@ -189,7 +245,10 @@ def _check_names() -> set[tuple[tuple[str, ...], str]]:
 def _topological_keys() -> list[dg.AssetKey]:
     """The dbt assets, each after its dependencies (Dagster requires that order)."""
     specs = {spec.key: spec for spec in warehouse_dbt_assets.specs}
-    graph = {key: {dep.asset_key for dep in spec.deps if dep.asset_key in specs} for key, spec in specs.items()}
+    graph = {
+        key: {dep.asset_key for dep in spec.deps if dep.asset_key in specs}
+        for key, spec in specs.items()
+    }
     return list(TopologicalSorter(graph).static_order())
 
 
@@ -197,7 +256,13 @@ def _topological_keys() -> list[dg.AssetKey]:
 def dbt_schemas() -> list[str]:
     """The schemas the project's models, seeds and snapshots are written to."""
     manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
-    return sorted({node["schema"] for node in manifest["nodes"].values() if node["resource_type"] in ("model", "seed", "snapshot")})
+    return sorted(
+        {
+            node["schema"]
+            for node in manifest["nodes"].values()
+            if node["resource_type"] in ("model", "seed", "snapshot")
+        }
+    )
 
 
 def dbt_resource() -> DbtCliResource:

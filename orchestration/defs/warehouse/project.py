@@ -28,9 +28,17 @@ TARGET_DIR = DBT_PROJECT_DIR / "target"
 MANIFEST_PATH = TARGET_DIR / "manifest.json"
 # Inputs of the manifest: a change to any of them makes target/manifest.json stale.
 _MANIFEST_INPUT_DIRS = ("models", "macros", "seeds", "tests", "snapshots", "analyses")
-_MANIFEST_INPUT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml")
+_MANIFEST_INPUT_FILES = (
+    "dbt_project.yml",
+    "profiles.yml",
+    "packages.yml",
+    "dependencies.yml",
+    "selectors.yml",
+)
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=Path("target"))
+dbt_project = DbtProject(
+    project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=Path("target")
+)
 
 
 class DbtNotFoundError(RuntimeError):
@@ -92,7 +100,11 @@ def project_files(project_dir: Path = DBT_PROJECT_DIR) -> list[Path]:
     files = [project_dir / name for name in _MANIFEST_INPUT_FILES if (project_dir / name).is_file()]
     for folder in _MANIFEST_INPUT_DIRS:
         if (project_dir / folder).is_dir():
-            files.extend(p for p in (project_dir / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            files.extend(
+                p
+                for p in (project_dir / folder).rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts
+            )
     return sorted(files, key=lambda p: p.relative_to(project_dir).as_posix())
 
 
@@ -113,14 +125,28 @@ def parse_manifest(warehouse_path: Path | None = None) -> Path:
     """
     scratch = TARGET_DIR / f".parse-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     scratch.mkdir(parents=True, exist_ok=True)
-    command = [dbt_executable(), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(scratch)]
+    command = [
+        dbt_executable(),
+        "parse",
+        "--quiet",
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(scratch),
+    ]
     env = {**os.environ, **dbt_env(warehouse_path), "DBT_LOG_PATH": str(scratch)}
     try:
-        completed = subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600)
+        completed = subprocess.run(
+            command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600
+        )
         produced = scratch / "manifest.json"
         if completed.returncode != 0 or not produced.is_file():
             output = (completed.stdout + completed.stderr).strip()
-            raise DbtParseError(f"`dbt parse` of {DBT_PROJECT_DIR} failed (exit {completed.returncode}):\n{output}")
+            raise DbtParseError(
+                f"`dbt parse` of {DBT_PROJECT_DIR} failed (exit {completed.returncode}):\n{output}"
+            )
         os.replace(produced, MANIFEST_PATH)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -45,10 +45,11 @@ TARGET_VARIABLE = "PILOTMONITOR_DBT_TARGET"  # read by profiles.yml
 @dataclass(frozen=True)
 class RecordedCheck:
     """One dbt test result of the recorded build, as Dagster reported it."""
+
     asset_key: list[str]
     check_name: str
     passed: bool
-    severity: str          # "ERROR" | "WARN"
+    severity: str  # "ERROR" | "WARN"
     description: str | None = None
 
 
@@ -72,10 +73,13 @@ def inputs_fingerprint(conn: duckdb.DuckDBPyConnection, project_dir: Path = DBT_
         except metadata.PackageNotFoundError:
             digest.update(f"{package} missing\n".encode())
     for path in project_files(project_dir):
-        digest.update(f"{path.relative_to(project_dir).as_posix()}:{path.stat().st_size}\n".encode())
+        digest.update(
+            f"{path.relative_to(project_dir).as_posix()}:{path.stat().st_size}\n".encode()
+        )
         digest.update(path.read_bytes())
     tables = conn.execute(
-        "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' order by 1", [RAW_SCHEMA]
+        "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' order by 1",
+        [RAW_SCHEMA],
     ).fetchall()
     for (table,) in tables:
         digest.update(table_digest(conn, RAW_SCHEMA, table, content=True).encode())
@@ -88,24 +92,37 @@ def outputs_fingerprint(conn: duckdb.DuckDBPyConnection, schemas: list[str]) -> 
     digest = hashlib.sha256()
     rows = conn.execute(
         "select table_schema, table_name, table_type from information_schema.tables where table_schema in (select unnest(?)) order by 1, 2",
-        [sorted(set(schemas))]).fetchall()
+        [sorted(set(schemas))],
+    ).fetchall()
     for schema, table, kind in rows:
         if kind == "BASE TABLE":  # content too: a same-count edit by hand must not be published
             digest.update(table_digest(conn, schema, table).encode())
         else:  # counting a view's rows would run it
-            definition = conn.execute("select sql from duckdb_views() where schema_name = ? and view_name = ?", [schema, table]).fetchone()
-            digest.update(f"{kind} {schema}.{table}|{columns_of(conn, schema, table)}|{definition}".encode())
+            definition = conn.execute(
+                "select sql from duckdb_views() where schema_name = ? and view_name = ?",
+                [schema, table],
+            ).fetchone()
+            digest.update(
+                f"{kind} {schema}.{table}|{columns_of(conn, schema, table)}|{definition}".encode()
+            )
     return digest.hexdigest()
 
 
 def _has_state_table(conn: duckdb.DuckDBPyConnection) -> bool:
-    return bool(conn.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [SCHEMA, TABLE]).fetchone()[0])
+    return bool(
+        conn.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [SCHEMA, TABLE],
+        ).fetchone()[0]
+    )
 
 
 def recorded_state(conn: duckdb.DuckDBPyConnection) -> BuildState | None:
     if not _has_state_table(conn):
         return None
-    row = conn.execute(f"select run_id, built_at, inputs_fingerprint, outputs_fingerprint, checks from {SCHEMA}.{TABLE}").fetchone()
+    row = conn.execute(
+        f"select run_id, built_at, inputs_fingerprint, outputs_fingerprint, checks from {SCHEMA}.{TABLE}"
+    ).fetchone()
     if row is None:
         return None
     checks = [RecordedCheck(**c) for c in json.loads(row[4])]
@@ -118,24 +135,36 @@ def forget(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"delete from {SCHEMA}.{TABLE}")
 
 
-def record(conn: duckdb.DuckDBPyConnection, run_id: str, inputs: str, outputs: str, checks: list[RecordedCheck]) -> None:
+def record(
+    conn: duckdb.DuckDBPyConnection,
+    run_id: str,
+    inputs: str,
+    outputs: str,
+    checks: list[RecordedCheck],
+) -> None:
     """After a successful full build."""
     conn.execute(f"create schema if not exists {SCHEMA}")
-    conn.execute(f"create table if not exists {SCHEMA}.{TABLE} (run_id varchar, built_at timestamp, inputs_fingerprint varchar, "
-                 "outputs_fingerprint varchar, checks varchar)")
+    conn.execute(
+        f"create table if not exists {SCHEMA}.{TABLE} (run_id varchar, built_at timestamp, inputs_fingerprint varchar, "
+        "outputs_fingerprint varchar, checks varchar)"
+    )
     payload = json.dumps([c.__dict__ for c in checks], sort_keys=True)
     conn.execute("begin transaction")
     try:
         conn.execute(f"delete from {SCHEMA}.{TABLE}")
-        conn.execute(f"insert into {SCHEMA}.{TABLE} values (?, ?, ?, ?, ?)",
-                     [run_id, datetime.now(timezone.utc).replace(tzinfo=None), inputs, outputs, payload])
+        conn.execute(
+            f"insert into {SCHEMA}.{TABLE} values (?, ?, ?, ?, ?)",
+            [run_id, datetime.now(UTC).replace(tzinfo=None), inputs, outputs, payload],
+        )
         conn.execute("commit")
     except Exception:
         conn.execute("rollback")
         raise
 
 
-def reusable_build(conn: duckdb.DuckDBPyConnection, schemas: list[str], project_dir: Path = DBT_PROJECT_DIR) -> tuple[BuildState | None, str, str]:
+def reusable_build(
+    conn: duckdb.DuckDBPyConnection, schemas: list[str], project_dir: Path = DBT_PROJECT_DIR
+) -> tuple[BuildState | None, str, str]:
     """(the recorded build if the warehouse is exactly what a build would make now, why
     (not), the current inputs fingerprint)."""
     inputs = inputs_fingerprint(conn, project_dir)
@@ -148,7 +177,20 @@ def reusable_build(conn: duckdb.DuckDBPyConnection, schemas: list[str], project_
         return None, "raw data, dbt project or dbt version changed", inputs
     if state.outputs != outputs_fingerprint(conn, schemas):
         return None, "warehouse tables changed outside dbt build", inputs
-    return state, f"raw data, dbt project and dbt unchanged since the build of run {state.run_id[:8]}", inputs
+    return (
+        state,
+        f"raw data, dbt project and dbt unchanged since the build of run {state.run_id[:8]}",
+        inputs,
+    )
 
 
-__all__ = ["BuildState", "RecordedCheck", "forget", "inputs_fingerprint", "outputs_fingerprint", "record", "recorded_state", "reusable_build"]
+__all__ = [
+    "BuildState",
+    "RecordedCheck",
+    "forget",
+    "inputs_fingerprint",
+    "outputs_fingerprint",
+    "record",
+    "recorded_state",
+    "reusable_build",
+]

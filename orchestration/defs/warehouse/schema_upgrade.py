@@ -10,37 +10,57 @@ warehouse. The published tables are separate copies and stay until the publicati
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import duckdb
 
 
-def stale_incremental_tables(conn: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+def stale_incremental_tables(
+    conn: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any]
+) -> list[tuple[str, str, str]]:
     """(schema, table, what differs) of every incremental model whose existing table has
     other columns than the model declares (its contract)."""
     stale = []
     for node in manifest["nodes"].values():
-        if node.get("resource_type") != "model" or node.get("config", {}).get("materialized") != "incremental":
+        if (
+            node.get("resource_type") != "model"
+            or node.get("config", {}).get("materialized") != "incremental"
+        ):
             continue
         declared = {name.lower() for name in node.get("columns", {})}
         if not declared:
             continue
         schema, table = node["schema"], node.get("alias") or node["name"]
-        existing = {row[0].lower() for row in conn.execute(
-            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
-            [schema, table]).fetchall()}
+        existing = {
+            row[0].lower()
+            for row in conn.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+                [schema, table],
+            ).fetchall()
+        }
         if existing and existing != declared:
             added, removed = sorted(declared - existing), sorted(existing - declared)
-            what = "; ".join(part for part in (f"new columns {', '.join(added)}" if added else "",
-                                               f"columns no longer declared {', '.join(removed)}" if removed else "") if part)
+            what = "; ".join(
+                part
+                for part in (
+                    f"new columns {', '.join(added)}" if added else "",
+                    f"columns no longer declared {', '.join(removed)}" if removed else "",
+                )
+                if part
+            )
             stale.append((schema, table, what))
     return stale
 
 
-def drop_stale_incremental_tables(conn: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any]) -> list[str]:
+def drop_stale_incremental_tables(
+    conn: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any]
+) -> list[str]:
     """Drop each stale incremental table (see the module docstring); one line per table."""
     said = []
     for schema, table, what in stale_incremental_tables(conn, manifest):
         conn.execute(f'drop table "{schema}"."{table}"')
-        said.append(f"{schema}.{table} is rebuilt in full: the project declares other columns than it was built with ({what})")
+        said.append(
+            f"{schema}.{table} is rebuilt in full: the project declares other columns than it was built with ({what})"
+        )
     return said

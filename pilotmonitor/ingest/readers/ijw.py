@@ -131,14 +131,37 @@ import pandas as pd
 from lxml import etree
 
 from pilotmonitor.ingest import column_policy, identifier_forms
-from pilotmonitor.ingest.bounded import SAFE_XML_OPTIONS, BoundedStream, LimitExceeded, archive_problem, file_problem, member_problem
+from pilotmonitor.ingest.bounded import (
+    SAFE_XML_OPTIONS,
+    BoundedStream,
+    LimitExceeded,
+    archive_problem,
+    file_problem,
+    member_problem,
+)
 from pilotmonitor.ingest.bounded import release_element as _release
-from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, Rows, combine_parts, empty_quarantine, quarantine_rows, scrub_numbers
+from pilotmonitor.ingest.contracts import (
+    RAW_TABLES,
+    DeliveryError,
+    ReadResult,
+    Rows,
+    combine_parts,
+    empty_quarantine,
+    quarantine_rows,
+    scrub_numbers,
+)
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.limits import XML_MAX_DEPTH, ParseLimits, current_limits
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
 
-__all__ = ["BERICHTCODES", "IGNORED_TYPES", "MESSAGE_TYPES", "PART_ROWS", "iter_ijw_archive", "read_ijw_archive"]
+__all__ = [
+    "BERICHTCODES",
+    "IGNORED_TYPES",
+    "MESSAGE_TYPES",
+    "PART_ROWS",
+    "iter_ijw_archive",
+    "read_ijw_archive",
+]
 
 # iter_ijw_archive hands out a part once this many rows (loaded + quarantined) are buffered;
 # a member larger than ParseLimits.whole_tree_bytes is split into parts of this many rows.
@@ -173,16 +196,33 @@ class MessageType:
 # valid messages the warehouse does not use: counted per type (ReadResult.ignored), never
 # quarantined.
 BERICHTCODES: dict[str, str] = {
-    "JW301": "436", "JW302": "437", "JW305": "438", "JW306": "439", "JW307": "440", "JW308": "441",
-    "JW315": "446", "JW316": "447", "JW317": "486", "JW318": "487", "JW319": "488", "JW320": "489",
-    "JW323": "490", "JW325": "491",
+    "JW301": "436",
+    "JW302": "437",
+    "JW305": "438",
+    "JW306": "439",
+    "JW307": "440",
+    "JW308": "441",
+    "JW315": "446",
+    "JW316": "447",
+    "JW317": "486",
+    "JW318": "487",
+    "JW319": "488",
+    "JW320": "489",
+    "JW323": "490",
+    "JW325": "491",
 }
 
 MESSAGE_TYPES: dict[str, MessageType] = {
     m.name: m
     for m in (
         MessageType("JW315", BERICHTCODES["JW315"], "ijw_requests", "AangevraagdProduct"),
-        MessageType("JW301", BERICHTCODES["JW301"], "ijw_allocations", "ToegewezenProduct", municipality_sends=True),
+        MessageType(
+            "JW301",
+            BERICHTCODES["JW301"],
+            "ijw_allocations",
+            "ToegewezenProduct",
+            municipality_sends=True,
+        ),
         MessageType("JW305", BERICHTCODES["JW305"], "ijw_starts", "StartProduct"),
         MessageType("JW307", BERICHTCODES["JW307"], "ijw_stops", "StopProduct"),
         MessageType("JW323", BERICHTCODES["JW323"], "ijw_declaration_lines", None),
@@ -191,11 +231,24 @@ MESSAGE_TYPES: dict[str, MessageType] = {
 IGNORED_TYPES = frozenset(BERICHTCODES) - frozenset(MESSAGE_TYPES)
 _BY_NAMESPACE = {m.namespace: m for m in MESSAGE_TYPES.values()}
 _BY_CODE = {m.code: m for m in MESSAGE_TYPES.values()}
-_IGNORED_BY_NAMESPACE = {f"http://www.istandaarden.nl/ijw/3_2/{name.lower()}/schema": name for name in IGNORED_TYPES}
+_IGNORED_BY_NAMESPACE = {
+    f"http://www.istandaarden.nl/ijw/3_2/{name.lower()}/schema": name for name in IGNORED_TYPES
+}
 _IGNORED_BY_CODE = {BERICHTCODES[name]: name for name in IGNORED_TYPES}
 
 # Elements the extraction reacts to (any namespace; the type is checked separately).
-_EVENT_TAGS = tuple(f"{{*}}{name}" for name in ("Header", "Client", "Bsn", "Prestatie", "DeclaratieNummer", "DeclaratiePeriode", "DeclaratieDagtekening"))
+_EVENT_TAGS = tuple(
+    f"{{*}}{name}"
+    for name in (
+        "Header",
+        "Client",
+        "Bsn",
+        "Prestatie",
+        "DeclaratieNummer",
+        "DeclaratiePeriode",
+        "DeclaratieDagtekening",
+    )
+)
 _PARSER_OPTIONS: dict[str, Any] = SAFE_XML_OPTIONS
 
 
@@ -217,7 +270,9 @@ _DATA_GETTERS = {table: itemgetter(*columns) for table, columns in _DATA_COLUMNS
 # ---------------------------------------------------------------------------------------------
 
 _QUALIFIED_ELEMENT = re.compile(r"Element '(?:\{[^}]*\})?([^'{}]*)'")
-_NAMESPACE = re.compile(r"\{[^}\s']*[:/][^}\s']*\}")  # a namespace URI, not a pattern's {9} or a set
+_NAMESPACE = re.compile(
+    r"\{[^}\s']*[:/][^}\s']*\}"
+)  # a namespace URI, not a pattern's {9} or a set
 _DIGIT_RUN = re.compile(r"\d{8,}")
 _QUOTED_TEXT = re.compile(r"'[^']*'")
 # libxml2 quotes both the delivered value and what the schema expected ("'2024-02-30' is
@@ -230,7 +285,9 @@ _SCHEMA_WORD_BEFORE = re.compile(r"(?:type|pattern|facet|length of)\s*$")
 
 # The delivered value in libxml2's usual sentences, matched up to the words that follow it,
 # so an apostrophe inside the value (a name like O'Neill) cannot shift the quote pairs.
-_DELIVERED_VALUE = re.compile(r"(?:(?<=The value )'.*?'(?= (?:is|has) )|'.*?'(?= is not a valid value))")
+_DELIVERED_VALUE = re.compile(
+    r"(?:(?<=The value )'.*?'(?= (?:is|has) )|'.*?'(?= is not a valid value))"
+)
 
 
 def _withhold_values(text: str) -> str:
@@ -259,7 +316,16 @@ def safe_detail(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 # What zipfile/zlib raise on a damaged archive or member.
-_ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError)
+_ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
 
 
 class _CorruptArchive(Exception):
@@ -277,7 +343,9 @@ class _GuardedStream:
         try:
             return self._stream.read(size)
         except _ARCHIVE_ERRORS as exc:
-            raise _CorruptArchive(f"member {self._member} cannot be decompressed ({safe_detail(f'{type(exc).__name__}: {exc}')})") from exc
+            raise _CorruptArchive(
+                f"member {self._member} cannot be decompressed ({safe_detail(f'{type(exc).__name__}: {exc}')})"
+            ) from exc
 
 
 def _open_archive(path: Path) -> zipfile.ZipFile:
@@ -295,7 +363,9 @@ def _open_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
     try:
         return archive.open(info)
     except _ARCHIVE_ERRORS as exc:
-        raise _CorruptArchive(f"member {info.filename} cannot be opened ({safe_detail(f'{type(exc).__name__}: {exc}')})") from exc
+        raise _CorruptArchive(
+            f"member {info.filename} cannot be opened ({safe_detail(f'{type(exc).__name__}: {exc}')})"
+        ) from exc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,7 +373,9 @@ def _open_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
 # ---------------------------------------------------------------------------------------------
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")  # longer cannot be a BIGINT (and int() of a huge string is slow)
+_INTEGER = re.compile(
+    r"[+-]?[0-9]{1,19}"
+)  # longer cannot be a BIGINT (and int() of a huge string is slow)
 
 
 @lru_cache(maxsize=8192)
@@ -366,7 +438,9 @@ def _descendant_texts(element: Any) -> Texts:
     Only for elements without personal data whose descendants have distinct local names
     (a JW323 Prestatie); with an invalid structure the last occurrence wins.
     """
-    return {child.tag.rpartition("}")[2]: child.text for child in element.iterdescendants(etree.Element)}
+    return {
+        child.tag.rpartition("}")[2]: child.text for child in element.iterdescendants(etree.Element)
+    }
 
 
 def _value(texts: Texts, name: str) -> str | None:
@@ -437,10 +511,18 @@ def _header_values(header: Any, kind: MessageType) -> tuple[dict[str, Any], tupl
     sender, receiver = _code(children, "Afzender"), _code(children, "Ontvanger")
     provider, municipality = (receiver, sender) if kind.municipality_sends else (sender, receiver)
     values = {
-        "message_id": row.required(_text(ident, "Identificatie"), "BerichtIdentificatie/Identificatie"),
-        "provider_agb": row.required(provider, "Ontvanger" if kind.municipality_sends else "Afzender"),
-        "municipality_code": row.required(municipality, "Afzender" if kind.municipality_sends else "Ontvanger"),
-        "message_date": row.day(_text(ident, "Dagtekening"), "BerichtIdentificatie/Dagtekening", required=True),
+        "message_id": row.required(
+            _text(ident, "Identificatie"), "BerichtIdentificatie/Identificatie"
+        ),
+        "provider_agb": row.required(
+            provider, "Ontvanger" if kind.municipality_sends else "Afzender"
+        ),
+        "municipality_code": row.required(
+            municipality, "Afzender" if kind.municipality_sends else "Ontvanger"
+        ),
+        "message_date": row.day(
+            _text(ident, "Dagtekening"), "BerichtIdentificatie/Dagtekening", required=True
+        ),
     }
     return values, row.problem
 
@@ -470,9 +552,13 @@ def _volume_values(product: Children, row: _Row) -> dict[str, Any]:
 def _jw315_values(product: Children, row: _Row) -> dict[str, Any]:
     referrer = _children(product.get("Verwijzer"))  # only Type: never Naam or ZorgverlenerCode
     return {
-        "provider_reference": row.required(_text(product, "ReferentieAanbieder"), "ReferentieAanbieder"),
+        "provider_reference": row.required(
+            _text(product, "ReferentieAanbieder"), "ReferentieAanbieder"
+        ),
         **_product_values(product),
-        "requested_start": row.day(_text(product, "ToewijzingIngangsdatum"), "ToewijzingIngangsdatum", required=True),
+        "requested_start": row.day(
+            _text(product, "ToewijzingIngangsdatum"), "ToewijzingIngangsdatum", required=True
+        ),
         "requested_end": row.day(_text(product, "ToewijzingEinddatum"), "ToewijzingEinddatum"),
         **_volume_values(product, row),
         "referrer_type": row.required(_code(referrer, "Type"), "Verwijzer/Type"),
@@ -484,7 +570,9 @@ def _jw301_values(product: Children, row: _Row) -> dict[str, Any]:
         "allocation_number": row.required(_text(product, "ToewijzingNummer"), "ToewijzingNummer"),
         "provider_reference": _text(product, "ReferentieAanbieder"),
         **_product_values(product),
-        "allocation_date": row.day(_text(product, "Toewijzingsdatum"), "Toewijzingsdatum", required=True),
+        "allocation_date": row.day(
+            _text(product, "Toewijzingsdatum"), "Toewijzingsdatum", required=True
+        ),
         "allocation_start": row.day(_text(product, "Ingangsdatum"), "Ingangsdatum", required=True),
         "allocation_end": row.day(_text(product, "Einddatum"), "Einddatum"),
         **_volume_values(product, row),
@@ -510,7 +598,12 @@ def _jw307_values(product: Children, row: _Row) -> dict[str, Any]:
     }
 
 
-_PRODUCT_EXTRACTORS = {"JW315": _jw315_values, "JW301": _jw301_values, "JW305": _jw305_values, "JW307": _jw307_values}
+_PRODUCT_EXTRACTORS = {
+    "JW315": _jw315_values,
+    "JW301": _jw301_values,
+    "JW305": _jw305_values,
+    "JW307": _jw307_values,
+}
 _DEBIT_CREDIT = frozenset({"D", "C"})
 
 
@@ -518,27 +611,47 @@ def _declaration_values(parts: Children, row: _Row) -> dict[str, Any]:
     period = _children(parts.get("DeclaratiePeriode"))
     return {
         "declaration_number": row.required(_text(parts, "DeclaratieNummer"), "DeclaratieNummer"),
-        "declaration_date": row.day(_text(parts, "DeclaratieDagtekening"), "DeclaratieDagtekening", required=True),
-        "period_start": row.day(_text(period, "Begindatum"), "DeclaratiePeriode/Begindatum", required=True),
-        "period_end": row.day(_text(period, "Einddatum"), "DeclaratiePeriode/Einddatum", required=True),
+        "declaration_date": row.day(
+            _text(parts, "DeclaratieDagtekening"), "DeclaratieDagtekening", required=True
+        ),
+        "period_start": row.day(
+            _text(period, "Begindatum"), "DeclaratiePeriode/Begindatum", required=True
+        ),
+        "period_end": row.day(
+            _text(period, "Einddatum"), "DeclaratiePeriode/Einddatum", required=True
+        ),
     }
 
 
 def _line_values(line: Any, row: _Row) -> dict[str, Any]:
     texts = _descendant_texts(line)  # a Prestatie holds no personal data
     return {
-        "product_reference": row.required(_value(texts, "ReferentieNummer"), "ProductReferentie/ReferentieNummer"),
+        "product_reference": row.required(
+            _value(texts, "ReferentieNummer"), "ProductReferentie/ReferentieNummer"
+        ),
         "previous_product_reference": _value(texts, "VorigReferentieNummer"),
-        "allocation_number": row.required(_code_value(texts, "ToewijzingNummer"), "ToewijzingNummer"),
-        "product_category": row.required(_code_value(texts, "ProductCategorie"), "ProductCategorie"),
+        "allocation_number": row.required(
+            _code_value(texts, "ToewijzingNummer"), "ToewijzingNummer"
+        ),
+        "product_category": row.required(
+            _code_value(texts, "ProductCategorie"), "ProductCategorie"
+        ),
         "product_code": row.required(_code_value(texts, "ProductCode"), "ProductCode"),
-        "product_period_start": row.day(_value(texts, "Begindatum"), "ProductPeriode/Begindatum", required=True),
-        "product_period_end": row.day(_value(texts, "Einddatum"), "ProductPeriode/Einddatum", required=True),
+        "product_period_start": row.day(
+            _value(texts, "Begindatum"), "ProductPeriode/Begindatum", required=True
+        ),
+        "product_period_end": row.day(
+            _value(texts, "Einddatum"), "ProductPeriode/Einddatum", required=True
+        ),
         "volume": row.number(_value(texts, "GeleverdVolume"), "GeleverdVolume", required=True),
         "unit": row.required(_code_value(texts, "Eenheid"), "Eenheid"),
         "tariff_cents": row.number(_value(texts, "ProductTarief"), "ProductTarief"),
-        "amount_cents": row.number(_value(texts, "Bedrag"), "IngediendBedrag/Bedrag", required=True),
-        "debit_credit": row.one_of(_code_value(texts, "DebetCredit"), _DEBIT_CREDIT, "IngediendBedrag/DebetCredit"),
+        "amount_cents": row.number(
+            _value(texts, "Bedrag"), "IngediendBedrag/Bedrag", required=True
+        ),
+        "debit_credit": row.one_of(
+            _code_value(texts, "DebetCredit"), _DEBIT_CREDIT, "IngediendBedrag/DebetCredit"
+        ),
     }
 
 
@@ -576,7 +689,14 @@ def detect_type(root: Any, header: Any | None = None) -> MessageType | None:
     if namespace in _IGNORED_BY_NAMESPACE:
         raise _MemberIgnored(_IGNORED_BY_NAMESPACE[namespace])
     if header is None:
-        header = next((child for child in root if isinstance(child.tag, str) and _local(child.tag) == "Header"), None)
+        header = next(
+            (
+                child
+                for child in root
+                if isinstance(child.tag, str) and _local(child.tag) == "Header"
+            ),
+            None,
+        )
     code = _text(_children(header), "BerichtCode") if header is not None else None
     if code in _IGNORED_BY_CODE:
         raise _MemberIgnored(_IGNORED_BY_CODE[code])
@@ -585,7 +705,10 @@ def detect_type(root: Any, header: Any | None = None) -> MessageType | None:
 
 def _unknown_type(root: Any) -> _MemberRejected:
     namespace = _namespace(root.tag) or "none"
-    return _MemberRejected("schema_invalid", f"unknown message type (root element {_local(root.tag)[:60]}, namespace {namespace[:120]})")
+    return _MemberRejected(
+        "schema_invalid",
+        f"unknown message type (root element {_local(root.tag)[:60]}, namespace {namespace[:120]})",
+    )
 
 
 @dataclass
@@ -595,7 +718,10 @@ class _MemberExtraction:
     member: str
     kind: MessageType
     header: dict[str, Any] = field(default_factory=lambda: dict.fromkeys(_HEADER_COLUMNS))
-    header_problem: tuple[str, str] | None = ("missing_field", "element Header is missing")  # until on_header
+    header_problem: tuple[str, str] | None = (
+        "missing_field",
+        "element Header is missing",
+    )  # until on_header
     declaration: dict[str, Any] | None = None
     declaration_parts: Children = field(default_factory=dict)
     declaration_problem: tuple[str, str] | None = None
@@ -645,7 +771,11 @@ class _MemberExtraction:
         for product in client.iter(f"{{*}}{self.kind.product}"):
             self.products += 1
             row = _Row(self.header_problem)
-            values = {**self.header, **_client_values(children, row), **extract(_children(product), row)}
+            values = {
+                **self.header,
+                **_client_values(children, row),
+                **extract(_children(product), row),
+            }
             self._add(values, f"{self.member}#{self.products}", _text(children, "Bsn"), row)
 
     def finish(self) -> None:
@@ -659,7 +789,13 @@ class _MemberExtraction:
         self.rows.append((*_DATA_GETTERS[self.kind.table](values), locator, bsn, code, detail))
 
 
-def _consume(events: Iterable[tuple[str, Any]], member: str, kind: MessageType | None, streaming: bool, batch_rows: int | None) -> Iterator[tuple[MessageType, list[tuple]]]:
+def _consume(
+    events: Iterable[tuple[str, Any]],
+    member: str,
+    kind: MessageType | None,
+    streaming: bool,
+    batch_rows: int | None,
+) -> Iterator[tuple[MessageType, list[tuple]]]:
     """Buffered rows of one member: every ``batch_rows`` rows when given, the rest at the end."""
     state: _MemberExtraction | None = None
     for _, element in events:
@@ -676,7 +812,9 @@ def _consume(events: Iterable[tuple[str, Any]], member: str, kind: MessageType |
             rows, state.rows = state.rows, []
             yield state.kind, rows
     if state is None:
-        raise _MemberRejected("schema_invalid", "unknown message type (no iJw header or client element)")
+        raise _MemberRejected(
+            "schema_invalid", "unknown message type (no iJw header or client element)"
+        )
     state.finish()
     yield state.kind, state.rows
 
@@ -701,11 +839,15 @@ def _validate(tree: Any, kind: MessageType, schema_dir: Path) -> None:
     try:
         valid = schema.validate(tree)
     except etree.XMLSchemaValidateError as exc:  # e.g. unresolved entity references
-        raise _MemberRejected("schema_invalid", f"the validator cannot process the document ({exc})", kind.table) from None
+        raise _MemberRejected(
+            "schema_invalid", f"the validator cannot process the document ({exc})", kind.table
+        ) from None
     if not valid:
         errors = [f"line {e.line}: {e.message}" for e in list(schema.error_log)[:MAX_SCHEMA_ERRORS]]
         products = sum(1 for _ in tree.iter(f"{{*}}{kind.product or 'Prestatie'}"))
-        raise _MemberRejected("schema_invalid", f"{kind.name}: " + "; ".join(errors), kind.table, products)
+        raise _MemberRejected(
+            "schema_invalid", f"{kind.name}: " + "; ".join(errors), kind.table, products
+        )
 
 
 class _Replay:
@@ -717,7 +859,11 @@ class _Replay:
 
     def read(self, size: int = -1) -> bytes:
         if self._head:
-            block, self._head = (self._head, b"") if size is None or size < 0 else (self._head[:size], self._head[size:])
+            block, self._head = (
+                (self._head, b"")
+                if size is None or size < 0
+                else (self._head[:size], self._head[size:])
+            )
             return block
         return self._stream.read(size)
 
@@ -757,13 +903,25 @@ def _syntax_rejection(exc: etree.XMLSyntaxError, table: str = SOURCE_TABLE) -> _
     """A parse error: a limit of libxml2 itself (huge_tree off), or not well-formed XML."""
     text = str(exc)
     if "Excessive depth" in text:
-        return _MemberRejected("limit_exceeded", f"elements nested deeper than {XML_MAX_DEPTH} (the XML parser's own limit)", table)
+        return _MemberRejected(
+            "limit_exceeded",
+            f"elements nested deeper than {XML_MAX_DEPTH} (the XML parser's own limit)",
+            table,
+        )
     if "XML_PARSE_HUGE" in text or "huge text node" in text:
-        return _MemberRejected("limit_exceeded", "over a limit of the XML parser (" + re.split(r",? (?:use|try) XML_PARSE_HUGE", text)[0] + ")", table)
+        return _MemberRejected(
+            "limit_exceeded",
+            "over a limit of the XML parser ("
+            + re.split(r",? (?:use|try) XML_PARSE_HUGE", text)[0]
+            + ")",
+            table,
+        )
     return _MemberRejected("schema_invalid", f"not well-formed XML: {text}", table)
 
 
-def _streaming_error(exc: etree.XMLSyntaxError, kind: MessageType, products: int) -> _MemberRejected:
+def _streaming_error(
+    exc: etree.XMLSyntaxError, kind: MessageType, products: int
+) -> _MemberRejected:
     """A validating parse stops on either kind of error; say which it was (libxml2's
     schema errors name the element first)."""
     text = str(exc)
@@ -772,7 +930,9 @@ def _streaming_error(exc: etree.XMLSyntaxError, kind: MessageType, products: int
     return _syntax_rejection(exc, kind.table)
 
 
-def _validate_streaming(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Path, limits: ParseLimits) -> None:
+def _validate_streaming(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Path, limits: ParseLimits
+) -> None:
     """Validate a large member against its XSD in one streaming pass, before any of its
     rows is read, so an invalid member is quarantined whole like a small one.
 
@@ -784,13 +944,22 @@ def _validate_streaming(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_
     kind: MessageType | None = None
     products = 0
     with _open_member(archive, info) as raw:
-        stream = _GuardedStream(BoundedStream(raw, f"member {info.filename}", limits, limits.member_bytes), info.filename)
+        stream = _GuardedStream(
+            BoundedStream(raw, f"member {info.filename}", limits, limits.member_bytes),
+            info.filename,
+        )
         try:
             kind, head = _peek_type(stream)
             counted = kind.product or "Prestatie"
             tags = ("{*}Client", "{*}Prestatie", f"{{*}}{counted}", f"{{{kind.namespace}}}Bericht")
             closed = False
-            for _, element in etree.iterparse(_Replay(head, stream), events=("end",), tag=tags, schema=schema_for(schema_dir, kind.name), **_PARSER_OPTIONS):
+            for _, element in etree.iterparse(
+                _Replay(head, stream),
+                events=("end",),
+                tag=tags,
+                schema=schema_for(schema_dir, kind.name),
+                **_PARSER_OPTIONS,
+            ):
                 name = _local(element.tag)
                 if element.getparent() is None:
                     closed = True
@@ -803,14 +972,25 @@ def _validate_streaming(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_
                 raise _syntax_rejection(exc) from None
             raise _streaming_error(exc, kind, products) from None
     if not closed:
-        raise _MemberRejected("schema_invalid", "not well-formed XML: the document ends before its root element is closed (truncated?)", kind.table, products)
+        raise _MemberRejected(
+            "schema_invalid",
+            "not well-formed XML: the document ends before its root element is closed (truncated?)",
+            kind.table,
+            products,
+        )
 
 
-def _member_events(stream: Any, schema_dir: Path | None, whole: bool) -> tuple[Iterator[tuple[str, Any]], MessageType | None, bool]:
+def _member_events(
+    stream: Any, schema_dir: Path | None, whole: bool
+) -> tuple[Iterator[tuple[str, Any]], MessageType | None, bool]:
     """Parse events of one member: whole-tree (validated) or streamed (a large member
     was validated by _validate_streaming before)."""
     if schema_dir is None or not whole:
-        return etree.iterparse(stream, events=("end",), tag=_EVENT_TAGS, **_PARSER_OPTIONS), None, True
+        return (
+            etree.iterparse(stream, events=("end",), tag=_EVENT_TAGS, **_PARSER_OPTIONS),
+            None,
+            True,
+        )
     tree = etree.parse(stream, etree.XMLParser(**_PARSER_OPTIONS))
     root = tree.getroot()
     kind = detect_type(root)
@@ -820,7 +1000,14 @@ def _member_events(stream: Any, schema_dir: Path | None, whole: bool) -> tuple[I
     return etree.iterwalk(tree, events=("end",), tag=_EVENT_TAGS), kind, False
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Path | None, whole: bool, batch_rows: int | None, limits: ParseLimits) -> Iterator[tuple[MessageType, list[tuple]]]:
+def _read_member(
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    schema_dir: Path | None,
+    whole: bool,
+    batch_rows: int | None,
+    limits: ParseLimits,
+) -> Iterator[tuple[MessageType, list[tuple]]]:
     """Row batches of one member (one batch unless ``batch_rows`` is given).
 
     Raises _MemberRejected (possibly after some batches) when the member cannot be used,
@@ -831,7 +1018,10 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Pa
     total = 0
     kind: MessageType | None = None
     with _open_member(archive, info) as raw:
-        stream = _GuardedStream(BoundedStream(raw, f"member {info.filename}", limits, limits.member_bytes), info.filename)
+        stream = _GuardedStream(
+            BoundedStream(raw, f"member {info.filename}", limits, limits.member_bytes),
+            info.filename,
+        )
         try:
             events, kind, streaming = _member_events(stream, schema_dir, whole)
             for kind, rows in _consume(events, info.filename, kind, streaming, batch_rows):
@@ -843,7 +1033,9 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, schema_dir: Pa
     if not total:
         assert kind is not None
         what = kind.product or "Prestatie"
-        raise _MemberRejected("missing_field", f"{kind.name} without any {what} element", kind.table)
+        raise _MemberRejected(
+            "missing_field", f"{kind.name} without any {what} element", kind.table
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -857,7 +1049,9 @@ _LOCATOR, _BSN, _PROBLEM, _DETAIL = -4, -3, -2, -1
 @dataclass
 class _Collected:
     rows: dict[str, list[tuple]] = field(default_factory=lambda: defaultdict(list))
-    rejected: list[tuple[str, str, str, str]] = field(default_factory=list)  # locator, table, code, detail
+    rejected: list[tuple[str, str, str, str]] = field(
+        default_factory=list
+    )  # locator, table, code, detail
     notes: list[str] = field(default_factory=list)
     ignored: Counter[str] = field(default_factory=Counter)  # message type -> members not used
 
@@ -867,7 +1061,10 @@ class _Collected:
             self.rejected.append((member, rejected.table, rejected.reason_code, rejected.detail))
             return
         detail = f"{rejected.detail} (one of the {rejected.products} products of this message)"
-        self.rejected.extend((f"{member}#{number}", rejected.table, rejected.reason_code, detail) for number in range(1, rejected.products + 1))
+        self.rejected.extend(
+            (f"{member}#{number}", rejected.table, rejected.reason_code, detail)
+            for number in range(1, rejected.products + 1)
+        )
 
     @property
     def rows_read(self) -> int:
@@ -886,25 +1083,41 @@ def _identities(collected: _Collected, pseudonymiser: Pseudonymiser) -> dict[str
     """One pseudonymise() call for every distinct delivered BSN text of the archive."""
     if not any(collected.rows.values()):
         return {}
-    distinct: list[str | None] = sorted({row[_BSN] for rows in collected.rows.values() for row in rows if row[_BSN] is not None})
+    distinct: list[str | None] = sorted(
+        {row[_BSN] for rows in collected.rows.values() for row in rows if row[_BSN] is not None}
+    )
     distinct.append(None)  # rows without a Bsn element: missing_identifier
-    return {bsn: _Identity(*values) for bsn, values in zip(distinct, pseudonymiser.identify_many(distinct))}
+    return {
+        bsn: _Identity(*values)
+        for bsn, values in zip(distinct, pseudonymiser.identify_many(distinct))
+    }
 
 
-def _row_problem(row: tuple, identity: _Identity, known_product_codes: set[str] | None, code_position: int) -> tuple[str, str] | None:
+def _row_problem(
+    row: tuple, identity: _Identity, known_product_codes: set[str] | None, code_position: int
+) -> tuple[str, str] | None:
     """Why a row goes to quarantine (identifier first, then conversion, then product code)."""
     if identity.error is not None:
         return identity.error, "element Bsn"
     if row[_PROBLEM] is not None:
         return row[_PROBLEM], row[_DETAIL]
     product_code = row[code_position]
-    if known_product_codes is not None and product_code is not None and product_code not in known_product_codes:
+    if (
+        known_product_codes is not None
+        and product_code is not None
+        and product_code not in known_product_codes
+    ):
         return "unknown_product_code", f"ProductCode {safe_detail(product_code)}"
     return None
 
 
-def _route(table: str, rows: list[tuple], identities: dict[str | None, _Identity], known_product_codes: set[str] | None,
-           reference: Callable[[str | None], str | None]) -> tuple[list[tuple], dict[str, list[tuple[str, str, str | None]]]]:
+def _route(
+    table: str,
+    rows: list[tuple],
+    identities: dict[str | None, _Identity],
+    known_product_codes: set[str] | None,
+    reference: Callable[[str | None], str | None],
+) -> tuple[list[tuple], dict[str, list[tuple[str, str, str | None]]]]:
     """Split buffered rows into output rows (RAW_TABLES order + row_locator) and quarantine;
     free-form references are replaced by their pseudonyms, member names in locators lose
     identifier-like numbers.
@@ -923,14 +1136,22 @@ def _route(table: str, rows: list[tuple], identities: dict[str | None, _Identity
         identity = identities[row[_BSN]]
         problem = _row_problem(row, identity, known_product_codes, code_position)
         if problem is None:
-            out = [*row[:split], identity.pseudonym, identity.id_kind, identity.key_version, *row[split:_BSN]]
+            out = [
+                *row[:split],
+                identity.pseudonym,
+                identity.id_kind,
+                identity.key_version,
+                *row[split:_BSN],
+            ]
             for at in references:
                 out[at] = reference(out[at])
             out[locator_at] = _locator(out[locator_at])
             rows[keep] = tuple(out)
             keep += 1
         else:
-            quarantined[problem[0]].append((_locator(row[_LOCATOR]), problem[1] or "", identity.pseudonym))
+            quarantined[problem[0]].append(
+                (_locator(row[_LOCATOR]), problem[1] or "", identity.pseudonym)
+            )
             rows[position] = ()  # release it now; overwritten or cut off below
     loaded = rows[:keep]
     rows.clear()
@@ -952,15 +1173,26 @@ def _member_name(member: str) -> str:
 _EMPTY_QUARANTINE = empty_quarantine()
 
 
-def _quarantine_frame(collected: _Collected, routed: dict[str, dict[str, list[tuple[str, str, str | None]]]], key_version: str) -> pd.DataFrame:
+def _quarantine_frame(
+    collected: _Collected,
+    routed: dict[str, dict[str, list[tuple[str, str, str | None]]]],
+    key_version: str,
+) -> pd.DataFrame:
     whole_members: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for locator, table, code, detail in collected.rejected:
         whole_members[table, code, detail].append(_locator(locator))
-    frames = [quarantine_rows(locators, table, code, detail) for (table, code, detail), locators in whole_members.items()]
+    frames = [
+        quarantine_rows(locators, table, code, detail)
+        for (table, code, detail), locators in whole_members.items()
+    ]
     for table, by_code in routed.items():
         for code, entries in by_code.items():
             locators, details, pseudonyms = zip(*entries)
-            frames.append(quarantine_rows(list(locators), table, code, list(details), list(pseudonyms), key_version))
+            frames.append(
+                quarantine_rows(
+                    list(locators), table, code, list(details), list(pseudonyms), key_version
+                )
+            )
     return pd.concat(frames, ignore_index=True) if frames else _EMPTY_QUARANTINE.copy()
 
 
@@ -976,19 +1208,35 @@ def _other_municipality_rows(tables: dict[str, Rows], delivery: Delivery) -> int
     return total
 
 
-def _assemble(collected: _Collected, pseudonymiser: Pseudonymiser, known_product_codes: set[str] | None) -> ReadResult:
+def _assemble(
+    collected: _Collected, pseudonymiser: Pseudonymiser, known_product_codes: set[str] | None
+) -> ReadResult:
     """One part from the buffered rows (the buffers are emptied)."""
     identities = _identities(collected, pseudonymiser)
-    reference = lru_cache(maxsize=65536)(pseudonymiser.reference)  # a reference recurs over a trajectory's messages
+    reference = lru_cache(maxsize=65536)(
+        pseudonymiser.reference
+    )  # a reference recurs over a trajectory's messages
     rows_read = collected.rows_read  # before _route empties the row buffers
     tables: dict[str, Rows] = {}
     routed: dict[str, dict[str, list[tuple[str, str, str | None]]]] = {}
     for kind in MESSAGE_TYPES.values():
-        loaded, routed[kind.table] = _route(kind.table, collected.rows.get(kind.table, []), identities, known_product_codes, reference)
+        loaded, routed[kind.table] = _route(
+            kind.table,
+            collected.rows.get(kind.table, []),
+            identities,
+            known_product_codes,
+            reference,
+        )
         tables[kind.table] = Rows(kind.table, loaded)
     quarantine = _quarantine_frame(collected, routed, pseudonymiser.key_version)
     notes = [identifier_forms.withhold(note) for note in collected.notes]  # they name members
-    result = ReadResult(tables=tables, quarantine=quarantine, rows_read=rows_read, notes=notes, ignored=dict(collected.ignored))
+    result = ReadResult(
+        tables=tables,
+        quarantine=quarantine,
+        rows_read=rows_read,
+        notes=notes,
+        ignored=dict(collected.ignored),
+    )
     result.check_accounting()
     return result
 
@@ -1036,8 +1284,12 @@ def iter_ijw_archive(
         if (too_large := archive_problem(members, limits)) is not None:
             raise DeliveryError(path, too_large.reason)
         for info in members:
-            if (over := member_problem(info, limits)) is not None:  # refused before a byte is inflated
-                pending.rejected.append((info.filename, SOURCE_TABLE, "limit_exceeded", safe_detail(over.reason)))
+            if (
+                over := member_problem(info, limits)
+            ) is not None:  # refused before a byte is inflated
+                pending.rejected.append(
+                    (info.filename, SOURCE_TABLE, "limit_exceeded", safe_detail(over.reason))
+                )
                 continue
             # Members up to whole_tree_bytes are parsed and validated whole and never
             # split; larger ones are validated while streaming and split into parts.
@@ -1046,7 +1298,9 @@ def iter_ijw_archive(
             yielded = 0  # rows of this member received so far (all already handed out in parts when chunked)
             kind: MessageType | None = None
             try:
-                for kind, rows in _read_member(archive, info, schema_dir, whole, part_rows if chunked else None, limits):
+                for kind, rows in _read_member(
+                    archive, info, schema_dir, whole, part_rows if chunked else None, limits
+                ):
                     yielded += len(rows)
                     pending.rows[kind.table].extend(rows)
                     del rows
@@ -1058,12 +1312,25 @@ def iter_ijw_archive(
                         f"{rejected.detail}; broke after row {yielded} of the member: rows 1-{yielded} were loaded, "
                         f"the rest from row {yielded + 1} on is discarded"
                     )
-                    pending.rejected.append((info.filename, kind.table, rejected.reason_code, detail))
+                    pending.rejected.append(
+                        (info.filename, kind.table, rejected.reason_code, detail)
+                    )
                 else:
                     pending.reject(info.filename, rejected)
             except LimitExceeded as over:
-                detail = over.reason if not yielded else f"{over.reason}; rows 1-{yielded} of the member were loaded, the rest is discarded"
-                pending.rejected.append((info.filename, kind.table if yielded and kind is not None else SOURCE_TABLE, "limit_exceeded", safe_detail(detail)))
+                detail = (
+                    over.reason
+                    if not yielded
+                    else f"{over.reason}; rows 1-{yielded} of the member were loaded, the rest is discarded"
+                )
+                pending.rejected.append(
+                    (
+                        info.filename,
+                        kind.table if yielded and kind is not None else SOURCE_TABLE,
+                        "limit_exceeded",
+                        safe_detail(detail),
+                    )
+                )
             except _MemberIgnored as ignored:
                 pending.ignored[ignored.message_type] += 1
             except _CorruptArchive as exc:
@@ -1072,11 +1339,19 @@ def iter_ijw_archive(
                 yield flush()
     last = flush()
     if other_municipality:
-        last.notes.append(f"{other_municipality} loaded row(s) name a municipality other than the sender {delivery.sender}")
+        last.notes.append(
+            f"{other_municipality} loaded row(s) name a municipality other than the sender {delivery.sender}"
+        )
     yield last
 
 
-def read_ijw_archive(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser, schema_dir: Path | None, known_product_codes: set[str] | None) -> ReadResult:
+def read_ijw_archive(
+    path: Path,
+    delivery: Delivery,
+    pseudonymiser: Pseudonymiser,
+    schema_dir: Path | None,
+    known_product_codes: set[str] | None,
+) -> ReadResult:
     """Read one iJw ZIP delivery into the five iJw raw tables plus quarantine rows.
 
     ``schema_dir`` holds JW301.xsd ... JW323.xsd and basisschema.xsd; None skips XSD
@@ -1084,6 +1359,8 @@ def read_ijw_archive(path: Path, delivery: Delivery, pseudonymiser: Pseudonymise
     Raises DeliveryError when the file is not a readable ZIP archive. All parts of
     iter_ijw_archive combined into one result.
     """
-    result = combine_parts(iter_ijw_archive(path, delivery, pseudonymiser, schema_dir, known_product_codes))
+    result = combine_parts(
+        iter_ijw_archive(path, delivery, pseudonymiser, schema_dir, known_product_codes)
+    )
     result.check_accounting()
     return result

@@ -98,18 +98,38 @@ from pathlib import Path
 import pandas as pd
 
 from pilotmonitor.ingest import column_policy
-from pilotmonitor.ingest.contracts import RAW_TABLES, ReadResult, Rows, combine_parts, empty_quarantine, quarantine_rows
+from pilotmonitor.ingest.contracts import (
+    RAW_TABLES,
+    ReadResult,
+    Rows,
+    combine_parts,
+    empty_quarantine,
+    quarantine_rows,
+)
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
-from pilotmonitor.ingest.readers.ijw import MESSAGE_TYPES, SOURCE_TABLE, _parse_date, _parse_integer, _Row, safe_detail
+from pilotmonitor.ingest.readers.ijw import (
+    MESSAGE_TYPES,
+    SOURCE_TABLE,
+    _parse_date,
+    _parse_integer,
+    _Row,
+    safe_detail,
+)
 from pilotmonitor.ingest.readers.tabular import CHUNK_ROWS, _describe, open_table, resolve_columns
 
 __all__ = ["iter_ijw_extract", "read_ijw_extract"]
 
 IJW_TABLES = [m.table for m in MESSAGE_TYPES.values()]
-_REFERENCES = {t: column_policy.columns_of(column_policy.REFERENCE, RAW_TABLES[t]) for t in IJW_TABLES}
+_REFERENCES = {
+    t: column_policy.columns_of(column_policy.REFERENCE, RAW_TABLES[t]) for t in IJW_TABLES
+}
 
-MANDATORY_COLUMNS = {"berichttype": ["berichttype", "bericht_type"], "bericht_id": ["bericht_id", "berichtid", "bericht_identificatie"], "bsn": ["bsn", "burgerservicenummer"]}
+MANDATORY_COLUMNS = {
+    "berichttype": ["berichttype", "bericht_type"],
+    "bericht_id": ["bericht_id", "berichtid", "bericht_identificatie"],
+    "bsn": ["bsn", "burgerservicenummer"],
+}
 OPTIONAL_COLUMNS = {
     name: [name, *extra]
     for name, extra in {
@@ -225,11 +245,18 @@ def _trajectory_header(v: _Values) -> dict:
 
 
 def _products(v: _Values, required: bool = False) -> dict:
-    return {"product_category": v.text("productcategorie", required), "product_code": v.text("productcode", required)}
+    return {
+        "product_category": v.text("productcategorie", required),
+        "product_code": v.text("productcode", required),
+    }
 
 
 def _volume(v: _Values) -> dict:
-    return {"volume": v.number("volume"), "unit": v.text("eenheid"), "frequency": v.text("frequentie")}
+    return {
+        "volume": v.number("volume"),
+        "unit": v.text("eenheid"),
+        "frequency": v.text("frequentie"),
+    }
 
 
 def _jw315(v: _Values) -> dict:
@@ -259,7 +286,12 @@ def _jw301(v: _Values) -> dict:
 
 
 def _jw305(v: _Values) -> dict:
-    return {**_trajectory_header(v), "allocation_number": v.text("toewijzingnummer"), **_products(v), "start_date": v.day("begindatum", True)}
+    return {
+        **_trajectory_header(v),
+        "allocation_number": v.text("toewijzingnummer"),
+        **_products(v),
+        "start_date": v.day("begindatum", True),
+    }
 
 
 def _jw307(v: _Values) -> dict:
@@ -302,7 +334,11 @@ _EXTRACTORS = {"JW315": _jw315, "JW301": _jw301, "JW305": _jw305, "JW307": _jw30
 def _row_digest(fields: list[object]) -> bytes:
     digest = hashlib.blake2b(digest_size=16)
     for value in fields:
-        digest.update(b"\x00" if value is None else b"\x01" + str(value).encode("utf-8", "surrogatepass") + b"\x02")
+        digest.update(
+            b"\x00"
+            if value is None
+            else b"\x01" + str(value).encode("utf-8", "surrogatepass") + b"\x02"
+        )
     return digest.digest()
 
 
@@ -323,23 +359,56 @@ def iter_ijw_extract(
     seen: dict[bytes, int] = {}
     duplicates = 0
     other_municipality = 0
-    expected_municipality = delivery.sender.upper().removeprefix("GM") if delivery.sender.upper().startswith("GM") else None
+    expected_municipality = (
+        delivery.sender.upper().removeprefix("GM")
+        if delivery.sender.upper().startswith("GM")
+        else None
+    )
     key_version = pseudonymiser.key_version
     reference = lru_cache(maxsize=65536)(pseudonymiser.reference)
     with open_table(path, chunk_rows or CHUNK_ROWS) as table:
-        columns = resolve_columns(table.columns, MANDATORY_COLUMNS, path, OPTIONAL_COLUMNS, (), table.info.get("duplicate_columns", ()))
-        labels = {canonical: table.labels[name] for canonical, name in columns.source.items() if name}
+        columns = resolve_columns(
+            table.columns,
+            MANDATORY_COLUMNS,
+            path,
+            OPTIONAL_COLUMNS,
+            (),
+            table.info.get("duplicate_columns", ()),
+        )
+        labels = {
+            canonical: table.labels[name] for canonical, name in columns.source.items() if name
+        }
         width = len(table.columns)
         for first, raw in table.chunks:
-            records = [[f if f is None or isinstance(f, str) else (f.date().isoformat() if hasattr(f, "date") else str(f)) for f in r] for r in raw.to_numpy(dtype=object).tolist()]
-            positions = {canonical: raw.columns.get_loc(name) for canonical, name in columns.source.items() if name}
+            records = [
+                [
+                    f
+                    if f is None or isinstance(f, str)
+                    else (f.date().isoformat() if hasattr(f, "date") else str(f))
+                    for f in r
+                ]
+                for r in raw.to_numpy(dtype=object).tolist()
+            ]
+            positions = {
+                canonical: raw.columns.get_loc(name)
+                for canonical, name in columns.source.items()
+                if name
+            }
             bsn_position = positions["bsn"]
-            todo = sorted({r[bsn_position] for r in records if r[bsn_position] is not None and r[bsn_position] not in identities})
+            todo = sorted(
+                {
+                    r[bsn_position]
+                    for r in records
+                    if r[bsn_position] is not None and r[bsn_position] not in identities
+                }
+            )
             todo.append(None)
             if any(b not in identities for b in todo):
                 identities.update(zip(todo, pseudonymiser.identify_many(todo)))
             loaded: dict[str, list[tuple]] = defaultdict(list)
-            quarantined: dict[tuple[str, str], list[tuple[str, str, str | None]]] = defaultdict(list)
+            quarantined: dict[tuple[str, str], list[tuple[str, str, str | None]]] = defaultdict(
+                list
+            )
             for offset, fields in enumerate(records):
                 locator = str(first + offset)
                 row = {canonical: fields[p] for canonical, p in positions.items()}
@@ -348,13 +417,31 @@ def iter_ijw_extract(
                 table_name = kind.table if kind else SOURCE_TABLE
                 short = sum(1 for f in fields if f is None)
                 if short:
-                    quarantined[(table_name, "missing_field")].append((locator, f"row has {width - short} of the {width} fields of the header", pseudonym))
+                    quarantined[(table_name, "missing_field")].append(
+                        (
+                            locator,
+                            f"row has {width - short} of the {width} fields of the header",
+                            pseudonym,
+                        )
+                    )
                     continue
                 if error is not None:
-                    quarantined[(table_name, error)].append((locator, f"column {labels['bsn']}" if error != "missing_identifier" else "", pseudonym))
+                    quarantined[(table_name, error)].append(
+                        (
+                            locator,
+                            f"column {labels['bsn']}" if error != "missing_identifier" else "",
+                            pseudonym,
+                        )
+                    )
                     continue
                 if kind is None:
-                    quarantined[(SOURCE_TABLE, "invalid_code")].append((locator, f"column {labels['berichttype']}: not one of JW315, JW301, JW305, JW307, JW323", pseudonym))
+                    quarantined[(SOURCE_TABLE, "invalid_code")].append(
+                        (
+                            locator,
+                            f"column {labels['berichttype']}: not one of JW315, JW301, JW305, JW307, JW323",
+                            pseudonym,
+                        )
+                    )
                     continue
                 values = _Values(row, labels)
                 data = _EXTRACTORS[kind.name](values)
@@ -363,19 +450,30 @@ def iter_ijw_extract(
                     quarantined[(kind.table, code)].append((locator, detail, pseudonym))
                     continue
                 product_code = data.get("product_code")
-                if known_product_codes is not None and product_code is not None and product_code not in known_product_codes:
-                    quarantined[(kind.table, "unknown_product_code")].append((locator, f"ProductCode {safe_detail(product_code)}", pseudonym))
+                if (
+                    known_product_codes is not None
+                    and product_code is not None
+                    and product_code not in known_product_codes
+                ):
+                    quarantined[(kind.table, "unknown_product_code")].append(
+                        (locator, f"ProductCode {safe_detail(product_code)}", pseudonym)
+                    )
                     continue
                 digest = _row_digest(fields)
                 if digest in seen:
-                    quarantined[(kind.table, "duplicate_row")].append((locator, f"same as row {seen[digest]}", pseudonym))
+                    quarantined[(kind.table, "duplicate_row")].append(
+                        (locator, f"same as row {seen[digest]}", pseudonym)
+                    )
                     duplicates += 1
                     continue
                 seen[digest] = first + offset
                 data.update(client_pseudonym=pseudonym, id_kind=id_kind, key_version=version)
                 for column in _REFERENCES[kind.table]:  # free-form: never stored as delivered
                     data[column] = reference(data[column])
-                if expected_municipality is not None and data["municipality_code"] != expected_municipality:
+                if (
+                    expected_municipality is not None
+                    and data["municipality_code"] != expected_municipality
+                ):
                     other_municipality += 1
                 loaded[kind.table].append((*(data[c] for c in RAW_TABLES[kind.table]), locator))
             tables = {name: Rows(name, loaded.get(name, [])) for name in IJW_TABLES}
@@ -383,10 +481,24 @@ def iter_ijw_extract(
             for (name, code), entries in quarantined.items():
                 locators, details, pseudonyms = zip(*entries)
                 with_pseudonym = [p for p in pseudonyms if p is not None]
-                frames.append(quarantine_rows(list(locators), name, code, list(details), list(pseudonyms) if with_pseudonym else None, key_version if with_pseudonym else None))
+                frames.append(
+                    quarantine_rows(
+                        list(locators),
+                        name,
+                        code,
+                        list(details),
+                        list(pseudonyms) if with_pseudonym else None,
+                        key_version if with_pseudonym else None,
+                    )
+                )
             quarantine = pd.concat(frames, ignore_index=True) if frames else empty_quarantine()
             if len(quarantine):
-                quarantine = quarantine.assign(_n=quarantine["row_locator"].astype(int)).sort_values("_n", kind="stable").drop(columns="_n").reset_index(drop=True)
+                quarantine = (
+                    quarantine.assign(_n=quarantine["row_locator"].astype(int))
+                    .sort_values("_n", kind="stable")
+                    .drop(columns="_n")
+                    .reset_index(drop=True)
+                )
             part = ReadResult(tables, quarantine, len(records))
             part.check_accounting()
             yield part
@@ -395,11 +507,18 @@ def iter_ijw_extract(
     if duplicates:
         notes.append(f"{duplicates} exact duplicate row(s) quarantined")
     if other_municipality:
-        notes.append(f"{other_municipality} loaded row(s) name a municipality other than the sender {delivery.sender}")
+        notes.append(
+            f"{other_municipality} loaded row(s) name a municipality other than the sender {delivery.sender}"
+        )
     yield ReadResult({name: Rows(name, []) for name in IJW_TABLES}, empty_quarantine(), 0, notes)
 
 
-def read_ijw_extract(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser, known_product_codes: set[str] | frozenset[str] | None) -> ReadResult:
+def read_ijw_extract(
+    path: Path,
+    delivery: Delivery,
+    pseudonymiser: Pseudonymiser,
+    known_product_codes: set[str] | frozenset[str] | None,
+) -> ReadResult:
     """All of iter_ijw_extract in one ReadResult (accounting checked)."""
     result = combine_parts(iter_ijw_extract(path, delivery, pseudonymiser, known_product_codes))
     result.check_accounting()

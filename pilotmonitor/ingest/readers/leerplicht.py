@@ -28,30 +28,67 @@ import pandas as pd
 from pilotmonitor.ingest.contracts import ReadResult, combine_parts
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
-from pilotmonitor.ingest.readers.school_exports import IDENTIFIER_COLUMNS, SCHOOL_COLUMNS, SEX, pupil_identity
+from pilotmonitor.ingest.readers.school_exports import (
+    IDENTIFIER_COLUMNS,
+    SCHOOL_COLUMNS,
+    SEX,
+    pupil_identity,
+)
 from pilotmonitor.ingest.readers.tabular import RowChecks, Spec, iter_reader
 
 # Registration (as delivered, lower case) -> code, and per code the kinds it may have.
 REGISTRATIONS = {
-    "verzuimmelding": "absence_notification", "verzuim": "absence_notification", "melding": "absence_notification",
+    "verzuimmelding": "absence_notification",
+    "verzuim": "absence_notification",
+    "melding": "absence_notification",
     "vrijstelling": "exemption",
     "thuiszitter": "thuiszitter",
-    "vsv": "early_school_leaver", "voortijdig schoolverlater": "early_school_leaver", "rmc": "early_school_leaver",
+    "vsv": "early_school_leaver",
+    "voortijdig schoolverlater": "early_school_leaver",
+    "rmc": "early_school_leaver",
 }
 KINDS = {
-    "absence_notification": {"relatief verzuim": "relative", "luxeverzuim": "luxury", "signaalverzuim": "signal", "absoluut verzuim": "absolute"},
+    "absence_notification": {
+        "relatief verzuim": "relative",
+        "luxeverzuim": "luxury",
+        "signaalverzuim": "signal",
+        "absoluut verzuim": "absolute",
+    },
     "exemption": {
-        "5 onder a": "5a", "5a": "5a", "artikel 5 onder a": "5a", "art. 5 onder a": "5a",
-        "5 onder b": "5b", "5b": "5b", "artikel 5 onder b": "5b", "art. 5 onder b": "5b",
-        "5 onder c": "5c", "5c": "5c", "artikel 5 onder c": "5c", "art. 5 onder c": "5c",
-        "artikel 11": "11", "art. 11": "11", "11": "11",
+        "5 onder a": "5a",
+        "5a": "5a",
+        "artikel 5 onder a": "5a",
+        "art. 5 onder a": "5a",
+        "5 onder b": "5b",
+        "5b": "5b",
+        "artikel 5 onder b": "5b",
+        "art. 5 onder b": "5b",
+        "5 onder c": "5c",
+        "5c": "5c",
+        "artikel 5 onder c": "5c",
+        "art. 5 onder c": "5c",
+        "artikel 11": "11",
+        "art. 11": "11",
+        "11": "11",
     },
     # A thuiszitter without a kind is the usual case: long-term relative absence.
-    "thuiszitter": {"langdurig relatief verzuim": "long_relative", "": "long_relative", "absoluut verzuim": "absolute"},
-    "early_school_leaver": {"zonder startkwalificatie": "without_start_qualification", "": "without_start_qualification"},
+    "thuiszitter": {
+        "langdurig relatief verzuim": "long_relative",
+        "": "long_relative",
+        "absoluut verzuim": "absolute",
+    },
+    "early_school_leaver": {
+        "zonder startkwalificatie": "without_start_qualification",
+        "": "without_start_qualification",
+    },
 }
 # Which date starts a registration: a notification has its date, the others a start.
-STARTS_WITH = {"absence_notification": "notification_date", "exemption": "start_date", "thuiszitter": "start_date", "early_school_leaver": "start_date"}
+STARTS_WITH = {
+    "absence_notification": "notification_date",
+    "exemption": "start_date",
+    "thuiszitter": "start_date",
+    "early_school_leaver": "start_date",
+}
 
 REGISTER = Spec(
     "leerplicht_register",
@@ -60,7 +97,8 @@ REGISTER = Spec(
         "registration": ["registratie", "soort_registratie", "registratiesoort"],
     },
     optional={
-        **IDENTIFIER_COLUMNS, **SCHOOL_COLUMNS,
+        **IDENTIFIER_COLUMNS,
+        **SCHOOL_COLUMNS,
         "kind": ["soort", "soort_verzuim", "verzuimsoort", "soort_vrijstelling"],
         "birth_date": ["geboortedatum", "geboorte_datum", "geb_datum"],
         "sex": ["geslacht"],
@@ -74,7 +112,9 @@ REGISTER = Spec(
 )
 
 
-def read_leerplicht_register(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser) -> ReadResult:
+def read_leerplicht_register(
+    path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser
+) -> ReadResult:
     """All of iter_leerplicht_register in one ReadResult."""
     return combine_parts(iter_leerplicht_register(path, delivery, pseudonymiser))
 
@@ -85,8 +125,16 @@ def _municipality(checks: RowChecks, sender: str) -> pd.Series:
     digits = text.str.fullmatch(r"[0-9]{1,4}")
     code = ("GM" + text.str.zfill(4)).where(digits, None)
     label = checks.label("municipality")
-    checks.fail((~digits & (text != "")).to_numpy(), "invalid_code", f"column {label}: not a municipality code (four digits)")
-    checks.fail((digits & (code != sender.upper())).to_numpy(), "invalid_code", f"column {label}: row is for another municipality than the sender {sender}")
+    checks.fail(
+        (~digits & (text != "")).to_numpy(),
+        "invalid_code",
+        f"column {label}: not a municipality code (four digits)",
+    )
+    checks.fail(
+        (digits & (code != sender.upper())).to_numpy(),
+        "invalid_code",
+        f"column {label}: row is for another municipality than the sender {sender}",
+    )
     return code
 
 
@@ -94,12 +142,23 @@ def _kind(checks: RowChecks, registration: pd.Series) -> pd.Series:
     """The kind code for the row's registration; a kind another registration has fails."""
     given = checks.text("kind").str.lower().str.split().str.join(" ")
     codes = [KINDS.get(r, {}).get(k) if r else None for r, k in zip(registration, given)]
-    unknown = np.array([r is not None and c is None for r, c in zip(registration, codes)], dtype=bool)
-    checks.fail(unknown, "invalid_code", lambda rows: [f"column {checks.label('kind')}: value is not a kind of {registration.iloc[r]} ({', '.join(sorted(k for k in KINDS[registration.iloc[r]] if k))})" for r in rows])
+    unknown = np.array(
+        [r is not None and c is None for r, c in zip(registration, codes)], dtype=bool
+    )
+    checks.fail(
+        unknown,
+        "invalid_code",
+        lambda rows: [
+            f"column {checks.label('kind')}: value is not a kind of {registration.iloc[r]} ({', '.join(sorted(k for k in KINDS[registration.iloc[r]] if k))})"
+            for r in rows
+        ],
+    )
     return pd.Series(codes, index=checks.frame.index, dtype=object)
 
 
-def iter_leerplicht_register(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser, chunk_rows: int | None = None) -> Iterator[ReadResult]:
+def iter_leerplicht_register(
+    path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser, chunk_rows: int | None = None
+) -> Iterator[ReadResult]:
     """Registrations of one municipality and school year -> raw.leerplicht_register.
 
     municipality_code is GM + four digits and must be the sender; school_id (BRIN +
@@ -112,24 +171,45 @@ def iter_leerplicht_register(path: Path, delivery: Delivery, pseudonymiser: Pseu
     def process(frame: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
         out = pupil_identity(checks, pseudonymiser, cache)
         checks.mandatory("municipality", "registration")
-        registration = checks.code_list("registration", REGISTRATIONS, ", ".join(sorted({k.capitalize() for k in REGISTRATIONS if " " not in k})))
+        registration = checks.code_list(
+            "registration",
+            REGISTRATIONS,
+            ", ".join(sorted({k.capitalize() for k in REGISTRATIONS if " " not in k})),
+        )
         for code, column in STARTS_WITH.items():
             needs = (registration == code).to_numpy() & checks.empty(column)
             checks.fail(needs, "missing_field", f"column {checks.label(column)} is empty")
         birth = checks.date("birth_date", echo=False)
-        notified, start, end = checks.date("notification_date"), checks.date("start_date"), checks.date("end_date")
+        notified, start, end = (
+            checks.date("notification_date"),
+            checks.date("start_date"),
+            checks.date("end_date"),
+        )
         municipality = _municipality(checks, delivery.sender)
         school = checks.school("brin", "vestiging")
         half = (school.brin.isna() != school.vestiging.isna()).to_numpy()
         checks.fail(half, "missing_field", "a school needs both BRIN and vestiging")
         kind = _kind(checks, registration)
         sex = checks.code_list("sex", SEX, "M, V, 1, 2, man, vrouw")
-        checks.fail((end < start).to_numpy(), "invalid_date", f"column {checks.label('end_date')}: the registration ends before it starts ({checks.label('start_date')})")
+        checks.fail(
+            (end < start).to_numpy(),
+            "invalid_date",
+            f"column {checks.label('end_date')}: the registration ends before it starts ({checks.label('start_date')})",
+        )
         return out.assign(
-            municipality_code=municipality, school_id=school.school_id, brin=school.brin, vestiging=school.vestiging,
-            birth_month=birth.dt.to_period("M").dt.to_timestamp(), sex=sex,
-            registration=registration, kind=kind, notification_date=notified, start_date=start, end_date=end,
-            outcome=checks.category("outcome"), reason=checks.category("reason"),
+            municipality_code=municipality,
+            school_id=school.school_id,
+            brin=school.brin,
+            vestiging=school.vestiging,
+            birth_month=birth.dt.to_period("M").dt.to_timestamp(),
+            sex=sex,
+            registration=registration,
+            kind=kind,
+            notification_date=notified,
+            start_date=start,
+            end_date=end,
+            outcome=checks.category("outcome"),
+            reason=checks.category("reason"),
         )
 
     return iter_reader(path, REGISTER, process, pseudonymiser.key_version, chunk_rows)

@@ -20,16 +20,35 @@ import pandas as pd
 from pilotmonitor.ingest.contracts import ReadResult
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.readers.school_exports import SCHOOL_COLUMNS
-from pilotmonitor.ingest.readers.tabular import MAX_YEAR, MIN_YEAR, SAFE_DATE, RowChecks, Spec, dates_of, run_reader, shown
+from pilotmonitor.ingest.readers.tabular import (
+    MAX_YEAR,
+    MIN_YEAR,
+    SAFE_DATE,
+    RowChecks,
+    Spec,
+    dates_of,
+    run_reader,
+    shown,
+)
 
 COUNTS = {
     "contacts_pupils": ["contacten_leerlingen", "contacten_leerling"],
     "contacts_parents": ["contacten_ouders", "contacten_ouder"],
     "group_sessions": ["groepsbijeenkomsten", "groepsbijeenkomst"],
-    "consultations_teachers": ["consultaties_leerkrachten", "consultatie_leerkrachten", "consultaties_leerkracht"],
-    "consultations_providers": ["overleg_zorgaanbieders", "consultaties_zorgaanbieders", "overleg_zorgaanbieder"],
+    "consultations_teachers": [
+        "consultaties_leerkrachten",
+        "consultatie_leerkrachten",
+        "consultaties_leerkracht",
+    ],
+    "consultations_providers": [
+        "overleg_zorgaanbieders",
+        "consultaties_zorgaanbieders",
+        "overleg_zorgaanbieder",
+    ],
 }
-ACTIVITY = Spec("pilot_activity", aliases={"month": ["maand", "periode"], **SCHOOL_COLUMNS, **COUNTS})
+ACTIVITY = Spec(
+    "pilot_activity", aliases={"month": ["maand", "periode"], **SCHOOL_COLUMNS, **COUNTS}
+)
 COSTS = Spec(
     "pilot_costs",
     aliases={
@@ -53,7 +72,11 @@ def _months(checks: RowChecks, column: str) -> pd.Series:
     for i, text in enumerate(factor.text):
         match = _MONTH.fullmatch(text) if text else None
         if match:
-            year, month = (int(match.group(1)), int(match.group(2))) if match.group(1) else (int(match.group(4)), int(match.group(3)))
+            year, month = (
+                (int(match.group(1)), int(match.group(2)))
+                if match.group(1)
+                else (int(match.group(4)), int(match.group(3)))
+            )
             if 1 <= month <= 12 and MIN_YEAR <= year <= MAX_YEAR:
                 values[i] = np.datetime64(f"{year:04d}-{month:02d}-01", "ns")
             else:
@@ -65,8 +88,20 @@ def _months(checks: RowChecks, column: str) -> pd.Series:
             else:
                 values[i] = stamp
     label = checks.label(column)
-    checks.fail(factor.rows(bad, False), "invalid_date", checks.each_value(column, lambda v: f"column {label}: {shown(v, SAFE_DATE) or 'the value'} is not a month (expected yyyy-mm)"))
-    return pd.Series(factor.rows(np.where(bad, np.datetime64("NaT", "ns"), values), np.datetime64("NaT", "ns")), index=checks.frame.index)
+    checks.fail(
+        factor.rows(bad, False),
+        "invalid_date",
+        checks.each_value(
+            column,
+            lambda v: (
+                f"column {label}: {shown(v, SAFE_DATE) or 'the value'} is not a month (expected yyyy-mm)"
+            ),
+        ),
+    )
+    return pd.Series(
+        factor.rows(np.where(bad, np.datetime64("NaT", "ns"), values), np.datetime64("NaT", "ns")),
+        index=checks.frame.index,
+    )
 
 
 def read_pilot_activity(path: Path, delivery: Delivery) -> ReadResult:
@@ -79,7 +114,15 @@ def read_pilot_activity(path: Path, delivery: Delivery) -> ReadResult:
         counts = {name: checks.parse_number(name, integer=True) for name in COUNTS}
         counts = {name: checks.within(name, values, minimum=0) for name, values in counts.items()}
         school = checks.school("brin", "vestiging")
-        return pd.DataFrame({"pilot_id": delivery.sender, "month": month, "school_id": school["school_id"], **counts}, index=frame.index)
+        return pd.DataFrame(
+            {
+                "pilot_id": delivery.sender,
+                "month": month,
+                "school_id": school["school_id"],
+                **counts,
+            },
+            index=frame.index,
+        )
 
     return run_reader(path, ACTIVITY, process)
 
@@ -92,7 +135,9 @@ def read_pilot_costs(path: Path, delivery: Delivery) -> ReadResult:
     def process(frame: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
         checks.mandatory("year", "fte", "cost_per_fte", "other_costs", "total")
         year = checks.parse_number("year", integer=True)
-        fte, per_fte, other, total = (checks.parse_number(c) for c in ("fte", "cost_per_fte", "other_costs", "total"))
+        fte, per_fte, other, total = (
+            checks.parse_number(c) for c in ("fte", "cost_per_fte", "other_costs", "total")
+        )
         year = checks.within("year", year, minimum=MIN_YEAR, maximum=MAX_YEAR)
         fte = checks.within("fte", fte, minimum=0)
         per_fte = checks.within("cost_per_fte", per_fte, minimum=0)
@@ -110,7 +155,14 @@ def read_pilot_costs(path: Path, delivery: Delivery) -> ReadResult:
             ],
         )
         return pd.DataFrame(
-            {"pilot_id": delivery.sender, "year": year, "fte": fte, "cost_per_fte_eur": per_fte, "other_costs_eur": other, "total_eur": total},
+            {
+                "pilot_id": delivery.sender,
+                "year": year,
+                "fte": fte,
+                "cost_per_fte_eur": per_fte,
+                "other_costs_eur": other,
+                "total_eur": total,
+            },
             index=frame.index,
         )
 

@@ -52,12 +52,26 @@ from pathlib import Path
 import pandas as pd
 
 from pilotmonitor.ingest.bounded import file_problem
-from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, empty_quarantine, quarantine_rows, scrub
+from pilotmonitor.ingest.contracts import (
+    RAW_TABLES,
+    DeliveryError,
+    ReadResult,
+    empty_quarantine,
+    quarantine_rows,
+    scrub,
+)
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.limits import current_limits
 from pilotmonitor.school_types import school_types
 
-__all__ = ["read_product_list", "read_duo_schools", "read_duo_pupil_counts", "read_duo_vsv", "read_cbs_youth_care", "SCHOOL_TYPES"]
+__all__ = [
+    "read_product_list",
+    "read_duo_schools",
+    "read_duo_pupil_counts",
+    "read_duo_vsv",
+    "read_cbs_youth_care",
+    "SCHOOL_TYPES",
+]
 
 # "SOORT PO" labels (normalised: lower case, single spaces) -> school type code, from the
 # seed school_types (pilotmonitor.school_types). The synthetic publisher writes the long
@@ -73,7 +87,14 @@ MAX_AGE = 30
 MAX_INT32 = 2**31 - 1
 MAX_VALUE_ECHO = 40  # longest delivered value quoted in a quarantine reason
 
-_PANDAS_DTYPE = {"VARCHAR": object, "INTEGER": "Int32", "BIGINT": "Int64", "DOUBLE": "Float64", "BOOLEAN": "boolean", "DATE": "datetime64[ns]"}
+_PANDAS_DTYPE = {
+    "VARCHAR": object,
+    "INTEGER": "Int32",
+    "BIGINT": "Int64",
+    "DOUBLE": "Float64",
+    "BOOLEAN": "boolean",
+    "DATE": "datetime64[ns]",
+}
 _BRIN = re.compile(r"^[0-9]{2}[A-Z]{2}$")
 _DIGITS = re.compile(r"^[0-9]+$")
 _GM = re.compile(r"^GM[0-9]{4}$")
@@ -109,11 +130,17 @@ def _read_text(path: Path) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise DeliveryError(path, "file is UTF-16; the publisher's format is UTF-8")
     if b"\x00" in data:
-        raise DeliveryError(path, "file contains NUL bytes: not a UTF-8 text file (UTF-16 without byte-order mark, or binary?)")
+        raise DeliveryError(
+            path,
+            "file contains NUL bytes: not a UTF-8 text file (UTF-16 without byte-order mark, or binary?)",
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DeliveryError(path, f"not valid UTF-8 (first bad byte at offset {exc.start}); the publisher's format is UTF-8") from None
+        raise DeliveryError(
+            path,
+            f"not valid UTF-8 (first bad byte at offset {exc.start}); the publisher's format is UTF-8",
+        ) from None
     if not text.strip():
         raise DeliveryError(path, "file is empty")
     return text
@@ -126,7 +153,9 @@ def _sniff_delimiter(text: str) -> str:
     return best if counts[best] else ";"
 
 
-def _read_csv(path: Path, columns: dict[str, tuple[str, ...]], required: tuple[str, ...]) -> tuple[pd.DataFrame, list[str]]:
+def _read_csv(
+    path: Path, columns: dict[str, tuple[str, ...]], required: tuple[str, ...]
+) -> tuple[pd.DataFrame, list[str]]:
     """Rows of a delimited text file as stripped strings under canonical column names.
 
     `columns` maps a canonical name to the accepted (normalised) header names; columns in
@@ -160,7 +189,9 @@ def _read_csv(path: Path, columns: dict[str, tuple[str, ...]], required: tuple[s
             records.append(record)
             locators.append(str(number))
     except csv.Error as exc:
-        raise DeliveryError(path, f"not a readable CSV (near line {reader.line_num}): {exc}") from None
+        raise DeliveryError(
+            path, f"not a readable CSV (near line {reader.line_num}): {exc}"
+        ) from None
     if header is None:
         raise DeliveryError(path, "file has no header line")
     # More fields than the header: tolerated only as a file-wide habit of a trailing
@@ -170,11 +201,16 @@ def _read_csv(path: Path, columns: dict[str, tuple[str, ...]], required: tuple[s
     longer = [i for i, record in enumerate(records) if len(record) > width]
     if longer:
         lengths = {len(record) for record in records}
-        shifted = next((i for i in longer if any(cell.strip() for cell in records[i][width:])), None)
+        shifted = next(
+            (i for i in longer if any(cell.strip() for cell in records[i][width:])), None
+        )
         if shifted is None and len(lengths) > 1:
             shifted = longer[0]
         if shifted is not None:
-            raise DeliveryError(path, f"data row {locators[shifted]} has {len(records[shifted])} fields, the header has {width} (a value containing the delimiter without quotes?)")
+            raise DeliveryError(
+                path,
+                f"data row {locators[shifted]} has {len(records[shifted])} fields, the header has {width} (a value containing the delimiter without quotes?)",
+            )
         notes.append("every row ends in an extra empty field (trailing delimiter); ignored")
     records = [record[:width] + [""] * (width - len(record)) for record in records]
 
@@ -188,17 +224,25 @@ def _read_csv(path: Path, columns: dict[str, tuple[str, ...]], required: tuple[s
         hits = [name for name in accepted if name in positions]
         duplicates = [name for name in hits if sum(_norm_header(c) == name for c in header) > 1]
         if duplicates:
-            raise DeliveryError(path, f"column {duplicates[0]} appears more than once in the header")
+            raise DeliveryError(
+                path, f"column {duplicates[0]} appears more than once in the header"
+            )
         if len(hits) > 1:
             raise DeliveryError(path, f"columns {' and '.join(hits)} both mean {canonical}")
         if hits:
             found[canonical] = positions[hits[0]]
     missing = [columns[name][0] for name in required if name not in found]
     if missing:
-        raise DeliveryError(path, f"missing required column(s) {', '.join(missing)} (delimiter {delimiter!r}; header: {_echo(delimiter.join(header))})")
+        raise DeliveryError(
+            path,
+            f"missing required column(s) {', '.join(missing)} (delimiter {delimiter!r}; header: {_echo(delimiter.join(header))})",
+        )
 
     frame = pd.DataFrame(
-        {name: [record[found[name]].strip() if name in found else "" for record in records] for name in columns},
+        {
+            name: [record[found[name]].strip() if name in found else "" for record in records]
+            for name in columns
+        },
         index=pd.Index(locators, name="row_locator", dtype=object),
         dtype=object,
     )
@@ -223,7 +267,9 @@ class _Checks:
     def ok(self) -> pd.Series:
         return self.code.isna()
 
-    def reject(self, mask: pd.Series, code: str, detail: str | pd.Series | Callable[[pd.Series], pd.Series]) -> None:
+    def reject(
+        self, mask: pd.Series, code: str, detail: str | pd.Series | Callable[[pd.Series], pd.Series]
+    ) -> None:
         mask = mask.fillna(False).astype(bool) & self.ok
         if not mask.any():
             return
@@ -236,7 +282,9 @@ class _Checks:
         self.reject(values.eq(""), "missing_field", f"{label} is empty")
 
 
-def _conform(table: str, data: dict[str, pd.Series], index: pd.Index, ok: pd.Series) -> pd.DataFrame:
+def _conform(
+    table: str, data: dict[str, pd.Series], index: pd.Index, ok: pd.Series
+) -> pd.DataFrame:
     """A frame with row_locator + the RAW_TABLES columns of `table`, in order and typed.
 
     Values of rows that failed a check are blanked first: they may not fit the type."""
@@ -264,59 +312,98 @@ def _split_duplicates(out: pd.DataFrame, key: list[str], checks: _Checks, descri
         return
     exact = candidates.duplicated(subset=values, keep="first")
     if exact.any():
-        checks.reject(checks.code.index.to_series().isin(candidates.row_locator[exact]), "duplicate_row", "same values as an earlier row")
+        checks.reject(
+            checks.code.index.to_series().isin(candidates.row_locator[exact]),
+            "duplicate_row",
+            "same values as an earlier row",
+        )
     remaining = candidates[~exact]
     conflicting = remaining[remaining.duplicated(subset=key, keep=False)]
     if not conflicting.empty:
         counts = conflicting.groupby(key, dropna=False).row_locator.transform("count")
         detail = pd.Series(
-            [f"conflicting rows: {describe_key(row)} appears {n} times with different values" for row, n in zip(conflicting.itertuples(index=False), counts)],
+            [
+                f"conflicting rows: {describe_key(row)} appears {n} times with different values"
+                for row, n in zip(conflicting.itertuples(index=False), counts)
+            ],
             index=conflicting.row_locator.to_numpy(),
             dtype=object,
         )
-        checks.reject(checks.code.index.to_series().isin(detail.index), "invalid_code", detail.reindex(checks.code.index).fillna(""))
+        checks.reject(
+            checks.code.index.to_series().isin(detail.index),
+            "invalid_code",
+            detail.reindex(checks.code.index).fillna(""),
+        )
 
 
-def _finish(table: str, data: dict[str, pd.Series], checks: _Checks, key: list[str], describe_key, notes: list[str]) -> ReadResult:
+def _finish(
+    table: str,
+    data: dict[str, pd.Series],
+    checks: _Checks,
+    key: list[str],
+    describe_key,
+    notes: list[str],
+) -> ReadResult:
     index = checks.code.index
     full = _conform(table, data, index, checks.ok)
     _split_duplicates(full, key, checks, describe_key)
     ok = checks.ok.to_numpy()
     loaded = full[ok].reset_index(drop=True)
     rejected = checks.code[~ok]
-    parts = [quarantine_rows(list(group.index), table, code, checks.detail[group.index]) for code, group in rejected.groupby(rejected, sort=False)]
+    parts = [
+        quarantine_rows(list(group.index), table, code, checks.detail[group.index])
+        for code, group in rejected.groupby(rejected, sort=False)
+    ]
     if parts:
         quarantine = pd.concat(parts, ignore_index=True)
         order = {locator: position for position, locator in enumerate(index)}
-        quarantine = quarantine.iloc[quarantine.row_locator.map(order).argsort(kind="stable")].reset_index(drop=True)
+        quarantine = quarantine.iloc[
+            quarantine.row_locator.map(order).argsort(kind="stable")
+        ].reset_index(drop=True)
         counts = rejected.value_counts()
         notes.append("quarantined: " + ", ".join(f"{n} {code}" for code, n in counts.items()))
     else:
         quarantine = empty_quarantine()
-    result = ReadResult(tables={table: loaded}, quarantine=quarantine, rows_read=len(index), notes=notes)
+    result = ReadResult(
+        tables={table: loaded}, quarantine=quarantine, rows_read=len(index), notes=notes
+    )
     result.check_accounting()
     return result
 
 
-def _school_id(brin: pd.Series, vestiging: pd.Series, checks: _Checks) -> tuple[pd.Series, pd.Series, pd.Series]:
+def _school_id(
+    brin: pd.Series, vestiging: pd.Series, checks: _Checks
+) -> tuple[pd.Series, pd.Series, pd.Series]:
     """BRIN (two digits, two letters) + vestiging (two digits) -> school_id, with checks."""
     checks.require(brin, "BRIN NUMMER")
     checks.require(vestiging, "VESTIGINGSNUMMER")
     brin = brin.str.upper()
-    checks.reject(~brin.str.match(_BRIN), "invalid_code", _said("BRIN NUMMER ", brin, " is not two digits and two letters"))
+    checks.reject(
+        ~brin.str.match(_BRIN),
+        "invalid_code",
+        _said("BRIN NUMMER ", brin, " is not two digits and two letters"),
+    )
     vest = vestiging.str.upper()
     # Tolerated structure: a 6-character vestigingscode (BRIN + number) and a number
     # that lost its leading zero ("0" -> "00").
     full_code = (vest.str.len() == 6) & (vest.str[:4] == brin)
     vest = vest.where(~full_code, vest.str[4:])
     vest = vest.where(~(vest.str.len() == 1) | ~vest.str.match(_DIGITS), vest.str.zfill(2))
-    checks.reject(~vest.str.match(r"^[0-9]{2}$"), "invalid_code", _said("VESTIGINGSNUMMER ", vestiging, " is not two digits"))
+    checks.reject(
+        ~vest.str.match(r"^[0-9]{2}$"),
+        "invalid_code",
+        _said("VESTIGINGSNUMMER ", vestiging, " is not two digits"),
+    )
     return brin + vest, brin, vest
 
 
 def _int_column(values: pd.Series) -> pd.Series:
     """Digit strings (at most 12) -> Int64, NA elsewhere; callers check ranges."""
-    return pd.Series([int(v) if _DIGITS.match(v) and len(v) <= 12 else None for v in values], index=values.index, dtype="Int64")
+    return pd.Series(
+        [int(v) if _DIGITS.match(v) and len(v) <= 12 else None for v in values],
+        index=values.index,
+        dtype="Int64",
+    )
 
 
 # --------------------------------------------------------------------------- product list
@@ -344,14 +431,36 @@ def read_product_list(path: Path, delivery: Delivery | None = None) -> ReadResul
     checks = _Checks(frame.index)
     checks.require(frame.product_category, "productcategorie")
     checks.require(frame.product_code, "productcode")
-    checks.reject(~frame.product_category.str.match(r"^[0-9]{2}$"), "invalid_code", _said("productcategorie ", frame.product_category, " is not two digits"))
-    checks.reject(~frame.product_code.str.match(r"^[0-9A-Za-z]{5}$"), "invalid_code", _said("productcode ", frame.product_code, " is not five letters or digits"))
+    checks.reject(
+        ~frame.product_category.str.match(r"^[0-9]{2}$"),
+        "invalid_code",
+        _said("productcategorie ", frame.product_category, " is not two digits"),
+    )
+    checks.reject(
+        ~frame.product_code.str.match(r"^[0-9A-Za-z]{5}$"),
+        "invalid_code",
+        _said("productcode ", frame.product_code, " is not five letters or digits"),
+    )
     unit = frame.unit.where(~frame.unit.str.match(r"^[0-9]$"), frame.unit.str.zfill(2))
-    checks.reject(unit.ne("") & ~unit.str.match(r"^[0-9]{2}$"), "invalid_code", _said("eenheid ", frame.unit, " is not a two-digit unit code"))
-    frequency = frame.frequency.map(lambda v: str(int(v)) if _DIGITS.match(v) and len(v) <= 2 else v)
-    checks.reject(frequency.ne("") & ~frame.frequency.str.match(r"^[0-9]{1,2}$"), "invalid_code", _said("frequentie ", frame.frequency, " is not a frequency code"))
+    checks.reject(
+        unit.ne("") & ~unit.str.match(r"^[0-9]{2}$"),
+        "invalid_code",
+        _said("eenheid ", frame.unit, " is not a two-digit unit code"),
+    )
+    frequency = frame.frequency.map(
+        lambda v: str(int(v)) if _DIGITS.match(v) and len(v) <= 2 else v
+    )
+    checks.reject(
+        frequency.ne("") & ~frame.frequency.str.match(r"^[0-9]{1,2}$"),
+        "invalid_code",
+        _said("frequentie ", frame.frequency, " is not a frequency code"),
+    )
     tariff = _int_column(frame.tariff_cents)
-    checks.reject(frame.tariff_cents.ne("") & tariff.isna(), "invalid_number", _said("tarief_eurocent ", frame.tariff_cents, " is not a whole number of cents"))
+    checks.reject(
+        frame.tariff_cents.ne("") & tariff.isna(),
+        "invalid_number",
+        _said("tarief_eurocent ", frame.tariff_cents, " is not a whole number of cents"),
+    )
     data = {
         "product_category": frame.product_category,
         "product_code": frame.product_code,
@@ -360,7 +469,14 @@ def read_product_list(path: Path, delivery: Delivery | None = None) -> ReadResul
         "frequency": frequency.replace("", None),
         "tariff_cents": tariff,
     }
-    return _finish("product_list", data, checks, ["product_category", "product_code"], lambda r: f"product {r.product_category}/{r.product_code}", notes)
+    return _finish(
+        "product_list",
+        data,
+        checks,
+        ["product_category", "product_code"],
+        lambda r: f"product {r.product_category}/{r.product_code}",
+        notes,
+    )
 
 
 # --------------------------------------------------------------------------- DUO registry
@@ -387,17 +503,39 @@ def read_duo_schools(path: Path, delivery: Delivery | None = None) -> ReadResult
     (SCHOOL_TYPES; an unknown label is quarantined); cluster 1-4 or empty. The key is
     school_id.
     """
-    frame, notes = _read_csv(Path(path), DUO_SCHOOL_COLUMNS, ("brin", "vestiging", "municipality_number", "school_type"))
+    frame, notes = _read_csv(
+        Path(path), DUO_SCHOOL_COLUMNS, ("brin", "vestiging", "municipality_number", "school_type")
+    )
     checks = _Checks(frame.index)
     school_id, brin, vestiging = _school_id(frame.brin, frame.vestiging, checks)
     number = frame.municipality_number.str.upper().str.removeprefix("GM")
     checks.require(frame.municipality_number, "GEMEENTENUMMER")
-    checks.reject(~number.str.match(r"^[0-9]{1,4}$"), "invalid_code", _said("GEMEENTENUMMER ", frame.municipality_number, " is not a municipality number"))
+    checks.reject(
+        ~number.str.match(r"^[0-9]{1,4}$"),
+        "invalid_code",
+        _said("GEMEENTENUMMER ", frame.municipality_number, " is not a municipality number"),
+    )
     checks.require(frame.school_type, "SOORT PO")
-    school_type = frame.school_type.map(lambda label: SCHOOL_TYPES.get(" ".join(label.split()).lower()))
-    checks.reject(school_type.isna(), "invalid_code", _said("SOORT PO ", frame.school_type, " is not a known school type (" + ", ".join(row.label_nl for row in school_types().values()) + ")"))
+    school_type = frame.school_type.map(
+        lambda label: SCHOOL_TYPES.get(" ".join(label.split()).lower())
+    )
+    checks.reject(
+        school_type.isna(),
+        "invalid_code",
+        _said(
+            "SOORT PO ",
+            frame.school_type,
+            " is not a known school type ("
+            + ", ".join(row.label_nl for row in school_types().values())
+            + ")",
+        ),
+    )
     cluster = _int_column(frame.cluster)
-    checks.reject(frame.cluster.ne("") & ~cluster.isin(list(CLUSTERS)), "invalid_code", _said("CLUSTER ", frame.cluster, " is not 1-4"))
+    checks.reject(
+        frame.cluster.ne("") & ~cluster.isin(list(CLUSTERS)),
+        "invalid_code",
+        _said("CLUSTER ", frame.cluster, " is not 1-4"),
+    )
     data = {
         "school_id": school_id,
         "brin": brin,
@@ -409,7 +547,9 @@ def read_duo_schools(path: Path, delivery: Delivery | None = None) -> ReadResult
         "school_type": school_type,
         "cluster": cluster.where(frame.cluster.ne(""), None),
     }
-    return _finish("duo_schools", data, checks, ["school_id"], lambda r: f"school {r.school_id}", notes)
+    return _finish(
+        "duo_schools", data, checks, ["school_id"], lambda r: f"school {r.school_id}", notes
+    )
 
 
 # --------------------------------------------------------------------------- DUO pupil counts
@@ -438,16 +578,32 @@ def read_duo_pupil_counts(path: Path, delivery: Delivery | None = None) -> ReadR
     checks = _Checks(frame.index)
     school_id, _, _ = _school_id(frame.brin, frame.vestiging, checks)
     checks.require(frame.count_date, "PEILDATUM")
-    digits = frame.count_date.str.replace(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$", r"\1\2\3", regex=True)
-    count_date = pd.to_datetime(digits.where(digits.str.match(r"^[0-9]{8}$"), None), format="%Y%m%d", errors="coerce")
-    checks.reject(count_date.isna(), "invalid_date", _said("PEILDATUM ", frame.count_date, " is not a date (yyyymmdd)"))
+    digits = frame.count_date.str.replace(
+        r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$", r"\1\2\3", regex=True
+    )
+    count_date = pd.to_datetime(
+        digits.where(digits.str.match(r"^[0-9]{8}$"), None), format="%Y%m%d", errors="coerce"
+    )
+    checks.reject(
+        count_date.isna(),
+        "invalid_date",
+        _said("PEILDATUM ", frame.count_date, " is not a date (yyyymmdd)"),
+    )
     checks.require(frame.age, "LEEFTIJD")
     age = _int_column(frame.age)
-    checks.reject(age.isna() | (age.fillna(0) > MAX_AGE), "invalid_number", _said(f"LEEFTIJD is not a whole number 0-{MAX_AGE}: ", frame.age))
+    checks.reject(
+        age.isna() | (age.fillna(0) > MAX_AGE),
+        "invalid_number",
+        _said(f"LEEFTIJD is not a whole number 0-{MAX_AGE}: ", frame.age),
+    )
     checks.require(frame.pupils, "AANTAL LEERLINGEN")
     suppressed = frame.pupils.str.match(_SUPPRESSED)
     pupils = _int_column(frame.pupils)
-    checks.reject(~suppressed & (pupils.isna() | (pupils.fillna(0) > MAX_INT32)), "invalid_number", _said("AANTAL LEERLINGEN ", frame.pupils, ' is not a count or "<5"'))
+    checks.reject(
+        ~suppressed & (pupils.isna() | (pupils.fillna(0) > MAX_INT32)),
+        "invalid_number",
+        _said("AANTAL LEERLINGEN ", frame.pupils, ' is not a count or "<5"'),
+    )
     below_five = suppressed | (pupils.fillna(5) < 5)
     data = {
         "school_id": school_id,
@@ -460,7 +616,14 @@ def read_duo_pupil_counts(path: Path, delivery: Delivery | None = None) -> ReadR
         years = sorted({str(d.year) for d in count_date[checks.ok].dropna()})
         if years and years != [delivery.period]:
             notes.append(f"count dates in {', '.join(years)}, the file name says {delivery.period}")
-    return _finish("duo_pupil_counts", data, checks, ["school_id", "count_date", "age"], lambda r: f"school {r.school_id}, {r.count_date:%Y-%m-%d}, age {r.age}", notes)
+    return _finish(
+        "duo_pupil_counts",
+        data,
+        checks,
+        ["school_id", "count_date", "age"],
+        lambda r: f"school {r.school_id}, {r.count_date:%Y-%m-%d}, age {r.age}",
+        notes,
+    )
 
 
 # --------------------------------------------------------------------------- DUO VSV
@@ -478,10 +641,17 @@ DUO_VSV_COLUMNS = {
 # ONDERWIJSTYPE labels (normalised) -> the school type code. DUO's VSV figures cover
 # secondary education (VO, praktijkonderwijs, VSO) and MBO.
 VSV_SCHOOL_TYPES = {
-    "vo": "VO", "voortgezet onderwijs": "VO", "vmbo": "VO", "havo": "VO", "vwo": "VO",
-    "pro": "PRO", "praktijkonderwijs": "PRO",
-    "vso": "VSO", "voortgezet speciaal onderwijs": "VSO",
-    "mbo": "MBO", "middelbaar beroepsonderwijs": "MBO",
+    "vo": "VO",
+    "voortgezet onderwijs": "VO",
+    "vmbo": "VO",
+    "havo": "VO",
+    "vwo": "VO",
+    "pro": "PRO",
+    "praktijkonderwijs": "PRO",
+    "vso": "VSO",
+    "voortgezet speciaal onderwijs": "VSO",
+    "mbo": "MBO",
+    "middelbaar beroepsonderwijs": "MBO",
 }
 _CONVENANT_YEAR = re.compile(r"^([0-9]{4})(?:\s*[-/]\s*([0-9]{4}))?$")
 _THOUSANDS = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{3})+$")
@@ -492,7 +662,11 @@ def _count(values: pd.Series, label: str, checks: _Checks) -> pd.Series:
     checks.require(values, label)
     plain = values.where(~values.str.match(_THOUSANDS), values.str.replace(".", "", regex=False))
     number = _int_column(plain)
-    checks.reject(number.isna() | (number.fillna(0) > MAX_INT32), "invalid_number", _said(f"{label} ", values, " is not a count"))
+    checks.reject(
+        number.isna() | (number.fillna(0) > MAX_INT32),
+        "invalid_number",
+        _said(f"{label} ", values, " is not a count"),
+    )
     return number
 
 
@@ -509,8 +683,16 @@ def read_duo_vsv(path: Path, delivery: Delivery | None = None) -> ReadResult:
     ONDERWIJSTYPE is optional (VO, PRO, VSO, MBO; VMBO/HAVO/VWO are VO). The key is
     (level, school_id or municipality, year, school type).
     """
-    frame, notes = _read_csv(Path(path), DUO_VSV_COLUMNS, ("year", "municipality_number", "participants", "early_leavers"))
-    per_site = delivery.sender.lower() == "vestigingen" if delivery is not None else bool(frame.brin.ne("").any())
+    frame, notes = _read_csv(
+        Path(path),
+        DUO_VSV_COLUMNS,
+        ("year", "municipality_number", "participants", "early_leavers"),
+    )
+    per_site = (
+        delivery.sender.lower() == "vestigingen"
+        if delivery is not None
+        else bool(frame.brin.ne("").any())
+    )
     checks = _Checks(frame.index)
     if per_site:
         school_id, brin, vestiging = _school_id(frame.brin, frame.vestiging, checks)
@@ -520,28 +702,61 @@ def read_duo_vsv(path: Path, delivery: Delivery | None = None) -> ReadResult:
     parts = frame.year.str.extract(_CONVENANT_YEAR)
     first = pd.to_numeric(parts[0], errors="coerce")
     second = pd.to_numeric(parts[1], errors="coerce")
-    checks.reject(first.isna() | (second.notna() & (second != first + 1)), "invalid_code", _said("JAAR ", frame.year, " is not a convenantjaar (2022-2023)"))
+    checks.reject(
+        first.isna() | (second.notna() & (second != first + 1)),
+        "invalid_code",
+        _said("JAAR ", frame.year, " is not a convenantjaar (2022-2023)"),
+    )
     if delivery is not None and delivery.period:
-        checks.reject(first.notna() & (first != int(delivery.period)), "invalid_code", _said("JAAR ", frame.year, f" is not the year of the file name ({delivery.period})"))
+        checks.reject(
+            first.notna() & (first != int(delivery.period)),
+            "invalid_code",
+            _said("JAAR ", frame.year, f" is not the year of the file name ({delivery.period})"),
+        )
     number = frame.municipality_number.str.upper().str.removeprefix("GM")
     checks.require(frame.municipality_number, "GEMEENTENUMMER")
-    checks.reject(~number.str.match(r"^[0-9]{1,4}$"), "invalid_code", _said("GEMEENTENUMMER ", frame.municipality_number, " is not a municipality number"))
-    school_type = frame.school_type.map(lambda label: VSV_SCHOOL_TYPES.get(" ".join(label.split()).lower()))
-    checks.reject(frame.school_type.ne("") & school_type.isna(), "invalid_code", _said("ONDERWIJSTYPE ", frame.school_type, " is not VO, PRO, VSO or MBO"))
+    checks.reject(
+        ~number.str.match(r"^[0-9]{1,4}$"),
+        "invalid_code",
+        _said("GEMEENTENUMMER ", frame.municipality_number, " is not a municipality number"),
+    )
+    school_type = frame.school_type.map(
+        lambda label: VSV_SCHOOL_TYPES.get(" ".join(label.split()).lower())
+    )
+    checks.reject(
+        frame.school_type.ne("") & school_type.isna(),
+        "invalid_code",
+        _said("ONDERWIJSTYPE ", frame.school_type, " is not VO, PRO, VSO or MBO"),
+    )
     participants = _count(frame.participants, "AANTAL DEELNEMERS", checks)
     leavers = _count(frame.early_leavers, "AANTAL VSV ERS", checks)
-    checks.reject(leavers.fillna(0) > participants.fillna(MAX_INT32), "invalid_number", "AANTAL VSV ERS is larger than AANTAL DEELNEMERS")
+    checks.reject(
+        leavers.fillna(0) > participants.fillna(MAX_INT32),
+        "invalid_number",
+        "AANTAL VSV ERS is larger than AANTAL DEELNEMERS",
+    )
     data = {
-        "level": pd.Series("school" if per_site else "municipality", index=frame.index, dtype=object),
-        "school_id": school_id, "brin": brin, "vestiging": vestiging,
+        "level": pd.Series(
+            "school" if per_site else "municipality", index=frame.index, dtype=object
+        ),
+        "school_id": school_id,
+        "brin": brin,
+        "vestiging": vestiging,
         "municipality_code": "GM" + number.str.zfill(4),
         "municipality_name": frame.municipality_name.replace("", None),
         "convenant_year": first.astype("Int64"),
         "school_type": school_type,
-        "participants": participants, "early_leavers": leavers,
+        "participants": participants,
+        "early_leavers": leavers,
     }
-    return _finish("duo_vsv", data, checks, ["level", "school_id", "municipality_code", "convenant_year", "school_type"],
-                   lambda r: f"{r.school_id or r.municipality_code} {r.convenant_year}", notes)
+    return _finish(
+        "duo_vsv",
+        data,
+        checks,
+        ["level", "school_id", "municipality_code", "convenant_year", "school_type"],
+        lambda r: f"{r.school_id or r.municipality_code} {r.convenant_year}",
+        notes,
+    )
 
 
 # --------------------------------------------------------------------------- CBS StatLine
@@ -549,7 +764,10 @@ def read_duo_vsv(path: Path, delivery: Delivery | None = None) -> ReadResult:
 CBS_DIMENSIONS = {"region": "RegioS", "period": "Perioden"}
 # Measure keys of the youth-care table, without CBS's positional suffix ("_1", "_2"):
 # the suffix may change between table versions, the name does not.
-CBS_MEASURES = {"young_people_with_youth_care": "JongerenMetJeugdhulp", "percentage_with_youth_care": "JongerenMetJeugdhulpInProcenten"}
+CBS_MEASURES = {
+    "young_people_with_youth_care": "JongerenMetJeugdhulp",
+    "percentage_with_youth_care": "JongerenMetJeugdhulpInProcenten",
+}
 _SUFFIX = re.compile(r"_[0-9]+$")
 
 
@@ -603,7 +821,10 @@ def read_cbs_youth_care(path: Path, delivery: Delivery | None = None) -> ReadRes
     path = Path(path)
     text = _read_text(path)
     try:
-        document = json.loads(text, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(f"{name} is not JSON")))
+        document = json.loads(
+            text,
+            parse_constant=lambda name: (_ for _ in ()).throw(ValueError(f"{name} is not JSON")),
+        )
     except (ValueError, RecursionError) as exc:
         raise DeliveryError(path, f"not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(document, dict) or not isinstance(document.get("value"), list):
@@ -624,38 +845,84 @@ def read_cbs_youth_care(path: Path, delivery: Delivery | None = None) -> ReadRes
         present = set().union(*(record.keys() for record in records))
         missing = [name for name in wanted.values() if name.lower() not in present]
         if missing:
-            raise DeliveryError(path, f"missing required field(s) {', '.join(missing)} in the OData rows")
+            raise DeliveryError(
+                path, f"missing required field(s) {', '.join(missing)} in the OData rows"
+            )
     index = pd.Index([str(i) for i in range(1, len(records) + 1)], dtype=object)
-    raw = {name: pd.Series([record.get(key.lower()) for record in records], index=index, dtype=object) for name, key in wanted.items()}
+    raw = {
+        name: pd.Series([record.get(key.lower()) for record in records], index=index, dtype=object)
+        for name, key in wanted.items()
+    }
     checks = _Checks(index)
 
     def text_of(value: object) -> str | None:
         return value.strip().upper() if isinstance(value, str) else None
 
     region = raw["region"].map(text_of)
-    checks.reject(raw["region"].map(lambda v: v is None or (isinstance(v, str) and not v.strip())), "missing_field", "RegioS is empty")
+    checks.reject(
+        raw["region"].map(lambda v: v is None or (isinstance(v, str) and not v.strip())),
+        "missing_field",
+        "RegioS is empty",
+    )
     other_level = region.fillna("").str.match(_REGION_KEY) & ~region.fillna("").str.match(_GM)
-    checks.reject(other_level, "invalid_code", _said("region level not a municipality: ", region.fillna("")))
-    checks.reject(~region.fillna("").str.match(_GM), "invalid_code", _said("RegioS ", raw["region"], " is not a CBS region key"))
+    checks.reject(
+        other_level, "invalid_code", _said("region level not a municipality: ", region.fillna(""))
+    )
+    checks.reject(
+        ~region.fillna("").str.match(_GM),
+        "invalid_code",
+        _said("RegioS ", raw["region"], " is not a CBS region key"),
+    )
 
     period = raw["period"].map(text_of)
-    checks.reject(raw["period"].map(lambda v: v is None or (isinstance(v, str) and not v.strip())), "missing_field", "Perioden is empty")
+    checks.reject(
+        raw["period"].map(lambda v: v is None or (isinstance(v, str) and not v.strip())),
+        "missing_field",
+        "Perioden is empty",
+    )
     year = period.fillna("").str.extract(_YEAR_PERIOD, expand=False)
     cbs_period = period.fillna("").str.match(_CBS_PERIOD)
-    checks.reject(year.isna() & cbs_period, "invalid_code", _said("period type not a year: ", period.fillna("")))
-    checks.reject(year.isna(), "invalid_code", _said("Perioden ", raw["period"], " is not a CBS period key"))
+    checks.reject(
+        year.isna() & cbs_period,
+        "invalid_code",
+        _said("period type not a year: ", period.fillna("")),
+    )
+    checks.reject(
+        year.isna(), "invalid_code", _said("Perioden ", raw["period"], " is not a CBS period key")
+    )
 
-    data: dict[str, pd.Series] = {"municipality_code": region, "year": pd.to_numeric(year, errors="coerce")}
-    limits = {"young_people_with_youth_care": (0.0, math.inf), "percentage_with_youth_care": (0.0, 100.0)}
+    data: dict[str, pd.Series] = {
+        "municipality_code": region,
+        "year": pd.to_numeric(year, errors="coerce"),
+    }
+    limits = {
+        "young_people_with_youth_care": (0.0, math.inf),
+        "percentage_with_youth_care": (0.0, 100.0),
+    }
     for name, key in CBS_MEASURES.items():
         parsed = raw[name].map(_cbs_number)
         number = parsed.map(lambda p: p[0])
         low, high = limits[name]
         out_of_range = number.map(lambda n: not pd.isna(n) and not (low <= n <= high))
-        checks.reject(~parsed.map(lambda p: p[1]), "invalid_number", _said(f"{key} is not a number: ", raw[name]))
-        checks.reject(out_of_range, "invalid_number", _said(f"{key} outside {low:g}-{high:g}: ", raw[name]))
+        checks.reject(
+            ~parsed.map(lambda p: p[1]),
+            "invalid_number",
+            _said(f"{key} is not a number: ", raw[name]),
+        )
+        checks.reject(
+            out_of_range, "invalid_number", _said(f"{key} outside {low:g}-{high:g}: ", raw[name])
+        )
         data[name] = number
     n_other = int((checks.code.eq("invalid_code") & other_level).sum())
     if n_other:
-        notes.append(f"{n_other} row(s) for other region levels than municipalities set aside in quarantine")
-    return _finish("cbs_youth_care", data, checks, ["municipality_code", "year"], lambda r: f"{r.municipality_code} {r.year}", notes)
+        notes.append(
+            f"{n_other} row(s) for other region levels than municipalities set aside in quarantine"
+        )
+    return _finish(
+        "cbs_youth_care",
+        data,
+        checks,
+        ["municipality_code", "year"],
+        lambda r: f"{r.municipality_code} {r.year}",
+        notes,
+    )

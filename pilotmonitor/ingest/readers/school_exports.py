@@ -28,7 +28,13 @@ from pilotmonitor.ingest.readers.tabular import RowChecks, Spec, iter_reader
 
 SCHOOL_COLUMNS = {
     "brin": ["brin", "brinnummer", "brin_nummer", "brincode", "brin_code"],
-    "vestiging": ["vestiging", "vestigingsnummer", "vestigingscode", "vestiging_nummer", "vestiging_code"],
+    "vestiging": [
+        "vestiging",
+        "vestigingsnummer",
+        "vestigingscode",
+        "vestiging_nummer",
+        "vestiging_code",
+    ],
 }
 IDENTIFIER_COLUMNS = {
     "bsn": ["bsn", "burgerservicenummer"],
@@ -41,15 +47,30 @@ ENROLMENTS = Spec(
         **SCHOOL_COLUMNS,
         "birth_date": ["geboortedatum", "geboorte_datum", "geb_datum"],
         "sex": ["geslacht"],
-        "enrol_start": ["datum_inschrijving", "inschrijfdatum", "inschrijvingsdatum", "datum_instroom"],
+        "enrol_start": [
+            "datum_inschrijving",
+            "inschrijfdatum",
+            "inschrijvingsdatum",
+            "datum_instroom",
+        ],
     },
     optional={
         **IDENTIFIER_COLUMNS,
         "postcode": ["postcode"],
         "school_group": ["groep", "leerjaar"],
-        "enrol_end": ["datum_uitschrijving", "uitschrijfdatum", "uitschrijvingsdatum", "datum_uitstroom"],
+        "enrol_end": [
+            "datum_uitschrijving",
+            "uitschrijfdatum",
+            "uitschrijvingsdatum",
+            "datum_uitstroom",
+        ],
         "destination": ["uitstroombestemming", "bestemming", "uitstroom_bestemming"],
-        "enrolment_kind": ["soort_inschrijving", "inschrijvingssoort", "inschrijving_soort", "type_inschrijving"],
+        "enrolment_kind": [
+            "soort_inschrijving",
+            "inschrijvingssoort",
+            "inschrijving_soort",
+            "type_inschrijving",
+        ],
     },
     one_of=[("bsn", "onderwijsnummer")],
 )
@@ -61,15 +82,33 @@ ABSENCE = Spec(
         "hours": ["uren", "aantal_uren", "verzuimuren"],
         "kind": ["soort_verzuim", "verzuimsoort", "soort"],
     },
-    optional={**IDENTIFIER_COLUMNS, **SCHOOL_COLUMNS, "reason": ["reden", "verzuimreden", "reden_verzuim"]},
+    optional={
+        **IDENTIFIER_COLUMNS,
+        **SCHOOL_COLUMNS,
+        "reason": ["reden", "verzuimreden", "reden_verzuim"],
+    },
     one_of=[("bsn", "onderwijsnummer")],
 )
 
 # Hoofdinschrijving: the school responsible for the pupil; neveninschrijving: a second
 # school the pupil also attends (a symbiose arrangement between special and regular
 # education). The panel counts a pupil-month at the main school.
-ENROLMENT_KIND = {"hoofdinschrijving": "main", "hoofd": "main", "neveninschrijving": "secondary", "neven": "secondary"}
-SEX = {"m": "M", "man": "M", "mannelijk": "M", "1": "M", "v": "V", "vrouw": "V", "vrouwelijk": "V", "2": "V"}
+ENROLMENT_KIND = {
+    "hoofdinschrijving": "main",
+    "hoofd": "main",
+    "neveninschrijving": "secondary",
+    "neven": "secondary",
+}
+SEX = {
+    "m": "M",
+    "man": "M",
+    "mannelijk": "M",
+    "1": "M",
+    "v": "V",
+    "vrouw": "V",
+    "vrouwelijk": "V",
+    "2": "V",
+}
 ABSENCE_KIND = {"geoorloofd": True, "ongeoorloofd": False}
 POSTCODE = r"([1-9][0-9]{3}) ?(?:[A-Z]{2})?"
 MAX_HOURS = 24
@@ -79,15 +118,21 @@ def pupil_identity(checks: RowChecks, pseudonymiser: Pseudonymiser, cache: dict)
     bsn = "bsn" if checks.labels.get("bsn") else None
     ond = "onderwijsnummer" if checks.labels.get("onderwijsnummer") else None
     ids = checks.identifiers(pseudonymiser, bsn, ond, cache)
-    return ids.rename(columns={"pseudonym": "pupil_pseudonym"})[["pupil_pseudonym", "id_kind", "key_version"]]
+    return ids.rename(columns={"pseudonym": "pupil_pseudonym"})[
+        ["pupil_pseudonym", "id_kind", "key_version"]
+    ]
 
 
-def read_school_enrolments(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser) -> ReadResult:
+def read_school_enrolments(
+    path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser
+) -> ReadResult:
     """All of iter_school_enrolments in one ReadResult."""
     return combine_parts(iter_school_enrolments(path, delivery, pseudonymiser))
 
 
-def iter_school_enrolments(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser, chunk_rows: int | None = None) -> Iterator[ReadResult]:
+def iter_school_enrolments(
+    path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser, chunk_rows: int | None = None
+) -> Iterator[ReadResult]:
     """Enrolments of one school and school year -> raw.school_enrolments.
 
     school_id is BRIN + vestiging and must be the sending school; birth_month is the
@@ -104,12 +149,20 @@ def iter_school_enrolments(path: Path, delivery: Delivery, pseudonymiser: Pseudo
         start = checks.date("enrol_start")
         end = checks.date("enrol_end")
         backwards = (end < start).to_numpy()
-        checks.fail(backwards, "invalid_date", f"column {checks.label('enrol_end')}: the enrolment ends before it starts ({checks.label('enrol_start')})")
+        checks.fail(
+            backwards,
+            "invalid_date",
+            f"column {checks.label('enrol_end')}: the enrolment ends before it starts ({checks.label('enrol_start')})",
+        )
         school = checks.school("brin", "vestiging", expected=delivery.sender)
         sex = checks.code_list("sex", SEX, "M, V, 1, 2, man, vrouw")
         postcode = checks.text("postcode").str.upper()
         match = postcode.str.extract(f"^{POSTCODE}$", expand=False)
-        checks.fail((match.isna() & (postcode != "")).to_numpy(), "invalid_code", f"column {checks.label('postcode')}: not a Dutch postcode (NNNN AA)")
+        checks.fail(
+            (match.isna() & (postcode != "")).to_numpy(),
+            "invalid_code",
+            f"column {checks.label('postcode')}: not a Dutch postcode (NNNN AA)",
+        )
         out = out.assign(
             **school,
             birth_month=birth.dt.to_period("M").dt.to_timestamp(),
@@ -119,7 +172,9 @@ def iter_school_enrolments(path: Path, delivery: Delivery, pseudonymiser: Pseudo
             enrol_start=start,
             enrol_end=end,
             destination=checks.category("destination"),
-            enrolment_kind=checks.code_list("enrolment_kind", ENROLMENT_KIND, "hoofdinschrijving, neveninschrijving"),
+            enrolment_kind=checks.code_list(
+                "enrolment_kind", ENROLMENT_KIND, "hoofdinschrijving, neveninschrijving"
+            ),
         )
         return out
 
@@ -131,7 +186,9 @@ def read_school_absence(path: Path, delivery: Delivery, pseudonymiser: Pseudonym
     return combine_parts(iter_school_absence(path, delivery, pseudonymiser))
 
 
-def iter_school_absence(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser, chunk_rows: int | None = None) -> Iterator[ReadResult]:
+def iter_school_absence(
+    path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser, chunk_rows: int | None = None
+) -> Iterator[ReadResult]:
     """Absence records of one school and school year -> raw.school_absence.
 
     school_id is the sending school (a BRIN/vestiging column, if delivered, must agree);
@@ -149,6 +206,12 @@ def iter_school_absence(path: Path, delivery: Delivery, pseudonymiser: Pseudonym
         authorised = checks.code_list("kind", ABSENCE_KIND, "geoorloofd, ongeoorloofd")
         if checks.labels.get("brin") and checks.labels.get("vestiging"):
             checks.school("brin", "vestiging", expected=delivery.sender)
-        return out.assign(school_id=delivery.sender, absence_date=date, hours=hours, authorised=authorised, reason=checks.category("reason"))
+        return out.assign(
+            school_id=delivery.sender,
+            absence_date=date,
+            hours=hours,
+            authorised=authorised,
+            reason=checks.category("reason"),
+        )
 
     return iter_reader(path, ABSENCE, process, pseudonymiser.key_version, chunk_rows)

@@ -40,7 +40,9 @@ CLIMATE_SCALE = (1, 5)
 SATISFACTION_SCALE = (1, 10)
 
 
-def read_survey_responses(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser) -> ReadResult:
+def read_survey_responses(
+    path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser
+) -> ReadResult:
     """One questionnaire export -> raw.survey_responses (respondent_group = the group in
     the file name, school_id = BRIN + vestiging)."""
 
@@ -48,13 +50,25 @@ def read_survey_responses(path: Path, delivery: Delivery, pseudonymiser: Pseudon
         checks.mandatory("respondent_id", "brin", "vestiging", "response_date")
         response_date = checks.date("response_date")
         scales = {**{item: CLIMATE_SCALE for item in ITEMS}, "satisfaction": SATISFACTION_SCALE}
-        answers = {item: checks.parse_number(item, integer=True) for item in scales}  # all unreadable answers first,
+        answers = {
+            item: checks.parse_number(item, integer=True) for item in scales
+        }  # all unreadable answers first,
         for item, (low, high) in scales.items():  # then answers outside their scale
-            answers[item] = checks.within(item, answers[item], minimum=low, maximum=high, code="invalid_code")
+            answers[item] = checks.within(
+                item, answers[item], minimum=low, maximum=high, code="invalid_code"
+            )
         school = checks.school("brin", "vestiging")
-        respondent = checks.category("respondent_id").map(lambda value: None if pd.isna(value) else pseudonymiser.reference(value))
+        respondent = checks.category("respondent_id").map(
+            lambda value: None if pd.isna(value) else pseudonymiser.reference(value)
+        )
         return pd.DataFrame(
-            {"respondent_group": delivery.sender, "respondent_id": respondent, "school_id": school["school_id"], "response_date": response_date, **answers},
+            {
+                "respondent_group": delivery.sender,
+                "respondent_id": respondent,
+                "school_id": school["school_id"],
+                "response_date": response_date,
+                **answers,
+            },
             index=frame.index,
         )
 

@@ -31,9 +31,9 @@ Row numbers ("row_locator") count data rows, 1-based, header and blank rows excl
 from __future__ import annotations
 
 import codecs
-import functools
 import csv
 import datetime as dt
+import functools
 import gc
 import itertools
 import re
@@ -46,8 +46,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pilotmonitor.ingest.bounded import BoundedStream, LimitExceeded, archive_problem, file_problem, member_problem
-from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, combine_parts, empty_quarantine, quarantine_rows, scrub
+from pilotmonitor.ingest.bounded import (
+    BoundedStream,
+    LimitExceeded,
+    archive_problem,
+    file_problem,
+    member_problem,
+)
+from pilotmonitor.ingest.contracts import (
+    RAW_TABLES,
+    DeliveryError,
+    ReadResult,
+    combine_parts,
+    empty_quarantine,
+    quarantine_rows,
+    scrub,
+)
 from pilotmonitor.ingest.limits import ParseLimits, current_limits
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
 
@@ -60,7 +74,9 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
 # Control bytes that do not occur in text exports (tab, LF, CR, FF and the DOS EOF mark 0x1A excepted).
 _CONTROL_BYTES = re.compile(rb"[\x01-\x08\x0b\x0e-\x19\x1b-\x1f\x7f]")
-_FOREIGN_SCRIPT = re.compile(r"[^\x00-\x7f\u00a0-\u017f\u2010-\u20ac]")  # not ASCII, Latin-1 letters, Latin Extended-A, punctuation, euro
+_FOREIGN_SCRIPT = re.compile(
+    r"[^\x00-\x7f\u00a0-\u017f\u2010-\u20ac]"
+)  # not ASCII, Latin-1 letters, Latin Extended-A, punctuation, euro
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _HEADER_RUNS = re.compile(r"[\s_\-]+")
 _QUOTED = re.compile(r'"[^"]*"')
@@ -68,6 +84,7 @@ _BLANK_FIELD = " \t\r\n\x1a\ufeff\xa0"
 
 
 # --- decoding ------------------------------------------------------------------------
+
 
 def _nul_problem(sample: bytes) -> str:
     sample = sample[:65536]
@@ -81,11 +98,20 @@ def _nul_problem(sample: bytes) -> str:
 def _check_head(head: bytes, path: Path | str) -> None:
     """Refuse what is recognisably not a text export, from the first block of the file."""
     if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
-        raise DeliveryError(path, "is UTF-32 (it starts with a UTF-32 byte-order mark); re-export as UTF-8 or Windows-1252")
+        raise DeliveryError(
+            path,
+            "is UTF-32 (it starts with a UTF-32 byte-order mark); re-export as UTF-8 or Windows-1252",
+        )
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DeliveryError(path, "is UTF-16 (it starts with a UTF-16 byte-order mark); re-export as UTF-8 or Windows-1252")
+        raise DeliveryError(
+            path,
+            "is UTF-16 (it starts with a UTF-16 byte-order mark); re-export as UTF-8 or Windows-1252",
+        )
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        raise DeliveryError(path, "is an old binary Excel (.xls) workbook or another OLE file; re-export as .xlsx or CSV")
+        raise DeliveryError(
+            path,
+            "is an old binary Excel (.xls) workbook or another OLE file; re-export as .xlsx or CSV",
+        )
     if head.startswith(b"PK\x03\x04"):
         raise DeliveryError(path, "is a ZIP archive, not a text export")
     if b"\x00" in head:
@@ -93,7 +119,10 @@ def _check_head(head: bytes, path: Path | str) -> None:
     sample = head[:65536]
     controls = len(_CONTROL_BYTES.findall(sample))
     if controls > max(8, len(sample) // 100):
-        raise DeliveryError(path, f"contains {controls} control bytes in its first {len(sample)} bytes: looks like a binary file, not a text export")
+        raise DeliveryError(
+            path,
+            f"contains {controls} control bytes in its first {len(sample)} bytes: looks like a binary file, not a text export",
+        )
 
 
 def detect_encoding(blocks: Iterable[bytes], path: Path | str) -> str:
@@ -137,16 +166,28 @@ def detect_encoding(blocks: Iterable[bytes], path: Path | str) -> str:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             if utf8_proven or has_bom:
-                raise DeliveryError(path, "ends in the middle of a UTF-8 character: the file looks truncated; deliver it again") from None
+                raise DeliveryError(
+                    path,
+                    "ends in the middle of a UTF-8 character: the file looks truncated; deliver it again",
+                ) from None
             utf8_error = offset
     if utf8_error is None:
         return "utf-8-sig" if has_bom else "utf-8"
     if has_bom:
-        raise DeliveryError(path, f"starts with a UTF-8 byte-order mark but is not valid UTF-8 (byte offset {utf8_error}); re-export as UTF-8")
+        raise DeliveryError(
+            path,
+            f"starts with a UTF-8 byte-order mark but is not valid UTF-8 (byte offset {utf8_error}); re-export as UTF-8",
+        )
     if utf8_proven:
-        raise DeliveryError(path, f"mixes UTF-8 and Windows-1252 characters (first byte that is not UTF-8 at offset {utf8_error}); re-export in one encoding")
+        raise DeliveryError(
+            path,
+            f"mixes UTF-8 and Windows-1252 characters (first byte that is not UTF-8 at offset {utf8_error}); re-export in one encoding",
+        )
     if undefined is not None:
-        raise DeliveryError(path, f"is neither UTF-8 nor Windows-1252 (byte at offset {undefined} is undefined in Windows-1252); re-export as UTF-8 or Windows-1252")
+        raise DeliveryError(
+            path,
+            f"is neither UTF-8 nor Windows-1252 (byte at offset {undefined} is undefined in Windows-1252); re-export as UTF-8 or Windows-1252",
+        )
     return "windows-1252"
 
 
@@ -163,6 +204,7 @@ def _file_blocks(path: Path) -> Iterator[bytes]:
 
 # --- headers and columns -------------------------------------------------------------
 
+
 def normalise_header(name: object) -> str:
     text = str(name if name is not None else "").replace("\ufeff", "").strip().lower()
     return _HEADER_RUNS.sub("_", text).strip("_")
@@ -172,7 +214,9 @@ def _header_names(cells: list[object]) -> tuple[list[str], list[str], list[str]]
     """Normalised unique names, delivered labels, and the names that occurred twice."""
     names, labels, duplicates, seen = [], [], [], set()
     for i, cell in enumerate(cells):
-        label = _CONTROL_CHARS.sub("", str(cell if cell is not None else "").replace("\ufeff", "")).strip()
+        label = _CONTROL_CHARS.sub(
+            "", str(cell if cell is not None else "").replace("\ufeff", "")
+        ).strip()
         name = normalise_header(label) or f"column_{i + 1}"
         if name in seen:
             duplicates.append(name)
@@ -192,6 +236,7 @@ def _is_blank(fields: Iterable[object]) -> bool:
 
 # --- opening a table -----------------------------------------------------------------
 
+
 @dataclass
 class Table:
     """An opened export: its header and its data rows in chunks.
@@ -208,7 +253,9 @@ class Table:
     chunks: Iterator[tuple[int, pd.DataFrame]]
 
 
-def _chunked(rows: Iterator[list], columns: list[str], chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame]]:
+def _chunked(
+    rows: Iterator[list], columns: list[str], chunk_rows: int
+) -> Iterator[tuple[int, pd.DataFrame]]:
     first = 1
     while True:
         batch = list(itertools.islice(rows, chunk_rows))
@@ -225,7 +272,10 @@ def _bounded_lines(handle, path: Path, limit: int) -> Iterator[str]:
     while line := handle.readline(limit + 1):
         number += 1
         if len(line) > limit:
-            raise DeliveryError(path, f"line {number} is longer than the {limit:,}-character limit for one line (a file that is not a line-based export, or a missing line break)")
+            raise DeliveryError(
+                path,
+                f"line {number} is longer than the {limit:,}-character limit for one line (a file that is not a line-based export, or a missing line break)",
+            )
         yield line
 
 
@@ -244,14 +294,26 @@ def _csv_table(path: Path, info: dict, chunk_rows: int, stack, limits: ParseLimi
     unquoted = _QUOTED.sub("", header_line)
     counts = {d: unquoted.count(d) for d in DELIMITERS}
     delimiter = max(DELIMITERS, key=lambda d: counts[d]) if any(counts.values()) else ","
-    reader = csv.reader(itertools.chain([header_line], lines), delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
+    reader = csv.reader(
+        itertools.chain([header_line], lines),
+        delimiter=delimiter,
+        quotechar='"',
+        doublequote=True,
+        strict=True,
+    )
     try:
         header = next(reader)
     except csv.Error as exc:
         raise DeliveryError(path, f"header line cannot be parsed as CSV ({exc})") from None
     columns, labels, duplicates = _header_names(header)
     width = len(columns)
-    info.update(format="csv", encoding=encoding, delimiter=delimiter, columns=columns, duplicate_columns=duplicates)
+    info.update(
+        format="csv",
+        encoding=encoding,
+        delimiter=delimiter,
+        columns=columns,
+        duplicate_columns=duplicates,
+    )
 
     def chunks() -> Iterator[tuple[int, pd.DataFrame]]:
         first = 1
@@ -259,15 +321,25 @@ def _csv_table(path: Path, info: dict, chunk_rows: int, stack, limits: ParseLimi
             try:
                 batch = list(itertools.islice(reader, chunk_rows))
             except csv.Error as exc:
-                raise DeliveryError(path, f"line {reader.line_num + skipped} cannot be parsed as CSV ({scrub(str(exc))})") from None
+                raise DeliveryError(
+                    path,
+                    f"line {reader.line_num + skipped} cannot be parsed as CSV ({scrub(str(exc))})",
+                ) from None
             if not batch:
                 return
             blank_chars = _BLANK_FIELD + delimiter
-            batch = [fields for fields, joined in zip(batch, map("".join, batch)) if joined.strip(blank_chars)]
+            batch = [
+                fields
+                for fields, joined in zip(batch, map("".join, batch))
+                if joined.strip(blank_chars)
+            ]
             lengths = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
             if (lengths > width).any():
                 at = int(np.argmax(lengths > width))
-                raise DeliveryError(path, f"data row {first + at} has {lengths[at]} fields but the header has {width}: the columns cannot be trusted (an unquoted separator inside a value?)")
+                raise DeliveryError(
+                    path,
+                    f"data row {first + at} has {lengths[at]} fields but the header has {width}: the columns cannot be trusted (an unquoted separator inside a value?)",
+                )
             for i in np.flatnonzero(lengths < width):
                 batch[i] = batch[i] + [None] * (width - lengths[i])
             if batch:
@@ -309,7 +381,9 @@ def _calamine_sheet(path: Path, stack) -> tuple[str, int, Iterator[Sequence]]:
 def _openpyxl_sheet(path: Path, stack) -> tuple[str, int, Iterator[Sequence]]:
     import openpyxl
 
-    handle = stack(path.open("rb"))  # a handle, not the path: openpyxl would refuse a workbook named .csv
+    handle = stack(
+        path.open("rb")
+    )  # a handle, not the path: openpyxl would refuse a workbook named .csv
     book = stack(openpyxl.load_workbook(handle, read_only=True, data_only=True))
     if not book.worksheets:
         raise DeliveryError(path, "is an Excel workbook without worksheets")
@@ -350,8 +424,16 @@ class _SheetScan:
         window = self._tail + block
         self.errors = self.errors or _ERROR_CELL in window
         dimension = _DIMENSION.findall(window)
-        self.columns = max([self.columns, *map(_column_number, _WIDE_REFERENCE.findall(window)), *(_column_number(c) for c, _ in dimension)])
-        self.rows = max([self.rows, *map(int, _DEEP_REFERENCE.findall(window)), *(int(r) for _, r in dimension)])
+        self.columns = max(
+            [
+                self.columns,
+                *map(_column_number, _WIDE_REFERENCE.findall(window)),
+                *(_column_number(c) for c, _ in dimension),
+            ]
+        )
+        self.rows = max(
+            [self.rows, *map(int, _DEEP_REFERENCE.findall(window)), *(int(r) for _, r in dimension)]
+        )
         self._tail = block[-64:]  # a reference cut by the block boundary is seen whole next time
 
     @property
@@ -365,7 +447,9 @@ def _scan_workbook(archive: zipfile.ZipFile, path: Path, limits: ParseLimits) ->
     XML). Every member is inflated once, through the same bounded stream as an iJw
     member: a zip bomb in a sheet stops within one block."""
     members = [info for info in archive.infolist() if not info.is_dir()]
-    problem = archive_problem(members, limits) or next((p for info in members if (p := member_problem(info, limits)) is not None), None)
+    problem = archive_problem(members, limits) or next(
+        (p for info in members if (p := member_problem(info, limits)) is not None), None
+    )
     if problem is not None:
         raise DeliveryError(path, problem.reason)
     errors = False
@@ -374,7 +458,13 @@ def _scan_workbook(archive: zipfile.ZipFile, path: Path, limits: ParseLimits) ->
         scan = _SheetScan()
         try:
             with archive.open(info) as member:
-                stream = BoundedStream(member, f"member {info.filename}", limits, limits.member_bytes, xml=info.filename.endswith((".xml", ".rels")))
+                stream = BoundedStream(
+                    member,
+                    f"member {info.filename}",
+                    limits,
+                    limits.member_bytes,
+                    xml=info.filename.endswith((".xml", ".rels")),
+                )
                 while block := stream.read(1 << 20):
                     if sheet:
                         scan.update(block)
@@ -399,12 +489,18 @@ def _xlsx_table(path: Path, info: dict, chunk_rows: int, stack, limits: ParseLim
 
     def problem(exc: Exception) -> DeliveryError:
         detail = scrub(str(exc))[:160]
-        return DeliveryError(path, f"cannot be read as an Excel workbook ({type(exc).__name__}{': ' + detail if detail else ''})")
+        return DeliveryError(
+            path,
+            f"cannot be read as an Excel workbook ({type(exc).__name__}{': ' + detail if detail else ''})",
+        )
 
     try:
         with zipfile.ZipFile(path) as archive:
             if "xl/workbook.xml" not in set(archive.namelist()):
-                raise DeliveryError(path, "is a ZIP archive but not an Excel workbook (no xl/workbook.xml); deliver .xlsx or CSV")
+                raise DeliveryError(
+                    path,
+                    "is a ZIP archive but not an Excel workbook (no xl/workbook.xml); deliver .xlsx or CSV",
+                )
             errors = _scan_workbook(archive, path, limits)
         sheet_name, sheets, iterator = (_openpyxl_sheet if errors else _calamine_sheet)(path, stack)
     except DeliveryError:
@@ -429,9 +525,19 @@ def _xlsx_table(path: Path, info: dict, chunk_rows: int, stack, limits: ParseLim
     else:
         raise DeliveryError(path, f"is empty: the first sheet ({sheet_name}) has no header row")
     last = max(i for i, c in enumerate(header) if not _is_blank([_cell(c)])) + 1
-    columns, labels, duplicates = _header_names([c.isoformat()[:10] if isinstance(c, dt.date) else _cell(c) for c in header[:last]])
+    columns, labels, duplicates = _header_names(
+        [c.isoformat()[:10] if isinstance(c, dt.date) else _cell(c) for c in header[:last]]
+    )
     width = len(columns)
-    info.update(format="xlsx", encoding="xlsx", delimiter=None, sheet=sheet_name, sheets=sheets, columns=columns, duplicate_columns=duplicates)
+    info.update(
+        format="xlsx",
+        encoding="xlsx",
+        delimiter=None,
+        sheet=sheet_name,
+        sheets=sheets,
+        columns=columns,
+        duplicate_columns=duplicates,
+    )
     info["cells_outside_header"] = 0
 
     def rows() -> Iterator[list]:
@@ -447,7 +553,9 @@ def _xlsx_table(path: Path, info: dict, chunk_rows: int, stack, limits: ParseLim
                 values = values + [""] * (width - len(values))
             yield values
 
-    return Table(path, columns, dict(zip(columns, labels)), info, _chunked(rows(), columns, chunk_rows))
+    return Table(
+        path, columns, dict(zip(columns, labels)), info, _chunked(rows(), columns, chunk_rows)
+    )
 
 
 @contextmanager
@@ -472,7 +580,9 @@ def open_table(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[Table]:
         else:
             table = _csv_table(path, info, chunk_rows, keep, limits)
         if info["format"] != info["extension"].lstrip("."):
-            info["extension_mismatch"] = f"content is {info['format']}, extension {info['extension'] or '(none)'}"
+            info["extension_mismatch"] = (
+                f"content is {info['format']}, extension {info['extension'] or '(none)'}"
+            )
         yield table
     finally:
         for resource in reversed(opened):
@@ -484,11 +594,16 @@ def read_table(path: Path) -> tuple[pd.DataFrame, dict]:
     format, encoding, delimiter, columns, and for workbooks the sheet read."""
     with open_table(path) as table:
         chunks = [chunk for _, chunk in table.chunks]
-        frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame({c: pd.Series(dtype=object) for c in table.columns})
+        frame = (
+            pd.concat(chunks, ignore_index=True)
+            if chunks
+            else pd.DataFrame({c: pd.Series(dtype=object) for c in table.columns})
+        )
         return frame, table.info
 
 
 # --- column resolution ---------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Columns:
@@ -498,7 +613,14 @@ class Columns:
     ignored: list[str]
 
 
-def resolve_columns(present: list[str], aliases: dict[str, list[str]], path: Path | str, optional: dict[str, list[str]] | None = None, one_of: Iterable[tuple[str, ...]] = (), duplicates: Iterable[str] = ()) -> Columns:
+def resolve_columns(
+    present: list[str],
+    aliases: dict[str, list[str]],
+    path: Path | str,
+    optional: dict[str, list[str]] | None = None,
+    one_of: Iterable[tuple[str, ...]] = (),
+    duplicates: Iterable[str] = (),
+) -> Columns:
     optional = optional or {}
     one_of = [tuple(group) for group in one_of]
     in_groups = {c for group in one_of for c in group}
@@ -508,9 +630,14 @@ def resolve_columns(present: list[str], aliases: dict[str, list[str]], path: Pat
     for canonical, names in {**aliases, **optional}.items():
         found = [n for n in names if n in available]
         if any(n in duplicated for n in found):
-            raise DeliveryError(path, f"column {found[0]} occurs more than once in the header: which one holds {canonical} is ambiguous")
+            raise DeliveryError(
+                path,
+                f"column {found[0]} occurs more than once in the header: which one holds {canonical} is ambiguous",
+            )
         if len(found) > 1:
-            raise DeliveryError(path, f"columns {' and '.join(found)} both hold {canonical}: ambiguous")
+            raise DeliveryError(
+                path, f"columns {' and '.join(found)} both hold {canonical}: ambiguous"
+            )
         source[canonical] = found[0] if found else None
     missing = [aliases[c][0] for c in aliases if source[c] is None and c not in in_groups]
     for group in one_of:
@@ -519,14 +646,26 @@ def resolve_columns(present: list[str], aliases: dict[str, list[str]], path: Pat
     if missing:
         used = {n for n in source.values() if n}
         if not used:
-            raise DeliveryError(path, f"none of the expected columns ({', '.join(names[0] for names in aliases.values())}) found in the first line ({len(present)} fields): it does not look like the header of this export")
+            raise DeliveryError(
+                path,
+                f"none of the expected columns ({', '.join(names[0] for names in aliases.values())}) found in the first line ({len(present)} fields): it does not look like the header of this export",
+            )
         shown = ", ".join(scrub(p)[:40] for p in present)
-        raise DeliveryError(path, f"missing mandatory column(s): {', '.join(missing)}; columns present: {shown}")
+        raise DeliveryError(
+            path, f"missing mandatory column(s): {', '.join(missing)}; columns present: {shown}"
+        )
     used = {n for n in source.values() if n}
     return Columns(source, [p for p in present if p not in used])
 
 
-def require_columns(frame: pd.DataFrame, aliases: dict[str, list[str]], path: Path | str, optional: dict[str, list[str]] | None = None, info: dict | None = None, one_of: Iterable[tuple[str, ...]] = ()) -> pd.DataFrame:
+def require_columns(
+    frame: pd.DataFrame,
+    aliases: dict[str, list[str]],
+    path: Path | str,
+    optional: dict[str, list[str]] | None = None,
+    info: dict | None = None,
+    one_of: Iterable[tuple[str, ...]] = (),
+) -> pd.DataFrame:
     """Rename to canonical names, keeping only the known columns.
 
     `aliases` are mandatory (canonical -> accepted normalised names), `optional` may be
@@ -537,7 +676,13 @@ def require_columns(frame: pd.DataFrame, aliases: dict[str, list[str]], path: Pa
     resolved = resolve_columns([str(c) for c in frame.columns], aliases, path, optional, one_of)
     if info is not None:
         info["ignored_columns"] = resolved.ignored
-    return pd.DataFrame({c: (frame[s] if s else pd.Series("", index=frame.index, dtype=object)) for c, s in resolved.source.items()}, index=frame.index)
+    return pd.DataFrame(
+        {
+            c: (frame[s] if s else pd.Series("", index=frame.index, dtype=object))
+            for c, s in resolved.source.items()
+        },
+        index=frame.index,
+    )
 
 
 # --- value parsers (values, bad_mask) ------------------------------------------------
@@ -546,9 +691,14 @@ def require_columns(frame: pd.DataFrame, aliases: dict[str, list[str]], path: Pa
 # on many rows), so the parsers work on a column's distinct values and spread the
 # results back to the rows.
 
+
 def factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes per row (-1 for None) and the distinct values, as an object array."""
-    array = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
+    array = (
+        values.to_numpy(dtype=object)
+        if isinstance(values, pd.Series)
+        else np.asarray(values, dtype=object)
+    )
     codes, uniques = pd.factorize(array, use_na_sentinel=True)
     return codes, np.asarray(uniques, dtype=object)
 
@@ -560,7 +710,9 @@ def _spread(per_unique: np.ndarray, codes: np.ndarray, missing: object) -> np.nd
 
 
 def _stripped(uniques: np.ndarray) -> np.ndarray:
-    return np.array([v.strip(_BLANK_FIELD) if type(v) is str else "" for v in uniques], dtype=object)
+    return np.array(
+        [v.strip(_BLANK_FIELD) if type(v) is str else "" for v in uniques], dtype=object
+    )
 
 
 def _is_cell(uniques: np.ndarray) -> np.ndarray:
@@ -577,8 +729,14 @@ def _date_of(value: object) -> tuple[dt.datetime | None, bool]:
     """(date or None, bad) of one delivered value; cached, as the same dates recur in
     file after file."""
     if isinstance(value, (dt.datetime, dt.date)):
-        stamp = value if isinstance(value, dt.datetime) else dt.datetime(value.year, value.month, value.day)
-        is_date = stamp.time() == dt.time(0) and MIN_YEAR <= stamp.year <= MAX_YEAR  # a time of day is no date
+        stamp = (
+            value
+            if isinstance(value, dt.datetime)
+            else dt.datetime(value.year, value.month, value.day)
+        )
+        is_date = (
+            stamp.time() == dt.time(0) and MIN_YEAR <= stamp.year <= MAX_YEAR
+        )  # a time of day is no date
         return (stamp.replace(tzinfo=None) if is_date else None), not is_date
     text = _MIDNIGHT.sub("", value.strip(_BLANK_FIELD)) if type(value) is str else ""
     if not text:
@@ -608,8 +766,10 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     years 1900-2100; an impossible date is bad, never rolled over. Empty -> NaT, not bad."""
     codes, uniques = factorize(series)
     values, bad = dates_of(uniques)
-    return (pd.Series(_spread(values, codes, np.datetime64("NaT", "ns")), index=series.index),
-            pd.Series(_spread(bad, codes, False), index=series.index))
+    return (
+        pd.Series(_spread(values, codes, np.datetime64("NaT", "ns")), index=series.index),
+        pd.Series(_spread(bad, codes, False), index=series.index),
+    )
 
 
 _PLAIN_NUMBER = re.compile(r"[+-]?\d{1,15}(?:[.,]\d{1,15})?", re.ASCII)
@@ -632,7 +792,9 @@ def _integer(text: str) -> float | None:
     return float(int(re.sub(r"[.,]0+$", "", text))) if _INTEGER.fullmatch(text) else None
 
 
-def _numbers_of(uniques: np.ndarray, parse: Callable[[str], float | None]) -> tuple[np.ndarray, np.ndarray]:
+def _numbers_of(
+    uniques: np.ndarray, parse: Callable[[str], float | None]
+) -> tuple[np.ndarray, np.ndarray]:
     """Floats (NaN where empty or bad) and the bad mask, per distinct value."""
     values = np.full(len(uniques), np.nan)
     bad = np.zeros(len(uniques), dtype=bool)
@@ -649,10 +811,12 @@ def _numbers_of(uniques: np.ndarray, parse: Callable[[str], float | None]) -> tu
 
 
 def parse_decimal(series: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """"5,5", "5.5", "5", also with thousands grouping ("1.234,56", "1,234.56"). Empty -> NaN."""
+    """ "5,5", "5.5", "5", also with thousands grouping ("1.234,56", "1,234.56"). Empty -> NaN."""
     codes, uniques = factorize(series)
     values, bad = _numbers_of(uniques, _decimal)
-    return pd.Series(_spread(values, codes, np.nan), index=series.index), pd.Series(_spread(bad, codes, False), index=series.index)
+    return pd.Series(_spread(values, codes, np.nan), index=series.index), pd.Series(
+        _spread(bad, codes, False), index=series.index
+    )
 
 
 def _as_int64(values: np.ndarray) -> pd.arrays.IntegerArray:
@@ -664,7 +828,9 @@ def parse_int(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Whole numbers ("5", "+5", "-5", "5,0"); empty -> <NA>, not bad."""
     codes, uniques = factorize(series)
     values, bad = _numbers_of(uniques, _integer)
-    return pd.Series(_as_int64(_spread(values, codes, np.nan)), index=series.index), pd.Series(_spread(bad, codes, False), index=series.index)
+    return pd.Series(_as_int64(_spread(values, codes, np.nan)), index=series.index), pd.Series(
+        _spread(bad, codes, False), index=series.index
+    )
 
 
 # --- per-row checks ------------------------------------------------------------------
@@ -679,7 +845,11 @@ def shown(value: object, safe: re.Pattern[str]) -> str | None:
     """A delivered value fit to quote in a reason: only digits and separators (never a
     name), long digit runs masked; None when it may not be shown."""
     if isinstance(value, (dt.datetime, dt.date)):
-        return value.strftime("%Y-%m-%d") + (f" {value:%H:%M}" if isinstance(value, dt.datetime) and value.time() != dt.time() else "")
+        return value.strftime("%Y-%m-%d") + (
+            f" {value:%H:%M}"
+            if isinstance(value, dt.datetime) and value.time() != dt.time()
+            else ""
+        )
     text = str(value if value is not None else "").strip()
     if not safe.fullmatch(text):
         return None
@@ -709,7 +879,12 @@ class RowChecks:
     examined per distinct value of a column.
     """
 
-    def __init__(self, frame: pd.DataFrame, labels: dict[str, str], factors: dict[str, tuple[np.ndarray, np.ndarray]] | None = None):
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        labels: dict[str, str],
+        factors: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    ):
         self.frame = frame
         self.labels = labels
         n = len(frame)
@@ -730,13 +905,23 @@ class RowChecks:
 
     def text(self, column: str) -> pd.Series:
         """The column's strings, stripped ('' for empty, absent and date cells)."""
-        return pd.Series(self.factor(column).rows(self.factor(column).text, ""), index=self.frame.index, dtype=object)
+        return pd.Series(
+            self.factor(column).rows(self.factor(column).text, ""),
+            index=self.frame.index,
+            dtype=object,
+        )
 
     def empty(self, column: str) -> np.ndarray:
         f = self.factor(column)
         return f.rows((f.text == "") & ~f.cells, True)
 
-    def fail(self, mask, code: str | np.ndarray, detail: str | Iterable[str] | Callable[[np.ndarray], Iterable[str]] = "", pseudonym=None) -> None:
+    def fail(
+        self,
+        mask,
+        code: str | np.ndarray,
+        detail: str | Iterable[str] | Callable[[np.ndarray], Iterable[str]] = "",
+        pseudonym=None,
+    ) -> None:
         """Fail the rows under mask that passed so far. `detail` may be a function of the
         failing rows' positions, so details are only built for the rows that need one."""
         mask = np.asarray(mask, dtype=bool) & self.passed
@@ -753,7 +938,9 @@ class RowChecks:
             self.pseudonym[mask] = np.asarray(pseudonym, dtype=object)[mask]
         self.passed &= ~mask
 
-    def each_value(self, column: str, describe: Callable[[object], str]) -> Callable[[np.ndarray], list[str]]:
+    def each_value(
+        self, column: str, describe: Callable[[object], str]
+    ) -> Callable[[np.ndarray], list[str]]:
         """A `detail` for fail(): describe(value) for each failing row's delivered value."""
         values = self.frame[column].to_numpy(dtype=object)
         return lambda positions: [describe(v) for v in values[positions]]
@@ -774,10 +961,18 @@ class RowChecks:
             text = shown(value, SAFE_DATE) if echo else None
             raw = _MIDNIGHT.sub("", value.strip()) if isinstance(value, str) else ""
             if isinstance(value, (dt.datetime, dt.date)):
-                what = "is a date cell with a time of day" if MIN_YEAR <= value.year <= MAX_YEAR else f"is outside the years {MIN_YEAR}-{MAX_YEAR}"
+                what = (
+                    "is a date cell with a time of day"
+                    if MIN_YEAR <= value.year <= MAX_YEAR
+                    else f"is outside the years {MIN_YEAR}-{MAX_YEAR}"
+                )
             elif match := _DATE_SHAPE.fullmatch(raw):
                 year = int(match.group(3) or match.group(4))
-                what = "does not exist" if MIN_YEAR <= year <= MAX_YEAR else f"is outside the years {MIN_YEAR}-{MAX_YEAR}"
+                what = (
+                    "does not exist"
+                    if MIN_YEAR <= year <= MAX_YEAR
+                    else f"is outside the years {MIN_YEAR}-{MAX_YEAR}"
+                )
             else:
                 what = "cannot be read as a date (expected dd-mm-yyyy or yyyy-mm-dd)"
             return f"column {label}: {text} {what}" if text else f"column {label}: the date {what}"
@@ -785,7 +980,15 @@ class RowChecks:
         self.fail(bad, "invalid_date", self.each_value(column, describe))
         return pd.Series(np.where(bad, np.datetime64("NaT", "ns"), values), index=self.frame.index)
 
-    def number(self, column: str, integer: bool = False, minimum: float | None = None, maximum: float | None = None, above: float | None = None, range_code: str = "invalid_number") -> pd.Series:
+    def number(
+        self,
+        column: str,
+        integer: bool = False,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        above: float | None = None,
+        range_code: str = "invalid_number",
+    ) -> pd.Series:
         """Parsed numbers (float, or nullable Int64 with integer=True); unreadable ones
         fail the row (invalid_number), then out-of-range ones fail with `range_code`."""
         values = self.parse_number(column, integer)
@@ -799,13 +1002,25 @@ class RowChecks:
 
         def unreadable(value: object) -> str:
             text = shown(value, _SAFE_NUMBER)
-            return f"column {label}: {text} cannot be read as a number" if text else f"column {label}: the value cannot be read as a number"
+            return (
+                f"column {label}: {text} cannot be read as a number"
+                if text
+                else f"column {label}: the value cannot be read as a number"
+            )
 
         self.fail(f.rows(bad, False), "invalid_number", self.each_value(column, unreadable))
         rows = f.rows(np.where(bad, np.nan, values), np.nan)
         return pd.Series(_as_int64(rows) if integer else rows, index=self.frame.index)
 
-    def within(self, column: str, values: pd.Series, minimum: float | None = None, maximum: float | None = None, above: float | None = None, code: str = "invalid_number") -> pd.Series:
+    def within(
+        self,
+        column: str,
+        values: pd.Series,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        above: float | None = None,
+        code: str = "invalid_number",
+    ) -> pd.Series:
         """Fail rows whose number lies outside the bounds (with `code`); values kept as given."""
         floats = values.astype(float).to_numpy()
         out = np.zeros(len(floats), dtype=bool)
@@ -821,7 +1036,16 @@ class RowChecks:
                 out |= floats > maximum
                 bounds.append(f"at most {maximum:g}")
         label, must = self.label(column), " and ".join(bounds)
-        self.fail(out, code, self.each_value(column, lambda v: f"column {label}: {shown(v, _SAFE_NUMBER) or 'the value'} is out of range (must be {must})"))
+        self.fail(
+            out,
+            code,
+            self.each_value(
+                column,
+                lambda v: (
+                    f"column {label}: {shown(v, _SAFE_NUMBER) or 'the value'} is out of range (must be {must})"
+                ),
+            ),
+        )
         return values.where(~out)
 
     def code_list(self, column: str, mapping: dict[str, object], expected: str) -> pd.Series:
@@ -831,38 +1055,90 @@ class RowChecks:
         lower = [t.lower() for t in f.text]
         known = np.array([t in mapping for t in lower], dtype=bool)
         empty = np.array([t == "" for t in lower], dtype=bool) & ~f.cells
-        self.fail(f.rows(~known & ~empty, False), "invalid_code", f"column {self.label(column)}: value is not one of {expected}")
-        return pd.Series(f.rows(np.array([mapping.get(t) for t in lower], dtype=object), None), index=self.frame.index, dtype=object)
+        self.fail(
+            f.rows(~known & ~empty, False),
+            "invalid_code",
+            f"column {self.label(column)}: value is not one of {expected}",
+        )
+        return pd.Series(
+            f.rows(np.array([mapping.get(t) for t in lower], dtype=object), None),
+            index=self.frame.index,
+            dtype=object,
+        )
 
     def category(self, column: str) -> pd.Series:
         """A kept category as delivered (stripped; None when empty); control characters
         or a date cell fail the row (invalid_code)."""
         f = self.factor(column)
         broken = np.array([bool(_CONTROL_CHARS.search(t)) for t in f.text], dtype=bool) | f.cells
-        self.fail(f.rows(broken, False), "invalid_code", f"column {self.label(column)}: value is not a category (control characters or a date cell)")
+        self.fail(
+            f.rows(broken, False),
+            "invalid_code",
+            f"column {self.label(column)}: value is not a category (control characters or a date cell)",
+        )
         kept = np.array([t if t and not b else None for t, b in zip(f.text, broken)], dtype=object)
         return pd.Series(f.rows(kept, None), index=self.frame.index, dtype=object)
 
-    def school(self, brin_column: str, vestiging_column: str, expected: str | None = None) -> pd.DataFrame:
+    def school(
+        self, brin_column: str, vestiging_column: str, expected: str | None = None
+    ) -> pd.DataFrame:
         """brin, vestiging and school_id (BRIN + vestiging), formats checked (invalid_code);
         with `expected`, a row for another school fails too."""
         fb, fv = self.factor(brin_column), self.factor(vestiging_column)
         brin_u = np.array([t.upper().replace(" ", "") for t in fb.text], dtype=object)
         vest_u = np.array([t.replace(" ", "") for t in fv.text], dtype=object)
-        vest_u = np.array([("0" + t) if len(t) == 1 and t in "0123456789" else t for t in vest_u], dtype=object)  # a number cell 0 -> 00
-        bad_brin = np.array([bool(t) and not re.fullmatch(r"[0-9]{2}[A-Z]{2}", t) for t in brin_u], dtype=bool) | fb.cells
-        bad_vest = np.array([bool(t) and not re.fullmatch(r"[0-9]{2}", t) for t in vest_u], dtype=bool) | fv.cells
-        self.fail(fb.rows(bad_brin, False), "invalid_code", f"column {self.label(brin_column)}: not a BRIN number (two digits, two letters)")
-        self.fail(fv.rows(bad_vest, False), "invalid_code", f"column {self.label(vestiging_column)}: not a two-digit vestiging number")
+        vest_u = np.array(
+            [("0" + t) if len(t) == 1 and t in "0123456789" else t for t in vest_u], dtype=object
+        )  # a number cell 0 -> 00
+        bad_brin = (
+            np.array(
+                [bool(t) and not re.fullmatch(r"[0-9]{2}[A-Z]{2}", t) for t in brin_u], dtype=bool
+            )
+            | fb.cells
+        )
+        bad_vest = (
+            np.array([bool(t) and not re.fullmatch(r"[0-9]{2}", t) for t in vest_u], dtype=bool)
+            | fv.cells
+        )
+        self.fail(
+            fb.rows(bad_brin, False),
+            "invalid_code",
+            f"column {self.label(brin_column)}: not a BRIN number (two digits, two letters)",
+        )
+        self.fail(
+            fv.rows(bad_vest, False),
+            "invalid_code",
+            f"column {self.label(vestiging_column)}: not a two-digit vestiging number",
+        )
         brin, vestiging = fb.rows(brin_u, ""), fv.rows(vest_u, "")
         has_brin, has_vestiging = brin != "", vestiging != ""
         complete = has_brin & has_vestiging
         school_id = np.where(complete, brin + vestiging, None)
         if expected is not None:
-            self.fail(complete & (school_id != expected), "invalid_code", lambda rows: [f"row is for school {school_id[r]}, the file was delivered by school {expected}" for r in rows])
-        return pd.DataFrame({"brin": np.where(has_brin, brin, None), "vestiging": np.where(has_vestiging, vestiging, None), "school_id": school_id}, index=self.frame.index)
+            self.fail(
+                complete & (school_id != expected),
+                "invalid_code",
+                lambda rows: [
+                    f"row is for school {school_id[r]}, the file was delivered by school {expected}"
+                    for r in rows
+                ],
+            )
+        return pd.DataFrame(
+            {
+                "brin": np.where(has_brin, brin, None),
+                "vestiging": np.where(has_vestiging, vestiging, None),
+                "school_id": school_id,
+            },
+            index=self.frame.index,
+        )
 
-    def identifiers(self, pseudonymiser: Pseudonymiser, bsn_column: str | None, ond_column: str | None, cache: dict) -> pd.DataFrame:
+    def identifiers(
+        self,
+        pseudonymiser: Pseudonymiser,
+        bsn_column: str | None,
+        ond_column: str | None,
+        cache: dict,
+    ) -> pd.DataFrame:
         """Pseudonymise (each distinct identifier pair once per file, via `cache`); an
         invalid one fails the row with the keyed pseudonym of what was delivered, never
         the number itself."""
@@ -878,23 +1154,46 @@ class RowChecks:
         keys = [(_id_key(b), _id_key(o)) for b, o in zip(b_values, o_values)]
         todo = [i for i, key in enumerate(keys) if key not in cache]
         if todo:
-            records = pseudonymiser.identify_many([_ascii(b_values[i]) for i in todo], [_ascii(o_values[i]) for i in todo])
+            records = pseudonymiser.identify_many(
+                [_ascii(b_values[i]) for i in todo], [_ascii(o_values[i]) for i in todo]
+            )
             cache.update((keys[i], record) for i, record in zip(todo, records))
         table = np.empty((len(keys), 4), dtype=object)
         for i, key in enumerate(keys):
             table[i] = cache[key]
-        out = pd.DataFrame(table[codes] if n else np.empty((0, 4), dtype=object), columns=["pseudonym", "id_kind", "key_version", "error"], index=self.frame.index)
+        out = pd.DataFrame(
+            table[codes] if n else np.empty((0, 4), dtype=object),
+            columns=["pseudonym", "id_kind", "key_version", "error"],
+            index=self.frame.index,
+        )
         error = out["error"].to_numpy(dtype=object)
         failed = pd.notna(error)
         kinds = out["id_kind"].to_numpy(dtype=object)
-        where = {"bsn": self.label(bsn_column) if bsn_column else "BSN", "onderwijsnummer": self.label(ond_column) if ond_column else "onderwijsnummer"}
+        where = {
+            "bsn": self.label(bsn_column) if bsn_column else "BSN",
+            "onderwijsnummer": self.label(ond_column) if ond_column else "onderwijsnummer",
+        }
         self.delivered_pseudonym = out["pseudonym"].to_numpy(dtype=object)
-        self.fail(failed, error, lambda rows: [f"column {where[kinds[r]]}" if kinds[r] in where and error[r] != "missing_identifier" else "" for r in rows], pseudonym=self.delivered_pseudonym)
+        self.fail(
+            failed,
+            error,
+            lambda rows: [
+                f"column {where[kinds[r]]}"
+                if kinds[r] in where and error[r] != "missing_identifier"
+                else ""
+                for r in rows
+            ],
+            pseudonym=self.delivered_pseudonym,
+        )
         return out
 
 
 def _id_key(value: object) -> str:
-    return "" if value is None else (value.isoformat() if isinstance(value, (dt.datetime, dt.date)) else str(value))
+    return (
+        ""
+        if value is None
+        else (value.isoformat() if isinstance(value, (dt.datetime, dt.date)) else str(value))
+    )
 
 
 def _ascii(value: object) -> object:
@@ -908,6 +1207,7 @@ def _ascii(value: object) -> object:
 
 
 # --- the reader skeleton -------------------------------------------------------------
+
 
 @dataclass
 class Spec:
@@ -933,7 +1233,9 @@ def _row_hashes(factors: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndar
     texts = np.array([_id_key(v) for _, uniques in factors for v in uniques], dtype=object)
     ends = np.cumsum([len(uniques) for _, uniques in factors])
     for k, key in enumerate(_HASH_KEYS):
-        hashed = pd.util.hash_array(texts, hash_key=key) if len(texts) else np.zeros(0, dtype=np.uint64)
+        hashed = (
+            pd.util.hash_array(texts, hash_key=key) if len(texts) else np.zeros(0, dtype=np.uint64)
+        )
         for (codes, _), per_unique in zip(factors, np.split(hashed, ends[:-1])):
             out[:, k] = out[:, k] * np.uint64(1099511628211) ^ _spread(per_unique, codes, _ABSENT)
     return out
@@ -953,13 +1255,29 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _quarantine(table: str, rows: np.ndarray, codes: np.ndarray, details: np.ndarray, pseudonyms: np.ndarray, key_version: str | None) -> pd.DataFrame:
+def _quarantine(
+    table: str,
+    rows: np.ndarray,
+    codes: np.ndarray,
+    details: np.ndarray,
+    pseudonyms: np.ndarray,
+    key_version: str | None,
+) -> pd.DataFrame:
     if not len(rows):
         return _EMPTY_QUARANTINE.copy()
     parts = []
     frame = pd.DataFrame({"row": rows, "code": codes, "detail": details, "pseudonym": pseudonyms})
-    for (code, has_pseudonym), group in frame.groupby([frame.code, frame.pseudonym.notna()], sort=False):
-        part = quarantine_rows(group.row.astype(str), table, code, group.detail, group.pseudonym if has_pseudonym else None, key_version if has_pseudonym else None)
+    for (code, has_pseudonym), group in frame.groupby(
+        [frame.code, frame.pseudonym.notna()], sort=False
+    ):
+        part = quarantine_rows(
+            group.row.astype(str),
+            table,
+            code,
+            group.detail,
+            group.pseudonym if has_pseudonym else None,
+            key_version if has_pseudonym else None,
+        )
         part.insert(0, "_row", group.row.to_numpy())
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
@@ -972,12 +1290,18 @@ def empty_table(table: str) -> pd.DataFrame:
     return _empty_table(table).copy()  # a copy: callers may add to it
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _empty_table(table: str) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in [*RAW_TABLES[table], "row_locator"]})
 
 
-def run_reader(path: Path, spec: Spec, process: Callable[[pd.DataFrame, RowChecks], pd.DataFrame], key_version: str | None = None, chunk_rows: int | None = None) -> ReadResult:
+def run_reader(
+    path: Path,
+    spec: Spec,
+    process: Callable[[pd.DataFrame, RowChecks], pd.DataFrame],
+    key_version: str | None = None,
+    chunk_rows: int | None = None,
+) -> ReadResult:
     """iter_reader's parts combined into one ReadResult (accounting checked)."""
     return combine_parts(iter_reader(path, spec, process, key_version, chunk_rows))
 
@@ -1000,7 +1324,10 @@ class _SeenRows:
         keys = np.ascontiguousarray(hashes, dtype=np.uint64).view(self._DTYPE).ravel()
         first = row_numbers[_first_occurrences(hashes) - 1]  # within the chunk
         earlier = np.zeros(len(keys), dtype=np.int64)
-        for seg_keys, seg_rows in self.segments:  # in file order: the first match is the earliest row
+        for (
+            seg_keys,
+            seg_rows,
+        ) in self.segments:  # in file order: the first match is the earliest row
             at = np.minimum(np.searchsorted(seg_keys, keys), len(seg_keys) - 1)
             found = (seg_keys[at] == keys) & (earlier == 0)
             earlier[found] = seg_rows[at[found]]
@@ -1012,7 +1339,13 @@ class _SeenRows:
         return first
 
 
-def iter_reader(path: Path, spec: Spec, process: Callable[[pd.DataFrame, RowChecks], pd.DataFrame], key_version: str | None = None, chunk_rows: int | None = None) -> Iterator[ReadResult]:
+def iter_reader(
+    path: Path,
+    spec: Spec,
+    process: Callable[[pd.DataFrame, RowChecks], pd.DataFrame],
+    key_version: str | None = None,
+    chunk_rows: int | None = None,
+) -> Iterator[ReadResult]:
     """Open, resolve columns, then per chunk check the rows and quarantine exact
     duplicate rows (all delivered fields equal to an earlier row's of the file, in this
     or an earlier chunk; only rows that passed every other rule), yielding one part per
@@ -1020,8 +1353,17 @@ def iter_reader(path: Path, spec: Spec, process: Callable[[pd.DataFrame, RowChec
     rows carries the notes (how the file was read, how many duplicates)."""
     path = Path(path)
     with open_table(path, chunk_rows or CHUNK_ROWS) as table:
-        columns = resolve_columns(table.columns, spec.aliases, path, spec.optional, spec.one_of, table.info.get("duplicate_columns", ()))
-        labels = {canonical: table.labels[name] for canonical, name in columns.source.items() if name}
+        columns = resolve_columns(
+            table.columns,
+            spec.aliases,
+            path,
+            spec.optional,
+            spec.one_of,
+            table.info.get("duplicate_columns", ()),
+        )
+        labels = {
+            canonical: table.labels[name] for canonical, name in columns.source.items() if name
+        }
         width = len(table.columns)
         seen = _SeenRows()
         duplicates = 0
@@ -1033,10 +1375,25 @@ def iter_reader(path: Path, spec: Spec, process: Callable[[pd.DataFrame, RowChec
                 first, raw = item
                 n = len(raw)
                 factors = {c: factorize(raw[c]) for c in raw.columns}
-                frame = pd.DataFrame({c: (raw[s] if s else pd.Series([""] * n, index=raw.index, dtype=object)) for c, s in columns.source.items()}, index=raw.index)
-                checks = RowChecks(frame, labels, {c: factors[s] for c, s in columns.source.items() if s})
+                frame = pd.DataFrame(
+                    {
+                        c: (raw[s] if s else pd.Series([""] * n, index=raw.index, dtype=object))
+                        for c, s in columns.source.items()
+                    },
+                    index=raw.index,
+                )
+                checks = RowChecks(
+                    frame, labels, {c: factors[s] for c, s in columns.source.items() if s}
+                )
                 absent = sum((codes == -1).astype(np.int64) for codes, _ in factors.values())
-                checks.fail(absent > 0, "missing_field", lambda rows: [f"row has {width - absent[r]} of the {width} fields of the header" for r in rows])
+                checks.fail(
+                    absent > 0,
+                    "missing_field",
+                    lambda rows: [
+                        f"row has {width - absent[r]} of the {width} fields of the header"
+                        for r in rows
+                    ],
+                )
                 out = process(frame, checks)
                 row_numbers = np.arange(first, first + n)
                 passed = checks.passed
@@ -1044,20 +1401,56 @@ def iter_reader(path: Path, spec: Spec, process: Callable[[pd.DataFrame, RowChec
                 out["row_locator"] = row_numbers[passed].astype(str).astype(object)
                 bad = ~passed
                 # A quarantined row keeps the pseudonym of the pupil it was about, whatever its fault.
-                pseudonyms = checks.pseudonym if checks.delivered_pseudonym is None else np.where(pd.notna(checks.pseudonym), checks.pseudonym, checks.delivered_pseudonym)
-                quarantine = _quarantine(spec.table, row_numbers[bad], checks.code[bad], checks.detail[bad], pseudonyms[bad], key_version)
+                pseudonyms = (
+                    checks.pseudonym
+                    if checks.delivered_pseudonym is None
+                    else np.where(
+                        pd.notna(checks.pseudonym), checks.pseudonym, checks.delivered_pseudonym
+                    )
+                )
+                quarantine = _quarantine(
+                    spec.table,
+                    row_numbers[bad],
+                    checks.code[bad],
+                    checks.detail[bad],
+                    pseudonyms[bad],
+                    key_version,
+                )
                 first_rows = seen.first_rows(_row_hashes(list(factors.values()), n), row_numbers)
                 rows = row_numbers[passed]
                 is_duplicate = first_rows[passed] != rows
                 if is_duplicate.any():
                     repeated = rows[is_duplicate]
-                    details = np.array([f"same as row {r}" for r in first_rows[passed][is_duplicate]], dtype=object)
-                    dup_pseudonyms = out["pupil_pseudonym"].to_numpy(dtype=object)[is_duplicate] if "pupil_pseudonym" in out else np.full(len(repeated), None, dtype=object)
-                    quarantine = pd.concat([quarantine, _quarantine(spec.table, repeated, np.full(len(repeated), "duplicate_row", dtype=object), details, dup_pseudonyms, key_version)], ignore_index=True)
+                    details = np.array(
+                        [f"same as row {r}" for r in first_rows[passed][is_duplicate]], dtype=object
+                    )
+                    dup_pseudonyms = (
+                        out["pupil_pseudonym"].to_numpy(dtype=object)[is_duplicate]
+                        if "pupil_pseudonym" in out
+                        else np.full(len(repeated), None, dtype=object)
+                    )
+                    quarantine = pd.concat(
+                        [
+                            quarantine,
+                            _quarantine(
+                                spec.table,
+                                repeated,
+                                np.full(len(repeated), "duplicate_row", dtype=object),
+                                details,
+                                dup_pseudonyms,
+                                key_version,
+                            ),
+                        ],
+                        ignore_index=True,
+                    )
                     out = out.loc[~is_duplicate]
                     duplicates += len(repeated)
                 out.index = pd.RangeIndex(len(out))
-                quarantine = quarantine.sort_values("_row", kind="stable").drop(columns="_row").reset_index(drop=True)
+                quarantine = (
+                    quarantine.sort_values("_row", kind="stable")
+                    .drop(columns="_row")
+                    .reset_index(drop=True)
+                )
                 part = ReadResult({spec.table: out}, quarantine, n)
                 part.check_accounting()
                 del raw, frame, checks, factors, item
@@ -1074,7 +1467,9 @@ def _first_occurrences(hashes: np.ndarray) -> np.ndarray:
     """Per row (1-based) the number of the first row with the same hashes."""
     codes_a, _ = pd.factorize(hashes[:, 0])
     codes_b, uniques_b = pd.factorize(hashes[:, 1])
-    groups, _ = pd.factorize(codes_a.astype(np.int64) * (len(uniques_b) + 1) + codes_b)  # numbered in order of appearance
+    groups, _ = pd.factorize(
+        codes_a.astype(np.int64) * (len(uniques_b) + 1) + codes_b
+    )  # numbered in order of appearance
     first = np.empty(groups.max() + 1 if len(groups) else 0, dtype=np.int64)
     first[groups[::-1]] = np.arange(len(groups))[::-1]  # the earliest row wins
     return first[groups] + 1
@@ -1085,7 +1480,9 @@ def _describe(info: dict, ignored: list[str]) -> str:
     if info["format"] == "xlsx":
         text = f"xlsx, sheet {scrub(str(info['sheet']))[:40]} (first of {info['sheets']})"
         if info.get("cells_outside_header"):
-            text += f", {info['cells_outside_header']} row(s) with values right of the header ignored"
+            text += (
+                f", {info['cells_outside_header']} row(s) with values right of the header ignored"
+            )
     else:
         text = f"csv, {info['encoding']}, delimiter {'tab' if info['delimiter'] == chr(9) else repr(info['delimiter'])}"
     if info.get("extension_mismatch"):
