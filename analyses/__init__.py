@@ -53,6 +53,8 @@ __all__ = [
     "PilotMDE",
 ]
 from .binary import binary_did
+from .costs import CostEffectivenessResult, cost_effectiveness
+from .count import count_regression
 from .event_study import EventStudyResult, event_study
 from .its import ITSResult, interrupted_time_series
 from .staggered import AggregatedResult, StaggeredResult, callaway_santanna
@@ -71,9 +73,5 @@ __all__ += [
     "synthetic_did",
     "binary_did",
 ]
-from .costs import CostEffectivenessResult, cost_effectiveness
-
 __all__ += ["cost_effectiveness", "CostEffectivenessResult"]
-from .count import count_regression
-
 __all__ += ["count_regression"]

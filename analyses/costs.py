@@ -94,9 +94,12 @@ class CostEffectivenessResult:
         lines = [
             "Cost effectiveness",
             "=" * 60,
-            f"Baseline youth-care cost per pupil-year (pilot schools, before): {self.baseline_cost_per_pupil_year:,.2f}",
-            f"Pilot pupil-months: {self.treated_pupil_months:,.0f}; pilot cost: {self.pilot_cost:,.2f}",
-            f"Break-even reduction per pupil-month: {self.break_even_reduction_per_pupil_month:,.2f}",
+            "Baseline youth-care cost per pupil-year (pilot schools, before): "
+            f"{self.baseline_cost_per_pupil_year:,.2f}",
+            f"Pilot pupil-months: {self.treated_pupil_months:,.0f}; pilot cost: "
+            f"{self.pilot_cost:,.2f}",
+            "Break-even reduction per pupil-month: "
+            f"{self.break_even_reduction_per_pupil_month:,.2f}",
             f"P(net savings > 0) over the bootstrap: {self.prob_net_savings_positive:.3f}",
         ]
         level = f"{100 * (1 - self.net_savings.alpha):g}%"
@@ -109,7 +112,8 @@ class CostEffectivenessResult:
         ]:
             if result is not None:
                 lines.append(
-                    f"{name:32s} {result.estimate:14,.2f}  {level} [{result.conf_int[0]:,.2f}, {result.conf_int[1]:,.2f}]"
+                    f"{name:32s} {result.estimate:14,.2f}  {level} [{result.conf_int[0]:,.2f}, "
+                    f"{result.conf_int[1]:,.2f}]"
                 )
         return "\n".join(lines)
 
@@ -142,7 +146,9 @@ def _bootstrap_result(
         p_value=p_value,
         n_obs=n_obs,
         n_clusters=n_clusters,
-        method=f"{what}; stratified school-cluster bootstrap, percentile interval ({reps} resamples)",
+        method=(
+            f"{what}; stratified school-cluster bootstrap, percentile interval ({reps} resamples)"
+        ),
         sample=sample,
         alpha=alpha,
         details={"bootstrap_reps": reps, "unbounded_draws": int(len(draws) - len(finite))},
@@ -231,7 +237,8 @@ def cost_effectiveness(
             n_clusters,
             reps,
             sample,
-            "avoided referrals = -effect on referrals per pupil-month x pilot pupil-months (TWFE WLS)",
+            "avoided referrals = -effect on referrals per pupil-month x pilot pupil-months (TWFE "
+            "WLS)",
         )
         point_avoided = -referral_effect * exposed
         per_referral_draws = np.where(
@@ -247,7 +254,8 @@ def cost_effectiveness(
             n_clusters,
             reps,
             sample,
-            "cost per avoided referral = pilot cost / avoided referrals (unbounded when avoided referrals can be <= 0)",
+            "cost per avoided referral = pilot cost / avoided referrals (unbounded when avoided "
+            "referrals can be <= 0)",
         )
     return CostEffectivenessResult(
         effect_cost_per_pupil_month=_bootstrap_result(

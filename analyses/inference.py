@@ -632,8 +632,8 @@ def twfe_randomization_inference(
     p-value conventions as :func:`randomization_inference`). By Frisch-Waugh-Lovell
     ``b(S) = sum_{i in S} a_i / sum_{i,j in S} R_ij`` with ``r_i = M_FE (1[unit=i]*post)``,
     ``a_i = r_i'y`` and ``R_ij = r_i'r_j``, computed once, so each assignment costs
-    O(k T) instead of a regression, and nothing is of size n x units. Unbalanced panels are fine (rows with a missing
-    outcome are dropped first).
+    O(k T) instead of a regression, and nothing is of size n x units. Unbalanced panels are fine
+    (rows with a missing outcome are dropped first).
     """
     from .absorb import FixedEffects, within_unit_gram
 

@@ -2,7 +2,8 @@
 compiled SQL directly, i.e. how much of a build is orchestration overhead.
 
     .venv/bin/python benchmarks/dbt_build.py [--scales 1.0,3.0] [--seed N] [--workdir DIR] [--keep]
-    .venv/bin/python benchmarks/dbt_build.py --data-dir POOL/data   # an ingested pool, e.g. kept by scale_summary.py
+    .venv/bin/python benchmarks/dbt_build.py --data-dir POOL/data
+        # an ingested pool, e.g. kept by scale_summary.py
 
 Per scale: `pilotmonitor synth` + `pilotmonitor run --demo` into <workdir>/scale-S-seed-N
 (reused with --keep when already prepared for the same scale and seed), then a raw-only
@@ -79,7 +80,8 @@ def run_cmd(
 
 def raw_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     tables = con.sql(
-        "select table_name from information_schema.tables where table_schema = 'raw' and table_type = 'BASE TABLE' order by 1"
+        "select table_name from information_schema.tables where table_schema = 'raw' and "
+        "table_type = 'BASE TABLE' order by 1"
     ).fetchall()
     return {name: con.sql(f'select count(*) from raw."{name}"').fetchone()[0] for (name,) in tables}
 
@@ -138,7 +140,8 @@ def make_base(
         schemas = [
             s
             for (s,) in con.sql(
-                "select schema_name from duckdb_schemas() where database_name = current_database() and schema_name not in ('raw', 'main') and not internal"
+                "select schema_name from duckdb_schemas() where database_name = "
+                "current_database() and schema_name not in ('raw', 'main') and not internal"
             ).fetchall()
         ]
         for schema in schemas:
@@ -234,7 +237,8 @@ def invoke(dbt: Dbt, *args: str) -> Invocation:
             if r["status"] in ("error", "fail", "runtime error")
         ]
         print(
-            f"    note: dbt {' '.join(args)} exited {done.returncode}: {'; '.join(bad[:5]) or 'see logs'}",
+            f"    note: dbt {' '.join(args)} exited {done.returncode}: "
+            f"{'; '.join(bad[:5]) or 'see logs'}",
             flush=True,
         )
     return inv
@@ -252,7 +256,8 @@ def strip_sql(sql: str) -> str:
 
 
 def direct_models(manifest: dict, warehouse: Path) -> tuple[float, dict[str, float], int]:
-    """Execute every model's compiled SQL in topological order; returns (total s, per model s, count)."""
+    """Execute every model's compiled SQL in topological order; returns (total s, per model s,
+    count)."""
     models = {
         uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"
     }
@@ -275,7 +280,9 @@ def direct_models(manifest: dict, warehouse: Path) -> tuple[float, dict[str, flo
             t0 = time.perf_counter()
             con.execute(f"create schema if not exists {schema}")
             con.execute(
-                f"create or replace {kind} {node['relation_name']} as (\n{strip_sql(node['compiled_code'])}\n)"
+                f"create or replace {kind} {node['relation_name']} as (\n"
+                f"{strip_sql(node['compiled_code'])}\n"
+                ")"
             )
             per_model[node["name"]] = time.perf_counter() - t0
         total = time.perf_counter() - start
@@ -283,7 +290,8 @@ def direct_models(manifest: dict, warehouse: Path) -> tuple[float, dict[str, flo
 
 
 def direct_tests(manifest: dict, warehouse: Path) -> tuple[float, int, int]:
-    """Run each data test's compiled SQL as a count; returns (total s, tests, tests with failing rows)."""
+    """Run each data test's compiled SQL as a count; returns (total s, tests, tests with failing
+    rows)."""
     tests = [
         node
         for node in manifest["nodes"].values()
@@ -294,7 +302,9 @@ def direct_tests(manifest: dict, warehouse: Path) -> tuple[float, int, int]:
         start = time.perf_counter()
         for node in tests:
             if con.sql(
-                f"select count(*) from (\n{strip_sql(node['compiled_code'])}\n) as dbt_internal_test"
+                "select count(*) from (\n"
+                f"{strip_sql(node['compiled_code'])}\n"
+                ") as dbt_internal_test"
             ).fetchone()[0]:
                 failing += 1
         total = time.perf_counter() - start
@@ -431,7 +441,8 @@ def report(scales: list, results: list[dict]) -> None:
     add(
         "direct DuckDB data tests, s",
         lambda m: (
-            f"{fmt_s(m['direct_tests'])} ({m['direct_test_count']}, {m['direct_tests_failing']} fail)"
+            f"{fmt_s(m['direct_tests'])} ({m['direct_test_count']}, {m['direct_tests_failing']} "
+            "fail)"
         ),
     )
     add(
@@ -514,8 +525,9 @@ def machine(dbt: Dbt) -> None:
         "?",
     )
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {mem:.1f} GiB RAM; Python {platform.python_version()}; "
-        f"duckdb {duckdb.__version__}; dbt-core {core}, dbt-duckdb {plugin}; dbt threads {profile_threads}"
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {mem:.1f} GiB RAM; Python "
+        f"{platform.python_version()}; duckdb {duckdb.__version__}; dbt-core {core}, dbt-duckdb "
+        f"{plugin}; dbt threads {profile_threads}"
     )
 
 
@@ -542,8 +554,11 @@ def main() -> None:
         "--data-dir",
         type=Path,
         default=None,
-        help="measure an ingested data directory instead of generating scales, e.g. a provincial pool kept by "
-        "`scale_summary.py --scenario national --provinces GR --keep DIR` (DIR/data); only read",
+        help=(
+            "measure an ingested data directory instead of generating scales, e.g. a provincial "
+            "pool kept by `scale_summary.py --scenario national --provinces GR --keep DIR` "
+            "(DIR/data); only read"
+        ),
     )
     args = parser.parse_args()
     scales = [float(s) for s in args.scales.split(",") if s.strip()]
@@ -573,7 +588,8 @@ def main() -> None:
     parse_warm, _ = dbt("parse", check=True)
     parse_warm, _ = dbt("parse", check=True)
     print(
-        f"dbt parse: {parse_cold:.2f} s full, {parse_warm:.2f} s with partial parse (process start included)"
+        f"dbt parse: {parse_cold:.2f} s full, {parse_warm:.2f} s with partial parse (process "
+        "start included)"
     )
     if args.data_dir is not None:
         labels: list = [args.data_dir.resolve().parent.name or str(args.data_dir)]

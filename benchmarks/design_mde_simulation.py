@@ -69,8 +69,9 @@ def main(n_seeds: int = 100) -> None:
                     pass
                 hits_boot += _bootstrap(ctx, ctx.sample.panel, o.rate).p_value < 0.05
         print(
-            f"- {name}: MDE rate ratio {mde:.3f}; power at the MDE: Poisson CR1 {hits_cr1 / n_seeds:.2f}, "
-            f"wild bootstrap {hits_boot / n_seeds:.2f} ({time.time() - t0:.0f} s)"
+            f"- {name}: MDE rate ratio {mde:.3f}; power at the MDE: Poisson CR1 "
+            f"{hits_cr1 / n_seeds:.2f}, wild bootstrap {hits_boot / n_seeds:.2f} "
+            f"({time.time() - t0:.0f} s)"
         )
 
 

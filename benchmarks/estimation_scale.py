@@ -186,7 +186,9 @@ def main() -> None:
     table = pd.DataFrame(rows).set_index("schools").T
     with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 200):
         print(
-            "\nTWFE estimation, project vs pyfixest (SYNTHETIC panels, 120 months; seconds, best of runs)"
+            "\n"
+            "TWFE estimation, project vs pyfixest (SYNTHETIC panels, 120 months; seconds, best "
+            "of runs)"
         )
         print(table.to_string())
 

@@ -351,7 +351,9 @@ def interpret(tables, R):
         "TWFE linear rate/100, WCR bootstrap (rademacher)": "WCR Rademacher",
         "TWFE linear rate/100, WCR bootstrap (webb)": "WCR Webb",
         "TWFE linear rate/100, randomization inference": "randomization inference",
-        "Callaway-Sant'Anna simple ATT, analytic SE, normal": "Callaway-Sant'Anna (analytic, normal)",
+        (
+            "Callaway-Sant'Anna simple ATT, analytic SE, normal"
+        ): "Callaway-Sant'Anna (analytic, normal)",
     }
     for label, (tab, effect) in tables.items():
         if not effect:
@@ -451,7 +453,8 @@ def main(argv=None):
     p("Estimator simulation benchmark: few treated clusters (analyses/*)")
     p("=" * 78)
     p(
-        f"command: {' '.join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:]))}"
+        "command: "
+        f"{' '.join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:]))}"
     )
     p(
         f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "

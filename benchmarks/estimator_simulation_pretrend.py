@@ -103,7 +103,8 @@ if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     warnings.simplefilter("ignore")
     print(
-        f"rejection rate at 5% over {n} seeds: (wild bootstrap [pre-registered], analytic F(q, G-1))"
+        f"rejection rate at 5% over {n} seeds: (wild bootstrap [pre-registered], analytic F(q, "
+        "G-1))"
     )
     for label, kw in DESIGNS:
         b, f = rejection_rates(n, **kw)

@@ -49,7 +49,7 @@ seconds = time.perf_counter() - start
 # VmHWM belongs to this process image; ru_maxrss would include the parent's peak at fork.
 hwm_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(json.dumps({"rows": rows_read, "seconds": seconds, "peak_mib": hwm_kib / 1024}))
-"""
+"""  # noqa: E501
 
 
 def absence_file(landing: Path, rows: int, dialect: Dialect, rng: np.random.Generator) -> Path:
@@ -161,7 +161,9 @@ def main() -> None:
                 result = measure(kind, landing, path, schemas)
                 size = path.stat().st_size / 2**20
                 print(
-                    f"{label:<34}{result['rows']:>10,}{result['seconds']:>9.2f}{result['rows'] / result['seconds']:>11,.0f}{size:>10.1f}{result['peak_mib']:>10.0f}",
+                    f"{label:<34}{result['rows']:>10,}{result['seconds']:>9.2f}"
+                    f"{result['rows'] / result['seconds']:>11,.0f}{size:>10.1f}"
+                    f"{result['peak_mib']:>10.0f}",
                     flush=True,
                 )
 

@@ -6,7 +6,8 @@ Needs a PostgreSQL server and dbt-postgres (not part of the default install), e.
 separate environment:
 
     python -m venv /tmp/pgvenv
-    /tmp/pgvenv/bin/pip install "dbt-core>=1.11,<1.12" dbt-postgres duckdb "pandas<=2.3.3" psycopg2-binary
+    /tmp/pgvenv/bin/pip install "dbt-core>=1.11,<1.12" dbt-postgres duckdb "pandas<=2.3.3" \\
+        psycopg2-binary
     PILOTMONITOR_PG_HOST=/tmp/pg PILOTMONITOR_PG_PORT=55432 PILOTMONITOR_PG_USER=pilotmonitor \\
         /tmp/pgvenv/bin/python benchmarks/postgres_portability.py data/warehouse/pilotmonitor.duckdb
 
@@ -74,7 +75,8 @@ def copy_raw(duck: duckdb.DuckDBPyConnection, pg) -> int:
         cur.execute("create schema raw")
         for table in tables:
             columns = duck.execute(
-                "select column_name, data_type from information_schema.columns where table_schema = 'raw' and table_name = ? order by ordinal_position",
+                "select column_name, data_type from information_schema.columns where table_schema "
+                "= 'raw' and table_name = ? order by ordinal_position",
                 [table],
             ).fetchall()
             definition = ", ".join(f"{name} {PG_TYPES.get(kind, 'text')}" for name, kind in columns)

@@ -146,7 +146,8 @@ def main() -> None:
     )
     where = f" ({args.provinces})" if args.provinces else ""
     print(
-        f"SYNTHETIC {args.scenario}{where} at scale {args.scale}: synth {synth_s:.1f} s, peak {PEAK[' '.join(synth_args)]:.1f} GiB (not counted below)"
+        f"SYNTHETIC {args.scenario}{where} at scale {args.scale}: synth {synth_s:.1f} s, peak "
+        f"{PEAK[' '.join(synth_args)]:.1f} GiB (not counted below)"
     )
     print("\n".join(line for line in synth_out.splitlines() if "│" in line))
     print(f"\n{'stage':<40} {'full run s':>11} {'rerun s':>9} {'share':>7}")
@@ -155,7 +156,8 @@ def main() -> None:
         print(f"{name:<40} {full[name]:>11.1f} {again.get(name, 0.0):>9.1f} {share:>7.0%}")
     print(f"{'ingestion (all raw_* assets)':<40} {ingest:>11.1f}")
     print(
-        f"{'whole command (incl. start-up)':<40} {full_s:>11.1f} {again_s:>9.1f} {again_s / full_s:>7.0%}"
+        f"{'whole command (incl. start-up)':<40} {full_s:>11.1f} {again_s:>9.1f} "
+        f"{again_s / full_s:>7.0%}"
     )
     print(f"{'peak memory, process tree (GiB)':<40} {full_peak:>11.1f} {PEAK['run --demo']:>9.1f}")
     print(

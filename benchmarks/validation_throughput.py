@@ -84,7 +84,8 @@ def main() -> None:
             outcomes = validate_frame(table, frame, period)
             seconds = time.perf_counter() - t
             print(
-                f"{table:<24}{n:>10,}{seconds:>10.2f}{seconds / n * 1e6:>16.2f}{sum(not o.success for o in outcomes):>8}",
+                f"{table:<24}{n:>10,}{seconds:>10.2f}{seconds / n * 1e6:>16.2f}"
+                f"{sum(not o.success for o in outcomes):>8}",
                 flush=True,
             )
 

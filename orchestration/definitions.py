@@ -5,8 +5,8 @@ the shared resources. `dagster dev -m orchestration.definitions` or `pilotmonito
 
 Jobs: `all_assets` (landing inventory, pilot registry, ingestion, then the dbt build of
 the warehouse; what `pilotmonitor run`, the daily schedule and the landing sensor run),
-then the publication gate (`published_marts`); `ingest_all` (ingestion only) and `warehouse_build` (dbt build only, on the raw layer as
-it is).
+then the publication gate (`published_marts`); `ingest_all` (ingestion only) and `warehouse_build`
+(dbt build only, on the raw layer as it is).
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ from orchestration.resources import build_resources
 all_assets_job = dg.define_asset_job(
     "all_assets",
     selection=dg.AssetSelection.all(),
-    description="The whole pipeline: landing inventory, pilot registry, ingestion of new deliveries, then `dbt build` of the warehouse with its tests.",
+    description=(
+        "The whole pipeline: landing inventory, pilot registry, ingestion of new deliveries, then "
+        "`dbt build` of the warehouse with its tests."
+    ),
 )
 warehouse_job = dg.define_asset_job(
     "warehouse_build",
@@ -51,12 +54,17 @@ defs = dg.Definitions(
         registry_assets.pilot_registry,
         *ingestion_assets.source_assets,
         warehouse_assets.warehouse_dbt_assets,
-        *quality_checks.quality_checks,  # Great Expectations checks on raw_<source> (expectations_error blocking, expectations_warning)
-        # asset checks in the assets list, so `pilotmonitor run` (materialize of defs.assets) evaluates them
+        # Great Expectations checks on raw_<source> (expectations_error blocking,
+        # expectations_warning)
+        *quality_checks.quality_checks,
+        # asset checks in the assets list, so `pilotmonitor run` (materialize of defs.assets)
+        # evaluates them
         *health_assets.freshness_checks,
         health_assets.pipeline_health,
-        publication_assets.published_marts,  # copies the marts to schema published only when no blocking check failed
-        analysis_assets.effect_estimates,  # the pre-registered analysis plans on published.* (results.effect_estimates)
+        # copies the marts to schema published only when no blocking check failed
+        publication_assets.published_marts,
+        # the pre-registered analysis plans on published.* (results.effect_estimates)
+        analysis_assets.effect_estimates,
         report_assets.pilot_reports,  # policymaker reports per pilot, through disclosure control
     ],
     jobs=[all_assets_job, ingestion_assets.ingestion_job, warehouse_job],

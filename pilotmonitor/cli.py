@@ -1,20 +1,37 @@
 """The `pilotmonitor` command line.
 
-pilotmonitor synth [--scale 1.0] [--seed N] [--scenario demo|national] [--provinces GR,DR]   write synthetic deliveries
-pilotmonitor run [--demo]                                        materialize every asset in-process (ingestion, then dbt build); one run per data directory (exit 2 when another runs)
-pilotmonitor docs [--serve]                                      generate (and serve) the dbt documentation of the warehouse
-pilotmonitor pull cbs|duo-schools|duo-pupils                     pull a public source into the landing area
-pilotmonitor rekey [--demo]                                      re-pseudonymise deliveries of another key version from the landing area
-pilotmonitor ui [--port 3000] [--demo]                           start the Dagster UI on this project
-pilotmonitor status [--as-of DATE] [--json]                      per-source health and the publication verdict (exit 0 ready, 1 blocked, 2 warehouse unreadable, 3 latest run interrupted)
-pilotmonitor health [--as-of DATE]                               write the pipeline-health page (<data dir>/health/index.html); same exit codes
-pilotmonitor report [--pilot ID] [--no-pdf] [--round NAME]       write the policymaker reports (<data dir>/reports/<pilot>/; a round's in rounds/NAME/)
-pilotmonitor round create NAME --as-of DATE [--pilot ID]         an evaluation round: freeze the data as of DATE, run the plan, write its report
-pilotmonitor round list                                          the evaluation rounds
-pilotmonitor reproduce RESULT                                    re-run a published estimate and confirm identical numbers
-pilotmonitor plan show PILOT                                     print a pilot's effective analysis plan (every parameter) and its hash
-pilotmonitor plan diff [RUN_A] [RUN_B]                           what changed in the plans between two runs (default: latest run vs the registry now)
-pilotmonitor export [--format parquet|csv] [--table T] [--release] export the marts (secure) or aggregate tables through disclosure control
+pilotmonitor synth [--scale 1.0] [--seed N] [--scenario demo|national] [--provinces GR,DR]
+    write synthetic deliveries
+pilotmonitor run [--demo]
+    materialize every asset in-process (ingestion, then dbt build); one run per data
+    directory (exit 2 when another runs)
+pilotmonitor docs [--serve]
+    generate (and serve) the dbt documentation of the warehouse
+pilotmonitor pull cbs|duo-schools|duo-pupils
+    pull a public source into the landing area
+pilotmonitor rekey [--demo]
+    re-pseudonymise deliveries of another key version from the landing area
+pilotmonitor ui [--port 3000] [--demo]
+    start the Dagster UI on this project
+pilotmonitor status [--as-of DATE] [--json]
+    per-source health and the publication verdict (exit 0 ready, 1 blocked, 2 warehouse
+    unreadable, 3 latest run interrupted)
+pilotmonitor health [--as-of DATE]
+    write the pipeline-health page (<data dir>/health/index.html); same exit codes
+pilotmonitor report [--pilot ID] [--no-pdf] [--round NAME]
+    write the policymaker reports (<data dir>/reports/<pilot>/; a round's in rounds/NAME/)
+pilotmonitor round create NAME --as-of DATE [--pilot ID]
+    an evaluation round: freeze the data as of DATE, run the plan, write its report
+pilotmonitor round list
+    the evaluation rounds
+pilotmonitor reproduce RESULT
+    re-run a published estimate and confirm identical numbers
+pilotmonitor plan show PILOT
+    print a pilot's effective analysis plan (every parameter) and its hash
+pilotmonitor plan diff [RUN_A] [RUN_B]
+    what changed in the plans between two runs (default: latest run vs the registry now)
+pilotmonitor export [--format parquet|csv] [--table T] [--release]
+    export the marts (secure) or aggregate tables through disclosure control
 """
 
 from __future__ import annotations
@@ -133,14 +150,18 @@ def synth(
     console.print(f"landing area: {result.landing_dir}\nground truth: {result.ground_truth_dir}")
 
 
-DEMO_HELP = "Demo mode: create/use a local pseudonymisation key in the data directory (synthetic data only)."
+DEMO_HELP = (
+    "Demo mode: create/use a local pseudonymisation key in the data directory (synthetic data "
+    "only)."
+)
 
 
 def _set_demo(demo: bool) -> None:
     if demo:
         os.environ["PILOTMONITOR_DEMO"] = "1"
         console.print(
-            "[yellow]DEMO MODE[/yellow]: pseudonyms use a local key in the data directory; never use this for real data."
+            "[yellow]DEMO MODE[/yellow]: pseudonyms use a local key in the data directory; never "
+            "use this for real data."
         )
 
 
@@ -174,7 +195,8 @@ def _run_locked(settings: Settings, demo: bool, lock: Path) -> None:
 
     log_path = settings.data_dir / "logs" / "run.log"
     with stage_progress(console, log_path):
-        # the tag lets `status` tell a run killed outright (lock free, record still STARTED) from one going on
+        # the tag lets `status` tell a run killed outright (lock free, record still STARTED) from
+        # one going on
         result = dg.materialize(
             list(defs.assets or []),
             resources=defs.resources,
@@ -214,7 +236,8 @@ def _demo_rounds(settings: Settings) -> None:
         for p in planned:
             if rounds(conn, name=p.name):
                 console.print(
-                    f"evaluation round {p.name} exists (rounds are immutable): kept; pilotmonitor round list"
+                    f"evaluation round {p.name} exists (rounds are immutable): kept; pilotmonitor "
+                    "round list"
                 )
                 continue
             console.print(
@@ -372,7 +395,8 @@ def docs(
     settings = Settings.from_env()
     if not settings.warehouse_path.is_file():
         console.print(
-            f"[red]no warehouse at {settings.warehouse_path}[/red]: run `pilotmonitor run` first (the catalog is read from it)"
+            f"[red]no warehouse at {settings.warehouse_path}[/red]: run `pilotmonitor run` first "
+            "(the catalog is read from it)"
         )
         raise typer.Exit(code=1)
     try:
@@ -477,7 +501,8 @@ def rekey(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False)
         )
         raise typer.Exit(code=2) from None
     console.print(
-        f"key version {report.key_version}: {len(report.rekeyed)} deliver{'y' if len(report.rekeyed) == 1 else 'ies'} re-pseudonymised",
+        f"key version {report.key_version}: {len(report.rekeyed)} "
+        f"deliver{'y' if len(report.rekeyed) == 1 else 'ies'} re-pseudonymised",
         soft_wrap=True,
     )
     for line in report.missing + report.failed:
@@ -663,7 +688,10 @@ def report(
         str | None,
         typer.Option(
             "--round",
-            help="The report of this evaluation round (its frozen data and estimates, with what changed since the previous round).",
+            help=(
+                "The report of this evaluation round (its frozen data and estimates, with what "
+                "changed since the previous round)."
+            ),
         ),
     ] = None,
 ) -> None:
@@ -718,7 +746,8 @@ def reproduce(
     console.print(outcome.explanation(), style="bold green" if outcome.identical else "bold red")
     for d in outcome.differences[:20]:
         console.print(
-            f"  {d.get('pilot_id')} {d.get('outcome', '')} {d.get('estimator', '')} {d['column']}: stored {d['stored']} now {d['now']}"
+            f"  {d.get('pilot_id')} {d.get('outcome', '')} {d.get('estimator', '')} "
+            f"{d['column']}: stored {d['stored']} now {d['now']}"
         )
     if not outcome.identical:
         raise typer.Exit(code=1)
@@ -768,12 +797,14 @@ def create_rounds(
     )
     for r in created.rounds:
         console.print(
-            f"round {r.name} ({r.pilot_id}): as of {r.as_of}, data to {r.data_through:%Y-%m}, run {r.run_id}",
+            f"round {r.name} ({r.pilot_id}): as of {r.as_of}, data to {r.data_through:%Y-%m}, run "
+            f"{r.run_id}",
             soft_wrap=True,
         )
     for skipped in created.skipped:
         console.print(
-            f"  {skipped}: not in the round (no pilot months by {created.rounds[0].data_through:%Y-%m})"
+            f"  {skipped}: not in the round (no pilot months by "
+            f"{created.rounds[0].data_through:%Y-%m})"
         )
     synthetic = (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file()
     print_report_locations(
@@ -962,7 +993,10 @@ def export(
         bool,
         typer.Option(
             "--release",
-            help="Aggregate tables through disclosure control, for use OUTSIDE the secure environment.",
+            help=(
+                "Aggregate tables through disclosure control, for use OUTSIDE the secure "
+                "environment."
+            ),
         ),
     ] = False,
     force: Annotated[
@@ -999,11 +1033,13 @@ def export(
     console.print(manifest.summary())
     if release:
         console.print(
-            f"disclosure log: {target / 'disclosure_log.md'} ({manifest.warnings[0] if manifest.warnings else ''})"
+            f"disclosure log: {target / 'disclosure_log.md'} "
+            f"({manifest.warnings[0] if manifest.warnings else ''})"
         )
     else:
         console.print(
-            "[yellow]SECURE export: row-level, pseudonymised data; it must stay inside the secure environment.[/yellow]"
+            "[yellow]SECURE export: row-level, pseudonymised data; it must stay inside the secure "
+            "environment.[/yellow]"
         )
 
 

@@ -171,13 +171,14 @@ class AnalysisPlan(_Strict):
         misfit = [e for e in self.estimators if kind not in ESTIMATORS[e].fits]
         if misfit:
             raise ValueError(
-                f"estimator(s) {misfit} do not fit the primary outcome {self.primary_outcome!r} ({kind})"
+                f"estimator(s) {misfit} do not fit the primary outcome {self.primary_outcome!r} "
+                f"({kind})"
             )
         if not ESTIMATORS[self.estimators[0]].headline:
             headline = [e.name for e in ESTIMATORS.values() if e.headline and kind in e.fits]
             raise ValueError(
-                f"the first estimator is the headline estimate: {self.estimators[0]!r} cannot be one "
-                f"(for a {kind} outcome: {', '.join(headline)})"
+                f"the first estimator is the headline estimate: {self.estimators[0]!r} cannot be "
+                f"one (for a {kind} outcome: {', '.join(headline)})"
             )
         return self
 
@@ -256,6 +257,7 @@ def load_registry(pilots_dir: Path) -> list[Pilot]:
             shared = set(first.school_ids) & set(second.school_ids)
             if shared and _overlaps(first, second):
                 raise PilotConfigError(
-                    f"school(s) {sorted(shared)} are in overlapping pilots {first.id!r} and {second.id!r}"
+                    f"school(s) {sorted(shared)} are in overlapping pilots {first.id!r} and "
+                    f"{second.id!r}"
                 )
     return pilots

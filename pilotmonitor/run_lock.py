@@ -60,8 +60,9 @@ class RunLock:
                 if time.monotonic() >= deadline:
                     os.close(fd)
                     raise RunInProgress(
-                        f"another pipeline run is using this data directory ({_holder(self.path)}; lock {self.path}); "
-                        "this run did nothing: wait for it to finish, then run again"
+                        "another pipeline run is using this data directory "
+                        f"({_holder(self.path)}; lock {self.path}); this run did nothing: wait "
+                        "for it to finish, then run again"
                     ) from None
                 time.sleep(0.05)
         record = {"pid": os.getpid(), "started_at": datetime.now(UTC).isoformat(timespec="seconds")}

@@ -12,7 +12,7 @@
 Inside the data directory: ``landing/`` (deliveries exactly as senders deliver them),
 ``ground_truth/`` (only for synthetic scenarios; never inside the landing area) and
 ``warehouse/pilotmonitor.duckdb``.
-"""
+"""  # noqa: E501 (a table row or CSV header line cannot be wrapped)
 
 from __future__ import annotations
 

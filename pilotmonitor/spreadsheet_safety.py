@@ -45,13 +45,16 @@ def neutralise_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def _starts_like_formula_sql(column_sql: str) -> str:
-    starts = ", ".join("chr(%d)" % ord(c) for c in FORMULA_STARTS)
+    starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_STARTS)
     return f"substr({column_sql}, 1, 1) in ({starts})"
 
 
 def neutralised_sql(column_sql: str) -> str:
     """The SQL expression writing a text column with formula-like cells neutralised."""
-    return f"case when {_starts_like_formula_sql(column_sql)} then '{PREFIX * 2}' || {column_sql} else {column_sql} end"
+    return (
+        f"case when {_starts_like_formula_sql(column_sql)} then '{PREFIX * 2}' || {column_sql} "
+        f"else {column_sql} end"
+    )
 
 
 def count_sql(column_sql: str) -> str:

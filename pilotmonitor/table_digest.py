@@ -16,7 +16,8 @@ def quote(name: str) -> str:
 
 def columns_of(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
     return conn.execute(
-        "select column_name, data_type from information_schema.columns where table_schema = ? and table_name = ? order by ordinal_position",
+        "select column_name, data_type from information_schema.columns where table_schema = ? and "
+        "table_name = ? order by ordinal_position",
         [schema, table],
     ).fetchall()
 

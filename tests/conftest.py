@@ -80,12 +80,15 @@ def demo_data_dir(tmp_path_factory) -> Path:
                     )
                 except subprocess.TimeoutExpired as exc:
                     raise RuntimeError(
-                        f"demo fixture: pilotmonitor {' '.join(args)} still running after {FIXTURE_HANG_LIMIT_S} s "
-                        f"(a hang?); its output so far:\n{str(exc.stdout or '')[-4000:]}"
+                        f"demo fixture: pilotmonitor {' '.join(args)} still running after "
+                        f"{FIXTURE_HANG_LIMIT_S} s (a hang?); its output so far:\n"
+                        f"{str(exc.stdout or '')[-4000:]}"
                     ) from None
                 if proc.returncode != 0:
                     raise RuntimeError(
-                        f"demo fixture: pilotmonitor {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+                        f"demo fixture: pilotmonitor {' '.join(args)} failed:\n"
+                        f"{proc.stdout[-4000:]}\n"
+                        f"{proc.stderr[-4000:]}"
                     )
                 (root / f"{args[0]}_output.txt").write_text(proc.stdout, encoding="utf-8")
             done.write_text("ok", encoding="utf-8")

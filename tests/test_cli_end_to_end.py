@@ -81,7 +81,8 @@ def test_the_health_page_a_run_leaves_behind_shows_its_final_state(demo_data_dir
         str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True
     ) as conn:
         published = conn.execute(
-            "select count(*) from published.publication_log where status in ('published', 'unchanged')"
+            "select count(*) from published.publication_log where status in ('published', "
+            "'unchanged')"
         ).fetchone()[0]
     assert published >= 1
     assert "nothing published yet" not in page

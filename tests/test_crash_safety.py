@@ -148,8 +148,8 @@ def _table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> pd.DataF
     columns = [
         c
         for (c,) in conn.execute(
-            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-            "order by ordinal_position",
+            "select column_name from information_schema.columns where table_schema = ? and "
+            "table_name = ? order by ordinal_position",
             [schema, table],
         ).fetchall()
         if c not in VOLATILE_COLUMNS
@@ -178,7 +178,8 @@ def _published(path: Path) -> dict[str, pd.DataFrame]:
         out = {f"published.{t}": _table(conn, "published", t) for t in tables}
         out["results.effect_estimates"] = _table(conn, "results", "effect_estimates")
         out["published.publication_log (latest publication)"] = conn.execute(
-            "select tables, rows from published.publication_log where status = 'published' order by logged_at desc limit 1"
+            "select tables, rows from published.publication_log where status = 'published' order "
+            "by logged_at desc limit 1"
         ).df()
     return out
 

@@ -55,7 +55,8 @@ def test_quarantine_holds_exactly_the_planted_bad_records(pipeline):
     planted = planted[planted.expected_handling == "quarantine"]
     with connect(data) as conn:
         quarantine = conn.execute(
-            "select q.path, q.row_locator, q.reason_code from raw.quarantine q join raw.deliveries d on d.path = q.path and d.status = 'loaded'"
+            "select q.path, q.row_locator, q.reason_code from raw.quarantine q join "
+            "raw.deliveries d on d.path = q.path and d.status = 'loaded'"
         ).df()
     assert len(quarantine) == planted["count"].sum()
     for kind, reasons in PLANTED_TO_REASONS.items():
@@ -91,7 +92,8 @@ def test_loaded_rows_match_the_ground_truth(pipeline):
 
         def current(table):
             return conn.execute(
-                f"select count(*) from raw.{table} t join raw.deliveries d on d.delivery_id = t.delivery_id and d.status = 'loaded' and d.is_current"
+                f"select count(*) from raw.{table} t join raw.deliveries d on d.delivery_id = "
+                "t.delivery_id and d.status = 'loaded' and d.is_current"
             ).fetchone()[0]
 
         assert current("school_absence") == truth["absence_records"]

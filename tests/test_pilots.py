@@ -54,7 +54,10 @@ def test_end_before_start_is_rejected_naming_the_file(tmp_path):
     docs["winschoten-sbo"]["planned_end"] = "2024-01-01"
     with pytest.raises(
         PilotConfigError,
-        match=r"winschoten-sbo\.yml: invalid pilot configuration: .*planned_end 2024-01-01 is not after start",
+        match=(
+            r"winschoten-sbo\.yml: invalid pilot configuration: .*planned_end 2024-01-01 is not "
+            r"after start"
+        ),
     ):
         load_registry(_write(tmp_path, docs))
 
@@ -112,7 +115,8 @@ def test_pilot_schools_are_the_scenario_schools_by_code_and_name():
     for pilot in load_registry(PILOTS_DIR):
         for school in pilot.schools:
             assert names.get(school.school_id) == school.name, (
-                f"{pilot.id}: {school.school_id} {school.name!r} vs scenario {names.get(school.school_id)!r}"
+                f"{pilot.id}: {school.school_id} {school.name!r} vs scenario "
+                f"{names.get(school.school_id)!r}"
             )
 
 

@@ -8,11 +8,18 @@ from rich.console import Console
 from pilotmonitor.run_progress import stage_progress
 
 LINES = [
-    '2026-12-03 12:11:12 +0000 - dagster - DEBUG - job - r1 - 1 - raw_product_list - STEP_START - Started execution of step "raw_product_list".\n',
-    '2026-12-03 12:11:12 +0000 - dagster - DEBUG - job - r1 - 1 - raw_product_list - STEP_SUCCESS - Finished execution of step "raw_product_list" in 423ms.\n',
-    '2026-12-03 12:11:13 +0000 - dagster - DEBUG - job - r1 - 1 - raw_product_list_expectations_error - STEP_START - Started execution of step "raw_product_list_expectations_error".\n',
-    '2026-12-03 12:11:13 +0000 - dagster - DEBUG - job - r1 - 1 - raw_product_list_expectations_error - STEP_SUCCESS - Finished execution of step "raw_product_list_expectations_error" in 10ms.\n',
-    '2026-12-03 12:11:14 +0000 - dagster - ERROR - job - r1 - 1 - effect_estimates - STEP_FAILURE - Execution of step "effect_estimates" failed.\n',
+    "2026-12-03 12:11:12 +0000 - dagster - DEBUG - job - r1 - 1 - raw_product_list - STEP_START - "
+    'Started execution of step "raw_product_list".\n',
+    "2026-12-03 12:11:12 +0000 - dagster - DEBUG - job - r1 - 1 - raw_product_list - STEP_SUCCESS "
+    '- Finished execution of step "raw_product_list" in 423ms.\n',
+    "2026-12-03 12:11:13 +0000 - dagster - DEBUG - job - r1 - 1 - "
+    "raw_product_list_expectations_error - STEP_START - Started execution of step "
+    '"raw_product_list_expectations_error".\n',
+    "2026-12-03 12:11:13 +0000 - dagster - DEBUG - job - r1 - 1 - "
+    "raw_product_list_expectations_error - STEP_SUCCESS - Finished execution of step "
+    '"raw_product_list_expectations_error" in 10ms.\n',
+    "2026-12-03 12:11:14 +0000 - dagster - ERROR - job - r1 - 1 - effect_estimates - STEP_FAILURE "
+    '- Execution of step "effect_estimates" failed.\n',
 ]
 
 

@@ -45,7 +45,8 @@ def pilot_cost_eur(pilot_row: pd.Series, sample: PilotSample) -> tuple[float, st
 
 
 def cost_rows(ctx: PlanContext, pilot_row: pd.Series) -> list[dict[str, Any]]:
-    """The cost rows of one pilot (every plan has them; draws: ``inference.cost_bootstrap_reps``)."""
+    """The cost rows of one pilot (every plan has them; draws:
+    ``inference.cost_bootstrap_reps``)."""
     sample = ctx.sample
     ctx = PlanContext(ctx.pilot, ctx.plan, sample, ctx.inputs, preregistered_as=ESTIMATOR)
     try:

@@ -158,8 +158,8 @@ def _check_separation(frame: pd.DataFrame, count: str, treatment: str = "d") -> 
         pre, during = own.loc[own["d"] == 0, count].sum(), own.loc[own["d"] == 1, count].sum()
         if pre == 0 or during == 0:
             raise ValueError(
-                f"separation: pilot schools have {pre} {count} before and {during} during the pilot; "
-                "the IRR does not exist (see the wild-bootstrap p-value on the rate)"
+                f"separation: pilot schools have {pre} {count} before and {during} during the "
+                "pilot; the IRR does not exist (see the wild-bootstrap p-value on the rate)"
             )
 
 
@@ -507,8 +507,10 @@ def twfe_poisson_national_pool(ctx: PlanContext, o: Outcome, role: str) -> Rows:
     details = {
         **dict(res.details),
         **_boot_details(boot),
-        "pool_rule": "school_type in the registered comparison_pool.school_types, any province, any "
-        "cluster, no pilot school of any pilot, with published school-months",
+        "pool_rule": (
+            "school_type in the registered comparison_pool.school_types, any province, any "
+            "cluster, no pilot school of any pilot, with published school-months"
+        ),
         "school_types": list(ctx.pilot.comparison_pool.school_types),
         "n_comparison_registered": len(s.comparison_schools),
         "n_comparison_national": len(ns.comparison_schools),
@@ -606,15 +608,18 @@ def event_study(ctx: PlanContext, o: Outcome, role: str) -> Rows:
                         p_value_wild_bootstrap=pt.bootstrap_p_value,
                         scale="F statistic",
                         method=(
-                            f"PRE-REGISTERED pre-trend test: joint test of the {len(pt.leads)} event-study leads "
-                            f"{pt.leads} ({bins}-month bins, reference {es_plan.reference}) of the linear TWFE event "
-                            f"study on {o.rate}; statistic CR1 Wald F, p-value from the "
-                            f"{pt.bootstrap_method}; reject parallel pre-trends if p_value < alpha"
+                            f"PRE-REGISTERED pre-trend test: joint test of the {len(pt.leads)} "
+                            f"event-study leads {pt.leads} ({bins}-month bins, reference "
+                            f"{es_plan.reference}) of the linear TWFE event study on {o.rate}; "
+                            f"statistic CR1 Wald F, p-value from the {pt.bootstrap_method}; "
+                            "reject parallel pre-trends if p_value < alpha"
                         ),
                         details={
                             "preregistered": True,
                             "decision": "reject parallel pre-trends if p_value < alpha",
-                            "p_value_source": "wild cluster restricted bootstrap of the joint Wald statistic",
+                            "p_value_source": (
+                                "wild cluster restricted bootstrap of the joint Wald statistic"
+                            ),
                             "p_value_f_cr1": pt.p_value,
                             "f_df": list(pt.df),
                             "leads": list(pt.leads),
@@ -642,8 +647,10 @@ def event_study(ctx: PlanContext, o: Outcome, role: str) -> Rows:
                     estimate=pt.statistic,
                     p_value=pt.p_value,
                     scale=f"{pt.test} statistic",
-                    method=f"joint Wald pre-trend test ({pt.test}{tuple(pt.df)}) on leads {pt.leads} "
-                    f"({bins}-month event-time bins); {es.method}",
+                    method=(
+                        f"joint Wald pre-trend test ({pt.test}{tuple(pt.df)}) on leads {pt.leads} "
+                        f"({bins}-month event-time bins); {es.method}"
+                    ),
                     details={
                         "leads": list(pt.leads),
                         "df": list(pt.df),
@@ -876,7 +883,10 @@ def synthetic_did(ctx: PlanContext, o: Outcome, role: str) -> Rows:
         "n_controls": d["n_controls"],
         "placebo_in_space": {"n": len(placebos), "p_value": p_placebo},
         "se_source": (
-            f"placebo standard error (Arkhangelsky et al. 2021, Algorithm 4), {d['reps']} draws; normal interval"
+            (
+                f"placebo standard error (Arkhangelsky et al. 2021, Algorithm 4), {d['reps']} "
+                "draws; normal interval"
+            )
             if with_se
             else f"none: {len(donors)} donors < {MIN_PLACEBO_CONTROLS}, too few placebo "
             "assignments for a standard error; use p_value_randomization"
@@ -957,9 +967,9 @@ def design_mde(ctx: PlanContext, o: Outcome, role: str) -> Rows:
             n_clusters=len(s.treated_schools) + len(s.comparison_schools),
             sample=s.describe(),
             method=(
-                f"design-stage minimal detectable rate ratio (decrease) of the DiD, power "
-                f"{ctx.plan.design_power:g}, two-sided alpha {ctx.alpha:g}, t(J_T + J_C - 2); pre-period "
-                "rate and the between-school CV of rate changes"
+                "design-stage minimal detectable rate ratio (decrease) of the DiD, power "
+                f"{ctx.plan.design_power:g}, two-sided alpha {ctx.alpha:g}, t(J_T + J_C - 2); "
+                "pre-period rate and the between-school CV of rate changes"
             ),
             details={
                 **mde.to_dict(),

@@ -51,9 +51,10 @@ ESTIMATORS: dict[str, Estimator] = {
             True,
             "school-months with pupil-months as exposure",
             "twfe_poisson",
-            "TWFE Poisson (school + month FE, offset log pupil-months), IRR with the cluster-robust CI; the wild cluster "
-            "bootstrap p of the linear rate and randomization inference (the Poisson IRR refitted per reassignment as the "
-            "primary estimate, the linear TWFE by FWL algebra otherwise)",
+            "TWFE Poisson (school + month FE, offset log pupil-months), IRR with the "
+            "cluster-robust CI; the wild cluster bootstrap p of the linear rate and "
+            "randomization inference (the Poisson IRR refitted per reassignment as the primary "
+            "estimate, the linear TWFE by FWL algebra otherwise)",
         ),
         _e(
             "twfe_negative_binomial",
@@ -61,8 +62,9 @@ ESTIMATORS: dict[str, Estimator] = {
             True,
             "school-months with pupil-months as exposure",
             "twfe_negative_binomial",
-            "TWFE negative binomial (NB2, school + month FE, offset log pupil-months) for over-dispersed counts: IRR, the "
-            "dispersion alpha and its SE, cluster-robust CI; the Poisson IRR beside it in details",
+            "TWFE negative binomial (NB2, school + month FE, offset log pupil-months) for "
+            "over-dispersed counts: IRR, the dispersion alpha and its SE, cluster-robust CI; the "
+            "Poisson IRR beside it in details",
         ),
         _e(
             "twfe_linear",
@@ -70,8 +72,8 @@ ESTIMATORS: dict[str, Estimator] = {
             True,
             "school-months",
             "twfe_linear_rate_per_100 (count outcomes), twfe_linear",
-            "TWFE OLS on the rate (per 100 pupil-months for counts) with CR1 t(G-1); wild cluster bootstrap p and, for "
-            "counts, the bootstrap CI by test inversion",
+            "TWFE OLS on the rate (per 100 pupil-months for counts) with CR1 t(G-1); wild cluster "
+            "bootstrap p and, for counts, the bootstrap CI by test inversion",
         ),
         _e(
             "did_linear_school_year",
@@ -79,7 +81,8 @@ ESTIMATORS: dict[str, Estimator] = {
             True,
             "survey responses before and during the pilot",
             "did_linear_school_year",
-            "TWFE OLS on school x school-year cell means (respondent groups pooled) with the wild cluster bootstrap",
+            "TWFE OLS on school x school-year cell means (respondent groups pooled) with the wild "
+            "cluster bootstrap",
         ),
         _e(
             "twfe_poisson_excl_closures",
@@ -95,16 +98,19 @@ ESTIMATORS: dict[str, Estimator] = {
             False,
             "pre-period school-months",
             "pretrend_poisson_linear_trend",
-            "rate ratio per year of the pilot vs the comparison schools before the start, wild bootstrap on the linear trend",
+            "rate ratio per year of the pilot vs the comparison schools before the start, wild "
+            "bootstrap on the linear trend",
         ),
         _e(
             "event_study",
             {"count"},
             False,
             "at least two pre-period event-time bins",
-            "pretrend_test, event_study_linear_pretrend, event_study_poisson_pretrend, event_study_*[e=k]",
-            "linear and Poisson event studies on event-time bins; the pre-registered pre-trend test (wild cluster "
-            "restricted bootstrap of the leads' joint Wald statistic) and the analytic joint tests as diagnostics",
+            "pretrend_test, event_study_linear_pretrend, event_study_poisson_pretrend, "
+            "event_study_*[e=k]",
+            "linear and Poisson event studies on event-time bins; the pre-registered pre-trend "
+            "test (wild cluster restricted bootstrap of the leads' joint Wald statistic) and the "
+            "analytic joint tests as diagnostics",
         ),
         _e(
             "twfe_poisson_national_pool",
@@ -112,7 +118,8 @@ ESTIMATORS: dict[str, Estimator] = {
             False,
             "published.dim_school",
             "twfe_poisson_national_pool",
-            "the Poisson IRR with the national comparison pool (the registered pool's school types, any province)",
+            "the Poisson IRR with the national comparison pool (the registered pool's school "
+            "types, any province)",
         ),
         _e(
             "callaway_santanna",
@@ -120,8 +127,8 @@ ESTIMATORS: dict[str, Estimator] = {
             False,
             "a balanced school x event-time-bin panel",
             "callaway_santanna",
-            "Callaway & Sant'Anna (2021) ATT, simple aggregation, never-treated controls, on the rate per 100 "
-            "pupil-months in event-time bins, with randomization inference",
+            "Callaway & Sant'Anna (2021) ATT, simple aggregation, never-treated controls, on the "
+            "rate per 100 pupil-months in event-time bins, with randomization inference",
         ),
         _e(
             "synthetic_control",
@@ -129,8 +136,9 @@ ESTIMATORS: dict[str, Estimator] = {
             False,
             "pilot-level series: pre-period periods and donor schools",
             "synthetic_control",
-            "synthetic control at pilot level (the pilot schools aggregated into one unit, comparison schools as donors, "
-            "periods of the plan's pilot_level.period_months), placebo-in-space p-value",
+            "synthetic control at pilot level (the pilot schools aggregated into one unit, "
+            "comparison schools as donors, periods of the plan's pilot_level.period_months), "
+            "placebo-in-space p-value",
         ),
         _e(
             "synthetic_did",
@@ -138,7 +146,8 @@ ESTIMATORS: dict[str, Estimator] = {
             False,
             "pilot-level series: pre-period periods and donor schools",
             "synthetic_did",
-            "synthetic difference-in-differences (Arkhangelsky et al. 2021) at pilot level, placebo standard error",
+            "synthetic difference-in-differences (Arkhangelsky et al. 2021) at pilot level, "
+            "placebo standard error",
         ),
     )
 }

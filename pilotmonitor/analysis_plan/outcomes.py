@@ -99,7 +99,10 @@ def _kind_outcomes(kind: str, words: dict[str, str]) -> tuple[Outcome, Outcome]:
             },
             better="lower",
             default_estimator="twfe_poisson",
-            description=f"new youth-care referrals of kind {kind} (JZ020 product category) per 100 pupil-months",
+            description=(
+                f"new youth-care referrals of kind {kind} (JZ020 product category) per 100 "
+                "pupil-months"
+            ),
             kind_of_care=kind,
         ),
         Outcome(
@@ -136,7 +139,10 @@ OUTCOMES: dict[str, Outcome] = {
             label={"nl": "nieuwe verwijzingen naar jeugdhulp", "en": "new referrals to youth care"},
             better="lower",
             default_estimator="twfe_poisson",
-            description="new youth-care referrals (first iJw allocation of a trajectory) per 100 pupil-months",
+            description=(
+                "new youth-care referrals (first iJw allocation of a trajectory) per 100 "
+                "pupil-months"
+            ),
         ),
         Outcome(
             "dropout",
@@ -169,7 +175,10 @@ OUTCOMES: dict[str, Outcome] = {
             },
             better="lower",
             default_estimator="twfe_poisson",
-            description="pupils leaving a secondary school (VO, PrO, VSO) for no education before a startkwalificatie, per 100 pupil-months",
+            description=(
+                "pupils leaving a secondary school (VO, PrO, VSO) for no education before a "
+                "startkwalificatie, per 100 pupil-months"
+            ),
         ),
         Outcome(
             "thuiszitter_spells",
@@ -182,7 +191,10 @@ OUTCOMES: dict[str, Outcome] = {
             label={"nl": "nieuwe thuiszitperiodes", "en": "new spells of pupils sitting at home"},
             better="lower",
             default_estimator="twfe_poisson",
-            description="new spells of a pupil absent for 4+ weeks without exemption (thuiszitter), per 100 pupil-months",
+            description=(
+                "new spells of a pupil absent for 4+ weeks without exemption (thuiszitter), per "
+                "100 pupil-months"
+            ),
         ),
         Outcome(
             "unauthorised_absence_hours",
@@ -230,7 +242,10 @@ OUTCOMES: dict[str, Outcome] = {
             },
             better="lower",
             default_estimator="twfe_poisson",
-            description="pupils of a regular school (BAO, VO, PRO) leaving for special education (SBO, SO, VSO), per 100 pupil-months",
+            description=(
+                "pupils of a regular school (BAO, VO, PRO) leaving for special education (SBO, "
+                "SO, VSO), per 100 pupil-months"
+            ),
         ),
         Outcome(
             "school_climate",

@@ -7,8 +7,8 @@ row for every pre-registered (outcome, estimator) pair: each estimator of
 ``estimators`` on the primary outcome (the first is the headline, role ``primary``; the
 others role ``robustness``), each secondary outcome with its outcome's default
 estimator, the design-stage minimal detectable effect of a count primary outcome (role
-``design``, from the pre-period only) and the cost rows. A pair that cannot be estimated gives a row with
-``estimable = false`` and the reason in ``not_estimable_reason``. Numbers below (bins,
+``design``, from the pre-period only) and the cost rows. A pair that cannot be estimated gives a row
+with ``estimable = false`` and the reason in ``not_estimable_reason``. Numbers below (bins,
 draws, window) are the defaults.
 
 What the registered estimators compute (see :mod:`pilotmonitor.analysis_plan.sample` for

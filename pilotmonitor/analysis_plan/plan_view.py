@@ -33,16 +33,19 @@ def show(pilot: Pilot) -> str:
             {"analysis_plan": effective_plan(pilot)}, sort_keys=False, allow_unicode=True
         ).rstrip(),
         "",
-        "# Pre-registered (outcome x estimator) pairs; each yields its rows or a not-estimable row:",
+        "# Pre-registered (outcome x estimator) pairs; each yields its rows or a not-estimable "
+        "row:",
     ]
     lines += [f"#   {role:<10} {outcome} x {name}" for outcome, name, role in pairs]
     if OUTCOMES[pilot.analysis_plan.primary_outcome].kind == "count":
         lines.append(
-            f"#   design     {pilot.analysis_plan.primary_outcome} x design_mde (minimal detectable rate ratio at "
-            f"power {pilot.analysis_plan.design_power:g}, from the pre-period)"
+            f"#   design     {pilot.analysis_plan.primary_outcome} x design_mde (minimal "
+            f"detectable rate ratio at power {pilot.analysis_plan.design_power:g}, from the "
+            "pre-period)"
         )
     lines.append(
-        "#   costs      avoided cost, net savings, avoided referrals, cost per avoided referral x cost_effectiveness"
+        "#   costs      avoided cost, net savings, avoided referrals, cost per avoided referral x "
+        "cost_effectiveness"
     )
     lines += ["", "# Outcomes:"]
     lines += [
@@ -117,7 +120,8 @@ def latest_run(conn: duckdb.DuckDBPyConnection) -> str:
         row = None
     if row is None:
         raise PlanNotFound(
-            f"no analysis run in the warehouse yet ({SCHEMA}.{TABLE}_history, {SCHEMA}.{PLANS_TABLE})"
+            f"no analysis run in the warehouse yet ({SCHEMA}.{TABLE}_history, "
+            f"{SCHEMA}.{PLANS_TABLE})"
         )
     return row[0]
 

@@ -51,7 +51,10 @@ class Reproduction:
 
     def explanation(self) -> str:
         if self.identical:
-            text = f"identical: {self.rows_compared} estimate(s) of run {self.run_id} reproduced exactly on {self.inputs_source}"
+            text = (
+                f"identical: {self.rows_compared} estimate(s) of run {self.run_id} reproduced "
+                f"exactly on {self.inputs_source}"
+            )
             if self.provenance_changes:
                 text += " (despite: " + "; ".join(self.provenance_changes) + ")"
             return text
@@ -60,8 +63,8 @@ class Reproduction:
             or "no provenance change found: non-determinism in the analysis"
         )
         return (
-            f"DIFFERENT: {len(self.differences)} number(s) in {self.rows_compared} estimate(s) of run {self.run_id} "
-            f"changed. What changed: {causes}"
+            f"DIFFERENT: {len(self.differences)} number(s) in {self.rows_compared} estimate(s) of "
+            f"run {self.run_id} changed. What changed: {causes}"
         )
 
 
@@ -83,8 +86,8 @@ def _parse(selector: str, conn: duckdb.DuckDBPyConnection) -> tuple[str, dict]:
         from pilotmonitor.rounds.registry import not_a_round_run_sql
 
         row = conn.execute(
-            f"select run_id from {history} where pilot_id = ? and role = 'primary' and {not_a_round_run_sql(conn)} "
-            "order by computed_at desc limit 1",
+            f"select run_id from {history} where pilot_id = ? and role = 'primary' and "
+            f"{not_a_round_run_sql(conn)} order by computed_at desc limit 1",
             [parts[0]],
         ).fetchone()
         if row:
@@ -121,7 +124,8 @@ def reproduce(conn: duckdb.DuckDBPyConnection, selector: str, pilots: list[Pilot
     run_id, keys = _parse(selector, conn)
     where = " and ".join(["run_id = ?", *[f"{k} = ?" for k in keys]])
     stored = conn.execute(
-        f"select * from results.effect_estimates_history where {where} order by pilot_id, role, outcome, estimator",
+        f"select * from results.effect_estimates_history where {where} order by pilot_id, role, "
+        "outcome, estimator",
         [run_id, *keys.values()],
     ).df()
     if stored.empty:
@@ -132,7 +136,8 @@ def reproduce(conn: duckdb.DuckDBPyConnection, selector: str, pilots: list[Pilot
     first = stored.iloc[0]
     if inputs.content_hash() != first["input_hash"]:
         out.provenance_changes.append(
-            f"data: the published inputs changed (input hash {first['input_hash'][:12]} -> {inputs.content_hash()[:12]})"
+            f"data: the published inputs changed (input hash {first['input_hash'][:12]} -> "
+            f"{inputs.content_hash()[:12]})"
         )
     now = code_version()
     if now != first["code_version"]:
@@ -166,7 +171,8 @@ def reproduce(conn: duckdb.DuckDBPyConnection, selector: str, pilots: list[Pilot
                 )
             else:
                 out.provenance_changes.append(
-                    f"plan: {pilot_id}'s analysis plan changed ({digest[:12]} -> {plan_hash(pilot)[:12]})"
+                    f"plan: {pilot_id}'s analysis plan changed ({digest[:12]} -> "
+                    f"{plan_hash(pilot)[:12]})"
                 )
         fresh = pd.DataFrame(run_pilot(pilot, inputs), columns=RESULT_FRAME_COLUMNS)
         for _, old in rows.iterrows():

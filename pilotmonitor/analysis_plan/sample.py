@@ -99,7 +99,8 @@ class PublishedInputs:
 def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(
         conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            "select count(*) from information_schema.tables where table_schema = ? and table_name "
+            "= ?",
             [SCHEMA, table],
         ).fetchone()[0]
     )
@@ -111,17 +112,20 @@ def read_published(conn: duckdb.DuckDBPyConnection) -> PublishedInputs:
     missing = [t for t in needed if not _exists(conn, t)]
     if missing:
         raise AnalysisInputError(
-            f"published.{', published.'.join(missing)} missing: nothing has been published yet (publication gate)"
+            f"published.{', published.'.join(missing)} missing: nothing has been published yet "
+            "(publication gate)"
         )
     sm = conn.execute(
-        f"select {', '.join(SCHOOL_MONTH_COLUMNS)} from {SCHEMA}.fct_school_month order by school_id, month"
+        f"select {', '.join(SCHOOL_MONTH_COLUMNS)} from {SCHEMA}.fct_school_month order by "
+        "school_id, month"
     ).df()
     asg = conn.execute(
-        f"select pilot_id, school_id, role from {SCHEMA}.dim_pilot_assignment order by pilot_id, school_id"
+        f"select pilot_id, school_id, role from {SCHEMA}.dim_pilot_assignment order by pilot_id, "
+        "school_id"
     ).df()
     pil = conn.execute(
-        f"select pilot_id, start_date, planned_end_date, first_treated_month, planned_cost_eur, realised_cost_eur "
-        f"from {SCHEMA}.dim_pilot order by pilot_id"
+        "select pilot_id, start_date, planned_end_date, first_treated_month, planned_cost_eur, "
+        f"realised_cost_eur from {SCHEMA}.dim_pilot order by pilot_id"
     ).df()
     if _exists(conn, "fct_survey_scores"):
         sv = conn.execute(
@@ -226,7 +230,8 @@ def build_sample(
     post = int(_month_index(end) - _month_index(start) + 1)
     if post <= 0:
         raise AnalysisInputError(
-            f"pilot {pilot_id!r}: no pilot months in the published data (start {start:%Y-%m}, data to {data_last:%Y-%m})"
+            f"pilot {pilot_id!r}: no pilot months in the published data (start {start:%Y-%m}, "
+            f"data to {data_last:%Y-%m})"
         )
     wanted = pre_months if pre_months is not None else min(post, window.max_pre_months)
     data_from = max(data_first, pd.Timestamp(f"{YOUTH_CARE_DATA_FROM}-01"))

@@ -35,7 +35,9 @@ RESULT_SCHEMA: dict[str, str] = {
     "p_value_randomization": "DOUBLE",
     "bootstrap_ci_lower": "DOUBLE",
     "bootstrap_ci_upper": "DOUBLE",  # wild-bootstrap interval (test inversion)
-    "rel_time_bin": "INTEGER",  # event-study rows: the relative period (bins of event_study.bin_months)
+    (
+        "rel_time_bin"
+    ): "INTEGER",  # event-study rows: the relative period (bins of event_study.bin_months)
     "scale": "VARCHAR",
     "n_obs": "BIGINT",
     "n_clusters": "BIGINT",

@@ -93,8 +93,8 @@ def reusable_estimates(
     """The stored ``results.effect_estimates`` when recomputing them would give the same
     table: the same published inputs (input hash), the same plans (plan hash per pilot,
     the same pilots; the hash covers every parameter, the seed included), committed code
-    and package versions (everything is deterministic given these). Returns (table or None, why not reused / what was reused).
-    Uncommitted code changes (``+dirty``) are never trusted."""
+    and package versions (everything is deterministic given these). Returns (table or None, why not
+    reused / what was reused). Uncommitted code changes (``+dirty``) are never trusted."""
     exists = conn.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
         [SCHEMA, TABLE],
@@ -158,8 +158,8 @@ def write_plans(conn: duckdb.DuckDBPyConnection, pilots: list[Pilot]) -> None:
     """Keep each pilot's effective plan under its hash (once per distinct plan)."""
     conn.execute(f"create schema if not exists {SCHEMA}")
     conn.execute(
-        f"create table if not exists {SCHEMA}.{PLANS_TABLE} "
-        "(plan_hash VARCHAR, pilot_id VARCHAR, plan_json VARCHAR, primary key (plan_hash, pilot_id))"
+        f"create table if not exists {SCHEMA}.{PLANS_TABLE} (plan_hash VARCHAR, pilot_id VARCHAR, "
+        "plan_json VARCHAR, primary key (plan_hash, pilot_id))"
     )
     for pilot in pilots:
         conn.execute(
@@ -195,10 +195,12 @@ def _insert_rows(
                 f"insert into {SCHEMA}.{TABLE} ({names}) select {names} from _effect_estimates_new"
             )
         conn.execute(
-            f"delete from {SCHEMA}.{TABLE}_history where run_id in (select distinct run_id from _effect_estimates_new)"
+            f"delete from {SCHEMA}.{TABLE}_history where run_id in (select distinct run_id from "
+            "_effect_estimates_new)"
         )
         conn.execute(
-            f"insert into {SCHEMA}.{TABLE}_history ({names}) select {names} from _effect_estimates_new"
+            f"insert into {SCHEMA}.{TABLE}_history ({names}) select {names} from "
+            "_effect_estimates_new"
         )
     finally:
         conn.unregister("_effect_estimates_new")

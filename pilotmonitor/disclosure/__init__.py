@@ -40,7 +40,8 @@ Usage::
     rules = DisclosureRules.from_acro()
     release = Release("report-x", out_dir=Path("out"), rules=rules)
     ct = release.frequency("trend", table, count_column="new_referrals", derived=["rate_per_100"])
-    mt = release.magnitude("costs", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym")
+    mt = release.magnitude("costs", micro, by=["group", "year"], value="cost_eur",
+                           contributor="pupil_pseudonym")
     mo = release.model("effects", estimates_df)
     fo = release.figure("trend_chart", sources=[ct], path=Path("trend.png"))
     release.write_log()

@@ -53,7 +53,8 @@ def identifier_check(
     )
     reasons = (
         [
-            f"identifiers: {len(findings)} found ({'; '.join(str(f) for f in findings[:5])}); identifiers must never be released"
+            f"identifiers: {len(findings)} found ({'; '.join(str(f) for f in findings[:5])}); "
+            "identifiers must never be released"
         ]
         if findings
         else []
@@ -73,7 +74,8 @@ def extreme_value_check(table: pd.DataFrame) -> tuple[dict, list[str]]:
     )
     reasons = (
         [
-            f"forbidden statistic: column(s) {', '.join(columns)} look like minima/maxima of individual values"
+            f"forbidden statistic: column(s) {', '.join(columns)} look like minima/maxima of "
+            "individual values"
         ]
         if columns
         else []

@@ -49,7 +49,8 @@ def check_figure(
         )
         if unchecked:
             reasons.append(
-                f"{len(unchecked)} source(s) were not checked in this release (raw data or another release's output)"
+                f"{len(unchecked)} source(s) were not checked in this release (raw data or "
+                "another release's output)"
             )
         if failed:
             reasons.append(f"source(s) failed disclosure control: {', '.join(failed)}")
@@ -80,7 +81,8 @@ def check_figure(
         )
         if blocked_ext:
             reasons.append(
-                f"file type {Path(path).suffix} is blocked (ACRO blocked_extensions): it embeds the plotted data as text"
+                f"file type {Path(path).suffix} is blocked (ACRO blocked_extensions): it embeds "
+                "the plotted data as text"
             )
     return finish(
         name, "figure", checks, reasons, path=None if path is None else Path(path), sources=names

@@ -105,16 +105,18 @@ def check_frequency(
     reasons = []
     if small.any():
         reasons.append(
-            f"threshold: {int(small.sum())} of {len(table)} rows have fewer than {rules.min_count} units; "
-            f"their {', '.join([*counts, *derived])} are suppressed"
+            f"threshold: {int(small.sum())} of {len(table)} rows have fewer than "
+            f"{rules.min_count} units; their {', '.join([*counts, *derived])} are suppressed"
         )
     if zero.any():
         reasons.append(
-            f"zeros: {int(zero.sum())} rows with a zero count suppressed (zeros_are_disclosive=True)"
+            f"zeros: {int(zero.sum())} rows with a zero count suppressed "
+            "(zeros_are_disclosive=True)"
         )
     if unknown.any():
         reasons.append(
-            f"missing count: {int(unknown.sum())} rows have no count; their derived values are suppressed"
+            f"missing count: {int(unknown.sum())} rows have no count; their derived values are "
+            "suppressed"
         )
 
     undeclared = _undeclared_numeric(table, {*counts, *derived}, set(labels))
@@ -130,7 +132,8 @@ def check_frequency(
     )
     if undeclared:
         reasons.append(
-            f"undeclared numeric column(s) {', '.join(undeclared)}: not checked; declare them as derived, extra_counts or labels"
+            f"undeclared numeric column(s) {', '.join(undeclared)}: not checked; declare them as "
+            "derived, extra_counts or labels"
         )
 
     for entry, why in (identifier_check(released), extreme_value_check(released)):

@@ -61,9 +61,10 @@ def write_markdown(document: dict, out_dir: Path) -> Path:
         "",
         f"Created {document['created_at']}. Overall status: **{document['status'].upper()}**.",
         "",
-        f"Rules ({rules['source']}): at least {rules['min_count']} units per cell; N-K n={rules['nk_n']}, k={rules['nk_k']}; "
-        f"p% p={rules['p_ratio']}; residual df at least {rules['min_df_resid']}; zeros disclosive: {rules['zeros_are_disclosive']}; "
-        "no minima/maxima of individual values; no identifiers.",
+        f"Rules ({rules['source']}): at least {rules['min_count']} units per cell; N-K "
+        f"n={rules['nk_n']}, k={rules['nk_k']}; p% p={rules['p_ratio']}; residual df at least "
+        f"{rules['min_df_resid']}; zeros disclosive: {rules['zeros_are_disclosive']}; no "
+        "minima/maxima of individual values; no identifiers.",
         "",
         "| output | kind | status | suppressed cells | file | reasons |",
         "|---|---|---|---|---|---|",
@@ -71,7 +72,8 @@ def write_markdown(document: dict, out_dir: Path) -> Path:
     for o in document["outputs"]:
         reasons = "; ".join(o["reasons"]) or "-"
         lines.append(
-            f"| {_cell(o['name'])} | {o['kind']} | {o['status']} | {o['cells_suppressed']} | {_cell(o['path'] or '-')} | {_cell(reasons)} |"
+            f"| {_cell(o['name'])} | {o['kind']} | {o['status']} | {o['cells_suppressed']} | "
+            f"{_cell(o['path'] or '-')} | {_cell(reasons)} |"
         )
     lines += [
         "",
@@ -83,7 +85,9 @@ def write_markdown(document: dict, out_dir: Path) -> Path:
     for o in document["outputs"]:
         for c in o["checks"]:
             lines.append(
-                f"| {_cell(o['name'])} | {c['rule']} | {_cell(c['threshold'])} | {c['cells_checked']} | {c['cells_flagged']} | {c['outcome']} | {_cell(c.get('detail') or '')} |"
+                f"| {_cell(o['name'])} | {c['rule']} | {_cell(c['threshold'])} | "
+                f"{c['cells_checked']} | {c['cells_flagged']} | {c['outcome']} | "
+                f"{_cell(c.get('detail') or '')} |"
             )
     path = out_dir / MARKDOWN_NAME
     atomic_write.write_text(path, "\n".join(lines) + "\n")

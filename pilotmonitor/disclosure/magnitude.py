@@ -42,10 +42,12 @@ def validate_aggfunc(aggfunc: object) -> str:
         return label
     if any(word in str(label).lower() for word in INDIVIDUAL_VALUE_AGGFUNCS):
         raise DisclosureError(
-            f"aggfunc {label!r} releases values of individuals (minimum/maximum/median-like): forbidden"
+            f"aggfunc {label!r} releases values of individuals (minimum/maximum/median-like): "
+            "forbidden"
         )
     raise DisclosureError(
-        f"aggfunc {label!r} is not a checked statistic; only {', '.join(ALLOWED_AGGFUNCS)} can be released"
+        f"aggfunc {label!r} is not a checked statistic; only {', '.join(ALLOWED_AGGFUNCS)} can be "
+        "released"
     )
 
 
@@ -93,7 +95,8 @@ def check_magnitude(
         ),
         "nk": (
             f"n={rules.nk_n}, k={rules.nk_k}",
-            f"the largest {rules.nk_n} contributors hold {rules.nk_k:.0%} or more of the cell total",
+            f"the largest {rules.nk_n} contributors hold {rules.nk_k:.0%} or more of the cell "
+            "total",
         ),
         "p_percent": (
             f"p={rules.p_ratio}",
@@ -137,7 +140,8 @@ def check_magnitude(
         )
         if extra.any():
             reasons.append(
-                f"ACRO cross-check: {int(extra.sum())} further cells flagged by ACRO were suppressed too"
+                f"ACRO cross-check: {int(extra.sum())} further cells flagged by ACRO were "
+                "suppressed too"
             )
         flagged = flagged | extra
     else:
@@ -160,7 +164,8 @@ def check_magnitude(
                 len(micro),
                 n_missing_values + n_missing_contrib,
                 PASS,
-                f"{n_missing_values} rows without {value} ignored; {n_missing_contrib} rows without {contributor} pooled as one contributor",
+                f"{n_missing_values} rows without {value} ignored; {n_missing_contrib} rows "
+                f"without {contributor} pooled as one contributor",
             )
         )
 

@@ -64,7 +64,8 @@ def check_model(
             check("dof", t, len(table), len(table), REVIEW, "no df_resid, nor n_obs and n_params")
         )
         reasons.append(
-            "residual degrees of freedom cannot be judged: the table has no df_resid (or n_obs and n_params); an output checker must confirm"
+            "residual degrees of freedom cannot be judged: the table has no df_resid (or n_obs "
+            "and n_params); an output checker must confirm"
         )
     else:
         low, unknown = dof.lt(t), dof.isna()
@@ -83,11 +84,13 @@ def check_model(
         )
         if low.any():
             reasons.append(
-                f"dof: {int(low.sum())} of {len(table)} estimates have residual degrees of freedom below {t} (lowest {dof.min():g}); the model is close to a lookup table"
+                f"dof: {int(low.sum())} of {len(table)} estimates have residual degrees of "
+                f"freedom below {t} (lowest {dof.min():g}); the model is close to a lookup table"
             )
         if unknown.any():
             reasons.append(
-                f"dof: {int(unknown.sum())} estimates have no residual degrees of freedom; an output checker must confirm"
+                f"dof: {int(unknown.sum())} estimates have no residual degrees of freedom; an "
+                "output checker must confirm"
             )
 
     if "n_clusters" in table.columns:
@@ -105,7 +108,8 @@ def check_model(
         )
         if few.any():
             reasons.append(
-                f"cluster dof: {int(few.sum())} estimates rest on fewer than {t + 1} clusters; an output checker should look"
+                f"cluster dof: {int(few.sum())} estimates rest on fewer than {t + 1} clusters; an "
+                "output checker should look"
             )
 
     exempt = tuple(c for c in provenance_columns if c in table.columns)

@@ -107,12 +107,14 @@ class Release:
     def export(
         self, output: CheckedOutput, filename: str | None = None, mark: str = SUPPRESSED_MARK
     ) -> Path:
-        """Write a checked table as CSV in out_dir (suppressed cells as `mark`); refuses failed outputs."""
+        """Write a checked table as CSV in out_dir (suppressed cells as `mark`); refuses failed
+        outputs."""
         if self.outputs.get(output.name) is not output:
             raise DisclosureError(f"{output.name} was not checked in release {self.name}")
         if output.status == FAIL:
             raise DisclosureError(
-                f"{output.name} failed disclosure control and cannot be exported: {'; '.join(output.reasons)}"
+                f"{output.name} failed disclosure control and cannot be exported: "
+                f"{'; '.join(output.reasons)}"
             )
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / (filename or f"{output.name}.csv")
@@ -135,7 +137,10 @@ class Release:
             "status_meaning": {
                 "pass": "nothing flagged",
                 "review": "cells suppressed or a human judgement needed; safe only as released",
-                "fail": "some outputs must not be released: a report withholds them and says why (see each output's status)",
+                "fail": (
+                    "some outputs must not be released: a report withholds them and says why (see "
+                    "each output's status)"
+                ),
             },
             "rules": self.rules.to_dict(),
             "acro": {

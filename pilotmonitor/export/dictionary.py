@@ -167,7 +167,8 @@ def load_mart_docs(manifest: Path | None = MANIFEST_PATH, marts_dir: Path = MART
     tables = _from_yaml(Path(marts_dir))
     if not tables:
         raise FileNotFoundError(
-            f"no mart documentation found: neither a current {manifest} nor models in {marts_dir}/*.yml"
+            f"no mart documentation found: neither a current {manifest} nor models in "
+            f"{marts_dir}/*.yml"
         )
     return MartDocs("yaml", str(marts_dir), tables, yaml_problems(marts_dir))
 

@@ -15,7 +15,7 @@ checked by :class:`pilotmonitor.disclosure.Release` with the ACRO rules:
 Suppressed cells are written as ``x`` (never dropped); a failed output is not written.
 Beside the CSV files: ``disclosure_log.json`` (+ ``.md``), ``data_dictionary.md/json`` and
 ``manifest.json`` (``kind="release"``, sha256 per file).
-"""
+"""  # noqa: E501 (a table row or CSV header line cannot be wrapped)
 
 from __future__ import annotations
 
@@ -45,14 +45,17 @@ from .secure import (
 
 GROUPS = """with groups as (
     select pilot_id, school_id, case role when 'treated' then 'pilot' else 'comparison' end as "group"
-    from published.dim_pilot_assignment)"""
+    from published.dim_pilot_assignment)"""  # noqa: E501
 HALF = "year(month) as year, case when month(month) <= 6 then 1 else 2 end as half_year"
 YEAR = "year(month) as year"
 
 TABLES: dict[str, dict] = {
     **{
         name: {
-            "description": f"{what} per pilot, group (pilot or comparison schools) and {grain}, from published.fct_school_month.",
+            "description": (
+                f"{what} per pilot, group (pilot or comparison schools) and {grain}, from "
+                "published.fct_school_month."
+            ),
             "columns": {
                 "pilot_id": "Pilot.",
                 "group": "pilot = the pilot's schools; comparison = its comparison pool.",
@@ -85,7 +88,10 @@ TABLES: dict[str, dict] = {
         )
     },
     "absence_by_pilot_group_half_year": {
-        "description": "Unauthorised absence hours per pilot, group and half-year (sum over pupils), from published.fct_pupil_month.",
+        "description": (
+            "Unauthorised absence hours per pilot, group and half-year (sum over pupils), from "
+            "published.fct_pupil_month."
+        ),
         "columns": {
             "pilot_id": "Pilot.",
             "group": "pilot or comparison.",
@@ -95,7 +101,10 @@ TABLES: dict[str, dict] = {
         },
     },
     "youth_care_cost_by_pilot_group_year": {
-        "description": "Declared youth-care cost (euros) per pilot, group and year, from published.fct_youth_care_costs.",
+        "description": (
+            "Declared youth-care cost (euros) per pilot, group and year, from "
+            "published.fct_youth_care_costs."
+        ),
         "columns": {
             "pilot_id": "Pilot.",
             "group": "pilot or comparison.",
@@ -104,23 +113,30 @@ TABLES: dict[str, dict] = {
         },
     },
     "effect_estimates": {
-        "description": "The latest effect estimates (results.effect_estimates) with their provenance.",
+        "description": (
+            "The latest effect estimates (results.effect_estimates) with their provenance."
+        ),
         "columns": {
             "outcome_label": "The outcome in words (outcome registry, English).",
-            "outcome_unit": "Unit of the outcome's rate, the scale of linear estimates (outcome registry).",
+            "outcome_unit": (
+                "Unit of the outcome's rate, the scale of linear estimates (outcome registry)."
+            ),
             "preregistered_as": "The estimator of the pre-registered plan that produced the row.",
             "estimable": "false: no estimate exists; the reason is in not_estimable_reason.",
         },
     },
     "effect_estimates_low_df": {
-        "description": "Estimates with too few residual degrees of freedom: withheld by disclosure control.",
+        "description": (
+            "Estimates with too few residual degrees of freedom: withheld by disclosure control."
+        ),
         "columns": {},
     },
 }
 
 RELEASE_NOTE = (
-    "RELEASE export: aggregate tables only, each through disclosure control (see disclosure_log.json); "
-    "suppressed cells are written as 'x'. No pupil-level rows or pseudonyms."
+    "RELEASE export: aggregate tables only, each through disclosure control (see "
+    "disclosure_log.json); suppressed cells are written as 'x'. No pupil-level rows or "
+    "pseudonyms."
 )
 
 
@@ -129,7 +145,7 @@ def _counts(conn, count: str, period: str) -> pd.DataFrame:
     rare event (dropouts) must not take the referrals of its row with it."""
     frame = conn.execute(f"""{GROUPS}
         select g.pilot_id, g."group", {period}, sum(pupil_months)::bigint as pupil_months, sum({count})::bigint as {count}
-        from published.fct_school_month m join groups g using (school_id) group by all order by all""").df()
+        from published.fct_school_month m join groups g using (school_id) group by all order by all""").df()  # noqa: E501
     frame[f"{count}_per_100_pupil_months"] = 100 * frame[count] / frame["pupil_months"]
     return frame
 
@@ -143,7 +159,7 @@ def _absence(conn) -> pd.DataFrame:
 def _costs(conn) -> pd.DataFrame:
     return conn.execute(f"""{GROUPS}
         select g.pilot_id, g."group", year(c.month) as year, c.client_pseudonym, c.amount_cents / 100.0 as amount_eur
-        from published.fct_youth_care_costs c join groups g using (school_id) order by all""").df()
+        from published.fct_youth_care_costs c join groups g using (school_id) order by all""").df()  # noqa: E501
 
 
 def _estimates(conn) -> pd.DataFrame | None:

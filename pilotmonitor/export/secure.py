@@ -140,7 +140,8 @@ def open_warehouse(warehouse_path: str | os.PathLike) -> duckdb.DuckDBPyConnecti
     path = Path(warehouse_path).expanduser()
     if not path.is_file():
         raise WarehouseNotFoundError(
-            f"warehouse not found: {path} (run `pilotmonitor run`, or set PILOTMONITOR_DATA_DIR / pass the path)"
+            f"warehouse not found: {path} (run `pilotmonitor run`, or set PILOTMONITOR_DATA_DIR / "
+            "pass the path)"
         )
     try:
         return duckdb.connect(str(path), read_only=True)
@@ -160,7 +161,8 @@ def schema_tables(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
         )
         raise SchemaNotFoundError(f"schema {schema!r} not found in the warehouse{hint}")
     rows = conn.execute(
-        "select table_name from information_schema.tables where table_schema = ? order by table_name",
+        "select table_name from information_schema.tables where table_schema = ? order by "
+        "table_name",
         [schema],
     ).fetchall()
     return [r[0] for r in rows]
@@ -175,7 +177,8 @@ def resolve_tables(
         chosen = [t for t in available if t in docs.tables and t not in NON_MART_TABLES]
         if not chosen:
             raise ExportError(
-                f"schema {schema!r} holds none of the documented marts ({', '.join(sorted(docs.tables))})"
+                f"schema {schema!r} holds none of the documented marts "
+                f"({', '.join(sorted(docs.tables))})"
             )
         return chosen
     requested = [tables] if isinstance(tables, str) else list(tables)
@@ -184,7 +187,8 @@ def resolve_tables(
     unknown = [t for t in requested if t not in available]
     if unknown:
         raise UnknownTableError(
-            f"unknown table(s) in schema {schema!r}: {', '.join(unknown)}; available: {', '.join(available) or '(none)'}"
+            f"unknown table(s) in schema {schema!r}: {', '.join(unknown)}; available: "
+            f"{', '.join(available) or '(none)'}"
         )
     return list(dict.fromkeys(requested))
 
@@ -192,8 +196,9 @@ def resolve_tables(
 def _publication(conn: duckdb.DuckDBPyConnection, schema: str) -> dict | None:
     try:
         row = conn.execute(
-            f"select logged_at, run_id, status, tables, rows, fingerprint from {_quote(schema)}.publication_log "
-            "where status = 'published' order by logged_at desc limit 1"
+            "select logged_at, run_id, status, tables, rows, fingerprint from "
+            f"{_quote(schema)}.publication_log where status = 'published' order by logged_at "
+            "desc limit 1"
         ).fetchone()
     except duckdb.Error:
         return None
@@ -320,7 +325,8 @@ def render_dictionary_md(
         for c in e["columns"]:
             desc = c["description"] or "_(not documented)_"
             out.append(
-                f"| `{c['name']}` | {_md_cell(c['contract_data_type'])} | {_md_cell(c['duckdb_type'])} | {_md_cell(desc)} |"
+                f"| `{c['name']}` | {_md_cell(c['contract_data_type'])} | "
+                f"{_md_cell(c['duckdb_type'])} | {_md_cell(desc)} |"
             )
         out.append("")
     return "\n".join(out)
@@ -410,7 +416,8 @@ def export_marts(
             files.append(_file_entry(out, name, table, rows, [c for c, _ in cols], neutralised))
             if neutralised:
                 warnings.append(
-                    f"{table}: {neutralised} text cell(s) starting like a spreadsheet formula (=, +, -, @, tab, CR) written with a leading apostrophe"
+                    f"{table}: {neutralised} text cell(s) starting like a spreadsheet formula (=, "
+                    "+, -, @, tab, CR) written with a leading apostrophe"
                 )
             doc = docs.tables.get(table)
             if doc is None:
@@ -509,7 +516,8 @@ def read_export(out_dir: str | os.PathLike, table: str):
             f"{_sql_string(c['name'])}: {_sql_string(c['duckdb_type'])}" for c in columns
         )
         return conn.execute(
-            f"select * from read_csv({_sql_string(str(path))}, header = true, delim = ',', columns = {{{struct}}})"
+            f"select * from read_csv({_sql_string(str(path))}, header = true, delim = ',', "
+            f"columns = {{{struct}}})"
         ).df()
 
 

@@ -75,7 +75,8 @@ class CheckResult:
 
 
 def latest_check_results(dagster_home: Path | None, limit: int = 20000) -> list[CheckResult] | None:
-    """`check_and_build_results` on the Dagster instance at `dagster_home`; None when there is none."""
+    """`check_and_build_results` on the Dagster instance at `dagster_home`; None when there is
+    none."""
     return latest_run_results(dagster_home, limit)[0]
 
 
@@ -156,7 +157,8 @@ class _Runs:
         )
 
     def failed_steps(self, run_id: str) -> set:
-        """Steps that failed; none in an interrupted run (a step stopped by the signal did not fail on the data)."""
+        """Steps that failed; none in an interrupted run (a step stopped by the signal did not fail
+        on the data)."""
         return set() if run_id == self.interrupted_run_id else self._step_events(run_id)["failed"]
 
     def check_step_errored(self, run_id: str, step_key: str | None) -> bool:
@@ -270,12 +272,16 @@ def checks_from_instance(
                 False,
                 "ERROR",
                 when,
-                "errored: the check itself failed in the latest run (see the run log); no result vouches for the data",
+                "errored: the check itself failed in the latest run (see the run log); no result "
+                "vouches for the data",
                 ERRORED,
             )
         else:
             previous = (
-                f"; its previous result ({'passed' if current.passed else 'failed'}, {current.when:%Y-%m-%d %H:%M}) is out of date"
+                (
+                    f"; its previous result ({'passed' if current.passed else 'failed'}, "
+                    f"{current.when:%Y-%m-%d %H:%M}) is out of date"
+                )
                 if current is not None and current.when
                 else ""
             )
@@ -337,7 +343,8 @@ def failed_builds(
                 False,
                 "ERROR",
                 datetime.fromtimestamp(planned_at),
-                "errored: the asset failed to build in the latest run (see the run log); its checks did not run",
+                "errored: the asset failed to build in the latest run (see the run log); its "
+                "checks did not run",
                 ERRORED,
             )
         )

@@ -30,7 +30,7 @@ th{background:#f4f6fa} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .chart{border:1px solid #e3e6ee;border-radius:6px;padding:.5rem}
 .chart h3{margin:.2rem 0 .4rem;font-size:1rem}
 ul{margin-top:.3rem}
-"""
+"""  # noqa: E501
 
 
 def _e(value) -> str:
@@ -53,7 +53,9 @@ def trend_svg(frame: pd.DataFrame, width: int = 400, height: int = 150) -> str:
     plot_w = width - left - right
     bar_w = max(plot_w / len(months), 0.5)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="rows loaded and quarantined per delivery month">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 '
+        f'{width} {height}" role="img" aria-label="rows loaded and quarantined per delivery '
+        'month">'
     ]
     for i, (values, colour, label) in enumerate(
         ((loaded, "#3b6fd8", "loaded"), (quarantined, "#d93025", "quarantined"))
@@ -61,13 +63,16 @@ def trend_svg(frame: pd.DataFrame, width: int = 400, height: int = 150) -> str:
         y0 = top + i * (panel + gap)
         peak = max(values) or 1.0
         parts.append(
-            f'<line x1="{left}" y1="{y0 + panel}" x2="{width - right}" y2="{y0 + panel}" stroke="#c4c9d4" stroke-width="1"/>'
+            f'<line x1="{left}" y1="{y0 + panel}" x2="{width - right}" y2="{y0 + panel}" '
+            'stroke="#c4c9d4" stroke-width="1"/>'
         )
         parts.append(
-            f'<text x="{left - 4}" y="{y0 + 9}" font-size="9" text-anchor="end" fill="#5b6478">{int(max(values)):,}</text>'
+            f'<text x="{left - 4}" y="{y0 + 9}" font-size="9" text-anchor="end" '
+            f'fill="#5b6478">{int(max(values)):,}</text>'
         )
         parts.append(
-            f'<text x="{left - 4}" y="{y0 + panel}" font-size="9" text-anchor="end" fill="#5b6478">0</text>'
+            f'<text x="{left - 4}" y="{y0 + panel}" font-size="9" text-anchor="end" '
+            'fill="#5b6478">0</text>'
         )
         parts.append(
             f'<text x="{left + 2}" y="{y0 + 9}" font-size="9" fill="{colour}">rows {label}</text>'
@@ -77,12 +82,15 @@ def trend_svg(frame: pd.DataFrame, width: int = 400, height: int = 150) -> str:
                 continue
             h = max(value / peak * (panel - 2), 1.0)
             parts.append(
-                f'<rect x="{left + j * bar_w:.2f}" y="{y0 + panel - h:.2f}" width="{max(bar_w - 0.3, 0.5):.2f}" height="{h:.2f}" fill="{colour}"><title>{months[j]}: {int(value):,}</title></rect>'
+                f'<rect x="{left + j * bar_w:.2f}" y="{y0 + panel - h:.2f}" '
+                f'width="{max(bar_w - 0.3, 0.5):.2f}" height="{h:.2f}" '
+                f'fill="{colour}"><title>{months[j]}: {int(value):,}</title></rect>'
             )
     base = height - 6
     parts.append(f'<text x="{left}" y="{base}" font-size="9" fill="#5b6478">{months[0]}</text>')
     parts.append(
-        f'<text x="{width - right}" y="{base}" font-size="9" text-anchor="end" fill="#5b6478">{months[-1]}</text>'
+        f'<text x="{width - right}" y="{base}" font-size="9" text-anchor="end" '
+        f'fill="#5b6478">{months[-1]}</text>'
     )
     parts.append("</svg>")
     return "".join(parts)
@@ -134,7 +142,8 @@ def reasons_html(status: Status) -> list[str]:
     ]
     if quarantined:
         out.append(
-            "<h2>Why rows were quarantined</h2><p>Top reasons per source (rows held back in <code>raw.quarantine</code>).</p>"
+            "<h2>Why rows were quarantined</h2><p>Top reasons per source (rows held back in "
+            "<code>raw.quarantine</code>).</p>"
         )
         out.append(
             table_html(
@@ -159,7 +168,8 @@ def reasons_html(status: Status) -> list[str]:
     ]
     if failures:
         out.append(
-            "<h2>Validation failures</h2><p>Top failed expectations per source in the latest validation of each delivery.</p>"
+            "<h2>Validation failures</h2><p>Top failed expectations per source in the latest "
+            "validation of each delivery.</p>"
         )
         out.append(
             table_html(
@@ -181,16 +191,18 @@ def reasons_html(status: Status) -> list[str]:
 
 
 def thuiszitters_html(status: Status) -> list[str]:
-    """Thuiszitters from two sources: how far the school records and the leerplicht register agree."""
+    """Thuiszitters from two sources: how far the school records and the leerplicht register
+    agree."""
     agreement = status.thuiszitters
     if agreement is None or agreement.years.empty:
         return []
     t = agreement.totals
     out = [
         "<h2>Thuiszitters: school records and leerplicht register</h2>",
-        "<p>Thuiszitter spells found in the school absence records against the thuiszitters the municipalities register "
-        "(the same pupil with overlapping dates counts as both). Disagreement is a quality signal, not an error: ask the "
-        "municipality or the school which one is incomplete.</p>",
+        "<p>Thuiszitter spells found in the school absence records against the thuiszitters the "
+        "municipalities register (the same pupil with overlapping dates counts as both). "
+        "Disagreement is a quality signal, not an error: ask the municipality or the school "
+        "which one is incomplete.</p>",
         table_html(
             [
                 "spells (all years)",
@@ -253,13 +265,16 @@ def thuiszitters_html(status: Status) -> list[str]:
 
 
 def checks_html(status: Status) -> list[str]:
-    """Check totals per kind, the failed checks, and the checks not run (upstream blocked, or the run was interrupted)."""
+    """Check totals per kind, the failed checks, and the checks not run (upstream blocked, or the
+    run was interrupted)."""
     totals = status.check_totals()
     out = ["<h2>Checks</h2>"]
     if totals is None:
         return [*out, '<p class="dim">no asset check results recorded yet</p>']
     out.append(
-        "<p>Latest outcome of every check in the Dagster instance. A check <em>not run</em> was planned in the latest run but never reached, because something upstream blocked it or because the run was interrupted; it is not counted as failed.</p>"
+        "<p>Latest outcome of every check in the Dagster instance. A check <em>not run</em> was "
+        "planned in the latest run but never reached, because something upstream blocked it or "
+        "because the run was interrupted; it is not counted as failed.</p>"
     )
     rows = [
         [
@@ -333,12 +348,18 @@ def source_cells(row, status: Status) -> list[str]:
     else:
         v = row.validation
         validation = (
-            f"{v['errors']} errors, {v['warnings']} warnings in {v['deliveries_validated']} deliveries validated"
+            (
+                f"{v['errors']} errors, {v['warnings']} warnings in {v['deliveries_validated']} "
+                "deliveries validated"
+            )
             if v.get("deliveries_validated") is not None
             else f"{v['errors']} errors, {v['warnings']} warnings"
         )
     failed = (
-        f'<span class="missing">{row.deliveries["failed"]} ({len(row.failed_unresolved)} not re-delivered)</span>'
+        (
+            f'<span class="missing">{row.deliveries["failed"]} ({len(row.failed_unresolved)} not '
+            "re-delivered)</span>"
+        )
         if row.failed_unresolved
         else str(row.deliveries["failed"])
     )
@@ -355,7 +376,8 @@ def source_cells(row, status: Status) -> list[str]:
         f"{row.rows_quarantined:,}",
         f"{row.quarantine_share:.2%}",
         validation,
-        f'<span class="{fresh_css}">{_e(fresh.summary() if fresh.state != "fresh" else "fresh")}</span>',
+        "<span "
+        f'class="{fresh_css}">{_e(fresh.summary() if fresh.state != "fresh" else "fresh")}</span>',
     ]
 
 
@@ -369,11 +391,13 @@ def render_html(
     ]
     if status.synthetic:
         out.append(
-            '<div class="synthetic">SYNTHETIC DATA - every school, person and number on this page is invented.</div>'
+            '<div class="synthetic">SYNTHETIC DATA - every school, person and number on this page '
+            "is invented.</div>"
         )
     out.append("<h1>Pipeline health</h1>")
     out.append(
-        f'<p class="sub">as of {status.as_of.isoformat()} &middot; generated {datetime.now().strftime("%Y-%m-%d %H:%M")} &middot; aggregates only</p>'
+        f'<p class="sub">as of {status.as_of.isoformat()} &middot; generated '
+        f"{datetime.now().strftime('%Y-%m-%d %H:%M')} &middot; aggregates only</p>"
     )
     css = (
         "ready"

@@ -33,7 +33,8 @@ def quarantine_reasons(conn, paths: list[str], top: int = TOP) -> dict[str, list
     in `paths`: reason code, a representative detail (the most common reason text), rows,
     deliveries hit and the first delivery files."""
     exists = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'quarantine'"
+        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name "
+        "= 'quarantine'"
     ).fetchone()[0]
     if not exists or not paths:
         return {}

@@ -12,7 +12,8 @@ def _columns(conn: duckdb.DuckDBPyConnection) -> set[str]:
     return {
         row[0]
         for row in conn.execute(
-            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = 'deliveries'"
+            "select column_name from information_schema.columns where table_schema = 'raw' and "
+            "table_name = 'deliveries'"
         ).fetchall()
     }
 
@@ -31,6 +32,7 @@ def register_flags(conn: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str
             per_source.setdefault(source, []).append(reason)
         for source, reasons in per_source.items():
             warnings.append(
-                f"{source}: {len(reasons)} deliver{'y' if len(reasons) == 1 else 'ies'} for the steward to review ({reasons[0]}{'; ...' if len(reasons) > 1 else ''})"
+                f"{source}: {len(reasons)} deliver{'y' if len(reasons) == 1 else 'ies'} for the "
+                f"steward to review ({reasons[0]}{'; ...' if len(reasons) > 1 else ''})"
             )
     return blocking, warnings

@@ -83,14 +83,19 @@ def reason_lines(status: Status) -> list[str]:
         for r in row.quarantine_reasons:
             detail = f" - {escape(r['detail'])}" if r["detail"] else ""
             lines.append(
-                f"[yellow]quarantined[/yellow] {row.source}: {escape(str(r['reason_code']))}{detail}: {r['rows']:,} row(s) in {escape(_deliveries_text(r['deliveries'], r['delivery_files']))}"
+                f"[yellow]quarantined[/yellow] {row.source}: "
+                f"{escape(str(r['reason_code']))}{detail}: {r['rows']:,} row(s) in "
+                f"{escape(_deliveries_text(r['deliveries'], r['delivery_files']))}"
             )
         for f in (row.validation or {}).get("top_failures", []):
             colour = "red" if f["severity"] == "error" else "yellow"
             where = ".".join(str(x) for x in (f["table"], f["column"]) if x)
             message = f" - {escape(f['message'])}" if f["message"] else ""
             lines.append(
-                f"[{colour}]validation {f['severity']}[/{colour}] {row.source}: {escape(str(f['expectation']))} on {escape(where)}{message}: {f['unexpected_values']:,} unexpected value(s) in {escape(_deliveries_text(f['deliveries'], f['delivery_files']))}"
+                f"[{colour}]validation {f['severity']}[/{colour}] {row.source}: "
+                f"{escape(str(f['expectation']))} on {escape(where)}{message}: "
+                f"{f['unexpected_values']:,} unexpected value(s) in "
+                f"{escape(_deliveries_text(f['deliveries'], f['delivery_files']))}"
             )
     return lines
 
@@ -120,7 +125,8 @@ def render(status: Status, console: Console) -> None:
     for row in status.sources:
         for failed in row.failed_unresolved:
             console.print(
-                f"[red]failed, not re-delivered[/red]: {escape(str(failed['path']))}: {escape(str(failed['error']))}",
+                f"[red]failed, not re-delivered[/red]: {escape(str(failed['path']))}: "
+                f"{escape(str(failed['error']))}",
                 soft_wrap=True,
             )
     for check in status.failed_checks:
@@ -138,7 +144,8 @@ def render(status: Status, console: Console) -> None:
         not_run = [c for c in status.not_run_checks if c.not_run_reason == reason]
         names = ", ".join(f"{c.asset} / {c.check}" for c in not_run[:5])
         console.print(
-            f"[dim]not run ({reason})[/dim]: {len(not_run)} check(s): {escape(names)}{', ...' if len(not_run) > 5 else ''}",
+            f"[dim]not run ({reason})[/dim]: {len(not_run)} check(s): "
+            f"{escape(names)}{', ...' if len(not_run) > 5 else ''}",
             soft_wrap=True,
         )
     for warning in status.warnings:

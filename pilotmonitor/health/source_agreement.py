@@ -52,7 +52,10 @@ class ThuiszitterAgreement:
         n = len(self.disagreements)
         if not n:
             return None
-        return f"thuiszitters: school absence records and the leerplicht register disagree in {n} municipality-year(s) (a quality signal, see the health page)"
+        return (
+            f"thuiszitters: school absence records and the leerplicht register disagree in {n} "
+            "municipality-year(s) (a quality signal, see the health page)"
+        )
 
 
 def thuiszitter_agreement(conn: duckdb.DuckDBPyConnection) -> ThuiszitterAgreement | None:

@@ -235,7 +235,8 @@ class Status:
 def _table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(
         conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            "select count(*) from information_schema.tables where table_schema = ? and table_name "
+            "= ?",
             [schema, table],
         ).fetchone()[0]
     )
@@ -327,7 +328,8 @@ def validation_summary(
     if "source" not in frame.columns and delivery_key == "path":
         frame = frame.merge(deliveries[["path", "source"]], on="path", how="left")
     if delivery_key == "path":
-        # deliveries known on the as-of date (`deliveries` is already cut there), superseded ones ignored
+        # deliveries known on the as-of date (`deliveries` is already cut there), superseded ones
+        # ignored
         known = set(deliveries["path"]) - set(
             deliveries.loc[deliveries["superseded_by"].notna(), "path"]
         )
@@ -453,25 +455,31 @@ def collect_status(
         rows.append(status)
         if status.failed_unresolved:
             blocking.append(
-                f"{name}: {len(status.failed_unresolved)} failed deliver{'y' if len(status.failed_unresolved) == 1 else 'ies'} not re-delivered"
+                f"{name}: {len(status.failed_unresolved)} failed "
+                f"deliver{'y' if len(status.failed_unresolved) == 1 else 'ies'} not re-delivered"
             )
         if status.validation and status.validation["errors"]:
             v = status.validation
             blocking.append(
-                f"{name}: {v['errors']} error-level validation failure(s) in {v['deliveries_with_errors']} deliver{'y' if v['deliveries_with_errors'] == 1 else 'ies'}"
+                f"{name}: {v['errors']} error-level validation failure(s) in "
+                f"{v['deliveries_with_errors']} "
+                f"deliver{'y' if v['deliveries_with_errors'] == 1 else 'ies'}"
             )
         if status.validation and status.validation["warnings"]:
             warnings.append(f"{name}: {status.validation['warnings']} validation warning(s)")
         missing = status.freshness.missing
         if missing:
             blocking.append(
-                f"{name}: {len(missing)} missing period(s) ({', '.join(f'{s} {p}' for s, p in missing[:3])}{', ...' if len(missing) > 3 else ''})"
+                f"{name}: {len(missing)} missing period(s) "
+                f"({', '.join(f'{s} {p}' for s, p in missing[:3])}"
+                f"{', ...' if len(missing) > 3 else ''})"
             )
         if status.freshness.stale:
             warnings.append(f"{name}: {len(status.freshness.stale)} stale sender(s)")
         if counts["duplicate"]:
             warnings.append(
-                f"{name}: {counts['duplicate']} duplicate deliver{'y' if counts['duplicate'] == 1 else 'ies'} (ignored)"
+                f"{name}: {counts['duplicate']} duplicate "
+                f"deliver{'y' if counts['duplicate'] == 1 else 'ies'} (ignored)"
             )
     flagged_blocking, flagged_warnings = register_flags(conn)  # redelivery reviews, key versions
     blocking += flagged_blocking
@@ -488,7 +496,8 @@ def collect_status(
                 for c in failed_error[:3]
             )
             blocking.append(
-                f"{len(failed_error)} failed check(s) or dbt test(s): {names}{', ...' if len(failed_error) > 3 else ''}"
+                f"{len(failed_error)} failed check(s) or dbt test(s): "
+                f"{names}{', ...' if len(failed_error) > 3 else ''}"
             )
         failed_warn = [
             c for c in checks if c.failed and not c.blocks and c.check != "delivery_freshness"
@@ -498,12 +507,14 @@ def collect_status(
         not_run = [c for c in checks if c.not_run and c.not_run_reason != RUN_INTERRUPTED]
         if not_run:
             warnings.append(
-                f"{len(not_run)} check(s) not run in the latest run because something upstream blocked (they run again once it is fixed)"
+                f"{len(not_run)} check(s) not run in the latest run because something upstream "
+                "blocked (they run again once it is fixed)"
             )
         cut_off = [c for c in checks if c.not_run and c.not_run_reason == RUN_INTERRUPTED]
         if cut_off:
             warnings.append(
-                f"{len(cut_off)} check(s) not run because the latest run was interrupted (they run again in the rerun)"
+                f"{len(cut_off)} check(s) not run because the latest run was interrupted (they "
+                "run again in the rerun)"
             )
     synthetic = bool(landing_dir and (landing_dir / "SYNTHETIC_DATA.txt").is_file())
     from pilotmonitor.publication.gate import publication_state
@@ -573,7 +584,8 @@ def status_from_files(
     """Open the warehouse read-only and collect the status (what the CLI uses)."""
     if not warehouse_path.is_file():
         raise WarehouseMissing(
-            f"no warehouse at {warehouse_path}: run `pilotmonitor run --demo` first (or `pilotmonitor run` on real deliveries)"
+            f"no warehouse at {warehouse_path}: run `pilotmonitor run --demo` first (or "
+            "`pilotmonitor run` on real deliveries)"
         )
     try:
         conn = duckdb.connect(str(warehouse_path), read_only=True)
@@ -582,7 +594,8 @@ def status_from_files(
     ) as exc:  # a writer's lock, not a DuckDB file, or already open with other settings
         if "lock" in str(exc).lower():
             raise WarehouseBusy(
-                f"cannot open the warehouse read-only ({exc}); a pipeline run is probably writing it: try again when it has finished"
+                f"cannot open the warehouse read-only ({exc}); a pipeline run is probably writing "
+                "it: try again when it has finished"
             ) from None
         raise WarehouseUnreadable(
             f"cannot open the warehouse {warehouse_path} read-only: {exc}"
@@ -590,7 +603,8 @@ def status_from_files(
     try:
         if not _table_exists(conn, "raw", "deliveries"):
             raise WarehouseMissing(
-                f"the warehouse at {warehouse_path} has no delivery register yet: run `pilotmonitor run --demo` first"
+                f"the warehouse at {warehouse_path} has no delivery register yet: run "
+                "`pilotmonitor run --demo` first"
             )
         checks, interrupted = latest_run_results(dagster_home)
         return collect_status(

@@ -57,7 +57,8 @@ def member_problem(info: zipfile.ZipInfo, limits: ParseLimits) -> LimitExceeded 
     if info.file_size > limits.member_bytes:
         size, allowed = sizes(info.file_size, limits.member_bytes)
         return LimitExceeded(
-            f"member {info.filename}: uncompressed size {size} over the {allowed} limit for one member",
+            f"member {info.filename}: uncompressed size {size} over the {allowed} limit for one "
+            "member",
             "member_bytes",
         )
     if (
@@ -66,8 +67,9 @@ def member_problem(info: zipfile.ZipInfo, limits: ParseLimits) -> LimitExceeded 
     ):
         ratio = info.file_size / max(info.compress_size, 1)
         return LimitExceeded(
-            f"member {info.filename}: compression ratio {ratio:,.0f} to 1 ({megabytes(info.compress_size)} expanding to {megabytes(info.file_size)}) "
-            f"over the limit of {limits.compression_ratio} to 1",
+            f"member {info.filename}: compression ratio {ratio:,.0f} to 1 "
+            f"({megabytes(info.compress_size)} expanding to {megabytes(info.file_size)}) over "
+            f"the limit of {limits.compression_ratio} to 1",
             "compression_ratio",
         )
     return None
@@ -79,7 +81,8 @@ def archive_problem(infos: list[zipfile.ZipInfo], limits: ParseLimits) -> LimitE
     if total > limits.archive_bytes:
         size, allowed = sizes(total, limits.archive_bytes)
         return LimitExceeded(
-            f"{len(infos)} members expand to {size} in all, over the {allowed} limit for one archive",
+            f"{len(infos)} members expand to {size} in all, over the {allowed} limit for one "
+            "archive",
             "archive_bytes",
         )
     return None
@@ -109,7 +112,8 @@ class BoundedStream:
         self.bytes += len(data)
         if self.bytes > self._max_bytes:
             raise LimitExceeded(
-                f"{self._what}: uncompressed size over the {megabytes(self._max_bytes)} limit (stopped after reading {megabytes(self.bytes)})",
+                f"{self._what}: uncompressed size over the {megabytes(self._max_bytes)} limit "
+                f"(stopped after reading {megabytes(self.bytes)})",
                 "member_bytes",
             )
         if self._xml and data:
@@ -124,7 +128,8 @@ class BoundedStream:
         self.elements += opened - data.count(b"</") - data.count(b"<!") - data.count(b"<?")
         if self.elements > self._limits.elements:
             raise LimitExceeded(
-                f"{self._what}: more than {self._limits.elements:,} elements (the limit for one member)",
+                f"{self._what}: more than {self._limits.elements:,} elements (the limit for one "
+                "member)",
                 "elements",
             )
         limit = self._limits.text_bytes
@@ -144,7 +149,8 @@ class BoundedStream:
     def _check_run(self, run: int) -> None:
         if run > self._limits.text_bytes:
             raise LimitExceeded(
-                f"{self._what}: a text value or tag longer than the {megabytes(self._limits.text_bytes)} limit",
+                f"{self._what}: a text value or tag longer than the "
+                f"{megabytes(self._limits.text_bytes)} limit",
                 "text_bytes",
             )
 

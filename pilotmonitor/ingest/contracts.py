@@ -220,7 +220,8 @@ RAW_TABLES: dict[str, dict[str, str]] = {
         "birth_month": "DATE",
         "sex": "VARCHAR",
         # absence_notification | exemption | thuiszitter | early_school_leaver, and its kind
-        # (relative, luxury, signal, absolute | 5a, 5b, 5c, 11 | long_relative, absolute | without_start_qualification)
+        # (relative, luxury, signal, absolute | 5a, 5b, 5c, 11 | long_relative, absolute |
+        # without_start_qualification)
         "registration": "VARCHAR",
         "kind": "VARCHAR",
         "notification_date": "DATE",
@@ -229,7 +230,9 @@ RAW_TABLES: dict[str, dict[str, str]] = {
         "outcome": "VARCHAR",
         "reason": "VARCHAR",
     },
-    "duo_vsv": {  # DUO open data: early school leavers per convenantjaar (1 Oct - 1 Oct), per site or municipality
+    # DUO open data: early school leavers per convenantjaar (1 Oct - 1 Oct), per site or
+    # municipality
+    "duo_vsv": {
         "level": "VARCHAR",
         "school_id": "VARCHAR",
         "brin": "VARCHAR",
@@ -256,7 +259,9 @@ RAW_TABLES: dict[str, dict[str, str]] = {
 }
 
 QUARANTINE_COLUMNS = {
-    "row_locator": "VARCHAR",  # data-row number (1-based, header excluded) or message name[#line reference]
+    (
+        "row_locator"
+    ): "VARCHAR",  # data-row number (1-based, header excluded) or message name[#line reference]
     "target_table": "VARCHAR",
     "reason_code": "VARCHAR",
     "reason": "VARCHAR",  # readable, never containing an identifier
@@ -268,7 +273,9 @@ QUARANTINE_COLUMNS = {
 REASONS = {
     "invalid_bsn": "BSN fails the 11-check",
     "reserved_bsn": "reserved BSN value (000000000 or 999999999) instead of a real number",
-    "invalid_onderwijsnummer": "onderwijsnummer fails its check (starts with 10, weighted sum 5 mod 11)",
+    "invalid_onderwijsnummer": (
+        "onderwijsnummer fails its check (starts with 10, weighted sum 5 mod 11)"
+    ),
     "malformed_identifier": "identifier is not a nine-digit number",
     "missing_identifier": "no BSN and no onderwijsnummer",
     "missing_field": "a mandatory field is empty",
@@ -344,7 +351,8 @@ class ReadResult:
         loaded = sum(len(frame) for frame in self.tables.values())
         if loaded + len(self.quarantine) != self.rows_read:
             raise AssertionError(
-                f"row accounting broken: read {self.rows_read}, loaded {loaded}, quarantined {len(self.quarantine)}"
+                f"row accounting broken: read {self.rows_read}, loaded {loaded}, quarantined "
+                f"{len(self.quarantine)}"
             )
 
 

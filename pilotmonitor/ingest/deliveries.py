@@ -237,7 +237,8 @@ def landing_entries(landing_dir: Path) -> Iterator[tuple[Path, str | None]]:
             if os.path.islink(os.path.join(root, name)) and _counts(name):
                 yield (
                     Path(root, name),
-                    "is a symbolic link to a folder: the landing area accepts only regular files and folders",
+                    "is a symbolic link to a folder: the landing area accepts only regular files "
+                    "and folders",
                 )
         for name in names:
             if not _counts(name):
@@ -247,7 +248,8 @@ def landing_entries(landing_dir: Path) -> Iterator[tuple[Path, str | None]]:
             if stat.S_ISLNK(mode):
                 yield (
                     path,
-                    "is a symbolic link: the landing area accepts only regular files (deliver the file itself)",
+                    "is a symbolic link: the landing area accepts only regular files (deliver the "
+                    "file itself)",
                 )
             elif not stat.S_ISREG(mode):
                 yield path, "is not a regular file (a FIFO, socket or device): it is never opened"

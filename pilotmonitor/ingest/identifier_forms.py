@@ -60,10 +60,14 @@ _HEX = re.compile(HEX_WORD)
 def candidates_sql(text: str) -> str:
     """A SQL expression: the list of nine-digit candidates (separators removed) in the
     VARCHAR expression ``text``. Identifier-like ones are kept by IDENTIFIER_LIKE_SQL."""
-    separated = f"list_transform(regexp_extract_all({text}, '{SEPARATED_FORMS}', 1), x -> regexp_replace(x, '[ .]', '', 'g'))"
+    separated = (
+        f"list_transform(regexp_extract_all({text}, '{SEPARATED_FORMS}', 1), x -> "
+        "regexp_replace(x, '[ .]', '', 'g'))"
+    )
     glued = (
-        f"flatten(list_transform(list_filter(regexp_extract_all({text}, '{GLUED_WORD}'), w -> not regexp_full_match(w, '{HEX_WORD}')),"
-        " w -> list_filter(regexp_split_to_array(w, '[^0-9]+'), d -> length(d) = 9)))"
+        f"flatten(list_transform(list_filter(regexp_extract_all({text}, '{GLUED_WORD}'), w -> not "
+        f"regexp_full_match(w, '{HEX_WORD}')), w -> list_filter(regexp_split_to_array(w, "
+        "'[^0-9]+'), d -> length(d) = 9)))"
     )
     return (
         f"case when regexp_matches({text}, '{SEPARATED_PREFILTER}|{GLUED_PREFILTER}') "

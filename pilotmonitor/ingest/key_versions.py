@@ -24,7 +24,7 @@ def linked_key_versions(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, 
     rows = conn.execute(
         """select coalesce(key_version, 'unknown'), source, count(*) from raw.deliveries
            where status = 'loaded' and is_current and rows_loaded > 0 and source in (select unnest(?::varchar[]))
-           group by all order by 1, 2""",
+           group by all order by 1, 2""",  # noqa: E501
         [IDENTIFYING_SOURCES],
     ).fetchall()
     out: dict[str, dict[str, int]] = {}
@@ -44,6 +44,7 @@ def key_version_problems(conn: duckdb.DuckDBPyConnection) -> list[str]:
         for version, per_source in sorted(versions.items())
     )
     return [
-        f"the linked tables mix pseudonymisation key versions ({listed} current deliveries): a child no longer links across them. "
-        "Run `pilotmonitor rekey` with the current key to re-pseudonymise the other versions from the landing area, then run the pipeline"
+        f"the linked tables mix pseudonymisation key versions ({listed} current deliveries): a "
+        "child no longer links across them. Run `pilotmonitor rekey` with the current key to "
+        "re-pseudonymise the other versions from the landing area, then run the pipeline"
     ]

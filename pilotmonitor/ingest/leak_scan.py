@@ -199,13 +199,15 @@ def scan_tables(
             pd.DataFrame({"delivery_id": pd.Series(delivery_ids, dtype=object)}),
         )
         conn.execute(
-            "create or replace temp table _leak_deliveries as select cast(delivery_id as varchar) as delivery_id from _leak_delivery_list"
+            "create or replace temp table _leak_deliveries as select cast(delivery_id as varchar) "
+            "as delivery_id from _leak_delivery_list"
         )
         conn.unregister("_leak_delivery_list")
     rows_of = (
         (
             lambda qualified: (
-                f"(select * from {qualified} where delivery_id in (select delivery_id from _leak_deliveries))"
+                f"(select * from {qualified} where delivery_id in (select delivery_id from "
+                "_leak_deliveries))"
             )
         )
         if by_delivery
@@ -216,7 +218,8 @@ def scan_tables(
     for qualified in tables:
         schema, table = qualified.split(".")
         columns = conn.execute(
-            "select column_name, data_type from information_schema.columns where table_schema = ? and table_name = ?",
+            "select column_name, data_type from information_schema.columns where table_schema = ? "
+            "and table_name = ?",
             [schema, table],
         ).fetchall()
         for column, data_type in columns:
@@ -235,12 +238,12 @@ def scan_tables(
             # (a pupil's pseudonym on every absence record: 30x fewer tests in a school
             # export). Derived tables count distinct values (n = 1).
             values = f"""(select delivery, t, n from (select {group} as delivery, {as_text} as t, {"1" if derived else "count(*)"} as n
-                          from {rows_of(qualified)} group by all) {scanned})"""
+                          from {rows_of(qualified)} group by all) {scanned})"""  # noqa: E501
             numbers = conn.execute(
                 f"""
                 with candidates as (select delivery, n, unnest({identifier_forms.candidates_sql("t")}) as s from {values})
                 select delivery, sum(n) from candidates where {identifier_forms.IDENTIFIER_LIKE_SQL} group by all
-                """
+                """  # noqa: E501
             ).fetchall()
             leaks += [
                 Leak(qualified, column, "identifier_number", int(n), d) for d, n in numbers if n
@@ -261,7 +264,7 @@ def scan_tables(
                     where lower(trim(t)) in (select token from _leak_names)
                        or list_has_any(regexp_split_to_array(lower(t), '{SPLIT_PATTERN}'), (select list(token) from _leak_names))
                     group by all
-                    """
+                    """  # noqa: E501
                 ).fetchall()
                 leaks += [Leak(qualified, column, "landing_name", int(n), d) for d, n in hits if n]
     return leaks
@@ -269,10 +272,12 @@ def scan_tables(
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(
-        "create table if not exists raw.leak_scanned (delivery_id varchar, source varchar, scanned_at timestamp)"
+        "create table if not exists raw.leak_scanned (delivery_id varchar, source varchar, "
+        "scanned_at timestamp)"
     )
     conn.execute(
-        "create table if not exists raw.leak_findings (delivery_id varchar, source varchar, table_name varchar, column_name varchar, kind varchar, rows bigint)"
+        "create table if not exists raw.leak_findings (delivery_id varchar, source varchar, "
+        "table_name varchar, column_name varchar, kind varchar, rows bigint)"
     )
 
 
@@ -304,17 +309,21 @@ def scan_new_deliveries(
         if found:
             conn.executemany(
                 "insert into raw.leak_findings values (?, ?, ?, ?, ?, ?)",
-                [[l.delivery_id, source, l.table, l.column, l.kind, l.rows] for l in found],
+                [
+                    [leak.delivery_id, source, leak.table, leak.column, leak.kind, leak.rows]
+                    for leak in found
+                ],
             )
         conn.execute(
-            "insert into raw.leak_scanned select delivery_id, ?, current_timestamp from _leak_deliveries",
+            "insert into raw.leak_scanned select delivery_id, ?, current_timestamp from "
+            "_leak_deliveries",
             [source],
         )
         conn.execute("commit")
     rows = conn.execute(
         """select f.table_name, f.column_name, f.kind, sum(f.rows)::bigint from raw.leak_findings f
            where f.source = ? and f.delivery_id in (select delivery_id from raw.deliveries where source = ?)
-           group by all order by all""",
+           group by all order by all""",  # noqa: E501
         [source, source],
     ).fetchall()
     return [Leak(table, column, kind, int(n)) for table, column, kind, n in rows]

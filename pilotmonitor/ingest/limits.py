@@ -97,7 +97,8 @@ def current_limits() -> ParseLimits:
             overrides[f.name] = int(text.strip().replace("_", ""))
         except ValueError:
             raise ValueError(
-                f"{variable} must be a whole number of {'bytes' if f.name.endswith('bytes') else 'units'}, got {text!r}"
+                f"{variable} must be a whole number of "
+                f"{'bytes' if f.name.endswith('bytes') else 'units'}, got {text!r}"
             ) from None
     return replace(DEFAULT_LIMITS, **overrides) if overrides else DEFAULT_LIMITS
 

@@ -80,7 +80,8 @@ def known_hashes(conn: duckdb.DuckDBPyConnection, source: str | None = None) -> 
     columns = {
         row[0]
         for row in conn.execute(
-            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = 'landing_files'"
+            "select column_name from information_schema.columns where table_schema = 'raw' and "
+            "table_name = 'landing_files'"
         ).fetchall()
     }
     if "signature" not in columns:
@@ -468,7 +469,7 @@ def _rank_slots(conn: duckdb.DuckDBPyConnection, source: str) -> None:
             window slot as (partition by source, sender, period order by delivered_on desc, path in (select path from _present) desc, path desc)
         ) as ranked
         where d.path = ranked.path
-        """,
+        """,  # noqa: E501
         [source],
     )
 

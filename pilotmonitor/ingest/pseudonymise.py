@@ -70,7 +70,9 @@ def _parse_hex(text: str, source: str) -> bytes:
         ) from None
 
 
-MIN_DISTINCT_KEY_BYTES = 16  # a random 32-byte key has about 30 distinct byte values; below 16 happens by chance with probability < 1e-9
+# a random 32-byte key has about 30 distinct byte values; below 16 happens by chance with
+# probability < 1e-9
+MIN_DISTINCT_KEY_BYTES = 16
 
 
 def _secret(text: str, source: str) -> bytes:
@@ -96,7 +98,8 @@ def _refuse_weak(secret: bytes, source: str) -> bytes:
     )  # printable ASCII throughout: a passphrase, not random bytes
     if len(set(secret)) < MIN_DISTINCT_KEY_BYTES or len(steps) == 1 or repeats or text:
         raise PseudonymKeyError(
-            f"the pseudonymisation key ({source}) is weak (repeated bytes, a pattern, a counting sequence or text): "
+            f"the pseudonymisation key ({source}) is weak (repeated bytes, a pattern, a "
+            "counting sequence or text): "
             'generate a random one, e.g. python -c "import secrets; print(secrets.token_hex(32))"'
         )
     return secret
@@ -139,8 +142,9 @@ def load_key(
             "demo", _parse_hex(path.read_text(encoding="ascii"), str(path)), f"demo key {path}"
         )
     raise PseudonymKeyError(
-        "no pseudonymisation key: set PILOTMONITOR_PSEUDONYM_KEY (hex) or PILOTMONITOR_PSEUDONYM_KEY_FILE, "
-        "or run in demo mode (PILOTMONITOR_DEMO=1 / pilotmonitor run --demo) to create a local demo key"
+        "no pseudonymisation key: set PILOTMONITOR_PSEUDONYM_KEY (hex) or "
+        "PILOTMONITOR_PSEUDONYM_KEY_FILE, or run in demo mode (PILOTMONITOR_DEMO=1 / "
+        "pilotmonitor run --demo) to create a local demo key"
     )
 
 
@@ -244,7 +248,8 @@ class Pseudonymiser:
     def pseudonymise(
         self, bsn: pd.Series, onderwijsnummer: pd.Series | None = None
     ) -> pd.DataFrame:
-        """identify() per row as a frame: pseudonym, id_kind, key_version and error (None when valid)."""
+        """identify() per row as a frame: pseudonym, id_kind, key_version and error (None when
+        valid)."""
         records = self.identify_many(
             bsn.tolist(), None if onderwijsnummer is None else onderwijsnummer.tolist()
         )

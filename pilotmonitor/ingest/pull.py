@@ -3,10 +3,12 @@
 Downloads land under the delivery naming convention (pilotmonitor.ingest.deliveries), so
 the readers in pilotmonitor.ingest.readers.public_data pick them up like any delivery:
 
-    public/cbs/<table>_TypedDataSet_<YYYYMMDD>.json          pull_cbs_table
-    public/duo/duo_vestigingen_po_<YYYYMMDD>.csv             pull_duo_file(target_name="duo_vestigingen_po")
+    public/cbs/<table>_TypedDataSet_<YYYYMMDD>.json
+        pull_cbs_table
+    public/duo/duo_vestigingen_po_<YYYYMMDD>.csv
+        pull_duo_file(target_name="duo_vestigingen_po")
     public/duo/duo_leerlingen_po_leeftijd_<YYYY>_<YYYYMMDD>.csv
-                                                             pull_duo_file(target_name="duo_leerlingen_po_leeftijd_<YYYY>")
+        pull_duo_file(target_name="duo_leerlingen_po_leeftijd_<YYYY>")
 
 Behaviour:
 
@@ -108,7 +110,8 @@ class PullSettings:
         if not self.duo_schools_url:
             raise PullError(
                 "<unset>",
-                "PILOTMONITOR_DUO_SCHOOLS_URL is not set (the DUO open-data CSV of primary-school sites)",
+                "PILOTMONITOR_DUO_SCHOOLS_URL is not set (the DUO open-data CSV of primary-school "
+                "sites)",
             )
         return self.duo_schools_url
 
@@ -116,13 +119,15 @@ class PullSettings:
         if not self.duo_pupils_url:
             raise PullError(
                 "<unset>",
-                "PILOTMONITOR_DUO_PUPILS_URL is not set (the DUO open-data CSV of pupils per site and age)",
+                "PILOTMONITOR_DUO_PUPILS_URL is not set (the DUO open-data CSV of pupils per site "
+                "and age)",
             )
         return self.duo_pupils_url
 
 
 def settings_from_env(environ: dict[str, str] | None = None) -> PullSettings:
-    """Endpoints from PILOTMONITOR_CBS_BASE_URL, PILOTMONITOR_DUO_SCHOOLS_URL, PILOTMONITOR_DUO_PUPILS_URL."""
+    """Endpoints from PILOTMONITOR_CBS_BASE_URL, PILOTMONITOR_DUO_SCHOOLS_URL,
+    PILOTMONITOR_DUO_PUPILS_URL."""
     env = os.environ if environ is None else environ
     base = (env.get("PILOTMONITOR_CBS_BASE_URL") or CBS_ODATA_BASE).strip().rstrip("/")
     schools = (env.get("PILOTMONITOR_DUO_SCHOOLS_URL") or "").strip() or None
@@ -258,7 +263,8 @@ def _place(tmp: Path, target: Path, pattern: str) -> Path:
             )
         else:
             log.warning(
-                "%s: replaced today's earlier pull, whose content differed (the loader reloads a file replaced in place)",
+                "%s: replaced today's earlier pull, whose content differed (the loader reloads a "
+                "file replaced in place)",
                 target.name,
             )
         return target
@@ -266,7 +272,8 @@ def _place(tmp: Path, target: Path, pattern: str) -> Path:
     os.replace(tmp, target)
     if previous is not None and _sha256(previous) == digest:
         log.info(
-            "%s: unchanged since the previous pull %s (written anyway; the loader deduplicates by content)",
+            "%s: unchanged since the previous pull %s (written anyway; the loader deduplicates by "
+            "content)",
             target.name,
             previous.name,
         )
@@ -383,7 +390,8 @@ def pull_cbs_table(
     *,
     retry: RetryPolicy = DEFAULT_RETRY,
 ) -> Path:
-    """Download a CBS StatLine TypedDataSet into public/cbs/{table_id}_TypedDataSet_{today:%Y%m%d}.json.
+    """Download a CBS StatLine TypedDataSet into
+    public/cbs/{table_id}_TypedDataSet_{today:%Y%m%d}.json.
 
     `base_url` is CBS_ODATA_BASE in production (settings_from_env().cbs_base_url);
     `filters` an OData $filter expression, e.g. "substringof('GM', RegioS)". All pages

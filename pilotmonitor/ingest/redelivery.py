@@ -45,7 +45,8 @@ def loaded_content(
 ) -> dict[tuple[str, str, str], Held]:
     """Per (source, sender, sha256) the first loaded delivery with that content."""
     rows = conn.execute(
-        "select sender, sha256, path, period, rows_read from raw.deliveries where source = ? and status = 'loaded' order by registered_at, path",
+        "select sender, sha256, path, period, rows_read from raw.deliveries where source = ? and "
+        "status = 'loaded' order by registered_at, path",
         [source],
     ).fetchall()
     held: dict[tuple[str, str, str], Held] = {}
@@ -66,9 +67,9 @@ def other_period_original(
 
 def other_period_reason(delivery: Delivery, original: Held) -> str:
     return (
-        f"{delivery.path} (period {delivery.period or 'none'}) has the same content as {original.path} "
-        f"(period {original.period or 'none'}), which is loaded: this file is not loaded. Delete the wrongly named file, "
-        "or deliver the right content for this period"
+        f"{delivery.path} (period {delivery.period or 'none'}) has the same content as "
+        f"{original.path} (period {original.period or 'none'}), which is loaded: this file is "
+        "not loaded. Delete the wrongly named file, or deliver the right content for this period"
     )
 
 
@@ -95,7 +96,8 @@ def flag_same_date_conflicts(conn: duckdb.DuckDBPyConnection, source: str) -> No
     content (files still in the landing area only: `_present` holds their paths); clear
     the flags of slots resolved since."""
     conn.execute(
-        "update raw.deliveries set review = null where source = ? and status = 'loaded' and review is not null",
+        "update raw.deliveries set review = null where source = ? and status = 'loaded' and "
+        "review is not null",
         [source],
     )
     tied = conn.execute(
@@ -110,7 +112,7 @@ def flag_same_date_conflicts(conn: duckdb.DuckDBPyConnection, source: str) -> No
             from latest group by sender, period having count(distinct sha256) > 1
         )
         select latest.path, conflicted.paths, conflicted.used from latest join conflicted using (sender, period)
-        """,
+        """,  # noqa: E501
         [source],
     ).fetchall()
     if not tied:
@@ -120,8 +122,9 @@ def flag_same_date_conflicts(conn: duckdb.DuckDBPyConnection, source: str) -> No
             {
                 "path": path,
                 "review": (
-                    f"{path} has the same delivery date as {', '.join(p for p in paths if p != path)} but other content: "
-                    f"{used} is used. Delete the wrong file, or deliver the right one with a later date"
+                    f"{path} has the same delivery date as "
+                    f"{', '.join(p for p in paths if p != path)} but other content: {used} is "
+                    "used. Delete the wrong file, or deliver the right one with a later date"
                 ),
             }
             for path, paths, used in tied
@@ -130,7 +133,8 @@ def flag_same_date_conflicts(conn: duckdb.DuckDBPyConnection, source: str) -> No
     conn.register("_flags", flags)
     try:
         conn.execute(
-            "update raw.deliveries as d set review = f.review from _flags as f where d.path = f.path"
+            "update raw.deliveries as d set review = f.review from _flags as f where d.path = "
+            "f.path"
         )
     finally:
         conn.unregister("_flags")

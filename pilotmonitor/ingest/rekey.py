@@ -57,7 +57,7 @@ def stale_deliveries(conn: duckdb.DuckDBPyConnection, key_version: str) -> list[
     rows = conn.execute(
         """select path, source, coalesce(is_current, false) from raw.deliveries
            where status = 'loaded' and source in (select unnest(?::varchar[])) and key_version is distinct from ?
-           order by source, path""",
+           order by source, path""",  # noqa: E501
         [IDENTIFYING_SOURCES, key_version],
     ).fetchall()
     return [_Item(*row) for row in rows]
@@ -86,11 +86,13 @@ def rekey(
         )
         if file.is_symlink() or not file.is_file():
             report.missing.append(
-                f"{item.path}: no longer in the landing area ({state}); redeliver it or put it back and run rekey again"
+                f"{item.path}: no longer in the landing area ({state}); redeliver it or put it "
+                "back and run rekey again"
             )
         elif sha256_of(file) != registered[item.path]:
             report.missing.append(
-                f"{item.path}: the file changed since it was loaded ({state}); the next run loads it as a new delivery under the current key"
+                f"{item.path}: the file changed since it was loaded ({state}); the next run loads "
+                "it as a new delivery under the current key"
             )
         else:
             todo.append(item)
@@ -176,7 +178,7 @@ def _update_register(conn, updates: list[dict]) -> None:
             """update raw.deliveries as d
                set key_version = u.key_version, rekeyed_at = u.rekeyed_at, rows_read = u.rows_read, rows_loaded = u.rows_loaded,
                    rows_quarantined = u.rows_quarantined, messages_ignored = u.messages_ignored
-               from _rekeyed as u where d.path = u.path"""
+               from _rekeyed as u where d.path = u.path"""  # noqa: E501
         )
     finally:
         conn.unregister("_rekeyed")
@@ -185,7 +187,8 @@ def _update_register(conn, updates: list[dict]) -> None:
 def _forget_leak_scans(conn, paths: list[str]) -> None:
     """The rekeyed deliveries' rows are new: the next run's leak scan reads them again."""
     exists = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'leak_scanned'"
+        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name "
+        "= 'leak_scanned'"
     ).fetchone()[0]
     if not paths or not exists:
         return
@@ -216,7 +219,8 @@ def rekey_warehouse(settings, demo: bool = False) -> RekeyReport:
         conn = duckdb.connect(str(settings.warehouse_path))
     except duckdb.IOException as exc:  # a pipeline run holds the writer lock
         raise RekeyError(
-            f"the warehouse is in use ({str(exc).splitlines()[0]}): run rekey when no pipeline run is active"
+            f"the warehouse is in use ({str(exc).splitlines()[0]}): run rekey when no pipeline "
+            "run is active"
         ) from None
     with conn:
         schema_dir = (
@@ -238,6 +242,7 @@ def rekey_warehouse(settings, demo: bool = False) -> RekeyReport:
 def _has_product_list(conn) -> bool:
     return bool(
         conn.execute(
-            "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'product_list'"
+            "select count(*) from information_schema.tables where table_schema = 'raw' and "
+            "table_name = 'product_list'"
         ).fetchone()[0]
     )

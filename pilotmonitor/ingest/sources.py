@@ -149,7 +149,8 @@ SOURCES: list[Source] = [
         "leerplicht_register",
         ["leerplicht_register"],
         _leerplicht,
-        "municipal leerplicht/RMC register: absence notifications, exemptions, thuiszitters, early school leavers",
+        "municipal leerplicht/RMC register: absence notifications, exemptions, thuiszitters, "
+        "early school leavers",
         identifies_people=True,
         cadence_days=366,
     ),
@@ -166,7 +167,8 @@ SOURCES: list[Source] = [
         "ijw_extracts",
         IJW_TABLES,
         _ijw_extract,
-        "municipal flat CSV extracts with the iJw fields (JW315/301/305/307/323 rows) per municipality and month",
+        "municipal flat CSV extracts with the iJw fields (JW315/301/305/307/323 rows) per "
+        "municipality and month",
         identifies_people=True,
         depends_on=["product_list"],
         cadence_days=31,
@@ -207,6 +209,6 @@ def known_product_codes(conn) -> frozenset[str] | None:
         select distinct p.product_code
         from raw.product_list p join raw.deliveries d on d.delivery_id = p.delivery_id and d.status = 'loaded'
         where d.is_current
-        """
+        """  # noqa: E501
     ).fetchall()
     return frozenset(r[0] for r in rows) if rows else None

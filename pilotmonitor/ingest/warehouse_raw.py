@@ -57,11 +57,13 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
         f"create table if not exists {SCHEMA}.deliveries ({_columns_sql(DELIVERY_COLUMNS)})"
     )
     conn.execute(
-        f"create table if not exists {SCHEMA}.quarantine (delivery_id VARCHAR, path VARCHAR, source VARCHAR, {_columns_sql(QUARANTINE_COLUMNS)})"
+        f"create table if not exists {SCHEMA}.quarantine (delivery_id VARCHAR, path VARCHAR, "
+        f"source VARCHAR, {_columns_sql(QUARANTINE_COLUMNS)})"
     )
     for table, columns in RAW_TABLES.items():
         conn.execute(
-            f"create table if not exists {SCHEMA}.{table} (delivery_id VARCHAR, row_locator VARCHAR, {_columns_sql(columns)})"
+            f"create table if not exists {SCHEMA}.{table} (delivery_id VARCHAR, row_locator "
+            f"VARCHAR, {_columns_sql(columns)})"
         )
     added = _add_missing_columns(conn, {"deliveries": DELIVERY_COLUMNS, **RAW_TABLES})
     if ("deliveries", "key_version") in added:
@@ -85,7 +87,8 @@ def _add_missing_columns(
         for name, kind in columns.items():
             if (table, name) not in present:
                 conn.execute(
-                    f'alter table {SCHEMA}.{table} add column "{name}" {kind.replace(" PRIMARY KEY", "")}'
+                    f'alter table {SCHEMA}.{table} add column "{name}" '
+                    f"{kind.replace(' PRIMARY KEY', '')}"
                 )
                 added.add((table, name))
     return added
@@ -107,7 +110,7 @@ def _backfill_key_versions(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute(
                 f"""update {SCHEMA}.deliveries as d set key_version = r.key_version || ?
                     from (select delivery_id, min(key_version) as key_version from {SCHEMA}.{table} group by delivery_id) as r
-                    where d.delivery_id = r.delivery_id and d.status = 'loaded' and d.key_version is null""",
+                    where d.delivery_id = r.delivery_id and d.status = 'loaded' and d.key_version is null""",  # noqa: E501
                 [PLAIN_REFERENCES if plain else ""],
             )
 

@@ -66,9 +66,15 @@ class PublicationState:
             return "nothing published yet" + (
                 f"; blocked: {'; '.join(self.reasons[:3])}" if self.reasons else ""
             )
-        text = f"published {self.published_at:%Y-%m-%d %H:%M} UTC (run {str(self.run_id)[:8]}, {self.rows:,} rows)"
+        text = (
+            f"published {self.published_at:%Y-%m-%d %H:%M} UTC (run {str(self.run_id)[:8]}, "
+            f"{self.rows:,} rows)"
+        )
         if self.is_stale:
-            text += f"; STALE: newer data blocked since {self.blocked_since:%Y-%m-%d %H:%M} UTC by {'; '.join(self.reasons[:3])}"
+            text += (
+                f"; STALE: newer data blocked since {self.blocked_since:%Y-%m-%d %H:%M} UTC by "
+                f"{'; '.join(self.reasons[:3])}"
+            )
         return text
 
 
@@ -96,7 +102,8 @@ def _now() -> datetime:
 
 def _mart_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     rows = conn.execute(
-        "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' order by 1",
+        "select table_name from information_schema.tables where table_schema = ? and table_type = "
+        "'BASE TABLE' order by 1",
         [SOURCE_SCHEMA],
     ).fetchall()
     return [r[0] for r in rows]
@@ -118,7 +125,9 @@ def identifier_leaks(conn: duckdb.DuckDBPyConnection, tables: list[str]) -> list
 
     found = scan_tables(conn, [f"{SOURCE_SCHEMA}.{t}" for t in tables], frozenset(), derived=True)
     hint = {
-        "not_pseudonymised": " (loaded before references were pseudonymised? run `pilotmonitor rekey`)"
+        "not_pseudonymised": (
+            " (loaded before references were pseudonymised? run `pilotmonitor rekey`)"
+        )
     }
     return [leak.describe("distinct value(s)") + hint.get(leak.kind, "") for leak in found]
 
@@ -179,7 +188,8 @@ def publish(
 
 def _published_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     rows = conn.execute(
-        "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' and table_name <> 'publication_log' order by 1",
+        "select table_name from information_schema.tables where table_schema = ? and table_type = "
+        "'BASE TABLE' and table_name <> 'publication_log' order by 1",
         [SCHEMA],
     ).fetchall()
     return [r[0] for r in rows]
@@ -201,23 +211,27 @@ def _fingerprint(conn: duckdb.DuckDBPyConnection, schema: str, tables: list[str]
 def publication_state(conn: duckdb.DuckDBPyConnection) -> PublicationState:
     """What the analyses read now, and whether newer data was blocked since."""
     exists = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = 'publication_log'",
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = "
+        "'publication_log'",
         [SCHEMA],
     ).fetchone()[0]
     if not exists:
         return PublicationState(None, None, None, None, [])
     last = conn.execute(
-        f"select logged_at, run_id, rows from {SCHEMA}.publication_log where status = 'published' order by logged_at desc limit 1"
+        f"select logged_at, run_id, rows from {SCHEMA}.publication_log where status = 'published' "
+        "order by logged_at desc limit 1"
     ).fetchone()
     # a clean run that found nothing new to publish also ends a blocked period
     since = (
         conn.execute(
-            f"select max(logged_at) from {SCHEMA}.publication_log where status in ('published', 'unchanged')"
+            f"select max(logged_at) from {SCHEMA}.publication_log where status in ('published', "
+            "'unchanged')"
         ).fetchone()[0]
         or datetime.min
     )
     blocked = conn.execute(
-        f"select min(logged_at), max_by(reasons, logged_at) from {SCHEMA}.publication_log where status = 'blocked' and logged_at > ?",
+        f"select min(logged_at), max_by(reasons, logged_at) from {SCHEMA}.publication_log where "
+        "status = 'blocked' and logged_at > ?",
         [since],
     ).fetchone()
     reasons = json.loads(blocked[1]) if blocked and blocked[1] else []

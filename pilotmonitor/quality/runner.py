@@ -473,7 +473,8 @@ def row_count_bounds(rule: dict, history: list, months: int = 1) -> tuple[int, i
     if statistics.median(n for n, _ in previous) < rule.get("min_median_rows", 20):
         return None
     rate = statistics.median(r for _, r in previous)
-    # flagged at or below min_ratio x the usual rows (a half-size delivery is flagged), above max_ratio x
+    # flagged at or below min_ratio x the usual rows (a half-size delivery is flagged), above
+    # max_ratio x
     return math.floor(round(rate * months * rule["min_ratio"], 6)) + 1, math.floor(
         round(rate * months * rule["max_ratio"], 6)
     )
@@ -505,7 +506,11 @@ def validate_row_counts(
         )
         bounds = row_count_bounds(rule, history, months)
         if bounds is None:
-            note = f"not enough history ({len(history)} previous deliveries of this sender, at least {rule.get('min_previous', 3)} with a median of {rule.get('min_median_rows', 20)} rows needed)"
+            note = (
+                f"not enough history ({len(history)} previous deliveries of this sender, at least "
+                f"{rule.get('min_previous', 3)} with a median of "
+                f"{rule.get('min_median_rows', 20)} rows needed)"
+            )
             outcomes[delivery.delivery_id] = Outcome(
                 delivery.delivery_id,
                 delivery.path,

@@ -68,7 +68,8 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
 def _has_results_table(conn) -> bool:
     return bool(
         conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = 'validation_results'",
+            "select count(*) from information_schema.tables where table_schema = ? and table_name "
+            "= 'validation_results'",
             [SCHEMA],
         ).fetchone()[0]
     )
@@ -76,13 +77,18 @@ def _has_results_table(conn) -> bool:
 
 def pending_deliveries(conn, source: str, table: str, suite_hash: str) -> list[DeliveryInfo]:
     done = (
-        f'and not exists (select 1 from {SCHEMA}.validation_results v where v.path = d.path and v.delivery_id = d.delivery_id and v."table" = ? and v.suite_hash = ?)'
+        (
+            f"and not exists (select 1 from {SCHEMA}.validation_results v where v.path = d.path "
+            'and v.delivery_id = d.delivery_id and v."table" = ? and v.suite_hash = ?)'
+        )
         if _has_results_table(conn)
         else ""
     )
     params = [source] + ([table, suite_hash] if done else [])
     rows = conn.execute(
-        f"select delivery_id, path, source, sender, period, delivered_on from raw.deliveries d where source = ? and status = 'loaded' and is_current {done} order by period, sender, path",
+        "select delivery_id, path, source, sender, period, delivered_on from raw.deliveries d "
+        f"where source = ? and status = 'loaded' and is_current {done} order by period, sender, "
+        "path",
         params,
     ).fetchall()
     return [DeliveryInfo(*row) for row in rows]
@@ -92,7 +98,7 @@ def _history(conn, source: str, table: str) -> pd.DataFrame:
     return conn.execute(
         f"""select d.delivery_id, d.sender, d.period, d.delivered_on, coalesce(c.n, 0) as n
             from raw.deliveries d left join (select delivery_id, count(*) n from raw.{table} group by 1) c using (delivery_id)
-            where d.source = ? and d.status = 'loaded' and d.is_current""",
+            where d.source = ? and d.status = 'loaded' and d.is_current""",  # noqa: E501
         [source],
     ).df()
 
@@ -202,7 +208,8 @@ def validate_pending(
             )
             if log:
                 log(
-                    f"validated {len(pending)} deliveries of {source} in raw.{table} ({rows:,} rows)"
+                    f"validated {len(pending)} deliveries of {source} in raw.{table} ({rows:,} "
+                    "rows)"
                 )
     finally:
         if pool is not None:
@@ -218,7 +225,8 @@ def _validate_chunk(
     Docs page (a scrubbed GX result)."""
     ids = [d.delivery_id for d in chunk]
     frame = conn.execute(
-        f"select * from raw.{table} where delivery_id in (select unnest(?::varchar[])) order by delivery_id, row_locator",
+        f"select * from raw.{table} where delivery_id in (select unnest(?::varchar[])) order by "
+        "delivery_id, row_locator",
         [ids],
     ).df()
     outcomes, result = validate_group(table, frame, chunk, None, suite_hash)
@@ -324,7 +332,8 @@ def build_data_docs(
             written.append(name)
         except Exception as exc:  # rendering is a convenience; the history table is the record
             target.write_text(
-                f"<html><body><p>GX rendering failed: {html.escape(type(exc).__name__)}</p></body></html>",
+                "<html><body><p>GX rendering failed: "
+                f"{html.escape(type(exc).__name__)}</p></body></html>",
                 encoding="utf-8",
             )
     index = docs_dir / "index.html"
@@ -335,7 +344,7 @@ def build_data_docs(
                        count(*) filter (where not success and severity = 'error') as errors,
                        count(*) filter (where not success and severity = 'warning') as warnings,
                        string_agg(case when not success then expectation_type || coalesce(' (' || "column" || ')', '') || ': ' || steward_message end, ' | ') as failed
-                from {SCHEMA}.validation_results group by all order by errors desc, warnings desc, validated_at desc limit 2000"""
+                from {SCHEMA}.validation_results group by all order by errors desc, warnings desc, validated_at desc limit 2000"""  # noqa: E501
         ).df()
     pages_links = (
         sorted((docs_dir / "validations").rglob("*.html"))
@@ -344,11 +353,15 @@ def build_data_docs(
     )
     body = [
         "<html><head><meta charset='utf-8'><title>Pilotmonitor data quality</title></head><body>",
-        f"<h1>Raw delivery validations</h1><p>Generated {datetime.now():%Y-%m-%d %H:%M}. Severity error blocks the warehouse build.</p>",
+        f"<h1>Raw delivery validations</h1><p>Generated {datetime.now():%Y-%m-%d %H:%M}. Severity "
+        "error blocks the warehouse build.</p>",
         "<h2>GX validation pages (groups with a failed expectation)</h2><ul>",
     ]
     body += [
-        f"<li><a href='{html.escape(p.relative_to(docs_dir).as_posix())}'>{html.escape(p.relative_to(docs_dir).as_posix())}</a></li>"
+        (
+            "<li><a "
+            f"href='{html.escape(p.relative_to(docs_dir).as_posix())}'>{html.escape(p.relative_to(docs_dir).as_posix())}</a></li>"
+        )
         for p in pages_links[-500:]
     ]
     body.append("</ul><h2>Deliveries</h2>")

@@ -69,7 +69,8 @@ def columns(table: str) -> dict:
     return E(
         "expect_table_columns_to_match_set",
         "error",
-        f"The delivery does not have the columns of raw.{table} the pipeline expects; the reader or the export format changed. Ask the data engineer before using it.",
+        f"The delivery does not have the columns of raw.{table} the pipeline expects; the reader "
+        "or the export format changed. Ask the data engineer before using it.",
         column_set=cols,
         exact_match=True,
     )
@@ -177,13 +178,19 @@ def row_count(
     (a roster such as an enrolment export lists everyone enrolled, whatever the months).
     Flagged at or below min_ratio x or above max_ratio x the median."""
     if rows_per == "covered_month":
-        usual = "the usual number of rows per month covered (median of the same sender's previous deliveries of this source; an interim export of the running school year covers only the months up to its delivery date)"
+        usual = (
+            "the usual number of rows per month covered (median of the same sender's previous "
+            "deliveries of this source; an interim export of the running school year covers only "
+            "the months up to its delivery date)"
+        )
     else:
         usual = "the median number of rows of the same sender's previous deliveries of this source"
     return E(
         "expect_table_row_count_to_be_between",
         "warning",
-        f"This delivery has at most {min_ratio:g}x or more than {max_ratio:g}x {usual}. Ask the sender whether the export is complete (a missing month, a filter, a partial school year) before using it.",
+        f"This delivery has at most {min_ratio:g}x or more than {max_ratio:g}x {usual}. Ask the "
+        "sender whether the export is complete (a missing month, a filter, a partial school "
+        "year) before using it.",
         min_value={"$PARAMETER": "row_count_min"},
         max_value={"$PARAMETER": "row_count_max"},
         history_rule={
@@ -243,11 +250,26 @@ IJW_KEYS = {
     ],
 }
 IJW_DUPLICATE = {
-    "ijw_requests": "The same requested product (message, client, provider reference) appears twice in this delivery; the message was probably exported twice.",
-    "ijw_allocations": "The same allocation (message, client, allocation number) appears twice in this delivery; the message was probably exported twice.",
-    "ijw_starts": "The same start of care (message, client, allocation, product, start date) appears twice in this delivery; the message was probably exported twice.",
-    "ijw_stops": "The same end of care (message, client, allocation, product, dates) appears twice in this delivery; the message was probably exported twice.",
-    "ijw_declaration_lines": "The same declaration line (declaration, client, product reference and period) appears twice in this delivery: costs would be counted twice.",
+    "ijw_requests": (
+        "The same requested product (message, client, provider reference) appears twice in this "
+        "delivery; the message was probably exported twice."
+    ),
+    "ijw_allocations": (
+        "The same allocation (message, client, allocation number) appears twice in this delivery; "
+        "the message was probably exported twice."
+    ),
+    "ijw_starts": (
+        "The same start of care (message, client, allocation, product, start date) appears twice "
+        "in this delivery; the message was probably exported twice."
+    ),
+    "ijw_stops": (
+        "The same end of care (message, client, allocation, product, dates) appears twice in this "
+        "delivery; the message was probably exported twice."
+    ),
+    "ijw_declaration_lines": (
+        "The same declaration line (declaration, client, product reference and period) appears "
+        "twice in this delivery: costs would be counted twice."
+    ),
 }
 
 
@@ -263,7 +285,9 @@ def ijw_common(table: str, date_col: str = "message_date") -> list[dict]:
             "month",
             0,
             45,
-            f"{date_col} lies outside the delivery month (or more than 45 days after it): dates may be shifted or day and month swapped. Do not use this delivery until the sender confirms.",
+            f"{date_col} lies outside the delivery month (or more than 45 days after it): dates "
+            "may be shifted or day and month swapped. Do not use this delivery until the sender "
+            "confirms.",
         ),
         E(
             "expect_column_values_to_match_regex",
@@ -283,7 +307,8 @@ def ijw_common(table: str, date_col: str = "message_date") -> list[dict]:
             "product_category",
             seed_codes("ijw_product_categories"),
             "error",
-            "Product category outside the JZ020 code list (31-38, 40-55); youth-care types cannot be classified.",
+            "Product category outside the JZ020 code list (31-38, 40-55); youth-care types cannot "
+            "be classified.",
             code_list="ijw_product_categories",
         ),
         not_null("product_code", "warning", 0.99, "product code"),
@@ -328,7 +353,8 @@ def suites() -> dict[str, dict]:
             "enrolment_kind",
             ["main", "secondary"],
             "error",
-            "Enrolment kind is neither a main nor a secondary enrolment (hoofd-/neveninschrijving).",
+            "Enrolment kind is neither a main nor a secondary enrolment "
+            "(hoofd-/neveninschrijving).",
         ),
         unique(
             ["pupil_pseudonym", "enrol_start"],
@@ -339,14 +365,16 @@ def suites() -> dict[str, dict]:
             "school_year",
             None,
             0,
-            "Enrolments start after the end of the school year of this delivery: the date column may be shifted.",
+            "Enrolments start after the end of the school year of this delivery: the date column "
+            "may be shifted.",
         ),
         in_period(
             "enrol_end",
             "school_year",
             0,
             0,
-            "Enrolment end dates outside the school year of this delivery (1 August - 31 July): dates may be shifted or day and month swapped.",
+            "Enrolment end dates outside the school year of this delivery (1 August - 31 July): "
+            "dates may be shifted or day and month swapped.",
         ),
         E(
             "expect_column_pair_values_a_to_be_greater_than_b",
@@ -394,7 +422,8 @@ def suites() -> dict[str, dict]:
             0,
             8,
             "warning",
-            "More than 1% of records have more than 8 absence hours on one day (a school day is at most about 8 hours): hours may be in minutes or summed over a week.",
+            "More than 1% of records have more than 8 absence hours on one day (a school day is "
+            "at most about 8 hours): hours may be in minutes or summed over a week.",
             mostly=0.99,
         ),
         in_set("authorised", [True, False], "error", "Authorised flag is not yes/no."),
@@ -407,12 +436,14 @@ def suites() -> dict[str, dict]:
             "school_year",
             0,
             0,
-            "Absence dates outside the school year of this delivery (1 August - 31 July): the date column is probably shifted (a year off, or day and month swapped). Do not use this delivery until the school re-exports it.",
+            "Absence dates outside the school year of this delivery (1 August - 31 July): the "
+            "date column is probably shifted (a year off, or day and month swapped). Do not use "
+            "this delivery until the school re-exports it.",
         ),
         not_null("reason", "warning", 0.95, "absence reason"),
-        row_count(
-            min_median_rows=500
-        ),  # below ~500 rows a year a school's absence count swings 0.1x-5x with a few long absences (clean synthetic data, scale 0.05)
+        # below ~500 rows a year a school's absence count swings 0.1x-5x with a few long absences
+        # (clean synthetic data, scale 0.05)
+        row_count(min_median_rows=500),
     ]
     s["ijw_requests"] = (
         ijw_common("ijw_requests")
@@ -422,7 +453,8 @@ def suites() -> dict[str, dict]:
                 "referrer_type",
                 seed_codes("ijw_referrer_types"),
                 "error",
-                "Referrer type outside COD327 (01-06, 08): referrals cannot be attributed to GP, municipality, court etc.",
+                "Referrer type outside COD327 (01-06, 08): referrals cannot be attributed to GP, "
+                "municipality, court etc.",
                 code_list="ijw_referrer_types",
             ),
             not_null("referrer_type", "error", 0.99, "referrer type"),
@@ -456,7 +488,8 @@ def suites() -> dict[str, dict]:
             "month",
             -366,
             45,
-            "Care start dates more than a year before or well after the delivery month: dates may be shifted.",
+            "Care start dates more than a year before or well after the delivery month: dates may "
+            "be shifted.",
         ),
         row_count(**MONTHLY_HISTORY),
     ]
@@ -506,7 +539,8 @@ def suites() -> dict[str, dict]:
             0,
             None,
             "error",
-            "Declared amounts must be zero or positive (credits are marked with C, not with a minus sign).",
+            "Declared amounts must be zero or positive (credits are marked with C, not with a "
+            "minus sign).",
         ),
         between("tariff_cents", 0, None, "error", "Tariffs must be zero or positive."),
         between("volume", 0, None, "error", "Declared volume is negative."),
@@ -515,14 +549,16 @@ def suites() -> dict[str, dict]:
             "month",
             -366,
             0,
-            "Service periods start more than a year before the declaration month or after it: dates may be shifted.",
+            "Service periods start more than a year before the declaration month or after it: "
+            "dates may be shifted.",
         ),
         in_period(
             "product_period_end",
             "month",
             -366,
             0,
-            "Service periods end after the delivery month or more than a year before it: dates may be shifted.",
+            "Service periods end after the delivery month or more than a year before it: dates "
+            "may be shifted.",
         ),
         E(
             "expect_column_pair_values_a_to_be_greater_than_b",
@@ -660,7 +696,8 @@ def suites() -> dict[str, dict]:
             0,
             20,
             "warning",
-            "More than 20 FTE of youth support workers for one pilot: check the unit (hours instead of FTE?).",
+            "More than 20 FTE of youth support workers for one pilot: check the unit (hours "
+            "instead of FTE?).",
         ),
         unique(["pilot_id", "year"], "The same pilot and year appear twice in the cost file."),
     ]
@@ -688,13 +725,15 @@ def suites() -> dict[str, dict]:
             "registration",
             sorted(KINDS),
             "error",
-            "Registration is not an absence notification, exemption, thuiszitter or early school leaver.",
+            "Registration is not an absence notification, exemption, thuiszitter or early school "
+            "leaver.",
         ),
         in_set(
             "kind",
             sorted({kind for kinds in KINDS.values() for kind in kinds.values()}),
             "error",
-            "Kind of registration outside the known kinds (relatief/luxe/signaal/absoluut verzuim, vrijstelling 5a/5b/5c/11, ...).",
+            "Kind of registration outside the known kinds (relatief/luxe/signaal/absoluut "
+            "verzuim, vrijstelling 5a/5b/5c/11, ...).",
         ),
         E(
             "expect_column_pair_values_a_to_be_greater_than_b",
@@ -710,7 +749,8 @@ def suites() -> dict[str, dict]:
             "school_year",
             0,
             0,
-            "Notification dates outside the school year of this export (1 August - 31 July): dates may be shifted or day and month swapped. Ask the municipality before using it.",
+            "Notification dates outside the school year of this export (1 August - 31 July): "
+            "dates may be shifted or day and month swapped. Ask the municipality before using it.",
         ),
         in_period(
             "start_date",
@@ -725,9 +765,8 @@ def suites() -> dict[str, dict]:
             "The same registration of a pupil appears twice in this export.",
             severity="warning",
         ),
-        row_count(
-            min_median_rows=50
-        ),  # per month covered: the running school year's interim export covers only its first months
+        # per month covered: the running school year's interim export covers only its first months
+        row_count(min_median_rows=50),
     ]
     s["duo_vsv"] = [
         columns("duo_vsv"),
@@ -799,7 +838,8 @@ def suites() -> dict[str, dict]:
             "school_year",
             0,
             0,
-            "Response dates outside the school year of this questionnaire round: dates may be shifted.",
+            "Response dates outside the school year of this questionnaire round: dates may be "
+            "shifted.",
         ),
         row_count(),
     ]
@@ -812,7 +852,10 @@ def suites() -> dict[str, dict]:
             "meta": {
                 "table": table,
                 "sources": sources,
-                "notes": "Severity error blocks the warehouse build (blocking Dagster check); warning is shown but does not block.",
+                "notes": (
+                    "Severity error blocks the warehouse build (blocking Dagster check); warning "
+                    "is shown but does not block."
+                ),
             },
         }
     return out

@@ -30,7 +30,8 @@ def load_suite(table: str, directory: Path = EXPECTATIONS_DIR) -> dict:
         meta = exp.get("meta", {})
         if meta.get("severity") not in SEVERITIES or not meta.get("steward_message"):
             raise ValueError(
-                f"{table}: expectation {exp['type']} needs meta.severity (error|warning) and meta.steward_message"
+                f"{table}: expectation {exp['type']} needs meta.severity (error|warning) and "
+                "meta.steward_message"
             )
     return suite
 

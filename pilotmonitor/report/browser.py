@@ -83,12 +83,16 @@ def print_pdfs(jobs: list[PdfJob]) -> list[Path]:
         page.emulate_media(media="print")
         for job in jobs:
             header = (
-                f'<div style="font-size:8px;width:100%;text-align:center;color:#a06000;font-weight:bold">{job.header_text}</div>'
+                (
+                    "<div "
+                    f'style="font-size:8px;width:100%;text-align:center;color:#a06000;font-weight:bold">{job.header_text}</div>'
+                )
                 if job.header_text
                 else "<div></div>"
             )
             footer = (
-                f'<div style="font-size:8px;width:100%;text-align:center;color:#555">{job.page_word} '
+                "<div "
+                f'style="font-size:8px;width:100%;text-align:center;color:#555">{job.page_word} '
                 '<span class="pageNumber"></span> / <span class="totalPages"></span></div>'
             )
             page.goto(job.html.resolve().as_uri(), wait_until="load")

@@ -594,8 +594,9 @@ def _refuse_identifiers(pilot_id: str, documents: dict[str, str]) -> None:
     if any(found.values()):
         counts = ", ".join(f"{lang}: {n}" for lang, n in found.items() if n)
         raise IdentifierInReportError(
-            f"report {pilot_id} not written: it holds number(s) that pass the BSN/onderwijsnummer check ({counts}); "
-            "a pilot or school name, a label or a value in the estimates carries one: correct it at the source"
+            f"report {pilot_id} not written: it holds number(s) that pass the BSN/onderwijsnummer "
+            f"check ({counts}); a pilot or school name, a label or a value in the estimates "
+            "carries one: correct it at the source"
         )
 
 

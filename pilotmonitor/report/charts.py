@@ -78,7 +78,8 @@ def trend_chart(
 
 
 def event_chart(points: pd.DataFrame, labels: dict, synthetic_label: str | None) -> bytes:
-    """points: rel_time_bin, estimate, ci_lower, ci_upper (reference bin -1 is 0 by construction)."""
+    """points: rel_time_bin, estimate, ci_lower, ci_upper (reference bin -1 is 0 by
+    construction)."""
     pts = pd.concat(
         [
             points,

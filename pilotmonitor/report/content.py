@@ -96,7 +96,8 @@ def _month_index(ts: pd.Timestamp) -> int:
 
 def _latest_estimates(conn: duckdb.DuckDBPyConnection, pilot_id: str) -> pd.DataFrame:
     table = conn.execute(
-        "select * from results.effect_estimates where pilot_id = ? order by role, outcome, estimator",
+        "select * from results.effect_estimates where pilot_id = ? order by role, outcome, "
+        "estimator",
         [pilot_id],
     ).df()
     if table.empty:
@@ -277,8 +278,8 @@ def _design_mde(estimates: pd.DataFrame) -> float | None:
 def delivery_totals(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """What the report quotes about the deliveries behind it."""
     loaded, rows_loaded, rows_quarantined = conn.execute(
-        "select count(*) filter (where status = 'loaded'), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
-        "from raw.deliveries"
+        "select count(*) filter (where status = 'loaded'), coalesce(sum(rows_loaded), 0), "
+        "coalesce(sum(rows_quarantined), 0) from raw.deliveries"
     ).fetchone()
     return {
         "loaded": int(loaded),
@@ -341,15 +342,17 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
         closures = None
 
     activity = conn.execute(
-        "select month, sum(contacts_pupils) as contacts_pupils, sum(contacts_parents) as contacts_parents, "
-        "sum(group_sessions) as group_sessions, sum(consultations_teachers + consultations_providers) as consultations, "
-        "sum(total_activities) as total_activities from published.fct_pilot_activity where pilot_id = ? group by month order by month",
+        "select month, sum(contacts_pupils) as contacts_pupils, sum(contacts_parents) as "
+        "contacts_parents, sum(group_sessions) as group_sessions, sum(consultations_teachers + "
+        "consultations_providers) as consultations, sum(total_activities) as total_activities "
+        "from published.fct_pilot_activity where pilot_id = ? group by month order by month",
         [pilot_id],
     ).df()
     schools = list(sample.treated_schools + sample.comparison_schools)
     cost_micro = conn.execute(
-        "select school_id, month, year(month) as year, client_pseudonym, kind_of_care, amount_cents / 100.0 as amount_eur "
-        "from published.fct_youth_care_costs where school_id in (select unnest(?)) and month between ? and ?",
+        "select school_id, month, year(month) as year, client_pseudonym, kind_of_care, "
+        "amount_cents / 100.0 as amount_eur from published.fct_youth_care_costs where school_id "
+        "in (select unnest(?)) and month between ? and ?",
         [schools, sample.window_start.date(), sample.window_end.date()],
     ).df()
     cost_micro["group"] = np.where(

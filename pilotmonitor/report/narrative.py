@@ -66,7 +66,8 @@ def effect_lines(e: Effect, lang: str) -> list[str]:
         # absolute scale suppressed (small baseline count): the relative change only
         verb = t["decrease"] if e.pct < 0 else t["increase"]
         lines.append(
-            f"{what} {verb} {percent(e.pct, lang, signed=False)} (95%: {percent(e.pct_low, lang)} .. {percent(e.pct_high, lang)})."
+            f"{what} {verb} {percent(e.pct, lang, signed=False)} (95%: {percent(e.pct_low, lang)} "
+            f".. {percent(e.pct_high, lang)})."
         )
     if e.baseline is not None and math.isfinite(e.baseline):
         value = (
@@ -121,7 +122,10 @@ def limit_lines(c: ReportContent, lang: str) -> list[str]:
     if c.closures is not None and c.closures.estimable and c.closures.ratio is not None:
         lines.append(
             t["limit_closures"].format(
-                value=f"{percent(c.closures.pct, lang)} ({percent(c.closures.pct_low, lang)} .. {percent(c.closures.pct_high, lang)})"
+                value=(
+                    f"{percent(c.closures.pct, lang)} ({percent(c.closures.pct_low, lang)} .. "
+                    f"{percent(c.closures.pct_high, lang)})"
+                )
             )
         )
     else:

@@ -60,7 +60,8 @@ def report_key(conn: duckdb.DuckDBPyConnection, pilot_id: str, shared: dict | No
         return None
     try:
         estimates = conn.execute(
-            "select * from results.effect_estimates where pilot_id = ? order by role, outcome, estimator",
+            "select * from results.effect_estimates where pilot_id = ? order by role, outcome, "
+            "estimator",
             [pilot_id],
         ).df()
     except duckdb.CatalogException:  # nothing estimated yet: the build says why

@@ -3,9 +3,9 @@
 
 Disclosure control, as for the rest of the report: each estimate of each round is a
 model output of its own (residual degrees of freedom at least the threshold; one that
-fails is shown as suppressed, its reason in the disclosure log), the data added is a frequency table of school-months with
-pupil-months as a second count (a round adding fewer school-months than the threshold is
-suppressed). Plan parameters are the pre-registered design, not data.
+fails is shown as suppressed, its reason in the disclosure log), the data added is a frequency table
+of school-months with pupil-months as a second count (a round adding fewer school-months than the
+threshold is suppressed). Plan parameters are the pre-registered design, not data.
 """
 
 from __future__ import annotations
@@ -95,7 +95,10 @@ def _cell(row: pd.Series | None, checked: CheckedOutput | None, lang: str) -> st
         text = f"IRR {number(est, lang, 2)} ({number(lo, lang, 2)} .. {number(hi, lang, 2)})"
     else:
         scale = 12 if kind == "per_pupil_month" else 1
-        text = f"{number(scale * est, lang, 2)} {SHORT[lang].get(unit, '')} ({number(scale * lo, lang, 2)} .. {number(scale * hi, lang, 2)})"
+        text = (
+            f"{number(scale * est, lang, 2)} {SHORT[lang].get(unit, '')} "
+            f"({number(scale * lo, lang, 2)} .. {number(scale * hi, lang, 2)})"
+        )
     p = row.get("p_value_wild_bootstrap")
     return text + (f"; p = {p_value(float(p), lang)}" if p is not None and pd.notna(p) else "")
 

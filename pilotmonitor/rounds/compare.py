@@ -54,8 +54,8 @@ class RoundComparison:
 
 def _estimates(conn: duckdb.DuckDBPyConnection, r: Round) -> pd.DataFrame:
     rows = conn.execute(
-        f"select {', '.join(ESTIMATE_COLUMNS)} from results.effect_estimates_history "
-        "where run_id = ? and pilot_id = ? and role in ('primary', 'secondary') order by role, outcome",
+        f"select {', '.join(ESTIMATE_COLUMNS)} from results.effect_estimates_history where run_id "
+        "= ? and pilot_id = ? and role in ('primary', 'secondary') order by role, outcome",
         [r.run_id, r.pilot_id],
     ).df()
     return rows.assign(round_name=r.name)[["round_name", *ESTIMATE_COLUMNS]]
@@ -64,8 +64,8 @@ def _estimates(conn: duckdb.DuckDBPyConnection, r: Round) -> pd.DataFrame:
 def _data(conn: duckdb.DuckDBPyConnection, r: Round) -> dict:
     school_months, pupil_months = conn.execute(
         f"select count(*), coalesce(sum(pupil_months), 0) from {SCHEMA}.fct_school_month as sm "
-        f"where sm.round_name = ? and sm.pupil_months > 0 and sm.school_id in (select school_id from {SCHEMA}.dim_pilot_assignment "
-        "where round_name = ? and pilot_id = ?)",
+        "where sm.round_name = ? and sm.pupil_months > 0 and sm.school_id in (select school_id "
+        f"from {SCHEMA}.dim_pilot_assignment where round_name = ? and pilot_id = ?)",
         [r.name, r.name, r.pilot_id],
     ).fetchone()
     first = conn.execute(

@@ -91,8 +91,9 @@ def create_round(
     through = freeze.data_through(as_of)
     if through > latest:
         raise RoundError(
-            f"as of {as_of} the round would need {through:%Y-%m}, but the published data end at {latest:%Y-%m}: "
-            "a round freezes what is known, choose an as-of date on or before the end of the published data"
+            f"as of {as_of} the round would need {through:%Y-%m}, but the published data end at "
+            f"{latest:%Y-%m}: a round freezes what is known, choose an as-of date on or before "
+            "the end of the published data"
         )
     if only_pilot is not None:
         pilots = [p for p in pilots if p.id == only_pilot]
@@ -102,7 +103,8 @@ def create_round(
     skipped = [p.id for p in pilots if p not in chosen]
     if not chosen:
         raise RoundError(
-            f"no pilot had started by {through:%Y-%m} ({', '.join(skipped)}): nothing to evaluate as of {as_of}"
+            f"no pilot had started by {through:%Y-%m} ({', '.join(skipped)}): nothing to evaluate "
+            f"as of {as_of}"
         )
     run_id = uuid.uuid4().hex
     conn.execute("begin transaction")

@@ -75,7 +75,8 @@ def _filter(table: str, through: date, as_of: date, pilot_ids: list[str]) -> tup
         return f"month <= ? and {pilot_schools}", [through, pilot_ids]
     if table == "fct_survey_scores":
         return (
-            "response_date <= ? and delivery_id in (select delivery_id from raw.deliveries where delivered_on <= ?)",
+            "response_date <= ? and delivery_id in (select delivery_id from raw.deliveries where "
+            "delivered_on <= ?)",
             [as_of, as_of],
         )
     if table == "deliveries":
@@ -97,8 +98,8 @@ def realised_cost_as_of(conn: duckdb.DuckDBPyConnection, through: date) -> dict[
     ).fetchall()
     try:  # the rows of stg_pilot__costs: current loaded deliveries (dbt macro current_rows)
         years = conn.execute(
-            "select c.pilot_id, c.year, c.total_eur from raw.pilot_costs as c where c.delivery_id in "
-            "(select delivery_id from raw.deliveries where status = 'loaded' and is_current)"
+            "select c.pilot_id, c.year, c.total_eur from raw.pilot_costs as c where c.delivery_id "
+            "in (select delivery_id from raw.deliveries where status = 'loaded' and is_current)"
         ).fetchall()
     except duckdb.CatalogException:
         years = []
@@ -137,12 +138,14 @@ def freeze(conn: duckdb.DuckDBPyConnection, name: str, as_of: date, pilot_ids: l
         )
         where, args = _filter(table, through, as_of, pilot_ids)
         conn.execute(
-            f"insert into {SCHEMA}.{table} by name select ? as round_name, * from {schema}.{source} where {where}",
+            f"insert into {SCHEMA}.{table} by name select ? as round_name, * from "
+            f"{schema}.{source} where {where}",
             [name, *args],
         )
     for pilot_id, cost in realised_cost_as_of(conn, through).items():
         conn.execute(
-            f"update {SCHEMA}.dim_pilot set realised_cost_eur = ? where round_name = ? and pilot_id = ?",
+            f"update {SCHEMA}.dim_pilot set realised_cost_eur = ? where round_name = ? and "
+            "pilot_id = ?",
             [cost, name, pilot_id],
         )
 

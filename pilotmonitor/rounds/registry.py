@@ -62,7 +62,8 @@ def check_name(name: str) -> None:
 def _exists(conn: duckdb.DuckDBPyConnection) -> bool:
     return bool(
         conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            "select count(*) from information_schema.tables where table_schema = ? and table_name "
+            "= ?",
             [SCHEMA, TABLE],
         ).fetchone()[0]
     )
@@ -123,8 +124,9 @@ def refuse_existing(conn: duckdb.DuckDBPyConnection, name: str) -> None:
     if taken:
         r = taken[0]
         raise RoundExists(
-            f"round {name!r} already exists (as of {r.as_of}, created {r.created_at:%Y-%m-%d %H:%M} UTC, "
-            f"run {r.run_id}); a round is immutable: choose another name"
+            f"round {name!r} already exists (as of {r.as_of}, created "
+            f"{r.created_at:%Y-%m-%d %H:%M} UTC, run {r.run_id}); a round is immutable: choose "
+            "another name"
         )
 
 
@@ -138,7 +140,8 @@ def register(conn: duckdb.DuckDBPyConnection, entries: list[Round]) -> None:
     ensure_table(conn)
     for r in entries:
         conn.execute(
-            f"insert into {SCHEMA}.{TABLE} ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})",
+            f"insert into {SCHEMA}.{TABLE} ({', '.join(COLUMNS)}) values "
+            f"({', '.join('?' * len(COLUMNS))})",
             [
                 r.name,
                 r.pilot_id,

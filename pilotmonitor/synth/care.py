@@ -22,7 +22,8 @@ from pilotmonitor.synth.scenario import Scenario
 
 PRODUCTS = pd.DataFrame(
     [
-        # category, code, description, unit, frequency, volume low-high per frequency period, tariff (ct), share, mean months
+        # category, code, description, unit, frequency, volume low-high per frequency period, tariff
+        # (ct), share, mean months
         ("45", "45A01", "Ambulante jeugdhulp individueel", "04", "2", 1, 3, 10500, 0.33, 6.0),
         ("45", "45A02", "Ambulante jeugdhulp groep", "04", "2", 2, 4, 6000, 0.12, 5.0),
         ("51", "51001", "Generalistische basis-ggz", "04", "2", 1, 2, 11000, 0.04, 4.0),

@@ -16,7 +16,7 @@ AANTAL DEELNEMERS and AANTAL VSV ERS are DUO's own (its school files and its arc
 VSV file per VO school); ONDERWIJSTYPE and the split into these two files are assumed
 (the README's DUO VSV section says so). The figures are synthetic: counted from the
 simulated pupils, published (as provisional figures) on 1 February after the year ends.
-"""
+"""  # noqa: E501 (a table row or CSV header line cannot be wrapped)
 
 from __future__ import annotations
 

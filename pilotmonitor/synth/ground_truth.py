@@ -31,18 +31,62 @@ from pilotmonitor.synth.population import Population
 from pilotmonitor.synth.scenario import Scenario
 
 DEFINITIONS = {
-    "pupil_month": "a calendar month in which the pupil was enrolled at the school on at least one day",
-    "referral": "a requested product of a youth-care request (JW315) for a pupil (a request for two products is two referrals), counted in the month of its request date at the school where the pupil was enrolled",
-    "thuiszitter_spell": "20 or more consecutive open school days of full-day unauthorised absence (4+ weeks) while enrolled",
-    "dropout": "leaving the school without a new enrolment (destination 'Geen onderwijs'), counted in the month of leaving",
-    "vsv": "early school leaving: leaving a secondary school (VO, PRO, VSO) for no education before a start qualification (under 23; destination 'Geen onderwijs'), counted in the month of leaving; every vsv is also a dropout",
-    "special_education_referral": "a pupil of a regular school (BAO, VO, PRO) leaving for special education (SBO, SO, VSO; destination the special type), counted at the sending school in the month of leaving; the same person enrols at a special school in a later month (pupils.csv referred_from) unless the scenario has no such school or the as-of date comes first",
-    "regular_education_pupil_months": "pupil-months at a regular school (BAO, VO, PRO): the exposure of special_education_referrals",
-    "net_declared_cost_cents": "debit minus credit of valid JW323 lines by month of service, for pupil-months at the school",
-    "treated": "the month starts inside the pilot period of the school's pilot (planned end inclusive)",
-    "planted_effects": "ratios multiply monthly rates (referrals, dropout hazard, early school leaving hazard (vsv_ratio), hazard of a referral to special education (special_education_referral_ratio), thuiszitter hazard, unauthorised absence episodes, care volume per trajectory) in treated months; shifts add to the latent climate (1-5) and satisfaction (1-10); referral_kind_ratio multiplies one kind of care's referral rate on top of referral_rate_ratio (planted_referral_ratio_by_kind gives the product per kind)",
-    "kind_of_care": "jeugdzorg (general youth care), youth_mental_health (jeugd-GGZ incl. child psychiatry) or intensive_with_stay (verblijf), from the JZ020 product category by the seed dbt_project/seeds/codes/ijw_product_categories.csv",
-    "planted_defects": "bad records are added as extra rows or messages; the clean records alone make up the world and this truth",
+    "pupil_month": (
+        "a calendar month in which the pupil was enrolled at the school on at least one day"
+    ),
+    "referral": (
+        "a requested product of a youth-care request (JW315) for a pupil (a request for two "
+        "products is two referrals), counted in the month of its request date at the school "
+        "where the pupil was enrolled"
+    ),
+    "thuiszitter_spell": (
+        "20 or more consecutive open school days of full-day unauthorised absence (4+ weeks) "
+        "while enrolled"
+    ),
+    "dropout": (
+        "leaving the school without a new enrolment (destination 'Geen onderwijs'), counted in "
+        "the month of leaving"
+    ),
+    "vsv": (
+        "early school leaving: leaving a secondary school (VO, PRO, VSO) for no education before "
+        "a start qualification (under 23; destination 'Geen onderwijs'), counted in the month of "
+        "leaving; every vsv is also a dropout"
+    ),
+    "special_education_referral": (
+        "a pupil of a regular school (BAO, VO, PRO) leaving for special education (SBO, SO, VSO; "
+        "destination the special type), counted at the sending school in the month of leaving; "
+        "the same person enrols at a special school in a later month (pupils.csv referred_from) "
+        "unless the scenario has no such school or the as-of date comes first"
+    ),
+    "regular_education_pupil_months": (
+        "pupil-months at a regular school (BAO, VO, PRO): the exposure of "
+        "special_education_referrals"
+    ),
+    "net_declared_cost_cents": (
+        "debit minus credit of valid JW323 lines by month of service, for pupil-months at the "
+        "school"
+    ),
+    "treated": (
+        "the month starts inside the pilot period of the school's pilot (planned end inclusive)"
+    ),
+    "planted_effects": (
+        "ratios multiply monthly rates (referrals, dropout hazard, early school leaving hazard "
+        "(vsv_ratio), hazard of a referral to special education "
+        "(special_education_referral_ratio), thuiszitter hazard, unauthorised absence episodes, "
+        "care volume per trajectory) in treated months; shifts add to the latent climate (1-5) "
+        "and satisfaction (1-10); referral_kind_ratio multiplies one kind of care's referral "
+        "rate on top of referral_rate_ratio (planted_referral_ratio_by_kind gives the product "
+        "per kind)"
+    ),
+    "kind_of_care": (
+        "jeugdzorg (general youth care), youth_mental_health (jeugd-GGZ incl. child psychiatry) "
+        "or intensive_with_stay (verblijf), from the JZ020 product category by the seed "
+        "dbt_project/seeds/codes/ijw_product_categories.csv"
+    ),
+    "planted_defects": (
+        "bad records are added as extra rows or messages; the clean records alone make up the "
+        "world and this truth"
+    ),
 }
 
 
@@ -309,7 +353,9 @@ def scenario_metadata(
 ) -> dict:
     return {
         "synthetic": True,
-        "notice": "SYNTHETIC DATA: every school code, person and number in this scenario is invented.",
+        "notice": (
+            "SYNTHETIC DATA: every school code, person and number in this scenario is invented."
+        ),
         "scenario": scenario.name,
         "seed": seed,
         "scale": scale,

@@ -12,8 +12,8 @@ message flow, which this module renders:
 
 Trajectory rows that share a ``message_group`` value are rendered as one message with several
 products for their client (as real senders bundle them); every other row is a message of
-its own. Every renderer yields ``(file_name, xml_bytes)`` pairs, one message per file, UTF-8 with an XML
-declaration, valid against the official XSDs (JW3xx.xsd importing basisschema.xsd). The
+its own. Every renderer yields ``(file_name, xml_bytes)`` pairs, one message per file, UTF-8 with an
+XML declaration, valid against the official XSDs (JW3xx.xsd importing basisschema.xsd). The
 messages deliberately carry the personal data real messages carry (the child's name; in JW301
 also the home address, phone number and a parent with name and phone) so that the downstream
 pipeline can prove that it drops them. All people are synthetic.
@@ -481,8 +481,9 @@ def _message_groups(
             ]
             if different:
                 raise ValueError(
-                    f"{message.name}: message_group {first.message_group} mixes rows with different {', '.join(different)} "
-                    f"(trajectory_id: {first.trajectory_id}, {other.trajectory_id})"
+                    f"{message.name}: message_group {first.message_group} mixes rows with "
+                    f"different {', '.join(different)} (trajectory_id: {first.trajectory_id}, "
+                    f"{other.trajectory_id})"
                 )
     return list(groups.values())
 

@@ -101,7 +101,8 @@ def load_pool_scenario(path: Path) -> Scenario:
         code += len(new_codes)
         if len(own) > target.municipalities:
             raise ValueError(
-                f"{path.name}: province {province} has {len(own)} base municipalities, more than its target {target.municipalities}"
+                f"{path.name}: province {province} has {len(own)} base municipalities, more than "
+                f"its target {target.municipalities}"
             )
         municipalities.update(_municipalities(province, new_codes, target.pc4))
         places = new_codes  # the base municipalities keep the base scenario's schools
@@ -121,11 +122,13 @@ def load_pool_scenario(path: Path) -> Scenario:
         for school_type, n in needed.items():
             if n < 0:
                 raise ValueError(
-                    f"{path.name}: province {province} has more base {school_type} schools than its target"
+                    f"{path.name}: province {province} has more base {school_type} schools than "
+                    "its target"
                 )
         if not places and any(needed.values()):
             raise ValueError(
-                f"{path.name}: province {province} needs pool schools but has no municipalities beyond the base scenario's"
+                f"{path.name}: province {province} needs pool schools but has no municipalities "
+                "beyond the base scenario's"
             )
         for school_type, n in needed.items():
             if n == 0:
@@ -296,7 +299,8 @@ def _split_range(
     low, high = prefixes
     if needed > high - low:
         raise ValueError(
-            f"the scenario needs about {needed:,.0f} numbers; the synthetic range holds {high - low:,}"
+            f"the scenario needs about {needed:,.0f} numbers; the synthetic range holds "
+            f"{high - low:,}"
         )
     total = sum(loads) or 1.0
     edges = low + np.round(np.cumsum([0.0] + loads) / total * (high - low)).astype(np.int64)

@@ -94,7 +94,10 @@ def write_activity_logs(
                 landing_dir
                 / "pilots"
                 / pilot.id
-                / f"{pilot.id}_activiteiten_{year}-{year + 1}_{delivered:%Y%m%d}.{dialect.extension}"
+                / (
+                    f"{pilot.id}_activiteiten_{year}-{year + 1}_"
+                    f"{delivered:%Y%m%d}.{dialect.extension}"
+                )
             )
             dialect.write(pd.DataFrame(rows), path)
             log.add_file(

@@ -108,7 +108,8 @@ class PlantedEffect(_Strict):
         unknown = set(self.referral_kind_ratio) - kinds()
         if unknown:
             raise ValueError(
-                f"referral_kind_ratio: unknown kinds of care {sorted(unknown)}; known: {sorted(kinds())}"
+                f"referral_kind_ratio: unknown kinds of care {sorted(unknown)}; known: "
+                f"{sorted(kinds())}"
             )
         if any(ratio <= 0 or ratio > 1 for ratio in self.referral_kind_ratio.values()):
             raise ValueError(
@@ -179,13 +180,15 @@ class Scenario(_Strict):
                 raise ValueError(f"baseline for unknown school type {code}")
             if types[code].sector == "VO" and baseline.dropout_hazard > 0:
                 raise ValueError(
-                    f"baseline {code}: a secondary school's leaving without a new school is early school leaving (vsv_hazard), not dropout_hazard"
+                    f"baseline {code}: a secondary school's leaving without a new school is early "
+                    "school leaving (vsv_hazard), not dropout_hazard"
                 )
             if types[code].sector == "PO" and baseline.vsv_hazard > 0:
                 raise ValueError(f"baseline {code}: vsv_hazard applies to secondary schools only")
             if types[code].is_special_education and baseline.special_education_referral_rate > 0:
                 raise ValueError(
-                    f"baseline {code}: special_education_referral_rate applies to regular schools only"
+                    f"baseline {code}: special_education_referral_rate applies to regular schools "
+                    "only"
                 )
         ids = [school.school_id for school in self.schools]
         if len(ids) != len(set(ids)):

@@ -128,7 +128,10 @@ class ExportFile:
 
     def file_name(self, suffix: str = "") -> str:
         kind = "inschrijvingen" if self.source == "school_enrolments" else "verzuim"
-        return f"{self.school_id}_{kind}_{self.period}_{self.delivered_on:%Y%m%d}{suffix}.{self.dialect.extension}"
+        return (
+            f"{self.school_id}_{kind}_{self.period}_"
+            f"{self.delivered_on:%Y%m%d}{suffix}.{self.dialect.extension}"
+        )
 
     def relative_dir(self) -> Path:
         return Path("schools") / self.school_id

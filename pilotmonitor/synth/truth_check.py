@@ -63,7 +63,8 @@ def problems(merged: pd.DataFrame, limit: int = 5) -> list[str]:
     missing = merged[merged._merge != "both"]
     if len(missing):
         out.append(
-            f"{len(missing)} school-months in only one of truth and mart, e.g. {missing[['school_id', 'month', '_merge']].head(limit).to_dict('records')}"
+            f"{len(missing)} school-months in only one of truth and mart, e.g. "
+            f"{missing[['school_id', 'month', '_merge']].head(limit).to_dict('records')}"
         )
     both = merged[merged._merge == "both"]
     for truth_column, mart_column in COUNTS.items():
@@ -71,13 +72,15 @@ def problems(merged: pd.DataFrame, limit: int = 5) -> list[str]:
         differs = both[both[name].astype("int64") != both[mart_column].astype("int64")]
         if len(differs):
             out.append(
-                f"{mart_column} differs in {len(differs)} school-months, e.g. {differs[['school_id', 'month', name, mart_column]].head(limit).to_dict('records')}"
+                f"{mart_column} differs in {len(differs)} school-months, e.g. "
+                f"{differs[['school_id', 'month', name, mart_column]].head(limit).to_dict('records')}"  # noqa: E501
             )
     for truth_column, mart_column in HOURS.items():
         gap = (both[_truth_name(both, truth_column)] - both[mart_column]).abs()
         if (gap > HOURS_TOLERANCE).any():
             out.append(
-                f"{mart_column} differs in {(gap > HOURS_TOLERANCE).sum()} school-months (largest gap {gap.max():.3f} h)"
+                f"{mart_column} differs in {(gap > HOURS_TOLERANCE).sum()} school-months (largest "
+                f"gap {gap.max():.3f} h)"
             )
     return out
 

@@ -18,7 +18,10 @@ def test_effect_estimates_asset_registered_after_publication():
 
 @pytest.mark.skipif(
     not os.environ.get("PILOTMONITOR_PLAN_GROUND_TRUTH_DIR"),
-    reason="set PILOTMONITOR_PLAN_GROUND_TRUTH_DIR to a data dir after `pilotmonitor synth` + `run --demo`",
+    reason=(
+        "set PILOTMONITOR_PLAN_GROUND_TRUTH_DIR to a data dir after `pilotmonitor synth` + `run "
+        "--demo`"
+    ),
 )
 def test_ground_truth_coverage():
     """Opt-in: every pilot's primary 95% CI contains the planted referral rate ratio, and
@@ -27,7 +30,8 @@ def test_ground_truth_coverage():
     truth = json.loads((data / "ground_truth" / "scenario.json").read_text())["planted_effects"]
     with duckdb.connect(str(data / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
         rows = conn.execute(
-            "select pilot_id, estimate, ci_lower, ci_upper from results.effect_estimates where role = 'primary'"
+            "select pilot_id, estimate, ci_lower, ci_upper from results.effect_estimates where "
+            "role = 'primary'"
         ).fetchall()
     assert {r[0] for r in rows} == set(truth)
     for pilot_id, est, lo, hi in rows:
@@ -35,7 +39,8 @@ def test_ground_truth_coverage():
     with duckdb.connect(str(data / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
         pretrend = dict(
             conn.execute(
-                "select pilot_id, p_value from results.effect_estimates where estimator = 'pretrend_test'"
+                "select pilot_id, p_value from results.effect_estimates where estimator = "
+                "'pretrend_test'"
             ).fetchall()
         )
     for pilot_id, effects in truth.items():
@@ -75,11 +80,20 @@ def test_asset_runs_after_publication_and_is_skipped_when_blocked(tmp_path):
     pilots_dir = tmp_path / "pilots"
     pilots_dir.mkdir()
     (pilots_dir / "test-pilot.yml").write_text(
-        "id: test-pilot\nname: Test\nmunicipality: {code: GM9999, name: Test}\nregion: Test\n"
-        "schools:\n  - {brin: 99TA, name: A}\n  - {brin: 99TB, name: B}\n  - {brin: 99TC, name: C}\n"
-        "start: 2021-01-01\nplanned_end: null\ncomparison_pool: {school_types: [SBO], provinces: [GR]}\n"
-        "analysis_plan: {primary_outcome: referrals_per_100_pupil_months, secondary_outcomes: [youth_care_cost_per_pupil],"
-        " estimators: [twfe_poisson], alpha: 0.05, multiple_testing: holm}\n"
+        "id: test-pilot\n"
+        "name: Test\n"
+        "municipality: {code: GM9999, name: Test}\n"
+        "region: Test\n"
+        "schools:\n"
+        "  - {brin: 99TA, name: A}\n"
+        "  - {brin: 99TB, name: B}\n"
+        "  - {brin: 99TC, name: C}\n"
+        "start: 2021-01-01\n"
+        "planned_end: null\n"
+        "comparison_pool: {school_types: [SBO], provinces: [GR]}\n"
+        "analysis_plan: {primary_outcome: referrals_per_100_pupil_months, secondary_outcomes: "
+        "[youth_care_cost_per_pupil], estimators: [twfe_poisson], alpha: 0.05, multiple_testing: "
+        "holm}\n"
     )
     ok = _run(db, pilots_dir, tmp_path / "data", publish_ok=True)
     assert ok.success

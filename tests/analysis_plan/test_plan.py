@@ -225,7 +225,8 @@ def test_cost_rows_price_the_planted_referral_reduction(table):
     assert {avoided_ref["role"], avoided_cost["role"], net["role"]} == {"costs"}
     details = json.loads(net["details"])
     assert details["pilot_cost"] == 120000.0 and details["pilot_cost_source"].startswith("realised")
-    # 3 pilot schools x 24 pilot months x ~275 pupil-months x 0.03 x (1 - 0.6) ~ 240 avoided referrals
+    # 3 pilot schools x 24 pilot months x ~275 pupil-months x 0.03 x (1 - 0.6) ~ 240 avoided
+    # referrals
     assert 120 < avoided_ref["estimate"] < 400
     assert avoided_ref["ci_lower"] > 0
     assert net["estimate"] == pytest.approx(avoided_cost["estimate"] - 120000.0)

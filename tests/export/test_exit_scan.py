@@ -23,7 +23,8 @@ def _warehouse(tmp_path: Path, remark: str, respondent: str = REFERENCE) -> Path
     with duckdb.connect(str(path)) as conn:
         conn.execute("create schema published")
         conn.execute(
-            "create table published.fct_survey_scores (pupil_pseudonym varchar, respondent_id varchar, remark varchar, declared_cost_cents bigint)"
+            "create table published.fct_survey_scores (pupil_pseudonym varchar, respondent_id "
+            "varchar, remark varchar, declared_cost_cents bigint)"
         )
         conn.execute(
             "insert into published.fct_survey_scores values (?, ?, 'ok', 999964392), (?, ?, ?, 12)",
@@ -36,7 +37,10 @@ def _warehouse(tmp_path: Path, remark: str, respondent: str = REFERENCE) -> Path
 def test_export_with_an_identifier_in_text_is_not_written(tmp_path: Path, remark: str):
     with pytest.raises(
         IdentifierInExportError,
-        match=r"published\.fct_survey_scores\.remark: 1 value\(s\) that look like a BSN or onderwijsnummer",
+        match=(
+            r"published\.fct_survey_scores\.remark: 1 value\(s\) that look like a BSN or "
+            r"onderwijsnummer"
+        ),
     ) as error:
         export_marts(
             _warehouse(tmp_path, remark), tmp_path / "out", fmt="csv", tables=["fct_survey_scores"]
@@ -66,7 +70,10 @@ def test_clean_export_with_pseudonyms_and_nine_digit_amounts_is_written(tmp_path
 
 
 def test_report_with_an_identifier_is_refused_and_money_and_images_are_not():
-    clean = '<p>Kosten € 999.964.392 en EUR 999 964 392</p><img src="data:image/png;base64,QUJD999964392YWJj">'
+    clean = (
+        "<p>Kosten € 999.964.392 en EUR 999 964 392</p><img "
+        'src="data:image/png;base64,QUJD999964392YWJj">'
+    )
     _refuse_identifiers("p", {"nl": clean, "en": clean})
     with pytest.raises(IdentifierInReportError, match="report p not written.*en: 1"):
         _refuse_identifiers("p", {"nl": clean, "en": clean + "<td>school R999964392</td>"})

@@ -41,7 +41,8 @@ def published(warehouse) -> dict[str, int]:
         names = [
             r[0]
             for r in conn.execute(
-                "select table_name from information_schema.tables where table_schema = 'published' order by 1"
+                "select table_name from information_schema.tables where table_schema = "
+                "'published' order by 1"
             ).fetchall()
         ]
         return {
@@ -271,7 +272,7 @@ def test_release_export_holds_only_checked_aggregates(warehouse, tmp_path):
         small = conn.execute("""
             select count(*) from (select a.pilot_id, a.role, year(m.month), month(m.month) <= 6, sum(m.new_referrals) as n
                                   from published.fct_school_month m join published.dim_pilot_assignment a using (school_id)
-                                  group by all) where n < 10""").fetchone()[0]
+                                  group by all) where n < 10""").fetchone()[0]  # noqa: E501
     assert int(suppressed.sum()) == small
 
 

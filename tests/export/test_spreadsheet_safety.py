@@ -48,7 +48,8 @@ def hostile_warehouse(tmp_path: Path) -> Path:
         conn.execute("create schema published")
         rows = [(i, value, -i, f"s{i}") for i, value in enumerate(HOSTILE + HARMLESS)]
         conn.execute(
-            "create table published.fct_survey_scores (n integer, remark varchar, delta integer, school_id varchar)"
+            "create table published.fct_survey_scores (n integer, remark varchar, delta integer, "
+            "school_id varchar)"
         )
         conn.executemany("insert into published.fct_survey_scores values (?, ?, ?, ?)", rows)
     return path

@@ -150,7 +150,8 @@ def test_period_arithmetic():
     cadences = load_cadences()
     ijw = cadences["ijw_messages"]
     assert period_name("month", period_index("month", "2026-10")) == "2026-10"
-    # October is due on 10 November (+5 days grace): on 23 November October is expected, on 12 November September
+    # October is due on 10 November (+5 days grace): on 23 November October is expected, on 12
+    # November September
     assert period_name("month", latest_expected_period(ijw, date(2026, 11, 23))) == "2026-10"
     assert period_name("month", latest_expected_period(ijw, date(2026, 11, 12))) == "2026-09"
     school = cadences["school_enrolments"]
@@ -343,11 +344,14 @@ def test_validation_results_are_read_when_present(wh):
     conn = wh(clean_rows())
     conn.execute("create schema quality")
     conn.execute(
-        'create table quality.validation_results (delivery_id varchar, path varchar, source varchar, "table" varchar, expectation_type varchar, "column" varchar, severity varchar, success boolean, unexpected_count bigint, validated_at timestamp)'
+        "create table quality.validation_results (delivery_id varchar, path varchar, source "
+        'varchar, "table" varchar, expectation_type varchar, "column" varchar, severity varchar, '
+        "success boolean, unexpected_count bigint, validated_at timestamp)"
     )
     path = clean_rows()[0]["path"]
     conn.execute(
-        "insert into quality.validation_results values ('x', ?, 'ijw_messages', 'ijw_starts', 'expect_column_values_to_not_be_null', 'start_date', 'warning', false, 3, '2026-11-20')",
+        "insert into quality.validation_results values ('x', ?, 'ijw_messages', 'ijw_starts', "
+        "'expect_column_values_to_not_be_null', 'start_date', 'warning', false, 3, '2026-11-20')",
         [path],
     )
     status = collect_status(conn, AS_OF, sources=SOURCES)
@@ -358,7 +362,8 @@ def test_validation_results_are_read_when_present(wh):
     assert counts == {"deliveries_validated": 1, "expectations": 1, "errors": 0, "warnings": 1}
     assert status.exit_code == 0
     conn.execute(
-        "insert into quality.validation_results values ('x', ?, 'ijw_messages', 'ijw_starts', 'expect_column_values_to_be_in_set', 'product_code', 'error', false, 5, '2026-11-20')",
+        "insert into quality.validation_results values ('x', ?, 'ijw_messages', 'ijw_starts', "
+        "'expect_column_values_to_be_in_set', 'product_code', 'error', false, 5, '2026-11-20')",
         [path],
     )
     blocked = collect_status(conn, AS_OF, sources=SOURCES)

@@ -48,7 +48,7 @@ RUN = textwrap.dedent("""
     with RunLock(__import__('pathlib').Path(lock)):
         instance = dg.DagsterInstance.from_config(home)
         dg.materialize([raw_x, accounting, reports], instance=instance, raise_on_error=False, tags={RUN_LOCK_TAG: lock})
-""")
+""")  # noqa: E501
 
 
 def _run(tmp_path: Path, mode: str) -> int:
@@ -166,7 +166,10 @@ def test_the_run_lock_refuses_a_second_holder_and_dies_with_the_first(tmp_path):
         assert is_held(path)
         with pytest.raises(
             RunInProgress,
-            match=rf"another pipeline run is using this data directory \(process {holder.pid}, started ",
+            match=(
+                rf"another pipeline run is using this data directory \(process {holder.pid}, "
+                r"started "
+            ),
         ):
             with RunLock(path):
                 pass

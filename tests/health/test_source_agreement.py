@@ -16,9 +16,10 @@ def _warehouse(rows: list[tuple]) -> duckdb.DuckDBPyConnection:
     conn.execute("create schema marts")
     conn.execute("""create table marts.fct_thuiszitter_sources_municipality_year (
         municipality_code varchar, school_year integer, spells_school integer, spells_register integer, spells_both integer,
-        spells_school_only integer, spells_register_only integer, spells_either integer, agreement_share double, has_register boolean, is_disagreement boolean)""")
+        spells_school_only integer, spells_register_only integer, spells_either integer, agreement_share double, has_register boolean, is_disagreement boolean)""")  # noqa: E501
     conn.executemany(
-        "insert into marts.fct_thuiszitter_sources_municipality_year values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into marts.fct_thuiszitter_sources_municipality_year values (?, ?, ?, ?, ?, ?, ?, "
+        "?, ?, ?, ?)",
         rows,
     )
     return conn

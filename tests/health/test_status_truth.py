@@ -571,9 +571,10 @@ def test_status_text_lists_reasons_and_not_run_checks(tmp_path):
         in text
     )
     assert (
-        "validation error ijw_messages: expect_column_values_to_be_in_set on ijw_starts.product_code - codes outside the list: 7 unexpected value(s) in 1 delivery"
-        in text
-    )
+        "validation error ijw_messages: expect_column_values_to_be_in_set on "
+        "ijw_starts.product_code - codes outside the list: 7 unexpected value(s) in 1 "
+        "delivery"
+    ) in text
     assert "failed check: raw_x / expectations_error" in text
     assert "not run (upstream blocked): 3 check(s)" in text
     assert "failed check: m1" not in text and "failed check: m2" not in text

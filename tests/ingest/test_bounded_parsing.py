@@ -345,7 +345,10 @@ def test_xlsx_with_a_far_cell_reference_is_refused_before_calamine_allocates_the
     assert path.stat().st_size < 20_000
     with pytest.raises(
         DeliveryError,
-        match=r"span 1,048,576 rows by 16,384 columns, 17,179,869,184 cells, over the 10,000,000 limit",
+        match=(
+            r"span 1,048,576 rows by 16,384 columns, 17,179,869,184 cells, over the 10,000,000 "
+            r"limit"
+        ),
     ):
         read_school_absence(path, delivery("school_absence"), PSEUDONYMISER)
 
@@ -403,7 +406,8 @@ def test_one_run_loads_the_good_deliveries_beside_every_kind_of_bad_one(
     rows = {
         r[0]: r[1:]
         for r in conn.execute(
-            "select path, status, rows_read, rows_loaded, rows_quarantined, error from raw.deliveries"
+            "select path, status, rows_read, rows_loaded, rows_quarantined, error from "
+            "raw.deliveries"
         ).fetchall()
     }
     assert rows[f"ijw/GM1895/{good.name}"][:4] == ("loaded", 5, 5, 0)
@@ -443,7 +447,8 @@ def test_school_exports_over_a_limit_fail_alone(
     rows = {
         r[0].split("/")[1]: r[1:]
         for r in conn.execute(
-            "select path, status, rows_read, rows_loaded, rows_quarantined, error from raw.deliveries"
+            "select path, status, rows_read, rows_loaded, rows_quarantined, error from "
+            "raw.deliveries"
         ).fetchall()
     }
     assert rows["99WA00"][0] == "loaded" and rows["99WA00"][1] == rows["99WA00"][2] + rows[

@@ -42,7 +42,8 @@ NOT_FOUND = [
 def _sql_count(text: str) -> int:
     conn = duckdb.connect()
     return conn.execute(
-        f"select len(list_filter({identifier_forms.candidates_sql('t')}, s -> {identifier_forms.IDENTIFIER_LIKE_SQL})) from (select ? as t)",
+        f"select len(list_filter({identifier_forms.candidates_sql('t')}, s -> "
+        f"{identifier_forms.IDENTIFIER_LIKE_SQL})) from (select ? as t)",
         [text],
     ).fetchone()[0]
 
@@ -66,7 +67,8 @@ def test_python_and_sql_agree_on_random_text():
     alphabet = "0123456789" * 4 + "abcRSN .,-_()#/"
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(5, 40))) for _ in range(3000)]
     texts += [
-        f"{rng.choice(['', 'R', 'x ', 'BSN'])}{identifier_forms.withhold('')}{rng.randrange(10**8, 10**9)}{rng.choice(['', 'a', ' ', '.'])}"
+        f"{rng.choice(['', 'R', 'x ', 'BSN'])}{identifier_forms.withhold('')}"
+        f"{rng.randrange(10**8, 10**9)}{rng.choice(['', 'a', ' ', '.'])}"
         for _ in range(3000)
     ]
     conn = duckdb.connect()
@@ -74,7 +76,8 @@ def test_python_and_sql_agree_on_random_text():
     conn.executemany("insert into t values (?, ?)", list(enumerate(texts)))
     sql = dict(
         conn.execute(
-            f"select i, len(list_filter({identifier_forms.candidates_sql('t')}, s -> {identifier_forms.IDENTIFIER_LIKE_SQL})) from t"
+            f"select i, len(list_filter({identifier_forms.candidates_sql('t')}, s -> "
+            f"{identifier_forms.IDENTIFIER_LIKE_SQL})) from t"
         ).fetchall()
     )
     python = {i: identifier_forms.find(t) for i, t in enumerate(texts)}

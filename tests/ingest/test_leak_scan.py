@@ -18,7 +18,7 @@ def conn():
             ('a3f09c1b' || repeat('0', 56), 'Ziek', 12, '999964392', 'JW315_315000000156.xml', 123456782),
             ('bf29fdd7' || repeat('1', 56), 'Te laat', 13, '000000542', 'JW323_a3f0999964392c1b.xml#line7', 999964392)
         ) as v(pupil_pseudonym, reason, n, allocation_number, row_locator, amount_cents)
-        """
+        """  # noqa: E501
     )
     return conn
 
@@ -47,7 +47,7 @@ def _insert(conn, *rows):
 
 def test_planted_bsn_is_found_as_value_and_inside_text(conn):
     _insert(conn, _row(pupil_pseudonym="999964392", reason="belde: 999964392 vader"))
-    leaks = {(l.column, l.kind) for l in scan_tables(conn, ["raw.t"], NAMES)}
+    leaks = {(leak.column, leak.kind) for leak in scan_tables(conn, ["raw.t"], NAMES)}
     assert leaks == {
         ("pupil_pseudonym", "identifier_number"),
         ("pupil_pseudonym", "not_pseudonymised"),
@@ -56,9 +56,10 @@ def test_planted_bsn_is_found_as_value_and_inside_text(conn):
 
 
 def test_planted_onderwijsnummer_is_found_and_counts_and_amounts_are_not_scanned(conn):
-    # n and amount_cents are integers (an unlisted count, a listed measure): any nine digits may be a count or an amount
+    # n and amount_cents are integers (an unlisted count, a listed measure): any nine digits may be
+    # a count or an amount
     _insert(conn, _row(pupil_pseudonym="108329477", n=999964392, amount_cents=999964392))
-    leaks = {(l.column, l.kind) for l in scan_tables(conn, ["raw.t"], NAMES)}
+    leaks = {(leak.column, leak.kind) for leak in scan_tables(conn, ["raw.t"], NAMES)}
     assert leaks == {
         ("pupil_pseudonym", "identifier_number"),
         ("pupil_pseudonym", "not_pseudonymised"),
@@ -67,9 +68,9 @@ def test_planted_onderwijsnummer_is_found_and_counts_and_amounts_are_not_scanned
 
 def test_a_value_that_is_not_a_pseudonym_is_reported_in_a_pseudonym_column(conn):
     _insert(conn, _row(pupil_pseudonym="Jan"), _row(pupil_pseudonym=PSEUDONYM.upper()))
-    assert {(l.column, l.kind, l.rows) for l in scan_tables(conn, ["raw.t"], NAMES)} == {
-        ("pupil_pseudonym", "not_pseudonymised", 2)
-    }
+    assert {
+        (leak.column, leak.kind, leak.rows) for leak in scan_tables(conn, ["raw.t"], NAMES)
+    } == {("pupil_pseudonym", "not_pseudonymised", 2)}
 
 
 @pytest.mark.parametrize(
@@ -96,9 +97,9 @@ def test_a_value_that_is_not_a_pseudonym_is_reported_in_a_pseudonym_column(conn)
 )
 def test_bsn_written_with_separators_or_letters_is_found(conn, written):
     _insert(conn, _row(reason=f"moeder belde, {written} genoteerd"))
-    assert {(l.column, l.kind, l.rows) for l in scan_tables(conn, ["raw.t"], NAMES)} == {
-        ("reason", "identifier_number", 1)
-    }
+    assert {
+        (leak.column, leak.kind, leak.rows) for leak in scan_tables(conn, ["raw.t"], NAMES)
+    } == {("reason", "identifier_number", 1)}
 
 
 @pytest.mark.parametrize("column", ["row_locator", "allocation_number"])
@@ -110,7 +111,7 @@ def test_locators_and_malformed_assigned_numbers_are_scanned(conn, column):
             "allocation_number": _row(allocation_number="A999964392"),
         }[column],
     )
-    assert {(l.column, l.kind) for l in scan_tables(conn, ["raw.t"], NAMES)} == {
+    assert {(leak.column, leak.kind) for leak in scan_tables(conn, ["raw.t"], NAMES)} == {
         (column, "identifier_number")
     }
 
@@ -145,8 +146,8 @@ def test_number_failing_the_check_is_not_a_leak(conn):
 
 def test_planted_name_and_street_are_found(conn):
     _insert(conn, _row(reason="Moeder Fenna belde"), _row(reason="Jansen-Synthetisch"))
-    leaks = [l for l in scan_tables(conn, ["raw.t"], NAMES) if l.kind == "landing_name"]
-    assert [(l.column, l.rows) for l in leaks] == [("reason", 2)]
+    leaks = [leak for leak in scan_tables(conn, ["raw.t"], NAMES) if leak.kind == "landing_name"]
+    assert [(leak.column, leak.rows) for leak in leaks] == [("reason", 2)]
 
 
 def test_a_value_repeated_on_many_rows_counts_each_row(conn):
@@ -157,7 +158,7 @@ def test_a_value_repeated_on_many_rows_counts_each_row(conn):
         *[_row(pupil_pseudonym="999964392", reason="belde 999964392")] * 3,
         *[_row(reason="Moeder Fenna belde")] * 4,
     )
-    found = {(l.column, l.kind): l.rows for l in scan_tables(conn, ["raw.t"], NAMES)}
+    found = {(leak.column, leak.kind): leak.rows for leak in scan_tables(conn, ["raw.t"], NAMES)}
     assert found == {
         ("pupil_pseudonym", "identifier_number"): 3,
         ("pupil_pseudonym", "not_pseudonymised"): 3,
@@ -168,7 +169,8 @@ def test_a_value_repeated_on_many_rows_counts_each_row(conn):
 
 def _register(conn, delivery_id: str, rows: list[tuple[str, str]]) -> None:
     conn.execute(
-        "insert into raw.deliveries (path, delivery_id, source, status) values (?, ?, 'src', 'loaded')",
+        "insert into raw.deliveries (path, delivery_id, source, status) values (?, ?, 'src', "
+        "'loaded')",
         [f"{delivery_id}.csv", delivery_id],
     )
     for pseudonym, reason in rows:
@@ -193,7 +195,7 @@ def test_each_delivery_is_scanned_once_and_an_earlier_leak_keeps_failing(registe
     conn = registered
     _register(conn, "d1", [(PSEUDONYM, "Ziek"), ("999964392", "Te laat")])
     first = scan_new_deliveries(conn, "src", ["raw.v"], NAMES)
-    assert [(l.column, l.kind, l.rows) for l in first] == [
+    assert [(leak.column, leak.kind, leak.rows) for leak in first] == [
         ("pupil_pseudonym", "identifier_number", 1),
         ("pupil_pseudonym", "not_pseudonymised", 1),
     ]
@@ -203,16 +205,16 @@ def test_each_delivery_is_scanned_once_and_an_earlier_leak_keeps_failing(registe
     assert conn.execute(
         "select delivery_id, count(*) from raw.leak_scanned group by 1 order by 1"
     ).fetchall() == [("d1", 1), ("d2", 1)]
-    assert {(l.column, l.kind) for l in second} == {
+    assert {(leak.column, leak.kind) for leak in second} == {
         ("pupil_pseudonym", "identifier_number"),
         ("pupil_pseudonym", "not_pseudonymised"),
         ("reason", "landing_name"),
     }
     # Once d1's delivery is gone (replaced by a corrected file), only d2's finding remains.
     conn.execute("delete from raw.deliveries where delivery_id = 'd1'")
-    assert [(l.column, l.kind) for l in scan_new_deliveries(conn, "src", ["raw.v"], NAMES)] == [
-        ("reason", "landing_name")
-    ]
+    assert [
+        (leak.column, leak.kind) for leak in scan_new_deliveries(conn, "src", ["raw.v"], NAMES)
+    ] == [("reason", "landing_name")]
 
 
 def test_names_are_sampled_from_the_landing_area_only_when_there_is_something_new(registered):
@@ -226,8 +228,10 @@ def test_names_are_sampled_from_the_landing_area_only_when_there_is_something_ne
         return NAMES
 
     _register(conn, "d1", [(PSEUDONYM, "Moeder Fenna belde")])
-    assert [l.kind for l in scan_new_deliveries(conn, "src", ["raw.v"], tokens)] == ["landing_name"]
-    assert [l.kind for l in scan_new_deliveries(conn, "src", ["raw.v"], tokens)] == [
+    assert [leak.kind for leak in scan_new_deliveries(conn, "src", ["raw.v"], tokens)] == [
+        "landing_name"
+    ]
+    assert [leak.kind for leak in scan_new_deliveries(conn, "src", ["raw.v"], tokens)] == [
         "landing_name"
     ]  # nothing new
     assert len(calls) == 1
@@ -237,7 +241,7 @@ def test_scan_per_delivery_counts_what_the_whole_scan_counts(registered):
     conn = registered
     _register(conn, "d1", [("999964392", "x"), ("108329477", "Fenna")])
     _register(conn, "d2", [("999964392", "y")])
-    whole = {(l.column, l.kind): l.rows for l in scan_tables(conn, ["raw.v"], NAMES)}
+    whole = {(leak.column, leak.kind): leak.rows for leak in scan_tables(conn, ["raw.v"], NAMES)}
     per_delivery = scan_tables(conn, ["raw.v"], NAMES, delivery_ids=["d1", "d2"])
     summed: dict = {}
     for leak in per_delivery:
@@ -251,7 +255,7 @@ def test_scan_per_delivery_counts_what_the_whole_scan_counts(registered):
             ("reason", "landing_name"): 1,
         }
     )
-    assert {l.delivery_id for l in per_delivery} == {"d1", "d2"}
+    assert {leak.delivery_id for leak in per_delivery} == {"d1", "d2"}
 
 
 def test_every_raw_column_is_classified_once():

@@ -110,7 +110,8 @@ def test_corrected_redelivery_supersedes_visibly(landing):
         ("pilots/p1/p1_kosten_20250301.csv", True, None),
     ]
     current = conn.execute(
-        "select c.total_eur from raw.pilot_costs c join raw.deliveries d using (delivery_id) where d.is_current"
+        "select c.total_eur from raw.pilot_costs c join raw.deliveries d using (delivery_id) "
+        "where d.is_current"
     ).fetchall()
     assert current == [(150.0,)]
     assert conn.execute("select count(*) from raw.pilot_costs").fetchone()[0] == 2  # both traceable
@@ -314,7 +315,8 @@ def test_reader_in_parts_failing_part_way_loads_nothing_of_that_file(
     summary = load_chunked(conn, landing)
     assert summary.count("failed") == 1 and summary.count("loaded") == 1
     failed = conn.execute(
-        "select error, rows_read, rows_loaded, rows_quarantined from raw.deliveries where status = 'failed'"
+        "select error, rows_read, rows_loaded, rows_quarantined from raw.deliveries where status "
+        "= 'failed'"
     ).fetchone()
     assert failed == ("p1_kosten_20250105.csv: line 4 cannot be read", 0, 0, 0)
     assert sorted(r[0] for r in conn.execute("select year from raw.pilot_costs").fetchall()) == [
@@ -379,7 +381,8 @@ def warehouse_state(conn) -> dict:
             "select delivery_id, path, row_locator, reason from raw.quarantine order by all"
         ).fetchall(),
         "register": conn.execute(
-            "select path, delivery_id, status, error, duplicate_of, rows_read, rows_loaded, rows_quarantined, is_current from raw.deliveries order by path"
+            "select path, delivery_id, status, error, duplicate_of, rows_read, rows_loaded, "
+            "rows_quarantined, is_current from raw.deliveries order by path"
         ).fetchall(),
     }
 

@@ -243,8 +243,8 @@ def test_cbs_filter_is_sent_as_odata_query(server, client, retry, tmp_path):
 
     (requested,) = server.raw_paths
     assert (
-        requested
-        == "/odata/85098NED/TypedDataSet?$filter=substringof('GM',RegioS)%20and%20Perioden%20eq%20'2022JJ00'"
+        requested == "/odata/85098NED/TypedDataSet?$filter=substringof('GM',RegioS)"
+        "%20and%20Perioden%20eq%20'2022JJ00'"
     )
     assert parse_qs(urlsplit(requested).query) == {
         "$filter": ["substringof('GM',RegioS) and Perioden eq '2022JJ00'"]
@@ -431,7 +431,8 @@ def test_duo_pupil_counts_target_name_carries_the_count_year(server, client, ret
         DUO,
         (
             "body",
-            b"BRIN NUMMER;VESTIGINGSNUMMER;PEILDATUM;LEEFTIJD;AANTAL LEERLINGEN\n99GA;00;20241001;6;<5\n",
+            b"BRIN NUMMER;VESTIGINGSNUMMER;PEILDATUM;LEEFTIJD;AANTAL LEERLINGEN\n"
+            b"99GA;00;20241001;6;<5\n",
             "text/csv",
         ),
     )
@@ -614,7 +615,10 @@ def test_cli_pull_cbs_into_the_landing_area(tmp_path, monkeypatch):
 
     from pilotmonitor.cli import app
 
-    document = b'{"odata.metadata": "synthetic", "value": [{"ID": 0, "RegioS": "GM0014  ", "Perioden": "2022JJ00", "JongerenMetJeugdhulp": 10.0, "JongerenMetJeugdhulpInProcenten": 1.0}]}'
+    document = (
+        b'{"odata.metadata": "synthetic", "value": [{"ID": 0, "RegioS": "GM0014  ", "Perioden": '
+        b'"2022JJ00", "JongerenMetJeugdhulp": 10.0, "JongerenMetJeugdhulpInProcenten": 1.0}]}'
+    )
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802

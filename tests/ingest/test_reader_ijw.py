@@ -768,7 +768,8 @@ def test_large_member_breaking_part_way_keeps_its_earlier_parts(
     )
     assert "not well-formed" in row["reason"] and "broke after row 4" in row["reason"]
     assert result.rows_read == 5
-    # read_ijw_archive keeps the old rule for it: with the default part size nothing was handed out yet
+    # read_ijw_archive keeps the old rule for it: with the default part size nothing was handed out
+    # yet
     whole = read_ijw_archive(path, delivery_for(path), PSEUDONYMISER, None, None)
     assert whole.quarantine.row_locator.tolist() == [name] and whole.rows_read == 1
     assert "broke after" not in whole.quarantine.reason.iloc[0]

@@ -205,22 +205,26 @@ def test_message_codes_are_those_of_the_code_list():
     "error, kept, withheld",
     [
         (
-            "Element '{urn:x}Datum': '2024-02-30' is not a valid value of the atomic type '{urn:b}LDT_Datum'.",
+            "Element '{urn:x}Datum': '2024-02-30' is not a valid value of the atomic type "
+            "'{urn:b}LDT_Datum'.",
             ["element Datum", "'LDT_Datum'"],
             ["2024-02-30"],
         ),
         (
-            "Element '{urn:x}Bsn': [facet 'pattern'] The value '12345678' is not accepted by the pattern '[0-9]{9}'.",
+            "Element '{urn:x}Bsn': [facet 'pattern'] The value '12345678' is not accepted by the "
+            "pattern '[0-9]{9}'.",
             ["'[0-9]{9}'"],
             ["12345678"],
         ),
         (
-            "Element '{urn:x}Geslacht': [facet 'enumeration'] The value '7' is not an element of the set {'0', '1', '2'}.",
+            "Element '{urn:x}Geslacht': [facet 'enumeration'] The value '7' is not an element of "
+            "the set {'0', '1', '2'}.",
             ["{'0', '1', '2'}"],
             ["'7'"],
         ),
         (
-            "Element '{urn:x}Achternaam': [facet 'maxLength'] The value 'O'Neill-Jansen' has a length of '14'; this exceeds the allowed maximum length of '12'.",
+            "Element '{urn:x}Achternaam': [facet 'maxLength'] The value 'O'Neill-Jansen' has a "
+            "length of '14'; this exceeds the allowed maximum length of '12'.",
             ["'12'"],
             ["Neill", "Jansen"],
         ),

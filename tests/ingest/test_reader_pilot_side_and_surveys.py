@@ -23,6 +23,7 @@ from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser, PseudonymKey
 from pilotmonitor.ingest.readers.pilot_side import read_pilot_activity, read_pilot_costs
 from pilotmonitor.ingest.readers.surveys import read_survey_responses as read_survey_with
+from pilotmonitor.synth.dialects import Dialect
 
 PSEUDONYMISER = Pseudonymiser(
     PseudonymKey(
@@ -34,8 +35,6 @@ PSEUDONYMISER = Pseudonymiser(
 def read_survey_responses(path: Path, delivery: Delivery) -> ReadResult:
     return read_survey_with(path, delivery, PSEUDONYMISER)
 
-
-from pilotmonitor.synth.dialects import Dialect
 
 PILOT = "winschoten-sbo"
 FUZZ = settings(
@@ -243,15 +242,16 @@ def test_costs_total_must_add_up(tmp_path: Path):
         "4": "invalid_number",
     }  # row 2 is within one euro
     assert (
-        "column totaal: 140000.00 differs from fte x kosten_per_fte + overige_kosten = 133185.70 by +6814.30"
-        in result.quarantine.reason.iloc[0]
-    )
+        "column totaal: 140000.00 differs from fte x kosten_per_fte + overige_kosten = "
+        "133185.70 by +6814.30"
+    ) in result.quarantine.reason.iloc[0]
 
 
 def test_costs_with_thousands_separators_and_points(tmp_path: Path):
-    raw = "Jaar;FTE;Kosten per FTE;Overige kosten;Totaal\r\n2024;1.5;80.705,72;14.327,14;135.385,72\r\n".encode(
-        "cp1252"
-    )
+    raw = (
+        "Jaar;FTE;Kosten per FTE;Overige kosten;Totaal\r\n"
+        "2024;1.5;80.705,72;14.327,14;135.385,72\r\n"
+    ).encode("cp1252")
     result = read_pilot_costs(write(tmp_path, raw), delivery("pilot_costs", PILOT))
     assert_contract(result, "pilot_costs")
     assert result.tables["pilot_costs"].total_eur.tolist() == [135385.72]

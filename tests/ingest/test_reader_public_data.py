@@ -41,7 +41,7 @@ SCHOOLS_CSV = """PROVINCIE;BRIN NUMMER;VESTIGINGSNUMMER;VESTIGINGSNAAM;PLAATSNAA
 Groningen;99WA;00;Bladergroenschool;WINSCHOTEN;1895;Oldambt;Speciaal basisonderwijs;
 Groningen;99GA;00;De Wingerd;GRONINGEN;0014;Groningen;Speciaal onderwijs;3
 Fryslân;99FA;01;De Terp;LEEUWARDEN;0080;Leeuwarden;Basisonderwijs;
-"""
+"""  # noqa: E501
 PUPILS_CSV = """BRIN NUMMER;VESTIGINGSNUMMER;PEILDATUM;LEEFTIJD;AANTAL LEERLINGEN
 99GA;00;20241001;6;<5
 99GA;00;20241001;7;12
@@ -218,23 +218,26 @@ def test_duo_schools_excel_sep_line_and_trailing_delimiters(tmp_path):
 
 
 def test_duo_schools_codes_are_checked(tmp_path):
-    text = (
-        SCHOOLS_CSV
-        + "\n".join(
-            [
-                "Groningen;9WA;00;Foute brin;X;1895;Oldambt;Basisonderwijs;",  # 4
-                "Groningen;99WD;1A;Foute vestiging;X;1895;Oldambt;Basisonderwijs;",  # 5
-                "Groningen;99WE;00;Mbo-school;X;1895;Oldambt;Middelbaar beroepsonderwijs;",  # 6 unknown label
-                "Groningen;99WF;00;Cluster acht;X;1895;Oldambt;Speciaal onderwijs;8",  # 7
-                "Groningen;99WG;00;Geen gemeente;X;;Oldambt;Basisonderwijs;",  # 8
-                "Groningen;99WH;0;Nul kwijt;X;14;Groningen;speciaal  BASISONDERWIJS;",  # 9 fine: 00, GM0014, SBO
-                "Groningen;99WJ;99WJ01;Volledige code;X;GM0014;Groningen;SO;2",  # 10 fine
-                "Groningen;99WK;00;Gemeente tekst;X;Groningen;Groningen;Basisonderwijs;",  # 11
-                "Groningen;99WL;00;Geen soort;X;0014;Groningen;;",  # 12
-                "Drenthe;99HV;00;Vo-school;X;0118;Hoogeveen;Voortgezet onderwijs;",  # 13 fine: VO (seed school_types)
-                "Drenthe;99HP;00;Pro-school;X;0118;Hoogeveen;Praktijkonderwijs;",  # 14 fine: PRO
-            ]
-        )
+    text = SCHOOLS_CSV + "\n".join(
+        [
+            "Groningen;9WA;00;Foute brin;X;1895;Oldambt;Basisonderwijs;",  # 4
+            "Groningen;99WD;1A;Foute vestiging;X;1895;Oldambt;Basisonderwijs;",  # 5
+            (
+                "Groningen;99WE;00;Mbo-school;X;1895;Oldambt;Middelbaar beroepsonderwijs;"
+            ),  # 6 unknown label
+            "Groningen;99WF;00;Cluster acht;X;1895;Oldambt;Speciaal onderwijs;8",  # 7
+            "Groningen;99WG;00;Geen gemeente;X;;Oldambt;Basisonderwijs;",  # 8
+            (
+                "Groningen;99WH;0;Nul kwijt;X;14;Groningen;speciaal  BASISONDERWIJS;"
+            ),  # 9 fine: 00, GM0014, SBO
+            "Groningen;99WJ;99WJ01;Volledige code;X;GM0014;Groningen;SO;2",  # 10 fine
+            "Groningen;99WK;00;Gemeente tekst;X;Groningen;Groningen;Basisonderwijs;",  # 11
+            "Groningen;99WL;00;Geen soort;X;0014;Groningen;;",  # 12
+            (
+                "Drenthe;99HV;00;Vo-school;X;0118;Hoogeveen;Voortgezet onderwijs;"
+            ),  # 13 fine: VO (seed school_types)
+            "Drenthe;99HP;00;Pro-school;X;0118;Hoogeveen;Praktijkonderwijs;",  # 14 fine: PRO
+        ]
     )
     path, delivery = land(tmp_path, SCHOOLS_NAME, text)
     result = read_duo_schools(path, delivery)
@@ -578,7 +581,8 @@ def test_frames_fit_the_raw_tables(tmp_path):
             (len(result.tables[table]),)
         ]
     assert conn.execute(
-        "select pupils, pupils_below_five, count_date from raw.duo_pupil_counts order by row_locator"
+        "select pupils, pupils_below_five, count_date from raw.duo_pupil_counts order by "
+        "row_locator"
     ).fetchall()[0] == (None, True, pd.Timestamp("2024-10-01").date())
     assert conn.execute(
         "select count(*) from raw.cbs_youth_care where young_people_with_youth_care is null"

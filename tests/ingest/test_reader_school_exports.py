@@ -45,12 +45,16 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-UTF16_MESSAGE = "contains NUL bytes: looks like UTF-16 without byte-order mark; re-export as UTF-8 or Windows-1252"
+UTF16_MESSAGE = (
+    "contains NUL bytes: looks like UTF-16 without byte-order mark; re-export as UTF-8 or "
+    "Windows-1252"
+)
 
 T = pd.Timestamp
 PUPILS = pd.DataFrame(
     [
-        # bsn, onderwijsnummer, surname, prefix, given name, sex, birth, street, no., postcode, city, group, start, end, destination
+        # bsn, onderwijsnummer, surname, prefix, given name, sex, birth, street, no., postcode,
+        # city, group, start, end, destination
         [
             "999900006",
             "",
@@ -580,7 +584,15 @@ def test_absence_in_parts_per_chunk(tmp_path: Path):
 
 
 def test_short_rows_and_blank_lines(tmp_path: Path):
-    raw = "BSN;Onderwijsnummer;Datum;Uren;Soort verzuim;Reden;Opmerking\r\n\r\n999900006;;01-09-2016;2;Geoorloofd;Ziek;\r\n999900006;;02-09-2016\r\n;;;;;;\r\n999900018;;03-09-2016;1;Geoorloofd;Ziek;\r\n\r\n"
+    raw = (
+        "BSN;Onderwijsnummer;Datum;Uren;Soort verzuim;Reden;Opmerking\r\n"
+        "\r\n"
+        "999900006;;01-09-2016;2;Geoorloofd;Ziek;\r\n"
+        "999900006;;02-09-2016\r\n"
+        ";;;;;;\r\n"
+        "999900018;;03-09-2016;1;Geoorloofd;Ziek;\r\n"
+        "\r\n"
+    )
     result = read("school_absence", write(tmp_path, raw.encode("cp1252")))
     assert_contract(result, "school_absence")
     assert quarantined(result) == {"2": "missing_field"}

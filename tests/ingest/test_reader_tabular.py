@@ -26,7 +26,10 @@ from pilotmonitor.ingest.readers.tabular import (
 )
 from pilotmonitor.synth.dialects import Dialect
 
-UTF16_MESSAGE = "contains NUL bytes: looks like UTF-16 without byte-order mark; re-export as UTF-8 or Windows-1252"
+UTF16_MESSAGE = (
+    "contains NUL bytes: looks like UTF-16 without byte-order mark; re-export as UTF-8 or "
+    "Windows-1252"
+)
 FUZZ = settings(
     max_examples=80,
     deadline=None,
@@ -193,7 +196,16 @@ def test_header_normalisation(header: str):
 
 
 def test_blank_lines_separator_lines_and_quoting(tmp_path: Path):
-    raw = b'\r\nBSN;Reden;Opmerking\r\n999900006;"Ziek; koorts";"regel 1\r\nregel 2"\r\n\r\n999900018;"Te ""laat""";\r\n;;\r\n\r\n'
+    raw = (
+        b"\r\n"
+        b"BSN;Reden;Opmerking\r\n"
+        b'999900006;"Ziek; koorts";"regel 1\r\n'
+        b'regel 2"\r\n'
+        b"\r\n"
+        b'999900018;"Te ""laat""";\r\n'
+        b";;\r\n"
+        b"\r\n"
+    )
     table, _ = read_table(_write(tmp_path, "f.csv", raw))
     assert len(table) == 2
     assert table.reden.tolist() == ["Ziek; koorts", 'Te "laat"']

@@ -36,7 +36,8 @@ def register(conn) -> dict[str, tuple]:
 
 def current_rows(conn) -> int:
     return conn.execute(
-        "select count(*) from raw.school_enrolments r join raw.deliveries d on d.delivery_id = r.delivery_id and d.status = 'loaded' and d.is_current"
+        "select count(*) from raw.school_enrolments r join raw.deliveries d on d.delivery_id = "
+        "r.delivery_id and d.status = 'loaded' and d.is_current"
     ).fetchone()[0]
 
 

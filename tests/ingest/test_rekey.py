@@ -52,7 +52,8 @@ def contents(conn) -> dict[str, list]:
     """Every raw row, quarantine row and register count, in a stable order."""
     return {
         "school_enrolments": conn.execute(
-            "select * exclude (birth_month) from raw.school_enrolments order by delivery_id, row_locator"
+            "select * exclude (birth_month) from raw.school_enrolments order by delivery_id, "
+            "row_locator"
         ).fetchall(),
         "school_absence": conn.execute(
             "select * from raw.school_absence order by delivery_id, row_locator"
@@ -61,7 +62,8 @@ def contents(conn) -> dict[str, list]:
             "select * from raw.quarantine order by delivery_id, row_locator"
         ).fetchall(),
         "register": conn.execute(
-            "select path, delivery_id, status, is_current, rows_read, rows_loaded, rows_quarantined, key_version from raw.deliveries order by path"
+            "select path, delivery_id, status, is_current, rows_read, rows_loaded, "
+            "rows_quarantined, key_version from raw.deliveries order by path"
         ).fetchall(),
     }
 
@@ -131,7 +133,8 @@ def test_a_missing_file_is_reported_and_the_check_keeps_failing(landing):
     report = rekey(conn, landing, "k2", reader_for(K2))
     assert not report.complete and len(report.rekeyed) == 3
     assert len(report.missing) == 1 and report.missing[0].startswith(
-        "schools/99WA00/99WA00_inschrijvingen_2017-2018_20180810.csv: no longer in the landing area (current"
+        "schools/99WA00/99WA00_inschrijvingen_2017-2018_20180810.csv: no longer in the landing "
+        "area (current"
     )
     assert (
         conn.execute(
@@ -263,10 +266,12 @@ def test_an_older_register_marks_deliveries_with_references_as_delivered_for_rek
     conn = duckdb.connect()
     warehouse_raw.ensure_schema(conn)
     conn.execute(
-        "insert into raw.deliveries (path, delivery_id, source, status) values ('a.zip', 'd1', 'ijw_messages', 'loaded'), ('b.csv', 'd2', 'school_absence', 'loaded')"
+        "insert into raw.deliveries (path, delivery_id, source, status) values ('a.zip', 'd1', "
+        "'ijw_messages', 'loaded'), ('b.csv', 'd2', 'school_absence', 'loaded')"
     )
     conn.execute(
-        "insert into raw.ijw_requests (delivery_id, key_version, message_id) values ('d1', 'k1', 'MSG-1')"
+        "insert into raw.ijw_requests (delivery_id, key_version, message_id) values ('d1', 'k1', "
+        "'MSG-1')"
     )
     conn.execute("insert into raw.school_absence (delivery_id, key_version) values ('d2', 'k1')")
     conn.execute("alter table raw.deliveries drop column key_version")

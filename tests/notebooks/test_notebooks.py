@@ -75,7 +75,8 @@ def test_notebooks_match_generator(tmp_path):
         assert path.read_text(encoding="utf-8") == (NOTEBOOK_DIR / path.name).read_text(
             encoding="utf-8"
         ), (
-            f"{path.name} differs from notebooks/_build.py output: run `.venv/bin/python notebooks/_build.py`"
+            f"{path.name} differs from notebooks/_build.py output: run `.venv/bin/python "
+            "notebooks/_build.py`"
         )
 
 
@@ -90,10 +91,10 @@ def test_notebook_executes(name, demo_data_dir, kernel_dirs, tmp_path, monkeypat
     before = warehouse.stat().st_mtime_ns
     monkeypatch.setenv("PILOTMONITOR_WAREHOUSE", str(warehouse))
     monkeypatch.setenv("PILOTMONITOR_DATA_DIR", str(demo_data_dir))
-    monkeypatch.delenv(
-        "MPLBACKEND", raising=False
-    )  # the kernel's inline backend renders the figures
-    # nothing from the user's home: no IPython profile/startup files, Jupyter config or user site-packages
+    # the kernel's inline backend renders the figures
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    # nothing from the user's home: no IPython profile/startup files, Jupyter config or user
+    # site-packages
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "jupyter_config"))
     monkeypatch.setenv("PYTHONNOUSERSITE", "1")

@@ -17,7 +17,8 @@ def conn():
     connection = duckdb.connect()
     connection.execute("create schema raw; create schema marts; create schema staging")
     connection.execute(
-        "create table raw.school_absence as select * from (values ('S1', 2, 'a'), ('S2', 3, 'b')) t(school, hours, note)"
+        "create table raw.school_absence as select * from (values ('S1', 2, 'a'), ('S2', 3, 'b')) "
+        "t(school, hours, note)"
     )
     connection.execute("create table marts.fct as select 1 as x")
     connection.execute("create view staging.stg as select * from raw.school_absence")
@@ -62,7 +63,8 @@ def test_a_changed_model_file_changes_the_inputs(conn, project):
     [
         "drop table marts.fct",
         "delete from marts.fct",
-        "update marts.fct set x = 2",  # same row count: an edit by hand must not be published as dbt's
+        # same row count: an edit by hand must not be published as dbt's
+        "update marts.fct set x = 2",
         "create or replace view staging.stg as select school from raw.school_absence",
     ],
 )

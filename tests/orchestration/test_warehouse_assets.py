@@ -210,7 +210,10 @@ def test_definitions_load_on_a_fresh_clone_without_target(tmp_path):
         "PILOTMONITOR_DATA_DIR": str(tmp_path / "data"),
         "DAGSTER_HOME": str(tmp_path),
     }
-    code = "import orchestration.definitions as d, pilotmonitor.settings as s; print(s.REPO_ROOT); print(len(d.defs.resolve_all_asset_specs()))"
+    code = (
+        "import orchestration.definitions as d, pilotmonitor.settings as s; print(s.REPO_ROOT); "
+        "print(len(d.defs.resolve_all_asset_specs()))"
+    )
     completed = subprocess.run(
         [sys.executable, "-c", code],
         cwd=clone,

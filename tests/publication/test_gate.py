@@ -93,7 +93,8 @@ def test_nothing_published_before_the_first_clean_run(conn):
     assert state.published_at is None and "nothing published yet" in state.summary()
     assert (
         conn.execute(
-            "select count(*) from information_schema.tables where table_schema = 'published' and table_name = 'fct_school_month'"
+            "select count(*) from information_schema.tables where table_schema = 'published' and "
+            "table_name = 'fct_school_month'"
         ).fetchone()[0]
         == 0
     )
@@ -139,7 +140,8 @@ def test_an_unchanged_clean_run_after_a_blocked_one_ends_the_stale_mark(conn):
     [
         (
             "school R999964392",
-            "marts.fct_school_month.remark: 1 distinct value(s) that look like a BSN or onderwijsnummer",
+            "marts.fct_school_month.remark: 1 distinct value(s) that look like a BSN or "
+            "onderwijsnummer",
         ),
         ("ok", None),
         ("kosten 999964393", None),
@@ -161,7 +163,8 @@ def test_marts_are_scanned_for_identifiers_before_they_are_published(conn, model
     assert state.run_id == "run-1" and state.is_stale  # the earlier publication stays, marked stale
     assert (
         conn.execute(
-            "select count(*) from information_schema.columns where table_schema = 'published' and column_name = 'remark'"
+            "select count(*) from information_schema.columns where table_schema = 'published' and "
+            "column_name = 'remark'"
         ).fetchone()[0]
         == 0
     )
@@ -171,7 +174,8 @@ def test_a_mart_column_of_references_as_delivered_blocks_publication_and_says_to
     from pilotmonitor.publication.gate import IdentifierInMartsError
 
     conn.execute(
-        "create table marts.fct_referrals as select 'MSG-0001' as message_id, repeat('ab', 32) as pupil_pseudonym"
+        "create table marts.fct_referrals as select 'MSG-0001' as message_id, repeat('ab', 32) as "
+        "pupil_pseudonym"
     )
     with pytest.raises(
         IdentifierInMartsError,

@@ -90,7 +90,8 @@ def _scenario(clean, tmp_path, plant):
         str(root / "data" / "warehouse" / "pilotmonitor.duckdb"), read_only=True
     ) as conn:
         failures = conn.execute(
-            'select path, "table", expectation_type, "column", severity, examples, steward_message from quality.validation_results where not success'
+            'select path, "table", expectation_type, "column", severity, examples, '
+            "steward_message from quality.validation_results where not success"
         ).df()
     return written, result, checks, materialized, failures
 
@@ -105,13 +106,16 @@ def test_clean_demo_passes_every_expectation_check(clean):
     assert [k for k, v in gx.items() if not v.passed] == []
     with duckdb.connect(str(data / "warehouse" / "pilotmonitor.duckdb"), read_only=True) as conn:
         failed = conn.execute(
-            'select path, "table", expectation_type, "column", examples from quality.validation_results where not success'
+            'select path, "table", expectation_type, "column", examples from '
+            "quality.validation_results where not success"
         ).fetchall()
         validated = conn.execute(
             "select count(distinct path) from quality.validation_results"
         ).fetchone()[0]
         twice = conn.execute(
-            'select count(*) from (select path, "table", expectation_type, "column", suite_hash, count(*) n from quality.validation_results group by all having count(*) > 1 and min(expectation_type) <> \'expect_column_values_to_be_between\')'
+            'select count(*) from (select path, "table", expectation_type, "column", suite_hash, '
+            "count(*) n from quality.validation_results group by all having count(*) > 1 and "
+            "min(expectation_type) <> 'expect_column_values_to_be_between')"
         ).fetchone()[0]
     assert failed == []
     assert validated > 100 and twice == 0
@@ -256,9 +260,15 @@ def test_unknown_referrer_codes_fail_the_value_set(clean, tmp_path):
     # raw.ijw_requests and only the suite catches it.
     def plant(landing):
         bsns = re.findall(rb"(?m)^(\d{9});", _semicolon_absence_export(landing).read_bytes())
-        header = "berichttype;bericht_id;aanbieder_agb;gemeente;berichtdatum;bsn;geboortedatum;geslacht;referentie_aanbieder;productcategorie;productcode;ingangsdatum;volume;eenheid;frequentie;verwijzer_type"
+        header = (
+            "berichttype;bericht_id;aanbieder_agb;gemeente;berichtdatum;bsn;geboortedatum;geslacht;"
+            "referentie_aanbieder;productcategorie;productcode;ingangsdatum;volume;eenheid;"
+            "frequentie;verwijzer_type"
+        )
         rows = [
-            f"JW315;3159{i:08d};99000022;0014;2026-09-{10 + i % 15:02d};{bsns[i % len(bsns)].decode()};2015-03-01;1;REF{i:09d};54;54001;2026-10-01;2;04;2;{'99' if i < 24 else '02'}"
+            f"JW315;3159{i:08d};99000022;0014;2026-09-{10 + i % 15:02d};"
+            f"{bsns[i % len(bsns)].decode()};2015-03-01;1;REF{i:09d};54;54001;2026-10-01;2;04;2;"
+            f"{'99' if i < 24 else '02'}"
             for i in range(30)
         ]
         new = landing / "ijw" / "GM0014" / "GM0014_jeugdhulp_extract_2026-09_20261120.csv"
@@ -322,14 +332,18 @@ def test_real_shaped_ijw_messages_load_without_blocking_and_publish(clean, tmp_p
         str(tmp_path / "scenario" / "data" / "warehouse" / "pilotmonitor.duckdb"), read_only=True
     ) as conn:
         register = conn.execute(
-            "select path, rows_read, rows_loaded, rows_quarantined, messages_ignored, is_current from raw.deliveries where path like '%GM0014_ijw_2024-03_%' order by path"
+            "select path, rows_read, rows_loaded, rows_quarantined, messages_ignored, is_current "
+            "from raw.deliveries where path like '%GM0014_ijw_2024-03_%' order by path"
         ).df()
         quarantined = conn.execute(
-            "select row_locator, reason_code from raw.quarantine where path like ? and row_locator like 'spec_examples/%' order by 1",
+            "select row_locator, reason_code from raw.quarantine where path like ? and "
+            "row_locator like 'spec_examples/%' order by 1",
             [f"%{new_name}"],
         ).fetchall()
         netted = conn.execute(
-            "select service_start, debit_cents, credit_cents, net_amount_cents from intermediate.int_declaration_lines_netted where provider_agb = '99000022' and product_reference = ? order by 1",
+            "select service_start, debit_cents, credit_cents, net_amount_cents from "
+            "intermediate.int_declaration_lines_netted where provider_agb = '99000022' and "
+            "product_reference = ? order by 1",
             [reference],
         ).fetchall()
     old, new = (

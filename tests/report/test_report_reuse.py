@@ -44,7 +44,8 @@ def test_unchanged_reports_are_kept_and_changed_ones_rebuilt(warehouse, tmp_path
     }
 
     warehouse.execute(
-        "update results.effect_estimates set estimate = estimate * 1.01 where pilot_id = 'winschoten-sbo'"
+        "update results.effect_estimates set estimate = estimate * 1.01 where pilot_id = "
+        "'winschoten-sbo'"
     )
     changed = _build(warehouse, out)
     assert changed["groningen-cluster3"].reused and not changed["winschoten-sbo"].reused
@@ -61,7 +62,8 @@ def test_changed_published_data_rebuilds_every_report(warehouse, tmp_path):
     out = tmp_path / "reports"
     _build(warehouse, out)
     warehouse.execute(
-        "update published.fct_school_month set new_referrals = new_referrals + 1 where month = (select min(month) from published.fct_school_month)"
+        "update published.fct_school_month set new_referrals = new_referrals + 1 where month = "
+        "(select min(month) from published.fct_school_month)"
     )
     assert not any(f.reused for f in _build(warehouse, out).values())
 

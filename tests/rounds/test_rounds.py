@@ -86,15 +86,18 @@ def test_a_round_freezes_the_data(warehouse_copy, tmp_path):
     assert frozen.surveys["response_date"].max() <= pd.Timestamp("2025-06-30")
     assert frozen.content_hash() == entry.input_hash
     before = conn.execute(
-        "select * from results.effect_estimates_history where run_id = ? order by role, outcome, estimator",
+        "select * from results.effect_estimates_history where run_id = ? order by role, outcome, "
+        "estimator",
         [entry.run_id],
     ).df()
 
     conn.execute(
-        "update published.fct_school_month set new_referrals = new_referrals + 7 where month > date '2025-06-01'"
+        "update published.fct_school_month set new_referrals = new_referrals + 7 where month > "
+        "date '2025-06-01'"
     )
     conn.execute(
-        "update published.fct_school_month set new_referrals = new_referrals + 3 where month <= date '2025-06-01'"
+        "update published.fct_school_month set new_referrals = new_referrals + 3 where month <= "
+        "date '2025-06-01'"
     )
     conn.execute("delete from published.fct_survey_scores")
     assert freeze.frozen_inputs(conn, "test-freeze").content_hash() == entry.input_hash
@@ -102,7 +105,8 @@ def test_a_round_freezes_the_data(warehouse_copy, tmp_path):
     assert again.identical, again.differences[:5]
     assert "round test-freeze's frozen data" in again.explanation()
     after = conn.execute(
-        "select * from results.effect_estimates_history where run_id = ? order by role, outcome, estimator",
+        "select * from results.effect_estimates_history where run_id = ? order by role, outcome, "
+        "estimator",
         [entry.run_id],
     ).df()
     pd.testing.assert_frame_equal(before, after)

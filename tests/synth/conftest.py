@@ -203,7 +203,8 @@ def deliveries(truth_dir: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def planted(truth_dir: Path) -> pd.DataFrame:
-    """The planted defects of the school exports and iJw archives (the register's: ``planted_register``)."""
+    """The planted defects of the school exports and iJw archives (the register's:
+    ``planted_register``)."""
     frame = pd.read_csv(truth_dir / "planted_defects.csv", dtype=str, keep_default_na=False)
     frame["count"] = frame["count"].astype(int)
     return frame[~frame.path.str.startswith(REGISTER_DIR)].reset_index(drop=True)

@@ -84,7 +84,9 @@ def test_semicolon_exports_are_windows_1252_with_dutch_dates_and_decimal_commas(
         raw = (landing / table.path).read_bytes()
         first_line = raw.split(b"\r\n", 1)[0]
         assert first_line in (
-            b"BRIN;Vestiging;BSN;Onderwijsnummer;Achternaam;Tussenvoegsel;Roepnaam;Geslacht;Geboortedatum;Straat;Huisnummer;Postcode;Woonplaats;Groep;Datum inschrijving;Datum uitschrijving;Uitstroombestemming;Soort inschrijving",
+            b"BRIN;Vestiging;BSN;Onderwijsnummer;Achternaam;Tussenvoegsel;Roepnaam;Geslacht;"
+            b"Geboortedatum;Straat;Huisnummer;Postcode;Woonplaats;Groep;Datum inschrijving;"
+            b"Datum uitschrijving;Uitstroombestemming;Soort inschrijving",
             b"BSN;Onderwijsnummer;Datum;Uren;Soort verzuim;Reden;Opmerking",
         ), first_line
         assert raw.count(b"\r\n") == len(table.rows) + 1, "CRLF line ends expected"

@@ -43,7 +43,7 @@ import sys
 from pathlib import Path
 from pilotmonitor.synth.generate import generate
 generate(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), scale=float(sys.argv[4]), seed=None)
-"""
+"""  # noqa: E501
 
 
 def _hashes(data_dir: Path) -> dict[str, str]:

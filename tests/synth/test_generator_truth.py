@@ -73,7 +73,8 @@ def _compare(truth: pd.DataFrame, column: str, recount: dict[Key, float]) -> Non
         if abs(got.get(k, 0) - recount.get(k, 0)) > 1e-6
     }
     assert not differing, (
-        f"{column}: truth vs recount differ in {len(differing)} school-months, e.g. {sorted(differing.items())[:5]}"
+        f"{column}: truth vs recount differ in {len(differing)} school-months, e.g. "
+        f"{sorted(differing.items())[:5]}"
     )
 
 
@@ -304,7 +305,9 @@ def test_pupils_leave_primary_education_by_fourteen_and_secondary_by_twenty_one(
     oldest = sector.map({"PO": 14.1, "VO": 21.1})
     too_old = pupils_truth.assign(age=age.round(1))[age > oldest]
     assert too_old.empty, (
-        f"{len(too_old)} of {len(pupils_truth)} pupils older than 14 (primary) or 21 (secondary) while enrolled:\n{too_old.head().to_string()}"
+        f"{len(too_old)} of {len(pupils_truth)} pupils older than 14 (primary) or 21 (secondary) "
+        "while enrolled:\n"
+        f"{too_old.head().to_string()}"
     )
     first_day = pd.to_datetime(pupils_truth.enrol_start)
     assert ((first_day - born).dt.days / 365.25)[sector.eq("VO")].min() >= 11.5, (

@@ -75,7 +75,8 @@ def world():
 
 def test_every_school_type_of_the_seed_has_stays_and_destinations():
     assert set(REGULAR_DESTINATIONS) == set(ENTRY_AGE) == set(LEAVING_AGE) == set(school_types())
-    # a regular end of stay never goes from a regular to a special school: that is the referral event
+    # a regular end of stay never goes from a regular to a special school: that is the referral
+    # event
     for code in regular_codes():
         assert not set(REGULAR_DESTINATIONS[code]) & set(special_codes()), code
 
@@ -126,7 +127,8 @@ def test_early_school_leaving_is_a_secondary_school_event_and_dropout_a_primary_
 
 
 def _hazard_ratio(population, schools, kind: str) -> float:
-    """(pilot treated / pilot before) / (others after / others before) of the event per pupil-month."""
+    """(pilot treated / pilot before) / (others after / others before) of the event per
+    pupil-month."""
     panel, pupils = population.panel, population.pupils
     last = (
         panel.groupby("pupil_id").month_index.transform("max").to_numpy()

@@ -120,7 +120,8 @@ def test_school_months_reproduce_the_ground_truth(warehouse):
 
 
 def test_the_truth_comparison_notices_a_wrong_school_month(warehouse):
-    """The check the national benchmark relies on can fail: one referral more in one school-month."""
+    """The check the national benchmark relies on can fail: one referral more in one
+    school-month."""
     with duckdb.connect(str(warehouse["db"]), read_only=True) as conn:
         merged = truth_check.school_month_comparison(conn, warehouse["data"] / "ground_truth")
     merged.loc[merged.index[0], "new_referrals"] += 1
@@ -136,7 +137,8 @@ def test_pupils_and_yearly_costs_per_school_match_the_ground_truth(warehouse):
     built = (
         marts(
             warehouse["db"],
-            "select school_id, count(distinct pupil_pseudonym) as pupils from marts.fct_pupil_month group by 1",
+            "select school_id, count(distinct pupil_pseudonym) as pupils from "
+            "marts.fct_pupil_month group by 1",
         )
         .set_index("school_id")
         .pupils
@@ -154,7 +156,9 @@ def test_pupils_and_yearly_costs_per_school_match_the_ground_truth(warehouse):
     costs = (
         marts(
             warehouse["db"],
-            "select school_id, cast(extract(year from month) as integer) as year, sum(amount_cents) as cents from marts.fct_youth_care_costs where school_id is not null group by 1, 2",
+            "select school_id, cast(extract(year from month) as integer) as year, "
+            "sum(amount_cents) as cents from marts.fct_youth_care_costs where school_id is not "
+            "null group by 1, 2",
         )
         .set_index(["school_id", "year"])
         .cents
@@ -199,12 +203,14 @@ def test_registry_changes_rebuild_the_whole_panel(warehouse, tmp_path):
     shutil.copy(warehouse["db"], db)
     with duckdb.connect(str(db)) as conn:
         conn.execute(
-            "update raw.pilots set start_date = start_date - interval 12 month where pilot_id = 'winschoten-sbo'"
+            "update raw.pilots set start_date = start_date - interval 12 month where pilot_id = "
+            "'winschoten-sbo'"
         )
     run_dbt(["build", "--select", "+fct_pupil_month"], db, tmp_path / "dbt")
     treated = marts(
         db,
-        "select min(month) as first from marts.fct_pupil_month where pilot_id = 'winschoten-sbo' and is_treated",
+        "select min(month) as first from marts.fct_pupil_month where pilot_id = 'winschoten-sbo' "
+        "and is_treated",
     )
     assert pd.Timestamp(treated["first"][0]) == pd.Timestamp("2024-11-01")
 
@@ -214,7 +220,8 @@ def test_a_pilot_school_unknown_to_duo_fails_the_build(warehouse, tmp_path):
     shutil.copy(warehouse["db"], db)
     with duckdb.connect(str(db)) as conn:
         conn.execute(
-            "insert into raw.pilot_schools values ('winschoten-sbo', '99ZZ00', '99ZZ', '00', 'Onbekende school')"
+            "insert into raw.pilot_schools values ('winschoten-sbo', '99ZZ00', '99ZZ', '00', "
+            "'Onbekende school')"
         )
     result = run_dbt(
         ["test", "--select", "stg_registry__pilot_schools"], db, tmp_path / "dbt", check=False
@@ -225,9 +232,9 @@ def test_a_pilot_school_unknown_to_duo_fails_the_build(warehouse, tmp_path):
 
 def test_plausibility_checks_flag_a_missing_month_and_a_lost_referral_year(warehouse, tmp_path):
     """Planted gaps in a copy of the warehouse: the biggest school's absence export misses
-    a month, the busiest municipality misses a month of declarations, and the school with most referrals loses
-    the youth-care requests of its largest school year. The plausibility tests (severity
-    warn, so the build still succeeds) name each of them. The thresholds are lowered for
+    a month, the busiest municipality misses a month of declarations, and the school with most
+    referrals loses the youth-care requests of its largest school year. The plausibility tests
+    (severity warn, so the build still succeeds) name each of them. The thresholds are lowered for
     this tiny scenario (about 10 pupils per school); on the clean warehouse the default
     thresholds pass (test_every_dbt_test_passes)."""
     db = tmp_path / "pilotmonitor.duckdb"
@@ -235,39 +242,51 @@ def test_plausibility_checks_flag_a_missing_month_and_a_lost_referral_year(wareh
     month = "2024-03-01"
     with duckdb.connect(str(db)) as conn:
         big_school = conn.execute(
-            "select school_id from marts.fct_school_month where month = ? order by pupil_months desc, school_id limit 1",
+            "select school_id from marts.fct_school_month where month = ? order by pupil_months "
+            "desc, school_id limit 1",
             [month],
         ).fetchone()[0]
         school = conn.execute(
-            "select school_id from marts.fct_school_month where school_year < 2026 group by 1 order by sum(new_referrals) desc, 1 limit 1"
+            "select school_id from marts.fct_school_month where school_year < 2026 group by 1 "
+            "order by sum(new_referrals) desc, 1 limit 1"
         ).fetchone()[0]
         year = conn.execute(
-            "select school_year from marts.fct_school_month where school_id = ? and school_year < 2026 group by 1 order by sum(pupil_months) desc, 1 limit 1",
+            "select school_year from marts.fct_school_month where school_id = ? and school_year < "
+            "2026 group by 1 order by sum(pupil_months) desc, 1 limit 1",
             [school],
         ).fetchone()[0]
         municipality = conn.execute(
-            "select municipality_code from raw.ijw_declaration_lines group by 1 order by count(*) desc, 1 limit 1"
+            "select municipality_code from raw.ijw_declaration_lines group by 1 order by count(*) "
+            "desc, 1 limit 1"
         ).fetchone()[0]
         conn.execute(
-            "delete from raw.school_absence where school_id = ? and absence_date between date '2024-03-01' and date '2024-03-31'",
+            "delete from raw.school_absence where school_id = ? and absence_date between date "
+            "'2024-03-01' and date '2024-03-31'",
             [big_school],
         )
         conn.execute(
-            "delete from raw.ijw_declaration_lines where municipality_code = ? and product_period_start <= date '2024-03-31' and product_period_end >= date '2024-03-01'",
+            "delete from raw.ijw_declaration_lines where municipality_code = ? and "
+            "product_period_start <= date '2024-03-31' and product_period_end >= date "
+            "'2024-03-01'",
             [municipality],
         )
         clients = [
             r[0]
             for r in conn.execute(
-                "select distinct pupil_pseudonym from marts.fct_referrals where school_id = ? and month between make_date(?, 8, 1) and make_date(? + 1, 7, 31)",
+                "select distinct pupil_pseudonym from marts.fct_referrals where school_id = ? and "
+                "month between make_date(?, 8, 1) and make_date(? + 1, 7, 31)",
                 [school, year, year],
             ).fetchall()
         ]
         conn.execute(
-            "delete from raw.ijw_requests where client_pseudonym in (select unnest(?)) and message_date between make_date(?, 8, 1) and make_date(? + 1, 7, 31)",
+            "delete from raw.ijw_requests where client_pseudonym in (select unnest(?)) and "
+            "message_date between make_date(?, 8, 1) and make_date(? + 1, 7, 31)",
             [clients, year, year],
         )
-    variables = "{plausible_min_pupils: 5, plausible_min_expected: 1, plausible_min_lines_per_month: 1, plausible_z: 2}"
+    variables = (
+        "{plausible_min_pupils: 5, plausible_min_expected: 1, plausible_min_lines_per_month: 1, "
+        "plausible_z: 2}"
+    )
     # raw rows were changed behind the delivery register's back, so rebuild in full
     result = run_dbt(
         ["build", "--full-refresh", "--store-failures", "--vars", variables],
@@ -418,7 +437,8 @@ def test_thuiszitters_of_both_sources_are_the_spells_the_register_truth_register
     status = (
         marts(
             warehouse["db"],
-            "select source_status, count(*) as n from intermediate.int_thuiszitter_sources_matched group by 1",
+            "select source_status, count(*) as n from "
+            "intermediate.int_thuiszitter_sources_matched group by 1",
         )
         .set_index("source_status")
         .n
@@ -428,7 +448,8 @@ def test_thuiszitters_of_both_sources_are_the_spells_the_register_truth_register
     assert truth.registered.sum() - 3 <= status.get("both", 0) <= truth.registered.sum()
     years = marts(
         warehouse["db"],
-        "select sum(spells_both) as both_, sum(spells_school) as school from marts.fct_thuiszitter_sources_municipality_year",
+        "select sum(spells_both) as both_, sum(spells_school) as school from "
+        "marts.fct_thuiszitter_sources_municipality_year",
     )
     assert int(years.both_.iloc[0]) == status.get("both", 0) and int(years.school.iloc[0]) == len(
         truth

@@ -60,18 +60,21 @@ def effect_estimates(
     )
     primary = table[table["role"] == "primary"]
     lines = [
-        "| pilot | estimator | estimate | 95% CI | p (CR1) | p (wild bootstrap) | p (randomization) |",
+        "| pilot | estimator | estimate | 95% CI | p (CR1) | p (wild bootstrap) | p "
+        "(randomization) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in primary.itertuples():
         if not r.estimable:
             lines.append(
-                f"| {r.pilot_id} | {r.estimator} | not estimable: {r.not_estimable_reason} | | | | |"
+                f"| {r.pilot_id} | {r.estimator} | not estimable: {r.not_estimable_reason} | | | "
+                "| |"
             )
             continue
         lines.append(
-            f"| {r.pilot_id} | {r.estimator} | {r.estimate:.3f} | [{r.ci_lower:.3f}, {r.ci_upper:.3f}] | "
-            f"{r.p_value:.3f} | {r.p_value_wild_bootstrap:.3f} | {r.p_value_randomization:.3f} |"
+            f"| {r.pilot_id} | {r.estimator} | {r.estimate:.3f} | [{r.ci_lower:.3f}, "
+            f"{r.ci_upper:.3f}] | {r.p_value:.3f} | {r.p_value_wild_bootstrap:.3f} | "
+            f"{r.p_value_randomization:.3f} |"
         )
     failed = int((~table["estimable"].astype(bool)).sum())
     if failed:

@@ -44,7 +44,10 @@ def build_freshness_check(source: Source) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=asset_name(source),
         name="delivery_freshness",
-        description=f"Every sender of {source.name} delivered what its cadence expects by today (cadence.yml); stale or missing periods warn.",
+        description=(
+            f"Every sender of {source.name} delivered what its cadence expects by today "
+            "(cadence.yml); stale or missing periods warn."
+        ),
         blocking=False,
     )
     def _check(
@@ -81,7 +84,10 @@ freshness_checks = [build_freshness_check(source) for source in SOURCES]
     group_name=GROUP,
     kinds={"python", "html"},
     deps=[*(asset_name(source) for source in SOURCES), *LAST_ASSETS],
-    description="The pipeline-health page (<data dir>/health/index.html): per source deliveries, rows, quarantine, validation, freshness, trends, and the publication verdict.",
+    description=(
+        "The pipeline-health page (<data dir>/health/index.html): per source deliveries, rows, "
+        "quarantine, validation, freshness, trends, and the publication verdict."
+    ),
 )
 def pipeline_health(
     context: dg.AssetExecutionContext,

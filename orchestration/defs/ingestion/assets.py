@@ -56,7 +56,8 @@ def _pseudonymiser(context: dg.AssetExecutionContext, settings) -> Pseudonymiser
         raise dg.Failure(str(exc)) from None
     if key.version == "demo":
         context.log.warning(
-            f"DEMO MODE: pseudonyms use a local demo key in {demo_key_path(settings.data_dir).parent} (not for real data)"
+            "DEMO MODE: pseudonyms use a local demo key in "
+            f"{demo_key_path(settings.data_dir).parent} (not for real data)"
         )
     return Pseudonymiser(key)
 
@@ -98,19 +99,29 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
                 "row_accounting",
                 asset=asset_name(source),
                 blocking=True,
-                description="rows read = rows loaded + rows quarantined, per delivery, and the register matches the tables",
+                description=(
+                    "rows read = rows loaded + rows quarantined, per delivery, and the register "
+                    "matches the tables"
+                ),
             ),
             dg.AssetCheckSpec(
                 "no_identifier_leak",
                 asset=asset_name(source),
                 blocking=True,
-                description="no BSN/onderwijsnummer and no name or street from the landing area in this source's raw tables, its quarantine rows and its delivery register rows",
+                description=(
+                    "no BSN/onderwijsnummer and no name or street from the landing area in this "
+                    "source's raw tables, its quarantine rows and its delivery register rows"
+                ),
             ),
             dg.AssetCheckSpec(
                 "redelivery_review",
                 asset=asset_name(source),
                 blocking=False,
-                description="no delivery waits for the steward: a copy of another period's content (not loaded), or two files of one slot with the same delivery date and different content",
+                description=(
+                    "no delivery waits for the steward: a copy of another period's content (not "
+                    "loaded), or two files of one slot with the same delivery date and different "
+                    "content"
+                ),
             ),
             *(
                 [
@@ -118,7 +129,11 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
                         "one_key_version",
                         asset=asset_name(source),
                         blocking=True,
-                        description="the current deliveries whose rows carry pseudonyms (every source that identifies people) share one key version; otherwise run `pilotmonitor rekey`",
+                        description=(
+                            "the current deliveries whose rows carry pseudonyms (every source "
+                            "that identifies people) share one key version; otherwise run "
+                            "`pilotmonitor rekey`"
+                        ),
                     )
                 ]
                 if source.identifies_people
@@ -134,7 +149,8 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
         settings = pilotmonitor.settings()
         if not settings.landing_dir.is_dir():
             raise dg.Failure(
-                f"landing area {settings.landing_dir} does not exist: run `pilotmonitor synth` or set PILOTMONITOR_DATA_DIR"
+                f"landing area {settings.landing_dir} does not exist: run `pilotmonitor synth` or "
+                "set PILOTMONITOR_DATA_DIR"
             )
         pseudonymiser = _pseudonymiser(context, settings) if source.identifies_people else None
         schema_dir = (
@@ -142,7 +158,8 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
         )
         if source.name == "ijw_messages" and schema_dir is None:
             context.log.warning(
-                f"iJw XSDs not found at {settings.ijw_xsd_dir}: messages are parsed without schema validation"
+                f"iJw XSDs not found at {settings.ijw_xsd_dir}: messages are parsed without "
+                "schema validation"
             )
         with warehouse.get_connection() as conn:
             warehouse_raw.ensure_schema(conn)
@@ -188,7 +205,7 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
                 "leaks": dg.MetadataValue.md(
-                    "\n".join(f"- {l.describe()}" for l in leaks) or "none"
+                    "\n".join(f"- {leak.describe()}" for leak in leaks) or "none"
                 )
             },
         )
@@ -196,10 +213,12 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
             check_name="redelivery_review",
             passed=not reviews,
             severity=dg.AssetCheckSeverity.WARN,
-            description=f"{len(reviews)} deliver{'y' if len(reviews) == 1 else 'ies'} for the steward to review: "
-            + reviews[0][2]
-            if reviews
-            else "nothing to review",
+            description=(
+                f"{len(reviews)} deliver{'y' if len(reviews) == 1 else 'ies'} for the steward "
+                "to review: " + reviews[0][2]
+                if reviews
+                else "nothing to review"
+            ),
             metadata={
                 "deliveries": dg.MetadataValue.md(
                     "\n".join(f"- {reason}" for _, _, reason in reviews) or "none"
@@ -228,7 +247,8 @@ def accounting_problems(conn, source: Source) -> list[str]:
     """Deliveries whose counts don't add up, or whose register disagrees with the tables."""
     problems = []
     rows = conn.execute(
-        "select path, delivery_id, rows_read, rows_loaded, rows_quarantined from raw.deliveries where source = ? and status = 'loaded'",
+        "select path, delivery_id, rows_read, rows_loaded, rows_quarantined from raw.deliveries "
+        "where source = ? and status = 'loaded'",
         [source.name],
     ).fetchall()
     union = " union all ".join(f"select delivery_id from raw.{t}" for t in source.tables)
@@ -248,11 +268,13 @@ def accounting_problems(conn, source: Source) -> list[str]:
             )
         if loaded.get(delivery_id, 0) != n_loaded:
             problems.append(
-                f"{path}: register says {n_loaded} rows loaded, tables hold {loaded.get(delivery_id, 0)}"
+                f"{path}: register says {n_loaded} rows loaded, tables hold "
+                f"{loaded.get(delivery_id, 0)}"
             )
         if quarantined.get(delivery_id, 0) != n_quarantined:
             problems.append(
-                f"{path}: register says {n_quarantined} quarantined, quarantine holds {quarantined.get(delivery_id, 0)}"
+                f"{path}: register says {n_quarantined} quarantined, quarantine holds "
+                f"{quarantined.get(delivery_id, 0)}"
             )
     return problems
 
@@ -292,7 +314,10 @@ def build_landing_sensor(
         name="landing_sensor",
         job=job,
         minimum_interval_seconds=60,
-        description="Starts ingestion of the sources whose files in the landing area changed, then rebuilds what depends on them.",
+        description=(
+            "Starts ingestion of the sources whose files in the landing area changed, then "
+            "rebuilds what depends on them."
+        ),
     )
     def landing_sensor(context: dg.SensorEvaluationContext, pilotmonitor: PilotmonitorSettings):
         landing_dir = pilotmonitor.settings().landing_dir
@@ -321,5 +346,8 @@ def build_ingestion_schedule(job) -> dg.ScheduleDefinition:
         job=job,
         cron_schedule="0 6 * * *",
         execution_timezone="Europe/Amsterdam",
-        description="Daily sweep of the landing area and rebuild of the warehouse (deliveries arrive monthly; the sensor reacts faster).",
+        description=(
+            "Daily sweep of the landing area and rebuild of the warehouse (deliveries arrive "
+            "monthly; the sensor reacts faster)."
+        ),
     )

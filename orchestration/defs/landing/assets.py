@@ -65,7 +65,8 @@ def landing_inventory(
     landing_dir = pilotmonitor.settings().landing_dir
     if not landing_dir.is_dir():
         raise dg.Failure(
-            f"landing area {landing_dir} does not exist: run `pilotmonitor synth` or point PILOTMONITOR_DATA_DIR at a data directory"
+            f"landing area {landing_dir} does not exist: run `pilotmonitor synth` or point "
+            "PILOTMONITOR_DATA_DIR at a data directory"
         )
     synthetic = (landing_dir / "SYNTHETIC_DATA.txt").is_file()
     with warehouse.get_connection() as conn:

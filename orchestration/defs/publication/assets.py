@@ -33,7 +33,11 @@ def published_marts(
     if failures:
         listed = "\n".join(f"- {f}" for f in failures[:20])
         raise dg.Failure(
-            description=f"publication blocked by {len(failures)} failed check(s); the previous results stay published and are marked stale.\n{listed}",
+            description=(
+                f"publication blocked by {len(failures)} failed check(s); the previous results "
+                "stay published and are marked stale.\n"
+                f"{listed}"
+            ),
             metadata={"publication": state.summary()},
         )
     context.log.info(state.summary())

@@ -25,8 +25,10 @@ GROUP = "publication"
         dg.AssetCheckSpec(
             "disclosure_control",
             asset="pilot_reports",
-            description="No output of any report failed disclosure control (failed outputs are withheld "
-            "from the page; an output checker reads disclosure_log.json).",
+            description=(
+                "No output of any report failed disclosure control (failed outputs are withheld "
+                "from the page; an output checker reads disclosure_log.json)."
+            ),
         )
     ],
 )
@@ -53,15 +55,16 @@ def pilot_reports(
             context.log.warning(f"{f.pilot_id}: no report: {f.error}")
             continue
         lines.append(
-            f"| {f.pilot_id} | {f.result} | {f.disclosure_status} | {f.html['nl']} | {f.html['en']} | "
-            f"{'yes' if len(f.pdf) == 2 else 'no: ' + (f.pdf_error or '')} |"
+            f"| {f.pilot_id} | {f.result} | {f.disclosure_status} | {f.html['nl']} | "
+            f"{f.html['en']} | {'yes' if len(f.pdf) == 2 else 'no: ' + (f.pdf_error or '')} |"
         )
         if f.pdf_error:
             context.log.warning(f"{f.pilot_id}: {f.pdf_error}")
     failed = [f.pilot_id for f in files if f.disclosure_status == "fail"]
     if failed:
         context.log.warning(
-            f"disclosure control withheld parts of the report(s) of {', '.join(failed)}; see their disclosure_log.json"
+            f"disclosure control withheld parts of the report(s) of {', '.join(failed)}; see "
+            "their disclosure_log.json"
         )
     statuses = {f.pilot_id: f.disclosure_status for f in files}
     check = dg.AssetCheckResult(

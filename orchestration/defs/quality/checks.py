@@ -33,7 +33,7 @@ def _failures(conn, source: Source, severity: str) -> pd.DataFrame:
             from {store.SCHEMA}.validation_results v join raw.deliveries d on d.path = v.path and d.delivery_id = v.delivery_id and d.is_current and d.status = 'loaded'
             where v.source = ? and v.severity = ? and not v.success
               and v.suite_hash = (select max_by(suite_hash, validated_at) from {store.SCHEMA}.validation_results w where w."table" = v."table")
-            order by v.path, v."table", v.expectation_type""",
+            order by v.path, v."table", v.expectation_type""",  # noqa: E501
         [source.name, severity],
     ).df()
 
@@ -79,7 +79,10 @@ def build_checks(source: Source) -> list[dg.AssetChecksDefinition]:
         asset=key,
         name="expectations_error",
         blocking=True,
-        description=f"Great Expectations error-level expectations on the new deliveries of {source.name} ({', '.join(source.tables)}); blocks the warehouse build.",
+        description=(
+            f"Great Expectations error-level expectations on the new deliveries of {source.name} "
+            f"({', '.join(source.tables)}); blocks the warehouse build."
+        ),
     )
     def expectations_error(
         context: dg.AssetCheckExecutionContext,
@@ -117,7 +120,10 @@ def build_checks(source: Source) -> list[dg.AssetChecksDefinition]:
         asset=key,
         name="expectations_warning",
         blocking=False,
-        description=f"Great Expectations warning-level expectations (row count against the sender's history, missing-value thresholds) on {source.name}; shown, not blocking.",
+        description=(
+            "Great Expectations warning-level expectations (row count against the sender's "
+            f"history, missing-value thresholds) on {source.name}; shown, not blocking."
+        ),
     )
     def expectations_warning(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource

@@ -159,7 +159,8 @@ def warehouse_dbt_assets(
             state, why, inputs = reuse.reusable_build(conn, dbt_schemas())
         except Exception as exc:  # deciding must never block a build
             context.log.warning(
-                f"could not decide whether dbt build is needed ({type(exc).__name__}: {exc}); building"
+                f"could not decide whether dbt build is needed ({type(exc).__name__}: {exc}); "
+                "building"
             )
             state, why, inputs = None, "the recorded state could not be read", None
         if (

@@ -59,9 +59,9 @@ def dbt_executable() -> str:
     if on_path:
         return on_path
     raise DbtNotFoundError(
-        f"dbt not found: neither {beside_python} nor `dbt` on PATH. dagster-dbt does not install dbt; "
-        "install dbt-core and dbt-duckdb into this environment (`make install`, or "
-        "`uv pip install -r requirements.lock`)."
+        f"dbt not found: neither {beside_python} nor `dbt` on PATH. dagster-dbt does not install "
+        "dbt; install dbt-core and dbt-duckdb into this environment (`make install`, or `uv pip "
+        "install -r requirements.lock`)."
     )
 
 

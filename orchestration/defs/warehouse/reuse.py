@@ -5,9 +5,9 @@ table model and reruns every test even when nothing it reads changed).
 A build is reusable when everything dbt reads and everything it wrote is as the last
 successful full build left it:
 
-- inputs: the dbt target, the dbt, dbt-duckdb, dagster-dbt and DuckDB versions, every file dbt parses (the same list that makes
-  the manifest stale), and every table of schema ``raw`` (columns, row count and a sum of
-  row hashes, which DuckDB computes at about 35 million rows a second);
+- inputs: the dbt target, the dbt, dbt-duckdb, dagster-dbt and DuckDB versions, every file dbt
+  parses (the same list that makes the manifest stale), and every table of schema ``raw`` (columns,
+  row count and a sum of row hashes, which DuckDB computes at about 35 million rows a second);
 - outputs: every relation in the schemas the project writes, with its columns and (for
   tables) its row count and row hashes, (views) its definition, so a relation dropped or
   changed by hand is rebuilt.
@@ -78,7 +78,8 @@ def inputs_fingerprint(conn: duckdb.DuckDBPyConnection, project_dir: Path = DBT_
         )
         digest.update(path.read_bytes())
     tables = conn.execute(
-        "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' order by 1",
+        "select table_name from information_schema.tables where table_schema = ? and table_type = "
+        "'BASE TABLE' order by 1",
         [RAW_SCHEMA],
     ).fetchall()
     for (table,) in tables:
@@ -91,7 +92,8 @@ def outputs_fingerprint(conn: duckdb.DuckDBPyConnection, schemas: list[str]) -> 
     (row count, sum of row hashes) of each table or the definition of each view."""
     digest = hashlib.sha256()
     rows = conn.execute(
-        "select table_schema, table_name, table_type from information_schema.tables where table_schema in (select unnest(?)) order by 1, 2",
+        "select table_schema, table_name, table_type from information_schema.tables where "
+        "table_schema in (select unnest(?)) order by 1, 2",
         [sorted(set(schemas))],
     ).fetchall()
     for schema, table, kind in rows:
@@ -111,7 +113,8 @@ def outputs_fingerprint(conn: duckdb.DuckDBPyConnection, schemas: list[str]) -> 
 def _has_state_table(conn: duckdb.DuckDBPyConnection) -> bool:
     return bool(
         conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            "select count(*) from information_schema.tables where table_schema = ? and table_name "
+            "= ?",
             [SCHEMA, TABLE],
         ).fetchone()[0]
     )
@@ -121,7 +124,8 @@ def recorded_state(conn: duckdb.DuckDBPyConnection) -> BuildState | None:
     if not _has_state_table(conn):
         return None
     row = conn.execute(
-        f"select run_id, built_at, inputs_fingerprint, outputs_fingerprint, checks from {SCHEMA}.{TABLE}"
+        "select run_id, built_at, inputs_fingerprint, outputs_fingerprint, checks from "
+        f"{SCHEMA}.{TABLE}"
     ).fetchone()
     if row is None:
         return None
@@ -130,7 +134,8 @@ def recorded_state(conn: duckdb.DuckDBPyConnection) -> BuildState | None:
 
 
 def forget(conn: duckdb.DuckDBPyConnection) -> None:
-    """Before a build: whatever happens next, the recorded state no longer describes the warehouse."""
+    """Before a build: whatever happens next, the recorded state no longer describes the
+    warehouse."""
     if _has_state_table(conn):
         conn.execute(f"delete from {SCHEMA}.{TABLE}")
 
@@ -145,8 +150,8 @@ def record(
     """After a successful full build."""
     conn.execute(f"create schema if not exists {SCHEMA}")
     conn.execute(
-        f"create table if not exists {SCHEMA}.{TABLE} (run_id varchar, built_at timestamp, inputs_fingerprint varchar, "
-        "outputs_fingerprint varchar, checks varchar)"
+        f"create table if not exists {SCHEMA}.{TABLE} (run_id varchar, built_at timestamp, "
+        "inputs_fingerprint varchar, outputs_fingerprint varchar, checks varchar)"
     )
     payload = json.dumps([c.__dict__ for c in checks], sort_keys=True)
     conn.execute("begin transaction")

@@ -35,7 +35,8 @@ def stale_incremental_tables(
         existing = {
             row[0].lower()
             for row in conn.execute(
-                "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+                "select column_name from information_schema.columns where table_schema = ? and "
+                "table_name = ?",
                 [schema, table],
             ).fetchall()
         }
@@ -61,6 +62,7 @@ def drop_stale_incremental_tables(
     for schema, table, what in stale_incremental_tables(conn, manifest):
         conn.execute(f'drop table "{schema}"."{table}"')
         said.append(
-            f"{schema}.{table} is rebuilt in full: the project declares other columns than it was built with ({what})"
+            f"{schema}.{table} is rebuilt in full: the project declares other columns than it was "
+            f"built with ({what})"
         )
     return said

@@ -344,7 +344,8 @@ class _GuardedStream:
             return self._stream.read(size)
         except _ARCHIVE_ERRORS as exc:
             raise _CorruptArchive(
-                f"member {self._member} cannot be decompressed ({safe_detail(f'{type(exc).__name__}: {exc}')})"
+                f"member {self._member} cannot be decompressed "
+                f"({safe_detail(f'{type(exc).__name__}: {exc}')})"
             ) from exc
 
 
@@ -364,7 +365,8 @@ def _open_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
         return archive.open(info)
     except _ARCHIVE_ERRORS as exc:
         raise _CorruptArchive(
-            f"member {info.filename} cannot be opened ({safe_detail(f'{type(exc).__name__}: {exc}')})"
+            f"member {info.filename} cannot be opened "
+            f"({safe_detail(f'{type(exc).__name__}: {exc}')})"
         ) from exc
 
 
@@ -1295,7 +1297,8 @@ def iter_ijw_archive(
             # split; larger ones are validated while streaming and split into parts.
             whole = info.file_size <= limits.whole_tree_bytes
             chunked = not whole
-            yielded = 0  # rows of this member received so far (all already handed out in parts when chunked)
+            # rows of this member received so far (all already handed out in parts when chunked)
+            yielded = 0
             kind: MessageType | None = None
             try:
                 for kind, rows in _read_member(
@@ -1309,8 +1312,9 @@ def iter_ijw_archive(
             except _MemberRejected as rejected:
                 if yielded and kind is not None:  # a chunked member broke after some of its parts
                     detail = safe_detail(
-                        f"{rejected.detail}; broke after row {yielded} of the member: rows 1-{yielded} were loaded, "
-                        f"the rest from row {yielded + 1} on is discarded"
+                        f"{rejected.detail}; broke after row {yielded} of the member: rows "
+                        f"1-{yielded} were loaded, the rest from row {yielded + 1} on is "
+                        "discarded"
                     )
                     pending.rejected.append(
                         (info.filename, kind.table, rejected.reason_code, detail)
@@ -1321,7 +1325,10 @@ def iter_ijw_archive(
                 detail = (
                     over.reason
                     if not yielded
-                    else f"{over.reason}; rows 1-{yielded} of the member were loaded, the rest is discarded"
+                    else (
+                        f"{over.reason}; rows 1-{yielded} of the member were loaded, the rest is "
+                        "discarded"
+                    )
                 )
                 pending.rejected.append(
                     (
@@ -1340,7 +1347,8 @@ def iter_ijw_archive(
     last = flush()
     if other_municipality:
         last.notes.append(
-            f"{other_municipality} loaded row(s) name a municipality other than the sender {delivery.sender}"
+            f"{other_municipality} loaded row(s) name a municipality other than the sender "
+            f"{delivery.sender}"
         )
     yield last
 

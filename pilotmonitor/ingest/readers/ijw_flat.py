@@ -20,41 +20,41 @@ The format
     are accepted as well. The other columns are the Dutch iJw element names in snake_case;
     columns not relevant to a row's type are left empty (and ignored if filled):
 
-    ====================================  =====================================  =====================
-    column                                raw column                             types (* mandatory)
-    ====================================  =====================================  =====================
-    bericht_id                            message_id                             all*
-    aanbieder_agb                         provider_agb                           all*
-    gemeente                              municipality_code                      all*
-    berichtdatum                          message_date                           315/301/305/307*
-    bsn                                   client_pseudonym, id_kind, key_version all* (pseudonymised)
-    geboortedatum                         birth_month (first day of the month)   315/301/305/307*
-    geslacht                              sex (code as delivered)                315/301/305/307*
-    referentie_aanbieder                  provider_reference                     315*, 301
-    productcategorie                      product_category                       all (323*)
-    productcode                           product_code                           all (323*)
-    toewijzingnummer                      allocation_number                      301*, 323*, 305, 307
-    toewijzingsdatum                      allocation_date                        301*
-    ingangsdatum                          requested_start / allocation_start     315*, 301*
-    einddatum                             requested_end / allocation_end /       315, 301, 307*
-                                          end_date
-    begindatum                            start_date                             305*, 307*
-    volume                                volume (integer)                       315, 301, 323*
-    eenheid                               unit                                   315, 301, 323*
-    frequentie                            frequency                              315, 301
-    verwijzer_type                        referrer_type                          315*
-    reden_beeindiging                     end_reason                             307*
-    budget                                budget_cents (eurocents)               301
-    declaratienummer                      declaration_number                     323*
-    declaratiedatum                       declaration_date                       323*
-    declaratieperiode_begin / _eind       period_start / period_end              323*
-    product_referentie                    product_reference                      323*
-    vorig_product_referentie              previous_product_reference             323
-    product_periode_begin / _eind         product_period_start / _end            323*
-    tarief                                tariff_cents (eurocents)               323
-    bedrag                                amount_cents (eurocents, >= 0)         323*
-    debet_credit                          debit_credit (D or C)                  323*
-    ====================================  =====================================  =====================
+    ================================  =====================================  =====================
+    column                            raw column                             types (* mandatory)
+    ================================  =====================================  =====================
+    bericht_id                        message_id                             all*
+    aanbieder_agb                     provider_agb                           all*
+    gemeente                          municipality_code                      all*
+    berichtdatum                      message_date                           315/301/305/307*
+    bsn                               client_pseudonym, id_kind, key_version all* (pseudonymised)
+    geboortedatum                     birth_month (first day of the month)   315/301/305/307*
+    geslacht                          sex (code as delivered)                315/301/305/307*
+    referentie_aanbieder              provider_reference                     315*, 301
+    productcategorie                  product_category                       all (323*)
+    productcode                       product_code                           all (323*)
+    toewijzingnummer                  allocation_number                      301*, 323*, 305, 307
+    toewijzingsdatum                  allocation_date                        301*
+    ingangsdatum                      requested_start / allocation_start     315*, 301*
+    einddatum                         requested_end / allocation_end /       315, 301, 307*
+                                      end_date
+    begindatum                        start_date                             305*, 307*
+    volume                            volume (integer)                       315, 301, 323*
+    eenheid                           unit                                   315, 301, 323*
+    frequentie                        frequency                              315, 301
+    verwijzer_type                    referrer_type                          315*
+    reden_beeindiging                 end_reason                             307*
+    budget                            budget_cents (eurocents)               301
+    declaratienummer                  declaration_number                     323*
+    declaratiedatum                   declaration_date                       323*
+    declaratieperiode_begin / _eind   period_start / period_end              323*
+    product_referentie                product_reference                      323*
+    vorig_product_referentie          previous_product_reference             323
+    product_periode_begin / _eind     product_period_start / _end            323*
+    tarief                            tariff_cents (eurocents)               323
+    bedrag                            amount_cents (eurocents, >= 0)         323*
+    debet_credit                      debit_credit (D or C)                  323*
+    ================================  =====================================  =====================
 
     Dates are YYYY-MM-DD or DD-MM-YYYY. Only ``berichttype``, ``bericht_id`` and ``bsn``
     must be present as columns; a missing column is an empty value (so a row needing it is
@@ -438,7 +438,8 @@ def iter_ijw_extract(
                     quarantined[(SOURCE_TABLE, "invalid_code")].append(
                         (
                             locator,
-                            f"column {labels['berichttype']}: not one of JW315, JW301, JW305, JW307, JW323",
+                            f"column {labels['berichttype']}: not one of JW315, JW301, JW305, "
+                            "JW307, JW323",
                             pseudonym,
                         )
                     )
@@ -508,7 +509,8 @@ def iter_ijw_extract(
         notes.append(f"{duplicates} exact duplicate row(s) quarantined")
     if other_municipality:
         notes.append(
-            f"{other_municipality} loaded row(s) name a municipality other than the sender {delivery.sender}"
+            f"{other_municipality} loaded row(s) name a municipality other than the sender "
+            f"{delivery.sender}"
         )
     yield ReadResult({name: Rows(name, []) for name in IJW_TABLES}, empty_quarantine(), 0, notes)
 

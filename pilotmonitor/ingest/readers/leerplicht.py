@@ -149,7 +149,10 @@ def _kind(checks: RowChecks, registration: pd.Series) -> pd.Series:
         unknown,
         "invalid_code",
         lambda rows: [
-            f"column {checks.label('kind')}: value is not a kind of {registration.iloc[r]} ({', '.join(sorted(k for k in KINDS[registration.iloc[r]] if k))})"
+            (
+                f"column {checks.label('kind')}: value is not a kind of {registration.iloc[r]} "
+                f"({', '.join(sorted(k for k in KINDS[registration.iloc[r]] if k))})"
+            )
             for r in rows
         ],
     )
@@ -194,7 +197,8 @@ def iter_leerplicht_register(
         checks.fail(
             (end < start).to_numpy(),
             "invalid_date",
-            f"column {checks.label('end_date')}: the registration ends before it starts ({checks.label('start_date')})",
+            f"column {checks.label('end_date')}: the registration ends before it starts "
+            f"({checks.label('start_date')})",
         )
         return out.assign(
             municipality_code=municipality,

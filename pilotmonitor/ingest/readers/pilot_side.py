@@ -94,7 +94,8 @@ def _months(checks: RowChecks, column: str) -> pd.Series:
         checks.each_value(
             column,
             lambda v: (
-                f"column {label}: {shown(v, SAFE_DATE) or 'the value'} is not a month (expected yyyy-mm)"
+                f"column {label}: {shown(v, SAFE_DATE) or 'the value'} is not a month (expected "
+                "yyyy-mm)"
             ),
         ),
     )
@@ -150,7 +151,11 @@ def read_pilot_costs(path: Path, delivery: Delivery) -> ReadResult:
             off,
             "invalid_number",
             lambda rows: [
-                f"column {labels['total']}: {total.iloc[r]:.2f} differs from {labels['fte']} x {labels['cost_per_fte']} + {labels['other_costs']} = {expected.iloc[r]:.2f} by {difference[r]:+.2f}"
+                (
+                    f"column {labels['total']}: {total.iloc[r]:.2f} differs from {labels['fte']} "
+                    f"x {labels['cost_per_fte']} + {labels['other_costs']} = "
+                    f"{expected.iloc[r]:.2f} by {difference[r]:+.2f}"
+                )
                 for r in rows
             ],
         )

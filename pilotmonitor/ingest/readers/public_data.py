@@ -33,10 +33,10 @@ counts use it (a note when the count year differs from the file name's period), 
 None is accepted too.
 
 Output tables have exactly the RAW_TABLES columns plus ``row_locator``: the 1-based
-data-row number for CSV (header and blank rows excluded, as in readers.tabular), the 1-based position in the OData ``value`` list for CBS. Types: VARCHAR as
-str/None, INTEGER/BIGINT as pandas Int32/Int64, DOUBLE as Float64, BOOLEAN as boolean,
-DATE as datetime64[ns] (the loader casts to DATE). Accounting is exact:
-rows_read == rows loaded + rows quarantined.
+data-row number for CSV (header and blank rows excluded, as in readers.tabular), the 1-based
+position in the OData ``value`` list for CBS. Types: VARCHAR as str/None, INTEGER/BIGINT as pandas
+Int32/Int64, DOUBLE as Float64, BOOLEAN as boolean, DATE as datetime64[ns] (the loader casts to
+DATE). Accounting is exact: rows_read == rows loaded + rows quarantined.
 """
 
 from __future__ import annotations
@@ -132,14 +132,16 @@ def _read_text(path: Path) -> str:
     if b"\x00" in data:
         raise DeliveryError(
             path,
-            "file contains NUL bytes: not a UTF-8 text file (UTF-16 without byte-order mark, or binary?)",
+            "file contains NUL bytes: not a UTF-8 text file (UTF-16 without byte-order mark, or "
+            "binary?)",
         )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DeliveryError(
             path,
-            f"not valid UTF-8 (first bad byte at offset {exc.start}); the publisher's format is UTF-8",
+            f"not valid UTF-8 (first bad byte at offset {exc.start}); the publisher's format is "
+            "UTF-8",
         ) from None
     if not text.strip():
         raise DeliveryError(path, "file is empty")
@@ -209,7 +211,8 @@ def _read_csv(
         if shifted is not None:
             raise DeliveryError(
                 path,
-                f"data row {locators[shifted]} has {len(records[shifted])} fields, the header has {width} (a value containing the delimiter without quotes?)",
+                f"data row {locators[shifted]} has {len(records[shifted])} fields, the header has "
+                f"{width} (a value containing the delimiter without quotes?)",
             )
         notes.append("every row ends in an extra empty field (trailing delimiter); ignored")
     records = [record[:width] + [""] * (width - len(record)) for record in records]
@@ -235,7 +238,8 @@ def _read_csv(
     if missing:
         raise DeliveryError(
             path,
-            f"missing required column(s) {', '.join(missing)} (delimiter {delimiter!r}; header: {_echo(delimiter.join(header))})",
+            f"missing required column(s) {', '.join(missing)} (delimiter {delimiter!r}; header: "
+            f"{_echo(delimiter.join(header))})",
         )
 
     frame = pd.DataFrame(
@@ -499,9 +503,9 @@ def read_duo_schools(path: Path, delivery: Delivery | None = None) -> ReadResult
     Required columns BRIN NUMMER, VESTIGINGSNUMMER, GEMEENTENUMMER, SOORT PO; optional
     VESTIGINGSNAAM, GEMEENTENAAM, PROVINCIE, CLUSTER (all others, such as addresses and
     PLAATSNAAM, are not read). school_id = BRIN + vestiging ("99WA00");
-    municipality_code = "GM" + four digits; school_type (seed school_types: BAO, SBO, SO, VO, PRO, VSO) from the SOORT PO label
-    (SCHOOL_TYPES; an unknown label is quarantined); cluster 1-4 or empty. The key is
-    school_id.
+    municipality_code = "GM" + four digits; school_type (seed school_types: BAO, SBO, SO, VO, PRO,
+    VSO) from the SOORT PO label (SCHOOL_TYPES; an unknown label is quarantined); cluster 1-4 or
+    empty. The key is school_id.
     """
     frame, notes = _read_csv(
         Path(path), DUO_SCHOOL_COLUMNS, ("brin", "vestiging", "municipality_number", "school_type")

@@ -152,7 +152,8 @@ def iter_school_enrolments(
         checks.fail(
             backwards,
             "invalid_date",
-            f"column {checks.label('enrol_end')}: the enrolment ends before it starts ({checks.label('enrol_start')})",
+            f"column {checks.label('enrol_end')}: the enrolment ends before it starts "
+            f"({checks.label('enrol_start')})",
         )
         school = checks.school("brin", "vestiging", expected=delivery.sender)
         sex = checks.code_list("sex", SEX, "M, V, 1, 2, man, vrouw")

@@ -72,7 +72,8 @@ MIN_YEAR, MAX_YEAR = 1900, 2100
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
-# Control bytes that do not occur in text exports (tab, LF, CR, FF and the DOS EOF mark 0x1A excepted).
+# Control bytes that do not occur in text exports (tab, LF, CR, FF and the DOS EOF mark 0x1A
+# excepted).
 _CONTROL_BYTES = re.compile(rb"[\x01-\x08\x0b\x0e-\x19\x1b-\x1f\x7f]")
 _FOREIGN_SCRIPT = re.compile(
     r"[^\x00-\x7f\u00a0-\u017f\u2010-\u20ac]"
@@ -91,7 +92,10 @@ def _nul_problem(sample: bytes) -> str:
     half = max(len(sample) // 2, 1)
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
     if max(even, odd) > 0.3 * half and min(even, odd) < 0.25 * max(even, odd):
-        return "contains NUL bytes: looks like UTF-16 without byte-order mark; re-export as UTF-8 or Windows-1252"
+        return (
+            "contains NUL bytes: looks like UTF-16 without byte-order mark; re-export as UTF-8 or "
+            "Windows-1252"
+        )
     return "contains NUL bytes: looks like a binary file, not a text export"
 
 
@@ -100,12 +104,14 @@ def _check_head(head: bytes, path: Path | str) -> None:
     if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
         raise DeliveryError(
             path,
-            "is UTF-32 (it starts with a UTF-32 byte-order mark); re-export as UTF-8 or Windows-1252",
+            "is UTF-32 (it starts with a UTF-32 byte-order mark); re-export as UTF-8 or "
+            "Windows-1252",
         )
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise DeliveryError(
             path,
-            "is UTF-16 (it starts with a UTF-16 byte-order mark); re-export as UTF-8 or Windows-1252",
+            "is UTF-16 (it starts with a UTF-16 byte-order mark); re-export as UTF-8 or "
+            "Windows-1252",
         )
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         raise DeliveryError(
@@ -121,7 +127,8 @@ def _check_head(head: bytes, path: Path | str) -> None:
     if controls > max(8, len(sample) // 100):
         raise DeliveryError(
             path,
-            f"contains {controls} control bytes in its first {len(sample)} bytes: looks like a binary file, not a text export",
+            f"contains {controls} control bytes in its first {len(sample)} bytes: looks like a "
+            "binary file, not a text export",
         )
 
 
@@ -168,7 +175,8 @@ def detect_encoding(blocks: Iterable[bytes], path: Path | str) -> str:
             if utf8_proven or has_bom:
                 raise DeliveryError(
                     path,
-                    "ends in the middle of a UTF-8 character: the file looks truncated; deliver it again",
+                    "ends in the middle of a UTF-8 character: the file looks truncated; deliver "
+                    "it again",
                 ) from None
             utf8_error = offset
     if utf8_error is None:
@@ -176,17 +184,20 @@ def detect_encoding(blocks: Iterable[bytes], path: Path | str) -> str:
     if has_bom:
         raise DeliveryError(
             path,
-            f"starts with a UTF-8 byte-order mark but is not valid UTF-8 (byte offset {utf8_error}); re-export as UTF-8",
+            "starts with a UTF-8 byte-order mark but is not valid UTF-8 (byte offset "
+            f"{utf8_error}); re-export as UTF-8",
         )
     if utf8_proven:
         raise DeliveryError(
             path,
-            f"mixes UTF-8 and Windows-1252 characters (first byte that is not UTF-8 at offset {utf8_error}); re-export in one encoding",
+            "mixes UTF-8 and Windows-1252 characters (first byte that is not UTF-8 at offset "
+            f"{utf8_error}); re-export in one encoding",
         )
     if undefined is not None:
         raise DeliveryError(
             path,
-            f"is neither UTF-8 nor Windows-1252 (byte at offset {undefined} is undefined in Windows-1252); re-export as UTF-8 or Windows-1252",
+            f"is neither UTF-8 nor Windows-1252 (byte at offset {undefined} is undefined in "
+            "Windows-1252); re-export as UTF-8 or Windows-1252",
         )
     return "windows-1252"
 
@@ -274,7 +285,8 @@ def _bounded_lines(handle, path: Path, limit: int) -> Iterator[str]:
         if len(line) > limit:
             raise DeliveryError(
                 path,
-                f"line {number} is longer than the {limit:,}-character limit for one line (a file that is not a line-based export, or a missing line break)",
+                f"line {number} is longer than the {limit:,}-character limit for one line (a file "
+                "that is not a line-based export, or a missing line break)",
             )
         yield line
 
@@ -338,7 +350,8 @@ def _csv_table(path: Path, info: dict, chunk_rows: int, stack, limits: ParseLimi
                 at = int(np.argmax(lengths > width))
                 raise DeliveryError(
                     path,
-                    f"data row {first + at} has {lengths[at]} fields but the header has {width}: the columns cannot be trusted (an unquoted separator inside a value?)",
+                    f"data row {first + at} has {lengths[at]} fields but the header has {width}: "
+                    "the columns cannot be trusted (an unquoted separator inside a value?)",
                 )
             for i in np.flatnonzero(lengths < width):
                 batch[i] = batch[i] + [None] * (width - lengths[i])
@@ -473,8 +486,9 @@ def _scan_workbook(archive: zipfile.ZipFile, path: Path, limits: ParseLimits) ->
         if scan.cells > limits.cells:
             raise DeliveryError(
                 path,
-                f"member {info.filename}: its cell references span {scan.rows:,} rows by {scan.columns:,} columns, "
-                f"{scan.cells:,} cells, over the {limits.cells:,} limit for one sheet",
+                f"member {info.filename}: its cell references span {scan.rows:,} rows by "
+                f"{scan.columns:,} columns, {scan.cells:,} cells, over the {limits.cells:,} "
+                "limit for one sheet",
             )
         errors = errors or scan.errors
     return errors
@@ -491,7 +505,8 @@ def _xlsx_table(path: Path, info: dict, chunk_rows: int, stack, limits: ParseLim
         detail = scrub(str(exc))[:160]
         return DeliveryError(
             path,
-            f"cannot be read as an Excel workbook ({type(exc).__name__}{': ' + detail if detail else ''})",
+            "cannot be read as an Excel workbook "
+            f"({type(exc).__name__}{': ' + detail if detail else ''})",
         )
 
     try:
@@ -499,7 +514,8 @@ def _xlsx_table(path: Path, info: dict, chunk_rows: int, stack, limits: ParseLim
             if "xl/workbook.xml" not in set(archive.namelist()):
                 raise DeliveryError(
                     path,
-                    "is a ZIP archive but not an Excel workbook (no xl/workbook.xml); deliver .xlsx or CSV",
+                    "is a ZIP archive but not an Excel workbook (no xl/workbook.xml); deliver "
+                    ".xlsx or CSV",
                 )
             errors = _scan_workbook(archive, path, limits)
         sheet_name, sheets, iterator = (_openpyxl_sheet if errors else _calamine_sheet)(path, stack)
@@ -632,7 +648,8 @@ def resolve_columns(
         if any(n in duplicated for n in found):
             raise DeliveryError(
                 path,
-                f"column {found[0]} occurs more than once in the header: which one holds {canonical} is ambiguous",
+                f"column {found[0]} occurs more than once in the header: which one holds "
+                f"{canonical} is ambiguous",
             )
         if len(found) > 1:
             raise DeliveryError(
@@ -648,7 +665,9 @@ def resolve_columns(
         if not used:
             raise DeliveryError(
                 path,
-                f"none of the expected columns ({', '.join(names[0] for names in aliases.values())}) found in the first line ({len(present)} fields): it does not look like the header of this export",
+                "none of the expected columns "
+                f"({', '.join(names[0] for names in aliases.values())}) found in the first line "
+                f"({len(present)} fields): it does not look like the header of this export",
             )
         shown = ", ".join(scrub(p)[:40] for p in present)
         raise DeliveryError(
@@ -1042,7 +1061,8 @@ class RowChecks:
             self.each_value(
                 column,
                 lambda v: (
-                    f"column {label}: {shown(v, _SAFE_NUMBER) or 'the value'} is out of range (must be {must})"
+                    f"column {label}: {shown(v, _SAFE_NUMBER) or 'the value'} is out of range "
+                    f"(must be {must})"
                 ),
             ),
         )
@@ -1074,7 +1094,8 @@ class RowChecks:
         self.fail(
             f.rows(broken, False),
             "invalid_code",
-            f"column {self.label(column)}: value is not a category (control characters or a date cell)",
+            f"column {self.label(column)}: value is not a category (control characters or a date "
+            "cell)",
         )
         kept = np.array([t if t and not b else None for t, b in zip(f.text, broken)], dtype=object)
         return pd.Series(f.rows(kept, None), index=self.frame.index, dtype=object)
@@ -1400,7 +1421,8 @@ def iter_reader(
                 out = out.loc[passed, list(RAW_TABLES[spec.table])]
                 out["row_locator"] = row_numbers[passed].astype(str).astype(object)
                 bad = ~passed
-                # A quarantined row keeps the pseudonym of the pupil it was about, whatever its fault.
+                # A quarantined row keeps the pseudonym of the pupil it was about, whatever its
+                # fault.
                 pseudonyms = (
                     checks.pseudonym
                     if checks.delivered_pseudonym is None
@@ -1484,7 +1506,10 @@ def _describe(info: dict, ignored: list[str]) -> str:
                 f", {info['cells_outside_header']} row(s) with values right of the header ignored"
             )
     else:
-        text = f"csv, {info['encoding']}, delimiter {'tab' if info['delimiter'] == chr(9) else repr(info['delimiter'])}"
+        text = (
+            f"csv, {info['encoding']}, delimiter "
+            f"{'tab' if info['delimiter'] == chr(9) else repr(info['delimiter'])}"
+        )
     if info.get("extension_mismatch"):
         text += f" ({info['extension_mismatch']})"
     if ignored:
