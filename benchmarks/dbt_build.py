@@ -204,9 +204,8 @@ class Invocation:
     seconds: float
     exit_code: int
     elapsed: float = 0.0  # run_results elapsed_time: the execution phase
-    node_seconds: dict[str, float] = field(
-        default_factory=dict
-    )  # sum of node execution_time per resource type
+    # sum of node execution_time per resource type
+    node_seconds: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
 
@@ -267,9 +266,10 @@ def direct_models(manifest: dict, warehouse: Path) -> tuple[float, dict[str, flo
             for uid, node in models.items()
         }
     )
+    # ephemerals are inlined
     order = [
         uid for uid in graph.static_order() if models[uid]["config"]["materialized"] != "ephemeral"
-    ]  # ephemerals are inlined
+    ]
     per_model: dict[str, float] = {}
     with duckdb.connect(str(warehouse)) as con:
         start = time.perf_counter()
@@ -376,9 +376,8 @@ def bench_scale(
         dbt.manifest(), dbt.warehouse
     )
     m["fct_rows_direct"] = count_rows(dbt.warehouse, "marts.fct_pupil_month")
-    dbt(
-        "compile", "--select", "resource_type:test", check=True
-    )  # data tests, against the built relations
+    # data tests, against the built relations
+    dbt("compile", "--select", "resource_type:test", check=True)
     m["direct_tests"], m["direct_test_count"], m["direct_tests_failing"] = direct_tests(
         dbt.manifest(), dbt.warehouse
     )

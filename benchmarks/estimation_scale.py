@@ -79,9 +79,8 @@ def best_of(fn, repeat: int):
 def pyfixest_fits(df: pd.DataFrame):
     import pyfixest as pf
 
-    warnings.filterwarnings(
-        "ignore", category=DeprecationWarning
-    )  # fixef_tol: still the documented knob
+    # fixef_tol: still the documented knob
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
 
     ssc = pf.ssc(k_adj=False, G_adj=True)  # G/(G-1) only; the (N-1)/(N-K) factor applied below
     lin = pf.feols(

@@ -48,9 +48,8 @@ class RunLock:
 
     def __enter__(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(
-            self.path, os.O_RDWR | os.O_CREAT, 0o644
-        )  # not inherited by subprocesses (PEP 446)
+        # not inherited by subprocesses (PEP 446)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + ACQUIRE_PATIENCE_SECONDS
         while True:
             try:

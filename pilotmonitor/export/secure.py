@@ -94,9 +94,8 @@ class ExportManifest:
     dictionary_source_path: str
     files: list[ExportedFile]
     warnings: list[str] = field(default_factory=list)  # tables/columns vs the docs
-    documentation_problems: list[str] = field(
-        default_factory=list
-    )  # defects in the dbt docs themselves
+    # defects in the dbt docs themselves
+    documentation_problems: list[str] = field(default_factory=list)
 
     @property
     def tables(self) -> dict[str, ExportedFile]:

@@ -337,9 +337,8 @@ def as_frame(table: pd.DataFrame | Rows) -> pd.DataFrame:
 
 @dataclass
 class ReadResult:
-    tables: dict[
-        str, pd.DataFrame | Rows
-    ]  # raw table name -> rows (RAW_TABLES columns + row_locator)
+    # raw table name -> rows (RAW_TABLES columns + row_locator)
+    tables: dict[str, pd.DataFrame | Rows]
     quarantine: pd.DataFrame  # QUARANTINE_COLUMNS
     rows_read: int
     notes: list[str] = field(default_factory=list)
@@ -382,9 +381,8 @@ def combine_parts(output: ReadOutput) -> ReadResult:
     for part in output:
         part.check_accounting()
         for name, frame in part.tables.items():
-            tables.setdefault(name, []).append(
-                as_frame(frame)
-            )  # a part's tuples are freed with the part
+            # a part's tuples are freed with the part
+            tables.setdefault(name, []).append(as_frame(frame))
         quarantines.append(part.quarantine)
         rows_read += part.rows_read
         notes.extend(part.notes)

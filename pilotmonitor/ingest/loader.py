@@ -506,9 +506,8 @@ def register_unusable(conn: duckdb.DuckDBPyConnection, landing_dir: Path) -> lis
                 "delete from raw.deliveries where path = ? and source = 'refused'", [relative]
             )
         try:
-            parse_name(
-                delivered_name
-            )  # the name alone decides; recognised files are hashed by their source's load
+            # the name alone decides; recognised files are hashed by their source's load
+            parse_name(delivered_name)
         except UnrecognisedDelivery as exc:
             problems.append(identifier_forms.withhold(str(exc)))
             if relative in known:

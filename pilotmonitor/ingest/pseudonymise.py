@@ -93,9 +93,8 @@ def _refuse_weak(secret: bytes, source: str) -> bytes:
         secret == (secret[:period] * (len(secret) // period + 1))[: len(secret)]
         for period in range(1, len(secret) // 2 + 1)
     )
-    text = all(
-        0x20 <= b < 0x7F for b in secret
-    )  # printable ASCII throughout: a passphrase, not random bytes
+    # printable ASCII throughout: a passphrase, not random bytes
+    text = all(0x20 <= b < 0x7F for b in secret)
     if len(set(secret)) < MIN_DISTINCT_KEY_BYTES or len(steps) == 1 or repeats or text:
         raise PseudonymKeyError(
             f"the pseudonymisation key ({source}) is weak (repeated bytes, a pattern, a "

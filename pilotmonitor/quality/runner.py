@@ -281,9 +281,8 @@ def _add_bounds(
             if rule.get(f"{side}_offset_days") is None:
                 continue
             per_delivery = pd.DatetimeIndex(values + [pd.NaT]).astype(dtype).to_numpy()
-            added[BOUND.format(column=column, side=side)] = per_delivery[
-                positions
-            ]  # -1 (unknown id) -> NaT
+            # -1 (unknown id) -> NaT
+            added[BOUND.format(column=column, side=side)] = per_delivery[positions]
     if added:
         frame = frame.assign(**added)
     return frame, list(added), unusable

@@ -72,9 +72,8 @@ class ReportContent:
     trend: pd.DataFrame  # role x half-year: new_referrals, pupil_months, rate_per_100_year
     activity: pd.DataFrame  # month: activity counts summed over pilot schools
     cost_micro: pd.DataFrame  # declaration lines: group, month, year, client_pseudonym, amount_eur
-    absence_micro: (
-        pd.DataFrame
-    )  # pilot schools before the pilot: pupil_pseudonym, unauthorised_absence_hours
+    # pilot schools before the pilot: pupil_pseudonym, unauthorised_absence_hours
+    absence_micro: pd.DataFrame
     pupil_years: pd.DataFrame  # group, year, pupil_years
     costs: dict | None  # cost-effectiveness rows, if the plan produced them
     pretrend: dict | None

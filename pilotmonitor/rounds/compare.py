@@ -45,9 +45,8 @@ ESTIMATE_COLUMNS = [
 class RoundComparison:
     this: Round
     previous: Round | None
-    estimates: (
-        pd.DataFrame
-    )  # round_name + ESTIMATE_COLUMNS, primary and secondary rows of both rounds
+    # round_name + ESTIMATE_COLUMNS, primary and secondary rows of both rounds
+    estimates: pd.DataFrame
     data: pd.DataFrame  # round_name, data_through, pilot_months, school_months, pupil_months
     plan_changes: list[tuple[str, Any, Any]]
 

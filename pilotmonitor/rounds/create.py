@@ -54,9 +54,8 @@ def warehouse_for_writing(
 @dataclass
 class Created:
     rounds: list[Round]
-    skipped: list[str] = field(
-        default_factory=list
-    )  # pilots without pilot months by the as-of date
+    # pilots without pilot months by the as-of date
+    skipped: list[str] = field(default_factory=list)
     artifact: Path | None = None
 
 

@@ -95,12 +95,8 @@ SHARE_ALLOCATED = 0.95
 # Requests that ask for a second product for the same child at once (ambulant help and
 # youth mental health, say): one message with two products in every step of the chain.
 SHARE_SECOND_PRODUCT = 0.08
-SINGLE_PRODUCT_CATEGORIES = (
-    "43",
-    "44",
-    "46",
-    "48",
-)  # residential, foster care, crisis, child protection: never bundled
+# residential, foster care, crisis, child protection: never bundled
+SINGLE_PRODUCT_CATEGORIES = ("43", "44", "46", "48")
 
 
 def _kept_by_kind_effect(

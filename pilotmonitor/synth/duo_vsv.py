@@ -28,9 +28,8 @@ from pilotmonitor.school_types import school_types
 from pilotmonitor.synth.delivery_log import DeliveryLog
 from pilotmonitor.synth.scenario import Scenario
 
-VSV_SCHOOL_TYPES = tuple(
-    code for code, kind in school_types().items() if kind.sector == "VO"
-)  # secondary: what DUO's VSV figures cover
+# secondary: what DUO's VSV figures cover
+VSV_SCHOOL_TYPES = tuple(code for code, kind in school_types().items() if kind.sector == "VO")
 SCHOOL_COLUMNS = [
     "JAAR",
     "BRIN NUMMER",

@@ -193,13 +193,11 @@ class RegionOutput:
     cbs_rows: list[dict]
     responses: dict[tuple[str, int], pd.DataFrame]
     row_counts: dict[str, int]
-    register_truth: (
-        pd.DataFrame
-    )  # thuiszitter spells and whether the leerplicht register knows them
+    # thuiszitter spells and whether the leerplicht register knows them
+    register_truth: pd.DataFrame
     vsv_events: pd.DataFrame  # early school leavers (school, date) for DUO's public VSV figures
-    vsv_population: (
-        pd.DataFrame
-    )  # pupils enrolled on 1 October, per school and year (DUO's denominator)
+    # pupils enrolled on 1 October, per school and year (DUO's denominator)
+    vsv_population: pd.DataFrame
     seconds: float = 0.0
 
 
@@ -357,9 +355,8 @@ def _generate_region(
         "pupil_months": len(population.panel),
         "absence_records": len(absence),
         "thuiszitter_spells": len(spells),
-        "referrals": len(
-            trajectories
-        ),  # one per requested product (a request for two products is two)
+        # one per requested product (a request for two products is two)
+        "referrals": len(trajectories),
         "trajectories_started": int(trajectories.start_date.notna().sum()),
         "declaration_lines": len(declarations),
         "survey_responses": int(sum(len(f) for f in responses.values())),

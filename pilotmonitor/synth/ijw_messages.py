@@ -90,9 +90,10 @@ SEX_CODES = frozenset({"0", "1", "2"})  # COD046
 REFERRER_TYPES = frozenset({"01", "02", "03", "04", "05", "06", "08"})  # COD327
 # Referrer types that are care professionals with an AGB code (CD066-CD068).
 PROFESSIONAL_REFERRER_TYPES = frozenset({"02", "03", "04", "05"})
+# JZ020 / LDT_ProductCategorie
 PRODUCT_CATEGORIES = frozenset(
     {"31", "32", "33", "34", "35", "36", "37", "38"} | {str(code) for code in range(40, 56)}
-)  # JZ020 / LDT_ProductCategorie
+)
 UNITS = frozenset({"01", "04", "14", "16", "82", "83", "84"})  # WJ756
 UNIT_EUROS = "83"
 FREQUENCIES = frozenset({"1", "2", "4", "6"})  # WMO757

@@ -93,10 +93,8 @@ COLUMNS = [
     "Opmerking",
 ]
 TRUTH_FILE = "leerplicht_thuiszitters.csv"
-EARLY_EXIT, VSV = (
-    "early_exit",
-    "vsv",
-)  # the population's column naming a spell's early exit, and its VSV value
+# the population's column naming a spell's early exit, and its VSV value
+EARLY_EXIT, VSV = ("early_exit", "vsv")
 
 
 def early_school_leavers(pupils: pd.DataFrame) -> pd.DataFrame:
@@ -305,9 +303,8 @@ def school_year_of(dates: pd.Series) -> pd.Series:
 def _render(rows: pd.DataFrame) -> pd.DataFrame:
     def date(column: str) -> pd.Series:
         values = rows[column]
-        planted = (
-            values.dtype == object and values.map(lambda v: isinstance(v, str)).any()
-        )  # a planted impossible date
+        # a planted impossible date
+        planted = values.dtype == object and values.map(lambda v: isinstance(v, str)).any()
         return (
             values.map(DIALECT.format_date)
             if planted

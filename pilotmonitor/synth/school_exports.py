@@ -186,9 +186,8 @@ def build_exports(
         for t, p, c in zip(templates, absence.parent_given_name, has_comment)
     ]
     absence["kind"] = absence.kind.str.capitalize()
-    switches = np.random.default_rng(
-        rng.bit_generator.seed_seq.spawn(1)[0]
-    )  # a stream of its own: the other draws stay as they were
+    # a stream of its own: the other draws stay as they were
+    switches = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
     pupils = pd.concat(
         [
             pupils.assign(enrolment_kind=MAIN),

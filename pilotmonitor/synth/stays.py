@@ -12,12 +12,8 @@ REGULAR_DESTINATIONS = {
     "BAO": ["VO", "VO", "VO", "PRO", "Verhuizing"],
     "SBO": ["VO", "VO", "PRO", "VSO", "SO", "BAO", "Verhuizing"],
     "SO": ["VSO", "VSO", "VSO", "VO", "Verhuizing"],
-    "VO": [
-        "MBO",
-        "MBO",
-        "Hoger onderwijs",
-        "Verhuizing",
-    ],  # vmbo to MBO; havo/vwo diploma to higher education
+    # vmbo to MBO; havo/vwo diploma to higher education
+    "VO": ["MBO", "MBO", "Hoger onderwijs", "Verhuizing"],
     "PRO": ["MBO", "MBO", "Verhuizing"],
     "VSO": ["MBO", "MBO", "Verhuizing"],
 }

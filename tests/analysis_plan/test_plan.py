@@ -241,10 +241,8 @@ def test_stored_estimates_are_reused_only_when_nothing_they_depend_on_changed(
     from pilotmonitor.analysis_plan import reusable_estimates, store
     from pilotmonitor.analysis_plan.sample import read_published
 
-    trees = {
-        "HEAD": "tree-1",
-        "c0ffee" * 6 + "c0ff": "tree-1",
-    }  # the stored commit has the same analysis code
+    # the stored commit has the same analysis code
+    trees = {"HEAD": "tree-1", "c0ffee" * 6 + "c0ff": "tree-1"}
     monkeypatch.setattr(store, "code_fingerprint", lambda commit="HEAD": trees.get(commit))
     path = tmp_path / "w.duckdb"
     write_published(path, simulate())

@@ -117,9 +117,8 @@ def test_parquet_readable_and_equal_to_warehouse(parquet_export, warehouse):
             assert list(via_pandas.columns) == list(expected.columns)
             assert via_arrow.num_rows == len(expected)
             arrow = conn.execute(f"select * from published.{table} order by all").arrow()
-            arrow = (
-                arrow.read_all() if hasattr(arrow, "read_all") else arrow
-            )  # RecordBatchReader in duckdb >= 1.4
+            # RecordBatchReader in duckdb >= 1.4
+            arrow = arrow.read_all() if hasattr(arrow, "read_all") else arrow
             assert via_arrow.equals(arrow), table
             for col in expected.columns:  # parquet DATE reads as datetime.date objects in pandas
                 if str(expected[col].dtype).startswith("datetime64"):

@@ -421,9 +421,8 @@ def test_cli_status_json_and_exit_codes(cli_env):
     table = runner.invoke(app, ["status", "--as-of", "2026-11-23"])
     assert table.exit_code == 1 and "BLOCKED" in table.output and "ijw_messages" in table.output
     page = runner.invoke(app, ["health", "--as-of", "2026-11-23"])
-    assert (
-        page.exit_code == 1 and (cli_env / "health" / "index.html").is_file()
-    )  # the page is written; blocked exits 1 as status does
+    # the page is written; blocked exits 1 as status does
+    assert page.exit_code == 1 and (cli_env / "health" / "index.html").is_file()
     bad = runner.invoke(app, ["status", "--as-of", "23-11-2026"])
     assert bad.exit_code != 0
 

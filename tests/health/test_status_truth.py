@@ -152,6 +152,7 @@ def test_a_revalidation_with_a_new_suite_replaces_the_earlier_validation_as_a_wh
                 old,
                 suite="old",
             ),
+            # dropped from the new suite
             result_row(
                 IJW,
                 "expect_column_values_to_be_between",
@@ -160,7 +161,7 @@ def test_a_revalidation_with_a_new_suite_replaces_the_earlier_validation_as_a_wh
                 False,
                 old + timedelta(seconds=1),
                 suite="old",
-            ),  # dropped from the new suite
+            ),
             result_row(
                 IJW,
                 "expect_column_values_to_be_in_set",
@@ -265,13 +266,14 @@ def quarantine(conn, rows):
 
 
 def test_top_quarantine_reasons_per_source_with_rows_and_deliveries(tmp_path):
+    # after the as-of date
     later = delivery(
         "ijw/GM0014/GM0014_ijw_2026-11_20261208.zip",
         "ijw_messages",
         "GM0014",
         "2026-11",
         "2026-12-08",
-    )  # after the as-of date
+    )
     conn = make_warehouse(tmp_path / "wh.duckdb", [*clean_rows(), later], quarantine=False)
     quarantine(
         conn,
@@ -302,9 +304,8 @@ def test_top_quarantine_reasons_per_source_with_rows_and_deliveries(tmp_path):
         1,
         1,
     )
-    assert (
-        "123456782" not in date_reason["detail"] and "2026-02-30" not in date_reason["detail"]
-    )  # scrubbed
+    # scrubbed
+    assert "123456782" not in date_reason["detail"] and "2026-02-30" not in date_reason["detail"]
     school = next(s for s in status.sources if s.source == "school_enrolments")
     assert [r["reason_code"] for r in school.quarantine_reasons] == ["missing_field"]
     data = json.loads(status.to_json())
@@ -373,9 +374,8 @@ def test_checks_an_upstream_failure_kept_from_running_are_not_run_not_failed(tmp
         assert results[name].not_run and not results[name].failed and not results[name].blocks, name
         assert results[name].outcome == "not run (upstream blocked)"
     assert results["ran"].passed
-    assert [f.check for f in blocking_failures(list(results.values()))] == [
-        "expectations_error"
-    ]  # the publication gate agrees
+    # the publication gate agrees
+    assert [f.check for f in blocking_failures(list(results.values()))] == ["expectations_error"]
 
     status = collect_status(
         make_warehouse(tmp_path / "wh.duckdb", clean_rows()),
@@ -772,9 +772,8 @@ def test_inside_a_run_the_asking_asset_sees_this_runs_unreached_checks_as_not_ru
     assert dg.materialize([raw_x, warn_only, models, health], instance=instance).success
     assert seen["ran"].passed and seen["skipped_by_dbt"].not_run
     assert "warn_only" not in seen or seen["warn_only"].state == "evaluated"
-    after = {
-        c.check: c for c in checks_from_instance(instance)
-    }  # the finished run, read afterwards
+    # the finished run, read afterwards
+    after = {c.check: c for c in checks_from_instance(instance)}
     assert after["skipped_by_dbt"].not_run and after["warn_only"].outcome == "warned"
 
 

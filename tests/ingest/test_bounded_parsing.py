@@ -130,9 +130,8 @@ def test_the_issues_bomb_is_refused_by_its_ratio_before_inflating(
         and f"over the limit of {DEFAULT_LIMITS.compression_ratio} to 1" in reason
         and "67 MB" in reason
     )
-    assert (
-        len(result.tables["ijw_declaration_lines"]) == 1 and result.rows_read == 5 + 1
-    )  # the other members load
+    # the other members load
+    assert len(result.tables["ijw_declaration_lines"]) == 1 and result.rows_read == 5 + 1
     assert_accounted(result)
     assert rise < MEMORY_RISE_LIMIT
 
@@ -392,12 +391,12 @@ def test_one_run_loads_the_good_deliveries_beside_every_kind_of_bad_one(
     folder = landing / "ijw" / "GM1895"
     folder.mkdir(parents=True)
     good = write_archive(folder, all_messages(), "GM1895_ijw_2024-03_20240410.zip")
+    # member quarantined
     empty_elements_bomb(
         folder, 4 * MiB, "GM1895_ijw_2024-04_20240510.zip", extra=all_messages(valid_bsn(41000000))
-    )  # member quarantined
-    empty_elements_bomb(
-        folder, 64 * MiB, "GM1895_ijw_2024-05_20240610.zip"
-    )  # archive over its total: fails
+    )
+    # archive over its total: fails
+    empty_elements_bomb(folder, 64 * MiB, "GM1895_ijw_2024-05_20240610.zip")
     conn = duckdb.connect()
     reader = functools.partial(
         read_delivery, "ijw_messages", ReadContext(PSEUDONYMISER, ijw_xsd_dir, None)

@@ -231,9 +231,10 @@ def test_names_are_sampled_from_the_landing_area_only_when_there_is_something_ne
     assert [leak.kind for leak in scan_new_deliveries(conn, "src", ["raw.v"], tokens)] == [
         "landing_name"
     ]
+    # nothing new
     assert [leak.kind for leak in scan_new_deliveries(conn, "src", ["raw.v"], tokens)] == [
         "landing_name"
-    ]  # nothing new
+    ]
     assert len(calls) == 1
 
 

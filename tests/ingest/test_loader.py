@@ -186,9 +186,8 @@ def test_links_and_special_files_in_the_landing_area_are_refused_not_followed(la
     )
     (landing / "pilots" / "p1" / "p1_kosten_20230105.csv").symlink_to(tmp_path / "missing.csv")
     (landing / "pilots" / "p2").symlink_to(outside, target_is_directory=True)
-    os.mkfifo(
-        landing / "pilots" / "p1" / "p1_kosten_20220105.csv"
-    )  # reading it would block forever
+    # reading it would block forever
+    os.mkfifo(landing / "pilots" / "p1" / "p1_kosten_20220105.csv")
     conn = duckdb.connect()
     problems = register_unusable(conn, landing)
     assert (

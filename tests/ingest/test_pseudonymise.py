@@ -23,9 +23,8 @@ def test_same_number_same_pseudonym_and_leading_zeros_normalised():
     out = p.pseudonymise(pd.Series([VALID_BSN, f" {VALID_BSN} ", 999964392]))
     assert out.pseudonym.nunique() == 1
     assert (out.error.isna()).all() and (out.key_version == "k1").all()
-    padded = p.pseudonymise(
-        pd.Series(["12345682", "012345682"])
-    )  # a spreadsheet drops the leading zero
+    # a spreadsheet drops the leading zero
+    padded = p.pseudonymise(pd.Series(["12345682", "012345682"]))
     assert padded.pseudonym.iloc[0] == padded.pseudonym.iloc[1]
 
 

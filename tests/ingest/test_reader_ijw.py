@@ -302,9 +302,8 @@ def test_every_message_type_is_extracted_with_correct_values(
     )
 
     allocation = only_row(result, "ijw_allocations")
-    assert (
-        allocation | common == allocation
-    )  # JW301 goes municipality -> provider: still mapped right
+    # JW301 goes municipality -> provider: still mapped right
+    assert allocation | common == allocation
     assert (
         allocation["message_id"],
         allocation["allocation_number"],
@@ -434,9 +433,8 @@ def test_type_comes_from_the_xml_not_from_the_member_name(tmp_path: Path) -> Non
         request, b' xmlns="http://www.istandaarden.nl/ijw/3_2/jw315/schema"', b""
     )
     members = [("JW323_misleading.xml", request), ("JW301_by_code.xml", no_default_namespace)]
-    result = read(
-        write_archive(tmp_path, members), None
-    )  # the second is XSD-invalid, but typed by BerichtCode 446
+    # the second is XSD-invalid, but typed by BerichtCode 446
+    result = read(write_archive(tmp_path, members), None)
     assert sorted(result.tables["ijw_requests"].row_locator) == [
         "JW301_by_code.xml",
         "JW323_misleading.xml",
@@ -448,9 +446,8 @@ def test_message_without_product_code_is_loaded_with_null_code(
     tmp_path: Path, schema_dir: Path | None
 ) -> None:
     name, start = one(render_jw305, [trajectory(1)])
-    start = replace_once(
-        start, b"<ijw:Code>45A01</ijw:Code>", b""
-    )  # Product/Code is optional in the XSD
+    # Product/Code is optional in the XSD
+    start = replace_once(start, b"<ijw:Code>45A01</ijw:Code>", b"")
     result = read(write_archive(tmp_path, [(name, start)]), schema_dir, PRODUCTS)
     row = only_row(result, "ijw_starts")
     assert row["product_category"] == "45" and row["product_code"] is None
@@ -503,9 +500,8 @@ def test_no_name_street_phone_or_bsn_reaches_the_result(
     for value in PERSONAL_VALUES:  # they are in the input ...
         assert value.encode() in payloads, value
     name, broken = one(render_jw301, [trajectory(3)])
-    members.append(
-        ("JW301_broken.xml", broken.replace(b"<Bsn>", b"<Bsn>x", 1))
-    )  # XSD-invalid / malformed BSN
+    # XSD-invalid / malformed BSN
+    members.append(("JW301_broken.xml", broken.replace(b"<Bsn>", b"<Bsn>x", 1)))
     members.append(("JW301_truncated.xml", broken[: broken.index(STREET.encode()) + 5]))
     result = read(
         write_archive(tmp_path, members), schema_for_mode(xsd_if_present, validate), PRODUCTS
@@ -705,9 +701,8 @@ def sorted_quarantine(frame: pd.DataFrame) -> pd.DataFrame:
 def test_large_member_is_read_in_parts_that_combine_to_the_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(
-        "PILOTMONITOR_LIMIT_WHOLE_TREE_BYTES", "1"
-    )  # every member counts as large: streamed in parts
+    # every member counts as large: streamed in parts
+    monkeypatch.setenv("PILOTMONITOR_LIMIT_WHOLE_TREE_BYTES", "1")
     lines = [line("DEC9", BSN_A, f"L{i}") for i in range(7)]
     lines[3] = line("DEC9", "123456789", "L3")  # an invalid BSN: quarantined in its part
     name, declaration = one(render_jw323, lines)
@@ -718,9 +713,8 @@ def test_large_member_is_read_in_parts_that_combine_to_the_whole(
     for part in parts:
         part.check_accounting()
         assert_contract(part)
-    assert all(
-        part.rows_read < 2 * 2 for part in parts
-    )  # at most one member's rows or a batch more than part_rows
+    # at most one member's rows or a batch more than part_rows
+    assert all(part.rows_read < 2 * 2 for part in parts)
     whole = read_ijw_archive(path, delivery, PSEUDONYMISER, None, PRODUCTS)
     combined = combine_parts(parts)
     assert_contract(combined)
@@ -730,9 +724,8 @@ def test_large_member_is_read_in_parts_that_combine_to_the_whole(
     pd.testing.assert_frame_equal(
         sorted_quarantine(combined.quarantine), sorted_quarantine(whole.quarantine)
     )
-    assert combined.quarantine.row_locator.tolist() == [
-        f"{name}#line7"
-    ]  # its client is rendered last
+    # its client is rendered last
+    assert combined.quarantine.row_locator.tolist() == [f"{name}#line7"]
     assert combined.notes == whole.notes
     assert parts[0].notes[0].startswith("XSD validation skipped")
 
@@ -749,9 +742,8 @@ def test_large_member_breaking_part_way_keeps_its_earlier_parts(
 ) -> None:
     monkeypatch.setenv("PILOTMONITOR_LIMIT_WHOLE_TREE_BYTES", "1")
     name, declaration = one(render_jw323, [line("DEC1", BSN_A, f"L{i}") for i in range(8)])
-    truncated = declaration[
-        : declaration.index(b"L5")
-    ]  # five complete lines: L4 is extracted after the second part
+    # five complete lines: L4 is extracted after the second part
+    truncated = declaration[: declaration.index(b"L5")]
     path = write_archive(tmp_path, [(name, truncated)])
     parts = list(iter_ijw_archive(path, delivery_for(path), PSEUDONYMISER, None, None, part_rows=2))
     for part in parts:
@@ -786,10 +778,8 @@ def test_broken_members_are_quarantined_once_and_the_rest_loads(
 ) -> None:
     good = all_messages()
     name, declaration = one(render_jw323, [line("DEC2", BSN_A, f"L{i}") for i in range(5)])
-    truncated = (
-        "JW323_truncated.xml",
-        declaration[: declaration.index(b"L3")],
-    )  # after two complete lines
+    # after two complete lines
+    truncated = ("JW323_truncated.xml", declaration[: declaration.index(b"L3")])
     not_xml = ("JW315_garbage.xml", b"\x00\x01 this is not XML <<<")
     foreign = (
         "JW315_foreign.xml",
@@ -956,9 +946,8 @@ def test_members_above_the_whole_tree_limit_are_validated_while_streaming(
     tmp_path: Path, ijw_xsd_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name, request = one(render_jw315, [trajectory(1)])
-    request = replace_once(
-        request, f"<Bsn>{BSN_A}</Bsn>".encode(), b"<Bsn>12345678A</Bsn>"
-    )  # XSD-invalid
+    # XSD-invalid
+    request = replace_once(request, f"<Bsn>{BSN_A}</Bsn>".encode(), b"<Bsn>12345678A</Bsn>")
     path = write_archive(tmp_path, [(name, request)])
     assert read(path, ijw_xsd_dir).quarantine.reason_code.tolist() == ["schema_invalid"]
     monkeypatch.setenv("PILOTMONITOR_LIMIT_WHOLE_TREE_BYTES", "100")
@@ -1013,9 +1002,8 @@ def test_large_declaration_is_streamed(
     result = read(path, None)
     assert len(result.tables["ijw_declaration_lines"]) == 20_000
     assert len(lines_in_tree) == 40
-    assert (
-        max(lines_in_tree) <= 200
-    )  # lxml parses ahead by 32 kB chunks (~60 lines); unstreamed: up to 20,000
+    # lxml parses ahead by 32 kB chunks (~60 lines); unstreamed: up to 20,000
+    assert max(lines_in_tree) <= 200
 
 
 def test_large_declaration_reads_with_bounded_memory(big_archive: tuple[Path, int]) -> None:

@@ -118,9 +118,8 @@ def test_a_reference_declared_month_by_month_gives_a_line_per_month(result):
         credit.amount_cents,
     ) == (REF("PR5001"), date(2024, 2, 1), 21000)
     assert lines.client_pseudonym.nunique() == 2  # two clients in one declaration
-    assert (
-        lines.loc[lines.unit.eq("83"), "tariff_cents"].isna().all()
-    )  # ProductTarief left out for unit 83
+    # ProductTarief left out for unit 83
+    assert lines.loc[lines.unit.eq("83"), "tariff_cents"].isna().all()
 
 
 def test_an_invalid_message_quarantines_each_of_its_products_with_what_was_expected(result):
@@ -135,9 +134,8 @@ def test_an_invalid_message_quarantines_each_of_its_products_with_what_was_expec
         "ijw_allocations"
     }
     reason = quarantine.reason.iloc[0]
-    assert (
-        "element Ingangsdatum" in reason and "LDT_Datum" in reason
-    )  # the element and the expected type
+    # the element and the expected type
+    assert "element Ingangsdatum" in reason and "LDT_Datum" in reason
     assert "2024-02-30" not in reason  # never the delivered value
 
 

@@ -109,9 +109,8 @@ def test_every_valid_registration_is_loaded_with_its_codes():
         pd.Timestamp("2025-01-31"),
         "Geen passend onderwijsaanbod",
     )
-    assert rows.loc[rows.row_locator == "1", "birth_month"].iloc[0] == pd.Timestamp(
-        "2011-02-01"
-    )  # the birth date is not kept
+    # the birth date is not kept
+    assert rows.loc[rows.row_locator == "1", "birth_month"].iloc[0] == pd.Timestamp("2011-02-01")
 
 
 def test_every_rule_quarantines_its_row_with_the_first_reason():

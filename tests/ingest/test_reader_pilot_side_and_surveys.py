@@ -192,9 +192,8 @@ def test_activity_missing_column(tmp_path: Path):
 
 def costs_bytes(rows: list[dict]) -> bytes:
     buffer = io.StringIO()
-    pd.DataFrame(rows).to_csv(
-        buffer, sep=";", decimal=",", index=False
-    )  # as pilotmonitor.synth.pilot_side writes it
+    # as pilotmonitor.synth.pilot_side writes it
+    pd.DataFrame(rows).to_csv(buffer, sep=";", decimal=",", index=False)
     return buffer.getvalue().encode("utf-8")
 
 
@@ -237,10 +236,8 @@ def test_costs_total_must_add_up(tmp_path: Path):
     ]
     result = read_pilot_costs(write(tmp_path, costs_bytes(rows)), delivery("pilot_costs", PILOT))
     assert_contract(result, "pilot_costs")
-    assert quarantined(result) == {
-        "3": "invalid_number",
-        "4": "invalid_number",
-    }  # row 2 is within one euro
+    # row 2 is within one euro
+    assert quarantined(result) == {"3": "invalid_number", "4": "invalid_number"}
     assert (
         "column totaal: 140000.00 differs from fte x kosten_per_fte + overige_kosten = "
         "133185.70 by +6814.30"

@@ -222,20 +222,17 @@ def test_duo_schools_codes_are_checked(tmp_path):
         [
             "Groningen;9WA;00;Foute brin;X;1895;Oldambt;Basisonderwijs;",  # 4
             "Groningen;99WD;1A;Foute vestiging;X;1895;Oldambt;Basisonderwijs;",  # 5
-            (
-                "Groningen;99WE;00;Mbo-school;X;1895;Oldambt;Middelbaar beroepsonderwijs;"
-            ),  # 6 unknown label
+            # 6 unknown label
+            ("Groningen;99WE;00;Mbo-school;X;1895;Oldambt;Middelbaar beroepsonderwijs;"),
             "Groningen;99WF;00;Cluster acht;X;1895;Oldambt;Speciaal onderwijs;8",  # 7
             "Groningen;99WG;00;Geen gemeente;X;;Oldambt;Basisonderwijs;",  # 8
-            (
-                "Groningen;99WH;0;Nul kwijt;X;14;Groningen;speciaal  BASISONDERWIJS;"
-            ),  # 9 fine: 00, GM0014, SBO
+            # 9 fine: 00, GM0014, SBO
+            ("Groningen;99WH;0;Nul kwijt;X;14;Groningen;speciaal  BASISONDERWIJS;"),
             "Groningen;99WJ;99WJ01;Volledige code;X;GM0014;Groningen;SO;2",  # 10 fine
             "Groningen;99WK;00;Gemeente tekst;X;Groningen;Groningen;Basisonderwijs;",  # 11
             "Groningen;99WL;00;Geen soort;X;0014;Groningen;;",  # 12
-            (
-                "Drenthe;99HV;00;Vo-school;X;0118;Hoogeveen;Voortgezet onderwijs;"
-            ),  # 13 fine: VO (seed school_types)
+            # 13 fine: VO (seed school_types)
+            ("Drenthe;99HV;00;Vo-school;X;0118;Hoogeveen;Voortgezet onderwijs;"),
             "Drenthe;99HP;00;Pro-school;X;0118;Hoogeveen;Praktijkonderwijs;",  # 14 fine: PRO
         ]
     )

@@ -314,12 +314,8 @@ def test_absence_in_every_dialect(tmp_path: Path, dialect: Dialect):
     assert out.absence_date.tolist() == ABSENCE.date.tolist()
     assert out.hours.tolist() == [5.5, 2.0, 6.0, 0.5]
     assert out.authorised.tolist() == [True, False, True, False]
-    assert out.reason.tolist() == [
-        "Ziek",
-        "Te laat",
-        "Geëxcuseerd – bezoek",
-        "Langdurig verzuim",
-    ]  # cp1252 diacritics and dash kept
+    # cp1252 diacritics and dash kept
+    assert out.reason.tolist() == ["Ziek", "Te laat", "Geëxcuseerd – bezoek", "Langdurig verzuim"]
     assert out.pupil_pseudonym.iloc[1] == pseudonym("onderwijsnummer", "100000004")
 
 
@@ -391,35 +387,14 @@ def test_every_absence_quarantine_reason(tmp_path: Path):
         ["999900006", "", "", "2", "Geoorloofd", "Ziek", ""],  # 8 missing_field
         ["999900006", "", "31-04-2017", "2", "Geoorloofd", "Ziek", ""],  # 9 invalid_date
         ["999900006", "", "01-09-2016", "twee", "Geoorloofd", "Ziek", ""],  # 10 invalid_number
-        [
-            "999900006",
-            "",
-            "01-09-2016",
-            "25",
-            "Geoorloofd",
-            "Ziek",
-            "",
-        ],  # 11 invalid_number (> 24 hours)
-        [
-            "999900006",
-            "",
-            "01-09-2016",
-            "0",
-            "Geoorloofd",
-            "Ziek",
-            "",
-        ],  # 12 invalid_number (no hours)
+        # 11 invalid_number (> 24 hours)
+        ["999900006", "", "01-09-2016", "25", "Geoorloofd", "Ziek", ""],
+        # 12 invalid_number (no hours)
+        ["999900006", "", "01-09-2016", "0", "Geoorloofd", "Ziek", ""],
         ["999900006", "", "01-09-2016", "2", "Misschien", "Ziek", ""],  # 13 invalid_code
         good,  # 14 duplicate_row
-        [
-            "999900007",
-            "",
-            "31-04-2017",
-            "x",
-            "Misschien",
-            "Ziek",
-            "",
-        ],  # 15 invalid_bsn: the first rule wins
+        # 15 invalid_bsn: the first rule wins
+        ["999900007", "", "31-04-2017", "x", "Misschien", "Ziek", ""],
         ["999900006", "", "01-09-2016", "3,5", "ONGEOORLOOFD", "Te laat", ""],  # 16 loaded
     ]
     result = read("school_absence", absence_file(tmp_path, rows))
@@ -521,10 +496,8 @@ def test_duplicate_rows_compare_every_delivered_field(tmp_path: Path):
     ]
     result = read("school_absence", absence_file(tmp_path, rows))
     assert_contract(result, "school_absence")
-    assert quarantined(result) == {
-        "3": "duplicate_row",
-        "5": "duplicate_row",
-    }  # row 4 differs in the dropped remark
+    # row 4 differs in the dropped remark
+    assert quarantined(result) == {"3": "duplicate_row", "5": "duplicate_row"}
     assert result.quarantine.reason.str.endswith("same as row 1").all()
 
 
@@ -614,9 +587,8 @@ def test_utf16_export_without_bom_is_refused(tmp_path: Path):
             ABSENCE.assign(planted=None),
         )
     )
-    path = write(
-        tmp_path, frame.to_csv(sep=";", index=False).encode("utf-16-le")
-    )  # as pilotmonitor.synth.file_defects plants it
+    # as pilotmonitor.synth.file_defects plants it
+    path = write(tmp_path, frame.to_csv(sep=";", index=False).encode("utf-16-le"))
     with pytest.raises(DeliveryError) as info:
         read("school_absence", path)
     assert info.value.problem == UTF16_MESSAGE

@@ -165,12 +165,8 @@ def test_comma_utf8_with_and_without_bom(tmp_path: Path, bom: bool):
     table, info = read_table(
         _write(tmp_path, "f.csv", Dialect("comma_utf8", bom=bom).to_bytes(frame))
     )
-    assert list(table.columns) == [
-        "soort_verzuim",
-        "bsn",
-        "datum",
-        "reden",
-    ]  # no BOM left in the first header
+    # no BOM left in the first header
+    assert list(table.columns) == ["soort_verzuim", "bsn", "datum", "reden"]
     assert info["encoding"] == ("utf-8-sig" if bom else "utf-8") and info["delimiter"] == ","
 
 

@@ -45,9 +45,8 @@ def test_same_content_under_another_period_is_a_flagged_duplicate_not_loaded(lan
     put(landing, ENROLMENTS, "2016-2017", "20170810", export_bytes(ENROLMENTS))
     conn = duckdb.connect()
     load(conn, landing, ENROLMENTS, K1)
-    put(
-        landing, ENROLMENTS, "2017-2018", "20180810", export_bytes(ENROLMENTS)
-    )  # last year's file renamed
+    # last year's file renamed
+    put(landing, ENROLMENTS, "2017-2018", "20180810", export_bytes(ENROLMENTS))
     summary = load(conn, landing, ENROLMENTS, K1)
     assert [row["status"] for row in summary.new] == ["duplicate"]
     state = register(conn)
@@ -62,9 +61,8 @@ def test_same_content_under_another_period_is_a_flagged_duplicate_not_loaded(lan
         and "99WA00_inschrijvingen_2016-2017_20170810.csv" in review
     )
     assert state["99WA00_inschrijvingen_2016-2017_20170810.csv"][:2] == ("loaded", True)
-    assert (
-        conn.execute("select count(*) from raw.school_enrolments").fetchone()[0] == 3
-    )  # loaded once
+    # loaded once
+    assert conn.execute("select count(*) from raw.school_enrolments").fetchone()[0] == 3
     assert [path for _, path, _ in review_items(conn, ENROLMENTS)] == [
         "schools/99WA00/99WA00_inschrijvingen_2017-2018_20180810.csv"
     ]
@@ -84,16 +82,13 @@ def test_renamed_copy_does_not_supersede_the_real_delivery_of_that_period(landin
     conn = duckdb.connect()
     load(conn, landing, ENROLMENTS, K1)
     assert current_rows(conn) == 3 + 2
-    put(
-        landing, ENROLMENTS, "2017-2018", "20180101", export_bytes(ENROLMENTS)
-    )  # later date, 2016-2017's bytes
+    # later date, 2016-2017's bytes
+    put(landing, ENROLMENTS, "2017-2018", "20180101", export_bytes(ENROLMENTS))
     load(conn, landing, ENROLMENTS, K1)
     state = register(conn)
     assert state["99WA00_inschrijvingen_2017-2018_20180101.csv"][:2] == ("duplicate", False)
-    assert state["99WA00_inschrijvingen_2017-2018_20170915.csv"][:2] == (
-        "loaded",
-        True,
-    )  # the real one stays current
+    # the real one stays current
+    assert state["99WA00_inschrijvingen_2017-2018_20170915.csv"][:2] == ("loaded", True)
     assert current_rows(conn) == 3 + 2  # nothing current twice
 
 
@@ -122,10 +117,8 @@ def test_same_date_copy_with_other_content_is_flagged_not_silently_lost(landing)
     )
     conn = duckdb.connect()
     summary = load(conn, landing, ENROLMENTS, K1)
-    assert sorted(row["status"] for row in summary.new) == [
-        "loaded",
-        "loaded",
-    ]  # both kept, traceable
+    # both kept, traceable
+    assert sorted(row["status"] for row in summary.new) == ["loaded", "loaded"]
     state = register(conn)
     original, copy = (
         state["99WA00_inschrijvingen_2016-2017_20170810.csv"],

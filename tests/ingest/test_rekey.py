@@ -25,13 +25,14 @@ K1, K2 = key("k1", 1), key("k2", 2)
 def landing(tmp_path: Path) -> Path:
     landing = tmp_path / "landing"
     put(landing, "school_enrolments", "2016-2017", "20170810", export_bytes("school_enrolments"))
+    # supersedes
     put(
         landing,
         "school_enrolments",
         "2016-2017",
         "20170901",
         export_bytes("school_enrolments", PUPILS.iloc[:3]),
-    )  # supersedes
+    )
     put(
         landing,
         "school_enrolments",
@@ -136,12 +137,13 @@ def test_a_missing_file_is_reported_and_the_check_keeps_failing(landing):
         "schools/99WA00/99WA00_inschrijvingen_2017-2018_20180810.csv: no longer in the landing "
         "area (current"
     )
+    # left as it was
     assert (
         conn.execute(
             "select key_version from raw.deliveries where path like '%2017-2018%'"
         ).fetchone()[0]
         == "k1"
-    )  # left as it was
+    )
     assert key_version_problems(conn)  # still mixed until it is redelivered
 
 
@@ -242,6 +244,7 @@ def test_identifying_sources_carry_the_blocking_key_version_check():
         (spec.asset_key.to_user_string(), spec.name): spec.blocking
         for spec in (graph.get_check_spec(k) for k in graph.asset_check_keys)
     }
+    # survey respondent ids are keyed pseudonyms too
     assert {asset for asset, name in specs if name == "one_key_version"} == {
         "raw_school_enrolments",
         "raw_school_absence",
@@ -249,14 +252,13 @@ def test_identifying_sources_carry_the_blocking_key_version_check():
         "raw_ijw_extracts",
         "raw_survey_responses",
         "raw_leerplicht_register",
-    }  # survey respondent ids are keyed pseudonyms too
+    }
     assert all(
         specs[(asset, "one_key_version")] for asset, name in specs if name == "one_key_version"
     )
     assert len([1 for _, name in specs if name == "redelivery_review"]) == 13
-    assert not any(
-        specs[(asset, name)] for asset, name in specs if name == "redelivery_review"
-    )  # a warning
+    # a warning
+    assert not any(specs[(asset, name)] for asset, name in specs if name == "redelivery_review")
 
 
 def test_an_older_register_marks_deliveries_with_references_as_delivered_for_rekey():

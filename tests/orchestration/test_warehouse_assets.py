@@ -296,9 +296,8 @@ def test_a_run_without_new_data_reuses_the_build_and_a_damaged_warehouse_is_rebu
         r"warehouse \(dbt, (\d+) assets\) │ \1 of \1 materialized \(unchanged\)", flat
     ), again.output
     counts = re.search(r"dbt tests \(asset checks\) │ (\d+) of (\d+) passed", flat)
-    assert (
-        counts and int(counts.group(1)) == int(counts.group(2)) > 0
-    )  # the recorded results, reported again
+    # the recorded results, reported again
+    assert counts and int(counts.group(1)) == int(counts.group(2)) > 0
     assert "published_marts │ unchanged" in flat and "effect_estimates │" in flat
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         assert (

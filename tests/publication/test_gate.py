@@ -71,9 +71,8 @@ def test_blocked_run_keeps_the_previous_publication_and_marks_it_stale(conn):
         ]
     )
     state = publish(conn, "run-2", blocked)
-    assert (
-        conn.execute("select pupil_months from published.fct_school_month").fetchone()[0] == 10
-    )  # untouched
+    # untouched
+    assert conn.execute("select pupil_months from published.fct_school_month").fetchone()[0] == 10
     assert state.run_id == "run-1" and state.is_stale
     assert (
         "absence dates outside the delivery period" in state.summary()
@@ -112,9 +111,8 @@ def test_a_clean_run_without_new_marts_copies_nothing_and_keeps_the_publication(
 
 def test_a_changed_published_copy_or_a_new_mart_is_published_again(conn):
     publish(conn, "run-1", [])
-    conn.execute(
-        "update published.fct_school_month set pupil_months = 11"
-    )  # edited by hand: same row count
+    # edited by hand: same row count
+    conn.execute("update published.fct_school_month set pupil_months = 11")
     assert publish(conn, "run-2", []).run_id == "run-2"
     assert conn.execute("select pupil_months from published.fct_school_month").fetchone()[0] == 10
     conn.execute("create table marts.dim_school as select 'S1' as school_id")
@@ -128,9 +126,8 @@ def test_an_unchanged_clean_run_after_a_blocked_one_ends_the_stale_mark(conn):
     assert publish(
         conn, "run-2", blocking_failures([Check("raw_x", "row_accounting", False, "ERROR")])
     ).is_stale
-    conn.execute(
-        "update marts.fct_school_month set pupil_months = 10"
-    )  # the bad delivery was withdrawn
+    # the bad delivery was withdrawn
+    conn.execute("update marts.fct_school_month set pupil_months = 10")
     state = publish(conn, "run-3", [])
     assert state.run_id == "run-1" and not state.is_stale
 
@@ -211,9 +208,8 @@ def test_a_failed_check_that_was_removed_no_longer_blocks_publication(tmp_path):
         )
 
     instance = dg.DagsterInstance.ephemeral()
-    dg.materialize(
-        [mart, retired_rule], instance=instance
-    )  # the check fails; the run itself succeeds
+    # the check fails; the run itself succeeds
+    dg.materialize([mart, retired_rule], instance=instance)
     # the gate alone, as `pilotmonitor run` runs it: every asset of the definitions in one job
     still_defined = dg.materialize(
         [published_marts, mart, retired_rule],

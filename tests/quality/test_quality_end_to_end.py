@@ -148,9 +148,8 @@ def test_half_size_delivery_warns_without_blocking(clean, tmp_path):
         old = folder / "hoogeveen-positief-opgroeien_activiteiten_2025-2026_20260820.csv"
         lines = old.read_bytes().splitlines(keepends=True)
         rows = [line for line in lines[1:] if line.strip()]
-        new = (
-            folder / "hoogeveen-positief-opgroeien_activiteiten_2025-2026_20261115.csv"
-        )  # supersedes the old one
+        # supersedes the old one
+        new = folder / "hoogeveen-positief-opgroeien_activiteiten_2025-2026_20261115.csv"
         new.write_bytes(lines[0] + b"".join(rows[: len(rows) // 2]))
         return new.name
 
@@ -232,9 +231,8 @@ def _status_tells_the_truth_after_a_blocked_run(root, name):
     running, exit code 1, and a health page the run wrote from its final state."""
     import json
 
-    status, _, _ = _run(
-        root, ["status", "--json", "--as-of", "2026-11-30"]
-    )  # the planted delivery is dated 2026-11-15
+    # the planted delivery is dated 2026-11-15
+    status, _, _ = _run(root, ["status", "--json", "--as-of", "2026-11-30"])
     assert status.exit_code == 1, status.output
     data = json.loads(status.stdout)
     absence = next(s for s in data["sources"] if s["source"] == "school_absence")

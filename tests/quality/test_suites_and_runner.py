@@ -119,9 +119,8 @@ def test_row_count_against_history_is_a_warning():
         "school_absence", absence(500), "2020-2021", history=[1000, 1050, 950]
     )
     rc = [o for o in outcomes if o.expectation_type == "expect_table_row_count_to_be_between"][0]
-    assert (
-        not rc.success and rc.severity == "warning" and "expected 501-2000" in rc.examples[0]
-    )  # exactly half is flagged
+    # exactly half is flagged
+    assert not rc.success and rc.severity == "warning" and "expected 501-2000" in rc.examples[0]
     ok = [
         o
         for o in validate_frame("school_absence", absence(100), "2020-2021", history=[100, 100])

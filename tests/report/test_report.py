@@ -70,9 +70,8 @@ def test_no_pupil_pseudonym_reaches_a_report(reports, demo_data_dir):
     token = re.compile(r"[A-Za-z0-9_\-]{16,}")
     for pilot in PILOTS:
         text = (reports / pilot / "report.nl.html").read_text(encoding="utf-8")
-        text = re.sub(
-            r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text
-        )  # chart bytes are not text
+        # chart bytes are not text
+        text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
         assert not (set(token.findall(text)) & pseudonyms)
 
 

@@ -18,9 +18,8 @@ PILOTS = ["groningen-cluster3", "winschoten-sbo"]
 def warehouse(demo_data_dir, tmp_path, monkeypatch):
     copy = tmp_path / "warehouse.duckdb"
     shutil.copy(demo_data_dir / "warehouse" / "pilotmonitor.duckdb", copy)
-    monkeypatch.setattr(
-        reuse, "code_fingerprint", lambda: "tree-a,tree-b"
-    )  # committed code, whatever the checkout
+    # committed code, whatever the checkout
+    monkeypatch.setattr(reuse, "code_fingerprint", lambda: "tree-a,tree-b")
     conn = duckdb.connect(str(copy))
     yield conn
     conn.close()
@@ -71,9 +70,8 @@ def test_changed_published_data_rebuilds_every_report(warehouse, tmp_path):
 def test_uncommitted_code_is_never_trusted(warehouse, tmp_path, monkeypatch):
     out = tmp_path / "reports"
     _build(warehouse, out)
-    monkeypatch.setattr(
-        reuse, "code_fingerprint", lambda: None
-    )  # uncommitted changes, or no git checkout
+    # uncommitted changes, or no git checkout
+    monkeypatch.setattr(reuse, "code_fingerprint", lambda: None)
     assert not any(f.reused for f in _build(warehouse, out).values())
     assert not (out / "winschoten-sbo" / reuse.KEY_FILE).exists()
 

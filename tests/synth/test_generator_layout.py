@@ -311,12 +311,7 @@ def test_care_providers_use_synthetic_agb_codes(ijw_members: dict[str, list]) ->
         for name, payload in members:
             header = etree.fromstring(payload).find("{*}Header")
             sender, receiver = header.findtext("{*}Afzender"), header.findtext("{*}Ontvanger")
-            municipality_sends = name[:5] in (
-                "JW301",
-                "JW306",
-                "JW308",
-                "JW316",
-                "JW325",
-            )  # an allocation, and the retours on the providers' messages
+            # an allocation, and the retours on the providers' messages
+            municipality_sends = name[:5] in ("JW301", "JW306", "JW308", "JW316", "JW325")
             providers.add(receiver if municipality_sends else sender)
     assert providers and all(re.fullmatch(r"99[0-9]{6}", code) for code in providers), providers

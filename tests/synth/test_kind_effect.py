@@ -20,9 +20,8 @@ from tests.synth.conftest import demo_scenario, trimmed_scenario, write_scenario
 from tests.synth.test_generator_effects import MAX_LOG_DEVIATION
 
 PILOT = "hoogeveen-positief-opgroeien"
-HOOGEVEEN = [
-    f"99H{letter}" for letter in "ABCDEFGHJKV"
-]  # its ten primary schools and the VO school
+# its ten primary schools and the VO school
+HOOGEVEEN = [f"99H{letter}" for letter in "ABCDEFGHJKV"]
 COMPARISON = ["99PA", "99PB", "99PC", "99PD", "99DA", "99DB", "99DC"]  # BAO and VO in Drenthe
 KINDS = ["jeugdzorg", "youth_mental_health", "intensive_with_stay"]
 

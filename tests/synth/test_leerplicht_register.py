@@ -57,12 +57,10 @@ def test_registered_thuiszitters_are_the_spells_the_truth_registers(
     rows = pd.concat([r.tables["leerplicht_register"] for r in results.values()], ignore_index=True)
     truth = pd.read_csv(truth_dir / TRUTH_FILE, parse_dates=["start_date", "end_date"])
     thuiszitters = rows[rows.registration == "thuiszitter"]
-    assert (
-        0 < len(thuiszitters) <= truth.registered.sum()
-    )  # a spell reported after the as-of date is not in the register yet
-    assert (
-        0.6 < truth.registered.mean() < 1.0
-    )  # the register misses some spells: the sources disagree
+    # a spell reported after the as-of date is not in the register yet
+    assert 0 < len(thuiszitters) <= truth.registered.sum()
+    # the register misses some spells: the sources disagree
+    assert 0.6 < truth.registered.mean() < 1.0
     assert set(zip(thuiszitters.school_id, thuiszitters.start_date)) <= set(
         zip(truth.school_id[truth.registered], truth.start_date[truth.registered])
     )
@@ -82,9 +80,8 @@ def test_relative_absence_is_notified_when_a_month_reaches_16_hours():
     )
     notes = _absence_notifications(absence, np.random.default_rng(1))
     relative = notes[notes.kind == "Relatief verzuim"]
-    assert relative[["pupil_id", "date"]].values.tolist() == [
-        [1, pd.Timestamp("2024-10-03")]
-    ]  # 16.5 h on the third day; pupil 2 never 16 in a month
+    # 16.5 h on the third day; pupil 2 never 16 in a month
+    assert relative[["pupil_id", "date"]].values.tolist() == [[1, pd.Timestamp("2024-10-03")]]
 
 
 def test_early_school_leavers_appear_once_the_population_marks_them():

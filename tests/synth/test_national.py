@@ -47,9 +47,8 @@ def test_the_national_pool_reaches_every_provinces_targets():
     assert len(scenario.schools) == sum(
         sum(t["schools"].values()) for t in spec["pool"]["provinces"].values()
     )
-    assert (
-        1.3e6 < sum(s.size for s in scenario.schools) < 1.7e6
-    )  # about 1.5 million pupils at a time
+    # about 1.5 million pupils at a time
+    assert 1.3e6 < sum(s.size for s in scenario.schools) < 1.7e6
     assert set(PROVINCE_NAMES) == set(spec["pool"]["provinces"])
 
 
@@ -211,9 +210,8 @@ def test_citizen_numbers_are_unique_across_regions(small_pool_runs):
         kind = frame[
             "Soort inschrijving" if "Soort inschrijving" in frame else "soort_inschrijving"
         ]
-        frame = frame[
-            kind.ne("Neveninschrijving")
-        ]  # a symbiose school lists another school's pupil
+        # a symbiose school lists another school's pupil
+        frame = frame[kind.ne("Neveninschrijving")]
         for bsn in frame[column].dropna():
             if bsn in ("000000000", "999999999"):  # planted reserved numbers, in several schools
                 continue

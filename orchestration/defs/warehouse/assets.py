@@ -188,9 +188,8 @@ def warehouse_dbt_assets(
     target = warehouse_path.parent / "dbt_target"
     checks: list[reuse.RecordedCheck] = []
     with patched_environ(dbt_env(warehouse_path)):
-        invocation = dbt.cli(
-            ["build"], context=context, target_path=target
-        )  # starts the dbt subprocess
+        # starts the dbt subprocess
+        invocation = dbt.cli(["build"], context=context, target_path=target)
     for event in invocation.stream():
         if isinstance(event, dg.AssetCheckResult) and event.asset_key is not None:
             checks.append(

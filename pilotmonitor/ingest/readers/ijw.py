@@ -270,9 +270,8 @@ _DATA_GETTERS = {table: itemgetter(*columns) for table, columns in _DATA_COLUMNS
 # ---------------------------------------------------------------------------------------------
 
 _QUALIFIED_ELEMENT = re.compile(r"Element '(?:\{[^}]*\})?([^'{}]*)'")
-_NAMESPACE = re.compile(
-    r"\{[^}\s']*[:/][^}\s']*\}"
-)  # a namespace URI, not a pattern's {9} or a set
+# a namespace URI, not a pattern's {9} or a set
+_NAMESPACE = re.compile(r"\{[^}\s']*[:/][^}\s']*\}")
 _DIGIT_RUN = re.compile(r"\d{8,}")
 _QUOTED_TEXT = re.compile(r"'[^']*'")
 # libxml2 quotes both the delivered value and what the schema expected ("'2024-02-30' is
@@ -375,9 +374,8 @@ def _open_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
 # ---------------------------------------------------------------------------------------------
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_INTEGER = re.compile(
-    r"[+-]?[0-9]{1,19}"
-)  # longer cannot be a BIGINT (and int() of a huge string is slow)
+# longer cannot be a BIGINT (and int() of a huge string is slow)
+_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
 
 
 @lru_cache(maxsize=8192)
@@ -720,10 +718,8 @@ class _MemberExtraction:
     member: str
     kind: MessageType
     header: dict[str, Any] = field(default_factory=lambda: dict.fromkeys(_HEADER_COLUMNS))
-    header_problem: tuple[str, str] | None = (
-        "missing_field",
-        "element Header is missing",
-    )  # until on_header
+    # until on_header
+    header_problem: tuple[str, str] | None = ("missing_field", "element Header is missing")
     declaration: dict[str, Any] | None = None
     declaration_parts: Children = field(default_factory=dict)
     declaration_problem: tuple[str, str] | None = None
@@ -1051,9 +1047,8 @@ _LOCATOR, _BSN, _PROBLEM, _DETAIL = -4, -3, -2, -1
 @dataclass
 class _Collected:
     rows: dict[str, list[tuple]] = field(default_factory=lambda: defaultdict(list))
-    rejected: list[tuple[str, str, str, str]] = field(
-        default_factory=list
-    )  # locator, table, code, detail
+    # locator, table, code, detail
+    rejected: list[tuple[str, str, str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     ignored: Counter[str] = field(default_factory=Counter)  # message type -> members not used
 
@@ -1215,9 +1210,8 @@ def _assemble(
 ) -> ReadResult:
     """One part from the buffered rows (the buffers are emptied)."""
     identities = _identities(collected, pseudonymiser)
-    reference = lru_cache(maxsize=65536)(
-        pseudonymiser.reference
-    )  # a reference recurs over a trajectory's messages
+    # a reference recurs over a trajectory's messages
+    reference = lru_cache(maxsize=65536)(pseudonymiser.reference)
     rows_read = collected.rows_read  # before _route empties the row buffers
     tables: dict[str, Rows] = {}
     routed: dict[str, dict[str, list[tuple[str, str, str | None]]]] = {}

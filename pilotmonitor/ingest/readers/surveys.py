@@ -50,10 +50,10 @@ def read_survey_responses(
         checks.mandatory("respondent_id", "brin", "vestiging", "response_date")
         response_date = checks.date("response_date")
         scales = {**{item: CLIMATE_SCALE for item in ITEMS}, "satisfaction": SATISFACTION_SCALE}
-        answers = {
-            item: checks.parse_number(item, integer=True) for item in scales
-        }  # all unreadable answers first,
-        for item, (low, high) in scales.items():  # then answers outside their scale
+        # all unreadable answers first,
+        answers = {item: checks.parse_number(item, integer=True) for item in scales}
+        # then answers outside their scale
+        for item, (low, high) in scales.items():
             answers[item] = checks.within(
                 item, answers[item], minimum=low, maximum=high, code="invalid_code"
             )

@@ -75,9 +75,8 @@ _CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
 # Control bytes that do not occur in text exports (tab, LF, CR, FF and the DOS EOF mark 0x1A
 # excepted).
 _CONTROL_BYTES = re.compile(rb"[\x01-\x08\x0b\x0e-\x19\x1b-\x1f\x7f]")
-_FOREIGN_SCRIPT = re.compile(
-    r"[^\x00-\x7f\u00a0-\u017f\u2010-\u20ac]"
-)  # not ASCII, Latin-1 letters, Latin Extended-A, punctuation, euro
+# not ASCII, Latin-1 letters, Latin Extended-A, punctuation, euro
+_FOREIGN_SCRIPT = re.compile(r"[^\x00-\x7f\u00a0-\u017f\u2010-\u20ac]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _HEADER_RUNS = re.compile(r"[\s_\-]+")
 _QUOTED = re.compile(r'"[^"]*"')
@@ -394,9 +393,8 @@ def _calamine_sheet(path: Path, stack) -> tuple[str, int, Iterator[Sequence]]:
 def _openpyxl_sheet(path: Path, stack) -> tuple[str, int, Iterator[Sequence]]:
     import openpyxl
 
-    handle = stack(
-        path.open("rb")
-    )  # a handle, not the path: openpyxl would refuse a workbook named .csv
+    # a handle, not the path: openpyxl would refuse a workbook named .csv
+    handle = stack(path.open("rb"))
     book = stack(openpyxl.load_workbook(handle, read_only=True, data_only=True))
     if not book.worksheets:
         raise DeliveryError(path, "is an Excel workbook without worksheets")
@@ -753,9 +751,8 @@ def _date_of(value: object) -> tuple[dt.datetime | None, bool]:
             if isinstance(value, dt.datetime)
             else dt.datetime(value.year, value.month, value.day)
         )
-        is_date = (
-            stamp.time() == dt.time(0) and MIN_YEAR <= stamp.year <= MAX_YEAR
-        )  # a time of day is no date
+        # a time of day is no date
+        is_date = stamp.time() == dt.time(0) and MIN_YEAR <= stamp.year <= MAX_YEAR
         return (stamp.replace(tzinfo=None) if is_date else None), not is_date
     text = _MIDNIGHT.sub("", value.strip(_BLANK_FIELD)) if type(value) is str else ""
     if not text:
@@ -1108,9 +1105,10 @@ class RowChecks:
         fb, fv = self.factor(brin_column), self.factor(vestiging_column)
         brin_u = np.array([t.upper().replace(" ", "") for t in fb.text], dtype=object)
         vest_u = np.array([t.replace(" ", "") for t in fv.text], dtype=object)
+        # a number cell 0 -> 00
         vest_u = np.array(
             [("0" + t) if len(t) == 1 and t in "0123456789" else t for t in vest_u], dtype=object
-        )  # a number cell 0 -> 00
+        )
         bad_brin = (
             np.array(
                 [bool(t) and not re.fullmatch(r"[0-9]{2}[A-Z]{2}", t) for t in brin_u], dtype=bool
@@ -1489,9 +1487,8 @@ def _first_occurrences(hashes: np.ndarray) -> np.ndarray:
     """Per row (1-based) the number of the first row with the same hashes."""
     codes_a, _ = pd.factorize(hashes[:, 0])
     codes_b, uniques_b = pd.factorize(hashes[:, 1])
-    groups, _ = pd.factorize(
-        codes_a.astype(np.int64) * (len(uniques_b) + 1) + codes_b
-    )  # numbered in order of appearance
+    # numbered in order of appearance
+    groups, _ = pd.factorize(codes_a.astype(np.int64) * (len(uniques_b) + 1) + codes_b)
     first = np.empty(groups.max() + 1 if len(groups) else 0, dtype=np.int64)
     first[groups[::-1]] = np.arange(len(groups))[::-1]  # the earliest row wins
     return first[groups] + 1
