@@ -14,7 +14,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 # 1.6 s against 0.09 s for one TWFE Poisson fit); the pipeline and tests fit thousands.
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: install system-deps demo synth run ui test clean
+.PHONY: install system-deps demo synth run ui test lint clean
 
 # Chromium prints the reports to PDF and runs the browser test of the report. It is the
 # Debian package (Playwright's own browser download cannot work without internet); found
@@ -56,6 +56,12 @@ ui: install
 
 test: install
 	$(BIN)/pytest -q -n 2 --dist loadfile
+
+# ruff (version pinned in requirements.lock, settings in pyproject.toml): lint, and a check
+# that the Python files are formatted (100 characters); changes nothing.
+lint: $(BIN)/pilotmonitor
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Refresh the lock after changing dependencies in pyproject.toml.
 lock: install
