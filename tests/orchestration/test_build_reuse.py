@@ -3,6 +3,7 @@ when something dbt reads or wrote changed."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import duckdb
@@ -49,6 +50,27 @@ def test_any_change_to_the_raw_layer_changes_the_inputs(conn, project, change):
     assert reuse.inputs_fingerprint(conn, project) == before  # deterministic
     conn.execute(change)
     assert reuse.inputs_fingerprint(conn, project) != before
+
+
+def test_only_the_raw_tables_dbt_reads_count(conn, project):
+    """The loader's bookkeeping (file signatures with inode and change time) is not a dbt
+    source: a warehouse copied or restored elsewhere keeps its build."""
+    conn.execute("create table raw.landing_files as select 'a.csv' as path, '1:2:3' as signature")
+    sources = {"school_absence"}
+    before = reuse.inputs_fingerprint(conn, project, sources)
+    conn.execute("update raw.landing_files set signature = '4:5:6'")
+    assert reuse.inputs_fingerprint(conn, project, sources) == before
+    conn.execute("update raw.school_absence set hours = 5 where school = 'S2'")
+    assert reuse.inputs_fingerprint(conn, project, sources) != before
+
+
+def test_the_raw_sources_are_read_from_the_manifest():
+    from orchestration.defs.warehouse.project import ensure_manifest
+
+    manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
+    tables = reuse.raw_source_tables(manifest)
+    assert {"school_absence", "ijw_declaration_lines"} <= tables
+    assert "landing_files" not in tables
 
 
 def test_a_changed_model_file_changes_the_inputs(conn, project):

@@ -154,9 +154,12 @@ def warehouse_dbt_assets(
     ) and context.selected_asset_check_keys == set(warehouse_dbt_assets.check_keys)
     # This connection is closed before dbt starts: dbt is another process, and DuckDB
     # allows one writer.
+    manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
     with warehouse.get_connection() as conn:
         try:
-            state, why, inputs = reuse.reusable_build(conn, dbt_schemas())
+            state, why, inputs = reuse.reusable_build(
+                conn, dbt_schemas(), source_tables=reuse.raw_source_tables(manifest)
+            )
         except Exception as exc:  # deciding must never block a build
             context.log.warning(
                 f"could not decide whether dbt build is needed ({type(exc).__name__}: {exc}); "
@@ -171,7 +174,6 @@ def warehouse_dbt_assets(
         if state is None or not full:
             reuse.forget(conn)
         if full and state is None:  # a partial selection must not drop a fact it does not rebuild
-            manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
             for line in drop_stale_incremental_tables(conn, manifest):
                 context.log.warning(line)
     if state is not None and full:

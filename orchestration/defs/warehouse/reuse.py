@@ -6,8 +6,11 @@ A build is reusable when everything dbt reads and everything it wrote is as the 
 successful full build left it:
 
 - inputs: the dbt target, the dbt, dbt-duckdb, dagster-dbt and DuckDB versions, every file dbt
-  parses (the same list that makes the manifest stale), and every table of schema ``raw`` (columns,
-  row count and a sum of row hashes, which DuckDB computes at about 35 million rows a second);
+  parses (the same list that makes the manifest stale), and every table of schema ``raw`` that
+  the project declares as a source (columns, row count and a sum of row hashes, which DuckDB
+  computes at about 35 million rows a second); the loader's bookkeeping (``raw.landing_files``
+  keeps each file's inode and change time) is not read by dbt, so a warehouse copied or
+  restored elsewhere keeps its build;
 - outputs: every relation in the schemas the project writes, with its columns and (for
   tables) its row count and row hashes, (views) its definition, so a relation dropped or
   changed by hand is rebuilt.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -62,8 +66,13 @@ class BuildState:
     checks: list[RecordedCheck]
 
 
-def inputs_fingerprint(conn: duckdb.DuckDBPyConnection, project_dir: Path = DBT_PROJECT_DIR) -> str:
-    """What dbt reads: its versions, the project's files and the content of schema raw."""
+def inputs_fingerprint(
+    conn: duckdb.DuckDBPyConnection,
+    project_dir: Path = DBT_PROJECT_DIR,
+    source_tables: Iterable[str] | None = None,
+) -> str:
+    """What dbt reads: its versions, the project's files and the content of the raw tables
+    it declares as sources (``source_tables``; None: every table of schema raw)."""
     digest = hashlib.sha256()
     # profiles.yml picks the target from the environment (a server target is not this file)
     digest.update(f"target={os.environ.get(TARGET_VARIABLE, 'duckdb')}\n".encode())
@@ -82,8 +91,10 @@ def inputs_fingerprint(conn: duckdb.DuckDBPyConnection, project_dir: Path = DBT_
         "'BASE TABLE' order by 1",
         [RAW_SCHEMA],
     ).fetchall()
+    read = None if source_tables is None else set(source_tables)
     for (table,) in tables:
-        digest.update(table_digest(conn, RAW_SCHEMA, table, content=True).encode())
+        if read is None or table in read:
+            digest.update(table_digest(conn, RAW_SCHEMA, table, content=True).encode())
     return digest.hexdigest()
 
 
@@ -167,12 +178,24 @@ def record(
         raise
 
 
+def raw_source_tables(manifest: dict) -> set[str]:
+    """The tables of schema raw that the project declares as dbt sources."""
+    return {
+        node.get("identifier") or node["name"]
+        for node in manifest.get("sources", {}).values()
+        if node.get("schema") == RAW_SCHEMA
+    }
+
+
 def reusable_build(
-    conn: duckdb.DuckDBPyConnection, schemas: list[str], project_dir: Path = DBT_PROJECT_DIR
+    conn: duckdb.DuckDBPyConnection,
+    schemas: list[str],
+    project_dir: Path = DBT_PROJECT_DIR,
+    source_tables: Iterable[str] | None = None,
 ) -> tuple[BuildState | None, str, str]:
     """(the recorded build if the warehouse is exactly what a build would make now, why
     (not), the current inputs fingerprint)."""
-    inputs = inputs_fingerprint(conn, project_dir)
+    inputs = inputs_fingerprint(conn, project_dir, source_tables)
     if os.environ.get(TARGET_VARIABLE, "duckdb") != "duckdb":
         return None, "dbt builds a server target: this DuckDB file does not show its state", inputs
     state = recorded_state(conn)
@@ -195,6 +218,7 @@ __all__ = [
     "forget",
     "inputs_fingerprint",
     "outputs_fingerprint",
+    "raw_source_tables",
     "record",
     "recorded_state",
     "reusable_build",
