@@ -39,6 +39,12 @@ warehouse_job = dg.define_asset_job(
 )
 
 
+# What `pilotmonitor run --skip-analyses` leaves out: the estimates and the reports on them.
+ANALYSIS_ASSETS = dg.AssetSelection.assets(
+    analysis_assets.effect_estimates, report_assets.pilot_reports
+)
+
+
 def _rebuild_after(keys):
     """What a landing-sensor run rebuilds after the changed sources: the warehouse models
     downstream of them, then the publication gate."""

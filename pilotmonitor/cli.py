@@ -39,6 +39,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Set
 from pathlib import Path
 from typing import Annotated
 
@@ -169,7 +170,17 @@ EXIT_RUN_IN_PROGRESS = 2
 
 
 @app.command()
-def run(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False) -> None:
+def run(
+    demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False,
+    skip_analyses: Annotated[
+        bool,
+        typer.Option(
+            "--skip-analyses",
+            help="Ingest, check, build and publish the warehouse only: no effect estimates, "
+            "reports or evaluation rounds (the next run without this option makes them).",
+        ),
+    ] = False,
+) -> None:
     """Materialize the whole asset graph in-process (the same graph the UI shows):
     landing inventory, pilot registry, ingestion, then `dbt build` of the warehouse.
     One run per data directory: a second one stops at once (exit 2), before any work."""
@@ -178,18 +189,18 @@ def run(demo: Annotated[bool, typer.Option("--demo", help=DEMO_HELP)] = False) -
     settings = Settings.from_env()
     try:
         with RunLock(lock_path(settings.data_dir)) as lock:
-            _run_locked(settings, demo, lock.path)
+            _run_locked(settings, demo, lock.path, skip_analyses)
     except RunInProgress as exc:
         Console(stderr=True, width=160).print(f"[red]not started[/red]: {exc}", soft_wrap=True)
         raise typer.Exit(code=EXIT_RUN_IN_PROGRESS) from None
 
 
-def _run_locked(settings: Settings, demo: bool, lock: Path) -> None:
+def _run_locked(settings: Settings, demo: bool, lock: Path, skip_analyses: bool = False) -> None:
     import dagster as dg
 
     _dagster_home(settings)
     _set_demo(demo)
-    from orchestration.definitions import defs
+    from orchestration.definitions import ANALYSIS_ASSETS, defs
     from pilotmonitor.health.interrupted import RUN_LOCK_TAG
     from pilotmonitor.run_progress import stage_progress
 
@@ -203,6 +214,7 @@ def _run_locked(settings: Settings, demo: bool, lock: Path) -> None:
             instance=dg.DagsterInstance.get(),
             raise_on_error=False,
             tags={RUN_LOCK_TAG: str(lock)},
+            selection=dg.AssetSelection.all() - ANALYSIS_ASSETS if skip_analyses else None,
         )
     for event in result.get_step_failure_events():  # the reasons, which the log file holds in full
         error = event.step_failure_data.error
@@ -210,14 +222,15 @@ def _run_locked(settings: Settings, demo: bool, lock: Path) -> None:
             error = error.cause
         message = (error.message if error is not None else "").strip()
         console.print(f"[red]{event.step_key} failed[/red]: {message}", soft_wrap=True)
-    table, failed = run_summary(defs, result)
+    left_out = ANALYSIS_ASSETS.resolve(defs.resolve_asset_graph()) if skip_analyses else set()
+    table, failed = run_summary(defs, result, left_out)
     console.print(table)
     console.print(f"warehouse: {settings.warehouse_path}")
     _health_page_after_run(settings, result)
     _print_reports(settings)
     if not result.success or failed:
         raise typer.Exit(code=1)
-    if demo:
+    if demo and not skip_analyses:
         _demo_rounds(settings)
 
 
@@ -294,7 +307,7 @@ def _print_reports(settings: Settings) -> None:
         )
 
 
-def run_summary(defs, result) -> tuple[Table, list]:
+def run_summary(defs, result, left_out: Set = frozenset()) -> tuple[Table, list]:
     """The summary table of a run and its failed (error-severity) checks.
 
     Python assets get a row each; dbt models and seeds are counted per group (the
@@ -302,6 +315,8 @@ def run_summary(defs, result) -> tuple[Table, list]:
     tests), with every failing check named. A failing check of warn severity is shown
     but does not fail the run. An asset whose materialization says it was ``reused``
     (nothing it depends on changed) is shown as unchanged (the reason is in its metadata).
+    Assets ``left_out`` of the run on purpose (``--skip-analyses``) are shown as such, and
+    their checks are not counted as not run.
     """
     import dagster as dg
 
@@ -321,6 +336,8 @@ def run_summary(defs, result) -> tuple[Table, list]:
                 event.asset_key.to_user_string(),
                 "unchanged" if event.asset_key in reused else "materialized",
             )
+    for key in sorted(left_out, key=lambda k: k.to_user_string()):
+        table.add_row(key.to_user_string(), "not run (--skip-analyses)")
     dbt_groups: dict[str, list] = {}
     for key, spec in specs.items():
         if is_dbt[key]:
@@ -336,7 +353,9 @@ def run_summary(defs, result) -> tuple[Table, list]:
         )
 
     evaluations = result.get_asset_check_evaluations()
-    defined = defs.resolve_asset_graph().asset_check_keys
+    defined = [
+        k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key not in left_out
+    ]
     failed = [e for e in evaluations if not e.passed and e.severity != dg.AssetCheckSeverity.WARN]
     warned = [e for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.WARN]
     for evaluation in failed:

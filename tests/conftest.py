@@ -102,3 +102,21 @@ def demo_outputs(demo_data_dir) -> dict[str, str]:
     return {
         name: (root / f"{name}_output.txt").read_text(encoding="utf-8") for name in ("synth", "run")
     }
+
+
+@pytest.fixture(scope="session")
+def copy_demo(demo_data_dir):
+    """A factory for a writable copy of the built demo fixture (data directory and Dagster
+    home) under a root of the test's choice; returns the copy's data directory.
+
+    A copy is a file copy (seconds), where building another warehouse is a whole pipeline
+    run (minutes): tests that rerun, damage or extend a built warehouse start from one.
+    """
+    import shutil
+
+    def copy(root: Path) -> Path:
+        shutil.copytree(demo_data_dir, root / "data", ignore=shutil.ignore_patterns("run.lock"))
+        shutil.copytree(demo_data_dir.parent / "dagster_home", root / "dagster_home")
+        return root / "data"
+
+    return copy

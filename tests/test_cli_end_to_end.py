@@ -1,5 +1,7 @@
 """The quickstart path on a small scenario: synth, then run, through the real CLI."""
 
+import shutil
+
 import duckdb
 import pytest
 from typer.testing import CliRunner
@@ -52,11 +54,10 @@ def test_synth_then_run_fills_the_warehouse_and_writes_the_reports(demo_data_dir
         )
 
 
-def test_run_without_a_key_refuses(data_dir):
-    runner = CliRunner()
-    synth = runner.invoke(app, ["synth", "--scale", "0.01", "--seed", "7"])
-    assert synth.exit_code == 0, synth.output
-    without_key = runner.invoke(app, ["run"])
+def test_run_without_a_key_refuses(data_dir, demo_data_dir):
+    # a synthesized landing area (the demo fixture's) without the demo's key
+    shutil.copytree(demo_data_dir / "landing", data_dir / "landing")
+    without_key = CliRunner().invoke(app, ["run"])
     assert without_key.exit_code == 1
     assert "no pseudonymisation key" in without_key.output
 

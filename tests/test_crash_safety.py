@@ -5,10 +5,10 @@ that was never interrupted; in between, `pilotmonitor status` says the run was
 interrupted instead of failing checks that never ran. And a second run started while
 one is going stops before doing anything.
 
-Every run is a real subprocess on one small SYNTHETIC landing area (scale 0.05, as the
-demo fixture: at 0.01 a secondary school holds one pupil whose export repeats byte for
-byte from one school year to the next, which ingestion rightly holds for review), each in
-its own copy of it with the same demo pseudonymisation key.
+Every run is a real subprocess on the demo fixture's SYNTHETIC landing area (scale 0.05:
+at 0.01 a secondary school holds one pupil whose export repeats byte for byte from one
+school year to the next, which ingestion rightly holds for review), each in its own copy
+of it with the same demo pseudonymisation key; the reference is the fixture's own run.
 """
 
 from __future__ import annotations
@@ -104,26 +104,44 @@ def _copy_landing(source: Path, target: Path) -> Path:
     return target / "data"
 
 
-@pytest.fixture(scope="module")
-def scenario(tmp_path_factory) -> dict[str, Path]:
-    """A small landing area and the warehouse of one uninterrupted run on a copy of it.
+def _run_count(dagster_home: Path) -> int:
+    import dagster as dg
 
-    The reference run also proves the lock: a second run started while it is going stops
-    at once, and the first run is not disturbed."""
+    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    try:
+        return len(instance.get_run_records())
+    finally:
+        instance.dispose()
+
+
+@pytest.fixture(scope="module")
+def scenario(copy_demo, demo_data_dir, tmp_path_factory) -> dict:
+    """The demo fixture's landing area with its pseudonymisation key (pristine: every run
+    pseudonymises alike) and a copy of its warehouse, the uninterrupted run (reference).
+
+    A rerun on the reference copy also proves the lock: a second run started while it is
+    going stops at once, and the first run is not disturbed."""
     root = tmp_path_factory.mktemp("crash")
     pristine = root / "pristine" / "data"
-    synth = _cli(pristine, "synth", "--scale", "0.05", "--seed", "7")
-    assert synth.returncode == 0, synth.stdout + synth.stderr
-    reference = _copy_landing(pristine, root / "reference")
+    shutil.copytree(demo_data_dir / "landing", pristine / "landing")
+    shutil.copytree(demo_data_dir / "keys", pristine / "keys")
+    reference = copy_demo(root / "reference")
+    runs_before = _run_count(reference.parent / "dagster_home")
+    # the fixture run's log would show the sign below before this run starts
+    (reference / "logs" / "run.log").unlink()
     first = _start_run(reference, root / "reference_run.txt")
     _wait_for(reference, first, 'Started execution of step "landing_inventory"')
     second = _cli(reference, "run", "--demo")
     assert first.wait(timeout=FIXTURE_HANG_LIMIT_S) == 0, (root / "reference_run.txt").read_text(
         encoding="utf-8"
     )
-    # a pristine copy with the key the reference run made: every run pseudonymises alike
-    shutil.copytree(reference / "keys", pristine / "keys")
-    return {"pristine": pristine, "reference": reference, "second_run": second, "root": root}
+    return {
+        "pristine": pristine,
+        "reference": reference,
+        "second_run": second,
+        "root": root,
+        "runs_before": runs_before,
+    }
 
 
 def test_a_second_run_stops_before_doing_any_work(scenario):
@@ -135,13 +153,8 @@ def test_a_second_run_stops_before_doing_any_work(scenario):
     )
     assert "this run did nothing" in second.stderr
     assert second.stdout == ""  # not even the demo-mode banner: it stopped before anything
-    import dagster as dg
-
-    instance = dg.DagsterInstance.from_config(str(scenario["reference"].parent / "dagster_home"))
-    try:
-        assert len(instance.get_run_records()) == 1  # the second run never reached Dagster
-    finally:
-        instance.dispose()
+    # the second run never reached Dagster: only the first run was added
+    assert _run_count(scenario["reference"].parent / "dagster_home") == scenario["runs_before"] + 1
 
 
 def _table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> pd.DataFrame:

@@ -227,21 +227,27 @@ def test_definitions_load_on_a_fresh_clone_without_target(tmp_path):
     assert (clone / "dbt_project" / "target" / "manifest.json").is_file()
 
 
+class _Printed:
+    """What a finished CLI invocation left: its exit code and output."""
+
+    def __init__(self, output: str):
+        self.exit_code, self.output = 0, output
+
+
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
+def pipeline(copy_demo, demo_outputs, tmp_path_factory):
+    """The demo fixture's run (its output; the fixture fails when the run does) and a copy
+    of its data directory and run history, which the rerun test changes."""
     root = tmp_path_factory.mktemp("warehouse")
+    data = copy_demo(root)
     env = pytest.MonkeyPatch()
-    env.setenv("PILOTMONITOR_DATA_DIR", str(root / "data"))
+    env.setenv("PILOTMONITOR_DATA_DIR", str(data))
     env.setenv("DAGSTER_HOME", str(root / "dagster_home"))
     env.delenv("PILOTMONITOR_PSEUDONYM_KEY", raising=False)
     env.delenv("PILOTMONITOR_PSEUDONYM_KEY_FILE", raising=False)
     env.delenv("PILOTMONITOR_DEMO", raising=False)
     env.delenv("PILOTMONITOR_WAREHOUSE", raising=False)
-    runner = CliRunner()
-    synth = runner.invoke(app, ["synth", "--scale", "0.05", "--seed", "5"])
-    assert synth.exit_code == 0, synth.output
-    run = runner.invoke(app, ["run", "--demo"])
-    yield root / "data", run
+    yield data, _Printed(demo_outputs["run"])
     env.undo()
 
 

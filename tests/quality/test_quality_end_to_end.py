@@ -34,9 +34,6 @@ ENV_DROP = ("PILOTMONITOR_PSEUDONYM_KEY", "PILOTMONITOR_PSEUDONYM_KEY_FILE", "PI
 def _run(root, args):
     """Invoke the CLI with the data dir and Dagster home of `root`; returns the CLI result
     and the check evaluations and materialized asset keys of the latest Dagster run."""
-    import dagster as dg
-    from dagster._core.events import DagsterEventType
-
     env = pytest.MonkeyPatch()
     env.setenv("PILOTMONITOR_DATA_DIR", str(root / "data"))
     env.setenv("DAGSTER_HOME", str(root / "dagster_home"))
@@ -46,46 +43,64 @@ def _run(root, args):
     try:
         (root / "dagster_home").mkdir(parents=True, exist_ok=True)
         result = CliRunner().invoke(app, args)
-        checks, materialized = {}, set()
-        if args[0] == "run":
-            instance = dg.DagsterInstance.get()
-            run = instance.get_runs(limit=1)[0]
-            for record in instance.all_logs(
-                run.run_id,
-                of_type={
-                    DagsterEventType.ASSET_CHECK_EVALUATION,
-                    DagsterEventType.ASSET_MATERIALIZATION,
-                },
-            ):
-                event = record.dagster_event
-                if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
-                    materialized.add(tuple(event.asset_key.path))
-                else:
-                    ev = event.event_specific_data
-                    checks[(ev.asset_key.path[-1], ev.check_name)] = ev
+        checks, materialized = _latest_run(root) if args[0] == "run" else ({}, set())
     finally:
         env.undo()
     return result, checks, materialized
+
+
+def _latest_run(root):
+    """The check evaluations and materialized asset keys of the latest Dagster run in the
+    Dagster home of `root`."""
+    import dagster as dg
+    from dagster._core.events import DagsterEventType
+
+    checks, materialized = {}, set()
+    with dg.DagsterInstance.from_config(str(root / "dagster_home")) as instance:
+        run = instance.get_runs(limit=1)[0]
+        for record in instance.all_logs(
+            run.run_id,
+            of_type={
+                DagsterEventType.ASSET_CHECK_EVALUATION,
+                DagsterEventType.ASSET_MATERIALIZATION,
+            },
+        ):
+            event = record.dagster_event
+            if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+                materialized.add(tuple(event.asset_key.path))
+            else:
+                ev = event.event_specific_data
+                checks[(ev.asset_key.path[-1], ev.check_name)] = ev
+    return checks, materialized
 
 
 def _meta_text(evaluation) -> str:
     return " ".join(str(getattr(v, "value", v)) for v in evaluation.metadata.values())
 
 
+class _Printed:
+    """What a finished CLI invocation left: its exit code and output."""
+
+    def __init__(self, output: str):
+        self.exit_code, self.output = 0, output
+
+
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory):
+def clean(copy_demo, demo_outputs, tmp_path_factory):
+    """The demo fixture's run (a copy of its data directory and run history)."""
     root = tmp_path_factory.mktemp("quality_e2e")
-    assert _run(root, ["synth", "--scale", "0.05", "--seed", "11"])[0].exit_code == 0
-    result, checks, materialized = _run(root, ["run", "--demo"])
-    return root, result, checks, materialized
+    copy_demo(root)
+    checks, materialized = _latest_run(root)
+    return root, _Printed(demo_outputs["run"]), checks, materialized
 
 
-def _scenario(clean, tmp_path, plant):
-    """A copy of the clean run (data dir incl. warehouse) with one planted delivery, run again."""
+def _scenario(clean, tmp_path, plant, *options):
+    """A copy of the clean run (data dir incl. warehouse) with one planted delivery, run again
+    (with `options`: `--skip-analyses` where only the checks and the warehouse matter)."""
     root = tmp_path / "scenario"
     shutil.copytree(clean[0] / "data", root / "data")
     written = plant(root / "data" / "landing")
-    result, checks, materialized = _run(root, ["run", "--demo"])
+    result, checks, materialized = _run(root, ["run", "--demo", *options])
     with duckdb.connect(
         str(root / "data" / "warehouse" / "pilotmonitor.duckdb"), read_only=True
     ) as conn:
@@ -153,7 +168,9 @@ def test_half_size_delivery_warns_without_blocking(clean, tmp_path):
         new.write_bytes(lines[0] + b"".join(rows[: len(rows) // 2]))
         return new.name
 
-    name, result, checks, materialized, failures = _scenario(clean, tmp_path, plant)
+    name, result, checks, materialized, failures = _scenario(
+        clean, tmp_path, plant, "--skip-analyses"
+    )
     warning = checks[("raw_pilot_activity", "expectations_warning")]
     assert not warning.passed and warning.severity.value == "WARN"
     text = _meta_text(warning)
@@ -315,7 +332,9 @@ def test_real_shaped_ijw_messages_load_without_blocking_and_publish(clean, tmp_p
                 target.write(path, f"spec_examples/{path.name}")
         return old.name, new.name
 
-    (old_name, new_name), result, checks, materialized, failures = _scenario(clean, tmp_path, plant)
+    (old_name, new_name), result, checks, materialized, failures = _scenario(
+        clean, tmp_path, plant, "--skip-analyses"
+    )
     assert result.exit_code == 0, result.output
     assert [k for k, v in checks.items() if not v.passed and v.severity.value == "ERROR"] == []
     assert ("published_marts",) in materialized

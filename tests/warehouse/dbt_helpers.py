@@ -41,8 +41,9 @@ def run_dbt(
     return result
 
 
-def run_results(work_dir: Path) -> list[dict]:
-    return json.loads((work_dir / "target" / "run_results.json").read_text())["results"]
+def run_results(work_dir: Path, target: str = "target") -> list[dict]:
+    """The results of the last dbt invocation whose target path is `work_dir/target`."""
+    return json.loads((work_dir / target / "run_results.json").read_text())["results"]
 
 
 def read_table(warehouse: Path, relation: str, order_by: str) -> pd.DataFrame:
