@@ -5,7 +5,7 @@ Every estimator works on a plain :class:`pandas.DataFrame` and returns an
 """
 
 from . import power  # module: analyses.power.power(effect, se) is the power function
-from .did import did_2x2, twfe
+from .did import did_2x2, twfe, twfe_poisson_refit
 from .inference import (
     randomization_inference,
     twfe_randomization_inference,
@@ -32,6 +32,7 @@ __all__ = [
     "EffectResult",
     "did_2x2",
     "twfe",
+    "twfe_poisson_refit",
     "wild_cluster_bootstrap",
     "randomization_inference",
     "wild_cluster_bootstrap_wald",

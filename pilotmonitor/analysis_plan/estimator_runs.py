@@ -19,7 +19,13 @@ import numpy as np
 import pandas as pd
 
 import analyses
-from analyses import EffectResult, randomization_inference, twfe, wild_cluster_bootstrap
+from analyses import (
+    EffectResult,
+    randomization_inference,
+    twfe,
+    twfe_poisson_refit,
+    wild_cluster_bootstrap,
+)
 from analyses.inference import twfe_randomization_inference
 from pilotmonitor.pilots import AnalysisPlan, Pilot
 
@@ -241,20 +247,13 @@ def _poisson_ri(ctx: PlanContext, o: Outcome, panel: pd.DataFrame):
     """Randomization inference re-estimating the Poisson IRR with the pilot reassigned."""
     s = ctx.sample
     post = panel["event_time"] >= 0
+    # the fixed-effects design is the same for every reassignment: prepared once
+    refit = twfe_poisson_refit(panel, o.count, "school_id", "time", exposure="pupil_months")
 
     def estimator(data: pd.DataFrame, treated_units: frozenset) -> float:
-        d = (data["school_id"].isin(treated_units) & post).astype(int)
+        d = (data["school_id"].isin(treated_units) & post).to_numpy(dtype=float)
         try:
-            return twfe(
-                data.assign(d=d),
-                o.count,
-                "school_id",
-                "time",
-                "d",
-                exposure="pupil_months",
-                family="poisson",
-                alpha=ctx.alpha,
-            ).coefficient
+            return refit(d)
         except Exception:  # an assignment the model cannot fit counts as not extreme
             return 0.0
 

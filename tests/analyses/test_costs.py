@@ -84,6 +84,35 @@ def test_effect_equals_statsmodels_wls_with_dummies():
     assert ours == pytest.approx(reference, rel=1e-10)
 
 
+def test_a_bootstrap_resample_equals_statsmodels_wls_with_dummies():
+    """What a bootstrap draw refits: units drawn twice (two units), uneven weights, cells
+    missing, and the first period absent (another reference period)."""
+    from analyses.costs import _twfe_wls
+
+    data = panel(noise=15.0, seed=4)
+    data["pupil_months"] *= np.random.default_rng(1).uniform(0.2, 5, len(data))
+    data = data[(data.month > 0) & (np.arange(len(data)) % 7 != 3)]
+    draw = pd.concat(
+        [data[data.school == s].assign(school=f"u{k}") for k, s in enumerate([0, 0, 2, 4, 5, 5, 7])]
+    )
+    draw["cost_rate"] = draw.cost / draw.pupil_months
+    draw["referral_rate"] = draw.referrals / draw.pupil_months
+    ours = _twfe_wls(
+        pd.factorize(draw.school)[0],
+        pd.factorize(draw.month)[0],
+        draw.pilot.to_numpy(dtype=float),
+        draw[["cost_rate", "referral_rate"]].to_numpy(),
+        draw.pupil_months.to_numpy(),
+    )
+    for k, rate in enumerate(["cost_rate", "referral_rate"]):
+        reference = (
+            smf.wls(f"{rate} ~ pilot + C(school) + C(month)", data=draw, weights=draw.pupil_months)
+            .fit()
+            .params["pilot"]
+        )
+        assert ours[k] == pytest.approx(reference, rel=1e-9), rate
+
+
 def test_same_seed_same_numbers_and_planted_savings_inside_the_interval():
     data = panel(noise=10.0, seed=5)
     first = cost_effectiveness(

@@ -159,6 +159,28 @@ def test_twfe_poisson_matches_statsmodels_glm_cluster():
     assert r.std_error == pytest.approx(fit.bse["pilot"] * np.sqrt(G / (G - 1)), rel=1e-5)
 
 
+def test_the_poisson_refit_of_randomization_inference_equals_a_full_fit():
+    """Reassignments as randomization inference draws them, on a panel with an all-zero
+    unit and a missing outcome (rows the full fit drops): the prepared refit gives the
+    coefficient of a full :func:`twfe` call on the same treatment column."""
+    from analyses import twfe_poisson_refit
+
+    df = _poisson_panel(5)
+    df.loc[df["school"] == 7, "y"] = 0
+    df["y"] = df["y"].astype(float)
+    df.loc[3, "y"] = np.nan
+    refit = twfe_poisson_refit(df, "y", "school", "month", "pupil_months")
+    rng = np.random.default_rng(2)
+    post = df["month"].to_numpy() >= 6
+    for _ in range(5):
+        treated = rng.choice(40, 12, replace=False)
+        d = (df["school"].isin(treated).to_numpy() & post).astype(float)
+        full = twfe(
+            df.assign(d=d), "y", "school", "month", "d", exposure="pupil_months", family="poisson"
+        )
+        assert refit(d) == pytest.approx(full.coefficient, rel=1e-12, abs=1e-14)
+
+
 def test_twfe_poisson_drops_all_zero_units():
     df = _poisson_panel(1)
     df.loc[df["school"] == 39, "y"] = 0
