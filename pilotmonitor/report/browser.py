@@ -74,38 +74,59 @@ class PdfJob:
     page_word: str  # "pagina" / "page" before the page numbers at the bottom
 
 
+class PdfPrinter:
+    """Prints HTML files to A4 PDFs in one browser, launched at the first job (a launch
+    costs about a second; a run prints two language versions per pilot) and closed with
+    the printer."""
+
+    def __init__(self) -> None:
+        self._stack = contextlib.ExitStack()
+        self._page = None
+
+    def __enter__(self) -> PdfPrinter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stack.close()
+
+    def print(self, jobs: list[PdfJob]) -> list[Path]:
+        if self._page is None:
+            context = self._stack.enter_context(browser())
+            self._page = context.new_page()
+            self._page.emulate_media(media="print")
+        return [_print(self._page, job) for job in jobs]
+
+
 def print_pdfs(jobs: list[PdfJob]) -> list[Path]:
-    """Print each HTML file to an A4 PDF, all in one browser (a launch costs about a
-    second; a report has two language versions)."""
-    written = []
-    with browser() as context:
-        page = context.new_page()
-        page.emulate_media(media="print")
-        for job in jobs:
-            header = (
-                (
-                    "<div "
-                    f'style="font-size:8px;width:100%;text-align:center;color:#a06000;font-weight:bold">{job.header_text}</div>'
-                )
-                if job.header_text
-                else "<div></div>"
-            )
-            footer = (
-                "<div "
-                f'style="font-size:8px;width:100%;text-align:center;color:#555">{job.page_word} '
-                '<span class="pageNumber"></span> / <span class="totalPages"></span></div>'
-            )
-            page.goto(job.html.resolve().as_uri(), wait_until="load")
-            tmp = job.pdf.with_suffix(".pdf.tmp")
-            page.pdf(
-                path=str(tmp),
-                format="A4",
-                print_background=True,
-                display_header_footer=True,
-                header_template=header,
-                footer_template=footer,
-                margin={"top": "18mm", "bottom": "16mm", "left": "14mm", "right": "14mm"},
-            )
-            tmp.replace(job.pdf)
-            written.append(job.pdf)
-    return written
+    """Print each HTML file to an A4 PDF, all in one browser."""
+    with PdfPrinter() as printer:
+        return printer.print(jobs)
+
+
+def _print(page, job: PdfJob) -> Path:
+    header = (
+        (
+            "<div "
+            f'style="font-size:8px;width:100%;text-align:center;color:#a06000;font-weight:bold">{job.header_text}</div>'
+        )
+        if job.header_text
+        else "<div></div>"
+    )
+    footer = (
+        "<div "
+        f'style="font-size:8px;width:100%;text-align:center;color:#555">{job.page_word} '
+        '<span class="pageNumber"></span> / <span class="totalPages"></span></div>'
+    )
+    page.goto(job.html.resolve().as_uri(), wait_until="load")
+    tmp = job.pdf.with_suffix(".pdf.tmp")
+    page.pdf(
+        path=str(tmp),
+        format="A4",
+        print_background=True,
+        display_header_footer=True,
+        header_template=header,
+        footer_template=footer,
+        margin={"top": "18mm", "bottom": "16mm", "left": "14mm", "right": "14mm"},
+    )
+    tmp.replace(job.pdf)
+    return job.pdf

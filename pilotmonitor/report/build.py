@@ -31,7 +31,7 @@ from pilotmonitor.disclosure import CheckedOutput, DisclosureRules, Release
 from pilotmonitor.ingest import identifier_forms
 
 from . import reuse as report_reuse
-from .browser import BrowserMissing, PdfJob, print_pdfs
+from .browser import BrowserMissing, PdfJob, PdfPrinter, print_pdfs
 from .content import Effect, ReportContent, read_content
 from .narrative import effect_lines, limit_lines, quality_lines, status_text
 from .texts import LANGUAGES, OUTCOME_NAMES, T, euros, number, p_value, percent
@@ -609,11 +609,13 @@ def build_report(
     rules: DisclosureRules | None = None,
     out: Path | None = None,
     extra_section=None,
+    printer: PdfPrinter | None = None,
 ) -> ReportFiles:
     """Both language versions of one pilot's report (HTML always; PDF when `pdf`), in
     `out` (default <reports dir>/<pilot id>). `extra_section(release)` (an evaluation
     round's comparison, round_report.py) checks its outputs in the report's release and
-    returns a function language -> the section for the template."""
+    returns a function language -> the section for the template. `printer`: a browser
+    shared with other reports (default: one for this report)."""
     rules = rules or DisclosureRules.from_acro()
     out = out or reports_dir / pilot_id
     fig_dir = out / "figures"
@@ -649,7 +651,8 @@ def build_report(
             for lang in LANGUAGES
         ]
         try:
-            files.pdf = dict(zip(LANGUAGES, print_pdfs(jobs)))
+            printed = printer.print(jobs) if printer is not None else print_pdfs(jobs)
+            files.pdf = dict(zip(LANGUAGES, printed))
         except BrowserMissing as exc:
             files.pdf_error = str(exc)
             log.warning("report %s: PDF not written: %s", pilot_id, exc)
@@ -667,30 +670,47 @@ def build_reports(
     """Every pilot's report; a pilot that cannot have one (no estimates, no pilot months in
     the data yet) gets a ReportFiles with `error` set and does not stop the others. With
     `reuse`, a report whose inputs, code and packages are unchanged is kept as it is."""
-    from pilotmonitor.analysis_plan.sample import AnalysisInputError
-
     rules = DisclosureRules.from_acro()
     shared = report_reuse.shared_inputs(conn, synthetic, pdf, rules)
     files = []
-    for pid in pilot_ids:
-        directory = reports_dir / pid
-        key = report_reuse.report_key(conn, pid, shared)
-        record = report_reuse.recorded(directory, key) if reuse else None
-        if record is not None:
-            files.append(ReportFiles.from_record(pid, directory, record, synthetic))
-            continue
-        report_reuse.forget(directory)
-        try:
-            built = build_report(conn, pid, reports_dir, synthetic, pdf=pdf, rules=rules)
-        except (LookupError, AnalysisInputError, IdentifierInReportError) as exc:
-            log.warning("report %s not written: %s", pid, exc)
+    with PdfPrinter() as printer:  # one browser for every report that is (re)built
+        for pid in pilot_ids:
             files.append(
-                ReportFiles(pid, directory, synthetic=synthetic, result="none", error=str(exc))
+                _build_or_reuse(
+                    conn, pid, reports_dir, synthetic, pdf, reuse, rules, shared, printer
+                )
             )
-            continue
-        report_reuse.write_record(directory, key, built.record())
-        files.append(built)
     return files
+
+
+def _build_or_reuse(
+    conn: duckdb.DuckDBPyConnection,
+    pid: str,
+    reports_dir: Path,
+    synthetic: bool,
+    pdf: bool,
+    reuse: bool,
+    rules: DisclosureRules,
+    shared,
+    printer: PdfPrinter,
+) -> ReportFiles:
+    from pilotmonitor.analysis_plan.sample import AnalysisInputError
+
+    directory = reports_dir / pid
+    key = report_reuse.report_key(conn, pid, shared)
+    record = report_reuse.recorded(directory, key) if reuse else None
+    if record is not None:
+        return ReportFiles.from_record(pid, directory, record, synthetic)
+    report_reuse.forget(directory)
+    try:
+        built = build_report(
+            conn, pid, reports_dir, synthetic, pdf=pdf, rules=rules, printer=printer
+        )
+    except (LookupError, AnalysisInputError, IdentifierInReportError) as exc:
+        log.warning("report %s not written: %s", pid, exc)
+        return ReportFiles(pid, directory, synthetic=synthetic, result="none", error=str(exc))
+    report_reuse.write_record(directory, key, built.record())
+    return built
 
 
 __all__ = ["ReportFiles", "build_report", "build_reports"]

@@ -27,9 +27,13 @@ DEMO_ROUNDS = ("soos-ronde-1", "soos-ronde-2")
 
 
 @pytest.fixture()
-def demo_env(demo_data_dir, monkeypatch):
-    monkeypatch.setenv("PILOTMONITOR_DATA_DIR", str(demo_data_dir))
-    return demo_data_dir
+def demo_env(copy_demo, tmp_path, monkeypatch):
+    """A copy of the demo fixture as the data directory: the round commands open the
+    warehouse for writing, which other workers' readers of the shared fixture would block."""
+    data = copy_demo(tmp_path)
+    monkeypatch.setenv("PILOTMONITOR_DATA_DIR", str(data))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    return data
 
 
 @pytest.fixture()
