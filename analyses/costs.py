@@ -68,7 +68,9 @@ def _twfe_wls(
     0.2 ms. The first period present is the reference, as with the dummy design.
     """
     n_units, n_periods = int(units.max()) + 1, int(times.max()) + 1
+    # a unit without weight adds nothing to any sum (divide by 1 instead of 0)
     unit_weight = np.bincount(units, w, n_units)
+    unit_weight = np.where(unit_weight > 0, unit_weight, 1.0)
     cell = np.bincount(units * n_periods + times, w, n_units * n_periods).reshape(
         n_units, n_periods
     )
