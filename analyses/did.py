@@ -379,10 +379,7 @@ def twfe(
         return _twfe_linear(frame, len(covariates), cl_name, fe_dof, alpha, fe_method)
     if exposure is None:
         raise ValueError(f'family="{family}" needs an exposure column')
-    if (frame["_e"] <= 0).any():
-        raise ValueError("exposure must be positive")
-    if (frame["_y"] < 0).any():
-        raise ValueError("count outcome must be non-negative")
+    _check_counts(frame)
     return _twfe_count(frame, len(covariates), cl_name, alpha, fe_method, family, cov_type)
 
 
@@ -431,6 +428,13 @@ def _twfe_linear(frame, n_cov, cl_name, fe_dof, alpha, fe_method) -> EffectResul
     )
 
 
+def _check_counts(frame: pd.DataFrame) -> None:
+    if (frame["_e"] <= 0).any():
+        raise ValueError("exposure must be positive")
+    if (frame["_y"] < 0).any():
+        raise ValueError("count outcome must be non-negative")
+
+
 def twfe_poisson_refit(
     data: pd.DataFrame, outcome: str, unit: str, time: str, exposure: str
 ) -> Callable[[np.ndarray], float]:
@@ -446,10 +450,7 @@ def twfe_poisson_refit(
     """
     marked = data.assign(_position=np.arange(len(data)), _no_treatment=0.0)
     frame = _twfe_frame(marked, outcome, unit, time, "_no_treatment", exposure, ["_position"], None)
-    if (frame["_e"] <= 0).any():
-        raise ValueError("exposure must be positive")
-    if (frame["_y"] < 0).any():
-        raise ValueError("count outcome must be non-negative")
+    _check_counts(frame)
     frame, _, _ = _drop_all_zero(frame)
     rows = frame["_x0"].to_numpy(dtype=np.int64)
     y = frame["_y"].to_numpy(float)

@@ -120,3 +120,11 @@ def copy_demo(demo_data_dir):
         return root / "data"
 
     return copy
+
+
+class FinishedRun:
+    """What a finished CLI invocation left (exit code and output), for tests that read
+    the demo fixture's run: the fixture fails with the run's output when it did not succeed."""
+
+    def __init__(self, output: str):
+        self.exit_code, self.output = 0, output

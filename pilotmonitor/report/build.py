@@ -670,47 +670,33 @@ def build_reports(
     """Every pilot's report; a pilot that cannot have one (no estimates, no pilot months in
     the data yet) gets a ReportFiles with `error` set and does not stop the others. With
     `reuse`, a report whose inputs, code and packages are unchanged is kept as it is."""
+    from pilotmonitor.analysis_plan.sample import AnalysisInputError
+
     rules = DisclosureRules.from_acro()
     shared = report_reuse.shared_inputs(conn, synthetic, pdf, rules)
     files = []
     with PdfPrinter() as printer:  # one browser for every report that is (re)built
         for pid in pilot_ids:
-            files.append(
-                _build_or_reuse(
-                    conn, pid, reports_dir, synthetic, pdf, reuse, rules, shared, printer
+            directory = reports_dir / pid
+            key = report_reuse.report_key(conn, pid, shared)
+            record = report_reuse.recorded(directory, key) if reuse else None
+            if record is not None:
+                files.append(ReportFiles.from_record(pid, directory, record, synthetic))
+                continue
+            report_reuse.forget(directory)
+            try:
+                built = build_report(
+                    conn, pid, reports_dir, synthetic, pdf=pdf, rules=rules, printer=printer
                 )
-            )
+            except (LookupError, AnalysisInputError, IdentifierInReportError) as exc:
+                log.warning("report %s not written: %s", pid, exc)
+                files.append(
+                    ReportFiles(pid, directory, synthetic=synthetic, result="none", error=str(exc))
+                )
+                continue
+            report_reuse.write_record(directory, key, built.record())
+            files.append(built)
     return files
-
-
-def _build_or_reuse(
-    conn: duckdb.DuckDBPyConnection,
-    pid: str,
-    reports_dir: Path,
-    synthetic: bool,
-    pdf: bool,
-    reuse: bool,
-    rules: DisclosureRules,
-    shared,
-    printer: PdfPrinter,
-) -> ReportFiles:
-    from pilotmonitor.analysis_plan.sample import AnalysisInputError
-
-    directory = reports_dir / pid
-    key = report_reuse.report_key(conn, pid, shared)
-    record = report_reuse.recorded(directory, key) if reuse else None
-    if record is not None:
-        return ReportFiles.from_record(pid, directory, record, synthetic)
-    report_reuse.forget(directory)
-    try:
-        built = build_report(
-            conn, pid, reports_dir, synthetic, pdf=pdf, rules=rules, printer=printer
-        )
-    except (LookupError, AnalysisInputError, IdentifierInReportError) as exc:
-        log.warning("report %s not written: %s", pid, exc)
-        return ReportFiles(pid, directory, synthetic=synthetic, result="none", error=str(exc))
-    report_reuse.write_record(directory, key, built.record())
-    return built
 
 
 __all__ = ["ReportFiles", "build_report", "build_reports"]

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from pilotmonitor.cli import app
 from pilotmonitor.settings import REPO_ROOT
+from tests.conftest import FinishedRun
 
 
 @pytest.fixture(scope="module")
@@ -227,13 +228,6 @@ def test_definitions_load_on_a_fresh_clone_without_target(tmp_path):
     assert (clone / "dbt_project" / "target" / "manifest.json").is_file()
 
 
-class _Printed:
-    """What a finished CLI invocation left: its exit code and output."""
-
-    def __init__(self, output: str):
-        self.exit_code, self.output = 0, output
-
-
 @pytest.fixture(scope="module")
 def pipeline(copy_demo, demo_outputs, tmp_path_factory):
     """The demo fixture's run (its output; the fixture fails when the run does) and a copy
@@ -247,7 +241,7 @@ def pipeline(copy_demo, demo_outputs, tmp_path_factory):
     env.delenv("PILOTMONITOR_PSEUDONYM_KEY_FILE", raising=False)
     env.delenv("PILOTMONITOR_DEMO", raising=False)
     env.delenv("PILOTMONITOR_WAREHOUSE", raising=False)
-    yield data, _Printed(demo_outputs["run"])
+    yield data, FinishedRun(demo_outputs["run"])
     env.undo()
 
 

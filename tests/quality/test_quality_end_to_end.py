@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from pilotmonitor.cli import app
 from pilotmonitor.ingest.sources import SOURCES
+from tests.conftest import FinishedRun
 
 pytestmark = pytest.mark.slow
 
@@ -78,20 +79,13 @@ def _meta_text(evaluation) -> str:
     return " ".join(str(getattr(v, "value", v)) for v in evaluation.metadata.values())
 
 
-class _Printed:
-    """What a finished CLI invocation left: its exit code and output."""
-
-    def __init__(self, output: str):
-        self.exit_code, self.output = 0, output
-
-
 @pytest.fixture(scope="module")
 def clean(copy_demo, demo_outputs, tmp_path_factory):
     """The demo fixture's run (a copy of its data directory and run history)."""
     root = tmp_path_factory.mktemp("quality_e2e")
     copy_demo(root)
     checks, materialized = _latest_run(root)
-    return root, _Printed(demo_outputs["run"]), checks, materialized
+    return root, FinishedRun(demo_outputs["run"]), checks, materialized
 
 
 def _scenario(clean, tmp_path, plant, *options):

@@ -154,11 +154,10 @@ def warehouse_dbt_assets(
     ) and context.selected_asset_check_keys == set(warehouse_dbt_assets.check_keys)
     # This connection is closed before dbt starts: dbt is another process, and DuckDB
     # allows one writer.
-    manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
     with warehouse.get_connection() as conn:
         try:
             state, why, inputs = reuse.reusable_build(
-                conn, dbt_schemas(), source_tables=reuse.raw_source_tables(manifest)
+                conn, dbt_schemas(), source_tables=dbt_raw_sources()
             )
         except Exception as exc:  # deciding must never block a build
             context.log.warning(
@@ -174,6 +173,7 @@ def warehouse_dbt_assets(
         if state is None or not full:
             reuse.forget(conn)
         if full and state is None:  # a partial selection must not drop a fact it does not rebuild
+            manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
             for line in drop_stale_incremental_tables(conn, manifest):
                 context.log.warning(line)
     if state is not None and full:
@@ -264,6 +264,14 @@ def dbt_schemas() -> list[str]:
             for node in manifest["nodes"].values()
             if node["resource_type"] in ("model", "seed", "snapshot")
         }
+    )
+
+
+@cache
+def dbt_raw_sources() -> frozenset[str]:
+    """The tables of schema raw the project declares as sources (what dbt reads)."""
+    return frozenset(
+        reuse.raw_source_tables(json.loads(ensure_manifest().read_text(encoding="utf-8")))
     )
 
 
