@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import as_completed
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,8 @@ citizen number in this folder is invented. It has the format of real deliveries 
 """  # noqa: E501
 
 Progress = Callable[[str], None]
+# Processes writing a one-world scenario's school exports while it goes on (two cores).
+EXPORT_WRITERS = 2
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,17 @@ def generate(
         # One world with one random stream: the demo's files stay exactly as they were.
         rng = np.random.default_rng(seed)
         outputs = [
-            _generate_region(scenario, pilots, scale, rng, WHOLE_WORLD, landing, truth_dir, step)
+            _generate_region(
+                scenario,
+                pilots,
+                scale,
+                rng,
+                WHOLE_WORLD,
+                landing,
+                truth_dir,
+                step,
+                write_workers=EXPORT_WRITERS,
+            )
         ]
     else:
         rng, outputs = _generate_regions(
@@ -292,8 +304,10 @@ def _generate_region(
     truth_dir: Path,
     step: Progress,
     region_name: str | None = None,
+    write_workers: int = 0,
 ) -> RegionOutput:
-    """Simulate one region and write its school exports, iJw archives and truth."""
+    """Simulate one region and write its school exports, iJw archives and truth; with
+    ``write_workers``, that many processes write the school exports meanwhile."""
     log = DeliveryLog(landing)
     step("simulating pupils and enrolments")
     calendar = SchoolCalendar.build(scenario.first_month, scenario.as_of, scenario.closures.periods)
@@ -317,66 +331,77 @@ def _generate_region(
         pupils, absence, schools, scenario, calendar.months[0], rng
     )
     school_exports.plant_row_defects(exports, scenario, rng)
-    _write_school_exports(exports, scenario, landing, log, rng)
+    pending = _start_school_exports(exports, scenario, landing, log, rng, write_workers)
     del exports
+    try:
+        step("writing iJw message archives")
+        write_ijw_archives(
+            trajectories,
+            declarations,
+            scenario,
+            calendar.months,
+            landing,
+            log,
+            rng,
+            ids.planted_offset,
+        )
+        duo_counts = public_data.duo_pupil_count_frames(pupils, schools, scenario)
+        cbs_rows = public_data.cbs_youth_care_rows(trajectories, scenario, rng)
 
-    step("writing iJw message archives")
-    write_ijw_archives(
-        trajectories, declarations, scenario, calendar.months, landing, log, rng, ids.planted_offset
-    )
-    duo_counts = public_data.duo_pupil_count_frames(pupils, schools, scenario)
-    cbs_rows = public_data.cbs_youth_care_rows(trajectories, scenario, rng)
+        step("writing the leerplicht register")
+        register_rng = rng.spawn(1)[0]  # its own stream: the files above stay as they were
+        register, register_truth = leerplicht.build_register(
+            pupils,
+            schools,
+            absence,
+            spells,
+            pd.Timestamp(scenario.as_of),
+            DROPOUT_DESTINATION,
+            register_rng,
+        )
+        register_rows = leerplicht.write_register_exports(
+            register,
+            sorted(scenario.municipalities),
+            calendar.months[0],
+            pd.Timestamp(scenario.as_of),
+            landing,
+            log,
+            register_rng,
+            defects=any(bool(v) for v in scenario.defects.model_dump().values()),
+        )
 
-    step("writing the leerplicht register")
-    register_rng = rng.spawn(1)[0]  # its own stream: the files above stay as they were
-    register, register_truth = leerplicht.build_register(
-        pupils,
-        schools,
-        absence,
-        spells,
-        pd.Timestamp(scenario.as_of),
-        DROPOUT_DESTINATION,
-        register_rng,
-    )
-    register_rows = leerplicht.write_register_exports(
-        register,
-        sorted(scenario.municipalities),
-        calendar.months[0],
-        pd.Timestamp(scenario.as_of),
-        landing,
-        log,
-        register_rng,
-        defects=any(bool(v) for v in scenario.defects.model_dump().values()),
-    )
-
-    step("writing ground truth")
-    row_counts = {
-        "pupils": len(pupils),
-        "pupil_months": len(population.panel),
-        "absence_records": len(absence),
-        "thuiszitter_spells": len(spells),
-        # one per requested product (a request for two products is two)
-        "referrals": len(trajectories),
-        "trajectories_started": int(trajectories.start_date.notna().sum()),
-        "declaration_lines": len(declarations),
-        "survey_responses": int(sum(len(f) for f in responses.values())),
-        "leerplicht_registrations": register_rows,
-    }
-    tables = ground_truth.build_truth(
-        population,
-        referrals,
-        trajectories,
-        declarations,
-        absence,
-        spells,
-        pupils,
-        responses,
-        ids.pupil_offset,
-    )
-    if region_name is None:
-        ground_truth.write_truth_tables(truth_dir, tables)
-    else:
-        ground_truth.write_region_part(truth_dir, region_name, tables)
+        step("writing ground truth")
+        row_counts = {
+            "pupils": len(pupils),
+            "pupil_months": len(population.panel),
+            "absence_records": len(absence),
+            "thuiszitter_spells": len(spells),
+            # one per requested product (a request for two products is two)
+            "referrals": len(trajectories),
+            "trajectories_started": int(trajectories.start_date.notna().sum()),
+            "declaration_lines": len(declarations),
+            "survey_responses": int(sum(len(f) for f in responses.values())),
+            "leerplicht_registrations": register_rows,
+        }
+        tables = ground_truth.build_truth(
+            population,
+            referrals,
+            trajectories,
+            declarations,
+            absence,
+            spells,
+            pupils,
+            responses,
+            ids.pupil_offset,
+        )
+        if region_name is None:
+            ground_truth.write_truth_tables(truth_dir, tables)
+        else:
+            ground_truth.write_region_part(truth_dir, region_name, tables)
+    except BaseException:
+        pending.cancel()
+        raise
+    pending.finish()
     registry = schools[
         ["brin", "vestiging", "name", "type", "cluster", "municipality", "province"]
     ].astype({"cluster": "float64"})
@@ -404,6 +429,19 @@ def _write_school_exports(
     rng: np.random.Generator,
 ) -> None:
     """Write every export; a few get the planted file-level problems."""
+    _start_school_exports(exports, scenario, landing, log, rng).finish()
+
+
+def _start_school_exports(
+    exports: list[school_exports.ExportFile],
+    scenario: Scenario,
+    landing: Path,
+    log: DeliveryLog,
+    rng: np.random.Generator,
+    workers: int = 0,
+) -> _PendingExports:
+    """Start writing every export (in ``workers`` processes, or here when 0); a few get the
+    planted file-level problems, written here (they draw from ``rng``, in export order)."""
     spec = scenario.defects
     as_of = pd.Timestamp(scenario.as_of)
     # The corrected re-delivery needs a file without planted rows (both versions are loaded);
@@ -441,12 +479,59 @@ def _write_school_exports(
             if exports[i].source == "school_absence" and i not in (redelivered, wrongly_encoded)
         ]
         duplicated = candidates[rng.integers(0, len(candidates))] if candidates else None
+    pending = _PendingExports(log, workers)
     for index, export in enumerate(exports):
         if index == redelivered:
-            file_defects.write_corrected_redelivery(export, landing, log, rng)
+            part = DeliveryLog(landing)
+            file_defects.write_corrected_redelivery(export, landing, part, rng)
+            pending.add(part)
         elif index == wrongly_encoded:
-            file_defects.write_wrongly_encoded_then_fixed(export, landing, log)
+            part = DeliveryLog(landing)
+            file_defects.write_wrongly_encoded_then_fixed(export, landing, part)
+            pending.add(part)
         else:
-            path = school_exports.write_export(export, landing, log)
-            if index == duplicated:
-                file_defects.write_duplicate_file(path, log)
+            pending.write(export, landing, duplicate=index == duplicated)
+    return pending
+
+
+class _PendingExports:
+    """School exports being written, each with its own delivery log; ``finish`` waits and
+    puts their log entries into the region's log where they were started, in export order
+    (the files and the bookkeeping are the same however many processes wrote them)."""
+
+    def __init__(self, log: DeliveryLog, workers: int):
+        self.log = log
+        self.files_at, self.defects_at = len(log.files), len(log.defects)
+        self.parts: list[tuple[DeliveryLog | Future, bool]] = []
+        # the exports are pandas frames in memory: a worker's writing overlaps the region's
+        # next steps (measured on the demo: ~24 s of writing, most of it workbooks)
+        self.pool = spawned_pool(workers) if workers > 0 else None
+
+    def add(self, part: DeliveryLog) -> None:
+        self.parts.append((part, False))
+
+    def write(self, export: school_exports.ExportFile, landing: Path, duplicate: bool) -> None:
+        if self.pool is None:
+            self.parts.append((school_exports.write_logged_export(export, landing), duplicate))
+        else:
+            future = self.pool.submit(school_exports.write_logged_export, export, landing)
+            self.parts.append((future, duplicate))
+
+    def finish(self) -> None:
+        files, defects = [], []
+        try:
+            for part, duplicate in self.parts:
+                done = part.result() if isinstance(part, Future) else part
+                if duplicate:
+                    file_defects.write_duplicate_file(done.landing_dir / done.files[0].path, done)
+                files.extend(done.files)
+                defects.extend(done.defects)
+        finally:
+            self.cancel()
+        self.log.files[self.files_at : self.files_at] = files
+        self.log.defects[self.defects_at : self.defects_at] = defects
+
+    def cancel(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None

@@ -422,6 +422,13 @@ def render(file: ExportFile) -> pd.DataFrame:
     return frame
 
 
+def write_logged_export(file: ExportFile, landing_dir: Path) -> DeliveryLog:
+    """Write an export; its own delivery log (what a writing process hands back)."""
+    log = DeliveryLog(landing_dir)
+    write_export(file, landing_dir, log)
+    return log
+
+
 def write_export(file: ExportFile, landing_dir: Path, log: DeliveryLog, suffix: str = "") -> Path:
     path = landing_dir / file.relative_dir() / file.file_name(suffix)
     file.dialect.write(render(file), path)
