@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import inspect
 import io
 import logging
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -45,7 +47,27 @@ def _import_acro():
             import acro  # noqa: PLC0415  (lazy: heavy, and configures logging on import)
     finally:
         root.removeHandler(placeholder)
+    _record_only_the_calling_line(acro)
     return acro
+
+
+def _caller_frames() -> list[tuple]:
+    """What ACRO's tables take from ``inspect.stack()``: the frame of the table method
+    (first) and of its caller, whose source line ACRO records as the command."""
+    method = sys._getframe(1)
+    return [(method,), (method.f_back,)]
+
+
+def _record_only_the_calling_line(acro) -> None:
+    """ACRO calls ``inspect.stack()`` on every table only to record the calling source line
+    (``acro.utils.get_command`` reads the second frame). That reads the source of every
+    frame of the stack and scans every loaded module for each: about 0.1 s a table under
+    Dagster, a second or more per run. The same two frames are handed over directly; the
+    recorded command is unchanged (tested). Only an ACRO that still imports ``stack``
+    from inspect is changed."""
+    tables = getattr(acro, "acro_tables", None)
+    if tables is not None and getattr(tables, "stack", None) is inspect.stack:
+        tables.stack = _caller_frames
 
 
 @contextlib.contextmanager

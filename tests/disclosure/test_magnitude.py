@@ -197,3 +197,19 @@ def test_acro_does_not_configure_the_root_logger(release: Release):
         "costs", micro, by=["group", "year"], value="cost_eur", contributor="pupil_pseudonym"
     )
     assert logging.getLogger().handlers == before
+
+
+def test_acro_records_the_calling_line_without_walking_the_whole_stack(rules):
+    """ACRO keeps the source line that asked for each table; the bridge hands ACRO the two
+    frames it reads instead of a full ``inspect.stack()`` (seconds per run under Dagster),
+    and the recorded line is still the caller's."""
+    import acro
+
+    from pilotmonitor.disclosure.acro_bridge import AcroSession, _caller_frames
+
+    session = AcroSession(rules)
+    assert acro.acro_tables.stack is _caller_frames
+    data = micro_costs({("pilot", 2024): spread(12), ("comparison", 2024): spread(15)})
+    session.check_table(data, ["group", "year"], "cost_eur", "sum")
+    record = list(session._acro.results.results.values())[-1]
+    assert record.command.startswith("self._acro.pivot_table(")

@@ -117,7 +117,7 @@ def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR, manifest: Path = MANI
 
 
 def parse_manifest(warehouse_path: Path | None = None) -> Path:
-    """Run `dbt parse` and put its manifest at target/manifest.json.
+    """Run `dbt parse` and put its manifest (and partial-parse state) in target/.
 
     dbt writes into a private target directory first and the manifest is moved into place
     atomically, so two processes loading the code location at once (test workers, the
@@ -148,6 +148,12 @@ def parse_manifest(warehouse_path: Path | None = None) -> Path:
                 f"`dbt parse` of {DBT_PROJECT_DIR} failed (exit {completed.returncode}):\n{output}"
             )
         os.replace(produced, MANIFEST_PATH)
+        # dagster-dbt copies target/partial_parse.msgpack into a build's empty target
+        # directory: the first build of the default warehouse then skips a full parse (about
+        # 2.5 s). A build whose profile differs (another warehouse path) parses in full.
+        parsed = scratch / "partial_parse.msgpack"
+        if parsed.is_file():
+            os.replace(parsed, TARGET_DIR / "partial_parse.msgpack")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return MANIFEST_PATH
