@@ -65,10 +65,17 @@ def _dagster_home(settings: Settings) -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():  # users' data must not phone home
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    # written when missing, or when it is the earlier default (telemetry only); a home
+    # configured by hand is left alone
+    if not config.exists() or config.read_text(encoding="utf-8") == _EARLIER_DAGSTER_YAML:
+        from orchestration.event_log_storage import DAGSTER_YAML
+
+        config.write_text(DAGSTER_YAML, encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+_EARLIER_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
 
 @app.command()

@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 
 from pilotmonitor.analysis_plan.store import PROVENANCE
+from pilotmonitor.health.checks import open_instance
 from tests.conftest import FIXTURE_HANG_LIMIT_S
 
 pytestmark = pytest.mark.slow
@@ -105,9 +106,7 @@ def _copy_landing(source: Path, target: Path) -> Path:
 
 
 def _run_count(dagster_home: Path) -> int:
-    import dagster as dg
-
-    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    instance = open_instance(dagster_home)
     try:
         return len(instance.get_run_records())
     finally:

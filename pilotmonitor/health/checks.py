@@ -21,6 +21,7 @@ publication nor show on the health page.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,11 +86,10 @@ def latest_run_results(dagster_home: Path | None, limit: int = 20000):
     from the Dagster instance at `dagster_home`; (None, None) when there is none."""
     if dagster_home is None or not (dagster_home / "dagster.yaml").is_file():
         return None, None
-    import dagster as dg
 
     from pilotmonitor.health.interrupted import find_interrupted_run
 
-    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    instance = open_instance(dagster_home)
     try:
         interrupted = find_interrupted_run(instance)
         return check_and_build_results(
@@ -97,6 +97,23 @@ def latest_run_results(dagster_home: Path | None, limit: int = 20000):
         ), interrupted
     finally:
         instance.dispose()
+
+
+def open_instance(dagster_home: Path):
+    """The Dagster instance at `dagster_home`. Its dagster.yaml may read DAGSTER_HOME (the
+    run's event log: orchestration/event_log_storage.py), so it is set to that home while
+    the instance is made."""
+    import dagster as dg
+
+    saved = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    try:
+        return dg.DagsterInstance.from_config(str(dagster_home))
+    finally:
+        if saved is None:
+            del os.environ["DAGSTER_HOME"]
+        else:
+            os.environ["DAGSTER_HOME"] = saved
 
 
 def _records(instance, event_type, limit: int):

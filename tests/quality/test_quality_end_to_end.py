@@ -24,6 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pilotmonitor.cli import app
+from pilotmonitor.health.checks import open_instance
 from pilotmonitor.ingest.sources import SOURCES
 from tests.conftest import FinishedRun
 
@@ -53,11 +54,10 @@ def _run(root, args):
 def _latest_run(root):
     """The check evaluations and materialized asset keys of the latest Dagster run in the
     Dagster home of `root`."""
-    import dagster as dg
     from dagster._core.events import DagsterEventType
 
     checks, materialized = {}, set()
-    with dg.DagsterInstance.from_config(str(root / "dagster_home")) as instance:
+    with open_instance(root / "dagster_home") as instance:
         run = instance.get_runs(limit=1)[0]
         for record in instance.all_logs(
             run.run_id,
