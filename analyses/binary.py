@@ -1,23 +1,11 @@
 """Pupil-level binary outcomes (dropout, thuiszitter spell): logit and GEE DiD.
 
-Both fit ``logit P(y=1) = b0 + b1*treated + b2*post + b3*treated*post + X*g`` and
-report the **odds ratio** exp(b3) (``scale="ratio"``; ``std_error`` is the SE of b3,
-CI ``exp(b3 -/+ z*se)``, normal inference). Clusters = schools.
+Both fit a logit DiD and report the **odds ratio** exp(b3) of the interaction
+(``scale="ratio"``), clusters = schools: ``method="logit"`` (ML, cluster-robust sandwich)
+or ``method="gee"`` (population-averaged GEE, robust sandwich). With few treated schools
+use :func:`analyses.inference.randomization_inference`.
 
-* ``method="logit"``: maximum likelihood (statsmodels ``Logit``), cluster-robust
-  sandwich with statsmodels' default correction ``G/(G-1)*(N-1)/(N-K)``
-  (``use_correction=True``; Stata ``logit, vce(cluster)`` uses G/(G-1) only, so
-  Stata SEs are smaller by sqrt((N-K)/(N-1)), negligible with pupil-level N).
-* ``method="gee"``: population-averaged GEE (statsmodels ``GEE``, Binomial/logit,
-  exchangeable working correlation within cluster), robust sandwich SE
-  (statsmodels ``cov_type="robust"``: no small-sample factor; Stata ``xtgee,
-  vce(robust)`` the same).
-
-The odds ratio of the interaction is the DiD on the log-odds scale (not the DiD in
-probabilities). ``details["ame_did"]`` gives the difference-in-differences of
-fitted probabilities for the treated group (treated, post) minus its
-counterfactual without the interaction, averaged over treated&post pupils.
-With few treated schools use :func:`analyses.inference.randomization_inference`.
+Design notes: docs/design/analyses.md#analysesbinarypy.
 """
 
 from __future__ import annotations

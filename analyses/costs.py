@@ -1,29 +1,11 @@
 """Costs: youth-care cost per pupil, net savings against the pilot's cost, break-even and
 cost per avoided referral, with a school-cluster bootstrap for the uncertainty.
 
-The effects come from a two-way fixed-effects difference-in-differences on rates per
-pupil-month, weighted by pupil-months (WLS with unit and period dummies), so they are
-population averages per pupil-month and scale to the treated exposure:
+Effects come from a pupil-month-weighted TWFE DiD on rates per pupil-month. With only a
+handful of treated units the bootstrap is coarse: treat its intervals as indicative and
+test the effect itself with :mod:`analyses.inference`.
 
-* ``effect_cost_per_pupil_month`` (δc): change in declared youth-care cost per
-  pupil-month in treated cells (negative = lower cost);
-* ``avoided_cost`` = -δc × treated pupil-months (the pilot-period exposure of the pilot
-  schools);
-* ``net_savings`` = avoided_cost - pilot_cost;
-* ``break_even_reduction_per_pupil_month`` = pilot_cost / treated pupil-months: the cost
-  reduction per pupil-month the pilot must achieve to pay for itself (no uncertainty);
-* ``cost_per_avoided_referral`` = pilot_cost / (-δr × treated pupil-months), only when
-  referrals are given and the avoided referrals are positive.
-
-Uncertainty: a stratified cluster bootstrap resamples treated units among the treated
-and comparison units among the comparison units (with replacement, seeded), re-estimates
-both effects and recomputes every quantity; intervals are percentile intervals, the
-standard error is the bootstrap standard deviation and the p-value is two-sided,
-2·min(share ≤ 0, share ≥ 0) (for the cost per avoided referral: whether avoided
-referrals are positive). With only a handful of treated units the bootstrap distribution
-is coarse (3 treated units give 10 distinct treated resamples): treat these intervals as
-indicative and use the wild cluster bootstrap or randomization inference
-(:mod:`analyses.inference`) for the test of the effect itself.
+Design notes: docs/design/analyses.md#analysescostspy.
 """
 
 from __future__ import annotations

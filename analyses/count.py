@@ -1,64 +1,11 @@
 """Count models: Poisson and negative binomial (NB2) regression, with exposure.
 
-Two entry points share one variance engine:
+Two entry points share one variance engine: :func:`count_regression` (a plain count
+regression fitted by statsmodels) and ``twfe(..., family="poisson" | "negative_binomial")``
+in :mod:`analyses.did` (fixed effects absorbed; NB2 by :func:`negbin_irls_absorbed`).
+``cov_type`` is ``"model"``, ``"hc0"``, ``"hc1"`` or ``"cluster"``; inference is normal.
 
-* :func:`count_regression` - a plain (cross-section, grouped or pooled) count regression
-  on named regressors or a formula, fitted by statsmodels (``GLM`` Poisson,
-  ``NegativeBinomial`` NB2);
-* ``twfe(..., family="poisson" | "negative_binomial")`` in :mod:`analyses.did` - unit and
-  period fixed effects absorbed (:mod:`analyses.absorb`); its NB2 fit is
-  :func:`negbin_irls_absorbed` here.
-
-Model
------
-``log E[y] = log(exposure) + x'b``. Poisson: ``Var = mu``. NB2: ``Var = mu + alpha*mu^2``
-(statsmodels' ``alpha``; R ``glm.nb`` reports ``theta = 1/alpha``).
-
-Variances (``cov_type``)
-------------------------
-All are built from the per-observation influence functions of the maximum-likelihood
-estimator, ``psi_i = H^-1 u_i`` (``H`` the negative Hessian, ``u_i`` the score), so that
-absorbed fixed effects, the NB2 dispersion and clustering go through the same algebra:
-
-* ``"model"``: ``H^-1``, the inverse of the **observed** information of all parameters
-  (for NB2 including alpha: Stata ``nbreg``/``poisson``, statsmodels ``NegativeBinomial``
-  and ``GLM`` Poisson). R's ``glm.nb`` prints coefficient SEs from the *expected*
-  information at fixed theta instead: asymptotically the same, not identical in a sample
-  (quine data, ``EthN``: R 0.1533, observed information 0.1576; see ``analyses/README.md``).
-* ``"hc0"``: ``sum_i psi_i psi_i'`` (White/Huber; statsmodels ``cov_type="HC0"``, and also
-  what statsmodels calls HC1 for non-OLS models).
-* ``"hc1"``: HC0 x n/(n-k), k = number of mean parameters (coefficients, the intercept
-  and the rank of the fixed effects; the NB2 alpha is not counted). Stata's
-  ``vce(robust)`` for ML models uses n/(n-1) instead: a negligible difference when n >> k.
-* ``"cluster"``: ``G/(G-1) * sum_g psi_g psi_g'`` (sums within clusters): the convention of
-  the Poisson TWFE (Stata ``poisson``/``nbreg``/``ppmlhdfe`` ``vce(cluster)``).
-
-Inference is on the **standard normal** in every case (ML); estimates are reported as
-incidence-rate ratios ``exp(b)`` with ``std_error`` the SE of ``b``.
-
-NB2 with absorbed fixed effects
--------------------------------
-For fixed alpha, the NB2 score equations of the coefficients and of every fixed effect are
-those of a GLM with log link and IRLS weights ``mu/(1+alpha*mu)``: they are solved exactly
-by the weighted-demeaning IRLS that fits the Poisson model (ppmlhdfe / fixest), so no
-dummy column is ever built. Alpha is then re-estimated by one-dimensional maximum
-likelihood at the fitted means, and the two steps alternate until both are stationary
-(MASS ``glm.nb``'s scheme; fixest ``fenegbin`` solves the same equations). The fixed point is
-the joint ML estimate, i.e. exactly what statsmodels ``NegativeBinomial`` gives on the
-dummy-variable design (tested to 1e-8 relative). The variance then needs the Schur
-complement of alpha in the full information matrix; with ``A`` the (coefficient + FE)
-block, ``b`` its cross term with alpha and ``c`` the alpha term, Sherman-Morrison gives the
-coefficient block ``(X~'WX~)^-1 + gamma gamma'/s`` with ``gamma = (X~'WX~)^-1 X~'g`` and
-``s = c - b'A^-1 b``; all pieces are weighted demeanings with the observed-information
-weights ``W = mu(1+alpha*y)/(1+alpha*mu)^2`` (derivation in :func:`_influence`).
-
-Units or periods whose outcome is zero throughout are dropped in the TWFE models (their
-fixed effect is minus infinity), as for Poisson.
-
-Caveat: with unit fixed effects in short panels the ML alpha is biased down (incidental
-parameters; a planted 0.5 is estimated at 0.40 on average with 12 periods, 0.46 with 48),
-and the model-based SE of the coefficient with it (Allison & Waterman 2002): 95% intervals
-covered 90% with 12 periods, 93% with 48 (``benchmarks/count_model_simulation.py``).
+Design notes: docs/design/analyses.md#analysescountpy.
 """
 
 from __future__ import annotations

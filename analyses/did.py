@@ -1,54 +1,11 @@
 """Difference-in-differences estimators: the 2x2 design and two-way fixed effects.
 
 Both functions work on any :class:`pandas.DataFrame` and return
-:class:`analyses.results.EffectResult`.
+:class:`analyses.results.EffectResult`. Linear panel models use CR1 cluster-robust variances
+with t(G-1) by default; Poisson TWFE reports the IRR with a G/(G-1) cluster sandwich and
+normal inference. Fixed effects are absorbed (:mod:`analyses.absorb`) by default.
 
-Variance conventions (documented because they differ between packages)
------------------------------------------------------------------------
-Linear models (``did_2x2``, ``twfe(family="linear")``):
-
-* ``cov_type="cluster"`` (default for panels): CR1 as in Stata ``regress, vce(cluster)``,
-  ``xtreg, fe vce(cluster)``, ``reghdfe`` and R ``fixest``::
-
-      V = G/(G-1) * (N-1)/(N-K) * (X'X)^-1 [sum_g X_g' u_g u_g' X_g] (X'X)^-1
-
-  Inference uses the **t distribution with G-1 degrees of freedom** (Stata's
-  convention for cluster-robust linear models; also fixest's ``t(G-1)`` default).
-  With few clusters this is still too liberal; use
-  :func:`analyses.inference.wild_cluster_bootstrap` or
-  :func:`analyses.inference.randomization_inference`.
-* ``cov_type="hc1"``: White/Eicker-Huber with N/(N-K); t(N-K).
-* ``cov_type="classical"``: homoskedastic OLS; t(N-K).
-
-For ``twfe`` the number of parameters K in (N-1)/(N-K) depends on ``fe_dof``:
-
-* ``"nested"`` (default; Stata ``xtreg, fe`` and ``reghdfe``): unit fixed effects
-  that are nested within the clusters are *not* counted, so K = constant + period
-  dummies + covariates + treatment. (fixest's ``fixef.K="nested"`` does not count
-  the constant, i.e. uses K-1: a negligible difference.)
-* ``"all"`` (Stata ``areg``; linearmodels ``PanelOLS(..., debiased=True,
-  group_debias=True)`` with two-way effects): all dummies are counted.
-
-Poisson (``twfe(family="poisson")``):
-
-* Poisson pseudo-maximum-likelihood (GLM, log link) with offset ``log(exposure)``,
-  cluster-robust sandwich ``V = G/(G-1) * H^-1 [sum_g s_g s_g'] H^-1`` with
-  ``H = X' diag(mu) X`` and scores ``s_i = x_i (y_i - mu_i)``: only the G/(G-1)
-  factor, as in Stata ``poisson``/``ppmlhdfe`` with ``vce(cluster)`` (fixest
-  ``fepois`` additionally multiplies by (N-1)/(N-K)).
-* Inference on the coefficient uses the **standard normal** (as Stata/ppmlhdfe).
-  The reported estimate is the incidence-rate ratio IRR = exp(b) with CI
-  ``exp(b -/+ z * se)`` and ``scale="ratio"``; ``std_error`` is the SE of ``b``.
-* Units and periods whose outcome is zero throughout are dropped before fitting
-  (their fixed effect is -infinity; ppmlhdfe does the same); they are listed in
-  ``details["dropped_all_zero_units"]`` and ``details["dropped_all_zero_periods"]``.
-
-* ``cov_type="model"`` (inverse observed information), ``"hc0"`` and ``"hc1"`` are the
-  alternatives; ``family="negative_binomial"`` fits NB2 with the same fixed effects and
-  variances. Both are documented in :mod:`analyses.count`.
-
-Fixed effects are absorbed (:mod:`analyses.absorb`) by default; ``fe_method="dummies"``
-is the dense dummy-variable reference the absorbed fit is tested against.
+Design notes: docs/design/analyses.md#analysesdidpy.
 """
 
 from __future__ import annotations

@@ -1,40 +1,11 @@
 """Event-study (dynamic difference-in-differences) regression with a pre-trend test.
 
-Model (two-way fixed effects with relative-period dummies)::
+Two-way fixed effects with relative-period dummies from ``-leads`` to ``lags`` (``reference``,
+default -1, omitted; endpoints binned by default), linear or Poisson, with a Wald pre-trend
+test over the leads; ``pretrend_bootstrap=B`` (linear only) adds the wild cluster restricted
+bootstrap p-value. With heterogeneity across adoption cohorts use :mod:`analyses.staggered`.
 
-    y_it = a_i + l_t + sum_{e != reference} b_e * 1[t - G_i = e] + u_it
-
-with G_i the first treated period (never-treated units: NaN or 0, all dummies 0).
-Relative period e runs from ``-leads`` to ``lags``; ``reference`` (default -1) is
-omitted, so each b_e is the effect at e relative to period ``reference``.
-
-* ``bin_endpoints=True`` (default): e <= -leads is pooled into the ``-leads`` dummy and
-  e >= lags into the ``lags`` dummy (Schmidheiny & Siegloch 2023), so every treated
-  observation is used.
-* ``bin_endpoints=False``: treated-unit observations outside [-leads, lags] are
-  dropped (they would otherwise be silently pooled with the reference period).
-* Relative periods are ``t - G`` in the units of ``time`` (use consecutive integer
-  periods, e.g. month index).
-
-Variance conventions (same as :func:`analyses.did.twfe`)
---------------------------------------------------------
-* ``family="linear"``: OLS, CR1 ``G/(G-1)*(N-1)/(N-K)`` with unit dummies nested in
-  the clusters not counted in K (Stata ``reghdfe``), per-coefficient **t(G-1)**.
-  Pre-trend test: Wald ``F = b_L' V_L^-1 b_L / q`` over all q lead coefficients
-  (e < 0, excluding the reference) with **F(q, G-1)** (Stata ``test`` after
-  ``reghdfe, vce(cluster)``).
-* ``family="poisson"``: Poisson PML with offset log(exposure), cluster sandwich x
-  G/(G-1), normal inference, estimates reported as rate ratios exp(b_e)
-  (``scale="ratio"``). Pre-trend test: Wald **chi2(q)** on the log-scale leads.
-
-Both analytic pre-trend tests over-reject with few *treated* clusters (the leads' cluster
-sandwich rests on them). ``pretrend_bootstrap=B`` (linear only) adds the wild cluster
-restricted bootstrap p-value of the same Wald statistic (Rademacher or Webb weights,
-full enumeration when 2^G <= B, see :func:`analyses.inference.wild_cluster_bootstrap_wald`),
-which holds its size there (at the price of power).
-
-With event-time heterogeneity across adoption cohorts the TWFE event study is
-contaminated (Sun & Abraham 2021); use :mod:`analyses.staggered` then.
+Design notes: docs/design/analyses.md#analysesevent_studypy.
 """
 
 from __future__ import annotations

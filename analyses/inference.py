@@ -1,39 +1,11 @@
 """Few-cluster inference: wild cluster restricted bootstrap and randomization inference.
 
-Wild cluster bootstrap (WCR, Cameron-Gelbach-Miller 2008; MacKinnon, Nielsen & Webb
-2023 "Fast and reliable jackknife and bootstrap methods for cluster-robust
-inference"; Roodman et al. 2019 ``boottest``)
------------------------------------------------------------------------------------
-* Linear model y = x*beta + Z*gamma + u, clusters g = 1..G, test H0: beta = beta0.
-* ``impose_null=True`` (WCR, recommended): residuals and fitted values come from the
-  model estimated with beta = beta0; ``False`` gives WCU (unrestricted).
-* Bootstrap samples y*_g = fitted_g + v_g * resid_g with one weight v_g per cluster:
-  Rademacher (+1/-1 with prob. 1/2) or Webb's six-point weights
-  (+-sqrt(1/2), +-1, +-sqrt(3/2), prob. 1/6 each).
-* Statistic: t = (b - beta0) / se_CR1; t*_b analogously on each bootstrap sample
-  (the CR1 factor cancels). Two-sided symmetric p-value::
+The wild cluster bootstrap (WCR by default, Rademacher or Webb weights, full enumeration
+when 2^G or 6^G <= ``reps``) tests a linear coefficient, optionally with a CI by test
+inversion; randomization inference reassigns the pilot to k-subsets of the candidate units
+and re-estimates the statistic.
 
-      p = #{b : |t*_b| >= |t|} / B
-
-* Full enumeration: if the number of distinct weight vectors (2^G Rademacher,
-  6^G Webb) is <= ``reps``, every vector is used exactly once (B = 2^G or 6^G),
-  so the p-value is exact and does not depend on ``seed``. For WCR the all-ones
-  vector reproduces the original t, so p >= 2/2^G with Rademacher: with G <= 5
-  a 5% test can never reject (a known limitation; see MacKinnon & Webb 2017).
-  With few *treated* clusters WCR tends to under-reject and WCU to over-reject.
-* Confidence interval (optional) by test inversion: the set of beta0 with
-  p(beta0) > alpha, found by bisection with the same weight draws. It may be
-  unbounded (returned as +-inf) when p cannot fall below alpha.
-* Implementation: Frisch-Waugh-Lovell plus the G x G cluster-level algebra of
-  MacKinnon (2023, "Fast cluster bootstrap methods"), so each replication costs
-  O(G^2), not O(N K).
-
-Randomization inference (Fisher; e.g. Young 2019, MacKinnon & Webb 2020)
-------------------------------------------------------------------------
-The pilot is reassigned to every k-subset (or a random sample of k-subsets) of the
-candidate units; the statistic is re-estimated for each assignment; the p-value is
-the share of assignments whose |statistic - null| is at least the observed one.
-With all combinations enumerated p = rank / total exactly.
+Design notes: docs/design/analyses.md#analysesinferencepy.
 """
 
 from __future__ import annotations

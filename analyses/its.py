@@ -1,25 +1,10 @@
 """Interrupted time series (segmented regression) for a single site.
 
-Model (Wagner et al. 2002; Bernal, Cummins & Gasparrini 2017)::
-
-    y_t = b0 + b1 * (t - t0) + b2 * post_t + b3 * post_t * (t - t0)
-          [+ seasonal dummies] [+ covariates] + u_t,   post_t = 1[t >= t0]
-
 ``level`` = b2 (immediate change at the interruption t0), ``slope`` = b3 (change in
-trend per period). Time is centred at t0, so b0 + b2 is the fitted post level at t0.
+trend per period), time centred at t0; Newey-West HAC variance (statsmodels) with
+t(T-K) inference.
 
-Variance convention
--------------------
-Newey-West HAC (Bartlett kernel) via statsmodels ``OLS.fit(cov_type="HAC")``:
-
-* ``maxlags=None`` uses the Newey-West (1994) plug-in rule
-  ``floor(4 * (T/100)^(2/9))``; pass an integer to override (e.g. 12 for monthly
-  data with annual dependence). The value used is in ``details["maxlags"]``.
-* ``small_sample=True`` (default) multiplies by T/(T-K) (statsmodels
-  ``use_correction=True``; Stata ``newey`` does the same) and uses **t(T-K)**;
-  ``False`` is statsmodels' default HAC (no correction) with t(T-K) kept.
-* ``season`` (optional column, e.g. month of year 1..12) adds dummies for all
-  but the first level.
+Design notes: docs/design/analyses.md#analysesitspy.
 """
 
 from __future__ import annotations

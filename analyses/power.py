@@ -1,39 +1,11 @@
 """Minimal detectable effect (MDE) and power for cluster-randomised / pilot designs.
 
-Setting: J_T treated and J_C comparison clusters (schools), each contributing m
-observation units (pupils, or school-months) to the comparison; intra-cluster
-correlation ICC = rho.
+J_T treated and J_C comparison clusters (schools) of m units each, ICC = rho: the MDE of a
+difference in means (Bloom 1995) or of a rate ratio for counts with exposure, and power by
+the same normal-approximation-with-t-quantiles logic. With very few treated clusters these
+formulas are optimistic.
 
-Difference in means (Bloom 1995, "Minimum detectable effects", Evaluation Review
-19(5); Duflo, Glennerster & Kremer 2007, "Using randomization in development
-economics research: a toolkit", eq. 11)::
-
-    DEFF = 1 + (m - 1) * rho
-    SE   = sigma * sqrt(1 - R2) * sqrt(DEFF / m * (1/J_T + 1/J_C))
-    MDE  = (t_{1-alpha/2, df} + t_{power, df}) * SE,    df = J_T + J_C - 2
-
-sigma is the total (individual-level) SD, R2 the share of variance explained by
-baseline covariates / the pre-period (use it to approximate a DiD design).
-
-Rate ratio (counts with exposure, log scale). With baseline rate lambda_C and
-exposure E per cluster (e.g. pupil-months), the Poisson variance of a cluster's log
-rate is 1/(lambda E), inflated by the design effect (use m and rho for the
-between-pupil/month clustering; Hayes & Bennett 1999 give the equivalent
-coefficient-of-variation form)::
-
-    SE(log RR) = sqrt( DEFF / (lambda_C * RR * E * J_T) + DEFF / (lambda_C * E * J_C) )
-    MDE: the RR with |log RR| = (t_{1-alpha/2} + t_{power}) * SE(log RR)
-
-solved numerically (the treated-arm variance depends on RR). ``direction="decrease"``
-returns RR < 1 (the pilots aim to reduce referrals).
-
-Power uses the same normal-approximation-with-t-quantiles logic: for an effect
-delta with standard error SE, power = P(T > t_crit - delta/SE) + P(T < -t_crit -
-delta/SE), T ~ t(df). At delta = MDE this is ``power`` plus the (negligible)
-opposite tail.
-
-With very few treated clusters (e.g. 3) these formulas are optimistic: the analysis
-will use few-cluster inference (wild bootstrap / randomization), which has less power.
+Design notes: docs/design/analyses.md#analysespowerpy.
 """
 
 from __future__ import annotations

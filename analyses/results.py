@@ -1,22 +1,10 @@
 """Common result type returned by every estimator in :mod:`analyses`.
 
-Conventions
------------
-* ``estimate`` is on the reporting scale given by ``scale``:
+``estimate`` is on the reporting scale given by ``scale`` (``"difference"`` or ``"ratio"``;
+for a ratio ``std_error`` is the SE of the log ratio), ``p_value`` is two-sided, ``method``
+names the estimator and the variance convention, ``details`` holds read-only extras.
 
-  - ``"difference"``: an additive effect (OLS / linear DiD coefficient);
-    ``std_error`` is its standard error and ``conf_int`` is symmetric around it.
-  - ``"ratio"``: a multiplicative effect (e.g. the incidence-rate ratio exp(b) of a
-    Poisson model). ``std_error`` is then the standard error of the *log* ratio
-    ``b`` (the coefficient), and ``conf_int`` is ``exp(b -/+ crit * se)``, i.e. the
-    interval is computed on the log scale and transformed (not symmetric).
-
-* ``p_value`` is two-sided for the null of no effect (difference 0, ratio 1).
-* ``method`` names the estimator *and* the variance convention, e.g.
-  ``"TWFE OLS, cluster-robust (CR1, G/(G-1)*(N-1)/(N-K)), t(G-1)"``.
-* ``details`` holds estimator-specific extras (degrees of freedom, critical value,
-  small-sample factor, dropped units, bootstrap settings, ...). It is copied into a
-  read-only mapping so that the result really is immutable.
+Design notes: docs/design/analyses.md#analysesresultspy.
 """
 
 from __future__ import annotations

@@ -1,58 +1,11 @@
 """Staggered adoption: Callaway & Sant'Anna (2021) group-time ATT(g,t).
 
-Callaway, B. and Sant'Anna, P. H. C. (2021), "Difference-in-Differences with
-multiple time periods", *Journal of Econometrics* 225(2), 200-230. Implemented for a
-**balanced panel without covariates** (the unconditional DiD; with ``xformla = ~1``
-R ``did::att_gt`` gives the same point estimates for ``est_method`` "dr", "reg" and
-"ipw").
+Implemented for a balanced panel without covariates (R ``did::att_gt`` gives the same
+point estimates), with never-treated or not-yet-treated controls, influence-function
+(analytic or multiplier-bootstrap) standard errors, pointwise normal inference and the
+``simple``, ``group``, ``dynamic`` and ``calendar`` aggregations of R ``did::aggte``.
 
-Estimator
----------
-Groups g = first treated period; never-treated units (first_treated NaN, 0 or inf)
-form group "never". For each group g and period t::
-
-    ATT(g,t) = mean_{i in g}(Y_it - Y_ib) - mean_{i in C}(Y_it - Y_ib)
-
-* ``base_period="varying"`` (R ``did`` default): post cells (t >= g) use b = g-1;
-  pre cells (t < g) use b = t-1 (the previous period), so each pre cell is a
-  one-period placebo. Cells are estimated for every period except the first.
-* ``base_period="universal"``: b = g-1 for every t; the cell t = g-1 is 0 by
-  construction and is not reported.
-* ``control="never"``: C = never-treated units. ``control="notyet"``: C = units
-  never treated or first treated after max(t, b) (other than g itself).
-* "Period g-1" means the period immediately preceding g in the sorted list of
-  observed periods (periods need not be consecutive integers).
-
-Inference (influence functions, as in R ``did``)
-------------------------------------------------
-With n units, p_g = n_g/n and p_C = n_C/n, the influence function of unit i for a
-cell is ``psi_i = D_i/p_g (dY_i - mean_g dY) - C_i/p_C (dY_i - mean_C dY)``, so that
-``ATT_hat - ATT ~ (1/n) sum_i psi_i``.
-
-* ``se_method="analytic"`` (default, deterministic): ``se = sqrt(sum_c (sum_{i in c}
-  psi_i)^2) / n`` with c = clusters (default: units, i.e. ``sqrt(sum psi_i^2)/n``,
-  R ``did`` with ``bstrap=FALSE``). No small-sample factor.
-* ``se_method="bootstrap"``: multiplier bootstrap, one weight per cluster (Mammen
-  two-point weights, mean 0 and variance 1, or Rademacher), ``reps`` draws, seeded:
-  ``ATT*_b = (1/n) sum_c v_cb sum_{i in c} psi_i``; se = IQR of ATT*_b / (z_.75 -
-  z_.25) (R ``did``'s robust bootstrap SE).
-* Confidence intervals and p-values are **pointwise normal** (no uniform bands).
-* Pre-test of parallel trends: Wald ``W = n a' V^-1 a`` over all pre-treatment
-  cells (t < g) with ``V = Psi'Psi/n``, chi2(#cells) - exactly R ``did``'s
-  ``Wpval`` (which is analytic even when bootstrapping).
-
-Aggregations (R ``did::aggte``), weights p_g = share of units in group g
------------------------------------------------------------------------
-* ``simple``: post cells weighted by p_g.
-* ``group``: theta(g) = mean of ATT(g,t) over t >= g; overall = p_g-weighted mean.
-* ``dynamic``: theta(e) = p_g-weighted mean over cells with t - g = e (all e,
-  including pre periods; e counted in positions of the sorted observed periods,
-  equal to t - g for consecutive integer periods); overall = mean of theta(e) over
-  e >= 0.
-* ``calendar``: theta(t) = p_g-weighted mean of post cells in period t; overall =
-  mean over t.
-Where weights are p_g-estimated the influence function includes the weight
-estimation term (R's ``wif``), so analytic SEs match R ``did``'s analytic SEs.
+Design notes: docs/design/analyses.md#analysesstaggeredpy.
 """
 
 from __future__ import annotations

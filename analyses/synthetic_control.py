@@ -1,25 +1,10 @@
 """Synthetic control for one treated unit (Abadie, Diamond & Hainmueller 2010, 2015).
 
-* Weights w_j >= 0, sum w_j = 1 over the J donors minimise the pre-period RMSPE
-  ``sqrt(mean_{t < t0} (y_1t - sum_j w_j y_jt)^2)`` of the outcome path (no
-  predictor matrix / V-weights: the "outcome-path" variant), solved with scipy
-  SLSQP (``ftol=1e-12``, start at equal weights).
-* Effect: gap_t = y_1t - synthetic_t; ``estimate`` is the mean post-period gap
-  (t >= t0), ``details["gaps"]`` holds the gap for every period.
-* Inference: placebo-in-space (Abadie et al. 2010, sec. 4). Every donor is in turn
-  treated as the treated unit with the other J-1 donors (not the real treated
-  unit) as its donor pool; for each unit r = post-RMSPE / pre-RMSPE. The p-value is
-  ``#{units with r >= r_treated} / (J+1)`` (treated unit included), so the
-  smallest attainable p-value is 1/(J+1). No standard error or CI is reported
-  (``std_error`` and ``conf_int`` are NaN).
-* Validation (tests/analyses/test_synthetic_control_published.py): on the California
-  Proposition 99 panel (data from ``synthdid-py``) the estimate is -19.514 against the
-  published SC -19.6 of Arkhangelsky et al. (2021, AER, Table 1); the published fit is an
-  early-stopped Frank-Wolfe solution (-19.620, pre-RMSPE 1.6648) and its weights give
-  -19.6 through this module's gap definition, while our weights are optimal (pre-RMSPE
-  1.6564, duality-gap certified). Not supported: predictors other than the outcome path
-  and nested V-weights, so ADH (2010) Table 2 weights (fitted to income, price, age,
-  beer and three sales years) are not reproduced.
+Donor weights on the simplex minimise the pre-period RMSPE of the outcome path; the
+estimate is the mean post-period gap, the p-value from placebo-in-space (smallest 1/(J+1));
+no standard error or CI. Validated on the California Proposition 99 panel.
+
+Design notes: docs/design/analyses.md#analysessynthetic_controlpy.
 """
 
 from __future__ import annotations

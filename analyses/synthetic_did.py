@@ -1,46 +1,11 @@
 """Synthetic difference-in-differences (Arkhangelsky, Athey, Hirshberg, Imbens & Wager 2021,
 "Synthetic Difference-in-Differences", AER 111(12): 4088-4118), with placebo standard errors.
 
-Estimator (the paper's Algorithm 1, block design: N1 treated units all treated from period
-T0 + 1, N0 controls, balanced panel; several treated units are averaged)
------------------------------------------------------------------------------------------
-* Noise level ``sigma`` = SD of the first differences of the controls' pre-period outcomes;
-  regularisation ``zeta = (N1 * T1) ** (1/4) * sigma`` (eq. 2.2).
-* Unit weights omega (simplex over controls, free intercept omega0) minimise
-  ``sum_{t <= T0} (omega0 + sum_i omega_i Y_it - mean_treated_t)^2 + zeta^2 T0 ||omega||^2``.
-* Time weights lambda (simplex over pre-periods, free intercept) minimise
-  ``sum_{controls i} (lambda0 + sum_t lambda_t Y_it - mean_post_i)^2`` plus the reference
-  implementation's negligible ridge ``N0 (1e-6 sigma)^2 ||lambda||^2`` (R ``synthdid``
-  ``eta.lambda = 1e-6``), which makes the problem strictly convex.
-* Estimate: ``(ybar_tr,post - lambda' y_tr,pre) - (omega' Ybar_co,post - omega' Y_co,pre lambda)``;
-  ``details["effect_curve"]`` holds the per-period terms it averages.
+Unit and time weights are solved exactly (:mod:`analyses._simplex_qp`), not by Frank-Wolfe;
+``method="sc"`` and ``method="did"`` give synthetic control and plain DiD from the same code.
+The placebo SE is random and a rough guide with 2-4 treated schools.
 
-``method="sc"`` and ``method="did"`` give synthetic control (no intercept, lambda = 0,
-ridge ``1e-6 sigma``) and plain difference in differences (uniform weights) from the same
-code, as R ``sc_estimate`` / ``did_estimate``.
-
-Weights are solved exactly (:mod:`analyses._simplex_qp`, an active-set method with a
-duality-gap certificate), not by the paper's Frank-Wolfe iterations. The reference R
-package (and its Python port ``synthdid-py``, a dev-only test dependency) stops Frank-Wolfe
-once an iteration improves the objective by less than (1e-5 sigma)^2, after re-starting
-from a "sparsified" first-round solution; the result then depends on that stopping rule.
-The exact minimiser is unique (both problems are strictly convex) and reproducible; on
-the Proposition 99 data it differs from the published fit by 0.001 packs (-15.6048 vs
--15.6038), below the printed decimal (tests/analyses/test_synthetic_did_published.py).
-Writing the solver here keeps the runtime free of the dev dependency.
-
-Standard error: placebo (the paper's Algorithm 4, R ``vcov(method = "placebo")``)
----------------------------------------------------------------------------------
-For b = 1..B: permute the controls, call the last N1 of them "treated", drop the real
-treated units, and re-estimate with the *same* zeta (as R, which keeps ``opts``);
-``SE = sqrt((B-1)/B) * sd(tau_b)`` (= the population SD of the B placebo estimates).
-Normal CI and p-value. The draws use ``numpy.random.default_rng(seed).permutation(N0)``
-per replication, the scheme of ``synthdid-py``, so the same seed gives the same placebo
-assignments. The SE is random: with B = 200 its own Monte-Carlo SD is about 1/sqrt(2B) =
-5% of its value (more with heavy-tailed placebo estimates). It assumes homoskedastic
-errors across units, and needs N0 > N1. With 2-4 treated schools among 10-40 it is a
-rough guide; randomization inference over the placebo estimates (``details
-["placebo_estimates"]``) is the exact-size alternative.
+Design notes: docs/design/analyses.md#analysessynthetic_didpy.
 """
 
 from __future__ import annotations

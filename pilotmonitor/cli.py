@@ -1,37 +1,11 @@
 """The `pilotmonitor` command line.
 
-pilotmonitor synth [--scale 1.0] [--seed N] [--scenario demo|national] [--provinces GR,DR]
-    write synthetic deliveries
-pilotmonitor run [--demo]
-    materialize every asset in-process (ingestion, then dbt build); one run per data
-    directory (exit 2 when another runs)
-pilotmonitor docs [--serve]
-    generate (and serve) the dbt documentation of the warehouse
-pilotmonitor pull cbs|duo-schools|duo-pupils
-    pull a public source into the landing area
-pilotmonitor rekey [--demo]
-    re-pseudonymise deliveries of another key version from the landing area
-pilotmonitor ui [--port 3000] [--demo]
-    start the Dagster UI on this project
-pilotmonitor status [--as-of DATE] [--json]
-    per-source health and the publication verdict (exit 0 ready, 1 blocked, 2 warehouse
-    unreadable, 3 latest run interrupted)
-pilotmonitor health [--as-of DATE]
-    write the pipeline-health page (<data dir>/health/index.html); same exit codes
-pilotmonitor report [--pilot ID] [--no-pdf] [--round NAME]
-    write the policymaker reports (<data dir>/reports/<pilot>/; a round's in rounds/NAME/)
-pilotmonitor round create NAME --as-of DATE [--pilot ID]
-    an evaluation round: freeze the data as of DATE, run the plan, write its report
-pilotmonitor round list
-    the evaluation rounds
-pilotmonitor reproduce RESULT
-    re-run a published estimate and confirm identical numbers
-pilotmonitor plan show PILOT
-    print a pilot's effective analysis plan (every parameter) and its hash
-pilotmonitor plan diff [RUN_A] [RUN_B]
-    what changed in the plans between two runs (default: latest run vs the registry now)
-pilotmonitor export [--format parquet|csv] [--table T] [--release]
-    export the marts (secure) or aggregate tables through disclosure control
+pilotmonitor synth | run | docs | pull | rekey | ui | status | health | report | round |
+reproduce | plan | export; e.g. ``pilotmonitor run [--demo]`` materializes every asset
+in-process (ingestion, then dbt build). ``status`` and ``health`` exit 0 ready, 1 blocked,
+2 warehouse unreadable, 3 latest run interrupted.
+
+Design notes: docs/design/cli.md#pilotmonitorclipy.
 """
 
 from __future__ import annotations

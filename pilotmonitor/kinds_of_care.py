@@ -1,19 +1,10 @@
 """Kinds of care: which JZ020 product category counts as which kind.
 
-Three kinds, as the pilots' own documents split youth care (Hoogeveen: fewer referrals to
-*jeugdzorg* and child psychiatry; Groningen: savings on youth-care spending by kind):
+Three kinds: ``jeugdzorg``, ``youth_mental_health`` and ``intensive_with_stay``. The
+mapping is written once, in the dbt seed ``ijw_product_categories``; the warehouse joins
+it and the synthetic generator reads it from here.
 
-* ``jeugdzorg``: general youth care (the Dutch term the seed documents use), every
-  category that is neither of the other two;
-* ``youth_mental_health``: youth mental health care (*jeugd-GGZ*, which holds child and
-  adolescent psychiatry, *KJP*);
-* ``intensive_with_stay``: intensive care with stay (*verblijf*: residential care and
-  foster care).
-
-The mapping is written once, in the dbt seed ``ijw_product_categories`` (the JZ020 code
-list with a ``kind_of_care`` column); the warehouse joins it and the synthetic generator
-reads it from here. The analysis plan's outcomes per kind (labels in both languages) are
-in ``pilotmonitor.analysis_plan.outcomes``.
+Design notes: docs/design/kinds_of_care.md#pilotmonitorkinds_of_carepy.
 """
 
 from __future__ import annotations

@@ -1,30 +1,11 @@
 """The one registry of outcomes a pilot's analysis plan may name.
 
 Everything the runner, the report and the exports need to know about an outcome is
-written here once: how it is estimated (its kind and columns in the analysis sample),
-its unit for readers, its Dutch and English label and which direction is better.
-Nothing here imports an estimator, so validating a pilot file stays cheap.
+written here once: its kind (``count``, ``rate``, ``survey``) and columns in the analysis
+sample, its unit, its Dutch and English label and which direction is better. Nothing here
+imports an estimator, so validating a pilot file stays cheap.
 
-Kinds:
-
-* ``count``: events per school-month with pupil-months as exposure (Poisson, negative
-  binomial); ``rate`` is the linear rate per 100 pupil-months used by the few-cluster
-  bootstrap and randomization inference.
-* ``rate``: an amount per pupil-month (linear TWFE on ``rate``).
-* ``survey``: school x school-year means of a questionnaire score (linear, school-year
-  periods).
-
-The analysis sample computes ``rate`` from the registry: ``100 x count / pupil-months`` for
-a count outcome, ``numerator x numerator_scale / pupil-months`` for a rate outcome
-(``pilotmonitor.analysis_plan.sample``).
-
-Referrals and youth-care costs are also split by kind of care (``KINDS_OF_CARE``; which
-JZ020 product category is which kind is the warehouse's seed, see
-``pilotmonitor.kinds_of_care``): an outcome ``referrals_<kind>`` (count) and
-``youth_care_cost_<kind>_per_pupil`` (rate) per kind.
-
-``special_education_referrals`` counts moves from a regular school to special education
-(the warehouse derives them from enrolment spells across schools).
+Design notes: docs/design/analysis_plan.md#pilotmonitoranalysis_planoutcomespy.
 """
 
 from __future__ import annotations

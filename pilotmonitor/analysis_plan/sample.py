@@ -1,37 +1,11 @@
 """Analysis samples for one pilot, built from the *published* marts only.
 
-Window choice (pre-registered convention, applied identically to every pilot)
------------------------------------------------------------------------------
-* Pilot period: from the pilot's first treated month (``dim_pilot.first_treated_month``)
-  to its planned end month if the pilot has ended (or will end) within the data, else to
-  the last month in ``published.fct_school_month``. Months after a planned end are never
-  used (a pilot that ended is evaluated over its planned period only).
-* Pre-period: as many months before the start as the pilot period has, capped at the
-  plan's ``window.max_pre_months`` (36 by default), at the first month in the data and
-  at ``YOUTH_CARE_DATA_FROM`` (January 2015: youth care before the decentralisation is
-  not in iJw messages) (``pre_months`` fixes it instead, e.g. for the report's longer
-  trend chart, within the same two caps).
-* Units: the pilot's treated schools and its comparison pool from
-  ``published.dim_pilot_assignment``. Treatment = ``is_treated`` of a *treated-role*
-  school (a comparison school treated by another pilot is not treated here; pools exclude
-  pilot schools by default anyway). Event time = months since the pilot's start month,
-  computed for every school in the sample (equal to ``months_since_pilot_start`` for the
-  pilot's own schools).
-* School-months with zero pupil-months are dropped (no exposure).
-* Survey cells: one per school x school year x pilot-period state (``post``: the response
-  falls in the pilot's period, computed for *every* school, so comparison schools' cells
-  are split at the start date like the pilot schools'); treatment ``d = pilot school and post``.
+The window (the pilot period, and a pre-period of as many months, capped at
+``window.max_pre_months``, the first month in the data and ``YOUTH_CARE_DATA_FROM``) is a
+pre-registered convention applied identically to every pilot; ``national_comparison_pool``
+gives the pool of the national robustness variant.
 
-National comparison pool (robustness, :func:`national_comparison_pool`)
------------------------------------------------------------------------
-Rule: every school in ``published.dim_school`` whose ``school_type`` is one of the
-school types of the pilot's registered ``comparison_pool``, in **any province and any
-(SO) cluster**, that is not a pilot school of any pilot (``is_pilot_school`` or a treated
-role in ``dim_pilot_assignment``; always excluded, whatever ``exclude_pilot_schools``
-says, since other pilots' schools are treated) and that has school-months in
-``published.fct_school_month``. It contains the registered pool whenever the registered
-pool obeys the same exclusions. Without ``published.dim_school`` the variant is not
-estimable.
+Design notes: docs/design/analysis_plan.md#pilotmonitoranalysis_plansamplepy.
 """
 
 from __future__ import annotations

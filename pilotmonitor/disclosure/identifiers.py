@@ -3,19 +3,7 @@
 Any hit fails the output: a pupil pseudonym links a published row back to the
 warehouse, and a BSN, name or address identifies a person outright.
 
-Value patterns:
-- pupil/client pseudonyms: HMAC-SHA256 hex digests, 64 hex characters
-  (pilotmonitor.ingest.pseudonymise), optionally written with their key version
-  ("k1:<digest>");
-- BSN / onderwijsnummer: nine digits passing the 11-check (python-stdnum), as the whole
-  value or inside text in any form of ``pilotmonitor.ingest.identifier_forms``;
-- full six-character postcodes ("1234 AB"); PC4 is the warehouse's coarse form and allowed.
-
-Column names: anything containing "pseudonym"; bsn / burgerservicenummer /
-onderwijsnummer; pupil, leerling, client or child ids; person names (name, naam,
-voornaam, achternaam, ...) unless the column names an organisation or category
-(school_name, pilot_name, ...: public facts, not people); addresses, phone numbers,
-e-mail addresses and full birth dates.
+Design notes: docs/design/disclosure.md#pilotmonitordisclosureidentifierspy.
 """
 
 from __future__ import annotations

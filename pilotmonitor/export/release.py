@@ -1,20 +1,10 @@
 """The RELEASE export: what may leave the secure environment, through disclosure control.
 
 Row-level marts never leave (they hold pupil pseudonyms). A release holds aggregate
-tables built from ``published.*`` for every pilot's pilot and comparison schools, each
-checked by :class:`pilotmonitor.disclosure.Release` with the ACRO rules:
+tables built from ``published.*``, each checked by :class:`pilotmonitor.disclosure.Release`
+with the ACRO rules; suppressed cells are written as ``x``, a failed output is not written.
 
-| table | grain | check |
-|---|---|---|
-| ``referrals_by_pilot_group_half_year`` | pilot x group x half-year | frequency: count >= threshold (and not 0) |
-| ``dropouts_by_pilot_group_year``, ``thuiszitter_spells_by_pilot_group_year`` | pilot x group x year | frequency |
-| ``absence_by_pilot_group_half_year`` | pilot x group x half-year | magnitude: unauthorised absence hours, contributor = pupil |
-| ``youth_care_cost_by_pilot_group_year`` | pilot x group x year | magnitude: declared cost, contributor = client |
-| ``effect_estimates`` | one row per estimate | model: residual df >= 10, no identifiers |
-
-Suppressed cells are written as ``x`` (never dropped); a failed output is not written.
-Beside the CSV files: ``disclosure_log.json`` (+ ``.md``), ``data_dictionary.md/json`` and
-``manifest.json`` (``kind="release"``, sha256 per file).
+Design notes: docs/design/export.md#pilotmonitorexportreleasepy.
 """  # noqa: E501 (a table row or CSV header line cannot be wrapped)
 
 from __future__ import annotations

@@ -1,22 +1,11 @@
 """The latest outcome of every asset check (dbt tests and the assets' own checks), read
 from the Dagster instance.
 
-Each check ends in one of four states:
+Each check ends ``passed``, ``failed``, ``errored`` (counts as a failure) or ``not run``
+(something upstream blocked, or the run was interrupted: not a failure of the check).
+Results of checks or assets the current definitions no longer hold are left out.
 
-- ``passed`` / ``failed``: its latest planned evaluation ran and recorded a result;
-- ``errored``: the check's own step raised before recording a result (a bug or an
-  unreadable input): nothing vouches for the data, so it counts as a failure;
-- ``not run``: the latest finished run planned the check but never got to it, because
-  something upstream blocked (a blocking check failed, a model failed, or dbt skipped
-  the test), or because that run was interrupted (killed, terminated; see
-  pilotmonitor/health/interrupted.py). That is not a failure of the check: the failure
-  upstream is reported (and blocks) in its own right, an interrupted run asks for a
-  rerun, and the check runs again then.
-
-A result of a check (or a build of an asset) that the current definitions no longer hold
-(a dbt test removed, an asset renamed) is history, not a verdict on today's data: given
-the defined keys (`defined_keys`), such results are left out, so they neither block
-publication nor show on the health page.
+Design notes: docs/design/health.md#pilotmonitorhealthcheckspy.
 """
 
 from __future__ import annotations

@@ -1,32 +1,11 @@
 """The pipeline status a data steward needs before publication, per source and overall.
 
-`collect_status` reads (never writes) the warehouse: the delivery register
-(raw.deliveries), the quarantine, the pilot registry (for pilot senders' active years),
-the Great Expectations validation results when the quality layer has written them
-(a table named ``validation_results`` in schema quality, raw or main), and the latest
-asset check results (dbt tests and the assets' own checks) recorded in the Dagster
-instance. It returns a `Status`, which renders to JSON and carries the verdict:
+`collect_status` reads (never writes) the warehouse and the Dagster instance and returns a
+`Status`, which renders to JSON and carries the verdict. Exit codes (`pilotmonitor status`
+and `pilotmonitor health`): 0 ready for publication, 1 blocked, 2 the warehouse could not
+be read, 3 the latest run was interrupted.
 
-Exit codes (`pilotmonitor status` and `pilotmonitor health`): 0 ready for publication,
-1 blocked, 2 the warehouse could not be read (none yet, or a run holds its writer lock),
-3 the latest run was interrupted ("INTERRUPTED, RERUN"; see health/interrupted.py): what
-it planned and never did reads "not run (run interrupted)", not failed.
-
-blocking (exit code 1, "BLOCKED"):
-  - a failed delivery not followed by a loaded delivery for the same source, sender
-    and period (a re-delivery);
-  - an error-severity validation failure on a current delivery;
-  - a missing period (gap) in a sender's deliveries, e.g. an iJw month skipped;
-  - an error-severity asset check (dbt test or ingestion check) whose latest
-    evaluation failed, or that errored (see pilotmonitor/health/checks.py);
-  - linked tables mixing pseudonymisation key versions (run `pilotmonitor rekey`).
-warnings (shown, not blocking): stale senders (a period overdue), warning-severity
-validation failures and checks, checks not run because something upstream blocked,
-duplicates, deliveries flagged for review by the redelivery rules, deliveries not
-validated yet, no check results recorded yet.
-
-Per source it also lists the top quarantine reasons and the top validation failures,
-with counts and the deliveries they hit (pilotmonitor/health/reasons.py).
+Design notes: docs/design/health.md#pilotmonitorhealthstatuspy.
 """
 
 from __future__ import annotations

@@ -1,20 +1,11 @@
 """Reading a delivered file within the parsing limits (limits.ParseLimits).
 
-Checks come in two kinds:
+Sizes and compression ratios are checked before decompressing, so a bomb is refused
+without inflating a byte of it; while reading, ``BoundedStream`` counts what passes through
+and raises ``LimitExceeded``. Reasons name the member, the measured size or count and the
+limit; never content.
 
-- before decompressing: the file size, each ZIP member's declared uncompressed size and
-  compression ratio, the archive's total (``file_problem``, ``member_problem``,
-  ``archive_problem``), so a bomb is refused without inflating a byte of it;
-- while reading: ``BoundedStream`` wraps a member (or file) stream and counts what
-  passes through it — bytes as actually decompressed (a ZIP directory may lie), element
-  start tags and the longest run without '<' (a text node or one tag) — and raises
-  ``LimitExceeded`` within one read of crossing a limit. The parser that pulls from it
-  (lxml's iterparse, a sheet scan) stops there: lxml passes the exception through.
-
-Counting from bytes costs four C-level scans per 32 KiB read; counting in the parser's
-events cost four times the parse (every element a Python event).
-
-Reasons name the member, the measured size or count and the limit; never content.
+Design notes: docs/design/ingest.md#pilotmonitoringestboundedpy.
 """
 
 from __future__ import annotations

@@ -1,30 +1,10 @@
 """Every column the warehouse keeps, classified once: what it may hold, how the edge
 treats it and how the leak scan checks it at the exit.
 
-Classes:
-- ``pseudonym``: the keyed pseudonym of a BSN or onderwijsnummer (64 hex characters);
-- ``reference``: a number or name the sender chose freely (an iJw provider reference,
-  message identification, declaration number, a survey tool's respondent number).
-  Senders put anything there, client numbers included, so it is replaced at the edge by
-  a keyed pseudonym (32 hex characters) that joins as the original did;
-- ``digest``: a content hash or id made by this pipeline (hexadecimal);
-- ``assigned_number``: a number assigned by a municipality (the iJw ToewijzingNummer, an
-  integer of up to nine digits by the XSD). Nine digits pass the BSN 11-check by chance
-  one time in eleven, so a value of that form cannot be told from a citizen number and
-  is not scanned; anything else in the column is;
-- ``code``: a value from a code list, a pattern or a category as delivered (school and
-  municipality codes, product codes, sex, absence reason category);
-- ``public_name``: a public name (school, municipality, product description);
-- ``text``: text the pipeline writes (locators, reasons, file paths, error messages),
-  with identifier-like numbers withheld at the edge (``identifier_forms.withhold``);
-- ``measure``, ``date``, ``flag``: typed numbers (amounts, counts, hours), dates and
-  booleans. A measure may be any nine-digit number (an amount in cents), so it is not
-  scanned for citizen numbers.
-Columns of the classes pseudonym, reference, digest and assigned_number are checked
-against their pattern; a value that does not match is scanned like text, and in a
-pseudonym or reference column reported as not pseudonymised. Every other text column
-is scanned in full, and so is any text column not listed here (an unlisted integer
-column is a measure). Every raw column is listed (tested).
+Classes: pseudonym, reference, digest, assigned_number, code, public_name, text, measure,
+date and flag. Every raw column is listed (tested).
+
+Design notes: docs/design/ingest.md#pilotmonitoringestcolumn_policypy.
 """
 
 from __future__ import annotations

@@ -1,22 +1,11 @@
 """What every reader promises: its output tables, the quarantine format, the errors.
 
-A reader turns one delivered file into rows for one or more raw tables plus quarantine
-rows, with identifiers already replaced by pseudonyms and direct identifiers (names,
-addresses, phone numbers, free text) never read into the output. Accounting is exact:
+A reader turns one delivered file into raw-table rows plus quarantine rows, identifiers
+already pseudonymised, with exact accounting:
+``rows_read == sum(len(t) for t in tables.values()) + len(quarantine)``. A file that
+cannot be read at all raises DeliveryError.
 
-    rows_read == sum(len(t) for t in tables.values()) + len(quarantine)
-
-A file that cannot be read at all raises DeliveryError naming the file and the problem;
-the loader then fails that delivery only.
-
-A table is a DataFrame, or `Rows` (row tuples) where a delivery holds few rows.
-
-A reader may return one ReadResult or, to keep memory flat as a file grows, an iterator
-of ReadResult parts (each with its own tables, quarantine and rows_read; the accounting
-above holds per part, so also for their sum). The loader inserts each part as it
-arrives; a DeliveryError raised while iterating fails the whole delivery (parts already
-inserted are removed again). `combine_parts` turns such an iterator back into one
-ReadResult (for tests and callers that want everything at once).
+Design notes: docs/design/ingest.md#pilotmonitoringestcontractspy.
 """
 
 from __future__ import annotations

@@ -1,24 +1,10 @@
 """Recognise a delivered file: which source, sender, period and delivery date.
 
-The file-name convention is the agreement with the senders (documented in the README):
+The file-name convention is the agreement with the senders (documented in the README),
+e.g. ``ijw/GM<code>/GM<code>_ijw_<YYYY-MM>_<YYYYMMDD>.zip``. A file that matches no pattern
+is registered as failed with that reason, never silently ignored.
 
-    schools/<school>/<school>_inschrijvingen_<YYYY-YYYY>_<YYYYMMDD>.{csv,xlsx}
-    schools/<school>/<school>_verzuim_<YYYY-YYYY>_<YYYYMMDD>.{csv,xlsx}
-    ijw/GM<code>/GM<code>_ijw_<YYYY-MM>_<YYYYMMDD>.zip
-    ijw/GM<code>/GM<code>_jeugdhulp_extract_<YYYY-MM>_<YYYYMMDD>.csv
-    reference/productcodelijst_jeugd_<YYYYMMDD>.csv
-    public/duo/duo_vestigingen_po_<YYYYMMDD>.csv
-    public/duo/duo_leerlingen_po_leeftijd_<YYYY>_<YYYYMMDD>.csv
-    public/duo/duo_vsv_{vestigingen,gemeenten}_<YYYY>_<YYYYMMDD>.csv
-    leerplicht/GM<code>/GM<code>_leerplicht_<YYYY-YYYY>_<YYYYMMDD>.{csv,xlsx}
-    public/cbs/<table>_TypedDataSet_<YYYYMMDD>.json
-    pilots/<pilot>/<pilot>_activiteiten_<YYYY-YYYY>_<YYYYMMDD>.{csv,xlsx}
-    pilots/<pilot>/<pilot>_kosten_<YYYYMMDD>.csv
-    surveys/vragenlijst_<group>_<YYYY-YYYY>_<YYYYMMDD>.csv
-
-A copy suffix such as " (1)" (a file saved twice) is tolerated; the content hash decides
-whether it is new. A file that matches no pattern is an unrecognised delivery: it is
-registered as failed with that reason, never silently ignored.
+Design notes: docs/design/ingest.md#pilotmonitoringestdeliveriespy.
 """
 
 from __future__ import annotations

@@ -1,22 +1,10 @@
 """How a citizen number (BSN) or an onderwijsnummer can stand in text, written down once.
 
-Used at the edge (``withhold``: a file or member name, an error message, a locator keeps
-no such number) and at the exit (the leak scan of the warehouse in SQL, and ``find`` on
-exports and reports before they are written). The SQL and Python forms share these
-regular expressions (RE2 and Python agree on them; tested).
+Used at the edge (``withhold``) and at the exit (the leak scan in SQL, ``find`` on exports
+and reports); the SQL and Python forms share these regular expressions. A candidate (nine
+digits) counts when it passes the BSN 11-check or the onderwijsnummer rule.
 
-A candidate is nine digits:
-- standing alone or grouped the way a BSN is written by hand (1234.56.782, 1234 56 782,
-  123.456.782, 123 456 782), not part of a larger grouped number or a decimal
-  (1.999.964.392, 999964392,50 are amounts);
-- or glued to letters (R123456782, BSN123456782, 123456782a), unless the word it is in
-  is a long hexadecimal string (a hash or a UUID part: 12 or more of 0-9a-f). Free-form
-  sender references, which hold such numbers legitimately, are pseudonymised at the
-  edge (``column_policy``), so the warehouse keeps no reason to hold one.
-
-A candidate counts when it passes the BSN 11-check (and is not 000000000 or 999999999)
-or the onderwijsnummer rule (starts with 10, weighted sum 5 mod 11), validated with
-python-stdnum in Python and the same arithmetic in SQL.
+Design notes: docs/design/ingest.md#pilotmonitoringestidentifier_formspy.
 """
 
 from __future__ import annotations

@@ -1,27 +1,11 @@
 """Scan warehouse tables for identifiers that must never be there.
 
-Three kinds of leak are looked for, column by column as ``column_policy`` classifies
-them (typed measures, dates and flags are skipped; a value of its class's form, such as
-a pseudonym or a municipality's allocation number, is no leak; any other value and any
-unlisted column is scanned as text):
-- a nine-digit number in any of the forms of ``identifier_forms`` (standing alone,
-  grouped as 1234.56.782 or 123 456 782, glued to letters as R123456782) that passes the
-  BSN 11-check or the onderwijsnummer rule: a citizen or education number;
-- a value in a pseudonym or reference column that is not of the pseudonym's form: a
-  value that reached the warehouse without being pseudonymised;
-- a person's name that occurs in the landing area (surnames and given names read from
-  a sample of school exports and iJw messages) as a word inside any text, or a street
-  name from there as a whole value. Only person-name fields are sampled: place and
-  organisation names (a referrer "Huisartsenpraktijk Emmen", a school name) are public
-  and would make every municipality name a false alarm.
+Looked for per ``column_policy`` class: citizen or education numbers, values that were not
+pseudonymised, and person or street names from the landing area. The digit check runs
+inside DuckDB and only counts are reported, never the values. Each delivery is scanned
+once (``scan_new_deliveries``).
 
-The digit check runs inside DuckDB (no data leaves it); only counts and the table and
-column names are reported, never the values found.
-
-Each delivery is scanned once (``scan_new_deliveries``): its findings are recorded in
-``raw.leak_findings`` and the delivery in ``raw.leak_scanned``, so a monthly run scans
-the month's rows, not the whole raw layer again, and a leak found earlier keeps failing
-the check for as long as its delivery's rows are in the warehouse.
+Design notes: docs/design/ingest.md#pilotmonitoringestleak_scanpy.
 """
 
 from __future__ import annotations

@@ -1,20 +1,11 @@
 """Parsing limits: how large a delivered file may be, in one place.
 
-A small file can expand enormously: 64 MiB of empty XML elements deflate to a 66 KB
-ZIP member, and a parser that builds a tree of them needs 2.2 GB. Every reader of a
-raw landing file (the iJw reader, the CSV/XLSX reader, the leak scanner's name sample)
-checks these limits *before* and *while* it decompresses or parses, so a file over a
-limit fails (or its member is quarantined) with a reason naming the limit, in bounded
-time and memory. Reasons never quote delivered content, only sizes and counts.
+Every reader of a raw landing file checks these limits before and while it decompresses
+or parses, so a file over a limit fails (or its member is quarantined) in bounded time and
+memory. Each limit can be set by ``PILOTMONITOR_LIMIT_<NAME>`` (e.g.
+``PILOTMONITOR_LIMIT_MEMBER_BYTES=500000000``).
 
-Defaults (argued in README, "Parsing limits"): the largest member the generator writes
-at national scale is a JW323 declaration of a few hundred KB, real declarations of a
-large municipality's big provider reach tens of MB (about 35 bytes per element, 550-650
-bytes per Prestatie line); the machine has 24 GiB and reads in two worker processes.
-
-Each limit can be set by an environment variable ``PILOTMONITOR_LIMIT_<NAME>`` (e.g.
-``PILOTMONITOR_LIMIT_MEMBER_BYTES=500000000``), read when a file is opened, so worker
-processes and tests see the same values.
+Design notes: docs/design/ingest.md#pilotmonitoringestlimitspy.
 """
 
 from __future__ import annotations

@@ -1,24 +1,11 @@
 """Load deliveries of one source into the raw layer: idempotent, traceable, accountable.
 
-For each file of the source in the landing area:
-- already registered under the same path with the same content: nothing to do;
-- same content as another registered file: registered as a duplicate, nothing loaded;
-- same content (same sender) as a loaded delivery with rows for another period:
-  registered as a duplicate flagged for the steward, nothing loaded (redelivery.py);
-- otherwise read (pseudonymising at the edge); its rows, its quarantine rows and its
-  register row with the counts (rows read = rows loaded + rows quarantined, asserted
-  by the reader contract) are written together with those of the deliveries around
-  it: rows are buffered per table and written in one insert per table and batch,
-  and each batch is one transaction (per-delivery inserts cost about 100 ms each,
-  whatever their size; a national landing area has 180k files). A batch is written
-  when it holds ``BATCH_ROWS`` rows, also in the middle of a large file (a reader may
-  deliver its rows in parts), so memory does not grow with the file or the batch;
-- a file that cannot be read is registered as failed with the reason; the other
-  files of the source still load. An unexpected error rolls back the open batch (its
-  deliveries stay unregistered, so the next run loads them) and is raised.
-Afterwards, per slot (source, sender, period) the latest delivery is current and the
-earlier ones are marked superseded by it; both stay in the warehouse. Two files of a slot
-with the same latest delivery date and different content are flagged for the steward.
+Each new file is read (pseudonymising at the edge) and written in batched transactions
+with its quarantine and register row (rows read = loaded + quarantined); duplicates load
+nothing, an unreadable file is registered as failed. Per slot (source, sender, period) the
+latest delivery is current, earlier ones are superseded.
+
+Design notes: docs/design/ingest.md#pilotmonitoringestloaderpy.
 """
 
 from __future__ import annotations

@@ -1,21 +1,11 @@
 """Keyed pseudonyms for citizen numbers (BSN) and education numbers (onderwijsnummer).
 
-A plain hash of a BSN is not pseudonymisation: there are at most 10^9 BSNs, so every
-hash can be reversed by trying them all. The pseudonym here is HMAC-SHA256 under a
-secret key held outside the warehouse and the repository, over the normalised number
-prefixed with its kind, so the same child gets the same pseudonym in a school export and
-in an iJw message, and nobody without the key can recompute it. Each pseudonym carries
-the key version, so keys can be rotated (re-pseudonymise, then retire the old key).
+HMAC-SHA256 under a secret key held outside the warehouse and the repository, carrying
+the key version (keys can be rotated). Key: PILOTMONITOR_PSEUDONYM_KEY or
+PILOTMONITOR_PSEUDONYM_KEY_FILE; without one the pipeline refuses to run, except in
+explicit demo mode. The key never leaves this module.
 
-Validation uses python-stdnum (nl.bsn, nl.onderwijsnummer): the 11-check, the
-onderwijsnummer rule (weighted sum = 5 mod 11, starting with 10), and the reserved
-values 000000000 and 999999999 (999999999 means "unknown"), which are rejected.
-
-Key sources, in order: PILOTMONITOR_PSEUDONYM_KEY (hex, at least 32 bytes) or
-PILOTMONITOR_PSEUDONYM_KEY_FILE (a file holding the hex key), with
-PILOTMONITOR_PSEUDONYM_KEY_VERSION (default "k1"). Without a key the pipeline refuses to
-run, except in explicit demo mode, which creates a local key in the git-ignored data
-directory and says so. The key never leaves this module: repr() and errors hide it.
+Design notes: docs/design/ingest.md#pilotmonitoringestpseudonymisepy.
 """
 
 from __future__ import annotations

@@ -1,37 +1,11 @@
 """Pull the public sources from their publishers into the landing area.
 
-Downloads land under the delivery naming convention (pilotmonitor.ingest.deliveries), so
-the readers in pilotmonitor.ingest.readers.public_data pick them up like any delivery:
+Downloads land under the delivery naming convention, so the public-data readers pick them
+up like any delivery (``pull_cbs_table``, ``pull_duo_file``). Only GET requests without
+credentials, retried with backoff, written atomically. The DUO URLs have no default:
+set PILOTMONITOR_DUO_SCHOOLS_URL and PILOTMONITOR_DUO_PUPILS_URL.
 
-    public/cbs/<table>_TypedDataSet_<YYYYMMDD>.json
-        pull_cbs_table
-    public/duo/duo_vestigingen_po_<YYYYMMDD>.csv
-        pull_duo_file(target_name="duo_vestigingen_po")
-    public/duo/duo_leerlingen_po_leeftijd_<YYYY>_<YYYYMMDD>.csv
-        pull_duo_file(target_name="duo_leerlingen_po_leeftijd_<YYYY>")
-
-Behaviour:
-
-- Only GET requests, without credentials (a URL with a user name or password is refused).
-- Every request has a timeout; connection errors, timeouts, 429 and 5xx responses are
-  retried with exponential backoff, at most ``RetryPolicy.attempts`` tries in all; a 4xx
-  response, or a failure after the last try, raises PullError naming the URL and the
-  HTTP status (or the connection problem).
-- Files are written atomically: into a hidden temporary file in the target directory
-  (ignored by the landing inventory, whose files never start with "."), then renamed.
-  On any failure nothing is left behind.
-- Pulling the same content again still writes the file (the loader recognises equal
-  content by its hash); a log line says it is unchanged since the previous pull. A
-  second pull on the same day replaces the first (atomically; a warning is logged when
-  the content differs): the loader reloads a file replaced in place, and a copy name
-  "<name> (1)" would lose the supersession tie-break (latest delivery date, then path)
-  to the original.
-
-Settings (``settings_from_env``): PILOTMONITOR_CBS_BASE_URL (default CBS_ODATA_BASE),
-PILOTMONITOR_DUO_SCHOOLS_URL and PILOTMONITOR_DUO_PUPILS_URL. DUO moves its open-data
-files now and then and their current addresses have not been verified here, so the DUO
-URLs have no default: they must be set (take them from DUO's "Open onderwijsdata" pages
-on duo.nl).
+Design notes: docs/design/ingest.md#pilotmonitoringestpullpy.
 """
 
 from __future__ import annotations

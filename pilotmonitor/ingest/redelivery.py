@@ -1,20 +1,9 @@
 """Redelivery rules that cannot double rows: which new file is a copy of content the
 warehouse already holds under another period, and which slot has two different files
 with the same delivery date. Both go to the steward (`raw.deliveries.review`), neither
-is decided silently:
+is decided silently.
 
-- the same bytes (same source and sender) as a loaded delivery *that carried rows*, but
-  named for another period, are a duplicate: never loaded, never superseding the real
-  delivery of that period. Content without rows (an empty monthly iJw archive) repeats
-  legitimately from month to month and loads as usual;
-- two loaded files of one slot with the latest delivery date and different content
-  (``x_20250105.csv`` and ``x_20250105 (1).csv``): both stay loaded and traceable, one
-  is current as before (the file without copy suffix; once the steward deletes one
-  file, the one left), and both are flagged until the steward deletes one or delivers
-  with a later date.
-
-Duplicates hold no rows, so when their file leaves the landing area their register row
-is forgotten (`forget_removed_duplicates`): deleting a wrongly named copy clears its flag.
+Design notes: docs/design/ingest.md#pilotmonitoringestredeliverypy.
 """
 
 from __future__ import annotations

@@ -1,20 +1,11 @@
 """Re-pseudonymise the warehouse under the current key version (`pilotmonitor rekey`).
 
-Pseudonyms cannot be translated from one key to another (that would need the
-identifiers), so every loaded delivery of a source that identifies people whose key
-version differs from the current one is read again from the landing area, which keeps
-the files, and its raw rows and quarantine rows are replaced: the same reader, the same
-delivery id, so the result equals a fresh load under the new key. Deliveries are
-replaced in batches, one transaction each; a file that cannot be read again leaves its
-delivery as it was (reported), as does one whose file is gone from the landing area or
-changed since it was loaded. Those keep their old version, so while one of them is
-current the key-version check keeps failing: redeliver the file (a later delivery
-supersedes it) or bring it back to the landing area and run rekey again.
+Every loaded delivery of a source that identifies people under another key version is read
+again from the landing area and its raw and quarantine rows replaced (same reader, same
+delivery id). A delivery that cannot be read again keeps its old version, so the
+key-version check keeps failing until it is redelivered or restored and rekeyed.
 
-The register gets the new key version and `rekeyed_at`, so the next pipeline run
-rebuilds the incremental facts from those deliveries' months (registered_at stays: it
-orders deliveries of the same facts). The leak scan forgets the rekeyed deliveries, so
-the next run scans their new rows.
+Design notes: docs/design/ingest.md#pilotmonitoringestrekeypy.
 """
 
 from __future__ import annotations

@@ -1,21 +1,10 @@
 """Validate raw deliveries against their suites with Great Expectations (pandas engine).
 
-Per source table, the deliveries not yet validated with the current suite hash are read
-from the warehouse (``where delivery_id in (...)``) in chunks of about 2M rows, whatever
-their periods, and validated with GX in one call per chunk. The suite files keep their
-period rules as ``$PARAMETER`` bounds with meta.period_rule (reviewable); for GX each rule
-is rewritten into per-row bounds: columns ``__<column>_min``/``__<column>_max`` hold each
-row's delivery-period bounds (raw.deliveries.period + the rule's offsets) and
-expect_column_pair_values_a_to_be_greater_than_b (or_equal) checks both sides. GX's
-unexpected row indices attribute every failure to its delivery (delivery_id column), and
-each delivery gets its own verdict (``mostly`` applied to that delivery's rows).
-The row-count rule compares rows per covered month (S.covered_months) with the same
-sender's previous current deliveries, for all deliveries of a table in one GX call.
-Time is proportional to the new rows: a delivery validated with the same suite hash is
-never read again.
+Deliveries not yet validated with the current suite hash are read in chunks and validated
+in one GX call per chunk; each delivery gets its own verdict, and time is proportional to
+the new rows. Outcomes never carry identifiers.
 
-Outcomes never carry identifiers: no example values of columns whose name contains
-'pseudonym' (nor such keys in compound examples), and 8-10 digit numbers are scrubbed.
+Design notes: docs/design/quality.md#pilotmonitorqualityrunnerpy.
 """
 
 from __future__ import annotations

@@ -1,26 +1,11 @@
 """What a round freezes, and the frozen copy.
 
-The rule (written down once, here) for a round as of date D
------------------------------------------------------------
-* **Months.** A month belongs to the round when it ended on or before D (its last day
-  <= D): ``data_through`` is the last such month. Monthly facts keep those months only:
-  ``fct_school_month`` (every school: the national comparison pool reads it),
-  ``fct_pilot_activity``, ``fct_youth_care_costs`` and ``fct_pupil_month`` (the round's
-  pilot schools only: the report reads their absence before the pilot).
-* **Surveys.** ``fct_survey_scores`` keeps responses dated on or before D *and* delivered
-  on or before D (``raw.deliveries.delivered_on`` of the row's delivery).
-* **Deliveries.** The copy of the delivery register (``raw.deliveries``, what the report's
-  data-quality section counts) keeps the deliveries delivered on or before D.
-* **Dimensions** (``dim_school``, ``dim_pilot``, ``dim_pilot_assignment``) are the
-  registry as published, except the pilot's realised cost: each delivered cost year
-  counts for the share of its pilot months (the pilot's months in that calendar year)
-  that ended on or before D, so a round one year in is charged one year of cost.
-* **Not undone.** The marts hold each month's current state, not its history: a delivery
-  received after D that corrects a month up to D (a corrected re-delivery, a late month)
-  is in the round as of its creation. What the round analysed is then frozen: it is
-  copied at creation into schema ``rounds`` (one table per mart, keyed by
-  ``round_name``), so later runs, corrections and deliveries never change a round, and
-  its estimates, report and reproduction all read that copy.
+For a round as of date D, a month belongs to the round when it ended on or before D
+(``data_through``); corrections received later are not undone. What the round analysed is
+copied at creation into schema ``rounds``, so later runs, corrections and deliveries never
+change a round.
+
+Design notes: docs/design/rounds.md#pilotmonitorroundsfreezepy.
 """
 
 from __future__ import annotations

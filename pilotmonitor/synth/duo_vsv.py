@@ -1,21 +1,11 @@
 """DUO's public figures on early school leaving (voortijdig schoolverlaten, VSV), written
 from the simulated world.
 
-DUO publishes per *convenantjaar* (1 October to 1 October) the number of early school
-leavers (pupils of 12 to 23 who left education without a startkwalificatie) and the
-VSV population (pupils enrolled on 1 October), per school site and per municipality of
-residence, for secondary education (VO, praktijkonderwijs, VSO) and MBO. Two files per
-year, semicolon-separated UTF-8 like DUO's other open data:
+Two semicolon-separated UTF-8 files per convenantjaar, per school site and per
+municipality of residence (``public/duo/duo_vsv_{vestigingen,gemeenten}_<YYYY>_*.csv``).
+The figures are synthetic: counted from the simulated pupils.
 
-    public/duo/duo_vsv_vestigingen_<YYYY>_<YYYYMMDD>.csv   JAAR;BRIN NUMMER;VESTIGINGSNUMMER;VESTIGINGSNAAM;GEMEENTENUMMER;GEMEENTENAAM;ONDERWIJSTYPE;AANTAL DEELNEMERS;AANTAL VSV ERS
-    public/duo/duo_vsv_gemeenten_<YYYY>_<YYYYMMDD>.csv     JAAR;GEMEENTENUMMER;GEMEENTENAAM;AANTAL DEELNEMERS;AANTAL VSV ERS
-
-<YYYY> is the first year of the convenantjaar; JAAR is written "2022-2023". The column
-names BRIN NUMMER, VESTIGINGSNUMMER, GEMEENTENUMMER, GEMEENTENAAM, VESTIGINGSNAAM, JAAR,
-AANTAL DEELNEMERS and AANTAL VSV ERS are DUO's own (its school files and its archived
-VSV file per VO school); ONDERWIJSTYPE and the split into these two files are assumed
-(the README's DUO VSV section says so). The figures are synthetic: counted from the
-simulated pupils, published (as provisional figures) on 1 February after the year ends.
+Design notes: docs/design/synth.md#pilotmonitorsynthduo_vsvpy.
 """  # noqa: E501 (a table row or CSV header line cannot be wrapped)
 
 from __future__ import annotations

@@ -1,50 +1,11 @@
 """Render synthetic iJw release 3.2 XML messages from pandas DataFrames.
 
-iJw ("iStandaard Jeugdwet") is the Dutch standard for the messages that municipalities
-(gemeenten) and youth-care providers (aanbieders) exchange. A care trajectory produces this
-message flow, which this module renders:
+Renders the message flow of a care trajectory (JW315, JW301, JW305, JW307, JW323); every
+renderer yields ``(file_name, xml_bytes)`` pairs, one message per file, valid against the
+official XSDs. The messages deliberately carry the personal data real messages carry (all
+people are synthetic) so the pipeline can prove that it drops them.
 
-    JW315  request for allocation   provider     -> municipality  (Verzoek om toewijzing)
-    JW301  allocation               municipality -> provider      (Toewijzing)
-    JW305  start of care            provider     -> municipality  (Start zorg)
-    JW307  end of care              provider     -> municipality  (Stop zorg)
-    JW323  declaration (billing)    provider     -> municipality  (Declaratie)
-
-Trajectory rows that share a ``message_group`` value are rendered as one message with several
-products for their client (as real senders bundle them); every other row is a message of
-its own. Every renderer yields ``(file_name, xml_bytes)`` pairs, one message per file, UTF-8 with an
-XML declaration, valid against the official XSDs (JW3xx.xsd importing basisschema.xsd). The
-messages deliberately carry the personal data real messages carry (the child's name; in JW301
-also the home address, phone number and a parent with name and phone) so that the downstream
-pipeline can prove that it drops them. All people are synthetic.
-
-Why string templates: the generator has to scale to ~100k messages. Building an lxml tree per
-message costs an order of magnitude more than formatting f-strings, so each renderer
-validates and formats its input column-wise (vectorised: dates, codes, XML escaping with
-``xml.sax.saxutils.escape``), iterates the rows once with ``itertuples`` and assembles each
-message from small template functions. Schema validity is guaranteed by construction plus
-input validation; the tests validate every message type against the XSDs.
-
-Input problems raise ``ValueError`` naming the column (missing column, null or blank required
-value, value outside the code list or pattern of the XSD). Conditional rules of iJw 3.2 that
-decide which elements to render are implemented where the input allows it:
-
-* CD066/CD067/CD068 (JW315 Verwijzer): for referrer types 02-05 ZorgverlenerCode when an AGB
-  code is known, otherwise Naam (then required); for other types never ZorgverlenerCode and Naam
-  only when given.
-* CD041 (Omvang required when a product code is given): Omvang is always rendered.
-* CD087 (JW323): ProductTarief for every unit except 83 (euro's), where it is left out.
-* CD060 (JW323): VorigReferentieNummer only, and then required, on credit lines; taken from
-  the optional column ``previous_product_reference``.
-* CS325: a zero (total) amount is debit.
-* CS050/CS318: NaamGebruik 1 (own name) because no partner name is rendered.
-* CD034/CD025/CD005 (JW301 address): BRP address (Soort 01) with Huis, Postcode and
-  LandCode NL.
-* CS058: StatusAanlevering 1 (first delivery) in JW305/JW307.
-
-Business rules that depend on the data itself are the caller's responsibility and are rendered
-as given (e.g. the BSN 11-check CS002, CD076 "end date required for frequency 2 (per week)",
-CS338/CS343 on unit/frequency combinations, declaration periods of one calendar month).
+Design notes: docs/design/synth.md#pilotmonitorsynthijw_messagespy.
 """
 
 from __future__ import annotations

@@ -1,30 +1,11 @@
 """The municipal leerplicht/RMC register export, written from the simulated world.
 
-Every municipality keeps a compulsory-education register (systems such as Key2Onderwijs
-or Leerplicht.net) and delivers, per school year, a semicolon-separated Windows-1252
-export with one row per registration of a pupil living in the municipality:
+Per municipality and school year a semicolon-separated Windows-1252 export with one row
+per registration (Verzuimmelding, Vrijstelling, Thuiszitter, VSV). Names, address and a
+free-text remark are in the file, as in real exports; a few bad rows are planted. The
+register uses its own random stream.
 
-- ``Verzuimmelding`` (absence notification from DUO's verzuimregister): ``Relatief
-  verzuim`` when a pupil's unauthorised absence in a calendar month reaches 16 hours
-  (dated the day it does), ``Signaalverzuim`` for three or more late arrivals in a
-  month, ``Luxeverzuim`` for a full unauthorised day in the last week before the summer
-  holiday, ``Absoluut verzuim`` for a pupil who left school without a new one (some of
-  them get an exemption instead);
-- ``Vrijstelling`` (exemption, Leerplichtwet art. 5 onder a/b/c, 11): ``5 onder a`` for
-  a share of the pupils who left without a new school;
-- ``Thuiszitter``: a registered thuiszitter, start and end of the spell. The register
-  misses some spells the school records show (``REGISTER_SHARE``) and starts its
-  registration when the spell has lasted four weeks and is reported, a few days late:
-  the warehouse compares both sources and reports the disagreement;
-- ``VSV``: an RMC registration of an early school leaver (left without a
-  startkwalificatie), from the generator's early-leaving events (pupils whose
-  ``early_exit`` is "vsv"; ``early_school_leavers``).
-
-Names, address and a free-text remark are in the file, as in real exports; the reader
-never reads them. A few bad rows are planted (listed in planted_defects.csv). The truth
-behind the thuiszitter registrations is ``ground_truth/leerplicht_thuiszitters.csv``.
-The register uses its own random stream (spawned from the region's, not drawn from it),
-so adding it left every other generated file unchanged.
+Design notes: docs/design/synth.md#pilotmonitorsynthleerplichtpy.
 """
 
 from __future__ import annotations

@@ -1,20 +1,10 @@
 """Pipeline health in Dagster.
 
-- `delivery_freshness`: an asset check on every ingestion asset `raw_<source>`, comparing
-  the delivery register with the source's expected cadence (pilotmonitor/health/cadence.yml)
-  on the day the check runs. A stale sender or a missing period is a WARN (shown in the
-  UI with a description naming the senders and periods); it never fails a run.
-  PILOTMONITOR_AS_OF (YYYY-MM-DD) overrides the date, e.g. for a synthetic scenario.
-- `pipeline_health` (group "health"): writes the static pipeline-health page to
-  <data dir>/health/index.html with the publication verdict. It depends on the last
-  assets of a run (every ingestion asset, the publication gate, the effect estimates and
-  the reports, so also the dbt build before them), so Dagster runs it last and the page
-  shows the run's final state, with the checks this run planned but never reached shown
-  as not run. When something upstream fails Dagster skips it; `pilotmonitor run` then
-  writes the page itself once the run has finished, and so does `health_page_after_run`
-  for runs the daemon starts (schedule, landing sensor).
-- `health_page_after_run`: a run-status sensor (on by default; it only writes the page):
-  after every finished run that did not write the page, the page from the state it left.
+- `delivery_freshness`: an asset check per ingestion asset (a stale sender is a WARN);
+- `pipeline_health`: writes <data dir>/health/index.html with the publication verdict;
+- `health_page_after_run`: a run-status sensor writing the page after runs that did not.
+
+Design notes: docs/design/orchestration.md#orchestrationdefshealthassetspy.
 """
 
 import os

@@ -1,19 +1,11 @@
 """Asset checks running the Great Expectations suites (expectations/*.json) on the new
 deliveries of each ingestion asset ``raw_<source>``.
 
-Two checks per source, because Dagster fixes ``blocking`` per check definition:
+Two checks per source: ``expectations_error`` (blocking, severity ERROR) and
+``expectations_warning`` (not blocking, severity WARN), because Dagster fixes ``blocking``
+per check definition.
 
-- ``expectations_error`` (blocking): fails with severity ERROR when any error-level
-  expectation fails for a delivery validated in this evaluation; the downstream dbt
-  assets of the same run are then not materialized;
-- ``expectations_warning`` (not blocking): fails with severity WARN for warning-level
-  expectations (row count against the sender's history, thresholds on missing values).
-
-The error check validates the deliveries not yet validated with the current suite hash,
-writes quality.validation_results and rebuilds the Data Docs; the warning check reads
-the same results back (it never validates twice). Both report the failures recorded for
-the source's current deliveries, so a blocking failure stays visible on later runs
-until the delivery is replaced.
+Design notes: docs/design/orchestration.md#orchestrationdefsqualitycheckspy.
 """
 
 import dagster as dg

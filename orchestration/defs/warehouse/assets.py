@@ -1,24 +1,11 @@
 """The warehouse: every dbt model and seed of dbt_project/ as a Dagster asset, built with
 `dbt build`, its dbt tests as asset checks.
 
-Lineage into the raw layer: a dbt source ``raw.<table>`` is the asset that writes that
-table, derived from the same lists the writers use (ingestion.SOURCES[*].tables,
-registry.TABLES, landing.TABLES), never a second hand-kept list. Two kinds of raw tables
-have more than one writer:
+A dbt source ``raw.<table>`` is the asset that writes that table, derived from the lists
+the writers use, never a second hand-kept list. Models are in group "warehouse", seeds in
+group "reference".
 
-- the iJw tables are written by both raw_ijw_messages and raw_ijw_extracts: a model
-  reading one of them depends on both;
-- the delivery register raw.deliveries and raw.quarantine are written by every ingestion
-  asset (and landing_inventory registers unrecognised files). They are not assets of
-  their own. A model that joins a source table to the register (the ``current_rows``
-  macro) only sees register rows of that source's deliveries, so it depends on that
-  source's asset alone; a model that reads the register by itself (the delivery history)
-  depends on every asset that writes it.
-
-dbt tests on models and seeds are asset checks (dagster-dbt's ``enable_asset_checks``);
-the two source tests on raw.deliveries run in the same `dbt build` and fail it when
-they fail, but stay observations (their asset is the first writer of the register).
-Models are in group "warehouse", seeds (schema reference) in group "reference".
+Design notes: docs/design/orchestration.md#orchestrationdefswarehouseassetspy.
 """
 
 import importlib.metadata

@@ -3,23 +3,9 @@ should not pay for a full build (at demo size 30 s of a 75 s rerun; dbt rebuilds
 table model and reruns every test even when nothing it reads changed).
 
 A build is reusable when everything dbt reads and everything it wrote is as the last
-successful full build left it:
+successful full build left it (state in ``pipeline.dbt_build_state``).
 
-- inputs: the dbt target, the dbt, dbt-duckdb, dagster-dbt and DuckDB versions, every file dbt
-  parses (the same list that makes the manifest stale), and every table of schema ``raw`` that
-  the project declares as a source (columns, row count and a sum of row hashes, which DuckDB
-  computes at about 35 million rows a second); the loader's bookkeeping (``raw.landing_files``
-  keeps each file's inode and change time) is not read by dbt, so a warehouse copied or
-  restored elsewhere keeps its build;
-- outputs: every relation in the schemas the project writes, with its columns and (for
-  tables) its row count and row hashes, (views) its definition, so a relation dropped or
-  changed by hand is rebuilt.
-
-The state lives in the warehouse (``pipeline.dbt_build_state``, one row). It is deleted
-before every build and written only after a full build succeeded, so a failed or partial
-build never leaves a state that claims to be current. The test results of that build are
-kept with it and reported again on reuse, marked as such: the same tests on the same
-inputs give the same results (no model reads the clock).
+Design notes: docs/design/orchestration.md#orchestrationdefswarehousereusepy.
 """
 
 from __future__ import annotations

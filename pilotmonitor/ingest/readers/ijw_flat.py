@@ -1,88 +1,11 @@
 """Read a municipal flat CSV extract carrying the fields of the iJw messages.
 
 Some municipalities deliver a flat extract from their case system instead of iJw 3.2 XML
-messages. It fills the same raw tables as the XML reader (ijw_requests, ijw_allocations,
-ijw_starts, ijw_stops, ijw_declaration_lines; see contracts.RAW_TABLES).
+messages (``ijw/GM<code>/GM<code>_jeugdhulp_extract_<YYYY-MM>_<YYYYMMDD>.csv``). Column
+``berichttype`` picks the raw table; types, values and pseudonyms are as in the XML reader.
+Entry points: ``iter_ijw_extract`` (parts) and ``read_ijw_extract``.
 
-The format
-    One CSV file per municipality and month, named
-
-        ijw/GM<code>/GM<code>_jeugdhulp_extract_<YYYY-MM>_<YYYYMMDD>.csv
-
-    (source "ijw_extracts", sender GM<code>, period YYYY-MM). Semicolon separated (comma
-    and tab are sniffed too), UTF-8 (with or without BOM) or Windows-1252, CRLF/LF, the
-    first non-blank line is the header: decoded as liberally (and refused as strictly) as
-    the schools' exports, see tabular. Headers are normalised (case, spaces, hyphens).
-
-    Column ``berichttype`` says which table a row belongs to: JW315 (ijw_requests), JW301
-    (ijw_allocations), JW305 (ijw_starts), JW307 (ijw_stops) or JW323
-    (ijw_declaration_lines); "315" and the BerichtCode ("446", "436", "438", "440", "490")
-    are accepted as well. The other columns are the Dutch iJw element names in snake_case;
-    columns not relevant to a row's type are left empty (and ignored if filled):
-
-    ================================  =====================================  =====================
-    column                            raw column                             types (* mandatory)
-    ================================  =====================================  =====================
-    bericht_id                        message_id                             all*
-    aanbieder_agb                     provider_agb                           all*
-    gemeente                          municipality_code                      all*
-    berichtdatum                      message_date                           315/301/305/307*
-    bsn                               client_pseudonym, id_kind, key_version all* (pseudonymised)
-    geboortedatum                     birth_month (first day of the month)   315/301/305/307*
-    geslacht                          sex (code as delivered)                315/301/305/307*
-    referentie_aanbieder              provider_reference                     315*, 301
-    productcategorie                  product_category                       all (323*)
-    productcode                       product_code                           all (323*)
-    toewijzingnummer                  allocation_number                      301*, 323*, 305, 307
-    toewijzingsdatum                  allocation_date                        301*
-    ingangsdatum                      requested_start / allocation_start     315*, 301*
-    einddatum                         requested_end / allocation_end /       315, 301, 307*
-                                      end_date
-    begindatum                        start_date                             305*, 307*
-    volume                            volume (integer)                       315, 301, 323*
-    eenheid                           unit                                   315, 301, 323*
-    frequentie                        frequency                              315, 301
-    verwijzer_type                    referrer_type                          315*
-    reden_beeindiging                 end_reason                             307*
-    budget                            budget_cents (eurocents)               301
-    declaratienummer                  declaration_number                     323*
-    declaratiedatum                   declaration_date                       323*
-    declaratieperiode_begin / _eind   period_start / period_end              323*
-    product_referentie                product_reference                      323*
-    vorig_product_referentie          previous_product_reference             323
-    product_periode_begin / _eind     product_period_start / _end            323*
-    tarief                            tariff_cents (eurocents)               323
-    bedrag                            amount_cents (eurocents, >= 0)         323*
-    debet_credit                      debit_credit (D or C)                  323*
-    ================================  =====================================  =====================
-
-    Dates are YYYY-MM-DD or DD-MM-YYYY. Only ``berichttype``, ``bericht_id`` and ``bsn``
-    must be present as columns; a missing column is an empty value (so a row needing it is
-    missing_field). Name, address and phone columns (naam, voornamen, achternaam, adres,
-    straat, huisnummer, postcode, woonplaats, telefoon, ...) and every other unknown column
-    are never read into the output; only their header names appear in a note.
-
-Output and accounting
-    Every frame has exactly RAW_TABLES[table] + row_locator (the data-row number, 1-based,
-    header and blank lines excluded); message_id is bericht_id. Types and values as in the
-    XML reader (dates as ``datetime.date``, BIGINT as nullable Int64, codes as delivered), and
-    the BSN gives the same pseudonym as the XML reader for the same number and key; so do
-    the free-form references (message id, provider and product references, declaration
-    number: keyed reference pseudonyms, see column_policy). One row
-    read per data row: rows_read == loaded + quarantined.
-
-Quarantine (the first rule a row fails): a row with fewer fields than the header
-(missing_field); identifier (invalid_bsn, reserved_bsn, malformed_identifier,
-missing_identifier, via the pseudonymiser); unknown berichttype (invalid_code, target table
-"ijw_messages"); missing_field; invalid_date; invalid_number; invalid_code (debet_credit);
-unknown_product_code (against known_product_codes, None skips it); duplicate_row (an exact
-copy of all delivered fields of an earlier row that passed). Quarantine reasons name
-columns, never values (except an unknown product code, as in the XML reader); a
-quarantined row carries the keyed pseudonym of its BSN when it had one.
-
-Parts
-    ``iter_ijw_extract`` yields one ReadResult per chunk of CHUNK_ROWS rows and a last part
-    without rows carrying the notes; ``read_ijw_extract`` combines them.
+Design notes: docs/design/ingest.md#pilotmonitoringestreadersijw_flatpy.
 """
 
 from __future__ import annotations

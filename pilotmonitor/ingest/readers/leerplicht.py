@@ -1,20 +1,11 @@
 """The municipal leerplicht/RMC register export -> raw.leerplicht_register.
 
-One file per municipality and school year (Key2Onderwijs, Leerplicht.net and similar
-systems), one row per registration of a pupil living in the municipality: an absence
-notification (verzuimmelding: relatief verzuim, luxeverzuim, signaalverzuim, absoluut
-verzuim), an exemption (vrijstelling, Leerplichtwet art. 5 onder a/b/c, art. 11), a
-registered thuiszitter (start, end, cause) or an RMC registration of an early school
-leaver (VSV: left without a startkwalificatie). Read through the shared tabular reader
-(any of the three export dialects, bounded by the parsing limits, duplicates found).
+One file per municipality and school year, one row per registration (absence
+notification, exemption, thuiszitter, RMC registration of an early school leaver), read
+through the shared tabular reader. The BSN or onderwijsnummer becomes its keyed pseudonym;
+names, address, phone and the remark column are never read.
 
-The BSN or onderwijsnummer becomes its keyed pseudonym here; names, address, phone and
-the remark column (Opmerking) are never read. Rules, in order (the first one a row
-fails is its quarantine reason): identifier -> missing_field (Gemeentecode,
-Registratie; Datum melding for a notification, Begindatum for the other
-registrations) -> invalid_date (birth date never quoted) -> invalid_code (municipality
-other than the sender, BRIN/vestiging, registration, kind not one of its registration's
-kinds, sex) -> an end before its start (invalid_date) -> duplicate_row.
+Design notes: docs/design/ingest.md#pilotmonitoringestreadersleerplichtpy.
 """
 
 from __future__ import annotations

@@ -1,42 +1,10 @@
 """Readers for the public reference data and the region's product list.
 
-- ``read_product_list``: the region's product code list (reference/productcodelijst_*).
-- ``read_duo_schools``: DUO open data, the school registry (one row per vestiging).
-- ``read_duo_pupil_counts``: DUO open data, pupils per vestiging and age on the count
-  date, small counts published as "<5".
-- ``read_duo_vsv``: DUO open data, early school leavers (VSV) and the VSV population per
-  convenantjaar, per school site or per municipality of residence.
-- ``read_cbs_youth_care``: CBS StatLine OData JSON (TypedDataSet), young people with
-  youth care per region and period.
+``read_product_list``, ``read_duo_schools``, ``read_duo_pupil_counts``, ``read_duo_vsv`` and
+``read_cbs_youth_care``. None of these sources identifies a person, so no pseudonymiser is
+involved. Strict on meaning, liberal on structure; accounting is exact.
 
-None of these sources identifies a person, so no pseudonymiser is involved.
-
-Strict on meaning, liberal on structure:
-
-- structure: header names are matched ignoring case, surrounding whitespace, repeated
-  spaces and underscores ("BRIN NUMMER" = "brin_nummer"); a UTF-8 byte-order mark, CRLF
-  line ends, trailing blank lines and rows of empty fields (";;;;" from a spreadsheet)
-  are ignored; the delimiter is sniffed from the header line (";" as DUO publishes it,
-  "," or tab also work; an Excel "sep=;" line is honoured); a trailing delimiter on
-  every row is ignored; extra columns are ignored; values are stripped of whitespace;
-  a vestigingsnummer or GEMEENTENUMMER that lost its leading zeros is padded again.
-- meaning: a value that cannot be read or lies outside its code list puts its row in
-  quarantine with a reason code (contracts.REASONS); nothing is guessed. Two rows with
-  the same key and the same values: the later one is quarantined as ``duplicate_row``;
-  the same key with different values: every such row is quarantined (``invalid_code``,
-  "conflicting rows"), since there is no way to tell which one is right.
-- whole files: a file that is not UTF-8, not a CSV, not JSON, or lacks a required
-  column raises DeliveryError naming the problem (and the columns).
-
-The ``delivery`` argument is what the loader passes every reader; only the pupil
-counts use it (a note when the count year differs from the file name's period), so
-None is accepted too.
-
-Output tables have exactly the RAW_TABLES columns plus ``row_locator``: the 1-based
-data-row number for CSV (header and blank rows excluded, as in readers.tabular), the 1-based
-position in the OData ``value`` list for CBS. Types: VARCHAR as str/None, INTEGER/BIGINT as pandas
-Int32/Int64, DOUBLE as Float64, BOOLEAN as boolean, DATE as datetime64[ns] (the loader casts to
-DATE). Accounting is exact: rows_read == rows loaded + rows quarantined.
+Design notes: docs/design/ingest.md#pilotmonitoringestreaderspublic_datapy.
 """
 
 from __future__ import annotations

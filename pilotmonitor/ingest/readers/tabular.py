@@ -1,31 +1,10 @@
 """Shared reading of messy tabular exports: CSV in several dialects and XLSX workbooks.
 
-Liberal in form, strict on meaning:
+Liberal in form (encoding, delimiter, line ends, header spelling), strict on meaning
+(dates never rolled over, unknown columns never carried into the output). Files are handed
+to the readers in chunks of rows; row numbers ("row_locator") count data rows, 1-based.
 
-- encoding: a UTF-8 byte-order mark means UTF-8; otherwise strict UTF-8; otherwise
-  Windows-1252. UTF-16/32, NUL bytes, binary content, bytes that Windows-1252 does not
-  define, a file mixing UTF-8 and Windows-1252, and UTF-8 cut off inside a character are
-  refused with a DeliveryError that says what to do;
-- CSV: the delimiter (';', ',' or tab) is sniffed from the header line; CRLF, LF or CR
-  line ends; standard double-quote quoting; blank lines and lines of bare separators
-  (Excel leaves those at the end) are skipped; a row with *more* fields than the header
-  makes the file unreadable (its columns can no longer be trusted), a row with fewer
-  fields is reported to the reader (it quarantines it);
-- XLSX: the first sheet, the first non-blank row is the header, date cells stay dates,
-  every other cell becomes a string (a number cell 2.0 becomes "2");
-- headers are normalised (BOM dropped, stripped, lower-case, runs of whitespace,
-  underscores and hyphens become one underscore), so column order, case and spacing
-  do not matter; columns are then resolved by alias lists, unknown columns are ignored
-  and never carried into the output (names, addresses, phone numbers, free text);
-- values: dates dd-mm-yyyy, d-m-yyyy, yyyy-mm-dd or a date cell, never rolled over
-  (31-04-2023 does not exist); decimals "5,5", "5.5", "5" (and 1.234,56); integers.
-
-Files are handed to the readers in chunks of rows (CSV and XLSX alike). A CSV is parsed
-as it streams; a workbook's first sheet is held by python-calamine as a whole (an Excel
-sheet has at most 1,048,576 rows) and converted chunk by chunk; the readers' output
-tables of course are in memory.
-
-Row numbers ("row_locator") count data rows, 1-based, header and blank rows excluded.
+Design notes: docs/design/ingest.md#pilotmonitoringestreaderstabularpy.
 """
 
 from __future__ import annotations
