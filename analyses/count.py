@@ -355,7 +355,7 @@ def count_regression(
         NB2: ``Var = mu + alpha*mu^2``, alpha estimated by ML (statsmodels
         ``NegativeBinomial``, Newton).
     cov_type : {"model", "hc0", "hc1", "cluster"}
-        See the module docstring. Default ``"model"`` (inverse observed information, as
+        See the module's design notes. Default ``"model"`` (inverse observed information, as
         R ``glm``/Stata ``poisson``); under Poisson over-dispersion use a robust one.
     cluster : str, optional
         Cluster column, required for ``cov_type="cluster"``.

@@ -134,7 +134,7 @@ def did_2x2(
     cluster : str, optional
         Cluster column (required for ``cov_type="cluster"``).
     cov_type : {"cluster", "hc1", "classical"}, optional
-        Variance estimator, see the module docstring (CR1 with t(G-1) for clusters).
+        Variance estimator, see the module's design notes (CR1 with t(G-1) for clusters).
         Default: ``"cluster"`` when ``cluster`` is given, else ``"hc1"`` (t(N-K)), so the
         function runs on its defaults; with panel data pass the school as ``cluster``.
     alpha : float
@@ -302,7 +302,7 @@ def twfe(
     cluster : str, optional
         Cluster column; defaults to ``unit``.
     fe_dof : {"nested", "all"}
-        Linear only: how fixed effects enter K in (N-1)/(N-K), see module docstring.
+        Linear only: how fixed effects enter K in (N-1)/(N-K), see the module's design notes.
     alpha : float
     fe_method : {"absorb", "dummies"}
         ``"absorb"`` (default) demeans by the fixed effects (:mod:`analyses.absorb`): memory

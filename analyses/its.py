@@ -64,7 +64,7 @@ def interrupted_time_series(
         Categorical season column (e.g. calendar month) for fixed seasonal effects.
     covariates : sequence of str
     maxlags : int, optional
-        HAC lag truncation; default Newey-West rule (see module docstring).
+        HAC lag truncation; default Newey-West rule (see the module's design notes).
     small_sample : bool
     alpha : float
     """

@@ -51,7 +51,7 @@ def multiplier(alpha: float = 0.05, power: float = 0.8, df: float = math.inf) ->
 def se_difference(
     n_treated: int, n_control: int, m: float, sigma: float, icc: float, r2: float = 0.0
 ) -> float:
-    """Standard error of a difference in cluster-level means (see module docstring)."""
+    """Standard error of a difference in cluster-level means (see the module's design notes)."""
     deff = design_effect(m, icc)
     return sigma * math.sqrt(1 - r2) * math.sqrt(deff / m * (1 / n_treated + 1 / n_control))
 
@@ -105,7 +105,7 @@ def se_log_rate_ratio(
     m: float = 1,
     icc: float = 0.0,
 ) -> float:
-    """SE of log(RR) for cluster exposure ``exposure`` (see module docstring)."""
+    """SE of log(RR) for cluster exposure ``exposure`` (see the module's design notes)."""
     deff = design_effect(m, icc)
     lt = baseline_rate * rate_ratio * exposure * n_treated
     lc = baseline_rate * exposure * n_control

@@ -77,7 +77,7 @@ def _adjust(rows: list[dict[str, Any]], method: str, alpha: float) -> None:
 
 
 def run_pilot(pilot: Pilot, inputs: PublishedInputs) -> list[dict[str, Any]]:
-    """Every pre-registered row of one pilot (see the module docstring)."""
+    """Every pre-registered row of one pilot (see the module's design notes)."""
     plan = pilot.analysis_plan
     pairs = preregistered_pairs(pilot)
     try:

@@ -121,7 +121,7 @@ def read_published(conn: duckdb.DuckDBPyConnection) -> PublishedInputs:
 
 
 def national_comparison_pool(inputs: PublishedInputs, pilot) -> tuple[str, ...]:
-    """The national comparison pool of ``pilot`` (rule in the module docstring)."""
+    """The national comparison pool of ``pilot`` (rule in the module's design notes)."""
     if inputs.schools is None:
         raise AnalysisInputError("published.dim_school missing: no national comparison pool")
     sch = inputs.schools

@@ -5,7 +5,7 @@ tables built from ``published.*``, each checked by :class:`pilotmonitor.disclosu
 with the ACRO rules; suppressed cells are written as ``x``, a failed output is not written.
 
 Design notes: docs/design/export.md#pilotmonitorexportreleasepy.
-"""  # noqa: E501 (a table row or CSV header line cannot be wrapped)
+"""
 
 from __future__ import annotations
 

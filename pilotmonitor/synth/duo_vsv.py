@@ -6,7 +6,7 @@ municipality of residence (``public/duo/duo_vsv_{vestigingen,gemeenten}_<YYYY>_*
 The figures are synthetic: counted from the simulated pupils.
 
 Design notes: docs/design/synth.md#pilotmonitorsynthduo_vsvpy.
-"""  # noqa: E501 (a table row or CSV header line cannot be wrapped)
+"""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ def raw_table_writers() -> Mapping[str, tuple[dg.AssetKey, ...]]:
 
 
 def upstream_of_raw_tables(tables: Iterable[str]) -> list[dg.AssetKey]:
-    """The assets a node reading these raw tables depends on (see the module docstring)."""
+    """The assets a node reading these raw tables depends on (see the module's design notes)."""
     tables = list(dict.fromkeys(tables))
     writers = raw_table_writers()
     specific = [t for t in tables if t not in ingestion_assets.REGISTER_TABLES]

@@ -1147,7 +1147,7 @@ def iter_ijw_archive(
     *,
     part_rows: int | None = None,
 ) -> Iterator[ReadResult]:
-    """Read one iJw ZIP delivery as ReadResult parts (see "Parts" in the module docstring).
+    """Read one iJw ZIP delivery as ReadResult parts (see "Parts" in the module's design notes).
 
     Same parameters as read_ijw_archive; ``part_rows`` overrides PART_ROWS. Raises
     DeliveryError (possibly after some parts) when the file is not a readable ZIP archive.
