@@ -97,6 +97,18 @@ def test_every_staging_and_intermediate_model_is_documented():
         )
 
 
+def test_every_intermediate_model_and_column_is_described():
+    """Intermediate models are documented column by column: what a column means, its
+    unit and when it is null."""
+    for name, model in _models_yaml("intermediate").items():
+        assert str(model.get("description", "")).strip(), f"{name}: no description"
+        assert model.get("columns"), f"{name}: no columns"
+        for column in model["columns"]:
+            assert str(column.get("description", "")).strip(), (
+                f"{name}.{column['name']}: no description"
+            )
+
+
 def test_generic_test_arguments_use_the_arguments_key():
     """dbt 1.10+ wants generic-test arguments under `arguments:`; a bare keyword is a
     deprecation today and an error tomorrow."""
