@@ -110,7 +110,7 @@ def orientation() -> nbformat.NotebookNode:
         new_markdown_cell(
             "## What each published mart holds\n\n"
             "Row counts from the warehouse, descriptions from the dbt documentation "
-            "(`dbt_project/models/marts/_marts.yml`, the same text as `pilotmonitor docs`)."
+            "(`dbt_project/models/marts/<model>.yml`, the same text as `pilotmonitor docs`)."
         ),
         new_code_cell(
             "from pilotmonitor.export import load_mart_docs\n\n"

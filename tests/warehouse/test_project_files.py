@@ -59,9 +59,12 @@ def test_code_list_seeds_match_the_specification(seed, code_list):
 
 
 def _models_yaml(layer: str) -> dict[str, dict]:
+    """The models documented in a layer: one `<model>.yml` beside each `<model>.sql`
+    (staging keeps one folder per source, so the search is recursive)."""
     models = {}
-    for path in (DBT_PROJECT / "models" / layer).glob("*.yml"):
-        for model in yaml.safe_load(path.read_text(encoding="utf-8")).get("models", []):
+    for path in (DBT_PROJECT / "models" / layer).rglob("*.yml"):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for model in doc.get("models") or []:
             models[model["name"]] = model
     return models
 
@@ -94,6 +97,18 @@ def test_every_staging_and_intermediate_model_is_documented():
         )
 
 
+def test_every_intermediate_model_and_column_is_described():
+    """Intermediate models are documented column by column: what a column means, its
+    unit and when it is null."""
+    for name, model in _models_yaml("intermediate").items():
+        assert str(model.get("description", "")).strip(), f"{name}: no description"
+        assert model.get("columns"), f"{name}: no columns"
+        for column in model["columns"]:
+            assert str(column.get("description", "")).strip(), (
+                f"{name}.{column['name']}: no description"
+            )
+
+
 def test_generic_test_arguments_use_the_arguments_key():
     """dbt 1.10+ wants generic-test arguments under `arguments:`; a bare keyword is a
     deprecation today and an error tomorrow."""
@@ -110,3 +125,22 @@ def test_generic_test_arguments_use_the_arguments_key():
                 stripped = line.strip()
                 if stripped.startswith(keyword):
                     raise AssertionError(f"{path.name}: '{stripped}' should sit under arguments:")
+
+
+def test_each_model_has_its_yaml_beside_it():
+    """One source of truth per model: `<model>.yml` beside `<model>.sql` holds its
+    properties and unit tests; no other model YAML describes it."""
+    models_dir = DBT_PROJECT / "models"
+    for sql in models_dir.rglob("*.sql"):
+        path = sql.with_suffix(".yml")
+        assert path.is_file(), f"{sql.relative_to(models_dir)}: no {path.name} beside it"
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        assert [m["name"] for m in doc.get("models") or []] == [sql.stem], path.name
+        for unit_test in doc.get("unit_tests") or []:
+            assert unit_test["model"] == sql.stem, f"{path.name}: {unit_test['name']}"
+    for path in models_dir.rglob("*.yml"):
+        if not path.with_suffix(".sql").is_file():
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            assert not doc.get("models") and not doc.get("unit_tests"), (
+                f"{path.relative_to(models_dir)}: models or unit tests belong beside their .sql"
+            )

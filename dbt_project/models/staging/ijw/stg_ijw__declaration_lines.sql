@@ -5,15 +5,7 @@ with source_rows as (
 )
 
 select
-    source_rows.delivery_id,
-    source_rows.row_locator,
-    source_rows.delivery_registered_at,
-    source_rows.message_id,
-    source_rows.declaration_number,
-    source_rows.provider_agb,
-    {{ municipality_key('source_rows.municipality_code') }} as municipality_code,
-    cast(source_rows.declaration_date as date) as declaration_date,
-    source_rows.client_pseudonym,
+    {{ ijw_message_header('source_rows', date_column='declaration_date', message_keys=['declaration_number']) }},
     source_rows.product_reference,
     source_rows.previous_product_reference,
     source_rows.allocation_number,

@@ -4,14 +4,7 @@ with source_rows as (
 )
 
 select
-    delivery_id,
-    row_locator,
-    delivery_registered_at,
-    message_id,
-    provider_agb,
-    {{ municipality_key('municipality_code') }} as municipality_code,
-    cast(message_date as date) as request_date,
-    client_pseudonym,
+    {{ ijw_message_header(date_as='request_date') }},
     provider_reference,
     product_category,
     product_code,

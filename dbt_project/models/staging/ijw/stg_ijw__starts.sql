@@ -4,14 +4,7 @@ with source_rows as (
 )
 
 select
-    delivery_id,
-    row_locator,
-    delivery_registered_at,
-    message_id,
-    provider_agb,
-    {{ municipality_key('municipality_code') }} as municipality_code,
-    cast(message_date as date) as message_date,
-    client_pseudonym,
+    {{ ijw_message_header() }},
     allocation_number,
     product_category,
     product_code,
