@@ -351,3 +351,21 @@ def test_the_window_never_starts_before_youth_care_is_in_ijw_messages(tmp_path):
     assert (s.pre_months, s.window_start) == (12, pd.Timestamp("2015-01-01"))
     assert (longer.pre_months, longer.window_start) == (12, pd.Timestamp("2015-01-01"))
     assert s.panel["month"].min() == pd.Timestamp("2015-01-01")
+
+
+def test_the_plans_run_with_one_blas_thread():
+    """Thousands of small fits run single-threaded (an order of magnitude faster on two
+    cores than OpenBLAS's threads): every BLAS library loaded is limited while they run."""
+    import scipy.linalg  # noqa: F401  (numpy's and scipy's OpenBLAS both loaded)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from pilotmonitor.analysis_plan.plan import _single_threaded_blas
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):  # whatever the environment says
+        assert set(blas_threads()) == {2}
+        with _single_threaded_blas():
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {2}

@@ -291,7 +291,10 @@ def dbt_resource() -> DbtCliResource:
 
 
 def warehouse_keys_downstream_of(keys: Sequence[dg.AssetKey]) -> list[dg.AssetKey]:
-    """The dbt assets that (transitively) depend on any of these keys, in manifest order."""
+    """The dbt assets that (transitively) depend on any of these keys, in manifest order,
+    walking the warehouse only. Not ``AssetSelection.assets(...).downstream()``: that also
+    walks from one ingestion asset to another (raw_ijw_messages reads the product list),
+    and would rebuild the iJw models when only the product list changed."""
     deps = {spec.key: {dep.asset_key for dep in spec.deps} for spec in warehouse_dbt_assets.specs}
     reached = set(keys)
     changed = True
