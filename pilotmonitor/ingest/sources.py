@@ -1,7 +1,8 @@
-"""The sources the pipeline ingests: which raw tables each fills and how it is read.
+"""The sources the pipeline ingests and how each is read; the raw tables each fills are
+declared in the catalogue (raw_tables.yml).
 
 One entry per source; the Dagster ingestion assets are generated from this list, so a
-new source is one entry here plus its reader.
+new source is one entry here, its tables in the catalogue and its reader.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pilotmonitor.ingest import column_policy
 from pilotmonitor.ingest.contracts import ReadResult
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
+from pilotmonitor.ingest.raw_catalogue import catalogue
 
 
 @dataclass(frozen=True)
@@ -27,12 +30,23 @@ class ReadContext:
 @dataclass(frozen=True)
 class Source:
     name: str  # as recognised from the file name (deliveries.PATTERNS)
-    tables: list[str]
     read: Callable[[Path, Delivery, ReadContext], ReadResult]
     description: str
-    identifies_people: bool = False  # needs the pseudonymisation key
     depends_on: list[str] = field(default_factory=list)  # sources whose raw tables the reader uses
-    cadence_days: int = 31  # expected delivery cadence, for the schedule and freshness
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The raw tables its reader fills (the catalogue's `sources` of each table)."""
+        return catalogue().tables_of_source(self.name)
+
+    @property
+    def identifies_people(self) -> bool:
+        """Whether its tables hold pseudonymised values, so reading needs the key."""
+        return any(
+            column.klass in column_policy.PSEUDONYMISED
+            for table in self.tables
+            for column in catalogue().tables[table].columns
+        )
 
 
 def _school_enrolments(path: Path, delivery: Delivery, ctx: ReadContext) -> Iterator[ReadResult]:
@@ -91,106 +105,42 @@ def _surveys(path: Path, delivery: Delivery, ctx: ReadContext) -> ReadResult:
     return read_survey_responses(path, delivery, ctx.pseudonymiser)
 
 
-IJW_TABLES = ["ijw_requests", "ijw_allocations", "ijw_starts", "ijw_stops", "ijw_declaration_lines"]
-
 SOURCES: list[Source] = [
-    Source(
-        "product_list",
-        ["product_list"],
-        _public("read_product_list"),
-        "the region's youth-care product list",
-        cadence_days=366,
-    ),
-    Source(
-        "duo_schools",
-        ["duo_schools"],
-        _public("read_duo_schools"),
-        "DUO school registry (sites)",
-        cadence_days=366,
-    ),
-    Source(
-        "duo_pupil_counts",
-        ["duo_pupil_counts"],
-        _public("read_duo_pupil_counts"),
-        "DUO pupils per site and age",
-        cadence_days=366,
-    ),
+    Source("product_list", _public("read_product_list"), "the region's youth-care product list"),
+    Source("duo_schools", _public("read_duo_schools"), "DUO school registry (sites)"),
+    Source("duo_pupil_counts", _public("read_duo_pupil_counts"), "DUO pupils per site and age"),
     Source(
         "duo_vsv",
-        ["duo_vsv"],
         _public("read_duo_vsv"),
         "DUO early school leavers (VSV) per site and per municipality and convenantjaar",
-        cadence_days=366,
     ),
     Source(
-        "cbs_youth_care",
-        ["cbs_youth_care"],
-        _public("read_cbs_youth_care"),
-        "CBS StatLine youth care per municipality",
-        cadence_days=366,
+        "cbs_youth_care", _public("read_cbs_youth_care"), "CBS StatLine youth care per municipality"
     ),
-    Source(
-        "school_enrolments",
-        ["school_enrolments"],
-        _school_enrolments,
-        "school pupil-administration enrolments",
-        identifies_people=True,
-        cadence_days=366,
-    ),
-    Source(
-        "school_absence",
-        ["school_absence"],
-        _school_absence,
-        "school absence records",
-        identifies_people=True,
-        cadence_days=366,
-    ),
+    Source("school_enrolments", _school_enrolments, "school pupil-administration enrolments"),
+    Source("school_absence", _school_absence, "school absence records"),
     Source(
         "leerplicht_register",
-        ["leerplicht_register"],
         _leerplicht,
         "municipal leerplicht/RMC register: absence notifications, exemptions, thuiszitters, "
         "early school leavers",
-        identifies_people=True,
-        cadence_days=366,
     ),
     Source(
         "ijw_messages",
-        IJW_TABLES,
         _ijw,
         "iJw 3.2 messages JW315/301/305/307/323 per municipality and month",
-        identifies_people=True,
         depends_on=["product_list"],
-        cadence_days=31,
     ),
     Source(
         "ijw_extracts",
-        IJW_TABLES,
         _ijw_extract,
         "municipal flat CSV extracts with the iJw fields (JW315/301/305/307/323 rows) per "
         "municipality and month",
-        identifies_people=True,
         depends_on=["product_list"],
-        cadence_days=31,
     ),
-    Source(
-        "pilot_activity",
-        ["pilot_activity"],
-        _pilot("read_pilot_activity"),
-        "youth support workers' activity log",
-        cadence_days=366,
-    ),
-    Source(
-        "pilot_costs", ["pilot_costs"], _pilot("read_pilot_costs"), "pilot costs", cadence_days=366
-    ),
-    Source(
-        "survey_responses",
-        ["survey_responses"],
-        _surveys,
-        "questionnaires of parents, teachers and pupils",
-        identifies_people=True,
-        cadence_days=366,
-    ),
+    Source("pilot_activity", _pilot("read_pilot_activity"), "youth support workers' activity log"),
+    Source("pilot_costs", _pilot("read_pilot_costs"), "pilot costs"),
+    Source("survey_responses", _surveys, "questionnaires of parents, teachers and pupils"),
 ]
 SOURCES_BY_NAME = {source.name: source for source in SOURCES}
 

@@ -1,5 +1,6 @@
 """The raw layer of the warehouse: one table per source table, the delivery register and
-the quarantine, with explicit types so an empty load still has its tables.
+the quarantine, as the catalogue (raw_tables.yml) declares them, with explicit types so
+an empty load still has its tables.
 
 Every raw row carries its delivery_id (content hash prefix) and row_locator, so each
 value can be traced back to the file and row it came from.
@@ -11,39 +12,14 @@ import duckdb
 import pandas as pd
 
 from pilotmonitor.ingest import column_policy
-from pilotmonitor.ingest.contracts import QUARANTINE_COLUMNS, RAW_TABLES
+from pilotmonitor.ingest.contracts import RAW_TABLES
+from pilotmonitor.ingest.raw_catalogue import catalogue
 
 SCHEMA = "raw"
+_DELIVERIES = catalogue().tables["deliveries"]
 DELIVERY_COLUMNS = {
-    "path": "VARCHAR PRIMARY KEY",  # relative to the landing area
-    "delivery_id": "VARCHAR",  # hash of slot + content: same bytes for the same slot, same id
-    "sha256": "VARCHAR",
-    "source": "VARCHAR",
-    "sender": "VARCHAR",
-    "period": "VARCHAR",
-    "delivered_on": "DATE",
-    "size_bytes": "BIGINT",
-    "registered_at": "TIMESTAMP",
-    "status": "VARCHAR",  # loaded | failed | duplicate
-    "error": "VARCHAR",
-    "rows_read": "BIGINT",
-    "rows_loaded": "BIGINT",
-    "rows_quarantined": "BIGINT",
-    "duplicate_of": "VARCHAR",  # path of the delivery with the same content
-    "superseded_by": "VARCHAR",  # path of the later delivery for the same slot
-    "is_current": "BOOLEAN",
-    # Valid messages of types the warehouse does not use, per type, as JSON ({"JW302": 3});
-    # null when the delivery held none (and for sources without such messages).
-    "messages_ignored": "VARCHAR",
-    # Version of the pseudonymisation key the delivery's rows were pseudonymised with;
-    # null for sources that identify nobody (pilotmonitor/ingest/key_versions.py).
-    "key_version": "VARCHAR",
-    # Why a steward must look at this delivery (pilotmonitor/ingest/redelivery.py); null
-    # when nothing is to be reviewed.
-    "review": "VARCHAR",
-    # When `pilotmonitor rekey` last re-pseudonymised the rows (the incremental facts
-    # rebuild from it); registered_at stays, it orders deliveries of the same facts.
-    "rekeyed_at": "TIMESTAMP",
+    name: kind + (" PRIMARY KEY" if name == _DELIVERIES.primary_key else "")
+    for name, kind in _DELIVERIES.types().items()
 }
 
 
@@ -57,13 +33,11 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
         f"create table if not exists {SCHEMA}.deliveries ({_columns_sql(DELIVERY_COLUMNS)})"
     )
     conn.execute(
-        f"create table if not exists {SCHEMA}.quarantine (delivery_id VARCHAR, path VARCHAR, "
-        f"source VARCHAR, {_columns_sql(QUARANTINE_COLUMNS)})"
+        f"create table if not exists {SCHEMA}.quarantine ({_columns_sql(quarantine_columns())})"
     )
-    for table, columns in RAW_TABLES.items():
+    for table in RAW_TABLES:
         conn.execute(
-            f"create table if not exists {SCHEMA}.{table} (delivery_id VARCHAR, row_locator "
-            f"VARCHAR, {_columns_sql(columns)})"
+            f"create table if not exists {SCHEMA}.{table} ({_columns_sql(raw_columns(table))})"
         )
     added = _add_missing_columns(conn, {"deliveries": DELIVERY_COLUMNS, **RAW_TABLES})
     if ("deliveries", "key_version") in added:
@@ -146,8 +120,9 @@ def insert_deliveries(conn: duckdb.DuckDBPyConnection, rows: list[dict]) -> None
 
 
 def raw_columns(table: str) -> dict[str, str]:
-    return {"delivery_id": "VARCHAR", "row_locator": "VARCHAR", **RAW_TABLES[table]}
+    """A delivered table's columns with their types, row origin first (the catalogue's)."""
+    return catalogue().tables[table].types()
 
 
 def quarantine_columns() -> dict[str, str]:
-    return {"delivery_id": "VARCHAR", "path": "VARCHAR", "source": "VARCHAR", **QUARANTINE_COLUMNS}
+    return catalogue().tables["quarantine"].types()

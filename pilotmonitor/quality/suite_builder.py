@@ -15,38 +15,12 @@ import csv
 import json
 from pathlib import Path
 
+from pilotmonitor.ingest.raw_catalogue import catalogue
 from pilotmonitor.school_types import codes as school_type_codes
 from pilotmonitor.settings import REPO_ROOT
 
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 SEEDS_DIR = REPO_ROOT / "dbt_project" / "seeds" / "codes"
-SOURCE_TABLES = {
-    "school_enrolments": ["school_enrolments"],
-    "school_absence": ["school_absence"],
-    "ijw_messages": [
-        "ijw_requests",
-        "ijw_allocations",
-        "ijw_starts",
-        "ijw_stops",
-        "ijw_declaration_lines",
-    ],
-    "ijw_extracts": [
-        "ijw_requests",
-        "ijw_allocations",
-        "ijw_starts",
-        "ijw_stops",
-        "ijw_declaration_lines",
-    ],
-    "product_list": ["product_list"],
-    "duo_schools": ["duo_schools"],
-    "duo_pupil_counts": ["duo_pupil_counts"],
-    "cbs_youth_care": ["cbs_youth_care"],
-    "pilot_activity": ["pilot_activity"],
-    "pilot_costs": ["pilot_costs"],
-    "survey_responses": ["survey_responses"],
-    "leerplicht_register": ["leerplicht_register"],
-    "duo_vsv": ["duo_vsv"],
-}
 
 
 def seed_codes(name: str) -> list[str]:
@@ -63,9 +37,7 @@ def E(type_: str, severity: str, message: str, **kwargs) -> dict:
 
 
 def columns(table: str) -> dict:
-    from pilotmonitor.ingest.contracts import RAW_TABLES
-
-    cols = ["delivery_id", "row_locator", *RAW_TABLES[table]]
+    cols = list(catalogue().tables[table].types())
     return E(
         "expect_table_columns_to_match_set",
         "error",
@@ -845,7 +817,7 @@ def suites() -> dict[str, dict]:
     ]
     out = {}
     for table, expectations in s.items():
-        sources = [src for src, tables in SOURCE_TABLES.items() if table in tables]
+        sources = list(catalogue().tables[table].sources)
         out[table] = {
             "name": f"raw.{table}",
             "expectations": expectations,

@@ -27,7 +27,7 @@ from pilotmonitor.ingest.readers import tabular
 from pilotmonitor.ingest.readers.ijw import iter_ijw_archive
 from pilotmonitor.ingest.readers.public_data import read_cbs_youth_care
 from pilotmonitor.ingest.readers.school_exports import read_school_absence
-from pilotmonitor.ingest.sources import IJW_TABLES, ReadContext, read_delivery
+from pilotmonitor.ingest.sources import SOURCES_BY_NAME, ReadContext, read_delivery
 from pilotmonitor.synth.dialects import Dialect
 from pilotmonitor.synth.ijw_messages import render_jw315, render_jw323
 from tests.ijw_rows import declaration_line as line
@@ -401,7 +401,9 @@ def test_one_run_loads_the_good_deliveries_beside_every_kind_of_bad_one(
     reader = functools.partial(
         read_delivery, "ijw_messages", ReadContext(PSEUDONYMISER, ijw_xsd_dir, None)
     )
-    summary = load_source(conn, landing, "ijw_messages", IJW_TABLES, reader)
+    summary = load_source(
+        conn, landing, "ijw_messages", SOURCES_BY_NAME["ijw_messages"].tables, reader
+    )
     rows = {
         r[0]: r[1:]
         for r in conn.execute(

@@ -257,29 +257,3 @@ def test_scan_per_delivery_counts_what_the_whole_scan_counts(registered):
         }
     )
     assert {leak.delivery_id for leak in per_delivery} == {"d1", "d2"}
-
-
-def test_every_raw_column_is_classified_once():
-    from pilotmonitor.ingest import column_policy
-    from pilotmonitor.ingest.contracts import QUARANTINE_COLUMNS, RAW_TABLES
-    from pilotmonitor.ingest.warehouse_raw import DELIVERY_COLUMNS
-
-    kept = (
-        {c for columns in RAW_TABLES.values() for c in columns}
-        | set(QUARANTINE_COLUMNS)
-        | set(DELIVERY_COLUMNS)
-        | {"delivery_id", "row_locator", "path", "source"}
-    )
-    assert sorted(kept - set(column_policy.COLUMNS)) == []
-    assert set(column_policy.COLUMNS.values()) <= {
-        column_policy.PSEUDONYM,
-        column_policy.REFERENCE,
-        column_policy.DIGEST,
-        column_policy.ASSIGNED_NUMBER,
-        column_policy.CODE,
-        column_policy.PUBLIC_NAME,
-        column_policy.TEXT,
-        column_policy.MEASURE,
-        column_policy.DATE,
-        column_policy.FLAG,
-    }

@@ -15,7 +15,7 @@ import pytest
 from pilotmonitor.ingest.loader import load_source
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
 from pilotmonitor.ingest.redelivery import review_items
-from pilotmonitor.ingest.sources import IJW_TABLES, ReadContext, read_delivery
+from pilotmonitor.ingest.sources import SOURCES_BY_NAME, ReadContext, read_delivery
 from tests.ingest.school_files import PUPILS, export_bytes, key, load, put
 
 ENROLMENTS = "school_enrolments"
@@ -197,7 +197,14 @@ def test_identical_empty_monthly_archives_are_each_loaded(landing):
     reader = functools.partial(
         read_delivery, "ijw_messages", ReadContext(Pseudonymiser(K1), None, None)
     )
-    summary = load_source(conn, landing, "ijw_messages", IJW_TABLES, reader, key_version="k1")
+    summary = load_source(
+        conn,
+        landing,
+        "ijw_messages",
+        SOURCES_BY_NAME["ijw_messages"].tables,
+        reader,
+        key_version="k1",
+    )
     assert [(row["status"], row["rows_read"]) for row in summary.new] == [
         ("loaded", 0),
         ("loaded", 0),

@@ -12,10 +12,12 @@ import dagster as dg
 import pandas as pd
 
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
+from pilotmonitor.ingest.raw_catalogue import catalogue
 from pilotmonitor.pilots import PilotConfigError, load_registry
 
-# The raw tables this asset writes (the warehouse assets map dbt sources to it by these).
-TABLES = ("pilots", "pilot_schools", "pilot_comparison_rules", "pilot_plan", "pilot_budget")
+# The raw tables this asset writes (the warehouse assets map dbt sources to it by these):
+# the catalogue's registry tables.
+TABLES = tuple(catalogue().of_kind("registry"))
 
 
 @dg.asset(group_name="registry", compute_kind="python")
