@@ -30,7 +30,7 @@ from analyses import event_study  # noqa: E402
 from pilotmonitor.analysis_plan.estimator_runs import event_panel  # noqa: E402
 from pilotmonitor.analysis_plan.sample import PublishedInputs, build_sample  # noqa: E402
 from pilotmonitor.pilots import EventStudyPlan  # noqa: E402
-from tests.analysis_plan.conftest import simulate  # noqa: E402
+from tests.analysis_plan.conftest import pilot_months, simulate  # noqa: E402
 
 EVENT = EventStudyPlan()  # the plan's defaults
 
@@ -38,10 +38,10 @@ EVENT = EventStudyPlan()  # the plan's defaults
 def _inputs(frames) -> PublishedInputs:
     sm, asg, pil, sv = [f.copy() for f in frames]
     sm["month"] = pd.to_datetime(sm["month"])
-    for c in ("start_date", "planned_end_date", "first_treated_month"):
+    for c in ("start_date", "planned_end_date", "first_treated_month", "last_pilot_month"):
         pil[c] = pd.to_datetime(pil[c])
     sv["response_date"] = pd.to_datetime(sv["response_date"])
-    return PublishedInputs(sm, asg, pil, sv)
+    return PublishedInputs(sm, asg, pil, sv, pilot_months(sm, pil))
 
 
 def rejection_rates(n: int, **kw) -> tuple[float, float]:

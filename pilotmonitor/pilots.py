@@ -7,13 +7,12 @@ fails with an error that names the file and the field.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class PilotConfigError(ValueError):
@@ -62,7 +61,6 @@ DEFAULT_SEED = 20261123
 # Youth care is in iJw messages from the decentralisation of 1 January 2015 (Jeugdwet);
 # an analysis window never starts before this month (the report says so).
 YOUTH_CARE_DATA_FROM = "2015-01"
-COVID_CLOSURE_MONTHS = ("2020-03", "2020-04", "2020-05", "2020-06", "2020-12", "2021-01", "2021-02")
 
 
 class WindowPlan(_Strict):
@@ -80,18 +78,6 @@ class WindowPlan(_Strict):
         le=240,
         description="months before the start the report's trend chart shows",
     )
-    closure_months: list[str] = Field(
-        default=list(COVID_CLOSURE_MONTHS),
-        description="school-closure months (YYYY-MM) left out by twfe_poisson_excl_closures",
-    )
-
-    @field_validator("closure_months")
-    @classmethod
-    def _months(cls, value: list[str]) -> list[str]:
-        for month in value:
-            if not re.fullmatch(r"(19|20)[0-9]{2}-(0[1-9]|1[0-2])", month):
-                raise ValueError(f"closure month {month!r} is not YYYY-MM")
-        return sorted(set(value))
 
 
 class EventStudyPlan(_Strict):
@@ -244,6 +230,24 @@ def _overlaps(a: Pilot, b: Pilot) -> bool:
     a_end = a.planned_end or date.max
     b_end = b.planned_end or date.max
     return a.start <= b_end and b.start <= a_end
+
+
+def published_registry(conn, schema: str = "published") -> list[Pilot]:
+    """The pilots the published marts were built with (dim_pilot.configuration), in id
+    order: what the analysis and the reports use, so a pilot file edited after the last
+    build cannot disagree with the marts."""
+    rows = conn.execute(
+        f"select pilot_id, configuration from {schema}.dim_pilot order by pilot_id"
+    ).fetchall()
+    pilots = []
+    for pilot_id, configuration in rows:
+        try:
+            pilots.append(Pilot.model_validate_json(configuration))
+        except ValidationError as exc:
+            raise PilotConfigError(
+                f"{schema}.dim_pilot, pilot {pilot_id!r}: {describe_errors(exc)}"
+            ) from exc
+    return pilots
 
 
 def load_registry(pilots_dir: Path) -> list[Pilot]:

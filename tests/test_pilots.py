@@ -125,3 +125,25 @@ def test_a_programme_start_after_the_pilot_start_is_rejected(tmp_path):
     docs["hoogeveen-positief-opgroeien"]["programme_start"] = "2021-01-01"
     with pytest.raises(PilotConfigError, match="programme_start 2021-01-01 is after start"):
         load_registry(_write(tmp_path, docs))
+
+
+def test_the_published_registry_is_the_validated_files_and_refuses_a_bad_entry():
+    import duckdb
+
+    from pilotmonitor.pilots import published_registry
+
+    pilots = load_registry(PILOTS_DIR)
+    conn = duckdb.connect()
+    conn.execute("create schema published")
+    conn.execute("create table published.dim_pilot (pilot_id varchar, configuration varchar)")
+    conn.executemany(
+        "insert into published.dim_pilot values (?, ?)",
+        [(p.id, p.model_dump_json()) for p in reversed(pilots)],
+    )
+    assert published_registry(conn) == pilots  # every field, in id order
+    conn.execute(
+        "update published.dim_pilot set configuration = replace(configuration, '\"alpha\":0.05', "
+        "'\"alpha\":5') where pilot_id = 'winschoten-sbo'"
+    )
+    with pytest.raises(PilotConfigError, match="dim_pilot, pilot 'winschoten-sbo': .*alpha"):
+        published_registry(conn)

@@ -6,7 +6,5 @@ from {{ ref('fct_pupil_month') }} as panel
 left join {{ ref('stg_registry__pilot_schools') }} as pilot_schools
     on pilot_schools.school_id = panel.school_id and pilot_schools.pilot_id = panel.pilot_id
 left join {{ ref('stg_registry__pilots') }} as pilots on pilots.pilot_id = pilot_schools.pilot_id
-where (panel.is_treated and (pilots.pilot_id is null or panel.month < pilots.start_date
-                             or (pilots.planned_end_date is not null and panel.month > pilots.planned_end_date)))
-   or (not panel.is_treated and pilots.pilot_id is not null and panel.month >= pilots.start_date
-       and (pilots.planned_end_date is null or panel.month <= pilots.planned_end_date))
+where (panel.is_treated and (pilots.pilot_id is null or not {{ in_pilot_period('panel.month', 'pilots') }}))
+   or (not panel.is_treated and pilots.pilot_id is not null and {{ in_pilot_period('panel.month', 'pilots') }})

@@ -28,17 +28,11 @@ def pilot_cost_eur(pilot_row: pd.Series, sample: PilotSample) -> tuple[float, st
     if realised is not None and pd.notna(realised) and realised > 0:
         return float(realised), "realised cost (pilot cost deliveries)"
     planned = pilot_row.get("planned_cost_eur")
-    end = pilot_row.get("planned_end_date")
+    planned_months = pilot_row.get("planned_pilot_months")
     if planned is None or pd.isna(planned):
         raise ValueError("no realised or planned pilot cost in the registry")
-    if end is None or pd.isna(end):
+    if planned_months is None or pd.isna(planned_months):
         raise ValueError("no realised cost and no planned end to pro-rate the planned cost over")
-    planned_months = (
-        (pd.Timestamp(end).year - sample.start_month.year) * 12
-        + pd.Timestamp(end).month
-        - sample.start_month.month
-        + 1
-    )
     return float(planned) * min(
         1.0, sample.post_months / planned_months
     ), "planned cost pro rata to observed pilot months"

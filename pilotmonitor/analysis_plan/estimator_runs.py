@@ -451,10 +451,20 @@ def twfe_poisson_excl_closures(ctx: PlanContext, o: Outcome, role: str) -> Rows:
                 **dict(res.details),
                 **_boot_details(boot),
                 "closure_rows_dropped": int(closed.sum()),
-                "closure_months": list(ctx.plan.window.closure_months),
+                "closure_months": _closure_months(ctx),
             },
         )
     ]
+
+
+def _closure_months(ctx: PlanContext) -> list[str]:
+    """The school-closure months as published (dim_pilot_month), or those in the window."""
+    if ctx.inputs is not None and ctx.inputs.pilot_months is not None:
+        months = ctx.inputs.pilot_months
+        months = months[(months["pilot_id"] == ctx.pilot.id) & months["is_school_closure_month"]]
+    else:
+        months = ctx.sample.panel[ctx.sample.panel["is_closure_month"]]
+    return sorted({f"{m:%Y-%m}" for m in months["month"]})
 
 
 def pretrend_linear_trend(ctx: PlanContext, o: Outcome, role: str) -> Rows:
@@ -493,11 +503,11 @@ def pretrend_linear_trend(ctx: PlanContext, o: Outcome, role: str) -> Rows:
 
 def twfe_poisson_national_pool(ctx: PlanContext, o: Outcome, role: str) -> Rows:
     """The Poisson IRR (+ wild bootstrap p of the linear rate) with the national pool
-    (rule: :func:`pilotmonitor.analysis_plan.sample.national_comparison_pool`)."""
+    (rule: the published model dim_pilot_national_pool)."""
     if ctx.inputs is None:
         raise ValueError("no published inputs for the national pool")
     s = ctx.sample
-    pool = national_comparison_pool(ctx.inputs, ctx.pilot)
+    pool = national_comparison_pool(ctx.inputs, ctx.pilot.id)
     ns = build_sample(ctx.inputs, ctx.pilot.id, window=ctx.plan.window, comparison=pool)
     res = _poisson(ns.panel, o.count, ctx.alpha)
     boot = _bootstrap(ctx, ns.panel, o.rate)
@@ -939,9 +949,8 @@ def design_mde(ctx: PlanContext, o: Outcome, role: str) -> Rows:
         else None
     )
     planned = None
-    if prow is not None and pd.notna(prow["planned_end_date"]):
-        end = pd.Timestamp(prow["planned_end_date"])
-        planned = (end.year - s.start_month.year) * 12 + end.month - s.start_month.month + 1
+    if prow is not None and pd.notna(prow["planned_pilot_months"]):
+        planned = int(prow["planned_pilot_months"])
     pilot_months = planned or s.post_months
     # the pre-period the final analysis will have: as long as the pilot, capped by the plan
     design_pre_months = min(pilot_months, ctx.plan.window.max_pre_months)

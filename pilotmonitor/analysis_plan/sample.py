@@ -1,9 +1,10 @@
 """Analysis samples for one pilot, built from the *published* marts only.
 
-The window (the pilot period, and a pre-period of as many months, capped at
-``window.max_pre_months``, the first month in the data and ``YOUTH_CARE_DATA_FROM``) is a
-pre-registered convention applied identically to every pilot; ``national_comparison_pool``
-gives the pool of the national robustness variant.
+The design comes from the warehouse: event time, the pilot period and the school-closure
+months (``dim_pilot_month``), the registered pool (``dim_pilot_assignment``) and the
+national pool (``dim_pilot_national_pool``). The window (the pilot months in the data,
+and a pre-period of as many months, capped at ``window.max_pre_months``, the first month
+in the data and ``YOUTH_CARE_DATA_FROM``) is the plan's, the same for every pilot.
 
 Design notes: docs/design/analysis_plan.md#pilotmonitoranalysis_plansamplepy.
 """
@@ -32,7 +33,23 @@ SCHOOL_MONTH_COLUMNS = (
     "pupil_months",
     *dict.fromkeys(o.numerator for o in OUTCOMES.values() if o.exposure == "pupil_months"),
 )
-SCHOOL_COLUMNS = ("school_id", "school_type", "cluster", "province_code", "is_pilot_school")
+PILOT_COLUMNS = (
+    "pilot_id",
+    "start_date",
+    "planned_end_date",
+    "first_treated_month",
+    "last_pilot_month",
+    "planned_pilot_months",
+    "planned_cost_eur",
+    "realised_cost_eur",
+)
+PILOT_MONTH_COLUMNS = (
+    "pilot_id",
+    "month",
+    "event_time",
+    "in_pilot_period",
+    "is_school_closure_month",
+)
 SURVEY_COLUMNS = (
     "school_id",
     "school_year",
@@ -53,13 +70,21 @@ class PublishedInputs:
     assignment: pd.DataFrame
     pilots: pd.DataFrame
     surveys: pd.DataFrame
-    schools: pd.DataFrame | None = None  # published.dim_school (national pool); None if absent
+    pilot_months: pd.DataFrame | None = None  # published.dim_pilot_month
+    national_pool: pd.DataFrame | None = None  # published.dim_pilot_national_pool, if there
 
     def content_hash(self) -> str:
         """sha256 over a deterministic CSV dump of every column the analysis reads
         (rows sorted), so the hash changes exactly when the analysed data change."""
         digest = hashlib.sha256()
-        for name in ("school_month", "assignment", "pilots", "surveys", "schools"):
+        for name in (
+            "school_month",
+            "assignment",
+            "pilots",
+            "surveys",
+            "pilot_months",
+            "national_pool",
+        ):
             frame = getattr(self, name)
             if frame is None:
                 continue
@@ -82,7 +107,7 @@ def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 def read_published(conn: duckdb.DuckDBPyConnection) -> PublishedInputs:
     """Read the published marts the plan needs (never marts.*), deterministically ordered."""
-    needed = ("fct_school_month", "dim_pilot_assignment", "dim_pilot")
+    needed = ("fct_school_month", "dim_pilot_assignment", "dim_pilot", "dim_pilot_month")
     missing = [t for t in needed if not _exists(conn, t)]
     if missing:
         raise AnalysisInputError(
@@ -98,8 +123,11 @@ def read_published(conn: duckdb.DuckDBPyConnection) -> PublishedInputs:
         "school_id"
     ).df()
     pil = conn.execute(
-        "select pilot_id, start_date, planned_end_date, first_treated_month, planned_cost_eur, "
-        f"realised_cost_eur from {SCHEMA}.dim_pilot order by pilot_id"
+        f"select {', '.join(PILOT_COLUMNS)} from {SCHEMA}.dim_pilot order by pilot_id"
+    ).df()
+    months = conn.execute(
+        f"select {', '.join(PILOT_MONTH_COLUMNS)} from {SCHEMA}.dim_pilot_month "
+        "order by pilot_id, month"
     ).df()
     if _exists(conn, "fct_survey_scores"):
         sv = conn.execute(
@@ -109,34 +137,27 @@ def read_published(conn: duckdb.DuckDBPyConnection) -> PublishedInputs:
     else:
         sv = pd.DataFrame(columns=list(SURVEY_COLUMNS))
     sm["month"] = pd.to_datetime(sm["month"])
-    for c in ("start_date", "planned_end_date", "first_treated_month"):
+    for c in ("start_date", "planned_end_date", "first_treated_month", "last_pilot_month"):
         pil[c] = pd.to_datetime(pil[c])
+    months["month"] = pd.to_datetime(months["month"])
     sv["response_date"] = pd.to_datetime(sv["response_date"])
-    sch = None
-    if _exists(conn, "dim_school"):
-        sch = conn.execute(
-            f"select {', '.join(SCHOOL_COLUMNS)} from {SCHEMA}.dim_school order by school_id"
+    pool = None
+    if _exists(conn, "dim_pilot_national_pool"):
+        pool = conn.execute(
+            f"select pilot_id, school_id from {SCHEMA}.dim_pilot_national_pool "
+            "order by pilot_id, school_id"
         ).df()
-    return PublishedInputs(sm, asg, pil, sv, sch)
+    return PublishedInputs(sm, asg, pil, sv, months, pool)
 
 
-def national_comparison_pool(inputs: PublishedInputs, pilot) -> tuple[str, ...]:
-    """The national comparison pool of ``pilot`` (rule in the module's design notes)."""
-    if inputs.schools is None:
-        raise AnalysisInputError("published.dim_school missing: no national comparison pool")
-    sch = inputs.schools
-    asg = inputs.assignment
-    pilot_schools = set(asg.loc[asg["role"] == "treated", "school_id"]) | set(
-        sch.loc[sch["is_pilot_school"].fillna(False).astype(bool), "school_id"]
-    )
-    with_data = set(inputs.school_month.loc[inputs.school_month["pupil_months"] > 0, "school_id"])
-    types = set(pilot.comparison_pool.school_types)
-    pool = sch[
-        sch["school_type"].isin(types)
-        & ~sch["school_id"].isin(pilot_schools)
-        & sch["school_id"].isin(with_data)
-    ]
-    return tuple(sorted(pool["school_id"]))
+def national_comparison_pool(inputs: PublishedInputs, pilot_id: str) -> tuple[str, ...]:
+    """The national comparison pool of the pilot, as published (dim_pilot_national_pool)."""
+    if inputs.national_pool is None:
+        raise AnalysisInputError(
+            "published.dim_pilot_national_pool missing: no national comparison pool"
+        )
+    pool = inputs.national_pool
+    return tuple(sorted(pool.loc[pool["pilot_id"] == pilot_id, "school_id"]))
 
 
 def _month_index(ts: pd.Series | pd.Timestamp):
@@ -155,7 +176,7 @@ class PilotSample:
     start_month: pd.Timestamp
     pre_months: int
     post_months: int
-    treatment_mismatches: int  # rows where is_treated disagrees with event time >= 0
+    treatment_mismatches: int  # pilot-school rows where is_treated disagrees with the period
 
     def describe(self) -> str:
         return (
@@ -181,15 +202,12 @@ def build_sample(
     if prow.empty:
         raise AnalysisInputError(f"pilot {pilot_id!r} is not in published.dim_pilot")
     prow = prow.iloc[0]
-    start = (
-        pd.Timestamp(
-            prow["first_treated_month"]
-            if pd.notna(prow["first_treated_month"])
-            else prow["start_date"]
-        )
-        .to_period("M")
-        .to_timestamp()
-    )
+    if inputs.pilot_months is None:
+        raise AnalysisInputError("published.dim_pilot_month missing: no event time")
+    months = inputs.pilot_months[inputs.pilot_months["pilot_id"] == pilot_id].set_index("month")
+    if months.empty:
+        raise AnalysisInputError(f"pilot {pilot_id!r} has no months in published.dim_pilot_month")
+    start = pd.Timestamp(prow["first_treated_month"])
     asg = inputs.assignment[inputs.assignment["pilot_id"] == pilot_id]
     treated = tuple(sorted(asg.loc[asg["role"] == "treated", "school_id"]))
     if comparison is None:
@@ -198,36 +216,37 @@ def build_sample(
         comparison = tuple(sorted(set(comparison) - set(treated)))
     sm = inputs.school_month
     data_first, data_last = sm["month"].min(), sm["month"].max()
-    end = data_last
-    if pd.notna(prow["planned_end_date"]):
-        end = min(end, pd.Timestamp(prow["planned_end_date"]).to_period("M").to_timestamp())
-    post = int(_month_index(end) - _month_index(start) + 1)
-    if post <= 0:
+    # the pilot's months that the data reach, and the months before its start
+    pilot_months = months.index[months["in_pilot_period"] & (months.index <= data_last)]
+    post = len(pilot_months)
+    if post == 0:
         raise AnalysisInputError(
             f"pilot {pilot_id!r}: no pilot months in the published data (start {start:%Y-%m}, "
             f"data to {data_last:%Y-%m})"
         )
+    end = pilot_months.max()
     wanted = pre_months if pre_months is not None else min(post, window.max_pre_months)
     data_from = max(data_first, pd.Timestamp(f"{YOUTH_CARE_DATA_FROM}-01"))
-    pre = int(min(wanted, _month_index(start) - _month_index(data_from)))
+    available = int(((months["event_time"] < 0) & (months.index >= data_from)).sum())
+    pre = int(min(wanted, available))
     if pre <= 0:
         raise AnalysisInputError(f"pilot {pilot_id!r}: no pre-period months in the published data")
-    wstart = (start.to_period("M") - pre).to_timestamp()
+    wstart = months.index[months["event_time"] == -pre][0]
     panel = sm[
         sm["school_id"].isin(treated + comparison) & (sm["month"] >= wstart) & (sm["month"] <= end)
     ]
-    panel = panel[panel["pupil_months"] > 0].copy()
-    panel["role"] = np.where(panel["school_id"].isin(treated), "treated", "comparison")
-    panel["event_time"] = (_month_index(panel["month"].dt) - _month_index(start)).astype(int)
-    panel["time"] = _month_index(panel["month"].dt).astype(int)
+    panel = panel[panel["pupil_months"] > 0]
+    design = months.loc[panel["month"]]
+    panel = panel.assign(
+        role=np.where(panel["school_id"].isin(treated), "treated", "comparison"),
+        event_time=design["event_time"].to_numpy().astype(int),
+        time=_month_index(panel["month"].dt).astype(int),
+    )
     panel["d"] = (
         (panel["role"] == "treated") & panel["is_treated"].fillna(False).astype(bool)
     ).astype(int)
-    mismatch = int(
-        (
-            (panel["role"] == "treated") & ((panel["event_time"] >= 0).astype(int) != panel["d"])
-        ).sum()
-    )
+    in_period = design["in_pilot_period"].to_numpy().astype(int)
+    mismatch = int(((panel["role"] == "treated") & (in_period != panel["d"])).sum())
     pm = panel["pupil_months"].astype(float)
     for o in OUTCOMES.values():  # the rate column of every outcome with pupil-months as exposure
         if o.kind == "count":
@@ -236,9 +255,7 @@ def build_sample(
             # dividing by 1 / scale (exactly 100 for cents) gives the same bits as the
             # hand-written ``cents / 100 / pupil-months`` these columns had before
             panel[o.rate] = panel[o.numerator] / (1 / o.numerator_scale) / pm
-    panel["is_closure_month"] = panel["month"].isin(
-        [pd.Timestamp(f"{m}-01") for m in window.closure_months]
-    )
+    panel["is_closure_month"] = design["is_school_closure_month"].to_numpy().astype(bool)
     panel = panel.sort_values(["school_id", "month"]).reset_index(drop=True)
 
     sv = inputs.surveys
@@ -247,10 +264,9 @@ def build_sample(
         & (sv["response_date"] >= wstart)
         & (sv["response_date"] < (end.to_period("M") + 1).to_timestamp())
     ].copy()
-    planned_end = prow["planned_end_date"]
-    in_period = sv["response_date"] >= pd.Timestamp(prow["start_date"])
-    if pd.notna(planned_end):
-        in_period &= sv["response_date"] <= pd.Timestamp(planned_end)
+    # a response is in the pilot period when its month is (dim_pilot_month)
+    response_month = sv["response_date"].dt.to_period("M").dt.to_timestamp()
+    in_period = response_month.map(months["in_pilot_period"]).fillna(False).astype(bool)
     sv["post"] = in_period.astype(int)
     sv["d"] = (sv["school_id"].isin(treated) & in_period).astype(int)
     # One cell per school x school year x pilot-period state (the year a pilot starts may

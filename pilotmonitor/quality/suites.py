@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pilotmonitor.school_closures import school_closures
 from pilotmonitor.settings import REPO_ROOT
 
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
@@ -76,17 +77,15 @@ def period_rule_bounds(
     return lo, hi
 
 
-# National school closures in the Netherlands (public facts): primary schools closed on
-# 16 March 2020, reopened half-time on 11 May and fully on 8 June 2020; closed again from
-# 16 December 2020 to 7 February 2021. School records (absence) are not kept while closed.
-SCHOOL_CLOSURES = ((date(2020, 3, 16), date(2020, 6, 7)), (date(2020, 12, 16), date(2021, 2, 7)))
+# National school closures (dbt seed school_closures): school records (absence) are not
+# kept while schools are closed.
 SCHOOL_DAYS_PER_MONTH = 21.0
 
 
 def _closed_months(first: date, last: date) -> float:
     """Weekdays of national school closure between first and last, in months of school days."""
     days = 0
-    for start, end in SCHOOL_CLOSURES:
+    for start, end in school_closures():
         lo, hi = max(start, first), min(end, last)
         if lo <= hi:
             days += int(np.busday_count(lo, hi + timedelta(days=1)))

@@ -89,10 +89,6 @@ class ReportContent:
     notes: list[str] = field(default_factory=list)
 
 
-def _month_index(ts: pd.Timestamp) -> int:
-    return ts.year * 12 + ts.month - 1
-
-
 def _latest_estimates(conn: duckdb.DuckDBPyConnection, pilot_id: str) -> pd.DataFrame:
     table = conn.execute(
         "select * from results.effect_estimates where pilot_id = ? order by role, outcome, "
@@ -312,16 +308,12 @@ def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool
     )
     data_first, data_last = inputs.school_month["month"].min(), inputs.school_month["month"].max()
 
-    planned_end = prow["planned_end_date"]
-    start = sample.start_month
-    planned_months = None
-    if pd.notna(planned_end):
-        planned_months = _month_index(pd.Timestamp(planned_end)) - _month_index(start) + 1
-    status = (
-        "final"
-        if pd.notna(planned_end) and pd.Timestamp(planned_end) <= data_last + pd.offsets.MonthEnd(0)
-        else "interim"
+    # the pilot period as published (dim_pilot): final once the data reach its last month
+    planned_months = (
+        int(prow["planned_pilot_months"]) if pd.notna(prow["planned_pilot_months"]) else None
     )
+    last_month = prow["last_pilot_month"]
+    status = "final" if pd.notna(last_month) and last_month <= data_last else "interim"
 
     effects, closures = [], None
     for _, row in estimates.iterrows():

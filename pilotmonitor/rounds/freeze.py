@@ -28,6 +28,8 @@ FROZEN = {
     "dim_school": ("published", "dim_school"),
     "dim_pilot": ("published", "dim_pilot"),
     "dim_pilot_assignment": ("published", "dim_pilot_assignment"),
+    "dim_pilot_month": ("published", "dim_pilot_month"),
+    "dim_pilot_national_pool": ("published", "dim_pilot_national_pool"),
     "publication_log": ("published", "publication_log"),
     "deliveries": ("raw", "deliveries"),
 }

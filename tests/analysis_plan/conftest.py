@@ -9,6 +9,7 @@ import pytest
 
 from pilotmonitor.analysis_plan.outcomes import KINDS_OF_CARE
 from pilotmonitor.pilots import Pilot
+from pilotmonitor.school_closures import school_closures
 
 PLANTED_IRR = 0.6
 # every estimator of the demo pilots' plans
@@ -140,15 +141,23 @@ def simulate(
             "role": ["treated"] * n_treated + ["comparison"] * n_comparison,
         }
     )
+    last_month = end_ts.to_period("M") if end_ts is not None else None
     pil = pd.DataFrame(
         {
             "pilot_id": [pilot_id],
             "start_date": [start_ts.date()],
             "planned_end_date": [end_ts.date() if end_ts is not None else None],
             "first_treated_month": [start_ts.date()],
+            "last_pilot_month": [last_month.to_timestamp().date() if last_month else None],
+            "planned_pilot_months": [
+                (last_month - start_ts.to_period("M")).n + 1 if last_month else None
+            ],
             # pilot cost for the cost rows: EUR 60,000 a year of pilot months
             "planned_cost_eur": [120000.0],
             "realised_cost_eur": [120000.0],
+            "configuration": [
+                make_pilot(pilot_id, start=start, planned_end=planned_end).model_dump_json()
+            ],
         }
     )
     surveys = []
@@ -189,23 +198,48 @@ def with_kinds_of_care(sm: pd.DataFrame, seed: int) -> pd.DataFrame:
     return sm
 
 
-def school_dim(sm, asg) -> pd.DataFrame:
-    """published.dim_school for the simulated schools: all SBO; registered pool in GR,
-    the extra national schools (99N...) in FR; pilot schools flagged."""
-    ids = sorted(sm["school_id"].unique())
+def pilot_months(sm, pil) -> pd.DataFrame:
+    """published.dim_pilot_month as the warehouse publishes it for the simulated months:
+    event time from the start month, the pilot period to the planned end inclusive, and
+    the months the national school closures (the seed) touch."""
+    months = pd.Series(sorted(sm["month"].unique()))
+    closed = {
+        p for first, last in school_closures() for p in pd.period_range(first, last, freq="M")
+    }
+    rows = []
+    for _, p in pil.iterrows():
+        start = pd.Timestamp(p["first_treated_month"]).to_period("M")
+        last_month = pd.Timestamp(p["last_pilot_month"])  # NaT while open-ended
+        last = None if pd.isna(last_month) else last_month.to_period("M")
+        for m in months.dt.to_period("M"):
+            rows.append(
+                {
+                    "pilot_id": p["pilot_id"],
+                    "month": m.to_timestamp(),
+                    "event_time": (m - start).n,
+                    "in_pilot_period": m >= start and (last is None or m <= last),
+                    "is_school_closure_month": m in closed,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def national_pool(sm, asg) -> pd.DataFrame:
+    """published.dim_pilot_national_pool for the simulation: every simulated school is an
+    SBO (the registered pool's type), so every school that is no pilot school; the extra
+    national schools (99N...) stand for other provinces."""
     treated = set(asg.loc[asg["role"] == "treated", "school_id"])
     return pd.DataFrame(
-        {
-            "school_id": ids,
-            "school_type": "SBO",
-            "cluster": pd.array([None] * len(ids), dtype="Int64"),
-            "province_code": ["FR" if i.startswith("99N") else "GR" for i in ids],
-            "is_pilot_school": [i in treated for i in ids],
-        }
+        [
+            {"pilot_id": pilot_id, "school_id": school}
+            for pilot_id in asg["pilot_id"].unique()
+            for school in sorted(sm["school_id"].unique())
+            if school not in treated
+        ]
     )
 
 
-def write_published(path, frames, with_dim_school=True) -> None:
+def write_published(path, frames, with_national_pool=True) -> None:
     sm, asg, pil, sv = frames
     conn = duckdb.connect(str(path))
     conn.execute("create schema if not exists published")
@@ -213,10 +247,11 @@ def write_published(path, frames, with_dim_school=True) -> None:
         ("fct_school_month", sm),
         ("dim_pilot_assignment", asg),
         ("dim_pilot", pil),
+        ("dim_pilot_month", pilot_months(sm, pil)),
         ("fct_survey_scores", sv),
     ]
-    if with_dim_school:
-        tables.append(("dim_school", school_dim(sm, asg)))
+    if with_national_pool:
+        tables.append(("dim_pilot_national_pool", national_pool(sm, asg)))
     for name, df in tables:
         conn.register("_df", df)
         conn.execute(f"create or replace table published.{name} as select * from _df")
@@ -224,6 +259,8 @@ def write_published(path, frames, with_dim_school=True) -> None:
     conn.execute("alter table published.fct_school_month alter month type date")
     conn.execute("alter table published.dim_pilot alter start_date type date")
     conn.execute("alter table published.dim_pilot alter first_treated_month type date")
+    conn.execute("alter table published.dim_pilot alter last_pilot_month type date")
+    conn.execute("alter table published.dim_pilot_month alter month type date")
     conn.close()
 
 

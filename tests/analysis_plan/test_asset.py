@@ -73,28 +73,18 @@ def _run(db, pilots_dir, data_dir, publish_ok: bool):
 
 
 def test_asset_runs_after_publication_and_is_skipped_when_blocked(tmp_path):
-    from .conftest import simulate, write_published
+    from .conftest import make_pilot, simulate, write_published
 
     db = tmp_path / "w.duckdb"
     write_published(db, simulate())
-    pilots_dir = tmp_path / "pilots"
-    pilots_dir.mkdir()
-    (pilots_dir / "test-pilot.yml").write_text(
-        "id: test-pilot\n"
-        "name: Test\n"
-        "municipality: {code: GM9999, name: Test}\n"
-        "region: Test\n"
-        "schools:\n"
-        "  - {brin: 99TA, name: A}\n"
-        "  - {brin: 99TB, name: B}\n"
-        "  - {brin: 99TC, name: C}\n"
-        "start: 2021-01-01\n"
-        "planned_end: null\n"
-        "comparison_pool: {school_types: [SBO], provinces: [GR]}\n"
-        "analysis_plan: {primary_outcome: referrals_per_100_pupil_months, secondary_outcomes: "
-        "[youth_care_cost_per_pupil], estimators: [twfe_poisson], alpha: 0.05, multiple_testing: "
-        "holm}\n"
+    # the asset reads its pilots from the published registry, not from pilots/*.yml
+    pilot = make_pilot(
+        secondary_outcomes=["youth_care_cost_per_pupil"], estimators=["twfe_poisson"]
     )
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("update published.dim_pilot set configuration = ?", [pilot.model_dump_json()])
+    pilots_dir = tmp_path / "no-pilot-files"
+    pilots_dir.mkdir()
     ok = _run(db, pilots_dir, tmp_path / "data", publish_ok=True)
     assert ok.success
     with duckdb.connect(str(db), read_only=True) as conn:

@@ -82,30 +82,27 @@ def test_national_pool_uses_more_comparison_schools(tmp_path, table):
     assert same["estimate"] == pytest.approx(_one(table, "twfe_poisson")["estimate"])
 
 
-def test_national_pool_rule_and_missing_dim_school(tmp_path):
+def test_national_pool_is_the_published_one_and_missing_is_not_estimable(tmp_path):
     frames = simulate(n_national=2)
     path = tmp_path / "w.duckdb"
     write_published(path, frames)
-    with duckdb.connect(str(path), read_only=True) as conn:
+    with duckdb.connect(str(path)) as conn:  # the warehouse's pool, whatever its rule
+        conn.execute(
+            "delete from published.dim_pilot_national_pool where school_id in ('99NA00', '99CA00')"
+        )
         inputs = read_published(conn)
-    sch = inputs.schools.copy()
-    sch.loc[sch["school_id"] == "99NA00", "school_type"] = "BAO"  # other type: out
-    sch.loc[sch["school_id"] == "99CA00", "is_pilot_school"] = True  # another pilot's school: out
-    inputs = type(inputs)(
-        inputs.school_month, inputs.assignment, inputs.pilots, inputs.surveys, sch
-    )
-    pool = national_comparison_pool(inputs, make_pilot())
+    pool = national_comparison_pool(inputs, "test-pilot")
     assert pool == ("99CB00", "99CC00", "99CD00", "99CE00", "99NB00")
     s = build_sample(inputs, "test-pilot", comparison=pool)
     assert s.comparison_schools == pool and set(s.panel["school_id"]) == set(pool) | set(
         s.treated_schools
     )
     path2 = tmp_path / "w2.duckdb"
-    write_published(path2, frames, with_dim_school=False)
+    write_published(path2, frames, with_national_pool=False)
     with duckdb.connect(str(path2), read_only=True) as conn:
         t = compute_effect_estimates(conn, [make_pilot()])
     r = _one(t, "twfe_poisson_national_pool")
-    assert not r["estimable"] and "dim_school" in r["not_estimable_reason"]
+    assert not r["estimable"] and "dim_pilot_national_pool" in r["not_estimable_reason"]
     assert _one(t, "twfe_poisson")["estimate"] > 0  # the rest of the plan still runs
 
 

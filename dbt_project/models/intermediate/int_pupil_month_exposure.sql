@@ -1,8 +1,8 @@
 -- Pilot exposure per pupil-month, from the pilot registry: the pilot of the pupil's school
 -- (the one whose period holds the month, otherwise the school's latest pilot, so event
--- time is defined before and after the pilot), whether the month is treated (the month
--- starts inside the pilot period, planned end inclusive) and months since the pilot's
--- first treated month (event time; negative before the start).
+-- time is defined before and after the pilot), whether the month is treated (inside the
+-- pilot period: macro in_pilot_period) and months since the pilot's first treated month
+-- (event time; negative before the start).
 with school_pilots as (
     select * from (
         select
@@ -13,9 +13,7 @@ with school_pilots as (
             pilots.planned_end_date,
             row_number() over (
                 partition by school_months.school_id, school_months.month
-                order by case when school_months.month >= pilots.start_date
-                                   and (pilots.planned_end_date is null or school_months.month <= pilots.planned_end_date)
-                              then 0 else 1 end,
+                order by case when {{ in_pilot_period('school_months.month', 'pilots') }} then 0 else 1 end,
                          pilots.start_date desc
             ) as pilot_rank
         from (select distinct school_id, month from {{ ref('int_pupil_months') }}) as school_months
@@ -31,11 +29,7 @@ select
     panel.school_id,
     school_pilots.pilot_id,
     school_pilots.pilot_id is not null as is_pilot_school,
-    coalesce(
-        panel.month >= school_pilots.start_date
-        and (school_pilots.planned_end_date is null or panel.month <= school_pilots.planned_end_date),
-        false
-    ) as is_treated,
-    cast({{ months_between(month_start('school_pilots.start_date'), 'panel.month') }} as integer) as months_since_pilot_start
+    coalesce({{ in_pilot_period('panel.month', 'school_pilots') }}, false) as is_treated,
+    {{ pilot_event_time('panel.month', 'school_pilots') }} as months_since_pilot_start
 from {{ ref('int_pupil_months') }} as panel
 left join school_pilots on school_pilots.school_id = panel.school_id and school_pilots.month = panel.month

@@ -36,6 +36,8 @@ select
     pilots.start_date,
     pilots.planned_end_date,
     {{ month_start('pilots.start_date') }} as first_treated_month,
+    {{ month_start('pilots.planned_end_date') }} as last_pilot_month,
+    cast({{ months_between(month_start('pilots.start_date'), month_start('pilots.planned_end_date')) }} + 1 as integer) as planned_pilot_months,
     coalesce(schools.pilot_school_count, 0) as pilot_school_count,
     coalesce(comparison.comparison_school_count, 0) as comparison_school_count,
     pilots.primary_outcome,
@@ -45,7 +47,8 @@ select
     pilots.multiple_testing,
     budget.planned_cost_eur,
     budget.planned_fte_years,
-    realised.realised_cost_eur
+    realised.realised_cost_eur,
+    pilots.configuration
 from {{ ref('stg_registry__pilots') }} as pilots
 left join budget on budget.pilot_id = pilots.pilot_id
 left join realised on realised.pilot_id = pilots.pilot_id

@@ -22,5 +22,4 @@ left join (
     inner join {{ ref('stg_registry__pilots') }} as pilots on pilots.pilot_id = pilot_schools.pilot_id
 ) as pilots
     on pilots.school_id = exits.school_id
-    and exits.exit_month >= pilots.start_date
-    and (pilots.planned_end_date is null or exits.exit_month <= pilots.planned_end_date)
+    and {{ in_pilot_period('exits.exit_month', 'pilots') }}

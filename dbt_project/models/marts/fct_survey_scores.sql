@@ -1,5 +1,5 @@
 -- One row per questionnaire response with its scale scores, the school year and whether
--- the school was in its pilot period at the time of the response.
+-- the school was in its pilot period in the month of the response (macro in_pilot_period).
 select
     scores.delivery_id,
     scores.row_locator,
@@ -20,5 +20,4 @@ left join (
     inner join {{ ref('stg_registry__pilots') }} as pilots on pilots.pilot_id = pilot_schools.pilot_id
 ) as pilots
     on pilots.school_id = scores.school_id
-    and scores.response_date >= pilots.start_date
-    and (pilots.planned_end_date is null or scores.response_date <= pilots.planned_end_date)
+    and {{ in_pilot_period(month_start('scores.response_date'), 'pilots') }}

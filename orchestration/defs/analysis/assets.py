@@ -19,7 +19,7 @@ from pilotmonitor.analysis_plan.store import (
     write_artifact,
     write_effect_estimates,
 )
-from pilotmonitor.pilots import PilotConfigError, load_registry
+from pilotmonitor.pilots import PilotConfigError, published_registry
 
 GROUP = "analysis"
 
@@ -33,11 +33,11 @@ def effect_estimates(
     """Every pilot's pre-registered plan (primary IRR with few-cluster p-values, secondary
     outcomes, robustness, pre-trend test, multiple-testing correction) on published.*."""
     settings = pilotmonitor.settings()
-    try:
-        pilots = load_registry(settings.pilots_dir)
-    except PilotConfigError as exc:
-        raise dg.Failure(str(exc)) from exc
     with warehouse.get_connection() as conn:
+        try:  # the registry the published marts were built with
+            pilots = published_registry(conn)
+        except PilotConfigError as exc:
+            raise dg.Failure(str(exc)) from exc
         inputs = read_published(conn)
         # A monthly run without new published data, plans or code costs nothing here.
         table, why = reusable_estimates(conn, pilots, inputs)

@@ -51,6 +51,8 @@ def pilot_registry(
     pilot_rows["exclude_pilot_schools_from_comparison"] = [
         p.comparison_pool.exclude_pilot_schools for p in pilots
     ]
+    # the whole validated file, so the analysis reads the registry the marts were built with
+    pilot_rows["configuration"] = [p.model_dump_json() for p in pilots]
     school_rows = pd.DataFrame(
         [
             {
@@ -111,19 +113,21 @@ def registry_frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
 
 def comparison_rule_rows(pilots) -> list[dict]:
     """The comparison pool as rows: all dimensions present must match (school_type,
-    province, cluster), or an explicit school list replaces the rule."""
+    province, cluster), or an explicit school list replaces the rule. The school types
+    are kept with an explicit list too: they define the national pool
+    (dim_pilot_national_pool)."""
     rows = []
     for p in pilots:
         pool = p.comparison_pool
+        rows += [
+            {"pilot_id": p.id, "dimension": "school_type", "value": t} for t in pool.school_types
+        ]
         if pool.schools:
             rows += [
                 {"pilot_id": p.id, "dimension": "school", "value": school}
                 for school in pool.schools
             ]
             continue
-        rows += [
-            {"pilot_id": p.id, "dimension": "school_type", "value": t} for t in pool.school_types
-        ]
         rows += [{"pilot_id": p.id, "dimension": "province", "value": v} for v in pool.provinces]
         rows += [
             {"pilot_id": p.id, "dimension": "cluster", "value": str(c)} for c in pool.clusters or []

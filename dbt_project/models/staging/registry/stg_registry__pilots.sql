@@ -10,5 +10,6 @@ select
     primary_outcome,
     alpha,
     multiple_testing,
-    exclude_pilot_schools_from_comparison
+    exclude_pilot_schools_from_comparison,
+    configuration
 from {{ source('raw', 'pilots') }}
