@@ -384,7 +384,7 @@ def docs(
 ) -> None:
     """Generate the dbt documentation of the warehouse (dbt docs generate, with the catalog
     read from the warehouse) and print where index.html is; --serve also serves it."""
-    from orchestration.defs.warehouse.project import (
+    from pilotmonitor.dbt_project import (
         DBT_PROJECT_DIR,
         TARGET_DIR,
         DbtNotFoundError,

@@ -5,7 +5,7 @@ Source of truth, in order:
 1. ``dbt_project/target/manifest.json`` when it exists and is not older than the mart
    documentation (``models/marts/*.yml`` / ``*.sql``): the parsed dbt docs, the same
    text ``pilotmonitor docs`` shows. (``dbt parse`` is not run here: exporting must not
-   need dbt; ``orchestration/defs/warehouse/project.py`` refreshes the manifest whenever
+   need dbt; ``pilotmonitor/dbt_project.py`` refreshes the manifest whenever
    the code location loads.)
 2. otherwise ``dbt_project/models/marts/*.yml`` parsed directly (always in the
    repository, so the dictionary never depends on a build artefact).

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from orchestration.defs.warehouse import reuse
-from orchestration.defs.warehouse.project import DBT_PROJECT_DIR
+from pilotmonitor.dbt_project import DBT_PROJECT_DIR
 
 
 @pytest.fixture()
@@ -65,7 +65,7 @@ def test_only_the_raw_tables_dbt_reads_count(conn, project):
 
 
 def test_the_raw_sources_are_read_from_the_manifest():
-    from orchestration.defs.warehouse.project import ensure_manifest
+    from pilotmonitor.dbt_project import ensure_manifest
 
     manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
     tables = reuse.raw_source_tables(manifest)

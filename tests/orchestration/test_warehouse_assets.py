@@ -58,7 +58,7 @@ def test_dbt_models_are_assets_downstream_of_the_ingestion_assets(specs):
 
 def test_every_raw_source_maps_to_the_asset_that_writes_it(defs, specs):
     from orchestration.defs.warehouse.assets import raw_table_writers
-    from orchestration.defs.warehouse.project import MANIFEST_PATH
+    from pilotmonitor.dbt_project import MANIFEST_PATH
 
     manifest = json.loads(MANIFEST_PATH.read_text())
     raw_tables = {s["name"] for s in manifest["sources"].values() if s["source_name"] == "raw"}
@@ -77,7 +77,7 @@ def test_every_raw_source_maps_to_the_asset_that_writes_it(defs, specs):
 
 
 def test_dbt_tests_are_asset_checks(defs, specs):
-    from orchestration.defs.warehouse.project import MANIFEST_PATH
+    from pilotmonitor.dbt_project import MANIFEST_PATH
 
     graph = defs.resolve_asset_graph()
     dbt_checks = {
@@ -116,7 +116,7 @@ def test_jobs_run_ingestion_then_the_warehouse(defs):
 
 
 def test_dbt_runs_on_the_warehouse_of_the_settings_without_telemetry(tmp_path, monkeypatch):
-    from orchestration.defs.warehouse.project import dbt_env, dbt_executable
+    from pilotmonitor.dbt_project import dbt_env, dbt_executable
 
     monkeypatch.setenv("PILOTMONITOR_DATA_DIR", str(tmp_path / "elsewhere"))
     env = dbt_env()
@@ -133,8 +133,8 @@ def test_duckdb_memory_is_bounded_in_the_run_and_in_dbt(tmp_path, monkeypatch):
     (profiles.yml) has the same default."""
     import yaml
 
-    from orchestration.defs.warehouse.project import DBT_PROJECT_DIR, dbt_env, dbt_executable
     from orchestration.resources import WarehouseResource
+    from pilotmonitor.dbt_project import DBT_PROJECT_DIR, dbt_env, dbt_executable
     from pilotmonitor.settings import DUCKDB_MEMORY_LIMIT, Settings
 
     profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8"))
@@ -179,7 +179,7 @@ def test_duckdb_memory_is_bounded_in_the_run_and_in_dbt(tmp_path, monkeypatch):
 
 
 def test_stale_or_missing_manifest_is_detected(tmp_path):
-    from orchestration.defs.warehouse.project import manifest_is_stale
+    from pilotmonitor.dbt_project import manifest_is_stale
 
     project = tmp_path / "project"
     (project / "models").mkdir(parents=True)

@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from orchestration.defs.warehouse.project import DBT_PROJECT_DIR as DBT_PROJECT
-from orchestration.defs.warehouse.project import dbt_env, dbt_executable
+from pilotmonitor.dbt_project import DBT_PROJECT_DIR as DBT_PROJECT
+from pilotmonitor.dbt_project import dbt_env, dbt_executable
 
 
 def run_dbt(

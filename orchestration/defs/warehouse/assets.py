@@ -31,15 +31,10 @@ from orchestration.defs.ingestion import assets as ingestion_assets
 from orchestration.defs.landing import assets as landing_assets
 from orchestration.defs.registry import assets as registry_assets
 from orchestration.defs.warehouse import reuse
-from orchestration.defs.warehouse.project import (
-    dbt_env,
-    dbt_executable,
-    dbt_project,
-    ensure_manifest,
-    patched_environ,
-)
+from orchestration.defs.warehouse.project import dbt_project, patched_environ
 from orchestration.defs.warehouse.schema_upgrade import drop_stale_incremental_tables
 from orchestration.resources import WarehouseResource
+from pilotmonitor.dbt_project import dbt_env, dbt_executable, ensure_manifest
 from pilotmonitor.ingest.sources import SOURCES
 
 MODEL_GROUP = "warehouse"

@@ -1,82 +1,20 @@
-"""The dbt project behind the warehouse assets: where it is, which dbt runs it, with which
-environment, and a manifest that is always there when the code location loads.
-
-Used by the Dagster assets (assets.py) and by `pilotmonitor docs`; importing this module
-does not run dbt (``ensure_manifest`` does).
-"""
+"""The dbt project as dagster-dbt sees it (the paths, the manifest and the dbt executable
+are the library's: pilotmonitor/dbt_project.py), and the environment of its runs."""
 
 from __future__ import annotations
 
-import logging
 import os
-import shutil
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from pilotmonitor.settings import REPO_ROOT, Settings
-
-logger = logging.getLogger(__name__)
-
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
-TARGET_DIR = DBT_PROJECT_DIR / "target"
-MANIFEST_PATH = TARGET_DIR / "manifest.json"
-# Inputs of the manifest: a change to any of them makes target/manifest.json stale.
-_MANIFEST_INPUT_DIRS = ("models", "macros", "seeds", "tests", "snapshots", "analyses")
-_MANIFEST_INPUT_FILES = (
-    "dbt_project.yml",
-    "profiles.yml",
-    "packages.yml",
-    "dependencies.yml",
-    "selectors.yml",
-)
+from pilotmonitor.dbt_project import DBT_PROJECT_DIR
 
 dbt_project = DbtProject(
     project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=Path("target")
 )
-
-
-class DbtNotFoundError(RuntimeError):
-    """No dbt executable next to the Python interpreter or on PATH."""
-
-
-class DbtParseError(RuntimeError):
-    """`dbt parse` failed, so there is no manifest to build the warehouse assets from."""
-
-
-def dbt_executable() -> str:
-    """The dbt of this environment: the `dbt` script next to the running Python (the venv's
-    bin/ even when it is not on PATH), else `dbt` on PATH."""
-    beside_python = Path(sys.executable).parent / ("dbt.exe" if os.name == "nt" else "dbt")
-    if beside_python.is_file() and os.access(beside_python, os.X_OK):
-        return str(beside_python)
-    on_path = shutil.which("dbt")
-    if on_path:
-        return on_path
-    raise DbtNotFoundError(
-        f"dbt not found: neither {beside_python} nor `dbt` on PATH. dagster-dbt does not install "
-        "dbt; install dbt-core and dbt-duckdb into this environment (`make install`, or `uv pip "
-        "install -r requirements.lock`)."
-    )
-
-
-def dbt_env(warehouse_path: Path | None = None) -> dict[str, str]:
-    """Environment variables every dbt subprocess gets: the warehouse and DuckDB memory limit
-    of the same Settings as the rest of Pilotmonitor (the path absolute, since dbt runs in
-    dbt_project/) and no telemetry."""
-    settings = Settings.from_env()
-    path = Path(warehouse_path) if warehouse_path is not None else settings.warehouse_path
-    return {
-        "PILOTMONITOR_WAREHOUSE": str(path.expanduser().resolve()),
-        "PILOTMONITOR_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
 
 
 @contextmanager
@@ -93,86 +31,3 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def project_files(project_dir: Path = DBT_PROJECT_DIR) -> list[Path]:
-    """Every file dbt parses, in a stable order."""
-    files = [project_dir / name for name in _MANIFEST_INPUT_FILES if (project_dir / name).is_file()]
-    for folder in _MANIFEST_INPUT_DIRS:
-        if (project_dir / folder).is_dir():
-            files.extend(
-                p
-                for p in (project_dir / folder).rglob("*")
-                if p.is_file() and "__pycache__" not in p.parts
-            )
-    return sorted(files, key=lambda p: p.relative_to(project_dir).as_posix())
-
-
-def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR, manifest: Path = MANIFEST_PATH) -> bool:
-    """True when the manifest is missing or older than any file dbt parses."""
-    if not manifest.is_file():
-        return True
-    built = manifest.stat().st_mtime
-    return any(p.stat().st_mtime > built for p in project_files(project_dir))
-
-
-def parse_manifest(warehouse_path: Path | None = None) -> Path:
-    """Run `dbt parse` and put its manifest (and partial-parse state) in target/.
-
-    dbt writes into a private target directory first and the manifest is moved into place
-    atomically, so two processes loading the code location at once (test workers, the
-    UI and the daemon) never read a half-written manifest.
-    """
-    scratch = TARGET_DIR / f".parse-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    scratch.mkdir(parents=True, exist_ok=True)
-    command = [
-        dbt_executable(),
-        "parse",
-        "--quiet",
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(scratch),
-    ]
-    env = {**os.environ, **dbt_env(warehouse_path), "DBT_LOG_PATH": str(scratch)}
-    try:
-        completed = subprocess.run(
-            command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600
-        )
-        produced = scratch / "manifest.json"
-        if completed.returncode != 0 or not produced.is_file():
-            output = (completed.stdout + completed.stderr).strip()
-            raise DbtParseError(
-                f"`dbt parse` of {DBT_PROJECT_DIR} failed (exit {completed.returncode}):\n{output}"
-            )
-        os.replace(produced, MANIFEST_PATH)
-        # dagster-dbt copies target/partial_parse.msgpack into a build's empty target
-        # directory: the first build of the default warehouse then skips a full parse (about
-        # 2.5 s). A build whose profile differs (another warehouse path) parses in full.
-        parsed = scratch / "partial_parse.msgpack"
-        if parsed.is_file():
-            os.replace(parsed, TARGET_DIR / "partial_parse.msgpack")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return MANIFEST_PATH
-
-
-def ensure_manifest() -> Path:
-    """A current target/manifest.json: parsed when missing (a fresh clone) or older than the
-    dbt sources (models edited since, or `dagster dev` picking up changes).
-
-    If re-parsing a stale manifest fails the old one is kept with a warning, so the code
-    location still loads; the dbt build itself then reports the broken project.
-    """
-    if not manifest_is_stale():
-        return MANIFEST_PATH
-    had_manifest = MANIFEST_PATH.is_file()
-    try:
-        return parse_manifest()
-    except DbtParseError as exc:
-        if not had_manifest:
-            raise
-        logger.warning("keeping the previous dbt manifest: %s", exc)
-        return MANIFEST_PATH

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.defs.warehouse.project import DBT_PROJECT_DIR, project_files
+from pilotmonitor.dbt_project import DBT_PROJECT_DIR, project_files
 from pilotmonitor.table_digest import columns_of, table_digest
 
 SCHEMA = "pipeline"
