@@ -13,6 +13,9 @@ output goes to review (not fail: the residual df rule itself is met).
 
 from __future__ import annotations
 
+import json
+import math
+
 import pandas as pd
 
 from .common import extreme_value_check, identifier_check
@@ -20,6 +23,25 @@ from .outcome import FAIL, PASS, REVIEW, CheckedOutput, check, finish
 from .rules import DisclosureRules
 
 PROVENANCE_DIGESTS = ("input_hash", "plan_hash")
+
+
+def residual_df(row) -> float | None:
+    """Residual degrees of freedom of the model behind one results row (for disclosure
+    control): n_obs minus every estimated parameter, fixed effects included. Linear fits
+    record ``k_all_parameters`` in details; otherwise (Poisson TWFE, event studies) one
+    parameter per school and per period plus the effect, periods = n_obs / schools."""
+    n_obs = row.get("n_obs")
+    if n_obs is None or pd.isna(n_obs):
+        return None
+    try:
+        details = json.loads(row.get("details") or "{}")
+    except (TypeError, ValueError):
+        details = {}
+    if isinstance(details, dict) and details.get("k_all_parameters") is not None:
+        return float(n_obs) - float(details["k_all_parameters"])
+    clusters = row.get("n_clusters")
+    g = float(clusters) if clusters is not None and not pd.isna(clusters) and clusters > 0 else 1.0
+    return float(n_obs) - (g + math.ceil(float(n_obs) / g) + 1)
 
 
 def estimates_frame(estimates) -> pd.DataFrame:

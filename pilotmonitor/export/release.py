@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from pilotmonitor.analysis_plan.outcomes import OUTCOMES, label
-from pilotmonitor.analysis_plan.store import residual_df
 from pilotmonitor.disclosure import DisclosureError, DisclosureRules, Release
+from pilotmonitor.disclosure.models import residual_df
 
 from .secure import (
     DICTIONARY_JSON,

@@ -26,8 +26,8 @@ import pandas as pd
 
 from pilotmonitor import atomic_write
 from pilotmonitor.analysis_plan.outcomes import OUTCOMES
-from pilotmonitor.analysis_plan.store import residual_df
 from pilotmonitor.disclosure import CheckedOutput, DisclosureRules, Release
+from pilotmonitor.disclosure.models import residual_df
 from pilotmonitor.ingest import identifier_forms
 
 from . import reuse as report_reuse

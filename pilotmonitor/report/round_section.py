@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pilotmonitor.analysis_plan.store import residual_df
 from pilotmonitor.disclosure import CheckedOutput, Release
+from pilotmonitor.disclosure.models import residual_df
 from pilotmonitor.rounds.compare import RoundComparison
 
 from .content import OUTCOME_SCALES

@@ -71,3 +71,13 @@ def test_provenance_digests_are_not_pseudonyms_but_pseudonyms_are(release: Relea
 def test_minimum_and_maximum_columns_fail(release: Release):
     out = release.model("with_extremes", estimates(n_obs=503, df_resid=500, max_cost=12000.0))
     assert out.status == "fail" and any("forbidden statistic" in r for r in out.reasons)
+
+
+def test_residual_df_counts_every_estimated_parameter():
+    from pilotmonitor.disclosure.models import residual_df
+
+    # a linear fit records its parameters, fixed effects included
+    assert residual_df({"n_obs": 480, "details": '{"k_all_parameters": 58}'}) == 422
+    # otherwise: one per school and per period plus the effect (8 schools x 60 months)
+    assert residual_df({"n_obs": 480, "n_clusters": 8, "details": "{}"}) == 480 - (8 + 60 + 1)
+    assert residual_df({"n_obs": None}) is None
