@@ -1,8 +1,8 @@
 """Does the plan's design-stage MDE (``design_mde`` row) deliver the power it promises?
 
 For each design the MDE is computed the way the plan does, from the pre-period of one
-simulated panel without an effect (``pilotmonitor.analysis_plan.estimator_runs.design_mde``);
-then panels with that rate ratio planted are simulated (tests/analysis_plan/conftest.py
+simulated panel without an effect (``pilotmonitor.evaluation.estimator_runs.design_mde``);
+then panels with that rate ratio planted are simulated (tests/evaluation/conftest.py
 ``simulate``: Poisson referrals, school effects, common seasonality) and the share of
 panels in which the pilot's effect is detected at 5% is printed for the plan's tests:
 the Poisson TWFE with the cluster sandwich (normal; what the MDE's Wald formula assumes,
@@ -22,10 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.estimator_simulation_pretrend import _inputs  # noqa: E402
-from pilotmonitor.analysis_plan.estimator_runs import PlanContext, _bootstrap, _poisson, design_mde  # noqa: E402
-from pilotmonitor.analysis_plan.outcomes import OUTCOMES, PRIMARY  # noqa: E402
-from pilotmonitor.analysis_plan.sample import build_sample  # noqa: E402
-from tests.analysis_plan.conftest import make_pilot, simulate  # noqa: E402
+from pilotmonitor.evaluation.estimator_runs import PlanContext, _bootstrap, _poisson, design_mde  # noqa: E402
+from pilotmonitor.evaluation.outcomes import OUTCOMES, PRIMARY  # noqa: E402
+from pilotmonitor.evaluation.sample import build_sample  # noqa: E402
+from tests.evaluation.conftest import make_pilot, simulate  # noqa: E402
 
 DESIGNS = {  # name: simulate() arguments
     "unit-test default (3 + 5 schools, 3 per 100)": {},

@@ -1,10 +1,10 @@
 """Size and power of the pre-registered pre-trend test vs the analytic F(q, G-1).
 
-The analysis plan's ``pretrend_test`` (pilotmonitor/analysis_plan/plan.py): linear TWFE
+The analysis plan's ``pretrend_test`` (pilotmonitor/evaluation/plan.py): linear TWFE
 event study on half-year event-time bins, joint Wald test of the leads, p-value from the
 wild cluster restricted bootstrap (Rademacher, full enumeration for G <= 13). This
 simulates the plan's own sample construction (``build_sample`` + ``event_panel``) on the
-test warehouse generator (tests/analysis_plan/conftest.py ``simulate``) and reports the
+test warehouse generator (tests/evaluation/conftest.py ``simulate``) and reports the
 rejection rate at 5% of the bootstrap p-value and of the analytic F(q, G-1) p-value.
 Designs: Alkmaar-like (3 + 4 primary schools, ~135 pupil-months, 0.5 referrals per 100
 pupil-months, 34 pre + 34 pilot months), Groningen-like (2 + 5 SO schools, ended pilot),
@@ -27,10 +27,10 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analyses import event_study  # noqa: E402
-from pilotmonitor.analysis_plan.estimator_runs import event_panel  # noqa: E402
-from pilotmonitor.analysis_plan.sample import PublishedInputs, build_sample  # noqa: E402
+from pilotmonitor.evaluation.estimator_runs import event_panel  # noqa: E402
+from pilotmonitor.evaluation.sample import PublishedInputs, build_sample  # noqa: E402
 from pilotmonitor.pilots import EventStudyPlan  # noqa: E402
-from tests.analysis_plan.conftest import pilot_months, simulate  # noqa: E402
+from tests.evaluation.conftest import pilot_months, simulate  # noqa: E402
 
 EVENT = EventStudyPlan()  # the plan's defaults
 

@@ -212,7 +212,7 @@ def reproduce() -> nbformat.NotebookNode:
             "TWFE Poisson with pupil-months as exposure) for Winschoten (or the first pilot "
             "with an estimate) "
             "using only the public API:\n\n"
-            "1. `pilotmonitor.analysis_plan.sample.read_published(con)` reads the published "
+            "1. `pilotmonitor.evaluation.sample.read_published(con)` reads the published "
             "marts,\n"
             "2. `build_sample(inputs, pilot_id)` builds the pilot's pre-registered analysis "
             "window,\n"
@@ -222,7 +222,7 @@ def reproduce() -> nbformat.NotebookNode:
         ),
         new_code_cell(OPEN_WAREHOUSE),
         new_code_cell(
-            "from pilotmonitor.analysis_plan.outcomes import PRIMARY\n\n"
+            "from pilotmonitor.evaluation.outcomes import PRIMARY\n\n"
             'stored_all = con.execute("""\n'
             "    select * from results.effect_estimates\n"
             "    where outcome = ? and role = 'primary' and estimator = 'twfe_poisson' and "
@@ -256,8 +256,8 @@ def reproduce() -> nbformat.NotebookNode:
             "publication, or a change in the reading code since the run)."
         ),
         new_code_cell(
-            "from pilotmonitor.analysis_plan.sample import build_sample, read_published\n"
-            "from pilotmonitor.analysis_plan.store import stored_plan\n"
+            "from pilotmonitor.evaluation.sample import build_sample, read_published\n"
+            "from pilotmonitor.evaluation.store import stored_plan\n"
             "from pilotmonitor.pilots import AnalysisPlan\n\n"
             "# the plan the run used (every parameter, stored with the run): its window "
             "defines the sample\n"
@@ -282,7 +282,7 @@ def reproduce() -> nbformat.NotebookNode:
         new_code_cell(
             "from analyses import twfe\n\n"
             "# The plan's primary model "
-            "(pilotmonitor.analysis_plan.estimator_runs.twfe_poisson): unit + month fixed "
+            "(pilotmonitor.evaluation.estimator_runs.twfe_poisson): unit + month fixed "
             "effects,\n"
             "# offset log(pupil-months), cluster-robust by school, IRR of the treatment "
             "indicator d.\n"
@@ -320,8 +320,8 @@ def reproduce() -> nbformat.NotebookNode:
             "Poisson IRR, which is deterministic)."
         ),
         new_code_cell(
-            "from pilotmonitor.analysis_plan.spec import plan_hash\n"
-            "from pilotmonitor.analysis_plan.store import code_version\n"
+            "from pilotmonitor.evaluation.spec import plan_hash\n"
+            "from pilotmonitor.evaluation.store import code_version\n"
             "from pilotmonitor.pilots import load_pilot\n\n"
             'pilot_file = Settings.from_env().pilots_dir / f"{pilot_id}.yml"\n'
             "if pilot_file.is_file():\n"
@@ -359,7 +359,7 @@ def new_analysis() -> nbformat.NotebookNode:
         ),
         new_code_cell(OPEN_WAREHOUSE),
         new_code_cell(
-            "from pilotmonitor.analysis_plan.sample import AnalysisInputError, build_sample, "
+            "from pilotmonitor.evaluation.sample import AnalysisInputError, build_sample, "
             "read_published\n\n"
             "inputs = read_published(con)\n"
             "samples = {}\n"

@@ -732,8 +732,8 @@ def reproduce(
 ) -> None:
     """Re-run a published estimate from its provenance (same plan, seed and published
     data) and confirm the numbers are identical, or explain what changed. Exit 1 when not."""
-    from pilotmonitor.analysis_plan.reproduce import ResultNotFound
-    from pilotmonitor.analysis_plan.reproduce import reproduce as run_reproduction
+    from pilotmonitor.evaluation.reproduce import ResultNotFound
+    from pilotmonitor.evaluation.reproduce import reproduce as run_reproduction
     from pilotmonitor.pilots import load_registry
 
     settings = Settings.from_env()
@@ -915,7 +915,7 @@ def plan_show(
 ) -> None:
     """Print the pilot's effective analysis plan: every parameter with defaults filled in,
     its plan_hash and the pre-registered (outcome, estimator) pairs."""
-    from pilotmonitor.analysis_plan.plan_view import show
+    from pilotmonitor.evaluation.plan_view import show
     from pilotmonitor.pilots import PilotConfigError, load_pilot
 
     settings = Settings.from_env()
@@ -943,8 +943,8 @@ def plan_diff(
 ) -> None:
     """Show which plan parameters changed between two analysis runs, or between a run and
     the registry now. Exit 1 when something changed."""
-    from pilotmonitor.analysis_plan.plan_view import PlanNotFound, diff_plans, latest_run, run_plans
-    from pilotmonitor.analysis_plan.spec import effective_plan
+    from pilotmonitor.evaluation.plan_view import PlanNotFound, diff_plans, latest_run, run_plans
+    from pilotmonitor.evaluation.spec import effective_plan
     from pilotmonitor.pilots import PilotConfigError, load_registry
 
     settings = Settings.from_env()

@@ -64,7 +64,7 @@ YOUTH_CARE_DATA_FROM = "2015-01"
 
 
 class WindowPlan(_Strict):
-    """The analysis window around the pilot's start (see analysis_plan/sample.py)."""
+    """The analysis window around the pilot's start (see evaluation/sample.py)."""
 
     max_pre_months: int = Field(
         default=36,
@@ -139,8 +139,8 @@ class AnalysisPlan(_Strict):
 
     @model_validator(mode="after")
     def _against_registries(self) -> AnalysisPlan:
-        from pilotmonitor.analysis_plan.estimators import ESTIMATORS
-        from pilotmonitor.analysis_plan.outcomes import OUTCOMES
+        from pilotmonitor.evaluation.estimators import ESTIMATORS
+        from pilotmonitor.evaluation.outcomes import OUTCOMES
 
         names = [self.primary_outcome, *self.secondary_outcomes]
         unknown = [o for o in names if o not in OUTCOMES]

@@ -26,7 +26,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pilotmonitor.analysis_plan.store import PROVENANCE
+from pilotmonitor.evaluation.store import PROVENANCE
 from pilotmonitor.health.checks import open_instance
 from tests.conftest import FIXTURE_HANG_LIMIT_S
 

@@ -9,8 +9,8 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from pilotmonitor.analysis_plan.reproduce import ResultNotFound, reproduce
 from pilotmonitor.cli import app
+from pilotmonitor.evaluation.reproduce import ResultNotFound, reproduce
 from pilotmonitor.pilots import load_registry
 from pilotmonitor.settings import REPO_ROOT
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pilotmonitor.analysis_plan.outcomes import OUTCOMES, label
 from pilotmonitor.disclosure import DisclosureError, DisclosureRules, Release
 from pilotmonitor.disclosure.models import residual_df
+from pilotmonitor.evaluation.outcomes import OUTCOMES, label
 
 from .secure import (
     DICTIONARY_JSON,

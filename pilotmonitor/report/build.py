@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from pilotmonitor import atomic_write
-from pilotmonitor.analysis_plan.outcomes import OUTCOMES
 from pilotmonitor.disclosure import CheckedOutput, DisclosureRules, Release
 from pilotmonitor.disclosure.models import residual_df
+from pilotmonitor.evaluation.outcomes import OUTCOMES
 from pilotmonitor.ingest import identifier_forms
 
 from . import reuse as report_reuse
@@ -670,7 +670,7 @@ def build_reports(
     """Every pilot's report; a pilot that cannot have one (no estimates, no pilot months in
     the data yet) gets a ReportFiles with `error` set and does not stop the others. With
     `reuse`, a report whose inputs, code and packages are unchanged is kept as it is."""
-    from pilotmonitor.analysis_plan.sample import AnalysisInputError
+    from pilotmonitor.evaluation.sample import AnalysisInputError
 
     rules = DisclosureRules.from_acro()
     shared = report_reuse.shared_inputs(conn, synthetic, pdf, rules)

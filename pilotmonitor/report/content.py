@@ -24,10 +24,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pilotmonitor.analysis_plan.outcomes import OUTCOMES
-from pilotmonitor.analysis_plan.sample import PilotSample, build_sample, read_published
-from pilotmonitor.analysis_plan.store import stored_plan
 from pilotmonitor.disclosure.models import residual_df
+from pilotmonitor.evaluation.outcomes import OUTCOMES
+from pilotmonitor.evaluation.sample import PilotSample, build_sample, read_published
+from pilotmonitor.evaluation.store import stored_plan
 from pilotmonitor.pilots import AnalysisPlan, WindowPlan
 from pilotmonitor.publication.gate import PublicationState, publication_state
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import duckdb
 
 from pilotmonitor import atomic_write
-from pilotmonitor.analysis_plan.store import PACKAGES, package_versions
 from pilotmonitor.code_fingerprint import code_fingerprint
 from pilotmonitor.disclosure import DisclosureRules
+from pilotmonitor.evaluation.store import PACKAGES, package_versions
 from pilotmonitor.publication.gate import publication_state, published_fingerprint
 
 from .content import delivery_totals

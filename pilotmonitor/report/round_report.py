@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from pilotmonitor.analysis_plan.sample import AnalysisInputError
+from pilotmonitor.evaluation.sample import AnalysisInputError
 from pilotmonitor.rounds import compare, registry
 from pilotmonitor.rounds.freeze import round_warehouse
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from pilotmonitor.analysis_plan.outcomes import LANGUAGES, OUTCOMES
+from pilotmonitor.evaluation.outcomes import LANGUAGES, OUTCOMES
 
 # the readers' outcome names come from the one outcome registry
 OUTCOME_NAMES = {lang: {name: o.label[lang] for name, o in OUTCOMES.items()} for lang in LANGUAGES}

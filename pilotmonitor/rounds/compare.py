@@ -7,7 +7,7 @@ pilot's round with the latest as-of date before this one's):
   school-months and pupil-months of the pilot's schools (pilot and comparison schools
   with pupils), and the difference;
 * plan changes: every parameter that differs between the two rounds' stored plans
-  (:func:`pilotmonitor.analysis_plan.plan_view.diff`).
+  (:func:`pilotmonitor.evaluation.plan_view.diff`).
 
 Nothing here is released as it is: the round's report passes the estimates and the data
 table through disclosure control (``pilotmonitor.report.round_section``).
@@ -83,8 +83,8 @@ def _data(conn: duckdb.DuckDBPyConnection, r: Round) -> dict:
 
 
 def compare(conn: duckdb.DuckDBPyConnection, this: Round) -> RoundComparison:
-    from pilotmonitor.analysis_plan.plan_view import diff
-    from pilotmonitor.analysis_plan.store import stored_plan
+    from pilotmonitor.evaluation.plan_view import diff
+    from pilotmonitor.evaluation.store import stored_plan
 
     previous = registry.previous_round(conn, this)
     rounds = [r for r in (previous, this) if r is not None]

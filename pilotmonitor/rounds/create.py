@@ -75,8 +75,8 @@ def create_round(
     """Create round ``name`` as of ``as_of`` for ``pilots`` (write connection; the caller
     holds the run lock). Raises RoundError (name taken or malformed, nothing published,
     as-of after the published data, pilot not started yet)."""
-    from pilotmonitor.analysis_plan.spec import effective_plan, plan_hash
-    from pilotmonitor.analysis_plan.store import (
+    from pilotmonitor.evaluation.spec import effective_plan, plan_hash
+    from pilotmonitor.evaluation.store import (
         append_history,
         compute_effect_estimates,
         write_artifact,

@@ -208,7 +208,7 @@ def round_warehouse(
 def frozen_inputs(conn: duckdb.DuckDBPyConnection, name: str):
     """The analysis inputs of round ``name`` (PublishedInputs), read by the function that
     reads published.* for the pipeline (same columns, same order: the same input hash)."""
-    from pilotmonitor.analysis_plan.sample import read_published
+    from pilotmonitor.evaluation.sample import read_published
 
     memory = _frozen_marts(conn, name)
     try:

@@ -130,7 +130,7 @@ COUNT_NAMES = {
 
 
 def _pre_counts(conn, pilot: str) -> dict[str, int]:
-    from pilotmonitor.analysis_plan.sample import build_sample, read_published
+    from pilotmonitor.evaluation.sample import build_sample, read_published
 
     sample = build_sample(read_published(conn), pilot)
     pre = sample.panel[(sample.panel["role"] == "treated") & (sample.panel["event_time"] < 0)]
@@ -202,12 +202,12 @@ def test_kinds_of_care_are_reported_in_words_and_pass_disclosure_control(reports
     check in the disclosure log."""
     import json
 
-    from pilotmonitor.analysis_plan.outcomes import KINDS_OF_CARE, OUTCOMES
+    from pilotmonitor.evaluation.outcomes import KINDS_OF_CARE, OUTCOMES
 
     with duckdb.connect(
         str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True
     ) as conn:
-        from pilotmonitor.analysis_plan.sample import build_sample, read_published
+        from pilotmonitor.evaluation.sample import build_sample, read_published
 
         inputs = read_published(conn)
         pre = {}

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pilotmonitor.analysis_plan.reproduce import reproduce
 from pilotmonitor.cli import app
+from pilotmonitor.evaluation.reproduce import reproduce
 from pilotmonitor.pilots import load_registry
 from pilotmonitor.rounds import freeze, registry
 from pilotmonitor.rounds.create import create_round

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pilotmonitor.analysis_plan.outcomes import KINDS_OF_CARE, OUTCOMES
+from pilotmonitor.evaluation.outcomes import KINDS_OF_CARE, OUTCOMES
 from pilotmonitor.kinds_of_care import kind_by_category, kinds
 from pilotmonitor.settings import REPO_ROOT
 from pilotmonitor.synth.care import PRODUCTS

@@ -11,9 +11,9 @@ import dagster as dg
 
 from orchestration.defs.publication.assets import published_marts
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
-from pilotmonitor.analysis_plan.sample import read_published
-from pilotmonitor.analysis_plan.spec import effective_plan
-from pilotmonitor.analysis_plan.store import (
+from pilotmonitor.evaluation.sample import read_published
+from pilotmonitor.evaluation.spec import effective_plan
+from pilotmonitor.evaluation.store import (
     compute_effect_estimates,
     reusable_estimates,
     write_artifact,

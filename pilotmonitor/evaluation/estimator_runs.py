@@ -1,4 +1,4 @@
-"""How each registered estimator (:mod:`pilotmonitor.analysis_plan.estimators`) runs on
+"""How each registered estimator (:mod:`pilotmonitor.evaluation.estimators`) runs on
 one pilot's sample: one function per registry name, ``f(ctx, outcome, role) -> rows``.
 
 A function raises when its estimator cannot be computed; the runner (plan.py) turns

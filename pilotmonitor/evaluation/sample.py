@@ -6,7 +6,7 @@ national pool (``dim_pilot_national_pool``). The window (the pilot months in the
 and a pre-period of as many months, capped at ``window.max_pre_months``, the first month
 in the data and ``YOUTH_CARE_DATA_FROM``) is the plan's, the same for every pilot.
 
-Design notes: docs/design/analysis_plan.md#pilotmonitoranalysis_plansamplepy.
+Design notes: docs/design/evaluation.md#pilotmonitorevaluationsamplepy.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pilotmonitor.analysis_plan.outcomes import OUTCOMES
+from pilotmonitor.evaluation.outcomes import OUTCOMES
 from pilotmonitor.pilots import YOUTH_CARE_DATA_FROM, WindowPlan
 
 SCHEMA = "published"

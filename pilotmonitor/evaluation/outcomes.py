@@ -5,7 +5,7 @@ written here once: its kind (``count``, ``rate``, ``survey``) and columns in the
 sample, its unit, its Dutch and English label and which direction is better. Nothing here
 imports an estimator, so validating a pilot file stays cheap.
 
-Design notes: docs/design/analysis_plan.md#pilotmonitoranalysis_planoutcomespy.
+Design notes: docs/design/evaluation.md#pilotmonitorevaluationoutcomespy.
 """
 
 from __future__ import annotations

@@ -10,15 +10,15 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from pilotmonitor.analysis_plan import (
+from pilotmonitor.evaluation import (
     compute_effect_estimates,
     estimator_runs,
     write_effect_estimates,
 )
-from pilotmonitor.analysis_plan.estimators import ESTIMATORS
-from pilotmonitor.analysis_plan.outcomes import OUTCOMES
-from pilotmonitor.analysis_plan.plan_view import diff_plans, latest_run, run_plans
-from pilotmonitor.analysis_plan.spec import effective_plan, plan_hash, preregistered_pairs
+from pilotmonitor.evaluation.estimators import ESTIMATORS
+from pilotmonitor.evaluation.outcomes import OUTCOMES
+from pilotmonitor.evaluation.plan_view import diff_plans, latest_run, run_plans
+from pilotmonitor.evaluation.spec import effective_plan, plan_hash, preregistered_pairs
 from pilotmonitor.pilots import AnalysisPlan, Pilot, PilotConfigError, load_pilot
 
 from .conftest import FULL_PLAN, make_pilot

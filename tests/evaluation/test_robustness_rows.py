@@ -6,8 +6,8 @@ import json
 import duckdb
 import pytest
 
-from pilotmonitor.analysis_plan import build_sample, compute_effect_estimates, read_published
-from pilotmonitor.analysis_plan.sample import national_comparison_pool
+from pilotmonitor.evaluation import build_sample, compute_effect_estimates, read_published
+from pilotmonitor.evaluation.sample import national_comparison_pool
 
 from .conftest import make_pilot, simulate, write_published
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pilotmonitor.analysis_plan import (
+from pilotmonitor.evaluation import (
     AnalysisInputError,
     build_sample,
     compute_effect_estimates,
@@ -14,7 +14,7 @@ from pilotmonitor.analysis_plan import (
     write_artifact,
     write_effect_estimates,
 )
-from pilotmonitor.analysis_plan.store import COLUMN_TYPES, PROVENANCE
+from pilotmonitor.evaluation.store import COLUMN_TYPES, PROVENANCE
 
 from .conftest import PLANTED_IRR, make_pilot, simulate, write_published
 
@@ -181,7 +181,7 @@ def test_nothing_published(tmp_path):
 
 
 def test_unknown_pilot_gives_a_not_estimable_row_per_preregistered_pair(published_db):
-    from pilotmonitor.analysis_plan.spec import preregistered_pairs
+    from pilotmonitor.evaluation.spec import preregistered_pairs
 
     pilot = make_pilot(pilot_id="other-pilot")
     with duckdb.connect(str(published_db), read_only=True) as conn:
@@ -238,8 +238,8 @@ def test_stored_estimates_are_reused_only_when_nothing_they_depend_on_changed(
 ):
     """A monthly run without new published data reuses the estimates; new data, another
     plan, another seed or uncommitted code recompute them."""
-    from pilotmonitor.analysis_plan import reusable_estimates, store
-    from pilotmonitor.analysis_plan.sample import read_published
+    from pilotmonitor.evaluation import reusable_estimates, store
+    from pilotmonitor.evaluation.sample import read_published
 
     # the stored commit has the same analysis code
     trees = {"HEAD": "tree-1", "c0ffee" * 6 + "c0ff": "tree-1"}
@@ -282,7 +282,7 @@ def test_stored_estimates_are_reused_only_when_nothing_they_depend_on_changed(
 def test_the_sample_has_the_rate_of_every_registered_outcome(published_db):
     """Every count outcome's rate per 100 pupil-months and every rate outcome's amount per
     pupil-month come from the registry: a new outcome (the kinds of care) needs no code here."""
-    from pilotmonitor.analysis_plan.outcomes import OUTCOMES
+    from pilotmonitor.evaluation.outcomes import OUTCOMES
 
     with duckdb.connect(str(published_db), read_only=True) as conn:
         panel = build_sample(read_published(conn), "test-pilot").panel
@@ -306,7 +306,7 @@ def test_the_sample_has_the_rate_of_every_registered_outcome(published_db):
     np.testing.assert_array_equal(
         panel["unauthorised_absence_hours_per_pupil"], panel["unauthorised_absence_hours"] / pm
     )
-    from pilotmonitor.analysis_plan.outcomes import KINDS_OF_CARE
+    from pilotmonitor.evaluation.outcomes import KINDS_OF_CARE
 
     kinds = [OUTCOMES[f"referrals_{kind}"].rate for kind in KINDS_OF_CARE]
     np.testing.assert_allclose(panel[kinds].sum(axis=1), panel["referrals_per_100"])
@@ -359,7 +359,7 @@ def test_the_plans_run_with_one_blas_thread():
     import scipy.linalg  # noqa: F401  (numpy's and scipy's OpenBLAS both loaded)
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from pilotmonitor.analysis_plan.plan import _single_threaded_blas
+    from pilotmonitor.evaluation.plan import _single_threaded_blas
 
     def blas_threads() -> list[int]:
         return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]

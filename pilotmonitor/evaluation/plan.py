@@ -5,7 +5,7 @@ and estimator registries). Every pre-registered (outcome, estimator) pair gets a
 that cannot be estimated has ``estimable = false`` and the reason. Everything is
 deterministic given the published data, the plan and ``seed``.
 
-Design notes: docs/design/analysis_plan.md#pilotmonitoranalysis_planplanpy.
+Design notes: docs/design/evaluation.md#pilotmonitorevaluationplanpy.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pilotmonitor.analysis_plan.outcomes import KINDS_OF_CARE
+from pilotmonitor.evaluation.outcomes import KINDS_OF_CARE
 from pilotmonitor.pilots import Pilot
 from pilotmonitor.school_closures import school_closures
 

@@ -5,7 +5,7 @@ validating a pilot file costs no statsmodels import), the outcome kinds it fits,
 needs and the rows it writes. A plan lists estimators for its primary outcome; the first
 must be a *headline* estimator (its estimate is the one the report puts in words), the
 others are robustness rows. Secondary outcomes are estimated with their outcome's
-``default_estimator`` (:mod:`pilotmonitor.analysis_plan.outcomes`).
+``default_estimator`` (:mod:`pilotmonitor.evaluation.outcomes`).
 
 Every (outcome, estimator) pair a plan pre-registers yields at least one row whose
 ``preregistered_as`` is the estimator's name, or one row with ``estimable = false`` and
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .outcomes import Kind
 
-RUNS_IN = "pilotmonitor.analysis_plan.estimator_runs"
+RUNS_IN = "pilotmonitor.evaluation.estimator_runs"
 
 
 @dataclass(frozen=True)
