@@ -64,20 +64,18 @@ def test_notebooks_present_and_without_outputs():
         )
 
 
-def test_notebooks_match_generator(tmp_path):
-    """The committed notebooks are exactly what notebooks/_build.py writes."""
-    sys.path.insert(0, str(NOTEBOOK_DIR))
-    try:
-        import _build  # noqa: PLC0415
-    finally:
-        sys.path.remove(str(NOTEBOOK_DIR))
-    for path in _build.build(tmp_path):
-        assert path.read_text(encoding="utf-8") == (NOTEBOOK_DIR / path.name).read_text(
-            encoding="utf-8"
-        ), (
-            f"{path.name} differs from notebooks/_build.py output: run `.venv/bin/python "
-            "notebooks/_build.py`"
-        )
+def test_every_notebook_is_its_script():
+    """Each notebook is a jupytext pair (notebooks/jupytext.toml): the committed .ipynb holds
+    exactly the cells of its percent-format .py, the reviewed and linted source."""
+    import jupytext
+    from jupytext.compare import compare_notebooks
+
+    scripts = sorted(NOTEBOOK_DIR.glob("[0-9]*.py"))
+    assert [p.with_suffix(".ipynb").name for p in scripts] == NOTEBOOKS
+    for script in scripts:
+        notebook = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
+        # raises NotebookDifference naming the first cell that differs
+        compare_notebooks(notebook, jupytext.read(script), fmt="py:percent")
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
