@@ -71,8 +71,7 @@ def _data(conn: duckdb.DuckDBPyConnection, r: Round) -> dict:
         f"select first_treated_month from {SCHEMA}.dim_pilot where round_name = ? and pilot_id = ?",
         [r.name, r.pilot_id],
     ).fetchone()[0]
-    start, through = pd.Timestamp(first), pd.Timestamp(r.data_through)
-    pilot_months = max(0, (through.year - start.year) * 12 + through.month - start.month + 1)
+    pilot_months = max(0, (pd.Period(r.data_through, "M") - pd.Period(first, "M")).n + 1)
     return {
         "round_name": r.name,
         "data_through": r.data_through,

@@ -37,9 +37,7 @@ FROZEN = {
 
 def data_through(as_of: date) -> date:
     """The last month (its first day) that ended on or before ``as_of``."""
-    following = as_of + timedelta(days=1)
-    first = date(following.year, following.month, 1)
-    return date(first.year - (first.month == 1), 12 if first.month == 1 else first.month - 1, 1)
+    return (pd.Period(as_of + timedelta(days=1), "M") - 1).start_time.date()
 
 
 def latest_published_month(conn: duckdb.DuckDBPyConnection) -> date | None:
@@ -71,17 +69,12 @@ def _filter(table: str, through: date, as_of: date, pilot_ids: list[str]) -> tup
     return "true", []
 
 
-def _month_index(d) -> int:
-    d = pd.Timestamp(d)
-    return d.year * 12 + d.month - 1
-
-
 def realised_cost_as_of(conn: duckdb.DuckDBPyConnection, through: date) -> dict[str, float | None]:
     """pilot id -> realised cost of the pilot months up to ``through`` (rule above), from
     the same delivered cost years that ``dim_pilot.realised_cost_eur`` sums
     (``stg_pilot__costs``: rows of current loaded deliveries)."""
     pilots = conn.execute(
-        "select pilot_id, first_treated_month, planned_end_date from published.dim_pilot"
+        "select pilot_id, first_treated_month, last_pilot_month from published.dim_pilot"
     ).fetchall()
     try:  # the rows of stg_pilot__costs: current loaded deliveries (dbt macro current_rows)
         years = conn.execute(
@@ -91,24 +84,23 @@ def realised_cost_as_of(conn: duckdb.DuckDBPyConnection, through: date) -> dict[
     except duckdb.CatalogException:
         years = []
     out: dict[str, float | None] = {}
-    last = _month_index(through)
-    for pilot_id, first_month, planned_end in pilots:
-        start = _month_index(first_month)
-        end = _month_index(planned_end) if planned_end is not None else None
+    last = pd.Period(through, "M")
+    for pilot_id, first_month, last_month in pilots:
+        start = pd.Period(first_month, "M")
+        end = pd.Period(last_month, "M") if last_month is not None else None
         rows = [(y, t) for p, y, t in years if p == pilot_id and t is not None]
         if not rows:
             out[pilot_id] = None
             continue
         total = 0.0
         for year, amount in rows:
-            span_first = max(int(year) * 12, start)
-            span_last = int(year) * 12 + 11 if end is None else min(int(year) * 12 + 11, end)
-            if (
-                span_last < span_first
-            ):  # a cost year outside the pilot period counts in full once it is over
-                span_first = span_last = int(year) * 12 + 11
-            months = span_last - span_first + 1
-            known = max(0, min(span_last, last) - span_first + 1)
+            january, december = pd.Period(f"{int(year)}-01", "M"), pd.Period(f"{int(year)}-12", "M")
+            span_first = max(january, start)
+            span_last = december if end is None else min(december, end)
+            if span_last < span_first:  # a cost year outside the period counts once it is over
+                span_first = span_last = december
+            months = (span_last - span_first).n + 1
+            known = max(0, (min(span_last, last) - span_first).n + 1)
             total += float(amount) * known / months
         out[pilot_id] = total
     return out
