@@ -3,8 +3,7 @@
 -- pupil-month of a pilot school inside that period is treated.
 select panel.pupil_pseudonym, panel.month, panel.school_id, panel.is_treated, pilots.start_date, pilots.planned_end_date
 from {{ ref('fct_pupil_month') }} as panel
-left join {{ ref('stg_registry__pilot_schools') }} as pilot_schools
-    on pilot_schools.school_id = panel.school_id and pilot_schools.pilot_id = panel.pilot_id
-left join {{ ref('stg_registry__pilots') }} as pilots on pilots.pilot_id = pilot_schools.pilot_id
+left join {{ ref('int_pilot_schools') }} as pilots
+    on pilots.school_id = panel.school_id and pilots.pilot_id = panel.pilot_id
 where (panel.is_treated and (pilots.pilot_id is null or not {{ in_pilot_period('panel.month', 'pilots') }}))
    or (not panel.is_treated and pilots.pilot_id is not null and {{ in_pilot_period('panel.month', 'pilots') }})

@@ -17,8 +17,7 @@ with school_pilots as (
                          pilots.start_date desc
             ) as pilot_rank
         from (select distinct school_id, month from {{ ref('int_pupil_months') }}) as school_months
-        inner join {{ ref('stg_registry__pilot_schools') }} as pilot_schools on pilot_schools.school_id = school_months.school_id
-        inner join {{ ref('stg_registry__pilots') }} as pilots on pilots.pilot_id = pilot_schools.pilot_id
+        inner join {{ ref('int_pilot_schools') }} as pilots on pilots.school_id = school_months.school_id
     ) as ranked
     where pilot_rank = 1
 )

@@ -3,13 +3,12 @@
 with membership as (
     select * from (
         select
-            pilot_schools.school_id,
+            pilots.school_id,
             pilots.pilot_id,
             pilots.start_date,
             pilots.planned_end_date,
-            row_number() over (partition by pilot_schools.school_id order by pilots.start_date desc) as latest_first
-        from {{ ref('stg_registry__pilot_schools') }} as pilot_schools
-        inner join {{ ref('stg_registry__pilots') }} as pilots on pilots.pilot_id = pilot_schools.pilot_id
+            row_number() over (partition by pilots.school_id order by pilots.start_date desc) as latest_first
+        from {{ ref('int_pilot_schools') }} as pilots
     ) as ranked
     where latest_first = 1
 )

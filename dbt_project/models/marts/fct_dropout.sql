@@ -16,10 +16,6 @@ select
     pilots.pilot_id is not null as is_treated
 from {{ ref('int_school_exits') }} as exits
 left join {{ ref('school_destinations') }} as destinations on destinations.destination = exits.destination
-left join (
-    select pilot_schools.school_id, pilots.pilot_id, pilots.start_date, pilots.planned_end_date
-    from {{ ref('stg_registry__pilot_schools') }} as pilot_schools
-    inner join {{ ref('stg_registry__pilots') }} as pilots on pilots.pilot_id = pilot_schools.pilot_id
-) as pilots
+left join {{ ref('int_pilot_schools') }} as pilots
     on pilots.school_id = exits.school_id
     and {{ in_pilot_period('exits.exit_month', 'pilots') }}
