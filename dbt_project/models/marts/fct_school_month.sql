@@ -1,8 +1,7 @@
 {{ config(
     materialized='incremental',
-    unique_key='month',
-    incremental_strategy='delete+insert',
     on_schema_change='fail',
+    **incremental_by_month()
 ) }}
 -- depends_on: {{ ref('int_registry_version') }}
 -- depends_on: {{ ref('int_delivery_changes') }}
