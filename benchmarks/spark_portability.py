@@ -16,9 +16,13 @@ dbt-core 1.12, which downloads a binary at install time):
 
 The DuckDB warehouse must have been built (`pilotmonitor run`), so its relations can be
 compared. Spark's tables, metastore and this run's dbt target and logs go to
-PILOTMONITOR_SPARK_DIR (default /tmp/pilotmonitor-spark), which is replaced. `--incremental`
-builds a second time on the Spark tables, so the three incremental facts take their
-incremental path (insert_overwrite of month partitions on Spark), and compares again.
+PILOTMONITOR_SPARK_DIR (default /tmp/pilotmonitor-spark), which is replaced.
+
+`--incremental` copies the raw layer as it was before the deliveries registered last
+(`--held-back`, default 12) arrived, builds, then lets them arrive and builds again: the
+three incremental facts take their incremental path (on Spark insert_overwrite of the
+month partitions they rebuild) and the result is compared with DuckDB's full build, without
+the lineage column loaded_through (months not rebuilt keep the first build's).
 
 Equality: the same column names, the same number of rows and the same values, row for row
 after sorting; numbers compare as numbers (an integer in one engine and a double in the
