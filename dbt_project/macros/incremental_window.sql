@@ -34,3 +34,22 @@
     (select max(changed_at) from {{ ref('int_delivery_changes') }}) as loaded_through,
     (select registry_version from {{ ref('int_registry_version') }}) as registry_version
 {% endmacro %}
+
+{#- How an incremental fact replaces the months it rebuilds (config(**incremental_by_month())).
+    DuckDB and PostgreSQL: delete the fact's rows of every month among the new rows, then
+    insert the new rows (delete+insert on unique_key month). Spark (dbt-spark on Parquet
+    tables, which cannot delete rows): the fact is partitioned by month and the new rows
+    overwrite the partitions of their months (insert_overwrite, dynamic partition
+    overwrite): the same result. On Delta, Iceberg or Hudi tables `merge` on month would
+    do as well. -#}
+{% macro incremental_by_month() -%}
+    {{ return(adapter.dispatch('incremental_by_month', 'pilotmonitor')()) }}
+{%- endmacro %}
+
+{% macro default__incremental_by_month() -%}
+    {{ return({'incremental_strategy': 'delete+insert', 'unique_key': 'month'}) }}
+{%- endmacro %}
+
+{% macro spark__incremental_by_month() -%}
+    {{ return({'incremental_strategy': 'insert_overwrite', 'partition_by': ['month']}) }}
+{%- endmacro %}

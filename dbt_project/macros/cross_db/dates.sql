@@ -41,3 +41,26 @@
 {% macro convenant_year(expression) -%}
     cast(case when extract(month from {{ expression }}) >= 10 then extract(year from {{ expression }}) else extract(year from {{ expression }}) - 1 end as integer)
 {%- endmacro %}
+
+{#- A month spine: every month from the month of first_date through last_date, both columns
+    of the one-row relation bounds (none when first_date is null). A recursive CTE by
+    default; Spark SQL (3.5) has no recursive CTEs and generates the series instead. -#}
+{% macro month_spine(bounds, first_date, last_date) -%}
+    {{ return(adapter.dispatch('month_spine', 'pilotmonitor')(bounds, first_date, last_date)) }}
+{%- endmacro %}
+
+{% macro default__month_spine(bounds, first_date, last_date) -%}
+    with recursive spine (month) as (
+        select {{ month_start(first_date) }} from {{ bounds }} where {{ first_date }} is not null
+        union all
+        select {{ add_months('month', 1) }} from spine, {{ bounds }} where {{ add_months('month', 1) }} <= {{ last_date }}
+    )
+    select month from spine
+{%- endmacro %}
+
+{#- greatest() skips a null last_date, so the first month is there as in the recursive form. -#}
+{% macro spark__month_spine(bounds, first_date, last_date) -%}
+    select explode(sequence({{ month_start(first_date) }}, greatest({{ month_start(first_date) }}, cast({{ last_date }} as date)), interval 1 month)) as month
+    from {{ bounds }}
+    where {{ first_date }} is not null
+{%- endmacro %}

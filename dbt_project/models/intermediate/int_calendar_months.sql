@@ -1,6 +1,6 @@
 -- Every calendar month from the earliest to the latest date any current delivery talks
--- about (enrolments, absence, care, declarations). Portable recursive month spine.
-with recursive bounds as (
+-- about (enrolments, absence, care, declarations).
+with bounds as (
     select min(first_day) as first_day, max(last_day) as last_day
     from (
         select min(enrol_start) as first_day, max(coalesce(enrol_end, enrol_start)) as last_day from {{ ref('stg_school__enrolments') }}
@@ -13,10 +13,8 @@ with recursive bounds as (
     ) as per_source
 ),
 
-months (month) as (
-    select {{ month_start('first_day') }} from bounds where first_day is not null
-    union all
-    select {{ add_months('month', 1) }} from months, bounds where {{ add_months('month', 1) }} <= last_day
+months as (
+    {{ month_spine('bounds', 'first_day', 'last_day') }}
 )
 
 select

@@ -42,7 +42,7 @@ totals as (
 )
 
 select
-    {{ dbt.hash("originals.provider_agb || '|' || originals.original_reference || '|' || cast(originals.service_start as varchar)") }} as declared_line_id,
+    {{ dbt.hash("originals.provider_agb || '|' || originals.original_reference || '|' || cast(originals.service_start as " ~ dbt.type_string() ~ ")") }} as declared_line_id,
     originals.provider_agb,
     originals.original_reference as product_reference,
     originals.municipality_code,

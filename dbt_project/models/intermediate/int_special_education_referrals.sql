@@ -17,7 +17,7 @@ arrivals as (
         regular_exits.school_id,
         regular_exits.enrol_start,
         min(later.enrol_start) as special_enrol_start,
-        arg_min(later.school_id, later.enrol_start) as receiving_school_id
+        {{ arg_min('later.school_id', 'later.enrol_start') }} as receiving_school_id
     from regular_exits
     inner join {{ ref('int_enrolment_spells') }} as later
         on later.pupil_pseudonym = regular_exits.pupil_pseudonym

@@ -19,6 +19,6 @@ select
     response_date,
     {{ school_year('response_date') }} as school_year,
     climate_items_answered,
-    cast(case when climate_items_answered >= 3 then 1.0 * climate_item_sum / climate_items_answered end as double precision) as climate_score,
+    cast(case when climate_items_answered >= 3 then 1.0 * climate_item_sum / climate_items_answered end as {{ type_double() }}) as climate_score,
     satisfaction
 from items

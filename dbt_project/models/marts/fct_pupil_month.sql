@@ -1,8 +1,7 @@
 {{ config(
     materialized='incremental',
-    unique_key='month',
-    incremental_strategy='delete+insert',
     on_schema_change='fail',
+    **incremental_by_month()
 ) }}
 -- The pupil-month panel: one row per pupil and calendar month enrolled, at exactly one
 -- school, with absence, thuiszitter status, youth care, declared cost and pilot exposure.

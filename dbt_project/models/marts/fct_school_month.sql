@@ -1,8 +1,7 @@
 {{ config(
     materialized='incremental',
-    unique_key='month',
-    incremental_strategy='delete+insert',
     on_schema_change='fail',
+    **incremental_by_month()
 ) }}
 -- depends_on: {{ ref('int_registry_version') }}
 -- depends_on: {{ ref('int_delivery_changes') }}
@@ -29,8 +28,8 @@ select
     cast(sum(panel.new_referrals_kind_unspecified) as bigint) as new_referrals_kind_unspecified,
     cast(sum(panel.active_care_trajectories) as bigint) as active_care_trajectories,
     cast(sum(case when panel.active_care_trajectories > 0 then 1 else 0 end) as bigint) as pupils_in_care,
-    cast(sum(panel.authorised_absence_hours) as double precision) as authorised_absence_hours,
-    cast(sum(panel.unauthorised_absence_hours) as double precision) as unauthorised_absence_hours,
+    cast(sum(panel.authorised_absence_hours) as {{ type_double() }}) as authorised_absence_hours,
+    cast(sum(panel.unauthorised_absence_hours) as {{ type_double() }}) as unauthorised_absence_hours,
     cast(sum(case when panel.is_thuiszitter then 1 else 0 end) as bigint) as thuiszitter_pupils,
     cast(sum(case when panel.thuiszitter_spell_started then 1 else 0 end) as bigint) as thuiszitter_spell_starts,
     cast(sum(case when panel.is_exit then 1 else 0 end) as bigint) as exits,

@@ -19,7 +19,7 @@ with counts as (
 with_register as (
     select
         counts.*,
-        cast(spells_both as double precision) / spells_either as agreement_share,
+        cast(spells_both as {{ type_double() }}) / spells_either as agreement_share,
         exists (
             select 1 from {{ ref('stg_leerplicht__registrations') }} as registrations
             where registrations.municipality_code = counts.municipality_code

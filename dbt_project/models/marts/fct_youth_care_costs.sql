@@ -1,8 +1,7 @@
 {{ config(
     materialized='incremental',
-    unique_key='month',
-    incremental_strategy='delete+insert',
     on_schema_change='fail',
+    **incremental_by_month()
 ) }}
 -- Declared youth-care cost per declared product line and month of service: debit minus
 -- credit lines (netted), spread over the months the line covers. Joined to the pupil's

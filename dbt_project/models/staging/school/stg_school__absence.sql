@@ -11,7 +11,7 @@ select
     school_id,
     cast(absence_date as date) as absence_date,
     {{ month_start('absence_date') }} as absence_month,
-    cast(hours as double precision) as hours,
+    cast(hours as {{ type_double() }}) as hours,
     authorised as is_authorised,
     reason
 from source_rows
