@@ -147,11 +147,21 @@ def _copy(
 
 
 def _frozen_marts(conn: duckdb.DuckDBPyConnection, name: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with round ``name``'s frozen tables under their original names."""
+    """An in-memory connection with round ``name``'s frozen tables under their original names.
+    A table no round has frozen yet (rounds made before it was published) is left out, so
+    the reader names what is missing instead of failing on the copy."""
     memory = duckdb.connect()
     for schema in ("published", "raw", "results"):
         memory.execute(f"create schema {schema}")
+    frozen = {
+        table
+        for (table,) in conn.execute(
+            "select table_name from information_schema.tables where table_schema = ?", [SCHEMA]
+        ).fetchall()
+    }
     for table, (schema, _) in FROZEN.items():
+        if table not in frozen:
+            continue
         _copy(
             conn,
             f"select * exclude (round_name) from {SCHEMA}.{table} where round_name = ?",

@@ -219,3 +219,18 @@ def test_second_round_report_compares_with_the_first(demo_data_dir):
         assert (f"round_estimate_{r.name}_referrals_per_100_pupil_months" in log) == (
             est[r.run_id][1] is not None
         )
+
+
+def test_a_round_frozen_before_a_published_table_existed_names_it(warehouse_copy, tmp_path):
+    """A round frozen by an earlier version has no copy of a table published since (here
+    dim_pilot_month): reading it says which table is missing instead of failing on a copy."""
+    from pilotmonitor.evaluation.sample import AnalysisInputError
+
+    conn = warehouse_copy
+    pilots = load_registry(REPO_ROOT / "pilots")
+    create_round(
+        conn, "test-old", date(2025, 6, 30), pilots, tmp_path / "results", only_pilot=PILOT
+    )
+    conn.execute("drop table rounds.dim_pilot_month")
+    with pytest.raises(AnalysisInputError, match="dim_pilot_month missing"):
+        freeze.frozen_inputs(conn, "test-old")
