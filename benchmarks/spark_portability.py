@@ -165,27 +165,23 @@ def load_raw(spark, tables: dict, source: Path) -> None:
         spark.sql(f"drop database if exists {schema} cascade")
     spark.sql("create database raw")
     for table, columns in tables.items():
-        select = ", ".join(
-            f"cast(`{name}` as {SPARK_TYPES.get(kind, 'string')}) as `{name}`"
-            for name, kind in columns
-        )
         spark.sql(
-            f"create table raw.{table} using parquet as select {select} "
-            f"from parquet.`{source / f'{table}.parquet'}`"
+            f"create table raw.{table} using parquet as {_typed_rows(table, columns, source)}"
         )
 
 
 def replace_raw(spark, tables: dict, source: Path) -> None:
     """The raw tables' rows replaced by those of the Parquet files (dbt's relations stay)."""
     for table, columns in tables.items():
-        select = ", ".join(
-            f"cast(`{name}` as {SPARK_TYPES.get(kind, 'string')}) as `{name}`"
-            for name, kind in columns
-        )
-        spark.sql(
-            f"insert overwrite table raw.{table} select {select} "
-            f"from parquet.`{source / f'{table}.parquet'}`"
-        )
+        spark.sql(f"insert overwrite table raw.{table} {_typed_rows(table, columns, source)}")
+
+
+def _typed_rows(table: str, columns, source: Path) -> str:
+    """A select of one exported table's Parquet file with the raw layer's column types."""
+    select = ", ".join(
+        f"cast(`{name}` as {SPARK_TYPES.get(kind, 'string')}) as `{name}`" for name, kind in columns
+    )
+    return f"select {select} from parquet.`{source / f'{table}.parquet'}`"
 
 
 def dbt_build(work_dir: Path, label: str) -> tuple[float, Counter, list[str]]:
