@@ -14,7 +14,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 # 1.6 s against 0.09 s for one TWFE Poisson fit); the pipeline and tests fit thousands.
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: install system-deps demo synth run ui test lint clean
+.PHONY: install system-deps postgres-server demo synth run ui test lint clean
 
 # Chromium prints the reports to PDF and runs the browser test of the report. It is the
 # Debian package (Playwright's own browser download cannot work without internet); found
@@ -41,6 +41,18 @@ $(BIN)/pilotmonitor: pyproject.toml requirements.lock
 
 install: $(BIN)/pilotmonitor system-deps
 
+# The PostgreSQL server (Debian package) for the tests that run the pipeline on a team
+# warehouse (tests/warehouse/test_postgres_end_to_end.py starts a throwaway cluster of its
+# own); the demo does not need it. Found in /usr/lib/postgresql or on PATH it is left alone.
+postgres-server:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "installing the PostgreSQL server (Debian package) for the team-warehouse tests"; \
+		$(SUDO) apt-get install -y -q postgresql >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q postgresql >/dev/null; } || \
+		echo "WARNING: could not install PostgreSQL: its end-to-end test will be skipped"; \
+	else echo "WARNING: no PostgreSQL server and no apt-get: its end-to-end test will be skipped"; fi
+
 demo: install
 	$(BIN)/pilotmonitor synth --scale $(SCALE)
 	$(BIN)/pilotmonitor run --demo
@@ -54,7 +66,7 @@ run: install
 ui: install
 	$(BIN)/pilotmonitor ui --demo
 
-test: install
+test: install postgres-server
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # ruff (version pinned in requirements.lock, settings in pyproject.toml): lint, and a check

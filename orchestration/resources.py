@@ -14,7 +14,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pilotmonitor.settings import Settings, limit_duckdb_memory
+from pilotmonitor.settings import Settings
+from pilotmonitor.warehouse_access import warehouse
 
 
 class PilotmonitorSettings(dg.ConfigurableResource):
@@ -36,8 +37,9 @@ class PilotmonitorSettings(dg.ConfigurableResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse. DuckDB allows one writer process: assets write through this
-    resource inside a run; readers elsewhere open the file read-only."""
+    """The warehouse (a DuckDB file, or PostgreSQL when PILOTMONITOR_WAREHOUSE_URL is set:
+    pilotmonitor/warehouse_access.py). DuckDB allows one writer process: assets write through
+    this resource inside a run; readers elsewhere open it read-only."""
 
     database: str = ""
 
@@ -48,8 +50,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         path = self.path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = duckdb.connect(str(path), read_only=read_only)
-        limit_duckdb_memory(conn)
+        conn = warehouse(path).connect(read_only=read_only)
         try:
             yield conn
         finally:

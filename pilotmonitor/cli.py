@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from pilotmonitor.settings import Settings
+from pilotmonitor.warehouse_access import connect, warehouse
 
 app = typer.Typer(
     help="Pilotmonitor: evaluate school-based youth support pilots.",
@@ -206,7 +207,7 @@ def _run_locked(settings: Settings, demo: bool, lock: Path, skip_analyses: bool 
     left_out = ANALYSIS_ASSETS.resolve(defs.resolve_asset_graph()) if skip_analyses else set()
     table, failed = run_summary(defs, result, left_out)
     console.print(table)
-    console.print(f"warehouse: {settings.warehouse_path}")
+    console.print(f"warehouse: {warehouse(settings.warehouse_path).describe()}")
     _health_page_after_run(settings, result)
     _print_reports(settings)
     if not result.success or failed:
@@ -218,15 +219,13 @@ def _run_locked(settings: Settings, demo: bool, lock: Path, skip_analyses: bool 
 def _demo_rounds(settings: Settings) -> None:
     """The demo scenario's evaluation rounds (pilotmonitor/rounds/demo.py), created when
     missing; the caller holds the run lock and the run's connections are closed."""
-    import duckdb
-
     from pilotmonitor.rounds.demo import planned_rounds
     from pilotmonitor.rounds.registry import RoundError, rounds
 
     planned = planned_rounds(settings.data_dir, settings.scenarios_dir)
     if not planned:
         return
-    with duckdb.connect(str(settings.warehouse_path)) as conn:
+    with connect(settings.warehouse_path) as conn:
         for p in planned:
             if rounds(conn, name=p.name):
                 console.print(
@@ -393,9 +392,10 @@ def docs(
     )
 
     settings = Settings.from_env()
-    if not settings.warehouse_path.is_file():
+    if not warehouse(settings.warehouse_path).exists():
         console.print(
-            f"[red]no warehouse at {settings.warehouse_path}[/red]: run `pilotmonitor run` first "
+            f"[red]no warehouse at {warehouse(settings.warehouse_path).describe()}[/red]: run "
+            "`pilotmonitor run` first "
             "(the catalog is read from it)"
         )
         raise typer.Exit(code=1)

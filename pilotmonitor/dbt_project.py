@@ -61,13 +61,14 @@ def dbt_executable() -> str:
 
 
 def dbt_env(warehouse_path: Path | None = None) -> dict[str, str]:
-    """Environment variables every dbt subprocess gets: the warehouse and DuckDB memory limit
-    of the same Settings as the rest of Pilotmonitor (the path absolute, since dbt runs in
-    dbt_project/) and no telemetry."""
+    """Environment variables every dbt subprocess gets: the warehouse (profile target and
+    connection: pilotmonitor/warehouse_access.py) and DuckDB memory limit of the same
+    Settings as the rest of Pilotmonitor, and no telemetry."""
+    from pilotmonitor.warehouse_access import warehouse
+
     settings = Settings.from_env()
-    path = Path(warehouse_path) if warehouse_path is not None else settings.warehouse_path
     return {
-        "PILOTMONITOR_WAREHOUSE": str(path.expanduser().resolve()),
+        **warehouse(warehouse_path).dbt_env(),
         "PILOTMONITOR_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

@@ -136,16 +136,20 @@ def _sql_string(value: str) -> str:
 
 def open_warehouse(warehouse_path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     """Read-only connection to the warehouse, with a clear error when it is missing."""
-    path = Path(warehouse_path).expanduser()
-    if not path.is_file():
+    from pilotmonitor.warehouse_access import WarehouseConnectionError, warehouse
+
+    place = warehouse(Path(warehouse_path).expanduser())
+    if not place.exists():
         raise WarehouseNotFoundError(
-            f"warehouse not found: {path} (run `pilotmonitor run`, or set PILOTMONITOR_DATA_DIR / "
-            "pass the path)"
+            f"warehouse not found: {place.describe()} (run `pilotmonitor run`, or set "
+            "PILOTMONITOR_DATA_DIR / pass the path)"
         )
     try:
-        return duckdb.connect(str(path), read_only=True)
+        return place.connect(read_only=True)
+    except WarehouseConnectionError as exc:
+        raise ExportError(str(exc)) from None
     except duckdb.Error as exc:  # e.g. not a DuckDB file, or a writer holding an exclusive lock
-        raise ExportError(f"cannot open the warehouse {path} read-only: {exc}") from exc
+        raise ExportError(f"cannot open the warehouse {place.describe()} read-only: {exc}") from exc
 
 
 def schema_tables(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:

@@ -561,13 +561,18 @@ def status_from_files(
     dagster_home: Path | None = None,
 ) -> Status:
     """Open the warehouse read-only and collect the status (what the CLI uses)."""
-    if not warehouse_path.is_file():
+    from pilotmonitor.warehouse_access import WarehouseConnectionError, warehouse
+
+    place = warehouse(warehouse_path)
+    if not place.exists():
         raise WarehouseMissing(
-            f"no warehouse at {warehouse_path}: run `pilotmonitor run --demo` first (or "
+            f"no warehouse at {place.describe()}: run `pilotmonitor run --demo` first (or "
             "`pilotmonitor run` on real deliveries)"
         )
     try:
-        conn = duckdb.connect(str(warehouse_path), read_only=True)
+        conn = place.connect(read_only=True)
+    except WarehouseConnectionError as exc:
+        raise WarehouseUnreadable(str(exc)) from None
     except (
         duckdb.Error
     ) as exc:  # a writer's lock, not a DuckDB file, or already open with other settings
@@ -589,7 +594,7 @@ def status_from_files(
         return collect_status(
             conn,
             as_of,
-            warehouse=str(warehouse_path),
+            warehouse=place.describe(),
             landing_dir=landing_dir,
             checks=checks,
             interrupted=interrupted,

@@ -204,11 +204,17 @@ def rekey_warehouse(settings, demo: bool = False) -> RekeyReport:
         key = load_key(settings.data_dir, demo=demo)
     except PseudonymKeyError as exc:
         raise RekeyError(str(exc)) from None
-    if not settings.warehouse_path.is_file():
-        raise RekeyError(f"no warehouse at {settings.warehouse_path}: nothing to rekey")
+    from pilotmonitor.warehouse_access import WarehouseConnectionError, warehouse
+
+    place = warehouse(settings.warehouse_path)
+    if not place.exists():
+        raise RekeyError(f"no warehouse at {place.describe()}: nothing to rekey")
     try:
-        conn = duckdb.connect(str(settings.warehouse_path))
-    except duckdb.IOException as exc:  # a pipeline run holds the writer lock
+        conn = place.connect()
+    except (
+        duckdb.IOException,
+        WarehouseConnectionError,
+    ) as exc:  # a pipeline run holds the writer lock
         raise RekeyError(
             f"the warehouse is in use ({str(exc).splitlines()[0]}): run rekey when no pipeline "
             "run is active"

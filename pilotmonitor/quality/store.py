@@ -20,7 +20,7 @@ from pilotmonitor.quality.runner import (
     validate_group,
     validate_row_counts,
 )
-from pilotmonitor.settings import limit_duckdb_memory
+from pilotmonitor.warehouse_access import WarehouseConnectionError, warehouse
 from pilotmonitor.worker_processes import spawned_pool
 
 SCHEMA = "quality"
@@ -243,11 +243,10 @@ def _validate_chunk_in_worker(
     warehouse_path: Path, table: str, chunk: list[DeliveryInfo], suite_hash: str
 ):
     try:
-        conn = duckdb.connect(str(warehouse_path), read_only=True)
-    except duckdb.IOException:  # a writer holds the file: the caller validates in-process
-        return None
+        conn = warehouse(warehouse_path).connect(read_only=True)
+    except (duckdb.IOException, WarehouseConnectionError):
+        return None  # a writer holds the file: the caller validates in-process
     with conn:
-        limit_duckdb_memory(conn)  # as the run's own connections
         return _validate_chunk(conn, table, chunk, suite_hash)
 
 

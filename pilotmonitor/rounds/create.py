@@ -34,14 +34,16 @@ def warehouse_for_writing(
     """The warehouse's write path: the run lock of the data directory (as `pilotmonitor
     run` holds it), then DuckDB's single writer connection."""
     from pilotmonitor.run_lock import RunInProgress, RunLock, lock_path
+    from pilotmonitor.warehouse_access import WarehouseConnectionError, warehouse
 
-    if not warehouse_path.is_file():
-        raise WarehouseBusy(f"no warehouse at {warehouse_path}: run `pilotmonitor run` first")
+    place = warehouse(warehouse_path)
+    if not place.exists():
+        raise WarehouseBusy(f"no warehouse at {place.describe()}: run `pilotmonitor run` first")
     try:
         with RunLock(lock_path(data_dir)):
             try:
-                conn = duckdb.connect(str(warehouse_path))
-            except duckdb.IOException as exc:
+                conn = place.connect()
+            except (duckdb.IOException, WarehouseConnectionError) as exc:
                 raise WarehouseBusy(
                     f"the warehouse is in use ({str(exc).splitlines()[0]})"
                 ) from None

@@ -92,3 +92,9 @@
     {%- else -%}'{{ value | string | replace('\\', '\\\\') | replace("'", "\\'") }}'
     {%- endif -%}
 {%- endmacro %}
+
+{#- A sum of euro amounts, exact to the cent: a sum of doubles depends on the order the engine
+    adds them in (DuckDB and PostgreSQL differed in the last digit), a sum of decimals does not. -#}
+{% macro sum_euros(expression) -%}
+    cast(sum(cast({{ expression }} as decimal(18, 2))) as {{ type_double() }})
+{%- endmacro %}

@@ -1,11 +1,11 @@
 -- One row per pilot: the registry, its pre-registered plan and its planned and realised costs.
 with budget as (
-    select pilot_id, sum(planned_total_eur) as planned_cost_eur, sum(fte) as planned_fte_years
+    select pilot_id, {{ sum_euros('planned_total_eur') }} as planned_cost_eur, sum(fte) as planned_fte_years
     from {{ ref('stg_registry__budget') }} group by pilot_id
 ),
 
 realised as (
-    select pilot_id, sum(total_eur) as realised_cost_eur from {{ ref('stg_pilot__costs') }} group by pilot_id
+    select pilot_id, {{ sum_euros('total_eur') }} as realised_cost_eur from {{ ref('stg_pilot__costs') }} group by pilot_id
 ),
 
 schools as (

@@ -1,0 +1,157 @@
+"""One way into the warehouse for every layer, on either engine.
+
+The embedded default is a DuckDB file in the data directory. A team's warehouse is
+PostgreSQL, named by ``PILOTMONITOR_WAREHOUSE_URL`` (a libpq connection string or
+``postgresql://`` URI; the password from ``PGPASSWORD`` or ``~/.pgpass``, never in the
+repo). On PostgreSQL the connection is an in-memory DuckDB that attaches the database with
+DuckDB's own postgres extension and makes it the default catalog, so every layer keeps
+writing one dialect (DuckDB's): reads are pushed down to PostgreSQL, bulk inserts go
+through PostgreSQL's binary COPY, and several readers and one writer share the server
+(docs/design/team_warehouse.md).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pilotmonitor.settings import Settings, limit_duckdb_memory
+
+URL_VARIABLE = "PILOTMONITOR_WAREHOUSE_URL"
+CATALOG = "warehouse"  # the attached PostgreSQL database's name inside DuckDB
+
+
+class WarehouseConnectionError(RuntimeError):
+    """The warehouse cannot be opened: the message says which one and why."""
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """Where the warehouse is: a DuckDB file (``path``) or a PostgreSQL database (``url``)."""
+
+    path: Path
+    url: str = ""
+
+    @property
+    def is_postgres(self) -> bool:
+        return bool(self.url)
+
+    def describe(self) -> str:
+        """For messages and logs: the file, or the server and database without credentials."""
+        if not self.is_postgres:
+            return str(self.path)
+        parts = _dsn_parts(self.url)
+        host = parts.get("host", "localhost")
+        return f"PostgreSQL {parts.get('dbname', '')} on {host}:{parts.get('port', '5432')}"
+
+    def exists(self) -> bool:
+        """True once a pipeline run has created the warehouse (its raw schema)."""
+        if not self.is_postgres:
+            return self.path.is_file()
+        try:
+            with self.connect(read_only=True) as conn:
+                return bool(
+                    conn.execute(
+                        "select count(*) from information_schema.schemata "
+                        "where catalog_name = ? and schema_name = 'raw'",
+                        [CATALOG],
+                    ).fetchone()[0]
+                )
+        except WarehouseConnectionError:
+            return False
+
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection whose default catalog is the warehouse. ``read_only`` takes
+        DuckDB's shared lock on a file and attaches PostgreSQL read-only: nothing the
+        connection runs can change the warehouse."""
+        if not self.is_postgres:
+            conn = duckdb.connect(str(self.path), read_only=read_only)
+            limit_duckdb_memory(conn)
+            return conn
+        conn = duckdb.connect()
+        try:
+            limit_duckdb_memory(conn)
+            _load_postgres_extension(conn)
+            options = "TYPE postgres, READ_ONLY" if read_only else "TYPE postgres"
+            conn.execute(f"attach {_sql_string(self.url)} as {CATALOG} ({options})")
+            conn.execute(f"use {CATALOG}")
+        except duckdb.Error as exc:
+            conn.close()
+            message = str(exc).replace(self.url, "<" + URL_VARIABLE + ">")
+            raise WarehouseConnectionError(
+                f"cannot open the warehouse ({self.describe()}): {message.splitlines()[0]}"
+            ) from None
+        return conn
+
+    def dbt_env(self) -> dict[str, str]:
+        """The dbt profile's target and connection (dbt_project/profiles.yml)."""
+        if not self.is_postgres:
+            return {
+                "PILOTMONITOR_DBT_TARGET": "duckdb",
+                "PILOTMONITOR_WAREHOUSE": str(self.path.expanduser().resolve()),
+            }
+        parts = _dsn_parts(self.url)
+        env = {
+            "PILOTMONITOR_DBT_TARGET": "postgres",
+            "PILOTMONITOR_PG_HOST": parts.get("host", "localhost"),
+            "PILOTMONITOR_PG_PORT": parts.get("port", "5432"),
+            "PILOTMONITOR_PG_USER": parts.get("user", os.environ.get("PGUSER", "")),
+            "PILOTMONITOR_PG_DATABASE": parts.get("dbname", ""),
+        }
+        password = parts.get("password") or os.environ.get("PGPASSWORD", "")
+        if password:
+            env["PILOTMONITOR_PG_PASSWORD"] = password
+        return env
+
+
+def warehouse(path: Path | str | None = None) -> Warehouse:
+    """The warehouse of this environment: PostgreSQL when PILOTMONITOR_WAREHOUSE_URL is set,
+    otherwise the DuckDB file ``path`` (default: the data directory's)."""
+    file = Path(path) if path is not None else Settings.from_env().warehouse_path
+    return Warehouse(path=file, url=os.environ.get(URL_VARIABLE, "").strip())
+
+
+def connect(path: Path | str | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Shorthand for ``warehouse(path).connect(read_only)``."""
+    return warehouse(path).connect(read_only=read_only)
+
+
+def _dsn_parts(url: str) -> dict[str, str]:
+    """libpq's own parser (URI or key=value), so every form libpq accepts is understood."""
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        return parse_dsn(url)
+    except Exception as exc:  # psycopg2.ProgrammingError: not a connection string
+        raise WarehouseConnectionError(
+            f"{URL_VARIABLE} is not a PostgreSQL connection string: {exc}"
+        ) from None
+
+
+def _load_postgres_extension(conn: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB downloads extensions from its own site, which is out of reach here; the
+    duckdb-extension-postgres wheel carries the same signed binary, installed from disk into
+    DuckDB's extension directory the first time (DuckDB checks the signature on load)."""
+    try:
+        conn.execute("load postgres")
+        return
+    except duckdb.Error:
+        pass
+    import duckdb_extension_postgres
+
+    folder = Path(duckdb_extension_postgres.__file__).parent / "extensions"
+    binary = next(folder.glob(f"v{duckdb.__version__}/postgres.duckdb_extension"), None)
+    if binary is None:
+        raise WarehouseConnectionError(
+            f"duckdb-extension-postgres has no build for DuckDB {duckdb.__version__} (reinstall "
+            "from requirements.lock)"
+        )
+    conn.execute(f"install {_sql_string(str(binary))}")
+    conn.execute("load postgres")
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"

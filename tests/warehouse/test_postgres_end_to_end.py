@@ -1,0 +1,207 @@
+"""The whole pipeline on a team warehouse: PostgreSQL for the warehouse (as the pipeline's
+role, under deploy/postgres/roles.sql) and for Dagster's run storage
+(deploy/dagster/dagster.yaml), on the small SYNTHETIC scenario of the demo fixture.
+
+Every published table and every effect estimate must equal the DuckDB run's (the demo
+fixture, same deliveries and key); the roles must hold (researchers read `published` and
+nothing else); status, export and reproduce must work against the server. No mock: a real
+server, started for the module (tests/postgres_server.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import psycopg2
+import pytest
+
+from pilotmonitor.warehouse_access import Warehouse
+from tests.postgres_server import PostgresUnavailable, start_server
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PIPELINE = "pilotmonitor_pipeline"
+# lineage that differs between any two runs (when and by which run), not content
+RUN_LINEAGE = {"loaded_through", "logged_at", "run_id", "fingerprint", "computed_at"}
+
+
+@pytest.fixture(scope="module")
+def server():
+    try:
+        server = start_server()
+    except PostgresUnavailable as exc:
+        if os.environ.get("PILOTMONITOR_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PILOTMONITOR_REQUIRE_POSTGRES=1 but {exc}")
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def team_run(server, demo_data_dir, tmp_path_factory):
+    """`pilotmonitor run --demo` on the demo fixture's deliveries, into PostgreSQL."""
+    server.create_database("pilotmonitor")
+    server.psql("pilotmonitor", (REPO_ROOT / "deploy/postgres/roles.sql").read_text())
+    server.psql(
+        "postgres",
+        "create role ann login in role pilotmonitor_researcher;"
+        "create role sam login in role pilotmonitor_steward;"
+        "create role pat login in role pilotmonitor_report_reader;",
+    )
+    server.create_database("dagster", owner=PIPELINE)
+
+    root = tmp_path_factory.mktemp("team")
+    data_dir = root / "data"
+    for part in ("landing", "keys", "ground_truth"):
+        shutil.copytree(demo_data_dir / part, data_dir / part)
+    home = root / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "deploy/dagster/dagster.yaml", home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "PILOTMONITOR_DATA_DIR": str(data_dir),
+        "DAGSTER_HOME": str(home),
+        "PILOTMONITOR_WAREHOUSE_URL": server.url("pilotmonitor", PIPELINE),
+        "DAGSTER_POSTGRES_URL": server.url("dagster", PIPELINE, driver="psycopg2"),
+    }
+    for name in ("PILOTMONITOR_PSEUDONYM_KEY", "PILOTMONITOR_PSEUDONYM_KEY_FILE"):
+        env.pop(name, None)
+    run = _cli(env, "run", "--demo")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    return {"env": env, "data_dir": data_dir, "home": home, "output": run.stdout}
+
+
+def _cli(env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pilotmonitor.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+
+
+def _tables(conn, schema: str) -> list[str]:
+    return [
+        t
+        for (t,) in conn.execute(
+            "select table_name from information_schema.tables where table_schema = ? order by 1",
+            [schema],
+        ).fetchall()
+    ]
+
+
+def _content(conn, schema: str, table: str) -> pd.DataFrame:
+    frame = conn.execute(f'select * from {schema}."{table}"').df()
+    frame = frame[[c for c in frame.columns if c not in RUN_LINEAGE]]
+    return frame.sort_values(list(frame.columns), key=lambda s: s.astype(str), ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def both(team_run, server, demo_data_dir):
+    duck = Warehouse(demo_data_dir / "warehouse" / "pilotmonitor.duckdb").connect(read_only=True)
+    team = Warehouse(Path("unused"), url=server.url("pilotmonitor", PIPELINE)).connect(
+        read_only=True
+    )
+    yield duck, team
+    duck.close()
+    team.close()
+
+
+def test_the_run_wrote_postgresql_not_a_file(team_run):
+    assert "warehouse: PostgreSQL pilotmonitor on" in team_run["output"]
+    assert not (team_run["data_dir"] / "warehouse" / "pilotmonitor.duckdb").exists()
+
+
+def test_every_published_table_equals_the_duckdb_run(both):
+    duck, team = both
+    tables = _tables(duck, "published")
+    assert len(tables) > 15
+    assert _tables(team, "published") == tables
+    for table in tables:
+        expected, got = _content(duck, "published", table), _content(team, "published", table)
+        assert list(got.columns) == list(expected.columns), table
+        assert len(got) == len(expected), table
+        # the same values; an engine's own dtype for an all-null column aside
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False, obj=table)
+
+
+def test_every_effect_estimate_equals_the_duckdb_run(both):
+    duck, team = both
+    expected = _content(duck, "results", "effect_estimates")
+    got = _content(team, "results", "effect_estimates")
+    assert len(expected) > 100
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_rows_in_equal_loaded_plus_quarantined_as_on_duckdb(both):
+    duck, team = both
+    accounting = (
+        "select status, count(*), sum(rows_read), sum(rows_loaded), sum(rows_quarantined) "
+        "from raw.deliveries group by status order by status"
+    )
+    assert team.execute(accounting).fetchall() == duck.execute(accounting).fetchall()
+    reasons = "select reason, count(*) from raw.quarantine group by reason order by reason"
+    assert team.execute(reasons).fetchall() == duck.execute(reasons).fetchall()
+
+
+def _as(server, user: str, sql: str):
+    conn = psycopg2.connect(server.url("pilotmonitor", user))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def test_researchers_read_published_and_nothing_else(team_run, server):
+    assert _as(server, "ann", "select count(*) from published.fct_school_month")[0][0] > 0
+    for relation in (
+        "raw.school_enrolments",
+        "raw.quarantine",
+        "staging.stg_school__enrolments",
+        "marts.fct_pupil_month",
+        "results.effect_estimates",
+    ):
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            _as(server, "ann", f"select 1 from {relation} limit 1")
+
+
+def test_stewards_read_raw_and_policymaker_output_cannot_connect(team_run, server):
+    assert _as(server, "sam", "select count(*) from raw.deliveries")[0][0] > 0
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        _as(server, "sam", "select 1 from published.fct_school_month limit 1")
+    with pytest.raises(psycopg2.OperationalError, match="permission denied"):
+        _as(server, "pat", "select 1")
+
+
+def test_status_export_and_reproduce_read_the_team_warehouse(team_run, tmp_path):
+    env = team_run["env"]
+    status = _cli(env, "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "READY FOR PUBLICATION" in status.stdout
+    export = _cli(env, "export", "--out", str(tmp_path / "export"), "--table", "fct_school_month")
+    assert export.returncode == 0, export.stdout + export.stderr
+    assert list((tmp_path / "export").glob("fct_school_month.*"))
+    reproduce = _cli(env, "reproduce", "winschoten-sbo")
+    assert reproduce.returncode == 0, reproduce.stdout + reproduce.stderr
+
+
+def test_dagster_keeps_its_history_in_postgresql(team_run, monkeypatch):
+    import dagster as dg
+
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", team_run["env"]["DAGSTER_POSTGRES_URL"])
+    instance = dg.DagsterInstance.from_config(str(team_run["home"]))
+    try:
+        runs = instance.get_runs()
+        assert runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    finally:
+        instance.dispose()
+    assert not (team_run["home"] / "history").exists()  # no SQLite run storage beside it
