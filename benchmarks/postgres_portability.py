@@ -2,14 +2,13 @@
 PostgreSQL database and `dbt build --target postgres` there, then compare the marts with
 the DuckDB ones. Shows the warehouse SQL is portable and prints the build time.
 
-Needs a PostgreSQL server and dbt-postgres (not part of the default install), e.g. in a
-separate environment:
+Needs a PostgreSQL server (dbt-postgres and psycopg2 are in the default install):
 
-    python -m venv /tmp/pgvenv
-    /tmp/pgvenv/bin/pip install "dbt-core>=1.11,<1.12" dbt-postgres duckdb "pandas<=2.3.3" \\
-        psycopg2-binary
     PILOTMONITOR_PG_HOST=/tmp/pg PILOTMONITOR_PG_PORT=55432 PILOTMONITOR_PG_USER=pilotmonitor \\
-        /tmp/pgvenv/bin/python benchmarks/postgres_portability.py data/warehouse/pilotmonitor.duckdb
+        .venv/bin/python benchmarks/postgres_portability.py data/warehouse/pilotmonitor.duckdb
+
+It builds only the dbt project; the whole pipeline on PostgreSQL is
+PILOTMONITOR_WAREHOUSE_URL (README, "Running for a team").
 
 The DuckDB warehouse must have been built (`pilotmonitor run`), so its marts can be
 compared. The PostgreSQL schemas raw, reference, staging, intermediate and marts are

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from pilotmonitor.settings import Settings
-from pilotmonitor.warehouse_access import connect, warehouse
+from pilotmonitor.warehouse_access import WarehouseConnectionError, connect, warehouse
 
 app = typer.Typer(
     help="Pilotmonitor: evaluate school-based youth support pilots.",
@@ -172,7 +172,7 @@ def run(
     try:
         with RunLock(lock_path(settings.data_dir)) as lock:
             _run_locked(settings, demo, lock.path, skip_analyses)
-    except RunInProgress as exc:
+    except (RunInProgress, WarehouseConnectionError) as exc:
         Console(stderr=True, width=160).print(f"[red]not started[/red]: {exc}", soft_wrap=True)
         raise typer.Exit(code=EXIT_RUN_IN_PROGRESS) from None
 

@@ -45,6 +45,7 @@ class RunLock:
     def __init__(self, path: Path):
         self.path = path
         self._fd: int | None = None
+        self._server_lock = None
 
     def __enter__(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +65,18 @@ class RunLock:
                         "for it to finish, then run again"
                     ) from None
                 time.sleep(0.05)
+        # a server warehouse is shared by hosts that do not share this file: the server's
+        # own lock too (pilotmonitor/warehouse_access.py)
+        from pilotmonitor.warehouse_access import WarehouseInUse, warehouse
+
+        try:
+            self._server_lock = warehouse().hold_run_lock()
+        except WarehouseInUse as exc:
+            os.close(fd)
+            raise RunInProgress(f"{exc}; this run did nothing: wait for it to finish") from None
+        except BaseException:  # the server cannot be reached: the caller reports it
+            os.close(fd)
+            raise
         record = {"pid": os.getpid(), "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)
@@ -71,6 +84,9 @@ class RunLock:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._server_lock is not None:
+            self._server_lock.close()  # the session's end releases the advisory lock
+            self._server_lock = None
         if self._fd is not None:
             os.ftruncate(self._fd, 0)  # no stale holder in the file; the lock goes with the close
             os.close(self._fd)

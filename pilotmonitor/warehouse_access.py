@@ -24,8 +24,16 @@ URL_VARIABLE = "PILOTMONITOR_WAREHOUSE_URL"
 CATALOG = "warehouse"  # the attached PostgreSQL database's name inside DuckDB
 
 
+# PostgreSQL advisory-lock key of pipeline runs (any fixed bigint; this one spells "pilotmon")
+RUN_LOCK_KEY = 0x70696C6F746D6F6E
+
+
 class WarehouseConnectionError(RuntimeError):
     """The warehouse cannot be opened: the message says which one and why."""
+
+
+class WarehouseInUse(RuntimeError):
+    """Another pipeline run holds the server warehouse's run lock."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,32 @@ class Warehouse:
                 f"cannot open the warehouse ({self.describe()}): {message.splitlines()[0]}"
             ) from None
         return conn
+
+    def hold_run_lock(self):
+        """On PostgreSQL, a session holding the advisory lock of pipeline runs, so runs from
+        different hosts (which do not share a data directory's lock file) exclude each
+        other; close it to release (PostgreSQL releases it too when the session dies).
+        None for a DuckDB file, whose writer lock and run lock file already do this."""
+        if not self.is_postgres:
+            return None
+        import psycopg2
+
+        try:
+            session = psycopg2.connect(self.url)
+        except psycopg2.Error as exc:
+            raise WarehouseConnectionError(
+                f"cannot open the warehouse ({self.describe()}): {str(exc).strip()}"
+            ) from None
+        session.autocommit = True
+        with session.cursor() as cursor:
+            cursor.execute("select pg_try_advisory_lock(%s)", [RUN_LOCK_KEY])
+            held = cursor.fetchone()[0]
+        if not held:
+            session.close()
+            raise WarehouseInUse(
+                f"another pipeline run holds the run lock of the warehouse ({self.describe()})"
+            )
+        return session
 
     def dbt_env(self) -> dict[str, str]:
         """The dbt profile's target and connection (dbt_project/profiles.yml)."""

@@ -205,3 +205,19 @@ def test_dagster_keeps_its_history_in_postgresql(team_run, monkeypatch):
     finally:
         instance.dispose()
     assert not (team_run["home"] / "history").exists()  # no SQLite run storage beside it
+
+
+def test_a_run_from_another_host_waits_for_the_server_run_lock(team_run, server):
+    """Hosts that share the server but not a data directory: the advisory lock excludes them."""
+    from pilotmonitor.warehouse_access import RUN_LOCK_KEY
+
+    holder = psycopg2.connect(server.url("pilotmonitor", PIPELINE))
+    try:
+        with holder.cursor() as cur:
+            cur.execute("select pg_advisory_lock(%s)", [RUN_LOCK_KEY])
+        second = _cli(team_run["env"], "run")
+    finally:
+        holder.close()
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert "another pipeline run holds the run lock of the warehouse" in second.stderr
+    assert "PostgreSQL pilotmonitor" in second.stderr

@@ -1,0 +1,60 @@
+"""The warehouse-access layer without a server: which engine, what dbt is told, and errors
+that name the warehouse without its credentials."""
+
+from __future__ import annotations
+
+import pytest
+
+from pilotmonitor.warehouse_access import (
+    URL_VARIABLE,
+    Warehouse,
+    WarehouseConnectionError,
+    warehouse,
+)
+
+# a socket folder that does not exist: libpq fails at once, nothing is contacted
+UNREACHABLE = "postgresql://alice:s3cret-pw@/teamdb?host=/nonexistent-pilotmonitor&port=5999"
+
+
+def test_the_duckdb_file_is_the_default_and_postgresql_needs_the_url(tmp_path, monkeypatch):
+    monkeypatch.delenv(URL_VARIABLE, raising=False)
+    place = warehouse(tmp_path / "w.duckdb")
+    assert not place.is_postgres and not place.exists()
+    with place.connect() as conn:
+        conn.execute("create table t as select 1 as v")
+    assert place.exists()
+    with place.connect(read_only=True) as conn:
+        assert conn.execute("select v from t").fetchall() == [(1,)]
+    assert place.dbt_env()["PILOTMONITOR_DBT_TARGET"] == "duckdb"
+    monkeypatch.setenv(URL_VARIABLE, UNREACHABLE)
+    assert warehouse(tmp_path / "w.duckdb").is_postgres
+
+
+def test_dbt_gets_the_postgres_target_from_the_url():
+    env = Warehouse(path=None, url=UNREACHABLE).dbt_env()
+    assert env == {
+        "PILOTMONITOR_DBT_TARGET": "postgres",
+        "PILOTMONITOR_PG_HOST": "/nonexistent-pilotmonitor",
+        "PILOTMONITOR_PG_PORT": "5999",
+        "PILOTMONITOR_PG_USER": "alice",
+        "PILOTMONITOR_PG_DATABASE": "teamdb",
+        "PILOTMONITOR_PG_PASSWORD": "s3cret-pw",
+    }
+
+
+def test_an_unreachable_server_is_named_without_its_password():
+    place = Warehouse(path=None, url=UNREACHABLE)
+    assert place.describe() == "PostgreSQL teamdb on /nonexistent-pilotmonitor:5999"
+    assert not place.exists()
+    with pytest.raises(WarehouseConnectionError) as failure:
+        place.connect(read_only=True)
+    assert "PostgreSQL teamdb on /nonexistent-pilotmonitor:5999" in str(failure.value)
+    assert "s3cret-pw" not in str(failure.value)
+    with pytest.raises(WarehouseConnectionError) as failure:
+        place.hold_run_lock()
+    assert "s3cret-pw" not in str(failure.value)
+
+
+def test_a_url_that_is_not_a_connection_string_is_refused():
+    with pytest.raises(WarehouseConnectionError, match=URL_VARIABLE):
+        Warehouse(path=None, url="warehouse please").describe()
