@@ -22,6 +22,35 @@ def columns_of(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list
     ).fetchall()
 
 
+def column_names(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    """The names of the columns of ``schema.table`` (empty when it does not exist)."""
+    return {name for name, _ in columns_of(conn, schema, table)}
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists (a view counts too)."""
+    return bool(
+        conn.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name "
+            "= ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
+def tables_in(
+    conn: duckdb.DuckDBPyConnection, schema: str, base_tables_only: bool = False
+) -> list[str]:
+    """The names of the tables of ``schema``, sorted; with ``base_tables_only``, no views."""
+    only_base = " and table_type = 'BASE TABLE'" if base_tables_only else ""
+    rows = conn.execute(
+        f"select table_name from information_schema.tables where table_schema = ?{only_base} "
+        "order by 1",
+        [schema],
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
 def table_digest(
     conn: duckdb.DuckDBPyConnection, schema: str, table: str, content: bool = True
 ) -> str:
@@ -40,4 +69,4 @@ def table_digest(
     return f"{schema}.{table}|{columns}|{count}|{total}"
 
 
-__all__ = ["columns_of", "quote", "table_digest"]
+__all__ = ["column_names", "columns_of", "quote", "table_digest", "table_exists", "tables_in"]

@@ -20,6 +20,7 @@ import pandas as pd
 
 from pilotmonitor.evaluation.outcomes import OUTCOMES
 from pilotmonitor.pilots import YOUTH_CARE_DATA_FROM, WindowPlan
+from pilotmonitor.table_digest import table_exists
 
 SCHEMA = "published"
 
@@ -96,13 +97,7 @@ class PublishedInputs:
 
 
 def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(
-        conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name "
-            "= ?",
-            [SCHEMA, table],
-        ).fetchone()[0]
-    )
+    return table_exists(conn, SCHEMA, table)
 
 
 def read_published(conn: duckdb.DuckDBPyConnection) -> PublishedInputs:

@@ -31,6 +31,7 @@ from pilotmonitor import atomic_write
 from pilotmonitor.code_fingerprint import code_fingerprint
 from pilotmonitor.code_fingerprint import code_version as committed_code_version
 from pilotmonitor.pilots import Pilot
+from pilotmonitor.table_digest import column_names, table_exists
 
 from .sample import PublishedInputs, read_published
 from .spec import PROVENANCE_SCHEMA, RESULT_COLUMNS, RESULT_SCHEMA, effective_plan, plan_hash
@@ -95,21 +96,9 @@ def reusable_estimates(
     the same pilots; the hash covers every parameter, the seed included), committed code
     and package versions (everything is deterministic given these). Returns (table or None, why not
     reused / what was reused). Uncommitted code changes (``+dirty``) are never trusted."""
-    exists = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [SCHEMA, TABLE],
-    ).fetchone()[0]
-    if not exists:
+    if not table_exists(conn, SCHEMA, TABLE):
         return None, "no stored estimates"
-    columns = {
-        r[0]
-        for r in conn.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = ? and table_name = ?",
-            [SCHEMA, TABLE],
-        ).fetchall()
-    }
-    if not set(COLUMN_TYPES) <= columns:
+    if not set(COLUMN_TYPES) <= column_names(conn, SCHEMA, TABLE):
         return None, "results schema changed"
     stored = conn.execute(f"select * from {SCHEMA}.{TABLE}").df()
     if stored.empty:
@@ -141,14 +130,7 @@ def _create_or_migrate(conn: duckdb.DuckDBPyConnection, table: str) -> None:
     (rows written before keep NULL there)."""
     cols = ", ".join(f"{c} {t}" for c, t in COLUMN_TYPES.items())
     conn.execute(f"create table if not exists {SCHEMA}.{table} ({cols})")
-    have = {
-        r[0]
-        for r in conn.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = ? and table_name = ?",
-            [SCHEMA, table],
-        ).fetchall()
-    }
+    have = column_names(conn, SCHEMA, table)
     for column, kind in COLUMN_TYPES.items():
         if column not in have:
             conn.execute(f"alter table {SCHEMA}.{table} add column {column} {kind}")

@@ -28,6 +28,7 @@ import duckdb
 
 from pilotmonitor import atomic_write
 from pilotmonitor.spreadsheet_safety import count_sql, neutralised_sql
+from pilotmonitor.table_digest import tables_in
 
 from .dictionary import MartDocs, TableDoc, load_mart_docs
 
@@ -163,12 +164,7 @@ def schema_tables(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
             else ""
         )
         raise SchemaNotFoundError(f"schema {schema!r} not found in the warehouse{hint}")
-    rows = conn.execute(
-        "select table_name from information_schema.tables where table_schema = ? order by "
-        "table_name",
-        [schema],
-    ).fetchall()
-    return [r[0] for r in rows]
+    return tables_in(conn, schema)
 
 
 def resolve_tables(

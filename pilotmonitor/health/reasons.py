@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pilotmonitor.ingest.contracts import REASONS, scrub
+from pilotmonitor.table_digest import table_exists
 
 TOP = 5  # reasons per source
 LISTED_DELIVERIES = 5  # delivery files named per reason
@@ -32,11 +33,7 @@ def quarantine_reasons(conn, paths: list[str], top: int = TOP) -> dict[str, list
     """Per source, the most frequent quarantine reasons among the rows of the deliveries
     in `paths`: reason code, a representative detail (the most common reason text), rows,
     deliveries hit and the first delivery files."""
-    exists = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name "
-        "= 'quarantine'"
-    ).fetchone()[0]
-    if not exists or not paths:
+    if not table_exists(conn, "raw", "quarantine") or not paths:
         return {}
     frame = conn.execute(
         """select source, reason_code, path, count(*) as n_rows, mode(reason) as detail

@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import duckdb
 
+from pilotmonitor.table_digest import column_names
+
 
 def _columns(conn: duckdb.DuckDBPyConnection) -> set[str]:
-    return {
-        row[0]
-        for row in conn.execute(
-            "select column_name from information_schema.columns where table_schema = 'raw' and "
-            "table_name = 'deliveries'"
-        ).fetchall()
-    }
+    return column_names(conn, "raw", "deliveries")
 
 
 def register_flags(conn: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:

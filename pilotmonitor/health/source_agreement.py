@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from pilotmonitor.table_digest import table_exists
+
 TABLE = ("marts", "fct_thuiszitter_sources_municipality_year")
 COLUMNS = [
     "municipality_code",
@@ -61,11 +63,7 @@ class ThuiszitterAgreement:
 def thuiszitter_agreement(conn: duckdb.DuckDBPyConnection) -> ThuiszitterAgreement | None:
     """The comparison as the last warehouse build left it; None before it exists."""
     schema, table = TABLE
-    exists = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()[0]
-    if not exists:
+    if not table_exists(conn, schema, table):
         return None
     years = conn.execute(
         f"select {', '.join(COLUMNS)} from {schema}.{table} order by municipality_code, school_year"

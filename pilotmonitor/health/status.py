@@ -31,6 +31,7 @@ from pilotmonitor.health.interrupted import InterruptedRun
 from pilotmonitor.health.reasons import quarantine_reasons, validation_failures
 from pilotmonitor.health.register_flags import register_flags
 from pilotmonitor.health.source_agreement import ThuiszitterAgreement, thuiszitter_agreement
+from pilotmonitor.table_digest import table_exists
 
 __all__ = [
     "CheckResult",
@@ -211,16 +212,6 @@ class Status:
 # --- reading ---------------------------------------------------------------------------
 
 
-def _table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name "
-            "= ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
-
-
 def _deliveries(conn) -> pd.DataFrame:
     columns = [
         "path",
@@ -236,7 +227,7 @@ def _deliveries(conn) -> pd.DataFrame:
         "superseded_by",
         "is_current",
     ]
-    if not _table_exists(conn, "raw", "deliveries"):
+    if not table_exists(conn, "raw", "deliveries"):
         return pd.DataFrame(columns=columns)
     frame = conn.execute(f"select {', '.join(columns)} from raw.deliveries").df()
     frame["delivered_on"] = pd.to_datetime(frame["delivered_on"])
@@ -245,14 +236,14 @@ def _deliveries(conn) -> pd.DataFrame:
 
 
 def _pilots(conn) -> pd.DataFrame | None:
-    if not _table_exists(conn, "raw", "pilots"):
+    if not table_exists(conn, "raw", "pilots"):
         return None
     return conn.execute("select pilot_id, start_date, planned_end_date from raw.pilots").df()
 
 
 def find_validation_table(conn) -> str | None:
     for schema in VALIDATION_SCHEMAS:
-        if _table_exists(conn, schema, "validation_results"):
+        if table_exists(conn, schema, "validation_results"):
             return f"{schema}.validation_results"
     return None
 
@@ -585,7 +576,7 @@ def status_from_files(
             f"cannot open the warehouse {warehouse_path} read-only: {exc}"
         ) from None
     try:
-        if not _table_exists(conn, "raw", "deliveries"):
+        if not table_exists(conn, "raw", "deliveries"):
             raise WarehouseMissing(
                 f"the warehouse at {warehouse_path} has no delivery register yet: run "
                 "`pilotmonitor run --demo` first"

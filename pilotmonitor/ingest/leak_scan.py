@@ -33,6 +33,7 @@ from pilotmonitor.ingest.bounded import (
 )
 from pilotmonitor.ingest.deliveries import landing_files
 from pilotmonitor.ingest.limits import current_limits
+from pilotmonitor.table_digest import tables_in
 
 PERSON_COLUMNS_SCHOOL = {"achternaam", "roepnaam", "voornaam", "voornamen"}
 STREET_COLUMNS_SCHOOL = {"straat", "straatnaam"}
@@ -314,8 +315,4 @@ def scan_new_deliveries(
 
 
 def tables_in_schema(conn: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    rows = conn.execute(
-        "select table_name from information_schema.tables where table_schema = ? order by 1",
-        [schema],
-    ).fetchall()
-    return [f"{schema}.{r[0]}" for r in rows]
+    return [f"{schema}.{table}" for table in tables_in(conn, schema)]

@@ -43,6 +43,7 @@ from pilotmonitor.ingest.deliveries import (
     sha256_of,
 )
 from pilotmonitor.ingest.read_ahead import read_ahead
+from pilotmonitor.table_digest import column_names
 
 Reader = Callable[[Path, Delivery], ReadOutput]  # one ReadResult or an iterator of parts
 _COPY_SUFFIX = re.compile(r" \(\d+\)(?=\.[^./]+$)")
@@ -64,14 +65,7 @@ class LoadSummary:
 def known_hashes(conn: duckdb.DuckDBPyConnection, source: str | None = None) -> KnownHashes:
     """Path -> (signature, sha256) from the landing inventory, of one source or all (empty
     before the first inventory, or for one made before signatures were kept)."""
-    columns = {
-        row[0]
-        for row in conn.execute(
-            "select column_name from information_schema.columns where table_schema = 'raw' and "
-            "table_name = 'landing_files'"
-        ).fetchall()
-    }
-    if "signature" not in columns:
+    if "signature" not in column_names(conn, "raw", "landing_files"):
         return {}
     rows = conn.execute(
         "select path, signature, sha256 from raw.landing_files where ? is null or source = ?",

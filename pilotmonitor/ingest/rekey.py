@@ -22,6 +22,7 @@ from pilotmonitor.ingest import loader, warehouse_raw
 from pilotmonitor.ingest.deliveries import describe, sha256_of
 from pilotmonitor.ingest.key_versions import IDENTIFYING_SOURCES
 from pilotmonitor.ingest.sources import SOURCES_BY_NAME
+from pilotmonitor.table_digest import table_exists
 
 
 @dataclass
@@ -177,11 +178,7 @@ def _update_register(conn, updates: list[dict]) -> None:
 
 def _forget_leak_scans(conn, paths: list[str]) -> None:
     """The rekeyed deliveries' rows are new: the next run's leak scan reads them again."""
-    exists = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name "
-        "= 'leak_scanned'"
-    ).fetchone()[0]
-    if not paths or not exists:
+    if not paths or not table_exists(conn, "raw", "leak_scanned"):
         return
     ids = "(select delivery_id from raw.deliveries where path in (select unnest(?::varchar[])))"
     conn.execute(f"delete from raw.leak_scanned where delivery_id in {ids}", [paths])
@@ -237,9 +234,4 @@ def rekey_warehouse(settings, demo: bool = False) -> RekeyReport:
 
 
 def _has_product_list(conn) -> bool:
-    return bool(
-        conn.execute(
-            "select count(*) from information_schema.tables where table_schema = 'raw' and "
-            "table_name = 'product_list'"
-        ).fetchone()[0]
-    )
+    return table_exists(conn, "raw", "product_list")

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from pilotmonitor.table_digest import table_digest
+from pilotmonitor.table_digest import table_digest, table_exists, tables_in
 
 SCHEMA = "published"
 SOURCE_SCHEMA = "marts"
@@ -101,12 +101,7 @@ def _now() -> datetime:
 
 
 def _mart_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    rows = conn.execute(
-        "select table_name from information_schema.tables where table_schema = ? and table_type = "
-        "'BASE TABLE' order by 1",
-        [SOURCE_SCHEMA],
-    ).fetchall()
-    return [r[0] for r in rows]
+    return tables_in(conn, SOURCE_SCHEMA, base_tables_only=True)
 
 
 class IdentifierInMartsError(RuntimeError):
@@ -187,12 +182,9 @@ def publish(
 
 
 def _published_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    rows = conn.execute(
-        "select table_name from information_schema.tables where table_schema = ? and table_type = "
-        "'BASE TABLE' and table_name <> 'publication_log' order by 1",
-        [SCHEMA],
-    ).fetchall()
-    return [r[0] for r in rows]
+    # the gate's own log lives in the published schema but is not a published mart
+    tables = tables_in(conn, SCHEMA, base_tables_only=True)
+    return [table for table in tables if table != "publication_log"]
 
 
 def published_fingerprint(conn: duckdb.DuckDBPyConnection) -> str:
@@ -210,12 +202,7 @@ def _fingerprint(conn: duckdb.DuckDBPyConnection, schema: str, tables: list[str]
 
 def publication_state(conn: duckdb.DuckDBPyConnection) -> PublicationState:
     """What the analyses read now, and whether newer data was blocked since."""
-    exists = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = "
-        "'publication_log'",
-        [SCHEMA],
-    ).fetchone()[0]
-    if not exists:
+    if not table_exists(conn, SCHEMA, "publication_log"):
         return PublicationState(None, None, None, None, [])
     last = conn.execute(
         f"select logged_at, run_id, rows from {SCHEMA}.publication_log where status = 'published' "

@@ -20,6 +20,7 @@ from pilotmonitor.quality.runner import (
     validate_group,
     validate_row_counts,
 )
+from pilotmonitor.table_digest import table_exists
 from pilotmonitor.warehouse_access import WarehouseConnectionError, warehouse
 from pilotmonitor.worker_processes import spawned_pool
 
@@ -66,13 +67,7 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def _has_results_table(conn) -> bool:
-    return bool(
-        conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name "
-            "= 'validation_results'",
-            [SCHEMA],
-        ).fetchone()[0]
-    )
+    return table_exists(conn, SCHEMA, "validation_results")
 
 
 def pending_deliveries(conn, source: str, table: str, suite_hash: str) -> list[DeliveryInfo]:

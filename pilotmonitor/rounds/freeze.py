@@ -17,6 +17,8 @@ from datetime import date, timedelta
 import duckdb
 import pandas as pd
 
+from pilotmonitor.table_digest import tables_in
+
 SCHEMA = "rounds"
 # frozen table -> (schema of the original, original table)
 FROZEN = {
@@ -153,12 +155,7 @@ def _frozen_marts(conn: duckdb.DuckDBPyConnection, name: str) -> duckdb.DuckDBPy
     memory = duckdb.connect()
     for schema in ("published", "raw", "results"):
         memory.execute(f"create schema {schema}")
-    frozen = {
-        table
-        for (table,) in conn.execute(
-            "select table_name from information_schema.tables where table_schema = ?", [SCHEMA]
-        ).fetchall()
-    }
+    frozen = set(tables_in(conn, SCHEMA))
     for table, (schema, _) in FROZEN.items():
         if table not in frozen:
             continue

@@ -15,6 +15,8 @@ from datetime import date, datetime
 
 import duckdb
 
+from pilotmonitor.table_digest import table_exists
+
 SCHEMA = "results"
 TABLE = "rounds"
 COLUMNS = {
@@ -60,13 +62,7 @@ def check_name(name: str) -> None:
 
 
 def _exists(conn: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name "
-            "= ?",
-            [SCHEMA, TABLE],
-        ).fetchone()[0]
-    )
+    return table_exists(conn, SCHEMA, TABLE)
 
 
 def ensure_table(conn: duckdb.DuckDBPyConnection) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from pilotmonitor.dbt_project import DBT_PROJECT_DIR, project_files
-from pilotmonitor.table_digest import columns_of, table_digest
+from pilotmonitor.table_digest import columns_of, table_digest, table_exists, tables_in
 
 SCHEMA = "pipeline"
 TABLE = "dbt_build_state"
@@ -72,13 +72,8 @@ def inputs_fingerprint(
             f"{path.relative_to(project_dir).as_posix()}:{path.stat().st_size}\n".encode()
         )
         digest.update(path.read_bytes())
-    tables = conn.execute(
-        "select table_name from information_schema.tables where table_schema = ? and table_type = "
-        "'BASE TABLE' order by 1",
-        [RAW_SCHEMA],
-    ).fetchall()
     read = None if source_tables is None else set(source_tables)
-    for (table,) in tables:
+    for table in tables_in(conn, RAW_SCHEMA, base_tables_only=True):
         if read is None or table in read:
             digest.update(table_digest(conn, RAW_SCHEMA, table, content=True).encode())
     return digest.hexdigest()
@@ -108,13 +103,7 @@ def outputs_fingerprint(conn: duckdb.DuckDBPyConnection, schemas: list[str]) -> 
 
 
 def _has_state_table(conn: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name "
-            "= ?",
-            [SCHEMA, TABLE],
-        ).fetchone()[0]
-    )
+    return table_exists(conn, SCHEMA, TABLE)
 
 
 def recorded_state(conn: duckdb.DuckDBPyConnection) -> BuildState | None:

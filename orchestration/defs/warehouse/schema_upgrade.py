@@ -15,6 +15,8 @@ from typing import Any
 
 import duckdb
 
+from pilotmonitor.table_digest import column_names
+
 
 def stale_incremental_tables(
     conn: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any]
@@ -32,14 +34,7 @@ def stale_incremental_tables(
         if not declared:
             continue
         schema, table = node["schema"], node.get("alias") or node["name"]
-        existing = {
-            row[0].lower()
-            for row in conn.execute(
-                "select column_name from information_schema.columns where table_schema = ? and "
-                "table_name = ?",
-                [schema, table],
-            ).fetchall()
-        }
+        existing = {name.lower() for name in column_names(conn, schema, table)}
         if existing and existing != declared:
             added, removed = sorted(declared - existing), sorted(existing - declared)
             what = "; ".join(
