@@ -504,31 +504,25 @@ def validate_row_counts(
                 f"{rule.get('min_previous', 3)} with a median of "
                 f"{rule.get('min_median_rows', 20)} rows needed)"
             )
-            outcomes[delivery.delivery_id] = Outcome(
-                delivery.delivery_id,
-                delivery.path,
-                delivery.source,
-                table,
-                ROW_COUNT,
-                None,
-                meta["severity"],
-                True,
-                None,
-                None,
-                [note],
-                meta["steward_message"],
-                rows,
-                suite_hash,
+        else:
+            rate = statistics.median(r for _, r in _rates(history, months)[:keep])
+            usual = (
+                f"{rate:.1f} rows per month: median of {min(len(history), keep)} previous "
+                "deliveries"
+                if per_month
+                else f"median {rate:g} rows of {min(len(history), keep)} previous deliveries"
             )
-            continue
-        rate = statistics.median(r for _, r in _rates(history, months)[:keep])
-        usual = (
-            f"{rate:.1f} rows per month: median of {min(len(history), keep)} previous deliveries"
-            if per_month
-            else f"median {rate:g} rows of {min(len(history), keep)} previous deliveries"
-        )
-        covered = f" over {months:.3g} month(s) covered" if per_month else ""
-        note = f"{rows} rows{covered}; expected {bounds[0]}-{bounds[1]} ({usual})"
+            covered = f" over {months:.3g} month(s) covered" if per_month else ""
+            note = f"{rows} rows{covered}; expected {bounds[0]}-{bounds[1]} ({usual})"
+            checked.append(
+                {
+                    "delivery_id": delivery.delivery_id,
+                    "row_count": rows,
+                    "row_count_min": bounds[0],
+                    "row_count_max": bounds[1],
+                }
+            )
+        # passed for now: GX below marks the deliveries outside their bounds as failed
         outcomes[delivery.delivery_id] = Outcome(
             delivery.delivery_id,
             delivery.path,
@@ -544,14 +538,6 @@ def validate_row_counts(
             meta["steward_message"],
             rows,
             suite_hash,
-        )
-        checked.append(
-            {
-                "delivery_id": delivery.delivery_id,
-                "row_count": rows,
-                "row_count_min": bounds[0],
-                "row_count_max": bounds[1],
-            }
         )
     if checked:
         # one row per delivery; GX checks row_count between its per-delivery bounds
