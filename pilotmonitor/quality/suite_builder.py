@@ -178,6 +178,28 @@ def row_count(
 
 SCHOOL = "^[0-9]{2}[A-Z]{2}[0-9]{2}$"
 IDKIND = ["bsn", "onderwijsnummer"]
+MUNICIPALITY = "^GM[0-9]{4}$"
+
+
+def id_kind() -> dict:
+    """Pupil files identify a pupil by BSN or onderwijsnummer, nothing else."""
+    return in_set("id_kind", IDKIND, "error", "Identifier kind is neither BSN nor onderwijsnummer.")
+
+
+def school_id_format(message: str = "School id is not BRIN + vestiging (e.g. 99AB00).") -> dict:
+    return E(
+        "expect_column_values_to_match_regex", "error", message, column="school_id", regex=SCHOOL
+    )
+
+
+def municipality_code_format(message: str = "Municipality code is not GM + four digits.") -> dict:
+    return E(
+        "expect_column_values_to_match_regex",
+        "error",
+        message,
+        column="municipality_code",
+        regex=MUNICIPALITY,
+    )
 
 
 # Monthly iJw deliveries are judged against a year of the sender's history (median of the
@@ -312,14 +334,8 @@ def suites() -> dict[str, dict]:
         columns("school_enrolments"),
         not_null("pupil_pseudonym", what="pupil identifier"),
         not_null("enrol_start", what="enrolment start date"),
-        in_set("id_kind", IDKIND, "error", "Identifier kind is neither BSN nor onderwijsnummer."),
-        E(
-            "expect_column_values_to_match_regex",
-            "error",
-            "School id is not BRIN + vestiging (e.g. 99AB00).",
-            column="school_id",
-            regex=SCHOOL,
-        ),
+        id_kind(),
+        school_id_format(),
         in_set("sex", ["M", "V", "O", "X"], "warning", "Sex outside M/V/O/X."),
         in_set(
             "enrolment_kind",
@@ -373,14 +389,8 @@ def suites() -> dict[str, dict]:
         not_null("pupil_pseudonym", what="pupil identifier"),
         not_null("absence_date", what="absence date"),
         not_null("hours", what="hours"),
-        in_set("id_kind", IDKIND, "error", "Identifier kind is neither BSN nor onderwijsnummer."),
-        E(
-            "expect_column_values_to_match_regex",
-            "error",
-            "School id is not BRIN + vestiging (e.g. 99AB00).",
-            column="school_id",
-            regex=SCHOOL,
-        ),
+        id_kind(),
+        school_id_format(),
         between(
             "hours",
             0,
@@ -559,13 +569,7 @@ def suites() -> dict[str, dict]:
     ]
     s["duo_schools"] = [
         columns("duo_schools"),
-        E(
-            "expect_column_values_to_match_regex",
-            "error",
-            "School id is not BRIN + vestiging.",
-            column="school_id",
-            regex=SCHOOL,
-        ),
+        school_id_format("School id is not BRIN + vestiging."),
         unique(["school_id"], "A school site appears twice in the DUO registry file."),
         in_set(
             "school_type",
@@ -574,13 +578,7 @@ def suites() -> dict[str, dict]:
             "Unknown school type (seed school_types).",
         ),
         in_set("cluster", [1, 2, 3, 4], "warning", "Cluster outside 1-4."),
-        E(
-            "expect_column_values_to_match_regex",
-            "error",
-            "Municipality code is not GM + four digits.",
-            column="municipality_code",
-            regex="^GM[0-9]{4}$",
-        ),
+        municipality_code_format(),
     ]
     s["duo_pupil_counts"] = [
         columns("duo_pupil_counts"),
@@ -601,13 +599,7 @@ def suites() -> dict[str, dict]:
     ]
     s["cbs_youth_care"] = [
         columns("cbs_youth_care"),
-        E(
-            "expect_column_values_to_match_regex",
-            "error",
-            "Region key is not GM + four digits.",
-            column="municipality_code",
-            regex="^GM[0-9]{4}$",
-        ),
+        municipality_code_format("Region key is not GM + four digits."),
         between(
             "year",
             2010,
@@ -678,21 +670,9 @@ def suites() -> dict[str, dict]:
     s["leerplicht_register"] = [
         columns("leerplicht_register"),
         not_null("pupil_pseudonym", what="pupil identifier"),
-        in_set("id_kind", IDKIND, "error", "Identifier kind is neither BSN nor onderwijsnummer."),
-        E(
-            "expect_column_values_to_match_regex",
-            "error",
-            "Municipality code is not GM + four digits.",
-            column="municipality_code",
-            regex="^GM[0-9]{4}$",
-        ),
-        E(
-            "expect_column_values_to_match_regex",
-            "error",
-            "School id is not BRIN + vestiging (e.g. 99AB00).",
-            column="school_id",
-            regex=SCHOOL,
-        ),
+        id_kind(),
+        municipality_code_format(),
+        school_id_format(),
         in_set(
             "registration",
             sorted(KINDS),
@@ -748,20 +728,8 @@ def suites() -> dict[str, dict]:
             "error",
             "Level is neither a school site nor a municipality.",
         ),
-        E(
-            "expect_column_values_to_match_regex",
-            "error",
-            "Municipality code is not GM + four digits.",
-            column="municipality_code",
-            regex="^GM[0-9]{4}$",
-        ),
-        E(
-            "expect_column_values_to_match_regex",
-            "error",
-            "School id is not BRIN + vestiging.",
-            column="school_id",
-            regex=SCHOOL,
-        ),
+        municipality_code_format(),
+        school_id_format("School id is not BRIN + vestiging."),
         not_null("convenant_year", what="convenantjaar"),
         between(
             "convenant_year",
