@@ -11,6 +11,7 @@ Design notes: docs/design/analyses.md#analysespowerpy.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from scipy import optimize, stats
@@ -126,25 +127,30 @@ def mde_rate_ratio(
 ) -> float:
     """Minimal detectable rate ratio (RR < 1 for ``direction="decrease"``)."""
     M = multiplier(alpha, power, _df(n_treated, n_control, df))
+    return _smallest_detectable_rate_ratio(
+        lambda rr: se_log_rate_ratio(rr, n_treated, n_control, exposure, baseline_rate, m, icc),
+        M,
+        direction,
+    )
+
+
+def _smallest_detectable_rate_ratio(
+    se_log_rr: Callable[[float], float], M: float, direction: str
+) -> float:
+    """The rate ratio whose |log RR| equals ``M`` times its SE, ``se_log_rr(RR)``; NaN
+    when no effect up to |log RR| = 30 is detectable."""
     sign = -1.0 if direction == "decrease" else 1.0
 
     def f(log_rr: float) -> float:
-        return abs(log_rr) - M * se_log_rate_ratio(
-            math.exp(log_rr), n_treated, n_control, exposure, baseline_rate, m, icc
-        )
+        return abs(log_rr) - M * se_log_rr(math.exp(log_rr))
 
     # f(0) < 0; scan outward for the first |log RR| where the effect is detectable.
     # (For decreases the treated-arm variance explodes as RR -> 0, so f can turn
     # negative again far out: take the smallest detectable effect.)
-    hi = None
-    for mag in [i / 100 for i in range(1, 3001)]:
-        if f(sign * mag) > 0:
-            hi = sign * mag
-            break
+    hi = next((sign * (k / 100) for k in range(1, 3001) if f(sign * (k / 100)) > 0), None)
     if hi is None:
         return math.nan  # not detectable at any effect size
-    root = optimize.brentq(f, 0.0, hi, xtol=1e-14)
-    return math.exp(root)
+    return math.exp(optimize.brentq(f, 0.0, hi, xtol=1e-14))
 
 
 def power_rate_ratio(
@@ -338,20 +344,14 @@ def pilot_mde(
         raise ValueError('direction must be "decrease" or "increase"')
     d = _df(n_treated, n_control, df)
     M = multiplier(alpha, power, d)
-    sign = -1.0 if direction == "decrease" else 1.0
 
-    def f(log_rr: float) -> float:
-        return abs(log_rr) - M * se_log_rate_ratio_cv(
-            math.exp(log_rr), n_treated, n_control, pupil_months, baseline_rate, cv_between
+    def se_at(rr: float) -> float:
+        return se_log_rate_ratio_cv(
+            rr, n_treated, n_control, pupil_months, baseline_rate, cv_between
         )
 
-    hi = next((sign * k / 100 for k in range(1, 3001) if f(sign * k / 100) > 0), None)
-    rr = math.nan if hi is None else math.exp(optimize.brentq(f, 0.0, hi, xtol=1e-14))
-    se = (
-        se_log_rate_ratio_cv(rr, n_treated, n_control, pupil_months, baseline_rate, cv_between)
-        if not math.isnan(rr)
-        else math.nan
-    )
+    rr = _smallest_detectable_rate_ratio(se_at, M, direction)
+    se = se_at(rr) if not math.isnan(rr) else math.nan
     diff = baseline_rate * (rr - 1)
     return PilotMDE(
         rate_ratio=rr,
