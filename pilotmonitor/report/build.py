@@ -371,32 +371,14 @@ def _figures(
         blocked = [s for s in sources if s.status == "fail"]
         if blocked:
             checked = release.figure(f"{fid}_{lang}", sources=sources, path=None)
-            figures.append(
-                {
-                    "id": fid,
-                    "title": title,
-                    "caption": caption,
-                    "src": None,
-                    "width": 0,
-                    "withheld": t["withheld"].format(why="; ".join(checked.reasons)[:300]),
-                }
-            )
+            figures.append(_withheld_figure(fid, title, caption, t, checked))
             continue
         png = draw()
         atomic_write.write_bytes(path, png)
         checked = release.figure(f"{fid}_{lang}", sources=sources, path=path)
         if checked.status == "fail":
             path.unlink()
-            figures.append(
-                {
-                    "id": fid,
-                    "title": title,
-                    "caption": caption,
-                    "src": None,
-                    "width": 0,
-                    "withheld": t["withheld"].format(why="; ".join(checked.reasons)[:300]),
-                }
-            )
+            figures.append(_withheld_figure(fid, title, caption, t, checked))
         else:
             figures.append(
                 {
@@ -409,6 +391,18 @@ def _figures(
                 }
             )
     return figures
+
+
+def _withheld_figure(fid: str, title: str, caption: str, t: dict, checked: CheckedOutput) -> dict:
+    """A figure the release checks hold back: title and caption with the reasons, no image."""
+    return {
+        "id": fid,
+        "title": title,
+        "caption": caption,
+        "src": None,
+        "width": 0,
+        "withheld": t["withheld"].format(why="; ".join(checked.reasons)[:300]),
+    }
 
 
 def _details(row) -> dict:
