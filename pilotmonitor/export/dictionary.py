@@ -17,6 +17,7 @@ contract); the exporter adds the physical DuckDB type of the exported table.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -84,20 +85,36 @@ def _from_manifest(manifest: Path) -> dict[str, TableDoc]:
         if len(fqn) < 3 or fqn[1] != "marts":
             continue
         name = node.get("alias") or node["name"]
-        columns = tuple(
+        tables[name] = _table_doc(name, node, node.get("columns", {}).values())
+    return tables
+
+
+def _table_doc(name: str, model: dict, columns: Iterable[dict]) -> TableDoc:
+    """A mart's documentation from its model entry: a manifest node or a YAML model, which
+    describe a model and its columns with the same keys."""
+    contract = (model.get("config") or {}).get("contract") or {}
+    return TableDoc(
+        name,
+        _clean(model.get("description")),
+        bool(contract.get("enforced")),
+        tuple(
             ColumnDoc(
                 c["name"],
                 _clean(c.get("description")),
                 c.get("data_type"),
                 _not_null(c.get("constraints")),
             )
-            for c in node.get("columns", {}).values()
-        )
-        contract = (node.get("config") or {}).get("contract") or {}
-        tables[name] = TableDoc(
-            name, _clean(node.get("description")), bool(contract.get("enforced")), columns
-        )
-    return tables
+            for c in columns
+        ),
+    )
+
+
+def _yaml_models(marts_dir: Path) -> Iterator[tuple[Path, dict]]:
+    """(file, model entry) of every model in the marts' YAML files, in file order."""
+    for path in sorted(marts_dir.glob("*.yml")) + sorted(marts_dir.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for model in doc.get("models") or []:
+            yield path, model
 
 
 _COLUMN_KEYS = {
@@ -121,40 +138,21 @@ def yaml_problems(marts_dir: Path = MARTS_DIR) -> tuple[str, ...]:
     cut at an unquoted comma inside a flow mapping (``{name: x, description: a, b}``
     makes ``b`` a key), so the published description is truncated."""
     problems = []
-    for path in sorted(Path(marts_dir).glob("*.yml")) + sorted(Path(marts_dir).glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for model in doc.get("models") or []:
-            for column in model.get("columns") or []:
-                extra = [str(k) for k in column if k not in _COLUMN_KEYS]
-                if extra:
-                    problems.append(
-                        f"{model['name']}.{column.get('name')}: description truncated at a comma "
-                        f"(unquoted in {path.name}; stray key {extra[0]!r})"
-                    )
+    for path, model in _yaml_models(Path(marts_dir)):
+        for column in model.get("columns") or []:
+            extra = [str(k) for k in column if k not in _COLUMN_KEYS]
+            if extra:
+                problems.append(
+                    f"{model['name']}.{column.get('name')}: description truncated at a comma "
+                    f"(unquoted in {path.name}; stray key {extra[0]!r})"
+                )
     return tuple(problems)
 
 
 def _from_yaml(marts_dir: Path) -> dict[str, TableDoc]:
     tables: dict[str, TableDoc] = {}
-    for path in sorted(marts_dir.glob("*.yml")) + sorted(marts_dir.glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for model in doc.get("models") or []:
-            columns = tuple(
-                ColumnDoc(
-                    c["name"],
-                    _clean(c.get("description")),
-                    c.get("data_type"),
-                    _not_null(c.get("constraints")),
-                )
-                for c in model.get("columns") or []
-            )
-            contract = (model.get("config") or {}).get("contract") or {}
-            tables[model["name"]] = TableDoc(
-                model["name"],
-                _clean(model.get("description")),
-                bool(contract.get("enforced")),
-                columns,
-            )
+    for _, model in _yaml_models(marts_dir):
+        tables[model["name"]] = _table_doc(model["name"], model, model.get("columns") or [])
     return tables
 
 
