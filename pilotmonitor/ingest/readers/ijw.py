@@ -367,23 +367,30 @@ class _Row:
         return value
 
     def day(self, value: str | None, element: str, required: bool = False) -> date | None:
-        if value is None:
-            return self.required(value, element) if required else None
-        parsed = _parse_date(value)
-        if parsed is None:
-            self._flag("invalid_date", f"element {element}")
-        return parsed
+        return self._parsed(value, element, required, _parse_date, "invalid_date")
 
     def month(self, value: str | None, element: str) -> date | None:
         parsed = self.day(value, element, required=True)
         return parsed.replace(day=1) if parsed is not None else None
 
     def number(self, value: str | None, element: str, required: bool = False) -> int | None:
+        return self._parsed(value, element, required, _parse_integer, "invalid_number")
+
+    def _parsed(
+        self,
+        value: str | None,
+        element: str,
+        required: bool,
+        parse: Callable[[str], Any],
+        code: str,
+    ) -> Any:
+        """``parse(value)``, flagged as ``code`` when it does not parse; a missing value is
+        flagged only when required."""
         if value is None:
             return self.required(value, element) if required else None
-        parsed = _parse_integer(value)
+        parsed = parse(value)
         if parsed is None:
-            self._flag("invalid_number", f"element {element}")
+            self._flag(code, f"element {element}")
         return parsed
 
     def one_of(self, value: str | None, allowed: frozenset[str], element: str) -> str | None:
