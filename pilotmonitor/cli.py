@@ -606,18 +606,12 @@ def health(as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)
     `status`: 0 ready for publication, 1 blocked, 2 the warehouse could not be read (no
     page written), 3 the latest run was interrupted."""
     from pilotmonitor.health.page import write_page
+    from pilotmonitor.health.report import VERDICT_STYLE
 
     settings, result = _read_status(as_of)
     page = write_page(result, settings.data_dir)
     console.print(f"pipeline health: {page}", soft_wrap=True)
-    style = (
-        "bold green"
-        if result.ready
-        else "bold yellow"
-        if result.interrupted is not None and not result.blocking
-        else "bold red"
-    )
-    console.print(result.verdict, style=style, soft_wrap=True)
+    console.print(result.verdict, style=VERDICT_STYLE[result.verdict_kind], soft_wrap=True)
     raise typer.Exit(code=result.exit_code)
 
 

@@ -399,14 +399,7 @@ def render_html(
         f'<p class="sub">as of {status.as_of.isoformat()} &middot; generated '
         f"{datetime.now().strftime('%Y-%m-%d %H:%M')} &middot; aggregates only</p>"
     )
-    css = (
-        "ready"
-        if status.ready
-        else "interrupted"
-        if status.interrupted is not None and not status.blocking
-        else "blocked"
-    )
-    out.append(f'<div class="verdict {css}">{_e(status.verdict)}</div>')
+    out.append(f'<div class="verdict {status.verdict_kind}">{_e(status.verdict)}</div>')
     if status.publication:
         out.append(f"<p>Analyses and the report read: {_e(status.publication)}</p>")
     if status.blocking:

@@ -9,6 +9,8 @@ from rich.text import Text
 
 from pilotmonitor.health.status import SourceStatus, Status
 
+VERDICT_STYLE = {"ready": "bold green", "interrupted": "bold yellow", "blocked": "bold red"}
+
 
 def _validation_text(row: SourceStatus, status: Status) -> str:
     if status.validation_table is None or row.validation is None:
@@ -152,12 +154,5 @@ def render(status: Status, console: Console) -> None:
         console.print(f"[yellow]warning[/yellow]: {escape(warning)}", soft_wrap=True)
     if status.publication:
         console.print(f"analyses read: {escape(status.publication)}", soft_wrap=True)
-    style = (
-        "bold green"
-        if status.ready
-        else "bold yellow"
-        if status.interrupted is not None and not status.blocking
-        else "bold red"
-    )
-    verdict = Text(status.verdict, style=style)
+    verdict = Text(status.verdict, style=VERDICT_STYLE[status.verdict_kind])
     console.print(Group(verdict))

@@ -144,6 +144,16 @@ class Status:
         )
 
     @property
+    def verdict_kind(self) -> str:
+        """How the verdict is shown: "ready", "interrupted" (only a rerun is missing) or
+        "blocked" (an interrupted run that also has blocking checks shows as blocked)."""
+        if self.ready:
+            return "ready"
+        if self.interrupted is not None and not self.blocking:
+            return "interrupted"
+        return "blocked"
+
+    @property
     def exit_code(self) -> int:
         if self.interrupted is not None:
             return EXIT_INTERRUPTED
