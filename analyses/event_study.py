@@ -39,17 +39,7 @@ class EventStudyResult:
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
-        rows = [
-            {
-                "rel_time": e,
-                "estimate": r.estimate,
-                "std_error": r.std_error,
-                "conf_int_lower": r.conf_int[0],
-                "conf_int_upper": r.conf_int[1],
-                "p_value": r.p_value,
-            }
-            for e, r in sorted(self.effects.items())
-        ]
+        rows = [{"rel_time": e, **r.summary_row()} for e, r in sorted(self.effects.items())]
         return pd.DataFrame(rows)
 
     def plot(self, ax=None):

@@ -83,14 +83,21 @@ class EffectResult:
         """The model coefficient: ``log(estimate)`` for ratios, else ``estimate``."""
         return math.log(self.estimate) if self.scale == "ratio" else self.estimate
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain ``dict`` (JSON-friendly apart from values stored in ``details``)."""
+    def summary_row(self) -> dict[str, float]:
+        """Estimate, standard error, confidence bounds and p-value: the columns of a table
+        with one effect a row."""
         return {
             "estimate": self.estimate,
             "std_error": self.std_error,
             "conf_int_lower": self.conf_int[0],
             "conf_int_upper": self.conf_int[1],
             "p_value": self.p_value,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain ``dict`` (JSON-friendly apart from values stored in ``details``)."""
+        return {
+            **self.summary_row(),
             "n_obs": self.n_obs,
             "n_clusters": self.n_clusters,
             "method": self.method,

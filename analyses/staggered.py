@@ -61,22 +61,7 @@ class AggregatedResult:
     by: Mapping[Any, EffectResult] = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
-        rows = [
-            {
-                "key": k,
-                **{
-                    c: r.to_dict()[c]
-                    for c in (
-                        "estimate",
-                        "std_error",
-                        "conf_int_lower",
-                        "conf_int_upper",
-                        "p_value",
-                    )
-                },
-            }
-            for k, r in self.by.items()
-        ]
+        rows = [{"key": k, **r.summary_row()} for k, r in self.by.items()]
         return pd.DataFrame(rows)
 
 
@@ -99,18 +84,7 @@ class StaggeredResult:
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
-            [
-                {
-                    "group": g,
-                    "time": t,
-                    "estimate": r.estimate,
-                    "std_error": r.std_error,
-                    "conf_int_lower": r.conf_int[0],
-                    "conf_int_upper": r.conf_int[1],
-                    "p_value": r.p_value,
-                }
-                for (g, t), r in self.att_gt.items()
-            ]
+            [{"group": g, "time": t, **r.summary_row()} for (g, t), r in self.att_gt.items()]
         )
 
     # -- aggregation -------------------------------------------------------------
