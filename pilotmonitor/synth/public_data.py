@@ -43,18 +43,7 @@ def write_duo_registry(
         }
     )
     path = landing_dir / "public" / "duo" / f"duo_vestigingen_po_{delivered:%Y%m%d}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, sep=";", index=False, encoding="utf-8")
-    log.add_file(
-        path,
-        source="duo_registry",
-        sender="DUO",
-        period=f"{delivered:%Y}",
-        delivered_on=f"{delivered:%Y-%m-%d}",
-        file_format="csv",
-        encoding="utf-8",
-        rows=len(frame),
-    )
+    _write_csv(frame, path, log, "duo_registry", "DUO", f"{delivered:%Y}", delivered)
 
 
 def write_duo_pupil_counts(
@@ -120,18 +109,7 @@ def write_duo_pupil_count_files(
             / "duo"
             / f"duo_leerlingen_po_leeftijd_{year}_{delivered:%Y%m%d}.csv"
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(path, sep=";", index=False, encoding="utf-8")
-        log.add_file(
-            path,
-            source="duo_pupil_counts",
-            sender="DUO",
-            period=str(year),
-            delivered_on=f"{delivered:%Y-%m-%d}",
-            file_format="csv",
-            encoding="utf-8",
-            rows=len(frame),
-        )
+        _write_csv(frame, path, log, "duo_pupil_counts", "DUO", str(year), delivered)
 
 
 def cbs_youth_care_rows(
@@ -200,13 +178,26 @@ def write_product_list(landing_dir: Path, log: DeliveryLog, delivered: pd.Timest
         }
     )
     path = landing_dir / "reference" / f"productcodelijst_jeugd_{delivered:%Y%m%d}.csv"
+    _write_csv(frame, path, log, "product_list", "regio", f"{delivered:%Y}", delivered)
+
+
+def _write_csv(
+    frame: pd.DataFrame,
+    path: Path,
+    log: DeliveryLog,
+    source: str,
+    sender: str,
+    period: str,
+    delivered: pd.Timestamp,
+) -> None:
+    """A publisher's semicolon-separated UTF-8 CSV, registered as delivered."""
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, sep=";", index=False, encoding="utf-8")
     log.add_file(
         path,
-        source="product_list",
-        sender="regio",
-        period=f"{delivered:%Y}",
+        source=source,
+        sender=sender,
+        period=period,
         delivered_on=f"{delivered:%Y-%m-%d}",
         file_format="csv",
         encoding="utf-8",
