@@ -8,10 +8,7 @@ with requests as (
 ),
 
 allocations as (
-    select * from (
-        select *, row_number() over (partition by municipality_code, allocation_number order by message_date desc, delivery_registered_at desc, row_locator) as copy_rank
-        from {{ ref('stg_ijw__allocations') }}
-    ) as a where copy_rank = 1
+    {{ newest_copy_per_allocation(ref('stg_ijw__allocations')) }}
 ),
 
 starts as (
@@ -21,10 +18,7 @@ starts as (
 ),
 
 stops as (
-    select * from (
-        select *, row_number() over (partition by municipality_code, allocation_number order by message_date desc, delivery_registered_at desc, row_locator) as copy_rank
-        from {{ ref('stg_ijw__stops') }}
-    ) as s where copy_rank = 1
+    {{ newest_copy_per_allocation(ref('stg_ijw__stops')) }}
 ),
 
 chained as (
