@@ -181,6 +181,19 @@ IDKIND = ["bsn", "onderwijsnummer"]
 MUNICIPALITY = "^GM[0-9]{4}$"
 
 
+def at_least(column_a: str, column_b: str, message: str) -> dict:
+    """``column_a`` >= ``column_b`` in every row that has both (an end not before its start)."""
+    return E(
+        "expect_column_pair_values_a_to_be_greater_than_b",
+        "error",
+        message,
+        column_A=column_a,
+        column_B=column_b,
+        or_equal=True,
+        ignore_row_if="either_value_is_missing",
+    )
+
+
 def id_kind() -> dict:
     """Pupil files identify a pupil by BSN or onderwijsnummer, nothing else."""
     return in_set("id_kind", IDKIND, "error", "Identifier kind is neither BSN nor onderwijsnummer.")
@@ -364,15 +377,7 @@ def suites() -> dict[str, dict]:
             "Enrolment end dates outside the school year of this delivery (1 August - 31 July): "
             "dates may be shifted or day and month swapped.",
         ),
-        E(
-            "expect_column_pair_values_a_to_be_greater_than_b",
-            "error",
-            "Enrolment ends before it starts.",
-            column_A="enrol_end",
-            column_B="enrol_start",
-            or_equal=True,
-            ignore_row_if="either_value_is_missing",
-        ),
+        at_least("enrol_end", "enrol_start", "Enrolment ends before it starts."),
         E(
             "expect_column_values_to_match_regex",
             "warning",
@@ -451,15 +456,7 @@ def suites() -> dict[str, dict]:
             not_null("allocation_number", what="allocation number"),
             between("volume", 0, None, "error", "Allocated volume is negative."),
             between("budget_cents", 0, None, "error", "Allocated budget is negative."),
-            E(
-                "expect_column_pair_values_a_to_be_greater_than_b",
-                "error",
-                "Allocation ends before it starts.",
-                column_A="allocation_end",
-                column_B="allocation_start",
-                or_equal=True,
-                ignore_row_if="either_value_is_missing",
-            ),
+            at_least("allocation_end", "allocation_start", "Allocation ends before it starts."),
             row_count(**MONTHLY_HISTORY),
         ]
     )
@@ -484,15 +481,7 @@ def suites() -> dict[str, dict]:
             code_list="ijw_end_reasons",
         ),
         not_null("end_date", what="end date"),
-        E(
-            "expect_column_pair_values_a_to_be_greater_than_b",
-            "error",
-            "Care ends before it started.",
-            column_A="end_date",
-            column_B="start_date",
-            or_equal=True,
-            ignore_row_if="either_value_is_missing",
-        ),
+        at_least("end_date", "start_date", "Care ends before it started."),
         row_count(**MONTHLY_HISTORY),
     ]
     d = [
@@ -542,14 +531,8 @@ def suites() -> dict[str, dict]:
             "Service periods end after the delivery month or more than a year before it: dates "
             "may be shifted.",
         ),
-        E(
-            "expect_column_pair_values_a_to_be_greater_than_b",
-            "error",
-            "A service period ends before it starts.",
-            column_A="product_period_end",
-            column_B="product_period_start",
-            or_equal=True,
-            ignore_row_if="either_value_is_missing",
+        at_least(
+            "product_period_end", "product_period_start", "A service period ends before it starts."
         ),
         row_count(**MONTHLY_HISTORY),
     ]
@@ -687,15 +670,7 @@ def suites() -> dict[str, dict]:
             "Kind of registration outside the known kinds (relatief/luxe/signaal/absoluut "
             "verzuim, vrijstelling 5a/5b/5c/11, ...).",
         ),
-        E(
-            "expect_column_pair_values_a_to_be_greater_than_b",
-            "error",
-            "A registration ends before it starts.",
-            column_A="end_date",
-            column_B="start_date",
-            or_equal=True,
-            ignore_row_if="either_value_is_missing",
-        ),
+        at_least("end_date", "start_date", "A registration ends before it starts."),
         in_period(
             "notification_date",
             "school_year",
@@ -740,14 +715,10 @@ def suites() -> dict[str, dict]:
         ),
         between("participants", 0, None, "error", "Negative VSV population."),
         between("early_leavers", 0, None, "error", "Negative number of early school leavers."),
-        E(
-            "expect_column_pair_values_a_to_be_greater_than_b",
-            "error",
+        at_least(
+            "participants",
+            "early_leavers",
             "More early school leavers than pupils in the VSV population.",
-            column_A="participants",
-            column_B="early_leavers",
-            or_equal=True,
-            ignore_row_if="either_value_is_missing",
         ),
         in_set(
             "school_type",
