@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 
 from pilotmonitor.evaluation.store import PROVENANCE
-from pilotmonitor.health.checks import open_instance
+from pilotmonitor.publication.check_results import open_instance
 from tests.conftest import FIXTURE_HANG_LIMIT_S
 
 pytestmark = pytest.mark.slow

@@ -19,18 +19,18 @@ import duckdb
 import pandas as pd
 
 from pilotmonitor.health.cadence import load_cadences
-from pilotmonitor.health.checks import (
-    RUN_INTERRUPTED,
-    CheckResult,
-    checks_from_instance,
-    latest_check_results,
-    latest_run_results,
-)
 from pilotmonitor.health.freshness import SourceFreshness, all_freshness
-from pilotmonitor.health.interrupted import InterruptedRun
+from pilotmonitor.health.interrupted import InterruptedRun, find_interrupted_run
 from pilotmonitor.health.reasons import quarantine_reasons, validation_failures
 from pilotmonitor.health.register_flags import register_flags
 from pilotmonitor.health.source_agreement import ThuiszitterAgreement, thuiszitter_agreement
+from pilotmonitor.publication.check_results import (
+    RUN_INTERRUPTED,
+    CheckResult,
+    check_and_build_results,
+    checks_from_instance,
+    open_instance,
+)
 from pilotmonitor.table_digest import table_exists
 
 __all__ = [
@@ -42,6 +42,29 @@ __all__ = [
     "latest_check_results",
     "status_from_files",
 ]
+
+
+def latest_check_results(dagster_home: Path | None, limit: int = 20000) -> list[CheckResult] | None:
+    """`check_and_build_results` on the Dagster instance at `dagster_home`; None when there is
+    none."""
+    return latest_run_results(dagster_home, limit)[0]
+
+
+def latest_run_results(dagster_home: Path | None, limit: int = 20000):
+    """The latest check results and the latest run when it was interrupted (else None),
+    from the Dagster instance at `dagster_home`; (None, None) when there is none."""
+    if dagster_home is None or not (dagster_home / "dagster.yaml").is_file():
+        return None, None
+
+    instance = open_instance(dagster_home)
+    try:
+        interrupted = find_interrupted_run(instance)
+        return check_and_build_results(
+            instance, limit, interrupted_run_id=interrupted.run_id if interrupted else None
+        ), interrupted
+    finally:
+        instance.dispose()
+
 
 VALIDATION_SCHEMAS = ("quality", "raw", "main")
 ERROR_SEVERITIES = {"error", "critical", "fatal", "blocking"}

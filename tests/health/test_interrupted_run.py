@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pilotmonitor.health.checks import check_and_build_results
 from pilotmonitor.health.interrupted import find_interrupted_run
 from pilotmonitor.health.status import collect_status
+from pilotmonitor.publication.check_results import check_and_build_results
 from pilotmonitor.run_lock import RunInProgress, RunLock, is_held
 from tests.health.test_status_truth import AS_OF, SOURCES, clean_rows, make_warehouse
 

@@ -15,10 +15,10 @@ from html.parser import HTMLParser
 import pandas as pd
 from typer.testing import CliRunner
 
-from pilotmonitor.health.checks import CheckResult
 from pilotmonitor.health.page import render_html
 from pilotmonitor.health.status import collect_status
 from pilotmonitor.ingest.warehouse_raw import insert_frame, quarantine_columns
+from pilotmonitor.publication.check_results import CheckResult
 from pilotmonitor.publication.gate import blocking_failures
 from pilotmonitor.quality.store import RESULT_COLUMNS
 from pilotmonitor.quality.store import ensure_schema as ensure_quality_schema
@@ -366,7 +366,7 @@ def _blocked_run():
 
 
 def test_checks_an_upstream_failure_kept_from_running_are_not_run_not_failed(tmp_path):
-    from pilotmonitor.health.checks import checks_from_instance
+    from pilotmonitor.publication.check_results import checks_from_instance
 
     results = {c.check: c for c in checks_from_instance(_blocked_run())}
     assert results["expectations_error"].failed and results["expectations_error"].blocks
@@ -405,7 +405,7 @@ def test_a_model_that_failed_to_build_blocks_and_its_tests_are_not_run(tmp_path)
     build blocks until the model builds again."""
     import dagster as dg
 
-    from pilotmonitor.health.checks import checks_from_instance, failed_builds
+    from pilotmonitor.publication.check_results import checks_from_instance, failed_builds
 
     attempts = {"n": 0}
 
@@ -493,7 +493,7 @@ class Tables(HTMLParser):
 
 
 def blocked_status_with_reasons(tmp_path):
-    from pilotmonitor.health.checks import checks_from_instance
+    from pilotmonitor.publication.check_results import checks_from_instance
 
     conn = make_warehouse(tmp_path / "wh.duckdb", clean_rows(), quarantine=False)
     quarantine(conn, [(IJW, "ijw_messages", "invalid_bsn", "BSN fails the 11-check")] * 4)
@@ -735,7 +735,7 @@ def test_inside_a_run_the_asking_asset_sees_this_runs_unreached_checks_as_not_ru
     not run; a check whose step has not ended yet is not judged."""
     import dagster as dg
 
-    from pilotmonitor.health.checks import checks_from_instance
+    from pilotmonitor.publication.check_results import checks_from_instance
 
     seen = {}
 

@@ -12,7 +12,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventL
 
 from orchestration.event_log_storage import DAGSTER_YAML, PooledSqliteEventLogStorage
 from pilotmonitor.cli import _dagster_home
-from pilotmonitor.health.checks import open_instance
+from pilotmonitor.publication.check_results import open_instance
 from pilotmonitor.settings import Settings
 
 

@@ -24,8 +24,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pilotmonitor.cli import app
-from pilotmonitor.health.checks import open_instance
 from pilotmonitor.ingest.sources import SOURCES
+from pilotmonitor.publication.check_results import open_instance
 from tests.conftest import FinishedRun
 
 pytestmark = pytest.mark.slow

@@ -15,10 +15,10 @@ import dagster as dg
 
 from orchestration.defs.ingestion.assets import asset_name
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
-from pilotmonitor.health.checks import check_and_build_results, defined_in_run
 from pilotmonitor.health.freshness import source_freshness
 from pilotmonitor.health.status import _deliveries, _pilots, collect_status
 from pilotmonitor.ingest.sources import SOURCES, Source
+from pilotmonitor.publication.check_results import check_and_build_results, defined_in_run
 
 GROUP = "health"
 # the last assets of a run (defined in orchestration/defs/publication and analysis)

@@ -8,7 +8,11 @@ import dagster as dg
 
 from orchestration.defs.warehouse.assets import warehouse_dbt_assets
 from orchestration.resources import WarehouseResource
-from pilotmonitor.health.checks import checks_from_instance, defined_in_run, only_defined
+from pilotmonitor.publication.check_results import (
+    checks_from_instance,
+    defined_in_run,
+    only_defined,
+)
 from pilotmonitor.publication.gate import IdentifierInMartsError, blocking_failures, publish
 
 GROUP = "publication"

@@ -5,7 +5,8 @@ Each check ends ``passed``, ``failed``, ``errored`` (counts as a failure) or ``n
 (something upstream blocked, or the run was interrupted: not a failure of the check).
 Results of checks or assets the current definitions no longer hold are left out.
 
-Design notes: docs/design/health.md#pilotmonitorhealthcheckspy.
+Read by the publication gate (what blocks) and by the health status (what to show).
+Design notes: docs/design/health.md#pilotmonitorpublicationcheck_resultspy.
 """
 
 from __future__ import annotations
@@ -62,30 +63,6 @@ class CheckResult:
         if self.passed:
             return "passed"
         return "warned" if str(self.severity).upper() == "WARN" else "failed"
-
-
-def latest_check_results(dagster_home: Path | None, limit: int = 20000) -> list[CheckResult] | None:
-    """`check_and_build_results` on the Dagster instance at `dagster_home`; None when there is
-    none."""
-    return latest_run_results(dagster_home, limit)[0]
-
-
-def latest_run_results(dagster_home: Path | None, limit: int = 20000):
-    """The latest check results and the latest run when it was interrupted (else None),
-    from the Dagster instance at `dagster_home`; (None, None) when there is none."""
-    if dagster_home is None or not (dagster_home / "dagster.yaml").is_file():
-        return None, None
-
-    from pilotmonitor.health.interrupted import find_interrupted_run
-
-    instance = open_instance(dagster_home)
-    try:
-        interrupted = find_interrupted_run(instance)
-        return check_and_build_results(
-            instance, limit, interrupted_run_id=interrupted.run_id if interrupted else None
-        ), interrupted
-    finally:
-        instance.dispose()
 
 
 def open_instance(dagster_home: Path):
