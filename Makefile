@@ -66,8 +66,9 @@ run: install
 ui: install
 	$(BIN)/pilotmonitor ui --demo
 
+# --no-loadscope-reorder: the long files first (tests/conftest.py, LONG_FILES)
 test: install postgres-server
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 # ruff (version pinned in requirements.lock, settings in pyproject.toml): lint, and a check
 # that the Python files are formatted (100 characters); changes nothing.

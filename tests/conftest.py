@@ -12,6 +12,33 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_HANG_LIMIT_S = int(os.environ.get("PILOTMONITOR_FIXTURE_HANG_LIMIT_S", "10800"))
 
 
+# Files that run whole pipelines (one to three minutes each), longest first. xdist's
+# loadfile hands files to the two workers in collection order; by default it first sorts
+# them by their number of tests, which put these few-test files last, so one worker ran
+# the last of them alone for minutes. `make test` passes --no-loadscope-reorder and this
+# order starts them first; the first one builds the shared demo fixture while the other
+# worker builds its own scenario. Durations: `pytest --durations=40`.
+LONG_FILES = (
+    "test_crash_safety.py",  # the demo fixture, then four killed runs and their reruns
+    "warehouse/test_marts.py",  # its own scenario, two runs and a full refresh
+    "warehouse/test_postgres_end_to_end.py",  # a PostgreSQL cluster and a whole run on it
+    "synth/test_national.py",  # three generations of a national pool
+    "quality/test_quality_end_to_end.py",
+    "orchestration/test_warehouse_assets.py",
+    "export/test_export.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Long files first (above); the rest keep their order (a stable sort)."""
+    tests_dir = Path(__file__).parent
+    missing = [name for name in LONG_FILES if not (tests_dir / name).is_file()]
+    if missing:  # a renamed file would silently lose its place
+        raise pytest.UsageError(f"tests/conftest.py LONG_FILES names no file: {missing}")
+    rank = {tests_dir / name: index for index, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(Path(item.path), len(LONG_FILES)))
+
+
 def _ijw_xsd_dir() -> Path:
     configured = os.environ.get("PILOTMONITOR_IJW_XSD_DIR")
     if configured:
