@@ -28,6 +28,17 @@ CATALOG = "warehouse"  # the attached PostgreSQL database's name inside DuckDB
 RUN_LOCK_KEY = 0x70696C6F746D6F6E
 
 
+# libpq's connection parts the dbt profile takes (dbt_project/profiles.yml): the profile's
+# variable for each, and libpq's own environment variable for it
+DBT_PROFILE_PARTS = {
+    "host": ("PILOTMONITOR_PG_HOST", "PGHOST"),
+    "port": ("PILOTMONITOR_PG_PORT", "PGPORT"),
+    "user": ("PILOTMONITOR_PG_USER", "PGUSER"),
+    "dbname": ("PILOTMONITOR_PG_DATABASE", "PGDATABASE"),
+    "password": ("PILOTMONITOR_PG_PASSWORD", "PGPASSWORD"),
+}
+
+
 class WarehouseConnectionError(RuntimeError):
     """The warehouse cannot be opened: the message says which one and why."""
 
@@ -40,7 +51,7 @@ class WarehouseInUse(RuntimeError):
 class Warehouse:
     """Where the warehouse is: a DuckDB file (``path``) or a PostgreSQL database (``url``)."""
 
-    path: Path
+    path: Path | None
     url: str = ""
 
     @property
@@ -56,9 +67,11 @@ class Warehouse:
         return f"PostgreSQL {parts.get('dbname', '')} on {host}:{parts.get('port', '5432')}"
 
     def exists(self) -> bool:
-        """True once a pipeline run has created the warehouse (its raw schema)."""
+        """False when the warehouse is known not to exist yet (no file; a server database
+        without the raw schema a first run creates). A server that cannot be reached gives
+        True, so that the caller's connect() reports why instead of "no warehouse"."""
         if not self.is_postgres:
-            return self.path.is_file()
+            return self.path is not None and self.path.is_file()
         try:
             with self.connect(read_only=True) as conn:
                 return bool(
@@ -69,7 +82,7 @@ class Warehouse:
                     ).fetchone()[0]
                 )
         except WarehouseConnectionError:
-            return False
+            return True
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection whose default catalog is the warehouse. ``read_only`` takes
@@ -127,17 +140,14 @@ class Warehouse:
                 "PILOTMONITOR_DBT_TARGET": "duckdb",
                 "PILOTMONITOR_WAREHOUSE": str(self.path.expanduser().resolve()),
             }
+        # what the URL names; the rest falls back to libpq's environment (PGHOST, ...) and then
+        # to the profile's defaults, so name host, port, user and database in the URL
         parts = _dsn_parts(self.url)
-        env = {
-            "PILOTMONITOR_DBT_TARGET": "postgres",
-            "PILOTMONITOR_PG_HOST": parts.get("host", "localhost"),
-            "PILOTMONITOR_PG_PORT": parts.get("port", "5432"),
-            "PILOTMONITOR_PG_USER": parts.get("user", os.environ.get("PGUSER", "")),
-            "PILOTMONITOR_PG_DATABASE": parts.get("dbname", ""),
-        }
-        password = parts.get("password") or os.environ.get("PGPASSWORD", "")
-        if password:
-            env["PILOTMONITOR_PG_PASSWORD"] = password
+        env = {"PILOTMONITOR_DBT_TARGET": "postgres"}
+        for part, (profile_variable, libpq_variable) in DBT_PROFILE_PARTS.items():
+            value = parts.get(part) or os.environ.get(libpq_variable, "")
+            if value:
+                env[profile_variable] = value
         return env
 
 

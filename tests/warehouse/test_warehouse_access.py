@@ -30,7 +30,9 @@ def test_the_duckdb_file_is_the_default_and_postgresql_needs_the_url(tmp_path, m
     assert warehouse(tmp_path / "w.duckdb").is_postgres
 
 
-def test_dbt_gets_the_postgres_target_from_the_url():
+def test_dbt_gets_the_postgres_target_from_the_url(monkeypatch):
+    for name in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD"):
+        monkeypatch.delenv(name, raising=False)
     env = Warehouse(path=None, url=UNREACHABLE).dbt_env()
     assert env == {
         "PILOTMONITOR_DBT_TARGET": "postgres",
@@ -45,7 +47,7 @@ def test_dbt_gets_the_postgres_target_from_the_url():
 def test_an_unreachable_server_is_named_without_its_password():
     place = Warehouse(path=None, url=UNREACHABLE)
     assert place.describe() == "PostgreSQL teamdb on /nonexistent-pilotmonitor:5999"
-    assert not place.exists()
+    assert place.exists()  # not known to be missing: connecting says why it cannot
     with pytest.raises(WarehouseConnectionError) as failure:
         place.connect(read_only=True)
     assert "PostgreSQL teamdb on /nonexistent-pilotmonitor:5999" in str(failure.value)
@@ -58,3 +60,13 @@ def test_an_unreachable_server_is_named_without_its_password():
 def test_a_url_that_is_not_a_connection_string_is_refused():
     with pytest.raises(WarehouseConnectionError, match=URL_VARIABLE):
         Warehouse(path=None, url="warehouse please").describe()
+
+
+def test_what_the_url_leaves_out_comes_from_libpqs_environment(monkeypatch):
+    monkeypatch.setenv("PGHOST", "db.example.nl")
+    monkeypatch.setenv("PGPASSWORD", "from-env")
+    monkeypatch.delenv("PGPORT", raising=False)
+    env = Warehouse(path=None, url="postgresql://bob@/teamdb").dbt_env()
+    assert env["PILOTMONITOR_PG_HOST"] == "db.example.nl"
+    assert env["PILOTMONITOR_PG_PASSWORD"] == "from-env"
+    assert env["PILOTMONITOR_PG_USER"] == "bob" and "PILOTMONITOR_PG_PORT" not in env
