@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 CADENCE_FILE = Path(__file__).with_name("cadence.yml")
@@ -87,44 +88,46 @@ _PATTERNS = {
 }
 
 
+# A period is a pandas Period; its index the Period's ordinal (consecutive periods,
+# consecutive integers). A school year (1 August - 31 July) is pandas' annual period ending
+# in July, named after the calendar year it ends in.
+_FREQUENCY = {"month": "M", "school_year": "Y-JUL", "year": "Y"}
+
+
+def _period(kind: str, index: int) -> pd.Period:
+    return pd.Period(ordinal=index, freq=_FREQUENCY[kind])
+
+
 def period_index(kind: str, period: str | None) -> int | None:
     """A period as an integer, consecutive periods consecutive integers (None if unparsable)."""
     match = _PATTERNS.get(kind, re.compile("^$")).match(period or "")
     if not match:
         return None
-    if kind == "month":
-        return int(match[1]) * 12 + int(match[2]) - 1
     if kind == "school_year":
-        return int(match[1]) if int(match[2]) == int(match[1]) + 1 else None
-    return int(match[1])
+        if int(match[2]) != int(match[1]) + 1:
+            return None
+        return pd.Period(year=int(match[2]), freq=_FREQUENCY[kind]).ordinal
+    try:
+        return pd.Period(period, freq=_FREQUENCY[kind]).ordinal
+    except ValueError:  # a month 13: not a period
+        return None
 
 
 def period_name(kind: str, index: int) -> str:
-    if kind == "month":
-        return f"{index // 12:04d}-{index % 12 + 1:02d}"
+    period = _period(kind, index)
     if kind == "school_year":
-        return f"{index}-{index + 1}"
-    return f"{index:04d}"
+        return f"{period.year - 1}-{period.year}"
+    return str(period)  # 2026-10, 2026
 
 
 def period_bounds(kind: str, index: int) -> tuple[date, date]:
     """First and last day of a period."""
-    if kind == "month":
-        year, month = divmod(index, 12)
-        first = date(year, month + 1, 1)
-        following = date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
-        return first, following - timedelta(days=1)
-    if kind == "school_year":
-        return date(index, 8, 1), date(index + 1, 7, 31)
-    return date(index, 1, 1), date(index, 12, 31)
+    period = _period(kind, index)
+    return period.start_time.date(), period.end_time.date()
 
 
 def period_of_date(kind: str, day: date) -> int:
-    if kind == "month":
-        return day.year * 12 + day.month - 1
-    if kind == "school_year":
-        return day.year if day.month >= 8 else day.year - 1
-    return day.year
+    return pd.Period(day, freq=_FREQUENCY[kind]).ordinal
 
 
 def due_date(cadence: Cadence, index: int) -> date:

@@ -513,3 +513,11 @@ def test_every_source_has_a_cadence():
     from pilotmonitor.ingest.sources import SOURCES
 
     assert {s.name for s in SOURCES} == set(load_cadences())
+
+
+def test_periods_are_consecutive_integers_and_a_month_13_is_no_period():
+    assert period_index("month", "2026-13") is None
+    assert period_index("school_year", "2025-2027") is None
+    assert period_index("month", "2027-01") == period_index("month", "2026-12") + 1
+    after = period_index("school_year", "2025-2026") + 1
+    assert period_name("school_year", after) == "2026-2027"
