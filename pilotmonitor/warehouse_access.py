@@ -163,6 +163,47 @@ def connect(path: Path | str | None = None, read_only: bool = False) -> duckdb.D
     return warehouse(path).connect(read_only=read_only)
 
 
+def replace_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str, query: str) -> None:
+    """Make ``schema.table`` hold exactly the rows of ``query``, in one transaction.
+
+    With the same columns (names, order, types) the table is kept and its rows replaced:
+    PostgreSQL refuses to drop a table that dbt's staging views read (DuckDB does not track
+    such dependencies), and a reader never finds the table missing. With other columns (an
+    upgrade) it is dropped and created again; on PostgreSQL with its dependent views, which
+    the dbt build that follows creates again.
+    """
+    from pilotmonitor.table_digest import columns_of, quote
+
+    relation = f"{quote(schema)}.{quote(table)}"
+    wanted = [tuple(row[:2]) for row in conn.execute(f"describe {query}").fetchall()]
+    conn.execute("begin transaction")
+    try:
+        if columns_of(conn, schema, table) == wanted:  # names, order and types
+            conn.execute(f"delete from {relation}")
+            conn.execute(f"insert into {relation} by name {query}")
+        else:
+            if _is_postgres(conn):
+                conn.execute(
+                    "call postgres_execute(?, ?)",
+                    [CATALOG, f"drop table if exists {relation} cascade"],
+                )
+                conn.execute("call pg_clear_cache()")  # DuckDB's copy of the catalog is stale
+            else:
+                conn.execute(f"drop table if exists {relation}")
+            conn.execute(f"create table {relation} as {query}")
+        conn.execute("commit")
+    except Exception:
+        conn.execute("rollback")
+        raise
+
+
+def _is_postgres(conn: duckdb.DuckDBPyConnection) -> bool:
+    row = conn.execute(
+        "select type from duckdb_databases() where database_name = current_database()"
+    ).fetchone()
+    return bool(row) and row[0] == "postgres"
+
+
 def _dsn_parts(url: str) -> dict[str, str]:
     """libpq's own parser (URI or key=value), so every form libpq accepts is understood."""
     from psycopg2.extensions import parse_dsn

@@ -221,3 +221,34 @@ def test_a_run_from_another_host_waits_for_the_server_run_lock(team_run, server)
     assert second.returncode == 2, second.stdout + second.stderr
     assert "another pipeline run holds the run lock of the warehouse" in second.stderr
     assert "PostgreSQL pilotmonitor" in second.stderr
+
+
+def test_readers_work_while_a_run_writes(team_run, server):
+    """On the DuckDB file a run's writer lock keeps `status` out (exit 2); on the server,
+    status, an export and a researcher's query all read while a run is going on."""
+    import time
+
+    from pilotmonitor.run_lock import is_held, lock_path
+
+    lock = lock_path(team_run["data_dir"])
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pilotmonitor.cli", "run", "--demo"],
+        env=team_run["env"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not is_held(lock) and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert is_held(lock), "the run did not start"
+        status = _cli(team_run["env"], "status")
+        researcher = _as(server, "ann", "select count(*) from published.fct_school_month")
+        still_running = is_held(lock)
+    finally:
+        output, _ = run.communicate(timeout=1800)
+    assert run.returncode == 0, output[-4000:]
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert researcher[0][0] > 0
+    assert still_running, "the run ended before the readers were done: nothing was shown"

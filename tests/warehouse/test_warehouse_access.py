@@ -70,3 +70,23 @@ def test_what_the_url_leaves_out_comes_from_libpqs_environment(monkeypatch):
     assert env["PILOTMONITOR_PG_HOST"] == "db.example.nl"
     assert env["PILOTMONITOR_PG_PASSWORD"] == "from-env"
     assert env["PILOTMONITOR_PG_USER"] == "bob" and "PILOTMONITOR_PG_PORT" not in env
+
+
+def test_replace_table_keeps_the_table_while_its_columns_stay(tmp_path, monkeypatch):
+    """Rows replaced in place (a view on the table keeps working, as PostgreSQL requires);
+    other columns or types replace the table."""
+    import pandas as pd
+
+    from pilotmonitor.warehouse_access import replace_table
+
+    monkeypatch.delenv(URL_VARIABLE, raising=False)
+    with warehouse(tmp_path / "w.duckdb").connect() as conn:
+        conn.execute("create schema raw")
+        for frame in (pd.DataFrame({"a": ["x", "y"]}), pd.DataFrame({"a": ["z"]})):
+            conn.register("frame", frame)
+            replace_table(conn, "raw", "t", "select * from frame")
+            conn.execute("create view if not exists raw.v as select a from raw.t")
+        assert conn.execute("select * from raw.v").fetchall() == [("z",)]
+        conn.register("frame", pd.DataFrame({"a": [1.5]}))
+        replace_table(conn, "raw", "t", "select * from frame")
+        assert conn.execute("select a from raw.t").fetchall() == [(1.5,)]

@@ -21,6 +21,7 @@ from pilotmonitor.ingest.deliveries import (
     recognise,
 )
 from pilotmonitor.ingest.loader import known_hashes, register_unusable
+from pilotmonitor.warehouse_access import replace_table
 
 # The raw tables this asset writes: the inventory, and failed rows in the delivery register
 # for files that follow no naming convention or are never read (links, special files).
@@ -73,7 +74,7 @@ def landing_inventory(
         conn.execute("create schema if not exists raw")
         files = inventory(landing_dir, known_hashes(conn))
         conn.register("files", files)
-        conn.execute("create or replace table raw.landing_files as select * from files")
+        replace_table(conn, "raw", "landing_files", "select * from files")
         unusable = register_unusable(conn, landing_dir)
     for problem in unusable:
         context.log.error(f"unusable delivery: {problem}")

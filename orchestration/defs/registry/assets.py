@@ -14,6 +14,7 @@ import pandas as pd
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
 from pilotmonitor.ingest.raw_catalogue import catalogue
 from pilotmonitor.pilots import PilotConfigError, load_registry
+from pilotmonitor.warehouse_access import replace_table
 
 # The raw tables this asset writes (the warehouse assets map dbt sources to it by these):
 # the catalogue's registry tables.
@@ -93,7 +94,7 @@ def pilot_registry(
         conn.execute("create schema if not exists raw")
         for name, frame in tables.items():
             conn.register("frame", frame)
-            conn.execute(f"create or replace table raw.{name} as select * from frame")
+            replace_table(conn, "raw", name, "select * from frame")
             conn.unregister("frame")
     context.log.info(f"{len(pilots)} pilots, {len(school_rows)} pilot schools")
     return dg.MaterializeResult(
