@@ -108,21 +108,13 @@ def covered_months(period: str, delivered_on=None) -> float:
         return 1
     if delivered_on is None or pd.isna(delivered_on):
         return max(1.0, 12 - _closed_months(date(int(m[1]), 8, 1), date(int(m[2]), 7, 31)))
-    d = pd.Timestamp(delivered_on)
-    last = (
-        (d.year, d.month)
-        if d.is_month_end
-        else ((d.year, d.month - 1) if d.month > 1 else (d.year - 1, 12))
-    )
-    months = max(1, min(12, (last[0] - int(m[1])) * 12 + (last[1] - 8) + 1))
-    first_day = date(int(m[1]), 8, 1)
-    last_year, last_month = divmod(8 - 1 + months - 1, 12)
-    last_day = date(
-        int(m[1]) + last_year,
-        last_month + 1,
-        calendar.monthrange(int(m[1]) + last_year, last_month + 1)[1],
-    )
-    return max(1.0, months - _closed_months(first_day, last_day))
+    first = pd.Period(year=int(m[1]), month=8, freq="M")
+    delivered = pd.Timestamp(delivered_on)
+    # the last whole month before the delivery (its own month when delivered on its last day)
+    last_whole = pd.Period(delivered, freq="M") - (0 if delivered.is_month_end else 1)
+    months = max(1, min(12, (last_whole - first).n + 1))
+    last = first + (months - 1)
+    return max(1.0, months - _closed_months(first.start_time.date(), last.end_time.date()))
 
 
 def row_level_expectations(suite: dict) -> list[dict]:
