@@ -14,6 +14,7 @@ import pandas as pd
 from pilotmonitor.ingest import column_policy
 from pilotmonitor.ingest.contracts import RAW_TABLES
 from pilotmonitor.ingest.raw_catalogue import catalogue
+from pilotmonitor.warehouse_access import checkpoint_after_ddl
 
 SCHEMA = "raw"
 _DELIVERIES = catalogue().tables["deliveries"]
@@ -42,6 +43,7 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     added = _add_missing_columns(conn, {"deliveries": DELIVERY_COLUMNS, **RAW_TABLES})
     if ("deliveries", "key_version") in added:
         _backfill_key_versions(conn)
+    checkpoint_after_ddl(conn)
 
 
 def _add_missing_columns(
