@@ -38,5 +38,8 @@ defs = dg.Definitions.merge(
     publication.defs,
     analysis.defs,
     pipeline.defs,
-    dg.Definitions(resources=build_resources()),
+    # every run in one process, as `pilotmonitor run`: DuckDB has one writer process, each
+    # step in a process of its own would re-import the stack (seconds per step), and the
+    # warehouse resource takes the run lock once per run (orchestration/resources.py)
+    dg.Definitions(resources=build_resources(), executor=dg.in_process_executor),
 )

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
+from pilotmonitor.health.interrupted import RUN_LOCK_TAG
+from pilotmonitor.run_lock import RunLock, lock_path
 from pilotmonitor.settings import Settings
 from pilotmonitor.warehouse_access import warehouse
 
@@ -42,6 +45,31 @@ class WarehouseResource(dg.ConfigurableResource):
     this resource inside a run; readers elsewhere open it read-only."""
 
     database: str = ""
+    _run_lock: RunLock | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """A run Dagster starts itself (a sensor, the schedule, the UI) takes the run lock
+        `pilotmonitor run` takes, so the two never write at once: the one that comes second
+        stops with RunInProgress before writing. `pilotmonitor run` holds the lock already
+        and tags its run with it. Once per run: the code location's executor is in-process."""
+        run = context.run
+        if run is None or RUN_LOCK_TAG in run.tags:
+            return
+        self._run_lock = RunLock(self._lock_path()).__enter__()
+        if context.instance is not None:  # `status` then tells a killed run from a running one
+            context.instance.add_run_tags(run.run_id, {RUN_LOCK_TAG: str(self._run_lock.path)})
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._run_lock is not None:
+            self._run_lock.__exit__(None, None, None)
+            self._run_lock = None
+
+    def _lock_path(self) -> Path:
+        """The data directory's run lock for the pipeline's warehouse; beside the file for a
+        warehouse configured explicitly (another file, which `pilotmonitor run` never uses)."""
+        if not self.database:
+            return lock_path(Settings.from_env().data_dir)
+        return Path(self.database).with_name(Path(self.database).name + ".run.lock")
 
     def path(self) -> Path:
         return Path(self.database) if self.database else Settings.from_env().warehouse_path

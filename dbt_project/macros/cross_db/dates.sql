@@ -29,7 +29,8 @@
 
 {#- iJw municipality codes are four digits ('0014'); the warehouse uses CBS region keys ('GM0014'). -#}
 {% macro municipality_key(expression) -%}
-    case when {{ expression }} like 'GM%' then {{ expression }} else 'GM' || lpad({{ expression }}, 4, '0') end
+    {#- cast: PostgreSQL types the concatenation text, the contracts varchar #}
+    cast(case when {{ expression }} like 'GM%' then {{ expression }} else 'GM' || lpad({{ expression }}, 4, '0') end as {{ type_varchar() }})
 {%- endmacro %}
 
 {#- The school year (1 August - 31 July) a date falls in, named by its first calendar year. -#}

@@ -17,6 +17,20 @@
     double
 {%- endmacro %}
 
+{#- The contracts' varchar (dbt.type_string() is text on PostgreSQL, where text and varchar
+    are different types to an incremental build's comparison of its new rows with its table). -#}
+{% macro type_varchar() -%}
+    {{ return(adapter.dispatch('type_varchar', 'pilotmonitor')()) }}
+{%- endmacro %}
+
+{% macro default__type_varchar() -%}
+    varchar
+{%- endmacro %}
+
+{% macro spark__type_varchar() -%}
+    string
+{%- endmacro %}
+
 {#- A portable type name as Spark SQL spells it (other names unchanged). -#}
 {% macro spark_type_name(data_type) -%}
     {%- set spark_names = {

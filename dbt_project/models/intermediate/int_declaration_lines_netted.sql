@@ -42,7 +42,9 @@ totals as (
 )
 
 select
-    {{ dbt.hash("originals.provider_agb || '|' || originals.original_reference || '|' || cast(originals.service_start as " ~ dbt.type_string() ~ ")") }} as declared_line_id,
+    -- cast: PostgreSQL's md5 gives text, the facts' contracts varchar (an incremental
+    -- build compares the two and stops on the difference)
+    cast({{ dbt.hash("originals.provider_agb || '|' || originals.original_reference || '|' || cast(originals.service_start as " ~ dbt.type_string() ~ ")") }} as {{ type_varchar() }}) as declared_line_id,
     originals.provider_agb,
     originals.original_reference as product_reference,
     originals.municipality_code,

@@ -1,7 +1,8 @@
 -- A fingerprint of everything in the pilot registry that decides treatment. Incremental
 -- facts rebuild completely when it changes (a pilot's dates or schools were edited).
 select
-    {{ dbt.hash(dbt.listagg("pilots.pilot_id || ':' || cast(pilots.start_date as " ~ dbt.type_string() ~ ") || ':' || coalesce(cast(pilots.planned_end_date as " ~ dbt.type_string() ~ "), '') || ':' || coalesce(schools.school_ids, '')", "';'", "order by pilots.pilot_id")) }} as registry_version
+    -- cast: PostgreSQL's md5 gives text, the facts' contracts varchar
+    cast({{ dbt.hash(dbt.listagg("pilots.pilot_id || ':' || cast(pilots.start_date as " ~ dbt.type_string() ~ ") || ':' || coalesce(cast(pilots.planned_end_date as " ~ dbt.type_string() ~ "), '') || ':' || coalesce(schools.school_ids, '')", "';'", "order by pilots.pilot_id")) }} as {{ type_varchar() }}) as registry_version
 from {{ ref('stg_registry__pilots') }} as pilots
 left join (
     select pilot_id, {{ dbt.listagg('school_id', "','", 'order by school_id') }} as school_ids

@@ -11,7 +11,8 @@ select
     panel.school_id,
     panel.month,
     min(panel.school_year) as school_year,
-    max(panel.pilot_id) as pilot_id,
+    -- cast: PostgreSQL's max of a varchar is text, the contract says varchar
+    cast(max(panel.pilot_id) as {{ type_varchar() }}) as pilot_id,
     max(case when panel.is_pilot_school then 1 else 0 end) = 1 as is_pilot_school,
     max(case when panel.is_treated then 1 else 0 end) = 1 as is_treated,
     max(panel.months_since_pilot_start) as months_since_pilot_start,
@@ -42,7 +43,7 @@ select
     cast(sum(panel.declared_cost_cents_{{ kind }}) as bigint) as declared_cost_cents_{{ kind }},
     {%- endfor %}
     max(panel.loaded_through) as loaded_through,
-    max(panel.registry_version) as registry_version
+    cast(max(panel.registry_version) as {{ type_varchar() }}) as registry_version
 from {{ ref('fct_pupil_month') }} as panel
 {% if is_incremental() %}
 where panel.month >= {{ rebuild_from_month() }}

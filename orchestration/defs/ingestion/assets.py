@@ -34,6 +34,7 @@ from pilotmonitor.ingest.sources import (
     known_product_codes,
     read_delivery,
 )
+from pilotmonitor.run_lock import is_held, lock_path
 
 GROUP = "ingestion"
 PREVIEW_ROWS = 40
@@ -320,21 +321,25 @@ def build_landing_sensor(
         ),
     )
     def landing_sensor(context: dg.SensorEvaluationContext, pilotmonitor: PilotmonitorSettings):
-        landing_dir = pilotmonitor.settings().landing_dir
+        settings = pilotmonitor.settings()
+        landing_dir = settings.landing_dir
         if not landing_dir.is_dir():
             return dg.SkipReason(f"no landing area at {landing_dir}")
+        if is_held(lock_path(settings.data_dir)):  # cursor kept: the next tick sees the change
+            return dg.SkipReason("a pipeline run is going on; looking again at the next tick")
         previous = json.loads(context.cursor) if context.cursor else {}
         current = _fingerprints(landing_dir)
         changed = [name for name, print_ in current.items() if previous.get(name) != print_]
         context.update_cursor(json.dumps(current))
         if not changed:
             return dg.SkipReason("no new or changed deliveries")
+        run_key = "|".join(f"{n}:{current[n]}" for n in changed)
+        if not previous:  # the first look (a new deployment): the whole job, reference data too
+            return dg.RunRequest(run_key=run_key)
         selection = [dg.AssetKey(f"raw_{name}") for name in changed]
         if downstream_of is not None:
             selection += [key for key in downstream_of(selection) if key not in selection]
-        return dg.RunRequest(
-            run_key="|".join(f"{n}:{current[n]}" for n in changed), asset_selection=selection
-        )
+        return dg.RunRequest(run_key=run_key, asset_selection=selection)
 
     return landing_sensor
 

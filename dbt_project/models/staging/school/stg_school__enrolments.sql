@@ -15,7 +15,8 @@ select
     brin,
     vestiging,
     cast(birth_month as date) as birth_month,
-    case sex when 'M' then 'male' when 'V' then 'female' when 'X' then 'other' else 'unknown' end as sex,
+    -- cast: a case of literals is text on PostgreSQL, the contracts say varchar
+    cast(case sex when 'M' then 'male' when 'V' then 'female' when 'X' then 'other' else 'unknown' end as {{ type_varchar() }}) as sex,
     postcode4,
     school_group,
     cast(enrol_start as date) as enrol_start,
