@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -98,6 +99,7 @@ def _period(kind: str, index: int) -> pd.Period:
     return pd.Period(ordinal=index, freq=_FREQUENCY[kind])
 
 
+@lru_cache(maxsize=4096)  # called for every delivery; a few hundred distinct periods
 def period_index(kind: str, period: str | None) -> int | None:
     """A period as an integer, consecutive periods consecutive integers (None if unparsable)."""
     match = _PATTERNS.get(kind, re.compile("^$")).match(period or "")
@@ -113,6 +115,7 @@ def period_index(kind: str, period: str | None) -> int | None:
         return None
 
 
+@lru_cache(maxsize=4096)  # pure, and asked for again for every sender
 def period_name(kind: str, index: int) -> str:
     period = _period(kind, index)
     if kind == "school_year":
@@ -120,6 +123,7 @@ def period_name(kind: str, index: int) -> str:
     return str(period)  # 2026-10, 2026
 
 
+@lru_cache(maxsize=4096)
 def period_bounds(kind: str, index: int) -> tuple[date, date]:
     """First and last day of a period."""
     period = _period(kind, index)

@@ -246,3 +246,24 @@ def landing_entries(landing_dir: Path) -> Iterator[tuple[Path, str | None]]:
 def landing_files(landing_dir: Path) -> list[Path]:
     """The regular files of the landing area (symbolic links and special files excluded)."""
     return sorted(path for path, refused in landing_entries(landing_dir) if refused is None)
+
+
+# The folder of the landing area each source's names start in (schools, ijw, public, ...).
+SOURCE_FOLDERS = {source: pattern.pattern[1:].split("/", 1)[0] for source, pattern in PATTERNS}
+
+
+def source_files(landing_dir: Path, source: str) -> list[Path]:
+    """The regular files under the folder a source's names start in: a national landing area
+    holds about 180,000 files, and every source walking all of them costs every run (and
+    every tick of the landing sensor) thirteen walks instead of one per folder. The folder
+    is matched without regard to case, as the names are; a folder that is a symbolic link
+    is not followed (landing_entries refuses it)."""
+    folder = SOURCE_FOLDERS[source].lower()
+    files = []
+    if not landing_dir.is_dir():  # no landing area yet: no files, as for a whole-area walk
+        return files
+    with os.scandir(landing_dir) as entries:
+        for entry in entries:
+            if entry.name.lower() == folder and entry.is_dir(follow_symlinks=False):
+                files += landing_files(Path(entry.path))
+    return sorted(files)

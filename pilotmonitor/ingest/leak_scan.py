@@ -31,7 +31,7 @@ from pilotmonitor.ingest.bounded import (
     member_problem,
     release_element,
 )
-from pilotmonitor.ingest.deliveries import landing_files
+from pilotmonitor.ingest.deliveries import source_files
 from pilotmonitor.ingest.limits import current_limits
 from pilotmonitor.table_digest import tables_in
 
@@ -130,7 +130,10 @@ def landing_name_tokens(landing_dir: Path, files_per_kind: int = 40) -> frozense
     """Person-name tokens and whole street names from a sample of the landing area's
     files; they live in memory only and are never written anywhere. Cached per state of
     the landing area, so a long-running process sees new deliveries."""
-    files = tuple(landing_files(landing_dir))
+    # the folders the samples come from (school exports, iJw archives), not all of it
+    files = tuple(
+        source_files(landing_dir, "school_enrolments") + source_files(landing_dir, "ijw_messages")
+    )
     return _landing_name_tokens(files, files_per_kind)
 
 

@@ -37,10 +37,10 @@ from pilotmonitor.ingest.deliveries import (
     UnrecognisedDelivery,
     describe,
     landing_entries,
-    landing_files,
     parse_name,
     recognise,
     sha256_of,
+    source_files,
 )
 from pilotmonitor.ingest.read_ahead import read_ahead
 from pilotmonitor.table_digest import column_names
@@ -76,7 +76,7 @@ def known_hashes(conn: duckdb.DuckDBPyConnection, source: str | None = None) -> 
 
 def files_of_source(landing_dir: Path, source: str) -> list[Path]:
     out = []
-    for path in landing_files(landing_dir):
+    for path in source_files(landing_dir, source):
         try:
             found, _ = recognise(path.relative_to(landing_dir).as_posix())
         except UnrecognisedDelivery:

@@ -424,3 +424,43 @@ def test_unexpected_error_in_a_worker_stops_the_source_and_rolls_back(landing, m
     assert conn.execute("select count(*) from raw.deliveries").fetchone()[0] == 0
     assert conn.execute("select count(*) from raw.pilot_costs").fetchone()[0] == 0
     assert load(conn, landing).count("loaded") == 2
+
+
+def test_a_source_reads_only_its_own_folder_and_finds_every_file_of_it_there(tmp_path):
+    """Each source walks the folder its names start in (a national landing area has about
+    180,000 files): the same files as a walk of the whole landing area, the folder matched
+    without regard to case like the names, and a top folder that is a symbolic link not
+    followed."""
+    from pilotmonitor.ingest.deliveries import PATTERNS, landing_files, recognise
+
+    landing = tmp_path / "landing"
+    names = [
+        "schools/99AA00/99AA00_verzuim_2024-2025_20250810.csv",
+        "schools/99AA00/99AA00_inschrijvingen_2024-2025_20250810.csv",
+        "IJW/GM0014/GM0014_ijw_2024-05_20240610.zip",
+        "pilots/p1/p1_kosten_20240105.csv",
+        "public/duo/duo_vsv_gemeenten_2023_20250201.csv",
+        "surveys/vragenlijst_ouders_2024-2025_20250601.csv",
+        "elsewhere/99AA00_verzuim_2024-2025_20250810.csv",  # no source's folder
+    ]
+    for name in names:
+        (landing / name).parent.mkdir(parents=True, exist_ok=True)
+        (landing / name).write_text("x\n")
+    outside = tmp_path / "outside"
+    (outside / "GM0034").mkdir(parents=True)
+    (outside / "GM0034" / "GM0034_leerplicht_2024-2025_20250801.csv").write_text("x\n")
+    (landing / "leerplicht").symlink_to(outside, target_is_directory=True)
+
+    def recognised(path, source):
+        try:
+            return recognise(path.relative_to(landing).as_posix())[0] == source
+        except Exception:
+            return False
+
+    for source, _ in PATTERNS:
+        whole_walk = [p for p in landing_files(landing) if recognised(p, source)]
+        assert loader.files_of_source(landing, source) == whole_walk, source
+    assert [p.name for p in loader.files_of_source(landing, "ijw_messages")] == [
+        "GM0014_ijw_2024-05_20240610.zip"
+    ]
+    assert loader.files_of_source(landing, "leerplicht_register") == []
