@@ -39,6 +39,18 @@ def test_every_column_and_table_is_described():
     assert undocumented == []
 
 
+def test_every_delivered_table_with_pseudonyms_records_their_key_version():
+    """A pseudonym or reference links only with others of the same key: every delivered row
+    carrying one says which key version made it (`pilotmonitor rekey`, one_key_version)."""
+    missing = [
+        t.name
+        for t in catalogue().tables.values()
+        if any(c.klass in column_policy.PSEUDONYMISED for c in t.columns)
+        and "key_version" not in {c.name for c in t.columns}
+    ]
+    assert missing == []
+
+
 def test_the_warehouse_ddl_is_the_catalogue():
     conn = duckdb.connect()
     warehouse_raw.ensure_schema(conn)

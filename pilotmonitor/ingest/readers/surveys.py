@@ -65,6 +65,7 @@ def read_survey_responses(
             {
                 "respondent_group": delivery.sender,
                 "respondent_id": respondent,
+                "key_version": pseudonymiser.key_version,
                 "school_id": school["school_id"],
                 "response_date": response_date,
                 **answers,
@@ -72,4 +73,4 @@ def read_survey_responses(
             index=frame.index,
         )
 
-    return run_reader(path, SURVEY, process)
+    return run_reader(path, SURVEY, process, pseudonymiser.key_version)
