@@ -59,66 +59,76 @@ def ijw_xsd_dir() -> Path:
     return path
 
 
+def built_once(tmp_path_factory, name: str, build):
+    """`build(root)` run once per test session, shared by the xdist workers: the first
+    worker to ask builds in <session temp>/<name> under a file lock, the others wait and
+    get the same (pickled) result. Whatever `build` writes under `root` is shared too and
+    must be treated as read-only."""
+    import pickle
+
+    from filelock import FileLock
+
+    # xdist workers each have basetemp <session>/popen-gwN: share <session>/<name>; without
+    # xdist the session's own basetemp (its parent is shared by earlier sessions)
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    done = root / "built.pickle"
+    with FileLock(str(root) + ".lock"):
+        if not done.exists():
+            root.mkdir(parents=True, exist_ok=True)
+            done.write_bytes(pickle.dumps(build(root)))
+    return pickle.loads(done.read_bytes())
+
+
 @pytest.fixture(scope="session")
 def demo_data_dir(tmp_path_factory) -> Path:
     """A small SYNTHETIC demo (scale 0.05) after `pilotmonitor synth` and `pilotmonitor
     run --demo`: landing area, warehouse (published marts, effect estimates), reports.
 
-    Built once per test session and shared by the xdist workers (file lock in the
-    session's common temp directory). Tests must treat it as read-only: open the
-    warehouse with ``duckdb.connect(path, read_only=True)`` and write elsewhere.
+    Built once per test session and shared by the xdist workers. Tests must treat it as
+    read-only: open the warehouse with ``duckdb.connect(path, read_only=True)`` and write
+    elsewhere (``copy_demo``).
     """
+    return built_once(tmp_path_factory, "pilotmonitor_demo", _build_demo)
+
+
+def _build_demo(root: Path) -> Path:
     import subprocess
     import sys
 
-    from filelock import FileLock
-
-    # xdist workers each have basetemp <session>/popen-gwN: share <session>/pilotmonitor_demo;
-    # without xdist the session's own basetemp (its parent is shared by earlier sessions).
-    base = tmp_path_factory.getbasetemp()
-    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "pilotmonitor_demo"
     data_dir = root / "data"
-    done = root / "built.ok"
-    with FileLock(str(root) + ".lock"):
-        if not done.exists():
-            root.mkdir(parents=True, exist_ok=True)
-            env = {
-                **os.environ,
-                "PILOTMONITOR_DATA_DIR": str(data_dir),
-                "DAGSTER_HOME": str(root / "dagster_home"),
-            }
-            for name in (
-                "PILOTMONITOR_PSEUDONYM_KEY",
-                "PILOTMONITOR_PSEUDONYM_KEY_FILE",
-                "PILOTMONITOR_DEMO",
-            ):
-                env.pop(name, None)
-            cli = [sys.executable, "-m", "pilotmonitor.cli"]
-            for args in (["synth", "--scale", "0.05", "--seed", "7"], ["run", "--demo"]):
-                # no timeout tuned to a quiet machine: a loaded one is slow, not wrong; the
-                # pipeline's own error is the failure (a hang would still need a limit)
-                try:
-                    proc = subprocess.run(
-                        [*cli, *args],
-                        env=env,
-                        capture_output=True,
-                        text=True,
-                        timeout=FIXTURE_HANG_LIMIT_S,
-                    )
-                except subprocess.TimeoutExpired as exc:
-                    raise RuntimeError(
-                        f"demo fixture: pilotmonitor {' '.join(args)} still running after "
-                        f"{FIXTURE_HANG_LIMIT_S} s (a hang?); its output so far:\n"
-                        f"{str(exc.stdout or '')[-4000:]}"
-                    ) from None
-                if proc.returncode != 0:
-                    raise RuntimeError(
-                        f"demo fixture: pilotmonitor {' '.join(args)} failed:\n"
-                        f"{proc.stdout[-4000:]}\n"
-                        f"{proc.stderr[-4000:]}"
-                    )
-                (root / f"{args[0]}_output.txt").write_text(proc.stdout, encoding="utf-8")
-            done.write_text("ok", encoding="utf-8")
+    env = {
+        **os.environ,
+        "PILOTMONITOR_DATA_DIR": str(data_dir),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+    }
+    for name in (
+        "PILOTMONITOR_PSEUDONYM_KEY",
+        "PILOTMONITOR_PSEUDONYM_KEY_FILE",
+        "PILOTMONITOR_DEMO",
+    ):
+        env.pop(name, None)
+    cli = [sys.executable, "-m", "pilotmonitor.cli"]
+    for args in (["synth", "--scale", "0.05", "--seed", "7"], ["run", "--demo"]):
+        # no timeout tuned to a quiet machine: a loaded one is slow, not wrong; the
+        # pipeline's own error is the failure (a hang would still need a limit)
+        try:
+            proc = subprocess.run(
+                [*cli, *args], env=env, capture_output=True, text=True, timeout=FIXTURE_HANG_LIMIT_S
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(
+                f"demo fixture: pilotmonitor {' '.join(args)} still running after "
+                f"{FIXTURE_HANG_LIMIT_S} s (a hang?); its output so far:\n"
+                f"{str(exc.stdout or '')[-4000:]}"
+            ) from None
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"demo fixture: pilotmonitor {' '.join(args)} failed:\n"
+                f"{proc.stdout[-4000:]}\n"
+                f"{proc.stderr[-4000:]}"
+            )
+        (root / f"{args[0]}_output.txt").write_text(proc.stdout, encoding="utf-8")
     return data_dir
 
 

@@ -56,7 +56,11 @@ def plant_invalid_requests(
         identities.corrupt_check_digit(chosen.bsn.astype(np.int64).to_numpy(), rng)
     )
     if "message_group" in chosen:
-        chosen["message_group"] = pd.NA  # a message of its own
+        # a message of its own; missing in the column's own dtype (a bare pd.NA is an object
+        # column, which pandas warns would change the concatenated dtype)
+        chosen["message_group"] = pd.Series(
+            pd.NA, index=chosen.index, dtype=trajectories["message_group"].dtype
+        )
     return chosen.assign(planted="invalid_bsn")
 
 

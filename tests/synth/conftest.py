@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from pilotmonitor.synth.generate import GenerationResult, generate
+from tests.conftest import built_once
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_SCENARIO = REPO_ROOT / "scenarios" / "demo.yml"
@@ -181,9 +182,13 @@ def planted_message_names(defects: pd.DataFrame) -> dict[tuple[str, str], str]:
 
 @pytest.fixture(scope="session")
 def demo_small(tmp_path_factory: pytest.TempPathFactory) -> GenerationResult:
-    """The demo scenario at scale 0.1 with the scenario's own seed, generated once."""
-    data_dir = tmp_path_factory.mktemp("demo_small")
-    return generate(data_dir, DEMO_SCENARIO, PILOTS_DIR, scale=SMALL_SCALE, seed=None)
+    """The demo scenario at scale 0.1 with the scenario's own seed, generated once for the
+    session's workers together (read-only)."""
+    return built_once(
+        tmp_path_factory,
+        "demo_small",
+        lambda root: generate(root, DEMO_SCENARIO, PILOTS_DIR, scale=SMALL_SCALE, seed=None),
+    )
 
 
 @pytest.fixture(scope="session")

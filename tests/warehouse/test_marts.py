@@ -59,6 +59,9 @@ def warehouse(tmp_path_factory):
     before = {
         relation: read_table(db, relation, order) for relation, order in INCREMENTAL_FACTS.items()
     }
+    # the first run's dbt build, on an empty warehouse: every node (dagster-dbt keeps its
+    # target per warehouse)
+    first_results = run_results(data / "warehouse" / "dbt_target", "")
 
     # Second state: the held-back month arrives; ingestion loads only it, dbt builds incrementally.
     for archive in held_back.rglob("*.zip"):
@@ -72,8 +75,12 @@ def warehouse(tmp_path_factory):
     # the run's own dbt build (dagster-dbt keeps its target per warehouse)
     incremental_results = run_results(data / "warehouse" / "dbt_target", "")
 
-    # Reference: a full refresh of the same warehouse.
-    run_dbt(["build", "--full-refresh"], db, root / "dbt_full")
+    # Reference: the incremental facts rebuilt in full on the same upstream models.
+    run_dbt(
+        ["run", "--full-refresh", "--select", "config.materialized:incremental"],
+        db,
+        root / "dbt_full",
+    )
     full = {
         relation: read_table(db, relation, order) for relation, order in INCREMENTAL_FACTS.items()
     }
@@ -85,7 +92,7 @@ def warehouse(tmp_path_factory):
         "incremental": incremental,
         "full": full,
         "incremental_results": incremental_results,
-        "full_results": run_results(root / "dbt_full"),
+        "first_results": first_results,
     }
     env.undo()
 
@@ -96,15 +103,16 @@ def marts(db: Path, sql: str) -> pd.DataFrame:
 
 
 def test_every_dbt_test_passes(warehouse):
-    results = warehouse["full_results"]
-    assert results, "dbt build ran nothing"
-    failing = [
-        (r["unique_id"], r["status"], r.get("message"))
-        for r in results
-        if r["status"] not in {"success", "pass"}
-    ]
-    assert failing == []
-    kinds = {r["unique_id"].split(".")[0] for r in results}
+    """In the first build (every node) and in the incremental one after the new month."""
+    for results in (warehouse["first_results"], warehouse["incremental_results"]):
+        assert results, "dbt build ran nothing"
+        failing = [
+            (r["unique_id"], r["status"], r.get("message"))
+            for r in results
+            if r["status"] not in {"success", "pass"}
+        ]
+        assert failing == []
+    kinds = {r["unique_id"].split(".")[0] for r in warehouse["first_results"]}
     assert {"model", "seed", "test", "unit_test"} <= kinds
 
 
@@ -235,8 +243,9 @@ def test_a_pilot_school_unknown_to_duo_fails_the_build(warehouse, tmp_path):
 
 def test_plausibility_checks_flag_a_missing_month_and_a_lost_referral_year(warehouse, tmp_path):
     """Planted gaps in a copy of the warehouse: the biggest school's absence export misses
-    a month, the busiest municipality misses a month of declarations, and the school with most
-    referrals loses the youth-care requests of its largest school year. The plausibility tests
+    a month, the busiest municipality misses a month of declarations, the school with most
+    referrals loses the youth-care requests of its largest school year, and a pilot logs a
+    month of activity at another pilot's school. The plausibility tests
     (severity warn, so the build still succeeds) name each of them. The thresholds are lowered for
     this tiny scenario (about 10 pupils per school); on the clean warehouse the default
     thresholds pass (test_every_dbt_test_passes)."""
@@ -286,6 +295,19 @@ def test_plausibility_checks_flag_a_missing_month_and_a_lost_referral_year(wareh
             "message_date between make_date(?, 8, 1) and make_date(? + 1, 7, 31)",
             [clients, year, year],
         )
+        # one month of a pilot's activity logged at another pilot's school (not its own)
+        elsewhere = conn.execute(
+            "select a.pilot_id, s.school_id from raw.pilot_activity as a join raw.pilot_schools "
+            "as s on s.school_id not in (select school_id from raw.pilot_schools where pilot_id "
+            "= a.pilot_id) order by 1, 2 limit 1"
+        ).fetchone()
+        conn.execute(
+            "insert into raw.pilot_activity select delivery_id, row_locator || '-planted', "
+            "pilot_id, month, ?, contacts_pupils, contacts_parents, group_sessions, "
+            "consultations_teachers, consultations_providers from raw.pilot_activity "
+            "where pilot_id = ? order by month limit 1",
+            [elsewhere[1], elsewhere[0]],
+        )
     variables = (
         "{plausible_min_pupils: 5, plausible_min_expected: 1, plausible_min_lines_per_month: 1, "
         "plausible_z: 2}"
@@ -307,6 +329,7 @@ def test_plausibility_checks_flag_a_missing_month_and_a_lost_referral_year(wareh
         "assert_no_school_month_missing_absence",
         "assert_no_municipality_month_without_declarations",
         "assert_referral_rate_within_school_history",
+        "assert_activity_at_the_pilots_own_schools",
     ]:
         assert statuses[name] == "warn", name
     with duckdb.connect(str(db), read_only=True) as conn:
@@ -332,6 +355,8 @@ def test_plausibility_checks_flag_a_missing_month_and_a_lost_referral_year(wareh
         assert (
             (rates.school_id == school) & (rates.school_year == year) & (rates.referrals == 0)
         ).any()
+        foreign = failures("assert_activity_at_the_pilots_own_schools")
+        assert list(zip(foreign.pilot_id, foreign.school_id)) == [elsewhere]
 
 
 KINDS = ("jeugdzorg", "youth_mental_health", "intensive_with_stay")
@@ -376,7 +401,7 @@ def test_referrals_and_costs_by_kind_of_care_reproduce_the_planted_effects_truth
             everywhere[f"new_referrals_{kind}"].sum() > 0
             and everywhere[f"declared_cost_cents_{kind}"].sum() > 0
         ), kind
-    names = {r["unique_id"] for r in warehouse["full_results"] if r["status"] == "pass"}
+    names = {r["unique_id"] for r in warehouse["incremental_results"] if r["status"] == "pass"}
     assert sum("kinds_sum_to_total" in n for n in names) == 4 and any(
         "assert_kind_columns_match_seed" in n for n in names
     )
