@@ -342,14 +342,19 @@ def _plant_defects(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame
     picks["date"] = picks["date"].astype(object)
     picks.iloc[2, picks.columns.get_loc("date")] = f"31-04-{pd.Timestamp(picks.date.iloc[2]).year}"
     picks.iloc[3, picks.columns.get_loc("kind")] = "Schoolverzuim onbekend"
-    out = rows.assign(planted=None).astype({"date": object})
+    # object columns throughout: the planted values are text in typed columns
+    out = rows.assign(planted=None).astype(object)
     at = np.sort(rng.integers(0, len(out) + 1, size=len(picks)))  # insertion points, in file order
-    pieces, start = [], 0
-    for position, (_, extra) in zip(at, picks.iterrows()):
-        pieces += [out.iloc[start:position], extra.to_frame().T]
-        start = position
-    pieces.append(out.iloc[start:])
-    return pd.concat([p for p in pieces if len(p)], ignore_index=True)
+    # each pick goes before the row at its insertion point, picks in their own order
+    order = np.lexsort(
+        (
+            np.r_[np.zeros(len(out)), np.arange(len(picks))],
+            np.r_[np.ones(len(out)), np.zeros(len(picks))],
+            np.r_[np.arange(len(out)), at],
+        )
+    )
+    both = pd.concat([out, picks.astype(object)[out.columns]], ignore_index=True)
+    return both.iloc[order].reset_index(drop=True)
 
 
 def write_register_exports(
