@@ -15,6 +15,7 @@ import math
 import os
 import re
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import cache
@@ -170,25 +171,30 @@ def _column_of(exp: dict) -> str | None:
     return None
 
 
+def denominator_columns(exp: dict, columns, bound_columns=()) -> list[str]:
+    """The columns a row must have (not null) to count in the rows GX's `mostly` refers
+    to, for one suite expectation: none for a null check or a compound key (every row)."""
+    kw = exp["kwargs"]
+    if exp["meta"].get("period_rule"):
+        column = kw["column"]
+        sides = [BOUND.format(column=column, side=side) for side in ("min", "max")]
+        return [column] + [b for b in sides if b in bound_columns]
+    if exp["type"] == "expect_column_values_to_not_be_null" or "column_list" in kw:
+        return []
+    if "column_A" in kw:
+        return [kw["column_A"], kw["column_B"]]
+    if "column" in kw and kw["column"] in columns:
+        return [kw["column"]]
+    return []
+
+
 def _denominators(
     exp: dict, frame: pd.DataFrame, ids: np.ndarray, bound_columns: list[str] = ()
 ) -> pd.Series:
     """Per delivery the rows GX's `mostly` refers to."""
-    kw = exp["kwargs"]
-    if exp["meta"].get("period_rule"):
-        column = kw["column"]
-        mask = frame[column].notna().to_numpy()
-        for side in ("min", "max"):
-            if (b := BOUND.format(column=column, side=side)) in bound_columns:
-                mask &= frame[b].notna().to_numpy()
-    elif exp["type"] == "expect_column_values_to_not_be_null" or "column_list" in kw:
-        mask = np.ones(len(frame), dtype=bool)
-    elif "column_A" in kw:
-        mask = (frame[kw["column_A"]].notna() & frame[kw["column_B"]].notna()).to_numpy()
-    elif "column" in kw and kw["column"] in frame:
-        mask = frame[kw["column"]].notna().to_numpy()
-    else:
-        mask = np.ones(len(frame), dtype=bool)
+    mask = np.ones(len(frame), dtype=bool)
+    for column in denominator_columns(exp, frame.columns, bound_columns):
+        mask &= frame[column].notna().to_numpy()
     return pd.Series(mask.astype(int)).groupby(ids).sum()
 
 
@@ -242,16 +248,15 @@ def _gx_plan(expectations: list[dict], bound_columns: list[str]) -> list[dict]:
     return plan
 
 
-def _add_bounds(
-    frame: pd.DataFrame, expectations: list[dict], deliveries: list[DeliveryInfo], ids: np.ndarray
-) -> tuple[pd.DataFrame, list[str], dict[int, set[str]]]:
-    """Add each row's delivery-period bounds (raw.deliveries.period + the rule's offsets)
-    as columns; returns the frame, the added columns and per period-rule expectation the
-    deliveries whose period does not have the rule's form (no outcome for them)."""
-    added: dict[str, np.ndarray] = {}
+def delivery_bounds(
+    expectations: list[dict], deliveries: list[DeliveryInfo]
+) -> tuple[dict[str, tuple[str, list]], dict[int, set[str]]]:
+    """Each delivery's period bounds (raw.deliveries.period + the rule's offsets) per
+    bound column: (the rule's column, bounds in the order of ``deliveries``, None where
+    the period has not the rule's form), and per period-rule expectation the deliveries
+    whose period does not have the rule's form (no outcome for them)."""
+    bounds: dict[str, tuple[str, list]] = {}
     unusable: dict[int, set[str]] = {}
-    codes = pd.Index([d.delivery_id for d in deliveries])
-    positions = codes.get_indexer(ids)
     for i, exp in enumerate(expectations):
         rule = exp["meta"].get("period_rule")
         if not rule:
@@ -263,20 +268,31 @@ def _add_bounds(
             if b is None:
                 bad.add(d.delivery_id)
                 b = (None, None)
-            lo.append(b[0] if b[0] is not None else pd.NaT)
-            hi.append(b[1] if b[1] is not None else pd.NaT)
+            lo.append(b[0])
+            hi.append(b[1])
         unusable[i] = bad
+        for side, values in (("min", lo), ("max", hi)):
+            if rule.get(f"{side}_offset_days") is not None:
+                bounds[BOUND.format(column=column, side=side)] = (column, values)
+    return bounds, unusable
+
+
+def _add_bounds(
+    frame: pd.DataFrame, expectations: list[dict], deliveries: list[DeliveryInfo], ids: np.ndarray
+) -> tuple[pd.DataFrame, list[str], dict[int, set[str]]]:
+    """Add each row's delivery-period bounds as columns; returns the frame, the added
+    columns and the deliveries per period rule the rule does not apply to."""
+    bounds, unusable = delivery_bounds(expectations, deliveries)
+    positions = pd.Index([d.delivery_id for d in deliveries]).get_indexer(ids)
+    added: dict[str, np.ndarray] = {}
+    for name, (column, values) in bounds.items():
         dtype = (
             frame[column].dtype
             if column in frame and str(frame[column].dtype).startswith("datetime64")
             else "datetime64[ns]"
         )
-        for side, values in (("min", lo), ("max", hi)):
-            if rule.get(f"{side}_offset_days") is None:
-                continue
-            per_delivery = pd.DatetimeIndex(values + [pd.NaT]).astype(dtype).to_numpy()
-            # -1 (unknown id) -> NaT
-            added[BOUND.format(column=column, side=side)] = per_delivery[positions]
+        per_delivery = pd.DatetimeIndex([*values, None]).astype(dtype).to_numpy()
+        added[name] = per_delivery[positions]  # -1 (unknown id) -> NaT
     if added:
         frame = frame.assign(**added)
     return frame, list(added), unusable
@@ -312,6 +328,61 @@ def validate_group(
     gx_frame, bound_columns, unusable = _add_bounds(frame, expectations, deliveries, ids)
     plan = _gx_plan(expectations, bound_columns)
     result = _gx_validate(table, gx_frame, plan, {}, complete=True) if len(frame) else None
+
+    def hits_of(exp: dict, results: list) -> pd.DataFrame:
+        """The unexpected rows (GX gives their positions): delivery and value."""
+        positions, values = [], []
+        for r in results:
+            res = r.result or {}
+            index = res.get("unexpected_index_list") or []
+            vals = res.get("unexpected_list") or [None] * len(index)
+            for idx, value in zip(index, vals):
+                pos = (
+                    idx
+                    if isinstance(idx, (int, np.integer))
+                    else (idx.get("index") if isinstance(idx, dict) else None)
+                )
+                if pos is not None:
+                    positions.append(int(pos))
+                    values.append(value)
+        hits = pd.DataFrame(
+            {"pos": np.asarray(positions, dtype=np.int64), "value": pd.Series(values, dtype=object)}
+        ).drop_duplicates("pos")
+        if exp["meta"].get("period_rule") and len(hits):  # the dates, not (date, bound) pairs
+            hits["value"] = frame[exp["kwargs"]["column"]].to_numpy()[hits["pos"].to_numpy()]
+        hits["delivery"] = ids[hits["pos"].to_numpy()]
+        return hits[["delivery", "value"]]
+
+    outcomes = outcomes_of(
+        table,
+        expectations,
+        deliveries,
+        rows,
+        result,
+        unusable,
+        bound_columns,
+        hits_of,
+        lambda exp: _denominators(exp, gx_frame, ids, bound_columns).to_dict(),
+        suite_hash,
+    )
+    return outcomes, result
+
+
+def outcomes_of(
+    table: str,
+    expectations: list[dict],
+    deliveries: list[DeliveryInfo],
+    rows: dict[str, int],
+    result,
+    unusable: dict[int, set[str]],
+    bound_columns: list[str],
+    hits_of: Callable[[dict, list], pd.DataFrame],
+    denominators_of: Callable[[dict], dict[str, int]],
+    suite_hash: str,
+) -> list[Outcome]:
+    """One Outcome per delivery and row-level expectation from a GX result of either
+    engine: ``hits_of`` gives an expectation's unexpected rows (delivery, value) in row
+    order, ``denominators_of`` its rows per delivery that `mostly` refers to."""
     parts: dict[int, list] = {}
     if result is not None:
         for r in result.results:
@@ -330,52 +401,26 @@ def validate_group(
             ),
             None,
         )
-        table_level = not rule and not any(
-            (r.result or {}).get("unexpected_index_list") is not None for r in results
-        )
-        unexpected = pd.Series(dtype=int)
+        table_level = exp["type"].startswith("expect_table_")  # no rows to blame
+        # plain dicts: a pandas lookup per delivery and expectation cost seconds per run
+        unexpected: dict[str, int] = {}
         examples_by: dict[str, list] = {}
-        denominators = pd.Series(dtype=int)
+        denominators: dict[str, int] = {}
         if results and not raised and not table_level:
-            positions, values = [], []
-            for r in results:
-                res = r.result or {}
-                index = res.get("unexpected_index_list") or []
-                vals = res.get("unexpected_list") or [None] * len(index)
-                for idx, value in zip(index, vals):
-                    pos = (
-                        idx
-                        if isinstance(idx, (int, np.integer))
-                        else (idx.get("index") if isinstance(idx, dict) else None)
-                    )
-                    if pos is not None:
-                        positions.append(int(pos))
-                        values.append(value)
-            hits = (
-                pd.DataFrame(
-                    {
-                        "pos": np.asarray(positions, dtype=np.int64),
-                        "value": pd.Series(values, dtype=object),
-                    }
-                ).drop_duplicates("pos")
-                if positions
-                else pd.DataFrame({"pos": np.array([], dtype=np.int64), "value": []})
-            )
-            if rule and len(hits):  # examples are the dates themselves, not (date, bound) pairs
-                hits["value"] = frame[exp["kwargs"]["column"]].to_numpy()[hits["pos"].to_numpy()]
-            hits["delivery"] = ids[hits["pos"].to_numpy()] if len(hits) else pd.Series(dtype=str)
-            unexpected = hits.groupby("delivery").size() if len(hits) else pd.Series(dtype=int)
-            examples_by = (
-                {
+            hits = hits_of(exp, results)
+            if "column_list" in exp["kwargs"] and len(hits):
+                # a compound key's examples in key order (GX on SQL lists them unordered)
+                order = hits["value"].map(lambda v: sorted(v.items()) if isinstance(v, dict) else v)
+                hits = hits.assign(_key=order.astype(str)).sort_values(
+                    ["delivery", "_key"], kind="stable"
+                )
+            if len(hits):
+                unexpected = hits.groupby("delivery").size().to_dict()
+                examples_by = {
                     d: list(g["value"])
                     for d, g in hits.groupby("delivery").head(50).groupby("delivery")
                 }
-                if len(hits)
-                else {}
-            )
-            denominators = _denominators(exp, gx_frame, ids, bound_columns)
-        # plain dicts: a pandas lookup per delivery and expectation cost seconds per run
-        unexpected, denominators = unexpected.to_dict(), denominators.to_dict()
+            denominators = denominators_of(exp)
         for delivery in deliveries:
             if rule and delivery.delivery_id in unusable.get(i, ()):
                 continue  # the period has not the form the rule needs: the rule does not apply
@@ -429,7 +474,7 @@ def validate_group(
                     suite_hash,
                 )
             )
-    return outcomes, result
+    return outcomes
 
 
 def _missing_columns(exp: dict, observed) -> list[str]:

@@ -17,12 +17,10 @@ from pilotmonitor.quality.runner import (
     DeliveryInfo,
     Outcome,
     scrubbed_for_docs,
-    validate_group,
     validate_row_counts,
 )
+from pilotmonitor.quality.warehouse_engine import validate_in_warehouse
 from pilotmonitor.table_digest import table_exists
-from pilotmonitor.warehouse_access import WarehouseConnectionError, warehouse
-from pilotmonitor.worker_processes import spawned_pool
 
 SCHEMA = "quality"
 RESULT_COLUMNS = {
@@ -42,15 +40,10 @@ RESULT_COLUMNS = {
     "suite_hash": "VARCHAR",
     "validated_at": "TIMESTAMP",
 }
-MAX_ROWS_PER_GROUP = 2_000_000
-# A worker starts in about 4 s (it imports GX) and a million rows take about 7.5 s to
-# read and validate (measured on the Groningen pool): below this many pending rows of a
-# table, validating in-process is as fast (the pool's 650,000 enrolments took 13.4 s in
-# two workers, about 11 s in-process)
-PARALLEL_MIN_ROWS = 1_500_000
-# a worker's chunk (GX copies the frame for each column-pair expectation): two workers
-# with a million rows each kept the Groningen pool's run at a peak of 5.2 GiB
-PARALLEL_CHUNK_ROWS = 1_000_000
+# Rows of deliveries validated together: DuckDB scans the table once per query and chunk,
+# and GX lists every unexpected row of a chunk in memory (a chunk whose rows all failed a
+# check would hold that many rows as Python objects)
+MAX_ROWS_PER_GROUP = 5_000_000
 
 
 @dataclass
@@ -147,68 +140,40 @@ def _previous_counts(
 
 
 def validate_pending(
-    conn: duckdb.DuckDBPyConnection,
-    source: str,
-    tables: list[str],
-    log=None,
-    workers: int = 1,
-    warehouse_path: Path | None = None,
+    conn: duckdb.DuckDBPyConnection, source: str, tables: list[str], log=None
 ) -> Validation:
     """Validate every current loaded delivery of `source` not yet validated with the
     table's current suite (the connection may be read-only): one GX call per table and
     chunk of at most MAX_ROWS_PER_GROUP rows for the row-level expectations (deliveries of
-    all periods together), one for the row-count rule. With ``workers`` > 1 and the
-    warehouse's path, a table of at least PARALLEL_MIN_ROWS pending rows is validated in
-    that many worker processes, each reading its chunks through a read-only connection of
-    its own (GX on pandas is single-threaded Python; the run has two cores)."""
+    all periods together), run by the warehouse's DuckDB (warehouse_engine), and one for
+    the row-count rule."""
     out = Validation()
     seen: dict[str, DeliveryInfo] = {}
-    pool: _Workers | None = None
-    try:
-        for table in tables:
-            suite_hash = S.suite_hash(table)
-            pending = pending_deliveries(conn, source, table, suite_hash)
-            if not pending:
-                continue
-            history = _history(conn, source, table)
-            counts = dict(zip(history.delivery_id, history.n))
-            for d in pending:
-                seen.setdefault(d.path, d)
-            rows = sum(int(counts.get(d.delivery_id, 0)) for d in pending)
-            if workers > 1 and warehouse_path is not None and rows >= PARALLEL_MIN_ROWS:
-                pool = pool or _Workers(warehouse_path, workers)
-                chunks = _chunks(
-                    pending, counts, min(PARALLEL_CHUNK_ROWS, -(-rows // (2 * workers)))
-                )
-                validated = pool.validate(conn, table, chunks, suite_hash)
-            else:
-                validated = (
-                    _validate_chunk(conn, table, chunk, suite_hash)
-                    for chunk in _chunks(pending, counts)
-                )
-            for outcomes, page in validated:
-                out.outcomes.extend(outcomes)
-                if page is not None:
-                    out.docs_pages.append(page)
-            previous = _previous_counts(history, pending)
-            out.outcomes.extend(
-                validate_row_counts(
-                    table,
-                    [
-                        (d, int(counts.get(d.delivery_id, 0)), previous[d.delivery_id])
-                        for d in pending
-                    ],
-                    suite_hash,
-                )
+    for table in tables:
+        suite_hash = S.suite_hash(table)
+        pending = pending_deliveries(conn, source, table, suite_hash)
+        if not pending:
+            continue
+        history = _history(conn, source, table)
+        counts = dict(zip(history.delivery_id, history.n))
+        for d in pending:
+            seen.setdefault(d.path, d)
+        rows = sum(int(counts.get(d.delivery_id, 0)) for d in pending)
+        for chunk in _chunks(pending, counts):
+            outcomes, page = _validate_chunk(conn, table, chunk, suite_hash)
+            out.outcomes.extend(outcomes)
+            if page is not None:
+                out.docs_pages.append(page)
+        previous = _previous_counts(history, pending)
+        out.outcomes.extend(
+            validate_row_counts(
+                table,
+                [(d, int(counts.get(d.delivery_id, 0)), previous[d.delivery_id]) for d in pending],
+                suite_hash,
             )
-            if log:
-                log(
-                    f"validated {len(pending)} deliveries of {source} in raw.{table} ({rows:,} "
-                    "rows)"
-                )
-    finally:
-        if pool is not None:
-            pool.close()
+        )
+        if log:
+            log(f"validated {len(pending)} deliveries of {source} in raw.{table} ({rows:,} rows)")
     out.deliveries = list(seen.values())
     return out
 
@@ -218,13 +183,7 @@ def _validate_chunk(
 ) -> tuple[list[Outcome], tuple[str, object] | None]:
     """The outcomes of one chunk of deliveries and, when an expectation failed, its Data
     Docs page (a scrubbed GX result)."""
-    ids = [d.delivery_id for d in chunk]
-    frame = conn.execute(
-        f"select * from raw.{table} where delivery_id in (select unnest(?::varchar[])) order by "
-        "delivery_id, row_locator",
-        [ids],
-    ).df()
-    outcomes, result = validate_group(table, frame, chunk, None, suite_hash)
+    outcomes, result = validate_in_warehouse(conn, table, chunk, suite_hash)
     page = None
     if result is not None and any(not o.success for o in outcomes):
         page = (
@@ -232,39 +191,6 @@ def _validate_chunk(
             scrubbed_for_docs(result),
         )
     return outcomes, page
-
-
-def _validate_chunk_in_worker(
-    warehouse_path: Path, table: str, chunk: list[DeliveryInfo], suite_hash: str
-):
-    try:
-        conn = warehouse(warehouse_path).connect(read_only=True)
-    except (duckdb.IOException, WarehouseConnectionError):
-        return None  # a writer holds the file: the caller validates in-process
-    with conn:
-        return _validate_chunk(conn, table, chunk, suite_hash)
-
-
-class _Workers:
-    """Worker processes for chunk validation."""
-
-    def __init__(self, warehouse_path: Path, workers: int):
-        self.path = warehouse_path
-        self.executor = spawned_pool(workers)
-
-    def validate(self, conn, table: str, chunks: list[list[DeliveryInfo]], suite_hash: str):
-        """Results in chunk order; a chunk a worker could not open the warehouse for is
-        validated here."""
-        futures = [
-            self.executor.submit(_validate_chunk_in_worker, self.path, table, chunk, suite_hash)
-            for chunk in chunks
-        ]
-        for chunk, future in zip(chunks, futures):
-            result = future.result()
-            yield result if result is not None else _validate_chunk(conn, table, chunk, suite_hash)
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _chunks(

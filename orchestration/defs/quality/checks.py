@@ -84,12 +84,7 @@ def build_checks(source: Source) -> list[dg.AssetChecksDefinition]:
         settings = pilotmonitor.settings()
         with warehouse.get_connection(read_only=True) as conn:
             validation = store.validate_pending(
-                conn,
-                source.name,
-                source.tables,
-                log=context.log.info,
-                workers=settings.read_workers,
-                warehouse_path=warehouse.path(),
+                conn, source.name, source.tables, log=context.log.info
             )
         with warehouse.get_connection() as conn:
             store.write_results(conn, validation.outcomes)
