@@ -225,8 +225,13 @@ def scan_tables(
             # expressions and list searches, and a column holds each value many times
             # (a pupil's pseudonym on every absence record: 30x fewer tests in a school
             # export). Derived tables count distinct values (n = 1).
-            values = f"""(select delivery, t, n from (select {group} as delivery, {as_text} as t, {"1" if derived else "count(*)"} as n
-                          from {rows_of(qualified)} group by all) {scanned})"""  # noqa: E501
+            # Aggregated once per column for the (up to three) tests below, not once per test
+            conn.execute(
+                f"""create or replace temp table _leak_values as
+                    select delivery, t, n from (select {group} as delivery, {as_text} as t, {"1" if derived else "count(*)"} as n
+                    from {rows_of(qualified)} group by all) {scanned}"""  # noqa: E501
+            )
+            values = "_leak_values"
             numbers = conn.execute(
                 f"""
                 with candidates as (select delivery, n, unnest({identifier_forms.candidates_sql("t")}) as s from {values})
@@ -255,6 +260,7 @@ def scan_tables(
                     """  # noqa: E501
                 ).fetchall()
                 leaks += [Leak(qualified, column, "landing_name", int(n), d) for d, n in hits if n]
+    conn.execute("drop table if exists _leak_values")
     return leaks
 
 

@@ -1,4 +1,5 @@
-"""Validate raw deliveries against their suites with Great Expectations (pandas engine).
+"""Validate raw deliveries against their suites with Great Expectations, on a data frame
+(pandas engine) or in the warehouse (warehouse_engine); outcomes alike from both.
 
 Deliveries not yet validated with the current suite hash are read in chunks and validated
 in one GX call per chunk; each delivery gets its own verdict, and time is proportional to
