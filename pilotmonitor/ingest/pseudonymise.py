@@ -182,9 +182,24 @@ def classify_onderwijsnummer(number: str | None) -> str | None:
 class Pseudonymiser:
     """Validate and pseudonymise identifiers; vectorised over pandas Series."""
 
+    # identified records kept for the next files (a pupil is in every school-year export of
+    # the school, and a reading process gets a school's files together); in memory only
+    REMEMBERED = 500_000
+
     def __init__(self, key: PseudonymKey):
         self._key = key
         self.key_version = key.version
+        self._remembered: dict = {}
+
+    def __getstate__(self) -> dict:  # a worker process starts with nothing remembered
+        return {**self.__dict__, "_remembered": {}}
+
+    def remembered(self) -> dict:
+        """Readers' cache of identified records by delivered value (RowChecks.identifiers),
+        shared by every file this process reads with this key; emptied when full."""
+        if len(self._remembered) > self.REMEMBERED:
+            self._remembered.clear()
+        return self._remembered
 
     def __repr__(self) -> str:
         return f"Pseudonymiser(key_version={self.key_version!r})"

@@ -143,3 +143,20 @@ def test_key_never_in_repr():
     secret_hex = KEY_A.secret.hex()
     assert secret_hex not in repr(KEY_A) and secret_hex not in repr(Pseudonymiser(KEY_A))
     assert str(KEY_A.secret) not in repr(KEY_A)
+
+
+def test_remembered_records_stay_in_the_process_and_are_bounded(monkeypatch):
+    """Readers share a process-wide cache of identified records across files; a copy sent
+    to a worker process starts empty, and a full cache is emptied, not grown."""
+    import pickle
+
+    p = Pseudonymiser(KEY_A)
+    p.remembered()[("999964392", "")] = p.identify(VALID_BSN)
+    copy = pickle.loads(pickle.dumps(p))
+    assert copy.remembered() == {} and copy.identify(VALID_BSN) == p.identify(VALID_BSN)
+    monkeypatch.setattr(Pseudonymiser, "REMEMBERED", 2)
+    sizes = []
+    for i in range(10):  # a file adds its records between two calls
+        p.remembered()[(str(i), "")] = None
+        sizes.append(len(p.remembered()))
+    assert max(sizes) <= 3

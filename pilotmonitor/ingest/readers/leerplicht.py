@@ -160,7 +160,7 @@ def iter_leerplicht_register(
     is the first of the birth month; outcome (afdoening) and reason (cause) are kept as
     delivered categories. One part per chunk of the file (see tabular.iter_reader).
     """
-    cache: dict = {}
+    cache = pseudonymiser.remembered()
 
     def process(frame: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
         out = pupil_identity(checks, pseudonymiser, cache)

@@ -140,7 +140,7 @@ def iter_school_enrolments(
     1/2, man/vrouw); postcode4 the four digits of the postcode; enrol_end optional but
     not before enrol_start. One part per chunk of the file (see tabular.iter_reader).
     """
-    cache: dict = {}
+    cache = pseudonymiser.remembered()
 
     def process(frame: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
         out = pupil_identity(checks, pseudonymiser, cache)
@@ -197,7 +197,7 @@ def iter_school_absence(
     (geoorloofd / ongeoorloofd); reason kept as the category delivered; the free-text
     remark column is dropped. One part per chunk of the file (see tabular.iter_reader).
     """
-    cache: dict = {}
+    cache = pseudonymiser.remembered()
 
     def process(frame: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
         out = pupil_identity(checks, pseudonymiser, cache)
