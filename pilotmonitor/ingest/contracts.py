@@ -11,7 +11,7 @@ Design notes: docs/design/ingest.md#pilotmonitoringestcontractspy.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -197,22 +197,23 @@ _EMPTY_QUARANTINE = pd.DataFrame({name: pd.Series(dtype="object") for name in QU
 def quarantine_rows(
     locators: list[str] | pd.Series,
     target_table: str,
-    reason_code: str,
+    reason_code: str | Sequence[str],
     detail: str | list[str] | pd.Series = "",
     pseudonyms: list | pd.Series | None = None,
     key_version: str | None = None,
 ) -> pd.DataFrame:
-    """Build quarantine rows; `detail` is appended to the standard reason text."""
+    """Build quarantine rows; `detail` is appended to the standard reason text. One reason
+    code for all rows or one per row."""
     locators = list(locators)
     n = len(locators)
     details = [detail] * n if isinstance(detail, str) else list(detail)
-    base = REASONS[reason_code]
+    codes = [reason_code] * n if isinstance(reason_code, str) else list(reason_code)
     return pd.DataFrame(
         {
             "row_locator": [str(x) for x in locators],
             "target_table": target_table,
-            "reason_code": reason_code,
-            "reason": [f"{base}: {d}" if d else base for d in details],
+            "reason_code": pd.Series(codes, dtype=object),
+            "reason": [f"{REASONS[c]}: {d}" if d else REASONS[c] for c, d in zip(codes, details)],
             "pseudonym": list(pseudonyms) if pseudonyms is not None else [None] * n,
             "key_version": key_version if pseudonyms is not None else None,
         }

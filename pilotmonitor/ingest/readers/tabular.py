@@ -1263,22 +1263,14 @@ def _quarantine(
 ) -> pd.DataFrame:
     if not len(rows):
         return _EMPTY_QUARANTINE.copy()
-    parts = []
-    frame = pd.DataFrame({"row": rows, "code": codes, "detail": details, "pseudonym": pseudonyms})
-    for (code, has_pseudonym), group in frame.groupby(
-        [frame.code, frame.pseudonym.notna()], sort=False
-    ):
-        part = quarantine_rows(
-            group.row.astype(str),
-            table,
-            code,
-            group.detail,
-            group.pseudonym if has_pseudonym else None,
-            key_version if has_pseudonym else None,
-        )
-        part.insert(0, "_row", group.row.to_numpy())
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+    has_pseudonym = pd.notna(pseudonyms)
+    part = quarantine_rows(
+        rows.astype(str), table, codes, details, np.where(has_pseudonym, pseudonyms, None)
+    )
+    # the key version of the row's pseudonym; none for a row without one
+    part["key_version"] = np.where(has_pseudonym, key_version, None)
+    part.insert(0, "_row", rows)
+    return part
 
 
 _EMPTY_QUARANTINE = empty_quarantine().assign(_row=pd.Series(dtype="int64"))
