@@ -1,6 +1,9 @@
-"""Great Expectations validation throughput (one GX call per frame; period rules as
-per-row bounds) on synthetic frames of school_absence and
-ijw_declaration_lines (100k and 1M rows): prints seconds and seconds per million rows.
+"""Great Expectations validation throughput (one GX call per delivery; period rules as
+per-row bounds) on synthetic rows of school_absence and ijw_declaration_lines (100k and
+1M rows), side by side: GX on a pandas data frame (``runner.validate_frame``) and GX's
+SQL engine on the rows in a DuckDB warehouse (``warehouse_engine.validate_in_warehouse``,
+what the pipeline runs). Prints seconds, seconds per million rows and the ratio; the two
+engines' outcomes must agree (the failed count is printed for both).
 
     .venv/bin/python benchmarks/validation_throughput.py [--sizes 100000 1000000]
 """
@@ -11,10 +14,25 @@ import time
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
+import duckdb
 import numpy as np
 import pandas as pd
 
-from pilotmonitor.quality.runner import validate_frame
+from pilotmonitor.ingest import warehouse_raw
+from pilotmonitor.quality.runner import DeliveryInfo, validate_frame
+from pilotmonitor.quality.warehouse_engine import validate_in_warehouse
+
+
+def in_warehouse(table: str, frame: pd.DataFrame, period: str) -> list:
+    """The frame as the raw table of an in-memory DuckDB warehouse, validated there (the
+    insert is not timed)."""
+    conn = duckdb.connect()
+    warehouse_raw.ensure_schema(conn)
+    warehouse_raw.insert_frame(conn, table, frame, warehouse_raw.raw_columns(table))
+    delivery = DeliveryInfo("bench", "bench", "bench", "bench", period)
+    start = time.perf_counter()
+    outcomes, _ = validate_in_warehouse(conn, table, [delivery])
+    return outcomes, time.perf_counter() - start
 
 
 def absence(n: int, rng) -> pd.DataFrame:
@@ -73,7 +91,10 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(1)
     validate_frame("school_absence", absence(1000, rng), "2020-2021")  # warm up GX
-    print(f"{'table':<24}{'rows':>10}{'seconds':>10}{'s per 1M rows':>16}{'failed':>8}")
+    print(
+        f"{'table':<24}{'rows':>10}{'pandas s':>10}{'s per 1M':>10}{'SQL s':>8}{'s per 1M':>10}"
+        f"{'ratio':>7}{'failed':>8}"
+    )
     for table, build, period in (
         ("school_absence", absence, "2020-2021"),
         ("ijw_declaration_lines", declarations, "2021-03"),
@@ -82,10 +103,16 @@ def main() -> None:
             frame = build(n, rng)
             t = time.perf_counter()
             outcomes = validate_frame(table, frame, period)
-            seconds = time.perf_counter() - t
+            pandas_seconds = time.perf_counter() - t
+            sql_outcomes, sql_seconds = in_warehouse(table, frame, period)
+            failed = (
+                sum(not o.success for o in outcomes),
+                sum(not o.success for o in sql_outcomes),
+            )
             print(
-                f"{table:<24}{n:>10,}{seconds:>10.2f}{seconds / n * 1e6:>16.2f}"
-                f"{sum(not o.success for o in outcomes):>8}",
+                f"{table:<24}{n:>10,}{pandas_seconds:>10.2f}{pandas_seconds / n * 1e6:>10.2f}"
+                f"{sql_seconds:>8.2f}{sql_seconds / n * 1e6:>10.2f}"
+                f"{pandas_seconds / sql_seconds:>7.1f}{failed:>8}",
                 flush=True,
             )
 
