@@ -6,7 +6,7 @@
 | PILOTMONITOR_PILOTS_DIR     | <repo>/pilots                             |
 | PILOTMONITOR_SCENARIOS_DIR  | <repo>/scenarios                          |
 | PILOTMONITOR_IJW_XSD_DIR    | <repo>/../shared/reference/ijw-3.2/xsd    |
-| PILOTMONITOR_READ_WORKERS   | processes reading and validating deliveries: min(2, CPUs) |
+| PILOTMONITOR_READ_WORKERS   | processes reading deliveries, running plans: min(2, CPUs) |
 | PILOTMONITOR_WAREHOUSE_URL  | empty: the DuckDB file below; set, a PostgreSQL warehouse (pilotmonitor/warehouse_access.py) |
 | PILOTMONITOR_DUCKDB_MEMORY_LIMIT | 4GB: DuckDB's memory in the run and in dbt (DuckDB's own default is 80% of RAM); beyond it DuckDB spills to disk |
 

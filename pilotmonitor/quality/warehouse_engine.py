@@ -133,42 +133,36 @@ def validate_in_warehouse(
         rows = dict(
             cursor.execute(f"select delivery_id, count(*) from ({query}) group by 1").fetchall()
         )
-        if not rows:
-            return runner.outcomes_of(
-                table,
-                expectations,
-                deliveries,
-                rows,
-                None,
-                unusable,
-                bound_columns,
-                None,
-                None,
-                suite_hash,
-            ), None
-        columns = [c[0] for c in cursor.execute(f"select * from ({query}) limit 0").description]
-        plan = runner._gx_plan(expectations, bound_columns)
-        name, batch = _batch(cursor, query)
-        try:
-            result = batch.validate(
-                S.gx_suite(f"raw.{table}", plan),
-                result_format={
-                    "result_format": "COMPLETE",
-                    # GX on SQL lists at most this many unexpected rows with their index
-                    # columns, even in COMPLETE results: all of them, as on pandas
-                    "partial_unexpected_count": ALL_ROWS,
-                    "unexpected_index_column_names": ["delivery_id", "row_locator"],
-                },
-            )
-        finally:
-            runner._context().data_sources.delete(name)
-        counts = _denominators(cursor, query, expectations, columns, bound_columns)
+        result, counts = None, {}
+        if rows:  # an empty delivery's row-level expectations hold vacuously (outcomes_of)
+            plan = runner._gx_plan(expectations, bound_columns)
+            name, batch = _batch(cursor, query)
+            try:
+                result = batch.validate(
+                    S.gx_suite(f"raw.{table}", plan),
+                    result_format={
+                        "result_format": "COMPLETE",
+                        # GX on SQL lists at most this many unexpected rows with their index
+                        # columns, even in COMPLETE results: all of them, as on pandas
+                        "partial_unexpected_count": ALL_ROWS,
+                        "unexpected_index_column_names": ["delivery_id", "row_locator"],
+                    },
+                )
+            finally:
+                runner._context().data_sources.delete(name)
+            columns = [c[0] for c in cursor.execute(f"select * from ({query}) limit 0").description]
+            counts = _denominators(cursor, query, expectations, columns, bound_columns)
     finally:
         cursor.close()
 
     def hits_of(exp: dict, results: list) -> pd.DataFrame:
         """The unexpected rows, in row order (delivery, row locator), each once."""
         if "column_list" in exp["kwargs"]:  # GX on SQL lists a compound key's rows unindexed
+            if "delivery_id" not in exp["kwargs"]["column_list"]:
+                raise ValueError(
+                    f"raw.{table}: a compound key must include delivery_id (keys are unique "
+                    f"within a delivery): {exp['kwargs']['column_list']}"
+                )
             values = [v for r in results for v in (r.result or {}).get("unexpected_list") or []]
             return pd.DataFrame(
                 {
