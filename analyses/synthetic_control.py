@@ -11,36 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
+from ._simplex_qp import simplex_least_squares
 from .results import EffectResult
 
 __all__ = ["synthetic_control", "synth_weights"]
 
 
 def synth_weights(y_treated: np.ndarray, Y_donors: np.ndarray) -> np.ndarray:
-    """Simplex weights minimising ||y_treated - Y_donors @ w||^2 (pre-period rows)."""
-    J = Y_donors.shape[1]
+    """Simplex weights minimising ||y_treated - Y_donors @ w||^2 (pre-period rows), solved
+    exactly by the active-set method SDID uses (_simplex_qp). SLSQP, used before, gave the
+    same weights (to 1e-8 on random problems) but its dense steps grow with the cube of the
+    donors: a provincial pool of 900 schools with placebo inference took 483 s."""
     scale = max(float(np.abs(y_treated).max()), 1e-12)
-    y, Y = y_treated / scale, Y_donors / scale
-
-    def f(w):
-        r = y - Y @ w
-        return r @ r
-
-    def grad(w):
-        return -2 * Y.T @ (y - Y @ w)
-
-    res = optimize.minimize(
-        f,
-        np.full(J, 1 / J),
-        jac=grad,
-        method="SLSQP",
-        bounds=[(0, 1)] * J,
-        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones(J)}],
-        options={"ftol": 1e-14, "maxiter": 1000},
-    )
-    w = np.clip(res.x, 0, None)
+    w, _, _ = simplex_least_squares(Y_donors / scale, y_treated / scale)
+    w = np.clip(w, 0, None)
     return w / w.sum()
 
 
@@ -119,7 +104,7 @@ def synthetic_control(
         p_value=p,
         n_obs=int(wide.shape[0] * (len(pool) + 1)),
         n_clusters=None,
-        method="Synthetic control (outcome-path RMSPE, SLSQP simplex weights), "
+        method="Synthetic control (outcome-path RMSPE, exact simplex weights), "
         "placebo-in-space p = rank of post/pre RMSPE ratio / (J+1)",
         alpha=alpha,
         sample=f"treated {treated_unit!r}, {len(pool)} donors, "

@@ -22,7 +22,7 @@ outcome-path variant, so that table is out of reach here (see the module docstri
 
 Precision: the published -19.6 comes from R synthdid's Frank-Wolfe solver, which stops
 once the objective decrease falls below (1e-5 * noise level)^2; it ends at pre-RMSPE
-1.6648 and estimate -19.620 (unrounded). Our SLSQP weights are the exact minimiser (a
+1.6648 and estimate -19.620 (unrounded). Our weights are the exact minimiser (a
 duality-gap certificate below puts them within 4e-5 of the optimal pre-RMSPE): pre-RMSPE
 1.6564, estimate -19.514, i.e. -19.5 instead of -19.6 because the published fit is not
 fully converged. We therefore check (a) given the published solver's weights, our
