@@ -42,7 +42,7 @@ from pilotmonitor.ingest.deliveries import (
     sha256_of,
     source_files,
 )
-from pilotmonitor.ingest.read_ahead import read_ahead
+from pilotmonitor.ingest.read_ahead import read_ahead, read_in_order
 from pilotmonitor.table_digest import column_names
 
 Reader = Callable[[Path, Delivery], ReadOutput]  # one ReadResult or an iterator of parts
@@ -312,8 +312,11 @@ def load_source(
             ahead.add(index)
             seen.add(delivery.delivery_id)
     handles = None
+    to_read = [(todo[i][0], todo[i][1]) for i in sorted(ahead)]
     if workers > 1 and len(ahead) >= MIN_FILES_FOR_WORKERS:
-        handles = read_ahead(reader, [(todo[i][0], todo[i][1]) for i in sorted(ahead)], workers)
+        handles = read_ahead(reader, to_read, workers)
+    elif getattr(reader, "read_many", None) is not None:
+        handles = read_in_order(reader, to_read)
     batch = _Batch(conn)
     try:
         for index, (path, delivery, previous) in enumerate(todo):

@@ -38,26 +38,42 @@ def _install(reader: Reader) -> None:
     _reader = reader
 
 
-def _read_all(path: Path, delivery: Delivery) -> list[ReadResult] | DeliveryError:
+def _read_all(reader: Reader, path: Path, delivery: Delivery) -> list[ReadResult] | DeliveryError:
     """Every part of one delivery (a delivery is one school-year or archive-month: small)."""
-    assert _reader is not None, "worker started without a reader"
     try:
-        return list(iter_parts(_reader(path, delivery)))
+        return list(iter_parts(reader(path, delivery)))
     except DeliveryError as error:
         return error
 
 
-def _read_batch(items: list[tuple[Path, Delivery]]) -> list[list[ReadResult] | Exception]:
+def _read_items(
+    reader: Reader, items: list[tuple[Path, Delivery]]
+) -> list[list[ReadResult] | Exception]:
     """The items' results in order; an unexpected error ends the batch as its last result,
-    so the deliveries before it are still handed to the loader first, as in-process."""
+    so the deliveries before it are still handed to the loader first, as in-process.
+
+    A reader with ``read_many`` (sources.SourceReader) reads the items at once. Should
+    that fail unexpectedly, they are read one by one: the one-by-one reader is the
+    reference, and its error then names the delivery that caused it."""
+    many = getattr(reader, "read_many", None)
+    if many is not None and len(items) > 1:
+        try:
+            return many(items)
+        except Exception:
+            pass
     results: list[list[ReadResult] | Exception] = []
     for path, delivery in items:
         try:
-            results.append(_read_all(path, delivery))
+            results.append(_read_all(reader, path, delivery))
         except Exception as error:
             results.append(error)
             break
     return results
+
+
+def _read_batch(items: list[tuple[Path, Delivery]]) -> list[list[ReadResult] | Exception]:
+    assert _reader is not None, "worker started without a reader"
+    return _read_items(_reader, items)
 
 
 def _handle(result: list[ReadResult] | Exception) -> Read:
@@ -82,6 +98,14 @@ def _batches(items: Iterable[tuple[Path, Delivery]]) -> Iterator[list[tuple[Path
             batch, size = [], 0
     if batch:
         yield batch
+
+
+def read_in_order(reader: Reader, items: Iterable[tuple[Path, Delivery]]) -> Iterator[Read]:
+    """One handle per item, in order, read in this process a batch at a time (a reader
+    with ``read_many`` reads a batch at once)."""
+    for batch in _batches(items):
+        for result in _read_items(reader, batch):
+            yield _handle(result)
 
 
 def read_ahead(

@@ -192,10 +192,8 @@ class RekeyError(RuntimeError):
 def rekey_warehouse(settings, demo: bool = False) -> RekeyReport:
     """`pilotmonitor rekey`: the current key, the warehouse and the landing area of
     ``settings`` (pilotmonitor.settings.Settings)."""
-    import functools
-
     from pilotmonitor.ingest.pseudonymise import Pseudonymiser, PseudonymKeyError, load_key
-    from pilotmonitor.ingest.sources import ReadContext, known_product_codes, read_delivery
+    from pilotmonitor.ingest.sources import ReadContext, SourceReader, known_product_codes
 
     try:
         key = load_key(settings.data_dir, demo=demo)
@@ -229,7 +227,7 @@ def rekey_warehouse(settings, demo: bool = False) -> RekeyReport:
             conn,
             settings.landing_dir,
             key.version,
-            lambda source: functools.partial(read_delivery, source, ctx),
+            lambda source: SourceReader(source, ctx),
         )
 
 

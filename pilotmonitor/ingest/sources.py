@@ -7,9 +7,11 @@ new source is one entry here, its tables in the catalogue and its reader.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pilotmonitor.ingest import column_policy
 from pilotmonitor.ingest.contracts import ReadResult
@@ -27,12 +29,18 @@ class ReadContext:
     known_product_codes: frozenset[str] | None
 
 
+# Several deliveries at once: per delivery its parts, or the DeliveryError that refused it.
+ReadMany = Callable[[Sequence[tuple[Path, Delivery]], ReadContext], list[Any]]
+
+
 @dataclass(frozen=True)
 class Source:
     name: str  # as recognised from the file name (deliveries.PATTERNS)
     read: Callable[[Path, Delivery, ReadContext], ReadResult]
     description: str
     depends_on: list[str] = field(default_factory=list)  # sources whose raw tables the reader uses
+    # a reader of many small deliveries at once, with the same results as `read` of each
+    read_many: ReadMany | None = None
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -53,6 +61,18 @@ def _school_enrolments(path: Path, delivery: Delivery, ctx: ReadContext) -> Iter
     from pilotmonitor.ingest.readers.school_exports import iter_school_enrolments
 
     return iter_school_enrolments(path, delivery, ctx.pseudonymiser)
+
+
+def _school_enrolments_many(items: Sequence[tuple[Path, Delivery]], ctx: ReadContext) -> list:
+    from pilotmonitor.ingest.readers.school_exports import read_many_enrolments
+
+    return read_many_enrolments(items, ctx.pseudonymiser)
+
+
+def _school_absence_many(items: Sequence[tuple[Path, Delivery]], ctx: ReadContext) -> list:
+    from pilotmonitor.ingest.readers.school_exports import read_many_absence
+
+    return read_many_absence(items, ctx.pseudonymiser)
 
 
 def _school_absence(path: Path, delivery: Delivery, ctx: ReadContext) -> Iterator[ReadResult]:
@@ -117,8 +137,15 @@ SOURCES: list[Source] = [
     Source(
         "cbs_youth_care", _public("read_cbs_youth_care"), "CBS StatLine youth care per municipality"
     ),
-    Source("school_enrolments", _school_enrolments, "school pupil-administration enrolments"),
-    Source("school_absence", _school_absence, "school absence records"),
+    Source(
+        "school_enrolments",
+        _school_enrolments,
+        "school pupil-administration enrolments",
+        read_many=_school_enrolments_many,
+    ),
+    Source(
+        "school_absence", _school_absence, "school absence records", read_many=_school_absence_many
+    ),
     Source(
         "leerplicht_register",
         _leerplicht,
@@ -149,6 +176,24 @@ def read_delivery(source: str, ctx: ReadContext, path: Path, delivery: Delivery)
     """The source's reader as a module-level function: picklable (with functools.partial)
     for reading in worker processes."""
     return SOURCES_BY_NAME[source].read(path, delivery, ctx)
+
+
+@dataclass(frozen=True)
+class SourceReader:
+    """The source's reader bound to its context, as the loader takes it: called with one
+    delivery; ``read_many`` (None where the source has no such reader) reads several.
+    Picklable, for reading in worker processes."""
+
+    source: str
+    ctx: ReadContext
+
+    def __call__(self, path: Path, delivery: Delivery) -> ReadResult:
+        return read_delivery(self.source, self.ctx, path, delivery)
+
+    @property
+    def read_many(self) -> Callable[[Sequence[tuple[Path, Delivery]]], list[Any]] | None:
+        many = SOURCES_BY_NAME[self.source].read_many
+        return None if many is None else functools.partial(many, ctx=self.ctx)
 
 
 def known_product_codes(conn) -> frozenset[str] | None:

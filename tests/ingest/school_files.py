@@ -3,7 +3,6 @@ renderer, and loading them with the real readers, for the redelivery and rekey t
 
 from __future__ import annotations
 
-import functools
 import random
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pandas as pd
 
 from pilotmonitor.ingest.loader import LoadSummary, load_source
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser, PseudonymKey
-from pilotmonitor.ingest.sources import SOURCES_BY_NAME, ReadContext, read_delivery
+from pilotmonitor.ingest.sources import SOURCES_BY_NAME, ReadContext, SourceReader
 from pilotmonitor.synth.dialects import Dialect
 from pilotmonitor.synth.school_exports import ExportFile, render
 
@@ -158,7 +157,7 @@ def put(
 
 def load(conn, landing: Path, source: str, pseudonym_key: PseudonymKey) -> LoadSummary:
     ctx = ReadContext(Pseudonymiser(pseudonym_key), None, None)
-    reader = functools.partial(read_delivery, source, ctx)
+    reader = SourceReader(source, ctx)
     return load_source(
         conn,
         landing,
@@ -171,4 +170,4 @@ def load(conn, landing: Path, source: str, pseudonym_key: PseudonymKey) -> LoadS
 
 def reader_for(pseudonym_key: PseudonymKey):
     ctx = ReadContext(Pseudonymiser(pseudonym_key), None, None)
-    return lambda source: functools.partial(read_delivery, source, ctx)
+    return lambda source: SourceReader(source, ctx)

@@ -23,10 +23,16 @@ from pilotmonitor.ingest.contracts import (
     REASONS,
     DeliveryError,
     ReadResult,
+    combine_parts,
 )
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser, PseudonymKey
-from pilotmonitor.ingest.readers.school_exports import read_school_absence, read_school_enrolments
+from pilotmonitor.ingest.readers.school_exports import (
+    read_many_absence,
+    read_many_enrolments,
+    read_school_absence,
+    read_school_enrolments,
+)
 from pilotmonitor.synth.dialects import Dialect
 from pilotmonitor.synth.school_exports import ExportFile, render
 
@@ -215,8 +221,58 @@ def write(tmp_path: Path, data: bytes, suffix: str = ".csv") -> Path:
 
 
 def read(source: str, path: Path, sender: str = SCHOOL) -> ReadResult:
+    """The file read alone; every test also checks that reading it with other files
+    (read_many, as the loader does) gives the same result."""
     reader = read_school_enrolments if source == "school_enrolments" else read_school_absence
-    return reader(path, delivery(source, sender), PSEUDONYMISER)
+    try:
+        alone: ReadResult | DeliveryError = reader(path, delivery(source, sender), PSEUDONYMISER)
+    except DeliveryError as error:
+        alone = error
+    assert_same_result(alone, read_together(source, path, sender))
+    if isinstance(alone, DeliveryError):
+        raise alone
+    return alone
+
+
+OTHER_SCHOOL = "99WB00"
+
+
+def read_together(source: str, path: Path, sender: str) -> list[ReadResult] | DeliveryError:
+    """The file read by read_many between another school's export and a second copy of
+    itself (which must read the same: no duplicate across files)."""
+    many = read_many_enrolments if source == "school_enrolments" else read_many_absence
+    rows = enrolment_rows() if source == "school_enrolments" else ABSENCE.assign(planted=None)
+    other = path.parent / f"other_{path.name}.csv"
+    # its rows name school 99WA00: quarantined as another school's, per row of this file
+    other.write_bytes(export_bytes(source, rows, Dialect("semicolon_cp1252")))
+    first, alone, again = many(
+        [
+            (other, delivery(source, OTHER_SCHOOL)),
+            (path, delivery(source, sender)),
+            (path, delivery(source, sender)),
+        ],
+        PSEUDONYMISER,
+    )
+    reader = read_school_enrolments if source == "school_enrolments" else read_school_absence
+    assert_same_result(reader(other, delivery(source, OTHER_SCHOOL), PSEUDONYMISER), first)
+    assert_same_result(again if isinstance(again, DeliveryError) else combine_parts(again), alone)
+    other.unlink()
+    return alone
+
+
+def assert_same_result(
+    alone: ReadResult | DeliveryError, together: ReadResult | list[ReadResult] | DeliveryError
+) -> None:
+    if isinstance(alone, DeliveryError):
+        assert isinstance(together, DeliveryError) and str(together) == str(alone)
+        return
+    assert not isinstance(together, DeliveryError), together
+    together = combine_parts(together)
+    assert (together.rows_read, together.notes) == (alone.rows_read, alone.notes)
+    assert together.tables.keys() == alone.tables.keys()
+    for table, frame in alone.tables.items():
+        pd.testing.assert_frame_equal(together.tables[table], frame)
+    pd.testing.assert_frame_equal(together.quarantine, alone.quarantine)
 
 
 def all_text(result: ReadResult) -> str:
@@ -499,6 +555,22 @@ def test_duplicate_rows_compare_every_delivered_field(tmp_path: Path):
     # row 4 differs in the dropped remark
     assert quarantined(result) == {"3": "duplicate_row", "5": "duplicate_row"}
     assert result.quarantine.reason.str.endswith("same as row 1").all()
+
+
+def test_a_row_repeated_in_another_file_read_together_is_no_duplicate(tmp_path: Path):
+    first = ["999900006", "", "01-09-2016", "2", "Geoorloofd", "Ziek", ""]
+    second = ["999900018", "", "02-09-2016", "2", "Geoorloofd", "Ziek", ""]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    earlier = absence_file(tmp_path / "a", [first, second])
+    later = absence_file(tmp_path / "b", [second, first])  # rows 1 and 2 of the earlier file
+    results = read_many_absence(
+        [(earlier, delivery("school_absence")), (later, delivery("school_absence"))],
+        PSEUDONYMISER,
+    )
+    for parts in results:
+        result = combine_parts(parts)
+        assert result.quarantine.empty and len(result.tables["school_absence"]) == 2
 
 
 def test_duplicates_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

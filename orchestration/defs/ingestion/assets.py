@@ -9,7 +9,6 @@ identifies people a third, one key version across the linked tables; and every s
 warning for the deliveries a steward must review (redelivery rules).
 """
 
-import functools
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -31,8 +30,8 @@ from pilotmonitor.ingest.sources import (
     SOURCES,
     ReadContext,
     Source,
+    SourceReader,
     known_product_codes,
-    read_delivery,
 )
 from pilotmonitor.run_lock import is_held, lock_path
 
@@ -167,7 +166,7 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
             ctx = ReadContext(
                 pseudonymiser, schema_dir, known_product_codes(conn) if source.depends_on else None
             )
-            reader = functools.partial(read_delivery, source.name, ctx)
+            reader = SourceReader(source.name, ctx)
             summary = load_source(
                 conn,
                 settings.landing_dir,

@@ -16,15 +16,15 @@ or remark reaches the quarantine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from pilotmonitor.ingest.contracts import ReadResult, combine_parts
+from pilotmonitor.ingest.contracts import DeliveryError, ReadResult, combine_parts
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
-from pilotmonitor.ingest.readers.tabular import RowChecks, Spec, iter_reader
+from pilotmonitor.ingest.readers.tabular import RowChecks, Spec, iter_reader, read_many
 
 SCHOOL_COLUMNS = {
     "brin": ["brin", "brinnummer", "brin_nummer", "brincode", "brin_code"],
@@ -113,6 +113,8 @@ ABSENCE_KIND = {"geoorloofd": True, "ongeoorloofd": False}
 POSTCODE = r"([1-9][0-9]{3}) ?(?:[A-Z]{2})?"
 MAX_HOURS = 24
 
+Process = Callable[[pd.DataFrame, RowChecks], pd.DataFrame]
+
 
 def pupil_identity(checks: RowChecks, pseudonymiser: Pseudonymiser, cache: dict) -> pd.DataFrame:
     bsn = "bsn" if checks.labels.get("bsn") else None
@@ -121,6 +123,70 @@ def pupil_identity(checks: RowChecks, pseudonymiser: Pseudonymiser, cache: dict)
     return ids.rename(columns={"pseudonym": "pupil_pseudonym"})[
         ["pupil_pseudonym", "id_kind", "key_version"]
     ]
+
+
+def _enrolment_rows(pseudonymiser: Pseudonymiser) -> Process:
+    cache = pseudonymiser.remembered()
+
+    def process(frame: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
+        out = pupil_identity(checks, pseudonymiser, cache)
+        checks.mandatory("brin", "vestiging", "birth_date", "sex", "enrol_start")
+        birth = checks.date("birth_date", echo=False)
+        start = checks.date("enrol_start")
+        end = checks.date("enrol_end")
+        backwards = (end < start).to_numpy()
+        checks.fail(
+            backwards,
+            "invalid_date",
+            f"column {checks.label('enrol_end')}: the enrolment ends before it starts "
+            f"({checks.label('enrol_start')})",
+        )
+        school = checks.school("brin", "vestiging", expected=checks.sender)
+        sex = checks.code_list("sex", SEX, "M, V, 1, 2, man, vrouw")
+        postcode = checks.text("postcode").str.upper()
+        match = postcode.str.extract(f"^{POSTCODE}$", expand=False)
+        checks.fail(
+            (match.isna() & (postcode != "")).to_numpy(),
+            "invalid_code",
+            f"column {checks.label('postcode')}: not a Dutch postcode (NNNN AA)",
+        )
+        return out.assign(
+            **school,
+            birth_month=birth.dt.to_period("M").dt.to_timestamp(),
+            sex=sex,
+            postcode4=match.where(match.notna(), None),
+            school_group=checks.category("school_group"),
+            enrol_start=start,
+            enrol_end=end,
+            destination=checks.category("destination"),
+            enrolment_kind=checks.code_list(
+                "enrolment_kind", ENROLMENT_KIND, "hoofdinschrijving, neveninschrijving"
+            ),
+        )
+
+    return process
+
+
+def _absence_rows(pseudonymiser: Pseudonymiser) -> Process:
+    cache = pseudonymiser.remembered()
+
+    def process(frame: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
+        out = pupil_identity(checks, pseudonymiser, cache)
+        checks.mandatory("absence_date", "hours", "kind")
+        date = checks.date("absence_date")
+        hours = checks.number("hours", above=0, maximum=MAX_HOURS)
+        authorised = checks.code_list("kind", ABSENCE_KIND, "geoorloofd, ongeoorloofd")
+        if checks.labels.get("brin") and checks.labels.get("vestiging"):
+            checks.school("brin", "vestiging", expected=checks.sender)
+        return out.assign(
+            school_id=checks.sender,
+            absence_date=date,
+            hours=hours,
+            authorised=authorised,
+            reason=checks.category("reason"),
+        )
+
+    return process
 
 
 def read_school_enrolments(
@@ -140,46 +206,9 @@ def iter_school_enrolments(
     1/2, man/vrouw); postcode4 the four digits of the postcode; enrol_end optional but
     not before enrol_start. One part per chunk of the file (see tabular.iter_reader).
     """
-    cache = pseudonymiser.remembered()
-
-    def process(frame: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
-        out = pupil_identity(checks, pseudonymiser, cache)
-        checks.mandatory("brin", "vestiging", "birth_date", "sex", "enrol_start")
-        birth = checks.date("birth_date", echo=False)
-        start = checks.date("enrol_start")
-        end = checks.date("enrol_end")
-        backwards = (end < start).to_numpy()
-        checks.fail(
-            backwards,
-            "invalid_date",
-            f"column {checks.label('enrol_end')}: the enrolment ends before it starts "
-            f"({checks.label('enrol_start')})",
-        )
-        school = checks.school("brin", "vestiging", expected=delivery.sender)
-        sex = checks.code_list("sex", SEX, "M, V, 1, 2, man, vrouw")
-        postcode = checks.text("postcode").str.upper()
-        match = postcode.str.extract(f"^{POSTCODE}$", expand=False)
-        checks.fail(
-            (match.isna() & (postcode != "")).to_numpy(),
-            "invalid_code",
-            f"column {checks.label('postcode')}: not a Dutch postcode (NNNN AA)",
-        )
-        out = out.assign(
-            **school,
-            birth_month=birth.dt.to_period("M").dt.to_timestamp(),
-            sex=sex,
-            postcode4=match.where(match.notna(), None),
-            school_group=checks.category("school_group"),
-            enrol_start=start,
-            enrol_end=end,
-            destination=checks.category("destination"),
-            enrolment_kind=checks.code_list(
-                "enrolment_kind", ENROLMENT_KIND, "hoofdinschrijving, neveninschrijving"
-            ),
-        )
-        return out
-
-    return iter_reader(path, ENROLMENTS, process, pseudonymiser.key_version, chunk_rows)
+    process = _enrolment_rows(pseudonymiser)
+    key_version = pseudonymiser.key_version
+    return iter_reader(path, ENROLMENTS, process, key_version, chunk_rows, delivery.sender)
 
 
 def read_school_absence(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser) -> ReadResult:
@@ -197,22 +226,30 @@ def iter_school_absence(
     (geoorloofd / ongeoorloofd); reason kept as the category delivered; the free-text
     remark column is dropped. One part per chunk of the file (see tabular.iter_reader).
     """
-    cache = pseudonymiser.remembered()
+    process = _absence_rows(pseudonymiser)
+    key_version = pseudonymiser.key_version
+    return iter_reader(path, ABSENCE, process, key_version, chunk_rows, delivery.sender)
 
-    def process(frame: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
-        out = pupil_identity(checks, pseudonymiser, cache)
-        checks.mandatory("absence_date", "hours", "kind")
-        date = checks.date("absence_date")
-        hours = checks.number("hours", above=0, maximum=MAX_HOURS)
-        authorised = checks.code_list("kind", ABSENCE_KIND, "geoorloofd, ongeoorloofd")
-        if checks.labels.get("brin") and checks.labels.get("vestiging"):
-            checks.school("brin", "vestiging", expected=delivery.sender)
-        return out.assign(
-            school_id=delivery.sender,
-            absence_date=date,
-            hours=hours,
-            authorised=authorised,
-            reason=checks.category("reason"),
-        )
 
-    return iter_reader(path, ABSENCE, process, pseudonymiser.key_version, chunk_rows)
+def read_many_enrolments(
+    items: Sequence[tuple[Path, Delivery]], pseudonymiser: Pseudonymiser
+) -> list[list[ReadResult] | DeliveryError]:
+    """iter_school_enrolments of each delivery, small files checked together (read_many)."""
+    return read_many(
+        [(path, delivery.sender) for path, delivery in items],
+        ENROLMENTS,
+        _enrolment_rows(pseudonymiser),
+        pseudonymiser.key_version,
+    )
+
+
+def read_many_absence(
+    items: Sequence[tuple[Path, Delivery]], pseudonymiser: Pseudonymiser
+) -> list[list[ReadResult] | DeliveryError]:
+    """iter_school_absence of each delivery, small files checked together (read_many)."""
+    return read_many(
+        [(path, delivery.sender) for path, delivery in items],
+        ABSENCE,
+        _absence_rows(pseudonymiser),
+        pseudonymiser.key_version,
+    )
