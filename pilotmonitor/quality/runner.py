@@ -50,7 +50,7 @@ class Outcome:
     steward_message: str
     rows_validated: int
     suite_hash: str
-    validated_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+    validated_at: datetime = field(default_factory=lambda: _now())
 
     def as_row(self) -> dict:
         # not dataclasses.asdict: it deep-copies every field (16 us a row; a demo run
@@ -61,6 +61,10 @@ class Outcome:
 
 
 _OUTCOME_FIELDS = tuple(f.name for f in fields(Outcome))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -389,6 +393,7 @@ def outcomes_of(
         for r in result.results:
             parts.setdefault(r.expectation_config.meta["source"], []).append(r)
     outcomes: list[Outcome] = []
+    validated_at = _now()  # once per validation: one call per outcome cost seconds per run
     for i, exp in enumerate(expectations):
         results = parts.get(i, [])
         column = _column_of(exp)
@@ -473,6 +478,7 @@ def outcomes_of(
                     meta["steward_message"],
                     n,
                     suite_hash,
+                    validated_at,
                 )
             )
     return outcomes
