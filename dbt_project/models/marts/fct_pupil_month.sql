@@ -126,8 +126,8 @@ select
     special_education_referrals.school_id is not null as is_special_education_referral,
     {{ lineage_columns() }}
 from panel
-inner join {{ ref('int_pupil_month_exposure') }} as exposure
-    on exposure.pupil_pseudonym = panel.pupil_pseudonym and exposure.month = panel.month
+inner join {{ ref('int_school_month_exposure') }} as exposure
+    on exposure.school_id = panel.school_id and exposure.month = panel.month
 left join {{ ref('int_absence_pupil_months') }} as absence
     on absence.pupil_pseudonym = panel.pupil_pseudonym and absence.month = panel.month
 left join thuiszitter on thuiszitter.pupil_pseudonym = panel.pupil_pseudonym and thuiszitter.month = panel.month
