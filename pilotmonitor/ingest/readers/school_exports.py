@@ -235,21 +235,21 @@ def read_many_enrolments(
     items: Sequence[tuple[Path, Delivery]], pseudonymiser: Pseudonymiser
 ) -> list[list[ReadResult] | DeliveryError]:
     """iter_school_enrolments of each delivery, small files checked together (read_many)."""
-    return read_many(
-        [(path, delivery.sender) for path, delivery in items],
-        ENROLMENTS,
-        _enrolment_rows(pseudonymiser),
-        pseudonymiser.key_version,
-    )
+    return _read_many(ENROLMENTS, _enrolment_rows(pseudonymiser), items, pseudonymiser)
 
 
 def read_many_absence(
     items: Sequence[tuple[Path, Delivery]], pseudonymiser: Pseudonymiser
 ) -> list[list[ReadResult] | DeliveryError]:
     """iter_school_absence of each delivery, small files checked together (read_many)."""
-    return read_many(
-        [(path, delivery.sender) for path, delivery in items],
-        ABSENCE,
-        _absence_rows(pseudonymiser),
-        pseudonymiser.key_version,
-    )
+    return _read_many(ABSENCE, _absence_rows(pseudonymiser), items, pseudonymiser)
+
+
+def _read_many(
+    spec: Spec,
+    process: Process,
+    items: Sequence[tuple[Path, Delivery]],
+    pseudonymiser: Pseudonymiser,
+) -> list[list[ReadResult] | DeliveryError]:
+    senders = [(path, delivery.sender) for path, delivery in items]
+    return read_many(senders, spec, process, pseudonymiser.key_version)
