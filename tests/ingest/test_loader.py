@@ -464,3 +464,61 @@ def test_a_source_reads_only_its_own_folder_and_finds_every_file_of_it_there(tmp
         "GM0014_ijw_2024-05_20240610.zip"
     ]
     assert loader.files_of_source(landing, "leerplicht_register") == []
+
+
+class _BatchFails:
+    """A school reader whose batch reading breaks unexpectedly: the loader must fall back
+    to reading the batch's files one by one."""
+
+    def __init__(self, reader):
+        self.reader = reader
+
+    def __call__(self, path, delivery):
+        return self.reader(path, delivery)
+
+    def read_many(self, items):
+        raise RuntimeError("a bug in batch reading")
+
+
+def test_school_exports_read_in_batches_give_the_warehouse_of_reading_one_by_one(tmp_path):
+    """Three school years of absence, one refused (UTF-16) and one with a quarantined row
+    (an invalid BSN), read one by one, in batches (sources.SourceReader.read_many, in this
+    process) and by a batch reader that breaks (read again one by one): one warehouse."""
+    import functools
+
+    from pilotmonitor.ingest.pseudonymise import Pseudonymiser
+    from pilotmonitor.ingest.sources import ReadContext, SourceReader, read_delivery
+    from tests.ingest.school_files import ABSENCE, export_bytes, key, put
+
+    landing = tmp_path / "landing"
+    for year in (2016, 2017):
+        rows = ABSENCE.assign(date=ABSENCE["date"] + pd.DateOffset(years=year - 2016))
+        data = export_bytes("school_absence", rows, school_year=year)
+        put(landing, "school_absence", f"{year}-{year + 1}", f"{year + 1}0810", data)
+    put(landing, "school_absence", "2018-2019", "20190810", "bsn;datum\n".encode("utf-16-le"))
+    ctx = ReadContext(Pseudonymiser(key("k1", 1)), None, None)
+    readers = [
+        functools.partial(read_delivery, "school_absence", ctx),
+        SourceReader("school_absence", ctx),
+        _BatchFails(SourceReader("school_absence", ctx)),
+    ]
+    states = []
+    for reader in readers:
+        conn = duckdb.connect()
+        summary = load_source(conn, landing, "school_absence", ["school_absence"], reader)
+        assert (summary.count("loaded"), summary.count("failed")) == (2, 1)
+        states.append(
+            {
+                "rows": conn.execute("select * from raw.school_absence order by all").fetchall(),
+                "quarantine": conn.execute(
+                    "select delivery_id, path, row_locator, reason, reason_code "
+                    "from raw.quarantine order by all"
+                ).fetchall(),
+                "register": conn.execute(
+                    "select path, status, error, rows_read, rows_loaded, rows_quarantined, "
+                    "is_current from raw.deliveries order by path"
+                ).fetchall(),
+            }
+        )
+    assert states[0]["quarantine"], "the invalid BSN is quarantined"
+    assert states[1] == states[0] and states[2] == states[0]
