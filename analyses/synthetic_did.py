@@ -71,8 +71,14 @@ def sdid_weights(
     else:
         if zeta_omega is None:
             zeta_omega = ((N1 * T1) ** 0.25 if method == "sdid" else 1e-6) * sigma
+        # SDID's ridge spreads the unit weights over many controls: started from the
+        # support found by projected gradient steps (same exact minimiser, fewer steps)
         omega, omega0, gaps["omega"] = simplex_least_squares(
-            Y_co[:, :T0].T, y_tr[:T0], ridge=T0 * zeta_omega**2, intercept=(method == "sdid")
+            Y_co[:, :T0].T,
+            y_tr[:T0],
+            ridge=T0 * zeta_omega**2,
+            intercept=(method == "sdid"),
+            warm_start=(method == "sdid" and zeta_omega > 0),
         )
         if method == "sdid":
             if zeta_lambda is None:

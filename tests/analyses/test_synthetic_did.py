@@ -148,3 +148,25 @@ def test_simplex_qp_vertex_and_interior():
     assert w == pytest.approx([1, 0, 0]) and gap == pytest.approx(0, abs=1e-12)
     w, _ = simplex_qp(np.eye(4), np.zeros(4))  # centre of the simplex
     assert w == pytest.approx(np.full(4, 0.25))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_warm_start_reaches_the_same_minimiser(seed):
+    """SDID-like unit-weight problems (hundreds of controls, a ridge that spreads the
+    weights over many of them, and one with few): started from the projected-gradient
+    support, the active-set method ends at the cold start's minimiser."""
+    rng = np.random.default_rng(seed)
+    n_controls, periods = (300, 40) if seed < 2 else (120, 60)
+    noise = [3.0, 0.3, 3.0, 0.05][seed]
+    units = rng.normal(size=(n_controls + 1, 1)) * 2
+    Y = units + rng.normal(size=(1, periods)) + rng.normal(size=(n_controls + 1, periods)) * noise
+    A, b = Y[:n_controls].T, Y[n_controls]
+    ridge = periods * (2.0 * noise) ** 2
+    cold, cold_intercept, cold_gap = simplex_least_squares(A, b, ridge=ridge, intercept=True)
+    warm, warm_intercept, warm_gap = simplex_least_squares(
+        A, b, ridge=ridge, intercept=True, warm_start=True
+    )
+    assert (cold > 0).sum() > 20  # many positive weights: the case the warm start is for
+    np.testing.assert_allclose(warm, cold, rtol=0, atol=1e-12)
+    assert warm_intercept == pytest.approx(cold_intercept, abs=1e-10)
+    assert warm_gap <= 1e-9 and cold_gap <= 1e-9
