@@ -58,9 +58,12 @@ def _read_items(
     many = getattr(reader, "read_many", None)
     if many is not None and len(items) > 1:
         try:
-            return many(items)
+            results = many(items)
         except Exception:
-            pass
+            results = None
+        # one result per item, in order: the loader pairs them with its deliveries
+        if results is not None and len(results) == len(items) and None not in results:
+            return results
     results: list[list[ReadResult] | Exception] = []
     for path, delivery in items:
         try:
