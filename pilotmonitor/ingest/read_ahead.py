@@ -15,6 +15,7 @@ too and stops the source, as it would in-process.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
@@ -104,11 +105,18 @@ def _batches(items: Iterable[tuple[Path, Delivery]]) -> Iterator[list[tuple[Path
 
 
 def read_in_order(reader: Reader, items: Iterable[tuple[Path, Delivery]]) -> Iterator[Read]:
-    """One handle per item, in order, read in this process a batch at a time (a reader
-    with ``read_many`` reads a batch at once)."""
-    for batch in _batches(items):
-        for result in _read_items(reader, batch):
-            yield _handle(result)
+    """One handle per item, in order, read in this process: small files a batch at a time
+    (a reader with ``read_many`` reads a batch at once); a large one (BATCH_BYTES or more)
+    when the loader asks, so its parts reach the loader one by one and memory holds one
+    part, not the file."""
+    for large, run in itertools.groupby(items, key=lambda item: item[1].size_bytes >= BATCH_BYTES):
+        if large:
+            for path, delivery in run:
+                yield lambda path=path, delivery=delivery: reader(path, delivery)
+            continue
+        for batch in _batches(run):
+            for result in _read_items(reader, batch):
+                yield _handle(result)
 
 
 def read_ahead(

@@ -526,3 +526,30 @@ def test_school_exports_read_in_batches_give_the_warehouse_of_reading_one_by_one
         )
     assert states[0]["quarantine"], "the invalid BSN is quarantined"
     assert all(state == states[0] for state in states[1:])
+
+
+def test_reading_in_order_reads_a_large_file_only_when_the_loader_asks():
+    """Small files are read a batch at a time; a large one streams its parts to the loader
+    when its turn comes (memory holds a part, not the file)."""
+    from pilotmonitor.ingest.deliveries import Delivery
+
+    calls = []
+
+    def reader(path, delivery):
+        calls.append(path.name)
+        return ReadResult({}, empty_quarantine(), 0)
+
+    def item(name: str, size: int):
+        return Path(name), Delivery(name, "pilot_costs", "p1", "2024", None, "0" * 64, size)
+
+    items = [item("a", 10), item("b", 10), item("large", read_ahead.BATCH_BYTES), item("c", 10)]
+    handles = read_ahead.read_in_order(reader, items)
+    next(handles)()
+    assert calls == ["a", "b"]  # the first batch of small files, read at once
+    next(handles)()
+    large = next(handles)
+    assert calls == ["a", "b"]
+    large()
+    assert calls == ["a", "b", "large"]
+    next(handles)()
+    assert calls == ["a", "b", "large", "c"]
