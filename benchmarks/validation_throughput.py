@@ -23,7 +23,7 @@ from pilotmonitor.quality.runner import DeliveryInfo, validate_frame
 from pilotmonitor.quality.warehouse_engine import validate_in_warehouse
 
 
-def in_warehouse(table: str, frame: pd.DataFrame, period: str) -> list:
+def in_warehouse(table: str, frame: pd.DataFrame, period: str) -> tuple[list, float]:
     """The frame as the raw table of an in-memory DuckDB warehouse, validated there (the
     insert is not timed)."""
     conn = duckdb.connect()

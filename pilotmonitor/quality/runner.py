@@ -34,6 +34,10 @@ _LONG_NUMBER = re.compile(r"\d{8,10}")
 ROW_COUNT = "expect_table_row_count_to_be_between"
 
 
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 @dataclass
 class Outcome:
     delivery_id: str
@@ -50,7 +54,7 @@ class Outcome:
     steward_message: str
     rows_validated: int
     suite_hash: str
-    validated_at: datetime = field(default_factory=lambda: _now())
+    validated_at: datetime = field(default_factory=_now)
 
     def as_row(self) -> dict:
         # not dataclasses.asdict: it deep-copies every field (16 us a row; a demo run
@@ -61,10 +65,6 @@ class Outcome:
 
 
 _OUTCOME_FIELDS = tuple(f.name for f in fields(Outcome))
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ or remark reaches the quarantine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +24,13 @@ import pandas as pd
 from pilotmonitor.ingest.contracts import DeliveryError, ReadResult, combine_parts
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
-from pilotmonitor.ingest.readers.tabular import RowChecks, Spec, iter_reader, read_many
+from pilotmonitor.ingest.readers.tabular import (
+    Process,
+    RowChecks,
+    Spec,
+    iter_reader,
+    read_many,
+)
 
 SCHOOL_COLUMNS = {
     "brin": ["brin", "brinnummer", "brin_nummer", "brincode", "brin_code"],
@@ -112,8 +118,6 @@ SEX = {
 ABSENCE_KIND = {"geoorloofd": True, "ongeoorloofd": False}
 POSTCODE = r"([1-9][0-9]{3}) ?(?:[A-Z]{2})?"
 MAX_HOURS = 24
-
-Process = Callable[[pd.DataFrame, RowChecks], pd.DataFrame]
 
 
 def pupil_identity(checks: RowChecks, pseudonymiser: Pseudonymiser, cache: dict) -> pd.DataFrame:

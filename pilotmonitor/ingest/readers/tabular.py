@@ -1223,6 +1223,11 @@ def _ascii(value: object) -> object:
 # --- the reader skeleton -------------------------------------------------------------
 
 
+# A reader's rules: the canonical columns of a block of rows -> its output rows, failing
+# rows through the RowChecks.
+Process = Callable[[pd.DataFrame, RowChecks], pd.DataFrame]
+
+
 @dataclass
 class Spec:
     """What a reader expects of an export."""
@@ -1305,7 +1310,7 @@ def _empty_table(table: str) -> pd.DataFrame:
 def run_reader(
     path: Path,
     spec: Spec,
-    process: Callable[[pd.DataFrame, RowChecks], pd.DataFrame],
+    process: Process,
     key_version: str | None = None,
     chunk_rows: int | None = None,
 ) -> ReadResult:
@@ -1372,7 +1377,7 @@ class _Checked:
 def _check_block(
     block: _Block,
     spec: Spec,
-    process: Callable[[pd.DataFrame, RowChecks], pd.DataFrame],
+    process: Process,
     key_version: str | None,
 ) -> _Checked:
     """The reader's rules, then exact duplicates (all delivered fields equal to an earlier
@@ -1448,7 +1453,7 @@ def _open_columns(table: Table, spec: Spec, path: Path) -> tuple[Columns, dict[s
 def iter_reader(
     path: Path,
     spec: Spec,
-    process: Callable[[pd.DataFrame, RowChecks], pd.DataFrame],
+    process: Process,
     key_version: str | None = None,
     chunk_rows: int | None = None,
     sender: str | None = None,
@@ -1553,7 +1558,7 @@ def _read_whole(index: int, path: Path, spec: Spec, sender: str | None) -> _Whol
 def read_many(
     items: Sequence[tuple[Path, str | None]],
     spec: Spec,
-    process: Callable[[pd.DataFrame, RowChecks], pd.DataFrame],
+    process: Process,
     key_version: str | None = None,
 ) -> list[list[ReadResult] | DeliveryError]:
     """Per (path, sender) what iter_reader gives: the file's parts, or the DeliveryError
@@ -1587,7 +1592,7 @@ def read_many(
 def _check_files(
     files: list[_WholeFile],
     spec: Spec,
-    process: Callable[[pd.DataFrame, RowChecks], pd.DataFrame],
+    process: Process,
     key_version: str | None,
 ) -> list[ReadResult]:
     """Whole files of one layout checked as one block, split back into one part each."""
