@@ -7,8 +7,9 @@ one is going stops before doing anything.
 
 Every run is a real subprocess on the demo fixture's SYNTHETIC landing area (scale 0.05:
 at 0.01 a secondary school holds one pupil whose export repeats byte for byte from one
-school year to the next, which ingestion rightly holds for review), each in its own copy
-of it with the same demo pseudonymisation key; the reference is the fixture's own run.
+school year to the next, which ingestion rightly holds for review), in a copy of it with
+the same demo pseudonymisation key; the reference is the fixture's own run. `status` and
+`health` are read in this process (the CLI's own code, without a second of imports each).
 """
 
 from __future__ import annotations
@@ -71,6 +72,17 @@ def _cli(data: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _in_process(data: Path, *args: str):
+    """The CLI's command run in this process (a reader: `status`, `health`)."""
+    from typer.testing import CliRunner
+
+    from pilotmonitor.cli import app
+
+    env = _env(data)
+    unset = {name: None for name in os.environ if name not in env}
+    return CliRunner().invoke(app, list(args), env={**env, **unset})
+
+
 def _start_run(data: Path, out: Path) -> subprocess.Popen:
     """`pilotmonitor run --demo` in its own process group (so the kill reaches dbt too)."""
     with open(out, "w", encoding="utf-8") as handle:
@@ -100,11 +112,6 @@ def _wait_for(data: Path, process: subprocess.Popen, sign: str | Path) -> None:
     pytest.fail(f"the run ended (exit {process.returncode}) before {sign!r} showed")
 
 
-def _copy_landing(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target / "data")
-    return target / "data"
-
-
 def _run_count(dagster_home: Path) -> int:
     instance = open_instance(dagster_home)
     try:
@@ -114,37 +121,54 @@ def _run_count(dagster_home: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def scenario(copy_demo, demo_data_dir, tmp_path_factory) -> dict:
-    """The demo fixture's landing area with its pseudonymisation key (pristine: every run
-    pseudonymises alike) and a copy of its warehouse, the uninterrupted run (reference).
+def chain(demo_data_dir, tmp_path_factory) -> dict:
+    """The demo fixture's landing area with its pseudonymisation key (every run
+    pseudonymises alike), run and killed again in each next stage: run 1 during ingestion,
+    run 2 (which resumes from what run 1 left) during `dbt build`, run 3 during the
+    analyses, run 4 while the reports are written; after each kill, what `status` and
+    `health` said. Then run 5, which completes; while it goes, a second run is started and
+    must stop at once without disturbing it (the lock).
 
-    A rerun on the reference copy also proves the lock: a second run started while it is
-    going stops at once, and the first run is not disturbed."""
+    Chained, so the suite pays for about two full runs instead of one per stage, and every
+    kill meets the state the previous kill left."""
     root = tmp_path_factory.mktemp("crash")
-    pristine = root / "pristine" / "data"
-    shutil.copytree(demo_data_dir / "landing", pristine / "landing")
-    shutil.copytree(demo_data_dir / "keys", pristine / "keys")
-    reference = copy_demo(root / "reference")
-    runs_before = _run_count(reference.parent / "dagster_home")
-    # the fixture run's log would show the sign below before this run starts
-    (reference / "logs" / "run.log").unlink()
-    first = _start_run(reference, root / "reference_run.txt")
-    _wait_for(reference, first, 'Started execution of step "landing_inventory"')
-    second = _cli(reference, "run", "--demo")
-    assert first.wait(timeout=FIXTURE_HANG_LIMIT_S) == 0, (root / "reference_run.txt").read_text(
+    data = root / "data"
+    shutil.copytree(demo_data_dir / "landing", data / "landing")
+    shutil.copytree(demo_data_dir / "keys", data / "keys")
+    killed = {}
+    for number, (stage, (step, inside)) in enumerate(STAGES.items(), start=1):
+        run = _start_run(data, root / f"killed_run_{number}.txt")
+        _wait_for(data, run, inside)
+        os.killpg(run.pid, signal.SIGKILL)
+        assert run.wait(timeout=60) == -signal.SIGKILL, stage
+        killed[stage] = {
+            "step": step,
+            "status": _in_process(data, "status", "--as-of", AS_OF, "--json"),
+            "health": _in_process(data, "health", "--as-of", AS_OF),
+            "health_page": (data / "health" / "index.html").read_text(encoding="utf-8"),
+        }
+
+    runs_before = _run_count(root / "dagster_home")
+    # the killed runs' lines are in the (appended) log: the sign below must be this run's
+    (data / "logs" / "run.log").unlink()
+    final = _start_run(data, root / "final_run.txt")
+    _wait_for(data, final, 'Started execution of step "landing_inventory"')
+    second = _cli(data, "run", "--demo")  # another process: the lock is between processes
+    assert final.wait(timeout=FIXTURE_HANG_LIMIT_S) == 0, (root / "final_run.txt").read_text(
         encoding="utf-8"
-    )
+    )[-8000:]
     return {
-        "pristine": pristine,
-        "reference": reference,
+        "data": data,
+        "killed": killed,
         "second_run": second,
-        "root": root,
         "runs_before": runs_before,
+        "runs_after": _run_count(root / "dagster_home"),
+        "after": _in_process(data, "status", "--as-of", AS_OF, "--json"),
     }
 
 
-def test_a_second_run_stops_before_doing_any_work(scenario):
-    second = scenario["second_run"]
+def test_a_second_run_stops_before_doing_any_work(chain):
+    second = chain["second_run"]
     assert second.returncode == 2
     assert (
         "not started" in second.stderr
@@ -153,7 +177,7 @@ def test_a_second_run_stops_before_doing_any_work(scenario):
     assert "this run did nothing" in second.stderr
     assert second.stdout == ""  # not even the demo-mode banner: it stopped before anything
     # the second run never reached Dagster: only the first run was added
-    assert _run_count(scenario["reference"].parent / "dagster_home") == scenario["runs_before"] + 1
+    assert chain["runs_after"] == chain["runs_before"] + 1
 
 
 def _table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> pd.DataFrame:
@@ -203,46 +227,32 @@ def _assert_same_tables(got: dict[str, pd.DataFrame], want: dict[str, pd.DataFra
         pd.testing.assert_frame_equal(got[name], frame, check_exact=True, obj=name)
 
 
-def _assert_interrupted(data: Path, step: str) -> None:
-    status = _cli(data, "status", "--as-of", AS_OF, "--json")
-    assert status.returncode == 3, status.stdout + status.stderr
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_a_killed_run_reads_interrupted_not_failed(chain, stage):
+    killed = chain["killed"][stage]
+    status = killed["status"]
+    assert status.exit_code == 3, status.output
     verdict = json.loads(status.stdout)
     assert verdict["verdict"].startswith("INTERRUPTED, RERUN: run ")
-    assert step in verdict["interrupted_run"]["steps"]
+    assert killed["step"] in verdict["interrupted_run"]["steps"]
     # what the killed run planned and never reached is "not run", never a failed check (a
     # warning the data itself raises, as in the uninterrupted run, may stand)
     assert not [c for c in verdict["failed_checks"] if c["severity"] != "WARN"], verdict[
         "failed_checks"
     ]
     assert {c["reason"] for c in verdict["not_run_checks"]} <= {"run interrupted"}
-    page = _cli(data, "health", "--as-of", AS_OF)
-    assert page.returncode == 3 and "INTERRUPTED, RERUN" in (
-        data / "health" / "index.html"
-    ).read_text(encoding="utf-8")
+    assert killed["health"].exit_code == 3, killed["health"].output
+    assert "INTERRUPTED, RERUN" in killed["health_page"]
 
 
-def test_runs_killed_in_every_stage_rerun_to_the_same_published_tables(scenario, tmp_path):
-    """One landing area, killed again in each next stage: run 1 during ingestion, run 2
-    (which resumes from what run 1 left) during `dbt build`, run 3 during the analyses,
-    run 4 while the reports are written; run 5 completes. Chained, so the suite pays for
-    about two full runs instead of one per stage, and every kill meets the state the
-    previous kill left."""
-    data = _copy_landing(scenario["pristine"], tmp_path)
-    for number, (stage, (step, inside)) in enumerate(STAGES.items(), start=1):
-        run = _start_run(data, tmp_path / f"killed_run_{number}.txt")
-        _wait_for(data, run, inside)
-        os.killpg(run.pid, signal.SIGKILL)
-        assert run.wait(timeout=60) == -signal.SIGKILL, stage
-        _assert_interrupted(data, step)
-
-    rerun = _cli(data, "run", "--demo")
-    assert rerun.returncode == 0, rerun.stdout[-4000:] + rerun.stderr[-4000:]
-    after = _cli(data, "status", "--as-of", AS_OF, "--json")
-    assert after.returncode == 0, after.stdout + after.stderr
+def test_the_rerun_after_the_kills_publishes_what_an_uninterrupted_run_does(chain, demo_data_dir):
+    after = chain["after"]
+    assert after.exit_code == 0, after.output
     assert json.loads(after.stdout)["interrupted_run"] is None
 
+    data = chain["data"]
     warehouse = Path("warehouse") / "pilotmonitor.duckdb"
-    _assert_same_tables(_published(data / warehouse), _published(scenario["reference"] / warehouse))
+    _assert_same_tables(_published(data / warehouse), _published(demo_data_dir / warehouse))
     # no half-written file survives the rerun: every report is whole, no temporary file is left
     assert not [p for p in data.rglob("*.tmp")] and not [p for p in data.rglob("*.tmp.*")]
     for report in (data / "reports").glob("*/report.*.html"):

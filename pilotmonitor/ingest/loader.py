@@ -255,9 +255,12 @@ def _concat_alike(frames: list) -> list:
     return out
 
 
-# Reading in worker processes pays off from this many files to read (a worker starts in
-# about a second: it imports the readers).
+# Reading in worker processes pays off from this many files and bytes to read: a worker
+# starts in about a second of CPU (it imports the readers). Measured on the demo scenario's
+# sources: 1 to 5 MB read as fast in-process (and 1.2 CPU-seconds cheaper), 13 MB of
+# absence exports 0.1 to 0.4 s faster with two workers.
 MIN_FILES_FOR_WORKERS = 64
+MIN_BYTES_FOR_WORKERS = 8_000_000
 
 
 def load_source(
@@ -313,7 +316,11 @@ def load_source(
             seen.add(delivery.delivery_id)
     handles = None
     to_read = [(todo[i][0], todo[i][1]) for i in sorted(ahead)]
-    if workers > 1 and len(ahead) >= MIN_FILES_FOR_WORKERS:
+    if (
+        workers > 1
+        and len(to_read) >= MIN_FILES_FOR_WORKERS
+        and sum(d.size_bytes for _, d in to_read) >= MIN_BYTES_FOR_WORKERS
+    ):
         handles = read_ahead(reader, to_read, workers)
     elif getattr(reader, "read_many", None) is not None:
         handles = read_in_order(reader, to_read)

@@ -392,6 +392,7 @@ def test_reading_in_worker_processes_gives_the_same_warehouse(landing, monkeypat
     the failing file (read in-process when its turn comes, and failing the same way).
     Batches of three files per task, so results cross several task boundaries in order."""
     monkeypatch.setattr(loader, "MIN_FILES_FOR_WORKERS", 1)
+    monkeypatch.setattr(loader, "MIN_BYTES_FOR_WORKERS", 0)
     monkeypatch.setattr(read_ahead, "BATCH_FILES", 3)
     for year in range(2015, 2023):
         write(landing, f"p1_kosten_{year}0105.csv", f"{year};{year - 2000}\nbad")
@@ -416,6 +417,7 @@ def test_reading_in_worker_processes_gives_the_same_warehouse(landing, monkeypat
 
 def test_unexpected_error_in_a_worker_stops_the_source_and_rolls_back(landing, monkeypatch):
     monkeypatch.setattr(loader, "MIN_FILES_FOR_WORKERS", 1)
+    monkeypatch.setattr(loader, "MIN_BYTES_FOR_WORKERS", 0)
     write(landing, "p1_kosten_20230105.csv", "2023;100")
     write(landing, "p1_kosten_20240105.csv", "2024;200")
     conn = duckdb.connect()
