@@ -10,6 +10,7 @@ import pytest
 from lxml import etree
 
 from pilotmonitor.synth.ijw_messages import (
+    in_vendor_style,
     render_jw301,
     render_jw305,
     render_jw307,
@@ -227,6 +228,26 @@ def test_every_message_is_valid_against_its_xsd(
             document = etree.fromstring(xml)
             schema = schemas[name]
             assert schema.validate(document), f"{file_name}: {schema.error_log}"
+
+
+def test_vendor_style_prefixes_every_element_and_only_that(
+    trajectories: pd.DataFrame, declarations: pd.DataFrame, schemas: dict[str, etree.XMLSchema]
+) -> None:
+    """Byte for byte what a regular expression over the tags gives (an independent way of
+    writing the rule), and valid against the XSD."""
+    import re
+
+    unprefixed = re.compile(rb"<(/?)(?![A-Za-z_][\w.-]*:)([A-Za-z_][\w.-]*)")
+    for name, items in _all_messages(trajectories, declarations).items():
+        prefix = name.lower().encode()
+        for file_name, xml in items:
+            styled = in_vendor_style(xml, name)
+            expected = xml.replace(b'xmlns="', b"xmlns:" + prefix + b'="', 1)
+            expected = expected.replace(b"xmlns:ijw=", b"xmlns:b=", 1)
+            expected = expected.replace(b"<ijw:", b"<b:").replace(b"</ijw:", b"</b:")
+            assert styled == unprefixed.sub(rb"<\1" + prefix + rb":\2", expected), file_name
+            root = etree.fromstring(styled)
+            assert root.prefix == name.lower() and schemas[name].validate(root), file_name
 
 
 def test_file_names_match_unique_identifications(
