@@ -89,10 +89,20 @@ def draw_from_prefixes(
     remainder 0 gives BSNs, 5 education numbers. Distinct because each prefix yields at most
     one number; a slice too small for n is a configuration error, not a reason to reuse."""
     low, high = prefixes
-    numbers, ok = _complete(low + rng.permutation(high - low).astype(np.int64), remainder)
-    numbers = numbers[ok]
-    if remainder == 0:
-        numbers = numbers[passes_bsn_check(numbers)]
+    size = high - low
+    # About ten in eleven prefixes complete to a valid number: a sample a fifth larger than n
+    # (drawn again, twice as large, in the rare case it falls short) instead of a permutation
+    # of the whole slice (ten million prefixes for the country: 0.6 s and 0.7 GB per draw).
+    wanted = min(size, n + n // 5 + 64)
+    while True:
+        chosen = low + rng.choice(size, size=wanted, replace=False).astype(np.int64)
+        numbers, ok = _complete(chosen, remainder)
+        numbers = numbers[ok]
+        if remainder == 0:
+            numbers = numbers[passes_bsn_check(numbers)]
+        if len(numbers) >= n or wanted == size:
+            break
+        wanted = min(size, 2 * wanted)
     if len(numbers) < n:
         raise ValueError(
             f"{n:,} numbers needed but the prefix range {low}-{high} holds {len(numbers):,}"
