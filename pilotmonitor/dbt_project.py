@@ -65,7 +65,7 @@ def dbt_env(warehouse_path: Path | None = None) -> dict[str, str]:
     connection: pilotmonitor/warehouse_access.py) and DuckDB memory limit of the same
     Settings as the rest of Pilotmonitor, no telemetry, and dbt's own log file
     (target/dbt.log) at warnings unless DBT_LOG_LEVEL_FILE says otherwise: at its default,
-    debug, it writes every query, 8 MB for the demo's build and about 8% of its time; the run
+    debug, it writes every query, 8 MB and about 8% of the build's time at scale 0.05; the run
     log (data/logs/run.log) has dbt's events at info level."""
     from pilotmonitor.warehouse_access import warehouse
 
