@@ -12,7 +12,7 @@ import pytest
 from pilotmonitor.ingest import loader, read_ahead
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser, load_key
 from pilotmonitor.ingest.sources import SOURCES_BY_NAME, ReadContext, SourceReader
-from tests.conftest import _ijw_xsd_dir
+from pilotmonitor.settings import Settings
 
 
 def _state(conn: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, list]:
@@ -30,7 +30,7 @@ def test_reading_in_workers_gives_what_reading_in_process_gives(demo_data_dir, m
     monkeypatch.setattr(loader, "MIN_BYTES_FOR_WORKERS", 0)
     monkeypatch.setattr(read_ahead, "BATCH_FILES", 5)  # many tasks, results cross in order
     tables = SOURCES_BY_NAME[source].tables
-    schema_dir = _ijw_xsd_dir()
+    schema_dir = Settings.from_env().ijw_xsd_dir  # as the ingestion asset finds them
     ctx = ReadContext(
         Pseudonymiser(load_key(demo_data_dir, demo=True, environ={})),
         schema_dir if (schema_dir / "basisschema.xsd").is_file() else None,
