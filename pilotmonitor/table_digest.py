@@ -51,17 +51,22 @@ def tables_in(
     return [name for (name,) in rows]
 
 
+def _row_alias(columns: list[tuple[str, str]]) -> str:
+    """hash(alias) hashes the whole row, unless a column has the alias's name (DuckDB binds
+    the column first): an alias no column has."""
+    alias = "_row"
+    while alias in {name for name, _ in columns}:
+        alias += "_"
+    return alias
+
+
 def table_digest(
     conn: duckdb.DuckDBPyConnection, schema: str, table: str, content: bool = True
 ) -> str:
     """Columns, row count and, with ``content``, the sum of the row hashes."""
     columns = columns_of(conn, schema, table)
     relation = f"{quote(schema)}.{quote(table)}"
-    # hash(alias) hashes the whole row, unless a column has the alias's name (DuckDB binds
-    # the column first): pick an alias no column has
-    alias = "_row"
-    while alias in {name for name, _ in columns}:
-        alias += "_"
+    alias = _row_alias(columns)
     aggregate = f"sum(hash({quote(alias)})::hugeint)" if content else "null"
     count, total = conn.execute(
         f"select count(*), {aggregate} from {relation} {quote(alias)}"
@@ -69,4 +74,30 @@ def table_digest(
     return f"{schema}.{table}|{columns}|{count}|{total}"
 
 
-__all__ = ["column_names", "columns_of", "quote", "table_digest", "table_exists", "tables_in"]
+def partition_digests(
+    conn: duckdb.DuckDBPyConnection, schema: str, table: str, column: str
+) -> dict[str, str]:
+    """``table_digest`` (with content) of each part of a table that has one value of
+    ``column``, in one scan; the key is the value as text (NULL: "")."""
+    columns = columns_of(conn, schema, table)
+    alias = _row_alias(columns)
+    rows = conn.execute(
+        f"select coalesce(cast({quote(column)} as varchar), ''), count(*), "
+        f"sum(hash({quote(alias)})::hugeint) from {quote(schema)}.{quote(table)} {quote(alias)} "
+        "group by 1"
+    ).fetchall()
+    return {
+        value: f"{schema}.{table}[{column}={value}]|{columns}|{count}|{total}"
+        for value, count, total in rows
+    }
+
+
+__all__ = [
+    "column_names",
+    "columns_of",
+    "partition_digests",
+    "quote",
+    "table_digest",
+    "table_exists",
+    "tables_in",
+]

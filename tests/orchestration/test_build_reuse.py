@@ -98,18 +98,86 @@ def test_relations_changed_outside_dbt_change_the_outputs(conn, change):
 
 def test_a_recorded_build_is_reusable_until_its_inputs_or_outputs_change(conn, project):
     schemas = ["marts", "staging"]
-    state, why, inputs = reuse.reusable_build(conn, schemas, project)
-    assert state is None and "no recorded" in why
+    plan = reuse.plan_build(conn, schemas, project)
+    assert plan.kind == "full" and "no recorded" in plan.why
     checks = [reuse.RecordedCheck(["marts", "fct"], "not_null_fct_x", True, "ERROR")]
-    reuse.record(conn, "run-1", inputs, reuse.outputs_fingerprint(conn, schemas), checks)
-    state, why, _ = reuse.reusable_build(conn, schemas, project)
-    assert state is not None and state.run_id == "run-1" and state.checks == checks
+    reuse.record(conn, "run-1", plan.inputs, reuse.outputs_fingerprint(conn, schemas), checks)
+    plan = reuse.plan_build(conn, schemas, project)
+    assert plan.kind == "reuse" and plan.state.run_id == "run-1" and plan.state.checks == checks
     conn.execute("insert into marts.fct values (2)")
-    assert reuse.reusable_build(conn, schemas, project)[0] is None
+    assert reuse.plan_build(conn, schemas, project).kind == "full"
     conn.execute("delete from marts.fct where x = 2")
-    assert reuse.reusable_build(conn, schemas, project)[0] is not None
+    assert reuse.plan_build(conn, schemas, project).kind == "reuse"
     reuse.forget(conn)  # a build starts
-    assert reuse.reusable_build(conn, schemas, project)[0] is None
+    assert reuse.plan_build(conn, schemas, project).kind == "full"
+
+
+def _recorded(conn, project, schemas=("marts", "staging")):
+    plan = reuse.plan_build(conn, list(schemas), project)
+    reuse.record(conn, "run-1", plan.inputs, reuse.outputs_fingerprint(conn, list(schemas)), [])
+
+
+def _with_register(conn):
+    conn.execute(
+        "create table raw.deliveries as select * from (values ('d1', 'school_absence', true), "
+        "('d2', 'ijw_messages', true)) t(delivery_id, source, is_current)"
+    )
+
+
+def test_changed_raw_tables_alone_make_an_update_of_what_they_reach(conn, project):
+    _with_register(conn)
+    _recorded(conn, project)
+    conn.execute("update raw.school_absence set hours = 5 where school = 'S2'")
+    plan = reuse.plan_build(conn, ["marts", "staging"], project)
+    assert plan.kind == "update" and plan.state.run_id == "run-1"
+    assert plan.changed_tables == {"school_absence"} and plan.changed_sources == set()
+    assert "school_absence" in plan.why
+
+
+def test_a_new_delivery_changes_only_its_own_sources_part_of_the_register(conn, project):
+    _with_register(conn)
+    _recorded(conn, project)
+    conn.execute("update raw.deliveries set is_current = false where source = 'ijw_messages'")
+    conn.execute("insert into raw.deliveries values ('d3', 'ijw_messages', true)")
+    plan = reuse.plan_build(conn, ["marts", "staging"], project)
+    assert plan.kind == "update"
+    assert plan.changed_tables == set() and plan.changed_sources == {"ijw_messages"}
+    conn.execute("insert into raw.deliveries values ('d4', 'duo_schools', true)")  # a new source
+    plan = reuse.plan_build(conn, ["marts", "staging"], project)
+    assert plan.changed_sources == {"ijw_messages", "duo_schools"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "alter table raw.deliveries add column extra int",  # the register's columns
+        "project file",
+    ],
+)
+def test_what_an_update_cannot_follow_makes_a_full_build(conn, project, change):
+    _with_register(conn)
+    _recorded(conn, project)
+    conn.execute("update raw.school_absence set hours = 5 where school = 'S2'")
+    if change == "project file":
+        model = next((project / "models").rglob("*.sql"))
+        model.write_text(model.read_text(encoding="utf-8") + "\n-- changed\n", encoding="utf-8")
+    else:
+        conn.execute(change)
+    assert reuse.plan_build(conn, ["marts", "staging"], project).kind == "full"
+
+
+def test_a_state_recorded_before_per_table_digests_means_a_full_build(conn, project):
+    """A warehouse whose state was recorded by an older version has one fingerprint and no
+    per-table digests: it is built in full once, and the new state replaces the old table."""
+    conn.execute(
+        "create schema pipeline; create table pipeline.dbt_build_state (run_id varchar, built_at "
+        "timestamp, inputs_fingerprint varchar, outputs_fingerprint varchar, checks varchar)"
+    )
+    conn.execute("insert into pipeline.dbt_build_state values ('old', now(), 'x', 'y', '[]')")
+    plan = reuse.plan_build(conn, ["marts", "staging"], project)
+    assert plan.kind == "full" and "older version" in plan.why
+    _recorded(conn, project)
+    assert reuse.plan_build(conn, ["marts", "staging"], project).kind == "reuse"
 
 
 @pytest.mark.parametrize(
@@ -135,8 +203,6 @@ def test_the_table_digest_sees_changes_a_naive_row_hash_misses(table, change):
 
 
 def test_a_server_target_is_never_reused(conn, project, monkeypatch):
-    schemas = ["marts", "staging"]
-    _, _, inputs = reuse.reusable_build(conn, schemas, project)
-    reuse.record(conn, "run-1", inputs, reuse.outputs_fingerprint(conn, schemas), [])
+    _recorded(conn, project)
     monkeypatch.setenv(reuse.TARGET_VARIABLE, "postgres")
-    assert reuse.reusable_build(conn, schemas, project)[0] is None
+    assert reuse.plan_build(conn, ["marts", "staging"], project).kind == "full"

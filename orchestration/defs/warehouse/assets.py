@@ -30,7 +30,7 @@ from packaging.version import Version
 from orchestration.defs.ingestion import assets as ingestion_assets
 from orchestration.defs.landing import assets as landing_assets
 from orchestration.defs.registry import assets as registry_assets
-from orchestration.defs.warehouse import reuse
+from orchestration.defs.warehouse import affected, reuse
 from orchestration.defs.warehouse.project import dbt_project, patched_environ
 from orchestration.defs.warehouse.schema_upgrade import drop_stale_incremental_tables
 from orchestration.resources import WarehouseResource
@@ -132,7 +132,8 @@ def warehouse_dbt_assets(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ):
     """`dbt build` of the selected models and seeds, with their tests, on the warehouse of
-    the run's settings; a full build is skipped when nothing it reads changed (reuse.py)."""
+    the run's settings; skipped when nothing it reads changed, limited to what the changed
+    raw tables reach when only they changed (reuse.py)."""
     warehouse_path = warehouse.path()
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     full = context.selected_asset_keys == set(
@@ -142,33 +143,53 @@ def warehouse_dbt_assets(
     # allows one writer.
     with warehouse.get_connection() as conn:
         try:
-            state, why, inputs = reuse.reusable_build(
-                conn, dbt_schemas(), source_tables=dbt_raw_sources()
-            )
+            plan = reuse.plan_build(conn, dbt_schemas(), source_tables=dbt_raw_sources())
         except Exception as exc:  # deciding must never block a build
             context.log.warning(
                 f"could not decide whether dbt build is needed ({type(exc).__name__}: {exc}); "
                 "building"
             )
-            state, why, inputs = None, "the recorded state could not be read", None
+            plan = None
         if (
-            state is not None
-            and {(tuple(c.asset_key), c.check_name) for c in state.checks} != _check_names()
+            plan is not None
+            and plan.state is not None
+            and {(tuple(c.asset_key), c.check_name) for c in plan.state.checks} != _check_names()
         ):
-            state, why = None, "the dbt tests defined now differ from the recorded build's"
-        if state is None or not full:
+            why = "the dbt tests defined now differ from the recorded build's"
+            plan = reuse.BuildPlan("full", why, plan.inputs)
+        update = _update(plan) if full and plan is not None and plan.kind == "update" else None
+        if plan is None or plan.kind != "reuse" or not full:
             reuse.forget(conn)
-        if full and state is None:  # a partial selection must not drop a fact it does not rebuild
-            manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
-            for line in drop_stale_incremental_tables(conn, manifest):
+        if full and update is None and (plan is None or plan.kind != "reuse"):
+            # a partial selection must not drop a fact it does not rebuild
+            for line in drop_stale_incremental_tables(conn, _manifest()):
                 context.log.warning(line)
-    if state is not None and full:
+    why = plan.why if plan is not None else "the recorded state could not be read"
+    if full and plan is not None and plan.kind == "reuse":
         context.log.info(f"dbt build not run: {why}")
-        yield from _reused(context, state, why)
+        yield from _reused(context, plan.state, why, _topological_keys(), plan.state.checks)
         return
-    context.log.info(
-        f"dbt build on {warehouse_path} ({why if full else 'a selection of the warehouse'})"
-    )
+    args = ["build"]
+    carried: list[reuse.RecordedCheck] = []
+    if update is not None:
+        kept_keys, carried, selectors = update
+        models, tests = len(_topological_keys()), len(_check_names())
+        context.log.info(
+            f"dbt build of what changed on {warehouse_path} ({why}): "
+            f"{models - len(kept_keys)} of {models} models and seeds, "
+            f"{tests - len(carried)} of {tests} tests"
+        )
+        yield from _reused(
+            context, plan.state, f"not reached by what changed ({why})", kept_keys, carried
+        )
+        if len(kept_keys) == models and len(carried) == tests:  # nothing dbt reads changed
+            _record(context, warehouse, plan.inputs, carried)
+            return
+        args += ["--indirect-selection", "cautious", "--exclude", " ".join(selectors)]
+    else:
+        context.log.info(
+            f"dbt build on {warehouse_path} ({why if full else 'a selection of the warehouse'})"
+        )
     # One target directory per warehouse, kept between runs: dbt's partial parse
     # (target/partial_parse.msgpack) then re-parses only changed files instead of the whole
     # project (dagster-dbt's default is a fresh directory per run: a full parse every time).
@@ -177,7 +198,7 @@ def warehouse_dbt_assets(
     checks: list[reuse.RecordedCheck] = []
     with patched_environ(dbt_env(warehouse_path)):
         # starts the dbt subprocess
-        invocation = dbt.cli(["build"], context=context, target_path=target)
+        invocation = dbt.cli(args, context=context, target_path=target)
     for event in invocation.stream():
         if isinstance(event, dg.AssetCheckResult) and event.asset_key is not None:
             checks.append(
@@ -190,29 +211,77 @@ def warehouse_dbt_assets(
                 )
             )
         yield event
-    if (
-        full and inputs is not None
-    ):  # reached only when the build succeeded (a failed one raises above)
-        try:
-            with warehouse.get_connection() as conn:
-                reuse.record(
-                    conn,
-                    context.run.run_id,
-                    inputs,
-                    reuse.outputs_fingerprint(conn, dbt_schemas()),
-                    checks,
-                )
-        except Exception as exc:  # the build itself succeeded; the next run builds again
-            context.log.warning(f"dbt build state not recorded ({type(exc).__name__}: {exc})")
+    # reached only when the build succeeded (a failed one raises above)
+    if full and plan is not None:
+        results = [*carried, *checks]
+        reported = [(tuple(c.asset_key), c.check_name) for c in results]
+        if len(reported) != len(_check_names()) or set(reported) != _check_names():
+            context.log.warning(
+                "dbt build state not recorded: the tests run and kept do not cover every test "
+                "once; the next run builds in full"
+            )
+            return
+        _record(context, warehouse, plan.inputs, results)
 
 
-def _reused(context: dg.AssetExecutionContext, state: reuse.BuildState, why: str):
-    """The events of a build that was not needed: every model and seed materialized (marked
-    as reused), every test with the recorded build's result."""
+def _update(
+    plan: reuse.BuildPlan,
+) -> tuple[list[dg.AssetKey], list[reuse.RecordedCheck], list[str]] | None:
+    """For a build of what changed: (the assets kept as they are, in dependency order; their
+    tests' recorded results; the dbt selectors to exclude). None when a changed part of the
+    register names no known source (then everything is built)."""
+    tables = set(plan.changed_tables)
+    tables_of = {source.name: source.tables for source in SOURCES}
+    for source in plan.changed_sources:
+        if source not in tables_of:
+            return None
+        tables.update(tables_of[source])
+    manifest = _manifest()
+    reached = affected.reached_by(manifest, tables, register_changed=bool(plan.changed_sources))
+    selectors, kept_tests = affected.kept(manifest, reached)
+    kept_keys = [key for key in _topological_keys() if _unique_ids()[key] not in reached]
+    by_test = _check_keys_by_test()
+    kept_checks = {by_test[test] for test in kept_tests if test in by_test}
+    carried = [
+        check
+        for check in plan.state.checks
+        if dg.AssetCheckKey(dg.AssetKey(check.asset_key), check.check_name) in kept_checks
+    ]
+    return kept_keys, carried, selectors
+
+
+def _record(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    inputs: reuse.BuildInputs,
+    checks: list[reuse.RecordedCheck],
+) -> None:
+    try:
+        with warehouse.get_connection() as conn:
+            reuse.record(
+                conn,
+                context.run.run_id,
+                inputs,
+                reuse.outputs_fingerprint(conn, dbt_schemas()),
+                checks,
+            )
+    except Exception as exc:  # the build itself succeeded; the next run builds again
+        context.log.warning(f"dbt build state not recorded ({type(exc).__name__}: {exc})")
+
+
+def _reused(
+    context: dg.AssetExecutionContext,
+    state: reuse.BuildState,
+    why: str,
+    keys: Iterable[dg.AssetKey],
+    checks: Iterable[reuse.RecordedCheck],
+):
+    """The events of nodes not built again: each model and seed of ``keys`` materialized
+    (marked as reused), each test of ``checks`` with the recorded build's result."""
     note = f"not rebuilt: {why}"
-    for key in _topological_keys():
+    for key in keys:
         yield dg.MaterializeResult(asset_key=key, metadata={"reused": note})
-    for check in state.checks:
+    for check in checks:
         yield dg.AssetCheckResult(
             asset_key=dg.AssetKey(check.asset_key),
             check_name=check.check_name,
@@ -222,6 +291,27 @@ def _reused(context: dg.AssetExecutionContext, state: reuse.BuildState, why: str
             + (f": {check.description}" if check.description else ""),
             metadata={"reused": note},
         )
+
+
+@cache
+def _manifest() -> dict:
+    return json.loads(ensure_manifest().read_text(encoding="utf-8"))
+
+
+@cache
+def _unique_ids() -> dict[dg.AssetKey, str]:
+    """Asset key -> the dbt node's unique id."""
+    return {spec.key: spec.metadata["dagster_dbt/unique_id"] for spec in warehouse_dbt_assets.specs}
+
+
+@cache
+def _check_keys_by_test() -> dict[str, dg.AssetCheckKey]:
+    """dbt test unique id -> the asset check Dagster reports it as."""
+    return {
+        spec.metadata["dagster_dbt/unique_id"]: spec.key
+        for spec in warehouse_dbt_assets.check_specs
+        if "dagster_dbt/unique_id" in (spec.metadata or {})
+    }
 
 
 @cache
@@ -243,11 +333,10 @@ def _topological_keys() -> list[dg.AssetKey]:
 @cache
 def dbt_schemas() -> list[str]:
     """The schemas the project's models, seeds and snapshots are written to."""
-    manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
     return sorted(
         {
             node["schema"]
-            for node in manifest["nodes"].values()
+            for node in _manifest()["nodes"].values()
             if node["resource_type"] in ("model", "seed", "snapshot")
         }
     )
@@ -256,9 +345,7 @@ def dbt_schemas() -> list[str]:
 @cache
 def dbt_raw_sources() -> frozenset[str]:
     """The tables of schema raw the project declares as sources (what dbt reads)."""
-    return frozenset(
-        reuse.raw_source_tables(json.loads(ensure_manifest().read_text(encoding="utf-8")))
-    )
+    return frozenset(reuse.raw_source_tables(_manifest()))
 
 
 class WarehouseDbtCli(DbtCliResource):

@@ -3,7 +3,9 @@ should not pay for a full build (at demo size 30 s of a 75 s rerun; dbt rebuilds
 table model and reruns every test even when nothing it reads changed).
 
 A build is reusable when everything dbt reads and everything it wrote is as the last
-successful full build left it (state in ``pipeline.dbt_build_state``).
+successful build left it (state in ``pipeline.dbt_build_state``). When only raw tables
+changed, the build is an update: the nodes those tables reach are built and tested, the
+others keep what the last build made and its test results (affected.py).
 
 Design notes: docs/design/orchestration.md#orchestrationdefswarehousereusepy.
 """
@@ -21,12 +23,24 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.defs.warehouse import affected
 from pilotmonitor.dbt_project import DBT_PROJECT_DIR, project_files
-from pilotmonitor.table_digest import columns_of, table_digest, table_exists, tables_in
+from pilotmonitor.table_digest import (
+    column_names,
+    columns_of,
+    partition_digests,
+    table_digest,
+    table_exists,
+    tables_in,
+)
 
 SCHEMA = "pipeline"
 TABLE = "dbt_build_state"
 RAW_SCHEMA = "raw"
+# the delivery register: its digest is kept per source, so that one source's new delivery
+# reaches only what reads that source (affected.py)
+REGISTER_TABLE = affected.REGISTER_TABLE
+REGISTER_PART_COLUMN = "source"
 # dagster-dbt maps tests to checks; duckdb is the engine that runs the SQL
 _PACKAGES = ("dbt-core", "dbt-duckdb", "dagster-dbt", "duckdb")
 TARGET_VARIABLE = "PILOTMONITOR_DBT_TARGET"  # read by profiles.yml
@@ -44,21 +58,41 @@ class RecordedCheck:
 
 
 @dataclass(frozen=True)
+class BuildInputs:
+    """What dbt reads: ``environment`` (target, versions, project files) and a digest per
+    raw table dbt declares as a source (per source for the register: "deliveries/<source>")."""
+
+    environment: str
+    raw: dict[str, str]
+
+    @property
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256(self.environment.encode())
+        for name, value in sorted(self.raw.items()):
+            digest.update(f"\n{name}={value}".encode())
+        return digest.hexdigest()
+
+    def changed_since(self, earlier: dict[str, str]) -> tuple[set[str], set[str]]:
+        """(raw tables, register parts) whose digest differs from ``earlier``, or that
+        appeared or went."""
+        names = {n for n in self.raw.keys() | earlier.keys() if self.raw.get(n) != earlier.get(n)}
+        parts = {n.split("/", 1)[1] for n in names if n.startswith(f"{REGISTER_TABLE}/")}
+        return {n for n in names if "/" not in n}, parts
+
+
+@dataclass(frozen=True)
 class BuildState:
     run_id: str
     built_at: datetime
     inputs: str
     outputs: str
     checks: list[RecordedCheck]
+    raw: dict[str, str] | None = None  # per-table digests (None: recorded before they were)
+    environment: str | None = None
 
 
-def inputs_fingerprint(
-    conn: duckdb.DuckDBPyConnection,
-    project_dir: Path = DBT_PROJECT_DIR,
-    source_tables: Iterable[str] | None = None,
-) -> str:
-    """What dbt reads: its versions, the project's files and the content of the raw tables
-    it declares as sources (``source_tables``; None: every table of schema raw)."""
+def environment_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """The dbt target, the versions of what runs the build and every file dbt parses."""
     digest = hashlib.sha256()
     # profiles.yml picks the target from the environment (a server target is not this file)
     digest.update(f"target={os.environ.get(TARGET_VARIABLE, 'duckdb')}\n".encode())
@@ -72,11 +106,47 @@ def inputs_fingerprint(
             f"{path.relative_to(project_dir).as_posix()}:{path.stat().st_size}\n".encode()
         )
         digest.update(path.read_bytes())
-    read = None if source_tables is None else set(source_tables)
-    for table in tables_in(conn, RAW_SCHEMA, base_tables_only=True):
-        if read is None or table in read:
-            digest.update(table_digest(conn, RAW_SCHEMA, table, content=True).encode())
     return digest.hexdigest()
+
+
+def raw_digests(
+    conn: duckdb.DuckDBPyConnection, source_tables: Iterable[str] | None = None
+) -> dict[str, str]:
+    """A digest per raw table dbt reads (``source_tables``; None: every table of schema
+    raw): columns, row count, sum of row hashes; the register's per source."""
+    read = None if source_tables is None else set(source_tables)
+    digests: dict[str, str] = {}
+    for table in tables_in(conn, RAW_SCHEMA, base_tables_only=True):
+        if read is not None and table not in read:
+            continue
+        if table == REGISTER_TABLE and REGISTER_PART_COLUMN in column_names(
+            conn, RAW_SCHEMA, table
+        ):
+            digests[table] = f"{RAW_SCHEMA}.{table}|{columns_of(conn, RAW_SCHEMA, table)}"
+            for part, value in partition_digests(
+                conn, RAW_SCHEMA, table, REGISTER_PART_COLUMN
+            ).items():
+                digests[f"{table}/{part}"] = value
+        else:
+            digests[table] = table_digest(conn, RAW_SCHEMA, table, content=True)
+    return digests
+
+
+def read_inputs(
+    conn: duckdb.DuckDBPyConnection,
+    project_dir: Path = DBT_PROJECT_DIR,
+    source_tables: Iterable[str] | None = None,
+) -> BuildInputs:
+    return BuildInputs(environment_fingerprint(project_dir), raw_digests(conn, source_tables))
+
+
+def inputs_fingerprint(
+    conn: duckdb.DuckDBPyConnection,
+    project_dir: Path = DBT_PROJECT_DIR,
+    source_tables: Iterable[str] | None = None,
+) -> str:
+    """What dbt reads, as one fingerprint (``BuildInputs``)."""
+    return read_inputs(conn, project_dir, source_tables).fingerprint
 
 
 def outputs_fingerprint(conn: duckdb.DuckDBPyConnection, schemas: list[str]) -> str:
@@ -102,6 +172,12 @@ def outputs_fingerprint(conn: duckdb.DuckDBPyConnection, schemas: list[str]) -> 
     return digest.hexdigest()
 
 
+_COLUMNS = (
+    "run_id varchar, built_at timestamp, inputs_fingerprint varchar, outputs_fingerprint "
+    "varchar, checks varchar, raw_digests varchar, environment_fingerprint varchar"
+)
+
+
 def _has_state_table(conn: duckdb.DuckDBPyConnection) -> bool:
     return table_exists(conn, SCHEMA, TABLE)
 
@@ -109,14 +185,18 @@ def _has_state_table(conn: duckdb.DuckDBPyConnection) -> bool:
 def recorded_state(conn: duckdb.DuckDBPyConnection) -> BuildState | None:
     if not _has_state_table(conn):
         return None
+    has_digests = "raw_digests" in column_names(conn, SCHEMA, TABLE)
     row = conn.execute(
-        "select run_id, built_at, inputs_fingerprint, outputs_fingerprint, checks from "
-        f"{SCHEMA}.{TABLE}"
+        "select run_id, built_at, inputs_fingerprint, outputs_fingerprint, checks"
+        + (", raw_digests, environment_fingerprint" if has_digests else "")
+        + f" from {SCHEMA}.{TABLE}"
     ).fetchone()
     if row is None:
         return None
     checks = [RecordedCheck(**c) for c in json.loads(row[4])]
-    return BuildState(row[0], row[1], row[2], row[3], checks)
+    raw = json.loads(row[5]) if has_digests and row[5] is not None else None
+    environment = row[6] if has_digests else None
+    return BuildState(row[0], row[1], row[2], row[3], checks, raw, environment)
 
 
 def forget(conn: duckdb.DuckDBPyConnection) -> None:
@@ -129,23 +209,31 @@ def forget(conn: duckdb.DuckDBPyConnection) -> None:
 def record(
     conn: duckdb.DuckDBPyConnection,
     run_id: str,
-    inputs: str,
+    inputs: BuildInputs,
     outputs: str,
     checks: list[RecordedCheck],
 ) -> None:
-    """After a successful full build."""
+    """After a successful build of the whole warehouse (every node built, or the nodes a
+    change reached built and the others kept with their recorded test results)."""
     conn.execute(f"create schema if not exists {SCHEMA}")
-    conn.execute(
-        f"create table if not exists {SCHEMA}.{TABLE} (run_id varchar, built_at timestamp, "
-        "inputs_fingerprint varchar, outputs_fingerprint varchar, checks varchar)"
-    )
+    if _has_state_table(conn) and "raw_digests" not in column_names(conn, SCHEMA, TABLE):
+        conn.execute(f"drop table {SCHEMA}.{TABLE}")  # recorded before per-table digests
+    conn.execute(f"create table if not exists {SCHEMA}.{TABLE} ({_COLUMNS})")
     payload = json.dumps([c.__dict__ for c in checks], sort_keys=True)
     conn.execute("begin transaction")
     try:
         conn.execute(f"delete from {SCHEMA}.{TABLE}")
         conn.execute(
-            f"insert into {SCHEMA}.{TABLE} values (?, ?, ?, ?, ?)",
-            [run_id, datetime.now(UTC).replace(tzinfo=None), inputs, outputs, payload],
+            f"insert into {SCHEMA}.{TABLE} values (?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                datetime.now(UTC).replace(tzinfo=None),
+                inputs.fingerprint,
+                outputs,
+                payload,
+                json.dumps(inputs.raw, sort_keys=True),
+                inputs.environment,
+            ],
         )
         conn.execute("commit")
     except Exception:
@@ -162,39 +250,73 @@ def raw_source_tables(manifest: dict) -> set[str]:
     }
 
 
-def reusable_build(
+@dataclass(frozen=True)
+class BuildPlan:
+    """What the next `dbt build` must do: ``"reuse"`` (nothing dbt reads or wrote changed),
+    ``"update"`` (only raw tables changed: build what they reach, keep the rest) or
+    ``"full"``."""
+
+    kind: str
+    why: str
+    inputs: BuildInputs
+    state: BuildState | None = None
+    changed_tables: frozenset[str] = frozenset()
+    changed_sources: frozenset[str] = frozenset()  # register parts: the sources' names
+
+
+def plan_build(
     conn: duckdb.DuckDBPyConnection,
     schemas: list[str],
     project_dir: Path = DBT_PROJECT_DIR,
     source_tables: Iterable[str] | None = None,
-) -> tuple[BuildState | None, str, str]:
-    """(the recorded build if the warehouse is exactly what a build would make now, why
-    (not), the current inputs fingerprint)."""
-    inputs = inputs_fingerprint(conn, project_dir, source_tables)
+) -> BuildPlan:
+    inputs = read_inputs(conn, project_dir, source_tables)
     if os.environ.get(TARGET_VARIABLE, "duckdb") != "duckdb":
-        return None, "dbt builds a server target: this DuckDB file does not show its state", inputs
+        why = "dbt builds a server target: this DuckDB file does not show its state"
+        return BuildPlan("full", why, inputs)
     state = recorded_state(conn)
     if state is None:
-        return None, "no recorded successful full build", inputs
-    if state.inputs != inputs:
-        return None, "raw data, dbt project or dbt version changed", inputs
+        return BuildPlan("full", "no recorded successful build", inputs)
+    same_inputs = state.inputs == inputs.fingerprint
+    if not same_inputs and state.raw is None:
+        why = "the recorded build has no digest per raw table (an older version recorded it)"
+        return BuildPlan("full", why, inputs)
+    if not same_inputs and state.environment != inputs.environment:
+        return BuildPlan("full", "dbt project, dbt version or target changed", inputs)
     if state.outputs != outputs_fingerprint(conn, schemas):
-        return None, "warehouse tables changed outside dbt build", inputs
-    return (
-        state,
-        f"raw data, dbt project and dbt unchanged since the build of run {state.run_id[:8]}",
+        return BuildPlan("full", "warehouse tables changed outside dbt build", inputs)
+    build = f"the build of run {state.run_id[:8]}"
+    if same_inputs:
+        why = f"raw data, dbt project and dbt unchanged since {build}"
+        return BuildPlan("reuse", why, inputs, state)
+    tables, sources = inputs.changed_since(state.raw or {})
+    if REGISTER_TABLE in tables:
+        why = "the delivery register's columns changed"
+        return BuildPlan("full", why, inputs)
+    changed = ", ".join([*sorted(tables), *(f"deliveries of {s}" for s in sorted(sources))])
+    return BuildPlan(
+        "update",
+        f"changed since {build}: {changed}",
         inputs,
+        state,
+        frozenset(tables),
+        frozenset(sources),
     )
 
 
 __all__ = [
+    "BuildInputs",
+    "BuildPlan",
     "BuildState",
     "RecordedCheck",
+    "environment_fingerprint",
     "forget",
     "inputs_fingerprint",
     "outputs_fingerprint",
+    "plan_build",
+    "raw_digests",
     "raw_source_tables",
+    "read_inputs",
     "record",
     "recorded_state",
-    "reusable_build",
 ]
