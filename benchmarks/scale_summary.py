@@ -6,7 +6,12 @@
    scenario's ground truth in every school-month;
 2. the same run again with nothing new (a monthly run without deliveries): its share of
    the full run, per stage;
-3. TWFE estimation against pyfixest at demo, provincial and national pool sizes
+3. a monthly run: the scenario's last month of iJw archives (every municipality's) is
+   held back from the full run and delivered before this one, which loads, checks and
+   builds what that month reaches and recomputes the estimates and reports its data
+   changes; its share of the full run, per stage. The ground truth is compared after it,
+   on the complete data;
+4. TWFE estimation against pyfixest at demo, provincial and national pool sizes
    (``benchmarks/estimation_scale.py``).
 
     .venv/bin/python benchmarks/scale_summary.py [--scale 1.0] [--sizes 41,500,5000]
@@ -34,6 +39,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 _DONE = re.compile(r"done\s+(?P<stage>.+?)\s+(?P<seconds>[\d.]+) s$")
+_IJW_PERIOD = re.compile(r"_ijw_(\d{4}-\d{2})_")
 
 
 PEAK: dict[str, float] = {}
@@ -80,6 +86,24 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
             f"pilotmonitor {' '.join(args)} failed:\n{stdout[-3000:]}\n{stderr[-3000:]}"
         )
     return seconds, stdout
+
+
+def hold_back_last_ijw_month(landing: Path, aside: Path) -> tuple[str, int]:
+    """Moves the last month's iJw archives of every municipality from ``landing`` to
+    ``aside`` (same relative paths); returns the month and the number of files."""
+    archives = sorted((landing / "ijw").glob("*/*.zip"))
+    last = max(m[1] for a in archives if (m := _IJW_PERIOD.search(a.name)))
+    moved = [a for a in archives if f"_ijw_{last}_" in a.name]
+    for archive in moved:
+        target = aside / archive.relative_to(landing)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        archive.rename(target)
+    return last, len(moved)
+
+
+def deliver(aside: Path, landing: Path) -> None:
+    for archive in sorted(aside.rglob("*.zip")):
+        archive.rename(landing / archive.relative_to(aside))
 
 
 def truth_problems(data_dir: Path) -> tuple[list[str], int]:
@@ -136,11 +160,16 @@ def main() -> None:
             ["--provinces", args.provinces] if args.provinces else []
         )
         synth_s, synth_out = run(synth_args, env)
+        data = Path(env["PILOTMONITOR_DATA_DIR"])
+        month, held_back = hold_back_last_ijw_month(data / "landing", Path(tmp) / "held_back")
         full_s, full_out = run(["run", "--demo"], env)
         full_peak = PEAK["run --demo"]
-        problems, school_months = truth_problems(Path(env["PILOTMONITOR_DATA_DIR"]))
         again_s, again_out = run(["run", "--demo"], env)
-    full, again = stages(full_out), stages(again_out)
+        again_peak = PEAK["run --demo"]
+        deliver(Path(tmp) / "held_back", data / "landing")
+        monthly_s, monthly_out = run(["run", "--demo"], env)
+        problems, school_months = truth_problems(data)
+    full, again, monthly = stages(full_out), stages(again_out), stages(monthly_out)
     ingest = sum(
         s for name, s in full.items() if name.startswith("raw_") or name == "landing_inventory"
     )
@@ -150,16 +179,30 @@ def main() -> None:
         f"{PEAK[' '.join(synth_args)]:.1f} GiB (not counted below)"
     )
     print("\n".join(line for line in synth_out.splitlines() if "│" in line))
-    print(f"\n{'stage':<40} {'full run s':>11} {'rerun s':>9} {'share':>7}")
-    for name in full:
-        share = again.get(name, 0.0) / full[name] if full[name] else float("nan")
-        print(f"{name:<40} {full[name]:>11.1f} {again.get(name, 0.0):>9.1f} {share:>7.0%}")
-    print(f"{'ingestion (all raw_* assets)':<40} {ingest:>11.1f}")
     print(
-        f"{'whole command (incl. start-up)':<40} {full_s:>11.1f} {again_s:>9.1f} "
-        f"{again_s / full_s:>7.0%}"
+        f"\nfull run without the last iJw month ({month}, {held_back} archives); rerun with "
+        "nothing new; monthly run with that month delivered"
     )
-    print(f"{'peak memory, process tree (GiB)':<40} {full_peak:>11.1f} {PEAK['run --demo']:>9.1f}")
+    print(
+        f"{'stage':<40} {'full run s':>11} {'rerun s':>9} {'share':>7} {'monthly s':>10} "
+        f"{'share':>7}"
+    )
+
+    def row(name: str, whole: float, rerun: float, month_s: float) -> str:
+        shares = [x / whole if whole else float("nan") for x in (rerun, month_s)]
+        return (
+            f"{name:<40} {whole:>11.1f} {rerun:>9.1f} {shares[0]:>7.0%} {month_s:>10.1f} "
+            f"{shares[1]:>7.0%}"
+        )
+
+    for name in full:
+        print(row(name, full[name], again.get(name, 0.0), monthly.get(name, 0.0)))
+    print(f"{'ingestion (all raw_* assets)':<40} {ingest:>11.1f}")
+    print(row("whole command (incl. start-up)", full_s, again_s, monthly_s))
+    print(
+        f"{'peak memory, process tree (GiB)':<40} {full_peak:>11.1f} {again_peak:>9.1f} "
+        f"{'':>7} {PEAK['run --demo']:>10.1f}"
+    )
     print(
         f"\nmarts against the ground truth: {school_months:,} school-months compared, "
         + (

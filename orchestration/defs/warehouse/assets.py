@@ -157,7 +157,15 @@ def warehouse_dbt_assets(
         ):
             why = "the dbt tests defined now differ from the recorded build's"
             plan = reuse.BuildPlan("full", why, plan.inputs)
-        update = _update(plan) if full and plan is not None and plan.kind == "update" else None
+        update = None
+        if full and plan is not None and plan.kind == "update":
+            try:
+                update = _update(plan)
+            except Exception as exc:  # as above: when in doubt, build everything
+                context.log.warning(
+                    f"could not tell what the changed raw tables reach ({type(exc).__name__}: "
+                    f"{exc}); building everything"
+                )
         if plan is None or plan.kind != "reuse" or not full:
             reuse.forget(conn)
         if full and update is None and (plan is None or plan.kind != "reuse"):
