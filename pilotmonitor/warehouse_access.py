@@ -13,6 +13,7 @@ through PostgreSQL's binary COPY, and several readers and one writer share the s
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,6 +210,33 @@ def checkpoint_after_ddl(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute("checkpoint")
     except duckdb.TransactionException:
         pass
+
+
+def relations(
+    conn: duckdb.DuckDBPyConnection, schemas: Iterable[str]
+) -> list[tuple[str, str, str, str | None]]:
+    """(schema, name, "BASE TABLE" or "VIEW", a view's definition) of every relation in
+    these schemas, sorted. Through DuckDB's postgres extension a PostgreSQL view reads as a
+    base table, so on the server its own catalog says which relations are views."""
+    wanted = sorted(set(schemas))
+    if _is_postgres(conn):
+        listed = ", ".join(_sql_string(schema) for schema in wanted) or "null"
+        query = (
+            "select t.table_schema::text, t.table_name::text, t.table_type::text, "
+            "v.definition::text from information_schema.tables t left join pg_views v on "
+            "v.schemaname = t.table_schema and v.viewname = t.table_name where t.table_schema "
+            f"in ({listed}) order by 1, 2"
+        )
+        return conn.execute(
+            f"select * from postgres_query({_sql_string(CATALOG)}, {_sql_string(query)})"
+        ).fetchall()
+    return conn.execute(
+        "select t.table_schema, t.table_name, t.table_type, v.sql from information_schema.tables "
+        "t left join duckdb_views() v on v.schema_name = t.table_schema and v.view_name = "
+        "t.table_name and v.database_name = t.table_catalog where t.table_schema in (select "
+        "unnest(?)) order by 1, 2",
+        [wanted],
+    ).fetchall()
 
 
 def _is_postgres(conn: duckdb.DuckDBPyConnection) -> bool:

@@ -36,6 +36,7 @@ from orchestration.defs.warehouse.schema_upgrade import drop_stale_incremental_t
 from orchestration.resources import WarehouseResource
 from pilotmonitor.dbt_project import dbt_env, dbt_executable, ensure_manifest
 from pilotmonitor.ingest.sources import SOURCES
+from pilotmonitor.warehouse_access import warehouse as warehouse_at
 
 MODEL_GROUP = "warehouse"
 SEED_GROUP = "reference"
@@ -136,6 +137,7 @@ def warehouse_dbt_assets(
     raw tables reach when only they changed (reuse.py)."""
     warehouse_path = warehouse.path()
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    where = warehouse_at(warehouse_path).describe()  # the server's name on PostgreSQL
     full = context.selected_asset_keys == set(
         warehouse_dbt_assets.keys
     ) and context.selected_asset_check_keys == set(warehouse_dbt_assets.check_keys)
@@ -183,7 +185,7 @@ def warehouse_dbt_assets(
         kept_keys, carried, selectors = update
         models, tests = len(_topological_keys()), len(_check_names())
         context.log.info(
-            f"dbt build of what changed on {warehouse_path} ({why}): "
+            f"dbt build of what changed on {where} ({why}): "
             f"{models - len(kept_keys)} of {models} models and seeds, "
             f"{tests - len(carried)} of {tests} tests"
         )
@@ -196,7 +198,7 @@ def warehouse_dbt_assets(
         args += ["--indirect-selection", "cautious", "--exclude", " ".join(selectors)]
     else:
         context.log.info(
-            f"dbt build on {warehouse_path} ({why if full else 'a selection of the warehouse'})"
+            f"dbt build on {where} ({why if full else 'a selection of the warehouse'})"
         )
     # One target directory per warehouse, kept between runs: dbt's partial parse
     # (target/partial_parse.msgpack) then re-parses only changed files instead of the whole

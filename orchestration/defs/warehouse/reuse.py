@@ -33,6 +33,7 @@ from pilotmonitor.table_digest import (
     table_exists,
     tables_in,
 )
+from pilotmonitor.warehouse_access import relations
 
 SCHEMA = "pipeline"
 TABLE = "dbt_build_state"
@@ -153,19 +154,10 @@ def outputs_fingerprint(conn: duckdb.DuckDBPyConnection, schemas: list[str]) -> 
     """What dbt wrote: every relation of these schemas with its columns, and the content
     (row count, sum of row hashes) of each table or the definition of each view."""
     digest = hashlib.sha256()
-    rows = conn.execute(
-        "select table_schema, table_name, table_type from information_schema.tables where "
-        "table_schema in (select unnest(?)) order by 1, 2",
-        [sorted(set(schemas))],
-    ).fetchall()
-    for schema, table, kind in rows:
+    for schema, table, kind, definition in relations(conn, schemas):
         if kind == "BASE TABLE":  # content too: a same-count edit by hand must not be published
             digest.update(table_digest(conn, schema, table).encode())
         else:  # counting a view's rows would run it
-            definition = conn.execute(
-                "select sql from duckdb_views() where schema_name = ? and view_name = ?",
-                [schema, table],
-            ).fetchone()
             digest.update(
                 f"{kind} {schema}.{table}|{columns_of(conn, schema, table)}|{definition}".encode()
             )
