@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -268,40 +267,63 @@ def test_readers_work_while_a_run_writes(team_run):
     assert readers["still_running"], "the run ended before the readers were done: nothing shown"
 
 
-def test_a_new_delivery_on_the_server_builds_only_what_it_reaches(team_run):
-    """The pipeline's own monthly path on the server: a re-delivered activity log (one row
-    fewer) is an update of the warehouse, in which dbt runs exactly the nodes that source
-    reaches, Dagster still sees every model and test, and the state kept on the server lets
-    the next run reuse the build. Near the end of the module: it changes the published activity."""
-    data = team_run["data_dir"]
-    folder = data / "landing" / "pilots" / "hoogeveen-positief-opgroeien"
-    old = folder / "hoogeveen-positief-opgroeien_activiteiten_2025-2026_20260820.csv"
-    lines = [line for line in old.read_bytes().splitlines(keepends=True) if line.strip()]
-    new = folder / "hoogeveen-positief-opgroeien_activiteiten_2025-2026_20261115.csv"
-    new.write_bytes(b"".join(lines[:-1]))  # supersedes the old one
+def test_a_changed_raw_table_on_the_server_builds_only_what_it_reaches(
+    team_run, server, monkeypatch
+):
+    """The warehouse step's monthly path on the server: after one raw table changed (a row
+    of the pilots' activity gone), it is an update in which dbt runs exactly the nodes that
+    table reaches, Dagster still sees every model and test, and the state kept on the
+    server lets the next run reuse the build. Near the end of the module: it changes the
+    activity mart."""
+    import dagster as dg
 
-    run = _cli(team_run["env"], "run", "--demo", "--skip-analyses")
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    flat = " ".join(run.stdout.split())
-    models = re.search(
-        r"warehouse \(dbt, (\d+) assets\) │ \1 of \1 materialized \((\d+) unchanged\)", flat
+    from orchestration.defs.warehouse.assets import (
+        dbt_raw_sources,
+        dbt_resource,
+        dbt_schemas,
+        warehouse_dbt_assets,
     )
-    assert models and 0 < int(models.group(2)) < int(models.group(1)), flat
-    tests = re.search(r"dbt tests \(asset checks\) │ (\d+) of (\d+) passed", flat)
-    assert tests and tests.group(1) == tests.group(2), flat
-
-    target = data / "warehouse" / "dbt_target"
-    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
-    reached = affected.reached_by(manifest, ["pilot_activity"], register_changed=True)
-    ran = {result["unique_id"] for result in run_results(target, "")}
-    assert ran == {node for node in reached if not node.startswith("source.")}
-    assert "model.pilotmonitor.stg_pilot__activity" in ran
-
-    # what the next run decides: nothing changed since this update (views are not hashed as
-    # tables: through DuckDB's postgres extension they read as tables)
-    from orchestration.defs.warehouse.assets import dbt_raw_sources, dbt_schemas
+    from orchestration.resources import PilotmonitorSettings, WarehouseResource
 
     url = team_run["env"]["PILOTMONITOR_WAREHOUSE_URL"]
+    monkeypatch.setenv("PILOTMONITOR_WAREHOUSE_URL", url)
+    monkeypatch.setenv("PILOTMONITOR_DATA_DIR", str(team_run["data_dir"]))
+    pipeline = psycopg2.connect(server.url("pilotmonitor", PIPELINE))
+    try:
+        with pipeline, pipeline.cursor() as cur:
+            cur.execute(
+                "delete from raw.pilot_activity where ctid = (select min(ctid) from "
+                "raw.pilot_activity)"
+            )
+            assert cur.rowcount == 1
+    finally:
+        pipeline.close()
+
+    result = dg.materialize(
+        [warehouse_dbt_assets],
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={
+            "dbt": dbt_resource(),
+            "warehouse": WarehouseResource(),
+            "pilotmonitor": PilotmonitorSettings(),
+        },
+    )
+    assert result.success
+    materialized = result.get_asset_materialization_events()
+    kept = [e for e in materialized if "reused" in e.materialization.metadata]
+    assert len(materialized) == len(warehouse_dbt_assets.keys) and 0 < len(kept) < len(materialized)
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == len(warehouse_dbt_assets.check_keys) and all(c.passed for c in checks)
+
+    target = team_run["data_dir"] / "warehouse" / "dbt_target"
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    reached = affected.reached_by(manifest, ["pilot_activity"], register_changed=False)
+    ran = {result["unique_id"] for result in run_results(target, "")}
+    assert ran == {node for node in reached if not node.startswith("source.")}
+    assert "model.pilotmonitor.fct_pilot_activity" in ran
+
+    # what the next run decides: nothing changed since this update (a view is not hashed as
+    # a table, which is how DuckDB's postgres extension lists it)
     conn = Warehouse(Path("unused"), url=url).connect(read_only=True)
     try:
         plan = reuse.plan_build(conn, dbt_schemas(), source_tables=dbt_raw_sources())
