@@ -1,9 +1,10 @@
 """The landing sensor asks for ingestion of exactly the sources whose files changed,
-followed by the warehouse models built on them."""
+followed by the warehouse (whose step builds what they reach) and the publication."""
 
 import dagster as dg
 
 from orchestration.definitions import defs
+from orchestration.defs.warehouse.assets import warehouse_dbt_assets
 from orchestration.resources import PilotmonitorSettings
 
 landing_sensor = defs.resolve_sensor_def("landing_sensor")
@@ -37,15 +38,17 @@ def test_new_files_trigger_only_their_sources(tmp_path):
     (costs / "p1_kosten_20250301.csv").write_text("jaar;fte\n2025;1\n")
     changed, _ = _evaluate(tmp_path, cursor)
     assert _raw(changed) == {"raw_pilot_costs"}
-    # then the warehouse models built on the pilot costs, and nothing unrelated
-    downstream = {key.to_user_string() for key in changed.asset_selection} - {"raw_pilot_costs"}
-    assert {"staging/stg_pilot__costs"} <= downstream
-    assert (
-        "staging/stg_school__enrolments" not in downstream
-        and "raw_school_enrolments" not in downstream
+    # then the whole warehouse, whose step builds only what the pilot costs reach and keeps
+    # the rest (a selection of some models would not be a whole build: its state is lost)
+    job = defs.resolve_job_def(landing_sensor.job_name)
+    assert set(warehouse_dbt_assets.keys) <= set(changed.asset_selection)
+    assert "published_marts" in {key.to_user_string() for key in changed.asset_selection}
+    assert set(changed.asset_selection) <= set(job.asset_layer.executable_asset_keys)
+    # ... with every dbt test: the run selects the checks of the assets it selects
+    subset = job.get_subset(asset_selection=set(changed.asset_selection))
+    assert set(warehouse_dbt_assets.check_keys) <= set(
+        subset.asset_layer.asset_graph.asset_check_keys
     )
-    job_assets = defs.resolve_job_def(landing_sensor.job_name).asset_layer.executable_asset_keys
-    assert set(changed.asset_selection) <= set(job_assets)
 
 
 def test_missing_landing_area_is_skipped_with_a_reason(tmp_path):

@@ -7,7 +7,7 @@ from orchestration.defs.analysis.assets import effect_estimates
 from orchestration.defs.ingestion.assets import build_ingestion_schedule, build_landing_sensor
 from orchestration.defs.publication.assets import published_marts
 from orchestration.defs.publication.reports import pilot_reports
-from orchestration.defs.warehouse.assets import warehouse_keys_downstream_of
+from orchestration.defs.warehouse.assets import warehouse_dbt_assets
 
 all_assets_job = dg.define_asset_job(
     "all_assets",
@@ -23,9 +23,10 @@ ANALYSIS_ASSETS = dg.AssetSelection.assets(effect_estimates, pilot_reports)
 
 
 def _rebuild_after(keys):
-    """What a landing-sensor run rebuilds after the changed sources: the warehouse models
-    downstream of them, then the publication gate."""
-    return [*warehouse_keys_downstream_of(keys), published_marts.key]
+    """What a landing-sensor run asks for after the changed sources: the whole warehouse
+    (its step builds only what the changed raw tables reach and keeps the rest with their
+    test results: orchestration/defs/warehouse/reuse.py), then the publication gate."""
+    return [*warehouse_dbt_assets.keys, published_marts.key]
 
 
 defs = dg.Definitions(

@@ -380,20 +380,3 @@ class WarehouseDbtCli(DbtCliResource):
 
 def dbt_resource() -> DbtCliResource:
     return WarehouseDbtCli(project_dir=dbt_project, dbt_executable=dbt_executable())
-
-
-def warehouse_keys_downstream_of(keys: Sequence[dg.AssetKey]) -> list[dg.AssetKey]:
-    """The dbt assets that (transitively) depend on any of these keys, in manifest order,
-    walking the warehouse only. Not ``AssetSelection.assets(...).downstream()``: that also
-    walks from one ingestion asset to another (raw_ijw_messages reads the product list),
-    and would rebuild the iJw models when only the product list changed."""
-    deps = {spec.key: {dep.asset_key for dep in spec.deps} for spec in warehouse_dbt_assets.specs}
-    reached = set(keys)
-    changed = True
-    while changed:
-        changed = False
-        for key, upstream in deps.items():
-            if key not in reached and upstream & reached:
-                reached.add(key)
-                changed = True
-    return [key for key in deps if key in reached]
