@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
+from pilotmonitor.warehouse_access import relations
+
 
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
@@ -41,14 +43,13 @@ def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
 def tables_in(
     conn: duckdb.DuckDBPyConnection, schema: str, base_tables_only: bool = False
 ) -> list[str]:
-    """The names of the tables of ``schema``, sorted; with ``base_tables_only``, no views."""
-    only_base = " and table_type = 'BASE TABLE'" if base_tables_only else ""
-    rows = conn.execute(
-        f"select table_name from information_schema.tables where table_schema = ?{only_base} "
-        "order by 1",
-        [schema],
-    ).fetchall()
-    return [name for (name,) in rows]
+    """The names of the tables of ``schema``, sorted; with ``base_tables_only``, no views
+    (on PostgreSQL too, where DuckDB's postgres extension lists a view as a table)."""
+    return [
+        name
+        for _, name, kind, _ in relations(conn, [schema])
+        if not base_tables_only or kind == "BASE TABLE"
+    ]
 
 
 def _row_alias(columns: list[tuple[str, str]]) -> str:

@@ -152,11 +152,7 @@ def warehouse_dbt_assets(
                 "building"
             )
             plan = None
-        if (
-            plan is not None
-            and plan.state is not None
-            and {(tuple(c.asset_key), c.check_name) for c in plan.state.checks} != _check_names()
-        ):
+        if plan is not None and plan.state is not None and not _every_test_once(plan.state.checks):
             why = "the dbt tests defined now differ from the recorded build's"
             plan = reuse.BuildPlan("full", why, plan.inputs)
         update = None
@@ -224,8 +220,7 @@ def warehouse_dbt_assets(
     # reached only when the build succeeded (a failed one raises above)
     if full and plan is not None:
         results = [*carried, *checks]
-        reported = [(tuple(c.asset_key), c.check_name) for c in results]
-        if len(reported) != len(_check_names()) or set(reported) != _check_names():
+        if not _every_test_once(results):
             context.log.warning(
                 "dbt build state not recorded: the tests run and kept do not cover every test "
                 "once; the next run builds in full"
@@ -322,6 +317,12 @@ def _check_keys_by_test() -> dict[str, dg.AssetCheckKey]:
         for spec in warehouse_dbt_assets.check_specs
         if "dagster_dbt/unique_id" in (spec.metadata or {})
     }
+
+
+def _every_test_once(checks: list[reuse.RecordedCheck]) -> bool:
+    """Whether these results are one per dbt test the project defines now."""
+    reported = [(tuple(c.asset_key), c.check_name) for c in checks]
+    return len(reported) == len(_check_names()) and set(reported) == _check_names()
 
 
 @cache
