@@ -207,9 +207,10 @@ def scan_tables(
         schema, table = qualified.split(".")
         columns = conn.execute(
             "select column_name, data_type from information_schema.columns where table_schema = ? "
-            "and table_name = ?",
+            "and table_name = ? order by ordinal_position",
             [schema, table],
         ).fetchall()
+        parts = []
         for column, data_type in columns:
             if data_type not in ("VARCHAR", "BIGINT", "INTEGER", "HUGEINT", "UBIGINT"):
                 continue
@@ -225,43 +226,52 @@ def scan_tables(
             # expressions and list searches, and a column holds each value many times
             # (a pupil's pseudonym on every absence record: 30x fewer tests in a school
             # export). Derived tables count distinct values (n = 1).
-            # Aggregated once per column for the (up to three) tests below, not once per test
-            conn.execute(
-                f"""create or replace temp table _leak_values as
-                    select delivery, t, n from (select {group} as delivery, {as_text} as t, {"1" if derived else "count(*)"} as n
-                    from {rows_of(qualified)} group by all) {scanned}"""  # noqa: E501
+            parts.append(
+                f"""select {_literal(column)} as col, {klass in column_policy.PSEUDONYMISED} as
+                    pseudonymised, {data_type == "VARCHAR"} as text, delivery, t, n
+                    from (select {group} as delivery, {as_text} as t,
+                    {"1" if derived else "count(*)"} as n
+                    from {rows_of(qualified)} group by all) {scanned}"""
             )
-            values = "_leak_values"
-            numbers = conn.execute(
+        if not parts:
+            continue
+        # The table's columns in one pass of three queries (not three per column: a query
+        # costs milliseconds of its own, and a raw table has tens of columns)
+        conn.execute("create or replace temp table _leak_values as " + " union all ".join(parts))
+        found = conn.execute(
+            f"""
+            with candidates as (select col, delivery, n, unnest({identifier_forms.candidates_sql("t")}) as s from _leak_values)
+            select col, delivery, 'identifier_number', sum(n) from candidates where {identifier_forms.IDENTIFIER_LIKE_SQL} group by all
+            """  # noqa: E501
+        ).fetchall()
+        found += conn.execute(
+            "select col, delivery, 'not_pseudonymised', sum(n) from _leak_values "
+            "where pseudonymised and t is not null group by all"
+        ).fetchall()
+        if name_tokens:
+            found += conn.execute(
                 f"""
-                with candidates as (select delivery, n, unnest({identifier_forms.candidates_sql("t")}) as s from {values})
-                select delivery, sum(n) from candidates where {identifier_forms.IDENTIFIER_LIKE_SQL} group by all
+                select col, delivery, 'landing_name', sum(n) from _leak_values
+                where text and (lower(trim(t)) in (select token from _leak_names)
+                   or list_has_any(regexp_split_to_array(lower(t), '{SPLIT_PATTERN}'), (select list(token) from _leak_names)))
+                group by all
                 """  # noqa: E501
             ).fetchall()
-            leaks += [
-                Leak(qualified, column, "identifier_number", int(n), d) for d, n in numbers if n
-            ]
-            if klass in column_policy.PSEUDONYMISED:
-                unpseudonymised = conn.execute(
-                    f"select delivery, sum(n) from {values} where t is not null group by all"
-                ).fetchall()
-                leaks += [
-                    Leak(qualified, column, "not_pseudonymised", int(n), d)
-                    for d, n in unpseudonymised
-                    if n
-                ]
-            if data_type == "VARCHAR" and name_tokens:
-                hits = conn.execute(
-                    f"""
-                    select delivery, sum(n) from {values}
-                    where lower(trim(t)) in (select token from _leak_names)
-                       or list_has_any(regexp_split_to_array(lower(t), '{SPLIT_PATTERN}'), (select list(token) from _leak_names))
-                    group by all
-                    """  # noqa: E501
-                ).fetchall()
-                leaks += [Leak(qualified, column, "landing_name", int(n), d) for d, n in hits if n]
+        order = {column: index for index, (column, _) in enumerate(columns)}
+        kinds = ("identifier_number", "not_pseudonymised", "landing_name")
+        leaks += [
+            Leak(qualified, column, kind, int(n), delivery)
+            for column, delivery, kind, n in sorted(
+                found, key=lambda r: (order[r[0]], kinds.index(r[2]), str(r[1]))
+            )
+            if n
+        ]
     conn.execute("drop table if exists _leak_values")
     return leaks
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:

@@ -83,6 +83,7 @@ def warehouse(tmp_path_factory):
     # Reference: every model rebuilt in full from the same raw tables (a model the update
     # kept but the new month reaches would differ here).
     run_dbt(["run", "--full-refresh"], db, root / "dbt_full")
+    run_dbt(["test", "--select", "test_type:unit"], db, root / "dbt_unit")
     full = {
         relation: read_table(db, relation, order) for relation, order in INCREMENTAL_FACTS.items()
     }
@@ -95,6 +96,10 @@ def warehouse(tmp_path_factory):
         "full": full,
         "incremental_results": incremental_results,
         "first_results": first_results,
+        "unit_test_results": run_results(root / "dbt_unit"),
+        "unit_tests": set(
+            json.loads((root / "dbt_unit" / "target" / "manifest.json").read_text())["unit_tests"]
+        ),
         "second_output": second.output,
         "updated": updated,
         "rebuilt": every_mart(db),
@@ -138,7 +143,14 @@ def test_every_dbt_test_passes(warehouse):
         ]
         assert failing == []
     kinds = {r["unique_id"].split(".")[0] for r in warehouse["first_results"]}
-    assert {"model", "seed", "test", "unit_test"} <= kinds
+    assert {"model", "seed", "test"} <= kinds and "unit_test" not in kinds
+
+
+def test_every_dbt_unit_test_passes(warehouse):
+    """The models' unit tests (fixed inputs, not the data) run here, not in the pipeline."""
+    results, unit_tests = warehouse["unit_test_results"], warehouse["unit_tests"]
+    assert {r["unique_id"] for r in results} == unit_tests and len(unit_tests) >= 10
+    assert [(r["unique_id"], r.get("message")) for r in results if r["status"] != "pass"] == []
 
 
 def test_school_months_reproduce_the_ground_truth(warehouse):

@@ -54,8 +54,9 @@ def _reads_register_per_source(manifest: Mapping[str, Any], node: Mapping[str, A
 def reached_by(
     manifest: Mapping[str, Any], changed_tables: Iterable[str], register_changed: bool
 ) -> set[str]:
-    """The unique ids of the nodes (sources, models, seeds, snapshots, tests, unit tests)
-    whose result can differ after these raw tables changed. ``changed_tables`` must already
+    """The unique ids of the nodes (sources, models, seeds, snapshots, data tests) whose
+    result can differ after these raw tables changed (unit tests test code, not data, and
+    pipeline builds leave them out). ``changed_tables`` must already
     include the tables of every source whose deliveries changed in the register."""
     children, nodes = manifest["child_map"], manifest["nodes"]
     register = _raw_source_id(manifest, REGISTER_TABLE)
@@ -70,7 +71,7 @@ def reached_by(
     while stack:
         node = stack.pop()
         for child in children.get(node, []):
-            if child in reached:
+            if child in reached or child.startswith("unit_test."):
                 continue
             if (
                 node == register
@@ -80,9 +81,6 @@ def reached_by(
                 continue  # reached through its own table, if that changed
             reached.add(child)
             stack.append(child)
-    for unit_id, unit in manifest.get("unit_tests", {}).items():
-        if set(unit.get("depends_on", {}).get("nodes", [])) & reached:
-            reached.add(unit_id)
     return reached
 
 
