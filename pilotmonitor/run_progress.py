@@ -11,6 +11,7 @@ real terminal.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import io
 import re
 import sys
@@ -79,10 +80,18 @@ def stage_progress(console: Console, log_path: Path):
         stage_log = StageLog(log_file, terminal, status)
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = stage_log
+        # A crash in native code (a segmentation fault: once in the crash-safety test's
+        # chain of runs, in a thread) ends the process without a Python traceback; with
+        # faulthandler every thread's stack goes to the run log first.
+        was_enabled = faulthandler.is_enabled()
+        faulthandler.enable(file=log_file, all_threads=True)
         try:
             yield stage_log
         finally:
             sys.stdout, sys.stderr = saved
+            faulthandler.disable()  # the log file is closed next
+            if was_enabled:
+                faulthandler.enable()
     checks = stage_log.check_seconds()
     console.print(
         f"  [green]done[/green]  {'data-quality checks (GX, freshness)':<34} {checks:7.1f} s"

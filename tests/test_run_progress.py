@@ -1,6 +1,7 @@
 """`pilotmonitor run` shows one line per finished stage and keeps the full log in a file."""
 
 import io
+import subprocess
 import sys
 
 from rich.console import Console
@@ -42,3 +43,23 @@ def test_stages_on_the_terminal_everything_in_the_log(tmp_path, monkeypatch):
         log.read_text(encoding="utf-8")
         == "".join(LINES) + "1 of 193 START sql view model staging.x\n"
     )
+
+
+def test_a_crash_in_native_code_leaves_every_threads_stack_in_the_log(tmp_path):
+    """A segmentation fault ends the process without a Python traceback; the run log must
+    still say where it happened."""
+    log = tmp_path / "run.log"
+    crash = (
+        "import faulthandler\n"
+        "from pathlib import Path\n"
+        "from rich.console import Console\n"
+        "from pilotmonitor.run_progress import stage_progress\n"
+        "def inside_a_stage():\n"
+        "    faulthandler._sigsegv()\n"
+        f"with stage_progress(Console(), Path({str(log)!r})):\n"
+        "    inside_a_stage()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True)
+    assert done.returncode < 0  # killed by the signal
+    text = log.read_text(encoding="utf-8")
+    assert "Fatal Python error: Segmentation fault" in text and "inside_a_stage" in text
