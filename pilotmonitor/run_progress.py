@@ -82,16 +82,17 @@ def stage_progress(console: Console, log_path: Path):
         sys.stdout = sys.stderr = stage_log
         # A crash in native code (a segmentation fault: once in the crash-safety test's
         # chain of runs, in a thread) ends the process without a Python traceback; with
-        # faulthandler every thread's stack goes to the run log first.
-        was_enabled = faulthandler.is_enabled()
-        faulthandler.enable(file=log_file, all_threads=True)
+        # faulthandler every thread's stack goes to the run log first. Unless a handler is
+        # on already (PYTHONFAULTHANDLER, pytest): it keeps its own file.
+        ours = not faulthandler.is_enabled()
+        if ours:
+            faulthandler.enable(file=log_file, all_threads=True)
         try:
             yield stage_log
         finally:
             sys.stdout, sys.stderr = saved
-            faulthandler.disable()  # the log file is closed next
-            if was_enabled:
-                faulthandler.enable()
+            if ours:
+                faulthandler.disable()  # before the log file is closed
     checks = stage_log.check_seconds()
     console.print(
         f"  [green]done[/green]  {'data-quality checks (GX, freshness)':<34} {checks:7.1f} s"
