@@ -98,7 +98,7 @@ class Warehouse:
             limit_duckdb_memory(conn)
             _load_postgres_extension(conn)
             options = "TYPE postgres, READ_ONLY" if read_only else "TYPE postgres"
-            conn.execute(f"attach {_sql_string(self.url)} as {CATALOG} ({options})")
+            conn.execute(f"attach {sql_string(self.url)} as {CATALOG} ({options})")
             conn.execute(f"use {CATALOG}")
         except duckdb.Error as exc:
             conn.close()
@@ -220,7 +220,7 @@ def relations(
     base table, so on the server its own catalog says which relations are views."""
     wanted = sorted(set(schemas))
     if _is_postgres(conn):
-        listed = ", ".join(_sql_string(schema) for schema in wanted) or "null"
+        listed = ", ".join(sql_string(schema) for schema in wanted) or "null"
         query = (
             "select t.table_schema::text, t.table_name::text, t.table_type::text, "
             "v.definition::text from information_schema.tables t left join pg_views v on "
@@ -228,7 +228,7 @@ def relations(
             f"in ({listed}) order by 1, 2"
         )
         return conn.execute(
-            f"select * from postgres_query({_sql_string(CATALOG)}, {_sql_string(query)})"
+            f"select * from postgres_query({sql_string(CATALOG)}, {sql_string(query)})"
         ).fetchall()
     return conn.execute(
         "select t.table_schema, t.table_name, t.table_type, v.sql from information_schema.tables "
@@ -276,9 +276,10 @@ def _load_postgres_extension(conn: duckdb.DuckDBPyConnection) -> None:
             f"duckdb-extension-postgres has no build for DuckDB {duckdb.__version__} (reinstall "
             "from requirements.lock)"
         )
-    conn.execute(f"install {_sql_string(str(binary))}")
+    conn.execute(f"install {sql_string(str(binary))}")
     conn.execute("load postgres")
 
 
-def _sql_string(value: str) -> str:
+def sql_string(value: str) -> str:
+    """A SQL string literal of ``value`` (quotes doubled)."""
     return "'" + value.replace("'", "''") + "'"

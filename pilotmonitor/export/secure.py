@@ -29,6 +29,7 @@ import duckdb
 from pilotmonitor import atomic_write
 from pilotmonitor.spreadsheet_safety import count_sql, neutralised_sql
 from pilotmonitor.table_digest import tables_in
+from pilotmonitor.warehouse_access import sql_string
 
 from .dictionary import MartDocs, TableDoc, load_mart_docs
 
@@ -129,10 +130,6 @@ def sha256_file(path: Path) -> str:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def open_warehouse(warehouse_path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
@@ -246,7 +243,7 @@ def _copy(
         if fmt == "parquet"
         else "format csv, header true, delimiter ','"
     )
-    conn.execute(f"copy ({query}) to {_sql_string(str(target))} ({options})")
+    conn.execute(f"copy ({query}) to {sql_string(str(target))} ({options})")
     return neutralised
 
 
@@ -508,14 +505,14 @@ def read_export(out_dir: str | os.PathLike, table: str):
     path = out / entry["file"]
     with duckdb.connect() as conn:
         if path.suffix == ".parquet":
-            return conn.execute(f"select * from read_parquet({_sql_string(str(path))})").df()
+            return conn.execute(f"select * from read_parquet({sql_string(str(path))})").df()
         dictionary = json.loads((out / DICTIONARY_JSON).read_text(encoding="utf-8"))
         columns = next(t["columns"] for t in dictionary["tables"] if t["table"] == table)
         struct = ", ".join(
-            f"{_sql_string(c['name'])}: {_sql_string(c['duckdb_type'])}" for c in columns
+            f"{sql_string(c['name'])}: {sql_string(c['duckdb_type'])}" for c in columns
         )
         return conn.execute(
-            f"select * from read_csv({_sql_string(str(path))}, header = true, delim = ',', "
+            f"select * from read_csv({sql_string(str(path))}, header = true, delim = ',', "
             f"columns = {{{struct}}})"
         ).df()
 

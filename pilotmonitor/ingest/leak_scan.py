@@ -34,6 +34,7 @@ from pilotmonitor.ingest.bounded import (
 from pilotmonitor.ingest.deliveries import source_files
 from pilotmonitor.ingest.limits import current_limits
 from pilotmonitor.table_digest import tables_in
+from pilotmonitor.warehouse_access import sql_string
 
 PERSON_COLUMNS_SCHOOL = {"achternaam", "roepnaam", "voornaam", "voornamen"}
 STREET_COLUMNS_SCHOOL = {"straat", "straatnaam"}
@@ -227,7 +228,7 @@ def scan_tables(
             # (a pupil's pseudonym on every absence record: 30x fewer tests in a school
             # export). Derived tables count distinct values (n = 1).
             parts.append(
-                f"""select {_literal(column)} as col, {klass in column_policy.PSEUDONYMISED} as
+                f"""select {sql_string(column)} as col, {klass in column_policy.PSEUDONYMISED} as
                     pseudonymised, {data_type == "VARCHAR"} as text, delivery, t, n
                     from (select {group} as delivery, {as_text} as t,
                     {"1" if derived else "count(*)"} as n
@@ -268,10 +269,6 @@ def scan_tables(
         ]
     conn.execute("drop table if exists _leak_values")
     return leaks
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
