@@ -28,6 +28,7 @@ import duckdb
 
 from pilotmonitor import atomic_write
 from pilotmonitor.spreadsheet_safety import count_sql, neutralised_sql
+from pilotmonitor.table_digest import quote as _quote
 from pilotmonitor.table_digest import tables_in
 from pilotmonitor.warehouse_access import sql_string
 
@@ -126,10 +127,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def open_warehouse(warehouse_path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
