@@ -404,6 +404,14 @@ def twfe_poisson_refit(
 
     The returned function takes one treatment value per row of ``data`` and gives the
     coefficient :func:`twfe` with ``family="poisson"`` would give for it (tested).
+
+    Where a 0/1 treatment separates the data, the maximum likelihood estimate does not
+    exist and the function returns the limit the iterations run towards instead of
+    iterating to their limit: ``-inf`` when the treated rows hold no event, ``+inf`` when
+    the treated units hold no event outside their treated rows (their fixed effects and
+    the coefficient then trade off without bound). Randomization inference counts such
+    a reassignment as more extreme than any finite estimate, as it counted the large
+    values the non-converging iterations used to end at.
     """
     marked = data.assign(_position=np.arange(len(data)), _no_treatment=0.0)
     frame = _twfe_frame(marked, outcome, unit, time, "_no_treatment", exposure, ["_position"], None)
@@ -413,13 +421,32 @@ def twfe_poisson_refit(
     y = frame["_y"].to_numpy(float)
     offset = np.log(frame["_e"].to_numpy(float))
     fe = FixedEffects.from_columns(frame["_u"], frame["_t"])
+    unit_codes = fe.codes[:, 0]
 
     def coefficient(treatment: np.ndarray) -> float:
         X = np.asarray(treatment, dtype=float)[rows][:, None]
         _check_not_absorbed(X, fe.demean(X))
+        separated = _separated_direction(y, X[:, 0], unit_codes)
+        if separated:
+            return separated * np.inf
         return float(poisson_irls(y, X, fe, offset=offset).beta[0])
 
     return coefficient
+
+
+def _separated_direction(y: np.ndarray, d: np.ndarray, unit_codes: np.ndarray) -> int:
+    """-1 or +1 when the 0/1 treatment ``d`` separates the Poisson TWFE (see
+    :func:`twfe_poisson_refit`), 0 when neither certificate holds or ``d`` is not 0/1."""
+    treated = d == 1
+    if not np.all(treated | (d == 0)):
+        return 0
+    if not y[treated].any():
+        return -1
+    treated_units = np.zeros(int(unit_codes.max()) + 1, dtype=bool)
+    treated_units[unit_codes[treated]] = True
+    if not y[treated_units[unit_codes] & ~treated].any():
+        return 1
+    return 0
 
 
 def _twfe_count(frame, n_cov, cl_name, alpha, fe_method, family, cov_type) -> EffectResult:

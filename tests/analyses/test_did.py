@@ -181,6 +181,40 @@ def test_the_poisson_refit_of_randomization_inference_equals_a_full_fit():
         assert refit(d) == pytest.approx(full.coefficient, rel=1e-12, abs=1e-14)
 
 
+def _poisson_fit(df: pd.DataFrame, d: np.ndarray):
+    frame = df.assign(d=d)
+    return twfe(frame, "y", "school", "month", "d", exposure="pupil_months", family="poisson")
+
+
+def test_the_poisson_refit_returns_the_infinite_limit_of_a_separating_reassignment():
+    """A reassignment whose treated rows hold no event has no maximum likelihood estimate:
+    the full fit's iterations run off towards minus infinity without converging, and the
+    refit returns that limit at once. Treated units without an event outside their
+    treated rows separate the other way (plus infinity); any other reassignment is
+    fitted as before, and a treatment that is not 0/1 is never short-cut."""
+    from analyses import twfe_poisson_refit
+
+    df = _poisson_panel(3, n_units=10, n_treated=2)
+    post = df["month"].to_numpy() >= 6
+    quiet = df["school"].isin([8, 9]).to_numpy()
+    df.loc[quiet & post, "y"] = 0
+    refit = twfe_poisson_refit(df, "y", "school", "month", "pupil_months")
+    d = (quiet & post).astype(float)
+    full = _poisson_fit(df, d)
+    assert not full.details["converged"] and full.coefficient < -20
+    assert refit(d) == -np.inf
+
+    df.loc[quiet, "y"] = np.where(post[quiet], 3, 0)  # events only in the treated rows
+    refit = twfe_poisson_refit(df, "y", "school", "month", "pupil_months")
+    full = _poisson_fit(df, d)
+    assert not full.details["converged"] and full.coefficient > 20
+    assert refit(d) == np.inf
+
+    ordinary = (df["school"].isin([0, 1]).to_numpy() & post).astype(float)
+    assert refit(ordinary) == pytest.approx(_poisson_fit(df, ordinary).coefficient, rel=1e-12)
+    assert np.isfinite(refit(ordinary * 2.0))  # a dose, not 0/1: fitted, never short-cut
+
+
 def test_twfe_poisson_drops_all_zero_units():
     df = _poisson_panel(1)
     df.loc[df["school"] == 39, "y"] = 0

@@ -178,6 +178,19 @@ def test_randomization_inference_rank_over_total():
     assert r4.p_value == (1 + r4.rank) / 11
 
 
+def test_randomization_inference_counts_infinite_estimates_as_most_extreme():
+    """A separated count model's reassignment estimates minus or plus infinity: more
+    extreme than any finite observed estimate; an infinite observed estimate ties only
+    with the infinite ones."""
+    df = pd.DataFrame({"unit": list("abcdef")})
+    value = {"a": 0.5, "b": -np.inf, "c": np.inf, "d": 0.1, "e": -0.2, "f": 0.9}
+
+    res = randomization_inference(df, lambda data, t: value[min(t)], "unit", ["a"])
+    assert res.rank == 4 and res.p_value == 4 / 6  # a, b, c and f
+    res = randomization_inference(df, lambda data, t: value[min(t)], "unit", ["b"])
+    assert res.rank == 2 and res.p_value == 2 / 6  # b and c
+
+
 def test_randomization_inference_with_twfe_estimator():
     df = _panel(11, n_units=8, n_treated=3, effect=0.0)
     post = df["month"] >= 4
