@@ -71,6 +71,12 @@ def synth(
     workers: Annotated[
         int, typer.Option(min=1, help="Regions generated at the same time (regional scenarios).")
     ] = 2,
+    truth_only: Annotated[
+        bool,
+        typer.Option(
+            help="Only the ground truth, no delivery file (power studies; the same truth).",
+        ),
+    ] = False,
 ) -> None:
     """Write a SYNTHETIC landing area (deliveries in their real formats) and its ground truth."""
     from pilotmonitor.synth.generate import generate
@@ -116,6 +122,7 @@ def synth(
                 progress=advance,
                 provinces=chosen,
                 workers=workers,
+                truth_only=truth_only,
             )
         except ValueError as error:
             raise typer.BadParameter(str(error)) from error
@@ -130,7 +137,12 @@ def synth(
     table.add_row("files delivered", f"{result.files:,}")
     table.add_row("planted bad records", f"{result.planted_defects:,}")
     console.print(table)
-    console.print(f"landing area: {result.landing_dir}\nground truth: {result.ground_truth_dir}")
+    if truth_only:
+        console.print(f"ground truth only (no deliveries): {result.ground_truth_dir}")
+    else:
+        console.print(
+            f"landing area: {result.landing_dir}\nground truth: {result.ground_truth_dir}"
+        )
 
 
 DEMO_HELP = (

@@ -3,6 +3,7 @@ truth beside it. Deterministic: the same scenario, seed and scale give identical
 
     generate(settings.data_dir, scenario_path, pilots_dir, scale=1.0, seed=None)
     generate(..., national.yml, ..., provinces=["GR"], workers=2)   # regional scenarios
+    generate(..., truth_only=True)   # the ground truth alone, without a delivery file
 
 A scenario is one world (the demo) or, with ``max_region_pupils`` (the national pool,
 see ``national``), regions generated apart: memory is bounded by a region, the regions'
@@ -89,8 +90,16 @@ def generate(
     progress: Progress | None = None,
     provinces: list[str] | None = None,
     workers: int = 1,
+    truth_only: bool = False,
 ) -> GenerationResult:
     """Write the landing area and the ground truth; see the module docstring.
+
+    ``truth_only`` simulates the same world and writes only its ground truth: the same
+    truth tables byte for byte, no ``deliveries.csv`` or ``planted_defects.csv``, and
+    ``scenario.json`` marked ``truth_only`` without the count of register rows delivered.
+    For power studies and checks of the planted effects, which need the truth and not the
+    deliveries (writing them is most of a generation's time). The landing area is left
+    empty.
 
     A scenario with ``max_region_pupils`` (the national one) is generated region by region,
     ``workers`` regions at a time, each with its own random stream and number ranges, so
@@ -110,9 +119,10 @@ def generate(
     landing, truth_dir = data_dir / "landing", data_dir / "ground_truth"
     _fresh_dir(landing)
     _fresh_dir(truth_dir)
-    (landing / "SYNTHETIC_DATA.txt").write_text(
-        SYNTHETIC_NOTICE.format(name=scenario.name, seed=seed, scale=scale), encoding="utf-8"
-    )
+    if not truth_only:
+        (landing / "SYNTHETIC_DATA.txt").write_text(
+            SYNTHETIC_NOTICE.format(name=scenario.name, seed=seed, scale=scale), encoding="utf-8"
+        )
     log = DeliveryLog(landing)
 
     if scenario.max_region_pupils is None and provinces is None:
@@ -129,19 +139,61 @@ def generate(
                 truth_dir,
                 step,
                 write_workers=EXPORT_WRITERS,
+                truth_only=truth_only,
             )
         ]
     else:
         rng, outputs = _generate_regions(
-            scenario, pilots, scale, seed, provinces, workers, landing, truth_dir, step
+            scenario, pilots, scale, seed, provinces, workers, landing, truth_dir, step, truth_only
         )
     for output in outputs:
         log.files.extend(output.files)
         log.defects.extend(output.defects)
 
+    schools = pd.concat([o.schools for o in outputs], ignore_index=True)
+    if not truth_only:
+        _write_national_files(scenario, pilots, schools, outputs, landing, log, rng, step)
+
+    step("writing ground truth")
+    row_counts = {
+        "schools": len(schools),
+        **{key: sum(o.row_counts[key] for o in outputs) for key in outputs[0].row_counts},
+    }
+    metadata = ground_truth.scenario_metadata(scenario, scale, seed, pilots, row_counts)
+    if outputs[0].region:
+        metadata["regions"] = [o.name for o in outputs]
+        ground_truth.merge_region_parts(truth_dir, [o.name for o in outputs])
+    pd.concat([o.register_truth for o in outputs], ignore_index=True).to_csv(
+        truth_dir / leerplicht.TRUTH_FILE, index=False
+    )
+    if truth_only:
+        metadata["truth_only"] = True
+        ground_truth.write_bookkeeping(truth_dir, metadata)
+        files, defects = 0, 0
+    else:
+        frame, defects_frame = log.files_frame(), log.defects_frame()
+        ground_truth.write_bookkeeping(truth_dir, metadata, frame, defects_frame)
+        files = len(frame)
+        defects = int(defects_frame["count"].sum()) if len(defects_frame) else 0
+    return GenerationResult(
+        landing, truth_dir, time.perf_counter() - started, row_counts, files, defects
+    )
+
+
+def _write_national_files(
+    scenario: Scenario,
+    pilots: list[Pilot],
+    schools: pd.DataFrame,
+    outputs: list[RegionOutput],
+    landing: Path,
+    log: DeliveryLog,
+    rng: np.random.Generator,
+    step: Progress,
+) -> None:
+    """The files delivered for the whole world at once: DUO, CBS, the pilots' own
+    deliveries, the surveys and DUO's early-school-leaver figures."""
     step("writing public data, pilot deliveries and surveys")
     as_of = pd.Timestamp(scenario.as_of)
-    schools = pd.concat([o.schools for o in outputs], ignore_index=True)
     public_data.write_duo_registry(schools, scenario, landing, log, as_of + pd.Timedelta(days=1))
     years = sorted({year for o in outputs for year in o.duo_counts})
     public_data.write_duo_pupil_count_files(
@@ -166,29 +218,6 @@ def generate(
         scenario,
         landing,
         log,
-    )
-
-    step("writing ground truth")
-    row_counts = {
-        "schools": len(schools),
-        **{key: sum(o.row_counts[key] for o in outputs) for key in outputs[0].row_counts},
-    }
-    metadata = ground_truth.scenario_metadata(scenario, scale, seed, pilots, row_counts)
-    if outputs[0].region:
-        metadata["regions"] = [o.name for o in outputs]
-        ground_truth.merge_region_parts(truth_dir, [o.name for o in outputs])
-    pd.concat([o.register_truth for o in outputs], ignore_index=True).to_csv(
-        truth_dir / leerplicht.TRUTH_FILE, index=False
-    )
-    files, defects = log.files_frame(), log.defects_frame()
-    ground_truth.write_bookkeeping(truth_dir, metadata, files, defects)
-    return GenerationResult(
-        landing,
-        truth_dir,
-        time.perf_counter() - started,
-        row_counts,
-        len(files),
-        int(defects["count"].sum()) if len(defects) else 0,
     )
 
 
@@ -223,6 +252,7 @@ def _generate_regions(
     landing: Path,
     truth_dir: Path,
     step: Progress,
+    truth_only: bool = False,
 ) -> tuple[np.random.Generator, list[RegionOutput]]:
     if provinces is not None:
         if scenario.max_region_pupils is None:
@@ -245,7 +275,17 @@ def _generate_regions(
         f"time, {workers} worker(s)"
     )
     jobs = [
-        (r.scenario, pilots, scale, streams[r.ids.index], r.ids, landing, truth_dir, r.name)
+        (
+            r.scenario,
+            pilots,
+            scale,
+            streams[r.ids.index],
+            r.ids,
+            landing,
+            truth_dir,
+            r.name,
+            truth_only,
+        )
         for r in chosen
     ]
     outputs: dict[str, RegionOutput] = {}
@@ -277,6 +317,7 @@ def _region_job(
     landing: Path,
     truth_dir: Path,
     name: str,
+    truth_only: bool,
 ) -> RegionOutput:
     started = time.perf_counter()
     output = _generate_region(
@@ -289,6 +330,7 @@ def _region_job(
         truth_dir,
         lambda _message: None,
         region_name=name,
+        truth_only=truth_only,
     )
     output.seconds = time.perf_counter() - started
     return output
@@ -305,9 +347,12 @@ def _generate_region(
     step: Progress,
     region_name: str | None = None,
     write_workers: int = 0,
+    truth_only: bool = False,
 ) -> RegionOutput:
     """Simulate one region and write its school exports, iJw archives and truth; with
-    ``write_workers``, that many processes write the school exports meanwhile."""
+    ``write_workers``, that many processes write the school exports meanwhile. With
+    ``truth_only``, its truth alone (every draw the truth depends on is made before the
+    first file is written)."""
     log = DeliveryLog(landing)
     step("simulating pupils and enrolments")
     calendar = SchoolCalendar.build(scenario.first_month, scenario.as_of, scenario.closures.periods)
@@ -326,30 +371,38 @@ def _generate_region(
     declarations = build_declarations(trajectories, scenario, rng, ids.reference_offset)
     responses = surveys.simulate_surveys(pupils, schools, scenario, rng)
 
-    step("writing school exports")
-    exports = school_exports.build_exports(
-        pupils, absence, schools, scenario, calendar.months[0], rng
-    )
-    school_exports.plant_row_defects(exports, scenario, rng)
-    pending = _start_school_exports(exports, scenario, landing, log, rng, write_workers)
-    del exports
-    try:
-        step("writing iJw message archives")
-        write_ijw_archives(
-            trajectories,
-            declarations,
-            scenario,
-            calendar.months,
-            landing,
-            log,
-            rng,
-            ids.planted_offset,
+    # Streams of their own, spawned here in both modes (a spawned child depends on the
+    # seed and the spawns before it, not on the draws made): leaving the files out changes
+    # no draw of the register's truth.
+    enrolment_switches = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
+    register_rng = rng.spawn(1)[0]
+    pending = None
+    if not truth_only:
+        step("writing school exports")
+        exports = school_exports.build_exports(
+            pupils, absence, schools, scenario, calendar.months[0], rng, enrolment_switches
         )
-        duo_counts = public_data.duo_pupil_count_frames(pupils, schools, scenario)
-        cbs_rows = public_data.cbs_youth_care_rows(trajectories, scenario, rng)
+        school_exports.plant_row_defects(exports, scenario, rng)
+        pending = _start_school_exports(exports, scenario, landing, log, rng, write_workers)
+        del exports
+    try:
+        duo_counts, cbs_rows = {}, []
+        if not truth_only:
+            step("writing iJw message archives")
+            write_ijw_archives(
+                trajectories,
+                declarations,
+                scenario,
+                calendar.months,
+                landing,
+                log,
+                rng,
+                ids.planted_offset,
+            )
+            duo_counts = public_data.duo_pupil_count_frames(pupils, schools, scenario)
+            cbs_rows = public_data.cbs_youth_care_rows(trajectories, scenario, rng)
 
         step("writing the leerplicht register")
-        register_rng = rng.spawn(1)[0]  # its own stream: the files above stay as they were
         register, register_truth = leerplicht.build_register(
             pupils,
             schools,
@@ -359,16 +412,18 @@ def _generate_region(
             DROPOUT_DESTINATION,
             register_rng,
         )
-        register_rows = leerplicht.write_register_exports(
-            register,
-            sorted(scenario.municipalities),
-            calendar.months[0],
-            pd.Timestamp(scenario.as_of),
-            landing,
-            log,
-            register_rng,
-            defects=any(bool(v) for v in scenario.defects.model_dump().values()),
-        )
+        delivered = {}
+        if not truth_only:
+            delivered["leerplicht_registrations"] = leerplicht.write_register_exports(
+                register,
+                sorted(scenario.municipalities),
+                calendar.months[0],
+                pd.Timestamp(scenario.as_of),
+                landing,
+                log,
+                register_rng,
+                defects=any(bool(v) for v in scenario.defects.model_dump().values()),
+            )
 
         step("writing ground truth")
         row_counts = {
@@ -381,7 +436,7 @@ def _generate_region(
             "trajectories_started": int(trajectories.start_date.notna().sum()),
             "declaration_lines": len(declarations),
             "survey_responses": int(sum(len(f) for f in responses.values())),
-            "leerplicht_registrations": register_rows,
+            **delivered,
         }
         tables = ground_truth.build_truth(
             population,
@@ -399,9 +454,11 @@ def _generate_region(
         else:
             ground_truth.write_region_part(truth_dir, region_name, tables)
     except BaseException:
-        pending.cancel()
+        if pending is not None:
+            pending.cancel()
         raise
-    pending.finish()
+    if pending is not None:
+        pending.finish()
     registry = schools[
         ["brin", "vestiging", "name", "type", "cluster", "municipality", "province"]
     ].astype({"cluster": "float64"})

@@ -337,11 +337,17 @@ def merge_region_parts(out_dir: Path, regions: list[str]) -> None:
 
 
 def write_bookkeeping(
-    out_dir: Path, metadata: dict, files: pd.DataFrame, defects: pd.DataFrame
+    out_dir: Path,
+    metadata: dict,
+    files: pd.DataFrame | None = None,
+    defects: pd.DataFrame | None = None,
 ) -> None:
+    """scenario.json, and the delivered files and planted defects when files were written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files.to_csv(out_dir / "deliveries.csv", index=False)
-    defects.to_csv(out_dir / "planted_defects.csv", index=False)
+    if files is not None:
+        files.to_csv(out_dir / "deliveries.csv", index=False)
+    if defects is not None:
+        defects.to_csv(out_dir / "planted_defects.csv", index=False)
     (out_dir / "scenario.json").write_text(
         json.dumps({**metadata, "definitions": DEFINITIONS}, indent=2, default=str),
         encoding="utf-8",

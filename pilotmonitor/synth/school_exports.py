@@ -173,7 +173,10 @@ def build_exports(
     scenario: Scenario,
     first_month: pd.Timestamp,
     rng: np.random.Generator,
+    switches: np.random.Generator,
 ) -> list[ExportFile]:
+    """Every school's exports; ``switches``, a stream of its own, draws the pupils also
+    enrolled at a second school (the other draws stay as they were without them)."""
     as_of = pd.Timestamp(scenario.as_of)
     files: list[ExportFile] = []
     absence = absence.merge(
@@ -186,8 +189,6 @@ def build_exports(
         for t, p, c in zip(templates, absence.parent_given_name, has_comment)
     ]
     absence["kind"] = absence.kind.str.capitalize()
-    # a stream of its own: the other draws stay as they were
-    switches = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
     pupils = pd.concat(
         [
             pupils.assign(enrolment_kind=MAIN),

@@ -492,8 +492,9 @@ def test_every_file_level_defect_is_planted_at_demo_scale(tmp_path) -> None:
     population = simulate_population(scenario, schools, calendar, 0.05, rng)
     pupils = assign_identities(population.pupils, schools, scenario, rng)
     absence, _ = simulate_absence(population, scenario, calendar, rng)
+    switches = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
     exports = school_exports.build_exports(
-        pupils, absence, schools, scenario, calendar.months[0], rng
+        pupils, absence, schools, scenario, calendar.months[0], rng, switches
     )
     for export in exports:  # every absence file holds a planted row, as at full scale
         if export.source == "school_absence" and (export.rows.bsn != "").any():

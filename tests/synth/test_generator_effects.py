@@ -121,7 +121,9 @@ def effect_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         scenario_path, pilots_dir = write_scenario(
             directory, _world(setup, with_effect), [setup.pilot_id]
         )
-        result = generate(directory / "data", scenario_path, pilots_dir, scale=1.0, seed=SEED)
+        result = generate(
+            directory / "data", scenario_path, pilots_dir, scale=1.0, seed=SEED, truth_only=True
+        )
         school_month = pd.read_csv(
             result.ground_truth_dir / "school_month.csv", dtype={"month": str}
         )

@@ -103,7 +103,9 @@ def hoogeveen_world(tmp_path_factory):
     scenario["baseline"]["VO"]["referral_rate"] = 0.3
     directory = tmp_path_factory.mktemp("hoogeveen-kinds")
     scenario_path, pilots_dir = write_scenario(directory, scenario, [PILOT])
-    result = generate(directory / "data", scenario_path, pilots_dir, scale=1.0, seed=20261123)
+    result = generate(
+        directory / "data", scenario_path, pilots_dir, scale=1.0, seed=20261123, truth_only=True
+    )
     truth = pd.read_csv(result.ground_truth_dir / "school_month.csv", dtype={"month": str})
     metadata = json.loads((result.ground_truth_dir / "scenario.json").read_text(encoding="utf-8"))
     return truth, metadata

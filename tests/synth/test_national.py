@@ -138,6 +138,7 @@ def small_pool_runs(tmp_path_factory):
     one = generate(tmp / "one", path, PILOTS_DIR, scale=0.05, workers=1)
     two = generate(tmp / "two", path, PILOTS_DIR, scale=0.05, workers=2)
     groningen = generate(tmp / "gr", path, PILOTS_DIR, scale=0.05, workers=2, provinces=["GR"])
+    generate(tmp / "truth", path, PILOTS_DIR, scale=0.05, workers=2, truth_only=True)
     return tmp, one, two, groningen
 
 
@@ -149,6 +150,24 @@ def test_the_files_do_not_depend_on_the_number_of_workers(small_pool_runs):
         assert (tmp / "one" / "ground_truth" / name).read_bytes() == (
             tmp / "two" / "ground_truth" / name
         ).read_bytes(), name
+
+
+def test_the_truth_alone_is_the_truth_of_the_whole_generation(small_pool_runs):
+    """`truth_only` simulates the same regions and writes their truth, merged as in a whole
+    generation, and no delivery file."""
+    tmp = small_pool_runs[0]
+    whole, alone = tmp / "one" / "ground_truth", tmp / "truth" / "ground_truth"
+    for name in (
+        "school_month.csv",
+        "pupils.csv",
+        "survey_truth.csv",
+        "leerplicht_thuiszitters.csv",
+    ):
+        assert (alone / name).read_bytes() == (whole / name).read_bytes(), name
+    assert not (alone / "deliveries.csv").exists() and not (alone / "regions").exists()
+    assert not any((tmp / "truth" / "landing").iterdir())
+    metadata = pd.read_json(alone / "scenario.json", typ="series")
+    assert metadata["truth_only"] and metadata["synthetic"]
 
 
 def test_a_province_gets_the_files_the_whole_country_has_there(small_pool_runs):
