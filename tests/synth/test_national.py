@@ -95,9 +95,14 @@ def test_a_pool_file_that_cannot_hold_the_base_scenario_is_refused(tmp_path):
 
 
 def _small_pool(tmp_path: Path) -> Path:
-    """The national file cut down: two provinces with a few pool schools in small regions."""
+    """The national file cut down: two provinces with a few pool schools in small regions,
+    over the demo's last three school years (the files per school and month, not the
+    years, are what these tests compare)."""
     spec = yaml.safe_load(NATIONAL.read_text(encoding="utf-8"))
-    spec["base"] = str(DEMO_SCENARIO)
+    base_spec = yaml.safe_load(DEMO_SCENARIO.read_text(encoding="utf-8"))
+    base_spec["first_month"] = "2023-08"
+    spec["base"] = str(tmp_path / "demo_last_years.yml")
+    (tmp_path / "demo_last_years.yml").write_text(yaml.safe_dump(base_spec), encoding="utf-8")
     spec["pool"]["max_region_pupils"] = 400
     base = load_scenario(DEMO_SCENARIO)
     provinces = {}
