@@ -478,7 +478,10 @@ def test_every_file_level_defect_is_planted_at_demo_scale(tmp_path) -> None:
     import pilotmonitor.synth.generate as generate_module
     from pilotmonitor.settings import REPO_ROOT
 
-    scenario = generate_module.load_scenario(REPO_ROOT / "scenarios" / "demo.yml")
+    # the demo's last three school years: past and current years, as the defects need
+    scenario = generate_module.load_scenario(REPO_ROOT / "scenarios" / "demo.yml").model_copy(
+        update={"first_month": "2023-08"}
+    )
     pilots = generate_module.load_registry(REPO_ROOT / "pilots")
     rng = np.random.default_rng(3)
     from pilotmonitor.synth import school_exports
