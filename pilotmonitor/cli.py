@@ -23,7 +23,12 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from pilotmonitor.settings import Settings
-from pilotmonitor.warehouse_access import WarehouseConnectionError, connect, warehouse
+from pilotmonitor.warehouse_access import (
+    WarehouseConnectionError,
+    connect,
+    shared_attachments,
+    warehouse,
+)
 
 app = typer.Typer(
     help="Pilotmonitor: evaluate school-based youth support pilots.",
@@ -199,7 +204,7 @@ def _run_locked(settings: Settings, demo: bool, lock: Path, skip_analyses: bool 
     from pilotmonitor.run_progress import stage_progress
 
     log_path = settings.data_dir / "logs" / "run.log"
-    with stage_progress(console, log_path):
+    with stage_progress(console, log_path), shared_attachments():
         # the tag lets `status` tell a run killed outright (lock free, record still STARTED) from
         # one going on
         result = dg.materialize(

@@ -194,6 +194,49 @@ def _as(server, user: str, sql: str):
         conn.close()
 
 
+def test_connections_of_a_run_share_one_attachment_and_see_tables_replaced_meanwhile(server):
+    """Inside `shared_attachments()` (what a pipeline run connects in) the connections share
+    one attachment of the server per access mode; each reads the catalog afresh, so a table
+    another client replaced meanwhile (as dbt does) shows its new columns, and no server
+    session of them outlives the block."""
+    from pilotmonitor.warehouse_access import shared_attachments
+
+    server.create_database("shared_attachment")
+    place = Warehouse(path=None, url=server.url("shared_attachment"))
+
+    def sessions() -> int:  # the database's server sessions other than psql's own
+        return int(
+            server.psql(
+                "shared_attachment",
+                "select count(*) from pg_stat_activity "
+                "where datname = 'shared_attachment' and pid <> pg_backend_pid()",
+            )
+        )
+
+    with shared_attachments():
+        with place.connect() as conn:
+            conn.execute("create table t (a integer)")
+            conn.execute("create table memory.main.marker (x integer)")  # in DuckDB, not PG
+        with place.connect() as conn:  # the same DuckDB: its in-memory table is there
+            assert conn.execute("select count(*) from memory.main.marker").fetchone() == (0,)
+            assert conn.execute("select count(*) from t").fetchone() == (0,)
+        server.psql(
+            "shared_attachment",
+            "drop table t; create table t (a integer, b text); insert into t values (1, 'x');",
+        )
+        # `select *`: a stale catalog would give the old columns without an error
+        with place.connect(read_only=True) as conn:
+            assert conn.execute("select * from t").fetchall() == [(1, "x")]
+        with place.connect() as conn:
+            assert conn.execute("select * from t").fetchall() == [(1, "x")]
+        assert sessions() > 0
+    assert sessions() == 0
+    with place.connect() as conn:  # outside: an attachment of its own, as before
+        assert "marker" not in {
+            name for (name,) in conn.execute("select table_name from duckdb_tables()").fetchall()
+        }
+
+
 def test_researchers_read_published_and_nothing_else(team_run, server):
     assert _as(server, "ann", "select count(*) from published.fct_school_month")[0][0] > 0
     for relation in (
