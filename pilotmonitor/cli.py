@@ -186,12 +186,31 @@ def run(
     from pilotmonitor.run_lock import RunInProgress, RunLock, lock_path
 
     settings = Settings.from_env()
+    _refuse_what_cannot_run(settings, demo)
     try:
         with RunLock(lock_path(settings.data_dir)) as lock:
             _run_locked(settings, demo, lock.path, skip_analyses)
     except (RunInProgress, WarehouseConnectionError) as exc:
         Console(stderr=True, width=160).print(f"[red]not started[/red]: {exc}", soft_wrap=True)
         raise typer.Exit(code=EXIT_RUN_IN_PROGRESS) from None
+
+
+def _refuse_what_cannot_run(settings: Settings, demo: bool) -> None:
+    """Every ingestion step needs the landing area and, outside demo mode, the
+    pseudonymisation key: without them the run stops here, before any step, with the
+    reason (exit 1), instead of failing every ingestion step."""
+    from pilotmonitor.ingest.pseudonymise import PseudonymKeyError, load_key
+
+    reason = settings.missing_landing_area()
+    in_demo_mode = demo or os.environ.get("PILOTMONITOR_DEMO", "") == "1"  # a local key
+    if reason is None and not in_demo_mode:
+        try:
+            load_key(settings.data_dir)
+        except PseudonymKeyError as exc:
+            reason = str(exc)
+    if reason:
+        console.print(f"[red]not started[/red]: {reason}", soft_wrap=True)
+        raise typer.Exit(code=1)
 
 
 def _run_locked(settings: Settings, demo: bool, lock: Path, skip_analyses: bool = False) -> None:

@@ -71,6 +71,15 @@ class Settings:
     def landing_dir(self) -> Path:
         return self.data_dir / "landing"
 
+    def missing_landing_area(self) -> str | None:
+        """Why no run can ingest anything here, or None: the landing area is missing."""
+        if self.landing_dir.is_dir():
+            return None
+        return (
+            f"landing area {self.landing_dir} does not exist: run `pilotmonitor synth` or point "
+            "PILOTMONITOR_DATA_DIR at a data directory"
+        )
+
     @property
     def ground_truth_dir(self) -> Path:
         return self.data_dir / "ground_truth"

@@ -59,13 +59,18 @@ def test_run_without_a_key_refuses(data_dir, demo_data_dir):
     shutil.copytree(demo_data_dir / "landing", data_dir / "landing")
     without_key = CliRunner().invoke(app, ["run"])
     assert without_key.exit_code == 1
+    assert "not started" in without_key.output
     assert "no pseudonymisation key" in without_key.output
+    # refused before any step: nothing loaded, no warehouse, no run log
+    assert not (data_dir / "warehouse").exists() and not (data_dir / "logs").exists()
 
 
 def test_run_without_landing_area_fails_with_a_clear_message(data_dir):
     result = CliRunner().invoke(app, ["run", "--demo"])
     assert result.exit_code == 1
+    assert "not started" in result.output
     assert "landing area" in result.output and "pilotmonitor synth" in result.output
+    assert not (data_dir / "warehouse").exists()  # refused before any step
 
 
 def test_unknown_scenario_is_a_usage_error(data_dir):

@@ -147,11 +147,8 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
     ):
         settings = pilotmonitor.settings()
-        if not settings.landing_dir.is_dir():
-            raise dg.Failure(
-                f"landing area {settings.landing_dir} does not exist: run `pilotmonitor synth` or "
-                "set PILOTMONITOR_DATA_DIR"
-            )
+        if missing := settings.missing_landing_area():
+            raise dg.Failure(missing)
         pseudonymiser = _pseudonymiser(context, settings) if source.identifies_people else None
         schema_dir = (
             settings.ijw_xsd_dir if (settings.ijw_xsd_dir / "basisschema.xsd").is_file() else None

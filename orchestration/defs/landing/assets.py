@@ -63,12 +63,10 @@ def landing_inventory(
     """Every file in the landing area with its source, size and content hash
     (raw.landing_files); files whose names follow no delivery convention, symbolic links and
     special files are registered as failed deliveries so they are seen, not ignored."""
-    landing_dir = pilotmonitor.settings().landing_dir
-    if not landing_dir.is_dir():
-        raise dg.Failure(
-            f"landing area {landing_dir} does not exist: run `pilotmonitor synth` or point "
-            "PILOTMONITOR_DATA_DIR at a data directory"
-        )
+    settings = pilotmonitor.settings()
+    if missing := settings.missing_landing_area():
+        raise dg.Failure(missing)
+    landing_dir = settings.landing_dir
     synthetic = (landing_dir / "SYNTHETIC_DATA.txt").is_file()
     with warehouse.get_connection() as conn:
         conn.execute("create schema if not exists raw")
