@@ -63,6 +63,9 @@ def test_run_without_a_key_refuses(data_dir, demo_data_dir):
     assert "no pseudonymisation key" in without_key.output
     # refused before any step: nothing loaded, no warehouse, no run log
     assert not (data_dir / "warehouse").exists() and not (data_dir / "logs").exists()
+    weak = CliRunner().invoke(app, ["run"], env={"PILOTMONITOR_PSEUDONYM_KEY": "00" * 32})
+    assert weak.exit_code == 1 and "not started" in weak.output and "00" * 32 not in weak.output
+    assert not (data_dir / "warehouse").exists()
 
 
 def test_run_without_landing_area_fails_with_a_clear_message(data_dir):
