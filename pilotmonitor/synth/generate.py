@@ -462,6 +462,13 @@ def _generate_region(
     registry = schools[
         ["brin", "vestiging", "name", "type", "cluster", "municipality", "province"]
     ].astype({"cluster": "float64"})
+    # DUO's early-school-leaver figures are delivery files only: not counted for the truth
+    vsv_events, vsv_population = pd.DataFrame(), pd.DataFrame()
+    if not truth_only:
+        vsv_events = duo_vsv.vsv_events(leerplicht.early_school_leavers(pupils), schools)
+        vsv_population = duo_vsv.vsv_population(
+            pupils, schools, calendar.months[0], pd.Timestamp(scenario.as_of)
+        )
     return RegionOutput(
         region_name or scenario.name,
         region_name is not None,
@@ -473,8 +480,8 @@ def _generate_region(
         responses,
         row_counts,
         register_truth,
-        duo_vsv.vsv_events(leerplicht.early_school_leavers(pupils), schools),
-        duo_vsv.vsv_population(pupils, schools, calendar.months[0], pd.Timestamp(scenario.as_of)),
+        vsv_events,
+        vsv_population,
     )
 
 
