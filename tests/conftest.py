@@ -39,6 +39,21 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: rank.get(Path(item.path), len(LONG_FILES)))
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_demo_mode():
+    """`pilotmonitor run --demo` invoked in this process (CliRunner) sets PILOTMONITOR_DEMO
+    in os.environ, which is how the CLI hands demo mode to the assets it runs. Restored
+    after each test, so no later test (or subprocess it starts with os.environ) runs in a
+    demo mode it did not ask for: a test that passed only on a worker where an earlier file
+    had left it set failed on another."""
+    before = os.environ.get("PILOTMONITOR_DEMO")
+    yield
+    if before is None:
+        os.environ.pop("PILOTMONITOR_DEMO", None)
+    else:
+        os.environ["PILOTMONITOR_DEMO"] = before
+
+
 def _ijw_xsd_dir() -> Path:
     configured = os.environ.get("PILOTMONITOR_IJW_XSD_DIR")
     if configured:

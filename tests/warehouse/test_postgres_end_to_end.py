@@ -291,7 +291,7 @@ def test_a_run_from_another_host_waits_for_the_server_run_lock(team_run, server)
     try:
         with holder.cursor() as cur:
             cur.execute("select pg_advisory_lock(%s)", [RUN_LOCK_KEY])
-        second = _cli(team_run["env"], "run")
+        second = _cli(team_run["env"], "run", "--demo")  # the team run's demo key
     finally:
         holder.close()
     assert second.returncode == 2, second.stdout + second.stderr
