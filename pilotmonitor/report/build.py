@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from pilotmonitor.evaluation.outcomes import OUTCOMES
 from pilotmonitor.ingest import identifier_forms
 
 from . import reuse as report_reuse
-from .browser import BrowserMissing, PdfJob, PdfPrinter, print_pdfs
+from .browser import BackgroundPrinter, BrowserMissing, PdfJob, PdfPrinter, print_pdfs
 from .content import Effect, ReportContent, read_content
 from .narrative import effect_lines, limit_lines, quality_lines, status_text
 from .texts import LANGUAGES, OUTCOME_NAMES, T, euros, number, p_value, percent
@@ -610,6 +611,25 @@ def build_report(
     round's comparison, round_report.py) checks its outputs in the report's release and
     returns a function language -> the section for the template. `printer`: a browser
     shared with other reports (default: one for this report)."""
+    files, jobs = _write_html(conn, pilot_id, reports_dir, synthetic, rules, out, extra_section)
+    if pdf:
+        try:
+            _printed(files, printer.print(jobs) if printer is not None else print_pdfs(jobs))
+        except BrowserMissing as exc:
+            _unprinted(files, exc)
+    return files
+
+
+def _write_html(
+    conn: duckdb.DuckDBPyConnection,
+    pilot_id: str,
+    reports_dir: Path,
+    synthetic: bool,
+    rules: DisclosureRules | None,
+    out: Path | None,
+    extra_section,
+) -> tuple[ReportFiles, list[PdfJob]]:
+    """The report's HTML files and disclosure log, written; the PDFs to print from them."""
     rules = rules or DisclosureRules.from_acro()
     out = out or reports_dir / pilot_id
     fig_dir = out / "figures"
@@ -634,23 +654,25 @@ def build_report(
         files.html[lang] = path
     files.disclosure_log = release.write_log()
     files.disclosure_status = release.status
-    if pdf:
-        jobs = [
-            PdfJob(
-                files.html[lang],
-                out / f"report.{lang}.pdf",
-                T[lang]["synthetic_banner"] if synthetic else "",
-                T[lang]["page"],
-            )
-            for lang in LANGUAGES
-        ]
-        try:
-            printed = printer.print(jobs) if printer is not None else print_pdfs(jobs)
-            files.pdf = dict(zip(LANGUAGES, printed))
-        except BrowserMissing as exc:
-            files.pdf_error = str(exc)
-            log.warning("report %s: PDF not written: %s", pilot_id, exc)
-    return files
+    jobs = [
+        PdfJob(
+            files.html[lang],
+            out / f"report.{lang}.pdf",
+            T[lang]["synthetic_banner"] if synthetic else "",
+            T[lang]["page"],
+        )
+        for lang in LANGUAGES
+    ]
+    return files, jobs
+
+
+def _printed(files: ReportFiles, pdfs: list[Path]) -> None:
+    files.pdf = dict(zip(LANGUAGES, pdfs))
+
+
+def _unprinted(files: ReportFiles, exc: BrowserMissing) -> None:
+    files.pdf_error = str(exc)
+    log.warning("report %s: PDF not written: %s", files.pilot_id, exc)
 
 
 def build_reports(
@@ -663,13 +685,17 @@ def build_reports(
 ) -> list[ReportFiles]:
     """Every pilot's report; a pilot that cannot have one (no estimates, no pilot months in
     the data yet) gets a ReportFiles with `error` set and does not stop the others. With
-    `reuse`, a report whose inputs, code and packages are unchanged is kept as it is."""
+    `reuse`, a report whose inputs, code and packages are unchanged is kept as it is.
+
+    The browser prints a report's PDFs in a thread of its own while this one writes the
+    next report (charts and HTML); a report's reuse record is written once its PDFs are."""
     from pilotmonitor.evaluation.sample import AnalysisInputError
 
     rules = DisclosureRules.from_acro()
     shared = report_reuse.shared_inputs(conn, synthetic, pdf, rules)
     files = []
-    with PdfPrinter() as printer:  # one browser for every report that is (re)built
+    printing: _Printing | None = None
+    with BackgroundPrinter() as printer:  # one browser for every report that is (re)built
         for pid in pilot_ids:
             directory = reports_dir / pid
             key = report_reuse.report_key(conn, pid, shared)
@@ -679,18 +705,38 @@ def build_reports(
                 continue
             report_reuse.forget(directory)
             try:
-                built = build_report(
-                    conn, pid, reports_dir, synthetic, pdf=pdf, rules=rules, printer=printer
-                )
+                built, jobs = _write_html(conn, pid, reports_dir, synthetic, rules, None, None)
             except (LookupError, AnalysisInputError, IdentifierInReportError) as exc:
                 log.warning("report %s not written: %s", pid, exc)
                 files.append(
                     ReportFiles(pid, directory, synthetic=synthetic, result="none", error=str(exc))
                 )
                 continue
-            report_reuse.write_record(directory, key, built.record())
+            if printing is not None:
+                printing.finish()
+            printing = _Printing(built, key, printer.submit(jobs) if pdf else None)
             files.append(built)
+        if printing is not None:
+            printing.finish()
     return files
+
+
+@dataclass
+class _Printing:
+    """A written report whose PDFs the browser may still be printing."""
+
+    files: ReportFiles
+    key: str | None
+    pdfs: Future | None
+
+    def finish(self) -> None:
+        """Wait for the PDFs, then record the report for reuse."""
+        if self.pdfs is not None:
+            try:
+                _printed(self.files, self.pdfs.result())
+            except BrowserMissing as exc:
+                _unprinted(self.files, exc)
+        report_reuse.write_record(self.files.directory, self.key, self.files.record())
 
 
 __all__ = ["ReportFiles", "build_report", "build_reports"]

@@ -102,3 +102,41 @@ def test_a_blocked_publication_rebuilds_the_reports_with_the_stale_mark(warehous
         [BlockingFailure("raw_school_absence", "expectations_error", "dates outside the year")],
     )
     assert not any(f.reused for f in _build(warehouse, out).values())
+
+
+def test_pdfs_printed_beside_the_next_report_are_kept_with_their_report(warehouse, tmp_path):
+    """The browser prints a report's PDFs in a thread of its own while the next report is
+    written: each report gets its own two PDFs, and its record, written once they are
+    printed, lets the next run keep the report with its PDFs."""
+    from pilotmonitor.report.browser import BrowserMissing, chromium_path
+
+    try:
+        chromium_path()
+    except BrowserMissing as exc:
+        pytest.skip(str(exc))
+    out = tmp_path / "reports"
+    first = {f.pilot_id: f for f in build_reports(warehouse, PILOTS, out, synthetic=True)}
+    for pilot, files in first.items():
+        assert files.pdf_error is None and not files.reused
+        assert files.pdf == {lang: out / pilot / f"report.{lang}.pdf" for lang in ("nl", "en")}
+        assert all(path.read_bytes()[:5] == b"%PDF-" for path in files.pdf.values())
+    again = {f.pilot_id: f for f in build_reports(warehouse, PILOTS, out, synthetic=True)}
+    assert all(f.reused and f.pdf == first[p].pdf for p, f in again.items())
+
+
+def test_without_a_browser_every_report_is_written_and_says_why_it_has_no_pdf(
+    warehouse, tmp_path, monkeypatch
+):
+    """No browser: the printing thread's error reaches each report as its reason, the HTML
+    is written, and the record says so (a later run, which may have a browser, rebuilds)."""
+    import json
+
+    monkeypatch.setenv("PILOTMONITOR_CHROMIUM", str(tmp_path / "no-chromium"))
+    out = tmp_path / "reports"
+    files = build_reports(warehouse, PILOTS, out, synthetic=True)
+    assert [f.pilot_id for f in files] == PILOTS
+    for f in files:
+        assert f.html["nl"].is_file() and not f.pdf
+        assert "PILOTMONITOR_CHROMIUM" in f.pdf_error
+        record = json.loads((f.directory / reuse.KEY_FILE).read_text(encoding="utf-8"))
+        assert record["pdf_error"] == f.pdf_error
