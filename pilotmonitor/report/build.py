@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -613,10 +614,7 @@ def build_report(
     shared with other reports (default: one for this report)."""
     files, jobs = _write_html(conn, pilot_id, reports_dir, synthetic, rules, out, extra_section)
     if pdf:
-        try:
-            _printed(files, printer.print(jobs) if printer is not None else print_pdfs(jobs))
-        except BrowserMissing as exc:
-            _unprinted(files, exc)
+        _take_pdfs(files, lambda: printer.print(jobs) if printer is not None else print_pdfs(jobs))
     return files
 
 
@@ -666,13 +664,13 @@ def _write_html(
     return files, jobs
 
 
-def _printed(files: ReportFiles, pdfs: list[Path]) -> None:
-    files.pdf = dict(zip(LANGUAGES, pdfs))
-
-
-def _unprinted(files: ReportFiles, exc: BrowserMissing) -> None:
-    files.pdf_error = str(exc)
-    log.warning("report %s: PDF not written: %s", files.pilot_id, exc)
+def _take_pdfs(files: ReportFiles, printed: Callable[[], list[Path]]) -> None:
+    """The report's PDFs from ``printed`` (in LANGUAGES order), or why there are none."""
+    try:
+        files.pdf = dict(zip(LANGUAGES, printed()))
+    except BrowserMissing as exc:
+        files.pdf_error = str(exc)
+        log.warning("report %s: PDF not written: %s", files.pilot_id, exc)
 
 
 def build_reports(
@@ -732,10 +730,7 @@ class _Printing:
     def finish(self) -> None:
         """Wait for the PDFs, then record the report for reuse."""
         if self.pdfs is not None:
-            try:
-                _printed(self.files, self.pdfs.result())
-            except BrowserMissing as exc:
-                _unprinted(self.files, exc)
+            _take_pdfs(self.files, self.pdfs.result)
         report_reuse.write_record(self.files.directory, self.key, self.files.record())
 
 
