@@ -21,9 +21,10 @@ import pandas as pd
 from pilotmonitor.health.cadence import load_cadences
 from pilotmonitor.health.freshness import SourceFreshness, all_freshness
 from pilotmonitor.health.interrupted import InterruptedRun, find_interrupted_run
-from pilotmonitor.health.reasons import quarantine_reasons, validation_failures
+from pilotmonitor.health.reasons import quarantine_reasons
 from pilotmonitor.health.register_flags import register_flags
 from pilotmonitor.health.source_agreement import ThuiszitterAgreement, thuiszitter_agreement
+from pilotmonitor.health.validation_summary import validation_summary
 from pilotmonitor.publication.check_results import (
     RUN_INTERRUPTED,
     CheckResult,
@@ -66,8 +67,6 @@ def latest_run_results(dagster_home: Path | None, limit: int = 20000):
         instance.dispose()
 
 
-VALIDATION_SCHEMAS = ("quality", "raw", "main")
-ERROR_SEVERITIES = {"error", "critical", "fatal", "blocking"}
 EXIT_READY, EXIT_BLOCKED, EXIT_UNREADABLE, EXIT_INTERRUPTED = 0, 1, 2, 3
 
 
@@ -274,98 +273,6 @@ def _pilots(conn) -> pd.DataFrame | None:
     return conn.execute("select pilot_id, start_date, planned_end_date from raw.pilots").df()
 
 
-def find_validation_table(conn) -> str | None:
-    for schema in VALIDATION_SCHEMAS:
-        if table_exists(conn, schema, "validation_results"):
-            return f"{schema}.validation_results"
-    return None
-
-
-def latest_validations(frame: pd.DataFrame, delivery_key: str | None) -> pd.DataFrame:
-    """Every expectation result of the latest validation of each delivery and table.
-
-    A validation (one suite applied to one delivery's table) writes one row per
-    expectation, each stamped when its own result was produced, so the rows of one
-    validation carry different times. A validation is therefore identified by delivery,
-    table and suite hash, dated by its latest row; a re-validation with a changed suite
-    replaces the earlier one as a whole. Without a suite hash, the latest result per
-    delivery, table, expectation and column is kept."""
-    run_keys = [k for k in (delivery_key, "table") if k and k in frame.columns]
-    if not run_keys or "validated_at" not in frame.columns or frame["validated_at"].isna().any():
-        keys = [k for k in (*run_keys, "expectation_type", "column") if k in frame.columns]
-        ordered = (
-            frame.sort_values("validated_at", kind="stable")
-            if "validated_at" in frame.columns
-            else frame
-        )
-        return ordered.drop_duplicates(subset=keys, keep="last") if keys else ordered
-    if "suite_hash" not in frame.columns:
-        keys = [*run_keys, *[k for k in ("expectation_type", "column") if k in frame.columns]]
-        return frame.sort_values("validated_at", kind="stable").drop_duplicates(
-            subset=keys, keep="last"
-        )
-    dated = frame.assign(_suite=frame["suite_hash"].fillna(""))
-    validation = [*run_keys, "_suite"]
-    ended = dated.groupby(validation, dropna=False)["validated_at"].transform("max")
-    latest = ended.groupby([dated[k] for k in run_keys], dropna=False).transform("max")
-    return dated[ended == latest].drop(columns="_suite")
-
-
-def validation_summary(
-    conn, deliveries: pd.DataFrame, as_of: date
-) -> tuple[str | None, dict[str, dict]]:
-    """Per source: validated deliveries, every expectation result of the latest validation
-    of each delivery counted by severity, and the top failures (superseded deliveries and
-    deliveries after the as-of date ignored)."""
-    table = find_validation_table(conn)
-    if table is None:
-        return None, {}
-    frame = conn.execute(f"select * from {table}").df()
-    if frame.empty or "success" not in frame.columns:
-        return table, {}
-    delivery_key = (
-        "path"
-        if "path" in frame.columns
-        else ("delivery_id" if "delivery_id" in frame.columns else None)
-    )
-    if "source" not in frame.columns and delivery_key == "path":
-        frame = frame.merge(deliveries[["path", "source"]], on="path", how="left")
-    if delivery_key == "path":
-        # deliveries known on the as-of date (`deliveries` is already cut there), superseded ones
-        # ignored
-        known = set(deliveries["path"]) - set(
-            deliveries.loc[deliveries["superseded_by"].notna(), "path"]
-        )
-        frame = frame[frame["path"].isin(known)]
-    frame = latest_validations(frame, delivery_key)
-    severity = (
-        frame["severity"].astype(str).str.lower()
-        if "severity" in frame.columns
-        else pd.Series("error", index=frame.index)
-    )
-    failed = ~frame["success"].astype(bool)
-    frame = frame.assign(
-        _error=failed & severity.isin(ERROR_SEVERITIES),
-        _warning=failed & ~severity.isin(ERROR_SEVERITIES),
-    )
-    out = {}
-    for source, group in frame.groupby(
-        frame.get("source", pd.Series("?", index=frame.index)).fillna("?")
-    ):
-        failing = group[group["_error"]]
-        out[str(source)] = {
-            "deliveries_validated": int(group[delivery_key].nunique()) if delivery_key else None,
-            "expectations": int(len(group)),
-            "errors": int(group["_error"].sum()),
-            "warnings": int(group["_warning"].sum()),
-            "deliveries_with_errors": int(failing[delivery_key].nunique())
-            if delivery_key
-            else None,
-            "top_failures": validation_failures(group, delivery_key),
-        }
-    return table, out
-
-
 def _period_range(periods: pd.Series) -> str | None:
     values = sorted(p for p in periods.dropna().unique() if p)
     if not values:
@@ -422,7 +329,7 @@ def collect_status(
         else all_deliveries
     )
     freshness = all_freshness(deliveries, as_of, sources, _pilots(conn), cadences)
-    validation_table, validation = validation_summary(conn, deliveries, as_of)
+    validation_table, validation = validation_summary(conn, deliveries)
     loaded_paths = (
         deliveries.loc[deliveries["status"] == "loaded", "path"].tolist()
         if not deliveries.empty

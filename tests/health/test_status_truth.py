@@ -242,6 +242,45 @@ def test_top_validation_failures_name_the_expectation_message_and_deliveries(tmp
     assert (second["severity"], second["deliveries"]) == ("warning", 1)
 
 
+def test_validations_of_superseded_and_not_yet_delivered_files_are_not_counted(tmp_path):
+    replaced = "ijw/GM0014/GM0014_ijw_2026-03_20260405.zip"
+    later = "ijw/GM0014/GM0014_ijw_2026-11_20261208.zip"  # delivered after AS_OF
+    rows = [
+        *clean_rows(),
+        delivery(replaced, "ijw_messages", "GM0014", "2026-03", "2026-04-05", superseded_by="x"),
+        delivery(later, "ijw_messages", "GM0014", "2026-11", "2026-12-08"),
+    ]
+    conn = make_warehouse(tmp_path / "wh.duckdb", rows)
+    t0 = datetime(2026, 11, 20, 6)
+    failing = [
+        result_row(p, "expect_column_values_to_be_in_set", "product_code", "error", False, t0)
+        for p in (replaced, later)
+    ]
+    write_results(conn, [*failing, result_row(IJW, "expect_x", "c", "error", True, t0)])
+    status = collect_status(conn, AS_OF, sources=SOURCES)
+    v = ijw(status).validation
+    assert (v["deliveries_validated"], v["expectations"], v["errors"]) == (1, 1, 0)
+    assert status.exit_code == 0, status.blocking
+
+
+def test_without_suite_hashes_the_result_written_last_for_an_expectation_counts(tmp_path):
+    """Tables written by other tools: no suite hash and equal times."""
+    conn = make_warehouse(tmp_path / "wh.duckdb", clean_rows())
+    conn.execute("create schema quality")
+    conn.execute(
+        'create table quality.validation_results (path varchar, "table" varchar, '
+        'expectation_type varchar, "column" varchar, severity varchar, success boolean, '
+        "validated_at timestamp)"
+    )
+    at = datetime(2026, 11, 20, 6)
+    insert = "insert into quality.validation_results values (?, 't', 'expect_x', ?, 'error', ?, ?)"
+    for success in (False, True, False):  # the same expectation written three times
+        conn.execute(insert, [IJW, "c", success, at])
+    conn.execute(insert, [IJW, "d", True, None])
+    v = ijw(collect_status(conn, AS_OF, sources=SOURCES)).validation
+    assert (v["deliveries_validated"], v["expectations"], v["errors"]) == (1, 2, 1)
+
+
 # --- quarantine reasons -------------------------------------------------------------
 
 

@@ -1,0 +1,124 @@
+"""Per source, what the latest validation of each delivery found (quality.validation_results).
+
+The table grows by one row per expectation per delivery and suite (the demo: 167,528 rows
+for 3,487 deliveries; a national landing area about 9 million), so the latest validations
+are selected and counted in DuckDB and only their failed rows reach pandas.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pilotmonitor.health.reasons import validation_failures
+from pilotmonitor.table_digest import table_exists
+
+VALIDATION_SCHEMAS = ("quality", "raw", "main")
+ERROR_SEVERITIES = ("error", "critical", "fatal", "blocking")
+
+
+def find_validation_table(conn) -> str | None:
+    for schema in VALIDATION_SCHEMAS:
+        if table_exists(conn, schema, "validation_results"):
+            return f"{schema}.validation_results"
+    return None
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _latest_rule(conn, table: str, columns: set[str], delivery_key: str | None) -> str:
+    """A `qualify` clause keeping every expectation result of the latest validation of
+    each delivery and table.
+
+    A validation (one suite applied to one delivery's table) writes one row per
+    expectation, each stamped when its own result was produced, so the rows of one
+    validation carry different times. A validation is therefore identified by delivery,
+    table and suite hash, dated by its latest row; a re-validation with a changed suite
+    replaces the earlier one as a whole. Without a suite hash or complete times (tables
+    written by other tools), the latest result per delivery, table, expectation and column
+    is kept, the row written last among equal times."""
+    run_keys = [_q(k) for k in (delivery_key, "table") if k and k in columns]
+    dated = "validated_at" in columns
+    complete = (
+        dated
+        and conn.execute(f"select count(*) from {table} where validated_at is null").fetchone()[0]
+        == 0
+    )
+    if run_keys and complete and "suite_hash" in columns:
+        runs = ", ".join(run_keys)
+        validation = f"{runs}, coalesce(suite_hash, '')"
+        return (
+            f"qualify max(validated_at) over (partition by {validation}) = "
+            f"max(validated_at) over (partition by {runs})"
+        )
+    keys = [*run_keys, *[_q(k) for k in ("expectation_type", "column") if k in columns]]
+    if not keys:
+        return ""
+    order = ("validated_at desc nulls last, " if dated else "") + "_row desc"
+    return f"qualify row_number() over (partition by {', '.join(keys)} order by {order}) = 1"
+
+
+def validation_summary(conn, deliveries: pd.DataFrame) -> tuple[str | None, dict[str, dict]]:
+    """Per source: validated deliveries, every expectation result of the latest validation
+    of each delivery counted by severity, and the top failures. `deliveries` are those known
+    on the as-of date; superseded deliveries are ignored."""
+    table = find_validation_table(conn)
+    if table is None:
+        return None, {}
+    schema, name = table.split(".")
+    columns = {
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchall()
+    }
+    if "success" not in columns:
+        return table, {}
+    delivery_key = next((k for k in ("path", "delivery_id") if k in columns), None)
+    by_path = delivery_key == "path"
+    known = deliveries.loc[deliveries["superseded_by"].isna(), ["path", "source"]]
+    source = (
+        "v.source" if "source" in columns else ("k.source" if by_path else "cast(null as varchar)")
+    )
+    severity = "coalesce(lower(v.severity), '')" if "severity" in columns else "'error'"
+    failed = "not coalesce(v.success, false)"
+    errors = ", ".join(f"'{s}'" for s in ERROR_SEVERITIES)
+    conn.register("_known_deliveries", known)
+    try:
+        conn.execute(
+            f"""create or replace temp table _latest_validations as
+                select v.* exclude (_row), coalesce({source}, '?') as _source,
+                       {failed} and {severity} in ({errors}) as _error,
+                       {failed} and {severity} not in ({errors}) as _warning
+                from (select *, rowid as _row from {table}) v
+                {"join _known_deliveries k using (path)" if by_path else ""}
+                {_latest_rule(conn, table, columns, delivery_key)}"""
+        )
+    finally:
+        conn.unregister("_known_deliveries")
+    try:
+        key = f"v.{_q(delivery_key)}" if delivery_key else "null"
+        counts = conn.execute(
+            f"""select _source, count(distinct {key}), count(*), count(*) filter (where _error),
+                       count(*) filter (where _warning),
+                       count(distinct {key}) filter (where _error)
+                from _latest_validations v group by _source order by _source"""
+        ).fetchall()
+        failures = conn.execute("select * from _latest_validations where _error or _warning").df()
+    finally:
+        conn.execute("drop table if exists _latest_validations")
+    out = {}
+    for source_name, n_deliveries, n, n_errors, n_warnings, n_failing in counts:
+        mine = failures[failures["_source"] == source_name]
+        out[str(source_name)] = {
+            "deliveries_validated": int(n_deliveries) if delivery_key else None,
+            "expectations": int(n),
+            "errors": int(n_errors),
+            "warnings": int(n_warnings),
+            "deliveries_with_errors": int(n_failing) if delivery_key else None,
+            "top_failures": validation_failures(mine, delivery_key),
+        }
+    return table, out
