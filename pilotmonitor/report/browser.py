@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +28,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+
+
+PROFILE_PREFIX = "pilotmonitor-chromium-"
+# A profile left by a process that was killed outright (SIGKILL skips the clean-up) is
+# removed by the next browser once its process is gone and it is this old (a process in
+# another PID namespace sharing /tmp could carry a dead PID of ours).
+STALE_PROFILE_AGE_S = 3600
+_PROFILE_PID = re.compile(re.escape(PROFILE_PREFIX) + r"(\d+)-")
 
 
 class BrowserMissing(RuntimeError):
@@ -48,14 +58,44 @@ def chromium_path() -> str:
     )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_profiles(directory: Path | None = None, now: float | None = None) -> list[Path]:
+    """Remove browser profiles (about 2.5 MB each) whose process is gone: a run killed while
+    printing leaves its profile behind."""
+    directory = Path(directory or tempfile.gettempdir())
+    now = time.time() if now is None else now
+    removed = []
+    for profile in directory.glob(PROFILE_PREFIX + "*"):
+        found = _PROFILE_PID.match(profile.name)
+        try:
+            old = now - profile.stat().st_mtime > STALE_PROFILE_AGE_S
+        except FileNotFoundError:  # removed meanwhile
+            continue
+        if found and old and profile.is_dir() and not _alive(int(found.group(1))):
+            shutil.rmtree(profile, ignore_errors=True)
+            removed.append(profile)
+    return removed
+
+
 @contextlib.contextmanager
 def browser() -> Iterator[object]:
-    """A headless Chromium browser (Playwright) with a throw-away profile."""
+    """A headless Chromium browser (Playwright) with a throw-away profile, named with this
+    process's id so a later browser can tell a profile left by a killed run."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
+    remove_stale_profiles()
     with (
-        tempfile.TemporaryDirectory(prefix="pilotmonitor-chromium-") as profile,
+        tempfile.TemporaryDirectory(prefix=f"{PROFILE_PREFIX}{os.getpid()}-") as profile,
         sync_playwright() as pw,
     ):
         context = pw.chromium.launch_persistent_context(
