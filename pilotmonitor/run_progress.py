@@ -22,8 +22,8 @@ from rich.console import Console
 
 _STEP = re.compile(r'(?P<what>Started|Finished) execution of step "(?P<step>[^"]+)"')
 _FAILED = re.compile(r'STEP_FAILURE - Execution of step "(?P<step>[^"]+)" failed')
-# Asset checks run as their own steps (GX suites, freshness); shown together per source.
-_CHECK_SUFFIXES = ("_expectations_error", "_expectations_warning", "_delivery_freshness")
+# Asset checks run as their own steps (a source's GX suites, its freshness); shown together.
+_CHECK_SUFFIXES = ("_expectations", "_delivery_freshness")
 
 
 class StageLog(io.TextIOBase):

@@ -1,9 +1,8 @@
 """Asset checks running the Great Expectations suites (expectations/*.json) on the new
 deliveries of each ingestion asset ``raw_<source>``.
 
-Two checks per source: ``expectations_error`` (blocking, severity ERROR) and
-``expectations_warning`` (not blocking, severity WARN), because Dagster fixes ``blocking``
-per check definition.
+Two checks per source, evaluated in one step: ``expectations_error`` (blocking, severity
+ERROR) and ``expectations_warning`` (not blocking, severity WARN).
 
 Design notes: docs/design/orchestration.md#orchestrationdefsqualitycheckspy.
 """
@@ -64,23 +63,41 @@ def _metadata(failures: pd.DataFrame, validated: int, rows: int) -> dict:
     }
 
 
-def build_checks(source: Source) -> list[dg.AssetChecksDefinition]:
+def build_checks(source: Source) -> dg.AssetChecksDefinition:
+    """Both checks of one source in one step: the pending deliveries are validated once, the
+    results written, then each severity's failures read back (a step and three warehouse
+    connections per source fewer than a check each)."""
     key = asset_name(source)
 
-    @dg.asset_check(
-        asset=key,
-        name="expectations_error",
-        blocking=True,
-        description=(
-            f"Great Expectations error-level expectations on the new deliveries of {source.name} "
-            f"({', '.join(source.tables)}); blocks the warehouse build."
-        ),
+    @dg.multi_asset_check(
+        name=f"{key}_expectations",
+        specs=[
+            dg.AssetCheckSpec(
+                "expectations_error",
+                asset=key,
+                blocking=True,
+                description=(
+                    "Great Expectations error-level expectations on the new deliveries of "
+                    f"{source.name} ({', '.join(source.tables)}); blocks the warehouse build."
+                ),
+            ),
+            dg.AssetCheckSpec(
+                "expectations_warning",
+                asset=key,
+                blocking=False,
+                description=(
+                    "Great Expectations warning-level expectations (row count against the "
+                    "sender's history, missing-value thresholds) on "
+                    f"{source.name}; shown, not blocking."
+                ),
+            ),
+        ],
     )
-    def expectations_error(
+    def expectations(
         context: dg.AssetCheckExecutionContext,
         pilotmonitor: PilotmonitorSettings,
         warehouse: WarehouseResource,
-    ) -> dg.AssetCheckResult:
+    ):
         settings = pilotmonitor.settings()
         with warehouse.get_connection(read_only=True) as conn:
             validation = store.validate_pending(
@@ -88,7 +105,8 @@ def build_checks(source: Source) -> list[dg.AssetChecksDefinition]:
             )
         with warehouse.get_connection() as conn:
             store.write_results(conn, validation.outcomes)
-            failures = _failures(conn, source, "error")
+            errors = _failures(conn, source, "error")
+            warnings = _failures(conn, source, "warning")
             docs = settings.data_dir / "quality" / "data_docs"
             if (
                 validation.outcomes or not (docs / "index.html").is_file()
@@ -97,57 +115,23 @@ def build_checks(source: Source) -> list[dg.AssetChecksDefinition]:
         rows = sum(
             {(o.delivery_id, o.table): o.rows_validated for o in validation.outcomes}.values()
         )
-        return dg.AssetCheckResult(
-            passed=failures.empty,
+        validated = len(validation.deliveries)
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name="expectations_error",
+            passed=errors.empty,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata=_metadata(failures, len(validation.deliveries), rows),
+            metadata=_metadata(errors, validated, rows),
         )
-
-    @dg.asset_check(
-        asset=key,
-        name="expectations_warning",
-        blocking=False,
-        description=(
-            "Great Expectations warning-level expectations (row count against the sender's "
-            f"history, missing-value thresholds) on {source.name}; shown, not blocking."
-        ),
-    )
-    def expectations_warning(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        with warehouse.get_connection(read_only=True) as conn:
-            # Reads what the error check recorded; deliveries it has not validated yet (this
-            # check ran first) are validated in memory only, the error check records them.
-            validation = store.validate_pending(conn, source.name, source.tables)
-            failures = (
-                _failures(conn, source, "warning")
-                if store._has_results_table(conn)
-                else pd.DataFrame()
-            )
-        fresh = pd.DataFrame(
-            [o.as_row() for o in validation.outcomes if o.severity == "warning" and not o.success]
-        )
-        if len(fresh):
-            fresh = fresh[
-                [
-                    "path",
-                    "table",
-                    "expectation_type",
-                    "column",
-                    "unexpected_count",
-                    "unexpected_percent",
-                    "examples",
-                    "steward_message",
-                ]
-            ]
-            failures = pd.concat([failures, fresh], ignore_index=True) if len(failures) else fresh
-        return dg.AssetCheckResult(
-            passed=failures.empty,
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name="expectations_warning",
+            passed=warnings.empty,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata=_metadata(failures, len(validation.deliveries), 0),
+            metadata=_metadata(warnings, validated, 0),
         )
 
-    return [expectations_error, expectations_warning]
+    return expectations
 
 
-quality_checks = [check for source in SOURCES for check in build_checks(source)]
+quality_checks = [build_checks(source) for source in SOURCES]
