@@ -142,6 +142,14 @@ def _active_periods(
     return first, last
 
 
+def sources_read(source: str, cadences: dict[str, Cadence] | None = None) -> set[str]:
+    """The sources whose deliveries `source_freshness` of `source` reads: its own and those
+    of its cadence group (either covers a period)."""
+    cadences = cadences if cadences is not None else load_cadences()
+    group = cadence_for(source, cadences).group
+    return {source} | ({n for n, c in cadences.items() if c.group == group} if group else set())
+
+
 def source_freshness(
     source: str,
     deliveries: pd.DataFrame,
@@ -149,7 +157,8 @@ def source_freshness(
     cadences: dict[str, Cadence] | None = None,
     pilots: pd.DataFrame | None = None,
 ) -> SourceFreshness:
-    """Freshness of one source's senders; `deliveries` is raw.deliveries (any sources)."""
+    """Freshness of one source's senders; `deliveries` is raw.deliveries (any sources; those
+    of `sources_read(source)` suffice)."""
     cadences = cadences if cadences is not None else load_cadences()
     cadence = cadence_for(source, cadences)
     frame = (
@@ -161,9 +170,7 @@ def source_freshness(
         frame[pd.to_datetime(frame["delivered_on"]).dt.date <= as_of] if not frame.empty else frame
     )
     own = frame[frame["source"] == source] if not frame.empty else frame
-    group_sources = {source}
-    if cadence.group:
-        group_sources |= {name for name, c in cadences.items() if c.group == cadence.group}
+    group_sources = sources_read(source, cadences)
     covering = (
         frame[frame["source"].isin(group_sources) & (frame["status"] == "loaded")]
         if not frame.empty

@@ -244,7 +244,9 @@ class Status:
 # --- reading ---------------------------------------------------------------------------
 
 
-def _deliveries(conn) -> pd.DataFrame:
+def _deliveries(conn, sources: set[str] | None = None) -> pd.DataFrame:
+    """raw.deliveries, or only the deliveries of `sources` (a national register holds about
+    180,000 files; a source's freshness check needs its own)."""
     columns = [
         "path",
         "source",
@@ -261,7 +263,12 @@ def _deliveries(conn) -> pd.DataFrame:
     ]
     if not table_exists(conn, "raw", "deliveries"):
         return pd.DataFrame(columns=columns)
-    frame = conn.execute(f"select {', '.join(columns)} from raw.deliveries").df()
+    where, params = (
+        ("", [])
+        if sources is None
+        else ("where source in (select unnest(?::varchar[]))", [sorted(sources)])
+    )
+    frame = conn.execute(f"select {', '.join(columns)} from raw.deliveries {where}", params).df()
     frame["delivered_on"] = pd.to_datetime(frame["delivered_on"])
     frame["period"] = frame["period"].fillna("")
     return frame

@@ -16,9 +16,9 @@ from pilotmonitor.health.cadence import (
     period_index,
     period_name,
 )
-from pilotmonitor.health.freshness import source_freshness
+from pilotmonitor.health.freshness import source_freshness, sources_read
 from pilotmonitor.health.page import write_page
-from pilotmonitor.health.status import CheckResult, collect_status
+from pilotmonitor.health.status import CheckResult, _deliveries, collect_status
 from pilotmonitor.ingest.warehouse_raw import (
     ensure_schema,
     insert_delivery,
@@ -208,6 +208,28 @@ def test_missing_ijw_month_is_flagged():
     result = source_freshness("ijw_messages", frame, AS_OF)
     assert result.missing == [("GM0014", "2026-03")]
     assert result.state == "missing periods"
+
+
+def test_a_source_read_with_its_group_only_is_judged_as_with_every_delivery(tmp_path):
+    """The freshness check reads only `sources_read(source)` from raw.deliveries: a month
+    GM0014 delivered as a flat extract still covers its iJw messages."""
+    extract = delivery(
+        "ijw/GM0014/GM0014_jeugdhulp_extract_2026-03_20260408.csv",
+        "ijw_extracts",
+        "GM0014",
+        "2026-03",
+        "2026-04-08",
+    )
+    rows = [*clean_rows(), extract]
+    rows = [r for r in rows if r["path"] != ijw_months("GM0014")[2]["path"]]  # 2026-03 message
+    conn = make_warehouse(tmp_path / "wh.duckdb", rows)
+    every = _deliveries(conn)
+    for source in [*SOURCES, "ijw_extracts"]:
+        read = _deliveries(conn, sources_read(source))
+        assert set(read["source"]) <= sources_read(source)
+        assert source_freshness(source, read, AS_OF) == source_freshness(source, every, AS_OF)
+    assert sources_read("ijw_messages") == {"ijw_messages", "ijw_extracts"}
+    assert source_freshness("ijw_messages", _deliveries(conn, {"ijw_messages"}), AS_OF).missing
 
 
 def test_failed_month_counts_as_missing_until_redelivered():

@@ -15,7 +15,7 @@ import dagster as dg
 
 from orchestration.defs.ingestion.assets import asset_name
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
-from pilotmonitor.health.freshness import source_freshness
+from pilotmonitor.health.freshness import source_freshness, sources_read
 from pilotmonitor.health.status import _deliveries, _pilots, collect_status
 from pilotmonitor.ingest.sources import SOURCES, Source
 from pilotmonitor.publication.check_results import check_and_build_results, defined_in_run
@@ -46,8 +46,9 @@ def build_freshness_check(source: Source) -> dg.AssetChecksDefinition:
         warehouse: WarehouseResource,
     ) -> dg.AssetCheckResult:
         as_of = as_of_date()
-        with warehouse.get_connection() as conn:
-            result = source_freshness(source.name, _deliveries(conn), as_of, pilots=_pilots(conn))
+        with warehouse.get_connection(read_only=True) as conn:
+            deliveries = _deliveries(conn, sources_read(source.name))
+            result = source_freshness(source.name, deliveries, as_of, pilots=_pilots(conn))
         stale, missing = result.stale, result.missing
         passed = not stale and not missing
         return dg.AssetCheckResult(
