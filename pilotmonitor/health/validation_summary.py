@@ -27,7 +27,7 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _latest_rule(conn, table: str, columns: set[str], delivery_key: str | None) -> str:
+def _latest_rule(conn, table: str, columns: set[str], delivery_key: str | None) -> tuple[str, bool]:
     """A `qualify` clause keeping every expectation result of the latest validation of
     each delivery and table.
 
@@ -37,7 +37,8 @@ def _latest_rule(conn, table: str, columns: set[str], delivery_key: str | None) 
     table and suite hash, dated by its latest row; a re-validation with a changed suite
     replaces the earlier one as a whole. Without a suite hash or complete times (tables
     written by other tools), the latest result per delivery, table, expectation and column
-    is kept, the row written last among equal times."""
+    is kept, the row written last among equal times (the clause then orders by `_row`, the
+    table's rowid: True is returned with it)."""
     run_keys = [_q(k) for k in (delivery_key, "table") if k and k in columns]
     dated = "validated_at" in columns
     complete = (
@@ -50,13 +51,14 @@ def _latest_rule(conn, table: str, columns: set[str], delivery_key: str | None) 
         validation = f"{runs}, coalesce(suite_hash, '')"
         return (
             f"qualify max(validated_at) over (partition by {validation}) = "
-            f"max(validated_at) over (partition by {runs})"
+            f"max(validated_at) over (partition by {runs})",
+            False,
         )
     keys = [*run_keys, *[_q(k) for k in ("expectation_type", "column") if k in columns]]
     if not keys:
-        return ""
+        return "", False
     order = ("validated_at desc nulls last, " if dated else "") + "_row desc"
-    return f"qualify row_number() over (partition by {', '.join(keys)} order by {order}) = 1"
+    return f"qualify row_number() over (partition by {', '.join(keys)} order by {order}) = 1", True
 
 
 def validation_summary(conn, deliveries: pd.DataFrame) -> tuple[str | None, dict[str, dict]]:
@@ -86,16 +88,18 @@ def validation_summary(conn, deliveries: pd.DataFrame) -> tuple[str | None, dict
     severity = "coalesce(lower(v.severity), '')" if "severity" in columns else "'error'"
     failed = "not coalesce(v.success, false)"
     errors = ", ".join(f"'{s}'" for s in ERROR_SEVERITIES)
+    latest, by_row = _latest_rule(conn, table, columns, delivery_key)
+    rows = f"(select *, rowid as _row from {table})" if by_row else table
     conn.register("_known_deliveries", known)
     try:
         conn.execute(
             f"""create or replace temp table _latest_validations as
-                select v.* exclude (_row), coalesce({source}, '?') as _source,
+                select v.*{" exclude (_row)" if by_row else ""}, coalesce({source}, '?') as _source,
                        {failed} and {severity} in ({errors}) as _error,
                        {failed} and {severity} not in ({errors}) as _warning
-                from (select *, rowid as _row from {table}) v
+                from {rows} v
                 {"join _known_deliveries k using (path)" if by_path else ""}
-                {_latest_rule(conn, table, columns, delivery_key)}"""
+                {latest}"""
         )
     finally:
         conn.unregister("_known_deliveries")
