@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pilotmonitor.health.reasons import validation_failures
-from pilotmonitor.table_digest import table_exists
+from pilotmonitor.table_digest import column_names, quote, table_exists
 
 VALIDATION_SCHEMAS = ("quality", "raw", "main")
 ERROR_SEVERITIES = ("error", "critical", "fatal", "blocking")
@@ -21,10 +21,6 @@ def find_validation_table(conn) -> str | None:
         if table_exists(conn, schema, "validation_results"):
             return f"{schema}.validation_results"
     return None
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _latest_rule(conn, table: str, columns: set[str], delivery_key: str | None) -> tuple[str, bool]:
@@ -39,7 +35,7 @@ def _latest_rule(conn, table: str, columns: set[str], delivery_key: str | None) 
     written by other tools), the latest result per delivery, table, expectation and column
     is kept, the row written last among equal times (the clause then orders by `_row`, the
     table's rowid: True is returned with it)."""
-    run_keys = [_q(k) for k in (delivery_key, "table") if k and k in columns]
+    run_keys = [quote(k) for k in (delivery_key, "table") if k and k in columns]
     dated = "validated_at" in columns
     complete = (
         dated
@@ -54,7 +50,7 @@ def _latest_rule(conn, table: str, columns: set[str], delivery_key: str | None) 
             f"max(validated_at) over (partition by {runs})",
             False,
         )
-    keys = [*run_keys, *[_q(k) for k in ("expectation_type", "column") if k in columns]]
+    keys = [*run_keys, *[quote(k) for k in ("expectation_type", "column") if k in columns]]
     if not keys:
         return "", False
     order = ("validated_at desc nulls last, " if dated else "") + "_row desc"
@@ -68,15 +64,7 @@ def validation_summary(conn, deliveries: pd.DataFrame) -> tuple[str | None, dict
     table = find_validation_table(conn)
     if table is None:
         return None, {}
-    schema, name = table.split(".")
-    columns = {
-        r[0]
-        for r in conn.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = ? and table_name = ?",
-            [schema, name],
-        ).fetchall()
-    }
+    columns = column_names(conn, *table.split("."))
     if "success" not in columns:
         return table, {}
     delivery_key = next((k for k in ("path", "delivery_id") if k in columns), None)
@@ -104,7 +92,7 @@ def validation_summary(conn, deliveries: pd.DataFrame) -> tuple[str | None, dict
     finally:
         conn.unregister("_known_deliveries")
     try:
-        key = f"v.{_q(delivery_key)}" if delivery_key else "null"
+        key = f"v.{quote(delivery_key)}" if delivery_key else "null"
         counts = conn.execute(
             f"""select _source, count(distinct {key}), count(*), count(*) filter (where _error),
                        count(*) filter (where _warning),
