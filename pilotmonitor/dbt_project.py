@@ -45,18 +45,21 @@ class DbtParseError(RuntimeError):
 
 
 def dbt_executable() -> str:
-    """The dbt of this environment: the `dbt` script next to the running Python (the venv's
-    bin/ even when it is not on PATH), else `dbt` on PATH."""
-    beside_python = Path(sys.executable).parent / ("dbt.exe" if os.name == "nt" else "dbt")
-    if beside_python.is_file() and os.access(beside_python, os.X_OK):
-        return str(beside_python)
+    """The dbt of this environment: `pilotmonitor-dbt` next to the running Python (dbt-core's
+    command line that keeps partial parsing across warehouse paths: dbt_command.py), else
+    the `dbt` script there (the venv's bin/ even when it is not on PATH), else `dbt` on
+    PATH."""
+    for name in ("pilotmonitor-dbt", "dbt"):
+        beside_python = Path(sys.executable).parent / (f"{name}.exe" if os.name == "nt" else name)
+        if beside_python.is_file() and os.access(beside_python, os.X_OK):
+            return str(beside_python)
     on_path = shutil.which("dbt")
     if on_path:
         return on_path
     raise DbtNotFoundError(
-        f"dbt not found: neither {beside_python} nor `dbt` on PATH. dagster-dbt does not install "
-        "dbt; install dbt-core and dbt-duckdb into this environment (`make install`, or `uv pip "
-        "install -r requirements.lock`)."
+        f"dbt not found: neither {Path(sys.executable).parent / 'dbt'} nor `dbt` on PATH. "
+        "dagster-dbt does not install dbt; install dbt-core and dbt-duckdb into this "
+        "environment (`make install`, or `uv pip install -r requirements.lock`)."
     )
 
 
@@ -133,8 +136,8 @@ def parse_manifest(warehouse_path: Path | None = None) -> Path:
             )
         os.replace(produced, MANIFEST_PATH)
         # dagster-dbt copies target/partial_parse.msgpack into a build's empty target
-        # directory: the first build of the default warehouse then skips a full parse (about
-        # 2.5 s). A build whose profile differs (another warehouse path) parses in full.
+        # directory: the first build of any warehouse then skips a full parse (about 2.5 s;
+        # a profile that differs in more than the warehouse path still parses in full).
         parsed = scratch / "partial_parse.msgpack"
         if parsed.is_file():
             os.replace(parsed, TARGET_DIR / "partial_parse.msgpack")

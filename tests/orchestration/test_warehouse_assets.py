@@ -124,7 +124,7 @@ def test_dbt_runs_on_the_warehouse_of_the_settings_without_telemetry(tmp_path, m
         (tmp_path / "elsewhere" / "warehouse" / "pilotmonitor.duckdb").resolve()
     )
     assert env["DO_NOT_TRACK"] == "1"
-    assert Path(dbt_executable()).name == "dbt"
+    assert Path(dbt_executable()).name == "pilotmonitor-dbt"
 
 
 def test_duckdb_memory_is_bounded_in_the_run_and_in_dbt(tmp_path, monkeypatch):
