@@ -17,7 +17,7 @@ import os
 import re
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 
@@ -55,16 +55,6 @@ class Outcome:
     rows_validated: int
     suite_hash: str
     validated_at: datetime = field(default_factory=_now)
-
-    def as_row(self) -> dict:
-        # not dataclasses.asdict: it deep-copies every field (16 us a row; a demo run
-        # writes 167k outcomes)
-        row = {name: getattr(self, name) for name in _OUTCOME_FIELDS}
-        row["examples"] = "; ".join(self.examples)
-        return row
-
-
-_OUTCOME_FIELDS = tuple(f.name for f in fields(Outcome))
 
 
 @dataclass(frozen=True)
@@ -268,8 +258,11 @@ def delivery_bounds(
             continue
         column = exp["kwargs"]["column"]
         lo, hi, bad = [], [], set()
+        of_period: dict = {}  # many senders deliver each period
         for d in deliveries:
-            b = S.period_rule_bounds(rule, d.period)
+            if d.period not in of_period:
+                of_period[d.period] = S.period_rule_bounds(rule, d.period)
+            b = of_period[d.period]
             if b is None:
                 bad.add(d.delivery_id)
                 b = (None, None)
@@ -461,7 +454,8 @@ def outcomes_of(
                     if mostly is None
                     else (denom == 0 or (1 - count / denom) >= mostly)
                 )
-                examples = examples_of(examples_by.get(delivery.delivery_id, []), column)
+                found = examples_by.get(delivery.delivery_id)  # most deliveries have none
+                examples = examples_of(found, column) if found else []
             outcomes.append(
                 Outcome(
                     delivery.delivery_id,

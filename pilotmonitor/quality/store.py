@@ -7,6 +7,7 @@ import bisect
 import html
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from pathlib import Path
 
 import duckdb
@@ -209,11 +210,23 @@ def _chunks(
     return chunks
 
 
+def results_frame(outcomes: list[Outcome]) -> pd.DataFrame:
+    """The outcomes as rows of quality.validation_results (examples joined with "; ").
+    Fields read by one C-level getter per outcome: a dict per outcome cost about a second
+    per run for the 145,000 outcomes of the fixture's iJw messages."""
+    columns = list(RESULT_COLUMNS)
+    frame = pd.DataFrame.from_records(
+        list(map(attrgetter(*columns), outcomes)), columns=columns, nrows=len(outcomes)
+    )
+    frame["examples"] = ["; ".join(e) if e else "" for e in frame["examples"]]
+    return frame
+
+
 def write_results(conn: duckdb.DuckDBPyConnection, outcomes: list[Outcome]) -> int:
     ensure_schema(conn)
     if not outcomes:
         return 0
-    frame = pd.DataFrame([o.as_row() for o in outcomes])[list(RESULT_COLUMNS)]
+    frame = results_frame(outcomes)
     conn.register("_quality_batch", frame)
     try:
         cols = ", ".join(f'"{c}"' for c in RESULT_COLUMNS)
