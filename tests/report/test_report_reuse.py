@@ -5,6 +5,7 @@ gone, uncommitted code)."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -14,15 +15,39 @@ from pilotmonitor.report import build_reports, reuse
 PILOTS = ["groningen-cluster3", "winschoten-sbo"]
 
 
+COMMITTED = "tree-a,tree-b"  # committed code, whatever the checkout
+
+
+@pytest.fixture(scope="module")
+def built(demo_data_dir, tmp_path_factory):
+    """The fixture's warehouse with the reports built once (without PDFs): the state a
+    test's next run starts from. Tests get copies (`warehouse`, `built_reports`)."""
+    root = tmp_path_factory.mktemp("reports_built")
+    shutil.copy(demo_data_dir / "warehouse" / "pilotmonitor.duckdb", root / "warehouse.duckdb")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reuse, "code_fingerprint", lambda: COMMITTED)
+        with duckdb.connect(str(root / "warehouse.duckdb")) as conn:
+            first = _build(conn, root / "reports")
+    assert not any(f.reused for f in first.values())
+    return root
+
+
 @pytest.fixture()
-def warehouse(demo_data_dir, tmp_path, monkeypatch):
+def warehouse(built, tmp_path, monkeypatch):
     copy = tmp_path / "warehouse.duckdb"
-    shutil.copy(demo_data_dir / "warehouse" / "pilotmonitor.duckdb", copy)
-    # committed code, whatever the checkout
-    monkeypatch.setattr(reuse, "code_fingerprint", lambda: "tree-a,tree-b")
+    shutil.copy(built / "warehouse.duckdb", copy)
+    monkeypatch.setattr(reuse, "code_fingerprint", lambda: COMMITTED)
     conn = duckdb.connect(str(copy))
     yield conn
     conn.close()
+
+
+@pytest.fixture()
+def built_reports(built, tmp_path) -> Path:
+    """A copy of the reports built once, where a run writes its reports."""
+    out = tmp_path / "reports"
+    shutil.copytree(built / "reports", out)
+    return out
 
 
 def _build(conn, out):
@@ -57,9 +82,9 @@ def test_unchanged_reports_are_kept_and_changed_ones_rebuilt(warehouse, tmp_path
     )
 
 
-def test_changed_published_data_rebuilds_every_report(warehouse, tmp_path):
-    out = tmp_path / "reports"
-    _build(warehouse, out)
+def test_changed_published_data_rebuilds_every_report(warehouse, built_reports):
+    out = built_reports
+    assert all(f.reused for f in _build(warehouse, out).values())
     warehouse.execute(
         "update published.fct_school_month set new_referrals = new_referrals + 1 where month = "
         "(select min(month) from published.fct_school_month)"
@@ -67,35 +92,31 @@ def test_changed_published_data_rebuilds_every_report(warehouse, tmp_path):
     assert not any(f.reused for f in _build(warehouse, out).values())
 
 
-def test_uncommitted_code_is_never_trusted(warehouse, tmp_path, monkeypatch):
-    out = tmp_path / "reports"
-    _build(warehouse, out)
+def test_uncommitted_code_is_never_trusted(warehouse, built_reports, monkeypatch):
+    out = built_reports
     # uncommitted changes, or no git checkout
     monkeypatch.setattr(reuse, "code_fingerprint", lambda: None)
     assert not any(f.reused for f in _build(warehouse, out).values())
     assert not (out / "winschoten-sbo" / reuse.KEY_FILE).exists()
 
 
-def test_changed_report_code_rebuilds_every_report(warehouse, tmp_path, monkeypatch):
-    out = tmp_path / "reports"
-    _build(warehouse, out)
+def test_changed_report_code_rebuilds_every_report(warehouse, built_reports, monkeypatch):
+    out = built_reports
     monkeypatch.setattr(reuse, "code_fingerprint", lambda: "tree-a,tree-c")
     assert not any(f.reused for f in _build(warehouse, out).values())
 
 
-def test_a_forced_rebuild_leaves_a_report_the_next_run_keeps(warehouse, tmp_path):
-    out = tmp_path / "reports"
-    _build(warehouse, out)
+def test_a_forced_rebuild_leaves_a_report_the_next_run_keeps(warehouse, built_reports):
+    out = built_reports
     forced = build_reports(warehouse, PILOTS, out, synthetic=True, pdf=False, reuse=False)
     assert not any(f.reused for f in forced)
     assert all(f.reused for f in _build(warehouse, out).values())
 
 
-def test_a_blocked_publication_rebuilds_the_reports_with_the_stale_mark(warehouse, tmp_path):
+def test_a_blocked_publication_rebuilds_the_reports_with_the_stale_mark(warehouse, built_reports):
     from pilotmonitor.publication.gate import BlockingFailure, publish
 
-    out = tmp_path / "reports"
-    _build(warehouse, out)
+    out = built_reports
     publish(
         warehouse,
         "run-blocked",
