@@ -17,15 +17,20 @@ from pilotmonitor.dbt_project import TARGET_DIR, dbt_env, dbt_executable
 
 
 def run_dbt(
-    args: list[str], warehouse: Path, work_dir: Path, check: bool = True
+    args: list[str],
+    warehouse: Path,
+    work_dir: Path,
+    check: bool = True,
+    project_parse: bool = True,
 ) -> subprocess.CompletedProcess:
     """Run `dbt <args>` on the project with the warehouse at `warehouse`; target and log
     paths live in `work_dir`. A new target starts from the project's parse state, as
-    dagster-dbt's do (a partial parse instead of a full one)."""
+    dagster-dbt's do (a partial parse instead of a full one), unless `project_parse` is
+    False."""
     env = {**os.environ, **dbt_env(warehouse)}
     parsed = TARGET_DIR / "partial_parse.msgpack"
     target = work_dir / "target"
-    if parsed.is_file() and not (target / parsed.name).exists():
+    if project_parse and parsed.is_file() and not (target / parsed.name).exists():
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(parsed, target / parsed.name)
     command = [
