@@ -5,11 +5,12 @@ dbt re-parses the whole project (about 2.5 s of CPU, twice a partial parse) when
 profile's connection details differ from those its saved parse state recorded, and for
 DuckDB those include the database file's path. Every warehouse at another path (a
 test's, a benchmark's, a second data directory) therefore started with a full parse, even
-from a copy of the project's parse state. The path decides nothing a parse produces:
-the database name (the file's stem) and every other connection setting stay in the
-comparison, and a parse at one path gives the manifest of a full parse at another
-(`tests/orchestration/test_dbt_command.py`). Only `path` is left out of that comparison;
-`dbt` itself is unchanged for anyone who runs it by hand.
+from a copy of the project's parse state. Only `path` is left out of that comparison.
+dbt compares exactly the keys it shows to Jinja as `target`, so `target.path` is gone
+from the project's Jinja too (the project never used it) and no parse can depend on the
+path; the database name (the file's stem) and every other connection setting stay. A
+parse at one path gives the manifest of a full parse at another
+(`tests/orchestration/test_dbt_command.py`). `dbt` run by hand is unchanged.
 """
 
 from __future__ import annotations
