@@ -21,14 +21,11 @@ import sys
 def _path_free_connection_keys() -> None:
     from dbt.adapters.duckdb.credentials import DuckDBCredentials
 
-    keys = DuckDBCredentials._connection_keys
-    if getattr(keys, "_pilotmonitor_path_free", False):
-        return
+    keys = DuckDBCredentials._connection_keys  # main() runs once per process
 
     def connection_keys(self) -> tuple[str, ...]:
         return tuple(key for key in keys(self) if key != "path")
 
-    connection_keys._pilotmonitor_path_free = True
     DuckDBCredentials._connection_keys = connection_keys
 
 

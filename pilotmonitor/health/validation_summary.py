@@ -37,12 +37,14 @@ def _latest_rule(conn, table: str, columns: set[str], delivery_key: str | None) 
     table's rowid: True is returned with it)."""
     run_keys = [quote(k) for k in (delivery_key, "table") if k and k in columns]
     dated = "validated_at" in columns
-    complete = (
-        dated
+    complete = (  # a scan of the table, only where the answer decides the rule
+        run_keys
+        and dated
+        and "suite_hash" in columns
         and conn.execute(f"select count(*) from {table} where validated_at is null").fetchone()[0]
         == 0
     )
-    if run_keys and complete and "suite_hash" in columns:
+    if complete:
         runs = ", ".join(run_keys)
         validation = f"{runs}, coalesce(suite_hash, '')"
         return (
