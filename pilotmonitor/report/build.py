@@ -30,6 +30,7 @@ from pilotmonitor import atomic_write
 from pilotmonitor.disclosure import CheckedOutput, DisclosureRules, Release
 from pilotmonitor.disclosure.models import residual_df
 from pilotmonitor.evaluation.outcomes import OUTCOMES
+from pilotmonitor.evaluation.sample import PublishedInputs
 from pilotmonitor.ingest import identifier_forms
 
 from . import reuse as report_reuse
@@ -626,13 +627,16 @@ def _write_html(
     rules: DisclosureRules | None,
     out: Path | None,
     extra_section,
+    inputs: PublishedInputs | None = None,
 ) -> tuple[ReportFiles, list[PdfJob]]:
-    """The report's HTML files and disclosure log, written; the PDFs to print from them."""
+    """The report's HTML files and disclosure log, written; the PDFs to print from them.
+    ``inputs``: the published marts as read_published gives them, shared by several
+    reports (default: read here)."""
     rules = rules or DisclosureRules.from_acro()
     out = out or reports_dir / pilot_id
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    content = read_content(conn, pilot_id, synthetic)
+    content = read_content(conn, pilot_id, synthetic, inputs)
     release = Release(f"report-{pilot_id}", out_dir=out, rules=rules)
     checked = _check(release, content)
     section = extra_section(release) if extra_section is not None else None
@@ -687,11 +691,12 @@ def build_reports(
 
     The browser prints a report's PDFs in a thread of its own while this one writes the
     next report (charts and HTML); a report's reuse record is written once its PDFs are."""
-    from pilotmonitor.evaluation.sample import AnalysisInputError
+    from pilotmonitor.evaluation.sample import AnalysisInputError, read_published
 
     rules = DisclosureRules.from_acro()
     shared = report_reuse.shared_inputs(conn, synthetic, pdf, rules)
     files = []
+    inputs: PublishedInputs | None = None  # read at the first report built, then shared
     printing: _Printing | None = None
     with BackgroundPrinter() as printer:  # one browser for every report that is (re)built
         for pid in pilot_ids:
@@ -703,7 +708,10 @@ def build_reports(
                 continue
             report_reuse.forget(directory)
             try:
-                built, jobs = _write_html(conn, pid, reports_dir, synthetic, rules, None, None)
+                inputs = read_published(conn) if inputs is None else inputs
+                built, jobs = _write_html(
+                    conn, pid, reports_dir, synthetic, rules, None, None, inputs
+                )
             except (LookupError, AnalysisInputError, IdentifierInReportError) as exc:
                 log.warning("report %s not written: %s", pid, exc)
                 files.append(

@@ -26,7 +26,12 @@ import pandas as pd
 
 from pilotmonitor.disclosure.models import residual_df
 from pilotmonitor.evaluation.outcomes import OUTCOMES
-from pilotmonitor.evaluation.sample import PilotSample, build_sample, read_published
+from pilotmonitor.evaluation.sample import (
+    PilotSample,
+    PublishedInputs,
+    build_sample,
+    read_published,
+)
 from pilotmonitor.evaluation.store import stored_plan
 from pilotmonitor.pilots import AnalysisPlan, WindowPlan
 from pilotmonitor.publication.gate import PublicationState, publication_state
@@ -291,8 +296,15 @@ def _window(conn: duckdb.DuckDBPyConnection, pilot_id: str, estimates: pd.DataFr
     return AnalysisPlan.model_validate(stored).window if stored else WindowPlan()
 
 
-def read_content(conn: duckdb.DuckDBPyConnection, pilot_id: str, synthetic: bool) -> ReportContent:
-    inputs = read_published(conn)
+def read_content(
+    conn: duckdb.DuckDBPyConnection,
+    pilot_id: str,
+    synthetic: bool,
+    inputs: PublishedInputs | None = None,
+) -> ReportContent:
+    """What the pilot's report shows, from the published marts (``inputs``: read_published
+    of the same warehouse, read once for several reports) and its latest estimates."""
+    inputs = read_published(conn) if inputs is None else inputs
     estimates = _latest_estimates(conn, pilot_id)
     window = _window(conn, pilot_id, estimates)
     sample = build_sample(inputs, pilot_id, window=window)

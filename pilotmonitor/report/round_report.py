@@ -7,6 +7,7 @@ from the same frozen rows: the same numbers."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import duckdb
@@ -16,6 +17,7 @@ from pilotmonitor.rounds import compare, registry
 from pilotmonitor.rounds.freeze import round_warehouse
 
 from . import round_section
+from .browser import PdfPrinter
 from .build import IdentifierInReportError, ReportFiles, build_report
 
 
@@ -30,8 +32,24 @@ def build_round_reports(
     synthetic: bool,
     pdf: bool = True,
     pilot_id: str | None = None,
+    printer: PdfPrinter | None = None,
 ) -> list[ReportFiles]:
-    """The report of round ``name`` for each of its pilots (or ``pilot_id``)."""
+    """The report of round ``name`` for each of its pilots (or ``pilot_id``), their PDFs
+    printed by ``printer`` (default: one browser for this round's reports)."""
+    with contextlib.ExitStack() as stack:
+        printer = printer or stack.enter_context(PdfPrinter())
+        return _round_reports(conn, name, reports_dir, synthetic, pdf, pilot_id, printer)
+
+
+def _round_reports(
+    conn: duckdb.DuckDBPyConnection,
+    name: str,
+    reports_dir: Path,
+    synthetic: bool,
+    pdf: bool,
+    pilot_id: str | None,
+    printer: PdfPrinter,
+) -> list[ReportFiles]:
     files = []
     for entry in registry.get_round(conn, name, pilot_id):
         comparison = compare.compare(conn, entry)
@@ -52,6 +70,7 @@ def build_round_reports(
                         pdf=pdf,
                         out=out,
                         extra_section=section,
+                        printer=printer,
                     )
                 )
             except (
