@@ -213,3 +213,30 @@ def test_acro_records_the_calling_line_without_walking_the_whole_stack(rules):
     session.check_table(data, ["group", "year"], "cost_eur", "sum")
     record = list(session._acro.results.results.values())[-1]
     assert record.command.startswith("self._acro.pivot_table(")
+
+
+def test_acro_verdicts_do_not_depend_on_how_tables_print(rules, monkeypatch):
+    """Inside ACRO calls tables print short (ACRO formats whole tables into log messages it
+    then drops); its verdicts and summaries must be the same as with pandas' own display
+    options, and the caller's options come back afterwards."""
+    from pilotmonitor.disclosure import acro_bridge
+
+    cells = {("pilot", 2021): spread(4, seed=1), ("comparison", 2021): spread(20, seed=3)}
+    others = spread(15, seed=2)
+    cells[("comparison", 2022)] = [19 * sum(others), *others]  # dominated: N-K
+    cells[("control", 2023)] = [1000.0, 900.0] + [9.0] * 10  # p% and N-K
+    micro = micro_costs(cells)
+    short = acro_bridge.AcroSession(rules).check_table(micro, ["group", "year"], "cost_eur", "sum")
+    with pd.option_context("display.max_rows", 7):
+        monkeypatch.setattr(
+            acro_bridge,
+            "_SHORT_TABLE_TEXT",
+            ("display.max_rows", 60, "display.min_rows", 10, "display.max_columns", 20),
+        )
+        full = acro_bridge.AcroSession(rules).check_table(
+            micro, ["group", "year"], "cost_eur", "sum"
+        )
+        assert pd.get_option("display.max_rows") == 7
+    pd.testing.assert_frame_equal(short.flags, full.flags)
+    assert int(short.flags.to_numpy().sum()) >= 3
+    assert (short.status, short.summary) == (full.status, full.summary)
