@@ -46,6 +46,20 @@ event_log_storage:
 """
 
 
+def _no_sync_per_commit(engine: Engine) -> None:
+    """``synchronous=NORMAL`` on the engine's one connection when the database is in WAL
+    mode (Dagster creates its event databases so). SQLite's default, FULL, syncs the
+    write-ahead log to disk at every commit, and Dagster commits every event (about 2,000
+    in a demo run): 2,000 commits took 5.8-7.1 s here against 0.07-0.12 s. In WAL mode
+    NORMAL keeps the database consistent through a crash or power loss (SQLite's
+    documentation); a power loss may lose the last events written before it. The run's
+    status is not among them (Dagster's run storage keeps SQLite's default), and every run
+    evaluates its checks again."""
+    with engine.connect() as conn:
+        if str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() == "wal":
+            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+
+
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """``SqliteEventLogStorage`` with its connections kept open (see the module docstring)."""
 
@@ -76,6 +90,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
+            _no_sync_per_commit(engine)
         self._engines[shard] = engine
         while len(self._engines) > OPEN_DATABASES:
             _, oldest = self._engines.popitem(last=False)

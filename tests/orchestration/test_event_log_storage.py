@@ -45,6 +45,13 @@ def test_events_are_stored_as_dagsters_own_sqlite_storage_reads_them(home: Path)
         runs = [dg.materialize(_assets(5), instance=instance) for _ in range(2)]
         assert all(r.success for r in runs)
         ours = {r.run_id: [e.dagster_event_type for e in instance.all_logs(r.run_id)] for r in runs}
+        # the index and the runs' databases: WAL, without a disk sync per commit
+        engines = instance.event_log_storage._engines
+        assert "index" in engines and runs[-1].run_id in engines
+        for engine in engines.values():
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
 
     plain = SqliteEventLogStorage(str(home / "history" / "runs"))
     try:
