@@ -5,7 +5,13 @@ SQL engine on the rows in a DuckDB warehouse (``warehouse_engine.validate_in_war
 what the pipeline runs). Prints seconds, seconds per million rows and the ratio; the two
 engines' outcomes must agree (the failed count is printed for both).
 
+Then one chunk of deliveries (``--chunk-rows``, one delivery) validated in raw tables that
+also hold other deliveries' rows (``--table-rows``): the pipeline validates a large table
+chunk by chunk, so a chunk's cost must not grow with the table (the chunk's rows are taken
+out once, not scanned for by every query GX asks).
+
     .venv/bin/python benchmarks/validation_throughput.py [--sizes 100000 1000000]
+        [--chunk-rows 1000000] [--table-rows 1000000 10000000 30000000]
 """
 
 import argparse
@@ -23,12 +29,20 @@ from pilotmonitor.quality.runner import DeliveryInfo, validate_frame
 from pilotmonitor.quality.warehouse_engine import validate_in_warehouse
 
 
-def in_warehouse(table: str, frame: pd.DataFrame, period: str) -> tuple[list, float]:
+def in_warehouse(
+    table: str, frame: pd.DataFrame, period: str, other_rows: int = 0
+) -> tuple[list, float]:
     """The frame as the raw table of an in-memory DuckDB warehouse, validated there (the
-    insert is not timed)."""
+    insert is not timed); ``other_rows`` copies of its rows under other delivery ids
+    before it in the table."""
     conn = duckdb.connect()
     warehouse_raw.ensure_schema(conn)
-    warehouse_raw.insert_frame(conn, table, frame, warehouse_raw.raw_columns(table))
+    columns = warehouse_raw.raw_columns(table)
+    copies, rest = divmod(other_rows, len(frame))
+    for i in range(copies + (rest > 0)):
+        other = frame if i < copies else frame.iloc[:rest]
+        warehouse_raw.insert_frame(conn, table, other.assign(delivery_id=f"other-{i}"), columns)
+    warehouse_raw.insert_frame(conn, table, frame, columns)
     delivery = DeliveryInfo("bench", "bench", "bench", "bench", period)
     start = time.perf_counter()
     outcomes, _ = validate_in_warehouse(conn, table, [delivery])
@@ -88,6 +102,10 @@ def declarations(n: int, rng) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--chunk-rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--table-rows", type=int, nargs="+", default=[1_000_000, 10_000_000, 30_000_000]
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(1)
     validate_frame("school_absence", absence(1000, rng), "2020-2021")  # warm up GX
@@ -115,6 +133,15 @@ def main() -> None:
                 f"{pandas_seconds / sql_seconds:>7.1f}{failed:>8}",
                 flush=True,
             )
+    print(f"\none delivery of {args.chunk_rows:,} absence records in raw tables of more rows")
+    print(f"{'rows in the table':>18}{'SQL s':>8}{'failed':>8}")
+    frame = absence(args.chunk_rows, rng)
+    for total in args.table_rows:
+        outcomes, seconds = in_warehouse(
+            "school_absence", frame, "2020-2021", max(0, total - args.chunk_rows)
+        )
+        failed = sum(not o.success for o in outcomes)
+        print(f"{total:>18,}{seconds:>8.2f}{failed:>8}", flush=True)
 
 
 if __name__ == "__main__":
