@@ -36,51 +36,39 @@ def build_round_reports(
 ) -> list[ReportFiles]:
     """The report of round ``name`` for each of its pilots (or ``pilot_id``), their PDFs
     printed by ``printer`` (default: one browser for this round's reports)."""
+    files = []
     with contextlib.ExitStack() as stack:
         printer = printer or stack.enter_context(PdfPrinter())
-        return _round_reports(conn, name, reports_dir, synthetic, pdf, pilot_id, printer)
+        for entry in registry.get_round(conn, name, pilot_id):
+            comparison = compare.compare(conn, entry)
 
+            def section(release, comparison=comparison):
+                checked = round_section.check(release, comparison)
+                return lambda lang: round_section.render(checked, lang)
 
-def _round_reports(
-    conn: duckdb.DuckDBPyConnection,
-    name: str,
-    reports_dir: Path,
-    synthetic: bool,
-    pdf: bool,
-    pilot_id: str | None,
-    printer: PdfPrinter,
-) -> list[ReportFiles]:
-    files = []
-    for entry in registry.get_round(conn, name, pilot_id):
-        comparison = compare.compare(conn, entry)
-
-        def section(release, comparison=comparison):
-            checked = round_section.check(release, comparison)
-            return lambda lang: round_section.render(checked, lang)
-
-        out = round_report_dir(reports_dir, entry.pilot_id, name)
-        with round_warehouse(conn, name, entry.pilot_id) as frozen:
-            try:
-                files.append(
-                    build_report(
-                        frozen,
-                        entry.pilot_id,
-                        reports_dir,
-                        synthetic,
-                        pdf=pdf,
-                        out=out,
-                        extra_section=section,
-                        printer=printer,
+            out = round_report_dir(reports_dir, entry.pilot_id, name)
+            with round_warehouse(conn, name, entry.pilot_id) as frozen:
+                try:
+                    files.append(
+                        build_report(
+                            frozen,
+                            entry.pilot_id,
+                            reports_dir,
+                            synthetic,
+                            pdf=pdf,
+                            out=out,
+                            extra_section=section,
+                            printer=printer,
+                        )
                     )
-                )
-            except (
-                LookupError,
-                AnalysisInputError,
-                IdentifierInReportError,
-            ) as exc:  # as build_reports: said, not fatal
-                files.append(
-                    ReportFiles(
-                        entry.pilot_id, out, synthetic=synthetic, result="none", error=str(exc)
+                except (
+                    LookupError,
+                    AnalysisInputError,
+                    IdentifierInReportError,
+                ) as exc:  # as build_reports: said, not fatal
+                    files.append(
+                        ReportFiles(
+                            entry.pilot_id, out, synthetic=synthetic, result="none", error=str(exc)
+                        )
                     )
-                )
     return files
