@@ -454,6 +454,9 @@ def randomization_inference(
 # ---------------------------------------------------------------------------------
 
 
+_BOOTSTRAP_BLOCK_VALUES = 4_000_000  # bootstrap scores held at once: 32 MB
+
+
 def _wald_bootstrap(
     X: np.ndarray,
     y: np.ndarray,
@@ -506,11 +509,18 @@ def _wald_bootstrap(
     C = onehot.T @ (X * e_r[:, None])  # (G, k)
     XtX_inv = np.linalg.pinv(X.T @ X)
     A = np.stack([Xt[codes == g].T @ X[codes == g] @ XtX_inv for g in range(G)])  # (G, q, k)
-    M = np.einsum("gqk,hk->ghq", A, C)  # (G, G, q)
+    # N[h, (g, q)] = A_g C_h: the replications' correction sum_h v_h A_g C_h is then one
+    # matrix product per block of draws (BLAS); an einsum over (B, G, G, q) is a plain
+    # loop: 102 s for 9,999 draws of 960 schools, where this takes a few seconds.
+    N = C @ A.reshape(G * q, -1).T  # (G, G * q)
     V, full = _weights(weights, G, reps, seed)
     m_star = V @ s  # (B, q)
-    S_star = V[:, :, None] * s[None, :, :] - np.einsum("bh,ghq->bgq", V, M)
-    meat = np.einsum("bgq,bgr->bqr", S_star, S_star)
+    meat = np.empty((len(V), q, q))
+    rows = max(1, _BOOTSTRAP_BLOCK_VALUES // (G * q))  # draws per block: bounded memory
+    for start in range(0, len(V), rows):
+        Vb = V[start : start + rows]
+        S_star = Vb[:, :, None] * s[None, :, :] - (Vb @ N).reshape(len(Vb), G, q)
+        meat[start : start + rows] = S_star.transpose(0, 2, 1) @ S_star
     with np.errstate(divide="ignore", invalid="ignore"):
         try:
             sol = np.linalg.solve(meat, m_star[:, :, None])[:, :, 0]

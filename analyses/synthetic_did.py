@@ -182,8 +182,12 @@ def synthetic_did(
         raise KeyError(f"treated units not in data: {missing}")
     if wide[treated].isna().any().any():
         raise ValueError("treated units have missing outcomes (need a balanced panel)")
-    pool = [u for u in (wide.columns if donors is None else donors) if u not in set(treated)]
-    pool = [u for u in pool if u in wide.columns and wide[u].notna().all()]
+    # donors with a complete series, found for all columns at once (a Series per donor
+    # cost 0.2 s per call at 960 donors, and placebo-in-space calls this once per donor)
+    complete = set(wide.columns[wide.notna().all().to_numpy()])
+    excluded = set(treated)
+    candidates = wide.columns if donors is None else donors
+    pool = [u for u in candidates if u not in excluded and u in complete]
     if len(pool) < 2:
         raise ValueError("need at least 2 control units with complete outcomes")
     pre = wide.index.to_numpy(float) < float(intervention)
