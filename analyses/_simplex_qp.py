@@ -17,6 +17,7 @@ feasible w; :func:`simplex_qp` returns it as a certificate.
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import lapack
 
 __all__ = ["simplex_qp", "simplex_least_squares"]
 
@@ -31,7 +32,12 @@ def simplex_qp(
     strictly convex problem whose minimiser has hundreds of positive weights (SDID's
     ridge-regularised unit weights) the method otherwise adds them one at a time, each
     step solving its KKT system anew. The end point is the same KKT point (the minimiser
-    is unique when H is positive definite), only reached in a few steps."""
+    is unique when H is positive definite), only reached in a few steps; and its KKT
+    systems are solved by LU (_solve_kkt). Without it they are solved by lstsq (SVD) as
+    always: synthetic control's H is singular when donors outnumber pre-periods, its
+    minimiser then need not be unique, and which one the method ends at depends on the
+    path; a different solver moved a published placebo p-value (0.035 -> 0.195 on 960
+    donors)."""
     H = np.asarray(H, float)
     c = np.asarray(c, float)
     n = len(c)
@@ -56,7 +62,7 @@ def simplex_qp(
         kkt[:k, :k] = H[np.ix_(F, F)]
         kkt[:k, k] = kkt[k, :k] = 1.0
         rhs = np.concatenate([-c[F], [1.0]])
-        sol = np.linalg.lstsq(kkt, rhs, rcond=None)[0]
+        sol = _solve_kkt(kkt, rhs) if warm_start else np.linalg.lstsq(kkt, rhs, rcond=None)[0]
         step = sol[:k] - w[F]
         if np.abs(step).max() <= 1e-13:
             g = H @ w + c
@@ -84,6 +90,21 @@ def simplex_qp(
     g = H @ w + c
     gap = float(g @ w - g.min()) * scale
     return w, max(gap, 0.0)
+
+
+def _solve_kkt(kkt: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """The KKT system's solution by LU (a fraction of the time of the SVD behind lstsq,
+    which dominated SDID on a pool of 960 schools); by lstsq where the system is
+    ill-conditioned."""
+    lu, pivots, info = lapack.dgetrf(kkt)
+    if info == 0:
+        rcond, _ = lapack.dgecon(lu, float(np.abs(kkt).sum(axis=0).max()), norm="1")
+        if rcond > _MIN_RCOND:
+            return lapack.dgetrs(lu, pivots, rhs)[0]
+    return np.linalg.lstsq(kkt, rhs, rcond=None)[0]
+
+
+_MIN_RCOND = 1e-10  # below: the system is treated as singular
 
 
 def _project_to_simplex(v: np.ndarray) -> np.ndarray:
