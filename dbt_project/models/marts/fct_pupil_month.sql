@@ -9,7 +9,7 @@
 -- product category decides the kind, seed ijw_product_categories).
 -- Incremental by month: a new delivery rebuilds the months from the earliest one it
 -- touches (see rebuild_from_month); a full refresh gives the same rows.
-with panel as (
+with panel as {{ inline_cte() }} (
     select * from {{ ref('int_pupil_months') }}
     {% if is_incremental() %}
     where month >= {{ rebuild_from_month() }}
