@@ -14,7 +14,7 @@ import json
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -76,34 +76,74 @@ def _adjust(rows: list[dict[str, Any]], method: str, alpha: float) -> None:
         }
 
 
-def run_pilot(pilot: Pilot, inputs: PublishedInputs) -> list[dict[str, Any]]:
-    """Every pre-registered row of one pilot (see the module's design notes)."""
+class _Task(NamedTuple):
+    """One unit of a pilot's plan: a pre-registered (outcome, estimator) pair, the design's
+    minimum detectable effect, or the cost rows."""
+
+    outcome: str
+    name: str
+    role: str
+    kind: str = "pair"  # pair | design_mde | costs
+
+
+def _tasks(pilot: Pilot) -> list[_Task]:
+    tasks = [_Task(o, name, role) for o, name, role in preregistered_pairs(pilot)]
     plan = pilot.analysis_plan
-    pairs = preregistered_pairs(pilot)
+    if OUTCOMES[plan.primary_outcome].kind == "count":
+        # what the design could detect, stated beside the result
+        tasks.append(_Task(plan.primary_outcome, "design_mde", "design", "design_mde"))
+    tasks.append(_Task("", "cost_rows", "", "costs"))
+    return tasks
+
+
+def _context(pilot: Pilot, inputs: PublishedInputs) -> PlanContext | Exception:
+    """The pilot's plan context, or why its sample cannot be built."""
     try:
-        s = build_sample(inputs, pilot.id, window=plan.window)
+        sample = build_sample(inputs, pilot.id, window=pilot.analysis_plan.window)
     except Exception as exc:  # noqa: BLE001 - every pre-registered pair says why
-        rows = [not_estimable_row(pilot.id, o, role, name, name, exc) for o, name, role in pairs]
-    else:
-        ctx = PlanContext(pilot, plan, s, inputs)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            rows = [r for o, name, role in pairs for r in _run_pair(ctx, o, name, role)]
-            if (
-                OUTCOMES[plan.primary_outcome].kind == "count"
-            ):  # what the design could detect, stated beside the result
-                rows += _run_pair(ctx, plan.primary_outcome, "design_mde", "design", design_mde)
-            pilot_row = inputs.pilots[inputs.pilots["pilot_id"] == pilot.id].iloc[0]
-            rows += cost_rows(ctx, pilot_row)
-        for r in rows:
-            if r["sample"] is None:
-                r["sample"] = s.describe()
+        return exc
+    return PlanContext(pilot, pilot.analysis_plan, sample, inputs)
+
+
+def _run_task(pilot: Pilot, ctx: PlanContext | Exception, task: _Task) -> list[dict[str, Any]]:
+    """The task's rows; when the sample could not be built, each pair says why and the
+    design and cost rows are left out."""
+    if isinstance(ctx, Exception):
+        if task.kind != "pair":
+            return []
+        return [not_estimable_row(pilot.id, task.outcome, task.role, task.name, task.name, ctx)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if task.kind == "pair":
+            rows = _run_pair(ctx, task.outcome, task.name, task.role)
+        elif task.kind == "design_mde":
+            rows = _run_pair(ctx, task.outcome, "design_mde", "design", design_mde)
+        else:
+            pilot_row = ctx.inputs.pilots[ctx.inputs.pilots["pilot_id"] == ctx.pilot.id].iloc[0]
+            rows = cost_rows(ctx, pilot_row)
+    described = ctx.sample.describe()
+    for r in rows:
+        if r["sample"] is None:
+            r["sample"] = described
+    return rows
+
+
+def _finish(pilot: Pilot, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Multiple-testing correction over the pilot's rows, plan hash and seed on each."""
+    plan = pilot.analysis_plan
     _adjust(rows, plan.multiple_testing, plan.alpha)
     digest = plan_hash(pilot)
     for r in rows:
         r["plan_hash"] = digest
         r["seed"] = plan.seed
     return rows
+
+
+def run_pilot(pilot: Pilot, inputs: PublishedInputs) -> list[dict[str, Any]]:
+    """Every pre-registered row of one pilot (see the module's design notes)."""
+    ctx = _context(pilot, inputs)
+    rows = [r for task in _tasks(pilot) for r in _run_task(pilot, ctx, task)]
+    return _finish(pilot, rows)
 
 
 RESULT_FRAME_COLUMNS = [*RESULT_COLUMNS, "plan_hash", "seed"]
@@ -116,9 +156,12 @@ def run_plans(
     workers: int = 1,
 ) -> pd.DataFrame:
     """All pilots' plans as one long table (without run provenance). With ``workers`` > 1
-    the pilots run in that many processes (each pilot's plan has its own seeds, so the
-    rows do not depend on where it ran), rows in pilot order."""
-    if workers > 1 and len(pilots) > 1:
+    the plans' tasks (pairs, design and cost rows) run in that many processes: one
+    pilot's plan on a large comparison pool outweighs all others (Alkmaar SOOS on 960
+    schools: 113 of 131 s), so pilots as units would leave a core idle. Each estimator
+    seeds from the plan, so rows do not depend on where they ran; rows in pilot and task
+    order."""
+    if workers > 1 and sum(len(_tasks(p)) for p in pilots) > 1:
         return as_result_frame(
             [row for rows in _run_in_workers(pilots, inputs, workers, progress) for row in rows]
         )
@@ -141,17 +184,24 @@ def _single_threaded_blas():
 
 
 _worker_inputs: PublishedInputs | None = None  # set in each worker by _install_inputs
+# the plan context of the pilot whose tasks this worker ran last: (pilot, context)
+_worker_context: list[tuple[Pilot, PlanContext | Exception]] = []
 
 
 def _install_inputs(inputs: PublishedInputs) -> None:
     global _worker_inputs
     _worker_inputs = inputs
+    _worker_context.clear()
 
 
-def _run_pilot_in_worker(pilot: Pilot) -> list[dict[str, Any]]:
+def _run_task_in_worker(pilot: Pilot, task: _Task) -> list[dict[str, Any]]:
     assert _worker_inputs is not None, "worker started without the published inputs"
+    # Tasks arrive pilot by pilot: one sample in memory. Compared as a whole (two
+    # pilots may share an id and differ in their plan, e.g. its seed).
+    if not _worker_context or _worker_context[0][0] != pilot:
+        _worker_context[:] = [(pilot, _context(pilot, _worker_inputs))]
     with _single_threaded_blas():
-        return run_pilot(pilot, _worker_inputs)
+        return _run_task(pilot, _worker_context[0][1], task)
 
 
 def _run_in_workers(
@@ -163,13 +213,18 @@ def _run_in_workers(
     """Each pilot's rows, in the order of ``pilots``; the inputs cross to each worker once."""
     from pilotmonitor.worker_processes import spawned_pool
 
-    with spawned_pool(min(workers, len(pilots)), _install_inputs, (inputs,)) as executor:
-        futures = []
+    with spawned_pool(workers, _install_inputs, (inputs,)) as executor:
+        submitted = []
         for pilot in pilots:
             if progress:
                 progress(f"analysis plan {pilot.id}")
-            futures.append(executor.submit(_run_pilot_in_worker, pilot))
-        return [future.result() for future in futures]
+            submitted.append(
+                (pilot, [executor.submit(_run_task_in_worker, pilot, t) for t in _tasks(pilot)])
+            )
+        return [
+            _finish(pilot, [r for future in futures for r in future.result()])
+            for pilot, futures in submitted
+        ]
 
 
 def as_result_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -87,9 +87,10 @@ def test_deterministic(published_db, table):
 
 
 def test_pilots_in_worker_processes_give_the_same_rows_in_pilot_order(published_db, table):
-    """`make demo` runs the pilots' plans in two processes; each plan has its own seeds,
-    so the numbers do not depend on where or after which pilot a plan ran."""
-    pilots = [make_pilot(), make_pilot(seed=11), make_pilot()]
+    """`make demo` runs the plans' tasks (pairs, design, costs) in two processes; each plan
+    has its own seeds, so the numbers do not depend on where or after which task a row was
+    made; a pilot whose sample cannot be built says so per pair there too."""
+    pilots = [make_pilot(), make_pilot(seed=11), make_pilot(pilot_id="other-pilot"), make_pilot()]
     with duckdb.connect(str(published_db), read_only=True) as conn:
         alone = compute_effect_estimates(conn, pilots, run_id="run-c")
         split = compute_effect_estimates(conn, pilots, run_id="run-c", workers=2)
