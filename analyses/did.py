@@ -425,7 +425,10 @@ def twfe_poisson_refit(
     # Every reassignment starts from the fit without treatment: a placebo effect is near
     # zero, so the iterations start near their end (about half the steps of a cold start;
     # the same optimum to the convergence tolerance).
-    start = poisson_irls(y, np.empty((len(y), 0)), fe, offset=offset).mu
+    try:
+        start = poisson_irls(y, np.empty((len(y), 0)), fe, offset=offset).mu
+    except (ValueError, FloatingPointError):  # then every refit starts cold, as before
+        start = None
 
     def coefficient(treatment: np.ndarray) -> float:
         X = np.asarray(treatment, dtype=float)[rows][:, None]
