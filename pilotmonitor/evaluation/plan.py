@@ -161,7 +161,7 @@ def run_plans(
     schools: 113 of 131 s), so pilots as units would leave a core idle. Each estimator
     seeds from the plan, so rows do not depend on where they ran; rows in pilot and task
     order."""
-    if workers > 1 and sum(len(_tasks(p)) for p in pilots) > 1:
+    if workers > 1 and pilots:  # every plan has at least a pair and the cost rows
         return as_result_frame(
             [row for rows in _run_in_workers(pilots, inputs, workers, progress) for row in rows]
         )
