@@ -484,3 +484,96 @@ def test_read_table_on_arbitrary_csv_like_text(tmp_path: Path, text: str, encodi
         return
     width = len(frame.columns)
     assert all(len(row) == width for row in frame.itertuples(index=False))
+
+
+# --- the pyarrow path for larger CSV files -------------------------------------------------
+
+# Hand-written files for both CSV paths: regular ones the pyarrow path reads, and every
+# irregular use of quotes, short and long rows, which must reach csv.reader's rules.
+BOTH_PATHS = {
+    "crlf and blank lines": (b"a;b\r\n1;2\r\n\r\n3;4\r\n", True),
+    "old Mac line ends": (b"a;b\r1;2\r\r3;4\r", True),
+    "separator-only and blank-field rows": (b"a;b\n1;2\n ; \n;\n3;4\n", True),
+    "quoted separator and line break": (b'a;b\n"1;x";2\n"y\r\nz";3\n', True),
+    "quoted header": (b'"a";"b"\n"1";"2"\n', True),
+    "doubled quote": (b'a,b\n"Te ""laat""",2\n', True),
+    "quoted empty and blank fields": (b'a;b\n"";""\n" ";" "\n3;4\n', True),
+    "short row": (b"a;b\n1\n3;4\n", False),
+    "long row": (b"a;b\n1;2;3\n", False),
+    "text after a closing quote": (b'a;b\n"1"x;2\n', False),
+    "space after a closing quote": (b'a;b\n"1" ;2\n', False),
+    "quote inside a value": (b'a;b\n1"x;2\n', False),
+    "unterminated quote": (b'a;b\n"1;2\n3;4\n', False),
+    "row of one quoted empty field": (b'a;b\n1;2\n""\n3;4\n', False),
+}
+
+
+def _read_both_ways(path: Path, monkeypatch) -> tuple[list, list]:
+    import pilotmonitor.ingest.readers.tabular as tabular
+
+    outcomes = []
+    for threshold in (0, 10**12):  # every file by pyarrow first, then none
+        monkeypatch.setattr(tabular, "_ARROW_MIN_CHARS", threshold)
+        try:
+            frame, info = read_table(path)
+            outcomes.append(("read", frame.to_dict("list"), info))
+        except DeliveryError as exc:
+            outcomes.append(("refused", str(exc)))
+    return outcomes
+
+
+@pytest.mark.parametrize("case", BOTH_PATHS)
+def test_the_pyarrow_path_reads_exactly_as_csv_reader(tmp_path: Path, monkeypatch, case: str):
+    import pilotmonitor.ingest.readers.tabular as tabular
+
+    raw, by_pyarrow = BOTH_PATHS[case]
+    calls: list[bool] = []
+    split = tabular._split_rows
+    monkeypatch.setattr(
+        tabular, "_split_rows", lambda *a: calls.append(out := split(*a)) or out, raising=True
+    )
+    by_arrow, by_csv_reader = _read_both_ways(_write(tmp_path, "f.csv", raw), monkeypatch)
+    assert by_arrow == by_csv_reader
+    assert any(c is not None for c in calls) == by_pyarrow
+
+
+@FUZZ
+@given(text=TEXTISH, encoding=st.sampled_from(["utf-8", "cp1252", "utf-8-sig"]))
+def test_the_pyarrow_path_agrees_on_arbitrary_csv_like_text(
+    tmp_path: Path, monkeypatch, text: str, encoding: str
+):
+    by_arrow, by_csv_reader = _read_both_ways(
+        _write(tmp_path, "fuzz.csv", text.encode(encoding)), monkeypatch
+    )
+    assert by_arrow == by_csv_reader
+
+
+def test_xlsx_booleans_and_numbers_in_one_column_keep_their_own_text(tmp_path: Path):
+    """Cells are converted per distinct value, and True == 1 == 1.0 for Python."""
+    raw = _xlsx([["Geoorloofd", "Uren"], [True, 1], [1, 1.0], [1.0, True], [False, 0]])
+    table, _ = read_table(_write(tmp_path, "f.xlsx", raw))
+    assert table.values.tolist() == [["TRUE", "1"], ["1", "1"], ["1", "TRUE"], ["FALSE", "0"]]
+
+
+def test_xlsx_cells_per_value_and_cell_by_cell_agree(tmp_path: Path, monkeypatch):
+    """Large sheets are converted per distinct value, small ones cell by cell: the same
+    table and notes either way (blank rows, values right of the header, dates, numbers,
+    booleans among numbers, empty cells)."""
+    import pilotmonitor.ingest.readers.tabular as tabular
+
+    rows = [["BSN", "Datum", "Uren", "Geoorloofd"]]
+    for i in range(30):
+        rows.append([999900006 + i % 3, dt.date(2016, 9, 1 + i % 5), [1, 1.0, 2.5, None][i % 4]])
+        rows[-1].append([True, 1, "ja", None, False][i % 5])
+        if i % 11 == 0:
+            rows[-1] += [None, "rechts van de kop"]
+        if i % 7 == 0:
+            rows.append([])
+    path = _write(tmp_path, "f.xlsx", _xlsx(rows))
+    outcomes = []
+    for threshold in (0, 10**9):
+        monkeypatch.setattr(tabular, "_PER_VALUE_MIN_ROWS", threshold)
+        frame, info = read_table(path)
+        outcomes.append((frame.to_dict("list"), info))
+    assert outcomes[0] == outcomes[1]
+    assert len(outcomes[0][0]["bsn"]) == 30 and outcomes[0][1]["cells_outside_header"] == 3
