@@ -3,28 +3,65 @@
 -- a secondary one (a pupil in a symbiose arrangement counts at the school of the main
 -- enrolment), and when two main enrolments overlap in a month (a transfer), the school
 -- enrolled last.
-with candidates as (
+-- Only the months of spells that share a month with another spell of the same pupil
+-- need that choice; the others are taken as they are. Ranking every pupil-month was 60%
+-- of the model at the ZH+NH pool (62 million pupil-months; 52.6 -> 21.4 s, same rows).
+with spells as (
+    select *, {{ month_start('enrol_start') }} as first_month
+    from {{ ref('int_enrolment_spells') }}
+),
+
+-- spells whose month ranges overlap another spell's of the pupil (a spell is one
+-- (pupil, school, start): the unique key of int_enrolment_spells)
+contested as (
+    select distinct spells.pupil_pseudonym, spells.school_id, spells.enrol_start
+    from spells
+    inner join spells as other
+        on other.pupil_pseudonym = spells.pupil_pseudonym
+        and (other.school_id <> spells.school_id or other.enrol_start <> spells.enrol_start)
+        and (other.enrol_end is null or spells.first_month <= other.enrol_end)
+        and (spells.enrol_end is null or other.first_month <= spells.enrol_end)
+),
+
+spell_months as {{ inline_cte() }} (
     select
         spells.pupil_pseudonym,
         months.month,
         spells.school_id,
         spells.enrol_start,
+        spells.enrolment_kind,
         spells.birth_month,
         spells.sex,
         spells.identifier_kind,
-        row_number() over (
-            partition by spells.pupil_pseudonym, months.month
-            order by case when spells.enrolment_kind = 'secondary' then 1 else 0 end, spells.enrol_start desc, spells.school_id
-        ) as school_rank
-    from {{ ref('int_enrolment_spells') }} as spells
+        contested.pupil_pseudonym is not null as is_contested
+    from spells
+    left join contested
+        on contested.pupil_pseudonym = spells.pupil_pseudonym
+        and contested.school_id = spells.school_id
+        and contested.enrol_start = spells.enrol_start
     cross join {{ ref('int_panel_window') }} as panel_window
     inner join {{ ref('int_calendar_months') }} as months
-        on months.month >= {{ month_start('spells.enrol_start') }}
+        on months.month >= spells.first_month
         and (spells.enrol_end is null or months.month <= spells.enrol_end)
         and months.month >= panel_window.first_month
         and months.month <= panel_window.last_month
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by pupil_pseudonym, month
+            order by case when enrolment_kind = 'secondary' then 1 else 0 end, enrol_start desc, school_id
+        ) as school_rank
+    from spell_months
+    where is_contested
 )
 
 select pupil_pseudonym, month, school_id, birth_month, sex, identifier_kind
-from candidates
+from spell_months
+where not is_contested
+union all
+select pupil_pseudonym, month, school_id, birth_month, sex, identifier_kind
+from ranked
 where school_rank = 1
