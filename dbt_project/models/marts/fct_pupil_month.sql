@@ -82,6 +82,13 @@ special_education_referrals as (
 
 school_kinds as (
     select school_id, is_special_education from {{ ref('int_school_kinds') }}
+),
+
+-- joined on a hash of the pseudonym (macro key_hash; tested unique): on the 64-character
+-- text this join spilled and took a third of the model at the ZH+NH pool (108.5 -> 69.7 s)
+absence as (
+    select {{ key_hash('pupil_pseudonym') }} as pupil_key, month, authorised_hours, unauthorised_hours
+    from {{ ref('int_absence_pupil_months') }}
 )
 
 select
@@ -128,8 +135,8 @@ select
 from panel
 inner join {{ ref('int_school_month_exposure') }} as exposure
     on exposure.school_id = panel.school_id and exposure.month = panel.month
-left join {{ ref('int_absence_pupil_months') }} as absence
-    on absence.pupil_pseudonym = panel.pupil_pseudonym and absence.month = panel.month
+left join absence
+    on absence.pupil_key = {{ key_hash('panel.pupil_pseudonym') }} and absence.month = panel.month
 left join thuiszitter on thuiszitter.pupil_pseudonym = panel.pupil_pseudonym and thuiszitter.month = panel.month
 left join care on care.pupil_pseudonym = panel.pupil_pseudonym and care.month = panel.month
 left join referrals on referrals.pupil_pseudonym = panel.pupil_pseudonym and referrals.month = panel.month
