@@ -218,45 +218,55 @@ def scan_tables(
             klass = column_policy.column_class(column, data_type)
             if klass in column_policy.NOT_SCANNED or (derived and klass == column_policy.PSEUDONYM):
                 continue
-            as_text = f'cast("{column}" as varchar)'
             # A value of its class's form (a pseudonym, a hash, a municipality's number) is
             # no leak; anything else in the column is scanned as text.
             pattern = column_policy.PATTERNS.get(klass)
             scanned = f"where not regexp_full_match(t, '{pattern}')" if pattern else ""
-            # Each distinct value once, with its rows (n): the tests below are regular
-            # expressions and list searches, and a column holds each value many times
-            # (a pupil's pseudonym on every absence record: 30x fewer tests in a school
-            # export). Derived tables count distinct values (n = 1).
+            # Each distinct value once: the tests below are regular expressions and list
+            # searches, and a column holds each value many times (a pupil's pseudonym on
+            # every absence record, the same row numbers in every export).
             parts.append(
                 f"""select {sql_string(column)} as col, {klass in column_policy.PSEUDONYMISED} as
-                    pseudonymised, {data_type == "VARCHAR"} as text, delivery, t, n
-                    from (select {group} as delivery, {as_text} as t,
-                    {"1" if derived else "count(*)"} as n
-                    from {rows_of(qualified)} group by all) {scanned}"""
+                    pseudonymised, {data_type == "VARCHAR"} as text, t
+                    from (select distinct cast("{column}" as varchar) as t
+                    from {rows_of(qualified)}) {scanned}"""
             )
         if not parts:
             continue
         # The table's columns in one pass of three queries (not three per column: a query
         # costs milliseconds of its own, and a raw table has tens of columns)
         conn.execute("create or replace temp table _leak_values as " + " union all ".join(parts))
-        found = conn.execute(
+        conn.execute(
             f"""
-            with candidates as (select col, delivery, n, unnest({identifier_forms.candidates_sql("t")}) as s from _leak_values)
-            select col, delivery, 'identifier_number', sum(n) from candidates where {identifier_forms.IDENTIFIER_LIKE_SQL} group by all
+            create or replace temp table _leak_flagged as
+            with candidates as (select col, t, unnest({identifier_forms.candidates_sql("t")}) as s from _leak_values)
+            select col, 'identifier_number' as kind, t, count(*) as hits from candidates where {identifier_forms.IDENTIFIER_LIKE_SQL} group by all
+            union all
+            select col, 'not_pseudonymised', t, 1 from _leak_values where pseudonymised and t is not null
             """  # noqa: E501
-        ).fetchall()
-        found += conn.execute(
-            "select col, delivery, 'not_pseudonymised', sum(n) from _leak_values "
-            "where pseudonymised and t is not null group by all"
-        ).fetchall()
+        )
         if name_tokens:
-            found += conn.execute(
+            conn.execute(
                 f"""
-                select col, delivery, 'landing_name', sum(n) from _leak_values
+                insert into _leak_flagged
+                select col, 'landing_name', t, 1 from _leak_values
                 where text and (lower(trim(t)) in (select token from _leak_names)
                    or list_has_any(regexp_split_to_array(lower(t), '{SPLIT_PATTERN}'), (select list(token) from _leak_names)))
-                group by all
                 """  # noqa: E501
+            )
+        flagged = [c for (c,) in conn.execute("select distinct col from _leak_flagged").fetchall()]
+        found = []
+        for column in flagged:
+            # Rows of a flagged value (of a derived table: its distinct values), counted per
+            # delivery, a value with two identifier-like numbers twice; only a column with
+            # something found is read again.
+            found += conn.execute(
+                f"""select f.col, r.delivery, f.kind, sum(f.hits)
+                    from (select {"distinct" if derived else ""} {group} as delivery,
+                          cast("{column}" as varchar) as t from {rows_of(qualified)}) as r
+                    inner join _leak_flagged as f on f.col = ? and f.t = r.t
+                    group by all""",
+                [column],
             ).fetchall()
         order = {column: index for index, (column, _) in enumerate(columns)}
         kinds = ("identifier_number", "not_pseudonymised", "landing_name")
@@ -268,6 +278,7 @@ def scan_tables(
             if n
         ]
     conn.execute("drop table if exists _leak_values")
+    conn.execute("drop table if exists _leak_flagged")
     return leaks
 
 

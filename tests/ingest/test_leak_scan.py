@@ -150,6 +150,14 @@ def test_planted_name_and_street_are_found(conn):
     assert [(leak.column, leak.rows) for leak in leaks] == [("reason", 2)]
 
 
+def test_a_value_with_two_identifiers_counts_both_on_each_of_its_rows(conn):
+    """Values are tested once each, then counted back on their rows: a remark naming two
+    numbers on three rows is six identifier-like numbers."""
+    _insert(conn, *[_row(reason="BSN 999964392, broer 123456782")] * 3)
+    found = {(leak.column, leak.kind): leak.rows for leak in scan_tables(conn, ["raw.t"], NAMES)}
+    assert found == {("reason", "identifier_number"): 6}
+
+
 def test_a_value_repeated_on_many_rows_counts_each_row(conn):
     """Each distinct value is tested once (a pseudonym recurs on every absence record);
     the counts are still rows."""
