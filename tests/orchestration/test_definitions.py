@@ -80,6 +80,29 @@ def test_every_ingestion_asset_has_blocking_accounting_and_leak_checks():
         assert checks[(asset, "no_identifier_leak")] is True
 
 
+def test_every_singular_dbt_test_is_an_asset_check_of_the_model_it_names():
+    """A singular test whose `meta.dagster.ref` names a model it does not depend on is
+    only logged as an observation, never a check (it cannot block publication)."""
+    import json
+
+    from orchestration.definitions import defs
+    from pilotmonitor.dbt_project import MANIFEST_PATH
+
+    manifest = json.loads(MANIFEST_PATH.read_text())
+    singular = {
+        node["name"]: node["config"]["meta"]["dagster"]["ref"]["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "test"
+        and "test_metadata" not in node  # generic tests carry their own model
+        and node["config"].get("meta", {}).get("dagster", {}).get("ref")
+    }
+    checks = {
+        (key.name, key.asset_key.path[-1]) for key in defs.resolve_asset_graph().asset_check_keys
+    }
+    assert "assert_pupil_key_hashes_are_unique" in singular
+    assert {(name, model) for name, model in singular.items()} <= checks
+
+
 def test_sensor_and_schedule_are_defined():
     from orchestration.definitions import defs
 
