@@ -233,8 +233,9 @@ def scan_tables(
             )
         if not parts:
             continue
-        # The table's columns in one pass of three queries (not three per column: a query
-        # costs milliseconds of its own, and a raw table has tens of columns)
+        # The table's columns together: their distinct values tested in two queries (not
+        # per column: a query costs milliseconds of its own, and a raw table has tens of
+        # columns), then rows counted back only for the columns where something was found
         conn.execute("create or replace temp table _leak_values as " + " union all ".join(parts))
         conn.execute(
             f"""
