@@ -262,11 +262,8 @@ def _csv_table(path: Path, info: dict, chunk_rows: int, stack, limits: ParseLimi
     encoding = detect_encoding(_file_blocks(path), path)
     handle = stack(path.open("r", encoding=encoding, newline=""))
     # a file of fewer bytes than the limit has no line over it: its lines as the file gives them
-    lines = (
-        iter(handle)
-        if path.stat().st_size <= limits.line_chars
-        else _bounded_lines(handle, path, limits.line_chars)
-    )
+    small = path.stat().st_size <= limits.line_chars
+    lines = iter(handle) if small else _bounded_lines(handle, path, limits.line_chars)
     skipped = 0
     for line in lines:
         if line.strip(_BLANK_FIELD + ";,"):
@@ -332,12 +329,13 @@ def _csv_table(path: Path, info: dict, chunk_rows: int, stack, limits: ParseLimi
                 yield first, pd.DataFrame(batch, columns=columns, dtype=object)
                 first += len(batch)
 
-    if reader.line_num != 1 or path.stat().st_size > limits.line_chars:
+    if reader.line_num != 1 or not small:
         return Table(path, columns, dict(zip(columns, labels)), info, chunks(reader))
-    # A file of 64k to 1M characters quoted only in whole fields: split by pyarrow's CSV
-    # parser (C++), values made once per distinct value. Any other use of quotes, or a row
-    # it cannot split into the header's fields (a short or long row), sends the file
-    # through csv.reader as above, which reports or pads it exactly as before.
+    # A file of 64k characters up to the line limit (read whole, so it holds no more than
+    # one line may) quoted only in whole fields: split by pyarrow's CSV parser (C++),
+    # values made once per distinct value. Any other use of quotes, or a row it cannot
+    # split into the header's fields (a short or long row), sends the file through
+    # csv.reader as above, which reports or pads it exactly as before.
     rest = handle.read()
     plain = (
         _split_rows(rest, delimiter, width)
