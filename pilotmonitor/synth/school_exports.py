@@ -13,6 +13,7 @@ every planted row is listed with its row number.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,6 +167,51 @@ def _group(birth_date: pd.Series, year: int, school_type: str) -> np.ndarray:
     return np.char.add(GROUP_PREFIX.get(school_type, ""), group.astype(str))
 
 
+def _rows_by_school(frame: pd.DataFrame):
+    """A function giving the rows of one school_index, in the frame's order."""
+    positions = frame.groupby("school_index", sort=False).indices
+    none = np.array([], dtype=np.int64)
+    return lambda school_index: frame.iloc[positions.get(school_index, none)]
+
+
+ABSENCE_EXPORT_COLUMNS = [
+    "bsn",
+    "onderwijsnummer",
+    "date",
+    "hours",
+    "kind",
+    "reason",
+    "comment",
+    "pupil_id",
+]
+
+
+def _absence_by_school_year(absence: pd.DataFrame, as_of: pd.Timestamp):
+    """A function giving one school's absence rows of one school year (August to July, up
+    to ``as_of``) ordered by date, pupil and kind: the whole frame sorted once (a stable
+    sort, so ties keep the frame's order as a sort per file did)."""
+    dates = absence.date
+    school_year = (dates.dt.year - (dates.dt.month < 8)).to_numpy()
+    kept = (dates <= as_of).to_numpy()
+    ordered = (
+        absence[kept]
+        .assign(_school_year=school_year[kept])
+        .sort_values(["school_index", "_school_year", "date", "pupil_id", "kind"])
+    )
+    schools, years = ordered.school_index.to_numpy(), ordered._school_year.to_numpy()
+    change = np.flatnonzero((schools[1:] != schools[:-1]) | (years[1:] != years[:-1])) + 1
+    starts, ends = np.r_[0, change], np.r_[change, len(ordered)]
+    bounds = {
+        (int(schools[start]), int(years[start])): (int(start), int(end))
+        for start, end in zip(starts, ends)
+        if end > start
+    }
+    ordered = ordered[ABSENCE_EXPORT_COLUMNS].fillna({"bsn": "", "onderwijsnummer": ""})
+    return lambda school_index, year: ordered.iloc[
+        slice(*bounds.get((int(school_index), year), (0, 0)))
+    ]
+
+
 def build_exports(
     pupils: pd.DataFrame,
     absence: pd.DataFrame,
@@ -197,6 +243,9 @@ def build_exports(
         ignore_index=True,
     )
     years = _school_years(first_month, as_of)
+    # each school's rows in their order (a mask per school scanned every row once a school)
+    pupils_of = _rows_by_school(pupils)
+    absence_of = _absence_by_school_year(absence, as_of)
     for school in schools.itertuples(index=False):
         dialect_name = DIALECTS[rng.choice(3, p=DIALECT_SHARES)]
         dialect = Dialect(dialect_name, bom=bool(rng.random() < 0.5))
@@ -205,8 +254,7 @@ def build_exports(
             if len(years) > 1 and switches.random() < VENDOR_SWITCH_SHARE
             else None
         )
-        school_pupils = pupils[pupils.school_index == school.school_index]
-        school_absence = absence[absence.school_index == school.school_index]
+        school_pupils = pupils_of(school.school_index)
         for year in years:
             if year == switch_year:  # to another system, in proportion to the systems' shares
                 weights = np.array(
@@ -263,12 +311,7 @@ def build_exports(
                     rows.reset_index(drop=True),
                 )
             )
-            in_year = school_absence[
-                (school_absence.date >= start) & (school_absence.date <= end)
-            ].sort_values(["date", "pupil_id", "kind"])
-            absence_rows = in_year[
-                ["bsn", "onderwijsnummer", "date", "hours", "kind", "reason", "comment", "pupil_id"]
-            ].fillna({"bsn": "", "onderwijsnummer": ""})
+            absence_rows = absence_of(school.school_index, year)
             absence_rows = absence_rows.assign(planted=None).reset_index(drop=True)
             files.append(
                 ExportFile(
@@ -281,41 +324,76 @@ def build_exports(
 # --- planted row defects -------------------------------------------------------------
 
 
+@dataclass
+class _Copy:
+    """A planted copy of one row of a file (by position), with the values it changes."""
+
+    row: int
+    kind: str
+    values: dict[str, object]
+
+
 class _Insertions:
     """Planted rows inserted at random positions, each after a random row of the file as it
     stands at that moment. The random draws are made as the rows are planted, but every
-    file is rebuilt once at the end: rebuilding it per planted row made planting quadratic
-    in the size of a region."""
+    file is rebuilt once at the end, its planted copies taken out in one go: rebuilding it
+    per planted row made planting quadratic in the size of a region, and a frame per copy
+    cost about a millisecond each (most of planting's time at the demo's 4,000 copies)."""
 
     def __init__(self) -> None:
-        self._pending: dict[int, tuple[ExportFile, list[int], list[pd.DataFrame]]] = {}
-        self._eligible: dict[int, pd.DataFrame] = {}
+        self._pending: dict[int, tuple[ExportFile, list[int], list[pd.DataFrame | _Copy]]] = {}
+        self._eligible: dict[int, np.ndarray] = {}
 
-    def sources(self, file: ExportFile) -> pd.DataFrame:
-        """Rows a planted copy may come from: unplanted rows with a BSN (planted rows never
-        qualify, so the file's own insertions do not change this list or its order)."""
+    def sources(self, file: ExportFile) -> np.ndarray:
+        """Positions of the rows a planted copy may come from: unplanted rows with a BSN
+        (planted rows never qualify, so the file's own insertions do not change this list
+        or its order)."""
         if id(file) not in self._eligible:
-            self._eligible[id(file)] = file.rows[file.rows.planted.isna() & (file.rows.bsn != "")]
+            eligible = file.rows.planted.isna() & (file.rows.bsn != "")
+            self._eligible[id(file)] = np.flatnonzero(eligible.to_numpy())
         return self._eligible[id(file)]
 
-    def add(self, file: ExportFile, extra: pd.DataFrame, rng: np.random.Generator) -> None:
+    def add(
+        self, file: ExportFile, extra: pd.DataFrame | list[_Copy], rng: np.random.Generator
+    ) -> None:
         _, positions, extras = self._pending.setdefault(id(file), (file, [], []))
         current = len(file.rows) + len(positions)
         for row in rng.integers(0, max(current, 1), size=len(extra)).tolist():
             positions.append(row)
-        extras.append(extra)
+        if isinstance(extra, pd.DataFrame):
+            extras.append(extra)
+        else:
+            extras.extend(extra)
 
     def apply(self) -> None:
         for file, positions, extras in self._pending.values():
             order = list(range(len(file.rows)))
             for k, position in enumerate(positions):
                 order.insert(position + 1, len(file.rows) + k)  # just after the drawn row
+            blocks = [
+                _copied_rows(file.rows, list(run)) if copies else pd.concat(list(run))
+                for copies, run in itertools.groupby(extras, key=lambda e: isinstance(e, _Copy))
+            ]
             file.rows = (
-                pd.concat([file.rows, *extras], ignore_index=True)
+                pd.concat([file.rows, *blocks], ignore_index=True)
                 .iloc[order]
                 .reset_index(drop=True)
             )
         self._pending.clear()
+
+
+def _copied_rows(rows: pd.DataFrame, copies: list[_Copy]) -> pd.DataFrame:
+    """The copies as rows: the source rows marked planted (pupil_id -1), values changed."""
+    out = rows.iloc[[copy.row for copy in copies]].reset_index(drop=True)
+    out["planted"] = [copy.kind for copy in copies]
+    out["pupil_id"] = -1
+    for column in dict.fromkeys(name for copy in copies for name in copy.values):
+        values = out[column].astype(object).to_numpy(copy=True)
+        for i, copy in enumerate(copies):
+            if column in copy.values:
+                values[i] = copy.values[column]
+        out[column] = values
+    return out
 
 
 def _insert_rows(file: ExportFile, extra: pd.DataFrame, rng: np.random.Generator) -> None:
@@ -353,52 +431,48 @@ def plant_row_defects(
     def pick(pool: list[ExportFile]) -> ExportFile:
         return pool[rng.integers(0, len(pool))]
 
-    def copies(file: ExportFile, n: int, kind: str) -> pd.DataFrame:
-        source_rows = insertions.sources(file)
-        chosen = source_rows.iloc[rng.integers(0, len(source_rows), size=n)].copy()
-        return chosen.assign(planted=kind, pupil_id=-1)
+    def copy(file: ExportFile, kind: str, **values: object) -> list[_Copy]:
+        eligible = insertions.sources(file)
+        row = int(eligible[rng.integers(0, len(eligible), size=1)[0]])
+        return [_Copy(row, kind, values)]
+
+    def invalid_bsn(file: ExportFile) -> list[_Copy]:
+        (planted,) = copy(file, "invalid_bsn")
+        number = np.array([int(file.rows.bsn.iat[planted.row])], dtype=np.int64)
+        planted.values["bsn"] = str(
+            identities.format_number(identities.corrupt_check_digit(number, rng))[0]
+        )
+        return [planted]
 
     for _ in range(_planted_count(spec.invalid_bsn_rate, total) if absence_files else 0):
         file = pick(absence_files)
-        extra = copies(file, 1, "invalid_bsn")
-        extra["bsn"] = identities.format_number(
-            identities.corrupt_check_digit(extra.bsn.astype(np.int64).to_numpy(), rng)
-        )
-        insertions.add(file, extra, rng)
+        insertions.add(file, invalid_bsn(file), rng)
     for i in range(spec.reserved_bsn_count if absence_files else 0):
         file = pick(absence_files)
-        extra = copies(file, 1, "reserved_bsn").assign(
-            bsn="000000000" if i % 2 == 0 else "999999999"
-        )
-        insertions.add(file, extra, rng)
+        reserved = "000000000" if i % 2 == 0 else "999999999"
+        insertions.add(file, copy(file, "reserved_bsn", bsn=reserved), rng)
     for _ in range(_planted_count(spec.duplicate_row_rate, total) if absence_files else 0):
         file = pick(absence_files)
-        extra = copies(file, 1, "duplicate_row")
-        insertions.add(file, extra, rng)
+        insertions.add(file, copy(file, "duplicate_row"), rng)
     for _ in range(spec.impossible_date_count if csv_absence else 0):
         file = pick(csv_absence)
-        extra = copies(file, 1, "impossible_date")
-        extra["date"] = _impossible_date(file.dialect, file.school_year, rng)
-        insertions.add(file, extra, rng)
+        (planted,) = copy(file, "impossible_date")
+        planted.values["date"] = _impossible_date(file.dialect, file.school_year, rng)
+        insertions.add(file, [planted], rng)
     for i in range(spec.missing_field_count if absence_files else 0):
         file = pick(absence_files)
-        extra = copies(file, 1, "missing_field")
         if i % 2 == 0:
-            extra[["bsn", "onderwijsnummer"]] = ""
+            planted = copy(file, "missing_field", bsn="", onderwijsnummer="")
         else:
-            extra["date"] = ""
-        insertions.add(file, extra, rng)
+            planted = copy(file, "missing_field", date="")
+        insertions.add(file, planted, rng)
     # Two enrolment rows with a BSN failing the 11-check.
     enrolment_files = [
         f for f in files if f.source == "school_enrolments" and (f.rows.bsn != "").any()
     ]
     for _ in range(2 if spec.invalid_bsn_rate > 0 and enrolment_files else 0):
         file = pick(enrolment_files)
-        extra = copies(file, 1, "invalid_bsn")
-        extra["bsn"] = identities.format_number(
-            identities.corrupt_check_digit(extra.bsn.astype(np.int64).to_numpy(), rng)
-        )
-        insertions.add(file, extra, rng)
+        insertions.add(file, invalid_bsn(file), rng)
     insertions.apply()
 
 

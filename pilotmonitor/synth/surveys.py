@@ -28,6 +28,16 @@ REMARKS = [
     "Te weinig contact met de leerkracht",
 ]
 ITEMS = 5
+RESPONSE_COLUMNS = [
+    "brin",
+    "vestiging",
+    "afnamedatum",
+    *(f"sfeer_{i + 1}" for i in range(ITEMS)),
+    "tevredenheid",
+    "toelichting",
+    "_true_climate",
+    "_treated",
+]
 
 
 def simulate_surveys(
@@ -61,8 +71,15 @@ def simulate_surveys(
             .size()
             .reindex(schools.school_index, fill_value=0)
         )
+        # the 21 possible answer dates, formatted once
+        answer_dates = np.asarray(
+            (survey_date + pd.to_timedelta(np.arange(21), unit="D")).strftime("%Y-%m-%d"),
+            dtype=object,
+        )
         for group, share in GROUPS.items():
-            frames = []
+            # one frame per group and year from per-school arrays (a frame per school cost
+            # most of the generation's survey time); the draws are made in the same order
+            parts: dict[str, list] = {name: [] for name in RESPONSE_COLUMNS}
             for school in schools.itertuples(index=False):
                 if group == "leerkrachten":
                     n = max(3, int(rng.poisson(enrolled[school.school_index] / 12 * 0.8)))
@@ -89,24 +106,22 @@ def simulate_surveys(
                 items = np.clip(
                     np.round(latent[:, None] + rng.normal(0, 0.7, (n, ITEMS))), 1, 5
                 ).astype(int)
-                frame = pd.DataFrame(items, columns=[f"sfeer_{i + 1}" for i in range(ITEMS)])
-                frame.insert(
-                    0,
-                    "afnamedatum",
-                    (survey_date + pd.to_timedelta(rng.integers(0, 21, n), unit="D")).strftime(
-                        "%Y-%m-%d"
-                    ),
+                parts["brin"].append(np.full(n, school.brin, dtype=object))
+                parts["vestiging"].append(np.full(n, school.vestiging, dtype=object))
+                parts["afnamedatum"].append(answer_dates[rng.integers(0, 21, n)])
+                for i in range(ITEMS):
+                    parts[f"sfeer_{i + 1}"].append(items[:, i])
+                parts["tevredenheid"].append(
+                    np.clip(np.round(satisfaction + rng.normal(0, 1.2, n)), 1, 10).astype(int)
                 )
-                frame.insert(0, "vestiging", school.vestiging)
-                frame.insert(0, "brin", school.brin)
-                frame["tevredenheid"] = np.clip(
-                    np.round(satisfaction + rng.normal(0, 1.2, n)), 1, 10
-                ).astype(int)
-                frame["toelichting"] = np.array(REMARKS)[rng.integers(0, len(REMARKS), n)]
-                frame["_true_climate"] = climate
-                frame["_treated"] = treated
-                frames.append(frame)
-            responses = pd.concat(frames, ignore_index=True)
+                parts["toelichting"].append(
+                    np.array(REMARKS, dtype=object)[rng.integers(0, len(REMARKS), n)]
+                )
+                parts["_true_climate"].append(np.full(n, climate, dtype=float))
+                parts["_treated"].append(np.full(n, treated, dtype=bool))
+            responses = pd.DataFrame(
+                {name: np.concatenate(values) for name, values in parts.items()}
+            )
             responses.insert(
                 0,
                 "respondent",
