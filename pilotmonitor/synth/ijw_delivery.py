@@ -151,22 +151,32 @@ def write_ijw_archives(
             members[key].extend(_as_sent(message, sender, name, payload))
             if flag:
                 planted.append((key[0], key[1], flag, name))
-    declaration_keys = lines.groupby("declaration_number", sort=False).agg(
-        municipality_code=("municipality_code", "first"),
-        declaration_date=("declaration_date", "first"),
-        provider_agb=("provider_agb", "first"),
-    )
+    # per declaration its archive and sender, and its planted lines (dictionaries: a
+    # lookup in the frames per message cost more than rendering it)
+    firsts = lines.drop_duplicates("declaration_number")
+    declaration_keys = {
+        number: ((municipality, f"{day:%Y-%m}"), provider)
+        for number, municipality, day, provider in zip(
+            firsts.declaration_number,
+            firsts.municipality_code,
+            firsts.declaration_date,
+            firsts.provider_agb,
+        )
+    }
     planted_lines = lines[lines.planted.notna()]
+    planted_references = defaultdict(list)
+    for number, reference in zip(planted_lines.declaration_number, planted_lines.product_reference):
+        planted_references[number].append(reference)
     for name, payload in render_jw323(lines):
         number = name.removeprefix("JW323_").removesuffix(".xml")
-        row = declaration_keys.loc[number]
-        key = (row.municipality_code, f"{row.declaration_date:%Y-%m}")
-        members[key].extend(_as_sent("JW323", row.provider_agb, name, payload))
-        for reference in planted_lines.product_reference[
-            planted_lines.declaration_number == number
-        ]:
+        key, provider = declaration_keys[number]
+        members[key].extend(_as_sent("JW323", provider, name, payload))
+        for reference in planted_references.get(number, ()):
             planted.append((key[0], key[1], "unknown_product_code", f"{name}#{reference}"))
 
+    planted_in = defaultdict(list)  # (municipality, month) -> (kind, member name)
+    for p_code, p_period, kind, name in planted:
+        planted_in[(p_code, p_period)].append((kind, name))
     municipalities = sorted(trajectories.municipality_code.unique())
     late = None
     if scenario.defects.late_month and len(months) > 2:
@@ -196,8 +206,7 @@ def write_ijw_archives(
             if (code, period) == late:
                 log.add_defect("late_month", path, "file", 1, "accept_late")
             by_kind: dict[str, list[str]] = defaultdict(list)
-            for p_code, p_period, kind, name in planted:
-                if (p_code, p_period) == (code, period):
-                    by_kind[kind].append(name)
+            for kind, name in planted_in.get((code, period), ()):
+                by_kind[kind].append(name)
             for kind, names in by_kind.items():
                 log.add_defect(kind, path, "messages " + ",".join(names), len(names), "quarantine")
