@@ -156,22 +156,95 @@ def _delivery_date(year: int, as_of: pd.Timestamp, rng: np.random.Generator) -> 
 GROUP_PREFIX = {"SO": "SO-", "PRO": "PrO-", "VSO": "VSO-"}
 
 
-def _group(birth_date: pd.Series, year: int, school_type: str) -> np.ndarray:
-    age = year - birth_date.dt.year - (birth_date.dt.month > 9)
-    if school_types()[school_type].sector == "VO":
-        # VSO keeps pupils to 20: their year goes on past the sixth (a capped year made a
-        # small school's export identical from one school year to the next)
-        group = np.clip(age.to_numpy() - 11, 1, 9 if school_type == "VSO" else 6)
-    else:
-        group = np.clip(age.to_numpy() - 3, 1, 8)
-    return np.char.add(GROUP_PREFIX.get(school_type, ""), group.astype(str))
+def _groups(birth_date: pd.Series, year: np.ndarray, school_type: np.ndarray) -> np.ndarray:
+    """Each row's class label in its school year, by its school's type."""
+    age = year - birth_date.dt.year.to_numpy() - (birth_date.dt.month.to_numpy() > 9)
+    labels = np.empty(len(age), dtype=object)
+    for code in np.unique(school_type):
+        rows = school_type == code
+        if school_types()[code].sector == "VO":
+            # VSO keeps pupils to 20: their year goes on past the sixth (a capped year made a
+            # small school's export identical from one school year to the next)
+            group = np.clip(age[rows] - 11, 1, 9 if code == "VSO" else 6)
+        else:
+            group = np.clip(age[rows] - 3, 1, 8)
+        labels[rows] = np.char.add(GROUP_PREFIX.get(code, ""), group.astype(str))
+    return labels
 
 
-def _rows_by_school(frame: pd.DataFrame):
-    """A function giving the rows of one school_index, in the frame's order."""
-    positions = frame.groupby("school_index", sort=False).indices
-    none = np.array([], dtype=np.int64)
-    return lambda school_index: frame.iloc[positions.get(school_index, none)]
+def _slices(keys: list[np.ndarray]) -> dict[tuple, slice]:
+    """Where each run of equal keys (over sorted rows) starts and ends."""
+    n = len(keys[0])
+    change = np.flatnonzero(np.any([k[1:] != k[:-1] for k in keys], axis=0)) + 1 if n else []
+    starts, ends = np.r_[0, change].astype(int), np.r_[change, n].astype(int)
+    return {
+        tuple(int(k[start]) for k in keys): slice(int(start), int(end))
+        for start, end in zip(starts, ends)
+        if end > start
+    }
+
+
+def _enrolments_by_school_year(
+    pupils: pd.DataFrame, schools: pd.DataFrame, years: list[int], as_of: pd.Timestamp
+):
+    """A function giving one school's export rows of one school year: the pupils enrolled
+    on a day of it (August to July, up to ``as_of``) ordered by enrolment date and pupil.
+    Every school year's rows are made at once and sorted once (a stable sort, so ties keep
+    the frame's order as a sort per file did); a frame per file cost most of the exports'
+    time."""
+    start, end = pupils.enrol_start, pupils.enrol_end
+    first = (start.dt.year - (start.dt.month < 8)).to_numpy()
+    last = (end.dt.year - (end.dt.month < 8)).fillna(years[-1]).to_numpy(dtype=np.int64)
+    first = np.maximum(first, years[0])
+    last = np.minimum(last, years[-1])
+    # enrolled after as_of: in no export (as_of ends the last school year early); nor at a
+    # school that sends none
+    exported = (start <= as_of).to_numpy() & pupils.school_index.isin(
+        schools.school_index
+    ).to_numpy()
+    counts = np.where(exported, np.maximum(last - first + 1, 0), 0)
+    row = np.repeat(np.arange(len(pupils)), counts)
+    year = first[row] + (np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts))
+    enrolled = pupils.iloc[row].reset_index(drop=True)
+    year_end = np.minimum(
+        pd.to_datetime([f"{y + 1}-07-31" for y in years]).to_numpy()[year - years[0]],
+        as_of.to_datetime64(),
+    )
+    left_in_year = (enrolled.enrol_end.notna() & (enrolled.enrol_end <= year_end)).to_numpy()
+    by_school = schools.set_index("school_index")
+    school_type = by_school.type.reindex(enrolled.school_index).to_numpy()
+    postcode = np.array([f"{p[:4]} {p[4:]}" for p in pupils.postcode], dtype=object)
+    rows = pd.DataFrame(
+        {
+            "brin": by_school.brin.reindex(enrolled.school_index).to_numpy(),
+            "vestiging": by_school.vestiging.reindex(enrolled.school_index).to_numpy(),
+            "bsn": enrolled.bsn.fillna("").to_numpy(),
+            "onderwijsnummer": enrolled.onderwijsnummer.fillna("").to_numpy(),
+            "surname": enrolled.surname.to_numpy(),
+            "surname_prefix": enrolled.surname_prefix.to_numpy(),
+            "given_name": enrolled.given_name.to_numpy(),
+            "sex": enrolled.sex.to_numpy(),
+            "birth_date": enrolled.birth_date.to_numpy(),
+            "street": enrolled.street.to_numpy(),
+            "house_number": enrolled.house_number.to_numpy(),
+            "postcode": postcode[row],
+            "city": enrolled.city.to_numpy(),
+            "group": _groups(enrolled.birth_date, year, school_type),
+            "enrol_start": enrolled.enrol_start.to_numpy(),
+            "enrol_end": enrolled.enrol_end.where(left_in_year).to_numpy(),
+            "destination": enrolled.destination.where(left_in_year).fillna("").to_numpy(),
+            "enrolment_kind": enrolled.enrolment_kind.to_numpy(),
+            "pupil_id": enrolled.pupil_id.to_numpy(),
+            "planted": None,
+            "_school_index": enrolled.school_index.to_numpy(),
+            "_school_year": year,
+        }
+    ).sort_values(["_school_index", "_school_year", "enrol_start", "pupil_id"])
+    bounds = _slices([rows._school_index.to_numpy(), rows._school_year.to_numpy()])
+    rows = rows.drop(columns=["_school_index", "_school_year"])
+    return lambda school_index, year: rows.iloc[
+        bounds.get((int(school_index), year), slice(0, 0))
+    ].reset_index(drop=True)
 
 
 ABSENCE_EXPORT_COLUMNS = [
@@ -198,17 +271,10 @@ def _absence_by_school_year(absence: pd.DataFrame, as_of: pd.Timestamp):
         .assign(_school_year=school_year[kept])
         .sort_values(["school_index", "_school_year", "date", "pupil_id", "kind"])
     )
-    schools, years = ordered.school_index.to_numpy(), ordered._school_year.to_numpy()
-    change = np.flatnonzero((schools[1:] != schools[:-1]) | (years[1:] != years[:-1])) + 1
-    starts, ends = np.r_[0, change], np.r_[change, len(ordered)]
-    bounds = {
-        (int(schools[start]), int(years[start])): (int(start), int(end))
-        for start, end in zip(starts, ends)
-        if end > start
-    }
+    bounds = _slices([ordered.school_index.to_numpy(), ordered._school_year.to_numpy()])
     ordered = ordered[ABSENCE_EXPORT_COLUMNS].fillna({"bsn": "", "onderwijsnummer": ""})
     return lambda school_index, year: ordered.iloc[
-        slice(*bounds.get((int(school_index), year), (0, 0)))
+        bounds.get((int(school_index), year), slice(0, 0))
     ]
 
 
@@ -244,7 +310,7 @@ def build_exports(
     )
     years = _school_years(first_month, as_of)
     # each school's rows in their order (a mask per school scanned every row once a school)
-    pupils_of = _rows_by_school(pupils)
+    enrolments_of = _enrolments_by_school_year(pupils, schools, years, as_of)
     absence_of = _absence_by_school_year(absence, as_of)
     for school in schools.itertuples(index=False):
         dialect_name = DIALECTS[rng.choice(3, p=DIALECT_SHARES)]
@@ -254,7 +320,6 @@ def build_exports(
             if len(years) > 1 and switches.random() < VENDOR_SWITCH_SHARE
             else None
         )
-        school_pupils = pupils_of(school.school_index)
         for year in years:
             if year == switch_year:  # to another system, in proportion to the systems' shares
                 weights = np.array(
@@ -267,40 +332,8 @@ def build_exports(
                     DIALECTS[int(switches.choice(len(DIALECTS), p=weights / weights.sum()))],
                     bom=bool(switches.random() < 0.5),
                 )
-            start, end = (
-                pd.Timestamp(f"{year}-08-01"),
-                min(pd.Timestamp(f"{year + 1}-07-31"), as_of),
-            )
             delivered = _delivery_date(year, as_of, rng)
-            overlap = (school_pupils.enrol_start <= end) & (
-                school_pupils.enrol_end.fillna(pd.Timestamp.max) >= start
-            )
-            enrolled = school_pupils[overlap].sort_values(["enrol_start", "pupil_id"])
-            left_in_year = enrolled.enrol_end.notna() & (enrolled.enrol_end <= end)
-            rows = pd.DataFrame(
-                {
-                    "brin": school.brin,
-                    "vestiging": school.vestiging,
-                    "bsn": enrolled.bsn.fillna("").to_numpy(),
-                    "onderwijsnummer": enrolled.onderwijsnummer.fillna("").to_numpy(),
-                    "surname": enrolled.surname.to_numpy(),
-                    "surname_prefix": enrolled.surname_prefix.to_numpy(),
-                    "given_name": enrolled.given_name.to_numpy(),
-                    "sex": enrolled.sex.to_numpy(),
-                    "birth_date": enrolled.birth_date.to_numpy(),
-                    "street": enrolled.street.to_numpy(),
-                    "house_number": enrolled.house_number.to_numpy(),
-                    "postcode": [f"{p[:4]} {p[4:]}" for p in enrolled.postcode],
-                    "city": enrolled.city.to_numpy(),
-                    "group": _group(enrolled.birth_date, year, school.type),
-                    "enrol_start": enrolled.enrol_start.to_numpy(),
-                    "enrol_end": enrolled.enrol_end.where(left_in_year).to_numpy(),
-                    "destination": enrolled.destination.where(left_in_year).fillna("").to_numpy(),
-                    "enrolment_kind": enrolled.enrolment_kind.to_numpy(),
-                    "pupil_id": enrolled.pupil_id.to_numpy(),
-                    "planted": None,
-                }
-            )
+            rows = enrolments_of(school.school_index, year)
             files.append(
                 ExportFile(
                     school.school_id,
@@ -308,7 +341,7 @@ def build_exports(
                     year,
                     delivered,
                     dialect,
-                    rows.reset_index(drop=True),
+                    rows,
                 )
             )
             absence_rows = absence_of(school.school_index, year)
