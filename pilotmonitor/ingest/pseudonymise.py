@@ -183,23 +183,26 @@ class Pseudonymiser:
     """Validate and pseudonymise identifiers; vectorised over pandas Series."""
 
     # identified records kept for the next files (a pupil is in every school-year export of
-    # the school, and a reading process gets a school's files together); in memory only
+    # the school, a client in every monthly iJw archive of the trajectory, and a reading
+    # process gets a sender's files together); in memory only
     REMEMBERED = 500_000
 
     def __init__(self, key: PseudonymKey):
         self._key = key
         self.key_version = key.version
-        self._remembered: dict = {}
+        self._remembered: dict[str, dict] = {}
 
     def __getstate__(self) -> dict:  # a worker process starts with nothing remembered
         return {**self.__dict__, "_remembered": {}}
 
-    def remembered(self) -> dict:
-        """Readers' cache of identified records by delivered value (RowChecks.identifiers),
-        shared by every file this process reads with this key; emptied when full."""
-        if len(self._remembered) > self.REMEMBERED:
-            self._remembered.clear()
-        return self._remembered
+    def remembered(self, purpose: str = "records") -> dict:
+        """Readers' cache of identified records by delivered value, one per purpose (the
+        tabular readers' identifier pairs, RowChecks.identifiers; the iJw reader's Bsn
+        texts), shared by every file this process reads with this key; emptied when full."""
+        cache = self._remembered.setdefault(purpose, {})
+        if len(cache) > self.REMEMBERED:
+            cache.clear()
+        return cache
 
     def __repr__(self) -> str:
         return f"Pseudonymiser(key_version={self.key_version!r})"

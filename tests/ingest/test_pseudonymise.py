@@ -154,9 +154,15 @@ def test_remembered_records_stay_in_the_process_and_are_bounded(monkeypatch):
     p.remembered()[("999964392", "")] = p.identify(VALID_BSN)
     copy = pickle.loads(pickle.dumps(p))
     assert copy.remembered() == {} and copy.identify(VALID_BSN) == p.identify(VALID_BSN)
+    # each purpose has its own records: the iJw reader's Bsn texts never answer for the
+    # tabular readers' identifier pairs (they are identified differently) or the reverse
+    p.remembered("ijw_bsn")["999964392"] = p.identify(VALID_BSN)
+    assert ("999964392", "") in p.remembered() and "999964392" not in p.remembered()
+    assert ("999964392", "") not in p.remembered("ijw_bsn")
     monkeypatch.setattr(Pseudonymiser, "REMEMBERED", 2)
-    sizes = []
-    for i in range(10):  # a file adds its records between two calls
-        p.remembered()[(str(i), "")] = None
-        sizes.append(len(p.remembered()))
-    assert max(sizes) <= 3
+    for purpose in ("records", "ijw_bsn"):
+        sizes = []
+        for i in range(10):  # a file adds its records between two calls
+            p.remembered(purpose)[(str(i), "")] = None
+            sizes.append(len(p.remembered(purpose)))
+        assert max(sizes) <= 3
