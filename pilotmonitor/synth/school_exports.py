@@ -309,7 +309,8 @@ def build_exports(
         ignore_index=True,
     )
     years = _school_years(first_month, as_of)
-    # each school's rows in their order (a mask per school scanned every row once a school)
+    # every school year's rows made and sorted once (a mask per school scanned every row
+    # once per school, and a frame per school year cost more than its rows)
     enrolments_of = _enrolments_by_school_year(pupils, schools, years, as_of)
     absence_of = _absence_by_school_year(absence, as_of)
     for school in schools.itertuples(index=False):
