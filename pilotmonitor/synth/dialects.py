@@ -125,8 +125,15 @@ class Dialect:
 
     def format_dates(self, values: pd.Series) -> pd.Series:
         """format_date over a column; a pure date column (no planted strings) in one go."""
-        if not pd.api.types.is_datetime64_any_dtype(values) or self.name == "xlsx":
+        if not pd.api.types.is_datetime64_any_dtype(values):
             return values.map(self.format_date)
+        if self.name == "xlsx":
+            if values.dt.tz is not None:
+                return values.map(self.format_date)
+            # numpy makes the datetime objects (NaT: None, written as an empty string)
+            cells = values.to_numpy(dtype="datetime64[us]").astype(object)
+            cells[pd.isna(values).to_numpy()] = ""
+            return pd.Series(cells, index=values.index, name=values.name)
         pattern = "%d-%m-%Y" if self.name == "semicolon_cp1252" else "%Y-%m-%d"
         return values.dt.strftime(pattern).fillna("")
 
