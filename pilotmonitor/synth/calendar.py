@@ -83,3 +83,8 @@ class SchoolCalendar:
         )
         grouped["month"] = self.months
         return grouped
+
+
+def school_year_of(dates: pd.Series) -> pd.Series:
+    """The school year (its first calendar year) of each date: August to July."""
+    return dates.dt.year - (dates.dt.month < 8)

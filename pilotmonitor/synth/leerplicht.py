@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pilotmonitor.synth import identities
+from pilotmonitor.synth.calendar import school_year_of
 from pilotmonitor.synth.delivery_log import DeliveryLog
 from pilotmonitor.synth.dialects import Dialect
 
@@ -275,10 +276,6 @@ def build_register(
     return rows.sort_values(
         ["municipality", "date", "pupil_id", "registration"], kind="stable"
     ).reset_index(drop=True), truth
-
-
-def school_year_of(dates: pd.Series) -> pd.Series:
-    return dates.dt.year - (dates.dt.month < 8)
 
 
 def _render(rows: pd.DataFrame) -> pd.DataFrame:

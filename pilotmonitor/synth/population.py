@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pilotmonitor.synth import special_education
-from pilotmonitor.synth.calendar import SchoolCalendar
+from pilotmonitor.synth.calendar import SchoolCalendar, school_year_of
 from pilotmonitor.synth.scenario import Scenario
 from pilotmonitor.synth.stays import (
     DROPOUT_DESTINATION,
@@ -124,7 +124,7 @@ def _spells_for_school(
         )
 
     spells = pd.concat(frames, ignore_index=True)
-    school_year_of_start = spells.enrol_start.dt.year - (spells.enrol_start.dt.month < 8)
+    school_year_of_start = school_year_of(spells.enrol_start)
     spells["planned_end"] = pd.to_datetime(
         (school_year_of_start + spells.stay_years).astype(str) + "-07-31"
     )

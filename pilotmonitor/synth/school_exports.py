@@ -22,6 +22,7 @@ import pandas as pd
 
 from pilotmonitor.school_types import school_types, special_codes
 from pilotmonitor.synth import identities
+from pilotmonitor.synth.calendar import school_year_of
 from pilotmonitor.synth.delivery_log import DeliveryLog
 from pilotmonitor.synth.dialects import DIALECTS, Dialect
 from pilotmonitor.synth.scenario import Scenario
@@ -193,8 +194,8 @@ def _enrolments_by_school_year(
     the frame's order as a sort per file did); a frame per file cost most of the exports'
     time."""
     start, end = pupils.enrol_start, pupils.enrol_end
-    first = (start.dt.year - (start.dt.month < 8)).to_numpy()
-    last = (end.dt.year - (end.dt.month < 8)).fillna(years[-1]).to_numpy(dtype=np.int64)
+    first = school_year_of(start).to_numpy()
+    last = school_year_of(end).fillna(years[-1]).to_numpy(dtype=np.int64)
     first = np.maximum(first, years[0])
     last = np.minimum(last, years[-1])
     # enrolled after as_of: in no export (as_of ends the last school year early); nor at a
@@ -264,7 +265,7 @@ def _absence_by_school_year(absence: pd.DataFrame, as_of: pd.Timestamp):
     to ``as_of``) ordered by date, pupil and kind: the whole frame sorted once (a stable
     sort, so ties keep the frame's order as a sort per file did)."""
     dates = absence.date
-    school_year = (dates.dt.year - (dates.dt.month < 8)).to_numpy()
+    school_year = school_year_of(dates).to_numpy()
     kept = (dates <= as_of).to_numpy()
     ordered = (
         absence[kept]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pilotmonitor.synth.calendar import school_year_of
+
 # Regular (end-of-stay) destinations by school type: never from a regular to a special
 # type (that move is the referral event, planted and counted on its own).
 REGULAR_DESTINATIONS = {
@@ -35,7 +37,7 @@ def cap_at_leaving_age(
 ) -> pd.Series:
     """A spell ends by the summer of the year the pupil reaches the type's leaving age (but
     not before the end of its first school year)."""
-    school_year_of_start = enrol_start.dt.year - (enrol_start.dt.month < 8)
+    school_year_of_start = school_year_of(enrol_start)
     leave_by = pd.to_datetime(
         (birth_date.dt.year + LEAVING_AGE[school_type]).astype(str) + "-07-31"
     )
