@@ -1,8 +1,11 @@
 """Multiple-testing adjustment across a family of outcomes.
 
-Thin, documented wrapper around :func:`statsmodels.stats.multitest.multipletests`:
+A documented wrapper around :func:`statsmodels.stats.multitest.multipletests`:
 
-* ``"holm"``: Holm (1979) step-down; controls the family-wise error rate.
+* ``"holm"``: Holm (1979) step-down; controls the family-wise error rate. Computed here
+  (three array operations, tested equal to statsmodels): statsmodels' Holm branch runs a
+  full ``gc.collect()`` on every call, which in a pipeline process holding Dagster, GX
+  and the warehouse's frames cost 0.3-1 s per pilot (about 4 s of the demo's run).
 * ``"fdr_bh"``: Benjamini-Hochberg (1995); controls the false discovery rate under
   independence / positive dependence.
 
@@ -55,11 +58,25 @@ def adjust_pvalues(
     if np.any((pvals < 0) | (pvals > 1) | np.isnan(pvals)):
         raise ValueError("p-values must be in [0, 1]")
     est = [r.estimate if isinstance(r, EffectResult) else np.nan for _, r in items]
-    reject, p_adj, _, _ = multipletests(pvals, alpha=alpha, method=key)
+    if key == "holm":
+        p_adj = _holm(pvals)
+        reject = p_adj <= alpha
+    else:
+        reject, p_adj, _, _ = multipletests(pvals, alpha=alpha, method=key)
     return pd.DataFrame(
         {"estimate": est, "p_value": pvals, "p_adjusted": p_adj, "reject": reject},
         index=pd.Index(names, name="outcome"),
     )
+
+
+def _holm(pvals: np.ndarray) -> np.ndarray:
+    """Holm's adjusted p-values: the k-th smallest times (m - k + 1), made monotone along
+    the sorted order and capped at 1, returned in the input order."""
+    order = np.argsort(pvals, kind="stable")
+    stepped = np.maximum.accumulate(pvals[order] * np.arange(len(pvals), 0, -1))
+    adjusted = np.empty_like(stepped)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted
 
 
 def holm(results, alpha: float = 0.05) -> pd.DataFrame:
