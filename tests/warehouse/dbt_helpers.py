@@ -22,14 +22,16 @@ def run_dbt(
     work_dir: Path,
     check: bool = True,
     project_parse: bool = True,
+    project_dir: Path = DBT_PROJECT,
 ) -> subprocess.CompletedProcess:
-    """Run `dbt <args>` on the project with the warehouse at `warehouse`; target and log
-    paths live in `work_dir`. A new target starts from the project's parse state, as
-    dagster-dbt's do (a partial parse instead of a full one), unless `project_parse` is
-    False."""
+    """Run `dbt <args>` on the project (or a changed copy at `project_dir`) with the
+    warehouse at `warehouse`; target and log paths live in `work_dir`. A new target starts
+    from the project's parse state, as dagster-dbt's do (a partial parse instead of a full
+    one), unless `project_parse` is False or the project is a copy."""
     env = {**os.environ, **dbt_env(warehouse)}
     parsed = TARGET_DIR / "partial_parse.msgpack"
     target = work_dir / "target"
+    project_parse = project_parse and project_dir == DBT_PROJECT
     if project_parse and parsed.is_file() and not (target / parsed.name).exists():
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(parsed, target / parsed.name)
@@ -37,15 +39,15 @@ def run_dbt(
         dbt_executable(),
         *args,
         "--project-dir",
-        str(DBT_PROJECT),
+        str(project_dir),
         "--profiles-dir",
-        str(DBT_PROJECT),
+        str(project_dir),
         "--target-path",
         str(target),
         "--log-path",
         str(work_dir / "logs"),
     ]
-    result = subprocess.run(command, cwd=DBT_PROJECT, env=env, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=project_dir, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(
             f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"

@@ -17,7 +17,7 @@ from orchestration.defs.warehouse import affected
 from pilotmonitor.cli import app
 from pilotmonitor.ingest.sources import SOURCES
 from pilotmonitor.synth import truth_check
-from tests.warehouse.dbt_helpers import read_table, run_dbt, run_results
+from tests.warehouse.dbt_helpers import DBT_PROJECT, read_table, run_dbt, run_results
 
 HELD_BACK_PERIOD = "2026-10"  # the last monthly iJw delivery, added in a second run
 INCREMENTAL_FACTS = {
@@ -303,6 +303,29 @@ def test_registry_changes_rebuild_the_whole_panel(warehouse, tmp_path):
         "and is_treated",
     )
     assert pd.Timestamp(treated["first"][0]) == pd.Timestamp("2024-11-01")
+
+
+def test_two_pupils_sharing_a_key_hash_fail_the_blocking_test(warehouse, tmp_path):
+    """fct_pupil_month joins absence on a 64-bit hash of the pupil pseudonym (macro
+    key_hash), guarded by a blocking test that no two pupils share one. A real collision
+    cannot be planted (about 2^32 pseudonyms for an even chance), so a copy of the project
+    makes the hash degenerate (seven values): the test must then fail with each shared
+    value, and pass on the same warehouse with the project as it is."""
+    db = tmp_path / "pilotmonitor.duckdb"  # same file name: dbt-duckdb views name their catalog
+    shutil.copy(warehouse["db"], db)
+    project = tmp_path / "project"
+    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "macros" / "degenerate_key_hash.sql").write_text(
+        "{% macro duckdb__key_hash(expression) %}(hash({{ expression }}) % 7){% endmacro %}",
+        encoding="utf-8",
+    )
+    test = ["test", "--select", "assert_pupil_key_hashes_are_unique"]
+    degenerate = run_dbt(test, db, tmp_path / "degenerate", check=False, project_dir=project)
+    assert degenerate.returncode != 0, degenerate.stdout
+    [result] = run_results(tmp_path / "degenerate")
+    assert result["status"] == "fail" and result["failures"] == 7, result
+    as_is = run_dbt(test, db, tmp_path / "as_is")
+    assert [r["status"] for r in run_results(tmp_path / "as_is")] == ["pass"], as_is.stdout
 
 
 def test_a_pilot_school_unknown_to_duo_fails_the_build(warehouse, tmp_path):
