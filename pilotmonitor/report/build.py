@@ -17,9 +17,11 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import jinja2
@@ -273,9 +275,23 @@ def _img(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _figures(
-    release: Release, cc: CheckedContent, c: ReportContent, lang: str, fig_dir: Path
-) -> list[dict]:
+class _FigureSpec(NamedTuple):
+    """One chart of a report in one language: what it shows and how to draw it
+    (``draw``: a picklable call of a function in charts.py, so a worker process can draw
+    it; None when there is nothing to draw)."""
+
+    fid: str
+    title: str
+    caption: str
+    sources: list[CheckedOutput]
+    draw: Callable[[], bytes] | None
+
+    @property
+    def blocked(self) -> bool:
+        return any(s.status == "fail" for s in self.sources)
+
+
+def _figure_specs(cc: CheckedContent, c: ReportContent, lang: str) -> list[_FigureSpec]:
     from . import charts  # matplotlib: imported when a report is drawn, not for its reuse check
 
     t = T[lang]
@@ -298,30 +314,28 @@ def _figures(
         ]
     )
     specs = [
-        (
+        _FigureSpec(
             "trend",
             t["trend_title"],
             t["trend_caption"],
             [cc.trend],
-            lambda: charts.trend_chart(cc.trend.table, c.sample.start_month, end, t, label),
+            partial(charts.trend_chart, cc.trend.table, c.sample.start_month, end, t, label),
         ),
-        (
+        _FigureSpec(
             "event_study",
             t["event_title"],
             t["event_caption"],
             [cc.models],
-            (lambda: charts.event_chart(cc.event_points, t, label))
+            partial(charts.event_chart, cc.event_points, t, label)
             if len(cc.event_points)
             else None,
         ),
-        (
+        _FigureSpec(
             "forest",
             t["forest_title"],
             t["forest_caption"],
             [cc.models],
-            (lambda: charts.forest_chart(forest, t, label))
-            if forest["pct"].notna().any()
-            else None,
+            partial(charts.forest_chart, forest, t, label) if forest["pct"].notna().any() else None,
         ),
     ]
     if (
@@ -335,12 +349,13 @@ def _figures(
             or _details(av).get("pilot_cost", float("nan"))
         )
         specs.append(
-            (
+            _FigureSpec(
                 "costs",
                 t["costs_title"],
                 t["costs_caption"],
                 [cc.models],
-                lambda: charts.costs_chart(
+                partial(
+                    charts.costs_chart,
                     pilot_cost,
                     float(av["estimate"]),
                     float(av["ci_lower"]),
@@ -358,25 +373,38 @@ def _figures(
             "consultations": "consultaties" if lang == "nl" else "consultations",
         }
         specs.append(
-            (
+            _FigureSpec(
                 "dose",
                 t["dose_title"],
                 t["dose_caption"],
                 [cc.activity],
-                lambda: charts.dose_chart(cc.activity.table, t, series, label),
+                partial(charts.dose_chart, cc.activity.table, t, series, label),
             )
         )
+    return [s for s in specs if s.draw is not None]
+
+
+def _figures(
+    release: Release,
+    specs: list[_FigureSpec],
+    drawn: dict[str, Future | bytes],
+    lang: str,
+    fig_dir: Path,
+) -> list[dict]:
+    """The page's figures in order, each registered with the release (the disclosure log
+    keeps that order) or withheld with its reasons; ``drawn``: each drawable chart's PNG,
+    or the future of it, by figure id."""
+    t = T[lang]
     figures = []
-    for fid, title, caption, sources, draw in specs:
-        if draw is None:
-            continue
+    for spec in specs:
+        fid, title, caption, sources = spec.fid, spec.title, spec.caption, spec.sources
         path = fig_dir / f"{fid}.{lang}.png"
-        blocked = [s for s in sources if s.status == "fail"]
-        if blocked:
+        if spec.blocked:
             checked = release.figure(f"{fid}_{lang}", sources=sources, path=None)
             figures.append(_withheld_figure(fid, title, caption, t, checked))
             continue
-        png = draw()
+        png = drawn[fid]
+        png = png.result() if isinstance(png, Future) else png
         atomic_write.write_bytes(path, png)
         checked = release.figure(f"{fid}_{lang}", sources=sources, path=path)
         if checked.status == "fail":
@@ -632,24 +660,98 @@ def _write_html(
     """The report's HTML files and disclosure log, written; the PDFs to print from them.
     ``inputs``: the published marts as read_published gives them, shared by several
     reports (default: read here)."""
+    return _write_drafted(
+        _draft(conn, pilot_id, reports_dir, synthetic, rules, out, extra_section, inputs)
+    )
+
+
+@dataclass
+class _Draft:
+    """A report read and disclosure-checked whose charts are drawn (or being drawn in a
+    worker process); _write_drafted turns it into files."""
+
+    pilot_id: str
+    out: Path
+    synthetic: bool
+    rules: DisclosureRules
+    content: ReportContent
+    release: Release
+    checked: CheckedContent
+    section: Callable[[str], object] | None
+    specs: dict[str, list[_FigureSpec]]
+    drawn: dict[str, dict[str, Future | bytes]]
+
+
+def _draft(
+    conn: duckdb.DuckDBPyConnection,
+    pilot_id: str,
+    reports_dir: Path,
+    synthetic: bool,
+    rules: DisclosureRules | None,
+    out: Path | None,
+    extra_section,
+    inputs: PublishedInputs | None = None,
+    charts: Executor | None = None,
+) -> _Draft:
+    """Read and check the report's content and start its charts: in ``charts`` (a worker
+    process, while this one goes on with the next report) or here."""
     rules = rules or DisclosureRules.from_acro()
     out = out or reports_dir / pilot_id
-    fig_dir = out / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
     content = read_content(conn, pilot_id, synthetic, inputs)
     release = Release(f"report-{pilot_id}", out_dir=out, rules=rules)
     checked = _check(release, content)
     section = extra_section(release) if extra_section is not None else None
-    files = ReportFiles(pilot_id, out, result=content.lang_independent_status, synthetic=synthetic)
-    pages = {lang: _figures(release, checked, content, lang, fig_dir) for lang in LANGUAGES}
+    specs = {lang: _figure_specs(checked, content, lang) for lang in LANGUAGES}
+    drawn = {
+        lang: {
+            spec.fid: charts.submit(spec.draw) if charts is not None else spec.draw()
+            for spec in specs[lang]
+            if not spec.blocked
+        }
+        for lang in LANGUAGES
+    }
+    return _Draft(pilot_id, out, synthetic, rules, content, release, checked, section, specs, drawn)
+
+
+def _draw_unstarted(draft: _Draft) -> None:
+    """The charts the worker process has not started are drawn here, last first, while it
+    works from the first: the two meet in the middle instead of this process waiting."""
+    for lang in reversed(LANGUAGES):
+        for spec in reversed(draft.specs[lang]):
+            png = draft.drawn[lang].get(spec.fid)
+            if isinstance(png, Future) and png.cancel():
+                draft.drawn[lang][spec.fid] = spec.draw()
+
+
+def _write_drafted(draft: _Draft) -> tuple[ReportFiles, list[PdfJob]]:
+    """The drafted report's HTML files and disclosure log, written (waiting for its charts);
+    the PDFs to print from them."""
+    out, content, release, checked = draft.out, draft.content, draft.release, draft.checked
+    _draw_unstarted(draft)
+    fig_dir = out / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    files = ReportFiles(
+        draft.pilot_id, out, result=content.lang_independent_status, synthetic=draft.synthetic
+    )
+    pages = {
+        lang: _figures(release, draft.specs[lang], draft.drawn[lang], lang, fig_dir)
+        for lang in LANGUAGES
+    }
     status = release.status
+    section = draft.section
     documents = {
         lang: _render(
-            checked, content, lang, pages[lang], status, rules, section(lang) if section else None
+            checked,
+            content,
+            lang,
+            pages[lang],
+            status,
+            draft.rules,
+            section(lang) if section else None,
         )
         for lang in LANGUAGES
     }
-    _refuse_identifiers(pilot_id, documents)
+    _refuse_identifiers(draft.pilot_id, documents)
     for lang, html in documents.items():
         path = out / _html_name(lang)
         atomic_write.write_text(path, html)
@@ -660,7 +762,7 @@ def _write_html(
         PdfJob(
             files.html[lang],
             out / f"report.{lang}.pdf",
-            T[lang]["synthetic_banner"] if synthetic else "",
+            T[lang]["synthetic_banner"] if draft.synthetic else "",
             T[lang]["page"],
         )
         for lang in LANGUAGES
@@ -689,42 +791,91 @@ def build_reports(
     the data yet) gets a ReportFiles with `error` set and does not stop the others. With
     `reuse`, a report whose inputs, code and packages are unchanged is kept as it is.
 
-    The browser prints a report's PDFs in a thread of its own while this one writes the
-    next report (charts and HTML); a report's reuse record is written once its PDFs are."""
+    The browser prints a report's PDFs in a thread of its own and a worker process draws
+    a report's charts while this one reads and checks the next report; a report's reuse
+    record is written once its PDFs are."""
     from pilotmonitor.evaluation.sample import AnalysisInputError, read_published
 
+    unwritable = (LookupError, AnalysisInputError, IdentifierInReportError)
     rules = DisclosureRules.from_acro()
     shared = report_reuse.shared_inputs(conn, synthetic, pdf, rules)
-    files = []
+    files: list[ReportFiles | None] = []
     inputs: PublishedInputs | None = None  # read at the first report built, then shared
     printing: _Printing | None = None
-    with BackgroundPrinter() as printer:  # one browser for every report that is (re)built
+    drafted: tuple[int, _Draft, str] | None = None  # its charts are being drawn
+
+    def write(index: int, draft: _Draft, key: str) -> None:
+        nonlocal printing
+        try:
+            built, jobs = _write_drafted(draft)
+        except unwritable as exc:
+            log.warning("report %s not written: %s", draft.pilot_id, exc)
+            files[index] = _not_written(draft.pilot_id, draft.out, synthetic, exc)
+            return
+        if printing is not None:
+            printing.finish()
+        printing = _Printing(built, key, printer.submit(jobs) if pdf else None)
+        files[index] = built
+
+    # one browser for every report that is (re)built; one chart worker (charts were about
+    # half of a report's time in this process; a single report draws its own)
+    with BackgroundPrinter() as printer, _ChartWorker(len(pilot_ids) > 1) as charts:
         for pid in pilot_ids:
             directory = reports_dir / pid
             key = report_reuse.report_key(conn, pid, shared)
             record = report_reuse.recorded(directory, key) if reuse else None
+            files.append(None)
             if record is not None:
-                files.append(ReportFiles.from_record(pid, directory, record, synthetic))
+                files[-1] = ReportFiles.from_record(pid, directory, record, synthetic)
                 continue
             report_reuse.forget(directory)
+            pool = charts.pool()  # started first: its imports overlap the reading
             try:
                 inputs = read_published(conn) if inputs is None else inputs
-                built, jobs = _write_html(
-                    conn, pid, reports_dir, synthetic, rules, None, None, inputs
-                )
-            except (LookupError, AnalysisInputError, IdentifierInReportError) as exc:
+                draft = _draft(conn, pid, reports_dir, synthetic, rules, None, None, inputs, pool)
+            except unwritable as exc:
                 log.warning("report %s not written: %s", pid, exc)
-                files.append(
-                    ReportFiles(pid, directory, synthetic=synthetic, result="none", error=str(exc))
-                )
+                files[-1] = _not_written(pid, directory, synthetic, exc)
                 continue
-            if printing is not None:
-                printing.finish()
-            printing = _Printing(built, key, printer.submit(jobs) if pdf else None)
-            files.append(built)
+            if drafted is not None:
+                write(*drafted)
+            drafted = (len(files) - 1, draft, key)
+        if drafted is not None:
+            write(*drafted)
         if printing is not None:
             printing.finish()
-    return files
+    return [f for f in files if f is not None]
+
+
+def _not_written(pilot_id: str, directory: Path, synthetic: bool, exc: Exception) -> ReportFiles:
+    return ReportFiles(pilot_id, directory, synthetic=synthetic, result="none", error=str(exc))
+
+
+class _ChartWorker:
+    """A worker process for charts, started at the first report built (none when every
+    report is reused or ``wanted`` is false)."""
+
+    def __init__(self, wanted: bool):
+        self._wanted = wanted
+        self._pool: Executor | None = None
+
+    def pool(self) -> Executor | None:
+        if self._wanted and self._pool is None:
+            from pilotmonitor.worker_processes import spawned_pool
+
+            self._pool = spawned_pool(1, _import_charts)
+        return self._pool
+
+    def __enter__(self) -> _ChartWorker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
+def _import_charts() -> None:
+    from . import charts  # noqa: F401 - matplotlib, once per worker
 
 
 @dataclass

@@ -194,6 +194,38 @@ def test_a_pilot_without_a_report_does_not_stop_the_others(demo_data_dir, tmp_pa
     )
 
 
+def test_reports_built_together_keep_their_order_and_equal_one_built_alone(
+    demo_data_dir, tmp_path, monkeypatch
+):
+    """Several reports are built in a pipeline (a worker process draws one report's charts
+    while the next is read and checked): the files come back in the pilots' order, a
+    reused report and one that cannot be written in between, and each report's HTML and
+    charts are byte for byte those of the same report built alone in this process."""
+    from pilotmonitor.report import build_report, build_reports, reuse
+
+    monkeypatch.setattr(reuse, "code_fingerprint", lambda: "committed-tree")  # a clean checkout
+    pilots = ["winschoten-sbo", "no-such-pilot", "groningen-cluster3", "alkmaar-soos"]
+    with duckdb.connect(
+        str(demo_data_dir / "warehouse" / "pilotmonitor.duckdb"), read_only=True
+    ) as conn:
+        build_reports(conn, ["groningen-cluster3"], tmp_path / "together", True, pdf=False)
+        together = build_reports(conn, pilots, tmp_path / "together", True, pdf=False)
+        alone = {
+            pid: build_report(conn, pid, tmp_path / "alone", True, pdf=False)
+            for pid in ("winschoten-sbo", "alkmaar-soos")
+        }
+    assert [f.pilot_id for f in together] == pilots
+    assert together[1].error and together[2].reused and not together[0].reused
+    for files in (together[0], together[3]):
+        single = alone[files.pilot_id]
+        for lang in ("nl", "en"):
+            assert files.html[lang].read_bytes() == single.html[lang].read_bytes()
+        charts = sorted((files.directory / "figures").glob("*.png"))
+        assert len(charts) >= 4
+        for chart in charts:
+            assert chart.read_bytes() == (single.directory / "figures" / chart.name).read_bytes()
+
+
 def test_kinds_of_care_are_reported_in_words_and_pass_disclosure_control(reports, demo_data_dir):
     """Referrals (and, for Groningen, costs) by kind of care are secondary outcomes of two
     pilots: each has its answer in words in both languages; a baseline resting on fewer
