@@ -255,6 +255,7 @@ def _run_locked(settings: Settings, demo: bool, lock: Path, skip_analyses: bool 
 def _demo_rounds(settings: Settings) -> None:
     """The demo scenario's evaluation rounds (pilotmonitor/rounds/demo.py), created when
     missing; the caller holds the run lock and the run's connections are closed."""
+    from pilotmonitor.report import ChartWorker
     from pilotmonitor.report.browser import PdfPrinter
     from pilotmonitor.rounds.demo import planned_rounds
     from pilotmonitor.rounds.registry import RoundError, rounds
@@ -262,7 +263,11 @@ def _demo_rounds(settings: Settings) -> None:
     planned = planned_rounds(settings.data_dir, settings.scenarios_dir)
     if not planned:
         return
-    with connect(settings.warehouse_path) as conn, PdfPrinter() as printer:
+    with (
+        connect(settings.warehouse_path) as conn,
+        PdfPrinter() as printer,
+        ChartWorker(wanted=True) as chart_worker,
+    ):
         for p in planned:
             if rounds(conn, name=p.name):
                 console.print(
@@ -273,8 +278,11 @@ def _demo_rounds(settings: Settings) -> None:
             console.print(
                 f"evaluation round {p.name} ({p.pilot}, as of {p.as_of}) (SYNTHETIC DATA):"
             )
+            charts = chart_worker.pool()  # started here: its imports overlap the estimates
             try:
-                create_rounds(settings, conn, p.name, p.as_of, p.pilot, pdf=True, printer=printer)
+                create_rounds(
+                    settings, conn, p.name, p.as_of, p.pilot, True, printer=printer, charts=charts
+                )
             except RoundError as exc:
                 console.print(
                     f"[yellow]evaluation round {p.name} not created[/yellow]: {exc}", soft_wrap=True
@@ -809,11 +817,19 @@ app.add_typer(round_app, name="round")
 
 
 def create_rounds(
-    settings: Settings, conn, name: str, as_of, pilot_id: str | None, pdf: bool, printer=None
+    settings: Settings,
+    conn,
+    name: str,
+    as_of,
+    pilot_id: str | None,
+    pdf: bool,
+    printer=None,
+    charts=None,
 ) -> None:
     """Create a round on an open write connection and write its reports (shared by
     `round create` and the demo's rounds at the end of `run --demo`, which hand every
-    round the same PDF printer: one browser launch instead of one per round)."""
+    round the same PDF printer and chart worker: one browser launch and one worker
+    process instead of one per round)."""
     from pilotmonitor.pilots import load_registry
     from pilotmonitor.report.round_report import build_round_reports
     from pilotmonitor.rounds.create import create_round
@@ -841,7 +857,13 @@ def create_rounds(
     synthetic = (settings.landing_dir / "SYNTHETIC_DATA.txt").is_file()
     print_report_locations(
         build_round_reports(
-            conn, name, settings.data_dir / "reports", synthetic, pdf=pdf, printer=printer
+            conn,
+            name,
+            settings.data_dir / "reports",
+            synthetic,
+            pdf=pdf,
+            printer=printer,
+            charts=charts,
         )
     )
 

@@ -635,13 +635,18 @@ def build_report(
     out: Path | None = None,
     extra_section=None,
     printer: PdfPrinter | None = None,
+    charts: Executor | None = None,
 ) -> ReportFiles:
     """Both language versions of one pilot's report (HTML always; PDF when `pdf`), in
     `out` (default <reports dir>/<pilot id>). `extra_section(release)` (an evaluation
     round's comparison, round_report.py) checks its outputs in the report's release and
     returns a function language -> the section for the template. `printer`: a browser
-    shared with other reports (default: one for this report)."""
-    files, jobs = _write_html(conn, pilot_id, reports_dir, synthetic, rules, out, extra_section)
+    shared with other reports (default: one for this report). `charts`: a worker process
+    (ChartWorker) that draws half of the charts while this one draws the other half
+    (default: all drawn here)."""
+    files, jobs = _write_html(
+        conn, pilot_id, reports_dir, synthetic, rules, out, extra_section, charts=charts
+    )
     if pdf:
         _take_pdfs(files, lambda: printer.print(jobs) if printer is not None else print_pdfs(jobs))
     return files
@@ -656,12 +661,13 @@ def _write_html(
     out: Path | None,
     extra_section,
     inputs: PublishedInputs | None = None,
+    charts: Executor | None = None,
 ) -> tuple[ReportFiles, list[PdfJob]]:
     """The report's HTML files and disclosure log, written; the PDFs to print from them.
     ``inputs``: the published marts as read_published gives them, shared by several
     reports (default: read here)."""
     return _write_drafted(
-        _draft(conn, pilot_id, reports_dir, synthetic, rules, out, extra_section, inputs)
+        _draft(conn, pilot_id, reports_dir, synthetic, rules, out, extra_section, inputs, charts)
     )
 
 
@@ -819,7 +825,7 @@ def build_reports(
 
     # one browser for every report that is (re)built; one chart worker (charts were about
     # half of a report's time in this process; a single report draws its own)
-    with BackgroundPrinter() as printer, _ChartWorker(len(pilot_ids) > 1) as charts:
+    with BackgroundPrinter() as printer, ChartWorker(len(pilot_ids) > 1) as charts:
         for pid in pilot_ids:
             directory = reports_dir / pid
             key = report_reuse.report_key(conn, pid, shared)
@@ -851,9 +857,10 @@ def _not_written(pilot_id: str, directory: Path, synthetic: bool, exc: Exception
     return ReportFiles(pilot_id, directory, synthetic=synthetic, result="none", error=str(exc))
 
 
-class _ChartWorker:
-    """A worker process for charts, started at the first report built (none when every
-    report is reused or ``wanted`` is false)."""
+class ChartWorker:
+    """A worker process that draws reports' charts (build_reports; the demo's evaluation
+    rounds share one), started at the first ``pool()`` (none when every report is reused
+    or ``wanted`` is false)."""
 
     def __init__(self, wanted: bool):
         self._wanted = wanted
@@ -864,9 +871,12 @@ class _ChartWorker:
             from pilotmonitor.worker_processes import spawned_pool
 
             self._pool = spawned_pool(1, _import_charts)
+            # a pool starts its process at the first task: start it now, so that its imports
+            # overlap what this process does before the first chart
+            self._pool.submit(_import_charts)
         return self._pool
 
-    def __enter__(self) -> _ChartWorker:
+    def __enter__(self) -> ChartWorker:
         return self
 
     def __exit__(self, *exc) -> None:

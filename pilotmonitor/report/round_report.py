@@ -8,6 +8,7 @@ from the same frozen rows: the same numbers."""
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import Executor
 from pathlib import Path
 
 import duckdb
@@ -33,9 +34,11 @@ def build_round_reports(
     pdf: bool = True,
     pilot_id: str | None = None,
     printer: PdfPrinter | None = None,
+    charts: Executor | None = None,
 ) -> list[ReportFiles]:
     """The report of round ``name`` for each of its pilots (or ``pilot_id``), their PDFs
-    printed by ``printer`` (default: one browser for this round's reports)."""
+    printed by ``printer`` (default: one browser for this round's reports), half of their
+    charts drawn by ``charts`` (a ChartWorker's process; default: none)."""
     files = []
     with contextlib.ExitStack() as stack:
         printer = printer or stack.enter_context(PdfPrinter())
@@ -59,6 +62,7 @@ def build_round_reports(
                             out=out,
                             extra_section=section,
                             printer=printer,
+                            charts=charts,
                         )
                     )
                 except (
