@@ -87,6 +87,12 @@ def _leerplicht(path: Path, delivery: Delivery, ctx: ReadContext) -> Iterator[Re
     return iter_leerplicht_register(path, delivery, ctx.pseudonymiser)
 
 
+def _leerplicht_many(items: Sequence[tuple[Path, Delivery]], ctx: ReadContext) -> list:
+    from pilotmonitor.ingest.readers.leerplicht import read_many_leerplicht_register
+
+    return read_many_leerplicht_register(items, ctx.pseudonymiser)
+
+
 def _ijw(path: Path, delivery: Delivery, ctx: ReadContext) -> Iterator[ReadResult]:
     from pilotmonitor.ingest.readers.ijw import iter_ijw_archive
 
@@ -151,6 +157,7 @@ SOURCES: list[Source] = [
         _leerplicht,
         "municipal leerplicht/RMC register: absence notifications, exemptions, thuiszitters, "
         "early school leavers",
+        read_many=_leerplicht_many,
     ),
     Source(
         "ijw_messages",

@@ -11,11 +11,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError
+from pilotmonitor.ingest.contracts import RAW_TABLES, DeliveryError, ReadResult, combine_parts
 from pilotmonitor.ingest.deliveries import Delivery, describe
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser, PseudonymKey
-from pilotmonitor.ingest.readers.leerplicht import KINDS, REGISTRATIONS, read_leerplicht_register
+from pilotmonitor.ingest.readers.leerplicht import (
+    KINDS,
+    REGISTRATIONS,
+    read_leerplicht_register,
+    read_many_leerplicht_register,
+)
 from pilotmonitor.ingest.readers.school_exports import read_school_absence
+from tests.ingest.test_reader_school_exports import assert_same_result
 
 HANDWRITTEN = Path(__file__).parent / "handwritten_leerplicht"
 SEMICOLON = HANDWRITTEN / "GM0014_leerplicht_2024-2025_20250915.csv"
@@ -35,9 +41,39 @@ def delivery(name: str = SEMICOLON.name, sender: str = "GM0014") -> Delivery:
 
 
 def read(path: Path = SEMICOLON, sender: str = "GM0014"):
-    result = read_leerplicht_register(path, delivery(path.name, sender), PSEUDONYMISER)
+    """The file read alone; every test also checks that reading it with other files
+    (read_many, as the loader does) gives the same result."""
+    try:
+        result = read_leerplicht_register(path, delivery(path.name, sender), PSEUDONYMISER)
+    except DeliveryError as error:
+        result = error
+    assert_same_result(result, read_together(path, sender))
+    if isinstance(result, DeliveryError):
+        raise result
     result.check_accounting()
     return result.tables["leerplicht_register"], result.quarantine, result
+
+
+def read_together(path: Path, sender: str) -> list[ReadResult] | DeliveryError:
+    """The file read by read_many between another municipality's file (the semicolon
+    export delivered by another sender: every row quarantined, naming that sender) and a
+    second copy of itself, which must read the same."""
+    other = "GM0363"  # Amsterdam: neither municipality of the hand-written rows
+    first, together, again = read_many_leerplicht_register(
+        [
+            (SEMICOLON, delivery(SEMICOLON.name, other)),
+            (path, delivery(path.name, sender)),
+            (path, delivery(path.name, sender)),
+        ],
+        PSEUDONYMISER,
+    )
+    alone = read_leerplicht_register(SEMICOLON, delivery(SEMICOLON.name, other), PSEUDONYMISER)
+    assert alone.tables["leerplicht_register"].empty
+    assert_same_result(alone, first)
+    assert_same_result(
+        again if isinstance(again, DeliveryError) else combine_parts(again), together
+    )
+    return together
 
 
 def test_the_file_name_is_recognised_as_a_leerplicht_delivery(tmp_path: Path):

@@ -10,13 +10,13 @@ Design notes: docs/design/ingest.md#pilotmonitoringestreadersleerplichtpy.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pilotmonitor.ingest.contracts import ReadResult, combine_parts
+from pilotmonitor.ingest.contracts import DeliveryError, ReadResult, combine_parts
 from pilotmonitor.ingest.deliveries import Delivery
 from pilotmonitor.ingest.pseudonymise import Pseudonymiser
 from pilotmonitor.ingest.readers.school_exports import (
@@ -25,7 +25,7 @@ from pilotmonitor.ingest.readers.school_exports import (
     SEX,
     pupil_identity,
 )
-from pilotmonitor.ingest.readers.tabular import RowChecks, Spec, iter_reader
+from pilotmonitor.ingest.readers.tabular import Process, RowChecks, Spec, iter_reader, read_many
 
 # Registration (as delivered, lower case) -> code, and per code the kinds it may have.
 REGISTRATIONS = {
@@ -110,8 +110,9 @@ def read_leerplicht_register(
     return combine_parts(iter_leerplicht_register(path, delivery, pseudonymiser))
 
 
-def _municipality(checks: RowChecks, sender: str) -> pd.Series:
-    """'14', '0014' or 'GM0014' -> 'GM0014'; another municipality than the sender fails."""
+def _municipality(checks: RowChecks, sender: str | np.ndarray) -> pd.Series:
+    """'14', '0014' or 'GM0014' -> 'GM0014'; another municipality than the sender (one, or
+    one per row when several files are checked together) fails."""
     text = checks.text("municipality").str.upper().str.removeprefix("GM")
     digits = text.str.fullmatch(r"[0-9]{1,4}")
     code = ("GM" + text.str.zfill(4)).where(digits, None)
@@ -121,10 +122,15 @@ def _municipality(checks: RowChecks, sender: str) -> pd.Series:
         "invalid_code",
         f"column {label}: not a municipality code (four digits)",
     )
+    senders = np.broadcast_to(np.asarray(sender, dtype=object), code.shape)
+    expected = pd.Series(senders, index=code.index).str.upper()
     checks.fail(
-        (digits & (code != sender.upper())).to_numpy(),
+        (digits & (code != expected)).to_numpy(),
         "invalid_code",
-        f"column {label}: row is for another municipality than the sender {sender}",
+        lambda rows: [
+            f"column {label}: row is for another municipality than the sender {senders[r]}"
+            for r in rows
+        ],
     )
     return code
 
@@ -160,6 +166,23 @@ def iter_leerplicht_register(
     is the first of the birth month; outcome (afdoening) and reason (cause) are kept as
     delivered categories. One part per chunk of the file (see tabular.iter_reader).
     """
+    process = _register_rows(pseudonymiser)
+    key_version = pseudonymiser.key_version
+    return iter_reader(path, REGISTER, process, key_version, chunk_rows, delivery.sender)
+
+
+def read_many_leerplicht_register(
+    items: Sequence[tuple[Path, Delivery]], pseudonymiser: Pseudonymiser
+) -> list[list[ReadResult] | DeliveryError]:
+    """iter_leerplicht_register of each delivery, small files checked together
+    (tabular.read_many: a municipality's yearly file holds a few dozen rows, fewer than
+    the per-file pandas work costs)."""
+    senders = [(path, delivery.sender) for path, delivery in items]
+    return read_many(senders, REGISTER, _register_rows(pseudonymiser), pseudonymiser.key_version)
+
+
+def _register_rows(pseudonymiser: Pseudonymiser) -> Process:
+    """The register's row checks and columns (the sender: RowChecks.sender)."""
     cache = pseudonymiser.remembered()
 
     def process(frame: pd.DataFrame, checks: RowChecks) -> pd.DataFrame:
@@ -179,7 +202,7 @@ def iter_leerplicht_register(
             checks.date("start_date"),
             checks.date("end_date"),
         )
-        municipality = _municipality(checks, delivery.sender)
+        municipality = _municipality(checks, checks.sender)
         school = checks.school("brin", "vestiging")
         half = (school.brin.isna() != school.vestiging.isna()).to_numpy()
         checks.fail(half, "missing_field", "a school needs both BRIN and vestiging")
@@ -207,4 +230,4 @@ def iter_leerplicht_register(
             reason=checks.category("reason"),
         )
 
-    return iter_reader(path, REGISTER, process, pseudonymiser.key_version, chunk_rows)
+    return process
