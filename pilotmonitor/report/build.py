@@ -644,31 +644,11 @@ def build_report(
     shared with other reports (default: one for this report). `charts`: a worker process
     (ChartWorker) that draws half of the charts while this one draws the other half
     (default: all drawn here)."""
-    files, jobs = _write_html(
-        conn, pilot_id, reports_dir, synthetic, rules, out, extra_section, charts=charts
-    )
+    draft = _draft(conn, pilot_id, reports_dir, synthetic, rules, out, extra_section, None, charts)
+    files, jobs = _write_drafted(draft)
     if pdf:
         _take_pdfs(files, lambda: printer.print(jobs) if printer is not None else print_pdfs(jobs))
     return files
-
-
-def _write_html(
-    conn: duckdb.DuckDBPyConnection,
-    pilot_id: str,
-    reports_dir: Path,
-    synthetic: bool,
-    rules: DisclosureRules | None,
-    out: Path | None,
-    extra_section,
-    inputs: PublishedInputs | None = None,
-    charts: Executor | None = None,
-) -> tuple[ReportFiles, list[PdfJob]]:
-    """The report's HTML files and disclosure log, written; the PDFs to print from them.
-    ``inputs``: the published marts as read_published gives them, shared by several
-    reports (default: read here)."""
-    return _write_drafted(
-        _draft(conn, pilot_id, reports_dir, synthetic, rules, out, extra_section, inputs, charts)
-    )
 
 
 @dataclass

@@ -24,8 +24,9 @@ from pilotmonitor.ingest.readers.school_exports import (
     SCHOOL_COLUMNS,
     SEX,
     pupil_identity,
+    read_many_deliveries,
 )
-from pilotmonitor.ingest.readers.tabular import Process, RowChecks, Spec, iter_reader, read_many
+from pilotmonitor.ingest.readers.tabular import Process, RowChecks, Spec, iter_reader
 
 # Registration (as delivered, lower case) -> code, and per code the kinds it may have.
 REGISTRATIONS = {
@@ -177,8 +178,7 @@ def read_many_leerplicht_register(
     """iter_leerplicht_register of each delivery, small files checked together
     (tabular.read_many: a municipality's yearly file holds a few dozen rows, fewer than
     the per-file pandas work costs)."""
-    senders = [(path, delivery.sender) for path, delivery in items]
-    return read_many(senders, REGISTER, _register_rows(pseudonymiser), pseudonymiser.key_version)
+    return read_many_deliveries(REGISTER, _register_rows(pseudonymiser), items, pseudonymiser)
 
 
 def _register_rows(pseudonymiser: Pseudonymiser) -> Process:

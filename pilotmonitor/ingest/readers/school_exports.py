@@ -239,21 +239,23 @@ def read_many_enrolments(
     items: Sequence[tuple[Path, Delivery]], pseudonymiser: Pseudonymiser
 ) -> list[list[ReadResult] | DeliveryError]:
     """iter_school_enrolments of each delivery, small files checked together (read_many)."""
-    return _read_many(ENROLMENTS, _enrolment_rows(pseudonymiser), items, pseudonymiser)
+    return read_many_deliveries(ENROLMENTS, _enrolment_rows(pseudonymiser), items, pseudonymiser)
 
 
 def read_many_absence(
     items: Sequence[tuple[Path, Delivery]], pseudonymiser: Pseudonymiser
 ) -> list[list[ReadResult] | DeliveryError]:
     """iter_school_absence of each delivery, small files checked together (read_many)."""
-    return _read_many(ABSENCE, _absence_rows(pseudonymiser), items, pseudonymiser)
+    return read_many_deliveries(ABSENCE, _absence_rows(pseudonymiser), items, pseudonymiser)
 
 
-def _read_many(
+def read_many_deliveries(
     spec: Spec,
     process: Process,
     items: Sequence[tuple[Path, Delivery]],
     pseudonymiser: Pseudonymiser,
 ) -> list[list[ReadResult] | DeliveryError]:
+    """tabular.read_many of the deliveries' files, each with its sender (RowChecks.sender);
+    also the leerplicht register's."""
     senders = [(path, delivery.sender) for path, delivery in items]
     return read_many(senders, spec, process, pseudonymiser.key_version)
