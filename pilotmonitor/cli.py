@@ -281,7 +281,14 @@ def _demo_rounds(settings: Settings) -> None:
             charts = chart_worker.pool()  # started here: its imports overlap the estimates
             try:
                 create_rounds(
-                    settings, conn, p.name, p.as_of, p.pilot, True, printer=printer, charts=charts
+                    settings,
+                    conn,
+                    p.name,
+                    p.as_of,
+                    p.pilot,
+                    pdf=True,
+                    printer=printer,
+                    charts=charts,
                 )
             except RoundError as exc:
                 console.print(

@@ -13,7 +13,6 @@ every planted row is listed with its row number.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -376,7 +375,7 @@ class _Insertions:
     cost about a millisecond each (most of planting's time at the demo's 4,000 copies)."""
 
     def __init__(self) -> None:
-        self._pending: dict[int, tuple[ExportFile, list[int], list[pd.DataFrame | _Copy]]] = {}
+        self._pending: dict[int, tuple[ExportFile, list[int], list[_Copy]]] = {}
         self._eligible: dict[int, np.ndarray] = {}
 
     def sources(self, file: ExportFile) -> np.ndarray:
@@ -388,29 +387,20 @@ class _Insertions:
             self._eligible[id(file)] = np.flatnonzero(eligible.to_numpy())
         return self._eligible[id(file)]
 
-    def add(
-        self, file: ExportFile, extra: pd.DataFrame | list[_Copy], rng: np.random.Generator
-    ) -> None:
+    def add(self, file: ExportFile, copies: list[_Copy], rng: np.random.Generator) -> None:
         _, positions, extras = self._pending.setdefault(id(file), (file, [], []))
         current = len(file.rows) + len(positions)
-        for row in rng.integers(0, max(current, 1), size=len(extra)).tolist():
+        for row in rng.integers(0, max(current, 1), size=len(copies)).tolist():
             positions.append(row)
-        if isinstance(extra, pd.DataFrame):
-            extras.append(extra)
-        else:
-            extras.extend(extra)
+        extras.extend(copies)
 
     def apply(self) -> None:
         for file, positions, extras in self._pending.values():
             order = list(range(len(file.rows)))
             for k, position in enumerate(positions):
                 order.insert(position + 1, len(file.rows) + k)  # just after the drawn row
-            blocks = [
-                _copied_rows(file.rows, list(run)) if copies else pd.concat(list(run))
-                for copies, run in itertools.groupby(extras, key=lambda e: isinstance(e, _Copy))
-            ]
             file.rows = (
-                pd.concat([file.rows, *blocks], ignore_index=True)
+                pd.concat([file.rows, _copied_rows(file.rows, extras)], ignore_index=True)
                 .iloc[order]
                 .reset_index(drop=True)
             )
@@ -431,10 +421,10 @@ def _copied_rows(rows: pd.DataFrame, copies: list[_Copy]) -> pd.DataFrame:
     return out
 
 
-def _insert_rows(file: ExportFile, extra: pd.DataFrame, rng: np.random.Generator) -> None:
-    """Insert extra rows at random positions (after a random row)."""
+def _insert_rows(file: ExportFile, copies: list[_Copy], rng: np.random.Generator) -> None:
+    """Insert planted copies of the file's rows at random positions (after a random row)."""
     insertions = _Insertions()
-    insertions.add(file, extra, rng)
+    insertions.add(file, copies, rng)
     insertions.apply()
 
 

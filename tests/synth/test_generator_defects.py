@@ -501,8 +501,9 @@ def test_every_file_level_defect_is_planted_at_demo_scale(tmp_path) -> None:
     )
     for export in exports:  # every absence file holds a planted row, as at full scale
         if export.source == "school_absence" and (export.rows.bsn != "").any():
-            extra = export.rows[export.rows.bsn != ""].iloc[[0]].assign(planted="duplicate_row")
-            school_exports._insert_rows(export, extra, rng)
+            first = int(np.flatnonzero((export.rows.bsn != "").to_numpy())[0])
+            copy = school_exports._Copy(first, "duplicate_row", {})
+            school_exports._insert_rows(export, [copy], rng)
     landing = tmp_path / "landing"
     landing.mkdir()
     log = DeliveryLog(landing)
