@@ -328,6 +328,48 @@ def test_two_pupils_sharing_a_key_hash_fail_the_blocking_test(warehouse, tmp_pat
     assert [r["status"] for r in run_results(tmp_path / "as_is")] == ["pass"], as_is.stdout
 
 
+def test_a_repeated_pupil_month_fails_the_uniqueness_test_whatever_the_hashes(warehouse, tmp_path):
+    """unique_combination_of_columns groups rows by a hash of the combination first and
+    compares the columns only where a hash repeats. With the hash as it is and with a
+    degenerate one (three values, so that nearly every row shares its hash with others),
+    the test passes on the panel as built and reports exactly the one pupil-month planted
+    twice."""
+    db = tmp_path / "pilotmonitor.duckdb"  # same file name: dbt-duckdb views name their catalog
+    shutil.copy(warehouse["db"], db)
+    project = tmp_path / "project"
+    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "macros" / "degenerate_columns_hash.sql").write_text(
+        "{% macro duckdb__columns_hash(columns) %}"
+        "(hash({{ columns | join(', ') }}) % 3){% endmacro %}",
+        encoding="utf-8",
+    )
+    test = [
+        "test",
+        "--select",
+        "unique_combination_of_columns_int_pupil_months_pupil_pseudonym__month",
+    ]
+
+    def outcome(name: str, project_dir: Path = DBT_PROJECT) -> tuple[str, int]:
+        run_dbt(test, db, tmp_path / name, check=False, project_dir=project_dir)
+        [result] = run_results(tmp_path / name)
+        return result["status"], result["failures"]
+
+    assert outcome("as_is") == ("pass", 0)
+    assert outcome("degenerate", project) == ("pass", 0)
+    with duckdb.connect(str(db)) as conn:
+        pupil, month = conn.execute(
+            "select pupil_pseudonym, month from intermediate.int_pupil_months "
+            "order by pupil_pseudonym, month limit 1 offset 100"
+        ).fetchone()
+        conn.execute(
+            "insert into intermediate.int_pupil_months select * from "
+            "intermediate.int_pupil_months where pupil_pseudonym = ? and month = ?",
+            [pupil, month],
+        )
+    assert outcome("planted") == ("fail", 1)
+    assert outcome("planted_degenerate", project) == ("fail", 1)
+
+
 def test_a_pilot_school_unknown_to_duo_fails_the_build(warehouse, tmp_path):
     db = tmp_path / "pilotmonitor.duckdb"  # same file name: dbt-duckdb views name their catalog
     shutil.copy(warehouse["db"], db)

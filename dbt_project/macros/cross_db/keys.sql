@@ -17,3 +17,22 @@
 {% macro spark__key_hash(expression) -%}
     xxhash64({{ expression }})
 {%- endmacro %}
+
+{#- A 64-bit hash of a combination of columns (a list of names), never null (a null column
+    hashes too). Not unique: a shared hash only makes rows candidates, which
+    unique_combination_of_columns then compares by the columns themselves. -#}
+{% macro columns_hash(columns) -%}
+    {{ return(adapter.dispatch('columns_hash', 'pilotmonitor')(columns)) }}
+{%- endmacro %}
+
+{% macro default__columns_hash(columns) -%}
+    hash({{ columns | join(', ') }})
+{%- endmacro %}
+
+{% macro postgres__columns_hash(columns) -%}
+    hashtextextended(cast(row({{ columns | join(', ') }}) as text), 0)
+{%- endmacro %}
+
+{% macro spark__columns_hash(columns) -%}
+    xxhash64({{ columns | join(', ') }})
+{%- endmacro %}
