@@ -513,7 +513,7 @@ def render(file: ExportFile) -> pd.DataFrame:
         if canonical in DATE_COLUMNS:
             values = file.dialect.format_dates(values)
         elif canonical == "hours":
-            values = values.map(file.dialect.format_decimal)
+            values = file.dialect.format_decimals(values)
         out[file.dialect.header(capitalised, snake)] = values.to_numpy()
     frame = pd.DataFrame(out)
     if file.dialect.name == "comma_utf8":
