@@ -195,8 +195,11 @@ def main() -> None:
         s for name, s in full.items() if name.startswith("raw_") or name == "landing_inventory"
     )
     where = f" ({args.provinces})" if args.provinces else ""
+    scenario = "pool generated before" if args.generated else args.scenario
+    if args.generated:
+        where = f" ({args.generated}; the scale is the generator's)"
     print(
-        f"SYNTHETIC {args.scenario}{where} at scale {args.scale}: synth {synth_s:.1f} s, peak "
+        f"SYNTHETIC {scenario}{where} at scale {args.scale}: synth {synth_s:.1f} s, peak "
         f"{PEAK[' '.join(synth_args)]:.1f} GiB (not counted below)"
     )
     print("\n".join(line for line in synth_out.splitlines() if "│" in line))
