@@ -136,13 +136,15 @@ class Dialect:
             return pd.Series(cells, index=values.index, name=values.name)
         pattern = "%d-%m-%Y" if self.name == "semicolon_cp1252" else "%Y-%m-%d"
         # once per distinct date: pandas formats a pattern other than ISO's date by date in
-        # Python (5 s per million against a few thousand distinct dates in an export)
+        # Python (5 s per million against a few thousand distinct dates in an export);
+        # a missing date (code -1) takes the empty string appended last
         codes, uniques = pd.factorize(values)
         text = np.append(np.asarray(uniques.strftime(pattern), dtype=object), "")
         return pd.Series(text[codes], index=values.index, name=values.name)
 
     def format_decimals(self, values: pd.Series) -> pd.Series:
-        """format_decimal over a column, once per distinct value."""
+        """format_decimal over a column, once per distinct value (the column's type as
+        ``map`` would give it: numbers for a workbook, text for a CSV)."""
         codes, uniques = pd.factorize(values, use_na_sentinel=False)
         per_value = pd.Series([self.format_decimal(u) for u in uniques], dtype=object)
         return pd.Series(
