@@ -830,7 +830,8 @@ def build_reports(
             write(*drafted)
         if printing is not None:
             printing.finish()
-    return [f for f in files if f is not None]
+    assert None not in files, "every pilot's slot is filled above"
+    return files  # type: ignore[return-value]
 
 
 def _not_written(pilot_id: str, directory: Path, synthetic: bool, exc: Exception) -> ReportFiles:
@@ -850,9 +851,9 @@ class ChartWorker:
         if self._wanted and self._pool is None:
             from pilotmonitor.worker_processes import spawned_pool
 
-            self._pool = spawned_pool(1, _import_charts)
-            # a pool starts its process at the first task: start it now, so that its imports
-            # overlap what this process does before the first chart
+            self._pool = spawned_pool(1)
+            # a pool starts its process at the first task: start it now with the imports,
+            # so that they overlap what this process does before the first chart
             self._pool.submit(_import_charts)
         return self._pool
 

@@ -146,10 +146,8 @@ class Dialect:
         """format_decimal over a column, once per distinct value (the column's type as
         ``map`` would give it: numbers for a workbook, text for a CSV)."""
         codes, uniques = pd.factorize(values, use_na_sentinel=False)
-        per_value = pd.Series([self.format_decimal(u) for u in uniques], dtype=object)
-        return pd.Series(
-            per_value.to_numpy()[codes], index=values.index, name=values.name
-        ).infer_objects()
+        per_value = np.array([self.format_decimal(u) for u in uniques], dtype=object)
+        return pd.Series(per_value[codes], index=values.index, name=values.name).infer_objects()
 
     def format_decimal(self, value: object) -> object:
         if isinstance(value, str):

@@ -23,10 +23,11 @@ from pilotmonitor.ingest.readers.school_exports import (
     IDENTIFIER_COLUMNS,
     SCHOOL_COLUMNS,
     SEX,
+    iter_delivery,
     pupil_identity,
     read_many_deliveries,
 )
-from pilotmonitor.ingest.readers.tabular import Process, RowChecks, Spec, iter_reader
+from pilotmonitor.ingest.readers.tabular import Process, RowChecks, Spec
 
 # Registration (as delivered, lower case) -> code, and per code the kinds it may have.
 REGISTRATIONS = {
@@ -167,9 +168,9 @@ def iter_leerplicht_register(
     is the first of the birth month; outcome (afdoening) and reason (cause) are kept as
     delivered categories. One part per chunk of the file (see tabular.iter_reader).
     """
-    process = _register_rows(pseudonymiser)
-    key_version = pseudonymiser.key_version
-    return iter_reader(path, REGISTER, process, key_version, chunk_rows, delivery.sender)
+    return iter_delivery(
+        REGISTER, _register_rows(pseudonymiser), path, delivery, pseudonymiser, chunk_rows
+    )
 
 
 def read_many_leerplicht_register(

@@ -210,9 +210,9 @@ def iter_school_enrolments(
     1/2, man/vrouw); postcode4 the four digits of the postcode; enrol_end optional but
     not before enrol_start. One part per chunk of the file (see tabular.iter_reader).
     """
-    process = _enrolment_rows(pseudonymiser)
-    key_version = pseudonymiser.key_version
-    return iter_reader(path, ENROLMENTS, process, key_version, chunk_rows, delivery.sender)
+    return iter_delivery(
+        ENROLMENTS, _enrolment_rows(pseudonymiser), path, delivery, pseudonymiser, chunk_rows
+    )
 
 
 def read_school_absence(path: Path, delivery: Delivery, pseudonymiser: Pseudonymiser) -> ReadResult:
@@ -230,9 +230,9 @@ def iter_school_absence(
     (geoorloofd / ongeoorloofd); reason kept as the category delivered; the free-text
     remark column is dropped. One part per chunk of the file (see tabular.iter_reader).
     """
-    process = _absence_rows(pseudonymiser)
-    key_version = pseudonymiser.key_version
-    return iter_reader(path, ABSENCE, process, key_version, chunk_rows, delivery.sender)
+    return iter_delivery(
+        ABSENCE, _absence_rows(pseudonymiser), path, delivery, pseudonymiser, chunk_rows
+    )
 
 
 def read_many_enrolments(
@@ -247,6 +247,20 @@ def read_many_absence(
 ) -> list[list[ReadResult] | DeliveryError]:
     """iter_school_absence of each delivery, small files checked together (read_many)."""
     return read_many_deliveries(ABSENCE, _absence_rows(pseudonymiser), items, pseudonymiser)
+
+
+def iter_delivery(
+    spec: Spec,
+    process: Process,
+    path: Path,
+    delivery: Delivery,
+    pseudonymiser: Pseudonymiser,
+    chunk_rows: int | None = None,
+) -> Iterator[ReadResult]:
+    """tabular.iter_reader of one delivery's file with its sender (RowChecks.sender);
+    also the leerplicht register's."""
+    key_version = pseudonymiser.key_version
+    return iter_reader(path, spec, process, key_version, chunk_rows, delivery.sender)
 
 
 def read_many_deliveries(
