@@ -16,3 +16,16 @@
     ) as current_deliveries
         on current_deliveries.delivery_id = raw_rows.delivery_id
 {% endmacro %}
+
+{#- The current deliveries (loaded, not superseded) of one source, whether or not they
+    brought rows: the register's entries for the source whose raw table is
+    ``table_name``. The table is named in a comment so that dbt's graph ties the model
+    to it: a new delivery of the source changes that table's state
+    (orchestration/defs/warehouse/affected.py), and deliveries of other sources do not
+    reach the model. -#}
+{% macro current_deliveries(table_name) %}
+    -- depends_on: {{ source('raw', table_name) }}
+    select *
+    from {{ source('raw', 'deliveries') }}
+    where source = '{{ table_name }}' and status = 'loaded' and is_current
+{% endmacro %}

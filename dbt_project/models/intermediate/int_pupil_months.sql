@@ -6,7 +6,15 @@
 -- Only the months of spells that share a month with another spell of the same pupil
 -- need that choice; the others are taken as they are. Ranking every pupil-month was 60%
 -- of the model at the ZH+NH pool (62 million pupil-months; 52.6 -> 21.4 s, same rows).
-with spells as (
+-- The months come from the panel window itself, not from int_calendar_months: the
+-- calendar also spans the iJw dates, so reading it would tie this model to every iJw
+-- month in dbt's graph (orchestration/defs/warehouse/affected.py) though the window
+-- alone decides which months count.
+with window_months as (
+    {{ month_spine(ref('int_panel_window'), 'first_month', 'last_month') }}
+),
+
+spells as (
     select *, {{ month_start('enrol_start') }} as first_month
     from {{ ref('int_enrolment_spells') }}
 ),
@@ -39,12 +47,9 @@ spell_months as {{ inline_cte() }} (
         on contested.pupil_pseudonym = spells.pupil_pseudonym
         and contested.school_id = spells.school_id
         and contested.enrol_start = spells.enrol_start
-    cross join {{ ref('int_panel_window') }} as panel_window
-    inner join {{ ref('int_calendar_months') }} as months
+    inner join window_months as months
         on months.month >= spells.first_month
         and (spells.enrol_end is null or months.month <= spells.enrol_end)
-        and months.month >= panel_window.first_month
-        and months.month <= panel_window.last_month
 ),
 
 ranked as (

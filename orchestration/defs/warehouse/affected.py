@@ -4,10 +4,12 @@ when that is allowed).
 
 The delivery register (``raw.deliveries``) is read by every staging model, but through
 the ``current_rows`` macro, which joins a table's rows to their own deliveries only
-(delivery ids are per source: pilotmonitor/ingest/deliveries.py). A new delivery of one
-source therefore reaches that source's staging models, not every staging model; nodes
-that read the register any other way (a model naming it, a test on it) are reached by
-any change to it.
+(delivery ids are per source: pilotmonitor/ingest/deliveries.py), or through
+``current_deliveries``, which reads one source's entries and names that source's table
+(both in dbt_project/macros/current_rows.sql). A new delivery of one source therefore
+reaches the models reading that source, not every reader of the register; nodes that
+read the register any other way (a model naming it, a test on it) are reached by any
+change to it.
 
 Pure functions of the manifest, so the rule is tested on the project's real graph.
 """
@@ -19,7 +21,8 @@ from typing import Any
 
 RAW_SOURCE = "raw"
 REGISTER_TABLE = "deliveries"
-PARTITIONED_READ_MACRO = "current_rows"  # dbt_project/macros/current_rows.sql
+# dbt_project/macros/current_rows.sql
+PARTITIONED_READ_MACROS = frozenset({"current_rows", "current_deliveries"})
 BUILT = ("model", "seed", "snapshot")
 
 
@@ -35,11 +38,11 @@ def _mentions_register(text: str) -> bool:
 
 
 def _reads_register_per_source(manifest: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
-    """A model that reads the register only through ``current_rows``."""
+    """A model that reads the register only through the per-source macros."""
     if node.get("resource_type") != "model":
         return False
     macros = node.get("depends_on", {}).get("macros", [])
-    if not any(m.rsplit(".", 1)[-1] == PARTITIONED_READ_MACRO for m in macros):
+    if not any(m.rsplit(".", 1)[-1] in PARTITIONED_READ_MACROS for m in macros):
         return False
     if _mentions_register(node.get("raw_code", "")):
         return False
@@ -47,7 +50,7 @@ def _reads_register_per_source(manifest: Mapping[str, Any], node: Mapping[str, A
     return not any(
         _mentions_register(macro.get("macro_sql", ""))
         for macro in others
-        if macro.get("name") != PARTITIONED_READ_MACRO
+        if macro.get("name") not in PARTITIONED_READ_MACROS
     )
 
 
