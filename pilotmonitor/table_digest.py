@@ -82,10 +82,12 @@ def partition_digests(
     ``column``, in one scan; the key is the value as text (NULL: "")."""
     columns = columns_of(conn, schema, table)
     alias = _row_alias(columns)
+    # grouped by the column itself and cast afterwards: casting every row before grouping
+    # made the ZH+NH pupil panel's digest 16 s instead of 10 s
     rows = conn.execute(
-        f"select coalesce(cast({quote(column)} as varchar), ''), count(*), "
-        f"sum(hash({quote(alias)})::hugeint) from {quote(schema)}.{quote(table)} {quote(alias)} "
-        "group by 1"
+        f"select coalesce(cast(part as varchar), ''), rows, total from (select "
+        f"{quote(column)} as part, count(*) as rows, sum(hash({quote(alias)})::hugeint) as total "
+        f"from {quote(schema)}.{quote(table)} {quote(alias)} group by {quote(column)})"
     ).fetchall()
     return {
         value: f"{schema}.{table}[{column}={value}]|{columns}|{count}|{total}"

@@ -11,7 +11,11 @@ Before copying, the marts are scanned for identifiers like the raw layer
 
 A clean run whose marts equal what is published (same tables, columns and row hashes: a
 monthly run without new data) copies nothing and logs 'unchanged': the publication, and
-so everything computed from it, keeps its run id and time.
+so everything computed from it, keeps its run id and time. Otherwise only what differs is
+copied: a mart whose content is unchanged is left as it is, and a mart with a month column
+(the pupil panel: 62 million rows at the ZH+NH pool, of which a monthly iJw delivery
+rebuilds the last months) has only its differing months replaced. Both sides are hashed
+each time, so a published table edited by hand is put right too.
 """
 
 from __future__ import annotations
@@ -23,10 +27,20 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from pilotmonitor.table_digest import table_digest, table_exists, tables_in
+from pilotmonitor.table_digest import (
+    column_names,
+    columns_of,
+    partition_digests,
+    quote,
+    table_digest,
+    table_exists,
+    tables_in,
+)
 
 SCHEMA = "published"
 SOURCE_SCHEMA = "marts"
+# a mart with this column is compared and replaced part by part
+PART_COLUMN = "month"
 LOG_COLUMNS = {
     "logged_at": "TIMESTAMP",
     "run_id": "VARCHAR",
@@ -130,8 +144,9 @@ def identifier_leaks(conn: duckdb.DuckDBPyConnection, tables: list[str]) -> list
 def publish(
     conn: duckdb.DuckDBPyConnection, run_id: str, failures: list[BlockingFailure]
 ) -> PublicationState:
-    """Copy every mart to `published` when nothing blocks; otherwise keep what was
-    published and log the blocking checks. Returns the publication state afterwards."""
+    """Copy the marts to `published` when nothing blocks (only the tables, or months, that
+    differ); otherwise keep what was published and log the blocking checks. Returns the
+    publication state afterwards."""
     _ensure_log(conn)
     if failures:
         reasons = [str(f) for f in failures]
@@ -143,19 +158,28 @@ def publish(
     tables = _mart_tables(conn)
     if not tables:
         raise RuntimeError("no marts to publish: build the warehouse first (dbt build)")
-    fingerprint = _fingerprint(conn, SOURCE_SCHEMA, tables)
-    current = (
-        set(tables) <= set(_published_tables(conn))
-        and publication_state(conn).published_at is not None
-        and _fingerprint(conn, SCHEMA, tables) == fingerprint
-    )
-    if current:
+    marts = {table: _contents(conn, SOURCE_SCHEMA, table) for table in tables}
+    fingerprint = _fingerprint(marts)
+    published = set(_published_tables(conn))
+    changes = {
+        table: change
+        for table in tables
+        if (
+            change := _change(
+                conn,
+                table,
+                marts[table],
+                _contents(conn, SCHEMA, table) if table in published else None,
+            )
+        )
+    }
+    if not changes and publication_state(conn).published_at is not None:
         conn.execute(
             f"insert into {SCHEMA}.publication_log values (?, ?, 'unchanged', ?, null, ?, null)",
             [_now(), run_id, ",".join(tables), fingerprint],
         )
         return publication_state(conn)
-    leaks = identifier_leaks(conn, tables)
+    leaks = identifier_leaks(conn, sorted(changes))
     if leaks:
         conn.execute(
             f"insert into {SCHEMA}.publication_log values (?, ?, 'blocked', null, null, null, ?)",
@@ -164,12 +188,11 @@ def publish(
         raise IdentifierInMartsError(leaks)
     conn.execute("begin transaction")
     try:
-        total = 0
-        for table in tables:
-            conn.execute(
-                f"create or replace table {SCHEMA}.{table} as select * from {SOURCE_SCHEMA}.{table}"
-            )
-            total += conn.execute(f"select count(*) from {SCHEMA}.{table}").fetchone()[0]
+        for table, change in changes.items():
+            _copy(conn, table, change)
+        total = sum(
+            conn.execute(f"select count(*) from {SCHEMA}.{table}").fetchone()[0] for table in tables
+        )
         conn.execute(
             f"insert into {SCHEMA}.publication_log values (?, ?, 'published', ?, ?, ?, null)",
             [_now(), run_id, ",".join(tables), total, fingerprint],
@@ -181,6 +204,57 @@ def publish(
     return publication_state(conn)
 
 
+WHOLE = "whole"
+
+
+def _contents(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    """The digest of a table, per month for one with a month column (keys: the month as
+    text), under the key WHOLE otherwise; independent of the schema's name."""
+    if PART_COLUMN in column_names(conn, schema, table):
+        parts = partition_digests(conn, schema, table, PART_COLUMN)
+    else:
+        parts = {WHOLE: table_digest(conn, schema, table)}
+    return {key: value.removeprefix(f"{schema}.") for key, value in parts.items()}
+
+
+def _change(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    marts: dict[str, str],
+    published: dict[str, str] | None,
+) -> str | list[str] | None:
+    """What publishing this mart must copy: nothing (None), the whole table (WHOLE: new,
+    other columns, no month column, or every month differs) or the differing months."""
+    if published is None or columns_of(conn, SOURCE_SCHEMA, table) != columns_of(
+        conn, SCHEMA, table
+    ):
+        return WHOLE
+    differing = sorted(
+        key for key in marts.keys() | published.keys() if marts.get(key) != published.get(key)
+    )
+    if not differing:
+        return None
+    if WHOLE in marts or len(differing) >= len(marts):
+        return WHOLE
+    return differing
+
+
+def _copy(conn: duckdb.DuckDBPyConnection, table: str, change: str | list[str]) -> None:
+    target, source = f"{SCHEMA}.{quote(table)}", f"{SOURCE_SCHEMA}.{quote(table)}"
+    if change == WHOLE:
+        conn.execute(f"create or replace table {target} as select * from {source}")
+        return
+    # partition_digests' keys are the months as text ('' for a missing one); compared in
+    # the column's own type, so no row is cast
+    column = quote(PART_COLUMN)
+    kind = dict(columns_of(conn, SCHEMA, table))[PART_COLUMN]
+    where = f"{column} in (select try_cast(unnest(?::varchar[]) as {kind}))"
+    if "" in change:
+        where = f"({where} or {column} is null)"
+    conn.execute(f"delete from {target} where {where}", [change])
+    conn.execute(f"insert into {target} select * from {source} where {where}", [change])
+
+
 def _published_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     # the gate's own log lives in the published schema but is not a published mart
     tables = tables_in(conn, SCHEMA, base_tables_only=True)
@@ -189,14 +263,17 @@ def _published_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
 
 def published_fingerprint(conn: duckdb.DuckDBPyConnection) -> str:
     """The content of what analyses and reports read now."""
-    return _fingerprint(conn, SCHEMA, _published_tables(conn))
+    return _fingerprint(
+        {table: _contents(conn, SCHEMA, table) for table in _published_tables(conn)}
+    )
 
 
-def _fingerprint(conn: duckdb.DuckDBPyConnection, schema: str, tables: list[str]) -> str:
-    """Content of these tables of a schema, independent of the schema's name."""
+def _fingerprint(contents: dict[str, dict[str, str]]) -> str:
+    """One hash over the tables' digests (``_contents``), in table and part order."""
     digest = hashlib.sha256()
-    for table in tables:
-        digest.update(table_digest(conn, schema, table).removeprefix(f"{schema}.").encode())
+    for table in sorted(contents):
+        for key in sorted(contents[table]):
+            digest.update(contents[table][key].encode())
     return digest.hexdigest()[:16]
 
 

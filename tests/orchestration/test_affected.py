@@ -49,9 +49,7 @@ def test_a_new_ijw_month_leaves_the_pupil_panel_as_it_is(manifest):
     """The panel's months come from the enrolment exports and absence alone, so a
     monthly iJw delivery must not rebuild it (at the ZH+NH pool that was 80 s of a
     monthly run); the facts that join iJw to it are rebuilt."""
-    reached = _models(
-        affected.reached_by(manifest, _tables("ijw_messages"), register_changed=True)
-    )
+    reached = _models(affected.reached_by(manifest, _tables("ijw_messages"), register_changed=True))
     assert not {"int_panel_window", "int_pupil_months", "int_enrolment_spells"} & reached
     assert {"fct_referrals", "fct_pupil_month"} <= reached
 

@@ -120,6 +120,51 @@ def test_a_changed_published_copy_or_a_new_mart_is_published_again(conn):
     assert conn.execute("select count(*) from published.dim_school").fetchone()[0] == 1
 
 
+def _published_months(conn) -> list[tuple]:
+    return conn.execute(
+        "select month, pupils, rowid from published.fct_pupil_month order by month nulls first"
+    ).fetchall()
+
+
+def test_a_mart_with_a_month_column_is_republished_month_by_month(conn):
+    """A monthly delivery rebuilds the panel's last months: publishing then replaces
+    those months only (the rows of the others stay where they are: same row ids) and the
+    published table ends equal to the mart, months gone from the mart included."""
+    conn.execute(
+        "create table marts.fct_pupil_month as select * from (values (date '2024-07-01', 4), "
+        "(date '2024-08-01', 5), (date '2024-09-01', 6), (date '2024-10-01', 7), (null, 1)) as "
+        "t(month, pupils)"
+    )
+    publish(conn, "run-1", [])
+    before = {str(row[0]): row for row in _published_months(conn)}
+    conn.execute("update marts.fct_pupil_month set pupils = 60 where month = date '2024-09-01'")
+    conn.execute("delete from marts.fct_pupil_month where month = date '2024-10-01'")
+    conn.execute("update marts.fct_pupil_month set pupils = 2 where month is null")
+    assert publish(conn, "run-2", []).run_id == "run-2"
+    after = {str(row[0]): row for row in _published_months(conn)}
+    assert set(after) == {"None", "2024-07-01", "2024-08-01", "2024-09-01"}
+    assert after["2024-07-01"] == before["2024-07-01"]  # kept in place
+    assert after["2024-08-01"] == before["2024-08-01"]
+    assert after["2024-09-01"][1] == 60 and after["2024-09-01"][2] != before["2024-09-01"][2]
+    assert after["None"][1] == 2
+    mart = conn.execute("select * from marts.fct_pupil_month order by all").fetchall()
+    published = conn.execute("select * from published.fct_pupil_month order by all").fetchall()
+    assert mart == published
+    # nothing differs now: the next clean run copies nothing
+    assert publish(conn, "run-3", []).run_id == "run-2"
+
+
+def test_a_month_edited_by_hand_in_the_published_copy_is_put_right(conn):
+    conn.execute(
+        "create table marts.fct_pupil_month as select * from (values (date '2024-08-01', 5), "
+        "(date '2024-09-01', 6)) as t(month, pupils)"
+    )
+    publish(conn, "run-1", [])
+    conn.execute("update published.fct_pupil_month set pupils = 0 where month = '2024-08-01'")
+    assert publish(conn, "run-2", []).run_id == "run-2"
+    assert [row[1] for row in _published_months(conn)] == [5, 6]
+
+
 def test_an_unchanged_clean_run_after_a_blocked_one_ends_the_stale_mark(conn):
     publish(conn, "run-1", [])
     conn.execute("update marts.fct_school_month set pupil_months = 99")
@@ -227,3 +272,43 @@ def test_a_failed_check_that_was_removed_no_longer_blocks_publication(tmp_path):
     assert removed.success
     with warehouse.get_connection(read_only=True) as connection:
         assert publication_state(connection).run_id == removed.run_id
+
+
+def test_month_by_month_publication_on_a_postgresql_warehouse():
+    """The same partial copy through DuckDB's postgres extension (a team's warehouse):
+    the differing month is deleted and inserted on the server, the others stay."""
+    import os
+
+    from pilotmonitor.warehouse_access import Warehouse
+    from tests.postgres_server import PostgresUnavailable, start_server
+
+    try:
+        server = start_server()
+    except PostgresUnavailable as exc:
+        if os.environ.get("PILOTMONITOR_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PILOTMONITOR_REQUIRE_POSTGRES=1 but {exc}")
+        pytest.skip(str(exc))
+    try:
+        server.create_database("gate")
+        server.psql(
+            "gate",
+            "create schema marts; create table marts.fct_pupil_month as select * from (values "
+            "(date '2024-07-01', 4), (date '2024-08-01', 5), (date '2024-09-01', 6)) as "
+            "t(month, pupils)",
+        )
+        conn = Warehouse(path=None, url=server.url("gate")).connect()
+        try:
+            publish(conn, "run-1", [])
+            conn.execute("update marts.fct_pupil_month set pupils = 60 where month = '2024-09-01'")
+            assert publish(conn, "run-2", []).run_id == "run-2"
+            assert conn.execute(
+                "select month::varchar, pupils from published.fct_pupil_month order by month"
+            ).fetchall() == [("2024-07-01", 4), ("2024-08-01", 5), ("2024-09-01", 60)]
+            log = conn.execute(
+                "select status from published.publication_log order by logged_at"
+            ).fetchall()
+            assert log == [("published",), ("published",)]
+        finally:
+            conn.close()
+    finally:
+        server.stop()
