@@ -143,6 +143,29 @@ def test_simplex_solver_is_the_exact_minimiser(seed):
         assert w0 == pytest.approx(b.mean() - A.mean(0) @ w)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_the_warm_start_through_a_wide_factor_ends_at_the_same_minimiser(seed):
+    """SDID's unit weights: more controls than pre-periods, a ridge. The warm start's
+    products go through A instead of A'A (simplex_least_squares); the active-set method
+    must end at the minimiser it reaches from the vertex start."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(12, 80))
+    b = A @ rng.dirichlet(np.ones(80) * 0.5) + 0.1 * rng.normal(size=12)
+    ridge = [1e-3, 0.05, 0.5, 2.0][seed]
+    warm, w0_warm, gap = simplex_least_squares(A, b, ridge=ridge, intercept=True, warm_start=True)
+    cold, w0_cold, _ = simplex_least_squares(A, b, ridge=ridge, intercept=True)
+    np.testing.assert_allclose(warm, cold, atol=1e-12)
+    assert w0_warm == pytest.approx(w0_cold, abs=1e-12)
+    assert gap <= 1e-12 and (warm > 0).sum() > 1
+    # ... and the warm start's steps through the factor are the steps through A'A
+    from analyses._simplex_qp import _support_guess
+
+    Ac, bc = A - A.mean(0), b - b.mean()
+    H, c = Ac.T @ Ac + ridge * np.eye(80), -(Ac.T @ bc)
+    through_factor = _support_guess(H, c, lambda v: Ac.T @ (Ac @ v) + ridge * v)
+    np.testing.assert_allclose(through_factor, _support_guess(H, c), atol=1e-9)
+
+
 def test_simplex_qp_vertex_and_interior():
     w, gap = simplex_qp(np.eye(3), np.array([-5.0, 0.0, 0.0]))  # optimum at vertex 0
     assert w == pytest.approx([1, 0, 0]) and gap == pytest.approx(0, abs=1e-12)
