@@ -124,6 +124,19 @@ def start_server() -> PostgresServer:
     return PostgresServer(folder=folder, port=port, bindir=bindir)
 
 
+def start_server_or_skip() -> PostgresServer:
+    """start_server, or skip the calling test when there are no server binaries (fail
+    instead under PILOTMONITOR_REQUIRE_POSTGRES=1)."""
+    import pytest
+
+    try:
+        return start_server()
+    except PostgresUnavailable as exc:
+        if os.environ.get("PILOTMONITOR_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PILOTMONITOR_REQUIRE_POSTGRES=1 but {exc}")
+        pytest.skip(str(exc))
+
+
 def _run_as_owner(command: list[str], check: bool = True) -> None:
     if os.geteuid() == 0:
         command = ["runuser", "-u", SUPERUSER, "--", *command]

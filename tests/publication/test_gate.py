@@ -277,17 +277,10 @@ def test_a_failed_check_that_was_removed_no_longer_blocks_publication(tmp_path):
 def test_month_by_month_publication_on_a_postgresql_warehouse():
     """The same partial copy through DuckDB's postgres extension (a team's warehouse):
     the differing month is deleted and inserted on the server, the others stay."""
-    import os
-
     from pilotmonitor.warehouse_access import Warehouse
-    from tests.postgres_server import PostgresUnavailable, start_server
+    from tests.postgres_server import start_server_or_skip
 
-    try:
-        server = start_server()
-    except PostgresUnavailable as exc:
-        if os.environ.get("PILOTMONITOR_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PILOTMONITOR_REQUIRE_POSTGRES=1 but {exc}")
-        pytest.skip(str(exc))
+    server = start_server_or_skip()
     try:
         server.create_database("gate")
         server.psql(

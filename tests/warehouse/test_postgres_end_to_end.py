@@ -23,7 +23,7 @@ import pytest
 
 from orchestration.defs.warehouse import affected, reuse
 from pilotmonitor.warehouse_access import Warehouse
-from tests.postgres_server import PostgresUnavailable, start_server
+from tests.postgres_server import start_server_or_skip
 from tests.warehouse.dbt_helpers import run_results
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,12 +34,7 @@ RUN_LINEAGE = {"loaded_through", "logged_at", "run_id", "fingerprint", "computed
 
 @pytest.fixture(scope="module")
 def server():
-    try:
-        server = start_server()
-    except PostgresUnavailable as exc:
-        if os.environ.get("PILOTMONITOR_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PILOTMONITOR_REQUIRE_POSTGRES=1 but {exc}")
-        pytest.skip(str(exc))
+    server = start_server_or_skip()
     try:
         yield server
     finally:
