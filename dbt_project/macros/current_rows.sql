@@ -19,7 +19,8 @@
 
 {#- The current deliveries (loaded, not superseded) of one source, whether or not they
     brought rows: the register's entries for the source whose raw table is
-    ``table_name``. The table is named in a comment so that dbt's graph ties the model
+    ``table_name`` (a source of one table, named as its table, like school_enrolments;
+    for a source of several tables, such as ijw_messages, it finds nothing). The table is named in a comment so that dbt's graph ties the model
     to it: a new delivery of the source changes that table's state
     (orchestration/defs/warehouse/affected.py), and deliveries of other sources do not
     reach the model. -#}
