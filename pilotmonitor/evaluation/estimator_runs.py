@@ -253,7 +253,7 @@ def _poisson_ri(ctx: PlanContext, o: Outcome, panel: pd.DataFrame):
     # the names per draw was 8% of the Alkmaar plan's randomization inference)
     codes, schools = pd.factorize(panel["school_id"])
     position = {school: i for i, school in enumerate(schools)}
-    in_post = post.to_numpy() & (codes >= 0)
+    in_post = post.to_numpy()
 
     def estimator(data: pd.DataFrame, treated_units: frozenset) -> float:
         assert data is panel  # randomization_inference hands back the panel it was given

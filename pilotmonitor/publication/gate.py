@@ -161,18 +161,11 @@ def publish(
     marts = {table: _contents(conn, SOURCE_SCHEMA, table) for table in tables}
     fingerprint = _fingerprint(marts)
     published = set(_published_tables(conn))
-    changes = {
-        table: change
-        for table in tables
-        if (
-            change := _change(
-                conn,
-                table,
-                marts[table],
-                _contents(conn, SCHEMA, table) if table in published else None,
-            )
-        )
-    }
+    changes = {}
+    for table in tables:
+        copy = _contents(conn, SCHEMA, table) if table in published else None
+        if change := _change(conn, table, marts[table], copy):
+            changes[table] = change
     if not changes and publication_state(conn).published_at is not None:
         conn.execute(
             f"insert into {SCHEMA}.publication_log values (?, ?, 'unchanged', ?, null, ?, null)",
