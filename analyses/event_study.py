@@ -21,6 +21,8 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from ._linalg import cluster_codes, cluster_meat, sandwich
+from .absorb import FixedEffects, poisson_irls
+from .did import _check_not_absorbed, _drop_all_zero
 from .results import EffectResult, PretrendTest
 
 __all__ = ["event_study", "EventStudyResult"]
@@ -87,6 +89,29 @@ def _name(e: int) -> str:
     return f"_ev_m{-e}" if e < 0 else f"_ev_p{e}"
 
 
+def _within_unit_design(frame: pd.DataFrame, ev_names: list[str]):
+    """(X, y, names): the event dummies and the period dummies (first period omitted)
+    with y, each minus its unit mean. By Frisch-Waugh-Lovell this gives the dummy design's
+    coefficients, residuals and cluster-robust variance of the event dummies; and when
+    clusters nest units, a wild-bootstrap draw (one weight per cluster) times residuals
+    orthogonal to the unit dummies stays orthogonal to them, so the restricted bootstrap
+    is exactly the dummy design's too. Columns: a few event-time periods, not thousands
+    of unit dummies."""
+    units, _ = pd.factorize(frame["_u"])
+    n_u = np.bincount(units).astype(float)
+    periods = np.sort(frame["_t"].unique())[1:]
+    t = frame["_t"].to_numpy()
+    raw = np.column_stack(
+        [frame["_y"].to_numpy(float), frame[ev_names].to_numpy(float)]
+        + [(t == p).astype(float) for p in periods]
+    )
+    sums = np.zeros((len(n_u), raw.shape[1]))
+    np.add.at(sums, units, raw)
+    within = raw - (sums / n_u[:, None])[units]
+    names = ev_names + [f"C(_t)[T.{p}]" for p in periods]
+    return within[:, 1:], within[:, 0], names
+
+
 def event_study(
     data: pd.DataFrame,
     outcome: str,
@@ -104,6 +129,7 @@ def event_study(
     pretrend_bootstrap: int | None = None,
     bootstrap_weights: str = "rademacher",
     seed=None,
+    fe_method: str = "absorb",
 ) -> EventStudyResult:
     """TWFE event study with leads ``-leads..-1`` and lags ``0..lags``.
 
@@ -131,6 +157,14 @@ def event_study(
         ``bootstrap_p_value``, ``bootstrap_n_boot``, ``bootstrap_full_enumeration`` and
         ``bootstrap_method`` to ``pretrend``.
     bootstrap_weights, seed : weights ("rademacher"/"webb") and seed of that bootstrap.
+    fe_method : {"absorb", "dummies"}
+        ``"absorb"`` (default): linear, the unit effects are removed by demeaning within
+        units and the period dummies stay (few event-time periods; with clusters that nest
+        units the bootstrap's algebra is then exactly that of the dummy design); Poisson,
+        both effects absorbed (:func:`analyses.absorb.poisson_irls`). ``"dummies"``: the
+        dense dummy design through statsmodels, the reference the absorbed fit is tested
+        against; its memory grows with units x rows. Clusters that do not nest units with
+        ``pretrend_bootstrap`` use the dummy design.
     """
     if family not in ("linear", "poisson"):
         raise ValueError('family must be "linear" or "poisson"')
@@ -138,6 +172,8 @@ def event_study(
         raise ValueError("pretrend_bootstrap is implemented for the linear event study only")
     if not -leads <= reference <= lags:
         raise ValueError("reference must lie in [-leads, lags]")
+    if fe_method not in ("absorb", "dummies"):
+        raise ValueError('fe_method must be "absorb" or "dummies"')
     cl = cluster or unit
     cols = [outcome, unit, time, first_treated, cl] + ([exposure] if exposure else [])
     cols = list(dict.fromkeys(cols))
@@ -159,20 +195,40 @@ def event_study(
             "_u": df[unit].to_numpy(),
             "_t": df[time].to_numpy(),
             "_g": df[cl].to_numpy(),
+            "_rel": rel.to_numpy(),
         }
     )
+    zero_units: list = []
+    zero_periods: list = []
+    if family == "poisson":
+        if exposure is None:
+            raise ValueError('family="poisson" needs an exposure column')
+        frame["_e"] = df[exposure].astype(float).to_numpy()
+        # an all-zero unit or period has a fixed effect of minus infinity (ppmlhdfe, fixest)
+        frame, zero_units, zero_periods = _drop_all_zero(frame)
     periods = [e for e in range(-leads, lags + 1) if e != reference]
     for e in periods:
-        frame[_name(e)] = (rel.to_numpy() == e).astype(float)
-    frame = frame.loc[:, (frame != 0).any(axis=0) | ~frame.columns.str.startswith("_ev")]
-    periods = [e for e in periods if _name(e) in frame.columns]
-    formula = "_y ~ " + " + ".join([_name(e) for e in periods] + ["C(_u)", "C(_t)"])
+        frame[_name(e)] = (frame["_rel"].to_numpy() == e).astype(float)
+    periods = [e for e in periods if frame[_name(e)].any()]
+    frame = frame.drop(columns="_rel")
+    ev_names = [_name(e) for e in periods]
+    formula = "_y ~ " + " + ".join(ev_names + ["C(_u)", "C(_t)"])
     codes, G = cluster_codes(frame["_g"])
     if G < 2:
         raise ValueError("need at least 2 clusters")
+    n_units = frame["_u"].nunique()
+    nested = frame.groupby("_u")["_g"].nunique().eq(1).all()
+    # the bootstrap on the unit-demeaned design equals the dummy design's only when every
+    # unit lies in one cluster (see _within_unit_design)
+    dense = fe_method == "dummies" or (pretrend_bootstrap is not None and not nested)
     if family == "linear":
-        mod = smf.ols(formula, frame)
-        X, y = np.asarray(mod.exog), np.asarray(mod.endog)
+        if dense:
+            mod = smf.ols(formula, frame)
+            X, y, names = np.asarray(mod.exog), np.asarray(mod.endog), list(mod.exog_names)
+            k_all = X.shape[1]
+        else:
+            X, y, names = _within_unit_design(frame, ev_names)
+            k_all = X.shape[1] + n_units  # the intercept and the unit dummies, absorbed
         if np.linalg.matrix_rank(X) < X.shape[1]:
             raise ValueError(
                 "design matrix is rank deficient (add never-treated units or reduce leads/lags)"
@@ -180,27 +236,28 @@ def event_study(
         bread = np.linalg.inv(X.T @ X)
         beta = bread @ (X.T @ y)
         u = y - X @ beta
-        n, k_all = X.shape
-        nested = frame.groupby("_u")["_g"].nunique().eq(1).all()
-        k = k_all - (frame["_u"].nunique() - 1 if nested else 0)
+        n = len(y)
+        k = k_all - (n_units - 1 if nested else 0)
         factor = G / (G - 1) * (n - 1) / (n - k)
         dist_df = G - 1
         conv = "cluster-robust (CR1, G/(G-1)*(N-1)/(N-K), K=nested), t(G-1)"
         scale = "difference"
     else:
-        if exposure is None:
-            raise ValueError('family="poisson" needs an exposure column')
-        frame["_e"] = df[exposure].astype(float).to_numpy()
-        tot = frame.groupby("_u")["_y"].transform("sum")
-        frame = frame[tot > 0].reset_index(drop=True)
-        codes, G = cluster_codes(frame["_g"])
-        mod = smf.glm(
-            formula, frame, family=sm.families.Poisson(), offset=np.log(frame["_e"].to_numpy())
-        )
-        fit = mod.fit(method="irls", tol=1e-12, maxiter=200)
-        X, y = np.asarray(mod.exog), np.asarray(mod.endog)
-        mu = np.asarray(fit.mu)
-        beta = np.asarray(fit.params)
+        offset = np.log(frame["_e"].to_numpy())
+        if dense:
+            mod = smf.glm(formula, frame, family=sm.families.Poisson(), offset=offset)
+            X, y, names = np.asarray(mod.exog), np.asarray(mod.endog), list(mod.exog_names)
+            if np.linalg.matrix_rank(X) < X.shape[1]:
+                raise ValueError("design matrix is rank deficient (collinear regressors)")
+            fit = mod.fit(method="irls", tol=1e-12, maxiter=200)
+            mu, beta = np.asarray(fit.mu), np.asarray(fit.params)
+        else:
+            fe = FixedEffects.from_columns(frame["_u"], frame["_t"])
+            X_ev, y = frame[ev_names].to_numpy(float), frame["_y"].to_numpy(float)
+            _check_not_absorbed(X_ev, fe.demean(X_ev))
+            pfit = poisson_irls(y, X_ev, fe, offset=offset)
+            # scores and bread of the absorbed fit: X demeaned with the final weights mu
+            X, mu, beta, names = pfit.X_tilde, pfit.mu, pfit.beta, ev_names
         bread = np.linalg.inv((X * mu[:, None]).T @ X)
         u = y - mu
         n = len(y)
@@ -209,7 +266,6 @@ def event_study(
         conv = "cluster-robust (CR1, G/(G-1)), normal"
         scale = "ratio"
     V = factor * sandwich(bread, cluster_meat(X * u[:, None], codes, G))
-    names = list(mod.exog_names)
     idx = [names.index(_name(e)) for e in periods]
     crit = stats.t.ppf(1 - alpha / 2, dist_df) if dist_df else stats.norm.ppf(1 - alpha / 2)
     method = (
@@ -287,5 +343,16 @@ def event_study(
         reference=reference,
         pretrend=PretrendTest(**pretrend),
         method=method,
-        details={"small_sample_factor": factor, "n_obs": n, "n_clusters": G, "family": family},
+        details={
+            "small_sample_factor": factor,
+            "n_obs": n,
+            "n_clusters": G,
+            "family": family,
+            "fe_method": "dummies" if dense else "absorb",
+            **(
+                {"dropped_all_zero_units": zero_units, "dropped_all_zero_periods": zero_periods}
+                if family == "poisson"
+                else {}
+            ),
+        },
     )

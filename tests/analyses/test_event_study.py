@@ -110,3 +110,63 @@ def test_plot_returns_axes_or_skips():
     r = event_study(_panel(5), "y", "unit", "t", "g", leads=2, lags=2)
     ax = r.plot()
     assert ax is not None and len(ax.lines) >= 1
+
+
+def _max_relative_difference(a, b) -> float:
+    pairs = [
+        (getattr(a.effects[e], f), getattr(b.effects[e], f))
+        for e in b.effects
+        for f in ("estimate", "std_error", "p_value")
+    ]
+    pairs += [
+        (getattr(a.pretrend, f), getattr(b.pretrend, f))
+        for f in ("statistic", "p_value", "bootstrap_p_value")
+        if getattr(b.pretrend, f, None) is not None
+    ]
+    return max(abs(x - y) / max(abs(y), 1e-300) for x, y in pairs)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"pretrend_bootstrap": 999, "seed": 3},
+        {"bin_endpoints": False},
+        # clusters coarser than units (each unit in one cluster): the bootstrap stays exact
+        {"cluster": "region", "pretrend_bootstrap": 99, "seed": 1},
+        # clusters that cut across units: estimates and variance absorbed (no bootstrap)
+        {"cluster": "season"},
+    ],
+)
+def test_absorbed_linear_event_study_equals_dummy_design(options):
+    d = _panel(2)
+    d["region"], d["season"] = d["unit"] % 7, d["t"] % 5
+    absorbed = event_study(d, "y", "unit", "t", "g", leads=3, lags=2, **options)
+    dummies = event_study(d, "y", "unit", "t", "g", leads=3, lags=2, fe_method="dummies", **options)
+    assert absorbed.details["fe_method"] == "absorb"
+    assert sorted(absorbed.effects) == sorted(dummies.effects)
+    assert _max_relative_difference(absorbed, dummies) < 1e-8
+    assert absorbed.details["n_obs"] == dummies.details["n_obs"]
+
+
+def test_bootstrap_with_clusters_across_units_uses_the_dummy_design():
+    d = _panel(2)
+    d["season"] = d["t"] % 5
+    r = event_study(
+        d, "y", "unit", "t", "g", leads=3, lags=2, cluster="season", pretrend_bootstrap=99
+    )
+    assert r.details["fe_method"] == "dummies"
+
+
+def test_absorbed_poisson_event_study_equals_dummy_design_and_drops_all_zero_levels():
+    d = _panel(4, n_units=60, n_treated=30, poisson=True)
+    d.loc[d["t"] == 5, "y"] = 0  # a period without events: its fixed effect is -infinity
+    d.loc[d["unit"] == 50, "y"] = 0
+    kw = dict(leads=3, lags=2, exposure="expo", family="poisson")
+    absorbed = event_study(d, "y", "unit", "t", "g", **kw)
+    dummies = event_study(d, "y", "unit", "t", "g", fe_method="dummies", **kw)
+    assert _max_relative_difference(absorbed, dummies) < 1e-8
+    for r in (absorbed, dummies):
+        assert r.details["dropped_all_zero_units"] == [50]
+        assert r.details["dropped_all_zero_periods"] == [5]
+        assert r.details["n_obs"] == len(d) - 60 - 15
