@@ -261,6 +261,21 @@ def published_fingerprint(conn: duckdb.DuckDBPyConnection) -> str:
     )
 
 
+def logged_fingerprint(conn: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """The content fingerprint this run's publication logged, when it published or found
+    nothing to publish (the published tables then hold exactly the marts it hashed: same
+    value as ``published_fingerprint``, without reading them again); None otherwise."""
+    if not table_exists(conn, SCHEMA, "publication_log"):
+        return None
+    row = conn.execute(
+        f"select run_id, status, fingerprint from {SCHEMA}.publication_log order by logged_at "
+        "desc limit 1"
+    ).fetchone()
+    if row is None or row[0] != run_id or row[1] not in ("published", "unchanged"):
+        return None
+    return row[2]
+
+
 def _fingerprint(contents: dict[str, dict[str, str]]) -> str:
     """One hash over the tables' digests (``_contents``), in table and part order."""
     digest = hashlib.sha256()

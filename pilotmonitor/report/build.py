@@ -772,10 +772,12 @@ def build_reports(
     synthetic: bool,
     pdf: bool = True,
     reuse: bool = True,
+    run_id: str | None = None,
 ) -> list[ReportFiles]:
     """Every pilot's report; a pilot that cannot have one (no estimates, no pilot months in
     the data yet) gets a ReportFiles with `error` set and does not stop the others. With
-    `reuse`, a report whose inputs, code and packages are unchanged is kept as it is.
+    `reuse`, a report whose inputs, code and packages are unchanged is kept as it is
+    (`run_id`: the pipeline run whose publication step logged the published content).
 
     The browser prints a report's PDFs in a thread of its own and a worker process draws
     a report's charts while this one reads and checks the next report; a report's reuse
@@ -784,7 +786,7 @@ def build_reports(
 
     unwritable = (LookupError, AnalysisInputError, IdentifierInReportError)
     rules = DisclosureRules.from_acro()
-    shared = report_reuse.shared_inputs(conn, synthetic, pdf, rules)
+    shared = report_reuse.shared_inputs(conn, synthetic, pdf, rules, run_id)
     files: list[ReportFiles | None] = []
     inputs: PublishedInputs | None = None  # read at the first report built, then shared
     printing: _Printing | None = None

@@ -24,7 +24,11 @@ from pilotmonitor import atomic_write
 from pilotmonitor.code_fingerprint import code_fingerprint
 from pilotmonitor.disclosure import DisclosureRules
 from pilotmonitor.evaluation.store import PACKAGES, package_versions
-from pilotmonitor.publication.gate import publication_state, published_fingerprint
+from pilotmonitor.publication.gate import (
+    logged_fingerprint,
+    publication_state,
+    published_fingerprint,
+)
 
 from .content import delivery_totals
 
@@ -33,17 +37,23 @@ _PACKAGES = (*PACKAGES, "matplotlib", "jinja2", "acro")
 
 
 def shared_inputs(
-    conn: duckdb.DuckDBPyConnection, synthetic: bool, pdf: bool, rules: DisclosureRules
+    conn: duckdb.DuckDBPyConnection,
+    synthetic: bool,
+    pdf: bool,
+    rules: DisclosureRules,
+    run_id: str | None = None,
 ) -> dict | None:
     """What every pilot's report is made from besides its own estimates, read once per
     run; None when no report may be reused: code that is not committed (uncommitted
     changes, or no checkout, where templates could change under the same package
-    version)."""
+    version). ``run_id``: the pipeline run, whose publication step (if it logged the
+    published content) spares hashing the published tables again."""
     code = code_fingerprint()
     if code is None:
         return None
+    logged = logged_fingerprint(conn, run_id) if run_id is not None else None
     return {
-        "published": published_fingerprint(conn),
+        "published": logged or published_fingerprint(conn),
         "publication_state": publication_state(conn).summary(),
         "deliveries": delivery_totals(conn),
         "rules": repr(rules),

@@ -142,3 +142,12 @@ def test_only_a_read_through_current_rows_is_per_source(code, macros, macro_sql,
     assert ({"model.p.stg", "model.p.fct"} <= got) is reached
     # its own table reaches it either way
     assert "model.p.fct" in affected.reached_by(graph, ["school_absence"], register_changed=True)
+
+
+def test_the_relations_a_build_leaves_alone_are_those_of_the_nodes_not_reached(manifest):
+    reached = affected.reached_by(manifest, {"ijw_declaration_lines"}, register_changed=False)
+    kept = affected.kept_relations(manifest, reached)
+    assert "intermediate.int_pupil_months" in kept and "marts.dim_school" in kept
+    assert "marts.fct_youth_care_costs" not in kept
+    assert "intermediate.int_declaration_lines_netted" not in kept
+    assert all(not name.startswith("raw.") for name in kept)  # sources are not dbt's

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 import duckdb
 import pytest
 
-from pilotmonitor.publication.gate import blocking_failures, publication_state, publish
+from pilotmonitor.publication.gate import (
+    BlockingFailure,
+    blocking_failures,
+    logged_fingerprint,
+    publication_state,
+    publish,
+    published_fingerprint,
+)
 
 
 @dataclass
@@ -152,6 +159,27 @@ def test_a_mart_with_a_month_column_is_republished_month_by_month(conn):
     assert mart == published
     # nothing differs now: the next clean run copies nothing
     assert publish(conn, "run-3", []).run_id == "run-2"
+
+
+def test_the_logged_fingerprint_of_this_run_is_that_of_the_published_tables(conn):
+    """Reports take the published content's fingerprint from their run's publication log
+    entry instead of hashing the published tables again: it must be the same value, and
+    absent when this run published nothing."""
+    conn.execute(
+        "create table marts.fct_pupil_month as select * from (values (date '2024-08-01', 5), "
+        "(date '2024-09-01', 6)) as t(month, pupils)"
+    )
+    publish(conn, "run-1", [])
+    assert logged_fingerprint(conn, "run-1") == published_fingerprint(conn)
+    conn.execute("update marts.fct_pupil_month set pupils = 7 where month = '2024-09-01'")
+    publish(conn, "run-2", [])  # one month copied
+    assert logged_fingerprint(conn, "run-2") == published_fingerprint(conn)
+    assert logged_fingerprint(conn, "run-1") is None  # a later run published since
+    publish(conn, "run-3", [])  # unchanged
+    assert logged_fingerprint(conn, "run-3") == published_fingerprint(conn)
+    conn.execute("update marts.fct_pupil_month set pupils = 8")
+    publish(conn, "run-4", [BlockingFailure("marts/fct_pupil_month", "not_null")])
+    assert logged_fingerprint(conn, "run-4") is None
 
 
 def test_a_month_edited_by_hand_in_the_published_copy_is_put_right(conn):

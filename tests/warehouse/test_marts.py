@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from orchestration.defs.warehouse import affected
+from orchestration.defs.warehouse import affected, reuse
+from orchestration.defs.warehouse.assets import dbt_schemas
 from pilotmonitor.cli import app
 from pilotmonitor.ingest.sources import SOURCES
 from pilotmonitor.synth import truth_check
@@ -77,6 +78,9 @@ def warehouse(tmp_path_factory):
         relation: read_table(db, relation, order) for relation, order in INCREMENTAL_FACTS.items()
     }
     updated = every_mart(db)
+    with duckdb.connect(str(db), read_only=True) as conn:
+        recorded_outputs = reuse.recorded_state(conn).outputs
+        hashed_outputs = reuse.outputs_fingerprint(conn, dbt_schemas())
     # the run's own dbt build (dagster-dbt keeps its target per warehouse)
     incremental_results = run_results(data / "warehouse" / "dbt_target", "")
 
@@ -106,6 +110,8 @@ def warehouse(tmp_path_factory):
             json.loads((root / "dbt_full" / "target" / "manifest.json").read_text())["unit_tests"]
         ),
         "second_output": second.output,
+        "recorded_outputs": recorded_outputs,
+        "hashed_outputs": hashed_outputs,
         "updated": updated,
         "rebuilt": every_mart(db),
     }
@@ -266,6 +272,13 @@ def test_the_monthly_build_runs_what_the_new_month_reaches_and_keeps_the_rest(wa
     assert models and len(set(models.groups())) == 1, flat
     assert tests and len(set(tests.groups())) == 1, flat
     assert int(tests.group(1)) > len([n for n in ran if n.startswith("test.")])
+
+
+def test_the_monthly_build_records_the_digest_of_every_output_it_left(warehouse):
+    """The update build hashes only what it rebuilt and takes the digests of the relations
+    it kept from the check before it: the fingerprint it records must equal hashing every
+    output afresh (or the next run would rebuild everything as damaged)."""
+    assert warehouse["recorded_outputs"] == warehouse["hashed_outputs"]
 
 
 def test_incremental_update_rebuilds_only_the_months_it_touches(warehouse):

@@ -43,7 +43,13 @@ def pilot_reports(
     with warehouse.get_connection() as conn:
         # the pilots the published marts were built with
         pilot_ids = [p.id for p in published_registry(conn)]
-        files = build_reports(conn, pilot_ids, settings.data_dir / "reports", synthetic=synthetic)
+        files = build_reports(
+            conn,
+            pilot_ids,
+            settings.data_dir / "reports",
+            synthetic=synthetic,
+            run_id=context.run.run_id,
+        )
     lines = ["| pilot | result | disclosure | Dutch | English | PDF |", "|---|---|---|---|---|---|"]
     for f in files:
         if f.error:

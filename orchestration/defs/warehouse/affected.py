@@ -111,4 +111,14 @@ def kept(manifest: Mapping[str, Any], reached: set[str]) -> tuple[list[str], set
     return selectors, tests
 
 
-__all__ = ["REGISTER_TABLE", "kept", "reached_by"]
+def kept_relations(manifest: Mapping[str, Any], reached: set[str]) -> set[str]:
+    """The relations ("schema.name") of the models, seeds and snapshots a build of the
+    ``reached`` nodes does not write."""
+    return {
+        f"{node['schema']}.{node.get('alias') or node['name']}"
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] in BUILT and unique_id not in reached
+    }
+
+
+__all__ = ["REGISTER_TABLE", "kept", "kept_relations", "reached_by"]

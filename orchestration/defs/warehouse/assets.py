@@ -179,8 +179,9 @@ def warehouse_dbt_assets(
     # suite (tests/warehouse/test_marts.py), as dbt advises, not in every pipeline build
     args = ["build", "--exclude-resource-type", "unit_test"]
     carried: list[reuse.RecordedCheck] = []
+    kept_outputs: dict[str, str] | None = None
     if update is not None:
-        kept_keys, carried, selectors = update
+        kept_keys, carried, selectors, kept_outputs = update
         models, tests = len(_topological_keys()), len(_check_names())
         context.log.info(
             f"dbt build of what changed on {where} ({why}): "
@@ -191,7 +192,7 @@ def warehouse_dbt_assets(
             context, plan.state, f"not reached by what changed ({why})", kept_keys, carried
         )
         if len(kept_keys) == models and len(carried) == tests:  # nothing dbt reads changed
-            _record(context, warehouse, plan.inputs, carried)
+            _record(context, warehouse, plan.inputs, carried, kept_outputs)
             return
         args += ["--indirect-selection", "cautious", "--exclude", " ".join(selectors)]
     else:
@@ -228,15 +229,16 @@ def warehouse_dbt_assets(
                 "once; the next run builds in full"
             )
             return
-        _record(context, warehouse, plan.inputs, results)
+        _record(context, warehouse, plan.inputs, results, kept_outputs)
 
 
 def _update(
     plan: reuse.BuildPlan,
-) -> tuple[list[dg.AssetKey], list[reuse.RecordedCheck], list[str]] | None:
+) -> tuple[list[dg.AssetKey], list[reuse.RecordedCheck], list[str], dict[str, str]] | None:
     """For a build of what changed: (the assets kept as they are, in dependency order; their
-    tests' recorded results; the dbt selectors to exclude). None when a changed part of the
-    register names no known source (then everything is built)."""
+    tests' recorded results; the dbt selectors to exclude; the digests, taken before the
+    build, of the relations it leaves alone). None when a changed part of the register
+    names no known source (then everything is built)."""
     tables = set(plan.changed_tables)
     tables_of = {source.name: source.tables for source in SOURCES}
     for source in plan.changed_sources:
@@ -254,7 +256,16 @@ def _update(
         for check in plan.state.checks
         if dg.AssetCheckKey(dg.AssetKey(check.asset_key), check.check_name) in kept_checks
     ]
-    return kept_keys, carried, selectors
+    # dbt writes only what it builds, and holds the only write connection while it runs:
+    # what it leaves alone is as the check before the build found it (at the ZH+NH pool
+    # the pupil months and absence alone take about half of hashing every output)
+    outputs = plan.outputs
+    kept_outputs = {
+        name: outputs[name]
+        for name in affected.kept_relations(manifest, reached)
+        if name in outputs
+    }
+    return kept_keys, carried, selectors, kept_outputs
 
 
 def _record(
@@ -262,16 +273,14 @@ def _record(
     warehouse: WarehouseResource,
     inputs: reuse.BuildInputs,
     checks: list[reuse.RecordedCheck],
+    kept_outputs: dict[str, str] | None = None,
 ) -> None:
+    """Record the successful build; ``kept_outputs``: digests of relations it did not write
+    (``_update``), not read again."""
     try:
         with warehouse.get_connection() as conn:
-            reuse.record(
-                conn,
-                context.run.run_id,
-                inputs,
-                reuse.outputs_fingerprint(conn, dbt_schemas()),
-                checks,
-            )
+            outputs = reuse.output_digests(conn, dbt_schemas(), kept=kept_outputs)
+            reuse.record(conn, context.run.run_id, inputs, reuse.fingerprint_of(outputs), checks)
     except Exception as exc:  # the build itself succeeded; the next run builds again
         context.log.warning(f"dbt build state not recorded ({type(exc).__name__}: {exc})")
 

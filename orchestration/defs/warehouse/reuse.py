@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -150,18 +150,40 @@ def inputs_fingerprint(
     return read_inputs(conn, project_dir, source_tables).fingerprint
 
 
+def output_digests(
+    conn: duckdb.DuckDBPyConnection,
+    schemas: list[str],
+    kept: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """What dbt wrote, per relation ("schema.name"): its columns and content (row count,
+    sum of row hashes) for a table, its definition for a view. ``kept``: digests taken
+    earlier of relations known not to have been written since (the nodes an update build
+    left alone, hashed before it started); they are not read again."""
+    kept = kept or {}
+    digests: dict[str, str] = {}
+    for schema, table, kind, definition in relations(conn, schemas):
+        name = f"{schema}.{table}"
+        if name in kept:
+            digests[name] = kept[name]
+        elif kind == "BASE TABLE":  # content too: a same-count edit by hand must not be published
+            digests[name] = table_digest(conn, schema, table)
+        else:  # counting a view's rows would run it
+            digests[name] = f"{kind} {name}|{columns_of(conn, schema, table)}|{definition}"
+    return digests
+
+
+def fingerprint_of(digests: Mapping[str, str]) -> str:
+    """One fingerprint over ``output_digests``, in its order (the relations sorted)."""
+    digest = hashlib.sha256()
+    for value in digests.values():
+        digest.update(value.encode())
+    return digest.hexdigest()
+
+
 def outputs_fingerprint(conn: duckdb.DuckDBPyConnection, schemas: list[str]) -> str:
     """What dbt wrote: every relation of these schemas with its columns, and the content
     (row count, sum of row hashes) of each table or the definition of each view."""
-    digest = hashlib.sha256()
-    for schema, table, kind, definition in relations(conn, schemas):
-        if kind == "BASE TABLE":  # content too: a same-count edit by hand must not be published
-            digest.update(table_digest(conn, schema, table).encode())
-        else:  # counting a view's rows would run it
-            digest.update(
-                f"{kind} {schema}.{table}|{columns_of(conn, schema, table)}|{definition}".encode()
-            )
-    return digest.hexdigest()
+    return fingerprint_of(output_digests(conn, schemas))
 
 
 _COLUMNS = (
@@ -254,6 +276,8 @@ class BuildPlan:
     state: BuildState | None = None
     changed_tables: frozenset[str] = frozenset()
     changed_sources: frozenset[str] = frozenset()  # register parts: the sources' names
+    # the digest of each relation dbt wrote, as found before the build (output_digests)
+    outputs: Mapping[str, str] = field(default_factory=dict)
 
 
 def plan_build(
@@ -275,12 +299,13 @@ def plan_build(
         return BuildPlan("full", why, inputs)
     if not same_inputs and state.environment != inputs.environment:
         return BuildPlan("full", "dbt project, dbt version or target changed", inputs)
-    if state.outputs != outputs_fingerprint(conn, schemas):
+    outputs = output_digests(conn, schemas)
+    if state.outputs != fingerprint_of(outputs):
         return BuildPlan("full", "warehouse tables changed outside dbt build", inputs)
     build = f"the build of run {state.run_id[:8]}"
     if same_inputs:
         why = f"raw data, dbt project and dbt unchanged since {build}"
-        return BuildPlan("reuse", why, inputs, state)
+        return BuildPlan("reuse", why, inputs, state, outputs=outputs)
     tables, sources = inputs.changed_since(state.raw or {})
     if REGISTER_TABLE in tables:
         why = "the delivery register's columns changed"
@@ -293,6 +318,7 @@ def plan_build(
         state,
         frozenset(tables),
         frozenset(sources),
+        outputs,
     )
 
 
@@ -302,8 +328,10 @@ __all__ = [
     "BuildState",
     "RecordedCheck",
     "environment_fingerprint",
+    "fingerprint_of",
     "forget",
     "inputs_fingerprint",
+    "output_digests",
     "outputs_fingerprint",
     "plan_build",
     "raw_digests",
