@@ -97,17 +97,13 @@ def _within_unit_design(frame: pd.DataFrame, ev_names: list[str]):
     orthogonal to the unit dummies stays orthogonal to them, so the restricted bootstrap
     is exactly the dummy design's too. Columns: a few event-time periods, not thousands
     of unit dummies."""
-    units, _ = pd.factorize(frame["_u"])
-    n_u = np.bincount(units).astype(float)
     periods = np.sort(frame["_t"].unique())[1:]
     t = frame["_t"].to_numpy()
     raw = np.column_stack(
         [frame["_y"].to_numpy(float), frame[ev_names].to_numpy(float)]
         + [(t == p).astype(float) for p in periods]
     )
-    sums = np.zeros((len(n_u), raw.shape[1]))
-    np.add.at(sums, units, raw)
-    within = raw - (sums / n_u[:, None])[units]
+    within = FixedEffects.from_columns(frame["_u"]).demean(raw)
     names = ev_names + [f"C(_t)[T.{p}]" for p in periods]
     return within[:, 1:], within[:, 0], names
 

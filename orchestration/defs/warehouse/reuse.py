@@ -276,7 +276,7 @@ class BuildPlan:
     state: BuildState | None = None
     changed_tables: frozenset[str] = frozenset()
     changed_sources: frozenset[str] = frozenset()  # register parts: the sources' names
-    # the digest of each relation dbt wrote, as found before the build (output_digests)
+    # update only: the digest of each relation dbt wrote, as found before the build
     outputs: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -305,7 +305,7 @@ def plan_build(
     build = f"the build of run {state.run_id[:8]}"
     if same_inputs:
         why = f"raw data, dbt project and dbt unchanged since {build}"
-        return BuildPlan("reuse", why, inputs, state, outputs=outputs)
+        return BuildPlan("reuse", why, inputs, state)
     tables, sources = inputs.changed_since(state.raw or {})
     if REGISTER_TABLE in tables:
         why = "the delivery register's columns changed"
