@@ -1,8 +1,9 @@
 """Absorbed fixed effects: demeaning instead of dummy columns.
 
 Absorbing the fixed effects (Frisch-Waugh-Lovell) gives the same coefficients, residuals
-and cluster-robust variances as the dummy-variable design (linear, and Poisson by IRLS),
-using pyfixest's compiled demeaning core (tolerance 1e-13).
+and cluster-robust variances as the dummy-variable design (linear, and Poisson by IRLS).
+Two factors of which one has few levels (schools x months) are solved directly; otherwise
+pyfixest's compiled demeaning core runs (tolerance 1e-13).
 
 Design notes: docs/design/analyses.md#analysesabsorbpy.
 """
@@ -10,9 +11,11 @@ Design notes: docs/design/analyses.md#analysesabsorbpy.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from scipy import linalg
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -20,6 +23,17 @@ __all__ = ["FixedEffects", "PoissonFit", "poisson_irls", "within_unit_gram"]
 
 DEMEAN_TOL = 1e-13
 DEMEAN_MAXITER = 100_000
+# The direct two-way solution (FixedEffects._direct) is used while the smaller factor has
+# at most this many levels (its normal equations are that size) and the level grid at
+# most this many cells (a dense table of weights per cell); pyfixest beyond.
+DIRECT_MAX_LEVELS = 2_000
+DIRECT_MAX_CELLS = 25_000_000
+# Weights spread wider than this (a Poisson fit running off under separation: means of
+# 1e-20 beside 10) make the normal equations ill-conditioned: pyfixest then, as does a
+# direct solution whose residual is not orthogonal to the smaller factor's dummies to
+# DIRECT_CHECK relative precision.
+DIRECT_MAX_WEIGHT_RATIO = 1e8
+DIRECT_CHECK = 1e-9
 
 
 @dataclass(frozen=True)
@@ -71,18 +85,131 @@ class FixedEffects:
         np.add.at(counts, (u, t), 1.0)
         return counts, counts.sum(axis=1)
 
-    def demean(self, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        """``values`` (n,) or (n, k) minus their (weighted) projection on the fixed effects."""
-        from pyfixest.core.demean import demean  # compiled core; import only when absorbing
+    def demean(
+        self, values: np.ndarray, weights: np.ndarray | None = None, iterative: bool = False
+    ) -> np.ndarray:
+        """``values`` (n,) or (n, k) minus their (weighted) projection on the fixed effects.
 
+        Solved directly where that is cheap and well conditioned (:class:`_DirectDemean`),
+        else (and with ``iterative``) by pyfixest's alternating projections."""
         arr = np.asarray(values, dtype=np.float64)
         flat = arr.ndim == 1
-        x = np.ascontiguousarray(arr.reshape(len(arr), -1)).copy()
+        x = arr.reshape(len(arr), -1)
         w = np.ones(len(x)) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
-        out, ok = demean(x, self.codes, w, tol=DEMEAN_TOL, maxiter=DEMEAN_MAXITER)
+        out = None
+        if x.shape[1] == 0:
+            out = np.empty(x.shape)
+        elif not iterative and self._direct is not None:
+            out = self._direct.demean(x, w)
+        if out is None:
+            out = self._iterative(x, w)
+        return out[:, 0] if flat else out
+
+    def _iterative(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        from pyfixest.core.demean import demean  # compiled core; import only when absorbing
+
+        out, ok = demean(
+            np.ascontiguousarray(x).copy(), self.codes, w, tol=DEMEAN_TOL, maxiter=DEMEAN_MAXITER
+        )
         if not ok:
             raise RuntimeError("fixed-effect demeaning did not converge")
-        return out[:, 0] if flat else out
+        return out
+
+    @cached_property
+    def _direct(self) -> _DirectDemean | None:
+        return _DirectDemean.of(self)
+
+
+class _DirectDemean:
+    """Weighted demeaning by one factor, or by two when one has few levels, solved in
+    closed form instead of iterated.
+
+    One factor: minus the weighted group means. Two factors, "units" (the larger) and
+    "periods" (the smaller, T levels): by Frisch-Waugh-Lovell, with weights W summed per
+    cell (U x T) into ``C``, unit totals ``r`` and period totals ``c``, the period effects
+    ``g`` of the projection solve the T x T normal equations
+
+        (diag(c) - C' diag(1/r) C) g = D_t' W (x - xbar_u),
+
+    with one period pinned per connected part of the panel (the null space), and the
+    residual is ``x - xbar_u - (g_t - (C g)_u / r_u)``. Per column that is one pass over
+    the rows to sum the weighted values per cell and one to subtract the cell's projection.
+    At the Alkmaar pool (960 schools x 68 months, Poisson weights) 1.6 ms against 11.6 ms
+    for pyfixest's alternating projections to 1e-13, equal to 2e-14. ``demean`` returns
+    None (pyfixest then runs) for weights that are not all positive and finite or spread
+    wider than DIRECT_MAX_WEIGHT_RATIO, and for a system too ill-conditioned to leave the
+    residual orthogonal to the period dummies to DIRECT_CHECK.
+    """
+
+    def __init__(self, codes: np.ndarray, n_levels: tuple[int, ...]):
+        self.n_levels = n_levels
+        if len(n_levels) == 1:
+            self.units, self.periods, self.cell = codes[:, 0], None, codes[:, 0]
+            return
+        big = 0 if n_levels[0] >= n_levels[1] else 1
+        self.units, self.periods = codes[:, big], codes[:, 1 - big]
+        self.U, self.T = n_levels[big], n_levels[1 - big]
+        self.cell = self.units * self.T + self.periods
+        # one period pinned (effect 0) per connected part of the panel
+        graph = coo_matrix(
+            (np.ones(len(codes)), (self.units, self.periods + self.U)),
+            shape=(self.U + self.T, self.U + self.T),
+        )
+        _, part = connected_components(graph, directed=False)
+        period_part = part[self.U :]
+        pinned = np.zeros(self.T, dtype=bool)
+        pinned[np.unique(period_part, return_index=True)[1]] = True
+        self.free = np.flatnonzero(~pinned)
+
+    @classmethod
+    def of(cls, fe: FixedEffects) -> _DirectDemean | None:
+        levels = fe.n_levels
+        if len(levels) == 2 and (
+            min(levels) > DIRECT_MAX_LEVELS or levels[0] * levels[1] > DIRECT_MAX_CELLS
+        ):
+            return None
+        return cls(fe.codes.astype(np.intp), levels)
+
+    def demean(self, x: np.ndarray, w: np.ndarray) -> np.ndarray | None:
+        if not (np.all(np.isfinite(w)) and w.min() * DIRECT_MAX_WEIGHT_RATIO >= w.max() > 0):
+            return None
+        xs = x.T  # one column at a time, as rows of the transpose
+        if self.periods is None:
+            totals = np.bincount(self.units, weights=w, minlength=self.n_levels[0])
+            out = np.empty((x.shape[1], len(x)))
+            for j, col in enumerate(xs):
+                means = np.bincount(self.units, weights=w * col, minlength=len(totals)) / totals
+                out[j] = col - means[self.units]
+            return out.T
+        U, T, k = self.U, self.T, x.shape[1]
+        C = np.bincount(self.cell, weights=w, minlength=U * T).reshape(U, T)
+        r, c = C.sum(axis=1), C.sum(axis=0)
+        means, rhs, scale = np.empty((U, k)), np.empty((T, k)), np.empty(k)
+        for j, col in enumerate(xs):
+            sums = np.bincount(self.cell, weights=w * col, minlength=U * T).reshape(U, T)
+            means[:, j] = sums.sum(axis=1) / r
+            rhs[:, j] = sums.sum(axis=0)
+            scale[j] = np.abs(sums).sum()
+        rhs -= C.T @ means
+        gram = np.diag(c) - C.T @ (C / r[:, None])
+        g = np.zeros((T, k))
+        if len(self.free):
+            try:
+                g[self.free] = linalg.solve(
+                    gram[np.ix_(self.free, self.free)], rhs[self.free], assume_a="pos"
+                )
+            except (linalg.LinAlgError, ValueError):
+                return None
+        # The residual is orthogonal to the unit dummies by construction; its sums per
+        # period are what the normal equations leave over: zero as far as the solve is
+        # accurate.
+        if np.any(np.abs(rhs - gram @ g).max(axis=0) > DIRECT_CHECK * scale):
+            return None
+        unit_part = means - (C @ g) / r[:, None]
+        out = np.empty((k, len(x)))
+        for j, col in enumerate(xs):
+            out[j] = col - (unit_part[:, j][:, None] + g[:, j][None, :]).ravel()[self.cell]
+        return out.T
 
 
 def within_unit_gram(counts: np.ndarray, n_u: np.ndarray) -> np.ndarray:
@@ -101,10 +228,20 @@ class PoissonFit:
     deviance: float
 
 
-def _poisson_deviance(y: np.ndarray, mu: np.ndarray) -> float:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.where(y > 0, y * np.log(y / mu), 0.0)
-    return float(2 * np.sum(term - (y - mu)))
+def _poisson_deviance(y: np.ndarray):
+    """The Poisson deviance as a function of ``mu``: 2 sum(y log(y / mu) - (y - mu)), the
+    logarithms taken over the rows with an event only (counts of rare events are mostly
+    zero; the deviance is computed at every step of every refit)."""
+    events = np.flatnonzero(y > 0)
+    y_events = y[events]
+    total = float(np.sum(y))
+
+    def deviance(mu: np.ndarray) -> float:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = float(np.sum(y_events * np.log(y_events / mu[events])))
+        return 2 * (logs - total + float(np.sum(mu)))
+
+    return deviance
 
 
 @dataclass
@@ -199,7 +336,7 @@ def poisson_irls(
         off,
         mu,
         weight=lambda m: m,
-        deviance=lambda m: _poisson_deviance(y, m),
+        deviance=_poisson_deviance(y),
         tol=tol,
         maxiter=maxiter,
         first_step_free=True,

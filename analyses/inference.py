@@ -86,7 +86,7 @@ class _FastWild:
 
     def tstats(self, beta0: float, V: np.ndarray, impose_null: bool) -> tuple[float, np.ndarray]:
         """Original t statistic and bootstrap t statistics for H0: beta = beta0."""
-        X, xt, onehot = self.X, self.xt, self.onehot
+        xt, onehot = self.xt, self.onehot
         u_hat = self.yt - xt * self.b  # unrestricted residuals
         scores = onehot.T @ (xt * u_hat)  # x~_g' u_g
         se = math.sqrt(float(scores @ scores)) / self.sxx
@@ -97,16 +97,21 @@ class _FastWild:
         else:
             resid = u_hat
             centre = self.b
-        a = onehot.T @ (xt * resid)  # (G,)  x~_g' e_g
-        C = (onehot * resid[:, None]).T @ X  # (G,k) X_g' e_g
-        M = self.A @ C.T  # (G,G)
-        num = V @ a / self.sxx  # b* - centre
-        S = V * a - V @ M.T  # bootstrap cluster scores
+        Va, S = self.score_map(resid)(V)
+        num = Va / self.sxx  # b* - centre
         se_star = np.sqrt(np.einsum("ij,ij->i", S, S)) / self.sxx
         b_star = centre + num
         with np.errstate(divide="ignore", invalid="ignore"):
             t_star = (b_star - centre) / se_star
         return t, t_star
+
+    def score_map(self, resid: np.ndarray) -> Callable[[np.ndarray], tuple]:
+        """For bootstrap residuals ``resid``: draws V (rows) -> (V a, S), ``V a / sxx``
+        being b* - centre and S the bootstrap cluster scores."""
+        a = self.onehot.T @ (self.xt * resid)  # (G,)  x~_g' e_g
+        C = (self.onehot * resid[:, None]).T @ self.X  # (G,k) X_g' e_g
+        M = self.A @ C.T  # (G,G)
+        return lambda V: (V @ a, V * a - V @ M.T)
 
 
 class _AbsorbedWild:
@@ -190,19 +195,66 @@ class _AbsorbedWild:
         t = (self.b - beta0) / (math.sqrt(float(scores @ scores)) / self.sxx)
         # b* - centre = v'a / sxx whatever the centre (beta0 under WCR, b under WCU)
         resid = self.yt - self.xt * beta0 if impose_null else self.yt - self.xt * self.b
-        a = self._cluster_sum(self.xt * resid)
-        FQ = self.FQ
-        E = self._by_period(resid)  # (G, T+p)
+        scores = self.score_map(resid)
         t_star = np.empty(len(V))
         for lo in range(0, len(V), self.CHUNK):
-            Vb = V[lo : lo + self.CHUNK]
-            Va = Vb @ a
-            # bootstrap cluster scores S = v*a - v M', M = F Q E' + s2 a'/sxx
-            S = Vb * a - (Vb @ E) @ FQ.T - np.outer(Va, self.s2) / self.sxx
+            Va, S = scores(V[lo : lo + self.CHUNK])
             se_star = np.sqrt(np.einsum("ij,ij->i", S, S)) / self.sxx
             with np.errstate(divide="ignore", invalid="ignore"):
                 t_star[lo : lo + self.CHUNK] = (Va / self.sxx) / se_star
         return t, t_star
+
+    def score_map(self, resid: np.ndarray) -> Callable[[np.ndarray], tuple]:
+        """For bootstrap residuals ``resid``: a block of draws V (rows) -> (V a, S)."""
+        a = self._cluster_sum(self.xt * resid)
+        E = self._by_period(resid)  # (G, T+p)
+        FQ, s2, sxx = self.FQ, self.s2, self.sxx
+
+        def scores(Vb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            Va = Vb @ a
+            # bootstrap cluster scores S = v*a - v M', M = F Q E' + s2 a'/sxx
+            return Va, Vb * a - (Vb @ E) @ FQ.T - np.outer(Va, s2) / sxx
+
+        return scores
+
+
+class _NullPath:
+    """The bootstrap t statistics of every null value beta0 at the cost of two.
+
+    Under WCR the bootstrap residuals y~ - x~ beta0 are affine in beta0, and so are V a
+    and the cluster scores S (both linear in the residuals): with the parts of y~ and of
+    x~, V a = va_y - beta0 va_x and |S|^2 = q_yy - 2 beta0 q_xy + beta0^2 q_xx per draw,
+    so t*(beta0) = (V a) / |S| is O(B) for each beta0 the test inversion tries (it tries
+    about a hundred; each cost a pass over B x G x T before). Under WCU the residuals do
+    not depend on beta0 and neither does t*. Only the original t = (b - beta0) / se moves.
+    """
+
+    CHUNK = 512
+
+    def __init__(self, fw, V: np.ndarray, impose_null: bool):
+        self.fw, self.se = fw, fw.se_hat()
+        if not impose_null:
+            self.fixed = fw.tstats(fw.b, V, False)[1]
+            return
+        self.fixed = None
+        on_y, on_x = fw.score_map(fw.yt), fw.score_map(fw.xt)
+        self.va_y, self.va_x = np.empty(len(V)), np.empty(len(V))
+        self.q_yy, self.q_xy, self.q_xx = (np.empty(len(V)) for _ in range(3))
+        for lo in range(0, len(V), self.CHUNK):
+            block = slice(lo, lo + self.CHUNK)
+            self.va_y[block], S_y = on_y(V[block])
+            self.va_x[block], S_x = on_x(V[block])
+            self.q_yy[block] = np.einsum("ij,ij->i", S_y, S_y)
+            self.q_xy[block] = np.einsum("ij,ij->i", S_y, S_x)
+            self.q_xx[block] = np.einsum("ij,ij->i", S_x, S_x)
+
+    def tstats(self, beta0: float) -> tuple[float, np.ndarray]:
+        t = (self.fw.b - beta0) / self.se
+        if self.fixed is not None:
+            return t, self.fixed
+        squares = self.q_yy - 2 * beta0 * self.q_xy + beta0**2 * self.q_xx
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return t, (self.va_y - beta0 * self.va_x) / np.sqrt(np.maximum(squares, 0.0))
 
 
 def _pvalue(t: float, t_star: np.ndarray) -> float:
@@ -278,20 +330,17 @@ def wild_cluster_bootstrap(
     else:
         fw = _FastWild(X, y, j, codes, G)
 
-    def p_at(b0: float) -> float:
-        t, t_star = fw.tstats(b0, V, impose_null)
-        return _pvalue(t, t_star)
-
     t_raw, t_draws = fw.tstats(beta0, V, impose_null)
     # Report the t statistic with the CR1 factor (it cancels in the bootstrap p-value).
     n_obs, k_all = fw.n, fw.k
     k_dof = k_all - (_nested_unit_dummies(frame) if formula is None else 0)
     cr1 = G / (G - 1) * (n_obs - 1) / (n_obs - k_dof)
     t0 = t_raw / math.sqrt(cr1)
-    p = p_at(beta0)
+    p = _pvalue(t_raw, t_draws)
     ci = None
     if conf_int:
-        ci = _invert(p_at, fw, alpha)
+        path = _NullPath(fw, V, impose_null)
+        ci = _invert(lambda b0: _pvalue(*path.tstats(b0)), fw, alpha)
     kind = "WCR" if impose_null else "WCU"
     return BootstrapResult(
         p_value=p,

@@ -206,3 +206,68 @@ def test_matches_pyfixest():
     )
     assert poi.coefficient == pytest.approx(float(fp.coef()["d"]), rel=1e-8)
     assert poi.std_error == pytest.approx(float(fp.se()["d"]), rel=1e-6)
+
+
+def _dummy_residual(unit, period, x, w):
+    """Weighted least-squares residual of x on unit and period dummies (the reference)."""
+    D = np.column_stack([np.eye(unit.max() + 1)[unit], np.eye(period.max() + 1)[period]])
+    sw = np.sqrt(w)
+    coef = np.linalg.lstsq(D * sw[:, None], x * sw[:, None], rcond=None)[0]
+    return x - D @ coef
+
+
+@pytest.mark.parametrize("units_first", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_direct_demeaning_equals_dummies_and_pyfixest(units_first, weighted):
+    """Two factors solved directly (whichever factor comes first, unbalanced, Poisson-like
+    weights spread over four orders of magnitude): the dummy regression's residual and
+    pyfixest's iterated one."""
+    rng = np.random.default_rng(11)
+    unit = np.repeat(np.arange(40), 15)
+    period = np.tile(np.arange(15), 40)
+    keep = rng.random(len(unit)) > 0.25
+    unit, period = unit[keep], period[keep]
+    x = np.column_stack([rng.normal(size=len(unit)) + unit, (rng.random(len(unit)) < 0.2) * 1.0])
+    w = np.exp(rng.uniform(-4.5, 4.5, len(unit))) if weighted else np.ones(len(unit))
+    fe = FixedEffects.from_columns(*((unit, period) if units_first else (period, unit)))
+    assert fe._direct is not None
+    direct = fe.demean(x, w if weighted else None)
+    assert np.abs(direct - _dummy_residual(unit, period, x, w)).max() < 1e-11
+    assert np.abs(direct - fe.demean(x, w, iterative=True)).max() < 1e-11
+    assert fe.demean(x[:, 0], w).shape == (len(unit),)
+
+
+def test_direct_demeaning_of_a_disconnected_panel_and_of_one_factor():
+    # units 0-5 in periods 0-3, units 6-9 in periods 4-6: two parts, two periods pinned
+    rng = np.random.default_rng(2)
+    unit = np.concatenate([np.repeat(np.arange(6), 4), np.repeat(np.arange(6, 10), 3)])
+    period = np.concatenate([np.tile(np.arange(4), 6), np.tile(np.arange(4, 7), 4)])
+    x = rng.normal(size=(len(unit), 3))
+    w = rng.uniform(0.5, 2, len(unit))
+    fe = FixedEffects.from_columns(unit, period)
+    assert len(fe._direct.free) == 7 - 2
+    assert np.abs(fe.demean(x, w) - _dummy_residual(unit, period, x, w)).max() < 1e-12
+    one = FixedEffects.from_columns(unit)
+    means = np.stack(
+        [np.bincount(unit, w * x[:, j]) / np.bincount(unit, w) for j in range(3)], axis=1
+    )
+    assert np.abs(one.demean(x, w) - (x - means[unit])).max() < 1e-14
+
+
+def test_demeaning_falls_back_to_pyfixest_where_a_direct_solution_is_not_safe(monkeypatch):
+    """Weights spread wider than the direct solution is trusted with (a Poisson fit running
+    off under separation), and factors with many levels each, are left to pyfixest."""
+    import analyses.absorb as absorb
+
+    df = _panel(3, n_units=20, n_periods=12)
+    fe = FixedEffects.from_columns(df["school"], df["month"])
+    x = df[["x", "rate"]].to_numpy(float)
+    calls = []
+    monkeypatch.setattr(
+        FixedEffects, "_iterative", lambda self, x, w: calls.append(1) or np.zeros_like(x)
+    )
+    spread = np.where(np.arange(len(df)) % 2, 1e-12, 1.0)
+    assert not fe.demean(x, spread).any() and len(calls) == 1  # pyfixest's (stubbed) answer
+    assert fe.demean(x, np.ones(len(df))).any() and len(calls) == 1
+    monkeypatch.setattr(absorb, "DIRECT_MAX_LEVELS", 10)
+    assert FixedEffects.from_columns(df["school"], df["month"])._direct is None

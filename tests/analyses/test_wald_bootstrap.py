@@ -136,3 +136,48 @@ def test_wald_bootstrap_draws_do_not_depend_on_block_size(monkeypatch):
     one_by_one = wild_cluster_bootstrap_wald(df, f, ["l3", "l2"], "u", reps=299, seed=5)
     assert one_by_one.p_value == whole.p_value
     np.testing.assert_allclose(one_by_one.draws, whole.draws, rtol=1e-12)
+
+
+@pytest.mark.parametrize("impose_null", [True, False])
+@pytest.mark.parametrize("absorbed", [True, False])
+def test_interval_from_the_null_path_equals_recomputing_each_null(impose_null, absorbed):
+    """The test inversion's bootstrap t statistics as a function of beta0 (two passes over
+    the draws) give the p-values and the interval of recomputing them at every beta0."""
+    from analyses._linalg import cluster_codes
+    from analyses.did import _twfe_frame, twfe_formula
+    from analyses.inference import (
+        _AbsorbedWild,
+        _FastWild,
+        _invert,
+        _NullPath,
+        _pvalue,
+        _weights,
+    )
+
+    rng = np.random.default_rng(5)
+    n_units, n_periods = 30, 16
+    unit = np.repeat(np.arange(n_units), n_periods)
+    period = np.tile(np.arange(n_periods), n_units)
+    d = ((unit < 6) & (period >= 8)).astype(float)
+    y = rng.normal(size=n_units)[unit] + 0.1 * period + 0.4 * d + rng.normal(size=len(unit))
+    df = pd.DataFrame({"u": unit, "t": period, "d": d, "y": y})
+    frame = _twfe_frame(df, "y", "u", "t", "d", None, (), None)
+    codes, G = cluster_codes(frame["_g"])
+    V, _ = _weights("rademacher", G, 1999, seed=4)
+    if absorbed:
+        fw = _AbsorbedWild(frame, 0, codes, G)
+    else:
+        y_df, X_df = patsy.dmatrices(twfe_formula(0), frame, return_type="dataframe")
+        X = X_df.to_numpy(float)
+        fw = _FastWild(X, y_df.to_numpy(float).ravel(), list(X_df.columns).index("_d"), codes, G)
+    path = _NullPath(fw, V, impose_null)
+    for beta0 in (fw.b - 1.0, fw.b - 0.3, 0.0, fw.b + 0.2, fw.b + 0.9):
+        t, t_star = fw.tstats(beta0, V, impose_null)
+        t_path, t_star_path = path.tstats(beta0)
+        assert t_path == pytest.approx(t, rel=1e-12)
+        assert np.abs(t_star_path - t_star).max() <= 1e-9 * np.abs(t_star).max()
+        assert _pvalue(t_path, t_star_path) == _pvalue(t, t_star)
+    recomputed = _invert(lambda b0: _pvalue(*fw.tstats(b0, V, impose_null)), fw, 0.05)
+    assert _invert(lambda b0: _pvalue(*path.tstats(b0)), fw, 0.05) == pytest.approx(
+        recomputed, rel=1e-9
+    )
