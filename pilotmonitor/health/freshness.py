@@ -166,8 +166,10 @@ def source_freshness(
         if not deliveries.empty
         else deliveries
     )
-    frame = (
-        frame[pd.to_datetime(frame["delivered_on"]).dt.date <= as_of] if not frame.empty else frame
+    frame = (  # on or before the as-of date: before midnight after it
+        frame[pd.to_datetime(frame["delivered_on"]) < pd.Timestamp(as_of + timedelta(days=1))]
+        if not frame.empty
+        else frame
     )
     own = frame[frame["source"] == source] if not frame.empty else frame
     group_sources = sources_read(source, cadences)
@@ -177,18 +179,24 @@ def source_freshness(
         else frame
     )
     senders = []
-    # grouped once: a mask per sender costs senders x deliveries (7,000 schools x 180,000 files
-    # nationally)
-    own_of = dict(tuple(own.groupby("sender", sort=True))) if not own.empty else {}
-    covering_of = dict(tuple(covering.groupby("sender"))) if not covering.empty else {}
-    for sender, mine in own_of.items():
-        last = _as_date(mine["delivered_on"].max())  # not null: filtered above
-        loaded = covering_of.get(sender, covering.iloc[0:0])
+    # per sender as plain values, grouped once: a frame per sender cost more than the
+    # freshness rules (2,400 schools at the ZH+NH pool; a mask per sender would cost
+    # senders x deliveries)
+    last_of = own.groupby("sender", sort=True)["delivered_on"].max() if not own.empty else {}
+    loaded_last_of = (
+        covering.groupby("sender")["delivered_on"].max().to_dict() if not covering.empty else {}
+    )
+    periods_of = (
+        covering.groupby("sender")["period"].agg(list).to_dict() if not covering.empty else {}
+    )
+    index_of: dict = {}  # period name -> index, worked out once per name
+    for sender, last_delivered in last_of.items():
+        last = _as_date(last_delivered)  # not null: filtered above
         if not cadence.periodic:
             if cadence.max_age_days is None:
                 senders.append(SenderFreshness(source, sender, last, None, None, None, ON_CHANGE))
                 continue
-            last_good = _as_date(loaded["delivered_on"].max()) if len(loaded) else None
+            last_good = _as_date(loaded_last_of[sender]) if sender in loaded_last_of else None
             next_due = (last_good or last) + timedelta(days=365)
             stale = last_good is None or (as_of - last_good).days > cadence.max_age_days
             senders.append(
@@ -204,9 +212,10 @@ def source_freshness(
                 )
             )
             continue
-        covered = {
-            i for i in (period_index(cadence.period, p) for p in loaded["period"]) if i is not None
-        }
+        for p in periods_of.get(sender, ()):
+            if p not in index_of:
+                index_of[p] = period_index(cadence.period, p)
+        covered = {index_of[p] for p in periods_of.get(sender, ())} - {None}
         expected = latest_expected_period(cadence, as_of)
         first_active, last_active = _active_periods(cadence, sender, pilots)
         ended = last_active is not None and last_active <= expected

@@ -24,8 +24,8 @@ def find_validation_table(conn) -> str | None:
 
 
 def _latest_rule(conn, table: str, columns: set[str], delivery_key: str | None) -> tuple[str, bool]:
-    """A `qualify` clause keeping every expectation result of the latest validation of
-    each delivery and table.
+    """A clause after ``from <table> v`` (a semi-join or a `qualify`) keeping every
+    expectation result of the latest validation of each delivery and table.
 
     A validation (one suite applied to one delivery's table) writes one row per
     expectation, each stamped when its own result was produced, so the rows of one
@@ -45,11 +45,18 @@ def _latest_rule(conn, table: str, columns: set[str], delivery_key: str | None) 
         == 0
     )
     if complete:
+        # The latest validations found among the (delivery, table, suite) groups, then
+        # their rows taken by a semi-join: a window over every row partitioned by the
+        # paths was most of pipeline health at the ZH+NH pool (1.8 million rows, 3.8 s
+        # against 0.7 s this way).
         runs = ", ".join(run_keys)
-        validation = f"{runs}, coalesce(suite_hash, '')"
+        same = " and ".join(f"l.{k} is not distinct from v.{k}" for k in run_keys)
         return (
-            f"qualify max(validated_at) over (partition by {validation}) = "
-            f"max(validated_at) over (partition by {runs})",
+            f"""semi join (
+                    select {runs}, coalesce(suite_hash, '') as _suite from {table}
+                    group by {runs}, _suite
+                    qualify max(max(validated_at)) over (partition by {runs}) = max(validated_at)
+                ) as l on {same} and l._suite = coalesce(v.suite_hash, '')""",
             False,
         )
     keys = [*run_keys, *[quote(k) for k in ("expectation_type", "column") if k in columns]]
@@ -80,30 +87,29 @@ def validation_summary(conn, deliveries: pd.DataFrame) -> tuple[str | None, dict
     errors = ", ".join(f"'{s}'" for s in ERROR_SEVERITIES)
     latest, by_row = _latest_rule(conn, table, columns, delivery_key)
     rows = f"(select *, rowid as _row from {table})" if by_row else table
-    conn.register("_known_deliveries", known)
-    try:
-        conn.execute(
-            f"""create or replace temp table _latest_validations as
+    # read twice (counted, and its failed rows): cheaper than a table of every column
+    latest_validations = f"""with _latest_validations as (
                 select v.*{" exclude (_row)" if by_row else ""}, coalesce({source}, '?') as _source,
                        {failed} and {severity} in ({errors}) as _error,
                        {failed} and {severity} not in ({errors}) as _warning
                 from {rows} v
                 {"join _known_deliveries k using (path)" if by_path else ""}
-                {latest}"""
-        )
-    finally:
-        conn.unregister("_known_deliveries")
+                {latest})"""
+    conn.register("_known_deliveries", known)
     try:
         key = f"v.{quote(delivery_key)}" if delivery_key else "null"
         counts = conn.execute(
-            f"""select _source, count(distinct {key}), count(*), count(*) filter (where _error),
+            f"""{latest_validations}
+                select _source, count(distinct {key}), count(*), count(*) filter (where _error),
                        count(*) filter (where _warning),
                        count(distinct {key}) filter (where _error)
                 from _latest_validations v group by _source order by _source"""
         ).fetchall()
-        failures = conn.execute("select * from _latest_validations where _error or _warning").df()
+        failures = conn.execute(
+            f"{latest_validations} select * from _latest_validations where _error or _warning"
+        ).df()
     finally:
-        conn.execute("drop table if exists _latest_validations")
+        conn.unregister("_known_deliveries")
     out = {}
     for source_name, n_deliveries, n, n_errors, n_warnings, n_failing in counts:
         mine = failures[failures["_source"] == source_name]
