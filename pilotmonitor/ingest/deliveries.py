@@ -9,11 +9,12 @@ Design notes: docs/design/ingest.md#pilotmonitoringestdeliveriespy.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -162,7 +163,7 @@ def parse_name(relative: str) -> tuple[str, str, str, date]:
     raises UnrecognisedDelivery for a name that follows no convention."""
     source, parts = recognise(relative)
     try:
-        delivered = datetime.strptime(parts["delivered"], "%Y%m%d").date()
+        delivered = _delivery_date(parts["delivered"])
     except ValueError:
         raise UnrecognisedDelivery(
             f"{relative}: delivery date {parts['delivered']} does not exist"
@@ -173,23 +174,37 @@ def parse_name(relative: str) -> tuple[str, str, str, date]:
     return source, sender, parts.get("period") or "", delivered
 
 
+@functools.lru_cache(maxsize=4096)
+def _delivery_date(text: str) -> date:
+    """A YYYYMMDD delivery date (cached: thousands of files share a delivery date, and
+    strptime was a third of checking the names of a landing area)."""
+    return datetime.strptime(text, "%Y%m%d").date()
+
+
 def file_signature(path: Path) -> str:
     """Size, modification time, change time and inode: a file whose signature is unchanged
     has unchanged content (the change time cannot be set back by a user, and a file
     written in place or replaced changes it), so its hash need not be computed again.
     A monthly run over 180k files then reads only the new ones."""
-    info = path.stat()
+    return signature_of(path.stat())
+
+
+def signature_of(info: os.stat_result) -> str:
+    """file_signature from a stat result the caller already has."""
     return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}"
 
 
 KnownHashes = Mapping[str, tuple[str, str]]  # relative path -> (file_signature, sha256)
 
 
-def content_hash(path: Path, relative: str, known: KnownHashes | None = None) -> str:
-    """The file's SHA-256, taken from ``known`` while its signature is unchanged."""
+def content_hash(
+    path: Path, relative: str, known: KnownHashes | None = None, signature: str | None = None
+) -> str:
+    """The file's SHA-256, taken from ``known`` while its signature (``signature``, if the
+    caller has it) is unchanged."""
     if known:
-        signature, sha256 = known.get(relative, (None, None))
-        if signature is not None and signature == file_signature(path):
+        previous, sha256 = known.get(relative, (None, None))
+        if previous is not None and previous == (signature or file_signature(path)):
             return sha256
     return sha256_of(path)
 
@@ -245,7 +260,14 @@ def landing_entries(landing_dir: Path) -> Iterator[tuple[Path, str | None]]:
 
 def landing_files(landing_dir: Path) -> list[Path]:
     """The regular files of the landing area (symbolic links and special files excluded)."""
-    return sorted(path for path, refused in landing_entries(landing_dir) if refused is None)
+    return in_path_order(path for path, refused in landing_entries(landing_dir) if refused is None)
+
+
+def in_path_order(paths: Iterable) -> list:
+    """Paths (or tuples starting with a path) sorted as paths sort, by their parts; the
+    parts compared as tuples of strings, not as path objects (a third of a second per
+    67,000 files)."""
+    return sorted(paths, key=lambda item: (item[0] if isinstance(item, tuple) else item).parts)
 
 
 # The folder of the landing area each source's names start in (schools, ijw, public, ...).

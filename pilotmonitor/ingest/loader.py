@@ -36,6 +36,7 @@ from pilotmonitor.ingest.deliveries import (
     KnownHashes,
     UnrecognisedDelivery,
     describe,
+    in_path_order,
     landing_entries,
     parse_name,
     recognise,
@@ -465,11 +466,16 @@ def _rank_slots(conn: duckdb.DuckDBPyConnection, source: str) -> None:
     )
 
 
-def register_unusable(conn: duckdb.DuckDBPyConnection, landing_dir: Path) -> list[str]:
+def register_unusable(
+    conn: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    entries: list[tuple[Path, str | None]] | None = None,
+) -> list[str]:
     """Files whose names follow no convention, and entries that are never read (symbolic
     links, special files), are registered as failed with the reason, never ignored. Such a
     name was chosen by nobody we agreed a convention with, so it is registered with
-    identifier-like numbers withheld (a recognised name has no room for one)."""
+    identifier-like numbers withheld (a recognised name has no room for one). ``entries``:
+    the landing area's ``landing_entries`` if the caller walked it already."""
     warehouse_raw.ensure_schema(conn)
     known = {row[0] for row in conn.execute("select path from raw.deliveries").fetchall()}
     refused = {
@@ -479,7 +485,8 @@ def register_unusable(conn: duckdb.DuckDBPyConnection, landing_dir: Path) -> lis
         ).fetchall()
     }
     problems = []
-    for path, reason in sorted(landing_entries(landing_dir)):  # one walk of the landing area
+    walked = landing_entries(landing_dir) if entries is None else entries
+    for path, reason in in_path_order(walked):
         delivered_name = path.relative_to(landing_dir).as_posix()
         relative = identifier_forms.withhold(delivered_name)
         if reason is not None:

@@ -16,9 +16,10 @@ from pilotmonitor.ingest.deliveries import (
     KnownHashes,
     UnrecognisedDelivery,
     content_hash,
-    file_signature,
-    landing_files,
+    in_path_order,
+    landing_entries,
     recognise,
+    signature_of,
 )
 from pilotmonitor.ingest.loader import known_hashes, register_unusable
 from pilotmonitor.warehouse_access import replace_table
@@ -30,24 +31,32 @@ TABLES = ("landing_files", "deliveries")
 COLUMNS = ["path", "area", "source", "size_bytes", "sha256", "signature"]
 
 
-def inventory(landing_dir: Path, known: KnownHashes | None = None) -> pd.DataFrame:
+def inventory(
+    landing_dir: Path,
+    known: KnownHashes | None = None,
+    entries: list[tuple[Path, str | None]] | None = None,
+) -> pd.DataFrame:
     """Every landing file with its hash; ``known`` (the previous inventory) saves reading
-    a file again while its signature (size, times, inode) is unchanged."""
+    a file again while its signature (size, times, inode) is unchanged. ``entries``: the
+    landing area's ``landing_entries`` if the caller walked it already."""
     rows = []
-    for path in landing_files(landing_dir):
+    walked = landing_entries(landing_dir) if entries is None else entries
+    for path in in_path_order(path for path, refused in walked if refused is None):
         relative = path.relative_to(landing_dir)
+        name = relative.as_posix()
         try:
-            source, _ = recognise(relative.as_posix())
+            source, _ = recognise(name)
         except UnrecognisedDelivery:
             source = None
-        signature = file_signature(path)
+        info = path.stat()  # once: the signature and the size
+        signature = signature_of(info)
         rows.append(
             {
-                "path": relative.as_posix(),
+                "path": name,
                 "area": relative.parts[0],
                 "source": source,
-                "size_bytes": path.stat().st_size,
-                "sha256": content_hash(path, relative.as_posix(), known),
+                "size_bytes": info.st_size,
+                "sha256": content_hash(path, name, known, signature),
                 "signature": signature,
             }
         )
@@ -70,10 +79,11 @@ def landing_inventory(
     synthetic = (landing_dir / "SYNTHETIC_DATA.txt").is_file()
     with warehouse.get_connection() as conn:
         conn.execute("create schema if not exists raw")
-        files = inventory(landing_dir, known_hashes(conn))
+        entries = list(landing_entries(landing_dir))  # one walk for both
+        files = inventory(landing_dir, known_hashes(conn), entries)
         conn.register("files", files)
         replace_table(conn, "raw", "landing_files", "select * from files")
-        unusable = register_unusable(conn, landing_dir)
+        unusable = register_unusable(conn, landing_dir, entries)
     for problem in unusable:
         context.log.error(f"unusable delivery: {problem}")
     per_area = files.groupby("area").size().to_dict()
