@@ -27,6 +27,7 @@ from analyses import (
     wild_cluster_bootstrap,
 )
 from analyses.inference import twfe_randomization_inference
+from analyses.synthetic_did import placebo_in_space
 from pilotmonitor.pilots import AnalysisPlan, Pilot
 
 from .outcomes import Outcome
@@ -872,22 +873,7 @@ def synthetic_did(ctx: PlanContext, o: Outcome, role: str) -> Rows:
         rng = np.random.default_rng(ctx.seed)
         chosen = sorted(rng.choice(donors, ctx.plan.inference.randomization_draws, replace=False))
     controls = data[data["unit"] != "pilot"]
-    placebos = np.array(
-        [
-            analyses.synthetic_did(
-                controls,
-                "value",
-                "unit",
-                "period",
-                [j],
-                0,
-                donors=[d for d in donors if d != j],
-                method="sdid",
-                se=None,
-            ).estimate
-            for j in chosen
-        ]
-    )
+    placebos = placebo_in_space(controls, "value", "unit", "period", chosen, 0, donors)
     p_placebo = float(
         (1 + np.sum(np.abs(placebos) >= abs(res.estimate) * (1 - 1e-10))) / (1 + len(placebos))
     )

@@ -9,7 +9,7 @@ from scipy import optimize
 
 from analyses import synthetic_did
 from analyses._simplex_qp import simplex_least_squares, simplex_qp
-from analyses.synthetic_did import sdid_weights
+from analyses.synthetic_did import placebo_in_space, sdid_weights
 
 
 def _panel(seed, n_units=20, n_treated=3, n_periods=24, t0=12, effect=-2.0, treated_load=None):
@@ -193,3 +193,30 @@ def test_warm_start_reaches_the_same_minimiser(seed):
     np.testing.assert_allclose(warm, cold, rtol=0, atol=1e-12)
     assert warm_intercept == pytest.approx(cold_intercept, abs=1e-10)
     assert warm_gap <= 1e-9 and cold_gap <= 1e-9
+
+
+def test_placebo_in_space_equals_a_synthetic_did_per_placebo():
+    """The placebos from one pivot are exactly synthetic_did's estimates with each placebo
+    unit treated and the other donors as its pool (a donor with a gap left out)."""
+    rng = np.random.default_rng(8)
+    units, periods = [f"s{i:02d}" for i in range(14)], np.arange(-8, 6)
+    level = rng.normal(size=len(units))
+    rows = [
+        (u, t, level[i] + 0.1 * t + rng.normal(scale=0.3))
+        for i, u in enumerate(units)
+        for t in periods
+    ]
+    data = pd.DataFrame(rows, columns=["unit", "period", "value"])
+    data.loc[(data["unit"] == "s13") & (data["period"] == 2), "value"] = np.nan
+    donors = units[:13] + ["s13", "absent"]
+    chosen = ["s01", "s05", "s09"]
+    got = placebo_in_space(data, "value", "unit", "period", chosen, 0, donors)
+    want = [
+        synthetic_did(
+            data, "value", "unit", "period", [j], 0, donors=[d for d in donors if d != j], se=None
+        ).estimate
+        for j in chosen
+    ]
+    assert list(got) == want
+    with pytest.raises(ValueError, match="missing outcomes"):
+        placebo_in_space(data, "value", "unit", "period", ["s13"], 0, donors)
