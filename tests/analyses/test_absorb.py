@@ -269,5 +269,7 @@ def test_demeaning_falls_back_to_pyfixest_where_a_direct_solution_is_not_safe(mo
     spread = np.where(np.arange(len(df)) % 2, 1e-12, 1.0)
     assert not fe.demean(x, spread).any() and len(calls) == 1  # pyfixest's (stubbed) answer
     assert fe.demean(x, np.ones(len(df))).any() and len(calls) == 1
+    x[3, 1] = np.nan  # a working response gone to NaN: pyfixest's verdict, as before
+    assert not fe.demean(x, np.ones(len(df))).any() and len(calls) == 2
     monkeypatch.setattr(absorb, "DIRECT_MAX_LEVELS", 10)
     assert FixedEffects.from_columns(df["school"], df["month"])._direct is None
