@@ -71,9 +71,7 @@ class FixedEffects:
         if len(self.n_levels) == 1:
             return self.n_levels[0]
         l1, l2 = self.n_levels
-        a, b = self.codes[:, 0].astype(np.int64), self.codes[:, 1].astype(np.int64) + l1
-        graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(l1 + l2, l1 + l2))
-        n_comp, _ = connected_components(graph, directed=False)
+        n_comp, _ = _connected_parts(self.codes[:, 0], self.codes[:, 1], l1, l2)
         return l1 + l2 - n_comp
 
     def unit_period_counts(self) -> tuple[np.ndarray, np.ndarray]:
@@ -152,11 +150,7 @@ class _DirectDemean:
         self.U, self.T = n_levels[big], n_levels[1 - big]
         self.cell = self.units * self.T + self.periods
         # one period pinned (effect 0) per connected part of the panel
-        graph = coo_matrix(
-            (np.ones(len(codes)), (self.units, self.periods + self.U)),
-            shape=(self.U + self.T, self.U + self.T),
-        )
-        _, part = connected_components(graph, directed=False)
+        _, part = _connected_parts(self.units, self.periods, self.U, self.T)
         period_part = part[self.U :]
         pinned = np.zeros(self.T, dtype=bool)
         pinned[np.unique(period_part, return_index=True)[1]] = True
@@ -184,7 +178,7 @@ class _DirectDemean:
             return out.T
         U, T, k = self.U, self.T, x.shape[1]
         C = np.bincount(self.cell, weights=w, minlength=U * T).reshape(U, T)
-        r, c = C.sum(axis=1), C.sum(axis=0)
+        r = C.sum(axis=1)
         means, rhs, scale = np.empty((U, k)), np.empty((T, k)), np.empty(k)
         for j, col in enumerate(xs):
             sums = np.bincount(self.cell, weights=w * col, minlength=U * T).reshape(U, T)
@@ -194,7 +188,7 @@ class _DirectDemean:
         if not np.all(np.isfinite(scale)):  # values that are not numbers: as pyfixest does
             return None
         rhs -= C.T @ means
-        gram = np.diag(c) - C.T @ (C / r[:, None])
+        gram = within_unit_gram(C, r)
         g = np.zeros((T, k))
         if len(self.free):
             try:
@@ -213,6 +207,16 @@ class _DirectDemean:
         for j, col in enumerate(xs):
             out[j] = col - (unit_part[:, j][:, None] + g[:, j][None, :]).ravel()[self.cell]
         return out.T
+
+
+def _connected_parts(a: np.ndarray, b: np.ndarray, la: int, lb: int) -> tuple[int, np.ndarray]:
+    """Connected parts of the bipartite graph of two factors' levels (an edge per row):
+    their number and each level's part (the first factor's levels first)."""
+    graph = coo_matrix(
+        (np.ones(len(a)), (a.astype(np.int64), b.astype(np.int64) + la)),
+        shape=(la + lb, la + lb),
+    )
+    return connected_components(graph, directed=False)
 
 
 def within_unit_gram(counts: np.ndarray, n_u: np.ndarray) -> np.ndarray:

@@ -231,10 +231,11 @@ class _NullPath:
 
     CHUNK = 512
 
-    def __init__(self, fw, V: np.ndarray, impose_null: bool):
+    def __init__(self, fw, V: np.ndarray, impose_null: bool, wcu_draws: np.ndarray | None = None):
+        """``wcu_draws``: under WCU, the t* the caller has already (any beta0 gives them)."""
         self.fw, self.se = fw, fw.se_hat()
         if not impose_null:
-            self.fixed = fw.tstats(fw.b, V, False)[1]
+            self.fixed = wcu_draws if wcu_draws is not None else fw.tstats(fw.b, V, False)[1]
             return
         self.fixed = None
         on_y, on_x = fw.score_map(fw.yt), fw.score_map(fw.xt)
@@ -339,7 +340,7 @@ def wild_cluster_bootstrap(
     p = _pvalue(t_raw, t_draws)
     ci = None
     if conf_int:
-        path = _NullPath(fw, V, impose_null)
+        path = _NullPath(fw, V, impose_null, t_draws)
         ci = _invert(lambda b0: _pvalue(*path.tstats(b0)), fw, alpha)
     kind = "WCR" if impose_null else "WCU"
     return BootstrapResult(

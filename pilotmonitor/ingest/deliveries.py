@@ -14,7 +14,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -260,14 +260,15 @@ def landing_entries(landing_dir: Path) -> Iterator[tuple[Path, str | None]]:
 
 def landing_files(landing_dir: Path) -> list[Path]:
     """The regular files of the landing area (symbolic links and special files excluded)."""
-    return in_path_order(path for path, refused in landing_entries(landing_dir) if refused is None)
+    return sorted(
+        (path for path, refused in landing_entries(landing_dir) if refused is None), key=path_order
+    )
 
 
-def in_path_order(paths: Iterable) -> list:
-    """Paths (or tuples starting with a path) sorted as paths sort, by their parts; the
-    parts compared as tuples of strings, not as path objects (a third of a second per
-    67,000 files)."""
-    return sorted(paths, key=lambda item: (item[0] if isinstance(item, tuple) else item).parts)
+def path_order(path: Path) -> tuple[str, ...]:
+    """Sort key giving the order paths sort in: their parts, compared as tuples of strings
+    rather than as path objects (a third of a second per 67,000 files)."""
+    return path.parts
 
 
 # The folder of the landing area each source's names start in (schools, ijw, public, ...).

@@ -36,9 +36,9 @@ from pilotmonitor.ingest.deliveries import (
     KnownHashes,
     UnrecognisedDelivery,
     describe,
-    in_path_order,
     landing_entries,
     parse_name,
+    path_order,
     recognise,
     sha256_of,
     source_files,
@@ -486,7 +486,7 @@ def register_unusable(
     }
     problems = []
     walked = landing_entries(landing_dir) if entries is None else entries
-    for path, reason in in_path_order(walked):
+    for path, reason in sorted(walked, key=lambda entry: path_order(entry[0])):
         delivered_name = path.relative_to(landing_dir).as_posix()
         relative = identifier_forms.withhold(delivered_name)
         if reason is not None:

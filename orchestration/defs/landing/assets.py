@@ -16,8 +16,8 @@ from pilotmonitor.ingest.deliveries import (
     KnownHashes,
     UnrecognisedDelivery,
     content_hash,
-    in_path_order,
     landing_entries,
+    path_order,
     recognise,
     signature_of,
 )
@@ -41,7 +41,7 @@ def inventory(
     landing area's ``landing_entries`` if the caller walked it already."""
     rows = []
     walked = landing_entries(landing_dir) if entries is None else entries
-    for path in in_path_order(path for path, refused in walked if refused is None):
+    for path in sorted((p for p, refused in walked if refused is None), key=path_order):
         relative = path.relative_to(landing_dir)
         name = relative.as_posix()
         try:
