@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -350,9 +350,56 @@ def _generate_region(
     truth_only: bool = False,
 ) -> RegionOutput:
     """Simulate one region and write its school exports, iJw archives and truth; with
-    ``write_workers``, that many processes write the school exports meanwhile. With
-    ``truth_only``, its truth alone (every draw the truth depends on is made before the
+    ``write_workers``, that many processes write the school exports and archives meanwhile.
+    With ``truth_only``, its truth alone (every draw the truth depends on is made before the
     first file is written)."""
+    writers = _started_pool(write_workers) if write_workers > 0 and not truth_only else None
+    try:
+        return _simulate_and_write_region(
+            scenario,
+            pilots,
+            scale,
+            rng,
+            ids,
+            landing,
+            truth_dir,
+            step,
+            region_name,
+            writers,
+            truth_only,
+        )
+    finally:
+        if writers is not None:
+            writers.shutdown(wait=True, cancel_futures=True)
+
+
+def _started_pool(workers: int) -> ProcessPoolExecutor:
+    """The writers' processes, started now: their imports (pandas, xlsxwriter) then overlap
+    the simulation, which runs on one core (measured on the demo: about 1.5 s each)."""
+    pool = spawned_pool(workers)
+    for _ in range(workers):  # one process is spawned per task submitted while none is idle
+        pool.submit(_ready)
+    return pool
+
+
+def _ready() -> None:
+    """Nothing: unpickling it in a writer imports this module and the writers' modules."""
+
+
+def _simulate_and_write_region(
+    scenario: Scenario,
+    pilots: list[Pilot],
+    scale: float,
+    rng: np.random.Generator,
+    ids: RegionIds,
+    landing: Path,
+    truth_dir: Path,
+    step: Progress,
+    region_name: str | None,
+    writers: ProcessPoolExecutor | None,
+    truth_only: bool,
+) -> RegionOutput:
+    """_generate_region's work; without ``writers`` this process writes every file."""
     log = DeliveryLog(landing)
     step("simulating pupils and enrolments")
     calendar = SchoolCalendar.build(scenario.first_month, scenario.as_of, scenario.closures.periods)
@@ -383,7 +430,7 @@ def _generate_region(
             pupils, absence, schools, scenario, calendar.months[0], rng, enrolment_switches
         )
         school_exports.plant_row_defects(exports, scenario, rng)
-        pending = _start_school_exports(exports, scenario, landing, log, rng, write_workers)
+        pending = _start_school_exports(exports, scenario, landing, log, rng, writers)
         del exports
     try:
         duo_counts, cbs_rows = {}, []
@@ -398,6 +445,7 @@ def _generate_region(
                 log,
                 rng,
                 ids.planted_offset,
+                run=pending.run,
             )
             duo_counts = public_data.duo_pupil_count_frames(pupils, schools, scenario)
             cbs_rows = public_data.cbs_youth_care_rows(trajectories, scenario, rng)
@@ -502,10 +550,10 @@ def _start_school_exports(
     landing: Path,
     log: DeliveryLog,
     rng: np.random.Generator,
-    workers: int = 0,
+    writers: ProcessPoolExecutor | None = None,
 ) -> _PendingExports:
-    """Start writing every export (in ``workers`` processes, or here when 0); a few get the
-    planted file-level problems, written here (they draw from ``rng``, in export order)."""
+    """Start writing every export (in the ``writers`` pool, or here); a few get the planted
+    file-level problems, written here (they draw from ``rng``, in export order)."""
     spec = scenario.defects
     as_of = pd.Timestamp(scenario.as_of)
     # The corrected re-delivery needs a file without planted rows (both versions are loaded);
@@ -543,7 +591,7 @@ def _start_school_exports(
             if exports[i].source == "school_absence" and i not in (redelivered, wrongly_encoded)
         ]
         duplicated = candidates[rng.integers(0, len(candidates))] if candidates else None
-    pending = _PendingExports(log, workers)
+    pending = _PendingExports(log, writers)
     for index, export in enumerate(exports):
         if index == redelivered:
             part = DeliveryLog(landing)
@@ -559,17 +607,19 @@ def _start_school_exports(
 
 
 class _PendingExports:
-    """School exports being written, each with its own delivery log; ``finish`` waits and
-    puts their log entries into the region's log where they were started, in export order
-    (the files and the bookkeeping are the same however many processes wrote them)."""
+    """School exports (and other files) being written, each export with its own delivery
+    log; ``finish`` waits and puts their log entries into the region's log where they were
+    started, in export order (the files and the bookkeeping are the same however many
+    processes wrote them)."""
 
-    def __init__(self, log: DeliveryLog, workers: int):
+    def __init__(self, log: DeliveryLog, pool: ProcessPoolExecutor | None):
         self.log = log
         self.files_at, self.defects_at = len(log.files), len(log.defects)
         self.parts: list[tuple[DeliveryLog | Future, bool]] = []
+        self.tasks: list[Future] = []  # the other files (no log entries of their own)
         # the exports are pandas frames in memory: a worker's writing overlaps the region's
         # next steps (measured on the demo: ~24 s of writing, most of it workbooks)
-        self.pool = spawned_pool(workers) if workers > 0 else None
+        self.pool = pool
 
     def add(self, part: DeliveryLog) -> None:
         self.parts.append((part, False))
@@ -581,9 +631,18 @@ class _PendingExports:
             future = self.pool.submit(school_exports.write_logged_export, export, landing)
             self.parts.append((future, duplicate))
 
+    def run(self, task: Callable[..., None], *args: object) -> None:
+        """Another file to write meanwhile (the iJw archives)."""
+        if self.pool is None:
+            task(*args)
+        else:
+            self.tasks.append(self.pool.submit(task, *args))
+
     def finish(self) -> None:
         files, defects = [], []
         try:
+            for task in self.tasks:
+                task.result()
             for part, duplicate in self.parts:
                 done = part.result() if isinstance(part, Future) else part
                 if duplicate:
@@ -596,6 +655,6 @@ class _PendingExports:
         self.log.defects[self.defects_at : self.defects_at] = defects
 
     def cancel(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+        """Cancel what has not started (the pool's owner shuts it down)."""
+        for future in [*self.tasks, *(p for p, _ in self.parts if isinstance(p, Future))]:
+            future.cancel()
