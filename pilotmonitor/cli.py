@@ -214,6 +214,9 @@ def _refuse_what_cannot_run(settings: Settings, demo: bool) -> None:
 
 
 def _run_locked(settings: Settings, demo: bool, lock: Path, skip_analyses: bool = False) -> None:
+    from pilotmonitor.dbt_project import start_parse_if_stale
+
+    start_parse_if_stale()  # a stale manifest is parsed while Dagster and the assets load
     import dagster as dg
 
     _dagster_home(settings)

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from pilotmonitor.settings import REPO_ROOT, Settings
@@ -103,13 +104,18 @@ def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR, manifest: Path = MANI
     return any(p.stat().st_mtime > built for p in project_files(project_dir))
 
 
-def parse_manifest(warehouse_path: Path | None = None) -> Path:
-    """Run `dbt parse` and put its manifest (and partial-parse state) in target/.
+@dataclass
+class _Parse:
+    """A `dbt parse` running into its private target directory."""
 
-    dbt writes into a private target directory first and the manifest is moved into place
-    atomically, so two processes loading the code location at once (test workers, the
-    UI and the daemon) never read a half-written manifest.
-    """
+    process: subprocess.Popen
+    scratch: Path
+
+
+_background: _Parse | None = None  # started by start_parse_if_stale, awaited by ensure_manifest
+
+
+def _start_parse(warehouse_path: Path | None) -> _Parse:
     scratch = TARGET_DIR / f".parse-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     scratch.mkdir(parents=True, exist_ok=True)
     command = [
@@ -125,25 +131,65 @@ def parse_manifest(warehouse_path: Path | None = None) -> Path:
     ]
     env = {**os.environ, **dbt_env(warehouse_path), "DBT_LOG_PATH": str(scratch)}
     try:
-        completed = subprocess.run(
-            command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600
+        process = subprocess.Popen(
+            command,
+            cwd=DBT_PROJECT_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        produced = scratch / "manifest.json"
-        if completed.returncode != 0 or not produced.is_file():
-            output = (completed.stdout + completed.stderr).strip()
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return _Parse(process, scratch)
+
+
+def _finish_parse(parse: _Parse) -> Path:
+    try:
+        try:
+            stdout, stderr = parse.process.communicate(timeout=600)
+        except BaseException:
+            parse.process.kill()
+            parse.process.wait()
+            raise
+        produced = parse.scratch / "manifest.json"
+        if parse.process.returncode != 0 or not produced.is_file():
+            output = (stdout + stderr).strip()
             raise DbtParseError(
-                f"`dbt parse` of {DBT_PROJECT_DIR} failed (exit {completed.returncode}):\n{output}"
+                f"`dbt parse` of {DBT_PROJECT_DIR} failed (exit {parse.process.returncode}):\n"
+                f"{output}"
             )
         os.replace(produced, MANIFEST_PATH)
         # dagster-dbt copies target/partial_parse.msgpack into a build's empty target
         # directory: the first build of any warehouse then skips a full parse (about 2.5 s;
         # a profile that differs in more than the warehouse path still parses in full).
-        parsed = scratch / "partial_parse.msgpack"
+        parsed = parse.scratch / "partial_parse.msgpack"
         if parsed.is_file():
             os.replace(parsed, TARGET_DIR / "partial_parse.msgpack")
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(parse.scratch, ignore_errors=True)
     return MANIFEST_PATH
+
+
+def parse_manifest(warehouse_path: Path | None = None) -> Path:
+    """Run `dbt parse` and put its manifest (and partial-parse state) in target/.
+
+    dbt writes into a private target directory first and the manifest is moved into place
+    atomically, so two processes loading the code location at once (test workers, the
+    UI and the daemon) never read a half-written manifest.
+    """
+    return _finish_parse(_start_parse(warehouse_path))
+
+
+def start_parse_if_stale() -> None:
+    """Start `dbt parse` in the background when the manifest is stale, for a command that
+    loads the code location next: its imports then overlap the parse (`ensure_manifest`
+    waits for it). On a fresh clone the first `pilotmonitor run` loaded its definitions in
+    10.0 s, 5.9 of them parsing, against 3.8 s with a manifest."""
+    global _background
+    if _background is None and manifest_is_stale():
+        _background = _start_parse(None)
 
 
 def ensure_manifest() -> Path:
@@ -153,10 +199,14 @@ def ensure_manifest() -> Path:
     If re-parsing a stale manifest fails the old one is kept with a warning, so the code
     location still loads; the dbt build itself then reports the broken project.
     """
-    if not manifest_is_stale():
-        return MANIFEST_PATH
+    global _background
     had_manifest = MANIFEST_PATH.is_file()
     try:
+        if _background is not None:
+            parse, _background = _background, None
+            _finish_parse(parse)
+        if not manifest_is_stale():
+            return MANIFEST_PATH
         return parse_manifest()
     except DbtParseError as exc:
         if not had_manifest:

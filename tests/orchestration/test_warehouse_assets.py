@@ -196,7 +196,7 @@ def test_stale_or_missing_manifest_is_detected(tmp_path):
     assert manifest_is_stale(project, manifest)
 
 
-def test_definitions_load_on_a_fresh_clone_without_target(tmp_path):
+def _fresh_clone(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     clone = tmp_path / "clone"
     for part in ["orchestration", "pilotmonitor", "pilots", "dbt_project"]:
         shutil.copytree(
@@ -211,7 +211,17 @@ def test_definitions_load_on_a_fresh_clone_without_target(tmp_path):
         "PILOTMONITOR_DATA_DIR": str(tmp_path / "data"),
         "DAGSTER_HOME": str(tmp_path),
     }
-    code = (
+    return clone, env
+
+
+# `pilotmonitor run` starts the parse before it imports Dagster (start_parse_if_stale)
+PARSE_FIRST = "import pilotmonitor.dbt_project as p; p.start_parse_if_stale(); "
+
+
+@pytest.mark.parametrize("first", ["", PARSE_FIRST], ids=["parse-on-load", "parse-in-background"])
+def test_definitions_load_on_a_fresh_clone_without_target(tmp_path, first):
+    clone, env = _fresh_clone(tmp_path)
+    code = first + (
         "import orchestration.definitions as d, pilotmonitor.settings as s; print(s.REPO_ROOT); "
         "print(len(d.defs.resolve_all_asset_specs()))"
     )
@@ -225,7 +235,28 @@ def test_definitions_load_on_a_fresh_clone_without_target(tmp_path):
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert completed.stdout.splitlines()[0] == str(clone)
-    assert (clone / "dbt_project" / "target" / "manifest.json").is_file()
+    target = clone / "dbt_project" / "target"
+    assert (target / "manifest.json").is_file()
+    assert (target / "partial_parse.msgpack").is_file()
+    assert not list(target.glob(".parse-*"))  # the private parse directory is gone
+
+
+def test_a_broken_project_parsed_in_the_background_fails_with_dbts_message(tmp_path):
+    clone, env = _fresh_clone(tmp_path)
+    (clone / "dbt_project" / "models" / "staging" / "stg_broken.sql").write_text(
+        "select * from {{ ref('no_such_model') }}"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", PARSE_FIRST + "import orchestration.definitions"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode != 0
+    assert "DbtParseError" in completed.stderr and "no_such_model" in completed.stderr
+    assert not (clone / "dbt_project" / "target" / "manifest.json").exists()
 
 
 @pytest.fixture(scope="module")
