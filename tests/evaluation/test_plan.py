@@ -14,6 +14,7 @@ from pilotmonitor.evaluation import (
     write_artifact,
     write_effect_estimates,
 )
+from pilotmonitor.evaluation import plan as plan_module
 from pilotmonitor.evaluation.store import COLUMN_TYPES, PROVENANCE
 
 from .conftest import PLANTED_IRR, make_pilot, simulate, write_published
@@ -86,14 +87,28 @@ def test_deterministic(published_db, table):
     pd.testing.assert_frame_equal(result_numbers(table), result_numbers(again))
 
 
-def test_pilots_in_worker_processes_give_the_same_rows_in_pilot_order(published_db, table):
-    """`make demo` runs the plans' tasks (pairs, design, costs) in two processes; each plan
-    has its own seeds, so the numbers do not depend on where or after which task a row was
-    made; a pilot whose sample cannot be built says so per pair there too."""
+def test_pilots_in_worker_processes_give_the_same_rows_in_pilot_order(
+    published_db, table, monkeypatch
+):
+    """A large panel's plans run their tasks (pairs, design, costs) in two processes; each
+    plan has its own seeds, so the numbers do not depend on where or after which task a row
+    was made; a pilot whose sample cannot be built says so per pair there too."""
     pilots = [make_pilot(), make_pilot(seed=11), make_pilot(pilot_id="other-pilot"), make_pilot()]
+    in_workers = []
+    run_in_workers = plan_module._run_in_workers
+    monkeypatch.setattr(
+        plan_module,
+        "_run_in_workers",
+        lambda *args: in_workers.append(args[2]) or run_in_workers(*args),
+    )
     with duckdb.connect(str(published_db), read_only=True) as conn:
         alone = compute_effect_estimates(conn, pilots, run_id="run-c")
+        small = compute_effect_estimates(conn, pilots, run_id="run-c", workers=2)
+        assert in_workers == []  # a small panel's plans run in this process
+        monkeypatch.setattr(plan_module, "MIN_SCHOOL_MONTHS_FOR_WORKERS", 0)
         split = compute_effect_estimates(conn, pilots, run_id="run-c", workers=2)
+        assert in_workers == [2]
+    pd.testing.assert_frame_equal(result_numbers(small), result_numbers(alone))
     pd.testing.assert_frame_equal(result_numbers(split), result_numbers(alone))
     first = result_numbers(alone).iloc[: len(table)].reset_index(drop=True)
     pd.testing.assert_frame_equal(first, result_numbers(table).reset_index(drop=True))
