@@ -192,6 +192,18 @@ def start_parse_if_stale() -> None:
         _background = _start_parse(None)
 
 
+def finish_background_parse() -> None:
+    """Wait for the parse start_parse_if_stale began, if any; a failed one is only logged:
+    the manifest stays stale, so the next load parses again and reports it."""
+    global _background
+    if _background is not None:
+        parse, _background = _background, None
+        try:
+            _finish_parse(parse)
+        except DbtParseError as exc:
+            logger.warning("dbt parse failed: %s", exc)
+
+
 def ensure_manifest() -> Path:
     """A current target/manifest.json: parsed when missing (a fresh clone) or older than the
     dbt sources (models edited since, or `dagster dev` picking up changes).

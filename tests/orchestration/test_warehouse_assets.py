@@ -241,13 +241,20 @@ def test_definitions_load_on_a_fresh_clone_without_target(tmp_path, first):
     assert not list(target.glob(".parse-*"))  # the private parse directory is gone
 
 
-def test_a_broken_project_parsed_in_the_background_fails_with_dbts_message(tmp_path):
+@pytest.mark.parametrize(
+    "first",
+    [PARSE_FIRST, PARSE_FIRST + "p.finish_background_parse(); "],
+    ids=["awaited-on-load", "awaited-before (pilotmonitor synth)"],
+)
+def test_a_broken_project_parsed_in_the_background_fails_with_dbts_message(tmp_path, first):
+    """Loading the definitions reports dbt's error, also when `pilotmonitor synth` waited
+    for the failed parse first (it only logs it)."""
     clone, env = _fresh_clone(tmp_path)
     (clone / "dbt_project" / "models" / "staging" / "stg_broken.sql").write_text(
         "select * from {{ ref('no_such_model') }}"
     )
     completed = subprocess.run(
-        [sys.executable, "-c", PARSE_FIRST + "import orchestration.definitions"],
+        [sys.executable, "-c", first + "import orchestration.definitions"],
         cwd=clone,
         env=env,
         capture_output=True,
