@@ -506,7 +506,8 @@ def _rates(history: list, months: int) -> list[tuple[int, float]]:
 def row_count_bounds(rule: dict, history: list, months: int = 1) -> tuple[int, int] | None:
     """Bounds for a delivery covering `months` months, from the rows per covered month of
     the same sender's previous current deliveries (most recent first)."""
-    previous = _rates(history, months)[: rule.get("previous_deliveries", 6)]
+    # only the most recent count (a sender's history holds every month for years)
+    previous = _rates(history[: rule.get("previous_deliveries", 6)], months)
     if len(previous) < rule.get("min_previous", 3):
         return None
     if statistics.median(n for n, _ in previous) < rule.get("min_median_rows", 20):
@@ -551,7 +552,7 @@ def validate_row_counts(
                 f"{rule.get('min_median_rows', 20)} rows needed)"
             )
         else:
-            rate = statistics.median(r for _, r in _rates(history, months)[:keep])
+            rate = statistics.median(r for _, r in _rates(history[:keep], months))
             usual = (
                 f"{rate:.1f} rows per month: median of {min(len(history), keep)} previous "
                 "deliveries"

@@ -129,6 +129,24 @@ def test_row_count_against_history_is_a_warning():
     assert ok.success and "not enough history" in ok.examples[0]
 
 
+def test_row_count_reads_the_six_most_recent_deliveries_and_counts_them_all():
+    """A sender's history holds every delivery for years: the bounds come from the six most
+    recent (most recent first), the note counts every one."""
+    history = [1000, 1050, 950, 1000, 1020, 980] + [10] * 20  # older exports were tiny
+    rc = [
+        o
+        for o in validate_frame("school_absence", absence(700), "2020-2021", history=history)
+        if o.expectation_type.endswith("row_count_to_be_between")
+    ][0]
+    assert rc.success and "expected 501-2000 (98.1 rows per month: median of 6 " in rc.examples[0]
+    small = [
+        o
+        for o in validate_frame("school_absence", absence(10), "2020-2021", history=[10] * 26)
+        if o.expectation_type.endswith("row_count_to_be_between")
+    ][0]
+    assert small.success and "not enough history (26 previous deliveries" in small.examples[0]
+
+
 def requests(n=100, referrer="01"):
     return pd.DataFrame(
         {
