@@ -2,7 +2,8 @@
 environment, and a manifest that is always there when the code location loads.
 
 Used by the Dagster warehouse assets (orchestration/defs/warehouse/), by `pilotmonitor
-docs` and by the tests; importing this module does not run dbt (``ensure_manifest`` does).
+docs` and by the tests; importing this module does not run dbt (``ensure_manifest`` does,
+and ``start_parse_if_stale`` in the background for a command that loads them next).
 A manifest is parsed only when a file dbt reads changed: dagster-dbt's own preparation
 (``DbtProject.prepare_if_dev``) parses on every load in development and never otherwise,
 which would cost every monthly run a parse or leave a fresh clone without a manifest.
@@ -10,6 +11,7 @@ which would cost every monthly run a parse or leave a fresh clone without a mani
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -190,6 +192,9 @@ def start_parse_if_stale() -> None:
     global _background
     if _background is None and manifest_is_stale():
         _background = _start_parse(None)
+        # a command that stops before loading them still leaves a manifest, not a stray
+        # parse and its private directory
+        atexit.register(finish_background_parse)
 
 
 def finish_background_parse() -> None:

@@ -241,6 +241,21 @@ def test_definitions_load_on_a_fresh_clone_without_target(tmp_path, first):
     assert not list(target.glob(".parse-*"))  # the private parse directory is gone
 
 
+def test_a_background_parse_is_finished_when_the_command_stops_before_loading(tmp_path):
+    clone, env = _fresh_clone(tmp_path)
+    completed = subprocess.run(
+        [sys.executable, "-c", PARSE_FIRST + "raise SystemExit(3)"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 3, completed.stderr
+    target = clone / "dbt_project" / "target"
+    assert (target / "manifest.json").is_file() and not list(target.glob(".parse-*"))
+
+
 @pytest.mark.parametrize(
     "first",
     [PARSE_FIRST, PARSE_FIRST + "p.finish_background_parse(); "],
