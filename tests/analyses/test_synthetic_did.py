@@ -155,7 +155,9 @@ def test_the_warm_start_through_a_wide_factor_ends_at_the_same_minimiser(seed):
     warm, w0_warm, gap = simplex_least_squares(A, b, ridge=ridge, intercept=True, warm_start=True)
     cold, w0_cold, _ = simplex_least_squares(A, b, ridge=ridge, intercept=True)
     np.testing.assert_allclose(warm, cold, atol=1e-12)
-    assert w0_warm == pytest.approx(w0_cold, abs=1e-12)
+    # the intercept is mean(b) - mean(A) @ w: the weights' tolerance carried through
+    # (this ill-conditioned case differs by 1.9e-12 with one machine's BLAS kernels)
+    assert w0_warm == pytest.approx(w0_cold, abs=1e-12 * (1 + np.abs(A.mean(0)).sum()))
     assert gap <= 1e-12 and (warm > 0).sum() > 1
     # ... and the warm start's steps through the factor are the steps through A'A
     from analyses._simplex_qp import _support_guess

@@ -25,6 +25,9 @@ INCREMENTAL_FACTS = {
     "marts.fct_pupil_month": "pupil_pseudonym, month",
     "marts.fct_school_month": "school_id, month",
     "marts.fct_youth_care_costs": "declared_line_id, month",
+    # incremental by month too: the netted lines (by service month) and their months
+    "intermediate.int_declaration_lines_netted": "declared_line_id",
+    "intermediate.int_declaration_months": "declared_line_id, month",
 }
 LINEAGE = ["loaded_through"]
 
@@ -297,6 +300,15 @@ def test_incremental_update_rebuilds_only_the_months_it_touches(warehouse):
         r["unique_id"].split(".")[-1]: r["status"] for r in warehouse["incremental_results"]
     }
     assert statuses["fct_pupil_month"] == "success"
+    # the netted declaration lines and their months: the recent service months only
+    for relation in ("int_declaration_lines_netted", "int_declaration_months"):
+        before = warehouse["before"][f"intermediate.{relation}"]
+        after = warehouse["incremental"][f"intermediate.{relation}"]
+        rebuilt = after[after.loaded_through > before.loaded_through.max()]
+        kept = after[after.loaded_through == before.loaded_through.max()]
+        assert len(rebuilt) > 0 and len(kept) > len(rebuilt), relation
+        assert pd.to_datetime(kept.month).max() < pd.to_datetime(rebuilt.month).min(), relation
+        assert statuses[relation] == "success"
 
 
 def test_registry_changes_rebuild_the_whole_panel(warehouse, tmp_path):

@@ -1,9 +1,17 @@
+{{ config(
+    materialized='incremental',
+    on_schema_change='fail',
+    **incremental_by_month()
+) }}
 -- Declared product lines netted for credit lines. A declared line is a product reference
 -- *and its period*: a long trajectory is declared month by month under one reference. A
 -- credit line (C) reverses an earlier debit line: the one named in its
 -- previous_product_reference for the same period. Both fold into that original line, so
 -- net_amount_cents = debit - credits. A credit whose original line never arrived keeps
 -- its own period and counts as a negative amount (no money is dropped).
+-- Incremental by the month of service_start: every line folded into a line shares its
+-- service_start, and a delivery's lines start in or after its first month
+-- (int_delivery_changes), so the lines of the months a build rebuilds are all read again.
 with lines as (
     select
         *,
@@ -12,6 +20,9 @@ with lines as (
             else product_reference
         end as original_reference
     from {{ ref('stg_ijw__declaration_lines') }}
+    {% if is_incremental() %}
+    where service_start >= {{ rebuild_from_month() }}
+    {% endif %}
 ),
 
 originals as (
@@ -58,7 +69,9 @@ select
     totals.debit_cents,
     totals.credit_cents,
     totals.net_amount_cents,
-    totals.line_count
+    totals.line_count,
+    {{ month_start('originals.service_start') }} as month,
+    {{ lineage_columns() }}
 from originals
 inner join totals
     on totals.provider_agb = originals.provider_agb

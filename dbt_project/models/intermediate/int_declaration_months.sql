@@ -1,6 +1,12 @@
+{{ config(
+    materialized='incremental',
+    on_schema_change='fail',
+    **incremental_by_month()
+) }}
 -- Netted declared lines spread over the months they cover, pro rata by days. Cents are
 -- allocated cumulatively (floor of the running share) so the parts add up to the line's
--- net amount exactly.
+-- net amount exactly. Incremental by month: a line reaching into the months rebuilt is
+-- spread again from its first month (its share of a month depends on the months before).
 with line_months as (
     select
         lines.declared_line_id,
@@ -17,6 +23,9 @@ with line_months as (
     inner join {{ ref('int_calendar_months') }} as months
         on months.month >= {{ month_start('lines.service_start') }}
         and months.month <= lines.service_end
+    {% if is_incremental() %}
+    where lines.service_end >= {{ rebuild_from_month() }}
+    {% endif %}
 ),
 
 cumulative as (
@@ -31,15 +40,25 @@ allocated as (
         cumulative.*,
         cast(floor(1.0 * net_amount_cents * days_through / days_total) as bigint) as cents_through
     from cumulative
+),
+
+spread as (
+    select
+        declared_line_id,
+        client_pseudonym,
+        municipality_code,
+        provider_agb,
+        product_category,
+        month,
+        days_in_month,
+        cents_through - coalesce(lag(cents_through) over (partition by declared_line_id order by month), 0) as amount_cents
+    from allocated
 )
 
 select
-    declared_line_id,
-    client_pseudonym,
-    municipality_code,
-    provider_agb,
-    product_category,
-    month,
-    days_in_month,
-    cents_through - coalesce(lag(cents_through) over (partition by declared_line_id order by month), 0) as amount_cents
-from allocated
+    spread.*,
+    {{ lineage_columns() }}
+from spread
+{% if is_incremental() %}
+where spread.month >= {{ rebuild_from_month() }}
+{% endif %}
