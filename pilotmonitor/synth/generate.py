@@ -13,6 +13,7 @@ school exports and iJw archives are written by the workers, and the national fil
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable
@@ -128,20 +129,25 @@ def generate(
     if scenario.max_region_pupils is None and provinces is None:
         # One world with one random stream: the demo's files stay exactly as they were.
         rng = np.random.default_rng(seed)
-        outputs = [
-            _generate_region(
-                scenario,
-                pilots,
-                scale,
-                rng,
-                WHOLE_WORLD,
-                landing,
-                truth_dir,
-                step,
-                write_workers=EXPORT_WRITERS,
-                truth_only=truth_only,
-            )
-        ]
+        with (
+            _started_pool(EXPORT_WRITERS)
+            if EXPORT_WRITERS > 0 and not truth_only
+            else contextlib.nullcontext()
+        ) as writers:
+            outputs = [
+                _generate_region(
+                    scenario,
+                    pilots,
+                    scale,
+                    rng,
+                    WHOLE_WORLD,
+                    landing,
+                    truth_dir,
+                    step,
+                    writers=writers,
+                    truth_only=truth_only,
+                )
+            ]
     else:
         rng, outputs = _generate_regions(
             scenario, pilots, scale, seed, provinces, workers, landing, truth_dir, step, truth_only
@@ -336,46 +342,9 @@ def _region_job(
     return output
 
 
-def _generate_region(
-    scenario: Scenario,
-    pilots: list[Pilot],
-    scale: float,
-    rng: np.random.Generator,
-    ids: RegionIds,
-    landing: Path,
-    truth_dir: Path,
-    step: Progress,
-    region_name: str | None = None,
-    write_workers: int = 0,
-    truth_only: bool = False,
-) -> RegionOutput:
-    """Simulate one region and write its school exports, iJw archives and truth; with
-    ``write_workers``, that many processes write the school exports and archives meanwhile.
-    With ``truth_only``, its truth alone (every draw the truth depends on is made before the
-    first file is written)."""
-    writers = _started_pool(write_workers) if write_workers > 0 and not truth_only else None
-    try:
-        return _simulate_and_write_region(
-            scenario,
-            pilots,
-            scale,
-            rng,
-            ids,
-            landing,
-            truth_dir,
-            step,
-            region_name,
-            writers,
-            truth_only,
-        )
-    finally:
-        if writers is not None:
-            writers.shutdown(wait=True, cancel_futures=True)
-
-
 def _started_pool(workers: int) -> ProcessPoolExecutor:
-    """The writers' processes, started now: their imports (pandas, xlsxwriter) then overlap
-    the simulation, which runs on one core (measured on the demo: about 1.5 s each)."""
+    """Writer processes started now: their imports (pandas, xlsxwriter) then overlap the
+    simulation, which runs on one core (measured on the demo: about 1.5 s each)."""
     pool = spawned_pool(workers)
     for _ in range(workers):  # one process is spawned per task submitted while none is idle
         pool.submit(_ready)
@@ -386,7 +355,7 @@ def _ready() -> None:
     """Nothing: unpickling it in a writer imports this module and the writers' modules."""
 
 
-def _simulate_and_write_region(
+def _generate_region(
     scenario: Scenario,
     pilots: list[Pilot],
     scale: float,
@@ -395,11 +364,14 @@ def _simulate_and_write_region(
     landing: Path,
     truth_dir: Path,
     step: Progress,
-    region_name: str | None,
-    writers: ProcessPoolExecutor | None,
-    truth_only: bool,
+    region_name: str | None = None,
+    writers: ProcessPoolExecutor | None = None,
+    truth_only: bool = False,
 ) -> RegionOutput:
-    """_generate_region's work; without ``writers`` this process writes every file."""
+    """Simulate one region and write its school exports, iJw archives and truth; with
+    ``writers``, their processes write the school exports and archives meanwhile. With
+    ``truth_only``, its truth alone (every draw the truth depends on is made before the
+    first file is written)."""
     log = DeliveryLog(landing)
     step("simulating pupils and enrolments")
     calendar = SchoolCalendar.build(scenario.first_month, scenario.as_of, scenario.closures.periods)

@@ -218,14 +218,8 @@ def _fresh_clone(tmp_path: Path) -> tuple[Path, dict[str, str]]:
 PARSE_FIRST = "import pilotmonitor.dbt_project as p; p.start_parse_if_stale(); "
 
 
-@pytest.mark.parametrize("first", ["", PARSE_FIRST], ids=["parse-on-load", "parse-in-background"])
-def test_definitions_load_on_a_fresh_clone_without_target(tmp_path, first):
-    clone, env = _fresh_clone(tmp_path)
-    code = first + (
-        "import orchestration.definitions as d, pilotmonitor.settings as s; print(s.REPO_ROOT); "
-        "print(len(d.defs.resolve_all_asset_specs()))"
-    )
-    completed = subprocess.run(
+def _python(clone: Path, env: dict[str, str], code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-c", code],
         cwd=clone,
         env=env,
@@ -233,6 +227,16 @@ def test_definitions_load_on_a_fresh_clone_without_target(tmp_path, first):
         text=True,
         timeout=300,
     )
+
+
+@pytest.mark.parametrize("first", ["", PARSE_FIRST], ids=["parse-on-load", "parse-in-background"])
+def test_definitions_load_on_a_fresh_clone_without_target(tmp_path, first):
+    clone, env = _fresh_clone(tmp_path)
+    code = first + (
+        "import orchestration.definitions as d, pilotmonitor.settings as s; print(s.REPO_ROOT); "
+        "print(len(d.defs.resolve_all_asset_specs()))"
+    )
+    completed = _python(clone, env, code)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert completed.stdout.splitlines()[0] == str(clone)
     target = clone / "dbt_project" / "target"
@@ -243,14 +247,7 @@ def test_definitions_load_on_a_fresh_clone_without_target(tmp_path, first):
 
 def test_a_background_parse_is_finished_when_the_command_stops_before_loading(tmp_path):
     clone, env = _fresh_clone(tmp_path)
-    completed = subprocess.run(
-        [sys.executable, "-c", PARSE_FIRST + "raise SystemExit(3)"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    completed = _python(clone, env, PARSE_FIRST + "raise SystemExit(3)")
     assert completed.returncode == 3, completed.stderr
     target = clone / "dbt_project" / "target"
     assert (target / "manifest.json").is_file() and not list(target.glob(".parse-*"))
@@ -268,14 +265,7 @@ def test_a_broken_project_parsed_in_the_background_fails_with_dbts_message(tmp_p
     (clone / "dbt_project" / "models" / "staging" / "stg_broken.sql").write_text(
         "select * from {{ ref('no_such_model') }}"
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", first + "import orchestration.definitions"],
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    completed = _python(clone, env, first + "import orchestration.definitions")
     assert completed.returncode != 0
     assert "DbtParseError" in completed.stderr and "no_such_model" in completed.stderr
     assert not (clone / "dbt_project" / "target" / "manifest.json").exists()
