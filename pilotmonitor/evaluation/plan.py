@@ -150,9 +150,10 @@ RESULT_FRAME_COLUMNS = [*RESULT_COLUMNS, "plan_hash", "seed"]
 
 
 # Workers pay their start (spawn, importing statsmodels and the estimators, the inputs sent
-# over) before the first fit: on the demo's 7,749 school-months the five plans took 6.2 s
-# here against 7.3 s in two processes; on ZH+NH's 294,831, two processes 36.9 s against
-# 58.7 s (the inputs are one school-month panel, so the panel's rows size the work).
+# over; about 1.3 s each) before the first fit: on the demo's 7,749 school-months the five
+# plans took 6.2 s here against 7.3 s in two processes. On ZH+NH's 294,831 they take 36.9 s
+# in two, most of it one plan's tasks, spread over both cores (the inputs are one
+# school-month panel, so its rows size the work; between the two sizes not measured).
 MIN_SCHOOL_MONTHS_FOR_WORKERS = 50_000
 
 
