@@ -197,16 +197,21 @@ def start_parse_if_stale() -> None:
         atexit.register(finish_background_parse)
 
 
-def finish_background_parse() -> None:
-    """Wait for the parse start_parse_if_stale began, if any; a failed one is only logged:
-    the manifest stays stale, so the next load parses again and reports it."""
+def _finish_background() -> None:
+    """Wait for the parse start_parse_if_stale began, if any (DbtParseError if it failed)."""
     global _background
     if _background is not None:
         parse, _background = _background, None
-        try:
-            _finish_parse(parse)
-        except DbtParseError as exc:
-            logger.warning("dbt parse failed: %s", exc)
+        _finish_parse(parse)
+
+
+def finish_background_parse() -> None:
+    """Wait for the parse start_parse_if_stale began, if any; a failed one is only logged:
+    the manifest stays stale, so the next load parses again and reports it."""
+    try:
+        _finish_background()
+    except DbtParseError as exc:
+        logger.warning("dbt parse failed: %s", exc)
 
 
 def ensure_manifest() -> Path:
@@ -216,12 +221,9 @@ def ensure_manifest() -> Path:
     If re-parsing a stale manifest fails the old one is kept with a warning, so the code
     location still loads; the dbt build itself then reports the broken project.
     """
-    global _background
     had_manifest = MANIFEST_PATH.is_file()
     try:
-        if _background is not None:
-            parse, _background = _background, None
-            _finish_parse(parse)
+        _finish_background()
         if not manifest_is_stale():
             return MANIFEST_PATH
         return parse_manifest()
