@@ -223,6 +223,17 @@ def _run_locked(settings: Settings, demo: bool, lock: Path, skip_analyses: bool 
     from pilotmonitor.dbt_project import start_parse_if_stale
 
     start_parse_if_stale()  # a stale manifest is parsed while Dagster and the assets load
+    from pilotmonitor.quality.validate_ahead import helper as validation_helper
+
+    with validation_helper():  # started now: its imports overlap the run's start-up
+        _materialize_and_report(settings, demo, lock, skip_analyses)
+    if demo and not skip_analyses:
+        _demo_rounds(settings)
+
+
+def _materialize_and_report(
+    settings: Settings, demo: bool, lock: Path, skip_analyses: bool
+) -> None:
     import dagster as dg
 
     _dagster_home(settings)
@@ -257,8 +268,6 @@ def _run_locked(settings: Settings, demo: bool, lock: Path, skip_analyses: bool 
     _print_reports(settings)
     if not result.success or failed:
         raise typer.Exit(code=1)
-    if demo and not skip_analyses:
-        _demo_rounds(settings)
 
 
 def _demo_rounds(settings: Settings) -> None:

@@ -8,6 +8,7 @@ pupil, a duplicated absence record), every source is validated twice: by the war
 engine and by the data-frame API (``runner.validate_group`` on the rows read into pandas).
 """
 
+import re
 import shutil
 from dataclasses import asdict
 
@@ -101,3 +102,86 @@ def test_the_warehouse_engine_gives_the_outcomes_of_gx_on_pandas(warehouse, monk
             ("expect_column_values_to_match_regex", "school_id"),
             ("expect_column_values_to_not_be_null", "pupil_pseudonym"),
         } <= failed
+
+
+# --- validated ahead in the run's helpers (pilotmonitor/quality/validate_ahead.py) ---------
+
+
+@pytest.fixture(scope="module")
+def helpers():
+    from pilotmonitor.quality import validate_ahead
+
+    with validate_ahead.helper():
+        yield validate_ahead
+
+
+def _results(validation):
+    return validation.results().drop(columns="validated_at")
+
+
+_STAMPS = re.compile(r"\d{8}T\d{6}\.\d+Z|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")
+
+
+def _pages(validation):
+    """The pages without what GX makes anew for each rendering (times, element ids)."""
+    return [(name, _STAMPS.sub("*", page)) for name, page in validation.docs_pages]
+
+
+@pytest.mark.parametrize("source", [s for s in SOURCES if s.tables], ids=lambda s: s.name)
+def test_the_helpers_copy_gives_the_outcomes_of_the_warehouse(warehouse, helpers, source):
+    """The rows copied to a helper and validated in its own in-memory DuckDB give the
+    outcomes, in order, and the Data Docs pages of validating them in the warehouse."""
+    logged = []
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        helpers.submit(conn, source.name, source.tables)
+        ahead = helpers.validate_pending(conn, source.name, source.tables, log=logged.append)
+        in_warehouse = store.validate_pending(conn, source.name, source.tables)
+    assert _results(ahead).equals(_results(in_warehouse))
+    assert _pages(ahead) == _pages(in_warehouse)
+    assert ahead.deliveries == in_warehouse.deliveries
+    if in_warehouse.deliveries:  # made by the helpers, not here
+        assert logged and all("validation helpers" in line for line in logged)
+    if source.name in ("school_absence", "school_enrolments"):
+        assert ahead.docs_pages  # the spoiled rows failed: pages for the steward
+
+
+def test_work_changed_after_it_was_handed_over_is_validated_in_the_warehouse(
+    warehouse, helpers, tmp_path
+):
+    """A delivery validated meanwhile (here: its results written by hand) changes what is
+    pending; the check validates what is pending now, not what the helpers were given."""
+    path = tmp_path / "pilotmonitor.duckdb"
+    shutil.copy(warehouse, path)
+    source = next(s for s in SOURCES if s.name == "duo_vsv")
+    with duckdb.connect(str(path)) as conn:
+        helpers.submit(conn, source.name, source.tables)
+        first = store.pending_work(conn, source.name, source.tables)[0].pending[0]
+        done = store.validate_pending(conn, source.name, source.tables)
+        store.write_results(conn, [o for o in done.outcomes if o.delivery_id == first.delivery_id])
+        logged = []
+        now = helpers.validate_pending(conn, source.name, source.tables, log=logged.append)
+        expected = store.validate_pending(conn, source.name, source.tables)
+    assert first.delivery_id not in set(now.results().delivery_id)
+    assert _results(now).equals(_results(expected))
+    assert logged and not any("validation helpers" in line for line in logged)
+
+
+def test_without_helpers_or_over_the_copy_limit_nothing_is_handed_over(
+    warehouse, helpers, monkeypatch
+):
+    source = next(s for s in SOURCES if s.name == "duo_vsv")
+    monkeypatch.setattr(helpers, "_ahead", {})
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        with monkeypatch.context() as outside_a_run:
+            outside_a_run.setattr(helpers, "_helpers", None)
+            helpers.submit(conn, source.name, source.tables)
+        assert not helpers._ahead
+        helpers.submit(conn, source.name, source.tables, new_rows=helpers.MAX_AHEAD_ROWS + 1)
+        assert not helpers._ahead
+        monkeypatch.setattr(helpers, "MAX_AHEAD_ROWS", 10)  # duo_vsv: 243 rows pending
+        helpers.submit(conn, source.name, source.tables)
+        assert not helpers._ahead
+        monkeypatch.undo()
+        helpers.submit(conn, source.name, source.tables)  # the same work, within the limit
+        assert source.name in helpers._ahead
+        helpers._ahead.clear()

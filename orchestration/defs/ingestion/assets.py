@@ -33,6 +33,7 @@ from pilotmonitor.ingest.sources import (
     SourceReader,
     known_product_codes,
 )
+from pilotmonitor.quality import validate_ahead
 from pilotmonitor.run_lock import is_held, lock_path
 
 GROUP = "ingestion"
@@ -185,6 +186,10 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
             )
             reviews = redelivery.review_items(conn, source.name)
             key_problems = key_version_problems(conn) if source.identifies_people else []
+            # GX validates the new rows in the run's helper while the next source loads
+            validate_ahead.submit(
+                conn, source.name, source.tables, new_rows=summary.total("rows_loaded")
+            )
         for row in summary.new:
             if row["status"] == "failed":
                 context.log.error(f"delivery failed: {row['error']}")

@@ -13,7 +13,7 @@ import pandas as pd
 from orchestration.defs.ingestion.assets import asset_name
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
 from pilotmonitor.ingest.sources import SOURCES, Source
-from pilotmonitor.quality import store
+from pilotmonitor.quality import store, validate_ahead
 
 MAX_LISTED = 30
 
@@ -100,20 +100,21 @@ def build_checks(source: Source) -> dg.AssetChecksDefinition:
     ):
         settings = pilotmonitor.settings()
         with warehouse.get_connection(read_only=True) as conn:
-            validation = store.validate_pending(
+            validation = validate_ahead.validate_pending(
                 conn, source.name, source.tables, log=context.log.info
             )
         with warehouse.get_connection() as conn:
-            store.write_results(conn, validation.outcomes)
+            results = validation.results()
+            store.write_results(conn, results)
             errors = _failures(conn, source, "error")
             warnings = _failures(conn, source, "warning")
             docs = settings.data_dir / "quality" / "data_docs"
-            if (
-                validation.outcomes or not (docs / "index.html").is_file()
-            ):  # nothing new: the pages stand
+            if len(results) or not (docs / "index.html").is_file():  # nothing new: the pages stand
                 store.build_data_docs(docs, validation.docs_pages, conn)
-        rows = sum(
-            {(o.delivery_id, o.table): o.rows_validated for o in validation.outcomes}.values()
+        rows = int(
+            results.drop_duplicates(["delivery_id", "table"], keep="last")["rows_validated"].sum()
+            if len(results)
+            else 0
         )
         validated = len(validation.deliveries)
         yield dg.AssetCheckResult(
