@@ -1,19 +1,9 @@
-"""Validate a source's new deliveries in a helper process while the run goes on.
+"""Validate a source's new deliveries in helper processes while the run goes on: each
+ingestion asset hands over the rows it committed (``submit``), the source's check step
+takes the outcomes (``validate_pending``), made for exactly the work it finds or else
+validated in the warehouse as before.
 
-A source's GX suites run in its own check step after its ingestion; `pilotmonitor run`
-executes its steps one after the other in one process, and GX is Python (its metric
-resolution) on one core while the other idles. During `pilotmonitor run` (``helper()``) a
-helper process imports GX while the run starts; each ingestion asset hands it the rows
-it has just committed (``submit``), and the check step takes the outcomes
-(``validate_pending``) while the next sources were being ingested meanwhile.
-
-The helper never opens the warehouse: DuckDB allows one process to write a file, and the
-run writes while the helper validates. It gets the pending deliveries' rows as Arrow
-tables, puts them in an in-memory DuckDB under the same table name and runs the same
-validation as the check step would (``store.validate_work``; outcomes tested equal). A
-check step uses the helper's outcomes only when they were made for exactly the deliveries,
-suites and history it finds; otherwise, without a helper (the UI, tests) and for sources
-too large to copy (``MAX_AHEAD_ROWS``) it validates in the warehouse as before.
+Design notes: docs/design/quality.md#pilotmonitorqualityvalidate_aheadpy.
 """
 
 from __future__ import annotations
@@ -116,7 +106,11 @@ def _pending_rows(conn, table: str, chunk: list[store.DeliveryInfo]):
 
 
 def submit(
-    conn: duckdb.DuckDBPyConnection, source: str, tables: list[str], new_rows: int = 0
+    conn: duckdb.DuckDBPyConnection,
+    source: str,
+    tables: list[str],
+    new_rows: int = 0,
+    warn: Callable[[str], None] = logger.warning,
 ) -> None:
     """Hand `source`'s pending deliveries to the helpers, if there are and the deliveries
     are not too large to copy (`new_rows` loaded now says so before any query); a failure
@@ -138,7 +132,7 @@ def submit(
             ],
         )
     except Exception as exc:  # an optimisation: never let it fail an ingestion
-        logger.warning(f"{source}: not validated ahead ({type(exc).__name__}: {exc})")
+        warn(f"{source}: not validated ahead ({type(exc).__name__}: {exc})")
 
 
 def _validate_copy(work: store.TableWork, chunks: list) -> store.Validation:
@@ -160,6 +154,7 @@ def validate_pending(
     source: str,
     tables: list[str],
     log: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] = logger.warning,
 ) -> store.Validation:
     """`store.validate_pending`, with the helper's outcomes when they were made for the
     same work."""
@@ -170,7 +165,7 @@ def validate_pending(
             try:
                 validation = store.Validation.combined([f.result() for f in ahead.outcomes])
             except Exception as exc:  # validated here instead; the reason goes to the log
-                logger.warning(f"{source}: the validation helper failed ({exc!r})")
+                warn(f"{source}: a validation helper failed ({exc!r}); validating here")
             else:
                 for w in work:
                     if log:

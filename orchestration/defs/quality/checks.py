@@ -101,7 +101,7 @@ def build_checks(source: Source) -> dg.AssetChecksDefinition:
         settings = pilotmonitor.settings()
         with warehouse.get_connection(read_only=True) as conn:
             validation = validate_ahead.validate_pending(
-                conn, source.name, source.tables, log=context.log.info
+                conn, source.name, source.tables, log=context.log.info, warn=context.log.warning
             )
         with warehouse.get_connection() as conn:
             results = validation.results()
