@@ -223,12 +223,13 @@ def _run_locked(settings: Settings, demo: bool, lock: Path, skip_analyses: bool 
     from pilotmonitor.dbt_project import start_parse_if_stale
 
     start_parse_if_stale()  # a stale manifest is parsed while Dagster and the assets load
-    from pilotmonitor.quality.validate_ahead import helper as validation_helper
+    from pilotmonitor import run_helpers
 
-    with validation_helper():  # started now: its imports overlap the run's start-up
+    # started now: their imports overlap the run's start-up
+    with run_helpers.started(settings.read_workers):
         _materialize_and_report(settings, demo, lock, skip_analyses)
-    if demo and not skip_analyses:
-        _demo_rounds(settings)
+        if demo and not skip_analyses:
+            _demo_rounds(settings)
 
 
 def _materialize_and_report(

@@ -8,16 +8,15 @@ Design notes: docs/design/quality.md#pilotmonitorqualityvalidate_aheadpy.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import duckdb
 
+from pilotmonitor import run_helpers
 from pilotmonitor.quality import store
-from pilotmonitor.worker_processes import spawned_pool
 
 logger = logging.getLogger(__name__)
 
@@ -26,76 +25,14 @@ logger = logging.getLogger(__name__)
 MAX_AHEAD_ROWS = 2_000_000
 
 
-# Helper processes: a source's tables are validated in parallel (the check of the iJw
-# messages, five tables, waits for them with the warehouse build behind it).
-HELPERS = 2
-
-
 @dataclass
 class _Ahead:
+    helpers: run_helpers.RunHelpers  # of the run it was handed to
     work: list[store.TableWork]
-    outcomes: list[Future]  # one per table of the work
+    outcomes: list[Future]  # one per table of the work (validated in parallel)
 
 
-# A helper's priority below the run's (nice): it validates with the CPU the run leaves idle
-# (ingestion reads on both cores) instead of slowing the ingestion it overlaps.
-HELPER_NICENESS = 10
-
-
-def _warm() -> None:
-    """Import GX and make its context in a helper (the first validation's 2-3 s)."""
-    import os
-
-    os.nice(HELPER_NICENESS)
-    from pilotmonitor.quality import runner, warehouse_engine
-
-    runner._context()
-    warehouse_engine._teach_gx_duckdb()
-
-
-class _Helpers:
-    """Single-process pools, each started with GX warm: the first with the run, the others
-    with the first work handed over (when the run's start-up no longer needs the core).
-    Work goes to the helper with the fewest unfinished tasks."""
-
-    def __init__(self) -> None:
-        self.pools: list[tuple[ProcessPoolExecutor, list[Future]]] = []
-        self.start_one()
-
-    def start_one(self) -> None:
-        pool = spawned_pool(1)
-        self.pools.append((pool, [pool.submit(_warm)]))  # spawned for this task, now
-
-    def submit(self, fn: Callable, *args) -> Future:
-        while len(self.pools) < HELPERS:
-            self.start_one()
-        pool, tasks = min(self.pools, key=lambda p: sum(not t.done() for t in p[1]))
-        tasks[:] = [t for t in tasks if not t.done()]
-        future = pool.submit(fn, *args)
-        tasks.append(future)
-        return future
-
-    def shutdown(self) -> None:
-        for pool, _ in self.pools:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-_helpers: _Helpers | None = None
 _ahead: dict[str, _Ahead] = {}
-
-
-@contextlib.contextmanager
-def helper() -> Iterator[None]:
-    """Validation helper processes for the block (one run); the first starts at once, so
-    its imports overlap the run's start-up."""
-    global _helpers
-    helpers = _helpers = _Helpers()
-    try:
-        yield
-    finally:
-        _helpers = None
-        _ahead.clear()
-        helpers.shutdown()
 
 
 def _pending_rows(conn, table: str, chunk: list[store.DeliveryInfo]):
@@ -115,17 +52,19 @@ def submit(
     """Hand `source`'s pending deliveries to the helpers, if there are and the deliveries
     are not too large to copy (`new_rows` loaded now says so before any query); a failure
     here only means the check step validates them itself."""
-    if _helpers is None or new_rows > MAX_AHEAD_ROWS:
-        return
     _ahead.pop(source, None)
+    helpers = run_helpers.current()
+    if helpers is None or new_rows > MAX_AHEAD_ROWS:
+        return
     try:
         work = store.pending_work(conn, source, tables)
         if not work or sum(w.rows for w in work) > MAX_AHEAD_ROWS:
             return
         _ahead[source] = _Ahead(
+            helpers,
             work,
             [
-                _helpers.submit(
+                helpers.submit(
                     _validate_copy, w, [_pending_rows(conn, w.table, c) for c in w.chunks()]
                 )
                 for w in work
@@ -160,15 +99,19 @@ def validate_pending(
     same work."""
     work = store.pending_work(conn, source, tables)
     ahead = _ahead.pop(source, None)
-    if ahead is not None and len(ahead.work) == len(work):
+    if (
+        ahead is not None
+        and ahead.helpers is run_helpers.current()
+        and len(ahead.work) == len(work)
+    ):
         if all(a.same_as(w) for a, w in zip(ahead.work, work)):
             try:
                 validation = store.Validation.combined([f.result() for f in ahead.outcomes])
             except Exception as exc:  # validated here instead; the reason goes to the log
-                warn(f"{source}: a validation helper failed ({exc!r}); validating here")
+                warn(f"{source}: a helper process failed ({exc!r}); validating here")
             else:
                 for w in work:
                     if log:
-                        log(store.describe(w) + " (in the run's validation helpers)")
+                        log(store.describe(w) + " (in the run's helper processes)")
                 return validation
     return store.validate_work(conn, work, log=log)

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pilotmonitor import run_helpers
 from pilotmonitor.evaluation import (
     AnalysisInputError,
     build_sample,
@@ -92,7 +93,8 @@ def test_pilots_in_worker_processes_give_the_same_rows_in_pilot_order(
 ):
     """A large panel's plans run their tasks (pairs, design, costs) in two processes; each
     plan has its own seeds, so the numbers do not depend on where or after which task a row
-    was made; a pilot whose sample cannot be built says so per pair there too."""
+    was made; a pilot whose sample cannot be built says so per pair there too. Within
+    `pilotmonitor run` the run's helper processes take the tasks, whatever the panel's size."""
     pilots = [make_pilot(), make_pilot(seed=11), make_pilot(pilot_id="other-pilot"), make_pilot()]
     in_workers = []
     run_in_workers = plan_module._run_in_workers
@@ -108,8 +110,19 @@ def test_pilots_in_worker_processes_give_the_same_rows_in_pilot_order(
         monkeypatch.setattr(plan_module, "MIN_SCHOOL_MONTHS_FOR_WORKERS", 0)
         split = compute_effect_estimates(conn, pilots, run_id="run-c", workers=2)
         assert in_workers == [2]
+        in_helpers = []
+        run_in_helpers = plan_module._run_in_helpers
+        monkeypatch.setattr(
+            plan_module,
+            "_run_in_helpers",
+            lambda *args: in_helpers.append(args[2]) or run_in_helpers(*args),
+        )
+        with run_helpers.started() as helpers:  # during `pilotmonitor run`: its helpers
+            helped = compute_effect_estimates(conn, pilots, run_id="run-c")
+            assert in_helpers == [helpers]
     pd.testing.assert_frame_equal(result_numbers(small), result_numbers(alone))
     pd.testing.assert_frame_equal(result_numbers(split), result_numbers(alone))
+    pd.testing.assert_frame_equal(result_numbers(helped), result_numbers(alone))
     first = result_numbers(alone).iloc[: len(table)].reset_index(drop=True)
     pd.testing.assert_frame_equal(first, result_numbers(table).reset_index(drop=True))
 

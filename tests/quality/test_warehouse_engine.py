@@ -109,9 +109,11 @@ def test_the_warehouse_engine_gives_the_outcomes_of_gx_on_pandas(warehouse, monk
 
 @pytest.fixture(scope="module")
 def helpers():
+    """validate_ahead within a run's helper processes (pilotmonitor/run_helpers.py)."""
+    from pilotmonitor import run_helpers
     from pilotmonitor.quality import validate_ahead
 
-    with validate_ahead.helper():
+    with run_helpers.started():
         yield validate_ahead
 
 
@@ -140,7 +142,7 @@ def test_the_helpers_copy_gives_the_outcomes_of_the_warehouse(warehouse, helpers
     assert _pages(ahead) == _pages(in_warehouse)
     assert ahead.deliveries == in_warehouse.deliveries
     if in_warehouse.deliveries:  # made by the helpers, not here
-        assert logged and all("validation helpers" in line for line in logged)
+        assert logged and all("helper processes" in line for line in logged)
     if source.name in ("school_absence", "school_enrolments"):
         assert ahead.docs_pages  # the spoiled rows failed: pages for the steward
 
@@ -163,7 +165,7 @@ def test_work_changed_after_it_was_handed_over_is_validated_in_the_warehouse(
         expected = store.validate_pending(conn, source.name, source.tables)
     assert first.delivery_id not in set(now.results().delivery_id)
     assert _results(now).equals(_results(expected))
-    assert logged and not any("validation helpers" in line for line in logged)
+    assert logged and not any("helper processes" in line for line in logged)
 
 
 def test_without_helpers_or_over_the_copy_limit_nothing_is_handed_over(
@@ -173,7 +175,7 @@ def test_without_helpers_or_over_the_copy_limit_nothing_is_handed_over(
     monkeypatch.setattr(helpers, "_ahead", {})
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         with monkeypatch.context() as outside_a_run:
-            outside_a_run.setattr(helpers, "_helpers", None)
+            outside_a_run.setattr(helpers.run_helpers, "_current", None)
             helpers.submit(conn, source.name, source.tables)
         assert not helpers._ahead
         helpers.submit(conn, source.name, source.tables, new_rows=helpers.MAX_AHEAD_ROWS + 1)

@@ -1,0 +1,89 @@
+"""Helper processes for the steps of one `pilotmonitor run`, started with it and warm by the
+time a step hands them work: GX validation of new deliveries (quality/validate_ahead.py)
+and the analysis plans' tasks (evaluation/plan.py).
+
+Design notes: docs/design/orchestration.md#pilotmonitorrun_helperspy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from pilotmonitor.worker_processes import spawned_pool
+
+# Below the run's priority: a helper works with the CPU the run leaves idle (ingestion
+# reads on both cores) instead of slowing the steps it overlaps.
+NICENESS = 10
+
+
+def _warm() -> None:
+    """What a helper will be asked to run, imported (GX and its context: 2-3 s; the
+    estimators: about 1 s) before it is asked."""
+    os.nice(NICENESS)
+    from pilotmonitor.quality import runner, warehouse_engine
+
+    runner._context()
+    warehouse_engine._teach_gx_duckdb()
+    import pilotmonitor.evaluation.plan  # noqa: F401
+
+
+class RunHelpers:
+    """Single-process pools: the first started with the run, the others with the first
+    work (when the run's start-up no longer needs the core). Work goes to the helper with
+    the fewest unfinished tasks; ``each`` runs a task in every helper (a helper is one
+    process, so what a task leaves in its module state stays for the next)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.pools: list[tuple[ProcessPoolExecutor, list[Future]]] = []
+        self._start_one()
+
+    def _start_one(self) -> None:
+        pool = spawned_pool(1)
+        self.pools.append((pool, [pool.submit(_warm)]))  # spawned for this task, now
+
+    def _start_all(self) -> None:
+        while len(self.pools) < self.count:
+            self._start_one()
+
+    def submit(self, fn: Callable, *args) -> Future:
+        self._start_all()
+        pool, tasks = min(self.pools, key=lambda p: sum(not t.done() for t in p[1]))
+        tasks[:] = [t for t in tasks if not t.done()]
+        future = pool.submit(fn, *args)
+        tasks.append(future)
+        return future
+
+    def each(self, fn: Callable, *args) -> list:
+        """``fn(*args)`` in every helper; their results."""
+        self._start_all()
+        futures = [pool.submit(fn, *args) for pool, _ in self.pools]
+        return [f.result() for f in futures]
+
+    def shutdown(self) -> None:
+        for pool, _ in self.pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+_current: RunHelpers | None = None
+
+
+def current() -> RunHelpers | None:
+    """The helpers of the run in progress in this process, or None (the UI, a test)."""
+    return _current
+
+
+@contextlib.contextmanager
+def started(count: int = 2) -> Iterator[RunHelpers]:
+    """``count`` helpers for the block (one run); the first starts at once, so its imports
+    overlap the run's start-up."""
+    global _current
+    helpers = _current = RunHelpers(max(1, count))
+    try:
+        yield helpers
+    finally:
+        _current = None
+        helpers.shutdown()
