@@ -168,7 +168,8 @@ def run_plans(
     pilot's plan on a large comparison pool outweighs all others (Alkmaar SOOS on 960
     schools: 113 of 131 s), so pilots as units would leave a core idle. Each estimator
     seeds from the plan, so rows do not depend on where they ran; rows in pilot and task
-    order. A small panel (below MIN_SCHOOL_MONTHS_FOR_WORKERS) runs here."""
+    order. A small panel (below MIN_SCHOOL_MONTHS_FOR_WORKERS) runs here. Within
+    `pilotmonitor run` the tasks go to the run's helper processes, whatever the size."""
     from pilotmonitor import run_helpers
 
     if pilots and (helpers := run_helpers.current()) is not None:
