@@ -14,6 +14,7 @@ import json
 import math
 import warnings
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -173,9 +174,13 @@ def run_plans(
     from pilotmonitor import run_helpers
 
     if pilots and (helpers := run_helpers.current()) is not None:
-        return as_result_frame(
-            [row for rows in _run_in_helpers(pilots, inputs, helpers, progress) for row in rows]
-        )
+        try:
+            return as_result_frame(
+                [row for rows in _run_in_helpers(pilots, inputs, helpers, progress) for row in rows]
+            )
+        except BrokenProcessPool as exc:  # a helper died (killed, out of memory): as below
+            if progress:
+                progress(f"the run's helper processes stopped ({exc}); estimating without them")
     if workers > 1 and pilots and len(inputs.school_month) >= MIN_SCHOOL_MONTHS_FOR_WORKERS:
         return as_result_frame(
             [row for rows in _run_in_workers(pilots, inputs, workers, progress) for row in rows]

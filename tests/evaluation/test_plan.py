@@ -1,4 +1,6 @@
 import json
+import os
+from concurrent.futures.process import BrokenProcessPool
 
 import duckdb
 import numpy as np
@@ -120,9 +122,16 @@ def test_pilots_in_worker_processes_give_the_same_rows_in_pilot_order(
         with run_helpers.started() as helpers:  # during `pilotmonitor run`: its helpers
             helped = compute_effect_estimates(conn, pilots, run_id="run-c")
             assert in_helpers == [helpers]
+        with run_helpers.started() as helpers:  # helpers that died: estimated without them
+            with pytest.raises(BrokenProcessPool):
+                helpers.each(os._exit, 1)
+            notes = []
+            without = compute_effect_estimates(conn, pilots, run_id="run-c", progress=notes.append)
+            assert any("helper processes stopped" in note for note in notes)
     pd.testing.assert_frame_equal(result_numbers(small), result_numbers(alone))
     pd.testing.assert_frame_equal(result_numbers(split), result_numbers(alone))
     pd.testing.assert_frame_equal(result_numbers(helped), result_numbers(alone))
+    pd.testing.assert_frame_equal(result_numbers(without), result_numbers(alone))
     first = result_numbers(alone).iloc[: len(table)].reset_index(drop=True)
     pd.testing.assert_frame_equal(first, result_numbers(table).reset_index(drop=True))
 
