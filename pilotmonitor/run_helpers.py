@@ -7,7 +7,6 @@ Design notes: docs/design/orchestration.md#pilotmonitorrun_helperspy.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 from collections.abc import Callable, Iterator
@@ -24,10 +23,6 @@ def _warm() -> None:
     """What a helper will be asked to run, imported (GX and its context: 2-3 s; the
     estimators: about 1 s) before it is asked."""
     os.nice(NICENESS)
-    # A helper holds nothing to flush or close (no files, no warehouse; results go back
-    # through the pool), so it ends without the interpreter's teardown of GX, pandas and
-    # statsmodels (about 0.8 s each, the run waiting for it at its exit).
-    atexit.register(os._exit, 0)
     from pilotmonitor.quality import runner, warehouse_engine
 
     runner._context()
