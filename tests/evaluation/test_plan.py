@@ -90,6 +90,15 @@ def test_deterministic(published_db, table):
     pd.testing.assert_frame_equal(result_numbers(table), result_numbers(again))
 
 
+def _calls(monkeypatch, name: str) -> list:
+    """The calls of ``plan_module.<name>`` from now on, by their third argument (the
+    workers or the helpers they ran in)."""
+    calls = []
+    real = getattr(plan_module, name)
+    monkeypatch.setattr(plan_module, name, lambda *args: calls.append(args[2]) or real(*args))
+    return calls
+
+
 def test_pilots_in_worker_processes_give_the_same_rows_in_pilot_order(
     published_db, table, monkeypatch
 ):
@@ -98,13 +107,8 @@ def test_pilots_in_worker_processes_give_the_same_rows_in_pilot_order(
     was made; a pilot whose sample cannot be built says so per pair there too. Within
     `pilotmonitor run` the run's helper processes take the tasks, whatever the panel's size."""
     pilots = [make_pilot(), make_pilot(seed=11), make_pilot(pilot_id="other-pilot"), make_pilot()]
-    in_workers = []
-    run_in_workers = plan_module._run_in_workers
-    monkeypatch.setattr(
-        plan_module,
-        "_run_in_workers",
-        lambda *args: in_workers.append(args[2]) or run_in_workers(*args),
-    )
+    in_workers = _calls(monkeypatch, "_run_in_workers")
+    in_helpers = _calls(monkeypatch, "_run_in_helpers")
     with duckdb.connect(str(published_db), read_only=True) as conn:
         alone = compute_effect_estimates(conn, pilots, run_id="run-c")
         small = compute_effect_estimates(conn, pilots, run_id="run-c", workers=2)
@@ -112,13 +116,6 @@ def test_pilots_in_worker_processes_give_the_same_rows_in_pilot_order(
         monkeypatch.setattr(plan_module, "MIN_SCHOOL_MONTHS_FOR_WORKERS", 0)
         split = compute_effect_estimates(conn, pilots, run_id="run-c", workers=2)
         assert in_workers == [2]
-        in_helpers = []
-        run_in_helpers = plan_module._run_in_helpers
-        monkeypatch.setattr(
-            plan_module,
-            "_run_in_helpers",
-            lambda *args: in_helpers.append(args[2]) or run_in_helpers(*args),
-        )
         with run_helpers.started() as helpers:  # during `pilotmonitor run`: its helpers
             helped = compute_effect_estimates(conn, pilots, run_id="run-c")
             assert in_helpers == [helpers]
