@@ -31,26 +31,18 @@ def _warm() -> None:
 
 
 class RunHelpers:
-    """Single-process pools: the first started with the run, the others with the first
-    work (when the run's start-up no longer needs the core). Work goes to the helper with
-    the fewest unfinished tasks; ``each`` runs a task in every helper (a helper is one
-    process, so what a task leaves in its module state stays for the next)."""
+    """Single-process pools, all started with the run (at their lower priority they take
+    what the run's own start-up leaves of the cores). Work goes to the helper with the
+    fewest unfinished tasks; ``each`` runs a task in every helper (a helper is one process,
+    so what a task leaves in its module state stays for the next)."""
 
     def __init__(self, count: int) -> None:
-        self.count = count
         self.pools: list[tuple[ProcessPoolExecutor, list[Future]]] = []
-        self._start_one()
-
-    def _start_one(self) -> None:
-        pool = spawned_pool(1)
-        self.pools.append((pool, [pool.submit(_warm)]))  # spawned for this task, now
-
-    def _start_all(self) -> None:
-        while len(self.pools) < self.count:
-            self._start_one()
+        for _ in range(count):
+            pool = spawned_pool(1)
+            self.pools.append((pool, [pool.submit(_warm)]))  # spawned for this task, now
 
     def submit(self, fn: Callable, *args) -> Future:
-        self._start_all()
         pool, tasks = min(self.pools, key=lambda p: sum(not t.done() for t in p[1]))
         tasks[:] = [t for t in tasks if not t.done()]
         future = pool.submit(fn, *args)
@@ -59,7 +51,6 @@ class RunHelpers:
 
     def each(self, fn: Callable, *args) -> list:
         """``fn(*args)`` in every helper; their results."""
-        self._start_all()
         futures = [pool.submit(fn, *args) for pool, _ in self.pools]
         return [f.result() for f in futures]
 
@@ -80,8 +71,8 @@ def current() -> RunHelpers | None:
 
 @contextlib.contextmanager
 def started(count: int = 2) -> Iterator[RunHelpers]:
-    """``count`` helpers for the block (one run); the first starts at once, so its imports
-    overlap the run's start-up."""
+    """``count`` helpers for the block (one run), started at once: their imports overlap
+    the run's start-up."""
     global _current
     helpers = _current = RunHelpers(max(1, count))
     try:
