@@ -20,7 +20,7 @@ from pilotmonitor.quality import store
 
 logger = logging.getLogger(__name__)
 
-# Pending rows copied to the helper per source at most: the copies wait in memory until the
+# Pending rows copied to the helpers per source at most: the copies wait in memory until a
 # helper takes them (the demo's largest source holds 1 million rows, about 150 MB as Arrow).
 MAX_AHEAD_ROWS = 2_000_000
 

@@ -186,7 +186,7 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
             )
             reviews = redelivery.review_items(conn, source.name)
             key_problems = key_version_problems(conn) if source.identifies_people else []
-            # GX validates the new rows in the run's helper while the next source loads
+            # GX validates the new rows in the run's helpers while the next source loads
             validate_ahead.submit(
                 conn,
                 source.name,
