@@ -55,10 +55,10 @@ class RunHelpers:
         return [f.result() for f in futures]
 
     def shutdown(self) -> None:
-        for pool, _ in self.pools:  # all told first: they end at the same time
-            pool.shutdown(wait=False, cancel_futures=True)
+        # Not waited for here (a second shutdown call would not wait either): each helper
+        # ends at once, all at the same time, and the interpreter joins them at its exit.
         for pool, _ in self.pools:
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 _current: RunHelpers | None = None
