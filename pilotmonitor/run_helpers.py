@@ -1,6 +1,7 @@
 """Helper processes for the steps of one `pilotmonitor run`, started with it and warm by the
 time a step hands them work: GX validation of new deliveries (quality/validate_ahead.py)
-and the analysis plans' tasks (evaluation/plan.py).
+and the analysis plans' tasks (evaluation/plan.py); and the later steps' imports made in
+the run's own process while `dbt build` works in its own (``import_later_steps``).
 
 Design notes: docs/design/orchestration.md#pilotmonitorrun_helperspy.
 """
@@ -8,11 +9,16 @@ Design notes: docs/design/orchestration.md#pilotmonitorrun_helperspy.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from pilotmonitor.worker_processes import spawned_pool
+
+logger = logging.getLogger(__name__)
 
 # Below the run's priority: a helper works with the CPU the run leaves idle (ingestion
 # reads on both cores) instead of slowing the steps it overlaps.
@@ -30,6 +36,34 @@ def _warm() -> None:
     import pilotmonitor.evaluation.plan  # noqa: F401
 
 
+# What the steps after the warehouse build import in the run's process when they start
+# (the estimates' orchestration with statsmodels and scipy, the reports' charts with
+# matplotlib, ACRO, the PDF printer, the evaluation rounds): about 2.5 s on the demo.
+LATER_STEPS_IMPORT = (
+    "pilotmonitor.evaluation.plan",
+    "pilotmonitor.report.build",
+    "pilotmonitor.report.charts",
+    "playwright.sync_api",
+    "pilotmonitor.rounds.create",
+    "pilotmonitor.report.round_report",
+)
+
+
+def _import_later_steps() -> None:
+    from pilotmonitor.disclosure.acro_bridge import import_acro
+
+    try:
+        for name in LATER_STEPS_IMPORT:
+            importlib.import_module(name)
+        import_acro()
+    except Exception:  # the step that needs it imports it again and says what is wrong
+        logger.debug("importing ahead failed", exc_info=True)
+
+
+def _import_charts() -> None:
+    import pilotmonitor.report.charts  # noqa: F401  (matplotlib)
+
+
 class RunHelpers:
     """Single-process pools, all started with the run (at their lower priority they take
     what the run's own start-up leaves of the cores). Work goes to the helper with the
@@ -38,23 +72,48 @@ class RunHelpers:
 
     def __init__(self, count: int) -> None:
         self.pools: list[tuple[ProcessPoolExecutor, list[Future]]] = []
+        self.importing: threading.Thread | None = None
         for _ in range(count):
             pool = spawned_pool(1)
             self.pools.append((pool, [pool.submit(_warm)]))  # spawned for this task, now
 
     def submit(self, fn: Callable, *args) -> Future:
+        return self.submitter()(fn, *args)
+
+    def submitter(self) -> Callable[..., Future]:
+        """A function that submits work to the helper least busy now, always to that one
+        (work that must not run in more than one helper at a time)."""
         pool, tasks = min(self.pools, key=lambda p: sum(not t.done() for t in p[1]))
-        tasks[:] = [t for t in tasks if not t.done()]
-        future = pool.submit(fn, *args)
-        tasks.append(future)
-        return future
+
+        def submit(fn: Callable, *args) -> Future:
+            tasks[:] = [t for t in tasks if not t.done()]
+            future = pool.submit(fn, *args)
+            tasks.append(future)
+            return future
+
+        return submit
 
     def each(self, fn: Callable, *args) -> list:
         """``fn(*args)`` in every helper; their results."""
         futures = [pool.submit(fn, *args) for pool, _ in self.pools]
         return [f.result() for f in futures]
 
+    def import_later_steps(self) -> None:
+        """The later steps' modules imported in a thread of this process, and the charts'
+        in the helpers, once: called when `dbt build` starts, which leaves this process
+        waiting and a core idle for about 15 s on the demo (the steps run one after the
+        other in this process)."""
+        if self.importing is None:
+            self.importing = threading.Thread(
+                target=_import_later_steps, name="import-later-steps", daemon=True
+            )
+            self.importing.start()
+            for pool, tasks in self.pools:  # the reports' charts (report/build.py ChartWorker)
+                tasks.append(pool.submit(_import_charts))
+
     def shutdown(self) -> None:
+        if self.importing is not None:  # long finished, unless the run failed at once
+            self.importing.join()
         # Not waited for here (a second shutdown call would not wait either): each helper
         # ends at once, all at the same time, and the interpreter joins them at its exit.
         for pool, _ in self.pools:

@@ -38,7 +38,9 @@ ACRO_RULES = {
 }
 
 
-def _import_acro():
+def import_acro():
+    """ACRO, imported without letting it configure the root logger (imported when first
+    needed, or ahead by a run: run_helpers)."""
     root = logging.getLogger()
     placeholder = logging.NullHandler()
     root.addHandler(placeholder)
@@ -112,7 +114,7 @@ class AcroSession:
     """One ACRO session per release, configured with the release's thresholds."""
 
     def __init__(self, rules: DisclosureRules):
-        acro = _import_acro()
+        acro = import_acro()
         self.version = importlib.metadata.version("acro")
         with _quiet():
             self._acro = acro.ACRO(suppress=False)

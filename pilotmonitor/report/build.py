@@ -843,13 +843,20 @@ def _not_written(pilot_id: str, directory: Path, synthetic: bool, exc: Exception
 class ChartWorker:
     """A worker process that draws reports' charts (build_reports; the demo's evaluation
     rounds share one), started at the first ``pool()`` (none when every report is reused
-    or ``wanted`` is false)."""
+    or ``wanted`` is false). Within a `pilotmonitor run`, its helper processes instead
+    (pilotmonitor/run_helpers.py: running, with matplotlib imported while `dbt build`
+    worked)."""
 
     def __init__(self, wanted: bool):
         self._wanted = wanted
         self._pool: Executor | None = None
 
     def pool(self) -> Executor | None:
+        from pilotmonitor import run_helpers
+
+        helpers = run_helpers.current()
+        if self._wanted and helpers is not None:
+            return helpers  # type: ignore[return-value]  # submit() as an Executor's
         if self._wanted and self._pool is None:
             from pilotmonitor.worker_processes import spawned_pool
 

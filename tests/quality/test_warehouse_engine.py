@@ -187,3 +187,42 @@ def test_without_helpers_or_over_the_copy_limit_nothing_is_handed_over(
         helpers.submit(conn, source.name, source.tables)  # the same work, within the limit
         assert source.name in helpers._ahead
         helpers._ahead.clear()
+
+
+@pytest.mark.parametrize("name", ["school_absence", "ijw_messages"])
+def test_chunks_shared_with_a_helper_give_the_outcomes_of_the_warehouse(
+    warehouse, helpers, monkeypatch, name
+):
+    """A source validated in several chunks (more rows than are copied ahead): the helper's
+    chunks, written to Parquet, give with this process's the warehouse's outcomes in order
+    (absence: one table in four or five chunks; iJw: five tables, one to five chunks each)."""
+    source = next(s for s in SOURCES if s.name == name)
+    logged = []
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        work = store.pending_work(conn, source.name, source.tables)
+        monkeypatch.setattr(store, "MAX_ROWS_PER_GROUP", max(w.rows for w in work) // 4)
+        assert len(store.chunk_slots(work)) >= 4
+        shared = helpers.validate_pending(conn, source.name, source.tables, log=logged.append)
+        in_warehouse = store.validate_pending(conn, source.name, source.tables)
+    assert _results(shared).equals(_results(in_warehouse))
+    assert _pages(shared) == _pages(in_warehouse)
+    assert shared.deliveries == in_warehouse.deliveries
+    assert any(
+        re.fullmatch(r"[1-9]\d* of \d+ chunks validated in a helper process", line)
+        for line in logged
+    )
+    if name == "school_absence":
+        assert shared.docs_pages
+
+
+def test_a_chunk_the_helper_cannot_validate_is_validated_here(warehouse, helpers, monkeypatch):
+    source = next(s for s in SOURCES if s.name == "school_absence")
+    monkeypatch.setattr(helpers, "_write_rows", lambda *args: None)  # the helper finds no file
+    warned = []
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        work = store.pending_work(conn, source.name, source.tables)
+        monkeypatch.setattr(store, "MAX_ROWS_PER_GROUP", work[0].rows // 3)
+        shared = helpers.validate_pending(conn, source.name, source.tables, warn=warned.append)
+        in_warehouse = store.validate_pending(conn, source.name, source.tables)
+    assert _results(shared).equals(_results(in_warehouse))
+    assert warned and all("a helper process failed" in w for w in warned)

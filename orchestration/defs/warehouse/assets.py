@@ -34,6 +34,7 @@ from orchestration.defs.warehouse import affected, reuse
 from orchestration.defs.warehouse.project import dbt_project, patched_environ
 from orchestration.defs.warehouse.schema_upgrade import drop_stale_incremental_tables
 from orchestration.resources import WarehouseResource
+from pilotmonitor import run_helpers
 from pilotmonitor.dbt_project import dbt_env, dbt_executable, ensure_manifest
 from pilotmonitor.ingest.sources import SOURCES
 from pilotmonitor.warehouse_access import warehouse as warehouse_at
@@ -208,6 +209,9 @@ def warehouse_dbt_assets(
     with patched_environ(dbt_env(warehouse_path)):
         # starts the dbt subprocess
         invocation = dbt.cli(args, context=context, target_path=target)
+    helpers = run_helpers.current()
+    if helpers is not None:  # a `pilotmonitor run`: the later steps run in this process
+        helpers.import_later_steps()
     for event in invocation.stream():
         if isinstance(event, dg.AssetCheckResult) and event.asset_key is not None:
             checks.append(
