@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import bisect
 import html
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,26 +68,17 @@ class Validation:
 
     @staticmethod
     def combined(parts: list[Validation]) -> Validation:
-        """The validations of a source's tables (or of their chunks) one after the other, as
-        validate_work of them all would give them (deliveries once, in order of first
-        appearance); as rows when any part is."""
+        """The validations of a source's tables one after the other, as validate_work of
+        them all would give them (deliveries once, in order of first appearance)."""
         seen: dict[str, DeliveryInfo] = {}
         for part in parts:
             for d in part.deliveries:
                 seen.setdefault(d.path, d)
-        rows = None
-        if any(part.rows is not None for part in parts):
-            frames = [part.results() for part in parts]
-            with warnings.catch_warnings():
-                # a part's column may be all missing (a row-count outcome names no column);
-                # the warehouse table's types are RESULT_COLUMNS' whatever pandas infers
-                warnings.simplefilter("ignore", FutureWarning)
-                rows = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
         return Validation(
-            [] if rows is not None else [o for part in parts for o in part.outcomes],
+            [o for part in parts for o in part.outcomes],
             list(seen.values()),
             [page for part in parts for page in part.docs_pages],
-            rows,
+            pd.concat([part.results() for part in parts], ignore_index=True) if parts else None,
         )
 
 
@@ -243,45 +233,32 @@ def validate_work(
     """The outcomes of `work` (pending_work). The chunks' rows are read from ``raw.<table>``
     on `conn`; with `load_chunk(table, index)` that table is filled before each chunk (a
     copy of the pending rows elsewhere: quality/validate_ahead.py)."""
-    parts = {}
-    for w, index, chunk in chunk_slots(work):
-        if load_chunk is not None:
-            load_chunk(w.table, index)
-        parts[w.table, index] = validate_chunk(conn, w.table, chunk, w.suite_hash)
-    return assembled(work, parts, log)
-
-
-def chunk_slots(work: list[TableWork]) -> list[tuple[TableWork, int, list[DeliveryInfo]]]:
-    """Every chunk of `work` to validate: (its table's work, its index there, its deliveries)."""
-    return [(w, index, chunk) for w in work for index, chunk in enumerate(w.chunks())]
-
-
-def assembled(work: list[TableWork], parts: dict[tuple[str, int], Validation], log=None):
-    """`work`'s validation from its chunks' (`parts`, by table and chunk index, wherever they
-    were validated) and the row-count rule, in the order of validating it chunk by chunk."""
-    ordered = []
+    out = Validation()
+    seen: dict[str, DeliveryInfo] = {}
     for w in work:
-        ordered.extend(parts[w.table, index] for index in range(len(w.chunks())))
-        counts, previous = w.counts, _previous_counts(w.history, w.pending)
-        ordered.append(
-            Validation(
-                validate_row_counts(
-                    w.table,
-                    [
-                        (d, int(counts.get(d.delivery_id, 0)), previous[d.delivery_id])
-                        for d in w.pending
-                    ],
-                    w.suite_hash,
-                )
+        counts = w.counts
+        for d in w.pending:
+            seen.setdefault(d.path, d)
+        for index, chunk in enumerate(w.chunks()):
+            if load_chunk is not None:
+                load_chunk(w.table, index)
+            outcomes, page = _validate_chunk(conn, w.table, chunk, w.suite_hash)
+            out.outcomes.extend(outcomes)
+            if page is not None:
+                out.docs_pages.append(page)
+        previous = _previous_counts(w.history, w.pending)
+        out.outcomes.extend(
+            validate_row_counts(
+                w.table,
+                [
+                    (d, int(counts.get(d.delivery_id, 0)), previous[d.delivery_id])
+                    for d in w.pending
+                ],
+                w.suite_hash,
             )
         )
         if log:
             log(describe(w))
-    out = Validation.combined(ordered)
-    seen: dict[str, DeliveryInfo] = {}
-    for w in work:
-        for d in w.pending:
-            seen.setdefault(d.path, d)
     out.deliveries = list(seen.values())
     return out
 
@@ -294,23 +271,24 @@ def describe(work: TableWork) -> str:
     )
 
 
-def validate_chunk(conn, table: str, chunk: list[DeliveryInfo], suite_hash: str) -> Validation:
+def _validate_chunk(
+    conn, table: str, chunk: list[DeliveryInfo], suite_hash: str
+) -> tuple[list[Outcome], tuple[str, str] | None]:
     """The outcomes of one chunk of deliveries and, when an expectation failed, its Data
     Docs page (name and HTML of the scrubbed GX result)."""
     outcomes, result = validate_in_warehouse(conn, table, chunk, suite_hash)
-    pages = []
+    page = None
     if result is not None and any(not o.success for o in outcomes):
-        pages.append(
-            (
-                f"{table}/{chunk[0].period or 'snapshot'}_{chunk[0].delivery_id}",
-                render_page(scrubbed_for_docs(result)),
-            )
+        page = (
+            f"{table}/{chunk[0].period or 'snapshot'}_{chunk[0].delivery_id}",
+            render_page(scrubbed_for_docs(result)),
         )
-    return Validation(outcomes, docs_pages=pages)
+    return outcomes, page
 
 
-def _chunks(group: list[DeliveryInfo], counts: dict) -> list[list[DeliveryInfo]]:
-    max_rows = MAX_ROWS_PER_GROUP  # read here: a test may lower it
+def _chunks(
+    group: list[DeliveryInfo], counts: dict, max_rows: int = MAX_ROWS_PER_GROUP
+) -> list[list[DeliveryInfo]]:
     chunks, current, size = [], [], 0
     for d in group:
         n = int(counts.get(d.delivery_id, 0))

@@ -15,9 +15,11 @@ with the reason. Output layout, per pilot::
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -403,8 +405,7 @@ def _figures(
             checked = release.figure(f"{fid}_{lang}", sources=sources, path=None)
             figures.append(_withheld_figure(fid, title, caption, t, checked))
             continue
-        png = drawn[fid]
-        png = png.result() if isinstance(png, Future) else png
+        png = _png(spec, drawn[fid])
         atomic_write.write_bytes(path, png)
         checked = release.figure(f"{fid}_{lang}", sources=sources, path=path)
         if checked.status == "fail":
@@ -689,14 +690,28 @@ def _draft(
     section = extra_section(release) if extra_section is not None else None
     specs = {lang: _figure_specs(checked, content, lang) for lang in LANGUAGES}
     drawn = {
-        lang: {
-            spec.fid: charts.submit(spec.draw) if charts is not None else spec.draw()
-            for spec in specs[lang]
-            if not spec.blocked
-        }
+        lang: {spec.fid: _start(spec, charts) for spec in specs[lang] if not spec.blocked}
         for lang in LANGUAGES
     }
     return _Draft(pilot_id, out, synthetic, rules, content, release, checked, section, specs, drawn)
+
+
+def _start(spec: _FigureSpec, charts: Executor | None) -> Future | bytes:
+    """The chart drawn by ``charts`` (its future) or, without one or when its process has
+    died (a run's helper that ran out of memory in an earlier step), here."""
+    if charts is not None:
+        with contextlib.suppress(BrokenProcessPool):
+            return charts.submit(spec.draw)
+    return spec.draw()
+
+
+def _png(spec: _FigureSpec, drawn: Future | bytes) -> bytes:
+    if not isinstance(drawn, Future):
+        return drawn
+    try:
+        return drawn.result()
+    except BrokenProcessPool:  # the drawing process died meanwhile: drawn here
+        return spec.draw()
 
 
 def _draw_unstarted(draft: _Draft) -> None:

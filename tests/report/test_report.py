@@ -194,15 +194,18 @@ def test_a_pilot_without_a_report_does_not_stop_the_others(demo_data_dir, tmp_pa
     )
 
 
-@pytest.mark.parametrize("within_a_run", [False, True], ids=["chart worker", "run helpers"])
+@pytest.mark.parametrize(
+    "within_a_run", [None, "helpers", "dead helpers"], ids=["chart worker", "run helpers", "dead"]
+)
 def test_reports_built_together_keep_their_order_and_equal_one_built_alone(
     demo_data_dir, tmp_path, monkeypatch, within_a_run
 ):
     """Several reports are built in a pipeline (a worker process draws one report's charts
     while the next is read and checked; within a `pilotmonitor run`, the run's helper
-    processes, with matplotlib imported ahead): the files come back in the pilots' order,
-    a reused report and one that cannot be written in between, and each report's HTML and
-    charts are byte for byte those of the same report built alone in this process."""
+    processes, with matplotlib imported ahead, or this process when they have died): the
+    files come back in the pilots' order, a reused report and one that cannot be written
+    in between, and each report's HTML and charts are byte for byte those of the same
+    report built alone in this process."""
     import contextlib
 
     from pilotmonitor import run_helpers, worker_processes
@@ -223,6 +226,11 @@ def test_reports_built_together_keep_their_order_and_equal_one_built_alone(
                 raise AssertionError("a chart worker of its own started within a run")
 
             monkeypatch.setattr(worker_processes, "spawned_pool", no_chart_worker)
+            if within_a_run == "dead helpers":
+                for pool, _ in helpers.pools:
+                    for process in list(pool._processes.values()):
+                        process.kill()
+                        process.join()
         build_reports(conn, ["groningen-cluster3"], tmp_path / "together", True, pdf=False)
         together = build_reports(conn, pilots, tmp_path / "together", True, pdf=False)
         alone = {
