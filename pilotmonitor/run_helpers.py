@@ -1,7 +1,7 @@
 """Helper processes for the steps of one `pilotmonitor run`, started with it and warm by the
 time a step hands them work: GX validation of new deliveries (quality/validate_ahead.py)
 and the analysis plans' tasks (evaluation/plan.py); and the later steps' imports made in
-the run's own process while `dbt build` works in its own (``import_later_steps``).
+the run's own process while `dbt build` works in its own (``later_steps_imported``).
 
 Design notes: docs/design/orchestration.md#pilotmonitorrun_helperspy.
 """
@@ -51,11 +51,11 @@ LATER_STEPS_IMPORT = (
 
 
 def _import_later_steps() -> None:
-    from pilotmonitor.disclosure.acro_bridge import import_acro
-
     try:
         for name in LATER_STEPS_IMPORT:
             importlib.import_module(name)
+        from pilotmonitor.disclosure.acro_bridge import import_acro
+
         import_acro()
     except Exception:  # the step that needs it imports it again and says what is wrong
         logger.debug("importing ahead failed", exc_info=True)
@@ -73,7 +73,6 @@ class RunHelpers:
 
     def __init__(self, count: int) -> None:
         self.pools: list[tuple[ProcessPoolExecutor, list[Future]]] = []
-        self.importing: threading.Thread | None = None
         for _ in range(count):
             pool = spawned_pool(1)
             self.pools.append((pool, [pool.submit(_warm)]))  # spawned for this task, now
@@ -90,23 +89,7 @@ class RunHelpers:
         futures = [pool.submit(fn, *args) for pool, _ in self.pools]
         return [f.result() for f in futures]
 
-    def import_later_steps(self) -> None:
-        """The later steps' modules imported in a thread of this process, and the charts'
-        in the helpers, once: called when `dbt build` starts, which leaves this process
-        waiting and a core idle for about 15 s on the demo (the steps run one after the
-        other in this process)."""
-        if self.importing is None:
-            self.importing = threading.Thread(
-                target=_import_later_steps, name="import-later-steps", daemon=True
-            )
-            self.importing.start()
-            for pool, tasks in self.pools:  # the reports' charts (report/build.py ChartWorker)
-                with contextlib.suppress(BrokenProcessPool):  # a dead helper: its work fails
-                    tasks.append(pool.submit(_import_charts))  # where it is handed over
-
     def shutdown(self) -> None:
-        if self.importing is not None:  # long finished, unless the run failed at once
-            self.importing.join()
         # Not waited for here (a second shutdown call would not wait either): each helper
         # ends at once, all at the same time, and the interpreter joins them at its exit.
         for pool, _ in self.pools:
@@ -119,6 +102,28 @@ _current: RunHelpers | None = None
 def current() -> RunHelpers | None:
     """The helpers of the run in progress in this process, or None (the UI, a test)."""
     return _current
+
+
+@contextlib.contextmanager
+def later_steps_imported() -> Iterator[None]:
+    """Within a run (else nothing): the later steps' modules imported in a thread of this
+    process during the block, and the charts' in the helpers; the block is `dbt build`,
+    which works in a process of its own while this one reads its events, with about 1.4
+    of 2 cores busy for 15 s on the demo (the steps run one after the other in this
+    process). Finished at the block's end, so that no later step imports beside it."""
+    helpers = _current
+    if helpers is None:
+        yield
+        return
+    thread = threading.Thread(target=_import_later_steps, name="import-later-steps")
+    thread.start()
+    for pool, tasks in helpers.pools:  # the reports' charts (report/build.py ChartWorker)
+        with contextlib.suppress(BrokenProcessPool):  # a dead helper: its work fails
+            tasks.append(pool.submit(_import_charts))  # where it is handed over
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 @contextlib.contextmanager

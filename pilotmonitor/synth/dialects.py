@@ -19,20 +19,23 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xlsxwriter
+
+from pilotmonitor.synth import xlsx_sheet
 
 DIALECTS = ("semicolon_cp1252", "comma_utf8", "xlsx")
 # Workbooks carry creation times; fixing them keeps generated files byte-identical per seed.
 FIXED_TIMESTAMP = datetime(2000, 1, 1)
 
 
-def _with_fixed_zip_times(payload: bytes) -> bytes:
-    """Rewrite a ZIP container (an .xlsx) with a fixed timestamp on every member."""
+def _with_fixed_zip_times(payload: bytes, replaced: dict[str, bytes] | None = None) -> bytes:
+    """Rewrite a ZIP container (an .xlsx) with a fixed timestamp on every member (and the
+    sheet's rows and shared strings from ``replaced``: xlsx_sheet)."""
+    replaced = replaced or {}
     out = io.BytesIO()
     with (
         zipfile.ZipFile(io.BytesIO(payload)) as source,
@@ -46,62 +49,25 @@ def _with_fixed_zip_times(payload: bytes) -> bytes:
                 content = re.sub(
                     rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", content
                 )
+            elif info.filename == xlsx_sheet.SHEET and info.filename in replaced:
+                content = xlsx_sheet.sheet_data_replaced(content, replaced[info.filename])
+            elif info.filename in replaced:
+                content = replaced[info.filename]
             target.writestr(fixed, content)
     return out.getvalue()
 
 
-_EXCEL_EPOCH = datetime(1899, 12, 31)
-
-
-def _excel_serial(value: date) -> float:
-    """Excel's number for a naive date or date-time, as xlsxwriter's write_datetime stores
-    it: days since 1899-12-31 plus the fraction of the day, one more from March 1900 on
-    (Excel counts a 29 February 1900)."""
-    if not isinstance(value, datetime):
-        value = datetime.fromordinal(value.toordinal())
-    delta = value - _EXCEL_EPOCH
-    serial = delta.days + (float(delta.seconds) + float(delta.microseconds) / 1e6) / (60 * 60 * 24)
-    return serial + 1 if serial > 59 else serial
-
-
 def _workbook_bytes(frame: pd.DataFrame) -> bytes:
     """One sheet "Export" with a header row; dates as date cells (Excel's date-time format),
-    text always as text (never a formula or a link), missing values as empty cells.
-    xlsxwriter in constant-memory mode: half of openpyxl's write-only time (about 70 ms
-    against 140 ms for a school's 1,600 absence records), which was a third of the
-    generator's CPU at demo scale."""
-    buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"constant_memory": True, "in_memory": True})
-    book.set_properties({"created": FIXED_TIMESTAMP})
-    date_format = book.add_format({"num_format": "yyyy-mm-dd h:mm:ss"})
-    sheet = book.add_worksheet("Export")
-    text, number, boolean = sheet.write_string, sheet.write_number, sheet.write_boolean
-    for c, name in enumerate(frame.columns):
-        text(0, c, str(name))
+    text always as text (never a formula or a link), missing values as empty cells: what
+    xlsxwriter writes cell by cell, made by xlsx_sheet in a fraction of its time."""
     columns = [
         frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in frame.columns
     ]
-    # a date cell is its Excel serial number in a date format (what write_datetime stores),
-    # converted once per distinct date: xlsxwriter's conversion per cell was about a tenth
-    # of the writers' time on the demo (2.6 of 25 s, sampled)
-    serials: dict[date, float] = {}
-    for r, row in enumerate(zip(*columns), start=1):
-        for c, value in enumerate(row):
-            if value is None:
-                continue
-            if isinstance(value, str):  # numpy's str_ too
-                text(r, c, value)
-            elif isinstance(value, bool | np.bool_):
-                boolean(r, c, bool(value))
-            elif isinstance(value, date):
-                serial = serials.get(value)
-                if serial is None:
-                    serial = serials[value] = _excel_serial(value)
-                number(r, c, serial, date_format)
-            else:
-                number(r, c, value)
-    book.close()
-    return buffer.getvalue()
+    scaffold, replaced = xlsx_sheet.workbook_parts(
+        [str(name) for name in frame.columns], columns, FIXED_TIMESTAMP
+    )
+    return _with_fixed_zip_times(scaffold, replaced)
 
 
 @dataclass(frozen=True)
@@ -180,7 +146,7 @@ class Dialect:
 
     def to_bytes(self, frame: pd.DataFrame) -> bytes:
         if self.name == "xlsx":
-            return _with_fixed_zip_times(_workbook_bytes(frame))
+            return _workbook_bytes(frame)
         if self.name == "semicolon_cp1252":
             text = frame.to_csv(sep=";", index=False, lineterminator="\r\n")
             return text.encode("cp1252")

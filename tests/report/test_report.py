@@ -220,7 +220,8 @@ def test_reports_built_together_keep_their_order_and_equal_one_built_alone(
         run_helpers.started() if within_a_run else contextlib.nullcontext() as helpers,
     ):
         if helpers is not None:
-            helpers.import_later_steps()
+            with run_helpers.later_steps_imported():
+                pass
 
             def no_chart_worker(*args):
                 raise AssertionError("a chart worker of its own started within a run")

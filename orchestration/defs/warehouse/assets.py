@@ -209,21 +209,19 @@ def warehouse_dbt_assets(
     with patched_environ(dbt_env(warehouse_path)):
         # starts the dbt subprocess
         invocation = dbt.cli(args, context=context, target_path=target)
-    helpers = run_helpers.current()
-    if helpers is not None:  # a `pilotmonitor run`: the later steps run in this process
-        helpers.import_later_steps()
-    for event in invocation.stream():
-        if isinstance(event, dg.AssetCheckResult) and event.asset_key is not None:
-            checks.append(
-                reuse.RecordedCheck(
-                    list(event.asset_key.path),
-                    event.check_name or "",
-                    bool(event.passed),
-                    event.severity.value,
-                    event.description,
+    with run_helpers.later_steps_imported():  # in a `pilotmonitor run`, while dbt works
+        for event in invocation.stream():
+            if isinstance(event, dg.AssetCheckResult) and event.asset_key is not None:
+                checks.append(
+                    reuse.RecordedCheck(
+                        list(event.asset_key.path),
+                        event.check_name or "",
+                        bool(event.passed),
+                        event.severity.value,
+                        event.description,
+                    )
                 )
-            )
-        yield event
+            yield event
     # reached only when the build succeeded (a failed one raises above)
     if full and plan is not None:
         results = [*carried, *checks]
