@@ -172,7 +172,9 @@ def _sheet_xml(tails: np.ndarray, kinds: np.ndarray, header_codes: np.ndarray) -
     high = pd.Series(last).groupby(block).max().to_dict()
     low[0], high[0] = 0, width - 1  # the header: every column
     spans = {b: f"{low[b] + 1}:{high[b] + 1}" for b in low}
-    header = "".join(f'<c r="{letter}1" t="s"><v>{c}</v></c>' for c, letter in enumerate(letters))
+    header = "".join(
+        f'<c r="{letter}1" t="s"><v>{code}</v></c>' for letter, code in zip(letters, header_codes)
+    )
     body = [f'<row r="1" spans="{spans[0]}">{header}</row>']
     kept = np.flatnonzero(used)
     body.extend(f'<row r="{i + 2}" spans="{spans[(i + 1) // 16]}">{rows[i]}</row>' for i in kept)

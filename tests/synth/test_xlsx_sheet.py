@@ -88,6 +88,8 @@ def _frames():
     yield "sparse", sparse
     yield "header only", pd.DataFrame({"Naam": [], "Datum": []})
     yield "one column", pd.DataFrame({"Alleen": ["x", None, "y"]})
+    # a value equal to a header name: one shared string, the header's number
+    yield "values named as headers", pd.DataFrame({"B": ["A", "B"], "A": ["B", "x"]})
     yield (
         "numpy values",
         pd.DataFrame(
