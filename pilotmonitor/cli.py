@@ -297,7 +297,7 @@ def _demo_rounds(settings: Settings) -> None:
             console.print(
                 f"evaluation round {p.name} ({p.pilot}, as of {p.as_of}) (SYNTHETIC DATA):"
             )
-            charts = chart_worker.pool()  # started here: its imports overlap the estimates
+            charts = chart_worker.pool()  # the run's helpers (run_helpers): warm by now
             try:
                 create_rounds(
                     settings,

@@ -820,8 +820,9 @@ def build_reports(
         printing = _Printing(built, key, printer.submit(jobs) if pdf else None)
         files[index] = built
 
-    # one browser for every report that is (re)built; one chart worker (charts were about
-    # half of a report's time in this process; a single report draws its own)
+    # one browser for every report that is (re)built; one chart worker, or the run's helpers
+    # (charts were about half of a report's time in this process; a single report draws its
+    # own)
     with BackgroundPrinter() as printer, ChartWorker(len(pilot_ids) > 1) as charts:
         for pid in pilot_ids:
             directory = reports_dir / pid
@@ -832,7 +833,7 @@ def build_reports(
                 files[-1] = ReportFiles.from_record(pid, directory, record, synthetic)
                 continue
             report_reuse.forget(directory)
-            pool = charts.pool()  # started first: its imports overlap the reading
+            pool = charts.pool()  # a worker of its own starts here: imports overlap the reading
             try:
                 inputs = read_published(conn) if inputs is None else inputs
                 draft = _draft(conn, pid, reports_dir, synthetic, rules, None, None, inputs, pool)

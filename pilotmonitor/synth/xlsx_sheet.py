@@ -79,12 +79,14 @@ def workbook_parts(
     }
 
 
+_DIMENSION = re.compile(rb'<dimension ref="[^"]*"/>')
+_ROWS = re.compile(rb"<sheetData>.*</sheetData>", re.DOTALL)
+
+
 def sheet_data_replaced(scaffold: bytes, ours: bytes) -> bytes:
     """The scaffold's sheet XML with its dimension and rows taken from ours."""
-    dimension = re.compile(rb'<dimension ref="[^"]*"/>')
-    rows = re.compile(rb"<sheetData>.*</sheetData>", re.DOTALL)
-    scaffold = dimension.sub(lambda _: dimension.search(ours).group(0), scaffold, count=1)
-    return rows.sub(lambda _: rows.search(ours).group(0), scaffold, count=1)
+    scaffold = _DIMENSION.sub(lambda _: _DIMENSION.search(ours).group(0), scaffold, count=1)
+    return _ROWS.sub(lambda _: _ROWS.search(ours).group(0), scaffold, count=1)
 
 
 _EMPTY, _TEXT, _BOOL, _DATE, _NUMBER = range(5)
@@ -114,8 +116,8 @@ def _tails(
     """Each data cell's XML after its reference (``r="A2`` comes before it) and the header
     names' string numbers; the header's and the cells' strings entered in ``table`` in
     xlsxwriter's order (row by row)."""
-    flat = grid.ravel()  # row by row, as xlsxwriter writes them
-    text = kinds.ravel() == _TEXT
+    flat, flat_kinds = grid.ravel(), kinds.ravel()  # row by row, as xlsxwriter writes them
+    text = flat_kinds == _TEXT
     strings = [*header, *flat[text]]
     if max(map(len, strings), default=0) > _MAX_STRING // 2:
         strings = [_fit(t) for t in strings]
@@ -127,8 +129,8 @@ def _tails(
     tails[text] = per_code[codes[len(header) :]]
     serials: dict[date, str] = {}
     numbers: dict[object, str] = {}
-    others = np.flatnonzero((kinds.ravel() != _TEXT) & (kinds.ravel() != _EMPTY))
-    for i, value, kind in zip(others, flat[others], kinds.ravel()[others]):
+    others = np.flatnonzero(~text & (flat_kinds != _EMPTY))
+    for i, value, kind in zip(others, flat[others], flat_kinds[others]):
         if kind == _BOOL:
             tails[i] = f'" t="b"><v>{int(bool(value))}</v></c>'
         elif kind == _DATE:
