@@ -28,7 +28,11 @@ from pilotmonitor.worker_processes import spawned_pool
 Reader = Callable[[Path, Delivery], ReadOutput]
 Read = Callable[[], ReadOutput]  # the loader's handle on one delivery's parts
 WINDOW_PER_WORKER = 3  # tasks in flight per worker
-BATCH_FILES = 16  # deliveries per task at most
+# Deliveries per task at most. A reader with ``read_many`` checks a task's files of one
+# layout as one block, whose pandas work costs per block: a school's yearly enrolment
+# export (about 220 rows, 35 kB) was read in 20% less CPU in tasks of 64 than of 16
+# (Groningen pool, 881 exports, 2026-12-07); absence exports reach BATCH_BYTES first.
+BATCH_FILES = 64
 BATCH_BYTES = 4_000_000  # and file bytes per task at most (a large file is a task of its own)
 
 _reader: Reader | None = None  # set in each worker by _install
