@@ -43,7 +43,12 @@ HOURS_TOLERANCE = 1e-6
 
 def school_month_comparison(conn: duckdb.DuckDBPyConnection, truth_dir: Path) -> pd.DataFrame:
     """Truth and mart side by side per school-month (outer join; ``_merge`` says where each is)."""
-    truth = pd.read_csv(truth_dir / "school_month.csv")
+    # text columns typed up front: a national truth's pilot_id is empty for most rows, and
+    # pandas guessing per chunk warned of mixed types
+    truth = pd.read_csv(
+        truth_dir / "school_month.csv",
+        dtype={"school_id": str, "pilot_id": str, "month": str},
+    )
     truth["month"] = pd.to_datetime(truth.month + "-01")
     columns = ", ".join(["school_id", "month", *COUNTS.values(), *HOURS.values()])
     built = conn.execute(f"select {columns} from marts.fct_school_month").df()
