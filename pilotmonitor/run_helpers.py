@@ -89,6 +89,13 @@ class RunHelpers:
         futures = [pool.submit(fn, *args) for pool, _ in self.pools]
         return [f.result() for f in futures]
 
+    def start_each(self, fn: Callable, *args) -> None:
+        """``fn(*args)`` queued in every living helper, not waited for (counted among its
+        unfinished tasks); a dead helper's work fails where it is handed over."""
+        for pool, tasks in self.pools:
+            with contextlib.suppress(BrokenProcessPool):
+                tasks.append(pool.submit(fn, *args))
+
     def shutdown(self) -> None:
         # Not waited for here (a second shutdown call would not wait either): each helper
         # ends at once, all at the same time, and the interpreter joins them at its exit.
@@ -117,9 +124,7 @@ def later_steps_imported() -> Iterator[None]:
         return
     thread = threading.Thread(target=_import_later_steps, name="import-later-steps")
     thread.start()
-    for pool, tasks in helpers.pools:  # the reports' charts (report/build.py ChartWorker)
-        with contextlib.suppress(BrokenProcessPool):  # a dead helper: its work fails
-            tasks.append(pool.submit(_import_charts))  # where it is handed over
+    helpers.start_each(_import_charts)  # the reports' charts (report/build.py ChartWorker)
     try:
         yield
     finally:
