@@ -22,6 +22,27 @@
     )
 {% endmacro %}
 
+{#- rebuild_from_month as a date literal, queried when the model is built (dbt compiles a
+    node just before it runs it); none in a full build. A literal lets the database skip
+    the stored blocks of earlier months, which a comparison with a subquery does not. -#}
+{% macro rebuild_month_literal() -%}
+    {%- if execute and is_incremental() -%}
+        {%- set found = run_query('select ' ~ rebuild_from_month() ~ ' as from_month') -%}
+        {{- return("cast('" ~ found.columns[0].values()[0] ~ "' as date)") -}}
+    {%- endif -%}
+    {{- return(none) -}}
+{%- endmacro %}
+
+{#- A filter for the rows of an incremental fact's source from the first month the build
+    rebuilds (`from_month`: rebuild_month_literal); true in a full build. -#}
+{% macro in_rebuilt_months(column, from_month) -%}
+    {%- if from_month is not none -%}
+        {{ column }} >= {{ from_month }}
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
 {#- Whole months (rounded up, plus one for the month boundary) covering the longest window
     in which a later enrolment still changes an exit. -#}
 {% macro exit_lookback_months() -%}

@@ -395,6 +395,62 @@ def test_a_repeated_pupil_month_fails_the_uniqueness_test_whatever_the_hashes(wa
     assert outcome("planted_degenerate", project) == ("fail", 1)
 
 
+def test_the_panel_tests_check_the_rows_the_latest_build_wrote(warehouse, tmp_path):
+    """fct_pupil_month's tests of rules that hold per row or per month read only the rows
+    the latest build wrote (config where: __latest_build__, macro get_where_subquery; the
+    pilot-period test likewise): a repeated pupil-month and a treated month at a school in
+    no pilot fail them when the latest build wrote them, and are left alone with an older
+    build's stamp (that build's tests checked its rows)."""
+    db = tmp_path / "pilotmonitor.duckdb"  # same file name: dbt-duckdb views name their catalog
+    shutil.copy(warehouse["db"], db)
+    tests = [
+        "unique_combination_of_columns_fct_pupil_month_pupil_pseudonym__month",
+        "expression_is_true_fct_pupil_month_not_is_treated_or_is_pilot_school",
+        "assert_treated_months_inside_pilot_period",
+    ]
+
+    def failures(name: str) -> dict[str, int]:
+        run_dbt(["test", "--select", *tests], db, tmp_path / name, check=False)
+        results = run_results(tmp_path / name)
+        assert all(r["status"] in ("pass", "fail") for r in results), results
+        return {r["unique_id"].split(".")[2]: r["failures"] for r in results}
+
+    def plant(stamp: str) -> None:
+        with duckdb.connect(str(db)) as conn:
+            latest = conn.execute("select max(loaded_through) from marts.fct_pupil_month")
+            latest = latest.fetchone()[0]
+            conn.execute(
+                f"""
+                insert into marts.fct_pupil_month
+                select * replace ({stamp} as loaded_through) from marts.fct_pupil_month
+                where pilot_id is null order by pupil_pseudonym, month limit 1 offset 10
+                """,
+                [latest],
+            )
+            conn.execute(
+                f"""
+                insert into marts.fct_pupil_month
+                select * replace (
+                    true as is_treated, month - interval 100 year as month,
+                    {stamp} as loaded_through
+                )
+                from marts.fct_pupil_month
+                where pilot_id is null order by pupil_pseudonym, month limit 1 offset 20
+                """,
+                [latest],
+            )
+
+    assert set(failures("as_built").values()) == {0}
+    plant("cast(? as timestamp) - interval 1 day")  # written by an earlier build
+    assert set(failures("older").values()) == {0}
+    plant("cast(? as timestamp)")  # written by the latest build
+    assert failures("latest") == {
+        tests[0]: 1,
+        tests[1]: 1,
+        tests[2]: 1,
+    }
+
+
 def test_a_pilot_school_unknown_to_duo_fails_the_build(warehouse, tmp_path):
     db = tmp_path / "pilotmonitor.duckdb"  # same file name: dbt-duckdb views name their catalog
     shutil.copy(warehouse["db"], db)
