@@ -11,7 +11,7 @@
 -- touches (see rebuild_from_month); a full refresh gives the same rows. Every source is
 -- read from that month on (in_rebuilt_months), not whole: at the national pool a monthly
 -- rebuild's select took 18.4-26.2 s reading them whole, 13.8-17.9 s from the month.
-{%- set from_month = rebuild_month_literal() %}
+{%- set from_month = rebuild_from_month() if is_incremental() else none %}
 with panel as {{ inline_cte() }} (
     select * from {{ ref('int_pupil_months') }}
     where {{ in_rebuilt_months('month', from_month) }}
