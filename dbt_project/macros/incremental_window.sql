@@ -10,7 +10,7 @@
     A date literal, queried when the model is built (dbt compiles a node just before it
     runs it): compared with a literal, the database skips the stored blocks of earlier
     months, which a comparison with the subquery itself does not (at the national pool a
-    monthly rebuild of fct_youth_care_costs took 9.1-14.9 s with the subquery, 0.9-1.6 s
+    monthly rebuild of fct_youth_care_costs took 7.4-14.9 s with the subquery, 0.9-1.6 s
     with the literal). -#}
 {% macro rebuild_from_month() %}
     {%- if execute -%}
