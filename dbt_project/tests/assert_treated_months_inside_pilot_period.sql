@@ -6,6 +6,6 @@ select panel.pupil_pseudonym, panel.month, panel.school_id, panel.is_treated, pi
 from {{ ref('fct_pupil_month') }} as panel
 left join {{ ref('int_pilot_schools') }} as pilots
     on pilots.school_id = panel.school_id and pilots.pilot_id = panel.pilot_id
-where panel.loaded_through = (select max(loaded_through) from {{ ref('fct_pupil_month') }})
+where {{ latest_build_rows(ref('fct_pupil_month'), 'panel.loaded_through') }}
   and ((panel.is_treated and (pilots.pilot_id is null or not {{ in_pilot_period('panel.month', 'pilots') }}))
    or (not panel.is_treated and pilots.pilot_id is not null and {{ in_pilot_period('panel.month', 'pilots') }}))

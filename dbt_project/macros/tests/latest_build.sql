@@ -11,12 +11,17 @@
 {% macro get_where_subquery(relation) -%}
     {% set where = config.get('where', '') %}
     {% if where %}
-        {% set latest = "loaded_through = (select max(loaded_through) from " ~ relation ~ ")" %}
         {%- set filtered -%}
-            (select * from {{ relation }} where {{ where | replace('__latest_build__', latest) }}) dbt_subquery
+            (select * from {{ relation }} where {{ where | replace('__latest_build__', latest_build_rows(relation)) }}) dbt_subquery
         {%- endset -%}
         {% do return(filtered) %}
     {%- else -%}
         {% do return(relation) %}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The condition for the rows of `relation` the latest build wrote; `column` names its
+    loaded_through where the relation has an alias. -#}
+{% macro latest_build_rows(relation, column='loaded_through') -%}
+    {{ column }} = (select max(loaded_through) from {{ relation }})
 {%- endmacro %}

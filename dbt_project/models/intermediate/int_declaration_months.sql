@@ -7,6 +7,7 @@
 -- allocated cumulatively (floor of the running share) so the parts add up to the line's
 -- net amount exactly. Incremental by month: a line reaching into the months rebuilt is
 -- spread again from its first month (its share of a month depends on the months before).
+{%- set from_month = rebuild_from_month() if is_incremental() else none %}
 with line_months as (
     select
         lines.declared_line_id,
@@ -24,7 +25,7 @@ with line_months as (
         on months.month >= {{ month_start('lines.service_start') }}
         and months.month <= lines.service_end
     {% if is_incremental() %}
-    where lines.service_end >= {{ rebuild_from_month() }}
+    where lines.service_end >= {{ from_month }}
     {% endif %}
 ),
 
@@ -60,5 +61,5 @@ select
     {{ lineage_columns() }}
 from spread
 {% if is_incremental() %}
-where spread.month >= {{ rebuild_from_month() }}
+where spread.month >= {{ from_month }}
 {% endif %}
