@@ -185,6 +185,14 @@ def run(
             "reports or evaluation rounds (the next run without this option makes them).",
         ),
     ] = False,
+    verify_publication: Annotated[
+        bool,
+        typer.Option(
+            "--verify-publication",
+            help="Hash the published tables instead of trusting the publication gate's record "
+            "of them: after a published table was edited by hand, this run puts it right.",
+        ),
+    ] = False,
 ) -> None:
     """Materialize the whole asset graph in-process (the same graph the UI shows):
     landing inventory, pilot registry, ingestion, then `dbt build` of the warehouse.
@@ -195,7 +203,7 @@ def run(
     _refuse_what_cannot_run(settings, demo)
     try:
         with RunLock(lock_path(settings.data_dir)) as lock:
-            _run_locked(settings, demo, lock.path, skip_analyses)
+            _run_locked(settings, demo, lock.path, skip_analyses, verify_publication)
     except (RunInProgress, WarehouseConnectionError) as exc:
         Console(stderr=True, width=160).print(f"[red]not started[/red]: {exc}", soft_wrap=True)
         raise typer.Exit(code=EXIT_RUN_IN_PROGRESS) from None
@@ -219,7 +227,13 @@ def _refuse_what_cannot_run(settings: Settings, demo: bool) -> None:
         raise typer.Exit(code=1)
 
 
-def _run_locked(settings: Settings, demo: bool, lock: Path, skip_analyses: bool = False) -> None:
+def _run_locked(
+    settings: Settings,
+    demo: bool,
+    lock: Path,
+    skip_analyses: bool = False,
+    verify_publication: bool = False,
+) -> None:
     from pilotmonitor.dbt_project import start_parse_if_stale
 
     start_parse_if_stale()  # a stale manifest is parsed while Dagster and the assets load
@@ -227,13 +241,13 @@ def _run_locked(settings: Settings, demo: bool, lock: Path, skip_analyses: bool 
 
     # started now: their imports overlap the run's start-up
     with run_helpers.started(settings.read_workers):
-        _materialize_and_report(settings, demo, lock, skip_analyses)
+        _materialize_and_report(settings, demo, lock, skip_analyses, verify_publication)
         if demo and not skip_analyses:
             _demo_rounds(settings)
 
 
 def _materialize_and_report(
-    settings: Settings, demo: bool, lock: Path, skip_analyses: bool
+    settings: Settings, demo: bool, lock: Path, skip_analyses: bool, verify_publication: bool
 ) -> None:
     import dagster as dg
 
@@ -254,6 +268,11 @@ def _materialize_and_report(
             raise_on_error=False,
             tags={RUN_LOCK_TAG: str(lock)},
             selection=dg.AssetSelection.all() - ANALYSIS_ASSETS if skip_analyses else None,
+            run_config=(
+                {"ops": {"published_marts": {"config": {"verify_published": True}}}}
+                if verify_publication
+                else None
+            ),
         )
     for event in result.get_step_failure_events():  # the reasons, which the log file holds in full
         error = event.step_failure_data.error

@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 
 from pilotmonitor import atomic_write
+from pilotmonitor.publication.gate import GATE_TABLES
 from pilotmonitor.spreadsheet_safety import count_sql, neutralised_sql
 from pilotmonitor.table_digest import quote as _quote
 from pilotmonitor.table_digest import tables_in
@@ -37,7 +38,7 @@ from .dictionary import MartDocs, TableDoc, load_mart_docs
 FORMATS = {"parquet": ".parquet", "csv": ".csv"}
 DEFAULT_SCHEMA = "published"
 # Tables in `published` that are bookkeeping, not marts (exported only when asked for).
-NON_MART_TABLES = ("publication_log",)
+NON_MART_TABLES = GATE_TABLES
 MANIFEST_NAME = "manifest.json"
 DICTIONARY_MD = "data_dictionary.md"
 DICTIONARY_JSON = "data_dictionary.json"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -170,9 +170,11 @@ def scan_tables(
     name_tokens: frozenset[str],
     delivery_ids: list[str] | None = None,
     derived: bool = False,
+    row_filters: Mapping[str, str] | None = None,
 ) -> list[Leak]:
     """Leaks per (table, column); tables are 'schema.table' names. With ``delivery_ids``,
-    only those deliveries' rows are scanned and leaks are counted per delivery.
+    only those deliveries' rows are scanned and leaks are counted per delivery;
+    ``row_filters`` (a SQL condition per table name) scans only the rows it holds.
 
     ``derived``: tables built from raw tables that were scanned per delivery (the marts
     before publication). Their distinct values are scanned (counts are then of distinct
@@ -192,16 +194,14 @@ def scan_tables(
             "as delivery_id from _leak_delivery_list"
         )
         conn.unregister("_leak_delivery_list")
-    rows_of = (
-        (
-            lambda qualified: (
-                f"(select * from {qualified} where delivery_id in (select delivery_id from "
-                "_leak_deliveries))"
-            )
-        )
-        if by_delivery
-        else (lambda qualified: qualified)
-    )
+
+    def rows_of(qualified: str) -> str:
+        conditions = [(row_filters or {}).get(qualified)]
+        if by_delivery:
+            conditions.append("delivery_id in (select delivery_id from _leak_deliveries)")
+        where = " and ".join(condition for condition in conditions if condition)
+        return f"(select * from {qualified} where {where})" if where else qualified
+
     group = "delivery_id" if by_delivery else "null"
     leaks: list[Leak] = []
     for qualified in tables:

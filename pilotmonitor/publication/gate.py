@@ -13,9 +13,16 @@ A clean run whose marts equal what is published (same tables, columns and row ha
 monthly run without new data) copies nothing and logs 'unchanged': the publication, and
 so everything computed from it, keeps its run id and time. Otherwise only what differs is
 copied: a mart whose content is unchanged is left as it is, and a mart with a month column
-(the pupil panel: 62 million rows at the ZH+NH pool, of which a monthly iJw delivery
-rebuilds the last months) has only its differing months replaced. Both sides are hashed
-each time, so a published table edited by hand is put right too.
+(the pupil panel: 178 million rows for the country, of which a monthly iJw delivery
+rebuilds the last months) has only its differing months replaced.
+
+The marts are hashed every time; what is published is known from the gate's own record
+(`published.publication_parts`: the digest of every table and month it published, written
+in the transaction that copies them), not hashed again: at the national pool hashing the
+published panel took 24 s of a monthly run's publication. Only the gate writes
+`published` (researchers may only read it: deploy/postgres/roles.sql); after an edit by
+hand, a publication with ``verify`` hashes the published tables instead and puts them
+right. Without a record (a warehouse published by an older version) they are hashed too.
 """
 
 from __future__ import annotations
@@ -36,9 +43,14 @@ from pilotmonitor.table_digest import (
     table_exists,
     tables_in,
 )
+from pilotmonitor.warehouse_access import sql_string
 
 SCHEMA = "published"
 SOURCE_SCHEMA = "marts"
+# the gate's record of the digests it published (module docstring)
+PARTS_TABLE = "publication_parts"
+# the gate's own tables in the published schema: its log and record, not published marts
+GATE_TABLES = ("publication_log", PARTS_TABLE)
 # a mart with this column is compared and replaced part by part
 PART_COLUMN = "month"
 LOG_COLUMNS = {
@@ -126,13 +138,26 @@ class IdentifierInMartsError(RuntimeError):
         self.reasons = reasons
 
 
-def identifier_leaks(conn: duckdb.DuckDBPyConnection, tables: list[str]) -> list[str]:
-    """The exit scan of the marts before they are copied (a model may combine values into
-    a new text): the warehouse's leak scan over their distinct values, as reasons that
-    name table, column and count, never a value."""
+def identifier_leaks(
+    conn: duckdb.DuckDBPyConnection, changes: dict[str, str | list[str]]
+) -> list[str]:
+    """The exit scan of what is about to be copied (``_change`` per mart: the whole table
+    or its differing months; a model may combine values into a new text): the warehouse's
+    leak scan over their distinct values, as reasons that name table, column and count,
+    never a value. The months not copied were scanned when they were published."""
     from pilotmonitor.ingest.leak_scan import scan_tables
 
-    found = scan_tables(conn, [f"{SOURCE_SCHEMA}.{t}" for t in tables], frozenset(), derived=True)
+    found = scan_tables(
+        conn,
+        [f"{SOURCE_SCHEMA}.{table}" for table in sorted(changes)],
+        frozenset(),
+        derived=True,
+        row_filters={
+            f"{SOURCE_SCHEMA}.{table}": _parts_condition(conn, table, change)
+            for table, change in changes.items()
+            if change != WHOLE
+        },
+    )
     hint = {
         "not_pseudonymised": (
             " (loaded before references were pseudonymised? run `pilotmonitor rekey`)"
@@ -142,11 +167,15 @@ def identifier_leaks(conn: duckdb.DuckDBPyConnection, tables: list[str]) -> list
 
 
 def publish(
-    conn: duckdb.DuckDBPyConnection, run_id: str, failures: list[BlockingFailure]
+    conn: duckdb.DuckDBPyConnection,
+    run_id: str,
+    failures: list[BlockingFailure],
+    verify: bool = False,
 ) -> PublicationState:
     """Copy the marts to `published` when nothing blocks (only the tables, or months, that
     differ); otherwise keep what was published and log the blocking checks. Returns the
-    publication state afterwards."""
+    publication state afterwards. ``verify``: hash the published tables instead of
+    trusting the gate's record of them (after an edit by hand)."""
     _ensure_log(conn)
     if failures:
         reasons = [str(f) for f in failures]
@@ -161,18 +190,33 @@ def publish(
     marts = {table: _contents(conn, SOURCE_SCHEMA, table) for table in tables}
     fingerprint = _fingerprint(marts)
     published = set(_published_tables(conn))
+    recorded = {} if verify else _recorded_contents(conn)
     changes = {}
     for table in tables:
-        copy = _contents(conn, SCHEMA, table) if table in published else None
+        if table not in published:
+            copy = None
+        elif table in recorded:
+            copy = recorded[table]
+        else:
+            copy = _contents(conn, SCHEMA, table)
         if change := _change(conn, table, marts[table], copy):
             changes[table] = change
     if not changes and publication_state(conn).published_at is not None:
-        conn.execute(
-            f"insert into {SCHEMA}.publication_log values (?, ?, 'unchanged', ?, null, ?, null)",
-            [_now(), run_id, ",".join(tables), fingerprint],
-        )
+        conn.execute("begin transaction")
+        try:
+            if any(recorded.get(table) != marts[table] for table in tables):
+                _record(conn, marts)
+            conn.execute(
+                f"insert into {SCHEMA}.publication_log values (?, ?, 'unchanged', ?, null, ?, "
+                "null)",
+                [_now(), run_id, ",".join(tables), fingerprint],
+            )
+            conn.execute("commit")
+        except Exception:
+            conn.execute("rollback")
+            raise
         return publication_state(conn)
-    leaks = identifier_leaks(conn, sorted(changes))
+    leaks = identifier_leaks(conn, changes)
     if leaks:
         conn.execute(
             f"insert into {SCHEMA}.publication_log values (?, ?, 'blocked', null, null, null, ?)",
@@ -183,6 +227,7 @@ def publish(
     try:
         for table, change in changes.items():
             _copy(conn, table, change)
+        _record(conn, marts)
         total = sum(
             conn.execute(f"select count(*) from {SCHEMA}.{table}").fetchone()[0] for table in tables
         )
@@ -232,33 +277,72 @@ def _change(
     return differing
 
 
+def _parts_condition(conn: duckdb.DuckDBPyConnection, table: str, parts: list[str]) -> str:
+    """A SQL condition for the rows of a mart's parts (``partition_digests``' keys: the
+    months as text, '' for a missing one), compared in the column's own type, so no row is
+    cast."""
+    column = quote(PART_COLUMN)
+    kind = dict(columns_of(conn, SOURCE_SCHEMA, table))[PART_COLUMN]
+    values = ", ".join(f"try_cast({sql_string(part)} as {kind})" for part in parts if part)
+    conditions = [f"{column} in ({values})"] if values else []
+    if "" in parts:
+        conditions.append(f"{column} is null")
+    return "(" + " or ".join(conditions) + ")"
+
+
 def _copy(conn: duckdb.DuckDBPyConnection, table: str, change: str | list[str]) -> None:
     target, source = f"{SCHEMA}.{quote(table)}", f"{SOURCE_SCHEMA}.{quote(table)}"
     if change == WHOLE:
         conn.execute(f"create or replace table {target} as select * from {source}")
         return
-    # partition_digests' keys are the months as text ('' for a missing one); compared in
-    # the column's own type, so no row is cast
-    column = quote(PART_COLUMN)
-    kind = dict(columns_of(conn, SCHEMA, table))[PART_COLUMN]
-    where = f"{column} in (select try_cast(unnest(?::varchar[]) as {kind}))"
-    if "" in change:
-        where = f"({where} or {column} is null)"
-    conn.execute(f"delete from {target} where {where}", [change])
-    conn.execute(f"insert into {target} select * from {source} where {where}", [change])
+    where = _parts_condition(conn, table, change)
+    conn.execute(f"delete from {target} where {where}")
+    conn.execute(f"insert into {target} select * from {source} where {where}")
+
+
+def _recorded_contents(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """The gate's record of what it published (``_contents`` per table); empty without one."""
+    if not table_exists(conn, SCHEMA, PARTS_TABLE):
+        return {}
+    recorded: dict[str, dict[str, str]] = {}
+    for table, part, digest in conn.execute(
+        f"select table_name, part, digest from {SCHEMA}.{PARTS_TABLE}"
+    ).fetchall():
+        recorded.setdefault(table, {})[part] = digest
+    return recorded
+
+
+def _record(conn: duckdb.DuckDBPyConnection, contents: dict[str, dict[str, str]]) -> None:
+    """Record what `published` now holds: the marts' contents, which it equals after a
+    publication (inside its transaction)."""
+    conn.execute(
+        f"create or replace table {SCHEMA}.{PARTS_TABLE} (table_name varchar, part varchar, "
+        "digest varchar)"
+    )
+    rows = [
+        (table, part, digest) for table, parts in contents.items() for part, digest in parts.items()
+    ]
+    # one statement (on PostgreSQL a statement per row is a round trip each)
+    conn.execute(
+        f"insert into {SCHEMA}.{PARTS_TABLE} select unnest(?::varchar[]), unnest(?::varchar[]), "
+        "unnest(?::varchar[])",
+        [list(column) for column in zip(*rows, strict=True)] if rows else [[], [], []],
+    )
 
 
 def _published_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    # the gate's own log lives in the published schema but is not a published mart
     tables = tables_in(conn, SCHEMA, base_tables_only=True)
-    return [table for table in tables if table != "publication_log"]
+    return [table for table in tables if table not in GATE_TABLES]
 
 
 def published_fingerprint(conn: duckdb.DuckDBPyConnection) -> str:
-    """The content of what analyses and reports read now."""
-    return _fingerprint(
-        {table: _contents(conn, SCHEMA, table) for table in _published_tables(conn)}
-    )
+    """The content of what analyses and reports read now: from the gate's record when it
+    covers every published table, hashed otherwise."""
+    tables = _published_tables(conn)
+    recorded = _recorded_contents(conn)
+    if set(recorded) == set(tables):
+        return _fingerprint(recorded)
+    return _fingerprint({table: _contents(conn, SCHEMA, table) for table in tables})
 
 
 def logged_fingerprint(conn: duckdb.DuckDBPyConnection, run_id: str) -> str | None:

@@ -27,6 +27,17 @@ def test_clean_table_has_no_leaks(conn):
     assert scan_tables(conn, ["raw.t"], NAMES) == []
 
 
+def test_a_row_filter_scans_only_the_rows_it_holds(conn):
+    """The publication scans only the months it copies: a leak outside the filter is not
+    reported, one inside is."""
+    _insert(conn, _row(n=20, reason="belde: 999964392 vader"))
+    leaks = scan_tables(conn, ["raw.t"], NAMES, row_filters={"raw.t": "n >= 13"})
+    assert [(leak.column, leak.kind, leak.rows) for leak in leaks] == [
+        ("reason", "identifier_number", 1)
+    ]
+    assert scan_tables(conn, ["raw.t"], NAMES, row_filters={"raw.t": "n < 20"}) == []
+
+
 PSEUDONYM = "c0ffee" * 10 + "abcd"
 
 

@@ -356,3 +356,16 @@ def test_a_run_without_new_data_reuses_the_build_and_a_damaged_warehouse_is_rebu
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         assert conn.execute("select count(*) from marts.dim_school").fetchone()[0] == schools
         assert conn.execute("select run_id from pipeline.dbt_build_state").fetchone()[0] != built[0]
+
+    # a published table edited by hand: the gate trusts its record of what it published,
+    # unless the run is asked to verify the published tables
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(
+            "delete from published.dim_school where school_id = (select min(school_id) from "
+            "published.dim_school)"
+        )
+    verified = CliRunner().invoke(app, ["run", "--demo", "--verify-publication"])
+    assert verified.exit_code == 0, verified.output
+    assert "published_marts │ unchanged" not in " ".join(verified.output.split())
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        assert conn.execute("select count(*) from published.dim_school").fetchone()[0] == schools

@@ -118,13 +118,50 @@ def test_a_clean_run_without_new_marts_copies_nothing_and_keeps_the_publication(
 
 def test_a_changed_published_copy_or_a_new_mart_is_published_again(conn):
     publish(conn, "run-1", [])
-    # edited by hand: same row count
+    # edited by hand: same row count; a publication that verifies puts it right
     conn.execute("update published.fct_school_month set pupil_months = 11")
-    assert publish(conn, "run-2", []).run_id == "run-2"
+    assert publish(conn, "run-2", [], verify=True).run_id == "run-2"
     assert conn.execute("select pupil_months from published.fct_school_month").fetchone()[0] == 10
     conn.execute("create table marts.dim_school as select 'S1' as school_id")
     assert publish(conn, "run-3", []).run_id == "run-3"
     assert conn.execute("select count(*) from published.dim_school").fetchone()[0] == 1
+    # a published table dropped by hand is copied again without verifying
+    conn.execute("drop table published.dim_pilot")
+    assert publish(conn, "run-4", []).run_id == "run-4"
+    assert conn.execute("select pilot_id from published.dim_pilot").fetchall() == [("p1",)]
+
+
+def test_the_gate_knows_what_it_published_without_reading_the_published_tables(conn):
+    """What is published is taken from the gate's record, which always equals hashing the
+    published tables; an edit by hand is therefore seen only by a publication that
+    verifies (or one without a record: a warehouse an older version published)."""
+    from pilotmonitor.publication.gate import _contents, _published_tables, _recorded_contents
+
+    def hashed():
+        return {table: _contents(conn, "published", table) for table in _published_tables(conn)}
+
+    conn.execute(
+        "create table marts.fct_pupil_month as select * from (values (date '2024-08-01', 5), "
+        "(date '2024-09-01', 6)) as t(month, pupils)"
+    )
+    publish(conn, "run-1", [])
+    assert _recorded_contents(conn) == hashed()
+    conn.execute("update marts.fct_pupil_month set pupils = 7 where month = '2024-09-01'")
+    publish(conn, "run-2", [])
+    assert _recorded_contents(conn) == hashed()
+    conn.execute("update published.fct_pupil_month set pupils = 0 where month = '2024-08-01'")
+    assert publish(conn, "run-3", []).run_id == "run-2"  # trusted: nothing copied
+    assert publish(conn, "run-4", [], verify=True).run_id == "run-4"
+    assert [row[1] for row in _published_months(conn)] == [5, 7]
+    assert _recorded_contents(conn) == hashed()
+    # without a record the published tables are hashed, and the record written
+    conn.execute("update published.fct_pupil_month set pupils = 0 where month = '2024-08-01'")
+    conn.execute("drop table published.publication_parts")
+    assert publish(conn, "run-5", []).run_id == "run-5"
+    assert [row[1] for row in _published_months(conn)] == [5, 7]
+    assert _recorded_contents(conn) == hashed()
+    publish(conn, "run-6", [])
+    assert publication_state(conn).run_id == "run-5"
 
 
 def _published_months(conn) -> list[tuple]:
@@ -189,7 +226,7 @@ def test_a_month_edited_by_hand_in_the_published_copy_is_put_right(conn):
     )
     publish(conn, "run-1", [])
     conn.execute("update published.fct_pupil_month set pupils = 0 where month = '2024-08-01'")
-    assert publish(conn, "run-2", []).run_id == "run-2"
+    assert publish(conn, "run-2", [], verify=True).run_id == "run-2"
     assert [row[1] for row in _published_months(conn)] == [5, 6]
 
 
@@ -238,6 +275,28 @@ def test_marts_are_scanned_for_identifiers_before_they_are_published(conn, model
         ).fetchone()[0]
         == 0
     )
+
+
+def test_the_months_a_publication_copies_are_scanned_for_identifiers(conn):
+    """A mart published month by month is scanned in the months that differ (the others
+    were scanned when they were published): an identifier in a changed month blocks."""
+    from pilotmonitor.publication.gate import IdentifierInMartsError
+
+    conn.execute(
+        "create table marts.fct_pupil_month as select * from (values (date '2024-08-01', 'ok'), "
+        "(date '2024-09-01', 'ok'), (null, 'ok')) as t(month, remark)"
+    )
+    publish(conn, "run-1", [])
+    conn.execute("update marts.fct_pupil_month set remark = 'R999964392' where month is null")
+    with pytest.raises(IdentifierInMartsError, match="fct_pupil_month.remark: 1 distinct"):
+        publish(conn, "run-2", [])
+    conn.execute("update marts.fct_pupil_month set remark = 'ok' where month is null")
+    conn.execute(
+        "update marts.fct_pupil_month set remark = 'R999964392' where month = '2024-09-01'"
+    )
+    with pytest.raises(IdentifierInMartsError, match="fct_pupil_month.remark: 1 distinct"):
+        publish(conn, "run-3", [])
+    assert publication_state(conn).run_id == "run-1"
 
 
 def test_a_mart_column_of_references_as_delivered_blocks_publication_and_says_to_rekey(conn):
