@@ -97,7 +97,9 @@ def compare(duck: duckdb.DuckDBPyConnection, pg) -> list[str]:
         with pg.cursor() as cur:
             cur.execute(f"select * from marts.{mart}")
             theirs = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
-        columns = [c for c in ours.columns if c not in {"loaded_through", "registry_version"}]
+        columns = [
+            c for c in ours.columns if c not in {"loaded_through", "built_at", "registry_version"}
+        ]
         ours, theirs = (f[columns].sort_values(keys).reset_index(drop=True) for f in (ours, theirs))
         if len(ours) != len(theirs):
             problems.append(f"{mart}: {len(ours)} rows in DuckDB, {len(theirs)} in PostgreSQL")

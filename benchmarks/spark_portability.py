@@ -445,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
             "kept from the first build with their lineage (loaded_through, so not compared)"
         )
     started = time.perf_counter()
-    ignore = ("loaded_through",) if args.incremental else ()
+    ignore = ("loaded_through", "built_at") if args.incremental else ("built_at",)
     equal = print_comparison(compare(duck, spark, work_dir, ignore))
     print(f"compared in {time.perf_counter() - started:.1f} s")
     ok = ok and equal

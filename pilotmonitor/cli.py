@@ -189,8 +189,9 @@ def run(
         bool,
         typer.Option(
             "--verify-publication",
-            help="Hash the published tables instead of trusting the publication gate's record "
-            "of them: after a published table was edited by hand, this run puts it right.",
+            help="Hash the marts and the published tables in full instead of trusting the "
+            "publication gate's record and dbt's build stamps: after a mart or a published table "
+            "was edited by hand (not by dbt), this run publishes what the marts hold.",
         ),
     ] = False,
 ) -> None:

@@ -61,33 +61,57 @@ def _row_alias(columns: list[tuple[str, str]]) -> str:
     return alias
 
 
-def table_digest(
-    conn: duckdb.DuckDBPyConnection, schema: str, table: str, content: bool = True
+def _rows(
+    schema: str, table: str, columns: list[tuple[str, str]], exclude: tuple[str, ...], alias: str
 ) -> str:
-    """Columns, row count and, with ``content``, the sum of the row hashes."""
-    columns = columns_of(conn, schema, table)
+    """The table's rows under ``alias`` (hash(alias) hashes each), without ``exclude``."""
     relation = f"{quote(schema)}.{quote(table)}"
-    alias = _row_alias(columns)
+    left_out = [name for name, _ in columns if name in exclude]
+    if not left_out:
+        return f"{relation} {quote(alias)}"
+    return f"(select * exclude ({', '.join(map(quote, left_out))}) from {relation}) {quote(alias)}"
+
+
+def table_digest(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    content: bool = True,
+    exclude: tuple[str, ...] = (),
+) -> str:
+    """Columns, row count and, with ``content``, the sum of the row hashes; the columns in
+    ``exclude`` are left out of both."""
+    all_columns = columns_of(conn, schema, table)
+    columns = [c for c in all_columns if c[0] not in exclude]
+    alias = _row_alias(all_columns)
     aggregate = f"sum(hash({quote(alias)})::hugeint)" if content else "null"
     count, total = conn.execute(
-        f"select count(*), {aggregate} from {relation} {quote(alias)}"
+        f"select count(*), {aggregate} from {_rows(schema, table, all_columns, exclude, alias)}"
     ).fetchone()
     return f"{schema}.{table}|{columns}|{count}|{total}"
 
 
 def partition_digests(
-    conn: duckdb.DuckDBPyConnection, schema: str, table: str, column: str
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    column: str,
+    exclude: tuple[str, ...] = (),
+    where: str | None = None,
 ) -> dict[str, str]:
     """``table_digest`` (with content) of each part of a table that has one value of
-    ``column``, in one scan; the key is the value as text (NULL: "")."""
-    columns = columns_of(conn, schema, table)
-    alias = _row_alias(columns)
+    ``column``, in one scan; the key is the value as text (NULL: ""). ``exclude``: columns
+    left out; ``where``: a SQL condition on the rows (only the parts it selects)."""
+    all_columns = columns_of(conn, schema, table)
+    columns = [c for c in all_columns if c[0] not in exclude]
+    alias = _row_alias(all_columns)
     # grouped by the column itself and cast afterwards: casting every row before grouping
     # made the ZH+NH pupil panel's digest 16 s instead of 10 s
     rows = conn.execute(
         f"select coalesce(cast(part as varchar), ''), rows, total from (select "
         f"{quote(column)} as part, count(*) as rows, sum(hash({quote(alias)})::hugeint) as total "
-        f"from {quote(schema)}.{quote(table)} {quote(alias)} group by {quote(column)})"
+        f"from {_rows(schema, table, all_columns, exclude, alias)} "
+        f"{f'where {where} ' if where else ''}group by {quote(column)})"
     ).fetchall()
     return {
         value: f"{schema}.{table}[{column}={value}]|{columns}|{count}|{total}"

@@ -45,7 +45,7 @@ STAGES = {
     "reports": ("pilot_reports", Path("reports") / "groningen-cluster3" / "figures"),
 }
 # load times and run ids differ between runs by nature; everything else must not
-VOLATILE_COLUMNS = {"loaded_through", "logged_at", "run_id", *PROVENANCE}
+VOLATILE_COLUMNS = {"loaded_through", "built_at", "logged_at", "run_id", *PROVENANCE}
 
 
 def _env(data: Path) -> dict[str, str]:

@@ -60,6 +60,15 @@
     (select registry_version from {{ ref('int_registry_version') }}) as registry_version
 {% endmacro %}
 
+{#- The build stamp of an incremental mart's rows: when the dbt invocation that wrote them
+    started. Every write of a month (a rebuild, a full refresh) stamps all its rows anew, so
+    the publication gate hashes only the months whose stamp changed since it last published
+    (pilotmonitor/publication/gate.py), and leaves the stamp out of the row hashes: a month
+    rebuilt to the same content is the same content. -#}
+{% macro build_stamp_column() %}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as built_at
+{% endmacro %}
+
 {#- How an incremental fact replaces the months it rebuilds (config(**incremental_by_month())).
     DuckDB and PostgreSQL: delete the fact's rows of every month among the new rows, then
     insert the new rows (delete+insert on unique_key month). Spark (dbt-spark on Parquet

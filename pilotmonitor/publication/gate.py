@@ -16,13 +16,17 @@ copied: a mart whose content is unchanged is left as it is, and a mart with a mo
 (the pupil panel: 178 million rows for the country, of which a monthly iJw delivery
 rebuilds the last months) has only its differing months replaced.
 
-The marts are hashed every time; what is published is known from the gate's own record
-(`published.publication_parts`: the digest of every table and month it published, written
-in the transaction that copies them), not hashed again: at the national pool hashing the
-published panel took 24 s of a monthly run's publication. Only the gate writes
-`published` (researchers may only read it: deploy/postgres/roles.sql); after an edit by
-hand, a publication with ``verify`` hashes the published tables instead and puts them
-right. Without a record (a warehouse published by an older version) they are hashed too.
+What is published is known from the gate's own record (`published.publication_parts`:
+the digest of every table and month it published, written in the transaction that copies
+them), not hashed again: at the national pool hashing the published panel took 24 s of a
+monthly run's publication. Of an incremental mart (one with dbt's build stamp, `built_at`)
+only the months whose stamp or row count differ from the record are hashed: dbt stamps
+every row it writes, so the others are as published (hashing the whole national panel
+took another 32 s). The stamp is left out of the hashes. Only dbt writes the marts and
+only the gate writes `published` (researchers may only read it: deploy/postgres/roles.sql);
+after an edit by hand, a publication with ``verify`` hashes both sides in full and puts
+the published tables right. Without a record (a warehouse published by an older version)
+everything is hashed.
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ PARTS_TABLE = "publication_parts"
 GATE_TABLES = ("publication_log", PARTS_TABLE)
 # a mart with this column is compared and replaced part by part
 PART_COLUMN = "month"
+# an incremental mart's build stamp (dbt macro build_stamp_column): left out of the hashes;
+# a part whose stamp and row count are those recorded is not hashed again
+STAMP_COLUMN = "built_at"
 LOG_COLUMNS = {
     "logged_at": "TIMESTAMP",
     "run_id": "VARCHAR",
@@ -73,6 +80,16 @@ class BlockingFailure:
     def __str__(self) -> str:
         detail = f": {self.description.splitlines()[0][:160]}" if self.description else ""
         return f"{self.asset} / {self.check}{detail}"
+
+
+@dataclass(frozen=True)
+class Part:
+    """What the gate knows of a part of a mart (a month, or the whole table): its digest
+    and, for a mart with a build stamp, its row count and latest stamp."""
+
+    digest: str
+    rows: int | None = None
+    built_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +170,7 @@ def identifier_leaks(
         frozenset(),
         derived=True,
         row_filters={
-            f"{SOURCE_SCHEMA}.{table}": _parts_condition(conn, table, change)
+            f"{SOURCE_SCHEMA}.{table}": _parts_condition(conn, SOURCE_SCHEMA, table, change)
             for table, change in changes.items()
             if change != WHOLE
         },
@@ -187,10 +204,10 @@ def publish(
     tables = _mart_tables(conn)
     if not tables:
         raise RuntimeError("no marts to publish: build the warehouse first (dbt build)")
-    marts = {table: _contents(conn, SOURCE_SCHEMA, table) for table in tables}
+    recorded = {} if verify else _recorded_contents(conn)
+    marts = {table: _contents(conn, SOURCE_SCHEMA, table, recorded.get(table)) for table in tables}
     fingerprint = _fingerprint(marts)
     published = set(_published_tables(conn))
-    recorded = {} if verify else _recorded_contents(conn)
     changes = {}
     for table in tables:
         if table not in published:
@@ -245,21 +262,62 @@ def publish(
 WHOLE = "whole"
 
 
-def _contents(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+def _contents(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    known: dict[str, Part] | None = None,
+) -> dict[str, Part]:
     """The digest of a table, per month for one with a month column (keys: the month as
-    text), under the key WHOLE otherwise; independent of the schema's name."""
-    if PART_COLUMN in column_names(conn, schema, table):
-        parts = partition_digests(conn, schema, table, PART_COLUMN)
-    else:
-        parts = {WHOLE: table_digest(conn, schema, table)}
-    return {key: value.removeprefix(f"{schema}.") for key, value in parts.items()}
+    text), under the key WHOLE otherwise; independent of the schema's name, without the
+    build stamp. ``known``: the gate's record of this table; a month whose stamp and row
+    count are the recorded ones was not written since and keeps its recorded digest."""
+    names = column_names(conn, schema, table)
+    exclude = (STAMP_COLUMN,) if STAMP_COLUMN in names else ()
+    if PART_COLUMN not in names:
+        digest = table_digest(conn, schema, table, exclude=exclude)
+        return {WHOLE: Part(digest.removeprefix(f"{schema}."))}
+    stamps = {}
+    if exclude:
+        column, stamp = quote(PART_COLUMN), quote(STAMP_COLUMN)
+        stamps = {
+            part: (rows, built_at)
+            for part, rows, built_at in conn.execute(
+                f"select coalesce(cast(part as varchar), ''), rows, built_at from (select "
+                f"{column} as part, count(*) as rows, max({stamp}) as built_at from "
+                f"{quote(schema)}.{quote(table)} group by {column})"
+            ).fetchall()
+        }
+    kept = {
+        part: known[part]
+        for part, (rows, built_at) in stamps.items()
+        if known and part in known and (known[part].rows, known[part].built_at) == (rows, built_at)
+    }
+    to_hash = [part for part in stamps if part not in kept]
+    digests = (
+        partition_digests(
+            conn,
+            schema,
+            table,
+            PART_COLUMN,
+            exclude=exclude,
+            where=_parts_condition(conn, schema, table, to_hash) if kept else None,
+        )
+        if to_hash or not exclude
+        else {}
+    )
+    hashed = {
+        part: Part(digest.removeprefix(f"{schema}."), *stamps.get(part, (None, None)))
+        for part, digest in digests.items()
+    }
+    return {**kept, **hashed}
 
 
 def _change(
     conn: duckdb.DuckDBPyConnection,
     table: str,
-    marts: dict[str, str],
-    published: dict[str, str] | None,
+    marts: dict[str, Part],
+    published: dict[str, Part] | None,
 ) -> str | list[str] | None:
     """What publishing this mart must copy: nothing (None), the whole table (WHOLE: new,
     other columns, no month column, or every month differs) or the differing months."""
@@ -268,7 +326,9 @@ def _change(
     ):
         return WHOLE
     differing = sorted(
-        key for key in marts.keys() | published.keys() if marts.get(key) != published.get(key)
+        key
+        for key in marts.keys() | published.keys()
+        if key not in marts or key not in published or marts[key].digest != published[key].digest
     )
     if not differing:
         return None
@@ -277,12 +337,14 @@ def _change(
     return differing
 
 
-def _parts_condition(conn: duckdb.DuckDBPyConnection, table: str, parts: list[str]) -> str:
-    """A SQL condition for the rows of a mart's parts (``partition_digests``' keys: the
+def _parts_condition(
+    conn: duckdb.DuckDBPyConnection, schema: str, table: str, parts: list[str]
+) -> str:
+    """A SQL condition for the rows of a table's parts (``partition_digests``' keys: the
     months as text, '' for a missing one), compared in the column's own type, so no row is
     cast."""
     column = quote(PART_COLUMN)
-    kind = dict(columns_of(conn, SOURCE_SCHEMA, table))[PART_COLUMN]
+    kind = dict(columns_of(conn, schema, table))[PART_COLUMN]
     values = ", ".join(f"try_cast({sql_string(part)} as {kind})" for part in parts if part)
     conditions = [f"{column} in ({values})"] if values else []
     if "" in parts:
@@ -295,38 +357,40 @@ def _copy(conn: duckdb.DuckDBPyConnection, table: str, change: str | list[str]) 
     if change == WHOLE:
         conn.execute(f"create or replace table {target} as select * from {source}")
         return
-    where = _parts_condition(conn, table, change)
+    where = _parts_condition(conn, SOURCE_SCHEMA, table, change)
     conn.execute(f"delete from {target} where {where}")
     conn.execute(f"insert into {target} select * from {source} where {where}")
 
 
-def _recorded_contents(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+def _recorded_contents(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Part]]:
     """The gate's record of what it published (``_contents`` per table); empty without one."""
     if not table_exists(conn, SCHEMA, PARTS_TABLE):
         return {}
-    recorded: dict[str, dict[str, str]] = {}
-    for table, part, digest in conn.execute(
-        f"select table_name, part, digest from {SCHEMA}.{PARTS_TABLE}"
+    recorded: dict[str, dict[str, Part]] = {}
+    for table, part, digest, rows, built_at in conn.execute(
+        f"select table_name, part, digest, rows, built_at from {SCHEMA}.{PARTS_TABLE}"
     ).fetchall():
-        recorded.setdefault(table, {})[part] = digest
+        recorded.setdefault(table, {})[part] = Part(digest, rows, built_at)
     return recorded
 
 
-def _record(conn: duckdb.DuckDBPyConnection, contents: dict[str, dict[str, str]]) -> None:
+def _record(conn: duckdb.DuckDBPyConnection, contents: dict[str, dict[str, Part]]) -> None:
     """Record what `published` now holds: the marts' contents, which it equals after a
     publication (inside its transaction)."""
     conn.execute(
         f"create or replace table {SCHEMA}.{PARTS_TABLE} (table_name varchar, part varchar, "
-        "digest varchar)"
+        f"digest varchar, rows bigint, {STAMP_COLUMN} timestamp)"
     )
     rows = [
-        (table, part, digest) for table, parts in contents.items() for part, digest in parts.items()
+        (table, key, part.digest, part.rows, part.built_at)
+        for table, parts in contents.items()
+        for key, part in parts.items()
     ]
     # one statement (on PostgreSQL a statement per row is a round trip each)
     conn.execute(
         f"insert into {SCHEMA}.{PARTS_TABLE} select unnest(?::varchar[]), unnest(?::varchar[]), "
-        "unnest(?::varchar[])",
-        [list(column) for column in zip(*rows, strict=True)] if rows else [[], [], []],
+        "unnest(?::varchar[]), unnest(?::bigint[]), unnest(?::timestamp[])",
+        [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 5,
     )
 
 
@@ -360,12 +424,12 @@ def logged_fingerprint(conn: duckdb.DuckDBPyConnection, run_id: str) -> str | No
     return row[2]
 
 
-def _fingerprint(contents: dict[str, dict[str, str]]) -> str:
+def _fingerprint(contents: dict[str, dict[str, Part]]) -> str:
     """One hash over the tables' digests (``_contents``), in table and part order."""
     digest = hashlib.sha256()
     for table in sorted(contents):
         for key in sorted(contents[table]):
-            digest.update(contents[table][key].encode())
+            digest.update(contents[table][key].digest.encode())
     return digest.hexdigest()[:16]
 
 

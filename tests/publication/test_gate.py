@@ -277,6 +277,67 @@ def test_marts_are_scanned_for_identifiers_before_they_are_published(conn, model
     )
 
 
+def _stamped_panel(conn) -> None:
+    """A pupil panel as dbt's incremental build leaves it: each month's rows carry the
+    stamp of the build that wrote them (macro build_stamp_column)."""
+    conn.execute(
+        "create table marts.fct_pupil_month as select * from (values "
+        "(date '2024-08-01', 5, timestamp '2024-10-01 10:00'), "
+        "(date '2024-09-01', 6, timestamp '2024-10-01 10:00'), "
+        "(date '2024-10-01', 7, timestamp '2024-10-01 10:00')) as t(month, pupils, built_at)"
+    )
+
+
+def _rebuild(conn, month: str, pupils: int, stamp: str) -> None:
+    """What an incremental build does to a month: delete it, insert it with a new stamp."""
+    conn.execute("delete from marts.fct_pupil_month where month = ?", [month])
+    conn.execute(
+        "insert into marts.fct_pupil_month values (?::date, ?, ?::timestamp)",
+        [month, pupils, stamp],
+    )
+
+
+def test_only_the_months_a_build_wrote_again_are_hashed_and_compared(conn):
+    """The gate hashes a stamped mart's months whose build stamp or row count changed since
+    it published them: a month rebuilt with other content is published, one rebuilt to
+    the same content is not copied (and does not change the fingerprint), and a month no
+    build wrote is trusted as recorded, so a mart edited by hand without dbt is published
+    only by a publication that verifies."""
+    _stamped_panel(conn)
+    publish(conn, "run-1", [])
+    fingerprint = logged_fingerprint(conn, "run-1")
+    before = {str(row[0]): row for row in _published_months(conn)}
+    _rebuild(conn, "2024-10-01", 7, "2024-11-01 10:00")  # same content, new stamp
+    assert publish(conn, "run-2", []).run_id == "run-1"  # nothing to copy
+    assert logged_fingerprint(conn, "run-2") == fingerprint
+    assert {str(row[0]): row for row in _published_months(conn)} == before
+    _rebuild(conn, "2024-09-01", 60, "2024-12-01 10:00")
+    assert publish(conn, "run-3", []).run_id == "run-3"
+    after = {str(row[0]): row for row in _published_months(conn)}
+    assert after["2024-09-01"][1] == 60 and after["2024-08-01"] == before["2024-08-01"]
+    # by hand, without a build's stamp: trusted as recorded until a publication verifies
+    conn.execute("update marts.fct_pupil_month set pupils = 50 where month = '2024-08-01'")
+    assert publish(conn, "run-4", []).run_id == "run-3"
+    assert publish(conn, "run-5", [], verify=True).run_id == "run-5"
+    assert [row[1] for row in _published_months(conn)] == [50, 60, 7]
+    # a row removed by hand changes the month's row count: hashed and published again
+    conn.execute("delete from marts.fct_pupil_month where month = '2024-10-01'")
+    assert publish(conn, "run-6", []).run_id == "run-6"
+    assert [row[1] for row in _published_months(conn)] == [50, 60]
+
+
+def test_the_fingerprint_leaves_the_build_stamp_out(conn):
+    """Two builds of the same content publish the same fingerprint, whatever their stamps
+    (estimates and reports are reused after a rebuild that changed nothing)."""
+    _stamped_panel(conn)
+    publish(conn, "run-1", [])
+    first = published_fingerprint(conn)
+    conn.execute("update marts.fct_pupil_month set built_at = timestamp '2025-01-01 00:00'")
+    conn.execute("drop table published.publication_parts")  # no record: hashed
+    assert publish(conn, "run-2", []).run_id == "run-1"
+    assert published_fingerprint(conn) == first
+
+
 def test_the_months_a_publication_copies_are_scanned_for_identifiers(conn):
     """A mart published month by month is scanned in the months that differ (the others
     were scanned when they were published): an identifier in a changed month blocks."""

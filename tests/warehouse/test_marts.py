@@ -29,7 +29,7 @@ INCREMENTAL_FACTS = {
     "intermediate.int_declaration_lines_netted": "declared_line_id",
     "intermediate.int_declaration_months": "declared_line_id, month",
 }
-LINEAGE = ["loaded_through"]
+LINEAGE = ["loaded_through", "built_at"]
 
 
 @pytest.fixture(scope="module")

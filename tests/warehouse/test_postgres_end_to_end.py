@@ -29,7 +29,7 @@ from tests.warehouse.dbt_helpers import run_results
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = "pilotmonitor_pipeline"
 # lineage that differs between any two runs (when and by which run), not content
-RUN_LINEAGE = {"loaded_through", "logged_at", "run_id", "fingerprint", "computed_at"}
+RUN_LINEAGE = {"loaded_through", "built_at", "logged_at", "run_id", "fingerprint", "computed_at"}
 
 
 @pytest.fixture(scope="module")

@@ -138,7 +138,8 @@ select
     -- exposure of referral to special education: a month at a regular school (BAO, VO, PRO)
     coalesce(not school_kinds.is_special_education, false) as is_regular_education,
     special_education_referrals.school_id is not null as is_special_education_referral,
-    {{ lineage_columns() }}
+    {{ lineage_columns() }},
+    {{ build_stamp_column() }}
 from panel
 inner join {{ ref('int_school_month_exposure') }} as exposure
     on exposure.school_id = panel.school_id and exposure.month = panel.month

@@ -43,7 +43,8 @@ select
     cast(sum(panel.declared_cost_cents_{{ kind }}) as bigint) as declared_cost_cents_{{ kind }},
     {%- endfor %}
     max(panel.loaded_through) as loaded_through,
-    cast(max(panel.registry_version) as {{ type_varchar() }}) as registry_version
+    cast(max(panel.registry_version) as {{ type_varchar() }}) as registry_version,
+    {{ build_stamp_column() }}
 from {{ ref('fct_pupil_month') }} as panel
 {% if is_incremental() %}
 where panel.month >= {{ rebuild_from_month() }}

@@ -18,7 +18,8 @@ select
     months.days_in_month,
     months.amount_cents,
     panel.school_id,
-    {{ lineage_columns() }}
+    {{ lineage_columns() }},
+    {{ build_stamp_column() }}
 from {{ ref('int_declaration_months') }} as months
 left join {{ ref('int_pupil_months') }} as panel
     on panel.pupil_pseudonym = months.client_pseudonym and panel.month = months.month

@@ -24,8 +24,9 @@ class PublicationConfig(dg.Config):
     verify_published: bool = Field(
         default=False,
         description=(
-            "Hash the published tables instead of trusting the gate's record of what it "
-            "published: after a published table was edited by hand, this run puts it right."
+            "Hash the marts and the published tables in full instead of trusting the gate's "
+            "record and dbt's build stamps: after a mart or a published table was edited by "
+            "hand (not by dbt), this run publishes what the marts hold."
         ),
     )
 
