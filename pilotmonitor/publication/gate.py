@@ -191,8 +191,9 @@ def publish(
 ) -> PublicationState:
     """Copy the marts to `published` when nothing blocks (only the tables, or months, that
     differ); otherwise keep what was published and log the blocking checks. Returns the
-    publication state afterwards. ``verify``: hash the published tables instead of
-    trusting the gate's record of them (after an edit by hand)."""
+    publication state afterwards. ``verify``: hash the marts and the published tables in
+    full instead of trusting the gate's record and dbt's build stamps (after an edit by
+    hand)."""
     _ensure_log(conn)
     if failures:
         reasons = [str(f) for f in failures]
