@@ -5,8 +5,9 @@
     An enrolment delivered later can change an earlier exit (a transfer within
     transfer_grace_days is no dropout; an enrolment at a special school within
     special_education_referral_days makes the exit a referral to special education), so
-    the rebuild starts that many days (in whole months, rounded up) before the earliest
-    touched month.
+    for a school export the rebuild starts that many days (in whole months, rounded up)
+    before its earliest month (int_delivery_changes.changes_earlier_months); an iJw
+    message only from its own.
     A date literal, queried when the model is built (dbt compiles a node just before it
     runs it): compared with a literal, the database skips the stored blocks of earlier
     months, which a comparison with the subquery itself does not (at the national pool a
@@ -23,7 +24,10 @@
 {#- rebuild_from_month's rule as a SQL expression. -#}
 {% macro rebuild_from_month_sql() %}
     {%- set earliest_change -%}
-        (select min(changes.first_month) from {{ ref('int_delivery_changes') }} as changes
+        (select min(case when changes.changes_earlier_months
+                         then {{ add_months('changes.first_month', -1 * (exit_lookback_months() | trim | int)) }}
+                         else changes.first_month end)
+         from {{ ref('int_delivery_changes') }} as changes
          -- an empty fact (nothing built yet) counts as built before any delivery
          where changes.changed_at > coalesce((select max(loaded_through) from {{ this }}), cast('1900-01-01' as timestamp)))
     {%- endset %}
@@ -31,7 +35,7 @@
         select case
             when (select max(registry_version) from {{ this }}) is distinct from (select registry_version from {{ ref('int_registry_version') }})
                 then cast('1900-01-01' as date)
-            else coalesce({{ add_months(earliest_change, -1 * (exit_lookback_months() | trim | int)) }}, cast('9999-12-01' as date))
+            else coalesce({{ earliest_change }}, cast('9999-12-01' as date))
         end
     )
 {% endmacro %}
