@@ -401,13 +401,11 @@ def _published_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def published_fingerprint(conn: duckdb.DuckDBPyConnection) -> str:
-    """The content of what analyses and reports read now: from the gate's record when it
-    covers every published table, hashed otherwise."""
-    tables = _published_tables(conn)
-    recorded = _recorded_contents(conn)
-    if set(recorded) == set(tables):
-        return _fingerprint(recorded)
-    return _fingerprint({table: _contents(conn, SCHEMA, table) for table in tables})
+    """The content of what analyses and reports read now, hashed (outside a run: what a
+    report was built from must be what the tables hold, not the gate's record of them)."""
+    return _fingerprint(
+        {table: _contents(conn, SCHEMA, table) for table in _published_tables(conn)}
+    )
 
 
 def logged_fingerprint(conn: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
