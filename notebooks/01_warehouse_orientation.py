@@ -92,7 +92,7 @@ overview = pd.DataFrame(
             "columns": len(con.execute(f"describe published.{t}").fetchall()),
             "description": docs.tables[t].description
             if t in docs.tables
-            else "(bookkeeping: publication gate log)",
+            else "(bookkeeping: the publication gate's log and record)",
         }
         for t in published_tables
     ]
