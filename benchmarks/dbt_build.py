@@ -4,6 +4,8 @@ compiled SQL directly, i.e. how much of a build is orchestration overhead.
     .venv/bin/python benchmarks/dbt_build.py [--scales 1.0,3.0] [--seed N] [--workdir DIR] [--keep]
     .venv/bin/python benchmarks/dbt_build.py --data-dir POOL/data
         # an ingested pool, e.g. kept by scale_summary.py
+    .venv/bin/python benchmarks/dbt_build.py --in-place POOL/data/warehouse/pilotmonitor.duckdb
+        # a built warehouse measured in place (the country's: no copies), see bench_in_place
 
 Per scale: `pilotmonitor synth` + `pilotmonitor run --demo` into <workdir>/scale-S-seed-N
 (reused with --keep when already prepared for the same scale and seed), then a raw-only
@@ -250,6 +252,14 @@ def fresh_copy(base: Path, scratch: Path) -> None:
     shutil.copyfile(base, scratch)
 
 
+def connect_as_dbt(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    """A connection with the settings the dbt profile gives DuckDB (its memory limit: at
+    national size the difference between spilling to disk and not)."""
+    con = duckdb.connect(str(warehouse))
+    con.execute(f"set memory_limit = '{os.environ.get('PILOTMONITOR_DUCKDB_MEMORY_LIMIT', '4GB')}'")
+    return con
+
+
 def strip_sql(sql: str) -> str:
     return sql.strip().rstrip(";").strip()
 
@@ -271,7 +281,7 @@ def direct_models(manifest: dict, warehouse: Path) -> tuple[float, dict[str, flo
         uid for uid in graph.static_order() if models[uid]["config"]["materialized"] != "ephemeral"
     ]
     per_model: dict[str, float] = {}
-    with duckdb.connect(str(warehouse)) as con:
+    with connect_as_dbt(warehouse) as con:
         start = time.perf_counter()
         for uid in order:
             node = models[uid]
@@ -298,7 +308,7 @@ def direct_tests(manifest: dict, warehouse: Path) -> tuple[float, int, int]:
         if node["resource_type"] == "test" and node.get("compiled_code")
     ]
     failing = 0
-    with duckdb.connect(str(warehouse)) as con:
+    with connect_as_dbt(warehouse) as con:
         start = time.perf_counter()
         for node in tests:
             if con.sql(
@@ -384,6 +394,35 @@ def bench_scale(
     m["slowest"] = sorted(per_model.items(), key=lambda kv: -kv[1])[:5]
     print(f"models {m['direct_models']:.1f} s, data tests {m['direct_tests']:.1f} s", flush=True)
     return m
+
+
+def bench_in_place(dbt: Dbt) -> None:
+    """A warehouse already built (e.g. the country's, kept by ``scale_summary.py --keep``):
+    its models' SQL compiled as full builds and run directly in place, then its tests, then
+    ``dbt build --full-refresh`` in place (copies of a national warehouse would need twice
+    its disk). The published schema is not touched; the marts are left as dbt built them."""
+    print(f"{dbt.warehouse} (in place):", flush=True)
+    dbt("compile", "--full-refresh", "--select", "resource_type:model", check=True)
+    models, per_model, count = direct_models(dbt.manifest(), dbt.warehouse)
+    print(f"  direct DuckDB: {count} models {models:.1f} s", end="", flush=True)
+    dbt("compile", "--select", "resource_type:test", check=True)
+    tests, test_count, failing = direct_tests(dbt.manifest(), dbt.warehouse)
+    print(f", {test_count} data tests {tests:.1f} s ({failing} failing)", flush=True)
+    build = invoke(dbt, "build", "--full-refresh")
+    direct = models + tests
+    print(
+        f"  dbt build --full-refresh: {build.seconds:.1f} s (execution phase {build.elapsed:.1f} s;"
+        f" node time models {build.node_seconds.get('model', 0):.1f} s, data tests "
+        f"{build.node_seconds.get('test', 0):.1f} s, seeds {build.node_seconds.get('seed', 0):.1f}"
+        f" s; statuses {build.statuses})\n"
+        f"  dbt build / its SQL run directly: {build.seconds:.1f} / {direct:.1f} s = "
+        f"{build.seconds / direct:.2f}x\n  slowest models run directly: "
+        + ", ".join(
+            f"{name} {sec:.1f} s"
+            for name, sec in sorted(per_model.items(), key=lambda kv: -kv[1])[:6]
+        ),
+        flush=True,
+    )
 
 
 # --- report -----------------------------------------------------------------------------
@@ -559,6 +598,15 @@ def main() -> None:
             "(DIR/data); only read"
         ),
     )
+    parser.add_argument(
+        "--in-place",
+        type=Path,
+        default=None,
+        help=(
+            "a built warehouse file measured in place (its marts are rebuilt, twice): for the "
+            "country's, whose copies would not fit on the disk"
+        ),
+    )
     args = parser.parse_args()
     scales = [float(s) for s in args.scales.split(",") if s.strip()]
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="pilotmonitor_dbt_bench_"))).resolve()
@@ -590,6 +638,10 @@ def main() -> None:
         f"dbt parse: {parse_cold:.2f} s full, {parse_warm:.2f} s with partial parse (process "
         "start included)"
     )
+    if args.in_place is not None:
+        dbt.warehouse = args.in_place.resolve()
+        bench_in_place(dbt)
+        return
     if args.data_dir is not None:
         labels: list = [args.data_dir.resolve().parent.name or str(args.data_dir)]
         results = [bench_scale(0.0, None, workdir, dbt, True, ingested=args.data_dir.resolve())]

@@ -18,6 +18,7 @@ import pandas as pd
 
 from orchestration.resources import PilotmonitorSettings, WarehouseResource
 from pilotmonitor.ingest import leak_scan, redelivery, warehouse_raw
+from pilotmonitor.ingest.accounting import accounting_problems
 from pilotmonitor.ingest.key_versions import key_version_problems
 from pilotmonitor.ingest.loader import load_source
 from pilotmonitor.ingest.pseudonymise import (
@@ -175,7 +176,7 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
                 key_version=pseudonymiser.key_version if pseudonymiser else None,
             )
             metadata = _summary_metadata(summary, conn, source)
-            accounting = accounting_problems(conn, source)
+            accounting = accounting_problems(conn, source.name)
             # The register too: a file name or an error message may carry a number.
             scanned = [f"raw.{t}" for t in source.tables] + ["raw.quarantine", "raw.deliveries"]
             leaks = leak_scan.scan_new_deliveries(
@@ -247,42 +248,6 @@ def build_source_asset(source: Source) -> dg.AssetsDefinition:
             )
 
     return _asset
-
-
-def accounting_problems(conn, source: Source) -> list[str]:
-    """Deliveries whose counts don't add up, or whose register disagrees with the tables."""
-    problems = []
-    rows = conn.execute(
-        "select path, delivery_id, rows_read, rows_loaded, rows_quarantined from raw.deliveries "
-        "where source = ? and status = 'loaded'",
-        [source.name],
-    ).fetchall()
-    union = " union all ".join(f"select delivery_id from raw.{t}" for t in source.tables)
-    loaded = dict(
-        conn.execute(f"select delivery_id, count(*) from ({union}) group by 1").fetchall()
-    )
-    quarantined = dict(
-        conn.execute(
-            "select delivery_id, count(*) from raw.quarantine where source = ? group by 1",
-            [source.name],
-        ).fetchall()
-    )
-    for path, delivery_id, read, n_loaded, n_quarantined in rows:
-        if read != n_loaded + n_quarantined:
-            problems.append(
-                f"{path}: read {read} != loaded {n_loaded} + quarantined {n_quarantined}"
-            )
-        if loaded.get(delivery_id, 0) != n_loaded:
-            problems.append(
-                f"{path}: register says {n_loaded} rows loaded, tables hold "
-                f"{loaded.get(delivery_id, 0)}"
-            )
-        if quarantined.get(delivery_id, 0) != n_quarantined:
-            problems.append(
-                f"{path}: register says {n_quarantined} quarantined, quarantine holds "
-                f"{quarantined.get(delivery_id, 0)}"
-            )
-    return problems
 
 
 source_assets = [build_source_asset(source) for source in SOURCES]
