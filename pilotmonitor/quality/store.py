@@ -112,11 +112,10 @@ def pending_deliveries(conn, source: str, table: str, suite_hash: str) -> list[D
 
 
 def _history(conn, source: str, table: str) -> pd.DataFrame:
-    """Rows per current delivery of `source`, in one order (validate_ahead compares them),
-    with the first and last row id of each delivery's rows in the table."""
+    """Rows per current delivery of `source`, in one order (validate_ahead compares them)."""
     return conn.execute(
-        f"""select d.delivery_id, d.sender, d.period, d.delivered_on, coalesce(c.n, 0) as n, c.first_row, c.last_row
-            from raw.deliveries d left join (select delivery_id, count(*) n, min(rowid) first_row, max(rowid) last_row from raw.{table} group by 1) c using (delivery_id)
+        f"""select d.delivery_id, d.sender, d.period, d.delivered_on, coalesce(c.n, 0) as n
+            from raw.deliveries d left join (select delivery_id, count(*) n from raw.{table} group by 1) c using (delivery_id)
             where d.source = ? and d.status = 'loaded' and d.is_current
             order by d.delivery_id""",  # noqa: E501
         [source],
@@ -192,19 +191,7 @@ class TableWork:
         return sum(int(counts.get(d.delivery_id, 0)) for d in self.pending)
 
     def chunks(self) -> list[list[DeliveryInfo]]:
-        """The pending deliveries in chunks, in the order their rows were loaded, so a
-        chunk's rows lie together in the table (``rows_between``)."""
-        first = dict(zip(self.history.delivery_id, self.history.first_row.fillna(-1)))
-        loaded = sorted(self.pending, key=lambda d: first.get(d.delivery_id, -1))
-        return _chunks(loaded, self.counts)
-
-    def rows_between(self, chunk: list[DeliveryInfo]) -> tuple[int, int] | None:
-        """The row ids of the table within which the chunk's rows lie (None: no rows)."""
-        ids = {d.delivery_id for d in chunk}
-        held = self.history[self.history.delivery_id.isin(ids) & self.history.first_row.notna()]
-        if held.empty:
-            return None
-        return int(held.first_row.min()), int(held.last_row.max())
+        return _chunks(self.pending, self.counts)
 
     def same_as(self, other: TableWork) -> bool:
         return (
@@ -255,11 +242,7 @@ def validate_work(
         for index, chunk in enumerate(w.chunks()):
             if load_chunk is not None:
                 load_chunk(w.table, index)
-            # where the rows are the warehouse's, the chunk is read from its rows' range
-            # of the table instead of the whole table (the country's absence records: 34
-            # chunks, each reading 167 million rows)
-            within = w.rows_between(chunk) if load_chunk is None else None
-            outcomes, page = _validate_chunk(conn, w.table, chunk, w.suite_hash, within, counts)
+            outcomes, page = _validate_chunk(conn, w.table, chunk, w.suite_hash)
             out.outcomes.extend(outcomes)
             if page is not None:
                 out.docs_pages.append(page)
@@ -289,18 +272,11 @@ def describe(work: TableWork) -> str:
 
 
 def _validate_chunk(
-    conn,
-    table: str,
-    chunk: list[DeliveryInfo],
-    suite_hash: str,
-    rows_between: tuple[int, int] | None = None,
-    counts: dict | None = None,
+    conn, table: str, chunk: list[DeliveryInfo], suite_hash: str
 ) -> tuple[list[Outcome], tuple[str, str] | None]:
     """The outcomes of one chunk of deliveries and, when an expectation failed, its Data
     Docs page (name and HTML of the scrubbed GX result)."""
-    outcomes, result = validate_in_warehouse(
-        conn, table, chunk, suite_hash, rows_between=rows_between, counts=counts
-    )
+    outcomes, result = validate_in_warehouse(conn, table, chunk, suite_hash)
     page = None
     if result is not None and any(not o.success for o in outcomes):
         page = (

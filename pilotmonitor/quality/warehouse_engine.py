@@ -107,14 +107,9 @@ def validate_in_warehouse(
     table: str,
     deliveries: list[DeliveryInfo],
     suite_hash: str | None = None,
-    rows_between: tuple[int, int] | None = None,
-    counts: dict | None = None,
 ) -> tuple[list[Outcome], object]:
     """The outcomes of ``deliveries`` in ``raw.<table>`` (as ``runner.validate_group`` on
-    their rows) and the GX result, computed by the warehouse's DuckDB. ``rows_between``:
-    the row ids their rows lie within (DuckDB then reads only that part of the table);
-    ``counts``, their rows per delivery, say whether all were found there, else the whole
-    table is read."""
+    their rows) and the GX result, computed by the warehouse's DuckDB."""
     suite = S.load_suite(table)
     suite_hash = suite_hash or S.suite_hash(table)
     expectations = S.row_level_expectations(suite)
@@ -135,25 +130,14 @@ def validate_in_warehouse(
         # The chunk's rows taken out of the table once: GX asks a few queries per
         # expectation, and each on the join would scan the whole raw table again
         # (validating a table chunk by chunk grew with the square of its rows).
+        cursor.execute(
+            f"create or replace temp table {_CHUNK} as select t.*{added} from raw.{table} as t "
+            f"join {_PENDING} as p on t.delivery_id = p.delivery_id"
+        )
         query = f"select * from {_CHUNK}"
-
-        def take(within: str) -> dict:
-            cursor.execute(
-                f"create or replace temp table {_CHUNK} as select t.*{added} from raw.{table} "
-                f"as t join {_PENDING} as p on t.delivery_id = p.delivery_id {within}"
-            )
-            return dict(
-                cursor.execute(f"select delivery_id, count(*) from ({query}) group by 1").fetchall()
-            )
-
-        if rows_between is None:
-            rows = take("")
-        else:
-            rows = take(f"where t.rowid between {int(rows_between[0])} and {int(rows_between[1])}")
-            if counts is None or any(
-                rows.get(d.delivery_id, 0) != int(counts.get(d.delivery_id, 0)) for d in deliveries
-            ):  # the row ids moved since they were read (or no counts to tell): all rows
-                rows = take("")
+        rows = dict(
+            cursor.execute(f"select delivery_id, count(*) from ({query}) group by 1").fetchall()
+        )
         result, counts = None, {}
         if rows:  # an empty delivery's row-level expectations hold vacuously (outcomes_of)
             plan = runner._gx_plan(expectations, bound_columns)

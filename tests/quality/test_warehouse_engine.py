@@ -38,7 +38,7 @@ def _comparable(validation):
     )
 
 
-def _in_pandas(conn, table, chunk, suite_hash, **_):
+def _in_pandas(conn, table, chunk, suite_hash):
     """The data-frame engine: the chunk's rows read into pandas, validated there."""
     frame = conn.execute(
         f"select * from raw.{table} where delivery_id in (select unnest(?::varchar[])) "
@@ -187,32 +187,3 @@ def test_without_helpers_or_over_the_copy_limit_nothing_is_handed_over(
         helpers.submit(conn, source.name, source.tables)  # the same work, within the limit
         assert source.name in helpers._ahead
         helpers._ahead.clear()
-
-
-def test_a_chunk_read_from_its_range_of_row_ids_gives_the_outcomes_of_the_whole_table(
-    warehouse,
-):
-    """The check reads a chunk's rows from the range of row ids they were loaded in; a
-    range that misses rows (row ids moved since they were read) is noticed by the rows
-    per delivery, and the whole table is read instead."""
-    from pilotmonitor.quality.warehouse_engine import validate_in_warehouse
-
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        (work,) = store.pending_work(conn, "school_absence", ["school_absence"])
-        (chunk,) = work.chunks()
-        first, last = work.rows_between(chunk)
-        assert (first, last) == conn.execute(
-            "select min(rowid), max(rowid) from raw.school_absence"
-        ).fetchone()
-
-        def outcomes(**within):
-            found, _ = validate_in_warehouse(
-                conn, "school_absence", chunk, work.suite_hash, **within
-            )
-            return _comparable(store.Validation(outcomes=found))
-
-        whole = outcomes()
-        assert outcomes(rows_between=(first, last), counts=work.counts) == whole
-        # the first and the last row left out of the range: found out, read in full
-        assert outcomes(rows_between=(first + 1, last - 1), counts=work.counts) == whole
-        assert outcomes(rows_between=(first + 1, last - 1), counts=None) == whole
