@@ -3,6 +3,7 @@ whose register row disagrees with the tables or the quarantine, also when the to
 compared first (the tables' totals from DuckDB's metadata)."""
 
 import duckdb
+import pytest
 
 from pilotmonitor.ingest import warehouse_raw
 from pilotmonitor.ingest.accounting import accounting_problems
@@ -25,23 +26,24 @@ def test_what_the_loader_wrote_adds_up_and_a_lost_row_is_named(landing):  # noqa
     ]
 
 
-def test_a_lost_quarantine_row_is_named(landing):  # noqa: F811
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        ("delete from raw.quarantine", "register says 1 quarantined, quarantine holds 0"),
+        (
+            "update raw.deliveries set rows_read = 4 where source = 'pilot_costs'",
+            "read 4 != loaded 2 + quarantined 1",
+        ),
+    ],
+    ids=["a lost quarantine row", "a register row that does not add up"],
+)
+def test_a_damaged_register_or_quarantine_is_named(landing, damage, problem):  # noqa: F811
     write(landing, "p1_kosten_20250105.csv", "2024;100\nbad\n2025;200")
     conn = duckdb.connect()
     load(conn, landing)
-    conn.execute("delete from raw.quarantine")
+    conn.execute(damage)
     assert accounting_problems(conn, "pilot_costs") == [
-        "pilots/p1/p1_kosten_20250105.csv: register says 1 quarantined, quarantine holds 0"
-    ]
-
-
-def test_a_register_row_that_does_not_add_up_is_named(landing):  # noqa: F811
-    write(landing, "p1_kosten_20250105.csv", "2024;100\nbad\n2025;200")
-    conn = duckdb.connect()
-    load(conn, landing)
-    conn.execute("update raw.deliveries set rows_read = 4 where source = 'pilot_costs'")
-    assert accounting_problems(conn, "pilot_costs") == [
-        "pilots/p1/p1_kosten_20250105.csv: read 4 != loaded 2 + quarantined 1"
+        f"pilots/p1/p1_kosten_20250105.csv: {problem}"
     ]
 
 
