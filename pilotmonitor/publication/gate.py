@@ -346,8 +346,16 @@ def _parts_condition(
     cast."""
     column = quote(PART_COLUMN)
     kind = dict(columns_of(conn, schema, table))[PART_COLUMN]
-    values = ", ".join(f"try_cast({sql_string(part)} as {kind})" for part in parts if part)
-    conditions = [f"{column} in ({values})"] if values else []
+    literals = [f"try_cast({sql_string(part)} as {kind})" for part in parts if part]
+    conditions = []
+    if literals:
+        # the range lets DuckDB skip the stored blocks of other months; an IN list alone
+        # does not (the national panel's four newest months: hashed in 9.0 s with the list
+        # alone, 0.7 s with the range as well)
+        values = ", ".join(literals)
+        conditions.append(
+            f"({column} between least({values}) and greatest({values}) and {column} in ({values}))"
+        )
     if "" in parts:
         conditions.append(f"{column} is null")
     return "(" + " or ".join(conditions) + ")"

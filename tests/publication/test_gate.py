@@ -196,6 +196,17 @@ def test_a_mart_with_a_month_column_is_republished_month_by_month(conn):
     assert mart == published
     # nothing differs now: the next clean run copies nothing
     assert publish(conn, "run-3", []).run_id == "run-2"
+    # months changed on either side of an unchanged one: only those two are replaced
+    conn.execute(
+        "update marts.fct_pupil_month set pupils = pupils + 1 where month in "
+        "(date '2024-07-01', date '2024-09-01')"
+    )
+    before = {str(row[0]): row for row in _published_months(conn)}
+    assert publish(conn, "run-4", []).run_id == "run-4"
+    after = {str(row[0]): row for row in _published_months(conn)}
+    assert after["2024-08-01"] == before["2024-08-01"]
+    assert after["2024-07-01"][2] != before["2024-07-01"][2]
+    assert (after["2024-07-01"][1], after["2024-09-01"][1]) == (5, 61)
 
 
 def test_the_logged_fingerprint_of_this_run_is_that_of_the_published_tables(conn):
