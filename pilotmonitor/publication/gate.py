@@ -38,16 +38,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from pilotmonitor.table_digest import (
-    column_names,
-    columns_of,
-    partition_digests,
-    quote,
-    table_digest,
-    table_exists,
-    tables_in,
-)
-from pilotmonitor.warehouse_access import sql_string
+from pilotmonitor.part_digest import STAMP_COLUMN, WHOLE, Part, contents, parts_condition
+from pilotmonitor.table_digest import columns_of, quote, table_exists, tables_in
 
 SCHEMA = "published"
 SOURCE_SCHEMA = "marts"
@@ -55,11 +47,6 @@ SOURCE_SCHEMA = "marts"
 PARTS_TABLE = "publication_parts"
 # the gate's own tables in the published schema: its log and record, not published marts
 GATE_TABLES = ("publication_log", PARTS_TABLE)
-# a mart with this column is compared and replaced part by part
-PART_COLUMN = "month"
-# an incremental mart's build stamp (dbt macro build_stamp_column): left out of the hashes;
-# a part whose stamp and row count are those recorded is not hashed again
-STAMP_COLUMN = "built_at"
 LOG_COLUMNS = {
     "logged_at": "TIMESTAMP",
     "run_id": "VARCHAR",
@@ -80,16 +67,6 @@ class BlockingFailure:
     def __str__(self) -> str:
         detail = f": {self.description.splitlines()[0][:160]}" if self.description else ""
         return f"{self.asset} / {self.check}{detail}"
-
-
-@dataclass(frozen=True)
-class Part:
-    """What the gate knows of a part of a mart (a month, or the whole table): its digest
-    and, for a mart with a build stamp, its row count and latest stamp."""
-
-    digest: str
-    rows: int | None = None
-    built_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -170,7 +147,7 @@ def identifier_leaks(
         frozenset(),
         derived=True,
         row_filters={
-            f"{SOURCE_SCHEMA}.{table}": _parts_condition(conn, SOURCE_SCHEMA, table, change)
+            f"{SOURCE_SCHEMA}.{table}": parts_condition(conn, SOURCE_SCHEMA, table, change)
             for table, change in changes.items()
             if change != WHOLE
         },
@@ -206,7 +183,7 @@ def publish(
     if not tables:
         raise RuntimeError("no marts to publish: build the warehouse first (dbt build)")
     recorded = {} if verify else _recorded_contents(conn)
-    marts = {table: _contents(conn, SOURCE_SCHEMA, table, recorded.get(table)) for table in tables}
+    marts = {table: contents(conn, SOURCE_SCHEMA, table, recorded.get(table)) for table in tables}
     fingerprint = _fingerprint(marts)
     published = set(_published_tables(conn))
     changes = {}
@@ -216,7 +193,7 @@ def publish(
         elif table in recorded:
             copy = recorded[table]
         else:
-            copy = _contents(conn, SCHEMA, table)
+            copy = contents(conn, SCHEMA, table)
         if change := _change(conn, table, marts[table], copy):
             changes[table] = change
     if not changes and publication_state(conn).published_at is not None:
@@ -260,60 +237,6 @@ def publish(
     return publication_state(conn)
 
 
-WHOLE = "whole"
-
-
-def _contents(
-    conn: duckdb.DuckDBPyConnection,
-    schema: str,
-    table: str,
-    known: dict[str, Part] | None = None,
-) -> dict[str, Part]:
-    """The digest of a table, per month for one with a month column (keys: the month as
-    text), under the key WHOLE otherwise; independent of the schema's name, without the
-    build stamp. ``known``: the gate's record of this table; a month whose stamp and row
-    count are the recorded ones was not written since and keeps its recorded digest."""
-    names = column_names(conn, schema, table)
-    exclude = (STAMP_COLUMN,) if STAMP_COLUMN in names else ()
-    if PART_COLUMN not in names:
-        digest = table_digest(conn, schema, table, exclude=exclude)
-        return {WHOLE: Part(digest.removeprefix(f"{schema}."))}
-    stamps = {}
-    if exclude:
-        column, stamp = quote(PART_COLUMN), quote(STAMP_COLUMN)
-        stamps = {
-            part: (rows, built_at)
-            for part, rows, built_at in conn.execute(
-                f"select coalesce(cast(part as varchar), ''), rows, built_at from (select "
-                f"{column} as part, count(*) as rows, max({stamp}) as built_at from "
-                f"{quote(schema)}.{quote(table)} group by {column})"
-            ).fetchall()
-        }
-    kept = {
-        part: known[part]
-        for part, (rows, built_at) in stamps.items()
-        if known and part in known and (known[part].rows, known[part].built_at) == (rows, built_at)
-    }
-    to_hash = [part for part in stamps if part not in kept]
-    digests = (
-        partition_digests(
-            conn,
-            schema,
-            table,
-            PART_COLUMN,
-            exclude=exclude,
-            where=_parts_condition(conn, schema, table, to_hash) if kept else None,
-        )
-        if to_hash or not exclude
-        else {}
-    )
-    hashed = {
-        part: Part(digest.removeprefix(f"{schema}."), *stamps.get(part, (None, None)))
-        for part, digest in digests.items()
-    }
-    return {**kept, **hashed}
-
-
 def _change(
     conn: duckdb.DuckDBPyConnection,
     table: str,
@@ -338,41 +261,18 @@ def _change(
     return differing
 
 
-def _parts_condition(
-    conn: duckdb.DuckDBPyConnection, schema: str, table: str, parts: list[str]
-) -> str:
-    """A SQL condition for the rows of a table's parts (``partition_digests``' keys: the
-    months as text, '' for a missing one), compared in the column's own type, so no row is
-    cast."""
-    column = quote(PART_COLUMN)
-    kind = dict(columns_of(conn, schema, table))[PART_COLUMN]
-    literals = [f"try_cast({sql_string(part)} as {kind})" for part in parts if part]
-    conditions = []
-    if literals:
-        # the range lets DuckDB skip the stored blocks of other months; an IN list alone
-        # does not (the national panel's four newest months: hashed in 9.0 s with the list
-        # alone, 0.7 s with the range as well)
-        values = ", ".join(literals)
-        conditions.append(
-            f"({column} between least({values}) and greatest({values}) and {column} in ({values}))"
-        )
-    if "" in parts:
-        conditions.append(f"{column} is null")
-    return "(" + " or ".join(conditions) + ")"
-
-
 def _copy(conn: duckdb.DuckDBPyConnection, table: str, change: str | list[str]) -> None:
     target, source = f"{SCHEMA}.{quote(table)}", f"{SOURCE_SCHEMA}.{quote(table)}"
     if change == WHOLE:
         conn.execute(f"create or replace table {target} as select * from {source}")
         return
-    where = _parts_condition(conn, SOURCE_SCHEMA, table, change)
+    where = parts_condition(conn, SOURCE_SCHEMA, table, change)
     conn.execute(f"delete from {target} where {where}")
     conn.execute(f"insert into {target} select * from {source} where {where}")
 
 
 def _recorded_contents(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Part]]:
-    """The gate's record of what it published (``_contents`` per table); empty without one."""
+    """The gate's record of what it published (``contents`` per table); empty without one."""
     if not table_exists(conn, SCHEMA, PARTS_TABLE):
         return {}
     recorded: dict[str, dict[str, Part]] = {}
@@ -411,9 +311,7 @@ def _published_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
 def published_fingerprint(conn: duckdb.DuckDBPyConnection) -> str:
     """The content of what analyses and reports read now, hashed (outside a run: what a
     report was built from must be what the tables hold, not the gate's record of them)."""
-    return _fingerprint(
-        {table: _contents(conn, SCHEMA, table) for table in _published_tables(conn)}
-    )
+    return _fingerprint({table: contents(conn, SCHEMA, table) for table in _published_tables(conn)})
 
 
 def logged_fingerprint(conn: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
@@ -432,7 +330,7 @@ def logged_fingerprint(conn: duckdb.DuckDBPyConnection, run_id: str) -> str | No
 
 
 def _fingerprint(contents: dict[str, dict[str, Part]]) -> str:
-    """One hash over the tables' digests (``_contents``), in table and part order."""
+    """One hash over the tables' digests (``contents``), in table and part order."""
     digest = hashlib.sha256()
     for table in sorted(contents):
         for key in sorted(contents[table]):

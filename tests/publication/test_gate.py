@@ -135,10 +135,11 @@ def test_the_gate_knows_what_it_published_without_reading_the_published_tables(c
     """What is published is taken from the gate's record, which always equals hashing the
     published tables; an edit by hand is therefore seen only by a publication that
     verifies (or one without a record: a warehouse an older version published)."""
-    from pilotmonitor.publication.gate import _contents, _published_tables, _recorded_contents
+    from pilotmonitor.part_digest import contents
+    from pilotmonitor.publication.gate import _published_tables, _recorded_contents
 
     def hashed():
-        return {table: _contents(conn, "published", table) for table in _published_tables(conn)}
+        return {table: contents(conn, "published", table) for table in _published_tables(conn)}
 
     conn.execute(
         "create table marts.fct_pupil_month as select * from (values (date '2024-08-01', 5), "

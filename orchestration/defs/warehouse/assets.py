@@ -37,6 +37,7 @@ from orchestration.resources import WarehouseResource
 from pilotmonitor import run_helpers
 from pilotmonitor.dbt_project import dbt_env, dbt_executable, ensure_manifest
 from pilotmonitor.ingest.sources import SOURCES
+from pilotmonitor.part_digest import Part
 from pilotmonitor.warehouse_access import warehouse as warehouse_at
 
 MODEL_GROUP = "warehouse"
@@ -193,7 +194,7 @@ def warehouse_dbt_assets(
             context, plan.state, f"not reached by what changed ({why})", kept_keys, carried
         )
         if len(kept_keys) == models and len(carried) == tests:  # nothing dbt reads changed
-            _record(context, warehouse, plan.inputs, carried, kept_outputs)
+            _record(context, warehouse, plan.inputs, carried, kept_outputs, plan.parts)
             return
         args += ["--indirect-selection", "cautious", "--exclude", " ".join(selectors)]
     else:
@@ -231,7 +232,7 @@ def warehouse_dbt_assets(
                 "once; the next run builds in full"
             )
             return
-        _record(context, warehouse, plan.inputs, results, kept_outputs)
+        _record(context, warehouse, plan.inputs, results, kept_outputs, plan.parts)
 
 
 def _update(
@@ -276,13 +277,19 @@ def _record(
     inputs: reuse.BuildInputs,
     checks: list[reuse.RecordedCheck],
     kept_outputs: dict[str, str] | None = None,
+    known_parts: Mapping[str, dict[str, Part]] | None = None,
 ) -> None:
     """Record the successful build; ``kept_outputs``: digests of relations it did not write
-    (``_update``), not read again."""
+    (``_update``), not read again; ``known_parts``: the stamped tables' digests per month
+    found before it, kept for the months it did not write."""
     try:
         with warehouse.get_connection() as conn:
-            outputs = reuse.output_digests(conn, dbt_schemas(), kept=kept_outputs)
-            reuse.record(conn, context.run.run_id, inputs, reuse.fingerprint_of(outputs), checks)
+            outputs, parts = reuse.read_outputs(
+                conn, dbt_schemas(), kept=kept_outputs, known=known_parts
+            )
+            reuse.record(
+                conn, context.run.run_id, inputs, reuse.fingerprint_of(outputs), checks, parts
+            )
     except Exception as exc:  # the build itself succeeded; the next run builds again
         context.log.warning(f"dbt build state not recorded ({type(exc).__name__}: {exc})")
 

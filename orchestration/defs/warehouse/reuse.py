@@ -25,6 +25,7 @@ import duckdb
 
 from orchestration.defs.warehouse import affected
 from pilotmonitor.dbt_project import DBT_PROJECT_DIR, project_files
+from pilotmonitor.part_digest import PART_COLUMN, STAMP_COLUMN, Part, contents
 from pilotmonitor.table_digest import (
     column_names,
     columns_of,
@@ -90,6 +91,8 @@ class BuildState:
     checks: list[RecordedCheck]
     raw: dict[str, str] | None = None  # per-table digests (None: recorded before they were)
     environment: str | None = None
+    # the stamped tables' digests per month (``read_outputs``; empty: recorded before)
+    parts: dict[str, dict[str, Part]] = field(default_factory=dict)
 
 
 def environment_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
@@ -150,26 +153,51 @@ def inputs_fingerprint(
     return read_inputs(conn, project_dir, source_tables).fingerprint
 
 
+def read_outputs(
+    conn: duckdb.DuckDBPyConnection,
+    schemas: list[str],
+    kept: Mapping[str, str] | None = None,
+    known: Mapping[str, dict[str, Part]] | None = None,
+) -> tuple[dict[str, str], dict[str, dict[str, Part]]]:
+    """What dbt wrote, per relation ("schema.name"): its columns and content (row count,
+    sum of row hashes) for a table, its definition for a view; and, for a table with dbt's
+    build stamp and a month column (an incremental fact), its digest per month, from which
+    its digest is made.
+
+    ``kept``: digests taken earlier of relations known not to have been written since (the
+    nodes an update build left alone, hashed before it started); they are not read again.
+    ``known``: recorded digests per month of the stamped tables: a month whose row count and
+    stamp are as recorded keeps its digest (part_digest.py: at the national pool hashing the
+    pupil panel took 27 s before and again after each monthly build; its stamps, 1.7 s)."""
+    kept, known = kept or {}, known or {}
+    digests: dict[str, str] = {}
+    parts: dict[str, dict[str, Part]] = {}
+    for schema, table, kind, definition in relations(conn, schemas):
+        name = f"{schema}.{table}"
+        if name in kept:
+            digests[name] = kept[name]
+            if name in known:
+                parts[name] = known[name]
+        elif kind != "BASE TABLE":  # counting a view's rows would run it
+            digests[name] = f"{kind} {name}|{columns_of(conn, schema, table)}|{definition}"
+        elif {PART_COLUMN, STAMP_COLUMN} <= column_names(conn, schema, table):
+            parts[name] = contents(conn, schema, table, known.get(name))
+            digest = hashlib.sha256(f"{name}|{columns_of(conn, schema, table)}".encode())
+            for key in sorted(parts[name]):
+                digest.update(f"\n{key}={parts[name][key].digest}".encode())
+            digests[name] = digest.hexdigest()
+        else:  # content too: a same-count edit by hand must not be published
+            digests[name] = table_digest(conn, schema, table)
+    return digests, parts
+
+
 def output_digests(
     conn: duckdb.DuckDBPyConnection,
     schemas: list[str],
     kept: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """What dbt wrote, per relation ("schema.name"): its columns and content (row count,
-    sum of row hashes) for a table, its definition for a view. ``kept``: digests taken
-    earlier of relations known not to have been written since (the nodes an update build
-    left alone, hashed before it started); they are not read again."""
-    kept = kept or {}
-    digests: dict[str, str] = {}
-    for schema, table, kind, definition in relations(conn, schemas):
-        name = f"{schema}.{table}"
-        if name in kept:
-            digests[name] = kept[name]
-        elif kind == "BASE TABLE":  # content too: a same-count edit by hand must not be published
-            digests[name] = table_digest(conn, schema, table)
-        else:  # counting a view's rows would run it
-            digests[name] = f"{kind} {name}|{columns_of(conn, schema, table)}|{definition}"
-    return digests
+    """``read_outputs``' digests, every table hashed (no record of its months)."""
+    return read_outputs(conn, schemas, kept)[0]
 
 
 def fingerprint_of(digests: Mapping[str, str]) -> str:
@@ -188,8 +216,34 @@ def outputs_fingerprint(conn: duckdb.DuckDBPyConnection, schemas: list[str]) -> 
 
 _COLUMNS = (
     "run_id varchar, built_at timestamp, inputs_fingerprint varchar, outputs_fingerprint "
-    "varchar, checks varchar, raw_digests varchar, environment_fingerprint varchar"
+    "varchar, checks varchar, raw_digests varchar, environment_fingerprint varchar, "
+    "output_parts varchar"
 )
+
+
+def _parts_to_json(parts: Mapping[str, dict[str, Part]]) -> str:
+    return json.dumps(
+        {
+            name: {
+                key: [part.digest, part.rows, part.built_at.isoformat() if part.built_at else None]
+                for key, part in table_parts.items()
+            }
+            for name, table_parts in parts.items()
+        },
+        sort_keys=True,
+    )
+
+
+def _parts_from_json(text: str | None) -> dict[str, dict[str, Part]]:
+    if not text:
+        return {}
+    return {
+        name: {
+            key: Part(digest, rows, datetime.fromisoformat(built_at) if built_at else None)
+            for key, (digest, rows, built_at) in table_parts.items()
+        }
+        for name, table_parts in json.loads(text).items()
+    }
 
 
 def _has_state_table(conn: duckdb.DuckDBPyConnection) -> bool:
@@ -199,10 +253,13 @@ def _has_state_table(conn: duckdb.DuckDBPyConnection) -> bool:
 def recorded_state(conn: duckdb.DuckDBPyConnection) -> BuildState | None:
     if not _has_state_table(conn):
         return None
-    has_digests = "raw_digests" in column_names(conn, SCHEMA, TABLE)
+    columns = column_names(conn, SCHEMA, TABLE)
+    has_digests = "raw_digests" in columns
+    has_parts = "output_parts" in columns
     row = conn.execute(
         "select run_id, built_at, inputs_fingerprint, outputs_fingerprint, checks"
         + (", raw_digests, environment_fingerprint" if has_digests else "")
+        + (", output_parts" if has_parts else "")
         + f" from {SCHEMA}.{TABLE}"
     ).fetchone()
     if row is None:
@@ -210,7 +267,8 @@ def recorded_state(conn: duckdb.DuckDBPyConnection) -> BuildState | None:
     checks = [RecordedCheck(**c) for c in json.loads(row[4])]
     raw = json.loads(row[5]) if has_digests and row[5] is not None else None
     environment = row[6] if has_digests else None
-    return BuildState(row[0], row[1], row[2], row[3], checks, raw, environment)
+    parts = _parts_from_json(row[-1]) if has_parts else {}
+    return BuildState(row[0], row[1], row[2], row[3], checks, raw, environment, parts)
 
 
 def forget(conn: duckdb.DuckDBPyConnection) -> None:
@@ -226,19 +284,23 @@ def record(
     inputs: BuildInputs,
     outputs: str,
     checks: list[RecordedCheck],
+    parts: Mapping[str, dict[str, Part]] | None = None,
 ) -> None:
     """After a successful build of the whole warehouse (every node built, or the nodes a
-    change reached built and the others kept with their recorded test results)."""
+    change reached built and the others kept with their recorded test results); ``parts``:
+    ``read_outputs``' digests per month of the stamped tables."""
     conn.execute(f"create schema if not exists {SCHEMA}")
-    if _has_state_table(conn) and "raw_digests" not in column_names(conn, SCHEMA, TABLE):
-        conn.execute(f"drop table {SCHEMA}.{TABLE}")  # recorded before per-table digests
+    if _has_state_table(conn) and not {"raw_digests", "output_parts"} <= column_names(
+        conn, SCHEMA, TABLE
+    ):
+        conn.execute(f"drop table {SCHEMA}.{TABLE}")  # recorded by an older version
     conn.execute(f"create table if not exists {SCHEMA}.{TABLE} ({_COLUMNS})")
     payload = json.dumps([c.__dict__ for c in checks], sort_keys=True)
     conn.execute("begin transaction")
     try:
         conn.execute(f"delete from {SCHEMA}.{TABLE}")
         conn.execute(
-            f"insert into {SCHEMA}.{TABLE} values (?, ?, ?, ?, ?, ?, ?)",
+            f"insert into {SCHEMA}.{TABLE} values (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 run_id,
                 datetime.now(UTC).replace(tzinfo=None),
@@ -247,6 +309,7 @@ def record(
                 payload,
                 json.dumps(inputs.raw, sort_keys=True),
                 inputs.environment,
+                _parts_to_json(parts or {}),
             ],
         )
         conn.execute("commit")
@@ -276,8 +339,10 @@ class BuildPlan:
     state: BuildState | None = None
     changed_tables: frozenset[str] = frozenset()
     changed_sources: frozenset[str] = frozenset()  # register parts: the sources' names
-    # update only: the digest of each relation dbt wrote, as found before the build
+    # update only: the digest of each relation dbt wrote, as found before the build, and
+    # the digests per month of its stamped tables
     outputs: Mapping[str, str] = field(default_factory=dict)
+    parts: Mapping[str, dict[str, Part]] = field(default_factory=dict)
 
 
 def plan_build(
@@ -299,7 +364,7 @@ def plan_build(
         return BuildPlan("full", why, inputs)
     if not same_inputs and state.environment != inputs.environment:
         return BuildPlan("full", "dbt project, dbt version or target changed", inputs)
-    outputs = output_digests(conn, schemas)
+    outputs, parts = read_outputs(conn, schemas, known=state.parts)
     if state.outputs != fingerprint_of(outputs):
         return BuildPlan("full", "warehouse tables changed outside dbt build", inputs)
     build = f"the build of run {state.run_id[:8]}"
@@ -319,6 +384,7 @@ def plan_build(
         frozenset(tables),
         frozenset(sources),
         outputs,
+        parts,
     )
 
 
@@ -337,6 +403,7 @@ __all__ = [
     "raw_digests",
     "raw_source_tables",
     "read_inputs",
+    "read_outputs",
     "record",
     "recorded_state",
 ]
