@@ -64,11 +64,11 @@
     (select registry_version from {{ ref('int_registry_version') }}) as registry_version
 {% endmacro %}
 
-{#- The build stamp of an incremental mart's rows: when the dbt invocation that wrote them
+{#- The build stamp of an incremental model's rows: when the dbt invocation that wrote them
     started. Every write of a month (a rebuild, a full refresh) stamps all its rows anew, so
-    the publication gate hashes only the months whose stamp changed since it last published
-    (pilotmonitor/publication/gate.py), and leaves the stamp out of the row hashes: a month
-    rebuilt to the same content is the same content. -#}
+    the publication gate and the warehouse's build state hash only the months whose stamp
+    changed since they last looked (pilotmonitor/part_digest.py), and leave the stamp out of
+    the row hashes: a month rebuilt to the same content is the same content. -#}
 {% macro build_stamp_column() %}
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as built_at
 {% endmacro %}

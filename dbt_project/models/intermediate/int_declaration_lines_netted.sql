@@ -71,7 +71,8 @@ select
     totals.net_amount_cents,
     totals.line_count,
     {{ month_start('originals.service_start') }} as month,
-    {{ lineage_columns() }}
+    {{ lineage_columns() }},
+    {{ build_stamp_column() }}
 from originals
 inner join totals
     on totals.provider_agb = originals.provider_agb

@@ -58,7 +58,8 @@ spread as (
 
 select
     spread.*,
-    {{ lineage_columns() }}
+    {{ lineage_columns() }},
+    {{ build_stamp_column() }}
 from spread
 {% if is_incremental() %}
 where spread.month >= {{ from_month }}
