@@ -97,8 +97,9 @@ class PublishedInputs:
             digest.update(
                 frame.to_csv(index=False, lineterminator="\n", float_format="%.12g").encode()
             )
-        object.__setattr__(self, "_content_hash", digest.hexdigest())  # frozen dataclass
-        return self.__dict__["_content_hash"]
+        value = digest.hexdigest()
+        object.__setattr__(self, "_content_hash", value)  # a frozen dataclass
+        return value
 
 
 def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:

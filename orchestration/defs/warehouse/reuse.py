@@ -178,11 +178,13 @@ def read_outputs(
             digests[name] = kept[name]
             if name in known:
                 parts[name] = known[name]
-        elif kind != "BASE TABLE":  # counting a view's rows would run it
-            digests[name] = f"{kind} {name}|{columns_of(conn, schema, table)}|{definition}"
-        elif {PART_COLUMN, STAMP_COLUMN} <= column_names(conn, schema, table):
+            continue
+        columns = columns_of(conn, schema, table)
+        if kind != "BASE TABLE":  # counting a view's rows would run it
+            digests[name] = f"{kind} {name}|{columns}|{definition}"
+        elif {PART_COLUMN, STAMP_COLUMN} <= {column for column, _ in columns}:
             parts[name] = contents(conn, schema, table, known.get(name))
-            digest = hashlib.sha256(f"{name}|{columns_of(conn, schema, table)}".encode())
+            digest = hashlib.sha256(f"{name}|{columns}".encode())
             for key in sorted(parts[name]):
                 digest.update(f"\n{key}={parts[name][key].digest}".encode())
             digests[name] = digest.hexdigest()
