@@ -466,6 +466,67 @@ def test_a_pilot_school_unknown_to_duo_fails_the_build(warehouse, tmp_path):
     assert "relationships_stg_registry__pilot_schools_school_id" in result.stdout
 
 
+def test_costs_that_leave_the_netted_lines_or_the_panel_fail_the_cost_test(warehouse, tmp_path):
+    """assert_costs_equal_netted_declarations names what differs: a cost month moved off
+    its declared line (the line's months no longer add up to debit minus credit) and a
+    pupil-month of the panel whose cost no longer equals its pupils' cost rows (the month).
+    The school relationship test names a missing school once, with its row count."""
+    db = tmp_path / "pilotmonitor.duckdb"  # same file name: dbt-duckdb views name their catalog
+    shutil.copy(warehouse["db"], db)
+    tests = [
+        "assert_costs_equal_netted_declarations",
+        "relationships_fct_pupil_month_school_id__school_id__ref_dim_school_",
+    ]
+
+    def outcome(name: str) -> dict[str, tuple[str, int]]:
+        run_dbt(["test", "--select", *tests], db, tmp_path / name, check=False)
+        return {
+            r["unique_id"].split(".")[2]: (r["status"], r["failures"])
+            for r in run_results(tmp_path / name)
+        }
+
+    assert outcome("clean") == {name: ("pass", 0) for name in tests}
+    with duckdb.connect(str(db)) as conn:
+        line, month = conn.execute(
+            "select declared_line_id, month from marts.fct_youth_care_costs "
+            "where school_id is null order by declared_line_id, month limit 1"
+        ).fetchone()
+        conn.execute(
+            "update marts.fct_youth_care_costs set amount_cents = amount_cents + 1 "
+            "where declared_line_id = ? and month = ?",
+            [line, month],
+        )
+        panel_month = conn.execute(
+            "select month from marts.fct_pupil_month where declared_cost_cents > 0 "
+            "order by month, pupil_pseudonym limit 1"
+        ).fetchone()[0]
+        conn.execute(
+            "update marts.fct_pupil_month set declared_cost_cents = declared_cost_cents + 100 "
+            "where pupil_pseudonym = (select min(pupil_pseudonym) from marts.fct_pupil_month "
+            "where month = ? and declared_cost_cents > 0) and month = ?",
+            [panel_month, panel_month],
+        )
+        school = conn.execute("select min(school_id) from marts.fct_pupil_month").fetchone()[0]
+        rows = conn.execute(
+            "select count(*) from marts.fct_pupil_month where school_id = ?", [school]
+        ).fetchone()[0]
+        conn.execute("delete from marts.dim_school where school_id = ?", [school])
+    assert outcome("planted") == {name: ("fail", 1 if "relat" in name else 2) for name in tests}
+    compiled = tmp_path / "planted" / "target" / "compiled"  # the tests' queries as written
+    with duckdb.connect(str(db), read_only=True) as conn:
+        found = conn.execute(
+            next(compiled.rglob("assert_costs_equal_netted_declarations.sql")).read_text()
+        ).fetchall()
+        missing = conn.execute(
+            next(compiled.rglob("relationships_fct_pupil_mont*.sql")).read_text()
+        ).fetchall()
+    assert sorted((level, key, str(m)[:10]) for level, key, m, *_ in found) == [
+        ("line", line, "None"),
+        ("month", None, str(panel_month)[:10]),
+    ]
+    assert missing == [(school, rows)]
+
+
 def test_plausibility_checks_flag_a_missing_month_and_a_lost_referral_year(warehouse, tmp_path):
     """Planted gaps in a copy of the warehouse: the biggest school's absence export misses
     a month, the busiest municipality misses a month of declarations, the school with most
