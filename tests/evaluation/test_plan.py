@@ -133,6 +133,33 @@ def test_pilots_in_worker_processes_give_the_same_rows_in_pilot_order(
     pd.testing.assert_frame_equal(first, result_numbers(table).reset_index(drop=True))
 
 
+def test_the_longest_tasks_of_every_pilot_are_handed_out_first():
+    """Both processes stay busy to the end when the heavy estimators start first (synthetic
+    DiD, the primary pair with its randomization inference, synthetic control, ...), across
+    pilots; each pilot's rows still come back in its plan's order."""
+    from concurrent.futures import Future
+
+    pilots = [make_pilot(), make_pilot(pilot_id="other-pilot")]
+    submitted = []
+
+    def submit(_function, pilot, task):
+        submitted.append((pilot.id, task.name, task.role))
+        done = Future()
+        row = {"pilot_id": pilot.id, "estimator": task.name, "role": "robustness"}
+        done.set_result([{**row, "outcome": task.outcome, "p_value_wild_bootstrap": None}])
+        return done
+
+    rows = plan_module._run_tasks(pilots, submit, None)
+    assert submitted[:2] == [(p.id, "synthetic_did", "robustness") for p in pilots]
+    assert submitted[2:4] == [(p.id, "twfe_poisson", "primary") for p in pilots]
+    ranks = [plan_module._LONGEST_FIRST.index(n) for _, n, _ in submitted[4:8]]
+    assert ranks == sorted(ranks)
+    for pilot, pilot_rows in zip(pilots, rows, strict=True):
+        planned = [t.name for t in plan_module._tasks(pilot)]
+        assert [r["estimator"] for r in pilot_rows] == planned
+        assert {r["pilot_id"] for r in pilot_rows} == {pilot.id}
+
+
 def test_provenance_columns_filled(table):
     assert list(table.columns) == list(COLUMN_TYPES)
     for col in PROVENANCE:
